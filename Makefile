@@ -1,0 +1,45 @@
+# A thin wrapper over Meson. `make up` runs a cloud on this machine; `make check` runs every test.
+BUILD ?= build
+ASAN  ?= build-asan
+STATE ?= var
+LISTEN ?= 127.0.0.1:8080
+
+.PHONY: all build deps up check unit clean format bench
+
+all: build
+
+deps:
+	@bash scripts/deps.sh
+
+$(BUILD)/build.ninja:
+	meson setup $(BUILD) --buildtype=debugoptimized
+
+$(ASAN)/build.ninja:
+	meson setup $(ASAN) --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false
+
+build: deps $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+asan: deps $(ASAN)/build.ninja
+	ninja -C $(ASAN)
+
+# Installs what is missing, builds, starts libvirt if it is not running, builds the starter image,
+# then runs yund --all-in-one in the foreground (Ctrl-C stops it; VMs keep running).
+up: build
+	@bash scripts/up.sh $(BUILD) $(STATE) $(LISTEN)
+
+# Every suite, plain and ASan+UBSan; ends with one line "N passed, N failed".
+check: build asan
+	@python3 scripts/run-tests.py --build $(BUILD) --build $(ASAN)
+
+unit: build
+	@python3 scripts/run-tests.py --build $(BUILD) --suite unit
+
+bench: build
+	@for b in bench/*.sh; do echo "== $$b"; bash $$b $(BUILD) || exit 1; done
+
+format:
+	clang-format -i $$(git ls-files 'src/*.c' 'src/*.h' 'tests/*.c')
+
+clean:
+	rm -rf $(BUILD) $(ASAN)

@@ -1,0 +1,106 @@
+#!/usr/bin/env python3
+"""Runs every test suite and prints one line: `N passed, N failed` (all suites summed).
+
+Suites:
+  unit         every meson test of each build dir given with --build (plain and ASan+UBSan), TAP
+  integration  tests/integration/test_*.sh, TAP on stdout, against the binaries of the first build dir
+  browser      tests/browser/test_*.mjs, TAP on stdout (node + playwright-core + chromium)
+A test program that exits non-zero without printing a `not ok` line counts as one failure, so a crash
+cannot pass. Logs go to BUILD/test-logs/. Select with --suite and --only (a substring of a test's name).
+"""
+import argparse, json, os, re, subprocess, sys, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_tap(name, cmd, env, cwd, logdir, timeout):
+    os.makedirs(logdir, exist_ok=True)
+    log = os.path.join(logdir, re.sub(r'[^A-Za-z0-9_.-]', '_', name) + '.log')
+    t0 = time.time()
+    try:
+        p = subprocess.run(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           timeout=timeout, text=True, errors='replace')
+        out, rc = p.stdout, p.returncode
+    except subprocess.TimeoutExpired as e:
+        out = (e.stdout or b'').decode('utf-8', 'replace') if isinstance(e.stdout, bytes) else (e.stdout or '')
+        out += f'\nnot ok - {name} timed out after {timeout}s\n'
+        rc = 124
+    with open(log, 'w') as f:
+        f.write(out)
+    passed = failed = 0
+    fails = []
+    for line in out.splitlines():
+        if re.match(r'^ok\b', line) and '# SKIP' not in line:
+            passed += 1
+        elif re.match(r'^not ok\b', line):
+            failed += 1
+            fails.append(line)
+    if rc != 0 and failed == 0:
+        failed = 1
+        fails.append(f'not ok - {name} exited with {rc} (see {log})')
+    if passed == 0 and failed == 0:
+        failed = 1
+        fails.append(f'not ok - {name} printed no results (see {log})')
+    status = 'ok  ' if failed == 0 else 'FAIL'
+    print(f'{status} {name}: {passed} passed, {failed} failed ({time.time() - t0:.1f}s)', flush=True)
+    for f in fails[:20]:
+        print('     ' + f, flush=True)
+    if failed:
+        tail = out.splitlines()[-15:]
+        for l in tail:
+            print('     | ' + l, flush=True)
+    return passed, failed
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--build', action='append', default=[])
+    ap.add_argument('--suite', action='append', default=[])
+    ap.add_argument('--only', default='')
+    a = ap.parse_args()
+    builds = a.build or ['build']
+    suites = a.suite or ['unit', 'integration', 'browser']
+    total_p = total_f = 0
+    base_env = dict(os.environ)
+    if 'unit' in suites:
+        for b in builds:
+            bdir = os.path.join(ROOT, b)
+            tests = json.loads(subprocess.check_output(['meson', 'introspect', '--tests', bdir], text=True))
+            for t in tests:
+                name = f'{b}/unit/{t["name"]}'
+                if a.only not in name:
+                    continue
+                env = dict(base_env)
+                env.update(t.get('env') or {})
+                env.setdefault('ASAN_OPTIONS', 'detect_leaks=1:abort_on_error=0')
+                env.setdefault('UBSAN_OPTIONS', 'print_stacktrace=1:halt_on_error=1')
+                p, f = run_tap(name, t['cmd'], env, t.get('workdir') or bdir, os.path.join(bdir, 'test-logs'),
+                               t.get('timeout') or 300)
+                total_p += p
+                total_f += f
+    bdir = os.path.join(ROOT, builds[0])
+    for suite, pattern, runner in (('integration', r'^test_.*\.sh$', ['bash']),
+                                   ('browser', r'^test_.*\.mjs$', ['node'])):
+        if suite not in suites:
+            continue
+        d = os.path.join(ROOT, 'tests', suite)
+        if not os.path.isdir(d):
+            continue
+        for fn in sorted(os.listdir(d)):
+            if not re.match(pattern, fn):
+                continue
+            name = f'{suite}/{fn}'
+            if a.only not in name:
+                continue
+            env = dict(base_env)
+            env['YUN_BUILD'] = bdir
+            env['YUN_ROOT'] = ROOT
+            p, f = run_tap(name, runner + [os.path.join(d, fn)], env, ROOT, os.path.join(bdir, 'test-logs'), 900)
+            total_p += p
+            total_f += f
+    print(f'{total_p} passed, {total_f} failed', flush=True)
+    return 0 if total_f == 0 else 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,101 @@
+#include "model/model.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *vm_states[] = {"scheduled", "starting", "running", "stopping", "stopped",
+                                  "migrating", "deleting", "error",   "unknown"};
+static const char *vm_wants[] = {"running", "stopped", "deleted"};
+static const char *host_states[] = {"up", "down", "disabled"};
+
+#define N(a) ((int)(sizeof(a) / sizeof(a)[0]))
+
+static int parse(const char *const *names, int n, const char *s)
+{
+    for (int i = 0; s && i < n; i++)
+        if (!strcmp(names[i], s))
+            return i;
+    return -1;
+}
+
+const char *model_vm_state_name(yun_vm_state s) { return (unsigned)s < (unsigned)N(vm_states) ? vm_states[s] : "unknown"; }
+int model_vm_state_parse(const char *s) { return parse(vm_states, N(vm_states), s); }
+const char *model_vm_want_name(yun_vm_want w) { return (unsigned)w < (unsigned)N(vm_wants) ? vm_wants[w] : "stopped"; }
+int model_vm_want_parse(const char *s) { return parse(vm_wants, N(vm_wants), s); }
+const char *model_host_state_name(yun_host_state s) { return (unsigned)s < (unsigned)N(host_states) ? host_states[s] : "down"; }
+int model_host_state_parse(const char *s) { return parse(host_states, N(host_states), s); }
+
+int model_name_validate(const char *name, const char *what, yun_err *err)
+{
+    size_t n = name ? strlen(name) : 0;
+    if (n == 0)
+        return yun_err_set(err, YUN_E_INVALID, "%s is empty: give 1 to 63 characters a-z, 0-9 and '-'", what);
+    if (n > 63)
+        return yun_err_set(err, YUN_E_INVALID, "%s is %zu characters long: the most is 63", what, n);
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (c == '-' && i > 0);
+        if (!ok)
+            return yun_err_set(err, YUN_E_INVALID,
+                               "%s \"%.63s\" is not allowed: use a-z, 0-9 and '-' (not first), e.g. web1", what,
+                               name);
+    }
+    return 0;
+}
+
+int model_vm_validate(yun_vm *vm, yun_err *err)
+{
+    if (model_name_validate(vm->name, "VM name", err) < 0)
+        return -1;
+    if (vm->cpus < 1 || vm->cpus > YUN_VM_MAX_CPUS)
+        return yun_err_set(err, YUN_E_INVALID, "cpus %d is out of range: give 1 to %d", vm->cpus, YUN_VM_MAX_CPUS);
+    if (vm->mem_mib < YUN_VM_MIN_MEM_MIB)
+        return yun_err_set(err, YUN_E_INVALID, "memory %lluM is too small: give at least %dM",
+                           (unsigned long long)vm->mem_mib, YUN_VM_MIN_MEM_MIB);
+    if (vm->max_mem_mib == 0)
+        vm->max_mem_mib = vm->mem_mib;
+    if (vm->mem_mib > vm->max_mem_mib)
+        return yun_err_set(err, YUN_E_INVALID,
+                           "memory %lluM is above the VM's maximum %lluM: the balloon cannot grow past the memory "
+                           "it was created with; stop the VM and recreate it larger",
+                           (unsigned long long)vm->mem_mib, (unsigned long long)vm->max_mem_mib);
+    if (vm->disk_mib < YUN_VM_MIN_DISK_MIB)
+        return yun_err_set(err, YUN_E_INVALID, "disk %lluM is too small: give at least %dM",
+                           (unsigned long long)vm->disk_mib, YUN_VM_MIN_DISK_MIB);
+    if (vm->cpu_shares == 0)
+        vm->cpu_shares = YUN_VM_DEFAULT_SHARES;
+    if (vm->cpu_shares < 2 || vm->cpu_shares > 262144)
+        return yun_err_set(err, YUN_E_INVALID, "cpu-shares %d is out of range: give 2 to 262144 (default 1024)",
+                           vm->cpu_shares);
+    if (vm->cpu_cap < 0 || vm->cpu_cap > 100)
+        return yun_err_set(err, YUN_E_INVALID,
+                           "cpu-cap %d is out of range: give 1 to 100 (%% of one core per vCPU), or 0 for no cap",
+                           vm->cpu_cap);
+    if (vm->min_mhz < 0 || vm->max_mhz < 0)
+        return yun_err_set(err, YUN_E_INVALID, "min-mhz and max-mhz cannot be negative");
+    if (vm->max_mhz && vm->min_mhz > vm->max_mhz)
+        return yun_err_set(err, YUN_E_INVALID, "min-mhz %d is above max-mhz %d: the reservation cannot exceed the cap",
+                           vm->min_mhz, vm->max_mhz);
+    return 0;
+}
+
+void model_vm_domain_name(const yun_vm *vm, char *out, int n)
+{
+    snprintf(out, (size_t)n, "yun-%s-%s", vm->owner_name[0] ? vm->owner_name : "x", vm->name);
+}
+
+void model_uuid_new(char out[YUN_UUID_LEN])
+{
+    unsigned char b[16] = {0};
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    ssize_t r = fd >= 0 ? read(fd, b, sizeof b) : -1;
+    if (fd >= 0)
+        close(fd);
+    (void)r;
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+    snprintf(out, YUN_UUID_LEN, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
+             b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+}

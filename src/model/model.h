@@ -1,0 +1,135 @@
+/* model.h: the nouns of yun (users, images, hosts, VMs) and their validation. No I/O.
+ * Structs are plain values with fixed-size strings, so they copy with `=` and need no freeing;
+ * arrays of them returned by the store are freed with free(). */
+#ifndef YUN_MODEL_MODEL_H
+#define YUN_MODEL_MODEL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "util/err.h"
+
+#define YUN_NAME_MAX 64    /* names: [a-z0-9][a-z0-9-]{0,62}, plus the NUL */
+#define YUN_UUID_LEN 37    /* "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" + NUL */
+#define YUN_PATH_MAX 512
+#define YUN_MSG_MAX 512
+
+/* ---- users ---- */
+typedef struct yun_quota {
+    int64_t max_vms;      /* 0 = unlimited, for each field */
+    int64_t max_cpus;
+    int64_t max_mem_mib;
+    int64_t max_disk_mib;
+} yun_quota;
+
+typedef struct yun_user {
+    int64_t id;
+    char name[YUN_NAME_MAX];
+    bool is_admin;
+    char token_hash[65]; /* hex SHA-256 of the API token; the token itself is never stored */
+    yun_quota quota;
+    int64_t created_ms;
+} yun_user;
+
+/* ---- images ---- */
+typedef struct yun_image {
+    int64_t id;
+    char name[YUN_NAME_MAX];
+    int64_t owner_id;            /* the importing user; images of an admin are public */
+    bool is_public;              /* usable by every user */
+    char path[YUN_PATH_MAX];     /* base disk, qcow2, read-only once imported */
+    char kernel[YUN_PATH_MAX];   /* direct kernel boot when set (the starter image), else boot the disk */
+    char initrd[YUN_PATH_MAX];
+    char cmdline[256];
+    uint64_t size_mib;           /* the base disk's virtual size: a VM's disk is at least this */
+    int64_t created_ms;
+} yun_image;
+
+/* ---- hosts ---- */
+typedef enum { YUN_HOST_UP, YUN_HOST_DOWN, YUN_HOST_DISABLED } yun_host_state;
+
+typedef struct yun_host {
+    int64_t id;
+    char name[YUN_NAME_MAX + 192]; /* a hostname, which may be longer than a yun name */
+    int cores;
+    int mhz;                    /* per core */
+    uint64_t mem_mib;           /* physical memory, from node memory stats */
+    uint64_t disk_total_mib;    /* the image store's file system */
+    uint64_t disk_free_mib;
+    char hypervisor[16];        /* libvirt's driver: "qemu" */
+    char accel[8];              /* "kvm" when KVM was tried and works, else "tcg" */
+    char libvirt_uri[YUN_PATH_MAX];
+    char migrate_addr[128];     /* address for live migration, "" when unknown */
+    yun_host_state state;       /* DOWN is derived from heartbeats; DISABLED is the operator's choice */
+    int64_t last_seen_ms;       /* wall clock of the last report */
+    int64_t registered_ms;
+} yun_host;
+
+/* ---- virtual machines ---- */
+/* What the user asked for. */
+typedef enum { YUN_WANT_RUNNING, YUN_WANT_STOPPED, YUN_WANT_DELETED } yun_vm_want;
+
+/* What yun last saw. */
+typedef enum {
+    YUN_VM_SCHEDULED, /* placed on a host, not yet defined there */
+    YUN_VM_STARTING,
+    YUN_VM_RUNNING,
+    YUN_VM_STOPPING,
+    YUN_VM_STOPPED,
+    YUN_VM_MIGRATING,
+    YUN_VM_DELETING,
+    YUN_VM_ERROR,     /* define or start failed; error holds libvirt's message */
+    YUN_VM_UNKNOWN,   /* its host stopped reporting */
+} yun_vm_state;
+
+typedef struct yun_vm {
+    int64_t id;
+    char uuid[YUN_UUID_LEN];     /* the libvirt domain's UUID and what <metadata> carries */
+    char name[YUN_NAME_MAX];     /* unique per owner */
+    int64_t owner_id;
+    char owner_name[YUN_NAME_MAX]; /* filled by the store on reads, for domain names and listings */
+    int64_t image_id;
+    int cpus;                    /* vCPUs, 1..YUN_VM_MAX_CPUS */
+    uint64_t mem_mib;            /* current (balloon) memory */
+    uint64_t max_mem_mib;        /* memory at define time: the balloon's ceiling */
+    uint64_t disk_mib;
+    int cpu_shares;              /* weight, 2..262144, default 1024 */
+    int cpu_cap;                 /* % of one core per vCPU, 0 = no cap, else 1..100 */
+    int min_mhz;                 /* reserved CPU for the placement engine, 0 = none */
+    int max_mhz;                 /* the most the VM may use, 0 = cpus x host MHz */
+    yun_vm_want want;
+    yun_vm_state state;
+    int64_t host_id;             /* 0 = not placed */
+    char error[YUN_MSG_MAX];     /* the last failure, "" when none */
+    char address[64];            /* guest address when known */
+    int64_t created_ms;
+    int64_t updated_ms;
+    int64_t started_ms;          /* when it last reached running, 0 when not running */
+} yun_vm;
+
+#define YUN_VM_MAX_CPUS 64
+#define YUN_VM_MIN_MEM_MIB 32
+#define YUN_VM_MIN_DISK_MIB 64
+#define YUN_VM_DEFAULT_SHARES 1024
+
+const char *model_vm_state_name(yun_vm_state s);  /* "scheduled", "running", ... */
+int model_vm_state_parse(const char *s);          /* -1 when unknown */
+const char *model_vm_want_name(yun_vm_want w);    /* "running", "stopped", "deleted" */
+int model_vm_want_parse(const char *s);
+const char *model_host_state_name(yun_host_state s); /* "up", "down", "disabled" */
+int model_host_state_parse(const char *s);
+
+/* Checks a user, VM or image name against [a-z0-9][a-z0-9-]{0,62}. what names the field. */
+int model_name_validate(const char *name, const char *what, yun_err *err);
+
+/* Fills the defaults of a new VM (shares 1024, max_mem = mem) and checks every field's range,
+ * with an error that names the field, the value, the limit and how to fix it. */
+int model_vm_validate(yun_vm *vm, yun_err *err);
+
+/* The libvirt domain name an operator sees in `virsh list`: "yun-<owner>-<name>", into out (>= 160 bytes). */
+void model_vm_domain_name(const yun_vm *vm, char *out, int n);
+
+/* A fresh random RFC 4122 version 4 UUID, from /dev/urandom. */
+void model_uuid_new(char out[YUN_UUID_LEN]);
+
+#endif

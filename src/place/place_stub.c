@@ -1,0 +1,2 @@
+/* placeholder so the library is never empty; removed when the engine lands */
+int place_stub_unused;

@@ -1,0 +1,74 @@
+/* store.h: yund's persistent state (users, images, hosts, VMs, settings, console tails).
+ * One interface, two back ends: SQLite (default, one file, WAL) and, later, PostgreSQL.
+ * A yun_store is used by one thread at a time: each thread opens its own, or the caller locks.
+ * Getters fill caller-owned structs; list functions return a malloc'd array the caller frees with free().
+ * Absent rows fail with YUN_E_NOT_FOUND; taken names with YUN_E_CONFLICT; anything else YUN_E_STORE. */
+#ifndef YUN_STORE_STORE_H
+#define YUN_STORE_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model/model.h"
+
+typedef struct yun_store yun_store;
+
+/* The schema version this build writes. store_open migrates an older database forward (each migration
+ * in its own transaction) and refuses a newer one with YUN_E_STORE and a message saying which versions. */
+#define STORE_SCHEMA_VERSION 1
+
+/* path: a file name ("var/yun.db"), or "sqlite:PATH", or ":memory:" for tests. */
+yun_store *store_open(const char *path, yun_err *err);
+void store_close(yun_store *s);
+int store_schema_version(yun_store *s); /* the version of the open database */
+
+/* A transaction around several calls (nesting is not supported). */
+int store_begin(yun_store *s, yun_err *err);
+int store_commit(yun_store *s, yun_err *err);
+void store_rollback(yun_store *s);
+
+/* users: create fills u->id and u->created_ms */
+int store_user_create(yun_store *s, yun_user *u, yun_err *err);
+int store_user_get(yun_store *s, int64_t id, yun_user *out, yun_err *err);
+int store_user_get_by_name(yun_store *s, const char *name, yun_user *out, yun_err *err);
+int store_user_get_by_token_hash(yun_store *s, const char *token_hash, yun_user *out, yun_err *err);
+int store_user_list(yun_store *s, yun_user **out, size_t *n, yun_err *err);
+int store_user_update(yun_store *s, const yun_user *u, yun_err *err); /* all fields but id, by id */
+int store_user_delete(yun_store *s, int64_t id, yun_err *err);
+
+/* images: names are unique cloud-wide */
+int store_image_create(yun_store *s, yun_image *img, yun_err *err);
+int store_image_get(yun_store *s, int64_t id, yun_image *out, yun_err *err);
+int store_image_get_by_name(yun_store *s, const char *name, yun_image *out, yun_err *err);
+int store_image_list(yun_store *s, yun_image **out, size_t *n, yun_err *err);
+int store_image_delete(yun_store *s, int64_t id, yun_err *err);
+
+/* hosts: upsert by name (a re-registering host keeps its id); fills h->id */
+int store_host_upsert(yun_store *s, yun_host *h, yun_err *err);
+int store_host_get(yun_store *s, int64_t id, yun_host *out, yun_err *err);
+int store_host_get_by_name(yun_store *s, const char *name, yun_host *out, yun_err *err);
+int store_host_list(yun_store *s, yun_host **out, size_t *n, yun_err *err);
+int store_host_update(yun_store *s, const yun_host *h, yun_err *err);
+
+/* VMs: (owner_id, name) is unique; uuid is unique. create fills id, created_ms, updated_ms.
+ * Reads fill owner_name from the users table. */
+int store_vm_create(yun_store *s, yun_vm *vm, yun_err *err);
+int store_vm_get(yun_store *s, int64_t id, yun_vm *out, yun_err *err);
+int store_vm_get_by_name(yun_store *s, int64_t owner_id, const char *name, yun_vm *out, yun_err *err);
+int store_vm_get_by_uuid(yun_store *s, const char *uuid, yun_vm *out, yun_err *err);
+/* owner_id < 0: every VM; host_id < 0: any host. Ordered by id. */
+int store_vm_list(yun_store *s, int64_t owner_id, int64_t host_id, yun_vm **out, size_t *n, yun_err *err);
+int store_vm_update(yun_store *s, yun_vm *vm, yun_err *err); /* all fields but id/uuid/owner; sets updated_ms */
+int store_vm_delete(yun_store *s, int64_t id, yun_err *err);
+
+/* settings: a key-value table ("placement.algorithm" -> "first-fit"); get fails NOT_FOUND when unset */
+int store_setting_get(yun_store *s, const char *key, char *out, size_t n, yun_err *err);
+int store_setting_set(yun_store *s, const char *key, const char *value, yun_err *err);
+
+/* The serial console's tail per VM, as the agent last sent it (it sends the file's last 64 KiB when the
+ * file changed: replacing, not appending, keeps a resent tail from doubling). */
+int store_console_set(yun_store *s, const char *vm_uuid, const char *data, size_t n, yun_err *err);
+int store_console_get(yun_store *s, const char *vm_uuid, char **out, size_t *n, yun_err *err); /* malloc'd */
+int store_console_delete(yun_store *s, const char *vm_uuid, yun_err *err);
+
+#endif

@@ -1,0 +1,121 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "model/model.h"
+#include "model/power.h"
+
+static yun_vm good_vm(void)
+{
+    yun_vm vm = {0};
+    strcpy(vm.name, "web1");
+    vm.cpus = 1;
+    vm.mem_mib = 128;
+    vm.disk_mib = 1024;
+    return vm;
+}
+
+static void test_names(void **state)
+{
+    (void)state;
+    yun_err err = YUN_ERR_INIT;
+    const char *good[] = {"a", "web1", "0abc", "a-b-c", "x123456789012345678901234567890123456789012345678901234567890ab"};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+        assert_int_equal(model_name_validate(good[i], "name", &err), 0);
+    const char *bad[] = {"", "-a", "Web1", "a_b", "a b", "a.b", "é", "'\"<>&",
+                         "x1234567890123456789012345678901234567890123456789012345678901234"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(model_name_validate(bad[i], "VM name", &err), -1);
+        assert_int_equal(err.code, YUN_E_INVALID);
+        assert_non_null(strstr(err.msg, "VM name"));
+    }
+}
+
+static void test_vm_validate(void **state)
+{
+    (void)state;
+    yun_err err = YUN_ERR_INIT;
+    yun_vm vm = good_vm();
+    assert_int_equal(model_vm_validate(&vm, &err), 0);
+    assert_int_equal(vm.cpu_shares, 1024);
+    assert_int_equal(vm.max_mem_mib, 128);
+
+    const struct {
+        int field;
+        long value;
+        const char *word;
+    } bad[] = {
+        {0, 0, "cpus"}, {0, 65, "cpus"}, {1, 16, "memory"}, {2, 10, "disk"}, {3, 1, "cpu-shares"},
+        {3, 262145, "cpu-shares"}, {4, 101, "cpu-cap"}, {4, -1, "cpu-cap"}, {5, 2000, "min-mhz"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        yun_vm v = good_vm();
+        switch (bad[i].field) {
+        case 0: v.cpus = (int)bad[i].value; break;
+        case 1: v.mem_mib = (uint64_t)bad[i].value; break;
+        case 2: v.disk_mib = (uint64_t)bad[i].value; break;
+        case 3: v.cpu_shares = (int)bad[i].value; break;
+        case 4: v.cpu_cap = (int)bad[i].value; break;
+        case 5: v.min_mhz = (int)bad[i].value; v.max_mhz = 1000; break;
+        }
+        assert_int_equal(model_vm_validate(&v, &err), -1);
+        assert_int_equal(err.code, YUN_E_INVALID);
+        assert_non_null(strstr(err.msg, bad[i].word));
+    }
+    vm = good_vm();
+    vm.max_mem_mib = 128;
+    vm.mem_mib = 256;
+    assert_int_equal(model_vm_validate(&vm, &err), -1);
+    assert_non_null(strstr(err.msg, "maximum"));
+}
+
+static void test_domain_name_and_uuid(void **state)
+{
+    (void)state;
+    yun_vm vm = good_vm();
+    strcpy(vm.owner_name, "alice");
+    char n[160];
+    model_vm_domain_name(&vm, n, sizeof n);
+    assert_string_equal(n, "yun-alice-web1");
+    char a[YUN_UUID_LEN], b[YUN_UUID_LEN];
+    model_uuid_new(a);
+    model_uuid_new(b);
+    assert_int_equal(strlen(a), 36);
+    assert_int_equal(a[14], '4');
+    assert_string_not_equal(a, b);
+}
+
+static void test_states_round_trip(void **state)
+{
+    (void)state;
+    for (int s = YUN_VM_SCHEDULED; s <= YUN_VM_UNKNOWN; s++)
+        assert_int_equal(model_vm_state_parse(model_vm_state_name((yun_vm_state)s)), s);
+    for (int w = YUN_WANT_RUNNING; w <= YUN_WANT_DELETED; w++)
+        assert_int_equal(model_vm_want_parse(model_vm_want_name((yun_vm_want)w)), w);
+    assert_int_equal(model_vm_state_parse("bogus"), -1);
+}
+
+static void test_power_interpolates(void **state)
+{
+    (void)state;
+    assert_float_equal(power_watts(&YUN_POWER_HP_ML110_G4, 0), 86, 1e-9);
+    assert_float_equal(power_watts(&YUN_POWER_HP_ML110_G4, 1), 117, 1e-9);
+    assert_float_equal(power_watts(&YUN_POWER_HP_ML110_G4, 0.05), (86 + 89.4) / 2, 1e-9);
+    assert_float_equal(power_watts(&YUN_POWER_HP_ML110_G5, 0.55), (116 + 121) / 2.0, 1e-9);
+    assert_float_equal(power_watts(&YUN_POWER_HP_ML110_G5, 1.7), 135, 1e-9);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_names),
+        cmocka_unit_test(test_vm_validate),
+        cmocka_unit_test(test_domain_name_and_uuid),
+        cmocka_unit_test(test_states_round_trip),
+        cmocka_unit_test(test_power_interpolates),
+    };
+    return cmocka_run_group_tests_name("model", tests, NULL, NULL);
+}

@@ -1,0 +1,138 @@
+#include "util/http_client.h"
+
+#include <curl/curl.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/buf.h"
+#include "util/mem.h"
+
+void http_global_init(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static size_t on_data(char *p, size_t size, size_t n, void *ud)
+{
+    buf_append((yun_buf *)ud, p, size * n);
+    return size * n;
+}
+
+static int perform(CURL *c, const char *method, const char *url, const char *token, const char *content_type,
+                   long timeout_ms, http_resp *out, yun_err *err)
+{
+    yun_buf b = YUN_BUF_INIT;
+    struct curl_slist *h = NULL;
+    char auth[600];
+    if (token) {
+        snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
+        h = curl_slist_append(h, auth);
+    }
+    if (content_type) {
+        char ct[128];
+        snprintf(ct, sizeof ct, "Content-Type: %s", content_type);
+        h = curl_slist_append(h, ct);
+    }
+    h = curl_slist_append(h, "Expect:");
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms < 5000 ? timeout_ms : 5000L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
+    CURLcode rc = curl_easy_perform(c);
+    curl_slist_free_all(h);
+    if (rc != CURLE_OK) {
+        buf_free(&b);
+        return yun_err_set(err, YUN_E_UNAVAILABLE, "cannot reach %s: %s", url, curl_easy_strerror(rc));
+    }
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
+    out->len = b.len;
+    out->body = buf_steal(&b);
+    return 0;
+}
+
+int http_request(const char *method, const char *url, const char *token, const char *content_type,
+                 const void *body, size_t body_len, long timeout_ms, http_resp *out, yun_err *err)
+{
+    memset(out, 0, sizeof *out);
+    CURL *c = curl_easy_init();
+    if (!c)
+        return yun_err_set(err, YUN_E_INTERNAL, "curl_easy_init failed");
+    if (body) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+    }
+    int r = perform(c, method, url, token, body ? content_type : NULL, timeout_ms, out, err);
+    curl_easy_cleanup(c);
+    return r;
+}
+
+int http_upload(const char *method, const char *url, const char *token, FILE *upload, long long size,
+                long timeout_ms, http_resp *out, yun_err *err)
+{
+    memset(out, 0, sizeof *out);
+    CURL *c = curl_easy_init();
+    if (!c)
+        return yun_err_set(err, YUN_E_INTERNAL, "curl_easy_init failed");
+    curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(c, CURLOPT_READDATA, upload);
+    curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)size);
+    int r = perform(c, method, url, token, "application/octet-stream", timeout_ms, out, err);
+    curl_easy_cleanup(c);
+    return r;
+}
+
+void http_resp_free(http_resp *r)
+{
+    free(r->body);
+    r->body = NULL;
+    r->len = 0;
+}
+
+json_t *http_resp_json(const http_resp *r, yun_err *err)
+{
+    json_error_t je;
+    json_t *j = r->len ? json_loadb(r->body, r->len, 0, &je) : NULL;
+    if (r->status >= 200 && r->status < 300) {
+        if (!r->len)
+            return json_object();
+        if (!j)
+            yun_err_set(err, YUN_E_INTERNAL, "the server sent a response that is not JSON: %s", je.text);
+        return j;
+    }
+    const char *code = NULL, *msg = NULL;
+    if (j)
+        json_unpack(j, "{s:{s?s,s?s}}", "error", "code", &code, "message", &msg);
+    yun_err_code ec = code ? (yun_err_code)yun_err_code_from_name(code) : YUN_E_INTERNAL;
+    if (!code) {
+        switch (r->status) {
+        case 400: ec = YUN_E_INVALID; break;
+        case 401: ec = YUN_E_UNAUTHORIZED; break;
+        case 403: ec = YUN_E_FORBIDDEN; break;
+        case 404: ec = YUN_E_NOT_FOUND; break;
+        case 409: ec = YUN_E_CONFLICT; break;
+        case 503: ec = YUN_E_UNAVAILABLE; break;
+        default: break;
+        }
+    }
+    yun_err_set(err, ec, "%s", msg ? msg : (r->status == 404 ? "not found" : "the server answered with an error"));
+    if (!msg)
+        yun_err_prefix(err, "HTTP %ld: ", r->status);
+    json_decref(j);
+    return NULL;
+}
+
+json_t *http_json(const char *method, const char *url, const char *token, json_t *body, long timeout_ms,
+                  yun_err *err)
+{
+    AUTOFREE char *s = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    http_resp r;
+    if (http_request(method, url, token, "application/json", s, s ? strlen(s) : 0, timeout_ms, &r, err) < 0)
+        return NULL;
+    json_t *j = http_resp_json(&r, err);
+    http_resp_free(&r);
+    return j;
+}

@@ -1,0 +1,37 @@
+/* http_client.h: a small libcurl client for the agent and the CLI. Thread-safe after http_global_init.
+ * JSON calls map an error response {"error": {"code", "message"}} back into a yun_err, so the message
+ * yund wrote reaches the user unchanged. */
+#ifndef YUN_UTIL_HTTP_CLIENT_H
+#define YUN_UTIL_HTTP_CLIENT_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "util/err.h"
+
+void http_global_init(void); /* once, before threads */
+
+typedef struct http_resp {
+    long status;
+    char *body; /* NUL-terminated, malloc'd */
+    size_t len;
+} http_resp;
+
+/* token may be NULL (no Authorization header). body may be NULL. A transport failure (refused, timeout)
+ * fails with YUN_E_UNAVAILABLE naming the URL; any HTTP status is success at this level. */
+int http_request(const char *method, const char *url, const char *token, const char *content_type,
+                 const void *body, size_t body_len, long timeout_ms, http_resp *out, yun_err *err);
+/* Streams the open file upload (size bytes) as the request body. */
+int http_upload(const char *method, const char *url, const char *token, FILE *upload, long long size,
+                long timeout_ms, http_resp *out, yun_err *err);
+void http_resp_free(http_resp *r);
+
+/* JSON in, JSON out. body may be NULL. Returns a new reference (an empty object for 204), or NULL with
+ * err filled from the server's error body, or from the status when the body says nothing. */
+json_t *http_json(const char *method, const char *url, const char *token, json_t *body, long timeout_ms,
+                  yun_err *err);
+/* The same mapping for a response already received. */
+json_t *http_resp_json(const http_resp *r, yun_err *err);
+
+#endif

@@ -25,10 +25,22 @@ void store_close(yun_store *s)
         s->ops->close(s);
 }
 
-int store_schema_version(yun_store *s) { return s->ops->schema_version(s); }
-int store_begin(yun_store *s, yun_err *err) { return s->ops->begin(s, err); }
-int store_commit(yun_store *s, yun_err *err) { return s->ops->commit(s, err); }
-void store_rollback(yun_store *s) { s->ops->rollback(s); }
+int store_schema_version(yun_store *s)
+{
+    return s->ops->schema_version(s);
+}
+int store_begin(yun_store *s, yun_err *err)
+{
+    return s->ops->begin(s, err);
+}
+int store_commit(yun_store *s, yun_err *err)
+{
+    return s->ops->commit(s, err);
+}
+void store_rollback(yun_store *s)
+{
+    s->ops->rollback(s);
+}
 
 static int need_str(const char *v, const char *what, yun_err *err)
 {
@@ -41,7 +53,10 @@ int store_user_create(yun_store *s, yun_user *u, yun_err *err)
 {
     return need_str(u->name, "user name", err) ?: s->ops->user_create(s, u, err);
 }
-int store_user_get(yun_store *s, int64_t id, yun_user *out, yun_err *err) { return s->ops->user_get(s, id, out, err); }
+int store_user_get(yun_store *s, int64_t id, yun_user *out, yun_err *err)
+{
+    return s->ops->user_get(s, id, out, err);
+}
 int store_user_get_by_name(yun_store *s, const char *name, yun_user *out, yun_err *err)
 {
     return need_str(name, "user name", err) ?: s->ops->user_get_by_name(s, name, out, err);
@@ -53,12 +68,18 @@ int store_user_get_by_token_hash(yun_store *s, const char *token_hash, yun_user 
         return yun_err_set(err, YUN_E_NOT_FOUND, "no user has an empty token");
     return s->ops->user_get_by_token_hash(s, token_hash, out, err);
 }
-int store_user_list(yun_store *s, yun_user **out, size_t *n, yun_err *err) { return s->ops->user_list(s, out, n, err); }
+int store_user_list(yun_store *s, yun_user **out, size_t *n, yun_err *err)
+{
+    return s->ops->user_list(s, out, n, err);
+}
 int store_user_update(yun_store *s, const yun_user *u, yun_err *err)
 {
     return need_str(u->name, "user name", err) ?: s->ops->user_update(s, u, err);
 }
-int store_user_delete(yun_store *s, int64_t id, yun_err *err) { return s->ops->user_delete(s, id, err); }
+int store_user_delete(yun_store *s, int64_t id, yun_err *err)
+{
+    return s->ops->user_delete(s, id, err);
+}
 
 int store_image_create(yun_store *s, yun_image *img, yun_err *err)
 {
@@ -76,18 +97,27 @@ int store_image_list(yun_store *s, yun_image **out, size_t *n, yun_err *err)
 {
     return s->ops->image_list(s, out, n, err);
 }
-int store_image_delete(yun_store *s, int64_t id, yun_err *err) { return s->ops->image_delete(s, id, err); }
+int store_image_delete(yun_store *s, int64_t id, yun_err *err)
+{
+    return s->ops->image_delete(s, id, err);
+}
 
 int store_host_upsert(yun_store *s, yun_host *h, yun_err *err)
 {
     return need_str(h->name, "host name", err) ?: s->ops->host_upsert(s, h, err);
 }
-int store_host_get(yun_store *s, int64_t id, yun_host *out, yun_err *err) { return s->ops->host_get(s, id, out, err); }
+int store_host_get(yun_store *s, int64_t id, yun_host *out, yun_err *err)
+{
+    return s->ops->host_get(s, id, out, err);
+}
 int store_host_get_by_name(yun_store *s, const char *name, yun_host *out, yun_err *err)
 {
     return need_str(name, "host name", err) ?: s->ops->host_get_by_name(s, name, out, err);
 }
-int store_host_list(yun_store *s, yun_host **out, size_t *n, yun_err *err) { return s->ops->host_list(s, out, n, err); }
+int store_host_list(yun_store *s, yun_host **out, size_t *n, yun_err *err)
+{
+    return s->ops->host_list(s, out, n, err);
+}
 int store_host_update(yun_store *s, const yun_host *h, yun_err *err)
 {
     return need_str(h->name, "host name", err) ?: s->ops->host_update(s, h, err);
@@ -101,7 +131,10 @@ int store_vm_create(yun_store *s, yun_vm *vm, yun_err *err)
         model_uuid_new(vm->uuid);
     return s->ops->vm_create(s, vm, err);
 }
-int store_vm_get(yun_store *s, int64_t id, yun_vm *out, yun_err *err) { return s->ops->vm_get(s, id, out, err); }
+int store_vm_get(yun_store *s, int64_t id, yun_vm *out, yun_err *err)
+{
+    return s->ops->vm_get(s, id, out, err);
+}
 int store_vm_get_by_name(yun_store *s, int64_t owner_id, const char *name, yun_vm *out, yun_err *err)
 {
     return need_str(name, "VM name", err) ?: s->ops->vm_get_by_name(s, owner_id, name, out, err);
@@ -122,7 +155,10 @@ int store_vm_update(yun_store *s, yun_vm *vm, yun_err *err)
 {
     return need_str(vm->name, "VM name", err) ?: s->ops->vm_update(s, vm, err);
 }
-int store_vm_delete(yun_store *s, int64_t id, yun_err *err) { return s->ops->vm_delete(s, id, err); }
+int store_vm_delete(yun_store *s, int64_t id, yun_err *err)
+{
+    return s->ops->vm_delete(s, id, err);
+}
 
 int store_usage(yun_store *s, int64_t owner_id, int64_t *vms, int64_t *cpus, int64_t *mem_mib, int64_t *disk_mib,
                 yun_err *err)

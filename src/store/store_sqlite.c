@@ -94,12 +94,12 @@ _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
 /* ---- statements ---- */
 #define USER_COLS "id, name, is_admin, token_hash, max_vms, max_cpus, max_mem_mib, max_disk_mib, created_ms"
 #define IMAGE_COLS "id, name, IFNULL(owner_id, 0), is_public, path, kernel, initrd, cmdline, size_mib, created_ms"
-#define HOST_COLS                                                                                                  \
-    "id, name, cores, mhz, mem_mib, disk_total_mib, disk_free_mib, hypervisor, accel, libvirt_uri, migrate_addr, " \
+#define HOST_COLS                                                                                                      \
+    "id, name, cores, mhz, mem_mib, disk_total_mib, disk_free_mib, hypervisor, accel, libvirt_uri, migrate_addr, "     \
     "state, last_seen_ms, registered_ms"
-#define VM_SELECT                                                                                                  \
-    "SELECT v.id, v.uuid, v.name, v.owner_id, u.name, IFNULL(v.image_id, 0), v.cpus, v.mem_mib, v.max_mem_mib, "  \
-    "v.disk_mib, v.cpu_shares, v.cpu_cap, v.min_mhz, v.max_mhz, v.want, v.state, IFNULL(v.host_id, 0), v.error, " \
+#define VM_SELECT                                                                                                      \
+    "SELECT v.id, v.uuid, v.name, v.owner_id, u.name, IFNULL(v.image_id, 0), v.cpus, v.mem_mib, v.max_mem_mib, "       \
+    "v.disk_mib, v.cpu_shares, v.cpu_cap, v.min_mhz, v.max_mhz, v.want, v.state, IFNULL(v.host_id, 0), v.error, "      \
     "v.address, v.created_ms, v.updated_ms, v.started_ms FROM vms v JOIN users u ON u.id = v.owner_id "
 /* host filter: ?2 is NULL for "not placed", and IS matches NULL with NULL while still using vms_host */
 #define VM_WHERE_OWNER "WHERE v.owner_id = ?1 "
@@ -416,8 +416,8 @@ static int read_vm(sqlite3_stmt *st, yun_vm *vm, yun_err *err)
     const char *state = (const char *)sqlite3_column_text(st, 15);
     int vs = model_vm_state_parse(state);
     if (w < 0 || vs < 0)
-        return yun_err_set(err, YUN_E_STORE, "VM %s has an unknown want \"%s\" or state \"%s\" in the store",
-                           vm->uuid, want ? want : "", state ? state : "");
+        return yun_err_set(err, YUN_E_STORE, "VM %s has an unknown want \"%s\" or state \"%s\" in the store", vm->uuid,
+                           want ? want : "", state ? state : "");
     vm->want = (yun_vm_want)w;
     vm->state = (yun_vm_state)vs;
     vm->host_id = sqlite3_column_int64(st, 16);
@@ -463,7 +463,7 @@ static int get_all(sq_store *q, sqlite3_stmt *st, read_fn rd, size_t elem, void 
 }
 
 #define GET_ONE(q, st, rd, out, what, err) get_one(q, st, (read_fn)(rd), out, what, err)
-#define GET_ALL(q, st, rd, out, n, what, err) \
+#define GET_ALL(q, st, rd, out, n, what, err)                                                                          \
     get_all(q, st, (read_fn)(rd), sizeof **(out), (void **)(out), n, what, err)
 
 /* A reference to a missing row: tells which, so the caller sees "image 7 not found", not "constraint failed". */
@@ -628,8 +628,7 @@ static int sq_image_create(yun_store *s, yun_image *img, yun_err *err)
         return 0;
     }
     if (rc == SQLITE_CONSTRAINT_UNIQUE)
-        return yun_err_set(err, YUN_E_CONFLICT, "an image named \"%s\" already exists: pick another name",
-                           img->name);
+        return yun_err_set(err, YUN_E_CONFLICT, "an image named \"%s\" already exists: pick another name", img->name);
     if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
         return yun_err_set(err, YUN_E_NOT_FOUND, "image %s: its owner, user %lld, does not exist", img->name,
                            (long long)img->owner_id);
@@ -675,8 +674,7 @@ static int sq_image_delete(yun_store *s, int64_t id, yun_err *err)
     sqlite3_bind_int64(st, 1, id);
     int rc = step(q, st, true);
     if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
-        return yun_err_set(err, YUN_E_CONFLICT, "image %lld is still used by VMs: delete those first",
-                           (long long)id);
+        return yun_err_set(err, YUN_E_CONFLICT, "image %lld is still used by VMs: delete those first", (long long)id);
     if (rc != SQLITE_DONE)
         return db_fail(q, err, "deleting image %lld", (long long)id);
     if (sqlite3_changes(q->db) == 0)
@@ -957,8 +955,8 @@ static int sq_setting_get(yun_store *s, const char *key, char *out, size_t n, yu
     const unsigned char *v = sqlite3_column_text(st, 0);
     size_t len = (size_t)sqlite3_column_bytes(st, 0);
     if (len >= n)
-        return yun_err_set(err, YUN_E_INVALID, "setting %s is %zu bytes long: more than the %zu this caller takes",
-                           key, len, n - 1);
+        return yun_err_set(err, YUN_E_INVALID, "setting %s is %zu bytes long: more than the %zu this caller takes", key,
+                           len, n - 1);
     if (len)
         memcpy(out, v, len);
     out[len] = '\0';

@@ -538,12 +538,12 @@ static void test_not_found(void **state)
     yun_image img = {0};
     yun_host h = {0};
     yun_vm vm = {0};
-#define NF(call)                                     \
-    do {                                             \
-        err = (yun_err)YUN_ERR_INIT;                 \
-        assert_int_equal((call), -1);                \
-        assert_int_equal(err.code, YUN_E_NOT_FOUND); \
-        assert_true(err.msg[0] != '\0');             \
+#define NF(call)                                                                                                       \
+    do {                                                                                                               \
+        err = (yun_err)YUN_ERR_INIT;                                                                                   \
+        assert_int_equal((call), -1);                                                                                  \
+        assert_int_equal(err.code, YUN_E_NOT_FOUND);                                                                   \
+        assert_true(err.msg[0] != '\0');                                                                               \
     } while (0)
     NF(store_user_get(s, 99, &u, &err));
     NF(store_user_get_by_name(s, "nobody", &u, &err));

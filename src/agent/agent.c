@@ -60,6 +60,8 @@ typedef struct desired_vm {
     const char *img_path, *kernel, *initrd, *cmdline;
 } desired_vm;
 
+static int mkdir_p(const char *dir, yun_err *err);
+
 agent_state *agent_state_new(const char *vm_dir, const char *accel, int shutdown_timeout_ms)
 {
     agent_state *st = xcalloc(1, sizeof *st);
@@ -67,6 +69,10 @@ agent_state *agent_state_new(const char *vm_dir, const char *accel, int shutdown
     snprintf(st->accel, sizeof st->accel, "%s", accel && *accel ? accel : "tcg");
     st->shutdown_timeout_ms = shutdown_timeout_ms > 0 ? shutdown_timeout_ms : AGENT_DEFAULT_SHUTDOWN_TIMEOUT_MS;
     buf_puts(&st->actions, "");
+    /* best effort: a VM that cannot get its disk says why in its verdict */
+    yun_err e = YUN_ERR_INIT;
+    if (mkdir_p(st->vm_dir, &e) < 0)
+        log_warn("agent: %s", e.msg);
     return st;
 }
 

@@ -66,8 +66,8 @@ static int register_once(const agent_config *cfg, yun_hv *hv, const char *disk_d
     if (hv_node_info_get(hv, &ni, err) < 0)
         return yun_err_prefix(err, "reading the host's capacity: ");
     uint64_t total = 0, avail = 0;
-    if (agent_disk_mib(disk_dir, &total, &avail, err) < 0)
-        return -1;
+    if (agent_disk_mib(disk_dir, &total, &avail, NULL) < 0 && agent_disk_mib(".", &total, &avail, err) < 0)
+        return -1; /* vm_dir is made after the first registration: until then the guess is "." */
     json_t *body = json_pack("{s:s, s:i, s:i, s:I, s:I, s:I, s:s, s:s, s:s, s:s}", "name",
                              cfg->host_name && *cfg->host_name ? cfg->host_name : ni.hostname, "cores", ni.cores,
                              "mhz", ni.mhz, "mem_mib", (json_int_t)ni.mem_mib, "disk_total_mib", (json_int_t)total,
@@ -175,7 +175,8 @@ int agent_run(const agent_config *cfg, yun_err *err)
             nap(cfg, interval);
             continue;
         }
-        AUTOFREE char *url = xasprintf("%s/v1/agent/hosts/%lld/report", cfg->controller_url, reg.host_id);
+        AUTOFREE char *path = xasprintf("/v1/agent/hosts/%lld/report", reg.host_id);
+        AUTOFREE char *url = url_join(cfg->controller_url, path);
         json_t *answer = http_json("POST", url, cfg->token, report, AGENT_HTTP_TIMEOUT_MS, &e);
         json_decref(report);
         if (!answer) {

@@ -7,6 +7,8 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
+#include <microhttpd.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +16,9 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "util/buf.h"
+#include "util/clock.h"
+#include "util/http_client.h"
 #include "util/mem.h"
 
 #define U1 "11111111-1111-4111-8111-111111111111"
@@ -551,8 +556,246 @@ static void test_list_failure(void **state)
     assert_false(dom_exists(f, U1));
 }
 
+
+/* ---- agent_run against a small yund stand-in (libmicrohttpd), the hypervisor being hv_fake ---- */
+
+typedef struct mini_yund {
+    struct MHD_Daemon *d;
+    char url[64];
+    const char *vm_dir;
+    pthread_mutex_t lock; /* guards everything below */
+    int register_fail;    /* answer this many registrations with 503 first */
+    int register_status;  /* 0, or a status every registration gets (401) */
+    int report_404;       /* answer this many reports with 404 */
+    int n_register, n_report;
+    char *last_register, *last_report;
+    json_t *answer; /* what a report gets */
+} mini_yund;
+
+static enum MHD_Result reply(struct MHD_Connection *c, int status, const char *body)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
+    MHD_add_response_header(r, "Content-Type", "application/json");
+    enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                                  const char *version, const char *data, size_t *size, void **con_cls)
+{
+    mini_yund *y = cls;
+    (void)version;
+    if (!*con_cls) {
+        *con_cls = xcalloc(1, sizeof(yun_buf));
+        return MHD_YES;
+    }
+    yun_buf *b = *con_cls;
+    if (*size) {
+        buf_append(b, data, *size);
+        *size = 0;
+        return MHD_YES;
+    }
+    const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+    if (!auth || strcmp(auth, "Bearer tok") != 0 || strcmp(method, "POST") != 0)
+        return reply(c, 401, "{\"error\": {\"code\": \"unauthorized\", \"message\": \"wrong token\"}}");
+    pthread_mutex_lock(&y->lock);
+    enum MHD_Result ret;
+    if (!strcmp(url, "/v1/agent/register")) {
+        y->n_register++;
+        free(y->last_register);
+        y->last_register = xstrdup(b->data ? b->data : "");
+        if (y->register_status) {
+            ret = reply(c, y->register_status, "{\"error\": {\"code\": \"unauthorized\", \"message\": \"no\"}}");
+        } else if (y->register_fail > 0) {
+            y->register_fail--;
+            ret = reply(c, 503, "{\"error\": {\"code\": \"unavailable\", \"message\": \"starting\"}}");
+        } else {
+            AUTOFREE char *body = xasprintf("{\"host_id\": 7, \"interval_ms\": 2000, \"image_dir\": \"/nowhere\", "
+                                            "\"vm_dir\": \"%s\"}",
+                                            y->vm_dir);
+            ret = reply(c, 200, body);
+        }
+    } else if (!strcmp(url, "/v1/agent/hosts/7/report")) {
+        y->n_report++;
+        free(y->last_report);
+        y->last_report = xstrdup(b->data ? b->data : "");
+        if (y->report_404 > 0) {
+            y->report_404--;
+            ret = reply(c, 404, "{\"error\": {\"code\": \"not_found\", \"message\": \"no host 7\"}}");
+        } else {
+            AUTOFREE char *body = json_dumps(y->answer, JSON_COMPACT);
+            ret = reply(c, 200, body);
+        }
+    } else {
+        ret = reply(c, 404, "{\"error\": {\"code\": \"not_found\", \"message\": \"no such path\"}}");
+    }
+    pthread_mutex_unlock(&y->lock);
+    return ret;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode t)
+{
+    (void)cls, (void)c, (void)t;
+    if (*con_cls) {
+        buf_free(*con_cls);
+        free(*con_cls);
+        *con_cls = NULL;
+    }
+}
+
+static mini_yund *mini_yund_start(fixture *f)
+{
+    mini_yund *y = xcalloc(1, sizeof *y);
+    y->vm_dir = f->vm_dir;
+    pthread_mutex_init(&y->lock, NULL);
+    y->answer = answer(0);
+    y->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, on_request, y,
+                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
+    assert_non_null(y->d);
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(y->d, MHD_DAEMON_INFO_BIND_PORT);
+    snprintf(y->url, sizeof y->url, "http://127.0.0.1:%u/", (unsigned)di->port);
+    return y;
+}
+
+static void mini_yund_stop(mini_yund *y)
+{
+    MHD_stop_daemon(y->d);
+    pthread_mutex_destroy(&y->lock);
+    json_decref(y->answer);
+    free(y->last_register);
+    free(y->last_report);
+    free(y);
+}
+
+typedef struct run_ctx {
+    agent_config cfg;
+    atomic_bool stop;
+    yun_err err;
+    int rc;
+    pthread_t th;
+} run_ctx;
+
+static void *run_thread(void *p)
+{
+    run_ctx *r = p;
+    r->rc = agent_run(&r->cfg, &r->err);
+    return NULL;
+}
+
+static void run_start(run_ctx *r, fixture *f, mini_yund *y)
+{
+    memset(r, 0, sizeof *r);
+    r->cfg = (agent_config){.controller_url = y->url, .token = "tok", .libvirt_uri = "fake:///", .host_name = "h7",
+                            .interval_ms = 50, .hv = f->hv, .stop = &r->stop};
+    assert_int_equal(pthread_create(&r->th, NULL, run_thread, r), 0);
+}
+
+static void run_stop(run_ctx *r)
+{
+    atomic_store(&r->stop, true);
+    pthread_join(r->th, NULL);
+}
+
+/* Waits up to 10 s for n reports. */
+static bool wait_reports(mini_yund *y, int n)
+{
+    for (int64_t end = yun_mono_ms() + 10000; yun_mono_ms() < end; yun_sleep_ms(20)) {
+        pthread_mutex_lock(&y->lock);
+        bool ok = y->n_report >= n;
+        pthread_mutex_unlock(&y->lock);
+        if (ok)
+            return true;
+    }
+    return false;
+}
+
+/* The whole loop: register (after yund comes up), report, act on the answer, report the verdict. */
+static void test_run_registers_reports_and_acts(void **state)
+{
+    fixture *f = *state;
+    mini_yund *y = mini_yund_start(f);
+    y->register_fail = 1;
+    json_decref(y->answer);
+    y->answer = answer(1, vm(f, U1, "web1", "running", true));
+    hv_fake_add_foreign(f->hv, U2, "someone-elses", true);
+    run_ctx r;
+    run_start(&r, f, y);
+    assert_true(wait_reports(y, 3));
+    run_stop(&r);
+    assert_int_equal(r.rc, 0);
+    assert_true(y->n_register >= 2); /* 503, then yes (and once more if "." and vm_dir differ in size) */
+    json_t *reg = json_loads(y->last_register, 0, NULL);
+    assert_non_null(reg);
+    assert_string_equal(json_string_value(json_object_get(reg, "name")), "h7");
+    assert_int_equal(json_integer_value(json_object_get(reg, "cores")), 4);
+    assert_int_equal(json_integer_value(json_object_get(reg, "mhz")), 2400);
+    assert_int_equal(json_integer_value(json_object_get(reg, "mem_mib")), 8192);
+    assert_string_equal(json_string_value(json_object_get(reg, "accel")), "tcg");
+    assert_string_equal(json_string_value(json_object_get(reg, "libvirt_uri")), "fake:///");
+    assert_true(json_integer_value(json_object_get(reg, "disk_total_mib")) > 0);
+    json_decref(reg);
+    json_t *rep = json_loads(y->last_report, 0, NULL);
+    assert_non_null(rep);
+    assert_int_equal(json_array_size(json_object_get(rep, "domains")), 2);
+    json_t *v = find_uuid(json_object_get(rep, "vms"), U1);
+    assert_non_null(v);
+    assert_string_equal(json_string_value(json_object_get(v, "state")), "running");
+    json_decref(rep);
+    assert_int_equal(hv_fake_start_count(f->hv, U1), 1);
+    assert_int_equal(dom(f, U2).state, HV_DOM_RUNNING);
+    mini_yund_stop(y);
+}
+
+/* A token yund refuses ends agent_run with a message that says what to do. */
+static void test_run_bad_token_is_fatal(void **state)
+{
+    fixture *f = *state;
+    mini_yund *y = mini_yund_start(f);
+    y->register_status = 401;
+    run_ctx r;
+    run_start(&r, f, y);
+    pthread_join(r.th, NULL);
+    assert_int_equal(r.rc, -1);
+    assert_int_equal(r.err.code, YUN_E_UNAUTHORIZED);
+    assert_non_null(strstr(r.err.msg, "agent token"));
+    assert_int_equal(y->n_register, 1);
+    mini_yund_stop(y);
+}
+
+/* yund forgot the host (404 on report): the agent registers again and goes on. */
+static void test_run_reregisters_on_404(void **state)
+{
+    fixture *f = *state;
+    mini_yund *y = mini_yund_start(f);
+    y->report_404 = 1;
+    run_ctx r;
+    run_start(&r, f, y);
+    assert_true(wait_reports(y, 3));
+    run_stop(&r);
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(y->n_register, 2);
+    mini_yund_stop(y);
+}
+
+/* Stopped while yund is unreachable: agent_run returns at once, without error. */
+static void test_run_stops_while_unreachable(void **state)
+{
+    fixture *f = *state;
+    run_ctx r;
+    memset(&r, 0, sizeof r);
+    r.cfg = (agent_config){.controller_url = "http://127.0.0.1:9/", .token = "tok", .hv = f->hv, .stop = &r.stop};
+    assert_int_equal(pthread_create(&r.th, NULL, run_thread, &r), 0);
+    yun_sleep_ms(300);
+    int64_t t0 = yun_mono_ms();
+    run_stop(&r);
+    assert_true(yun_mono_ms() - t0 < 2000);
+    assert_int_equal(r.rc, 0);
+}
+
 int main(void)
 {
+    http_global_init();
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(test_create_defines_and_starts),
@@ -574,6 +817,10 @@ int main(void)
         T(test_console_tail),
         T(test_malformed_answer),
         T(test_list_failure),
+        T(test_run_registers_reports_and_acts),
+        T(test_run_bad_token_is_fatal),
+        T(test_run_reregisters_on_404),
+        T(test_run_stops_while_unreachable),
     };
     return cmocka_run_group_tests_name("agent", tests, NULL, NULL);
 }

@@ -14,8 +14,8 @@ static int global_opt(const char *arg, const char **name_out, bool *takes_value)
         const char *spell, *name;
         bool value;
     } g[] = {
-        {"-o", "output", true},   {"--output", "output", true}, {"--url", "url", true},
-        {"--token", "token", true}, {"-h", "help", false},      {"--help", "help", false},
+        {"-o", "output", true},     {"--output", "output", true}, {"--url", "url", true},
+        {"--token", "token", true}, {"-h", "help", false},        {"--help", "help", false},
     };
     size_t n = strcspn(arg, "=");
     for (size_t i = 0; i < sizeof g / sizeof g[0]; i++) {
@@ -105,8 +105,8 @@ int cli_parse(int argc, char **argv, cli_args *a, yun_err *err)
         if (!c && words[1] && strcmp(words[1], "help") != 0) {
             yun_buf b = YUN_BUF_INIT;
             group_commands(words[0], &b);
-            int r = yun_err_set(err, YUN_E_INVALID, "unknown command \"%s %s\": `yun %s` takes %s", words[0],
-                                words[1], words[0], b.data);
+            int r = yun_err_set(err, YUN_E_INVALID, "unknown command \"%s %s\": `yun %s` takes %s", words[0], words[1],
+                                words[0], b.data);
             buf_free(&b);
             return r;
         }

@@ -25,8 +25,8 @@
 typedef enum { CLI_SRC_NONE, CLI_SRC_FLAG, CLI_SRC_ENV, CLI_SRC_CONFIG, CLI_SRC_DEFAULT } cli_src;
 
 typedef struct cli_conf {
-    char *url;       /* malloc'd, without a trailing '/' */
-    char *token;     /* malloc'd, or NULL when none was found anywhere */
+    char *url;   /* malloc'd, without a trailing '/' */
+    char *token; /* malloc'd, or NULL when none was found anywhere */
     cli_src url_src;
     cli_src token_src;
 } cli_conf;
@@ -58,8 +58,8 @@ typedef struct cli_ctx cli_ctx;
 typedef struct cli_args cli_args;
 
 typedef struct cli_opt {
-    const char *name;  /* long name without "--" */
-    const char *arg;   /* the value's name in help ("N", "SIZE"), NULL for a flag */
+    const char *name; /* long name without "--" */
+    const char *arg;  /* the value's name in help ("N", "SIZE"), NULL for a flag */
     const char *help;
 } cli_opt;
 
@@ -74,8 +74,8 @@ typedef struct cli_cmd {
 } cli_cmd;
 
 struct cli_args {
-    const cli_cmd *cmd;     /* NULL when the command was not found (or only help was asked) */
-    const char *group;      /* the group word given, when the command was not complete ("vm") */
+    const cli_cmd *cmd; /* NULL when the command was not found (or only help was asked) */
+    const char *group;  /* the group word given, when the command was not complete ("vm") */
     const char *pos[CLI_MAX_POS];
     int npos;
     const char *val[CLI_MAX_OPTS]; /* per cmd->opts entry: the value, "" for a flag given, NULL absent */

@@ -233,11 +233,26 @@ static int cmd_logout(cli_ctx *ctx, const cli_args *a)
 
 /* ---- hosts ---- */
 
-static char *c_name(json_t *o) { return cli_cell(cli_field(o, "name", NULL)); }
-static char *c_state(json_t *o) { return cli_cell(cli_field(o, "state", NULL)); }
-static char *c_cores(json_t *o) { return cli_cell(cli_field(o, "cores", NULL)); }
-static char *c_mhz(json_t *o) { return cli_cell(cli_field(o, "mhz", NULL)); }
-static char *c_mem(json_t *o) { return cli_cell_size(cli_field(o, "memory_mib", "mem_mib", NULL)); }
+static char *c_name(json_t *o)
+{
+    return cli_cell(cli_field(o, "name", NULL));
+}
+static char *c_state(json_t *o)
+{
+    return cli_cell(cli_field(o, "state", NULL));
+}
+static char *c_cores(json_t *o)
+{
+    return cli_cell(cli_field(o, "cores", NULL));
+}
+static char *c_mhz(json_t *o)
+{
+    return cli_cell(cli_field(o, "mhz", NULL));
+}
+static char *c_mem(json_t *o)
+{
+    return cli_cell_size(cli_field(o, "memory_mib", "mem_mib", NULL));
+}
 static char *c_disk_free(json_t *o)
 {
     AUTOFREE char *f = cli_cell_size(cli_field(o, "disk_free_mib", NULL));
@@ -254,12 +269,14 @@ static char *c_hyp(json_t *o)
         return xasprintf("%s/%s", h, acc);
     return xstrdup(h ? h : "-");
 }
-static char *c_vms(json_t *o) { return cli_cell(cli_field(o, "vms", "vm_count", NULL)); }
+static char *c_vms(json_t *o)
+{
+    return cli_cell(cli_field(o, "vms", "vm_count", NULL));
+}
 
 static int cmd_host_list(cli_ctx *ctx, const cli_args *a)
 {
-    static const char *const h[] = {"NAME", "STATE", "CORES", "MHZ", "MEMORY", "DISK FREE/TOTAL", "HYPERVISOR",
-                                    "VMS"};
+    static const char *const h[] = {"NAME", "STATE", "CORES", "MHZ", "MEMORY", "DISK FREE/TOTAL", "HYPERVISOR", "VMS"};
     static const cell_fn f[] = {c_name, c_state, c_cores, c_mhz, c_mem, c_disk_free, c_hyp, c_vms};
     return list(ctx, "/v1/hosts", "hosts", 8, h, f);
 }
@@ -288,16 +305,28 @@ static int cmd_host_enable(cli_ctx *ctx, const cli_args *a)
 
 /* ---- images ---- */
 
-static char *c_size(json_t *o) { return cli_cell_size(cli_field(o, "size_mib", "virtual_size_mib", NULL)); }
-static char *c_owner(json_t *o) { return cli_cell(cli_field(o, "owner", "owner_name", NULL)); }
-static char *c_public(json_t *o) { return cli_cell(cli_field(o, "public", "is_public", NULL)); }
+static char *c_size(json_t *o)
+{
+    return cli_cell_size(cli_field(o, "size_mib", "virtual_size_mib", NULL));
+}
+static char *c_owner(json_t *o)
+{
+    return cli_cell(cli_field(o, "owner", "owner_name", NULL));
+}
+static char *c_public(json_t *o)
+{
+    return cli_cell(cli_field(o, "public", "is_public", NULL));
+}
 static char *c_boot(json_t *o)
 {
     json_t *k = cli_field(o, "kernel", NULL);
     bool kernel = json_is_true(k) || (json_is_string(k) && *json_string_value(k));
     return xstrdup(kernel ? "kernel" : "disk");
 }
-static char *c_used_by(json_t *o) { return cli_cell(cli_field(o, "vms", NULL)); }
+static char *c_used_by(json_t *o)
+{
+    return cli_cell(cli_field(o, "vms", NULL));
+}
 
 static int cmd_image_list(cli_ctx *ctx, const cli_args *a)
 {
@@ -397,7 +426,10 @@ static json_t *quota_of(json_t *o)
     json_t *q = json_object_get(o, "quota");
     return json_is_object(q) ? q : o;
 }
-static char *c_admin(json_t *o) { return cli_cell(cli_field(o, "admin", "is_admin", NULL)); }
+static char *c_admin(json_t *o)
+{
+    return cli_cell(cli_field(o, "admin", "is_admin", NULL));
+}
 static char *unlimited(char *s)
 {
     if (strcmp(s, "0") == 0 || strcmp(s, "0M") == 0) {
@@ -406,14 +438,26 @@ static char *unlimited(char *s)
     }
     return s;
 }
-static char *c_qvms(json_t *o) { return unlimited(cli_cell(cli_field(quota_of(o), "max_vms", NULL))); }
-static char *c_qcpus(json_t *o) { return unlimited(cli_cell(cli_field(quota_of(o), "max_cpus", NULL))); }
+static char *c_qvms(json_t *o)
+{
+    return unlimited(cli_cell(cli_field(quota_of(o), "max_vms", NULL)));
+}
+static char *c_qcpus(json_t *o)
+{
+    return unlimited(cli_cell(cli_field(quota_of(o), "max_cpus", NULL)));
+}
 static char *c_qmem(json_t *o)
 {
     return unlimited(cli_cell_size(cli_field(quota_of(o), "max_memory_mib", "max_mem_mib", NULL)));
 }
-static char *c_uvms(json_t *o) { return cli_cell(cli_field(o, "vms", NULL)); }
-static char *c_qdisk(json_t *o) { return unlimited(cli_cell_size(cli_field(quota_of(o), "max_disk_mib", NULL))); }
+static char *c_uvms(json_t *o)
+{
+    return cli_cell(cli_field(o, "vms", NULL));
+}
+static char *c_qdisk(json_t *o)
+{
+    return unlimited(cli_cell_size(cli_field(quota_of(o), "max_disk_mib", NULL)));
+}
 
 static int cmd_user_list(cli_ctx *ctx, const cli_args *a)
 {
@@ -651,8 +695,14 @@ static const cli_opt login_opts[] = {{"token", "TOKEN", "the API token (the admi
                                      {NULL, NULL, NULL}};
 static const cli_opt import_opts[] = {{"name", "NAME", "the image's name, as VMs will name it (--image NAME)"},
                                       {NULL, NULL, NULL}};
-#define OWNER_OPT {"owner", "USER", "admin only: act on this user's VM"}
-#define WAIT_OPT {"wait", NULL, "poll until the VM has got there (or failed), then print its state"}
+#define OWNER_OPT                                                                                                      \
+    {                                                                                                                  \
+        "owner", "USER", "admin only: act on this user's VM"                                                           \
+    }
+#define WAIT_OPT                                                                                                       \
+    {                                                                                                                  \
+        "wait", NULL, "poll until the VM has got there (or failed), then print its state"                              \
+    }
 static const cli_opt vm_create_opts[] = {
     {"image", "IMAGE", "the image to boot (see `yun image list`)"},
     {"memory", "SIZE", "memory, e.g. 128M or 1G"},
@@ -677,16 +727,16 @@ static const cli_opt vm_set_opts[] = {
     {"max-mhz", "N", "the most CPU the VM may use"},
     OWNER_OPT,
     {NULL, NULL, NULL}};
-static const cli_opt vm_console_opts[] = {{"follow", NULL, "keep printing what the guest writes (Ctrl-C stops)"},
-                                          OWNER_OPT,
-                                          {NULL, NULL, NULL}};
-#define QUOTA_OPTS                                                                                                 \
-    {"max-vms", "N", "at most N VMs (0 = unlimited)"}, {"max-cpus", "N", "at most N vCPUs in all (0 = unlimited)"}, \
-        {"max-memory", "SIZE", "at most this much memory in all, e.g. 4G (0 = unlimited)"},                         \
-        {"max-disk", "SIZE", "at most this much disk in all, e.g. 20G (0 = unlimited)"}
-static const cli_opt user_create_opts[] = {{"admin", NULL, "the user is an administrator (sees and manages all)"},
-                                           QUOTA_OPTS,
-                                           {NULL, NULL, NULL}};
+static const cli_opt vm_console_opts[] = {
+    {"follow", NULL, "keep printing what the guest writes (Ctrl-C stops)"}, OWNER_OPT, {NULL, NULL, NULL}};
+#define QUOTA_OPTS                                                                                                     \
+    {"max-vms", "N", "at most N VMs (0 = unlimited)"}, {"max-cpus", "N", "at most N vCPUs in all (0 = unlimited)"},    \
+        {"max-memory", "SIZE", "at most this much memory in all, e.g. 4G (0 = unlimited)"},                            \
+    {                                                                                                                  \
+        "max-disk", "SIZE", "at most this much disk in all, e.g. 20G (0 = unlimited)"                                  \
+    }
+static const cli_opt user_create_opts[] = {
+    {"admin", NULL, "the user is an administrator (sees and manages all)"}, QUOTA_OPTS, {NULL, NULL, NULL}};
 static const cli_opt user_set_opts[] = {{"admin", NULL, "make the user an administrator"},
                                         {"no-admin", NULL, "make the user a plain user again"},
                                         QUOTA_OPTS,
@@ -700,24 +750,21 @@ const cli_cmd cli_commands[] = {
     {NULL, "version", "", 0, 0, "print yun's version", no_opts, cmd_version},
     {"host", "list", "", 0, 0, "the hosts: cores, MHz, memory, disk, hypervisor, state", no_opts, cmd_host_list},
     {"host", "show", "HOST", 1, 1, "one host in detail", no_opts, cmd_host_show},
-    {"host", "enable", "HOST", 1, 1, "let the scheduler place VMs on the host again (admin)", no_opts,
-     cmd_host_enable},
+    {"host", "enable", "HOST", 1, 1, "let the scheduler place VMs on the host again (admin)", no_opts, cmd_host_enable},
     {"host", "disable", "HOST", 1, 1, "place no new VMs on the host; its VMs keep running (admin)", no_opts,
      cmd_host_enable},
     {"image", "list", "", 0, 0, "the images you may boot", no_opts, cmd_image_list},
     {"image", "show", "NAME", 1, 1, "one image in detail", no_opts, cmd_image_show},
-    {"image", "import", "FILE", 1, 1, "upload a qcow2 or raw disk image as a new image", import_opts,
-     cmd_image_import},
+    {"image", "import", "FILE", 1, 1, "upload a qcow2 or raw disk image as a new image", import_opts, cmd_image_import},
     {"image", "delete", "NAME", 1, 1, "delete an image no VM uses", no_opts, cmd_image_delete},
-    {"image", "build-starter", "", 0, 0, "build the \"starter\" image from Debian packages (admin; minutes)",
-     no_opts, cmd_image_build_starter},
+    {"image", "build-starter", "", 0, 0, "build the \"starter\" image from Debian packages (admin; minutes)", no_opts,
+     cmd_image_build_starter},
     {"vm", "create", "NAME", 1, 1, "create and start a VM; says which host was chosen and why", vm_create_opts,
      cli_vm_create},
     {"vm", "list", "", 0, 0, "your VMs (all of them, for the admin)", vm_owner_opts, cli_vm_list},
     {"vm", "show", "NAME", 1, 1, "one VM in detail", vm_owner_opts, cli_vm_show},
     {"vm", "start", "NAME", 1, 1, "start a stopped VM", vm_wait_opts, cli_vm_action},
-    {"vm", "stop", "NAME", 1, 1, "shut a VM down (ACPI, then power off after a timeout)", vm_wait_opts,
-     cli_vm_action},
+    {"vm", "stop", "NAME", 1, 1, "shut a VM down (ACPI, then power off after a timeout)", vm_wait_opts, cli_vm_action},
     {"vm", "reboot", "NAME", 1, 1, "reboot a running VM", vm_wait_opts, cli_vm_action},
     {"vm", "set", "NAME", 1, 1, "change a VM's CPU shares, CPU cap, memory or MHz limits, live", vm_set_opts,
      cli_vm_set},
@@ -727,8 +774,7 @@ const cli_cmd cli_commands[] = {
      cmd_user_create},
     {"user", "list", "", 0, 0, "the users and their quotas (admin)", no_opts, cmd_user_list},
     {"user", "set", "NAME", 1, 1, "change a user's quotas (admin)", user_set_opts, cmd_user_set},
-    {"user", "show", "NAME", 1, 1, "one user: quotas and usage (admin, or the user themself)", no_opts,
-     cmd_user_show},
+    {"user", "show", "NAME", 1, 1, "one user: quotas and usage (admin, or the user themself)", no_opts, cmd_user_show},
     {"user", "token", "NAME", 1, 1, "issue a new API token for the user; the old one stops working", no_opts,
      cmd_user_token},
     {"user", "delete", "NAME", 1, 1, "delete a user who has no VMs left (admin)", no_opts, cmd_user_delete},
@@ -848,8 +894,8 @@ int cli_main(cli_ctx *ctx, int argc, char **argv)
     }
     if (a.cmd->group) {
         AUTOFREE char *cfg = cli_config_path(ctx->env("XDG_CONFIG_HOME"), ctx->env("HOME"), NULL);
-        if (cli_conf_resolve(a.url, a.token, ctx->env("YUN_URL"), ctx->env("YUN_TOKEN"), cfg,
-                             CLI_DEFAULT_TOKEN_FILE, &ctx->conf, &err) < 0)
+        if (cli_conf_resolve(a.url, a.token, ctx->env("YUN_URL"), ctx->env("YUN_TOKEN"), cfg, CLI_DEFAULT_TOKEN_FILE,
+                             &ctx->conf, &err) < 0)
             return cli_fail(ctx, &err);
     }
     int rc = a.cmd->run(ctx, &a);

@@ -45,8 +45,8 @@ static char *vm_host(json_t *vm)
 }
 
 /* Adds an integer option to body when given. Returns 1 when added, 0 when absent, -1 on a usage error. */
-static int int_opt(cli_ctx *ctx, const cli_args *a, const char *opt, const char *field, long long min,
-                   long long max, json_t *body)
+static int int_opt(cli_ctx *ctx, const cli_args *a, const char *opt, const char *field, long long min, long long max,
+                   json_t *body)
 {
     const char *v = cli_opt_val(a, opt);
     if (!v)
@@ -104,8 +104,7 @@ static int tuning_opts(cli_ctx *ctx, const cli_args *a, json_t *body)
  * want_gone: wait for the VM to disappear (delete). before: the VM as the action answered it: when it was in
  * error already (a start retries it), that old error does not end the wait until the VM has moved on.
  * Returns the exit code; *last gets the final VM. */
-static int wait_vm(cli_ctx *ctx, const cli_args *a, json_t *before, const char *target, bool want_gone,
-                   json_t **last)
+static int wait_vm(cli_ctx *ctx, const cli_args *a, json_t *before, const char *target, bool want_gone, json_t **last)
 {
     bool stale_error = strcmp(vm_state(before), "error") == 0;
     json_t *before_upd = cli_field(before, "updated_ms", NULL);
@@ -141,7 +140,8 @@ static int wait_vm(cli_ctx *ctx, const cli_args *a, json_t *before, const char *
             *last = json_incref(vm);
             json_decref(j);
             yun_err e = YUN_ERR_INIT;
-            yun_err_set(&e, YUN_E_HYPERVISOR, "%s is in state error: %s", a->pos[0], why && *why ? why : "(no reason given)");
+            yun_err_set(&e, YUN_E_HYPERVISOR, "%s is in state error: %s", a->pos[0],
+                        why && *why ? why : "(no reason given)");
             return cli_fail(ctx, &e);
         }
         bool done = target && strcmp(st, target) == 0;
@@ -152,8 +152,9 @@ static int wait_vm(cli_ctx *ctx, const cli_args *a, json_t *before, const char *
             return CLI_EXIT_OK;
         if (yun_mono_ms() > deadline) {
             yun_err e = YUN_ERR_INIT;
-            yun_err_set(&e, YUN_E_UNAVAILABLE, "gave up waiting after %lds: %s is still %s (it may get there yet; "
-                                              "see `yun vm show %s`)",
+            yun_err_set(&e, YUN_E_UNAVAILABLE,
+                        "gave up waiting after %lds: %s is still %s (it may get there yet; "
+                        "see `yun vm show %s`)",
                         ctx->wait_timeout_ms / 1000, a->pos[0], st, a->pos[0]);
             return cli_fail(ctx, &e);
         }
@@ -242,7 +243,10 @@ int cli_vm_create(cli_ctx *ctx, const cli_args *a)
     return rc;
 }
 
-static char *c_name(json_t *o) { return cli_cell(cli_field(o, "name", NULL)); }
+static char *c_name(json_t *o)
+{
+    return cli_cell(cli_field(o, "name", NULL));
+}
 static char *c_state(json_t *o)
 {
     const char *st = vm_state(o);
@@ -252,12 +256,30 @@ static char *c_state(json_t *o)
         return xasprintf("%s -> %s", st, want);
     return xstrdup(st);
 }
-static char *c_host(json_t *o) { return vm_host(o); }
-static char *c_cpus(json_t *o) { return cli_cell(cli_field(o, "cpus", NULL)); }
-static char *c_mem(json_t *o) { return cli_cell_size(cli_field(o, "memory_mib", "mem_mib", NULL)); }
-static char *c_disk(json_t *o) { return cli_cell_size(cli_field(o, "disk_mib", NULL)); }
-static char *c_owner(json_t *o) { return cli_cell(cli_field(o, "owner", "owner_name", NULL)); }
-static char *c_image(json_t *o) { return cli_cell(cli_field(o, "image", "image_name", NULL)); }
+static char *c_host(json_t *o)
+{
+    return vm_host(o);
+}
+static char *c_cpus(json_t *o)
+{
+    return cli_cell(cli_field(o, "cpus", NULL));
+}
+static char *c_mem(json_t *o)
+{
+    return cli_cell_size(cli_field(o, "memory_mib", "mem_mib", NULL));
+}
+static char *c_disk(json_t *o)
+{
+    return cli_cell_size(cli_field(o, "disk_mib", NULL));
+}
+static char *c_owner(json_t *o)
+{
+    return cli_cell(cli_field(o, "owner", "owner_name", NULL));
+}
+static char *c_image(json_t *o)
+{
+    return cli_cell(cli_field(o, "image", "image_name", NULL));
+}
 
 int cli_vm_list(cli_ctx *ctx, const cli_args *a)
 {

@@ -22,8 +22,7 @@
 #include "util/mem.h"
 
 /* ---- a fake environment for cli_main ---- */
-static const char *fake_env[][2] = {
-    {"HOME", NULL}, {"XDG_CONFIG_HOME", NULL}, {"YUN_URL", NULL}, {"YUN_TOKEN", NULL}};
+static const char *fake_env[][2] = {{"HOME", NULL}, {"XDG_CONFIG_HOME", NULL}, {"YUN_URL", NULL}, {"YUN_TOKEN", NULL}};
 
 static const char *env_get(const char *name)
 {
@@ -64,8 +63,8 @@ static int run(char **out, char **err, ...)
 static void test_parse_vm_create(void **state)
 {
     (void)state;
-    char *argv[] = {"-o", "json", "vm", "create", "web1", "--image", "starter", "--cpus=1", "--memory", "128M",
-                    "--wait", "--url", "http://h:1"};
+    char *argv[] = {"-o",       "json",     "vm",   "create", "web1",  "--image",   "starter",
+                    "--cpus=1", "--memory", "128M", "--wait", "--url", "http://h:1"};
     cli_args a;
     yun_err err = YUN_ERR_INIT;
     assert_int_equal(cli_parse(13, argv, &a, &err), 0);
@@ -329,9 +328,8 @@ static void test_table(void **state)
 static void test_kv_print(void **state)
 {
     (void)state;
-    json_t *o = json_pack("{s:s,s:i,s:i,s:{s:s},s:b,s:n,s:I}", "name", "web1", "mem_mib", 1024, "cpus", 2,
-                          "placement", "reason", "first fit", "admin", 1, "address", "created_ms",
-                          (json_int_t)1763785800000LL);
+    json_t *o = json_pack("{s:s,s:i,s:i,s:{s:s},s:b,s:n,s:I}", "name", "web1", "mem_mib", 1024, "cpus", 2, "placement",
+                          "reason", "first fit", "admin", 1, "address", "created_ms", (json_int_t)1763785800000LL);
     char *s;
     size_t n;
     FILE *f = open_memstream(&s, &n);
@@ -622,8 +620,8 @@ static void test_srv_vm_create(void **state)
                     " \"placement\": {\"host\": \"h1\", \"reason\": \"first fit: h1 has 2 free cores\"}}");
     AUTOFREE char *out = NULL;
     AUTOFREE char *err = NULL;
-    int rc = RUN(&out, &err, "vm", "create", "web1", "--image", "starter", "--cpus", "1", "--memory", "128M",
-                 "--disk", "1G", "--cpu-cap", "50");
+    int rc = RUN(&out, &err, "vm", "create", "web1", "--image", "starter", "--cpus", "1", "--memory", "128M", "--disk",
+                 "1G", "--cpu-cap", "50");
     assert_int_equal(rc, 0);
     assert_int_equal(srv.nreq, 1);
     assert_string_equal(srv.method[0], "POST");
@@ -714,8 +712,7 @@ static void test_srv_vm_set_and_owner(void **state)
     srv_answer(200, "{\"name\": \"web1\", \"state\": \"running\", \"cpu_shares\": 512, \"cpu_cap\": 50}");
     AUTOFREE char *out = NULL;
     AUTOFREE char *err = NULL;
-    assert_int_equal(RUN(&out, &err, "vm", "set", "web1", "--cpu-shares", "512", "--cpu-cap", "50", "--owner",
-                         "alice"),
+    assert_int_equal(RUN(&out, &err, "vm", "set", "web1", "--cpu-shares", "512", "--cpu-cap", "50", "--owner", "alice"),
                      0);
     assert_string_equal(srv.method[0], "PATCH");
     assert_string_equal(srv.path[0], "/v1/vms/web1?owner=alice");
@@ -812,9 +809,8 @@ static void test_srv_user_create(void **state)
     srv_answer(201, "{\"user\": {\"name\": \"alice\"}, \"token\": \"s3cret\"}");
     AUTOFREE char *out = NULL;
     AUTOFREE char *err = NULL;
-    assert_int_equal(RUN(&out, &err, "user", "create", "alice", "--max-vms", "3", "--max-memory", "4G",
-                         "--max-disk", "20G"),
-                     0);
+    assert_int_equal(
+        RUN(&out, &err, "user", "create", "alice", "--max-vms", "3", "--max-memory", "4G", "--max-disk", "20G"), 0);
     assert_json_body(0, "{\"name\": \"alice\", \"admin\": false, \"quota\": {\"max_vms\": 3, \"max_memory\": 4096,"
                         " \"max_disk\": 20480}}");
     assert_string_equal(out, "user alice created\ntoken: s3cret\n");

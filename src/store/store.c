@@ -220,8 +220,8 @@ int store_user_password_set(yun_store *s, int64_t user_id, const char *hash, yun
 
 int store_session_create(yun_store *s, const char *token_hash, int64_t user_id, int64_t expires_ms, yun_err *err)
 {
-    return need_str(token_hash, "session token hash", err) ?: s->ops->session_create(s, token_hash, user_id,
-                                                                                      expires_ms, err);
+    return need_str(token_hash, "session token hash", err)
+               ?: s->ops->session_create(s, token_hash, user_id, expires_ms, err);
 }
 int store_session_get(yun_store *s, const char *token_hash, int64_t now_ms, yun_user *user, int64_t *expires_ms,
                       yun_err *err)

@@ -1096,8 +1096,7 @@ static int sq_password_set(yun_store *s, int64_t user_id, const char *hash, yun_
     return 0;
 }
 
-static int sq_session_create(yun_store *s, const char *token_hash, int64_t user_id, int64_t expires_ms,
-                             yun_err *err)
+static int sq_session_create(yun_store *s, const char *token_hash, int64_t user_id, int64_t expires_ms, yun_err *err)
 {
     sq_store *q = SQ(s);
     AUTORESET sqlite3_stmt *st = stmt(q, ST_SESSION_INSERT, err);

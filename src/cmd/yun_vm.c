@@ -126,7 +126,9 @@ static int wait_vm(cli_ctx *ctx, const cli_args *a, json_t *before, const char *
         json_t *vm = vm_of(j);
         const char *st = vm_state(vm);
         if (!seen || strcmp(seen, st) != 0) {
-            if (!ctx->json && seen)
+            /* the progress; the final state goes to stdout, an error to stderr as the error */
+            bool final = (target && strcmp(st, target) == 0) || strcmp(st, "error") == 0;
+            if (!ctx->json && !final)
                 fprintf(ctx->err, "%s: %s\n", a->pos[0], st);
             free(seen);
             seen = xstrdup(st);
@@ -185,12 +187,22 @@ static int finish(cli_ctx *ctx, const cli_args *a, json_t *answer, const char *t
     if (ctx->json) {
         cli_print_json(ctx, cli_opt_val(a, "wait") ? vm : answer);
     } else {
+        /* without --wait the answer is the VM as the request left it: say where it is heading */
+        bool waited = cli_opt_val(a, "wait") != NULL;
         const char *st = vm_state(vm);
+        const char *want = waited ? NULL : json_string_value(cli_field(vm, "want", NULL));
         AUTOFREE char *host = vm_host(vm);
-        if (strcmp(host, "-") != 0 && strcmp(st, "deleted") != 0)
-            fprintf(ctx->out, "%s: %s on %s\n", a->pos[0], st, host);
+        bool gone = strcmp(st, "deleted") == 0 || strcmp(st, "deleting") == 0;
+        fprintf(ctx->out, "%s: ", a->pos[0]);
+        if (!waited && strcmp(a->cmd->name, "reboot") == 0)
+            fputs("reboot requested, ", ctx->out);
+        if (want && strcmp(want, st) != 0 && strcmp(want, "deleted") != 0 && strcmp(st, "error") != 0)
+            fprintf(ctx->out, "%s -> %s", st, want);
         else
-            fprintf(ctx->out, "%s: %s\n", a->pos[0], st);
+            fputs(st, ctx->out);
+        if (strcmp(host, "-") != 0 && !gone)
+            fprintf(ctx->out, " on %s", host);
+        fputc('\n', ctx->out);
     }
     json_decref(vm);
     return rc;

@@ -743,7 +743,7 @@ static void test_srv_vm_actions_wait(void **state)
     assert_string_equal(srv.path[1], "/v1/vms/web1");
     assert_int_equal(srv.nreq, 3);
     assert_string_equal(out, "web1: running on h1\n");
-    assert_string_equal(err, "web1: running\n");
+    assert_string_equal(err, "web1: starting\n");
     /* an error state ends the wait with libvirt's message and exit 1 */
     srv_reset();
     srv_answer(202, "{\"name\": \"web1\", \"state\": \"stopped\"}");
@@ -761,6 +761,30 @@ static void test_srv_vm_actions_wait(void **state)
     assert_int_equal(srv.nreq, 1);
     assert_string_equal(srv.path[0], "/v1/vms/web1/stop");
     assert_string_equal(o3, "web1: stopping\n");
+    /* start without --wait: where it is and where it is going */
+    srv_reset();
+    srv_answer(202, "{\"name\": \"web1\", \"state\": \"stopped\", \"want\": \"running\", \"host\": \"h1\"}");
+    AUTOFREE char *o4 = NULL;
+    AUTOFREE char *e4 = NULL;
+    assert_int_equal(RUN(&o4, &e4, "vm", "start", "web1"), 0);
+    assert_string_equal(o4, "web1: stopped -> running on h1\n");
+    srv_reset();
+    srv_answer(202, "{\"name\": \"web1\", \"state\": \"running\", \"want\": \"running\", \"host\": \"h1\"}");
+    AUTOFREE char *o5 = NULL;
+    AUTOFREE char *e5 = NULL;
+    assert_int_equal(RUN(&o5, &e5, "vm", "reboot", "web1"), 0);
+    assert_string_equal(o5, "web1: reboot requested, running on h1\n");
+    /* start --wait on a VM in error: the old error does not end the wait, a new one does */
+    srv_reset();
+    srv_answer(202, "{\"name\": \"web1\", \"state\": \"error\", \"error\": \"old\", \"updated_ms\": 5}");
+    srv_answer(200, "{\"name\": \"web1\", \"state\": \"error\", \"error\": \"old\", \"updated_ms\": 5}");
+    srv_answer(200, "{\"name\": \"web1\", \"state\": \"starting\", \"updated_ms\": 6}");
+    srv_answer(200, "{\"name\": \"web1\", \"state\": \"running\", \"host\": \"h1\", \"updated_ms\": 7}");
+    AUTOFREE char *o6 = NULL;
+    AUTOFREE char *e6 = NULL;
+    assert_int_equal(RUN(&o6, &e6, "vm", "start", "web1", "--wait"), 0);
+    assert_int_equal(srv.nreq, 4);
+    assert_string_equal(o6, "web1: running on h1\n");
 }
 
 static void test_srv_vm_delete_wait(void **state)

@@ -338,10 +338,11 @@ api_server *api_start(const api_config *cfg, yun_err *err)
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
-    srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-                                   MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_CONNECTION_LIMIT,
+    srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
+                                   MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED,
+                                   on_completed, srv, MHD_OPTION_CONNECTION_LIMIT,
                                    cfg->max_connections ? cfg->max_connections : 64u, MHD_OPTION_CONNECTION_TIMEOUT,
-                                   300u, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv, MHD_OPTION_END);
+                                   300u, MHD_OPTION_END);
     if (!srv->daemon) {
         yun_err_set(err, YUN_E_UNAVAILABLE, "cannot listen on %s (in use, or not an address of this machine)",
                     cfg->listen);

@@ -55,14 +55,54 @@ typedef struct hv_domain_info {
     int cpu_cap;
 } hv_domain_info;
 
-/* Opens a libvirt connection. Installs an error handler so libvirt prints nothing itself. */
+/* Opens a libvirt connection. Installs an error handler so libvirt prints nothing itself; libvirt's
+ * messages end up in err (YUN_E_HYPERVISOR). accel is "tcg" until hv_accel_set says otherwise. */
 yun_hv *hv_libvirt_open(const char *uri, yun_err *err);
-/* An in-memory hypervisor: cores, MHz and memory as given, accel "tcg". Domains "boot" at once. */
+/* An in-memory hypervisor: cores, MHz and memory as given, hostname "fake", accel "tcg". Domains "boot"
+ * at once (start makes them running, shutdown and destroy shut them off at once). It remembers what was
+ * defined and set (shares, cap, memory), and applies the same checks as libvirt where yun relies on them:
+ * a name or UUID taken by another domain, start of a running domain, memory above the maximum.
+ * Safe to use from several threads (a test may inspect it while an agent thread works on it). */
 yun_hv *hv_fake_open(int cores, int mhz, uint64_t mem_mib);
-/* Makes the fake's next define or start fail with msg (once), to test error paths. */
+/* Makes the fake's next call of op fail once with msg (YUN_E_HYPERVISOR), to test error paths.
+ * op: "define", "start", "shutdown", "destroy", "reboot", "undefine", "set_sched", "set_memory",
+ * "list", "get" or "node_info". */
 void hv_fake_fail_next(yun_hv *hv, const char *op, const char *msg);
+/* Adds a domain yun did not create (no metadata) to the fake, running or shut off: agents must leave it alone. */
+void hv_fake_add_foreign(yun_hv *hv, const char *uuid, const char *name, bool running);
+/* Changes a fake domain's state behind yun's back (a guest that powered itself off, or crashed).
+ * Returns -1 when there is no such domain. */
+int hv_fake_set_state(yun_hv *hv, const char *uuid, hv_dom_state state);
+/* How many times the fake started uuid (0 when unknown): for "started exactly once" checks. */
+int hv_fake_start_count(yun_hv *hv, const char *uuid);
+/* Closes the connection (the domains keep running). NULL is fine. */
 void hv_close(yun_hv *hv);
 
+/* KVM or TCG: detected by trying, never configured.
+ * /dev/kvm existing proves nothing (on a nested "kvm-pvm" host it exists, yet an ordinary guest kernel
+ * hangs under it with KVM_EXIT_INTERNAL_ERROR), so the probe boots a real guest under KVM: QEMU (forked
+ * and exec'd, no shell) with -accel kvm, the starter kernel and initrd, and "yun.probe=1" on the
+ * command line, which makes the initrd's init print YUN-PROBE-OK on the serial port and power off at once,
+ * before anything else. The verdict is "kvm" only when that marker arrives within the timeout; when
+ * /dev/kvm cannot be opened, QEMU refuses KVM, or the marker does not come (the hang above), it is "tcg"
+ * and QEMU is killed by its pid. A KVM boot takes about a second; a failing probe costs the timeout once,
+ * as the verdict is cached in cache_path, keyed by the kernel's boot id (/proc/sys/kernel/random/boot_id):
+ * KVM does not come or go without a reboot, and a new boot probes again. */
+typedef struct hv_probe_opts {
+    const char *kernel;     /* the starter image's kernel (scripts/build-starter.sh) */
+    const char *initrd;     /* its initrd, whose init honours yun.probe=1 */
+    const char *cache_path; /* where the verdict is kept; NULL = do not cache */
+    int timeout_ms;         /* 0 = 15000 */
+    const char *qemu;       /* NULL = "qemu-system-x86_64" from PATH */
+} hv_probe_opts;
+/* Fills accel ("kvm" or "tcg") and, when detail is not NULL, a sentence saying why (for the log).
+ * Fails (-1) only on bad options (no kernel or initrd file); every probe failure is a "tcg" verdict. */
+int hv_accel_probe(const hv_probe_opts *opts, char accel[8], char *detail, size_t detail_n, yun_err *err);
+/* Records the verdict for hv_node_info_get ("kvm" or "tcg"; anything else counts as "tcg"). */
+void hv_accel_set(yun_hv *hv, const char *accel);
+
+/* The host: hostname, logical CPUs and their MHz (virNodeGetInfo), physical memory (virNodeGetMemoryStats,
+ * the real total, not NUMA node0's), the driver ("qemu") and the accel verdict (hv_accel_set). */
 int hv_node_info_get(yun_hv *hv, hv_node_info *out, yun_err *err);
 
 /* All domains on the host, yun's and others'. *out is malloc'd. */
@@ -70,22 +110,35 @@ int hv_domain_list(yun_hv *hv, hv_domain_info **out, size_t *n, yun_err *err);
 /* NOT_FOUND when there is no such domain. */
 int hv_domain_get(yun_hv *hv, const char *uuid, hv_domain_info *out, yun_err *err);
 
+/* Defines (persistently) the domain hv_domain_xml(spec) describes; redefining the same UUID and name
+ * replaces its configuration (a running domain takes it at its next start). INVALID on a bad spec. */
 int hv_domain_define(yun_hv *hv, const hv_domain_spec *spec, yun_err *err);
+/* Starts a defined domain. NOT_FOUND when absent; CONFLICT when it already runs. */
 int hv_domain_start(yun_hv *hv, const char *uuid, yun_err *err);
 int hv_domain_shutdown(yun_hv *hv, const char *uuid, yun_err *err); /* ACPI request; returns at once */
 int hv_domain_destroy(yun_hv *hv, const char *uuid, yun_err *err);  /* hard power-off; ok if not running */
-int hv_domain_reboot(yun_hv *hv, const char *uuid, yun_err *err);
+int hv_domain_reboot(yun_hv *hv, const char *uuid, yun_err *err);   /* ACPI reboot; CONFLICT if not running */
 int hv_domain_undefine(yun_hv *hv, const char *uuid, yun_err *err); /* ok if absent */
-/* Live: CPU weight and cap (cgroup cpu.shares, vcpu_period/vcpu_quota), and the balloon. */
+/* Live: CPU weight and cap (cgroup cpu.shares, vcpu_period/vcpu_quota), and the balloon. Applied to the
+ * running domain and its persistent configuration (only the configuration when it is shut off).
+ * cpu_shares 2..262144; cpu_cap 0 (none) or 1..100, % of one core per vCPU: quota = period * cap / 100.
+ * mem_mib 1..max_mem_mib (INVALID above the maximum: the balloon cannot grow past it). */
 int hv_domain_set_sched(yun_hv *hv, const char *uuid, int cpu_shares, int cpu_cap, yun_err *err);
 int hv_domain_set_memory(yun_hv *hv, const char *uuid, uint64_t mem_mib, yun_err *err);
 
-/* The domain XML for spec, built with libxml2's writer (every user string escaped). Pure; malloc'd. */
+/* The domain XML for spec, built with libxml2's writer (every user string escaped). Pure; malloc'd.
+ * Domain type "kvm" when spec->accel is "kvm", else "qemu" (TCG). yun's <metadata> (namespace
+ * https://yun.dev/xmlns/domain/1, prefix yun) holds <yun:vm><yun:uuid/><yun:owner/></yun:vm>; the
+ * description goes to libvirt's <description>. INVALID (with the field named) on a bad spec. */
 char *hv_domain_xml(const hv_domain_spec *spec, yun_err *err);
 
-/* Disks, on the host's file system: a qcow2 overlay of base sized to size_mib (never smaller than base). */
+/* Disks, on the host's file system, made with qemu-img (fork/exec, no shell). Files are 0644 and new
+ * folders 0755, so libvirt's QEMU user can read them.
+ * A qcow2 overlay of base sized to size_mib (never smaller than base: the base's size when size_mib is
+ * smaller or 0). Fails with CONFLICT if path exists; nothing is left behind on failure. */
 int hv_disk_create_overlay(const char *base, const char *path, uint64_t size_mib, yun_err *err);
-/* Converts FILE (qcow2 or raw, detected) to a qcow2 at dest; fills its virtual size. */
+/* Converts src (qcow2 or raw, detected with qemu-img info --output=json; anything else is INVALID) to a
+ * qcow2 at dest; fills its virtual size in MiB (rounded up). CONFLICT if dest exists. */
 int hv_disk_import(const char *src, const char *dest, uint64_t *size_mib, yun_err *err);
 int hv_disk_remove(const char *path, yun_err *err); /* ok if absent */
 

@@ -2,7 +2,11 @@
  * One interface, two back ends: SQLite (default, one file, WAL) and, later, PostgreSQL.
  * A yun_store is used by one thread at a time: each thread opens its own, or the caller locks.
  * Getters fill caller-owned structs; list functions return a malloc'd array the caller frees with free().
- * Absent rows fail with YUN_E_NOT_FOUND; taken names with YUN_E_CONFLICT; anything else YUN_E_STORE. */
+ * Absent rows fail with YUN_E_NOT_FOUND; taken names with YUN_E_CONFLICT; anything else YUN_E_STORE.
+ * References: creating or updating a row that points at an absent user, image or host fails YUN_E_NOT_FOUND
+ * (the message names it); deleting a user who still owns VMs or images, or an image VMs still use, fails
+ * YUN_E_CONFLICT. An id of 0 in image_id, host_id or an image's owner_id means "none".
+ * Writers wait for each other (busy timeout 5 s, then YUN_E_UNAVAILABLE); they never fail at once. */
 #ifndef YUN_STORE_STORE_H
 #define YUN_STORE_STORE_H
 
@@ -15,14 +19,16 @@ typedef struct yun_store yun_store;
 
 /* The schema version this build writes. store_open migrates an older database forward (each migration
  * in its own transaction) and refuses a newer one with YUN_E_STORE and a message saying which versions. */
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 
-/* path: a file name ("var/yun.db"), or "sqlite:PATH", or ":memory:" for tests. */
+/* path: a file name ("var/yun.db"), or "sqlite:PATH", or ":memory:" for tests. The file is created when absent
+ * and migrated to STORE_SCHEMA_VERSION; its directory must exist. A file that is not a yun database is refused. */
 yun_store *store_open(const char *path, yun_err *err);
 void store_close(yun_store *s);
 int store_schema_version(yun_store *s); /* the version of the open database */
 
-/* A transaction around several calls (nesting is not supported). */
+/* A transaction around several calls (nesting is not supported). begin takes the write lock at once
+ * (waiting up to the busy timeout for another writer), so a transaction never fails midway on a lock. */
 int store_begin(yun_store *s, yun_err *err);
 int store_commit(yun_store *s, yun_err *err);
 void store_rollback(yun_store *s);
@@ -43,32 +49,62 @@ int store_image_get_by_name(yun_store *s, const char *name, yun_image *out, yun_
 int store_image_list(yun_store *s, yun_image **out, size_t *n, yun_err *err);
 int store_image_delete(yun_store *s, int64_t id, yun_err *err);
 
-/* hosts: upsert by name (a re-registering host keeps its id); fills h->id */
+/* hosts: upsert by name (a re-registering host keeps its id); fills h->id and h->registered_ms (the first
+ * registration's). A host the operator DISABLED stays disabled through re-registration (h->state says so). */
 int store_host_upsert(yun_store *s, yun_host *h, yun_err *err);
 int store_host_get(yun_store *s, int64_t id, yun_host *out, yun_err *err);
 int store_host_get_by_name(yun_store *s, const char *name, yun_host *out, yun_err *err);
 int store_host_list(yun_store *s, yun_host **out, size_t *n, yun_err *err);
 int store_host_update(yun_store *s, const yun_host *h, yun_err *err);
 
-/* VMs: (owner_id, name) is unique; uuid is unique. create fills id, created_ms, updated_ms.
- * Reads fill owner_name from the users table. */
+/* VMs: (owner_id, name) is unique; uuid is unique. create fills id, created_ms, updated_ms, and uuid when
+ * it is empty. Reads fill owner_name from the users table. */
 int store_vm_create(yun_store *s, yun_vm *vm, yun_err *err);
 int store_vm_get(yun_store *s, int64_t id, yun_vm *out, yun_err *err);
 int store_vm_get_by_name(yun_store *s, int64_t owner_id, const char *name, yun_vm *out, yun_err *err);
 int store_vm_get_by_uuid(yun_store *s, const char *uuid, yun_vm *out, yun_err *err);
-/* owner_id < 0: every VM; host_id < 0: any host. Ordered by id. */
+/* owner_id < 0: every VM; host_id < 0: any host; host_id 0: VMs not placed. Ordered by id. One query. */
 int store_vm_list(yun_store *s, int64_t owner_id, int64_t host_id, yun_vm **out, size_t *n, yun_err *err);
 int store_vm_update(yun_store *s, yun_vm *vm, yun_err *err); /* all fields but id/uuid/owner; sets updated_ms */
-int store_vm_delete(yun_store *s, int64_t id, yun_err *err);
+int store_vm_delete(yun_store *s, int64_t id, yun_err *err); /* its console tail goes with it */
+/* How many VMs store_vm_list would return with the same filters, without reading them. */
+int store_vm_count(yun_store *s, int64_t owner_id, int64_t host_id, int64_t *n, yun_err *err);
 
-/* settings: a key-value table ("placement.algorithm" -> "first-fit"); get fails NOT_FOUND when unset */
+/* What owner_id's VMs hold, for quotas: sums over every VM not wanted deleted (stopped VMs count: they keep
+ * their disk and may start again). Memory is max_mem_mib, the balloon's ceiling, so shrinking a balloon never
+ * lets an owner past a quota. owner_id < 0 sums over everyone. Any out pointer may be NULL. */
+int store_usage(yun_store *s, int64_t owner_id, int64_t *vms, int64_t *cpus, int64_t *mem_mib, int64_t *disk_mib,
+                yun_err *err);
+
+/* settings: a key-value table ("placement.algorithm" -> "first-fit"); get fails NOT_FOUND when unset, and
+ * YUN_E_INVALID when the value does not fit in n bytes (NUL included); set replaces. */
 int store_setting_get(yun_store *s, const char *key, char *out, size_t n, yun_err *err);
 int store_setting_set(yun_store *s, const char *key, const char *value, yun_err *err);
 
 /* The serial console's tail per VM, as the agent last sent it (it sends the file's last 64 KiB when the
  * file changed: replacing, not appending, keeps a resent tail from doubling). */
 int store_console_set(yun_store *s, const char *vm_uuid, const char *data, size_t n, yun_err *err);
-int store_console_get(yun_store *s, const char *vm_uuid, char **out, size_t *n, yun_err *err); /* malloc'd */
+/* The VM must exist (NOT_FOUND otherwise). get returns a malloc'd copy, NUL-terminated for convenience (the
+ * NUL is not counted in *n); NOT_FOUND when nothing was stored yet. */
+int store_console_get(yun_store *s, const char *vm_uuid, char **out, size_t *n, yun_err *err);
 int store_console_delete(yun_store *s, const char *vm_uuid, yun_err *err);
+
+/* Passwords (schema 2). Kept apart from yun_user so the hash is read only where a password is checked, never
+ * copied along with every user. hash is libsodium's crypto_pwhash_str output (under 128 bytes); "" means the
+ * user has no password and logs in with a token only. Both fail NOT_FOUND for an absent user. */
+int store_user_password_get(yun_store *s, int64_t user_id, char *out, size_t n, yun_err *err);
+int store_user_password_set(yun_store *s, int64_t user_id, const char *hash, yun_err *err);
+
+/* Browser sessions (schema 2), by the hex SHA-256 of the cookie's token (never the token). A user's sessions
+ * go with the user. create fails NOT_FOUND for an absent user and CONFLICT for a hash already present. get
+ * fills the session's user (and *expires_ms when not NULL) while now_ms is before its expiry; an unknown or
+ * expired session fails NOT_FOUND. delete of an absent session succeeds (logging out twice is fine). */
+int store_session_create(yun_store *s, const char *token_hash, int64_t user_id, int64_t expires_ms, yun_err *err);
+int store_session_get(yun_store *s, const char *token_hash, int64_t now_ms, yun_user *user, int64_t *expires_ms,
+                      yun_err *err);
+int store_session_delete(yun_store *s, const char *token_hash, yun_err *err);
+int store_session_delete_user(yun_store *s, int64_t user_id, yun_err *err); /* log a user out everywhere */
+/* Deletes the sessions expired at now_ms; *removed (may be NULL) says how many. */
+int store_session_expire(yun_store *s, int64_t now_ms, int64_t *removed, yun_err *err);
 
 #endif

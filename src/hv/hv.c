@@ -1,0 +1,183 @@
+/* hv.c: the public entry points. They check what every implementation would check (arguments, ranges)
+ * once, then dispatch through the implementation's ops table. */
+#include "hv/hv_impl.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "util/mem.h"
+
+int hv_uuid_validate(const char *s, yun_err *err)
+{
+    if (!s || !*s)
+        return yun_err_set(err, YUN_E_INVALID, "domain UUID is missing");
+    size_t n = strlen(s);
+    bool ok = n == YUN_UUID_LEN - 1;
+    for (size_t i = 0; ok && i < n; i++) {
+        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+        ok = dash ? s[i] == '-' : isxdigit((unsigned char)s[i]) != 0;
+    }
+    if (!ok)
+        return yun_err_set(err, YUN_E_INVALID,
+                           "domain UUID '%.64s' is not a UUID (expected 8-4-4-4-12 hex digits, e.g. "
+                           "6f1c0d3e-8a42-4c1b-9d0e-2f5a7b9c1d3e)",
+                           s);
+    return 0;
+}
+
+static int check_text(const char *what, const char *s, size_t max, bool required, yun_err *err)
+{
+    if (!s || !*s) {
+        if (required)
+            return yun_err_set(err, YUN_E_INVALID, "domain %s is missing", what);
+        return 0;
+    }
+    if (strlen(s) > max)
+        return yun_err_set(err, YUN_E_INVALID, "domain %s is %zu bytes long; at most %zu are allowed", what,
+                           strlen(s), max);
+    return 0;
+}
+
+int hv_spec_validate(const hv_domain_spec *spec, yun_err *err)
+{
+    if (!spec)
+        return yun_err_set(err, YUN_E_INVALID, "no domain spec given");
+    if (hv_uuid_validate(spec->uuid, err) < 0)
+        return -1;
+    if (check_text("name", spec->name, 191, true, err) < 0)
+        return -1;
+    /* libvirt refuses '/' in names (they become file names) and control characters are never useful. */
+    for (const char *p = spec->name; *p; p++)
+        if (*p == '/' || (unsigned char)*p < 0x20)
+            return yun_err_set(err, YUN_E_INVALID, "domain name '%s' contains '/' or a control character",
+                               spec->name);
+    if (check_text("owner", spec->owner, YUN_NAME_MAX - 1, true, err) < 0 ||
+        check_text("description", spec->description, 4096, false, err) < 0 ||
+        check_text("disk path", spec->disk_path, YUN_PATH_MAX - 1, false, err) < 0 ||
+        check_text("kernel path", spec->kernel, YUN_PATH_MAX - 1, false, err) < 0 ||
+        check_text("initrd path", spec->initrd, YUN_PATH_MAX - 1, false, err) < 0 ||
+        check_text("kernel command line", spec->cmdline, 1024, false, err) < 0 ||
+        check_text("console log path", spec->console_log, YUN_PATH_MAX - 1, false, err) < 0)
+        return -1;
+    if (spec->cpus < 1 || spec->cpus > YUN_VM_MAX_CPUS)
+        return yun_err_set(err, YUN_E_INVALID, "domain cpus is %d; it must be 1..%d", spec->cpus, YUN_VM_MAX_CPUS);
+    if (spec->mem_mib < 1)
+        return yun_err_set(err, YUN_E_INVALID, "domain memory is 0 MiB; give at least 1");
+    if (spec->max_mem_mib != 0 && spec->mem_mib > spec->max_mem_mib)
+        return yun_err_set(err, YUN_E_INVALID,
+                           "domain memory %llu MiB is above its maximum %llu MiB; raise max_mem_mib or lower it",
+                           (unsigned long long)spec->mem_mib, (unsigned long long)spec->max_mem_mib);
+    if (spec->mem_mib > (UINT64_C(1) << 32))
+        return yun_err_set(err, YUN_E_INVALID, "domain memory %llu MiB is too large",
+                           (unsigned long long)spec->mem_mib);
+    if (spec->max_mem_mib > (UINT64_C(1) << 32))
+        return yun_err_set(err, YUN_E_INVALID, "domain max memory %llu MiB is too large",
+                           (unsigned long long)spec->max_mem_mib);
+    if (spec->cpu_shares != 0 && (spec->cpu_shares < 2 || spec->cpu_shares > 262144))
+        return yun_err_set(err, YUN_E_INVALID, "domain cpu_shares is %d; it must be 2..262144 (0 = default 1024)",
+                           spec->cpu_shares);
+    if (spec->cpu_cap < 0 || spec->cpu_cap > 100)
+        return yun_err_set(err, YUN_E_INVALID, "domain cpu_cap is %d%%; it must be 0 (no cap) or 1..100",
+                           spec->cpu_cap);
+    bool kernel = spec->kernel && *spec->kernel;
+    if (!kernel && (!spec->disk_path || !*spec->disk_path))
+        return yun_err_set(err, YUN_E_INVALID, "domain has neither a disk nor a kernel to boot");
+    if (!kernel && ((spec->initrd && *spec->initrd) || (spec->cmdline && *spec->cmdline)))
+        return yun_err_set(err, YUN_E_INVALID, "domain has an initrd or a kernel command line but no kernel");
+    if (spec->accel && *spec->accel && strcmp(spec->accel, "kvm") != 0 && strcmp(spec->accel, "tcg") != 0)
+        return yun_err_set(err, YUN_E_INVALID, "domain accel is '%.16s'; it must be \"kvm\" or \"tcg\"", spec->accel);
+    return 0;
+}
+
+static int check_hv(yun_hv *hv, yun_err *err)
+{
+    if (!hv)
+        return yun_err_set(err, YUN_E_INTERNAL, "no hypervisor connection");
+    return 0;
+}
+
+void hv_close(yun_hv *hv)
+{
+    if (hv)
+        hv->ops->close(hv);
+}
+
+void hv_accel_set(yun_hv *hv, const char *accel)
+{
+    if (!hv)
+        return;
+    snprintf(hv->accel, sizeof hv->accel, "%s", accel && strcmp(accel, "kvm") == 0 ? "kvm" : "tcg");
+}
+
+int hv_node_info_get(yun_hv *hv, hv_node_info *out, yun_err *err)
+{
+    if (check_hv(hv, err) < 0)
+        return -1;
+    memset(out, 0, sizeof *out);
+    if (hv->ops->node_info(hv, out, err) < 0)
+        return -1;
+    snprintf(out->accel, sizeof out->accel, "%s", strcmp(hv->accel, "kvm") == 0 ? "kvm" : "tcg");
+    return 0;
+}
+
+int hv_domain_list(yun_hv *hv, hv_domain_info **out, size_t *n, yun_err *err)
+{
+    *out = NULL;
+    *n = 0;
+    if (check_hv(hv, err) < 0)
+        return -1;
+    return hv->ops->list(hv, out, n, err);
+}
+
+int hv_domain_get(yun_hv *hv, const char *uuid, hv_domain_info *out, yun_err *err)
+{
+    if (check_hv(hv, err) < 0 || hv_uuid_validate(uuid, err) < 0)
+        return -1;
+    memset(out, 0, sizeof *out);
+    return hv->ops->get(hv, uuid, out, err);
+}
+
+int hv_domain_define(yun_hv *hv, const hv_domain_spec *spec, yun_err *err)
+{
+    if (check_hv(hv, err) < 0)
+        return -1;
+    AUTOFREE char *xml = hv_domain_xml(spec, err);
+    if (!xml)
+        return -1;
+    return hv->ops->define(hv, spec, xml, err);
+}
+
+#define DISPATCH_UUID(op)                                                                                      \
+    int hv_domain_##op(yun_hv *hv, const char *uuid, yun_err *err)                                             \
+    {                                                                                                          \
+        if (check_hv(hv, err) < 0 || hv_uuid_validate(uuid, err) < 0)                                          \
+            return -1;                                                                                         \
+        return hv->ops->op(hv, uuid, err);                                                                     \
+    }
+
+DISPATCH_UUID(start)
+DISPATCH_UUID(shutdown)
+DISPATCH_UUID(destroy)
+DISPATCH_UUID(reboot)
+DISPATCH_UUID(undefine)
+
+int hv_domain_set_sched(yun_hv *hv, const char *uuid, int cpu_shares, int cpu_cap, yun_err *err)
+{
+    if (check_hv(hv, err) < 0 || hv_uuid_validate(uuid, err) < 0)
+        return -1;
+    if (cpu_shares < 2 || cpu_shares > 262144)
+        return yun_err_set(err, YUN_E_INVALID, "cpu_shares is %d; it must be 2..262144", cpu_shares);
+    if (cpu_cap < 0 || cpu_cap > 100)
+        return yun_err_set(err, YUN_E_INVALID, "cpu_cap is %d%%; it must be 0 (no cap) or 1..100", cpu_cap);
+    return hv->ops->set_sched(hv, uuid, cpu_shares, cpu_cap, err);
+}
+
+int hv_domain_set_memory(yun_hv *hv, const char *uuid, uint64_t mem_mib, yun_err *err)
+{
+    if (check_hv(hv, err) < 0 || hv_uuid_validate(uuid, err) < 0)
+        return -1;
+    if (mem_mib < 1)
+        return yun_err_set(err, YUN_E_INVALID, "memory is 0 MiB; give at least 1");
+    return hv->ops->set_memory(hv, uuid, mem_mib, err);
+}

@@ -1,0 +1,387 @@
+/* hv_fake.c: an in-memory hypervisor for unit tests of the agent and the controller. It behaves like
+ * libvirt where yun relies on it (names and UUIDs unique, start of a running domain refused, the balloon
+ * capped by the maximum), boots domains at once, and can be told to fail the next call of an operation. */
+#include "hv/hv_impl.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/mem.h"
+
+typedef struct fake_dom {
+    hv_domain_info info;
+    bool persistent; /* defined; a running domain that was undefined lives on until it stops */
+    int starts;
+} fake_dom;
+
+typedef struct hv_fake {
+    yun_hv base;
+    int cores, mhz;
+    uint64_t mem_mib;
+    pthread_mutex_t lock; /* guards everything below */
+    fake_dom *doms;
+    size_t n, cap;
+    char fail_op[16];
+    char fail_msg[256];
+} hv_fake;
+
+static hv_fake *fake_of(yun_hv *hv)
+{
+    return (hv_fake *)hv;
+}
+
+static fake_dom *find(hv_fake *f, const char *uuid)
+{
+    for (size_t i = 0; i < f->n; i++)
+        if (strcasecmp(f->doms[i].info.uuid, uuid) == 0)
+            return &f->doms[i];
+    return NULL;
+}
+
+static void drop(hv_fake *f, fake_dom *d)
+{
+    size_t i = (size_t)(d - f->doms);
+    memmove(&f->doms[i], &f->doms[i + 1], (f->n - i - 1) * sizeof *d);
+    f->n--;
+}
+
+/* Called with the lock held: consumes a pending failure for op. */
+static int injected(hv_fake *f, const char *op, yun_err *err)
+{
+    if (strcmp(f->fail_op, op) != 0)
+        return 0;
+    f->fail_op[0] = 0;
+    return yun_err_set(err, YUN_E_HYPERVISOR, "%s", f->fail_msg);
+}
+
+static int not_found(const char *uuid, yun_err *err)
+{
+    return yun_err_set(err, YUN_E_NOT_FOUND, "Domain not found: no domain with matching uuid '%s'", uuid);
+}
+
+static void fake_close(yun_hv *hv)
+{
+    hv_fake *f = fake_of(hv);
+    pthread_mutex_destroy(&f->lock);
+    free(f->doms);
+    free(f);
+}
+
+static int fake_node_info(yun_hv *hv, hv_node_info *out, yun_err *err)
+{
+    hv_fake *f = fake_of(hv);
+    pthread_mutex_lock(&f->lock);
+    int rc = injected(f, "node_info", err);
+    pthread_mutex_unlock(&f->lock);
+    if (rc < 0)
+        return -1;
+    snprintf(out->hostname, sizeof out->hostname, "fake");
+    out->cores = f->cores;
+    out->mhz = f->mhz;
+    out->mem_mib = f->mem_mib;
+    snprintf(out->hypervisor, sizeof out->hypervisor, "fake");
+    return 0;
+}
+
+static int fake_list(yun_hv *hv, hv_domain_info **out, size_t *n, yun_err *err)
+{
+    hv_fake *f = fake_of(hv);
+    pthread_mutex_lock(&f->lock);
+    if (injected(f, "list", err) < 0) {
+        pthread_mutex_unlock(&f->lock);
+        return -1;
+    }
+    *out = xcalloc(f->n, sizeof **out);
+    for (size_t i = 0; i < f->n; i++)
+        (*out)[i] = f->doms[i].info;
+    *n = f->n;
+    pthread_mutex_unlock(&f->lock);
+    return 0;
+}
+
+static int fake_get(yun_hv *hv, const char *uuid, hv_domain_info *out, yun_err *err)
+{
+    hv_fake *f = fake_of(hv);
+    pthread_mutex_lock(&f->lock);
+    int rc = injected(f, "get", err);
+    fake_dom *d = rc < 0 ? NULL : find(f, uuid);
+    if (d)
+        *out = d->info;
+    else if (rc == 0)
+        rc = not_found(uuid, err);
+    pthread_mutex_unlock(&f->lock);
+    return rc;
+}
+
+static int fake_define(yun_hv *hv, const hv_domain_spec *spec, const char *xml, yun_err *err)
+{
+    hv_fake *f = fake_of(hv);
+    int rc = 0;
+    pthread_mutex_lock(&f->lock);
+    if (injected(f, "define", err) < 0) {
+        rc = -1;
+        goto out;
+    }
+    fake_dom *d = find(f, spec->uuid);
+    for (size_t i = 0; i < f->n; i++) {
+        if (&f->doms[i] != d && strcmp(f->doms[i].info.name, spec->name) == 0) {
+            rc = yun_err_set(err, YUN_E_CONFLICT, "operation failed: domain '%s' already exists with uuid %s",
+                             spec->name, f->doms[i].info.uuid);
+            goto out;
+        }
+    }
+    if (d && strcmp(d->info.name, spec->name) != 0) {
+        rc = yun_err_set(err, YUN_E_CONFLICT, "operation failed: domain '%s' is already defined with uuid %s",
+                         d->info.name, d->info.uuid);
+        goto out;
+    }
+    if (!d) {
+        xgrow((void **)&f->doms, &f->cap, f->n + 1, sizeof *f->doms);
+        d = &f->doms[f->n++];
+        memset(d, 0, sizeof *d);
+        d->info.state = HV_DOM_SHUTOFF;
+    }
+    /* A redefinition changes the configuration; a running fake domain takes it at once, which is what
+     * the live setters would have done anyway. */
+    d->persistent = true;
+    hv_domain_info *in = &d->info;
+    snprintf(in->uuid, sizeof in->uuid, "%s", spec->uuid);
+    snprintf(in->name, sizeof in->name, "%s", spec->name);
+    in->yun_owned = true;
+    snprintf(in->owner, sizeof in->owner, "%s", spec->owner);
+    in->cpus = spec->cpus;
+    in->mem_mib = spec->mem_mib;
+    in->max_mem_mib = spec->max_mem_mib ? spec->max_mem_mib : spec->mem_mib;
+    in->cpu_shares = spec->cpu_shares ? spec->cpu_shares : YUN_VM_DEFAULT_SHARES;
+    in->cpu_cap = spec->cpu_cap;
+    (void)xml;
+out:
+    pthread_mutex_unlock(&f->lock);
+    return rc;
+}
+
+/* Looks uuid up under the lock after consuming an injected failure; NULL with err set when absent. */
+static fake_dom *lookup(hv_fake *f, const char *op, const char *uuid, yun_err *err)
+{
+    if (injected(f, op, err) < 0)
+        return NULL;
+    fake_dom *d = find(f, uuid);
+    if (!d)
+        not_found(uuid, err);
+    return d;
+}
+
+static int fake_start(yun_hv *hv, const char *uuid, yun_err *err)
+{
+    hv_fake *f = fake_of(hv);
+    int rc = -1;
+    pthread_mutex_lock(&f->lock);
+    fake_dom *d = lookup(f, "start", uuid, err);
+    if (d && d->info.state == HV_DOM_RUNNING) {
+        yun_err_set(err, YUN_E_CONFLICT, "Requested operation is not valid: domain is already running");
+    } else if (d) {
+        d->info.state = HV_DOM_RUNNING;
+        d->starts++;
+        rc = 0;
+    }
+    pthread_mutex_unlock(&f->lock);
+    return rc;
+}
+
+/* Shuts d off; a domain that is no longer defined disappears, as a transient libvirt domain does. */
+static void power_off(hv_fake *f, fake_dom *d)
+{
+    d->info.state = HV_DOM_SHUTOFF;
+    if (!d->persistent)
+        drop(f, d);
+}
+
+static int fake_shutdown(yun_hv *hv, const char *uuid, yun_err *err)
+{
+    hv_fake *f = fake_of(hv);
+    int rc = -1;
+    pthread_mutex_lock(&f->lock);
+    fake_dom *d = lookup(f, "shutdown", uuid, err);
+    if (d && d->info.state != HV_DOM_RUNNING && d->info.state != HV_DOM_PAUSED) {
+        yun_err_set(err, YUN_E_CONFLICT, "Requested operation is not valid: domain is not running");
+    } else if (d) {
+        power_off(f, d);
+        rc = 0;
+    }
+    pthread_mutex_unlock(&f->lock);
+    return rc;
+}
+
+static int fake_destroy(yun_hv *hv, const char *uuid, yun_err *err)
+{
+    hv_fake *f = fake_of(hv);
+    int rc = -1;
+    pthread_mutex_lock(&f->lock);
+    fake_dom *d = lookup(f, "destroy", uuid, err);
+    if (d) {
+        if (d->info.state != HV_DOM_SHUTOFF)
+            power_off(f, d);
+        rc = 0;
+    }
+    pthread_mutex_unlock(&f->lock);
+    return rc;
+}
+
+static int fake_reboot(yun_hv *hv, const char *uuid, yun_err *err)
+{
+    hv_fake *f = fake_of(hv);
+    int rc = -1;
+    pthread_mutex_lock(&f->lock);
+    fake_dom *d = lookup(f, "reboot", uuid, err);
+    if (d && d->info.state != HV_DOM_RUNNING)
+        yun_err_set(err, YUN_E_CONFLICT, "Requested operation is not valid: domain is not running");
+    else if (d)
+        rc = 0;
+    pthread_mutex_unlock(&f->lock);
+    return rc;
+}
+
+static int fake_undefine(yun_hv *hv, const char *uuid, yun_err *err)
+{
+    hv_fake *f = fake_of(hv);
+    int rc = 0;
+    pthread_mutex_lock(&f->lock);
+    if (injected(f, "undefine", err) < 0) {
+        rc = -1;
+    } else {
+        fake_dom *d = find(f, uuid);
+        if (d && d->info.state == HV_DOM_SHUTOFF)
+            drop(f, d);
+        else if (d)
+            d->persistent = false;
+    }
+    pthread_mutex_unlock(&f->lock);
+    return rc;
+}
+
+static int fake_set_sched(yun_hv *hv, const char *uuid, int cpu_shares, int cpu_cap, yun_err *err)
+{
+    hv_fake *f = fake_of(hv);
+    int rc = -1;
+    pthread_mutex_lock(&f->lock);
+    fake_dom *d = lookup(f, "set_sched", uuid, err);
+    if (d) {
+        d->info.cpu_shares = cpu_shares;
+        d->info.cpu_cap = cpu_cap;
+        rc = 0;
+    }
+    pthread_mutex_unlock(&f->lock);
+    return rc;
+}
+
+static int fake_set_memory(yun_hv *hv, const char *uuid, uint64_t mem_mib, yun_err *err)
+{
+    hv_fake *f = fake_of(hv);
+    int rc = -1;
+    pthread_mutex_lock(&f->lock);
+    fake_dom *d = lookup(f, "set_memory", uuid, err);
+    if (d && mem_mib > d->info.max_mem_mib) {
+        yun_err_set(err, YUN_E_INVALID, "memory %llu MiB is above the domain's maximum %llu MiB",
+                    (unsigned long long)mem_mib, (unsigned long long)d->info.max_mem_mib);
+    } else if (d) {
+        d->info.mem_mib = mem_mib;
+        rc = 0;
+    }
+    pthread_mutex_unlock(&f->lock);
+    return rc;
+}
+
+static const hv_ops fake_ops = {
+    .name = "fake",
+    .close = fake_close,
+    .node_info = fake_node_info,
+    .list = fake_list,
+    .get = fake_get,
+    .define = fake_define,
+    .start = fake_start,
+    .shutdown = fake_shutdown,
+    .destroy = fake_destroy,
+    .reboot = fake_reboot,
+    .undefine = fake_undefine,
+    .set_sched = fake_set_sched,
+    .set_memory = fake_set_memory,
+};
+
+yun_hv *hv_fake_open(int cores, int mhz, uint64_t mem_mib)
+{
+    hv_fake *f = xcalloc(1, sizeof *f);
+    f->base.ops = &fake_ops;
+    snprintf(f->base.accel, sizeof f->base.accel, "tcg");
+    f->cores = cores;
+    f->mhz = mhz;
+    f->mem_mib = mem_mib;
+    pthread_mutex_init(&f->lock, NULL);
+    return &f->base;
+}
+
+/* The test-only entry points below act on fakes only: on another implementation they do nothing. */
+static hv_fake *as_fake(yun_hv *hv)
+{
+    return hv && hv->ops == &fake_ops ? fake_of(hv) : NULL;
+}
+
+void hv_fake_fail_next(yun_hv *hv, const char *op, const char *msg)
+{
+    hv_fake *f = as_fake(hv);
+    if (!f)
+        return;
+    pthread_mutex_lock(&f->lock);
+    snprintf(f->fail_op, sizeof f->fail_op, "%s", op ? op : "");
+    snprintf(f->fail_msg, sizeof f->fail_msg, "%s", msg ? msg : "injected failure");
+    pthread_mutex_unlock(&f->lock);
+}
+
+void hv_fake_add_foreign(yun_hv *hv, const char *uuid, const char *name, bool running)
+{
+    hv_fake *f = as_fake(hv);
+    if (!f)
+        return;
+    pthread_mutex_lock(&f->lock);
+    xgrow((void **)&f->doms, &f->cap, f->n + 1, sizeof *f->doms);
+    fake_dom *d = &f->doms[f->n++];
+    memset(d, 0, sizeof *d);
+    d->persistent = true;
+    snprintf(d->info.uuid, sizeof d->info.uuid, "%s", uuid);
+    snprintf(d->info.name, sizeof d->info.name, "%s", name);
+    d->info.state = running ? HV_DOM_RUNNING : HV_DOM_SHUTOFF;
+    d->info.cpus = 1;
+    d->info.mem_mib = d->info.max_mem_mib = 256;
+    d->info.cpu_shares = YUN_VM_DEFAULT_SHARES;
+    pthread_mutex_unlock(&f->lock);
+}
+
+int hv_fake_set_state(yun_hv *hv, const char *uuid, hv_dom_state state)
+{
+    hv_fake *f = as_fake(hv);
+    if (!f || !uuid)
+        return -1;
+    pthread_mutex_lock(&f->lock);
+    fake_dom *d = find(f, uuid);
+    if (d) {
+        if (state == HV_DOM_SHUTOFF)
+            power_off(f, d);
+        else
+            d->info.state = state;
+    }
+    pthread_mutex_unlock(&f->lock);
+    return d ? 0 : -1;
+}
+
+int hv_fake_start_count(yun_hv *hv, const char *uuid)
+{
+    hv_fake *f = as_fake(hv);
+    if (!f || !uuid)
+        return 0;
+    pthread_mutex_lock(&f->lock);
+    fake_dom *d = find(f, uuid);
+    int n = d ? d->starts : 0;
+    pthread_mutex_unlock(&f->lock);
+    return n;
+}

@@ -1,0 +1,45 @@
+/* hv_impl.h: private to src/hv. The driver table every implementation fills (as libvirt's own
+ * drivers do), and helpers shared by them. Each implementation's struct starts with a yun_hv, so a
+ * yun_hv * is cast to the implementation's struct inside its own file only. */
+#ifndef YUN_HV_HV_IMPL_H
+#define YUN_HV_HV_IMPL_H
+
+#include "hv/hv.h"
+
+typedef struct hv_ops {
+    const char *name; /* "libvirt", "fake" */
+    void (*close)(yun_hv *hv);
+    int (*node_info)(yun_hv *hv, hv_node_info *out, yun_err *err);
+    int (*list)(yun_hv *hv, hv_domain_info **out, size_t *n, yun_err *err);
+    int (*get)(yun_hv *hv, const char *uuid, hv_domain_info *out, yun_err *err);
+    int (*define)(yun_hv *hv, const hv_domain_spec *spec, const char *xml, yun_err *err);
+    int (*start)(yun_hv *hv, const char *uuid, yun_err *err);
+    int (*shutdown)(yun_hv *hv, const char *uuid, yun_err *err);
+    int (*destroy)(yun_hv *hv, const char *uuid, yun_err *err);
+    int (*reboot)(yun_hv *hv, const char *uuid, yun_err *err);
+    int (*undefine)(yun_hv *hv, const char *uuid, yun_err *err);
+    int (*set_sched)(yun_hv *hv, const char *uuid, int cpu_shares, int cpu_cap, yun_err *err);
+    int (*set_memory)(yun_hv *hv, const char *uuid, uint64_t mem_mib, yun_err *err);
+} hv_ops;
+
+struct yun_hv {
+    const hv_ops *ops;
+    char accel[8]; /* the probe's verdict; "" until hv_accel_set */
+};
+
+/* The namespace of yun's <metadata> element in every domain it defines. */
+#define HV_META_NS "https://yun.dev/xmlns/domain/1"
+#define HV_META_PREFIX "yun"
+/* The scheduler period for the cap, in microseconds (libvirt's and the kernel's default). */
+#define HV_CAP_PERIOD_US 100000
+
+/* Checks a spec's fields (the same rules for every implementation). */
+int hv_spec_validate(const hv_domain_spec *spec, yun_err *err);
+/* Checks that s looks like a UUID string (36 chars, hex and dashes). what names it in the error. */
+int hv_uuid_validate(const char *s, yun_err *err);
+
+/* Reads yun's metadata element (as returned by virDomainGetMetadata, or the whole domain XML):
+ * fills uuid and owner (each may be NULL). Returns 1 when it is yun's, 0 when not, never fails. */
+int hv_meta_parse(const char *xml, char *uuid, size_t uuid_n, char *owner, size_t owner_n);
+
+#endif

@@ -1,0 +1,397 @@
+/* hv_libvirt.c: the hypervisor interface on libvirt. libvirt's errors never reach stderr: a handler
+ * swallows them and each failing call copies libvirt's last error (thread-local) into yun_err. */
+#include "hv/hv_impl.h"
+
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+
+#include "util/mem.h"
+
+typedef struct hv_libvirt {
+    yun_hv base;
+    virConnectPtr conn;
+    char uri[YUN_PATH_MAX];
+} hv_libvirt;
+
+static const hv_ops lv_ops;
+
+static hv_libvirt *lv_of(yun_hv *hv)
+{
+    return (hv_libvirt *)hv;
+}
+
+/* libvirt prints every error to stderr unless a handler is installed; yun reports errors through
+ * yun_err instead, once, where they are handled. */
+static void quiet_errors(void *opaque, virErrorPtr e)
+{
+    (void)opaque;
+    (void)e;
+}
+
+/* Fills err from libvirt's last error on this thread, prefixed by what yun was doing. */
+static int lv_err(yun_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int lv_err(yun_err *err, const char *fmt, ...)
+{
+    char what[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    virErrorPtr e = virGetLastError();
+    yun_err_code code = YUN_E_HYPERVISOR;
+    if (e && (e->code == VIR_ERR_NO_DOMAIN))
+        code = YUN_E_NOT_FOUND;
+    else if (e && e->code == VIR_ERR_OPERATION_INVALID)
+        code = YUN_E_CONFLICT; /* "domain is already running", "domain is not running" */
+    yun_err_set(err, code, "%s: %s", what, e && e->message ? e->message : "unknown libvirt error");
+    virResetLastError();
+    return -1;
+}
+
+static void lv_close(yun_hv *hv)
+{
+    hv_libvirt *l = lv_of(hv);
+    if (l->conn)
+        virConnectClose(l->conn);
+    free(l);
+}
+
+yun_hv *hv_libvirt_open(const char *uri, yun_err *err)
+{
+    virSetErrorFunc(NULL, quiet_errors);
+    if (!uri || !*uri)
+        uri = "qemu:///system";
+    virConnectPtr conn = virConnectOpen(uri);
+    if (!conn) {
+        lv_err(err, "connecting to libvirt at %s", uri);
+        if (err && strlen(err->msg) + 40 < sizeof err->msg)
+            strcat(err->msg, " (is libvirtd running?)");
+        return NULL;
+    }
+    virConnSetErrorFunc(conn, NULL, quiet_errors);
+    hv_libvirt *l = xcalloc(1, sizeof *l);
+    l->base.ops = &lv_ops;
+    snprintf(l->base.accel, sizeof l->base.accel, "tcg");
+    l->conn = conn;
+    snprintf(l->uri, sizeof l->uri, "%s", uri);
+    return &l->base;
+}
+
+static int lv_node_info(yun_hv *hv, hv_node_info *out, yun_err *err)
+{
+    hv_libvirt *l = lv_of(hv);
+    virNodeInfo ni;
+    if (virNodeGetInfo(l->conn, &ni) < 0)
+        return lv_err(err, "reading node info from %s", l->uri);
+    out->cores = (int)ni.cpus;
+    out->mhz = (int)ni.mhz;
+    /* virNodeInfo.memory is NUMA node0's on some machines; the memory stats of all cells are the truth.
+     * Drivers without memory stats (test:///) fall back to virNodeInfo. */
+    int n = 0;
+    if (virNodeGetMemoryStats(l->conn, VIR_NODE_MEMORY_STATS_ALL_CELLS, NULL, &n, 0) == 0 && n > 0) {
+        virNodeMemoryStatsPtr st = xcalloc((size_t)n, sizeof *st);
+        if (virNodeGetMemoryStats(l->conn, VIR_NODE_MEMORY_STATS_ALL_CELLS, st, &n, 0) == 0)
+            for (int i = 0; i < n; i++)
+                if (strcmp(st[i].field, VIR_NODE_MEMORY_STATS_TOTAL) == 0)
+                    out->mem_mib = st[i].value / 1024;
+        free(st);
+    }
+    virResetLastError();
+    if (out->mem_mib == 0)
+        out->mem_mib = ni.memory / 1024;
+    char *host = virConnectGetHostname(l->conn);
+    if (!host)
+        return lv_err(err, "reading the hostname from %s", l->uri);
+    snprintf(out->hostname, sizeof out->hostname, "%s", host);
+    free(host);
+    const char *type = virConnectGetType(l->conn);
+    snprintf(out->hypervisor, sizeof out->hypervisor, "%s", type ? type : "qemu");
+    for (char *p = out->hypervisor; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    return 0;
+}
+
+static hv_dom_state map_state(int s)
+{
+    switch (s) {
+    case VIR_DOMAIN_RUNNING:
+    case VIR_DOMAIN_BLOCKED: /* running, waiting on a resource */
+        return HV_DOM_RUNNING;
+    case VIR_DOMAIN_PAUSED:
+    case VIR_DOMAIN_PMSUSPENDED:
+        return HV_DOM_PAUSED;
+    case VIR_DOMAIN_SHUTOFF:
+        return HV_DOM_SHUTOFF;
+    case VIR_DOMAIN_CRASHED:
+        return HV_DOM_CRASHED;
+    default:
+        return HV_DOM_OTHER;
+    }
+}
+
+/* Reads the live (or, when shut off, the configured) shares and cap; leaves them 0 when unreadable. */
+static void read_sched(virDomainPtr dom, hv_domain_info *out)
+{
+    int n = 0;
+    char *type = virDomainGetSchedulerType(dom, &n);
+    free(type);
+    if (n <= 0) {
+        virResetLastError();
+        return;
+    }
+    virTypedParameterPtr p = xcalloc((size_t)n, sizeof *p);
+    if (virDomainGetSchedulerParametersFlags(dom, p, &n, VIR_DOMAIN_AFFECT_CURRENT) < 0) {
+        virResetLastError();
+        free(p);
+        return;
+    }
+    unsigned long long shares = 0, period = 0;
+    long long quota = 0;
+    virTypedParamsGetULLong(p, n, VIR_DOMAIN_SCHEDULER_CPU_SHARES, &shares);
+    virTypedParamsGetULLong(p, n, VIR_DOMAIN_SCHEDULER_VCPU_PERIOD, &period);
+    virTypedParamsGetLLong(p, n, VIR_DOMAIN_SCHEDULER_VCPU_QUOTA, &quota);
+    virTypedParamsClear(p, n);
+    free(p);
+    out->cpu_shares = (int)shares;
+    /* A quota <= 0 (or above the period, i.e. more than one core per vCPU) is no cap in yun's terms. */
+    out->cpu_cap = period > 0 && quota > 0 && (unsigned long long)quota <= period
+                       ? (int)(((unsigned long long)quota * 100 + period / 2) / period)
+                       : 0;
+}
+
+static int fill_info(hv_libvirt *l, virDomainPtr dom, hv_domain_info *out, yun_err *err)
+{
+    memset(out, 0, sizeof *out);
+    if (virDomainGetUUIDString(dom, out->uuid) < 0)
+        return lv_err(err, "reading a domain's UUID on %s", l->uri);
+    const char *name = virDomainGetName(dom);
+    snprintf(out->name, sizeof out->name, "%s", name ? name : "");
+    virDomainInfo di;
+    if (virDomainGetInfo(dom, &di) < 0)
+        return lv_err(err, "reading domain %s on %s", out->name, l->uri);
+    out->state = map_state(di.state);
+    out->cpus = di.nrVirtCpu;
+    out->mem_mib = di.memory / 1024;
+    out->max_mem_mib = di.maxMem / 1024;
+    char *meta = virDomainGetMetadata(dom, VIR_DOMAIN_METADATA_ELEMENT, HV_META_NS, VIR_DOMAIN_AFFECT_CURRENT);
+    if (meta) {
+        char uuid[YUN_UUID_LEN];
+        out->yun_owned = hv_meta_parse(meta, uuid, sizeof uuid, out->owner, sizeof out->owner) == 1;
+        free(meta);
+    } else {
+        virResetLastError(); /* no yun metadata: a stranger's domain */
+    }
+    read_sched(dom, out);
+    return 0;
+}
+
+static int lv_list(yun_hv *hv, hv_domain_info **out, size_t *n, yun_err *err)
+{
+    hv_libvirt *l = lv_of(hv);
+    virDomainPtr *doms = NULL;
+    int c = virConnectListAllDomains(l->conn, &doms, 0);
+    if (c < 0)
+        return lv_err(err, "listing domains on %s", l->uri);
+    hv_domain_info *arr = xcalloc((size_t)c, sizeof *arr);
+    size_t k = 0;
+    for (int i = 0; i < c; i++) {
+        yun_err e2 = YUN_ERR_INIT;
+        /* A domain can vanish between the listing and the look (another client undefined it): skip it. */
+        if (fill_info(l, doms[i], &arr[k], &e2) == 0)
+            k++;
+        virDomainFree(doms[i]);
+    }
+    free(doms);
+    *out = arr;
+    *n = k;
+    return 0;
+}
+
+static virDomainPtr lookup(hv_libvirt *l, const char *uuid, yun_err *err)
+{
+    virDomainPtr d = virDomainLookupByUUIDString(l->conn, uuid);
+    if (!d)
+        lv_err(err, "domain %s on %s", uuid, l->uri);
+    return d;
+}
+
+static int lv_get(yun_hv *hv, const char *uuid, hv_domain_info *out, yun_err *err)
+{
+    hv_libvirt *l = lv_of(hv);
+    virDomainPtr d = lookup(l, uuid, err);
+    if (!d)
+        return -1;
+    int rc = fill_info(l, d, out, err);
+    virDomainFree(d);
+    return rc;
+}
+
+static int lv_define(yun_hv *hv, const hv_domain_spec *spec, const char *xml, yun_err *err)
+{
+    hv_libvirt *l = lv_of(hv);
+    /* VALIDATE checks the XML against libvirt's schema, so a mistake is caught here, not at start. */
+    virDomainPtr d = virDomainDefineXMLFlags(l->conn, xml, VIR_DOMAIN_DEFINE_VALIDATE);
+    if (!d)
+        return lv_err(err, "defining domain %s on %s", spec->name, l->uri);
+    virDomainFree(d);
+    return 0;
+}
+
+static int lv_start(yun_hv *hv, const char *uuid, yun_err *err)
+{
+    hv_libvirt *l = lv_of(hv);
+    virDomainPtr d = lookup(l, uuid, err);
+    if (!d)
+        return -1;
+    int rc = virDomainCreate(d) < 0 ? lv_err(err, "starting domain %s", virDomainGetName(d)) : 0;
+    virDomainFree(d);
+    return rc;
+}
+
+static int lv_shutdown(yun_hv *hv, const char *uuid, yun_err *err)
+{
+    hv_libvirt *l = lv_of(hv);
+    virDomainPtr d = lookup(l, uuid, err);
+    if (!d)
+        return -1;
+    int rc = virDomainShutdownFlags(d, VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN) < 0
+                 ? lv_err(err, "shutting down domain %s", virDomainGetName(d))
+                 : 0;
+    virDomainFree(d);
+    return rc;
+}
+
+static int lv_destroy(yun_hv *hv, const char *uuid, yun_err *err)
+{
+    hv_libvirt *l = lv_of(hv);
+    virDomainPtr d = lookup(l, uuid, err);
+    if (!d)
+        return -1;
+    int rc = 0;
+    if (virDomainIsActive(d) == 1 && virDomainDestroy(d) < 0) {
+        virErrorPtr e = virGetLastError();
+        if (e && e->code == VIR_ERR_OPERATION_INVALID)
+            virResetLastError(); /* it stopped meanwhile: what was asked */
+        else
+            rc = lv_err(err, "destroying domain %s", virDomainGetName(d));
+    }
+    virDomainFree(d);
+    return rc;
+}
+
+static int lv_reboot(yun_hv *hv, const char *uuid, yun_err *err)
+{
+    hv_libvirt *l = lv_of(hv);
+    virDomainPtr d = lookup(l, uuid, err);
+    if (!d)
+        return -1;
+    int rc = virDomainReboot(d, VIR_DOMAIN_REBOOT_ACPI_POWER_BTN) < 0
+                 ? lv_err(err, "rebooting domain %s", virDomainGetName(d))
+                 : 0;
+    virDomainFree(d);
+    return rc;
+}
+
+static int lv_undefine(yun_hv *hv, const char *uuid, yun_err *err)
+{
+    hv_libvirt *l = lv_of(hv);
+    virDomainPtr d = virDomainLookupByUUIDString(l->conn, uuid);
+    if (!d) {
+        virErrorPtr e = virGetLastError();
+        if (e && e->code == VIR_ERR_NO_DOMAIN) {
+            virResetLastError();
+            return 0;
+        }
+        return lv_err(err, "domain %s on %s", uuid, l->uri);
+    }
+    int rc = 0;
+    if (virDomainUndefineFlags(d, VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA |
+                                      VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA) < 0) {
+        virErrorPtr e = virGetLastError();
+        if (e && (e->code == VIR_ERR_NO_DOMAIN || e->code == VIR_ERR_OPERATION_INVALID))
+            virResetLastError(); /* gone, or a transient domain that has nothing to undefine */
+        else
+            rc = lv_err(err, "undefining domain %s", virDomainGetName(d));
+    }
+    virDomainFree(d);
+    return rc;
+}
+
+/* LIVE and CONFIG when running (so the value survives a restart), CONFIG alone when shut off. */
+static unsigned int affect_flags(virDomainPtr d)
+{
+    unsigned int f = 0;
+    if (virDomainIsActive(d) == 1)
+        f |= VIR_DOMAIN_AFFECT_LIVE;
+    if (virDomainIsPersistent(d) == 1)
+        f |= VIR_DOMAIN_AFFECT_CONFIG;
+    virResetLastError();
+    return f ? f : VIR_DOMAIN_AFFECT_CURRENT;
+}
+
+static int lv_set_sched(yun_hv *hv, const char *uuid, int cpu_shares, int cpu_cap, yun_err *err)
+{
+    hv_libvirt *l = lv_of(hv);
+    virDomainPtr d = lookup(l, uuid, err);
+    if (!d)
+        return -1;
+    virTypedParameterPtr p = NULL;
+    int n = 0, max = 0;
+    /* Quota -1 lifts the cap; otherwise cap % of one core per vCPU within each period. */
+    long long quota = cpu_cap > 0 ? (long long)HV_CAP_PERIOD_US * cpu_cap / 100 : -1;
+    int rc = 0;
+    if (virTypedParamsAddULLong(&p, &n, &max, VIR_DOMAIN_SCHEDULER_CPU_SHARES, (unsigned long long)cpu_shares) < 0 ||
+        virTypedParamsAddULLong(&p, &n, &max, VIR_DOMAIN_SCHEDULER_VCPU_PERIOD, HV_CAP_PERIOD_US) < 0 ||
+        virTypedParamsAddLLong(&p, &n, &max, VIR_DOMAIN_SCHEDULER_VCPU_QUOTA, quota) < 0)
+        rc = lv_err(err, "building scheduler parameters");
+    else if (virDomainSetSchedulerParametersFlags(d, p, n, affect_flags(d)) < 0)
+        rc = lv_err(err, "setting CPU shares %d and cap %d%% on domain %s", cpu_shares, cpu_cap,
+                    virDomainGetName(d));
+    virTypedParamsFree(p, n);
+    virDomainFree(d);
+    return rc;
+}
+
+static int lv_set_memory(yun_hv *hv, const char *uuid, uint64_t mem_mib, yun_err *err)
+{
+    hv_libvirt *l = lv_of(hv);
+    virDomainPtr d = lookup(l, uuid, err);
+    if (!d)
+        return -1;
+    int rc = 0;
+    unsigned long max_kib = virDomainGetMaxMemory(d);
+    if (max_kib == 0)
+        rc = lv_err(err, "reading the maximum memory of domain %s", virDomainGetName(d));
+    else if (mem_mib * 1024 > max_kib)
+        rc = yun_err_set(err, YUN_E_INVALID,
+                         "memory %" PRIu64 " MiB is above domain %s's maximum of %lu MiB; the balloon cannot grow "
+                         "past it (redefine the domain with a larger maximum)",
+                         mem_mib, virDomainGetName(d), max_kib / 1024);
+    else if (virDomainSetMemoryFlags(d, (unsigned long)(mem_mib * 1024), affect_flags(d)) < 0)
+        rc = lv_err(err, "setting the memory of domain %s to %" PRIu64 " MiB", virDomainGetName(d), mem_mib);
+    virDomainFree(d);
+    return rc;
+}
+
+static const hv_ops lv_ops = {
+    .name = "libvirt",
+    .close = lv_close,
+    .node_info = lv_node_info,
+    .list = lv_list,
+    .get = lv_get,
+    .define = lv_define,
+    .start = lv_start,
+    .shutdown = lv_shutdown,
+    .destroy = lv_destroy,
+    .reboot = lv_reboot,
+    .undefine = lv_undefine,
+    .set_sched = lv_set_sched,
+    .set_memory = lv_set_memory,
+};

@@ -1,0 +1,245 @@
+/* store.c: picks a back end from the path and dispatches each call through its ops table.
+ * Arguments every back end would check the same way are checked here, once. */
+#include "store/store_impl.h"
+
+#include <string.h>
+
+yun_store *store_open(const char *path, yun_err *err)
+{
+    if (!path || !*path) {
+        yun_err_set(err, YUN_E_INVALID, "no store given: pass a file name such as var/yun.db, or sqlite:PATH");
+        return NULL;
+    }
+    if (!strncmp(path, "sqlite:", 7))
+        return store_sqlite_open(path + 7, err);
+    if (!strncmp(path, "postgres:", 9) || !strncmp(path, "postgresql:", 11)) {
+        yun_err_set(err, YUN_E_INVALID, "store %s: the PostgreSQL back end is not built yet; use a SQLite file", path);
+        return NULL;
+    }
+    return store_sqlite_open(path, err);
+}
+
+void store_close(yun_store *s)
+{
+    if (s)
+        s->ops->close(s);
+}
+
+int store_schema_version(yun_store *s)
+{
+    return s->ops->schema_version(s);
+}
+int store_begin(yun_store *s, yun_err *err)
+{
+    return s->ops->begin(s, err);
+}
+int store_commit(yun_store *s, yun_err *err)
+{
+    return s->ops->commit(s, err);
+}
+void store_rollback(yun_store *s)
+{
+    s->ops->rollback(s);
+}
+
+static int need_str(const char *v, const char *what, yun_err *err)
+{
+    if (!v || !*v)
+        return yun_err_set(err, YUN_E_INVALID, "%s is empty", what);
+    return 0;
+}
+
+int store_user_create(yun_store *s, yun_user *u, yun_err *err)
+{
+    return need_str(u->name, "user name", err) ?: s->ops->user_create(s, u, err);
+}
+int store_user_get(yun_store *s, int64_t id, yun_user *out, yun_err *err)
+{
+    return s->ops->user_get(s, id, out, err);
+}
+int store_user_get_by_name(yun_store *s, const char *name, yun_user *out, yun_err *err)
+{
+    return need_str(name, "user name", err) ?: s->ops->user_get_by_name(s, name, out, err);
+}
+int store_user_get_by_token_hash(yun_store *s, const char *token_hash, yun_user *out, yun_err *err)
+{
+    /* an empty hash must never match a user who has no token */
+    if (!token_hash || !*token_hash)
+        return yun_err_set(err, YUN_E_NOT_FOUND, "no user has an empty token");
+    return s->ops->user_get_by_token_hash(s, token_hash, out, err);
+}
+int store_user_list(yun_store *s, yun_user **out, size_t *n, yun_err *err)
+{
+    return s->ops->user_list(s, out, n, err);
+}
+int store_user_update(yun_store *s, const yun_user *u, yun_err *err)
+{
+    return need_str(u->name, "user name", err) ?: s->ops->user_update(s, u, err);
+}
+int store_user_delete(yun_store *s, int64_t id, yun_err *err)
+{
+    return s->ops->user_delete(s, id, err);
+}
+
+int store_image_create(yun_store *s, yun_image *img, yun_err *err)
+{
+    return need_str(img->name, "image name", err) ?: s->ops->image_create(s, img, err);
+}
+int store_image_get(yun_store *s, int64_t id, yun_image *out, yun_err *err)
+{
+    return s->ops->image_get(s, id, out, err);
+}
+int store_image_get_by_name(yun_store *s, const char *name, yun_image *out, yun_err *err)
+{
+    return need_str(name, "image name", err) ?: s->ops->image_get_by_name(s, name, out, err);
+}
+int store_image_list(yun_store *s, yun_image **out, size_t *n, yun_err *err)
+{
+    return s->ops->image_list(s, out, n, err);
+}
+int store_image_delete(yun_store *s, int64_t id, yun_err *err)
+{
+    return s->ops->image_delete(s, id, err);
+}
+
+int store_host_upsert(yun_store *s, yun_host *h, yun_err *err)
+{
+    return need_str(h->name, "host name", err) ?: s->ops->host_upsert(s, h, err);
+}
+int store_host_get(yun_store *s, int64_t id, yun_host *out, yun_err *err)
+{
+    return s->ops->host_get(s, id, out, err);
+}
+int store_host_get_by_name(yun_store *s, const char *name, yun_host *out, yun_err *err)
+{
+    return need_str(name, "host name", err) ?: s->ops->host_get_by_name(s, name, out, err);
+}
+int store_host_list(yun_store *s, yun_host **out, size_t *n, yun_err *err)
+{
+    return s->ops->host_list(s, out, n, err);
+}
+int store_host_update(yun_store *s, const yun_host *h, yun_err *err)
+{
+    return need_str(h->name, "host name", err) ?: s->ops->host_update(s, h, err);
+}
+
+int store_vm_create(yun_store *s, yun_vm *vm, yun_err *err)
+{
+    if (need_str(vm->name, "VM name", err) < 0)
+        return -1;
+    if (!vm->uuid[0])
+        model_uuid_new(vm->uuid);
+    return s->ops->vm_create(s, vm, err);
+}
+int store_vm_get(yun_store *s, int64_t id, yun_vm *out, yun_err *err)
+{
+    return s->ops->vm_get(s, id, out, err);
+}
+int store_vm_get_by_name(yun_store *s, int64_t owner_id, const char *name, yun_vm *out, yun_err *err)
+{
+    return need_str(name, "VM name", err) ?: s->ops->vm_get_by_name(s, owner_id, name, out, err);
+}
+int store_vm_get_by_uuid(yun_store *s, const char *uuid, yun_vm *out, yun_err *err)
+{
+    return need_str(uuid, "VM UUID", err) ?: s->ops->vm_get_by_uuid(s, uuid, out, err);
+}
+int store_vm_list(yun_store *s, int64_t owner_id, int64_t host_id, yun_vm **out, size_t *n, yun_err *err)
+{
+    return s->ops->vm_list(s, owner_id, host_id, out, n, err);
+}
+int store_vm_count(yun_store *s, int64_t owner_id, int64_t host_id, int64_t *n, yun_err *err)
+{
+    return s->ops->vm_count(s, owner_id, host_id, n, err);
+}
+int store_vm_update(yun_store *s, yun_vm *vm, yun_err *err)
+{
+    return need_str(vm->name, "VM name", err) ?: s->ops->vm_update(s, vm, err);
+}
+int store_vm_delete(yun_store *s, int64_t id, yun_err *err)
+{
+    return s->ops->vm_delete(s, id, err);
+}
+
+int store_usage(yun_store *s, int64_t owner_id, int64_t *vms, int64_t *cpus, int64_t *mem_mib, int64_t *disk_mib,
+                yun_err *err)
+{
+    int64_t sums[4] = {0};
+    if (s->ops->usage(s, owner_id, sums, err) < 0)
+        return -1;
+    int64_t *outs[4] = {vms, cpus, mem_mib, disk_mib};
+    for (int i = 0; i < 4; i++)
+        if (outs[i])
+            *outs[i] = sums[i];
+    return 0;
+}
+
+int store_setting_get(yun_store *s, const char *key, char *out, size_t n, yun_err *err)
+{
+    if (need_str(key, "setting name", err) < 0)
+        return -1;
+    if (!out || n == 0)
+        return yun_err_set(err, YUN_E_INVALID, "setting %s: no room for its value", key);
+    return s->ops->setting_get(s, key, out, n, err);
+}
+int store_setting_set(yun_store *s, const char *key, const char *value, yun_err *err)
+{
+    if (need_str(key, "setting name", err) < 0)
+        return -1;
+    if (!value)
+        return yun_err_set(err, YUN_E_INVALID, "setting %s: no value given", key);
+    return s->ops->setting_set(s, key, value, err);
+}
+
+int store_console_set(yun_store *s, const char *vm_uuid, const char *data, size_t n, yun_err *err)
+{
+    if (need_str(vm_uuid, "VM UUID", err) < 0)
+        return -1;
+    if (!data && n)
+        return yun_err_set(err, YUN_E_INVALID, "console of %s: %zu bytes but no data", vm_uuid, n);
+    return s->ops->console_set(s, vm_uuid, data ? data : "", n, err);
+}
+int store_console_get(yun_store *s, const char *vm_uuid, char **out, size_t *n, yun_err *err)
+{
+    return need_str(vm_uuid, "VM UUID", err) ?: s->ops->console_get(s, vm_uuid, out, n, err);
+}
+int store_console_delete(yun_store *s, const char *vm_uuid, yun_err *err)
+{
+    return need_str(vm_uuid, "VM UUID", err) ?: s->ops->console_delete(s, vm_uuid, err);
+}
+
+int store_user_password_get(yun_store *s, int64_t user_id, char *out, size_t n, yun_err *err)
+{
+    if (!out || n == 0)
+        return yun_err_set(err, YUN_E_INVALID, "user %lld: no room for the password hash", (long long)user_id);
+    return s->ops->password_get(s, user_id, out, n, err);
+}
+int store_user_password_set(yun_store *s, int64_t user_id, const char *hash, yun_err *err)
+{
+    return s->ops->password_set(s, user_id, hash ? hash : "", err);
+}
+
+int store_session_create(yun_store *s, const char *token_hash, int64_t user_id, int64_t expires_ms, yun_err *err)
+{
+    return need_str(token_hash, "session token hash", err)
+               ?: s->ops->session_create(s, token_hash, user_id, expires_ms, err);
+}
+int store_session_get(yun_store *s, const char *token_hash, int64_t now_ms, yun_user *user, int64_t *expires_ms,
+                      yun_err *err)
+{
+    /* an empty hash is no session at all; answered like an unknown one */
+    if (!token_hash || !*token_hash)
+        return yun_err_set(err, YUN_E_NOT_FOUND, "no such session, or it has expired");
+    return s->ops->session_get(s, token_hash, now_ms, user, expires_ms, err);
+}
+int store_session_delete(yun_store *s, const char *token_hash, yun_err *err)
+{
+    return need_str(token_hash, "session token hash", err) ?: s->ops->session_delete(s, token_hash, err);
+}
+int store_session_delete_user(yun_store *s, int64_t user_id, yun_err *err)
+{
+    return s->ops->session_delete_user(s, user_id, err);
+}
+int store_session_expire(yun_store *s, int64_t now_ms, int64_t *removed, yun_err *err)
+{
+    return s->ops->session_expire(s, now_ms, removed, err);
+}

@@ -1,0 +1,71 @@
+/* store_impl.h: the back-end table behind store.h (private to src/store). A back end embeds struct yun_store
+ * as its first member and fills ops; store.c dispatches every public call through it, so a PostgreSQL back
+ * end is one more table and one more prefix in store_open. Each op has the contract of its store_* function. */
+#ifndef YUN_STORE_STORE_IMPL_H
+#define YUN_STORE_STORE_IMPL_H
+
+#include "store/store.h"
+
+typedef struct store_ops {
+    const char *name; /* "sqlite" */
+    void (*close)(yun_store *s);
+    int (*schema_version)(yun_store *s);
+    int (*begin)(yun_store *s, yun_err *err);
+    int (*commit)(yun_store *s, yun_err *err);
+    void (*rollback)(yun_store *s);
+
+    int (*user_create)(yun_store *s, yun_user *u, yun_err *err);
+    int (*user_get)(yun_store *s, int64_t id, yun_user *out, yun_err *err);
+    int (*user_get_by_name)(yun_store *s, const char *name, yun_user *out, yun_err *err);
+    int (*user_get_by_token_hash)(yun_store *s, const char *token_hash, yun_user *out, yun_err *err);
+    int (*user_list)(yun_store *s, yun_user **out, size_t *n, yun_err *err);
+    int (*user_update)(yun_store *s, const yun_user *u, yun_err *err);
+    int (*user_delete)(yun_store *s, int64_t id, yun_err *err);
+
+    int (*image_create)(yun_store *s, yun_image *img, yun_err *err);
+    int (*image_get)(yun_store *s, int64_t id, yun_image *out, yun_err *err);
+    int (*image_get_by_name)(yun_store *s, const char *name, yun_image *out, yun_err *err);
+    int (*image_list)(yun_store *s, yun_image **out, size_t *n, yun_err *err);
+    int (*image_delete)(yun_store *s, int64_t id, yun_err *err);
+
+    int (*host_upsert)(yun_store *s, yun_host *h, yun_err *err);
+    int (*host_get)(yun_store *s, int64_t id, yun_host *out, yun_err *err);
+    int (*host_get_by_name)(yun_store *s, const char *name, yun_host *out, yun_err *err);
+    int (*host_list)(yun_store *s, yun_host **out, size_t *n, yun_err *err);
+    int (*host_update)(yun_store *s, const yun_host *h, yun_err *err);
+
+    int (*vm_create)(yun_store *s, yun_vm *vm, yun_err *err);
+    int (*vm_get)(yun_store *s, int64_t id, yun_vm *out, yun_err *err);
+    int (*vm_get_by_name)(yun_store *s, int64_t owner_id, const char *name, yun_vm *out, yun_err *err);
+    int (*vm_get_by_uuid)(yun_store *s, const char *uuid, yun_vm *out, yun_err *err);
+    int (*vm_list)(yun_store *s, int64_t owner_id, int64_t host_id, yun_vm **out, size_t *n, yun_err *err);
+    int (*vm_count)(yun_store *s, int64_t owner_id, int64_t host_id, int64_t *n, yun_err *err);
+    int (*vm_update)(yun_store *s, yun_vm *vm, yun_err *err);
+    int (*vm_delete)(yun_store *s, int64_t id, yun_err *err);
+    int (*usage)(yun_store *s, int64_t owner_id, int64_t sums[4], yun_err *err); /* vms, cpus, mem, disk */
+
+    int (*setting_get)(yun_store *s, const char *key, char *out, size_t n, yun_err *err);
+    int (*setting_set)(yun_store *s, const char *key, const char *value, yun_err *err);
+
+    int (*console_set)(yun_store *s, const char *vm_uuid, const char *data, size_t n, yun_err *err);
+    int (*console_get)(yun_store *s, const char *vm_uuid, char **out, size_t *n, yun_err *err);
+    int (*console_delete)(yun_store *s, const char *vm_uuid, yun_err *err);
+
+    int (*password_get)(yun_store *s, int64_t user_id, char *out, size_t n, yun_err *err);
+    int (*password_set)(yun_store *s, int64_t user_id, const char *hash, yun_err *err);
+    int (*session_create)(yun_store *s, const char *token_hash, int64_t user_id, int64_t expires_ms, yun_err *err);
+    int (*session_get)(yun_store *s, const char *token_hash, int64_t now_ms, yun_user *user, int64_t *expires_ms,
+                       yun_err *err);
+    int (*session_delete)(yun_store *s, const char *token_hash, yun_err *err);
+    int (*session_delete_user)(yun_store *s, int64_t user_id, yun_err *err);
+    int (*session_expire)(yun_store *s, int64_t now_ms, int64_t *removed, yun_err *err);
+} store_ops;
+
+struct yun_store {
+    const store_ops *ops;
+};
+
+/* Opens (creating and migrating) the SQLite database at path (a file name or ":memory:"). */
+yun_store *store_sqlite_open(const char *path, yun_err *err);
+
+#endif

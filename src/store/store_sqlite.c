@@ -1,0 +1,1351 @@
+/* store_sqlite.c: the SQLite back end. One connection per yun_store, WAL (readers never block the writer),
+ * foreign keys on, every statement prepared once per handle and kept. Enums are stored by name ("running"),
+ * so the file reads well in the sqlite3 shell and survives reordering an enum. */
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/store_impl.h"
+#include "util/clock.h"
+#include "util/log.h"
+#include "util/mem.h"
+
+#define BUSY_TIMEOUT_MS 5000
+
+/* ---- migrations: migrations[v] takes a database from version v to v + 1; never edit a landed one ---- */
+static const char *const migrations[] = {
+    /* 0 -> 1: the first schema */
+    "CREATE TABLE users ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " name TEXT NOT NULL UNIQUE,"
+    " is_admin INTEGER NOT NULL DEFAULT 0,"
+    " token_hash TEXT NOT NULL DEFAULT '',"
+    " max_vms INTEGER NOT NULL DEFAULT 0,"
+    " max_cpus INTEGER NOT NULL DEFAULT 0,"
+    " max_mem_mib INTEGER NOT NULL DEFAULT 0,"
+    " max_disk_mib INTEGER NOT NULL DEFAULT 0,"
+    " created_ms INTEGER NOT NULL);"
+    /* partial: users without a token share '' and must never match a lookup */
+    "CREATE INDEX users_token_hash ON users(token_hash) WHERE token_hash <> '';"
+    "CREATE TABLE images ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " name TEXT NOT NULL UNIQUE,"
+    " owner_id INTEGER REFERENCES users(id),"
+    " is_public INTEGER NOT NULL DEFAULT 0,"
+    " path TEXT NOT NULL DEFAULT '',"
+    " kernel TEXT NOT NULL DEFAULT '',"
+    " initrd TEXT NOT NULL DEFAULT '',"
+    " cmdline TEXT NOT NULL DEFAULT '',"
+    " size_mib INTEGER NOT NULL DEFAULT 0,"
+    " created_ms INTEGER NOT NULL);"
+    "CREATE TABLE hosts ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " name TEXT NOT NULL UNIQUE,"
+    " cores INTEGER NOT NULL DEFAULT 0,"
+    " mhz INTEGER NOT NULL DEFAULT 0,"
+    " mem_mib INTEGER NOT NULL DEFAULT 0,"
+    " disk_total_mib INTEGER NOT NULL DEFAULT 0,"
+    " disk_free_mib INTEGER NOT NULL DEFAULT 0,"
+    " hypervisor TEXT NOT NULL DEFAULT '',"
+    " accel TEXT NOT NULL DEFAULT '',"
+    " libvirt_uri TEXT NOT NULL DEFAULT '',"
+    " migrate_addr TEXT NOT NULL DEFAULT '',"
+    " state TEXT NOT NULL DEFAULT 'up',"
+    " last_seen_ms INTEGER NOT NULL DEFAULT 0,"
+    " registered_ms INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE vms ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " uuid TEXT NOT NULL UNIQUE,"
+    " name TEXT NOT NULL,"
+    " owner_id INTEGER NOT NULL REFERENCES users(id),"
+    " image_id INTEGER REFERENCES images(id),"
+    " cpus INTEGER NOT NULL,"
+    " mem_mib INTEGER NOT NULL,"
+    " max_mem_mib INTEGER NOT NULL,"
+    " disk_mib INTEGER NOT NULL,"
+    " cpu_shares INTEGER NOT NULL,"
+    " cpu_cap INTEGER NOT NULL,"
+    " min_mhz INTEGER NOT NULL,"
+    " max_mhz INTEGER NOT NULL,"
+    " want TEXT NOT NULL,"
+    " state TEXT NOT NULL,"
+    " host_id INTEGER REFERENCES hosts(id),"
+    " error TEXT NOT NULL DEFAULT '',"
+    " address TEXT NOT NULL DEFAULT '',"
+    " created_ms INTEGER NOT NULL,"
+    " updated_ms INTEGER NOT NULL,"
+    " started_ms INTEGER NOT NULL DEFAULT 0,"
+    " UNIQUE (owner_id, name));"
+    "CREATE INDEX vms_host ON vms(host_id);"
+    "CREATE INDEX vms_image ON vms(image_id);" /* keeps the foreign-key check of an image delete cheap */
+    "CREATE INDEX images_owner ON images(owner_id);"
+    "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_ms INTEGER NOT NULL);"
+    "CREATE TABLE consoles ("
+    " vm_uuid TEXT PRIMARY KEY REFERENCES vms(uuid) ON DELETE CASCADE,"
+    " data BLOB NOT NULL,"
+    " updated_ms INTEGER NOT NULL);",
+    /* 1 -> 2: passwords and browser sessions for the portal. The password hash is an argon2id string from
+     * libsodium (salt and cost inside it); '' means "no password: token only". A session is kept by the hash of
+     * its cookie token, so a copy of the file lets nobody in. */
+    "ALTER TABLE users ADD COLUMN password_hash TEXT NOT NULL DEFAULT '';"
+    "CREATE TABLE sessions ("
+    " token_hash TEXT PRIMARY KEY,"
+    " user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    " created_ms INTEGER NOT NULL,"
+    " expires_ms INTEGER NOT NULL);"
+    "CREATE INDEX sessions_user ON sessions(user_id);"
+    "CREATE INDEX sessions_expires ON sessions(expires_ms);",
+};
+_Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
+               "one migration per schema version: bump STORE_SCHEMA_VERSION with each new migration");
+
+/* ---- statements ---- */
+#define USER_COLS "id, name, is_admin, token_hash, max_vms, max_cpus, max_mem_mib, max_disk_mib, created_ms"
+#define IMAGE_COLS "id, name, IFNULL(owner_id, 0), is_public, path, kernel, initrd, cmdline, size_mib, created_ms"
+#define HOST_COLS                                                                                                      \
+    "id, name, cores, mhz, mem_mib, disk_total_mib, disk_free_mib, hypervisor, accel, libvirt_uri, migrate_addr, "     \
+    "state, last_seen_ms, registered_ms"
+#define VM_SELECT                                                                                                      \
+    "SELECT v.id, v.uuid, v.name, v.owner_id, u.name, IFNULL(v.image_id, 0), v.cpus, v.mem_mib, v.max_mem_mib, "       \
+    "v.disk_mib, v.cpu_shares, v.cpu_cap, v.min_mhz, v.max_mhz, v.want, v.state, IFNULL(v.host_id, 0), v.error, "      \
+    "v.address, v.created_ms, v.updated_ms, v.started_ms FROM vms v JOIN users u ON u.id = v.owner_id "
+/* host filter: ?2 is NULL for "not placed", and IS matches NULL with NULL while still using vms_host */
+#define VM_WHERE_OWNER "WHERE v.owner_id = ?1 "
+#define VM_WHERE_HOST "WHERE v.host_id IS ?2 "
+#define VM_WHERE_BOTH "WHERE v.owner_id = ?1 AND v.host_id IS ?2 "
+
+enum {
+    ST_USER_INSERT,
+    ST_USER_GET,
+    ST_USER_BY_NAME,
+    ST_USER_BY_TOKEN,
+    ST_USER_LIST,
+    ST_USER_UPDATE,
+    ST_USER_DELETE,
+    ST_IMAGE_INSERT,
+    ST_IMAGE_GET,
+    ST_IMAGE_BY_NAME,
+    ST_IMAGE_LIST,
+    ST_IMAGE_DELETE,
+    ST_HOST_UPSERT,
+    ST_HOST_GET,
+    ST_HOST_BY_NAME,
+    ST_HOST_LIST,
+    ST_HOST_UPDATE,
+    ST_VM_INSERT,
+    ST_VM_GET,
+    ST_VM_BY_NAME,
+    ST_VM_BY_UUID,
+    ST_VM_LIST_ALL,
+    ST_VM_LIST_OWNER,
+    ST_VM_LIST_HOST,
+    ST_VM_LIST_BOTH,
+    ST_VM_COUNT_ALL,
+    ST_VM_COUNT_OWNER,
+    ST_VM_COUNT_HOST,
+    ST_VM_COUNT_BOTH,
+    ST_VM_UPDATE,
+    ST_VM_DELETE,
+    ST_USAGE_ALL,
+    ST_USAGE_OWNER,
+    ST_SETTING_GET,
+    ST_SETTING_SET,
+    ST_CONSOLE_SET,
+    ST_CONSOLE_GET,
+    ST_CONSOLE_DELETE,
+    ST_VM_EXISTS_UUID,
+    ST_PASSWORD_GET,
+    ST_PASSWORD_SET,
+    ST_SESSION_INSERT,
+    ST_SESSION_GET,
+    ST_SESSION_DELETE,
+    ST_SESSION_DELETE_USER,
+    ST_SESSION_EXPIRE,
+    ST__COUNT
+};
+
+static const char *const sql[ST__COUNT] = {
+    [ST_USER_INSERT] = "INSERT INTO users (name, is_admin, token_hash, max_vms, max_cpus, max_mem_mib, "
+                       "max_disk_mib, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
+    [ST_USER_GET] = "SELECT " USER_COLS " FROM users WHERE id = ?1",
+    [ST_USER_BY_NAME] = "SELECT " USER_COLS " FROM users WHERE name = ?1",
+    [ST_USER_BY_TOKEN] = "SELECT " USER_COLS " FROM users WHERE token_hash = ?1 AND token_hash <> ''",
+    [ST_USER_LIST] = "SELECT " USER_COLS " FROM users ORDER BY id",
+    [ST_USER_UPDATE] = "UPDATE users SET name = ?2, is_admin = ?3, token_hash = ?4, max_vms = ?5, max_cpus = ?6, "
+                       "max_mem_mib = ?7, max_disk_mib = ?8, created_ms = ?9 WHERE id = ?1",
+    [ST_USER_DELETE] = "DELETE FROM users WHERE id = ?1",
+    [ST_IMAGE_INSERT] = "INSERT INTO images (name, owner_id, is_public, path, kernel, initrd, cmdline, size_mib, "
+                        "created_ms) VALUES (?1, NULLIF(?2, 0), ?3, ?4, ?5, ?6, ?7, ?8, ?9) RETURNING id",
+    [ST_IMAGE_GET] = "SELECT " IMAGE_COLS " FROM images WHERE id = ?1",
+    [ST_IMAGE_BY_NAME] = "SELECT " IMAGE_COLS " FROM images WHERE name = ?1",
+    [ST_IMAGE_LIST] = "SELECT " IMAGE_COLS " FROM images ORDER BY id",
+    [ST_IMAGE_DELETE] = "DELETE FROM images WHERE id = ?1",
+    [ST_HOST_UPSERT] =
+        "INSERT INTO hosts (name, cores, mhz, mem_mib, disk_total_mib, disk_free_mib, hypervisor, accel, "
+        "libvirt_uri, migrate_addr, state, last_seen_ms, registered_ms) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) "
+        "ON CONFLICT (name) DO UPDATE SET cores = excluded.cores, mhz = excluded.mhz, mem_mib = excluded.mem_mib, "
+        "disk_total_mib = excluded.disk_total_mib, disk_free_mib = excluded.disk_free_mib, "
+        "hypervisor = excluded.hypervisor, accel = excluded.accel, libvirt_uri = excluded.libvirt_uri, "
+        "migrate_addr = excluded.migrate_addr, last_seen_ms = excluded.last_seen_ms, "
+        "state = CASE WHEN hosts.state = 'disabled' THEN 'disabled' ELSE excluded.state END "
+        "RETURNING id, registered_ms, state",
+    [ST_HOST_GET] = "SELECT " HOST_COLS " FROM hosts WHERE id = ?1",
+    [ST_HOST_BY_NAME] = "SELECT " HOST_COLS " FROM hosts WHERE name = ?1",
+    [ST_HOST_LIST] = "SELECT " HOST_COLS " FROM hosts ORDER BY id",
+    [ST_HOST_UPDATE] = "UPDATE hosts SET name = ?2, cores = ?3, mhz = ?4, mem_mib = ?5, disk_total_mib = ?6, "
+                       "disk_free_mib = ?7, hypervisor = ?8, accel = ?9, libvirt_uri = ?10, migrate_addr = ?11, "
+                       "state = ?12, last_seen_ms = ?13, registered_ms = ?14 WHERE id = ?1",
+    [ST_VM_INSERT] = "INSERT INTO vms (uuid, name, owner_id, image_id, cpus, mem_mib, max_mem_mib, disk_mib, "
+                     "cpu_shares, cpu_cap, min_mhz, max_mhz, want, state, host_id, error, address, created_ms, "
+                     "updated_ms, started_ms) VALUES (?1, ?2, ?3, NULLIF(?4, 0), ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
+                     "?12, ?13, ?14, NULLIF(?15, 0), ?16, ?17, ?18, ?18, ?19) RETURNING id",
+    [ST_VM_GET] = VM_SELECT "WHERE v.id = ?1",
+    [ST_VM_BY_NAME] = VM_SELECT "WHERE v.owner_id = ?1 AND v.name = ?2",
+    [ST_VM_BY_UUID] = VM_SELECT "WHERE v.uuid = ?1",
+    [ST_VM_LIST_ALL] = VM_SELECT "ORDER BY v.id",
+    [ST_VM_LIST_OWNER] = VM_SELECT VM_WHERE_OWNER "ORDER BY v.id",
+    [ST_VM_LIST_HOST] = VM_SELECT VM_WHERE_HOST "ORDER BY v.id",
+    [ST_VM_LIST_BOTH] = VM_SELECT VM_WHERE_BOTH "ORDER BY v.id",
+    [ST_VM_COUNT_ALL] = "SELECT count(*) FROM vms v",
+    [ST_VM_COUNT_OWNER] = "SELECT count(*) FROM vms v " VM_WHERE_OWNER,
+    [ST_VM_COUNT_HOST] = "SELECT count(*) FROM vms v " VM_WHERE_HOST,
+    [ST_VM_COUNT_BOTH] = "SELECT count(*) FROM vms v " VM_WHERE_BOTH,
+    [ST_VM_UPDATE] = "UPDATE vms SET name = ?2, image_id = NULLIF(?3, 0), cpus = ?4, mem_mib = ?5, max_mem_mib = ?6, "
+                     "disk_mib = ?7, cpu_shares = ?8, cpu_cap = ?9, min_mhz = ?10, max_mhz = ?11, want = ?12, "
+                     "state = ?13, host_id = NULLIF(?14, 0), error = ?15, address = ?16, created_ms = ?17, "
+                     "updated_ms = ?18, started_ms = ?19 WHERE id = ?1",
+    [ST_VM_DELETE] = "DELETE FROM vms WHERE id = ?1",
+    [ST_USAGE_ALL] = "SELECT count(*), IFNULL(sum(cpus), 0), IFNULL(sum(max_mem_mib), 0), IFNULL(sum(disk_mib), 0) "
+                     "FROM vms WHERE want <> 'deleted'",
+    [ST_USAGE_OWNER] = "SELECT count(*), IFNULL(sum(cpus), 0), IFNULL(sum(max_mem_mib), 0), "
+                       "IFNULL(sum(disk_mib), 0) FROM vms WHERE owner_id = ?1 AND want <> 'deleted'",
+    [ST_SETTING_GET] = "SELECT value FROM settings WHERE key = ?1",
+    [ST_SETTING_SET] = "INSERT INTO settings (key, value, updated_ms) VALUES (?1, ?2, ?3) "
+                       "ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_ms = excluded.updated_ms",
+    [ST_CONSOLE_SET] = "INSERT INTO consoles (vm_uuid, data, updated_ms) VALUES (?1, ?2, ?3) "
+                       "ON CONFLICT (vm_uuid) DO UPDATE SET data = excluded.data, updated_ms = excluded.updated_ms",
+    [ST_CONSOLE_GET] = "SELECT data FROM consoles WHERE vm_uuid = ?1",
+    [ST_CONSOLE_DELETE] = "DELETE FROM consoles WHERE vm_uuid = ?1",
+    [ST_VM_EXISTS_UUID] = "SELECT 1 FROM vms WHERE uuid = ?1",
+    [ST_PASSWORD_GET] = "SELECT password_hash FROM users WHERE id = ?1",
+    [ST_PASSWORD_SET] = "UPDATE users SET password_hash = ?2 WHERE id = ?1",
+    [ST_SESSION_INSERT] = "INSERT INTO sessions (token_hash, user_id, created_ms, expires_ms) VALUES (?1, ?2, ?3, ?4)",
+    [ST_SESSION_GET] = "SELECT u.id, u.name, u.is_admin, u.token_hash, u.max_vms, u.max_cpus, u.max_mem_mib, "
+                       "u.max_disk_mib, u.created_ms, s.expires_ms FROM sessions s JOIN users u ON u.id = s.user_id "
+                       "WHERE s.token_hash = ?1 AND s.expires_ms > ?2",
+    [ST_SESSION_DELETE] = "DELETE FROM sessions WHERE token_hash = ?1",
+    [ST_SESSION_DELETE_USER] = "DELETE FROM sessions WHERE user_id = ?1",
+    [ST_SESSION_EXPIRE] = "DELETE FROM sessions WHERE expires_ms <= ?1",
+};
+
+typedef struct sq_store {
+    yun_store base; /* first: a yun_store * is a sq_store * */
+    sqlite3 *db;
+    char *path;
+    bool in_tx;
+    sqlite3_stmt *st[ST__COUNT]; /* prepared on first use, finalized at close */
+} sq_store;
+
+#define SQ(s) ((sq_store *)(s))
+
+/* Resets a statement when it leaves scope: a statement left mid-step would hold its read snapshot open,
+ * which keeps WAL checkpoints from finishing and hands the next writer a stale snapshot. */
+static void reset_stmtp(sqlite3_stmt **p)
+{
+    if (*p) {
+        sqlite3_reset(*p);
+        sqlite3_clear_bindings(*p);
+    }
+}
+#define AUTORESET __attribute__((cleanup(reset_stmtp)))
+
+/* Reports SQLite's last error on this handle, after "what" (a printf format); a lock still held by another
+ * writer after the busy timeout is UNAVAILABLE (try again), anything else STORE. */
+static int db_fail(sq_store *q, yun_err *err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int db_fail(sq_store *q, yun_err *err, const char *fmt, ...)
+{
+    int rc = sqlite3_extended_errcode(q->db);
+    yun_err_code code = (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED ? YUN_E_UNAVAILABLE : YUN_E_STORE;
+    char what[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    return yun_err_set(err, code, "%s: %s (store %s)", what, sqlite3_errmsg(q->db), q->path);
+}
+
+static sqlite3_stmt *stmt(sq_store *q, int id, yun_err *err)
+{
+    if (!q->st[id] &&
+        sqlite3_prepare_v3(q->db, sql[id], -1, SQLITE_PREPARE_PERSISTENT, &q->st[id], NULL) != SQLITE_OK) {
+        db_fail(q, err, "preparing statement %s", sql[id]);
+        return NULL;
+    }
+    return q->st[id];
+}
+
+/* One step. Outside an explicit transaction, a write that finds another writer's newer snapshot gets
+ * SQLITE_BUSY_SNAPSHOT without the busy handler being asked; first (no row returned yet) allows starting
+ * over, which is safe then, until the busy timeout. Inside a transaction BEGIN IMMEDIATE already holds the lock. */
+static int step(sq_store *q, sqlite3_stmt *st, bool first)
+{
+    int64_t t0 = 0;
+    for (;;) {
+        int rc = sqlite3_step(st);
+        if ((rc & 0xff) != SQLITE_BUSY || !first || !sqlite3_get_autocommit(q->db))
+            return rc;
+        if (!t0)
+            t0 = yun_mono_ms();
+        else if (yun_mono_ms() - t0 > BUSY_TIMEOUT_MS)
+            return rc;
+        sqlite3_reset(st);
+        yun_sleep_ms(2);
+    }
+}
+
+/* ---- binding and reading ---- */
+/* Fixed-size model strings are bound up to their size, so a missing NUL cannot read past the field. */
+#define BIND_FIELD(st, i, field) sqlite3_bind_text(st, i, field, (int)strnlen(field, sizeof(field)), SQLITE_STATIC)
+#define COL_FIELD(st, i, field) col_text(st, i, field, sizeof(field))
+
+static void col_text(sqlite3_stmt *st, int i, char *dst, size_t n)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    size_t len = t ? (size_t)sqlite3_column_bytes(st, i) : 0;
+    if (len >= n)
+        len = n - 1;
+    if (len)
+        memcpy(dst, t, len);
+    dst[len] = '\0';
+}
+
+static void bind_user(sqlite3_stmt *st, int first, const yun_user *u)
+{
+    BIND_FIELD(st, first, u->name);
+    sqlite3_bind_int(st, first + 1, u->is_admin);
+    BIND_FIELD(st, first + 2, u->token_hash);
+    sqlite3_bind_int64(st, first + 3, u->quota.max_vms);
+    sqlite3_bind_int64(st, first + 4, u->quota.max_cpus);
+    sqlite3_bind_int64(st, first + 5, u->quota.max_mem_mib);
+    sqlite3_bind_int64(st, first + 6, u->quota.max_disk_mib);
+    sqlite3_bind_int64(st, first + 7, u->created_ms);
+}
+
+static int read_user(sqlite3_stmt *st, yun_user *u, yun_err *err)
+{
+    memset(u, 0, sizeof *u);
+    u->id = sqlite3_column_int64(st, 0);
+    COL_FIELD(st, 1, u->name);
+    u->is_admin = sqlite3_column_int(st, 2) != 0;
+    COL_FIELD(st, 3, u->token_hash);
+    u->quota.max_vms = sqlite3_column_int64(st, 4);
+    u->quota.max_cpus = sqlite3_column_int64(st, 5);
+    u->quota.max_mem_mib = sqlite3_column_int64(st, 6);
+    u->quota.max_disk_mib = sqlite3_column_int64(st, 7);
+    u->created_ms = sqlite3_column_int64(st, 8);
+    return 0;
+}
+
+static void bind_image(sqlite3_stmt *st, const yun_image *img)
+{
+    BIND_FIELD(st, 1, img->name);
+    sqlite3_bind_int64(st, 2, img->owner_id);
+    sqlite3_bind_int(st, 3, img->is_public);
+    BIND_FIELD(st, 4, img->path);
+    BIND_FIELD(st, 5, img->kernel);
+    BIND_FIELD(st, 6, img->initrd);
+    BIND_FIELD(st, 7, img->cmdline);
+    sqlite3_bind_int64(st, 8, (int64_t)img->size_mib);
+    sqlite3_bind_int64(st, 9, img->created_ms);
+}
+
+static int read_image(sqlite3_stmt *st, yun_image *img, yun_err *err)
+{
+    memset(img, 0, sizeof *img);
+    img->id = sqlite3_column_int64(st, 0);
+    COL_FIELD(st, 1, img->name);
+    img->owner_id = sqlite3_column_int64(st, 2);
+    img->is_public = sqlite3_column_int(st, 3) != 0;
+    COL_FIELD(st, 4, img->path);
+    COL_FIELD(st, 5, img->kernel);
+    COL_FIELD(st, 6, img->initrd);
+    COL_FIELD(st, 7, img->cmdline);
+    img->size_mib = (uint64_t)sqlite3_column_int64(st, 8);
+    img->created_ms = sqlite3_column_int64(st, 9);
+    return 0;
+}
+
+static void bind_host(sqlite3_stmt *st, int first, const yun_host *h)
+{
+    BIND_FIELD(st, first, h->name);
+    sqlite3_bind_int(st, first + 1, h->cores);
+    sqlite3_bind_int(st, first + 2, h->mhz);
+    sqlite3_bind_int64(st, first + 3, (int64_t)h->mem_mib);
+    sqlite3_bind_int64(st, first + 4, (int64_t)h->disk_total_mib);
+    sqlite3_bind_int64(st, first + 5, (int64_t)h->disk_free_mib);
+    BIND_FIELD(st, first + 6, h->hypervisor);
+    BIND_FIELD(st, first + 7, h->accel);
+    BIND_FIELD(st, first + 8, h->libvirt_uri);
+    BIND_FIELD(st, first + 9, h->migrate_addr);
+    sqlite3_bind_text(st, first + 10, model_host_state_name(h->state), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, first + 11, h->last_seen_ms);
+    sqlite3_bind_int64(st, first + 12, h->registered_ms);
+}
+
+static int read_host(sqlite3_stmt *st, yun_host *h, yun_err *err)
+{
+    memset(h, 0, sizeof *h);
+    h->id = sqlite3_column_int64(st, 0);
+    COL_FIELD(st, 1, h->name);
+    h->cores = sqlite3_column_int(st, 2);
+    h->mhz = sqlite3_column_int(st, 3);
+    h->mem_mib = (uint64_t)sqlite3_column_int64(st, 4);
+    h->disk_total_mib = (uint64_t)sqlite3_column_int64(st, 5);
+    h->disk_free_mib = (uint64_t)sqlite3_column_int64(st, 6);
+    COL_FIELD(st, 7, h->hypervisor);
+    COL_FIELD(st, 8, h->accel);
+    COL_FIELD(st, 9, h->libvirt_uri);
+    COL_FIELD(st, 10, h->migrate_addr);
+    const char *state = (const char *)sqlite3_column_text(st, 11);
+    int hs = model_host_state_parse(state);
+    if (hs < 0)
+        return yun_err_set(err, YUN_E_STORE, "host %s has an unknown state \"%s\" in the store", h->name,
+                           state ? state : "");
+    h->state = (yun_host_state)hs;
+    h->last_seen_ms = sqlite3_column_int64(st, 12);
+    h->registered_ms = sqlite3_column_int64(st, 13);
+    return 0;
+}
+
+static int read_vm(sqlite3_stmt *st, yun_vm *vm, yun_err *err)
+{
+    memset(vm, 0, sizeof *vm);
+    vm->id = sqlite3_column_int64(st, 0);
+    COL_FIELD(st, 1, vm->uuid);
+    COL_FIELD(st, 2, vm->name);
+    vm->owner_id = sqlite3_column_int64(st, 3);
+    COL_FIELD(st, 4, vm->owner_name);
+    vm->image_id = sqlite3_column_int64(st, 5);
+    vm->cpus = sqlite3_column_int(st, 6);
+    vm->mem_mib = (uint64_t)sqlite3_column_int64(st, 7);
+    vm->max_mem_mib = (uint64_t)sqlite3_column_int64(st, 8);
+    vm->disk_mib = (uint64_t)sqlite3_column_int64(st, 9);
+    vm->cpu_shares = sqlite3_column_int(st, 10);
+    vm->cpu_cap = sqlite3_column_int(st, 11);
+    vm->min_mhz = sqlite3_column_int(st, 12);
+    vm->max_mhz = sqlite3_column_int(st, 13);
+    const char *want = (const char *)sqlite3_column_text(st, 14);
+    int w = model_vm_want_parse(want);
+    const char *state = (const char *)sqlite3_column_text(st, 15);
+    int vs = model_vm_state_parse(state);
+    if (w < 0 || vs < 0)
+        return yun_err_set(err, YUN_E_STORE, "VM %s has an unknown want \"%s\" or state \"%s\" in the store", vm->uuid,
+                           want ? want : "", state ? state : "");
+    vm->want = (yun_vm_want)w;
+    vm->state = (yun_vm_state)vs;
+    vm->host_id = sqlite3_column_int64(st, 16);
+    COL_FIELD(st, 17, vm->error);
+    COL_FIELD(st, 18, vm->address);
+    vm->created_ms = sqlite3_column_int64(st, 19);
+    vm->updated_ms = sqlite3_column_int64(st, 20);
+    vm->started_ms = sqlite3_column_int64(st, 21);
+    return 0;
+}
+
+/* ---- generic shapes: one row by key, all rows, a write that must touch a row ---- */
+typedef int (*read_fn)(sqlite3_stmt *st, void *out, yun_err *err);
+
+/* Runs a prepared, bound SELECT expecting at most one row; NOT_FOUND names what (e.g. "user \"bob\""). */
+static int get_one(sq_store *q, sqlite3_stmt *st, read_fn rd, void *out, const char *what, yun_err *err)
+{
+    int rc = step(q, st, true);
+    if (rc == SQLITE_ROW)
+        return rd(st, out, err);
+    if (rc == SQLITE_DONE)
+        return yun_err_set(err, YUN_E_NOT_FOUND, "%s not found", what);
+    return db_fail(q, err, "reading %s", what);
+}
+
+static int get_all(sq_store *q, sqlite3_stmt *st, read_fn rd, size_t elem, void **out, size_t *n, const char *what,
+                   yun_err *err)
+{
+    AUTOFREE char *arr = NULL;
+    size_t cap = 0, len = 0;
+    int rc;
+    while ((rc = step(q, st, len == 0)) == SQLITE_ROW) {
+        xgrow((void **)&arr, &cap, len + 1, elem);
+        if (rd(st, arr + len * elem, err) < 0)
+            return -1;
+        len++;
+    }
+    if (rc != SQLITE_DONE)
+        return db_fail(q, err, "listing %s", what);
+    *out = STEAL(arr);
+    *n = len;
+    return 0;
+}
+
+#define GET_ONE(q, st, rd, out, what, err) get_one(q, st, (read_fn)(rd), out, what, err)
+#define GET_ALL(q, st, rd, out, n, what, err)                                                                          \
+    get_all(q, st, (read_fn)(rd), sizeof **(out), (void **)(out), n, what, err)
+
+/* A reference to a missing row: tells which, so the caller sees "image 7 not found", not "constraint failed". */
+static int ref_fail(yun_err *err, const char *what, int64_t user, int64_t image, int64_t host)
+{
+    return yun_err_set(err, YUN_E_NOT_FOUND,
+                       "%s refers to something that does not exist: check owner (user %lld), image %lld and "
+                       "host %lld (0 = none)",
+                       what, (long long)user, (long long)image, (long long)host);
+}
+
+/* ---- transactions ---- */
+static int exec_sql(sq_store *q, const char *s, yun_err *err)
+{
+    if (sqlite3_exec(q->db, s, NULL, NULL, NULL) != SQLITE_OK)
+        return db_fail(q, err, "running %s", s);
+    return 0;
+}
+
+static int sq_begin(yun_store *s, yun_err *err)
+{
+    sq_store *q = SQ(s);
+    if (q->in_tx)
+        return yun_err_set(err, YUN_E_INTERNAL, "store_begin inside a transaction: nesting is not supported");
+    /* IMMEDIATE takes the write lock now, under the busy timeout, instead of failing at the first write */
+    if (exec_sql(q, "BEGIN IMMEDIATE", err) < 0)
+        return -1;
+    q->in_tx = true;
+    return 0;
+}
+
+static int sq_commit(yun_store *s, yun_err *err)
+{
+    sq_store *q = SQ(s);
+    if (!q->in_tx)
+        return yun_err_set(err, YUN_E_INTERNAL, "store_commit without store_begin");
+    if (exec_sql(q, "COMMIT", err) < 0) {
+        sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL); /* leave no half-made transaction behind */
+        q->in_tx = false;
+        return -1;
+    }
+    q->in_tx = false;
+    return 0;
+}
+
+static void sq_rollback(yun_store *s)
+{
+    sq_store *q = SQ(s);
+    if (!sqlite3_get_autocommit(q->db))
+        sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+    q->in_tx = false;
+}
+
+/* ---- users ---- */
+static int sq_user_create(yun_store *s, yun_user *u, yun_err *err)
+{
+    sq_store *q = SQ(s);
+    if (!u->created_ms)
+        u->created_ms = yun_now_ms();
+    AUTORESET sqlite3_stmt *st = stmt(q, ST_USER_INSERT, err);
+    if (!st)
+        return -1;
+    bind_user(st, 1, u);
+    int rc = step(q, st, true);
+    if (rc == SQLITE_ROW) {
+        u->id = sqlite3_column_int64(st, 0);
+        return 0;
+    }
+    if (rc == SQLITE_CONSTRAINT_UNIQUE)
+        return yun_err_set(err, YUN_E_CONFLICT, "a user named \"%s\" already exists: pick another name", u->name);
+    return db_fail(q, err, "creating user %s", u->name);
+}
+
+static int sq_user_get(yun_store *s, int64_t id, yun_user *out, yun_err *err)
+{
+    AUTORESET sqlite3_stmt *st = stmt(SQ(s), ST_USER_GET, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, id);
+    char what[64];
+    snprintf(what, sizeof what, "user %lld", (long long)id);
+    return GET_ONE(SQ(s), st, read_user, out, what, err);
+}
+
+static int sq_user_get_by_name(yun_store *s, const char *name, yun_user *out, yun_err *err)
+{
+    AUTORESET sqlite3_stmt *st = stmt(SQ(s), ST_USER_BY_NAME, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    char what[128];
+    snprintf(what, sizeof what, "user \"%.80s\"", name);
+    return GET_ONE(SQ(s), st, read_user, out, what, err);
+}
+
+static int sq_user_get_by_token_hash(yun_store *s, const char *token_hash, yun_user *out, yun_err *err)
+{
+    AUTORESET sqlite3_stmt *st = stmt(SQ(s), ST_USER_BY_TOKEN, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_text(st, 1, token_hash, -1, SQLITE_STATIC);
+    return GET_ONE(SQ(s), st, read_user, out, "user with this token", err); /* never echo a secret */
+}
+
+static int sq_user_list(yun_store *s, yun_user **out, size_t *n, yun_err *err)
+{
+    AUTORESET sqlite3_stmt *st = stmt(SQ(s), ST_USER_LIST, err);
+    if (!st)
+        return -1;
+    return GET_ALL(SQ(s), st, read_user, out, n, "users", err);
+}
+
+static int sq_user_update(yun_store *s, const yun_user *u, yun_err *err)
+{
+    sq_store *q = SQ(s);
+    AUTORESET sqlite3_stmt *st = stmt(q, ST_USER_UPDATE, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, u->id);
+    bind_user(st, 2, u);
+    int rc = step(q, st, true);
+    if (rc == SQLITE_CONSTRAINT_UNIQUE)
+        return yun_err_set(err, YUN_E_CONFLICT, "a user named \"%s\" already exists: pick another name", u->name);
+    if (rc != SQLITE_DONE)
+        return db_fail(q, err, "updating user %s", u->name);
+    if (sqlite3_changes(q->db) == 0)
+        return yun_err_set(err, YUN_E_NOT_FOUND, "user %lld not found", (long long)u->id);
+    return 0;
+}
+
+static int sq_user_delete(yun_store *s, int64_t id, yun_err *err)
+{
+    sq_store *q = SQ(s);
+    AUTORESET sqlite3_stmt *st = stmt(q, ST_USER_DELETE, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, id);
+    int rc = step(q, st, true);
+    if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+        return yun_err_set(err, YUN_E_CONFLICT, "user %lld still owns VMs or images: delete those first",
+                           (long long)id);
+    if (rc != SQLITE_DONE)
+        return db_fail(q, err, "deleting user %lld", (long long)id);
+    if (sqlite3_changes(q->db) == 0)
+        return yun_err_set(err, YUN_E_NOT_FOUND, "user %lld not found", (long long)id);
+    return 0;
+}
+
+/* ---- images ---- */
+static int sq_image_create(yun_store *s, yun_image *img, yun_err *err)
+{
+    sq_store *q = SQ(s);
+    if (!img->created_ms)
+        img->created_ms = yun_now_ms();
+    AUTORESET sqlite3_stmt *st = stmt(q, ST_IMAGE_INSERT, err);
+    if (!st)
+        return -1;
+    bind_image(st, img);
+    int rc = step(q, st, true);
+    if (rc == SQLITE_ROW) {
+        img->id = sqlite3_column_int64(st, 0);
+        return 0;
+    }
+    if (rc == SQLITE_CONSTRAINT_UNIQUE)
+        return yun_err_set(err, YUN_E_CONFLICT, "an image named \"%s\" already exists: pick another name", img->name);
+    if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+        return yun_err_set(err, YUN_E_NOT_FOUND, "image %s: its owner, user %lld, does not exist", img->name,
+                           (long long)img->owner_id);
+    return db_fail(q, err, "creating image %s", img->name);
+}
+
+static int sq_image_get(yun_store *s, int64_t id, yun_image *out, yun_err *err)
+{
+    AUTORESET sqlite3_stmt *st = stmt(SQ(s), ST_IMAGE_GET, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, id);
+    char what[64];
+    snprintf(what, sizeof what, "image %lld", (long long)id);
+    return GET_ONE(SQ(s), st, read_image, out, what, err);
+}
+
+static int sq_image_get_by_name(yun_store *s, const char *name, yun_image *out, yun_err *err)
+{
+    AUTORESET sqlite3_stmt *st = stmt(SQ(s), ST_IMAGE_BY_NAME, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    char what[128];
+    snprintf(what, sizeof what, "image \"%.80s\"", name);
+    return GET_ONE(SQ(s), st, read_image, out, what, err);
+}
+
+static int sq_image_list(yun_store *s, yun_image **out, size_t *n, yun_err *err)
+{
+    AUTORESET sqlite3_stmt *st = stmt(SQ(s), ST_IMAGE_LIST, err);
+    if (!st)
+        return -1;
+    return GET_ALL(SQ(s), st, read_image, out, n, "images", err);
+}
+
+static int sq_image_delete(yun_store *s, int64_t id, yun_err *err)
+{
+    sq_store *q = SQ(s);
+    AUTORESET sqlite3_stmt *st = stmt(q, ST_IMAGE_DELETE, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, id);
+    int rc = step(q, st, true);
+    if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+        return yun_err_set(err, YUN_E_CONFLICT, "image %lld is still used by VMs: delete those first", (long long)id);
+    if (rc != SQLITE_DONE)
+        return db_fail(q, err, "deleting image %lld", (long long)id);
+    if (sqlite3_changes(q->db) == 0)
+        return yun_err_set(err, YUN_E_NOT_FOUND, "image %lld not found", (long long)id);
+    return 0;
+}
+
+/* ---- hosts ---- */
+static int sq_host_upsert(yun_store *s, yun_host *h, yun_err *err)
+{
+    sq_store *q = SQ(s);
+    if (!h->registered_ms)
+        h->registered_ms = yun_now_ms();
+    AUTORESET sqlite3_stmt *st = stmt(q, ST_HOST_UPSERT, err);
+    if (!st)
+        return -1;
+    bind_host(st, 1, h);
+    if (step(q, st, true) != SQLITE_ROW)
+        return db_fail(q, err, "registering host %s", h->name);
+    h->id = sqlite3_column_int64(st, 0);
+    h->registered_ms = sqlite3_column_int64(st, 1);
+    int hs = model_host_state_parse((const char *)sqlite3_column_text(st, 2));
+    h->state = hs < 0 ? YUN_HOST_DOWN : (yun_host_state)hs;
+    return 0;
+}
+
+static int sq_host_get(yun_store *s, int64_t id, yun_host *out, yun_err *err)
+{
+    AUTORESET sqlite3_stmt *st = stmt(SQ(s), ST_HOST_GET, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, id);
+    char what[64];
+    snprintf(what, sizeof what, "host %lld", (long long)id);
+    return GET_ONE(SQ(s), st, read_host, out, what, err);
+}
+
+static int sq_host_get_by_name(yun_store *s, const char *name, yun_host *out, yun_err *err)
+{
+    AUTORESET sqlite3_stmt *st = stmt(SQ(s), ST_HOST_BY_NAME, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    char what[300];
+    snprintf(what, sizeof what, "host \"%.255s\"", name);
+    return GET_ONE(SQ(s), st, read_host, out, what, err);
+}
+
+static int sq_host_list(yun_store *s, yun_host **out, size_t *n, yun_err *err)
+{
+    AUTORESET sqlite3_stmt *st = stmt(SQ(s), ST_HOST_LIST, err);
+    if (!st)
+        return -1;
+    return GET_ALL(SQ(s), st, read_host, out, n, "hosts", err);
+}
+
+static int sq_host_update(yun_store *s, const yun_host *h, yun_err *err)
+{
+    sq_store *q = SQ(s);
+    AUTORESET sqlite3_stmt *st = stmt(q, ST_HOST_UPDATE, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, h->id);
+    bind_host(st, 2, h);
+    int rc = step(q, st, true);
+    if (rc == SQLITE_CONSTRAINT_UNIQUE)
+        return yun_err_set(err, YUN_E_CONFLICT, "a host named \"%s\" already exists", h->name);
+    if (rc != SQLITE_DONE)
+        return db_fail(q, err, "updating host %s", h->name);
+    if (sqlite3_changes(q->db) == 0)
+        return yun_err_set(err, YUN_E_NOT_FOUND, "host %lld not found", (long long)h->id);
+    return 0;
+}
+
+/* ---- VMs ---- */
+static int sq_vm_create(yun_store *s, yun_vm *vm, yun_err *err)
+{
+    sq_store *q = SQ(s);
+    AUTORESET sqlite3_stmt *st = stmt(q, ST_VM_INSERT, err);
+    if (!st)
+        return -1;
+    int64_t now = yun_now_ms();
+    BIND_FIELD(st, 1, vm->uuid);
+    BIND_FIELD(st, 2, vm->name);
+    sqlite3_bind_int64(st, 3, vm->owner_id);
+    sqlite3_bind_int64(st, 4, vm->image_id);
+    sqlite3_bind_int(st, 5, vm->cpus);
+    sqlite3_bind_int64(st, 6, (int64_t)vm->mem_mib);
+    sqlite3_bind_int64(st, 7, (int64_t)vm->max_mem_mib);
+    sqlite3_bind_int64(st, 8, (int64_t)vm->disk_mib);
+    sqlite3_bind_int(st, 9, vm->cpu_shares);
+    sqlite3_bind_int(st, 10, vm->cpu_cap);
+    sqlite3_bind_int(st, 11, vm->min_mhz);
+    sqlite3_bind_int(st, 12, vm->max_mhz);
+    sqlite3_bind_text(st, 13, model_vm_want_name(vm->want), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 14, model_vm_state_name(vm->state), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 15, vm->host_id);
+    BIND_FIELD(st, 16, vm->error);
+    BIND_FIELD(st, 17, vm->address);
+    sqlite3_bind_int64(st, 18, now);
+    sqlite3_bind_int64(st, 19, vm->started_ms);
+    int rc = step(q, st, true);
+    if (rc == SQLITE_ROW) {
+        vm->id = sqlite3_column_int64(st, 0);
+        vm->created_ms = vm->updated_ms = now;
+        return 0;
+    }
+    if (rc == SQLITE_CONSTRAINT_UNIQUE) {
+        if (strstr(sqlite3_errmsg(q->db), "vms.uuid"))
+            return yun_err_set(err, YUN_E_CONFLICT, "a VM with UUID %s already exists", vm->uuid);
+        return yun_err_set(err, YUN_E_CONFLICT, "a VM named \"%s\" already exists for this owner: pick another name",
+                           vm->name);
+    }
+    if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) {
+        char what[128];
+        snprintf(what, sizeof what, "VM %s", vm->name);
+        return ref_fail(err, what, vm->owner_id, vm->image_id, vm->host_id);
+    }
+    return db_fail(q, err, "creating VM %s", vm->name);
+}
+
+static int sq_vm_get(yun_store *s, int64_t id, yun_vm *out, yun_err *err)
+{
+    AUTORESET sqlite3_stmt *st = stmt(SQ(s), ST_VM_GET, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, id);
+    char what[64];
+    snprintf(what, sizeof what, "VM %lld", (long long)id);
+    return GET_ONE(SQ(s), st, read_vm, out, what, err);
+}
+
+static int sq_vm_get_by_name(yun_store *s, int64_t owner_id, const char *name, yun_vm *out, yun_err *err)
+{
+    AUTORESET sqlite3_stmt *st = stmt(SQ(s), ST_VM_BY_NAME, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, owner_id);
+    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    char what[128];
+    snprintf(what, sizeof what, "VM \"%.80s\"", name);
+    return GET_ONE(SQ(s), st, read_vm, out, what, err);
+}
+
+static int sq_vm_get_by_uuid(yun_store *s, const char *uuid, yun_vm *out, yun_err *err)
+{
+    AUTORESET sqlite3_stmt *st = stmt(SQ(s), ST_VM_BY_UUID, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_text(st, 1, uuid, -1, SQLITE_STATIC);
+    char what[128];
+    snprintf(what, sizeof what, "VM %.80s", uuid);
+    return GET_ONE(SQ(s), st, read_vm, out, what, err);
+}
+
+/* Picks the statement for a filter (each variant has its own plan, so the filters use their indexes)
+ * and binds ?1 owner, ?2 host (NULL for "not placed"). */
+static sqlite3_stmt *vm_filter(sq_store *q, int base, int64_t owner_id, int64_t host_id, yun_err *err)
+{
+    int variant = (owner_id >= 0 ? 1 : 0) + (host_id >= 0 ? 2 : 0); /* ALL, OWNER, HOST, BOTH */
+    sqlite3_stmt *st = stmt(q, base + variant, err);
+    if (!st)
+        return NULL;
+    if (owner_id >= 0)
+        sqlite3_bind_int64(st, 1, owner_id);
+    if (host_id > 0)
+        sqlite3_bind_int64(st, 2, host_id);
+    else if (host_id == 0)
+        sqlite3_bind_null(st, 2);
+    return st;
+}
+
+static int sq_vm_list(yun_store *s, int64_t owner_id, int64_t host_id, yun_vm **out, size_t *n, yun_err *err)
+{
+    AUTORESET sqlite3_stmt *st = vm_filter(SQ(s), ST_VM_LIST_ALL, owner_id, host_id, err);
+    if (!st)
+        return -1;
+    return GET_ALL(SQ(s), st, read_vm, out, n, "VMs", err);
+}
+
+static int sq_vm_count(yun_store *s, int64_t owner_id, int64_t host_id, int64_t *n, yun_err *err)
+{
+    sq_store *q = SQ(s);
+    AUTORESET sqlite3_stmt *st = vm_filter(q, ST_VM_COUNT_ALL, owner_id, host_id, err);
+    if (!st)
+        return -1;
+    if (step(q, st, true) != SQLITE_ROW)
+        return db_fail(q, err, "counting VMs");
+    *n = sqlite3_column_int64(st, 0);
+    return 0;
+}
+
+static int sq_vm_update(yun_store *s, yun_vm *vm, yun_err *err)
+{
+    sq_store *q = SQ(s);
+    AUTORESET sqlite3_stmt *st = stmt(q, ST_VM_UPDATE, err);
+    if (!st)
+        return -1;
+    int64_t now = yun_now_ms();
+    sqlite3_bind_int64(st, 1, vm->id);
+    BIND_FIELD(st, 2, vm->name);
+    sqlite3_bind_int64(st, 3, vm->image_id);
+    sqlite3_bind_int(st, 4, vm->cpus);
+    sqlite3_bind_int64(st, 5, (int64_t)vm->mem_mib);
+    sqlite3_bind_int64(st, 6, (int64_t)vm->max_mem_mib);
+    sqlite3_bind_int64(st, 7, (int64_t)vm->disk_mib);
+    sqlite3_bind_int(st, 8, vm->cpu_shares);
+    sqlite3_bind_int(st, 9, vm->cpu_cap);
+    sqlite3_bind_int(st, 10, vm->min_mhz);
+    sqlite3_bind_int(st, 11, vm->max_mhz);
+    sqlite3_bind_text(st, 12, model_vm_want_name(vm->want), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 13, model_vm_state_name(vm->state), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 14, vm->host_id);
+    BIND_FIELD(st, 15, vm->error);
+    BIND_FIELD(st, 16, vm->address);
+    sqlite3_bind_int64(st, 17, vm->created_ms);
+    sqlite3_bind_int64(st, 18, now);
+    sqlite3_bind_int64(st, 19, vm->started_ms);
+    int rc = step(q, st, true);
+    if (rc == SQLITE_CONSTRAINT_UNIQUE)
+        return yun_err_set(err, YUN_E_CONFLICT, "a VM named \"%s\" already exists for this owner: pick another name",
+                           vm->name);
+    if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) {
+        char what[128];
+        snprintf(what, sizeof what, "VM %s", vm->name);
+        return ref_fail(err, what, vm->owner_id, vm->image_id, vm->host_id);
+    }
+    if (rc != SQLITE_DONE)
+        return db_fail(q, err, "updating VM %s", vm->name);
+    if (sqlite3_changes(q->db) == 0)
+        return yun_err_set(err, YUN_E_NOT_FOUND, "VM %lld not found", (long long)vm->id);
+    vm->updated_ms = now;
+    return 0;
+}
+
+static int sq_vm_delete(yun_store *s, int64_t id, yun_err *err)
+{
+    sq_store *q = SQ(s);
+    AUTORESET sqlite3_stmt *st = stmt(q, ST_VM_DELETE, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, id);
+    if (step(q, st, true) != SQLITE_DONE)
+        return db_fail(q, err, "deleting VM %lld", (long long)id);
+    if (sqlite3_changes(q->db) == 0)
+        return yun_err_set(err, YUN_E_NOT_FOUND, "VM %lld not found", (long long)id);
+    return 0;
+}
+
+static int sq_usage(yun_store *s, int64_t owner_id, int64_t sums[4], yun_err *err)
+{
+    sq_store *q = SQ(s);
+    AUTORESET sqlite3_stmt *st = stmt(q, owner_id < 0 ? ST_USAGE_ALL : ST_USAGE_OWNER, err);
+    if (!st)
+        return -1;
+    if (owner_id >= 0)
+        sqlite3_bind_int64(st, 1, owner_id);
+    if (step(q, st, true) != SQLITE_ROW)
+        return db_fail(q, err, "summing usage");
+    for (int i = 0; i < 4; i++)
+        sums[i] = sqlite3_column_int64(st, i);
+    return 0;
+}
+
+/* ---- settings ---- */
+static int sq_setting_get(yun_store *s, const char *key, char *out, size_t n, yun_err *err)
+{
+    sq_store *q = SQ(s);
+    AUTORESET sqlite3_stmt *st = stmt(q, ST_SETTING_GET, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    int rc = step(q, st, true);
+    if (rc == SQLITE_DONE)
+        return yun_err_set(err, YUN_E_NOT_FOUND, "setting %s is not set", key);
+    if (rc != SQLITE_ROW)
+        return db_fail(q, err, "reading setting %s", key);
+    const unsigned char *v = sqlite3_column_text(st, 0);
+    size_t len = (size_t)sqlite3_column_bytes(st, 0);
+    if (len >= n)
+        return yun_err_set(err, YUN_E_INVALID, "setting %s is %zu bytes long: more than the %zu this caller takes", key,
+                           len, n - 1);
+    if (len)
+        memcpy(out, v, len);
+    out[len] = '\0';
+    return 0;
+}
+
+static int sq_setting_set(yun_store *s, const char *key, const char *value, yun_err *err)
+{
+    sq_store *q = SQ(s);
+    AUTORESET sqlite3_stmt *st = stmt(q, ST_SETTING_SET, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, yun_now_ms());
+    if (step(q, st, true) != SQLITE_DONE)
+        return db_fail(q, err, "writing setting %s", key);
+    return 0;
+}
+
+/* ---- consoles ---- */
+static int sq_console_set(yun_store *s, const char *vm_uuid, const char *data, size_t n, yun_err *err)
+{
+    sq_store *q = SQ(s);
+    AUTORESET sqlite3_stmt *st = stmt(q, ST_CONSOLE_SET, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_text(st, 1, vm_uuid, -1, SQLITE_STATIC);
+    sqlite3_bind_blob64(st, 2, data, n, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, yun_now_ms());
+    int rc = step(q, st, true);
+    if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+        return yun_err_set(err, YUN_E_NOT_FOUND, "VM %s not found: no console to keep", vm_uuid);
+    if (rc != SQLITE_DONE)
+        return db_fail(q, err, "writing the console of VM %s", vm_uuid);
+    return 0;
+}
+
+static int sq_console_get(yun_store *s, const char *vm_uuid, char **out, size_t *n, yun_err *err)
+{
+    sq_store *q = SQ(s);
+    AUTORESET sqlite3_stmt *st = stmt(q, ST_CONSOLE_GET, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_text(st, 1, vm_uuid, -1, SQLITE_STATIC);
+    int rc = step(q, st, true);
+    if (rc == SQLITE_DONE)
+        return yun_err_set(err, YUN_E_NOT_FOUND, "no console output stored for VM %s", vm_uuid);
+    if (rc != SQLITE_ROW)
+        return db_fail(q, err, "reading the console of VM %s", vm_uuid);
+    const void *b = sqlite3_column_blob(st, 0);
+    size_t len = (size_t)sqlite3_column_bytes(st, 0);
+    char *buf = xmalloc(len + 1);
+    if (len)
+        memcpy(buf, b, len);
+    buf[len] = '\0';
+    *out = buf;
+    *n = len;
+    return 0;
+}
+
+static int sq_console_delete(yun_store *s, const char *vm_uuid, yun_err *err)
+{
+    sq_store *q = SQ(s);
+    AUTORESET sqlite3_stmt *st = stmt(q, ST_CONSOLE_DELETE, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_text(st, 1, vm_uuid, -1, SQLITE_STATIC);
+    if (step(q, st, true) != SQLITE_DONE)
+        return db_fail(q, err, "deleting the console of VM %s", vm_uuid);
+    return 0;
+}
+
+/* ---- passwords and sessions ---- */
+static int sq_password_get(yun_store *s, int64_t user_id, char *out, size_t n, yun_err *err)
+{
+    sq_store *q = SQ(s);
+    AUTORESET sqlite3_stmt *st = stmt(q, ST_PASSWORD_GET, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, user_id);
+    int rc = step(q, st, true);
+    if (rc == SQLITE_DONE)
+        return yun_err_set(err, YUN_E_NOT_FOUND, "user %lld not found", (long long)user_id);
+    if (rc != SQLITE_ROW)
+        return db_fail(q, err, "reading the password of user %lld", (long long)user_id);
+    const char *v = (const char *)sqlite3_column_text(st, 0);
+    size_t len = v ? (size_t)sqlite3_column_bytes(st, 0) : 0;
+    if (len >= n)
+        return yun_err_set(err, YUN_E_INVALID, "the password hash of user %lld is %zu bytes: more than %zu",
+                           (long long)user_id, len, n - 1);
+    if (len)
+        memcpy(out, v, len);
+    out[len] = '\0';
+    return 0;
+}
+
+static int sq_password_set(yun_store *s, int64_t user_id, const char *hash, yun_err *err)
+{
+    sq_store *q = SQ(s);
+    AUTORESET sqlite3_stmt *st = stmt(q, ST_PASSWORD_SET, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, user_id);
+    sqlite3_bind_text(st, 2, hash, -1, SQLITE_STATIC);
+    if (step(q, st, true) != SQLITE_DONE)
+        return db_fail(q, err, "writing the password of user %lld", (long long)user_id);
+    if (sqlite3_changes(q->db) == 0)
+        return yun_err_set(err, YUN_E_NOT_FOUND, "user %lld not found", (long long)user_id);
+    return 0;
+}
+
+static int sq_session_create(yun_store *s, const char *token_hash, int64_t user_id, int64_t expires_ms, yun_err *err)
+{
+    sq_store *q = SQ(s);
+    AUTORESET sqlite3_stmt *st = stmt(q, ST_SESSION_INSERT, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_text(st, 1, token_hash, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, user_id);
+    sqlite3_bind_int64(st, 3, yun_now_ms());
+    sqlite3_bind_int64(st, 4, expires_ms);
+    int rc = step(q, st, true);
+    if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+        return yun_err_set(err, YUN_E_NOT_FOUND, "user %lld not found: no session for them", (long long)user_id);
+    if (rc == SQLITE_CONSTRAINT_PRIMARYKEY || rc == SQLITE_CONSTRAINT_UNIQUE)
+        return yun_err_set(err, YUN_E_CONFLICT, "a session with this token already exists");
+    if (rc != SQLITE_DONE)
+        return db_fail(q, err, "creating a session for user %lld", (long long)user_id);
+    return 0;
+}
+
+static int sq_session_get(yun_store *s, const char *token_hash, int64_t now_ms, yun_user *user, int64_t *expires_ms,
+                          yun_err *err)
+{
+    sq_store *q = SQ(s);
+    AUTORESET sqlite3_stmt *st = stmt(q, ST_SESSION_GET, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_text(st, 1, token_hash, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, now_ms);
+    int rc = step(q, st, true);
+    if (rc == SQLITE_DONE)
+        return yun_err_set(err, YUN_E_NOT_FOUND, "no such session, or it has expired"); /* never echo a secret */
+    if (rc != SQLITE_ROW)
+        return db_fail(q, err, "reading a session");
+    if (read_user(st, user, err) < 0)
+        return -1;
+    if (expires_ms)
+        *expires_ms = sqlite3_column_int64(st, 9);
+    return 0;
+}
+
+static int sq_session_delete(yun_store *s, const char *token_hash, yun_err *err)
+{
+    sq_store *q = SQ(s);
+    AUTORESET sqlite3_stmt *st = stmt(q, ST_SESSION_DELETE, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_text(st, 1, token_hash, -1, SQLITE_STATIC);
+    if (step(q, st, true) != SQLITE_DONE)
+        return db_fail(q, err, "deleting a session");
+    return 0;
+}
+
+static int sq_session_delete_user(yun_store *s, int64_t user_id, yun_err *err)
+{
+    sq_store *q = SQ(s);
+    AUTORESET sqlite3_stmt *st = stmt(q, ST_SESSION_DELETE_USER, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, user_id);
+    if (step(q, st, true) != SQLITE_DONE)
+        return db_fail(q, err, "deleting the sessions of user %lld", (long long)user_id);
+    return 0;
+}
+
+static int sq_session_expire(yun_store *s, int64_t now_ms, int64_t *removed, yun_err *err)
+{
+    sq_store *q = SQ(s);
+    AUTORESET sqlite3_stmt *st = stmt(q, ST_SESSION_EXPIRE, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, now_ms);
+    if (step(q, st, true) != SQLITE_DONE)
+        return db_fail(q, err, "deleting expired sessions");
+    if (removed)
+        *removed = sqlite3_changes(q->db);
+    return 0;
+}
+
+/* ---- open, migrate, close ---- */
+static int user_version(sq_store *q, int *v, yun_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(q->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+        return db_fail(q, err, "reading the schema version");
+    int rc = step(q, st, true);
+    if (rc == SQLITE_ROW)
+        *v = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW)
+        return db_fail(q, err, "reading the schema version");
+    return 0;
+}
+
+static int too_new(sq_store *q, int v, yun_err *err)
+{
+    return yun_err_set(err, YUN_E_STORE,
+                       "store %s has schema version %d, newer than version %d that this build of yun knows: "
+                       "run a newer yund, or restore a backup made for this version",
+                       q->path, v, STORE_SCHEMA_VERSION);
+}
+
+/* Brings the database to STORE_SCHEMA_VERSION, one transaction per migration. The version is re-read under
+ * the write lock, so two processes opening a fresh file at once migrate it once. */
+static int migrate(sq_store *q, yun_err *err)
+{
+    for (;;) {
+        int v;
+        if (user_version(q, &v, err) < 0)
+            return -1;
+        if (v > STORE_SCHEMA_VERSION)
+            return too_new(q, v, err);
+        if (v == STORE_SCHEMA_VERSION)
+            return 0;
+        if (exec_sql(q, "BEGIN IMMEDIATE", err) < 0)
+            return -1;
+        if (user_version(q, &v, err) < 0)
+            goto fail;
+        if (v != STORE_SCHEMA_VERSION) {
+            if (v > STORE_SCHEMA_VERSION) {
+                too_new(q, v, err);
+                goto fail;
+            }
+            if (v == 0) {
+                sqlite3_stmt *st = NULL;
+                int rc = sqlite3_prepare_v2(q->db, "SELECT count(*) FROM sqlite_schema", -1, &st, NULL);
+                int tables = rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+                sqlite3_finalize(st);
+                if (tables != 0) {
+                    yun_err_set(err, YUN_E_STORE,
+                                "store %s already holds tables that yun did not make (schema version 0): "
+                                "point yund at a new file",
+                                q->path);
+                    goto fail;
+                }
+            }
+            char set[64];
+            snprintf(set, sizeof set, "PRAGMA user_version = %d", v + 1);
+            if (exec_sql(q, migrations[v], err) < 0 || exec_sql(q, set, err) < 0) {
+                yun_err_prefix(err, "migrating store to schema version %d: ", v + 1);
+                goto fail;
+            }
+            if (strcmp(q->path, ":memory:"))
+                log_info("store %s: migrated schema to version %d", q->path, v + 1);
+        }
+        if (exec_sql(q, "COMMIT", err) < 0)
+            goto fail;
+    }
+fail:
+    sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+    return -1;
+}
+
+static void sq_close(yun_store *s)
+{
+    sq_store *q = SQ(s);
+    for (int i = 0; i < ST__COUNT; i++)
+        sqlite3_finalize(q->st[i]);
+    sqlite3_close(q->db);
+    free(q->path);
+    free(q);
+}
+
+static int sq_schema_version(yun_store *s)
+{
+    int v = -1;
+    yun_err err = YUN_ERR_INIT;
+    user_version(SQ(s), &v, &err);
+    return v;
+}
+
+static const store_ops sqlite_ops = {
+    .name = "sqlite",
+    .close = sq_close,
+    .schema_version = sq_schema_version,
+    .begin = sq_begin,
+    .commit = sq_commit,
+    .rollback = sq_rollback,
+    .user_create = sq_user_create,
+    .user_get = sq_user_get,
+    .user_get_by_name = sq_user_get_by_name,
+    .user_get_by_token_hash = sq_user_get_by_token_hash,
+    .user_list = sq_user_list,
+    .user_update = sq_user_update,
+    .user_delete = sq_user_delete,
+    .image_create = sq_image_create,
+    .image_get = sq_image_get,
+    .image_get_by_name = sq_image_get_by_name,
+    .image_list = sq_image_list,
+    .image_delete = sq_image_delete,
+    .host_upsert = sq_host_upsert,
+    .host_get = sq_host_get,
+    .host_get_by_name = sq_host_get_by_name,
+    .host_list = sq_host_list,
+    .host_update = sq_host_update,
+    .vm_create = sq_vm_create,
+    .vm_get = sq_vm_get,
+    .vm_get_by_name = sq_vm_get_by_name,
+    .vm_get_by_uuid = sq_vm_get_by_uuid,
+    .vm_list = sq_vm_list,
+    .vm_count = sq_vm_count,
+    .vm_update = sq_vm_update,
+    .vm_delete = sq_vm_delete,
+    .usage = sq_usage,
+    .setting_get = sq_setting_get,
+    .setting_set = sq_setting_set,
+    .console_set = sq_console_set,
+    .console_get = sq_console_get,
+    .console_delete = sq_console_delete,
+    .password_get = sq_password_get,
+    .password_set = sq_password_set,
+    .session_create = sq_session_create,
+    .session_get = sq_session_get,
+    .session_delete = sq_session_delete,
+    .session_delete_user = sq_session_delete_user,
+    .session_expire = sq_session_expire,
+};
+
+yun_store *store_sqlite_open(const char *path, yun_err *err)
+{
+    sq_store *q = xcalloc(1, sizeof *q);
+    q->base.ops = &sqlite_ops;
+    q->path = xstrdup(path);
+    /* NOMUTEX: a handle belongs to one thread at a time (store.h), so SQLite's own per-call locking is waste */
+    int rc = sqlite3_open_v2(path, &q->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        yun_err_set(err, YUN_E_STORE, "opening store %s: %s (does its directory exist, and may yund write there?)",
+                    path, q->db ? sqlite3_errmsg(q->db) : sqlite3_errstr(rc));
+        goto fail;
+    }
+    sqlite3_extended_result_codes(q->db, 1);
+    sqlite3_busy_timeout(q->db, BUSY_TIMEOUT_MS);
+    /* WAL: readers (GET /v1/vms) never wait for the writer; synchronous=NORMAL is durable across a crash of yund
+     * and at worst loses the last commits on power loss, which the level-triggered loops repair */
+    char mode[16] = "";
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(q->db, "PRAGMA journal_mode = WAL", -1, &st, NULL) == SQLITE_OK &&
+        step(q, st, true) == SQLITE_ROW)
+        snprintf(mode, sizeof mode, "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    if (!mode[0]) {
+        db_fail(q, err, "opening store %s", path);
+        goto fail;
+    }
+    if (strcmp(mode, "wal") && strcmp(path, ":memory:"))
+        log_warn("store %s: journal mode is %s, not wal: readers will wait for writers", path, mode);
+    if (exec_sql(q, "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL", err) < 0 || migrate(q, err) < 0)
+        goto fail;
+    return &q->base;
+fail:
+    sq_close(&q->base);
+    return NULL;
+}

@@ -1,0 +1,991 @@
+/* test_store.c: the SQLite store against real SQLite, in memory and in files. */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "store/store.h"
+#include "util/mem.h"
+
+/* ---- fixtures ---- */
+typedef struct tmpdb {
+    char dir[256];
+    char path[300];
+} tmpdb;
+
+static int tmp_setup(void **state)
+{
+    tmpdb *t = xcalloc(1, sizeof *t);
+    const char *base = getenv("TMPDIR");
+    snprintf(t->dir, sizeof t->dir, "%s/yun-test-store.XXXXXX", base && *base ? base : P_tmpdir);
+    if (!mkdtemp(t->dir)) {
+        free(t);
+        return -1;
+    }
+    snprintf(t->path, sizeof t->path, "%s/yun.db", t->dir);
+    *state = t;
+    return 0;
+}
+
+static int tmp_teardown(void **state)
+{
+    tmpdb *t = *state;
+    const char *sfx[] = {"", "-wal", "-shm", "-journal"};
+    for (size_t i = 0; i < 4; i++) {
+        char p[320];
+        snprintf(p, sizeof p, "%s%s", t->path, sfx[i]);
+        unlink(p);
+    }
+    rmdir(t->dir);
+    free(t);
+    return 0;
+}
+
+static yun_store *mem_store(void)
+{
+    yun_err err = YUN_ERR_INIT;
+    yun_store *s = store_open(":memory:", &err);
+    if (!s)
+        fail_msg("store_open: %s", err.msg);
+    return s;
+}
+
+static int64_t add_user(yun_store *s, const char *name)
+{
+    yun_err err = YUN_ERR_INIT;
+    yun_user u = {0};
+    snprintf(u.name, sizeof u.name, "%s", name);
+    if (store_user_create(s, &u, &err) < 0)
+        fail_msg("user %s: %s", name, err.msg);
+    return u.id;
+}
+
+static int64_t add_host(yun_store *s, const char *name)
+{
+    yun_err err = YUN_ERR_INIT;
+    yun_host h = {0};
+    snprintf(h.name, sizeof h.name, "%s", name);
+    h.cores = 4;
+    if (store_host_upsert(s, &h, &err) < 0)
+        fail_msg("host %s: %s", name, err.msg);
+    return h.id;
+}
+
+static yun_vm vm_of(int64_t owner, const char *name, int cpus, uint64_t mem, uint64_t disk)
+{
+    yun_vm vm = {0};
+    snprintf(vm.name, sizeof vm.name, "%s", name);
+    vm.owner_id = owner;
+    vm.cpus = cpus;
+    vm.mem_mib = vm.max_mem_mib = mem;
+    vm.disk_mib = disk;
+    vm.cpu_shares = 1024;
+    vm.want = YUN_WANT_RUNNING;
+    vm.state = YUN_VM_SCHEDULED;
+    return vm;
+}
+
+static int64_t add_vm(yun_store *s, yun_vm vm)
+{
+    yun_err err = YUN_ERR_INIT;
+    if (store_vm_create(s, &vm, &err) < 0)
+        fail_msg("vm %s: %s", vm.name, err.msg);
+    return vm.id;
+}
+
+/* ---- field-by-field equality (whole-struct memcmp would compare padding) ---- */
+#define EQ_I(a, b, f) assert_int_equal((a)->f, (b)->f)
+#define EQ_S(a, b, f) assert_string_equal((a)->f, (b)->f)
+
+static void user_eq(const yun_user *a, const yun_user *b)
+{
+    EQ_I(a, b, id), EQ_S(a, b, name), EQ_I(a, b, is_admin), EQ_S(a, b, token_hash), EQ_I(a, b, quota.max_vms);
+    EQ_I(a, b, quota.max_cpus), EQ_I(a, b, quota.max_mem_mib), EQ_I(a, b, quota.max_disk_mib), EQ_I(a, b, created_ms);
+}
+
+static void image_eq(const yun_image *a, const yun_image *b)
+{
+    EQ_I(a, b, id), EQ_S(a, b, name), EQ_I(a, b, owner_id), EQ_I(a, b, is_public), EQ_S(a, b, path);
+    EQ_S(a, b, kernel), EQ_S(a, b, initrd), EQ_S(a, b, cmdline), EQ_I(a, b, size_mib), EQ_I(a, b, created_ms);
+}
+
+static void host_eq(const yun_host *a, const yun_host *b)
+{
+    EQ_I(a, b, id), EQ_S(a, b, name), EQ_I(a, b, cores), EQ_I(a, b, mhz), EQ_I(a, b, mem_mib);
+    EQ_I(a, b, disk_total_mib), EQ_I(a, b, disk_free_mib), EQ_S(a, b, hypervisor), EQ_S(a, b, accel);
+    EQ_S(a, b, libvirt_uri), EQ_S(a, b, migrate_addr), EQ_I(a, b, state), EQ_I(a, b, last_seen_ms);
+    EQ_I(a, b, registered_ms);
+}
+
+static void vm_eq(const yun_vm *a, const yun_vm *b)
+{
+    EQ_I(a, b, id), EQ_S(a, b, uuid), EQ_S(a, b, name), EQ_I(a, b, owner_id), EQ_S(a, b, owner_name);
+    EQ_I(a, b, image_id), EQ_I(a, b, cpus), EQ_I(a, b, mem_mib), EQ_I(a, b, max_mem_mib), EQ_I(a, b, disk_mib);
+    EQ_I(a, b, cpu_shares), EQ_I(a, b, cpu_cap), EQ_I(a, b, min_mhz), EQ_I(a, b, max_mhz), EQ_I(a, b, want);
+    EQ_I(a, b, state), EQ_I(a, b, host_id), EQ_S(a, b, error), EQ_S(a, b, address), EQ_I(a, b, created_ms);
+    EQ_I(a, b, updated_ms), EQ_I(a, b, started_ms);
+}
+
+/* ---- migrations ---- */
+static void test_migrate_empty(void **state)
+{
+    tmpdb *t = *state;
+    yun_err err = YUN_ERR_INIT;
+    yun_store *s = store_open(t->path, &err);
+    assert_non_null(s);
+    assert_int_equal(store_schema_version(s), STORE_SCHEMA_VERSION);
+    store_close(s);
+
+    s = mem_store();
+    assert_int_equal(store_schema_version(s), STORE_SCHEMA_VERSION);
+    store_close(s);
+}
+
+static void test_reopen_keeps_data(void **state)
+{
+    tmpdb *t = *state;
+    yun_err err = YUN_ERR_INIT;
+    char url[320];
+    snprintf(url, sizeof url, "sqlite:%s", t->path);
+    yun_store *s = store_open(url, &err);
+    assert_non_null(s);
+    int64_t uid = add_user(s, "alice");
+    int64_t vid = add_vm(s, vm_of(uid, "web1", 1, 128, 1024));
+    assert_int_equal(store_setting_set(s, "placement.algorithm", "best-fit", &err), 0);
+    store_close(s);
+
+    s = store_open(t->path, &err);
+    assert_non_null(s);
+    yun_vm vm;
+    assert_int_equal(store_vm_get(s, vid, &vm, &err), 0);
+    assert_string_equal(vm.owner_name, "alice");
+    char v[32];
+    assert_int_equal(store_setting_get(s, "placement.algorithm", v, sizeof v, &err), 0);
+    assert_string_equal(v, "best-fit");
+    store_close(s);
+}
+
+static void set_version(const char *path, int v)
+{
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    char q[64];
+    snprintf(q, sizeof q, "PRAGMA user_version = %d", v);
+    assert_int_equal(sqlite3_exec(db, q, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
+static void test_refuses_newer(void **state)
+{
+    tmpdb *t = *state;
+    yun_err err = YUN_ERR_INIT;
+    yun_store *s = store_open(t->path, &err);
+    assert_non_null(s);
+    store_close(s);
+    set_version(t->path, STORE_SCHEMA_VERSION + 1);
+
+    assert_null(store_open(t->path, &err));
+    assert_int_equal(err.code, YUN_E_STORE);
+    char newer[16], ours[16];
+    snprintf(newer, sizeof newer, "version %d", STORE_SCHEMA_VERSION + 1);
+    snprintf(ours, sizeof ours, "version %d", STORE_SCHEMA_VERSION);
+    assert_non_null(strstr(err.msg, newer));
+    assert_non_null(strstr(err.msg, ours));
+
+    /* the refusal changed nothing: back at our version, it opens again */
+    set_version(t->path, STORE_SCHEMA_VERSION);
+    s = store_open(t->path, &err);
+    assert_non_null(s);
+    store_close(s);
+}
+
+static void test_refuses_foreign(void **state)
+{
+    tmpdb *t = *state;
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(t->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "CREATE TABLE notes (x)", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    yun_err err = YUN_ERR_INIT;
+    assert_null(store_open(t->path, &err));
+    assert_int_equal(err.code, YUN_E_STORE);
+    assert_non_null(strstr(err.msg, "did not make"));
+
+    FILE *f = fopen(t->path, "w");
+    assert_non_null(f);
+    fputs("this is not a database, just text that is long enough to have a header of sorts......\n", f);
+    fclose(f);
+    assert_null(store_open(t->path, &err));
+    assert_int_equal(err.code, YUN_E_STORE);
+
+    assert_null(store_open("postgres://db/yun", &err));
+    assert_int_equal(err.code, YUN_E_INVALID);
+}
+
+/* ---- round trips ---- */
+static void test_user_roundtrip(void **state)
+{
+    (void)state;
+    yun_store *s = mem_store();
+    yun_err err = YUN_ERR_INIT;
+    yun_user u = {0}, got;
+    strcpy(u.name, "alice");
+    u.is_admin = true;
+    memset(u.token_hash, 'a', 64);
+    u.quota = (yun_quota){3, 8, 4096, 20480};
+    assert_int_equal(store_user_create(s, &u, &err), 0);
+    assert_true(u.id > 0);
+    assert_true(u.created_ms > 0);
+
+    assert_int_equal(store_user_get(s, u.id, &got, &err), 0);
+    user_eq(&got, &u);
+    assert_int_equal(store_user_get_by_name(s, "alice", &got, &err), 0);
+    user_eq(&got, &u);
+    assert_int_equal(store_user_get_by_token_hash(s, u.token_hash, &got, &err), 0);
+    assert_int_equal(got.id, u.id);
+
+    u.is_admin = false;
+    strcpy(u.name, "alice2");
+    memset(u.token_hash, 'b', 64);
+    u.quota = (yun_quota){1, 2, 3, 4};
+    assert_int_equal(store_user_update(s, &u, &err), 0);
+    assert_int_equal(store_user_get(s, u.id, &got, &err), 0);
+    user_eq(&got, &u);
+
+    /* a user without a token is never found by the empty token */
+    add_user(s, "bob");
+    assert_int_equal(store_user_get_by_token_hash(s, "", &got, &err), -1);
+    assert_int_equal(err.code, YUN_E_NOT_FOUND);
+
+    yun_user *list = NULL;
+    size_t n = 0;
+    assert_int_equal(store_user_list(s, &list, &n, &err), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(list[0].name, "alice2");
+    assert_string_equal(list[1].name, "bob");
+    free(list);
+
+    assert_int_equal(store_user_delete(s, u.id, &err), 0);
+    assert_int_equal(store_user_get(s, u.id, &got, &err), -1);
+    assert_int_equal(err.code, YUN_E_NOT_FOUND);
+    store_close(s);
+}
+
+static void test_image_roundtrip(void **state)
+{
+    (void)state;
+    yun_store *s = mem_store();
+    yun_err err = YUN_ERR_INIT;
+    int64_t uid = add_user(s, "admin");
+    yun_image img = {0}, got;
+    strcpy(img.name, "starter");
+    img.owner_id = uid;
+    img.is_public = true;
+    strcpy(img.path, "var/images/starter.qcow2");
+    strcpy(img.kernel, "var/images/vmlinuz");
+    strcpy(img.initrd, "var/images/initrd.img");
+    strcpy(img.cmdline, "console=ttyS0 quiet");
+    img.size_mib = 512;
+    assert_int_equal(store_image_create(s, &img, &err), 0);
+    assert_true(img.id > 0 && img.created_ms > 0);
+    assert_int_equal(store_image_get(s, img.id, &got, &err), 0);
+    image_eq(&got, &img);
+    assert_int_equal(store_image_get_by_name(s, "starter", &got, &err), 0);
+    image_eq(&got, &img);
+
+    yun_image sys = {0}; /* owner 0: nobody's */
+    strcpy(sys.name, "system");
+    assert_int_equal(store_image_create(s, &sys, &err), 0);
+    assert_int_equal(store_image_get(s, sys.id, &got, &err), 0);
+    assert_int_equal(got.owner_id, 0);
+
+    yun_image *list = NULL;
+    size_t n = 0;
+    assert_int_equal(store_image_list(s, &list, &n, &err), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(list[0].id, img.id);
+    assert_int_equal(list[1].id, sys.id);
+    free(list);
+
+    assert_int_equal(store_image_delete(s, sys.id, &err), 0);
+    assert_int_equal(store_image_delete(s, sys.id, &err), -1);
+    assert_int_equal(err.code, YUN_E_NOT_FOUND);
+    store_close(s);
+}
+
+static void test_host_roundtrip(void **state)
+{
+    (void)state;
+    yun_store *s = mem_store();
+    yun_err err = YUN_ERR_INIT;
+    yun_host h = {0}, got;
+    strcpy(h.name, "node1.example.org");
+    h.cores = 16;
+    h.mhz = 2600;
+    h.mem_mib = 65536;
+    h.disk_total_mib = 1 << 20;
+    h.disk_free_mib = 1 << 19;
+    strcpy(h.hypervisor, "qemu");
+    strcpy(h.accel, "kvm");
+    strcpy(h.libvirt_uri, "qemu:///system");
+    strcpy(h.migrate_addr, "10.0.0.1");
+    h.state = YUN_HOST_UP;
+    h.last_seen_ms = 1234567;
+    assert_int_equal(store_host_upsert(s, &h, &err), 0);
+    assert_true(h.id > 0 && h.registered_ms > 0);
+    assert_int_equal(store_host_get(s, h.id, &got, &err), 0);
+    host_eq(&got, &h);
+    assert_int_equal(store_host_get_by_name(s, h.name, &got, &err), 0);
+    host_eq(&got, &h);
+
+    /* the operator disables it; the agent re-registers: same id, first registration time, still disabled */
+    h.state = YUN_HOST_DISABLED;
+    h.disk_free_mib = 100;
+    assert_int_equal(store_host_update(s, &h, &err), 0);
+    yun_host again = h;
+    again.id = 0;
+    again.state = YUN_HOST_UP;
+    again.registered_ms = 0;
+    again.cores = 32;
+    assert_int_equal(store_host_upsert(s, &again, &err), 0);
+    assert_int_equal(again.id, h.id);
+    assert_int_equal(again.registered_ms, h.registered_ms);
+    assert_int_equal(again.state, YUN_HOST_DISABLED);
+    assert_int_equal(store_host_get(s, h.id, &got, &err), 0);
+    assert_int_equal(got.cores, 32);
+    assert_int_equal(got.state, YUN_HOST_DISABLED);
+
+    /* a DOWN host comes back UP on re-registration */
+    got.state = YUN_HOST_DOWN;
+    assert_int_equal(store_host_update(s, &got, &err), 0);
+    again.state = YUN_HOST_UP;
+    assert_int_equal(store_host_upsert(s, &again, &err), 0);
+    assert_int_equal(again.state, YUN_HOST_UP);
+
+    add_host(s, "node2");
+    yun_host *list = NULL;
+    size_t n = 0;
+    assert_int_equal(store_host_list(s, &list, &n, &err), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(list[1].name, "node2");
+    free(list);
+    store_close(s);
+}
+
+static void test_vm_roundtrip(void **state)
+{
+    (void)state;
+    yun_store *s = mem_store();
+    yun_err err = YUN_ERR_INIT;
+    int64_t uid = add_user(s, "carol");
+    int64_t hid = add_host(s, "node1");
+    yun_image img = {0};
+    strcpy(img.name, "debian");
+    assert_int_equal(store_image_create(s, &img, &err), 0);
+
+    yun_vm vm = {0}, got;
+    strcpy(vm.name, "db1");
+    vm.owner_id = uid;
+    vm.image_id = img.id;
+    vm.cpus = 4;
+    vm.mem_mib = 2048;
+    vm.max_mem_mib = 4096;
+    vm.disk_mib = 10240;
+    vm.cpu_shares = 2048;
+    vm.cpu_cap = 50;
+    vm.min_mhz = 500;
+    vm.max_mhz = 4000;
+    vm.want = YUN_WANT_STOPPED;
+    vm.state = YUN_VM_MIGRATING;
+    vm.host_id = hid;
+    strcpy(vm.error, "it went wrong");
+    strcpy(vm.address, "192.168.122.5");
+    vm.started_ms = 42;
+    assert_int_equal(store_vm_create(s, &vm, &err), 0);
+    assert_true(vm.id > 0);
+    assert_int_equal(strlen(vm.uuid), 36); /* filled in when empty */
+    assert_true(vm.created_ms > 0 && vm.updated_ms == vm.created_ms);
+    strcpy(vm.owner_name, "carol"); /* what reads add */
+
+    assert_int_equal(store_vm_get(s, vm.id, &got, &err), 0);
+    vm_eq(&got, &vm);
+    assert_int_equal(store_vm_get_by_name(s, uid, "db1", &got, &err), 0);
+    vm_eq(&got, &vm);
+    assert_int_equal(store_vm_get_by_uuid(s, vm.uuid, &got, &err), 0);
+    vm_eq(&got, &vm);
+
+    /* every field but id, uuid and owner changes */
+    int64_t hid2 = add_host(s, "node2");
+    yun_vm upd = vm;
+    strcpy(upd.name, "db2");
+    upd.image_id = 0;
+    upd.cpus = 2;
+    upd.mem_mib = 1024;
+    upd.max_mem_mib = 3000;
+    upd.disk_mib = 20000;
+    upd.cpu_shares = 512;
+    upd.cpu_cap = 0;
+    upd.min_mhz = 0;
+    upd.max_mhz = 100;
+    upd.want = YUN_WANT_DELETED;
+    upd.state = YUN_VM_ERROR;
+    upd.host_id = hid2;
+    strcpy(upd.error, "");
+    strcpy(upd.address, "fe80::1");
+    upd.started_ms = 0;
+    upd.created_ms = 7;
+    assert_int_equal(store_vm_update(s, &upd, &err), 0);
+    assert_true(upd.updated_ms >= vm.updated_ms);
+    assert_int_equal(store_vm_get(s, vm.id, &got, &err), 0);
+    vm_eq(&got, &upd);
+
+    /* renaming the owner shows in the VM's owner_name */
+    yun_user u;
+    assert_int_equal(store_user_get(s, uid, &u, &err), 0);
+    strcpy(u.name, "carola");
+    assert_int_equal(store_user_update(s, &u, &err), 0);
+    assert_int_equal(store_vm_get(s, vm.id, &got, &err), 0);
+    assert_string_equal(got.owner_name, "carola");
+
+    assert_int_equal(store_vm_delete(s, vm.id, &err), 0);
+    assert_int_equal(store_vm_get(s, vm.id, &got, &err), -1);
+    assert_int_equal(err.code, YUN_E_NOT_FOUND);
+    store_close(s);
+}
+
+/* ---- conflicts and absent rows ---- */
+static void test_conflicts(void **state)
+{
+    (void)state;
+    yun_store *s = mem_store();
+    yun_err err = YUN_ERR_INIT;
+    int64_t a = add_user(s, "alice");
+    int64_t b = add_user(s, "bob");
+
+    yun_user u = {0};
+    strcpy(u.name, "alice");
+    assert_int_equal(store_user_create(s, &u, &err), -1);
+    assert_int_equal(err.code, YUN_E_CONFLICT);
+    assert_non_null(strstr(err.msg, "alice"));
+    assert_int_equal(store_user_get(s, b, &u, &err), 0);
+    strcpy(u.name, "alice");
+    assert_int_equal(store_user_update(s, &u, &err), -1);
+    assert_int_equal(err.code, YUN_E_CONFLICT);
+
+    yun_image img = {0};
+    strcpy(img.name, "debian");
+    assert_int_equal(store_image_create(s, &img, &err), 0);
+    yun_image img2 = img;
+    img2.id = 0;
+    assert_int_equal(store_image_create(s, &img2, &err), -1);
+    assert_int_equal(err.code, YUN_E_CONFLICT);
+    assert_non_null(strstr(err.msg, "debian"));
+
+    add_host(s, "node1");
+    yun_host h = {0};
+    strcpy(h.name, "node2");
+    assert_int_equal(store_host_upsert(s, &h, &err), 0);
+    strcpy(h.name, "node1");
+    assert_int_equal(store_host_update(s, &h, &err), -1);
+    assert_int_equal(err.code, YUN_E_CONFLICT);
+    assert_non_null(strstr(err.msg, "node1"));
+
+    yun_vm vm = vm_of(a, "web1", 1, 128, 1024);
+    assert_int_equal(store_vm_create(s, &vm, &err), 0);
+    yun_vm dup = vm_of(a, "web1", 1, 128, 1024);
+    assert_int_equal(store_vm_create(s, &dup, &err), -1);
+    assert_int_equal(err.code, YUN_E_CONFLICT);
+    assert_non_null(strstr(err.msg, "web1"));
+    /* another owner may use the name, but not the UUID */
+    yun_vm other = vm_of(b, "web1", 1, 128, 1024);
+    assert_int_equal(store_vm_create(s, &other, &err), 0);
+    yun_vm same_uuid = vm_of(b, "web2", 1, 128, 1024);
+    strcpy(same_uuid.uuid, vm.uuid);
+    assert_int_equal(store_vm_create(s, &same_uuid, &err), -1);
+    assert_int_equal(err.code, YUN_E_CONFLICT);
+    assert_non_null(strstr(err.msg, vm.uuid));
+    /* renaming onto a taken name */
+    yun_vm web2 = vm_of(a, "web2", 1, 128, 1024);
+    assert_int_equal(store_vm_create(s, &web2, &err), 0);
+    strcpy(web2.name, "web1");
+    assert_int_equal(store_vm_update(s, &web2, &err), -1);
+    assert_int_equal(err.code, YUN_E_CONFLICT);
+
+    /* deletes that would orphan rows */
+    yun_vm uses = vm_of(a, "web3", 1, 128, 1024);
+    uses.image_id = img.id;
+    assert_int_equal(store_vm_create(s, &uses, &err), 0);
+    assert_int_equal(store_image_delete(s, img.id, &err), -1);
+    assert_int_equal(err.code, YUN_E_CONFLICT);
+    assert_int_equal(store_user_delete(s, a, &err), -1);
+    assert_int_equal(err.code, YUN_E_CONFLICT);
+    store_close(s);
+}
+
+static void test_not_found(void **state)
+{
+    (void)state;
+    yun_store *s = mem_store();
+    yun_err err = YUN_ERR_INIT;
+    yun_user u = {0};
+    yun_image img = {0};
+    yun_host h = {0};
+    yun_vm vm = {0};
+#define NF(call)                                                                                                       \
+    do {                                                                                                               \
+        err = (yun_err)YUN_ERR_INIT;                                                                                   \
+        assert_int_equal((call), -1);                                                                                  \
+        assert_int_equal(err.code, YUN_E_NOT_FOUND);                                                                   \
+        assert_true(err.msg[0] != '\0');                                                                               \
+    } while (0)
+    NF(store_user_get(s, 99, &u, &err));
+    NF(store_user_get_by_name(s, "nobody", &u, &err));
+    NF(store_user_get_by_token_hash(s, "abc", &u, &err));
+    u.id = 99;
+    strcpy(u.name, "nobody");
+    NF(store_user_update(s, &u, &err));
+    NF(store_user_delete(s, 99, &err));
+    NF(store_image_get(s, 99, &img, &err));
+    NF(store_image_get_by_name(s, "none", &img, &err));
+    NF(store_image_delete(s, 99, &err));
+    NF(store_host_get(s, 99, &h, &err));
+    NF(store_host_get_by_name(s, "none", &h, &err));
+    h.id = 99;
+    strcpy(h.name, "none");
+    NF(store_host_update(s, &h, &err));
+    NF(store_vm_get(s, 99, &vm, &err));
+    NF(store_vm_get_by_name(s, 1, "none", &vm, &err));
+    NF(store_vm_get_by_uuid(s, "00000000-0000-4000-8000-000000000000", &vm, &err));
+    vm = vm_of(1, "none", 1, 128, 1024);
+    vm.id = 99;
+    NF(store_vm_update(s, &vm, &err));
+    NF(store_vm_delete(s, 99, &err));
+    char v[8];
+    NF(store_setting_get(s, "nothing", v, sizeof v, &err));
+    char *data = NULL;
+    size_t n = 0;
+    NF(store_console_get(s, "00000000-0000-4000-8000-000000000000", &data, &n, &err));
+    NF(store_console_set(s, "00000000-0000-4000-8000-000000000000", "x", 1, &err));
+
+    /* references to absent rows */
+    int64_t uid = add_user(s, "dave");
+    yun_vm bad = vm_of(uid + 100, "web1", 1, 128, 1024);
+    NF(store_vm_create(s, &bad, &err));
+    bad = vm_of(uid, "web1", 1, 128, 1024);
+    bad.host_id = 77;
+    NF(store_vm_create(s, &bad, &err));
+    assert_non_null(strstr(err.msg, "77"));
+    yun_image orphan = {0};
+    strcpy(orphan.name, "orphan");
+    orphan.owner_id = 555;
+    NF(store_image_create(s, &orphan, &err));
+#undef NF
+    yun_user *list = (yun_user *)1;
+    size_t cnt = 9;
+    assert_int_equal(store_user_list(s, &list, &cnt, &err), 0); /* one user: dave */
+    assert_int_equal(cnt, 1);
+    free(list);
+    store_close(s);
+}
+
+/* ---- lists, counts, usage ---- */
+static void test_vm_list_filters(void **state)
+{
+    (void)state;
+    yun_store *s = mem_store();
+    yun_err err = YUN_ERR_INIT;
+    int64_t a = add_user(s, "alice"), b = add_user(s, "bob");
+    int64_t h1 = add_host(s, "n1"), h2 = add_host(s, "n2");
+    struct {
+        int64_t owner, host;
+    } spec[] = {{a, h1}, {b, h1}, {a, h2}, {a, 0}, {b, 0}, {b, h2}, {a, h1}};
+    int64_t ids[7];
+    for (int i = 0; i < 7; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "vm%d", i);
+        yun_vm vm = vm_of(spec[i].owner, name, 1, 128, 1024);
+        vm.host_id = spec[i].host;
+        ids[i] = add_vm(s, vm);
+    }
+    int64_t owners[] = {-1, a, b}, hosts[] = {-1, 0, h1, h2};
+    for (int o = 0; o < 3; o++)
+        for (int h = 0; h < 4; h++) {
+            yun_vm *list = NULL;
+            size_t n = 0;
+            assert_int_equal(store_vm_list(s, owners[o], hosts[h], &list, &n, &err), 0);
+            size_t want = 0;
+            for (int i = 0; i < 7; i++) {
+                if ((owners[o] >= 0 && spec[i].owner != owners[o]) || (hosts[h] >= 0 && spec[i].host != hosts[h]))
+                    continue;
+                assert_true(want < n);
+                assert_int_equal(list[want].id, ids[i]); /* ordered by id */
+                assert_int_equal(list[want].host_id, spec[i].host);
+                assert_string_equal(list[want].owner_name, spec[i].owner == a ? "alice" : "bob");
+                want++;
+            }
+            assert_int_equal(n, want);
+            int64_t cnt = -1;
+            assert_int_equal(store_vm_count(s, owners[o], hosts[h], &cnt, &err), 0);
+            assert_int_equal(cnt, (int64_t)want);
+            free(list);
+        }
+    store_close(s);
+}
+
+static void test_usage(void **state)
+{
+    (void)state;
+    yun_store *s = mem_store();
+    yun_err err = YUN_ERR_INIT;
+    int64_t a = add_user(s, "alice"), b = add_user(s, "bob");
+    int64_t vms = -1, cpus = -1, mem = -1, disk = -1;
+    assert_int_equal(store_usage(s, a, &vms, &cpus, &mem, &disk, &err), 0);
+    assert_true(vms == 0 && cpus == 0 && mem == 0 && disk == 0);
+
+    add_vm(s, vm_of(a, "a1", 2, 1024, 10000));
+    yun_vm ballooned = vm_of(a, "a2", 4, 512, 20000);
+    ballooned.max_mem_mib = 2048; /* counted at its ceiling */
+    ballooned.want = YUN_WANT_STOPPED;
+    add_vm(s, ballooned);
+    yun_vm gone = vm_of(a, "a3", 8, 8192, 80000);
+    gone.want = YUN_WANT_DELETED;
+    add_vm(s, gone);
+    add_vm(s, vm_of(b, "b1", 1, 256, 5000));
+
+    assert_int_equal(store_usage(s, a, &vms, &cpus, &mem, &disk, &err), 0);
+    assert_int_equal(vms, 2);
+    assert_int_equal(cpus, 6);
+    assert_int_equal(mem, 1024 + 2048);
+    assert_int_equal(disk, 30000);
+    assert_int_equal(store_usage(s, -1, &vms, NULL, &mem, NULL, &err), 0);
+    assert_int_equal(vms, 3);
+    assert_int_equal(mem, 1024 + 2048 + 256);
+    store_close(s);
+}
+
+/* ---- settings, consoles, transactions ---- */
+static void test_settings(void **state)
+{
+    (void)state;
+    yun_store *s = mem_store();
+    yun_err err = YUN_ERR_INIT;
+    char v[16];
+    assert_int_equal(store_setting_get(s, "placement.algorithm", v, sizeof v, &err), -1);
+    assert_int_equal(err.code, YUN_E_NOT_FOUND);
+    assert_non_null(strstr(err.msg, "placement.algorithm"));
+    assert_int_equal(store_setting_set(s, "placement.algorithm", "first-fit", &err), 0);
+    assert_int_equal(store_setting_get(s, "placement.algorithm", v, sizeof v, &err), 0);
+    assert_string_equal(v, "first-fit");
+    assert_int_equal(store_setting_set(s, "placement.algorithm", "best-fit", &err), 0);
+    assert_int_equal(store_setting_get(s, "placement.algorithm", v, sizeof v, &err), 0);
+    assert_string_equal(v, "best-fit");
+    assert_int_equal(store_setting_set(s, "x", "", &err), 0);
+    assert_int_equal(store_setting_get(s, "x", v, sizeof v, &err), 0);
+    assert_string_equal(v, "");
+    /* a value longer than the buffer is an error, not a silent cut */
+    assert_int_equal(store_setting_set(s, "long", "0123456789abcdefXYZ", &err), 0);
+    assert_int_equal(store_setting_get(s, "long", v, sizeof v, &err), -1);
+    assert_int_equal(err.code, YUN_E_INVALID);
+    store_close(s);
+}
+
+static void test_console(void **state)
+{
+    (void)state;
+    yun_store *s = mem_store();
+    yun_err err = YUN_ERR_INIT;
+    yun_vm vm = vm_of(add_user(s, "alice"), "web1", 1, 128, 1024);
+    assert_int_equal(store_vm_create(s, &vm, &err), 0);
+    char *data = NULL;
+    size_t n = 0;
+    assert_int_equal(store_console_get(s, vm.uuid, &data, &n, &err), -1);
+    assert_int_equal(err.code, YUN_E_NOT_FOUND);
+
+    const char first[] = "boot\0log"; /* binary-safe: the NUL stays */
+    assert_int_equal(store_console_set(s, vm.uuid, first, sizeof first - 1, &err), 0);
+    assert_int_equal(store_console_get(s, vm.uuid, &data, &n, &err), 0);
+    assert_int_equal(n, sizeof first - 1);
+    assert_memory_equal(data, first, n);
+    assert_int_equal(data[n], '\0');
+    free(data);
+
+    /* a resent tail replaces, it does not append */
+    size_t big = 64 * 1024;
+    AUTOFREE char *tail = xmalloc(big);
+    for (size_t i = 0; i < big; i++)
+        tail[i] = (char)('a' + i % 26);
+    assert_int_equal(store_console_set(s, vm.uuid, tail, big, &err), 0);
+    assert_int_equal(store_console_set(s, vm.uuid, tail, big, &err), 0);
+    assert_int_equal(store_console_get(s, vm.uuid, &data, &n, &err), 0);
+    assert_int_equal(n, big);
+    assert_memory_equal(data, tail, big);
+    free(data);
+
+    assert_int_equal(store_console_set(s, vm.uuid, NULL, 0, &err), 0);
+    assert_int_equal(store_console_get(s, vm.uuid, &data, &n, &err), 0);
+    assert_int_equal(n, 0);
+    free(data);
+
+    assert_int_equal(store_console_delete(s, vm.uuid, &err), 0);
+    assert_int_equal(store_console_get(s, vm.uuid, &data, &n, &err), -1);
+    assert_int_equal(err.code, YUN_E_NOT_FOUND);
+
+    /* deleting the VM takes its console along */
+    assert_int_equal(store_console_set(s, vm.uuid, "x", 1, &err), 0);
+    assert_int_equal(store_vm_delete(s, vm.id, &err), 0);
+    assert_int_equal(store_console_get(s, vm.uuid, &data, &n, &err), -1);
+    assert_int_equal(err.code, YUN_E_NOT_FOUND);
+    store_close(s);
+}
+
+static void test_transactions(void **state)
+{
+    (void)state;
+    yun_store *s = mem_store();
+    yun_err err = YUN_ERR_INIT;
+    yun_user got;
+    assert_int_equal(store_begin(s, &err), 0);
+    int64_t uid = add_user(s, "ghost");
+    add_vm(s, vm_of(uid, "web1", 1, 128, 1024));
+    assert_int_equal(store_begin(s, &err), -1); /* no nesting */
+    store_rollback(s);
+    assert_int_equal(store_user_get_by_name(s, "ghost", &got, &err), -1);
+    assert_int_equal(err.code, YUN_E_NOT_FOUND);
+    int64_t cnt = -1;
+    assert_int_equal(store_vm_count(s, -1, -1, &cnt, &err), 0);
+    assert_int_equal(cnt, 0);
+
+    assert_int_equal(store_begin(s, &err), 0);
+    add_user(s, "kept");
+    assert_int_equal(store_commit(s, &err), 0);
+    assert_int_equal(store_user_get_by_name(s, "kept", &got, &err), 0);
+    assert_int_equal(store_commit(s, &err), -1); /* nothing to commit */
+    store_rollback(s);                           /* harmless outside a transaction */
+    store_close(s);
+}
+
+/* ---- two handles, two threads, one file ---- */
+#define WRITES 150
+
+typedef struct writer {
+    const char *path;
+    int64_t owner;
+    int failures;
+    yun_err first;
+} writer;
+
+static void *write_many(void *arg)
+{
+    writer *w = arg;
+    yun_err err = YUN_ERR_INIT;
+    yun_store *s = store_open(w->path, &err);
+    if (!s) {
+        w->failures++;
+        w->first = err;
+        return NULL;
+    }
+    for (int i = 0; i < WRITES; i++) {
+        yun_vm vm = vm_of(w->owner, "x", 1, 128, 1024);
+        snprintf(vm.name, sizeof vm.name, "vm%d", i);
+        int rc;
+        if (i % 3 == 0) { /* some in explicit transactions, some single statements */
+            rc = store_begin(s, &err);
+            if (rc == 0 && (rc = store_vm_create(s, &vm, &err)) == 0) {
+                vm.state = YUN_VM_RUNNING;
+                rc = store_vm_update(s, &vm, &err);
+            }
+            if (rc == 0)
+                rc = store_commit(s, &err);
+            else
+                store_rollback(s);
+        } else {
+            rc = store_vm_create(s, &vm, &err);
+            if (rc == 0)
+                rc = store_setting_set(s, "last.writer", vm.name, &err);
+        }
+        if (rc < 0 && w->failures++ == 0)
+            w->first = err;
+    }
+    store_close(s);
+    return NULL;
+}
+
+static void test_concurrent_writers(void **state)
+{
+    tmpdb *t = *state;
+    yun_err err = YUN_ERR_INIT;
+    yun_store *s = store_open(t->path, &err);
+    assert_non_null(s);
+    writer w[2] = {{t->path, add_user(s, "alice"), 0, YUN_ERR_INIT}, {t->path, add_user(s, "bob"), 0, YUN_ERR_INIT}};
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, write_many, &w[i]), 0);
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    for (int i = 0; i < 2; i++)
+        if (w[i].failures)
+            fail_msg("writer %d: %d failures, first: %s", i, w[i].failures, w[i].first.msg);
+    int64_t cnt = 0;
+    assert_int_equal(store_vm_count(s, -1, -1, &cnt, &err), 0);
+    assert_int_equal(cnt, 2 * WRITES);
+    assert_int_equal(store_vm_count(s, w[1].owner, -1, &cnt, &err), 0);
+    assert_int_equal(cnt, WRITES);
+    store_close(s);
+}
+
+/* ---- passwords and sessions (schema 2) ---- */
+static void test_passwords(void **state)
+{
+    (void)state;
+    yun_store *s = mem_store();
+    yun_err err = YUN_ERR_INIT;
+    int64_t uid = add_user(s, "alice");
+    char h[128] = "junk";
+    assert_int_equal(store_user_password_get(s, uid, h, sizeof h, &err), 0);
+    assert_string_equal(h, ""); /* a new user has none */
+    assert_int_equal(store_user_password_set(s, uid, "$argon2id$v=19$m=65536,t=2,p=1$abc$def", &err), 0);
+    assert_int_equal(store_user_password_get(s, uid, h, sizeof h, &err), 0);
+    assert_string_equal(h, "$argon2id$v=19$m=65536,t=2,p=1$abc$def");
+    /* a too-small buffer is an error, not a truncated hash that could never verify */
+    char tiny[8];
+    assert_int_equal(store_user_password_get(s, uid, tiny, sizeof tiny, &err), -1);
+    assert_int_equal(err.code, YUN_E_INVALID);
+    /* user updates leave the password alone */
+    yun_user u;
+    assert_int_equal(store_user_get(s, uid, &u, &err), 0);
+    u.is_admin = true;
+    assert_int_equal(store_user_update(s, &u, &err), 0);
+    assert_int_equal(store_user_password_get(s, uid, h, sizeof h, &err), 0);
+    assert_string_equal(h, "$argon2id$v=19$m=65536,t=2,p=1$abc$def");
+    assert_int_equal(store_user_password_set(s, 999, "x", &err), -1);
+    assert_int_equal(err.code, YUN_E_NOT_FOUND);
+    assert_int_equal(store_user_password_get(s, 999, h, sizeof h, &err), -1);
+    assert_int_equal(err.code, YUN_E_NOT_FOUND);
+    store_close(s);
+}
+
+static void test_sessions(void **state)
+{
+    (void)state;
+    yun_store *s = mem_store();
+    yun_err err = YUN_ERR_INIT;
+    int64_t alice = add_user(s, "alice");
+    int64_t bob = add_user(s, "bob");
+    assert_int_equal(store_session_create(s, "h-a1", alice, 1000, &err), 0);
+    assert_int_equal(store_session_create(s, "h-a2", alice, 5000, &err), 0);
+    assert_int_equal(store_session_create(s, "h-b1", bob, 5000, &err), 0);
+    assert_int_equal(store_session_create(s, "h-b1", bob, 5000, &err), -1);
+    assert_int_equal(err.code, YUN_E_CONFLICT);
+    assert_int_equal(store_session_create(s, "h-x", 999, 5000, &err), -1);
+    assert_int_equal(err.code, YUN_E_NOT_FOUND);
+    assert_int_equal(store_session_create(s, "", alice, 5000, &err), -1);
+    assert_int_equal(err.code, YUN_E_INVALID);
+
+    yun_user u;
+    int64_t exp = 0;
+    assert_int_equal(store_session_get(s, "h-a1", 999, &u, &exp, &err), 0);
+    assert_int_equal(u.id, alice);
+    assert_string_equal(u.name, "alice");
+    assert_int_equal(exp, 1000);
+    /* expired at its expiry time, and after */
+    assert_int_equal(store_session_get(s, "h-a1", 1000, &u, NULL, &err), -1);
+    assert_int_equal(err.code, YUN_E_NOT_FOUND);
+    assert_int_equal(store_session_get(s, "nope", 0, &u, NULL, &err), -1);
+    assert_int_equal(err.code, YUN_E_NOT_FOUND);
+    assert_int_equal(store_session_get(s, "", 0, &u, NULL, &err), -1);
+    assert_int_equal(err.code, YUN_E_NOT_FOUND);
+    assert_int_equal(store_session_get(s, "h-b1", 0, &u, NULL, &err), 0);
+    assert_string_equal(u.name, "bob");
+
+    int64_t removed = -1;
+    assert_int_equal(store_session_expire(s, 2000, &removed, &err), 0);
+    assert_int_equal(removed, 1);
+    assert_int_equal(store_session_get(s, "h-a2", 2000, &u, NULL, &err), 0);
+
+    /* logging out: one session, twice (fine), then every session of a user */
+    assert_int_equal(store_session_delete(s, "h-a2", &err), 0);
+    assert_int_equal(store_session_delete(s, "h-a2", &err), 0);
+    assert_int_equal(store_session_get(s, "h-a2", 0, &u, NULL, &err), -1);
+    assert_int_equal(store_session_create(s, "h-b2", bob, 5000, &err), 0);
+    assert_int_equal(store_session_delete_user(s, bob, &err), 0);
+    assert_int_equal(store_session_get(s, "h-b1", 0, &u, NULL, &err), -1);
+    assert_int_equal(store_session_get(s, "h-b2", 0, &u, NULL, &err), -1);
+
+    /* a deleted user's sessions go with them */
+    assert_int_equal(store_session_create(s, "h-a3", alice, 5000, &err), 0);
+    assert_int_equal(store_user_delete(s, alice, &err), 0);
+    assert_int_equal(store_session_get(s, "h-a3", 0, &u, NULL, &err), -1);
+    assert_int_equal(err.code, YUN_E_NOT_FOUND);
+    store_close(s);
+}
+
+/* A database written by schema 1 (no password column, no sessions table) migrates forward with its data. The
+ * file is made by today's store and taken back to schema 1's shape, which is what schema 1 wrote. */
+static void test_migrate_v1(void **state)
+{
+    tmpdb *t = *state;
+    yun_err err = YUN_ERR_INIT;
+    yun_store *s = store_open(t->path, &err);
+    assert_non_null(s);
+    int64_t uid = add_user(s, "carol");
+    int64_t vid = add_vm(s, vm_of(uid, "db1", 2, 256, 2048));
+    store_close(s);
+
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(t->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "DROP TABLE sessions; ALTER TABLE users DROP COLUMN password_hash; "
+                                  "PRAGMA user_version = 1",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+
+    s = store_open(t->path, &err);
+    assert_non_null(s);
+    assert_int_equal(store_schema_version(s), 2);
+    yun_vm vm;
+    assert_int_equal(store_vm_get(s, vid, &vm, &err), 0);
+    assert_string_equal(vm.owner_name, "carol");
+    char h[128] = "junk";
+    assert_int_equal(store_user_password_get(s, uid, h, sizeof h, &err), 0);
+    assert_string_equal(h, "");
+    assert_int_equal(store_user_password_set(s, uid, "$argon2id$x", &err), 0);
+    assert_int_equal(store_session_create(s, "h1", uid, INT64_MAX, &err), 0);
+    yun_user u;
+    assert_int_equal(store_session_get(s, "h1", 0, &u, NULL, &err), 0);
+    assert_int_equal(u.id, uid);
+    store_close(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_migrate_empty, tmp_setup, tmp_teardown),
+        cmocka_unit_test_setup_teardown(test_reopen_keeps_data, tmp_setup, tmp_teardown),
+        cmocka_unit_test_setup_teardown(test_refuses_newer, tmp_setup, tmp_teardown),
+        cmocka_unit_test_setup_teardown(test_refuses_foreign, tmp_setup, tmp_teardown),
+        cmocka_unit_test(test_user_roundtrip),
+        cmocka_unit_test(test_image_roundtrip),
+        cmocka_unit_test(test_host_roundtrip),
+        cmocka_unit_test(test_vm_roundtrip),
+        cmocka_unit_test(test_conflicts),
+        cmocka_unit_test(test_not_found),
+        cmocka_unit_test(test_vm_list_filters),
+        cmocka_unit_test(test_usage),
+        cmocka_unit_test(test_settings),
+        cmocka_unit_test(test_console),
+        cmocka_unit_test(test_transactions),
+        cmocka_unit_test_setup_teardown(test_concurrent_writers, tmp_setup, tmp_teardown),
+        cmocka_unit_test(test_passwords),
+        cmocka_unit_test(test_sessions),
+        cmocka_unit_test_setup_teardown(test_migrate_v1, tmp_setup, tmp_teardown),
+    };
+    return cmocka_run_group_tests_name("store", tests, NULL, NULL);
+}

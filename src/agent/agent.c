@@ -66,7 +66,7 @@ agent_state *agent_state_new(const char *vm_dir, const char *accel, int shutdown
 {
     agent_state *st = xcalloc(1, sizeof *st);
     st->vm_dir = xstrdup(vm_dir);
-    snprintf(st->accel, sizeof st->accel, "%s", accel && *accel ? accel : "tcg");
+    agent_state_set_accel(st, accel);
     st->shutdown_timeout_ms = shutdown_timeout_ms > 0 ? shutdown_timeout_ms : AGENT_DEFAULT_SHUTDOWN_TIMEOUT_MS;
     buf_puts(&st->actions, "");
     /* best effort: a VM that cannot get its disk says why in its verdict */
@@ -74,6 +74,11 @@ agent_state *agent_state_new(const char *vm_dir, const char *accel, int shutdown
     if (mkdir_p(st->vm_dir, &e) < 0)
         log_warn("agent: %s", e.msg);
     return st;
+}
+
+void agent_state_set_accel(agent_state *st, const char *accel)
+{
+    snprintf(st->accel, sizeof st->accel, "%s", accel && !strcmp(accel, "kvm") ? "kvm" : "tcg");
 }
 
 void agent_state_free(agent_state *st)

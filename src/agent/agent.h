@@ -30,6 +30,11 @@ typedef struct agent_config {
     int interval_ms;            /* 0: what yund says at registration (default 2000) */
     int shutdown_timeout_ms;    /* 0: 30 s between an ACPI shutdown request and a hard power-off */
     yun_hv *hv;                 /* NULL: open libvirt_uri; else use this one (not owned, e.g. hv_fake) */
+    /* KVM or TCG is found by booting the starter image under KVM (hv_accel_probe), once yund's image_dir
+     * holds one (vmlinuz + initrd.img in the newest IMAGE_DIR/starter-N), or these two files when set.
+     * Until then, and always with cfg->hv set, the host says "tcg". */
+    const char *probe_kernel, *probe_initrd;
+    const char *accel_cache;    /* the probe's verdict, kept per boot; NULL: VM_DIR/.accel */
     atomic_bool *stop;          /* set to true to end agent_run after the current pass */
 } agent_config;
 
@@ -47,6 +52,8 @@ typedef struct agent_state agent_state;
  * accel: "kvm" or "tcg", the domain type of what is defined. shutdown_timeout_ms: 0 for the default. */
 agent_state *agent_state_new(const char *vm_dir, const char *accel, int shutdown_timeout_ms);
 void agent_state_free(agent_state *st);
+/* Domains defined from now on get this type ("kvm" or "tcg"); running ones keep theirs until restarted. */
+void agent_state_set_accel(agent_state *st, const char *accel);
 
 /* The report for yund (docs/agent-protocol.md): every domain on the host, the verdict on each VM the last
  * answer listed here, and the console tails that changed since the last delivered report. A new

@@ -2,9 +2,11 @@
  * reconcile every interval. Everything about HTTP and retries lives here; the decisions are in agent.c. */
 #include "agent/agent.h"
 
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "util/clock.h"
 #include "util/http_client.h"
@@ -14,11 +16,13 @@
 #define AGENT_HTTP_TIMEOUT_MS 15000
 #define AGENT_BACKOFF_MIN_MS 500
 #define AGENT_BACKOFF_MAX_MS 10000
+#define AGENT_PROBE_LOOK_MS 10000 /* how often to look for a starter image to probe KVM with */
 
 typedef struct agent_reg {
     long long host_id;
     int interval_ms;
     char vm_dir[YUN_PATH_MAX];
+    char image_dir[YUN_PATH_MAX];
     uint64_t disk_total_mib, disk_free_mib; /* what was sent */
 } agent_reg;
 
@@ -80,10 +84,10 @@ static int register_once(const agent_config *cfg, yun_hv *hv, const char *disk_d
     if (!ans)
         return -1;
     json_int_t id = 0, interval = 0;
-    const char *vm_dir = NULL;
+    const char *vm_dir = NULL, *image_dir = NULL;
     json_error_t je;
-    int rc = json_unpack_ex(ans, &je, 0, "{s:I, s?I, s:s}", "host_id", &id, "interval_ms", &interval, "vm_dir",
-                            &vm_dir);
+    int rc = json_unpack_ex(ans, &je, 0, "{s:I, s?I, s:s, s?s}", "host_id", &id, "interval_ms", &interval, "vm_dir",
+                            &vm_dir, "image_dir", &image_dir);
     if (rc < 0 || id <= 0 || vm_dir[0] != '/') {
         yun_err_set(err, YUN_E_INTERNAL, "yund's answer to register is not what docs/agent-protocol.md says: %s",
                     rc < 0 ? je.text : "host_id must be positive and vm_dir absolute");
@@ -93,6 +97,7 @@ static int register_once(const agent_config *cfg, yun_hv *hv, const char *disk_d
     reg->host_id = id;
     reg->interval_ms = interval > 0 ? (int)interval : AGENT_DEFAULT_INTERVAL_MS;
     snprintf(reg->vm_dir, sizeof reg->vm_dir, "%s", vm_dir);
+    snprintf(reg->image_dir, sizeof reg->image_dir, "%s", image_dir ? image_dir : "");
     reg->disk_total_mib = total;
     reg->disk_free_mib = avail;
     json_decref(ans);
@@ -130,6 +135,59 @@ static int register_host(const agent_config *cfg, yun_hv *hv, agent_reg *reg, yu
     return 0;
 }
 
+/* The starter image to probe KVM with: the configured files, else the newest IMAGE_DIR/starter-N that has
+ * both (yund builds each starter into a new folder). false when there is none yet. */
+static bool probe_files(const agent_config *cfg, const agent_reg *reg, char *kernel, char *initrd, size_t n)
+{
+    if (cfg->probe_kernel && cfg->probe_initrd) {
+        snprintf(kernel, n, "%s", cfg->probe_kernel);
+        snprintf(initrd, n, "%s", cfg->probe_initrd);
+        return access(kernel, R_OK) == 0 && access(initrd, R_OK) == 0;
+    }
+    DIR *d = reg->image_dir[0] ? opendir(reg->image_dir) : NULL;
+    if (!d)
+        return false;
+    char best[256] = "";
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (strncmp(e->d_name, "starter", 7) != 0 || strlen(e->d_name) >= sizeof best)
+            continue;
+        AUTOFREE char *k = xasprintf("%s/%s/vmlinuz", reg->image_dir, e->d_name);
+        AUTOFREE char *i = xasprintf("%s/%s/initrd.img", reg->image_dir, e->d_name);
+        /* starter-<ms since the epoch>: the longest, then the greatest name is the newest */
+        bool newer = strlen(e->d_name) > strlen(best) ||
+                     (strlen(e->d_name) == strlen(best) && strcmp(e->d_name, best) > 0);
+        if (newer && access(k, R_OK) == 0 && access(i, R_OK) == 0)
+            snprintf(best, sizeof best, "%s", e->d_name);
+    }
+    closedir(d);
+    if (!best[0])
+        return false;
+    snprintf(kernel, n, "%s/%s/vmlinuz", reg->image_dir, best);
+    snprintf(initrd, n, "%s/%s/initrd.img", reg->image_dir, best);
+    return true;
+}
+
+/* Probes KVM when a starter image is there. Returns true once the question is settled (probed, or
+ * nothing to probe with that will ever change), with the verdict in accel. */
+static bool probe_accel(const agent_config *cfg, const agent_reg *reg, char accel[8])
+{
+    char kernel[1024], initrd[1024]; /* image_dir + a folder name + a file name */
+    if (!probe_files(cfg, reg, kernel, initrd, sizeof kernel))
+        return false;
+    AUTOFREE char *cache = cfg->accel_cache ? xstrdup(cfg->accel_cache) : xasprintf("%s/.accel", reg->vm_dir);
+    hv_probe_opts o = {.kernel = kernel, .initrd = initrd, .cache_path = cache};
+    char detail[256] = "";
+    yun_err e = YUN_ERR_INIT;
+    if (hv_accel_probe(&o, accel, detail, sizeof detail, &e) < 0) {
+        log_warn("agent: cannot probe KVM: %s; guests run under TCG", e.msg);
+        snprintf(accel, 8, "tcg");
+    } else {
+        log_info("agent: accel %s: %s", accel, detail);
+    }
+    return true;
+}
+
 int agent_run(const agent_config *cfg, yun_err *err)
 {
     if (!cfg->controller_url || !*cfg->controller_url)
@@ -156,10 +214,26 @@ int agent_run(const agent_config *cfg, yun_err *err)
     int interval = cfg->interval_ms > 0 ? cfg->interval_ms : reg.interval_ms;
     char last_fail[sizeof err->msg] = "";
     int64_t backoff = interval;
+    bool probed = !own_hv; /* a hypervisor handed in (hv_fake) is not probed */
+    int64_t probe_looked = 0;
     rc = 0;
     while (!stopping(cfg)) {
         int64_t t0 = yun_mono_ms();
         yun_err e = YUN_ERR_INIT;
+        if (!probed && t0 - probe_looked >= AGENT_PROBE_LOOK_MS) {
+            char accel[8];
+            probe_looked = t0;
+            if ((probed = probe_accel(cfg, &reg, accel)) && strcmp(accel, ni.accel) != 0) {
+                /* tell yund, which shows it in `yun host list`; the host keeps its id */
+                hv_accel_set(hv, accel);
+                agent_state_set_accel(st, accel);
+                snprintf(ni.accel, sizeof ni.accel, "%s", accel);
+                if (register_host(cfg, hv, &reg, err) < 0) {
+                    rc = stopping(cfg) ? 0 : -1;
+                    break;
+                }
+            }
+        }
         json_t *report = agent_report(st, hv, &e);
         if (!report) {
             if (strcmp(last_fail, e.msg))

@@ -61,6 +61,7 @@ typedef struct cli_opt {
     const char *name; /* long name without "--" */
     const char *arg;  /* the value's name in help ("N", "SIZE"), NULL for a flag */
     const char *help;
+    bool required; /* the command cannot run without it (checked by cli_main, a usage error) */
 } cli_opt;
 
 typedef struct cli_cmd {
@@ -124,6 +125,10 @@ void cli_kv_print(json_t *obj, FILE *out);
  * The server sends a bounded window of the log's end, so cur may have lost its start. Returns an offset
  * into cur. */
 size_t cli_console_new_offset(const char *prev, size_t prev_len, const char *cur, size_t cur_len);
+
+/* s (n bytes, may hold NULs and invalid UTF-8) as valid UTF-8 without NULs: each bad byte becomes U+FFFD.
+ * Caller frees. */
+char *cli_utf8_clean(const char *s, size_t n);
 
 /* ---- running ---- */
 /* Everything a command needs; nothing global. env reads the environment (getenv in main; tests pass

@@ -126,7 +126,9 @@ static int wait_vm(cli_ctx *ctx, const cli_args *a, json_t *before, const char *
         json_t *vm = vm_of(j);
         const char *st = vm_state(vm);
         if (!seen || strcmp(seen, st) != 0) {
-            if (!ctx->json && seen)
+            /* the progress; the final state goes to stdout, an error to stderr as the error */
+            bool final = (target && strcmp(st, target) == 0) || strcmp(st, "error") == 0;
+            if (!ctx->json && !final)
                 fprintf(ctx->err, "%s: %s\n", a->pos[0], st);
             free(seen);
             seen = xstrdup(st);
@@ -185,12 +187,22 @@ static int finish(cli_ctx *ctx, const cli_args *a, json_t *answer, const char *t
     if (ctx->json) {
         cli_print_json(ctx, cli_opt_val(a, "wait") ? vm : answer);
     } else {
+        /* without --wait the answer is the VM as the request left it: say where it is heading */
+        bool waited = cli_opt_val(a, "wait") != NULL;
         const char *st = vm_state(vm);
+        const char *want = waited ? NULL : json_string_value(cli_field(vm, "want", NULL));
         AUTOFREE char *host = vm_host(vm);
-        if (strcmp(host, "-") != 0 && strcmp(st, "deleted") != 0)
-            fprintf(ctx->out, "%s: %s on %s\n", a->pos[0], st, host);
+        bool gone = strcmp(st, "deleted") == 0 || strcmp(st, "deleting") == 0;
+        fprintf(ctx->out, "%s: ", a->pos[0]);
+        if (!waited && strcmp(a->cmd->name, "reboot") == 0)
+            fputs("reboot requested, ", ctx->out);
+        if (want && strcmp(want, st) != 0 && strcmp(want, "deleted") != 0 && strcmp(st, "error") != 0)
+            fprintf(ctx->out, "%s -> %s", st, want);
         else
-            fprintf(ctx->out, "%s: %s\n", a->pos[0], st);
+            fputs(st, ctx->out);
+        if (strcmp(host, "-") != 0 && !gone)
+            fprintf(ctx->out, " on %s", host);
+        fputc('\n', ctx->out);
     }
     json_decref(vm);
     return rc;
@@ -198,11 +210,7 @@ static int finish(cli_ctx *ctx, const cli_args *a, json_t *answer, const char *t
 
 int cli_vm_create(cli_ctx *ctx, const cli_args *a)
 {
-    const char *image = cli_opt_val(a, "image");
-    if (!image)
-        return cli_usage(ctx, "vm create needs --image IMAGE (see `yun image list`)");
-    if (!cli_opt_val(a, "memory"))
-        return cli_usage(ctx, "vm create needs --memory SIZE, e.g. --memory 128M");
+    const char *image = cli_opt_val(a, "image"); /* required: cli_main checked */
     json_t *body = json_pack("{s:s,s:s}", "name", a->pos[0], "image", image);
     if (int_opt(ctx, a, "cpus", "cpus", 1, 100000, body) < 0 || size_opt(ctx, a, "disk", "disk", body) < 0 ||
         size_opt(ctx, a, "max-memory", "max_memory", body) < 0 || tuning_opts(ctx, a, body) < 0) {
@@ -448,7 +456,9 @@ int cli_vm_console_log(cli_ctx *ctx, const cli_args *a)
     if (console_get(ctx, url, &prev, &prev_len, &err) < 0)
         return cli_fail(ctx, &err);
     if (ctx->json && !cli_opt_val(a, "follow")) {
-        json_t *o = json_pack("{s:s,s:s%}", "name", a->pos[0], "console", prev, prev_len);
+        /* a serial console is bytes, JSON strings are UTF-8: stray bytes become U+FFFD */
+        AUTOFREE char *text = cli_utf8_clean(prev, prev_len);
+        json_t *o = json_pack("{s:s,s:s}", "name", a->pos[0], "console", text);
         cli_print_json(ctx, o);
         json_decref(o);
         return CLI_EXIT_OK;

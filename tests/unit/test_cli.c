@@ -328,8 +328,10 @@ static void test_table(void **state)
 static void test_kv_print(void **state)
 {
     (void)state;
-    json_t *o = json_pack("{s:s,s:i,s:i,s:{s:s},s:b,s:n,s:I}", "name", "web1", "mem_mib", 1024, "cpus", 2, "placement",
-                          "reason", "first fit", "admin", 1, "address", "created_ms", (json_int_t)1763785800000LL);
+    json_t *o = json_pack("{s:s,s:i,s:i,s:{s:s},s:b,s:n,s:I,s:[{s:s,s:s},{s:s}],s:[]}", "name", "web1", "mem_mib", 1024,
+                          "cpus", 2, "placement", "reason", "first fit", "admin", 1, "address", "created_ms",
+                          (json_int_t)1763785800000LL, "orphans", "name", "yun-bob-old", "state", "running", "name",
+                          "x", "strangers");
     char *s;
     size_t n;
     FILE *f = open_memstream(&s, &n);
@@ -342,8 +344,23 @@ static void test_kv_print(void **state)
                            "placement.reason: first fit\n"
                            "admin:            yes\n"
                            "address:          -\n"
-                           "created:          2025-11-22 04:30:00 UTC\n");
+                           "created:          2025-11-22 04:30:00 UTC\n"
+                           "orphans:          yun-bob-old (running), x\n"
+                           "strangers:        none\n");
     free(s);
+}
+
+static void test_utf8_clean(void **state)
+{
+    (void)state;
+    AUTOFREE char *a = cli_utf8_clean("ok \xe4\xb8\xad", 6);
+    assert_string_equal(a, "ok \xe4\xb8\xad");
+    AUTOFREE char *b = cli_utf8_clean("a\xff\0b\xe4\xb8", 6); /* a stray byte, a NUL, a cut sequence */
+    assert_string_equal(b, "a\xef\xbf\xbd\xef\xbf\xbd"
+                           "b\xef\xbf\xbd\xef\xbf\xbd");
+    AUTOFREE char *c = cli_utf8_clean("\xc0\x80\xed\xa0\x80", 5); /* overlong NUL, a surrogate */
+    assert_null(strstr(c, "\xc0"));
+    assert_null(strstr(c, "\xed"));
 }
 
 static void test_console_offset(void **state)
@@ -380,7 +397,8 @@ static void test_usage_exit_2(void **state)
          "yun: --disk \"0\" is zero"},
         {{"vm", "create", "web1", "--image", "starter", "--cpus", "two", "--memory", "1G"},
          "yun: --cpus \"two\" is not a whole number"},
-        {{"vm", "create", "web1", "--cpus", "1"}, "yun: vm create needs --image IMAGE"},
+        {{"vm", "create", "web1", "--cpus", "1"}, "yun: vm create needs --image IMAGE: the image to boot"},
+        {{"vm", "create", "web1", "--image", "starter"}, "yun: vm create needs --memory SIZE"},
         {{"vm", "set", "web1"}, "yun: vm set needs at least one of"},
         {{"vm", "set", "web1", "--memory", "-1G"}, "yun: --memory \"-1G\" is not a size"},
         {{"user", "create", "bob", "--max-memory", "lots"}, "yun: --max-memory \"lots\" is not a size"},
@@ -388,7 +406,7 @@ static void test_usage_exit_2(void **state)
         {{"vm", "frob"}, "yun: unknown command \"vm frob\""},
         {{"vm", "show"}, "yun: missing NAME"},
         {{"image", "import", "f.qcow2"}, "yun: image import needs --name NAME"},
-        {{"vm"}, "  vm create NAME"}, /* the group's help, on stderr */
+        {{"vm"}, "  vm create NAME --image IMAGE --memory SIZE"}, /* the group's help, on stderr */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *argv[12];
@@ -418,6 +436,22 @@ static void test_usage_exit_2(void **state)
 static void test_help(void **state)
 {
     (void)state;
+    /* every command has help that names it, and fits the option table */
+    for (const cli_cmd *c = cli_commands; c->name; c++) {
+        int nopts = 0;
+        while (c->opts && c->opts[nopts].name)
+            nopts++;
+        assert_true(nopts <= CLI_MAX_OPTS);
+        assert_true(c->max_pos <= CLI_MAX_POS);
+        char *o, *e;
+        int rc = c->group ? run(&o, &e, c->group, c->name, "--help", NULL) : run(&o, &e, "help", c->name, NULL);
+        assert_int_equal(rc, 0);
+        AUTOFREE char *want = xasprintf("Usage: yun %s%s%s", c->group ? c->group : "", c->group ? " " : "", c->name);
+        if (!strstr(o, want))
+            fail_msg("help for %s: %s", c->name, o);
+        free(o);
+        free(e);
+    }
     AUTOFREE char *out = NULL;
     AUTOFREE char *err = NULL;
     assert_int_equal(run(&out, &err, "help", NULL), 0);
@@ -743,7 +777,7 @@ static void test_srv_vm_actions_wait(void **state)
     assert_string_equal(srv.path[1], "/v1/vms/web1");
     assert_int_equal(srv.nreq, 3);
     assert_string_equal(out, "web1: running on h1\n");
-    assert_string_equal(err, "web1: running\n");
+    assert_string_equal(err, "web1: starting\n");
     /* an error state ends the wait with libvirt's message and exit 1 */
     srv_reset();
     srv_answer(202, "{\"name\": \"web1\", \"state\": \"stopped\"}");
@@ -761,6 +795,30 @@ static void test_srv_vm_actions_wait(void **state)
     assert_int_equal(srv.nreq, 1);
     assert_string_equal(srv.path[0], "/v1/vms/web1/stop");
     assert_string_equal(o3, "web1: stopping\n");
+    /* start without --wait: where it is and where it is going */
+    srv_reset();
+    srv_answer(202, "{\"name\": \"web1\", \"state\": \"stopped\", \"want\": \"running\", \"host\": \"h1\"}");
+    AUTOFREE char *o4 = NULL;
+    AUTOFREE char *e4 = NULL;
+    assert_int_equal(RUN(&o4, &e4, "vm", "start", "web1"), 0);
+    assert_string_equal(o4, "web1: stopped -> running on h1\n");
+    srv_reset();
+    srv_answer(202, "{\"name\": \"web1\", \"state\": \"running\", \"want\": \"running\", \"host\": \"h1\"}");
+    AUTOFREE char *o5 = NULL;
+    AUTOFREE char *e5 = NULL;
+    assert_int_equal(RUN(&o5, &e5, "vm", "reboot", "web1"), 0);
+    assert_string_equal(o5, "web1: reboot requested, running on h1\n");
+    /* start --wait on a VM in error: the old error does not end the wait, a new one does */
+    srv_reset();
+    srv_answer(202, "{\"name\": \"web1\", \"state\": \"error\", \"error\": \"old\", \"updated_ms\": 5}");
+    srv_answer(200, "{\"name\": \"web1\", \"state\": \"error\", \"error\": \"old\", \"updated_ms\": 5}");
+    srv_answer(200, "{\"name\": \"web1\", \"state\": \"starting\", \"updated_ms\": 6}");
+    srv_answer(200, "{\"name\": \"web1\", \"state\": \"running\", \"host\": \"h1\", \"updated_ms\": 7}");
+    AUTOFREE char *o6 = NULL;
+    AUTOFREE char *e6 = NULL;
+    assert_int_equal(RUN(&o6, &e6, "vm", "start", "web1", "--wait"), 0);
+    assert_int_equal(srv.nreq, 4);
+    assert_string_equal(o6, "web1: running on h1\n");
 }
 
 static void test_srv_vm_delete_wait(void **state)
@@ -789,6 +847,12 @@ static void test_srv_console_log(void **state)
     assert_int_equal(RUN(&out, &err, "vm", "console-log", "web1"), 0);
     assert_string_equal(srv.path[0], "/v1/vms/web1/console");
     assert_string_equal(out, "boot\nYUN-GUEST-READY\n");
+    AUTOFREE char *oj = NULL;
+    AUTOFREE char *ej = NULL;
+    assert_int_equal(RUN(&oj, &ej, "vm", "console-log", "web1", "-o", "json"), 0);
+    json_t *j = json_loads(oj, 0, NULL);
+    assert_string_equal(json_string_value(json_object_get(j, "console")), "boot\nYUN-GUEST-READY\n");
+    json_decref(j);
     /* --follow prints only what is new, and ends when the VM goes away */
     srv_reset();
     srv_answer(200, "line1\n");
@@ -900,6 +964,7 @@ int main(void)
         cmocka_unit_test(test_login_logout),
         cmocka_unit_test(test_table),
         cmocka_unit_test(test_kv_print),
+        cmocka_unit_test(test_utf8_clean),
         cmocka_unit_test(test_console_offset),
         cmocka_unit_test(test_usage_exit_2),
         cmocka_unit_test(test_help),

@@ -61,6 +61,7 @@ typedef struct cli_opt {
     const char *name; /* long name without "--" */
     const char *arg;  /* the value's name in help ("N", "SIZE"), NULL for a flag */
     const char *help;
+    bool required; /* the command cannot run without it (checked by cli_main, a usage error) */
 } cli_opt;
 
 typedef struct cli_cmd {

@@ -359,8 +359,6 @@ static int cmd_image_delete(cli_ctx *ctx, const cli_args *a)
 static int cmd_image_import(cli_ctx *ctx, const cli_args *a)
 {
     const char *file = a->pos[0], *name = cli_opt_val(a, "name");
-    if (!name)
-        return cli_usage(ctx, "image import needs --name NAME, the name VMs will use (--image NAME)");
     yun_err err = YUN_ERR_INIT;
     FILE *f = fopen(file, "rb");
     if (!f) {
@@ -691,9 +689,9 @@ static int cmd_version(cli_ctx *ctx, const cli_args *a)
 }
 
 static const cli_opt no_opts[] = {{NULL, NULL, NULL}};
-static const cli_opt login_opts[] = {{"token", "TOKEN", "the API token (the admin's is in STATE/admin.token)"},
+static const cli_opt login_opts[] = {{"token", "TOKEN", "the API token (the admin's is in STATE/admin.token)", true},
                                      {NULL, NULL, NULL}};
-static const cli_opt import_opts[] = {{"name", "NAME", "the image's name, as VMs will name it (--image NAME)"},
+static const cli_opt import_opts[] = {{"name", "NAME", "the image's name, as VMs will name it (--image NAME)", true},
                                       {NULL, NULL, NULL}};
 #define OWNER_OPT                                                                                                      \
     {                                                                                                                  \
@@ -704,8 +702,8 @@ static const cli_opt import_opts[] = {{"name", "NAME", "the image's name, as VMs
         "wait", NULL, "poll until the VM has got there (or failed), then print its state"                              \
     }
 static const cli_opt vm_create_opts[] = {
-    {"image", "IMAGE", "the image to boot (see `yun image list`)"},
-    {"memory", "SIZE", "memory, e.g. 128M or 1G"},
+    {"image", "IMAGE", "the image to boot (see `yun image list`)", true},
+    {"memory", "SIZE", "memory, e.g. 128M or 1G", true},
     {"cpus", "N", "virtual CPUs (default 1)"},
     {"max-memory", "SIZE", "the most memory `vm set --memory` may give it later (default: --memory)"},
     {"disk", "SIZE", "disk size, e.g. 1G (at least the image's size; default: the image's size)"},
@@ -784,32 +782,29 @@ const cli_cmd cli_commands[] = {
     {NULL, NULL, NULL, 0, 0, NULL, NULL, NULL},
 };
 
-static void usage_line(const cli_cmd *c, yun_buf *b)
+/* "vm create NAME --image IMAGE --memory SIZE [OPTIONS]": the options a command needs are written out,
+ * the rest summarised (with_more). */
+static void usage_line(const cli_cmd *c, yun_buf *b, bool with_more)
 {
-    buf_printf(b, "yun %s%s%s", c->group ? c->group : "", c->group ? " " : "", c->name);
+    buf_printf(b, "%s%s%s", c->group ? c->group : "", c->group ? " " : "", c->name);
     if (*c->pos)
         buf_printf(b, " %s", c->pos);
-    /* the options a command needs are written out; the rest are summarised */
-    static const char *const required[] = {"image", "memory", "token", "name", NULL};
     bool more = false;
     for (const cli_opt *o = c->opts; o && o->name; o++) {
-        bool req = false;
-        for (size_t i = 0; required[i]; i++)
-            req |= strcmp(o->name, required[i]) == 0;
-        if (req)
+        if (o->required)
             buf_printf(b, " --%s %s", o->name, o->arg);
         else
             more = true;
     }
-    if (more)
+    if (more && with_more)
         buf_puts(b, " [OPTIONS]");
 }
 
 static void help_cmd(FILE *f, const cli_cmd *c)
 {
     yun_buf b = YUN_BUF_INIT;
-    usage_line(c, &b);
-    fprintf(f, "Usage: %s\n\n%c%s.\n", b.data, c->summary[0] >= 'a' ? c->summary[0] - 32 : c->summary[0],
+    usage_line(c, &b, true);
+    fprintf(f, "Usage: yun %s\n\n%c%s.\n", b.data, c->summary[0] >= 'a' ? c->summary[0] - 32 : c->summary[0],
             c->summary + 1);
     buf_free(&b);
     if (c->opts && c->opts->name) {
@@ -831,17 +826,17 @@ static void help_all(FILE *f, const char *group)
         if (group && (!c->group || strcmp(c->group, group) != 0))
             continue;
         yun_buf b = YUN_BUF_INIT;
-        buf_printf(&b, "%s%s%s%s%s", c->group ? c->group : "", c->group ? " " : "", c->name, *c->pos ? " " : "",
-                   c->pos);
-        fprintf(f, "  %-26s %s\n", b.data, c->summary);
+        usage_line(c, &b, false);
+        if (b.len > 30)
+            fprintf(f, "  %s\n  %-30s %s\n", b.data, "", c->summary);
+        else
+            fprintf(f, "  %-30s %s\n", b.data, c->summary);
         buf_free(&b);
     }
-    fputs("\nGlobal options:\n"
-          "  -o, --output json|table    JSON for scripts, or tables and key: value lines (default)\n"
-          "  --url URL                  the yund to talk to\n"
-          "  --token TOKEN              the API token\n"
-          "  -h, --help                 what a command takes: yun vm create --help\n\n"
-          "The server and token come from --url/--token, then YUN_URL/YUN_TOKEN, then the file `yun login`\n"
+    fprintf(f, "\nGlobal options:\n  %-30s %s\n  %-30s %s\n  %-30s %s\n  %-30s %s\n\n", "-o, --output json|table",
+            "JSON for scripts, or tables and key: value lines (default)", "--url URL", "the yund to talk to",
+            "--token TOKEN", "the API token", "-h, --help", "what a command takes: yun vm create --help");
+    fputs("The server and token come from --url/--token, then YUN_URL/YUN_TOKEN, then the file `yun login`\n"
           "writes ($XDG_CONFIG_HOME/yun/config or ~/.config/yun/config), then " CLI_DEFAULT_URL " with the\n"
           "token in ./" CLI_DEFAULT_TOKEN_FILE ".\n"
           "Exit status: 0 done, 1 the server or the system refused, 2 the command line is wrong.\n",
@@ -891,6 +886,15 @@ int cli_main(cli_ctx *ctx, int argc, char **argv)
         else
             help_all(f, a.group);
         return asked ? CLI_EXIT_OK : CLI_EXIT_USAGE;
+    }
+    for (int k = 0; a.cmd->opts && a.cmd->opts[k].name; k++) {
+        const cli_opt *o = &a.cmd->opts[k];
+        /* login's --token is also the global --token, which the parser takes first */
+        bool given = a.val[k] || (strcmp(o->name, "token") == 0 && a.token);
+        if (o->required && !given)
+            return cli_usage(ctx, "%s%s%s needs --%s %s: %s (see `yun %s%s%s --help`)",
+                             a.cmd->group ? a.cmd->group : "", a.cmd->group ? " " : "", a.cmd->name, o->name, o->arg,
+                             o->help, a.cmd->group ? a.cmd->group : "", a.cmd->group ? " " : "", a.cmd->name);
     }
     if (a.cmd->group) {
         AUTOFREE char *cfg = cli_config_path(ctx->env("XDG_CONFIG_HOME"), ctx->env("HOME"), NULL);

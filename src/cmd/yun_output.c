@@ -108,6 +108,28 @@ static char *kv_value(const char *key, json_t *v)
         return xstrdup("no");
     if (json_is_null(v))
         return xstrdup("-");
+    if (json_is_array(v) && json_array_size(v) == 0)
+        return xstrdup("none");
+    if (json_is_array(v) && json_is_object(json_array_get(v, 0))) {
+        /* a list of things (a host's orphans and strangers): "name (state), ..." */
+        yun_buf b = YUN_BUF_INIT;
+        size_t i;
+        json_t *it;
+        json_array_foreach(v, i, it)
+        {
+            const char *n = json_string_value(json_object_get(it, "name"));
+            const char *st = json_string_value(json_object_get(it, "state"));
+            if (!n) {
+                AUTOFREE char *raw = json_dumps(it, JSON_COMPACT);
+                buf_printf(&b, "%s%s", i ? ", " : "", raw ? raw : "?");
+                continue;
+            }
+            buf_printf(&b, "%s%s", i ? ", " : "", n);
+            if (st)
+                buf_printf(&b, " (%s)", st);
+        }
+        return buf_steal(&b);
+    }
     char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
     return s ? s : xstrdup("?");
 }

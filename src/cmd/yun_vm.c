@@ -210,11 +210,7 @@ static int finish(cli_ctx *ctx, const cli_args *a, json_t *answer, const char *t
 
 int cli_vm_create(cli_ctx *ctx, const cli_args *a)
 {
-    const char *image = cli_opt_val(a, "image");
-    if (!image)
-        return cli_usage(ctx, "vm create needs --image IMAGE (see `yun image list`)");
-    if (!cli_opt_val(a, "memory"))
-        return cli_usage(ctx, "vm create needs --memory SIZE, e.g. --memory 128M");
+    const char *image = cli_opt_val(a, "image"); /* required: cli_main checked */
     json_t *body = json_pack("{s:s,s:s}", "name", a->pos[0], "image", image);
     if (int_opt(ctx, a, "cpus", "cpus", 1, 100000, body) < 0 || size_opt(ctx, a, "disk", "disk", body) < 0 ||
         size_opt(ctx, a, "max-memory", "max_memory", body) < 0 || tuning_opts(ctx, a, body) < 0) {

@@ -328,8 +328,10 @@ static void test_table(void **state)
 static void test_kv_print(void **state)
 {
     (void)state;
-    json_t *o = json_pack("{s:s,s:i,s:i,s:{s:s},s:b,s:n,s:I}", "name", "web1", "mem_mib", 1024, "cpus", 2, "placement",
-                          "reason", "first fit", "admin", 1, "address", "created_ms", (json_int_t)1763785800000LL);
+    json_t *o = json_pack("{s:s,s:i,s:i,s:{s:s},s:b,s:n,s:I,s:[{s:s,s:s},{s:s}],s:[]}", "name", "web1", "mem_mib", 1024,
+                          "cpus", 2, "placement", "reason", "first fit", "admin", 1, "address", "created_ms",
+                          (json_int_t)1763785800000LL, "orphans", "name", "yun-bob-old", "state", "running", "name",
+                          "x", "strangers");
     char *s;
     size_t n;
     FILE *f = open_memstream(&s, &n);
@@ -342,7 +344,9 @@ static void test_kv_print(void **state)
                            "placement.reason: first fit\n"
                            "admin:            yes\n"
                            "address:          -\n"
-                           "created:          2025-11-22 04:30:00 UTC\n");
+                           "created:          2025-11-22 04:30:00 UTC\n"
+                           "orphans:          yun-bob-old (running), x\n"
+                           "strangers:        none\n");
     free(s);
 }
 
@@ -380,7 +384,8 @@ static void test_usage_exit_2(void **state)
          "yun: --disk \"0\" is zero"},
         {{"vm", "create", "web1", "--image", "starter", "--cpus", "two", "--memory", "1G"},
          "yun: --cpus \"two\" is not a whole number"},
-        {{"vm", "create", "web1", "--cpus", "1"}, "yun: vm create needs --image IMAGE"},
+        {{"vm", "create", "web1", "--cpus", "1"}, "yun: vm create needs --image IMAGE: the image to boot"},
+        {{"vm", "create", "web1", "--image", "starter"}, "yun: vm create needs --memory SIZE"},
         {{"vm", "set", "web1"}, "yun: vm set needs at least one of"},
         {{"vm", "set", "web1", "--memory", "-1G"}, "yun: --memory \"-1G\" is not a size"},
         {{"user", "create", "bob", "--max-memory", "lots"}, "yun: --max-memory \"lots\" is not a size"},
@@ -388,7 +393,7 @@ static void test_usage_exit_2(void **state)
         {{"vm", "frob"}, "yun: unknown command \"vm frob\""},
         {{"vm", "show"}, "yun: missing NAME"},
         {{"image", "import", "f.qcow2"}, "yun: image import needs --name NAME"},
-        {{"vm"}, "  vm create NAME"}, /* the group's help, on stderr */
+        {{"vm"}, "  vm create NAME --image IMAGE --memory SIZE"}, /* the group's help, on stderr */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *argv[12];
@@ -418,6 +423,22 @@ static void test_usage_exit_2(void **state)
 static void test_help(void **state)
 {
     (void)state;
+    /* every command has help that names it, and fits the option table */
+    for (const cli_cmd *c = cli_commands; c->name; c++) {
+        int nopts = 0;
+        while (c->opts && c->opts[nopts].name)
+            nopts++;
+        assert_true(nopts <= CLI_MAX_OPTS);
+        assert_true(c->max_pos <= CLI_MAX_POS);
+        char *o, *e;
+        int rc = c->group ? run(&o, &e, c->group, c->name, "--help", NULL) : run(&o, &e, "help", c->name, NULL);
+        assert_int_equal(rc, 0);
+        AUTOFREE char *want = xasprintf("Usage: yun %s%s%s", c->group ? c->group : "", c->group ? " " : "", c->name);
+        if (!strstr(o, want))
+            fail_msg("help for %s: %s", c->name, o);
+        free(o);
+        free(e);
+    }
     AUTOFREE char *out = NULL;
     AUTOFREE char *err = NULL;
     assert_int_equal(run(&out, &err, "help", NULL), 0);

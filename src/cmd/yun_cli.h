@@ -126,6 +126,10 @@ void cli_kv_print(json_t *obj, FILE *out);
  * into cur. */
 size_t cli_console_new_offset(const char *prev, size_t prev_len, const char *cur, size_t cur_len);
 
+/* s (n bytes, may hold NULs and invalid UTF-8) as valid UTF-8 without NULs: each bad byte becomes U+FFFD.
+ * Caller frees. */
+char *cli_utf8_clean(const char *s, size_t n);
+
 /* ---- running ---- */
 /* Everything a command needs; nothing global. env reads the environment (getenv in main; tests pass
  * their own). poll_ms is the --wait / --follow interval. */

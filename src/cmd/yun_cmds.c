@@ -176,7 +176,9 @@ static char *config_path(cli_ctx *ctx, yun_err *err)
 
 static int cmd_login(cli_ctx *ctx, const cli_args *a)
 {
-    const char *url = a->pos[0];
+    const char *url = a->npos ? a->pos[0] : a->url; /* `yun login --url URL` reads as well */
+    if (!url)
+        return cli_usage(ctx, "login needs the server's URL: yun login URL --token TOKEN");
     const char *token = cli_opt_val(a, "token");
     if (!token)
         token = a->token; /* --token was taken as the global option: the same thing here */
@@ -741,7 +743,7 @@ static const cli_opt user_set_opts[] = {{"admin", NULL, "make the user an admini
                                         {NULL, NULL, NULL}};
 
 const cli_cmd cli_commands[] = {
-    {NULL, "login", "URL", 1, 1, "check URL and TOKEN against the server and keep them in ~/.config/yun/config",
+    {NULL, "login", "URL", 0, 1, "check URL and TOKEN against the server and keep them in ~/.config/yun/config",
      login_opts, cmd_login},
     {NULL, "logout", "", 0, 0, "forget the saved URL and token", no_opts, cmd_logout},
     {NULL, "help", "[COMMAND]", 0, 2, "say what a command takes", no_opts, cmd_help},

@@ -456,7 +456,9 @@ int cli_vm_console_log(cli_ctx *ctx, const cli_args *a)
     if (console_get(ctx, url, &prev, &prev_len, &err) < 0)
         return cli_fail(ctx, &err);
     if (ctx->json && !cli_opt_val(a, "follow")) {
-        json_t *o = json_pack("{s:s,s:s%}", "name", a->pos[0], "console", prev, prev_len);
+        /* a serial console is bytes, JSON strings are UTF-8: stray bytes become U+FFFD */
+        AUTOFREE char *text = cli_utf8_clean(prev, prev_len);
+        json_t *o = json_pack("{s:s,s:s}", "name", a->pos[0], "console", text);
         cli_print_json(ctx, o);
         json_decref(o);
         return CLI_EXIT_OK;

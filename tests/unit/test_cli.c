@@ -350,6 +350,19 @@ static void test_kv_print(void **state)
     free(s);
 }
 
+static void test_utf8_clean(void **state)
+{
+    (void)state;
+    AUTOFREE char *a = cli_utf8_clean("ok \xe4\xb8\xad", 6);
+    assert_string_equal(a, "ok \xe4\xb8\xad");
+    AUTOFREE char *b = cli_utf8_clean("a\xff\0b\xe4\xb8", 6); /* a stray byte, a NUL, a cut sequence */
+    assert_string_equal(b, "a\xef\xbf\xbd\xef\xbf\xbd"
+                           "b\xef\xbf\xbd\xef\xbf\xbd");
+    AUTOFREE char *c = cli_utf8_clean("\xc0\x80\xed\xa0\x80", 5); /* overlong NUL, a surrogate */
+    assert_null(strstr(c, "\xc0"));
+    assert_null(strstr(c, "\xed"));
+}
+
 static void test_console_offset(void **state)
 {
     (void)state;
@@ -834,6 +847,12 @@ static void test_srv_console_log(void **state)
     assert_int_equal(RUN(&out, &err, "vm", "console-log", "web1"), 0);
     assert_string_equal(srv.path[0], "/v1/vms/web1/console");
     assert_string_equal(out, "boot\nYUN-GUEST-READY\n");
+    AUTOFREE char *oj = NULL;
+    AUTOFREE char *ej = NULL;
+    assert_int_equal(RUN(&oj, &ej, "vm", "console-log", "web1", "-o", "json"), 0);
+    json_t *j = json_loads(oj, 0, NULL);
+    assert_string_equal(json_string_value(json_object_get(j, "console")), "boot\nYUN-GUEST-READY\n");
+    json_decref(j);
     /* --follow prints only what is new, and ends when the VM goes away */
     srv_reset();
     srv_answer(200, "line1\n");
@@ -945,6 +964,7 @@ int main(void)
         cmocka_unit_test(test_login_logout),
         cmocka_unit_test(test_table),
         cmocka_unit_test(test_kv_print),
+        cmocka_unit_test(test_utf8_clean),
         cmocka_unit_test(test_console_offset),
         cmocka_unit_test(test_usage_exit_2),
         cmocka_unit_test(test_help),

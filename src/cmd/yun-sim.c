@@ -10,15 +10,12 @@
 
 #include "place/consolidate.h"
 #include "sim/plot.h"
+#include "sim/sim_place.h"
 #include "sim/sim.h"
 #include "sim/trace.h"
 #include "util/err.h"
 #include "util/log.h"
 
-#if __has_include("sim/sim_place.h")
-#include "sim/sim_place.h"
-#define HAVE_SIM_PLACE 1
-#endif
 
 static void usage(FILE *f)
 {
@@ -180,12 +177,10 @@ int main(int argc, char **argv)
         rc = cmd_run(argc - 1, argv + 1, &err);
     else if (!strcmp(argv[1], "policies"))
         rc = cmd_policies();
-#ifdef HAVE_SIM_PLACE
     else if (!strcmp(argv[1], "place"))
         return sim_place_main(argc - 1, argv + 1);
     else if (!strcmp(argv[1], "utility-curve"))
         return sim_utility_curve_main(argc - 1, argv + 1);
-#endif
     else {
         fprintf(stderr, "yun-sim: unknown command '%s'\n", argv[1]);
         usage(stderr);

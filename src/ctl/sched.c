@@ -177,7 +177,7 @@ static int engine_pick(place_algo algo, const sched_host *hosts, size_t n, const
         if (h->state != YUN_HOST_UP)
             continue;
         place_host *p = &ph[m];
-        snprintf(p->name, sizeof p->name, "%s", h->name);
+        snprintf(p->name, sizeof p->name, "%.63s", h->name); /* the reason may shorten it; the choice goes by index */
         p->cap[PLACE_CPU] = (int64_t)h->cores * 1000;
         p->used[PLACE_CPU] = (int64_t)h->used_cpus * 1000;
         p->cap[PLACE_MEM] = (int64_t)h->mem_mib;

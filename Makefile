@@ -4,7 +4,7 @@ ASAN  ?= build-asan
 STATE ?= var
 LISTEN ?= 127.0.0.1:8080
 
-.PHONY: all build deps up check unit clean format bench
+.PHONY: all build asan deps up down check unit clean format bench
 
 all: build
 
@@ -27,6 +27,9 @@ asan: deps $(ASAN)/build.ninja
 # then runs yund --all-in-one in the foreground (Ctrl-C stops it; VMs keep running).
 up: build
 	@bash scripts/up.sh $(BUILD) $(STATE) $(LISTEN)
+
+down:
+	@bash scripts/down.sh $(STATE)
 
 # Every suite, plain and ASan+UBSan; ends with one line "N passed, N failed".
 check: build asan

@@ -6,7 +6,7 @@ pkgs=(build-essential pkg-config meson ninja-build
       libvirt-dev libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils
       libsqlite3-dev libpq-dev libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev
       libsodium-dev libxml2-dev libcmocka-dev
-      cpio gzip xz-utils busybox-static gnuplot-nox iproute2 curl)
+      cpio gzip xz-utils busybox-static gnuplot-nox iproute2 curl jq)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

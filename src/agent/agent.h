@@ -1,13 +1,25 @@
 /* agent.h: the host agent. It registers its host with yund, then every interval reports what is on
  * the host and makes the desired state yund answers with true (DESIGN.md's decision table), by the
- * protocol in docs/agent-protocol.md. It runs as yun-agent, or as a thread inside yund --all-in-one. */
+ * protocol in docs/agent-protocol.md. It runs as yun-agent, or as a thread inside yund --all-in-one.
+ *
+ * Two layers: agent_run is the loop (HTTP, registration, retries); agent_state + agent_report +
+ * agent_reconcile are the decisions, free of HTTP so they can be driven by tests against hv_fake.
+ * Nothing the agent keeps in memory matters across a restart: every pass re-derives what to do from
+ * libvirt and yund; the memory only spares repeated work (when a shutdown was asked, which console
+ * bytes were sent, the verdicts of the last pass). */
 #ifndef YUN_AGENT_AGENT_H
 #define YUN_AGENT_AGENT_H
 
+#include <jansson.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "hv/hv.h"
+
+#define AGENT_DEFAULT_INTERVAL_MS 2000
+#define AGENT_DEFAULT_SHUTDOWN_TIMEOUT_MS 30000
+#define AGENT_CONSOLE_TAIL_MAX (64 * 1024)
 
 typedef struct agent_config {
     const char *controller_url; /* "http://127.0.0.1:8080" */
@@ -16,11 +28,52 @@ typedef struct agent_config {
     const char *host_name;      /* NULL: the hypervisor's hostname */
     const char *migrate_addr;   /* address other hosts migrate to, NULL if none */
     int interval_ms;            /* 0: what yund says at registration (default 2000) */
+    int shutdown_timeout_ms;    /* 0: 30 s between an ACPI shutdown request and a hard power-off */
+    yun_hv *hv;                 /* NULL: open libvirt_uri; else use this one (not owned, e.g. hv_fake) */
+    /* KVM or TCG is found by booting the starter image under KVM (hv_accel_probe), once yund's image_dir
+     * holds one (vmlinuz + initrd.img in the newest IMAGE_DIR/starter-N), or these two files when set.
+     * Until then, and always with cfg->hv set, the host says "tcg". */
+    const char *probe_kernel, *probe_initrd;
+    const char *accel_cache;    /* the probe's verdict, kept per boot; NULL: VM_DIR/.accel */
     atomic_bool *stop;          /* set to true to end agent_run after the current pass */
 } agent_config;
 
-/* Runs until *cfg->stop: connects to libvirt, registers (retrying while yund is unreachable), then loops.
- * Returns 0 when stopped, -1 with err when it cannot start (libvirt unreachable, bad token). */
+/* Runs until *cfg->stop: connects to libvirt, registers (retrying with backoff while yund is
+ * unreachable), then loops report -> answer -> reconcile. Returns 0 when stopped, -1 with err when it
+ * cannot start or must not go on (libvirt unreachable at start, a token yund refuses). */
 int agent_run(const agent_config *cfg, yun_err *err);
+
+/* ---- the decisions, without HTTP ---- */
+
+/* What the agent remembers between passes. Owned by one thread. */
+typedef struct agent_state agent_state;
+
+/* vm_dir: where overlays (<uuid>.qcow2) and console logs (<uuid>.log) live (yund's answer to register).
+ * accel: "kvm" or "tcg", the domain type of what is defined. shutdown_timeout_ms: 0 for the default. */
+agent_state *agent_state_new(const char *vm_dir, const char *accel, int shutdown_timeout_ms);
+void agent_state_free(agent_state *st);
+/* Domains defined from now on get this type ("kvm" or "tcg"); running ones keep theirs until restarted. */
+void agent_state_set_accel(agent_state *st, const char *accel);
+
+/* The report for yund (docs/agent-protocol.md): every domain on the host, the verdict on each VM the last
+ * answer listed here, and the console tails that changed since the last delivered report. A new
+ * reference, or NULL with err when the hypervisor cannot list its domains. */
+json_t *agent_report(agent_state *st, yun_hv *hv, yun_err *err);
+
+/* Makes desired (yund's answer to the last report: {"vms": [...]}) true on this host, by DESIGN.md's
+ * decision table, one VM at a time: a VM that fails gets an error verdict and the others go on. Never
+ * blocks on a guest (a shutdown is asked, and a later pass powers off after the timeout); never touches a
+ * domain without yun's metadata. now_ms is a monotonic clock (yun_mono_ms), passed in for tests.
+ * Calling it also means the last report was delivered (its console tails count as sent).
+ * Returns the number of actions taken (0 when the host already matched), or -1 with err when desired is
+ * not the answer the protocol describes or the hypervisor cannot list its domains. */
+int agent_reconcile(agent_state *st, yun_hv *hv, const json_t *desired, int64_t now_ms, yun_err *err);
+
+/* Total and free MiB of the file system holding dir (statvfs). -1 with err when dir cannot be examined. */
+int agent_disk_mib(const char *dir, uint64_t *total_mib, uint64_t *free_mib, yun_err *err);
+
+/* The actions of the last agent_reconcile, one per line ("start <uuid>", "shutdown <uuid>", ...), for
+ * logs and tests. Owned by st, valid until the next agent_reconcile. */
+const char *agent_last_actions(const agent_state *st);
 
 #endif

@@ -206,3 +206,40 @@ int store_console_delete(yun_store *s, const char *vm_uuid, yun_err *err)
 {
     return need_str(vm_uuid, "VM UUID", err) ?: s->ops->console_delete(s, vm_uuid, err);
 }
+
+int store_user_password_get(yun_store *s, int64_t user_id, char *out, size_t n, yun_err *err)
+{
+    if (!out || n == 0)
+        return yun_err_set(err, YUN_E_INVALID, "user %lld: no room for the password hash", (long long)user_id);
+    return s->ops->password_get(s, user_id, out, n, err);
+}
+int store_user_password_set(yun_store *s, int64_t user_id, const char *hash, yun_err *err)
+{
+    return s->ops->password_set(s, user_id, hash ? hash : "", err);
+}
+
+int store_session_create(yun_store *s, const char *token_hash, int64_t user_id, int64_t expires_ms, yun_err *err)
+{
+    return need_str(token_hash, "session token hash", err)
+               ?: s->ops->session_create(s, token_hash, user_id, expires_ms, err);
+}
+int store_session_get(yun_store *s, const char *token_hash, int64_t now_ms, yun_user *user, int64_t *expires_ms,
+                      yun_err *err)
+{
+    /* an empty hash is no session at all; answered like an unknown one */
+    if (!token_hash || !*token_hash)
+        return yun_err_set(err, YUN_E_NOT_FOUND, "no such session, or it has expired");
+    return s->ops->session_get(s, token_hash, now_ms, user, expires_ms, err);
+}
+int store_session_delete(yun_store *s, const char *token_hash, yun_err *err)
+{
+    return need_str(token_hash, "session token hash", err) ?: s->ops->session_delete(s, token_hash, err);
+}
+int store_session_delete_user(yun_store *s, int64_t user_id, yun_err *err)
+{
+    return s->ops->session_delete_user(s, user_id, err);
+}
+int store_session_expire(yun_store *s, int64_t now_ms, int64_t *removed, yun_err *err)
+{
+    return s->ops->session_expire(s, now_ms, removed, err);
+}

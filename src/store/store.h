@@ -19,7 +19,7 @@ typedef struct yun_store yun_store;
 
 /* The schema version this build writes. store_open migrates an older database forward (each migration
  * in its own transaction) and refuses a newer one with YUN_E_STORE and a message saying which versions. */
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 
 /* path: a file name ("var/yun.db"), or "sqlite:PATH", or ":memory:" for tests. The file is created when absent
  * and migrated to STORE_SCHEMA_VERSION; its directory must exist. A file that is not a yun database is refused. */
@@ -88,5 +88,23 @@ int store_console_set(yun_store *s, const char *vm_uuid, const char *data, size_
  * NUL is not counted in *n); NOT_FOUND when nothing was stored yet. */
 int store_console_get(yun_store *s, const char *vm_uuid, char **out, size_t *n, yun_err *err);
 int store_console_delete(yun_store *s, const char *vm_uuid, yun_err *err);
+
+/* Passwords (schema 2). Kept apart from yun_user so the hash is read only where a password is checked, never
+ * copied along with every user. hash is libsodium's crypto_pwhash_str output (under 128 bytes); "" means the
+ * user has no password and logs in with a token only. Both fail NOT_FOUND for an absent user. */
+int store_user_password_get(yun_store *s, int64_t user_id, char *out, size_t n, yun_err *err);
+int store_user_password_set(yun_store *s, int64_t user_id, const char *hash, yun_err *err);
+
+/* Browser sessions (schema 2), by the hex SHA-256 of the cookie's token (never the token). A user's sessions
+ * go with the user. create fails NOT_FOUND for an absent user and CONFLICT for a hash already present. get
+ * fills the session's user (and *expires_ms when not NULL) while now_ms is before its expiry; an unknown or
+ * expired session fails NOT_FOUND. delete of an absent session succeeds (logging out twice is fine). */
+int store_session_create(yun_store *s, const char *token_hash, int64_t user_id, int64_t expires_ms, yun_err *err);
+int store_session_get(yun_store *s, const char *token_hash, int64_t now_ms, yun_user *user, int64_t *expires_ms,
+                      yun_err *err);
+int store_session_delete(yun_store *s, const char *token_hash, yun_err *err);
+int store_session_delete_user(yun_store *s, int64_t user_id, yun_err *err); /* log a user out everywhere */
+/* Deletes the sessions expired at now_ms; *removed (may be NULL) says how many. */
+int store_session_expire(yun_store *s, int64_t now_ms, int64_t *removed, yun_err *err);
 
 #endif

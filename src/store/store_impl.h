@@ -50,6 +50,15 @@ typedef struct store_ops {
     int (*console_set)(yun_store *s, const char *vm_uuid, const char *data, size_t n, yun_err *err);
     int (*console_get)(yun_store *s, const char *vm_uuid, char **out, size_t *n, yun_err *err);
     int (*console_delete)(yun_store *s, const char *vm_uuid, yun_err *err);
+
+    int (*password_get)(yun_store *s, int64_t user_id, char *out, size_t n, yun_err *err);
+    int (*password_set)(yun_store *s, int64_t user_id, const char *hash, yun_err *err);
+    int (*session_create)(yun_store *s, const char *token_hash, int64_t user_id, int64_t expires_ms, yun_err *err);
+    int (*session_get)(yun_store *s, const char *token_hash, int64_t now_ms, yun_user *user, int64_t *expires_ms,
+                       yun_err *err);
+    int (*session_delete)(yun_store *s, const char *token_hash, yun_err *err);
+    int (*session_delete_user)(yun_store *s, int64_t user_id, yun_err *err);
+    int (*session_expire)(yun_store *s, int64_t now_ms, int64_t *removed, yun_err *err);
 } store_ops;
 
 struct yun_store {

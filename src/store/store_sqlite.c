@@ -87,6 +87,17 @@ static const char *const migrations[] = {
     " vm_uuid TEXT PRIMARY KEY REFERENCES vms(uuid) ON DELETE CASCADE,"
     " data BLOB NOT NULL,"
     " updated_ms INTEGER NOT NULL);",
+    /* 1 -> 2: passwords and browser sessions for the portal. The password hash is an argon2id string from
+     * libsodium (salt and cost inside it); '' means "no password: token only". A session is kept by the hash of
+     * its cookie token, so a copy of the file lets nobody in. */
+    "ALTER TABLE users ADD COLUMN password_hash TEXT NOT NULL DEFAULT '';"
+    "CREATE TABLE sessions ("
+    " token_hash TEXT PRIMARY KEY,"
+    " user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    " created_ms INTEGER NOT NULL,"
+    " expires_ms INTEGER NOT NULL);"
+    "CREATE INDEX sessions_user ON sessions(user_id);"
+    "CREATE INDEX sessions_expires ON sessions(expires_ms);",
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
                "one migration per schema version: bump STORE_SCHEMA_VERSION with each new migration");
@@ -146,6 +157,13 @@ enum {
     ST_CONSOLE_GET,
     ST_CONSOLE_DELETE,
     ST_VM_EXISTS_UUID,
+    ST_PASSWORD_GET,
+    ST_PASSWORD_SET,
+    ST_SESSION_INSERT,
+    ST_SESSION_GET,
+    ST_SESSION_DELETE,
+    ST_SESSION_DELETE_USER,
+    ST_SESSION_EXPIRE,
     ST__COUNT
 };
 
@@ -213,6 +231,15 @@ static const char *const sql[ST__COUNT] = {
     [ST_CONSOLE_GET] = "SELECT data FROM consoles WHERE vm_uuid = ?1",
     [ST_CONSOLE_DELETE] = "DELETE FROM consoles WHERE vm_uuid = ?1",
     [ST_VM_EXISTS_UUID] = "SELECT 1 FROM vms WHERE uuid = ?1",
+    [ST_PASSWORD_GET] = "SELECT password_hash FROM users WHERE id = ?1",
+    [ST_PASSWORD_SET] = "UPDATE users SET password_hash = ?2 WHERE id = ?1",
+    [ST_SESSION_INSERT] = "INSERT INTO sessions (token_hash, user_id, created_ms, expires_ms) VALUES (?1, ?2, ?3, ?4)",
+    [ST_SESSION_GET] = "SELECT u.id, u.name, u.is_admin, u.token_hash, u.max_vms, u.max_cpus, u.max_mem_mib, "
+                       "u.max_disk_mib, u.created_ms, s.expires_ms FROM sessions s JOIN users u ON u.id = s.user_id "
+                       "WHERE s.token_hash = ?1 AND s.expires_ms > ?2",
+    [ST_SESSION_DELETE] = "DELETE FROM sessions WHERE token_hash = ?1",
+    [ST_SESSION_DELETE_USER] = "DELETE FROM sessions WHERE user_id = ?1",
+    [ST_SESSION_EXPIRE] = "DELETE FROM sessions WHERE expires_ms <= ?1",
 };
 
 typedef struct sq_store {
@@ -1030,6 +1057,124 @@ static int sq_console_delete(yun_store *s, const char *vm_uuid, yun_err *err)
     return 0;
 }
 
+/* ---- passwords and sessions ---- */
+static int sq_password_get(yun_store *s, int64_t user_id, char *out, size_t n, yun_err *err)
+{
+    sq_store *q = SQ(s);
+    AUTORESET sqlite3_stmt *st = stmt(q, ST_PASSWORD_GET, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, user_id);
+    int rc = step(q, st, true);
+    if (rc == SQLITE_DONE)
+        return yun_err_set(err, YUN_E_NOT_FOUND, "user %lld not found", (long long)user_id);
+    if (rc != SQLITE_ROW)
+        return db_fail(q, err, "reading the password of user %lld", (long long)user_id);
+    const char *v = (const char *)sqlite3_column_text(st, 0);
+    size_t len = v ? (size_t)sqlite3_column_bytes(st, 0) : 0;
+    if (len >= n)
+        return yun_err_set(err, YUN_E_INVALID, "the password hash of user %lld is %zu bytes: more than %zu",
+                           (long long)user_id, len, n - 1);
+    if (len)
+        memcpy(out, v, len);
+    out[len] = '\0';
+    return 0;
+}
+
+static int sq_password_set(yun_store *s, int64_t user_id, const char *hash, yun_err *err)
+{
+    sq_store *q = SQ(s);
+    AUTORESET sqlite3_stmt *st = stmt(q, ST_PASSWORD_SET, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, user_id);
+    sqlite3_bind_text(st, 2, hash, -1, SQLITE_STATIC);
+    if (step(q, st, true) != SQLITE_DONE)
+        return db_fail(q, err, "writing the password of user %lld", (long long)user_id);
+    if (sqlite3_changes(q->db) == 0)
+        return yun_err_set(err, YUN_E_NOT_FOUND, "user %lld not found", (long long)user_id);
+    return 0;
+}
+
+static int sq_session_create(yun_store *s, const char *token_hash, int64_t user_id, int64_t expires_ms, yun_err *err)
+{
+    sq_store *q = SQ(s);
+    AUTORESET sqlite3_stmt *st = stmt(q, ST_SESSION_INSERT, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_text(st, 1, token_hash, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, user_id);
+    sqlite3_bind_int64(st, 3, yun_now_ms());
+    sqlite3_bind_int64(st, 4, expires_ms);
+    int rc = step(q, st, true);
+    if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+        return yun_err_set(err, YUN_E_NOT_FOUND, "user %lld not found: no session for them", (long long)user_id);
+    if (rc == SQLITE_CONSTRAINT_PRIMARYKEY || rc == SQLITE_CONSTRAINT_UNIQUE)
+        return yun_err_set(err, YUN_E_CONFLICT, "a session with this token already exists");
+    if (rc != SQLITE_DONE)
+        return db_fail(q, err, "creating a session for user %lld", (long long)user_id);
+    return 0;
+}
+
+static int sq_session_get(yun_store *s, const char *token_hash, int64_t now_ms, yun_user *user, int64_t *expires_ms,
+                          yun_err *err)
+{
+    sq_store *q = SQ(s);
+    AUTORESET sqlite3_stmt *st = stmt(q, ST_SESSION_GET, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_text(st, 1, token_hash, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, now_ms);
+    int rc = step(q, st, true);
+    if (rc == SQLITE_DONE)
+        return yun_err_set(err, YUN_E_NOT_FOUND, "no such session, or it has expired"); /* never echo a secret */
+    if (rc != SQLITE_ROW)
+        return db_fail(q, err, "reading a session");
+    if (read_user(st, user, err) < 0)
+        return -1;
+    if (expires_ms)
+        *expires_ms = sqlite3_column_int64(st, 9);
+    return 0;
+}
+
+static int sq_session_delete(yun_store *s, const char *token_hash, yun_err *err)
+{
+    sq_store *q = SQ(s);
+    AUTORESET sqlite3_stmt *st = stmt(q, ST_SESSION_DELETE, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_text(st, 1, token_hash, -1, SQLITE_STATIC);
+    if (step(q, st, true) != SQLITE_DONE)
+        return db_fail(q, err, "deleting a session");
+    return 0;
+}
+
+static int sq_session_delete_user(yun_store *s, int64_t user_id, yun_err *err)
+{
+    sq_store *q = SQ(s);
+    AUTORESET sqlite3_stmt *st = stmt(q, ST_SESSION_DELETE_USER, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, user_id);
+    if (step(q, st, true) != SQLITE_DONE)
+        return db_fail(q, err, "deleting the sessions of user %lld", (long long)user_id);
+    return 0;
+}
+
+static int sq_session_expire(yun_store *s, int64_t now_ms, int64_t *removed, yun_err *err)
+{
+    sq_store *q = SQ(s);
+    AUTORESET sqlite3_stmt *st = stmt(q, ST_SESSION_EXPIRE, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, now_ms);
+    if (step(q, st, true) != SQLITE_DONE)
+        return db_fail(q, err, "deleting expired sessions");
+    if (removed)
+        *removed = sqlite3_changes(q->db);
+    return 0;
+}
+
 /* ---- open, migrate, close ---- */
 static int user_version(sq_store *q, int *v, yun_err *err)
 {
@@ -1160,6 +1305,13 @@ static const store_ops sqlite_ops = {
     .console_set = sq_console_set,
     .console_get = sq_console_get,
     .console_delete = sq_console_delete,
+    .password_get = sq_password_get,
+    .password_set = sq_password_set,
+    .session_create = sq_session_create,
+    .session_get = sq_session_get,
+    .session_delete = sq_session_delete,
+    .session_delete_user = sq_session_delete_user,
+    .session_expire = sq_session_expire,
 };
 
 yun_store *store_sqlite_open(const char *path, yun_err *err)

@@ -840,6 +840,130 @@ static void test_concurrent_writers(void **state)
     store_close(s);
 }
 
+/* ---- passwords and sessions (schema 2) ---- */
+static void test_passwords(void **state)
+{
+    (void)state;
+    yun_store *s = mem_store();
+    yun_err err = YUN_ERR_INIT;
+    int64_t uid = add_user(s, "alice");
+    char h[128] = "junk";
+    assert_int_equal(store_user_password_get(s, uid, h, sizeof h, &err), 0);
+    assert_string_equal(h, ""); /* a new user has none */
+    assert_int_equal(store_user_password_set(s, uid, "$argon2id$v=19$m=65536,t=2,p=1$abc$def", &err), 0);
+    assert_int_equal(store_user_password_get(s, uid, h, sizeof h, &err), 0);
+    assert_string_equal(h, "$argon2id$v=19$m=65536,t=2,p=1$abc$def");
+    /* a too-small buffer is an error, not a truncated hash that could never verify */
+    char tiny[8];
+    assert_int_equal(store_user_password_get(s, uid, tiny, sizeof tiny, &err), -1);
+    assert_int_equal(err.code, YUN_E_INVALID);
+    /* user updates leave the password alone */
+    yun_user u;
+    assert_int_equal(store_user_get(s, uid, &u, &err), 0);
+    u.is_admin = true;
+    assert_int_equal(store_user_update(s, &u, &err), 0);
+    assert_int_equal(store_user_password_get(s, uid, h, sizeof h, &err), 0);
+    assert_string_equal(h, "$argon2id$v=19$m=65536,t=2,p=1$abc$def");
+    assert_int_equal(store_user_password_set(s, 999, "x", &err), -1);
+    assert_int_equal(err.code, YUN_E_NOT_FOUND);
+    assert_int_equal(store_user_password_get(s, 999, h, sizeof h, &err), -1);
+    assert_int_equal(err.code, YUN_E_NOT_FOUND);
+    store_close(s);
+}
+
+static void test_sessions(void **state)
+{
+    (void)state;
+    yun_store *s = mem_store();
+    yun_err err = YUN_ERR_INIT;
+    int64_t alice = add_user(s, "alice");
+    int64_t bob = add_user(s, "bob");
+    assert_int_equal(store_session_create(s, "h-a1", alice, 1000, &err), 0);
+    assert_int_equal(store_session_create(s, "h-a2", alice, 5000, &err), 0);
+    assert_int_equal(store_session_create(s, "h-b1", bob, 5000, &err), 0);
+    assert_int_equal(store_session_create(s, "h-b1", bob, 5000, &err), -1);
+    assert_int_equal(err.code, YUN_E_CONFLICT);
+    assert_int_equal(store_session_create(s, "h-x", 999, 5000, &err), -1);
+    assert_int_equal(err.code, YUN_E_NOT_FOUND);
+    assert_int_equal(store_session_create(s, "", alice, 5000, &err), -1);
+    assert_int_equal(err.code, YUN_E_INVALID);
+
+    yun_user u;
+    int64_t exp = 0;
+    assert_int_equal(store_session_get(s, "h-a1", 999, &u, &exp, &err), 0);
+    assert_int_equal(u.id, alice);
+    assert_string_equal(u.name, "alice");
+    assert_int_equal(exp, 1000);
+    /* expired at its expiry time, and after */
+    assert_int_equal(store_session_get(s, "h-a1", 1000, &u, NULL, &err), -1);
+    assert_int_equal(err.code, YUN_E_NOT_FOUND);
+    assert_int_equal(store_session_get(s, "nope", 0, &u, NULL, &err), -1);
+    assert_int_equal(err.code, YUN_E_NOT_FOUND);
+    assert_int_equal(store_session_get(s, "", 0, &u, NULL, &err), -1);
+    assert_int_equal(err.code, YUN_E_NOT_FOUND);
+    assert_int_equal(store_session_get(s, "h-b1", 0, &u, NULL, &err), 0);
+    assert_string_equal(u.name, "bob");
+
+    int64_t removed = -1;
+    assert_int_equal(store_session_expire(s, 2000, &removed, &err), 0);
+    assert_int_equal(removed, 1);
+    assert_int_equal(store_session_get(s, "h-a2", 2000, &u, NULL, &err), 0);
+
+    /* logging out: one session, twice (fine), then every session of a user */
+    assert_int_equal(store_session_delete(s, "h-a2", &err), 0);
+    assert_int_equal(store_session_delete(s, "h-a2", &err), 0);
+    assert_int_equal(store_session_get(s, "h-a2", 0, &u, NULL, &err), -1);
+    assert_int_equal(store_session_create(s, "h-b2", bob, 5000, &err), 0);
+    assert_int_equal(store_session_delete_user(s, bob, &err), 0);
+    assert_int_equal(store_session_get(s, "h-b1", 0, &u, NULL, &err), -1);
+    assert_int_equal(store_session_get(s, "h-b2", 0, &u, NULL, &err), -1);
+
+    /* a deleted user's sessions go with them */
+    assert_int_equal(store_session_create(s, "h-a3", alice, 5000, &err), 0);
+    assert_int_equal(store_user_delete(s, alice, &err), 0);
+    assert_int_equal(store_session_get(s, "h-a3", 0, &u, NULL, &err), -1);
+    assert_int_equal(err.code, YUN_E_NOT_FOUND);
+    store_close(s);
+}
+
+/* A database written by schema 1 (no password column, no sessions table) migrates forward with its data. The
+ * file is made by today's store and taken back to schema 1's shape, which is what schema 1 wrote. */
+static void test_migrate_v1(void **state)
+{
+    tmpdb *t = *state;
+    yun_err err = YUN_ERR_INIT;
+    yun_store *s = store_open(t->path, &err);
+    assert_non_null(s);
+    int64_t uid = add_user(s, "carol");
+    int64_t vid = add_vm(s, vm_of(uid, "db1", 2, 256, 2048));
+    store_close(s);
+
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(t->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "DROP TABLE sessions; ALTER TABLE users DROP COLUMN password_hash; "
+                                  "PRAGMA user_version = 1",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+
+    s = store_open(t->path, &err);
+    assert_non_null(s);
+    assert_int_equal(store_schema_version(s), 2);
+    yun_vm vm;
+    assert_int_equal(store_vm_get(s, vid, &vm, &err), 0);
+    assert_string_equal(vm.owner_name, "carol");
+    char h[128] = "junk";
+    assert_int_equal(store_user_password_get(s, uid, h, sizeof h, &err), 0);
+    assert_string_equal(h, "");
+    assert_int_equal(store_user_password_set(s, uid, "$argon2id$x", &err), 0);
+    assert_int_equal(store_session_create(s, "h1", uid, INT64_MAX, &err), 0);
+    yun_user u;
+    assert_int_equal(store_session_get(s, "h1", 0, &u, NULL, &err), 0);
+    assert_int_equal(u.id, uid);
+    store_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -859,6 +983,9 @@ int main(void)
         cmocka_unit_test(test_console),
         cmocka_unit_test(test_transactions),
         cmocka_unit_test_setup_teardown(test_concurrent_writers, tmp_setup, tmp_teardown),
+        cmocka_unit_test(test_passwords),
+        cmocka_unit_test(test_sessions),
+        cmocka_unit_test_setup_teardown(test_migrate_v1, tmp_setup, tmp_teardown),
     };
     return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }

@@ -1,0 +1,711 @@
+/* agent.c: the agent's decisions (DESIGN.md's decision table), with no HTTP: agent_report says what is,
+ * agent_reconcile makes yund's answer true. Each VM is handled on its own, so one failure never stops
+ * the others, and nothing here waits for a guest. */
+#include "agent/agent.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "util/buf.h"
+#include "util/log.h"
+#include "util/mem.h"
+
+/* ACPI events sent while a guest boots are lost (no ACPI driver yet): ask again this often. */
+#define AGENT_SHUTDOWN_RESEND_MS 5000
+/* The balloon reaches its target gradually, or not at all when the guest cannot give the memory back:
+ * a target already asked for is asked again only this often. */
+#define AGENT_BALLOON_RESEND_MS 60000
+
+/* What the agent remembers about one VM that yund listed in its last answer. */
+typedef struct agent_vm {
+    char uuid[YUN_UUID_LEN];
+    yun_vm_want want;
+    bool here;
+    char disk[YUN_PATH_MAX];    /* its qcow2 overlay */
+    char console[YUN_PATH_MAX]; /* its serial console's file */
+    bool listed;             /* in the answer being reconciled; the others are dropped afterwards */
+    bool deleted;            /* domain, overlay and console log are gone */
+    bool failed;             /* verdict "error": it could not be made to exist, run or go */
+    char error[YUN_MSG_MAX]; /* the last failure, "" when none; without failed it accompanies a live VM */
+    int64_t shutdown_at;     /* monotonic ms of the first ACPI request of this stop, 0 when none */
+    int64_t shutdown_last;   /* monotonic ms of the latest ACPI request */
+    int sched_shares, sched_cap; /* what the agent last applied, for hypervisors that cannot read them back */
+    int64_t mem_asked;           /* the balloon target last asked for, 0 none */
+    int64_t mem_asked_at;        /* monotonic ms of that request */
+    bool migrate_logged;
+    /* console: what the last delivered report carried, and what the last built report carries */
+    bool con_sent, con_pending;
+    off_t con_sent_size, con_pending_size;
+    int64_t con_sent_mtime, con_pending_mtime;
+} agent_vm;
+
+struct agent_state {
+    char *vm_dir;
+    char accel[8];
+    int shutdown_timeout_ms;
+    agent_vm *vms;
+    size_t n, cap;
+    yun_buf actions;
+    int n_actions;
+};
+
+/* One VM of yund's answer. Strings point into the JSON. */
+typedef struct desired_vm {
+    const char *uuid, *name, *owner, *domain, *disk, *console;
+    yun_vm_want want;
+    bool here, reboot;
+    json_int_t target_host;
+    json_int_t cpus, mem_mib, max_mem_mib, disk_mib, cpu_shares, cpu_cap;
+    const char *img_path, *kernel, *initrd, *cmdline;
+} desired_vm;
+
+static int mkdir_p(const char *dir, yun_err *err);
+
+agent_state *agent_state_new(const char *vm_dir, const char *accel, int shutdown_timeout_ms)
+{
+    agent_state *st = xcalloc(1, sizeof *st);
+    st->vm_dir = xstrdup(vm_dir);
+    agent_state_set_accel(st, accel);
+    st->shutdown_timeout_ms = shutdown_timeout_ms > 0 ? shutdown_timeout_ms : AGENT_DEFAULT_SHUTDOWN_TIMEOUT_MS;
+    buf_puts(&st->actions, "");
+    /* best effort: a VM that cannot get its disk says why in its verdict */
+    yun_err e = YUN_ERR_INIT;
+    if (mkdir_p(st->vm_dir, &e) < 0)
+        log_warn("agent: %s", e.msg);
+    return st;
+}
+
+void agent_state_set_accel(agent_state *st, const char *accel)
+{
+    snprintf(st->accel, sizeof st->accel, "%s", accel && !strcmp(accel, "kvm") ? "kvm" : "tcg");
+}
+
+void agent_state_free(agent_state *st)
+{
+    if (!st)
+        return;
+    free(st->vm_dir);
+    free(st->vms);
+    buf_free(&st->actions);
+    free(st);
+}
+
+const char *agent_last_actions(const agent_state *st)
+{
+    return st->actions.data ? st->actions.data : "";
+}
+
+int agent_disk_mib(const char *dir, uint64_t *total_mib, uint64_t *free_mib, yun_err *err)
+{
+    struct statvfs sv;
+    if (statvfs(dir, &sv) < 0)
+        return yun_err_sys(err, YUN_E_IO, errno, "examining the file system of %s", dir);
+    *total_mib = (uint64_t)sv.f_blocks * sv.f_frsize / (1024 * 1024);
+    *free_mib = (uint64_t)sv.f_bavail * sv.f_frsize / (1024 * 1024);
+    return 0;
+}
+
+/* ---- small helpers ---- */
+
+static agent_vm *vm_find(agent_state *st, const char *uuid)
+{
+    for (size_t i = 0; i < st->n; i++)
+        if (!strcmp(st->vms[i].uuid, uuid))
+            return &st->vms[i];
+    return NULL;
+}
+
+static agent_vm *vm_get(agent_state *st, const char *uuid)
+{
+    agent_vm *v = vm_find(st, uuid);
+    if (v)
+        return v;
+    xgrow((void **)&st->vms, &st->cap, st->n + 1, sizeof *st->vms);
+    v = &st->vms[st->n++];
+    memset(v, 0, sizeof *v);
+    snprintf(v->uuid, sizeof v->uuid, "%s", uuid);
+    return v;
+}
+
+static const hv_domain_info *dom_find(const hv_domain_info *doms, size_t n, const char *uuid)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcasecmp(doms[i].uuid, uuid))
+            return &doms[i];
+    return NULL;
+}
+
+/* A uuid names files in vm_dir, so only the canonical form is accepted, never a path. */
+static bool uuid_ok(const char *s)
+{
+    if (strlen(s) != 36)
+        return false;
+    for (int i = 0; i < 36; i++) {
+        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+        if (dash ? s[i] != '-' : !strchr("0123456789abcdefABCDEF", s[i]))
+            return false;
+    }
+    return true;
+}
+
+/* yund names the files; an older yund that does not falls back to vm_dir/<uuid>.{qcow2,log}. */
+static void vm_paths(const agent_state *st, agent_vm *v, const desired_vm *d)
+{
+    if (d->disk && *d->disk)
+        snprintf(v->disk, sizeof v->disk, "%s", d->disk);
+    else
+        snprintf(v->disk, sizeof v->disk, "%s/%s.qcow2", st->vm_dir, v->uuid);
+    if (d->console && *d->console)
+        snprintf(v->console, sizeof v->console, "%s", d->console);
+    else
+        snprintf(v->console, sizeof v->console, "%s/%s.log", st->vm_dir, v->uuid);
+}
+
+static bool file_exists(const char *path)
+{
+    struct stat sb;
+    return lstat(path, &sb) == 0;
+}
+
+static int mkdir_p(const char *dir, yun_err *err)
+{
+    AUTOFREE char *p = xstrdup(dir);
+    for (char *s = p + 1; *s; s++) {
+        if (*s != '/')
+            continue;
+        *s = 0;
+        if (mkdir(p, 0755) < 0 && errno != EEXIST)
+            return yun_err_sys(err, YUN_E_IO, errno, "creating %s", p);
+        *s = '/';
+    }
+    if (mkdir(p, 0755) < 0 && errno != EEXIST)
+        return yun_err_sys(err, YUN_E_IO, errno, "creating %s", p);
+    return 0;
+}
+
+/* Records one action on the hypervisor or the disk, for the log and agent_last_actions. */
+static void action(agent_state *st, const char *what, const agent_vm *v, const char *domain)
+{
+    buf_printf(&st->actions, "%s %s\n", what, v->uuid);
+    st->n_actions++;
+    log_info("agent: %s %s (%s)", what, domain && *domain ? domain : "-", v->uuid);
+}
+
+/* Sets the VM's error, logging it only when it changed, so a failure retried every pass is one line. */
+static int vm_error(agent_vm *v, bool failed, const char *domain, const yun_err *e)
+{
+    if (strcmp(v->error, e->msg) != 0)
+        log_warn("agent: %s (%s): %s", domain && *domain ? domain : "-", v->uuid, e->msg);
+    snprintf(v->error, sizeof v->error, "%s", e->msg);
+    v->failed = failed;
+    return -1;
+}
+
+static void vm_ok(agent_vm *v)
+{
+    v->error[0] = 0;
+    v->failed = false;
+}
+
+static bool dom_active(const hv_domain_info *dom)
+{
+    return dom && dom->state != HV_DOM_SHUTOFF;
+}
+
+static const char *dom_state_name(hv_dom_state s)
+{
+    switch (s) {
+    case HV_DOM_RUNNING: return "running";
+    case HV_DOM_PAUSED: return "paused";
+    case HV_DOM_SHUTOFF: return "stopped";
+    case HV_DOM_CRASHED: return "crashed";
+    default: return "other";
+    }
+}
+
+/* ---- the answer ---- */
+
+static int desired_parse(json_t *j, desired_vm *d, yun_err *err)
+{
+    memset(d, 0, sizeof *d);
+    const char *want = NULL;
+    int here = 1, reboot = 0;
+    json_t *image = NULL;
+    json_error_t je;
+    /* not JSON_STRICT: yund may add fields, and an older agent must keep working */
+    if (json_unpack_ex(j, &je, 0, "{s:s, s:s, s?s, s?s, s?s, s?b, s?b, s?I, s?I, s?I, s?I, s?I, s?I, s?I, s?o, s?s, s?s}",
+                       "uuid", &d->uuid, "want", &want, "name", &d->name, "owner", &d->owner, "domain", &d->domain,
+                       "here", &here, "reboot", &reboot, "target_host", &d->target_host, "cpus", &d->cpus,
+                       "mem_mib", &d->mem_mib, "max_mem_mib", &d->max_mem_mib, "disk_mib", &d->disk_mib,
+                       "cpu_shares", &d->cpu_shares, "cpu_cap", &d->cpu_cap, "image", &image, "disk", &d->disk,
+                       "console", &d->console) < 0)
+        return yun_err_set(err, YUN_E_INVALID, "a VM in yund's answer is malformed: %s", je.text);
+    if (!uuid_ok(d->uuid))
+        return yun_err_set(err, YUN_E_INVALID, "a VM in yund's answer has a malformed uuid '%s'", d->uuid);
+    int w = model_vm_want_parse(want);
+    if (w < 0)
+        return yun_err_set(err, YUN_E_INVALID, "VM %s: unknown want '%s' (running, stopped or deleted)", d->uuid,
+                           want);
+    d->want = (yun_vm_want)w;
+    if ((d->disk && *d->disk != '/') || (d->console && *d->console != '/'))
+        return yun_err_set(err, YUN_E_INVALID, "VM %s: disk and console must be absolute paths", d->uuid);
+    d->here = here;
+    d->reboot = reboot;
+    if (image && json_is_object(image) &&
+        json_unpack_ex(image, &je, 0, "{s?s, s?s, s?s, s?s}", "path", &d->img_path, "kernel", &d->kernel, "initrd",
+                       &d->initrd, "cmdline", &d->cmdline) < 0)
+        return yun_err_set(err, YUN_E_INVALID, "VM %s: malformed image: %s", d->uuid, je.text);
+    return 0;
+}
+
+/* What define needs, checked before anything is made, so a bad answer leaves nothing behind. */
+static int desired_check_define(const desired_vm *d, yun_err *err)
+{
+    if (!d->domain || !*d->domain)
+        return yun_err_set(err, YUN_E_INVALID, "yund gave no domain name for this VM");
+    if (d->cpus < 1 || d->cpus > YUN_VM_MAX_CPUS)
+        return yun_err_set(err, YUN_E_INVALID, "yund gave %lld vCPUs for this VM (1..%d)", (long long)d->cpus,
+                           YUN_VM_MAX_CPUS);
+    if (d->mem_mib < 1)
+        return yun_err_set(err, YUN_E_INVALID, "yund gave no memory size for this VM");
+    if (!d->img_path || !*d->img_path)
+        return yun_err_set(err, YUN_E_INVALID, "yund gave no base image for this VM");
+    return 0;
+}
+
+/* ---- the decision table, one VM ---- */
+
+/* Assigned here, wanted running, not running: overlay if missing, define (a define of an existing uuid
+ * updates it, so cpus or memory changed while stopped take effect), start. */
+static int vm_start(agent_state *st, yun_hv *hv, agent_vm *v, const desired_vm *d)
+{
+    yun_err e = YUN_ERR_INIT;
+    if (desired_check_define(d, &e) < 0)
+        return vm_error(v, true, d->domain, &e);
+    const char *disk = v->disk, *console = v->console;
+    bool made_disk = false;
+    if (!file_exists(disk)) {
+        AUTOFREE char *dir = xstrdup(disk);
+        *strrchr(dir, '/') = 0;
+        if (*dir && mkdir_p(dir, &e) < 0) {
+            yun_err_prefix(&e, "creating the disk: ");
+            return vm_error(v, true, d->domain, &e);
+        }
+        action(st, "create-disk", v, d->domain);
+        if (hv_disk_create_overlay(d->img_path, disk, d->disk_mib > 0 ? (uint64_t)d->disk_mib : 0, &e) < 0) {
+            hv_disk_remove(disk, NULL); /* whatever a failed create left */
+            yun_err_prefix(&e, "creating the disk: ");
+            return vm_error(v, true, d->domain, &e);
+        }
+        made_disk = true;
+    }
+    hv_domain_spec spec = {
+        .uuid = v->uuid,
+        .name = d->domain,
+        .owner = d->owner ? d->owner : "",
+        .description = d->name ? d->name : "",
+        .cpus = (int)d->cpus,
+        .mem_mib = (uint64_t)d->mem_mib,
+        .max_mem_mib = (uint64_t)(d->max_mem_mib > d->mem_mib ? d->max_mem_mib : d->mem_mib),
+        .cpu_shares = d->cpu_shares > 0 ? (int)d->cpu_shares : YUN_VM_DEFAULT_SHARES,
+        .cpu_cap = (int)d->cpu_cap,
+        .disk_path = disk,
+        .kernel = d->kernel,
+        .initrd = d->initrd,
+        .cmdline = d->cmdline,
+        .console_log = console,
+        .accel = st->accel,
+    };
+    action(st, "define", v, d->domain);
+    if (hv_domain_define(hv, &spec, &e) < 0) {
+        if (made_disk) /* nothing half-made: the disk exists only for this domain */
+            hv_disk_remove(disk, NULL);
+        yun_err_prefix(&e, "defining the domain: ");
+        return vm_error(v, true, d->domain, &e);
+    }
+    action(st, "start", v, d->domain);
+    if (hv_domain_start(hv, v->uuid, &e) < 0) {
+        /* the domain stays defined: the next pass tries again, and a delete removes it */
+        yun_err_prefix(&e, "starting the domain: ");
+        return vm_error(v, true, d->domain, &e);
+    }
+    v->sched_shares = spec.cpu_shares;
+    v->sched_cap = spec.cpu_cap;
+    vm_ok(v);
+    return 0;
+}
+
+/* Assigned here and running: make its allocation what yund says, live. */
+static int vm_enforce(agent_state *st, yun_hv *hv, agent_vm *v, const desired_vm *d, const hv_domain_info *dom,
+                      int64_t now)
+{
+    yun_err e = YUN_ERR_INIT;
+    bool bad = false;
+    if (d->cpu_shares > 0) {
+        /* a live value of 0 means the hypervisor cannot say: then what the agent applied is the truth */
+        int live_shares = dom->cpu_shares ? dom->cpu_shares : v->sched_shares;
+        int live_cap = dom->cpu_shares ? dom->cpu_cap : v->sched_cap;
+        if (live_shares != d->cpu_shares || live_cap != d->cpu_cap) {
+            action(st, "set-sched", v, d->domain);
+            if (hv_domain_set_sched(hv, v->uuid, (int)d->cpu_shares, (int)d->cpu_cap, &e) < 0) {
+                yun_err_prefix(&e, "setting CPU shares %lld and cap %lld: ", (long long)d->cpu_shares,
+                               (long long)d->cpu_cap);
+                bad = vm_error(v, false, d->domain, &e) < 0;
+            } else {
+                v->sched_shares = (int)d->cpu_shares;
+                v->sched_cap = (int)d->cpu_cap;
+            }
+        }
+    }
+    bool asked = v->mem_asked == d->mem_mib && now - v->mem_asked_at < AGENT_BALLOON_RESEND_MS;
+    if (d->mem_mib > 0 && dom->mem_mib != (uint64_t)d->mem_mib && !asked) {
+        if (dom->max_mem_mib && (uint64_t)d->mem_mib > dom->max_mem_mib) {
+            yun_err_set(&e, YUN_E_CONFLICT,
+                        "memory %lld MiB is above the running domain's maximum of %llu MiB: stop and start the VM "
+                        "to raise it",
+                        (long long)d->mem_mib, (unsigned long long)dom->max_mem_mib);
+            bad = vm_error(v, false, d->domain, &e) < 0;
+        } else {
+            action(st, "set-memory", v, d->domain);
+            if (hv_domain_set_memory(hv, v->uuid, (uint64_t)d->mem_mib, &e) < 0) {
+                yun_err_prefix(&e, "setting memory to %lld MiB: ", (long long)d->mem_mib);
+                bad = vm_error(v, false, d->domain, &e) < 0;
+            } else {
+                v->mem_asked = d->mem_mib;
+                v->mem_asked_at = now;
+            }
+        }
+    }
+    if (bad)
+        return -1;
+    vm_ok(v);
+    return 0;
+}
+
+/* Wanted stopped and active: ask ACPI, and power off once the guest had shutdown_timeout_ms to comply.
+ * Never waits: the next passes look again. */
+static int vm_stop(agent_state *st, yun_hv *hv, agent_vm *v, const char *domain, const hv_domain_info *dom,
+                    int64_t now)
+{
+    yun_err e = YUN_ERR_INIT;
+    bool acpi = dom->state == HV_DOM_RUNNING; /* a paused or crashed guest cannot answer ACPI */
+    if (acpi && !v->shutdown_at) {
+        action(st, "shutdown", v, domain);
+        if (hv_domain_shutdown(hv, v->uuid, &e) == 0) {
+            v->shutdown_at = v->shutdown_last = now;
+            return 0;
+        }
+        log_info("agent: %s (%s): ACPI shutdown refused (%s); powering off", domain, v->uuid, e.msg);
+    } else if (acpi && now - v->shutdown_at < st->shutdown_timeout_ms) {
+        if (now - v->shutdown_last >= AGENT_SHUTDOWN_RESEND_MS) {
+            action(st, "shutdown", v, domain);
+            hv_domain_shutdown(hv, v->uuid, NULL);
+            v->shutdown_last = now;
+        }
+        return 0;
+    }
+    action(st, "destroy", v, domain);
+    if (hv_domain_destroy(hv, v->uuid, &e) < 0) {
+        yun_err_prefix(&e, "powering off: ");
+        return vm_error(v, true, domain, &e);
+    }
+    v->shutdown_at = 0;
+    return 0;
+}
+
+/* Wanted deleted: power off, undefine, and (on the host it is assigned to) remove its disk and console
+ * log. Each step is a no-op when already done, so a pass interrupted by a crash is simply repeated. */
+static int vm_delete(agent_state *st, yun_hv *hv, agent_vm *v, const char *domain, const hv_domain_info *dom)
+{
+    yun_err e = YUN_ERR_INIT;
+    v->deleted = false;
+    if (dom_active(dom)) {
+        action(st, "destroy", v, domain);
+        if (hv_domain_destroy(hv, v->uuid, &e) < 0) {
+            yun_err_prefix(&e, "deleting: powering off: ");
+            return vm_error(v, true, domain, &e);
+        }
+    }
+    if (dom) {
+        action(st, "undefine", v, domain);
+        if (hv_domain_undefine(hv, v->uuid, &e) < 0) {
+            yun_err_prefix(&e, "deleting: undefining the domain: ");
+            return vm_error(v, true, domain, &e);
+        }
+    }
+    if (v->here) {
+        const char *disk = v->disk, *console = v->console;
+        if (file_exists(disk)) {
+            action(st, "remove-disk", v, domain);
+            if (hv_disk_remove(disk, &e) < 0) {
+                yun_err_prefix(&e, "deleting: ");
+                return vm_error(v, true, domain, &e);
+            }
+        }
+        if (file_exists(console)) {
+            action(st, "remove-console", v, domain);
+            if (unlink(console) < 0 && errno != ENOENT) {
+                yun_err_sys(&e, YUN_E_IO, errno, "deleting: removing %s", console);
+                return vm_error(v, true, domain, &e);
+            }
+        }
+    }
+    v->shutdown_at = 0;
+    v->deleted = true;
+    vm_ok(v);
+    return 0;
+}
+
+static int vm_reconcile(agent_state *st, yun_hv *hv, agent_vm *v, const desired_vm *d, const hv_domain_info *dom,
+                         int64_t now)
+{
+    const char *domain = d->domain ? d->domain : (dom ? dom->name : "");
+    if (dom && !dom->yun_owned) {
+        /* a stranger that happens to carry this uuid: never touched, whatever yund wants */
+        yun_err e = YUN_ERR_INIT;
+        yun_err_set(&e, YUN_E_CONFLICT,
+                    "domain %s has this VM's uuid but not yun's metadata: yun leaves it alone; remove or rename it",
+                    dom->name);
+        return vm_error(v, true, domain, &e);
+    }
+    if (!dom_active(dom))
+        v->shutdown_at = 0;
+    if (d->want == YUN_WANT_DELETED)
+        return vm_delete(st, hv, v, domain, dom);
+    v->deleted = false;
+    if (d->want == YUN_WANT_STOPPED) {
+        if (!dom_active(dom)) {
+            vm_ok(v);
+            return 0;
+        }
+        return vm_stop(st, hv, v, domain, dom, now);
+    }
+    /* want running */
+    if (!d->here) {
+        if (dom_active(dom) && !v->migrate_logged) {
+            /* TODO(migration): live-migrate to d->target_host here (virDomainMigrate3 through hv, to the
+             * target's migrate_uri). Until then the VM keeps running where it is, and yund sees it here. */
+            log_info("agent: %s (%s) is assigned to host %lld but runs here; live migration is not implemented "
+                     "yet, so it stays",
+                     domain, v->uuid, (long long)d->target_host);
+            v->migrate_logged = true;
+        }
+        vm_ok(v);
+        return 0;
+    }
+    if (dom && dom->state != HV_DOM_SHUTOFF && dom->state != HV_DOM_CRASHED) {
+        (void)vm_enforce(st, hv, v, d, dom, now); /* a failure is the VM's error; a reboot is still wanted */
+        if (d->reboot && dom->state == HV_DOM_RUNNING) {
+            yun_err e = YUN_ERR_INIT;
+            action(st, "reboot", v, domain);
+            if (hv_domain_reboot(hv, v->uuid, &e) < 0) {
+                yun_err_prefix(&e, "rebooting: ");
+                vm_error(v, false, domain, &e);
+            }
+        }
+        return v->error[0] ? -1 : 0;
+    }
+    if (dom && dom->state == HV_DOM_CRASHED) {
+        yun_err e = YUN_ERR_INIT;
+        action(st, "destroy", v, domain);
+        if (hv_domain_destroy(hv, v->uuid, &e) < 0) {
+            yun_err_prefix(&e, "restarting a crashed guest: ");
+            return vm_error(v, true, domain, &e);
+        }
+    }
+    return vm_start(st, hv, v, d);
+}
+
+int agent_reconcile(agent_state *st, yun_hv *hv, const json_t *desired, int64_t now_ms, yun_err *err)
+{
+    st->actions.len = 0;
+    buf_puts(&st->actions, "");
+    st->n_actions = 0;
+    /* an answer arrived, so the report that carried the pending console tails was delivered */
+    for (size_t i = 0; i < st->n; i++) {
+        agent_vm *v = &st->vms[i];
+        if (v->con_pending) {
+            v->con_sent = true;
+            v->con_sent_size = v->con_pending_size;
+            v->con_sent_mtime = v->con_pending_mtime;
+            v->con_pending = false;
+        }
+    }
+    json_t *vms = json_object_get(desired, "vms");
+    if (!json_is_array(vms))
+        return yun_err_set(err, YUN_E_INVALID, "yund's answer has no \"vms\" array");
+    hv_domain_info *doms = NULL;
+    size_t ndoms = 0;
+    if (hv_domain_list(hv, &doms, &ndoms, err) < 0)
+        return -1;
+    for (size_t i = 0; i < st->n; i++)
+        st->vms[i].listed = false;
+    size_t idx;
+    json_t *j;
+    json_array_foreach(vms, idx, j)
+    {
+        desired_vm d;
+        yun_err e = YUN_ERR_INIT;
+        if (desired_parse(j, &d, &e) < 0) {
+            log_warn("agent: skipping a VM of yund's answer: %s", e.msg);
+            continue;
+        }
+        agent_vm *v = vm_get(st, d.uuid);
+        v->listed = true;
+        v->want = d.want;
+        v->here = d.here;
+        vm_paths(st, v, &d);
+        (void)vm_reconcile(st, hv, v, &d, dom_find(doms, ndoms, d.uuid), now_ms); /* failures are verdicts */
+    }
+    free(doms);
+    /* forget the VMs yund no longer lists (deleted and acknowledged, or gone elsewhere) */
+    size_t k = 0;
+    for (size_t i = 0; i < st->n; i++)
+        if (st->vms[i].listed)
+            st->vms[k++] = st->vms[i];
+    st->n = k;
+    return st->n_actions;
+}
+
+/* ---- the report ---- */
+
+/* Replaces what is not UTF-8 (a tail cut mid-character, binary noise) with '?' and drops NULs, so the
+ * tail is a valid JSON string. In place; returns the new length. */
+static size_t utf8_sanitize(char *s, size_t n)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n;) {
+        unsigned char c = (unsigned char)s[i];
+        size_t len = 0;
+        unsigned char lo = 0x80, hi = 0xBF;
+        if (c == 0) {
+            i++;
+            continue;
+        }
+        if (c < 0x80)
+            len = 1;
+        else if (c >= 0xC2 && c <= 0xDF)
+            len = 2;
+        else if (c >= 0xE0 && c <= 0xEF) {
+            len = 3;
+            if (c == 0xE0)
+                lo = 0xA0;
+            else if (c == 0xED)
+                hi = 0x9F;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            len = 4;
+            if (c == 0xF0)
+                lo = 0x90;
+            else if (c == 0xF4)
+                hi = 0x8F;
+        }
+        bool ok = len > 0 && i + len <= n;
+        for (size_t k = 1; ok && k < len; k++) {
+            unsigned char cc = (unsigned char)s[i + k];
+            if (k == 1 ? (cc < lo || cc > hi) : (cc < 0x80 || cc > 0xBF))
+                ok = false;
+        }
+        if (!ok) {
+            s[o++] = '?';
+            i++;
+            continue;
+        }
+        memmove(s + o, s + i, len);
+        o += len;
+        i += len;
+    }
+    return o;
+}
+
+/* The last AGENT_CONSOLE_TAIL_MAX bytes of path when it changed since the last delivered report. */
+static json_t *console_tail(agent_vm *v, const char *path)
+{
+    AUTOCLOSE int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat sb;
+    if (fd < 0 || fstat(fd, &sb) < 0)
+        return NULL;
+    int64_t mtime = (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec;
+    if (v->con_sent && v->con_sent_size == sb.st_size && v->con_sent_mtime == mtime)
+        return NULL;
+    size_t n = sb.st_size > AGENT_CONSOLE_TAIL_MAX ? AGENT_CONSOLE_TAIL_MAX : (size_t)sb.st_size;
+    AUTOFREE char *b = xmalloc(n + 1);
+    ssize_t r = pread(fd, b, n, sb.st_size - (off_t)n);
+    if (r < 0)
+        return NULL;
+    size_t len = (size_t)r;
+    /* starting mid-character, skip its continuation bytes rather than print '?' */
+    size_t skip = 0;
+    while (skip < len && skip < 3 && ((unsigned char)b[skip] & 0xC0) == 0x80)
+        skip++;
+    len = utf8_sanitize(b + skip, len - skip);
+    json_t *s = json_stringn(b + skip, len);
+    if (!s)
+        return NULL;
+    v->con_pending = true;
+    v->con_pending_size = sb.st_size;
+    v->con_pending_mtime = mtime;
+    return s;
+}
+
+static const char *verdict(const agent_vm *v, const hv_domain_info *dom)
+{
+    if (v->deleted)
+        return "deleted";
+    if (v->failed)
+        return "error";
+    if (dom && dom->state == HV_DOM_CRASHED)
+        return "error";
+    if (dom_active(dom))
+        return v->want == YUN_WANT_RUNNING ? "running" : "stopping";
+    return v->want == YUN_WANT_RUNNING ? "starting" : "stopped";
+}
+
+json_t *agent_report(agent_state *st, yun_hv *hv, yun_err *err)
+{
+    hv_domain_info *doms = NULL;
+    size_t ndoms = 0;
+    if (hv_domain_list(hv, &doms, &ndoms, err) < 0)
+        return NULL;
+    json_t *jdoms = json_array();
+    for (size_t i = 0; i < ndoms; i++) {
+        const hv_domain_info *d = &doms[i];
+        json_array_append_new(jdoms, json_pack("{s:s, s:s, s:s, s:b, s:i, s:I, s:i, s:i}", "uuid", d->uuid, "name",
+                                               d->name, "state", dom_state_name(d->state), "yun_owned", d->yun_owned,
+                                               "cpus", d->cpus, "mem_mib", (json_int_t)d->mem_mib, "cpu_shares",
+                                               d->cpu_shares, "cpu_cap", d->cpu_cap));
+    }
+    json_t *jvms = json_array();
+    json_t *jcons = json_array();
+    for (size_t i = 0; i < st->n; i++) {
+        agent_vm *v = &st->vms[i];
+        if (!v->here)
+            continue; /* a VM assigned elsewhere is the other host's to judge; domains shows it */
+        const hv_domain_info *dom = dom_find(doms, ndoms, v->uuid);
+        if (dom && !dom->yun_owned)
+            dom = NULL;
+        const char *state = verdict(v, dom);
+        json_t *jv = json_pack("{s:s, s:s}", "uuid", v->uuid, "state", state);
+        if (v->error[0])
+            json_object_set_new(jv, "error", json_string(v->error));
+        else if (dom && dom->state == HV_DOM_CRASHED && !v->deleted)
+            json_object_set_new(jv, "error", json_string("the guest crashed"));
+        json_array_append_new(jvms, jv);
+        if (v->deleted || v->want == YUN_WANT_DELETED)
+            continue;
+        json_t *tail = console_tail(v, v->console);
+        if (tail)
+            json_array_append_new(jcons, json_pack("{s:s, s:o}", "uuid", v->uuid, "tail", tail));
+    }
+    free(doms);
+    uint64_t total = 0, avail = 0;
+    if (agent_disk_mib(st->vm_dir, &total, &avail, NULL) < 0)
+        agent_disk_mib("/", &total, &avail, NULL); /* vm_dir not made yet: its parent's file system, roughly */
+    return json_pack("{s:I, s:o, s:o, s:o}", "disk_free_mib", (json_int_t)avail, "domains", jdoms, "vms", jvms,
+                     "consoles", jcons);
+}

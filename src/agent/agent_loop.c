@@ -1,0 +1,429 @@
+/* agent_loop.c: the agent's loop: connect to libvirt, register with yund, then report -> answer ->
+ * reconcile every interval. Everything about HTTP and retries lives here; the decisions are in agent.c. */
+#include "agent/agent.h"
+
+#include <dirent.h>
+#include <pthread.h>
+#include <time.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util/clock.h"
+#include "util/http_client.h"
+#include "util/log.h"
+#include "util/mem.h"
+
+#define AGENT_HTTP_TIMEOUT_MS 15000
+#define AGENT_BACKOFF_MIN_MS 500
+#define AGENT_BACKOFF_MAX_MS 10000
+#define AGENT_PROBE_LOOK_MS 10000 /* how often to look for a starter image to probe KVM with */
+
+typedef struct agent_reg {
+    long long host_id;
+    int interval_ms;
+    char vm_dir[YUN_PATH_MAX];
+    char image_dir[YUN_PATH_MAX];
+    uint64_t disk_total_mib, disk_free_mib; /* what was sent */
+} agent_reg;
+
+/* While a pass is stuck in a slow hypervisor call (a libvirtd re-probing QEMU can take a minute), yund must
+ * still hear from the host or it takes it for dead. This thread resends the last report every interval
+ * while a reconcile runs; yund applies a report idempotently. Its answers are not acted on, except that a
+ * one-shot reboot in them is kept for the next pass, so it is not lost. */
+typedef struct keepalive {
+    pthread_mutex_t lock; /* guards everything below */
+    pthread_cond_t cond;  /* signalled on quit */
+    const char *token;
+    int interval_ms;
+    char *url, *report;   /* the last report and where it went; NULL before the first */
+    int64_t busy_since;   /* monotonic ms when the running reconcile began, 0 when idle */
+    bool quit;
+    json_t *reboots;      /* uuid -> true: reboots seen in answers to resent reports */
+    int sent;             /* reports resent, for the log */
+} keepalive;
+
+static void *keepalive_main(void *p)
+{
+    keepalive *k = p;
+    pthread_mutex_lock(&k->lock);
+    while (!k->quit) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_sec += k->interval_ms / 1000;
+        ts.tv_nsec += (long)(k->interval_ms % 1000) * 1000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&k->cond, &k->lock, &ts);
+        if (k->quit || !k->busy_since || !k->report || yun_mono_ms() - k->busy_since < k->interval_ms)
+            continue;
+        AUTOFREE char *url = xstrdup(k->url);
+        AUTOFREE char *body = xstrdup(k->report);
+        pthread_mutex_unlock(&k->lock);
+        http_resp r;
+        yun_err e = YUN_ERR_INIT;
+        json_t *ans = NULL;
+        if (http_request("POST", url, k->token, "application/json", body, strlen(body), AGENT_HTTP_TIMEOUT_MS, &r,
+                         &e) == 0) {
+            ans = http_resp_json(&r, &e);
+            http_resp_free(&r);
+        }
+        pthread_mutex_lock(&k->lock);
+        k->sent++;
+        size_t i;
+        json_t *v;
+        json_array_foreach(json_object_get(ans, "vms"), i, v)
+        {
+            const char *uuid = json_string_value(json_object_get(v, "uuid"));
+            if (uuid && json_is_true(json_object_get(v, "reboot")))
+                json_object_set_new(k->reboots, uuid, json_true());
+        }
+        json_decref(ans);
+    }
+    pthread_mutex_unlock(&k->lock);
+    return NULL;
+}
+
+static void keepalive_start(keepalive *k, pthread_t *th, const char *token, int interval_ms)
+{
+    memset(k, 0, sizeof *k);
+    pthread_mutex_init(&k->lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&k->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    k->token = token;
+    k->interval_ms = interval_ms;
+    k->reboots = json_object();
+    if (pthread_create(th, NULL, keepalive_main, k) != 0)
+        abort(); /* like out-of-memory */
+}
+
+static void keepalive_stop(keepalive *k, pthread_t th)
+{
+    pthread_mutex_lock(&k->lock);
+    k->quit = true;
+    pthread_cond_signal(&k->cond);
+    pthread_mutex_unlock(&k->lock);
+    pthread_join(th, NULL);
+    pthread_mutex_destroy(&k->lock);
+    pthread_cond_destroy(&k->cond);
+    free(k->url);
+    free(k->report);
+    json_decref(k->reboots);
+}
+
+/* A reconcile begins (with the report just delivered) or ends (report NULL). On begin, the reboots the
+ * keepalive saw are folded into answer. */
+static void keepalive_busy(keepalive *k, const char *url, char *report, json_t *answer)
+{
+    pthread_mutex_lock(&k->lock);
+    if (report) {
+        free(k->url);
+        free(k->report);
+        k->url = xstrdup(url);
+        k->report = report;
+        k->busy_since = yun_mono_ms();
+        size_t i;
+        json_t *v;
+        json_array_foreach(json_object_get(answer, "vms"), i, v)
+        {
+            const char *uuid = json_string_value(json_object_get(v, "uuid"));
+            if (uuid && json_object_get(k->reboots, uuid))
+                json_object_set_new(v, "reboot", json_true());
+        }
+        json_object_clear(k->reboots);
+    } else {
+        k->busy_since = 0;
+        if (k->sent)
+            log_info("agent: a slow pass: %d report(s) resent to yund meanwhile", k->sent);
+        k->sent = 0;
+    }
+    pthread_mutex_unlock(&k->lock);
+}
+
+static bool stopping(const agent_config *cfg)
+{
+    return cfg->stop && atomic_load(cfg->stop);
+}
+
+/* Sleeps ms, waking early when asked to stop. */
+static void nap(const agent_config *cfg, int64_t ms)
+{
+    int64_t end = yun_mono_ms() + ms;
+    for (int64_t now = yun_mono_ms(); now < end && !stopping(cfg); now = yun_mono_ms())
+        yun_sleep_ms(end - now < 100 ? end - now : 100);
+}
+
+static char *url_join(const char *base, const char *path)
+{
+    size_t n = strlen(base);
+    while (n > 0 && base[n - 1] == '/')
+        n--;
+    return xasprintf("%.*s%s", (int)n, base, path);
+}
+
+/* Errors that another try cannot fix: the agent stops and says why. */
+static bool fatal(const yun_err *e)
+{
+    return e->code == YUN_E_UNAUTHORIZED || e->code == YUN_E_FORBIDDEN || e->code == YUN_E_INVALID;
+}
+
+static int explain_fatal(const agent_config *cfg, yun_err *err)
+{
+    if (err->code == YUN_E_UNAUTHORIZED || err->code == YUN_E_FORBIDDEN)
+        return yun_err_prefix(err,
+                              "yund at %s refused the agent token (give the content of yund's STATE/agent.token "
+                              "with --token, --token-file or YUN_AGENT_TOKEN): ",
+                              cfg->controller_url);
+    return yun_err_prefix(err, "yund at %s refused the agent: ", cfg->controller_url);
+}
+
+/* One registration attempt. disk_dir is where the VMs' files live (or ".", before yund said where). */
+static int register_once(const agent_config *cfg, yun_hv *hv, const char *disk_dir, agent_reg *reg, yun_err *err)
+{
+    hv_node_info ni;
+    if (hv_node_info_get(hv, &ni, err) < 0)
+        return yun_err_prefix(err, "reading the host's capacity: ");
+    uint64_t total = 0, avail = 0;
+    if (agent_disk_mib(disk_dir, &total, &avail, NULL) < 0 && agent_disk_mib(".", &total, &avail, err) < 0)
+        return -1; /* vm_dir is made after the first registration: until then the guess is "." */
+    json_t *body = json_pack("{s:s, s:i, s:i, s:I, s:I, s:I, s:s, s:s, s:s, s:s}", "name",
+                             cfg->host_name && *cfg->host_name ? cfg->host_name : ni.hostname, "cores", ni.cores,
+                             "mhz", ni.mhz, "mem_mib", (json_int_t)ni.mem_mib, "disk_total_mib", (json_int_t)total,
+                             "disk_free_mib", (json_int_t)avail, "hypervisor", ni.hypervisor, "accel", ni.accel,
+                             "libvirt_uri", cfg->libvirt_uri ? cfg->libvirt_uri : "", "migrate_addr",
+                             cfg->migrate_addr ? cfg->migrate_addr : "");
+    AUTOFREE char *url = url_join(cfg->controller_url, "/v1/agent/register");
+    json_t *ans = http_json("POST", url, cfg->token, body, AGENT_HTTP_TIMEOUT_MS, err);
+    json_decref(body);
+    if (!ans)
+        return -1;
+    json_int_t id = 0, interval = 0;
+    const char *vm_dir = NULL, *image_dir = NULL;
+    json_error_t je;
+    int rc = json_unpack_ex(ans, &je, 0, "{s:I, s?I, s:s, s?s}", "host_id", &id, "interval_ms", &interval, "vm_dir",
+                            &vm_dir, "image_dir", &image_dir);
+    if (rc < 0 || id <= 0 || vm_dir[0] != '/') {
+        yun_err_set(err, YUN_E_INTERNAL, "yund's answer to register is not what docs/agent-protocol.md says: %s",
+                    rc < 0 ? je.text : "host_id must be positive and vm_dir absolute");
+        json_decref(ans);
+        return -1;
+    }
+    reg->host_id = id;
+    reg->interval_ms = interval > 0 ? (int)interval : AGENT_DEFAULT_INTERVAL_MS;
+    snprintf(reg->vm_dir, sizeof reg->vm_dir, "%s", vm_dir);
+    snprintf(reg->image_dir, sizeof reg->image_dir, "%s", image_dir ? image_dir : "");
+    reg->disk_total_mib = total;
+    reg->disk_free_mib = avail;
+    json_decref(ans);
+    return 0;
+}
+
+/* Registers, retrying with backoff while yund is unreachable or failing; a refusal is final. Then, since
+ * the disk figures must be those of vm_dir, which only yund's answer names, registers once more when the
+ * first guess was another file system. -1 on a fatal error or when asked to stop. */
+static int register_host(const agent_config *cfg, yun_hv *hv, agent_reg *reg, yun_err *err)
+{
+    int64_t backoff = AGENT_BACKOFF_MIN_MS;
+    const char *dir = reg->vm_dir[0] ? reg->vm_dir : ".";
+    for (;;) {
+        yun_err e = YUN_ERR_INIT;
+        if (register_once(cfg, hv, dir, reg, &e) == 0)
+            break;
+        if (fatal(&e)) {
+            *err = e;
+            return explain_fatal(cfg, err);
+        }
+        log_warn("agent: registering with %s: %s; trying again in %lld ms", cfg->controller_url, e.msg,
+                 (long long)backoff);
+        nap(cfg, backoff);
+        if (stopping(cfg))
+            return yun_err_set(err, YUN_E_UNAVAILABLE, "stopped before yund at %s answered",
+                               cfg->controller_url);
+        backoff = backoff * 2 > AGENT_BACKOFF_MAX_MS ? AGENT_BACKOFF_MAX_MS : backoff * 2;
+    }
+    uint64_t total = 0, avail = 0;
+    if (strcmp(dir, reg->vm_dir) != 0 && agent_disk_mib(reg->vm_dir, &total, &avail, NULL) == 0 &&
+        total != reg->disk_total_mib)
+        return register_host(cfg, hv, reg, err);
+    log_info("agent: registered with %s as host %lld; VMs in %s", cfg->controller_url, reg->host_id, reg->vm_dir);
+    return 0;
+}
+
+/* The starter image to probe KVM with: the configured files, else the newest IMAGE_DIR/starter-N that has
+ * both (yund builds each starter into a new folder). false when there is none yet. */
+static bool probe_files(const agent_config *cfg, const agent_reg *reg, char *kernel, char *initrd, size_t n)
+{
+    if (cfg->probe_kernel && cfg->probe_initrd) {
+        snprintf(kernel, n, "%s", cfg->probe_kernel);
+        snprintf(initrd, n, "%s", cfg->probe_initrd);
+        return access(kernel, R_OK) == 0 && access(initrd, R_OK) == 0;
+    }
+    DIR *d = reg->image_dir[0] ? opendir(reg->image_dir) : NULL;
+    if (!d)
+        return false;
+    char best[256] = "";
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (strncmp(e->d_name, "starter", 7) != 0 || strlen(e->d_name) >= sizeof best)
+            continue;
+        AUTOFREE char *k = xasprintf("%s/%s/vmlinuz", reg->image_dir, e->d_name);
+        AUTOFREE char *i = xasprintf("%s/%s/initrd.img", reg->image_dir, e->d_name);
+        /* starter-<ms since the epoch>: the longest, then the greatest name is the newest */
+        bool newer = strlen(e->d_name) > strlen(best) ||
+                     (strlen(e->d_name) == strlen(best) && strcmp(e->d_name, best) > 0);
+        if (newer && access(k, R_OK) == 0 && access(i, R_OK) == 0)
+            snprintf(best, sizeof best, "%s", e->d_name);
+    }
+    closedir(d);
+    if (!best[0])
+        return false;
+    snprintf(kernel, n, "%s/%s/vmlinuz", reg->image_dir, best);
+    snprintf(initrd, n, "%s/%s/initrd.img", reg->image_dir, best);
+    return true;
+}
+
+/* Probes KVM when a starter image is there. Returns true once the question is settled (probed, or
+ * nothing to probe with that will ever change), with the verdict in accel. */
+static bool probe_accel(const agent_config *cfg, const agent_reg *reg, char accel[8])
+{
+    char kernel[1024], initrd[1024]; /* image_dir + a folder name + a file name */
+    if (!probe_files(cfg, reg, kernel, initrd, sizeof kernel))
+        return false;
+    AUTOFREE char *cache = cfg->accel_cache ? xstrdup(cfg->accel_cache) : xasprintf("%s/.accel", reg->vm_dir);
+    hv_probe_opts o = {.kernel = kernel, .initrd = initrd, .cache_path = cache};
+    char detail[256] = "";
+    yun_err e = YUN_ERR_INIT;
+    if (hv_accel_probe(&o, accel, detail, sizeof detail, &e) < 0) {
+        log_warn("agent: cannot probe KVM: %s; guests run under TCG", e.msg);
+        snprintf(accel, 8, "tcg");
+    } else {
+        log_info("agent: accel %s: %s", accel, detail);
+    }
+    return true;
+}
+
+int agent_run(const agent_config *cfg, yun_err *err)
+{
+    if (!cfg->controller_url || !*cfg->controller_url)
+        return yun_err_set(err, YUN_E_INVALID, "no controller URL: give --controller http://HOST:PORT");
+    if (!cfg->token || !*cfg->token)
+        return yun_err_set(err, YUN_E_INVALID,
+                           "no agent token: give --token, --token-file or YUN_AGENT_TOKEN (yund's STATE/agent.token)");
+    yun_hv *hv = cfg->hv;
+    bool own_hv = !hv;
+    if (own_hv && !(hv = hv_libvirt_open(cfg->libvirt_uri ? cfg->libvirt_uri : "qemu:///system", err)))
+        return yun_err_prefix(err, "connecting to libvirt: ");
+    hv_node_info ni;
+    agent_reg reg = {0};
+    int rc = -1;
+    if (hv_node_info_get(hv, &ni, err) < 0) {
+        yun_err_prefix(err, "reading the host's capacity: ");
+        goto out;
+    }
+    if (register_host(cfg, hv, &reg, err) < 0) {
+        rc = stopping(cfg) ? 0 : -1;
+        goto out;
+    }
+    agent_state *st = agent_state_new(reg.vm_dir, ni.accel, cfg->shutdown_timeout_ms);
+    int interval = cfg->interval_ms > 0 ? cfg->interval_ms : reg.interval_ms;
+    char last_fail[sizeof err->msg] = "";
+    int64_t backoff = interval;
+    bool probed = !own_hv; /* a hypervisor handed in (hv_fake) is not probed */
+    keepalive ka;
+    pthread_t ka_th;
+    keepalive_start(&ka, &ka_th, cfg->token, interval);
+    int64_t probe_looked = 0;
+    rc = 0;
+    while (!stopping(cfg)) {
+        int64_t t0 = yun_mono_ms();
+        yun_err e = YUN_ERR_INIT;
+        if (!probed && t0 - probe_looked >= AGENT_PROBE_LOOK_MS) {
+            char accel[8];
+            probe_looked = t0;
+            if ((probed = probe_accel(cfg, &reg, accel)) && strcmp(accel, ni.accel) != 0) {
+                /* tell yund, which shows it in `yun host list`; the host keeps its id */
+                hv_accel_set(hv, accel);
+                agent_state_set_accel(st, accel);
+                snprintf(ni.accel, sizeof ni.accel, "%s", accel);
+                if (register_host(cfg, hv, &reg, err) < 0) {
+                    rc = stopping(cfg) ? 0 : -1;
+                    break;
+                }
+            }
+        }
+        json_t *report = agent_report(st, hv, &e);
+        if (!report) {
+            if (strcmp(last_fail, e.msg))
+                log_warn("agent: listing the host's domains: %s", e.msg);
+            snprintf(last_fail, sizeof last_fail, "%s", e.msg);
+            if (own_hv) { /* libvirtd may have restarted: a new connection, next pass */
+                yun_hv *nh = hv_libvirt_open(cfg->libvirt_uri ? cfg->libvirt_uri : "qemu:///system", &e);
+                if (nh) {
+                    hv_close(hv);
+                    hv = nh;
+                }
+            }
+            nap(cfg, interval);
+            continue;
+        }
+        AUTOFREE char *path = xasprintf("/v1/agent/hosts/%lld/report", reg.host_id);
+        AUTOFREE char *url = url_join(cfg->controller_url, path);
+        char *body = json_dumps(report, JSON_COMPACT);
+        json_decref(report);
+        json_t *answer = NULL;
+        http_resp resp;
+        if (http_request("POST", url, cfg->token, "application/json", body, strlen(body), AGENT_HTTP_TIMEOUT_MS,
+                         &resp, &e) == 0) {
+            answer = http_resp_json(&resp, &e);
+            http_resp_free(&resp);
+        }
+        if (!answer) {
+            free(body);
+            if (e.code == YUN_E_UNAUTHORIZED || e.code == YUN_E_FORBIDDEN) {
+                *err = e;
+                explain_fatal(cfg, err);
+                rc = -1;
+                break;
+            }
+            if (e.code == YUN_E_NOT_FOUND) { /* yund lost or forgot this host: register again */
+                log_warn("agent: yund does not know host %lld: registering again", reg.host_id);
+                if (register_host(cfg, hv, &reg, err) < 0) {
+                    rc = stopping(cfg) ? 0 : -1;
+                    break;
+                }
+                continue;
+            }
+            if (strcmp(last_fail, e.msg))
+                log_warn("agent: reporting to yund: %s; trying again (every %lld ms at most)", e.msg,
+                         (long long)AGENT_BACKOFF_MAX_MS);
+            snprintf(last_fail, sizeof last_fail, "%s", e.msg);
+            nap(cfg, backoff);
+            backoff = backoff * 2 > AGENT_BACKOFF_MAX_MS ? AGENT_BACKOFF_MAX_MS : backoff * 2;
+            continue;
+        }
+        if (last_fail[0])
+            log_info("agent: reporting to yund works again");
+        last_fail[0] = 0;
+        backoff = interval;
+        keepalive_busy(&ka, url, body, answer);
+        if (agent_reconcile(st, hv, answer, yun_mono_ms(), &e) < 0)
+            log_warn("agent: %s", e.msg);
+        keepalive_busy(&ka, NULL, NULL, NULL);
+        json_decref(answer);
+        int64_t spent = yun_mono_ms() - t0;
+        if (spent < interval)
+            nap(cfg, interval - spent);
+    }
+    keepalive_stop(&ka, ka_th);
+    agent_state_free(st);
+out:
+    if (own_hv)
+        hv_close(hv);
+    return rc;
+}

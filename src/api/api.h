@@ -1,0 +1,51 @@
+/* api.h: yund's HTTP server: the REST API of docs/api.md and the agent protocol of docs/agent-protocol.md,
+ * on libmicrohttpd (a thread per connection, each thread with its own yun_store), JSON through jansson on
+ * the way in and a direct writer on the way out. Owns nothing of the caller's: the ctl_ctx outlives it. */
+#ifndef YUN_API_API_H
+#define YUN_API_API_H
+
+#include <stdint.h>
+
+#include "ctl/ctl.h"
+#include "util/err.h"
+
+typedef struct api_server api_server;
+
+/* Converts a qcow2 or raw file to a qcow2 at dest and fills its virtual size (hv_disk_import's shape). */
+typedef int (*api_disk_import_fn)(const char *src, const char *dest, uint64_t *size_mib, yun_err *err);
+
+typedef struct api_config {
+    const char *listen;          /* "ADDR:PORT"; port 0 picks a free one (see api_port) */
+    const char *store_path;      /* each server thread opens its own store on it */
+    const char *state_dir;       /* absolute; images/ and vms/ below it */
+    ctl_ctx *ctl;
+    const char *agent_token_hash; /* hex SHA-256 of the agent token: opens the agent endpoints only */
+    api_disk_import_fn disk_import; /* NULL: image import answers 503 */
+    const char *starter_script;  /* scripts/build-starter.sh; NULL: looked up (api_find_starter_script) */
+    unsigned max_connections;    /* 0: 64 */
+} api_config;
+
+/* Starts serving in background threads. Strings are copied. */
+api_server *api_start(const api_config *cfg, yun_err *err);
+/* The port it listens on (the chosen one when the config said 0). */
+uint16_t api_port(const api_server *srv);
+/* Stops accepting, waits for the requests in flight, closes the threads' stores. */
+void api_stop(api_server *srv);
+
+/* ---- tokens (auth.c) ---- */
+
+/* A new random API token ("yun_" + 43 base64url characters) into out (>= 64 bytes). */
+void api_token_new(char *out, size_t n);
+/* The hex SHA-256 of token into hex (65 bytes). */
+void api_token_hash(const char *token, char hex[65]);
+
+/* First-start bootstrap in state_dir: creates the admin user and writes its token to admin.token (0600) when
+ * the store has no admin or the file is gone (then the admin gets a new token); creates agent.token (0600)
+ * when missing. Fills agent_hash with the agent token's hash. */
+int api_bootstrap(yun_store *s, const char *state_dir, char agent_hash[65], yun_err *err);
+
+/* Looks for scripts/build-starter.sh relative to the executable (exe_path: /proc/self/exe's target), then in
+ * the source tree this was built from. Returns a malloc'd path or NULL. */
+char *api_find_starter_script(const char *exe_path);
+
+#endif

@@ -1,0 +1,147 @@
+/* api_int.h: what the API's files share: the request and response of one call, the router, input checks,
+ * the JSON writer and the handlers. Not for use outside src/api (and its tests). */
+#ifndef YUN_API_INT_H
+#define YUN_API_INT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "api/api.h"
+#include "ctl/ctl.h"
+#include "store/store.h"
+#include "util/buf.h"
+
+#define API_MAX_PARAMS 3
+#define API_JSON_MAX (1u << 20)                 /* JSON request bodies */
+#define API_UPLOAD_MAX (64ull << 30)            /* image uploads */
+
+typedef enum { AUTH_NONE, AUTH_USER, AUTH_ADMIN, AUTH_AGENT } api_auth;
+
+typedef struct api_req api_req;
+typedef struct api_resp {
+    int status;
+    yun_buf body;
+    const char *content_type;   /* static; NULL = application/json */
+} api_resp;
+
+typedef int (*api_handler)(api_req *rq, api_resp *rs, yun_err *err);
+
+typedef struct api_route {
+    const char *method;
+    const char *pattern;        /* "/v1/vms/{}/start": each {} captures one path segment */
+    api_handler handler;
+    api_auth auth;
+    bool upload;                /* the body is a file streamed to disk, not JSON */
+} api_route;
+
+/* Finds the route for method + path, capturing the {} segments (URL-decoded) into params. Returns the route;
+ * NULL with *path_known telling whether another method would have matched (405, not 404). */
+const api_route *api_route_match(const char *method, const char *path, char params[API_MAX_PARAMS][256],
+                                 bool *path_known);
+
+/* Immutable after api_start: read by every thread. */
+typedef struct api_shared {
+    char *state_dir;
+    char *image_dir;
+    char *vm_dir;
+    char *store_path;
+    char agent_hash[65];
+    ctl_ctx *ctl;
+    api_disk_import_fn disk_import;
+    char *starter_script;
+} api_shared;
+
+struct api_req {
+    const api_shared *sh;
+    yun_store *store;
+    ctl_ctx *ctl;
+    void *conn;                 /* struct MHD_Connection *, for query arguments */
+    const char *method;
+    const char *path;
+    char params[API_MAX_PARAMS][256];
+    bool is_agent;
+    yun_user user;              /* the caller, unless is_agent */
+    const char *body;           /* JSON requests: NUL-terminated */
+    size_t body_len;
+    const char *upload_path;    /* upload requests: the received file */
+    uint64_t upload_len;
+};
+
+/* A query argument, or NULL. */
+const char *api_query(api_req *rq, const char *key);
+
+/* ---- input ---- */
+typedef enum { F_STRING, F_INT, F_BOOL, F_SIZE, F_OBJECT, F_ARRAY } api_ftype;
+typedef struct api_field {
+    const char *name;
+    api_ftype type;
+    bool required;
+} api_field;
+
+/* Checks obj against fields (names, types, required): unknown or ill-typed fields fail with YUN_E_INVALID
+ * naming the field (prefixed by where, e.g. "vms[2]") and what is expected. */
+int api_json_check(const json_t *obj, const api_field *fields, const char *where, yun_err *err);
+/* Parses the request body as a JSON object and checks it. Returns a new reference or NULL. */
+json_t *api_body_json(api_req *rq, const api_field *fields, yun_err *err);
+/* A size field: "128M" or 128 (MiB). Absent leaves *mib unchanged and returns 0. */
+int api_json_size(const json_t *obj, const char *key, uint64_t *mib, yun_err *err);
+/* Strict unpack after api_json_check, so an error that slips past the check still says something. */
+int api_unpack(json_t *obj, yun_err *err, const char *fmt, ...);
+
+/* ---- output ---- */
+void jw_str(yun_buf *b, const char *s);                 /* a JSON string, escaped */
+void jw_strn(yun_buf *b, const char *s, size_t n);
+void jw_kstr(yun_buf *b, const char *key, const char *v); /* "key":"v", with a leading comma unless first */
+void jw_kint(yun_buf *b, const char *key, long long v);
+void jw_kbool(yun_buf *b, const char *key, bool v);
+void jw_key(yun_buf *b, const char *key);               /* "key": with a leading comma unless after { or [ */
+void jw_comma(yun_buf *b);                              /* a comma unless after { or [ */
+void api_json_resp(api_resp *rs, int status, json_t *j); /* steals j */
+
+/* ---- resolving references (404 for what the caller may not see) ---- */
+int api_vm_resolve(api_req *rq, const char *ref, yun_vm *out, yun_err *err);
+int api_owner_for(api_req *rq, yun_user *owner, bool *all, yun_err *err); /* ?owner= */
+int api_host_resolve(api_req *rq, const char *ref, yun_host *out, yun_err *err);
+int api_image_resolve(api_req *rq, const char *ref, yun_image *out, yun_err *err);
+int api_user_resolve(api_req *rq, const char *ref, yun_user *out, yun_err *err);
+bool api_is_digits(const char *s);
+
+/* ---- handlers ---- */
+int h_healthz(api_req *, api_resp *, yun_err *);
+int h_whoami(api_req *, api_resp *, yun_err *);
+int h_hosts_list(api_req *, api_resp *, yun_err *);
+int h_host_show(api_req *, api_resp *, yun_err *);
+int h_host_enable(api_req *, api_resp *, yun_err *);
+int h_host_disable(api_req *, api_resp *, yun_err *);
+int h_images_list(api_req *, api_resp *, yun_err *);
+int h_image_show(api_req *, api_resp *, yun_err *);
+int h_image_import(api_req *, api_resp *, yun_err *);
+int h_image_delete(api_req *, api_resp *, yun_err *);
+int h_image_build_starter(api_req *, api_resp *, yun_err *);
+int h_vms_list(api_req *, api_resp *, yun_err *);
+int h_vm_create(api_req *, api_resp *, yun_err *);
+int h_vm_show(api_req *, api_resp *, yun_err *);
+int h_vm_patch(api_req *, api_resp *, yun_err *);
+int h_vm_start(api_req *, api_resp *, yun_err *);
+int h_vm_stop(api_req *, api_resp *, yun_err *);
+int h_vm_reboot(api_req *, api_resp *, yun_err *);
+int h_vm_delete(api_req *, api_resp *, yun_err *);
+int h_vm_console(api_req *, api_resp *, yun_err *);
+int h_users_list(api_req *, api_resp *, yun_err *);
+int h_user_create(api_req *, api_resp *, yun_err *);
+int h_user_show(api_req *, api_resp *, yun_err *);
+int h_user_patch(api_req *, api_resp *, yun_err *);
+int h_user_token(api_req *, api_resp *, yun_err *);
+int h_user_delete(api_req *, api_resp *, yun_err *);
+int h_settings_list(api_req *, api_resp *, yun_err *);
+int h_setting_get(api_req *, api_resp *, yun_err *);
+int h_setting_put(api_req *, api_resp *, yun_err *);
+int h_agent_register(api_req *, api_resp *, yun_err *);
+int h_agent_report(api_req *, api_resp *, yun_err *);
+
+/* The VM object of docs/api.md, appended to b. host_name may be NULL; image_name likewise. */
+void api_vm_write(yun_buf *b, const yun_vm *vm, const char *host_name, const char *image_name, bool host_down);
+
+#endif

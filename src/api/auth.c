@@ -1,0 +1,157 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "api/api_int.h"
+#include "util/log.h"
+#include "util/mem.h"
+
+void api_token_new(char *out, size_t n)
+{
+    unsigned char raw[32];
+    randombytes_buf(raw, sizeof raw);
+    char b64[64];
+    sodium_bin2base64(b64, sizeof b64, raw, sizeof raw, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    snprintf(out, n, "yun_%s", b64);
+    sodium_memzero(raw, sizeof raw);
+}
+
+void api_token_hash(const char *token, char hex[65])
+{
+    unsigned char h[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256(h, (const unsigned char *)token, strlen(token));
+    sodium_bin2hex(hex, 65, h, sizeof h);
+}
+
+/* Writes data to path with mode 0600, atomically (temp file + rename), so a crash leaves the old file or the
+ * new one, never half of one. */
+static int write_secret(const char *path, const char *data, yun_err *err)
+{
+    AUTOFREE char *tmp = xasprintf("%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return yun_err_sys(err, YUN_E_IO, errno, "creating %s", tmp);
+    size_t n = strlen(data);
+    bool ok = write(fd, data, n) == (ssize_t)n && write(fd, "\n", 1) == 1 && fsync(fd) == 0;
+    int e = errno;
+    close(fd);
+    if (!ok) {
+        unlink(tmp);
+        return yun_err_sys(err, YUN_E_IO, e, "writing %s", tmp);
+    }
+    if (rename(tmp, path) < 0) {
+        e = errno;
+        unlink(tmp);
+        return yun_err_sys(err, YUN_E_IO, e, "renaming %s to %s", tmp, path);
+    }
+    return 0;
+}
+
+/* Reads the first line of a token file into out. Returns 1 when read, 0 when the file is absent. */
+static int read_secret(const char *path, char *out, size_t n, yun_err *err)
+{
+    FILE *f = fopen(path, "re");
+    if (!f) {
+        if (errno == ENOENT)
+            return 0;
+        return yun_err_sys(err, YUN_E_IO, errno, "reading %s", path);
+    }
+    bool ok = fgets(out, (int)n, f) != NULL;
+    fclose(f);
+    out[ok ? strcspn(out, "\r\n") : 0] = '\0';
+    if (!out[0])
+        return 0;
+    return 1;
+}
+
+static int bootstrap_admin(yun_store *s, const char *state_dir, yun_err *err)
+{
+    AUTOFREE char *path = xasprintf("%s/admin.token", state_dir);
+    AUTOFREE yun_user *users = NULL;
+    size_t n = 0;
+    if (store_user_list(s, &users, &n, err) < 0)
+        return -1;
+    yun_user *admin = NULL;
+    for (size_t i = 0; i < n && !admin; i++)
+        if (users[i].is_admin)
+            admin = &users[i];
+    char tok[80];
+    if (admin && access(path, F_OK) == 0)
+        return 0;
+    api_token_new(tok, sizeof tok);
+    if (admin) {
+        api_token_hash(tok, admin->token_hash);
+        if (store_user_update(s, admin, err) < 0)
+            return -1;
+        log_warn("%s was missing: wrote a new token for %s (the old one no longer works)", path, admin->name);
+    } else {
+        yun_user u = {0};
+        snprintf(u.name, sizeof u.name, "admin");
+        u.is_admin = true;
+        api_token_hash(tok, u.token_hash);
+        yun_err e = YUN_ERR_INIT;
+        if (store_user_create(s, &u, &e) < 0) {
+            if (e.code != YUN_E_CONFLICT) {
+                *err = e;
+                return -1;
+            }
+            /* a plain user named admin exists: make the bootstrap admin someone else, never promote them */
+            snprintf(u.name, sizeof u.name, "yun-admin");
+            if (store_user_create(s, &u, err) < 0)
+                return -1;
+        }
+        log_info("created admin user %s; its token is in %s", u.name, path);
+    }
+    return write_secret(path, tok, err);
+}
+
+int api_bootstrap(yun_store *s, const char *state_dir, char agent_hash[65], yun_err *err)
+{
+    if (sodium_init() < 0)
+        return yun_err_set(err, YUN_E_INTERNAL, "libsodium failed to initialise");
+    if (bootstrap_admin(s, state_dir, err) < 0)
+        return -1;
+    AUTOFREE char *path = xasprintf("%s/agent.token", state_dir);
+    char tok[128];
+    int r = read_secret(path, tok, sizeof tok, err);
+    if (r < 0)
+        return -1;
+    if (r == 0) {
+        api_token_new(tok, sizeof tok);
+        if (write_secret(path, tok, err) < 0)
+            return -1;
+        log_info("wrote a new agent token to %s", path);
+    }
+    api_token_hash(tok, agent_hash);
+    sodium_memzero(tok, sizeof tok);
+    return 0;
+}
+
+char *api_find_starter_script(const char *exe_path)
+{
+    static const char *const rel[] = {"../scripts", "../../scripts", "../../../scripts", "../share/yun/scripts"};
+    if (exe_path && *exe_path) {
+        AUTOFREE char *copy = xstrdup(exe_path);
+        const char *dir = dirname(copy);
+        for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
+            AUTOFREE char *p = xasprintf("%s/%s/build-starter.sh", dir, rel[i]);
+            if (access(p, R_OK) == 0) {
+                char *real = realpath(p, NULL);
+                return real ? real : xstrdup(p);
+            }
+        }
+    }
+#ifdef YUN_SOURCE_ROOT
+    {
+        AUTOFREE char *p = xasprintf("%s/scripts/build-starter.sh", YUN_SOURCE_ROOT);
+        if (access(p, R_OK) == 0)
+            return STEAL(p);
+    }
+#endif
+    return NULL;
+}

@@ -1,0 +1,236 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api_int.h"
+#include "util/clock.h"
+#include "util/log.h"
+#include "util/mem.h"
+
+static const api_field register_fields[] = {
+    {"name", F_STRING, true},          {"cores", F_INT, true},         {"mhz", F_INT, true},
+    {"mem_mib", F_INT, true},          {"disk_total_mib", F_INT, true}, {"disk_free_mib", F_INT, true},
+    {"hypervisor", F_STRING, true},    {"accel", F_STRING, true},      {"libvirt_uri", F_STRING, true},
+    {"migrate_addr", F_STRING, false}, {NULL, 0, false},
+};
+
+static int copy_str(char *dst, size_t n, const char *src, const char *field, yun_err *err)
+{
+    if (strlen(src) >= n)
+        return yun_err_set(err, YUN_E_INVALID, "field \"%s\" is longer than %zu characters", field, n - 1);
+    memcpy(dst, src, strlen(src) + 1);
+    return 0;
+}
+
+int h_agent_register(api_req *rq, api_resp *rs, yun_err *err)
+{
+    json_t *j = api_body_json(rq, register_fields, err);
+    if (!j)
+        return -1;
+    const char *name, *hv, *accel, *uri, *mig = "";
+    json_int_t cores, mhz, mem, dtot, dfree;
+    yun_host h = {0};
+    int r = api_unpack(j, err, "{s:s, s:I, s:I, s:I, s:I, s:I, s:s, s:s, s:s, s?s}", "name", &name, "cores", &cores,
+                       "mhz", &mhz, "mem_mib", &mem, "disk_total_mib", &dtot, "disk_free_mib", &dfree, "hypervisor",
+                       &hv, "accel", &accel, "libvirt_uri", &uri, "migrate_addr", &mig);
+    if (r == 0 && (!*name || cores < 1 || mhz < 0 || mem < 1 || dtot < 0 || dfree < 0))
+        r = yun_err_set(err, YUN_E_INVALID, "register: name must be non-empty, cores and mem_mib positive, "
+                                            "mhz and disk sizes not negative");
+    if (r < 0 || copy_str(h.name, sizeof h.name, name, "name", err) < 0 ||
+        copy_str(h.hypervisor, sizeof h.hypervisor, hv, "hypervisor", err) < 0 ||
+        copy_str(h.accel, sizeof h.accel, accel, "accel", err) < 0 ||
+        copy_str(h.libvirt_uri, sizeof h.libvirt_uri, uri, "libvirt_uri", err) < 0 ||
+        copy_str(h.migrate_addr, sizeof h.migrate_addr, mig, "migrate_addr", err) < 0) {
+        json_decref(j);
+        return -1;
+    }
+    json_decref(j);
+    h.cores = (int)cores;
+    h.mhz = (int)mhz;
+    h.mem_mib = (uint64_t)mem;
+    h.disk_total_mib = (uint64_t)dtot;
+    h.disk_free_mib = (uint64_t)dfree;
+    if (ctl_agent_register(rq->ctl, rq->store, &h, yun_now_ms(), err) < 0)
+        return -1;
+    yun_buf *b = &rs->body;
+    buf_puts(b, "{");
+    jw_kint(b, "host_id", h.id);
+    jw_kint(b, "interval_ms", ctl_interval_ms(rq->ctl, rq->store));
+    jw_kstr(b, "image_dir", ctl_image_dir(rq->ctl));
+    jw_kstr(b, "vm_dir", ctl_vm_dir(rq->ctl));
+    buf_puts(b, "}");
+    return 0;
+}
+
+static const api_field report_fields[] = {
+    {"disk_free_mib", F_INT, false}, {"domains", F_ARRAY, true}, {"vms", F_ARRAY, true},
+    {"consoles", F_ARRAY, false},   {NULL, 0, false},
+};
+static const api_field domain_fields[] = {
+    {"uuid", F_STRING, true},   {"name", F_STRING, true},        {"state", F_STRING, true},
+    {"yun_owned", F_BOOL, true}, {"owner", F_STRING, false},     {"cpus", F_INT, false},
+    {"mem_mib", F_INT, false},  {"max_mem_mib", F_INT, false},   {"cpu_shares", F_INT, false},
+    {"cpu_cap", F_INT, false},  {NULL, 0, false},
+};
+static const api_field verdict_fields[] = {
+    {"uuid", F_STRING, true}, {"state", F_STRING, true}, {"error", F_STRING, false}, {NULL, 0, false}};
+static const api_field console_fields[] = {{"uuid", F_STRING, true}, {"tail", F_STRING, true}, {NULL, 0, false}};
+
+static int uuid_copy(char dst[YUN_UUID_LEN], const char *src, const char *where, yun_err *err)
+{
+    if (strlen(src) != YUN_UUID_LEN - 1)
+        return yun_err_set(err, YUN_E_INVALID, "%s.uuid \"%.64s\" is not a UUID", where, src);
+    memcpy(dst, src, YUN_UUID_LEN);
+    return 0;
+}
+
+/* The report's arrays into the ctl structs; every element checked like the body. */
+static int parse_report(json_t *j, ctl_report *r, ctl_domain **doms, ctl_verdict **vds, ctl_console **cons,
+                        yun_err *err)
+{
+    json_t *jd = json_object_get(j, "domains"), *jv = json_object_get(j, "vms"), *jc = json_object_get(j, "consoles");
+    json_t *df = json_object_get(j, "disk_free_mib");
+    if (df && json_integer_value(df) >= 0) {
+        r->has_disk_free = true;
+        r->disk_free_mib = (uint64_t)json_integer_value(df);
+    }
+    char where[48];
+    size_t i;
+    json_t *e;
+    *doms = xcalloc(json_array_size(jd) + 1, sizeof **doms);
+    json_array_foreach(jd, i, e) {
+        snprintf(where, sizeof where, "domains[%zu]", i);
+        const char *uuid, *name, *state;
+        int owned;
+        if (api_json_check(e, domain_fields, where, err) < 0 ||
+            json_unpack(e, "{s:s, s:s, s:s, s:b}", "uuid", &uuid, "name", &name, "state", &state, "yun_owned", &owned) <
+                0)
+            return -1;
+        ctl_domain *d = &(*doms)[i];
+        if (uuid_copy(d->uuid, uuid, where, err) < 0)
+            return -1;
+        snprintf(d->name, sizeof d->name, "%s", name);
+        snprintf(d->state, sizeof d->state, "%s", state);
+        d->yun_owned = owned;
+    }
+    *vds = xcalloc(json_array_size(jv) + 1, sizeof **vds);
+    json_array_foreach(jv, i, e) {
+        snprintf(where, sizeof where, "vms[%zu]", i);
+        const char *uuid, *state, *msg = "";
+        if (api_json_check(e, verdict_fields, where, err) < 0 ||
+            json_unpack(e, "{s:s, s:s, s?s}", "uuid", &uuid, "state", &state, "error", &msg) < 0)
+            return -1;
+        ctl_verdict *v = &(*vds)[i];
+        if (uuid_copy(v->uuid, uuid, where, err) < 0)
+            return -1;
+        int st = model_vm_state_parse(state);
+        if (!strcmp(state, "deleted")) {
+            v->deleted = true;
+        } else if (st == YUN_VM_STARTING || st == YUN_VM_RUNNING || st == YUN_VM_STOPPING || st == YUN_VM_STOPPED ||
+                   st == YUN_VM_ERROR) {
+            v->state = (yun_vm_state)st;
+        } else {
+            return yun_err_set(err, YUN_E_INVALID,
+                               "%s.state \"%.32s\" is not one of starting, running, stopping, stopped, error, deleted",
+                               where, state);
+        }
+        snprintf(v->error, sizeof v->error, "%s", msg);
+    }
+    *cons = xcalloc(json_array_size(jc) + 1, sizeof **cons);
+    json_array_foreach(jc, i, e) {
+        snprintf(where, sizeof where, "consoles[%zu]", i);
+        const char *uuid;
+        if (api_json_check(e, console_fields, where, err) < 0 || json_unpack(e, "{s:s}", "uuid", &uuid) < 0)
+            return -1;
+        ctl_console *c = &(*cons)[i];
+        if (uuid_copy(c->uuid, uuid, where, err) < 0)
+            return -1;
+        json_t *t = json_object_get(e, "tail");
+        c->tail = json_string_value(t);
+        c->len = json_string_length(t);
+    }
+    r->domains = *doms;
+    r->n_domains = json_array_size(jd);
+    r->vms = *vds;
+    r->n_vms = json_array_size(jv);
+    r->consoles = *cons;
+    r->n_consoles = json_array_size(jc);
+    return 0;
+}
+
+static void write_desired(api_req *rq, yun_buf *b, const ctl_desired *d)
+{
+    const yun_vm *vm = &d->vm;
+    char domain[192], path[YUN_PATH_MAX];
+    model_vm_domain_name(vm, domain, sizeof domain);
+    buf_puts(b, "{");
+    jw_kstr(b, "uuid", vm->uuid);
+    jw_kstr(b, "name", vm->name);
+    jw_kstr(b, "owner", vm->owner_name);
+    jw_kstr(b, "domain", domain);
+    jw_kstr(b, "want", model_vm_want_name(vm->want));
+    jw_kbool(b, "here", d->here);
+    jw_kint(b, "target_host", d->here ? 0 : d->target_host);
+    if (!d->here)
+        jw_kstr(b, "migrate_uri", d->migrate_uri);
+    jw_kint(b, "cpus", vm->cpus);
+    jw_kint(b, "mem_mib", (long long)vm->mem_mib);
+    jw_kint(b, "max_mem_mib", (long long)vm->max_mem_mib);
+    jw_kint(b, "disk_mib", (long long)vm->disk_mib);
+    jw_kint(b, "cpu_shares", vm->cpu_shares);
+    jw_kint(b, "cpu_cap", vm->cpu_cap);
+    ctl_vm_disk_path(rq->ctl, vm->uuid, path, sizeof path);
+    jw_kstr(b, "disk", path);
+    ctl_vm_console_path(rq->ctl, vm->uuid, path, sizeof path);
+    jw_kstr(b, "console", path);
+    if (d->reboot)
+        jw_kbool(b, "reboot", true);
+    jw_key(b, "image");
+    buf_puts(b, "{");
+    jw_kstr(b, "path", d->image ? d->image->path : "");
+    jw_kstr(b, "kernel", d->image ? d->image->kernel : "");
+    jw_kstr(b, "initrd", d->image ? d->image->initrd : "");
+    jw_kstr(b, "cmdline", d->image ? d->image->cmdline : "");
+    buf_puts(b, "}}");
+}
+
+int h_agent_report(api_req *rq, api_resp *rs, yun_err *err)
+{
+    if (!api_is_digits(rq->params[0]))
+        return yun_err_set(err, YUN_E_NOT_FOUND, "host %.64s not found: register first", rq->params[0]);
+    int64_t host_id = strtoll(rq->params[0], NULL, 10);
+    json_t *j = api_body_json(rq, report_fields, err);
+    if (!j)
+        return -1;
+    ctl_report r = {0};
+    ctl_domain *doms = NULL;
+    ctl_verdict *vds = NULL;
+    ctl_console *cons = NULL;
+    ctl_answer a = {0};
+    int ret = -1;
+    if (parse_report(j, &r, &doms, &vds, &cons, err) < 0)
+        goto out;
+    yun_err e = YUN_ERR_INIT;
+    if (ctl_agent_report(rq->ctl, rq->store, host_id, &r, yun_now_ms(), &a, &e) < 0) {
+        if (e.code == YUN_E_NOT_FOUND)
+            yun_err_set(err, YUN_E_NOT_FOUND, "host %lld is not registered: register again", (long long)host_id);
+        else
+            *err = e;
+        goto out;
+    }
+    yun_buf *b = &rs->body;
+    buf_puts(b, "{\"vms\":[");
+    for (size_t i = 0; i < a.n; i++) {
+        jw_comma(b);
+        write_desired(rq, b, &a.vms[i]);
+    }
+    buf_puts(b, "]}");
+    ret = 0;
+out:
+    ctl_answer_free(&a);
+    free(doms);
+    free(vds);
+    free(cons);
+    json_decref(j);
+    return ret;
+}

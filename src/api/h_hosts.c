@@ -1,0 +1,151 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api_int.h"
+#include "util/clock.h"
+#include "util/log.h"
+#include "util/mem.h"
+
+int h_healthz(api_req *rq, api_resp *rs, yun_err *err)
+{
+    (void)rq;
+    (void)err;
+    buf_puts(&rs->body, "{\"status\":\"ok\"}");
+    return 0;
+}
+
+int h_whoami(api_req *rq, api_resp *rs, yun_err *err)
+{
+    (void)err;
+    yun_buf *b = &rs->body;
+    buf_puts(b, "{");
+    jw_kint(b, "id", rq->user.id);
+    jw_kstr(b, "name", rq->user.name);
+    jw_kbool(b, "admin", rq->user.is_admin);
+    buf_puts(b, "}");
+    return 0;
+}
+
+static void write_domains(yun_buf *b, const char *key, const ctl_domain *d, size_t n)
+{
+    jw_key(b, key);
+    buf_puts(b, "[");
+    for (size_t i = 0; i < n; i++) {
+        jw_comma(b);
+        buf_puts(b, "{");
+        jw_kstr(b, "uuid", d[i].uuid);
+        jw_kstr(b, "name", d[i].name);
+        jw_kstr(b, "state", d[i].state);
+        buf_puts(b, "}");
+    }
+    buf_puts(b, "]");
+}
+
+static void write_host(api_req *rq, yun_buf *b, const yun_host *h, const sched_host *sh, bool detail)
+{
+    buf_puts(b, "{");
+    jw_kint(b, "id", h->id);
+    jw_kstr(b, "name", h->name);
+    jw_kstr(b, "state", model_host_state_name(sh ? sh->state : h->state));
+    jw_kint(b, "cores", h->cores);
+    jw_kint(b, "mhz", h->mhz);
+    jw_kint(b, "memory_mib", (long long)h->mem_mib);
+    jw_kint(b, "disk_total_mib", (long long)h->disk_total_mib);
+    jw_kint(b, "disk_free_mib", (long long)h->disk_free_mib);
+    jw_kstr(b, "hypervisor", h->hypervisor);
+    jw_kstr(b, "accel", h->accel);
+    jw_kstr(b, "libvirt_uri", h->libvirt_uri);
+    jw_kstr(b, "migrate_addr", h->migrate_addr);
+    jw_kint(b, "last_seen_ms", h->last_seen_ms);
+    jw_kint(b, "registered_ms", h->registered_ms);
+    if (sh) {
+        jw_kint(b, "vms", sh->vms);
+        jw_key(b, "used");
+        buf_puts(b, "{");
+        jw_kint(b, "cpus", sh->used_cpus);
+        jw_kint(b, "memory_mib", (long long)sh->used_mem_mib);
+        jw_kint(b, "disk_mib", (long long)sh->used_disk_mib);
+        buf_puts(b, "}");
+        jw_key(b, "free");
+        buf_puts(b, "{");
+        jw_kint(b, "cpus", sched_free_cpus(sh));
+        jw_kint(b, "memory_mib", (long long)sched_free_mem_mib(sh));
+        jw_kint(b, "disk_mib", (long long)sched_free_disk_mib(sh));
+        buf_puts(b, "}");
+    }
+    if (detail && rq->user.is_admin) {
+        ctl_domain *o, *s;
+        size_t no, ns;
+        ctl_host_foreign(rq->ctl, h->id, &o, &no, &s, &ns);
+        write_domains(b, "orphans", o, no);
+        write_domains(b, "strangers", s, ns);
+        free(o);
+        free(s);
+    }
+    buf_puts(b, "}");
+}
+
+static const sched_host *find_sh(const sched_host *hs, size_t n, int64_t id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (hs[i].id == id)
+            return &hs[i];
+    return NULL;
+}
+
+int h_hosts_list(api_req *rq, api_resp *rs, yun_err *err)
+{
+    AUTOFREE yun_host *hosts = NULL;
+    AUTOFREE sched_host *hs = NULL;
+    size_t n = 0, nh = 0;
+    if (store_host_list(rq->store, &hosts, &n, err) < 0 ||
+        ctl_sched_snapshot(rq->ctl, rq->store, yun_now_ms(), &hs, &nh, err) < 0)
+        return -1;
+    yun_buf *b = &rs->body;
+    buf_puts(b, "{\"hosts\":[");
+    for (size_t i = 0; i < n; i++) {
+        jw_comma(b);
+        write_host(rq, b, &hosts[i], find_sh(hs, nh, hosts[i].id), false);
+    }
+    buf_puts(b, "]}");
+    return 0;
+}
+
+static int host_respond(api_req *rq, api_resp *rs, const yun_host *h, yun_err *err)
+{
+    AUTOFREE sched_host *hs = NULL;
+    size_t nh = 0;
+    if (ctl_sched_snapshot(rq->ctl, rq->store, yun_now_ms(), &hs, &nh, err) < 0)
+        return -1;
+    write_host(rq, &rs->body, h, find_sh(hs, nh, h->id), true);
+    return 0;
+}
+
+int h_host_show(api_req *rq, api_resp *rs, yun_err *err)
+{
+    yun_host h;
+    if (api_host_resolve(rq, rq->params[0], &h, err) < 0)
+        return -1;
+    return host_respond(rq, rs, &h, err);
+}
+
+static int host_set(api_req *rq, api_resp *rs, bool enable, yun_err *err)
+{
+    yun_host h;
+    if (api_host_resolve(rq, rq->params[0], &h, err) < 0)
+        return -1;
+    yun_host_state want = enable ? YUN_HOST_UP : YUN_HOST_DISABLED;
+    bool change = enable ? h.state == YUN_HOST_DISABLED : h.state != YUN_HOST_DISABLED;
+    if (change) {
+        /* enabling says "up"; the effective state still turns down if its agent is silent */
+        h.state = want;
+        if (store_host_update(rq->store, &h, err) < 0)
+            return -1;
+        log_info("host %s %s by %s", h.name, enable ? "enabled" : "disabled", rq->user.name);
+    }
+    return host_respond(rq, rs, &h, err);
+}
+
+int h_host_enable(api_req *rq, api_resp *rs, yun_err *err) { return host_set(rq, rs, true, err); }
+int h_host_disable(api_req *rq, api_resp *rs, yun_err *err) { return host_set(rq, rs, false, err); }

@@ -1,0 +1,116 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api_int.h"
+#include "util/log.h"
+
+/* The keys yund knows, their defaults and checks: an unknown key is a typo, refused rather than stored. */
+typedef struct setting {
+    const char *key;
+    const char *def;
+    int (*check)(const char *value, yun_err *err);
+} setting;
+
+static int check_algorithm(const char *v, yun_err *err)
+{
+    if (sched_algorithm_known(v))
+        return 0;
+    return yun_err_set(err, YUN_E_INVALID, "placement.algorithm \"%.64s\" is unknown: use one of %s", v,
+                       sched_algorithm_names());
+}
+
+static int check_interval(const char *v, yun_err *err)
+{
+    char *end;
+    long ms = strtol(v, &end, 10);
+    if (!*v || *end || ms < 200 || ms > 60000)
+        return yun_err_set(err, YUN_E_INVALID, "agent.interval_ms \"%.64s\" is not a number from 200 to 60000", v);
+    return 0;
+}
+
+static const setting settings[] = {
+    {"placement.algorithm", SCHED_DEFAULT_ALGORITHM, check_algorithm},
+    {"agent.interval_ms", "2000", check_interval},
+};
+#define N_SETTINGS (sizeof settings / sizeof settings[0])
+
+static const setting *find(const char *key, yun_err *err)
+{
+    for (size_t i = 0; i < N_SETTINGS; i++)
+        if (!strcmp(settings[i].key, key))
+            return &settings[i];
+    yun_err_set(err, YUN_E_INVALID, "setting \"%.64s\" is unknown: the settings are placement.algorithm, "
+                                    "agent.interval_ms", key);
+    return NULL;
+}
+
+static int value_of(api_req *rq, const setting *st, char *out, size_t n, yun_err *err)
+{
+    yun_err e = YUN_ERR_INIT;
+    if (store_setting_get(rq->store, st->key, out, n, &e) == 0)
+        return 0;
+    if (e.code != YUN_E_NOT_FOUND) {
+        *err = e;
+        return -1;
+    }
+    if (!strcmp(st->key, "agent.interval_ms"))
+        snprintf(out, n, "%d", ctl_interval_ms(rq->ctl, rq->store));
+    else
+        snprintf(out, n, "%s", st->def);
+    return 0;
+}
+
+int h_settings_list(api_req *rq, api_resp *rs, yun_err *err)
+{
+    yun_buf *b = &rs->body;
+    buf_puts(b, "{\"settings\":{");
+    for (size_t i = 0; i < N_SETTINGS; i++) {
+        char v[256];
+        if (value_of(rq, &settings[i], v, sizeof v, err) < 0)
+            return -1;
+        jw_kstr(b, settings[i].key, v);
+    }
+    buf_puts(b, "}}");
+    return 0;
+}
+
+static void write_kv(api_resp *rs, const char *k, const char *v)
+{
+    buf_puts(&rs->body, "{");
+    jw_kstr(&rs->body, "key", k);
+    jw_kstr(&rs->body, "value", v);
+    buf_puts(&rs->body, "}");
+}
+
+int h_setting_get(api_req *rq, api_resp *rs, yun_err *err)
+{
+    const setting *st = find(rq->params[0], err);
+    char v[256];
+    if (!st || value_of(rq, st, v, sizeof v, err) < 0)
+        return -1;
+    write_kv(rs, st->key, v);
+    return 0;
+}
+
+static const api_field put_fields[] = {{"value", F_STRING, true}, {NULL, 0, false}};
+
+int h_setting_put(api_req *rq, api_resp *rs, yun_err *err)
+{
+    const setting *st = find(rq->params[0], err);
+    if (!st)
+        return -1;
+    json_t *j = api_body_json(rq, put_fields, err);
+    if (!j)
+        return -1;
+    const char *v = NULL;
+    if (api_unpack(j, err, "{s:s}", "value", &v) < 0 || st->check(v, err) < 0 ||
+        store_setting_set(rq->store, st->key, v, err) < 0) {
+        json_decref(j);
+        return -1;
+    }
+    log_info("setting %s = %s (by %s)", st->key, v, rq->user.name);
+    write_kv(rs, st->key, v);
+    json_decref(j);
+    return 0;
+}

@@ -1,0 +1,473 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api_int.h"
+#include "util/clock.h"
+#include "util/log.h"
+#include "util/mem.h"
+
+/* The VM list is the hot path (10,000 VMs in one answer), so VMs are written with raw pointer stores into
+ * room reserved once per VM, rather than through the general writer's per-call checks and printf. */
+
+/* The most one escaped string can take: every byte as \u00XX, plus the quotes. */
+#define ESC_MAX(field) (sizeof(field) * 6 + 2)
+
+static char *put(char *p, const char *s, size_t n)
+{
+    memcpy(p, s, n);
+    return p + n;
+}
+#define PUT_LIT(p, lit) put(p, lit, sizeof(lit) - 1)
+
+static char *put_int(char *p, long long v)
+{
+    char tmp[24];
+    int i = 0;
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do {
+        tmp[i++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        *p++ = '-';
+    while (i)
+        *p++ = tmp[--i];
+    return p;
+}
+
+/* Bytes JSON needs escaped: control characters, the quote and the backslash. */
+static const unsigned char needs_esc[256] = {
+    [0 ... 0x1f] = 1,
+    ['"'] = 1,
+    ['\\'] = 1,
+};
+
+/* s escaped for JSON, without quotes. Runs of plain bytes (nearly everything) are copied at once. */
+static char *put_esc(char *p, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (;;) {
+        const char *run = s;
+        while (!needs_esc[(unsigned char)*s])
+            s++;
+        p = put(p, run, (size_t)(s - run));
+        unsigned char c = (unsigned char)*s;
+        if (!c)
+            return p;
+        s++;
+        *p++ = '\\';
+        switch (c) {
+        case '"': *p++ = '"'; break;
+        case '\\': *p++ = '\\'; break;
+        case '\n': *p++ = 'n'; break;
+        case '\r': *p++ = 'r'; break;
+        case '\t': *p++ = 't'; break;
+        default:
+            p = PUT_LIT(p, "u00");
+            *p++ = hex[c >> 4];
+            *p++ = hex[c & 15];
+        }
+    }
+}
+
+static char *put_str(char *p, const char *s)
+{
+    *p++ = '"';
+    p = put_esc(p, s);
+    *p++ = '"';
+    return p;
+}
+
+void api_vm_write(yun_buf *b, const yun_vm *vm, const char *host_name, const char *image_name, bool host_down)
+{
+    const char *hn = host_name ? host_name : "", *in = image_name ? image_name : "";
+    size_t hl = strlen(hn), il = strlen(in);
+    /* fixed text and numbers, then every string at its worst */
+    size_t need = 700 + ESC_MAX(vm->uuid) + ESC_MAX(vm->name) * 2 + ESC_MAX(vm->owner_name) * 2 + hl * 6 + il * 6 +
+                  4 + ESC_MAX(vm->error) + ESC_MAX(vm->address);
+    xgrow((void **)&b->data, &b->cap, b->len + need + 1, 1);
+    char *p = b->data + b->len;
+    p = PUT_LIT(p, "{\"id\":");
+    p = put_int(p, vm->id);
+    p = PUT_LIT(p, ",\"uuid\":");
+    p = put_str(p, vm->uuid);
+    p = PUT_LIT(p, ",\"name\":");
+    p = put_str(p, vm->name);
+    p = PUT_LIT(p, ",\"owner\":");
+    p = put_str(p, vm->owner_name);
+    p = PUT_LIT(p, ",\"image\":");
+    p = put_str(p, in);
+    p = PUT_LIT(p, ",\"cpus\":");
+    p = put_int(p, vm->cpus);
+    p = PUT_LIT(p, ",\"memory_mib\":");
+    p = put_int(p, (long long)vm->mem_mib);
+    p = PUT_LIT(p, ",\"max_memory_mib\":");
+    p = put_int(p, (long long)vm->max_mem_mib);
+    p = PUT_LIT(p, ",\"disk_mib\":");
+    p = put_int(p, (long long)vm->disk_mib);
+    p = PUT_LIT(p, ",\"cpu_shares\":");
+    p = put_int(p, vm->cpu_shares);
+    p = PUT_LIT(p, ",\"cpu_cap\":");
+    p = put_int(p, vm->cpu_cap);
+    p = PUT_LIT(p, ",\"min_mhz\":");
+    p = put_int(p, vm->min_mhz);
+    p = PUT_LIT(p, ",\"max_mhz\":");
+    p = put_int(p, vm->max_mhz);
+    p = PUT_LIT(p, ",\"want\":");
+    p = put_str(p, model_vm_want_name(vm->want));
+    p = PUT_LIT(p, ",\"state\":");
+    /* a VM on a host that stopped reporting is in a state nobody knows: say so rather than the last one seen */
+    p = put_str(p, host_down && vm->state != YUN_VM_SCHEDULED ? "unknown" : model_vm_state_name(vm->state));
+    p = PUT_LIT(p, ",\"host\":");
+    p = put_str(p, hn);
+    p = PUT_LIT(p, ",\"host_id\":");
+    p = put_int(p, vm->host_id);
+    p = PUT_LIT(p, ",\"error\":");
+    p = put_str(p, vm->error);
+    p = PUT_LIT(p, ",\"address\":");
+    p = put_str(p, vm->address);
+    /* model_vm_domain_name's "yun-<owner>-<name>", without a printf per VM */
+    p = PUT_LIT(p, ",\"domain\":\"yun-");
+    p = put_esc(p, vm->owner_name[0] ? vm->owner_name : "x");
+    *p++ = '-';
+    p = put_esc(p, vm->name);
+    *p++ = '"';
+    p = PUT_LIT(p, ",\"created_ms\":");
+    p = put_int(p, vm->created_ms);
+    p = PUT_LIT(p, ",\"updated_ms\":");
+    p = put_int(p, vm->updated_ms);
+    p = PUT_LIT(p, ",\"started_ms\":");
+    p = put_int(p, vm->started_ms);
+    *p++ = '}';
+    b->len = (size_t)(p - b->data);
+    b->data[b->len] = '\0';
+}
+
+/* Names for ids, read once per request: hosts and images are few next to VMs. */
+typedef struct names {
+    yun_host *hosts;
+    size_t nh;
+    bool *down;
+    yun_image *images;
+    size_t ni;
+} names;
+
+static int names_load(api_req *rq, names *nm, yun_err *err)
+{
+    memset(nm, 0, sizeof *nm);
+    if (store_host_list(rq->store, &nm->hosts, &nm->nh, err) < 0)
+        return -1;
+    if (store_image_list(rq->store, &nm->images, &nm->ni, err) < 0) {
+        free(nm->hosts);
+        return -1;
+    }
+    int64_t now = yun_now_ms();
+    int interval = ctl_interval_ms(rq->ctl, rq->store);
+    nm->down = xcalloc(nm->nh ? nm->nh : 1, sizeof *nm->down);
+    for (size_t i = 0; i < nm->nh; i++)
+        nm->down[i] = ctl_host_effective_state(&nm->hosts[i], now, interval) == YUN_HOST_DOWN;
+    return 0;
+}
+
+static void names_free(names *nm)
+{
+    free(nm->hosts);
+    free(nm->down);
+    free(nm->images);
+}
+
+static void write_vm(yun_buf *b, const names *nm, const yun_vm *vm)
+{
+    const char *hn = NULL, *in = NULL;
+    bool down = false;
+    for (size_t i = 0; i < nm->nh; i++)
+        if (nm->hosts[i].id == vm->host_id) {
+            hn = nm->hosts[i].name;
+            down = nm->down[i];
+            break;
+        }
+    for (size_t i = 0; i < nm->ni; i++)
+        if (nm->images[i].id == vm->image_id) {
+            in = nm->images[i].name;
+            break;
+        }
+    api_vm_write(b, vm, hn, in, down);
+}
+
+static int vm_respond(api_req *rq, api_resp *rs, int status, const yun_vm *vm, yun_err *err)
+{
+    names nm;
+    if (names_load(rq, &nm, err) < 0)
+        return -1;
+    rs->status = status;
+    write_vm(&rs->body, &nm, vm);
+    names_free(&nm);
+    return 0;
+}
+
+int h_vms_list(api_req *rq, api_resp *rs, yun_err *err)
+{
+    yun_user owner;
+    bool all;
+    if (api_owner_for(rq, &owner, &all, err) < 0)
+        return -1;
+    names nm;
+    if (names_load(rq, &nm, err) < 0)
+        return -1;
+    yun_vm *vms = NULL;
+    size_t n = 0;
+    if (store_vm_list(rq->store, all ? -1 : owner.id, -1, &vms, &n, err) < 0) {
+        names_free(&nm);
+        return -1;
+    }
+    yun_buf *b = &rs->body;
+    /* a typical VM takes ~420 bytes: one allocation up front instead of a dozen doublings */
+    xgrow((void **)&b->data, &b->cap, n * 448 + 64, 1);
+    buf_puts(b, "{\"vms\":[");
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            buf_append(b, ",", 1);
+        write_vm(b, &nm, &vms[i]);
+    }
+    buf_puts(b, "]}");
+    free(vms);
+    names_free(&nm);
+    return 0;
+}
+
+int h_vm_show(api_req *rq, api_resp *rs, yun_err *err)
+{
+    yun_vm vm;
+    if (api_vm_resolve(rq, rq->params[0], &vm, err) < 0)
+        return -1;
+    return vm_respond(rq, rs, 200, &vm, err);
+}
+
+static const api_field create_fields[] = {
+    {"name", F_STRING, true},      {"image", F_STRING, true},  {"cpus", F_INT, false},
+    {"memory", F_SIZE, true},      {"max_memory", F_SIZE, false}, {"disk", F_SIZE, false},
+    {"cpu_shares", F_INT, false},  {"cpu_cap", F_INT, false},  {"min_mhz", F_INT, false},
+    {"max_mhz", F_INT, false},     {"start", F_BOOL, false},   {NULL, 0, false},
+};
+
+/* An int field into an int, refusing values that do not fit. */
+static int get_int(json_t *o, const char *key, int *out, yun_err *err)
+{
+    json_t *v = json_object_get(o, key);
+    if (!v)
+        return 0;
+    json_int_t i = json_integer_value(v);
+    if (i < -1000000000 || i > 1000000000)
+        return yun_err_set(err, YUN_E_INVALID, "%s %lld is out of range", key, (long long)i);
+    *out = (int)i;
+    return 0;
+}
+
+int h_vm_create(api_req *rq, api_resp *rs, yun_err *err)
+{
+    json_t *j = api_body_json(rq, create_fields, err);
+    if (!j)
+        return -1;
+    const char *name = NULL, *image = NULL;
+    json_t *mem = NULL, *maxmem = NULL, *disk = NULL;
+    json_int_t cpus = 1, shares = 0, cap = 0, minmhz = 0, maxmhz = 0;
+    int start = 1;
+    int r = api_unpack(j, err, "{s:s, s:s, s?I, s:o, s?o, s?o, s?I, s?I, s?I, s?I, s?b}", "name", &name, "image",
+                       &image, "cpus", &cpus, "memory", &mem, "max_memory", &maxmem, "disk", &disk, "cpu_shares",
+                       &shares, "cpu_cap", &cap, "min_mhz", &minmhz, "max_mhz", &maxmhz, "start", &start);
+    yun_vm vm = {0};
+    yun_user owner;
+    bool all;
+    yun_image img;
+    if (r < 0 || model_name_validate(name, "VM name", err) < 0)
+        goto fail;
+    snprintf(vm.name, sizeof vm.name, "%s", name);
+    if (get_int(j, "cpus", &vm.cpus, err) < 0 || get_int(j, "cpu_shares", &vm.cpu_shares, err) < 0 ||
+        get_int(j, "cpu_cap", &vm.cpu_cap, err) < 0 || get_int(j, "min_mhz", &vm.min_mhz, err) < 0 ||
+        get_int(j, "max_mhz", &vm.max_mhz, err) < 0)
+        goto fail;
+    if (!json_object_get(j, "cpus"))
+        vm.cpus = 1;
+    if (api_json_size(j, "memory", &vm.mem_mib, err) < 0 || api_json_size(j, "max_memory", &vm.max_mem_mib, err) < 0 ||
+        api_json_size(j, "disk", &vm.disk_mib, err) < 0)
+        goto fail;
+    if (api_owner_for(rq, &owner, &all, err) < 0)
+        goto fail;
+    {
+        /* the image must be one the owner may use, not merely one the admin sees */
+        yun_err e = YUN_ERR_INIT;
+        int ir = store_image_get_by_name(rq->store, image, &img, &e);
+        if (ir < 0 && e.code == YUN_E_NOT_FOUND && api_is_digits(image)) {
+            yun_err_clear(&e);
+            ir = store_image_get(rq->store, strtoll(image, NULL, 10), &img, &e);
+        }
+        if (ir < 0 && e.code != YUN_E_NOT_FOUND) {
+            *err = e;
+            goto fail;
+        }
+        if (ir < 0 || !(img.is_public || img.owner_id == owner.id || owner.is_admin)) {
+            yun_err_set(err, YUN_E_NOT_FOUND, "image %.64s not found: `yun image list` shows the images", image);
+            goto fail;
+        }
+    }
+    vm.image_id = img.id;
+    if (!json_object_get(j, "disk"))
+        vm.disk_mib = img.size_mib > YUN_VM_MIN_DISK_MIB ? img.size_mib : YUN_VM_MIN_DISK_MIB;
+    if (vm.disk_mib < img.size_mib) {
+        yun_err_set(err, YUN_E_INVALID, "disk %lluM is smaller than image %s (%lluM): give at least %lluM",
+                    (unsigned long long)vm.disk_mib, img.name, (unsigned long long)img.size_mib,
+                    (unsigned long long)img.size_mib);
+        goto fail;
+    }
+    vm.want = start ? YUN_WANT_RUNNING : YUN_WANT_STOPPED;
+    if (model_vm_validate(&vm, err) < 0)
+        goto fail;
+    json_decref(j);
+    j = NULL;
+    sched_choice choice;
+    if (ctl_vm_create(rq->ctl, rq->store, &owner, &vm, &choice, err) < 0)
+        return -1;
+    names nm;
+    if (names_load(rq, &nm, err) < 0)
+        return -1;
+    rs->status = 201;
+    yun_buf *b = &rs->body;
+    buf_puts(b, "{\"vm\":");
+    write_vm(b, &nm, &vm);
+    buf_puts(b, ",\"placement\":{");
+    jw_kstr(b, "host", choice.host);
+    jw_kint(b, "host_id", choice.host_id);
+    jw_kstr(b, "algorithm", choice.algorithm);
+    jw_kstr(b, "reason", choice.reason);
+    buf_puts(b, "}}");
+    names_free(&nm);
+    return 0;
+fail:
+    json_decref(j);
+    return -1;
+}
+
+static const api_field patch_fields[] = {
+    {"cpu_shares", F_INT, false}, {"cpu_cap", F_INT, false}, {"memory", F_SIZE, false},
+    {"min_mhz", F_INT, false},    {"max_mhz", F_INT, false}, {NULL, 0, false},
+};
+
+int h_vm_patch(api_req *rq, api_resp *rs, yun_err *err)
+{
+    json_t *j = api_body_json(rq, patch_fields, err);
+    if (!j)
+        return -1;
+    yun_vm vm;
+    json_t *mem = NULL;
+    json_int_t dummy;
+    int r = api_unpack(j, err, "{s?I, s?I, s?o, s?I, s?I}", "cpu_shares", &dummy, "cpu_cap", &dummy, "memory", &mem,
+                       "min_mhz", &dummy, "max_mhz", &dummy);
+    if (r < 0 || api_vm_resolve(rq, rq->params[0], &vm, err) < 0)
+        goto fail;
+    if (vm.want == YUN_WANT_DELETED) {
+        yun_err_set(err, YUN_E_CONFLICT, "VM %s is being deleted", vm.name);
+        goto fail;
+    }
+    yun_vm nv = vm;
+    if (get_int(j, "cpu_shares", &nv.cpu_shares, err) < 0 || get_int(j, "cpu_cap", &nv.cpu_cap, err) < 0 ||
+        get_int(j, "min_mhz", &nv.min_mhz, err) < 0 || get_int(j, "max_mhz", &nv.max_mhz, err) < 0 ||
+        api_json_size(j, "memory", &nv.mem_mib, err) < 0)
+        goto fail;
+    if (json_object_get(j, "cpu_shares") && nv.cpu_shares == 0) {
+        yun_err_set(err, YUN_E_INVALID, "cpu-shares 0 is out of range: give 2 to 262144 (default 1024)");
+        goto fail;
+    }
+    if (model_vm_validate(&nv, err) < 0)
+        goto fail;
+    json_decref(j);
+    if (store_vm_update(rq->store, &nv, err) < 0)
+        return -1;
+    log_info("vm %s/%s set: cpu_shares %d, cpu_cap %d, memory %lluM, min_mhz %d, max_mhz %d", nv.owner_name, nv.name,
+             nv.cpu_shares, nv.cpu_cap, (unsigned long long)nv.mem_mib, nv.min_mhz, nv.max_mhz);
+    return vm_respond(rq, rs, 200, &nv, err);
+fail:
+    json_decref(j);
+    return -1;
+}
+
+static int vm_action(api_req *rq, api_resp *rs, const char *action, yun_err *err)
+{
+    yun_vm vm;
+    if (api_vm_resolve(rq, rq->params[0], &vm, err) < 0)
+        return -1;
+    if (vm.want == YUN_WANT_DELETED)
+        return yun_err_set(err, YUN_E_CONFLICT, "VM %s is being deleted: it cannot %s", vm.name, action);
+    if (!strcmp(action, "start")) {
+        vm.want = YUN_WANT_RUNNING;
+        if (vm.state == YUN_VM_ERROR) {
+            /* a retry: the agent tries again when it sees no error standing */
+            vm.state = YUN_VM_STARTING;
+            vm.error[0] = '\0';
+        }
+    } else if (!strcmp(action, "stop")) {
+        vm.want = YUN_WANT_STOPPED;
+    } else {
+        if (vm.want != YUN_WANT_RUNNING)
+            return yun_err_set(err, YUN_E_CONFLICT, "VM %s is stopped: start it instead of rebooting", vm.name);
+        ctl_reboot_request(rq->ctl, vm.uuid);
+        log_info("vm %s/%s: reboot asked", vm.owner_name, vm.name);
+        return vm_respond(rq, rs, 202, &vm, err);
+    }
+    if (store_vm_update(rq->store, &vm, err) < 0)
+        return -1;
+    log_info("vm %s/%s: want %s", vm.owner_name, vm.name, model_vm_want_name(vm.want));
+    return vm_respond(rq, rs, 202, &vm, err);
+}
+
+int h_vm_start(api_req *rq, api_resp *rs, yun_err *err) { return vm_action(rq, rs, "start", err); }
+int h_vm_stop(api_req *rq, api_resp *rs, yun_err *err) { return vm_action(rq, rs, "stop", err); }
+int h_vm_reboot(api_req *rq, api_resp *rs, yun_err *err) { return vm_action(rq, rs, "reboot", err); }
+
+int h_vm_delete(api_req *rq, api_resp *rs, yun_err *err)
+{
+    yun_vm vm;
+    if (api_vm_resolve(rq, rq->params[0], &vm, err) < 0)
+        return -1;
+    yun_host h;
+    yun_err e = YUN_ERR_INIT;
+    bool host_gone = vm.host_id <= 0 || (store_host_get(rq->store, vm.host_id, &h, &e) < 0 && e.code == YUN_E_NOT_FOUND);
+    if (host_gone) {
+        /* no agent will ever report on it: nothing is left anywhere to clean */
+        if (store_vm_delete(rq->store, vm.id, err) < 0)
+            return -1;
+        yun_err ce = YUN_ERR_INIT;
+        store_console_delete(rq->store, vm.uuid, &ce);
+        log_info("vm %s/%s deleted (it had no host)", vm.owner_name, vm.name);
+        rs->status = 204;
+        return 0;
+    }
+    if (vm.want != YUN_WANT_DELETED || vm.state != YUN_VM_DELETING) {
+        vm.want = YUN_WANT_DELETED;
+        if (vm.state != YUN_VM_ERROR)
+            vm.state = YUN_VM_DELETING;
+        if (store_vm_update(rq->store, &vm, err) < 0)
+            return -1;
+        log_info("vm %s/%s: delete asked", vm.owner_name, vm.name);
+    }
+    return vm_respond(rq, rs, 202, &vm, err);
+}
+
+int h_vm_console(api_req *rq, api_resp *rs, yun_err *err)
+{
+    yun_vm vm;
+    if (api_vm_resolve(rq, rq->params[0], &vm, err) < 0)
+        return -1;
+    char *data = NULL;
+    size_t n = 0;
+    yun_err e = YUN_ERR_INIT;
+    if (store_console_get(rq->store, vm.uuid, &data, &n, &e) < 0 && e.code != YUN_E_NOT_FOUND) {
+        *err = e;
+        return -1;
+    }
+    rs->content_type = "text/plain; charset=utf-8";
+    if (data)
+        buf_append(&rs->body, data, n);
+    free(data);
+    return 0;
+}

@@ -1,0 +1,214 @@
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "api/api_int.h"
+#include "util/units.h"
+
+/* ---- output ---- */
+
+void jw_strn(yun_buf *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    buf_append(b, "\"", 1);
+    size_t run = 0; /* bytes that need no escaping are copied in runs: the common case */
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        buf_append(b, s + run, i - run);
+        run = i + 1;
+        switch (c) {
+        case '"': buf_append(b, "\\\"", 2); break;
+        case '\\': buf_append(b, "\\\\", 2); break;
+        case '\n': buf_append(b, "\\n", 2); break;
+        case '\r': buf_append(b, "\\r", 2); break;
+        case '\t': buf_append(b, "\\t", 2); break;
+        default: {
+            char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+            buf_append(b, e, 6);
+        }
+        }
+    }
+    buf_append(b, s + run, n - run);
+    buf_append(b, "\"", 1);
+}
+
+void jw_str(yun_buf *b, const char *s)
+{
+    jw_strn(b, s ? s : "", s ? strlen(s) : 0);
+}
+
+void jw_comma(yun_buf *b)
+{
+    if (b->len && b->data[b->len - 1] != '{' && b->data[b->len - 1] != '[')
+        buf_append(b, ",", 1);
+}
+
+void jw_key(yun_buf *b, const char *key)
+{
+    jw_comma(b);
+    buf_append(b, "\"", 1);
+    buf_puts(b, key); /* keys are our own literals: nothing to escape */
+    buf_append(b, "\":", 2);
+}
+
+void jw_kstr(yun_buf *b, const char *key, const char *v)
+{
+    jw_key(b, key);
+    jw_str(b, v);
+}
+
+void jw_kint(yun_buf *b, const char *key, long long v)
+{
+    jw_key(b, key);
+    char tmp[24];
+    int n = snprintf(tmp, sizeof tmp, "%lld", v);
+    buf_append(b, tmp, (size_t)n);
+}
+
+void jw_kbool(yun_buf *b, const char *key, bool v)
+{
+    jw_key(b, key);
+    buf_puts(b, v ? "true" : "false");
+}
+
+void api_json_resp(api_resp *rs, int status, json_t *j)
+{
+    rs->status = status;
+    char *s = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    buf_puts(&rs->body, s ? s : "{}");
+    free(s);
+}
+
+/* ---- input ---- */
+
+static const char *type_name(api_ftype t)
+{
+    switch (t) {
+    case F_STRING: return "a string";
+    case F_INT: return "an integer";
+    case F_BOOL: return "true or false";
+    case F_SIZE: return "a size (\"128M\", \"1G\") or an integer number of MiB";
+    case F_OBJECT: return "an object";
+    default: return "an array";
+    }
+}
+
+static const char *json_kind(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: return "an object";
+    case JSON_ARRAY: return "an array";
+    case JSON_STRING: return "a string";
+    case JSON_INTEGER: return "an integer";
+    case JSON_REAL: return "a fraction";
+    case JSON_TRUE:
+    case JSON_FALSE: return "a boolean";
+    default: return "null";
+    }
+}
+
+static bool type_ok(const json_t *v, api_ftype t)
+{
+    switch (t) {
+    case F_STRING: return json_is_string(v);
+    case F_INT: return json_is_integer(v);
+    case F_BOOL: return json_is_boolean(v);
+    case F_SIZE: return json_is_string(v) || json_is_integer(v);
+    case F_OBJECT: return json_is_object(v);
+    default: return json_is_array(v);
+    }
+}
+
+int api_json_check(const json_t *obj, const api_field *fields, const char *where, yun_err *err)
+{
+    char pre[96] = "";
+    if (where && *where)
+        snprintf(pre, sizeof pre, "%s.", where);
+    if (!json_is_object(obj))
+        return yun_err_set(err, YUN_E_INVALID, "%s must be a JSON object, got %s", where && *where ? where : "the body",
+                           json_kind(obj));
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)obj, key, v) {
+        const api_field *f = NULL;
+        for (const api_field *x = fields; x->name && !f; x++)
+            if (!strcmp(x->name, key))
+                f = x;
+        if (!f) {
+            yun_buf names = YUN_BUF_INIT;
+            for (const api_field *x = fields; x->name; x++)
+                buf_printf(&names, "%s%s", x == fields ? "" : ", ", x->name);
+            yun_err_set(err, YUN_E_INVALID, "unknown field \"%s%.64s\": the fields are %s", pre, key,
+                        names.data ? names.data : "(none)");
+            buf_free(&names);
+            return -1;
+        }
+        if (!type_ok(v, f->type))
+            return yun_err_set(err, YUN_E_INVALID, "field \"%s%s\" must be %s, got %s", pre, key, type_name(f->type),
+                               json_kind(v));
+    }
+    for (const api_field *x = fields; x->name; x++)
+        if (x->required && !json_object_get(obj, x->name))
+            return yun_err_set(err, YUN_E_INVALID, "field \"%s%s\" is required (%s)", pre, x->name,
+                               type_name(x->type));
+    return 0;
+}
+
+json_t *api_body_json(api_req *rq, const api_field *fields, yun_err *err)
+{
+    if (!rq->body || rq->body_len == 0) {
+        /* no body at all is an empty object: fine when nothing is required */
+        json_t *o = json_object();
+        if (api_json_check(o, fields, "", err) < 0) {
+            json_decref(o);
+            return NULL;
+        }
+        return o;
+    }
+    json_error_t je;
+    json_t *j = json_loadb(rq->body, rq->body_len, JSON_REJECT_DUPLICATES, &je);
+    if (!j) {
+        yun_err_set(err, YUN_E_INVALID, "the body is not valid JSON: %s (line %d, column %d)", je.text, je.line,
+                    je.column);
+        return NULL;
+    }
+    if (api_json_check(j, fields, "", err) < 0) {
+        json_decref(j);
+        return NULL;
+    }
+    return j;
+}
+
+int api_json_size(const json_t *obj, const char *key, uint64_t *mib, yun_err *err)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!v)
+        return 0;
+    if (json_is_integer(v)) {
+        json_int_t i = json_integer_value(v);
+        if (i <= 0)
+            return yun_err_set(err, YUN_E_INVALID, "%s %lld is not a size: give a positive number of MiB, or \"128M\"",
+                               key, (long long)i);
+        *mib = (uint64_t)i;
+        return 0;
+    }
+    if (json_is_string(v))
+        return units_parse_mib(json_string_value(v), key, mib, err);
+    return yun_err_set(err, YUN_E_INVALID, "field \"%s\" must be a size (\"128M\", \"1G\") or an integer number of MiB",
+                       key);
+}
+
+int api_unpack(json_t *obj, yun_err *err, const char *fmt, ...)
+{
+    json_error_t je;
+    va_list ap;
+    va_start(ap, fmt);
+    int r = json_vunpack_ex(obj, &je, JSON_STRICT, fmt, ap);
+    va_end(ap);
+    if (r < 0)
+        return yun_err_set(err, YUN_E_INVALID, "invalid request: %s", je.text);
+    return 0;
+}

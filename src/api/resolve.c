@@ -1,0 +1,161 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api_int.h"
+#include "util/mem.h"
+
+bool api_is_digits(const char *s)
+{
+    if (!s || !*s)
+        return false;
+    for (; *s; s++)
+        if (*s < '0' || *s > '9')
+            return false;
+    return true;
+}
+
+static bool looks_like_uuid(const char *s)
+{
+    return strlen(s) == YUN_UUID_LEN - 1 && s[8] == '-' && s[13] == '-' && s[18] == '-' && s[23] == '-';
+}
+
+int api_owner_for(api_req *rq, yun_user *owner, bool *all, yun_err *err)
+{
+    const char *name = api_query(rq, "owner");
+    *all = false;
+    if (!name || !*name) {
+        *owner = rq->user;
+        *all = rq->user.is_admin;
+        return 0;
+    }
+    if (!rq->user.is_admin) {
+        if (!strcmp(name, rq->user.name)) {
+            *owner = rq->user;
+            return 0;
+        }
+        return yun_err_set(err, YUN_E_FORBIDDEN, "only an admin may act for another user (?owner=%.64s)", name);
+    }
+    yun_err e = YUN_ERR_INIT;
+    if (store_user_get_by_name(rq->store, name, owner, &e) < 0) {
+        if (e.code == YUN_E_NOT_FOUND)
+            return yun_err_set(err, YUN_E_NOT_FOUND, "user %.64s not found (?owner=)", name);
+        *err = e;
+        return -1;
+    }
+    return 0;
+}
+
+static int vm_not_found(const char *ref, yun_err *err)
+{
+    return yun_err_set(err, YUN_E_NOT_FOUND, "VM %.64s not found", ref);
+}
+
+/* A VM found by id or uuid counts only when the caller may see it: otherwise it does not exist. */
+static int visible(api_req *rq, const yun_user *owner, bool all, const yun_vm *vm)
+{
+    return all || vm->owner_id == owner->id || (rq->user.is_admin && !api_query(rq, "owner"));
+}
+
+int api_vm_resolve(api_req *rq, const char *ref, yun_vm *out, yun_err *err)
+{
+    yun_user owner;
+    bool all;
+    if (api_owner_for(rq, &owner, &all, err) < 0)
+        return -1;
+    yun_err e = YUN_ERR_INIT;
+    if (store_vm_get_by_name(rq->store, owner.id, ref, out, &e) == 0)
+        return 0;
+    if (e.code != YUN_E_NOT_FOUND)
+        goto store_fail;
+    if (api_is_digits(ref)) {
+        yun_err_clear(&e);
+        if (store_vm_get(rq->store, strtoll(ref, NULL, 10), out, &e) == 0)
+            return visible(rq, &owner, all, out) ? 0 : vm_not_found(ref, err);
+        if (e.code != YUN_E_NOT_FOUND)
+            goto store_fail;
+    }
+    if (looks_like_uuid(ref)) {
+        yun_err_clear(&e);
+        if (store_vm_get_by_uuid(rq->store, ref, out, &e) == 0)
+            return visible(rq, &owner, all, out) ? 0 : vm_not_found(ref, err);
+        if (e.code != YUN_E_NOT_FOUND)
+            goto store_fail;
+    }
+    if (!all)
+        return vm_not_found(ref, err);
+    /* the admin without ?owner=: a name that is unique across users is enough */
+    AUTOFREE yun_vm *vms = NULL;
+    size_t n = 0, hits = 0;
+    if (store_vm_list(rq->store, -1, -1, &vms, &n, err) < 0)
+        return -1;
+    char owners[256] = "";
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(vms[i].name, ref))
+            continue;
+        if (hits++ == 0)
+            *out = vms[i];
+        size_t l = strlen(owners);
+        snprintf(owners + l, sizeof owners - l, "%s%s", l ? ", " : "", vms[i].owner_name);
+    }
+    if (hits == 1)
+        return 0;
+    if (hits > 1)
+        return yun_err_set(err, YUN_E_CONFLICT, "%zu VMs are named %.64s (owners: %s): add ?owner=NAME", hits, ref,
+                           owners);
+    return vm_not_found(ref, err);
+store_fail:
+    *err = e;
+    return -1;
+}
+
+int api_host_resolve(api_req *rq, const char *ref, yun_host *out, yun_err *err)
+{
+    yun_err e = YUN_ERR_INIT;
+    if (store_host_get_by_name(rq->store, ref, out, &e) == 0)
+        return 0;
+    if (e.code == YUN_E_NOT_FOUND && api_is_digits(ref)) {
+        yun_err_clear(&e);
+        if (store_host_get(rq->store, strtoll(ref, NULL, 10), out, &e) == 0)
+            return 0;
+    }
+    if (e.code == YUN_E_NOT_FOUND)
+        return yun_err_set(err, YUN_E_NOT_FOUND, "host %.64s not found: `yun host list` shows the hosts", ref);
+    *err = e;
+    return -1;
+}
+
+int api_image_resolve(api_req *rq, const char *ref, yun_image *out, yun_err *err)
+{
+    yun_err e = YUN_ERR_INIT;
+    int r = store_image_get_by_name(rq->store, ref, out, &e);
+    if (r < 0 && e.code == YUN_E_NOT_FOUND && api_is_digits(ref)) {
+        yun_err_clear(&e);
+        r = store_image_get(rq->store, strtoll(ref, NULL, 10), out, &e);
+    }
+    if (r < 0 && e.code != YUN_E_NOT_FOUND) {
+        *err = e;
+        return -1;
+    }
+    if (r < 0 || !(rq->user.is_admin || out->is_public || out->owner_id == rq->user.id))
+        return yun_err_set(err, YUN_E_NOT_FOUND, "image %.64s not found: `yun image list` shows the images", ref);
+    return 0;
+}
+
+int api_user_resolve(api_req *rq, const char *ref, yun_user *out, yun_err *err)
+{
+    yun_err e = YUN_ERR_INIT;
+    int r = store_user_get_by_name(rq->store, ref, out, &e);
+    if (r < 0 && e.code == YUN_E_NOT_FOUND && api_is_digits(ref)) {
+        yun_err_clear(&e);
+        r = store_user_get(rq->store, strtoll(ref, NULL, 10), out, &e);
+    }
+    if (r < 0 && e.code != YUN_E_NOT_FOUND) {
+        *err = e;
+        return -1;
+    }
+    /* a plain user may look only at themself; anyone else does not exist for them */
+    if (r < 0 || (!rq->user.is_admin && out->id != rq->user.id))
+        return yun_err_set(err, YUN_E_NOT_FOUND, "user %.64s not found", ref);
+    return 0;
+}

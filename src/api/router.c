@@ -1,0 +1,103 @@
+#include <string.h>
+
+#include "api/api_int.h"
+
+static const api_route routes[] = {
+    {"GET", "/healthz", h_healthz, AUTH_NONE, false},
+    {"GET", "/v1/whoami", h_whoami, AUTH_USER, false},
+    {"GET", "/v1/hosts", h_hosts_list, AUTH_USER, false},
+    {"GET", "/v1/hosts/{}", h_host_show, AUTH_USER, false},
+    {"POST", "/v1/hosts/{}/enable", h_host_enable, AUTH_ADMIN, false},
+    {"POST", "/v1/hosts/{}/disable", h_host_disable, AUTH_ADMIN, false},
+    {"GET", "/v1/images", h_images_list, AUTH_USER, false},
+    {"POST", "/v1/images", h_image_import, AUTH_USER, true},
+    {"PUT", "/v1/images", h_image_import, AUTH_USER, true},
+    {"POST", "/v1/images/build-starter", h_image_build_starter, AUTH_ADMIN, false},
+    {"GET", "/v1/images/{}", h_image_show, AUTH_USER, false},
+    {"DELETE", "/v1/images/{}", h_image_delete, AUTH_USER, false},
+    {"GET", "/v1/vms", h_vms_list, AUTH_USER, false},
+    {"POST", "/v1/vms", h_vm_create, AUTH_USER, false},
+    {"GET", "/v1/vms/{}", h_vm_show, AUTH_USER, false},
+    {"PATCH", "/v1/vms/{}", h_vm_patch, AUTH_USER, false},
+    {"DELETE", "/v1/vms/{}", h_vm_delete, AUTH_USER, false},
+    {"POST", "/v1/vms/{}/start", h_vm_start, AUTH_USER, false},
+    {"POST", "/v1/vms/{}/stop", h_vm_stop, AUTH_USER, false},
+    {"POST", "/v1/vms/{}/reboot", h_vm_reboot, AUTH_USER, false},
+    {"GET", "/v1/vms/{}/console", h_vm_console, AUTH_USER, false},
+    {"GET", "/v1/users", h_users_list, AUTH_ADMIN, false},
+    {"POST", "/v1/users", h_user_create, AUTH_ADMIN, false},
+    {"GET", "/v1/users/{}", h_user_show, AUTH_USER, false},
+    {"PATCH", "/v1/users/{}", h_user_patch, AUTH_ADMIN, false},
+    {"DELETE", "/v1/users/{}", h_user_delete, AUTH_ADMIN, false},
+    {"POST", "/v1/users/{}/token", h_user_token, AUTH_USER, false},
+    {"GET", "/v1/settings", h_settings_list, AUTH_ADMIN, false},
+    {"GET", "/v1/settings/{}", h_setting_get, AUTH_ADMIN, false},
+    {"PUT", "/v1/settings/{}", h_setting_put, AUTH_ADMIN, false},
+    {"POST", "/v1/agent/register", h_agent_register, AUTH_AGENT, false},
+    {"POST", "/v1/agent/hosts/{}/report", h_agent_report, AUTH_AGENT, false},
+};
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Matches one pattern against path; fills params. MHD has already URL-decoded the path, but a %2F left in a
+ * segment by a client that double-encodes is decoded here too so names compare exactly. */
+static bool match(const char *pattern, const char *path, char params[API_MAX_PARAMS][256])
+{
+    int np = 0;
+    const char *p = pattern, *s = path;
+    while (*p && *s) {
+        if (p[0] == '{' && p[1] == '}') {
+            const char *end = strchr(s, '/');
+            size_t len = end ? (size_t)(end - s) : strlen(s);
+            if (len == 0 || len >= 256 || np >= API_MAX_PARAMS)
+                return false;
+            char *o = params[np++];
+            for (size_t i = 0; i < len; i++) {
+                if (s[i] == '%' && i + 2 < len && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
+                    *o++ = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+                    i += 2;
+                } else {
+                    *o++ = s[i];
+                }
+            }
+            *o = '\0';
+            s += len;
+            p += 2;
+            continue;
+        }
+        if (*p != *s)
+            return false;
+        p++;
+        s++;
+    }
+    /* a trailing slash is tolerated: /v1/vms/ is /v1/vms */
+    if (!*p && s[0] == '/' && s[1] == '\0')
+        return true;
+    return !*p && !*s;
+}
+
+const api_route *api_route_match(const char *method, const char *path, char params[API_MAX_PARAMS][256],
+                                 bool *path_known)
+{
+    *path_known = false;
+    char tmp[API_MAX_PARAMS][256];
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        if (!match(routes[i].pattern, path, tmp))
+            continue;
+        *path_known = true;
+        if (strcmp(routes[i].method, method))
+            continue;
+        memcpy(params, tmp, sizeof tmp);
+        return &routes[i];
+    }
+    return NULL;
+}

@@ -1,0 +1,375 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "api/api_int.h"
+#include "util/clock.h"
+#include "util/log.h"
+#include "util/mem.h"
+
+struct api_server {
+    struct MHD_Daemon *daemon;
+    api_shared sh;              /* immutable while the daemon runs */
+    pthread_key_t store_key;    /* each connection thread's own yun_store, closed when the thread ends */
+    uint16_t port;
+};
+
+/* One request's state across MHD's calls (headers, body chunks, the final call). */
+typedef struct conn_state {
+    const api_route *route;
+    char params[API_MAX_PARAMS][256];
+    bool responded;             /* an error was queued early: drain and ignore the rest */
+    bool failed;                /* the body went wrong; err says how; answered at the final call */
+    yun_err err;
+    yun_buf body;
+    int upload_fd;
+    char *upload_path;
+    uint64_t upload_len;
+    bool is_agent;
+    yun_user user;
+    double t0;
+} conn_state;
+
+static void store_key_close(void *p)
+{
+    store_close(p);
+}
+
+static yun_store *thread_store(api_server *srv, yun_err *err)
+{
+    yun_store *s = pthread_getspecific(srv->store_key);
+    if (s)
+        return s;
+    s = store_open(srv->sh.store_path, err);
+    if (!s)
+        return NULL;
+    pthread_setspecific(srv->store_key, s);
+    return s;
+}
+
+const char *api_query(api_req *rq, const char *key)
+{
+    if (!rq->conn)
+        return NULL;
+    return MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+static enum MHD_Result queue(struct MHD_Connection *conn, int status, yun_buf *body, const char *ctype)
+{
+    size_t len = body->len;
+    char *data = buf_steal(body);
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        free(data);
+        return MHD_NO;
+    }
+    if (status != 204)
+        MHD_add_response_header(r, "Content-Type", ctype ? ctype : "application/json");
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+    enum MHD_Result ret = MHD_queue_response(conn, (unsigned)status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result queue_error(struct MHD_Connection *conn, int status, const yun_err *err, const char *method,
+                                   const char *url)
+{
+    yun_buf b = YUN_BUF_INIT;
+    buf_puts(&b, "{\"error\":{");
+    jw_kstr(&b, "code", status == 405 ? "invalid_argument" : yun_err_code_name(err->code));
+    jw_kstr(&b, "message", err->msg);
+    buf_puts(&b, "}}");
+    if (status >= 500)
+        log_warn("%s %s -> %d: %s", method, url, status, err->msg);
+    else
+        log_debug("%s %s -> %d: %s", method, url, status, err->msg);
+    return queue(conn, status, &b, NULL);
+}
+
+/* Who is calling: the agent (its token opens the agent endpoints only), a user, or nobody (401). */
+static int authenticate(api_server *srv, struct MHD_Connection *conn, conn_state *cs, yun_err *err)
+{
+    api_auth need = cs->route->auth;
+    if (need == AUTH_NONE)
+        return 0;
+    const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0 || !h[7])
+        return yun_err_set(err, YUN_E_UNAUTHORIZED,
+                           "no API token: send the header \"Authorization: Bearer TOKEN\" (the admin's is in "
+                           "STATE/admin.token)");
+    const char *tok = h + 7;
+    while (*tok == ' ')
+        tok++;
+    char hash[65];
+    api_token_hash(tok, hash);
+    cs->is_agent = srv->sh.agent_hash[0] && sodium_memcmp(hash, srv->sh.agent_hash, 64) == 0;
+    if (cs->is_agent) {
+        if (need != AUTH_AGENT)
+            return yun_err_set(err, YUN_E_FORBIDDEN, "the agent token opens only /v1/agent/*: use a user's token");
+        return 0;
+    }
+    yun_store *s = thread_store(srv, err);
+    if (!s)
+        return -1;
+    yun_err e = YUN_ERR_INIT;
+    /* looked up by its hash: the store compares hashes, never tokens, so timing says nothing about a token */
+    if (store_user_get_by_token_hash(s, hash, &cs->user, &e) < 0) {
+        if (e.code != YUN_E_NOT_FOUND) {
+            *err = e;
+            return -1;
+        }
+        return yun_err_set(err, YUN_E_UNAUTHORIZED, "the API token is not valid: check it, or ask the admin for a new one");
+    }
+    if (need == AUTH_AGENT)
+        return yun_err_set(err, YUN_E_FORBIDDEN, "/v1/agent/* needs the agent token (STATE/agent.token)");
+    if (need == AUTH_ADMIN && !cs->user.is_admin)
+        return yun_err_set(err, YUN_E_FORBIDDEN, "only an admin may do this; %s is not one", cs->user.name);
+    return 0;
+}
+
+static int upload_open(api_server *srv, conn_state *cs, struct MHD_Connection *conn, yun_err *err)
+{
+    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl && strtoull(cl, NULL, 10) > API_UPLOAD_MAX)
+        return yun_err_set(err, YUN_E_TOO_LARGE, "the image is %s bytes: the most is %llu (64 GiB)", cl,
+                           (unsigned long long)API_UPLOAD_MAX);
+    char rnd[16];
+    unsigned char raw[6];
+    randombytes_buf(raw, sizeof raw);
+    sodium_bin2hex(rnd, sizeof rnd, raw, sizeof raw);
+    cs->upload_path = xasprintf("%s/.upload-%s", srv->sh.image_dir, rnd);
+    cs->upload_fd = open(cs->upload_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (cs->upload_fd < 0)
+        return yun_err_sys(err, YUN_E_IO, errno, "creating %s for the upload", cs->upload_path);
+    return 0;
+}
+
+static void body_chunk(conn_state *cs, const char *data, size_t n)
+{
+    if (cs->failed)
+        return;
+    if (cs->route->upload) {
+        while (n) {
+            ssize_t w = write(cs->upload_fd, data, n);
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w < 0) {
+                yun_err_sys(&cs->err, YUN_E_IO, errno, "writing the upload to %s", cs->upload_path);
+                cs->failed = true;
+                return;
+            }
+            data += w;
+            n -= (size_t)w;
+            cs->upload_len += (uint64_t)w;
+        }
+        if (cs->upload_len > API_UPLOAD_MAX) {
+            yun_err_set(&cs->err, YUN_E_TOO_LARGE, "the image is larger than 64 GiB");
+            cs->failed = true;
+        }
+        return;
+    }
+    if (cs->body.len + n > API_JSON_MAX) {
+        yun_err_set(&cs->err, YUN_E_TOO_LARGE, "the request body is larger than 1 MiB");
+        cs->failed = true;
+        return;
+    }
+    buf_append(&cs->body, data, n);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                                  const char *version, const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    (void)version;
+    api_server *srv = cls;
+    conn_state *cs = *con_cls;
+    if (!cs) {
+        cs = xcalloc(1, sizeof *cs);
+        cs->upload_fd = -1;
+        cs->t0 = yun_mono_s();
+        *con_cls = cs;
+        bool known = false;
+        cs->route = api_route_match(method, url, cs->params, &known);
+        yun_err err = YUN_ERR_INIT;
+        int status = 0;
+        if (!cs->route) {
+            if (known) {
+                status = 405;
+                yun_err_set(&err, YUN_E_INVALID, "%s is not allowed on %s: see docs/api.md", method, url);
+            } else {
+                status = 404;
+                yun_err_set(&err, YUN_E_NOT_FOUND, "no such endpoint: %s %s (see docs/api.md)", method, url);
+            }
+        } else if (authenticate(srv, conn, cs, &err) < 0 || (cs->route->upload && upload_open(srv, cs, conn, &err) < 0)) {
+            status = yun_err_http_status(err.code);
+        } else if (!cs->route->upload) {
+            const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+            if (cl && strtoull(cl, NULL, 10) > API_JSON_MAX) {
+                yun_err_set(&err, YUN_E_TOO_LARGE, "the request body is %s bytes: the most is 1 MiB", cl);
+                status = 413;
+            }
+        }
+        if (status) {
+            cs->responded = true;
+            return queue_error(conn, status, &err, method, url);
+        }
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        if (!cs->responded)
+            body_chunk(cs, upload_data, *upload_data_size);
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (cs->responded)
+        return MHD_YES;
+    cs->responded = true;
+    if (cs->failed)
+        return queue_error(conn, yun_err_http_status(cs->err.code), &cs->err, method, url);
+
+    yun_err err = YUN_ERR_INIT;
+    api_req rq = {.sh = &srv->sh, .ctl = srv->sh.ctl, .conn = conn, .method = method, .path = url,
+                  .is_agent = cs->is_agent, .user = cs->user};
+    memcpy(rq.params, cs->params, sizeof rq.params);
+    if (cs->route->upload) {
+        if (cs->upload_fd >= 0 && close(cs->upload_fd) < 0) {
+            cs->upload_fd = -1;
+            yun_err_sys(&err, YUN_E_IO, errno, "closing the upload %s", cs->upload_path);
+            return queue_error(conn, 500, &err, method, url);
+        }
+        cs->upload_fd = -1;
+        rq.upload_path = cs->upload_path;
+        rq.upload_len = cs->upload_len;
+    } else {
+        buf_append(&cs->body, "", 0); /* NUL-terminated even when empty */
+        rq.body = cs->body.data;
+        rq.body_len = cs->body.len;
+    }
+    if (cs->route->auth != AUTH_NONE) {
+        rq.store = thread_store(srv, &err);
+        if (!rq.store)
+            return queue_error(conn, 503, &err, method, url);
+    }
+    api_resp rs = {.status = 200};
+    if (cs->route->handler(&rq, &rs, &err) < 0) {
+        buf_free(&rs.body);
+        return queue_error(conn, yun_err_http_status(err.code), &err, method, url);
+    }
+    log_debug("%s %s -> %d (%.1f ms)", method, url, rs.status, (yun_mono_s() - cs->t0) * 1000.0);
+    return queue(conn, rs.status, &rs.body, rs.content_type);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)conn;
+    (void)toe;
+    conn_state *cs = *con_cls;
+    if (!cs)
+        return;
+    if (cs->upload_fd >= 0)
+        close(cs->upload_fd);
+    if (cs->upload_path)
+        unlink(cs->upload_path); /* the handler moved what it kept; a failed or cut upload leaves nothing */
+    free(cs->upload_path);
+    buf_free(&cs->body);
+    free(cs);
+    *con_cls = NULL;
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    msg[strcspn(msg, "\n")] = '\0';
+    log_warn("http: %s", msg);
+}
+
+/* "ADDR:PORT" or "[V6]:PORT" into a socket address. */
+static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *len, yun_err *err)
+{
+    const char *colon = listen ? strrchr(listen, ':') : NULL;
+    if (!colon || colon == listen || !colon[1])
+        return yun_err_set(err, YUN_E_INVALID, "--listen \"%s\" is not ADDR:PORT, e.g. 127.0.0.1:8080",
+                           listen ? listen : "");
+    AUTOFREE char *host = xstrndup(listen, (size_t)(colon - listen));
+    char *h = host;
+    if (h[0] == '[' && h[strlen(h) - 1] == ']') {
+        h[strlen(h) - 1] = '\0';
+        h++;
+    }
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_NUMERICSERV | AI_PASSIVE};
+    struct addrinfo *ai = NULL;
+    int rc = getaddrinfo(h, colon + 1, &hints, &ai);
+    if (rc != 0)
+        return yun_err_set(err, YUN_E_INVALID, "--listen \"%s\": %s", listen, gai_strerror(rc));
+    memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+    *len = ai->ai_addrlen;
+    freeaddrinfo(ai);
+    return 0;
+}
+
+api_server *api_start(const api_config *cfg, yun_err *err)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    if (parse_listen(cfg->listen, &ss, &sl, err) < 0)
+        return NULL;
+    api_server *srv = xcalloc(1, sizeof *srv);
+    srv->sh.state_dir = xstrdup(cfg->state_dir);
+    srv->sh.image_dir = xasprintf("%s/images", cfg->state_dir);
+    srv->sh.vm_dir = xasprintf("%s/vms", cfg->state_dir);
+    srv->sh.store_path = xstrdup(cfg->store_path);
+    srv->sh.ctl = cfg->ctl;
+    srv->sh.disk_import = cfg->disk_import;
+    srv->sh.starter_script = xstrdup(cfg->starter_script);
+    snprintf(srv->sh.agent_hash, sizeof srv->sh.agent_hash, "%s", cfg->agent_token_hash ? cfg->agent_token_hash : "");
+    pthread_key_create(&srv->store_key, store_key_close);
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+    if (ss.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
+                                   MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED,
+                                   on_completed, srv, MHD_OPTION_CONNECTION_LIMIT,
+                                   cfg->max_connections ? cfg->max_connections : 64u, MHD_OPTION_CONNECTION_TIMEOUT,
+                                   300u, MHD_OPTION_END);
+    if (!srv->daemon) {
+        yun_err_set(err, YUN_E_UNAVAILABLE, "cannot listen on %s (in use, or not an address of this machine)",
+                    cfg->listen);
+        api_stop(srv);
+        return NULL;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    srv->port = di ? di->port : 0;
+    return srv;
+}
+
+uint16_t api_port(const api_server *srv)
+{
+    return srv->port;
+}
+
+void api_stop(api_server *srv)
+{
+    if (!srv)
+        return;
+    if (srv->daemon)
+        MHD_stop_daemon(srv->daemon);
+    pthread_key_delete(srv->store_key);
+    free(srv->sh.state_dir);
+    free(srv->sh.image_dir);
+    free(srv->sh.vm_dir);
+    free(srv->sh.store_path);
+    free(srv->sh.starter_script);
+    free(srv);
+}

@@ -1,0 +1,144 @@
+/* yun-agent: the host agent as a program. Parses its flags, then runs agent_run until SIGTERM or SIGINT. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/agent.h"
+#include "util/http_client.h"
+#include "util/log.h"
+#include "util/mem.h"
+
+static atomic_bool agent_stop; /* set by the signal handler, read by the loop */
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    atomic_store(&agent_stop, true);
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: yun-agent --controller URL (--token T | --token-file FILE) [options]\n"
+               "  --controller URL      yund's address, e.g. http://127.0.0.1:8080\n"
+               "  --token T             the agent token (yund's STATE/agent.token); also YUN_AGENT_TOKEN\n"
+               "  --token-file FILE     read the token from FILE\n"
+               "  --libvirt-uri URI     the hypervisor (default qemu:///system)\n"
+               "  --name NAME           the host's name in yun (default: its hostname)\n"
+               "  --migrate-addr ADDR   address other hosts live-migrate to (default none)\n"
+               "  --interval MS         pass interval (default: what yund says, 2000)\n"
+               "  --shutdown-timeout MS how long a guest has to obey an ACPI shutdown (default 30000)\n"
+               "Runs until SIGTERM or SIGINT; the guests keep running.\n");
+}
+
+/* The first line of path, without surrounding whitespace; NULL with a message on stderr. */
+static char *read_token(const char *path)
+{
+    FILE *f = fopen(path, "re");
+    if (!f) {
+        fprintf(stderr, "yun-agent: cannot read the token file %s: %s\n", path, strerror(errno));
+        return NULL;
+    }
+    char line[512] = "";
+    char *ok = fgets(line, sizeof line, f);
+    fclose(f);
+    size_t n = ok ? strlen(line) : 0;
+    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r' || line[n - 1] == ' '))
+        line[--n] = 0;
+    if (n == 0) {
+        fprintf(stderr, "yun-agent: the token file %s is empty\n", path);
+        return NULL;
+    }
+    return xstrdup(line);
+}
+
+static int parse_ms(const char *s, const char *flag, int *out)
+{
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || !end || *end || v < 1 || v > 3600000) {
+        fprintf(stderr, "yun-agent: %s wants milliseconds between 1 and 3600000, not '%s'\n", flag, s);
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    enum { O_CONTROLLER = 1, O_TOKEN, O_TOKEN_FILE, O_URI, O_NAME, O_MIGRATE, O_INTERVAL, O_SHUTDOWN, O_HELP };
+    static const struct option opts[] = {
+        {"controller", required_argument, NULL, O_CONTROLLER},
+        {"token", required_argument, NULL, O_TOKEN},
+        {"token-file", required_argument, NULL, O_TOKEN_FILE},
+        {"libvirt-uri", required_argument, NULL, O_URI},
+        {"name", required_argument, NULL, O_NAME},
+        {"migrate-addr", required_argument, NULL, O_MIGRATE},
+        {"interval", required_argument, NULL, O_INTERVAL},
+        {"shutdown-timeout", required_argument, NULL, O_SHUTDOWN},
+        {"help", no_argument, NULL, O_HELP},
+        {NULL, 0, NULL, 0},
+    };
+    agent_config cfg = {.libvirt_uri = "qemu:///system", .stop = &agent_stop};
+    AUTOFREE char *token = NULL;
+    const char *token_file = NULL;
+    int c;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case O_CONTROLLER: cfg.controller_url = optarg; break;
+        case O_TOKEN: free(token); token = xstrdup(optarg); break;
+        case O_TOKEN_FILE: token_file = optarg; break;
+        case O_URI: cfg.libvirt_uri = optarg; break;
+        case O_NAME: cfg.host_name = optarg; break;
+        case O_MIGRATE: cfg.migrate_addr = optarg; break;
+        case O_INTERVAL:
+            if (parse_ms(optarg, "--interval", &cfg.interval_ms) < 0)
+                return 2;
+            break;
+        case O_SHUTDOWN:
+            if (parse_ms(optarg, "--shutdown-timeout", &cfg.shutdown_timeout_ms) < 0)
+                return 2;
+            break;
+        case O_HELP: usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "yun-agent: unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        return 2;
+    }
+    if (!cfg.controller_url) {
+        fprintf(stderr, "yun-agent: give --controller URL (yund's address, e.g. http://127.0.0.1:8080)\n");
+        return 2;
+    }
+    if (!token && token_file && !(token = read_token(token_file)))
+        return 2;
+    if (!token && getenv("YUN_AGENT_TOKEN") && *getenv("YUN_AGENT_TOKEN"))
+        token = xstrdup(getenv("YUN_AGENT_TOKEN"));
+    if (!token) {
+        fprintf(stderr, "yun-agent: give the agent token (yund's STATE/agent.token) with --token, --token-file "
+                        "or YUN_AGENT_TOKEN\n");
+        return 2;
+    }
+    cfg.token = token;
+
+    yun_log_init("yun-agent");
+    http_global_init();
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    yun_err err = YUN_ERR_INIT;
+    if (agent_run(&cfg, &err) < 0) {
+        log_error("%s", err.msg);
+        return 1;
+    }
+    log_info("agent: stopped");
+    return 0;
+}

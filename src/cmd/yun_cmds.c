@@ -1,0 +1,912 @@
+/* yun_cmds.c: the command table, help, login, and the host, image, user and settings commands.
+ * The VM commands are in yun_vm.c. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cmd/yun_cmds.h"
+#include "util/buf.h"
+#include "util/http_client.h"
+#include "util/mem.h"
+#include "util/units.h"
+
+/* ---- shared helpers ---- */
+
+int cli_fail(cli_ctx *ctx, const yun_err *err)
+{
+    fprintf(ctx->err, "yun: %s\n", err->msg);
+    if (err->code == YUN_E_UNAUTHORIZED && !ctx->conf.token)
+        fprintf(ctx->err,
+                "yun: no token was found: run `yun login %s --token TOKEN`, set YUN_TOKEN, or run yun where "
+                "./" CLI_DEFAULT_TOKEN_FILE " is readable\n",
+                ctx->conf.url ? ctx->conf.url : CLI_DEFAULT_URL);
+    return CLI_EXIT_FAIL;
+}
+
+int cli_usage_err(cli_ctx *ctx, const yun_err *err)
+{
+    fprintf(ctx->err, "yun: %s\n", err->msg);
+    return CLI_EXIT_USAGE;
+}
+
+int cli_usage(cli_ctx *ctx, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("yun: ", ctx->err);
+    vfprintf(ctx->err, fmt, ap);
+    fputc('\n', ctx->err);
+    va_end(ap);
+    return CLI_EXIT_USAGE;
+}
+
+json_t *cli_api(cli_ctx *ctx, const char *method, const char *path, json_t *body, long timeout_ms, yun_err *err)
+{
+    AUTOFREE char *url = xasprintf("%s%s", ctx->conf.url, path);
+    return http_json(method, url, ctx->conf.token, body, timeout_ms, err);
+}
+
+json_t *cli_field(json_t *o, ...)
+{
+    if (!json_is_object(o))
+        return NULL;
+    va_list ap;
+    va_start(ap, o);
+    json_t *v = NULL;
+    for (const char *k; !v && (k = va_arg(ap, const char *));)
+        v = json_object_get(o, k);
+    va_end(ap);
+    return v;
+}
+
+json_t *cli_items(json_t *answer, const char *key)
+{
+    if (json_is_array(answer))
+        return answer;
+    json_t *v = json_object_get(answer, key);
+    if (json_is_array(v))
+        return v;
+    const char *k;
+    json_object_foreach(answer, k, v) if (json_is_array(v)) return v;
+    return NULL;
+}
+
+char *cli_cell(json_t *v)
+{
+    if (json_is_string(v))
+        return xstrdup(json_string_value(v));
+    if (json_is_integer(v))
+        return xasprintf("%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    if (json_is_real(v))
+        return xasprintf("%g", json_real_value(v));
+    if (json_is_boolean(v))
+        return xstrdup(json_is_true(v) ? "yes" : "no");
+    return xstrdup("-");
+}
+
+char *cli_cell_size(json_t *v)
+{
+    if (!json_is_integer(v) || json_integer_value(v) < 0)
+        return cli_cell(v);
+    char b[32];
+    return xstrdup(units_format_mib((uint64_t)json_integer_value(v), b, sizeof b));
+}
+
+void cli_print_json(cli_ctx *ctx, json_t *j)
+{
+    char *s = json_dumps(j, JSON_INDENT(2) | JSON_ENCODE_ANY);
+    fprintf(ctx->out, "%s\n", s ? s : "null");
+    free(s);
+}
+
+char *cli_owner_query(const cli_args *a)
+{
+    const char *owner = cli_opt_val(a, "owner");
+    if (!owner)
+        return xstrdup("");
+    AUTOFREE char *e = cli_url_escape(owner);
+    return xasprintf("?owner=%s", e);
+}
+
+/* Runs a request whose answer is shown as it came (-o json) or as key: value lines. */
+static int show(cli_ctx *ctx, const char *method, const char *path, json_t *body, const char *member)
+{
+    yun_err err = YUN_ERR_INIT;
+    json_t *j = cli_api(ctx, method, path, body, CLI_TIMEOUT_MS, &err);
+    if (!j)
+        return cli_fail(ctx, &err);
+    if (ctx->json) {
+        cli_print_json(ctx, j);
+    } else {
+        json_t *o = member && json_is_object(json_object_get(j, member)) ? json_object_get(j, member) : j;
+        cli_kv_print(o, ctx->out);
+    }
+    json_decref(j);
+    return CLI_EXIT_OK;
+}
+
+/* A list answer as a table of columns[i] taken by cell[i](item). */
+typedef char *(*cell_fn)(json_t *item);
+
+static int list(cli_ctx *ctx, const char *path, const char *member, size_t ncols, const char *const *headers,
+                const cell_fn *cells)
+{
+    yun_err err = YUN_ERR_INIT;
+    json_t *j = cli_api(ctx, "GET", path, NULL, CLI_TIMEOUT_MS, &err);
+    if (!j)
+        return cli_fail(ctx, &err);
+    if (ctx->json) {
+        cli_print_json(ctx, j);
+        json_decref(j);
+        return CLI_EXIT_OK;
+    }
+    json_t *items = cli_items(j, member);
+    cli_table t;
+    cli_table_init(&t, ncols, headers);
+    size_t i;
+    json_t *it;
+    json_array_foreach(items, i, it)
+    {
+        char *row[16];
+        for (size_t c = 0; c < ncols; c++)
+            row[c] = cells[c](it);
+        cli_table_add(&t, (const char *const *)row);
+        for (size_t c = 0; c < ncols; c++)
+            free(row[c]);
+    }
+    cli_table_print(&t, ctx->out);
+    cli_table_free(&t);
+    json_decref(j);
+    return CLI_EXIT_OK;
+}
+
+static char *path_of(const char *fmt, const char *name)
+{
+    AUTOFREE char *e = cli_url_escape(name);
+    return xasprintf(fmt, e);
+}
+
+/* ---- login, logout ---- */
+
+static char *config_path(cli_ctx *ctx, yun_err *err)
+{
+    return cli_config_path(ctx->env("XDG_CONFIG_HOME"), ctx->env("HOME"), err);
+}
+
+static int cmd_login(cli_ctx *ctx, const cli_args *a)
+{
+    const char *url = a->npos ? a->pos[0] : a->url; /* `yun login --url URL` reads as well */
+    if (!url)
+        return cli_usage(ctx, "login needs the server's URL: yun login URL --token TOKEN");
+    const char *token = cli_opt_val(a, "token");
+    if (!token)
+        token = a->token; /* --token was taken as the global option: the same thing here */
+    if (!token || !*token)
+        return cli_usage(ctx, "login needs --token TOKEN (the admin's is in STATE/admin.token; users get "
+                              "theirs from `yun user create`)");
+    yun_err err = YUN_ERR_INIT;
+    cli_conf c;
+    if (cli_conf_resolve(url, token, NULL, NULL, NULL, NULL, &c, &err) < 0)
+        return cli_usage_err(ctx, &err);
+    /* Check the pair before keeping it, so a typo shows now and not at the next command. */
+    cli_conf_free(&ctx->conf);
+    ctx->conf = c;
+    json_t *j = cli_api(ctx, "GET", "/v1/whoami", NULL, CLI_TIMEOUT_MS, &err);
+    if (!j) {
+        yun_err_prefix(&err, "not saved: ");
+        return cli_fail(ctx, &err);
+    }
+    AUTOFREE char *who = cli_cell(cli_field(j, "name", NULL));
+    bool admin = json_is_true(cli_field(j, "admin", NULL));
+    json_decref(j);
+    AUTOFREE char *path = config_path(ctx, &err);
+    if (!path || cli_config_write(path, c.url, c.token, &err) < 0)
+        return cli_fail(ctx, &err);
+    if (ctx->json) {
+        json_t *o = json_pack("{s:s,s:s,s:s,s:b}", "url", c.url, "config", path, "user", who, "admin", admin);
+        cli_print_json(ctx, o);
+        json_decref(o);
+    } else {
+        fprintf(ctx->out, "logged in to %s as %s%s (saved in %s)\n", c.url, who, admin ? ", an admin" : "", path);
+    }
+    return CLI_EXIT_OK;
+}
+
+static int cmd_logout(cli_ctx *ctx, const cli_args *a)
+{
+    yun_err err = YUN_ERR_INIT;
+    AUTOFREE char *path = config_path(ctx, &err);
+    if (!path)
+        return cli_fail(ctx, &err);
+    if (unlink(path) < 0 && errno != ENOENT) {
+        yun_err_sys(&err, YUN_E_IO, errno, "removing %s", path);
+        return cli_fail(ctx, &err);
+    }
+    if (ctx->json) {
+        json_t *o = json_pack("{s:s}", "removed", path);
+        cli_print_json(ctx, o);
+        json_decref(o);
+    } else {
+        fprintf(ctx->out, "logged out (%s removed)\n", path);
+    }
+    return CLI_EXIT_OK;
+}
+
+/* ---- hosts ---- */
+
+static char *c_name(json_t *o)
+{
+    return cli_cell(cli_field(o, "name", NULL));
+}
+static char *c_state(json_t *o)
+{
+    return cli_cell(cli_field(o, "state", NULL));
+}
+static char *c_cores(json_t *o)
+{
+    return cli_cell(cli_field(o, "cores", NULL));
+}
+static char *c_mhz(json_t *o)
+{
+    return cli_cell(cli_field(o, "mhz", NULL));
+}
+static char *c_mem(json_t *o)
+{
+    return cli_cell_size(cli_field(o, "memory_mib", "mem_mib", NULL));
+}
+static char *c_disk_free(json_t *o)
+{
+    AUTOFREE char *f = cli_cell_size(cli_field(o, "disk_free_mib", NULL));
+    AUTOFREE char *t = cli_cell_size(cli_field(o, "disk_total_mib", NULL));
+    return xasprintf("%s/%s", f, t);
+}
+static char *c_hyp(json_t *o)
+{
+    const char *h = json_string_value(cli_field(o, "hypervisor", NULL));
+    const char *acc = json_string_value(cli_field(o, "accel", NULL));
+    if (acc && strcmp(acc, "kvm") == 0)
+        return xstrdup("kvm");
+    if (h && acc && *acc)
+        return xasprintf("%s/%s", h, acc);
+    return xstrdup(h ? h : "-");
+}
+static char *c_vms(json_t *o)
+{
+    return cli_cell(cli_field(o, "vms", "vm_count", NULL));
+}
+
+static int cmd_host_list(cli_ctx *ctx, const cli_args *a)
+{
+    static const char *const h[] = {"NAME", "STATE", "CORES", "MHZ", "MEMORY", "DISK FREE/TOTAL", "HYPERVISOR", "VMS"};
+    static const cell_fn f[] = {c_name, c_state, c_cores, c_mhz, c_mem, c_disk_free, c_hyp, c_vms};
+    return list(ctx, "/v1/hosts", "hosts", 8, h, f);
+}
+
+static int cmd_host_show(cli_ctx *ctx, const cli_args *a)
+{
+    AUTOFREE char *p = path_of("/v1/hosts/%s", a->pos[0]);
+    return show(ctx, "GET", p, NULL, "host");
+}
+
+static int cmd_host_enable(cli_ctx *ctx, const cli_args *a)
+{
+    AUTOFREE char *p = path_of("/v1/hosts/%s", a->pos[0]);
+    AUTOFREE char *pa = xasprintf("%s/%s", p, a->cmd->name);
+    yun_err err = YUN_ERR_INIT;
+    json_t *j = cli_api(ctx, "POST", pa, NULL, CLI_TIMEOUT_MS, &err);
+    if (!j)
+        return cli_fail(ctx, &err);
+    if (ctx->json)
+        cli_print_json(ctx, j);
+    else
+        fprintf(ctx->out, "%s: %s\n", a->pos[0], strcmp(a->cmd->name, "enable") == 0 ? "enabled" : "disabled");
+    json_decref(j);
+    return CLI_EXIT_OK;
+}
+
+/* ---- images ---- */
+
+static char *c_size(json_t *o)
+{
+    return cli_cell_size(cli_field(o, "size_mib", "virtual_size_mib", NULL));
+}
+static char *c_owner(json_t *o)
+{
+    return cli_cell(cli_field(o, "owner", "owner_name", NULL));
+}
+static char *c_public(json_t *o)
+{
+    return cli_cell(cli_field(o, "public", "is_public", NULL));
+}
+static char *c_boot(json_t *o)
+{
+    json_t *k = cli_field(o, "kernel", NULL);
+    bool kernel = json_is_true(k) || (json_is_string(k) && *json_string_value(k));
+    return xstrdup(kernel ? "kernel" : "disk");
+}
+static char *c_used_by(json_t *o)
+{
+    return cli_cell(cli_field(o, "vms", NULL));
+}
+
+static int cmd_image_list(cli_ctx *ctx, const cli_args *a)
+{
+    static const char *const h[] = {"NAME", "SIZE", "OWNER", "PUBLIC", "BOOT", "VMS"};
+    static const cell_fn f[] = {c_name, c_size, c_owner, c_public, c_boot, c_used_by};
+    return list(ctx, "/v1/images", "images", 6, h, f);
+}
+
+static int cmd_image_show(cli_ctx *ctx, const cli_args *a)
+{
+    AUTOFREE char *p = path_of("/v1/images/%s", a->pos[0]);
+    return show(ctx, "GET", p, NULL, "image");
+}
+
+static int cmd_image_delete(cli_ctx *ctx, const cli_args *a)
+{
+    AUTOFREE char *p = path_of("/v1/images/%s", a->pos[0]);
+    yun_err err = YUN_ERR_INIT;
+    json_t *j = cli_api(ctx, "DELETE", p, NULL, CLI_TIMEOUT_MS, &err);
+    if (!j)
+        return cli_fail(ctx, &err);
+    if (ctx->json)
+        cli_print_json(ctx, j);
+    else
+        fprintf(ctx->out, "image %s deleted\n", a->pos[0]);
+    json_decref(j);
+    return CLI_EXIT_OK;
+}
+
+static int cmd_image_import(cli_ctx *ctx, const cli_args *a)
+{
+    const char *file = a->pos[0], *name = cli_opt_val(a, "name");
+    yun_err err = YUN_ERR_INIT;
+    FILE *f = fopen(file, "rb");
+    if (!f) {
+        yun_err_sys(&err, YUN_E_IO, errno, "cannot read %s", file);
+        return cli_fail(ctx, &err);
+    }
+    struct stat st;
+    if (fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode)) {
+        fclose(f);
+        yun_err_set(&err, YUN_E_INVALID, "%s is not a regular file: give a qcow2 or raw disk image", file);
+        return cli_fail(ctx, &err);
+    }
+    char sz[32];
+    if (!ctx->json)
+        fprintf(ctx->err, "uploading %s (%s) as image %s...\n", file,
+                units_format_mib(((uint64_t)st.st_size + (1 << 20) - 1) >> 20, sz, sizeof sz), name);
+    AUTOFREE char *ename = cli_url_escape(name);
+    AUTOFREE char *url = xasprintf("%s/v1/images?name=%s", ctx->conf.url, ename);
+    http_resp r;
+    int rc = http_upload("POST", url, ctx->conf.token, f, (long long)st.st_size, CLI_LONG_TIMEOUT_MS, &r, &err);
+    fclose(f);
+    if (rc < 0)
+        return cli_fail(ctx, &err);
+    json_t *j = http_resp_json(&r, &err);
+    http_resp_free(&r);
+    if (!j)
+        return cli_fail(ctx, &err);
+    if (ctx->json) {
+        cli_print_json(ctx, j);
+    } else {
+        json_t *o = json_is_object(json_object_get(j, "image")) ? json_object_get(j, "image") : j;
+        AUTOFREE char *size = cli_cell_size(cli_field(o, "size_mib", NULL));
+        fprintf(ctx->out, "image %s imported (virtual size %s)\n", name, size);
+    }
+    json_decref(j);
+    return CLI_EXIT_OK;
+}
+
+static int cmd_image_build_starter(cli_ctx *ctx, const cli_args *a)
+{
+    if (!ctx->json)
+        fprintf(ctx->err, "building the starter image on the server: a Debian cloud kernel and a busybox initrd; "
+                          "this takes a few minutes when the packages are not cached yet...\n");
+    yun_err err = YUN_ERR_INIT;
+    json_t *j = cli_api(ctx, "POST", "/v1/images/build-starter", NULL, CLI_LONG_TIMEOUT_MS, &err);
+    if (!j)
+        return cli_fail(ctx, &err);
+    if (ctx->json) {
+        cli_print_json(ctx, j);
+    } else {
+        json_t *o = json_is_object(json_object_get(j, "image")) ? json_object_get(j, "image") : j;
+        const char *n = json_string_value(cli_field(o, "name", NULL));
+        fprintf(ctx->out, "image %s is ready\n", n ? n : "starter");
+    }
+    json_decref(j);
+    return CLI_EXIT_OK;
+}
+
+/* ---- users ---- */
+
+static json_t *quota_of(json_t *o)
+{
+    json_t *q = json_object_get(o, "quota");
+    return json_is_object(q) ? q : o;
+}
+static char *c_admin(json_t *o)
+{
+    return cli_cell(cli_field(o, "admin", "is_admin", NULL));
+}
+static char *unlimited(char *s)
+{
+    if (strcmp(s, "0") == 0 || strcmp(s, "0M") == 0) {
+        free(s);
+        return xstrdup("-");
+    }
+    return s;
+}
+static char *c_qvms(json_t *o)
+{
+    return unlimited(cli_cell(cli_field(quota_of(o), "max_vms", NULL)));
+}
+static char *c_qcpus(json_t *o)
+{
+    return unlimited(cli_cell(cli_field(quota_of(o), "max_cpus", NULL)));
+}
+static char *c_qmem(json_t *o)
+{
+    return unlimited(cli_cell_size(cli_field(quota_of(o), "max_memory_mib", "max_mem_mib", NULL)));
+}
+static char *c_uvms(json_t *o)
+{
+    return cli_cell(cli_field(o, "vms", NULL));
+}
+static char *c_qdisk(json_t *o)
+{
+    return unlimited(cli_cell_size(cli_field(quota_of(o), "max_disk_mib", NULL)));
+}
+
+static int cmd_user_list(cli_ctx *ctx, const cli_args *a)
+{
+    static const char *const h[] = {"NAME", "ADMIN", "VMS", "MAX VMS", "MAX CPUS", "MAX MEMORY", "MAX DISK"};
+    static const cell_fn f[] = {c_name, c_admin, c_uvms, c_qvms, c_qcpus, c_qmem, c_qdisk};
+    return list(ctx, "/v1/users", "users", 7, h, f);
+}
+
+/* Adds the --max-* options given to body's "quota"; 0 means unlimited. Returns how many, or -1 (usage,
+ * printed). */
+static int quota_opts(cli_ctx *ctx, const cli_args *a, json_t *body)
+{
+    int n = 0;
+    json_t *q = json_object();
+    json_object_set_new(body, "quota", q);
+    yun_err err = YUN_ERR_INIT;
+    static const char *const counts[][2] = {{"max-vms", "max_vms"}, {"max-cpus", "max_cpus"}};
+    for (size_t i = 0; i < 2; i++) {
+        const char *v = cli_opt_val(a, counts[i][0]);
+        long long x;
+        if (!v)
+            continue;
+        AUTOFREE char *what = xasprintf("--%s", counts[i][0]);
+        if (cli_parse_int(v, what, 0, 1000000, &x, &err) < 0)
+            return cli_usage_err(ctx, &err), -1;
+        json_object_set_new(q, counts[i][1], json_integer(x));
+        n++;
+    }
+    static const char *const sizes[][2] = {{"max-memory", "max_memory"}, {"max-disk", "max_disk"}};
+    for (size_t i = 0; i < 2; i++) {
+        const char *v = cli_opt_val(a, sizes[i][0]);
+        uint64_t mib = 0;
+        if (!v)
+            continue;
+        AUTOFREE char *what = xasprintf("--%s", sizes[i][0]);
+        if (strcmp(v, "0") != 0 && units_parse_mib(v, what, &mib, &err) < 0)
+            return cli_usage_err(ctx, &err), -1;
+        json_object_set_new(q, sizes[i][1], json_integer((json_int_t)mib));
+        n++;
+    }
+    if (!n)
+        json_object_del(body, "quota");
+    return n;
+}
+
+static int cmd_user_create(cli_ctx *ctx, const cli_args *a)
+{
+    json_t *body = json_pack("{s:s,s:b}", "name", a->pos[0], "admin", cli_opt_val(a, "admin") != NULL);
+    if (quota_opts(ctx, a, body) < 0) {
+        json_decref(body);
+        return CLI_EXIT_USAGE;
+    }
+    yun_err err = YUN_ERR_INIT;
+    json_t *j = cli_api(ctx, "POST", "/v1/users", body, CLI_TIMEOUT_MS, &err);
+    json_decref(body);
+    if (!j)
+        return cli_fail(ctx, &err);
+    if (ctx->json) {
+        cli_print_json(ctx, j);
+    } else {
+        const char *tok = json_string_value(cli_field(j, "token", NULL));
+        fprintf(ctx->out, "user %s created\ntoken: %s\n", a->pos[0], tok ? tok : "-");
+        fprintf(ctx->err, "keep the token now: yun shows it only this once (the server stores only its hash); "
+                          "the user runs `yun login URL --token TOKEN`\n");
+    }
+    json_decref(j);
+    return CLI_EXIT_OK;
+}
+
+static int cmd_user_set(cli_ctx *ctx, const cli_args *a)
+{
+    json_t *body = json_object();
+    int n = quota_opts(ctx, a, body);
+    if (n >= 0 && cli_opt_val(a, "admin") && cli_opt_val(a, "no-admin")) {
+        json_decref(body);
+        return cli_usage(ctx, "give --admin or --no-admin, not both");
+    }
+    if (n >= 0 && (cli_opt_val(a, "admin") || cli_opt_val(a, "no-admin"))) {
+        json_object_set_new(body, "admin", json_boolean(cli_opt_val(a, "admin") != NULL));
+        n++;
+    }
+    if (n <= 0) {
+        json_decref(body);
+        return n < 0 ? CLI_EXIT_USAGE
+                     : cli_usage(ctx, "user set needs at least one of --max-vms, --max-cpus, --max-memory, "
+                                      "--max-disk (0 = unlimited), --admin, --no-admin");
+    }
+    AUTOFREE char *p = path_of("/v1/users/%s", a->pos[0]);
+    yun_err err = YUN_ERR_INIT;
+    json_t *j = cli_api(ctx, "PATCH", p, body, CLI_TIMEOUT_MS, &err);
+    json_decref(body);
+    if (!j)
+        return cli_fail(ctx, &err);
+    if (ctx->json)
+        cli_print_json(ctx, j);
+    else
+        cli_kv_print(json_is_object(json_object_get(j, "user")) ? json_object_get(j, "user") : j, ctx->out);
+    json_decref(j);
+    return CLI_EXIT_OK;
+}
+
+static int cmd_user_show(cli_ctx *ctx, const cli_args *a)
+{
+    AUTOFREE char *p = path_of("/v1/users/%s", a->pos[0]);
+    return show(ctx, "GET", p, NULL, "user");
+}
+
+static int cmd_user_token(cli_ctx *ctx, const cli_args *a)
+{
+    AUTOFREE char *p = path_of("/v1/users/%s/token", a->pos[0]);
+    yun_err err = YUN_ERR_INIT;
+    json_t *j = cli_api(ctx, "POST", p, NULL, CLI_TIMEOUT_MS, &err);
+    if (!j)
+        return cli_fail(ctx, &err);
+    if (ctx->json) {
+        cli_print_json(ctx, j);
+    } else {
+        const char *tok = json_string_value(cli_field(j, "token", NULL));
+        fprintf(ctx->out, "token: %s\n", tok ? tok : "-");
+        fprintf(ctx->err, "the old token of %s no longer works; keep this one now: yun shows it only once\n",
+                a->pos[0]);
+    }
+    json_decref(j);
+    return CLI_EXIT_OK;
+}
+
+static int cmd_user_delete(cli_ctx *ctx, const cli_args *a)
+{
+    AUTOFREE char *p = path_of("/v1/users/%s", a->pos[0]);
+    yun_err err = YUN_ERR_INIT;
+    json_t *j = cli_api(ctx, "DELETE", p, NULL, CLI_TIMEOUT_MS, &err);
+    if (!j)
+        return cli_fail(ctx, &err);
+    if (ctx->json)
+        cli_print_json(ctx, j);
+    else
+        fprintf(ctx->out, "user %s deleted\n", a->pos[0]);
+    json_decref(j);
+    return CLI_EXIT_OK;
+}
+
+/* ---- settings ---- */
+
+static int cmd_settings_list(cli_ctx *ctx, const cli_args *a)
+{
+    yun_err err = YUN_ERR_INIT;
+    json_t *j = cli_api(ctx, "GET", "/v1/settings", NULL, CLI_TIMEOUT_MS, &err);
+    if (!j)
+        return cli_fail(ctx, &err);
+    if (ctx->json) {
+        cli_print_json(ctx, j);
+        json_decref(j);
+        return CLI_EXIT_OK;
+    }
+    static const char *const h[] = {"KEY", "VALUE"};
+    cli_table t;
+    cli_table_init(&t, 2, h);
+    json_t *items = cli_items(j, "settings");
+    if (items) { /* [{"key": ..., "value": ...}] */
+        size_t i;
+        json_t *it;
+        json_array_foreach(items, i, it)
+        {
+            AUTOFREE char *k = cli_cell(cli_field(it, "key", "name", NULL));
+            AUTOFREE char *v = cli_cell(cli_field(it, "value", NULL));
+            const char *row[2] = {k, v};
+            cli_table_add(&t, row);
+        }
+    } else { /* {"settings": {key: value}} or {key: value} */
+        json_t *m = json_is_object(json_object_get(j, "settings")) ? json_object_get(j, "settings") : j;
+        const char *k;
+        json_t *v;
+        json_object_foreach(m, k, v)
+        {
+            AUTOFREE char *s = cli_cell(v);
+            const char *row[2] = {k, s};
+            cli_table_add(&t, row);
+        }
+    }
+    cli_table_print(&t, ctx->out);
+    cli_table_free(&t);
+    json_decref(j);
+    return CLI_EXIT_OK;
+}
+
+static int cmd_settings_get(cli_ctx *ctx, const cli_args *a)
+{
+    AUTOFREE char *p = path_of("/v1/settings/%s", a->pos[0]);
+    yun_err err = YUN_ERR_INIT;
+    json_t *j = cli_api(ctx, "GET", p, NULL, CLI_TIMEOUT_MS, &err);
+    if (!j)
+        return cli_fail(ctx, &err);
+    if (ctx->json) {
+        cli_print_json(ctx, j);
+    } else {
+        json_t *v = json_is_object(j) ? cli_field(j, "value", a->pos[0], NULL) : j;
+        AUTOFREE char *s = cli_cell(v);
+        fprintf(ctx->out, "%s\n", s);
+    }
+    json_decref(j);
+    return CLI_EXIT_OK;
+}
+
+static int cmd_settings_set(cli_ctx *ctx, const cli_args *a)
+{
+    AUTOFREE char *p = path_of("/v1/settings/%s", a->pos[0]);
+    json_t *body = json_pack("{s:s}", "value", a->pos[1]);
+    yun_err err = YUN_ERR_INIT;
+    json_t *j = cli_api(ctx, "PUT", p, body, CLI_TIMEOUT_MS, &err);
+    json_decref(body);
+    if (!j)
+        return cli_fail(ctx, &err);
+    if (ctx->json)
+        cli_print_json(ctx, j);
+    else
+        fprintf(ctx->out, "%s = %s\n", a->pos[0], a->pos[1]);
+    json_decref(j);
+    return CLI_EXIT_OK;
+}
+
+/* ---- help ---- */
+
+static int cmd_help(cli_ctx *ctx, const cli_args *a);
+static int cmd_version(cli_ctx *ctx, const cli_args *a)
+{
+    if (ctx->json)
+        fprintf(ctx->out, "{\"version\": \"%s\"}\n", YUN_VERSION);
+    else
+        fprintf(ctx->out, "yun %s\n", YUN_VERSION);
+    return CLI_EXIT_OK;
+}
+
+static const cli_opt no_opts[] = {{NULL, NULL, NULL}};
+static const cli_opt login_opts[] = {{"token", "TOKEN", "the API token (the admin's is in STATE/admin.token)", true},
+                                     {NULL, NULL, NULL}};
+static const cli_opt import_opts[] = {{"name", "NAME", "the image's name, as VMs will name it (--image NAME)", true},
+                                      {NULL, NULL, NULL}};
+#define OWNER_OPT                                                                                                      \
+    {                                                                                                                  \
+        "owner", "USER", "admin only: act on this user's VM"                                                           \
+    }
+#define WAIT_OPT                                                                                                       \
+    {                                                                                                                  \
+        "wait", NULL, "poll until the VM has got there (or failed), then print its state"                              \
+    }
+static const cli_opt vm_create_opts[] = {
+    {"image", "IMAGE", "the image to boot (see `yun image list`)", true},
+    {"memory", "SIZE", "memory, e.g. 128M or 1G", true},
+    {"cpus", "N", "virtual CPUs (default 1)"},
+    {"max-memory", "SIZE", "the most memory `vm set --memory` may give it later (default: --memory)"},
+    {"disk", "SIZE", "disk size, e.g. 1G (at least the image's size; default: the image's size)"},
+    {"cpu-shares", "N", "CPU weight against other VMs on the host (default 1024)"},
+    {"cpu-cap", "PCT", "at most this % of one core per vCPU (0 = no cap)"},
+    {"min-mhz", "N", "CPU the placement engine reserves for the VM"},
+    {"max-mhz", "N", "the most CPU the VM may use"},
+    {"stopped", NULL, "create it without starting it"},
+    WAIT_OPT,
+    {"owner", "USER", "admin only: create the VM for this user"},
+    {NULL, NULL, NULL}};
+static const cli_opt vm_owner_opts[] = {OWNER_OPT, {NULL, NULL, NULL}};
+static const cli_opt vm_wait_opts[] = {WAIT_OPT, OWNER_OPT, {NULL, NULL, NULL}};
+static const cli_opt vm_set_opts[] = {
+    {"cpu-shares", "N", "CPU weight, applied live"},
+    {"cpu-cap", "PCT", "% of one core per vCPU, 0 = no cap, applied live"},
+    {"memory", "SIZE", "memory, applied live by the balloon (at most the memory the VM was created with)"},
+    {"min-mhz", "N", "CPU reserved by the placement engine"},
+    {"max-mhz", "N", "the most CPU the VM may use"},
+    OWNER_OPT,
+    {NULL, NULL, NULL}};
+static const cli_opt vm_console_opts[] = {
+    {"follow", NULL, "keep printing what the guest writes (Ctrl-C stops)"}, OWNER_OPT, {NULL, NULL, NULL}};
+#define QUOTA_OPTS                                                                                                     \
+    {"max-vms", "N", "at most N VMs (0 = unlimited)"}, {"max-cpus", "N", "at most N vCPUs in all (0 = unlimited)"},    \
+        {"max-memory", "SIZE", "at most this much memory in all, e.g. 4G (0 = unlimited)"},                            \
+    {                                                                                                                  \
+        "max-disk", "SIZE", "at most this much disk in all, e.g. 20G (0 = unlimited)"                                  \
+    }
+static const cli_opt user_create_opts[] = {
+    {"admin", NULL, "the user is an administrator (sees and manages all)"}, QUOTA_OPTS, {NULL, NULL, NULL}};
+static const cli_opt user_set_opts[] = {{"admin", NULL, "make the user an administrator"},
+                                        {"no-admin", NULL, "make the user a plain user again"},
+                                        QUOTA_OPTS,
+                                        {NULL, NULL, NULL}};
+
+const cli_cmd cli_commands[] = {
+    {NULL, "login", "URL", 0, 1, "check URL and TOKEN against the server and keep them in ~/.config/yun/config",
+     login_opts, cmd_login},
+    {NULL, "logout", "", 0, 0, "forget the saved URL and token", no_opts, cmd_logout},
+    {NULL, "help", "[COMMAND]", 0, 2, "say what a command takes", no_opts, cmd_help},
+    {NULL, "version", "", 0, 0, "print yun's version", no_opts, cmd_version},
+    {"host", "list", "", 0, 0, "the hosts: cores, MHz, memory, disk, hypervisor, state", no_opts, cmd_host_list},
+    {"host", "show", "HOST", 1, 1, "one host in detail", no_opts, cmd_host_show},
+    {"host", "enable", "HOST", 1, 1, "let the scheduler place VMs on the host again (admin)", no_opts, cmd_host_enable},
+    {"host", "disable", "HOST", 1, 1, "place no new VMs on the host; its VMs keep running (admin)", no_opts,
+     cmd_host_enable},
+    {"image", "list", "", 0, 0, "the images you may boot", no_opts, cmd_image_list},
+    {"image", "show", "NAME", 1, 1, "one image in detail", no_opts, cmd_image_show},
+    {"image", "import", "FILE", 1, 1, "upload a qcow2 or raw disk image as a new image", import_opts, cmd_image_import},
+    {"image", "delete", "NAME", 1, 1, "delete an image no VM uses", no_opts, cmd_image_delete},
+    {"image", "build-starter", "", 0, 0, "build the \"starter\" image from Debian packages (admin; minutes)", no_opts,
+     cmd_image_build_starter},
+    {"vm", "create", "NAME", 1, 1, "create and start a VM; says which host was chosen and why", vm_create_opts,
+     cli_vm_create},
+    {"vm", "list", "", 0, 0, "your VMs (all of them, for the admin)", vm_owner_opts, cli_vm_list},
+    {"vm", "show", "NAME", 1, 1, "one VM in detail", vm_owner_opts, cli_vm_show},
+    {"vm", "start", "NAME", 1, 1, "start a stopped VM", vm_wait_opts, cli_vm_action},
+    {"vm", "stop", "NAME", 1, 1, "shut a VM down (ACPI, then power off after a timeout)", vm_wait_opts, cli_vm_action},
+    {"vm", "reboot", "NAME", 1, 1, "reboot a running VM", vm_wait_opts, cli_vm_action},
+    {"vm", "set", "NAME", 1, 1, "change a VM's CPU shares, CPU cap, memory or MHz limits, live", vm_set_opts,
+     cli_vm_set},
+    {"vm", "delete", "NAME", 1, 1, "delete a VM: its domain and its disk", vm_wait_opts, cli_vm_delete},
+    {"vm", "console-log", "NAME", 1, 1, "the VM's serial console output", vm_console_opts, cli_vm_console_log},
+    {"user", "create", "NAME", 1, 1, "create a user and print their API token, once (admin)", user_create_opts,
+     cmd_user_create},
+    {"user", "list", "", 0, 0, "the users and their quotas (admin)", no_opts, cmd_user_list},
+    {"user", "set", "NAME", 1, 1, "change a user's quotas (admin)", user_set_opts, cmd_user_set},
+    {"user", "show", "NAME", 1, 1, "one user: quotas and usage (admin, or the user themself)", no_opts, cmd_user_show},
+    {"user", "token", "NAME", 1, 1, "issue a new API token for the user; the old one stops working", no_opts,
+     cmd_user_token},
+    {"user", "delete", "NAME", 1, 1, "delete a user who has no VMs left (admin)", no_opts, cmd_user_delete},
+    {"settings", "list", "", 0, 0, "the cloud's settings (admin)", no_opts, cmd_settings_list},
+    {"settings", "get", "KEY", 1, 1, "one setting's value (admin)", no_opts, cmd_settings_get},
+    {"settings", "set", "KEY VALUE", 2, 2, "change a setting (admin)", no_opts, cmd_settings_set},
+    {NULL, NULL, NULL, 0, 0, NULL, NULL, NULL},
+};
+
+/* "vm create NAME --image IMAGE --memory SIZE [OPTIONS]": the options a command needs are written out,
+ * the rest summarised (with_more). */
+static void usage_line(const cli_cmd *c, yun_buf *b, bool with_more)
+{
+    buf_printf(b, "%s%s%s", c->group ? c->group : "", c->group ? " " : "", c->name);
+    if (*c->pos)
+        buf_printf(b, " %s", c->pos);
+    bool more = false;
+    for (const cli_opt *o = c->opts; o && o->name; o++) {
+        if (o->required)
+            buf_printf(b, " --%s %s", o->name, o->arg);
+        else
+            more = true;
+    }
+    if (more && with_more)
+        buf_puts(b, " [OPTIONS]");
+}
+
+static void help_cmd(FILE *f, const cli_cmd *c)
+{
+    yun_buf b = YUN_BUF_INIT;
+    usage_line(c, &b, true);
+    fprintf(f, "Usage: yun %s\n\n%c%s.\n", b.data, c->summary[0] >= 'a' ? c->summary[0] - 32 : c->summary[0],
+            c->summary + 1);
+    buf_free(&b);
+    if (c->opts && c->opts->name) {
+        fputs("\nOptions:\n", f);
+        for (const cli_opt *o = c->opts; o->name; o++) {
+            AUTOFREE char *spell = o->arg ? xasprintf("--%s %s", o->name, o->arg) : xasprintf("--%s", o->name);
+            fprintf(f, "  %-20s %s\n", spell, o->help);
+        }
+    }
+    fputs("\nEvery command takes -o json (machine output), --url URL and --token TOKEN.\n", f);
+}
+
+static void help_all(FILE *f, const char *group)
+{
+    fputs("yun: the command-line client of a yun cloud\n\n"
+          "Usage: yun [-o json] [--url URL] [--token TOKEN] COMMAND [ARGS] [OPTIONS]\n\nCommands:\n",
+          f);
+    for (const cli_cmd *c = cli_commands; c->name; c++) {
+        if (group && (!c->group || strcmp(c->group, group) != 0))
+            continue;
+        yun_buf b = YUN_BUF_INIT;
+        usage_line(c, &b, false);
+        if (b.len > 30)
+            fprintf(f, "  %s\n  %-30s %s\n", b.data, "", c->summary);
+        else
+            fprintf(f, "  %-30s %s\n", b.data, c->summary);
+        buf_free(&b);
+    }
+    fprintf(f, "\nGlobal options:\n  %-30s %s\n  %-30s %s\n  %-30s %s\n  %-30s %s\n\n", "-o, --output json|table",
+            "JSON for scripts, or tables and key: value lines (default)", "--url URL", "the yund to talk to",
+            "--token TOKEN", "the API token", "-h, --help", "what a command takes: yun vm create --help");
+    fputs("The server and token come from --url/--token, then YUN_URL/YUN_TOKEN, then the file `yun login`\n"
+          "writes ($XDG_CONFIG_HOME/yun/config or ~/.config/yun/config), then " CLI_DEFAULT_URL " with the\n"
+          "token in ./" CLI_DEFAULT_TOKEN_FILE ".\n"
+          "Exit status: 0 done, 1 the server or the system refused, 2 the command line is wrong.\n",
+          f);
+}
+
+static int cmd_help(cli_ctx *ctx, const cli_args *a)
+{
+    if (a->npos == 0) {
+        help_all(ctx->out, NULL);
+        return CLI_EXIT_OK;
+    }
+    for (const cli_cmd *c = cli_commands; c->name; c++) {
+        bool match = a->npos == 2 ? c->group && strcmp(c->group, a->pos[0]) == 0 && strcmp(c->name, a->pos[1]) == 0
+                                  : !c->group && strcmp(c->name, a->pos[0]) == 0;
+        if (match) {
+            help_cmd(ctx->out, c);
+            return CLI_EXIT_OK;
+        }
+    }
+    for (const cli_cmd *c = cli_commands; c->name; c++)
+        if (a->npos == 1 && c->group && strcmp(c->group, a->pos[0]) == 0) {
+            help_all(ctx->out, a->pos[0]);
+            return CLI_EXIT_OK;
+        }
+    return cli_usage(ctx, "no command \"%s%s%s\": `yun help` lists them", a->pos[0], a->npos == 2 ? " " : "",
+                     a->npos == 2 ? a->pos[1] : "");
+}
+
+/* ---- main ---- */
+
+int cli_main(cli_ctx *ctx, int argc, char **argv)
+{
+    cli_args a;
+    yun_err err = YUN_ERR_INIT;
+    if (cli_parse(argc, argv, &a, &err) < 0)
+        return cli_usage_err(ctx, &err);
+    ctx->json = a.json;
+    if (a.help) {
+        /* "yun" or "yun vm" alone is a usage error (help on stderr); asking for help is not */
+        bool asked = false;
+        for (int i = 0; i < argc; i++)
+            asked |= strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "help") == 0;
+        FILE *f = asked ? ctx->out : ctx->err;
+        if (a.cmd && strcmp(a.cmd->name, "help") != 0)
+            help_cmd(f, a.cmd);
+        else
+            help_all(f, a.group);
+        return asked ? CLI_EXIT_OK : CLI_EXIT_USAGE;
+    }
+    for (int k = 0; a.cmd->opts && a.cmd->opts[k].name; k++) {
+        const cli_opt *o = &a.cmd->opts[k];
+        /* login's --token is also the global --token, which the parser takes first */
+        bool given = a.val[k] || (strcmp(o->name, "token") == 0 && a.token);
+        if (o->required && !given)
+            return cli_usage(ctx, "%s%s%s needs --%s %s: %s (see `yun %s%s%s --help`)",
+                             a.cmd->group ? a.cmd->group : "", a.cmd->group ? " " : "", a.cmd->name, o->name, o->arg,
+                             o->help, a.cmd->group ? a.cmd->group : "", a.cmd->group ? " " : "", a.cmd->name);
+    }
+    if (a.cmd->group) {
+        AUTOFREE char *cfg = cli_config_path(ctx->env("XDG_CONFIG_HOME"), ctx->env("HOME"), NULL);
+        if (cli_conf_resolve(a.url, a.token, ctx->env("YUN_URL"), ctx->env("YUN_TOKEN"), cfg, CLI_DEFAULT_TOKEN_FILE,
+                             &ctx->conf, &err) < 0)
+            return cli_fail(ctx, &err);
+    }
+    int rc = a.cmd->run(ctx, &a);
+    cli_conf_free(&ctx->conf);
+    return rc;
+}

@@ -1,0 +1,49 @@
+/* yun_cmds.h: shared by the files that implement the CLI's commands (yun_cmds.c, yun_vm.c). Not a public
+ * interface: tests use yun_cli.h. */
+#ifndef YUN_CMD_YUN_CMDS_H
+#define YUN_CMD_YUN_CMDS_H
+
+#include <jansson.h>
+
+#include "cmd/yun_cli.h"
+
+/* How long one API call may take. Builds and uploads get much longer. */
+#define CLI_TIMEOUT_MS 30000L
+#define CLI_LONG_TIMEOUT_MS (60L * 60 * 1000)
+
+/* Print "yun: <message>" on ctx->err. cli_fail returns 1 (the server, the network or a local file said no),
+ * cli_usage 2 (the command line is wrong), each the exit code. */
+int cli_fail(cli_ctx *ctx, const yun_err *err);
+int cli_usage_err(cli_ctx *ctx, const yun_err *err);
+int cli_usage(cli_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Calls the API: path starts with "/v1/"; body may be NULL. Returns the answer (new reference) or NULL
+ * with err filled from the server's error body. */
+json_t *cli_api(cli_ctx *ctx, const char *method, const char *path, json_t *body, long timeout_ms, yun_err *err);
+
+/* The first of the named fields (NULL-terminated list) that o has, or NULL. */
+json_t *cli_field(json_t *o, ...) __attribute__((sentinel));
+/* The list in an answer: the answer itself when it is an array, else its member key ("vms"), else the
+ * first array member. */
+json_t *cli_items(json_t *answer, const char *key);
+/* Text for a table cell (caller frees): strings as they are, numbers in decimal, missing as "-". */
+char *cli_cell(json_t *v);
+/* A MiB count as "128M" / "1G"; missing as "-". Caller frees. */
+char *cli_cell_size(json_t *v);
+
+/* Prints the answer as JSON (pretty) on ctx->out. */
+void cli_print_json(cli_ctx *ctx, json_t *j);
+
+/* "?owner=U" (escaped) when --owner was given, else "". Caller frees. */
+char *cli_owner_query(const cli_args *a);
+
+/* The VM commands (yun_vm.c). */
+int cli_vm_create(cli_ctx *ctx, const cli_args *a);
+int cli_vm_list(cli_ctx *ctx, const cli_args *a);
+int cli_vm_show(cli_ctx *ctx, const cli_args *a);
+int cli_vm_action(cli_ctx *ctx, const cli_args *a); /* start, stop, reboot: a->cmd->name says which */
+int cli_vm_set(cli_ctx *ctx, const cli_args *a);
+int cli_vm_delete(cli_ctx *ctx, const cli_args *a);
+int cli_vm_console_log(cli_ctx *ctx, const cli_args *a);
+
+#endif

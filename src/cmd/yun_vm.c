@@ -1,0 +1,488 @@
+/* yun_vm.c: the `yun vm ...` commands. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd/yun_cmds.h"
+#include "util/buf.h"
+#include "util/clock.h"
+#include "util/http_client.h"
+#include "util/mem.h"
+#include "util/units.h"
+
+/* "/v1/vms/NAME" + suffix + "?owner=U". Caller frees. */
+static char *vm_path(const cli_args *a, const char *suffix)
+{
+    AUTOFREE char *e = cli_url_escape(a->pos[0]);
+    AUTOFREE char *q = cli_owner_query(a);
+    return xasprintf("/v1/vms/%s%s%s", e, suffix, q);
+}
+
+/* The VM object in an answer that is either the VM or {"vm": {...}, ...}. Borrowed. */
+static json_t *vm_of(json_t *j)
+{
+    json_t *v = json_object_get(j, "vm");
+    return json_is_object(v) ? v : j;
+}
+
+static const char *vm_state(json_t *vm)
+{
+    const char *s = json_string_value(cli_field(vm, "state", NULL));
+    return s ? s : "unknown";
+}
+
+/* The host a VM is on, as a name when the API gives one. Caller frees. */
+static char *vm_host(json_t *vm)
+{
+    json_t *h = cli_field(vm, "host", "host_name", NULL);
+    if (json_is_object(h))
+        h = cli_field(h, "name", NULL);
+    if (json_is_string(h) && *json_string_value(h))
+        return xstrdup(json_string_value(h));
+    json_t *id = cli_field(vm, "host_id", NULL);
+    if (json_is_integer(id) && json_integer_value(id) > 0)
+        return xasprintf("#%" JSON_INTEGER_FORMAT, json_integer_value(id));
+    return xstrdup("-");
+}
+
+/* Adds an integer option to body when given. Returns 1 when added, 0 when absent, -1 on a usage error. */
+static int int_opt(cli_ctx *ctx, const cli_args *a, const char *opt, const char *field, long long min, long long max,
+                   json_t *body)
+{
+    const char *v = cli_opt_val(a, opt);
+    if (!v)
+        return 0;
+    yun_err err = YUN_ERR_INIT;
+    long long x;
+    AUTOFREE char *what = xasprintf("--%s", opt);
+    if (cli_parse_int(v, what, min, max, &x, &err) < 0) {
+        cli_usage_err(ctx, &err);
+        return -1;
+    }
+    json_object_set_new(body, field, json_integer(x));
+    return 1;
+}
+
+static int size_opt(cli_ctx *ctx, const cli_args *a, const char *opt, const char *field, json_t *body)
+{
+    const char *v = cli_opt_val(a, opt);
+    if (!v)
+        return 0;
+    yun_err err = YUN_ERR_INIT;
+    uint64_t mib;
+    AUTOFREE char *what = xasprintf("--%s", opt);
+    if (units_parse_mib(v, what, &mib, &err) < 0) {
+        cli_usage_err(ctx, &err);
+        return -1;
+    }
+    json_object_set_new(body, field, json_integer((json_int_t)mib));
+    return 1;
+}
+
+/* The tuning options shared by create and set. Returns how many were given, or -1 (usage, printed).
+ * Ranges are the server's too; checking here only spares a round trip for what is plainly wrong. */
+static int tuning_opts(cli_ctx *ctx, const cli_args *a, json_t *body)
+{
+    int r, n = 0;
+    if ((r = int_opt(ctx, a, "cpu-shares", "cpu_shares", 0, 1000000000, body)) < 0)
+        return -1;
+    n += r;
+    if ((r = int_opt(ctx, a, "cpu-cap", "cpu_cap", 0, 100000, body)) < 0)
+        return -1;
+    n += r;
+    if ((r = int_opt(ctx, a, "min-mhz", "min_mhz", 0, 100000000, body)) < 0)
+        return -1;
+    n += r;
+    if ((r = int_opt(ctx, a, "max-mhz", "max_mhz", 0, 100000000, body)) < 0)
+        return -1;
+    n += r;
+    if ((r = size_opt(ctx, a, "memory", "memory", body)) < 0)
+        return -1;
+    return n + r;
+}
+
+/* Polls the VM until its state is target, or error; prints changes on stderr (not with -o json).
+ * want_gone: wait for the VM to disappear (delete). before: the VM as the action answered it: when it was in
+ * error already (a start retries it), that old error does not end the wait until the VM has moved on.
+ * Returns the exit code; *last gets the final VM. */
+static int wait_vm(cli_ctx *ctx, const cli_args *a, json_t *before, const char *target, bool want_gone, json_t **last)
+{
+    bool stale_error = strcmp(vm_state(before), "error") == 0;
+    json_t *before_upd = cli_field(before, "updated_ms", NULL);
+    AUTOFREE char *p = vm_path(a, "");
+    AUTOFREE char *seen = NULL;
+    int64_t deadline = yun_mono_ms() + ctx->wait_timeout_ms;
+    *last = NULL;
+    for (;;) {
+        yun_err err = YUN_ERR_INIT;
+        json_t *j = cli_api(ctx, "GET", p, NULL, CLI_TIMEOUT_MS, &err);
+        if (!j) {
+            if (want_gone && err.code == YUN_E_NOT_FOUND) {
+                json_decref(*last);
+                *last = NULL;
+                return CLI_EXIT_OK;
+            }
+            return cli_fail(ctx, &err);
+        }
+        json_t *vm = vm_of(j);
+        const char *st = vm_state(vm);
+        if (!seen || strcmp(seen, st) != 0) {
+            /* the progress; the final state goes to stdout, an error to stderr as the error */
+            bool final = (target && strcmp(st, target) == 0) || strcmp(st, "error") == 0;
+            if (!ctx->json && !final)
+                fprintf(ctx->err, "%s: %s\n", a->pos[0], st);
+            free(seen);
+            seen = xstrdup(st);
+        }
+        json_t *upd = cli_field(vm, "updated_ms", NULL);
+        if (stale_error && (strcmp(st, "error") != 0 || (upd && before_upd && !json_equal(upd, before_upd))))
+            stale_error = false;
+        if (strcmp(st, "error") == 0 && !stale_error) {
+            const char *why = json_string_value(cli_field(vm, "error", NULL));
+            json_decref(*last);
+            *last = json_incref(vm);
+            json_decref(j);
+            yun_err e = YUN_ERR_INIT;
+            yun_err_set(&e, YUN_E_HYPERVISOR, "%s is in state error: %s", a->pos[0],
+                        why && *why ? why : "(no reason given)");
+            return cli_fail(ctx, &e);
+        }
+        bool done = target && strcmp(st, target) == 0;
+        json_decref(*last);
+        *last = json_incref(vm);
+        json_decref(j);
+        if (done)
+            return CLI_EXIT_OK;
+        if (yun_mono_ms() > deadline) {
+            yun_err e = YUN_ERR_INIT;
+            yun_err_set(&e, YUN_E_UNAVAILABLE,
+                        "gave up waiting after %lds: %s is still %s (it may get there yet; "
+                        "see `yun vm show %s`)",
+                        ctx->wait_timeout_ms / 1000, a->pos[0], st, a->pos[0]);
+            return cli_fail(ctx, &e);
+        }
+        yun_sleep_ms(ctx->poll_ms);
+    }
+}
+
+/* After an action: wait when asked, then print. */
+static int finish(cli_ctx *ctx, const cli_args *a, json_t *answer, const char *target, bool want_gone)
+{
+    int rc = CLI_EXIT_OK;
+    json_t *vm = json_incref(vm_of(answer));
+    if (cli_opt_val(a, "wait")) {
+        json_t *last = NULL;
+        rc = wait_vm(ctx, a, vm, target, want_gone, &last);
+        if (last) {
+            json_decref(vm);
+            vm = last;
+        } else if (rc == CLI_EXIT_OK && want_gone) {
+            json_decref(vm);
+            vm = json_pack("{s:s,s:s}", "name", a->pos[0], "state", "deleted");
+        }
+        if (rc != CLI_EXIT_OK) {
+            json_decref(vm);
+            return rc;
+        }
+    }
+    if (ctx->json) {
+        cli_print_json(ctx, cli_opt_val(a, "wait") ? vm : answer);
+    } else {
+        /* without --wait the answer is the VM as the request left it: say where it is heading */
+        bool waited = cli_opt_val(a, "wait") != NULL;
+        const char *st = vm_state(vm);
+        const char *want = waited ? NULL : json_string_value(cli_field(vm, "want", NULL));
+        AUTOFREE char *host = vm_host(vm);
+        bool gone = strcmp(st, "deleted") == 0 || strcmp(st, "deleting") == 0;
+        fprintf(ctx->out, "%s: ", a->pos[0]);
+        if (!waited && strcmp(a->cmd->name, "reboot") == 0)
+            fputs("reboot requested, ", ctx->out);
+        if (want && strcmp(want, st) != 0 && strcmp(want, "deleted") != 0 && strcmp(st, "error") != 0)
+            fprintf(ctx->out, "%s -> %s", st, want);
+        else
+            fputs(st, ctx->out);
+        if (strcmp(host, "-") != 0 && !gone)
+            fprintf(ctx->out, " on %s", host);
+        fputc('\n', ctx->out);
+    }
+    json_decref(vm);
+    return rc;
+}
+
+int cli_vm_create(cli_ctx *ctx, const cli_args *a)
+{
+    const char *image = cli_opt_val(a, "image"); /* required: cli_main checked */
+    json_t *body = json_pack("{s:s,s:s}", "name", a->pos[0], "image", image);
+    if (int_opt(ctx, a, "cpus", "cpus", 1, 100000, body) < 0 || size_opt(ctx, a, "disk", "disk", body) < 0 ||
+        size_opt(ctx, a, "max-memory", "max_memory", body) < 0 || tuning_opts(ctx, a, body) < 0) {
+        json_decref(body);
+        return CLI_EXIT_USAGE;
+    }
+    if (cli_opt_val(a, "stopped"))
+        json_object_set_new(body, "start", json_false());
+    AUTOFREE char *q = cli_owner_query(a);
+    AUTOFREE char *path = xasprintf("/v1/vms%s", q);
+    yun_err err = YUN_ERR_INIT;
+    json_t *j = cli_api(ctx, "POST", path, body, CLI_TIMEOUT_MS, &err);
+    json_decref(body);
+    if (!j)
+        return cli_fail(ctx, &err);
+    if (!ctx->json) {
+        /* the scheduler's choice and its reason, as the server words it */
+        json_t *vm = vm_of(j);
+        AUTOFREE char *host = vm_host(vm);
+        json_t *pl = cli_field(j, "placement", NULL);
+        const char *why = json_string_value(cli_field(json_is_object(pl) ? pl : j, "reason", NULL));
+        if (!why)
+            why = json_string_value(cli_field(vm, "placement_reason", "reason", NULL));
+        if (json_is_object(pl) && strcmp(host, "-") == 0) {
+            free(host);
+            host = cli_cell(cli_field(pl, "host", "host_name", NULL));
+        }
+        fprintf(cli_opt_val(a, "wait") ? ctx->err : ctx->out, "%s: created on host %s%s%s\n", a->pos[0], host,
+                why && *why ? ": " : "", why && *why ? why : "");
+        if (!cli_opt_val(a, "wait")) {
+            fprintf(ctx->out, "%s: %s\n", a->pos[0], vm_state(vm));
+            json_decref(j);
+            return CLI_EXIT_OK;
+        }
+    }
+    int rc = finish(ctx, a, j, cli_opt_val(a, "stopped") ? "stopped" : "running", false);
+    json_decref(j);
+    return rc;
+}
+
+static char *c_name(json_t *o)
+{
+    return cli_cell(cli_field(o, "name", NULL));
+}
+static char *c_state(json_t *o)
+{
+    const char *st = vm_state(o);
+    const char *want = json_string_value(cli_field(o, "want", "desired", NULL));
+    /* a VM on its way somewhere says where: "stopped -> running" */
+    if (want && strcmp(want, "deleted") != 0 && strcmp(st, want) != 0 && strcmp(st, "error") != 0)
+        return xasprintf("%s -> %s", st, want);
+    return xstrdup(st);
+}
+static char *c_host(json_t *o)
+{
+    return vm_host(o);
+}
+static char *c_cpus(json_t *o)
+{
+    return cli_cell(cli_field(o, "cpus", NULL));
+}
+static char *c_mem(json_t *o)
+{
+    return cli_cell_size(cli_field(o, "memory_mib", "mem_mib", NULL));
+}
+static char *c_disk(json_t *o)
+{
+    return cli_cell_size(cli_field(o, "disk_mib", NULL));
+}
+static char *c_owner(json_t *o)
+{
+    return cli_cell(cli_field(o, "owner", "owner_name", NULL));
+}
+static char *c_image(json_t *o)
+{
+    return cli_cell(cli_field(o, "image", "image_name", NULL));
+}
+
+int cli_vm_list(cli_ctx *ctx, const cli_args *a)
+{
+    AUTOFREE char *q = NULL;
+    if (cli_opt_val(a, "owner")) {
+        AUTOFREE char *e = cli_url_escape(cli_opt_val(a, "owner"));
+        q = xasprintf("/v1/vms?owner=%s", e);
+    }
+    yun_err err = YUN_ERR_INIT;
+    json_t *j = cli_api(ctx, "GET", q ? q : "/v1/vms", NULL, CLI_TIMEOUT_MS, &err);
+    if (!j)
+        return cli_fail(ctx, &err);
+    if (ctx->json) {
+        cli_print_json(ctx, j);
+        json_decref(j);
+        return CLI_EXIT_OK;
+    }
+    json_t *items = cli_items(j, "vms");
+    /* The owner column is for the admin, who sees everyone's VMs (whoami says who we are), and for any
+     * list that mixes owners. */
+    json_t *me = cli_api(ctx, "GET", "/v1/whoami", NULL, CLI_TIMEOUT_MS, &err);
+    bool show_owner = json_is_true(cli_field(me, "admin", NULL));
+    json_decref(me);
+    const char *first_owner = NULL;
+    size_t i;
+    json_t *it;
+    json_array_foreach(items, i, it)
+    {
+        const char *o = json_string_value(cli_field(it, "owner", "owner_name", NULL));
+        if (o && first_owner && strcmp(o, first_owner) != 0)
+            show_owner = true;
+        if (o && !first_owner)
+            first_owner = o;
+    }
+    static const char *const h[] = {"NAME", "STATE", "HOST", "CPUS", "MEMORY", "DISK", "IMAGE", "OWNER"};
+    typedef char *(*cell_fn)(json_t *);
+    static const cell_fn f[] = {c_name, c_state, c_host, c_cpus, c_mem, c_disk, c_image, c_owner};
+    size_t ncols = show_owner ? 8 : 7;
+    cli_table t;
+    cli_table_init(&t, ncols, h);
+    json_array_foreach(items, i, it)
+    {
+        char *row[8];
+        for (size_t c = 0; c < ncols; c++)
+            row[c] = f[c](it);
+        cli_table_add(&t, (const char *const *)row);
+        for (size_t c = 0; c < ncols; c++)
+            free(row[c]);
+    }
+    cli_table_print(&t, ctx->out);
+    cli_table_free(&t);
+    json_decref(j);
+    return CLI_EXIT_OK;
+}
+
+int cli_vm_show(cli_ctx *ctx, const cli_args *a)
+{
+    AUTOFREE char *p = vm_path(a, "");
+    yun_err err = YUN_ERR_INIT;
+    json_t *j = cli_api(ctx, "GET", p, NULL, CLI_TIMEOUT_MS, &err);
+    if (!j)
+        return cli_fail(ctx, &err);
+    if (ctx->json)
+        cli_print_json(ctx, j);
+    else
+        cli_kv_print(vm_of(j), ctx->out);
+    json_decref(j);
+    return CLI_EXIT_OK;
+}
+
+int cli_vm_action(cli_ctx *ctx, const cli_args *a)
+{
+    const char *action = a->cmd->name; /* start, stop, reboot */
+    AUTOFREE char *suffix = xasprintf("/%s", action);
+    AUTOFREE char *p = vm_path(a, suffix);
+    yun_err err = YUN_ERR_INIT;
+    json_t *j = cli_api(ctx, "POST", p, NULL, CLI_TIMEOUT_MS, &err);
+    if (!j)
+        return cli_fail(ctx, &err);
+    int rc = finish(ctx, a, j, strcmp(action, "stop") == 0 ? "stopped" : "running", false);
+    json_decref(j);
+    return rc;
+}
+
+int cli_vm_set(cli_ctx *ctx, const cli_args *a)
+{
+    json_t *body = json_object();
+    int n = tuning_opts(ctx, a, body);
+    if (n <= 0) {
+        json_decref(body);
+        return n < 0 ? CLI_EXIT_USAGE
+                     : cli_usage(ctx, "vm set needs at least one of --cpu-shares, --cpu-cap, --memory, --min-mhz, "
+                                      "--max-mhz");
+    }
+    AUTOFREE char *p = vm_path(a, "");
+    yun_err err = YUN_ERR_INIT;
+    json_t *j = cli_api(ctx, "PATCH", p, body, CLI_TIMEOUT_MS, &err);
+    if (!j) {
+        json_decref(body);
+        return cli_fail(ctx, &err);
+    }
+    if (ctx->json) {
+        cli_print_json(ctx, j);
+    } else {
+        /* echo what the server now holds for each field that was set */
+        json_t *vm = vm_of(j);
+        yun_buf b = YUN_BUF_INIT;
+        const char *k;
+        json_t *v;
+        json_object_foreach(body, k, v)
+        {
+            bool mem = strcmp(k, "memory") == 0;
+            json_t *now = mem ? cli_field(vm, "memory_mib", NULL) : cli_field(vm, k, NULL);
+            AUTOFREE char *s = mem ? cli_cell_size(now ? now : v) : cli_cell(now ? now : v);
+            const char *label = k;
+            buf_printf(&b, "%s%s=%s%s", b.len ? ", " : "", label, s, strcmp(k, "cpu_cap") == 0 ? "%" : "");
+        }
+        fprintf(ctx->out, "%s: set %s\n", a->pos[0], b.data);
+        buf_free(&b);
+    }
+    json_decref(body);
+    json_decref(j);
+    return CLI_EXIT_OK;
+}
+
+int cli_vm_delete(cli_ctx *ctx, const cli_args *a)
+{
+    AUTOFREE char *p = vm_path(a, "");
+    yun_err err = YUN_ERR_INIT;
+    json_t *j = cli_api(ctx, "DELETE", p, NULL, CLI_TIMEOUT_MS, &err);
+    if (!j)
+        return cli_fail(ctx, &err);
+    if (!json_object_get(vm_of(j), "state")) {
+        /* a bare 204: the server said nothing about the state */
+        json_decref(j);
+        j = json_pack("{s:s,s:s}", "name", a->pos[0], "state", "deleting");
+    }
+    int rc = finish(ctx, a, j, NULL, true);
+    json_decref(j);
+    return rc;
+}
+
+static int console_get(cli_ctx *ctx, const char *url, char **text, size_t *len, yun_err *err)
+{
+    http_resp r;
+    if (http_request("GET", url, ctx->conf.token, NULL, NULL, 0, CLI_TIMEOUT_MS, &r, err) < 0)
+        return -1;
+    if (r.status < 200 || r.status >= 300) {
+        json_decref(http_resp_json(&r, err)); /* fills err from the server's error body */
+        http_resp_free(&r);
+        return -1;
+    }
+    *len = r.len;
+    *text = r.body; /* text/plain, NUL-terminated by http_request */
+    r.body = NULL;
+    return 0;
+}
+
+int cli_vm_console_log(cli_ctx *ctx, const cli_args *a)
+{
+    AUTOFREE char *p = vm_path(a, "/console");
+    AUTOFREE char *url = xasprintf("%s%s", ctx->conf.url, p);
+    yun_err err = YUN_ERR_INIT;
+    AUTOFREE char *prev = NULL;
+    size_t prev_len = 0;
+    if (console_get(ctx, url, &prev, &prev_len, &err) < 0)
+        return cli_fail(ctx, &err);
+    if (ctx->json && !cli_opt_val(a, "follow")) {
+        /* a serial console is bytes, JSON strings are UTF-8: stray bytes become U+FFFD */
+        AUTOFREE char *text = cli_utf8_clean(prev, prev_len);
+        json_t *o = json_pack("{s:s,s:s}", "name", a->pos[0], "console", text);
+        cli_print_json(ctx, o);
+        json_decref(o);
+        return CLI_EXIT_OK;
+    }
+    fwrite(prev, 1, prev_len, ctx->out);
+    fflush(ctx->out);
+    if (!cli_opt_val(a, "follow")) {
+        if (prev_len && prev[prev_len - 1] != '\n')
+            fputc('\n', ctx->out);
+        return CLI_EXIT_OK;
+    }
+    for (;;) {
+        yun_sleep_ms(ctx->poll_ms);
+        char *cur;
+        size_t cur_len;
+        if (console_get(ctx, url, &cur, &cur_len, &err) < 0)
+            return cli_fail(ctx, &err); /* the VM was deleted, or the server went away */
+        size_t off = cli_console_new_offset(prev, prev_len, cur, cur_len);
+        if (off < cur_len) {
+            fwrite(cur + off, 1, cur_len - off, ctx->out);
+            fflush(ctx->out);
+        }
+        free(prev);
+        prev = cur;
+        prev_len = cur_len;
+    }
+}

@@ -1,0 +1,245 @@
+/* yund: the controller. Serves the REST API and the agent protocol, keeps the store, places VMs, watches
+ * host health; with --all-in-one it also runs the agent for this machine in a thread. SIGTERM or SIGINT
+ * stops it cleanly; VMs keep running (they belong to libvirt, not to this process). */
+#include <errno.h>
+#include <getopt.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agent/agent.h"
+#include "api/api.h"
+#include "ctl/ctl.h"
+#include "hv/hv.h"
+#include "store/store.h"
+#include "util/clock.h"
+#include "util/http_client.h"
+#include "util/log.h"
+#include "util/mem.h"
+
+typedef struct options {
+    bool all_in_one;
+    const char *state_dir;
+    const char *listen;
+    const char *libvirt_uri;
+    bool fake_hv;          /* hidden: the all-in-one agent drives an in-memory hypervisor (tests, benches) */
+    const char *host_name; /* hidden: the all-in-one agent's host name */
+} options;
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: yund [--all-in-one] [--state-dir DIR] [--listen ADDR:PORT] [--libvirt-uri URI]\n"
+               "  --all-in-one        also run the agent for this machine (one-machine cloud)\n"
+               "  --state-dir DIR     database, images, VM disks and tokens (default ./var)\n"
+               "  --listen ADDR:PORT  the API's address (default 127.0.0.1:8080)\n"
+               "  --libvirt-uri URI   the all-in-one agent's hypervisor (default qemu:///system)\n"
+               "Logs go to stderr; YUN_LOG=debug|info|warn|error sets the level.\n");
+}
+
+static int parse_args(int argc, char **argv, options *o)
+{
+    static const struct option longs[] = {
+        {"all-in-one", no_argument, NULL, 'a'},  {"state-dir", required_argument, NULL, 's'},
+        {"listen", required_argument, NULL, 'l'}, {"libvirt-uri", required_argument, NULL, 'u'},
+        {"fake-hv", no_argument, NULL, 'F'},     {"host-name", required_argument, NULL, 'N'},
+        {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
+    };
+    *o = (options){.state_dir = "var", .listen = "127.0.0.1:8080", .libvirt_uri = "qemu:///system"};
+    int c;
+    while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
+        switch (c) {
+        case 'a': o->all_in_one = true; break;
+        case 's': o->state_dir = optarg; break;
+        case 'l': o->listen = optarg; break;
+        case 'u': o->libvirt_uri = optarg; break;
+        case 'F': o->fake_hv = true; break;
+        case 'N': o->host_name = optarg; break;
+        case 'h': usage(stdout); exit(0);
+        default: usage(stderr); return -1;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "yund: unexpected argument \"%s\"\n", argv[optind]);
+        usage(stderr);
+        return -1;
+    }
+    return 0;
+}
+
+static int make_dir(const char *path, yun_err *err)
+{
+    if (mkdir(path, 0755) < 0 && errno != EEXIST)
+        return yun_err_sys(err, YUN_E_IO, errno, "creating %s", path);
+    return 0;
+}
+
+static int read_token(const char *path, char *out, size_t n, yun_err *err)
+{
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return yun_err_sys(err, YUN_E_IO, errno, "reading %s", path);
+    bool ok = fgets(out, (int)n, f) != NULL;
+    fclose(f);
+    if (!ok)
+        return yun_err_set(err, YUN_E_IO, "%s is empty", path);
+    out[strcspn(out, "\r\n")] = '\0';
+    return 0;
+}
+
+typedef struct agent_thread {
+    pthread_t tid;
+    agent_config cfg;
+    yun_err err;
+    int rc;
+} agent_thread;
+
+static void *agent_main(void *p)
+{
+    agent_thread *t = p;
+    t->rc = agent_run(&t->cfg, &t->err);
+    if (t->rc < 0)
+        log_error("all-in-one agent stopped: %s", t->err.msg);
+    return NULL;
+}
+
+/* The URL the in-process agent reaches the API at: the listen address, with a wildcard made loopback. */
+static char *self_url(const char *listen, uint16_t port)
+{
+    const char *colon = strrchr(listen, ':');
+    AUTOFREE char *host = xstrndup(listen, colon ? (size_t)(colon - listen) : strlen(listen));
+    if (!strcmp(host, "0.0.0.0") || !strcmp(host, "") || !strcmp(host, "[::]") || !strcmp(host, "::"))
+        return xasprintf("http://127.0.0.1:%u", port);
+    return xasprintf("http://%s:%u", host, port);
+}
+
+static int run(const options *o)
+{
+    yun_err err = YUN_ERR_INIT;
+    if (make_dir(o->state_dir, &err) < 0) {
+        log_error("%s", err.msg);
+        return 1;
+    }
+    AUTOFREE char *state = realpath(o->state_dir, NULL);
+    if (!state) {
+        log_error("resolving --state-dir %s: %s", o->state_dir, strerror(errno));
+        return 1;
+    }
+    AUTOFREE char *image_dir = xasprintf("%s/images", state);
+    AUTOFREE char *vm_dir = xasprintf("%s/vms", state);
+    AUTOFREE char *db = xasprintf("%s/yun.db", state);
+    if (make_dir(image_dir, &err) < 0 || make_dir(vm_dir, &err) < 0) {
+        log_error("%s", err.msg);
+        return 1;
+    }
+    yun_store *store = store_open(db, &err);
+    if (!store) {
+        log_error("opening the store %s: %s", db, err.msg);
+        return 1;
+    }
+    char agent_hash[65];
+    if (api_bootstrap(store, state, agent_hash, &err) < 0) {
+        log_error("%s", err.msg);
+        store_close(store);
+        return 1;
+    }
+    ctl_ctx *ctl = ctl_new(&(ctl_config){.image_dir = image_dir, .vm_dir = vm_dir});
+    char exe[4096];
+    ssize_t el = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    exe[el > 0 ? el : 0] = '\0';
+    AUTOFREE char *starter = api_find_starter_script(exe);
+    if (!starter)
+        log_warn("scripts/build-starter.sh not found: POST /v1/images/build-starter will answer 503");
+
+    /* Signals go to this thread only, where sigtimedwait takes them between health ticks. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    api_config ac = {.listen = o->listen, .store_path = db, .state_dir = state, .ctl = ctl,
+                     .agent_token_hash = agent_hash, .disk_import = hv_disk_import, .starter_script = starter};
+    api_server *srv = api_start(&ac, &err);
+    if (!srv) {
+        log_error("%s", err.msg);
+        ctl_free(ctl);
+        store_close(store);
+        return 1;
+    }
+    log_info("yund listening on %s (port %u), state in %s", o->listen, api_port(srv), state);
+
+    atomic_bool stop = false;
+    agent_thread *at = NULL;
+    char agent_token[128];
+    AUTOFREE char *url = self_url(o->listen, api_port(srv));
+    AUTOFREE char *token_path = xasprintf("%s/agent.token", state);
+    yun_hv *fake = NULL;
+    int rc = 0;
+    if (o->all_in_one) {
+        if (read_token(token_path, agent_token, sizeof agent_token, &err) < 0) {
+            log_error("%s", err.msg);
+            rc = 1;
+            goto out;
+        }
+        if (o->fake_hv)
+            fake = hv_fake_open(64, 2000, 262144);
+        at = xcalloc(1, sizeof *at);
+        at->cfg = (agent_config){.controller_url = url, .token = agent_token, .libvirt_uri = o->libvirt_uri,
+                                 .host_name = o->host_name, .hv = fake, .stop = &stop};
+        if (pthread_create(&at->tid, NULL, agent_main, at) != 0) {
+            log_error("cannot start the all-in-one agent thread");
+            free(at);
+            at = NULL;
+            rc = 1;
+            goto out;
+        }
+        log_info("all-in-one: agent for %s started against %s", fake ? "a fake hypervisor" : o->libvirt_uri, url);
+    }
+
+    for (;;) {
+        int interval = ctl_interval_ms(ctl, store);
+        struct timespec ts = {.tv_sec = interval / 1000, .tv_nsec = (long)(interval % 1000) * 1000000L};
+        int sig = sigtimedwait(&sigs, NULL, &ts);
+        if (sig == SIGINT || sig == SIGTERM) {
+            log_info("got %s: stopping (VMs keep running)", sig == SIGINT ? "SIGINT" : "SIGTERM");
+            break;
+        }
+        yun_err he = YUN_ERR_INIT;
+        if (ctl_health_tick(ctl, store, yun_now_ms(), &he) < 0)
+            log_warn("host health check: %s", he.msg);
+    }
+out:
+    atomic_store(&stop, true);
+    if (at) {
+        pthread_join(at->tid, NULL);
+        free(at);
+    }
+    api_stop(srv);
+    hv_close(fake);
+    ctl_free(ctl);
+    store_close(store);
+    log_info("yund stopped");
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    yun_log_init("yund");
+    /* The VM list needs ~13 MiB of scratch per request at 10,000 VMs. Kept in the heap (not mmapped and
+     * unmapped each time), it is reused without page faults; two arenas bound how many copies can exist. */
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 48 << 20);
+    mallopt(M_ARENA_MAX, 1);
+    options o;
+    if (parse_args(argc, argv, &o) < 0)
+        return 2;
+    http_global_init();
+    return run(&o);
+}

@@ -1,0 +1,553 @@
+#include "ctl/ctl.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/clock.h"
+#include "util/log.h"
+#include "util/mem.h"
+
+#define CTL_DEFAULT_INTERVAL_MS 2000
+#define CTL_DOWN_AFTER_INTERVALS 3
+
+/* What one host's agent last reported that yun does not manage. */
+typedef struct foreign {
+    int64_t host_id;
+    ctl_domain *orphans;
+    size_t n_orphans;
+    ctl_domain *strangers;
+    size_t n_strangers;
+} foreign;
+
+struct ctl_ctx {
+    char *image_dir;
+    char *vm_dir;
+    int interval_ms;
+    /* Serialises snapshot -> pick -> insert, so two creates never both take the last room on a host. */
+    pthread_mutex_t sched_lock;
+    /* Guards hosts_foreign and reboots. */
+    pthread_mutex_t lock;
+    foreign *hosts_foreign;
+    size_t n_foreign, cap_foreign;
+    char (*reboots)[YUN_UUID_LEN];
+    size_t n_reboots, cap_reboots;
+};
+
+ctl_ctx *ctl_new(const ctl_config *cfg)
+{
+    ctl_ctx *c = xcalloc(1, sizeof *c);
+    c->image_dir = xstrdup(cfg->image_dir ? cfg->image_dir : "");
+    c->vm_dir = xstrdup(cfg->vm_dir ? cfg->vm_dir : "");
+    c->interval_ms = cfg->interval_ms > 0 ? cfg->interval_ms : CTL_DEFAULT_INTERVAL_MS;
+    pthread_mutex_init(&c->sched_lock, NULL);
+    pthread_mutex_init(&c->lock, NULL);
+    return c;
+}
+
+void ctl_free(ctl_ctx *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->n_foreign; i++) {
+        free(c->hosts_foreign[i].orphans);
+        free(c->hosts_foreign[i].strangers);
+    }
+    free(c->hosts_foreign);
+    free(c->reboots);
+    pthread_mutex_destroy(&c->sched_lock);
+    pthread_mutex_destroy(&c->lock);
+    free(c->image_dir);
+    free(c->vm_dir);
+    free(c);
+}
+
+const char *ctl_image_dir(const ctl_ctx *c) { return c->image_dir; }
+const char *ctl_vm_dir(const ctl_ctx *c) { return c->vm_dir; }
+
+void ctl_vm_disk_path(const ctl_ctx *c, const char *uuid, char *out, size_t n)
+{
+    snprintf(out, n, "%s/%s.qcow2", c->vm_dir, uuid);
+}
+
+void ctl_vm_console_path(const ctl_ctx *c, const char *uuid, char *out, size_t n)
+{
+    snprintf(out, n, "%s/%s.log", c->vm_dir, uuid);
+}
+
+int ctl_interval_ms(ctl_ctx *c, yun_store *s)
+{
+    char v[32];
+    yun_err e = YUN_ERR_INIT;
+    if (store_setting_get(s, "agent.interval_ms", v, sizeof v, &e) == 0) {
+        long ms = strtol(v, NULL, 10);
+        if (ms >= 100 && ms <= 3600000)
+            return (int)ms;
+    }
+    return c->interval_ms;
+}
+
+yun_host_state ctl_host_effective_state(const yun_host *h, int64_t now_ms, int interval_ms)
+{
+    if (h->state != YUN_HOST_UP)
+        return h->state;
+    int64_t seen = h->last_seen_ms ? h->last_seen_ms : h->registered_ms;
+    if (now_ms - seen > (int64_t)CTL_DOWN_AFTER_INTERVALS * interval_ms)
+        return YUN_HOST_DOWN;
+    return YUN_HOST_UP;
+}
+
+static int cmp_sched_host(const void *a, const void *b)
+{
+    int64_t x = ((const sched_host *)a)->id, y = ((const sched_host *)b)->id;
+    return (x > y) - (x < y);
+}
+
+static sched_host *find_sched_host(sched_host *hs, size_t n, int64_t id)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (hs[mid].id == id)
+            return &hs[mid];
+        if (hs[mid].id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+int ctl_sched_snapshot(ctl_ctx *c, yun_store *s, int64_t now_ms, sched_host **out, size_t *n, yun_err *err)
+{
+    AUTOFREE yun_host *hosts = NULL;
+    size_t nh = 0;
+    if (store_host_list(s, &hosts, &nh, err) < 0)
+        return -1;
+    int interval = ctl_interval_ms(c, s);
+    sched_host *hs = xcalloc(nh ? nh : 1, sizeof *hs);
+    for (size_t i = 0; i < nh; i++) {
+        sched_host *h = &hs[i];
+        h->id = hosts[i].id;
+        snprintf(h->name, sizeof h->name, "%s", hosts[i].name);
+        h->state = ctl_host_effective_state(&hosts[i], now_ms, interval);
+        h->cores = hosts[i].cores;
+        h->mhz = hosts[i].mhz;
+        h->mem_mib = hosts[i].mem_mib;
+        h->disk_total_mib = hosts[i].disk_total_mib;
+        h->disk_free_mib = hosts[i].disk_free_mib;
+    }
+    qsort(hs, nh, sizeof *hs, cmp_sched_host);
+    AUTOFREE yun_vm *vms = NULL;
+    size_t nv = 0;
+    if (store_vm_list(s, -1, -1, &vms, &nv, err) < 0) {
+        free(hs);
+        return -1;
+    }
+    for (size_t i = 0; i < nv; i++) {
+        sched_host *h = vms[i].host_id > 0 ? find_sched_host(hs, nh, vms[i].host_id) : NULL;
+        if (!h)
+            continue;
+        h->vms++;
+        h->used_cpus += vms[i].cpus;
+        h->used_mem_mib += vms[i].max_mem_mib ? vms[i].max_mem_mib : vms[i].mem_mib;
+        h->used_disk_mib += vms[i].disk_mib;
+        h->used_min_mhz += vms[i].min_mhz;
+    }
+    *out = hs;
+    *n = nh;
+    return 0;
+}
+
+int ctl_user_usage(yun_store *s, int64_t owner_id, ctl_usage *out, yun_err *err)
+{
+    memset(out, 0, sizeof *out);
+    return store_usage(s, owner_id, &out->vms, &out->cpus, &out->mem_mib, &out->disk_mib, err);
+}
+
+static int quota_one(const char *user, const char *what, const char *field, const char *unit, int64_t max,
+                     int64_t used, int64_t ask, yun_err *err)
+{
+    if (max <= 0 || used + ask <= max)
+        return 0;
+    return yun_err_set(err, YUN_E_QUOTA,
+                       "quota exceeded: %s may use %lld%s %s, has %lld%s and asks for %lld%s more; delete a VM or "
+                       "ask the admin to raise %s",
+                       user, (long long)max, unit, what, (long long)used, unit, (long long)ask, unit, field);
+}
+
+int ctl_quota_check(const yun_user *o, const ctl_usage *u, const yun_vm *vm, yun_err *err)
+{
+    const yun_quota *q = &o->quota;
+    int64_t mem = (int64_t)(vm->max_mem_mib ? vm->max_mem_mib : vm->mem_mib);
+    if (quota_one(o->name, "VMs", "max_vms", "", q->max_vms, u->vms, 1, err) < 0 ||
+        quota_one(o->name, "cpus", "max_cpus", "", q->max_cpus, u->cpus, vm->cpus, err) < 0 ||
+        quota_one(o->name, "memory", "max_memory", "M", q->max_mem_mib, u->mem_mib, mem, err) < 0 ||
+        quota_one(o->name, "disk", "max_disk", "M", q->max_disk_mib, u->disk_mib, (int64_t)vm->disk_mib, err) < 0)
+        return -1;
+    return 0;
+}
+
+static int vm_create_locked(ctl_ctx *c, yun_store *s, const yun_user *owner, yun_vm *vm, sched_choice *choice,
+                            yun_err *err)
+{
+    yun_vm existing;
+    yun_err e = YUN_ERR_INIT;
+    if (store_vm_get_by_name(s, owner->id, vm->name, &existing, &e) == 0)
+        return yun_err_set(err, YUN_E_CONFLICT, "%s already has a VM named %s: pick another name, or delete it first",
+                           owner->name, vm->name);
+    if (e.code != YUN_E_NOT_FOUND) {
+        *err = e;
+        return -1;
+    }
+    ctl_usage usage;
+    if (ctl_user_usage(s, owner->id, &usage, err) < 0 || ctl_quota_check(owner, &usage, vm, err) < 0)
+        return -1;
+    char algo[64] = "";
+    yun_err se = YUN_ERR_INIT;
+    if (store_setting_get(s, "placement.algorithm", algo, sizeof algo, &se) < 0)
+        algo[0] = '\0';
+    AUTOFREE sched_host *hosts = NULL;
+    size_t n = 0;
+    if (ctl_sched_snapshot(c, s, yun_now_ms(), &hosts, &n, err) < 0)
+        return -1;
+    if (sched_pick(hosts, n, vm, algo, choice, err) < 0)
+        return -1;
+    vm->owner_id = owner->id;
+    snprintf(vm->owner_name, sizeof vm->owner_name, "%s", owner->name);
+    if (!vm->uuid[0])
+        model_uuid_new(vm->uuid);
+    vm->host_id = choice->host_id;
+    vm->state = YUN_VM_SCHEDULED;
+    vm->error[0] = '\0';
+    vm->started_ms = 0;
+    if (store_begin(s, err) < 0)
+        return -1;
+    if (store_vm_create(s, vm, err) < 0 || store_commit(s, err) < 0) {
+        store_rollback(s);
+        return -1;
+    }
+    return 0;
+}
+
+int ctl_vm_create(ctl_ctx *c, yun_store *s, const yun_user *owner, yun_vm *vm, sched_choice *choice, yun_err *err)
+{
+    pthread_mutex_lock(&c->sched_lock);
+    int r = vm_create_locked(c, s, owner, vm, choice, err);
+    pthread_mutex_unlock(&c->sched_lock);
+    if (r == 0)
+        log_info("vm %s/%s (%s) created on %s: %s", owner->name, vm->name, vm->uuid, choice->host, choice->reason);
+    return r;
+}
+
+void ctl_reboot_request(ctl_ctx *c, const char *uuid)
+{
+    pthread_mutex_lock(&c->lock);
+    bool have = false;
+    for (size_t i = 0; i < c->n_reboots && !have; i++)
+        have = !strcmp(c->reboots[i], uuid);
+    if (!have) {
+        xgrow((void **)&c->reboots, &c->cap_reboots, c->n_reboots + 1, sizeof *c->reboots);
+        snprintf(c->reboots[c->n_reboots++], YUN_UUID_LEN, "%s", uuid);
+    }
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* Takes the pending reboot of uuid, if any. */
+static bool reboot_take(ctl_ctx *c, const char *uuid)
+{
+    bool found = false;
+    pthread_mutex_lock(&c->lock);
+    for (size_t i = 0; i < c->n_reboots; i++) {
+        if (strcmp(c->reboots[i], uuid))
+            continue;
+        memmove(c->reboots[i], c->reboots[c->n_reboots - 1], YUN_UUID_LEN);
+        c->n_reboots--;
+        found = true;
+        break;
+    }
+    pthread_mutex_unlock(&c->lock);
+    return found;
+}
+
+int ctl_agent_register(ctl_ctx *c, yun_store *s, yun_host *h, int64_t now_ms, yun_err *err)
+{
+    yun_host old;
+    yun_err e = YUN_ERR_INIT;
+    bool known = store_host_get_by_name(s, h->name, &old, &e) == 0;
+    if (!known && e.code != YUN_E_NOT_FOUND) {
+        *err = e;
+        return -1;
+    }
+    h->state = known && old.state == YUN_HOST_DISABLED ? YUN_HOST_DISABLED : YUN_HOST_UP;
+    h->registered_ms = known ? old.registered_ms : now_ms;
+    h->last_seen_ms = now_ms;
+    if (store_host_upsert(s, h, err) < 0)
+        return -1;
+    log_info("host %s %s (id %lld): %d cores x %d MHz, %lluM memory, %lluM disk free, %s/%s", h->name,
+             known ? "registered again" : "registered", (long long)h->id, h->cores, h->mhz,
+             (unsigned long long)h->mem_mib, (unsigned long long)h->disk_free_mib, h->hypervisor, h->accel);
+    (void)c;
+    return 0;
+}
+
+static void foreign_set(ctl_ctx *c, int64_t host_id, ctl_domain *orphans, size_t no, ctl_domain *strangers,
+                        size_t ns)
+{
+    pthread_mutex_lock(&c->lock);
+    foreign *f = NULL;
+    for (size_t i = 0; i < c->n_foreign && !f; i++)
+        if (c->hosts_foreign[i].host_id == host_id)
+            f = &c->hosts_foreign[i];
+    if (!f) {
+        xgrow((void **)&c->hosts_foreign, &c->cap_foreign, c->n_foreign + 1, sizeof *c->hosts_foreign);
+        f = &c->hosts_foreign[c->n_foreign++];
+        memset(f, 0, sizeof *f);
+        f->host_id = host_id;
+    }
+    free(f->orphans);
+    free(f->strangers);
+    f->orphans = orphans;
+    f->n_orphans = no;
+    f->strangers = strangers;
+    f->n_strangers = ns;
+    pthread_mutex_unlock(&c->lock);
+}
+
+static ctl_domain *dup_domains(const ctl_domain *d, size_t n)
+{
+    if (!n)
+        return NULL;
+    ctl_domain *r = xmalloc(n * sizeof *r);
+    memcpy(r, d, n * sizeof *r);
+    return r;
+}
+
+void ctl_host_foreign(ctl_ctx *c, int64_t host_id, ctl_domain **orphans, size_t *no, ctl_domain **strangers,
+                      size_t *ns)
+{
+    *orphans = *strangers = NULL;
+    *no = *ns = 0;
+    pthread_mutex_lock(&c->lock);
+    for (size_t i = 0; i < c->n_foreign; i++) {
+        foreign *f = &c->hosts_foreign[i];
+        if (f->host_id != host_id)
+            continue;
+        *orphans = dup_domains(f->orphans, f->n_orphans);
+        *no = f->n_orphans;
+        *strangers = dup_domains(f->strangers, f->n_strangers);
+        *ns = f->n_strangers;
+    }
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* One verdict on a VM of this host. Writes only what changes, so a resent report costs reads only. */
+static int apply_verdict(yun_store *s, int64_t host_id, const ctl_verdict *v, int64_t now_ms, yun_err *err)
+{
+    yun_vm vm;
+    yun_err e = YUN_ERR_INIT;
+    if (store_vm_get_by_uuid(s, v->uuid, &vm, &e) < 0) {
+        if (e.code == YUN_E_NOT_FOUND)
+            return 0; /* already gone: a resent "deleted", or a VM deleted meanwhile */
+        *err = e;
+        return -1;
+    }
+    if (vm.host_id != host_id)
+        return 0; /* assigned elsewhere: that host's verdict counts */
+    if (v->deleted) {
+        if (vm.want != YUN_WANT_DELETED)
+            return 0;
+        if (store_vm_delete(s, vm.id, err) < 0)
+            return -1;
+        yun_err ce = YUN_ERR_INIT;
+        if (store_console_delete(s, vm.uuid, &ce) < 0 && ce.code != YUN_E_NOT_FOUND) {
+            *err = ce;
+            return -1;
+        }
+        log_info("vm %s/%s (%s) deleted", vm.owner_name, vm.name, vm.uuid);
+        return 0;
+    }
+    yun_vm_state st = v->state;
+    const char *msg = st == YUN_VM_ERROR ? v->error : "";
+    if (vm.want == YUN_WANT_DELETED && st != YUN_VM_ERROR)
+        st = YUN_VM_DELETING;
+    int64_t started = st == YUN_VM_RUNNING ? (vm.state == YUN_VM_RUNNING && vm.started_ms ? vm.started_ms : now_ms) : 0;
+    if (vm.state == st && !strcmp(vm.error, msg) && vm.started_ms == started)
+        return 0;
+    if (vm.state != st) {
+        if (st == YUN_VM_ERROR)
+            log_warn("vm %s/%s (%s): %s -> error: %s", vm.owner_name, vm.name, vm.uuid, model_vm_state_name(vm.state),
+                     msg);
+        else
+            log_info("vm %s/%s (%s): %s -> %s", vm.owner_name, vm.name, vm.uuid, model_vm_state_name(vm.state),
+                     model_vm_state_name(st));
+    }
+    vm.state = st;
+    snprintf(vm.error, sizeof vm.error, "%s", msg);
+    vm.started_ms = started;
+    return store_vm_update(s, &vm, err);
+}
+
+static int apply_console(yun_store *s, int64_t host_id, const ctl_console *con, yun_err *err)
+{
+    yun_vm vm;
+    yun_err e = YUN_ERR_INIT;
+    if (store_vm_get_by_uuid(s, con->uuid, &vm, &e) < 0) {
+        if (e.code == YUN_E_NOT_FOUND)
+            return 0;
+        *err = e;
+        return -1;
+    }
+    if (vm.host_id != host_id || vm.want == YUN_WANT_DELETED)
+        return 0;
+    return store_console_set(s, con->uuid, con->tail ? con->tail : "", con->tail ? con->len : 0, err);
+}
+
+void ctl_answer_free(ctl_answer *a)
+{
+    if (!a)
+        return;
+    free(a->vms);
+    free(a->images);
+    memset(a, 0, sizeof *a);
+}
+
+static const yun_image *image_find(const ctl_answer *a, int64_t id)
+{
+    for (size_t i = 0; i < a->n_images; i++)
+        if (a->images[i].id == id)
+            return &a->images[i];
+    return NULL;
+}
+
+/* The domains of the report: strangers, orphans, and yun's VMs that run here but are assigned elsewhere
+ * (appended to the answer with here = false). */
+static int classify_domains(ctl_ctx *c, yun_store *s, int64_t host_id, const ctl_report *r, ctl_answer *a,
+                            size_t *cap, yun_err *err)
+{
+    ctl_domain *orph = NULL, *str = NULL;
+    size_t no = 0, ns = 0, co = 0, cs = 0;
+    for (size_t i = 0; i < r->n_domains; i++) {
+        const ctl_domain *d = &r->domains[i];
+        if (!d->yun_owned) {
+            xgrow((void **)&str, &cs, ns + 1, sizeof *str);
+            str[ns++] = *d;
+            continue;
+        }
+        yun_vm vm;
+        yun_err e = YUN_ERR_INIT;
+        if (store_vm_get_by_uuid(s, d->uuid, &vm, &e) < 0) {
+            if (e.code != YUN_E_NOT_FOUND) {
+                free(orph);
+                free(str);
+                *err = e;
+                return -1;
+            }
+            xgrow((void **)&orph, &co, no + 1, sizeof *orph);
+            orph[no++] = *d;
+            continue;
+        }
+        if (vm.host_id == host_id)
+            continue;
+        xgrow((void **)&a->vms, cap, a->n + 1, sizeof *a->vms);
+        ctl_desired *dd = &a->vms[a->n++];
+        memset(dd, 0, sizeof *dd);
+        dd->vm = vm;
+        dd->here = false;
+        dd->target_host = vm.host_id;
+        yun_host th;
+        yun_err he = YUN_ERR_INIT;
+        if (vm.host_id > 0 && store_host_get(s, vm.host_id, &th, &he) == 0 && th.migrate_addr[0])
+            snprintf(dd->migrate_uri, sizeof dd->migrate_uri, "tcp://%s", th.migrate_addr);
+    }
+    size_t prev_o = 0, prev_s = 0;
+    {
+        ctl_domain *po, *ps;
+        ctl_host_foreign(c, host_id, &po, &prev_o, &ps, &prev_s);
+        bool changed = prev_o != no || prev_s != ns ||
+                       (no && memcmp(po, orph, no * sizeof *orph)) || (ns && memcmp(ps, str, ns * sizeof *str));
+        if (changed && (no || ns))
+            log_info("host %lld: %zu orphan and %zu stranger domains (left alone)", (long long)host_id, no, ns);
+        free(po);
+        free(ps);
+    }
+    foreign_set(c, host_id, orph, no, str, ns);
+    return 0;
+}
+
+int ctl_agent_report(ctl_ctx *c, yun_store *s, int64_t host_id, const ctl_report *r, int64_t now_ms,
+                     ctl_answer *out, yun_err *err)
+{
+    memset(out, 0, sizeof *out);
+    if (store_begin(s, err) < 0)
+        return -1;
+    yun_host h;
+    if (store_host_get(s, host_id, &h, err) < 0)
+        goto fail;
+    h.last_seen_ms = now_ms;
+    if (r->has_disk_free)
+        h.disk_free_mib = r->disk_free_mib;
+    if (h.state == YUN_HOST_DOWN) {
+        h.state = YUN_HOST_UP;
+        log_info("host %s is up again", h.name);
+    }
+    if (store_host_update(s, &h, err) < 0)
+        goto fail;
+    for (size_t i = 0; i < r->n_vms; i++)
+        if (apply_verdict(s, host_id, &r->vms[i], now_ms, err) < 0)
+            goto fail;
+    for (size_t i = 0; i < r->n_consoles; i++)
+        if (apply_console(s, host_id, &r->consoles[i], err) < 0)
+            goto fail;
+    if (store_image_list(s, &out->images, &out->n_images, err) < 0)
+        goto fail;
+    size_t cap = 0;
+    {
+        yun_vm *vms = NULL;
+        size_t n = 0;
+        if (store_vm_list(s, -1, host_id, &vms, &n, err) < 0)
+            goto fail;
+        out->vms = xcalloc(n ? n : 1, sizeof *out->vms);
+        cap = n ? n : 1;
+        for (size_t i = 0; i < n; i++) {
+            ctl_desired *d = &out->vms[out->n++];
+            d->vm = vms[i];
+            d->here = true;
+            d->reboot = vms[i].want == YUN_WANT_RUNNING && reboot_take(c, vms[i].uuid);
+        }
+        free(vms);
+    }
+    if (classify_domains(c, s, host_id, r, out, &cap, err) < 0)
+        goto fail;
+    for (size_t i = 0; i < out->n; i++)
+        out->vms[i].image = image_find(out, out->vms[i].vm.image_id);
+    if (store_commit(s, err) < 0)
+        goto fail;
+    return 0;
+fail:
+    store_rollback(s);
+    ctl_answer_free(out);
+    return -1;
+}
+
+int ctl_health_tick(ctl_ctx *c, yun_store *s, int64_t now_ms, yun_err *err)
+{
+    AUTOFREE yun_host *hosts = NULL;
+    size_t n = 0;
+    if (store_host_list(s, &hosts, &n, err) < 0)
+        return -1;
+    int interval = ctl_interval_ms(c, s), marked = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (hosts[i].state != YUN_HOST_UP || ctl_host_effective_state(&hosts[i], now_ms, interval) != YUN_HOST_DOWN)
+            continue;
+        hosts[i].state = YUN_HOST_DOWN;
+        if (store_host_update(s, &hosts[i], err) < 0)
+            return -1;
+        int64_t seen = hosts[i].last_seen_ms ? hosts[i].last_seen_ms : hosts[i].registered_ms;
+        log_warn("host %s is down: no report for %.1f s (%d intervals of %d ms); its VMs show unknown", hosts[i].name,
+                 (double)(now_ms - seen) / 1000.0, CTL_DOWN_AFTER_INTERVALS, interval);
+        marked++;
+    }
+    return marked;
+}

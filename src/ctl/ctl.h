@@ -1,0 +1,139 @@
+/* ctl.h: the controller's loops over the store: placing new VMs (through sched.h), applying agent reports
+ * (the reconciler's side of docs/agent-protocol.md) and host health. A ctl_ctx holds what is not worth a
+ * table because every agent pass resends it (orphans and strangers per host) or is a one-shot request
+ * (reboots), plus the lock that makes schedule-then-insert atomic. Thread-safe: each call takes the
+ * caller's own yun_store (one per thread); the ctx locks what it shares. */
+#ifndef YUN_CTL_CTL_H
+#define YUN_CTL_CTL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ctl/sched.h"
+#include "model/model.h"
+#include "store/store.h"
+
+typedef struct ctl_ctx ctl_ctx;
+
+typedef struct ctl_config {
+    const char *image_dir;   /* absolute: where base images live (told to agents) */
+    const char *vm_dir;      /* absolute: where overlays and console logs live */
+    int interval_ms;         /* the agents' report interval when the setting is unset (0: 2000) */
+} ctl_config;
+
+/* Strings are copied. */
+ctl_ctx *ctl_new(const ctl_config *cfg);
+void ctl_free(ctl_ctx *ctx);
+const char *ctl_image_dir(const ctl_ctx *ctx);
+const char *ctl_vm_dir(const ctl_ctx *ctx);
+
+/* The agent interval in force: the setting agent.interval_ms, else the config's. */
+int ctl_interval_ms(ctl_ctx *ctx, yun_store *s);
+
+/* A host's state as users should see it: DOWN when it is UP in the store but has not reported for
+ * 3 intervals (so the answer is right between two health ticks). */
+yun_host_state ctl_host_effective_state(const yun_host *h, int64_t now_ms, int interval_ms);
+
+/* Reads every host and what its VMs reserve. *out is malloc'd; hosts are in id order. */
+int ctl_sched_snapshot(ctl_ctx *ctx, yun_store *s, int64_t now_ms, sched_host **out, size_t *n, yun_err *err);
+
+/* What a user already holds (store_usage: every VM not wanted deleted). */
+typedef struct ctl_usage {
+    int64_t vms;
+    int64_t cpus;
+    int64_t mem_mib;   /* max_mem_mib: what the VMs may grow to */
+    int64_t disk_mib;
+} ctl_usage;
+int ctl_user_usage(yun_store *s, int64_t owner_id, ctl_usage *out, yun_err *err);
+
+/* Fails with YUN_E_QUOTA, naming the quota, when adding vm to usage would exceed the owner's quota. */
+int ctl_quota_check(const yun_user *owner, const ctl_usage *usage, const yun_vm *vm, yun_err *err);
+
+/* Creates vm (validated by the caller, owner_id and image_id set): checks the owner's quota, picks a host
+ * with the algorithm in the setting placement.algorithm, and writes the VM with its host in one transaction,
+ * state SCHEDULED, under the ctx's lock so two creates cannot take the same room. Fills vm (id, uuid, host)
+ * and choice. On failure nothing is written. */
+int ctl_vm_create(ctl_ctx *ctx, yun_store *s, const yun_user *owner, yun_vm *vm, sched_choice *choice,
+                  yun_err *err);
+
+/* A user asked for a reboot of the VM with this uuid: the next report from its host carries it, once. */
+void ctl_reboot_request(ctl_ctx *ctx, const char *uuid);
+
+/* ---- the agent's side (docs/agent-protocol.md) ---- */
+
+/* One domain the agent saw. state: "running", "stopped", "paused", "crashed", "other". */
+typedef struct ctl_domain {
+    char uuid[YUN_UUID_LEN];
+    char name[192];
+    char state[16];
+    bool yun_owned;
+} ctl_domain;
+
+/* The agent's verdict on a VM it was told about. deleted: domain and disk are gone. */
+typedef struct ctl_verdict {
+    char uuid[YUN_UUID_LEN];
+    bool deleted;
+    yun_vm_state state;          /* when !deleted */
+    char error[YUN_MSG_MAX];
+} ctl_verdict;
+
+typedef struct ctl_console {
+    char uuid[YUN_UUID_LEN];
+    const char *tail;            /* borrowed */
+    size_t len;
+} ctl_console;
+
+typedef struct ctl_report {
+    bool has_disk_free;
+    uint64_t disk_free_mib;
+    const ctl_domain *domains;
+    size_t n_domains;
+    const ctl_verdict *vms;
+    size_t n_vms;
+    const ctl_console *consoles;
+    size_t n_consoles;
+} ctl_report;
+
+/* One entry of the answer: a VM the agent should make true (here), or one it runs for another host. */
+typedef struct ctl_desired {
+    yun_vm vm;
+    const yun_image *image;      /* into the answer's images; NULL when the image is gone */
+    bool here;
+    int64_t target_host;         /* when !here */
+    char migrate_uri[256];       /* when !here and the target has a migration address */
+    bool reboot;
+} ctl_desired;
+
+typedef struct ctl_answer {
+    ctl_desired *vms;
+    size_t n;
+    yun_image *images;           /* the images the entries point at */
+    size_t n_images;
+} ctl_answer;
+
+void ctl_answer_free(ctl_answer *a);
+
+/* Where a VM's overlay and serial console live: under the vm_dir, named by uuid. Into out (YUN_PATH_MAX). */
+void ctl_vm_disk_path(const ctl_ctx *ctx, const char *uuid, char *out, size_t n);
+void ctl_vm_console_path(const ctl_ctx *ctx, const char *uuid, char *out, size_t n);
+
+/* Registers (upserts by name) the host the agent describes; a disabled host stays disabled, any other is UP.
+ * Fills h->id. */
+int ctl_agent_register(ctl_ctx *ctx, yun_store *s, yun_host *h, int64_t now_ms, yun_err *err);
+
+/* Applies a report from host_id (heartbeat, verdicts, consoles, orphans and strangers) and fills out with
+ * what the host should make true (freed with ctl_answer_free). Idempotent. NOT_FOUND for an unknown host. */
+int ctl_agent_report(ctl_ctx *ctx, yun_store *s, int64_t host_id, const ctl_report *r, int64_t now_ms,
+                     ctl_answer *out, yun_err *err);
+
+/* The orphans (yun's metadata, unknown uuid) and strangers (no yun metadata) the host's agent last reported.
+ * Copies, malloc'd (NULL and 0 when none). */
+void ctl_host_foreign(ctl_ctx *ctx, int64_t host_id, ctl_domain **orphans, size_t *n_orphans, ctl_domain **strangers,
+                      size_t *n_strangers);
+
+/* Host health: marks UP hosts without a report for 3 intervals DOWN in the store (logged once per change).
+ * Returns the number of hosts marked, or -1. */
+int ctl_health_tick(ctl_ctx *ctx, yun_store *s, int64_t now_ms, yun_err *err);
+
+#endif

@@ -1,0 +1,59 @@
+/* sched.h: where a new VM goes. One small interface, so the placement engine (src/place) replaces first-fit
+ * by adding algorithms here, without the API or the reconciler changing. Pure: no I/O, no locks; the caller
+ * builds the snapshot (ctl_sched_snapshot in ctl.h) and keeps it consistent with the write that follows. */
+#ifndef YUN_CTL_SCHED_H
+#define YUN_CTL_SCHED_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model/model.h"
+
+/* A host as the scheduler sees it: its capacity and what the VMs assigned to it reserve. */
+typedef struct sched_host {
+    int64_t id;
+    char name[YUN_NAME_MAX + 192];
+    yun_host_state state;       /* effective state: only UP hosts take new VMs */
+    int cores;
+    int mhz;
+    uint64_t mem_mib;
+    uint64_t disk_total_mib;
+    uint64_t disk_free_mib;     /* as the agent last reported */
+    int vms;                    /* VMs assigned, whatever their state */
+    int used_cpus;              /* sums over those VMs: cpus, max_mem_mib, disk_mib, min_mhz */
+    uint64_t used_mem_mib;
+    uint64_t used_disk_mib;
+    int64_t used_min_mhz;
+} sched_host;
+
+/* Free capacity as the scheduler counts it, never below 0. Disk: the smaller of total minus the VMs'
+ * virtual sizes (overlays are thin, so this reserves the worst case) and what the file system has free. */
+int sched_free_cpus(const sched_host *h);
+uint64_t sched_free_mem_mib(const sched_host *h);
+uint64_t sched_free_disk_mib(const sched_host *h);
+int64_t sched_free_mhz(const sched_host *h);
+
+/* The scheduler's answer: a host and a one-line reason, for the user and the log. */
+typedef struct sched_choice {
+    int64_t host_id;
+    char host[YUN_NAME_MAX + 192];
+    char algorithm[32];
+    char reason[YUN_MSG_MAX];
+} sched_choice;
+
+#define SCHED_DEFAULT_ALGORITHM "first-fit"
+
+/* Whether algorithm is one sched_pick knows. */
+bool sched_algorithm_known(const char *algorithm);
+/* The known algorithms, comma-separated, for error messages. Static. */
+const char *sched_algorithm_names(void);
+
+/* Picks a host of hosts[0..n) for vm (cpus, max_mem_mib, disk_mib, min_mhz are what it needs) with the
+ * named algorithm (NULL = the default). Fills out and returns 0, or fails with YUN_E_NO_CAPACITY and a
+ * message that says why nothing fits ("no host has 4 free cores; the most free is 2, on h1"), or with
+ * YUN_E_INVALID for an unknown algorithm. */
+int sched_pick(const sched_host *hosts, size_t n, const yun_vm *vm, const char *algorithm, sched_choice *out,
+               yun_err *err);
+
+#endif

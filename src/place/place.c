@@ -1,0 +1,466 @@
+/* place.c: the engine's entry point, the bin-packing algorithms (first-fit family, pabfd) and the helpers
+ * they share. The shares family lives in place_shares.c, the single-VM chooser in place_choose.c. */
+#include "place/place.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "place/place_internal.h"
+#include "util/mem.h"
+
+static const char *const algo_names[PLACE_NALGOS] = {
+    [PLACE_FIRST_FIT] = "first-fit",
+    [PLACE_NEXT_FIT] = "next-fit",
+    [PLACE_BEST_FIT] = "best-fit",
+    [PLACE_WORST_FIT] = "worst-fit",
+    [PLACE_FIRST_FIT_DECREASING] = "first-fit-decreasing",
+    [PLACE_BEST_FIT_DECREASING] = "best-fit-decreasing",
+    [PLACE_FIRST_FIT_SCAN] = "first-fit-scan",
+    [PLACE_BS] = "bs",
+    [PLACE_GM] = "gm",
+    [PLACE_GMM] = "gmm",
+    [PLACE_EMM] = "emm",
+    [PLACE_PEMM] = "pemm",
+    [PLACE_PABFD] = "pabfd",
+    [PLACE_YUN] = "yun",
+};
+
+const char *place_algo_name(place_algo a)
+{
+    return a >= 0 && a < PLACE_NALGOS ? algo_names[a] : "?";
+}
+
+int place_algo_parse(const char *name, place_algo *out, yun_err *err)
+{
+    for (int a = 0; a < PLACE_NALGOS; a++)
+        if (name && strcmp(name, algo_names[a]) == 0) {
+            *out = (place_algo)a;
+            return 0;
+        }
+    char list[512] = "";
+    for (int a = 0; a < PLACE_NALGOS; a++) {
+        strncat(list, algo_names[a], sizeof list - strlen(list) - 1);
+        if (a + 1 < PLACE_NALGOS)
+            strncat(list, ", ", sizeof list - strlen(list) - 1);
+    }
+    return yun_err_set(err, YUN_E_INVALID, "unknown placement algorithm '%s': use one of %s", name ? name : "",
+                       list);
+}
+
+bool place_algo_power_aware(place_algo a)
+{
+    return a == PLACE_PEMM || a == PLACE_PABFD || a == PLACE_YUN;
+}
+
+void place_plan_init(place_plan *p, int n_vms)
+{
+    memset(p, 0, sizeof *p);
+    p->n_vms = n_vms;
+    p->host = xmalloc(sizeof *p->host * (size_t)(n_vms ? n_vms : 1));
+    p->alloc = xcalloc((size_t)(n_vms ? n_vms : 1), sizeof *p->alloc);
+    for (int i = 0; i < n_vms; i++)
+        p->host[i] = -1;
+}
+
+void place_plan_free(place_plan *p)
+{
+    free(p->host);
+    free(p->alloc);
+    p->host = NULL;
+    p->alloc = NULL;
+}
+
+void place_host_free(const place_host *h, place_res out)
+{
+    for (int k = 0; k < PLACE_NRES; k++)
+        out[k] = h->cap[k] == 0 && k == PLACE_NET ? PLACE_UNLIMITED : h->cap[k] - h->used[k];
+}
+
+void place_vm_need(const place_vm *v, int64_t cpu, place_res out)
+{
+    memcpy(out, v->demand, sizeof(place_res));
+    out[PLACE_CPU] = cpu;
+}
+
+bool place_fits(const place_host *host, const place_vm *vm)
+{
+    place_res f;
+    place_host_free(host, f);
+    for (int k = 0; k < PLACE_NRES; k++)
+        if (vm->demand[k] > f[k])
+            return false;
+    return true;
+}
+
+/* qsort has no context argument; sort (key, index) pairs instead */
+typedef struct {
+    double key;
+    int idx;
+} keyed;
+
+static int keyed_cmp(const void *a, const void *b)
+{
+    const keyed *x = a, *y = b;
+    if (x->key != y->key)
+        return x->key > y->key ? -1 : 1;
+    return (x->idx > y->idx) - (x->idx < y->idx);
+}
+
+void place_sort_desc(int *idx, const double *key, int n)
+{
+    keyed *k = xmalloc(sizeof *k * (size_t)(n ? n : 1));
+    for (int i = 0; i < n; i++)
+        k[i] = (keyed){key[idx[i]], idx[i]};
+    qsort(k, (size_t)n, sizeof *k, keyed_cmp);
+    for (int i = 0; i < n; i++)
+        idx[i] = k[i].idx;
+    free(k);
+}
+
+void place_plan_finish(place_plan *p, const place_vm *vms, int n_hosts, double power_cost)
+{
+    char *seen = xcalloc((size_t)(n_hosts ? n_hosts : 1), 1);
+    p->hosts_used = p->rejected = 0;
+    p->utility = 0;
+    for (int i = 0; i < p->n_vms; i++) {
+        if (p->host[i] < 0) {
+            p->rejected++;
+            p->alloc[i] = 0;
+            continue;
+        }
+        if (!seen[p->host[i]]) {
+            seen[p->host[i]] = 1;
+            p->hosts_used++;
+        }
+        p->utility += place_vm_utility(&vms[i]) * p->alloc[i];
+    }
+    p->net_utility = p->utility - power_cost * p->hosts_used;
+    free(seen);
+}
+
+static int validate(const place_host *hosts, int n_hosts, const place_vm *vms, int n_vms, yun_err *err)
+{
+    if (n_hosts < 0 || n_vms < 0)
+        return yun_err_set(err, YUN_E_INVALID, "negative host or VM count");
+    for (int j = 0; j < n_hosts; j++)
+        for (int k = 0; k < PLACE_NRES; k++)
+            if (hosts[j].cap[k] < 0 || hosts[j].used[k] < 0)
+                return yun_err_set(err, YUN_E_INVALID, "host %d (%s): negative capacity or use", j, hosts[j].name);
+    for (int i = 0; i < n_vms; i++) {
+        const place_vm *v = &vms[i];
+        for (int k = 0; k < PLACE_NRES; k++)
+            if (v->demand[k] < 0)
+                return yun_err_set(err, YUN_E_INVALID, "VM %d (%s): negative demand", i, v->name);
+        if (v->cpu_min < 0 || v->cpu_max < 0 || v->shares < 0 || v->utility < 0 || !isfinite(v->utility))
+            return yun_err_set(err, YUN_E_INVALID, "VM %d (%s): negative CPU min, max, shares or utility", i,
+                               v->name);
+        if (place_vm_min(v) > place_vm_max(v))
+            return yun_err_set(err, YUN_E_INVALID,
+                               "VM %d (%s): CPU min %lld MHz is above its max %lld MHz; lower min or raise max",
+                               i, v->name, (long long)place_vm_min(v), (long long)place_vm_max(v));
+    }
+    return 0;
+}
+
+static int cmp_i64_desc(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x < y) - (x > y);
+}
+
+int place_lower_bound(const place_host *hosts, int n_hosts, const place_vm *vms, int n_vms)
+{
+    int best = 0;
+    int64_t *cap = xmalloc(sizeof *cap * (size_t)(n_hosts ? n_hosts : 1));
+    for (int k = 0; k < PLACE_NRES; k++) {
+        int64_t total = 0;
+        for (int i = 0; i < n_vms; i++)
+            total += vms[i].demand[k];
+        if (total == 0)
+            continue;
+        bool limited = false;
+        for (int j = 0; j < n_hosts; j++) {
+            place_res f;
+            place_host_free(&hosts[j], f);
+            cap[j] = f[k] > 0 ? f[k] : 0;
+            limited |= f[k] < PLACE_UNLIMITED;
+        }
+        if (!limited)
+            continue;
+        qsort(cap, (size_t)n_hosts, sizeof *cap, cmp_i64_desc);
+        int need = -1;
+        int64_t sum = 0;
+        for (int j = 0; j < n_hosts; j++) {
+            sum += cap[j];
+            if (sum >= total) {
+                need = j + 1;
+                break;
+            }
+        }
+        if (need < 0) {
+            free(cap);
+            return -1;
+        }
+        if (need > best)
+            best = need;
+    }
+    free(cap);
+    return best;
+}
+
+/* ---- the first-fit family ---- */
+
+/* The size FFD and BFD sort by: the largest share of a mean host the VM takes in any resource, so a VM that
+ * is big in memory only counts as big. */
+static void decreasing_order(const place_host *hosts, int n_hosts, const place_vm *vms, int n_vms, int *order)
+{
+    double mean[PLACE_NRES] = {0};
+    for (int j = 0; j < n_hosts; j++)
+        for (int k = 0; k < PLACE_NRES; k++)
+            mean[k] += (double)hosts[j].cap[k] / n_hosts;
+    double *key = xmalloc(sizeof *key * (size_t)(n_vms ? n_vms : 1));
+    for (int i = 0; i < n_vms; i++) {
+        key[i] = 0;
+        for (int k = 0; k < PLACE_NRES; k++)
+            if (mean[k] > 0 && (double)vms[i].demand[k] / mean[k] > key[i])
+                key[i] = (double)vms[i].demand[k] / mean[k];
+        order[i] = i;
+    }
+    place_sort_desc(order, key, n_vms);
+    free(key);
+}
+
+static inline void res_sub(int64_t *f, const int64_t *need)
+{
+    for (int k = 0; k < PLACE_NRES; k++)
+        f[k] -= need[k];
+}
+
+static int pack(place_algo algo, const place_host *hosts, int n_hosts, const place_vm *vms, int n_vms,
+                const place_opts *opts, place_plan *plan)
+{
+    place_res *freev = xmalloc(sizeof *freev * (size_t)(n_hosts ? n_hosts : 1));
+    for (int j = 0; j < n_hosts; j++)
+        place_host_free(&hosts[j], freev[j]);
+    int *order = xmalloc(sizeof *order * (size_t)(n_vms ? n_vms : 1));
+    if (algo == PLACE_FIRST_FIT_DECREASING || algo == PLACE_BEST_FIT_DECREASING)
+        decreasing_order(hosts, n_hosts, vms, n_vms, order);
+    else
+        for (int i = 0; i < n_vms; i++)
+            order[i] = i;
+
+    bool use_treap = algo == PLACE_BEST_FIT || algo == PLACE_WORST_FIT || algo == PLACE_BEST_FIT_DECREASING;
+    place_seg seg = {0};
+    place_treap tr = {0};
+    if (algo != PLACE_FIRST_FIT_SCAN) {
+        if (use_treap)
+            place_treap_init(&tr, n_hosts, freev, opts->seed);
+        else
+            place_seg_init(&seg, n_hosts, freev);
+    }
+    int cursor = 0;
+    for (int o = 0; o < n_vms; o++) {
+        int i = order[o];
+        const int64_t *need = vms[i].demand;
+        int h = -1;
+        switch (algo) {
+        case PLACE_FIRST_FIT:
+        case PLACE_FIRST_FIT_DECREASING:
+            h = place_seg_first(&seg, 0, need);
+            break;
+        case PLACE_NEXT_FIT:
+            /* round-robin first fit: resume where the last VM went, wrap around once */
+            h = place_seg_first(&seg, cursor, need);
+            if (h < 0 && cursor > 0)
+                h = place_seg_first(&seg, 0, need);
+            if (h >= 0)
+                cursor = h;
+            break;
+        case PLACE_BEST_FIT:
+        case PLACE_BEST_FIT_DECREASING:
+            h = place_treap_best(&tr, need);
+            break;
+        case PLACE_WORST_FIT:
+            h = place_treap_worst(&tr, need);
+            break;
+        case PLACE_FIRST_FIT_SCAN:
+            for (int j = 0; j < n_hosts && h < 0; j++) {
+                const int64_t *f = freev[j];
+                if (f[0] >= need[0] && f[1] >= need[1] && f[2] >= need[2] && f[3] >= need[3])
+                    h = j;
+            }
+            break;
+        default:
+            break;
+        }
+        if (h < 0)
+            continue;
+        plan->host[i] = h;
+        plan->alloc[i] = (double)need[PLACE_CPU];
+        res_sub(freev[h], need);
+        if (algo == PLACE_FIRST_FIT_SCAN)
+            continue;
+        if (use_treap)
+            place_treap_set(&tr, h, freev[h]);
+        else
+            place_seg_set(&seg, h, freev[h]);
+    }
+    plan->index_visits = seg.visits + tr.visits;
+    if (algo != PLACE_FIRST_FIT_SCAN) {
+        if (use_treap)
+            place_treap_free(&tr);
+        else
+            place_seg_free(&seg);
+    }
+    free(order);
+    free(freev);
+    return 0;
+}
+
+/* ---- pabfd ---- */
+
+double place_power_increase(const place_host *host, const place_vm *vm)
+{
+    double cap = (double)host->cap[PLACE_CPU];
+    if (cap <= 0)
+        return INFINITY;
+    double before = (double)host->used[PLACE_CPU] / cap;
+    double after = (double)(host->used[PLACE_CPU] + vm->demand[PLACE_CPU]) / cap;
+    if (!host->power)
+        return (after - before) * 100;
+    double pb = host->used[PLACE_CPU] > 0 ? power_watts(host->power, before) : host->power->sleep_watts;
+    return power_watts(host->power, after) - pb;
+}
+
+int place_cheapest_host(const place_host *hosts, int n_hosts, const place_vm *vm, place_host_ok_fn ok, void *ctx)
+{
+    int best = -1;
+    double best_dp = INFINITY;
+    for (int j = 0; j < n_hosts; j++) {
+        if (!place_fits(&hosts[j], vm) || (ok && !ok(j, &hosts[j], vm, ctx)))
+            continue;
+        double dp = place_power_increase(&hosts[j], vm);
+        if (dp < best_dp) {
+            best_dp = dp;
+            best = j;
+        }
+    }
+    return best;
+}
+
+/* Beloglazov and Buyya's PABFD: VMs by CPU demand decreasing, each onto the host whose power rises least.
+ * Idle hosts are identical per (power model, capacity) class as long as nothing is on them, so only the
+ * lowest-index idle host of each class is a candidate: the scan covers active hosts plus one per class. */
+static int pabfd(const place_host *hosts, int n_hosts, const place_vm *vms, int n_vms, place_plan *plan)
+{
+    place_host *h = xmalloc(sizeof *h * (size_t)(n_hosts ? n_hosts : 1));
+    memcpy(h, hosts, sizeof *h * (size_t)n_hosts);
+    int *order = xmalloc(sizeof *order * (size_t)(n_vms ? n_vms : 1));
+    double *key = xmalloc(sizeof *key * (size_t)(n_vms ? n_vms : 1));
+    for (int i = 0; i < n_vms; i++) {
+        order[i] = i;
+        key[i] = (double)vms[i].demand[PLACE_CPU];
+    }
+    place_sort_desc(order, key, n_vms);
+    /* candidates: active hosts (any use) in a list; idle ones are found through a cursor per class */
+    int *active = xmalloc(sizeof *active * (size_t)(n_hosts ? n_hosts : 1));
+    int n_active = 0;
+    char *is_active = xcalloc((size_t)(n_hosts ? n_hosts : 1), 1);
+    for (int j = 0; j < n_hosts; j++) {
+        bool idle = true;
+        for (int k = 0; k < PLACE_NRES; k++)
+            idle &= h[j].used[k] == 0;
+        if (!idle) {
+            active[n_active++] = j;
+            is_active[j] = 1;
+        }
+    }
+    for (int o = 0; o < n_vms; o++) {
+        int i = order[o];
+        const place_vm *v = &vms[i];
+        int best = -1;
+        double best_dp = INFINITY;
+        for (int a = 0; a < n_active; a++) {
+            int j = active[a];
+            if (!place_fits(&h[j], v))
+                continue;
+            double dp = place_power_increase(&h[j], v);
+            if (dp < best_dp || (dp == best_dp && j < best)) {
+                best_dp = dp;
+                best = j;
+            }
+        }
+        /* idle hosts: the first of each class; classes are few, so a scan that stops at repeats is cheap */
+        const yun_power_model *seen_pm[16];
+        int64_t seen_cap[16][PLACE_NRES];
+        int n_seen = 0;
+        for (int j = 0; j < n_hosts && n_seen < 16; j++) {
+            if (is_active[j])
+                continue;
+            bool dup = false;
+            for (int s = 0; s < n_seen && !dup; s++)
+                dup = seen_pm[s] == h[j].power && memcmp(seen_cap[s], h[j].cap, sizeof(place_res)) == 0;
+            if (dup)
+                continue;
+            seen_pm[n_seen] = h[j].power;
+            memcpy(seen_cap[n_seen], h[j].cap, sizeof(place_res));
+            n_seen++;
+            if (!place_fits(&h[j], v))
+                continue;
+            double dp = place_power_increase(&h[j], v);
+            if (dp < best_dp || (dp == best_dp && j < best)) {
+                best_dp = dp;
+                best = j;
+            }
+        }
+        if (best < 0)
+            continue;
+        plan->host[i] = best;
+        plan->alloc[i] = (double)v->demand[PLACE_CPU];
+        for (int k = 0; k < PLACE_NRES; k++)
+            h[best].used[k] += v->demand[k];
+        if (!is_active[best]) {
+            is_active[best] = 1;
+            active[n_active++] = best;
+        }
+    }
+    free(is_active);
+    free(active);
+    free(key);
+    free(order);
+    free(h);
+    return 0;
+}
+
+int place_run(place_algo algo, const place_host *hosts, int n_hosts, const place_vm *vms, int n_vms,
+              const place_opts *opts, place_plan *plan, yun_err *err)
+{
+    place_opts none = {0};
+    if (!opts)
+        opts = &none;
+    if (algo < 0 || algo >= PLACE_NALGOS)
+        return yun_err_set(err, YUN_E_INVALID, "unknown placement algorithm %d", (int)algo);
+    if (validate(hosts, n_hosts, vms, n_vms, err) < 0)
+        return -1;
+    place_plan_init(plan, n_vms);
+    switch (algo) {
+    case PLACE_PABFD:
+        pabfd(hosts, n_hosts, vms, n_vms, plan);
+        break;
+    case PLACE_BS:
+    case PLACE_GM:
+    case PLACE_GMM:
+    case PLACE_EMM:
+    case PLACE_PEMM:
+    case PLACE_YUN:
+        place_shares_run(algo, hosts, n_hosts, vms, n_vms, opts, plan);
+        break;
+    default:
+        pack(algo, hosts, n_hosts, vms, n_vms, opts, plan);
+        break;
+    }
+    place_plan_finish(plan, vms, n_hosts, opts->power_cost);
+    return 0;
+}

@@ -1,0 +1,210 @@
+/* place_choose.c: one VM onto a cluster snapshot, with the reason in words, for yund's scheduler. A single VM
+ * needs no index: one O(N) pass is as cheap as building one. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "place/place_internal.h"
+#include "util/units.h"
+
+static void fmt_cpu(const place_host *h, int64_t mhz, char *out, size_t n)
+{
+    if (h && h->core_mhz > 0) {
+        double cores = (double)mhz / h->core_mhz;
+        if (mhz % h->core_mhz == 0)
+            snprintf(out, n, "%lld core%s", (long long)(mhz / h->core_mhz), mhz == h->core_mhz ? "" : "s");
+        else
+            snprintf(out, n, "%.1f cores", cores);
+    } else {
+        snprintf(out, n, "%lld MHz", (long long)mhz);
+    }
+}
+
+static void fmt_amount(int r, const place_host *h, int64_t v, char *out, size_t n)
+{
+    char b[32];
+    switch (r) {
+    case PLACE_CPU:
+        fmt_cpu(h, v, out, n);
+        break;
+    case PLACE_MEM:
+        snprintf(out, n, "%s", units_format_mib((uint64_t)(v > 0 ? v : 0), b, sizeof b));
+        break;
+    case PLACE_DISK:
+        snprintf(out, n, "%s", units_format_mib((uint64_t)(v > 0 ? v : 0) * 1024, b, sizeof b));
+        break;
+    default:
+        snprintf(out, n, "%lld Mbit/s", (long long)v);
+        break;
+    }
+}
+
+static const char *const res_word[PLACE_NRES] = {"CPU", "memory", "disk", "network"};
+
+/* "1 free core", "1.5 free cores", "500 free MHz" */
+static void fmt_free_cpu(const place_host *h, int64_t mhz, char *out, size_t n)
+{
+    if (h->core_mhz > 0 && mhz % h->core_mhz == 0)
+        snprintf(out, n, "%lld free core%s", (long long)(mhz / h->core_mhz), mhz == h->core_mhz ? "" : "s");
+    else if (h->core_mhz > 0)
+        snprintf(out, n, "%.1f free cores", (double)mhz / h->core_mhz);
+    else
+        snprintf(out, n, "%lld free MHz", (long long)mhz);
+}
+
+/* "1 free core, 128M and 1G free": the need in the words of host h's cores. */
+static void fmt_need(const place_host *h, const place_res need, char *out, size_t n)
+{
+    fmt_free_cpu(h, need[PLACE_CPU], out, n);
+    char parts[PLACE_NRES][48];
+    int k = 0;
+    for (int r = PLACE_MEM; r < PLACE_NRES; r++)
+        if (need[r] > 0 && (r != PLACE_NET || h->cap[PLACE_NET] > 0))
+            fmt_amount(r, h, need[r], parts[k++], sizeof parts[0]);
+    for (int a = 0; a < k; a++) {
+        size_t len = strlen(out);
+        snprintf(out + len, n - len, "%s%s", a + 1 == k && a > 0 ? " and " : ", ", parts[a]);
+    }
+    if (k > 0) {
+        size_t len = strlen(out);
+        snprintf(out + len, n - len, " free");
+    }
+}
+
+static bool fits(const place_res f, const place_res need)
+{
+    for (int r = 0; r < PLACE_NRES; r++)
+        if (need[r] > f[r])
+            return false;
+    return true;
+}
+
+static void refuse(const place_host *hosts, int n_hosts, const place_res need, char *why, int why_len)
+{
+    if (n_hosts == 0) {
+        snprintf(why, (size_t)why_len, "no host is up to place it on");
+        return;
+    }
+    /* the scarcest resource: the one where the best host falls shortest, relative to the need */
+    int worst_r = -1, worst_h = -1;
+    double worst_ratio = 2;
+    for (int r = 0; r < PLACE_NRES; r++) {
+        if (need[r] <= 0)
+            continue;
+        int best_h = -1;
+        int64_t best = -1;
+        for (int j = 0; j < n_hosts; j++) {
+            place_res f;
+            place_host_free(&hosts[j], f);
+            if (f[r] > best) {
+                best = f[r];
+                best_h = j;
+            }
+        }
+        double ratio = (double)best / (double)need[r];
+        if (ratio < worst_ratio) {
+            worst_ratio = ratio;
+            worst_r = r;
+            worst_h = best_h;
+        }
+    }
+    char a[48], b[48];
+    if (worst_r >= 0 && worst_ratio < 1) {
+        place_res f;
+        place_host_free(&hosts[worst_h], f);
+        const place_host *h = &hosts[worst_h];
+        if (worst_r == PLACE_CPU && h->core_mhz > 0) {
+            fmt_cpu(h, need[PLACE_CPU], a, sizeof a);
+            char *sp = strchr(a, ' ');
+            double most = (double)f[PLACE_CPU] / h->core_mhz;
+            if (sp)
+                *sp = 0;
+            if (f[PLACE_CPU] % h->core_mhz == 0)
+                snprintf(b, sizeof b, "%lld", (long long)(f[PLACE_CPU] / h->core_mhz));
+            else
+                snprintf(b, sizeof b, "%.1f", most);
+            snprintf(why, (size_t)why_len, "no host has %s free core%s; the most free is %s, on %s", a,
+                     need[PLACE_CPU] == h->core_mhz ? "" : "s", b, h->name);
+        } else {
+            fmt_amount(worst_r, h, need[worst_r], a, sizeof a);
+            fmt_amount(worst_r, h, f[worst_r] > 0 ? f[worst_r] : 0, b, sizeof b);
+            snprintf(why, (size_t)why_len, "no host has %s of free %s; the most free is %s, on %s", a,
+                     res_word[worst_r], b, h->name);
+        }
+        return;
+    }
+    /* every resource is free somewhere, never all on one host */
+    char nd[160];
+    fmt_need(&hosts[0], need, nd, sizeof nd);
+    snprintf(why, (size_t)why_len, "no single host has %s at once (each resource is free on some host, never all on one)",
+             nd);
+}
+
+int place_choose(place_algo algo, const place_host *hosts, int n_hosts, const place_vm *vm, char *why,
+                 int why_len)
+{
+    place_res need;
+    int64_t cpu = vm->demand[PLACE_CPU];
+    if (algo == PLACE_BS || algo == PLACE_GM)
+        cpu = place_vm_max(vm);
+    else if (algo == PLACE_GMM || algo == PLACE_EMM || algo == PLACE_PEMM || algo == PLACE_YUN)
+        cpu = place_vm_min(vm);
+    place_vm_need(vm, cpu, need);
+    int best = -1;
+    double best_key = 0;
+    for (int j = 0; j < n_hosts; j++) {
+        place_res f;
+        place_host_free(&hosts[j], f);
+        if (!fits(f, need))
+            continue;
+        double key;
+        switch (algo) {
+        case PLACE_BEST_FIT:
+        case PLACE_BEST_FIT_DECREASING:
+            key = (double)f[PLACE_CPU];
+            break;
+        case PLACE_WORST_FIT:
+            key = -(double)f[PLACE_CPU];
+            break;
+        case PLACE_PABFD: {
+            place_vm v = *vm;
+            v.demand[PLACE_CPU] = cpu;
+            key = place_power_increase(&hosts[j], &v);
+            break;
+        }
+        default:
+            key = 0; /* first fit: the first one wins */
+            break;
+        }
+        if (best < 0 || key < best_key) {
+            best = j;
+            best_key = key;
+        }
+    }
+    if (best < 0) {
+        refuse(hosts, n_hosts, need, why, why_len);
+        return -1;
+    }
+    const place_host *h = &hosts[best];
+    char nd[160], a[48];
+    fmt_need(h, need, nd, sizeof nd);
+    switch (algo) {
+    case PLACE_BEST_FIT:
+    case PLACE_BEST_FIT_DECREASING:
+        fmt_cpu(h, (int64_t)best_key, a, sizeof a);
+        snprintf(why, (size_t)why_len, "%s: the host with the least free CPU (%s) among those with %s", h->name, a, nd);
+        break;
+    case PLACE_WORST_FIT:
+        fmt_cpu(h, (int64_t)-best_key, a, sizeof a);
+        snprintf(why, (size_t)why_len, "%s: the host with the most free CPU (%s) among those with %s", h->name, a, nd);
+        break;
+    case PLACE_PABFD:
+        snprintf(why, (size_t)why_len, "%s: its power rises least (+%.1f W) among hosts with %s", h->name, best_key,
+                 nd);
+        break;
+    default:
+        snprintf(why, (size_t)why_len, "%s: first host with %s", h->name, nd);
+        break;
+    }
+    return best;
+}

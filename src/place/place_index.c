@@ -1,0 +1,254 @@
+#include "place/place_index.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/mem.h"
+
+uint64_t place_rng_next(place_rng *g)
+{
+    uint64_t z = (g->s += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+double place_rng_unit(place_rng *g)
+{
+    return (double)(place_rng_next(g) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+int64_t place_rng_range(place_rng *g, int64_t lo, int64_t hi)
+{
+    return lo + (int64_t)(place_rng_next(g) % (uint64_t)(hi - lo + 1));
+}
+
+static inline int res_ge(const int64_t *have, const int64_t *need)
+{
+    return have[0] >= need[0] && have[1] >= need[1] && have[2] >= need[2] && have[3] >= need[3];
+}
+
+static inline void res_max(int64_t *out, const int64_t *a, const int64_t *b)
+{
+    for (int k = 0; k < PLACE_NRES; k++)
+        out[k] = a[k] > b[k] ? a[k] : b[k];
+}
+
+/* ---- segment tree ---- */
+
+void place_seg_init(place_seg *t, int n, const place_res *freev)
+{
+    t->n = n;
+    t->size = 1;
+    while (t->size < n)
+        t->size *= 2;
+    t->mx = xmalloc(sizeof *t->mx * 2 * (size_t)t->size);
+    t->visits = 0;
+    for (int i = 0; i < t->size; i++)
+        for (int k = 0; k < PLACE_NRES; k++)
+            t->mx[t->size + i][k] = i < n ? freev[i][k] : -1; /* padding never fits: need is >= 0 */
+    for (int i = t->size - 1; i >= 1; i--)
+        res_max(t->mx[i], t->mx[2 * i], t->mx[2 * i + 1]);
+}
+
+void place_seg_set(place_seg *t, int i, const place_res free)
+{
+    int x = t->size + i;
+    memcpy(t->mx[x], free, sizeof(place_res));
+    for (x /= 2; x >= 1; x /= 2)
+        res_max(t->mx[x], t->mx[2 * x], t->mx[2 * x + 1]);
+}
+
+static int seg_first(place_seg *t, int x, int nl, int nr, int lo, const int64_t *need)
+{
+    t->visits++;
+    if (nr <= lo || !res_ge(t->mx[x], need))
+        return -1;
+    if (x >= t->size)
+        return nl;
+    int mid = (nl + nr) / 2;
+    int r = seg_first(t, 2 * x, nl, mid, lo, need);
+    return r >= 0 ? r : seg_first(t, 2 * x + 1, mid, nr, lo, need);
+}
+
+int place_seg_first(place_seg *t, int lo, const place_res need)
+{
+    if (lo >= t->n)
+        return -1;
+    int r = seg_first(t, 1, 0, t->size, lo, need);
+    return r < t->n ? r : -1;
+}
+
+void place_seg_free(place_seg *t)
+{
+    free(t->mx);
+    t->mx = NULL;
+}
+
+/* ---- treap ---- */
+
+static inline int key_less(const place_treap *t, int a, int b)
+{
+    return t->key[a][PLACE_CPU] < t->key[b][PLACE_CPU] ||
+           (t->key[a][PLACE_CPU] == t->key[b][PLACE_CPU] && a < b);
+}
+
+static void pull(place_treap *t, int x)
+{
+    memcpy(t->agg[x], t->key[x], sizeof(place_res));
+    if (t->l[x] >= 0)
+        res_max(t->agg[x], t->agg[x], t->agg[t->l[x]]);
+    if (t->r[x] >= 0)
+        res_max(t->agg[x], t->agg[x], t->agg[t->r[x]]);
+}
+
+/* Splits x into keys < node k (a) and keys >= node k (b). */
+static void split(place_treap *t, int x, int k, int *a, int *b)
+{
+    if (x < 0) {
+        *a = *b = -1;
+        return;
+    }
+    if (key_less(t, x, k)) {
+        split(t, t->r[x], k, &t->r[x], b);
+        *a = x;
+    } else {
+        split(t, t->l[x], k, a, &t->l[x]);
+        *b = x;
+    }
+    pull(t, x);
+}
+
+static int merge(place_treap *t, int a, int b)
+{
+    if (a < 0)
+        return b;
+    if (b < 0)
+        return a;
+    if (t->pri[a] > t->pri[b]) {
+        t->r[a] = merge(t, t->r[a], b);
+        pull(t, a);
+        return a;
+    }
+    t->l[b] = merge(t, a, t->l[b]);
+    pull(t, b);
+    return b;
+}
+
+static void insert(place_treap *t, int i)
+{
+    int a, b;
+    t->l[i] = t->r[i] = -1;
+    pull(t, i);
+    split(t, t->root, i, &a, &b);
+    t->root = merge(t, merge(t, a, i), b);
+}
+
+static int drop_leftmost(place_treap *t, int x)
+{
+    if (t->l[x] < 0)
+        return t->r[x];
+    t->l[x] = drop_leftmost(t, t->l[x]);
+    pull(t, x);
+    return x;
+}
+
+static void erase(place_treap *t, int i)
+{
+    int a, b;
+    split(t, t->root, i, &a, &b); /* b holds keys >= i's, so i is its leftmost node */
+    t->root = merge(t, a, drop_leftmost(t, b));
+}
+
+void place_treap_init(place_treap *t, int n, const place_res *freev, uint64_t seed)
+{
+    place_rng g = {seed};
+    t->n = n;
+    t->root = -1;
+    t->l = xmalloc(sizeof *t->l * (size_t)(n ? n : 1));
+    t->r = xmalloc(sizeof *t->r * (size_t)(n ? n : 1));
+    t->pri = xmalloc(sizeof *t->pri * (size_t)(n ? n : 1));
+    t->key = xmalloc(sizeof *t->key * (size_t)(n ? n : 1));
+    t->agg = xmalloc(sizeof *t->agg * (size_t)(n ? n : 1));
+    t->visits = 0;
+    for (int i = 0; i < n; i++) {
+        memcpy(t->key[i], freev[i], sizeof(place_res));
+        t->pri[i] = (uint32_t)place_rng_next(&g);
+        insert(t, i);
+    }
+}
+
+void place_treap_set(place_treap *t, int i, const place_res free)
+{
+    erase(t, i);
+    memcpy(t->key[i], free, sizeof(place_res));
+    insert(t, i);
+}
+
+/* Smallest key in x's subtree that fits need, searching in-order with the subtree-max prune. */
+static int treap_first(place_treap *t, int x, const int64_t *need)
+{
+    while (x >= 0) {
+        t->visits++;
+        if (!res_ge(t->agg[x], need))
+            return -1;
+        if (t->l[x] >= 0 && res_ge(t->agg[t->l[x]], need)) {
+            int r = treap_first(t, t->l[x], need);
+            if (r >= 0)
+                return r;
+        }
+        if (res_ge(t->key[x], need))
+            return x;
+        x = t->r[x];
+    }
+    return -1;
+}
+
+/* Largest key in x's subtree that fits need. */
+static int treap_last(place_treap *t, int x, const int64_t *need)
+{
+    while (x >= 0) {
+        t->visits++;
+        if (!res_ge(t->agg[x], need))
+            return -1;
+        if (t->r[x] >= 0 && res_ge(t->agg[t->r[x]], need)) {
+            int r = treap_last(t, t->r[x], need);
+            if (r >= 0)
+                return r;
+        }
+        if (res_ge(t->key[x], need))
+            return x;
+        x = t->l[x];
+    }
+    return -1;
+}
+
+int place_treap_best(place_treap *t, const place_res need)
+{
+    return treap_first(t, t->root, need);
+}
+
+int place_treap_worst(place_treap *t, const place_res need)
+{
+    int last = treap_last(t, t->root, need);
+    if (last < 0)
+        return -1;
+    /* among hosts with that much free CPU, the lowest index: the first fitting key with CPU >= it, which
+     * cannot have more CPU since last was the largest fitting key */
+    place_res n2;
+    memcpy(n2, need, sizeof n2);
+    n2[PLACE_CPU] = t->key[last][PLACE_CPU];
+    return treap_first(t, t->root, n2);
+}
+
+void place_treap_free(place_treap *t)
+{
+    free(t->l);
+    free(t->r);
+    free(t->pri);
+    free(t->key);
+    free(t->agg);
+    t->l = t->r = NULL;
+    t->pri = NULL;
+    t->key = t->agg = NULL;
+}

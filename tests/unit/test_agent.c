@@ -1,0 +1,842 @@
+/* test_agent.c: the agent's decision table, driven against hv_fake with canned answers from yund.
+ * Disks are real qcow2 files (qemu-img) in a temporary folder, so cleanup is checked on the file system. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agent/agent.h"
+#include "util/buf.h"
+#include "util/clock.h"
+#include "util/http_client.h"
+#include "util/mem.h"
+
+#define U1 "11111111-1111-4111-8111-111111111111"
+#define U2 "22222222-2222-4222-8222-222222222222"
+#define U3 "33333333-3333-4333-8333-333333333333"
+#define T0 1000000 /* a monotonic "now" for the first pass */
+
+typedef struct fixture {
+    char dir[64];
+    char vm_dir[128];
+    char base[128];
+    yun_hv *hv;
+    agent_state *st;
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *f = xcalloc(1, sizeof *f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/yun-test-agent-XXXXXX");
+    if (!mkdtemp(f->dir))
+        return -1;
+    snprintf(f->vm_dir, sizeof f->vm_dir, "%s/vms", f->dir);
+    snprintf(f->base, sizeof f->base, "%s/base.qcow2", f->dir);
+    AUTOFREE char *cmd = xasprintf("qemu-img create -q -f qcow2 '%s' 64M", f->base);
+    if (system(cmd) != 0)
+        return -1;
+    f->hv = hv_fake_open(4, 2400, 8192);
+    f->st = agent_state_new(f->vm_dir, "tcg", 30000);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    agent_state_free(f->st);
+    hv_close(f->hv);
+    AUTOFREE char *cmd = xasprintf("rm -rf '%s'", f->dir);
+    int r = system(cmd);
+    (void)r;
+    free(f);
+    return 0;
+}
+
+static char *vm_file(fixture *f, const char *uuid, const char *ext)
+{
+    return xasprintf("%s/%s.%s", f->vm_dir, uuid, ext);
+}
+
+static bool exists(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0;
+}
+
+/* One VM as yund would list it. */
+static json_t *vm(fixture *f, const char *uuid, const char *name, const char *want, bool here)
+{
+    AUTOFREE char *disk = vm_file(f, uuid, "qcow2");
+    AUTOFREE char *console = vm_file(f, uuid, "log");
+    AUTOFREE char *domain = xasprintf("yun-alice-%s", name);
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:s, s:s, "
+                     "s:{s:s, s:s, s:s, s:s}}",
+                     "uuid", uuid, "name", name, "owner", "alice", "domain", domain, "want", want, "here", here,
+                     "target_host", here ? 0 : 2, "cpus", 1, "mem_mib", 128, "max_mem_mib", 256, "disk_mib", 128,
+                     "cpu_shares", 1024, "cpu_cap", 0, "disk", disk, "console", console, "image", "path", f->base,
+                     "kernel", "", "initrd", "", "cmdline", "");
+}
+
+/* {"vms": [args...]}, taking the references. */
+static json_t *answer(int n, ...)
+{
+    json_t *a = json_array();
+    va_list ap;
+    va_start(ap, n);
+    for (int i = 0; i < n; i++)
+        json_array_append_new(a, va_arg(ap, json_t *));
+    va_end(ap);
+    return json_pack("{s:o}", "vms", a);
+}
+
+/* Reconciles desired (consumed) at now; returns the number of actions. */
+static int pass(fixture *f, json_t *desired, int64_t now)
+{
+    yun_err err = YUN_ERR_INIT;
+    int n = agent_reconcile(f->st, f->hv, desired, now, &err);
+    json_decref(desired);
+    assert_true(n >= 0);
+    return n;
+}
+
+static json_t *report(fixture *f)
+{
+    yun_err err = YUN_ERR_INIT;
+    json_t *r = agent_report(f->st, f->hv, &err);
+    assert_non_null(r);
+    return r;
+}
+
+static json_t *find_uuid(json_t *arr, const char *uuid)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(arr, i, v)
+    {
+        if (!strcmp(json_string_value(json_object_get(v, "uuid")), uuid))
+            return v;
+    }
+    return NULL;
+}
+
+/* The agent's verdict on uuid in a fresh report ("" when it gives none); error copied into err_out. */
+static void verdict(fixture *f, const char *uuid, char *state_out, size_t n, char *err_out, size_t en)
+{
+    json_t *r = report(f);
+    json_t *v = find_uuid(json_object_get(r, "vms"), uuid);
+    snprintf(state_out, n, "%s", v ? json_string_value(json_object_get(v, "state")) : "");
+    if (err_out) {
+        const char *e = v ? json_string_value(json_object_get(v, "error")) : NULL;
+        snprintf(err_out, en, "%s", e ? e : "");
+    }
+    json_decref(r);
+}
+
+static void assert_verdict(fixture *f, const char *uuid, const char *want_state)
+{
+    char s[32];
+    verdict(f, uuid, s, sizeof s, NULL, 0);
+    assert_string_equal(s, want_state);
+}
+
+static hv_domain_info dom(fixture *f, const char *uuid)
+{
+    hv_domain_info d;
+    yun_err err = YUN_ERR_INIT;
+    assert_int_equal(hv_domain_get(f->hv, uuid, &d, &err), 0);
+    return d;
+}
+
+static bool dom_exists(fixture *f, const char *uuid)
+{
+    hv_domain_info d;
+    return hv_domain_get(f->hv, uuid, &d, NULL) == 0;
+}
+
+static void start_web1(fixture *f)
+{
+    assert_int_equal(pass(f, answer(1, vm(f, U1, "web1", "running", true)), T0), 3);
+    assert_int_equal(dom(f, U1).state, HV_DOM_RUNNING);
+}
+
+/* yes | running | no: overlay, define, start; then nothing more (idempotence). */
+static void test_create_defines_and_starts(void **state)
+{
+    fixture *f = *state;
+    start_web1(f);
+    assert_string_equal(agent_last_actions(f->st), "create-disk " U1 "\ndefine " U1 "\nstart " U1 "\n");
+    AUTOFREE char *disk = vm_file(f, U1, "qcow2");
+    assert_true(exists(disk));
+    hv_domain_info d = dom(f, U1);
+    assert_string_equal(d.name, "yun-alice-web1");
+    assert_true(d.yun_owned);
+    assert_string_equal(d.owner, "alice");
+    assert_int_equal(d.mem_mib, 128);
+    assert_int_equal(d.max_mem_mib, 256);
+    assert_verdict(f, U1, "running");
+    /* the same answer again: nothing to do, and never a second start */
+    assert_int_equal(pass(f, answer(1, vm(f, U1, "web1", "running", true)), T0 + 2000), 0);
+    assert_string_equal(agent_last_actions(f->st), "");
+    assert_int_equal(hv_fake_start_count(f->hv, U1), 1);
+    json_t *r = report(f);
+    json_t *jd = find_uuid(json_object_get(r, "domains"), U1);
+    assert_non_null(jd);
+    assert_string_equal(json_string_value(json_object_get(jd, "state")), "running");
+    assert_true(json_is_true(json_object_get(jd, "yun_owned")));
+    assert_true(json_integer_value(json_object_get(r, "disk_free_mib")) > 0);
+    json_decref(r);
+}
+
+/* kill -9 of the agent: a new agent_state knows nothing, yet starts nothing twice. */
+static void test_restart_rederives(void **state)
+{
+    fixture *f = *state;
+    start_web1(f);
+    agent_state_free(f->st);
+    f->st = agent_state_new(f->vm_dir, "tcg", 30000);
+    assert_int_equal(pass(f, answer(1, vm(f, U1, "web1", "running", true)), T0), 0);
+    assert_int_equal(hv_fake_start_count(f->hv, U1), 1);
+    assert_verdict(f, U1, "running");
+    /* and a domain that is defined but shut off is started, not defined as a second VM */
+    assert_int_equal(hv_fake_set_state(f->hv, U1, HV_DOM_SHUTOFF), 0);
+    assert_verdict(f, U1, "starting");
+    assert_int_equal(pass(f, answer(1, vm(f, U1, "web1", "running", true)), T0), 2);
+    assert_string_equal(agent_last_actions(f->st), "define " U1 "\nstart " U1 "\n");
+    assert_int_equal(hv_fake_start_count(f->hv, U1), 2);
+    hv_domain_info *doms = NULL;
+    size_t n = 0;
+    assert_int_equal(hv_domain_list(f->hv, &doms, &n, NULL), 0);
+    assert_int_equal(n, 1);
+    free(doms);
+}
+
+/* yes | running | yes: shares, cap and memory follow yund, live, only when they differ. */
+static void test_running_enforces_allocation(void **state)
+{
+    fixture *f = *state;
+    start_web1(f);
+    json_t *v = vm(f, U1, "web1", "running", true);
+    json_object_set_new(v, "cpu_shares", json_integer(512));
+    json_object_set_new(v, "cpu_cap", json_integer(50));
+    json_object_set_new(v, "mem_mib", json_integer(96));
+    json_incref(v);
+    assert_int_equal(pass(f, answer(1, v), T0 + 2000), 2);
+    assert_string_equal(agent_last_actions(f->st), "set-sched " U1 "\nset-memory " U1 "\n");
+    hv_domain_info d = dom(f, U1);
+    assert_int_equal(d.cpu_shares, 512);
+    assert_int_equal(d.cpu_cap, 50);
+    assert_int_equal(d.mem_mib, 96);
+    assert_int_equal(pass(f, answer(1, v), T0 + 4000), 0);
+    assert_verdict(f, U1, "running");
+}
+
+/* Memory above the running domain's maximum cannot be ballooned: an error beside a running VM. */
+static void test_memory_above_max_is_reported(void **state)
+{
+    fixture *f = *state;
+    start_web1(f);
+    json_t *v = vm(f, U1, "web1", "running", true);
+    json_object_set_new(v, "mem_mib", json_integer(512));
+    assert_int_equal(pass(f, answer(1, v), T0 + 2000), 0);
+    char s[32], e[512];
+    verdict(f, U1, s, sizeof s, e, sizeof e);
+    assert_string_equal(s, "running");
+    assert_non_null(strstr(e, "maximum of 256 MiB"));
+    assert_int_equal(dom(f, U1).mem_mib, 128);
+}
+
+/* yes | stopped | yes: ACPI first; a guest that ignores it is asked again, then powered off at the timeout,
+ * and no pass waits for it. */
+static void test_stop_acpi_then_destroy(void **state)
+{
+    fixture *f = *state;
+    start_web1(f);
+    assert_int_equal(pass(f, answer(1, vm(f, U1, "web1", "stopped", true)), T0), 1);
+    assert_string_equal(agent_last_actions(f->st), "shutdown " U1 "\n");
+    /* the fake obeys at once; make it a guest that ignores ACPI */
+    assert_int_equal(hv_fake_set_state(f->hv, U1, HV_DOM_RUNNING), 0);
+    assert_verdict(f, U1, "stopping");
+    assert_int_equal(pass(f, answer(1, vm(f, U1, "web1", "stopped", true)), T0 + 2000), 0);
+    assert_int_equal(pass(f, answer(1, vm(f, U1, "web1", "stopped", true)), T0 + 6000), 1);
+    assert_string_equal(agent_last_actions(f->st), "shutdown " U1 "\n");
+    assert_int_equal(hv_fake_set_state(f->hv, U1, HV_DOM_RUNNING), 0);
+    assert_int_equal(pass(f, answer(1, vm(f, U1, "web1", "stopped", true)), T0 + 8000), 0);
+    assert_int_equal(dom(f, U1).state, HV_DOM_RUNNING);
+    assert_int_equal(pass(f, answer(1, vm(f, U1, "web1", "stopped", true)), T0 + 30000), 1);
+    assert_string_equal(agent_last_actions(f->st), "destroy " U1 "\n");
+    assert_int_equal(dom(f, U1).state, HV_DOM_SHUTOFF);
+    assert_verdict(f, U1, "stopped");
+    /* yes | stopped | no: nothing, again and again */
+    assert_int_equal(pass(f, answer(1, vm(f, U1, "web1", "stopped", true)), T0 + 32000), 0);
+    assert_int_equal(pass(f, answer(1, vm(f, U1, "web1", "stopped", true)), T0 + 99000), 0);
+    assert_true(dom_exists(f, U1)); /* stopped, not deleted: the domain and disk stay */
+    AUTOFREE char *disk = vm_file(f, U1, "qcow2");
+    assert_true(exists(disk));
+    /* and started again */
+    assert_int_equal(pass(f, answer(1, vm(f, U1, "web1", "running", true)), T0 + 100000), 2);
+    assert_string_equal(agent_last_actions(f->st), "define " U1 "\nstart " U1 "\n");
+}
+
+/* A refused ACPI request goes straight to a power-off. */
+static void test_stop_refused_acpi_powers_off(void **state)
+{
+    fixture *f = *state;
+    start_web1(f);
+    hv_fake_fail_next(f->hv, "shutdown", "no ACPI");
+    assert_int_equal(pass(f, answer(1, vm(f, U1, "web1", "stopped", true)), T0), 2);
+    assert_string_equal(agent_last_actions(f->st), "shutdown " U1 "\ndestroy " U1 "\n");
+    assert_int_equal(dom(f, U1).state, HV_DOM_SHUTOFF);
+}
+
+/* yes | stopped | no, never defined: nothing is made. */
+static void test_stopped_never_defined_makes_nothing(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(pass(f, answer(1, vm(f, U1, "web1", "stopped", true)), T0), 0);
+    assert_false(dom_exists(f, U1));
+    AUTOFREE char *disk = vm_file(f, U1, "qcow2");
+    assert_false(exists(disk));
+    assert_verdict(f, U1, "stopped");
+}
+
+/* no | running | yes: stays (live migration comes later); no | any | no: nothing; no | stopped | yes: shut down. */
+static void test_assigned_elsewhere(void **state)
+{
+    fixture *f = *state;
+    start_web1(f);
+    assert_int_equal(pass(f, answer(1, vm(f, U1, "web1", "running", false)), T0), 0);
+    assert_int_equal(dom(f, U1).state, HV_DOM_RUNNING);
+    assert_verdict(f, U1, ""); /* the assigned host judges it; domains shows it here */
+    assert_int_equal(pass(f, answer(1, vm(f, U2, "web2", "running", false)), T0), 0);
+    assert_false(dom_exists(f, U2));
+    assert_int_equal(pass(f, answer(1, vm(f, U2, "web2", "stopped", false)), T0), 0);
+    assert_int_equal(pass(f, answer(1, vm(f, U1, "web1", "stopped", false)), T0), 1);
+    assert_string_equal(agent_last_actions(f->st), "shutdown " U1 "\n");
+    assert_int_equal(dom(f, U1).state, HV_DOM_SHUTOFF);
+    /* the disk stays: it belongs to the assigned host's VM */
+    AUTOFREE char *disk = vm_file(f, U1, "qcow2");
+    assert_true(exists(disk));
+}
+
+/* unknown to yund: reported, never touched; a stranger carrying a listed uuid is not touched either. */
+static void test_strangers_and_orphans_untouched(void **state)
+{
+    fixture *f = *state;
+    start_web1(f);
+    hv_fake_add_foreign(f->hv, U2, "someone-elses", true);
+    hv_fake_add_foreign(f->hv, U3, "also-not-ours", true);
+    /* web1 is no longer listed (an orphan); U3 is listed with want deleted but has no metadata */
+    assert_int_equal(pass(f, answer(1, vm(f, U3, "web3", "deleted", true)), T0), 0);
+    assert_int_equal(dom(f, U1).state, HV_DOM_RUNNING);
+    assert_int_equal(dom(f, U2).state, HV_DOM_RUNNING);
+    assert_int_equal(dom(f, U3).state, HV_DOM_RUNNING);
+    json_t *r = report(f);
+    json_t *doms = json_object_get(r, "domains");
+    assert_int_equal(json_array_size(doms), 3);
+    assert_true(json_is_false(json_object_get(find_uuid(doms, U2), "yun_owned")));
+    assert_true(json_is_true(json_object_get(find_uuid(doms, U1), "yun_owned")));
+    assert_null(find_uuid(json_object_get(r, "vms"), U1));
+    json_t *v3 = find_uuid(json_object_get(r, "vms"), U3);
+    assert_string_equal(json_string_value(json_object_get(v3, "state")), "error");
+    assert_non_null(strstr(json_string_value(json_object_get(v3, "error")), "not yun's metadata"));
+    json_decref(r);
+    /* wanted running here: still not touched */
+    assert_int_equal(pass(f, answer(1, vm(f, U2, "web2", "running", true)), T0), 0);
+    assert_int_equal(pass(f, answer(1, vm(f, U2, "web2", "stopped", true)), T0), 0);
+    assert_int_equal(dom(f, U2).state, HV_DOM_RUNNING);
+}
+
+/* want deleted: destroy, undefine, disk and console gone, then `deleted`, and nothing on later passes. */
+static void test_delete_cleans_up(void **state)
+{
+    fixture *f = *state;
+    start_web1(f);
+    AUTOFREE char *console = vm_file(f, U1, "log");
+    AUTOFREE char *disk = vm_file(f, U1, "qcow2");
+    FILE *c = fopen(console, "w");
+    fputs("boot\n", c);
+    fclose(c);
+    assert_int_equal(pass(f, answer(1, vm(f, U1, "web1", "deleted", true)), T0), 4);
+    assert_string_equal(agent_last_actions(f->st),
+                        "destroy " U1 "\nundefine " U1 "\nremove-disk " U1 "\nremove-console " U1 "\n");
+    assert_false(dom_exists(f, U1));
+    assert_false(exists(disk));
+    assert_false(exists(console));
+    assert_verdict(f, U1, "deleted");
+    /* the report was lost, yund asks again: the same verdict, nothing done */
+    assert_int_equal(pass(f, answer(1, vm(f, U1, "web1", "deleted", true)), T0 + 2000), 0);
+    assert_verdict(f, U1, "deleted");
+    /* yund acknowledged and dropped it */
+    assert_int_equal(pass(f, answer(0), T0 + 4000), 0);
+    assert_verdict(f, U1, "");
+}
+
+/* define fails after the overlay was made: the overlay goes, the VM shows libvirt's message; the next pass
+ * tries again. */
+static void test_define_failure(void **state)
+{
+    fixture *f = *state;
+    hv_fake_fail_next(f->hv, "define", "XML error: bad things");
+    assert_int_equal(pass(f, answer(1, vm(f, U1, "web1", "running", true)), T0), 2);
+    AUTOFREE char *disk = vm_file(f, U1, "qcow2");
+    assert_false(exists(disk));
+    assert_false(dom_exists(f, U1));
+    char s[32], e[512];
+    verdict(f, U1, s, sizeof s, e, sizeof e);
+    assert_string_equal(s, "error");
+    assert_non_null(strstr(e, "XML error: bad things"));
+    assert_int_equal(pass(f, answer(1, vm(f, U1, "web1", "running", true)), T0 + 2000), 3);
+    assert_verdict(f, U1, "running");
+}
+
+/* start fails: error with the message; the later deletion still removes domain and disk. */
+static void test_start_failure_then_delete(void **state)
+{
+    fixture *f = *state;
+    hv_fake_fail_next(f->hv, "start", "internal error: qemu unexpectedly closed the monitor");
+    assert_int_equal(pass(f, answer(1, vm(f, U1, "web1", "running", true)), T0), 3);
+    char s[32], e[512];
+    verdict(f, U1, s, sizeof s, e, sizeof e);
+    assert_string_equal(s, "error");
+    assert_non_null(strstr(e, "qemu unexpectedly closed the monitor"));
+    assert_true(dom_exists(f, U1));
+    assert_int_equal(pass(f, answer(1, vm(f, U1, "web1", "deleted", true)), T0 + 2000), 2);
+    assert_string_equal(agent_last_actions(f->st), "undefine " U1 "\nremove-disk " U1 "\n");
+    AUTOFREE char *disk = vm_file(f, U1, "qcow2");
+    assert_false(exists(disk));
+    assert_false(dom_exists(f, U1));
+    assert_verdict(f, U1, "deleted");
+}
+
+/* A failing deletion step is an error, and the next pass finishes the job. */
+static void test_delete_failure_retried(void **state)
+{
+    fixture *f = *state;
+    start_web1(f);
+    hv_fake_fail_next(f->hv, "undefine", "cannot undefine");
+    assert_int_equal(pass(f, answer(1, vm(f, U1, "web1", "deleted", true)), T0), 2);
+    assert_verdict(f, U1, "error");
+    assert_int_equal(pass(f, answer(1, vm(f, U1, "web1", "deleted", true)), T0 + 2000), 2);
+    assert_verdict(f, U1, "deleted");
+    assert_false(dom_exists(f, U1));
+}
+
+/* One VM failing does not stop the others. */
+static void test_failures_are_per_vm(void **state)
+{
+    fixture *f = *state;
+    hv_fake_fail_next(f->hv, "define", "no");
+    assert_int_equal(pass(f, answer(2, vm(f, U1, "web1", "running", true), vm(f, U2, "web2", "running", true)), T0),
+                     5);
+    assert_verdict(f, U1, "error");
+    assert_verdict(f, U2, "running");
+    assert_int_equal(dom(f, U2).state, HV_DOM_RUNNING);
+}
+
+/* reboot: true is acted on once; the next answer without it does nothing. */
+static void test_reboot_once(void **state)
+{
+    fixture *f = *state;
+    start_web1(f);
+    json_t *v = vm(f, U1, "web1", "running", true);
+    json_object_set_new(v, "reboot", json_true());
+    assert_int_equal(pass(f, answer(1, v), T0 + 2000), 1);
+    assert_string_equal(agent_last_actions(f->st), "reboot " U1 "\n");
+    assert_int_equal(pass(f, answer(1, vm(f, U1, "web1", "running", true)), T0 + 4000), 0);
+    assert_int_equal(hv_fake_start_count(f->hv, U1), 1);
+}
+
+/* A guest that powered itself off or crashed while wanted running is started again. */
+static void test_crashed_or_off_restarted(void **state)
+{
+    fixture *f = *state;
+    start_web1(f);
+    assert_int_equal(hv_fake_set_state(f->hv, U1, HV_DOM_CRASHED), 0);
+    assert_verdict(f, U1, "error");
+    assert_int_equal(pass(f, answer(1, vm(f, U1, "web1", "running", true)), T0), 3);
+    assert_string_equal(agent_last_actions(f->st), "destroy " U1 "\ndefine " U1 "\nstart " U1 "\n");
+    assert_int_equal(dom(f, U1).state, HV_DOM_RUNNING);
+    assert_verdict(f, U1, "running");
+}
+
+static void write_file(const char *path, const char *mode, const void *data, size_t n)
+{
+    FILE *c = fopen(path, mode);
+    assert_non_null(c);
+    assert_int_equal(fwrite(data, 1, n, c), n);
+    fclose(c);
+}
+
+static json_t *tail_of(json_t *r, const char *uuid)
+{
+    json_t *c = find_uuid(json_object_get(r, "consoles"), uuid);
+    return c ? json_object_get(c, "tail") : NULL;
+}
+
+/* Console tails: sent when the file changed since the last delivered report, at most 64 KiB, valid UTF-8. */
+static void test_console_tail(void **state)
+{
+    fixture *f = *state;
+    start_web1(f);
+    AUTOFREE char *console = vm_file(f, U1, "log");
+    const char *boot = "Linux version\nYUN-GUEST-READY\n";
+    write_file(console, "w", boot, strlen(boot));
+    json_t *r = report(f);
+    assert_string_equal(json_string_value(tail_of(r, U1)), boot);
+    json_decref(r);
+    /* not delivered (no answer came): sent again */
+    r = report(f);
+    assert_non_null(tail_of(r, U1));
+    json_decref(r);
+    assert_int_equal(pass(f, answer(1, vm(f, U1, "web1", "running", true)), T0), 0);
+    r = report(f);
+    assert_null(tail_of(r, U1));
+    json_decref(r);
+    /* 100 KiB more, cut mid-character and with bytes that are not UTF-8 */
+    size_t n = 100 * 1024;
+    AUTOFREE char *big = xmalloc(n);
+    for (size_t i = 0; i < n; i += 2) {
+        big[i] = (char)0xC3; /* "é" = C3 A9 */
+        big[i + 1] = (char)0xA9;
+    }
+    big[n - 10] = (char)0xFF;
+    big[n - 5] = 0;
+    write_file(console, "a", big + 1, n - 1);
+    r = report(f);
+    json_t *t = tail_of(r, U1);
+    assert_non_null(t);
+    size_t len = json_string_length(t);
+    assert_true(len <= AGENT_CONSOLE_TAIL_MAX && len > AGENT_CONSOLE_TAIL_MAX - 8);
+    const char *s = json_string_value(t);
+    assert_memory_equal(s, "\xC3\xA9", 2);
+    assert_non_null(strchr(s, '?'));
+    json_decref(r);
+}
+
+/* A malformed answer is refused as a whole; a malformed VM in it is skipped, the others go on. */
+static void test_malformed_answer(void **state)
+{
+    fixture *f = *state;
+    yun_err err = YUN_ERR_INIT;
+    json_t *bad = json_pack("{s:s}", "vm", "x");
+    assert_int_equal(agent_reconcile(f->st, f->hv, bad, T0, &err), -1);
+    assert_int_equal(err.code, YUN_E_INVALID);
+    assert_non_null(strstr(err.msg, "vms"));
+    json_decref(bad);
+    json_t *evil = vm(f, U2, "web2", "running", true);
+    json_object_set_new(evil, "uuid", json_string("../../etc/passwd"));
+    json_t *nowant = vm(f, U3, "web3", "running", true);
+    json_object_set_new(nowant, "want", json_string("flying"));
+    assert_int_equal(pass(f, answer(3, evil, nowant, vm(f, U1, "web1", "running", true)), T0), 3);
+    assert_int_equal(dom(f, U1).state, HV_DOM_RUNNING);
+    assert_false(dom_exists(f, U3));
+}
+
+/* The hypervisor cannot list: the pass fails whole, nothing is decided on a blind view. */
+static void test_list_failure(void **state)
+{
+    fixture *f = *state;
+    yun_err err = YUN_ERR_INIT;
+    hv_fake_fail_next(f->hv, "list", "libvirtd went away");
+    json_t *a = answer(1, vm(f, U1, "web1", "running", true));
+    assert_int_equal(agent_reconcile(f->st, f->hv, a, T0, &err), -1);
+    assert_non_null(strstr(err.msg, "libvirtd went away"));
+    json_decref(a);
+    assert_false(dom_exists(f, U1));
+}
+
+
+/* ---- agent_run against a small yund stand-in (libmicrohttpd), the hypervisor being hv_fake ---- */
+
+typedef struct mini_yund {
+    struct MHD_Daemon *d;
+    char url[64];
+    const char *vm_dir;
+    pthread_mutex_t lock; /* guards everything below */
+    int register_fail;    /* answer this many registrations with 503 first */
+    int register_status;  /* 0, or a status every registration gets (401) */
+    int report_404;       /* answer this many reports with 404 */
+    int n_register, n_report;
+    char *last_register, *last_report;
+    json_t *answer; /* what a report gets */
+} mini_yund;
+
+static enum MHD_Result reply(struct MHD_Connection *c, int status, const char *body)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
+    MHD_add_response_header(r, "Content-Type", "application/json");
+    enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                                  const char *version, const char *data, size_t *size, void **con_cls)
+{
+    mini_yund *y = cls;
+    (void)version;
+    if (!*con_cls) {
+        *con_cls = xcalloc(1, sizeof(yun_buf));
+        return MHD_YES;
+    }
+    yun_buf *b = *con_cls;
+    if (*size) {
+        buf_append(b, data, *size);
+        *size = 0;
+        return MHD_YES;
+    }
+    const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+    if (!auth || strcmp(auth, "Bearer tok") != 0 || strcmp(method, "POST") != 0)
+        return reply(c, 401, "{\"error\": {\"code\": \"unauthorized\", \"message\": \"wrong token\"}}");
+    pthread_mutex_lock(&y->lock);
+    enum MHD_Result ret;
+    if (!strcmp(url, "/v1/agent/register")) {
+        y->n_register++;
+        free(y->last_register);
+        y->last_register = xstrdup(b->data ? b->data : "");
+        if (y->register_status) {
+            ret = reply(c, y->register_status, "{\"error\": {\"code\": \"unauthorized\", \"message\": \"no\"}}");
+        } else if (y->register_fail > 0) {
+            y->register_fail--;
+            ret = reply(c, 503, "{\"error\": {\"code\": \"unavailable\", \"message\": \"starting\"}}");
+        } else {
+            AUTOFREE char *body = xasprintf("{\"host_id\": 7, \"interval_ms\": 2000, \"image_dir\": \"/nowhere\", "
+                                            "\"vm_dir\": \"%s\"}",
+                                            y->vm_dir);
+            ret = reply(c, 200, body);
+        }
+    } else if (!strcmp(url, "/v1/agent/hosts/7/report")) {
+        y->n_report++;
+        free(y->last_report);
+        y->last_report = xstrdup(b->data ? b->data : "");
+        if (y->report_404 > 0) {
+            y->report_404--;
+            ret = reply(c, 404, "{\"error\": {\"code\": \"not_found\", \"message\": \"no host 7\"}}");
+        } else {
+            AUTOFREE char *body = json_dumps(y->answer, JSON_COMPACT);
+            ret = reply(c, 200, body);
+        }
+    } else {
+        ret = reply(c, 404, "{\"error\": {\"code\": \"not_found\", \"message\": \"no such path\"}}");
+    }
+    pthread_mutex_unlock(&y->lock);
+    return ret;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode t)
+{
+    (void)cls, (void)c, (void)t;
+    if (*con_cls) {
+        buf_free(*con_cls);
+        free(*con_cls);
+        *con_cls = NULL;
+    }
+}
+
+static mini_yund *mini_yund_start(fixture *f)
+{
+    mini_yund *y = xcalloc(1, sizeof *y);
+    y->vm_dir = f->vm_dir;
+    pthread_mutex_init(&y->lock, NULL);
+    y->answer = answer(0);
+    y->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, on_request, y,
+                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
+    assert_non_null(y->d);
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(y->d, MHD_DAEMON_INFO_BIND_PORT);
+    snprintf(y->url, sizeof y->url, "http://127.0.0.1:%u/", (unsigned)di->port);
+    return y;
+}
+
+static void mini_yund_stop(mini_yund *y)
+{
+    MHD_stop_daemon(y->d);
+    pthread_mutex_destroy(&y->lock);
+    json_decref(y->answer);
+    free(y->last_register);
+    free(y->last_report);
+    free(y);
+}
+
+typedef struct run_ctx {
+    agent_config cfg;
+    atomic_bool stop;
+    yun_err err;
+    int rc;
+    pthread_t th;
+} run_ctx;
+
+static void *run_thread(void *p)
+{
+    run_ctx *r = p;
+    r->rc = agent_run(&r->cfg, &r->err);
+    return NULL;
+}
+
+static void run_start(run_ctx *r, fixture *f, mini_yund *y)
+{
+    memset(r, 0, sizeof *r);
+    r->cfg = (agent_config){.controller_url = y->url, .token = "tok", .libvirt_uri = "fake:///", .host_name = "h7",
+                            .interval_ms = 50, .hv = f->hv, .stop = &r->stop};
+    assert_int_equal(pthread_create(&r->th, NULL, run_thread, r), 0);
+}
+
+static void run_stop(run_ctx *r)
+{
+    atomic_store(&r->stop, true);
+    pthread_join(r->th, NULL);
+}
+
+/* Waits up to 10 s for n reports. */
+static bool wait_reports(mini_yund *y, int n)
+{
+    for (int64_t end = yun_mono_ms() + 10000; yun_mono_ms() < end; yun_sleep_ms(20)) {
+        pthread_mutex_lock(&y->lock);
+        bool ok = y->n_report >= n;
+        pthread_mutex_unlock(&y->lock);
+        if (ok)
+            return true;
+    }
+    return false;
+}
+
+/* Waits up to 10 s for a report whose verdict on uuid is state. */
+static bool wait_verdict(mini_yund *y, const char *uuid, const char *state)
+{
+    for (int64_t end = yun_mono_ms() + 10000; yun_mono_ms() < end; yun_sleep_ms(20)) {
+        pthread_mutex_lock(&y->lock);
+        json_t *rep = y->last_report ? json_loads(y->last_report, 0, NULL) : NULL;
+        pthread_mutex_unlock(&y->lock);
+        json_t *v = find_uuid(json_object_get(rep, "vms"), uuid);
+        bool ok = v && !strcmp(json_string_value(json_object_get(v, "state")), state);
+        json_decref(rep);
+        if (ok)
+            return true;
+    }
+    return false;
+}
+
+/* The whole loop: register (after yund comes up), report, act on the answer, report the verdict. */
+static void test_run_registers_reports_and_acts(void **state)
+{
+    fixture *f = *state;
+    mini_yund *y = mini_yund_start(f);
+    y->register_fail = 1;
+    json_decref(y->answer);
+    y->answer = answer(1, vm(f, U1, "web1", "running", true));
+    hv_fake_add_foreign(f->hv, U2, "someone-elses", true);
+    run_ctx r;
+    run_start(&r, f, y);
+    assert_true(wait_verdict(y, U1, "running"));
+    run_stop(&r);
+    assert_int_equal(r.rc, 0);
+    assert_true(y->n_register >= 2); /* 503, then yes (and once more if "." and vm_dir differ in size) */
+    json_t *reg = json_loads(y->last_register, 0, NULL);
+    assert_non_null(reg);
+    assert_string_equal(json_string_value(json_object_get(reg, "name")), "h7");
+    assert_int_equal(json_integer_value(json_object_get(reg, "cores")), 4);
+    assert_int_equal(json_integer_value(json_object_get(reg, "mhz")), 2400);
+    assert_int_equal(json_integer_value(json_object_get(reg, "mem_mib")), 8192);
+    assert_string_equal(json_string_value(json_object_get(reg, "accel")), "tcg");
+    assert_string_equal(json_string_value(json_object_get(reg, "libvirt_uri")), "fake:///");
+    assert_true(json_integer_value(json_object_get(reg, "disk_total_mib")) > 0);
+    json_decref(reg);
+    json_t *rep = json_loads(y->last_report, 0, NULL);
+    assert_non_null(rep);
+    assert_int_equal(json_array_size(json_object_get(rep, "domains")), 2);
+    json_t *v = find_uuid(json_object_get(rep, "vms"), U1);
+    assert_non_null(v);
+    assert_string_equal(json_string_value(json_object_get(v, "state")), "running");
+    json_decref(rep);
+    assert_int_equal(hv_fake_start_count(f->hv, U1), 1);
+    assert_int_equal(dom(f, U2).state, HV_DOM_RUNNING);
+    mini_yund_stop(y);
+}
+
+/* A token yund refuses ends agent_run with a message that says what to do. */
+static void test_run_bad_token_is_fatal(void **state)
+{
+    fixture *f = *state;
+    mini_yund *y = mini_yund_start(f);
+    y->register_status = 401;
+    run_ctx r;
+    run_start(&r, f, y);
+    pthread_join(r.th, NULL);
+    assert_int_equal(r.rc, -1);
+    assert_int_equal(r.err.code, YUN_E_UNAUTHORIZED);
+    assert_non_null(strstr(r.err.msg, "agent token"));
+    assert_int_equal(y->n_register, 1);
+    mini_yund_stop(y);
+}
+
+/* yund forgot the host (404 on report): the agent registers again and goes on. */
+static void test_run_reregisters_on_404(void **state)
+{
+    fixture *f = *state;
+    mini_yund *y = mini_yund_start(f);
+    y->report_404 = 1;
+    run_ctx r;
+    run_start(&r, f, y);
+    assert_true(wait_reports(y, 3));
+    run_stop(&r);
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(y->n_register, 2);
+    mini_yund_stop(y);
+}
+
+/* Stopped while yund is unreachable: agent_run returns at once, without error. */
+static void test_run_stops_while_unreachable(void **state)
+{
+    fixture *f = *state;
+    run_ctx r;
+    memset(&r, 0, sizeof r);
+    r.cfg = (agent_config){.controller_url = "http://127.0.0.1:9/", .token = "tok", .hv = f->hv, .stop = &r.stop};
+    assert_int_equal(pthread_create(&r.th, NULL, run_thread, &r), 0);
+    yun_sleep_ms(300);
+    int64_t t0 = yun_mono_ms();
+    run_stop(&r);
+    assert_true(yun_mono_ms() - t0 < 2000);
+    assert_int_equal(r.rc, 0);
+}
+
+int main(void)
+{
+    http_global_init();
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_create_defines_and_starts),
+        T(test_restart_rederives),
+        T(test_running_enforces_allocation),
+        T(test_memory_above_max_is_reported),
+        T(test_stop_acpi_then_destroy),
+        T(test_stop_refused_acpi_powers_off),
+        T(test_stopped_never_defined_makes_nothing),
+        T(test_assigned_elsewhere),
+        T(test_strangers_and_orphans_untouched),
+        T(test_delete_cleans_up),
+        T(test_define_failure),
+        T(test_start_failure_then_delete),
+        T(test_delete_failure_retried),
+        T(test_failures_are_per_vm),
+        T(test_reboot_once),
+        T(test_crashed_or_off_restarted),
+        T(test_console_tail),
+        T(test_malformed_answer),
+        T(test_list_failure),
+        T(test_run_registers_reports_and_acts),
+        T(test_run_bad_token_is_fatal),
+        T(test_run_reregisters_on_404),
+        T(test_run_stops_while_unreachable),
+    };
+    return cmocka_run_group_tests_name("agent", tests, NULL, NULL);
+}

@@ -1,0 +1,578 @@
+/* yund's API over real HTTP on a random port, against a real SQLite store in a temporary folder: routing,
+ * auth (401/403, and 404 for another user's VM), input validation with messages that name the field, VM
+ * create -> placement -> agent report -> state, refusals with their reason, images, users, settings. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include <jansson.h>
+
+#include "api/api.h"
+#include "api/api_int.h"
+#include "util/http_client.h"
+#include "util/mem.h"
+
+typedef struct fx {
+    char dir[256];
+    char url[64];
+    char admin[128], agent[128], alice[128], bob[128];
+    ctl_ctx *ctl;
+    api_server *srv;
+    int64_t host_id;
+} fx;
+
+/* A stand-in for hv_disk_import: copies the bytes and reports the size in MiB, so no qemu-img is needed. */
+static int copy_import(const char *src, const char *dest, uint64_t *size_mib, yun_err *err)
+{
+    FILE *in = fopen(src, "rb"), *out = fopen(dest, "wb");
+    if (!in || !out) {
+        if (in)
+            fclose(in);
+        if (out)
+            fclose(out);
+        return yun_err_set(err, YUN_E_IO, "copy %s -> %s failed", src, dest);
+    }
+    char b[4096], magic[4] = {0};
+    size_t n, total = 0;
+    while ((n = fread(b, 1, sizeof b, in)) > 0) {
+        if (total == 0)
+            memcpy(magic, b, n < 4 ? n : 4);
+        fwrite(b, 1, n, out);
+        total += n;
+    }
+    fclose(in);
+    fclose(out);
+    if (total < 4 || memcmp(magic, "QFI\xfb", 4) != 0) {
+        unlink(dest);
+        return yun_err_set(err, YUN_E_INVALID, "%s is neither qcow2 nor raw", src);
+    }
+    *size_mib = (total + 1048575) / 1048576;
+    return 0;
+}
+
+static long call(fx *f, const char *method, const char *path, const char *token, const char *body, json_t **out)
+{
+    AUTOFREE char *url = xasprintf("%s%s", f->url, path);
+    http_resp r = {0};
+    yun_err err = YUN_ERR_INIT;
+    int rc = http_request(method, url, token, body ? "application/json" : NULL, body, body ? strlen(body) : 0, 10000,
+                          &r, &err);
+    assert_int_equal(rc, 0);
+    if (out) {
+        json_error_t je;
+        *out = r.len ? json_loadb(r.body, r.len, 0, &je) : json_object();
+        if (!*out) /* text answers (the console) come back as a JSON string */
+            *out = json_stringn(r.body, r.len);
+    }
+    long st = r.status;
+    http_resp_free(&r);
+    return st;
+}
+
+static const char *errmsg(json_t *j)
+{
+    const char *m = NULL;
+    if (json_unpack(j, "{s:{s:s}}", "error", "message", &m) < 0)
+        return "(no error message)";
+    return m;
+}
+
+static const char *errcode(json_t *j)
+{
+    const char *c = NULL;
+    if (json_unpack(j, "{s:{s:s}}", "error", "code", &c) < 0)
+        return "(no error code)";
+    return c;
+}
+
+static void read_file(const char *path, char *out, size_t n)
+{
+    FILE *fp = fopen(path, "r");
+    assert_non_null(fp);
+    assert_non_null(fgets(out, (int)n, fp));
+    fclose(fp);
+    out[strcspn(out, "\n")] = '\0';
+}
+
+static void make_user(fx *f, const char *name, char *tok, size_t n)
+{
+    AUTOFREE char *body = xasprintf("{\"name\":\"%s\"}", name);
+    json_t *j;
+    assert_int_equal(call(f, "POST", "/v1/users", f->admin, body, &j), 201);
+    const char *t;
+    assert_int_equal(json_unpack(j, "{s:s}", "token", &t), 0);
+    snprintf(tok, n, "%s", t);
+    json_decref(j);
+}
+
+static int setup(void **state)
+{
+    fx *f = calloc(1, sizeof *f);
+    const char *tmp = getenv("TMPDIR");
+    snprintf(f->dir, sizeof f->dir, "%s/yun-api-test-XXXXXX", tmp ? tmp : P_tmpdir);
+    assert_non_null(mkdtemp(f->dir));
+    AUTOFREE char *images = xasprintf("%s/images", f->dir);
+    AUTOFREE char *vms = xasprintf("%s/vms", f->dir);
+    AUTOFREE char *db = xasprintf("%s/yun.db", f->dir);
+    mkdir(images, 0755);
+    mkdir(vms, 0755);
+    yun_err err = YUN_ERR_INIT;
+    yun_store *s = store_open(db, &err);
+    assert_non_null(s);
+    char hash[65];
+    assert_int_equal(api_bootstrap(s, f->dir, hash, &err), 0);
+    store_close(s);
+    AUTOFREE char *ap = xasprintf("%s/admin.token", f->dir);
+    AUTOFREE char *gp = xasprintf("%s/agent.token", f->dir);
+    struct stat st;
+    assert_int_equal(stat(ap, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    read_file(ap, f->admin, sizeof f->admin);
+    read_file(gp, f->agent, sizeof f->agent);
+    f->ctl = ctl_new(&(ctl_config){.image_dir = images, .vm_dir = vms});
+    api_config cfg = {.listen = "127.0.0.1:0", .store_path = db, .state_dir = f->dir, .ctl = f->ctl,
+                      .agent_token_hash = hash, .disk_import = copy_import};
+    f->srv = api_start(&cfg, &err);
+    assert_non_null(f->srv);
+    snprintf(f->url, sizeof f->url, "http://127.0.0.1:%u", api_port(f->srv));
+    make_user(f, "alice", f->alice, sizeof f->alice);
+    make_user(f, "bob", f->bob, sizeof f->bob);
+    json_t *j;
+    assert_int_equal(call(f, "POST", "/v1/agent/register", f->agent,
+                          "{\"name\":\"h1\",\"cores\":2,\"mhz\":2400,\"mem_mib\":4096,\"disk_total_mib\":100000,"
+                          "\"disk_free_mib\":90000,\"hypervisor\":\"qemu\",\"accel\":\"tcg\","
+                          "\"libvirt_uri\":\"qemu:///system\"}",
+                          &j),
+                     200);
+    json_int_t id = 0;
+    assert_int_equal(json_unpack(j, "{s:I}", "host_id", &id), 0);
+    f->host_id = id;
+    json_decref(j);
+    /* a public image, uploaded as the admin */
+    AUTOFREE char *url = xasprintf("%s/v1/images?name=starter", f->url);
+    char disk[8192] = {'Q', 'F', 'I', (char)0xfb};
+    http_resp r = {0};
+    assert_int_equal(http_request("POST", url, f->admin, "application/octet-stream", disk, sizeof disk, 10000, &r, &err),
+                     0);
+    assert_int_equal(r.status, 201);
+    http_resp_free(&r);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx *f = *state;
+    api_stop(f->srv);
+    ctl_free(f->ctl);
+    AUTOFREE char *cmd = xasprintf("rm -rf '%s'", f->dir);
+    assert_int_equal(system(cmd), 0);
+    free(f);
+    return 0;
+}
+
+static const char *VM1 = "{\"name\":\"web1\",\"image\":\"starter\",\"cpus\":1,\"memory\":\"128M\",\"disk\":\"1G\"}";
+
+static void test_healthz_and_routing(void **state)
+{
+    fx *f = *state;
+    json_t *j;
+    assert_int_equal(call(f, "GET", "/healthz", NULL, NULL, &j), 200);
+    json_decref(j);
+    assert_int_equal(call(f, "GET", "/v1/nothing", f->admin, NULL, &j), 404);
+    assert_string_equal(errcode(j), "not_found");
+    json_decref(j);
+    assert_int_equal(call(f, "PUT", "/v1/vms", f->admin, "{}", &j), 405);
+    json_decref(j);
+    assert_int_equal(call(f, "GET", "/v1/whoami", f->alice, NULL, &j), 200);
+    const char *name;
+    int admin;
+    assert_int_equal(json_unpack(j, "{s:s, s:b}", "name", &name, "admin", &admin), 0);
+    assert_string_equal(name, "alice");
+    assert_false(admin);
+    json_decref(j);
+}
+
+static void test_auth(void **state)
+{
+    fx *f = *state;
+    json_t *j;
+    assert_int_equal(call(f, "GET", "/v1/vms", NULL, NULL, &j), 401);
+    assert_string_equal(errcode(j), "unauthorized");
+    json_decref(j);
+    assert_int_equal(call(f, "GET", "/v1/vms", "yun_not-a-token", NULL, &j), 401);
+    json_decref(j);
+    assert_int_equal(call(f, "GET", "/v1/vms", f->agent, NULL, &j), 403);
+    assert_non_null(strstr(errmsg(j), "agent token"));
+    json_decref(j);
+    assert_int_equal(call(f, "POST", "/v1/agent/register", f->admin, "{}", &j), 403);
+    json_decref(j);
+    assert_int_equal(call(f, "GET", "/v1/users", f->alice, NULL, &j), 403);
+    assert_string_equal(errcode(j), "forbidden");
+    json_decref(j);
+    assert_int_equal(call(f, "GET", "/v1/settings", f->alice, NULL, &j), 403);
+    json_decref(j);
+}
+
+static void test_create_place_and_isolation(void **state)
+{
+    fx *f = *state;
+    json_t *j;
+    assert_int_equal(call(f, "POST", "/v1/vms", f->alice, VM1, &j), 201);
+    const char *host, *reason, *st, *owner;
+    json_int_t id;
+    assert_int_equal(json_unpack(j, "{s:{s:I, s:s, s:s}, s:{s:s, s:s}}", "vm", "id", &id, "state", &st, "owner", &owner,
+                                 "placement", "host", &host, "reason", &reason),
+                     0);
+    assert_string_equal(host, "h1");
+    assert_string_equal(st, "scheduled");
+    assert_string_equal(owner, "alice");
+    assert_non_null(strstr(reason, "first-fit"));
+    AUTOFREE char *by_id = xasprintf("/v1/vms/%lld", (long long)id);
+    json_decref(j);
+
+    /* bob: another user's VM does not exist, by name or by id, for reading, changing or deleting */
+    const char *paths[] = {"/v1/vms/web1", by_id};
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(call(f, "GET", paths[i], f->bob, NULL, &j), 404);
+        json_decref(j);
+        assert_int_equal(call(f, "DELETE", paths[i], f->bob, NULL, &j), 404);
+        json_decref(j);
+        assert_int_equal(call(f, "PATCH", paths[i], f->bob, "{\"cpu_shares\":2}", &j), 404);
+        json_decref(j);
+    }
+    AUTOFREE char *stop = xasprintf("%s/stop", by_id);
+    assert_int_equal(call(f, "POST", stop, f->bob, NULL, &j), 404);
+    json_decref(j);
+    assert_int_equal(call(f, "GET", "/v1/vms/web1/console", f->bob, NULL, &j), 404);
+    json_decref(j);
+    assert_int_equal(call(f, "GET", "/v1/vms?owner=alice", f->bob, NULL, &j), 403);
+    json_decref(j);
+    assert_int_equal(call(f, "GET", "/v1/vms", f->bob, NULL, &j), 200);
+    assert_int_equal(json_array_size(json_object_get(j, "vms")), 0);
+    json_decref(j);
+    /* alice and the admin see it */
+    assert_int_equal(call(f, "GET", "/v1/vms/web1", f->alice, NULL, &j), 200);
+    json_decref(j);
+    assert_int_equal(call(f, "GET", by_id, f->admin, NULL, &j), 200);
+    json_decref(j);
+    assert_int_equal(call(f, "GET", "/v1/vms/web1?owner=alice", f->admin, NULL, &j), 200);
+    json_decref(j);
+    assert_int_equal(call(f, "GET", "/v1/vms/web1", f->admin, NULL, &j), 200); /* unique across users */
+    json_decref(j);
+    assert_int_equal(call(f, "GET", "/v1/vms", f->admin, NULL, &j), 200);
+    assert_int_equal(json_array_size(json_object_get(j, "vms")), 1);
+    json_decref(j);
+    /* bob may have his own web1; then the admin must say whose */
+    assert_int_equal(call(f, "POST", "/v1/vms", f->bob, VM1, &j), 201);
+    json_decref(j);
+    assert_int_equal(call(f, "GET", "/v1/vms/web1", f->admin, NULL, &j), 409);
+    assert_non_null(strstr(errmsg(j), "?owner="));
+    json_decref(j);
+    /* alice's name again */
+    assert_int_equal(call(f, "POST", "/v1/vms", f->alice, VM1, &j), 409);
+    assert_string_equal(errcode(j), "conflict");
+    json_decref(j);
+}
+
+static void test_validation_names_the_field(void **state)
+{
+    fx *f = *state;
+    struct {
+        const char *body;
+        const char *want;
+    } cases[] = {
+        {"{\"name\":\"w\",\"image\":\"starter\",\"memory\":\"128M\",\"cpus\":\"two\"}",
+         "field \"cpus\" must be an integer, got a string"},
+        {"{\"name\":\"w\",\"image\":\"starter\",\"memory\":\"12Q\"}", "unknown unit"},
+        {"{\"name\":\"w\",\"image\":\"starter\",\"memory\":\"128M\",\"colour\":\"red\"}", "unknown field \"colour\""},
+        {"{\"name\":\"w\",\"image\":\"starter\"}", "field \"memory\" is required"},
+        {"{\"name\":\"W<\\\"x\",\"image\":\"starter\",\"memory\":64}", "VM name \"W<\"x\" is not allowed"},
+        {"{\"name\":\"w\",\"image\":\"starter\",\"memory\":64,\"cpus\":0}", "cpus 0 is out of range"},
+        {"{\"name\":\"w\",\"image\":\"starter\",\"memory\":64,\"disk\":\"1M\"}", "disk 1M is too small"},
+        {"{\"name\":\"w\",\"image\":\"nope\",\"memory\":64}", "image nope not found"},
+        {"{\"name\":", "not valid JSON"},
+        {"[1,2]", "must be a JSON object"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        json_t *j;
+        long st = call(f, "POST", "/v1/vms", f->alice, cases[i].body, &j);
+        if (!strstr(errmsg(j), cases[i].want))
+            fail_msg("case %zu: got \"%s\", wanted \"%s\"", i, errmsg(j), cases[i].want);
+        assert_true(st == 400 || st == 404);
+        json_decref(j);
+    }
+}
+
+static void test_no_capacity_creates_nothing(void **state)
+{
+    fx *f = *state;
+    json_t *j;
+    assert_int_equal(call(f, "POST", "/v1/vms", f->alice,
+                          "{\"name\":\"big\",\"image\":\"starter\",\"cpus\":4,\"memory\":\"128M\"}", &j),
+                     409);
+    assert_string_equal(errcode(j), "no_capacity");
+    assert_string_equal(errmsg(j), "no host has 4 free cores; the most free is 2, on h1");
+    json_decref(j);
+    assert_int_equal(call(f, "GET", "/v1/vms/big", f->alice, NULL, &j), 404);
+    json_decref(j);
+    /* a disabled host takes nothing */
+    assert_int_equal(call(f, "POST", "/v1/hosts/h1/disable", f->admin, NULL, &j), 200);
+    json_decref(j);
+    assert_int_equal(call(f, "POST", "/v1/vms", f->alice, VM1, &j), 409);
+    assert_non_null(strstr(errmsg(j), "1 disabled"));
+    json_decref(j);
+    assert_int_equal(call(f, "POST", "/v1/hosts/h1/enable", f->alice, NULL, &j), 403);
+    json_decref(j);
+    assert_int_equal(call(f, "POST", "/v1/hosts/h1/enable", f->admin, NULL, &j), 200);
+    json_decref(j);
+}
+
+static json_t *report(fx *f, const char *body)
+{
+    AUTOFREE char *path = xasprintf("/v1/agent/hosts/%lld/report", (long long)f->host_id);
+    json_t *j;
+    long st = call(f, "POST", path, f->agent, body, &j);
+    if (st != 200)
+        fail_msg("report: %ld %s", st, errmsg(j));
+    return j;
+}
+
+static const char *vm_field(fx *f, const char *tok, const char *ref, const char *key)
+{
+    static char out[512];
+    AUTOFREE char *path = xasprintf("/v1/vms/%s", ref);
+    json_t *j;
+    if (call(f, "GET", path, tok, NULL, &j) != 200) {
+        json_decref(j);
+        return "(404)";
+    }
+    snprintf(out, sizeof out, "%s", json_string_value(json_object_get(j, key)));
+    json_decref(j);
+    return out;
+}
+
+static void test_lifecycle_through_agent_reports(void **state)
+{
+    fx *f = *state;
+    json_t *j;
+    assert_int_equal(call(f, "POST", "/v1/vms", f->alice, VM1, &j), 201);
+    char uuid[64];
+    snprintf(uuid, sizeof uuid, "%s", json_string_value(json_object_get(json_object_get(j, "vm"), "uuid")));
+    json_decref(j);
+
+    /* the agent is told to run it, with paths and the image */
+    j = report(f, "{\"domains\":[],\"vms\":[]}");
+    json_t *v = json_array_get(json_object_get(j, "vms"), 0);
+    const char *want, *disk, *domain, *ipath;
+    int here;
+    assert_int_equal(json_unpack(v, "{s:s, s:b, s:s, s:s, s:{s:s}}", "want", &want, "here", &here, "disk", &disk,
+                                 "domain", &domain, "image", "path", &ipath),
+                     0);
+    assert_string_equal(want, "running");
+    assert_true(here);
+    assert_string_equal(domain, "yun-alice-web1");
+    assert_non_null(strstr(disk, uuid));
+    assert_non_null(strstr(ipath, "/images/starter-"));
+    json_decref(j);
+
+    AUTOFREE char *running = xasprintf(
+        "{\"disk_free_mib\":80000,\"domains\":[{\"uuid\":\"%s\",\"name\":\"yun-alice-web1\",\"state\":\"running\","
+        "\"yun_owned\":true}],\"vms\":[{\"uuid\":\"%s\",\"state\":\"running\"}],"
+        "\"consoles\":[{\"uuid\":\"%s\",\"tail\":\"boot...\\nYUN-GUEST-READY\\n\"}]}",
+        uuid, uuid, uuid);
+    json_decref(report(f, running));
+    assert_string_equal(vm_field(f, f->alice, "web1", "state"), "running");
+    assert_int_equal(call(f, "GET", "/v1/vms/web1/console", f->alice, NULL, &j), 200);
+    assert_non_null(strstr(json_string_value(j), "YUN-GUEST-READY"));
+    json_decref(j);
+
+    /* set, stop, reboot refused while stopped, start */
+    assert_int_equal(call(f, "PATCH", "/v1/vms/web1", f->alice, "{\"cpu_shares\":512,\"cpu_cap\":50,\"memory\":96}", &j),
+                     200);
+    assert_int_equal(json_integer_value(json_object_get(j, "cpu_shares")), 512);
+    assert_int_equal(json_integer_value(json_object_get(j, "memory_mib")), 96);
+    json_decref(j);
+    assert_int_equal(call(f, "PATCH", "/v1/vms/web1", f->alice, "{\"memory\":\"1G\"}", &j), 400);
+    assert_non_null(strstr(errmsg(j), "above the VM's maximum"));
+    json_decref(j);
+    assert_int_equal(call(f, "PATCH", "/v1/vms/web1", f->alice, "{\"cpus\":2}", &j), 400);
+    assert_non_null(strstr(errmsg(j), "unknown field \"cpus\""));
+    json_decref(j);
+    assert_int_equal(call(f, "POST", "/v1/vms/web1/stop", f->alice, NULL, &j), 202);
+    json_decref(j);
+    assert_string_equal(vm_field(f, f->alice, "web1", "want"), "stopped");
+    assert_int_equal(call(f, "POST", "/v1/vms/web1/reboot", f->alice, NULL, &j), 409);
+    json_decref(j);
+    assert_int_equal(call(f, "POST", "/v1/vms/web1/start", f->alice, NULL, &j), 202);
+    json_decref(j);
+    assert_int_equal(call(f, "POST", "/v1/vms/web1/reboot", f->alice, NULL, &j), 202);
+    json_decref(j);
+    j = report(f, running);
+    assert_true(json_is_true(json_object_get(json_array_get(json_object_get(j, "vms"), 0), "reboot")));
+    json_decref(j);
+
+    /* the image is in use */
+    assert_int_equal(call(f, "DELETE", "/v1/images/starter", f->admin, NULL, &j), 409);
+    assert_non_null(strstr(errmsg(j), "alice/web1"));
+    json_decref(j);
+
+    /* delete: deleting until the agent says deleted, then gone */
+    assert_int_equal(call(f, "DELETE", "/v1/vms/web1", f->alice, NULL, &j), 202);
+    json_decref(j);
+    assert_string_equal(vm_field(f, f->alice, "web1", "state"), "deleting");
+    j = report(f, running);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(j, "vms"), 0), "want")),
+                        "deleted");
+    json_decref(j);
+    AUTOFREE char *gone = xasprintf("{\"domains\":[],\"vms\":[{\"uuid\":\"%s\",\"state\":\"deleted\"}]}", uuid);
+    j = report(f, gone);
+    assert_int_equal(json_array_size(json_object_get(j, "vms")), 0);
+    json_decref(j);
+    assert_string_equal(vm_field(f, f->alice, "web1", "state"), "(404)");
+    assert_int_equal(call(f, "DELETE", "/v1/images/starter", f->admin, NULL, &j), 204);
+    json_decref(j);
+}
+
+static void test_report_validation(void **state)
+{
+    fx *f = *state;
+    AUTOFREE char *path = xasprintf("/v1/agent/hosts/%lld/report", (long long)f->host_id);
+    json_t *j;
+    assert_int_equal(call(f, "POST", path, f->agent, "{\"domains\":[{\"uuid\":\"x\"}],\"vms\":[]}", &j), 400);
+    assert_non_null(strstr(errmsg(j), "domains[0].name"));
+    json_decref(j);
+    assert_int_equal(call(f, "POST", path, f->agent,
+                          "{\"domains\":[],\"vms\":[{\"uuid\":\"11111111-1111-4111-8111-111111111111\","
+                          "\"state\":\"flying\"}]}",
+                          &j),
+                     400);
+    assert_non_null(strstr(errmsg(j), "vms[0].state \"flying\""));
+    json_decref(j);
+    assert_int_equal(call(f, "POST", "/v1/agent/hosts/999/report", f->agent, "{\"domains\":[],\"vms\":[]}", &j), 404);
+    json_decref(j);
+    assert_int_equal(call(f, "POST", "/v1/agent/register", f->agent, "{\"name\":\"h2\",\"coress\":2}", &j), 400);
+    assert_non_null(strstr(errmsg(j), "unknown field \"coress\""));
+    json_decref(j);
+}
+
+static void test_hosts_users_settings(void **state)
+{
+    fx *f = *state;
+    json_t *j;
+    assert_int_equal(call(f, "GET", "/v1/hosts", f->alice, NULL, &j), 200);
+    json_t *h = json_array_get(json_object_get(j, "hosts"), 0);
+    assert_string_equal(json_string_value(json_object_get(h, "state")), "up");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(h, "free"), "cpus")), 2);
+    json_decref(j);
+    assert_int_equal(call(f, "GET", "/v1/hosts/h1", f->admin, NULL, &j), 200);
+    assert_true(json_is_array(json_object_get(j, "orphans")));
+    json_decref(j);
+
+    assert_int_equal(call(f, "PUT", "/v1/settings/placement.algorithm", f->admin, "{\"value\":\"best-guess\"}", &j),
+                     400);
+    assert_non_null(strstr(errmsg(j), "first-fit"));
+    json_decref(j);
+    assert_int_equal(call(f, "PUT", "/v1/settings/placement.algorithm", f->admin, "{\"value\":\"first-fit\"}", &j),
+                     200);
+    json_decref(j);
+    assert_int_equal(call(f, "PUT", "/v1/settings/colour", f->admin, "{\"value\":\"red\"}", &j), 400);
+    json_decref(j);
+    assert_int_equal(call(f, "GET", "/v1/settings", f->admin, NULL, &j), 200);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "settings"), "placement.algorithm")),
+                        "first-fit");
+    json_decref(j);
+
+    /* quota: one VM for carol */
+    assert_int_equal(call(f, "POST", "/v1/users", f->admin, "{\"name\":\"carol\",\"quota\":{\"max_vms\":1,"
+                                                              "\"max_memory\":\"1G\"}}",
+                          &j),
+                     201);
+    char carol[128];
+    snprintf(carol, sizeof carol, "%s", json_string_value(json_object_get(j, "token")));
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(json_object_get(j, "user"), "quota"),
+                                                        "max_memory_mib")),
+                     1024);
+    json_decref(j);
+    assert_int_equal(call(f, "POST", "/v1/vms", carol, VM1, &j), 201);
+    json_decref(j);
+    assert_int_equal(call(f, "POST", "/v1/vms", carol,
+                          "{\"name\":\"web2\",\"image\":\"starter\",\"memory\":\"128M\"}", &j),
+                     403);
+    assert_string_equal(errcode(j), "quota_exceeded");
+    assert_non_null(strstr(errmsg(j), "max_vms"));
+    json_decref(j);
+    assert_int_equal(call(f, "DELETE", "/v1/users/carol", f->admin, NULL, &j), 409);
+    json_decref(j);
+    assert_int_equal(call(f, "GET", "/v1/users/alice", f->bob, NULL, &j), 404);
+    json_decref(j);
+    assert_int_equal(call(f, "GET", "/v1/users/bob", f->bob, NULL, &j), 200);
+    json_decref(j);
+    /* a new token replaces the old one */
+    assert_int_equal(call(f, "POST", "/v1/users/bob/token", f->bob, NULL, &j), 200);
+    char newtok[128];
+    snprintf(newtok, sizeof newtok, "%s", json_string_value(json_object_get(j, "token")));
+    json_decref(j);
+    assert_int_equal(call(f, "GET", "/v1/whoami", f->bob, NULL, &j), 401);
+    json_decref(j);
+    assert_int_equal(call(f, "GET", "/v1/whoami", newtok, NULL, &j), 200);
+    json_decref(j);
+    assert_int_equal(call(f, "DELETE", "/v1/users/admin", f->admin, NULL, &j), 409);
+    assert_non_null(strstr(errmsg(j), "last admin"));
+    json_decref(j);
+}
+
+/* The hand-written VM writer must produce JSON that a parser reads back to the same strings. */
+static void test_vm_writer_escapes(void **state)
+{
+    (void)state;
+    yun_vm vm = {0};
+    vm.id = 42;
+    snprintf(vm.name, sizeof vm.name, "web1");
+    snprintf(vm.owner_name, sizeof vm.owner_name, "alice");
+    snprintf(vm.error, sizeof vm.error, "qemu said \"no\": C:\\x\n\ttab \x01 ctl, caf\xc3\xa9 <&>");
+    vm.mem_mib = 128;
+    vm.created_ms = -5;
+    vm.state = YUN_VM_RUNNING;
+    yun_buf b = YUN_BUF_INIT;
+    api_vm_write(&b, &vm, "h\"1", NULL, false);
+    json_error_t je;
+    json_t *j = json_loads(b.data, 0, &je);
+    if (!j)
+        fail_msg("not JSON: %s in %s", je.text, b.data);
+    assert_string_equal(json_string_value(json_object_get(j, "error")), vm.error);
+    assert_string_equal(json_string_value(json_object_get(j, "host")), "h\"1");
+    assert_string_equal(json_string_value(json_object_get(j, "domain")), "yun-alice-web1");
+    assert_string_equal(json_string_value(json_object_get(j, "state")), "running");
+    assert_int_equal(json_integer_value(json_object_get(j, "id")), 42);
+    assert_int_equal(json_integer_value(json_object_get(j, "created_ms")), -5);
+    json_decref(j);
+    /* a host that stopped reporting: the VM's state is unknown */
+    b.len = 0;
+    api_vm_write(&b, &vm, "h1", "starter", true);
+    j = json_loads(b.data, 0, &je);
+    assert_string_equal(json_string_value(json_object_get(j, "state")), "unknown");
+    json_decref(j);
+    buf_free(&b);
+}
+
+int main(void)
+{
+    http_global_init();
+#define T(x) cmocka_unit_test_setup_teardown(x, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_healthz_and_routing),        T(test_auth),
+        T(test_create_place_and_isolation), T(test_validation_names_the_field),
+        T(test_no_capacity_creates_nothing), T(test_lifecycle_through_agent_reports),
+        T(test_report_validation),          T(test_hosts_users_settings),
+        cmocka_unit_test(test_vm_writer_escapes),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,376 @@
+/* The controller's loops against a real (in-memory) SQLite store: placing VMs in one transaction, applying
+ * agent reports (state transitions, errors, deletion, orphans and strangers, one-shot reboots, idempotence)
+ * and host health. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "ctl/ctl.h"
+#include "util/clock.h"
+
+typedef struct fx {
+    yun_store *s;
+    ctl_ctx *c;
+    yun_user alice;
+    yun_image img;
+    int64_t h1;
+} fx;
+
+static int64_t T0; /* now, at setup: ctl_vm_create judges host health by the wall clock */
+
+static int64_t add_host(fx *f, const char *name, int cores, uint64_t mem)
+{
+    yun_host h = {0};
+    snprintf(h.name, sizeof h.name, "%s", name);
+    h.cores = cores;
+    h.mhz = 2000;
+    h.mem_mib = mem;
+    h.disk_total_mib = h.disk_free_mib = 100000;
+    snprintf(h.hypervisor, sizeof h.hypervisor, "qemu");
+    snprintf(h.accel, sizeof h.accel, "tcg");
+    yun_err err = YUN_ERR_INIT;
+    assert_int_equal(ctl_agent_register(f->c, f->s, &h, T0, &err), 0);
+    return h.id;
+}
+
+static int setup(void **state)
+{
+    fx *f = calloc(1, sizeof *f);
+    T0 = yun_now_ms();
+    yun_err err = YUN_ERR_INIT;
+    f->s = store_open(":memory:", &err);
+    assert_non_null(f->s);
+    f->c = ctl_new(&(ctl_config){.image_dir = "/srv/images", .vm_dir = "/srv/vms", .interval_ms = 1000});
+    snprintf(f->alice.name, sizeof f->alice.name, "alice");
+    snprintf(f->alice.token_hash, sizeof f->alice.token_hash, "%064d", 1);
+    assert_int_equal(store_user_create(f->s, &f->alice, &err), 0);
+    snprintf(f->img.name, sizeof f->img.name, "starter");
+    snprintf(f->img.path, sizeof f->img.path, "/srv/images/starter/base.qcow2");
+    snprintf(f->img.kernel, sizeof f->img.kernel, "/srv/images/starter/vmlinuz");
+    f->img.size_mib = 64;
+    f->img.owner_id = f->alice.id;
+    f->img.is_public = true;
+    assert_int_equal(store_image_create(f->s, &f->img, &err), 0);
+    f->h1 = add_host(f, "h1", 2, 4096);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx *f = *state;
+    ctl_free(f->c);
+    store_close(f->s);
+    free(f);
+    return 0;
+}
+
+static yun_vm new_vm(fx *f, const char *name, int cpus, uint64_t mem)
+{
+    yun_vm vm = {0};
+    snprintf(vm.name, sizeof vm.name, "%s", name);
+    vm.cpus = cpus;
+    vm.mem_mib = mem;
+    vm.disk_mib = 1024;
+    vm.image_id = f->img.id;
+    yun_err err = YUN_ERR_INIT;
+    assert_int_equal(model_vm_validate(&vm, &err), 0);
+    return vm;
+}
+
+static yun_vm create_ok(fx *f, const char *name, int cpus, uint64_t mem)
+{
+    yun_vm vm = new_vm(f, name, cpus, mem);
+    sched_choice ch;
+    yun_err err = YUN_ERR_INIT;
+    assert_int_equal(ctl_vm_create(f->c, f->s, &f->alice, &vm, &ch, &err), 0);
+    return vm;
+}
+
+static yun_vm get(fx *f, const char *uuid)
+{
+    yun_vm vm;
+    yun_err err = YUN_ERR_INIT;
+    assert_int_equal(store_vm_get_by_uuid(f->s, uuid, &vm, &err), 0);
+    return vm;
+}
+
+static int report(fx *f, int64_t host, const ctl_verdict *v, size_t nv, const ctl_domain *d, size_t nd,
+                  ctl_answer *a)
+{
+    ctl_report r = {.vms = v, .n_vms = nv, .domains = d, .n_domains = nd, .has_disk_free = true, .disk_free_mib = 90000};
+    yun_err err = YUN_ERR_INIT;
+    int rc = ctl_agent_report(f->c, f->s, host, &r, T0 + 500, a, &err);
+    return rc;
+}
+
+static void test_create_places_and_writes_once(void **state)
+{
+    fx *f = *state;
+    yun_vm vm = new_vm(f, "web1", 1, 128);
+    sched_choice ch;
+    yun_err err = YUN_ERR_INIT;
+    assert_int_equal(ctl_vm_create(f->c, f->s, &f->alice, &vm, &ch, &err), 0);
+    assert_int_equal(ch.host_id, f->h1);
+    assert_true(vm.id > 0);
+    assert_int_equal(strlen(vm.uuid), 36);
+    yun_vm got = get(f, vm.uuid);
+    assert_int_equal(got.host_id, f->h1);
+    assert_int_equal(got.state, YUN_VM_SCHEDULED);
+    /* the same name again: refused, nothing written */
+    yun_vm dup = new_vm(f, "web1", 1, 128);
+    assert_int_equal(ctl_vm_create(f->c, f->s, &f->alice, &dup, &ch, &err), -1);
+    assert_int_equal(err.code, YUN_E_CONFLICT);
+    /* too big: refused with the reason, nothing written */
+    yun_vm big = new_vm(f, "big", 4, 128);
+    assert_int_equal(ctl_vm_create(f->c, f->s, &f->alice, &big, &ch, &err), -1);
+    assert_int_equal(err.code, YUN_E_NO_CAPACITY);
+    assert_string_equal(err.msg, "no host has 4 free cores; the most free is 1, on h1");
+    int64_t n = 0;
+    assert_int_equal(store_vm_count(f->s, -1, -1, &n, &err), 0);
+    assert_int_equal(n, 1);
+}
+
+static void test_quota_refuses(void **state)
+{
+    fx *f = *state;
+    f->alice.quota.max_vms = 1;
+    create_ok(f, "a", 1, 64);
+    yun_vm vm = new_vm(f, "b", 1, 64);
+    sched_choice ch;
+    yun_err err = YUN_ERR_INIT;
+    assert_int_equal(ctl_vm_create(f->c, f->s, &f->alice, &vm, &ch, &err), -1);
+    assert_int_equal(err.code, YUN_E_QUOTA);
+    assert_non_null(strstr(err.msg, "max_vms"));
+    f->alice.quota.max_vms = 0;
+    f->alice.quota.max_mem_mib = 100;
+    assert_int_equal(ctl_vm_create(f->c, f->s, &f->alice, &vm, &ch, &err), -1);
+    assert_int_equal(err.code, YUN_E_QUOTA);
+    assert_non_null(strstr(err.msg, "may use 100M memory, has 64M and asks for 64M more"));
+}
+
+static void test_verdicts_move_states(void **state)
+{
+    fx *f = *state;
+    yun_vm vm = create_ok(f, "web1", 1, 128);
+    ctl_verdict v = {0};
+    snprintf(v.uuid, sizeof v.uuid, "%s", vm.uuid);
+    v.state = YUN_VM_STARTING;
+    ctl_answer a;
+    assert_int_equal(report(f, f->h1, &v, 1, NULL, 0, &a), 0);
+    assert_int_equal(a.n, 1);
+    assert_true(a.vms[0].here);
+    assert_string_equal(a.vms[0].vm.uuid, vm.uuid);
+    assert_non_null(a.vms[0].image);
+    assert_string_equal(a.vms[0].image->path, "/srv/images/starter/base.qcow2");
+    ctl_answer_free(&a);
+    assert_int_equal(get(f, vm.uuid).state, YUN_VM_STARTING);
+
+    v.state = YUN_VM_RUNNING;
+    assert_int_equal(report(f, f->h1, &v, 1, NULL, 0, &a), 0);
+    ctl_answer_free(&a);
+    yun_vm got = get(f, vm.uuid);
+    assert_int_equal(got.state, YUN_VM_RUNNING);
+    assert_int_equal(got.started_ms, T0 + 500);
+    int64_t updated = got.updated_ms;
+
+    /* the same report again changes nothing */
+    assert_int_equal(report(f, f->h1, &v, 1, NULL, 0, &a), 0);
+    ctl_answer_free(&a);
+    assert_int_equal(get(f, vm.uuid).updated_ms, updated);
+
+    v.state = YUN_VM_ERROR;
+    snprintf(v.error, sizeof v.error, "internal error: qemu unexpectedly closed the monitor");
+    assert_int_equal(report(f, f->h1, &v, 1, NULL, 0, &a), 0);
+    ctl_answer_free(&a);
+    got = get(f, vm.uuid);
+    assert_int_equal(got.state, YUN_VM_ERROR);
+    assert_string_equal(got.error, "internal error: qemu unexpectedly closed the monitor");
+    assert_int_equal(got.started_ms, 0);
+
+    v.state = YUN_VM_STOPPED;
+    assert_int_equal(report(f, f->h1, &v, 1, NULL, 0, &a), 0);
+    ctl_answer_free(&a);
+    got = get(f, vm.uuid);
+    assert_int_equal(got.state, YUN_VM_STOPPED);
+    assert_string_equal(got.error, "");
+}
+
+static void test_delete_only_when_wanted(void **state)
+{
+    fx *f = *state;
+    yun_vm vm = create_ok(f, "web1", 1, 128);
+    ctl_verdict v = {0};
+    snprintf(v.uuid, sizeof v.uuid, "%s", vm.uuid);
+    v.deleted = true;
+    ctl_answer a;
+    /* "deleted" for a VM the user still wants: ignored (the agent will make it again) */
+    assert_int_equal(report(f, f->h1, &v, 1, NULL, 0, &a), 0);
+    ctl_answer_free(&a);
+    yun_vm got = get(f, vm.uuid);
+    yun_err err = YUN_ERR_INIT;
+    got.want = YUN_WANT_DELETED;
+    got.state = YUN_VM_DELETING;
+    assert_int_equal(store_vm_update(f->s, &got, &err), 0);
+    /* while deleting, a "stopped" verdict keeps it deleting */
+    ctl_verdict s = {0};
+    snprintf(s.uuid, sizeof s.uuid, "%s", vm.uuid);
+    s.state = YUN_VM_STOPPED;
+    assert_int_equal(report(f, f->h1, &s, 1, NULL, 0, &a), 0);
+    assert_int_equal(a.n, 1);
+    assert_int_equal(a.vms[0].vm.want, YUN_WANT_DELETED);
+    ctl_answer_free(&a);
+    assert_int_equal(get(f, vm.uuid).state, YUN_VM_DELETING);
+    assert_int_equal(report(f, f->h1, &v, 1, NULL, 0, &a), 0);
+    assert_int_equal(a.n, 0);
+    ctl_answer_free(&a);
+    assert_int_equal(store_vm_get_by_uuid(f->s, vm.uuid, &got, &err), -1);
+    assert_int_equal(err.code, YUN_E_NOT_FOUND);
+    /* resent: still fine */
+    assert_int_equal(report(f, f->h1, &v, 1, NULL, 0, &a), 0);
+    ctl_answer_free(&a);
+}
+
+static void test_other_hosts_verdicts_ignored(void **state)
+{
+    fx *f = *state;
+    yun_vm vm = create_ok(f, "web1", 1, 128);
+    int64_t h2 = add_host(f, "h2", 2, 4096);
+    ctl_verdict v = {0};
+    snprintf(v.uuid, sizeof v.uuid, "%s", vm.uuid);
+    v.state = YUN_VM_RUNNING;
+    ctl_answer a;
+    assert_int_equal(report(f, h2, &v, 1, NULL, 0, &a), 0);
+    assert_int_equal(a.n, 0);
+    ctl_answer_free(&a);
+    assert_int_equal(get(f, vm.uuid).state, YUN_VM_SCHEDULED);
+}
+
+static void test_orphans_strangers_and_migrations(void **state)
+{
+    fx *f = *state;
+    yun_vm vm = create_ok(f, "web1", 1, 128);
+    int64_t h2 = add_host(f, "h2", 2, 4096);
+    ctl_domain d[3] = {0};
+    snprintf(d[0].uuid, sizeof d[0].uuid, "11111111-1111-4111-8111-111111111111");
+    snprintf(d[0].name, sizeof d[0].name, "someone-elses");
+    snprintf(d[0].state, sizeof d[0].state, "running");
+    snprintf(d[1].uuid, sizeof d[1].uuid, "22222222-2222-4222-8222-222222222222");
+    snprintf(d[1].name, sizeof d[1].name, "yun-bob-gone");
+    d[1].yun_owned = true;
+    snprintf(d[2].uuid, sizeof d[2].uuid, "%s", vm.uuid); /* assigned to h1, running on h2 */
+    snprintf(d[2].name, sizeof d[2].name, "yun-alice-web1");
+    d[2].yun_owned = true;
+    ctl_answer a;
+    assert_int_equal(report(f, h2, NULL, 0, d, 3, &a), 0);
+    assert_int_equal(a.n, 1);
+    assert_false(a.vms[0].here);
+    assert_int_equal(a.vms[0].target_host, f->h1);
+    ctl_answer_free(&a);
+    ctl_domain *o, *s;
+    size_t no, ns;
+    ctl_host_foreign(f->c, h2, &o, &no, &s, &ns);
+    assert_int_equal(no, 1);
+    assert_int_equal(ns, 1);
+    assert_string_equal(o[0].name, "yun-bob-gone");
+    assert_string_equal(s[0].name, "someone-elses");
+    free(o);
+    free(s);
+    /* the next report without them forgets them */
+    assert_int_equal(report(f, h2, NULL, 0, NULL, 0, &a), 0);
+    ctl_answer_free(&a);
+    ctl_host_foreign(f->c, h2, &o, &no, &s, &ns);
+    assert_int_equal(no + ns, 0);
+}
+
+static void test_reboot_is_one_shot(void **state)
+{
+    fx *f = *state;
+    yun_vm vm = create_ok(f, "web1", 1, 128);
+    ctl_reboot_request(f->c, vm.uuid);
+    ctl_reboot_request(f->c, vm.uuid);
+    ctl_answer a;
+    assert_int_equal(report(f, f->h1, NULL, 0, NULL, 0, &a), 0);
+    assert_true(a.vms[0].reboot);
+    ctl_answer_free(&a);
+    assert_int_equal(report(f, f->h1, NULL, 0, NULL, 0, &a), 0);
+    assert_false(a.vms[0].reboot);
+    ctl_answer_free(&a);
+}
+
+static void test_health_marks_down_and_report_brings_up(void **state)
+{
+    fx *f = *state;
+    yun_err err = YUN_ERR_INIT;
+    yun_host h;
+    assert_int_equal(store_host_get(f->s, f->h1, &h, &err), 0);
+    assert_int_equal(ctl_host_effective_state(&h, T0 + 2500, 1000), YUN_HOST_UP);
+    assert_int_equal(ctl_host_effective_state(&h, T0 + 3500, 1000), YUN_HOST_DOWN);
+    assert_int_equal(ctl_health_tick(f->c, f->s, T0 + 2500, &err), 0);
+    assert_int_equal(ctl_health_tick(f->c, f->s, T0 + 3500, &err), 1);
+    assert_int_equal(ctl_health_tick(f->c, f->s, T0 + 4500, &err), 0); /* once */
+    assert_int_equal(store_host_get(f->s, f->h1, &h, &err), 0);
+    assert_int_equal(h.state, YUN_HOST_DOWN);
+    /* a down host takes no VMs */
+    yun_vm vm = new_vm(f, "web1", 1, 128);
+    sched_choice ch;
+    assert_int_equal(ctl_vm_create(f->c, f->s, &f->alice, &vm, &ch, &err), -1);
+    assert_int_equal(err.code, YUN_E_NO_CAPACITY);
+    ctl_answer a;
+    assert_int_equal(report(f, f->h1, NULL, 0, NULL, 0, &a), 0);
+    ctl_answer_free(&a);
+    assert_int_equal(store_host_get(f->s, f->h1, &h, &err), 0);
+    assert_int_equal(h.state, YUN_HOST_UP);
+    assert_int_equal(h.disk_free_mib, 90000);
+    /* a disabled host stays disabled through a report and a re-registration */
+    h.state = YUN_HOST_DISABLED;
+    assert_int_equal(store_host_update(f->s, &h, &err), 0);
+    assert_int_equal(report(f, f->h1, NULL, 0, NULL, 0, &a), 0);
+    ctl_answer_free(&a);
+    add_host(f, "h1", 2, 4096);
+    assert_int_equal(store_host_get(f->s, f->h1, &h, &err), 0);
+    assert_int_equal(h.state, YUN_HOST_DISABLED);
+}
+
+static void test_unknown_host_report(void **state)
+{
+    fx *f = *state;
+    ctl_report r = {0};
+    ctl_answer a;
+    yun_err err = YUN_ERR_INIT;
+    assert_int_equal(ctl_agent_report(f->c, f->s, 999, &r, T0, &a, &err), -1);
+    assert_int_equal(err.code, YUN_E_NOT_FOUND);
+}
+
+static void test_paths(void **state)
+{
+    fx *f = *state;
+    char p[YUN_PATH_MAX];
+    ctl_vm_disk_path(f->c, "abc", p, sizeof p);
+    assert_string_equal(p, "/srv/vms/abc.qcow2");
+    ctl_vm_console_path(f->c, "abc", p, sizeof p);
+    assert_string_equal(p, "/srv/vms/abc.log");
+}
+
+int main(void)
+{
+#define T(x) cmocka_unit_test_setup_teardown(x, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_create_places_and_writes_once),
+        T(test_quota_refuses),
+        T(test_verdicts_move_states),
+        T(test_delete_only_when_wanted),
+        T(test_other_hosts_verdicts_ignored),
+        T(test_orphans_strangers_and_migrations),
+        T(test_reboot_is_one_shot),
+        T(test_health_marks_down_and_report_brings_up),
+        T(test_unknown_host_report),
+        T(test_paths),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

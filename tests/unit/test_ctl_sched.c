@@ -1,0 +1,169 @@
+/* The scheduler: first-fit picks the first up host with room for every resource, and a refusal says why. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "ctl/sched.h"
+
+static sched_host host(int64_t id, const char *name, int cores, uint64_t mem, uint64_t disk)
+{
+    sched_host h = {0};
+    h.id = id;
+    snprintf(h.name, sizeof h.name, "%s", name);
+    h.state = YUN_HOST_UP;
+    h.cores = cores;
+    h.mhz = 2000;
+    h.mem_mib = mem;
+    h.disk_total_mib = disk;
+    h.disk_free_mib = disk;
+    return h;
+}
+
+static yun_vm vm_of(int cpus, uint64_t mem, uint64_t disk)
+{
+    yun_vm v = {0};
+    snprintf(v.name, sizeof v.name, "web1");
+    v.cpus = cpus;
+    v.mem_mib = v.max_mem_mib = mem;
+    v.disk_mib = disk;
+    return v;
+}
+
+static void test_first_fit_takes_first_with_room(void **state)
+{
+    (void)state;
+    sched_host hs[3] = {host(1, "h1", 2, 4096, 10240), host(2, "h2", 8, 16384, 102400), host(3, "h3", 8, 16384, 102400)};
+    hs[0].used_cpus = 2; /* h1 is full on cores */
+    yun_vm v = vm_of(2, 1024, 2048);
+    sched_choice c;
+    yun_err err = YUN_ERR_INIT;
+    assert_int_equal(sched_pick(hs, 3, &v, NULL, &c, &err), 0);
+    assert_int_equal(c.host_id, 2);
+    assert_string_equal(c.host, "h2");
+    assert_string_equal(c.algorithm, "first-fit");
+    assert_non_null(strstr(c.reason, "h2 is the first host with room"));
+    assert_non_null(strstr(c.reason, "8 of 8 cores"));
+}
+
+static void test_skips_down_and_disabled(void **state)
+{
+    (void)state;
+    sched_host hs[3] = {host(1, "h1", 8, 8192, 10240), host(2, "h2", 8, 8192, 10240), host(3, "h3", 8, 8192, 10240)};
+    hs[0].state = YUN_HOST_DOWN;
+    hs[1].state = YUN_HOST_DISABLED;
+    yun_vm v = vm_of(1, 128, 1024);
+    sched_choice c;
+    yun_err err = YUN_ERR_INIT;
+    assert_int_equal(sched_pick(hs, 3, &v, "first-fit", &c, &err), 0);
+    assert_int_equal(c.host_id, 3);
+    hs[2].state = YUN_HOST_DOWN;
+    assert_int_equal(sched_pick(hs, 3, &v, "first-fit", &c, &err), -1);
+    assert_int_equal(err.code, YUN_E_NO_CAPACITY);
+    assert_string_equal(err.msg, "no host is up to take the VM (2 down, 1 disabled): bring an agent back, or enable a "
+                                 "host with `yun host enable`");
+    assert_int_equal(sched_pick(hs, 0, &v, NULL, &c, &err), -1);
+    assert_non_null(strstr(err.msg, "no host is registered"));
+}
+
+static void test_refuses_with_most_free(void **state)
+{
+    (void)state;
+    sched_host hs[2] = {host(1, "h1", 4, 8192, 10240), host(2, "h2", 4, 8192, 10240)};
+    hs[0].used_cpus = 2;
+    hs[1].used_cpus = 3;
+    yun_vm v = vm_of(4, 128, 1024);
+    sched_choice c;
+    yun_err err = YUN_ERR_INIT;
+    assert_int_equal(sched_pick(hs, 2, &v, NULL, &c, &err), -1);
+    assert_int_equal(err.code, YUN_E_NO_CAPACITY);
+    assert_string_equal(err.msg, "no host has 4 free cores; the most free is 2, on h1");
+
+    v = vm_of(1, 16384, 1024); /* memory: none has 16G */
+    hs[1].used_mem_mib = 1024;
+    assert_int_equal(sched_pick(hs, 2, &v, NULL, &c, &err), -1);
+    assert_string_equal(err.msg, "no host has 16G free memory; the most free is 8G, on h1");
+
+    v = vm_of(1, 128, 20480); /* disk: the file system's free space counts too */
+    hs[0].disk_free_mib = 512;
+    assert_int_equal(sched_pick(hs, 2, &v, NULL, &c, &err), -1);
+    assert_string_equal(err.msg, "no host has 20G free disk; the most free is 10G, on h2");
+}
+
+static void test_refuses_when_no_single_host_has_all(void **state)
+{
+    (void)state;
+    /* h1 has the cores but not the memory; h2 the memory but not the cores */
+    sched_host hs[2] = {host(1, "h1", 8, 1024, 10240), host(2, "h2", 1, 8192, 10240)};
+    yun_vm v = vm_of(2, 2048, 1024);
+    sched_choice c;
+    yun_err err = YUN_ERR_INIT;
+    assert_int_equal(sched_pick(hs, 2, &v, NULL, &c, &err), -1);
+    assert_int_equal(err.code, YUN_E_NO_CAPACITY);
+    assert_string_equal(err.msg, "no host has room for all the VM needs at once: h1 has only 1G free memory; h2 has "
+                                 "only 1 free cores");
+}
+
+static void test_max_memory_and_min_mhz_reserve(void **state)
+{
+    (void)state;
+    sched_host hs[1] = {host(1, "h1", 2, 1024, 10240)};
+    yun_vm v = vm_of(1, 256, 1024);
+    v.max_mem_mib = 2048; /* the balloon may grow: its ceiling is what must fit */
+    sched_choice c;
+    yun_err err = YUN_ERR_INIT;
+    assert_int_equal(sched_pick(hs, 1, &v, NULL, &c, &err), -1);
+    assert_non_null(strstr(err.msg, "2G free memory"));
+    v.max_mem_mib = 512;
+    v.min_mhz = 5000; /* 2 x 2000 MHz = 4000 reservable */
+    assert_int_equal(sched_pick(hs, 1, &v, NULL, &c, &err), -1);
+    assert_string_equal(err.msg, "no host has 5000 free MHz of reservable CPU; the most free is 4000, on h1");
+    v.min_mhz = 4000;
+    assert_int_equal(sched_pick(hs, 1, &v, NULL, &c, &err), 0);
+}
+
+static void test_unknown_algorithm(void **state)
+{
+    (void)state;
+    sched_host hs[1] = {host(1, "h1", 2, 1024, 10240)};
+    yun_vm v = vm_of(1, 128, 1024);
+    sched_choice c;
+    yun_err err = YUN_ERR_INIT;
+    assert_int_equal(sched_pick(hs, 1, &v, "worst-fit-ever", &c, &err), -1);
+    assert_int_equal(err.code, YUN_E_INVALID);
+    assert_non_null(strstr(err.msg, "first-fit"));
+    assert_true(sched_algorithm_known("first-fit"));
+    assert_false(sched_algorithm_known("nope"));
+    assert_false(sched_algorithm_known(NULL));
+}
+
+static void test_free_never_negative(void **state)
+{
+    (void)state;
+    sched_host h = host(1, "h1", 2, 1024, 1000);
+    h.used_cpus = 5;
+    h.used_mem_mib = 4096;
+    h.used_disk_mib = 5000;
+    h.used_min_mhz = 100000;
+    assert_int_equal(sched_free_cpus(&h), 0);
+    assert_int_equal(sched_free_mem_mib(&h), 0);
+    assert_int_equal(sched_free_disk_mib(&h), 0);
+    assert_int_equal(sched_free_mhz(&h), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_first_fit_takes_first_with_room),
+        cmocka_unit_test(test_skips_down_and_disabled),
+        cmocka_unit_test(test_refuses_with_most_free),
+        cmocka_unit_test(test_refuses_when_no_single_host_has_all),
+        cmocka_unit_test(test_max_memory_and_min_mhz_reserve),
+        cmocka_unit_test(test_unknown_algorithm),
+        cmocka_unit_test(test_free_never_negative),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -4,6 +4,8 @@
 #define YUN_API_INT_H
 
 #include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -19,10 +21,22 @@
 
 typedef enum { AUTH_NONE, AUTH_USER, AUTH_ADMIN, AUTH_AGENT } api_auth;
 
+/* A response body shared by reference (the cached VM list and the answers that send it). */
+typedef struct api_blob {
+    atomic_int refs;
+    char *data;
+    size_t len;
+} api_blob;
+
+api_blob *api_blob_new(char *data, size_t len); /* takes data (malloc'd); one reference */
+api_blob *api_blob_ref(api_blob *b);
+void api_blob_unref(void *b);                  /* frees with the last reference; NULL is fine */
+
 typedef struct api_req api_req;
 typedef struct api_resp {
     int status;
     yun_buf body;
+    api_blob *blob;             /* when set, the body (one reference, handed to the server) */
     const char *content_type;   /* static; NULL = application/json */
 } api_resp;
 
@@ -41,7 +55,17 @@ typedef struct api_route {
 const api_route *api_route_match(const char *method, const char *path, char params[API_MAX_PARAMS][256],
                                  bool *path_known);
 
-/* Immutable after api_start: read by every thread. */
+/* The last full VM list rendered (the admin's GET /v1/vms), reused while no VM changed (ctl_vms_version) and
+ * no host went up or down: at 10,000 VMs rendering costs ~13 ms of CPU, copying it back well under 1 ms. */
+typedef struct api_list_cache {
+    pthread_mutex_t lock; /* guards every field below */
+    bool valid;
+    uint64_t version;
+    uint64_t hosts_key;   /* a hash of each host's id and whether it is down */
+    api_blob *body;
+} api_list_cache;
+
+/* Immutable after api_start: read by every thread (the cache locks itself). */
 typedef struct api_shared {
     char *state_dir;
     char *image_dir;
@@ -51,6 +75,7 @@ typedef struct api_shared {
     ctl_ctx *ctl;
     api_disk_import_fn disk_import;
     char *starter_script;
+    api_list_cache *list_cache;
 } api_shared;
 
 struct api_req {

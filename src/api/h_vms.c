@@ -206,15 +206,42 @@ static int vm_respond(api_req *rq, api_resp *rs, int status, const yun_vm *vm, y
     return 0;
 }
 
+static uint64_t hosts_key(const names *nm)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a over (id, down) of every host */
+    for (size_t i = 0; i < nm->nh; i++) {
+        uint64_t v = (uint64_t)nm->hosts[i].id * 2 + nm->down[i];
+        for (int k = 0; k < 8; k++) {
+            h ^= (v >> (k * 8)) & 0xff;
+            h *= 1099511628211ULL;
+        }
+    }
+    return h ^ nm->nh;
+}
+
 int h_vms_list(api_req *rq, api_resp *rs, yun_err *err)
 {
     yun_user owner;
     bool all;
     if (api_owner_for(rq, &owner, &all, err) < 0)
         return -1;
+    uint64_t version = ctl_vms_version(rq->ctl); /* before reading: a change made meanwhile only misses */
     names nm;
     if (names_load(rq, &nm, err) < 0)
         return -1;
+    api_list_cache *lc = all ? rq->sh->list_cache : NULL;
+    uint64_t key = hosts_key(&nm);
+    if (lc) {
+        pthread_mutex_lock(&lc->lock);
+        bool hit = lc->valid && lc->version == version && lc->hosts_key == key;
+        if (hit)
+            rs->blob = api_blob_ref(lc->body);
+        pthread_mutex_unlock(&lc->lock);
+        if (hit) {
+            names_free(&nm);
+            return 0;
+        }
+    }
     yun_vm *vms = NULL;
     size_t n = 0;
     if (store_vm_list(rq->store, all ? -1 : owner.id, -1, &vms, &n, err) < 0) {
@@ -233,6 +260,17 @@ int h_vms_list(api_req *rq, api_resp *rs, yun_err *err)
     buf_puts(b, "]}");
     free(vms);
     names_free(&nm);
+    if (lc) {
+        size_t len = b->len;
+        rs->blob = api_blob_new(buf_steal(b), len);
+        pthread_mutex_lock(&lc->lock);
+        api_blob_unref(lc->body);
+        lc->body = api_blob_ref(rs->blob);
+        lc->version = version;
+        lc->hosts_key = key;
+        lc->valid = true;
+        pthread_mutex_unlock(&lc->lock);
+    }
     return 0;
 }
 
@@ -383,6 +421,7 @@ int h_vm_patch(api_req *rq, api_resp *rs, yun_err *err)
     json_decref(j);
     if (store_vm_update(rq->store, &nv, err) < 0)
         return -1;
+    ctl_vms_changed(rq->ctl);
     log_info("vm %s/%s set: cpu_shares %d, cpu_cap %d, memory %lluM, min_mhz %d, max_mhz %d", nv.owner_name, nv.name,
              nv.cpu_shares, nv.cpu_cap, (unsigned long long)nv.mem_mib, nv.min_mhz, nv.max_mhz);
     return vm_respond(rq, rs, 200, &nv, err);
@@ -416,6 +455,7 @@ static int vm_action(api_req *rq, api_resp *rs, const char *action, yun_err *err
     }
     if (store_vm_update(rq->store, &vm, err) < 0)
         return -1;
+    ctl_vms_changed(rq->ctl);
     log_info("vm %s/%s: want %s", vm.owner_name, vm.name, model_vm_want_name(vm.want));
     return vm_respond(rq, rs, 202, &vm, err);
 }
@@ -436,6 +476,7 @@ int h_vm_delete(api_req *rq, api_resp *rs, yun_err *err)
         /* no agent will ever report on it: nothing is left anywhere to clean */
         if (store_vm_delete(rq->store, vm.id, err) < 0)
             return -1;
+        ctl_vms_changed(rq->ctl);
         yun_err ce = YUN_ERR_INIT;
         store_console_delete(rq->store, vm.uuid, &ce);
         log_info("vm %s/%s deleted (it had no host)", vm.owner_name, vm.name);
@@ -448,6 +489,7 @@ int h_vm_delete(api_req *rq, api_resp *rs, yun_err *err)
             vm.state = YUN_VM_DELETING;
         if (store_vm_update(rq->store, &vm, err) < 0)
             return -1;
+        ctl_vms_changed(rq->ctl);
         log_info("vm %s/%s: delete asked", vm.owner_name, vm.name);
     }
     return vm_respond(rq, rs, 202, &vm, err);

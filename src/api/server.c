@@ -79,6 +79,46 @@ static enum MHD_Result queue(struct MHD_Connection *conn, int status, yun_buf *b
     return ret;
 }
 
+api_blob *api_blob_new(char *data, size_t len)
+{
+    api_blob *b = xmalloc(sizeof *b);
+    atomic_init(&b->refs, 1);
+    b->data = data;
+    b->len = len;
+    return b;
+}
+
+api_blob *api_blob_ref(api_blob *b)
+{
+    atomic_fetch_add(&b->refs, 1);
+    return b;
+}
+
+void api_blob_unref(void *p)
+{
+    api_blob *b = p;
+    if (b && atomic_fetch_sub(&b->refs, 1) == 1) {
+        free(b->data);
+        free(b);
+    }
+}
+
+/* Sends a shared body; MHD drops the reference when it is done with it. */
+static enum MHD_Result queue_blob(struct MHD_Connection *conn, int status, api_blob *blob, const char *ctype)
+{
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer_with_free_callback_cls(blob->len, blob->data, api_blob_unref, blob);
+    if (!r) {
+        api_blob_unref(blob);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, "Content-Type", ctype ? ctype : "application/json");
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+    enum MHD_Result ret = MHD_queue_response(conn, (unsigned)status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
 static enum MHD_Result queue_error(struct MHD_Connection *conn, int status, const yun_err *err, const char *method,
                                    const char *url)
 {
@@ -261,9 +301,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     api_resp rs = {.status = 200};
     if (cs->route->handler(&rq, &rs, &err) < 0) {
         buf_free(&rs.body);
+        api_blob_unref(rs.blob);
         return queue_error(conn, yun_err_http_status(err.code), &err, method, url);
     }
     log_debug("%s %s -> %d (%.1f ms)", method, url, rs.status, (yun_mono_s() - cs->t0) * 1000.0);
+    if (rs.blob) {
+        buf_free(&rs.body);
+        return queue_blob(conn, rs.status, rs.blob, rs.content_type);
+    }
     return queue(conn, rs.status, &rs.body, rs.content_type);
 }
 
@@ -333,6 +378,8 @@ api_server *api_start(const api_config *cfg, yun_err *err)
     srv->sh.ctl = cfg->ctl;
     srv->sh.disk_import = cfg->disk_import;
     srv->sh.starter_script = xstrdup(cfg->starter_script);
+    srv->sh.list_cache = xcalloc(1, sizeof *srv->sh.list_cache);
+    pthread_mutex_init(&srv->sh.list_cache->lock, NULL);
     snprintf(srv->sh.agent_hash, sizeof srv->sh.agent_hash, "%s", cfg->agent_token_hash ? cfg->agent_token_hash : "");
     pthread_key_create(&srv->store_key, store_key_close);
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
@@ -371,5 +418,10 @@ void api_stop(api_server *srv)
     free(srv->sh.vm_dir);
     free(srv->sh.store_path);
     free(srv->sh.starter_script);
+    if (srv->sh.list_cache) {
+        pthread_mutex_destroy(&srv->sh.list_cache->lock);
+        api_blob_unref(srv->sh.list_cache->body);
+        free(srv->sh.list_cache);
+    }
     free(srv);
 }

@@ -1,6 +1,7 @@
 #include "ctl/ctl.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +34,18 @@ struct ctl_ctx {
     size_t n_foreign, cap_foreign;
     char (*reboots)[YUN_UUID_LEN];
     size_t n_reboots, cap_reboots;
+    atomic_uint_fast64_t vms_version;
 };
+
+uint64_t ctl_vms_version(ctl_ctx *c)
+{
+    return atomic_load(&c->vms_version);
+}
+
+void ctl_vms_changed(ctl_ctx *c)
+{
+    atomic_fetch_add(&c->vms_version, 1);
+}
 
 ctl_ctx *ctl_new(const ctl_config *cfg)
 {
@@ -237,6 +249,8 @@ int ctl_vm_create(ctl_ctx *c, yun_store *s, const yun_user *owner, yun_vm *vm, s
     int r = vm_create_locked(c, s, owner, vm, choice, err);
     pthread_mutex_unlock(&c->sched_lock);
     if (r == 0)
+        ctl_vms_changed(c);
+    if (r == 0)
         log_info("vm %s/%s (%s) created on %s: %s", owner->name, vm->name, vm->uuid, choice->host, choice->reason);
     return r;
 }
@@ -342,7 +356,8 @@ void ctl_host_foreign(ctl_ctx *c, int64_t host_id, ctl_domain **orphans, size_t 
     pthread_mutex_unlock(&c->lock);
 }
 
-/* One verdict on a VM of this host. Writes only what changes, so a resent report costs reads only. */
+/* One verdict on a VM of this host. Writes only what changes, so a resent report costs reads only.
+ * Returns 1 when it wrote, 0 when nothing changed, -1 on failure. */
 static int apply_verdict(yun_store *s, int64_t host_id, const ctl_verdict *v, int64_t now_ms, yun_err *err)
 {
     yun_vm vm;
@@ -366,7 +381,7 @@ static int apply_verdict(yun_store *s, int64_t host_id, const ctl_verdict *v, in
             return -1;
         }
         log_info("vm %s/%s (%s) deleted", vm.owner_name, vm.name, vm.uuid);
-        return 0;
+        return 1;
     }
     yun_vm_state st = v->state;
     const char *msg = st == YUN_VM_ERROR ? v->error : "";
@@ -386,7 +401,7 @@ static int apply_verdict(yun_store *s, int64_t host_id, const ctl_verdict *v, in
     vm.state = st;
     snprintf(vm.error, sizeof vm.error, "%s", msg);
     vm.started_ms = started;
-    return store_vm_update(s, &vm, err);
+    return store_vm_update(s, &vm, err) < 0 ? -1 : 1;
 }
 
 static int apply_console(yun_store *s, int64_t host_id, const ctl_console *con, yun_err *err)
@@ -494,9 +509,13 @@ int ctl_agent_report(ctl_ctx *c, yun_store *s, int64_t host_id, const ctl_report
     }
     if (store_host_update(s, &h, err) < 0)
         goto fail;
-    for (size_t i = 0; i < r->n_vms; i++)
-        if (apply_verdict(s, host_id, &r->vms[i], now_ms, err) < 0)
+    bool changed = false;
+    for (size_t i = 0; i < r->n_vms; i++) {
+        int w = apply_verdict(s, host_id, &r->vms[i], now_ms, err);
+        if (w < 0)
             goto fail;
+        changed |= w > 0;
+    }
     for (size_t i = 0; i < r->n_consoles; i++)
         if (apply_console(s, host_id, &r->consoles[i], err) < 0)
             goto fail;
@@ -524,6 +543,8 @@ int ctl_agent_report(ctl_ctx *c, yun_store *s, int64_t host_id, const ctl_report
         out->vms[i].image = image_find(out, out->vms[i].vm.image_id);
     if (store_commit(s, err) < 0)
         goto fail;
+    if (changed)
+        ctl_vms_changed(c);
     return 0;
 fail:
     store_rollback(s);

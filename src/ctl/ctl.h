@@ -57,6 +57,12 @@ int ctl_quota_check(const yun_user *owner, const ctl_usage *usage, const yun_vm 
 int ctl_vm_create(ctl_ctx *ctx, yun_store *s, const yun_user *owner, yun_vm *vm, sched_choice *choice,
                   yun_err *err);
 
+/* A counter that moves after every committed change to a VM row made through this process (yund is the only
+ * writer of its store), so a reader can tell whether something it rendered from the VMs is still current.
+ * Read it before reading the store; bump it after the commit. */
+uint64_t ctl_vms_version(ctl_ctx *ctx);
+void ctl_vms_changed(ctl_ctx *ctx);
+
 /* A user asked for a reboot of the VM with this uuid: the next report from its host carries it, once. */
 void ctl_reboot_request(ctl_ctx *ctx, const char *uuid);
 

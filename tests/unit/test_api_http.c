@@ -529,6 +529,49 @@ static void test_hosts_users_settings(void **state)
     json_decref(j);
 }
 
+/* The admin's full list is cached between changes: every kind of change must show in the next list. */
+static const char *admin_list_field(fx *f, const char *key)
+{
+    static char out[64];
+    json_t *j;
+    assert_int_equal(call(f, "GET", "/v1/vms", f->admin, NULL, &j), 200);
+    json_t *v = json_array_get(json_object_get(j, "vms"), 0);
+    snprintf(out, sizeof out, "%s", v ? json_string_value(json_object_get(v, key)) : "(none)");
+    json_decref(j);
+    return out;
+}
+
+static void test_list_cache_follows_changes(void **state)
+{
+    fx *f = *state;
+    json_t *j;
+    assert_string_equal(admin_list_field(f, "name"), "(none)");
+    assert_int_equal(call(f, "POST", "/v1/vms", f->alice, VM1, &j), 201);
+    char uuid[64];
+    snprintf(uuid, sizeof uuid, "%s", json_string_value(json_object_get(json_object_get(j, "vm"), "uuid")));
+    json_decref(j);
+    assert_string_equal(admin_list_field(f, "state"), "scheduled");
+    assert_string_equal(admin_list_field(f, "state"), "scheduled"); /* served from the cache */
+    AUTOFREE char *running = xasprintf("{\"domains\":[],\"vms\":[{\"uuid\":\"%s\",\"state\":\"running\"}]}", uuid);
+    json_decref(report(f, running));
+    assert_string_equal(admin_list_field(f, "state"), "running");
+    json_decref(report(f, running)); /* no change: the cached list stays right */
+    assert_string_equal(admin_list_field(f, "state"), "running");
+    assert_int_equal(call(f, "POST", "/v1/vms/web1/stop", f->alice, NULL, &j), 202);
+    json_decref(j);
+    assert_string_equal(admin_list_field(f, "want"), "stopped");
+    /* the host falls silent: three short intervals later its VMs are unknown, without any write */
+    assert_int_equal(call(f, "PUT", "/v1/settings/agent.interval_ms", f->admin, "{\"value\":\"200\"}", &j), 200);
+    json_decref(j);
+    usleep(700 * 1000);
+    assert_string_equal(admin_list_field(f, "state"), "unknown");
+    json_decref(report(f, running));
+    assert_string_equal(admin_list_field(f, "state"), "running");
+    assert_int_equal(call(f, "DELETE", "/v1/vms/web1", f->alice, NULL, &j), 202);
+    json_decref(j);
+    assert_string_equal(admin_list_field(f, "state"), "deleting");
+}
+
 /* The hand-written VM writer must produce JSON that a parser reads back to the same strings. */
 static void test_vm_writer_escapes(void **state)
 {
@@ -572,6 +615,7 @@ int main(void)
         T(test_create_place_and_isolation), T(test_validation_names_the_field),
         T(test_no_capacity_creates_nothing), T(test_lifecycle_through_agent_reports),
         T(test_report_validation),          T(test_hosts_users_settings),
+        T(test_list_cache_follows_changes),
         cmocka_unit_test(test_vm_writer_escapes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

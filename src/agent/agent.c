@@ -18,6 +18,9 @@
 
 /* ACPI events sent while a guest boots are lost (no ACPI driver yet): ask again this often. */
 #define AGENT_SHUTDOWN_RESEND_MS 5000
+/* The balloon reaches its target gradually, or not at all when the guest cannot give the memory back:
+ * a target already asked for is asked again only this often. */
+#define AGENT_BALLOON_RESEND_MS 60000
 
 /* What the agent remembers about one VM that yund listed in its last answer. */
 typedef struct agent_vm {
@@ -33,6 +36,8 @@ typedef struct agent_vm {
     int64_t shutdown_at;     /* monotonic ms of the first ACPI request of this stop, 0 when none */
     int64_t shutdown_last;   /* monotonic ms of the latest ACPI request */
     int sched_shares, sched_cap; /* what the agent last applied, for hypervisors that cannot read them back */
+    int64_t mem_asked;           /* the balloon target last asked for, 0 none */
+    int64_t mem_asked_at;        /* monotonic ms of that request */
     bool migrate_logged;
     /* console: what the last delivered report carried, and what the last built report carries */
     bool con_sent, con_pending;
@@ -337,7 +342,8 @@ static int vm_start(agent_state *st, yun_hv *hv, agent_vm *v, const desired_vm *
 }
 
 /* Assigned here and running: make its allocation what yund says, live. */
-static int vm_enforce(agent_state *st, yun_hv *hv, agent_vm *v, const desired_vm *d, const hv_domain_info *dom)
+static int vm_enforce(agent_state *st, yun_hv *hv, agent_vm *v, const desired_vm *d, const hv_domain_info *dom,
+                      int64_t now)
 {
     yun_err e = YUN_ERR_INIT;
     bool bad = false;
@@ -357,7 +363,8 @@ static int vm_enforce(agent_state *st, yun_hv *hv, agent_vm *v, const desired_vm
             }
         }
     }
-    if (d->mem_mib > 0 && dom->mem_mib != (uint64_t)d->mem_mib) {
+    bool asked = v->mem_asked == d->mem_mib && now - v->mem_asked_at < AGENT_BALLOON_RESEND_MS;
+    if (d->mem_mib > 0 && dom->mem_mib != (uint64_t)d->mem_mib && !asked) {
         if (dom->max_mem_mib && (uint64_t)d->mem_mib > dom->max_mem_mib) {
             yun_err_set(&e, YUN_E_CONFLICT,
                         "memory %lld MiB is above the running domain's maximum of %llu MiB: stop and start the VM "
@@ -369,6 +376,9 @@ static int vm_enforce(agent_state *st, yun_hv *hv, agent_vm *v, const desired_vm
             if (hv_domain_set_memory(hv, v->uuid, (uint64_t)d->mem_mib, &e) < 0) {
                 yun_err_prefix(&e, "setting memory to %lld MiB: ", (long long)d->mem_mib);
                 bad = vm_error(v, false, d->domain, &e) < 0;
+            } else {
+                v->mem_asked = d->mem_mib;
+                v->mem_asked_at = now;
             }
         }
     }
@@ -490,7 +500,7 @@ static int vm_reconcile(agent_state *st, yun_hv *hv, agent_vm *v, const desired_
         return 0;
     }
     if (dom && dom->state != HV_DOM_SHUTOFF && dom->state != HV_DOM_CRASHED) {
-        (void)vm_enforce(st, hv, v, d, dom); /* a failure is the VM's error; a reboot is still wanted */
+        (void)vm_enforce(st, hv, v, d, dom, now); /* a failure is the VM's error; a reboot is still wanted */
         if (d->reboot && dom->state == HV_DOM_RUNNING) {
             yun_err e = YUN_ERR_INIT;
             action(st, "reboot", v, domain);

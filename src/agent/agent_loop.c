@@ -3,6 +3,8 @@
 #include "agent/agent.h"
 
 #include <dirent.h>
+#include <pthread.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +27,124 @@ typedef struct agent_reg {
     char image_dir[YUN_PATH_MAX];
     uint64_t disk_total_mib, disk_free_mib; /* what was sent */
 } agent_reg;
+
+/* While a pass is stuck in a slow hypervisor call (a libvirtd re-probing QEMU can take a minute), yund must
+ * still hear from the host or it takes it for dead. This thread resends the last report every interval
+ * while a reconcile runs; yund applies a report idempotently. Its answers are not acted on, except that a
+ * one-shot reboot in them is kept for the next pass, so it is not lost. */
+typedef struct keepalive {
+    pthread_mutex_t lock; /* guards everything below */
+    pthread_cond_t cond;  /* signalled on quit */
+    const char *token;
+    int interval_ms;
+    char *url, *report;   /* the last report and where it went; NULL before the first */
+    int64_t busy_since;   /* monotonic ms when the running reconcile began, 0 when idle */
+    bool quit;
+    json_t *reboots;      /* uuid -> true: reboots seen in answers to resent reports */
+    int sent;             /* reports resent, for the log */
+} keepalive;
+
+static void *keepalive_main(void *p)
+{
+    keepalive *k = p;
+    pthread_mutex_lock(&k->lock);
+    while (!k->quit) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_sec += k->interval_ms / 1000;
+        ts.tv_nsec += (long)(k->interval_ms % 1000) * 1000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&k->cond, &k->lock, &ts);
+        if (k->quit || !k->busy_since || !k->report || yun_mono_ms() - k->busy_since < k->interval_ms)
+            continue;
+        AUTOFREE char *url = xstrdup(k->url);
+        AUTOFREE char *body = xstrdup(k->report);
+        pthread_mutex_unlock(&k->lock);
+        http_resp r;
+        yun_err e = YUN_ERR_INIT;
+        json_t *ans = NULL;
+        if (http_request("POST", url, k->token, "application/json", body, strlen(body), AGENT_HTTP_TIMEOUT_MS, &r,
+                         &e) == 0) {
+            ans = http_resp_json(&r, &e);
+            http_resp_free(&r);
+        }
+        pthread_mutex_lock(&k->lock);
+        k->sent++;
+        size_t i;
+        json_t *v;
+        json_array_foreach(json_object_get(ans, "vms"), i, v)
+        {
+            const char *uuid = json_string_value(json_object_get(v, "uuid"));
+            if (uuid && json_is_true(json_object_get(v, "reboot")))
+                json_object_set_new(k->reboots, uuid, json_true());
+        }
+        json_decref(ans);
+    }
+    pthread_mutex_unlock(&k->lock);
+    return NULL;
+}
+
+static void keepalive_start(keepalive *k, pthread_t *th, const char *token, int interval_ms)
+{
+    memset(k, 0, sizeof *k);
+    pthread_mutex_init(&k->lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&k->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    k->token = token;
+    k->interval_ms = interval_ms;
+    k->reboots = json_object();
+    if (pthread_create(th, NULL, keepalive_main, k) != 0)
+        abort(); /* like out-of-memory */
+}
+
+static void keepalive_stop(keepalive *k, pthread_t th)
+{
+    pthread_mutex_lock(&k->lock);
+    k->quit = true;
+    pthread_cond_signal(&k->cond);
+    pthread_mutex_unlock(&k->lock);
+    pthread_join(th, NULL);
+    pthread_mutex_destroy(&k->lock);
+    pthread_cond_destroy(&k->cond);
+    free(k->url);
+    free(k->report);
+    json_decref(k->reboots);
+}
+
+/* A reconcile begins (with the report just delivered) or ends (report NULL). On begin, the reboots the
+ * keepalive saw are folded into answer. */
+static void keepalive_busy(keepalive *k, const char *url, char *report, json_t *answer)
+{
+    pthread_mutex_lock(&k->lock);
+    if (report) {
+        free(k->url);
+        free(k->report);
+        k->url = xstrdup(url);
+        k->report = report;
+        k->busy_since = yun_mono_ms();
+        size_t i;
+        json_t *v;
+        json_array_foreach(json_object_get(answer, "vms"), i, v)
+        {
+            const char *uuid = json_string_value(json_object_get(v, "uuid"));
+            if (uuid && json_object_get(k->reboots, uuid))
+                json_object_set_new(v, "reboot", json_true());
+        }
+        json_object_clear(k->reboots);
+    } else {
+        k->busy_since = 0;
+        if (k->sent)
+            log_info("agent: a slow pass: %d report(s) resent to yund meanwhile", k->sent);
+        k->sent = 0;
+    }
+    pthread_mutex_unlock(&k->lock);
+}
 
 static bool stopping(const agent_config *cfg)
 {
@@ -215,6 +335,9 @@ int agent_run(const agent_config *cfg, yun_err *err)
     char last_fail[sizeof err->msg] = "";
     int64_t backoff = interval;
     bool probed = !own_hv; /* a hypervisor handed in (hv_fake) is not probed */
+    keepalive ka;
+    pthread_t ka_th;
+    keepalive_start(&ka, &ka_th, cfg->token, interval);
     int64_t probe_looked = 0;
     rc = 0;
     while (!stopping(cfg)) {
@@ -251,9 +374,17 @@ int agent_run(const agent_config *cfg, yun_err *err)
         }
         AUTOFREE char *path = xasprintf("/v1/agent/hosts/%lld/report", reg.host_id);
         AUTOFREE char *url = url_join(cfg->controller_url, path);
-        json_t *answer = http_json("POST", url, cfg->token, report, AGENT_HTTP_TIMEOUT_MS, &e);
+        char *body = json_dumps(report, JSON_COMPACT);
         json_decref(report);
+        json_t *answer = NULL;
+        http_resp resp;
+        if (http_request("POST", url, cfg->token, "application/json", body, strlen(body), AGENT_HTTP_TIMEOUT_MS,
+                         &resp, &e) == 0) {
+            answer = http_resp_json(&resp, &e);
+            http_resp_free(&resp);
+        }
         if (!answer) {
+            free(body);
             if (e.code == YUN_E_UNAUTHORIZED || e.code == YUN_E_FORBIDDEN) {
                 *err = e;
                 explain_fatal(cfg, err);
@@ -280,13 +411,16 @@ int agent_run(const agent_config *cfg, yun_err *err)
             log_info("agent: reporting to yund works again");
         last_fail[0] = 0;
         backoff = interval;
+        keepalive_busy(&ka, url, body, answer);
         if (agent_reconcile(st, hv, answer, yun_mono_ms(), &e) < 0)
             log_warn("agent: %s", e.msg);
+        keepalive_busy(&ka, NULL, NULL, NULL);
         json_decref(answer);
         int64_t spent = yun_mono_ms() - t0;
         if (spent < interval)
             nap(cfg, interval - spent);
     }
+    keepalive_stop(&ka, ka_th);
     agent_state_free(st);
 out:
     if (own_hv)

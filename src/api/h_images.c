@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <sodium.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -159,30 +160,34 @@ int h_image_import(api_req *rq, api_resp *rs, yun_err *err)
     return image_respond(rq, rs, 201, &img, err);
 }
 
-/* Removes an image's files: its disk, and a kernel and initrd kept in a folder of their own under images/. */
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    remove(path);
+    return 0;
+}
+
+/* Removes an image's files: its disk, and, for a built image (kernel and initrd in a folder of their own
+ * under images/), that whole folder. */
 static void image_files_remove(const api_shared *sh, const yun_image *img)
 {
     if (img->path[0] && unlink(img->path) < 0 && errno != ENOENT)
         log_warn("removing %s: %s", img->path, strerror(errno));
+    if (!img->kernel[0])
+        return;
+    char dir[YUN_PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", img->kernel);
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        return;
+    *slash = '\0';
     size_t n = strlen(sh->image_dir);
-    const char *files[] = {img->kernel, img->initrd};
-    char dir[YUN_PATH_MAX] = "";
-    for (size_t i = 0; i < 2; i++) {
-        if (!files[i][0] || strncmp(files[i], sh->image_dir, n) || files[i][n] != '/')
-            continue;
-        unlink(files[i]);
-        snprintf(dir, sizeof dir, "%s", files[i]);
-        char *slash = strrchr(dir, '/');
-        if (slash)
-            *slash = '\0';
-    }
-    if (dir[0] && strcmp(dir, sh->image_dir)) {
-        AUTOFREE char *cl = xasprintf("%s/cmdline", dir);
-        AUTOFREE char *bl = xasprintf("%s/build.log", dir);
-        unlink(cl);
-        unlink(bl);
-        rmdir(dir);
-    }
+    /* only a folder directly below images/: never anything the operator pointed an image at elsewhere */
+    if (strncmp(dir, sh->image_dir, n) || dir[n] != '/' || strchr(dir + n + 1, '/') || dir[n + 1] == '.')
+        return;
+    nftw(dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
 }
 
 int h_image_delete(api_req *rq, api_resp *rs, yun_err *err)
@@ -210,9 +215,19 @@ int h_image_delete(api_req *rq, api_resp *rs, yun_err *err)
 
 /* ---- build-starter ---- */
 
-/* Runs `bash script outdir`, its output to logpath. Fails with the log's tail when it exits non-zero. */
-static int run_script(const char *script, const char *outdir, const char *logpath, yun_err *err)
+/* Runs `bash script outdir`, its output to logpath, with the .deb cache shared by every build (images/.debs)
+ * unless the environment names one. Fails with the log's tail when it exits non-zero. */
+static int run_script(const char *script, const char *outdir, const char *image_dir, const char *logpath,
+                      yun_err *err)
 {
+    size_t ne = 0;
+    while (environ[ne])
+        ne++;
+    AUTOFREE char **env = xcalloc(ne + 2, sizeof *env);
+    memcpy(env, environ, ne * sizeof *env);
+    AUTOFREE char *cache = xasprintf("YUN_DEB_CACHE=%s/.debs", image_dir);
+    if (!getenv("YUN_DEB_CACHE"))
+        env[ne] = cache;
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 1, logpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -220,7 +235,7 @@ static int run_script(const char *script, const char *outdir, const char *logpat
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     char *argv[] = {"bash", (char *)script, (char *)outdir, NULL};
     pid_t pid;
-    int rc = posix_spawnp(&pid, "bash", &fa, NULL, argv, environ);
+    int rc = posix_spawnp(&pid, "bash", &fa, NULL, argv, env);
     posix_spawn_file_actions_destroy(&fa);
     if (rc != 0)
         return yun_err_sys(err, YUN_E_INTERNAL, rc, "running %s", script);
@@ -307,20 +322,25 @@ int h_image_build_starter(api_req *rq, api_resp *rs, yun_err *err)
     char kernel[YUN_PATH_MAX], initrd[YUN_PATH_MAX], disk[YUN_PATH_MAX];
     static const char *const knames[] = {"vmlinuz", "kernel", NULL};
     static const char *const inames[] = {"initrd.img", "initrd", "initrd.gz", NULL};
-    static const char *const dnames[] = {"disk.qcow2", NULL};
-    if (run_script(sh->starter_script, dir, logpath, err) < 0)
+    static const char *const dnames[] = {"base.qcow2", "disk.qcow2", NULL};
+    if (run_script(sh->starter_script, dir, sh->image_dir, logpath, err) < 0)
         goto fail;
     if (!first_existing(dir, knames, kernel, sizeof kernel) || !first_existing(dir, inames, initrd, sizeof initrd)) {
         yun_err_set(err, YUN_E_INTERNAL, "%s made no vmlinuz and initrd.img in %s", sh->starter_script, dir);
         goto fail;
     }
     if (first_existing(dir, dnames, disk, sizeof disk)) {
-        /* its size, read by converting a copy would be wasteful: import into place instead */
-        AUTOFREE char *conv = xasprintf("%s/base.qcow2", dir);
-        if (sh->disk_import(disk, conv, &img.size_mib, err) < 0)
+        /* imported in place: that checks it and tells its virtual size (the base disk is small) */
+        AUTOFREE char *src = xasprintf("%s/.made.qcow2", dir);
+        if (rename(disk, src) < 0) {
+            yun_err_sys(err, YUN_E_IO, errno, "renaming %s", disk);
             goto fail;
-        unlink(disk);
-        snprintf(disk, sizeof disk, "%s", conv);
+        }
+        snprintf(disk, sizeof disk, "%s/base.qcow2", dir);
+        int r = sh->disk_import(src, disk, &img.size_mib, err);
+        unlink(src);
+        if (r < 0)
+            goto fail;
     } else if (blank_disk(sh, dir, disk, sizeof disk, &img.size_mib, err) < 0) {
         goto fail;
     }

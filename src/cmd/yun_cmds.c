@@ -19,7 +19,9 @@ int cli_fail(cli_ctx *ctx, const yun_err *err)
 {
     fprintf(ctx->err, "yun: %s\n", err->msg);
     if (err->code == YUN_E_UNAUTHORIZED && !ctx->conf.token)
-        fprintf(ctx->err, "yun: no token was given: run `yun login %s --token TOKEN`, or set YUN_TOKEN\n",
+        fprintf(ctx->err,
+                "yun: no token was found: run `yun login %s --token TOKEN`, set YUN_TOKEN, or run yun where "
+                "./" CLI_DEFAULT_TOKEN_FILE " is readable\n",
                 ctx->conf.url ? ctx->conf.url : CLI_DEFAULT_URL);
     return CLI_EXIT_FAIL;
 }

@@ -256,7 +256,7 @@ char *hv_domain_xml(const hv_domain_spec *spec, yun_err *err)
 static xmlNodePtr child_ns(xmlNodePtr parent, const char *name)
 {
     for (xmlNodePtr c = parent ? parent->children : NULL; c; c = c->next)
-        if (c->type == XML_ELEMENT_NODE && c->ns && c->ns->href && strcmp((const char *)c->ns->href, HV_META_NS) == 0 &&
+        if (c->type == XML_ELEMENT_NODE && (c->ns == parent->ns || (c->ns && c->ns->href && strcmp((const char *)c->ns->href, HV_META_NS) == 0)) &&
             strcmp((const char *)c->name, name) == 0)
             return c;
     return NULL;
@@ -303,7 +303,9 @@ int hv_meta_parse(const char *xml, char *uuid, size_t uuid_n, char *owner, size_
                                   XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
     if (!doc)
         return 0;
-    xmlNodePtr vm = find_meta(xmlDocGetRootElement(doc));
+    xmlNodePtr root = xmlDocGetRootElement(doc);
+    /* virDomainGetMetadata, asked for yun's namespace, hands the element back without any namespace */
+    xmlNodePtr vm = root && !root->ns && strcmp((const char *)root->name, "vm") == 0 ? root : find_meta(root);
     if (vm) {
         copy_content(child_ns(vm, "uuid"), uuid, uuid_n);
         copy_content(child_ns(vm, "owner"), owner, owner_n);

@@ -36,53 +36,111 @@ static inline void res_max(int64_t *out, const int64_t *a, const int64_t *b)
 
 /* ---- segment tree ---- */
 
-void place_seg_init(place_seg *t, int n, const place_res *freev)
+/* Recomputes node x from its children; false when nothing changed, so an update can stop climbing. */
+static bool seg_pull(place_seg *t, int x)
+{
+    struct place_seg_node *n = &t->node[x], *a = &t->node[2 * x], *b = &t->node[2 * x + 1];
+    bool changed = false;
+    for (int r = 0; r < PLACE_NRES; r++) {
+        int64_t v = a->mx[r] > b->mx[r] ? a->mx[r] : b->mx[r];
+        changed |= v != n->mx[r];
+        n->mx[r] = v;
+    }
+    for (int d = 0; d < PLACE_SEG_DIRS; d++) {
+        float v = a->g[d] > b->g[d] ? a->g[d] : b->g[d];
+        changed |= v != n->g[d];
+        n->g[d] = v;
+    }
+    return changed;
+}
+
+/* g_d(f), rounded to float: rounding is monotone, so f >= need still implies g(f) >= g(need) */
+static float seg_g(const place_seg *t, int d, const int64_t *f)
+{
+    double g = 1e300;
+    for (int r = 0; r < PLACE_NRES; r++)
+        if (t->w[d][r] > 0 && (double)f[r] * t->w[d][r] < g)
+            g = (double)f[r] * t->w[d][r];
+    return g > 1e30 ? 1e30f : (float)g;
+}
+
+static void seg_leaf(place_seg *t, int i, const int64_t *f)
+{
+    struct place_seg_node *n = &t->node[t->size + i];
+    memcpy(n->mx, f, sizeof(place_res));
+    for (int d = 0; d < PLACE_SEG_DIRS; d++)
+        n->g[d] = seg_g(t, d, f);
+}
+
+void place_seg_init(place_seg *t, int n, const place_res *freev, const double *shape)
 {
     t->n = n;
     t->size = 1;
     while (t->size < n)
         t->size *= 2;
-    t->mx = xmalloc(sizeof *t->mx * 2 * (size_t)t->size);
+    t->node = xcalloc(2 * (size_t)t->size, sizeof *t->node);
     t->visits = 0;
+    /* weights: 1 / the mean need per resource, so that a typical need has every term near 1 and a host short
+     * in any resource scores below it (unlimited resources get 0: ignored) */
+    for (int r = 0; r < PLACE_NRES; r++) {
+        double mean = 0;
+        bool limited = false;
+        for (int i = 0; i < n; i++) {
+            mean += (double)freev[i][r] / n;
+            limited |= freev[i][r] < ((int64_t)1 << 49);
+        }
+        if (shape)
+            mean = shape[r];
+        double w = limited && mean > 0 ? 1 / mean : 0;
+        for (int d = 0; d < PLACE_SEG_DIRS; d++)
+            t->w[d][r] = d == r + 1 ? 0.5 * w : w;
+    }
+    place_res pad = {-1, -1, -1, -1}; /* padding never fits: need is >= 0 */
     for (int i = 0; i < t->size; i++)
-        for (int k = 0; k < PLACE_NRES; k++)
-            t->mx[t->size + i][k] = i < n ? freev[i][k] : -1; /* padding never fits: need is >= 0 */
+        seg_leaf(t, i, i < n ? freev[i] : pad);
     for (int i = t->size - 1; i >= 1; i--)
-        res_max(t->mx[i], t->mx[2 * i], t->mx[2 * i + 1]);
+        seg_pull(t, i);
 }
 
 void place_seg_set(place_seg *t, int i, const place_res free)
 {
-    int x = t->size + i;
-    memcpy(t->mx[x], free, sizeof(place_res));
-    for (x /= 2; x >= 1; x /= 2)
-        res_max(t->mx[x], t->mx[2 * x], t->mx[2 * x + 1]);
+    seg_leaf(t, i, free);
+    /* a parent changes only if a child did: stop at the first unchanged one */
+    for (int x = (t->size + i) / 2; x >= 1 && seg_pull(t, x); x /= 2)
+        ;
 }
 
-static int seg_first(place_seg *t, int x, int nl, int nr, int lo, const int64_t *need)
+static int seg_first(place_seg *t, int x, int nl, int nr, int lo, const int64_t *need, const float *gneed)
 {
     t->visits++;
-    if (nr <= lo || !res_ge(t->mx[x], need))
+    const struct place_seg_node *n = &t->node[x];
+    if (nr <= lo || !res_ge(n->mx, need))
         return -1;
+    for (int d = 0; d < PLACE_SEG_DIRS; d++)
+        if (n->g[d] < gneed[d])
+            return -1;
     if (x >= t->size)
         return nl;
     int mid = (nl + nr) / 2;
-    int r = seg_first(t, 2 * x, nl, mid, lo, need);
-    return r >= 0 ? r : seg_first(t, 2 * x + 1, mid, nr, lo, need);
+    int r = seg_first(t, 2 * x, nl, mid, lo, need, gneed);
+    return r >= 0 ? r : seg_first(t, 2 * x + 1, mid, nr, lo, need, gneed);
 }
 
 int place_seg_first(place_seg *t, int lo, const place_res need)
 {
     if (lo >= t->n)
         return -1;
-    int r = seg_first(t, 1, 0, t->size, lo, need);
+    float gneed[PLACE_SEG_DIRS];
+    for (int d = 0; d < PLACE_SEG_DIRS; d++)
+        gneed[d] = seg_g(t, d, need);
+    int r = seg_first(t, 1, 0, t->size, lo, need, gneed);
     return r < t->n ? r : -1;
 }
 
 void place_seg_free(place_seg *t)
 {
-    free(t->mx);
-    t->mx = NULL;
+    free(t->node);
+    t->node = NULL;
 }
 
 /* ---- treap ---- */

@@ -9,7 +9,13 @@
  * (treap) order, so the first fitting leaf they reach is the first in that order. Leaves are checked exactly.
  * Cost: with one binding resource the prune is exact and a query visits O(log N) nodes. With several, a
  * subtree can pass every maximum (from different hosts) and hold no fitting host; the search then pays for
- * looking inside. Each query counts the nodes it visited (visits), and the benchmark reports the mean. */
+ * looking inside. The segment tree therefore also keeps, per node, the maximum of a few monotone scalar
+ * functions g of the free vector (g(f) = min over resources of f[r] x w[r], w = 1 / the mean need, and the
+ * same with each subset of resources halved, which covers needs of other shapes): f >= need in every resource implies g(f) >= g(need) for any such g (each term is monotone and
+ * scaling by the same w is monotone in floating point too), so "max g below < g(need)" is another prune that
+ * never discards a fitting host, and it rejects the nearly full hosts that are short in *some* resource,
+ * which the per-resource maxima cannot. Each query counts the nodes it visited (visits), and the benchmark
+ * reports the mean. */
 #ifndef YUN_PLACE_INDEX_H
 #define YUN_PLACE_INDEX_H
 
@@ -19,14 +25,23 @@
 
 typedef int64_t place_res[PLACE_NRES];
 
+/* Directions of the extra prunes (see place_index.c): balanced, then each resource weighted double. */
+#define PLACE_SEG_DIRS 5
+
 /* Leftmost-first segment tree over host indexes 0..n-1. */
 typedef struct place_seg {
     int n, size;      /* size: a power of two >= n; node 1 is the root, leaves at size..2*size-1 */
-    place_res *mx;    /* per node: max free per resource below it */
+    struct place_seg_node {
+        int64_t mx[PLACE_NRES];  /* max free per resource below this node */
+        float g[PLACE_SEG_DIRS]; /* max over hosts below of g_d(free), one per direction d */
+    } *node;          /* one cache line per node: a visit reads one line */
+    double w[PLACE_SEG_DIRS][PLACE_NRES]; /* g_d(f) = min over constrained r of f[r] * w[d][r] */
     int64_t visits;
 } place_seg;
 
-void place_seg_init(place_seg *t, int n, const place_res *freev);
+/* shape: the mean need of the queries to come (the prunes are tightest for needs of about that shape), or
+ * NULL for the mean free vector. */
+void place_seg_init(place_seg *t, int n, const place_res *freev, const double *shape);
 void place_seg_set(place_seg *t, int i, const place_res free);
 /* The least index >= lo whose free vector is >= need in every resource, or -1. */
 int place_seg_first(place_seg *t, int lo, const place_res need);

@@ -25,6 +25,7 @@ typedef struct shares_ctx {
     const place_vm *vms;
     int n_vms;
     const place_opts *opts;
+    int *by_min;   /* VMs by min descending, computed once for every host count pemm and yun try */
     int *vm_idx;   /* scratch for per-host lists */
     int *start;    /* per host: offset into vm_idx (n_hosts + 1) */
 } shares_ctx;
@@ -157,6 +158,18 @@ static int *order_by(const shares_ctx *c, int what)
     return order;
 }
 
+/* The mean need with CPU at min (what 2) or max (1): the shape the segment tree's prunes are tuned to. */
+static void need_shape(const shares_ctx *c, int what, double *shape)
+{
+    memset(shape, 0, sizeof(double) * PLACE_NRES);
+    for (int i = 0; i < c->n_vms; i++) {
+        const place_vm *v = &c->vms[i];
+        for (int r = 0; r < PLACE_NRES; r++)
+            shape[r] += (double)(r != PLACE_CPU ? v->demand[r] : what == 2 ? place_vm_min(v) : place_vm_max(v)) /
+                        c->n_vms;
+    }
+}
+
 static place_res *free_vectors(const shares_ctx *c, int k)
 {
     place_res *f = xmalloc(sizeof *f * (size_t)(k ? k : 1));
@@ -179,7 +192,9 @@ static void first_fit_at_max(shares_ctx *c, place_plan *p, bool sorted)
     int *order = order_by(c, sorted ? 1 : 0);
     place_res *f = free_vectors(c, c->n_hosts);
     place_seg seg;
-    place_seg_init(&seg, c->n_hosts, f);
+    double shape[PLACE_NRES];
+    need_shape(c, 1, shape);
+    place_seg_init(&seg, c->n_hosts, f, shape);
     for (int o = 0; o < c->n_vms; o++) {
         int i = order[o];
         place_res need;
@@ -211,8 +226,12 @@ static void gmm(shares_ctx *c, place_plan *p)
             fa[j][r] = active ? f[j][r] : -1;
     }
     place_seg all, act;
-    place_seg_init(&all, c->n_hosts, f);
-    place_seg_init(&act, c->n_hosts, fa);
+    double shape[PLACE_NRES];
+    need_shape(c, 2, shape);
+    place_seg_init(&all, c->n_hosts, f, shape);
+    place_seg_init(&act, c->n_hosts, f, shape);
+    for (int j = 0; j < c->n_hosts; j++)
+        place_seg_set(&act, j, fa[j]);
     for (int o = 0; o < c->n_vms; o++) {
         int i = order[o];
         const place_vm *v = &c->vms[i];
@@ -249,7 +268,9 @@ static void emm(shares_ctx *c, place_plan *p)
     int *order = order_by(c, 2);
     place_res *f = free_vectors(c, c->n_hosts);
     place_seg seg;
-    place_seg_init(&seg, c->n_hosts, f);
+    double shape[PLACE_NRES];
+    need_shape(c, 2, shape);
+    place_seg_init(&seg, c->n_hosts, f, shape);
     for (int o = 0; o < c->n_vms; o++) {
         int i = order[o];
         place_res need;
@@ -274,7 +295,7 @@ static void spread(shares_ctx *c, int k, place_plan *p)
 {
     for (int i = 0; i < c->n_vms; i++)
         p->host[i] = -1;
-    int *order = order_by(c, 2);
+    const int *order = c->by_min;
     place_res *f = free_vectors(c, k);
     place_treap tr;
     place_treap_init(&tr, k, f, c->opts->seed);
@@ -292,7 +313,6 @@ static void spread(shares_ctx *c, int k, place_plan *p)
     p->index_visits += tr.visits;
     place_treap_free(&tr);
     free(f);
-    free(order);
     allocate(c, p, true);
 }
 
@@ -510,6 +530,7 @@ typedef struct search {
     place_plan *best;
     double best_net;
     bool have;
+    int best_k;
 } search;
 
 static double eval_k(search *s, int k)
@@ -519,7 +540,9 @@ static double eval_k(search *s, int k)
         s->trial.index_visits = 0;
         s->fn[f](s->c, k, &s->trial);
         place_plan_finish(&s->trial, s->c->vms, s->c->n_hosts, s->c->opts->power_cost);
-        double net = s->trial.net_utility - 1e-9 * s->trial.rejected; /* fewer rejections break ties */
+        /* fewer rejections first (a placement engine that drops VMs to look efficient is no use), then
+         * utility minus power: the rejections weigh more than any utility */
+        double net = s->trial.net_utility - 1e15 * s->trial.rejected;
         s->best->index_visits += s->trial.index_visits;
         if (net > best_here)
             best_here = net;
@@ -530,13 +553,33 @@ static double eval_k(search *s, int k)
             s->best->index_visits = visits;
             s->best_net = net;
             s->have = true;
+            s->best_k = k;
         }
     }
     return best_here;
 }
 
+/* Evaluations already made in this search (a golden section revisits points). */
+typedef struct memo {
+    int n, k[96];
+    double v[96];
+} memo;
+
+static double eval_memo(search *s, memo *m, int k)
+{
+    for (int i = 0; i < m->n; i++)
+        if (m->k[i] == k)
+            return m->v[i];
+    double v = eval_k(s, k);
+    if (m->n < 96) {
+        m->k[m->n] = k;
+        m->v[m->n++] = v;
+    }
+    return v;
+}
+
 /* Evaluates every k in [lo, hi] when the range is small, else a golden-section search (utility minus power
- * is close to unimodal in k: each host adds less utility than the one before) and its neighbourhood. */
+ * is close to unimodal in k: each host adds less utility than the one before) down to a window of 3. */
 static void search_k(search *s, int lo, int hi)
 {
     if (hi < lo)
@@ -546,16 +589,19 @@ static void search_k(search *s, int lo, int hi)
             eval_k(s, k);
         return;
     }
+    memo m = {0};
     int a = lo, b = hi;
-    while (b - a > 6) {
-        int m1 = a + (int)((b - a) * 0.382), m2 = a + (int)((b - a) * 0.618);
-        if (eval_k(s, m1) < eval_k(s, m2))
-            a = m1;
+    while (b - a > 2) {
+        int c = b - (int)lround((b - a) * 0.618), d = a + (int)lround((b - a) * 0.618);
+        if (c >= d)
+            d = c + 1;
+        if (eval_memo(s, &m, c) < eval_memo(s, &m, d))
+            a = c;
         else
-            b = m2;
+            b = d;
     }
     for (int k = a; k <= b; k++)
-        eval_k(s, k);
+        eval_memo(s, &m, k);
 }
 
 /* The least k whose first k hosts hold every VM at max, by CPU; the last host that helps anyone. */
@@ -600,7 +646,7 @@ static int fluid_best_k(const shares_ctx *c, int lo, int hi)
 int place_shares_run(place_algo algo, const place_host *hosts, int n_hosts, const place_vm *vms, int n_vms,
                      const place_opts *opts, place_plan *plan)
 {
-    shares_ctx c = {hosts, n_hosts, vms, n_vms, opts, NULL, NULL};
+    shares_ctx c = {hosts, n_hosts, vms, n_vms, opts, NULL, NULL, NULL};
     c.vm_idx = xmalloc(sizeof *c.vm_idx * (size_t)(n_vms ? n_vms : 1));
     c.start = xmalloc(sizeof *c.start * (size_t)(n_hosts + 1));
     switch (algo) {
@@ -618,6 +664,7 @@ int place_shares_run(place_algo algo, const place_host *hosts, int n_hosts, cons
         break;
     case PLACE_PEMM:
     case PLACE_YUN: {
+        c.by_min = order_by(&c, 2);
         /* candidates: emm's own plan (the fewest hosts), then k hosts from emm's count up */
         emm(&c, plan);
         place_plan_finish(plan, vms, n_hosts, opts->power_cost);
@@ -627,19 +674,31 @@ int place_shares_run(place_algo algo, const place_host *hosts, int n_hosts, cons
                 k0 = plan->host[i] + 1;
         if (k0 < 1)
             k0 = n_hosts < 1 ? 0 : 1;
-        search s = {&c, {spread, yun_at}, algo == PLACE_YUN ? 2 : 1, {0}, plan, 0, true};
-        s.best_net = plan->net_utility - 1e-9 * plan->rejected;
+        search s = {&c, {spread}, 1, {0}, plan, 0, true};
+        s.best_net = plan->net_utility - 1e15 * plan->rejected;
+        s.best_k = k0;
         place_plan_init(&s.trial, n_vms);
         int hi = hosts_for_max(&c);
         if (hi < k0)
             hi = k0;
         search_k(&s, k0, hi);
-        if (algo == PLACE_YUN && hi - k0 > 40) {
-            /* around the fluid optimum too: the golden section may miss a second hump */
-            int kf = fluid_best_k(&c, k0, hi);
-            for (int k = kf - 3; k <= kf + 3; k++)
-                if (k >= k0 && k <= hi)
+        if (algo == PLACE_YUN) {
+            /* yun's own packing: at every count when there are few, else around the best count found so
+             * far and around the fluid optimum (the golden section may miss a second hump) */
+            int kp = s.best_k;
+            s.fn[0] = yun_at;
+            if (hi - k0 <= 40) {
+                for (int k = k0; k <= hi; k++)
                     eval_k(&s, k);
+            } else {
+                int kf = fluid_best_k(&c, k0, hi);
+                for (int k = kp - 2; k <= kp + 2; k++)
+                    if (k >= k0 && k <= hi)
+                        eval_k(&s, k);
+                for (int k = kf - 2; k <= kf + 2; k++)
+                    if (k >= k0 && k <= hi && (k < kp - 2 || k > kp + 2))
+                        eval_k(&s, k);
+            }
         }
         place_plan_free(&s.trial);
         break;
@@ -647,6 +706,7 @@ int place_shares_run(place_algo algo, const place_host *hosts, int n_hosts, cons
     default:
         break;
     }
+    free(c.by_min);
     free(c.vm_idx);
     free(c.start);
     return 0;

@@ -710,6 +710,22 @@ static bool wait_reports(mini_yund *y, int n)
     return false;
 }
 
+/* Waits up to 10 s for a report whose verdict on uuid is state. */
+static bool wait_verdict(mini_yund *y, const char *uuid, const char *state)
+{
+    for (int64_t end = yun_mono_ms() + 10000; yun_mono_ms() < end; yun_sleep_ms(20)) {
+        pthread_mutex_lock(&y->lock);
+        json_t *rep = y->last_report ? json_loads(y->last_report, 0, NULL) : NULL;
+        pthread_mutex_unlock(&y->lock);
+        json_t *v = find_uuid(json_object_get(rep, "vms"), uuid);
+        bool ok = v && !strcmp(json_string_value(json_object_get(v, "state")), state);
+        json_decref(rep);
+        if (ok)
+            return true;
+    }
+    return false;
+}
+
 /* The whole loop: register (after yund comes up), report, act on the answer, report the verdict. */
 static void test_run_registers_reports_and_acts(void **state)
 {
@@ -721,7 +737,7 @@ static void test_run_registers_reports_and_acts(void **state)
     hv_fake_add_foreign(f->hv, U2, "someone-elses", true);
     run_ctx r;
     run_start(&r, f, y);
-    assert_true(wait_reports(y, 3));
+    assert_true(wait_verdict(y, U1, "running"));
     run_stop(&r);
     assert_int_equal(r.rc, 0);
     assert_true(y->n_register >= 2); /* 503, then yes (and once more if "." and vm_dir differ in size) */

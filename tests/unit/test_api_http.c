@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "api/api.h"
+#include "api/api_int.h"
 #include "util/http_client.h"
 #include "util/mem.h"
 
@@ -528,6 +529,40 @@ static void test_hosts_users_settings(void **state)
     json_decref(j);
 }
 
+/* The hand-written VM writer must produce JSON that a parser reads back to the same strings. */
+static void test_vm_writer_escapes(void **state)
+{
+    (void)state;
+    yun_vm vm = {0};
+    vm.id = 42;
+    snprintf(vm.name, sizeof vm.name, "web1");
+    snprintf(vm.owner_name, sizeof vm.owner_name, "alice");
+    snprintf(vm.error, sizeof vm.error, "qemu said \"no\": C:\\x\n\ttab \x01 ctl, caf\xc3\xa9 <&>");
+    vm.mem_mib = 128;
+    vm.created_ms = -5;
+    vm.state = YUN_VM_RUNNING;
+    yun_buf b = YUN_BUF_INIT;
+    api_vm_write(&b, &vm, "h\"1", NULL, false);
+    json_error_t je;
+    json_t *j = json_loads(b.data, 0, &je);
+    if (!j)
+        fail_msg("not JSON: %s in %s", je.text, b.data);
+    assert_string_equal(json_string_value(json_object_get(j, "error")), vm.error);
+    assert_string_equal(json_string_value(json_object_get(j, "host")), "h\"1");
+    assert_string_equal(json_string_value(json_object_get(j, "domain")), "yun-alice-web1");
+    assert_string_equal(json_string_value(json_object_get(j, "state")), "running");
+    assert_int_equal(json_integer_value(json_object_get(j, "id")), 42);
+    assert_int_equal(json_integer_value(json_object_get(j, "created_ms")), -5);
+    json_decref(j);
+    /* a host that stopped reporting: the VM's state is unknown */
+    b.len = 0;
+    api_vm_write(&b, &vm, "h1", "starter", true);
+    j = json_loads(b.data, 0, &je);
+    assert_string_equal(json_string_value(json_object_get(j, "state")), "unknown");
+    json_decref(j);
+    buf_free(&b);
+}
+
 int main(void)
 {
     http_global_init();
@@ -537,6 +572,7 @@ int main(void)
         T(test_create_place_and_isolation), T(test_validation_names_the_field),
         T(test_no_capacity_creates_nothing), T(test_lifecycle_through_agent_reports),
         T(test_report_validation),          T(test_hosts_users_settings),
+        cmocka_unit_test(test_vm_writer_escapes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

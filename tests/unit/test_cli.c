@@ -574,12 +574,17 @@ static int srv_start(void **state)
         return -1;
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv.d, MHD_DAEMON_INFO_BIND_PORT);
     snprintf(srv.url, sizeof srv.url, "http://127.0.0.1:%u", (unsigned)di->port);
-    return setup_tmp(state);
+    /* run in the scratch directory, so no ./var/admin.token of the build tree is ever picked up */
+    if (setup_tmp(state) < 0 || chdir(tmpdir) < 0)
+        return -1;
+    return 0;
 }
 
 static int srv_stop(void **state)
 {
     srv_reset();
+    if (chdir("/") < 0)
+        return -1;
     MHD_stop_daemon(srv.d);
     return teardown_tmp(state);
 }
@@ -643,6 +648,21 @@ static void test_srv_login(void **state)
     AUTOFREE char *e5 = NULL;
     assert_int_equal(run(&o5, &e5, "logout", NULL), 0);
     assert_int_not_equal(access(path, F_OK), 0);
+    /* nothing saved, nothing set but a local URL: the token comes from ./var/admin.token, as after `make up` */
+    assert_int_equal(mkdir("var", 0700), 0);
+    FILE *f = fopen("var/admin.token", "w");
+    fputs("yun_admin\n", f);
+    fclose(f);
+    env_set("YUN_URL", srv.url);
+    srv_reset();
+    srv_answer(200, "{\"hosts\": []}");
+    AUTOFREE char *o6 = NULL;
+    AUTOFREE char *e6 = NULL;
+    assert_int_equal(run(&o6, &e6, "host", "list", NULL), 0);
+    assert_string_equal(srv.auth[0], "Bearer yun_admin");
+    env_set("YUN_URL", NULL);
+    unlink("var/admin.token");
+    rmdir("var");
     env_set("HOME", NULL);
 }
 
@@ -687,6 +707,16 @@ static void test_srv_error_shown_unchanged(void **state)
     AUTOFREE char *e2 = NULL;
     assert_int_equal(RUN(&o2, &e2, "vm", "show", "web9"), 1);
     assert_string_equal(e2, "yun: no VM named web9\n");
+    /* no token anywhere: the server's word, then how to give one */
+    srv_reset();
+    srv_answer(
+        401, "{\"error\": {\"code\": \"unauthorized\", \"message\": \"no token: send Authorization: Bearer TOKEN\"}}");
+    AUTOFREE char *o4 = NULL;
+    AUTOFREE char *e4 = NULL;
+    assert_int_equal(run(&o4, &e4, "--url", srv.url, "vm", "list", NULL), 1);
+    assert_null(srv.auth[0]);
+    assert_non_null(
+        strstr(e4, "yun: no token: send Authorization: Bearer TOKEN\nyun: no token was found: run `yun login"));
     /* the server is not there */
     AUTOFREE char *o3 = NULL;
     AUTOFREE char *e3 = NULL;

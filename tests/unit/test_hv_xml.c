@@ -264,6 +264,14 @@ static void test_meta_parse(void **state)
                      1);
     assert_string_equal(uuid, UUID);
     assert_string_equal(owner, "bob");
+    /* what virDomainGetMetadata(..., HV_META_NS, ...) really returns (libvirt 9.0): no namespace at all */
+    assert_int_equal(hv_meta_parse("<vm>\n  <uuid>" UUID "</uuid>\n  <owner>carol</owner>\n</vm>", uuid, sizeof uuid,
+                                   owner, sizeof owner),
+                     1);
+    assert_string_equal(uuid, UUID);
+    assert_string_equal(owner, "carol");
+    /* but a bare <vm> deeper in other XML is not yun's */
+    assert_int_equal(hv_meta_parse("<domain><vm><uuid>u</uuid></vm></domain>", uuid, sizeof uuid, NULL, 0), 0);
 }
 
 int main(void)

@@ -53,8 +53,9 @@ static void test_seg_agrees_with_scan(void **state)
         place_res f[70];
         for (int j = 0; j < n; j++)
             random_vec(&g, f[j], 12);
+        double shape[PLACE_NRES] = {3, 5, 1, 0.5};
         place_seg t;
-        place_seg_init(&t, n, f);
+        place_seg_init(&t, n, f, round % 2 ? NULL : shape);
         for (int op = 0; op < 500; op++) {
             if (place_rng_range(&g, 0, 2) == 0) {
                 int j = (int)place_rng_range(&g, 0, n - 1);
@@ -113,7 +114,7 @@ static void test_single_resource_is_logarithmic(void **state)
         f[j][1] = f[j][2] = f[j][3] = 1;
     }
     place_seg t;
-    place_seg_init(&t, N, f);
+    place_seg_init(&t, N, f, NULL);
     for (int q = 0; q < 1000; q++) {
         place_res need = {place_rng_range(&g, 0, 1000), 1, 1, 1};
         int64_t before = t.visits;

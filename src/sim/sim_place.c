@@ -1,0 +1,561 @@
+/* sim_place.c: `yun-sim place` and `yun-sim utility-curve`, and the instances they run on. */
+#include "sim/sim_place.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "model/power.h"
+#include "place/place_index.h"
+#include "sim/trace.h"
+#include "util/clock.h"
+#include "util/mem.h"
+
+/* ---- instances ---- */
+
+void sim_hosts_cloudsim(int n, int64_t host_mem_mib, place_host *out)
+{
+    sim_hosts_kind(n, host_mem_mib, SIM_HOSTS_MIXED, out);
+}
+
+void sim_hosts_kind(int n, int64_t host_mem_mib, sim_host_kind kind, place_host *out)
+{
+    for (int j = 0; j < n; j++) {
+        place_host *h = &out[j];
+        memset(h, 0, sizeof *h);
+        bool g5 = kind == SIM_HOSTS_G5 || (kind == SIM_HOSTS_MIXED && j % 2 == 1);
+        snprintf(h->name, sizeof h->name, "h%d", j);
+        h->core_mhz = g5 ? 2660 : 1860;
+        h->cap[PLACE_CPU] = 2 * (int64_t)h->core_mhz;
+        h->cap[PLACE_MEM] = host_mem_mib;
+        h->cap[PLACE_DISK] = 160;
+        h->cap[PLACE_NET] = 1000;
+        h->power = g5 ? &YUN_POWER_HP_ML110_G5 : &YUN_POWER_HP_ML110_G4;
+    }
+}
+
+static int64_t around(place_rng *g, double mean)
+{
+    int64_t v = (int64_t)llround(mean * (0.25 + 1.5 * place_rng_unit(g)));
+    return v < 1 ? 1 : v;
+}
+
+void sim_instance_synthetic(int n_hosts, int n_vms, double load, uint64_t seed, sim_instance *out)
+{
+    place_rng g = {seed * 0x9e3779b97f4a7c15ULL + 1};
+    out->n_hosts = n_hosts;
+    out->n_vms = n_vms;
+    out->hosts = xcalloc((size_t)(n_hosts ? n_hosts : 1), sizeof *out->hosts);
+    out->vms = xcalloc((size_t)(n_vms ? n_vms : 1), sizeof *out->vms);
+    sim_hosts_cloudsim(n_hosts, 4096, out->hosts);
+    double per = n_vms ? (double)n_hosts / n_vms : 0;
+    double mean_cpu = (2 * 1860 + 2 * 2660) / 2.0 * load * per;
+    double mean_mem = 4096 * 0.7 * per, mean_disk = 160 * 0.3 * per, mean_net = 1000 * 0.2 * per;
+    for (int i = 0; i < n_vms; i++) {
+        place_vm *v = &out->vms[i];
+        snprintf(v->name, sizeof v->name, "vm%d", i);
+        v->demand[PLACE_CPU] = around(&g, mean_cpu);
+        v->demand[PLACE_MEM] = around(&g, mean_mem);
+        v->demand[PLACE_DISK] = around(&g, mean_disk);
+        v->demand[PLACE_NET] = around(&g, mean_net);
+        v->cpu_min = (int64_t)llround((double)v->demand[PLACE_CPU] * (0.3 + 0.7 * place_rng_unit(&g)));
+        if (v->cpu_min < 1)
+            v->cpu_min = 1;
+        v->cpu_max = (int64_t)llround((double)v->demand[PLACE_CPU] * (1 + place_rng_unit(&g)));
+        v->shares = 1024 << place_rng_range(&g, 0, 2);
+        v->utility = (double)place_rng_range(&g, 1, 5);
+    }
+}
+
+static const int64_t type_mips[4] = {2500, 2000, 1000, 500};
+static const int64_t type_mem[4] = {870, 1740, 1740, 613};
+
+void sim_instance_from_util(const double *util, int n_files, int n_samples, int n_vms, int n_hosts,
+                            int64_t host_mem_mib, sim_host_kind kind, int peak, sim_instance *out)
+{
+    out->n_hosts = n_hosts;
+    out->n_vms = n_vms;
+    out->hosts = xcalloc((size_t)(n_hosts ? n_hosts : 1), sizeof *out->hosts);
+    out->vms = xcalloc((size_t)(n_vms ? n_vms : 1), sizeof *out->vms);
+    sim_hosts_kind(n_hosts, host_mem_mib, kind, out->hosts);
+    int block = (n_vms + 3) / 4;
+    for (int i = 0; i < n_vms; i++) {
+        place_vm *v = &out->vms[i];
+        const double *u = util + (size_t)(i % n_files) * (size_t)n_samples;
+        int t = block ? i / block : 0;
+        double mean = 0, mx = 0;
+        for (int s = 0; s < n_samples; s++) {
+            mean += u[s] / n_samples;
+            mx = u[s] > mx ? u[s] : mx;
+        }
+        snprintf(v->name, sizeof v->name, "vm%d", i);
+        int64_t mean_mhz = (int64_t)ceil(mean * (double)type_mips[t]);
+        v->demand[PLACE_CPU] = (int64_t)ceil((peak ? mx : mean) * (double)type_mips[t]);
+        if (v->demand[PLACE_CPU] < 1)
+            v->demand[PLACE_CPU] = 1;
+        v->demand[PLACE_MEM] = type_mem[t];
+        v->demand[PLACE_DISK] = 1;
+        v->demand[PLACE_NET] = 100;
+        v->cpu_min = mean_mhz < 1 ? 1 : mean_mhz;
+        v->cpu_max = type_mips[t] > v->cpu_min ? type_mips[t] : v->cpu_min;
+        v->utility = 1;
+    }
+}
+
+void sim_instance_curve(int n_vms, uint64_t seed, sim_instance *out)
+{
+    place_rng g = {seed * 0x9e3779b97f4a7c15ULL + 7};
+    out->n_hosts = n_vms;
+    out->n_vms = n_vms;
+    out->hosts = xcalloc((size_t)(n_vms ? n_vms : 1), sizeof *out->hosts);
+    out->vms = xcalloc((size_t)(n_vms ? n_vms : 1), sizeof *out->vms);
+    for (int j = 0; j < n_vms; j++) {
+        place_host *h = &out->hosts[j];
+        snprintf(h->name, sizeof h->name, "h%d", j);
+        h->core_mhz = 2660;
+        h->cap[PLACE_CPU] = 5320;
+        h->cap[PLACE_MEM] = 4096;
+        h->cap[PLACE_DISK] = 160;
+        h->power = &YUN_POWER_HP_ML110_G5;
+    }
+    for (int i = 0; i < n_vms; i++) {
+        place_vm *v = &out->vms[i];
+        snprintf(v->name, sizeof v->name, "vm%d", i);
+        v->cpu_min = place_rng_range(&g, 200, 1200);
+        v->cpu_max = (int64_t)llround((double)v->cpu_min * (1.5 + 2.5 * place_rng_unit(&g)));
+        v->demand[PLACE_CPU] = (v->cpu_min + v->cpu_max) / 2;
+        v->demand[PLACE_MEM] = place_rng_range(&g, 256, 1024);
+        v->demand[PLACE_DISK] = 10;
+        v->shares = 1024;
+        v->utility = (double)place_rng_range(&g, 1, 5);
+    }
+}
+
+void sim_instance_free(sim_instance *in)
+{
+    free(in->hosts);
+    free(in->vms);
+    in->hosts = NULL;
+    in->vms = NULL;
+}
+
+/* ---- command line ---- */
+
+static int parse_long(const char *s, const char *what, long lo, long hi, long *out)
+{
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || errno || v < lo || v > hi) {
+        fprintf(stderr, "yun-sim: %s: '%s' is not a whole number in %ld..%ld\n", what, s, lo, hi);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int parse_double(const char *s, const char *what, double lo, double hi, double *out)
+{
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (!*s || *end || errno || !isfinite(v) || v < lo || v > hi) {
+        fprintf(stderr, "yun-sim: %s: '%s' is not a number in %g..%g\n", what, s, lo, hi);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* "bs,gm,pemm" or "all" into algos; returns the count or -1 (reported). */
+static int parse_algos(const char *list, place_algo *algos)
+{
+    if (!strcmp(list, "all")) {
+        for (int a = 0; a < PLACE_NALGOS; a++)
+            algos[a] = (place_algo)a;
+        return PLACE_NALGOS;
+    }
+    AUTOFREE char *copy = xstrdup(list);
+    int n = 0;
+    char *save = NULL;
+    for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        yun_err err = YUN_ERR_INIT;
+        if (n == PLACE_NALGOS || place_algo_parse(t, &algos[n], &err) < 0) {
+            fprintf(stderr, "yun-sim: %s\n", n == PLACE_NALGOS ? "too many algorithms" : err.msg);
+            return -1;
+        }
+        n++;
+    }
+    if (n == 0) {
+        fprintf(stderr, "yun-sim: no algorithm given; e.g. --algo first-fit or --algo all\n");
+        return -1;
+    }
+    return n;
+}
+
+static int load_trace_instance(const char *dir, int n_vms, int n_hosts, int64_t host_mem, sim_host_kind kind,
+                               int peak, sim_instance *in)
+{
+    yun_err err = YUN_ERR_INIT;
+    sim_trace *tr = sim_trace_load(dir, &err);
+    if (!tr) {
+        fprintf(stderr, "yun-sim: %s\n", err.msg);
+        return -1;
+    }
+    if (n_vms <= 0)
+        n_vms = tr->nvms;
+    if (n_hosts <= 0)
+        n_hosts = n_vms;
+    sim_instance_from_util(tr->util, tr->nvms, tr->nsamples, n_vms, n_hosts, host_mem, kind, peak, in);
+    sim_trace_free(tr);
+    return 0;
+}
+
+typedef struct place_row {
+    place_algo algo;
+    int hosts_used, lower_bound, rejected;
+    double utility, net, seconds, visits_per_vm;
+} place_row;
+
+static void place_usage(FILE *f)
+{
+    fprintf(f, "usage: yun-sim place [--hosts N] [--vms M] [--algo A[,B...]|all] [--seed S] [--load F]\n"
+               "                     [--trace DIR [--peak] [--host-mem MIB] [--host-net MBITS] [--host-kind mixed|g4|g5]]\n"
+               "                     [--power-cost C]\n"
+               "                     [--format json|table]\n"
+               "  one static placement, timed. Synthetic instance by default (N CloudSim hosts, M VMs asking\n"
+               "  for F (0.85) of the CPU); with --trace, VM CPU demand from a PlanetLab folder (mean, or peak).\n"
+               "  algorithms: ");
+    for (int a = 0; a < PLACE_NALGOS; a++)
+        fprintf(f, "%s%s", place_algo_name((place_algo)a), a + 1 < PLACE_NALGOS ? ", " : "\n");
+}
+
+int sim_place_main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"hosts", required_argument, 0, 'H'},      {"vms", required_argument, 0, 'V'},
+        {"algo", required_argument, 0, 'a'},       {"seed", required_argument, 0, 's'},
+        {"format", required_argument, 0, 'f'},     {"trace", required_argument, 0, 't'},
+        {"peak", no_argument, 0, 'p'},             {"host-mem", required_argument, 0, 'm'},
+        {"load", required_argument, 0, 'l'},       {"power-cost", required_argument, 0, 'c'},
+        {"host-kind", required_argument, 0, 'k'},  {"host-net", required_argument, 0, 'n'},
+        {"help", no_argument, 0, 'h'},             {0, 0, 0, 0},
+    };
+    long hosts = -1, vms = -1, seed = 1, host_mem = 4096, host_net = 1000;
+    double load = 0.85, cost = 0;
+    const char *algo_list = "first-fit", *format = "json", *trace = NULL;
+    int peak = 0, o;
+    sim_host_kind kind = SIM_HOSTS_MIXED;
+    optind = 1;
+    opterr = 0;
+    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        int bad = 0;
+        switch (o) {
+        case 'H': bad = parse_long(optarg, "--hosts", 1, 10000000, &hosts); break;
+        case 'V': bad = parse_long(optarg, "--vms", 1, 100000000, &vms); break;
+        case 's': bad = parse_long(optarg, "--seed", 0, 0x7fffffffL, &seed); break;
+        case 'm': bad = parse_long(optarg, "--host-mem", 1, 1L << 30, &host_mem); break;
+        case 'n': bad = parse_long(optarg, "--host-net", 0, 1L << 30, &host_net); break;
+        case 'l': bad = parse_double(optarg, "--load", 0.01, 10, &load); break;
+        case 'c': bad = parse_double(optarg, "--power-cost", 0, 1e12, &cost); break;
+        case 'a': algo_list = optarg; break;
+        case 'f': format = optarg; break;
+        case 't': trace = optarg; break;
+        case 'p': peak = 1; break;
+        case 'k':
+            if (!strcmp(optarg, "mixed"))
+                kind = SIM_HOSTS_MIXED;
+            else if (!strcmp(optarg, "g4"))
+                kind = SIM_HOSTS_G4;
+            else if (!strcmp(optarg, "g5"))
+                kind = SIM_HOSTS_G5;
+            else {
+                fprintf(stderr, "yun-sim: --host-kind: '%s'; give mixed (G4 and G5 alternating), g4 or g5\n", optarg);
+                return 2;
+            }
+            break;
+        case 'h': place_usage(stdout); return 0;
+        default:
+            fprintf(stderr, "yun-sim place: unknown option '%s'\n", argv[optind - 1]);
+            place_usage(stderr);
+            return 2;
+        }
+        if (bad)
+            return 2;
+    }
+    if (optind < argc) {
+        fprintf(stderr, "yun-sim place: unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+    if (strcmp(format, "json") && strcmp(format, "table")) {
+        fprintf(stderr, "yun-sim: --format: '%s'; give json or table\n", format);
+        return 2;
+    }
+    place_algo algos[PLACE_NALGOS];
+    int n_algos = parse_algos(algo_list, algos);
+    if (n_algos < 0)
+        return 2;
+    sim_instance in;
+    if (trace) {
+        if (load_trace_instance(trace, (int)vms, (int)hosts, host_mem, kind, peak, &in) < 0)
+            return 1;
+        for (int j = 0; j < in.n_hosts; j++)
+            in.hosts[j].cap[PLACE_NET] = host_net; /* 0: not constrained */
+    } else {
+        sim_instance_synthetic(hosts > 0 ? (int)hosts : 1000, vms > 0 ? (int)vms : 10000, load, (uint64_t)seed, &in);
+    }
+    place_row rows[PLACE_NALGOS];
+    int lb = place_lower_bound(in.hosts, in.n_hosts, in.vms, in.n_vms);
+    int rc = 0;
+    for (int a = 0; a < n_algos; a++) {
+        place_plan plan;
+        place_opts po = {cost, (uint64_t)seed};
+        yun_err err = YUN_ERR_INIT;
+        double t0 = yun_mono_s();
+        if (place_run(algos[a], in.hosts, in.n_hosts, in.vms, in.n_vms, &po, &plan, &err) < 0) {
+            fprintf(stderr, "yun-sim: %s\n", err.msg);
+            rc = 1;
+            n_algos = a;
+            break;
+        }
+        double dt = yun_mono_s() - t0;
+        rows[a] = (place_row){algos[a], plan.hosts_used, lb, plan.rejected, plan.utility, plan.net_utility, dt,
+                              (double)plan.index_visits / (in.n_vms ? in.n_vms : 1)};
+        place_plan_free(&plan);
+    }
+    if (!strcmp(format, "json")) {
+        if (n_algos > 1)
+            printf("[");
+        for (int a = 0; a < n_algos; a++) {
+            const place_row *r = &rows[a];
+            printf("%s{\"algo\": \"%s\", \"hosts\": %d, \"vms\": %d, \"hosts_used\": %d, \"lower_bound\": %d, "
+                   "\"utility\": %.1f, \"utility_minus_power\": %.1f, \"rejected\": %d, \"seconds\": %.6f, "
+                   "\"placements_per_second\": %.0f, \"index_visits_per_vm\": %.1f}",
+                   a ? ",\n " : "", place_algo_name(r->algo), in.n_hosts, in.n_vms, r->hosts_used, r->lower_bound,
+                   r->utility, r->net, r->rejected, r->seconds, r->seconds > 0 ? in.n_vms / r->seconds : 0,
+                   r->visits_per_vm);
+        }
+        printf(n_algos > 1 ? "]\n" : "\n");
+    } else {
+        printf("%d hosts, %d VMs, lower bound %d hosts\n", in.n_hosts, in.n_vms, lb);
+        printf("%-22s %10s %9s %8s %14s %14s %10s %14s %8s\n", "algorithm", "hosts_used", "vs_bound", "rejected",
+               "utility", "util-power", "seconds", "placements/s", "visits");
+        for (int a = 0; a < n_algos; a++) {
+            const place_row *r = &rows[a];
+            printf("%-22s %10d %8.2f%% %8d %14.0f %14.0f %10.4f %14.0f %8.1f\n", place_algo_name(r->algo),
+                   r->hosts_used, lb > 0 ? 100.0 * (r->hosts_used - lb) / lb : 0, r->rejected, r->utility, r->net,
+                   r->seconds, r->seconds > 0 ? in.n_vms / r->seconds : 0, r->visits_per_vm);
+        }
+    }
+    sim_instance_free(&in);
+    return rc;
+}
+
+/* ---- utility curve ---- */
+
+static int run_gnuplot(const char *script)
+{
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        execlp("gnuplot", "gnuplot", script, (char *)NULL);
+        _exit(127);
+    }
+    int st;
+    while (waitpid(pid, &st, 0) < 0)
+        if (errno != EINTR)
+            return -1;
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+}
+
+static int write_plot(const char *dir, const place_algo *algos, int n_algos, int steps, const int *ms,
+                      const double *u, const double *net, double cost)
+{
+    if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+        fprintf(stderr, "yun-sim: --plot %s: cannot create: %s\n", dir, strerror(errno));
+        return -1;
+    }
+    AUTOFREE char *dat = xasprintf("%s/utility-curve.dat", dir);
+    AUTOFREE char *gp = xasprintf("%s/utility-curve.gp", dir);
+    FILE *f = fopen(dat, "w");
+    if (!f) {
+        fprintf(stderr, "yun-sim: %s: cannot write: %s\n", dat, strerror(errno));
+        return -1;
+    }
+    fprintf(f, "# vms");
+    for (int a = 0; a < n_algos; a++)
+        fprintf(f, " %s_utility %s_net", place_algo_name(algos[a]), place_algo_name(algos[a]));
+    fprintf(f, "\n");
+    for (int s = 0; s < steps; s++) {
+        fprintf(f, "%d", ms[s]);
+        for (int a = 0; a < n_algos; a++)
+            fprintf(f, " %.1f %.1f", u[s * n_algos + a], net[s * n_algos + a]);
+        fprintf(f, "\n");
+    }
+    fclose(f);
+    f = fopen(gp, "w");
+    if (!f) {
+        fprintf(stderr, "yun-sim: %s: cannot write: %s\n", gp, strerror(errno));
+        return -1;
+    }
+    fprintf(f, "set terminal pngcairo size 1100,480 noenhanced\nset key left top\nset grid\n"
+               "set xlabel 'VMs'\nset multiplot layout 1,2\n");
+    for (int which = 0; which < 2; which++) {
+        if (which == 0)
+            fprintf(f, "set output '%s/utility-curve.png'\nset title 'utility'\n", dir);
+        else
+            fprintf(f, "set title 'utility - power (%.0f per active host)'\n", cost);
+        fprintf(f, "plot ");
+        for (int a = 0; a < n_algos; a++)
+            fprintf(f, "%s'%s' using 1:%d with linespoints title '%s'", a ? ", " : "", dat, 2 + 2 * a + which,
+                    place_algo_name(algos[a]));
+        fprintf(f, "\n");
+    }
+    fprintf(f, "unset multiplot\n");
+    fclose(f);
+    if (run_gnuplot(gp) < 0) {
+        fprintf(stderr, "yun-sim: gnuplot failed on %s (is gnuplot installed? apt-get install gnuplot)\n", gp);
+        return -1;
+    }
+    return 0;
+}
+
+static void curve_usage(FILE *f)
+{
+    fprintf(f, "usage: yun-sim utility-curve [--algos bs,gm,gmm,emm,pemm,yun] [--power-cost C] [--vms M]\n"
+               "                             [--step K] [--seed S] [--seeds K] [--plot DIR] [--format table|json]\n"
+               "  the dispatcher experiment: the first 1..M VMs of a seeded stream, hosts added on demand;\n"
+               "  utility and utility minus power per algorithm. --seeds K: K instances, a summary per algorithm.\n");
+}
+
+int sim_utility_curve_main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"algos", required_argument, 0, 'a'}, {"power-cost", required_argument, 0, 'c'},
+        {"vms", required_argument, 0, 'V'},   {"step", required_argument, 0, 'k'},
+        {"seed", required_argument, 0, 's'},  {"seeds", required_argument, 0, 'S'},
+        {"plot", required_argument, 0, 'P'},  {"format", required_argument, 0, 'f'},
+        {"help", no_argument, 0, 'h'},        {0, 0, 0, 0},
+    };
+    const char *algo_list = "bs,gm,gmm,emm,pemm,yun", *plot = NULL, *format = "table";
+    double cost = 4000;
+    long vms = 200, step = 10, seed = 1, seeds = 1;
+    int o;
+    optind = 1;
+    opterr = 0;
+    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        int bad = 0;
+        switch (o) {
+        case 'a': algo_list = optarg; break;
+        case 'c': bad = parse_double(optarg, "--power-cost", 0, 1e12, &cost); break;
+        case 'V': bad = parse_long(optarg, "--vms", 1, 100000, &vms); break;
+        case 'k': bad = parse_long(optarg, "--step", 1, 100000, &step); break;
+        case 's': bad = parse_long(optarg, "--seed", 0, 0x7fffffffL, &seed); break;
+        case 'S': bad = parse_long(optarg, "--seeds", 1, 10000, &seeds); break;
+        case 'P': plot = optarg; break;
+        case 'f': format = optarg; break;
+        case 'h': curve_usage(stdout); return 0;
+        default:
+            fprintf(stderr, "yun-sim utility-curve: unknown option '%s'\n", argv[optind - 1]);
+            curve_usage(stderr);
+            return 2;
+        }
+        if (bad)
+            return 2;
+    }
+    if (optind < argc) {
+        fprintf(stderr, "yun-sim utility-curve: unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+    if (strcmp(format, "json") && strcmp(format, "table")) {
+        fprintf(stderr, "yun-sim: --format: '%s'; give json or table\n", format);
+        return 2;
+    }
+    place_algo algos[PLACE_NALGOS];
+    int n_algos = parse_algos(algo_list, algos);
+    if (n_algos < 0)
+        return 2;
+    int steps = (int)((vms + step - 1) / step);
+    int *ms = xmalloc(sizeof *ms * (size_t)steps);
+    double *u = xcalloc((size_t)steps * (size_t)n_algos, sizeof *u);
+    double *net = xcalloc((size_t)steps * (size_t)n_algos, sizeof *net);
+    int *used = xcalloc((size_t)steps * (size_t)n_algos, sizeof *used);
+    double *sum_net = xcalloc((size_t)n_algos, sizeof *sum_net);
+    int *best_count = xcalloc((size_t)n_algos, sizeof *best_count);
+    for (long sd = seed; sd < seed + seeds; sd++) {
+        sim_instance in;
+        sim_instance_curve((int)vms, (uint64_t)sd, &in);
+        for (int s = 0; s < steps; s++) {
+            int m = (int)((s + 1) * step < vms ? (s + 1) * step : vms);
+            ms[s] = m;
+            double top = -INFINITY;
+            for (int a = 0; a < n_algos; a++) {
+                place_plan plan;
+                place_opts po = {cost, (uint64_t)sd};
+                yun_err err = YUN_ERR_INIT;
+                /* hosts on demand: a pool of m hosts, never short; the plan opens what it needs */
+                if (place_run(algos[a], in.hosts, m, in.vms, m, &po, &plan, &err) < 0) {
+                    fprintf(stderr, "yun-sim: %s\n", err.msg);
+                    return 1;
+                }
+                u[s * n_algos + a] = plan.utility;
+                net[s * n_algos + a] = plan.net_utility;
+                used[s * n_algos + a] = plan.hosts_used;
+                if (s == steps - 1)
+                    sum_net[a] += plan.net_utility;
+                if (s == steps - 1 && plan.net_utility > top)
+                    top = plan.net_utility;
+                place_plan_free(&plan);
+            }
+            if (s == steps - 1)
+                for (int a = 0; a < n_algos; a++)
+                    best_count[a] += net[s * n_algos + a] >= top - 1e-6;
+        }
+        sim_instance_free(&in);
+    }
+    if (seeds > 1) {
+        printf("%ld instances (seeds %ld..%ld) of %ld VMs, power cost %.0f per active host\n", seeds, seed,
+               seed + seeds - 1, vms, cost);
+        printf("%-8s %18s %10s\n", "algo", "mean util-power", "best on");
+        for (int a = 0; a < n_algos; a++)
+            printf("%-8s %18.0f %10d\n", place_algo_name(algos[a]), sum_net[a] / seeds, best_count[a]);
+    } else if (!strcmp(format, "json")) {
+        printf("{\"power_cost\": %.1f, \"rows\": [", cost);
+        for (int s = 0; s < steps; s++) {
+            printf("%s{\"vms\": %d", s ? ",\n " : "", ms[s]);
+            for (int a = 0; a < n_algos; a++)
+                printf(", \"%s\": {\"utility\": %.1f, \"utility_minus_power\": %.1f, \"hosts\": %d}",
+                       place_algo_name(algos[a]), u[s * n_algos + a], net[s * n_algos + a], used[s * n_algos + a]);
+            printf("}");
+        }
+        printf("]}\n");
+    } else {
+        printf("utility / utility minus power (%.0f per active host) / active hosts\n%5s", cost, "vms");
+        for (int a = 0; a < n_algos; a++)
+            printf(" %24s", place_algo_name(algos[a]));
+        printf("\n");
+        for (int s = 0; s < steps; s++) {
+            printf("%5d", ms[s]);
+            for (int a = 0; a < n_algos; a++)
+                printf(" %9.0f %9.0f %4d", u[s * n_algos + a], net[s * n_algos + a], used[s * n_algos + a]);
+            printf("\n");
+        }
+    }
+    int rc = 0;
+    if (plot && seeds == 1 && write_plot(plot, algos, n_algos, steps, ms, u, net, cost) < 0)
+        rc = 1;
+    free(ms);
+    free(u);
+    free(net);
+    free(used);
+    free(sum_net);
+    free(best_count);
+    return rc;
+}

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# yund as a process, with its all-in-one agent on the in-memory hypervisor (--fake-hv): flags, first-start
+# tokens, the VM lifecycle through the API, a refusal with its reason, another user's VM as 404, a clean
+# SIGTERM, and a restart on the same state that loses nothing. No libvirt needed; TAP on stdout.
+set -uo pipefail
+BUILD=${YUN_BUILD:-build}
+YUND="$BUILD/src/cmd/yund"
+D=$(mktemp -d "${TMPDIR:-/tmp}/yun-it-yund.XXXXXX")
+PID=""
+cleanup() {
+  [ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
+  rm -rf "$D"
+}
+trap cleanup EXIT
+n=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+notok() { n=$((n + 1)); echo "not ok $n - $1"; [ -f "$D/yund.log" ] && tail -5 "$D/yund.log" | sed 's/^/# /'; }
+check() { if eval "$2"; then ok "$1"; else notok "$1"; fi; }
+
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+URL="http://127.0.0.1:$PORT"
+start() {
+  "$YUND" --all-in-one --fake-hv --state-dir "$D/state" --listen "127.0.0.1:$PORT" >>"$D/yund.log" 2>&1 &
+  PID=$!
+  for _ in $(seq 1 50); do curl -fsS "$URL/healthz" >/dev/null 2>&1 && return 0; sleep 0.2; done
+  return 1
+}
+api() { # METHOD PATH TOKEN [BODY] -> body on stdout, status in $D/status
+  local m=$1 p=$2 t=$3
+  shift 3
+  curl -sS -o "$D/body" -w '%{http_code}' -X "$m" -H "Authorization: Bearer $t" ${1:+-d "$1"} "$URL$p" >"$D/status"
+  cat "$D/body"
+}
+status() { cat "$D/status"; }
+wait_for() { # JQ-CONDITION PATH TOKEN SECONDS
+  for _ in $(seq 1 $(($4 * 5))); do
+    api GET "$2" "$3" | jq -e "$1" >/dev/null 2>&1 && return 0
+    sleep 0.2
+  done
+  return 1
+}
+
+check "yund starts and answers /healthz" start
+check "admin.token and agent.token are written with mode 0600" \
+  '[ "$(stat -c %a "$D/state/admin.token")" = 600 ] && [ "$(stat -c %a "$D/state/agent.token")" = 600 ]'
+A=$(cat "$D/state/admin.token")
+check "the all-in-one agent registers its host" 'wait_for ".hosts | length == 1 and .[0].state == \"up\"" /v1/hosts "$A" 10'
+
+qemu-img create -q -f qcow2 "$D/tiny.qcow2" 64M
+curl -sS -o "$D/body" -w '%{http_code}' -H "Authorization: Bearer $A" -T "$D/tiny.qcow2" "$URL/v1/images?name=tiny" >"$D/status"
+check "a qcow2 upload becomes an image" '[ "$(status)" = 201 ] && jq -e ".size_mib == 64" "$D/body" >/dev/null'
+
+api POST /v1/vms "$A" '{"name":"web1","image":"tiny","cpus":1,"memory":"128M","disk":"1G"}' >/dev/null
+check "create answers 201 with the host and why" '[ "$(status)" = 201 ] && jq -e ".placement.host == \"fake\" and (.placement.reason | test(\"first-fit\"))" "$D/body" >/dev/null'
+check "the VM reaches running" 'wait_for ".state == \"running\"" /v1/vms/web1 "$A" 15'
+
+api POST /v1/vms "$A" '{"name":"huge","image":"tiny","cpus":64,"memory":"128M"}' >/dev/null
+check "a VM that fits nowhere is refused with the reason" \
+  '[ "$(status)" = 409 ] && jq -e ".error.message == \"no host has 64 free cores; the most free is 63, on fake\"" "$D/body" >/dev/null'
+api POST /v1/vms "$A" '{"name":"bad","image":"tiny","memory":"128M","cpus":"2"}' >/dev/null
+check "an ill-typed field is a 400 naming it" '[ "$(status)" = 400 ] && grep -q "\\\\\"cpus\\\\\" must be an integer" "$D/body"'
+
+B=$(api POST /v1/users "$A" '{"name":"bob"}' | jq -r .token)
+api GET /v1/vms/web1 "$B" >/dev/null
+s1=$(status)
+api DELETE /v1/vms/web1 "$B" >/dev/null
+s2=$(status)
+check "another user's VM is 404 to read and to delete" '[ "$s1" = 404 ] && [ "$s2" = 404 ]'
+
+api POST /v1/vms/web1/stop "$A" >/dev/null
+check "stop takes the VM to stopped" 'wait_for ".state == \"stopped\"" /v1/vms/web1 "$A" 15'
+api POST /v1/vms/web1/start "$A" >/dev/null
+check "start takes it back to running" 'wait_for ".state == \"running\"" /v1/vms/web1 "$A" 15'
+
+api POST /v1/vms "$A" '{"name":"web2","image":"tiny","memory":"64M"}' >/dev/null
+wait_for '.state == "running"' /v1/vms/web2 "$A" 15
+kill -TERM "$PID"
+for _ in $(seq 1 50); do kill -0 "$PID" 2>/dev/null || break; sleep 0.2; done
+wait "$PID"
+rc=$?
+PID=""
+check "SIGTERM stops yund cleanly (exit 0)" '[ "$rc" = 0 ] && grep -q "yund stopped" "$D/yund.log"'
+
+start
+check "after a restart the admin token still works and both VMs are there, running" \
+  '[ "$(cat "$D/state/admin.token")" = "$A" ] && wait_for "[.vms[] | select(.state == \"running\")] | length == 2" /v1/vms "$A" 15'
+
+api DELETE /v1/vms/web1 "$A" >/dev/null
+check "delete answers 202 and the VM goes away" '[ "$(status)" = 202 ] && wait_for ".error.code == \"not_found\"" /v1/vms/web1 "$A" 15'
+api DELETE /v1/images/tiny "$A" >/dev/null
+check "an image in use cannot be deleted" '[ "$(status)" = 409 ]'
+
+echo "1..$n"

@@ -17,7 +17,7 @@ URI=$(yun_testhost_up bc) || exit 1
 VIRSH=(virsh -q -c "$URI")
 STATE=$YUN_TEST_DIR/state
 yund_start "$STATE" "$URI" || exit 1
-wait_until 60 "host registered" bash -c 'yun host list -o json | jq -e ".hosts | length == 1"' || exit 1
+wait_until 60 "host registered" bash -c '[ "$(yun host list -o json | jq ".hosts | length")" = 1 ]' || exit 1
 yun image build-starter >/dev/null || exit 1
 
 now() { date +%s.%N; }

@@ -81,3 +81,7 @@ wait_until() {
 }
 
 vm_state_is() { [ "$(vm_field "$1" state)" = "$2" ]; }
+
+# so that `bash -c '...'` in wait_until sees them too
+export YUN_BIN
+export -f yun vm_field vm_state_is

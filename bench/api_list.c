@@ -1,7 +1,9 @@
 /* api_list.c: GET /v1/vms with 10,000 VMs in the store, end to end through a real yund process.
  * Fills a store in $TMPDIR with N VMs (default 10,000) over 100 owners on one host, starts yund on it
  * (no agent: only the API is measured), then times R requests (default 1000) listing every VM as the admin
- * over one keep-alive connection, and R/10 requests each on a new connection (as the CLI makes them).
+ * over one keep-alive connection (nothing changes between them, so yund answers from its rendered list), then
+ * R/4 requests each after a change to one VM (a PATCH, not timed: every list is rendered anew), and R/10
+ * requests each on a new connection (as the CLI makes them).
  * Prints p50/p99/max in ms, the body size, and yund's resident memory (VmRSS, and VmHWM = its peak).
  * Usage: api_list PATH/TO/yund [VMS] [REQUESTS]. yund is stopped by its pid and the folder removed. */
 #include <curl/curl.h>
@@ -234,10 +236,44 @@ int main(int argc, char **argv)
         ms[i] = (yun_mono_s() - s) * 1000.0;
     }
     double cpu = proc_cpu_ms(pid) - cpu0;
-    report("GET /v1/vms, every VM, keep-alive", ms, reqs);
-    printf("yund CPU time per request (user + system): %.2f ms\n", cpu / reqs);
+    report("GET /v1/vms, every VM, keep-alive, unchanged", ms, reqs);
+    printf("yund CPU time per request, unchanged (user + system): %.2f ms\n", cpu / reqs);
     printf("yund after the keep-alive requests: VmRSS %.1f MiB (anonymous %.1f, files %.1f)\n",
            proc_kib(pid, "VmRSS:") / 1024.0, proc_kib(pid, "RssAnon:") / 1024.0, proc_kib(pid, "RssFile:") / 1024.0);
+    int changed = reqs / 4 > 0 ? reqs / 4 : 1;
+    {
+        char purl[160];
+        snprintf(purl, sizeof purl, "%s/vm-00000?owner=user00", url);
+        CURL *pc = curl_easy_init();
+        struct curl_slist *ph = curl_slist_append(NULL, auth);
+        ph = curl_slist_append(ph, "Content-Type: application/json");
+        yun_buf pb = YUN_BUF_INIT;
+        double c0 = proc_cpu_ms(pid), patch_cpu = 0;
+        for (int i = 0; i < changed; i++) {
+            char body[64];
+            snprintf(body, sizeof body, "{\"cpu_shares\":%d}", 1000 + i % 2);
+            curl_easy_setopt(pc, CURLOPT_CUSTOMREQUEST, "PATCH");
+            curl_easy_setopt(pc, CURLOPT_POSTFIELDS, body);
+            double p0 = proc_cpu_ms(pid);
+            if (get(pc, purl, ph, &pb) != 200) {
+                fprintf(stderr, "api_list: PATCH failed: %s\n", pb.data ? pb.data : "");
+                goto out;
+            }
+            patch_cpu += proc_cpu_ms(pid) - p0;
+            double s = yun_mono_s();
+            if (get(c, url, h, &b) != 200) {
+                fprintf(stderr, "api_list: request %d failed\n", i);
+                goto out;
+            }
+            ms[i] = (yun_mono_s() - s) * 1000.0;
+        }
+        double cpu_changed = proc_cpu_ms(pid) - c0 - patch_cpu;
+        report("GET /v1/vms, every VM, after a change each", ms, changed);
+        printf("yund CPU time per list rendered anew: %.2f ms\n", cpu_changed / changed);
+        buf_free(&pb);
+        curl_slist_free_all(ph);
+        curl_easy_cleanup(pc);
+    }
     int fresh = reqs / 10 > 0 ? reqs / 10 : 1;
     for (int i = 0; i < fresh; i++) {
         CURL *c2 = curl_easy_init();
@@ -249,7 +285,7 @@ int main(int argc, char **argv)
         ms[i] = (yun_mono_s() - s) * 1000.0;
         curl_easy_cleanup(c2);
     }
-    report("GET /v1/vms, every VM, new connection each", ms, fresh);
+    report("GET /v1/vms, every VM, new connection, unchanged", ms, fresh);
     char one[160];
     snprintf(one, sizeof one, "%s?owner=user07", url);
     for (int i = 0; i < fresh; i++) {

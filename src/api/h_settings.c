@@ -14,10 +14,7 @@ typedef struct setting {
 
 static int check_algorithm(const char *v, yun_err *err)
 {
-    if (sched_algorithm_known(v))
-        return 0;
-    return yun_err_set(err, YUN_E_INVALID, "placement.algorithm \"%.64s\" is unknown: use one of %s", v,
-                       sched_algorithm_names());
+    return sched_algorithm_check(v, err);
 }
 
 static int check_interval(const char *v, yun_err *err)
@@ -40,8 +37,10 @@ static const setting *find(const char *key, yun_err *err)
     for (size_t i = 0; i < N_SETTINGS; i++)
         if (!strcmp(settings[i].key, key))
             return &settings[i];
-    yun_err_set(err, YUN_E_INVALID, "setting \"%.64s\" is unknown: the settings are placement.algorithm, "
-                                    "agent.interval_ms", key);
+    yun_err_set(err, YUN_E_INVALID,
+                "setting \"%.64s\" is unknown: the settings are placement.algorithm, "
+                "agent.interval_ms",
+                key);
     return NULL;
 }
 

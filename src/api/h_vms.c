@@ -58,11 +58,21 @@ static char *put_esc(char *p, const char *s)
         s++;
         *p++ = '\\';
         switch (c) {
-        case '"': *p++ = '"'; break;
-        case '\\': *p++ = '\\'; break;
-        case '\n': *p++ = 'n'; break;
-        case '\r': *p++ = 'r'; break;
-        case '\t': *p++ = 't'; break;
+        case '"':
+            *p++ = '"';
+            break;
+        case '\\':
+            *p++ = '\\';
+            break;
+        case '\n':
+            *p++ = 'n';
+            break;
+        case '\r':
+            *p++ = 'r';
+            break;
+        case '\t':
+            *p++ = 't';
+            break;
         default:
             p = PUT_LIT(p, "u00");
             *p++ = hex[c >> 4];
@@ -84,8 +94,8 @@ void api_vm_write(yun_buf *b, const yun_vm *vm, const char *host_name, const cha
     const char *hn = host_name ? host_name : "", *in = image_name ? image_name : "";
     size_t hl = strlen(hn), il = strlen(in);
     /* fixed text and numbers, then every string at its worst */
-    size_t need = 700 + ESC_MAX(vm->uuid) + ESC_MAX(vm->name) * 2 + ESC_MAX(vm->owner_name) * 2 + hl * 6 + il * 6 +
-                  4 + ESC_MAX(vm->error) + ESC_MAX(vm->address);
+    size_t need = 700 + ESC_MAX(vm->uuid) + ESC_MAX(vm->name) * 2 + ESC_MAX(vm->owner_name) * 2 + hl * 6 + il * 6 + 4 +
+                  ESC_MAX(vm->error) + ESC_MAX(vm->address);
     xgrow((void **)&b->data, &b->cap, b->len + need + 1, 1);
     char *p = b->data + b->len;
     p = PUT_LIT(p, "{\"id\":");
@@ -206,15 +216,42 @@ static int vm_respond(api_req *rq, api_resp *rs, int status, const yun_vm *vm, y
     return 0;
 }
 
+static uint64_t hosts_key(const names *nm)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a over (id, down) of every host */
+    for (size_t i = 0; i < nm->nh; i++) {
+        uint64_t v = (uint64_t)nm->hosts[i].id * 2 + nm->down[i];
+        for (int k = 0; k < 8; k++) {
+            h ^= (v >> (k * 8)) & 0xff;
+            h *= 1099511628211ULL;
+        }
+    }
+    return h ^ nm->nh;
+}
+
 int h_vms_list(api_req *rq, api_resp *rs, yun_err *err)
 {
     yun_user owner;
     bool all;
     if (api_owner_for(rq, &owner, &all, err) < 0)
         return -1;
+    uint64_t version = ctl_vms_version(rq->ctl); /* before reading: a change made meanwhile only misses */
     names nm;
     if (names_load(rq, &nm, err) < 0)
         return -1;
+    api_list_cache *lc = all ? rq->sh->list_cache : NULL;
+    uint64_t key = hosts_key(&nm);
+    if (lc) {
+        pthread_mutex_lock(&lc->lock);
+        bool hit = lc->valid && lc->version == version && lc->hosts_key == key;
+        if (hit)
+            rs->blob = api_blob_ref(lc->body);
+        pthread_mutex_unlock(&lc->lock);
+        if (hit) {
+            names_free(&nm);
+            return 0;
+        }
+    }
     yun_vm *vms = NULL;
     size_t n = 0;
     if (store_vm_list(rq->store, all ? -1 : owner.id, -1, &vms, &n, err) < 0) {
@@ -233,6 +270,17 @@ int h_vms_list(api_req *rq, api_resp *rs, yun_err *err)
     buf_puts(b, "]}");
     free(vms);
     names_free(&nm);
+    if (lc) {
+        size_t len = b->len;
+        rs->blob = api_blob_new(buf_steal(b), len);
+        pthread_mutex_lock(&lc->lock);
+        api_blob_unref(lc->body);
+        lc->body = api_blob_ref(rs->blob);
+        lc->version = version;
+        lc->hosts_key = key;
+        lc->valid = true;
+        pthread_mutex_unlock(&lc->lock);
+    }
     return 0;
 }
 
@@ -245,10 +293,9 @@ int h_vm_show(api_req *rq, api_resp *rs, yun_err *err)
 }
 
 static const api_field create_fields[] = {
-    {"name", F_STRING, true},      {"image", F_STRING, true},  {"cpus", F_INT, false},
-    {"memory", F_SIZE, true},      {"max_memory", F_SIZE, false}, {"disk", F_SIZE, false},
-    {"cpu_shares", F_INT, false},  {"cpu_cap", F_INT, false},  {"min_mhz", F_INT, false},
-    {"max_mhz", F_INT, false},     {"start", F_BOOL, false},   {NULL, 0, false},
+    {"name", F_STRING, true},      {"image", F_STRING, true}, {"cpus", F_INT, false},       {"memory", F_SIZE, true},
+    {"max_memory", F_SIZE, false}, {"disk", F_SIZE, false},   {"cpu_shares", F_INT, false}, {"cpu_cap", F_INT, false},
+    {"min_mhz", F_INT, false},     {"max_mhz", F_INT, false}, {"start", F_BOOL, false},     {NULL, 0, false},
 };
 
 /* An int field into an int, refusing values that do not fit. */
@@ -383,6 +430,7 @@ int h_vm_patch(api_req *rq, api_resp *rs, yun_err *err)
     json_decref(j);
     if (store_vm_update(rq->store, &nv, err) < 0)
         return -1;
+    ctl_vms_changed(rq->ctl);
     log_info("vm %s/%s set: cpu_shares %d, cpu_cap %d, memory %lluM, min_mhz %d, max_mhz %d", nv.owner_name, nv.name,
              nv.cpu_shares, nv.cpu_cap, (unsigned long long)nv.mem_mib, nv.min_mhz, nv.max_mhz);
     return vm_respond(rq, rs, 200, &nv, err);
@@ -416,13 +464,23 @@ static int vm_action(api_req *rq, api_resp *rs, const char *action, yun_err *err
     }
     if (store_vm_update(rq->store, &vm, err) < 0)
         return -1;
+    ctl_vms_changed(rq->ctl);
     log_info("vm %s/%s: want %s", vm.owner_name, vm.name, model_vm_want_name(vm.want));
     return vm_respond(rq, rs, 202, &vm, err);
 }
 
-int h_vm_start(api_req *rq, api_resp *rs, yun_err *err) { return vm_action(rq, rs, "start", err); }
-int h_vm_stop(api_req *rq, api_resp *rs, yun_err *err) { return vm_action(rq, rs, "stop", err); }
-int h_vm_reboot(api_req *rq, api_resp *rs, yun_err *err) { return vm_action(rq, rs, "reboot", err); }
+int h_vm_start(api_req *rq, api_resp *rs, yun_err *err)
+{
+    return vm_action(rq, rs, "start", err);
+}
+int h_vm_stop(api_req *rq, api_resp *rs, yun_err *err)
+{
+    return vm_action(rq, rs, "stop", err);
+}
+int h_vm_reboot(api_req *rq, api_resp *rs, yun_err *err)
+{
+    return vm_action(rq, rs, "reboot", err);
+}
 
 int h_vm_delete(api_req *rq, api_resp *rs, yun_err *err)
 {
@@ -431,14 +489,20 @@ int h_vm_delete(api_req *rq, api_resp *rs, yun_err *err)
         return -1;
     yun_host h;
     yun_err e = YUN_ERR_INIT;
-    bool host_gone = vm.host_id <= 0 || (store_host_get(rq->store, vm.host_id, &h, &e) < 0 && e.code == YUN_E_NOT_FOUND);
-    if (host_gone) {
-        /* no agent will ever report on it: nothing is left anywhere to clean */
+    bool host_gone =
+        vm.host_id <= 0 || (store_host_get(rq->store, vm.host_id, &h, &e) < 0 && e.code == YUN_E_NOT_FOUND);
+    const char *force = api_query(rq, "force");
+    bool forced = force && (!strcmp(force, "true") || !strcmp(force, "1"));
+    if (forced && !rq->user.is_admin)
+        return yun_err_set(err, YUN_E_FORBIDDEN, "only an admin may force a delete (?force=true)");
+    if (host_gone || forced) {
+        /* no agent will report on it (no host), or the admin gives up on its host (dead for good): the row goes
+         * now; should the domain turn up again, its agent reports it as an orphan and leaves it alone */
         if (store_vm_delete(rq->store, vm.id, err) < 0)
             return -1;
-        yun_err ce = YUN_ERR_INIT;
-        store_console_delete(rq->store, vm.uuid, &ce);
-        log_info("vm %s/%s deleted (it had no host)", vm.owner_name, vm.name);
+        ctl_vms_changed(rq->ctl);
+        log_info("vm %s/%s deleted at once (%s)", vm.owner_name, vm.name,
+                 host_gone ? "it had no host" : "forced by the admin");
         rs->status = 204;
         return 0;
     }
@@ -448,6 +512,7 @@ int h_vm_delete(api_req *rq, api_resp *rs, yun_err *err)
             vm.state = YUN_VM_DELETING;
         if (store_vm_update(rq->store, &vm, err) < 0)
             return -1;
+        ctl_vms_changed(rq->ctl);
         log_info("vm %s/%s: delete asked", vm.owner_name, vm.name);
     }
     return vm_respond(rq, rs, 202, &vm, err);

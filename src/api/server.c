@@ -17,8 +17,8 @@
 
 struct api_server {
     struct MHD_Daemon *daemon;
-    api_shared sh;              /* immutable while the daemon runs */
-    pthread_key_t store_key;    /* each connection thread's own yun_store, closed when the thread ends */
+    api_shared sh;           /* immutable while the daemon runs */
+    pthread_key_t store_key; /* each connection thread's own yun_store, closed when the thread ends */
     uint16_t port;
 };
 
@@ -26,8 +26,8 @@ struct api_server {
 typedef struct conn_state {
     const api_route *route;
     char params[API_MAX_PARAMS][256];
-    bool responded;             /* an error was queued early: drain and ignore the rest */
-    bool failed;                /* the body went wrong; err says how; answered at the final call */
+    bool responded; /* an error was queued early: drain and ignore the rest */
+    bool failed;    /* the body went wrong; err says how; answered at the final call */
     yun_err err;
     yun_buf body;
     int upload_fd;
@@ -73,6 +73,46 @@ static enum MHD_Result queue(struct MHD_Connection *conn, int status, yun_buf *b
     }
     if (status != 204)
         MHD_add_response_header(r, "Content-Type", ctype ? ctype : "application/json");
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+    enum MHD_Result ret = MHD_queue_response(conn, (unsigned)status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+api_blob *api_blob_new(char *data, size_t len)
+{
+    api_blob *b = xmalloc(sizeof *b);
+    atomic_init(&b->refs, 1);
+    b->data = data;
+    b->len = len;
+    return b;
+}
+
+api_blob *api_blob_ref(api_blob *b)
+{
+    atomic_fetch_add(&b->refs, 1);
+    return b;
+}
+
+void api_blob_unref(void *p)
+{
+    api_blob *b = p;
+    if (b && atomic_fetch_sub(&b->refs, 1) == 1) {
+        free(b->data);
+        free(b);
+    }
+}
+
+/* Sends a shared body; MHD drops the reference when it is done with it. */
+static enum MHD_Result queue_blob(struct MHD_Connection *conn, int status, api_blob *blob, const char *ctype)
+{
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer_with_free_callback_cls(blob->len, blob->data, api_blob_unref, blob);
+    if (!r) {
+        api_blob_unref(blob);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, "Content-Type", ctype ? ctype : "application/json");
     MHD_add_response_header(r, "Cache-Control", "no-store");
     enum MHD_Result ret = MHD_queue_response(conn, (unsigned)status, r);
     MHD_destroy_response(r);
@@ -126,7 +166,8 @@ static int authenticate(api_server *srv, struct MHD_Connection *conn, conn_state
             *err = e;
             return -1;
         }
-        return yun_err_set(err, YUN_E_UNAUTHORIZED, "the API token is not valid: check it, or ask the admin for a new one");
+        return yun_err_set(err, YUN_E_UNAUTHORIZED,
+                           "the API token is not valid: check it, or ask the admin for a new one");
     }
     if (need == AUTH_AGENT)
         return yun_err_set(err, YUN_E_FORBIDDEN, "/v1/agent/* needs the agent token (STATE/agent.token)");
@@ -208,7 +249,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 status = 404;
                 yun_err_set(&err, YUN_E_NOT_FOUND, "no such endpoint: %s %s (see docs/api.md)", method, url);
             }
-        } else if (authenticate(srv, conn, cs, &err) < 0 || (cs->route->upload && upload_open(srv, cs, conn, &err) < 0)) {
+        } else if (authenticate(srv, conn, cs, &err) < 0 ||
+                   (cs->route->upload && upload_open(srv, cs, conn, &err) < 0)) {
             status = yun_err_http_status(err.code);
         } else if (!cs->route->upload) {
             const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -236,8 +278,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return queue_error(conn, yun_err_http_status(cs->err.code), &cs->err, method, url);
 
     yun_err err = YUN_ERR_INIT;
-    api_req rq = {.sh = &srv->sh, .ctl = srv->sh.ctl, .conn = conn, .method = method, .path = url,
-                  .is_agent = cs->is_agent, .user = cs->user};
+    api_req rq = {.sh = &srv->sh,
+                  .ctl = srv->sh.ctl,
+                  .conn = conn,
+                  .method = method,
+                  .path = url,
+                  .is_agent = cs->is_agent,
+                  .user = cs->user};
     memcpy(rq.params, cs->params, sizeof rq.params);
     if (cs->route->upload) {
         if (cs->upload_fd >= 0 && close(cs->upload_fd) < 0) {
@@ -261,9 +308,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     api_resp rs = {.status = 200};
     if (cs->route->handler(&rq, &rs, &err) < 0) {
         buf_free(&rs.body);
+        api_blob_unref(rs.blob);
         return queue_error(conn, yun_err_http_status(err.code), &err, method, url);
     }
     log_debug("%s %s -> %d (%.1f ms)", method, url, rs.status, (yun_mono_s() - cs->t0) * 1000.0);
+    if (rs.blob) {
+        buf_free(&rs.body);
+        return queue_blob(conn, rs.status, rs.blob, rs.content_type);
+    }
     return queue(conn, rs.status, &rs.body, rs.content_type);
 }
 
@@ -307,8 +359,8 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen
         h[strlen(h) - 1] = '\0';
         h++;
     }
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_NUMERICSERV | AI_PASSIVE};
+    struct addrinfo hints = {
+        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV | AI_PASSIVE};
     struct addrinfo *ai = NULL;
     int rc = getaddrinfo(h, colon + 1, &hints, &ai);
     if (rc != 0)
@@ -333,16 +385,17 @@ api_server *api_start(const api_config *cfg, yun_err *err)
     srv->sh.ctl = cfg->ctl;
     srv->sh.disk_import = cfg->disk_import;
     srv->sh.starter_script = xstrdup(cfg->starter_script);
+    srv->sh.list_cache = xcalloc(1, sizeof *srv->sh.list_cache);
+    pthread_mutex_init(&srv->sh.list_cache->lock, NULL);
     snprintf(srv->sh.agent_hash, sizeof srv->sh.agent_hash, "%s", cfg->agent_token_hash ? cfg->agent_token_hash : "");
     pthread_key_create(&srv->store_key, store_key_close);
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
-    srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
-                                   MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED,
-                                   on_completed, srv, MHD_OPTION_CONNECTION_LIMIT,
-                                   cfg->max_connections ? cfg->max_connections : 64u, MHD_OPTION_CONNECTION_TIMEOUT,
-                                   300u, MHD_OPTION_END);
+    srv->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv, MHD_OPTION_SOCK_ADDR,
+        (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_CONNECTION_LIMIT,
+        cfg->max_connections ? cfg->max_connections : 64u, MHD_OPTION_CONNECTION_TIMEOUT, 300u, MHD_OPTION_END);
     if (!srv->daemon) {
         yun_err_set(err, YUN_E_UNAVAILABLE, "cannot listen on %s (in use, or not an address of this machine)",
                     cfg->listen);
@@ -371,5 +424,10 @@ void api_stop(api_server *srv)
     free(srv->sh.vm_dir);
     free(srv->sh.store_path);
     free(srv->sh.starter_script);
+    if (srv->sh.list_cache) {
+        pthread_mutex_destroy(&srv->sh.list_cache->lock);
+        api_blob_unref(srv->sh.list_cache->body);
+        free(srv->sh.list_cache);
+    }
     free(srv);
 }

@@ -1,6 +1,7 @@
 #include "ctl/ctl.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +34,18 @@ struct ctl_ctx {
     size_t n_foreign, cap_foreign;
     char (*reboots)[YUN_UUID_LEN];
     size_t n_reboots, cap_reboots;
+    atomic_uint_fast64_t vms_version;
 };
+
+uint64_t ctl_vms_version(ctl_ctx *c)
+{
+    return atomic_load(&c->vms_version);
+}
+
+void ctl_vms_changed(ctl_ctx *c)
+{
+    atomic_fetch_add(&c->vms_version, 1);
+}
 
 ctl_ctx *ctl_new(const ctl_config *cfg)
 {
@@ -63,8 +75,14 @@ void ctl_free(ctl_ctx *c)
     free(c);
 }
 
-const char *ctl_image_dir(const ctl_ctx *c) { return c->image_dir; }
-const char *ctl_vm_dir(const ctl_ctx *c) { return c->vm_dir; }
+const char *ctl_image_dir(const ctl_ctx *c)
+{
+    return c->image_dir;
+}
+const char *ctl_vm_dir(const ctl_ctx *c)
+{
+    return c->vm_dir;
+}
 
 void ctl_vm_disk_path(const ctl_ctx *c, const char *uuid, char *out, size_t n)
 {
@@ -166,8 +184,8 @@ int ctl_user_usage(yun_store *s, int64_t owner_id, ctl_usage *out, yun_err *err)
     return store_usage(s, owner_id, &out->vms, &out->cpus, &out->mem_mib, &out->disk_mib, err);
 }
 
-static int quota_one(const char *user, const char *what, const char *field, const char *unit, int64_t max,
-                     int64_t used, int64_t ask, yun_err *err)
+static int quota_one(const char *user, const char *what, const char *field, const char *unit, int64_t max, int64_t used,
+                     int64_t ask, yun_err *err)
 {
     if (max <= 0 || used + ask <= max)
         return 0;
@@ -237,6 +255,8 @@ int ctl_vm_create(ctl_ctx *c, yun_store *s, const yun_user *owner, yun_vm *vm, s
     int r = vm_create_locked(c, s, owner, vm, choice, err);
     pthread_mutex_unlock(&c->sched_lock);
     if (r == 0)
+        ctl_vms_changed(c);
+    if (r == 0)
         log_info("vm %s/%s (%s) created on %s: %s", owner->name, vm->name, vm->uuid, choice->host, choice->reason);
     return r;
 }
@@ -292,8 +312,7 @@ int ctl_agent_register(ctl_ctx *c, yun_store *s, yun_host *h, int64_t now_ms, yu
     return 0;
 }
 
-static void foreign_set(ctl_ctx *c, int64_t host_id, ctl_domain *orphans, size_t no, ctl_domain *strangers,
-                        size_t ns)
+static void foreign_set(ctl_ctx *c, int64_t host_id, ctl_domain *orphans, size_t no, ctl_domain *strangers, size_t ns)
 {
     pthread_mutex_lock(&c->lock);
     foreign *f = NULL;
@@ -324,8 +343,7 @@ static ctl_domain *dup_domains(const ctl_domain *d, size_t n)
     return r;
 }
 
-void ctl_host_foreign(ctl_ctx *c, int64_t host_id, ctl_domain **orphans, size_t *no, ctl_domain **strangers,
-                      size_t *ns)
+void ctl_host_foreign(ctl_ctx *c, int64_t host_id, ctl_domain **orphans, size_t *no, ctl_domain **strangers, size_t *ns)
 {
     *orphans = *strangers = NULL;
     *no = *ns = 0;
@@ -342,7 +360,8 @@ void ctl_host_foreign(ctl_ctx *c, int64_t host_id, ctl_domain **orphans, size_t 
     pthread_mutex_unlock(&c->lock);
 }
 
-/* One verdict on a VM of this host. Writes only what changes, so a resent report costs reads only. */
+/* One verdict on a VM of this host. Writes only what changes, so a resent report costs reads only.
+ * Returns 1 when it wrote, 0 when nothing changed, -1 on failure. */
 static int apply_verdict(yun_store *s, int64_t host_id, const ctl_verdict *v, int64_t now_ms, yun_err *err)
 {
     yun_vm vm;
@@ -366,7 +385,7 @@ static int apply_verdict(yun_store *s, int64_t host_id, const ctl_verdict *v, in
             return -1;
         }
         log_info("vm %s/%s (%s) deleted", vm.owner_name, vm.name, vm.uuid);
-        return 0;
+        return 1;
     }
     yun_vm_state st = v->state;
     const char *msg = st == YUN_VM_ERROR ? v->error : "";
@@ -386,7 +405,7 @@ static int apply_verdict(yun_store *s, int64_t host_id, const ctl_verdict *v, in
     vm.state = st;
     snprintf(vm.error, sizeof vm.error, "%s", msg);
     vm.started_ms = started;
-    return store_vm_update(s, &vm, err);
+    return store_vm_update(s, &vm, err) < 0 ? -1 : 1;
 }
 
 static int apply_console(yun_store *s, int64_t host_id, const ctl_console *con, yun_err *err)
@@ -423,8 +442,8 @@ static const yun_image *image_find(const ctl_answer *a, int64_t id)
 
 /* The domains of the report: strangers, orphans, and yun's VMs that run here but are assigned elsewhere
  * (appended to the answer with here = false). */
-static int classify_domains(ctl_ctx *c, yun_store *s, int64_t host_id, const ctl_report *r, ctl_answer *a,
-                            size_t *cap, yun_err *err)
+static int classify_domains(ctl_ctx *c, yun_store *s, int64_t host_id, const ctl_report *r, ctl_answer *a, size_t *cap,
+                            yun_err *err)
 {
     ctl_domain *orph = NULL, *str = NULL;
     size_t no = 0, ns = 0, co = 0, cs = 0;
@@ -465,8 +484,8 @@ static int classify_domains(ctl_ctx *c, yun_store *s, int64_t host_id, const ctl
     {
         ctl_domain *po, *ps;
         ctl_host_foreign(c, host_id, &po, &prev_o, &ps, &prev_s);
-        bool changed = prev_o != no || prev_s != ns ||
-                       (no && memcmp(po, orph, no * sizeof *orph)) || (ns && memcmp(ps, str, ns * sizeof *str));
+        bool changed = prev_o != no || prev_s != ns || (no && memcmp(po, orph, no * sizeof *orph)) ||
+                       (ns && memcmp(ps, str, ns * sizeof *str));
         if (changed && (no || ns))
             log_info("host %lld: %zu orphan and %zu stranger domains (left alone)", (long long)host_id, no, ns);
         free(po);
@@ -476,8 +495,8 @@ static int classify_domains(ctl_ctx *c, yun_store *s, int64_t host_id, const ctl
     return 0;
 }
 
-int ctl_agent_report(ctl_ctx *c, yun_store *s, int64_t host_id, const ctl_report *r, int64_t now_ms,
-                     ctl_answer *out, yun_err *err)
+int ctl_agent_report(ctl_ctx *c, yun_store *s, int64_t host_id, const ctl_report *r, int64_t now_ms, ctl_answer *out,
+                     yun_err *err)
 {
     memset(out, 0, sizeof *out);
     if (store_begin(s, err) < 0)
@@ -494,9 +513,13 @@ int ctl_agent_report(ctl_ctx *c, yun_store *s, int64_t host_id, const ctl_report
     }
     if (store_host_update(s, &h, err) < 0)
         goto fail;
-    for (size_t i = 0; i < r->n_vms; i++)
-        if (apply_verdict(s, host_id, &r->vms[i], now_ms, err) < 0)
+    bool changed = false;
+    for (size_t i = 0; i < r->n_vms; i++) {
+        int w = apply_verdict(s, host_id, &r->vms[i], now_ms, err);
+        if (w < 0)
             goto fail;
+        changed |= w > 0;
+    }
     for (size_t i = 0; i < r->n_consoles; i++)
         if (apply_console(s, host_id, &r->consoles[i], err) < 0)
             goto fail;
@@ -524,6 +547,8 @@ int ctl_agent_report(ctl_ctx *c, yun_store *s, int64_t host_id, const ctl_report
         out->vms[i].image = image_find(out, out->vms[i].vm.image_id);
     if (store_commit(s, err) < 0)
         goto fail;
+    if (changed)
+        ctl_vms_changed(c);
     return 0;
 fail:
     store_rollback(s);

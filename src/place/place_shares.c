@@ -518,6 +518,153 @@ static void yun_at(shares_ctx *c, int k, place_plan *p)
     allocate(c, p, true);
 }
 
+/* yun's last step, a local search on the chosen plan: move one VM to another active host, or swap two VMs
+ * of different hosts, whenever the two hosts' optimal utility (by utility per MHz) rises; a move that empties
+ * a host also saves its power cost. Mins and memory, disk and network stay within each host. The pairs make
+ * it O(M^2) per pass, so it is bounded by size: up to 300 VMs (the dispatcher's sizes) 4 passes of moves and
+ * swaps, up to 1000 one pass of both, up to 4000 one pass of moves only, beyond that nothing. It cannot
+ * lower utility minus power: every step it takes raises it. */
+typedef struct ls_state {
+    shares_ctx *c;
+    int **list;
+    int *len, *cap;
+    place_res *use;  /* per host: sum of mins (CPU) and demands (others) */
+    place_res *fr;   /* per host: free before the plan */
+    double *val;     /* per host: utility of its VMs, optimally split */
+    double *tmp;     /* per VM scratch for allocations */
+} ls_state;
+
+static double ls_value(ls_state *st, int j)
+{
+    return host_value(st->c, st->list[j], st->len[j], host_avail(&st->c->hosts[j]), st->tmp);
+}
+
+static bool ls_fits(const ls_state *st, int j, const place_vm *out, const place_vm *in)
+{
+    for (int r = 0; r < PLACE_NRES; r++) {
+        int64_t u = st->use[j][r];
+        if (out)
+            u -= r == PLACE_CPU ? place_vm_min(out) : out->demand[r];
+        if (in)
+            u += r == PLACE_CPU ? place_vm_min(in) : in->demand[r];
+        if (u > st->fr[j][r])
+            return false;
+    }
+    return true;
+}
+
+static void ls_account(ls_state *st, int j, const place_vm *v, int sign)
+{
+    for (int r = 0; r < PLACE_NRES; r++)
+        st->use[j][r] += sign * (r == PLACE_CPU ? place_vm_min(v) : v->demand[r]);
+}
+
+static void yun_improve(shares_ctx *c, place_plan *p)
+{
+    if (c->n_vms > 4000 || c->n_hosts == 0)
+        return;
+    int passes = c->n_vms <= 300 ? 4 : 1;
+    bool swaps = c->n_vms <= 1000;
+    int n = c->n_hosts;
+    ls_state st = {c, xcalloc((size_t)n, sizeof(int *)), xcalloc((size_t)n, sizeof(int)),
+                   xcalloc((size_t)n, sizeof(int)), xcalloc((size_t)n, sizeof(place_res)),
+                   free_vectors(c, n), xcalloc((size_t)n, sizeof(double)),
+                   xcalloc((size_t)(c->n_vms ? c->n_vms : 1), sizeof(double))};
+    for (int i = 0; i < c->n_vms; i++) {
+        int j = p->host[i];
+        if (j < 0)
+            continue;
+        if (st.len[j] == st.cap[j]) {
+            st.cap[j] = st.cap[j] ? 2 * st.cap[j] : 8;
+            st.list[j] = xrealloc(st.list[j], sizeof(int) * (size_t)st.cap[j]);
+        }
+        st.list[j][st.len[j]++] = i;
+        ls_account(&st, j, &c->vms[i], +1);
+    }
+    for (int j = 0; j < n; j++)
+        st.val[j] = st.len[j] ? ls_value(&st, j) : 0;
+    double cost = c->opts->power_cost;
+    for (int pass = 0; pass < passes; pass++) {
+        bool improved = false;
+        for (int a = 0; a < n; a++) {
+            for (int x = 0; x < st.len[a]; x++) {
+                int v = st.list[a][x];
+                const place_vm *pv = &c->vms[v];
+                for (int b = 0; b < n; b++) {
+                    if (b == a || st.len[b] == 0)
+                        continue;
+                    /* move v from a to b */
+                    if (ls_fits(&st, b, NULL, pv)) {
+                        st.list[a][x] = st.list[a][st.len[a] - 1];
+                        st.len[a]--;
+                        if (st.len[b] == st.cap[b]) {
+                            st.cap[b] *= 2;
+                            st.list[b] = xrealloc(st.list[b], sizeof(int) * (size_t)st.cap[b]);
+                        }
+                        st.list[b][st.len[b]++] = v;
+                        double na = st.len[a] ? ls_value(&st, a) : 0, nb = ls_value(&st, b);
+                        double gain = na + nb - st.val[a] - st.val[b] + (st.len[a] == 0 ? cost : 0);
+                        if (gain > 1e-6) {
+                            ls_account(&st, a, pv, -1);
+                            ls_account(&st, b, pv, +1);
+                            st.val[a] = na;
+                            st.val[b] = nb;
+                            p->host[v] = b;
+                            improved = true;
+                            x = -1; /* a's list changed: start over on a */
+                            break;
+                        }
+                        st.len[b]--;
+                        st.list[a][st.len[a]++] = st.list[a][x];
+                        st.list[a][x] = v;
+                    }
+                    /* swap v with each w on b */
+                    bool swapped = false;
+                    for (int y = 0; swaps && y < st.len[b] && !swapped; y++) {
+                        int w = st.list[b][y];
+                        const place_vm *pw = &c->vms[w];
+                        if (!ls_fits(&st, a, pv, pw) || !ls_fits(&st, b, pw, pv))
+                            continue;
+                        st.list[a][x] = w;
+                        st.list[b][y] = v;
+                        double na = ls_value(&st, a), nb = ls_value(&st, b);
+                        if (na + nb - st.val[a] - st.val[b] > 1e-6) {
+                            ls_account(&st, a, pv, -1);
+                            ls_account(&st, a, pw, +1);
+                            ls_account(&st, b, pw, -1);
+                            ls_account(&st, b, pv, +1);
+                            st.val[a] = na;
+                            st.val[b] = nb;
+                            p->host[v] = b;
+                            p->host[w] = a;
+                            improved = swapped = true;
+                        } else {
+                            st.list[a][x] = v;
+                            st.list[b][y] = w;
+                        }
+                    }
+                    if (swapped) {
+                        v = st.list[a][x];
+                        pv = &c->vms[v];
+                    }
+                }
+            }
+        }
+        if (!improved)
+            break;
+    }
+    for (int j = 0; j < n; j++)
+        free(st.list[j]);
+    free(st.list);
+    free(st.len);
+    free(st.cap);
+    free(st.use);
+    free(st.fr);
+    free(st.val);
+    free(st.tmp);
+    allocate(c, p, true);
+}
+
 /* ---- host-count search (pemm, yun) ---- */
 
 typedef void (*at_k_fn)(shares_ctx *c, int k, place_plan *p);
@@ -699,6 +846,7 @@ int place_shares_run(place_algo algo, const place_host *hosts, int n_hosts, cons
                     if (k >= k0 && k <= hi && (k < kp - 2 || k > kp + 2))
                         eval_k(&s, k);
             }
+            yun_improve(&c, plan);
         }
         place_plan_free(&s.trial);
         break;

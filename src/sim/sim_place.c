@@ -406,10 +406,10 @@ static int write_plot(const char *dir, const place_algo *algos, int n_algos, int
         return -1;
     }
     fprintf(f, "set terminal pngcairo size 1100,480 noenhanced\nset key left top\nset grid\n"
-               "set xlabel 'VMs'\nset multiplot layout 1,2\n");
+               "set xlabel 'VMs'\nset output '%s/utility-curve.png'\nset multiplot layout 1,2\n", dir);
     for (int which = 0; which < 2; which++) {
         if (which == 0)
-            fprintf(f, "set output '%s/utility-curve.png'\nset title 'utility'\n", dir);
+            fprintf(f, "set title 'utility'\n");
         else
             fprintf(f, "set title 'utility - power (%.0f per active host)'\n", cost);
         fprintf(f, "plot ");
@@ -502,8 +502,9 @@ int sim_utility_curve_main(int argc, char **argv)
                 yun_err err = YUN_ERR_INIT;
                 /* hosts on demand: a pool of m hosts, never short; the plan opens what it needs */
                 if (place_run(algos[a], in.hosts, m, in.vms, m, &po, &plan, &err) < 0) {
+                    /* the generator makes valid instances; this would be a bug, reported as such */
                     fprintf(stderr, "yun-sim: %s\n", err.msg);
-                    return 1;
+                    abort();
                 }
                 u[s * n_algos + a] = plan.utility;
                 net[s * n_algos + a] = plan.net_utility;

@@ -1,0 +1,236 @@
+/* Unit tests of VM probes (src/agent/probe.h): URL checking and resolution, and real fetches against a
+ * tiny libmicrohttpd server in the test: success, an HTTP error, a redirect, a refused port, a timeout. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <math.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "agent/probe.h"
+#include "util/clock.h"
+
+#define SLOW_MS 1500
+
+static enum MHD_Result on_req(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                              const char *version, const char *data, size_t *size, void **ctx)
+{
+    (void)cls, (void)method, (void)version, (void)data, (void)size, (void)ctx;
+    unsigned status = MHD_HTTP_OK;
+    const char *body = "hello";
+    if (!strcmp(url, "/fail"))
+        status = MHD_HTTP_INTERNAL_SERVER_ERROR, body = "broken";
+    else if (!strcmp(url, "/slow"))
+        yun_sleep_ms(SLOW_MS);
+    else if (!strcmp(url, "/redir"))
+        status = MHD_HTTP_FOUND;
+    else if (strcmp(url, "/ok") && strcmp(url, "/"))
+        status = MHD_HTTP_NOT_FOUND, body = "no";
+    struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_PERSISTENT);
+    if (status == MHD_HTTP_FOUND)
+        MHD_add_response_header(r, "Location", "/ok");
+    enum MHD_Result ret = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+typedef struct srv {
+    struct MHD_Daemon *d;
+    int port;
+} srv;
+
+static int setup(void **state)
+{
+    srv *s = calloc(1, sizeof *s);
+    /* a thread per connection: the slow handler must not hold up the others */
+    s->d = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_req,
+        NULL, MHD_OPTION_SOCK_ADDR,
+        (struct sockaddr *)&(struct sockaddr_in){.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)},
+        MHD_OPTION_END);
+    if (!s->d) {
+        free(s);
+        return -1;
+    }
+    s->port = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT)->port;
+    *state = s;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    srv *s = *state;
+    MHD_stop_daemon(s->d);
+    free(s);
+    return 0;
+}
+
+static void test_validate(void **state)
+{
+    (void)state;
+    yun_err err = YUN_ERR_INIT;
+    const char *good[] = {"http://:80/",     "http://:8080/health?x=1", "https://example.org/",
+                          "http://10.0.0.5", "HTTP://[::1]:81/x",       "http://:1/",
+                          "http://:65535/"};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+        if (probe_url_validate(good[i], &err) < 0)
+            fail_msg("%s refused: %s", good[i], err.msg);
+    struct {
+        const char *url, *says;
+    } bad[] = {{"", "empty"},
+               {"ftp://x/", "only http"},
+               {"http://a b/", "space"},
+               {"http://:0/", "1 to 65535"},
+               {"http://:99999/", "1 to 65535"},
+               {"http://:8o/", "1 to 65535"},
+               {"http://:/", "without a port"},
+               {"http://user:pw@h/", "user"},
+               {"http://h_x/", "host"},
+               {"http://[::1/", "closing"},
+               {"http://[]:80/", "empty brackets"},
+               {"http://:80/#x", "fragment"},
+               {"http://:80/\n", "control"}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        if (probe_url_validate(bad[i].url, &err) == 0)
+            fail_msg("%s accepted", bad[i].url);
+        assert_int_equal(err.code, YUN_E_INVALID);
+        if (!strstr(err.msg, bad[i].says))
+            fail_msg("%s: message \"%s\" does not say \"%s\"", bad[i].url, err.msg, bad[i].says);
+    }
+    char longurl[PROBE_URL_MAX + 10];
+    memset(longurl, 'a', sizeof longurl - 1);
+    memcpy(longurl, "http://:80/", 11);
+    longurl[sizeof longurl - 1] = '\0';
+    assert_int_equal(probe_url_validate(longurl, &err), -1);
+    assert_non_null(strstr(err.msg, "at most"));
+}
+
+static void test_resolve(void **state)
+{
+    (void)state;
+    yun_err err = YUN_ERR_INIT;
+    struct {
+        const char *url, *addr, *want;
+    } cases[] = {
+        {"http://:80/", "10.0.0.5", "http://10.0.0.5:80/"},
+        {"http://:8080/h?x=1", "10.0.0.5", "http://10.0.0.5:8080/h?x=1"},
+        {"http://", "10.0.0.5", "http://10.0.0.5/"},
+        {"https://:443", "fd00::5", "https://[fd00::5]:443/"},
+        {"http://web.example:81/p", "10.0.0.5", "http://web.example:81/p"},
+        {"http://[::1]:81/p", NULL, "http://[::1]:81/p"},
+        {"http://10.1.1.1?q", NULL, "http://10.1.1.1/?q"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *u = probe_url_resolve(cases[i].url, cases[i].addr, &err);
+        if (!u)
+            fail_msg("%s: %s", cases[i].url, err.msg);
+        assert_string_equal(u, cases[i].want);
+        free(u);
+    }
+    assert_null(probe_url_resolve("http://:80/", "", &err));
+    assert_int_equal(err.code, YUN_E_UNAVAILABLE);
+    assert_non_null(strstr(err.msg, "address"));
+    assert_null(probe_url_resolve("gopher://x/", "10.0.0.1", &err));
+    assert_int_equal(err.code, YUN_E_INVALID);
+    assert_int_equal(probe_timeout_ms(5000), 4000);
+    assert_int_equal(probe_timeout_ms(100), 200);
+    assert_int_equal(probe_timeout_ms(60000), 10000);
+}
+
+static char *url_for(srv *s, const char *path)
+{
+    char tmpl[64];
+    snprintf(tmpl, sizeof tmpl, "http://:%d%s", s->port, path);
+    yun_err err = YUN_ERR_INIT;
+    char *u = probe_url_resolve(tmpl, "127.0.0.1", &err);
+    assert_non_null(u);
+    return u;
+}
+
+static void test_fetch(void **state)
+{
+    srv *s = *state;
+    yun_err err = YUN_ERR_INIT;
+    /* a port nothing listens on: bind one, note it, close it */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t al = sizeof a;
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &al), 0);
+    close(fd);
+    char refused[64];
+    snprintf(refused, sizeof refused, "http://127.0.0.1:%d/", ntohs(a.sin_port));
+
+    char *urls[5] = {url_for(s, "/ok"), url_for(s, "/fail"), url_for(s, "/redir"), url_for(s, "/missing"), refused};
+    probe_result r[5];
+    assert_int_equal(probe_run((const char *const *)urls, 5, 3000, r, &err), 0);
+    assert_true(r[0].ok);
+    assert_int_equal(r[0].status, 200);
+    assert_false(isnan(r[0].ms));
+    assert_true(r[0].ms > 0);
+    assert_string_equal(r[0].error, "");
+    assert_false(r[1].ok);
+    assert_int_equal(r[1].status, 500);
+    assert_true(isnan(r[1].ms));
+    assert_string_equal(r[1].error, "HTTP 500");
+    assert_true(r[2].ok); /* 3xx is an answer: not followed */
+    assert_int_equal(r[2].status, 302);
+    assert_false(r[3].ok);
+    assert_int_equal(r[3].status, 404);
+    assert_false(r[4].ok);
+    assert_int_equal(r[4].status, 0);
+    assert_non_null(strstr(r[4].error, "connect"));
+    for (int i = 0; i < 4; i++)
+        free(urls[i]);
+    assert_int_equal(probe_run(NULL, 0, 100, r, &err), 0);
+}
+
+/* Three hanging VMs cost one timeout, not three, and do not delay a healthy one's answer. */
+static void test_timeout_concurrent(void **state)
+{
+    srv *s = *state;
+    yun_err err = YUN_ERR_INIT;
+    char *urls[4] = {url_for(s, "/slow"), url_for(s, "/slow"), url_for(s, "/slow"), url_for(s, "/ok")};
+    probe_result r[4];
+    int64_t t0 = yun_mono_ms();
+    assert_int_equal(probe_run((const char *const *)urls, 4, 300, r, &err), 0);
+    int64_t took = yun_mono_ms() - t0;
+    for (int i = 0; i < 3; i++) {
+        assert_false(r[i].ok);
+        assert_true(isnan(r[i].ms));
+        if (!strstr(r[i].error, "imeout"))
+            fail_msg("probe %d: \"%s\" does not name the timeout", i, r[i].error);
+        assert_true(r[i].elapsed_ms >= 250);
+    }
+    assert_true(r[3].ok);
+    /* not a benchmark: the hanging handler sleeps SLOW_MS, so anything shorter means the timeout cut it, and
+     * 3 sequential timeouts would take 900 ms */
+    if (took >= SLOW_MS - 400)
+        fail_msg("the probes took %lld ms: the timeout did not cut them, or they ran one after another",
+                 (long long)took);
+    for (int i = 0; i < 4; i++)
+        free(urls[i]);
+}
+
+int main(void)
+{
+    curl_global_init(CURL_GLOBAL_ALL);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_validate),
+        cmocka_unit_test(test_resolve),
+        cmocka_unit_test_setup_teardown(test_fetch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_timeout_concurrent, setup, teardown),
+    };
+    int rc = cmocka_run_group_tests_name("probe", tests, NULL, NULL);
+    curl_global_cleanup();
+    return rc;
+}

@@ -14,10 +14,7 @@ typedef struct setting {
 
 static int check_algorithm(const char *v, yun_err *err)
 {
-    if (sched_algorithm_known(v))
-        return 0;
-    return yun_err_set(err, YUN_E_INVALID, "placement.algorithm \"%.64s\" is unknown: use one of %s", v,
-                       sched_algorithm_names());
+    return sched_algorithm_check(v, err);
 }
 
 static int check_interval(const char *v, yun_err *err)

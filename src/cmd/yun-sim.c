@@ -10,20 +10,17 @@
 
 #include "place/consolidate.h"
 #include "sim/plot.h"
+#include "sim/sim_place.h"
 #include "sim/sim.h"
 #include "sim/trace.h"
 #include "util/err.h"
 #include "util/log.h"
 
-#if __has_include("sim/sim_place.h")
-#include "sim/sim_place.h"
-#define HAVE_SIM_PLACE 1
-#endif
 
 static void usage(FILE *f)
 {
     fprintf(f, "usage: yun-sim run --trace DIR --policy POLICY [--hosts N] [--interval SECONDS] [--seed N]\n"
-               "                   [--format json|table] [--plot DIR [--compare POLICY]]\n"
+               "                   [--format json|table] [--plot DIR [--compare POLICY]] [--shuffle SEED]\n"
                "       yun-sim policies\n"
                "       yun-sim place --hosts N --vms M --algo A [--seed S] [--format json]\n"
                "       yun-sim utility-curve --algos bs,gm,gmm,emm,pemm [--power-cost C]\n");
@@ -33,9 +30,11 @@ static void print_json(const char *policy, const sim_result *r)
 {
     printf("{\"policy\": \"%s\", \"energy_kwh\": %.4f, \"migrations\": %ld, \"slatah\": %.8f, \"pdm\": %.8f, "
            "\"slav\": %.10f, \"esv\": %.10f, \"host_shutdowns\": %ld, \"step_ms_mean\": %.4f, \"step_ms_max\": %.4f, "
-           "\"vms\": %d, \"hosts\": %d, \"steps\": %d, \"sla_overall\": %.8f, \"vms_finished\": %ld}",
+           "\"vms\": %d, \"hosts\": %d, \"steps\": %d, \"sla_overall\": %.8f, \"vms_finished\": %ld, "
+           "\"evacuation_migrations\": %ld}",
            policy, r->m.energy_kwh, r->migrations, r->m.slatah, r->m.pdm, r->m.slav, r->m.esv, r->m.host_shutdowns,
-           r->step_ms_mean, r->step_ms_max, r->vms, r->hosts, r->steps, r->m.sla_overall, r->vms_finished);
+           r->step_ms_mean, r->step_ms_max, r->vms, r->hosts, r->steps, r->m.sla_overall, r->vms_finished,
+           r->evacuations);
 }
 
 static void print_table(const char *policy, const sim_result *r)
@@ -43,7 +42,7 @@ static void print_table(const char *policy, const sim_result *r)
     printf("policy            %s\n", policy);
     printf("hosts / vms       %d / %d\n", r->hosts, r->vms);
     printf("energy            %.2f kWh\n", r->m.energy_kwh);
-    printf("migrations        %ld\n", r->migrations);
+    printf("migrations        %ld (%ld evacuating underloaded hosts)\n", r->migrations, r->evacuations);
     printf("SLATAH            %.2f %%\n", r->m.slatah * 100);
     printf("PDM               %.3f %%\n", r->m.pdm * 100);
     printf("SLAV              %.5f %%\n", r->m.slav * 100);
@@ -77,7 +76,7 @@ static int cmd_run(int argc, char **argv, yun_err *err)
         {"hosts", required_argument, 0, 'H'}, {"interval", required_argument, 0, 'i'},
         {"seed", required_argument, 0, 's'},  {"format", required_argument, 0, 'f'},
         {"plot", required_argument, 0, 'P'},  {"compare", required_argument, 0, 'c'},
-        {"help", no_argument, 0, 'h'},        {0, 0, 0, 0},
+        {"shuffle", required_argument, 0, 'S'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
     };
     const char *trace = NULL, *policy = NULL, *format = "json", *plot = NULL, *compare = NULL;
     sim_config cfg = SIM_CONFIG_DEFAULT;
@@ -105,6 +104,11 @@ static int cmd_run(int argc, char **argv, yun_err *err)
             if (parse_int(optarg, "--seed", 0, 0x7fffffffL, &v, err) < 0)
                 return -1;
             cfg.seed = (uint64_t)v;
+            break;
+        case 'S':
+            if (parse_int(optarg, "--shuffle", 0, 0x7fffffffL, &v, err) < 0)
+                return -1;
+            cfg.shuffle = (uint64_t)v;
             break;
         case 'h': usage(stdout); return 0;
         default: return yun_err_set(err, YUN_E_INVALID, "run: unknown option; see yun-sim --help");
@@ -173,12 +177,10 @@ int main(int argc, char **argv)
         rc = cmd_run(argc - 1, argv + 1, &err);
     else if (!strcmp(argv[1], "policies"))
         rc = cmd_policies();
-#ifdef HAVE_SIM_PLACE
     else if (!strcmp(argv[1], "place"))
         return sim_place_main(argc - 1, argv + 1);
     else if (!strcmp(argv[1], "utility-curve"))
         return sim_utility_curve_main(argc - 1, argv + 1);
-#endif
     else {
         fprintf(stderr, "yun-sim: unknown command '%s'\n", argv[1]);
         usage(stderr);

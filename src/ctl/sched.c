@@ -1,9 +1,12 @@
 #include "ctl/sched.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "place/place.h"
 #include "util/buf.h"
+#include "util/mem.h"
 #include "util/units.h"
 
 int sched_free_cpus(const sched_host *h)
@@ -161,28 +164,77 @@ static int first_fit(const sched_host *hosts, size_t n, const yun_vm *vm, sched_
     return refuse(hosts, n, vm, err);
 }
 
-typedef int (*sched_fn)(const sched_host *, size_t, const yun_vm *, sched_choice *, yun_err *);
-
-static const struct {
-    const char *name;
-    sched_fn fn;
-} algorithms[] = {
-    {"first-fit", first_fit},
-};
-
-#define N_ALGOS (sizeof algorithms / sizeof algorithms[0])
+/* The placement engine's view of the up hosts: CPU in thousandths of a core (so "cores" in its reasons are
+ * ours: core_mhz = 1000), memory in MiB, disk in whole GiB of what is free; network unconstrained. */
+static int engine_pick(place_algo algo, const sched_host *hosts, size_t n, const yun_vm *vm, sched_choice *out,
+                       yun_err *err)
+{
+    place_host *ph = xcalloc(n ? n : 1, sizeof *ph);
+    size_t *idx = xcalloc(n ? n : 1, sizeof *idx);
+    int m = 0, ref_mhz = 0;
+    for (size_t i = 0; i < n; i++) {
+        const sched_host *h = &hosts[i];
+        if (h->state != YUN_HOST_UP)
+            continue;
+        place_host *p = &ph[m];
+        snprintf(p->name, sizeof p->name, "%.63s", h->name); /* the reason may shorten it; the choice goes by index */
+        p->cap[PLACE_CPU] = (int64_t)h->cores * 1000;
+        p->used[PLACE_CPU] = (int64_t)h->used_cpus * 1000;
+        p->cap[PLACE_MEM] = (int64_t)h->mem_mib;
+        p->used[PLACE_MEM] = (int64_t)h->used_mem_mib;
+        p->cap[PLACE_DISK] = (int64_t)(sched_free_disk_mib(h) / 1024);
+        p->core_mhz = 1000;
+        if (!ref_mhz)
+            ref_mhz = h->mhz;
+        idx[m++] = i;
+    }
+    if (m == 0) {
+        free(ph);
+        free(idx);
+        return refuse(hosts, n, vm, err);
+    }
+    place_vm pv = {0};
+    snprintf(pv.name, sizeof pv.name, "%s", vm->name);
+    pv.demand[PLACE_CPU] = (int64_t)vm->cpus * 1000;
+    pv.demand[PLACE_MEM] = (int64_t)(vm->max_mem_mib ? vm->max_mem_mib : vm->mem_mib);
+    pv.demand[PLACE_DISK] = (int64_t)((vm->disk_mib + 1023) / 1024);
+    /* min and max MHz in the same thousandths of a core, by the first up host's clock */
+    if (ref_mhz > 0 && vm->min_mhz > 0)
+        pv.cpu_min = (int64_t)vm->min_mhz * 1000 / ref_mhz;
+    if (ref_mhz > 0 && vm->max_mhz > 0)
+        pv.cpu_max = (int64_t)vm->max_mhz * 1000 / ref_mhz;
+    if (pv.cpu_max && pv.cpu_max < pv.cpu_min)
+        pv.cpu_max = pv.cpu_min;
+    if (pv.cpu_min > pv.demand[PLACE_CPU])
+        pv.cpu_min = pv.demand[PLACE_CPU];
+    pv.shares = vm->cpu_shares;
+    char why[YUN_MSG_MAX - 40];
+    int k = place_choose(algo, ph, m, &pv, why, (int)sizeof why);
+    int rc = 0;
+    if (k < 0 || k >= m) {
+        rc = yun_err_set(err, YUN_E_NO_CAPACITY, "%s", why);
+    } else {
+        const sched_host *h = &hosts[idx[k]];
+        out->host_id = h->id;
+        snprintf(out->host, sizeof out->host, "%s", h->name);
+        snprintf(out->reason, sizeof out->reason, "%s: %s", place_algo_name(algo), why);
+    }
+    free(ph);
+    free(idx);
+    return rc;
+}
 
 bool sched_algorithm_known(const char *algorithm)
 {
-    for (size_t i = 0; algorithm && i < N_ALGOS; i++)
-        if (!strcmp(algorithms[i].name, algorithm))
-            return true;
-    return false;
+    return sched_algorithm_check(algorithm, NULL) == 0;
 }
 
-const char *sched_algorithm_names(void)
+int sched_algorithm_check(const char *algorithm, yun_err *err)
 {
-    return "first-fit";
+    place_algo a;
+    if (algorithm && !strcmp(algorithm, "first-fit"))
+        return 0;
+    return place_algo_parse(algorithm, &a, err);
 }
 
 int sched_pick(const sched_host *hosts, size_t n, const yun_vm *vm, const char *algorithm, sched_choice *out,
@@ -190,13 +242,12 @@ int sched_pick(const sched_host *hosts, size_t n, const yun_vm *vm, const char *
 {
     if (!algorithm || !*algorithm)
         algorithm = SCHED_DEFAULT_ALGORITHM;
-    for (size_t i = 0; i < N_ALGOS; i++) {
-        if (strcmp(algorithms[i].name, algorithm))
-            continue;
-        memset(out, 0, sizeof *out);
-        snprintf(out->algorithm, sizeof out->algorithm, "%s", algorithm);
-        return algorithms[i].fn(hosts, n, vm, out, err);
-    }
-    return yun_err_set(err, YUN_E_INVALID, "placement algorithm \"%s\" is unknown: use one of %s", algorithm,
-                       sched_algorithm_names());
+    memset(out, 0, sizeof *out);
+    snprintf(out->algorithm, sizeof out->algorithm, "%s", algorithm);
+    if (!strcmp(algorithm, "first-fit"))
+        return first_fit(hosts, n, vm, out, err);
+    place_algo a;
+    if (place_algo_parse(algorithm, &a, err) < 0)
+        return -1;
+    return engine_pick(a, hosts, n, vm, out, err);
 }

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "model/model.h"
+#include "util/err.h"
 
 /* A host as the scheduler sees it: its capacity and what the VMs assigned to it reserve. */
 typedef struct sched_host {
@@ -46,13 +47,16 @@ typedef struct sched_choice {
 
 /* Whether algorithm is one sched_pick knows. */
 bool sched_algorithm_known(const char *algorithm);
-/* The known algorithms, comma-separated, for error messages. Static. */
-const char *sched_algorithm_names(void);
+/* 0 when algorithm is known, else YUN_E_INVALID with a message listing the known ones. */
+int sched_algorithm_check(const char *algorithm, yun_err *err);
 
 /* Picks a host of hosts[0..n) for vm (cpus, max_mem_mib, disk_mib, min_mhz are what it needs) with the
- * named algorithm (NULL = the default). Fills out and returns 0, or fails with YUN_E_NO_CAPACITY and a
- * message that says why nothing fits ("no host has 4 free cores; the most free is 2, on h1"), or with
- * YUN_E_INVALID for an unknown algorithm. */
+ * named algorithm (NULL = the default). "first-fit" is the scheduler's own scan over cores, memory, disk and
+ * reservable MHz; every other name is one of the placement engine's (src/place: best-fit, worst-fit, pabfd,
+ * gmm, ...), asked through place_choose with CPU counted in cores (no overcommit), memory in MiB and disk in
+ * whole GiB. Fills out and returns 0, or fails with YUN_E_NO_CAPACITY and a message that says why nothing
+ * fits ("no host has 4 free cores; the most free is 2, on h1"), or with YUN_E_INVALID for an unknown
+ * algorithm. */
 int sched_pick(const sched_host *hosts, size_t n, const yun_vm *vm, const char *algorithm, sched_choice *out,
                yun_err *err);
 

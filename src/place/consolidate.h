@@ -78,6 +78,7 @@ typedef struct cons_migration {
     int vm;
     int from;
     int to;
+    bool evacuation;            /* off an underloaded host (else off an overloaded one) */
 } cons_migration;
 
 typedef struct cons_plan {

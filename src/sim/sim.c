@@ -31,6 +31,7 @@ typedef struct sim {
     double npa_watts_g[2];
     pending *q;
     int nq, qcap;
+    int *row;          /* trace row of each VM */
     long finished;
 } sim;
 
@@ -40,7 +41,7 @@ static void set_requests(sim *S, double t)
         cons_vm *V = &S->c.vms[v];
         if (V->host < 0)
             continue;
-        V->req_mips = sim_trace_at(S->tr, v, t, S->cfg->sample_interval) * V->mips;
+        V->req_mips = sim_trace_at(S->tr, S->row[v], t, S->cfg->sample_interval) * V->mips;
     }
 }
 
@@ -94,7 +95,7 @@ static void record_history(sim *S, double t)
         if (V->host < 0)
             continue;
         memmove(&V->hist[1], &V->hist[0], (CONS_HISTORY - 1) * sizeof V->hist[0]);
-        V->hist[0] = sim_trace_at(S->tr, v, t, S->cfg->sample_interval);
+        V->hist[0] = sim_trace_at(S->tr, S->row[v], t, S->cfg->sample_interval);
         if (V->hist_len < CONS_HISTORY)
             V->hist_len++;
     }
@@ -199,6 +200,18 @@ int sim_run(const sim_trace *tr, const cons_policy *p, const sim_config *cfg, si
         H->bw = HOST_BW;
         H->power = g5 ? &YUN_POWER_HP_ML110_G5 : &YUN_POWER_HP_ML110_G4;
     }
+    S.row = xmalloc((size_t)c->nvms * sizeof *S.row);
+    for (int v = 0; v < c->nvms; v++)
+        S.row[v] = v;
+    if (cfg->shuffle) {
+        uint64_t st = cfg->shuffle;
+        for (int v = c->nvms - 1; v > 0; v--) {
+            st = st * 6364136223846793005ULL + 1442695040888963407ULL; /* Knuth's LCG: any fixed order will do */
+            int j = (int)((st >> 33) % (uint64_t)(v + 1));
+            int x = S.row[v];
+            S.row[v] = S.row[j], S.row[j] = x;
+        }
+    }
     int block = (c->nvms + 3) / 4;
     for (int v = 0; v < c->nvms; v++) {
         cons_vm *V = &c->vms[v];
@@ -218,7 +231,7 @@ int sim_run(const sim_trace *tr, const cons_policy *p, const sim_config *cfg, si
         if (h < 0) {
             rc = yun_err_set(err, YUN_E_NO_CAPACITY,
                              "VM %d (%s, %.0f MIPS, %.0f MB) fits on none of the %d hosts at the start; give more --hosts",
-                             v, tr->names[v], c->vms[v].mips, c->vms[v].ram, c->nhosts);
+                             v, tr->names[S.row[v]], c->vms[v].mips, c->vms[v].ram, c->nhosts);
             goto done;
         }
         consolidate_host_add_vm(c, h, v);
@@ -272,6 +285,7 @@ int sim_run(const sim_trace *tr, const cons_policy *p, const sim_config *cfg, si
             /* RAM over half the bandwidth: MB / (Mbit/s / 8 / 2) */
             S.q[S.nq++] = (pending){t + V->ram / (c->hosts[m->to].bw / 16.0), m->vm, m->to};
             out->migrations++;
+            out->evacuations += m->evacuation;
         }
         if (plan.n > 0) {
             /* stable: migrations due at the same time complete in plan order */
@@ -302,6 +316,7 @@ done:
     free(S.va);
     free(S.alloc);
     free(S.q);
+    free(S.row);
     if (rc < 0)
         sim_result_free(out);
     return rc;

@@ -135,6 +135,7 @@ static void test_unknown_algorithm(void **state)
     assert_int_equal(sched_pick(hs, 1, &v, "worst-fit-ever", &c, &err), -1);
     assert_int_equal(err.code, YUN_E_INVALID);
     assert_non_null(strstr(err.msg, "first-fit"));
+    assert_non_null(strstr(err.msg, "pabfd"));
     assert_true(sched_algorithm_known("first-fit"));
     assert_false(sched_algorithm_known("nope"));
     assert_false(sched_algorithm_known(NULL));
@@ -154,6 +155,55 @@ static void test_free_never_negative(void **state)
     assert_int_equal(sched_free_mhz(&h), 0);
 }
 
+/* The placement engine's algorithms, through the same call: best-fit takes the fullest host with room,
+ * worst-fit the emptiest, down hosts are never chosen, and a refusal still says why. */
+static void test_engine_algorithms(void **state)
+{
+    (void)state;
+    sched_host hs[4] = {host(1, "roomy", 8, 16384, 102400), host(2, "snug", 8, 16384, 102400),
+                        host(3, "down", 8, 16384, 102400), host(4, "mid", 8, 16384, 102400)};
+    hs[1].used_cpus = 6;
+    hs[1].used_mem_mib = 8192;
+    hs[2].state = YUN_HOST_DOWN;
+    hs[2].used_cpus = 7; /* the fullest, but down */
+    hs[3].used_cpus = 3;
+    yun_vm v = vm_of(2, 1024, 2048);
+    sched_choice c;
+    yun_err err = YUN_ERR_INIT;
+    assert_int_equal(sched_pick(hs, 4, &v, "best-fit", &c, &err), 0);
+    assert_string_equal(c.host, "snug");
+    assert_string_equal(c.algorithm, "best-fit");
+    assert_non_null(strstr(c.reason, "best-fit: "));
+    assert_int_equal(sched_pick(hs, 4, &v, "worst-fit", &c, &err), 0);
+    assert_string_equal(c.host, "roomy");
+    assert_int_equal(sched_pick(hs, 4, &v, "pabfd", &c, &err), 0);
+    assert_int_not_equal(c.host_id, 3);
+    assert_int_equal(sched_pick(hs, 4, &v, "gmm", &c, &err), 0);
+    assert_int_not_equal(c.host_id, 3);
+
+    v = vm_of(6, 1024, 2048); /* roomy has 8 free cores, the rest fewer */
+    assert_int_equal(sched_pick(hs, 4, &v, "best-fit", &c, &err), 0);
+    assert_string_equal(c.host, "roomy");
+    v = vm_of(9, 1024, 2048);
+    assert_int_equal(sched_pick(hs, 4, &v, "best-fit", &c, &err), -1);
+    assert_int_equal(err.code, YUN_E_NO_CAPACITY);
+    assert_string_equal(err.msg, "no host has 9 free cores; the most free is 8, on roomy");
+
+    /* disk in whole GiB: 1025M needs 2G */
+    sched_host one[1] = {host(1, "h1", 2, 4096, 1536)};
+    v = vm_of(1, 128, 1025);
+    assert_int_equal(sched_pick(one, 1, &v, "best-fit", &c, &err), -1);
+    assert_int_equal(err.code, YUN_E_NO_CAPACITY);
+    assert_non_null(strstr(err.msg, "disk"));
+    one[0].state = YUN_HOST_DISABLED;
+    assert_int_equal(sched_pick(one, 1, &v, "worst-fit", &c, &err), -1);
+    assert_non_null(strstr(err.msg, "1 disabled"));
+
+    assert_int_equal(sched_algorithm_check("pemm", &err), 0);
+    assert_int_equal(sched_algorithm_check("bogus", &err), -1);
+    assert_non_null(strstr(err.msg, "best-fit"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -164,6 +214,7 @@ int main(void)
         cmocka_unit_test(test_max_memory_and_min_mhz_reserve),
         cmocka_unit_test(test_unknown_algorithm),
         cmocka_unit_test(test_free_never_negative),
+        cmocka_unit_test(test_engine_algorithms),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "util/err.h"
@@ -120,6 +121,10 @@ void cli_table_free(cli_table *t);
 /* "key: value" lines for an object, keys aligned. Nested objects print as "parent.key"; *_mib values print
  * as sizes ("mem: 128M"), *_ms timestamps as UTC times; arrays print compactly as JSON. */
 void cli_kv_print(json_t *obj, FILE *out);
+
+/* A size for a table cell: exact when it is whole M or G ("128M", "2G"), else rounded to what a person
+ * compares at a glance ("1.5G", "77G", "1.2T"). Caller frees. */
+char *cli_human_mib(uint64_t mib);
 
 /* Console follow: given the tail sent before (prev) and the tail now (cur), the part of cur that is new.
  * The server sends a bounded window of the log's end, so cur may have lost its start. Returns an offset

@@ -91,8 +91,7 @@ char *cli_cell_size(json_t *v)
 {
     if (!json_is_integer(v) || json_integer_value(v) < 0)
         return cli_cell(v);
-    char b[32];
-    return xstrdup(units_format_mib((uint64_t)json_integer_value(v), b, sizeof b));
+    return cli_human_mib((uint64_t)json_integer_value(v));
 }
 
 void cli_print_json(cli_ctx *ctx, json_t *j)

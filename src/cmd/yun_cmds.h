@@ -28,7 +28,7 @@ json_t *cli_field(json_t *o, ...) __attribute__((sentinel));
 json_t *cli_items(json_t *answer, const char *key);
 /* Text for a table cell (caller frees): strings as they are, numbers in decimal, missing as "-". */
 char *cli_cell(json_t *v);
-/* A MiB count as "128M" / "1G"; missing as "-". Caller frees. */
+/* A MiB count as "128M" / "1G" / "1.5G" (cli_human_mib); missing as "-". Caller frees. */
 char *cli_cell_size(json_t *v);
 
 /* Prints the answer as JSON (pretty) on ctx->out. */

@@ -90,6 +90,10 @@ static char *kv_value(const char *key, json_t *v)
             char b[32];
             return xstrdup(units_format_mib((uint64_t)i, b, sizeof b));
         }
+        if (ends_with(key, "_ms") && i == 0 && strcmp(key, "interval_ms") != 0)
+            return xstrdup("never"); /* a time that has not happened: "started: never" */
+        if (strncmp(key, "max_", 4) == 0 && i == 0)
+            return xstrdup("unlimited");                    /* quotas and max_mhz: 0 means no limit */
         if (ends_with(key, "_ms") && i > 1000000000000LL) { /* a timestamp, not a duration */
             time_t secs = (time_t)(i / 1000);
             struct tm tm;
@@ -186,6 +190,24 @@ void cli_kv_print(json_t *obj, FILE *out)
             fprintf(out, "%s%*s%s\n", k, (int)(w - width(k) + 1), "", v);
     }
     cli_table_free(&t);
+}
+
+char *cli_human_mib(uint64_t mib)
+{
+    char b[32];
+    if (mib < 1024 || mib % 1024 == 0)
+        return xstrdup(units_format_mib(mib, b, sizeof b));
+    static const char units[] = "GT";
+    double v = (double)mib / 1024;
+    int u = 0;
+    if (v >= 1024) {
+        v /= 1024;
+        u = 1;
+    }
+    /* two or three significant digits are what a person compares at a glance */
+    if (v < 10)
+        return xasprintf("%.1f%c", v, units[u]);
+    return xasprintf("%.0f%c", v, units[u]);
 }
 
 size_t cli_console_new_offset(const char *prev, size_t prev_len, const char *cur, size_t cur_len)

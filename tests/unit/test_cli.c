@@ -363,6 +363,20 @@ static void test_utf8_clean(void **state)
     assert_null(strstr(c, "\xed"));
 }
 
+static void test_human_mib(void **state)
+{
+    (void)state;
+    const struct {
+        uint64_t mib;
+        const char *want;
+    } cases[] = {{128, "128M"},    {1024, "1G"},    {1536, "1.5G"},    {24105, "24G"}, {78874, "77G"},
+                 {258019, "252G"}, {1048576, "1T"}, {1363149, "1.3T"}, {1000, "1000M"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        AUTOFREE char *s = cli_human_mib(cases[i].mib);
+        assert_string_equal(s, cases[i].want);
+    }
+}
+
 static void test_console_offset(void **state)
 {
     (void)state;
@@ -745,7 +759,7 @@ static void test_srv_vm_list_table_and_json(void **state)
     assert_string_equal(srv.path[1], "/v1/whoami");
     assert_string_equal(out, "NAME  STATE               HOST  CPUS  MEMORY  DISK  IMAGE    OWNER\n"
                              "web1  running             h1    1     128M    1G    starter  admin\n"
-                             "db    stopped -> running  h2    2     1536M   10G   starter  alice\n");
+                             "db    stopped -> running  h2    2     1.5G    10G   starter  alice\n");
     AUTOFREE char *o2 = NULL;
     AUTOFREE char *e2 = NULL;
     srv_reset();
@@ -995,6 +1009,7 @@ int main(void)
         cmocka_unit_test(test_table),
         cmocka_unit_test(test_kv_print),
         cmocka_unit_test(test_utf8_clean),
+        cmocka_unit_test(test_human_mib),
         cmocka_unit_test(test_console_offset),
         cmocka_unit_test(test_usage_exit_2),
         cmocka_unit_test(test_help),

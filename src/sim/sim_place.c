@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "model/power.h"
@@ -199,14 +200,14 @@ static int parse_algos(const char *list, place_algo *algos)
     return n;
 }
 
-static int load_trace_instance(const char *dir, int n_vms, int n_hosts, int64_t host_mem, sim_host_kind kind,
-                               int peak, sim_instance *in)
+static int load_trace_instance(const char *dir, int n_vms, int n_hosts, int64_t host_mem, sim_host_kind kind, int peak,
+                               sim_instance *in)
 {
     yun_err err = YUN_ERR_INIT;
     sim_trace *tr = sim_trace_load(dir, &err);
     if (!tr) {
         fprintf(stderr, "yun-sim: %s\n", err.msg);
-        return -1;
+        return err.code == YUN_E_INVALID ? -2 : -1; /* bad input exits 2, as yun-sim run */
     }
     if (n_vms <= 0)
         n_vms = tr->nvms;
@@ -220,18 +221,27 @@ static int load_trace_instance(const char *dir, int n_vms, int n_hosts, int64_t 
 typedef struct place_row {
     place_algo algo;
     int hosts_used, lower_bound, rejected;
-    double utility, net, seconds, visits_per_vm;
+    double utility, net, seconds, cpu_seconds, visits_per_vm;
 } place_row;
+
+/* CPU time of this process: on a machine shared with others, wall time measures the neighbours too */
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 static void place_usage(FILE *f)
 {
-    fprintf(f, "usage: yun-sim place [--hosts N] [--vms M] [--algo A[,B...]|all] [--seed S] [--load F]\n"
-               "                     [--trace DIR [--peak] [--host-mem MIB] [--host-net MBITS] [--host-kind mixed|g4|g5]]\n"
-               "                     [--power-cost C]\n"
-               "                     [--format json|table]\n"
-               "  one static placement, timed. Synthetic instance by default (N CloudSim hosts, M VMs asking\n"
-               "  for F (0.85) of the CPU); with --trace, VM CPU demand from a PlanetLab folder (mean, or peak).\n"
-               "  algorithms: ");
+    fprintf(
+        f, "usage: yun-sim place [--hosts N] [--vms M] [--algo A[,B...]|all] [--seed S] [--load F]\n"
+           "                     [--trace DIR [--peak] [--host-mem MIB] [--host-net MBITS] [--host-kind mixed|g4|g5]]\n"
+           "                     [--power-cost C]\n"
+           "                     [--format json|table]\n"
+           "  one static placement, timed. Synthetic instance by default (N CloudSim hosts, M VMs asking\n"
+           "  for F (0.85) of the CPU); with --trace, VM CPU demand from a PlanetLab folder (mean, or peak).\n"
+           "  algorithms: ");
     for (int a = 0; a < PLACE_NALGOS; a++)
         fprintf(f, "%s%s", place_algo_name((place_algo)a), a + 1 < PLACE_NALGOS ? ", " : "\n");
 }
@@ -239,13 +249,20 @@ static void place_usage(FILE *f)
 int sim_place_main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"hosts", required_argument, 0, 'H'},      {"vms", required_argument, 0, 'V'},
-        {"algo", required_argument, 0, 'a'},       {"seed", required_argument, 0, 's'},
-        {"format", required_argument, 0, 'f'},     {"trace", required_argument, 0, 't'},
-        {"peak", no_argument, 0, 'p'},             {"host-mem", required_argument, 0, 'm'},
-        {"load", required_argument, 0, 'l'},       {"power-cost", required_argument, 0, 'c'},
-        {"host-kind", required_argument, 0, 'k'},  {"host-net", required_argument, 0, 'n'},
-        {"help", no_argument, 0, 'h'},             {0, 0, 0, 0},
+        {"hosts", required_argument, 0, 'H'},
+        {"vms", required_argument, 0, 'V'},
+        {"algo", required_argument, 0, 'a'},
+        {"seed", required_argument, 0, 's'},
+        {"format", required_argument, 0, 'f'},
+        {"trace", required_argument, 0, 't'},
+        {"peak", no_argument, 0, 'p'},
+        {"host-mem", required_argument, 0, 'm'},
+        {"load", required_argument, 0, 'l'},
+        {"power-cost", required_argument, 0, 'c'},
+        {"host-kind", required_argument, 0, 'k'},
+        {"host-net", required_argument, 0, 'n'},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
     };
     long hosts = -1, vms = -1, seed = 1, host_mem = 4096, host_net = 1000;
     double load = 0.85, cost = 0;
@@ -257,17 +274,39 @@ int sim_place_main(int argc, char **argv)
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         int bad = 0;
         switch (o) {
-        case 'H': bad = parse_long(optarg, "--hosts", 1, 10000000, &hosts); break;
-        case 'V': bad = parse_long(optarg, "--vms", 1, 100000000, &vms); break;
-        case 's': bad = parse_long(optarg, "--seed", 0, 0x7fffffffL, &seed); break;
-        case 'm': bad = parse_long(optarg, "--host-mem", 1, 1L << 30, &host_mem); break;
-        case 'n': bad = parse_long(optarg, "--host-net", 0, 1L << 30, &host_net); break;
-        case 'l': bad = parse_double(optarg, "--load", 0.01, 10, &load); break;
-        case 'c': bad = parse_double(optarg, "--power-cost", 0, 1e12, &cost); break;
-        case 'a': algo_list = optarg; break;
-        case 'f': format = optarg; break;
-        case 't': trace = optarg; break;
-        case 'p': peak = 1; break;
+        case 'H':
+            bad = parse_long(optarg, "--hosts", 1, 10000000, &hosts);
+            break;
+        case 'V':
+            bad = parse_long(optarg, "--vms", 1, 100000000, &vms);
+            break;
+        case 's':
+            bad = parse_long(optarg, "--seed", 0, 0x7fffffffL, &seed);
+            break;
+        case 'm':
+            bad = parse_long(optarg, "--host-mem", 1, 1L << 30, &host_mem);
+            break;
+        case 'n':
+            bad = parse_long(optarg, "--host-net", 0, 1L << 30, &host_net);
+            break;
+        case 'l':
+            bad = parse_double(optarg, "--load", 0.01, 10, &load);
+            break;
+        case 'c':
+            bad = parse_double(optarg, "--power-cost", 0, 1e12, &cost);
+            break;
+        case 'a':
+            algo_list = optarg;
+            break;
+        case 'f':
+            format = optarg;
+            break;
+        case 't':
+            trace = optarg;
+            break;
+        case 'p':
+            peak = 1;
+            break;
         case 'k':
             if (!strcmp(optarg, "mixed"))
                 kind = SIM_HOSTS_MIXED;
@@ -280,7 +319,9 @@ int sim_place_main(int argc, char **argv)
                 return 2;
             }
             break;
-        case 'h': place_usage(stdout); return 0;
+        case 'h':
+            place_usage(stdout);
+            return 0;
         default:
             fprintf(stderr, "yun-sim place: unknown option '%s'\n", argv[optind - 1]);
             place_usage(stderr);
@@ -303,8 +344,9 @@ int sim_place_main(int argc, char **argv)
         return 2;
     sim_instance in;
     if (trace) {
-        if (load_trace_instance(trace, (int)vms, (int)hosts, host_mem, kind, peak, &in) < 0)
-            return 1;
+        int lrc = load_trace_instance(trace, (int)vms, (int)hosts, host_mem, kind, peak, &in);
+        if (lrc < 0)
+            return lrc == -2 ? 2 : 1;
         for (int j = 0; j < in.n_hosts; j++)
             in.hosts[j].cap[PLACE_NET] = host_net; /* 0: not constrained */
     } else {
@@ -317,15 +359,22 @@ int sim_place_main(int argc, char **argv)
         place_plan plan;
         place_opts po = {cost, (uint64_t)seed};
         yun_err err = YUN_ERR_INIT;
-        double t0 = yun_mono_s();
+        double t0 = yun_mono_s(), c0 = cpu_now();
         if (place_run(algos[a], in.hosts, in.n_hosts, in.vms, in.n_vms, &po, &plan, &err) < 0) {
             fprintf(stderr, "yun-sim: %s\n", err.msg);
             rc = 1;
             n_algos = a;
             break;
         }
-        double dt = yun_mono_s() - t0;
-        rows[a] = (place_row){algos[a], plan.hosts_used, lb, plan.rejected, plan.utility, plan.net_utility, dt,
+        double dt = yun_mono_s() - t0, dc = cpu_now() - c0;
+        rows[a] = (place_row){algos[a],
+                              plan.hosts_used,
+                              lb,
+                              plan.rejected,
+                              plan.utility,
+                              plan.net_utility,
+                              dt,
+                              dc,
                               (double)plan.index_visits / (in.n_vms ? in.n_vms : 1)};
         place_plan_free(&plan);
     }
@@ -336,21 +385,21 @@ int sim_place_main(int argc, char **argv)
             const place_row *r = &rows[a];
             printf("%s{\"algo\": \"%s\", \"hosts\": %d, \"vms\": %d, \"hosts_used\": %d, \"lower_bound\": %d, "
                    "\"utility\": %.1f, \"utility_minus_power\": %.1f, \"rejected\": %d, \"seconds\": %.6f, "
-                   "\"placements_per_second\": %.0f, \"index_visits_per_vm\": %.1f}",
+                   "\"cpu_seconds\": %.6f, \"placements_per_second\": %.0f, \"index_visits_per_vm\": %.1f}",
                    a ? ",\n " : "", place_algo_name(r->algo), in.n_hosts, in.n_vms, r->hosts_used, r->lower_bound,
-                   r->utility, r->net, r->rejected, r->seconds, r->seconds > 0 ? in.n_vms / r->seconds : 0,
-                   r->visits_per_vm);
+                   r->utility, r->net, r->rejected, r->seconds, r->cpu_seconds,
+                   r->seconds > 0 ? in.n_vms / r->seconds : 0, r->visits_per_vm);
         }
         printf(n_algos > 1 ? "]\n" : "\n");
     } else {
         printf("%d hosts, %d VMs, lower bound %d hosts\n", in.n_hosts, in.n_vms, lb);
-        printf("%-22s %10s %9s %8s %14s %14s %10s %14s %8s\n", "algorithm", "hosts_used", "vs_bound", "rejected",
-               "utility", "util-power", "seconds", "placements/s", "visits");
+        printf("%-22s %10s %9s %8s %14s %14s %10s %10s %14s %8s\n", "algorithm", "hosts_used", "vs_bound", "rejected",
+               "utility", "util-power", "seconds", "cpu_s", "placements/s", "visits");
         for (int a = 0; a < n_algos; a++) {
             const place_row *r = &rows[a];
-            printf("%-22s %10d %8.2f%% %8d %14.0f %14.0f %10.4f %14.0f %8.1f\n", place_algo_name(r->algo),
+            printf("%-22s %10d %8.2f%% %8d %14.0f %14.0f %10.4f %10.4f %14.0f %8.1f\n", place_algo_name(r->algo),
                    r->hosts_used, lb > 0 ? 100.0 * (r->hosts_used - lb) / lb : 0, r->rejected, r->utility, r->net,
-                   r->seconds, r->seconds > 0 ? in.n_vms / r->seconds : 0, r->visits_per_vm);
+                   r->seconds, r->cpu_seconds, r->seconds > 0 ? in.n_vms / r->seconds : 0, r->visits_per_vm);
         }
     }
     sim_instance_free(&in);
@@ -375,8 +424,8 @@ static int run_gnuplot(const char *script)
     return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
 }
 
-static int write_plot(const char *dir, const place_algo *algos, int n_algos, int steps, const int *ms,
-                      const double *u, const double *net, double cost)
+static int write_plot(const char *dir, const place_algo *algos, int n_algos, int steps, const int *ms, const double *u,
+                      const double *net, double cost)
 {
     if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
         fprintf(stderr, "yun-sim: --plot %s: cannot create: %s\n", dir, strerror(errno));
@@ -405,8 +454,10 @@ static int write_plot(const char *dir, const place_algo *algos, int n_algos, int
         fprintf(stderr, "yun-sim: %s: cannot write: %s\n", gp, strerror(errno));
         return -1;
     }
-    fprintf(f, "set terminal pngcairo size 1100,480 noenhanced\nset key left top\nset grid\n"
-               "set xlabel 'VMs'\nset output '%s/utility-curve.png'\nset multiplot layout 1,2\n", dir);
+    fprintf(f,
+            "set terminal pngcairo size 1100,480 noenhanced\nset key left top\nset grid\n"
+            "set xlabel 'VMs'\nset output '%s/utility-curve.png'\nset multiplot layout 1,2\n",
+            dir);
     for (int which = 0; which < 2; which++) {
         if (which == 0)
             fprintf(f, "set title 'utility'\n");
@@ -453,15 +504,33 @@ int sim_utility_curve_main(int argc, char **argv)
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         int bad = 0;
         switch (o) {
-        case 'a': algo_list = optarg; break;
-        case 'c': bad = parse_double(optarg, "--power-cost", 0, 1e12, &cost); break;
-        case 'V': bad = parse_long(optarg, "--vms", 1, 100000, &vms); break;
-        case 'k': bad = parse_long(optarg, "--step", 1, 100000, &step); break;
-        case 's': bad = parse_long(optarg, "--seed", 0, 0x7fffffffL, &seed); break;
-        case 'S': bad = parse_long(optarg, "--seeds", 1, 10000, &seeds); break;
-        case 'P': plot = optarg; break;
-        case 'f': format = optarg; break;
-        case 'h': curve_usage(stdout); return 0;
+        case 'a':
+            algo_list = optarg;
+            break;
+        case 'c':
+            bad = parse_double(optarg, "--power-cost", 0, 1e12, &cost);
+            break;
+        case 'V':
+            bad = parse_long(optarg, "--vms", 1, 100000, &vms);
+            break;
+        case 'k':
+            bad = parse_long(optarg, "--step", 1, 100000, &step);
+            break;
+        case 's':
+            bad = parse_long(optarg, "--seed", 0, 0x7fffffffL, &seed);
+            break;
+        case 'S':
+            bad = parse_long(optarg, "--seeds", 1, 10000, &seeds);
+            break;
+        case 'P':
+            plot = optarg;
+            break;
+        case 'f':
+            format = optarg;
+            break;
+        case 'h':
+            curve_usage(stdout);
+            return 0;
         default:
             fprintf(stderr, "yun-sim utility-curve: unknown option '%s'\n", argv[optind - 1]);
             curve_usage(stderr);

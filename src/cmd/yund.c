@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -130,8 +132,11 @@ static void *agent_main(void *p)
 {
     agent_thread *t = p;
     t->rc = agent_run(&t->cfg, &t->err);
-    if (t->rc < 0)
-        log_error("all-in-one agent stopped: %s", t->err.msg);
+    if (t->rc < 0) {
+        log_error("the all-in-one agent cannot run: %s", t->err.msg);
+        /* a cloud without its only host is no use: wake the main thread so yund stops with an error */
+        kill(getpid(), SIGUSR1);
+    }
     return NULL;
 }
 
@@ -157,6 +162,24 @@ static int run(const options *o)
         log_error("resolving --state-dir %s: %s", o->state_dir, strerror(errno));
         return 1;
     }
+    /* One yund per state: a second one would place VMs from a store another process also writes. The lock
+     * goes with the process, so a restart after kill -9 finds it free. */
+    AUTOFREE char *lock_path = xasprintf("%s/yund.lock", state);
+    AUTOCLOSE int lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (lock_fd < 0 || flock(lock_fd, LOCK_EX | LOCK_NB) < 0) {
+        char pid[32] = "";
+        if (lock_fd >= 0) {
+            ssize_t r = pread(lock_fd, pid, sizeof pid - 1, 0);
+            pid[r > 0 ? r : 0] = '\0';
+            pid[strcspn(pid, "\n")] = '\0';
+        }
+        log_error("another yund runs on %s%s%s: stop it first (%s)", state, pid[0] ? " as pid " : "", pid, lock_path);
+        return 1;
+    }
+    char pidline[32];
+    int pl = snprintf(pidline, sizeof pidline, "%d\n", (int)getpid());
+    if (ftruncate(lock_fd, 0) < 0 || pwrite(lock_fd, pidline, (size_t)pl, 0) != pl)
+        log_warn("could not write the pid into %s", lock_path);
     AUTOFREE char *image_dir = xasprintf("%s/images", state);
     AUTOFREE char *vm_dir = xasprintf("%s/vms", state);
     AUTOFREE char *db = xasprintf("%s/yun.db", state);
@@ -194,6 +217,7 @@ static int run(const options *o)
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGUSR1); /* from the all-in-one agent's thread when it cannot run */
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -236,6 +260,7 @@ static int run(const options *o)
                                  .host_name = o->host_name,
                                  .hv = fake,
                                  .stop = &stop};
+        log_info("all-in-one: starting the agent for %s against %s", fake ? "a fake hypervisor" : o->libvirt_uri, url);
         if (pthread_create(&at->tid, NULL, agent_main, at) != 0) {
             log_error("cannot start the all-in-one agent thread");
             free(at);
@@ -243,7 +268,6 @@ static int run(const options *o)
             rc = 1;
             goto out;
         }
-        log_info("all-in-one: agent for %s started against %s", fake ? "a fake hypervisor" : o->libvirt_uri, url);
     }
 
     for (;;) {
@@ -252,6 +276,11 @@ static int run(const options *o)
         int sig = sigtimedwait(&sigs, NULL, &ts);
         if (sig == SIGINT || sig == SIGTERM) {
             log_info("got %s: stopping (VMs keep running)", sig == SIGINT ? "SIGINT" : "SIGTERM");
+            break;
+        }
+        if (sig == SIGUSR1) {
+            log_error("stopping: --all-in-one needs its agent (check --libvirt-uri %s)", o->libvirt_uri);
+            rc = 1;
             break;
         }
         yun_err he = YUN_ERR_INIT;

@@ -85,9 +85,21 @@ start
 check "after a restart the admin token still works and both VMs are there, running" \
   '[ "$(cat "$D/state/admin.token")" = "$A" ] && wait_for "[.vms[] | select(.state == \"running\")] | length == 2" /v1/vms "$A" 15'
 
+"$YUND" --state-dir "$D/state" --listen "127.0.0.1:0" >"$D/second.log" 2>&1
+rc2=$?
+check "a second yund on the same state refuses to start, naming the first" \
+  '[ "$rc2" = 1 ] && grep -q "another yund runs on .* as pid $PID" "$D/second.log"'
+
 api DELETE /v1/vms/web1 "$A" >/dev/null
 check "delete answers 202 and the VM goes away" '[ "$(status)" = 202 ] && wait_for ".error.code == \"not_found\"" /v1/vms/web1 "$A" 15'
 api DELETE /v1/images/tiny "$A" >/dev/null
 check "an image in use cannot be deleted" '[ "$(status)" = 409 ]'
+
+mkdir -p "$D/other"
+timeout 60 "$YUND" --all-in-one --state-dir "$D/other" --listen 127.0.0.1:0 \
+  --libvirt-uri "qemu+unix:///system?socket=$D/no-such-socket" >"$D/nolibvirt.log" 2>&1
+rc3=$?
+check "--all-in-one without a reachable libvirt exits 1 and says why" \
+  '[ "$rc3" = 1 ] && grep -q "needs its agent" "$D/nolibvirt.log"'
 
 echo "1..$n"

@@ -1,6 +1,7 @@
 /* admission.c: the admin's limits on new VMs and the portal's settings (see admission.h). */
 #include "api/admission.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,11 +48,10 @@ static int check_price(const char *v, yun_err *err)
 
 static int check_currency(const char *v, yun_err *err)
 {
-    size_t n = strlen(v);
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)v[i] < 0x20 || v[i] == '<' || v[i] == '>' || v[i] == '&')
-            n = 99;
-    if (n > 8)
+    bool plain = strlen(v) <= 8;
+    for (const char *p = v; *p && plain; p++)
+        plain = (unsigned char)*p >= 0x20 && *p != '<' && *p != '>' && *p != '&';
+    if (!plain)
         return yun_err_set(err, YUN_E_INVALID, "price.currency \"%.32s\" must be at most 8 plain characters", v);
     return 0;
 }

@@ -19,6 +19,10 @@
 #define AGENT_BACKOFF_MIN_MS 500
 #define AGENT_BACKOFF_MAX_MS 10000
 #define AGENT_PROBE_LOOK_MS 10000 /* how often to look for a starter image to probe KVM with */
+/* After the agent acted, things move (a guest boots and prints, a verdict changes): for this long the
+ * next passes come sooner, so yund sees a state or a console line soon after it happens. */
+#define AGENT_BRISK_FOR_MS 30000
+#define AGENT_BRISK_INTERVAL_MS 250
 
 typedef struct agent_reg {
     long long host_id;
@@ -339,6 +343,7 @@ int agent_run(const agent_config *cfg, yun_err *err)
     pthread_t ka_th;
     keepalive_start(&ka, &ka_th, cfg->token, interval);
     int64_t probe_looked = 0;
+    int64_t last_action = INT64_MIN / 2; /* monotonic ms of the last pass that acted */
     rc = 0;
     while (!stopping(cfg)) {
         int64_t t0 = yun_mono_ms();
@@ -358,6 +363,7 @@ int agent_run(const agent_config *cfg, yun_err *err)
             }
         }
         json_t *report = agent_report(st, hv, &e);
+        bool console_moved = report && json_array_size(json_object_get(report, "consoles")) > 0;
         if (!report) {
             if (strcmp(last_fail, e.msg))
                 log_warn("agent: listing the host's domains: %s", e.msg);
@@ -412,13 +418,19 @@ int agent_run(const agent_config *cfg, yun_err *err)
         last_fail[0] = 0;
         backoff = interval;
         keepalive_busy(&ka, url, body, answer);
-        if (agent_reconcile(st, hv, answer, yun_mono_ms(), &e) < 0)
+        int acted = agent_reconcile(st, hv, answer, yun_mono_ms(), &e);
+        if (acted > 0)
+            last_action = yun_mono_ms();
+        if (acted < 0)
             log_warn("agent: %s", e.msg);
         keepalive_busy(&ka, NULL, NULL, NULL);
         json_decref(answer);
         int64_t spent = yun_mono_ms() - t0;
-        if (spent < interval)
-            nap(cfg, interval - spent);
+        int64_t wait = interval;
+        if (acted > 0 || (console_moved && yun_mono_ms() - last_action < AGENT_BRISK_FOR_MS))
+            wait = interval < AGENT_BRISK_INTERVAL_MS ? interval : AGENT_BRISK_INTERVAL_MS;
+        if (spent < wait)
+            nap(cfg, wait - spent);
     }
     keepalive_stop(&ka, ka_th);
     agent_state_free(st);

@@ -344,6 +344,9 @@ int agent_run(const agent_config *cfg, yun_err *err)
     keepalive_start(&ka, &ka_th, cfg->token, interval);
     int64_t probe_looked = 0;
     int64_t last_action = INT64_MIN / 2; /* monotonic ms of the last pass that acted */
+    uint64_t since = 0; /* the version of yund's last answer */
+    bool hold = false;  /* ask yund to hold the next answer */
+    bool last_immediate = false; /* the last report went out at once, after a pass that acted */
     rc = 0;
     while (!stopping(cfg)) {
         int64_t t0 = yun_mono_ms();
@@ -380,11 +383,16 @@ int agent_run(const agent_config *cfg, yun_err *err)
         }
         AUTOFREE char *path = xasprintf("/v1/agent/hosts/%lld/report", reg.host_id);
         AUTOFREE char *url = url_join(cfg->controller_url, path);
+        /* long-poll (docs/agent-protocol.md): yund holds the answer until something changed or an interval
+         * passed, which paces the loop; right after a pass that acted, the new state goes out at once */
+        AUTOFREE char *post_url = hold ? xasprintf("%s?since=%llu&wait_ms=%d", url, (unsigned long long)since,
+                                                   interval)
+                                       : xstrdup(url);
         char *body = json_dumps(report, JSON_COMPACT);
         json_decref(report);
         json_t *answer = NULL;
         http_resp resp;
-        if (http_request("POST", url, cfg->token, "application/json", body, strlen(body), AGENT_HTTP_TIMEOUT_MS,
+        if (http_request("POST", post_url, cfg->token, "application/json", body, strlen(body), AGENT_HTTP_TIMEOUT_MS,
                          &resp, &e) == 0) {
             answer = http_resp_json(&resp, &e);
             http_resp_free(&resp);
@@ -424,12 +432,22 @@ int agent_run(const agent_config *cfg, yun_err *err)
         if (acted < 0)
             log_warn("agent: %s", e.msg);
         keepalive_busy(&ka, NULL, NULL, NULL);
+        json_t *jver = json_object_get(answer, "version");
+        bool can_hold = json_is_integer(jver);
+        since = can_hold ? (uint64_t)json_integer_value(jver) : 0;
+        /* one immediate report after acting (never two in a row, so passes that keep acting cannot spin);
+         * while a console moves in the 30 s after acting (a guest booting), report every 250 ms without
+         * holding, so its lines reach yund promptly; otherwise hold, which paces the loop */
+        bool immediate = acted > 0 && !last_immediate;
+        last_immediate = immediate;
+        bool brisk = !immediate && console_moved && yun_mono_ms() - last_action < AGENT_BRISK_FOR_MS;
+        hold = can_hold && !immediate && !brisk;
         json_decref(answer);
         int64_t spent = yun_mono_ms() - t0;
-        int64_t wait = interval;
-        if (acted > 0 || (console_moved && yun_mono_ms() - last_action < AGENT_BRISK_FOR_MS))
-            wait = interval < AGENT_BRISK_INTERVAL_MS ? interval : AGENT_BRISK_INTERVAL_MS;
-        if (spent < wait)
+        int64_t wait = immediate ? 0 : brisk ? AGENT_BRISK_INTERVAL_MS : hold ? 0 : interval;
+        if (wait > interval)
+            wait = interval;
+        if (spent < wait) /* a yund without long-poll is paced by sleeping */
             nap(cfg, wait - spent);
     }
     keepalive_stop(&ka, ka_th);

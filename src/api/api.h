@@ -15,14 +15,14 @@ typedef struct api_server api_server;
 typedef int (*api_disk_import_fn)(const char *src, const char *dest, uint64_t *size_mib, yun_err *err);
 
 typedef struct api_config {
-    const char *listen;          /* "ADDR:PORT"; port 0 picks a free one (see api_port) */
-    const char *store_path;      /* each server thread opens its own store on it */
-    const char *state_dir;       /* absolute; images/ and vms/ below it */
+    const char *listen;     /* "ADDR:PORT"; port 0 picks a free one (see api_port) */
+    const char *store_path; /* each server thread opens its own store on it */
+    const char *state_dir;  /* absolute; images/ and vms/ below it */
     ctl_ctx *ctl;
-    const char *agent_token_hash; /* hex SHA-256 of the agent token: opens the agent endpoints only */
+    const char *agent_token_hash;   /* hex SHA-256 of the agent token: opens the agent endpoints only */
     api_disk_import_fn disk_import; /* NULL: image import answers 503 */
-    const char *starter_script;  /* scripts/build-starter.sh; NULL: looked up (api_find_starter_script) */
-    unsigned max_connections;    /* 0: 64 */
+    const char *starter_script;     /* scripts/build-starter.sh; NULL: looked up (api_find_starter_script) */
+    unsigned max_connections;       /* 0: 64 */
 } api_config;
 
 /* Starts serving in background threads. Strings are copied. */

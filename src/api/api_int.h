@@ -16,8 +16,8 @@
 #include "util/buf.h"
 
 #define API_MAX_PARAMS 3
-#define API_JSON_MAX (1u << 20)                 /* JSON request bodies */
-#define API_UPLOAD_MAX (64ull << 30)            /* image uploads */
+#define API_JSON_MAX (1u << 20)      /* JSON request bodies */
+#define API_UPLOAD_MAX (64ull << 30) /* image uploads */
 
 typedef enum { AUTH_NONE, AUTH_USER, AUTH_ADMIN, AUTH_AGENT } api_auth;
 
@@ -30,24 +30,24 @@ typedef struct api_blob {
 
 api_blob *api_blob_new(char *data, size_t len); /* takes data (malloc'd); one reference */
 api_blob *api_blob_ref(api_blob *b);
-void api_blob_unref(void *b);                  /* frees with the last reference; NULL is fine */
+void api_blob_unref(void *b); /* frees with the last reference; NULL is fine */
 
 typedef struct api_req api_req;
 typedef struct api_resp {
     int status;
     yun_buf body;
-    api_blob *blob;             /* when set, the body (one reference, handed to the server) */
-    const char *content_type;   /* static; NULL = application/json */
+    api_blob *blob;           /* when set, the body (one reference, handed to the server) */
+    const char *content_type; /* static; NULL = application/json */
 } api_resp;
 
 typedef int (*api_handler)(api_req *rq, api_resp *rs, yun_err *err);
 
 typedef struct api_route {
     const char *method;
-    const char *pattern;        /* "/v1/vms/{}/start": each {} captures one path segment */
+    const char *pattern; /* "/v1/vms/{}/start": each {} captures one path segment */
     api_handler handler;
     api_auth auth;
-    bool upload;                /* the body is a file streamed to disk, not JSON */
+    bool upload; /* the body is a file streamed to disk, not JSON */
 } api_route;
 
 /* Finds the route for method + path, capturing the {} segments (URL-decoded) into params. Returns the route;
@@ -61,7 +61,7 @@ typedef struct api_list_cache {
     pthread_mutex_t lock; /* guards every field below */
     bool valid;
     uint64_t version;
-    uint64_t hosts_key;   /* a hash of each host's id and whether it is down */
+    uint64_t hosts_key; /* a hash of each host's id and whether it is down */
     api_blob *body;
 } api_list_cache;
 
@@ -82,15 +82,15 @@ struct api_req {
     const api_shared *sh;
     yun_store *store;
     ctl_ctx *ctl;
-    void *conn;                 /* struct MHD_Connection *, for query arguments */
+    void *conn; /* struct MHD_Connection *, for query arguments */
     const char *method;
     const char *path;
     char params[API_MAX_PARAMS][256];
     bool is_agent;
-    yun_user user;              /* the caller, unless is_agent */
-    const char *body;           /* JSON requests: NUL-terminated */
+    yun_user user;    /* the caller, unless is_agent */
+    const char *body; /* JSON requests: NUL-terminated */
     size_t body_len;
-    const char *upload_path;    /* upload requests: the received file */
+    const char *upload_path; /* upload requests: the received file */
     uint64_t upload_len;
 };
 
@@ -116,13 +116,13 @@ int api_json_size(const json_t *obj, const char *key, uint64_t *mib, yun_err *er
 int api_unpack(json_t *obj, yun_err *err, const char *fmt, ...);
 
 /* ---- output ---- */
-void jw_str(yun_buf *b, const char *s);                 /* a JSON string, escaped */
+void jw_str(yun_buf *b, const char *s); /* a JSON string, escaped */
 void jw_strn(yun_buf *b, const char *s, size_t n);
 void jw_kstr(yun_buf *b, const char *key, const char *v); /* "key":"v", with a leading comma unless first */
 void jw_kint(yun_buf *b, const char *key, long long v);
 void jw_kbool(yun_buf *b, const char *key, bool v);
-void jw_key(yun_buf *b, const char *key);               /* "key": with a leading comma unless after { or [ */
-void jw_comma(yun_buf *b);                              /* a comma unless after { or [ */
+void jw_key(yun_buf *b, const char *key);                /* "key": with a leading comma unless after { or [ */
+void jw_comma(yun_buf *b);                               /* a comma unless after { or [ */
 void api_json_resp(api_resp *rs, int status, json_t *j); /* steals j */
 
 /* ---- resolving references (404 for what the caller may not see) ---- */

@@ -8,10 +8,17 @@
 #include "util/mem.h"
 
 static const api_field register_fields[] = {
-    {"name", F_STRING, true},          {"cores", F_INT, true},         {"mhz", F_INT, true},
-    {"mem_mib", F_INT, true},          {"disk_total_mib", F_INT, true}, {"disk_free_mib", F_INT, true},
-    {"hypervisor", F_STRING, true},    {"accel", F_STRING, true},      {"libvirt_uri", F_STRING, true},
-    {"migrate_addr", F_STRING, false}, {NULL, 0, false},
+    {"name", F_STRING, true},
+    {"cores", F_INT, true},
+    {"mhz", F_INT, true},
+    {"mem_mib", F_INT, true},
+    {"disk_total_mib", F_INT, true},
+    {"disk_free_mib", F_INT, true},
+    {"hypervisor", F_STRING, true},
+    {"accel", F_STRING, true},
+    {"libvirt_uri", F_STRING, true},
+    {"migrate_addr", F_STRING, false},
+    {NULL, 0, false},
 };
 
 static int copy_str(char *dst, size_t n, const char *src, const char *field, yun_err *err)
@@ -34,8 +41,9 @@ int h_agent_register(api_req *rq, api_resp *rs, yun_err *err)
                        "mhz", &mhz, "mem_mib", &mem, "disk_total_mib", &dtot, "disk_free_mib", &dfree, "hypervisor",
                        &hv, "accel", &accel, "libvirt_uri", &uri, "migrate_addr", &mig);
     if (r == 0 && (!*name || cores < 1 || mhz < 0 || mem < 1 || dtot < 0 || dfree < 0))
-        r = yun_err_set(err, YUN_E_INVALID, "register: name must be non-empty, cores and mem_mib positive, "
-                                            "mhz and disk sizes not negative");
+        r = yun_err_set(err, YUN_E_INVALID,
+                        "register: name must be non-empty, cores and mem_mib positive, "
+                        "mhz and disk sizes not negative");
     if (r < 0 || copy_str(h.name, sizeof h.name, name, "name", err) < 0 ||
         copy_str(h.hypervisor, sizeof h.hypervisor, hv, "hypervisor", err) < 0 ||
         copy_str(h.accel, sizeof h.accel, accel, "accel", err) < 0 ||
@@ -64,13 +72,12 @@ int h_agent_register(api_req *rq, api_resp *rs, yun_err *err)
 
 static const api_field report_fields[] = {
     {"disk_free_mib", F_INT, false}, {"domains", F_ARRAY, true}, {"vms", F_ARRAY, true},
-    {"consoles", F_ARRAY, false},   {NULL, 0, false},
+    {"consoles", F_ARRAY, false},    {NULL, 0, false},
 };
 static const api_field domain_fields[] = {
-    {"uuid", F_STRING, true},   {"name", F_STRING, true},        {"state", F_STRING, true},
-    {"yun_owned", F_BOOL, true}, {"owner", F_STRING, false},     {"cpus", F_INT, false},
-    {"mem_mib", F_INT, false},  {"max_mem_mib", F_INT, false},   {"cpu_shares", F_INT, false},
-    {"cpu_cap", F_INT, false},  {NULL, 0, false},
+    {"uuid", F_STRING, true},     {"name", F_STRING, true},  {"state", F_STRING, true}, {"yun_owned", F_BOOL, true},
+    {"owner", F_STRING, false},   {"cpus", F_INT, false},    {"mem_mib", F_INT, false}, {"max_mem_mib", F_INT, false},
+    {"cpu_shares", F_INT, false}, {"cpu_cap", F_INT, false}, {NULL, 0, false},
 };
 static const api_field verdict_fields[] = {
     {"uuid", F_STRING, true}, {"state", F_STRING, true}, {"error", F_STRING, false}, {NULL, 0, false}};
@@ -98,7 +105,8 @@ static int parse_report(json_t *j, ctl_report *r, ctl_domain **doms, ctl_verdict
     size_t i;
     json_t *e;
     *doms = xcalloc(json_array_size(jd) + 1, sizeof **doms);
-    json_array_foreach(jd, i, e) {
+    json_array_foreach(jd, i, e)
+    {
         snprintf(where, sizeof where, "domains[%zu]", i);
         const char *uuid, *name, *state;
         int owned;
@@ -114,7 +122,8 @@ static int parse_report(json_t *j, ctl_report *r, ctl_domain **doms, ctl_verdict
         d->yun_owned = owned;
     }
     *vds = xcalloc(json_array_size(jv) + 1, sizeof **vds);
-    json_array_foreach(jv, i, e) {
+    json_array_foreach(jv, i, e)
+    {
         snprintf(where, sizeof where, "vms[%zu]", i);
         const char *uuid, *state, *msg = "";
         if (api_json_check(e, verdict_fields, where, err) < 0 ||
@@ -137,7 +146,8 @@ static int parse_report(json_t *j, ctl_report *r, ctl_domain **doms, ctl_verdict
         snprintf(v->error, sizeof v->error, "%s", msg);
     }
     *cons = xcalloc(json_array_size(jc) + 1, sizeof **cons);
-    json_array_foreach(jc, i, e) {
+    json_array_foreach(jc, i, e)
+    {
         snprintf(where, sizeof where, "consoles[%zu]", i);
         const char *uuid;
         if (api_json_check(e, console_fields, where, err) < 0 || json_unpack(e, "{s:s}", "uuid", &uuid) < 0)

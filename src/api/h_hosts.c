@@ -147,5 +147,11 @@ static int host_set(api_req *rq, api_resp *rs, bool enable, yun_err *err)
     return host_respond(rq, rs, &h, err);
 }
 
-int h_host_enable(api_req *rq, api_resp *rs, yun_err *err) { return host_set(rq, rs, true, err); }
-int h_host_disable(api_req *rq, api_resp *rs, yun_err *err) { return host_set(rq, rs, false, err); }
+int h_host_enable(api_req *rq, api_resp *rs, yun_err *err)
+{
+    return host_set(rq, rs, true, err);
+}
+int h_host_disable(api_req *rq, api_resp *rs, yun_err *err)
+{
+    return host_set(rq, rs, false, err);
+}

@@ -133,7 +133,8 @@ int h_image_import(api_req *rq, api_resp *rs, yun_err *err)
 {
     const char *name = api_query(rq, "name");
     if (!name)
-        return yun_err_set(err, YUN_E_INVALID, "give the image a name: POST /v1/images?name=NAME with the file as body");
+        return yun_err_set(err, YUN_E_INVALID,
+                           "give the image a name: POST /v1/images?name=NAME with the file as body");
     if (model_name_validate(name, "image name", err) < 0 || name_free(rq, name, err) < 0)
         return -1;
     if (rq->upload_len == 0)
@@ -217,8 +218,7 @@ int h_image_delete(api_req *rq, api_resp *rs, yun_err *err)
 
 /* Runs `bash script outdir`, its output to logpath, with the .deb cache shared by every build (images/.debs)
  * unless the environment names one. Fails with the log's tail when it exits non-zero. */
-static int run_script(const char *script, const char *outdir, const char *image_dir, const char *logpath,
-                      yun_err *err)
+static int run_script(const char *script, const char *outdir, const char *image_dir, const char *logpath, yun_err *err)
 {
     size_t ne = 0;
     while (environ[ne])

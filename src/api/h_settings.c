@@ -37,8 +37,10 @@ static const setting *find(const char *key, yun_err *err)
     for (size_t i = 0; i < N_SETTINGS; i++)
         if (!strcmp(settings[i].key, key))
             return &settings[i];
-    yun_err_set(err, YUN_E_INVALID, "setting \"%.64s\" is unknown: the settings are placement.algorithm, "
-                                    "agent.interval_ms", key);
+    yun_err_set(err, YUN_E_INVALID,
+                "setting \"%.64s\" is unknown: the settings are placement.algorithm, "
+                "agent.interval_ms",
+                key);
     return NULL;
 }
 

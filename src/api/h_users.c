@@ -60,7 +60,7 @@ int h_user_show(api_req *rq, api_resp *rs, yun_err *err)
 }
 
 static const api_field quota_fields[] = {
-    {"max_vms", F_INT, false}, {"max_cpus", F_INT, false}, {"max_memory", F_SIZE, false},
+    {"max_vms", F_INT, false},   {"max_cpus", F_INT, false}, {"max_memory", F_SIZE, false},
     {"max_disk", F_SIZE, false}, {NULL, 0, false},
 };
 

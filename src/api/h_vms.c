@@ -58,11 +58,21 @@ static char *put_esc(char *p, const char *s)
         s++;
         *p++ = '\\';
         switch (c) {
-        case '"': *p++ = '"'; break;
-        case '\\': *p++ = '\\'; break;
-        case '\n': *p++ = 'n'; break;
-        case '\r': *p++ = 'r'; break;
-        case '\t': *p++ = 't'; break;
+        case '"':
+            *p++ = '"';
+            break;
+        case '\\':
+            *p++ = '\\';
+            break;
+        case '\n':
+            *p++ = 'n';
+            break;
+        case '\r':
+            *p++ = 'r';
+            break;
+        case '\t':
+            *p++ = 't';
+            break;
         default:
             p = PUT_LIT(p, "u00");
             *p++ = hex[c >> 4];
@@ -84,8 +94,8 @@ void api_vm_write(yun_buf *b, const yun_vm *vm, const char *host_name, const cha
     const char *hn = host_name ? host_name : "", *in = image_name ? image_name : "";
     size_t hl = strlen(hn), il = strlen(in);
     /* fixed text and numbers, then every string at its worst */
-    size_t need = 700 + ESC_MAX(vm->uuid) + ESC_MAX(vm->name) * 2 + ESC_MAX(vm->owner_name) * 2 + hl * 6 + il * 6 +
-                  4 + ESC_MAX(vm->error) + ESC_MAX(vm->address);
+    size_t need = 700 + ESC_MAX(vm->uuid) + ESC_MAX(vm->name) * 2 + ESC_MAX(vm->owner_name) * 2 + hl * 6 + il * 6 + 4 +
+                  ESC_MAX(vm->error) + ESC_MAX(vm->address);
     xgrow((void **)&b->data, &b->cap, b->len + need + 1, 1);
     char *p = b->data + b->len;
     p = PUT_LIT(p, "{\"id\":");
@@ -283,10 +293,9 @@ int h_vm_show(api_req *rq, api_resp *rs, yun_err *err)
 }
 
 static const api_field create_fields[] = {
-    {"name", F_STRING, true},      {"image", F_STRING, true},  {"cpus", F_INT, false},
-    {"memory", F_SIZE, true},      {"max_memory", F_SIZE, false}, {"disk", F_SIZE, false},
-    {"cpu_shares", F_INT, false},  {"cpu_cap", F_INT, false},  {"min_mhz", F_INT, false},
-    {"max_mhz", F_INT, false},     {"start", F_BOOL, false},   {NULL, 0, false},
+    {"name", F_STRING, true},      {"image", F_STRING, true}, {"cpus", F_INT, false},       {"memory", F_SIZE, true},
+    {"max_memory", F_SIZE, false}, {"disk", F_SIZE, false},   {"cpu_shares", F_INT, false}, {"cpu_cap", F_INT, false},
+    {"min_mhz", F_INT, false},     {"max_mhz", F_INT, false}, {"start", F_BOOL, false},     {NULL, 0, false},
 };
 
 /* An int field into an int, refusing values that do not fit. */
@@ -460,9 +469,18 @@ static int vm_action(api_req *rq, api_resp *rs, const char *action, yun_err *err
     return vm_respond(rq, rs, 202, &vm, err);
 }
 
-int h_vm_start(api_req *rq, api_resp *rs, yun_err *err) { return vm_action(rq, rs, "start", err); }
-int h_vm_stop(api_req *rq, api_resp *rs, yun_err *err) { return vm_action(rq, rs, "stop", err); }
-int h_vm_reboot(api_req *rq, api_resp *rs, yun_err *err) { return vm_action(rq, rs, "reboot", err); }
+int h_vm_start(api_req *rq, api_resp *rs, yun_err *err)
+{
+    return vm_action(rq, rs, "start", err);
+}
+int h_vm_stop(api_req *rq, api_resp *rs, yun_err *err)
+{
+    return vm_action(rq, rs, "stop", err);
+}
+int h_vm_reboot(api_req *rq, api_resp *rs, yun_err *err)
+{
+    return vm_action(rq, rs, "reboot", err);
+}
 
 int h_vm_delete(api_req *rq, api_resp *rs, yun_err *err)
 {
@@ -471,7 +489,8 @@ int h_vm_delete(api_req *rq, api_resp *rs, yun_err *err)
         return -1;
     yun_host h;
     yun_err e = YUN_ERR_INIT;
-    bool host_gone = vm.host_id <= 0 || (store_host_get(rq->store, vm.host_id, &h, &e) < 0 && e.code == YUN_E_NOT_FOUND);
+    bool host_gone =
+        vm.host_id <= 0 || (store_host_get(rq->store, vm.host_id, &h, &e) < 0 && e.code == YUN_E_NOT_FOUND);
     if (host_gone) {
         /* no agent will ever report on it: nothing is left anywhere to clean */
         if (store_vm_delete(rq->store, vm.id, err) < 0)

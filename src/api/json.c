@@ -19,11 +19,21 @@ void jw_strn(yun_buf *b, const char *s, size_t n)
         buf_append(b, s + run, i - run);
         run = i + 1;
         switch (c) {
-        case '"': buf_append(b, "\\\"", 2); break;
-        case '\\': buf_append(b, "\\\\", 2); break;
-        case '\n': buf_append(b, "\\n", 2); break;
-        case '\r': buf_append(b, "\\r", 2); break;
-        case '\t': buf_append(b, "\\t", 2); break;
+        case '"':
+            buf_append(b, "\\\"", 2);
+            break;
+        case '\\':
+            buf_append(b, "\\\\", 2);
+            break;
+        case '\n':
+            buf_append(b, "\\n", 2);
+            break;
+        case '\r':
+            buf_append(b, "\\r", 2);
+            break;
+        case '\t':
+            buf_append(b, "\\t", 2);
+            break;
         default: {
             char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
             buf_append(b, e, 6);
@@ -87,38 +97,57 @@ void api_json_resp(api_resp *rs, int status, json_t *j)
 static const char *type_name(api_ftype t)
 {
     switch (t) {
-    case F_STRING: return "a string";
-    case F_INT: return "an integer";
-    case F_BOOL: return "true or false";
-    case F_SIZE: return "a size (\"128M\", \"1G\") or an integer number of MiB";
-    case F_OBJECT: return "an object";
-    default: return "an array";
+    case F_STRING:
+        return "a string";
+    case F_INT:
+        return "an integer";
+    case F_BOOL:
+        return "true or false";
+    case F_SIZE:
+        return "a size (\"128M\", \"1G\") or an integer number of MiB";
+    case F_OBJECT:
+        return "an object";
+    default:
+        return "an array";
     }
 }
 
 static const char *json_kind(const json_t *v)
 {
     switch (json_typeof(v)) {
-    case JSON_OBJECT: return "an object";
-    case JSON_ARRAY: return "an array";
-    case JSON_STRING: return "a string";
-    case JSON_INTEGER: return "an integer";
-    case JSON_REAL: return "a fraction";
+    case JSON_OBJECT:
+        return "an object";
+    case JSON_ARRAY:
+        return "an array";
+    case JSON_STRING:
+        return "a string";
+    case JSON_INTEGER:
+        return "an integer";
+    case JSON_REAL:
+        return "a fraction";
     case JSON_TRUE:
-    case JSON_FALSE: return "a boolean";
-    default: return "null";
+    case JSON_FALSE:
+        return "a boolean";
+    default:
+        return "null";
     }
 }
 
 static bool type_ok(const json_t *v, api_ftype t)
 {
     switch (t) {
-    case F_STRING: return json_is_string(v);
-    case F_INT: return json_is_integer(v);
-    case F_BOOL: return json_is_boolean(v);
-    case F_SIZE: return json_is_string(v) || json_is_integer(v);
-    case F_OBJECT: return json_is_object(v);
-    default: return json_is_array(v);
+    case F_STRING:
+        return json_is_string(v);
+    case F_INT:
+        return json_is_integer(v);
+    case F_BOOL:
+        return json_is_boolean(v);
+    case F_SIZE:
+        return json_is_string(v) || json_is_integer(v);
+    case F_OBJECT:
+        return json_is_object(v);
+    default:
+        return json_is_array(v);
     }
 }
 
@@ -132,7 +161,8 @@ int api_json_check(const json_t *obj, const api_field *fields, const char *where
                            json_kind(obj));
     const char *key;
     json_t *v;
-    json_object_foreach((json_t *)obj, key, v) {
+    json_object_foreach((json_t *)obj, key, v)
+    {
         const api_field *f = NULL;
         for (const api_field *x = fields; x->name && !f; x++)
             if (!strcmp(x->name, key))
@@ -152,8 +182,7 @@ int api_json_check(const json_t *obj, const api_field *fields, const char *where
     }
     for (const api_field *x = fields; x->name; x++)
         if (x->required && !json_object_get(obj, x->name))
-            return yun_err_set(err, YUN_E_INVALID, "field \"%s%s\" is required (%s)", pre, x->name,
-                               type_name(x->type));
+            return yun_err_set(err, YUN_E_INVALID, "field \"%s%s\" is required (%s)", pre, x->name, type_name(x->type));
     return 0;
 }
 

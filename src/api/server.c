@@ -17,8 +17,8 @@
 
 struct api_server {
     struct MHD_Daemon *daemon;
-    api_shared sh;              /* immutable while the daemon runs */
-    pthread_key_t store_key;    /* each connection thread's own yun_store, closed when the thread ends */
+    api_shared sh;           /* immutable while the daemon runs */
+    pthread_key_t store_key; /* each connection thread's own yun_store, closed when the thread ends */
     uint16_t port;
 };
 
@@ -26,8 +26,8 @@ struct api_server {
 typedef struct conn_state {
     const api_route *route;
     char params[API_MAX_PARAMS][256];
-    bool responded;             /* an error was queued early: drain and ignore the rest */
-    bool failed;                /* the body went wrong; err says how; answered at the final call */
+    bool responded; /* an error was queued early: drain and ignore the rest */
+    bool failed;    /* the body went wrong; err says how; answered at the final call */
     yun_err err;
     yun_buf body;
     int upload_fd;
@@ -166,7 +166,8 @@ static int authenticate(api_server *srv, struct MHD_Connection *conn, conn_state
             *err = e;
             return -1;
         }
-        return yun_err_set(err, YUN_E_UNAUTHORIZED, "the API token is not valid: check it, or ask the admin for a new one");
+        return yun_err_set(err, YUN_E_UNAUTHORIZED,
+                           "the API token is not valid: check it, or ask the admin for a new one");
     }
     if (need == AUTH_AGENT)
         return yun_err_set(err, YUN_E_FORBIDDEN, "/v1/agent/* needs the agent token (STATE/agent.token)");
@@ -248,7 +249,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 status = 404;
                 yun_err_set(&err, YUN_E_NOT_FOUND, "no such endpoint: %s %s (see docs/api.md)", method, url);
             }
-        } else if (authenticate(srv, conn, cs, &err) < 0 || (cs->route->upload && upload_open(srv, cs, conn, &err) < 0)) {
+        } else if (authenticate(srv, conn, cs, &err) < 0 ||
+                   (cs->route->upload && upload_open(srv, cs, conn, &err) < 0)) {
             status = yun_err_http_status(err.code);
         } else if (!cs->route->upload) {
             const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -276,8 +278,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return queue_error(conn, yun_err_http_status(cs->err.code), &cs->err, method, url);
 
     yun_err err = YUN_ERR_INIT;
-    api_req rq = {.sh = &srv->sh, .ctl = srv->sh.ctl, .conn = conn, .method = method, .path = url,
-                  .is_agent = cs->is_agent, .user = cs->user};
+    api_req rq = {.sh = &srv->sh,
+                  .ctl = srv->sh.ctl,
+                  .conn = conn,
+                  .method = method,
+                  .path = url,
+                  .is_agent = cs->is_agent,
+                  .user = cs->user};
     memcpy(rq.params, cs->params, sizeof rq.params);
     if (cs->route->upload) {
         if (cs->upload_fd >= 0 && close(cs->upload_fd) < 0) {
@@ -352,8 +359,8 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen
         h[strlen(h) - 1] = '\0';
         h++;
     }
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_NUMERICSERV | AI_PASSIVE};
+    struct addrinfo hints = {
+        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV | AI_PASSIVE};
     struct addrinfo *ai = NULL;
     int rc = getaddrinfo(h, colon + 1, &hints, &ai);
     if (rc != 0)
@@ -385,11 +392,10 @@ api_server *api_start(const api_config *cfg, yun_err *err)
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
-    srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
-                                   MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED,
-                                   on_completed, srv, MHD_OPTION_CONNECTION_LIMIT,
-                                   cfg->max_connections ? cfg->max_connections : 64u, MHD_OPTION_CONNECTION_TIMEOUT,
-                                   300u, MHD_OPTION_END);
+    srv->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv, MHD_OPTION_SOCK_ADDR,
+        (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_CONNECTION_LIMIT,
+        cfg->max_connections ? cfg->max_connections : 64u, MHD_OPTION_CONNECTION_TIMEOUT, 300u, MHD_OPTION_END);
     if (!srv->daemon) {
         yun_err_set(err, YUN_E_UNAVAILABLE, "cannot listen on %s (in use, or not an address of this machine)",
                     cfg->listen);

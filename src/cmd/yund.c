@@ -45,23 +45,39 @@ static void usage(FILE *f)
 static int parse_args(int argc, char **argv, options *o)
 {
     static const struct option longs[] = {
-        {"all-in-one", no_argument, NULL, 'a'},  {"state-dir", required_argument, NULL, 's'},
+        {"all-in-one", no_argument, NULL, 'a'},   {"state-dir", required_argument, NULL, 's'},
         {"listen", required_argument, NULL, 'l'}, {"libvirt-uri", required_argument, NULL, 'u'},
-        {"fake-hv", no_argument, NULL, 'F'},     {"host-name", required_argument, NULL, 'N'},
-        {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
+        {"fake-hv", no_argument, NULL, 'F'},      {"host-name", required_argument, NULL, 'N'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
     };
     *o = (options){.state_dir = "var", .listen = "127.0.0.1:8080", .libvirt_uri = "qemu:///system"};
     int c;
     while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
         switch (c) {
-        case 'a': o->all_in_one = true; break;
-        case 's': o->state_dir = optarg; break;
-        case 'l': o->listen = optarg; break;
-        case 'u': o->libvirt_uri = optarg; break;
-        case 'F': o->fake_hv = true; break;
-        case 'N': o->host_name = optarg; break;
-        case 'h': usage(stdout); exit(0);
-        default: usage(stderr); return -1;
+        case 'a':
+            o->all_in_one = true;
+            break;
+        case 's':
+            o->state_dir = optarg;
+            break;
+        case 'l':
+            o->listen = optarg;
+            break;
+        case 'u':
+            o->libvirt_uri = optarg;
+            break;
+        case 'F':
+            o->fake_hv = true;
+            break;
+        case 'N':
+            o->host_name = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            exit(0);
+        default:
+            usage(stderr);
+            return -1;
         }
     }
     if (optind < argc) {
@@ -164,8 +180,13 @@ static int run(const options *o)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    api_config ac = {.listen = o->listen, .store_path = db, .state_dir = state, .ctl = ctl,
-                     .agent_token_hash = agent_hash, .disk_import = hv_disk_import, .starter_script = starter};
+    api_config ac = {.listen = o->listen,
+                     .store_path = db,
+                     .state_dir = state,
+                     .ctl = ctl,
+                     .agent_token_hash = agent_hash,
+                     .disk_import = hv_disk_import,
+                     .starter_script = starter};
     api_server *srv = api_start(&ac, &err);
     if (!srv) {
         log_error("%s", err.msg);
@@ -191,8 +212,12 @@ static int run(const options *o)
         if (o->fake_hv)
             fake = hv_fake_open(64, 2000, 262144);
         at = xcalloc(1, sizeof *at);
-        at->cfg = (agent_config){.controller_url = url, .token = agent_token, .libvirt_uri = o->libvirt_uri,
-                                 .host_name = o->host_name, .hv = fake, .stop = &stop};
+        at->cfg = (agent_config){.controller_url = url,
+                                 .token = agent_token,
+                                 .libvirt_uri = o->libvirt_uri,
+                                 .host_name = o->host_name,
+                                 .hv = fake,
+                                 .stop = &stop};
         if (pthread_create(&at->tid, NULL, agent_main, at) != 0) {
             log_error("cannot start the all-in-one agent thread");
             free(at);

@@ -75,8 +75,14 @@ void ctl_free(ctl_ctx *c)
     free(c);
 }
 
-const char *ctl_image_dir(const ctl_ctx *c) { return c->image_dir; }
-const char *ctl_vm_dir(const ctl_ctx *c) { return c->vm_dir; }
+const char *ctl_image_dir(const ctl_ctx *c)
+{
+    return c->image_dir;
+}
+const char *ctl_vm_dir(const ctl_ctx *c)
+{
+    return c->vm_dir;
+}
 
 void ctl_vm_disk_path(const ctl_ctx *c, const char *uuid, char *out, size_t n)
 {
@@ -178,8 +184,8 @@ int ctl_user_usage(yun_store *s, int64_t owner_id, ctl_usage *out, yun_err *err)
     return store_usage(s, owner_id, &out->vms, &out->cpus, &out->mem_mib, &out->disk_mib, err);
 }
 
-static int quota_one(const char *user, const char *what, const char *field, const char *unit, int64_t max,
-                     int64_t used, int64_t ask, yun_err *err)
+static int quota_one(const char *user, const char *what, const char *field, const char *unit, int64_t max, int64_t used,
+                     int64_t ask, yun_err *err)
 {
     if (max <= 0 || used + ask <= max)
         return 0;
@@ -306,8 +312,7 @@ int ctl_agent_register(ctl_ctx *c, yun_store *s, yun_host *h, int64_t now_ms, yu
     return 0;
 }
 
-static void foreign_set(ctl_ctx *c, int64_t host_id, ctl_domain *orphans, size_t no, ctl_domain *strangers,
-                        size_t ns)
+static void foreign_set(ctl_ctx *c, int64_t host_id, ctl_domain *orphans, size_t no, ctl_domain *strangers, size_t ns)
 {
     pthread_mutex_lock(&c->lock);
     foreign *f = NULL;
@@ -338,8 +343,7 @@ static ctl_domain *dup_domains(const ctl_domain *d, size_t n)
     return r;
 }
 
-void ctl_host_foreign(ctl_ctx *c, int64_t host_id, ctl_domain **orphans, size_t *no, ctl_domain **strangers,
-                      size_t *ns)
+void ctl_host_foreign(ctl_ctx *c, int64_t host_id, ctl_domain **orphans, size_t *no, ctl_domain **strangers, size_t *ns)
 {
     *orphans = *strangers = NULL;
     *no = *ns = 0;
@@ -438,8 +442,8 @@ static const yun_image *image_find(const ctl_answer *a, int64_t id)
 
 /* The domains of the report: strangers, orphans, and yun's VMs that run here but are assigned elsewhere
  * (appended to the answer with here = false). */
-static int classify_domains(ctl_ctx *c, yun_store *s, int64_t host_id, const ctl_report *r, ctl_answer *a,
-                            size_t *cap, yun_err *err)
+static int classify_domains(ctl_ctx *c, yun_store *s, int64_t host_id, const ctl_report *r, ctl_answer *a, size_t *cap,
+                            yun_err *err)
 {
     ctl_domain *orph = NULL, *str = NULL;
     size_t no = 0, ns = 0, co = 0, cs = 0;
@@ -480,8 +484,8 @@ static int classify_domains(ctl_ctx *c, yun_store *s, int64_t host_id, const ctl
     {
         ctl_domain *po, *ps;
         ctl_host_foreign(c, host_id, &po, &prev_o, &ps, &prev_s);
-        bool changed = prev_o != no || prev_s != ns ||
-                       (no && memcmp(po, orph, no * sizeof *orph)) || (ns && memcmp(ps, str, ns * sizeof *str));
+        bool changed = prev_o != no || prev_s != ns || (no && memcmp(po, orph, no * sizeof *orph)) ||
+                       (ns && memcmp(ps, str, ns * sizeof *str));
         if (changed && (no || ns))
             log_info("host %lld: %zu orphan and %zu stranger domains (left alone)", (long long)host_id, no, ns);
         free(po);
@@ -491,8 +495,8 @@ static int classify_domains(ctl_ctx *c, yun_store *s, int64_t host_id, const ctl
     return 0;
 }
 
-int ctl_agent_report(ctl_ctx *c, yun_store *s, int64_t host_id, const ctl_report *r, int64_t now_ms,
-                     ctl_answer *out, yun_err *err)
+int ctl_agent_report(ctl_ctx *c, yun_store *s, int64_t host_id, const ctl_report *r, int64_t now_ms, ctl_answer *out,
+                     yun_err *err)
 {
     memset(out, 0, sizeof *out);
     if (store_begin(s, err) < 0)

@@ -17,9 +17,9 @@
 typedef struct ctl_ctx ctl_ctx;
 
 typedef struct ctl_config {
-    const char *image_dir;   /* absolute: where base images live (told to agents) */
-    const char *vm_dir;      /* absolute: where overlays and console logs live */
-    int interval_ms;         /* the agents' report interval when the setting is unset (0: 2000) */
+    const char *image_dir; /* absolute: where base images live (told to agents) */
+    const char *vm_dir;    /* absolute: where overlays and console logs live */
+    int interval_ms;       /* the agents' report interval when the setting is unset (0: 2000) */
 } ctl_config;
 
 /* Strings are copied. */
@@ -42,7 +42,7 @@ int ctl_sched_snapshot(ctl_ctx *ctx, yun_store *s, int64_t now_ms, sched_host **
 typedef struct ctl_usage {
     int64_t vms;
     int64_t cpus;
-    int64_t mem_mib;   /* max_mem_mib: what the VMs may grow to */
+    int64_t mem_mib; /* max_mem_mib: what the VMs may grow to */
     int64_t disk_mib;
 } ctl_usage;
 int ctl_user_usage(yun_store *s, int64_t owner_id, ctl_usage *out, yun_err *err);
@@ -54,8 +54,7 @@ int ctl_quota_check(const yun_user *owner, const ctl_usage *usage, const yun_vm 
  * with the algorithm in the setting placement.algorithm, and writes the VM with its host in one transaction,
  * state SCHEDULED, under the ctx's lock so two creates cannot take the same room. Fills vm (id, uuid, host)
  * and choice. On failure nothing is written. */
-int ctl_vm_create(ctl_ctx *ctx, yun_store *s, const yun_user *owner, yun_vm *vm, sched_choice *choice,
-                  yun_err *err);
+int ctl_vm_create(ctl_ctx *ctx, yun_store *s, const yun_user *owner, yun_vm *vm, sched_choice *choice, yun_err *err);
 
 /* A counter that moves after every committed change to a VM row made through this process (yund is the only
  * writer of its store), so a reader can tell whether something it rendered from the VMs is still current.
@@ -80,13 +79,13 @@ typedef struct ctl_domain {
 typedef struct ctl_verdict {
     char uuid[YUN_UUID_LEN];
     bool deleted;
-    yun_vm_state state;          /* when !deleted */
+    yun_vm_state state; /* when !deleted */
     char error[YUN_MSG_MAX];
 } ctl_verdict;
 
 typedef struct ctl_console {
     char uuid[YUN_UUID_LEN];
-    const char *tail;            /* borrowed */
+    const char *tail; /* borrowed */
     size_t len;
 } ctl_console;
 
@@ -104,17 +103,17 @@ typedef struct ctl_report {
 /* One entry of the answer: a VM the agent should make true (here), or one it runs for another host. */
 typedef struct ctl_desired {
     yun_vm vm;
-    const yun_image *image;      /* into the answer's images; NULL when the image is gone */
+    const yun_image *image; /* into the answer's images; NULL when the image is gone */
     bool here;
-    int64_t target_host;         /* when !here */
-    char migrate_uri[256];       /* when !here and the target has a migration address */
+    int64_t target_host;   /* when !here */
+    char migrate_uri[256]; /* when !here and the target has a migration address */
     bool reboot;
 } ctl_desired;
 
 typedef struct ctl_answer {
     ctl_desired *vms;
     size_t n;
-    yun_image *images;           /* the images the entries point at */
+    yun_image *images; /* the images the entries point at */
     size_t n_images;
 } ctl_answer;
 
@@ -130,8 +129,8 @@ int ctl_agent_register(ctl_ctx *ctx, yun_store *s, yun_host *h, int64_t now_ms, 
 
 /* Applies a report from host_id (heartbeat, verdicts, consoles, orphans and strangers) and fills out with
  * what the host should make true (freed with ctl_answer_free). Idempotent. NOT_FOUND for an unknown host. */
-int ctl_agent_report(ctl_ctx *ctx, yun_store *s, int64_t host_id, const ctl_report *r, int64_t now_ms,
-                     ctl_answer *out, yun_err *err);
+int ctl_agent_report(ctl_ctx *ctx, yun_store *s, int64_t host_id, const ctl_report *r, int64_t now_ms, ctl_answer *out,
+                     yun_err *err);
 
 /* The orphans (yun's metadata, unknown uuid) and strangers (no yun metadata) the host's agent last reported.
  * Copies, malloc'd (NULL and 0 when none). */

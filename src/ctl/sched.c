@@ -38,20 +38,28 @@ static const char *const r_what[R_N] = {"cores", "memory", "disk", "MHz of reser
 static uint64_t need_of(const yun_vm *vm, int r)
 {
     switch (r) {
-    case R_CPUS: return (uint64_t)vm->cpus;
-    case R_MEM: return vm->max_mem_mib ? vm->max_mem_mib : vm->mem_mib;
-    case R_DISK: return vm->disk_mib;
-    default: return (uint64_t)(vm->min_mhz > 0 ? vm->min_mhz : 0);
+    case R_CPUS:
+        return (uint64_t)vm->cpus;
+    case R_MEM:
+        return vm->max_mem_mib ? vm->max_mem_mib : vm->mem_mib;
+    case R_DISK:
+        return vm->disk_mib;
+    default:
+        return (uint64_t)(vm->min_mhz > 0 ? vm->min_mhz : 0);
     }
 }
 
 static uint64_t free_of(const sched_host *h, int r)
 {
     switch (r) {
-    case R_CPUS: return (uint64_t)sched_free_cpus(h);
-    case R_MEM: return sched_free_mem_mib(h);
-    case R_DISK: return sched_free_disk_mib(h);
-    default: return (uint64_t)sched_free_mhz(h);
+    case R_CPUS:
+        return (uint64_t)sched_free_cpus(h);
+    case R_MEM:
+        return sched_free_mem_mib(h);
+    case R_DISK:
+        return sched_free_disk_mib(h);
+    default:
+        return (uint64_t)sched_free_mhz(h);
     }
 }
 

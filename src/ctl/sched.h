@@ -15,14 +15,14 @@
 typedef struct sched_host {
     int64_t id;
     char name[YUN_NAME_MAX + 192];
-    yun_host_state state;       /* effective state: only UP hosts take new VMs */
+    yun_host_state state; /* effective state: only UP hosts take new VMs */
     int cores;
     int mhz;
     uint64_t mem_mib;
     uint64_t disk_total_mib;
-    uint64_t disk_free_mib;     /* as the agent last reported */
-    int vms;                    /* VMs assigned, whatever their state */
-    int used_cpus;              /* sums over those VMs: cpus, max_mem_mib, disk_mib, min_mhz */
+    uint64_t disk_free_mib; /* as the agent last reported */
+    int vms;                /* VMs assigned, whatever their state */
+    int used_cpus;          /* sums over those VMs: cpus, max_mem_mib, disk_mib, min_mhz */
     uint64_t used_mem_mib;
     uint64_t used_disk_mib;
     int64_t used_min_mhz;

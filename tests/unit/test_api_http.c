@@ -137,8 +137,12 @@ static int setup(void **state)
     read_file(ap, f->admin, sizeof f->admin);
     read_file(gp, f->agent, sizeof f->agent);
     f->ctl = ctl_new(&(ctl_config){.image_dir = images, .vm_dir = vms});
-    api_config cfg = {.listen = "127.0.0.1:0", .store_path = db, .state_dir = f->dir, .ctl = f->ctl,
-                      .agent_token_hash = hash, .disk_import = copy_import};
+    api_config cfg = {.listen = "127.0.0.1:0",
+                      .store_path = db,
+                      .state_dir = f->dir,
+                      .ctl = f->ctl,
+                      .agent_token_hash = hash,
+                      .disk_import = copy_import};
     f->srv = api_start(&cfg, &err);
     assert_non_null(f->srv);
     snprintf(f->url, sizeof f->url, "http://127.0.0.1:%u", api_port(f->srv));
@@ -159,8 +163,8 @@ static int setup(void **state)
     AUTOFREE char *url = xasprintf("%s/v1/images?name=starter", f->url);
     char disk[8192] = {'Q', 'F', 'I', (char)0xfb};
     http_resp r = {0};
-    assert_int_equal(http_request("POST", url, f->admin, "application/octet-stream", disk, sizeof disk, 10000, &r, &err),
-                     0);
+    assert_int_equal(
+        http_request("POST", url, f->admin, "application/octet-stream", disk, sizeof disk, 10000, &r, &err), 0);
     assert_int_equal(r.status, 201);
     http_resp_free(&r);
     *state = f;
@@ -395,8 +399,8 @@ static void test_lifecycle_through_agent_reports(void **state)
     json_decref(j);
 
     /* set, stop, reboot refused while stopped, start */
-    assert_int_equal(call(f, "PATCH", "/v1/vms/web1", f->alice, "{\"cpu_shares\":512,\"cpu_cap\":50,\"memory\":96}", &j),
-                     200);
+    assert_int_equal(
+        call(f, "PATCH", "/v1/vms/web1", f->alice, "{\"cpu_shares\":512,\"cpu_cap\":50,\"memory\":96}", &j), 200);
     assert_int_equal(json_integer_value(json_object_get(j, "cpu_shares")), 512);
     assert_int_equal(json_integer_value(json_object_get(j, "memory_mib")), 96);
     json_decref(j);
@@ -491,21 +495,21 @@ static void test_hosts_users_settings(void **state)
     json_decref(j);
 
     /* quota: one VM for carol */
-    assert_int_equal(call(f, "POST", "/v1/users", f->admin, "{\"name\":\"carol\",\"quota\":{\"max_vms\":1,"
-                                                              "\"max_memory\":\"1G\"}}",
+    assert_int_equal(call(f, "POST", "/v1/users", f->admin,
+                          "{\"name\":\"carol\",\"quota\":{\"max_vms\":1,"
+                          "\"max_memory\":\"1G\"}}",
                           &j),
                      201);
     char carol[128];
     snprintf(carol, sizeof carol, "%s", json_string_value(json_object_get(j, "token")));
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(json_object_get(j, "user"), "quota"),
-                                                        "max_memory_mib")),
-                     1024);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(json_object_get(j, "user"), "quota"), "max_memory_mib")),
+        1024);
     json_decref(j);
     assert_int_equal(call(f, "POST", "/v1/vms", carol, VM1, &j), 201);
     json_decref(j);
-    assert_int_equal(call(f, "POST", "/v1/vms", carol,
-                          "{\"name\":\"web2\",\"image\":\"starter\",\"memory\":\"128M\"}", &j),
-                     403);
+    assert_int_equal(
+        call(f, "POST", "/v1/vms", carol, "{\"name\":\"web2\",\"image\":\"starter\",\"memory\":\"128M\"}", &j), 403);
     assert_string_equal(errcode(j), "quota_exceeded");
     assert_non_null(strstr(errmsg(j), "max_vms"));
     json_decref(j);
@@ -611,12 +615,11 @@ int main(void)
     http_global_init();
 #define T(x) cmocka_unit_test_setup_teardown(x, setup, teardown)
     const struct CMUnitTest tests[] = {
-        T(test_healthz_and_routing),        T(test_auth),
-        T(test_create_place_and_isolation), T(test_validation_names_the_field),
+        T(test_healthz_and_routing),         T(test_auth),
+        T(test_create_place_and_isolation),  T(test_validation_names_the_field),
         T(test_no_capacity_creates_nothing), T(test_lifecycle_through_agent_reports),
-        T(test_report_validation),          T(test_hosts_users_settings),
-        T(test_list_cache_follows_changes),
-        cmocka_unit_test(test_vm_writer_escapes),
+        T(test_report_validation),           T(test_hosts_users_settings),
+        T(test_list_cache_follows_changes),  cmocka_unit_test(test_vm_writer_escapes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

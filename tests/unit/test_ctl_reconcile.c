@@ -100,10 +100,10 @@ static yun_vm get(fx *f, const char *uuid)
     return vm;
 }
 
-static int report(fx *f, int64_t host, const ctl_verdict *v, size_t nv, const ctl_domain *d, size_t nd,
-                  ctl_answer *a)
+static int report(fx *f, int64_t host, const ctl_verdict *v, size_t nv, const ctl_domain *d, size_t nd, ctl_answer *a)
 {
-    ctl_report r = {.vms = v, .n_vms = nv, .domains = d, .n_domains = nd, .has_disk_free = true, .disk_free_mib = 90000};
+    ctl_report r = {
+        .vms = v, .n_vms = nv, .domains = d, .n_domains = nd, .has_disk_free = true, .disk_free_mib = 90000};
     yun_err err = YUN_ERR_INIT;
     int rc = ctl_agent_report(f->c, f->s, host, &r, T0 + 500, a, &err);
     return rc;

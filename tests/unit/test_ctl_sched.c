@@ -36,7 +36,8 @@ static yun_vm vm_of(int cpus, uint64_t mem, uint64_t disk)
 static void test_first_fit_takes_first_with_room(void **state)
 {
     (void)state;
-    sched_host hs[3] = {host(1, "h1", 2, 4096, 10240), host(2, "h2", 8, 16384, 102400), host(3, "h3", 8, 16384, 102400)};
+    sched_host hs[3] = {host(1, "h1", 2, 4096, 10240), host(2, "h2", 8, 16384, 102400),
+                        host(3, "h3", 8, 16384, 102400)};
     hs[0].used_cpus = 2; /* h1 is full on cores */
     yun_vm v = vm_of(2, 1024, 2048);
     sched_choice c;

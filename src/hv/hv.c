@@ -34,8 +34,8 @@ static int check_text(const char *what, const char *s, size_t max, bool required
         return 0;
     }
     if (strlen(s) > max)
-        return yun_err_set(err, YUN_E_INVALID, "domain %s is %zu bytes long; at most %zu are allowed", what,
-                           strlen(s), max);
+        return yun_err_set(err, YUN_E_INVALID, "domain %s is %zu bytes long; at most %zu are allowed", what, strlen(s),
+                           max);
     return 0;
 }
 
@@ -50,8 +50,7 @@ int hv_spec_validate(const hv_domain_spec *spec, yun_err *err)
     /* libvirt refuses '/' in names (they become file names) and control characters are never useful. */
     for (const char *p = spec->name; *p; p++)
         if (*p == '/' || (unsigned char)*p < 0x20)
-            return yun_err_set(err, YUN_E_INVALID, "domain name '%s' contains '/' or a control character",
-                               spec->name);
+            return yun_err_set(err, YUN_E_INVALID, "domain name '%s' contains '/' or a control character", spec->name);
     if (check_text("owner", spec->owner, YUN_NAME_MAX - 1, true, err) < 0 ||
         check_text("description", spec->description, 4096, false, err) < 0 ||
         check_text("disk path", spec->disk_path, YUN_PATH_MAX - 1, false, err) < 0 ||
@@ -148,12 +147,12 @@ int hv_domain_define(yun_hv *hv, const hv_domain_spec *spec, yun_err *err)
     return hv->ops->define(hv, spec, xml, err);
 }
 
-#define DISPATCH_UUID(op)                                                                                      \
-    int hv_domain_##op(yun_hv *hv, const char *uuid, yun_err *err)                                             \
-    {                                                                                                          \
-        if (check_hv(hv, err) < 0 || hv_uuid_validate(uuid, err) < 0)                                          \
-            return -1;                                                                                         \
-        return hv->ops->op(hv, uuid, err);                                                                     \
+#define DISPATCH_UUID(op)                                                                                              \
+    int hv_domain_##op(yun_hv *hv, const char *uuid, yun_err *err)                                                     \
+    {                                                                                                                  \
+        if (check_hv(hv, err) < 0 || hv_uuid_validate(uuid, err) < 0)                                                  \
+            return -1;                                                                                                 \
+        return hv->ops->op(hv, uuid, err);                                                                             \
     }
 
 DISPATCH_UUID(start)

@@ -18,26 +18,26 @@ typedef struct hv_node_info {
     char hostname[256];
     int cores;
     int mhz;
-    uint64_t mem_mib;        /* from node memory stats (not NUMA node0) */
-    char hypervisor[16];     /* "qemu" */
-    char accel[8];           /* "kvm" if a KVM guest really runs here, else "tcg" */
+    uint64_t mem_mib;    /* from node memory stats (not NUMA node0) */
+    char hypervisor[16]; /* "qemu" */
+    char accel[8];       /* "kvm" if a KVM guest really runs here, else "tcg" */
 } hv_node_info;
 
 /* What to define. Strings are copied; the caller keeps ownership. */
 typedef struct hv_domain_spec {
     const char *uuid;
-    const char *name;            /* model_vm_domain_name() */
-    const char *owner;           /* for the metadata */
-    const char *description;     /* free text; escaped, never pasted */
+    const char *name;        /* model_vm_domain_name() */
+    const char *owner;       /* for the metadata */
+    const char *description; /* free text; escaped, never pasted */
     int cpus;
-    uint64_t mem_mib;            /* current */
+    uint64_t mem_mib; /* current */
     uint64_t max_mem_mib;
     int cpu_shares;
-    int cpu_cap;                 /* % of one core per vCPU, 0 = none */
-    const char *disk_path;       /* the VM's qcow2 overlay */
+    int cpu_cap;                           /* % of one core per vCPU, 0 = none */
+    const char *disk_path;                 /* the VM's qcow2 overlay */
     const char *kernel, *initrd, *cmdline; /* direct kernel boot when kernel != NULL and non-empty */
-    const char *console_log;     /* serial console to this file */
-    const char *accel;           /* "kvm" or "tcg": the domain type, kvm or qemu */
+    const char *console_log;               /* serial console to this file */
+    const char *accel;                     /* "kvm" or "tcg": the domain type, kvm or qemu */
 } hv_domain_spec;
 
 typedef enum { HV_DOM_RUNNING, HV_DOM_PAUSED, HV_DOM_SHUTOFF, HV_DOM_CRASHED, HV_DOM_OTHER } hv_dom_state;
@@ -46,12 +46,12 @@ typedef struct hv_domain_info {
     char uuid[YUN_UUID_LEN];
     char name[192];
     hv_dom_state state;
-    bool yun_owned;              /* carries yun's metadata */
-    char owner[YUN_NAME_MAX];    /* from the metadata */
+    bool yun_owned;           /* carries yun's metadata */
+    char owner[YUN_NAME_MAX]; /* from the metadata */
     int cpus;
-    uint64_t mem_mib;            /* current balloon target */
+    uint64_t mem_mib; /* current balloon target */
     uint64_t max_mem_mib;
-    int cpu_shares;              /* live values, 0 when unknown */
+    int cpu_shares; /* live values, 0 when unknown */
     int cpu_cap;
 } hv_domain_info;
 

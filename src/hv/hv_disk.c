@@ -86,8 +86,8 @@ static int run(char *const argv[], yun_buf *out, yun_buf *errtext, yun_err *err)
     while (waitpid(pid, &status, 0) < 0)
         if (errno != EINTR)
             return yun_err_sys(err, YUN_E_IO, errno, "waiting for %s", argv[0]);
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 127 && errtext && strstr(errtext->data ? errtext->data : "",
-                                                                              "exec failed"))
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 127 && errtext &&
+        strstr(errtext->data ? errtext->data : "", "exec failed"))
         return yun_err_set(err, YUN_E_IO, "cannot run %s: is it installed (Debian package qemu-utils)?", argv[0]);
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
@@ -184,8 +184,8 @@ int hv_disk_create_overlay(const char *base, const char *path, uint64_t size_mib
     char size[32];
     snprintf(size, sizeof size, "%" PRIu64 "M", mib);
     /* The backing file is recorded by its absolute path, so the overlay works from any working folder. */
-    char *argv[] = {"qemu-img", "create", "-q", "-f", "qcow2", "-b", abs_base, "-F", bi.format,
-                    (char *)path, size, NULL};
+    char *argv[] = {"qemu-img", "create", "-q",      "-f",         "qcow2", "-b",
+                    abs_base,   "-F",     bi.format, (char *)path, size,    NULL};
     yun_buf etext = YUN_BUF_INIT;
     int rc = run(argv, NULL, &etext, err);
     if (rc > 0)

@@ -35,10 +35,11 @@ struct yun_hv {
 
 /* Checks a spec's fields (the same rules for every implementation). */
 int hv_spec_validate(const hv_domain_spec *spec, yun_err *err);
-/* Checks that s looks like a UUID string (36 chars, hex and dashes). what names it in the error. */
+/* Checks that s looks like a UUID string (36 chars, hex and dashes). */
 int hv_uuid_validate(const char *s, yun_err *err);
 
-/* Reads yun's metadata element (as returned by virDomainGetMetadata, or the whole domain XML):
+/* Reads yun's metadata element: the whole domain XML, or what virDomainGetMetadata returns for
+ * HV_META_NS (the element with the namespace stripped, <vm>...</vm>):
  * fills uuid and owner (each may be NULL). Returns 1 when it is yun's, 0 when not, never fails. */
 int hv_meta_parse(const char *xml, char *uuid, size_t uuid_n, char *owner, size_t owner_n);
 

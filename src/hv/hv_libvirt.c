@@ -250,7 +250,9 @@ static int lv_start(yun_hv *hv, const char *uuid, yun_err *err)
     virDomainPtr d = lookup(l, uuid, err);
     if (!d)
         return -1;
-    int rc = virDomainCreate(d) < 0 ? lv_err(err, "starting domain %s", virDomainGetName(d)) : 0;
+    /* Taken now: every libvirt call resets the last error, so none may run between a failure and lv_err. */
+    const char *name = virDomainGetName(d);
+    int rc = virDomainCreate(d) < 0 ? lv_err(err, "starting domain %s", name) : 0;
     virDomainFree(d);
     return rc;
 }
@@ -261,8 +263,10 @@ static int lv_shutdown(yun_hv *hv, const char *uuid, yun_err *err)
     virDomainPtr d = lookup(l, uuid, err);
     if (!d)
         return -1;
+    /* Taken now: every libvirt call resets the last error, so none may run between a failure and lv_err. */
+    const char *name = virDomainGetName(d);
     int rc = virDomainShutdownFlags(d, VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN) < 0
-                 ? lv_err(err, "shutting down domain %s", virDomainGetName(d))
+                 ? lv_err(err, "shutting down domain %s", name)
                  : 0;
     virDomainFree(d);
     return rc;
@@ -274,13 +278,15 @@ static int lv_destroy(yun_hv *hv, const char *uuid, yun_err *err)
     virDomainPtr d = lookup(l, uuid, err);
     if (!d)
         return -1;
+    /* Taken now: every libvirt call resets the last error, so none may run between a failure and lv_err. */
+    const char *name = virDomainGetName(d);
     int rc = 0;
     if (virDomainIsActive(d) == 1 && virDomainDestroy(d) < 0) {
         virErrorPtr e = virGetLastError();
         if (e && e->code == VIR_ERR_OPERATION_INVALID)
             virResetLastError(); /* it stopped meanwhile: what was asked */
         else
-            rc = lv_err(err, "destroying domain %s", virDomainGetName(d));
+            rc = lv_err(err, "destroying domain %s", name);
     }
     virDomainFree(d);
     return rc;
@@ -292,9 +298,9 @@ static int lv_reboot(yun_hv *hv, const char *uuid, yun_err *err)
     virDomainPtr d = lookup(l, uuid, err);
     if (!d)
         return -1;
-    int rc = virDomainReboot(d, VIR_DOMAIN_REBOOT_ACPI_POWER_BTN) < 0
-                 ? lv_err(err, "rebooting domain %s", virDomainGetName(d))
-                 : 0;
+    /* Taken now: every libvirt call resets the last error, so none may run between a failure and lv_err. */
+    const char *name = virDomainGetName(d);
+    int rc = virDomainReboot(d, VIR_DOMAIN_REBOOT_ACPI_POWER_BTN) < 0 ? lv_err(err, "rebooting domain %s", name) : 0;
     virDomainFree(d);
     return rc;
 }
@@ -311,6 +317,7 @@ static int lv_undefine(yun_hv *hv, const char *uuid, yun_err *err)
         }
         return lv_err(err, "domain %s on %s", uuid, l->uri);
     }
+    const char *name = virDomainGetName(d);
     int rc = 0;
     if (virDomainUndefineFlags(d, VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA |
                                       VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA) < 0) {
@@ -318,7 +325,7 @@ static int lv_undefine(yun_hv *hv, const char *uuid, yun_err *err)
         if (e && (e->code == VIR_ERR_NO_DOMAIN || e->code == VIR_ERR_OPERATION_INVALID))
             virResetLastError(); /* gone, or a transient domain that has nothing to undefine */
         else
-            rc = lv_err(err, "undefining domain %s", virDomainGetName(d));
+            rc = lv_err(err, "undefining domain %s", name);
     }
     virDomainFree(d);
     return rc;
@@ -342,6 +349,8 @@ static int lv_set_sched(yun_hv *hv, const char *uuid, int cpu_shares, int cpu_ca
     virDomainPtr d = lookup(l, uuid, err);
     if (!d)
         return -1;
+    /* Taken now: every libvirt call resets the last error, so none may run between a failure and lv_err. */
+    const char *name = virDomainGetName(d);
     virTypedParameterPtr p = NULL;
     int n = 0, max = 0;
     /* Quota -1 lifts the cap; otherwise cap % of one core per vCPU within each period. */
@@ -352,8 +361,7 @@ static int lv_set_sched(yun_hv *hv, const char *uuid, int cpu_shares, int cpu_ca
         virTypedParamsAddLLong(&p, &n, &max, VIR_DOMAIN_SCHEDULER_VCPU_QUOTA, quota) < 0)
         rc = lv_err(err, "building scheduler parameters");
     else if (virDomainSetSchedulerParametersFlags(d, p, n, affect_flags(d)) < 0)
-        rc = lv_err(err, "setting CPU shares %d and cap %d%% on domain %s", cpu_shares, cpu_cap,
-                    virDomainGetName(d));
+        rc = lv_err(err, "setting CPU shares %d and cap %d%% on domain %s", cpu_shares, cpu_cap, name);
     virTypedParamsFree(p, n);
     virDomainFree(d);
     return rc;
@@ -365,17 +373,19 @@ static int lv_set_memory(yun_hv *hv, const char *uuid, uint64_t mem_mib, yun_err
     virDomainPtr d = lookup(l, uuid, err);
     if (!d)
         return -1;
+    /* Taken now: every libvirt call resets the last error, so none may run between a failure and lv_err. */
+    const char *name = virDomainGetName(d);
     int rc = 0;
     unsigned long max_kib = virDomainGetMaxMemory(d);
     if (max_kib == 0)
-        rc = lv_err(err, "reading the maximum memory of domain %s", virDomainGetName(d));
+        rc = lv_err(err, "reading the maximum memory of domain %s", name);
     else if (mem_mib * 1024 > max_kib)
         rc = yun_err_set(err, YUN_E_INVALID,
                          "memory %" PRIu64 " MiB is above domain %s's maximum of %lu MiB; the balloon cannot grow "
                          "past it (redefine the domain with a larger maximum)",
-                         mem_mib, virDomainGetName(d), max_kib / 1024);
+                         mem_mib, name, max_kib / 1024);
     else if (virDomainSetMemoryFlags(d, (unsigned long)(mem_mib * 1024), affect_flags(d)) < 0)
-        rc = lv_err(err, "setting the memory of domain %s to %" PRIu64 " MiB", virDomainGetName(d), mem_mib);
+        rc = lv_err(err, "setting the memory of domain %s to %" PRIu64 " MiB", name, mem_mib);
     virDomainFree(d);
     return rc;
 }

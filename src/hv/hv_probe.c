@@ -83,10 +83,29 @@ static int boot_under_kvm(const hv_probe_opts *o, int timeout_ms, char *detail, 
     }
     const char *qemu = o->qemu && *o->qemu ? o->qemu : "qemu-system-x86_64";
     /* -no-reboot turns the guest's power-off (or a panic) into QEMU's exit; the serial port is our pipe. */
-    char *argv[] = {(char *)qemu, "-accel", "kvm", "-cpu", "host", "-m", "128", "-smp", "1", "-nodefaults",
-                    "-no-user-config", "-display", "none", "-no-reboot", "-serial", "stdio", "-kernel",
-                    (char *)o->kernel, "-initrd", (char *)o->initrd, "-append",
-                    "console=ttyS0 yun.probe=1 panic=-1 quiet", NULL};
+    char *argv[] = {(char *)qemu,
+                    "-accel",
+                    "kvm",
+                    "-cpu",
+                    "host",
+                    "-m",
+                    "128",
+                    "-smp",
+                    "1",
+                    "-nodefaults",
+                    "-no-user-config",
+                    "-display",
+                    "none",
+                    "-no-reboot",
+                    "-serial",
+                    "stdio",
+                    "-kernel",
+                    (char *)o->kernel,
+                    "-initrd",
+                    (char *)o->initrd,
+                    "-append",
+                    "console=ttyS0 yun.probe=1 panic=-1 quiet",
+                    NULL};
     int64_t t0 = yun_mono_ms();
     pid_t pid = fork();
     if (pid < 0) {
@@ -146,8 +165,8 @@ static int boot_under_kvm(const hv_probe_opts *o, int timeout_ms, char *detail, 
         while (out.len && (out.data[out.len - 1] == '\n' || out.data[out.len - 1] == '\r'))
             out.data[--out.len] = 0;
         const char *last = out.len ? strrchr(text, '\n') : NULL;
-        say(detail, detail_n, "KVM does not work: %s exited without the guest's answer%s%s",
-            qemu, out.len ? ": " : "", last ? last + 1 : text);
+        say(detail, detail_n, "KVM does not work: %s exited without the guest's answer%s%s", qemu, out.len ? ": " : "",
+            last ? last + 1 : text);
     } else {
         say(detail, detail_n,
             "KVM does not work: a guest under KVM did not reach user space within %.1f s (a nested or "
@@ -163,8 +182,9 @@ int hv_accel_probe(const hv_probe_opts *o, char accel[8], char *detail, size_t d
     snprintf(accel, 8, "tcg");
     say(detail, detail_n, "not probed");
     if (!o || !o->kernel || !*o->kernel || !o->initrd || !*o->initrd)
-        return yun_err_set(err, YUN_E_INVALID, "the KVM probe needs the starter image's kernel and initrd "
-                                               "(build them with scripts/build-starter.sh)");
+        return yun_err_set(err, YUN_E_INVALID,
+                           "the KVM probe needs the starter image's kernel and initrd "
+                           "(build them with scripts/build-starter.sh)");
     struct stat st;
     if (stat(o->kernel, &st) < 0)
         return yun_err_sys(err, YUN_E_INVALID, errno, "probe kernel %s", o->kernel);

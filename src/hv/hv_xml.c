@@ -102,9 +102,14 @@ char *hv_domain_xml(const hv_domain_spec *spec, yun_err *err)
         return NULL;
     const struct {
         const char *what, *s;
-    } texts[] = {{"name", spec->name},           {"owner", spec->owner},       {"description", spec->description},
-                 {"disk path", spec->disk_path}, {"kernel path", spec->kernel}, {"initrd path", spec->initrd},
-                 {"kernel command line", spec->cmdline}, {"console log path", spec->console_log}};
+    } texts[] = {{"name", spec->name},
+                 {"owner", spec->owner},
+                 {"description", spec->description},
+                 {"disk path", spec->disk_path},
+                 {"kernel path", spec->kernel},
+                 {"initrd path", spec->initrd},
+                 {"kernel command line", spec->cmdline},
+                 {"console log path", spec->console_log}};
     for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++)
         if (check_xml_text(texts[i].what, texts[i].s, err) < 0)
             return NULL;
@@ -253,12 +258,15 @@ char *hv_domain_xml(const hv_domain_spec *spec, yun_err *err)
     return out;
 }
 
-static xmlNodePtr child_ns(xmlNodePtr parent, const char *name)
+/* The child element name of parent in yun's namespace (or in none, when bare). */
+static xmlNodePtr child_ns(xmlNodePtr parent, const char *name, bool bare)
 {
-    for (xmlNodePtr c = parent ? parent->children : NULL; c; c = c->next)
-        if (c->type == XML_ELEMENT_NODE && (c->ns == parent->ns || (c->ns && c->ns->href && strcmp((const char *)c->ns->href, HV_META_NS) == 0)) &&
-            strcmp((const char *)c->name, name) == 0)
+    for (xmlNodePtr c = parent ? parent->children : NULL; c; c = c->next) {
+        if (c->type != XML_ELEMENT_NODE || strcmp((const char *)c->name, name) != 0)
+            continue;
+        if (bare ? !c->ns : (c->ns && c->ns->href && strcmp((const char *)c->ns->href, HV_META_NS) == 0))
             return c;
+    }
     return NULL;
 }
 
@@ -304,11 +312,16 @@ int hv_meta_parse(const char *xml, char *uuid, size_t uuid_n, char *owner, size_
     if (!doc)
         return 0;
     xmlNodePtr root = xmlDocGetRootElement(doc);
-    /* virDomainGetMetadata, asked for yun's namespace, hands the element back without any namespace */
-    xmlNodePtr vm = root && !root->ns && strcmp((const char *)root->name, "vm") == 0 ? root : find_meta(root);
+    xmlNodePtr vm = find_meta(root);
+    bool bare = false;
+    /* virDomainGetMetadata, asked for yun's namespace, returns the element stripped of it: <vm>...</vm>. */
+    if (!vm && root && !root->ns && strcmp((const char *)root->name, "vm") == 0) {
+        vm = root;
+        bare = true;
+    }
     if (vm) {
-        copy_content(child_ns(vm, "uuid"), uuid, uuid_n);
-        copy_content(child_ns(vm, "owner"), owner, owner_n);
+        copy_content(child_ns(vm, "uuid", bare), uuid, uuid_n);
+        copy_content(child_ns(vm, "owner", bare), owner, owner_n);
     }
     xmlFreeDoc(doc);
     return vm != NULL;

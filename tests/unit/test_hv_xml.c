@@ -77,12 +77,12 @@ static double xp_count(xmlDocPtr doc, const char *expr)
     return v;
 }
 
-#define assert_xp(doc, expr, want)                                                                             \
-    do {                                                                                                       \
-        char *got_ = xp(doc, expr);                                                                            \
-        if (strcmp(got_, want) != 0)                                                                           \
-            fail_msg("%s: got '%s', want '%s'", expr, got_, want);                                             \
-        free(got_);                                                                                            \
+#define assert_xp(doc, expr, want)                                                                                     \
+    do {                                                                                                               \
+        char *got_ = xp(doc, expr);                                                                                    \
+        if (strcmp(got_, want) != 0)                                                                                   \
+            fail_msg("%s: got '%s', want '%s'", expr, got_, want);                                                     \
+        free(got_);                                                                                                    \
     } while (0)
 
 static void test_full_domain(void **state)
@@ -140,7 +140,7 @@ static void test_kvm_and_no_cap(void **state)
     hv_domain_spec s = base_spec();
     s.accel = "kvm";
     s.cpu_cap = 0;
-    s.cpu_shares = 0; /* default */
+    s.cpu_shares = 0;  /* default */
     s.max_mem_mib = 0; /* = mem */
     s.kernel = s.initrd = s.cmdline = NULL;
     yun_err err = YUN_ERR_INIT;
@@ -257,9 +257,17 @@ static void test_meta_parse(void **state)
     assert_string_equal(owner, "");
     assert_int_equal(hv_meta_parse("<vm xmlns='urn:other'><uuid>u</uuid></vm>", uuid, sizeof uuid, NULL, 0), 0);
     assert_int_equal(hv_meta_parse("not xml <", uuid, sizeof uuid, NULL, 0), 0);
+    assert_int_equal(hv_meta_parse("<domain><vm><uuid>u</uuid></vm></domain>", uuid, sizeof uuid, NULL, 0), 0);
+    /* what virDomainGetMetadata returns for yun's namespace: the element without it */
+    assert_int_equal(hv_meta_parse("<vm>\n  <uuid>" UUID "</uuid>\n  <owner>carol</owner>\n</vm>", uuid, sizeof uuid,
+                                   owner, sizeof owner),
+                     1);
+    assert_string_equal(uuid, UUID);
+    assert_string_equal(owner, "carol");
     assert_int_equal(hv_meta_parse(NULL, uuid, sizeof uuid, NULL, 0), 0);
     /* libvirt may hand the element back under another prefix: the namespace is what counts */
-    assert_int_equal(hv_meta_parse("<m:vm xmlns:m='" HV_META_NS "'><m:uuid>" UUID "</m:uuid><m:owner>bob</m:owner></m:vm>",
+    assert_int_equal(hv_meta_parse("<m:vm xmlns:m='" HV_META_NS "'><m:uuid>" UUID
+                                   "</m:uuid><m:owner>bob</m:owner></m:vm>",
                                    uuid, sizeof uuid, owner, sizeof owner),
                      1);
     assert_string_equal(uuid, UUID);

@@ -1,0 +1,195 @@
+#!/usr/bin/env bash
+# Builds yun's "starter" image from Debian packages, without internet beyond Debian's mirror:
+#   OUTDIR/vmlinuz      the newest linux-image-*-cloud-amd64 kernel apt knows
+#   OUTDIR/initrd.img   a busybox initrd (cpio newc | gzip); its init loads the virtio modules, mounts
+#                       proc/sys/dev, brings eth0 up with udhcpc if there is one (failure tolerated),
+#                       serves a page with httpd on port 80 and prints YUN-GUEST-READY on ttyS0.
+#                       With "yun.probe=1" on the kernel command line it only prints YUN-PROBE-OK and
+#                       powers off: the KVM probe (src/hv/hv.h, hv_accel_probe) boots that.
+#   OUTDIR/base.qcow2   an empty, small qcow2 base disk (VMs get an overlay of it)
+#   OUTDIR/cmdline      the kernel command line for the image (console=ttyS0 ...)
+#   OUTDIR/manifest     what it was built from
+# usage: scripts/build-starter.sh OUTDIR
+# Idempotent: when OUTDIR holds an image built by this very script it returns at once. The .debs are
+# cached in $YUN_DEB_CACHE (default OUTDIR/.debs). Output files are 0644 in 0755 folders, readable by
+# libvirt's QEMU user. Needs: apt-get, dpkg-deb, cpio, gzip, xz, qemu-img; root to write device nodes is
+# not needed.
+set -euo pipefail
+umask 022
+
+OUT=${1:?usage: build-starter.sh OUTDIR}
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+CACHE=${YUN_DEB_CACHE:-$OUT/.debs}
+SELF_HASH=$(sha256sum "${BASH_SOURCE[0]}" | cut -c1-16)
+FILES=(vmlinuz initrd.img base.qcow2 cmdline)
+
+have_all() {
+  for f in "${FILES[@]}" manifest; do [ -s "$OUT/$f" ] || return 1; done
+  grep -qx "script $SELF_HASH" "$OUT/manifest"
+}
+if have_all; then
+  echo "build-starter: $OUT is up to date ($(sed -n 's/^kernel //p' "$OUT/manifest"))"
+  exit 0
+fi
+
+for tool in apt-get apt-cache dpkg-deb cpio gzip xz qemu-img; do
+  command -v "$tool" >/dev/null || { echo "build-starter: $tool is missing (run scripts/deps.sh)" >&2; exit 1; }
+done
+
+newest_kernel() {
+  apt-cache search --names-only '^linux-image-[0-9].*-cloud-amd64$' 2>/dev/null | awk '{print $1}' |
+    grep -v -- '-dbg$' | sort -V | tail -1
+}
+KPKG=$(newest_kernel)
+if [ -z "$KPKG" ]; then
+  apt-get update -qq >/dev/null
+  KPKG=$(newest_kernel)
+fi
+[ -n "$KPKG" ] || { echo "build-starter: apt knows no linux-image-*-cloud-amd64 package" >&2; exit 1; }
+
+mkdir -p "$CACHE"
+chmod 0755 "$CACHE"
+# apt-get download writes into the current folder; a deb already in the cache is not fetched again.
+fetch() {
+  local pkg=$1 f
+  f=$(ls "$CACHE/${pkg}_"*.deb 2>/dev/null | sort -V | tail -1 || true)
+  if [ -z "$f" ]; then
+    if ! (cd "$CACHE" && apt-get download "$pkg" >/dev/null 2>&1); then
+      apt-get update -qq >/dev/null
+      (cd "$CACHE" && apt-get download "$pkg" >/dev/null) ||
+        { echo "build-starter: apt-get download $pkg failed" >&2; exit 1; }
+    fi
+    f=$(ls "$CACHE/${pkg}_"*.deb | sort -V | tail -1)
+  fi
+  echo "$f"
+}
+KDEB=$(fetch "$KPKG")
+BDEB=$(fetch busybox-static)
+
+WORK=$(mktemp -d "$OUT/.build.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+dpkg-deb -x "$KDEB" "$WORK/k"
+dpkg-deb -x "$BDEB" "$WORK/b"
+KVER=$(ls "$WORK/k/lib/modules" | head -1)
+MODDIR=$WORK/k/lib/modules/$KVER
+
+R=$WORK/root
+mkdir -p "$R"/{bin,sbin,dev,proc,sys,tmp,run,var/log,var/run,etc/acpi/PWRF,www,lib/modules,usr/share/udhcpc,root}
+chmod 1777 "$R/tmp"
+cp "$WORK/b/bin/busybox" "$R/bin/busybox"
+for a in $("$R/bin/busybox" --list); do
+  [ "$a" = busybox ] || ln -sf busybox "$R/bin/$a"
+done
+
+# The virtio stack, in load order (each needs the ones before it). Kernels differ in what is built in
+# (6.1 has virtio and virtio_pci as modules, 6.12 builds them in): copy those that are modules here.
+# evdev + button: the ACPI power button as /dev/input/event*, so a shutdown request from libvirt
+# reaches busybox acpid.
+MODS="virtio virtio_ring virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_blk virtio_balloon
+      failover net_failover virtio_net evdev button"
+: > "$R/lib/modules/load-order"
+for m in $MODS; do
+  ko=$(find "$MODDIR/kernel" \( -name "$m.ko" -o -name "$m.ko.xz" -o -name "$m.ko.zst" \) | head -1)
+  [ -n "$ko" ] || continue
+  case $ko in
+    *.xz) xz -dc "$ko" > "$R/lib/modules/$m.ko" ;;
+    *.zst) zstd -qdc "$ko" > "$R/lib/modules/$m.ko" ;;
+    *) cp "$ko" "$R/lib/modules/$m.ko" ;;
+  esac
+  echo "$m" >> "$R/lib/modules/load-order"
+done
+
+# PID 1 is this script until it execs busybox init: it sets up the console first, so nothing needs a
+# /dev/console node in the archive (which only root could create).
+cat > "$R/init" <<'EOF'
+#!/bin/sh
+export PATH=/bin:/sbin
+mount -t devtmpfs dev /dev 2>/dev/null
+exec 0</dev/console 1>/dev/console 2>&1
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+case " $(cat /proc/cmdline) " in
+  *" yun.probe=1 "*)
+    # the KVM probe: proof that a guest reached user space, then power off at once
+    echo YUN-PROBE-OK
+    poweroff -f ;;
+esac
+exec /bin/init
+EOF
+cat > "$R/etc/inittab" <<'EOF'
+::sysinit:/etc/rc
+tty1::respawn:-/bin/sh
+::ctrlaltdel:/bin/reboot
+::shutdown:/bin/echo YUN-GUEST-STOPPING
+EOF
+cat > "$R/etc/rc" <<'EOF'
+#!/bin/sh
+export PATH=/bin:/sbin
+mkdir -p /dev/pts && mount -t devpts devpts /dev/pts
+hostname yun-starter
+for m in $(cat /lib/modules/load-order); do
+  insmod "/lib/modules/$m.ko" 2>/dev/null
+done
+ip link set lo up
+# busybox acpid runs /etc/acpi/PWRF/00000080 on the power button (libvirt's shutdown and reboot). It
+# opens the input devices once, at its start: wait for the power button's to appear.
+for i in $(seq 1 50); do
+  ev=$(awk '/Power Button/ {p = 1} p && /Handlers/ {for (i = 1; i <= NF; i++) if ($i ~ /^event/) {print $i; exit}}' /proc/bus/input/devices)
+  [ -n "$ev" ] && [ -e "/dev/input/$ev" ] && break
+  usleep 100000
+done
+acpid -l /var/log/acpid.log
+if [ -e /sys/class/net/eth0 ]; then
+  ip link set eth0 up
+  # in the background: a network without DHCP must not hold the guest up
+  udhcpc -i eth0 -s /usr/share/udhcpc/default.script -b -t 3 -T 2 -S >/dev/null 2>&1 &
+fi
+cat > /www/index.html <<PAGE
+<!doctype html><title>yun starter</title><h1>Hello from a yun starter VM</h1>
+<p>kernel $(uname -r), $(grep -c ^processor /proc/cpuinfo) CPU(s), $(awk '/MemTotal/{print $2}' /proc/meminfo) KiB memory</p>
+PAGE
+httpd -p 80 -h /www
+echo "YUN-GUEST-READY $(uname -r)"
+EOF
+cat > "$R/usr/share/udhcpc/default.script" <<'EOF'
+#!/bin/sh
+case "$1" in
+  deconfig) ip addr flush dev "$interface"; ip link set "$interface" up ;;
+  bound|renew)
+    ip addr flush dev "$interface"
+    ip addr add "$ip/${mask:-24}" dev "$interface"
+    [ -n "$router" ] && ip route add default via "${router%% *}" dev "$interface"
+    : > /etc/resolv.conf
+    for d in $dns; do echo "nameserver $d" >> /etc/resolv.conf; done
+    echo "YUN-GUEST-ADDR $ip" > /dev/console ;;
+esac
+exit 0
+EOF
+cat > "$R/etc/acpi/PWRF/00000080" <<'EOF'
+#!/bin/sh
+poweroff
+EOF
+echo 'root:x:0:0:root:/root:/bin/sh' > "$R/etc/passwd"
+echo 'root:x:0:' > "$R/etc/group"
+chmod 0755 "$R/init" "$R/etc/rc" "$R/usr/share/udhcpc/default.script" "$R/etc/acpi/PWRF/00000080"
+
+(cd "$R" && find . | LC_ALL=C sort | cpio -o -H newc --owner=0:0 --reproducible --quiet) | gzip -9n > "$WORK/initrd.img"
+cp "$WORK/k/boot/vmlinuz-$KVER" "$WORK/vmlinuz"
+qemu-img create -q -f qcow2 "$WORK/base.qcow2" 64M
+echo "console=tty0 console=ttyS0" > "$WORK/cmdline"
+{
+  echo "kernel $KVER"
+  echo "kernel_deb $(basename "$KDEB")"
+  echo "busybox_deb $(basename "$BDEB")"
+  echo "modules $(tr '\n' ' ' < "$R/lib/modules/load-order")"
+  echo "script $SELF_HASH"
+} > "$WORK/manifest"
+# The manifest goes last: a build cut short leaves no manifest, so the next run builds again.
+rm -f "$OUT/manifest"
+for f in "${FILES[@]}" manifest; do
+  chmod 0644 "$WORK/$f"
+  mv -f "$WORK/$f" "$OUT/$f"
+done
+chmod 0755 "$OUT"
+echo "build-starter: built $OUT (kernel $KVER, initrd $(du -k "$OUT/initrd.img" | cut -f1) KiB)"

@@ -491,14 +491,18 @@ int h_vm_delete(api_req *rq, api_resp *rs, yun_err *err)
     yun_err e = YUN_ERR_INIT;
     bool host_gone =
         vm.host_id <= 0 || (store_host_get(rq->store, vm.host_id, &h, &e) < 0 && e.code == YUN_E_NOT_FOUND);
-    if (host_gone) {
-        /* no agent will ever report on it: nothing is left anywhere to clean */
+    const char *force = api_query(rq, "force");
+    bool forced = force && (!strcmp(force, "true") || !strcmp(force, "1"));
+    if (forced && !rq->user.is_admin)
+        return yun_err_set(err, YUN_E_FORBIDDEN, "only an admin may force a delete (?force=true)");
+    if (host_gone || forced) {
+        /* no agent will report on it (no host), or the admin gives up on its host (dead for good): the row goes
+         * now; should the domain turn up again, its agent reports it as an orphan and leaves it alone */
         if (store_vm_delete(rq->store, vm.id, err) < 0)
             return -1;
         ctl_vms_changed(rq->ctl);
-        yun_err ce = YUN_ERR_INIT;
-        store_console_delete(rq->store, vm.uuid, &ce);
-        log_info("vm %s/%s deleted (it had no host)", vm.owner_name, vm.name);
+        log_info("vm %s/%s deleted at once (%s)", vm.owner_name, vm.name,
+                 host_gone ? "it had no host" : "forced by the admin");
         rs->status = 204;
         return 0;
     }

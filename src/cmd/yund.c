@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -146,6 +148,24 @@ static int run(const options *o)
         log_error("resolving --state-dir %s: %s", o->state_dir, strerror(errno));
         return 1;
     }
+    /* One yund per state: a second one would place VMs from a store another process also writes. The lock
+     * goes with the process, so a restart after kill -9 finds it free. */
+    AUTOFREE char *lock_path = xasprintf("%s/yund.lock", state);
+    AUTOCLOSE int lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (lock_fd < 0 || flock(lock_fd, LOCK_EX | LOCK_NB) < 0) {
+        char pid[32] = "";
+        if (lock_fd >= 0) {
+            ssize_t r = pread(lock_fd, pid, sizeof pid - 1, 0);
+            pid[r > 0 ? r : 0] = '\0';
+            pid[strcspn(pid, "\n")] = '\0';
+        }
+        log_error("another yund runs on %s%s%s: stop it first (%s)", state, pid[0] ? " as pid " : "", pid, lock_path);
+        return 1;
+    }
+    char pidline[32];
+    int pl = snprintf(pidline, sizeof pidline, "%d\n", (int)getpid());
+    if (ftruncate(lock_fd, 0) < 0 || pwrite(lock_fd, pidline, (size_t)pl, 0) != pl)
+        log_warn("could not write the pid into %s", lock_path);
     AUTOFREE char *image_dir = xasprintf("%s/images", state);
     AUTOFREE char *vm_dir = xasprintf("%s/vms", state);
     AUTOFREE char *db = xasprintf("%s/yun.db", state);

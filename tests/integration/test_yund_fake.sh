@@ -85,6 +85,11 @@ start
 check "after a restart the admin token still works and both VMs are there, running" \
   '[ "$(cat "$D/state/admin.token")" = "$A" ] && wait_for "[.vms[] | select(.state == \"running\")] | length == 2" /v1/vms "$A" 15'
 
+"$YUND" --state-dir "$D/state" --listen "127.0.0.1:0" >"$D/second.log" 2>&1
+rc2=$?
+check "a second yund on the same state refuses to start, naming the first" \
+  '[ "$rc2" = 1 ] && grep -q "another yund runs on .* as pid $PID" "$D/second.log"'
+
 api DELETE /v1/vms/web1 "$A" >/dev/null
 check "delete answers 202 and the VM goes away" '[ "$(status)" = 202 ] && wait_for ".error.code == \"not_found\"" /v1/vms/web1 "$A" 15'
 api DELETE /v1/images/tiny "$A" >/dev/null

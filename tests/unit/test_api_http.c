@@ -574,6 +574,12 @@ static void test_list_cache_follows_changes(void **state)
     assert_int_equal(call(f, "DELETE", "/v1/vms/web1", f->alice, NULL, &j), 202);
     json_decref(j);
     assert_string_equal(admin_list_field(f, "state"), "deleting");
+    /* a host gone for good: only the admin may drop the VM without its agent */
+    assert_int_equal(call(f, "DELETE", "/v1/vms/web1?force=true", f->alice, NULL, &j), 403);
+    json_decref(j);
+    assert_int_equal(call(f, "DELETE", "/v1/vms/web1?owner=alice&force=true", f->admin, NULL, &j), 204);
+    json_decref(j);
+    assert_string_equal(admin_list_field(f, "name"), "(none)");
 }
 
 /* The hand-written VM writer must produce JSON that a parser reads back to the same strings. */

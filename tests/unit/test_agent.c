@@ -763,6 +763,35 @@ static void test_run_registers_reports_and_acts(void **state)
     mini_yund_stop(y);
 }
 
+/* A pass stuck in a slow call (here qemu-img, made to take a second) does not silence the host: the last
+ * report is resent every interval meanwhile, and the pass still completes once. */
+static void test_run_keepalive_during_slow_pass(void **state)
+{
+    fixture *f = *state;
+    AUTOFREE char *bin = xasprintf("%s/bin", f->dir);
+    AUTOFREE char *wrapper = xasprintf("%s/qemu-img", bin);
+    assert_int_equal(mkdir(bin, 0755), 0);
+    const char *script = "#!/bin/sh\nsleep 1\nPATH=${PATH#*:} exec qemu-img \"$@\"\n";
+    write_file(wrapper, "w", script, strlen(script));
+    assert_int_equal(chmod(wrapper, 0755), 0);
+    AUTOFREE char *old_path = xstrdup(getenv("PATH"));
+    AUTOFREE char *path = xasprintf("%s:%s", bin, old_path);
+    setenv("PATH", path, 1);
+    mini_yund *y = mini_yund_start(f);
+    json_decref(y->answer);
+    y->answer = answer(1, vm(f, U1, "web1", "running", true));
+    run_ctx r;
+    run_start(&r, f, y);
+    assert_true(wait_verdict(y, U1, "running"));
+    run_stop(&r);
+    setenv("PATH", old_path, 1);
+    assert_int_equal(r.rc, 0);
+    /* about 1 s of passes at 50 ms without the keepalive would be 2 reports before "running" */
+    assert_true(y->n_report >= 8);
+    assert_int_equal(hv_fake_start_count(f->hv, U1), 1);
+    mini_yund_stop(y);
+}
+
 /* A token yund refuses ends agent_run with a message that says what to do. */
 static void test_run_bad_token_is_fatal(void **state)
 {
@@ -834,6 +863,7 @@ int main(void)
         T(test_malformed_answer),
         T(test_list_failure),
         T(test_run_registers_reports_and_acts),
+        T(test_run_keepalive_during_slow_pass),
         T(test_run_bad_token_is_fatal),
         T(test_run_reregisters_on_404),
         T(test_run_stops_while_unreachable),

@@ -121,8 +121,11 @@ static void *agent_main(void *p)
 {
     agent_thread *t = p;
     t->rc = agent_run(&t->cfg, &t->err);
-    if (t->rc < 0)
-        log_error("all-in-one agent stopped: %s", t->err.msg);
+    if (t->rc < 0) {
+        log_error("the all-in-one agent cannot run: %s", t->err.msg);
+        /* a cloud without its only host is no use: wake the main thread so yund stops with an error */
+        kill(getpid(), SIGUSR1);
+    }
     return NULL;
 }
 
@@ -197,6 +200,7 @@ static int run(const options *o)
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGUSR1); /* from the all-in-one agent's thread when it cannot run */
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -238,6 +242,7 @@ static int run(const options *o)
                                  .host_name = o->host_name,
                                  .hv = fake,
                                  .stop = &stop};
+        log_info("all-in-one: starting the agent for %s against %s", fake ? "a fake hypervisor" : o->libvirt_uri, url);
         if (pthread_create(&at->tid, NULL, agent_main, at) != 0) {
             log_error("cannot start the all-in-one agent thread");
             free(at);
@@ -245,7 +250,6 @@ static int run(const options *o)
             rc = 1;
             goto out;
         }
-        log_info("all-in-one: agent for %s started against %s", fake ? "a fake hypervisor" : o->libvirt_uri, url);
     }
 
     for (;;) {
@@ -254,6 +258,11 @@ static int run(const options *o)
         int sig = sigtimedwait(&sigs, NULL, &ts);
         if (sig == SIGINT || sig == SIGTERM) {
             log_info("got %s: stopping (VMs keep running)", sig == SIGINT ? "SIGINT" : "SIGTERM");
+            break;
+        }
+        if (sig == SIGUSR1) {
+            log_error("stopping: --all-in-one needs its agent (check --libvirt-uri %s)", o->libvirt_uri);
+            rc = 1;
             break;
         }
         yun_err he = YUN_ERR_INIT;

@@ -95,4 +95,11 @@ check "delete answers 202 and the VM goes away" '[ "$(status)" = 202 ] && wait_f
 api DELETE /v1/images/tiny "$A" >/dev/null
 check "an image in use cannot be deleted" '[ "$(status)" = 409 ]'
 
+mkdir -p "$D/other"
+timeout 60 "$YUND" --all-in-one --state-dir "$D/other" --listen 127.0.0.1:0 \
+  --libvirt-uri "qemu+unix:///system?socket=$D/no-such-socket" >"$D/nolibvirt.log" 2>&1
+rc3=$?
+check "--all-in-one without a reachable libvirt exits 1 and says why" \
+  '[ "$rc3" = 1 ] && grep -q "needs its agent" "$D/nolibvirt.log"'
+
 echo "1..$n"

@@ -365,13 +365,70 @@ static void test_initial(void **state)
     consolidate_cluster_free(&f.c);
 }
 
+static void test_yun(void **state)
+{
+    (void)state;
+    fixture f;
+    fx_init(&f, 3);
+    /* host 0 (G4, 3720) asks 3300 (0.89): over the 70% no-history threshold. mmt would take b (613 MB)
+     * first and still be over (2700 / 3720), then c: two moves. yun takes the least-RAM VM whose departure
+     * alone is enough: c (870 MB; a would do too but copies 1740 MB). */
+    int a = fx_vm(&f, 0, 2500, 1740, 2000);
+    int b = fx_vm(&f, 0, 1000, 613, 600);
+    int c = fx_vm(&f, 0, 1000, 870, 700);
+    int d = fx_vm(&f, 1, 2000, 1740, 1000); /* host 1 (G5) on at 0.19; host 2 off */
+    fx_update(&f);
+    cons_policy p;
+    yun_err err = YUN_ERR_INIT;
+    cons_plan plan = {0};
+    uint64_t rng = 1;
+    assert_int_equal(consolidate_policy_parse("lr-mmt-1.2", &p, &err), 0);
+    consolidate_step(&f.c, &p, &rng, &plan);
+    int mmt_moves_off_0 = 0;
+    for (int i = 0; i < plan.n; i++)
+        mmt_moves_off_0 += plan.moves[i].from == 0 && !plan.moves[i].evacuation;
+    assert_int_equal(mmt_moves_off_0, 2);
+    plan.n = 0;
+    assert_int_equal(consolidate_policy_parse("yun", &p, &err), 0);
+    consolidate_step(&f.c, &p, &rng, &plan);
+    /* one move, onto the host that is on (waking host 2 would cost its idle power); host 1 then received
+     * a VM, so it is not evacuated in the same step, and host 0 is at 70%: no evacuation */
+    assert_int_equal(plan.n, 1);
+    assert_int_equal(plan.moves[0].vm, c);
+    assert_int_equal(plan.moves[0].to, 1);
+    (void)a, (void)b;
+
+    /* evacuation: host 0 light (300 of 3720) onto host 1 (G5) when host 1 stays under 70% ... */
+    fixture g;
+    fx_init(&g, 3);
+    int e = fx_vm(&g, 0, 1000, 613, 300);
+    int h1 = fx_vm(&g, 1, 2500, 870, 2000);
+    fx_update(&g);
+    plan.n = 0;
+    consolidate_step(&g.c, &p, &rng, &plan);
+    assert_int_equal(plan.n, 1);
+    assert_int_equal(plan.moves[0].vm, e);
+    assert_int_equal(plan.moves[0].to, 1);
+    assert_true(plan.moves[0].evacuation);
+    /* ... and not when host 1 would pass 70% (3500 + 300 of 5320), nor onto the off host 2 */
+    g.vms[h1].req_mips = 3500;
+    fx_update(&g);
+    plan.n = 0;
+    consolidate_step(&g.c, &p, &rng, &plan);
+    assert_int_equal(plan.n, 0);
+    (void)d;
+    free(plan.moves);
+    consolidate_cluster_free(&f.c);
+    consolidate_cluster_free(&g.c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_policy_parse), cmocka_unit_test(test_iqr_mad), cmocka_unit_test(test_lr),
         cmocka_unit_test(test_r2), cmocka_unit_test(test_alloc), cmocka_unit_test(test_detectors_on_hosts),
         cmocka_unit_test(test_step_thr_mmt), cmocka_unit_test(test_selectors), cmocka_unit_test(test_underload),
-        cmocka_unit_test(test_initial),
+        cmocka_unit_test(test_initial), cmocka_unit_test(test_yun),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

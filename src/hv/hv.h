@@ -94,6 +94,7 @@ typedef struct hv_probe_opts {
     const char *cache_path; /* where the verdict is kept; NULL = do not cache */
     int timeout_ms;         /* 0 = 15000 */
     const char *qemu;       /* NULL = "qemu-system-x86_64" from PATH */
+    const char *kvm_dev;    /* NULL = "/dev/kvm" (tests point it elsewhere) */
 } hv_probe_opts;
 /* Fills accel ("kvm" or "tcg") and, when detail is not NULL, a sentence saying why (for the log).
  * Fails (-1) only on bad options (no kernel or initrd file); every probe failure is a "tcg" verdict. */

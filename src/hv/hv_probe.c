@@ -190,9 +190,10 @@ int hv_accel_probe(const hv_probe_opts *o, char accel[8], char *detail, size_t d
         return yun_err_sys(err, YUN_E_INVALID, errno, "probe kernel %s", o->kernel);
     if (stat(o->initrd, &st) < 0)
         return yun_err_sys(err, YUN_E_INVALID, errno, "probe initrd %s", o->initrd);
-    int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+    const char *kvm_dev = o->kvm_dev && *o->kvm_dev ? o->kvm_dev : "/dev/kvm";
+    int fd = open(kvm_dev, O_RDWR | O_CLOEXEC);
     if (fd < 0) {
-        say(detail, detail_n, "KVM is not available: /dev/kvm: %s", strerror(errno));
+        say(detail, detail_n, "KVM is not available: %s: %s", kvm_dev, strerror(errno));
         return 0;
     }
     close(fd);

@@ -401,14 +401,34 @@ static int pabfd(const place_host *hosts, int n_hosts, const place_vm *vms, int 
             is_active[j] = 1;
         }
     }
+    /* idle hosts are identical within a class (power model and capacity): only the lowest-index idle host of
+     * each class is a candidate, found by a cursor per class that only moves forward (static placement never
+     * makes a host idle again) */
+    int *cls = xmalloc(sizeof *cls * (size_t)(n_hosts ? n_hosts : 1));
+    int *cursor = xmalloc(sizeof *cursor * (size_t)(n_hosts ? n_hosts : 1));
+    int n_cls = 0;
+    for (int j = 0; j < n_hosts; j++) {
+        int c = 0;
+        while (c < n_cls && !(h[cursor[c]].power == h[j].power && !memcmp(h[cursor[c]].cap, h[j].cap, sizeof(place_res))))
+            c++;
+        if (c == n_cls)
+            cursor[n_cls++] = j; /* cursor[c] starts at the class's first host */
+        cls[j] = c;
+    }
+    /* free vectors packed together: the scan over active hosts reads 32 bytes per host, not a host record */
+    place_res *fv = xmalloc(sizeof *fv * (size_t)(n_hosts ? n_hosts : 1));
+    for (int j = 0; j < n_hosts; j++)
+        place_host_free(&h[j], fv[j]);
     for (int o = 0; o < n_vms; o++) {
         int i = order[o];
         const place_vm *v = &vms[i];
+        const int64_t *need = v->demand;
         int best = -1;
         double best_dp = INFINITY;
         for (int a = 0; a < n_active; a++) {
             int j = active[a];
-            if (!place_fits(&h[j], v))
+            const int64_t *f = fv[j];
+            if (f[0] < need[0] || f[1] < need[1] || f[2] < need[2] || f[3] < need[3])
                 continue;
             double dp = place_power_increase(&h[j], v);
             if (dp < best_dp || (dp == best_dp && j < best)) {
@@ -416,22 +436,12 @@ static int pabfd(const place_host *hosts, int n_hosts, const place_vm *vms, int 
                 best = j;
             }
         }
-        /* idle hosts: the first of each class; classes are few, so a scan that stops at repeats is cheap */
-        const yun_power_model *seen_pm[16];
-        int64_t seen_cap[16][PLACE_NRES];
-        int n_seen = 0;
-        for (int j = 0; j < n_hosts && n_seen < 16; j++) {
-            if (is_active[j])
-                continue;
-            bool dup = false;
-            for (int s = 0; s < n_seen && !dup; s++)
-                dup = seen_pm[s] == h[j].power && memcmp(seen_cap[s], h[j].cap, sizeof(place_res)) == 0;
-            if (dup)
-                continue;
-            seen_pm[n_seen] = h[j].power;
-            memcpy(seen_cap[n_seen], h[j].cap, sizeof(place_res));
-            n_seen++;
-            if (!place_fits(&h[j], v))
+        for (int c = 0; c < n_cls; c++) {
+            int j = cursor[c];
+            while (j < n_hosts && (cls[j] != c || is_active[j]))
+                j++;
+            cursor[c] = j;
+            if (j >= n_hosts || !place_fits(&h[j], v))
                 continue;
             double dp = place_power_increase(&h[j], v);
             if (dp < best_dp || (dp == best_dp && j < best)) {
@@ -443,13 +453,18 @@ static int pabfd(const place_host *hosts, int n_hosts, const place_vm *vms, int 
             continue;
         plan->host[i] = best;
         plan->alloc[i] = (double)v->demand[PLACE_CPU];
-        for (int k = 0; k < PLACE_NRES; k++)
+        for (int k = 0; k < PLACE_NRES; k++) {
             h[best].used[k] += v->demand[k];
+            fv[best][k] -= v->demand[k];
+        }
         if (!is_active[best]) {
             is_active[best] = 1;
             active[n_active++] = best;
         }
     }
+    free(fv);
+    free(cls);
+    free(cursor);
     free(is_active);
     free(active);
     free(key);

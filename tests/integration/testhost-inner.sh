@@ -6,6 +6,10 @@
 set -e
 H=$1
 hostname "$2"
+# libvirt resolves the hostname (define, start); in this network namespace DNS is unreachable, and every
+# lookup would wait for the resolver's timeouts (a minute per define). The name resolves from a private hosts file.
+printf '127.0.0.1 localhost\n127.0.1.1 %s\n::1 localhost\n' "$2" > "$H/hosts"
+mount --bind "$H/hosts" /etc/hosts
 mount -t tmpfs cgroup_root /sys/fs/cgroup
 for c in cpu cpuacct cpuset memory devices freezer blkio pids; do
   mkdir /sys/fs/cgroup/$c

@@ -1,0 +1,87 @@
+# cloud.sh: sourced after lib.sh by tests that run a whole cloud: yund (all-in-one or with separate agents)
+# against private test hosts, driven through the real yun CLI.
+#
+#   yund_start STATE URI [extra yund flags]   starts yund --all-in-one on a free port; sets YUN_URL, YUN_TOKEN
+#   yund_kill9 / yund_stop                     SIGKILL / SIGTERM the yund this test started (by pid)
+#   yun ARGS...                                the CLI from the build under test
+#   vm_field NAME FIELD                        one field of `yun vm show NAME -o json`
+#   wait_until SECONDS DESC CMD...             polls CMD until it succeeds; fails the wait after SECONDS
+# Everything is stopped by pid at exit (lib.sh's trap runs the hooks first).
+
+YUN_BIN=$YUN_BUILD/src/cmd
+YUND_PID=""
+# the starter image's Debian packages are downloaded once per build folder
+export YUN_DEB_CACHE=${YUN_DEB_CACHE:-$YUN_TEST_CACHE/debs}
+
+yun() { "$YUN_BIN/yun" "$@"; }
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+_yund_stop_hook() {
+  [ -n "$YUND_PID" ] && kill -TERM "$YUND_PID" 2>/dev/null
+  local i
+  for i in $(seq 1 50); do
+    [ -n "$YUND_PID" ] && kill -0 "$YUND_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  [ -n "$YUND_PID" ] && kill -KILL "$YUND_PID" 2>/dev/null
+  YUND_PID=""
+}
+yun_on_exit _yund_stop_hook
+
+# yund_start STATE URI [flags...]: (re)starts yund --all-in-one with state STATE against libvirt URI.
+# Reuses the port of a previous start in the same test so the CLI's URL stays valid.
+yund_start() {
+  local state=$1 uri=$2
+  shift 2
+  mkdir -p "$state"
+  chmod 0755 "$state"
+  YUND_PORT=${YUND_PORT:-$(free_port)}
+  "$YUN_BIN/yund" --all-in-one --state-dir "$state" --listen "127.0.0.1:$YUND_PORT" --libvirt-uri "$uri" "$@" \
+    >>"$state/yund.log" 2>&1 &
+  YUND_PID=$!
+  export YUN_URL="http://127.0.0.1:$YUND_PORT"
+  local i
+  for i in $(seq 1 150); do
+    if curl -fsS "$YUN_URL/healthz" >/dev/null 2>&1 && [ -s "$state/admin.token" ]; then
+      export YUN_TOKEN=$(cat "$state/admin.token")
+      return 0
+    fi
+    kill -0 "$YUND_PID" 2>/dev/null || break
+    sleep 0.2
+  done
+  echo "# yund did not come up; its log:"; tail -20 "$state/yund.log" | sed 's/^/# /'
+  return 1
+}
+
+yund_kill9() {
+  kill -KILL "$YUND_PID" 2>/dev/null
+  wait "$YUND_PID" 2>/dev/null
+  YUND_PID=""
+}
+
+yund_stop() { _yund_stop_hook; }
+
+vm_field() {
+  yun vm show "$1" -o json 2>/dev/null | jq -r ".$2"
+}
+
+wait_until() {
+  local secs=$1 desc=$2
+  shift 2
+  local end=$((SECONDS + secs))
+  while [ $SECONDS -lt $end ]; do
+    "$@" >/dev/null 2>&1 && return 0
+    sleep 0.5
+  done
+  echo "# timed out after ${secs}s waiting for: $desc"
+  return 1
+}
+
+vm_state_is() { [ "$(vm_field "$1" state)" = "$2" ]; }
+
+# so that `bash -c '...'` in wait_until sees them too
+export YUN_BIN
+export -f yun vm_field vm_state_is

@@ -229,6 +229,21 @@ static uint64_t hosts_key(const names *nm)
     return h ^ nm->nh;
 }
 
+typedef struct list_walk {
+    yun_buf *b;
+    const names *nm;
+    size_t i;
+} list_walk;
+
+static int list_one(const yun_vm *vm, void *ud)
+{
+    list_walk *w = ud;
+    if (w->i++)
+        buf_append(w->b, ",", 1);
+    write_vm(w->b, w->nm, vm);
+    return 0;
+}
+
 int h_vms_list(api_req *rq, api_resp *rs, yun_err *err)
 {
     yun_user owner;
@@ -252,23 +267,22 @@ int h_vms_list(api_req *rq, api_resp *rs, yun_err *err)
             return 0;
         }
     }
-    yun_vm *vms = NULL;
-    size_t n = 0;
-    if (store_vm_list(rq->store, all ? -1 : owner.id, -1, &vms, &n, err) < 0) {
+    int64_t n = 0;
+    if (store_vm_count(rq->store, all ? -1 : owner.id, -1, &n, err) < 0) {
         names_free(&nm);
         return -1;
     }
     yun_buf *b = &rs->body;
     /* a typical VM takes ~420 bytes: one allocation up front instead of a dozen doublings */
-    xgrow((void **)&b->data, &b->cap, n * 448 + 64, 1);
+    xgrow((void **)&b->data, &b->cap, (size_t)n * 448 + 64, 1);
     buf_puts(b, "{\"vms\":[");
-    for (size_t i = 0; i < n; i++) {
-        if (i)
-            buf_append(b, ",", 1);
-        write_vm(b, &nm, &vms[i]);
+    /* streamed from the store row by row: no array of every yun_vm */
+    list_walk w = {.b = b, .nm = &nm};
+    if (store_vm_each(rq->store, all ? -1 : owner.id, -1, list_one, &w, err) < 0) {
+        names_free(&nm);
+        return -1;
     }
     buf_puts(b, "]}");
-    free(vms);
     names_free(&nm);
     if (lc) {
         size_t len = b->len;

@@ -137,6 +137,26 @@ static sched_host *find_sched_host(sched_host *hs, size_t n, int64_t id)
     return NULL;
 }
 
+typedef struct snapshot_walk {
+    sched_host *hs;
+    size_t nh;
+} snapshot_walk;
+
+/* Adds what one VM reserves to its host. */
+static int snapshot_one(const yun_vm *vm, void *ud)
+{
+    snapshot_walk *w = ud;
+    sched_host *h = vm->host_id > 0 ? find_sched_host(w->hs, w->nh, vm->host_id) : NULL;
+    if (!h)
+        return 0;
+    h->vms++;
+    h->used_cpus += vm->cpus;
+    h->used_mem_mib += vm->max_mem_mib ? vm->max_mem_mib : vm->mem_mib;
+    h->used_disk_mib += vm->disk_mib;
+    h->used_min_mhz += vm->min_mhz;
+    return 0;
+}
+
 int ctl_sched_snapshot(ctl_ctx *c, yun_store *s, int64_t now_ms, sched_host **out, size_t *n, yun_err *err)
 {
     AUTOFREE yun_host *hosts = NULL;
@@ -157,21 +177,10 @@ int ctl_sched_snapshot(ctl_ctx *c, yun_store *s, int64_t now_ms, sched_host **ou
         h->disk_free_mib = hosts[i].disk_free_mib;
     }
     qsort(hs, nh, sizeof *hs, cmp_sched_host);
-    AUTOFREE yun_vm *vms = NULL;
-    size_t nv = 0;
-    if (store_vm_list(s, -1, -1, &vms, &nv, err) < 0) {
+    snapshot_walk w = {.hs = hs, .nh = nh};
+    if (store_vm_each(s, -1, -1, snapshot_one, &w, err) < 0) {
         free(hs);
         return -1;
-    }
-    for (size_t i = 0; i < nv; i++) {
-        sched_host *h = vms[i].host_id > 0 ? find_sched_host(hs, nh, vms[i].host_id) : NULL;
-        if (!h)
-            continue;
-        h->vms++;
-        h->used_cpus += vms[i].cpus;
-        h->used_mem_mib += vms[i].max_mem_mib ? vms[i].max_mem_mib : vms[i].mem_mib;
-        h->used_disk_mib += vms[i].disk_mib;
-        h->used_min_mhz += vms[i].min_mhz;
     }
     *out = hs;
     *n = nh;

@@ -143,6 +143,11 @@ int store_vm_get_by_uuid(yun_store *s, const char *uuid, yun_vm *out, yun_err *e
 {
     return need_str(uuid, "VM UUID", err) ?: s->ops->vm_get_by_uuid(s, uuid, out, err);
 }
+int store_vm_each(yun_store *s, int64_t owner_id, int64_t host_id, store_vm_fn fn, void *ud, yun_err *err)
+{
+    return s->ops->vm_each(s, owner_id, host_id, fn, ud, err);
+}
+
 int store_vm_list(yun_store *s, int64_t owner_id, int64_t host_id, yun_vm **out, size_t *n, yun_err *err)
 {
     return s->ops->vm_list(s, owner_id, host_id, out, n, err);

@@ -882,6 +882,27 @@ static int sq_vm_list(yun_store *s, int64_t owner_id, int64_t host_id, yun_vm **
     return GET_ALL(SQ(s), st, read_vm, out, n, "VMs", err);
 }
 
+static int sq_vm_each(yun_store *s, int64_t owner_id, int64_t host_id, store_vm_fn fn, void *ud, yun_err *err)
+{
+    sq_store *q = SQ(s);
+    AUTORESET sqlite3_stmt *st = vm_filter(q, ST_VM_LIST_ALL, owner_id, host_id, err);
+    if (!st)
+        return -1;
+    yun_vm vm;
+    int rc;
+    bool first = true;
+    while ((rc = step(q, st, first)) == SQLITE_ROW) {
+        first = false;
+        if (read_vm(st, &vm, err) < 0)
+            return -1;
+        if (fn(&vm, ud))
+            return 0;
+    }
+    if (rc != SQLITE_DONE)
+        return db_fail(q, err, "listing VMs");
+    return 0;
+}
+
 static int sq_vm_count(yun_store *s, int64_t owner_id, int64_t host_id, int64_t *n, yun_err *err)
 {
     sq_store *q = SQ(s);
@@ -1296,6 +1317,7 @@ static const store_ops sqlite_ops = {
     .vm_get_by_name = sq_vm_get_by_name,
     .vm_get_by_uuid = sq_vm_get_by_uuid,
     .vm_list = sq_vm_list,
+    .vm_each = sq_vm_each,
     .vm_count = sq_vm_count,
     .vm_update = sq_vm_update,
     .vm_delete = sq_vm_delete,

@@ -596,6 +596,21 @@ static void test_not_found(void **state)
 }
 
 /* ---- lists, counts, usage ---- */
+struct each_seen {
+    const yun_vm *list;
+    size_t n, i, stop_after;
+};
+
+static int each_check(const yun_vm *vm, void *ud)
+{
+    struct each_seen *e = ud;
+    assert_true(e->i < e->n);
+    assert_int_equal(vm->id, e->list[e->i].id);
+    assert_string_equal(vm->owner_name, e->list[e->i].owner_name);
+    e->i++;
+    return e->stop_after && e->i >= e->stop_after;
+}
+
 static void test_vm_list_filters(void **state)
 {
     (void)state;
@@ -634,6 +649,13 @@ static void test_vm_list_filters(void **state)
             int64_t cnt = -1;
             assert_int_equal(store_vm_count(s, owners[o], hosts[h], &cnt, &err), 0);
             assert_int_equal(cnt, (int64_t)want);
+            /* store_vm_each walks the same VMs in the same order, and stops when asked */
+            struct each_seen seen = {.list = list, .n = n};
+            assert_int_equal(store_vm_each(s, owners[o], hosts[h], each_check, &seen, &err), 0);
+            assert_int_equal(seen.i, n);
+            seen = (struct each_seen){.list = list, .n = n, .stop_after = 1};
+            assert_int_equal(store_vm_each(s, owners[o], hosts[h], each_check, &seen, &err), 0);
+            assert_int_equal(seen.i, n ? 1 : 0);
             free(list);
         }
     store_close(s);

@@ -414,6 +414,27 @@ static const api_field patch_fields[] = {
     {"min_mhz", F_INT, false},    {"max_mhz", F_INT, false}, {NULL, 0, false},
 };
 
+/* A larger CPU reservation must still fit on the VM's host, as it had to at create. */
+static int min_mhz_fits(api_req *rq, const yun_vm *old, const yun_vm *nv, yun_err *err)
+{
+    if (nv->min_mhz <= old->min_mhz || old->host_id <= 0)
+        return 0;
+    AUTOFREE sched_host *hs = NULL;
+    size_t n = 0;
+    if (ctl_sched_snapshot(rq->ctl, rq->store, yun_now_ms(), &hs, &n, err) < 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (hs[i].id != old->host_id)
+            continue;
+        int64_t free_mhz = sched_free_mhz(&hs[i]) + old->min_mhz;
+        if (nv->min_mhz > free_mhz)
+            return yun_err_set(err, YUN_E_NO_CAPACITY,
+                               "min-mhz %d does not fit on %s: it has %lld MHz of reservable CPU for this VM",
+                               nv->min_mhz, hs[i].name, (long long)free_mhz);
+    }
+    return 0;
+}
+
 int h_vm_patch(api_req *rq, api_resp *rs, yun_err *err)
 {
     json_t *j = api_body_json(rq, patch_fields, err);
@@ -439,7 +460,7 @@ int h_vm_patch(api_req *rq, api_resp *rs, yun_err *err)
         yun_err_set(err, YUN_E_INVALID, "cpu-shares 0 is out of range: give 2 to 262144 (default 1024)");
         goto fail;
     }
-    if (model_vm_validate(&nv, err) < 0)
+    if (model_vm_validate(&nv, err) < 0 || min_mhz_fits(rq, &vm, &nv, err) < 0)
         goto fail;
     json_decref(j);
     if (store_vm_update(rq->store, &nv, err) < 0)

@@ -45,8 +45,7 @@ int place_algo_parse(const char *name, place_algo *out, yun_err *err)
         if (a + 1 < PLACE_NALGOS)
             strncat(list, ", ", sizeof list - strlen(list) - 1);
     }
-    return yun_err_set(err, YUN_E_INVALID, "unknown placement algorithm '%s': use one of %s", name ? name : "",
-                       list);
+    return yun_err_set(err, YUN_E_INVALID, "unknown placement algorithm '%s': use one of %s", name ? name : "", list);
 }
 
 bool place_algo_power_aware(place_algo a)
@@ -154,12 +153,11 @@ static int validate(const place_host *hosts, int n_hosts, const place_vm *vms, i
             if (v->demand[k] < 0)
                 return yun_err_set(err, YUN_E_INVALID, "VM %d (%s): negative demand", i, v->name);
         if (v->cpu_min < 0 || v->cpu_max < 0 || v->shares < 0 || v->utility < 0 || !isfinite(v->utility))
-            return yun_err_set(err, YUN_E_INVALID, "VM %d (%s): negative CPU min, max, shares or utility", i,
-                               v->name);
+            return yun_err_set(err, YUN_E_INVALID, "VM %d (%s): negative CPU min, max, shares or utility", i, v->name);
         if (place_vm_min(v) > place_vm_max(v))
             return yun_err_set(err, YUN_E_INVALID,
-                               "VM %d (%s): CPU min %lld MHz is above its max %lld MHz; lower min or raise max",
-                               i, v->name, (long long)place_vm_min(v), (long long)place_vm_max(v));
+                               "VM %d (%s): CPU min %lld MHz is above its max %lld MHz; lower min or raise max", i,
+                               v->name, (long long)place_vm_min(v), (long long)place_vm_max(v));
     }
     return 0;
 }
@@ -409,7 +407,8 @@ static int pabfd(const place_host *hosts, int n_hosts, const place_vm *vms, int 
     int n_cls = 0;
     for (int j = 0; j < n_hosts; j++) {
         int c = 0;
-        while (c < n_cls && !(h[cursor[c]].power == h[j].power && !memcmp(h[cursor[c]].cap, h[j].cap, sizeof(place_res))))
+        while (c < n_cls &&
+               !(h[cursor[c]].power == h[j].power && !memcmp(h[cursor[c]].cap, h[j].cap, sizeof(place_res))))
             c++;
         if (c == n_cls)
             cursor[n_cls++] = j; /* cursor[c] starts at the class's first host */

@@ -19,10 +19,10 @@ enum { PLACE_CPU, PLACE_MEM, PLACE_DISK, PLACE_NET, PLACE_NRES };
 
 typedef struct place_host {
     char name[64];
-    int64_t cap[PLACE_NRES];   /* capacity; cap[PLACE_NET] == 0: network not constrained */
-    int64_t used[PLACE_NRES];  /* already in use before this placement (the snapshot) */
+    int64_t cap[PLACE_NRES];      /* capacity; cap[PLACE_NET] == 0: network not constrained */
+    int64_t used[PLACE_NRES];     /* already in use before this placement (the snapshot) */
     const yun_power_model *power; /* NULL: no power model (pabfd then treats power as linear in CPU) */
-    int core_mhz;              /* MHz of one core, for reasons in cores; 0: reasons speak MHz */
+    int core_mhz;                 /* MHz of one core, for reasons in cores; 0: reasons speak MHz */
 } place_host;
 
 typedef struct place_vm {
@@ -66,12 +66,12 @@ typedef struct place_opts {
 
 typedef struct place_plan {
     int n_vms;
-    int *host;          /* per VM: host index, or -1 when rejected */
-    double *alloc;      /* per VM: CPU allocated (MHz); 0 when rejected */
-    int hosts_used;     /* hosts that received at least one VM of this plan */
+    int *host;      /* per VM: host index, or -1 when rejected */
+    double *alloc;  /* per VM: CPU allocated (MHz); 0 when rejected */
+    int hosts_used; /* hosts that received at least one VM of this plan */
     int rejected;
-    double utility;     /* sum of utility x alloc over placed VMs */
-    double net_utility; /* utility - power_cost x hosts_used */
+    double utility;       /* sum of utility x alloc over placed VMs */
+    double net_utility;   /* utility - power_cost x hosts_used */
     int64_t index_visits; /* nodes the O(log N) indexes visited (for the benchmark's figures), 0 for scans */
 } place_plan;
 
@@ -105,8 +105,7 @@ typedef bool (*place_host_ok_fn)(int host_index, const place_host *host, const p
 
 /* pabfd's choice for one VM: among hosts where vm fits and ok (may be NULL) agrees, the one whose power
  * rises least (ties: lowest index). -1 when none. O(n_hosts). */
-int place_cheapest_host(const place_host *hosts, int n_hosts, const place_vm *vm, place_host_ok_fn ok,
-                        void *ctx);
+int place_cheapest_host(const place_host *hosts, int n_hosts, const place_vm *vm, place_host_ok_fn ok, void *ctx);
 
 /* ---- the single-VM entry point for yund's scheduler ---- */
 
@@ -114,7 +113,6 @@ int place_cheapest_host(const place_host *hosts, int n_hosts, const place_vm *vm
  * the shares family places a single VM like first-fit at its min). Returns the host index and a one-line
  * reason in why ("h2: first host with 1 free core, 128M and 1G free"), or -1 with the refusal in why that
  * names the scarcest resource ("no host has 4 free cores; the most free is 2, on h1"). why_len >= 128. */
-int place_choose(place_algo algo, const place_host *hosts, int n_hosts, const place_vm *vm, char *why,
-                 int why_len);
+int place_choose(place_algo algo, const place_host *hosts, int n_hosts, const place_vm *vm, char *why, int why_len);
 
 #endif

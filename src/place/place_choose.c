@@ -136,12 +136,11 @@ static void refuse(const place_host *hosts, int n_hosts, const place_res need, c
     /* every resource is free somewhere, never all on one host */
     char nd[160];
     fmt_need(&hosts[0], need, nd, sizeof nd);
-    snprintf(why, (size_t)why_len, "no single host has %s at once (each resource is free on some host, never all on one)",
-             nd);
+    snprintf(why, (size_t)why_len,
+             "no single host has %s at once (each resource is free on some host, never all on one)", nd);
 }
 
-int place_choose(place_algo algo, const place_host *hosts, int n_hosts, const place_vm *vm, char *why,
-                 int why_len)
+int place_choose(place_algo algo, const place_host *hosts, int n_hosts, const place_vm *vm, char *why, int why_len)
 {
     place_res need;
     int64_t cpu = vm->demand[PLACE_CPU];

@@ -147,8 +147,7 @@ void place_seg_free(place_seg *t)
 
 static inline int key_less(const place_treap *t, int a, int b)
 {
-    return t->key[a][PLACE_CPU] < t->key[b][PLACE_CPU] ||
-           (t->key[a][PLACE_CPU] == t->key[b][PLACE_CPU] && a < b);
+    return t->key[a][PLACE_CPU] < t->key[b][PLACE_CPU] || (t->key[a][PLACE_CPU] == t->key[b][PLACE_CPU] && a < b);
 }
 
 static void pull(place_treap *t, int x)

@@ -11,11 +11,11 @@
  * subtree can pass every maximum (from different hosts) and hold no fitting host; the search then pays for
  * looking inside. The segment tree therefore also keeps, per node, the maximum of a few monotone scalar
  * functions g of the free vector (g(f) = min over resources of f[r] x w[r], w = 1 / the mean need, and the
- * same with each subset of resources halved, which covers needs of other shapes): f >= need in every resource implies g(f) >= g(need) for any such g (each term is monotone and
- * scaling by the same w is monotone in floating point too), so "max g below < g(need)" is another prune that
- * never discards a fitting host, and it rejects the nearly full hosts that are short in *some* resource,
- * which the per-resource maxima cannot. Each query counts the nodes it visited (visits), and the benchmark
- * reports the mean. */
+ * same with each subset of resources halved, which covers needs of other shapes): f >= need in every resource implies
+ * g(f) >= g(need) for any such g (each term is monotone and scaling by the same w is monotone in floating point too),
+ * so "max g below < g(need)" is another prune that never discards a fitting host, and it rejects the nearly full hosts
+ * that are short in *some* resource, which the per-resource maxima cannot. Each query counts the nodes it visited
+ * (visits), and the benchmark reports the mean. */
 #ifndef YUN_PLACE_INDEX_H
 #define YUN_PLACE_INDEX_H
 
@@ -30,11 +30,11 @@ typedef int64_t place_res[PLACE_NRES];
 
 /* Leftmost-first segment tree over host indexes 0..n-1. */
 typedef struct place_seg {
-    int n, size;      /* size: a power of two >= n; node 1 is the root, leaves at size..2*size-1 */
+    int n, size; /* size: a power of two >= n; node 1 is the root, leaves at size..2*size-1 */
     struct place_seg_node {
-        int64_t mx[PLACE_NRES];  /* max free per resource below this node */
-        float g[PLACE_SEG_DIRS]; /* max over hosts below of g_d(free), one per direction d */
-    } *node;          /* one cache line per node: a visit reads one line */
+        int64_t mx[PLACE_NRES];           /* max free per resource below this node */
+        float g[PLACE_SEG_DIRS];          /* max over hosts below of g_d(free), one per direction d */
+    } * node;                             /* one cache line per node: a visit reads one line */
     double w[PLACE_SEG_DIRS][PLACE_NRES]; /* g_d(f) = min over constrained r of f[r] * w[d][r] */
     int64_t visits;
 } place_seg;
@@ -70,7 +70,7 @@ typedef struct place_rng {
     uint64_t s;
 } place_rng;
 uint64_t place_rng_next(place_rng *g);
-double place_rng_unit(place_rng *g);            /* [0, 1) */
+double place_rng_unit(place_rng *g);                           /* [0, 1) */
 int64_t place_rng_range(place_rng *g, int64_t lo, int64_t hi); /* [lo, hi] */
 
 #endif

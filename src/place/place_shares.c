@@ -25,9 +25,9 @@ typedef struct shares_ctx {
     const place_vm *vms;
     int n_vms;
     const place_opts *opts;
-    int *by_min;   /* VMs by min descending, computed once for every host count pemm and yun try */
-    int *vm_idx;   /* scratch for per-host lists */
-    int *start;    /* per host: offset into vm_idx (n_hosts + 1) */
+    int *by_min; /* VMs by min descending, computed once for every host count pemm and yun try */
+    int *vm_idx; /* scratch for per-host lists */
+    int *start;  /* per host: offset into vm_idx (n_hosts + 1) */
 } shares_ctx;
 
 /* ---- allocation on one host ---- */
@@ -165,7 +165,9 @@ static void need_shape(const shares_ctx *c, int what, double *shape)
     for (int i = 0; i < c->n_vms; i++) {
         const place_vm *v = &c->vms[i];
         for (int r = 0; r < PLACE_NRES; r++)
-            shape[r] += (double)(r != PLACE_CPU ? v->demand[r] : what == 2 ? place_vm_min(v) : place_vm_max(v)) /
+            shape[r] += (double)(r != PLACE_CPU ? v->demand[r]
+                                 : what == 2    ? place_vm_min(v)
+                                                : place_vm_max(v)) /
                         c->n_vms;
     }
 }
@@ -184,6 +186,14 @@ static void take(place_res f, const place_vm *v, int64_t cpu)
     place_vm_need(v, cpu, need);
     for (int r = 0; r < PLACE_NRES; r++)
         f[r] -= need[r];
+}
+
+static void give_back(place_res f, const place_vm *v, int64_t cpu)
+{
+    place_res need;
+    place_vm_need(v, cpu, need);
+    for (int r = 0; r < PLACE_NRES; r++)
+        f[r] += need[r];
 }
 
 /* bs (arrival order) and gm (max descending): first-fit at max. */
@@ -436,9 +446,7 @@ static void yun_repair(shares_ctx *c, int k, place_plan *p)
             }
             p->host[v] = d;
             take(f[d], &c->vms[v], place_vm_min(&c->vms[v]));
-            take(f[j], &c->vms[v], -place_vm_min(&c->vms[v]));
-            for (int r = 0; r < PLACE_NRES; r++)
-                f[j][r] += r == PLACE_CPU ? 0 : 2 * c->vms[v].demand[r]; /* take() with -cpu subtracted others */
+            give_back(f[j], &c->vms[v], place_vm_min(&c->vms[v]));
             int hs[2] = {j, d};
             for (int e = 0; e < 2; e++) {
                 int h = hs[e];
@@ -528,10 +536,10 @@ typedef struct ls_state {
     shares_ctx *c;
     int **list;
     int *len, *cap;
-    place_res *use;  /* per host: sum of mins (CPU) and demands (others) */
-    place_res *fr;   /* per host: free before the plan */
-    double *val;     /* per host: utility of its VMs, optimally split */
-    double *tmp;     /* per VM scratch for allocations */
+    place_res *use; /* per host: sum of mins (CPU) and demands (others) */
+    place_res *fr;  /* per host: free before the plan */
+    double *val;    /* per host: utility of its VMs, optimally split */
+    double *tmp;    /* per VM scratch for allocations */
 } ls_state;
 
 static double ls_value(ls_state *st, int j)
@@ -566,9 +574,13 @@ static void yun_improve(shares_ctx *c, place_plan *p)
     int passes = c->n_vms <= 300 ? 4 : 1;
     bool swaps = c->n_vms <= 1000;
     int n = c->n_hosts;
-    ls_state st = {c, xcalloc((size_t)n, sizeof(int *)), xcalloc((size_t)n, sizeof(int)),
-                   xcalloc((size_t)n, sizeof(int)), xcalloc((size_t)n, sizeof(place_res)),
-                   free_vectors(c, n), xcalloc((size_t)n, sizeof(double)),
+    ls_state st = {c,
+                   xcalloc((size_t)n, sizeof(int *)),
+                   xcalloc((size_t)n, sizeof(int)),
+                   xcalloc((size_t)n, sizeof(int)),
+                   xcalloc((size_t)n, sizeof(place_res)),
+                   free_vectors(c, n),
+                   xcalloc((size_t)n, sizeof(double)),
                    xcalloc((size_t)(c->n_vms ? c->n_vms : 1), sizeof(double))};
     for (int i = 0; i < c->n_vms; i++) {
         int j = p->host[i];

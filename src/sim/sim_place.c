@@ -200,8 +200,8 @@ static int parse_algos(const char *list, place_algo *algos)
     return n;
 }
 
-static int load_trace_instance(const char *dir, int n_vms, int n_hosts, int64_t host_mem, sim_host_kind kind,
-                               int peak, sim_instance *in)
+static int load_trace_instance(const char *dir, int n_vms, int n_hosts, int64_t host_mem, sim_host_kind kind, int peak,
+                               sim_instance *in)
 {
     yun_err err = YUN_ERR_INIT;
     sim_trace *tr = sim_trace_load(dir, &err);
@@ -234,13 +234,14 @@ static double cpu_now(void)
 
 static void place_usage(FILE *f)
 {
-    fprintf(f, "usage: yun-sim place [--hosts N] [--vms M] [--algo A[,B...]|all] [--seed S] [--load F]\n"
-               "                     [--trace DIR [--peak] [--host-mem MIB] [--host-net MBITS] [--host-kind mixed|g4|g5]]\n"
-               "                     [--power-cost C]\n"
-               "                     [--format json|table]\n"
-               "  one static placement, timed. Synthetic instance by default (N CloudSim hosts, M VMs asking\n"
-               "  for F (0.85) of the CPU); with --trace, VM CPU demand from a PlanetLab folder (mean, or peak).\n"
-               "  algorithms: ");
+    fprintf(
+        f, "usage: yun-sim place [--hosts N] [--vms M] [--algo A[,B...]|all] [--seed S] [--load F]\n"
+           "                     [--trace DIR [--peak] [--host-mem MIB] [--host-net MBITS] [--host-kind mixed|g4|g5]]\n"
+           "                     [--power-cost C]\n"
+           "                     [--format json|table]\n"
+           "  one static placement, timed. Synthetic instance by default (N CloudSim hosts, M VMs asking\n"
+           "  for F (0.85) of the CPU); with --trace, VM CPU demand from a PlanetLab folder (mean, or peak).\n"
+           "  algorithms: ");
     for (int a = 0; a < PLACE_NALGOS; a++)
         fprintf(f, "%s%s", place_algo_name((place_algo)a), a + 1 < PLACE_NALGOS ? ", " : "\n");
 }
@@ -248,13 +249,20 @@ static void place_usage(FILE *f)
 int sim_place_main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"hosts", required_argument, 0, 'H'},      {"vms", required_argument, 0, 'V'},
-        {"algo", required_argument, 0, 'a'},       {"seed", required_argument, 0, 's'},
-        {"format", required_argument, 0, 'f'},     {"trace", required_argument, 0, 't'},
-        {"peak", no_argument, 0, 'p'},             {"host-mem", required_argument, 0, 'm'},
-        {"load", required_argument, 0, 'l'},       {"power-cost", required_argument, 0, 'c'},
-        {"host-kind", required_argument, 0, 'k'},  {"host-net", required_argument, 0, 'n'},
-        {"help", no_argument, 0, 'h'},             {0, 0, 0, 0},
+        {"hosts", required_argument, 0, 'H'},
+        {"vms", required_argument, 0, 'V'},
+        {"algo", required_argument, 0, 'a'},
+        {"seed", required_argument, 0, 's'},
+        {"format", required_argument, 0, 'f'},
+        {"trace", required_argument, 0, 't'},
+        {"peak", no_argument, 0, 'p'},
+        {"host-mem", required_argument, 0, 'm'},
+        {"load", required_argument, 0, 'l'},
+        {"power-cost", required_argument, 0, 'c'},
+        {"host-kind", required_argument, 0, 'k'},
+        {"host-net", required_argument, 0, 'n'},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
     };
     long hosts = -1, vms = -1, seed = 1, host_mem = 4096, host_net = 1000;
     double load = 0.85, cost = 0;
@@ -266,17 +274,39 @@ int sim_place_main(int argc, char **argv)
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         int bad = 0;
         switch (o) {
-        case 'H': bad = parse_long(optarg, "--hosts", 1, 10000000, &hosts); break;
-        case 'V': bad = parse_long(optarg, "--vms", 1, 100000000, &vms); break;
-        case 's': bad = parse_long(optarg, "--seed", 0, 0x7fffffffL, &seed); break;
-        case 'm': bad = parse_long(optarg, "--host-mem", 1, 1L << 30, &host_mem); break;
-        case 'n': bad = parse_long(optarg, "--host-net", 0, 1L << 30, &host_net); break;
-        case 'l': bad = parse_double(optarg, "--load", 0.01, 10, &load); break;
-        case 'c': bad = parse_double(optarg, "--power-cost", 0, 1e12, &cost); break;
-        case 'a': algo_list = optarg; break;
-        case 'f': format = optarg; break;
-        case 't': trace = optarg; break;
-        case 'p': peak = 1; break;
+        case 'H':
+            bad = parse_long(optarg, "--hosts", 1, 10000000, &hosts);
+            break;
+        case 'V':
+            bad = parse_long(optarg, "--vms", 1, 100000000, &vms);
+            break;
+        case 's':
+            bad = parse_long(optarg, "--seed", 0, 0x7fffffffL, &seed);
+            break;
+        case 'm':
+            bad = parse_long(optarg, "--host-mem", 1, 1L << 30, &host_mem);
+            break;
+        case 'n':
+            bad = parse_long(optarg, "--host-net", 0, 1L << 30, &host_net);
+            break;
+        case 'l':
+            bad = parse_double(optarg, "--load", 0.01, 10, &load);
+            break;
+        case 'c':
+            bad = parse_double(optarg, "--power-cost", 0, 1e12, &cost);
+            break;
+        case 'a':
+            algo_list = optarg;
+            break;
+        case 'f':
+            format = optarg;
+            break;
+        case 't':
+            trace = optarg;
+            break;
+        case 'p':
+            peak = 1;
+            break;
         case 'k':
             if (!strcmp(optarg, "mixed"))
                 kind = SIM_HOSTS_MIXED;
@@ -289,7 +319,9 @@ int sim_place_main(int argc, char **argv)
                 return 2;
             }
             break;
-        case 'h': place_usage(stdout); return 0;
+        case 'h':
+            place_usage(stdout);
+            return 0;
         default:
             fprintf(stderr, "yun-sim place: unknown option '%s'\n", argv[optind - 1]);
             place_usage(stderr);
@@ -334,7 +366,14 @@ int sim_place_main(int argc, char **argv)
             break;
         }
         double dt = yun_mono_s() - t0, dc = cpu_now() - c0;
-        rows[a] = (place_row){algos[a], plan.hosts_used, lb, plan.rejected, plan.utility, plan.net_utility, dt, dc,
+        rows[a] = (place_row){algos[a],
+                              plan.hosts_used,
+                              lb,
+                              plan.rejected,
+                              plan.utility,
+                              plan.net_utility,
+                              dt,
+                              dc,
                               (double)plan.index_visits / (in.n_vms ? in.n_vms : 1)};
         place_plan_free(&plan);
     }
@@ -353,8 +392,8 @@ int sim_place_main(int argc, char **argv)
         printf(n_algos > 1 ? "]\n" : "\n");
     } else {
         printf("%d hosts, %d VMs, lower bound %d hosts\n", in.n_hosts, in.n_vms, lb);
-        printf("%-22s %10s %9s %8s %14s %14s %10s %10s %14s %8s\n", "algorithm", "hosts_used", "vs_bound",
-               "rejected", "utility", "util-power", "seconds", "cpu_s", "placements/s", "visits");
+        printf("%-22s %10s %9s %8s %14s %14s %10s %10s %14s %8s\n", "algorithm", "hosts_used", "vs_bound", "rejected",
+               "utility", "util-power", "seconds", "cpu_s", "placements/s", "visits");
         for (int a = 0; a < n_algos; a++) {
             const place_row *r = &rows[a];
             printf("%-22s %10d %8.2f%% %8d %14.0f %14.0f %10.4f %10.4f %14.0f %8.1f\n", place_algo_name(r->algo),
@@ -384,8 +423,8 @@ static int run_gnuplot(const char *script)
     return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
 }
 
-static int write_plot(const char *dir, const place_algo *algos, int n_algos, int steps, const int *ms,
-                      const double *u, const double *net, double cost)
+static int write_plot(const char *dir, const place_algo *algos, int n_algos, int steps, const int *ms, const double *u,
+                      const double *net, double cost)
 {
     if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
         fprintf(stderr, "yun-sim: --plot %s: cannot create: %s\n", dir, strerror(errno));
@@ -414,8 +453,10 @@ static int write_plot(const char *dir, const place_algo *algos, int n_algos, int
         fprintf(stderr, "yun-sim: %s: cannot write: %s\n", gp, strerror(errno));
         return -1;
     }
-    fprintf(f, "set terminal pngcairo size 1100,480 noenhanced\nset key left top\nset grid\n"
-               "set xlabel 'VMs'\nset output '%s/utility-curve.png'\nset multiplot layout 1,2\n", dir);
+    fprintf(f,
+            "set terminal pngcairo size 1100,480 noenhanced\nset key left top\nset grid\n"
+            "set xlabel 'VMs'\nset output '%s/utility-curve.png'\nset multiplot layout 1,2\n",
+            dir);
     for (int which = 0; which < 2; which++) {
         if (which == 0)
             fprintf(f, "set title 'utility'\n");
@@ -462,15 +503,33 @@ int sim_utility_curve_main(int argc, char **argv)
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         int bad = 0;
         switch (o) {
-        case 'a': algo_list = optarg; break;
-        case 'c': bad = parse_double(optarg, "--power-cost", 0, 1e12, &cost); break;
-        case 'V': bad = parse_long(optarg, "--vms", 1, 100000, &vms); break;
-        case 'k': bad = parse_long(optarg, "--step", 1, 100000, &step); break;
-        case 's': bad = parse_long(optarg, "--seed", 0, 0x7fffffffL, &seed); break;
-        case 'S': bad = parse_long(optarg, "--seeds", 1, 10000, &seeds); break;
-        case 'P': plot = optarg; break;
-        case 'f': format = optarg; break;
-        case 'h': curve_usage(stdout); return 0;
+        case 'a':
+            algo_list = optarg;
+            break;
+        case 'c':
+            bad = parse_double(optarg, "--power-cost", 0, 1e12, &cost);
+            break;
+        case 'V':
+            bad = parse_long(optarg, "--vms", 1, 100000, &vms);
+            break;
+        case 'k':
+            bad = parse_long(optarg, "--step", 1, 100000, &step);
+            break;
+        case 's':
+            bad = parse_long(optarg, "--seed", 0, 0x7fffffffL, &seed);
+            break;
+        case 'S':
+            bad = parse_long(optarg, "--seeds", 1, 10000, &seeds);
+            break;
+        case 'P':
+            plot = optarg;
+            break;
+        case 'f':
+            format = optarg;
+            break;
+        case 'h':
+            curve_usage(stdout);
+            return 0;
         default:
             fprintf(stderr, "yun-sim utility-curve: unknown option '%s'\n", argv[optind - 1]);
             curve_usage(stderr);

@@ -407,6 +407,12 @@ static void test_lifecycle_through_agent_reports(void **state)
     assert_int_equal(call(f, "PATCH", "/v1/vms/web1", f->alice, "{\"memory\":\"1G\"}", &j), 400);
     assert_non_null(strstr(errmsg(j), "above the VM's maximum"));
     json_decref(j);
+    /* h1 has 2 x 2400 MHz to reserve */
+    assert_int_equal(call(f, "PATCH", "/v1/vms/web1", f->alice, "{\"min_mhz\":5000}", &j), 409);
+    assert_string_equal(errmsg(j), "min-mhz 5000 does not fit on h1: it has 4800 MHz of reservable CPU for this VM");
+    json_decref(j);
+    assert_int_equal(call(f, "PATCH", "/v1/vms/web1", f->alice, "{\"min_mhz\":4800}", &j), 200);
+    json_decref(j);
     assert_int_equal(call(f, "PATCH", "/v1/vms/web1", f->alice, "{\"cpus\":2}", &j), 400);
     assert_non_null(strstr(errmsg(j), "unknown field \"cpus\""));
     json_decref(j);

@@ -86,7 +86,10 @@ static void test_hand_fit_rules(void **state)
     const struct {
         place_algo a;
         int h3;
-    } want[] = {{PLACE_FIRST_FIT, 0}, {PLACE_FIRST_FIT_SCAN, 0}, {PLACE_BEST_FIT, 1}, {PLACE_WORST_FIT, 0},
+    } want[] = {{PLACE_FIRST_FIT, 0},
+                {PLACE_FIRST_FIT_SCAN, 0},
+                {PLACE_BEST_FIT, 1},
+                {PLACE_WORST_FIT, 0},
                 {PLACE_NEXT_FIT, 1}};
     for (size_t t = 0; t < sizeof want / sizeof want[0]; t++) {
         place_plan p;
@@ -248,9 +251,9 @@ static void test_packing_against_brute_force(void **state)
 {
     (void)state;
     place_rng g = {2026};
-    const place_algo algos[] = {PLACE_FIRST_FIT, PLACE_NEXT_FIT, PLACE_BEST_FIT, PLACE_WORST_FIT,
-                                PLACE_FIRST_FIT_DECREASING, PLACE_BEST_FIT_DECREASING, PLACE_FIRST_FIT_SCAN,
-                                PLACE_PABFD};
+    const place_algo algos[] = {
+        PLACE_FIRST_FIT,           PLACE_NEXT_FIT,       PLACE_BEST_FIT, PLACE_WORST_FIT, PLACE_FIRST_FIT_DECREASING,
+        PLACE_BEST_FIT_DECREASING, PLACE_FIRST_FIT_SCAN, PLACE_PABFD};
     int strictly_above = 0;
     for (int round = 0; round < 300; round++) {
         int nv = (int)place_rng_range(&g, 1, 7);
@@ -515,7 +518,8 @@ static void test_choose_reasons(void **state)
     assert_int_equal(place_choose(PLACE_FIRST_FIT, h, 3, &v, why, sizeof why), 1);
     assert_string_equal(why, "h2: first host with 1 free core, 128M and 1G free");
     assert_int_equal(place_choose(PLACE_WORST_FIT, h, 3, &v, why, sizeof why), 2);
-    assert_string_equal(why, "h3: the host with the most free CPU (2 cores) among those with 1 free core, 128M and 1G free");
+    assert_string_equal(why,
+                        "h3: the host with the most free CPU (2 cores) among those with 1 free core, 128M and 1G free");
     assert_int_equal(place_choose(PLACE_BEST_FIT, h, 3, &v, why, sizeof why), 1);
     assert_non_null(strstr(why, "least free CPU (1 core)"));
     place_vm big = vm(8000, 128, 1);

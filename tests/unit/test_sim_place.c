@@ -87,7 +87,7 @@ static void test_from_util(void **state)
     sim_instance_free(&in);
     sim_instance_from_util(util, 4, 2, 8, 3, 4096, SIM_HOSTS_MIXED, 1, &in); /* peak; files repeat */
     assert_int_equal(in.vms[0].demand[PLACE_CPU], 2500);
-    assert_int_equal(in.vms[1].demand[PLACE_CPU], 750); /* file 1 (peak 0.3) in the 2500 block */
+    assert_int_equal(in.vms[1].demand[PLACE_CPU], 750);  /* file 1 (peak 0.3) in the 2500 block */
     assert_int_equal(in.vms[4].demand[PLACE_CPU], 1000); /* file 0 again, now a 1000 MIPS VM */
     assert_int_equal(in.hosts[0].cap[PLACE_CPU], 3720);
     sim_instance_free(&in);
@@ -97,8 +97,8 @@ static void test_place_on_trace(void **state)
 {
     (void)state;
     char out[4096];
-    char *argv[] = {"place", "--trace", FIXTURES "/place_trace", "--peak", "--host-kind", "g5", "--hosts", "3",
-                    "--algo", "first-fit-decreasing", NULL};
+    char *argv[] = {"place", "--trace", FIXTURES "/place_trace", "--peak", "--host-kind", "g5", "--hosts",
+                    "3",     "--algo",  "first-fit-decreasing",  NULL};
     assert_int_equal(capture(sim_place_main, argv, out, sizeof out), 0);
     /* peak demands 2500 + 600 + 1 + 500 MHz fit one host; memory 870 + 1740 + 1740 + 613 needs two */
     assert_int_equal(json_long(out, "lower_bound"), 2);

@@ -79,6 +79,37 @@ int main(int argc, char **argv)
         metrics_series_free(&q);
     }
     qsort(ms, RUNS, sizeof ms[0], cmp);
+
+    /* the steady-state write path: every 5 s one batch of all VMs, and compaction once a minute */
+    double append_ms = 0, compact_ms[RUNS];
+    int64_t t = now;
+    metrics_sample *batch = calloc((size_t)vms, sizeof *batch);
+    char(*ids)[40] = calloc((size_t)vms, 40);
+    for (int v = 0; v < vms; v++)
+        snprintf(ids[v], 40, "vm-%d", v);
+    for (int r = 0; r < RUNS; r++) {
+        for (int k = 0; k < 12; k++, t += 5) {
+            for (int v = 0; v < vms; v++) {
+                metrics_sample_init(&batch[v], METRICS_VM, ids[v], t * 1000);
+                for (int j = 0; j < 12; j++)
+                    batch[v].v[j] = (double)((t + v + j) % 500);
+            }
+            double a = yun_mono_s();
+            if (metrics_append(m, batch, (size_t)vms, &err) < 0)
+                goto fail;
+            append_ms += (yun_mono_s() - a) * 1000;
+        }
+        double a = yun_mono_s();
+        if (metrics_compact(m, t * 1000, &err) < 0)
+            goto fail;
+        compact_ms[r] = (yun_mono_s() - a) * 1000;
+    }
+    free(batch);
+    free(ids);
+    qsort(compact_ms, RUNS, sizeof compact_ms[0], cmp);
+    printf("metrics_write: %d VMs: append of one 5 s batch %.2f ms (mean), compaction every minute median %.1f ms, "
+           "max %.1f ms\n",
+           vms, append_ms / (RUNS * 12), compact_ms[RUNS / 2], compact_ms[RUNS - 1]);
     printf("metrics_query: %d VMs, 30 days (db %.1f MiB, built in %.1f s): 30-day query at 5 min = %zu points: "
            "median %.2f ms, max %.2f ms (target < 50 ms)\n",
            vms, bytes / 1048576.0, build, npts, ms[RUNS / 2], ms[RUNS - 1]);

@@ -137,6 +137,45 @@ int place_seg_first(place_seg *t, int lo, const place_res need)
     return r < t->n ? r : -1;
 }
 
+static void seg_worst(place_seg *t, int x, int nl, int nr, const int64_t *need, const float *gneed, int *best,
+                      int64_t *best_cpu)
+{
+    t->visits++;
+    const struct place_seg_node *n = &t->node[x];
+    if (!res_ge(n->mx, need))
+        return;
+    for (int d = 0; d < PLACE_SEG_DIRS; d++)
+        if (n->g[d] < gneed[d])
+            return;
+    int64_t cpu = n->mx[PLACE_CPU];
+    if (*best >= 0 && (cpu < *best_cpu || (cpu == *best_cpu && nl > *best)))
+        return;
+    if (x >= t->size) {
+        *best = nl;
+        *best_cpu = cpu;
+        return;
+    }
+    int mid = (nl + nr) / 2;
+    if (t->node[2 * x + 1].mx[PLACE_CPU] > t->node[2 * x].mx[PLACE_CPU]) {
+        seg_worst(t, 2 * x + 1, mid, nr, need, gneed, best, best_cpu);
+        seg_worst(t, 2 * x, nl, mid, need, gneed, best, best_cpu);
+    } else {
+        seg_worst(t, 2 * x, nl, mid, need, gneed, best, best_cpu);
+        seg_worst(t, 2 * x + 1, mid, nr, need, gneed, best, best_cpu);
+    }
+}
+
+int place_seg_worst(place_seg *t, const place_res need)
+{
+    float gneed[PLACE_SEG_DIRS];
+    for (int d = 0; d < PLACE_SEG_DIRS; d++)
+        gneed[d] = seg_g(t, d, need);
+    int best = -1;
+    int64_t best_cpu = -1;
+    seg_worst(t, 1, 0, t->size, need, gneed, &best, &best_cpu);
+    return best < t->n ? best : -1;
+}
+
 void place_seg_free(place_seg *t)
 {
     free(t->node);

@@ -45,6 +45,10 @@ void place_seg_init(place_seg *t, int n, const place_res *freev, const double *s
 void place_seg_set(place_seg *t, int i, const place_res free);
 /* The least index >= lo whose free vector is >= need in every resource, or -1. */
 int place_seg_first(place_seg *t, int lo, const place_res need);
+/* Worst fit on the segment tree: the host with the most free CPU (then the lowest index) among those whose
+ * free vector is >= need, or -1. Branch and bound: larger-CPU child first, a subtree is skipped when its CPU
+ * maximum cannot beat the best found (or only tie it from further right), plus the same fit prunes. */
+int place_seg_worst(place_seg *t, const place_res need);
 void place_seg_free(place_seg *t);
 
 /* Treap of hosts ordered by (free CPU, index), for best-fit and worst-fit. */

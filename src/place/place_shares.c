@@ -307,21 +307,25 @@ static void spread(shares_ctx *c, int k, place_plan *p)
         p->host[i] = -1;
     const int *order = c->by_min;
     place_res *f = free_vectors(c, k);
-    place_treap tr;
-    place_treap_init(&tr, k, f, c->opts->seed);
+    /* worst fit on the segment tree: same answer as the treap's (the randomized test checks both against a
+     * scan), and about three times cheaper to update, which matters since pemm runs this ~20 times */
+    place_seg seg;
+    double shape[PLACE_NRES];
+    need_shape(c, 2, shape);
+    place_seg_init(&seg, k, f, shape);
     for (int o = 0; o < c->n_vms; o++) {
         int i = order[o];
         place_res need;
         place_vm_need(&c->vms[i], place_vm_min(&c->vms[i]), need);
-        int h = place_treap_worst(&tr, need);
+        int h = place_seg_worst(&seg, need);
         if (h < 0)
             continue;
         p->host[i] = h;
         take(f[h], &c->vms[i], place_vm_min(&c->vms[i]));
-        place_treap_set(&tr, h, f[h]);
+        place_seg_set(&seg, h, f[h]);
     }
-    p->index_visits += tr.visits;
-    place_treap_free(&tr);
+    p->index_visits += seg.visits;
+    place_seg_free(&seg);
     free(f);
     allocate(c, p, true);
 }

@@ -207,7 +207,7 @@ static int load_trace_instance(const char *dir, int n_vms, int n_hosts, int64_t 
     sim_trace *tr = sim_trace_load(dir, &err);
     if (!tr) {
         fprintf(stderr, "yun-sim: %s\n", err.msg);
-        return -1;
+        return err.code == YUN_E_INVALID ? -2 : -1; /* bad input exits 2, as yun-sim run */
     }
     if (n_vms <= 0)
         n_vms = tr->nvms;
@@ -344,8 +344,9 @@ int sim_place_main(int argc, char **argv)
         return 2;
     sim_instance in;
     if (trace) {
-        if (load_trace_instance(trace, (int)vms, (int)hosts, host_mem, kind, peak, &in) < 0)
-            return 1;
+        int lrc = load_trace_instance(trace, (int)vms, (int)hosts, host_mem, kind, peak, &in);
+        if (lrc < 0)
+            return lrc == -2 ? 2 : 1;
         for (int j = 0; j < in.n_hosts; j++)
             in.hosts[j].cap[PLACE_NET] = host_net; /* 0: not constrained */
     } else {

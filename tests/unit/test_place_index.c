@@ -66,6 +66,7 @@ static void test_seg_agrees_with_scan(void **state)
                 random_vec(&g, need, 10);
                 int lo = (int)place_rng_range(&g, 0, n);
                 assert_int_equal(place_seg_first(&t, lo, need), scan_first(f, n, lo, need));
+                assert_int_equal(place_seg_worst(&t, need), scan_best(f, n, need, true));
             }
         }
         place_seg_free(&t);

@@ -130,7 +130,9 @@ static void test_place_errors(void **state)
     char *bad_num[] = {"place", "--hosts", "-3", NULL};
     assert_int_equal(capture(sim_place_main, bad_num, out, sizeof out), 2);
     char *bad_trace[] = {"place", "--trace", FIXTURES "/trace_bad_value", NULL};
-    assert_int_equal(capture(sim_place_main, bad_trace, out, sizeof out), 1);
+    assert_int_equal(capture(sim_place_main, bad_trace, out, sizeof out), 2);
+    char *no_trace[] = {"place", "--trace", FIXTURES "/no-such-folder", NULL};
+    assert_int_equal(capture(sim_place_main, no_trace, out, sizeof out), 1);
     char *bad_curve[] = {"utility-curve", "--algos", "pemm,nope", NULL};
     assert_int_equal(capture(sim_utility_curve_main, bad_curve, out, sizeof out), 2);
 }

@@ -19,6 +19,7 @@ $(ASAN)/build.ninja:
 
 build: deps $(BUILD)/build.ninja
 	ninja -C $(BUILD)
+	@bash scripts/vendor.sh
 
 asan: deps $(ASAN)/build.ninja
 	ninja -C $(ASAN)

@@ -6,7 +6,11 @@ pkgs=(build-essential pkg-config meson ninja-build
       libvirt-dev libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils
       libsqlite3-dev libpq-dev libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev
       libsodium-dev libxml2-dev libcmocka-dev
-      cpio gzip xz-utils busybox-static gnuplot-nox iproute2 curl jq)
+      cpio gzip xz-utils busybox-static gnuplot-nox iproute2 curl jq
+      nodejs chromium)
+# the portal: npm vendors its packages; a nodejs that ships its own npm needs no Debian npm (which would
+# pull in Debian's older nodejs over it)
+command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

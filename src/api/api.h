@@ -23,6 +23,7 @@ typedef struct api_config {
     api_disk_import_fn disk_import; /* NULL: image import answers 503 */
     const char *starter_script;     /* scripts/build-starter.sh; NULL: looked up (api_find_starter_script) */
     unsigned max_connections;       /* 0: 64 */
+    const char *www_dir;            /* portal: www/ to serve at / (src/api/www.h); NULL: / answers 404 */
 } api_config;
 
 /* Starts serving in background threads. Strings are copied. */

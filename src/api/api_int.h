@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "api/api.h"
+#include "api/session.h"
 #include "ctl/ctl.h"
 #include "store/store.h"
 #include "util/buf.h"
@@ -36,8 +37,9 @@ typedef struct api_req api_req;
 typedef struct api_resp {
     int status;
     yun_buf body;
-    api_blob *blob;           /* when set, the body (one reference, handed to the server) */
-    const char *content_type; /* static; NULL = application/json */
+    api_blob *blob;                      /* when set, the body (one reference, handed to the server) */
+    const char *content_type;            /* static; NULL = application/json */
+    char set_cookie[SESSION_COOKIE_LEN]; /* portal: a Set-Cookie header when not empty (h_portal.c) */
 } api_resp;
 
 typedef int (*api_handler)(api_req *rq, api_resp *rs, yun_err *err);
@@ -75,6 +77,7 @@ typedef struct api_shared {
     ctl_ctx *ctl;
     api_disk_import_fn disk_import;
     char *starter_script;
+    char *www_dir; /* portal: NULL when none was found */
     api_list_cache *list_cache;
 } api_shared;
 
@@ -135,6 +138,13 @@ bool api_is_digits(const char *s);
 
 /* ---- handlers ---- */
 int h_healthz(api_req *, api_resp *, yun_err *);
+/* the portal's (h_portal.c) */
+int h_session_create(api_req *, api_resp *, yun_err *);
+int h_session_delete(api_req *, api_resp *, yun_err *);
+int h_register(api_req *, api_resp *, yun_err *);
+int h_user_password(api_req *, api_resp *, yun_err *);
+int h_resources(api_req *, api_resp *, yun_err *);
+int h_portal_info(api_req *, api_resp *, yun_err *);
 int h_whoami(api_req *, api_resp *, yun_err *);
 int h_hosts_list(api_req *, api_resp *, yun_err *);
 int h_host_show(api_req *, api_resp *, yun_err *);

@@ -17,24 +17,34 @@
 
 extern char **environ;
 
-/* How many VMs use each image, and a few of their names, from one scan. */
+typedef struct users_walk {
+    int64_t image_id;
+    size_t count;
+    char *names;
+    size_t n;
+} users_walk;
+
+static int users_one(const yun_vm *vm, void *ud)
+{
+    users_walk *w = ud;
+    if (vm->image_id != w->image_id)
+        return 0;
+    if (++w->count <= 3 && w->n) {
+        size_t l = strlen(w->names);
+        snprintf(w->names + l, w->n - l, "%s%s/%s", l ? ", " : "", vm->owner_name, vm->name);
+    }
+    return 0;
+}
+
+/* How many VMs use an image, and a few of their names, from one walk. */
 static int image_users(api_req *rq, int64_t image_id, size_t *count, char *names, size_t n, yun_err *err)
 {
-    AUTOFREE yun_vm *vms = NULL;
-    size_t nv = 0;
-    if (store_vm_list(rq->store, -1, -1, &vms, &nv, err) < 0)
-        return -1;
-    *count = 0;
     if (n)
         names[0] = '\0';
-    for (size_t i = 0; i < nv; i++) {
-        if (vms[i].image_id != image_id)
-            continue;
-        if (++*count <= 3 && n) {
-            size_t l = strlen(names);
-            snprintf(names + l, n - l, "%s%s/%s", l ? ", " : "", vms[i].owner_name, vms[i].name);
-        }
-    }
+    users_walk w = {.image_id = image_id, .names = names, .n = n};
+    if (store_vm_each(rq->store, -1, -1, users_one, &w, err) < 0)
+        return -1;
+    *count = w.count;
     return 0;
 }
 
@@ -71,14 +81,33 @@ static int image_respond(api_req *rq, api_resp *rs, int status, const yun_image 
     return 0;
 }
 
+typedef struct counts_walk {
+    const yun_image *imgs;
+    size_t ni;
+    size_t *count;
+} counts_walk;
+
+static int counts_one(const yun_vm *vm, void *ud)
+{
+    counts_walk *w = ud;
+    for (size_t i = 0; i < w->ni; i++)
+        if (w->imgs[i].id == vm->image_id) {
+            w->count[i]++;
+            break;
+        }
+    return 0;
+}
+
 int h_images_list(api_req *rq, api_resp *rs, yun_err *err)
 {
     AUTOFREE yun_image *imgs = NULL;
     AUTOFREE yun_user *users = NULL;
-    AUTOFREE yun_vm *vms = NULL;
-    size_t ni = 0, nu = 0, nv = 0;
-    if (store_image_list(rq->store, &imgs, &ni, err) < 0 || store_user_list(rq->store, &users, &nu, err) < 0 ||
-        store_vm_list(rq->store, -1, -1, &vms, &nv, err) < 0)
+    size_t ni = 0, nu = 0;
+    if (store_image_list(rq->store, &imgs, &ni, err) < 0 || store_user_list(rq->store, &users, &nu, err) < 0)
+        return -1;
+    AUTOFREE size_t *count = xcalloc(ni ? ni : 1, sizeof *count);
+    counts_walk w = {.imgs = imgs, .ni = ni, .count = count};
+    if (store_vm_each(rq->store, -1, -1, counts_one, &w, err) < 0)
         return -1;
     yun_buf *b = &rs->body;
     buf_puts(b, "{\"images\":[");
@@ -90,11 +119,8 @@ int h_images_list(api_req *rq, api_resp *rs, yun_err *err)
         for (size_t k = 0; k < nu; k++)
             if (users[k].id == img->owner_id)
                 owner = users[k].name;
-        size_t count = 0;
-        for (size_t k = 0; k < nv; k++)
-            count += vms[k].image_id == img->id;
         jw_comma(b);
-        write_image(rq, b, img, owner, count);
+        write_image(rq, b, img, owner, count[i]);
     }
     buf_puts(b, "]}");
     return 0;

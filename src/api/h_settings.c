@@ -2,15 +2,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/admission.h"
 #include "api/api_int.h"
 #include "util/log.h"
 
 /* The keys yund knows, their defaults and checks: an unknown key is a typo, refused rather than stored. */
-typedef struct setting {
-    const char *key;
-    const char *def;
-    int (*check)(const char *value, yun_err *err);
-} setting;
+typedef admission_setting setting; /* portal: the same shape, so the portal's keys (admission.h) join these */
 
 static int check_algorithm(const char *v, yun_err *err)
 {
@@ -37,9 +34,14 @@ static const setting *find(const char *key, yun_err *err)
     for (size_t i = 0; i < N_SETTINGS; i++)
         if (!strcmp(settings[i].key, key))
             return &settings[i];
+    size_t pn; /* portal: its settings */
+    const setting *ps = admission_settings(&pn);
+    for (size_t i = 0; i < pn; i++)
+        if (!strcmp(ps[i].key, key))
+            return &ps[i];
     yun_err_set(err, YUN_E_INVALID,
                 "setting \"%.64s\" is unknown: the settings are placement.algorithm, "
-                "agent.interval_ms",
+                "agent.interval_ms and the portal's (docs/api.md, Settings)",
                 key);
     return NULL;
 }
@@ -69,6 +71,14 @@ int h_settings_list(api_req *rq, api_resp *rs, yun_err *err)
         if (value_of(rq, &settings[i], v, sizeof v, err) < 0)
             return -1;
         jw_kstr(b, settings[i].key, v);
+    }
+    size_t pn; /* portal: its settings */
+    const setting *ps = admission_settings(&pn);
+    for (size_t i = 0; i < pn; i++) {
+        char v[256];
+        if (value_of(rq, &ps[i], v, sizeof v, err) < 0)
+            return -1;
+        jw_kstr(b, ps[i].key, v);
     }
     buf_puts(b, "}}");
     return 0;

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/admission.h"
 #include "api/api_int.h"
 #include "util/clock.h"
 #include "util/log.h"
@@ -387,6 +388,8 @@ int h_vm_create(api_req *rq, api_resp *rs, yun_err *err)
     json_decref(j);
     j = NULL;
     sched_choice choice;
+    if (admission_check(rq->ctl, rq->store, &vm, yun_now_ms(), err) < 0) /* portal: largest VM, threshold */
+        goto fail;
     if (ctl_vm_create(rq->ctl, rq->store, &owner, &vm, &choice, err) < 0)
         return -1;
     names nm;

@@ -57,6 +57,25 @@ static int visible(api_req *rq, const yun_user *owner, bool all, const yun_vm *v
     return all || vm->owner_id == owner->id || (rq->user.is_admin && !api_query(rq, "owner"));
 }
 
+typedef struct name_walk {
+    const char *ref;
+    yun_vm *out;
+    size_t hits;
+    char owners[256];
+} name_walk;
+
+static int name_one(const yun_vm *vm, void *ud)
+{
+    name_walk *w = ud;
+    if (strcmp(vm->name, w->ref))
+        return 0;
+    if (w->hits++ == 0)
+        *w->out = *vm;
+    size_t l = strlen(w->owners);
+    snprintf(w->owners + l, sizeof w->owners - l, "%s%s", l ? ", " : "", vm->owner_name);
+    return 0;
+}
+
 int api_vm_resolve(api_req *rq, const char *ref, yun_vm *out, yun_err *err)
 {
     yun_user owner;
@@ -85,19 +104,11 @@ int api_vm_resolve(api_req *rq, const char *ref, yun_vm *out, yun_err *err)
     if (!all)
         return vm_not_found(ref, err);
     /* the admin without ?owner=: a name that is unique across users is enough */
-    AUTOFREE yun_vm *vms = NULL;
-    size_t n = 0, hits = 0;
-    if (store_vm_list(rq->store, -1, -1, &vms, &n, err) < 0)
+    name_walk w = {.ref = ref, .out = out};
+    if (store_vm_each(rq->store, -1, -1, name_one, &w, err) < 0)
         return -1;
-    char owners[256] = "";
-    for (size_t i = 0; i < n; i++) {
-        if (strcmp(vms[i].name, ref))
-            continue;
-        if (hits++ == 0)
-            *out = vms[i];
-        size_t l = strlen(owners);
-        snprintf(owners + l, sizeof owners - l, "%s%s", l ? ", " : "", vms[i].owner_name);
-    }
+    size_t hits = w.hits;
+    const char *owners = w.owners;
     if (hits == 1)
         return 0;
     if (hits > 1)

@@ -4,6 +4,13 @@
 
 static const api_route routes[] = {
     {"GET", "/healthz", h_healthz, AUTH_NONE, false},
+    /* portal (h_portal.c): login, logout, registration, passwords, resources */
+    {"GET", "/v1/portal", h_portal_info, AUTH_NONE, false},
+    {"POST", "/v1/session", h_session_create, AUTH_NONE, false},
+    {"DELETE", "/v1/session", h_session_delete, AUTH_NONE, false},
+    {"POST", "/v1/register", h_register, AUTH_NONE, false},
+    {"PUT", "/v1/users/{}/password", h_user_password, AUTH_USER, false},
+    {"GET", "/v1/resources", h_resources, AUTH_USER, false},
     {"GET", "/v1/whoami", h_whoami, AUTH_USER, false},
     {"GET", "/v1/hosts", h_hosts_list, AUTH_USER, false},
     {"GET", "/v1/hosts/{}", h_host_show, AUTH_USER, false},

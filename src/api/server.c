@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "api/api_int.h"
+#include "api/www.h"
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -62,7 +63,8 @@ const char *api_query(api_req *rq, const char *key)
     return MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, key);
 }
 
-static enum MHD_Result queue(struct MHD_Connection *conn, int status, yun_buf *body, const char *ctype)
+static enum MHD_Result queue(struct MHD_Connection *conn, int status, yun_buf *body, const char *ctype,
+                             const char *set_cookie)
 {
     size_t len = body->len;
     char *data = buf_steal(body);
@@ -74,6 +76,8 @@ static enum MHD_Result queue(struct MHD_Connection *conn, int status, yun_buf *b
     if (status != 204)
         MHD_add_response_header(r, "Content-Type", ctype ? ctype : "application/json");
     MHD_add_response_header(r, "Cache-Control", "no-store");
+    if (set_cookie && set_cookie[0]) /* portal: login and logout (h_portal.c) */
+        MHD_add_response_header(r, MHD_HTTP_HEADER_SET_COOKIE, set_cookie);
     enum MHD_Result ret = MHD_queue_response(conn, (unsigned)status, r);
     MHD_destroy_response(r);
     return ret;
@@ -131,7 +135,7 @@ static enum MHD_Result queue_error(struct MHD_Connection *conn, int status, cons
         log_warn("%s %s -> %d: %s", method, url, status, err->msg);
     else
         log_debug("%s %s -> %d: %s", method, url, status, err->msg);
-    return queue(conn, status, &b, NULL);
+    return queue(conn, status, &b, NULL, NULL);
 }
 
 /* Who is calling: the agent (its token opens the agent endpoints only), a user, or nobody (401). */
@@ -141,6 +145,24 @@ static int authenticate(api_server *srv, struct MHD_Connection *conn, conn_state
     if (need == AUTH_NONE)
         return 0;
     const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (!h) {
+        /* portal: a browser's session cookie stands in for a token (src/api/session.h, CSRF rule there) */
+        yun_store *ss = thread_store(srv, err);
+        if (!ss)
+            return -1;
+        int r = session_authenticate(ss, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_COOKIE),
+                                     MHD_lookup_connection_value(conn, MHD_HEADER_KIND, SESSION_CSRF_HEADER),
+                                     cs->route->method, yun_now_ms(), &cs->user, err);
+        if (r < 0)
+            return -1;
+        if (r == 1) {
+            if (need == AUTH_AGENT)
+                return yun_err_set(err, YUN_E_FORBIDDEN, "the agent endpoints need the agent token");
+            if (need == AUTH_ADMIN && !cs->user.is_admin)
+                return yun_err_set(err, YUN_E_FORBIDDEN, "only an admin may do this; %s is not one", cs->user.name);
+            return 0;
+        }
+    }
     if (!h || strncasecmp(h, "Bearer ", 7) != 0 || !h[7])
         return yun_err_set(err, YUN_E_UNAUTHORIZED,
                            "no API token: send the header \"Authorization: Bearer TOKEN\" (the admin's is in "
@@ -241,6 +263,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         cs->route = api_route_match(method, url, cs->params, &known);
         yun_err err = YUN_ERR_INIT;
         int status = 0;
+        if (!cs->route && !known && www_wants(method, url)) {
+            cs->responded = true; /* portal: the files of www/ at / (src/api/www.h) */
+            return (enum MHD_Result)www_serve(conn, srv->sh.www_dir, method, url);
+        }
         if (!cs->route) {
             if (known) {
                 status = 405;
@@ -300,7 +326,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         rq.body = cs->body.data;
         rq.body_len = cs->body.len;
     }
-    if (cs->route->auth != AUTH_NONE) {
+    if (cs->route->auth != AUTH_NONE || cs->route->handler != h_healthz) { /* portal: login needs the store */
         rq.store = thread_store(srv, &err);
         if (!rq.store)
             return queue_error(conn, 503, &err, method, url);
@@ -316,7 +342,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         buf_free(&rs.body);
         return queue_blob(conn, rs.status, rs.blob, rs.content_type);
     }
-    return queue(conn, rs.status, &rs.body, rs.content_type);
+    return queue(conn, rs.status, &rs.body, rs.content_type, rs.set_cookie);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe)
@@ -385,6 +411,7 @@ api_server *api_start(const api_config *cfg, yun_err *err)
     srv->sh.ctl = cfg->ctl;
     srv->sh.disk_import = cfg->disk_import;
     srv->sh.starter_script = xstrdup(cfg->starter_script);
+    srv->sh.www_dir = xstrdup(cfg->www_dir);
     srv->sh.list_cache = xcalloc(1, sizeof *srv->sh.list_cache);
     pthread_mutex_init(&srv->sh.list_cache->lock, NULL);
     snprintf(srv->sh.agent_hash, sizeof srv->sh.agent_hash, "%s", cfg->agent_token_hash ? cfg->agent_token_hash : "");
@@ -424,6 +451,7 @@ void api_stop(api_server *srv)
     free(srv->sh.vm_dir);
     free(srv->sh.store_path);
     free(srv->sh.starter_script);
+    free(srv->sh.www_dir);
     if (srv->sh.list_cache) {
         pthread_mutex_destroy(&srv->sh.list_cache->lock);
         api_blob_unref(srv->sh.list_cache->body);

@@ -17,6 +17,7 @@
 
 #include "agent/agent.h"
 #include "api/api.h"
+#include "api/www.h"
 #include "ctl/ctl.h"
 #include "hv/hv.h"
 #include "store/store.h"
@@ -32,6 +33,7 @@ typedef struct options {
     const char *libvirt_uri;
     bool fake_hv;          /* hidden: the all-in-one agent drives an in-memory hypervisor (tests, benches) */
     const char *host_name; /* hidden: the all-in-one agent's host name */
+    const char *www_dir;   /* the portal's files; NULL: found next to the executable or in the source tree */
 } options;
 
 static void usage(FILE *f)
@@ -41,16 +43,22 @@ static void usage(FILE *f)
                "  --state-dir DIR     database, images, VM disks and tokens (default ./var)\n"
                "  --listen ADDR:PORT  the API's address (default 127.0.0.1:8080)\n"
                "  --libvirt-uri URI   the all-in-one agent's hypervisor (default qemu:///system)\n"
+               "  --www-dir DIR       the portal's files (default: www/ found beside the executable or source)\n"
                "Logs go to stderr; YUN_LOG=debug|info|warn|error sets the level.\n");
 }
 
 static int parse_args(int argc, char **argv, options *o)
 {
     static const struct option longs[] = {
-        {"all-in-one", no_argument, NULL, 'a'},   {"state-dir", required_argument, NULL, 's'},
-        {"listen", required_argument, NULL, 'l'}, {"libvirt-uri", required_argument, NULL, 'u'},
-        {"fake-hv", no_argument, NULL, 'F'},      {"host-name", required_argument, NULL, 'N'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+        {"all-in-one", no_argument, NULL, 'a'},
+        {"state-dir", required_argument, NULL, 's'},
+        {"listen", required_argument, NULL, 'l'},
+        {"libvirt-uri", required_argument, NULL, 'u'},
+        {"fake-hv", no_argument, NULL, 'F'},
+        {"host-name", required_argument, NULL, 'N'},
+        {"www-dir", required_argument, NULL, 'W'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     *o = (options){.state_dir = "var", .listen = "127.0.0.1:8080", .libvirt_uri = "qemu:///system"};
     int c;
@@ -73,6 +81,9 @@ static int parse_args(int argc, char **argv, options *o)
             break;
         case 'N':
             o->host_name = optarg;
+            break;
+        case 'W':
+            o->www_dir = optarg;
             break;
         case 'h':
             usage(stdout);
@@ -194,6 +205,12 @@ static int run(const options *o)
     AUTOFREE char *starter = api_find_starter_script(exe);
     if (!starter)
         log_warn("scripts/build-starter.sh not found: POST /v1/images/build-starter will answer 503");
+    /* portal: www/ beside the executable or in the source tree, or --www-dir */
+    AUTOFREE char *www = o->www_dir ? realpath(o->www_dir, NULL) : www_find_root(exe);
+    if (o->www_dir && !www)
+        log_warn("--www-dir %s: %s; the portal will answer 404", o->www_dir, strerror(errno));
+    else if (!www)
+        log_warn("the portal's files (www/) were not found: pass --www-dir DIR to serve the portal");
 
     /* Signals go to this thread only, where sigtimedwait takes them between health ticks. */
     sigset_t sigs;
@@ -210,7 +227,8 @@ static int run(const options *o)
                      .ctl = ctl,
                      .agent_token_hash = agent_hash,
                      .disk_import = hv_disk_import,
-                     .starter_script = starter};
+                     .starter_script = starter,
+                     .www_dir = www};
     api_server *srv = api_start(&ac, &err);
     if (!srv) {
         log_error("%s", err.msg);

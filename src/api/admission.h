@@ -1,0 +1,52 @@
+/* admission.h: the admin's limits on new VMs, checked at create before the scheduler, and the portal's
+ * settings (their keys, defaults and checks), so the settings API and the create path agree on them.
+ *
+ *   admission.threshold_pct  1..100 (default 100): new VMs are refused while the cloud's CPU or memory use is
+ *                            above it. "Use" is what the VMs reserve (cpus, max memory) over what the hosts
+ *                            that are not down offer; when measured use from the metrics store is available it
+ *                            can replace this without changing the setting.
+ *   vm.max_cpus, vm.max_memory_mib, vm.max_disk_mib   the largest VM allowed; 0 (default) = no limit.
+ *   price.cpu, price.memory, price.disk               the price of one unit (a core, a GiB, a GiB) per month,
+ *                            a decimal such as "4.50"; shown on the Resources page. Default "0".
+ *   price.currency           a short label shown with prices (default "EUR").
+ *   portal.registration      "on" or "off" (see session.h).
+ * Uses the caller's own yun_store. */
+#ifndef YUN_API_ADMISSION_H
+#define YUN_API_ADMISSION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ctl/ctl.h"
+#include "model/model.h"
+#include "store/store.h"
+#include "util/err.h"
+
+typedef struct admission_setting {
+    const char *key;
+    const char *def;
+    int (*check)(const char *value, yun_err *err); /* YUN_E_INVALID naming the key and what is allowed */
+} admission_setting;
+
+/* The portal's settings, for the settings API to list, read and check beside its own. */
+const admission_setting *admission_settings(size_t *n);
+
+/* The value of a setting of that table (the store's, else its default) into out. */
+int admission_setting_value(yun_store *s, const char *key, char *out, size_t n, yun_err *err);
+
+/* What the hosts that are not down offer, what the VMs placed on them reserve and what is free as the
+ * scheduler counts it (ctl_sched_snapshot, sched_free_*), summed over the cloud. */
+typedef struct admission_cloud {
+    int64_t cores, cores_used, cores_free;
+    int64_t mem_mib, mem_used_mib, mem_free_mib;
+    int64_t disk_mib, disk_used_mib, disk_free_mib;
+    int64_t vms, hosts, hosts_up;
+} admission_cloud;
+int admission_cloud_read(ctl_ctx *ctl, yun_store *s, int64_t now_ms, admission_cloud *out, yun_err *err);
+
+/* Refuses vm (validated, not yet placed) when it is larger than the largest VM allowed (YUN_E_INVALID naming
+ * the setting) or while the cloud's use is above the admission threshold (YUN_E_NO_CAPACITY with the use, the
+ * threshold and what to do). */
+int admission_check(ctl_ctx *ctl, yun_store *s, const yun_vm *vm, int64_t now_ms, yun_err *err);
+
+#endif

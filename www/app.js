@@ -1,0 +1,497 @@
+// app.js: yun's portal. Preact + htm as plain ES modules (no build step); pages route by the URL fragment
+// (#/vms, #/vm/7), so yund serves only files and the API. Every page reads the same /v1 API as the CLI.
+import { h, render } from '/vendor/preact/preact.module.js';
+import { useState, useEffect, useRef, useCallback } from '/vendor/preact/hooks.module.js';
+import htm from '/vendor/htm/htm.module.js';
+import { api, enc, mib, duration, metricColumns } from '/api.js';
+import { Chart, Sparkline, RANGES } from '/charts.js';
+import { VncConsole } from '/console.js';
+
+const html = htm.bind(h);
+
+// ---- small pieces ----
+function useHash() {
+  const [hash, setHash] = useState(location.hash || '#/vms');
+  useEffect(() => {
+    const on = () => setHash(location.hash || '#/vms');
+    addEventListener('hashchange', on);
+    return () => removeEventListener('hashchange', on);
+  }, []);
+  return hash;
+}
+
+// Calls fn now and every ms while mounted; fn gets an AbortSignal-like "alive" check.
+function usePoll(fn, ms, deps) {
+  useEffect(() => {
+    let alive = true, timer;
+    const tick = async () => {
+      try { await fn(() => alive); } finally { if (alive) timer = setTimeout(tick, ms); }
+    };
+    tick();
+    return () => { alive = false; clearTimeout(timer); };
+  }, deps);
+}
+
+function ErrorBox({ error }) {
+  if (!error) return null;
+  return html`<div class="error-box" role="alert">${error.message || String(error)}</div>`;
+}
+
+function State({ s }) {
+  return html`<span class=${'state ' + s}>${s}</span>`;
+}
+
+// A confirmation in a real <dialog>: modal, focus trapped by the browser, Escape cancels.
+function Confirm({ text, confirmLabel, onConfirm, onCancel }) {
+  const ref = useRef();
+  useEffect(() => { ref.current.showModal(); ref.current.querySelector('button.secondary').focus(); }, []);
+  return html`<dialog ref=${ref} onCancel=${onCancel} aria-labelledby="confirm-text">
+    <p id="confirm-text">${text}</p>
+    <div class="actions">
+      <button class="danger" onClick=${onConfirm}>${confirmLabel}</button>
+      <button class="secondary" onClick=${onCancel}>Cancel</button>
+    </div></dialog>`;
+}
+
+// Start, stop, reboot, delete for one VM; delete asks first.
+function VmActions({ vm, onDone }) {
+  const [busy, setBusy] = useState(false);
+  const [err, setErr] = useState(null);
+  const [asking, setAsking] = useState(false);
+  const ref = enc(vm.id);
+  const act = async (method, path) => {
+    setBusy(true); setErr(null);
+    try { await api(method, path); onDone && onDone(); } catch (e) { setErr(e); } finally { setBusy(false); }
+  };
+  const wantRun = vm.want === 'running';
+  return html`<div>
+    <div class="actions">
+      <button class="secondary" disabled=${busy || wantRun || vm.want === 'deleted'}
+        onClick=${() => act('POST', `/v1/vms/${ref}/start`)} aria-label=${'Start ' + vm.name}>Start</button>
+      <button class="secondary" disabled=${busy || !wantRun}
+        onClick=${() => act('POST', `/v1/vms/${ref}/stop`)} aria-label=${'Stop ' + vm.name}>Stop</button>
+      <button class="secondary" disabled=${busy || !wantRun}
+        onClick=${() => act('POST', `/v1/vms/${ref}/reboot`)} aria-label=${'Reboot ' + vm.name}>Reboot</button>
+      <button class="danger" disabled=${busy || vm.want === 'deleted'}
+        onClick=${() => setAsking(true)} aria-label=${'Delete ' + vm.name}>Delete</button>
+    </div>
+    ${asking && html`<${Confirm} text=${`Delete ${vm.name}? Its disk is removed too; this cannot be undone.`}
+      confirmLabel="Delete" onCancel=${() => setAsking(false)}
+      onConfirm=${() => { setAsking(false); act('DELETE', `/v1/vms/${ref}`); }} />`}
+    <${ErrorBox} error=${err} />
+  </div>`;
+}
+
+// ---- log in, register ----
+function Login({ onLogin, register }) {
+  const [name, setName] = useState('');
+  const [pw, setPw] = useState('');
+  const [pw2, setPw2] = useState('');
+  const [err, setErr] = useState(null);
+  const [open, setOpen] = useState(true);
+  useEffect(() => { api('GET', '/v1/portal').then(d => setOpen(d.registration)).catch(() => {}); }, []);
+  const submit = async ev => {
+    ev.preventDefault();
+    setErr(null);
+    if (register && pw !== pw2) { setErr(new Error('the two passwords differ: type the same one twice')); return; }
+    try {
+      const d = await api('POST', register ? '/v1/register' : '/v1/session', { name, password: pw });
+      onLogin(d.user);
+      location.hash = '#/vms';
+    } catch (e) { setErr(e); }
+  };
+  return html`<main><div class="card narrow">
+    <h1>${register ? 'Create an account' : 'Log in to yun'}</h1>
+    ${register && !open ? html`<p class="error-box" role="alert">Self-registration is turned off: ask the admin for an account.</p>` : html`
+    <form onSubmit=${submit}>
+      <label for="name">User name</label>
+      <input id="name" name="name" autocomplete="username" required value=${name} onInput=${e => setName(e.target.value)}
+        autofocus pattern="[a-z0-9][a-z0-9\\-]{0,62}" title="lower-case letters, digits and -" />
+      <label for="password">Password</label>
+      <input id="password" name="password" type="password" required minlength=${register ? 8 : 1}
+        autocomplete=${register ? 'new-password' : 'current-password'} value=${pw} onInput=${e => setPw(e.target.value)} />
+      ${register && html`<label for="password2">Password again</label>
+      <input id="password2" name="password2" type="password" required autocomplete="new-password" value=${pw2}
+        onInput=${e => setPw2(e.target.value)} />`}
+      <${ErrorBox} error=${err} />
+      <p><button type="submit">${register ? 'Create account' : 'Log in'}</button></p>
+    </form>`}
+    ${register ? html`<p><a href="#/login">I have an account: log in</a></p>`
+      : open && html`<p class="muted">No account? <a href="#/register">Create one</a>.</p>`}
+  </div></main>`;
+}
+
+// ---- My VMs ----
+function VmList({ me }) {
+  const [vms, setVms] = useState(null);
+  const [err, setErr] = useState(null);
+  const [n, setN] = useState(0);
+  usePoll(async alive => {
+    try { const d = await api('GET', '/v1/vms'); if (alive()) { setVms(d.vms); setErr(null); } }
+    catch (e) { if (alive()) setErr(e); }
+  }, 3000, [n]);
+  const refresh = () => setN(n + 1);
+  const now = Date.now();
+  return html`<main>
+    <div class="row" style="align-items:center"><h1 style="flex:1">My VMs</h1>
+      <div style="flex:0"><a href="#/create"><button tabindex="-1">New VM</button></a></div></div>
+    <${ErrorBox} error=${err} />
+    ${vms && vms.length === 0 && html`<div class="card">You have no VMs yet. <a href="#/create">Create one</a>.</div>`}
+    ${vms && vms.length > 0 && html`<table aria-label="My VMs">
+      <thead><tr><th>Name</th>${me.admin && html`<th>Owner</th>`}<th>State</th><th>Host</th><th>Address</th>
+        <th>Uptime</th><th>CPU (10 min)</th><th>Actions</th></tr></thead>
+      <tbody>${vms.map(vm => html`<tr key=${vm.id} data-vm=${vm.name}>
+        <td><a href=${'#/vm/' + vm.id}>${vm.name}</a><div class="muted" style="font-size:.8rem">
+          ${vm.cpus} cpu · ${mib(vm.memory_mib)} · ${mib(vm.disk_mib)}</div></td>
+        ${me.admin && html`<td>${vm.owner}</td>`}
+        <td><${State} s=${vm.state} />${vm.error && html`<div class="muted" style="font-size:.8rem">${vm.error}</div>`}</td>
+        <td>${vm.host || '–'}</td>
+        <td>${vm.address || '–'}</td>
+        <td>${vm.state === 'running' && vm.started_ms ? duration(now - vm.started_ms) : '–'}</td>
+        <td><${Sparkline} vm=${vm} /></td>
+        <td><${VmActions} vm=${vm} onDone=${refresh} /></td>
+      </tr>`)}</tbody></table>`}
+  </main>`;
+}
+
+// ---- create a VM ----
+function QuotaLine({ label, used, max, unit, fmt }) {
+  const f = fmt || (x => x + (unit || ''));
+  if (!max) return html`<li>${label}: ${f(used)} used, no limit</li>`;
+  return html`<li>${label}: ${f(Math.max(0, max - used))} left of ${f(max)}</li>`;
+}
+
+function CreateVm({ me }) {
+  const [images, setImages] = useState([]);
+  const [user, setUser] = useState(null);
+  const [res, setRes] = useState(null);
+  const [f, setF] = useState({ name: '', image: '', cpus: 1, memory: '128M', disk: '1G',
+    cpu_shares: '', cpu_cap: '', min_mhz: '', max_mhz: '' });
+  const [err, setErr] = useState(null);
+  const [busy, setBusy] = useState(false);
+  useEffect(() => {
+    api('GET', '/v1/images').then(d => {
+      setImages(d.images);
+      if (d.images.length) setF(o => ({ ...o, image: o.image || d.images[0].name }));
+    }).catch(setErr);
+    api('GET', '/v1/users/' + enc(me.name)).then(setUser).catch(() => {});
+    api('GET', '/v1/resources').then(setRes).catch(() => {});
+  }, []);
+  const set = k => e => setF({ ...f, [k]: e.target.value });
+  const submit = async ev => {
+    ev.preventDefault();
+    setErr(null); setBusy(true);
+    const body = { name: f.name, image: f.image, cpus: Number(f.cpus), memory: f.memory, disk: f.disk };
+    for (const k of ['cpu_shares', 'cpu_cap', 'min_mhz', 'max_mhz']) if (f[k] !== '') body[k] = Number(f[k]);
+    try {
+      const d = await api('POST', '/v1/vms', body);
+      location.hash = '#/vm/' + d.vm.id;
+    } catch (e) { setErr(e); } finally { setBusy(false); }
+  };
+  const q = user && user.quota, u = user && user.usage, lim = res && res.limits;
+  return html`<main><h1>Create a VM</h1>
+    <div class="row">
+    <form class="card" style="flex:2 1 420px" onSubmit=${submit} aria-describedby="quota-left">
+      <label for="vm-name">Name</label>
+      <input id="vm-name" required value=${f.name} onInput=${set('name')} pattern="[a-z0-9][a-z0-9\\-]{0,62}"
+        title="lower-case letters, digits and -, up to 63" placeholder="web1" autofocus />
+      <label for="vm-image">Image</label>
+      <select id="vm-image" value=${f.image} onChange=${set('image')} required>
+        ${images.map(i => html`<option value=${i.name}>${i.name} (${mib(i.size_mib)})</option>`)}
+      </select>
+      <div class="row">
+        <div><label for="vm-cpus">CPUs</label>
+          <input id="vm-cpus" type="number" min="1" max="256" required value=${f.cpus} onInput=${set('cpus')} /></div>
+        <div><label for="vm-memory">Memory</label>
+          <input id="vm-memory" required value=${f.memory} onInput=${set('memory')} title="e.g. 128M, 1G" /></div>
+        <div><label for="vm-disk">Disk</label>
+          <input id="vm-disk" required value=${f.disk} onInput=${set('disk')} title="e.g. 1G, 20G" /></div>
+      </div>
+      <details><summary>CPU shares, cap and MHz</summary>
+        <div class="row">
+          <div><label for="vm-shares">CPU shares (weight)</label>
+            <input id="vm-shares" type="number" min="2" max="262144" placeholder="1024" value=${f.cpu_shares} onInput=${set('cpu_shares')} /></div>
+          <div><label for="vm-cap">CPU cap (% of a core)</label>
+            <input id="vm-cap" type="number" min="0" max="100" placeholder="0 = none" value=${f.cpu_cap} onInput=${set('cpu_cap')} /></div>
+          <div><label for="vm-min">Min MHz</label>
+            <input id="vm-min" type="number" min="0" placeholder="0" value=${f.min_mhz} onInput=${set('min_mhz')} /></div>
+          <div><label for="vm-max">Max MHz</label>
+            <input id="vm-max" type="number" min="0" placeholder="0" value=${f.max_mhz} onInput=${set('max_mhz')} /></div>
+        </div>
+      </details>
+      <${ErrorBox} error=${err} />
+      <p><button type="submit" disabled=${busy}>${busy ? 'Creating…' : 'Create VM'}</button></p>
+    </form>
+    <aside class="card" style="flex:1 1 260px" id="quota-left">
+      <h2 style="margin-top:0">What you have left</h2>
+      ${q ? html`<ul>
+        <${QuotaLine} label="VMs" used=${u.vms} max=${q.max_vms} />
+        <${QuotaLine} label="CPUs" used=${u.cpus} max=${q.max_cpus} />
+        <${QuotaLine} label="Memory" used=${u.memory_mib} max=${q.max_memory_mib} fmt=${mib} />
+        <${QuotaLine} label="Disk" used=${u.disk_mib} max=${q.max_disk_mib} fmt=${mib} />
+      </ul>` : html`<p class="muted">…</p>`}
+      ${res && html`<p class="quota">Free in the cloud: ${res.free.cpus} cores, ${mib(res.free.memory_mib)} memory,
+        ${mib(res.free.disk_mib)} disk.</p>`}
+      ${lim && (lim.max_cpus || lim.max_memory_mib || lim.max_disk_mib) ? html`<p class="quota">Largest VM allowed:
+        ${lim.max_cpus ? lim.max_cpus + ' cpus' : 'any cpus'}, ${lim.max_memory_mib ? mib(lim.max_memory_mib) : 'any'} memory,
+        ${lim.max_disk_mib ? mib(lim.max_disk_mib) : 'any'} disk.</p>` : null}
+    </aside></div>
+  </main>`;
+}
+
+// ---- one VM ----
+function ConsoleLog({ vm }) {
+  const [text, setText] = useState('');
+  const ref = useRef();
+  usePoll(async alive => {
+    try { const t = await api('GET', `/v1/vms/${vm.id}/console`); if (alive()) setText(t || ''); } catch (e) { /* kept */ }
+  }, 4000, [vm.id]);
+  useEffect(() => { if (ref.current) ref.current.scrollTop = ref.current.scrollHeight; }, [text]);
+  return html`<pre class="console" ref=${ref} tabindex="0" aria-label="Serial console log">${text || '(nothing yet)'}</pre>`;
+}
+
+function VmPage({ id }) {
+  const [vm, setVm] = useState(null);
+  const [err, setErr] = useState(null);
+  const [range, setRange] = useState('hour');
+  const [n, setN] = useState(0);
+  usePoll(async alive => {
+    try { const d = await api('GET', '/v1/vms/' + enc(id)); if (alive()) { setVm(d); setErr(null); } }
+    catch (e) { if (alive()) { setErr(e); if (e.status === 404) setVm(null); } }
+  }, 3000, [id, n]);
+  if (err && !vm) return html`<main><h1>VM ${id}</h1><${ErrorBox} error=${err} />
+    <p><a href="#/vms">Back to my VMs</a></p></main>`;
+  if (!vm) return html`<main><p>Loading…</p></main>`;
+  const now = Date.now();
+  return html`<main>
+    <h1>${vm.name} <${State} s=${vm.state} /></h1>
+    <${ErrorBox} error=${err} />
+    <div class="row">
+      <div class="card" style="flex:2 1 420px"><dl class="facts">
+        <dt>Owner</dt><dd>${vm.owner}</dd>
+        <dt>Image</dt><dd>${vm.image}</dd>
+        <dt>Size</dt><dd>${vm.cpus} cpu, ${mib(vm.memory_mib)} memory (up to ${mib(vm.max_memory_mib)}), ${mib(vm.disk_mib)} disk</dd>
+        <dt>CPU</dt><dd>shares ${vm.cpu_shares}, cap ${vm.cpu_cap ? vm.cpu_cap + '%' : 'none'}</dd>
+        <dt>Host</dt><dd>${vm.host || '–'}</dd>
+        <dt>Address</dt><dd>${vm.address || '–'}</dd>
+        <dt>Uptime</dt><dd>${vm.state === 'running' && vm.started_ms ? duration(now - vm.started_ms) : '–'}</dd>
+        <dt>Wanted</dt><dd>${vm.want}</dd>
+        ${vm.error && html`<dt>Error</dt><dd>${vm.error}</dd>`}
+      </dl></div>
+      <div class="card" style="flex:1 1 260px"><h2 style="margin-top:0">Actions</h2>
+        <${VmActions} vm=${vm} onDone=${() => setN(n + 1)} /></div>
+    </div>
+    <h2>Charts</h2>
+    <div class="tabs" role="group" aria-label="Time range">
+      ${Object.keys(RANGES).map(r => html`<button aria-pressed=${r === range ? 'true' : 'false'}
+        onClick=${() => setRange(r)}>Last ${r}</button>`)}
+    </div>
+    <${Charts} vm=${vm} range=${range} />
+    <h2>Console</h2>
+    <${VncConsole} vm=${vm} />
+    <h2>Serial console log</h2>
+    <${ConsoleLog} vm=${vm} />
+  </main>`;
+}
+
+const CHARTS = [
+  { title: 'CPU', unit: '%', series: [['cpu_pct', 'CPU %']] },
+  { title: 'Memory', unit: 'bytes', series: [['mem_rss', 'RSS'], ['mem_current', 'current'], ['mem_available', 'available']] },
+  { title: 'Disk', unit: 'B/s', series: [['disk_rd_bps', 'read'], ['disk_wr_bps', 'write']] },
+  { title: 'Network', unit: 'B/s', series: [['net_rx_bps', 'rx'], ['net_tx_bps', 'tx']] },
+  { title: 'Probe response time', unit: 'ms', series: [['probe_ms', 'response ms']] },
+];
+
+function Charts({ vm, range }) {
+  const [data, setData] = useState(null);
+  const [err, setErr] = useState(null);
+  const r = RANGES[range];
+  usePoll(async alive => {
+    const to = Date.now(), from = to - r.span;
+    try {
+      const d = await api('GET', `/v1/vms/${vm.id}/metrics?from=${from}&to=${to}&step=${r.step}`);
+      if (alive()) { setData(metricColumns(d)); setErr(null); }
+    } catch (e) { if (alive()) setErr(e); }
+  }, r.poll, [vm.id, range]);
+  if (err) return html`<p class="muted" data-charts="unavailable">${err.status === 404
+    ? 'No metrics for this VM yet (yund answers 404 for its metrics: the monitoring part may not be installed).'
+    : err.message}</p>`;
+  return html`<div class="charts">${CHARTS.map(c => html`<div class="card chart">
+    <h3>${c.title}</h3><${Chart} data=${data} spec=${c} /></div>`)}</div>`;
+}
+
+// ---- resources ----
+function Resources() {
+  const [d, setD] = useState(null);
+  const [err, setErr] = useState(null);
+  usePoll(async alive => {
+    try { const r = await api('GET', '/v1/resources'); if (alive()) setD(r); } catch (e) { if (alive()) setErr(e); }
+  }, 5000, []);
+  return html`<main><h1>Resources</h1><${ErrorBox} error=${err} />
+    ${d && html`
+    <table aria-label="Resources and prices"><thead><tr><th>Item</th><th class="num">Remaining</th>
+      <th class="num">Total</th><th>Unit</th><th class="num">Price per unit per ${d.price_period}</th></tr></thead>
+      <tbody>${d.items.map(i => html`<tr data-item=${i.item}><td>${i.item}</td><td class="num">${i.remaining}</td>
+        <td class="num">${i.total}</td><td>${i.unit}</td><td class="num">${i.price} ${d.currency}</td></tr>`)}</tbody></table>
+    <div class="row" style="margin-top:1rem">
+      <div class="card"><h2 style="margin-top:0">VMs</h2><p>${d.vms.total} in the cloud, ${d.vms.running} running.</p></div>
+      <div class="card"><h2 style="margin-top:0">Hosts</h2><p>${d.hosts.up} of ${d.hosts.total} up.</p></div>
+      <div class="card"><h2 style="margin-top:0">Admission</h2><p>${d.limits.admission_threshold_pct < 100
+        ? `New VMs are refused while CPU or memory use is above ${d.limits.admission_threshold_pct}%.`
+        : 'No admission threshold.'}</p></div>
+    </div>`}
+  </main>`;
+}
+
+// ---- admin ----
+function HostsAdmin() {
+  const [hosts, setHosts] = useState(null);
+  const [err, setErr] = useState(null);
+  const [n, setN] = useState(0);
+  usePoll(async alive => {
+    try { const d = await api('GET', '/v1/hosts'); if (alive()) setHosts(d.hosts); } catch (e) { if (alive()) setErr(e); }
+  }, 5000, [n]);
+  const act = async (h, what) => {
+    setErr(null);
+    try { await api('POST', `/v1/hosts/${enc(h.name)}/${what}`); setN(n + 1); } catch (e) { setErr(e); }
+  };
+  return html`<section><h2>Hosts</h2><${ErrorBox} error=${err} />
+    ${hosts && html`<table aria-label="Hosts"><thead><tr><th>Name</th><th>State</th><th class="num">VMs</th>
+      <th class="num">Cores free</th><th class="num">Memory free</th><th class="num">Disk free</th><th>Hypervisor</th>
+      <th>Actions</th></tr></thead>
+      <tbody>${hosts.map(h => html`<tr data-host=${h.name}><td>${h.name}</td><td><${State} s=${h.state} /></td>
+        <td class="num">${h.vms}</td><td class="num">${h.free.cpus} / ${h.cores}</td>
+        <td class="num">${mib(h.free.memory_mib)}</td><td class="num">${mib(h.free.disk_mib)}</td>
+        <td>${h.hypervisor}/${h.accel}</td>
+        <td class="actions">${h.state === 'disabled'
+          ? html`<button class="secondary" onClick=${() => act(h, 'enable')}>Enable</button>`
+          : html`<button class="secondary" onClick=${() => act(h, 'disable')}>Disable</button>`}
+          <button class="secondary" disabled title="draining (migrating every VM away) comes with live migration">Drain</button>
+        </td></tr>`)}</tbody></table>`}
+  </section>`;
+}
+
+function UserRow({ u, onChange, me }) {
+  const [q, setQ] = useState({ max_vms: u.quota.max_vms, max_cpus: u.quota.max_cpus,
+    max_memory: u.quota.max_memory_mib, max_disk: u.quota.max_disk_mib });
+  const [pw, setPw] = useState('');
+  const [msg, setMsg] = useState(null);
+  const [err, setErr] = useState(null);
+  const run = async (fn, ok) => {
+    setErr(null); setMsg(null);
+    try { await fn(); setMsg(ok); onChange(); } catch (e) { setErr(e); }
+  };
+  const num = k => e => setQ({ ...q, [k]: e.target.value });
+  const id = 'u-' + u.name;
+  return html`<tr data-user=${u.name}>
+    <td>${u.name}</td>
+    <td><input type="checkbox" aria-label=${'admin: ' + u.name} checked=${u.admin} disabled=${u.name === me.name}
+      onChange=${e => run(() => api('PATCH', '/v1/users/' + enc(u.name), { admin: e.target.checked }), 'saved')} /></td>
+    <td class="num">${u.usage.vms}</td>
+    <td><form class="row" onSubmit=${ev => { ev.preventDefault(); run(() => api('PATCH', '/v1/users/' + enc(u.name), { quota: {
+        max_vms: Number(q.max_vms), max_cpus: Number(q.max_cpus), max_memory: Number(q.max_memory), max_disk: Number(q.max_disk) } }), 'quota saved'); }}>
+      <div><label for=${id + '-vms'}>VMs</label><input id=${id + '-vms'} type="number" min="0" value=${q.max_vms} onInput=${num('max_vms')} /></div>
+      <div><label for=${id + '-cpus'}>CPUs</label><input id=${id + '-cpus'} type="number" min="0" value=${q.max_cpus} onInput=${num('max_cpus')} /></div>
+      <div><label for=${id + '-mem'}>Memory MiB</label><input id=${id + '-mem'} type="number" min="0" value=${q.max_memory} onInput=${num('max_memory')} /></div>
+      <div><label for=${id + '-disk'}>Disk MiB</label><input id=${id + '-disk'} type="number" min="0" value=${q.max_disk} onInput=${num('max_disk')} /></div>
+      <div style="align-self:end"><button type="submit">Save quota</button></div>
+    </form><div class="muted" style="font-size:.8rem">0 = unlimited</div></td>
+    <td><form onSubmit=${ev => { ev.preventDefault(); run(() => api('PUT', `/v1/users/${enc(u.name)}/password`, { password: pw }), 'password set'); setPw(''); }}>
+      <label for=${id + '-pw'}>New password</label>
+      <input id=${id + '-pw'} type="password" autocomplete="new-password" minlength="8" value=${pw} onInput=${e => setPw(e.target.value)} />
+      <button type="submit" class="secondary">Reset</button></form>
+      ${msg && html`<div class="ok-box" role="status">${msg}</div>`}<${ErrorBox} error=${err} /></td>
+  </tr>`;
+}
+
+function UsersAdmin({ me }) {
+  const [users, setUsers] = useState(null);
+  const [err, setErr] = useState(null);
+  const load = useCallback(() => api('GET', '/v1/users').then(d => setUsers(d.users)).catch(setErr), []);
+  useEffect(() => { load(); }, []);
+  return html`<section><h2>Users</h2><${ErrorBox} error=${err} />
+    ${users && html`<table aria-label="Users"><thead><tr><th>Name</th><th>Admin</th><th class="num">VMs</th>
+      <th>Quota</th><th>Password</th></tr></thead>
+      <tbody>${users.map(u => html`<${UserRow} key=${u.id} u=${u} me=${me} onChange=${load} />`)}</tbody></table>`}
+  </section>`;
+}
+
+const SETTING_HELP = {
+  'portal.registration': 'on or off: may people create their own accounts?',
+  'admission.threshold_pct': 'refuse new VMs while CPU or memory use is above this % (100 = never)',
+  'vm.max_cpus': 'largest VM: cpus (0 = no limit)',
+  'vm.max_memory_mib': 'largest VM: memory in MiB (0 = no limit)',
+  'vm.max_disk_mib': 'largest VM: disk in MiB (0 = no limit)',
+  'price.cpu': 'price of one core per month',
+  'price.memory': 'price of one GiB of memory per month',
+  'price.disk': 'price of one GiB of disk per month',
+  'price.currency': 'shown after prices',
+  'placement.algorithm': 'how the scheduler picks a host',
+  'agent.interval_ms': 'how often agents report, in ms',
+};
+
+function SettingsAdmin() {
+  const [s, setS] = useState(null);
+  const [edit, setEdit] = useState({});
+  const [err, setErr] = useState(null);
+  const [msg, setMsg] = useState(null);
+  useEffect(() => { api('GET', '/v1/settings').then(d => setS(d.settings)).catch(setErr); }, []);
+  const save = async ev => {
+    ev.preventDefault();
+    setErr(null); setMsg(null);
+    try {
+      for (const [k, v] of Object.entries(edit)) if (v !== s[k]) await api('PUT', '/v1/settings/' + enc(k), { value: v });
+      const d = await api('GET', '/v1/settings');
+      setS(d.settings); setEdit({}); setMsg('settings saved');
+    } catch (e) { setErr(e); }
+  };
+  return html`<section><h2>Settings</h2>
+    ${s && html`<form class="card" onSubmit=${save}>
+      ${Object.keys(s).map(k => html`<div class="row" style="align-items:center">
+        <div><label for=${'set-' + k}>${k}</label><div class="muted" style="font-size:.85rem">${SETTING_HELP[k] || ''}</div></div>
+        <div><input id=${'set-' + k} value=${edit[k] ?? s[k]} onInput=${e => setEdit({ ...edit, [k]: e.target.value })} /></div>
+      </div>`)}
+      <${ErrorBox} error=${err} />${msg && html`<div class="ok-box" role="status">${msg}</div>`}
+      <p><button type="submit">Save settings</button></p>
+    </form>`}</section>`;
+}
+
+function Admin({ me }) {
+  if (!me.admin) return html`<main><h1>Admin</h1><p class="error-box" role="alert">Only an admin may open this page.</p></main>`;
+  return html`<main><h1>Admin</h1><${HostsAdmin} /><${UsersAdmin} me=${me} /><${SettingsAdmin} /></main>`;
+}
+
+// ---- the frame ----
+function Nav({ me, hash, onLogout }) {
+  const link = (to, label) => html`<a href=${to} aria-current=${hash.startsWith(to) ? 'page' : null}>${label}</a>`;
+  return html`<header class="top"><a class="brand" href="#/vms">yun</a>
+    <nav aria-label="Main">${link('#/vms', 'My VMs')}${link('#/create', 'Create VM')}${link('#/resources', 'Resources')}
+      ${me.admin && link('#/admin', 'Admin')}</nav>
+    <span class="who">${me.name}${me.admin ? ' (admin)' : ''}</span>
+    <button class="secondary" onClick=${onLogout}>Log out</button></header>`;
+}
+
+function App() {
+  const hash = useHash();
+  const [me, setMe] = useState(undefined);
+  useEffect(() => { api('GET', '/v1/whoami').then(setMe).catch(() => setMe(null)); }, []);
+  const logout = async () => {
+    try { await api('DELETE', '/v1/session'); } catch (e) { /* gone either way */ }
+    setMe(null);
+    location.hash = '#/login';
+  };
+  if (me === undefined) return html`<p class="boot">Loading yun…</p>`;
+  if (!me) return html`<${Login} register=${hash === '#/register'} onLogin=${setMe} />`;
+  const [, page, arg] = hash.split('/');
+  let body;
+  switch (page) {
+    case 'create': body = html`<${CreateVm} me=${me} />`; break;
+    case 'vm': body = html`<${VmPage} key=${arg} id=${decodeURIComponent(arg || '')} />`; break;
+    case 'resources': body = html`<${Resources} />`; break;
+    case 'admin': body = html`<${Admin} me=${me} />`; break;
+    default: body = html`<${VmList} me=${me} />`;
+  }
+  return html`<${Nav} me=${me} hash=${hash} onLogout=${logout} />${body}`;
+}
+
+render(html`<${App} />`, document.getElementById('app'));

@@ -339,6 +339,8 @@ int agent_run(const agent_config *cfg, yun_err *err)
     pthread_t ka_th;
     keepalive_start(&ka, &ka_th, cfg->token, interval);
     int64_t probe_looked = 0;
+    uint64_t since = 0; /* the version of yund's last answer */
+    bool hold = false;  /* ask yund to hold the next answer */
     rc = 0;
     while (!stopping(cfg)) {
         int64_t t0 = yun_mono_ms();
@@ -374,11 +376,16 @@ int agent_run(const agent_config *cfg, yun_err *err)
         }
         AUTOFREE char *path = xasprintf("/v1/agent/hosts/%lld/report", reg.host_id);
         AUTOFREE char *url = url_join(cfg->controller_url, path);
+        /* long-poll (docs/agent-protocol.md): yund holds the answer until something changed or an interval
+         * passed, which paces the loop; right after a pass that acted, the new state goes out at once */
+        AUTOFREE char *post_url = hold ? xasprintf("%s?since=%llu&wait_ms=%d", url, (unsigned long long)since,
+                                                   interval)
+                                       : xstrdup(url);
         char *body = json_dumps(report, JSON_COMPACT);
         json_decref(report);
         json_t *answer = NULL;
         http_resp resp;
-        if (http_request("POST", url, cfg->token, "application/json", body, strlen(body), AGENT_HTTP_TIMEOUT_MS,
+        if (http_request("POST", post_url, cfg->token, "application/json", body, strlen(body), AGENT_HTTP_TIMEOUT_MS,
                          &resp, &e) == 0) {
             answer = http_resp_json(&resp, &e);
             http_resp_free(&resp);
@@ -412,12 +419,20 @@ int agent_run(const agent_config *cfg, yun_err *err)
         last_fail[0] = 0;
         backoff = interval;
         keepalive_busy(&ka, url, body, answer);
-        if (agent_reconcile(st, hv, answer, yun_mono_ms(), &e) < 0)
+        int acted = agent_reconcile(st, hv, answer, yun_mono_ms(), &e);
+        if (acted < 0)
             log_warn("agent: %s", e.msg);
         keepalive_busy(&ka, NULL, NULL, NULL);
+        json_t *jver = json_object_get(answer, "version");
+        bool can_hold = json_is_integer(jver);
+        since = can_hold ? (uint64_t)json_integer_value(jver) : 0;
+        /* one immediate report after acting; after that, hold again even if passes keep acting (a start
+         * that keeps failing is retried once per interval, not in a tight loop) */
+        bool was_immediate = !hold;
+        hold = can_hold && (acted == 0 || was_immediate);
         json_decref(answer);
         int64_t spent = yun_mono_ms() - t0;
-        if (spent < interval)
+        if (!can_hold && spent < interval) /* a yund without long-poll: pace by sleeping */
             nap(cfg, interval - spent);
     }
     keepalive_stop(&ka, ka_th);

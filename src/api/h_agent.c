@@ -204,6 +204,9 @@ static void write_desired(api_req *rq, yun_buf *b, const ctl_desired *d)
     buf_puts(b, "}}");
 }
 
+/* The longest an agent's report answer is held (its HTTP timeout is 15 s). */
+#define AGENT_WAIT_MAX_MS 10000
+
 int h_agent_report(api_req *rq, api_resp *rs, yun_err *err)
 {
     if (!api_is_digits(rq->params[0]))
@@ -220,16 +223,32 @@ int h_agent_report(api_req *rq, api_resp *rs, yun_err *err)
     int ret = -1;
     if (parse_report(j, &r, &doms, &vds, &cons, err) < 0)
         goto out;
-    yun_err e = YUN_ERR_INIT;
-    if (ctl_agent_report(rq->ctl, rq->store, host_id, &r, yun_now_ms(), &a, &e) < 0) {
-        if (e.code == YUN_E_NOT_FOUND)
-            yun_err_set(err, YUN_E_NOT_FOUND, "host %lld is not registered: register again", (long long)host_id);
-        else
-            *err = e;
-        goto out;
+    /* Long-poll: with ?since=V&wait_ms=W, when nothing moved since the answer the agent last acted on (V),
+     * the answer is held until something does or W ms pass, so a new VM starts at once rather than at the
+     * next interval. The report is applied first either way, and again (idempotently) after the wait. */
+    const char *since_s = api_query(rq, "since"), *wait_s = api_query(rq, "wait_ms");
+    bool hold = since_s && wait_s && api_is_digits(since_s) && api_is_digits(wait_s);
+    uint64_t version = ctl_vms_version(rq->ctl); /* before reading: a change made meanwhile only wakes early */
+    for (int round = 0;; round++) {
+        yun_err e = YUN_ERR_INIT;
+        if (ctl_agent_report(rq->ctl, rq->store, host_id, &r, yun_now_ms(), &a, &e) < 0) {
+            if (e.code == YUN_E_NOT_FOUND)
+                yun_err_set(err, YUN_E_NOT_FOUND, "host %lld is not registered: register again", (long long)host_id);
+            else
+                *err = e;
+            goto out;
+        }
+        if (round > 0 || !hold || strtoull(since_s, NULL, 10) != version)
+            break;
+        long wait_ms = strtol(wait_s, NULL, 10);
+        if (!ctl_vms_wait(rq->ctl, version, (int)(wait_ms > AGENT_WAIT_MAX_MS ? AGENT_WAIT_MAX_MS : wait_ms)))
+            break;
+        ctl_answer_free(&a);
+        memset(&a, 0, sizeof a);
+        version = ctl_vms_version(rq->ctl);
     }
     yun_buf *b = &rs->body;
-    buf_puts(b, "{\"vms\":[");
+    buf_printf(b, "{\"version\":%llu,\"vms\":[", (unsigned long long)version);
     for (size_t i = 0; i < a.n; i++) {
         jw_comma(b);
         write_desired(rq, b, &a.vms[i]);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "util/clock.h"
 #include "util/log.h"
@@ -35,6 +36,10 @@ struct ctl_ctx {
     char (*reboots)[YUN_UUID_LEN];
     size_t n_reboots, cap_reboots;
     atomic_uint_fast64_t vms_version;
+    /* Agents waiting for vms_version to move (long-poll) sleep on vms_moved; vms_wait_lock guards nothing
+     * but the wait itself, so a bump between a waiter's check and its sleep is never missed. */
+    pthread_mutex_t vms_wait_lock;
+    pthread_cond_t vms_moved;
 };
 
 uint64_t ctl_vms_version(ctl_ctx *c)
@@ -44,7 +49,29 @@ uint64_t ctl_vms_version(ctl_ctx *c)
 
 void ctl_vms_changed(ctl_ctx *c)
 {
+    pthread_mutex_lock(&c->vms_wait_lock);
     atomic_fetch_add(&c->vms_version, 1);
+    pthread_cond_broadcast(&c->vms_moved);
+    pthread_mutex_unlock(&c->vms_wait_lock);
+}
+
+bool ctl_vms_wait(ctl_ctx *c, uint64_t since, int timeout_ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += timeout_ms / 1000;
+    ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock(&c->vms_wait_lock);
+    while (atomic_load(&c->vms_version) == since)
+        if (pthread_cond_timedwait(&c->vms_moved, &c->vms_wait_lock, &ts) != 0)
+            break;
+    bool moved = atomic_load(&c->vms_version) != since;
+    pthread_mutex_unlock(&c->vms_wait_lock);
+    return moved;
 }
 
 ctl_ctx *ctl_new(const ctl_config *cfg)
@@ -55,6 +82,12 @@ ctl_ctx *ctl_new(const ctl_config *cfg)
     c->interval_ms = cfg->interval_ms > 0 ? cfg->interval_ms : CTL_DEFAULT_INTERVAL_MS;
     pthread_mutex_init(&c->sched_lock, NULL);
     pthread_mutex_init(&c->lock, NULL);
+    pthread_mutex_init(&c->vms_wait_lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&c->vms_moved, &ca);
+    pthread_condattr_destroy(&ca);
     return c;
 }
 
@@ -70,6 +103,8 @@ void ctl_free(ctl_ctx *c)
     free(c->reboots);
     pthread_mutex_destroy(&c->sched_lock);
     pthread_mutex_destroy(&c->lock);
+    pthread_mutex_destroy(&c->vms_wait_lock);
+    pthread_cond_destroy(&c->vms_moved);
     free(c->image_dir);
     free(c->vm_dir);
     free(c);
@@ -281,6 +316,7 @@ void ctl_reboot_request(ctl_ctx *c, const char *uuid)
         snprintf(c->reboots[c->n_reboots++], YUN_UUID_LEN, "%s", uuid);
     }
     pthread_mutex_unlock(&c->lock);
+    ctl_vms_changed(c); /* wakes the host's agent if it waits for news */
 }
 
 /* Takes the pending reboot of uuid, if any. */

@@ -61,6 +61,9 @@ int ctl_vm_create(ctl_ctx *ctx, yun_store *s, const yun_user *owner, yun_vm *vm,
  * Read it before reading the store; bump it after the commit. */
 uint64_t ctl_vms_version(ctl_ctx *ctx);
 void ctl_vms_changed(ctl_ctx *ctx);
+/* Waits at most timeout_ms for the counter to move away from since (an agent's long-poll: its report
+ * answer is held until something it may have to act on changed). true when it moved. */
+bool ctl_vms_wait(ctl_ctx *ctx, uint64_t since, int timeout_ms);
 
 /* A user asked for a reboot of the VM with this uuid: the next report from its host carries it, once. */
 void ctl_reboot_request(ctl_ctx *ctx, const char *uuid);

@@ -473,10 +473,27 @@ static void test_report_validation(void **state)
     json_decref(j);
 }
 
+static void json_assert_upload(fx *f, const char *path, long status, const char *want)
+{
+    AUTOFREE char *url = xasprintf("%s%s", f->url, path);
+    char disk[4096] = {'Q', 'F', 'I', (char)0xfb};
+    http_resp r = {0};
+    yun_err err = YUN_ERR_INIT;
+    assert_int_equal(
+        http_request("POST", url, f->admin, "application/octet-stream", disk, sizeof disk, 10000, &r, &err), 0);
+    assert_int_equal(r.status, status);
+    assert_non_null(strstr(r.body, want));
+    http_resp_free(&r);
+}
+
 static void test_hosts_users_settings(void **state)
 {
     fx *f = *state;
     json_t *j;
+    /* an upload that cannot succeed is refused before its body is read */
+    json_assert_upload(f, "/v1/images?name=starter", 409, "exists already");
+    json_assert_upload(f, "/v1/images", 400, "give the image a name");
+    json_assert_upload(f, "/v1/images?name=Bad_Name", 400, "not allowed");
     assert_int_equal(call(f, "GET", "/v1/hosts", f->alice, NULL, &j), 200);
     json_t *h = json_array_get(json_object_get(j, "hosts"), 0);
     assert_string_equal(json_string_value(json_object_get(h, "state")), "up");

@@ -230,8 +230,7 @@ function CreateVm({ me }) {
         <${QuotaLine} label="Memory" used=${u.memory_mib} max=${q.max_memory_mib} fmt=${mib} />
         <${QuotaLine} label="Disk" used=${u.disk_mib} max=${q.max_disk_mib} fmt=${mib} />
       </ul>` : html`<p class="muted">…</p>`}
-      ${res && html`<p class="quota">Free in the cloud: ${res.free.cpus} cores, ${mib(res.free.memory_mib)} memory,
-        ${mib(res.free.disk_mib)} disk.</p>`}
+      ${res && html`<p class="quota">${`Free in the cloud: ${res.free.cpus} cores, ${mib(res.free.memory_mib)} memory, ${mib(res.free.disk_mib)} disk.`}</p>`}
       ${lim && (lim.max_cpus || lim.max_memory_mib || lim.max_disk_mib) ? html`<p class="quota">Largest VM allowed:
         ${lim.max_cpus ? lim.max_cpus + ' cpus' : 'any cpus'}, ${lim.max_memory_mib ? mib(lim.max_memory_mib) : 'any'} memory,
         ${lim.max_disk_mib ? mib(lim.max_disk_mib) : 'any'} disk.</p>` : null}

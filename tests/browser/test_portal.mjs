@@ -256,6 +256,24 @@ async function main() {
   const adm = await bob.evaluate(async () => (await fetch('/v1/users')).status);
   ok(adm === 403, 'a plain user gets 403 from admin endpoints', adm);
 
+  // ---- the keyboard alone: log in and reach a page ----
+  const kb = await newPage();
+  await kb.goto(URL + '/');
+  await kb.getByRole('heading', { name: 'Log in to yun' }).waitFor();
+  await kb.keyboard.type('bob'); // the name field has the focus
+  await kb.keyboard.press('Tab');
+  await kb.keyboard.type('bob-password');
+  await kb.keyboard.press('Enter');
+  const kbIn = await kb.getByRole('heading', { name: 'My VMs' }).waitFor().then(() => true, () => false);
+  let reached = false;
+  for (let i = 0; i < 12 && kbIn && !reached; i++) {
+    await kb.keyboard.press('Tab');
+    reached = await kb.evaluate(() => document.activeElement && document.activeElement.textContent === 'Resources');
+  }
+  if (reached) await kb.keyboard.press('Enter');
+  ok(kbIn && reached && await kb.locator('tr[data-item="cpu"]').waitFor().then(() => true, () => false),
+     'logging in and opening Resources work with the keyboard alone');
+
   // ---- registration turned off ----
   await asAdmin('PUT', '/v1/settings/portal.registration', { value: 'off' });
   const carol = await newPage();

@@ -53,8 +53,15 @@ static void print_table(const char *policy, const sim_result *r)
 
 static int cmd_policies(void)
 {
-    for (const char *const *l = consolidate_policy_help(); *l; l++)
-        printf("%s\n", *l);
+    char **lines;
+    int n = consolidate_policy_list(&lines);
+    printf(
+        "Policies are detector-selector-parameter (any parameter: lr-mmt-1.1, thr-rs-0.9, ...), or npa, dvfs, yun.\n");
+    for (int i = 0; i < n; i++) {
+        printf("%s\n", lines[i]);
+        free(lines[i]);
+    }
+    free(lines);
     return 0;
 }
 

@@ -52,28 +52,46 @@ void consolidate_cluster_free(cons_cluster *c)
 
 /* ---- policy names ---- */
 
-static const char *const policy_help[] = {
-    "<det>-<sel>-<param>  dynamic consolidation: detector det finds overloaded hosts, selector sel picks"
-    " the VMs to move, pabfd places them, underloaded hosts are evacuated",
-    "  det thr  static threshold: overloaded when CPU requested > param (e.g. thr-mmt-0.8)",
-    "  det iqr  adaptive: threshold 1 - param x interquartile range of the host's history (iqr-mmt-1.5)",
-    "  det mad  adaptive: threshold 1 - param x median absolute deviation (mad-mmt-2.5)",
-    "  det lr   local regression on the last 10 samples: overloaded when param x predicted >= 1 (lr-mmt-1.2)",
-    "  det lrr  robust local regression (bisquare re-weighted), as lr (lrr-mmt-1.2)",
-    "  sel mmt  minimum migration time (least RAM)",
-    "  sel mc   maximum correlation with the host's other VMs",
-    "  sel rs   random selection (--seed)",
-    "  sel mu   minimum utilisation",
-    "npa   no power awareness: first fit, every host at full power all day",
-    "dvfs  first fit, power follows utilisation, no migrations",
-    "yun   yun's own: packs on arrival, predicts overload with lr, moves the fewest VMs, places by true"
-    " power increase with headroom, evacuates only hosts that stay evacuated",
-    NULL,
+static const struct {
+    const char *name;
+    const char *param;
+    const char *what;
+} det_help[] = {
+    {"thr", "0.8", "static threshold: overloaded when the CPU asked for exceeds PARAM of the host"},
+    {"iqr", "1.5", "adaptive threshold 1 - PARAM x interquartile range of the host's utilisation history"},
+    {"mad", "2.5", "adaptive threshold 1 - PARAM x median absolute deviation of the history"},
+    {"lr", "1.2", "local regression on the last 10 samples: overloaded when PARAM x prediction >= 1"},
+    {"lrr", "1.2", "robust local regression (bisquare re-weighted), as lr"},
+};
+static const struct {
+    const char *name;
+    const char *what;
+} sel_help[] = {
+    {"mmt", "moves the VMs that migrate fastest (least RAM)"},
+    {"mc", "moves the VMs most correlated with the host's others"},
+    {"rs", "moves VMs picked at random (--seed)"},
+    {"mu", "moves the least utilised VMs"},
 };
 
-const char *const *consolidate_policy_help(void)
+int consolidate_policy_list(char ***lines)
 {
-    return policy_help;
+    int n = 0, cap = 32;
+    char **l = xmalloc((size_t)cap * sizeof *l);
+    for (size_t d = 0; d < sizeof det_help / sizeof det_help[0]; d++)
+        for (size_t k = 0; k < sizeof sel_help / sizeof sel_help[0]; k++) {
+            char name[32];
+            snprintf(name, sizeof name, "%s-%s-%s", det_help[d].name, sel_help[k].name, det_help[d].param);
+            l[n++] = xasprintf("%-12s %s; %s; pabfd places them, underloaded hosts are evacuated", name,
+                               det_help[d].what, sel_help[k].what);
+        }
+    l[n++] = xstrdup("npa          no power awareness: first fit, every host at full power all day");
+    l[n++] = xstrdup("dvfs         first fit, power follows utilisation, no migrations");
+    l[n++] =
+        xstrdup("yun          yun's own: packs on arrival, lr prediction or current request for overload, moves the"
+                " one VM that ends it, places by true power rise under 80%, evacuates hosts under 30% onto hosts"
+                " that stay under 70%");
+    *lines = l;
+    return n;
 }
 
 int consolidate_policy_parse(const char *name, cons_policy *p, yun_err *err)

@@ -98,8 +98,10 @@ typedef struct cons_plan {
 /* Parses a policy name. Fails with YUN_E_INVALID naming the bad part and listing what is valid. */
 int consolidate_policy_parse(const char *name, cons_policy *p, yun_err *err);
 
-/* Writes the one-line descriptions of every policy family into a NULL-terminated static table. */
-const char *const *consolidate_policy_help(void);
+/* One line per policy, "name  description", every detector x selector with its usual parameter (any
+ * other parameter is accepted too), then npa, dvfs and yun. Returns the count; the caller frees each
+ * line and the array. */
+int consolidate_policy_list(char ***lines);
 
 /* ---- the detectors, on a host's utilisation history (most recent first) ----
  * hist: host utilisation fractions, n samples; req_util: the host's current request / capacity. */

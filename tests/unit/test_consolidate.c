@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
@@ -35,6 +36,17 @@ static void test_policy_parse(void **state)
     }
     assert_int_equal(consolidate_policy_parse("lr-zz-1.2", &p, &err), -1);
     assert_non_null(strstr(err.msg, "selector 'zz'"));
+    /* every listed policy parses: 5 detectors x 4 selectors, npa, dvfs, yun */
+    char **lines;
+    int n = consolidate_policy_list(&lines);
+    assert_int_equal(n, 23);
+    for (int i = 0; i < n; i++) {
+        char name[32];
+        assert_int_equal(sscanf(lines[i], "%31s", name), 1);
+        assert_int_equal(consolidate_policy_parse(name, &p, &err), 0);
+        free(lines[i]);
+    }
+    free(lines);
 }
 
 static void test_iqr_mad(void **state)

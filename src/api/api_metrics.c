@@ -196,7 +196,7 @@ static void slot_label(size_t slot, char out[8])
     if (slot < NSTATUS)
         snprintf(out, 8, "%d", STATUSES[slot]);
     else
-        snprintf(out, 8, "%zuxx", slot - NSTATUS + 1);
+        snprintf(out, 8, "%dxx", (int)(slot - NSTATUS + 1) % 10);
 }
 
 void api_metrics_request(api_metrics *am, size_t route_idx, int status, double seconds)

@@ -148,7 +148,7 @@ function VmList({ me }) {
         <td>${vm.host || '–'}</td>
         <td>${vm.address || '–'}</td>
         <td>${vm.state === 'running' && vm.started_ms ? duration(now - vm.started_ms) : '–'}</td>
-        <td><${Sparkline} vm=${vm} /></td>
+        <td><${Sparkline} path=${`/v1/vms/${vm.id}/metrics`} /></td>
         <td><${VmActions} vm=${vm} onDone=${refresh} /></td>
       </tr>`)}</tbody></table>`}
   </main>`;
@@ -357,11 +357,12 @@ function HostsAdmin() {
   return html`<section><h2>Hosts</h2><${ErrorBox} error=${err} />
     ${hosts && html`<table aria-label="Hosts"><thead><tr><th>Name</th><th>State</th><th class="num">VMs</th>
       <th class="num">Cores free</th><th class="num">Memory free</th><th class="num">Disk free</th><th>Hypervisor</th>
-      <th>Actions</th></tr></thead>
+      <th>CPU (10 min)</th><th>Actions</th></tr></thead>
       <tbody>${hosts.map(h => html`<tr data-host=${h.name}><td>${h.name}</td><td><${State} s=${h.state} /></td>
         <td class="num">${h.vms}</td><td class="num">${h.free.cpus} / ${h.cores}</td>
         <td class="num">${mib(h.free.memory_mib)}</td><td class="num">${mib(h.free.disk_mib)}</td>
         <td>${h.hypervisor}/${h.accel}</td>
+        <td><${Sparkline} path=${`/v1/hosts/${h.id}/metrics`} /></td>
         <td class="actions">${h.state === 'disabled'
           ? html`<button class="secondary" onClick=${() => act(h, 'enable')}>Enable</button>`
           : html`<button class="secondary" onClick=${() => act(h, 'disable')}>Disable</button>`}

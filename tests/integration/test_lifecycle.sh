@@ -121,7 +121,7 @@ cat > "$YUN_TEST_DIR/stranger.xml" <<XML
 XML
 "${VIRSH[@]}" define "$YUN_TEST_DIR/stranger.xml" >/dev/null
 yun vm create clash --image starter --memory 64M --disk 128M >/dev/null
-wait_until 60 "clash in error" vm_state_is clash error && tap_ok "a define that libvirt refuses puts the VM in error" ||
+wait_until 180 "clash in error" vm_state_is clash error && tap_ok "a define that libvirt refuses puts the VM in error" ||
   tap_fail "define failure -> error (state $(vm_field clash state))"
 err=$(vm_field clash error)
 tap_diag "error: $err"

@@ -6,7 +6,8 @@
 # 2. yun against pemm: the utility-curve experiment over 20 seeds at several power costs, and seeded
 #    synthetic `place` instances;
 # 3. quality on trace-derived instances (one per day folder under PLANETLAB_ROOT): hosts used against the
-#    lower bound, CPU-bound (peak demand, memory and network not binding) and CloudSim's own VM mix.
+#    lower bound, CPU-bound (peak demand, memory and network not binding), CloudSim's own VM mix, and mean
+#    demand on big-memory hosts (two resources matter: where FFD is weak, docs/placement.md).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$root/build}
@@ -41,13 +42,16 @@ if [ -d "$traces" ]; then
     printf '%-10s %-28s %5s %8s %8s %8s\n' day instance bound ff ffd bfd
     for day in "$traces"/*/; do
         d=$(basename "$day")
-        for kind in cpu cloudsim; do
+        for kind in cpu cloudsim twod; do
             if [ $kind = cpu ]; then
                 args=(--peak --host-kind g5 --host-mem 65536 --host-net 0)
                 label="peak CPU, G5, 64G, no net"
-            else
+            elif [ $kind = cloudsim ]; then
                 args=(--host-kind g5)
                 label="mean CPU, CloudSim mix, 4G"
+            else
+                args=(--host-kind g5 --host-mem 65536 --host-net 0)
+                label="mean CPU, G5, 64G, no net"
             fi
             "$sim" place --trace "$day" "${args[@]}" --algo first-fit,first-fit-decreasing,best-fit-decreasing \
                 --format table | awk -v d="$d" -v l="$label" '

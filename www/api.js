@@ -62,13 +62,14 @@ export function duration(ms) {
   return `${s}s`;
 }
 
-// Metrics answers, read tolerantly: columns {t: [...], series|values: {name: [...]}} or rows
+// Metrics answers (docs/metrics.md: columns {t: [ms...], n: [...], avg: {metric: [...]}, max: {...}}, null in
+// gaps), read tolerantly: also {t, series|values: {name: [...]}} or rows
 // {points|samples: [{t_ms|t|ts, name: value, ...}]}. Returns {t: [seconds...], cols: {name: [...]}} or null.
 export function metricColumns(d) {
   if (!d) return null;
   const ms = v => (v > 1e11 ? v / 1000 : v); // uPlot wants seconds
   const tcol = d.t || d.times || d.t_ms;
-  const series = d.series || d.values || d.columns;
+  const series = d.avg || d.series || d.values || d.columns;
   if (Array.isArray(tcol) && series && typeof series === 'object' && !Array.isArray(series)) {
     return { t: tcol.map(ms), cols: series };
   }

@@ -148,7 +148,7 @@ function VmList({ me }) {
         <td>${vm.host || '–'}</td>
         <td>${vm.address || '–'}</td>
         <td>${vm.state === 'running' && vm.started_ms ? duration(now - vm.started_ms) : '–'}</td>
-        <td><${Sparkline} vm=${vm} /></td>
+        <td><${Sparkline} path=${`/v1/vms/${vm.id}/metrics`} /></td>
         <td><${VmActions} vm=${vm} onDone=${refresh} /></td>
       </tr>`)}</tbody></table>`}
   </main>`;
@@ -230,8 +230,7 @@ function CreateVm({ me }) {
         <${QuotaLine} label="Memory" used=${u.memory_mib} max=${q.max_memory_mib} fmt=${mib} />
         <${QuotaLine} label="Disk" used=${u.disk_mib} max=${q.max_disk_mib} fmt=${mib} />
       </ul>` : html`<p class="muted">…</p>`}
-      ${res && html`<p class="quota">Free in the cloud: ${res.free.cpus} cores, ${mib(res.free.memory_mib)} memory,
-        ${mib(res.free.disk_mib)} disk.</p>`}
+      ${res && html`<p class="quota">${`Free in the cloud: ${res.free.cpus} cores, ${mib(res.free.memory_mib)} memory, ${mib(res.free.disk_mib)} disk.`}</p>`}
       ${lim && (lim.max_cpus || lim.max_memory_mib || lim.max_disk_mib) ? html`<p class="quota">Largest VM allowed:
         ${lim.max_cpus ? lim.max_cpus + ' cpus' : 'any cpus'}, ${lim.max_memory_mib ? mib(lim.max_memory_mib) : 'any'} memory,
         ${lim.max_disk_mib ? mib(lim.max_disk_mib) : 'any'} disk.</p>` : null}
@@ -358,11 +357,12 @@ function HostsAdmin() {
   return html`<section><h2>Hosts</h2><${ErrorBox} error=${err} />
     ${hosts && html`<table aria-label="Hosts"><thead><tr><th>Name</th><th>State</th><th class="num">VMs</th>
       <th class="num">Cores free</th><th class="num">Memory free</th><th class="num">Disk free</th><th>Hypervisor</th>
-      <th>Actions</th></tr></thead>
+      <th>CPU (10 min)</th><th>Actions</th></tr></thead>
       <tbody>${hosts.map(h => html`<tr data-host=${h.name}><td>${h.name}</td><td><${State} s=${h.state} /></td>
         <td class="num">${h.vms}</td><td class="num">${h.free.cpus} / ${h.cores}</td>
         <td class="num">${mib(h.free.memory_mib)}</td><td class="num">${mib(h.free.disk_mib)}</td>
         <td>${h.hypervisor}/${h.accel}</td>
+        <td><${Sparkline} path=${`/v1/hosts/${h.id}/metrics`} /></td>
         <td class="actions">${h.state === 'disabled'
           ? html`<button class="secondary" onClick=${() => act(h, 'enable')}>Enable</button>`
           : html`<button class="secondary" onClick=${() => act(h, 'disable')}>Disable</button>`}

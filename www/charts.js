@@ -7,12 +7,12 @@ import { api, bytes, metricColumns } from '/api.js';
 
 const html = htm.bind(h);
 
-// span and step in ms; poll: how often the chart asks again. Steps follow the store's rollups (raw 5 s for an
+// span and poll (how often the chart asks again) in ms; step as the API takes it (a duration). Steps follow the store's rollups (raw 5 s for an
 // hour, 1 min for two days, 5 min beyond), so each range is a few hundred points.
 export const RANGES = {
-  hour: { span: 3600e3, step: 5e3, poll: 5e3 },
-  day: { span: 86400e3, step: 60e3, poll: 60e3 },
-  month: { span: 30 * 86400e3, step: 300e3 * 12, poll: 300e3 },
+  hour: { span: 3600e3, step: '10s', poll: 5e3 },
+  day: { span: 86400e3, step: '5m', poll: 60e3 },
+  month: { span: 30 * 86400e3, step: '3h', poll: 300e3 },
 };
 
 const COLORS = ['#1f5fbf', '#c2410c', '#15803d', '#7e22ce'];
@@ -55,22 +55,23 @@ export function Chart({ data, spec }) {
     ${!points && html`<p class="muted">No data${data ? ' for this range' : ''}.</p>`}</div>`;
 }
 
-// The last 10 minutes of CPU % as a tiny SVG line; silent ("–") when there are no metrics.
-export function Sparkline({ vm }) {
+// The last 10 minutes of CPU % of a VM or host (path: its metrics URL) as a tiny SVG line; silent ("–") when
+// there are no metrics.
+export function Sparkline({ path }) {
   const [pts, setPts] = useState(null);
   useEffect(() => {
     let alive = true, timer;
     const tick = async () => {
       const to = Date.now();
       try {
-        const d = metricColumns(await api('GET', `/v1/vms/${vm.id}/metrics?from=${to - 600e3}&to=${to}&step=15000`));
+        const d = metricColumns(await api('GET', `${path}?from=${to - 600e3}&to=${to}&step=15s`));
         if (alive) setPts(d && d.cols.cpu_pct ? d.cols.cpu_pct.filter(v => v != null) : []);
       } catch (e) { if (alive) setPts([]); }
       if (alive) timer = setTimeout(tick, 15000);
     };
     tick();
     return () => { alive = false; clearTimeout(timer); };
-  }, [vm.id]);
+  }, [path]);
   if (!pts || pts.length < 2) return html`<span class="muted" aria-label="no CPU data">–</span>`;
   const W = 100, H = 24, max = Math.max(100, ...pts);
   const d = pts.map((v, i) => `${(i / (pts.length - 1) * W).toFixed(1)},${(H - v / max * H).toFixed(1)}`).join(' ');

@@ -155,7 +155,7 @@ static void rand_hex(char *out, size_t n)
     sodium_bin2hex(out, n, raw, sizeof raw);
 }
 
-int h_image_import(api_req *rq, api_resp *rs, yun_err *err)
+int api_image_import_check(api_req *rq, yun_err *err)
 {
     const char *name = api_query(rq, "name");
     if (!name)
@@ -163,6 +163,15 @@ int h_image_import(api_req *rq, api_resp *rs, yun_err *err)
                            "give the image a name: POST /v1/images?name=NAME with the file as body");
     if (model_name_validate(name, "image name", err) < 0 || name_free(rq, name, err) < 0)
         return -1;
+    return 0;
+}
+
+int h_image_import(api_req *rq, api_resp *rs, yun_err *err)
+{
+    /* checked again: another upload may have taken the name while this one was sent */
+    if (api_image_import_check(rq, err) < 0)
+        return -1;
+    const char *name = api_query(rq, "name");
     if (rq->upload_len == 0)
         return yun_err_set(err, YUN_E_INVALID, "the request body is empty: send the disk file (qcow2 or raw) as body");
     if (!rq->sh->disk_import)

@@ -198,6 +198,17 @@ static int authenticate(api_server *srv, struct MHD_Connection *conn, conn_state
     return 0;
 }
 
+/* Refuses an upload before its body is read when the request alone shows it cannot succeed (no name, a bad
+ * or taken name): nobody should send gigabytes to learn that. */
+static int upload_precheck(api_server *srv, conn_state *cs, struct MHD_Connection *conn, yun_err *err)
+{
+    api_req rq = {.sh = &srv->sh, .ctl = srv->sh.ctl, .conn = conn, .user = cs->user};
+    rq.store = thread_store(srv, err);
+    if (!rq.store)
+        return -1;
+    return api_image_import_check(&rq, err);
+}
+
 static int upload_open(api_server *srv, conn_state *cs, struct MHD_Connection *conn, yun_err *err)
 {
     const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -276,6 +287,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 yun_err_set(&err, YUN_E_NOT_FOUND, "no such endpoint: %s %s (see docs/api.md)", method, url);
             }
         } else if (authenticate(srv, conn, cs, &err) < 0 ||
+                   (cs->route->upload && upload_precheck(srv, cs, conn, &err) < 0) ||
                    (cs->route->upload && upload_open(srv, cs, conn, &err) < 0)) {
             status = yun_err_http_status(err.code);
         } else if (!cs->route->upload) {

@@ -16,7 +16,6 @@
 #include "util/err.h"
 #include "util/log.h"
 
-
 static void usage(FILE *f)
 {
     fprintf(f, "usage: yun-sim run --trace DIR --policy POLICY [--hosts N] [--interval SECONDS] [--seed N]\n"
@@ -54,8 +53,15 @@ static void print_table(const char *policy, const sim_result *r)
 
 static int cmd_policies(void)
 {
-    for (const char *const *l = consolidate_policy_help(); *l; l++)
-        printf("%s\n", *l);
+    char **lines;
+    int n = consolidate_policy_list(&lines);
+    printf(
+        "Policies are detector-selector-parameter (any parameter: lr-mmt-1.1, thr-rs-0.9, ...), or npa, dvfs, yun.\n");
+    for (int i = 0; i < n; i++) {
+        printf("%s\n", lines[i]);
+        free(lines[i]);
+    }
+    free(lines);
     return 0;
 }
 
@@ -72,11 +78,17 @@ static int parse_int(const char *s, const char *what, long lo, long hi, long *ou
 static int cmd_run(int argc, char **argv, yun_err *err)
 {
     static const struct option opts[] = {
-        {"trace", required_argument, 0, 't'}, {"policy", required_argument, 0, 'p'},
-        {"hosts", required_argument, 0, 'H'}, {"interval", required_argument, 0, 'i'},
-        {"seed", required_argument, 0, 's'},  {"format", required_argument, 0, 'f'},
-        {"plot", required_argument, 0, 'P'},  {"compare", required_argument, 0, 'c'},
-        {"shuffle", required_argument, 0, 'S'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
+        {"trace", required_argument, 0, 't'},
+        {"policy", required_argument, 0, 'p'},
+        {"hosts", required_argument, 0, 'H'},
+        {"interval", required_argument, 0, 'i'},
+        {"seed", required_argument, 0, 's'},
+        {"format", required_argument, 0, 'f'},
+        {"plot", required_argument, 0, 'P'},
+        {"compare", required_argument, 0, 'c'},
+        {"shuffle", required_argument, 0, 'S'},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
     };
     const char *trace = NULL, *policy = NULL, *format = "json", *plot = NULL, *compare = NULL;
     sim_config cfg = SIM_CONFIG_DEFAULT;
@@ -85,11 +97,21 @@ static int cmd_run(int argc, char **argv, yun_err *err)
     optind = 1;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (o) {
-        case 't': trace = optarg; break;
-        case 'p': policy = optarg; break;
-        case 'f': format = optarg; break;
-        case 'P': plot = optarg; break;
-        case 'c': compare = optarg; break;
+        case 't':
+            trace = optarg;
+            break;
+        case 'p':
+            policy = optarg;
+            break;
+        case 'f':
+            format = optarg;
+            break;
+        case 'P':
+            plot = optarg;
+            break;
+        case 'c':
+            compare = optarg;
+            break;
         case 'H':
             if (parse_int(optarg, "--hosts", 1, 1000000, &v, err) < 0)
                 return -1;
@@ -110,14 +132,18 @@ static int cmd_run(int argc, char **argv, yun_err *err)
                 return -1;
             cfg.shuffle = (uint64_t)v;
             break;
-        case 'h': usage(stdout); return 0;
-        default: return yun_err_set(err, YUN_E_INVALID, "run: unknown option; see yun-sim --help");
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            return yun_err_set(err, YUN_E_INVALID, "run: unknown option; see yun-sim --help");
         }
     }
     if (optind < argc)
         return yun_err_set(err, YUN_E_INVALID, "run: unexpected argument '%s'", argv[optind]);
     if (!trace || !policy)
-        return yun_err_set(err, YUN_E_INVALID, "run: --trace DIR and --policy P are required (yun-sim policies lists P)");
+        return yun_err_set(err, YUN_E_INVALID,
+                           "run: --trace DIR and --policy P are required (yun-sim policies lists P)");
     if (strcmp(format, "json") && strcmp(format, "table"))
         return yun_err_set(err, YUN_E_INVALID, "--format: '%s'; give json or table", format);
     if (compare && !plot)

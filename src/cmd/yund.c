@@ -289,6 +289,8 @@ static int run(const options *o)
     }
 out:
     atomic_store(&stop, true);
+    /* agents' reports held in long-poll answer now, so neither the agent thread nor the server waits out a hold */
+    ctl_vms_changed(ctl);
     if (at) {
         pthread_join(at->tid, NULL);
         free(at);

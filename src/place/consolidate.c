@@ -52,28 +52,46 @@ void consolidate_cluster_free(cons_cluster *c)
 
 /* ---- policy names ---- */
 
-static const char *const policy_help[] = {
-    "<det>-<sel>-<param>  dynamic consolidation: detector det finds overloaded hosts, selector sel picks"
-    " the VMs to move, pabfd places them, underloaded hosts are evacuated",
-    "  det thr  static threshold: overloaded when CPU requested > param (e.g. thr-mmt-0.8)",
-    "  det iqr  adaptive: threshold 1 - param x interquartile range of the host's history (iqr-mmt-1.5)",
-    "  det mad  adaptive: threshold 1 - param x median absolute deviation (mad-mmt-2.5)",
-    "  det lr   local regression on the last 10 samples: overloaded when param x predicted >= 1 (lr-mmt-1.2)",
-    "  det lrr  robust local regression (bisquare re-weighted), as lr (lrr-mmt-1.2)",
-    "  sel mmt  minimum migration time (least RAM)",
-    "  sel mc   maximum correlation with the host's other VMs",
-    "  sel rs   random selection (--seed)",
-    "  sel mu   minimum utilisation",
-    "npa   no power awareness: first fit, every host at full power all day",
-    "dvfs  first fit, power follows utilisation, no migrations",
-    "yun   yun's own: packs on arrival, predicts overload with lr, moves the fewest VMs, places by true"
-    " power increase with headroom, evacuates only hosts that stay evacuated",
-    NULL,
+static const struct {
+    const char *name;
+    const char *param;
+    const char *what;
+} det_help[] = {
+    {"thr", "0.8", "static threshold: overloaded when the CPU asked for exceeds PARAM of the host"},
+    {"iqr", "1.5", "adaptive threshold 1 - PARAM x interquartile range of the host's utilisation history"},
+    {"mad", "2.5", "adaptive threshold 1 - PARAM x median absolute deviation of the history"},
+    {"lr", "1.2", "local regression on the last 10 samples: overloaded when PARAM x prediction >= 1"},
+    {"lrr", "1.2", "robust local regression (bisquare re-weighted), as lr"},
+};
+static const struct {
+    const char *name;
+    const char *what;
+} sel_help[] = {
+    {"mmt", "moves the VMs that migrate fastest (least RAM)"},
+    {"mc", "moves the VMs most correlated with the host's others"},
+    {"rs", "moves VMs picked at random (--seed)"},
+    {"mu", "moves the least utilised VMs"},
 };
 
-const char *const *consolidate_policy_help(void)
+int consolidate_policy_list(char ***lines)
 {
-    return policy_help;
+    int n = 0, cap = 32;
+    char **l = xmalloc((size_t)cap * sizeof *l);
+    for (size_t d = 0; d < sizeof det_help / sizeof det_help[0]; d++)
+        for (size_t k = 0; k < sizeof sel_help / sizeof sel_help[0]; k++) {
+            char name[32];
+            snprintf(name, sizeof name, "%s-%s-%s", det_help[d].name, sel_help[k].name, det_help[d].param);
+            l[n++] = xasprintf("%-12s %s; %s; pabfd places them, underloaded hosts are evacuated", name,
+                               det_help[d].what, sel_help[k].what);
+        }
+    l[n++] = xstrdup("npa          no power awareness: first fit, every host at full power all day");
+    l[n++] = xstrdup("dvfs         first fit, power follows utilisation, no migrations");
+    l[n++] =
+        xstrdup("yun          yun's own: packs on arrival, lr prediction or current request for overload, moves the"
+                " one VM that ends it, places by true power rise under 80%, evacuates hosts under 30% onto hosts"
+                " that stay under 70%");
+    *lines = l;
+    return n;
 }
 
 int consolidate_policy_parse(const char *name, cons_policy *p, yun_err *err)
@@ -101,20 +119,30 @@ int consolidate_policy_parse(const char *name, cons_policy *p, yun_err *err)
     if (!d1 || !d2 || d1 - name >= (long)sizeof det || d2 - d1 - 1 >= (long)sizeof sel)
         return yun_err_set(err, YUN_E_INVALID,
                            "policy '%s': expected detector-selector-parameter (e.g. lr-mmt-1.2), npa, dvfs or yun;"
-                           " `yun-sim policies` lists them", name);
+                           " `yun-sim policies` lists them",
+                           name);
     memcpy(det, name, (size_t)(d1 - name));
     memcpy(sel, d1 + 1, (size_t)(d2 - d1 - 1));
     snprintf(rest, sizeof rest, "%s", d2 + 1);
-    static const struct { const char *n; cons_detector d; } dets[] = {
-        {"thr", CONS_DET_THR}, {"iqr", CONS_DET_IQR}, {"mad", CONS_DET_MAD}, {"lr", CONS_DET_LR}, {"lrr", CONS_DET_LRR}};
-    static const struct { const char *n; cons_selector s; } sels[] = {
-        {"mmt", CONS_SEL_MMT}, {"mc", CONS_SEL_MC}, {"rs", CONS_SEL_RS}, {"mu", CONS_SEL_MU}};
+    static const struct {
+        const char *n;
+        cons_detector d;
+    } dets[] = {{"thr", CONS_DET_THR},
+                {"iqr", CONS_DET_IQR},
+                {"mad", CONS_DET_MAD},
+                {"lr", CONS_DET_LR},
+                {"lrr", CONS_DET_LRR}};
+    static const struct {
+        const char *n;
+        cons_selector s;
+    } sels[] = {{"mmt", CONS_SEL_MMT}, {"mc", CONS_SEL_MC}, {"rs", CONS_SEL_RS}, {"mu", CONS_SEL_MU}};
     bool found = false;
     for (size_t i = 0; i < sizeof dets / sizeof dets[0]; i++)
         if (!strcmp(det, dets[i].n))
             p->det = dets[i].d, found = true;
     if (!found)
-        return yun_err_set(err, YUN_E_INVALID, "policy '%s': unknown detector '%s' (thr, iqr, mad, lr, lrr)", name, det);
+        return yun_err_set(err, YUN_E_INVALID, "policy '%s': unknown detector '%s' (thr, iqr, mad, lr, lrr)", name,
+                           det);
     found = false;
     for (size_t i = 0; i < sizeof sels / sizeof sels[0]; i++)
         if (!strcmp(sel, sels[i].n))
@@ -388,7 +416,8 @@ static bool overloaded_core(const cons_cluster *c, const cons_policy *p, int h, 
     case CONS_DET_MAD:
         if (len < IQR_MIN)
             return req_util > FALLBACK_THR;
-        return req_util > 1 - p->param * (p->det == CONS_DET_IQR ? consolidate_iqr(hist, len) : consolidate_mad(hist, len));
+        return req_util >
+               1 - p->param * (p->det == CONS_DET_IQR ? consolidate_iqr(hist, len) : consolidate_mad(hist, len));
     case CONS_DET_LR:
     case CONS_DET_LRR:
     case CONS_DET_YUN: {
@@ -397,7 +426,8 @@ static bool overloaded_core(const cons_cluster *c, const cons_policy *p, int h, 
         /* predict as far ahead as the longest migration off this host takes, in whole intervals */
         double mig = max_ram / (H->bw / 16.0);
         double at = LR_WINDOW + ceil(mig / c->interval);
-        double pred = p->det == CONS_DET_LRR ? consolidate_lrr_predict(hist, len, at) : consolidate_lr_predict(hist, len, at);
+        double pred =
+            p->det == CONS_DET_LRR ? consolidate_lrr_predict(hist, len, at) : consolidate_lr_predict(hist, len, at);
         if (p->det == CONS_DET_YUN)
             /* yun also counts what is asked for now: a prediction that lags a jump is no excuse */
             return p->param * fmax(pred, req_util) >= 1;
@@ -434,8 +464,8 @@ typedef struct plan_host {
     int *vms;
     int n, cap;
     double ram_used, bw_used;
-    double avail;      /* MIPS the scheduler has left */
-    double alloc_sum;  /* MIPS allocated (what pabfd adds the VM's request to) */
+    double avail;     /* MIPS the scheduler has left */
+    double alloc_sum; /* MIPS allocated (what pabfd adds the VM's request to) */
 } plan_host;
 
 typedef struct plan {
@@ -746,7 +776,8 @@ static void step_cloudsim(plan *P, cons_plan *out)
             over[h] = 1, over_list[nover++] = h;
     out->overloaded += nover;
 
-    int *mig = xmalloc((size_t)(c->nvms + 1) * sizeof *mig), *mig_from = xmalloc((size_t)(c->nvms + 1) * sizeof *mig_from);
+    int *mig = xmalloc((size_t)(c->nvms + 1) * sizeof *mig),
+        *mig_from = xmalloc((size_t)(c->nvms + 1) * sizeof *mig_from);
     int nmig = 0;
     for (int i = 0; i < nover; i++) {
         int h = over_list[i];
@@ -844,13 +875,14 @@ static void step_cloudsim(plan *P, cons_plan *out)
 
 /* yun: see docs/placement.md. The differences from lr-mmt that matter:
  *  - overload: lr's prediction or the current request, whichever is higher (param x max >= 1);
- *  - selection: the one VM whose departure ends the overload, smallest first, so one move instead of
- *    several;
- *  - placement: the true power increase, only where lr predicts the host stays safe with the VM and the
- *    current request stays under a headroom; so moved VMs do not cause the next overload;
- *  - evacuation: only hosts whose VMs all fit on hosts that are already on, without waking any, and
- *    whose targets keep the headroom: an evacuation never needs to be undone by the next overload;
- *  - no VM moves twice in a step. */
+ *  - selection: among the VMs whose departure alone ends the overload, the least RAM (shortest
+ *    migration), so one move instead of several;
+ *  - placement: the true power increase (waking a host costs its idle power), only where lr predicts the
+ *    host stays safe with the VM and the current request stays under 80%, so a moved VM does not cause
+ *    the next overload;
+ *  - evacuation: only hosts under 30%, only onto hosts that are already on and stay under 70%: an
+ *    evacuation that the next overload would undo costs migrations and saves nothing;
+ *  - no VM moves twice in a step, and a host that received VMs is not evacuated in the same step. */
 static void step_yun(plan *P, cons_plan *out)
 {
     const cons_cluster *c = P->c;

@@ -27,28 +27,28 @@
 #define CONS_HISTORY 30 /* utilisation samples kept per VM, as CloudSim's PowerVm.HISTORY_LENGTH */
 
 typedef struct cons_host {
-    int pes;                    /* cores */
-    double pe_mips;             /* MIPS of one core; a VM's request above this cannot be met here */
-    double ram;                 /* MB */
-    double bw;                  /* Mbit/s; half of it carries migrations */
+    int pes;        /* cores */
+    double pe_mips; /* MIPS of one core; a VM's request above this cannot be met here */
+    double ram;     /* MB */
+    double bw;      /* Mbit/s; half of it carries migrations */
     const yun_power_model *power;
-    double util_mips;           /* CPU used at the last accounting update (0 = off): the baseline
-                                   pabfd measures a host's power increase from, as CloudSim does */
-    int *vms;                   /* VM indices on this host, in arrival order (includes VMs migrating in) */
+    double util_mips; /* CPU used at the last accounting update (0 = off): the baseline
+                         pabfd measures a host's power increase from, as CloudSim does */
+    int *vms;         /* VM indices on this host, in arrival order (includes VMs migrating in) */
     int nvms, cap;
 } cons_host;
 
 typedef struct cons_vm {
-    double mips;                /* size: what the VM gets at 100% */
-    double ram;                 /* MB: its size, what a migration copies */
-    double bw;                  /* Mbit/s */
-    double ram_demand;          /* MB it needs free on a host it moves to (ram, or 0 in CloudSim's
-                                   experiment, where running VMs ask for no RAM: see docs/placement.md) */
-    double bw_demand;           /* Mbit/s likewise */
-    double req_mips;            /* what it asks for now: utilisation x mips */
-    int host;                   /* the host it runs on, -1 when gone */
-    int migrating_to;           /* the host it is migrating to, -1 when not migrating */
-    double hist[CONS_HISTORY];  /* utilisation (fraction of mips), most recent first */
+    double mips;               /* size: what the VM gets at 100% */
+    double ram;                /* MB: its size, what a migration copies */
+    double bw;                 /* Mbit/s */
+    double ram_demand;         /* MB it needs free on a host it moves to (ram, or 0 in CloudSim's
+                                  experiment, where running VMs ask for no RAM: see docs/placement.md) */
+    double bw_demand;          /* Mbit/s likewise */
+    double req_mips;           /* what it asks for now: utilisation x mips */
+    int host;                  /* the host it runs on, -1 when gone */
+    int migrating_to;          /* the host it is migrating to, -1 when not migrating */
+    double hist[CONS_HISTORY]; /* utilisation (fraction of mips), most recent first */
     int hist_len;
 } cons_vm;
 
@@ -57,42 +57,51 @@ typedef struct cons_cluster {
     int nhosts;
     cons_vm *vms;
     int nvms;
-    double interval;            /* seconds between steps: lr predicts this far ahead per migration */
+    double interval; /* seconds between steps: lr predicts this far ahead per migration */
 } cons_cluster;
 
-typedef enum { CONS_DET_NONE, CONS_DET_THR, CONS_DET_IQR, CONS_DET_MAD, CONS_DET_LR, CONS_DET_LRR,
-               CONS_DET_YUN } cons_detector;
+typedef enum {
+    CONS_DET_NONE,
+    CONS_DET_THR,
+    CONS_DET_IQR,
+    CONS_DET_MAD,
+    CONS_DET_LR,
+    CONS_DET_LRR,
+    CONS_DET_YUN
+} cons_detector;
 typedef enum { CONS_SEL_MMT, CONS_SEL_MC, CONS_SEL_RS, CONS_SEL_MU, CONS_SEL_YUN } cons_selector;
 
 /* A policy as the CLI names it: "lr-mmt-1.2", "thr-mu-0.8", "npa", "dvfs", "yun". */
 typedef struct cons_policy {
     char name[32];
-    cons_detector det;          /* NONE for npa and dvfs: no migrations */
+    cons_detector det; /* NONE for npa and dvfs: no migrations */
     cons_selector sel;
-    double param;               /* threshold (thr) or safety parameter (iqr, mad, lr, lrr) */
-    bool npa;                   /* no power awareness: every host at full power all the time */
-    bool yun;                   /* yun's own policy (see consolidate_step) */
+    double param; /* threshold (thr) or safety parameter (iqr, mad, lr, lrr) */
+    bool npa;     /* no power awareness: every host at full power all the time */
+    bool yun;     /* yun's own policy (see consolidate_step) */
 } cons_policy;
 
 typedef struct cons_migration {
     int vm;
     int from;
     int to;
-    bool evacuation;            /* off an underloaded host (else off an overloaded one) */
+    bool evacuation; /* off an underloaded host (else off an overloaded one) */
 } cons_migration;
 
 typedef struct cons_plan {
     cons_migration *moves;
     int n, cap;
-    int overloaded;             /* hosts found overloaded this step */
-    int underloaded;            /* hosts evacuated this step */
+    int overloaded;  /* hosts found overloaded this step */
+    int underloaded; /* hosts evacuated this step */
 } cons_plan;
 
 /* Parses a policy name. Fails with YUN_E_INVALID naming the bad part and listing what is valid. */
 int consolidate_policy_parse(const char *name, cons_policy *p, yun_err *err);
 
-/* Writes the one-line descriptions of every policy family into a NULL-terminated static table. */
-const char *const *consolidate_policy_help(void);
+/* One line per policy, "name  description", every detector x selector with its usual parameter (any
+ * other parameter is accepted too), then npa, dvfs and yun. Returns the count; the caller frees each
+ * line and the array. */
+int consolidate_policy_list(char ***lines);
 
 /* ---- the detectors, on a host's utilisation history (most recent first) ----
  * hist: host utilisation fractions, n samples; req_util: the host's current request / capacity. */
@@ -134,7 +143,7 @@ double consolidate_host_alloc(const cons_cluster *c, int h, double *alloc, doubl
 /* Cluster helpers for the caller. */
 void consolidate_host_add_vm(cons_cluster *c, int h, int v);    /* appends v to h's list */
 void consolidate_host_remove_vm(cons_cluster *c, int h, int v); /* removes v from h's list, keeps order */
-void consolidate_cluster_free(cons_cluster *c);                  /* frees the hosts' VM lists */
-double consolidate_host_mips(const cons_host *h);                /* pes x pe_mips */
+void consolidate_cluster_free(cons_cluster *c);                 /* frees the hosts' VM lists */
+double consolidate_host_mips(const cons_host *h);               /* pes x pe_mips */
 
 #endif

@@ -81,7 +81,8 @@ void place_plan_free(place_plan *p);
 
 /* Places vms onto hosts with algorithm algo. Hosts keep their current use; the plan adds to it without
  * changing the arrays. Fails with YUN_E_INVALID on a malformed instance (negative numbers, min > max),
- * naming the VM or host. A VM that fits nowhere is rejected, not an error. plan is (re)initialised. */
+ * naming the VM or host. A VM that fits nowhere is rejected, not an error. On success plan is new (free it
+ * with place_plan_free); on failure there is nothing to free. */
 int place_run(place_algo algo, const place_host *hosts, int n_hosts, const place_vm *vms, int n_vms,
               const place_opts *opts, place_plan *plan, yun_err *err);
 

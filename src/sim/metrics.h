@@ -16,12 +16,12 @@
 #include "model/power.h"
 
 typedef struct sim_host_acct {
-    bool has;              /* a state has been recorded */
-    double t;              /* time of the current state */
-    double alloc, req;     /* MIPS granted and asked for at t */
-    double util;           /* utilisation fraction at t (energy) */
+    bool has;          /* a state has been recorded */
+    double t;          /* time of the current state */
+    double alloc, req; /* MIPS granted and asked for at t */
+    double util;       /* utilisation fraction at t (energy) */
     bool active;
-    bool final_active;     /* activity of the last state at an earlier time (for shutdowns) */
+    bool final_active; /* activity of the last state at an earlier time (for shutdowns) */
     double active_s, violation_s, energy_ws;
     long shutdowns;
 } sim_host_acct;

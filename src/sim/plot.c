@@ -53,25 +53,31 @@ int sim_plot(const char *dir, const sim_result *a, const char *name_a, const sim
                "set terminal pngcairo size 1000,500 noenhanced\n"
                "set grid\nset key top right\nset xlabel 'hours'\n"
                "set xrange [0:24]\n");
-    fprintf(f, "set output 'active_hosts.png'\nset title 'Active hosts'\nset ylabel 'hosts'\n"
-               "plot 'series_a.dat' using 1:2 with lines lw 2 title '%s'", name_a);
+    fprintf(f,
+            "set output 'active_hosts.png'\nset title 'Active hosts'\nset ylabel 'hosts'\n"
+            "plot 'series_a.dat' using 1:2 with lines lw 2 title '%s'",
+            name_a);
     if (b)
         fprintf(f, ", 'series_b.dat' using 1:2 with lines lw 2 title '%s'", name_b);
-    fprintf(f, "\nset output 'power.png'\nset title 'Total power'\nset ylabel 'kW'\n"
-               "plot 'series_a.dat' using 1:($3/1000) with lines lw 2 title '%s'", name_a);
+    fprintf(f,
+            "\nset output 'power.png'\nset title 'Total power'\nset ylabel 'kW'\n"
+            "plot 'series_a.dat' using 1:($3/1000) with lines lw 2 title '%s'",
+            name_a);
     if (b)
         fprintf(f, ", 'series_b.dat' using 1:($3/1000) with lines lw 2 title '%s'", name_b);
-    fprintf(f, "\nunset grid\nset output 'heatmap.png'\nset terminal pngcairo size %d,600 noenhanced\n"
-               "set palette defined (0 'white', 0.01 '#dbe9f6', 0.5 '#2c7fb8', 0.9 '#f03b20', 1 '#800000')\n"
-               "set cbrange [0:1]\nset cblabel 'CPU utilisation'\nset ylabel 'host'\nset autoscale yfix\n",
+    fprintf(f,
+            "\nunset grid\nset output 'heatmap.png'\nset terminal pngcairo size %d,600 noenhanced\n"
+            "set palette defined (0 'white', 0.01 '#dbe9f6', 0.5 '#2c7fb8', 0.9 '#f03b20', 1 '#800000')\n"
+            "set cbrange [0:1]\nset cblabel 'CPU utilisation'\nset ylabel 'host'\nset autoscale yfix\n",
             b ? 1600 : 1000);
     if (b)
         fprintf(f, "set multiplot layout 1,2\n");
     fprintf(f, "set title 'Host utilisation: %s'\nplot 'heat_a.dat' matrix using ($1*%g+%g):2:3 with image notitle\n",
             name_a, step_h, t0_h);
     if (b)
-        fprintf(f, "set title 'Host utilisation: %s'\nplot 'heat_b.dat' matrix using ($1*%g+%g):2:3 with image notitle\n"
-                   "unset multiplot\n",
+        fprintf(f,
+                "set title 'Host utilisation: %s'\nplot 'heat_b.dat' matrix using ($1*%g+%g):2:3 with image notitle\n"
+                "unset multiplot\n",
                 name_b, step_h, t0_h);
     if (fclose(f) != 0)
         return yun_err_sys(err, YUN_E_IO, errno, "plot: cannot write %s", gp);

@@ -10,10 +10,10 @@
 
 static const double VM_MIPS[4] = {2500, 2000, 1000, 500};
 static const double VM_RAM[4] = {870, 1740, 1740, 613};
-#define VM_BW 100.0     /* Mbit/s */
-#define HOST_BW 1000.0  /* Mbit/s */
+#define VM_BW 100.0    /* Mbit/s */
+#define HOST_BW 1000.0 /* Mbit/s */
 #define HOST_RAM 4096.0
-#define START 0.1       /* CloudSim's VMs start 0.1 s in (its minimum time between events) */
+#define START 0.1 /* CloudSim's VMs start 0.1 s in (its minimum time between events) */
 
 typedef struct pending {
     double t;
@@ -27,11 +27,11 @@ typedef struct sim {
     cons_cluster c;
     sim_host_acct *ha;
     sim_vm_acct *va;
-    double *alloc;     /* scratch, per VM slot of a host */
+    double *alloc; /* scratch, per VM slot of a host */
     double npa_watts_g[2];
     pending *q;
     int nq, qcap;
-    int *row;          /* trace row of each VM */
+    int *row; /* trace row of each VM */
     long finished;
 } sim;
 
@@ -62,8 +62,7 @@ static void account(sim *S, double t)
                 sim_vm_record(&S->va[v], t, S->alloc[i], V->req_mips, V->migrating_to >= 0);
         }
         double cap = consolidate_host_mips(H);
-        sim_host_record(&S->ha[h], H->power, t, used / cap, used, req,
-                        S->p->npa ? H->power->watts[10] : 0);
+        sim_host_record(&S->ha[h], H->power, t, used / cap, used, req, S->p->npa ? H->power->watts[10] : 0);
         H->util_mips = used;
     }
 }
@@ -229,9 +228,10 @@ int sim_run(const sim_trace *tr, const cons_policy *p, const sim_config *cfg, si
     for (int v = 0; v < c->nvms; v++) {
         int h = consolidate_initial_host(c, p, v);
         if (h < 0) {
-            rc = yun_err_set(err, YUN_E_NO_CAPACITY,
-                             "VM %d (%s, %.0f MIPS, %.0f MB) fits on none of the %d hosts at the start; give more --hosts",
-                             v, tr->names[S.row[v]], c->vms[v].mips, c->vms[v].ram, c->nhosts);
+            rc = yun_err_set(
+                err, YUN_E_NO_CAPACITY,
+                "VM %d (%s, %.0f MIPS, %.0f MB) fits on none of the %d hosts at the start; give more --hosts", v,
+                tr->names[S.row[v]], c->vms[v].mips, c->vms[v].ram, c->nhosts);
             goto done;
         }
         consolidate_host_add_vm(c, h, v);

@@ -18,33 +18,36 @@
 #include "util/err.h"
 
 typedef struct sim_config {
-    int hosts;                /* 800 */
-    double interval;          /* seconds between consolidation steps, 300 */
-    double sample_interval;   /* seconds between trace samples, 300 (PlanetLab) */
-    uint64_t seed;            /* for rs */
-    bool series;              /* keep per-step series for plots */
-    uint64_t shuffle;         /* 0: VMs in file-name order; else the seed of a random order (CloudSim
-                                 takes the folder's directory order, which decides the VM types) */
+    int hosts;              /* 800 */
+    double interval;        /* seconds between consolidation steps, 300 */
+    double sample_interval; /* seconds between trace samples, 300 (PlanetLab) */
+    uint64_t seed;          /* for rs */
+    bool series;            /* keep per-step series for plots */
+    uint64_t shuffle;       /* 0: VMs in file-name order; else the seed of a random order (CloudSim
+                               takes the folder's directory order, which decides the VM types) */
 } sim_config;
 
-#define SIM_CONFIG_DEFAULT {800, 300, 300, 1, false, 0}
+#define SIM_CONFIG_DEFAULT                                                                                             \
+    {                                                                                                                  \
+        800, 300, 300, 1, false, 0                                                                                     \
+    }
 
 typedef struct sim_series {
-    int n;                    /* steps */
+    int n; /* steps */
     int nhosts;
-    double *t;                /* seconds */
-    int *active;              /* hosts on */
-    double *watts;            /* total power */
-    float *util;              /* n x nhosts utilisation, row per step */
+    double *t;     /* seconds */
+    int *active;   /* hosts on */
+    double *watts; /* total power */
+    float *util;   /* n x nhosts utilisation, row per step */
 } sim_series;
 
 typedef struct sim_result {
     sim_metrics m;
     long migrations;
-    long evacuations;         /* of which off underloaded hosts */
+    long evacuations; /* of which off underloaded hosts */
     int vms, hosts, steps;
     double step_ms_mean, step_ms_max;
-    long vms_finished;        /* VMs that asked for no CPU at an update and left (CloudSim's rule) */
+    long vms_finished; /* VMs that asked for no CPU at an update and left (CloudSim's rule) */
     sim_series series;
 } sim_result;
 

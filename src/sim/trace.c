@@ -47,8 +47,8 @@ static int read_file(const char *dir, const char *name, double **vals, size_t *c
         if (len == sizeof line - 1 && line[len - 1] != '\n')
             return yun_err_set(err, YUN_E_INVALID, "trace %s line %d: line too long; expected one CPU %% (0..100)",
                                path, lineno);
-        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r' || line[len - 1] == ' ' ||
-                           line[len - 1] == '\t'))
+        while (len > 0 &&
+               (line[len - 1] == '\n' || line[len - 1] == '\r' || line[len - 1] == ' ' || line[len - 1] == '\t'))
             line[--len] = 0;
         char *s = line;
         while (*s == ' ' || *s == '\t')
@@ -67,11 +67,12 @@ static int read_file(const char *dir, const char *name, double **vals, size_t *c
         errno = 0;
         double v = strtod(s, &end);
         if (end == s || *end || errno || !isfinite(v))
-            return yun_err_set(err, YUN_E_INVALID, "trace %s line %d: '%.40s' is not a number; expected one CPU %% (0..100)",
-                               path, lineno, s);
+            return yun_err_set(err, YUN_E_INVALID,
+                               "trace %s line %d: '%.40s' is not a number; expected one CPU %% (0..100)", path, lineno,
+                               s);
         if (v < 0 || v > 100)
-            return yun_err_set(err, YUN_E_INVALID, "trace %s line %d: %g is outside 0..100 (CPU utilisation in percent)",
-                               path, lineno, v);
+            return yun_err_set(err, YUN_E_INVALID,
+                               "trace %s line %d: %g is outside 0..100 (CPU utilisation in percent)", path, lineno, v);
         xgrow((void **)vals, cap, (size_t)n + 1, sizeof **vals);
         (*vals)[n++] = v / 100.0;
     }
@@ -124,8 +125,9 @@ sim_trace *sim_trace_load(const char *dir, yun_err *err)
             t->nsamples = k;
             t->util = xmalloc(n * (size_t)k * sizeof *t->util);
         } else if (k != t->nsamples) {
-            yun_err_set(err, YUN_E_INVALID, "trace %s/%s line %d: %d samples, but %s has %d; every file needs the same count",
-                        dir, names[i], k < t->nsamples ? k + 1 : t->nsamples + 1, k, names[0], t->nsamples);
+            yun_err_set(err, YUN_E_INVALID,
+                        "trace %s/%s line %d: %d samples, but %s has %d; every file needs the same count", dir,
+                        names[i], k < t->nsamples ? k + 1 : t->nsamples + 1, k, names[0], t->nsamples);
             sim_trace_free(t);
             return NULL;
         }

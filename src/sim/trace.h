@@ -8,9 +8,9 @@
 
 typedef struct sim_trace {
     int nvms;
-    int nsamples;       /* lines per file; every file has the same number */
-    char **names;       /* file names, nvms of them */
-    double *util;       /* nvms x nsamples utilisation fractions (percent / 100), row per VM */
+    int nsamples; /* lines per file; every file has the same number */
+    char **names; /* file names, nvms of them */
+    double *util; /* nvms x nsamples utilisation fractions (percent / 100), row per VM */
 } sim_trace;
 
 /* Loads every regular file of dir (hidden files skipped). Fails with YUN_E_INVALID naming the file and

@@ -132,6 +132,18 @@ int metrics_query(yun_metrics *m, metrics_kind kind, const char *id, int64_t fro
                   int64_t now_ms, metrics_series *out, yun_err *err);
 void metrics_series_free(metrics_series *s);
 
+/* The newest raw sample of each entity of a kind, for /metrics and `yun top`. */
+typedef struct metrics_latest_row {
+    char id[129];
+    int64_t ts_ms;
+    double v[METRICS_MAX]; /* NaN: not measured */
+} metrics_latest_row;
+
+/* The newest raw sample of every entity of kind taken at or after since_ms (entities silent since then are
+ * left out: a stopped VM is not "0 % busy"), ordered by id. *out is malloc'd: free() it. */
+int metrics_latest(yun_metrics *m, metrics_kind kind, int64_t since_ms, metrics_latest_row **out, size_t *n,
+                   yun_err *err);
+
 /* Rows per tier (for tests and operations), and the database's size in bytes (page_count * page_size). */
 int metrics_count_rows(yun_metrics *m, metrics_tier t, int64_t *rows, yun_err *err);
 int metrics_db_bytes(yun_metrics *m, int64_t *bytes, yun_err *err);

@@ -642,6 +642,50 @@ void metrics_series_free(metrics_series *s)
     s->n = 0;
 }
 
+int metrics_latest(yun_metrics *m, metrics_kind kind, int64_t since_ms, metrics_latest_row **out, size_t *n,
+                   yun_err *err)
+{
+    *out = NULL;
+    *n = 0;
+    int nd;
+    const metrics_def *d = metrics_defs(kind, &nd);
+    if (!d)
+        return yun_err_set(err, YUN_E_INVALID, "unknown metrics kind %d (host, core, vm or cloud)", (int)kind);
+    yun_buf b = YUN_BUF_INIT;
+    /* per entity one probe of its (eid, ts) range from the top, walking m_entity's (kind, ext) index in order */
+    buf_puts(&b, "SELECT e.ext, r.ts, ");
+    cols(&b, "r.v%d", METRICS_MAX);
+    buf_puts(&b, " FROM m_entity e CROSS JOIN m_raw r ON r.eid = e.eid AND r.ts = "
+                 "(SELECT max(ts) FROM m_raw x WHERE x.eid = e.eid) WHERE e.kind = ? AND r.ts >= ? ORDER BY e.ext");
+    sqlite3_stmt *st = prep(m, b.data, err);
+    buf_free(&b);
+    if (!st)
+        return -1;
+    sqlite3_bind_int(st, 1, kind);
+    sqlite3_bind_int64(st, 2, since_ms / 1000);
+    metrics_latest_row *rows = NULL;
+    size_t cap = 0, cnt = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        xgrow((void **)&rows, &cap, cnt + 1, sizeof *rows);
+        metrics_latest_row *r = &rows[cnt++];
+        snprintf(r->id, sizeof r->id, "%s", (const char *)sqlite3_column_text(st, 0));
+        r->ts_ms = sqlite3_column_int64(st, 1) * 1000;
+        for (int k = 0; k < METRICS_MAX; k++)
+            r->v[k] = k < nd && sqlite3_column_type(st, 2 + k) != SQLITE_NULL
+                          ? (double)sqlite3_column_int64(st, 2 + k) / d[k].scale
+                          : NAN;
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        free(rows);
+        return db_fail(m, err, "reading the latest samples");
+    }
+    *out = rows;
+    *n = cnt;
+    return 0;
+}
+
 int metrics_count_rows(yun_metrics *m, metrics_tier t, int64_t *rows, yun_err *err)
 {
     if ((unsigned)t >= METRICS_TIERS)

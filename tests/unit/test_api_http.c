@@ -473,10 +473,27 @@ static void test_report_validation(void **state)
     json_decref(j);
 }
 
+static void json_assert_upload(fx *f, const char *path, long status, const char *want)
+{
+    AUTOFREE char *url = xasprintf("%s%s", f->url, path);
+    char disk[4096] = {'Q', 'F', 'I', (char)0xfb};
+    http_resp r = {0};
+    yun_err err = YUN_ERR_INIT;
+    assert_int_equal(
+        http_request("POST", url, f->admin, "application/octet-stream", disk, sizeof disk, 10000, &r, &err), 0);
+    assert_int_equal(r.status, status);
+    assert_non_null(strstr(r.body, want));
+    http_resp_free(&r);
+}
+
 static void test_hosts_users_settings(void **state)
 {
     fx *f = *state;
     json_t *j;
+    /* an upload that cannot succeed is refused before its body is read */
+    json_assert_upload(f, "/v1/images?name=starter", 409, "exists already");
+    json_assert_upload(f, "/v1/images", 400, "give the image a name");
+    json_assert_upload(f, "/v1/images?name=Bad_Name", 400, "not allowed");
     assert_int_equal(call(f, "GET", "/v1/hosts", f->alice, NULL, &j), 200);
     json_t *h = json_array_get(json_object_get(j, "hosts"), 0);
     assert_string_equal(json_string_value(json_object_get(h, "state")), "up");
@@ -588,6 +605,41 @@ static void test_list_cache_follows_changes(void **state)
     assert_string_equal(admin_list_field(f, "name"), "(none)");
 }
 
+/* The router: methods, captured segments (decoded), a tolerated trailing slash, 405 versus 404. */
+static void test_router(void **state)
+{
+    (void)state;
+    char p[API_MAX_PARAMS][256];
+    bool known = false;
+    const api_route *r = api_route_match("POST", "/v1/vms/web1/start", p, &known);
+    assert_non_null(r);
+    assert_ptr_equal(r->handler, h_vm_start);
+    assert_string_equal(p[0], "web1");
+    r = api_route_match("GET", "/v1/vms/", p, &known);
+    assert_non_null(r);
+    assert_ptr_equal(r->handler, h_vms_list);
+    r = api_route_match("POST", "/v1/agent/hosts/7/report", p, &known);
+    assert_non_null(r);
+    assert_int_equal(r->auth, AUTH_AGENT);
+    assert_string_equal(p[0], "7");
+    r = api_route_match("GET", "/v1/vms/a%2Fb", p, &known);
+    assert_non_null(r);
+    assert_string_equal(p[0], "a/b");
+    r = api_route_match("POST", "/v1/images/build-starter", p, &known);
+    assert_ptr_equal(r->handler, h_image_build_starter);
+    assert_int_equal(r->auth, AUTH_ADMIN);
+    r = api_route_match("PUT", "/v1/images", p, &known);
+    assert_true(r->upload);
+    assert_null(api_route_match("PUT", "/v1/vms/web1", p, &known));
+    assert_true(known); /* 405 */
+    assert_null(api_route_match("GET", "/v1/vms/web1/nope", p, &known));
+    assert_false(known); /* 404 */
+    assert_null(api_route_match("GET", "/v1/vms//start", p, &known));
+    assert_null(api_route_match("GET", "/healthz/x", p, &known));
+    r = api_route_match("GET", "/healthz", p, &known);
+    assert_int_equal(r->auth, AUTH_NONE);
+}
+
 /* The hand-written VM writer must produce JSON that a parser reads back to the same strings. */
 static void test_vm_writer_escapes(void **state)
 {
@@ -632,6 +684,7 @@ int main(void)
         T(test_no_capacity_creates_nothing), T(test_lifecycle_through_agent_reports),
         T(test_report_validation),           T(test_hosts_users_settings),
         T(test_list_cache_follows_changes),  cmocka_unit_test(test_vm_writer_escapes),
+        cmocka_unit_test(test_router),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
@@ -35,6 +36,17 @@ static void test_policy_parse(void **state)
     }
     assert_int_equal(consolidate_policy_parse("lr-zz-1.2", &p, &err), -1);
     assert_non_null(strstr(err.msg, "selector 'zz'"));
+    /* every listed policy parses: 5 detectors x 4 selectors, npa, dvfs, yun */
+    char **lines;
+    int n = consolidate_policy_list(&lines);
+    assert_int_equal(n, 23);
+    for (int i = 0; i < n; i++) {
+        char name[32];
+        assert_int_equal(sscanf(lines[i], "%31s", name), 1);
+        assert_int_equal(consolidate_policy_parse(name, &p, &err), 0);
+        free(lines[i]);
+    }
+    free(lines);
 }
 
 static void test_iqr_mad(void **state)
@@ -152,7 +164,8 @@ static void test_alloc(void **state)
     free_mips = consolidate_host_alloc(&f.c, 1, alloc3, &used);
     assert_true(free_mips == 0);
     double scale = 5320 / 5600.0;
-    assert_true(alloc3[0] == floor(2600 * scale) && alloc3[1] == floor(2000 * scale) && alloc3[2] == floor(1000 * scale));
+    assert_true(alloc3[0] == floor(2600 * scale) && alloc3[1] == floor(2000 * scale) &&
+                alloc3[2] == floor(1000 * scale));
     assert_true(used <= 5320 && used > 5317);
     for (int v = x; v <= z; v++)
         consolidate_host_remove_vm(&f.c, 1, v);
@@ -425,10 +438,12 @@ static void test_yun(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_policy_parse), cmocka_unit_test(test_iqr_mad), cmocka_unit_test(test_lr),
-        cmocka_unit_test(test_r2), cmocka_unit_test(test_alloc), cmocka_unit_test(test_detectors_on_hosts),
-        cmocka_unit_test(test_step_thr_mmt), cmocka_unit_test(test_selectors), cmocka_unit_test(test_underload),
-        cmocka_unit_test(test_initial), cmocka_unit_test(test_yun),
+        cmocka_unit_test(test_policy_parse), cmocka_unit_test(test_iqr_mad),
+        cmocka_unit_test(test_lr),           cmocka_unit_test(test_r2),
+        cmocka_unit_test(test_alloc),        cmocka_unit_test(test_detectors_on_hosts),
+        cmocka_unit_test(test_step_thr_mmt), cmocka_unit_test(test_selectors),
+        cmocka_unit_test(test_underload),    cmocka_unit_test(test_initial),
+        cmocka_unit_test(test_yun),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

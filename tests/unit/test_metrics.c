@@ -351,6 +351,45 @@ static void test_schema_versions(void **state)
     unlink(side);
 }
 
+static void test_latest(void **state)
+{
+    yun_metrics *m = *state;
+    yun_err err = YUN_ERR_INIT;
+    metrics_sample s[6];
+    vm_sample(&s[0], "b", T0, 10, 1);
+    vm_sample(&s[1], "b", T0 + 5, 20, 2);
+    vm_sample(&s[2], "a", T0 + 5, 30, 3);
+    vm_sample(&s[3], "c", T0 - 600, 40, 4); /* silent for 10 minutes */
+    metrics_sample_init(&s[4], METRICS_HOST, "h", S(T0 + 10));
+    s[4].v[metrics_index(METRICS_HOST, "load1")] = 2.5;
+    vm_sample(&s[5], "a", T0 - 5, 99, 99);
+    assert_int_equal(metrics_append(m, s, 6, &err), 0);
+    metrics_latest_row *r;
+    size_t n;
+    assert_int_equal(metrics_latest(m, METRICS_VM, S(T0 - 60), &r, &n, &err), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(r[0].id, "a");
+    assert_int_equal(r[0].ts_ms, S(T0 + 5));
+    assert_float_equal(r[0].v[0], 30, 0);
+    assert_string_equal(r[1].id, "b");
+    assert_float_equal(r[1].v[0], 20, 0);
+    assert_float_equal(r[1].v[1], 2, 0);
+    assert_true(isnan(r[1].v[metrics_index(METRICS_VM, "probe_ms")]));
+    free(r);
+    assert_int_equal(metrics_latest(m, METRICS_VM, S(T0 - 3600), &r, &n, &err), 0);
+    assert_int_equal(n, 3);
+    assert_string_equal(r[2].id, "c");
+    free(r);
+    assert_int_equal(metrics_latest(m, METRICS_HOST, 0, &r, &n, &err), 0);
+    assert_int_equal(n, 1);
+    assert_float_equal(r[0].v[metrics_index(METRICS_HOST, "load1")], 2.5, 0);
+    free(r);
+    assert_int_equal(metrics_latest(m, METRICS_CLOUD, 0, &r, &n, &err), 0);
+    assert_int_equal(n, 0);
+    free(r);
+    assert_int_equal(metrics_latest(m, (metrics_kind)9, 0, &r, &n, &err), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -361,6 +400,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_tiers_stitch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expiry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_latest, setup, teardown),
         cmocka_unit_test(test_schema_versions),
     };
     return cmocka_run_group_tests_name("metrics", tests, NULL, NULL);

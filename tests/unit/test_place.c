@@ -485,6 +485,53 @@ static void test_pabfd_prefers_cheapest(void **state)
     place_plan_free(&p);
 }
 
+/* pabfd's indexes (active list, one idle host per class) against the plain rule: VMs by CPU descending,
+ * each onto place_cheapest_host over every host. */
+static void test_pabfd_against_plain_rule(void **state)
+{
+    (void)state;
+    place_rng g = {11};
+    const yun_power_model *pm[2] = {&YUN_POWER_HP_ML110_G4, &YUN_POWER_HP_ML110_G5};
+    for (int round = 0; round < 100; round++) {
+        int nh = (int)place_rng_range(&g, 1, 12), nv = (int)place_rng_range(&g, 1, 30);
+        place_host h[12], ref[12];
+        place_vm v[30];
+        for (int j = 0; j < nh; j++) {
+            int kind = (int)place_rng_range(&g, 0, 2);
+            h[j] = host("h", kind == 0 ? 3720 : 5320, kind == 2 ? 8192 : 4096, 100);
+            h[j].power = kind == 0 ? pm[0] : pm[1];
+            if (place_rng_range(&g, 0, 3) == 0) { /* some hosts already busy */
+                h[j].used[PLACE_CPU] = place_rng_range(&g, 1, 2000);
+                h[j].used[PLACE_MEM] = place_rng_range(&g, 0, 2000);
+            }
+            ref[j] = h[j];
+        }
+        for (int i = 0; i < nv; i++)
+            v[i] = vm(place_rng_range(&g, 100, 2500), place_rng_range(&g, 100, 1800), 1);
+        place_plan p;
+        run(PLACE_PABFD, h, nh, v, nv, 0, &p);
+        /* the reference: a stable sort by CPU descending, then the plain rule */
+        int order[30];
+        for (int i = 0; i < nv; i++)
+            order[i] = i;
+        for (int a = 1; a < nv; a++)
+            for (int b = a; b > 0 && v[order[b]].demand[PLACE_CPU] > v[order[b - 1]].demand[PLACE_CPU]; b--) {
+                int t = order[b];
+                order[b] = order[b - 1];
+                order[b - 1] = t;
+            }
+        for (int o = 0; o < nv; o++) {
+            int i = order[o];
+            int j = place_cheapest_host(ref, nh, &v[i], NULL, NULL);
+            assert_int_equal(p.host[i], j);
+            if (j >= 0)
+                for (int r = 0; r < PLACE_NRES; r++)
+                    ref[j].used[r] += v[i].demand[r];
+        }
+        place_plan_free(&p);
+    }
+}
+
 static bool not_first(int i, const place_host *hh, const place_vm *vv, void *ctx)
 {
     (void)hh;
@@ -552,6 +599,7 @@ int main(void)
         cmocka_unit_test(test_emm_one_host_optimal),
         cmocka_unit_test(test_pabfd_prefers_cheapest),
         cmocka_unit_test(test_cheapest_host_filter),
+        cmocka_unit_test(test_pabfd_against_plain_rule),
         cmocka_unit_test(test_choose_reasons),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -5,10 +5,15 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "sim/metrics.h"
+#include "sim/plot.h"
 #include "sim/sim.h"
 #include "sim/trace.h"
 
@@ -140,12 +145,67 @@ static void test_sim_tiny(void **state)
     sim_trace_free(t);
 }
 
+static long file_size(const char *dir, const char *name)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    struct stat st;
+    return stat(path, &st) == 0 ? (long)st.st_size : -1;
+}
+
+static void test_plot(void **state)
+{
+    (void)state;
+    yun_err err = YUN_ERR_INIT;
+    sim_trace *t = sim_trace_load(FIXTURES "/trace_ok", &err);
+    assert_non_null(t);
+    sim_config cfg = SIM_CONFIG_DEFAULT;
+    cfg.hosts = 4;
+    cfg.series = true;
+    cons_policy p;
+    sim_result a, b;
+    assert_int_equal(consolidate_policy_parse("yun", &p, &err), 0);
+    assert_int_equal(sim_run(t, &p, &cfg, &a, &err), 0);
+    assert_int_equal(consolidate_policy_parse("dvfs", &p, &err), 0);
+    assert_int_equal(sim_run(t, &p, &cfg, &b, &err), 0);
+    char dir[] = "yun-test-plot.XXXXXX"; /* in the working directory: the build dir under meson */
+    assert_non_null(mkdtemp(dir));
+    char sub[600];
+    snprintf(sub, sizeof sub, "%s/charts", dir); /* created by sim_plot */
+    int rc = sim_plot(sub, &a, "yun", &b, "dvfs", &err);
+    /* the data is written whether or not gnuplot is installed */
+    assert_true(file_size(sub, "series_a.dat") > 0 && file_size(sub, "heat_b.dat") > 0 &&
+                file_size(sub, "plot.gp") > 0);
+    if (rc == 0) {
+        assert_true(file_size(sub, "active_hosts.png") > 0);
+        assert_true(file_size(sub, "power.png") > 0);
+        assert_true(file_size(sub, "heatmap.png") > 0);
+    } else {
+        assert_non_null(strstr(err.msg, "gnuplot"));
+    }
+    const char *names[] = {"series_a.dat", "series_b.dat",     "heat_a.dat", "heat_b.dat",
+                           "plot.gp",      "active_hosts.png", "power.png",  "heatmap.png"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char path[700];
+        snprintf(path, sizeof path, "%s/%s", sub, names[i]);
+        unlink(path);
+    }
+    rmdir(sub);
+    rmdir(dir);
+    /* an unwritable place fails with io_error */
+    assert_int_equal(sim_plot("/proc/yun-no-such/charts", &a, "yun", NULL, NULL, &err), -1);
+    assert_int_equal(err.code, YUN_E_IO);
+    sim_result_free(&a);
+    sim_result_free(&b);
+    sim_trace_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_trace_ok),          cmocka_unit_test(test_trace_errors),
         cmocka_unit_test(test_metrics_two_hosts), cmocka_unit_test(test_metrics_npa),
-        cmocka_unit_test(test_sim_tiny),
+        cmocka_unit_test(test_sim_tiny),          cmocka_unit_test(test_plot),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -534,6 +534,8 @@ static enum MHD_Result on_req(void *cls, struct MHD_Connection *c, const char *u
     MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, add_arg, &q);
     pthread_mutex_lock(&srv.mu);
     int i = srv.nreq < MAXREQ ? srv.nreq++ : MAXREQ - 1;
+    /* past MAXREQ (a long --wait) the last slot is reused */
+    free(srv.method[i]), free(srv.path[i]), free(srv.auth[i]), free(srv.ctype[i]), free(srv.reqbody[i]);
     srv.method[i] = xstrdup(method);
     srv.path[i] = xasprintf("%s%s", url, q.data);
     srv.auth[i] = xstrdup(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization"));

@@ -185,6 +185,7 @@ int h_vm_metrics(api_req *, api_resp *, yun_err *);
 int h_host_metrics(api_req *, api_resp *, yun_err *);
 int h_cloud_metrics(api_req *, api_resp *, yun_err *);
 int h_prometheus(api_req *, api_resp *, yun_err *);
+int h_metrics_latest(api_req *, api_resp *, yun_err *);
 /* The setting metrics.interval_ms: its check, and its value (default API_METRICS_DEFAULT_INTERVAL_MS). */
 int api_metrics_interval_check(const char *v, yun_err *err);
 int api_metrics_interval(api_req *rq);

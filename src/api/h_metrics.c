@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "api/api_int.h"
+#include "agent/probe.h"
 #include "api/metrics_json.h"
 #include "util/clock.h"
 #include "util/mem.h"
@@ -34,6 +35,32 @@ static int need_store(api_req *rq, yun_err *err)
 {
     if (!rq->sh->metrics)
         return yun_err_set(err, YUN_E_UNAVAILABLE, "the metrics store could not be opened: see yund's log");
+    return 0;
+}
+
+int api_probe_take(json_t *body, yun_vm *vm, yun_err *err)
+{
+    const char *url = json_string_value(json_object_get(body, "probe"));
+    if (!url || !*url)
+        return 0;
+    if (strlen(url) >= sizeof vm->probe || probe_url_validate(url, err) < 0)
+        return strlen(url) >= sizeof vm->probe
+                   ? yun_err_set(err, YUN_E_INVALID, "probe: the URL is longer than %zu characters", sizeof vm->probe - 1)
+                   : yun_err_prefix(err, "probe: ");
+    snprintf(vm->probe, sizeof vm->probe, "%s", url);
+    return 0;
+}
+
+/* The probes of the VMs assigned to a host that declare one, for the agent's sampler. */
+static int probe_one(const yun_vm *vm, void *ud)
+{
+    json_t *probes = ud;
+    if (!vm->probe[0])
+        return 0;
+    json_t *p = json_pack("{s:s, s:s}", "uuid", vm->uuid, "url", vm->probe);
+    if (vm->address[0])
+        json_object_set_new(p, "address", json_string(vm->address));
+    json_array_append_new(probes, p);
     return 0;
 }
 
@@ -71,8 +98,13 @@ int h_agent_metrics(api_req *rq, api_resp *rs, yun_err *err)
     json_decref(body);
     if (rc < 0)
         return -1;
-    /* "probes" joins the answer once the store keeps VMs' probe URLs (docs/agent-protocol.md) */
-    api_json_resp(rs, 200, json_pack("{s:i, s:I}", "interval_ms", interval, "accepted", (json_int_t)n));
+    json_t *probes = json_array();
+    if (store_vm_each(rq->store, -1, h.id, probe_one, probes, err) < 0) {
+        json_decref(probes);
+        return -1;
+    }
+    api_json_resp(rs, 200, json_pack("{s:i, s:I, s:o}", "interval_ms", interval, "accepted", (json_int_t)n, "probes",
+                                     probes));
     return 0;
 }
 

@@ -716,6 +716,7 @@ static const cli_opt vm_create_opts[] = {
     {"min-mhz", "N", "CPU the placement engine reserves for the VM"},
     {"max-mhz", "N", "the most CPU the VM may use"},
     {"stopped", NULL, "create it without starting it"},
+    {"probe", "URL", "an HTTP probe measured every interval, e.g. http://:80/ (empty host: the VM's address)"},
     WAIT_OPT,
     {"owner", "USER", "admin only: create the VM for this user"},
     {NULL, NULL, NULL}};

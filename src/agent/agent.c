@@ -21,6 +21,10 @@
 /* The balloon reaches its target gradually, or not at all when the guest cannot give the memory back:
  * a target already asked for is asked again only this often. */
 #define AGENT_BALLOON_RESEND_MS 60000
+/* A VM that failed to be made or started is tried again after 2 s, 4 s, ... at most a minute apart, so a
+ * lasting failure (a missing image) neither hammers libvirt nor floods the log. */
+#define AGENT_RETRY_FIRST_MS 2000
+#define AGENT_RETRY_MAX_MS 60000
 
 /* What the agent remembers about one VM that yund listed in its last answer. */
 typedef struct agent_vm {
@@ -36,6 +40,8 @@ typedef struct agent_vm {
     int64_t shutdown_at;     /* monotonic ms of the first ACPI request of this stop, 0 when none */
     int64_t shutdown_last;   /* monotonic ms of the latest ACPI request */
     int sched_shares, sched_cap; /* what the agent last applied, for hypervisors that cannot read them back */
+    int fails;                   /* start attempts failed in a row */
+    int64_t retry_at;            /* monotonic ms before which a failed start is not tried again */
     int64_t mem_asked;           /* the balloon target last asked for, 0 none */
     int64_t mem_asked_at;        /* monotonic ms of that request */
     bool migrate_logged;
@@ -511,6 +517,8 @@ static int vm_reconcile(agent_state *st, yun_hv *hv, agent_vm *v, const desired_
         }
         return v->error[0] ? -1 : 0;
     }
+    if (v->failed && v->fails > 0 && now < v->retry_at)
+        return -1; /* the error verdict stands until the next try */
     if (dom && dom->state == HV_DOM_CRASHED) {
         yun_err e = YUN_ERR_INIT;
         action(st, "destroy", v, domain);
@@ -519,7 +527,16 @@ static int vm_reconcile(agent_state *st, yun_hv *hv, agent_vm *v, const desired_
             return vm_error(v, true, domain, &e);
         }
     }
-    return vm_start(st, hv, v, d);
+    if (vm_start(st, hv, v, d) == 0) {
+        v->fails = 0;
+        return 0;
+    }
+    int64_t delay = AGENT_RETRY_FIRST_MS;
+    for (int i = 0; i < v->fails && delay < AGENT_RETRY_MAX_MS; i++)
+        delay *= 2;
+    v->fails++;
+    v->retry_at = now + (delay < AGENT_RETRY_MAX_MS ? delay : AGENT_RETRY_MAX_MS);
+    return -1;
 }
 
 int agent_reconcile(agent_state *st, yun_hv *hv, const json_t *desired, int64_t now_ms, yun_err *err)

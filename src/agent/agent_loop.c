@@ -19,6 +19,10 @@
 #define AGENT_BACKOFF_MIN_MS 500
 #define AGENT_BACKOFF_MAX_MS 10000
 #define AGENT_PROBE_LOOK_MS 10000 /* how often to look for a starter image to probe KVM with */
+/* After the agent acted, things move (a guest boots and prints, a verdict changes): for this long the
+ * next passes come sooner, so yund sees a state or a console line soon after it happens. */
+#define AGENT_BRISK_FOR_MS 30000
+#define AGENT_BRISK_INTERVAL_MS 250
 
 typedef struct agent_reg {
     long long host_id;
@@ -339,8 +343,10 @@ int agent_run(const agent_config *cfg, yun_err *err)
     pthread_t ka_th;
     keepalive_start(&ka, &ka_th, cfg->token, interval);
     int64_t probe_looked = 0;
+    int64_t last_action = INT64_MIN / 2; /* monotonic ms of the last pass that acted */
     uint64_t since = 0; /* the version of yund's last answer */
     bool hold = false;  /* ask yund to hold the next answer */
+    bool last_immediate = false; /* the last report went out at once, after a pass that acted */
     rc = 0;
     while (!stopping(cfg)) {
         int64_t t0 = yun_mono_ms();
@@ -360,6 +366,7 @@ int agent_run(const agent_config *cfg, yun_err *err)
             }
         }
         json_t *report = agent_report(st, hv, &e);
+        bool console_moved = report && json_array_size(json_object_get(report, "consoles")) > 0;
         if (!report) {
             if (strcmp(last_fail, e.msg))
                 log_warn("agent: listing the host's domains: %s", e.msg);
@@ -420,20 +427,28 @@ int agent_run(const agent_config *cfg, yun_err *err)
         backoff = interval;
         keepalive_busy(&ka, url, body, answer);
         int acted = agent_reconcile(st, hv, answer, yun_mono_ms(), &e);
+        if (acted > 0)
+            last_action = yun_mono_ms();
         if (acted < 0)
             log_warn("agent: %s", e.msg);
         keepalive_busy(&ka, NULL, NULL, NULL);
         json_t *jver = json_object_get(answer, "version");
         bool can_hold = json_is_integer(jver);
         since = can_hold ? (uint64_t)json_integer_value(jver) : 0;
-        /* one immediate report after acting; after that, hold again even if passes keep acting (a start
-         * that keeps failing is retried once per interval, not in a tight loop) */
-        bool was_immediate = !hold;
-        hold = can_hold && (acted == 0 || was_immediate);
+        /* one immediate report after acting (never two in a row, so passes that keep acting cannot spin);
+         * while a console moves in the 30 s after acting (a guest booting), report every 250 ms without
+         * holding, so its lines reach yund promptly; otherwise hold, which paces the loop */
+        bool immediate = acted > 0 && !last_immediate;
+        last_immediate = immediate;
+        bool brisk = !immediate && console_moved && yun_mono_ms() - last_action < AGENT_BRISK_FOR_MS;
+        hold = can_hold && !immediate && !brisk;
         json_decref(answer);
         int64_t spent = yun_mono_ms() - t0;
-        if (!can_hold && spent < interval) /* a yund without long-poll: pace by sleeping */
-            nap(cfg, interval - spent);
+        int64_t wait = immediate ? 0 : brisk ? AGENT_BRISK_INTERVAL_MS : hold ? 0 : interval;
+        if (wait > interval)
+            wait = interval;
+        if (spent < wait) /* a yund without long-poll is paced by sleeping */
+            nap(cfg, wait - spent);
     }
     keepalive_stop(&ka, ka_th);
     agent_state_free(st);

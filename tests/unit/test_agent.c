@@ -396,7 +396,13 @@ static void test_define_failure(void **state)
     verdict(f, U1, s, sizeof s, e, sizeof e);
     assert_string_equal(s, "error");
     assert_non_null(strstr(e, "XML error: bad things"));
-    assert_int_equal(pass(f, answer(1, vm(f, U1, "web1", "running", true)), T0 + 2000), 3);
+    /* not hammered: the next try waits 2 s, the one after 4 s */
+    assert_int_equal(pass(f, answer(1, vm(f, U1, "web1", "running", true)), T0 + 1000), 0);
+    assert_verdict(f, U1, "error");
+    hv_fake_fail_next(f->hv, "define", "XML error: bad things");
+    assert_int_equal(pass(f, answer(1, vm(f, U1, "web1", "running", true)), T0 + 2000), 2);
+    assert_int_equal(pass(f, answer(1, vm(f, U1, "web1", "running", true)), T0 + 5000), 0);
+    assert_int_equal(pass(f, answer(1, vm(f, U1, "web1", "running", true)), T0 + 6000), 3);
     assert_verdict(f, U1, "running");
 }
 

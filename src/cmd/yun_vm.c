@@ -127,7 +127,7 @@ static int wait_vm(cli_ctx *ctx, const cli_args *a, json_t *before, const char *
         const char *st = vm_state(vm);
         if (!seen || strcmp(seen, st) != 0) {
             /* the progress; the final state goes to stdout, an error to stderr as the error */
-            bool final = (target && strcmp(st, target) == 0) || strcmp(st, "error") == 0;
+            bool final = (target && strcmp(st, target) == 0) || (strcmp(st, "error") == 0 && !want_gone);
             if (!ctx->json && !final)
                 fprintf(ctx->err, "%s: %s\n", a->pos[0], st);
             free(seen);
@@ -136,7 +136,8 @@ static int wait_vm(cli_ctx *ctx, const cli_args *a, json_t *before, const char *
         json_t *upd = cli_field(vm, "updated_ms", NULL);
         if (stale_error && (strcmp(st, "error") != 0 || (upd && before_upd && !json_equal(upd, before_upd))))
             stale_error = false;
-        if (strcmp(st, "error") == 0 && !stale_error) {
+        /* a VM being deleted may still show the error it failed with; only its disappearance ends that wait */
+        if (strcmp(st, "error") == 0 && !stale_error && !want_gone) {
             const char *why = json_string_value(cli_field(vm, "error", NULL));
             json_decref(*last);
             *last = json_incref(vm);

@@ -879,6 +879,17 @@ static void test_srv_vm_delete_wait(void **state)
     assert_string_equal(srv.path[0], "/v1/vms/web1");
     assert_int_equal(srv.nreq, 3);
     assert_string_equal(out, "web1: deleted\n");
+    /* deleting a VM in error: the error it still shows does not end the wait */
+    srv_reset();
+    srv_answer(202, "{\"name\": \"bad\", \"state\": \"error\", \"want\": \"deleted\", \"error\": \"define failed\"}");
+    srv_answer(200, "{\"name\": \"bad\", \"state\": \"error\", \"want\": \"deleted\", \"error\": \"define failed\"}");
+    srv_answer(200, "{\"name\": \"bad\", \"state\": \"deleting\", \"want\": \"deleted\"}");
+    srv_answer(404, "{\"error\": {\"code\": \"not_found\", \"message\": \"no VM named bad\"}}");
+    AUTOFREE char *o2 = NULL;
+    AUTOFREE char *e2 = NULL;
+    assert_int_equal(RUN(&o2, &e2, "vm", "delete", "bad", "--wait"), 0);
+    assert_int_equal(srv.nreq, 4);
+    assert_string_equal(o2, "bad: deleted\n");
 }
 
 static void test_srv_console_log(void **state)

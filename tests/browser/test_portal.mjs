@@ -1,6 +1,9 @@
 // test_portal.mjs: the portal end to end in Debian's Chromium (headless, driven by playwright-core) against a
 // yund of its own (a temp state dir, a free port, the all-in-one agent on the fake hypervisor). TAP on stdout.
 // Screenshots of each page go to $YUN_BUILD/screenshots/ for a person to look at.
+// With YUN_PORTAL_URL and YUN_PORTAL_STATE set (tests/integration/test_portal_libvirt.sh: a yund of that script
+// on a private libvirtd, the image YUN_PORTAL_IMAGE built), it runs only the VM's life in real QEMU instead:
+// register, create, running, the guest's serial log in the page, chart, console, stop, delete.
 // Checks that need parts yund does not have yet (metrics queries, the console proxy) are reported as SKIP
 // when yund answers 404 for them, and run when it does not.
 import { spawn, execFileSync } from 'node:child_process';
@@ -52,18 +55,23 @@ async function main() {
   if (!existsSync(join(ROOT, 'www/vendor/preact/preact.module.js'))) {
     execFileSync('bash', [join(ROOT, 'scripts/vendor.sh')], { stdio: 'inherit' });
   }
-  const port = await freePort();
-  const URL = `http://127.0.0.1:${port}`;
-  yund = spawn(YUND, ['--all-in-one', '--fake-hv', '--state-dir', join(dir, 'state'), '--listen', `127.0.0.1:${port}`,
-    '--www-dir', join(ROOT, 'www')], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let log = '';
-  yund.stderr.on('data', d => { log += d; });
+  const REAL = !!process.env.YUN_PORTAL_URL;
+  const STATE = REAL ? process.env.YUN_PORTAL_STATE : join(dir, 'state');
+  const IMAGE = process.env.YUN_PORTAL_IMAGE || 'tiny';
+  let URL = process.env.YUN_PORTAL_URL, log = '';
+  if (!REAL) {
+    const port = await freePort();
+    URL = `http://127.0.0.1:${port}`;
+    yund = spawn(YUND, ['--all-in-one', '--fake-hv', '--state-dir', STATE, '--listen', `127.0.0.1:${port}`,
+      '--www-dir', join(ROOT, 'www')], { stdio: ['ignore', 'ignore', 'pipe'] });
+    yund.stderr.on('data', d => { log += d; });
+  }
   let up = false;
   for (let i = 0; i < 100 && !up; i++) {
     try { up = (await fetch(URL + '/healthz')).ok; } catch (e) { await sleep(100); }
   }
   if (!ok(up, 'yund starts and answers /healthz', log)) return;
-  const ADMIN = readFileSync(join(dir, 'state/admin.token'), 'utf8').trim();
+  const ADMIN = readFileSync(join(STATE, 'admin.token'), 'utf8').trim();
   const asAdmin = async (method, path, body) => {
     const r = await fetch(URL + path, { method, headers: { Authorization: 'Bearer ' + ADMIN, 'Content-Type': 'application/json' },
       body: body === undefined ? undefined : (typeof body === 'string' || body instanceof Buffer ? body : JSON.stringify(body)) });
@@ -71,10 +79,12 @@ async function main() {
     return { status: r.status, body: t ? (() => { try { return JSON.parse(t); } catch (e) { return t; } })() : null };
   };
 
-  // an image to create VMs from, and a password for the admin so they can use the portal
-  execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', join(dir, 'tiny.qcow2'), '64M']);
-  const img = await asAdmin('PUT', '/v1/images?name=tiny', readFileSync(join(dir, 'tiny.qcow2')));
-  ok(img.status === 201, 'the admin uploads an image', JSON.stringify(img.body));
+  // an image to create VMs from (the real run's script built the starter), and a password for the admin
+  if (!REAL) {
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', join(dir, 'tiny.qcow2'), '64M']);
+    const img = await asAdmin('PUT', '/v1/images?name=tiny', readFileSync(join(dir, 'tiny.qcow2')));
+    ok(img.status === 201, 'the admin uploads an image', JSON.stringify(img.body));
+  }
   const pw = await asAdmin('PUT', '/v1/users/admin/password', { password: 'admin-password' });
   ok(pw.status === 200, 'the admin sets their own password with their token', JSON.stringify(pw.body));
 
@@ -145,13 +155,20 @@ async function main() {
   // ---- create a VM, see it run ----
   await alice.getByRole('link', { name: 'Create VM' }).click();
   await alice.getByLabel('Name').fill('web1');
+  await alice.getByLabel('Image').selectOption(IMAGE);
   await alice.getByLabel('Memory').fill('128M');
   await alice.getByLabel('Disk').fill('1G');
   await alice.getByText('VMs:').first().waitFor();
   await shot(alice, 'create');
   await alice.getByRole('button', { name: 'Create VM' }).click();
-  const running = await alice.locator('h1 .state', { hasText: 'running' }).waitFor({ timeout: 30000 }).then(() => true, () => false);
+  const running = await alice.locator('h1 .state', { hasText: 'running' })
+    .waitFor({ timeout: REAL ? 180000 : 30000 }).then(() => true, () => false);
   ok(running, 'the new VM reaches running on its page');
+  if (REAL) {
+    const ready = await alice.locator('pre.console', { hasText: 'YUN-GUEST-READY' })
+      .waitFor({ timeout: 240000 }).then(() => true, () => false);
+    ok(ready, 'the page\'s serial console log shows the guest\'s YUN-GUEST-READY');
+  }
   const vmId = (await alice.evaluate(() => location.hash)).split('/')[2];
   await shot(alice, 'vm');
 
@@ -186,12 +203,13 @@ async function main() {
   await row.waitFor();
   await shot(alice, 'vms');
   await alice.getByRole('button', { name: 'Stop web1' }).click();
-  ok(await row.locator('.state', { hasText: 'stopped' }).waitFor({ timeout: 30000 }).then(() => true, () => false),
+  ok(await row.locator('.state', { hasText: 'stopped' }).waitFor({ timeout: REAL ? 150000 : 30000 }).then(() => true, () => false),
      'Stop brings the VM to stopped');
   await alice.getByRole('button', { name: 'Delete web1' }).click();
   await alice.getByRole('dialog').getByRole('button', { name: 'Delete' }).click();
-  ok(await row.waitFor({ state: 'detached', timeout: 30000 }).then(() => true, () => false),
+  ok(await row.waitFor({ state: 'detached', timeout: REAL ? 90000 : 30000 }).then(() => true, () => false),
      'Delete, confirmed, removes the VM from the list');
+  if (REAL) return; // the rest needs no real guest: the fake run covers it
 
   // ---- the admin sets a quota of one VM in the Admin page; the second create is refused naming it ----
   const admin = await newPage();

@@ -133,8 +133,8 @@ function VmList({ me }) {
   const refresh = () => setN(n + 1);
   const now = Date.now();
   return html`<main>
-    <div class="row" style="align-items:center"><h1 style="flex:1">My VMs</h1>
-      <div style="flex:0"><a href="#/create"><button tabindex="-1">New VM</button></a></div></div>
+    <div style="display:flex;align-items:center;gap:1rem"><h1 style="flex:1">My VMs</h1>
+      <a class="button" href="#/create">New VM</a></div>
     <${ErrorBox} error=${err} />
     ${vms && vms.length === 0 && html`<div class="card">You have no VMs yet. <a href="#/create">Create one</a>.</div>`}
     ${vms && vms.length > 0 && html`<table aria-label="My VMs">

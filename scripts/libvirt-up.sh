@@ -5,6 +5,7 @@
 set -euo pipefail
 STATE=${1:-var}
 mkdir -p "$STATE"
+bash "$(dirname "$0")/kvm-dev.sh"
 if timeout 20 virsh -c qemu:///system version >/dev/null 2>&1; then
   exit 0
 fi

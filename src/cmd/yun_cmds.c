@@ -701,8 +701,9 @@ static const cli_opt import_opts[] = {{"name", "NAME", "the image's name, as VMs
         "owner", "USER", "admin only: act on this user's VM"                                                           \
     }
 #define WAIT_OPT                                                                                                       \
+    {"wait", NULL, "poll until the VM has got there (or failed), then print its state"},                               \
     {                                                                                                                  \
-        "wait", NULL, "poll until the VM has got there (or failed), then print its state"                              \
+        "timeout", "SECS", "with --wait: give up after SECS seconds (default 600)"                                     \
     }
 static const cli_opt vm_create_opts[] = {
     {"image", "IMAGE", "the image to boot (see `yun image list`)", true},

@@ -110,7 +110,8 @@ static int wait_vm(cli_ctx *ctx, const cli_args *a, json_t *before, const char *
     json_t *before_upd = cli_field(before, "updated_ms", NULL);
     AUTOFREE char *p = vm_path(a, "");
     AUTOFREE char *seen = NULL;
-    int64_t deadline = yun_mono_ms() + ctx->wait_timeout_ms;
+    long timeout_ms = ctx->wait_timeout_ms; /* --timeout was applied by wait_opts before the request */
+    int64_t deadline = yun_mono_ms() + timeout_ms;
     *last = NULL;
     for (;;) {
         yun_err err = YUN_ERR_INIT;
@@ -158,11 +159,28 @@ static int wait_vm(cli_ctx *ctx, const cli_args *a, json_t *before, const char *
             yun_err_set(&e, YUN_E_UNAVAILABLE,
                         "gave up waiting after %lds: %s is still %s (it may get there yet; "
                         "see `yun vm show %s`)",
-                        ctx->wait_timeout_ms / 1000, a->pos[0], st, a->pos[0]);
+                        timeout_ms / 1000, a->pos[0], st, a->pos[0]);
             return cli_fail(ctx, &e);
         }
         yun_sleep_ms(ctx->poll_ms);
     }
+}
+
+/* Checks --timeout (and that it comes with --wait) before anything is sent; sets ctx->wait_timeout_ms.
+ * Returns 0, or the usage exit code (printed). */
+static int wait_opts(cli_ctx *ctx, const cli_args *a)
+{
+    const char *t = cli_opt_val(a, "timeout");
+    if (!t)
+        return 0;
+    if (!cli_opt_val(a, "wait"))
+        return cli_usage(ctx, "--timeout only makes sense with --wait");
+    long long secs;
+    yun_err e = YUN_ERR_INIT;
+    if (cli_parse_int(t, "--timeout", 1, 86400, &secs, &e) < 0)
+        return cli_usage_err(ctx, &e);
+    ctx->wait_timeout_ms = (long)secs * 1000;
+    return 0;
 }
 
 /* After an action: wait when asked, then print. */
@@ -212,6 +230,8 @@ static int finish(cli_ctx *ctx, const cli_args *a, json_t *answer, const char *t
 int cli_vm_create(cli_ctx *ctx, const cli_args *a)
 {
     const char *image = cli_opt_val(a, "image"); /* required: cli_main checked */
+    if (wait_opts(ctx, a))
+        return CLI_EXIT_USAGE;
     json_t *body = json_pack("{s:s,s:s}", "name", a->pos[0], "image", image);
     if (int_opt(ctx, a, "cpus", "cpus", 1, 100000, body) < 0 || size_opt(ctx, a, "disk", "disk", body) < 0 ||
         size_opt(ctx, a, "max-memory", "max_memory", body) < 0 || tuning_opts(ctx, a, body) < 0) {
@@ -362,6 +382,8 @@ int cli_vm_show(cli_ctx *ctx, const cli_args *a)
 int cli_vm_action(cli_ctx *ctx, const cli_args *a)
 {
     const char *action = a->cmd->name; /* start, stop, reboot */
+    if (wait_opts(ctx, a))
+        return CLI_EXIT_USAGE;
     AUTOFREE char *suffix = xasprintf("/%s", action);
     AUTOFREE char *p = vm_path(a, suffix);
     yun_err err = YUN_ERR_INIT;
@@ -416,6 +438,8 @@ int cli_vm_set(cli_ctx *ctx, const cli_args *a)
 
 int cli_vm_delete(cli_ctx *ctx, const cli_args *a)
 {
+    if (wait_opts(ctx, a))
+        return CLI_EXIT_USAGE;
     AUTOFREE char *p = vm_path(a, "");
     yun_err err = YUN_ERR_INIT;
     json_t *j = cli_api(ctx, "DELETE", p, NULL, CLI_TIMEOUT_MS, &err);

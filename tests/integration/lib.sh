@@ -113,6 +113,7 @@ yun_testhost_up() {
     echo "yun_testhost_up: host $name is already up" >&2
     return 1
   fi
+  bash "$YUN_ROOT/scripts/kvm-dev.sh" || return 1
   _yun_switch_up || return 1
   local k ns sw uuid uri
   k=$(($(ls "$YUN_TEST_DIR/hosts" | wc -l) + 1))

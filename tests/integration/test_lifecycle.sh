@@ -121,7 +121,7 @@ cat > "$YUN_TEST_DIR/stranger.xml" <<XML
 XML
 "${VIRSH[@]}" define "$YUN_TEST_DIR/stranger.xml" >/dev/null
 yun vm create clash --image starter --memory 64M --disk 128M >/dev/null
-wait_until 60 "clash in error" vm_state_is clash error && tap_ok "a define that libvirt refuses puts the VM in error" ||
+wait_until 180 "clash in error" vm_state_is clash error && tap_ok "a define that libvirt refuses puts the VM in error" ||
   tap_fail "define failure -> error (state $(vm_field clash state))"
 err=$(vm_field clash error)
 tap_diag "error: $err"
@@ -130,7 +130,24 @@ grep -qi "already exists\|yun-admin-clash" <<<"$err" && tap_ok "the error carrie
 yun vm delete clash --wait >/dev/null && tap_ok "deleting the failed VM works" || tap_fail "deleting the failed VM"
 [ "$(domains yun-admin-clash)" = 1 ] && tap_ok "the stranger domain of the same name is untouched" ||
   tap_fail "the stranger domain is untouched"
+wait_until 30 "the stranger reported" bash -c "yun host show hostlc -o json | jq -e '.strangers[]? | select(.name == \"yun-admin-clash\")' >/dev/null" &&
+  tap_ok "the domain without yun's metadata is listed as a stranger" || tap_fail "the stranger is listed"
 "${VIRSH[@]}" undefine yun-admin-clash >/dev/null
+
+# ---- an orphan (yun's metadata, a uuid yun does not know) is reported and never touched ----
+ou=$(cat /proc/sys/kernel/random/uuid)
+cat > "$YUN_TEST_DIR/orphan.xml" <<XML
+<domain type='qemu'><name>yun-ghost-old</name><uuid>$ou</uuid><memory unit='MiB'>32</memory><vcpu>1</vcpu>
+<metadata><yun:vm xmlns:yun="https://yun.dev/xmlns/domain/1"><yun:uuid>$ou</yun:uuid><yun:owner>ghost</yun:owner></yun:vm></metadata>
+<os><type arch='x86_64'>hvm</type></os></domain>
+XML
+"${VIRSH[@]}" define "$YUN_TEST_DIR/orphan.xml" >/dev/null
+wait_until 30 "the orphan reported" bash -c "yun host show hostlc -o json | jq -e '.orphans[]? | select(.uuid == \"$ou\")' >/dev/null" &&
+  tap_ok "a domain with yun's metadata that no VM owns is reported as an orphan" ||
+  { tap_fail "the orphan is reported"; yun host show hostlc -o json | sed 's/^/# /'; }
+sleep 3
+[ "$(domains yun-ghost-old)" = 1 ] && tap_ok "the orphan is left alone" || tap_fail "the orphan is left alone"
+"${VIRSH[@]}" undefine yun-ghost-old >/dev/null
 
 # ---- kill -9 of yund during a create ----
 yun vm create k9 --image starter --memory 64M --disk 128M >/dev/null &

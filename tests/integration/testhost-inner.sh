@@ -6,8 +6,8 @@
 set -e
 H=$1
 hostname "$2"
-# libvirt resolves the hostname (define, start); in this network namespace DNS is unreachable, and every
-# lookup would wait for the resolver's timeouts (a minute per define). The name resolves from a private hosts file.
+# libvirt resolves the hostname (it logs "getaddrinfo failed" at start); in this network namespace DNS is
+# unreachable and every lookup waits for the resolver's timeouts. The name resolves from a private hosts file.
 printf '127.0.0.1 localhost\n127.0.1.1 %s\n::1 localhost\n' "$2" > "$H/hosts"
 mount --bind "$H/hosts" /etc/hosts
 mount -t tmpfs cgroup_root /sys/fs/cgroup

@@ -418,6 +418,8 @@ static void test_usage_exit_2(void **state)
         {{"user", "create", "bob", "--max-memory", "lots"}, "yun: --max-memory \"lots\" is not a size"},
         {{"user", "set", "bob"}, "yun: user set needs at least one of"},
         {{"vm", "frob"}, "yun: unknown command \"vm frob\""},
+        {{"vm", "start", "web1", "--wait", "--timeout", "soon"}, "yun: --timeout \"soon\" is not a whole number"},
+        {{"vm", "delete", "web1", "--timeout", "5"}, "yun: --timeout only makes sense with --wait"},
         {{"vm", "show"}, "yun: missing NAME"},
         {{"image", "import", "f.qcow2"}, "yun: image import needs --name NAME"},
         {{"vm"}, "  vm create NAME --image IMAGE --memory SIZE"}, /* the group's help, on stderr */
@@ -532,6 +534,8 @@ static enum MHD_Result on_req(void *cls, struct MHD_Connection *c, const char *u
     MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, add_arg, &q);
     pthread_mutex_lock(&srv.mu);
     int i = srv.nreq < MAXREQ ? srv.nreq++ : MAXREQ - 1;
+    /* past MAXREQ (a long --wait) the last slot is reused */
+    free(srv.method[i]), free(srv.path[i]), free(srv.auth[i]), free(srv.ctype[i]), free(srv.reqbody[i]);
     srv.method[i] = xstrdup(method);
     srv.path[i] = xasprintf("%s%s", url, q.data);
     srv.auth[i] = xstrdup(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization"));
@@ -830,6 +834,14 @@ static void test_srv_vm_actions_wait(void **state)
     AUTOFREE char *e2 = NULL;
     assert_int_equal(RUN(&o2, &e2, "vm", "reboot", "web1", "--wait"), 1);
     assert_non_null(strstr(e2, "yun: web1 is in state error: internal error: qemu died"));
+    /* --timeout: a VM that stays starting ends the wait with exit 1 and says so */
+    srv_reset();
+    srv_answer(202, "{\"name\": \"web1\", \"state\": \"stopped\"}");
+    srv_answer(200, "{\"name\": \"web1\", \"state\": \"starting\"}");
+    AUTOFREE char *ot = NULL;
+    AUTOFREE char *et = NULL;
+    assert_int_equal(RUN(&ot, &et, "vm", "start", "web1", "--wait", "--timeout", "1"), 1);
+    assert_non_null(strstr(et, "yun: gave up waiting after 1s: web1 is still starting"));
     /* stop without --wait: one request, the state as answered */
     srv_reset();
     srv_answer(202, "{\"name\": \"web1\", \"state\": \"stopping\"}");

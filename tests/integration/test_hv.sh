@@ -146,6 +146,15 @@ echo "$DI" | grep -Eq '^Used memory: +98304 KiB' && echo "$DI" | grep -Eq '^Max 
 virsh -c "$URI" domstats --interface "$NAME" | grep -q 'net.count=1' &&
   tap_ok "the ethernet (tap) NIC gives net statistics" || tap_fail "net stats"
 
+# --- ACPI reboot: libvirt powers the guest down through acpid, then resets it ---
+tap_check "reboot (ACPI)" "$HVC" -c "$URI" reboot "$UUID"
+if wait_for 180 bash -c "[ \$(grep -c YUN-GUEST-READY '$CONSOLE') -ge 2 ]"; then
+  tap_ok "the guest came back: a second YUN-GUEST-READY on the console"
+else
+  tap_fail "the guest came back after the reboot"
+  tail -5 "$CONSOLE" | sed 's/^/# /'
+fi
+
 # --- errors: clear, libvirt silent ---
 "$HVC" -c "$URI" get 00000000-0000-4000-8000-000000000000 > /dev/null 2> "$W/err"
 RC=$?

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "api/api.h"
+#include "api/api_metrics.h"
 #include "api/session.h"
 #include "ctl/ctl.h"
 #include "store/store.h"
@@ -79,6 +80,7 @@ typedef struct api_shared {
     char *starter_script;
     char *www_dir; /* portal: NULL when none was found */
     api_list_cache *list_cache;
+    api_metrics *metrics; /* monitoring (api_metrics.h): NULL when its store could not be opened */
 } api_shared;
 
 struct api_req {
@@ -177,6 +179,19 @@ int h_setting_get(api_req *, api_resp *, yun_err *);
 int h_setting_put(api_req *, api_resp *, yun_err *);
 int h_agent_register(api_req *, api_resp *, yun_err *);
 int h_agent_report(api_req *, api_resp *, yun_err *);
+/* monitoring (h_metrics.c) */
+int h_agent_metrics(api_req *, api_resp *, yun_err *);
+int h_vm_metrics(api_req *, api_resp *, yun_err *);
+int h_host_metrics(api_req *, api_resp *, yun_err *);
+int h_cloud_metrics(api_req *, api_resp *, yun_err *);
+int h_prometheus(api_req *, api_resp *, yun_err *);
+/* The setting metrics.interval_ms: its check, and its value (default API_METRICS_DEFAULT_INTERVAL_MS). */
+int api_metrics_interval_check(const char *v, yun_err *err);
+int api_metrics_interval(api_req *rq);
+/* The routes by index, for the request counters (router.c). */
+size_t api_route_count(void);
+const api_route *api_route_at(size_t i);
+size_t api_route_index(const api_route *r);
 
 /* The VM object of docs/api.md, appended to b. host_name may be NULL; image_name likewise. */
 void api_vm_write(yun_buf *b, const yun_vm *vm, const char *host_name, const char *image_name, bool host_down);

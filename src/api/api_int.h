@@ -41,6 +41,7 @@ typedef struct api_resp {
     api_blob *blob;                      /* when set, the body (one reference, handed to the server) */
     const char *content_type;            /* static; NULL = application/json */
     char set_cookie[SESSION_COOKIE_LEN]; /* portal: a Set-Cookie header when not empty (h_portal.c) */
+    void *mhd_response; /* console: a ready struct MHD_Response * (websocket upgrade), queued as is */
 } api_resp;
 
 typedef int (*api_handler)(api_req *rq, api_resp *rs, yun_err *err);
@@ -81,6 +82,7 @@ typedef struct api_shared {
     char *www_dir; /* portal: NULL when none was found */
     api_list_cache *list_cache;
     api_metrics *metrics; /* monitoring (api_metrics.h): NULL when its store could not be opened */
+    struct console_ctx *console; /* console tickets and relays (console.h; locks itself) */
 } api_shared;
 
 struct api_req {
@@ -168,6 +170,9 @@ int h_vm_stop(api_req *, api_resp *, yun_err *);
 int h_vm_reboot(api_req *, api_resp *, yun_err *);
 int h_vm_delete(api_req *, api_resp *, yun_err *);
 int h_vm_console(api_req *, api_resp *, yun_err *);
+/* the browser console's (h_console.c) */
+int h_console_ticket(api_req *, api_resp *, yun_err *);
+int h_console_ws(api_req *, api_resp *, yun_err *);
 int h_users_list(api_req *, api_resp *, yun_err *);
 int h_user_create(api_req *, api_resp *, yun_err *);
 int h_user_show(api_req *, api_resp *, yun_err *);

@@ -31,6 +31,8 @@ static const api_route routes[] = {
     {"POST", "/v1/vms/{}/stop", h_vm_stop, AUTH_USER, false},
     {"POST", "/v1/vms/{}/reboot", h_vm_reboot, AUTH_USER, false},
     {"GET", "/v1/vms/{}/console", h_vm_console, AUTH_USER, false},
+    {"POST", "/v1/vms/{}/console", h_console_ticket, AUTH_USER, false}, /* console: a one-time ticket */
+    {"GET", "/v1/console", h_console_ws, AUTH_NONE, false},             /* console: the ticket is the auth */
     {"GET", "/v1/users", h_users_list, AUTH_ADMIN, false},
     {"POST", "/v1/users", h_user_create, AUTH_ADMIN, false},
     {"GET", "/v1/users/{}", h_user_show, AUTH_USER, false},

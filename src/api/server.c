@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "api/api_int.h"
+#include "api/console.h"
 #include "api/www.h"
 #include "util/clock.h"
 #include "util/log.h"
@@ -359,6 +360,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     cs->status = rs.status;
     log_debug("%s %s -> %d (%.1f ms)", method, url, rs.status, (yun_mono_s() - cs->t0) * 1000.0);
+    if (rs.mhd_response) { /* console: the websocket upgrade (h_console.c) */
+        buf_free(&rs.body);
+        enum MHD_Result ret = MHD_queue_response(conn, (unsigned)rs.status, rs.mhd_response);
+        MHD_destroy_response(rs.mhd_response);
+        return ret;
+    }
     if (rs.blob) {
         buf_free(&rs.body);
         return queue_blob(conn, rs.status, rs.blob, rs.content_type);
@@ -437,6 +444,7 @@ api_server *api_start(const api_config *cfg, yun_err *err)
     srv->sh.www_dir = xstrdup(cfg->www_dir);
     srv->sh.list_cache = xcalloc(1, sizeof *srv->sh.list_cache);
     pthread_mutex_init(&srv->sh.list_cache->lock, NULL);
+    srv->sh.console = console_new();
     snprintf(srv->sh.agent_hash, sizeof srv->sh.agent_hash, "%s", cfg->agent_token_hash ? cfg->agent_token_hash : "");
     pthread_key_create(&srv->store_key, store_key_close);
     /* monitoring: the metrics store beside the state (api_metrics.h); yund runs on without it */
@@ -444,7 +452,8 @@ api_server *api_start(const api_config *cfg, yun_err *err)
     yun_err me = YUN_ERR_INIT;
     if (!(srv->sh.metrics = api_metrics_open(cfg->metrics_path ? cfg->metrics_path : mpath, api_route_count(), &me)))
         log_warn("metrics: opening %s: %s; metrics are off", cfg->metrics_path ? cfg->metrics_path : mpath, me.msg);
-    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
+                     MHD_ALLOW_UPGRADE; /* console: the websocket proxy */
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     srv->daemon = MHD_start_daemon(
@@ -471,8 +480,10 @@ void api_stop(api_server *srv)
 {
     if (!srv)
         return;
+    console_stop(srv->sh.console); /* open consoles end within a second, so the daemon can stop */
     if (srv->daemon)
         MHD_stop_daemon(srv->daemon);
+    console_free(srv->sh.console);
     pthread_key_delete(srv->store_key);
     api_metrics_close(srv->sh.metrics);
     free(srv->sh.state_dir);

@@ -34,7 +34,7 @@ fi
 cat <<MSG
 
 yun is up.
-  portal   $URL/
+  portal   $URL/   (log in as admin with the password in $STATE/admin.password)
   API      $URL/v1  (token: $STATE/admin.token)
   CLI      $YUN   (e.g. $YUN vm create web1 --image starter --cpus 1 --memory 128M --disk 1G)
   log      $STATE/yund.log

@@ -1,6 +1,7 @@
 /* agent_loop.c: the agent's loop: connect to libvirt, register with yund, then report -> answer ->
  * reconcile every interval. Everything about HTTP and retries lives here; the decisions are in agent.c. */
 #include "agent/agent.h"
+#include "agent/agent_metrics.h"
 
 #include <dirent.h>
 #include <pthread.h>
@@ -335,6 +336,8 @@ int agent_run(const agent_config *cfg, yun_err *err)
         goto out;
     }
     agent_state *st = agent_state_new(reg.vm_dir, ni.accel, cfg->shutdown_timeout_ms);
+    /* metrics: the sampler thread (agent_metrics.h), apart from this loop so it never slows it */
+    agent_metrics *am = agent_metrics_start(cfg, reg.host_id, cfg->host_name && *cfg->host_name ? cfg->host_name : ni.hostname, reg.vm_dir);
     int interval = cfg->interval_ms > 0 ? cfg->interval_ms : reg.interval_ms;
     char last_fail[sizeof err->msg] = "";
     int64_t backoff = interval;
@@ -451,6 +454,7 @@ int agent_run(const agent_config *cfg, yun_err *err)
             nap(cfg, wait - spent);
     }
     keepalive_stop(&ka, ka_th);
+    agent_metrics_stop(am);
     agent_state_free(st);
 out:
     if (own_hv)

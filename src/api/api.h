@@ -24,6 +24,7 @@ typedef struct api_config {
     const char *starter_script;     /* scripts/build-starter.sh; NULL: looked up (api_find_starter_script) */
     unsigned max_connections;       /* 0: 64 */
     const char *www_dir;            /* portal: www/ to serve at / (src/api/www.h); NULL: / answers 404 */
+    const char *metrics_path;       /* monitoring: the metrics store; NULL: STATE/metrics.db */
 } api_config;
 
 /* Starts serving in background threads. Strings are copied. */

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "api/api.h"
+#include "api/api_metrics.h"
 #include "api/session.h"
 #include "ctl/ctl.h"
 #include "store/store.h"
@@ -40,6 +41,7 @@ typedef struct api_resp {
     api_blob *blob;                      /* when set, the body (one reference, handed to the server) */
     const char *content_type;            /* static; NULL = application/json */
     char set_cookie[SESSION_COOKIE_LEN]; /* portal: a Set-Cookie header when not empty (h_portal.c) */
+    void *mhd_response; /* console: a ready struct MHD_Response * (websocket upgrade), queued as is */
 } api_resp;
 
 typedef int (*api_handler)(api_req *rq, api_resp *rs, yun_err *err);
@@ -79,6 +81,8 @@ typedef struct api_shared {
     char *starter_script;
     char *www_dir; /* portal: NULL when none was found */
     api_list_cache *list_cache;
+    api_metrics *metrics; /* monitoring (api_metrics.h): NULL when its store could not be opened */
+    struct console_ctx *console; /* console tickets and relays (console.h; locks itself) */
 } api_shared;
 
 struct api_req {
@@ -166,6 +170,9 @@ int h_vm_stop(api_req *, api_resp *, yun_err *);
 int h_vm_reboot(api_req *, api_resp *, yun_err *);
 int h_vm_delete(api_req *, api_resp *, yun_err *);
 int h_vm_console(api_req *, api_resp *, yun_err *);
+/* the browser console's (h_console.c) */
+int h_console_ticket(api_req *, api_resp *, yun_err *);
+int h_console_ws(api_req *, api_resp *, yun_err *);
 int h_users_list(api_req *, api_resp *, yun_err *);
 int h_user_create(api_req *, api_resp *, yun_err *);
 int h_user_show(api_req *, api_resp *, yun_err *);
@@ -177,6 +184,19 @@ int h_setting_get(api_req *, api_resp *, yun_err *);
 int h_setting_put(api_req *, api_resp *, yun_err *);
 int h_agent_register(api_req *, api_resp *, yun_err *);
 int h_agent_report(api_req *, api_resp *, yun_err *);
+/* monitoring (h_metrics.c) */
+int h_agent_metrics(api_req *, api_resp *, yun_err *);
+int h_vm_metrics(api_req *, api_resp *, yun_err *);
+int h_host_metrics(api_req *, api_resp *, yun_err *);
+int h_cloud_metrics(api_req *, api_resp *, yun_err *);
+int h_prometheus(api_req *, api_resp *, yun_err *);
+/* The setting metrics.interval_ms: its check, and its value (default API_METRICS_DEFAULT_INTERVAL_MS). */
+int api_metrics_interval_check(const char *v, yun_err *err);
+int api_metrics_interval(api_req *rq);
+/* The routes by index, for the request counters (router.c). */
+size_t api_route_count(void);
+const api_route *api_route_at(size_t i);
+size_t api_route_index(const api_route *r);
 
 /* The VM object of docs/api.md, appended to b. host_name may be NULL; image_name likewise. */
 void api_vm_write(yun_buf *b, const yun_vm *vm, const char *host_name, const char *image_name, bool host_down);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "api/api_int.h"
+#include "api/session.h"
 #include "util/log.h"
 #include "util/mem.h"
 
@@ -106,6 +107,14 @@ static int bootstrap_admin(yun_store *s, const char *state_dir, yun_err *err)
                 return -1;
         }
         log_info("created admin user %s; its token is in %s", u.name, path);
+        /* the portal logs in with a password: give the first admin one, beside the token */
+        char pw[24];
+        api_token_new(pw, sizeof pw);
+        AUTOFREE char *pw_path = xasprintf("%s/admin.password", state_dir);
+        if (session_password_set(s, u.id, pw, err) < 0 || write_secret(pw_path, pw, err) < 0)
+            return -1;
+        sodium_memzero(pw, sizeof pw);
+        log_info("the portal password of %s is in %s", u.name, pw_path);
     }
     return write_secret(path, tok, err);
 }

@@ -231,7 +231,10 @@ int h_agent_report(api_req *rq, api_resp *rs, yun_err *err)
     uint64_t version = ctl_vms_version(rq->ctl); /* before reading: a change made meanwhile only wakes early */
     for (int round = 0;; round++) {
         yun_err e = YUN_ERR_INIT;
-        if (ctl_agent_report(rq->ctl, rq->store, host_id, &r, yun_now_ms(), &a, &e) < 0) {
+        double rec_t0 = yun_mono_s(); /* monitoring: reconciler duration */
+        int rec_rc = ctl_agent_report(rq->ctl, rq->store, host_id, &r, yun_now_ms(), &a, &e);
+        api_metrics_reconcile(rq->sh->metrics, yun_mono_s() - rec_t0);
+        if (rec_rc < 0) {
             if (e.code == YUN_E_NOT_FOUND)
                 yun_err_set(err, YUN_E_NOT_FOUND, "host %lld is not registered: register again", (long long)host_id);
             else

@@ -26,6 +26,7 @@ static int check_interval(const char *v, yun_err *err)
 static const setting settings[] = {
     {"placement.algorithm", SCHED_DEFAULT_ALGORITHM, check_algorithm},
     {"agent.interval_ms", "2000", check_interval},
+    {"metrics.interval_ms", "5000", api_metrics_interval_check}, /* monitoring: the agents' sampling */
 };
 #define N_SETTINGS (sizeof settings / sizeof settings[0])
 

@@ -390,8 +390,10 @@ int h_vm_create(api_req *rq, api_resp *rs, yun_err *err)
     sched_choice choice;
     if (admission_check(rq->ctl, rq->store, &vm, yun_now_ms(), err) < 0) /* portal: largest VM, threshold */
         goto fail;
+    double sched_t0 = yun_mono_s(); /* monitoring: scheduler duration */
     if (ctl_vm_create(rq->ctl, rq->store, &owner, &vm, &choice, err) < 0)
         return -1;
+    api_metrics_sched(rq->sh->metrics, yun_mono_s() - sched_t0);
     names nm;
     if (names_load(rq, &nm, err) < 0)
         return -1;

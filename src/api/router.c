@@ -31,6 +31,8 @@ static const api_route routes[] = {
     {"POST", "/v1/vms/{}/stop", h_vm_stop, AUTH_USER, false},
     {"POST", "/v1/vms/{}/reboot", h_vm_reboot, AUTH_USER, false},
     {"GET", "/v1/vms/{}/console", h_vm_console, AUTH_USER, false},
+    {"POST", "/v1/vms/{}/console", h_console_ticket, AUTH_USER, false}, /* console: a one-time ticket */
+    {"GET", "/v1/console", h_console_ws, AUTH_NONE, false},             /* console: the ticket is the auth */
     {"GET", "/v1/users", h_users_list, AUTH_ADMIN, false},
     {"POST", "/v1/users", h_user_create, AUTH_ADMIN, false},
     {"GET", "/v1/users/{}", h_user_show, AUTH_USER, false},
@@ -42,7 +44,28 @@ static const api_route routes[] = {
     {"PUT", "/v1/settings/{}", h_setting_put, AUTH_ADMIN, false},
     {"POST", "/v1/agent/register", h_agent_register, AUTH_AGENT, false},
     {"POST", "/v1/agent/hosts/{}/report", h_agent_report, AUTH_AGENT, false},
+    /* monitoring (h_metrics.c) */
+    {"POST", "/v1/agent/hosts/{}/metrics", h_agent_metrics, AUTH_AGENT, false},
+    {"GET", "/v1/vms/{}/metrics", h_vm_metrics, AUTH_USER, false},
+    {"GET", "/v1/hosts/{}/metrics", h_host_metrics, AUTH_USER, false},
+    {"GET", "/v1/metrics", h_cloud_metrics, AUTH_USER, false},
+    {"GET", "/metrics", h_prometheus, AUTH_ADMIN, false},
 };
+
+size_t api_route_count(void)
+{
+    return sizeof routes / sizeof routes[0];
+}
+
+const api_route *api_route_at(size_t i)
+{
+    return &routes[i];
+}
+
+size_t api_route_index(const api_route *r)
+{
+    return (size_t)(r - routes);
+}
 
 static int hexval(char c)
 {

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "api/api_int.h"
+#include "api/console.h"
 #include "api/www.h"
 #include "util/clock.h"
 #include "util/log.h"
@@ -37,6 +38,7 @@ typedef struct conn_state {
     bool is_agent;
     yun_user user;
     double t0;
+    int status; /* monitoring: the status answered, 0 when not known (portal files) */
 } conn_state;
 
 static void store_key_close(void *p)
@@ -299,6 +301,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         }
         if (status) {
             cs->responded = true;
+            cs->status = status;
             return queue_error(conn, status, &err, method, url);
         }
         return MHD_YES;
@@ -312,8 +315,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (cs->responded)
         return MHD_YES;
     cs->responded = true;
-    if (cs->failed)
+    if (cs->failed) {
+        cs->status = yun_err_http_status(cs->err.code);
         return queue_error(conn, yun_err_http_status(cs->err.code), &cs->err, method, url);
+    }
 
     yun_err err = YUN_ERR_INIT;
     api_req rq = {.sh = &srv->sh,
@@ -328,6 +333,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (cs->upload_fd >= 0 && close(cs->upload_fd) < 0) {
             cs->upload_fd = -1;
             yun_err_sys(&err, YUN_E_IO, errno, "closing the upload %s", cs->upload_path);
+            cs->status = 500;
             return queue_error(conn, 500, &err, method, url);
         }
         cs->upload_fd = -1;
@@ -340,16 +346,26 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     if (cs->route->auth != AUTH_NONE || cs->route->handler != h_healthz) { /* portal: login needs the store */
         rq.store = thread_store(srv, &err);
-        if (!rq.store)
+        if (!rq.store) {
+            cs->status = 503;
             return queue_error(conn, 503, &err, method, url);
+        }
     }
     api_resp rs = {.status = 200};
     if (cs->route->handler(&rq, &rs, &err) < 0) {
         buf_free(&rs.body);
         api_blob_unref(rs.blob);
+        cs->status = yun_err_http_status(err.code);
         return queue_error(conn, yun_err_http_status(err.code), &err, method, url);
     }
+    cs->status = rs.status;
     log_debug("%s %s -> %d (%.1f ms)", method, url, rs.status, (yun_mono_s() - cs->t0) * 1000.0);
+    if (rs.mhd_response) { /* console: the websocket upgrade (h_console.c) */
+        buf_free(&rs.body);
+        enum MHD_Result ret = MHD_queue_response(conn, (unsigned)rs.status, rs.mhd_response);
+        MHD_destroy_response(rs.mhd_response);
+        return ret;
+    }
     if (rs.blob) {
         buf_free(&rs.body);
         return queue_blob(conn, rs.status, rs.blob, rs.content_type);
@@ -359,12 +375,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe)
 {
-    (void)cls;
     (void)conn;
     (void)toe;
     conn_state *cs = *con_cls;
     if (!cs)
         return;
+    if (cs->status) /* monitoring: requests by route and status, latency (api_metrics.h) */
+        api_metrics_request(((api_server *)cls)->sh.metrics, cs->route ? api_route_index(cs->route) : SIZE_MAX,
+                            cs->status, yun_mono_s() - cs->t0);
     if (cs->upload_fd >= 0)
         close(cs->upload_fd);
     if (cs->upload_path)
@@ -426,9 +444,16 @@ api_server *api_start(const api_config *cfg, yun_err *err)
     srv->sh.www_dir = xstrdup(cfg->www_dir);
     srv->sh.list_cache = xcalloc(1, sizeof *srv->sh.list_cache);
     pthread_mutex_init(&srv->sh.list_cache->lock, NULL);
+    srv->sh.console = console_new();
     snprintf(srv->sh.agent_hash, sizeof srv->sh.agent_hash, "%s", cfg->agent_token_hash ? cfg->agent_token_hash : "");
     pthread_key_create(&srv->store_key, store_key_close);
-    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+    /* monitoring: the metrics store beside the state (api_metrics.h); yund runs on without it */
+    AUTOFREE char *mpath = xasprintf("%s/metrics.db", cfg->state_dir);
+    yun_err me = YUN_ERR_INIT;
+    if (!(srv->sh.metrics = api_metrics_open(cfg->metrics_path ? cfg->metrics_path : mpath, api_route_count(), &me)))
+        log_warn("metrics: opening %s: %s; metrics are off", cfg->metrics_path ? cfg->metrics_path : mpath, me.msg);
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
+                     MHD_ALLOW_UPGRADE; /* console: the websocket proxy */
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     srv->daemon = MHD_start_daemon(
@@ -455,9 +480,12 @@ void api_stop(api_server *srv)
 {
     if (!srv)
         return;
+    console_stop(srv->sh.console); /* open consoles end within a second, so the daemon can stop */
     if (srv->daemon)
         MHD_stop_daemon(srv->daemon);
+    console_free(srv->sh.console);
     pthread_key_delete(srv->store_key);
+    api_metrics_close(srv->sh.metrics);
     free(srv->sh.state_dir);
     free(srv->sh.image_dir);
     free(srv->sh.vm_dir);

@@ -44,6 +44,12 @@ check "yund starts and answers /healthz" start
 check "admin.token and agent.token are written with mode 0600" \
   '[ "$(stat -c %a "$D/state/admin.token")" = 600 ] && [ "$(stat -c %a "$D/state/agent.token")" = 600 ]'
 A=$(cat "$D/state/admin.token")
+login_admin() {
+  jq -n --arg p "$(cat "$D/state/admin.password")" '{name: "admin", password: $p}' >"$D/login.json"
+  [ "$(curl -s -o /dev/null -w '%{http_code}' -d @"$D/login.json" "$URL/v1/session")" = 201 ]
+}
+check "the first admin gets a portal password (admin.password, 0600) that logs in" \
+  '[ "$(stat -c %a "$D/state/admin.password")" = 600 ] && login_admin'
 check "the all-in-one agent registers its host" 'wait_for ".hosts | length == 1 and .[0].state == \"up\"" /v1/hosts "$A" 10'
 
 qemu-img create -q -f qcow2 "$D/tiny.qcow2" 64M

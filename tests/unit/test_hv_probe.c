@@ -13,7 +13,6 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "hv/hv.h"
@@ -128,10 +127,9 @@ static void test_guest_hangs(void **state)
     hv_probe_opts o = {.kernel = fx->kernel, .initrd = fx->initrd, .qemu = q, .timeout_ms = 300, .kvm_dev = fx->kvm};
     char accel[8], detail[256];
     yun_err err = YUN_ERR_INIT;
-    time_t t0 = time(NULL);
     assert_int_equal(hv_accel_probe(&o, accel, detail, sizeof detail, &err), 0);
-    assert_true(time(NULL) - t0 < 10);
     assert_string_equal(accel, "tcg");
+    /* the timeout ended it, not QEMU's own exit 30 s later */
     assert_non_null(strstr(detail, "did not reach user space"));
     /* the hung QEMU was ended */
     char path[160];

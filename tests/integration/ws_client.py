@@ -1,0 +1,97 @@
+#!/usr/bin/env python3
+"""ws_client.py URL: a minimal RFC 6455 client (stdlib only) for test_console.sh.
+
+Opens URL (ws://host:port/path?query) with the "binary" subprotocol, checks the 101 answer and its
+Sec-WebSocket-Accept, then speaks the first steps of RFB through it: reads the server's version banner,
+sends "RFB 003.008\\n" back in a masked binary frame, and reads the security types. Prints the banner and the
+number of security types; exits 0 on success, 2 when the upgrade is refused (the HTTP status is printed)."""
+import base64
+import hashlib
+import os
+import socket
+import struct
+import sys
+from urllib.parse import urlsplit
+
+GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+def recv_exact(s, n):
+    out = b""
+    while len(out) < n:
+        chunk = s.recv(n - len(out))
+        if not chunk:
+            raise EOFError("the connection closed mid-frame")
+        out += chunk
+    return out
+
+
+def read_frame(s):
+    b0, b1 = recv_exact(s, 2)
+    if b1 & 0x80:
+        raise ValueError("a server frame must not be masked")
+    n = b1 & 0x7F
+    if n == 126:
+        n = struct.unpack(">H", recv_exact(s, 2))[0]
+    elif n == 127:
+        n = struct.unpack(">Q", recv_exact(s, 8))[0]
+    return b0 & 0x0F, recv_exact(s, n)
+
+
+def read_binary(s, want):
+    """Reads binary frames until want bytes of payload arrived (RFB messages may span frames)."""
+    data = b""
+    while len(data) < want:
+        op, payload = read_frame(s)
+        if op == 8:
+            raise EOFError("the server closed the websocket")
+        if op in (0, 2):
+            data += payload
+    return data
+
+
+def send_binary(s, payload):
+    mask = os.urandom(4)
+    head = bytes([0x82, 0x80 | len(payload)])  # FIN + binary; client frames are masked (payload < 126 here)
+    s.sendall(head + mask + bytes(c ^ mask[i % 4] for i, c in enumerate(payload)))
+
+
+def main():
+    u = urlsplit(sys.argv[1])
+    s = socket.create_connection((u.hostname, u.port), timeout=30)
+    key = base64.b64encode(os.urandom(16)).decode()
+    path = u.path + ("?" + u.query if u.query else "")
+    s.sendall((f"GET {path} HTTP/1.1\r\nHost: {u.hostname}:{u.port}\r\nUpgrade: websocket\r\n"
+               f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+               f"Sec-WebSocket-Protocol: binary\r\n\r\n").encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = s.recv(1)
+        if not chunk:
+            break
+        head += chunk
+    lines = head.decode(errors="replace").split("\r\n")
+    status = lines[0].split(" ")[1] if len(lines[0].split(" ")) > 1 else "?"
+    if status != "101":
+        print(f"status {status}")
+        return 2
+    hdr = {l.split(":", 1)[0].strip().lower(): l.split(":", 1)[1].strip() for l in lines[1:] if ":" in l}
+    want = base64.b64encode(hashlib.sha1(key.encode() + GUID).digest()).decode()
+    if hdr.get("sec-websocket-accept") != want:
+        print(f"bad Sec-WebSocket-Accept {hdr.get('sec-websocket-accept')!r}, want {want!r}")
+        return 1
+    if hdr.get("sec-websocket-protocol") != "binary":
+        print(f"subprotocol {hdr.get('sec-websocket-protocol')!r}, want 'binary'")
+        return 1
+    banner = read_binary(s, 12)
+    print("banner", banner[:12].decode(errors="replace").strip())
+    if not banner.startswith(b"RFB 003.008"):
+        return 1
+    send_binary(s, b"RFB 003.008\n")
+    n = read_binary(s, 1)[0]
+    print("security types", n)
+    return 0 if n > 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -80,6 +80,10 @@ def main():
     if hdr.get("sec-websocket-accept") != want:
         print(f"bad Sec-WebSocket-Accept {hdr.get('sec-websocket-accept')!r}, want {want!r}")
         return 1
+    # browsers refuse a 101 without these two
+    if hdr.get("upgrade", "").lower() != "websocket" or "upgrade" not in hdr.get("connection", "").lower():
+        print(f"Upgrade {hdr.get('upgrade')!r}, Connection {hdr.get('connection')!r}: want websocket, Upgrade")
+        return 1
     if hdr.get("sec-websocket-protocol") != "binary":
         print(f"subprotocol {hdr.get('sec-websocket-protocol')!r}, want 'binary'")
         return 1

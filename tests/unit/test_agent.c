@@ -574,6 +574,10 @@ typedef struct mini_yund {
     int register_status;  /* 0, or a status every registration gets (401) */
     int report_404;       /* answer this many reports with 404 */
     int n_register, n_report;
+    int n_held;           /* reports that asked to be held (?since=V&wait_ms=W) */
+    char last_since[32];  /* the since of the last report, "" when none */
+    char first_running_since[32]; /* the since of the first report with a "running" verdict; "-" before */
+    int version;          /* > 0: answers carry this version (long-poll) */
     char *last_register, *last_report;
     json_t *answer; /* what a report gets */
 } mini_yund;
@@ -624,12 +628,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         }
     } else if (!strcmp(url, "/v1/agent/hosts/7/report")) {
         y->n_report++;
+        const char *since = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "since");
+        const char *wait = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "wait_ms");
+        snprintf(y->last_since, sizeof y->last_since, "%s", since ? since : "");
+        if (since && wait)
+            y->n_held++;
+        if (!strcmp(y->first_running_since, "-") && strstr(b->data ? b->data : "", "\"state\":\"running\""))
+            snprintf(y->first_running_since, sizeof y->first_running_since, "%s", since ? since : "");
         free(y->last_report);
         y->last_report = xstrdup(b->data ? b->data : "");
         if (y->report_404 > 0) {
             y->report_404--;
             ret = reply(c, 404, "{\"error\": {\"code\": \"not_found\", \"message\": \"no host 7\"}}");
         } else {
+            if (y->version > 0)
+                json_object_set_new(y->answer, "version", json_integer(y->version));
             AUTOFREE char *body = json_dumps(y->answer, JSON_COMPACT);
             ret = reply(c, 200, body);
         }
@@ -656,6 +669,7 @@ static mini_yund *mini_yund_start(fixture *f)
     y->vm_dir = f->vm_dir;
     pthread_mutex_init(&y->lock, NULL);
     y->answer = answer(0);
+    snprintf(y->first_running_since, sizeof y->first_running_since, "-");
     y->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, on_request, y,
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
     assert_non_null(y->d);
@@ -798,6 +812,34 @@ static void test_run_keepalive_during_slow_pass(void **state)
     mini_yund_stop(y);
 }
 
+/* Long-poll: with answers that carry a version, the agent asks yund to hold its reports (since = that
+ * version), except the one right after a pass that acted, which goes out at once. */
+static void test_run_long_poll(void **state)
+{
+    fixture *f = *state;
+    mini_yund *y = mini_yund_start(f);
+    y->version = 41;
+    json_decref(y->answer);
+    y->answer = answer(1, vm(f, U1, "web1", "running", true));
+    run_ctx r;
+    run_start(&r, f, y);
+    assert_true(wait_verdict(y, U1, "running"));
+    int held = 0;
+    for (int64_t end = yun_mono_ms() + 5000; yun_mono_ms() < end && !held; yun_sleep_ms(20)) {
+        pthread_mutex_lock(&y->lock);
+        held = y->n_held;
+        pthread_mutex_unlock(&y->lock);
+    }
+    run_stop(&r);
+    assert_int_equal(r.rc, 0);
+    assert_true(held > 0);
+    assert_string_equal(y->last_since, "41");
+    /* the report right after the pass that started web1 went out at once, not held */
+    assert_string_equal(y->first_running_since, "");
+    assert_int_equal(hv_fake_start_count(f->hv, U1), 1);
+    mini_yund_stop(y);
+}
+
 /* A token yund refuses ends agent_run with a message that says what to do. */
 static void test_run_bad_token_is_fatal(void **state)
 {
@@ -870,6 +912,7 @@ int main(void)
         T(test_list_failure),
         T(test_run_registers_reports_and_acts),
         T(test_run_keepalive_during_slow_pass),
+        T(test_run_long_poll),
         T(test_run_bad_token_is_fatal),
         T(test_run_reregisters_on_404),
         T(test_run_stops_while_unreachable),

@@ -333,9 +333,12 @@ double consolidate_r2(const double *y, const double *const *x, int k, int m)
 
 /* ---- the host's scheduler ---- */
 
+/* A VM in migration sits in its home host's list and in each target's. CloudSim can send one VM to two
+ * targets in a step (placed off an overloaded host, then moved on when that host is evacuated); it is
+ * migrating in on both, and both grant it 10%, so only its home decides "out" and any other host is "in". */
 static bool migrating_in(const cons_cluster *c, int h, int v)
 {
-    return c->vms[v].migrating_to == h && c->vms[v].host != h;
+    return c->vms[v].migrating_to >= 0 && c->vms[v].host != h;
 }
 
 static bool migrating_out(const cons_cluster *c, int h, int v)

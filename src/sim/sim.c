@@ -57,7 +57,7 @@ static void account(sim *S, double t)
             int v = H->vms[i];
             cons_vm *V = &c->vms[v];
             req += V->req_mips;
-            bool in = V->migrating_to == h && V->host != h;
+            bool in = V->migrating_to >= 0 && V->host != h; /* on every target, not only the last */
             if (!in)
                 sim_vm_record(&S->va[v], t, S->alloc[i], V->req_mips, V->migrating_to >= 0);
         }

@@ -2,8 +2,9 @@
 # yun-sim as a program: errors on bad input, charts with --plot/--compare, and the CloudSim reproduction:
 # lr-mmt-1.2 on the PlanetLab day 20110303 (when the traces are there: $YUN_TRACES, default
 # ../shared/traces/planetlab beside the repository) within 3% energy and 10% migrations and SLATAH of
-# CloudSim 3.0.3's outputs, as the mean over five file orders (CloudSim's order is the file system's and
-# unknown; docs/placement.md). About ten seconds. TAP on stdout.
+# CloudSim 3.0.3's outputs, and thr-mmt-0.8 within 3% energy and 10% SLATAH, as the mean over five file
+# orders (CloudSim's order is the file system's and unknown; docs/placement.md). About fifteen seconds.
+# TAP on stdout.
 set -uo pipefail
 BUILD=${YUN_BUILD:-build}
 ROOT=${YUN_ROOT:-.}
@@ -45,6 +46,13 @@ if [ -d "$DAY" ]; then
   check "energy within 3% of CloudSim's 167.83 kWh" "within $e 167.83 0.03"
   check "migrations within 10% of CloudSim's 27649" "within $m 27649 0.10"
   check "SLATAH within 10% of CloudSim's 5.72%" "within $sl 0.0572 0.10"
+  # thr-mmt-0.8 sends VMs to two hosts in a step (placed, then moved on when their new host is evacuated);
+  # its SLATAH was 13% low while the first target of such a VM granted it everything
+  for s in 1 2 3 4 5; do "$SIM" run --trace "$DAY" --policy thr-mmt-0.8 --shuffle $s; done >"$D/runs"
+  read -r e sl < <(jq -s -r '[(map(.energy_kwh) | add / length), (map(.slatah) | add / length)] | @tsv' "$D/runs")
+  echo "# thr-mmt-0.8 on 20110303, mean of 5 orders: $e kWh (CloudSim 198.08), SLATAH $sl (0.0500)"
+  check "thr-mmt-0.8 energy within 3% of CloudSim's 198.08 kWh" "within $e 198.08 0.03"
+  check "thr-mmt-0.8 SLATAH within 10% of CloudSim's 5.00%" "within $sl 0.0500 0.10"
 else
   ok "# SKIP no PlanetLab traces at $DAY"
 fi

@@ -181,6 +181,29 @@ static void test_alloc(void **state)
     consolidate_cluster_free(&f.c);
 }
 
+/* One VM sent to two targets in a step (CloudSim's evacuation of a host that just received it): it is
+ * migrating in on both, each grants 10% of its request, and its home still grants 90%. */
+static void test_alloc_two_targets(void **state)
+{
+    (void)state;
+    fixture f;
+    fx_init(&f, 3);
+    fx_vm(&f, 0, 1000, 870, 500);
+    int b = fx_vm(&f, 0, 1000, 870, 800);
+    fx_vm(&f, 1, 1000, 870, 300);
+    consolidate_host_add_vm(&f.c, 1, b);
+    consolidate_host_add_vm(&f.c, 2, b);
+    f.vms[b].migrating_to = 2; /* the last target */
+    double alloc[2], used;
+    consolidate_host_alloc(&f.c, 0, alloc, &used);
+    assert_true(fabs(alloc[1] - 720) < 1e-9 && fabs(used - 1300) < 1e-9);
+    consolidate_host_alloc(&f.c, 1, alloc, &used);
+    assert_true(fabs(alloc[0] - 300) < 1e-9 && fabs(alloc[1] - 80) < 1e-9 && fabs(used - 380) < 1e-9);
+    consolidate_host_alloc(&f.c, 2, alloc, &used);
+    assert_true(fabs(alloc[0] - 80) < 1e-9 && fabs(used - 80) < 1e-9);
+    consolidate_cluster_free(&f.c);
+}
+
 static void test_detectors_on_hosts(void **state)
 {
     (void)state;
@@ -440,7 +463,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_policy_parse), cmocka_unit_test(test_iqr_mad),
         cmocka_unit_test(test_lr),           cmocka_unit_test(test_r2),
-        cmocka_unit_test(test_alloc),        cmocka_unit_test(test_detectors_on_hosts),
+        cmocka_unit_test(test_alloc),        cmocka_unit_test(test_alloc_two_targets),
+        cmocka_unit_test(test_detectors_on_hosts),
         cmocka_unit_test(test_step_thr_mmt), cmocka_unit_test(test_selectors),
         cmocka_unit_test(test_underload),    cmocka_unit_test(test_initial),
         cmocka_unit_test(test_yun),

@@ -306,6 +306,17 @@ int api_metrics_ingest(api_metrics *am, const metrics_sample *s, size_t n, int i
     return 0;
 }
 
+int64_t api_metrics_latest(api_metrics *am, metrics_kind kind, const char *id, double v[METRICS_MAX])
+{
+    pthread_mutex_lock(&am->latest_lock);
+    const latest *l = latest_find(am, kind, id);
+    int64_t ts = l ? l->ts_ms : 0;
+    if (l)
+        memcpy(v, l->v, sizeof l->v);
+    pthread_mutex_unlock(&am->latest_lock);
+    return ts;
+}
+
 int api_metrics_query(api_metrics *am, metrics_kind kind, const char *id, int64_t from_ms, int64_t to_ms,
                       int64_t step_ms, metrics_series *out, yun_err *err)
 {

@@ -43,6 +43,10 @@ int api_metrics_ingest(api_metrics *am, const metrics_sample *s, size_t n, int i
 int api_metrics_query(api_metrics *am, metrics_kind kind, const char *id, int64_t from_ms, int64_t to_ms,
                       int64_t step_ms, metrics_series *out, yun_err *err);
 
+/* The latest sample of (kind, id): copies its values (METRICS_MAX, NaN = not measured) and returns its
+ * timestamp, or 0 when none is kept. */
+int64_t api_metrics_latest(api_metrics *am, metrics_kind kind, const char *id, double v[METRICS_MAX]);
+
 /* Compacts now (what the thread does every minute); for tests. */
 int api_metrics_compact(api_metrics *am, int64_t now_ms, yun_err *err);
 

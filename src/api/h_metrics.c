@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "api/api_int.h"
+#include "agent/probe.h"
 #include "api/metrics_json.h"
 #include "util/clock.h"
 #include "util/mem.h"
@@ -34,6 +35,32 @@ static int need_store(api_req *rq, yun_err *err)
 {
     if (!rq->sh->metrics)
         return yun_err_set(err, YUN_E_UNAVAILABLE, "the metrics store could not be opened: see yund's log");
+    return 0;
+}
+
+int api_probe_take(json_t *body, yun_vm *vm, yun_err *err)
+{
+    const char *url = json_string_value(json_object_get(body, "probe"));
+    if (!url || !*url)
+        return 0;
+    if (strlen(url) >= sizeof vm->probe || probe_url_validate(url, err) < 0)
+        return strlen(url) >= sizeof vm->probe
+                   ? yun_err_set(err, YUN_E_INVALID, "probe: the URL is longer than %zu characters", sizeof vm->probe - 1)
+                   : yun_err_prefix(err, "probe: ");
+    snprintf(vm->probe, sizeof vm->probe, "%s", url);
+    return 0;
+}
+
+/* The probes of the VMs assigned to a host that declare one, for the agent's sampler. */
+static int probe_one(const yun_vm *vm, void *ud)
+{
+    json_t *probes = ud;
+    if (!vm->probe[0])
+        return 0;
+    json_t *p = json_pack("{s:s, s:s}", "uuid", vm->uuid, "url", vm->probe);
+    if (vm->address[0])
+        json_object_set_new(p, "address", json_string(vm->address));
+    json_array_append_new(probes, p);
     return 0;
 }
 
@@ -71,8 +98,13 @@ int h_agent_metrics(api_req *rq, api_resp *rs, yun_err *err)
     json_decref(body);
     if (rc < 0)
         return -1;
-    /* "probes" joins the answer once the store keeps VMs' probe URLs (docs/agent-protocol.md) */
-    api_json_resp(rs, 200, json_pack("{s:i, s:I}", "interval_ms", interval, "accepted", (json_int_t)n));
+    json_t *probes = json_array();
+    if (store_vm_each(rq->store, -1, h.id, probe_one, probes, err) < 0) {
+        json_decref(probes);
+        return -1;
+    }
+    api_json_resp(rs, 200, json_pack("{s:i, s:I, s:o}", "interval_ms", interval, "accepted", (json_int_t)n, "probes",
+                                     probes));
     return 0;
 }
 
@@ -138,4 +170,75 @@ int h_prometheus(api_req *rq, api_resp *rs, yun_err *err)
     free(names);
     rs->content_type = "text/plain; version=0.0.4; charset=utf-8";
     return rc;
+}
+
+/* The latest values of an entity as a JSON object of its metrics (not measured ones left out), with ts_ms;
+ * NULL when it has no sample newer than cutoff. */
+static json_t *latest_json(api_req *rq, metrics_kind kind, const char *id, int64_t cutoff)
+{
+    double v[METRICS_MAX];
+    int64_t ts = api_metrics_latest(rq->sh->metrics, kind, id, v);
+    if (!ts || ts < cutoff)
+        return NULL;
+    int n = 0;
+    const metrics_def *d = metrics_defs(kind, &n);
+    json_t *o = json_pack("{s:I}", "ts_ms", (json_int_t)ts);
+    for (int i = 0; i < n; i++)
+        if (!isnan(v[i]))
+            json_object_set_new(o, d[i].name, json_real(v[i]));
+    return o;
+}
+
+typedef struct latest_walk {
+    api_req *rq;
+    int64_t cutoff;
+    yun_host *hosts;
+    size_t nhosts;
+    json_t *vms;
+} latest_walk;
+
+static int latest_vm(const yun_vm *vm, void *ud)
+{
+    latest_walk *w = ud;
+    json_t *m = latest_json(w->rq, METRICS_VM, vm->uuid, w->cutoff);
+    const char *host = "";
+    for (size_t i = 0; i < w->nhosts; i++)
+        if (w->hosts[i].id == vm->host_id)
+            host = w->hosts[i].name;
+    json_array_append_new(w->vms, json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}", "name", vm->name, "uuid", vm->uuid,
+                                            "owner", vm->owner_name, "host", host, "state",
+                                            model_vm_state_name(vm->state), "metrics", m ? m : json_null()));
+    return 0;
+}
+
+int h_metrics_latest(api_req *rq, api_resp *rs, yun_err *err)
+{
+    if (need_store(rq, err) < 0)
+        return -1;
+    yun_user owner;
+    bool all;
+    if (api_owner_for(rq, &owner, &all, err) < 0)
+        return -1;
+    int interval = api_metrics_interval(rq);
+    latest_walk w = {.rq = rq, .cutoff = yun_now_ms() - 3 * (int64_t)interval, .vms = json_array()};
+    if (store_host_list(rq->store, &w.hosts, &w.nhosts, err) < 0) {
+        json_decref(w.vms);
+        return -1;
+    }
+    json_t *hosts = json_array();
+    for (size_t i = 0; i < w.nhosts; i++) {
+        json_t *m = latest_json(rq, METRICS_HOST, w.hosts[i].name, w.cutoff);
+        json_array_append_new(hosts, json_pack("{s:s, s:i, s:o}", "name", w.hosts[i].name, "cores", w.hosts[i].cores,
+                                               "metrics", m ? m : json_null()));
+    }
+    /* the caller's own VMs, or everyone's for the admin (as GET /v1/vms) */
+    if (store_vm_each(rq->store, all ? -1 : owner.id, -1, latest_vm, &w, err) < 0) {
+        free(w.hosts);
+        json_decref(hosts);
+        json_decref(w.vms);
+        return -1;
+    }
+    free(w.hosts);
+    api_json_resp(rs, 200, json_pack("{s:i, s:o, s:o}", "interval_ms", interval, "hosts", hosts, "vms", w.vms));
+    return 0;
 }

@@ -96,7 +96,7 @@ void api_vm_write(yun_buf *b, const yun_vm *vm, const char *host_name, const cha
     size_t hl = strlen(hn), il = strlen(in);
     /* fixed text and numbers, then every string at its worst */
     size_t need = 700 + ESC_MAX(vm->uuid) + ESC_MAX(vm->name) * 2 + ESC_MAX(vm->owner_name) * 2 + hl * 6 + il * 6 + 4 +
-                  ESC_MAX(vm->error) + ESC_MAX(vm->address);
+                  ESC_MAX(vm->error) + ESC_MAX(vm->address) + ESC_MAX(vm->probe) + 16;
     xgrow((void **)&b->data, &b->cap, b->len + need + 1, 1);
     char *p = b->data + b->len;
     p = PUT_LIT(p, "{\"id\":");
@@ -138,6 +138,8 @@ void api_vm_write(yun_buf *b, const yun_vm *vm, const char *host_name, const cha
     p = put_str(p, vm->error);
     p = PUT_LIT(p, ",\"address\":");
     p = put_str(p, vm->address);
+    p = PUT_LIT(p, ",\"probe\":"); /* monitoring */
+    p = put_str(p, vm->probe);
     /* model_vm_domain_name's "yun-<owner>-<name>", without a printf per VM */
     p = PUT_LIT(p, ",\"domain\":\"yun-");
     p = put_esc(p, vm->owner_name[0] ? vm->owner_name : "x");
@@ -310,7 +312,9 @@ int h_vm_show(api_req *rq, api_resp *rs, yun_err *err)
 static const api_field create_fields[] = {
     {"name", F_STRING, true},      {"image", F_STRING, true}, {"cpus", F_INT, false},       {"memory", F_SIZE, true},
     {"max_memory", F_SIZE, false}, {"disk", F_SIZE, false},   {"cpu_shares", F_INT, false}, {"cpu_cap", F_INT, false},
-    {"min_mhz", F_INT, false},     {"max_mhz", F_INT, false}, {"start", F_BOOL, false},     {NULL, 0, false},
+    {"min_mhz", F_INT, false},     {"max_mhz", F_INT, false}, {"start", F_BOOL, false},
+    {"probe", F_STRING, false}, /* monitoring: an HTTP probe URL */
+    {NULL, 0, false},
 };
 
 /* An int field into an int, refusing values that do not fit. */
@@ -351,6 +355,8 @@ int h_vm_create(api_req *rq, api_resp *rs, yun_err *err)
         goto fail;
     if (!json_object_get(j, "cpus"))
         vm.cpus = 1;
+    if (api_probe_take(j, &vm, err) < 0) /* monitoring */
+        goto fail;
     if (api_json_size(j, "memory", &vm.mem_mib, err) < 0 || api_json_size(j, "max_memory", &vm.max_mem_mib, err) < 0 ||
         api_json_size(j, "disk", &vm.disk_mib, err) < 0)
         goto fail;

@@ -49,6 +49,7 @@ static const api_route routes[] = {
     {"GET", "/v1/vms/{}/metrics", h_vm_metrics, AUTH_USER, false},
     {"GET", "/v1/hosts/{}/metrics", h_host_metrics, AUTH_USER, false},
     {"GET", "/v1/metrics", h_cloud_metrics, AUTH_USER, false},
+    {"GET", "/v1/metrics/latest", h_metrics_latest, AUTH_USER, false},
     {"GET", "/metrics", h_prometheus, AUTH_ADMIN, false},
 };
 

@@ -716,6 +716,7 @@ static const cli_opt vm_create_opts[] = {
     {"min-mhz", "N", "CPU the placement engine reserves for the VM"},
     {"max-mhz", "N", "the most CPU the VM may use"},
     {"stopped", NULL, "create it without starting it"},
+    {"probe", "URL", "an HTTP probe measured every interval, e.g. http://:80/ (empty host: the VM's address)"},
     WAIT_OPT,
     {"owner", "USER", "admin only: create the VM for this user"},
     {NULL, NULL, NULL}};
@@ -772,6 +773,9 @@ const cli_cmd cli_commands[] = {
      cli_vm_set},
     {"vm", "delete", "NAME", 1, 1, "delete a VM: its domain and its disk", vm_wait_opts, cli_vm_delete},
     {"vm", "console-log", "NAME", 1, 1, "the VM's serial console output", vm_console_opts, cli_vm_console_log},
+    {"vm", "metrics", "NAME", 1, 1, "the VM's CPU, memory, disk, network and probe over time", cli_vm_metrics_opts,
+     cli_vm_metrics},
+    {NULL, "top", "", 0, 0, "a live table of hosts and VMs, refreshed every interval", cli_top_opts, cli_top},
     {"user", "create", "NAME", 1, 1, "create a user and print their API token, once (admin)", user_create_opts,
      cmd_user_create},
     {"user", "list", "", 0, 0, "the users and their quotas (admin)", no_opts, cmd_user_list},
@@ -900,7 +904,7 @@ int cli_main(cli_ctx *ctx, int argc, char **argv)
                              a.cmd->group ? a.cmd->group : "", a.cmd->group ? " " : "", a.cmd->name, o->name, o->arg,
                              o->help, a.cmd->group ? a.cmd->group : "", a.cmd->group ? " " : "", a.cmd->name);
     }
-    if (a.cmd->group) {
+    if (a.cmd->group || a.cmd->run == cli_top) { /* top: the one top-level command that talks to yund */
         AUTOFREE char *cfg = cli_config_path(ctx->env("XDG_CONFIG_HOME"), ctx->env("HOME"), NULL);
         if (cli_conf_resolve(a.url, a.token, ctx->env("YUN_URL"), ctx->env("YUN_TOKEN"), cfg, CLI_DEFAULT_TOKEN_FILE,
                              &ctx->conf, &err) < 0)

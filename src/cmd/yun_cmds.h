@@ -46,4 +46,10 @@ int cli_vm_set(cli_ctx *ctx, const cli_args *a);
 int cli_vm_delete(cli_ctx *ctx, const cli_args *a);
 int cli_vm_console_log(cli_ctx *ctx, const cli_args *a);
 
+/* The monitoring commands (yun_metrics.c). */
+extern const cli_opt cli_vm_metrics_opts[];
+extern const cli_opt cli_top_opts[];
+int cli_vm_metrics(cli_ctx *ctx, const cli_args *a);
+int cli_top(cli_ctx *ctx, const cli_args *a);
+
 #endif

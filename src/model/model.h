@@ -102,6 +102,7 @@ typedef struct yun_vm {
     int64_t host_id;             /* 0 = not placed */
     char error[YUN_MSG_MAX];     /* the last failure, "" when none */
     char address[64];            /* guest address when known */
+    char probe[512];             /* monitoring: an HTTP probe URL ("http://:80/", empty host = the VM's address), "" = none */
     int64_t created_ms;
     int64_t updated_ms;
     int64_t started_ms;          /* when it last reached running, 0 when not running */

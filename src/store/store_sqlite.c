@@ -98,6 +98,8 @@ static const char *const migrations[] = {
     " expires_ms INTEGER NOT NULL);"
     "CREATE INDEX sessions_user ON sessions(user_id);"
     "CREATE INDEX sessions_expires ON sessions(expires_ms);",
+    /* 2 -> 3: a VM's HTTP probe (issue 4 monitoring), measured by its host's agent every metrics interval */
+    "ALTER TABLE vms ADD COLUMN probe TEXT NOT NULL DEFAULT '';",
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
                "one migration per schema version: bump STORE_SCHEMA_VERSION with each new migration");
@@ -111,7 +113,7 @@ _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
 #define VM_SELECT                                                                                                      \
     "SELECT v.id, v.uuid, v.name, v.owner_id, u.name, IFNULL(v.image_id, 0), v.cpus, v.mem_mib, v.max_mem_mib, "       \
     "v.disk_mib, v.cpu_shares, v.cpu_cap, v.min_mhz, v.max_mhz, v.want, v.state, IFNULL(v.host_id, 0), v.error, "      \
-    "v.address, v.created_ms, v.updated_ms, v.started_ms FROM vms v JOIN users u ON u.id = v.owner_id "
+    "v.address, v.created_ms, v.updated_ms, v.started_ms, v.probe FROM vms v JOIN users u ON u.id = v.owner_id "
 /* host filter: ?2 is NULL for "not placed", and IS matches NULL with NULL while still using vms_host */
 #define VM_WHERE_OWNER "WHERE v.owner_id = ?1 "
 #define VM_WHERE_HOST "WHERE v.host_id IS ?2 "
@@ -201,8 +203,8 @@ static const char *const sql[ST__COUNT] = {
                        "state = ?12, last_seen_ms = ?13, registered_ms = ?14 WHERE id = ?1",
     [ST_VM_INSERT] = "INSERT INTO vms (uuid, name, owner_id, image_id, cpus, mem_mib, max_mem_mib, disk_mib, "
                      "cpu_shares, cpu_cap, min_mhz, max_mhz, want, state, host_id, error, address, created_ms, "
-                     "updated_ms, started_ms) VALUES (?1, ?2, ?3, NULLIF(?4, 0), ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
-                     "?12, ?13, ?14, NULLIF(?15, 0), ?16, ?17, ?18, ?18, ?19) RETURNING id",
+                     "updated_ms, started_ms, probe) VALUES (?1, ?2, ?3, NULLIF(?4, 0), ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
+                     "?12, ?13, ?14, NULLIF(?15, 0), ?16, ?17, ?18, ?18, ?19, ?20) RETURNING id",
     [ST_VM_GET] = VM_SELECT "WHERE v.id = ?1",
     [ST_VM_BY_NAME] = VM_SELECT "WHERE v.owner_id = ?1 AND v.name = ?2",
     [ST_VM_BY_UUID] = VM_SELECT "WHERE v.uuid = ?1",
@@ -217,7 +219,7 @@ static const char *const sql[ST__COUNT] = {
     [ST_VM_UPDATE] = "UPDATE vms SET name = ?2, image_id = NULLIF(?3, 0), cpus = ?4, mem_mib = ?5, max_mem_mib = ?6, "
                      "disk_mib = ?7, cpu_shares = ?8, cpu_cap = ?9, min_mhz = ?10, max_mhz = ?11, want = ?12, "
                      "state = ?13, host_id = NULLIF(?14, 0), error = ?15, address = ?16, created_ms = ?17, "
-                     "updated_ms = ?18, started_ms = ?19 WHERE id = ?1",
+                     "updated_ms = ?18, started_ms = ?19, probe = ?20 WHERE id = ?1",
     [ST_VM_DELETE] = "DELETE FROM vms WHERE id = ?1",
     [ST_USAGE_ALL] = "SELECT count(*), IFNULL(sum(cpus), 0), IFNULL(sum(max_mem_mib), 0), IFNULL(sum(disk_mib), 0) "
                      "FROM vms WHERE want <> 'deleted'",
@@ -453,6 +455,7 @@ static int read_vm(sqlite3_stmt *st, yun_vm *vm, yun_err *err)
     vm->created_ms = sqlite3_column_int64(st, 19);
     vm->updated_ms = sqlite3_column_int64(st, 20);
     vm->started_ms = sqlite3_column_int64(st, 21);
+    COL_FIELD(st, 22, vm->probe);
     return 0;
 }
 
@@ -803,6 +806,7 @@ static int sq_vm_create(yun_store *s, yun_vm *vm, yun_err *err)
     BIND_FIELD(st, 17, vm->address);
     sqlite3_bind_int64(st, 18, now);
     sqlite3_bind_int64(st, 19, vm->started_ms);
+    BIND_FIELD(st, 20, vm->probe);
     int rc = step(q, st, true);
     if (rc == SQLITE_ROW) {
         vm->id = sqlite3_column_int64(st, 0);
@@ -941,6 +945,7 @@ static int sq_vm_update(yun_store *s, yun_vm *vm, yun_err *err)
     sqlite3_bind_int64(st, 17, vm->created_ms);
     sqlite3_bind_int64(st, 18, now);
     sqlite3_bind_int64(st, 19, vm->started_ms);
+    BIND_FIELD(st, 20, vm->probe);
     int rc = step(q, st, true);
     if (rc == SQLITE_CONSTRAINT_UNIQUE)
         return yun_err_set(err, YUN_E_CONFLICT, "a VM named \"%s\" already exists for this owner: pick another name",

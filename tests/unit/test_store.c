@@ -964,6 +964,7 @@ static void test_migrate_v1(void **state)
     assert_int_equal(sqlite3_open(t->path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db,
                                   "DROP TABLE sessions; ALTER TABLE users DROP COLUMN password_hash; "
+                                  "ALTER TABLE vms DROP COLUMN probe; " /* added by version 3 */
                                   "PRAGMA user_version = 1",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
@@ -971,7 +972,7 @@ static void test_migrate_v1(void **state)
 
     s = store_open(t->path, &err);
     assert_non_null(s);
-    assert_int_equal(store_schema_version(s), 2);
+    assert_int_equal(store_schema_version(s), STORE_SCHEMA_VERSION);
     yun_vm vm;
     assert_int_equal(store_vm_get(s, vid, &vm, &err), 0);
     assert_string_equal(vm.owner_name, "carol");
@@ -983,6 +984,41 @@ static void test_migrate_v1(void **state)
     yun_user u;
     assert_int_equal(store_session_get(s, "h1", 0, &u, NULL, &err), 0);
     assert_int_equal(u.id, uid);
+    store_close(s);
+}
+
+/* Version 3 (monitoring): a VM's probe URL. A version-2 file keeps its VMs, each without a probe; a probe is
+ * stored on create and changed by update. */
+static void test_migrate_v2_probe(void **state)
+{
+    tmpdb *t = *state;
+    yun_err err = YUN_ERR_INIT;
+    yun_store *s = store_open(t->path, &err);
+    assert_non_null(s);
+    int64_t uid = add_user(s, "dave");
+    int64_t vid = add_vm(s, vm_of(uid, "web1", 1, 128, 1024));
+    store_close(s);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(t->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "ALTER TABLE vms DROP COLUMN probe; PRAGMA user_version = 2", NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    s = store_open(t->path, &err);
+    assert_non_null(s);
+    assert_int_equal(store_schema_version(s), 3);
+    yun_vm vm;
+    assert_int_equal(store_vm_get(s, vid, &vm, &err), 0);
+    assert_string_equal(vm.probe, "");
+    snprintf(vm.probe, sizeof vm.probe, "http://:80/health");
+    assert_int_equal(store_vm_update(s, &vm, &err), 0);
+    memset(&vm, 0, sizeof vm);
+    assert_int_equal(store_vm_get(s, vid, &vm, &err), 0);
+    assert_string_equal(vm.probe, "http://:80/health");
+    yun_vm v2 = vm_of(uid, "web2", 1, 128, 1024);
+    snprintf(v2.probe, sizeof v2.probe, "http://:8080/");
+    int64_t id2 = add_vm(s, v2);
+    assert_int_equal(store_vm_get(s, id2, &vm, &err), 0);
+    assert_string_equal(vm.probe, "http://:8080/");
     store_close(s);
 }
 
@@ -1008,6 +1044,7 @@ int main(void)
         cmocka_unit_test(test_passwords),
         cmocka_unit_test(test_sessions),
         cmocka_unit_test_setup_teardown(test_migrate_v1, tmp_setup, tmp_teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_v2_probe, tmp_setup, tmp_teardown),
     };
     return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "api/api_int.h"
@@ -21,6 +22,7 @@
 
 #define CONSOLE_CONNECT_TIMEOUT_MS 5000
 #define CONSOLE_HANDSHAKE_MAX 4096
+#define CONSOLE_SEND_TIMEOUT_S 30
 
 int h_console_ticket(api_req *rq, api_resp *rs, yun_err *err)
 {
@@ -60,14 +62,16 @@ static int tcp_connect(const char *host, int port, yun_err *err)
             e = errno;
             continue;
         }
-        if (connect(fd, a->ai_addr, a->ai_addrlen) < 0 && errno == EINPROGRESS) {
-            struct pollfd p = {.fd = fd, .events = POLLOUT};
-            socklen_t sl = sizeof e;
-            e = ETIMEDOUT;
-            if (poll(&p, 1, CONSOLE_CONNECT_TIMEOUT_MS) == 1)
-                getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &sl);
-        } else {
+        e = 0;
+        if (connect(fd, a->ai_addr, a->ai_addrlen) < 0) {
             e = errno;
+            if (e == EINPROGRESS) {
+                struct pollfd p = {.fd = fd, .events = POLLOUT};
+                socklen_t sl = sizeof e;
+                e = ETIMEDOUT;
+                if (poll(&p, 1, CONSOLE_CONNECT_TIMEOUT_MS) == 1)
+                    getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &sl);
+            }
         }
         if (e) {
             close(fd);
@@ -169,6 +173,10 @@ static void relay_run(void *cls, struct MHD_Connection *conn, void *req_cls, con
     relay *r = cls;
     uint64_t up = 0, down = 0;
     fcntl(sock, F_SETFL, fcntl(sock, F_GETFL) & ~O_NONBLOCK);
+    /* a side that stops reading (a frozen tab, a hung QEMU) ends the relay instead of holding it forever */
+    struct timeval tv = {.tv_sec = CONSOLE_SEND_TIMEOUT_S};
+    setsockopt(sock, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    setsockopt(r->qemu_fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     bool ok = (!extra_in_size || write_all(r->qemu_fd, extra_in, extra_in_size) == 0) &&
               (!r->n_pending || write_all(sock, r->pending, r->n_pending) == 0);
     char buf[65536];

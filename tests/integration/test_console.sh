@@ -27,17 +27,21 @@ export -f yun
 yun_starter_image >/dev/null || { tap_fail "the starter image's packages are fetched"; tap_done; exit 1; }
 
 PORT=18080
-ip netns exec "$NS" "$YUN_BIN/yund" --all-in-one --state-dir "$STATE" --listen "127.0.0.1:$PORT" \
-  --libvirt-uri "$URI" >>"$STATE/yund.log" 2>&1 &
-YUND_PID=$!
 export YUN_URL="http://127.0.0.1:$PORT"
-up=0
-for i in $(seq 1 150); do
-  if nscurl -fsS "$YUN_URL/healthz" >/dev/null 2>&1 && [ -s "$STATE/admin.token" ]; then up=1; break; fi
-  kill -0 "$YUND_PID" 2>/dev/null || break
-  sleep 0.2
-done
-[ $up = 1 ] || { tap_fail "yund starts"; tail -20 "$STATE/yund.log" | sed 's/^/# /'; tap_done; exit 1; }
+start_yund() {
+  ip netns exec "$NS" "$YUN_BIN/yund" --all-in-one --state-dir "$STATE" --listen "127.0.0.1:$PORT" \
+    --libvirt-uri "$URI" >>"$STATE/yund.log" 2>&1 &
+  YUND_PID=$!
+  local i
+  for i in $(seq 1 150); do
+    nscurl -fsS "$YUN_URL/healthz" >/dev/null 2>&1 && [ -s "$STATE/admin.token" ] && return 0
+    kill -0 "$YUND_PID" 2>/dev/null || break
+    sleep 0.2
+  done
+  tail -20 "$STATE/yund.log" | sed 's/^/# /'
+  return 1
+}
+start_yund || { tap_fail "yund starts"; tap_done; exit 1; }
 export YUN_TOKEN=$(cat "$STATE/admin.token")
 tap_ok "yund --all-in-one starts in the test host's namespace"
 
@@ -101,6 +105,26 @@ out=$(ws "/v1/console?ticket=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" 2>&1)
 [ "$out" = "status 401" ] && tap_ok "a made-up ticket is refused (401)" || tap_fail "a made-up ticket: $out"
 out=$(nscurl -sS -o /dev/null -w '%{http_code}' "$YUN_URL/v1/console?ticket=x")
 [ "$out" = 400 ] && tap_ok "GET /v1/console without a websocket upgrade is 400" || tap_fail "plain GET: $out"
+
+# yund stops promptly with a console open (the relay looks up every second), and comes back
+opened() { [ "$(grep -c "console of con1 opened" "$STATE/yund.log")" -gt "$1" ]; }
+n_open=$(grep -c "console of con1 opened" "$STATE/yund.log")
+T2=$(api "$ta" POST "/v1/vms/$ID/console" | sed '$d' | jq -r .url)
+ws "$T2" 120 >/dev/null 2>&1 &
+WSP=$!
+wait_until 30 "the console is open" opened "$n_open" && tap_ok "a second console opens" ||
+  tap_fail "a second console opens"
+kill -TERM "$YUND_PID"
+t0=$SECONDS
+for i in $(seq 1 100); do kill -0 "$YUND_PID" 2>/dev/null || break; sleep 0.1; done
+if kill -0 "$YUND_PID" 2>/dev/null; then
+  tap_fail "yund stops within 10 s of SIGTERM with a console open"
+  kill -KILL "$YUND_PID"
+else
+  tap_ok "yund stops within 10 s of SIGTERM with a console open ($((SECONDS - t0)) s)"
+fi
+wait "$WSP" 2>/dev/null
+start_yund && tap_ok "yund starts again" || tap_fail "yund starts again"
 
 # a stopped VM has no console to give
 as_alice vm stop con1 >/dev/null 2>&1

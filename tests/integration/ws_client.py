@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""ws_client.py URL: a minimal RFC 6455 client (stdlib only) for test_console.sh.
+"""ws_client.py URL [IDLE_SECONDS]: a minimal RFC 6455 client (stdlib only) for test_console.sh.
 
 Opens URL (ws://host:port/path?query) with the "binary" subprotocol, checks the 101 answer and its
 Sec-WebSocket-Accept, then speaks the first steps of RFB through it: reads the server's version banner,
 sends "RFB 003.008\\n" back in a masked binary frame, and reads the security types. Prints the banner and the
-number of security types; exits 0 on success, 2 when the upgrade is refused (the HTTP status is printed)."""
+number of security types (after IDLE_SECONDS of silence, when given); exits 0 on success, 2 when the upgrade is refused (the HTTP status is printed)."""
 import base64
 import hashlib
 import os
@@ -58,7 +58,7 @@ def send_binary(s, payload):
 
 def main():
     u = urlsplit(sys.argv[1])
-    s = socket.create_connection((u.hostname, u.port), timeout=30)
+    s = socket.create_connection((u.hostname, u.port), timeout=30 + (float(sys.argv[2]) if len(sys.argv) > 2 else 0))
     key = base64.b64encode(os.urandom(16)).decode()
     path = u.path + ("?" + u.query if u.query else "")
     s.sendall((f"GET {path} HTTP/1.1\r\nHost: {u.hostname}:{u.port}\r\nUpgrade: websocket\r\n"
@@ -91,6 +91,9 @@ def main():
     print("banner", banner[:12].decode(errors="replace").strip())
     if not banner.startswith(b"RFB 003.008"):
         return 1
+    if len(sys.argv) > 2:
+        import time
+        time.sleep(float(sys.argv[2]))
     send_binary(s, b"RFB 003.008\n")
     n = read_binary(s, 1)[0]
     print("security types", n)

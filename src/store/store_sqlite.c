@@ -779,6 +779,26 @@ static int sq_host_update(yun_store *s, const yun_host *h, yun_err *err)
     return 0;
 }
 
+/* Binds the VM columns that insert and update both write, image_id to address, as ?first..?first+13:
+ * one list, so a column added to both statements cannot be bound in one and forgotten in the other. */
+static void bind_vm_spec(sqlite3_stmt *st, int first, const yun_vm *vm)
+{
+    sqlite3_bind_int64(st, first, vm->image_id);
+    sqlite3_bind_int(st, first + 1, vm->cpus);
+    sqlite3_bind_int64(st, first + 2, (int64_t)vm->mem_mib);
+    sqlite3_bind_int64(st, first + 3, (int64_t)vm->max_mem_mib);
+    sqlite3_bind_int64(st, first + 4, (int64_t)vm->disk_mib);
+    sqlite3_bind_int(st, first + 5, vm->cpu_shares);
+    sqlite3_bind_int(st, first + 6, vm->cpu_cap);
+    sqlite3_bind_int(st, first + 7, vm->min_mhz);
+    sqlite3_bind_int(st, first + 8, vm->max_mhz);
+    sqlite3_bind_text(st, first + 9, model_vm_want_name(vm->want), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, first + 10, model_vm_state_name(vm->state), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, first + 11, vm->host_id);
+    BIND_FIELD(st, first + 12, vm->error);
+    BIND_FIELD(st, first + 13, vm->address);
+}
+
 /* ---- VMs ---- */
 static int sq_vm_create(yun_store *s, yun_vm *vm, yun_err *err)
 {
@@ -790,20 +810,7 @@ static int sq_vm_create(yun_store *s, yun_vm *vm, yun_err *err)
     BIND_FIELD(st, 1, vm->uuid);
     BIND_FIELD(st, 2, vm->name);
     sqlite3_bind_int64(st, 3, vm->owner_id);
-    sqlite3_bind_int64(st, 4, vm->image_id);
-    sqlite3_bind_int(st, 5, vm->cpus);
-    sqlite3_bind_int64(st, 6, (int64_t)vm->mem_mib);
-    sqlite3_bind_int64(st, 7, (int64_t)vm->max_mem_mib);
-    sqlite3_bind_int64(st, 8, (int64_t)vm->disk_mib);
-    sqlite3_bind_int(st, 9, vm->cpu_shares);
-    sqlite3_bind_int(st, 10, vm->cpu_cap);
-    sqlite3_bind_int(st, 11, vm->min_mhz);
-    sqlite3_bind_int(st, 12, vm->max_mhz);
-    sqlite3_bind_text(st, 13, model_vm_want_name(vm->want), -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 14, model_vm_state_name(vm->state), -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 15, vm->host_id);
-    BIND_FIELD(st, 16, vm->error);
-    BIND_FIELD(st, 17, vm->address);
+    bind_vm_spec(st, 4, vm);
     sqlite3_bind_int64(st, 18, now);
     sqlite3_bind_int64(st, 19, vm->started_ms);
     BIND_FIELD(st, 20, vm->probe);
@@ -928,20 +935,7 @@ static int sq_vm_update(yun_store *s, yun_vm *vm, yun_err *err)
     int64_t now = yun_now_ms();
     sqlite3_bind_int64(st, 1, vm->id);
     BIND_FIELD(st, 2, vm->name);
-    sqlite3_bind_int64(st, 3, vm->image_id);
-    sqlite3_bind_int(st, 4, vm->cpus);
-    sqlite3_bind_int64(st, 5, (int64_t)vm->mem_mib);
-    sqlite3_bind_int64(st, 6, (int64_t)vm->max_mem_mib);
-    sqlite3_bind_int64(st, 7, (int64_t)vm->disk_mib);
-    sqlite3_bind_int(st, 8, vm->cpu_shares);
-    sqlite3_bind_int(st, 9, vm->cpu_cap);
-    sqlite3_bind_int(st, 10, vm->min_mhz);
-    sqlite3_bind_int(st, 11, vm->max_mhz);
-    sqlite3_bind_text(st, 12, model_vm_want_name(vm->want), -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 13, model_vm_state_name(vm->state), -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 14, vm->host_id);
-    BIND_FIELD(st, 15, vm->error);
-    BIND_FIELD(st, 16, vm->address);
+    bind_vm_spec(st, 3, vm);
     sqlite3_bind_int64(st, 17, vm->created_ms);
     sqlite3_bind_int64(st, 18, now);
     sqlite3_bind_int64(st, 19, vm->started_ms);

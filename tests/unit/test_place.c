@@ -295,6 +295,33 @@ static void test_packing_against_brute_force(void **state)
     print_message("# FFD above the optimum on %d of 300 instances\n", strictly_above);
 }
 
+/* Two resources that both matter: six VMs fill three hosts' CPU to 99 each, six more ask 1 CPU and 30 of
+ * memory. In plain decreasing order the CPU-heavy VMs go first and leave 1 CPU per host, so four of the
+ * memory-heavy ones need hosts of their own (4 hosts); spreading those first over the 3 hosts the CPU
+ * needs meets the lower bound. */
+static void test_decreasing_spreads_lopsided(void **state)
+{
+    (void)state;
+    place_host h[4];
+    for (int j = 0; j < 4; j++)
+        h[j] = host("h", 100, 100, 100);
+    place_vm v[12];
+    for (int i = 0; i < 6; i++) {
+        v[i] = vm(33, 1, 1);
+        v[6 + i] = vm(1, 30, 1);
+    }
+    assert_int_equal(place_lower_bound(h, 4, v, 12), 3);
+    const place_algo algos[] = {PLACE_FIRST_FIT_DECREASING, PLACE_BEST_FIT_DECREASING};
+    for (int a = 0; a < 2; a++) {
+        place_plan p;
+        run(algos[a], h, 4, v, 12, 0, &p);
+        check_feasible(algos[a], h, 4, v, 12, &p);
+        assert_int_equal(p.rejected, 0);
+        assert_int_equal(p.hosts_used, 3);
+        place_plan_free(&p);
+    }
+}
+
 /* Optimal utility of VMs list on a host of avail MHz, by brute force over the order in which VMs get spare:
  * a fractional knapsack's optimum is a greedy fill in some order, so the best order is the optimum. */
 static double host_opt(const place_vm *v, const int *list, int k, double avail)
@@ -595,6 +622,7 @@ int main(void)
         cmocka_unit_test(test_split_by_shares),
         cmocka_unit_test(test_bs_gm_gmm),
         cmocka_unit_test(test_packing_against_brute_force),
+        cmocka_unit_test(test_decreasing_spreads_lopsided),
         cmocka_unit_test(test_shares_against_brute_force),
         cmocka_unit_test(test_emm_one_host_optimal),
         cmocka_unit_test(test_pabfd_prefers_cheapest),

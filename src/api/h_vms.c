@@ -339,9 +339,12 @@ int h_vm_create(api_req *rq, api_resp *rs, yun_err *err)
     json_t *mem = NULL, *maxmem = NULL, *disk = NULL;
     json_int_t cpus = 1, shares = 0, cap = 0, minmhz = 0, maxmhz = 0;
     int start = 1;
-    int r = api_unpack(j, err, "{s:s, s:s, s?I, s:o, s?o, s?o, s?I, s?I, s?I, s?I, s?b}", "name", &name, "image",
+    const char *probe = NULL; /* monitoring: read by api_probe_take */
+    int r = api_unpack(j, err, "{s:s, s:s, s?I, s:o, s?o, s?o, s?I, s?I, s?I, s?I, s?b, s?s}", "name", &name, "image",
                        &image, "cpus", &cpus, "memory", &mem, "max_memory", &maxmem, "disk", &disk, "cpu_shares",
-                       &shares, "cpu_cap", &cap, "min_mhz", &minmhz, "max_mhz", &maxmhz, "start", &start);
+                       &shares, "cpu_cap", &cap, "min_mhz", &minmhz, "max_mhz", &maxmhz, "start", &start, "probe",
+                       &probe);
+    (void)probe;
     yun_vm vm = {0};
     yun_user owner;
     bool all;

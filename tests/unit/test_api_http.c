@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 #include "api/api.h"
 #include "api/api_int.h"
 #include "util/http_client.h"
+#include "util/clock.h"
 #include "util/mem.h"
 
 typedef struct fx {
@@ -674,6 +676,70 @@ static void test_vm_writer_escapes(void **state)
     buf_free(&b);
 }
 
+/* monitoring (h_metrics.c): a VM's probe, an agent's batch, the series with the VM endpoints' ownership,
+ * the latest view, and /metrics for the admin only. */
+static void test_metrics_endpoints(void **state)
+{
+    fx *f = *state;
+    json_t *j;
+    assert_int_equal(call(f, "POST", "/v1/vms", f->alice,
+                          "{\"name\": \"pw\", \"image\": \"starter\", \"memory\": \"128M\", \"probe\": \"ftp://x/\"}", &j),
+                     400);
+    assert_non_null(strstr(errmsg(j), "probe"));
+    json_decref(j);
+    assert_int_equal(call(f, "POST", "/v1/vms", f->alice,
+                          "{\"name\": \"pw\", \"image\": \"starter\", \"memory\": \"128M\", \"probe\": \"http://:80/\"}", &j),
+                     201);
+    char uuid[64];
+    snprintf(uuid, sizeof uuid, "%s", json_string_value(json_object_get(json_object_get(j, "vm"), "uuid")));
+    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "vm"), "probe")), "http://:80/");
+    json_decref(j);
+
+    AUTOFREE char *mpath = xasprintf("/v1/agent/hosts/%lld/metrics", (long long)f->host_id);
+    long long now = (long long)yun_now_ms();
+    AUTOFREE char *batch = xasprintf("{\"samples\": [{\"kind\": \"host\", \"id\": \"h1\", \"ts_ms\": %lld, \"cpu_pct\": 50},"
+                                     " {\"kind\": \"vm\", \"id\": \"%s\", \"ts_ms\": %lld, \"cpu_pct\": 12.5}]}",
+                                     now, uuid, now);
+    assert_int_equal(call(f, "POST", mpath, f->agent, batch, &j), 200);
+    assert_true(json_integer_value(json_object_get(j, "interval_ms")) == 5000);
+    json_t *p = json_array_get(json_object_get(j, "probes"), 0);
+    assert_string_equal(json_string_value(json_object_get(p, "uuid")), uuid);
+    assert_string_equal(json_string_value(json_object_get(p, "url")), "http://:80/");
+    json_decref(j);
+    AUTOFREE char *other = xasprintf("{\"samples\": [{\"kind\": \"host\", \"id\": \"h9\", \"ts_ms\": %lld}]}", now);
+    assert_int_equal(call(f, "POST", mpath, f->agent, other, &j), 400); /* not this host's to send */
+    json_decref(j);
+    assert_int_equal(call(f, "POST", mpath, f->alice, batch, &j), 403);
+    json_decref(j);
+
+    assert_int_equal(call(f, "GET", "/v1/vms/pw/metrics?from=-5m", f->alice, NULL, &j), 200);
+    double got = NAN;
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(json_object_get(j, "avg"), "cpu_pct"), i, v) if (json_is_number(v)) got =
+        json_number_value(v);
+    assert_true(fabs(got - 12.5) < 0.01);
+    json_decref(j);
+    AUTOFREE char *byid = xasprintf("/v1/vms/%s/metrics", uuid);
+    assert_int_equal(call(f, "GET", byid, f->bob, NULL, &j), 404); /* another user's VM */
+    json_decref(j);
+    assert_int_equal(call(f, "GET", "/v1/vms/pw/metrics?from=junk", f->alice, NULL, &j), 400);
+    json_decref(j);
+    assert_int_equal(call(f, "GET", "/v1/hosts/h1/metrics?from=-5m", f->bob, NULL, &j), 200);
+    json_decref(j);
+    assert_int_equal(call(f, "GET", "/v1/metrics", f->bob, NULL, &j), 200);
+    json_decref(j);
+    assert_int_equal(call(f, "GET", "/v1/metrics/latest", f->bob, NULL, &j), 200);
+    assert_int_equal(json_array_size(json_object_get(j, "vms")), 0);
+    json_decref(j);
+    assert_int_equal(call(f, "GET", "/v1/metrics/latest", f->alice, NULL, &j), 200);
+    assert_true(json_number_value(json_object_get(json_object_get(json_array_get(json_object_get(j, "vms"), 0),
+                                                                  "metrics"), "cpu_pct")) == 12.5);
+    json_decref(j);
+    assert_int_equal(call(f, "GET", "/metrics", f->alice, NULL, &j), 403);
+    json_decref(j);
+}
+
 int main(void)
 {
     http_global_init();
@@ -685,6 +751,7 @@ int main(void)
         T(test_report_validation),           T(test_hosts_users_settings),
         T(test_list_cache_follows_changes),  cmocka_unit_test(test_vm_writer_escapes),
         cmocka_unit_test(test_router),
+        T(test_metrics_endpoints),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

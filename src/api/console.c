@@ -71,6 +71,15 @@ int console_ticket_issue(console_ctx *c, int64_t user_id, const char *vm_uuid, i
     sodium_bin2base64(out, CONSOLE_TICKET_LEN, raw, sizeof raw, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
     pthread_mutex_lock(&c->lock);
     sweep(c, now_ms);
+    size_t mine = 0;
+    for (size_t i = 0; i < c->n; i++)
+        mine += c->tickets[i].user_id == user_id;
+    if (mine >= CONSOLE_TICKETS_PER_USER) {
+        pthread_mutex_unlock(&c->lock);
+        return yun_err_set(err, YUN_E_UNAVAILABLE,
+                           "you have %d unused console tickets: use one, or try again in %d s when they expire",
+                           CONSOLE_TICKETS_PER_USER, CONSOLE_TICKET_TTL_MS / 1000);
+    }
     if (c->n == CONSOLE_TICKETS_MAX) {
         pthread_mutex_unlock(&c->lock);
         return yun_err_set(err, YUN_E_UNAVAILABLE, "%d console tickets are waiting to be used: try again in %d s",

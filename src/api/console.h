@@ -23,6 +23,7 @@
 #define CONSOLE_TICKET_TTL_MS 30000
 #define CONSOLE_TICKET_LEN 48 /* 32 random bytes as base64url without padding (43) + NUL, rounded up */
 #define CONSOLE_TICKETS_MAX 1024
+#define CONSOLE_TICKETS_PER_USER 16 /* so one user cannot use up the table for everyone */
 #define CONSOLE_UUID_LEN 37
 #define CONSOLE_WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
@@ -36,7 +37,8 @@ void console_stop(console_ctx *c);
 bool console_stopping(console_ctx *c);
 
 /* Issues a ticket for user_id on the VM vm_uuid, valid until now_ms + CONSOLE_TICKET_TTL_MS, into out.
- * Expired tickets are swept first; YUN_E_UNAVAILABLE when CONSOLE_TICKETS_MAX live tickets are waiting. */
+ * Expired tickets are swept first; YUN_E_UNAVAILABLE when CONSOLE_TICKETS_MAX live tickets are waiting, or
+ * CONSOLE_TICKETS_PER_USER of this user's. */
 int console_ticket_issue(console_ctx *c, int64_t user_id, const char *vm_uuid, int64_t now_ms,
                          char out[CONSOLE_TICKET_LEN], yun_err *err);
 /* Redeems ticket: on success it is gone (a second use fails) and user_id, vm_uuid say whom it was for.

@@ -143,12 +143,25 @@ static void test_ticket_limit(void **state)
     console_ctx *c = console_new();
     char t[CONSOLE_TICKET_LEN];
     yun_err err = YUN_ERR_INIT;
-    for (int i = 0; i < CONSOLE_TICKETS_MAX; i++)
+    /* one user: CONSOLE_TICKETS_PER_USER, then refused while others still get theirs */
+    for (int i = 0; i < CONSOLE_TICKETS_PER_USER; i++)
         assert_int_equal(console_ticket_issue(c, 1, UUID_A, 0, t, &err), 0);
     assert_int_equal(console_ticket_issue(c, 1, UUID_A, 0, t, &err), -1);
     assert_int_equal(err.code, YUN_E_UNAVAILABLE);
-    /* once they expire there is room again */
+    assert_non_null(strstr(err.msg, "unused console tickets"));
+    /* using one makes room for one */
+    assert_int_equal(console_ticket_issue(c, 2, UUID_B, 0, t, &err), 0);
+    int64_t uid;
+    char uuid[CONSOLE_UUID_LEN];
+    assert_int_equal(console_ticket_redeem(c, t, 0, &uid, uuid, &err), 0);
+    /* the whole table: many users up to CONSOLE_TICKETS_MAX */
+    for (int i = CONSOLE_TICKETS_PER_USER; i < CONSOLE_TICKETS_MAX; i++)
+        assert_int_equal(console_ticket_issue(c, 100 + i, UUID_A, 0, t, &err), 0);
+    assert_int_equal(console_ticket_issue(c, 99, UUID_A, 0, t, &err), -1);
+    assert_int_equal(err.code, YUN_E_UNAVAILABLE);
+    /* once they expire there is room again, for everyone */
     assert_int_equal(console_ticket_issue(c, 1, UUID_A, CONSOLE_TICKET_TTL_MS, t, &err), 0);
+    assert_int_equal(console_ticket_issue(c, 99, UUID_A, CONSOLE_TICKET_TTL_MS, t, &err), 0);
     console_free(c);
 }
 

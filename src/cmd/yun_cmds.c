@@ -168,6 +168,23 @@ static char *path_of(const char *fmt, const char *name)
     return xasprintf(fmt, e);
 }
 
+/* Deletes the thing named name at path_fmt (one %s, filled with the escaped name) and says so, or shows
+ * the answer as it came (-o json). kind names it in the message ("image", "user"). */
+static int delete_named(cli_ctx *ctx, const char *path_fmt, const char *kind, const char *name)
+{
+    AUTOFREE char *p = path_of(path_fmt, name);
+    yun_err err = YUN_ERR_INIT;
+    json_t *j = cli_api(ctx, "DELETE", p, NULL, CLI_TIMEOUT_MS, &err);
+    if (!j)
+        return cli_fail(ctx, &err);
+    if (ctx->json)
+        cli_print_json(ctx, j);
+    else
+        fprintf(ctx->out, "%s %s deleted\n", kind, name);
+    json_decref(j);
+    return CLI_EXIT_OK;
+}
+
 /* ---- login, logout ---- */
 
 static char *config_path(cli_ctx *ctx, yun_err *err)
@@ -346,17 +363,7 @@ static int cmd_image_show(cli_ctx *ctx, const cli_args *a)
 
 static int cmd_image_delete(cli_ctx *ctx, const cli_args *a)
 {
-    AUTOFREE char *p = path_of("/v1/images/%s", a->pos[0]);
-    yun_err err = YUN_ERR_INIT;
-    json_t *j = cli_api(ctx, "DELETE", p, NULL, CLI_TIMEOUT_MS, &err);
-    if (!j)
-        return cli_fail(ctx, &err);
-    if (ctx->json)
-        cli_print_json(ctx, j);
-    else
-        fprintf(ctx->out, "image %s deleted\n", a->pos[0]);
-    json_decref(j);
-    return CLI_EXIT_OK;
+    return delete_named(ctx, "/v1/images/%s", "image", a->pos[0]);
 }
 
 static int cmd_image_import(cli_ctx *ctx, const cli_args *a)
@@ -587,17 +594,7 @@ static int cmd_user_token(cli_ctx *ctx, const cli_args *a)
 
 static int cmd_user_delete(cli_ctx *ctx, const cli_args *a)
 {
-    AUTOFREE char *p = path_of("/v1/users/%s", a->pos[0]);
-    yun_err err = YUN_ERR_INIT;
-    json_t *j = cli_api(ctx, "DELETE", p, NULL, CLI_TIMEOUT_MS, &err);
-    if (!j)
-        return cli_fail(ctx, &err);
-    if (ctx->json)
-        cli_print_json(ctx, j);
-    else
-        fprintf(ctx->out, "user %s deleted\n", a->pos[0]);
-    json_decref(j);
-    return CLI_EXIT_OK;
+    return delete_named(ctx, "/v1/users/%s", "user", a->pos[0]);
 }
 
 /* ---- settings ---- */

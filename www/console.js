@@ -1,5 +1,5 @@
 // console.js: the VM's graphical console through noVNC. yund's console proxy hands out a one-time ticket
-// (POST /v1/vms/{vm}/console/ticket, checked against the session) and relays the websocket to VNC, which
+// (POST /v1/vms/{vm}/console, checked against the session) and relays the websocket to VNC, which
 // listens only on the host's loopback or management address. noVNC is loaded only when asked for.
 import { h } from '/vendor/preact/preact.module.js';
 import { useEffect, useRef, useState } from '/vendor/preact/hooks.module.js';
@@ -17,11 +17,10 @@ export function VncConsole({ vm }) {
   const connect = async () => {
     setStatus('connecting'); setMsg('');
     try {
-      const t = await api('POST', `/v1/vms/${enc(vm.id)}/console/ticket`);
+      const t = await api('POST', `/v1/vms/${enc(vm.id)}/console`);
       const { default: RFB } = await import('/vendor/novnc/core/rfb.js');
       const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
-      const path = t.path || `/v1/vms/${enc(vm.id)}/console/ws`;
-      const url = `${proto}//${location.host}${path}?ticket=${enc(t.ticket)}`;
+      const url = `${proto}//${location.host}${t.url}`;
       const r = new RFB(box.current, url);
       r.scaleViewport = true;
       r.focusOnClick = true;

@@ -117,6 +117,10 @@ void cli_table_add(cli_table *t, const char *const *cells);
 /* Left-aligned columns separated by two spaces, no trailing blanks; column widths count UTF-8 characters. */
 void cli_table_print(const cli_table *t, FILE *out);
 void cli_table_free(cli_table *t);
+/* One table cell made from a list item; NULL or "" prints as "-". Caller frees. */
+typedef char *(*cli_cell_fn)(json_t *item);
+/* Prints the items of a JSON array as a table: column c is headers[c] over cells[c](item), for c < ncols. */
+void cli_items_print(json_t *items, size_t ncols, const char *const *headers, const cli_cell_fn *cells, FILE *out);
 
 /* "key: value" lines for an object, keys aligned. Nested objects print as "parent.key"; *_mib values print
  * as sizes ("mem: 128M"), *_ms timestamps as UTC times; arrays print compactly as JSON. */

@@ -128,10 +128,8 @@ static int show(cli_ctx *ctx, const char *method, const char *path, json_t *body
 }
 
 /* A list answer as a table of columns[i] taken by cell[i](item). */
-typedef char *(*cell_fn)(json_t *item);
-
 static int list(cli_ctx *ctx, const char *path, const char *member, size_t ncols, const char *const *headers,
-                const cell_fn *cells)
+                const cli_cell_fn *cells)
 {
     yun_err err = YUN_ERR_INIT;
     json_t *j = cli_api(ctx, "GET", path, NULL, CLI_TIMEOUT_MS, &err);
@@ -142,22 +140,7 @@ static int list(cli_ctx *ctx, const char *path, const char *member, size_t ncols
         json_decref(j);
         return CLI_EXIT_OK;
     }
-    json_t *items = cli_items(j, member);
-    cli_table t;
-    cli_table_init(&t, ncols, headers);
-    size_t i;
-    json_t *it;
-    json_array_foreach(items, i, it)
-    {
-        char *row[16];
-        for (size_t c = 0; c < ncols; c++)
-            row[c] = cells[c](it);
-        cli_table_add(&t, (const char *const *)row);
-        for (size_t c = 0; c < ncols; c++)
-            free(row[c]);
-    }
-    cli_table_print(&t, ctx->out);
-    cli_table_free(&t);
+    cli_items_print(cli_items(j, member), ncols, headers, cells, ctx->out);
     json_decref(j);
     return CLI_EXIT_OK;
 }
@@ -297,7 +280,7 @@ static char *c_vms(json_t *o)
 static int cmd_host_list(cli_ctx *ctx, const cli_args *a)
 {
     static const char *const h[] = {"NAME", "STATE", "CORES", "MHZ", "MEMORY", "DISK FREE/TOTAL", "HYPERVISOR", "VMS"};
-    static const cell_fn f[] = {c_name, c_state, c_cores, c_mhz, c_mem, c_disk_free, c_hyp, c_vms};
+    static const cli_cell_fn f[] = {c_name, c_state, c_cores, c_mhz, c_mem, c_disk_free, c_hyp, c_vms};
     return list(ctx, "/v1/hosts", "hosts", 8, h, f);
 }
 
@@ -351,7 +334,7 @@ static char *c_used_by(json_t *o)
 static int cmd_image_list(cli_ctx *ctx, const cli_args *a)
 {
     static const char *const h[] = {"NAME", "SIZE", "OWNER", "PUBLIC", "BOOT", "VMS"};
-    static const cell_fn f[] = {c_name, c_size, c_owner, c_public, c_boot, c_used_by};
+    static const cli_cell_fn f[] = {c_name, c_size, c_owner, c_public, c_boot, c_used_by};
     return list(ctx, "/v1/images", "images", 6, h, f);
 }
 
@@ -470,7 +453,7 @@ static char *c_qdisk(json_t *o)
 static int cmd_user_list(cli_ctx *ctx, const cli_args *a)
 {
     static const char *const h[] = {"NAME", "ADMIN", "VMS", "MAX VMS", "MAX CPUS", "MAX MEMORY", "MAX DISK"};
-    static const cell_fn f[] = {c_name, c_admin, c_uvms, c_qvms, c_qcpus, c_qmem, c_qdisk};
+    static const cli_cell_fn f[] = {c_name, c_admin, c_uvms, c_qvms, c_qcpus, c_qmem, c_qdisk};
     return list(ctx, "/v1/users", "users", 7, h, f);
 }
 

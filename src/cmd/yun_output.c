@@ -33,6 +33,25 @@ void cli_table_add(cli_table *t, const char *const *cells)
     t->nrows++;
 }
 
+void cli_items_print(json_t *items, size_t ncols, const char *const *headers, const cli_cell_fn *cells, FILE *out)
+{
+    cli_table t;
+    cli_table_init(&t, ncols, headers);
+    AUTOFREE char **row = xcalloc(ncols, sizeof *row);
+    size_t i;
+    json_t *it;
+    json_array_foreach(items, i, it)
+    {
+        for (size_t c = 0; c < ncols; c++)
+            row[c] = cells[c](it);
+        cli_table_add(&t, (const char *const *)row);
+        for (size_t c = 0; c < ncols; c++)
+            free(row[c]);
+    }
+    cli_table_print(&t, out);
+    cli_table_free(&t);
+}
+
 /* Display width: UTF-8 continuation bytes take no column. */
 static size_t width(const char *s)
 {

@@ -346,22 +346,8 @@ int cli_vm_list(cli_ctx *ctx, const cli_args *a)
             first_owner = o;
     }
     static const char *const h[] = {"NAME", "STATE", "HOST", "CPUS", "MEMORY", "DISK", "IMAGE", "OWNER"};
-    typedef char *(*cell_fn)(json_t *);
-    static const cell_fn f[] = {c_name, c_state, c_host, c_cpus, c_mem, c_disk, c_image, c_owner};
-    size_t ncols = show_owner ? 8 : 7;
-    cli_table t;
-    cli_table_init(&t, ncols, h);
-    json_array_foreach(items, i, it)
-    {
-        char *row[8];
-        for (size_t c = 0; c < ncols; c++)
-            row[c] = f[c](it);
-        cli_table_add(&t, (const char *const *)row);
-        for (size_t c = 0; c < ncols; c++)
-            free(row[c]);
-    }
-    cli_table_print(&t, ctx->out);
-    cli_table_free(&t);
+    static const cli_cell_fn f[] = {c_name, c_state, c_host, c_cpus, c_mem, c_disk, c_image, c_owner};
+    cli_items_print(items, show_owner ? 8 : 7, h, f, ctx->out);
     json_decref(j);
     return CLI_EXIT_OK;
 }

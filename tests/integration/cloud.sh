@@ -2,6 +2,8 @@
 # against private test hosts, driven through the real yun CLI.
 #
 #   yund_start STATE URI [extra yund flags]   starts yund --all-in-one on a free port; sets YUN_URL, YUN_TOKEN
+#                                              (inside network namespace $YUND_NETNS when set, where a test
+#                                              host's VNC listens: the CLI and curl then run there too)
 #   yund_kill9 / yund_stop                     SIGKILL / SIGTERM the yund this test started (by pid)
 #   yun ARGS...                                the CLI from the build under test
 #   vm_field NAME FIELD                        one field of `yun vm show NAME -o json`
@@ -13,7 +15,9 @@ YUND_PID=""
 # the starter image's Debian packages are downloaded once per build folder
 export YUN_DEB_CACHE=${YUN_DEB_CACHE:-$YUN_TEST_CACHE/debs}
 
-yun() { "$YUN_BIN/yun" "$@"; }
+# in_ns CMD...: runs CMD in $YUND_NETNS when set, else here
+in_ns() { if [ -n "${YUND_NETNS:-}" ]; then ip netns exec "$YUND_NETNS" "$@"; else "$@"; fi; }
+yun() { in_ns "$YUN_BIN/yun" "$@"; }
 
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
@@ -39,13 +43,13 @@ yund_start() {
   mkdir -p "$state"
   chmod 0755 "$state"
   YUND_PORT=${YUND_PORT:-$(free_port)}
-  "$YUN_BIN/yund" --all-in-one --state-dir "$state" --listen "127.0.0.1:$YUND_PORT" --libvirt-uri "$uri" "$@" \
+  in_ns "$YUN_BIN/yund" --all-in-one --state-dir "$state" --listen "127.0.0.1:$YUND_PORT" --libvirt-uri "$uri" "$@" \
     >>"$state/yund.log" 2>&1 &
   YUND_PID=$!
   export YUN_URL="http://127.0.0.1:$YUND_PORT"
   local i
   for i in $(seq 1 150); do
-    if curl -fsS "$YUN_URL/healthz" >/dev/null 2>&1 && [ -s "$state/admin.token" ]; then
+    if in_ns curl -fsS "$YUN_URL/healthz" >/dev/null 2>&1 && [ -s "$state/admin.token" ]; then
       export YUN_TOKEN=$(cat "$state/admin.token")
       return 0
     fi
@@ -84,4 +88,4 @@ vm_state_is() { [ "$(vm_field "$1" state)" = "$2" ]; }
 
 # so that `bash -c '...'` in wait_until sees them too
 export YUN_BIN
-export -f yun vm_field vm_state_is
+export -f in_ns yun vm_field vm_state_is

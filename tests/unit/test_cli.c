@@ -325,6 +325,43 @@ static void test_table(void **state)
     free(s);
 }
 
+static char *cell_name(json_t *o)
+{
+    const char *v = json_string_value(json_object_get(o, "name"));
+    return v ? strdup(v) : NULL;
+}
+static char *cell_cpus(json_t *o)
+{
+    json_t *v = json_object_get(o, "cpus");
+    if (!v)
+        return NULL;
+    char *s;
+    return asprintf(&s, "%lld", (long long)json_integer_value(v)) < 0 ? NULL : s;
+}
+
+/* Each item is one row, cell c made by cells[c]; fewer columns than cells drops the rest. */
+static void test_items_print(void **state)
+{
+    (void)state;
+    static const char *const h[] = {"NAME", "CPUS"};
+    static const cli_cell_fn cells[] = {cell_name, cell_cpus};
+    json_t *items = json_pack("[{s:s,s:i},{s:s}]", "name", "web1", "cpus", 2, "name", "db");
+    char *s;
+    size_t n;
+    FILE *f = open_memstream(&s, &n);
+    cli_items_print(items, 2, h, cells, f);
+    cli_items_print(items, 1, h, cells, f);
+    fclose(f);
+    json_decref(items);
+    assert_string_equal(s, "NAME  CPUS\n"
+                           "web1  2\n"
+                           "db    -\n"
+                           "NAME\n"
+                           "web1\n"
+                           "db\n");
+    free(s);
+}
+
 static void test_kv_print(void **state)
 {
     (void)state;
@@ -1030,6 +1067,7 @@ int main(void)
         cmocka_unit_test(test_conf_resolve_order),
         cmocka_unit_test(test_login_logout),
         cmocka_unit_test(test_table),
+        cmocka_unit_test(test_items_print),
         cmocka_unit_test(test_kv_print),
         cmocka_unit_test(test_utf8_clean),
         cmocka_unit_test(test_human_mib),

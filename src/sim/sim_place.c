@@ -200,6 +200,22 @@ static int parse_algos(const char *list, place_algo *algos)
     return n;
 }
 
+/* What both subcommands check once getopt is done: no argument left over, a known --format and a valid
+ * --algos list. Returns how many algorithms it put in algos, or -1 after saying on stderr what was wrong. */
+static int check_rest(int argc, char **argv, const char *cmd, const char *format, const char *algo_list,
+                      place_algo *algos)
+{
+    if (optind < argc) {
+        fprintf(stderr, "yun-sim %s: unexpected argument '%s'\n", cmd, argv[optind]);
+        return -1;
+    }
+    if (strcmp(format, "json") && strcmp(format, "table")) {
+        fprintf(stderr, "yun-sim: --format: '%s'; give json or table\n", format);
+        return -1;
+    }
+    return parse_algos(algo_list, algos);
+}
+
 static int load_trace_instance(const char *dir, int n_vms, int n_hosts, int64_t host_mem, sim_host_kind kind, int peak,
                                sim_instance *in)
 {
@@ -330,16 +346,8 @@ int sim_place_main(int argc, char **argv)
         if (bad)
             return 2;
     }
-    if (optind < argc) {
-        fprintf(stderr, "yun-sim place: unexpected argument '%s'\n", argv[optind]);
-        return 2;
-    }
-    if (strcmp(format, "json") && strcmp(format, "table")) {
-        fprintf(stderr, "yun-sim: --format: '%s'; give json or table\n", format);
-        return 2;
-    }
     place_algo algos[PLACE_NALGOS];
-    int n_algos = parse_algos(algo_list, algos);
+    int n_algos = check_rest(argc, argv, "place", format, algo_list, algos);
     if (n_algos < 0)
         return 2;
     sim_instance in;
@@ -539,16 +547,8 @@ int sim_utility_curve_main(int argc, char **argv)
         if (bad)
             return 2;
     }
-    if (optind < argc) {
-        fprintf(stderr, "yun-sim utility-curve: unexpected argument '%s'\n", argv[optind]);
-        return 2;
-    }
-    if (strcmp(format, "json") && strcmp(format, "table")) {
-        fprintf(stderr, "yun-sim: --format: '%s'; give json or table\n", format);
-        return 2;
-    }
     place_algo algos[PLACE_NALGOS];
-    int n_algos = parse_algos(algo_list, algos);
+    int n_algos = check_rest(argc, argv, "utility-curve", format, algo_list, algos);
     if (n_algos < 0)
         return 2;
     int steps = (int)((vms + step - 1) / step);

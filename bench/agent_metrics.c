@@ -90,7 +90,7 @@ int main(int argc, char **argv)
         yun_err e = YUN_ERR_INIT;
         if (hvs_take(src, &cur, &e) < 0)
             return 1;
-        json_t *batch = agent_metrics_batch("bench", have ? &prev : NULL, &cur, NULL, 5000);
+        json_t *batch = agent_metrics_batch("bench", have ? &prev : NULL, &cur, NULL, 5000, &YUN_POWER_HP_ML110_G5);
         char *body = json_dumps(batch, JSON_COMPACT);
         bytes += strlen(body);
         http_resp r;

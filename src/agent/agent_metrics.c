@@ -42,12 +42,11 @@ static const json_t *probe_of(const json_t *probes, const char *uuid)
 }
 
 json_t *agent_metrics_batch(const char *host_name, const hvs_sample *prev, const hvs_sample *cur,
-                            const json_t *probes, long interval_ms)
+                            const json_t *probes, long interval_ms, const yun_power_model *pm)
 {
     hvs_host_rates host;
     size_t n = 0;
-    /* the host's power model is not known to the agent yet: power_w stays "not measured" */
-    AUTOFREE hvs_dom_rates *rates = hvs_rates(prev, cur, NULL, &host, &n);
+    AUTOFREE hvs_dom_rates *rates = hvs_rates(prev, cur, pm, &host, &n);
     json_t *samples = json_array();
     stats_report_host(samples, host_name, cur->wall_ms, &host);
 
@@ -112,8 +111,20 @@ json_t *agent_metrics_batch(const char *host_name, const hvs_sample *prev, const
     return batch;
 }
 
-void agent_metrics_answer(const json_t *answer, long *interval_ms, json_t **probes)
+const yun_power_model *agent_metrics_power_model(const char *name)
 {
+    if (name && !strcmp(name, "hp-ml110-g4"))
+        return &YUN_POWER_HP_ML110_G4;
+    if (name && !strcmp(name, "hp-ml110-g5"))
+        return &YUN_POWER_HP_ML110_G5;
+    return NULL;
+}
+
+void agent_metrics_answer(const json_t *answer, long *interval_ms, json_t **probes, const yun_power_model **pm)
+{
+    const char *model = json_string_value(json_object_get(answer, "power_model"));
+    if (model && (!strcmp(model, "none") || agent_metrics_power_model(model)))
+        *pm = agent_metrics_power_model(model);
     json_t *iv = json_object_get(answer, "interval_ms");
     if (json_is_integer(iv) && json_integer_value(iv) >= 200 && json_integer_value(iv) <= 600000)
         *interval_ms = (long)json_integer_value(iv);
@@ -134,6 +145,7 @@ static void *sampler_main(void *p)
     agent_metrics *am = p;
     long interval = AGENT_METRICS_DEFAULT_INTERVAL_MS;
     json_t *probes = json_array();
+    const yun_power_model *pm = NULL; /* until yund's first answer names one */
     hvs_sample prev = {0};
     bool have_prev = false;
     char last_fail[YUN_MSG_MAX] = "";
@@ -155,7 +167,7 @@ static void *sampler_main(void *p)
             snprintf(last_fail, sizeof last_fail, "%s", e.msg);
             continue;
         }
-        json_t *batch = agent_metrics_batch(am->host_name, have_prev ? &prev : NULL, &cur, probes, interval);
+        json_t *batch = agent_metrics_batch(am->host_name, have_prev ? &prev : NULL, &cur, probes, interval, pm);
         if (have_prev)
             hvs_sample_free(&prev);
         prev = cur;
@@ -180,7 +192,7 @@ static void *sampler_main(void *p)
             log_info("agent metrics: sending works again");
         last_fail[0] = '\0';
         long was = interval;
-        agent_metrics_answer(ans, &interval, &probes);
+        agent_metrics_answer(ans, &interval, &probes, &pm);
         if (interval != was)
             next += interval - was;
         json_decref(ans);

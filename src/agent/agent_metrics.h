@@ -32,13 +32,19 @@ void agent_metrics_stop(agent_metrics *am);
 /* The batch of one pass: {"samples": [...]} with the host, its cores and every running domain of cur, rates
  * against prev (NULL: gauges only). probes: yund's last answer's "probes" ([{"uuid", "url", "address"}], or
  * NULL): each listed domain of cur that runs gets its probe fetched (all at once, bounded by
- * probe_timeout_ms(interval_ms)). A probe that cannot be resolved (no address yet) counts as failed.
+ * probe_timeout_ms(interval_ms)). A probe that cannot be resolved (no address yet) counts as failed. pm: the
+ * host's power model for power_w (NULL: not estimated).
  * A new reference. */
 json_t *agent_metrics_batch(const char *host_name, const hvs_sample *prev, const hvs_sample *cur,
-                            const json_t *probes, long interval_ms);
+                            const json_t *probes, long interval_ms, const yun_power_model *pm);
 
-/* Reads yund's answer to a batch: the interval to use next (kept when absent or out of 200..600000 ms) and
- * the probes (a new reference in *probes, replacing the old one; an empty array when absent). */
-void agent_metrics_answer(const json_t *answer, long *interval_ms, json_t **probes);
+/* Reads yund's answer to a batch: the interval to use next (kept when absent or out of 200..600000 ms), the
+ * probes (a new reference in *probes, replacing the old one; an empty array when absent) and the power model
+ * to estimate watts with (*pm: a static model, NULL for "none"; kept when absent or unknown). */
+void agent_metrics_answer(const json_t *answer, long *interval_ms, json_t **probes, const yun_power_model **pm);
+
+/* A power model by the name the setting metrics.power_model uses ("hp-ml110-g4", "hp-ml110-g5"); NULL for
+ * "none" or an unknown name. */
+const yun_power_model *agent_metrics_power_model(const char *name);
 
 #endif

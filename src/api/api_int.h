@@ -193,6 +193,7 @@ int h_prometheus(api_req *, api_resp *, yun_err *);
 int h_metrics_latest(api_req *, api_resp *, yun_err *);
 /* The setting metrics.interval_ms: its check, and its value (default API_METRICS_DEFAULT_INTERVAL_MS). */
 int api_metrics_interval_check(const char *v, yun_err *err);
+int api_metrics_power_check(const char *v, yun_err *err); /* metrics.power_model */
 int api_metrics_interval(api_req *rq);
 /* The "probe" field of a VM create, checked (src/agent/probe.h's rules), into vm->probe; absent leaves it "". */
 int api_probe_take(json_t *body, yun_vm *vm, yun_err *err);

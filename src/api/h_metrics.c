@@ -21,6 +21,24 @@ int api_metrics_interval_check(const char *v, yun_err *err)
     return 0;
 }
 
+int api_metrics_power_check(const char *v, yun_err *err)
+{
+    if (strcmp(v, "none") && strcmp(v, "hp-ml110-g4") && strcmp(v, "hp-ml110-g5"))
+        return yun_err_set(err, YUN_E_INVALID,
+                           "metrics.power_model \"%.64s\" is not one of hp-ml110-g4, hp-ml110-g5 or none", v);
+    return 0;
+}
+
+/* The setting metrics.power_model, checked; the default is the simulator's server model, so the estimates
+ * of a real cloud and of yun-sim are comparable until an operator measures their own. */
+static const char *power_model(api_req *rq, char *buf, size_t n)
+{
+    yun_err e = YUN_ERR_INIT;
+    if (store_setting_get(rq->store, "metrics.power_model", buf, n, &e) == 0 && api_metrics_power_check(buf, &e) == 0)
+        return buf;
+    return "hp-ml110-g5";
+}
+
 int api_metrics_interval(api_req *rq)
 {
     char v[32];
@@ -103,8 +121,9 @@ int h_agent_metrics(api_req *rq, api_resp *rs, yun_err *err)
         json_decref(probes);
         return -1;
     }
-    api_json_resp(rs, 200, json_pack("{s:i, s:I, s:o}", "interval_ms", interval, "accepted", (json_int_t)n, "probes",
-                                     probes));
+    char pm[32];
+    api_json_resp(rs, 200, json_pack("{s:i, s:I, s:o, s:s}", "interval_ms", interval, "accepted", (json_int_t)n,
+                                     "probes", probes, "power_model", power_model(rq, pm, sizeof pm)));
     return 0;
 }
 

@@ -27,6 +27,7 @@ static const setting settings[] = {
     {"placement.algorithm", SCHED_DEFAULT_ALGORITHM, check_algorithm},
     {"agent.interval_ms", "2000", check_interval},
     {"metrics.interval_ms", "5000", api_metrics_interval_check}, /* monitoring: the agents' sampling */
+    {"metrics.power_model", "hp-ml110-g5", api_metrics_power_check}, /* monitoring: hosts' estimated watts */
 };
 #define N_SETTINGS (sizeof settings / sizeof settings[0])
 

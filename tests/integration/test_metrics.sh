@@ -29,6 +29,11 @@ HOST=$(yun host list -o json | jq -r '.hosts[0].name')
 # ---- the host's own samples come without any VM ----
 wait_until 30 "host metrics" bash -c "yun top --once -o json | jq -e '.hosts[0].metrics.cpu_pct != null'" &&
   tap_ok "the host's samples arrive (yun top --once -o json)" || tap_fail "the host's samples arrive"
+yun top --once -o json | jq -e '.hosts[0].metrics.power_w > 80' >/dev/null &&
+  tap_ok "the host's estimated watts (metrics.power_model hp-ml110-g5)" || tap_fail "the host's estimated watts"
+yun settings set metrics.power_model none >/dev/null && yun settings set metrics.power_model nonsense >/dev/null 2>&1
+[ $? -ne 0 ] && tap_ok "metrics.power_model refuses an unknown model" || tap_fail "metrics.power_model nonsense accepted"
+yun settings set metrics.power_model hp-ml110-g5 >/dev/null
 out=$(api "/v1/hosts/$HOST/metrics?from=-2m")
 jq -e '[.n[] | select(. > 0)] | length > 0' <<<"$out" >/dev/null && jq -e '.avg.mem_used | map(select(. != null)) | length > 0' <<<"$out" >/dev/null &&
   tap_ok "GET /v1/hosts/{host}/metrics has points" || tap_fail "GET /v1/hosts/{host}/metrics: $(head -c 300 <<<"$out")"

@@ -79,14 +79,14 @@ static void test_rates_and_stopped(void **state)
     hvs_fake_set_clock(src, 2000, 1763784001000);
     assert_int_equal(hvs_take(src, &b, &e), 0);
 
-    json_t *first = agent_metrics_batch("h1", NULL, &a, NULL, 5000);
+    json_t *first = agent_metrics_batch("h1", NULL, &a, NULL, 5000, NULL);
     const json_t *v = find(first, "vm", U1);
     assert_non_null(v);
     assert_true(isnan(num(v, "cpu_pct"))); /* no previous sample: gauges only */
     assert_true(num(v, "mem_rss") == 1024.0 * 1024);
     json_decref(first);
 
-    json_t *batch = agent_metrics_batch("h1", &a, &b, NULL, 5000);
+    json_t *batch = agent_metrics_batch("h1", &a, &b, NULL, 5000, &YUN_POWER_HP_ML110_G5);
     v = find(batch, "vm", U1);
     assert_non_null(v);
     assert_true(fabs(num(v, "cpu_pct") - 50.0) < 0.01);
@@ -96,6 +96,9 @@ static void test_rates_and_stopped(void **state)
     const json_t *hs = find(batch, "host", "h1");
     assert_non_null(hs);
     assert_true(fabs(num(hs, "cpu_pct") - 25.0) < 0.01);
+    /* the model's watts at 25 %: between its 20 % and 30 % points */
+    double w = num(hs, "power_w");
+    assert_true(w > YUN_POWER_HP_ML110_G5.watts[2] && w < YUN_POWER_HP_ML110_G5.watts[3]);
     assert_int_equal(json_integer_value(json_object_get(hs, "ts_ms")), 1763784001000);
     json_decref(batch);
     hvs_sample_free(&a);
@@ -124,7 +127,7 @@ static void test_probes(void **state)
     snprintf(bad, sizeof bad, "http://:%u/fail", port);
     json_t *probes = json_pack("[{s:s, s:s, s:s}, {s:s, s:s, s:s}]", "uuid", U1, "url", ok, "address", "127.0.0.1",
                                "uuid", U2, "url", bad, "address", "127.0.0.1");
-    json_t *batch = agent_metrics_batch("h1", NULL, &a, probes, 1000);
+    json_t *batch = agent_metrics_batch("h1", NULL, &a, probes, 1000, NULL);
     const json_t *v1 = find(batch, "vm", U1), *v2 = find(batch, "vm", U2);
     assert_true(num(v1, "probe_ok") == 1.0);
     assert_true(num(v1, "probe_ms") >= 0.0);
@@ -134,7 +137,7 @@ static void test_probes(void **state)
     /* no address yet: the probe counts as failed, not as undeclared */
     json_decref(probes);
     probes = json_pack("[{s:s, s:s}]", "uuid", U1, "url", ok);
-    batch = agent_metrics_batch("h1", NULL, &a, probes, 1000);
+    batch = agent_metrics_batch("h1", NULL, &a, probes, 1000, NULL);
     assert_true(num(find(batch, "vm", U1), "probe_ok") == 0.0);
     json_decref(batch);
     json_decref(probes);
@@ -148,15 +151,23 @@ static void test_answer(void **state)
     (void)state;
     long iv = 5000;
     json_t *probes = NULL;
-    json_t *ans = json_pack("{s:i, s:[{s:s, s:s}]}", "interval_ms", 2000, "probes", "uuid", U1, "url", "http://:80/");
-    agent_metrics_answer(ans, &iv, &probes);
+    const yun_power_model *pm = NULL;
+    json_t *ans = json_pack("{s:i, s:[{s:s, s:s}], s:s}", "interval_ms", 2000, "probes", "uuid", U1, "url",
+                            "http://:80/", "power_model", "hp-ml110-g4");
+    agent_metrics_answer(ans, &iv, &probes, &pm);
     assert_int_equal(iv, 2000);
     assert_int_equal(json_array_size(probes), 1);
+    assert_ptr_equal(pm, &YUN_POWER_HP_ML110_G4);
     json_decref(ans);
-    ans = json_pack("{s:i}", "interval_ms", 5); /* out of range: kept */
-    agent_metrics_answer(ans, &iv, &probes);
+    ans = json_pack("{s:i, s:s}", "interval_ms", 5, "power_model", "nonsense"); /* out of range, unknown: kept */
+    agent_metrics_answer(ans, &iv, &probes, &pm);
     assert_int_equal(iv, 2000);
     assert_int_equal(json_array_size(probes), 0);
+    assert_ptr_equal(pm, &YUN_POWER_HP_ML110_G4);
+    json_decref(ans);
+    ans = json_pack("{s:s}", "power_model", "none");
+    agent_metrics_answer(ans, &iv, &probes, &pm);
+    assert_null(pm);
     json_decref(ans);
     json_decref(probes);
 }

@@ -2,7 +2,7 @@
 # Issue 4's monitoring pipeline end to end, on a private libvirtd with one real TCG guest from the starter
 # image: the agent's sampler (one bulk libvirt call per interval) -> POST /v1/agent/hosts/{id}/metrics ->
 # yund's metrics store -> GET /v1/vms/{vm}/metrics, /v1/hosts/{host}/metrics, /v1/metrics, `yun vm metrics`,
-# `yun top --once`, and /metrics in Prometheus text format (checked by a parser of the format below).
+# `yun top --once`, and /metrics in Prometheus text format (checked by tests/integration/prom_check.py).
 #   - the guest's first metrics appear within two intervals (5 s each) of it running;
 #   - its CPU % rises (by 20 points or more; on a loaded machine a busy TCG vCPU gets 40-85 %) when the guest
 #     is made busy: the test types `md5sum /dev/zero` into its shell on the

@@ -2,9 +2,10 @@
 # Issue 4's monitoring pipeline end to end, on a private libvirtd with one real TCG guest from the starter
 # image: the agent's sampler (one bulk libvirt call per interval) -> POST /v1/agent/hosts/{id}/metrics ->
 # yund's metrics store -> GET /v1/vms/{vm}/metrics, /v1/hosts/{host}/metrics, /v1/metrics, `yun vm metrics`,
-# `yun top --once`, and /metrics in Prometheus text format (checked by a parser of the format below).
+# `yun top --once`, and /metrics in Prometheus text format (checked by tests/integration/prom_check.py).
 #   - the guest's first metrics appear within two intervals (5 s each) of it running;
-#   - its CPU % rises when the guest is made busy: the test types `md5sum /dev/zero` into its shell on the
+#   - its CPU % rises (by 20 points or more; on a loaded machine a busy TCG vCPU gets 40-85 %) when the guest
+#     is made busy: the test types `md5sum /dev/zero` into its shell on the
 #     VNC screen (tests/integration/rfb_type.py), as a person at the console would;
 #   - its probe (--probe http://:80/) is measured every interval: the guest's tap has no network here, so the
 #     probe reports failure (probe_ok 0), which is what a dead service looks like;
@@ -85,7 +86,7 @@ fi
 busy_enough() {
   local v
   v=$(vm_latest cpu_pct)
-  [ -n "$v" ] && awk -v b="$v" -v i="${idle:-0}" 'BEGIN { exit !(b >= i + 25 && b >= 40) }'
+  [ -n "$v" ] && awk -v b="$v" -v i="${idle:-0}" 'BEGIN { exit !(b >= i + 20) }'
 }
 if wait_until 60 "mt1 busy" busy_enough; then
   tap_ok "mt1's CPU % rises when it is busy (${idle}% -> $(vm_latest cpu_pct)%)"

@@ -493,6 +493,19 @@ static int get_all(sq_store *q, sqlite3_stmt *st, read_fn rd, size_t elem, void 
 }
 
 #define GET_ONE(q, st, rd, out, what, err) get_one(q, st, (read_fn)(rd), out, what, err)
+
+/* The row whose id is ?1 of statement which, read by rd into out; "<kind> <id> not found" when there is none. */
+static int get_by_id(sq_store *q, int which, int64_t id, read_fn rd, void *out, const char *kind, yun_err *err)
+{
+    AUTORESET sqlite3_stmt *st = stmt(q, which, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, id);
+    char what[64];
+    snprintf(what, sizeof what, "%s %lld", kind, (long long)id);
+    return get_one(q, st, rd, out, what, err);
+}
+#define GET_BY_ID(q, which, id, rd, out, kind, err) get_by_id(q, which, id, (read_fn)(rd), out, kind, err)
 #define GET_ALL(q, st, rd, out, n, what, err)                                                                          \
     get_all(q, st, (read_fn)(rd), sizeof **(out), (void **)(out), n, what, err)
 
@@ -569,13 +582,7 @@ static int sq_user_create(yun_store *s, yun_user *u, yun_err *err)
 
 static int sq_user_get(yun_store *s, int64_t id, yun_user *out, yun_err *err)
 {
-    AUTORESET sqlite3_stmt *st = stmt(SQ(s), ST_USER_GET, err);
-    if (!st)
-        return -1;
-    sqlite3_bind_int64(st, 1, id);
-    char what[64];
-    snprintf(what, sizeof what, "user %lld", (long long)id);
-    return GET_ONE(SQ(s), st, read_user, out, what, err);
+    return GET_BY_ID(SQ(s), ST_USER_GET, id, read_user, out, "user", err);
 }
 
 static int sq_user_get_by_name(yun_store *s, const char *name, yun_user *out, yun_err *err)
@@ -667,13 +674,7 @@ static int sq_image_create(yun_store *s, yun_image *img, yun_err *err)
 
 static int sq_image_get(yun_store *s, int64_t id, yun_image *out, yun_err *err)
 {
-    AUTORESET sqlite3_stmt *st = stmt(SQ(s), ST_IMAGE_GET, err);
-    if (!st)
-        return -1;
-    sqlite3_bind_int64(st, 1, id);
-    char what[64];
-    snprintf(what, sizeof what, "image %lld", (long long)id);
-    return GET_ONE(SQ(s), st, read_image, out, what, err);
+    return GET_BY_ID(SQ(s), ST_IMAGE_GET, id, read_image, out, "image", err);
 }
 
 static int sq_image_get_by_name(yun_store *s, const char *name, yun_image *out, yun_err *err)
@@ -733,13 +734,7 @@ static int sq_host_upsert(yun_store *s, yun_host *h, yun_err *err)
 
 static int sq_host_get(yun_store *s, int64_t id, yun_host *out, yun_err *err)
 {
-    AUTORESET sqlite3_stmt *st = stmt(SQ(s), ST_HOST_GET, err);
-    if (!st)
-        return -1;
-    sqlite3_bind_int64(st, 1, id);
-    char what[64];
-    snprintf(what, sizeof what, "host %lld", (long long)id);
-    return GET_ONE(SQ(s), st, read_host, out, what, err);
+    return GET_BY_ID(SQ(s), ST_HOST_GET, id, read_host, out, "host", err);
 }
 
 static int sq_host_get_by_name(yun_store *s, const char *name, yun_host *out, yun_err *err)
@@ -836,13 +831,7 @@ static int sq_vm_create(yun_store *s, yun_vm *vm, yun_err *err)
 
 static int sq_vm_get(yun_store *s, int64_t id, yun_vm *out, yun_err *err)
 {
-    AUTORESET sqlite3_stmt *st = stmt(SQ(s), ST_VM_GET, err);
-    if (!st)
-        return -1;
-    sqlite3_bind_int64(st, 1, id);
-    char what[64];
-    snprintf(what, sizeof what, "VM %lld", (long long)id);
-    return GET_ONE(SQ(s), st, read_vm, out, what, err);
+    return GET_BY_ID(SQ(s), ST_VM_GET, id, read_vm, out, "VM", err);
 }
 
 static int sq_vm_get_by_name(yun_store *s, int64_t owner_id, const char *name, yun_vm *out, yun_err *err)

@@ -546,6 +546,7 @@ static void test_not_found(void **state)
         assert_true(err.msg[0] != '\0');                                                                               \
     } while (0)
     NF(store_user_get(s, 99, &u, &err));
+    assert_string_equal(err.msg, "user 99 not found");
     NF(store_user_get_by_name(s, "nobody", &u, &err));
     NF(store_user_get_by_token_hash(s, "abc", &u, &err));
     u.id = 99;
@@ -553,14 +554,17 @@ static void test_not_found(void **state)
     NF(store_user_update(s, &u, &err));
     NF(store_user_delete(s, 99, &err));
     NF(store_image_get(s, 99, &img, &err));
+    assert_string_equal(err.msg, "image 99 not found");
     NF(store_image_get_by_name(s, "none", &img, &err));
     NF(store_image_delete(s, 99, &err));
     NF(store_host_get(s, 99, &h, &err));
+    assert_string_equal(err.msg, "host 99 not found");
     NF(store_host_get_by_name(s, "none", &h, &err));
     h.id = 99;
     strcpy(h.name, "none");
     NF(store_host_update(s, &h, &err));
     NF(store_vm_get(s, 99, &vm, &err));
+    assert_string_equal(err.msg, "VM 99 not found");
     NF(store_vm_get_by_name(s, 1, "none", &vm, &err));
     NF(store_vm_get_by_uuid(s, "00000000-0000-4000-8000-000000000000", &vm, &err));
     vm = vm_of(1, "none", 1, 128, 1024);

@@ -196,30 +196,40 @@ static void give_back(place_res f, const place_vm *v, int64_t cpu)
         f[r] += need[r];
 }
 
-/* bs (arrival order) and gm (max descending): first-fit at max. */
-static void first_fit_at_max(shares_ctx *c, place_plan *p, bool sorted)
+/* First fit through a segment tree, each VM taking its max (what 1) or its min (what 2) CPU, in the order
+ * order_what names (0 arrival, 1 max descending, 2 min descending). Sets p->host of the VMs that fit and
+ * returns the tree's visits. */
+static int64_t first_fit_at(shares_ctx *c, place_plan *p, int order_what, int what)
 {
-    int *order = order_by(c, sorted ? 1 : 0);
+    int *order = order_by(c, order_what);
     place_res *f = free_vectors(c, c->n_hosts);
     place_seg seg;
     double shape[PLACE_NRES];
-    need_shape(c, 1, shape);
+    need_shape(c, what, shape);
     place_seg_init(&seg, c->n_hosts, f, shape);
     for (int o = 0; o < c->n_vms; o++) {
         int i = order[o];
+        int64_t size = what == 2 ? place_vm_min(&c->vms[i]) : place_vm_max(&c->vms[i]);
         place_res need;
-        place_vm_need(&c->vms[i], place_vm_max(&c->vms[i]), need);
+        place_vm_need(&c->vms[i], size, need);
         int h = place_seg_first(&seg, 0, need);
         if (h < 0)
             continue;
         p->host[i] = h;
-        take(f[h], &c->vms[i], place_vm_max(&c->vms[i]));
+        take(f[h], &c->vms[i], size);
         place_seg_set(&seg, h, f[h]);
     }
-    p->index_visits = seg.visits;
+    int64_t visits = seg.visits;
     place_seg_free(&seg);
     free(f);
     free(order);
+    return visits;
+}
+
+/* bs (arrival order) and gm (max descending): first-fit at max. */
+static void first_fit_at_max(shares_ctx *c, place_plan *p, bool sorted)
+{
+    p->index_visits = first_fit_at(c, p, sorted ? 1 : 0, 1);
     allocate(c, p, false);
 }
 
@@ -275,27 +285,7 @@ static void gmm(shares_ctx *c, place_plan *p)
 /* emm: min descending, first-fit at min, then expansion by utility. */
 static void emm(shares_ctx *c, place_plan *p)
 {
-    int *order = order_by(c, 2);
-    place_res *f = free_vectors(c, c->n_hosts);
-    place_seg seg;
-    double shape[PLACE_NRES];
-    need_shape(c, 2, shape);
-    place_seg_init(&seg, c->n_hosts, f, shape);
-    for (int o = 0; o < c->n_vms; o++) {
-        int i = order[o];
-        place_res need;
-        place_vm_need(&c->vms[i], place_vm_min(&c->vms[i]), need);
-        int h = place_seg_first(&seg, 0, need);
-        if (h < 0)
-            continue;
-        p->host[i] = h;
-        take(f[h], &c->vms[i], place_vm_min(&c->vms[i]));
-        place_seg_set(&seg, h, f[h]);
-    }
-    p->index_visits += seg.visits;
-    place_seg_free(&seg);
-    free(f);
-    free(order);
+    p->index_visits += first_fit_at(c, p, 2, 2);
     allocate(c, p, true);
 }
 

@@ -143,6 +143,7 @@ static void nap_until(agent_metrics *am, int64_t deadline)
 static void *sampler_main(void *p)
 {
     agent_metrics *am = p;
+    pthread_setname_np(pthread_self(), "yun-metrics"); /* top -H and /proc/PID/task/TID/comm show it by name */
     long interval = AGENT_METRICS_DEFAULT_INTERVAL_MS;
     json_t *probes = json_array();
     const yun_power_model *pm = NULL; /* until yund's first answer names one */

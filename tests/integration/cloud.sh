@@ -43,8 +43,15 @@ yund_start() {
   mkdir -p "$state"
   chmod 0755 "$state"
   YUND_PORT=${YUND_PORT:-$(free_port)}
-  in_ns "$YUN_BIN/yund" --all-in-one --state-dir "$state" --listen "127.0.0.1:$YUND_PORT" --libvirt-uri "$uri" "$@" \
-    >>"$state/yund.log" 2>&1 &
+  # started directly (ip netns exec execs it), never through a function: $! must be yund itself, or
+  # yund_kill9 and the exit hook would hit a subshell and leave yund running
+  if [ -n "${YUND_NETNS:-}" ]; then
+    ip netns exec "$YUND_NETNS" "$YUN_BIN/yund" --all-in-one --state-dir "$state" --listen "127.0.0.1:$YUND_PORT" \
+      --libvirt-uri "$uri" "$@" >>"$state/yund.log" 2>&1 &
+  else
+    "$YUN_BIN/yund" --all-in-one --state-dir "$state" --listen "127.0.0.1:$YUND_PORT" --libvirt-uri "$uri" "$@" \
+      >>"$state/yund.log" 2>&1 &
+  fi
   YUND_PID=$!
   export YUN_URL="http://127.0.0.1:$YUND_PORT"
   local i

@@ -154,6 +154,7 @@ yun vm create k9 --image starter --memory 64M --disk 128M >/dev/null &
 cpid=$!
 sleep 0.3
 yund_kill9
+curl -fsS "$YUN_URL/healthz" >/dev/null 2>&1 && tap_fail "yund is gone after kill -9" || tap_ok "yund is gone after kill -9"
 wait $cpid 2>/dev/null
 yund_start "$STATE" "$URI" && tap_ok "yund restarts after kill -9" || tap_fail "yund restarts after kill -9"
 if yun vm show k9 >/dev/null 2>&1; then

@@ -16,31 +16,15 @@ STATE=$YUN_TEST_DIR/state
 mkdir -p "$STATE" && chmod 0755 "$STATE"
 WS_CLIENT=$YUN_ROOT/tests/integration/ws_client.py
 
-# Everything that talks to yund runs in the namespace too.
-yun() { ip netns exec "$NS" "$YUN_BIN/yun" "$@"; }
-nscurl() { ip netns exec "$NS" curl "$@"; }
-export NS
-export -f yun
+# Everything that talks to yund runs in the namespace too (cloud.sh: yund_start, yun and in_ns follow YUND_NETNS).
+export YUND_NETNS=$NS
+nscurl() { in_ns curl "$@"; }
 
 # The namespace has no way out to Debian's mirror: fetch the starter's packages into YUN_DEB_CACHE (cloud.sh)
 # from here first, so yund's build-starter inside finds them.
 yun_starter_image >/dev/null || { tap_fail "the starter image's packages are fetched"; tap_done; exit 1; }
 
-PORT=18080
-export YUN_URL="http://127.0.0.1:$PORT"
-start_yund() {
-  ip netns exec "$NS" "$YUN_BIN/yund" --all-in-one --state-dir "$STATE" --listen "127.0.0.1:$PORT" \
-    --libvirt-uri "$URI" >>"$STATE/yund.log" 2>&1 &
-  YUND_PID=$!
-  local i
-  for i in $(seq 1 150); do
-    nscurl -fsS "$YUN_URL/healthz" >/dev/null 2>&1 && [ -s "$STATE/admin.token" ] && return 0
-    kill -0 "$YUND_PID" 2>/dev/null || break
-    sleep 0.2
-  done
-  tail -20 "$STATE/yund.log" | sed 's/^/# /'
-  return 1
-}
+start_yund() { yund_start "$STATE" "$URI"; }
 start_yund || { tap_fail "yund starts"; tap_done; exit 1; }
 export YUN_TOKEN=$(cat "$STATE/admin.token")
 tap_ok "yund --all-in-one starts in the test host's namespace"
@@ -85,7 +69,7 @@ out=$(api "$tb" POST "/v1/vms/con1/console")
 [ "$(tail -1 <<<"$out")" = 404 ] && tap_ok "bob asking by name gets 404 too" || tap_fail "bob by name: $out"
 
 # ---- the proxy ----
-ws() { ip netns exec "$NS" python3 "$WS_CLIENT" "ws://127.0.0.1:$PORT$1"; }
+ws() { in_ns python3 "$WS_CLIENT" "ws://127.0.0.1:$YUND_PORT$1"; }
 if out=$(ws "$URL" 2>&1); then
   tap_ok "the websocket through yund reaches the guest's VNC server"
 else

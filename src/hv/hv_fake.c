@@ -14,6 +14,7 @@ typedef struct fake_dom {
     hv_domain_info info;
     bool persistent; /* defined; a running domain that was undefined lives on until it stops */
     int starts;
+    char *xml; /* what the last define was given (hv_fake_domain_xml) */
 } fake_dom;
 
 typedef struct hv_fake {
@@ -43,6 +44,7 @@ static fake_dom *find(hv_fake *f, const char *uuid)
 static void drop(hv_fake *f, fake_dom *d)
 {
     size_t i = (size_t)(d - f->doms);
+    free(d->xml);
     memmove(&f->doms[i], &f->doms[i + 1], (f->n - i - 1) * sizeof *d);
     f->n--;
 }
@@ -65,6 +67,8 @@ static void fake_close(yun_hv *hv)
 {
     hv_fake *f = fake_of(hv);
     pthread_mutex_destroy(&f->lock);
+    for (size_t i = 0; i < f->n; i++)
+        free(f->doms[i].xml);
     free(f->doms);
     free(f);
 }
@@ -156,7 +160,8 @@ static int fake_define(yun_hv *hv, const hv_domain_spec *spec, const char *xml, 
     in->max_mem_mib = spec->max_mem_mib ? spec->max_mem_mib : spec->mem_mib;
     in->cpu_shares = spec->cpu_shares ? spec->cpu_shares : YUN_VM_DEFAULT_SHARES;
     in->cpu_cap = spec->cpu_cap;
-    (void)xml;
+    free(d->xml);
+    d->xml = xstrdup(xml);
 out:
     pthread_mutex_unlock(&f->lock);
     return rc;
@@ -384,4 +389,16 @@ int hv_fake_start_count(yun_hv *hv, const char *uuid)
     int n = d ? d->starts : 0;
     pthread_mutex_unlock(&f->lock);
     return n;
+}
+
+char *hv_fake_domain_xml(yun_hv *hv, const char *uuid)
+{
+    hv_fake *f = as_fake(hv);
+    if (!f || !uuid)
+        return NULL;
+    pthread_mutex_lock(&f->lock);
+    fake_dom *d = find(f, uuid);
+    char *xml = d && d->xml ? xstrdup(d->xml) : NULL;
+    pthread_mutex_unlock(&f->lock);
+    return xml;
 }

@@ -1,3 +1,4 @@
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,7 +81,8 @@ static const api_field domain_fields[] = {
     {"cpu_shares", F_INT, false}, {"cpu_cap", F_INT, false}, {NULL, 0, false},
 };
 static const api_field verdict_fields[] = {
-    {"uuid", F_STRING, true}, {"state", F_STRING, true}, {"error", F_STRING, false}, {NULL, 0, false}};
+    {"uuid", F_STRING, true},     {"state", F_STRING, true}, {"error", F_STRING, false},
+    {"address", F_STRING, false}, {NULL, 0, false}};
 static const api_field console_fields[] = {{"uuid", F_STRING, true}, {"tail", F_STRING, true}, {NULL, 0, false}};
 
 static int uuid_copy(char dst[YUN_UUID_LEN], const char *src, const char *where, yun_err *err)
@@ -125,10 +127,19 @@ static int parse_report(json_t *j, ctl_report *r, ctl_domain **doms, ctl_verdict
     json_array_foreach(jv, i, e)
     {
         snprintf(where, sizeof where, "vms[%zu]", i);
-        const char *uuid, *state, *msg = "";
+        const char *uuid, *state, *msg = "", *addr = "";
         if (api_json_check(e, verdict_fields, where, err) < 0 ||
-            json_unpack(e, "{s:s, s:s, s?s}", "uuid", &uuid, "state", &state, "error", &msg) < 0)
+            json_unpack(e, "{s:s, s:s, s?s, s?s}", "uuid", &uuid, "state", &state, "error", &msg, "address", &addr) <
+                0)
             return -1;
+        /* shown to users and used for their probes: an IP address, nothing else */
+        unsigned char bin[sizeof(struct in6_addr)];
+        if (*addr && strlen(addr) < sizeof(*vds)->address && inet_pton(AF_INET, addr, bin) != 1 &&
+            inet_pton(AF_INET6, addr, bin) != 1)
+            return yun_err_set(err, YUN_E_INVALID, "%s.address \"%.64s\" is not an IPv4 or IPv6 address", where,
+                               addr);
+        if (strlen(addr) >= sizeof(*vds)->address)
+            return yun_err_set(err, YUN_E_INVALID, "%s.address is too long", where);
         ctl_verdict *v = &(*vds)[i];
         if (uuid_copy(v->uuid, uuid, where, err) < 0)
             return -1;
@@ -144,6 +155,7 @@ static int parse_report(json_t *j, ctl_report *r, ctl_domain **doms, ctl_verdict
                                where, state);
         }
         snprintf(v->error, sizeof v->error, "%s", msg);
+        snprintf(v->address, sizeof v->address, "%s", addr);
     }
     *cons = xcalloc(json_array_size(jc) + 1, sizeof **cons);
     json_array_foreach(jc, i, e)

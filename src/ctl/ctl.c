@@ -437,8 +437,14 @@ static int apply_verdict(yun_store *s, int64_t host_id, const ctl_verdict *v, in
     if (vm.want == YUN_WANT_DELETED && st != YUN_VM_ERROR)
         st = YUN_VM_DELETING;
     int64_t started = st == YUN_VM_RUNNING ? (vm.state == YUN_VM_RUNNING && vm.started_ms ? vm.started_ms : now_ms) : 0;
-    if (vm.state == st && !strcmp(vm.error, msg) && vm.started_ms == started)
+    /* the address is the agent's word on a live guest; a guest that is not up has none */
+    bool live = st == YUN_VM_RUNNING || st == YUN_VM_STOPPING;
+    const char *addr = live ? v->address : "";
+    if (vm.state == st && !strcmp(vm.error, msg) && vm.started_ms == started && !strcmp(vm.address, addr))
         return 0;
+    if (strcmp(vm.address, addr) != 0 && addr[0])
+        log_info("vm %s/%s (%s): address %s", vm.owner_name, vm.name, vm.uuid, addr);
+    snprintf(vm.address, sizeof vm.address, "%s", addr);
     if (vm.state != st) {
         if (st == YUN_VM_ERROR)
             log_warn("vm %s/%s (%s): %s -> error: %s", vm.owner_name, vm.name, vm.uuid, model_vm_state_name(vm.state),

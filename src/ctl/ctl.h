@@ -84,6 +84,7 @@ typedef struct ctl_verdict {
     bool deleted;
     yun_vm_state state; /* when !deleted */
     char error[YUN_MSG_MAX];
+    char address[64]; /* the guest's address as the agent learnt it, "" when unknown (stored as vm.address) */
 } ctl_verdict;
 
 typedef struct ctl_console {

@@ -59,6 +59,7 @@ struct agent_state {
     char *vm_dir;
     char accel[8];
     char network[64], bridge[32]; /* what guests defined from now on join (agent_state_set_network) */
+    char vnc_listen[64]; /* "" = hv's default, 127.0.0.1 */
     int shutdown_timeout_ms;
     agent_vm *vms;
     size_t n, cap;
@@ -101,6 +102,15 @@ void agent_state_set_network(agent_state *st, const char *network, const char *b
 {
     snprintf(st->network, sizeof st->network, "%s", network ? network : "");
     snprintf(st->bridge, sizeof st->bridge, "%s", bridge ? bridge : "");
+}
+
+int agent_state_set_vnc_listen(agent_state *st, const char *addr, yun_err *err)
+{
+    /* an address the check accepts is an IP literal, at most 45 characters: it fits */
+    if (addr && *addr && hv_vnc_listen_check(addr, "--mgmt-addr", err) < 0)
+        return -1;
+    snprintf(st->vnc_listen, sizeof st->vnc_listen, "%s", addr ? addr : "");
+    return 0;
 }
 
 void agent_state_free(agent_state *st)
@@ -340,6 +350,7 @@ static int vm_start(agent_state *st, yun_hv *hv, agent_vm *v, const desired_vm *
         .accel = st->accel,
         .network = st->network,
         .bridge = st->bridge,
+        .vnc_listen = st->vnc_listen,
     };
     action(st, "define", v, d->domain);
     if (hv_domain_define(hv, &spec, &e) < 0) {

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hv/hv_console.h"
 #include "model/model.h"
 
 typedef struct yun_hv yun_hv;
@@ -41,6 +42,7 @@ typedef struct hv_domain_spec {
     /* The NIC (hv_net.h): on this libvirt network when set, else on this existing host bridge when set,
      * else an unconnected tap. Its MAC is always hv_mac_from_uuid(uuid). */
     const char *network, *bridge;
+    const char *vnc_listen;                /* VNC's address: NULL or "" = 127.0.0.1 (hv_vnc_listen_check) */
 } hv_domain_spec;
 
 typedef enum { HV_DOM_RUNNING, HV_DOM_PAUSED, HV_DOM_SHUTOFF, HV_DOM_CRASHED, HV_DOM_OTHER } hv_dom_state;
@@ -78,6 +80,8 @@ void hv_fake_add_foreign(yun_hv *hv, const char *uuid, const char *name, bool ru
 int hv_fake_set_state(yun_hv *hv, const char *uuid, hv_dom_state state);
 /* How many times the fake started uuid (0 when unknown): for "started exactly once" checks. */
 int hv_fake_start_count(yun_hv *hv, const char *uuid);
+/* The domain XML the fake's last define of uuid was given (malloc'd), NULL when unknown or foreign. */
+char *hv_fake_domain_xml(yun_hv *hv, const char *uuid);
 /* Closes the connection (the domains keep running). NULL is fine. */
 void hv_close(yun_hv *hv);
 
@@ -133,7 +137,8 @@ int hv_domain_set_memory(yun_hv *hv, const char *uuid, uint64_t mem_mib, yun_err
 /* The domain XML for spec, built with libxml2's writer (every user string escaped). Pure; malloc'd.
  * Domain type "kvm" when spec->accel is "kvm", else "qemu" (TCG). yun's <metadata> (namespace
  * https://yun.dev/xmlns/domain/1, prefix yun) holds <yun:vm><yun:uuid/><yun:owner/></yun:vm>; the
- * description goes to libvirt's <description>. INVALID (with the field named) on a bad spec. */
+ * description goes to libvirt's <description>. VNC (autoport, plus QEMU's websocket for the console proxy)
+ * listens on spec->vnc_listen, 127.0.0.1 when unset. INVALID (with the field named) on a bad spec. */
 char *hv_domain_xml(const hv_domain_spec *spec, yun_err *err);
 
 /* Disks, on the host's file system, made with qemu-img (fork/exec, no shell). Files are 0644 and new

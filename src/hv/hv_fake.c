@@ -17,6 +17,7 @@ typedef struct fake_dom {
     int starts;
     char network[64], bridge[32]; /* what the last define asked for */
     char address[HV_ADDR_MAX];    /* what hv_domain_address says while it runs (hv_fake_set_address) */
+    char *xml; /* what the last define was given (hv_fake_domain_xml) */
 } fake_dom;
 
 typedef struct hv_fake {
@@ -47,6 +48,7 @@ static fake_dom *find(hv_fake *f, const char *uuid)
 static void drop(hv_fake *f, fake_dom *d)
 {
     size_t i = (size_t)(d - f->doms);
+    free(d->xml);
     memmove(&f->doms[i], &f->doms[i + 1], (f->n - i - 1) * sizeof *d);
     f->n--;
 }
@@ -69,6 +71,8 @@ static void fake_close(yun_hv *hv)
 {
     hv_fake *f = fake_of(hv);
     pthread_mutex_destroy(&f->lock);
+    for (size_t i = 0; i < f->n; i++)
+        free(f->doms[i].xml);
     free(f->doms);
     free(f);
 }
@@ -162,7 +166,8 @@ static int fake_define(yun_hv *hv, const hv_domain_spec *spec, const char *xml, 
     in->cpu_cap = spec->cpu_cap;
     snprintf(d->network, sizeof d->network, "%s", spec->network ? spec->network : "");
     snprintf(d->bridge, sizeof d->bridge, "%s", spec->bridge ? spec->bridge : "");
-    (void)xml;
+    free(d->xml);
+    d->xml = xstrdup(xml);
 out:
     pthread_mutex_unlock(&f->lock);
     return rc;
@@ -447,4 +452,16 @@ bool hv_fake_domain_net(yun_hv *hv, const char *uuid, char *network, size_t nn, 
     }
     pthread_mutex_unlock(&f->lock);
     return d != NULL;
+}
+
+char *hv_fake_domain_xml(yun_hv *hv, const char *uuid)
+{
+    hv_fake *f = as_fake(hv);
+    if (!f || !uuid)
+        return NULL;
+    pthread_mutex_lock(&f->lock);
+    fake_dom *d = find(f, uuid);
+    char *xml = d && d->xml ? xstrdup(d->xml) : NULL;
+    pthread_mutex_unlock(&f->lock);
+    return xml;
 }

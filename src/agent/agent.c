@@ -80,6 +80,7 @@ typedef struct agent_mig {
 struct agent_state {
     char *vm_dir;
     char accel[8];
+    char vnc_listen[64]; /* "" = hv's default, 127.0.0.1 */
     int shutdown_timeout_ms;
     agent_vm *vms;
     size_t n, cap;
@@ -122,6 +123,15 @@ agent_state *agent_state_new(const char *vm_dir, const char *accel, int shutdown
 void agent_state_set_accel(agent_state *st, const char *accel)
 {
     snprintf(st->accel, sizeof st->accel, "%s", accel && !strcmp(accel, "kvm") ? "kvm" : "tcg");
+}
+
+int agent_state_set_vnc_listen(agent_state *st, const char *addr, yun_err *err)
+{
+    /* an address the check accepts is an IP literal, at most 45 characters: it fits */
+    if (addr && *addr && hv_vnc_listen_check(addr, "--mgmt-addr", err) < 0)
+        return -1;
+    snprintf(st->vnc_listen, sizeof st->vnc_listen, "%s", addr ? addr : "");
+    return 0;
 }
 
 void agent_state_free(agent_state *st)
@@ -368,6 +378,7 @@ static int vm_start(agent_state *st, yun_hv *hv, agent_vm *v, const desired_vm *
         .cmdline = d->cmdline,
         .console_log = console,
         .accel = st->accel,
+        .vnc_listen = st->vnc_listen,
     };
     action(st, "define", v, d->domain);
     if (hv_domain_define(hv, &spec, &e) < 0) {

@@ -86,6 +86,9 @@ int hv_spec_validate(const hv_domain_spec *spec, yun_err *err)
         return yun_err_set(err, YUN_E_INVALID, "domain has an initrd or a kernel command line but no kernel");
     if (spec->accel && *spec->accel && strcmp(spec->accel, "kvm") != 0 && strcmp(spec->accel, "tcg") != 0)
         return yun_err_set(err, YUN_E_INVALID, "domain accel is '%.16s'; it must be \"kvm\" or \"tcg\"", spec->accel);
+    if (spec->vnc_listen && *spec->vnc_listen &&
+        hv_vnc_listen_check(spec->vnc_listen, "domain VNC listen address", err) < 0)
+        return -1;
     return 0;
 }
 

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hv/hv_console.h"
 #include "model/model.h"
 
 typedef struct yun_hv yun_hv;
@@ -38,6 +39,7 @@ typedef struct hv_domain_spec {
     const char *kernel, *initrd, *cmdline; /* direct kernel boot when kernel != NULL and non-empty */
     const char *console_log;               /* serial console to this file */
     const char *accel;                     /* "kvm" or "tcg": the domain type, kvm or qemu */
+    const char *vnc_listen;                /* VNC's address: NULL or "" = 127.0.0.1 (hv_vnc_listen_check) */
 } hv_domain_spec;
 
 typedef enum { HV_DOM_RUNNING, HV_DOM_PAUSED, HV_DOM_SHUTOFF, HV_DOM_CRASHED, HV_DOM_OTHER } hv_dom_state;
@@ -86,6 +88,8 @@ void hv_fake_set_migrate_ms(yun_hv *hv, int ms);
  * time): libvirt opens its URI again; a fake returns itself with one more reference (it is thread-safe).
  * Each is closed with hv_close. */
 yun_hv *hv_open_again(yun_hv *hv, yun_err *err);
+/* The domain XML the fake's last define of uuid was given (malloc'd), NULL when unknown or foreign. */
+char *hv_fake_domain_xml(yun_hv *hv, const char *uuid);
 /* Closes the connection (the domains keep running). NULL is fine. */
 void hv_close(yun_hv *hv);
 
@@ -170,7 +174,8 @@ int hv_domain_migrate(yun_hv *src, const char *uuid, const hv_migrate_opts *o, h
 /* The domain XML for spec, built with libxml2's writer (every user string escaped). Pure; malloc'd.
  * Domain type "kvm" when spec->accel is "kvm", else "qemu" (TCG). yun's <metadata> (namespace
  * https://yun.dev/xmlns/domain/1, prefix yun) holds <yun:vm><yun:uuid/><yun:owner/></yun:vm>; the
- * description goes to libvirt's <description>. INVALID (with the field named) on a bad spec. */
+ * description goes to libvirt's <description>. VNC (autoport, plus QEMU's websocket for the console proxy)
+ * listens on spec->vnc_listen, 127.0.0.1 when unset. INVALID (with the field named) on a bad spec. */
 char *hv_domain_xml(const hv_domain_spec *spec, yun_err *err);
 
 /* Disks, on the host's file system, made with qemu-img (fork/exec, no shell). Files are 0644 and new

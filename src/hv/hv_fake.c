@@ -16,6 +16,7 @@ typedef struct fake_dom {
     hv_domain_info info;
     bool persistent; /* defined; a running domain that was undefined lives on until it stops */
     int starts;
+    char *xml; /* what the last define was given (hv_fake_domain_xml) */
 } fake_dom;
 
 /* A destination this fake can migrate to, by the URI a migration names it with. */
@@ -55,6 +56,7 @@ static fake_dom *find(hv_fake *f, const char *uuid)
 static void drop(hv_fake *f, fake_dom *d)
 {
     size_t i = (size_t)(d - f->doms);
+    free(d->xml);
     memmove(&f->doms[i], &f->doms[i + 1], (f->n - i - 1) * sizeof *d);
     f->n--;
 }
@@ -79,6 +81,8 @@ static void fake_close(yun_hv *hv)
     if (atomic_fetch_sub(&f->refs, 1) > 1)
         return;
     pthread_mutex_destroy(&f->lock);
+    for (size_t i = 0; i < f->n; i++)
+        free(f->doms[i].xml);
     free(f->doms);
     free(f->peers);
     free(f);
@@ -178,7 +182,8 @@ static int fake_define(yun_hv *hv, const hv_domain_spec *spec, const char *xml, 
     in->max_mem_mib = spec->max_mem_mib ? spec->max_mem_mib : spec->mem_mib;
     in->cpu_shares = spec->cpu_shares ? spec->cpu_shares : YUN_VM_DEFAULT_SHARES;
     in->cpu_cap = spec->cpu_cap;
-    (void)xml;
+    free(d->xml);
+    d->xml = xstrdup(xml);
 out:
     pthread_mutex_unlock(&f->lock);
     return rc;
@@ -342,6 +347,7 @@ static int fake_migrate(yun_hv *hv, const char *uuid, const hv_migrate_opts *o, 
                     dest ? "Attempt to migrate guest to the same host" : "Failed to connect: no such fake peer");
     } else {
         copy = *d;
+        copy.xml = o->dest_xml ? xstrdup(o->dest_xml) : d->xml ? xstrdup(d->xml) : NULL; /* the target's own */
         rc = 0;
     }
     int ms = f->migrate_ms;
@@ -362,10 +368,12 @@ static int fake_migrate(yun_hv *hv, const char *uuid, const hv_migrate_opts *o, 
         xgrow((void **)&dest->doms, &dest->cap, dest->n + 1, sizeof *dest->doms);
         fake_dom *nd = &dest->doms[dest->n++];
         *nd = copy;
+        copy.xml = NULL; /* now nd's */
         nd->persistent = true;
         nd->starts = 0;
     }
     pthread_mutex_unlock(&dest->lock);
+    free(copy.xml);
     if (rc < 0)
         return -1;
     pthread_mutex_lock(&f->lock);
@@ -473,6 +481,18 @@ int hv_fake_start_count(yun_hv *hv, const char *uuid)
     int n = d ? d->starts : 0;
     pthread_mutex_unlock(&f->lock);
     return n;
+}
+
+char *hv_fake_domain_xml(yun_hv *hv, const char *uuid)
+{
+    hv_fake *f = as_fake(hv);
+    if (!f || !uuid)
+        return NULL;
+    pthread_mutex_lock(&f->lock);
+    fake_dom *d = find(f, uuid);
+    char *xml = d && d->xml ? xstrdup(d->xml) : NULL;
+    pthread_mutex_unlock(&f->lock);
+    return xml;
 }
 
 void hv_fake_add_peer(yun_hv *src, const char *uri, yun_hv *dest)

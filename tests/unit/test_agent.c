@@ -1007,6 +1007,39 @@ static void test_run_reregisters_on_404(void **state)
     mini_yund_stop(y);
 }
 
+/* The management address: domains defined after it is set get VNC there, the default is loopback, and a
+ * wildcard is refused by the setter and by agent_run before anything starts. */
+static void test_vnc_listen_follows_mgmt_addr(void **state)
+{
+    fixture *f = *state;
+    start_web1(f);
+    AUTOFREE char *x1 = hv_fake_domain_xml(f->hv, U1);
+    assert_non_null(x1);
+    assert_non_null(strstr(x1, "listen=\"127.0.0.1\""));
+    yun_err err = YUN_ERR_INIT;
+    assert_int_equal(agent_state_set_vnc_listen(f->st, "0.0.0.0", &err), -1);
+    assert_int_equal(err.code, YUN_E_INVALID);
+    assert_non_null(strstr(err.msg, "--mgmt-addr"));
+    assert_non_null(strstr(err.msg, "wildcard"));
+    assert_int_equal(agent_state_set_vnc_listen(f->st, "10.201.0.2", &err), 0);
+    /* the running domain keeps its address until it is defined again at its next start */
+    assert_int_equal(hv_fake_set_state(f->hv, U1, HV_DOM_SHUTOFF), 0);
+    assert_int_equal(pass(f, answer(1, vm(f, U1, "web1", "running", true)), T0 + 4000), 2);
+    AUTOFREE char *x2 = hv_fake_domain_xml(f->hv, U1);
+    assert_non_null(strstr(x2, "listen=\"10.201.0.2\""));
+    assert_null(strstr(x2, "127.0.0.1"));
+    assert_int_equal(agent_state_set_vnc_listen(f->st, NULL, &err), 0);
+    assert_int_equal(hv_fake_set_state(f->hv, U1, HV_DOM_SHUTOFF), 0);
+    assert_int_equal(pass(f, answer(1, vm(f, U1, "web1", "running", true)), T0 + 8000), 2);
+    AUTOFREE char *x3 = hv_fake_domain_xml(f->hv, U1);
+    assert_non_null(strstr(x3, "listen=\"127.0.0.1\""));
+
+    agent_config cfg = {.controller_url = "http://127.0.0.1:9/", .token = "tok", .hv = f->hv, .mgmt_addr = "::"};
+    assert_int_equal(agent_run(&cfg, &err), -1);
+    assert_int_equal(err.code, YUN_E_INVALID);
+    assert_non_null(strstr(err.msg, "wildcard"));
+}
+
 /* Stopped while yund is unreachable: agent_run returns at once, without error. */
 static void test_run_stops_while_unreachable(void **state)
 {
@@ -1055,6 +1088,7 @@ int main(void)
         T(test_run_bad_token_is_fatal),
         T(test_run_reregisters_on_404),
         T(test_run_stops_while_unreachable),
+        T(test_vnc_listen_follows_mgmt_addr),
     };
     return cmocka_run_group_tests_name("agent", tests, NULL, NULL);
 }

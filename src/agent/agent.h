@@ -87,6 +87,13 @@ json_t *agent_report(agent_state *st, yun_hv *hv, yun_err *err);
  * not the answer the protocol describes or the hypervisor cannot list its domains. */
 int agent_reconcile(agent_state *st, yun_hv *hv, const json_t *desired, int64_t now_ms, yun_err *err);
 
+/* Live migrations out of this host run in worker threads (agent.c says why); agent_reconcile starts them
+ * and agent_report carries their progress. agent_migrations_active: how many are under way now.
+ * agent_migrations_join: waits until every one under way has ended (tests; agent_state_free does it too,
+ * so stopping an agent waits for its migrations). */
+int agent_migrations_active(agent_state *st);
+void agent_migrations_join(agent_state *st);
+
 /* Total and free MiB of the file system holding dir (statvfs). -1 with err when dir cannot be examined. */
 int agent_disk_mib(const char *dir, uint64_t *total_mib, uint64_t *free_mib, yun_err *err);
 

@@ -25,6 +25,8 @@ typedef struct hv_ops {
     /* guest networking (hv_net.h) */
     int (*net_ensure)(yun_hv *hv, const char *name, struct hv_net_info *out, yun_err *err);
     int (*address)(yun_hv *hv, const char *uuid, char *addr, size_t n, yun_err *err);
+    int (*migrate)(yun_hv *hv, const char *uuid, const hv_migrate_opts *o, hv_migrate_stats *stats, yun_err *err);
+    yun_hv *(*open_again)(yun_hv *hv, yun_err *err);
 } hv_ops;
 
 struct yun_hv {

@@ -34,6 +34,7 @@ typedef struct options {
     bool fake_hv;          /* hidden: the all-in-one agent drives an in-memory hypervisor (tests, benches) */
     const char *host_name; /* hidden: the all-in-one agent's host name */
     const char *www_dir;   /* the portal's files; NULL: found next to the executable or in the source tree */
+    const char *migrate_addr; /* the all-in-one agent's address for incoming live migrations */
 } options;
 
 static void usage(FILE *f)
@@ -44,6 +45,7 @@ static void usage(FILE *f)
                "  --listen ADDR:PORT  the API's address (default 127.0.0.1:8080)\n"
                "  --libvirt-uri URI   the all-in-one agent's hypervisor (default qemu:///system)\n"
                "  --www-dir DIR       the portal's files (default: www/ found beside the executable or source)\n"
+               "  --migrate-addr ADDR the all-in-one agent's address other hosts live-migrate to (default none)\n"
                "Logs go to stderr; YUN_LOG=debug|info|warn|error sets the level.\n");
 }
 
@@ -57,6 +59,7 @@ static int parse_args(int argc, char **argv, options *o)
         {"fake-hv", no_argument, NULL, 'F'},
         {"host-name", required_argument, NULL, 'N'},
         {"www-dir", required_argument, NULL, 'W'},
+        {"migrate-addr", required_argument, NULL, 'M'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -84,6 +87,9 @@ static int parse_args(int argc, char **argv, options *o)
             break;
         case 'W':
             o->www_dir = optarg;
+            break;
+        case 'M':
+            o->migrate_addr = optarg;
             break;
         case 'h':
             usage(stdout);
@@ -258,6 +264,7 @@ static int run(const options *o)
                                  .token = agent_token,
                                  .libvirt_uri = o->libvirt_uri,
                                  .host_name = o->host_name,
+                                 .migrate_addr = o->migrate_addr,
                                  .hv = fake,
                                  .stop = &stop};
         log_info("all-in-one: starting the agent for %s against %s", fake ? "a fake hypervisor" : o->libvirt_uri, url);
@@ -286,6 +293,9 @@ static int run(const options *o)
         yun_err he = YUN_ERR_INIT;
         if (ctl_health_tick(ctl, store, yun_now_ms(), &he) < 0)
             log_warn("host health check: %s", he.msg);
+        yun_err de = YUN_ERR_INIT;
+        if (ctl_drain_tick(ctl, store, &de) < 0)
+            log_warn("host drain: %s", de.msg);
     }
 out:
     atomic_store(&stop, true);

@@ -287,6 +287,7 @@ async function main(which) {
       return false;
     }, null, { timeout: 30000 }).then(() => true, () => false);
     ok(painted, 'the console canvas shows the guest\'s screen (not blank)');
+    await shot(alice, 'vm-console');
   }
 
   // ---- stop, delete ----

@@ -27,6 +27,10 @@ typedef struct agent_config {
     const char *libvirt_uri;    /* "qemu:///system" */
     const char *host_name;      /* NULL: the hypervisor's hostname */
     const char *migrate_addr;   /* address other hosts migrate to, NULL if none */
+    /* The host's management address: the one address of this host the controller reaches. The VNC servers of
+     * the domains this agent defines listen there, so yund's console proxy on another machine reaches them.
+     * NULL or "": 127.0.0.1, for yund on the same machine. Never a wildcard (hv_vnc_listen_check). */
+    const char *mgmt_addr;
     int interval_ms;            /* 0: what yund says at registration (default 2000) */
     int shutdown_timeout_ms;    /* 0: 30 s between an ACPI shutdown request and a hard power-off */
     yun_hv *hv;                 /* NULL: open libvirt_uri; else use this one (not owned, e.g. hv_fake) */
@@ -54,6 +58,9 @@ agent_state *agent_state_new(const char *vm_dir, const char *accel, int shutdown
 void agent_state_free(agent_state *st);
 /* Domains defined from now on get this type ("kvm" or "tcg"); running ones keep theirs until restarted. */
 void agent_state_set_accel(agent_state *st, const char *accel);
+/* Domains defined from now on get their VNC server on addr (agent_config.mgmt_addr; NULL or "" = 127.0.0.1);
+ * running ones keep theirs until restarted. -1 with err (nothing changed) when hv_vnc_listen_check refuses it. */
+int agent_state_set_vnc_listen(agent_state *st, const char *addr, yun_err *err);
 
 /* The report for yund (docs/agent-protocol.md): every domain on the host, the verdict on each VM the last
  * answer listed here, and the console tails that changed since the last delivered report. A new
@@ -68,6 +75,13 @@ json_t *agent_report(agent_state *st, yun_hv *hv, yun_err *err);
  * Returns the number of actions taken (0 when the host already matched), or -1 with err when desired is
  * not the answer the protocol describes or the hypervisor cannot list its domains. */
 int agent_reconcile(agent_state *st, yun_hv *hv, const json_t *desired, int64_t now_ms, yun_err *err);
+
+/* Live migrations out of this host run in worker threads (agent.c says why); agent_reconcile starts them
+ * and agent_report carries their progress. agent_migrations_active: how many are under way now.
+ * agent_migrations_join: waits until every one under way has ended (tests; agent_state_free does it too,
+ * so stopping an agent waits for its migrations). */
+int agent_migrations_active(agent_state *st);
+void agent_migrations_join(agent_state *st);
 
 /* Total and free MiB of the file system holding dir (statvfs). -1 with err when dir cannot be examined. */
 int agent_disk_mib(const char *dir, uint64_t *total_mib, uint64_t *free_mib, yun_err *err);

@@ -320,6 +320,9 @@ int agent_run(const agent_config *cfg, yun_err *err)
     if (!cfg->token || !*cfg->token)
         return yun_err_set(err, YUN_E_INVALID,
                            "no agent token: give --token, --token-file or YUN_AGENT_TOKEN (yund's STATE/agent.token)");
+    /* refused before anything starts: a wildcard would put every guest's screen on every network */
+    if (cfg->mgmt_addr && *cfg->mgmt_addr && hv_vnc_listen_check(cfg->mgmt_addr, "--mgmt-addr", err) < 0)
+        return -1;
     yun_hv *hv = cfg->hv;
     bool own_hv = !hv;
     if (own_hv && !(hv = hv_libvirt_open(cfg->libvirt_uri ? cfg->libvirt_uri : "qemu:///system", err)))
@@ -336,6 +339,7 @@ int agent_run(const agent_config *cfg, yun_err *err)
         goto out;
     }
     agent_state *st = agent_state_new(reg.vm_dir, ni.accel, cfg->shutdown_timeout_ms);
+    agent_state_set_vnc_listen(st, cfg->mgmt_addr, NULL); /* checked above */
     /* metrics: the sampler thread (agent_metrics.h), apart from this loop so it never slows it */
     agent_metrics *am = agent_metrics_start(cfg, reg.host_id, cfg->host_name && *cfg->host_name ? cfg->host_name : ni.hostname, reg.vm_dir);
     int interval = cfg->interval_ms > 0 ? cfg->interval_ms : reg.interval_ms;

@@ -80,7 +80,9 @@ static const api_field domain_fields[] = {
     {"cpu_shares", F_INT, false}, {"cpu_cap", F_INT, false}, {NULL, 0, false},
 };
 static const api_field verdict_fields[] = {
-    {"uuid", F_STRING, true}, {"state", F_STRING, true}, {"error", F_STRING, false}, {NULL, 0, false}};
+    {"uuid", F_STRING, true},        {"state", F_STRING, true},    {"error", F_STRING, false},
+    {"migrate_error", F_STRING, false}, {"total_ms", F_INT, false}, {"downtime_ms", F_INT, false},
+    {NULL, 0, false}};
 static const api_field console_fields[] = {{"uuid", F_STRING, true}, {"tail", F_STRING, true}, {NULL, 0, false}};
 
 static int uuid_copy(char dst[YUN_UUID_LEN], const char *src, const char *where, yun_err *err)
@@ -125,9 +127,11 @@ static int parse_report(json_t *j, ctl_report *r, ctl_domain **doms, ctl_verdict
     json_array_foreach(jv, i, e)
     {
         snprintf(where, sizeof where, "vms[%zu]", i);
-        const char *uuid, *state, *msg = "";
+        const char *uuid, *state, *msg = "", *mig_msg = "";
+        json_int_t total = -1, down = -1;
         if (api_json_check(e, verdict_fields, where, err) < 0 ||
-            json_unpack(e, "{s:s, s:s, s?s}", "uuid", &uuid, "state", &state, "error", &msg) < 0)
+            json_unpack(e, "{s:s, s:s, s?s, s?s, s?I, s?I}", "uuid", &uuid, "state", &state, "error", &msg,
+                        "migrate_error", &mig_msg, "total_ms", &total, "downtime_ms", &down) < 0)
             return -1;
         ctl_verdict *v = &(*vds)[i];
         if (uuid_copy(v->uuid, uuid, where, err) < 0)
@@ -135,15 +139,21 @@ static int parse_report(json_t *j, ctl_report *r, ctl_domain **doms, ctl_verdict
         int st = model_vm_state_parse(state);
         if (!strcmp(state, "deleted")) {
             v->deleted = true;
+        } else if (!strcmp(state, "migrated")) {
+            v->migrated = true;
         } else if (st == YUN_VM_STARTING || st == YUN_VM_RUNNING || st == YUN_VM_STOPPING || st == YUN_VM_STOPPED ||
-                   st == YUN_VM_ERROR) {
+                   st == YUN_VM_ERROR || st == YUN_VM_MIGRATING) {
             v->state = (yun_vm_state)st;
         } else {
             return yun_err_set(err, YUN_E_INVALID,
-                               "%s.state \"%.32s\" is not one of starting, running, stopping, stopped, error, deleted",
+                               "%s.state \"%.32s\" is not one of starting, running, stopping, stopped, error, "
+                               "migrating, migrated, deleted",
                                where, state);
         }
         snprintf(v->error, sizeof v->error, "%s", msg);
+        snprintf(v->migrate_error, sizeof v->migrate_error, "%s", mig_msg);
+        v->total_ms = total;
+        v->downtime_ms = down;
     }
     *cons = xcalloc(json_array_size(jc) + 1, sizeof **cons);
     json_array_foreach(jc, i, e)
@@ -181,8 +191,12 @@ static void write_desired(api_req *rq, yun_buf *b, const ctl_desired *d)
     jw_kstr(b, "want", model_vm_want_name(vm->want));
     jw_kbool(b, "here", d->here);
     jw_kint(b, "target_host", d->here ? 0 : d->target_host);
-    if (!d->here)
+    if (!d->here) {
         jw_kstr(b, "migrate_uri", d->migrate_uri);
+        jw_kstr(b, "target_libvirt_uri", d->target_libvirt_uri);
+    }
+    if (d->incoming)
+        jw_kbool(b, "incoming", true);
     jw_kint(b, "cpus", vm->cpus);
     jw_kint(b, "mem_mib", (long long)vm->mem_mib);
     jw_kint(b, "max_mem_mib", (long long)vm->max_mem_mib);

@@ -114,10 +114,11 @@ static int qemu_handshake(int fd, const char *host, int port, char **extra, size
     char key[32];
     randombytes_buf(raw, sizeof raw);
     sodium_bin2base64(key, sizeof key, raw, sizeof raw, sodium_base64_VARIANT_ORIGINAL);
-    AUTOFREE char *req = xasprintf("GET / HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                                   "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
+    bool v6 = strchr(host, ':') != NULL; /* an IPv6 literal goes in brackets in Host (RFC 7230) */
+    AUTOFREE char *req = xasprintf("GET / HTTP/1.1\r\nHost: %s%s%s:%d\r\nUpgrade: websocket\r\n"
+                                   "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
                                    "Sec-WebSocket-Protocol: binary\r\n\r\n",
-                                   host, port, key);
+                                   v6 ? "[" : "", host, v6 ? "]" : "", port, key);
     if (write_all(fd, req, strlen(req)) < 0)
         return yun_err_sys(err, YUN_E_UNAVAILABLE, errno, "sending the websocket handshake to the VM's console");
     char buf[CONSOLE_HANDSHAKE_MAX + 1];
@@ -242,6 +243,12 @@ int h_console_ws(api_req *rq, api_resp *rs, yun_err *err)
     hv_vnc vnc;
     if (hv_vnc_endpoint(host.libvirt_uri, vm.uuid, &vnc, err) < 0)
         return yun_err_prefix(err, "console of %s", vm.name);
+    if (hv_vnc_is_loopback(vnc.listen) && hv_uri_is_remote(host.libvirt_uri))
+        return yun_err_set(err, YUN_E_CONFLICT,
+                           "the console of %s listens on the loopback of host %s, which yund reaches over the "
+                           "network (%s): start that host's agent with --mgmt-addr (the address yund reaches), "
+                           "then stop and start the VM",
+                           vm.name, host.name, host.libvirt_uri);
     relay *r = xcalloc(1, sizeof *r);
     r->console = rq->sh->console;
     snprintf(r->vm, sizeof r->vm, "%s", vm.name);

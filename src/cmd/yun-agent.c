@@ -28,6 +28,10 @@ static void usage(FILE *f)
                "  --libvirt-uri URI     the hypervisor (default qemu:///system)\n"
                "  --name NAME           the host's name in yun (default: its hostname)\n"
                "  --migrate-addr ADDR   address other hosts live-migrate to (default none)\n"
+               "  --mgmt-addr ADDR      this host's management address, the one yund reaches: the guests'\n"
+               "                        VNC servers listen there for yund's console proxy (an IPv4/IPv6\n"
+               "                        literal, never 0.0.0.0 or ::: VNC has no password; default\n"
+               "                        127.0.0.1, for yund on this machine)\n"
                "  --interval MS         pass interval (default: what yund says, 2000)\n"
                "  --shutdown-timeout MS how long a guest has to obey an ACPI shutdown (default 30000)\n"
                "Runs until SIGTERM or SIGINT; the guests keep running.\n");
@@ -69,7 +73,7 @@ static int parse_ms(const char *s, const char *flag, int *out)
 
 int main(int argc, char **argv)
 {
-    enum { O_CONTROLLER = 1, O_TOKEN, O_TOKEN_FILE, O_URI, O_NAME, O_MIGRATE, O_INTERVAL, O_SHUTDOWN, O_HELP };
+    enum { O_CONTROLLER = 1, O_TOKEN, O_TOKEN_FILE, O_URI, O_NAME, O_MIGRATE, O_MGMT, O_INTERVAL, O_SHUTDOWN, O_HELP };
     static const struct option opts[] = {
         {"controller", required_argument, NULL, O_CONTROLLER},
         {"token", required_argument, NULL, O_TOKEN},
@@ -77,6 +81,7 @@ int main(int argc, char **argv)
         {"libvirt-uri", required_argument, NULL, O_URI},
         {"name", required_argument, NULL, O_NAME},
         {"migrate-addr", required_argument, NULL, O_MIGRATE},
+        {"mgmt-addr", required_argument, NULL, O_MGMT},
         {"interval", required_argument, NULL, O_INTERVAL},
         {"shutdown-timeout", required_argument, NULL, O_SHUTDOWN},
         {"help", no_argument, NULL, O_HELP},
@@ -94,6 +99,7 @@ int main(int argc, char **argv)
         case O_URI: cfg.libvirt_uri = optarg; break;
         case O_NAME: cfg.host_name = optarg; break;
         case O_MIGRATE: cfg.migrate_addr = optarg; break;
+        case O_MGMT: cfg.mgmt_addr = optarg; break;
         case O_INTERVAL:
             if (parse_ms(optarg, "--interval", &cfg.interval_ms) < 0)
                 return 2;
@@ -113,6 +119,11 @@ int main(int argc, char **argv)
     }
     if (!cfg.controller_url) {
         fprintf(stderr, "yun-agent: give --controller URL (yund's address, e.g. http://127.0.0.1:8080)\n");
+        return 2;
+    }
+    yun_err aerr = YUN_ERR_INIT;
+    if (cfg.mgmt_addr && hv_vnc_listen_check(cfg.mgmt_addr, "--mgmt-addr", &aerr) < 0) {
+        fprintf(stderr, "yun-agent: %s\n", aerr.msg);
         return 2;
     }
     if (!token && token_file && !(token = read_token(token_file)))

@@ -49,6 +49,23 @@ json_t *cli_api(cli_ctx *ctx, const char *method, const char *path, json_t *body
     return http_json(method, url, ctx->conf.token, body, timeout_ms, err);
 }
 
+json_t *cli_call(cli_ctx *ctx, const char *method, const char *path, json_t *body, long timeout_ms, int *rc)
+{
+    yun_err err = YUN_ERR_INIT;
+    json_t *j = cli_api(ctx, method, path, body, timeout_ms, &err);
+    *rc = CLI_EXIT_OK;
+    if (!j) {
+        *rc = cli_fail(ctx, &err);
+        return NULL;
+    }
+    if (ctx->json) {
+        cli_print_json(ctx, j);
+        json_decref(j);
+        return NULL;
+    }
+    return j;
+}
+
 json_t *cli_field(json_t *o, ...)
 {
     if (!json_is_object(o))
@@ -113,16 +130,12 @@ char *cli_owner_query(const cli_args *a)
 /* Runs a request whose answer is shown as it came (-o json) or as key: value lines. */
 static int show(cli_ctx *ctx, const char *method, const char *path, json_t *body, const char *member)
 {
-    yun_err err = YUN_ERR_INIT;
-    json_t *j = cli_api(ctx, method, path, body, CLI_TIMEOUT_MS, &err);
+    int rc;
+    json_t *j = cli_call(ctx, method, path, body, CLI_TIMEOUT_MS, &rc);
     if (!j)
-        return cli_fail(ctx, &err);
-    if (ctx->json) {
-        cli_print_json(ctx, j);
-    } else {
-        json_t *o = member && json_is_object(json_object_get(j, member)) ? json_object_get(j, member) : j;
-        cli_kv_print(o, ctx->out);
-    }
+        return rc;
+    json_t *o = member && json_is_object(json_object_get(j, member)) ? json_object_get(j, member) : j;
+    cli_kv_print(o, ctx->out);
     json_decref(j);
     return CLI_EXIT_OK;
 }
@@ -131,15 +144,10 @@ static int show(cli_ctx *ctx, const char *method, const char *path, json_t *body
 static int list(cli_ctx *ctx, const char *path, const char *member, size_t ncols, const char *const *headers,
                 const cli_cell_fn *cells)
 {
-    yun_err err = YUN_ERR_INIT;
-    json_t *j = cli_api(ctx, "GET", path, NULL, CLI_TIMEOUT_MS, &err);
+    int rc;
+    json_t *j = cli_call(ctx, "GET", path, NULL, CLI_TIMEOUT_MS, &rc);
     if (!j)
-        return cli_fail(ctx, &err);
-    if (ctx->json) {
-        cli_print_json(ctx, j);
-        json_decref(j);
-        return CLI_EXIT_OK;
-    }
+        return rc;
     cli_items_print(cli_items(j, member), ncols, headers, cells, ctx->out);
     json_decref(j);
     return CLI_EXIT_OK;
@@ -156,14 +164,11 @@ static char *path_of(const char *fmt, const char *name)
 static int delete_named(cli_ctx *ctx, const char *path_fmt, const char *kind, const char *name)
 {
     AUTOFREE char *p = path_of(path_fmt, name);
-    yun_err err = YUN_ERR_INIT;
-    json_t *j = cli_api(ctx, "DELETE", p, NULL, CLI_TIMEOUT_MS, &err);
+    int rc;
+    json_t *j = cli_call(ctx, "DELETE", p, NULL, CLI_TIMEOUT_MS, &rc);
     if (!j)
-        return cli_fail(ctx, &err);
-    if (ctx->json)
-        cli_print_json(ctx, j);
-    else
-        fprintf(ctx->out, "%s %s deleted\n", kind, name);
+        return rc;
+    fprintf(ctx->out, "%s %s deleted\n", kind, name);
     json_decref(j);
     return CLI_EXIT_OK;
 }
@@ -294,14 +299,11 @@ static int cmd_host_enable(cli_ctx *ctx, const cli_args *a)
 {
     AUTOFREE char *p = path_of("/v1/hosts/%s", a->pos[0]);
     AUTOFREE char *pa = xasprintf("%s/%s", p, a->cmd->name);
-    yun_err err = YUN_ERR_INIT;
-    json_t *j = cli_api(ctx, "POST", pa, NULL, CLI_TIMEOUT_MS, &err);
+    int rc;
+    json_t *j = cli_call(ctx, "POST", pa, NULL, CLI_TIMEOUT_MS, &rc);
     if (!j)
-        return cli_fail(ctx, &err);
-    if (ctx->json)
-        cli_print_json(ctx, j);
-    else
-        fprintf(ctx->out, "%s: %s\n", a->pos[0], strcmp(a->cmd->name, "enable") == 0 ? "enabled" : "disabled");
+        return rc;
+    fprintf(ctx->out, "%s: %s\n", a->pos[0], strcmp(a->cmd->name, "enable") == 0 ? "enabled" : "disabled");
     json_decref(j);
     return CLI_EXIT_OK;
 }
@@ -395,17 +397,13 @@ static int cmd_image_build_starter(cli_ctx *ctx, const cli_args *a)
     if (!ctx->json)
         fprintf(ctx->err, "building the starter image on the server: a Debian cloud kernel and a busybox initrd; "
                           "this takes a few minutes when the packages are not cached yet...\n");
-    yun_err err = YUN_ERR_INIT;
-    json_t *j = cli_api(ctx, "POST", "/v1/images/build-starter", NULL, CLI_LONG_TIMEOUT_MS, &err);
+    int rc;
+    json_t *j = cli_call(ctx, "POST", "/v1/images/build-starter", NULL, CLI_LONG_TIMEOUT_MS, &rc);
     if (!j)
-        return cli_fail(ctx, &err);
-    if (ctx->json) {
-        cli_print_json(ctx, j);
-    } else {
-        json_t *o = json_is_object(json_object_get(j, "image")) ? json_object_get(j, "image") : j;
-        const char *n = json_string_value(cli_field(o, "name", NULL));
-        fprintf(ctx->out, "image %s is ready\n", n ? n : "starter");
-    }
+        return rc;
+    json_t *o = json_is_object(json_object_get(j, "image")) ? json_object_get(j, "image") : j;
+    const char *n = json_string_value(cli_field(o, "name", NULL));
+    fprintf(ctx->out, "image %s is ready\n", n ? n : "starter");
     json_decref(j);
     return CLI_EXIT_OK;
 }
@@ -501,19 +499,15 @@ static int cmd_user_create(cli_ctx *ctx, const cli_args *a)
         json_decref(body);
         return CLI_EXIT_USAGE;
     }
-    yun_err err = YUN_ERR_INIT;
-    json_t *j = cli_api(ctx, "POST", "/v1/users", body, CLI_TIMEOUT_MS, &err);
+    int rc;
+    json_t *j = cli_call(ctx, "POST", "/v1/users", body, CLI_TIMEOUT_MS, &rc);
     json_decref(body);
     if (!j)
-        return cli_fail(ctx, &err);
-    if (ctx->json) {
-        cli_print_json(ctx, j);
-    } else {
-        const char *tok = json_string_value(cli_field(j, "token", NULL));
-        fprintf(ctx->out, "user %s created\ntoken: %s\n", a->pos[0], tok ? tok : "-");
-        fprintf(ctx->err, "keep the token now: yun shows it only this once (the server stores only its hash); "
-                          "the user runs `yun login URL --token TOKEN`\n");
-    }
+        return rc;
+    const char *tok = json_string_value(cli_field(j, "token", NULL));
+    fprintf(ctx->out, "user %s created\ntoken: %s\n", a->pos[0], tok ? tok : "-");
+    fprintf(ctx->err, "keep the token now: yun shows it only this once (the server stores only its hash); "
+                      "the user runs `yun login URL --token TOKEN`\n");
     json_decref(j);
     return CLI_EXIT_OK;
 }
@@ -537,15 +531,12 @@ static int cmd_user_set(cli_ctx *ctx, const cli_args *a)
                                       "--max-disk (0 = unlimited), --admin, --no-admin");
     }
     AUTOFREE char *p = path_of("/v1/users/%s", a->pos[0]);
-    yun_err err = YUN_ERR_INIT;
-    json_t *j = cli_api(ctx, "PATCH", p, body, CLI_TIMEOUT_MS, &err);
+    int rc;
+    json_t *j = cli_call(ctx, "PATCH", p, body, CLI_TIMEOUT_MS, &rc);
     json_decref(body);
     if (!j)
-        return cli_fail(ctx, &err);
-    if (ctx->json)
-        cli_print_json(ctx, j);
-    else
-        cli_kv_print(json_is_object(json_object_get(j, "user")) ? json_object_get(j, "user") : j, ctx->out);
+        return rc;
+    cli_kv_print(json_is_object(json_object_get(j, "user")) ? json_object_get(j, "user") : j, ctx->out);
     json_decref(j);
     return CLI_EXIT_OK;
 }
@@ -559,18 +550,13 @@ static int cmd_user_show(cli_ctx *ctx, const cli_args *a)
 static int cmd_user_token(cli_ctx *ctx, const cli_args *a)
 {
     AUTOFREE char *p = path_of("/v1/users/%s/token", a->pos[0]);
-    yun_err err = YUN_ERR_INIT;
-    json_t *j = cli_api(ctx, "POST", p, NULL, CLI_TIMEOUT_MS, &err);
+    int rc;
+    json_t *j = cli_call(ctx, "POST", p, NULL, CLI_TIMEOUT_MS, &rc);
     if (!j)
-        return cli_fail(ctx, &err);
-    if (ctx->json) {
-        cli_print_json(ctx, j);
-    } else {
-        const char *tok = json_string_value(cli_field(j, "token", NULL));
-        fprintf(ctx->out, "token: %s\n", tok ? tok : "-");
-        fprintf(ctx->err, "the old token of %s no longer works; keep this one now: yun shows it only once\n",
-                a->pos[0]);
-    }
+        return rc;
+    const char *tok = json_string_value(cli_field(j, "token", NULL));
+    fprintf(ctx->out, "token: %s\n", tok ? tok : "-");
+    fprintf(ctx->err, "the old token of %s no longer works; keep this one now: yun shows it only once\n", a->pos[0]);
     json_decref(j);
     return CLI_EXIT_OK;
 }
@@ -584,15 +570,10 @@ static int cmd_user_delete(cli_ctx *ctx, const cli_args *a)
 
 static int cmd_settings_list(cli_ctx *ctx, const cli_args *a)
 {
-    yun_err err = YUN_ERR_INIT;
-    json_t *j = cli_api(ctx, "GET", "/v1/settings", NULL, CLI_TIMEOUT_MS, &err);
+    int rc;
+    json_t *j = cli_call(ctx, "GET", "/v1/settings", NULL, CLI_TIMEOUT_MS, &rc);
     if (!j)
-        return cli_fail(ctx, &err);
-    if (ctx->json) {
-        cli_print_json(ctx, j);
-        json_decref(j);
-        return CLI_EXIT_OK;
-    }
+        return rc;
     static const char *const h[] = {"KEY", "VALUE"};
     cli_table t;
     cli_table_init(&t, 2, h);
@@ -627,17 +608,13 @@ static int cmd_settings_list(cli_ctx *ctx, const cli_args *a)
 static int cmd_settings_get(cli_ctx *ctx, const cli_args *a)
 {
     AUTOFREE char *p = path_of("/v1/settings/%s", a->pos[0]);
-    yun_err err = YUN_ERR_INIT;
-    json_t *j = cli_api(ctx, "GET", p, NULL, CLI_TIMEOUT_MS, &err);
+    int rc;
+    json_t *j = cli_call(ctx, "GET", p, NULL, CLI_TIMEOUT_MS, &rc);
     if (!j)
-        return cli_fail(ctx, &err);
-    if (ctx->json) {
-        cli_print_json(ctx, j);
-    } else {
-        json_t *v = json_is_object(j) ? cli_field(j, "value", a->pos[0], NULL) : j;
-        AUTOFREE char *s = cli_cell(v);
-        fprintf(ctx->out, "%s\n", s);
-    }
+        return rc;
+    json_t *v = json_is_object(j) ? cli_field(j, "value", a->pos[0], NULL) : j;
+    AUTOFREE char *s = cli_cell(v);
+    fprintf(ctx->out, "%s\n", s);
     json_decref(j);
     return CLI_EXIT_OK;
 }
@@ -646,15 +623,12 @@ static int cmd_settings_set(cli_ctx *ctx, const cli_args *a)
 {
     AUTOFREE char *p = path_of("/v1/settings/%s", a->pos[0]);
     json_t *body = json_pack("{s:s}", "value", a->pos[1]);
-    yun_err err = YUN_ERR_INIT;
-    json_t *j = cli_api(ctx, "PUT", p, body, CLI_TIMEOUT_MS, &err);
+    int rc;
+    json_t *j = cli_call(ctx, "PUT", p, body, CLI_TIMEOUT_MS, &rc);
     json_decref(body);
     if (!j)
-        return cli_fail(ctx, &err);
-    if (ctx->json)
-        cli_print_json(ctx, j);
-    else
-        fprintf(ctx->out, "%s = %s\n", a->pos[0], a->pos[1]);
+        return rc;
+    fprintf(ctx->out, "%s = %s\n", a->pos[0], a->pos[1]);
     json_decref(j);
     return CLI_EXIT_OK;
 }

@@ -20,6 +20,10 @@ int cli_usage(cli_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 
 /* Calls the API: path starts with "/v1/"; body may be NULL. Returns the answer (new reference) or NULL
  * with err filled from the server's error body. */
 json_t *cli_api(cli_ctx *ctx, const char *method, const char *path, json_t *body, long timeout_ms, yun_err *err);
+/* cli_api for a command that prints the answer. Returns NULL when the command is done with it: a failure
+ * was reported (*rc = 1) or, with -o json, the answer was printed as it came (*rc = 0). Otherwise the
+ * answer (new reference), for the caller to print as text, and *rc = 0. body stays the caller's. */
+json_t *cli_call(cli_ctx *ctx, const char *method, const char *path, json_t *body, long timeout_ms, int *rc);
 
 /* The first of the named fields (NULL-terminated list) that o has, or NULL. */
 json_t *cli_field(json_t *o, ...) __attribute__((sentinel));

@@ -11,16 +11,14 @@
 #include "util/clock.h"
 #include "util/mem.h"
 
-const cli_opt cli_vm_metrics_opts[] = {
-    {"since", "DURATION", "how far back, e.g. 10m, 2h, 30d (default 10m)"},
-    {"step", "DURATION", "one row per step, e.g. 1m (default: about 30 rows)"},
-    {"owner", "USER", "admin only: the VM of this user"},
-    {NULL, NULL, NULL}};
+const cli_opt cli_vm_metrics_opts[] = {{"since", "DURATION", "how far back, e.g. 10m, 2h, 30d (default 10m)"},
+                                       {"step", "DURATION", "one row per step, e.g. 1m (default: about 30 rows)"},
+                                       {"owner", "USER", "admin only: the VM of this user"},
+                                       {NULL, NULL, NULL}};
 
-const cli_opt cli_top_opts[] = {
-    {"once", NULL, "print one frame and exit (for scripts and tests)"},
-    {"owner", "USER", "admin only: this user's VMs"},
-    {NULL, NULL, NULL}};
+const cli_opt cli_top_opts[] = {{"once", NULL, "print one frame and exit (for scripts and tests)"},
+                                {"owner", "USER", "admin only: this user's VMs"},
+                                {NULL, NULL, NULL}};
 
 /* A rate or size as a person reads it: 1.2K, 35M, 2.0G (powers of 1024); "-" when missing. */
 static char *human(json_t *v, const char *unit)
@@ -67,15 +65,18 @@ int cli_vm_metrics(cli_ctx *ctx, const cli_args *a)
     AUTOFREE char *owner = cli_owner_query(a); /* "?owner=U" or "" */
     AUTOFREE char *estep = step ? cli_url_escape(step) : NULL;
     /* without --step: about 30 rows, whatever the range; the server raises it to a stored tier's step */
-    AUTOFREE char *path = xasprintf("/v1/vms/%s/metrics?from=-%s%s%s%s%s", e, es[0] == '-' ? es + 1 : es,
-                                    estep ? "&step=" : "", estep ? estep : "", owner[0] ? "&" : "",
-                                    owner[0] ? owner + 1 : "");
+    AUTOFREE char *path =
+        xasprintf("/v1/vms/%s/metrics?from=-%s%s%s%s%s", e, es[0] == '-' ? es + 1 : es, estep ? "&step=" : "",
+                  estep ? estep : "", owner[0] ? "&" : "", owner[0] ? owner + 1 : "");
     if (!step) {
         /* the range in seconds, for a step that gives ~30 rows: ask the server to parse it by trying */
         char *end;
         double n = strtod(es[0] == '-' ? es + 1 : es, &end);
-        double mult = !strcmp(end, "s") || !*end ? 1 : !strcmp(end, "m") ? 60 : !strcmp(end, "h") ? 3600
-                                                    : !strcmp(end, "d") ? 86400 : 0;
+        double mult = !strcmp(end, "s") || !*end ? 1
+                      : !strcmp(end, "m")        ? 60
+                      : !strcmp(end, "h")        ? 3600
+                      : !strcmp(end, "d")        ? 86400
+                                                 : 0;
         if (n > 0 && mult > 0) {
             long st = (long)(n * mult / 30);
             if (st < 5)
@@ -85,15 +86,10 @@ int cli_vm_metrics(cli_ctx *ctx, const cli_args *a)
             path = p2;
         }
     }
-    yun_err err = YUN_ERR_INIT;
-    json_t *j = cli_api(ctx, "GET", path, NULL, CLI_TIMEOUT_MS, &err);
+    int rc;
+    json_t *j = cli_call(ctx, "GET", path, NULL, CLI_TIMEOUT_MS, &rc);
     if (!j)
-        return cli_fail(ctx, &err);
-    if (ctx->json) {
-        cli_print_json(ctx, j);
-        json_decref(j);
-        return CLI_EXIT_OK;
-    }
+        return rc;
     static const char *const h[] = {"TIME", "CPU%", "MAX CPU%", "RSS", "DISK R/W", "NET RX/TX", "PROBE"};
     cli_table t;
     cli_table_init(&t, 7, h);
@@ -113,8 +109,12 @@ int cli_vm_metrics(cli_ctx *ctx, const cli_args *a)
 #define AT(o, k) json_array_get(json_object_get(o, k), i)
         char *rd = human(AT(avg, "disk_rd_bps"), "/s"), *wr = human(AT(avg, "disk_wr_bps"), "/s");
         char *rx = human(AT(avg, "net_rx_bps"), "/s"), *tx = human(AT(avg, "net_tx_bps"), "/s");
-        char *c[7] = {xstrdup(when), pct(AT(avg, "cpu_pct")), pct(AT(mx, "cpu_pct")), human(AT(avg, "mem_rss"), ""),
-                      xasprintf("%s / %s", rd, wr), xasprintf("%s / %s", rx, tx),
+        char *c[7] = {xstrdup(when),
+                      pct(AT(avg, "cpu_pct")),
+                      pct(AT(mx, "cpu_pct")),
+                      human(AT(avg, "mem_rss"), ""),
+                      xasprintf("%s / %s", rd, wr),
+                      xasprintf("%s / %s", rx, tx),
                       probe_cell(AT(avg, "probe_ok"), AT(avg, "probe_ms"))};
 #undef AT
         cli_table_add(&t, (const char *const *)c);
@@ -144,8 +144,10 @@ static void top_frame(cli_ctx *ctx, json_t *j)
         json_t *m = json_object_get(o, "metrics");
         char *rx = human(json_object_get(m, "net_rx_bps"), "/s"), *tx = human(json_object_get(m, "net_tx_bps"), "/s");
         json_t *pw = json_object_get(m, "power_w"), *ld = json_object_get(m, "load1");
-        char *c[8] = {cli_cell(json_object_get(o, "name")), cli_cell(json_object_get(o, "cores")),
-                      pct(json_object_get(m, "cpu_pct")), human(json_object_get(m, "mem_used"), ""),
+        char *c[8] = {cli_cell(json_object_get(o, "name")),
+                      cli_cell(json_object_get(o, "cores")),
+                      pct(json_object_get(m, "cpu_pct")),
+                      human(json_object_get(m, "mem_used"), ""),
                       human(json_object_get(m, "mem_free"), ""),
                       json_is_number(ld) ? xasprintf("%.2f", json_number_value(ld)) : xstrdup("-"),
                       xasprintf("%s / %s", rx, tx),
@@ -164,10 +166,14 @@ static void top_frame(cli_ctx *ctx, json_t *j)
         json_t *m = json_object_get(o, "metrics");
         char *rd = human(json_object_get(m, "disk_rd_bps"), "/s"), *wr = human(json_object_get(m, "disk_wr_bps"), "/s");
         char *rx = human(json_object_get(m, "net_rx_bps"), "/s"), *tx = human(json_object_get(m, "net_tx_bps"), "/s");
-        char *c[9] = {cli_cell(json_object_get(o, "name")), cli_cell(json_object_get(o, "owner")),
-                      cli_cell(json_object_get(o, "host")), cli_cell(json_object_get(o, "state")),
-                      pct(json_object_get(m, "cpu_pct")), human(json_object_get(m, "mem_rss"), ""),
-                      xasprintf("%s / %s", rd, wr), xasprintf("%s / %s", rx, tx),
+        char *c[9] = {cli_cell(json_object_get(o, "name")),
+                      cli_cell(json_object_get(o, "owner")),
+                      cli_cell(json_object_get(o, "host")),
+                      cli_cell(json_object_get(o, "state")),
+                      pct(json_object_get(m, "cpu_pct")),
+                      human(json_object_get(m, "mem_rss"), ""),
+                      xasprintf("%s / %s", rd, wr),
+                      xasprintf("%s / %s", rx, tx),
                       probe_cell(json_object_get(m, "probe_ok"), json_object_get(m, "probe_ms"))};
         cli_table_add(&t, (const char *const *)c);
         free_cells(c, 9);
@@ -189,7 +195,7 @@ int cli_top(cli_ctx *ctx, const cli_args *a)
         if (!j)
             return cli_fail(ctx, &err);
         if (ctx->json) {
-            cli_print_json(ctx, j);
+            cli_print_json(ctx, j); /* one document per interval */
         } else {
             if (tty && !once)
                 fputs("\033[H\033[2J", ctx->out); /* home + clear: redraw in place */

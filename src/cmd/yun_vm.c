@@ -319,18 +319,14 @@ int cli_vm_list(cli_ctx *ctx, const cli_args *a)
         AUTOFREE char *e = cli_url_escape(cli_opt_val(a, "owner"));
         q = xasprintf("/v1/vms?owner=%s", e);
     }
-    yun_err err = YUN_ERR_INIT;
-    json_t *j = cli_api(ctx, "GET", q ? q : "/v1/vms", NULL, CLI_TIMEOUT_MS, &err);
+    int rc;
+    json_t *j = cli_call(ctx, "GET", q ? q : "/v1/vms", NULL, CLI_TIMEOUT_MS, &rc);
     if (!j)
-        return cli_fail(ctx, &err);
-    if (ctx->json) {
-        cli_print_json(ctx, j);
-        json_decref(j);
-        return CLI_EXIT_OK;
-    }
+        return rc;
     json_t *items = cli_items(j, "vms");
     /* The owner column is for the admin, who sees everyone's VMs (whoami says who we are), and for any
      * list that mixes owners. */
+    yun_err err = YUN_ERR_INIT; /* a failed whoami only hides the column */
     json_t *me = cli_api(ctx, "GET", "/v1/whoami", NULL, CLI_TIMEOUT_MS, &err);
     bool show_owner = json_is_true(cli_field(me, "admin", NULL));
     json_decref(me);
@@ -355,14 +351,11 @@ int cli_vm_list(cli_ctx *ctx, const cli_args *a)
 int cli_vm_show(cli_ctx *ctx, const cli_args *a)
 {
     AUTOFREE char *p = vm_path(a, "");
-    yun_err err = YUN_ERR_INIT;
-    json_t *j = cli_api(ctx, "GET", p, NULL, CLI_TIMEOUT_MS, &err);
+    int rc;
+    json_t *j = cli_call(ctx, "GET", p, NULL, CLI_TIMEOUT_MS, &rc);
     if (!j)
-        return cli_fail(ctx, &err);
-    if (ctx->json)
-        cli_print_json(ctx, j);
-    else
-        cli_kv_print(vm_of(j), ctx->out);
+        return rc;
+    cli_kv_print(vm_of(j), ctx->out);
     json_decref(j);
     return CLI_EXIT_OK;
 }

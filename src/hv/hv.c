@@ -86,6 +86,9 @@ int hv_spec_validate(const hv_domain_spec *spec, yun_err *err)
         return yun_err_set(err, YUN_E_INVALID, "domain has an initrd or a kernel command line but no kernel");
     if (spec->accel && *spec->accel && strcmp(spec->accel, "kvm") != 0 && strcmp(spec->accel, "tcg") != 0)
         return yun_err_set(err, YUN_E_INVALID, "domain accel is '%.16s'; it must be \"kvm\" or \"tcg\"", spec->accel);
+    if (spec->vnc_listen && *spec->vnc_listen &&
+        hv_vnc_listen_check(spec->vnc_listen, "domain VNC listen address", err) < 0)
+        return -1;
     return 0;
 }
 
@@ -179,4 +182,30 @@ int hv_domain_set_memory(yun_hv *hv, const char *uuid, uint64_t mem_mib, yun_err
     if (mem_mib < 1)
         return yun_err_set(err, YUN_E_INVALID, "memory is 0 MiB; give at least 1");
     return hv->ops->set_memory(hv, uuid, mem_mib, err);
+}
+
+int hv_domain_migrate(yun_hv *src, const char *uuid, const hv_migrate_opts *o, hv_migrate_stats *stats, yun_err *err)
+{
+    hv_migrate_stats dummy;
+    if (!stats)
+        stats = &dummy;
+    memset(stats, 0, sizeof *stats);
+    stats->downtime_ms = -1;
+    if (check_hv(src, err) < 0 || hv_uuid_validate(uuid, err) < 0)
+        return -1;
+    if (!o || !o->dest_uri || !*o->dest_uri)
+        return yun_err_set(err, YUN_E_INVALID, "migrating domain %s: no destination URI given", uuid);
+    if (o->migrate_uri && *o->migrate_uri && strncmp(o->migrate_uri, "tcp://", 6) != 0)
+        return yun_err_set(err, YUN_E_INVALID,
+                           "migrating domain %s: migration URI '%.128s' must be tcp://ADDRESS (the destination's "
+                           "migrate_addr)",
+                           uuid, o->migrate_uri);
+    return src->ops->migrate(src, uuid, o, stats, err);
+}
+
+yun_hv *hv_open_again(yun_hv *hv, yun_err *err)
+{
+    if (check_hv(hv, err) < 0)
+        return NULL;
+    return hv->ops->open_again(hv, err);
 }

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hv/hv_console.h"
 #include "model/model.h"
 
 typedef struct yun_hv yun_hv;
@@ -38,6 +39,7 @@ typedef struct hv_domain_spec {
     const char *kernel, *initrd, *cmdline; /* direct kernel boot when kernel != NULL and non-empty */
     const char *console_log;               /* serial console to this file */
     const char *accel;                     /* "kvm" or "tcg": the domain type, kvm or qemu */
+    const char *vnc_listen;                /* VNC's address: NULL or "" = 127.0.0.1 (hv_vnc_listen_check) */
 } hv_domain_spec;
 
 typedef enum { HV_DOM_RUNNING, HV_DOM_PAUSED, HV_DOM_SHUTOFF, HV_DOM_CRASHED, HV_DOM_OTHER } hv_dom_state;
@@ -66,7 +68,7 @@ yun_hv *hv_libvirt_open(const char *uri, yun_err *err);
 yun_hv *hv_fake_open(int cores, int mhz, uint64_t mem_mib);
 /* Makes the fake's next call of op fail once with msg (YUN_E_HYPERVISOR), to test error paths.
  * op: "define", "start", "shutdown", "destroy", "reboot", "undefine", "set_sched", "set_memory",
- * "list", "get" or "node_info". */
+ * "list", "get", "node_info" or "migrate" (on the source; the domain stays there, running). */
 void hv_fake_fail_next(yun_hv *hv, const char *op, const char *msg);
 /* Adds a domain yun did not create (no metadata) to the fake, running or shut off: agents must leave it alone. */
 void hv_fake_add_foreign(yun_hv *hv, const char *uuid, const char *name, bool running);
@@ -75,6 +77,19 @@ void hv_fake_add_foreign(yun_hv *hv, const char *uuid, const char *name, bool ru
 int hv_fake_set_state(yun_hv *hv, const char *uuid, hv_dom_state state);
 /* How many times the fake started uuid (0 when unknown): for "started exactly once" checks. */
 int hv_fake_start_count(yun_hv *hv, const char *uuid);
+/* Live migration between fakes: registers dest as the fake reached at uri from src (the fake's stand-in for
+ * a libvirt URI), so hv_domain_migrate(src, ..., {.dest_uri = uri}) moves the domain into dest. Test-only;
+ * each fake keeps its own peers (no registry shared by all). dest must outlive src's use of it. */
+void hv_fake_add_peer(yun_hv *src, const char *uri, yun_hv *dest);
+/* Makes every later migration out of this fake take ms (sleeping without the fake's lock), so a test can
+ * watch a migration in flight. */
+void hv_fake_set_migrate_ms(yun_hv *hv, int ms);
+/* Another connection to the same hypervisor, for another thread (a yun_hv is used by one thread at a
+ * time): libvirt opens its URI again; a fake returns itself with one more reference (it is thread-safe).
+ * Each is closed with hv_close. */
+yun_hv *hv_open_again(yun_hv *hv, yun_err *err);
+/* The domain XML the fake's last define of uuid was given (malloc'd), NULL when unknown or foreign. */
+char *hv_fake_domain_xml(yun_hv *hv, const char *uuid);
 /* Closes the connection (the domains keep running). NULL is fine. */
 void hv_close(yun_hv *hv);
 
@@ -127,10 +142,40 @@ int hv_domain_undefine(yun_hv *hv, const char *uuid, yun_err *err); /* ok if abs
 int hv_domain_set_sched(yun_hv *hv, const char *uuid, int cpu_shares, int cpu_cap, yun_err *err);
 int hv_domain_set_memory(yun_hv *hv, const char *uuid, uint64_t mem_mib, yun_err *err);
 
+/* Live migration of a running domain to another host (DESIGN.md: drain, consolidation). */
+typedef struct hv_migrate_opts {
+    const char *dest_uri;    /* the destination's libvirt URI, as this host can open it (required) */
+    const char *migrate_uri; /* where QEMU streams memory, "tcp://ADDR" (the destination's migrate_addr,
+                              * no port: libvirt picks one); NULL or "" = libvirt's choice (the destination's
+                              * hostname) */
+    const char *dest_xml;    /* the domain XML to run on the destination; NULL = the source's migratable XML
+                              * with its console log files opened for append (so the destination's QEMU does
+                              * not truncate the guest's console history), which is right when disk, console
+                              * log and VNC listen address are the same on both hosts (shared storage mounted
+                              * at one path, VNC on loopback) */
+} hv_migrate_opts;
+
+typedef struct hv_migrate_stats {
+    int64_t total_ms;    /* the migration job's time (libvirt's completed job stats; wall time otherwise) */
+    int64_t downtime_ms; /* how long the guest was paused at the switch-over; -1 when libvirt did not say */
+    uint64_t data_mib;   /* memory sent; 0 when libvirt did not say */
+} hv_migrate_stats;
+
+/* Moves running domain uuid from src to the hypervisor at o->dest_uri, live (the guest keeps running; it
+ * pauses only for the last round of dirty pages), with storage shared by both hosts (the disk is not
+ * copied; its path must be the same there). On success the domain runs on the destination and is defined
+ * there (persistent), and it is gone from src (undefined); stats (may be NULL) say how long it took. On
+ * failure the domain still runs on src, defined as before, and err names the domain, both hosts and
+ * libvirt's message. Blocks for the whole migration (seconds under TCG): run it off any loop that must
+ * keep answering. NOT_FOUND when src has no such domain; CONFLICT when it does not run. */
+int hv_domain_migrate(yun_hv *src, const char *uuid, const hv_migrate_opts *o, hv_migrate_stats *stats,
+                      yun_err *err);
+
 /* The domain XML for spec, built with libxml2's writer (every user string escaped). Pure; malloc'd.
  * Domain type "kvm" when spec->accel is "kvm", else "qemu" (TCG). yun's <metadata> (namespace
  * https://yun.dev/xmlns/domain/1, prefix yun) holds <yun:vm><yun:uuid/><yun:owner/></yun:vm>; the
- * description goes to libvirt's <description>. INVALID (with the field named) on a bad spec. */
+ * description goes to libvirt's <description>. VNC (autoport, plus QEMU's websocket for the console proxy)
+ * listens on spec->vnc_listen, 127.0.0.1 when unset. INVALID (with the field named) on a bad spec. */
 char *hv_domain_xml(const hv_domain_spec *spec, yun_err *err);
 
 /* Disks, on the host's file system, made with qemu-img (fork/exec, no shell). Files are 0644 and new

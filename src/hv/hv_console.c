@@ -1,3 +1,6 @@
+/* hv_console.c: where a domain's VNC server listens (hv_console.h): the rules for that address, and reading it
+ * back from a live domain for yund's console proxy. */
+#include <arpa/inet.h>
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 #include <libxml/parser.h>
@@ -48,6 +51,7 @@ int hv_vnc_parse(const char *xml, hv_vnc *out, yun_err *err)
         }
     }
     int rc = 0;
+    yun_err bad = YUN_ERR_INIT;
     if (!g) {
         rc = yun_err_set(err, YUN_E_CONFLICT, "the domain has no VNC console");
         goto out;
@@ -55,13 +59,91 @@ int hv_vnc_parse(const char *xml, hv_vnc *out, yun_err *err)
     out->port = attr_int(g, "port");
     out->ws_port = attr_int(g, "websocket");
     xmlChar *l = xmlGetProp(g, (const xmlChar *)"listen");
+    /* libvirt writes both forms; a hand-edited domain may carry only the <listen> child */
+    for (xmlNodePtr c = g->children; c && !l; c = c->next)
+        if (c->type == XML_ELEMENT_NODE && !strcmp((const char *)c->name, "listen"))
+            l = xmlGetProp(c, (const xmlChar *)"address");
     snprintf(out->listen, sizeof out->listen, "%s", l ? (const char *)l : "127.0.0.1");
     xmlFree(l);
     if (out->ws_port < 0)
         rc = yun_err_set(err, YUN_E_CONFLICT, "the domain's VNC console has no websocket port (is it running?)");
+    else if (hv_vnc_listen_check(out->listen, "the domain's VNC listen address", &bad) < 0)
+        /* a wildcard would make yund connect to its own machine, maybe to another guest's screen */
+        rc = yun_err_set(err, YUN_E_CONFLICT, "%s; redefine the domain through yun (stop and start the VM)", bad.msg);
 out:
     xmlFreeDoc(doc);
     return rc;
+}
+
+int hv_vnc_listen_check(const char *addr, const char *what, yun_err *err)
+{
+    if (!addr || !*addr)
+        return yun_err_set(err, YUN_E_INVALID, "%s is empty; give an IPv4 or IPv6 address of this host", what);
+    unsigned char a[16];
+    bool wild = false;
+    if (inet_pton(AF_INET, addr, a) == 1) {
+        wild = a[0] == 0 && a[1] == 0 && a[2] == 0 && a[3] == 0;
+    } else if (inet_pton(AF_INET6, addr, a) == 1) {
+        /* :: and ::ffff:0.0.0.0 (the IPv4 wildcard written as IPv6) both bind every interface */
+        static const unsigned char v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        bool zero12 = true;
+        for (int i = 0; i < 12; i++)
+            zero12 = zero12 && a[i] == 0;
+        bool tail0 = a[12] == 0 && a[13] == 0 && a[14] == 0 && a[15] == 0;
+        wild = tail0 && (zero12 || memcmp(a, v4mapped, 12) == 0);
+    } else {
+        return yun_err_set(err, YUN_E_INVALID,
+                           "%s '%.64s' is not an IP address; give the host's management address as an IPv4 or "
+                           "IPv6 literal (e.g. 10.0.0.5), not a name",
+                           what, addr);
+    }
+    if (wild)
+        return yun_err_set(err, YUN_E_INVALID,
+                           "%s '%s' is a wildcard: VNC has no password in yun, so it must never listen on every "
+                           "interface; give the host's management address (the one yund reaches), or leave it "
+                           "unset for 127.0.0.1",
+                           what, addr);
+    return 0;
+}
+
+bool hv_vnc_is_loopback(const char *addr)
+{
+    unsigned char a[16];
+    if (addr && inet_pton(AF_INET, addr, a) == 1)
+        return a[0] == 127;
+    if (addr && inet_pton(AF_INET6, addr, a) == 1) {
+        static const unsigned char one[16] = {[15] = 1};
+        static const unsigned char v4mapped[12] = {[10] = 0xff, [11] = 0xff};
+        return !memcmp(a, one, 16) || (!memcmp(a, v4mapped, 12) && a[12] == 127);
+    }
+    return addr && !strcmp(addr, "localhost");
+}
+
+bool hv_uri_is_remote(const char *uri)
+{
+    const char *p = uri ? strstr(uri, "://") : NULL;
+    if (!p)
+        return false;
+    p += 3;
+    size_t n = strcspn(p, "/?#");
+    const char *at = memchr(p, '@', n); /* user@host */
+    if (at) {
+        n -= (size_t)(at + 1 - p);
+        p = at + 1;
+    }
+    char host[256];
+    if (n >= sizeof host)
+        return true;
+    memcpy(host, p, n);
+    host[n] = 0;
+    char *port = host[0] == '[' ? strstr(host, "]:") : strrchr(host, ':');
+    if (port)
+        port[host[0] == '[' ? 1 : 0] = 0;
+    if (host[0] == '[') { /* [::1] */
+        memmove(host, host + 1, strlen(host));
+        host[strcspn(host, "]")] = 0;
+    }
+    return host[0] && !hv_vnc_is_loopback(host);
 }
 
 int hv_vnc_endpoint(const char *uri, const char *uuid, hv_vnc *out, yun_err *err)

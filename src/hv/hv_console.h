@@ -7,17 +7,36 @@
 #ifndef YUN_HV_CONSOLE_H
 #define YUN_HV_CONSOLE_H
 
+#include <stdbool.h>
+
 #include "util/err.h"
 
 typedef struct hv_vnc {
-    char listen[64]; /* the address VNC and its websocket listen on ("127.0.0.1" as hv_xml.c defines it) */
+    char listen[64]; /* the address VNC and its websocket listen on: 127.0.0.1 or the host's management address */
     int port;        /* the RFB port, -1 when none */
     int ws_port;     /* QEMU's websocket port for the same server, -1 when none */
 } hv_vnc;
 
 /* Reads the first VNC <graphics> of a live domain XML into out. Fails YUN_E_INVALID when the XML does not
- * parse, YUN_E_CONFLICT when it has no VNC graphics or no websocket port yet (domain not running). */
+ * parse, YUN_E_CONFLICT when it has no VNC graphics or no websocket port yet (not running), or when VNC
+ * listens on a wildcard (0.0.0.0, ::: never where yun puts it, and no address yund could connect to). */
 int hv_vnc_parse(const char *xml, hv_vnc *out, yun_err *err);
+
+/* Checks an address VNC may listen on: an IPv4 or IPv6 literal (no name: QEMU would bind whatever it resolves
+ * to at each start), never a wildcard (0.0.0.0, ::): VNC has no password in yun, the one-time ticket of yund's
+ * proxy is the access check, so VNC listens only on the host's loopback or on its management address, which
+ * only the controller reaches (docs/operations.md). INVALID with what to give instead. what names the setting
+ * in the message (e.g. "--mgmt-addr"). */
+int hv_vnc_listen_check(const char *addr, const char *what, yun_err *err);
+
+/* Whether addr is a loopback address (127.0.0.0/8, ::1, ::ffff:127.x, "localhost"). */
+bool hv_vnc_is_loopback(const char *addr);
+
+/* Whether a libvirt URI names another machine (qemu+ssh://h2/system, qemu+tls://10.0.0.2/system): a host part
+ * that is not loopback. qemu:///system and qemu+unix:///system?socket=... are this machine's. Used to refuse a
+ * console whose VNC listens on the loopback of a host yund reaches over the network: yund would connect to
+ * its own loopback instead, at best to nothing, at worst to another guest's screen. */
+bool hv_uri_is_remote(const char *uri);
 
 /* Connects read-only to libvirt at uri and reads the VNC endpoint of the running domain uuid. Fails
  * YUN_E_HYPERVISOR with libvirt's message (unreachable host, unknown domain), or as hv_vnc_parse. */

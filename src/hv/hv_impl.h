@@ -20,6 +20,8 @@ typedef struct hv_ops {
     int (*undefine)(yun_hv *hv, const char *uuid, yun_err *err);
     int (*set_sched)(yun_hv *hv, const char *uuid, int cpu_shares, int cpu_cap, yun_err *err);
     int (*set_memory)(yun_hv *hv, const char *uuid, uint64_t mem_mib, yun_err *err);
+    int (*migrate)(yun_hv *hv, const char *uuid, const hv_migrate_opts *o, hv_migrate_stats *stats, yun_err *err);
+    yun_hv *(*open_again)(yun_hv *hv, yun_err *err);
 } hv_ops;
 
 struct yun_hv {

@@ -10,8 +10,11 @@
 #include <string.h>
 
 #include <libvirt/libvirt.h>
+#include <libxml/parser.h>
+#include <libxml/tree.h>
 #include <libvirt/virterror.h>
 
+#include "util/clock.h"
 #include "util/mem.h"
 
 typedef struct hv_libvirt {
@@ -390,6 +393,128 @@ static int lv_set_memory(yun_hv *hv, const char *uuid, uint64_t mem_mib, yun_err
     return rc;
 }
 
+/* Reads the completed job's time, downtime and data from dom (libvirt keeps them on the destination
+ * after a migration); leaves stats as they are when it cannot. */
+static void read_job_stats(virDomainPtr dom, hv_migrate_stats *stats)
+{
+    int type = 0, n = 0;
+    virTypedParameterPtr p = NULL;
+    if (!dom || virDomainGetJobStats(dom, &type, &p, &n, VIR_DOMAIN_JOB_STATS_COMPLETED) < 0) {
+        virResetLastError();
+        return;
+    }
+    unsigned long long v = 0;
+    if (virTypedParamsGetULLong(p, n, VIR_DOMAIN_JOB_TIME_ELAPSED, &v) == 1 && v > 0)
+        stats->total_ms = (int64_t)v;
+    if (virTypedParamsGetULLong(p, n, VIR_DOMAIN_JOB_DOWNTIME, &v) == 1)
+        stats->downtime_ms = (int64_t)v;
+    if (virTypedParamsGetULLong(p, n, VIR_DOMAIN_JOB_DATA_PROCESSED, &v) == 1)
+        stats->data_mib = v / (1024 * 1024);
+    virTypedParamsFree(p, n);
+}
+
+/* The XML to run on the destination: the source's migratable XML, with append='on' on every file-backed
+ * serial port and console. Without it QEMU on the destination opens the console log (the same file, on
+ * shared storage) with O_TRUNC, and the guest's console history is gone. NULL when it cannot be built:
+ * libvirt then uses the source's XML as it is, and the log starts over. */
+static char *dest_xml_of(virDomainPtr d)
+{
+    char *xml = virDomainGetXMLDesc(d, VIR_DOMAIN_XML_MIGRATABLE | VIR_DOMAIN_XML_SECURE);
+    if (!xml) {
+        virResetLastError();
+        return NULL;
+    }
+    xmlDocPtr doc = xmlReadMemory(xml, (int)strlen(xml), "domain.xml", NULL, XML_PARSE_NONET | XML_PARSE_NOERROR |
+                                                                                 XML_PARSE_NOWARNING);
+    free(xml);
+    xmlNodePtr root = doc ? xmlDocGetRootElement(doc) : NULL;
+    for (xmlNodePtr dev = root ? root->children : NULL; dev; dev = dev->next) {
+        if (dev->type != XML_ELEMENT_NODE || xmlStrcmp(dev->name, BAD_CAST "devices"))
+            continue;
+        for (xmlNodePtr c = dev->children; c; c = c->next) {
+            if (c->type != XML_ELEMENT_NODE ||
+                (xmlStrcmp(c->name, BAD_CAST "serial") && xmlStrcmp(c->name, BAD_CAST "console")))
+                continue;
+            xmlChar *type = xmlGetProp(c, BAD_CAST "type");
+            bool file = type && !xmlStrcmp(type, BAD_CAST "file");
+            xmlFree(type);
+            for (xmlNodePtr src = c->children; file && src; src = src->next)
+                if (src->type == XML_ELEMENT_NODE && !xmlStrcmp(src->name, BAD_CAST "source"))
+                    xmlSetProp(src, BAD_CAST "append", BAD_CAST "on");
+        }
+    }
+    xmlChar *out = NULL;
+    int len = 0;
+    if (root)
+        xmlDocDumpMemory(doc, &out, &len);
+    xmlFreeDoc(doc);
+    char *r = out ? xstrdup((const char *)out) : NULL;
+    xmlFree(out);
+    return r;
+}
+
+static int lv_migrate(yun_hv *hv, const char *uuid, const hv_migrate_opts *o, hv_migrate_stats *stats, yun_err *err)
+{
+    hv_libvirt *l = lv_of(hv);
+    virDomainPtr d = lookup(l, uuid, err);
+    if (!d)
+        return -1;
+    char name[192];
+    snprintf(name, sizeof name, "%s", virDomainGetName(d));
+    const char *via = o->migrate_uri && *o->migrate_uri ? o->migrate_uri : NULL;
+    int rc = -1;
+    if (virDomainIsActive(d) != 1) {
+        virResetLastError();
+        yun_err_set(err, YUN_E_CONFLICT, "migrating domain %s (%s) from %s to %s: it is not running", name, uuid,
+                    l->uri, o->dest_uri);
+        virDomainFree(d);
+        return -1;
+    }
+    virConnectPtr dconn = virConnectOpen(o->dest_uri);
+    if (!dconn) {
+        lv_err(err, "migrating domain %s (%s) from %s: connecting to the destination %s", name, uuid, l->uri,
+               o->dest_uri);
+        virDomainFree(d);
+        return -1;
+    }
+    virConnSetErrorFunc(dconn, NULL, quiet_errors);
+    virTypedParameterPtr p = NULL;
+    int n = 0, max = 0;
+    AUTOFREE char *own_xml = o->dest_xml ? NULL : dest_xml_of(d);
+    const char *dxml = o->dest_xml ? o->dest_xml : own_xml;
+    if ((via && virTypedParamsAddString(&p, &n, &max, VIR_MIGRATE_PARAM_URI, via) < 0) ||
+        (dxml && virTypedParamsAddString(&p, &n, &max, VIR_MIGRATE_PARAM_DEST_XML, dxml) < 0)) {
+        lv_err(err, "migrating domain %s: building the parameters", name);
+        goto out;
+    }
+    /* LIVE: the guest runs on while its memory is copied. UNSAFE: libvirt refuses a disk without
+     * cache='none' unless told that the storage is shared and coherent, which is the deployment yun
+     * supports (one file system at one path on every host). PERSIST_DEST + UNDEFINE_SOURCE: the domain's
+     * definition moves with it, so a later stop/start happens on the destination. */
+    unsigned int flags = VIR_MIGRATE_LIVE | VIR_MIGRATE_UNSAFE | VIR_MIGRATE_PERSIST_DEST | VIR_MIGRATE_UNDEFINE_SOURCE;
+    int64_t t0 = yun_mono_ms();
+    virDomainPtr dd = virDomainMigrate3(d, dconn, p, (unsigned int)n, flags);
+    if (!dd) {
+        lv_err(err, "migrating domain %s (%s) from %s to %s%s%s", name, uuid, l->uri, o->dest_uri,
+               via ? " via " : "", via ? via : "");
+        goto out;
+    }
+    stats->total_ms = yun_mono_ms() - t0;
+    read_job_stats(dd, stats);
+    virDomainFree(dd);
+    rc = 0;
+out:
+    virTypedParamsFree(p, n);
+    virConnectClose(dconn);
+    virDomainFree(d);
+    return rc;
+}
+
+static yun_hv *lv_open_again(yun_hv *hv, yun_err *err)
+{
+    return hv_libvirt_open(lv_of(hv)->uri, err);
+}
+
 static const hv_ops lv_ops = {
     .name = "libvirt",
     .close = lv_close,
@@ -404,4 +529,6 @@ static const hv_ops lv_ops = {
     .undefine = lv_undefine,
     .set_sched = lv_set_sched,
     .set_memory = lv_set_memory,
+    .migrate = lv_migrate,
+    .open_again = lv_open_again,
 };

@@ -232,13 +232,14 @@ char *hv_domain_xml(const hv_domain_spec *spec, yun_err *err)
         x_attr(&x, "type", "pty");
         x_end(&x);
     }
-    /* VNC on loopback only, port chosen by libvirt, plus its websocket for the portal's console. */
+    /* VNC on loopback or the host's management address only (validated: never a wildcard), port chosen by
+     * libvirt, plus its websocket for yund's console proxy. */
     x_start(&x, "graphics");
     x_attr(&x, "type", "vnc");
     x_attr(&x, "port", "-1");
     x_attr(&x, "autoport", "yes");
     x_attr(&x, "websocket", "-1");
-    x_attr(&x, "listen", "127.0.0.1");
+    x_attr(&x, "listen", set(spec->vnc_listen) ? spec->vnc_listen : "127.0.0.1");
     x_end(&x);
     x_start(&x, "memballoon");
     x_attr(&x, "model", "virtio");

@@ -100,6 +100,12 @@ static const char *const migrations[] = {
     "CREATE INDEX sessions_expires ON sessions(expires_ms);",
     /* 2 -> 3: a VM's HTTP probe (issue 4 monitoring), measured by its host's agent every metrics interval */
     "ALTER TABLE vms ADD COLUMN probe TEXT NOT NULL DEFAULT '';",
+    /* 3 -> 4: live migration and host drain. While a VM migrates, host_id is the target and migrate_from the
+     * source; migrate_error keeps why the last migration failed, so a drain does not retry it every tick.
+     * Hosts gain the states 'draining' and 'drained' (state is free text: no change to the table). */
+    "ALTER TABLE vms ADD COLUMN migrate_from INTEGER;"
+    "ALTER TABLE vms ADD COLUMN migrate_error TEXT NOT NULL DEFAULT '';"
+    "CREATE INDEX vms_migrate_from ON vms(migrate_from) WHERE migrate_from IS NOT NULL;",
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
                "one migration per schema version: bump STORE_SCHEMA_VERSION with each new migration");
@@ -113,7 +119,8 @@ _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
 #define VM_SELECT                                                                                                      \
     "SELECT v.id, v.uuid, v.name, v.owner_id, u.name, IFNULL(v.image_id, 0), v.cpus, v.mem_mib, v.max_mem_mib, "       \
     "v.disk_mib, v.cpu_shares, v.cpu_cap, v.min_mhz, v.max_mhz, v.want, v.state, IFNULL(v.host_id, 0), v.error, "      \
-    "v.address, v.created_ms, v.updated_ms, v.started_ms, v.probe FROM vms v JOIN users u ON u.id = v.owner_id "
+    "v.address, v.created_ms, v.updated_ms, v.started_ms, v.probe, IFNULL(v.migrate_from, 0), v.migrate_error "     \
+    "FROM vms v JOIN users u ON u.id = v.owner_id "
 /* host filter: ?2 is NULL for "not placed", and IS matches NULL with NULL while still using vms_host */
 #define VM_WHERE_OWNER "WHERE v.owner_id = ?1 "
 #define VM_WHERE_HOST "WHERE v.host_id IS ?2 "
@@ -193,7 +200,8 @@ static const char *const sql[ST__COUNT] = {
         "disk_total_mib = excluded.disk_total_mib, disk_free_mib = excluded.disk_free_mib, "
         "hypervisor = excluded.hypervisor, accel = excluded.accel, libvirt_uri = excluded.libvirt_uri, "
         "migrate_addr = excluded.migrate_addr, last_seen_ms = excluded.last_seen_ms, "
-        "state = CASE WHEN hosts.state = 'disabled' THEN 'disabled' ELSE excluded.state END "
+        "state = CASE WHEN hosts.state IN ('disabled', 'draining', 'drained') THEN hosts.state ELSE excluded.state "
+        "END "
         "RETURNING id, registered_ms, state",
     [ST_HOST_GET] = "SELECT " HOST_COLS " FROM hosts WHERE id = ?1",
     [ST_HOST_BY_NAME] = "SELECT " HOST_COLS " FROM hosts WHERE name = ?1",
@@ -203,8 +211,9 @@ static const char *const sql[ST__COUNT] = {
                        "state = ?12, last_seen_ms = ?13, registered_ms = ?14 WHERE id = ?1",
     [ST_VM_INSERT] = "INSERT INTO vms (uuid, name, owner_id, image_id, cpus, mem_mib, max_mem_mib, disk_mib, "
                      "cpu_shares, cpu_cap, min_mhz, max_mhz, want, state, host_id, error, address, created_ms, "
-                     "updated_ms, started_ms, probe) VALUES (?1, ?2, ?3, NULLIF(?4, 0), ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
-                     "?12, ?13, ?14, NULLIF(?15, 0), ?16, ?17, ?18, ?18, ?19, ?20) RETURNING id",
+                     "updated_ms, started_ms, probe, migrate_from, migrate_error) VALUES (?1, ?2, ?3, NULLIF(?4, 0), ?5, ?6, ?7, "
+                     "?8, ?9, ?10, ?11, ?12, ?13, ?14, NULLIF(?15, 0), ?16, ?17, ?18, ?18, ?19, ?20, NULLIF(?21, 0), "
+                     "?22) RETURNING id",
     [ST_VM_GET] = VM_SELECT "WHERE v.id = ?1",
     [ST_VM_BY_NAME] = VM_SELECT "WHERE v.owner_id = ?1 AND v.name = ?2",
     [ST_VM_BY_UUID] = VM_SELECT "WHERE v.uuid = ?1",
@@ -219,7 +228,8 @@ static const char *const sql[ST__COUNT] = {
     [ST_VM_UPDATE] = "UPDATE vms SET name = ?2, image_id = NULLIF(?3, 0), cpus = ?4, mem_mib = ?5, max_mem_mib = ?6, "
                      "disk_mib = ?7, cpu_shares = ?8, cpu_cap = ?9, min_mhz = ?10, max_mhz = ?11, want = ?12, "
                      "state = ?13, host_id = NULLIF(?14, 0), error = ?15, address = ?16, created_ms = ?17, "
-                     "updated_ms = ?18, started_ms = ?19, probe = ?20 WHERE id = ?1",
+                     "updated_ms = ?18, started_ms = ?19, probe = ?20, migrate_from = NULLIF(?21, 0), "
+                     "migrate_error = ?22 WHERE id = ?1",
     [ST_VM_DELETE] = "DELETE FROM vms WHERE id = ?1",
     [ST_USAGE_ALL] = "SELECT count(*), IFNULL(sum(cpus), 0), IFNULL(sum(max_mem_mib), 0), IFNULL(sum(disk_mib), 0) "
                      "FROM vms WHERE want <> 'deleted'",
@@ -456,6 +466,8 @@ static int read_vm(sqlite3_stmt *st, yun_vm *vm, yun_err *err)
     vm->updated_ms = sqlite3_column_int64(st, 20);
     vm->started_ms = sqlite3_column_int64(st, 21);
     COL_FIELD(st, 22, vm->probe);
+    vm->migrate_from = sqlite3_column_int64(st, 23);
+    COL_FIELD(st, 24, vm->migrate_error);
     return 0;
 }
 
@@ -809,6 +821,8 @@ static int sq_vm_create(yun_store *s, yun_vm *vm, yun_err *err)
     sqlite3_bind_int64(st, 18, now);
     sqlite3_bind_int64(st, 19, vm->started_ms);
     BIND_FIELD(st, 20, vm->probe);
+    sqlite3_bind_int64(st, 21, vm->migrate_from);
+    BIND_FIELD(st, 22, vm->migrate_error);
     int rc = step(q, st, true);
     if (rc == SQLITE_ROW) {
         vm->id = sqlite3_column_int64(st, 0);
@@ -929,6 +943,8 @@ static int sq_vm_update(yun_store *s, yun_vm *vm, yun_err *err)
     sqlite3_bind_int64(st, 18, now);
     sqlite3_bind_int64(st, 19, vm->started_ms);
     BIND_FIELD(st, 20, vm->probe);
+    sqlite3_bind_int64(st, 21, vm->migrate_from);
+    BIND_FIELD(st, 22, vm->migrate_error);
     int rc = step(q, st, true);
     if (rc == SQLITE_CONSTRAINT_UNIQUE)
         return yun_err_set(err, YUN_E_CONFLICT, "a VM named \"%s\" already exists for this owner: pick another name",

@@ -3,7 +3,9 @@
 #
 #   yund_start STATE URI [extra yund flags]   starts yund --all-in-one on a free port; sets YUN_URL, YUN_TOKEN
 #                                              (inside network namespace $YUND_NETNS when set, where a test
-#                                              host's VNC listens: the CLI and curl then run there too)
+#                                              host's VNC listens: the CLI and curl then run there too;
+#                                              on address $YUND_ADDR when set, e.g. the host's own for agents
+#                                              of other test hosts, else 127.0.0.1)
 #   yund_kill9 / yund_stop                     SIGKILL / SIGTERM the yund this test started (by pid)
 #   yun ARGS...                                the CLI from the build under test
 #   vm_field NAME FIELD                        one field of `yun vm show NAME -o json`
@@ -43,17 +45,18 @@ yund_start() {
   mkdir -p "$state"
   chmod 0755 "$state"
   YUND_PORT=${YUND_PORT:-$(free_port)}
+  local addr=${YUND_ADDR:-127.0.0.1}
   # started directly (ip netns exec execs it), never through a function: $! must be yund itself, or
   # yund_kill9 and the exit hook would hit a subshell and leave yund running
   if [ -n "${YUND_NETNS:-}" ]; then
-    ip netns exec "$YUND_NETNS" "$YUN_BIN/yund" --all-in-one --state-dir "$state" --listen "127.0.0.1:$YUND_PORT" \
+    ip netns exec "$YUND_NETNS" "$YUN_BIN/yund" --all-in-one --state-dir "$state" --listen "$addr:$YUND_PORT" \
       --libvirt-uri "$uri" "$@" >>"$state/yund.log" 2>&1 &
   else
-    "$YUN_BIN/yund" --all-in-one --state-dir "$state" --listen "127.0.0.1:$YUND_PORT" --libvirt-uri "$uri" "$@" \
+    "$YUN_BIN/yund" --all-in-one --state-dir "$state" --listen "$addr:$YUND_PORT" --libvirt-uri "$uri" "$@" \
       >>"$state/yund.log" 2>&1 &
   fi
   YUND_PID=$!
-  export YUN_URL="http://127.0.0.1:$YUND_PORT"
+  export YUN_URL="http://$addr:$YUND_PORT"
   local i
   for i in $(seq 1 150); do
     if in_ns curl -fsS "$YUN_URL/healthz" >/dev/null 2>&1 && [ -s "$state/admin.token" ]; then

@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
-"""ws_client.py URL [IDLE_SECONDS]: a minimal RFC 6455 client (stdlib only) for test_console.sh.
+"""ws_client.py URL [IDLE_SECONDS | --screen]: a minimal RFC 6455 client (stdlib only) for the console tests.
 
 Opens URL (ws://host:port/path?query) with the "binary" subprotocol, checks the 101 answer and its
 Sec-WebSocket-Accept, then speaks the first steps of RFB through it: reads the server's version banner,
 sends "RFB 003.008\\n" back in a masked binary frame, and reads the security types. Prints the banner and the
-number of security types (after IDLE_SECONDS of silence, when given); exits 0 on success, 2 when the upgrade is refused (the HTTP status is printed)."""
+number of security types (after IDLE_SECONDS of silence, when given); exits 0 on success, 2 when the upgrade is refused (the HTTP status is printed).
+With --screen it goes on (security None, ClientInit, raw encoding, one full FramebufferUpdateRequest) and prints
+the screen's size, name and how many distinct pixel values it shows: "screen WxH NAME colors N"; it exits 0
+only when N > 1 (a blank screen is one colour)."""
 import base64
 import hashlib
 import os
@@ -57,6 +60,9 @@ def send_binary(s, payload):
 
 
 def main():
+    screen = len(sys.argv) > 2 and sys.argv[2] == "--screen"
+    if screen:
+        sys.argv = sys.argv[:2]
     u = urlsplit(sys.argv[1])
     s = socket.create_connection((u.hostname, u.port), timeout=30 + (float(sys.argv[2]) if len(sys.argv) > 2 else 0))
     key = base64.b64encode(os.urandom(16)).decode()
@@ -95,9 +101,63 @@ def main():
         import time
         time.sleep(float(sys.argv[2]))
     send_binary(s, b"RFB 003.008\n")
-    n = read_binary(s, 1)[0]
+    buf = read_binary(s, 1)
+    n = buf[0]
     print("security types", n)
-    return 0 if n > 0 else 1
+    if not screen:
+        return 0 if n > 0 else 1
+    return read_screen(s, buf[1:], n)
+
+
+class Stream:
+    """RFB bytes out of binary frames, whatever the frame boundaries."""
+
+    def __init__(self, s, left):
+        self.s, self.buf = s, bytearray(left)
+
+    def take(self, n):
+        while len(self.buf) < n:
+            self.buf += read_binary(self.s, 1)
+        out = bytes(self.buf[:n])
+        del self.buf[:n]
+        return out
+
+
+def read_screen(s, left, n_types):
+    rs = Stream(s, left)
+    types = rs.take(n_types)
+    if 1 not in types:
+        print("no security type None:", list(types))
+        return 1
+    send_binary(s, b"\x01")
+    if struct.unpack(">I", rs.take(4))[0] != 0:
+        print("security handshake failed")
+        return 1
+    send_binary(s, b"\x01")  # ClientInit: shared
+    w, h = struct.unpack(">HH", rs.take(4))
+    bpp = rs.take(16)[0] // 8
+    name = rs.take(struct.unpack(">I", rs.take(4))[0]).decode(errors="replace")
+    send_binary(s, struct.pack(">BxHi", 2, 1, 0))  # SetEncodings: raw only
+    send_binary(s, struct.pack(">BBHHHH", 3, 0, 0, 0, w, h))  # the whole screen, not incremental
+    colors = set()
+    while True:
+        msg = rs.take(1)[0]
+        if msg == 0:
+            break
+        if msg == 2:  # Bell
+            continue
+        print("unexpected RFB message", msg)
+        return 1
+    rs.take(1)
+    for _ in range(struct.unpack(">H", rs.take(2))[0]):
+        _, _, rw, rh, enc = struct.unpack(">HHHHi", rs.take(12))
+        if enc != 0:
+            print("unexpected encoding", enc)
+            return 1
+        data = rs.take(rw * rh * bpp)
+        colors.update(data[i:i + bpp] for i in range(0, len(data), bpp))
+    print(f"screen {w}x{h} {name} colors {len(colors)}")
+    return 0 if len(colors) > 1 else 1
 
 
 if __name__ == "__main__":

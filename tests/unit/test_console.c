@@ -187,6 +187,81 @@ static void test_vnc_parse(void **state)
     assert_int_equal(err.code, YUN_E_CONFLICT);
     assert_int_equal(hv_vnc_parse("<domain><devices>", &v, &err), -1);
     assert_int_equal(err.code, YUN_E_INVALID);
+    /* a host's management address, in the attribute or only in the <listen> child */
+    assert_int_equal(hv_vnc_parse("<domain><devices><graphics type='vnc' port='5900' websocket='5700' "
+                                  "listen='10.201.0.2'/></devices></domain>",
+                                  &v, &err),
+                     0);
+    assert_string_equal(v.listen, "10.201.0.2");
+    assert_int_equal(hv_vnc_parse("<domain><devices><graphics type='vnc' port='5900' websocket='5700'>"
+                                  "<listen type='address' address='fd00::2'/></graphics></devices></domain>",
+                                  &v, &err),
+                     0);
+    assert_string_equal(v.listen, "fd00::2");
+    /* VNC on every interface: yun never defines it, and yund would connect to its own machine */
+    const char *wild[] = {"0.0.0.0", "::"};
+    for (int i = 0; i < 2; i++) {
+        char xml[256];
+        snprintf(xml, sizeof xml,
+                 "<domain><devices><graphics type='vnc' port='5900' websocket='5700' listen='%s'/></devices></domain>",
+                 wild[i]);
+        err = (yun_err)YUN_ERR_INIT;
+        assert_int_equal(hv_vnc_parse(xml, &v, &err), -1);
+        assert_int_equal(err.code, YUN_E_CONFLICT);
+        assert_non_null(strstr(err.msg, "wildcard"));
+    }
+}
+
+static void test_vnc_listen_check(void **state)
+{
+    (void)state;
+    const char *ok[] = {"127.0.0.1", "10.0.0.5", "::1", "fd00::5", "::ffff:10.0.0.5"};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        yun_err err = YUN_ERR_INIT;
+        if (hv_vnc_listen_check(ok[i], "--mgmt-addr", &err) != 0)
+            fail_msg("%s refused: %s", ok[i], err.msg);
+    }
+    const struct {
+        const char *addr, *word;
+    } bad[] = {{"0.0.0.0", "wildcard"},   {"::", "wildcard"},     {"::0", "wildcard"},
+               {"::ffff:0.0.0.0", "wildcard"}, {"", "empty"}, {"host.example", "not an IP"},
+               {"10.0.0", "not an IP"}, {"10.0.0.5:5900", "not an IP"}, {"[fd00::5]", "not an IP"}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        yun_err err = YUN_ERR_INIT;
+        assert_int_equal(hv_vnc_listen_check(bad[i].addr, "--mgmt-addr", &err), -1);
+        assert_int_equal(err.code, YUN_E_INVALID);
+        if (!strstr(err.msg, bad[i].word) || !strstr(err.msg, "--mgmt-addr"))
+            fail_msg("'%s': '%s' does not say '%s' and name the flag", bad[i].addr, err.msg, bad[i].word);
+    }
+    assert_int_equal(hv_vnc_listen_check(NULL, "x", NULL), -1);
+}
+
+static void test_loopback_and_remote_uri(void **state)
+{
+    (void)state;
+    assert_true(hv_vnc_is_loopback("127.0.0.1"));
+    assert_true(hv_vnc_is_loopback("127.1.2.3"));
+    assert_true(hv_vnc_is_loopback("::1"));
+    assert_true(hv_vnc_is_loopback("::ffff:127.0.0.1"));
+    assert_true(hv_vnc_is_loopback("localhost"));
+    assert_false(hv_vnc_is_loopback("10.201.0.2"));
+    assert_false(hv_vnc_is_loopback("fd00::1"));
+    assert_false(hv_vnc_is_loopback(NULL));
+    /* this machine's libvirt */
+    assert_false(hv_uri_is_remote("qemu:///system"));
+    assert_false(hv_uri_is_remote("qemu+unix:///system?socket=/run/x/libvirt-sock"));
+    assert_false(hv_uri_is_remote("qemu+tcp://localhost/system"));
+    assert_false(hv_uri_is_remote("qemu+tcp://127.0.0.1:16509/system"));
+    assert_false(hv_uri_is_remote("qemu+tcp://[::1]:16509/system"));
+    assert_false(hv_uri_is_remote("test:///default"));
+    assert_false(hv_uri_is_remote(""));
+    assert_false(hv_uri_is_remote(NULL));
+    /* another machine's */
+    assert_true(hv_uri_is_remote("qemu+ssh://root@host2/system"));
+    assert_true(hv_uri_is_remote("qemu+tls://10.0.0.2/system"));
+    assert_true(hv_uri_is_remote("qemu+tcp://10.0.0.2:16509/system"));
+    assert_true(hv_uri_is_remote("qemu+tcp://[fd00::2]:16509/system"));
+    assert_true(hv_uri_is_remote("qemu+ssh://h2?keyfile=/k"));
 }
 
 int main(void)
@@ -196,6 +271,7 @@ int main(void)
         cmocka_unit_test(test_header_has),      cmocka_unit_test(test_ticket_single_use),
         cmocka_unit_test(test_ticket_expiry),   cmocka_unit_test(test_ticket_binding_and_junk),
         cmocka_unit_test(test_ticket_limit),    cmocka_unit_test(test_vnc_parse),
+        cmocka_unit_test(test_vnc_listen_check), cmocka_unit_test(test_loopback_and_remote_uri),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -209,6 +209,38 @@ static void test_escaping(void **state)
     free(xml);
 }
 
+/* VNC listens on loopback unless the host's management address is given; never on a wildcard. */
+static void test_vnc_listen(void **state)
+{
+    (void)state;
+    hv_domain_spec s = base_spec();
+    const char *unset[] = {NULL, ""};
+    for (size_t i = 0; i < 2; i++) {
+        s.vnc_listen = unset[i];
+        char *xml = hv_domain_xml(&s, NULL);
+        assert_non_null(xml);
+        xmlDocPtr doc = parse(xml);
+        assert_xp(doc, "/domain/devices/graphics[@type='vnc']/@listen", "127.0.0.1");
+        assert_xp(doc, "/domain/devices/graphics[@type='vnc']/@websocket", "-1");
+        assert_xp(doc, "/domain/devices/graphics[@type='vnc']/@autoport", "yes");
+        assert_true(xp_count(doc, "/domain/devices/graphics") == 1);
+        xmlFreeDoc(doc);
+        free(xml);
+    }
+    const char *ok[] = {"10.201.0.2", "192.168.7.1", "fd00::5", "::1", "127.0.0.1"};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        s.vnc_listen = ok[i];
+        yun_err err = YUN_ERR_INIT;
+        char *xml = hv_domain_xml(&s, &err);
+        if (!xml)
+            fail_msg("%s refused: %s", ok[i], err.msg);
+        xmlDocPtr doc = parse(xml);
+        assert_xp(doc, "/domain/devices/graphics[@type='vnc']/@listen", ok[i]);
+        xmlFreeDoc(doc);
+        free(xml);
+    }
+}
+
 static void expect_invalid(hv_domain_spec *s, const char *word)
 {
     yun_err err = YUN_ERR_INIT;
@@ -242,6 +274,15 @@ static void test_invalid_specs(void **state)
     s = base_spec(), s.description = "bell\a", expect_invalid(&s, "control character");
     s = base_spec(), s.description = "bad \xc3\x28 utf-8", expect_invalid(&s, "UTF-8");
     s = base_spec(), s.disk_path = "\xff", expect_invalid(&s, "UTF-8");
+    /* VNC has no password: never every interface, and only literals (nothing to escape, nothing resolved) */
+    s = base_spec(), s.vnc_listen = "0.0.0.0", expect_invalid(&s, "wildcard");
+    s = base_spec(), s.vnc_listen = "::", expect_invalid(&s, "wildcard");
+    s = base_spec(), s.vnc_listen = "0:0::0", expect_invalid(&s, "wildcard");
+    s = base_spec(), s.vnc_listen = "::ffff:0.0.0.0", expect_invalid(&s, "wildcard");
+    s = base_spec(), s.vnc_listen = "mgmt.example.org", expect_invalid(&s, "not an IP address");
+    s = base_spec(), s.vnc_listen = "10.0.0.5' autoport='no", expect_invalid(&s, "not an IP address");
+    s = base_spec(), s.vnc_listen = "10.0.0.5 ", expect_invalid(&s, "not an IP address");
+    s = base_spec(), s.vnc_listen = "[::1]", expect_invalid(&s, "not an IP address");
     yun_err err = YUN_ERR_INIT;
     assert_null(hv_domain_xml(NULL, &err));
     assert_int_equal(err.code, YUN_E_INVALID);
@@ -286,7 +327,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_full_domain),   cmocka_unit_test(test_kvm_and_no_cap), cmocka_unit_test(test_escaping),
-        cmocka_unit_test(test_invalid_specs), cmocka_unit_test(test_meta_parse),
+        cmocka_unit_test(test_invalid_specs), cmocka_unit_test(test_meta_parse),     cmocka_unit_test(test_vnc_listen),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     xmlCleanupParser();

@@ -969,6 +969,7 @@ static void test_migrate_v1(void **state)
     assert_int_equal(sqlite3_exec(db,
                                   "DROP TABLE sessions; ALTER TABLE users DROP COLUMN password_hash; "
                                   "ALTER TABLE vms DROP COLUMN probe; " /* added by version 3 */
+                                  "DROP INDEX vms_migrate_from; ALTER TABLE vms DROP COLUMN migrate_from; ALTER TABLE vms DROP COLUMN migrate_error; " /* 4 */
                                   "PRAGMA user_version = 1",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
@@ -1004,12 +1005,13 @@ static void test_migrate_v2_probe(void **state)
     store_close(s);
     sqlite3 *db;
     assert_int_equal(sqlite3_open(t->path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "ALTER TABLE vms DROP COLUMN probe; PRAGMA user_version = 2", NULL, NULL, NULL),
+    assert_int_equal(sqlite3_exec(db, "DROP INDEX vms_migrate_from; ALTER TABLE vms DROP COLUMN migrate_from; ALTER TABLE vms DROP COLUMN migrate_error; " "ALTER TABLE vms DROP COLUMN probe; PRAGMA user_version = 2",
+                                  NULL, NULL, NULL),
                      SQLITE_OK);
     sqlite3_close(db);
     s = store_open(t->path, &err);
     assert_non_null(s);
-    assert_int_equal(store_schema_version(s), 3);
+    assert_int_equal(store_schema_version(s), STORE_SCHEMA_VERSION);
     yun_vm vm;
     assert_int_equal(store_vm_get(s, vid, &vm, &err), 0);
     assert_string_equal(vm.probe, "");
@@ -1023,6 +1025,80 @@ static void test_migrate_v2_probe(void **state)
     int64_t id2 = add_vm(s, v2);
     assert_int_equal(store_vm_get(s, id2, &vm, &err), 0);
     assert_string_equal(vm.probe, "http://:8080/");
+    store_close(s);
+}
+
+/* Version 4 (live migration, host drain): a version-3 file keeps its VMs and hosts; each VM migrates from
+ * nowhere with no error; migrate_from and migrate_error round-trip; the hosts' new states are stored and
+ * survive re-registration like 'disabled'. */
+static void test_migrate_v3_migration(void **state)
+{
+    tmpdb *t = *state;
+    yun_err err = YUN_ERR_INIT;
+    yun_store *s = store_open(t->path, &err);
+    assert_non_null(s);
+    int64_t uid = add_user(s, "erin");
+    int64_t ha = add_host(s, "ha"), hb = add_host(s, "hb");
+    yun_vm v = vm_of(uid, "web1", 1, 128, 1024);
+    v.host_id = ha;
+    int64_t vid = add_vm(s, v);
+    store_close(s);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(t->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "DROP INDEX vms_migrate_from; ALTER TABLE vms DROP COLUMN migrate_from; ALTER TABLE vms DROP COLUMN migrate_error; " "PRAGMA user_version = 3", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    s = store_open(t->path, &err);
+    assert_non_null(s);
+    assert_int_equal(store_schema_version(s), 4);
+    yun_vm vm;
+    assert_int_equal(store_vm_get(s, vid, &vm, &err), 0);
+    assert_int_equal(vm.host_id, ha);
+    assert_int_equal(vm.migrate_from, 0);
+    assert_string_equal(vm.migrate_error, "");
+    /* a migration under way: listed under its target, the source remembered */
+    vm.host_id = hb;
+    vm.migrate_from = ha;
+    vm.state = YUN_VM_MIGRATING;
+    snprintf(vm.migrate_error, sizeof vm.migrate_error, "an earlier try failed");
+    assert_int_equal(store_vm_update(s, &vm, &err), 0);
+    memset(&vm, 0, sizeof vm);
+    assert_int_equal(store_vm_get(s, vid, &vm, &err), 0);
+    assert_int_equal(vm.host_id, hb);
+    assert_int_equal(vm.migrate_from, ha);
+    assert_int_equal(vm.state, YUN_VM_MIGRATING);
+    assert_string_equal(vm.migrate_error, "an earlier try failed");
+    size_t n = 0;
+    yun_vm *list = NULL;
+    assert_int_equal(store_vm_list(s, -1, hb, &list, &n, &err), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(list[0].migrate_from, ha);
+    free(list);
+    vm.migrate_from = 0;
+    assert_int_equal(store_vm_update(s, &vm, &err), 0);
+    assert_int_equal(store_vm_get(s, vid, &vm, &err), 0);
+    assert_int_equal(vm.migrate_from, 0);
+    /* a new VM created mid-migration keeps both fields */
+    yun_vm v2 = vm_of(uid, "web2", 1, 128, 1024);
+    v2.host_id = hb;
+    v2.migrate_from = ha;
+    int64_t id2 = add_vm(s, v2);
+    assert_int_equal(store_vm_get(s, id2, &vm, &err), 0);
+    assert_int_equal(vm.migrate_from, ha);
+    /* host states: draining and drained are stored, and kept when the agent registers again */
+    yun_host h;
+    for (int st = YUN_HOST_DRAINING; st <= YUN_HOST_DRAINED; st++) {
+        assert_int_equal(store_host_get(s, ha, &h, &err), 0);
+        h.state = (yun_host_state)st;
+        assert_int_equal(store_host_update(s, &h, &err), 0);
+        yun_host again = h;
+        again.id = 0;
+        again.state = YUN_HOST_UP;
+        assert_int_equal(store_host_upsert(s, &again, &err), 0);
+        assert_int_equal(again.id, ha);
+        assert_int_equal(again.state, st);
+        assert_int_equal(store_host_get(s, ha, &h, &err), 0);
+        assert_string_equal(model_host_state_name(h.state), st == YUN_HOST_DRAINING ? "draining" : "drained");
+    }
     store_close(s);
 }
 
@@ -1049,6 +1125,7 @@ int main(void)
         cmocka_unit_test(test_sessions),
         cmocka_unit_test_setup_teardown(test_migrate_v1, tmp_setup, tmp_teardown),
         cmocka_unit_test_setup_teardown(test_migrate_v2_probe, tmp_setup, tmp_teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_v3_migration, tmp_setup, tmp_teardown),
     };
     return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }

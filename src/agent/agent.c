@@ -13,7 +13,9 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "hv/hv_net.h"
 #include "util/buf.h"
+#include "util/clock.h"
 #include "util/log.h"
 #include "util/mem.h"
 
@@ -45,6 +47,9 @@ typedef struct agent_vm {
     int64_t retry_at;            /* monotonic ms before which a failed start is not tried again */
     int64_t mem_asked;           /* the balloon target last asked for, 0 none */
     int64_t mem_asked_at;        /* monotonic ms of that request */
+    bool migrate_logged;
+    char address[HV_ADDR_MAX]; /* the guest's address as last learnt, "" when unknown */
+    int64_t address_at;        /* monotonic ms when it was last asked for */
     bool incoming;           /* assigned here and migrating in: wait for the domain, never start it */
     /* console: what the last delivered report carried, and what the last built report carries */
     bool con_sent, con_pending;
@@ -80,6 +85,7 @@ typedef struct agent_mig {
 struct agent_state {
     char *vm_dir;
     char accel[8];
+    char network[64], bridge[32]; /* what guests defined from now on join (agent_state_set_network) */
     char vnc_listen[64]; /* "" = hv's default, 127.0.0.1 */
     int shutdown_timeout_ms;
     agent_vm *vms;
@@ -123,6 +129,12 @@ agent_state *agent_state_new(const char *vm_dir, const char *accel, int shutdown
 void agent_state_set_accel(agent_state *st, const char *accel)
 {
     snprintf(st->accel, sizeof st->accel, "%s", accel && !strcmp(accel, "kvm") ? "kvm" : "tcg");
+}
+
+void agent_state_set_network(agent_state *st, const char *network, const char *bridge)
+{
+    snprintf(st->network, sizeof st->network, "%s", network ? network : "");
+    snprintf(st->bridge, sizeof st->bridge, "%s", bridge ? bridge : "");
 }
 
 int agent_state_set_vnc_listen(agent_state *st, const char *addr, yun_err *err)
@@ -378,6 +390,8 @@ static int vm_start(agent_state *st, yun_hv *hv, agent_vm *v, const desired_vm *
         .cmdline = d->cmdline,
         .console_log = console,
         .accel = st->accel,
+        .network = st->network,
+        .bridge = st->bridge,
         .vnc_listen = st->vnc_listen,
     };
     action(st, "define", v, d->domain);
@@ -879,6 +893,29 @@ static json_t *console_tail(agent_vm *v, const char *path)
     return s;
 }
 
+/* Learns the address of a running guest: every second while it has none (a lease comes a few seconds into
+ * the boot), then every AGENT_ADDR_RECHECK_MS; forgotten when the guest stops (its next boot may get
+ * another). A failure to ask is no address, never an error of the VM. */
+static void vm_address(yun_hv *hv, agent_vm *v, const hv_domain_info *dom)
+{
+    if (!dom || dom->state != HV_DOM_RUNNING) {
+        v->address[0] = 0;
+        v->address_at = 0;
+        return;
+    }
+    int64_t now = yun_mono_ms();
+    int64_t every = v->address[0] ? AGENT_ADDR_RECHECK_MS : AGENT_ADDR_ASK_MS;
+    if (v->address_at && now - v->address_at < every)
+        return;
+    char addr[HV_ADDR_MAX] = "";
+    if (hv_domain_address(hv, v->uuid, addr, sizeof addr, NULL) < 0 && v->address[0])
+        return; /* keep what was known over a passing failure */
+    if (strcmp(addr, v->address) != 0)
+        log_info("agent: %s has address %s", v->uuid, addr[0] ? addr : "(none)");
+    snprintf(v->address, sizeof v->address, "%s", addr);
+    v->address_at = now;
+}
+
 static const char *verdict(const agent_vm *v, const hv_domain_info *dom)
 {
     if (v->deleted)
@@ -919,6 +956,9 @@ json_t *agent_report(agent_state *st, yun_hv *hv, yun_err *err)
             dom = NULL;
         const char *state = verdict(v, dom);
         json_t *jv = json_pack("{s:s, s:s}", "uuid", v->uuid, "state", state);
+        vm_address(hv, v, dom);
+        if (v->address[0])
+            json_object_set_new(jv, "address", json_string(v->address));
         if (v->error[0])
             json_object_set_new(jv, "error", json_string(v->error));
         else if (dom && dom->state == HV_DOM_CRASHED && !v->deleted)

@@ -1,3 +1,4 @@
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,7 +83,7 @@ static const api_field domain_fields[] = {
 static const api_field verdict_fields[] = {
     {"uuid", F_STRING, true},        {"state", F_STRING, true},    {"error", F_STRING, false},
     {"migrate_error", F_STRING, false}, {"total_ms", F_INT, false}, {"downtime_ms", F_INT, false},
-    {NULL, 0, false}};
+    {"address", F_STRING, false},    {NULL, 0, false}};
 static const api_field console_fields[] = {{"uuid", F_STRING, true}, {"tail", F_STRING, true}, {NULL, 0, false}};
 
 static int uuid_copy(char dst[YUN_UUID_LEN], const char *src, const char *where, yun_err *err)
@@ -127,12 +128,20 @@ static int parse_report(json_t *j, ctl_report *r, ctl_domain **doms, ctl_verdict
     json_array_foreach(jv, i, e)
     {
         snprintf(where, sizeof where, "vms[%zu]", i);
-        const char *uuid, *state, *msg = "", *mig_msg = "";
+        const char *uuid, *state, *msg = "", *mig_msg = "", *addr = "";
         json_int_t total = -1, down = -1;
         if (api_json_check(e, verdict_fields, where, err) < 0 ||
-            json_unpack(e, "{s:s, s:s, s?s, s?s, s?I, s?I}", "uuid", &uuid, "state", &state, "error", &msg,
-                        "migrate_error", &mig_msg, "total_ms", &total, "downtime_ms", &down) < 0)
+            json_unpack(e, "{s:s, s:s, s?s, s?s, s?I, s?I, s?s}", "uuid", &uuid, "state", &state, "error", &msg,
+                        "migrate_error", &mig_msg, "total_ms", &total, "downtime_ms", &down, "address", &addr) < 0)
             return -1;
+        /* shown to users and used for their probes: an IP address, nothing else */
+        unsigned char bin[sizeof(struct in6_addr)];
+        if (*addr && strlen(addr) < sizeof(*vds)->address && inet_pton(AF_INET, addr, bin) != 1 &&
+            inet_pton(AF_INET6, addr, bin) != 1)
+            return yun_err_set(err, YUN_E_INVALID, "%s.address \"%.64s\" is not an IPv4 or IPv6 address", where,
+                               addr);
+        if (strlen(addr) >= sizeof(*vds)->address)
+            return yun_err_set(err, YUN_E_INVALID, "%s.address is too long", where);
         ctl_verdict *v = &(*vds)[i];
         if (uuid_copy(v->uuid, uuid, where, err) < 0)
             return -1;
@@ -151,6 +160,7 @@ static int parse_report(json_t *j, ctl_report *r, ctl_domain **doms, ctl_verdict
                                where, state);
         }
         snprintf(v->error, sizeof v->error, "%s", msg);
+        snprintf(v->address, sizeof v->address, "%s", addr);
         snprintf(v->migrate_error, sizeof v->migrate_error, "%s", mig_msg);
         v->total_ms = total;
         v->downtime_ms = down;

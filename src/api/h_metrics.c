@@ -75,7 +75,7 @@ static int probe_one(const yun_vm *vm, void *ud)
     json_t *probes = ud;
     if (!vm->probe[0])
         return 0;
-    json_t *p = json_pack("{s:s, s:s}", "uuid", vm->uuid, "url", vm->probe);
+    json_t *p = json_pack("{s:s, s:s, s:s}", "uuid", vm->uuid, "url", vm->probe, "name", vm->name);
     if (vm->address[0])
         json_object_set_new(p, "address", json_string(vm->address));
     json_array_append_new(probes, p);

@@ -291,6 +291,11 @@ static char *c_host(json_t *o)
 {
     return vm_host(o);
 }
+static char *c_address(json_t *o)
+{
+    const char *a = json_string_value(cli_field(o, "address", NULL));
+    return xstrdup(a && *a ? a : "-"); /* "" until the guest's agent learns it */
+}
 static char *c_cpus(json_t *o)
 {
     return cli_cell(cli_field(o, "cpus", NULL));
@@ -341,9 +346,9 @@ int cli_vm_list(cli_ctx *ctx, const cli_args *a)
         if (o && !first_owner)
             first_owner = o;
     }
-    static const char *const h[] = {"NAME", "STATE", "HOST", "CPUS", "MEMORY", "DISK", "IMAGE", "OWNER"};
-    static const cli_cell_fn f[] = {c_name, c_state, c_host, c_cpus, c_mem, c_disk, c_image, c_owner};
-    cli_items_print(items, show_owner ? 8 : 7, h, f, ctx->out);
+    static const char *const h[] = {"NAME", "STATE", "HOST", "ADDRESS", "CPUS", "MEMORY", "DISK", "IMAGE", "OWNER"};
+    static const cli_cell_fn f[] = {c_name, c_state, c_host, c_address, c_cpus, c_mem, c_disk, c_image, c_owner};
+    cli_items_print(items, show_owner ? 9 : 8, h, f, ctx->out);
     json_decref(j);
     return CLI_EXIT_OK;
 }

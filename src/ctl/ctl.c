@@ -504,8 +504,14 @@ static int apply_verdict(yun_store *s, int64_t host_id, const ctl_verdict *v, in
     /* a live migration is no restart: uptime runs on */
     bool was_up = vm.state == YUN_VM_RUNNING || vm.state == YUN_VM_MIGRATING;
     int64_t started = st == YUN_VM_RUNNING ? (was_up && vm.started_ms ? vm.started_ms : now_ms) : 0;
-    if (vm.state == st && !strcmp(vm.error, msg) && vm.started_ms == started && !arrived)
+    /* the address is the agent's word on a live guest; a guest that is not up has none */
+    bool live = st == YUN_VM_RUNNING || st == YUN_VM_STOPPING || st == YUN_VM_MIGRATING;
+    const char *addr = live ? v->address : "";
+    if (vm.state == st && !strcmp(vm.error, msg) && vm.started_ms == started && !arrived && !strcmp(vm.address, addr))
         return 0;
+    if (strcmp(vm.address, addr) != 0 && addr[0])
+        log_info("vm %s/%s (%s): address %s", vm.owner_name, vm.name, vm.uuid, addr);
+    snprintf(vm.address, sizeof vm.address, "%s", addr);
     if (vm.state != st) {
         if (st == YUN_VM_ERROR)
             log_warn("vm %s/%s (%s): %s -> error: %s", vm.owner_name, vm.name, vm.uuid, model_vm_state_name(vm.state),

@@ -87,6 +87,7 @@ typedef struct ctl_verdict {
     bool migrated;
     yun_vm_state state; /* when !deleted and !migrated */
     char error[YUN_MSG_MAX];
+    char address[64]; /* the guest's address as the agent learnt it, "" when unknown (stored as vm.address) */
     char migrate_error[YUN_MSG_MAX];
     int64_t total_ms, downtime_ms; /* when migrated; -1 unknown */
 } ctl_verdict;

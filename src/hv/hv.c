@@ -57,7 +57,9 @@ int hv_spec_validate(const hv_domain_spec *spec, yun_err *err)
         check_text("kernel path", spec->kernel, YUN_PATH_MAX - 1, false, err) < 0 ||
         check_text("initrd path", spec->initrd, YUN_PATH_MAX - 1, false, err) < 0 ||
         check_text("kernel command line", spec->cmdline, 1024, false, err) < 0 ||
-        check_text("console log path", spec->console_log, YUN_PATH_MAX - 1, false, err) < 0)
+        check_text("console log path", spec->console_log, YUN_PATH_MAX - 1, false, err) < 0 ||
+        check_text("network", spec->network, 64, false, err) < 0 ||
+        check_text("bridge", spec->bridge, 15, false, err) < 0) /* IFNAMSIZ - 1 */
         return -1;
     if (spec->cpus < 1 || spec->cpus > YUN_VM_MAX_CPUS)
         return yun_err_set(err, YUN_E_INVALID, "domain cpus is %d; it must be 1..%d", spec->cpus, YUN_VM_MAX_CPUS);

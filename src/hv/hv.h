@@ -39,6 +39,9 @@ typedef struct hv_domain_spec {
     const char *kernel, *initrd, *cmdline; /* direct kernel boot when kernel != NULL and non-empty */
     const char *console_log;               /* serial console to this file */
     const char *accel;                     /* "kvm" or "tcg": the domain type, kvm or qemu */
+    /* The NIC (hv_net.h): on this libvirt network when set, else on this existing host bridge when set,
+     * else an unconnected tap. Its MAC is always hv_mac_from_uuid(uuid). */
+    const char *network, *bridge;
     const char *vnc_listen;                /* VNC's address: NULL or "" = 127.0.0.1 (hv_vnc_listen_check) */
 } hv_domain_spec;
 
@@ -68,7 +71,8 @@ yun_hv *hv_libvirt_open(const char *uri, yun_err *err);
 yun_hv *hv_fake_open(int cores, int mhz, uint64_t mem_mib);
 /* Makes the fake's next call of op fail once with msg (YUN_E_HYPERVISOR), to test error paths.
  * op: "define", "start", "shutdown", "destroy", "reboot", "undefine", "set_sched", "set_memory",
- * "list", "get", "node_info" or "migrate" (on the source; the domain stays there, running). */
+ * "list", "get", "node_info" or "migrate" (on the source; the domain stays there, running); hv_net.h's
+ * "net_ensure" and "address". */
 void hv_fake_fail_next(yun_hv *hv, const char *op, const char *msg);
 /* Adds a domain yun did not create (no metadata) to the fake, running or shut off: agents must leave it alone. */
 void hv_fake_add_foreign(yun_hv *hv, const char *uuid, const char *name, bool running);

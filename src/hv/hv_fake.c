@@ -2,6 +2,7 @@
  * libvirt where yun relies on it (names and UUIDs unique, start of a running domain refused, the balloon
  * capped by the maximum), boots domains at once, and can be told to fail the next call of an operation. */
 #include "hv/hv_impl.h"
+#include "hv/hv_net.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -16,6 +17,8 @@ typedef struct fake_dom {
     hv_domain_info info;
     bool persistent; /* defined; a running domain that was undefined lives on until it stops */
     int starts;
+    char network[64], bridge[32]; /* what the last define asked for */
+    char address[HV_ADDR_MAX];    /* what hv_domain_address says while it runs (hv_fake_set_address) */
     char *xml; /* what the last define was given (hv_fake_domain_xml) */
 } fake_dom;
 
@@ -38,6 +41,7 @@ typedef struct hv_fake {
     size_t n, cap;
     char fail_op[16];
     char fail_msg[256];
+    char net_name[64]; /* the network hv_network_ensure made, "" before */
 } hv_fake;
 
 static hv_fake *fake_of(yun_hv *hv)
@@ -182,6 +186,8 @@ static int fake_define(yun_hv *hv, const hv_domain_spec *spec, const char *xml, 
     in->max_mem_mib = spec->max_mem_mib ? spec->max_mem_mib : spec->mem_mib;
     in->cpu_shares = spec->cpu_shares ? spec->cpu_shares : YUN_VM_DEFAULT_SHARES;
     in->cpu_cap = spec->cpu_cap;
+    snprintf(d->network, sizeof d->network, "%s", spec->network ? spec->network : "");
+    snprintf(d->bridge, sizeof d->bridge, "%s", spec->bridge ? spec->bridge : "");
     free(d->xml);
     d->xml = xstrdup(xml);
 out:
@@ -320,6 +326,34 @@ static int fake_set_memory(yun_hv *hv, const char *uuid, uint64_t mem_mib, yun_e
     return rc;
 }
 
+/* The first call makes the network (created and started), later ones find it. */
+static int fake_net_ensure(yun_hv *hv, const char *name, hv_net_info *out, yun_err *err)
+{
+    hv_fake *f = fake_of(hv);
+    pthread_mutex_lock(&f->lock);
+    int rc = injected(f, "net_ensure", err);
+    if (rc == 0) {
+        out->created = out->started = strcmp(f->net_name, name) != 0;
+        snprintf(f->net_name, sizeof f->net_name, "%s", name);
+        snprintf(out->name, sizeof out->name, "%s", name);
+        snprintf(out->bridge, sizeof out->bridge, "%s", HV_NET_BRIDGE);
+        snprintf(out->subnet, sizeof out->subnet, "%s/24", HV_NET_FIRST);
+    }
+    pthread_mutex_unlock(&f->lock);
+    return rc;
+}
+
+static int fake_address(yun_hv *hv, const char *uuid, char *addr, size_t n, yun_err *err)
+{
+    hv_fake *f = fake_of(hv);
+    pthread_mutex_lock(&f->lock);
+    fake_dom *d = lookup(f, "address", uuid, err);
+    if (d && d->info.state == HV_DOM_RUNNING)
+        snprintf(addr, n, "%s", d->address);
+    pthread_mutex_unlock(&f->lock);
+    return d ? 0 : -1;
+}
+
 /* Moves the domain into the peer registered under o->dest_uri, as libvirt's LIVE | PERSIST_DEST |
  * UNDEFINE_SOURCE migration does: it arrives running and defined, without being started again (its start
  * count there is 0), and leaves the source. The two locks are never held together: the domain is copied
@@ -401,6 +435,8 @@ static const hv_ops fake_ops = {
     .undefine = fake_undefine,
     .set_sched = fake_set_sched,
     .set_memory = fake_set_memory,
+    .net_ensure = fake_net_ensure,
+    .address = fake_address,
     .migrate = fake_migrate,
     .open_again = fake_open_again,
 };
@@ -481,6 +517,33 @@ int hv_fake_start_count(yun_hv *hv, const char *uuid)
     int n = d ? d->starts : 0;
     pthread_mutex_unlock(&f->lock);
     return n;
+}
+
+void hv_fake_set_address(yun_hv *hv, const char *uuid, const char *addr)
+{
+    hv_fake *f = as_fake(hv);
+    if (!f || !uuid)
+        return;
+    pthread_mutex_lock(&f->lock);
+    fake_dom *d = find(f, uuid);
+    if (d)
+        snprintf(d->address, sizeof d->address, "%s", addr ? addr : "");
+    pthread_mutex_unlock(&f->lock);
+}
+
+bool hv_fake_domain_net(yun_hv *hv, const char *uuid, char *network, size_t nn, char *bridge, size_t nb)
+{
+    hv_fake *f = as_fake(hv);
+    if (!f || !uuid)
+        return false;
+    pthread_mutex_lock(&f->lock);
+    fake_dom *d = find(f, uuid);
+    if (d) {
+        snprintf(network, nn, "%s", d->network);
+        snprintf(bridge, nb, "%s", d->bridge);
+    }
+    pthread_mutex_unlock(&f->lock);
+    return d != NULL;
 }
 
 char *hv_fake_domain_xml(yun_hv *hv, const char *uuid)

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "hv/hv_net.h"
 #include "util/buf.h"
 #include "util/clock.h"
 #include "util/http_client.h"
@@ -168,6 +169,44 @@ static void start_web1(fixture *f)
 {
     assert_int_equal(pass(f, answer(1, vm(f, U1, "web1", "running", true)), T0), 3);
     assert_int_equal(dom(f, U1).state, HV_DOM_RUNNING);
+}
+
+static const char *report_address(fixture *f, const char *uuid, char *out, size_t n)
+{
+    json_t *r = report(f);
+    const char *a = json_string_value(json_object_get(find_uuid(json_object_get(r, "vms"), uuid), "address"));
+    snprintf(out, n, "%s", a ? a : "");
+    json_decref(r);
+    return out;
+}
+
+/* The guest's address goes into the verdict once the hypervisor knows it, and goes away when it stops. */
+static void test_report_address(void **state)
+{
+    fixture *f = *state;
+    agent_state_set_network(f->st, HV_NET_NAME, NULL);
+    start_web1(f);
+    char net[64], br[32], a[HV_ADDR_MAX];
+    assert_true(hv_fake_domain_net(f->hv, U1, net, sizeof net, br, sizeof br));
+    assert_string_equal(net, HV_NET_NAME);
+    /* no lease yet: no address; asked again after AGENT_ADDR_ASK_MS, not every report */
+    assert_string_equal(report_address(f, U1, a, sizeof a), "");
+    hv_fake_set_address(f->hv, U1, "10.203.0.9");
+    assert_string_equal(report_address(f, U1, a, sizeof a), "");
+    yun_sleep_ms(AGENT_ADDR_ASK_MS + 50);
+    assert_string_equal(report_address(f, U1, a, sizeof a), "10.203.0.9");
+    /* a known address is kept between rechecks */
+    hv_fake_set_address(f->hv, U1, "10.203.0.10");
+    assert_string_equal(report_address(f, U1, a, sizeof a), "10.203.0.9");
+    /* stopped: none; started again: learnt afresh at once */
+    hv_fake_set_state(f->hv, U1, HV_DOM_SHUTOFF);
+    assert_string_equal(report_address(f, U1, a, sizeof a), "");
+    hv_fake_set_state(f->hv, U1, HV_DOM_RUNNING);
+    assert_string_equal(report_address(f, U1, a, sizeof a), "10.203.0.10");
+    /* the domain disappeared behind the agent's back: no address, no error */
+    assert_int_equal(hv_domain_undefine(f->hv, U1, NULL), 0);
+    hv_fake_set_state(f->hv, U1, HV_DOM_SHUTOFF);
+    assert_string_equal(report_address(f, U1, a, sizeof a), "");
 }
 
 /* yes | running | no: overlay, define, start; then nothing more (idempotence). */
@@ -916,6 +955,49 @@ static void test_run_registers_reports_and_acts(void **state)
     json_decref(rep);
     assert_int_equal(hv_fake_start_count(f->hv, U1), 1);
     assert_int_equal(dom(f, U2).state, HV_DOM_RUNNING);
+    /* by default the guest joins yun's own NAT network, which the agent set up */
+    char net[64], br[32];
+    assert_true(hv_fake_domain_net(f->hv, U1, net, sizeof net, br, sizeof br));
+    assert_string_equal(net, HV_NET_NAME);
+    assert_string_equal(br, "");
+    mini_yund_stop(y);
+}
+
+/* The guests' network by the agent's config: a NAT network that cannot be set up leaves guests on an
+ * unconnected tap (and the agent running); --bridge puts them on the operator's bridge. */
+static void test_run_guest_network_modes(void **state)
+{
+    fixture *f = *state;
+    mini_yund *y = mini_yund_start(f);
+    json_decref(y->answer);
+    y->answer = answer(1, vm(f, U1, "web1", "running", true));
+    hv_fake_fail_next(f->hv, "net_ensure", "Cannot check dnsmasq binary /usr/sbin/dnsmasq: No such file");
+    run_ctx r;
+    run_start(&r, f, y);
+    assert_true(wait_verdict(y, U1, "running"));
+    run_stop(&r);
+    assert_int_equal(r.rc, 0);
+    char net[64], br[32];
+    assert_true(hv_fake_domain_net(f->hv, U1, net, sizeof net, br, sizeof br));
+    assert_string_equal(net, "");
+    assert_string_equal(br, "");
+
+    pthread_mutex_lock(&y->lock);
+    json_decref(y->answer);
+    y->answer = answer(2, vm(f, U1, "web1", "running", true), vm(f, U2, "web2", "running", true));
+    pthread_mutex_unlock(&y->lock);
+    memset(&r, 0, sizeof r);
+    r.cfg = (agent_config){.controller_url = y->url, .token = "tok", .libvirt_uri = "fake:///", .host_name = "h7",
+                           .interval_ms = 50, .hv = f->hv, .stop = &r.stop, .bridge = "br0"};
+    assert_int_equal(pthread_create(&r.th, NULL, run_thread, &r), 0);
+    assert_true(wait_verdict(y, U2, "running"));
+    run_stop(&r);
+    assert_true(hv_fake_domain_net(f->hv, U2, net, sizeof net, br, sizeof br));
+    assert_string_equal(net, "");
+    assert_string_equal(br, "br0");
+    /* a running guest keeps what it was started with */
+    assert_true(hv_fake_domain_net(f->hv, U1, net, sizeof net, br, sizeof br));
+    assert_string_equal(br, "");
     mini_yund_stop(y);
 }
 
@@ -1061,6 +1143,7 @@ int main(void)
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(test_create_defines_and_starts),
+        T(test_report_address),
         T(test_restart_rederives),
         T(test_running_enforces_allocation),
         T(test_memory_above_max_is_reported),
@@ -1083,6 +1166,7 @@ int main(void)
         T(test_malformed_answer),
         T(test_list_failure),
         T(test_run_registers_reports_and_acts),
+        T(test_run_guest_network_modes),
         T(test_run_keepalive_during_slow_pass),
         T(test_run_long_poll),
         T(test_run_bad_token_is_fatal),

@@ -396,6 +396,13 @@ static void test_lifecycle_through_agent_reports(void **state)
         uuid, uuid, uuid);
     json_decref(report(f, running));
     assert_string_equal(vm_field(f, f->alice, "web1", "state"), "running");
+    assert_string_equal(vm_field(f, f->alice, "web1", "address"), "");
+    /* the agent learnt the guest's address: the VM shows it */
+    AUTOFREE char *with_addr = xasprintf("{\"domains\":[],\"vms\":[{\"uuid\":\"%s\",\"state\":\"running\","
+                                         "\"address\":\"10.203.0.161\"}]}",
+                                         uuid);
+    json_decref(report(f, with_addr));
+    assert_string_equal(vm_field(f, f->alice, "web1", "address"), "10.203.0.161");
     assert_int_equal(call(f, "GET", "/v1/vms/web1/console", f->alice, NULL, &j), 200);
     assert_non_null(strstr(json_string_value(j), "YUN-GUEST-READY"));
     json_decref(j);
@@ -467,6 +474,20 @@ static void test_report_validation(void **state)
                           &j),
                      400);
     assert_non_null(strstr(errmsg(j), "vms[0].state \"flying\""));
+    json_decref(j);
+    /* an address is an IP address, never markup or a host name */
+    assert_int_equal(call(f, "POST", path, f->agent,
+                          "{\"domains\":[],\"vms\":[{\"uuid\":\"11111111-1111-4111-8111-111111111111\","
+                          "\"state\":\"running\",\"address\":\"<b>evil</b>\"}]}",
+                          &j),
+                     400);
+    assert_non_null(strstr(errmsg(j), "vms[0].address \"<b>evil</b>\" is not an IPv4 or IPv6 address"));
+    json_decref(j);
+    assert_int_equal(call(f, "POST", path, f->agent,
+                          "{\"domains\":[],\"vms\":[{\"uuid\":\"11111111-1111-4111-8111-111111111111\","
+                          "\"state\":\"running\",\"address\":\"fd00::5\"}]}",
+                          &j),
+                     200);
     json_decref(j);
     assert_int_equal(call(f, "POST", "/v1/agent/hosts/999/report", f->agent, "{\"domains\":[],\"vms\":[]}", &j), 404);
     json_decref(j);

@@ -784,7 +784,7 @@ static void test_srv_vm_list_table_and_json(void **state)
     (void)state;
     static const char *list = "{\"vms\": ["
                               "{\"name\": \"web1\", \"state\": \"running\", \"want\": \"running\", \"host\": \"h1\","
-                              " \"cpus\": 1, \"memory_mib\": 128, \"disk_mib\": 1024, \"image\": \"starter\","
+                              " \"address\": \"10.203.0.7\", \"cpus\": 1, \"memory_mib\": 128, \"disk_mib\": 1024, \"image\": \"starter\","
                               " \"owner\": \"admin\"},"
                               "{\"name\": \"db\", \"state\": \"stopped\", \"want\": \"running\", \"host\": \"h2\","
                               " \"cpus\": 2, \"memory_mib\": 1536, \"disk_mib\": 10240, \"image\": \"starter\","
@@ -798,9 +798,9 @@ static void test_srv_vm_list_table_and_json(void **state)
     assert_string_equal(srv.method[0], "GET");
     assert_string_equal(srv.path[0], "/v1/vms");
     assert_string_equal(srv.path[1], "/v1/whoami");
-    assert_string_equal(out, "NAME  STATE               HOST  CPUS  MEMORY  DISK  IMAGE    OWNER\n"
-                             "web1  running             h1    1     128M    1G    starter  admin\n"
-                             "db    stopped -> running  h2    2     1.5G    10G   starter  alice\n");
+    assert_string_equal(out, "NAME  STATE               HOST  ADDRESS     CPUS  MEMORY  DISK  IMAGE    OWNER\n"
+                             "web1  running             h1    10.203.0.7  1     128M    1G    starter  admin\n"
+                             "db    stopped -> running  h2    -           2     1.5G    10G   starter  alice\n");
     AUTOFREE char *o2 = NULL;
     AUTOFREE char *e2 = NULL;
     srv_reset();
@@ -820,8 +820,8 @@ static void test_srv_vm_list_table_and_json(void **state)
     assert_int_equal(RUN(&o3, &e3, "vm", "list", "--owner", "bob"), 0);
     assert_string_equal(srv.path[0], "/v1/vms?owner=bob");
     /* a plain user's own list has no owner column */
-    assert_string_equal(o3, "NAME  STATE    HOST  CPUS  MEMORY  DISK  IMAGE\n"
-                            "x     running  -     -     -       -     -\n");
+    assert_string_equal(o3, "NAME  STATE    HOST  ADDRESS  CPUS  MEMORY  DISK  IMAGE\n"
+                            "x     running  -     -        -     -       -     -\n");
 }
 
 static void test_srv_vm_set_and_owner(void **state)

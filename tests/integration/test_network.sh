@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Guests get a network and an address (docs/networking.md), on a private test host with one real TCG guest:
+#   - when the network cannot be made (here: an interface named yunbr0 is in the way) the agent runs on, says
+#     why and how to fix it, leaves no half-made network, and tries again: once the obstacle is gone the
+#     network comes up by itself;
 #   - the agent sets up yun's NAT network on its host by itself: libvirt network "yun" (bridge yunbr0,
-#     dnsmasq DHCP, NAT), active and autostarted, on 10.203.0.0/24;
+#     dnsmasq DHCP, NAT), active and autostarted, on the first free 10.203.K.0/24 (another network of the host
+#     already has 10.203.0.0/24 here, as libvirt's "default" or an operator's could: so 10.203.1.0/24);
 #   - the starter guest gets a DHCP lease on it; the agent learns the address (the network's leases) and yund
 #     shows it (`yun vm show -o json`, `yun vm list`), the same address the guest printed on its console;
 #   - the guest's httpd answers curl from the host (its network namespace) on that address, port 80;
@@ -20,15 +24,36 @@ STATE=$YUN_TEST_DIR/state
 export YUND_NETNS=$NS
 # the namespace has no way out to Debian's mirror: fetch the starter's packages from here first
 yun_starter_image >/dev/null || { tap_fail "the starter image's packages are fetched"; tap_done; exit 1; }
+
+# another network of this host holds 10.203.0.0/24 (defined, not running: it counts all the same)
+cat >"$YUN_TEST_DIR/taken.xml" <<'XML'
+<network><name>taken</name><bridge name='takenbr0'/><ip address='10.203.0.1' netmask='255.255.255.0'/></network>
+XML
+virsh -c "$URI" net-define "$YUN_TEST_DIR/taken.xml" >/dev/null && tap_ok "network taken holds 10.203.0.0/24" ||
+  tap_fail "defining network taken"
+# and an interface named like yun's bridge is in the way: the network cannot start
+ip -n "$NS" link add yunbr0 type veth peer name yunbr0p && tap_ok "an interface yunbr0 is in the way" ||
+  tap_fail "adding interface yunbr0"
+
 yund_start "$STATE" "$URI" || { tap_fail "yund starts"; tap_done; exit 1; }
 tap_ok "yund --all-in-one starts in the test host's namespace"
 
 # ---- the host's network, made by the agent ----
 wait_until 60 "host registered" bash -c '[ "$(yun host list -o json | jq ".hosts | length")" = 1 ]' &&
-  tap_ok "the agent registers its host" || tap_fail "the agent registers its host"
+  tap_ok "the agent registers its host (though its guests' network fails)" || tap_fail "the agent registers its host"
+said_why() { grep -q "guests get no network until this works: .*yunbr0.*File exists.*dnsmasq-base.*--bridge BR.*--no-guest-network" "$STATE/yund.log"; }
+wait_until 30 "the agent's complaint" said_why && tap_ok "the agent says why there is no network and what fixes it" ||
+  tap_fail "the agent's log: $(grep -i network "$STATE/yund.log" | tail -3)"
+virsh -c "$URI" net-list --all --name 2>/dev/null | grep -qx yun && tap_fail "a half-made network yun is left" ||
+  tap_ok "no half-made network yun is left"
+ip -n "$NS" link del yunbr0 && tap_ok "the obstacle is removed" || tap_fail "removing yunbr0"
+# (meanwhile, the image: building it takes a while too)
+if out=$(yun image build-starter 2>&1); then tap_ok "yun image build-starter"; else
+  tap_fail "yun image build-starter"; echo "$out" | tail -5 | sed 's/^/# /'; tap_done; exit 1; fi
 net_active() { virsh -c "$URI" net-info yun 2>/dev/null | grep -Eq '^Active: +yes'; }
-if wait_until 60 "network yun active" net_active; then
-  tap_ok "the agent defined and started libvirt network yun"
+# the agent tries again every minute
+if wait_until 100 "network yun active" net_active; then
+  tap_ok "the agent tried again, defined and started libvirt network yun"
 else
   tap_fail "network yun is active"; virsh -c "$URI" net-list --all | sed 's/^/# /'
   grep -i network "$STATE/yund.log" | tail -5 | sed 's/^/# /'
@@ -36,14 +61,11 @@ fi
 virsh -c "$URI" net-info yun 2>/dev/null | grep -Eq '^Autostart: +yes' && tap_ok "network yun starts with the host" ||
   tap_fail "network yun is not autostarted"
 netxml=$(virsh -c "$URI" net-dumpxml yun 2>/dev/null)
-grep -q "<forward mode='nat'" <<<"$netxml" && grep -q "address='10.203.0.1'" <<<"$netxml" &&
-  grep -q "name='yunbr0'" <<<"$netxml" && tap_ok "network yun: NAT, bridge yunbr0, 10.203.0.1/24" ||
+grep -q "<forward mode='nat'" <<<"$netxml" && grep -q "address='10.203.1.1'" <<<"$netxml" &&
+  grep -q "name='yunbr0'" <<<"$netxml" && tap_ok "network yun: NAT, bridge yunbr0, 10.203.1.1/24 (the first free /24)" ||
   tap_fail "network yun: $(tr -d '\n' <<<"$netxml" | head -c 400)"
-grep -q "guests join network yun (10.203.0.0/24, bridge yunbr0, NAT): defined it" "$STATE/yund.log" &&
+grep -q "guests join network yun (10.203.1.0/24, bridge yunbr0, NAT): defined it" "$STATE/yund.log" &&
   tap_ok "the agent's log says which network guests join" || tap_fail "the agent's log names the network"
-
-if out=$(yun image build-starter 2>&1); then tap_ok "yun image build-starter"; else
-  tap_fail "yun image build-starter"; echo "$out" | tail -5 | sed 's/^/# /'; tap_done; exit 1; fi
 
 # ---- one guest ----
 out=$(yun vm create nw1 --image starter --cpus 1 --memory 128M --disk 1G --probe http://:80/ 2>&1) &&
@@ -64,8 +86,8 @@ else
   tap_fail "nw1 has an address"
   yun vm console-log nw1 | tail -5 | sed 's/^/# /'
 fi
-[[ $ADDR =~ ^10\.203\.0\.([0-9]+)$ ]] && [ "${BASH_REMATCH[1]}" -ge 2 ] && [ "${BASH_REMATCH[1]}" -le 254 ] &&
-  tap_ok "the address is in the network's DHCP range" || tap_fail "the address '$ADDR' is not in 10.203.0.2-254"
+[[ $ADDR =~ ^10\.203\.1\.([0-9]+)$ ]] && [ "${BASH_REMATCH[1]}" -ge 2 ] && [ "${BASH_REMATCH[1]}" -le 254 ] &&
+  tap_ok "the address is in the network's DHCP range" || tap_fail "the address '$ADDR' is not in 10.203.1.2-254"
 guest_said() { yun vm console-log nw1 | tr -d '\r' | grep -q "^YUN-GUEST-ADDR $ADDR\$"; }
 wait_until 30 "the guest's own word" guest_said && tap_ok "it is the address the guest got (its console: YUN-GUEST-ADDR)" ||
   tap_fail "the guest's console says $(yun vm console-log nw1 | grep -a YUN-GUEST-ADDR)"

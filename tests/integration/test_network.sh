@@ -10,8 +10,8 @@
 #     shows it (`yun vm show -o json`, `yun vm list`), the same address the guest printed on its console;
 #   - the guest's httpd answers curl from the host (its network namespace) on that address, port 80;
 #   - the VM's probe (--probe http://:80/) succeeds with a response time within a few metrics intervals;
-#   - once the guest's httpd is killed (typed on its VNC console), the probe fails, and the agent's log
-#     says why; stopped, the VM has no address;
+#   - once the guest's httpd is killed (typed on its VNC console), the probe fails, and `yun vm metrics`,
+#     `yun top -o json` and the agent's log say why; stopped, the VM has no address;
 #   - with --bridge br0 (an operator's bridge, with a DHCP server the test runs on it), the same VM started
 #     again is on br0, gets the LAN's address, which the agent learns from the host's ARP table, and answers.
 # yund --all-in-one runs inside the test host's network namespace, where a host's agent runs: the guests'
@@ -133,6 +133,11 @@ if wait_until 60 "the probe fails" probe_down; then
 else
   tap_fail "the probe fails (probe_ok $(vm_latest probe_ok), probe_ms $(vm_latest probe_ms))"
 fi
+why=$(yun vm metrics nw1 --since 1m | grep '^probe failing: ')
+grep -Eq "^probe failing: http://$ADDR:80/: (Couldn't connect|Failed to connect)" <<<"$why" &&
+  tap_ok "yun vm metrics says why: $why" || tap_fail "yun vm metrics says why the probe fails: '$why'"
+top_why=$(yun top --once -o json | jq -r '.vms[] | select(.name == "nw1") | .probe_error // empty')
+[ -n "$top_why" ] && tap_ok "yun top -o json has the reason too" || tap_fail "yun top -o json has no probe_error"
 grep -Eq "probe of nw1 .*failed: .*(Couldn't connect|Connection refused|Failed to connect)" "$STATE/yund.log" &&
   tap_ok "the agent's log says why: $(grep -Eo "probe of nw1 .*failed: .*" "$STATE/yund.log" | tail -1)" ||
   tap_fail "the agent's log says why the probe failed: $(grep -i probe "$STATE/yund.log" | tail -3)"

@@ -601,6 +601,8 @@ static int classify_domains(ctl_ctx *c, yun_store *s, int64_t host_id, const ctl
             if (th.migrate_addr[0])
                 snprintf(dd->migrate_uri, sizeof dd->migrate_uri, "tcp://%s", th.migrate_addr);
             snprintf(dd->target_libvirt_uri, sizeof dd->target_libvirt_uri, "%s", th.libvirt_uri);
+            snprintf(dd->target_vnc_listen, sizeof dd->target_vnc_listen, "%s",
+                     th.mgmt_addr[0] ? th.mgmt_addr : "127.0.0.1");
         }
     }
     size_t prev_o = 0, prev_s = 0;

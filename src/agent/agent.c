@@ -71,6 +71,7 @@ typedef struct agent_mig {
     long long target_host;
     char dest_uri[YUN_PATH_MAX];
     char migrate_uri[256];
+    char vnc_listen[64]; /* VNC's address on the target, "" = as here (a yund that does not say) */
     yun_hv *hv; /* the worker's connection; NULL when the migration failed before it began */
     pthread_mutex_t *lock;
     pthread_t th;
@@ -106,7 +107,7 @@ typedef struct desired_vm {
     json_int_t cpus, mem_mib, max_mem_mib, disk_mib, cpu_shares, cpu_cap;
     const char *img_path, *kernel, *initrd, *cmdline;
     bool incoming;
-    const char *migrate_uri, *target_libvirt_uri;
+    const char *migrate_uri, *target_libvirt_uri, *target_vnc_listen;
 } desired_vm;
 
 static int mkdir_p(const char *dir, yun_err *err);
@@ -306,13 +307,13 @@ static int desired_parse(json_t *j, desired_vm *d, yun_err *err)
     /* not JSON_STRICT: yund may add fields, and an older agent must keep working */
     if (json_unpack_ex(j, &je, 0,
                        "{s:s, s:s, s?s, s?s, s?s, s?b, s?b, s?I, s?I, s?I, s?I, s?I, s?I, s?I, s?o, s?s, s?s, s?b, s?s, "
-                       "s?s}",
+                       "s?s, s?s}",
                        "uuid", &d->uuid, "want", &want, "name", &d->name, "owner", &d->owner, "domain", &d->domain,
                        "here", &here, "reboot", &reboot, "target_host", &d->target_host, "cpus", &d->cpus,
                        "mem_mib", &d->mem_mib, "max_mem_mib", &d->max_mem_mib, "disk_mib", &d->disk_mib,
                        "cpu_shares", &d->cpu_shares, "cpu_cap", &d->cpu_cap, "image", &image, "disk", &d->disk,
                        "console", &d->console, "incoming", &incoming, "migrate_uri", &d->migrate_uri,
-                       "target_libvirt_uri", &d->target_libvirt_uri) < 0)
+                       "target_libvirt_uri", &d->target_libvirt_uri, "target_vnc_listen", &d->target_vnc_listen) < 0)
         return yun_err_set(err, YUN_E_INVALID, "a VM in yund's answer is malformed: %s", je.text);
     if (!uuid_ok(d->uuid))
         return yun_err_set(err, YUN_E_INVALID, "a VM in yund's answer has a malformed uuid '%s'", d->uuid);
@@ -555,7 +556,9 @@ static mig_status mig_status_of(agent_state *st, agent_mig *m)
 static void *mig_main(void *p)
 {
     agent_mig *m = p;
-    hv_migrate_opts o = {.dest_uri = m->dest_uri, .migrate_uri = m->migrate_uri[0] ? m->migrate_uri : NULL};
+    hv_migrate_opts o = {.dest_uri = m->dest_uri,
+                         .migrate_uri = m->migrate_uri[0] ? m->migrate_uri : NULL,
+                         .vnc_listen = m->vnc_listen[0] ? m->vnc_listen : NULL};
     hv_migrate_stats stats;
     yun_err e = YUN_ERR_INIT;
     int rc = hv_domain_migrate(m->hv, m->uuid, &o, &stats, &e);
@@ -588,6 +591,7 @@ static void mig_start(agent_state *st, yun_hv *hv, agent_vm *v, const desired_vm
     m->target_host = (long long)d->target_host;
     snprintf(m->dest_uri, sizeof m->dest_uri, "%s", d->target_libvirt_uri ? d->target_libvirt_uri : "");
     snprintf(m->migrate_uri, sizeof m->migrate_uri, "%s", d->migrate_uri ? d->migrate_uri : "");
+    snprintf(m->vnc_listen, sizeof m->vnc_listen, "%s", d->target_vnc_listen ? d->target_vnc_listen : "");
     m->lock = &st->mig_lock;
     m->status = MIG_ACTIVE;
     xgrow((void **)&st->migs, &st->cap_migs, st->n_migs + 1, sizeof *st->migs);

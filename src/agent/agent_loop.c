@@ -205,6 +205,9 @@ static int register_once(const agent_config *cfg, yun_hv *hv, const char *disk_d
                              "disk_free_mib", (json_int_t)avail, "hypervisor", ni.hypervisor, "accel", ni.accel,
                              "libvirt_uri", cfg->libvirt_uri ? cfg->libvirt_uri : "", "migrate_addr",
                              cfg->migrate_addr ? cfg->migrate_addr : "");
+    /* only when set: a yund from before it would refuse the unknown field */
+    if (cfg->mgmt_addr && *cfg->mgmt_addr)
+        json_object_set_new(body, "mgmt_addr", json_string(cfg->mgmt_addr));
     AUTOFREE char *url = url_join(cfg->controller_url, "/v1/agent/register");
     json_t *ans = http_json("POST", url, cfg->token, body, AGENT_HTTP_TIMEOUT_MS, err);
     json_decref(body);

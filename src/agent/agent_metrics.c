@@ -211,7 +211,6 @@ static void *sampler_main(void *p)
         }
         json_t *batch = agent_metrics_batch(am->host_name, have_prev ? &prev : NULL, &cur, probes, interval, pm);
         probe_errors_log(probe_errs, json_object_get(batch, "probe_errors"), probes);
-        json_object_del(batch, "probe_errors"); /* the agent's own business: yund gets the numbers */
         if (have_prev)
             hvs_sample_free(&prev);
         prev = cur;

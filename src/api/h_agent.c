@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "api/api_int.h"
+#include "hv/hv_console.h"
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -19,6 +20,7 @@ static const api_field register_fields[] = {
     {"accel", F_STRING, true},
     {"libvirt_uri", F_STRING, true},
     {"migrate_addr", F_STRING, false},
+    {"mgmt_addr", F_STRING, false},
     {NULL, 0, false},
 };
 
@@ -35,12 +37,15 @@ int h_agent_register(api_req *rq, api_resp *rs, yun_err *err)
     json_t *j = api_body_json(rq, register_fields, err);
     if (!j)
         return -1;
-    const char *name, *hv, *accel, *uri, *mig = "";
+    const char *name, *hv, *accel, *uri, *mig = "", *mgmt = "";
     json_int_t cores, mhz, mem, dtot, dfree;
     yun_host h = {0};
-    int r = api_unpack(j, err, "{s:s, s:I, s:I, s:I, s:I, s:I, s:s, s:s, s:s, s?s}", "name", &name, "cores", &cores,
-                       "mhz", &mhz, "mem_mib", &mem, "disk_total_mib", &dtot, "disk_free_mib", &dfree, "hypervisor",
-                       &hv, "accel", &accel, "libvirt_uri", &uri, "migrate_addr", &mig);
+    int r = api_unpack(j, err, "{s:s, s:I, s:I, s:I, s:I, s:I, s:s, s:s, s:s, s?s, s?s}", "name", &name, "cores",
+                       &cores, "mhz", &mhz, "mem_mib", &mem, "disk_total_mib", &dtot, "disk_free_mib", &dfree,
+                       "hypervisor", &hv, "accel", &accel, "libvirt_uri", &uri, "migrate_addr", &mig, "mgmt_addr",
+                       &mgmt);
+    if (r == 0 && *mgmt)
+        r = hv_vnc_listen_check(mgmt, "mgmt_addr", err);
     if (r == 0 && (!*name || cores < 1 || mhz < 0 || mem < 1 || dtot < 0 || dfree < 0))
         r = yun_err_set(err, YUN_E_INVALID,
                         "register: name must be non-empty, cores and mem_mib positive, "
@@ -49,7 +54,8 @@ int h_agent_register(api_req *rq, api_resp *rs, yun_err *err)
         copy_str(h.hypervisor, sizeof h.hypervisor, hv, "hypervisor", err) < 0 ||
         copy_str(h.accel, sizeof h.accel, accel, "accel", err) < 0 ||
         copy_str(h.libvirt_uri, sizeof h.libvirt_uri, uri, "libvirt_uri", err) < 0 ||
-        copy_str(h.migrate_addr, sizeof h.migrate_addr, mig, "migrate_addr", err) < 0) {
+        copy_str(h.migrate_addr, sizeof h.migrate_addr, mig, "migrate_addr", err) < 0 ||
+        copy_str(h.mgmt_addr, sizeof h.mgmt_addr, mgmt, "mgmt_addr", err) < 0) {
         json_decref(j);
         return -1;
     }
@@ -204,6 +210,7 @@ static void write_desired(api_req *rq, yun_buf *b, const ctl_desired *d)
     if (!d->here) {
         jw_kstr(b, "migrate_uri", d->migrate_uri);
         jw_kstr(b, "target_libvirt_uri", d->target_libvirt_uri);
+        jw_kstr(b, "target_vnc_listen", d->target_vnc_listen);
     }
     if (d->incoming)
         jw_kbool(b, "incoming", true);

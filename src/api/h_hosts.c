@@ -57,6 +57,7 @@ static void write_host(api_req *rq, yun_buf *b, const yun_host *h, const sched_h
     jw_kstr(b, "accel", h->accel);
     jw_kstr(b, "libvirt_uri", h->libvirt_uri);
     jw_kstr(b, "migrate_addr", h->migrate_addr);
+    jw_kstr(b, "mgmt_addr", h->mgmt_addr);
     jw_kint(b, "last_seen_ms", h->last_seen_ms);
     jw_kint(b, "registered_ms", h->registered_ms);
     if (sh) {

@@ -504,9 +504,11 @@ static int apply_verdict(yun_store *s, int64_t host_id, const ctl_verdict *v, in
     /* a live migration is no restart: uptime runs on */
     bool was_up = vm.state == YUN_VM_RUNNING || vm.state == YUN_VM_MIGRATING;
     int64_t started = st == YUN_VM_RUNNING ? (was_up && vm.started_ms ? vm.started_ms : now_ms) : 0;
-    /* the address is the agent's word on a live guest; a guest that is not up has none */
+    /* the address is the agent's word on a live guest. While it has none (a host that took the VM over by live
+     * migration, an agent that restarted), the last known one stands: the guest kept its configuration. A
+     * guest that is not up has none. */
     bool live = st == YUN_VM_RUNNING || st == YUN_VM_STOPPING || st == YUN_VM_MIGRATING;
-    const char *addr = live ? v->address : "";
+    const char *addr = !live ? "" : v->address[0] ? v->address : vm.address;
     if (vm.state == st && !strcmp(vm.error, msg) && vm.started_ms == started && !arrived && !strcmp(vm.address, addr))
         return 0;
     if (strcmp(vm.address, addr) != 0 && addr[0])
@@ -599,6 +601,8 @@ static int classify_domains(ctl_ctx *c, yun_store *s, int64_t host_id, const ctl
             if (th.migrate_addr[0])
                 snprintf(dd->migrate_uri, sizeof dd->migrate_uri, "tcp://%s", th.migrate_addr);
             snprintf(dd->target_libvirt_uri, sizeof dd->target_libvirt_uri, "%s", th.libvirt_uri);
+            snprintf(dd->target_vnc_listen, sizeof dd->target_vnc_listen, "%s",
+                     th.mgmt_addr[0] ? th.mgmt_addr : "127.0.0.1");
         }
     }
     size_t prev_o = 0, prev_s = 0;

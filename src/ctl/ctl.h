@@ -117,6 +117,7 @@ typedef struct ctl_desired {
     int64_t target_host;   /* when !here */
     char migrate_uri[256]; /* when !here and the target has a migration address */
     char target_libvirt_uri[YUN_PATH_MAX]; /* when !here: where the source's agent connects to migrate */
+    char target_vnc_listen[64];            /* when !here: VNC's address there (its mgmt_addr, else 127.0.0.1) */
     bool incoming;         /* here, and migrating in from another host: wait for it, never start it */
     bool reboot;
 } ctl_desired;

@@ -152,11 +152,11 @@ typedef struct hv_migrate_opts {
     const char *migrate_uri; /* where QEMU streams memory, "tcp://ADDR" (the destination's migrate_addr,
                               * no port: libvirt picks one); NULL or "" = libvirt's choice (the destination's
                               * hostname) */
-    const char *dest_xml;    /* the domain XML to run on the destination; NULL = the source's migratable XML
-                              * with its console log files opened for append (so the destination's QEMU does
-                              * not truncate the guest's console history), which is right when disk, console
-                              * log and VNC listen address are the same on both hosts (shared storage mounted
-                              * at one path, VNC on loopback) */
+    const char *dest_xml;    /* the domain XML to run on the destination; NULL = hv_migrate_xml of the source's
+                              * migratable XML with vnc_listen below, which is right when disk and console log
+                              * are at the same paths on both hosts (shared storage mounted at one path) */
+    const char *vnc_listen;  /* VNC's address on the destination (its management address, or 127.0.0.1);
+                              * NULL = the source's. Ignored with dest_xml. */
 } hv_migrate_opts;
 
 typedef struct hv_migrate_stats {
@@ -174,6 +174,13 @@ typedef struct hv_migrate_stats {
  * keep answering. NOT_FOUND when src has no such domain; CONFLICT when it does not run. */
 int hv_domain_migrate(yun_hv *src, const char *uuid, const hv_migrate_opts *o, hv_migrate_stats *stats,
                       yun_err *err);
+
+/* The XML a domain runs with on a migration's destination, from the source's migratable XML: console log
+ * files opened for append (on shared storage the destination's QEMU opens the same file, and would truncate
+ * the guest's console history), and, when vnc_listen is not NULL, VNC listening there (a management address
+ * is per host: the source's would not exist on the destination, and QEMU could not bind it). malloc'd.
+ * INVALID when the XML is not a <domain> or vnc_listen fails hv_vnc_listen_check. */
+char *hv_migrate_xml(const char *xml, const char *vnc_listen, yun_err *err);
 
 /* The domain XML for spec, built with libxml2's writer (every user string escaped). Pure; malloc'd.
  * Domain type "kvm" when spec->accel is "kvm", else "qemu" (TCG). yun's <metadata> (namespace

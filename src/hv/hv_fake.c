@@ -381,8 +381,9 @@ static int fake_migrate(yun_hv *hv, const char *uuid, const hv_migrate_opts *o, 
                     dest ? "Attempt to migrate guest to the same host" : "Failed to connect: no such fake peer");
     } else {
         copy = *d;
-        copy.xml = o->dest_xml ? xstrdup(o->dest_xml) : d->xml ? xstrdup(d->xml) : NULL; /* the target's own */
-        rc = 0;
+        /* the target's own XML, made as the libvirt driver makes it */
+        copy.xml = o->dest_xml ? xstrdup(o->dest_xml) : d->xml ? hv_migrate_xml(d->xml, o->vnc_listen, err) : NULL;
+        rc = !o->dest_xml && d->xml && !copy.xml ? -1 : 0;
     }
     int ms = f->migrate_ms;
     pthread_mutex_unlock(&f->lock);

@@ -13,8 +13,6 @@
 #include <string.h>
 
 #include <libvirt/libvirt.h>
-#include <libxml/parser.h>
-#include <libxml/tree.h>
 #include <libvirt/virterror.h>
 
 #include "util/clock.h"
@@ -572,44 +570,17 @@ static void read_job_stats(virDomainPtr dom, hv_migrate_stats *stats)
     virTypedParamsFree(p, n);
 }
 
-/* The XML to run on the destination: the source's migratable XML, with append='on' on every file-backed
- * serial port and console. Without it QEMU on the destination opens the console log (the same file, on
- * shared storage) with O_TRUNC, and the guest's console history is gone. NULL when it cannot be built:
- * libvirt then uses the source's XML as it is, and the log starts over. */
-static char *dest_xml_of(virDomainPtr d)
+/* The XML to run on the destination: hv_migrate_xml of the source's migratable XML. */
+static char *dest_xml_of(virDomainPtr d, const char *vnc_listen, yun_err *err)
 {
     char *xml = virDomainGetXMLDesc(d, VIR_DOMAIN_XML_MIGRATABLE | VIR_DOMAIN_XML_SECURE);
     if (!xml) {
-        virResetLastError();
+        lv_err(err, "reading the domain's XML");
         return NULL;
     }
-    xmlDocPtr doc = xmlReadMemory(xml, (int)strlen(xml), "domain.xml", NULL, XML_PARSE_NONET | XML_PARSE_NOERROR |
-                                                                                 XML_PARSE_NOWARNING);
+    char *out = hv_migrate_xml(xml, vnc_listen, err);
     free(xml);
-    xmlNodePtr root = doc ? xmlDocGetRootElement(doc) : NULL;
-    for (xmlNodePtr dev = root ? root->children : NULL; dev; dev = dev->next) {
-        if (dev->type != XML_ELEMENT_NODE || xmlStrcmp(dev->name, BAD_CAST "devices"))
-            continue;
-        for (xmlNodePtr c = dev->children; c; c = c->next) {
-            if (c->type != XML_ELEMENT_NODE ||
-                (xmlStrcmp(c->name, BAD_CAST "serial") && xmlStrcmp(c->name, BAD_CAST "console")))
-                continue;
-            xmlChar *type = xmlGetProp(c, BAD_CAST "type");
-            bool file = type && !xmlStrcmp(type, BAD_CAST "file");
-            xmlFree(type);
-            for (xmlNodePtr src = c->children; file && src; src = src->next)
-                if (src->type == XML_ELEMENT_NODE && !xmlStrcmp(src->name, BAD_CAST "source"))
-                    xmlSetProp(src, BAD_CAST "append", BAD_CAST "on");
-        }
-    }
-    xmlChar *out = NULL;
-    int len = 0;
-    if (root)
-        xmlDocDumpMemory(doc, &out, &len);
-    xmlFreeDoc(doc);
-    char *r = out ? xstrdup((const char *)out) : NULL;
-    xmlFree(out);
-    return r;
+    return out;
 }
 
 static int lv_migrate(yun_hv *hv, const char *uuid, const hv_migrate_opts *o, hv_migrate_stats *stats, yun_err *err)
@@ -639,7 +610,11 @@ static int lv_migrate(yun_hv *hv, const char *uuid, const hv_migrate_opts *o, hv
     virConnSetErrorFunc(dconn, NULL, quiet_errors);
     virTypedParameterPtr p = NULL;
     int n = 0, max = 0;
-    AUTOFREE char *own_xml = o->dest_xml ? NULL : dest_xml_of(d);
+    AUTOFREE char *own_xml = NULL;
+    if (!o->dest_xml && !(own_xml = dest_xml_of(d, o->vnc_listen, err))) {
+        yun_err_prefix(err, "migrating domain %s (%s) from %s to %s: ", name, uuid, l->uri, o->dest_uri);
+        goto out;
+    }
     const char *dxml = o->dest_xml ? o->dest_xml : own_xml;
     if ((via && virTypedParamsAddString(&p, &n, &max, VIR_MIGRATE_PARAM_URI, via) < 0) ||
         (dxml && virTypedParamsAddString(&p, &n, &max, VIR_MIGRATE_PARAM_DEST_XML, dxml) < 0)) {

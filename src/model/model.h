@@ -63,6 +63,8 @@ typedef struct yun_host {
     char accel[8];              /* "kvm" when KVM was tried and works, else "tcg" */
     char libvirt_uri[YUN_PATH_MAX];
     char migrate_addr[128];     /* address for live migration, "" when unknown */
+    char mgmt_addr[64];         /* (schema 5) where guests' VNC listens, "" = 127.0.0.1; a migration's target
+                                 * XML gets it */
     yun_host_state state;       /* DOWN is derived from heartbeats; DISABLED, DRAINING, DRAINED the operator's */
     int64_t last_seen_ms;       /* wall clock of the last report */
     int64_t registered_ms;

@@ -106,6 +106,9 @@ static const char *const migrations[] = {
     "ALTER TABLE vms ADD COLUMN migrate_from INTEGER;"
     "ALTER TABLE vms ADD COLUMN migrate_error TEXT NOT NULL DEFAULT '';"
     "CREATE INDEX vms_migrate_from ON vms(migrate_from) WHERE migrate_from IS NOT NULL;",
+    /* 4 -> 5: a host's management address (agent --mgmt-addr), where its guests' VNC listens: a VM migrating
+     * there gets it in its destination XML */
+    "ALTER TABLE hosts ADD COLUMN mgmt_addr TEXT NOT NULL DEFAULT '';",
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
                "one migration per schema version: bump STORE_SCHEMA_VERSION with each new migration");
@@ -115,7 +118,7 @@ _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
 #define IMAGE_COLS "id, name, IFNULL(owner_id, 0), is_public, path, kernel, initrd, cmdline, size_mib, created_ms"
 #define HOST_COLS                                                                                                      \
     "id, name, cores, mhz, mem_mib, disk_total_mib, disk_free_mib, hypervisor, accel, libvirt_uri, migrate_addr, "     \
-    "state, last_seen_ms, registered_ms"
+    "state, last_seen_ms, registered_ms, mgmt_addr"
 #define VM_SELECT                                                                                                      \
     "SELECT v.id, v.uuid, v.name, v.owner_id, u.name, IFNULL(v.image_id, 0), v.cpus, v.mem_mib, v.max_mem_mib, "       \
     "v.disk_mib, v.cpu_shares, v.cpu_cap, v.min_mhz, v.max_mhz, v.want, v.state, IFNULL(v.host_id, 0), v.error, "      \
@@ -194,12 +197,12 @@ static const char *const sql[ST__COUNT] = {
     [ST_IMAGE_DELETE] = "DELETE FROM images WHERE id = ?1",
     [ST_HOST_UPSERT] =
         "INSERT INTO hosts (name, cores, mhz, mem_mib, disk_total_mib, disk_free_mib, hypervisor, accel, "
-        "libvirt_uri, migrate_addr, state, last_seen_ms, registered_ms) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) "
+        "libvirt_uri, migrate_addr, state, last_seen_ms, registered_ms, mgmt_addr) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) "
         "ON CONFLICT (name) DO UPDATE SET cores = excluded.cores, mhz = excluded.mhz, mem_mib = excluded.mem_mib, "
         "disk_total_mib = excluded.disk_total_mib, disk_free_mib = excluded.disk_free_mib, "
         "hypervisor = excluded.hypervisor, accel = excluded.accel, libvirt_uri = excluded.libvirt_uri, "
-        "migrate_addr = excluded.migrate_addr, last_seen_ms = excluded.last_seen_ms, "
+        "migrate_addr = excluded.migrate_addr, last_seen_ms = excluded.last_seen_ms, mgmt_addr = excluded.mgmt_addr, "
         "state = CASE WHEN hosts.state IN ('disabled', 'draining', 'drained') THEN hosts.state ELSE excluded.state "
         "END "
         "RETURNING id, registered_ms, state",
@@ -208,7 +211,7 @@ static const char *const sql[ST__COUNT] = {
     [ST_HOST_LIST] = "SELECT " HOST_COLS " FROM hosts ORDER BY id",
     [ST_HOST_UPDATE] = "UPDATE hosts SET name = ?2, cores = ?3, mhz = ?4, mem_mib = ?5, disk_total_mib = ?6, "
                        "disk_free_mib = ?7, hypervisor = ?8, accel = ?9, libvirt_uri = ?10, migrate_addr = ?11, "
-                       "state = ?12, last_seen_ms = ?13, registered_ms = ?14 WHERE id = ?1",
+                       "state = ?12, last_seen_ms = ?13, registered_ms = ?14, mgmt_addr = ?15 WHERE id = ?1",
     [ST_VM_INSERT] = "INSERT INTO vms (uuid, name, owner_id, image_id, cpus, mem_mib, max_mem_mib, disk_mib, "
                      "cpu_shares, cpu_cap, min_mhz, max_mhz, want, state, host_id, error, address, created_ms, "
                      "updated_ms, started_ms, probe, migrate_from, migrate_error) VALUES (?1, ?2, ?3, NULLIF(?4, 0), ?5, ?6, ?7, "
@@ -406,6 +409,7 @@ static void bind_host(sqlite3_stmt *st, int first, const yun_host *h)
     sqlite3_bind_text(st, first + 10, model_host_state_name(h->state), -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, first + 11, h->last_seen_ms);
     sqlite3_bind_int64(st, first + 12, h->registered_ms);
+    BIND_FIELD(st, first + 13, h->mgmt_addr);
 }
 
 static int read_host(sqlite3_stmt *st, yun_host *h, yun_err *err)
@@ -430,6 +434,7 @@ static int read_host(sqlite3_stmt *st, yun_host *h, yun_err *err)
     h->state = (yun_host_state)hs;
     h->last_seen_ms = sqlite3_column_int64(st, 12);
     h->registered_ms = sqlite3_column_int64(st, 13);
+    COL_FIELD(st, 14, h->mgmt_addr);
     return 0;
 }
 

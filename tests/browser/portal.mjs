@@ -399,6 +399,23 @@ async function main(which) {
   const reg = await carol.evaluate(async () => (await fetch('/v1/register', { method: 'POST', headers: { 'X-Yun-Portal': '1' },
     body: JSON.stringify({ name: 'carol', password: 'carol-password' }) })).status);
   ok(reg === 403, 'and POST /v1/register is refused', reg);
+
+  // ---- host drain from the Admin page: confirmed first; on the only host, alice's VM cannot leave ----
+  await admin.goto(URL + '/#/admin');
+  const hrow = admin.locator('tr[data-host]').first();
+  await hrow.waitFor();
+  const hname = await hrow.getAttribute('data-host');
+  await admin.getByRole('button', { name: 'Drain ' + hname }).click();
+  const dlg = admin.getByRole('dialog');
+  const asked = await dlg.waitFor().then(() => dlg.textContent(), () => '');
+  await dlg.getByRole('button', { name: 'Drain' }).click();
+  const draining = await hrow.getByText('draining').waitFor().then(() => true, () => false);
+  const stuckNote = await hrow.getByText('cannot leave').waitFor().then(() => true, () => false);
+  ok(/migrate live/.test(asked) && draining && stuckNote,
+     'Drain asks first, then the host shows draining, with the VM that cannot leave', asked);
+  await shot(admin, 'admin-drain');
+  await admin.getByRole('button', { name: 'Enable ' + hname }).click();
+  ok(await hrow.getByText('up', { exact: true }).waitFor().then(() => true, () => false), 'Enable ends the drain');
 }
 
 // Runs the whole test in one browser ('chromium' or 'firefox') and exits with its TAP result.

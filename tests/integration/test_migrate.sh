@@ -16,11 +16,11 @@ STATE=$YUN_TEST_DIR/state
 yund_start "$STATE" "$A" --migrate-addr "$(yun_testhost_addr A)" || { tap_fail "yund starts"; tap_done; exit 1; }
 tap_ok "yund --all-in-one runs host A's agent"
 
-# host B: an agent of its own, in the same namespace as yund (it reaches yund on loopback and B's libvirtd
+# host B: an agent of its own, with VNC on its management address (A's stays on loopback), in the same namespace as yund (it reaches yund on loopback and B's libvirtd
 # through its socket); stopped by pid at exit
 AGENT_B_PID=""
 "$YUN_BIN/yun-agent" --controller "$YUN_URL" --token-file "$STATE/agent.token" --libvirt-uri "$B" \
-  --migrate-addr "$(yun_testhost_addr B)" > "$STATE/agent-B.log" 2>&1 &
+  --migrate-addr "$(yun_testhost_addr B)" --mgmt-addr "$(yun_testhost_addr B)" > "$STATE/agent-B.log" 2>&1 &
 AGENT_B_PID=$!
 _agent_b_stop() {
   [ -n "$AGENT_B_PID" ] && kill -TERM "$AGENT_B_PID" 2> /dev/null
@@ -89,6 +89,9 @@ wait_until 60 "web1 running on B" vm_state_is web1 running && tap_ok "web1's sta
   tap_ok "virsh on A: no yun-admin-web1 (not even defined)" || tap_fail "A still has yun-admin-web1"
 virsh -q -c "$B" list --all --persistent --name | grep -qx yun-admin-web1 &&
   tap_ok "web1 is persistent on B" || tap_fail "web1 persistent on B"
+vnc_listen() { virsh -q -c "$1" dumpxml yun-admin-web1 | grep -o "<graphics type='vnc'[^>]*" | grep -o "listen='[^']*'"; }
+[ "$(vnc_listen "$B")" = "listen='$(yun_testhost_addr B)'" ] &&
+  tap_ok "on B, VNC listens on B's management address ($(vnc_listen "$B"))" || tap_fail "VNC on B: $(vnc_listen "$B")"
 sleep 3 # a restarted guest would print its banner within this; a live one prints nothing new
 [ "$(boots)" = 1 ] && grep -q YUN-GUEST-READY "$CONSOLE" &&
   tap_ok "no second boot: still one boot banner, and the console kept its history" ||
@@ -113,6 +116,8 @@ echo "$out" | sed 's/^/# /'
 [ $rc = 0 ] && [ "$(vm_field web1 host)" = hostA ] && [ "$(domstate "$A")" = running ] &&
   tap_ok "yun vm migrate web1 --to hostA --wait: back on A, running" || tap_fail "vm migrate back (rc $rc)"
 [ "$(boots)" = 1 ] && tap_ok "still one boot after two migrations" || tap_fail "boots: $(boots)"
+[ "$(vnc_listen "$A")" = "listen='127.0.0.1'" ] && tap_ok "back on A, VNC listens on loopback again" ||
+  tap_fail "VNC on A: $(vnc_listen "$A")"
 
 # ---- a VM that fits nowhere: named, with the resource, and left where it is ----
 MEM=$(yun host show hostA -o json | jq .memory_mib)

@@ -10,8 +10,10 @@
 #     shows it (`yun vm show -o json`, `yun vm list`), the same address the guest printed on its console;
 #   - the guest's httpd answers curl from the host (its network namespace) on that address, port 80;
 #   - the VM's probe (--probe http://:80/) succeeds with a response time within a few metrics intervals;
-#   - once the guest's httpd is killed (typed on its VNC console), the probe fails, and the agent's log
-#     says why; stopped, the VM has no address.
+#   - once the guest's httpd is killed (typed on its VNC console), the probe fails, and `yun vm metrics`,
+#     `yun top -o json` and the agent's log say why; stopped, the VM has no address;
+#   - with --bridge br0 (an operator's bridge, with a DHCP server the test runs on it), the same VM started
+#     again is on br0, gets the LAN's address, which the agent learns from the host's ARP table, and answers.
 # yund --all-in-one runs inside the test host's network namespace, where a host's agent runs: the guests'
 # network is private to that host, and only the host reaches them.
 set -u
@@ -131,6 +133,11 @@ if wait_until 60 "the probe fails" probe_down; then
 else
   tap_fail "the probe fails (probe_ok $(vm_latest probe_ok), probe_ms $(vm_latest probe_ms))"
 fi
+why=$(yun vm metrics nw1 --since 1m | grep '^probe failing: ')
+grep -Eq "^probe failing: http://$ADDR:80/: (Couldn't connect|Failed to connect)" <<<"$why" &&
+  tap_ok "yun vm metrics says why: $why" || tap_fail "yun vm metrics says why the probe fails: '$why'"
+top_why=$(yun top --once -o json | jq -r '.vms[] | select(.name == "nw1") | .probe_error // empty')
+[ -n "$top_why" ] && tap_ok "yun top -o json has the reason too" || tap_fail "yun top -o json has no probe_error"
 grep -Eq "probe of nw1 .*failed: .*(Couldn't connect|Connection refused|Failed to connect)" "$STATE/yund.log" &&
   tap_ok "the agent's log says why: $(grep -Eo "probe of nw1 .*failed: .*" "$STATE/yund.log" | tail -1)" ||
   tap_fail "the agent's log says why the probe failed: $(grep -i probe "$STATE/yund.log" | tail -3)"
@@ -140,6 +147,38 @@ yun vm stop nw1 --wait >/dev/null 2>&1 && tap_ok "nw1 stops" || tap_fail "nw1 st
 no_addr() { [ -z "$(vm_field nw1 address)" ]; }
 wait_until 30 "no address" no_addr && tap_ok "a stopped VM has no address" ||
   tap_fail "a stopped VM still has address $(vm_field nw1 address)"
+
+# ---- an operator's bridge: --bridge br0 ----
+# br0 with the host's address on it and a DHCP server the operator runs (here a dnsmasq of the test's own,
+# ended by its pid): the LAN of a data centre, in small
+ip -n "$NS" link add br0 type bridge && ip -n "$NS" addr add 10.204.0.1/24 dev br0 && ip -n "$NS" link set br0 up &&
+  tap_ok "the host has a bridge br0 (10.204.0.1/24)" || tap_fail "making bridge br0"
+ip netns exec "$NS" dnsmasq --keep-in-foreground --conf-file=/dev/null --user=root --port=0 --interface=br0 \
+  --bind-interfaces --dhcp-range=10.204.0.50,10.204.0.99,1h --dhcp-leasefile="$YUN_TEST_DIR/br0.leases" \
+  --pid-file="$YUN_TEST_DIR/br0.pid" >"$YUN_TEST_DIR/br0-dnsmasq.log" 2>&1 &
+BR_DHCP=$!
+yun_on_exit "kill $BR_DHCP"
+yund_stop
+yund_start "$STATE" "$URI" --bridge br0 || { tap_fail "yund starts with --bridge br0"; tap_done; exit 1; }
+wait_until 30 "the agent's word on br0" grep -q "guests join the host's bridge br0 (--bridge)" "$STATE/yund.log" &&
+  tap_ok "yund --bridge br0: the agent puts guests on br0" || tap_fail "the agent's log names br0"
+yun vm start nw1 --wait >/dev/null 2>&1 && tap_ok "nw1 starts again" || tap_fail "nw1 starts again ($(vm_field nw1 state))"
+virsh -c "$URI" domiflist "$DOM" 2>/dev/null | grep -Eq ' bridge +br0 +virtio ' && tap_ok "nw1's NIC is on bridge br0" ||
+  tap_fail "nw1's NIC: $(virsh -c "$URI" domiflist "$DOM" 2>&1 | tr '\n' ' ')"
+addr_on_br0() { [[ $(vm_field nw1 address) =~ ^10\.204\.0\. ]]; }
+if wait_until 180 "nw1's address on br0" addr_on_br0; then
+  ADDR=$(vm_field nw1 address)
+  tap_ok "nw1 has the LAN's address $ADDR (learnt from the host's ARP table)"
+else
+  tap_fail "nw1 has an address on br0 ($(vm_field nw1 address); console: $(yun vm console-log nw1 | grep -a YUN-GUEST-ADDR | tail -1))"
+fi
+page=$(in_ns curl -sS -m 20 "http://$ADDR:80/" 2>&1)
+grep -q "Hello from a yun starter VM" <<<"$page" && tap_ok "curl http://$ADDR:80/ from the host answers" ||
+  tap_fail "curl http://$ADDR:80/: $(head -c 200 <<<"$page")"
+wait_until 60 "the probe succeeds on br0" probe_up && tap_ok "the probe succeeds on br0 ($(vm_latest probe_ms) ms)" ||
+  tap_fail "the probe on br0 (probe_ok $(vm_latest probe_ok))"
+virsh -c "$URI" net-info yun 2>/dev/null | grep -Eq '^Active: +yes' && tap_ok "network yun is left as it was" ||
+  tap_fail "network yun went away"
 
 yun vm delete nw1 --wait >/dev/null 2>&1 && tap_ok "nw1 deleted" || tap_fail "nw1 deleted"
 tap_done

@@ -390,6 +390,7 @@ static json_t *vm_to_h2(fixture *f, const char *uuid, const char *name, const ch
     json_t *j = vm(f, uuid, name, want, false);
     json_object_set_new(j, "target_libvirt_uri", json_string("fake://h2"));
     json_object_set_new(j, "migrate_uri", json_string("tcp://10.0.0.2"));
+    json_object_set_new(j, "target_vnc_listen", json_string("192.168.7.2"));
     return j;
 }
 
@@ -433,6 +434,12 @@ static void test_migrate_out(void **state)
     assert_int_equal(hv_domain_get(h2, U1, &d, &err), 0);
     assert_int_equal(d.state, HV_DOM_RUNNING);
     assert_int_equal(hv_fake_start_count(h2, U1), 0);
+    /* its XML there has the target's VNC address (was 127.0.0.1 here) and appends to the console log */
+    AUTOFREE char *x = hv_fake_domain_xml(h2, U1);
+    assert_non_null(x);
+    assert_non_null(strstr(x, "listen=\"192.168.7.2\""));
+    assert_null(strstr(x, "127.0.0.1"));
+    assert_non_null(strstr(x, "append=\"on\""));
     /* the report was answered: the outcome is forgotten; yund no longer lists the VM here */
     assert_int_equal(pass(f, answer(1, vm(f, U2, "web2", "running", true)), T0 + 20), 0);
     assert_verdict(f, U1, "");

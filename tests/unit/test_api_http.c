@@ -759,6 +759,30 @@ static void test_metrics_endpoints(void **state)
     json_decref(j);
     assert_int_equal(call(f, "GET", "/metrics", f->alice, NULL, &j), 403);
     json_decref(j);
+
+    /* a failed probe, with why (the batch's probe_errors): shown with the VM's latest metrics and its series;
+     * the next sample, a success, drops it */
+    AUTOFREE char *failed = xasprintf("{\"samples\": [{\"kind\": \"vm\", \"id\": \"%s\", \"ts_ms\": %lld, \"probe_ok\": 0}],"
+                                      " \"probe_errors\": {\"%s\": \"http://10.203.0.5:80/: Couldn't connect to server\"}}",
+                                      uuid, now + 1000, uuid);
+    assert_int_equal(call(f, "POST", mpath, f->agent, failed, &j), 200);
+    json_decref(j);
+    assert_int_equal(call(f, "GET", "/v1/metrics/latest", f->alice, NULL, &j), 200);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(j, "vms"), 0), "probe_error")),
+                        "http://10.203.0.5:80/: Couldn't connect to server");
+    json_decref(j);
+    assert_int_equal(call(f, "GET", "/v1/vms/pw/metrics?from=-5m", f->alice, NULL, &j), 200);
+    assert_string_equal(json_string_value(json_object_get(j, "probe_error")),
+                        "http://10.203.0.5:80/: Couldn't connect to server");
+    json_decref(j);
+    AUTOFREE char *works = xasprintf("{\"samples\": [{\"kind\": \"vm\", \"id\": \"%s\", \"ts_ms\": %lld, \"probe_ok\": 1,"
+                                     " \"probe_ms\": 3}]}",
+                                     uuid, now + 2000);
+    assert_int_equal(call(f, "POST", mpath, f->agent, works, &j), 200);
+    json_decref(j);
+    assert_int_equal(call(f, "GET", "/v1/vms/pw/metrics?from=-5m", f->alice, NULL, &j), 200);
+    assert_null(json_object_get(j, "probe_error"));
+    json_decref(j);
 }
 
 int main(void)

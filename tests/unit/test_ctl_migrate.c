@@ -36,6 +36,8 @@ static int64_t add_host(fx *f, const char *name, int cores, uint64_t mem)
     snprintf(h.accel, sizeof h.accel, "tcg");
     snprintf(h.libvirt_uri, sizeof h.libvirt_uri, "qemu+tcp://%s/system", name);
     snprintf(h.migrate_addr, sizeof h.migrate_addr, "10.0.0.%d", name[1] - '0');
+    if (!strcmp(name, "h2"))
+        snprintf(h.mgmt_addr, sizeof h.mgmt_addr, "192.168.1.2");
     yun_err err = YUN_ERR_INIT;
     assert_int_equal(ctl_agent_register(f->c, f->s, &h, T0, &err), 0);
     return h.id;
@@ -177,6 +179,7 @@ static void test_migrate_success(void **state)
     assert_int_equal(src->target_host, h2);
     assert_string_equal(src->target_libvirt_uri, "qemu+tcp://h2/system");
     assert_string_equal(src->migrate_uri, "tcp://10.0.0.2");
+    assert_string_equal(src->target_vnc_listen, "192.168.1.2"); /* h2's management address */
     ctl_answer_free(&a);
     report(f, h2, &v, 1, NULL, 0, &a);
     const ctl_desired *dst = find(&a, vm.uuid);

@@ -191,10 +191,20 @@ static void test_verdicts_move_states(void **state)
     got = get(f, vm.uuid);
     assert_string_equal(got.address, "10.203.0.161");
     assert_int_equal(got.started_ms, T0 + 500); /* still the same run */
-    v.state = YUN_VM_STOPPING; /* a guest shutting down still has it */
+    /* an agent that does not know it (yet: it restarted, or took the VM over by migration) changes nothing */
+    v.address[0] = 0;
     assert_int_equal(report(f, f->h1, &v, 1, NULL, 0, &a), 0);
     ctl_answer_free(&a);
     assert_string_equal(get(f, vm.uuid).address, "10.203.0.161");
+    /* a new one replaces it */
+    snprintf(v.address, sizeof v.address, "10.203.0.162");
+    assert_int_equal(report(f, f->h1, &v, 1, NULL, 0, &a), 0);
+    ctl_answer_free(&a);
+    assert_string_equal(get(f, vm.uuid).address, "10.203.0.162");
+    v.state = YUN_VM_STOPPING; /* a guest shutting down still has it */
+    assert_int_equal(report(f, f->h1, &v, 1, NULL, 0, &a), 0);
+    ctl_answer_free(&a);
+    assert_string_equal(get(f, vm.uuid).address, "10.203.0.162");
 
     v.state = YUN_VM_ERROR; /* a guest that is not up has none, whatever the verdict carries */
     snprintf(v.error, sizeof v.error, "internal error: qemu unexpectedly closed the monitor");

@@ -121,7 +121,7 @@ static void host_eq(const yun_host *a, const yun_host *b)
     EQ_I(a, b, id), EQ_S(a, b, name), EQ_I(a, b, cores), EQ_I(a, b, mhz), EQ_I(a, b, mem_mib);
     EQ_I(a, b, disk_total_mib), EQ_I(a, b, disk_free_mib), EQ_S(a, b, hypervisor), EQ_S(a, b, accel);
     EQ_S(a, b, libvirt_uri), EQ_S(a, b, migrate_addr), EQ_I(a, b, state), EQ_I(a, b, last_seen_ms);
-    EQ_I(a, b, registered_ms);
+    EQ_I(a, b, registered_ms), EQ_S(a, b, mgmt_addr);
 }
 
 static void vm_eq(const yun_vm *a, const yun_vm *b)
@@ -130,7 +130,7 @@ static void vm_eq(const yun_vm *a, const yun_vm *b)
     EQ_I(a, b, image_id), EQ_I(a, b, cpus), EQ_I(a, b, mem_mib), EQ_I(a, b, max_mem_mib), EQ_I(a, b, disk_mib);
     EQ_I(a, b, cpu_shares), EQ_I(a, b, cpu_cap), EQ_I(a, b, min_mhz), EQ_I(a, b, max_mhz), EQ_I(a, b, want);
     EQ_I(a, b, state), EQ_I(a, b, host_id), EQ_S(a, b, error), EQ_S(a, b, address), EQ_I(a, b, created_ms);
-    EQ_I(a, b, updated_ms), EQ_I(a, b, started_ms);
+    EQ_I(a, b, updated_ms), EQ_I(a, b, started_ms), EQ_I(a, b, migrate_from), EQ_S(a, b, migrate_error);
 }
 
 /* ---- migrations ---- */
@@ -336,6 +336,7 @@ static void test_host_roundtrip(void **state)
     strcpy(h.accel, "kvm");
     strcpy(h.libvirt_uri, "qemu:///system");
     strcpy(h.migrate_addr, "10.0.0.1");
+    strcpy(h.mgmt_addr, "192.168.0.1");
     h.state = YUN_HOST_UP;
     h.last_seen_ms = 1234567;
     assert_int_equal(store_host_upsert(s, &h, &err), 0);
@@ -969,7 +970,7 @@ static void test_migrate_v1(void **state)
     assert_int_equal(sqlite3_exec(db,
                                   "DROP TABLE sessions; ALTER TABLE users DROP COLUMN password_hash; "
                                   "ALTER TABLE vms DROP COLUMN probe; " /* added by version 3 */
-                                  "DROP INDEX vms_migrate_from; ALTER TABLE vms DROP COLUMN migrate_from; ALTER TABLE vms DROP COLUMN migrate_error; " /* 4 */
+                                  "ALTER TABLE hosts DROP COLUMN mgmt_addr; " "DROP INDEX vms_migrate_from; ALTER TABLE vms DROP COLUMN migrate_from; ALTER TABLE vms DROP COLUMN migrate_error; " /* 4 */
                                   "PRAGMA user_version = 1",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
@@ -1005,7 +1006,7 @@ static void test_migrate_v2_probe(void **state)
     store_close(s);
     sqlite3 *db;
     assert_int_equal(sqlite3_open(t->path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "DROP INDEX vms_migrate_from; ALTER TABLE vms DROP COLUMN migrate_from; ALTER TABLE vms DROP COLUMN migrate_error; " "ALTER TABLE vms DROP COLUMN probe; PRAGMA user_version = 2",
+    assert_int_equal(sqlite3_exec(db, "ALTER TABLE hosts DROP COLUMN mgmt_addr; " "DROP INDEX vms_migrate_from; ALTER TABLE vms DROP COLUMN migrate_from; ALTER TABLE vms DROP COLUMN migrate_error; " "ALTER TABLE vms DROP COLUMN probe; PRAGMA user_version = 2",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
     sqlite3_close(db);
@@ -1045,11 +1046,11 @@ static void test_migrate_v3_migration(void **state)
     store_close(s);
     sqlite3 *db;
     assert_int_equal(sqlite3_open(t->path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "DROP INDEX vms_migrate_from; ALTER TABLE vms DROP COLUMN migrate_from; ALTER TABLE vms DROP COLUMN migrate_error; " "PRAGMA user_version = 3", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "ALTER TABLE hosts DROP COLUMN mgmt_addr; " "DROP INDEX vms_migrate_from; ALTER TABLE vms DROP COLUMN migrate_from; ALTER TABLE vms DROP COLUMN migrate_error; " "PRAGMA user_version = 3", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
     s = store_open(t->path, &err);
     assert_non_null(s);
-    assert_int_equal(store_schema_version(s), 4);
+    assert_int_equal(store_schema_version(s), STORE_SCHEMA_VERSION);
     yun_vm vm;
     assert_int_equal(store_vm_get(s, vid, &vm, &err), 0);
     assert_int_equal(vm.host_id, ha);
@@ -1102,6 +1103,41 @@ static void test_migrate_v3_migration(void **state)
     store_close(s);
 }
 
+/* Version 5: a host's management address. A version-4 file's hosts have none; it round-trips through
+ * register (upsert) and update. */
+static void test_migrate_v4_mgmt_addr(void **state)
+{
+    tmpdb *t = *state;
+    yun_err err = YUN_ERR_INIT;
+    yun_store *s = store_open(t->path, &err);
+    assert_non_null(s);
+    int64_t ha = add_host(s, "ha");
+    store_close(s);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(t->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "ALTER TABLE hosts DROP COLUMN mgmt_addr; PRAGMA user_version = 4", NULL, NULL,
+                                  NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    s = store_open(t->path, &err);
+    assert_non_null(s);
+    assert_int_equal(store_schema_version(s), 5);
+    yun_host h;
+    assert_int_equal(store_host_get(s, ha, &h, &err), 0);
+    assert_string_equal(h.mgmt_addr, "");
+    snprintf(h.mgmt_addr, sizeof h.mgmt_addr, "10.0.0.7");
+    assert_int_equal(store_host_update(s, &h, &err), 0);
+    assert_int_equal(store_host_get(s, ha, &h, &err), 0);
+    assert_string_equal(h.mgmt_addr, "10.0.0.7");
+    snprintf(h.mgmt_addr, sizeof h.mgmt_addr, "10.0.0.8");
+    h.id = 0;
+    assert_int_equal(store_host_upsert(s, &h, &err), 0);
+    assert_int_equal(h.id, ha);
+    assert_int_equal(store_host_get(s, ha, &h, &err), 0);
+    assert_string_equal(h.mgmt_addr, "10.0.0.8");
+    store_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1126,6 +1162,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_migrate_v1, tmp_setup, tmp_teardown),
         cmocka_unit_test_setup_teardown(test_migrate_v2_probe, tmp_setup, tmp_teardown),
         cmocka_unit_test_setup_teardown(test_migrate_v3_migration, tmp_setup, tmp_teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_v4_mgmt_addr, tmp_setup, tmp_teardown),
     };
     return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }

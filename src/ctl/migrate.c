@@ -120,7 +120,13 @@ int ctl_vm_migrate(ctl_ctx *c, yun_store *s, int64_t vm_id, int64_t target_host,
                    yun_err *err)
 {
     ctl_sched_lock(c, true);
-    int r = migrate_locked(c, s, vm_id, target_host, choice, live, err);
+    /* one transaction from the read to the write: an agent's report applied in between would otherwise be
+     * overwritten by the row as it was read */
+    int r = store_begin(s, err);
+    if (r == 0 && (r = migrate_locked(c, s, vm_id, target_host, choice, live, err)) == 0)
+        r = store_commit(s, err);
+    if (r < 0)
+        store_rollback(s);
     ctl_sched_lock(c, false);
     if (r == 0)
         ctl_vms_changed(c); /* wakes both hosts' agents */
@@ -162,14 +168,23 @@ int ctl_drain_status_get(yun_store *s, int64_t host_id, ctl_drain_status *out, y
     return 0;
 }
 
-/* Records why vm cannot leave its host, once (the drain then leaves it alone). */
-static int mark_stuck(yun_store *s, yun_vm *vm, const char *host, const char *why, yun_err *err)
+/* Records why VM id cannot leave its host, once (the drain then leaves it alone). The row is read again
+ * inside the transaction, so a report applied since the drain listed the VMs is kept. */
+static int mark_stuck(yun_store *s, int64_t id, const char *host, const char *why, yun_err *err)
 {
-    if (!strcmp(vm->migrate_error, why))
+    yun_vm vm;
+    if (store_begin(s, err) < 0)
+        return -1;
+    int rc = store_vm_get(s, id, &vm, err);
+    if (rc == 0 && strcmp(vm.migrate_error, why) != 0) {
+        log_warn("drain of %s: vm %s/%s stays: %s", host, vm.owner_name, vm.name, why);
+        snprintf(vm.migrate_error, sizeof vm.migrate_error, "%s", why);
+        rc = store_vm_update(s, &vm, err);
+    }
+    if (rc == 0 && store_commit(s, err) == 0)
         return 0;
-    log_warn("drain of %s: vm %s/%s stays: %s", host, vm->owner_name, vm->name, why);
-    snprintf(vm->migrate_error, sizeof vm->migrate_error, "%s", why);
-    return store_vm_update(s, vm, err);
+    store_rollback(s);
+    return -1;
 }
 
 /* One draining host. Returns the moves started, or -1. */
@@ -212,7 +227,7 @@ static int drain_host(ctl_ctx *c, yun_store *s, yun_host *h, yun_err *err)
         }
         char why[YUN_MSG_MAX];
         snprintf(why, sizeof why, "%s", e.msg);
-        if (mark_stuck(s, vm, h->name, why, err) < 0)
+        if (mark_stuck(s, vm->id, h->name, why, err) < 0)
             return -1;
         ctl_vms_changed(c);
     }

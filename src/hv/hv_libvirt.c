@@ -624,8 +624,11 @@ static int lv_migrate(yun_hv *hv, const char *uuid, const hv_migrate_opts *o, hv
     /* LIVE: the guest runs on while its memory is copied. UNSAFE: libvirt refuses a disk without
      * cache='none' unless told that the storage is shared and coherent, which is the deployment yun
      * supports (one file system at one path on every host). PERSIST_DEST + UNDEFINE_SOURCE: the domain's
-     * definition moves with it, so a later stop/start happens on the destination. */
-    unsigned int flags = VIR_MIGRATE_LIVE | VIR_MIGRATE_UNSAFE | VIR_MIGRATE_PERSIST_DEST | VIR_MIGRATE_UNDEFINE_SOURCE;
+     * definition moves with it, so a later stop/start happens on the destination. AUTO_CONVERGE: a guest that
+     * dirties memory faster than the link copies it is slowed down step by step until the copy catches up;
+     * without it such a migration never ends (likely under TCG, where a busy vCPU is slow to throttle by hand). */
+    unsigned int flags = VIR_MIGRATE_LIVE | VIR_MIGRATE_UNSAFE | VIR_MIGRATE_PERSIST_DEST | VIR_MIGRATE_UNDEFINE_SOURCE |
+                         VIR_MIGRATE_AUTO_CONVERGE;
     int64_t t0 = yun_mono_ms();
     virDomainPtr dd = virDomainMigrate3(d, dconn, p, (unsigned int)n, flags);
     if (!dd) {

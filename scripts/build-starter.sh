@@ -2,8 +2,10 @@
 # Builds yun's "starter" image from Debian packages, without internet beyond Debian's mirror:
 #   OUTDIR/vmlinuz      the newest linux-image-*-cloud-amd64 kernel apt knows
 #   OUTDIR/initrd.img   a busybox initrd (cpio newc | gzip); its init loads the virtio modules, mounts
-#                       proc/sys/dev, brings eth0 up with udhcpc if there is one (failure tolerated),
-#                       serves a page with httpd on port 80 and prints YUN-GUEST-READY on ttyS0.
+#                       proc/sys/dev, brings eth0 up with udhcpc if there is one (failure tolerated; on a
+#                       lease it prints YUN-GUEST-ADDR <ip> and pings the router once, so the host's ARP
+#                       table learns it), serves a page with httpd on port 80 (/) and prints YUN-GUEST-READY
+#                       on ttyS0.
 #                       With "yun.probe=1" on the kernel command line it only prints YUN-PROBE-OK and
 #                       powers off: the KVM probe (src/hv/hv.h, hv_accel_probe) boots that.
 #   OUTDIR/base.qcow2   an empty, small qcow2 base disk (VMs get an overlay of it)
@@ -162,7 +164,11 @@ case "$1" in
     [ -n "$router" ] && ip route add default via "${router%% *}" dev "$interface"
     : > /etc/resolv.conf
     for d in $dns; do echo "nameserver $d" >> /etc/resolv.conf; done
-    echo "YUN-GUEST-ADDR $ip" > /dev/console ;;
+    echo "YUN-GUEST-ADDR $ip" > /dev/console
+    # say hello to the gateway: its ARP table then knows this guest, which is how a host learns the address
+    # of a guest on a bridge whose DHCP server it does not run (docs/networking.md)
+    [ -n "$router" ] && ping -c 1 -W 1 "${router%% *}" >/dev/null 2>&1 &
+    ;;
 esac
 exit 0
 EOF

@@ -4,10 +4,11 @@
 set -euo pipefail
 pkgs=(build-essential pkg-config meson ninja-build
       libvirt-dev libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils
+      dnsmasq-base iptables
       libsqlite3-dev libpq-dev libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev
       libsodium-dev libxml2-dev libcmocka-dev
       cpio gzip xz-utils busybox-static gnuplot-nox iproute2 curl jq bc python3-yaml
-      nodejs chromium)
+      nodejs chromium firefox-esr)
 # the portal: npm vendors its packages; a nodejs that ships its own npm needs no Debian npm (which would
 # pull in Debian's older nodejs over it)
 command -v npm >/dev/null 2>&1 || pkgs+=(npm)

@@ -4,7 +4,7 @@
 Suites:
   unit         every meson test of each build dir given with --build (plain and ASan+UBSan), TAP
   integration  tests/integration/test_*.sh, TAP on stdout, against the binaries of the first build dir
-  browser      tests/browser/test_*.mjs, TAP on stdout (node + playwright-core + chromium)
+  browser      tests/browser/test_*.mjs, TAP on stdout (node + playwright-core + chromium, firefox-esr)
 A test program that exits non-zero without printing a `not ok` line counts as one failure, so a crash
 cannot pass. Logs go to BUILD/test-logs/. Select with --suite and --only (a substring of a test's name).
 """

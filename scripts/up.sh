@@ -37,6 +37,8 @@ yun is up.
   portal   $URL/   (log in as admin with the password in $STATE/admin.password)
   API      $URL/v1  (token: $STATE/admin.token)
   CLI      $YUN   (e.g. $YUN vm create web1 --image starter --cpus 1 --memory 128M --disk 1G)
+  guests   on this host's NAT network "yun" (10.203.x.0/24, made by the agent; docs/networking.md):
+           their addresses show in \`$YUN vm list\`, reachable from this machine
   log      $STATE/yund.log
   stop     make down   (VMs keep running)
 MSG

@@ -276,6 +276,7 @@ function VmPage({ id }) {
         <dt>Uptime</dt><dd>${vm.state === 'running' && vm.started_ms ? duration(now - vm.started_ms) : '–'}</dd>
         <dt>Wanted</dt><dd>${vm.want}</dd>
         ${vm.error && html`<dt>Error</dt><dd>${vm.error}</dd>`}
+        ${vm.migrate_error && html`<dt>Migration</dt><dd>${vm.migrate_error}</dd>`}
       </dl></div>
       <div class="card" style="flex:1 1 260px"><h2 style="margin-top:0">Actions</h2>
         <${VmActions} vm=${vm} onDone=${() => setN(n + 1)} /></div>
@@ -350,23 +351,33 @@ function HostsAdmin() {
   usePoll(async alive => {
     try { const d = await api('GET', '/v1/hosts'); if (alive()) setHosts(d.hosts); } catch (e) { if (alive()) setErr(e); }
   }, 5000, [n]);
+  const [draining, setDraining] = useState(null); // the host whose drain is being confirmed
   const act = async (h, what) => {
     setErr(null);
     try { await api('POST', `/v1/hosts/${enc(h.name)}/${what}`); setN(n + 1); } catch (e) { setErr(e); }
   };
+  const off = h => ['disabled', 'draining', 'drained'].includes(h.state);
+  const progress = d => d && html`<div class="muted" style="font-size:.8rem">${
+    `${d.vms_left} VM${d.vms_left === 1 ? '' : 's'} left, ${d.migrating} migrating`}${
+    d.stuck ? html`, <strong>${d.stuck} cannot leave</strong> (see their VM page)` : ''}</div>`;
   return html`<section><h2>Hosts</h2><${ErrorBox} error=${err} />
+    ${draining && html`<${Confirm} text=${`Drain ${draining.name}? It takes no new VMs, and its ${draining.vms} VM${draining.vms === 1 ? '' : 's'} migrate live to other hosts, a few at a time. Enable it again to end the drain.`}
+      confirmLabel="Drain" onCancel=${() => setDraining(null)}
+      onConfirm=${() => { const h = draining; setDraining(null); act(h, 'drain'); }} />`}
     ${hosts && html`<table aria-label="Hosts"><thead><tr><th>Name</th><th>State</th><th class="num">VMs</th>
       <th class="num">Cores free</th><th class="num">Memory free</th><th class="num">Disk free</th><th>Hypervisor</th>
       <th>CPU (10 min)</th><th>Actions</th></tr></thead>
-      <tbody>${hosts.map(h => html`<tr data-host=${h.name}><td>${h.name}</td><td><${State} s=${h.state} /></td>
+      <tbody>${hosts.map(h => html`<tr data-host=${h.name}><td>${h.name}</td><td><${State} s=${h.state} />${progress(h.drain)}</td>
         <td class="num">${h.vms}</td><td class="num">${h.free.cpus} / ${h.cores}</td>
         <td class="num">${mib(h.free.memory_mib)}</td><td class="num">${mib(h.free.disk_mib)}</td>
         <td>${h.hypervisor}/${h.accel}</td>
         <td><${Sparkline} path=${`/v1/hosts/${h.id}/metrics`} /></td>
-        <td class="actions">${h.state === 'disabled'
-          ? html`<button class="secondary" onClick=${() => act(h, 'enable')}>Enable</button>`
-          : html`<button class="secondary" onClick=${() => act(h, 'disable')}>Disable</button>`}
-          <button class="secondary" disabled title="draining (migrating every VM away) comes with live migration">Drain</button>
+        <td class="actions">${off(h)
+          ? html`<button class="secondary" onClick=${() => act(h, 'enable')} aria-label=${'Enable ' + h.name}>Enable</button>`
+          : html`<button class="secondary" onClick=${() => act(h, 'disable')} aria-label=${'Disable ' + h.name}>Disable</button>`}
+          <button class="secondary" disabled=${h.state === 'draining' || h.state === 'drained'}
+            onClick=${() => setDraining(h)} aria-label=${'Drain ' + h.name}
+            title="take no new VMs and migrate every VM away">Drain</button>
         </td></tr>`)}</tbody></table>`}
   </section>`;
 }
@@ -428,6 +439,7 @@ const SETTING_HELP = {
   'price.currency': 'shown after prices',
   'placement.algorithm': 'how the scheduler picks a host',
   'agent.interval_ms': 'how often agents report, in ms',
+  'migration.concurrency': 'live migrations a host drain runs at once',
 };
 
 function SettingsAdmin() {

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +13,9 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "hv/hv_net.h"
 #include "util/buf.h"
+#include "util/clock.h"
 #include "util/log.h"
 #include "util/mem.h"
 
@@ -45,21 +48,54 @@ typedef struct agent_vm {
     int64_t mem_asked;           /* the balloon target last asked for, 0 none */
     int64_t mem_asked_at;        /* monotonic ms of that request */
     bool migrate_logged;
+    char address[HV_ADDR_MAX]; /* the guest's address as last learnt, "" when unknown */
+    int64_t address_at;        /* monotonic ms when it was last asked for */
+    bool incoming;           /* assigned here and migrating in: wait for the domain, never start it */
     /* console: what the last delivered report carried, and what the last built report carries */
     bool con_sent, con_pending;
     off_t con_sent_size, con_pending_size;
     int64_t con_sent_mtime, con_pending_mtime;
 } agent_vm;
 
+/* A live migration out of this host. It runs in a thread of its own: under TCG a migration takes seconds
+ * (minutes for a big guest with busy memory), and in the loop's thread it would hold up every other VM's
+ * start and stop, and the verdicts, for that long (the keepalive would only keep the host from looking
+ * dead). The worker owns its own hypervisor connection (hv_open_again); the loop reads the outcome under
+ * agent_state.mig_lock, reports it (migrating, then migrated or the failure), and forgets it once a report
+ * carrying the outcome got an answer. */
+typedef enum { MIG_ACTIVE, MIG_FAILED, MIG_DONE } mig_status;
+
+typedef struct agent_mig {
+    char uuid[YUN_UUID_LEN];
+    char domain[192];
+    long long target_host;
+    char dest_uri[YUN_PATH_MAX];
+    char migrate_uri[256];
+    char vnc_listen[64]; /* VNC's address on the target, "" = as here (a yund that does not say) */
+    yun_hv *hv; /* the worker's connection; NULL when the migration failed before it began */
+    pthread_mutex_t *lock;
+    pthread_t th;
+    bool has_thread;
+    bool reported; /* the loop thread's: a report carried the outcome */
+    /* guarded by *lock */
+    mig_status status;
+    char error[YUN_MSG_MAX];
+    hv_migrate_stats stats;
+} agent_mig;
+
 struct agent_state {
     char *vm_dir;
     char accel[8];
+    char network[64], bridge[32]; /* what guests defined from now on join (agent_state_set_network) */
     char vnc_listen[64]; /* "" = hv's default, 127.0.0.1 */
     int shutdown_timeout_ms;
     agent_vm *vms;
     size_t n, cap;
     yun_buf actions;
     int n_actions;
+    pthread_mutex_t mig_lock; /* guards the status, error and stats of every agent_mig */
+    agent_mig **migs;         /* the array itself is the loop thread's only */
+    size_t n_migs, cap_migs;
 };
 
 /* One VM of yund's answer. Strings point into the JSON. */
@@ -70,6 +106,8 @@ typedef struct desired_vm {
     json_int_t target_host;
     json_int_t cpus, mem_mib, max_mem_mib, disk_mib, cpu_shares, cpu_cap;
     const char *img_path, *kernel, *initrd, *cmdline;
+    bool incoming;
+    const char *migrate_uri, *target_libvirt_uri, *target_vnc_listen;
 } desired_vm;
 
 static int mkdir_p(const char *dir, yun_err *err);
@@ -81,6 +119,7 @@ agent_state *agent_state_new(const char *vm_dir, const char *accel, int shutdown
     agent_state_set_accel(st, accel);
     st->shutdown_timeout_ms = shutdown_timeout_ms > 0 ? shutdown_timeout_ms : AGENT_DEFAULT_SHUTDOWN_TIMEOUT_MS;
     buf_puts(&st->actions, "");
+    pthread_mutex_init(&st->mig_lock, NULL);
     /* best effort: a VM that cannot get its disk says why in its verdict */
     yun_err e = YUN_ERR_INIT;
     if (mkdir_p(st->vm_dir, &e) < 0)
@@ -91,6 +130,12 @@ agent_state *agent_state_new(const char *vm_dir, const char *accel, int shutdown
 void agent_state_set_accel(agent_state *st, const char *accel)
 {
     snprintf(st->accel, sizeof st->accel, "%s", accel && !strcmp(accel, "kvm") ? "kvm" : "tcg");
+}
+
+void agent_state_set_network(agent_state *st, const char *network, const char *bridge)
+{
+    snprintf(st->network, sizeof st->network, "%s", network ? network : "");
+    snprintf(st->bridge, sizeof st->bridge, "%s", bridge ? bridge : "");
 }
 
 int agent_state_set_vnc_listen(agent_state *st, const char *addr, yun_err *err)
@@ -106,6 +151,11 @@ void agent_state_free(agent_state *st)
 {
     if (!st)
         return;
+    agent_migrations_join(st);
+    for (size_t i = 0; i < st->n_migs; i++)
+        free(st->migs[i]);
+    free(st->migs);
+    pthread_mutex_destroy(&st->mig_lock);
     free(st->vm_dir);
     free(st->vms);
     buf_free(&st->actions);
@@ -251,16 +301,19 @@ static int desired_parse(json_t *j, desired_vm *d, yun_err *err)
 {
     memset(d, 0, sizeof *d);
     const char *want = NULL;
-    int here = 1, reboot = 0;
+    int here = 1, reboot = 0, incoming = 0;
     json_t *image = NULL;
     json_error_t je;
     /* not JSON_STRICT: yund may add fields, and an older agent must keep working */
-    if (json_unpack_ex(j, &je, 0, "{s:s, s:s, s?s, s?s, s?s, s?b, s?b, s?I, s?I, s?I, s?I, s?I, s?I, s?I, s?o, s?s, s?s}",
+    if (json_unpack_ex(j, &je, 0,
+                       "{s:s, s:s, s?s, s?s, s?s, s?b, s?b, s?I, s?I, s?I, s?I, s?I, s?I, s?I, s?o, s?s, s?s, s?b, s?s, "
+                       "s?s, s?s}",
                        "uuid", &d->uuid, "want", &want, "name", &d->name, "owner", &d->owner, "domain", &d->domain,
                        "here", &here, "reboot", &reboot, "target_host", &d->target_host, "cpus", &d->cpus,
                        "mem_mib", &d->mem_mib, "max_mem_mib", &d->max_mem_mib, "disk_mib", &d->disk_mib,
                        "cpu_shares", &d->cpu_shares, "cpu_cap", &d->cpu_cap, "image", &image, "disk", &d->disk,
-                       "console", &d->console) < 0)
+                       "console", &d->console, "incoming", &incoming, "migrate_uri", &d->migrate_uri,
+                       "target_libvirt_uri", &d->target_libvirt_uri, "target_vnc_listen", &d->target_vnc_listen) < 0)
         return yun_err_set(err, YUN_E_INVALID, "a VM in yund's answer is malformed: %s", je.text);
     if (!uuid_ok(d->uuid))
         return yun_err_set(err, YUN_E_INVALID, "a VM in yund's answer has a malformed uuid '%s'", d->uuid);
@@ -273,6 +326,7 @@ static int desired_parse(json_t *j, desired_vm *d, yun_err *err)
         return yun_err_set(err, YUN_E_INVALID, "VM %s: disk and console must be absolute paths", d->uuid);
     d->here = here;
     d->reboot = reboot;
+    d->incoming = here && incoming;
     if (image && json_is_object(image) &&
         json_unpack_ex(image, &je, 0, "{s?s, s?s, s?s, s?s}", "path", &d->img_path, "kernel", &d->kernel, "initrd",
                        &d->initrd, "cmdline", &d->cmdline) < 0)
@@ -337,6 +391,8 @@ static int vm_start(agent_state *st, yun_hv *hv, agent_vm *v, const desired_vm *
         .cmdline = d->cmdline,
         .console_log = console,
         .accel = st->accel,
+        .network = st->network,
+        .bridge = st->bridge,
         .vnc_listen = st->vnc_listen,
     };
     action(st, "define", v, d->domain);
@@ -479,6 +535,168 @@ static int vm_delete(agent_state *st, yun_hv *hv, agent_vm *v, const char *domai
     return 0;
 }
 
+/* ---- live migration out of this host ---- */
+
+static agent_mig *mig_find(agent_state *st, const char *uuid)
+{
+    for (size_t i = 0; i < st->n_migs; i++)
+        if (!strcmp(st->migs[i]->uuid, uuid))
+            return st->migs[i];
+    return NULL;
+}
+
+static mig_status mig_status_of(agent_state *st, agent_mig *m)
+{
+    pthread_mutex_lock(&st->mig_lock);
+    mig_status s = m->status;
+    pthread_mutex_unlock(&st->mig_lock);
+    return s;
+}
+
+static void *mig_main(void *p)
+{
+    agent_mig *m = p;
+    hv_migrate_opts o = {.dest_uri = m->dest_uri,
+                         .migrate_uri = m->migrate_uri[0] ? m->migrate_uri : NULL,
+                         .vnc_listen = m->vnc_listen[0] ? m->vnc_listen : NULL};
+    hv_migrate_stats stats;
+    yun_err e = YUN_ERR_INIT;
+    int rc = hv_domain_migrate(m->hv, m->uuid, &o, &stats, &e);
+    hv_close(m->hv);
+    m->hv = NULL;
+    if (rc == 0)
+        log_info("agent: %s (%s) migrated live to host %lld: %lld ms, downtime %lld ms, %llu MiB", m->domain,
+                 m->uuid, m->target_host, (long long)stats.total_ms, (long long)stats.downtime_ms,
+                 (unsigned long long)stats.data_mib);
+    else
+        log_warn("agent: %s (%s): live migration to host %lld failed, it stays here: %s", m->domain, m->uuid,
+                 m->target_host, e.msg);
+    pthread_mutex_lock(m->lock);
+    m->status = rc == 0 ? MIG_DONE : MIG_FAILED;
+    m->stats = stats;
+    if (rc < 0)
+        snprintf(m->error, sizeof m->error, "%s", e.msg);
+    pthread_mutex_unlock(m->lock);
+    return NULL;
+}
+
+/* Starts migrating v's running domain to the target yund named, in a worker thread. A migration that cannot
+ * begin (no libvirt URI for the target, no second connection) is recorded as failed at once, so yund hears
+ * of it the same way. */
+static void mig_start(agent_state *st, yun_hv *hv, agent_vm *v, const desired_vm *d, const char *domain)
+{
+    agent_mig *m = xcalloc(1, sizeof *m);
+    snprintf(m->uuid, sizeof m->uuid, "%s", v->uuid);
+    snprintf(m->domain, sizeof m->domain, "%s", domain ? domain : "");
+    m->target_host = (long long)d->target_host;
+    snprintf(m->dest_uri, sizeof m->dest_uri, "%s", d->target_libvirt_uri ? d->target_libvirt_uri : "");
+    snprintf(m->migrate_uri, sizeof m->migrate_uri, "%s", d->migrate_uri ? d->migrate_uri : "");
+    snprintf(m->vnc_listen, sizeof m->vnc_listen, "%s", d->target_vnc_listen ? d->target_vnc_listen : "");
+    m->lock = &st->mig_lock;
+    m->status = MIG_ACTIVE;
+    xgrow((void **)&st->migs, &st->cap_migs, st->n_migs + 1, sizeof *st->migs);
+    st->migs[st->n_migs++] = m;
+    action(st, "migrate", v, domain);
+    yun_err e = YUN_ERR_INIT;
+    if (!m->dest_uri[0])
+        yun_err_set(&e, YUN_E_INVALID,
+                    "migrating %s to host %lld: that host registered no libvirt URI, so it cannot receive a "
+                    "migration (start its agent with --libvirt-uri)",
+                    m->domain, m->target_host);
+    else if (!(m->hv = hv_open_again(hv, &e)))
+        yun_err_prefix(&e, "migrating %s to host %lld: a second connection to this host's hypervisor: ", m->domain,
+                       m->target_host);
+    else if (pthread_create(&m->th, NULL, mig_main, m) != 0)
+        abort(); /* like out-of-memory */
+    else
+        m->has_thread = true;
+    if (!m->has_thread) {
+        hv_close(m->hv);
+        m->hv = NULL;
+        log_warn("agent: %s (%s): %s", m->domain, m->uuid, e.msg);
+        pthread_mutex_lock(&st->mig_lock);
+        m->status = MIG_FAILED;
+        snprintf(m->error, sizeof m->error, "%s", e.msg);
+        pthread_mutex_unlock(&st->mig_lock);
+    }
+}
+
+void agent_migrations_join(agent_state *st)
+{
+    for (size_t i = 0; i < st->n_migs; i++)
+        if (st->migs[i]->has_thread) {
+            pthread_join(st->migs[i]->th, NULL);
+            st->migs[i]->has_thread = false;
+        }
+}
+
+int agent_migrations_active(agent_state *st)
+{
+    int n = 0;
+    for (size_t i = 0; i < st->n_migs; i++)
+        n += mig_status_of(st, st->migs[i]) == MIG_ACTIVE;
+    return n;
+}
+
+/* Forgets the migrations whose outcome a delivered report carried. A failed one backs its VM off (2 s,
+ * 4 s, ... a minute), so a yund that keeps asking does not make the agent retry in a tight loop. */
+static void mig_forget_reported(agent_state *st, int64_t now)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < st->n_migs; i++) {
+        agent_mig *m = st->migs[i];
+        mig_status s = mig_status_of(st, m);
+        if (s == MIG_ACTIVE || !m->reported) {
+            st->migs[k++] = m;
+            continue;
+        }
+        if (m->has_thread)
+            pthread_join(m->th, NULL); /* it has ended: its status is final */
+        agent_vm *v = vm_find(st, m->uuid);
+        if (v && s == MIG_FAILED) {
+            int64_t delay = AGENT_RETRY_FIRST_MS;
+            for (int f = 0; f < v->fails && delay < AGENT_RETRY_MAX_MS; f++)
+                delay *= 2;
+            v->fails++;
+            v->retry_at = now + (delay < AGENT_RETRY_MAX_MS ? delay : AGENT_RETRY_MAX_MS);
+        } else if (v) {
+            v->fails = 0;
+        }
+        free(m);
+    }
+    st->n_migs = k;
+}
+
+/* Assigned to another host (here = false), per DESIGN.md's decision table: a running domain migrates live
+ * to it; a domain shut off here is undefined (the assigned host defines its own); wanted stopped, an active
+ * one is shut down. Never while a migration of it is under way or its outcome is not yet told to yund. */
+static int vm_elsewhere(agent_state *st, yun_hv *hv, agent_vm *v, const desired_vm *d, const hv_domain_info *dom,
+                        const char *domain, int64_t now)
+{
+    if (mig_find(st, v->uuid) || !dom) {
+        vm_ok(v);
+        return 0;
+    }
+    if (dom->state == HV_DOM_SHUTOFF) {
+        yun_err e = YUN_ERR_INIT;
+        action(st, "undefine", v, domain);
+        if (hv_domain_undefine(hv, v->uuid, &e) < 0) {
+            yun_err_prefix(&e, "undefining a shut-off copy assigned to host %lld: ", (long long)d->target_host);
+            return vm_error(v, false, domain, &e);
+        }
+        vm_ok(v);
+        return 0;
+    }
+    if (d->want == YUN_WANT_STOPPED)
+        return vm_stop(st, hv, v, domain, dom, now);
+    if (dom->state != HV_DOM_RUNNING || now < v->retry_at) {
+        vm_ok(v); /* paused or crashed: nothing to migrate live; or backing off after a failure */
+        return 0;
+    }
+    mig_start(st, hv, v, d, domain);
+    return 0;
+}
+
 static int vm_reconcile(agent_state *st, yun_hv *hv, agent_vm *v, const desired_vm *d, const hv_domain_info *dom,
                          int64_t now)
 {
@@ -496,6 +714,14 @@ static int vm_reconcile(agent_state *st, yun_hv *hv, agent_vm *v, const desired_
     if (d->want == YUN_WANT_DELETED)
         return vm_delete(st, hv, v, domain, dom);
     v->deleted = false;
+    if (!d->here)
+        return vm_elsewhere(st, hv, v, d, dom, domain, now);
+    if (d->incoming && !(dom && dom->state == HV_DOM_RUNNING)) {
+        /* migrating in: the source's libvirt brings the domain (paused until the switch-over); starting a
+         * second copy here would run the guest twice on one disk */
+        vm_ok(v);
+        return 0;
+    }
     if (d->want == YUN_WANT_STOPPED) {
         if (!dom_active(dom)) {
             vm_ok(v);
@@ -504,18 +730,6 @@ static int vm_reconcile(agent_state *st, yun_hv *hv, agent_vm *v, const desired_
         return vm_stop(st, hv, v, domain, dom, now);
     }
     /* want running */
-    if (!d->here) {
-        if (dom_active(dom) && !v->migrate_logged) {
-            /* TODO(migration): live-migrate to d->target_host here (virDomainMigrate3 through hv, to the
-             * target's migrate_uri). Until then the VM keeps running where it is, and yund sees it here. */
-            log_info("agent: %s (%s) is assigned to host %lld but runs here; live migration is not implemented "
-                     "yet, so it stays",
-                     domain, v->uuid, (long long)d->target_host);
-            v->migrate_logged = true;
-        }
-        vm_ok(v);
-        return 0;
-    }
     if (dom && dom->state != HV_DOM_SHUTOFF && dom->state != HV_DOM_CRASHED) {
         (void)vm_enforce(st, hv, v, d, dom, now); /* a failure is the VM's error; a reboot is still wanted */
         if (d->reboot && dom->state == HV_DOM_RUNNING) {
@@ -565,6 +779,7 @@ int agent_reconcile(agent_state *st, yun_hv *hv, const json_t *desired, int64_t 
             v->con_pending = false;
         }
     }
+    mig_forget_reported(st, now_ms);
     json_t *vms = json_object_get(desired, "vms");
     if (!json_is_array(vms))
         return yun_err_set(err, YUN_E_INVALID, "yund's answer has no \"vms\" array");
@@ -588,6 +803,7 @@ int agent_reconcile(agent_state *st, yun_hv *hv, const json_t *desired, int64_t 
         v->listed = true;
         v->want = d.want;
         v->here = d.here;
+        v->incoming = d.incoming;
         vm_paths(st, v, &d);
         (void)vm_reconcile(st, hv, v, &d, dom_find(doms, ndoms, d.uuid), now_ms); /* failures are verdicts */
     }
@@ -681,10 +897,35 @@ static json_t *console_tail(agent_vm *v, const char *path)
     return s;
 }
 
+/* Learns the address of a running guest: every second while it has none (a lease comes a few seconds into
+ * the boot), then every AGENT_ADDR_RECHECK_MS; forgotten when the guest stops (its next boot may get
+ * another). A failure to ask is no address, never an error of the VM. */
+static void vm_address(yun_hv *hv, agent_vm *v, const hv_domain_info *dom)
+{
+    if (!dom || dom->state != HV_DOM_RUNNING) {
+        v->address[0] = 0;
+        v->address_at = 0;
+        return;
+    }
+    int64_t now = yun_mono_ms();
+    int64_t every = v->address[0] ? AGENT_ADDR_RECHECK_MS : AGENT_ADDR_ASK_MS;
+    if (v->address_at && now - v->address_at < every)
+        return;
+    char addr[HV_ADDR_MAX] = "";
+    if (hv_domain_address(hv, v->uuid, addr, sizeof addr, NULL) < 0 && v->address[0])
+        return; /* keep what was known over a passing failure */
+    if (strcmp(addr, v->address) != 0)
+        log_info("agent: %s has address %s", v->uuid, addr[0] ? addr : "(none)");
+    snprintf(v->address, sizeof v->address, "%s", addr);
+    v->address_at = now;
+}
+
 static const char *verdict(const agent_vm *v, const hv_domain_info *dom)
 {
     if (v->deleted)
         return "deleted";
+    if (v->incoming && !(dom && dom->state == HV_DOM_RUNNING))
+        return "migrating";
     if (v->failed)
         return "error";
     if (dom && dom->state == HV_DOM_CRASHED)
@@ -719,6 +960,9 @@ json_t *agent_report(agent_state *st, yun_hv *hv, yun_err *err)
             dom = NULL;
         const char *state = verdict(v, dom);
         json_t *jv = json_pack("{s:s, s:s}", "uuid", v->uuid, "state", state);
+        vm_address(hv, v, dom);
+        if (v->address[0])
+            json_object_set_new(jv, "address", json_string(v->address));
         if (v->error[0])
             json_object_set_new(jv, "error", json_string(v->error));
         else if (dom && dom->state == HV_DOM_CRASHED && !v->deleted)
@@ -729,6 +973,25 @@ json_t *agent_report(agent_state *st, yun_hv *hv, yun_err *err)
         json_t *tail = console_tail(v, v->console);
         if (tail)
             json_array_append_new(jcons, json_pack("{s:s, s:o}", "uuid", v->uuid, "tail", tail));
+    }
+    /* migrations out of this host: the VMs are assigned elsewhere, but their source tells how it goes */
+    for (size_t i = 0; i < st->n_migs; i++) {
+        agent_mig *m = st->migs[i];
+        pthread_mutex_lock(&st->mig_lock);
+        mig_status s = m->status;
+        hv_migrate_stats ms = m->stats;
+        json_t *jv = json_pack("{s:s, s:s}", "uuid", m->uuid, "state",
+                               s == MIG_ACTIVE ? "migrating" : s == MIG_DONE ? "migrated" : "running");
+        if (s == MIG_FAILED)
+            json_object_set_new(jv, "migrate_error", json_string(m->error));
+        pthread_mutex_unlock(&st->mig_lock);
+        if (s == MIG_DONE) {
+            json_object_set_new(jv, "total_ms", json_integer(ms.total_ms));
+            json_object_set_new(jv, "downtime_ms", json_integer(ms.downtime_ms));
+        }
+        if (s != MIG_ACTIVE)
+            m->reported = true;
+        json_array_append_new(jvms, jv);
     }
     free(doms);
     uint64_t total = 0, avail = 0;

@@ -20,6 +20,8 @@
 #define AGENT_DEFAULT_INTERVAL_MS 2000
 #define AGENT_DEFAULT_SHUTDOWN_TIMEOUT_MS 30000
 #define AGENT_CONSOLE_TAIL_MAX (64 * 1024)
+#define AGENT_ADDR_RECHECK_MS 30000 /* a known guest address is asked for again this often */
+#define AGENT_ADDR_ASK_MS 1000        /* an unknown one this often */
 
 typedef struct agent_config {
     const char *controller_url; /* "http://127.0.0.1:8080" */
@@ -39,6 +41,10 @@ typedef struct agent_config {
      * Until then, and always with cfg->hv set, the host says "tcg". */
     const char *probe_kernel, *probe_initrd;
     const char *accel_cache;    /* the probe's verdict, kept per boot; NULL: VM_DIR/.accel */
+    /* Guests' network (src/hv/hv_net.h, docs/networking.md): yun's own NAT network (default), an existing
+     * host bridge, or none (an unconnected tap). */
+    const char *bridge;         /* non-empty: guests join this bridge */
+    bool no_guest_network;      /* guests get no network */
     atomic_bool *stop;          /* set to true to end agent_run after the current pass */
 } agent_config;
 
@@ -58,13 +64,18 @@ agent_state *agent_state_new(const char *vm_dir, const char *accel, int shutdown
 void agent_state_free(agent_state *st);
 /* Domains defined from now on get this type ("kvm" or "tcg"); running ones keep theirs until restarted. */
 void agent_state_set_accel(agent_state *st, const char *accel);
+/* Domains defined from now on join this libvirt network when set, else this bridge when set, else get an
+ * unconnected tap (hv_domain_spec); running ones keep theirs until restarted. NULL or "" for none. */
+void agent_state_set_network(agent_state *st, const char *network, const char *bridge);
 /* Domains defined from now on get their VNC server on addr (agent_config.mgmt_addr; NULL or "" = 127.0.0.1);
  * running ones keep theirs until restarted. -1 with err (nothing changed) when hv_vnc_listen_check refuses it. */
 int agent_state_set_vnc_listen(agent_state *st, const char *addr, yun_err *err);
 
 /* The report for yund (docs/agent-protocol.md): every domain on the host, the verdict on each VM the last
- * answer listed here, and the console tails that changed since the last delivered report. A new
- * reference, or NULL with err when the hypervisor cannot list its domains. */
+ * answer listed here (with its guest's IPv4 address once the hypervisor knows it: hv_domain_address, asked
+ * every AGENT_ADDR_ASK_MS until known, then every AGENT_ADDR_RECHECK_MS), and the console tails
+ * that changed since the last delivered report. A new reference, or NULL with err when the hypervisor
+ * cannot list its domains. */
 json_t *agent_report(agent_state *st, yun_hv *hv, yun_err *err);
 
 /* Makes desired (yund's answer to the last report: {"vms": [...]}) true on this host, by DESIGN.md's
@@ -75,6 +86,13 @@ json_t *agent_report(agent_state *st, yun_hv *hv, yun_err *err);
  * Returns the number of actions taken (0 when the host already matched), or -1 with err when desired is
  * not the answer the protocol describes or the hypervisor cannot list its domains. */
 int agent_reconcile(agent_state *st, yun_hv *hv, const json_t *desired, int64_t now_ms, yun_err *err);
+
+/* Live migrations out of this host run in worker threads (agent.c says why); agent_reconcile starts them
+ * and agent_report carries their progress. agent_migrations_active: how many are under way now.
+ * agent_migrations_join: waits until every one under way has ended (tests; agent_state_free does it too,
+ * so stopping an agent waits for its migrations). */
+int agent_migrations_active(agent_state *st);
+void agent_migrations_join(agent_state *st);
 
 /* Total and free MiB of the file system holding dir (statvfs). -1 with err when dir cannot be examined. */
 int agent_disk_mib(const char *dir, uint64_t *total_mib, uint64_t *free_mib, yun_err *err);

@@ -2,6 +2,7 @@
  * reconcile every interval. Everything about HTTP and retries lives here; the decisions are in agent.c. */
 #include "agent/agent.h"
 #include "agent/agent_metrics.h"
+#include "hv/hv_net.h"
 
 #include <dirent.h>
 #include <pthread.h>
@@ -24,6 +25,7 @@
  * next passes come sooner, so yund sees a state or a console line soon after it happens. */
 #define AGENT_BRISK_FOR_MS 30000
 #define AGENT_BRISK_INTERVAL_MS 250
+#define AGENT_NET_RETRY_MS 60000 /* how often to try again to set up the guests' network */
 
 typedef struct agent_reg {
     long long host_id;
@@ -203,6 +205,9 @@ static int register_once(const agent_config *cfg, yun_hv *hv, const char *disk_d
                              "disk_free_mib", (json_int_t)avail, "hypervisor", ni.hypervisor, "accel", ni.accel,
                              "libvirt_uri", cfg->libvirt_uri ? cfg->libvirt_uri : "", "migrate_addr",
                              cfg->migrate_addr ? cfg->migrate_addr : "");
+    /* only when set: a yund from before it would refuse the unknown field */
+    if (cfg->mgmt_addr && *cfg->mgmt_addr)
+        json_object_set_new(body, "mgmt_addr", json_string(cfg->mgmt_addr));
     AUTOFREE char *url = url_join(cfg->controller_url, "/v1/agent/register");
     json_t *ans = http_json("POST", url, cfg->token, body, AGENT_HTTP_TIMEOUT_MS, err);
     json_decref(body);
@@ -313,6 +318,40 @@ static bool probe_accel(const agent_config *cfg, const agent_reg *reg, char acce
     return true;
 }
 
+/* The guests' network (src/hv/hv_net.h): what domains defined from now on join. Returns true when settled;
+ * false when yun's NAT network cannot be set up now: then guests get an unconnected tap, the reason and the
+ * fixes are logged (once per distinct reason, in last_fail), and the caller tries again later. */
+static bool net_setup(const agent_config *cfg, yun_hv *hv, agent_state *st, char *last_fail, size_t n)
+{
+    if (cfg->no_guest_network) {
+        agent_state_set_network(st, NULL, NULL);
+        log_info("agent: guests get no network (--no-guest-network)");
+        return true;
+    }
+    if (cfg->bridge && *cfg->bridge) {
+        agent_state_set_network(st, NULL, cfg->bridge);
+        log_info("agent: guests join the host's bridge %s (--bridge)", cfg->bridge);
+        return true;
+    }
+    hv_net_info ni;
+    yun_err e = YUN_ERR_INIT;
+    if (hv_network_ensure(hv, HV_NET_NAME, &ni, &e) < 0) {
+        agent_state_set_network(st, NULL, NULL);
+        if (strcmp(last_fail, e.msg) != 0)
+            log_error("agent: guests get no network until this works: %s. yun's NAT network needs dnsmasq-base "
+                      "and iptables on the host (apt-get install dnsmasq-base iptables, or scripts/deps.sh); or "
+                      "give the agent --bridge BR to put guests on an existing bridge, or --no-guest-network. "
+                      "Trying again every %d s",
+                      e.msg, AGENT_NET_RETRY_MS / 1000);
+        snprintf(last_fail, n, "%s", e.msg);
+        return false;
+    }
+    agent_state_set_network(st, ni.name, NULL);
+    log_info("agent: guests join network %s (%s, bridge %s, NAT)%s", ni.name, ni.subnet[0] ? ni.subnet : "-",
+             ni.bridge[0] ? ni.bridge : "-", ni.created ? ": defined it" : ni.started ? ": started it" : "");
+    return true;
+}
+
 int agent_run(const agent_config *cfg, yun_err *err)
 {
     if (!cfg->controller_url || !*cfg->controller_url)
@@ -339,6 +378,9 @@ int agent_run(const agent_config *cfg, yun_err *err)
         goto out;
     }
     agent_state *st = agent_state_new(reg.vm_dir, ni.accel, cfg->shutdown_timeout_ms);
+    char net_fail[sizeof err->msg] = "";
+    bool net_ok = net_setup(cfg, hv, st, net_fail, sizeof net_fail);
+    int64_t net_tried = yun_mono_ms();
     agent_state_set_vnc_listen(st, cfg->mgmt_addr, NULL); /* checked above */
     /* metrics: the sampler thread (agent_metrics.h), apart from this loop so it never slows it */
     agent_metrics *am = agent_metrics_start(cfg, reg.host_id, cfg->host_name && *cfg->host_name ? cfg->host_name : ni.hostname, reg.vm_dir);
@@ -371,6 +413,10 @@ int agent_run(const agent_config *cfg, yun_err *err)
                     break;
                 }
             }
+        }
+        if (!net_ok && t0 - net_tried >= AGENT_NET_RETRY_MS) {
+            net_tried = t0;
+            net_ok = net_setup(cfg, hv, st, net_fail, sizeof net_fail);
         }
         json_t *report = agent_report(st, hv, &e);
         bool console_moved = report && json_array_size(json_object_get(report, "consoles")) > 0;

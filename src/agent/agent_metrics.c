@@ -99,15 +99,27 @@ json_t *agent_metrics_batch(const char *host_name, const hvs_sample *prev, const
         for (size_t j = 0; j < nlive; j++)
             res[back[j]] = lres[j];
     }
+    json_t *errors = json_object();
     for (size_t i = 0; i < n; i++) {
         if (cur->doms[i].state != 1) /* a stopped or paused domain has nothing worth a point */
             continue;
         stats_report_vm(samples, cur->wall_ms, &rates[i], slot[i] >= 0 ? &res[slot[i]] : NULL);
+        if (slot[i] >= 0 && !res[slot[i]].ok) {
+            const probe_result *r = &res[slot[i]];
+            const char *url = urls[slot[i]];
+            if (!url) /* unresolved: the URL as declared */
+                url = json_string_value(json_object_get(probe_of(probes, rates[i].uuid), "url"));
+            json_object_set_new(errors, rates[i].uuid,
+                                json_sprintf("%s: %s", url ? url : "?", r->error[0] ? r->error : "failed"));
+        }
     }
     for (size_t j = 0; j < nurls; j++)
         free(owned[j]);
     json_t *batch = json_object();
     json_object_set_new(batch, "samples", samples);
+    if (json_object_size(errors))
+        json_object_set(batch, "probe_errors", errors);
+    json_decref(errors);
     return batch;
 }
 
@@ -133,6 +145,34 @@ void agent_metrics_answer(const json_t *answer, long *interval_ms, json_t **prob
     *probes = json_is_array(p) ? json_incref(p) : json_array();
 }
 
+/* Logs why a VM's probe fails when the reason changes, and once when it works again, so an operator sees
+ * the cause (the metrics have only probe_ok 0) without a line per interval. last: uuid -> reason, kept. */
+static void probe_errors_log(json_t *last, const json_t *now, const json_t *probes)
+{
+    const char *uuid;
+    json_t *v, *tmp;
+    json_object_foreach((json_t *)now, uuid, v)
+    {
+        const json_t *was = json_object_get(last, uuid);
+        if (was && json_equal(was, v))
+            continue;
+        const char *name = json_string_value(json_object_get(probe_of(probes, uuid), "name"));
+        log_warn("agent metrics: probe of %s (%s) failed: %s", name ? name : uuid, uuid, json_string_value(v));
+        json_object_set(last, uuid, v);
+    }
+    json_object_foreach_safe(last, tmp, uuid, v)
+    {
+        if (json_object_get(now, uuid))
+            continue;
+        const json_t *p = probe_of(probes, uuid);
+        if (p) { /* still declared, and no error this pass: it answers again */
+            const char *name = json_string_value(json_object_get(p, "name"));
+            log_info("agent metrics: probe of %s (%s) works again", name ? name : uuid, uuid);
+        }
+        json_object_del(last, uuid);
+    }
+}
+
 /* Sleeps until deadline (monotonic ms), waking early when asked to quit. */
 static void nap_until(agent_metrics *am, int64_t deadline)
 {
@@ -146,6 +186,7 @@ static void *sampler_main(void *p)
     pthread_setname_np(pthread_self(), "yun-metrics"); /* top -H and /proc/PID/task/TID/comm show it by name */
     long interval = AGENT_METRICS_DEFAULT_INTERVAL_MS;
     json_t *probes = json_array();
+    json_t *probe_errs = json_object(); /* uuid -> why its probe last failed */
     const yun_power_model *pm = NULL; /* until yund's first answer names one */
     hvs_sample prev = {0};
     bool have_prev = false;
@@ -169,6 +210,7 @@ static void *sampler_main(void *p)
             continue;
         }
         json_t *batch = agent_metrics_batch(am->host_name, have_prev ? &prev : NULL, &cur, probes, interval, pm);
+        probe_errors_log(probe_errs, json_object_get(batch, "probe_errors"), probes);
         if (have_prev)
             hvs_sample_free(&prev);
         prev = cur;
@@ -201,6 +243,7 @@ static void *sampler_main(void *p)
     if (have_prev)
         hvs_sample_free(&prev);
     json_decref(probes);
+    json_decref(probe_errs);
     return NULL;
 }
 

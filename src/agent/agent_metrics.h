@@ -30,9 +30,11 @@ void agent_metrics_stop(agent_metrics *am);
 /* ---- one pass, without threads or HTTP (tests, bench) ---- */
 
 /* The batch of one pass: {"samples": [...]} with the host, its cores and every running domain of cur, rates
- * against prev (NULL: gauges only). probes: yund's last answer's "probes" ([{"uuid", "url", "address"}], or
- * NULL): each listed domain of cur that runs gets its probe fetched (all at once, bounded by
- * probe_timeout_ms(interval_ms)). A probe that cannot be resolved (no address yet) counts as failed. pm: the
+ * against prev (NULL: gauges only). probes: yund's last answer's "probes" ([{"uuid", "url", "address",
+ * "name"}], or NULL): each listed domain of cur that runs gets its probe fetched (all at once, bounded by
+ * probe_timeout_ms(interval_ms)). A probe that cannot be resolved (no address yet) counts as failed; when
+ * any failed, "probe_errors" ({uuid: "URL: why"}) says why (for the agent's log, and for yund, which shows
+ * it with the VM's latest metrics). pm: the
  * host's power model for power_w (NULL: not estimated).
  * A new reference. */
 json_t *agent_metrics_batch(const char *host_name, const hvs_sample *prev, const hvs_sample *cur,

@@ -29,6 +29,7 @@ typedef struct latest {
     char *id;
     int64_t ts_ms;
     double v[METRICS_MAX];
+    char *note; /* what the latest sample's numbers cannot say (why a VM's probe failed), NULL when nothing */
 } latest;
 
 struct api_metrics {
@@ -78,6 +79,8 @@ static void latest_put(api_metrics *am, const metrics_sample *s)
     }
     l->ts_ms = s->ts_ms;
     memcpy(l->v, s->v, sizeof l->v);
+    free(l->note); /* it was about the sample replaced */
+    l->note = NULL;
 }
 
 /* Drops entries older than cutoff (VMs deleted long ago, hosts gone). latest_lock held. */
@@ -90,12 +93,41 @@ static void latest_prune(api_metrics *am, int64_t cutoff)
             if (l->ts_ms < cutoff) {
                 *pp = l->next;
                 free(l->id);
+                free(l->note);
                 free(l);
             } else {
                 pp = &l->next;
             }
         }
     }
+}
+
+void api_metrics_note(api_metrics *am, metrics_kind kind, const char *id, int64_t ts_ms, const char *note)
+{
+    if (!am || !id)
+        return;
+    pthread_mutex_lock(&am->latest_lock);
+    latest *l = latest_find(am, kind, id);
+    if (l && l->ts_ms == ts_ms) {
+        free(l->note);
+        l->note = note && *note ? xstrdup(note) : NULL;
+    }
+    pthread_mutex_unlock(&am->latest_lock);
+}
+
+bool api_metrics_latest_note(api_metrics *am, metrics_kind kind, const char *id, char *out, size_t n)
+{
+    if (n)
+        out[0] = 0;
+    if (!am || !id)
+        return false;
+    pthread_mutex_lock(&am->latest_lock);
+    latest *l = latest_find(am, kind, id);
+    bool have = l && l->note;
+    if (have)
+        snprintf(out, n, "%s", l->note);
+    pthread_mutex_unlock(&am->latest_lock);
+    return have;
 }
 
 int api_metrics_compact(api_metrics *am, int64_t now_ms, yun_err *err)
@@ -477,14 +509,14 @@ int api_metrics_render(api_metrics *am, yun_store *s, const api_metrics_routes *
         prom_label lb[] = {{"state", model_vm_state_name((yun_vm_state)st)}};
         prom_sample(out, "yun_vms", lb, 1, (double)w.by_state[st]);
     }
-    int64_t hs[3] = {0};
+    int64_t hs[YUN_HOST_DRAINED + 1] = {0};
     for (size_t i = 0; i < w.nhosts; i++) {
         yun_host_state st = ctl_host_effective_state(&w.hosts[i], now_ms, agent_interval_ms);
-        if ((size_t)st < 3)
+        if ((size_t)st <= YUN_HOST_DRAINED)
             hs[st]++;
     }
     prom_family(out, "yun_hosts", PROM_GAUGE, "hosts by state", NULL);
-    for (int st = 0; st < 3; st++) {
+    for (int st = 0; st <= YUN_HOST_DRAINED; st++) {
         prom_label lb[] = {{"state", model_host_state_name((yun_host_state)st)}};
         prom_sample(out, "yun_hosts", lb, 1, (double)hs[st]);
     }

@@ -6,6 +6,7 @@
 #ifndef YUN_API_API_METRICS_H
 #define YUN_API_API_METRICS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -46,6 +47,12 @@ int api_metrics_query(api_metrics *am, metrics_kind kind, const char *id, int64_
 /* The latest sample of (kind, id): copies its values (METRICS_MAX, NaN = not measured) and returns its
  * timestamp, or 0 when none is kept. */
 int64_t api_metrics_latest(api_metrics *am, metrics_kind kind, const char *id, double v[METRICS_MAX]);
+
+/* A note on the latest sample of (kind, id), taken at ts_ms: what its numbers cannot say (why a VM's probe
+ * failed). Ignored unless that sample is the latest; a newer sample drops it. NULL or "" clears it. */
+void api_metrics_note(api_metrics *am, metrics_kind kind, const char *id, int64_t ts_ms, const char *note);
+/* The note on the latest sample of (kind, id) into out; false (out "") when there is none. */
+bool api_metrics_latest_note(api_metrics *am, metrics_kind kind, const char *id, char *out, size_t n);
 
 /* Compacts now (what the thread does every minute); for tests. */
 int api_metrics_compact(api_metrics *am, int64_t now_ms, yun_err *err);

@@ -1,8 +1,10 @@
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api/api_int.h"
+#include "hv/hv_console.h"
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -18,6 +20,7 @@ static const api_field register_fields[] = {
     {"accel", F_STRING, true},
     {"libvirt_uri", F_STRING, true},
     {"migrate_addr", F_STRING, false},
+    {"mgmt_addr", F_STRING, false},
     {NULL, 0, false},
 };
 
@@ -34,12 +37,15 @@ int h_agent_register(api_req *rq, api_resp *rs, yun_err *err)
     json_t *j = api_body_json(rq, register_fields, err);
     if (!j)
         return -1;
-    const char *name, *hv, *accel, *uri, *mig = "";
+    const char *name, *hv, *accel, *uri, *mig = "", *mgmt = "";
     json_int_t cores, mhz, mem, dtot, dfree;
     yun_host h = {0};
-    int r = api_unpack(j, err, "{s:s, s:I, s:I, s:I, s:I, s:I, s:s, s:s, s:s, s?s}", "name", &name, "cores", &cores,
-                       "mhz", &mhz, "mem_mib", &mem, "disk_total_mib", &dtot, "disk_free_mib", &dfree, "hypervisor",
-                       &hv, "accel", &accel, "libvirt_uri", &uri, "migrate_addr", &mig);
+    int r = api_unpack(j, err, "{s:s, s:I, s:I, s:I, s:I, s:I, s:s, s:s, s:s, s?s, s?s}", "name", &name, "cores",
+                       &cores, "mhz", &mhz, "mem_mib", &mem, "disk_total_mib", &dtot, "disk_free_mib", &dfree,
+                       "hypervisor", &hv, "accel", &accel, "libvirt_uri", &uri, "migrate_addr", &mig, "mgmt_addr",
+                       &mgmt);
+    if (r == 0 && *mgmt)
+        r = hv_vnc_listen_check(mgmt, "mgmt_addr", err);
     if (r == 0 && (!*name || cores < 1 || mhz < 0 || mem < 1 || dtot < 0 || dfree < 0))
         r = yun_err_set(err, YUN_E_INVALID,
                         "register: name must be non-empty, cores and mem_mib positive, "
@@ -48,7 +54,8 @@ int h_agent_register(api_req *rq, api_resp *rs, yun_err *err)
         copy_str(h.hypervisor, sizeof h.hypervisor, hv, "hypervisor", err) < 0 ||
         copy_str(h.accel, sizeof h.accel, accel, "accel", err) < 0 ||
         copy_str(h.libvirt_uri, sizeof h.libvirt_uri, uri, "libvirt_uri", err) < 0 ||
-        copy_str(h.migrate_addr, sizeof h.migrate_addr, mig, "migrate_addr", err) < 0) {
+        copy_str(h.migrate_addr, sizeof h.migrate_addr, mig, "migrate_addr", err) < 0 ||
+        copy_str(h.mgmt_addr, sizeof h.mgmt_addr, mgmt, "mgmt_addr", err) < 0) {
         json_decref(j);
         return -1;
     }
@@ -80,7 +87,9 @@ static const api_field domain_fields[] = {
     {"cpu_shares", F_INT, false}, {"cpu_cap", F_INT, false}, {NULL, 0, false},
 };
 static const api_field verdict_fields[] = {
-    {"uuid", F_STRING, true}, {"state", F_STRING, true}, {"error", F_STRING, false}, {NULL, 0, false}};
+    {"uuid", F_STRING, true},        {"state", F_STRING, true},    {"error", F_STRING, false},
+    {"migrate_error", F_STRING, false}, {"total_ms", F_INT, false}, {"downtime_ms", F_INT, false},
+    {"address", F_STRING, false},    {NULL, 0, false}};
 static const api_field console_fields[] = {{"uuid", F_STRING, true}, {"tail", F_STRING, true}, {NULL, 0, false}};
 
 static int uuid_copy(char dst[YUN_UUID_LEN], const char *src, const char *where, yun_err *err)
@@ -125,25 +134,42 @@ static int parse_report(json_t *j, ctl_report *r, ctl_domain **doms, ctl_verdict
     json_array_foreach(jv, i, e)
     {
         snprintf(where, sizeof where, "vms[%zu]", i);
-        const char *uuid, *state, *msg = "";
+        const char *uuid, *state, *msg = "", *mig_msg = "", *addr = "";
+        json_int_t total = -1, down = -1;
         if (api_json_check(e, verdict_fields, where, err) < 0 ||
-            json_unpack(e, "{s:s, s:s, s?s}", "uuid", &uuid, "state", &state, "error", &msg) < 0)
+            json_unpack(e, "{s:s, s:s, s?s, s?s, s?I, s?I, s?s}", "uuid", &uuid, "state", &state, "error", &msg,
+                        "migrate_error", &mig_msg, "total_ms", &total, "downtime_ms", &down, "address", &addr) < 0)
             return -1;
+        /* shown to users and used for their probes: an IP address, nothing else */
+        unsigned char bin[sizeof(struct in6_addr)];
+        if (*addr && strlen(addr) < sizeof(*vds)->address && inet_pton(AF_INET, addr, bin) != 1 &&
+            inet_pton(AF_INET6, addr, bin) != 1)
+            return yun_err_set(err, YUN_E_INVALID, "%s.address \"%.64s\" is not an IPv4 or IPv6 address", where,
+                               addr);
+        if (strlen(addr) >= sizeof(*vds)->address)
+            return yun_err_set(err, YUN_E_INVALID, "%s.address is too long", where);
         ctl_verdict *v = &(*vds)[i];
         if (uuid_copy(v->uuid, uuid, where, err) < 0)
             return -1;
         int st = model_vm_state_parse(state);
         if (!strcmp(state, "deleted")) {
             v->deleted = true;
+        } else if (!strcmp(state, "migrated")) {
+            v->migrated = true;
         } else if (st == YUN_VM_STARTING || st == YUN_VM_RUNNING || st == YUN_VM_STOPPING || st == YUN_VM_STOPPED ||
-                   st == YUN_VM_ERROR) {
+                   st == YUN_VM_ERROR || st == YUN_VM_MIGRATING) {
             v->state = (yun_vm_state)st;
         } else {
             return yun_err_set(err, YUN_E_INVALID,
-                               "%s.state \"%.32s\" is not one of starting, running, stopping, stopped, error, deleted",
+                               "%s.state \"%.32s\" is not one of starting, running, stopping, stopped, error, "
+                               "migrating, migrated, deleted",
                                where, state);
         }
         snprintf(v->error, sizeof v->error, "%s", msg);
+        snprintf(v->address, sizeof v->address, "%s", addr);
+        snprintf(v->migrate_error, sizeof v->migrate_error, "%s", mig_msg);
+        v->total_ms = total;
+        v->downtime_ms = down;
     }
     *cons = xcalloc(json_array_size(jc) + 1, sizeof **cons);
     json_array_foreach(jc, i, e)
@@ -181,8 +207,13 @@ static void write_desired(api_req *rq, yun_buf *b, const ctl_desired *d)
     jw_kstr(b, "want", model_vm_want_name(vm->want));
     jw_kbool(b, "here", d->here);
     jw_kint(b, "target_host", d->here ? 0 : d->target_host);
-    if (!d->here)
+    if (!d->here) {
         jw_kstr(b, "migrate_uri", d->migrate_uri);
+        jw_kstr(b, "target_libvirt_uri", d->target_libvirt_uri);
+        jw_kstr(b, "target_vnc_listen", d->target_vnc_listen);
+    }
+    if (d->incoming)
+        jw_kbool(b, "incoming", true);
     jw_kint(b, "cpus", vm->cpus);
     jw_kint(b, "mem_mib", (long long)vm->mem_mib);
     jw_kint(b, "max_mem_mib", (long long)vm->max_mem_mib);

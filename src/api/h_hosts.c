@@ -57,6 +57,7 @@ static void write_host(api_req *rq, yun_buf *b, const yun_host *h, const sched_h
     jw_kstr(b, "accel", h->accel);
     jw_kstr(b, "libvirt_uri", h->libvirt_uri);
     jw_kstr(b, "migrate_addr", h->migrate_addr);
+    jw_kstr(b, "mgmt_addr", h->mgmt_addr);
     jw_kint(b, "last_seen_ms", h->last_seen_ms);
     jw_kint(b, "registered_ms", h->registered_ms);
     if (sh) {
@@ -73,6 +74,18 @@ static void write_host(api_req *rq, yun_buf *b, const yun_host *h, const sched_h
         jw_kint(b, "memory_mib", (long long)sched_free_mem_mib(sh));
         jw_kint(b, "disk_mib", (long long)sched_free_disk_mib(sh));
         buf_puts(b, "}");
+    }
+    if (h->state == YUN_HOST_DRAINING || h->state == YUN_HOST_DRAINED) {
+        ctl_drain_status ds;
+        yun_err e = YUN_ERR_INIT;
+        if (ctl_drain_status_get(rq->store, h->id, &ds, &e) == 0) {
+            jw_key(b, "drain");
+            buf_puts(b, "{");
+            jw_kint(b, "vms_left", ds.vms_left);
+            jw_kint(b, "migrating", ds.migrating);
+            jw_kint(b, "stuck", ds.stuck);
+            buf_puts(b, "}");
+        }
     }
     if (detail && rq->user.is_admin) {
         ctl_domain *o, *s;
@@ -136,7 +149,9 @@ static int host_set(api_req *rq, api_resp *rs, bool enable, yun_err *err)
     if (api_host_resolve(rq, rq->params[0], &h, err) < 0)
         return -1;
     yun_host_state want = enable ? YUN_HOST_UP : YUN_HOST_DISABLED;
-    bool change = enable ? h.state == YUN_HOST_DISABLED : h.state != YUN_HOST_DISABLED;
+    /* enable ends a drain too (its VMs stay where they went) */
+    bool operator_off = h.state == YUN_HOST_DISABLED || h.state == YUN_HOST_DRAINING || h.state == YUN_HOST_DRAINED;
+    bool change = enable ? operator_off : h.state != YUN_HOST_DISABLED;
     if (change) {
         /* enabling says "up"; the effective state still turns down if its agent is silent */
         h.state = want;
@@ -154,4 +169,18 @@ int h_host_enable(api_req *rq, api_resp *rs, yun_err *err)
 int h_host_disable(api_req *rq, api_resp *rs, yun_err *err)
 {
     return host_set(rq, rs, false, err);
+}
+
+/* POST /v1/hosts/{host}/drain (admin): the host takes no new VMs, and yund migrates its VMs to other hosts,
+ * a few at a time (ctl_host_drain); GET shows "draining" with a "drain" progress object, then "drained". */
+int h_host_drain(api_req *rq, api_resp *rs, yun_err *err)
+{
+    yun_host h;
+    if (api_host_resolve(rq, rq->params[0], &h, err) < 0)
+        return -1;
+    if (ctl_host_drain(rq->ctl, rq->store, h.id, err) < 0 || store_host_get(rq->store, h.id, &h, err) < 0)
+        return -1;
+    log_info("host %s: drain asked by %s", h.name, rq->user.name);
+    rs->status = 202;
+    return host_respond(rq, rs, &h, err);
 }

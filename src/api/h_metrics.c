@@ -75,7 +75,7 @@ static int probe_one(const yun_vm *vm, void *ud)
     json_t *probes = ud;
     if (!vm->probe[0])
         return 0;
-    json_t *p = json_pack("{s:s, s:s}", "uuid", vm->uuid, "url", vm->probe);
+    json_t *p = json_pack("{s:s, s:s, s:s}", "uuid", vm->uuid, "url", vm->probe, "name", vm->name);
     if (vm->address[0])
         json_object_set_new(p, "address", json_string(vm->address));
     json_array_append_new(probes, p);
@@ -113,6 +113,17 @@ int h_agent_metrics(api_req *rq, api_resp *rs, yun_err *err)
     int interval = api_metrics_interval(rq);
     if (rc == 0)
         rc = api_metrics_ingest(rq->sh->metrics, s, n, interval, err);
+    /* why probes failed ({uuid: reason}, from agents that say): a note on the VM's sample, for its owner */
+    json_t *why = json_object_get(body, "probe_errors");
+    for (size_t i = 0; rc == 0 && json_is_object(why) && i < n; i++) {
+        const char *msg = s[i].kind == METRICS_VM ? json_string_value(json_object_get(why, s[i].id)) : NULL;
+        int ok = metrics_index(METRICS_VM, "probe_ok");
+        if (msg && ok >= 0 && s[i].v[ok] == 0) {
+            char cut[YUN_MSG_MAX];
+            snprintf(cut, sizeof cut, "%s", msg);
+            api_metrics_note(rq->sh->metrics, METRICS_VM, s[i].id, s[i].ts_ms, cut);
+        }
+    }
     json_decref(body);
     if (rc < 0)
         return -1;
@@ -138,6 +149,9 @@ static int series(api_req *rq, api_resp *rs, metrics_kind kind, const char *id, 
         return -1;
     json_t *j = metrics_json_series(&s, id);
     metrics_series_free(&s);
+    char why[YUN_MSG_MAX];
+    if (api_metrics_latest_note(rq->sh->metrics, kind, id, why, sizeof why))
+        json_object_set_new(j, "probe_error", json_string(why)); /* the latest probe failed: why */
     api_json_resp(rs, 200, j);
     return 0;
 }
@@ -224,9 +238,13 @@ static int latest_vm(const yun_vm *vm, void *ud)
     for (size_t i = 0; i < w->nhosts; i++)
         if (w->hosts[i].id == vm->host_id)
             host = w->hosts[i].name;
-    json_array_append_new(w->vms, json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}", "name", vm->name, "uuid", vm->uuid,
-                                            "owner", vm->owner_name, "host", host, "state",
-                                            model_vm_state_name(vm->state), "metrics", m ? m : json_null()));
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}", "name", vm->name, "uuid", vm->uuid, "owner",
+                          vm->owner_name, "host", host, "state", model_vm_state_name(vm->state), "metrics",
+                          m ? m : json_null());
+    char why[YUN_MSG_MAX];
+    if (m && api_metrics_latest_note(w->rq->sh->metrics, METRICS_VM, vm->uuid, why, sizeof why))
+        json_object_set_new(o, "probe_error", json_string(why));
+    json_array_append_new(w->vms, o);
     return 0;
 }
 

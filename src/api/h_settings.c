@@ -23,9 +23,22 @@ static int check_interval(const char *v, yun_err *err)
     return 0;
 }
 
+static int check_migrations(const char *v, yun_err *err)
+{
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (!*v || *end || n < 1 || n > 16)
+        return yun_err_set(err, YUN_E_INVALID,
+                           "migration.concurrency \"%.64s\" is not a number from 1 to 16 (live migrations a drain "
+                           "runs at once per host)",
+                           v);
+    return 0;
+}
+
 static const setting settings[] = {
     {"placement.algorithm", SCHED_DEFAULT_ALGORITHM, check_algorithm},
     {"agent.interval_ms", "2000", check_interval},
+    {"migration.concurrency", "2", check_migrations}, /* host drain: live migrations at once per host */
     {"metrics.interval_ms", "5000", api_metrics_interval_check}, /* monitoring: the agents' sampling */
     {"metrics.power_model", "hp-ml110-g5", api_metrics_power_check}, /* monitoring: hosts' estimated watts */
 };
@@ -43,7 +56,7 @@ static const setting *find(const char *key, yun_err *err)
             return &ps[i];
     yun_err_set(err, YUN_E_INVALID,
                 "setting \"%.64s\" is unknown: the settings are placement.algorithm, "
-                "agent.interval_ms and the portal's (docs/api.md, Settings)",
+                "agent.interval_ms, migration.concurrency and the portal's (docs/api.md, Settings)",
                 key);
     return NULL;
 }

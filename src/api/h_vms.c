@@ -96,7 +96,7 @@ void api_vm_write(yun_buf *b, const yun_vm *vm, const char *host_name, const cha
     size_t hl = strlen(hn), il = strlen(in);
     /* fixed text and numbers, then every string at its worst */
     size_t need = 700 + ESC_MAX(vm->uuid) + ESC_MAX(vm->name) * 2 + ESC_MAX(vm->owner_name) * 2 + hl * 6 + il * 6 + 4 +
-                  ESC_MAX(vm->error) + ESC_MAX(vm->address) + ESC_MAX(vm->probe) + 16;
+                  ESC_MAX(vm->error) + ESC_MAX(vm->address) + ESC_MAX(vm->probe) + ESC_MAX(vm->migrate_error) + 60;
     xgrow((void **)&b->data, &b->cap, b->len + need + 1, 1);
     char *p = b->data + b->len;
     p = PUT_LIT(p, "{\"id\":");
@@ -136,6 +136,10 @@ void api_vm_write(yun_buf *b, const yun_vm *vm, const char *host_name, const cha
     p = put_int(p, vm->host_id);
     p = PUT_LIT(p, ",\"error\":");
     p = put_str(p, vm->error);
+    p = PUT_LIT(p, ",\"migrate_from_id\":"); /* live migration: the source while one is under way, else 0 */
+    p = put_int(p, vm->migrate_from);
+    p = PUT_LIT(p, ",\"migrate_error\":");
+    p = put_str(p, vm->migrate_error);
     p = PUT_LIT(p, ",\"address\":");
     p = put_str(p, vm->address);
     p = PUT_LIT(p, ",\"probe\":"); /* monitoring */
@@ -583,5 +587,50 @@ int h_vm_console(api_req *rq, api_resp *rs, yun_err *err)
     if (data)
         buf_append(&rs->body, data, n);
     free(data);
+    return 0;
+}
+
+static const api_field migrate_fields[] = {{"host", F_STRING, false}, {NULL, 0, false}};
+
+/* POST /v1/vms/{vm}/migrate {"host": "..."} (admin): live migration when running, a change of host when
+ * stopped; without a host the scheduler picks one (ctl_vm_migrate). 202: it goes on in the agents. */
+int h_vm_migrate(api_req *rq, api_resp *rs, yun_err *err)
+{
+    yun_vm vm;
+    if (api_vm_resolve(rq, rq->params[0], &vm, err) < 0)
+        return -1;
+    json_t *j = api_body_json(rq, migrate_fields, err);
+    if (!j)
+        return -1;
+    const char *to = NULL;
+    yun_host target = {0};
+    int r = api_unpack(j, err, "{s?s}", "host", &to);
+    if (r == 0 && to && *to)
+        r = api_host_resolve(rq, to, &target, err);
+    json_decref(j);
+    if (r < 0)
+        return -1;
+    sched_choice choice;
+    bool live = false;
+    if (ctl_vm_migrate(rq->ctl, rq->store, vm.id, target.id, &choice, &live, err) < 0 ||
+        store_vm_get(rq->store, vm.id, &vm, err) < 0)
+        return -1;
+    log_info("vm %s/%s: %s to %s asked by %s", vm.owner_name, vm.name, live ? "live migration" : "move", choice.host,
+             rq->user.name);
+    names nm;
+    if (names_load(rq, &nm, err) < 0)
+        return -1;
+    rs->status = 202;
+    yun_buf *b = &rs->body;
+    buf_puts(b, "{\"vm\":");
+    write_vm(b, &nm, &vm);
+    jw_kbool(b, "live", live);
+    buf_puts(b, ",\"placement\":{");
+    jw_kstr(b, "host", choice.host);
+    jw_kint(b, "host_id", choice.host_id);
+    jw_kstr(b, "algorithm", choice.algorithm);
+    jw_kstr(b, "reason", choice.reason);
+    buf_puts(b, "}}");
+    names_free(&nm);
     return 0;
 }

@@ -16,6 +16,7 @@ static const api_route routes[] = {
     {"GET", "/v1/hosts/{}", h_host_show, AUTH_USER, false},
     {"POST", "/v1/hosts/{}/enable", h_host_enable, AUTH_ADMIN, false},
     {"POST", "/v1/hosts/{}/disable", h_host_disable, AUTH_ADMIN, false},
+    {"POST", "/v1/hosts/{}/drain", h_host_drain, AUTH_ADMIN, false},
     {"GET", "/v1/images", h_images_list, AUTH_USER, false},
     {"POST", "/v1/images", h_image_import, AUTH_USER, true},
     {"PUT", "/v1/images", h_image_import, AUTH_USER, true},
@@ -30,6 +31,7 @@ static const api_route routes[] = {
     {"POST", "/v1/vms/{}/start", h_vm_start, AUTH_USER, false},
     {"POST", "/v1/vms/{}/stop", h_vm_stop, AUTH_USER, false},
     {"POST", "/v1/vms/{}/reboot", h_vm_reboot, AUTH_USER, false},
+    {"POST", "/v1/vms/{}/migrate", h_vm_migrate, AUTH_ADMIN, false},
     {"GET", "/v1/vms/{}/console", h_vm_console, AUTH_USER, false},
     {"POST", "/v1/vms/{}/console", h_console_ticket, AUTH_USER, false}, /* console: a one-time ticket */
     {"GET", "/v1/console", h_console_ws, AUTH_NONE, false},             /* console: the ticket is the auth */

@@ -34,6 +34,9 @@ static void usage(FILE *f)
                "                        127.0.0.1, for yund on this machine)\n"
                "  --interval MS         pass interval (default: what yund says, 2000)\n"
                "  --shutdown-timeout MS how long a guest has to obey an ACPI shutdown (default 30000)\n"
+               "  --bridge BR           guests join the host's existing bridge BR (e.g. br0 on the LAN)\n"
+               "                        instead of yun's own NAT network \"yun\" (docs/networking.md)\n"
+               "  --no-guest-network    guests get no network (an unconnected tap)\n"
                "Runs until SIGTERM or SIGINT; the guests keep running.\n");
 }
 
@@ -73,7 +76,8 @@ static int parse_ms(const char *s, const char *flag, int *out)
 
 int main(int argc, char **argv)
 {
-    enum { O_CONTROLLER = 1, O_TOKEN, O_TOKEN_FILE, O_URI, O_NAME, O_MIGRATE, O_MGMT, O_INTERVAL, O_SHUTDOWN, O_HELP };
+    enum { O_CONTROLLER = 1, O_TOKEN, O_TOKEN_FILE, O_URI, O_NAME, O_MIGRATE, O_MGMT, O_INTERVAL, O_SHUTDOWN, O_BRIDGE,
+           O_NO_NET, O_HELP };
     static const struct option opts[] = {
         {"controller", required_argument, NULL, O_CONTROLLER},
         {"token", required_argument, NULL, O_TOKEN},
@@ -84,6 +88,8 @@ int main(int argc, char **argv)
         {"mgmt-addr", required_argument, NULL, O_MGMT},
         {"interval", required_argument, NULL, O_INTERVAL},
         {"shutdown-timeout", required_argument, NULL, O_SHUTDOWN},
+        {"bridge", required_argument, NULL, O_BRIDGE},
+        {"no-guest-network", no_argument, NULL, O_NO_NET},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -108,6 +114,8 @@ int main(int argc, char **argv)
             if (parse_ms(optarg, "--shutdown-timeout", &cfg.shutdown_timeout_ms) < 0)
                 return 2;
             break;
+        case O_BRIDGE: cfg.bridge = optarg; break;
+        case O_NO_NET: cfg.no_guest_network = true; break;
         case O_HELP: usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -115,6 +123,15 @@ int main(int argc, char **argv)
     if (optind < argc) {
         fprintf(stderr, "yun-agent: unexpected argument '%s'\n", argv[optind]);
         usage(stderr);
+        return 2;
+    }
+    if (cfg.bridge && (!*cfg.bridge || strlen(cfg.bridge) > 15 || strchr(cfg.bridge, '/'))) {
+        fprintf(stderr, "yun-agent: --bridge wants the name of an existing bridge (1-15 bytes, e.g. br0), not '%s'\n",
+                cfg.bridge);
+        return 2;
+    }
+    if (cfg.bridge && cfg.no_guest_network) {
+        fprintf(stderr, "yun-agent: --bridge and --no-guest-network exclude each other: give one\n");
         return 2;
     }
     if (!cfg.controller_url) {

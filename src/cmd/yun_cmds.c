@@ -9,6 +9,7 @@
 
 #include "cmd/yun_cmds.h"
 #include "util/buf.h"
+#include "util/clock.h"
 #include "util/http_client.h"
 #include "util/mem.h"
 #include "util/units.h"
@@ -293,6 +294,108 @@ static int cmd_host_show(cli_ctx *ctx, const cli_args *a)
 {
     AUTOFREE char *p = path_of("/v1/hosts/%s", a->pos[0]);
     return show(ctx, "GET", p, NULL, "host");
+}
+
+/* "3 VMs left, 2 migrating, 1 stuck" from a host's "drain" object. Caller frees. */
+static char *drain_progress(json_t *h)
+{
+    json_t *d = cli_field(h, "drain", NULL);
+    long long left = json_integer_value(cli_field(d, "vms_left", NULL));
+    long long mig = json_integer_value(cli_field(d, "migrating", NULL));
+    long long stuck = json_integer_value(cli_field(d, "stuck", NULL));
+    return xasprintf("%lld VM%s left, %lld migrating away, %lld that cannot leave", left, left == 1 ? "" : "s", mig,
+                     stuck);
+}
+
+/* Prints, on ctx->err, the reason of every VM of host that a drain could not move. Returns how many. */
+static int drain_print_stuck(cli_ctx *ctx, const char *host)
+{
+    yun_err err = YUN_ERR_INIT;
+    json_t *j = cli_api(ctx, "GET", "/v1/vms", NULL, CLI_TIMEOUT_MS, &err);
+    size_t i;
+    json_t *vm;
+    int n = 0;
+    json_array_foreach(cli_items(j, "vms"), i, vm)
+    {
+        const char *h = json_string_value(cli_field(vm, "host", NULL));
+        const char *why = json_string_value(cli_field(vm, "migrate_error", NULL));
+        if (!h || strcmp(h, host) != 0 || !why || !*why)
+            continue;
+        fprintf(ctx->err, "  %s/%s: %s\n", json_string_value(cli_field(vm, "owner", NULL)),
+                json_string_value(cli_field(vm, "name", NULL)), why);
+        n++;
+    }
+    json_decref(j);
+    return n;
+}
+
+/* yun host drain HOST [--wait]: the host takes no new VMs and its VMs migrate away. --wait polls until it is
+ * drained (exit 0), or until nothing moves any more and VMs are left that cannot leave (their reasons on
+ * stderr, exit 1). */
+static int cmd_host_drain(cli_ctx *ctx, const cli_args *a)
+{
+    const char *t = cli_opt_val(a, "timeout");
+    long long secs = ctx->wait_timeout_ms / 1000;
+    yun_err e = YUN_ERR_INIT;
+    if (t && !cli_opt_val(a, "wait"))
+        return cli_usage(ctx, "--timeout only makes sense with --wait");
+    if (t && cli_parse_int(t, "--timeout", 1, 86400, &secs, &e) < 0)
+        return cli_usage_err(ctx, &e);
+    AUTOFREE char *p = path_of("/v1/hosts/%s", a->pos[0]);
+    AUTOFREE char *pa = xasprintf("%s/drain", p);
+    json_t *j = cli_api(ctx, "POST", pa, NULL, CLI_TIMEOUT_MS, &e);
+    if (!j)
+        return cli_fail(ctx, &e);
+    int64_t deadline = yun_mono_ms() + secs * 1000;
+    AUTOFREE char *seen = NULL;
+    while (cli_opt_val(a, "wait")) {
+        const char *st = json_string_value(cli_field(j, "state", NULL));
+        json_t *d = cli_field(j, "drain", NULL);
+        long long left = json_integer_value(cli_field(d, "vms_left", NULL));
+        long long mig = json_integer_value(cli_field(d, "migrating", NULL));
+        long long stuck = json_integer_value(cli_field(d, "stuck", NULL));
+        if (!st || strcmp(st, "draining") != 0)
+            break; /* drained (or enabled meanwhile) */
+        AUTOFREE char *prog = drain_progress(j);
+        if (!ctx->json && (!seen || strcmp(seen, prog) != 0)) {
+            fprintf(ctx->err, "%s: draining: %s\n", a->pos[0], prog);
+            free(seen);
+            seen = xstrdup(prog);
+        }
+        if (mig == 0 && left > 0 && stuck == left) {
+            json_decref(j);
+            yun_err_set(&e, YUN_E_NO_CAPACITY,
+                        "%s stays draining: %lld VM%s cannot leave it (below); free room elsewhere, stop or delete "
+                        "them, then drain again",
+                        a->pos[0], left, left == 1 ? "" : "s");
+            int rc = cli_fail(ctx, &e);
+            drain_print_stuck(ctx, a->pos[0]);
+            return rc;
+        }
+        if (yun_mono_ms() > deadline) {
+            json_decref(j);
+            yun_err_set(&e, YUN_E_UNAVAILABLE, "gave up waiting after %llds: %s is still draining (%s)", secs,
+                        a->pos[0], seen ? seen : "");
+            return cli_fail(ctx, &e);
+        }
+        yun_sleep_ms(ctx->poll_ms);
+        json_decref(j);
+        if (!(j = cli_api(ctx, "GET", p, NULL, CLI_TIMEOUT_MS, &e)))
+            return cli_fail(ctx, &e);
+    }
+    if (ctx->json) {
+        cli_print_json(ctx, j);
+    } else {
+        const char *st = json_string_value(cli_field(j, "state", NULL));
+        if (st && !strcmp(st, "draining")) {
+            AUTOFREE char *prog = drain_progress(j);
+            fprintf(ctx->out, "%s: draining: %s\n", a->pos[0], prog);
+        } else {
+            fprintf(ctx->out, "%s: %s\n", a->pos[0], st ? st : "?");
+        }
+    }
+    json_decref(j);
+    return CLI_EXIT_OK;
 }
 
 static int cmd_host_enable(cli_ctx *ctx, const cli_args *a)
@@ -659,6 +762,13 @@ static const cli_opt import_opts[] = {{"name", "NAME", "the image's name, as VMs
     {                                                                                                                  \
         "timeout", "SECS", "with --wait: give up after SECS seconds (default 600)"                                     \
     }
+static const cli_opt drain_opts[] = {
+    {"wait", NULL, "poll until the host is drained, or until only VMs that cannot leave are left (exit 1)"},
+    {"timeout", "SECS", "with --wait: give up after SECS seconds (default 600)"},
+    {NULL, NULL, NULL}};
+static const cli_opt vm_migrate_opts[] = {
+    {"to", "HOST", "the host to move it to (default: where the placement algorithm puts it)"}, WAIT_OPT, OWNER_OPT,
+    {NULL, NULL, NULL}};
 static const cli_opt vm_create_opts[] = {
     {"image", "IMAGE", "the image to boot (see `yun image list`)", true},
     {"memory", "SIZE", "memory, e.g. 128M or 1G", true},
@@ -710,6 +820,8 @@ const cli_cmd cli_commands[] = {
     {"host", "enable", "HOST", 1, 1, "let the scheduler place VMs on the host again (admin)", no_opts, cmd_host_enable},
     {"host", "disable", "HOST", 1, 1, "place no new VMs on the host; its VMs keep running (admin)", no_opts,
      cmd_host_enable},
+    {"host", "drain", "HOST", 1, 1, "place no new VMs on the host and live-migrate its VMs away (admin)", drain_opts,
+     cmd_host_drain},
     {"image", "list", "", 0, 0, "the images you may boot", no_opts, cmd_image_list},
     {"image", "show", "NAME", 1, 1, "one image in detail", no_opts, cmd_image_show},
     {"image", "import", "FILE", 1, 1, "upload a qcow2 or raw disk image as a new image", import_opts, cmd_image_import},
@@ -723,6 +835,8 @@ const cli_cmd cli_commands[] = {
     {"vm", "start", "NAME", 1, 1, "start a stopped VM", vm_wait_opts, cli_vm_action},
     {"vm", "stop", "NAME", 1, 1, "shut a VM down (ACPI, then power off after a timeout)", vm_wait_opts, cli_vm_action},
     {"vm", "reboot", "NAME", 1, 1, "reboot a running VM", vm_wait_opts, cli_vm_action},
+    {"vm", "migrate", "NAME", 1, 1, "move a VM to another host, live when it runs (admin)", vm_migrate_opts,
+     cli_vm_migrate},
     {"vm", "set", "NAME", 1, 1, "change a VM's CPU shares, CPU cap, memory or MHz limits, live", vm_set_opts,
      cli_vm_set},
     {"vm", "delete", "NAME", 1, 1, "delete a VM: its domain and its disk", vm_wait_opts, cli_vm_delete},

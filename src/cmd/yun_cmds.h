@@ -48,6 +48,7 @@ int cli_vm_show(cli_ctx *ctx, const cli_args *a);
 int cli_vm_action(cli_ctx *ctx, const cli_args *a); /* start, stop, reboot: a->cmd->name says which */
 int cli_vm_set(cli_ctx *ctx, const cli_args *a);
 int cli_vm_delete(cli_ctx *ctx, const cli_args *a);
+int cli_vm_migrate(cli_ctx *ctx, const cli_args *a); /* --to HOST, --wait */
 int cli_vm_console_log(cli_ctx *ctx, const cli_args *a);
 
 /* The monitoring commands (yun_metrics.c). */

@@ -126,6 +126,9 @@ int cli_vm_metrics(cli_ctx *ctx, const cli_args *a)
                 since ? since : "10m");
     else
         cli_table_print(&t, ctx->out);
+    const char *why = json_string_value(json_object_get(j, "probe_error"));
+    if (why) /* the table says "fail"; this says why */
+        fprintf(ctx->out, "probe failing: %s\n", why);
     cli_table_free(&t);
     json_decref(j);
     return CLI_EXIT_OK;

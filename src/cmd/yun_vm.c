@@ -291,6 +291,11 @@ static char *c_host(json_t *o)
 {
     return vm_host(o);
 }
+static char *c_address(json_t *o)
+{
+    const char *a = json_string_value(cli_field(o, "address", NULL));
+    return xstrdup(a && *a ? a : "-"); /* "" until the guest's agent learns it */
+}
 static char *c_cpus(json_t *o)
 {
     return cli_cell(cli_field(o, "cpus", NULL));
@@ -341,9 +346,9 @@ int cli_vm_list(cli_ctx *ctx, const cli_args *a)
         if (o && !first_owner)
             first_owner = o;
     }
-    static const char *const h[] = {"NAME", "STATE", "HOST", "CPUS", "MEMORY", "DISK", "IMAGE", "OWNER"};
-    static const cli_cell_fn f[] = {c_name, c_state, c_host, c_cpus, c_mem, c_disk, c_image, c_owner};
-    cli_items_print(items, show_owner ? 8 : 7, h, f, ctx->out);
+    static const char *const h[] = {"NAME", "STATE", "HOST", "ADDRESS", "CPUS", "MEMORY", "DISK", "IMAGE", "OWNER"};
+    static const cli_cell_fn f[] = {c_name, c_state, c_host, c_address, c_cpus, c_mem, c_disk, c_image, c_owner};
+    cli_items_print(items, show_owner ? 9 : 8, h, f, ctx->out);
     json_decref(j);
     return CLI_EXIT_OK;
 }
@@ -434,6 +439,73 @@ int cli_vm_delete(cli_ctx *ctx, const cli_args *a)
     int rc = finish(ctx, a, j, NULL, true);
     json_decref(j);
     return rc;
+}
+
+/* yun vm migrate NAME [--to HOST] [--wait]: where it goes and why; --wait polls until the migration has
+ * ended: on the new host (exit 0), or back where it was with the reason (exit 1). */
+int cli_vm_migrate(cli_ctx *ctx, const cli_args *a)
+{
+    if (wait_opts(ctx, a))
+        return CLI_EXIT_USAGE;
+    json_t *body = json_object();
+    if (cli_opt_val(a, "to"))
+        json_object_set_new(body, "host", json_string(cli_opt_val(a, "to")));
+    AUTOFREE char *p = vm_path(a, "/migrate");
+    yun_err err = YUN_ERR_INIT;
+    json_t *j = cli_api(ctx, "POST", p, body, CLI_TIMEOUT_MS, &err);
+    json_decref(body);
+    if (!j)
+        return cli_fail(ctx, &err);
+    json_t *pl = cli_field(j, "placement", NULL);
+    const char *to = json_string_value(cli_field(pl, "host", NULL));
+    AUTOFREE char *target = xstrdup(to ? to : "?");
+    bool live = json_is_true(cli_field(j, "live", NULL));
+    if (!ctx->json)
+        fprintf(cli_opt_val(a, "wait") ? ctx->err : ctx->out, "%s: %s to %s: %s\n", a->pos[0],
+                live ? "migrating live" : "moving (not running)", target,
+                json_string_value(cli_field(pl, "reason", NULL)) ? json_string_value(cli_field(pl, "reason", NULL))
+                                                                  : "");
+    if (!cli_opt_val(a, "wait")) {
+        if (ctx->json)
+            cli_print_json(ctx, j);
+        json_decref(j);
+        return CLI_EXIT_OK;
+    }
+    json_decref(j);
+    AUTOFREE char *vp = vm_path(a, "");
+    int64_t t0 = yun_mono_ms(), deadline = t0 + ctx->wait_timeout_ms;
+    for (;;) {
+        json_t *vm = cli_api(ctx, "GET", vp, NULL, CLI_TIMEOUT_MS, &err);
+        if (!vm)
+            return cli_fail(ctx, &err);
+        const char *st = vm_state(vm);
+        json_t *from = cli_field(vm, "migrate_from_id", NULL);
+        bool under_way = (from && json_integer_value(from) != 0) || !strcmp(st, "migrating");
+        if (!under_way) {
+            AUTOFREE char *host = vm_host(vm);
+            const char *why = json_string_value(cli_field(vm, "migrate_error", NULL));
+            int rc = CLI_EXIT_OK;
+            if (strcmp(host, target) != 0) {
+                yun_err_set(&err, YUN_E_HYPERVISOR, "%s did not move to %s; it is %s on %s: %s", a->pos[0], target,
+                            st, host, why && *why ? why : "(no reason given)");
+                rc = cli_fail(ctx, &err);
+            } else if (ctx->json) {
+                cli_print_json(ctx, vm);
+            } else {
+                fprintf(ctx->out, "%s: %s on %s (%.1f s)\n", a->pos[0], st, host,
+                        (double)(yun_mono_ms() - t0) / 1000.0);
+            }
+            json_decref(vm);
+            return rc;
+        }
+        json_decref(vm);
+        if (yun_mono_ms() > deadline) {
+            yun_err_set(&err, YUN_E_UNAVAILABLE, "gave up waiting after %lds: %s is still migrating to %s",
+                        ctx->wait_timeout_ms / 1000, a->pos[0], target);
+            return cli_fail(ctx, &err);
+        }
+        yun_sleep_ms(ctx->poll_ms);
+    }
 }
 
 static int console_get(cli_ctx *ctx, const char *url, char **text, size_t *len, yun_err *err)

@@ -34,6 +34,9 @@ typedef struct options {
     bool fake_hv;          /* hidden: the all-in-one agent drives an in-memory hypervisor (tests, benches) */
     const char *host_name; /* hidden: the all-in-one agent's host name */
     const char *www_dir;   /* the portal's files; NULL: found next to the executable or in the source tree */
+    const char *migrate_addr; /* the all-in-one agent's address for incoming live migrations */
+    const char *bridge;    /* the all-in-one agent's guests join this bridge (agent_config) */
+    bool no_guest_network; /* ... or get no network */
 } options;
 
 static void usage(FILE *f)
@@ -44,6 +47,10 @@ static void usage(FILE *f)
                "  --listen ADDR:PORT  the API's address (default 127.0.0.1:8080)\n"
                "  --libvirt-uri URI   the all-in-one agent's hypervisor (default qemu:///system)\n"
                "  --www-dir DIR       the portal's files (default: www/ found beside the executable or source)\n"
+               "  --migrate-addr ADDR the all-in-one agent's address other hosts live-migrate to (default none)\n"
+               "  --bridge BR         the all-in-one agent's guests join the existing bridge BR instead of\n"
+               "                      yun's own NAT network \"yun\" (docs/networking.md)\n"
+               "  --no-guest-network  the all-in-one agent's guests get no network\n"
                "Logs go to stderr; YUN_LOG=debug|info|warn|error sets the level.\n");
 }
 
@@ -57,6 +64,9 @@ static int parse_args(int argc, char **argv, options *o)
         {"fake-hv", no_argument, NULL, 'F'},
         {"host-name", required_argument, NULL, 'N'},
         {"www-dir", required_argument, NULL, 'W'},
+        {"migrate-addr", required_argument, NULL, 'M'},
+        {"bridge", required_argument, NULL, 'B'},
+        {"no-guest-network", no_argument, NULL, 'G'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -85,6 +95,15 @@ static int parse_args(int argc, char **argv, options *o)
         case 'W':
             o->www_dir = optarg;
             break;
+        case 'M':
+            o->migrate_addr = optarg;
+            break;
+        case 'B':
+            o->bridge = optarg;
+            break;
+        case 'G':
+            o->no_guest_network = true;
+            break;
         case 'h':
             usage(stdout);
             exit(0);
@@ -92,6 +111,15 @@ static int parse_args(int argc, char **argv, options *o)
             usage(stderr);
             return -1;
         }
+    }
+    if (o->bridge && (!*o->bridge || strlen(o->bridge) > 15 || strchr(o->bridge, '/'))) {
+        fprintf(stderr, "yund: --bridge wants the name of an existing bridge (1-15 bytes, e.g. br0), not \"%s\"\n",
+                o->bridge);
+        return -1;
+    }
+    if (o->bridge && o->no_guest_network) {
+        fprintf(stderr, "yund: --bridge and --no-guest-network exclude each other: give one\n");
+        return -1;
     }
     if (optind < argc) {
         fprintf(stderr, "yund: unexpected argument \"%s\"\n", argv[optind]);
@@ -258,6 +286,9 @@ static int run(const options *o)
                                  .token = agent_token,
                                  .libvirt_uri = o->libvirt_uri,
                                  .host_name = o->host_name,
+                                 .migrate_addr = o->migrate_addr,
+                                 .bridge = o->bridge,
+                                 .no_guest_network = o->no_guest_network,
                                  .hv = fake,
                                  .stop = &stop};
         log_info("all-in-one: starting the agent for %s against %s", fake ? "a fake hypervisor" : o->libvirt_uri, url);
@@ -286,6 +317,9 @@ static int run(const options *o)
         yun_err he = YUN_ERR_INIT;
         if (ctl_health_tick(ctl, store, yun_now_ms(), &he) < 0)
             log_warn("host health check: %s", he.msg);
+        yun_err de = YUN_ERR_INIT;
+        if (ctl_drain_tick(ctl, store, &de) < 0)
+            log_warn("host drain: %s", de.msg);
     }
 out:
     atomic_store(&stop, true);

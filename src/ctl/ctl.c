@@ -1,4 +1,5 @@
 #include "ctl/ctl.h"
+#include "ctl/ctl_int.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -29,6 +30,9 @@ struct ctl_ctx {
     int interval_ms;
     /* Serialises snapshot -> pick -> insert, so two creates never both take the last room on a host. */
     pthread_mutex_t sched_lock;
+    /* Serialises drain ticks (yund's loop and a POST drain), so a host never has more migrations started
+     * than the concurrency setting allows. Taken before sched_lock, never after. */
+    pthread_mutex_t drain_lock;
     /* Guards hosts_foreign and reboots. */
     pthread_mutex_t lock;
     foreign *hosts_foreign;
@@ -41,6 +45,22 @@ struct ctl_ctx {
     pthread_mutex_t vms_wait_lock;
     pthread_cond_t vms_moved;
 };
+
+void ctl_sched_lock(ctl_ctx *c, bool lock)
+{
+    if (lock)
+        pthread_mutex_lock(&c->sched_lock);
+    else
+        pthread_mutex_unlock(&c->sched_lock);
+}
+
+void ctl_drain_lock(ctl_ctx *c, bool lock)
+{
+    if (lock)
+        pthread_mutex_lock(&c->drain_lock);
+    else
+        pthread_mutex_unlock(&c->drain_lock);
+}
 
 uint64_t ctl_vms_version(ctl_ctx *c)
 {
@@ -81,6 +101,7 @@ ctl_ctx *ctl_new(const ctl_config *cfg)
     c->vm_dir = xstrdup(cfg->vm_dir ? cfg->vm_dir : "");
     c->interval_ms = cfg->interval_ms > 0 ? cfg->interval_ms : CTL_DEFAULT_INTERVAL_MS;
     pthread_mutex_init(&c->sched_lock, NULL);
+    pthread_mutex_init(&c->drain_lock, NULL);
     pthread_mutex_init(&c->lock, NULL);
     pthread_mutex_init(&c->vms_wait_lock, NULL);
     pthread_condattr_t ca;
@@ -102,6 +123,7 @@ void ctl_free(ctl_ctx *c)
     free(c->hosts_foreign);
     free(c->reboots);
     pthread_mutex_destroy(&c->sched_lock);
+    pthread_mutex_destroy(&c->drain_lock);
     pthread_mutex_destroy(&c->lock);
     pthread_mutex_destroy(&c->vms_wait_lock);
     pthread_cond_destroy(&c->vms_moved);
@@ -345,7 +367,9 @@ int ctl_agent_register(ctl_ctx *c, yun_store *s, yun_host *h, int64_t now_ms, yu
         *err = e;
         return -1;
     }
-    h->state = known && old.state == YUN_HOST_DISABLED ? YUN_HOST_DISABLED : YUN_HOST_UP;
+    bool keep = known && (old.state == YUN_HOST_DISABLED || old.state == YUN_HOST_DRAINING ||
+                          old.state == YUN_HOST_DRAINED);
+    h->state = keep ? old.state : YUN_HOST_UP;
     h->registered_ms = known ? old.registered_ms : now_ms;
     h->last_seen_ms = now_ms;
     if (store_host_upsert(s, h, err) < 0)
@@ -405,6 +429,32 @@ void ctl_host_foreign(ctl_ctx *c, int64_t host_id, ctl_domain **orphans, size_t 
     pthread_mutex_unlock(&c->lock);
 }
 
+/* A verdict from the source of a live migration under way (vm->migrate_from == host_id): "migrated" ends it
+ * on the source's side (the target's next verdict makes the VM running there); a failure puts the VM back
+ * on the source, where it still runs, with the reason in migrate_error, so nothing retries it by itself; a
+ * plain "migrating" changes nothing. Returns 1 when it wrote. */
+static int apply_source_verdict(yun_store *s, int64_t host_id, yun_vm *vm, const ctl_verdict *v, yun_err *err)
+{
+    if (v->migrated) {
+        log_info("vm %s/%s (%s): migrated live from host %lld to host %lld: %lld ms, downtime %lld ms",
+                 vm->owner_name, vm->name, vm->uuid, (long long)host_id, (long long)vm->host_id,
+                 (long long)v->total_ms, (long long)v->downtime_ms);
+        vm->migrate_from = 0;
+        vm->migrate_error[0] = '\0';
+        return store_vm_update(s, vm, err) < 0 ? -1 : 1;
+    }
+    if (!v->migrate_error[0])
+        return 0;
+    log_warn("vm %s/%s (%s): migration from host %lld to host %lld failed; it stays on host %lld: %s",
+             vm->owner_name, vm->name, vm->uuid, (long long)host_id, (long long)vm->host_id, (long long)host_id,
+             v->migrate_error);
+    vm->host_id = host_id;
+    vm->migrate_from = 0;
+    vm->state = v->state == YUN_VM_ERROR ? YUN_VM_ERROR : YUN_VM_RUNNING;
+    snprintf(vm->migrate_error, sizeof vm->migrate_error, "%s", v->migrate_error);
+    return store_vm_update(s, vm, err) < 0 ? -1 : 1;
+}
+
 /* One verdict on a VM of this host. Writes only what changes, so a resent report costs reads only.
  * Returns 1 when it wrote, 0 when nothing changed, -1 on failure. */
 static int apply_verdict(yun_store *s, int64_t host_id, const ctl_verdict *v, int64_t now_ms, yun_err *err)
@@ -417,8 +467,23 @@ static int apply_verdict(yun_store *s, int64_t host_id, const ctl_verdict *v, in
         *err = e;
         return -1;
     }
-    if (vm.host_id != host_id)
+    if (vm.host_id != host_id) {
+        if (vm.migrate_from == host_id)
+            return apply_source_verdict(s, host_id, &vm, v, err);
         return 0; /* assigned elsewhere: that host's verdict counts */
+    }
+    if (v->migrated)
+        return 0; /* a resent "migrated" after a migration back: stale */
+    if (v->state == YUN_VM_MIGRATING && !v->deleted) {
+        /* the target waits for an incoming domain: nothing to record; without one under way, stale */
+        return 0;
+    }
+    bool arrived = vm.migrate_from != 0;
+    if (arrived) {
+        /* the target reports the VM as its own (running, or stopped meanwhile): the migration is over */
+        log_info("vm %s/%s (%s): arrived on host %lld", vm.owner_name, vm.name, vm.uuid, (long long)host_id);
+        vm.migrate_from = 0;
+    }
     if (v->deleted) {
         if (vm.want != YUN_WANT_DELETED)
             return 0;
@@ -436,9 +501,19 @@ static int apply_verdict(yun_store *s, int64_t host_id, const ctl_verdict *v, in
     const char *msg = st == YUN_VM_ERROR ? v->error : "";
     if (vm.want == YUN_WANT_DELETED && st != YUN_VM_ERROR)
         st = YUN_VM_DELETING;
-    int64_t started = st == YUN_VM_RUNNING ? (vm.state == YUN_VM_RUNNING && vm.started_ms ? vm.started_ms : now_ms) : 0;
-    if (vm.state == st && !strcmp(vm.error, msg) && vm.started_ms == started)
+    /* a live migration is no restart: uptime runs on */
+    bool was_up = vm.state == YUN_VM_RUNNING || vm.state == YUN_VM_MIGRATING;
+    int64_t started = st == YUN_VM_RUNNING ? (was_up && vm.started_ms ? vm.started_ms : now_ms) : 0;
+    /* the address is the agent's word on a live guest. While it has none (a host that took the VM over by live
+     * migration, an agent that restarted), the last known one stands: the guest kept its configuration. A
+     * guest that is not up has none. */
+    bool live = st == YUN_VM_RUNNING || st == YUN_VM_STOPPING || st == YUN_VM_MIGRATING;
+    const char *addr = !live ? "" : v->address[0] ? v->address : vm.address;
+    if (vm.state == st && !strcmp(vm.error, msg) && vm.started_ms == started && !arrived && !strcmp(vm.address, addr))
         return 0;
+    if (strcmp(vm.address, addr) != 0 && addr[0])
+        log_info("vm %s/%s (%s): address %s", vm.owner_name, vm.name, vm.uuid, addr);
+    snprintf(vm.address, sizeof vm.address, "%s", addr);
     if (vm.state != st) {
         if (st == YUN_VM_ERROR)
             log_warn("vm %s/%s (%s): %s -> error: %s", vm.owner_name, vm.name, vm.uuid, model_vm_state_name(vm.state),
@@ -522,8 +597,13 @@ static int classify_domains(ctl_ctx *c, yun_store *s, int64_t host_id, const ctl
         dd->target_host = vm.host_id;
         yun_host th;
         yun_err he = YUN_ERR_INIT;
-        if (vm.host_id > 0 && store_host_get(s, vm.host_id, &th, &he) == 0 && th.migrate_addr[0])
-            snprintf(dd->migrate_uri, sizeof dd->migrate_uri, "tcp://%s", th.migrate_addr);
+        if (vm.host_id > 0 && store_host_get(s, vm.host_id, &th, &he) == 0) {
+            if (th.migrate_addr[0])
+                snprintf(dd->migrate_uri, sizeof dd->migrate_uri, "tcp://%s", th.migrate_addr);
+            snprintf(dd->target_libvirt_uri, sizeof dd->target_libvirt_uri, "%s", th.libvirt_uri);
+            snprintf(dd->target_vnc_listen, sizeof dd->target_vnc_listen, "%s",
+                     th.mgmt_addr[0] ? th.mgmt_addr : "127.0.0.1");
+        }
     }
     size_t prev_o = 0, prev_s = 0;
     {
@@ -552,7 +632,7 @@ int ctl_agent_report(ctl_ctx *c, yun_store *s, int64_t host_id, const ctl_report
     h.last_seen_ms = now_ms;
     if (r->has_disk_free)
         h.disk_free_mib = r->disk_free_mib;
-    if (h.state == YUN_HOST_DOWN) {
+    if (h.state == YUN_HOST_DOWN) { /* DISABLED, DRAINING, DRAINED are the operator's: kept */
         h.state = YUN_HOST_UP;
         log_info("host %s is up again", h.name);
     }
@@ -582,6 +662,7 @@ int ctl_agent_report(ctl_ctx *c, yun_store *s, int64_t host_id, const ctl_report
             ctl_desired *d = &out->vms[out->n++];
             d->vm = vms[i];
             d->here = true;
+            d->incoming = vms[i].migrate_from != 0;
             d->reboot = vms[i].want == YUN_WANT_RUNNING && reboot_take(c, vms[i].uuid);
         }
         free(vms);

@@ -78,12 +78,18 @@ typedef struct ctl_domain {
     bool yun_owned;
 } ctl_domain;
 
-/* The agent's verdict on a VM it was told about. deleted: domain and disk are gone. */
+/* The agent's verdict on a VM it was told about. deleted: domain and disk are gone. The source of a live
+ * migration reports state MIGRATING while it runs, then migrated (the domain left, with the job's figures)
+ * or state RUNNING with migrate_error (it failed; the VM still runs on the source). */
 typedef struct ctl_verdict {
     char uuid[YUN_UUID_LEN];
     bool deleted;
-    yun_vm_state state; /* when !deleted */
+    bool migrated;
+    yun_vm_state state; /* when !deleted and !migrated */
     char error[YUN_MSG_MAX];
+    char address[64]; /* the guest's address as the agent learnt it, "" when unknown (stored as vm.address) */
+    char migrate_error[YUN_MSG_MAX];
+    int64_t total_ms, downtime_ms; /* when migrated; -1 unknown */
 } ctl_verdict;
 
 typedef struct ctl_console {
@@ -110,6 +116,9 @@ typedef struct ctl_desired {
     bool here;
     int64_t target_host;   /* when !here */
     char migrate_uri[256]; /* when !here and the target has a migration address */
+    char target_libvirt_uri[YUN_PATH_MAX]; /* when !here: where the source's agent connects to migrate */
+    char target_vnc_listen[64];            /* when !here: VNC's address there (its mgmt_addr, else 127.0.0.1) */
+    bool incoming;         /* here, and migrating in from another host: wait for it, never start it */
     bool reboot;
 } ctl_desired;
 
@@ -139,6 +148,46 @@ int ctl_agent_report(ctl_ctx *ctx, yun_store *s, int64_t host_id, const ctl_repo
  * Copies, malloc'd (NULL and 0 when none). */
 void ctl_host_foreign(ctl_ctx *ctx, int64_t host_id, ctl_domain **orphans, size_t *n_orphans, ctl_domain **strangers,
                       size_t *n_strangers);
+
+/* ---- live migration and host drain (migrate.c) ---- */
+
+#define CTL_DEFAULT_MIGRATIONS 2
+/* The setting migration.concurrency (1..16), else CTL_DEFAULT_MIGRATIONS: how many VMs a drain migrates at
+ * once from one host. Each live migration costs the network and both hosts' CPU, so a drain paces them. */
+int ctl_migration_concurrency(yun_store *s);
+
+/* Moves VM vm_id to another host: to target_host when > 0 (it must be up and have room for it), else where
+ * the placement algorithm (setting placement.algorithm) puts it among the up hosts but its own. A running VM
+ * migrates live: host_id becomes the target, migrate_from its current host and state MIGRATING; the
+ * source's agent migrates it, the target's waits for it, and their verdicts end it (docs/agent-protocol.md).
+ * A stopped VM, or one not defined yet, just changes host (the old host's agent undefines it there). Fills
+ * choice (may be NULL) and *live (may be NULL). Fails, changing nothing: CONFLICT when the VM is migrating
+ * already, being deleted, in a passing state (starting, stopping, error...), or running on a host that is
+ * down; INVALID for its own host as target; NOT_FOUND for an unknown VM or host; NO_CAPACITY with the
+ * scheduler's reason (naming the scarce resource) when no other up host has room. */
+int ctl_vm_migrate(ctl_ctx *ctx, yun_store *s, int64_t vm_id, int64_t target_host, sched_choice *choice, bool *live,
+                   yun_err *err);
+
+/* Starts draining host_id (from any state): it takes no new VMs (state DRAINING, kept through agent
+ * re-registration) while ctl_drain_tick moves its VMs away. VMs that an earlier drain could not move are
+ * tried again (their migrate_error is cleared). Runs one tick at once. `yun host enable` ends a drain. */
+int ctl_host_drain(ctl_ctx *ctx, yun_store *s, int64_t host_id, yun_err *err);
+
+/* One step of every drain: for each DRAINING host, starts migrations of the VMs assigned to it, in id
+ * order, while fewer than ctl_migration_concurrency are under way from it (a stopped VM moves at once and
+ * does not count). A VM that cannot go anywhere gets migrate_error ("cannot leave h1: no host has 4 free
+ * cores; the most free is 2, on h2") and keeps running where it is, left alone until the next drain request;
+ * a VM in a passing state (starting, stopping, being deleted) is waited for. A host with no VM left,
+ * neither assigned nor migrating away, becomes DRAINED. Returns the number of moves started, or -1. */
+int ctl_drain_tick(ctl_ctx *ctx, yun_store *s, yun_err *err);
+
+/* A host's drain as `yun host show` and the portal show it. */
+typedef struct ctl_drain_status {
+    int vms_left;  /* still assigned to the host */
+    int migrating; /* migrating away from it now */
+    int stuck;     /* of vms_left, those a drain could not move (migrate_error set) */
+} ctl_drain_status;
+int ctl_drain_status_get(yun_store *s, int64_t host_id, ctl_drain_status *out, yun_err *err);
 
 /* Host health: marks UP hosts without a report for 3 intervals DOWN in the store (logged once per change).
  * Returns the number of hosts marked, or -1. */

@@ -103,8 +103,9 @@ static int refuse(const sched_host *hosts, size_t n, const yun_vm *vm, yun_err *
     for (size_t i = 0; i < n; i++) {
         if (hosts[i].state == YUN_HOST_UP)
             up++;
-        else if (hosts[i].state == YUN_HOST_DISABLED)
-            disabled++;
+        else if (hosts[i].state == YUN_HOST_DISABLED || hosts[i].state == YUN_HOST_DRAINING ||
+                 hosts[i].state == YUN_HOST_DRAINED)
+            disabled++; /* the operator's choice, not a fault */
         else
             down++;
     }

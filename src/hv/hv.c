@@ -57,7 +57,9 @@ int hv_spec_validate(const hv_domain_spec *spec, yun_err *err)
         check_text("kernel path", spec->kernel, YUN_PATH_MAX - 1, false, err) < 0 ||
         check_text("initrd path", spec->initrd, YUN_PATH_MAX - 1, false, err) < 0 ||
         check_text("kernel command line", spec->cmdline, 1024, false, err) < 0 ||
-        check_text("console log path", spec->console_log, YUN_PATH_MAX - 1, false, err) < 0)
+        check_text("console log path", spec->console_log, YUN_PATH_MAX - 1, false, err) < 0 ||
+        check_text("network", spec->network, 64, false, err) < 0 ||
+        check_text("bridge", spec->bridge, 15, false, err) < 0) /* IFNAMSIZ - 1 */
         return -1;
     if (spec->cpus < 1 || spec->cpus > YUN_VM_MAX_CPUS)
         return yun_err_set(err, YUN_E_INVALID, "domain cpus is %d; it must be 1..%d", spec->cpus, YUN_VM_MAX_CPUS);
@@ -182,4 +184,30 @@ int hv_domain_set_memory(yun_hv *hv, const char *uuid, uint64_t mem_mib, yun_err
     if (mem_mib < 1)
         return yun_err_set(err, YUN_E_INVALID, "memory is 0 MiB; give at least 1");
     return hv->ops->set_memory(hv, uuid, mem_mib, err);
+}
+
+int hv_domain_migrate(yun_hv *src, const char *uuid, const hv_migrate_opts *o, hv_migrate_stats *stats, yun_err *err)
+{
+    hv_migrate_stats dummy;
+    if (!stats)
+        stats = &dummy;
+    memset(stats, 0, sizeof *stats);
+    stats->downtime_ms = -1;
+    if (check_hv(src, err) < 0 || hv_uuid_validate(uuid, err) < 0)
+        return -1;
+    if (!o || !o->dest_uri || !*o->dest_uri)
+        return yun_err_set(err, YUN_E_INVALID, "migrating domain %s: no destination URI given", uuid);
+    if (o->migrate_uri && *o->migrate_uri && strncmp(o->migrate_uri, "tcp://", 6) != 0)
+        return yun_err_set(err, YUN_E_INVALID,
+                           "migrating domain %s: migration URI '%.128s' must be tcp://ADDRESS (the destination's "
+                           "migrate_addr)",
+                           uuid, o->migrate_uri);
+    return src->ops->migrate(src, uuid, o, stats, err);
+}
+
+yun_hv *hv_open_again(yun_hv *hv, yun_err *err)
+{
+    if (check_hv(hv, err) < 0)
+        return NULL;
+    return hv->ops->open_again(hv, err);
 }

@@ -39,6 +39,9 @@ typedef struct hv_domain_spec {
     const char *kernel, *initrd, *cmdline; /* direct kernel boot when kernel != NULL and non-empty */
     const char *console_log;               /* serial console to this file */
     const char *accel;                     /* "kvm" or "tcg": the domain type, kvm or qemu */
+    /* The NIC (hv_net.h): on this libvirt network when set, else on this existing host bridge when set,
+     * else an unconnected tap. Its MAC is always hv_mac_from_uuid(uuid). */
+    const char *network, *bridge;
     const char *vnc_listen;                /* VNC's address: NULL or "" = 127.0.0.1 (hv_vnc_listen_check) */
 } hv_domain_spec;
 
@@ -68,7 +71,8 @@ yun_hv *hv_libvirt_open(const char *uri, yun_err *err);
 yun_hv *hv_fake_open(int cores, int mhz, uint64_t mem_mib);
 /* Makes the fake's next call of op fail once with msg (YUN_E_HYPERVISOR), to test error paths.
  * op: "define", "start", "shutdown", "destroy", "reboot", "undefine", "set_sched", "set_memory",
- * "list", "get" or "node_info". */
+ * "list", "get", "node_info" or "migrate" (on the source; the domain stays there, running); hv_net.h's
+ * "net_ensure" and "address". */
 void hv_fake_fail_next(yun_hv *hv, const char *op, const char *msg);
 /* Adds a domain yun did not create (no metadata) to the fake, running or shut off: agents must leave it alone. */
 void hv_fake_add_foreign(yun_hv *hv, const char *uuid, const char *name, bool running);
@@ -77,6 +81,17 @@ void hv_fake_add_foreign(yun_hv *hv, const char *uuid, const char *name, bool ru
 int hv_fake_set_state(yun_hv *hv, const char *uuid, hv_dom_state state);
 /* How many times the fake started uuid (0 when unknown): for "started exactly once" checks. */
 int hv_fake_start_count(yun_hv *hv, const char *uuid);
+/* Live migration between fakes: registers dest as the fake reached at uri from src (the fake's stand-in for
+ * a libvirt URI), so hv_domain_migrate(src, ..., {.dest_uri = uri}) moves the domain into dest. Test-only;
+ * each fake keeps its own peers (no registry shared by all). dest must outlive src's use of it. */
+void hv_fake_add_peer(yun_hv *src, const char *uri, yun_hv *dest);
+/* Makes every later migration out of this fake take ms (sleeping without the fake's lock), so a test can
+ * watch a migration in flight. */
+void hv_fake_set_migrate_ms(yun_hv *hv, int ms);
+/* Another connection to the same hypervisor, for another thread (a yun_hv is used by one thread at a
+ * time): libvirt opens its URI again; a fake returns itself with one more reference (it is thread-safe).
+ * Each is closed with hv_close. */
+yun_hv *hv_open_again(yun_hv *hv, yun_err *err);
 /* The domain XML the fake's last define of uuid was given (malloc'd), NULL when unknown or foreign. */
 char *hv_fake_domain_xml(yun_hv *hv, const char *uuid);
 /* Closes the connection (the domains keep running). NULL is fine. */
@@ -130,6 +145,42 @@ int hv_domain_undefine(yun_hv *hv, const char *uuid, yun_err *err); /* ok if abs
  * mem_mib 1..max_mem_mib (INVALID above the maximum: the balloon cannot grow past it). */
 int hv_domain_set_sched(yun_hv *hv, const char *uuid, int cpu_shares, int cpu_cap, yun_err *err);
 int hv_domain_set_memory(yun_hv *hv, const char *uuid, uint64_t mem_mib, yun_err *err);
+
+/* Live migration of a running domain to another host (DESIGN.md: drain, consolidation). */
+typedef struct hv_migrate_opts {
+    const char *dest_uri;    /* the destination's libvirt URI, as this host can open it (required) */
+    const char *migrate_uri; /* where QEMU streams memory, "tcp://ADDR" (the destination's migrate_addr,
+                              * no port: libvirt picks one); NULL or "" = libvirt's choice (the destination's
+                              * hostname) */
+    const char *dest_xml;    /* the domain XML to run on the destination; NULL = hv_migrate_xml of the source's
+                              * migratable XML with vnc_listen below, which is right when disk and console log
+                              * are at the same paths on both hosts (shared storage mounted at one path) */
+    const char *vnc_listen;  /* VNC's address on the destination (its management address, or 127.0.0.1);
+                              * NULL = the source's. Ignored with dest_xml. */
+} hv_migrate_opts;
+
+typedef struct hv_migrate_stats {
+    int64_t total_ms;    /* the migration job's time (libvirt's completed job stats; wall time otherwise) */
+    int64_t downtime_ms; /* how long the guest was paused at the switch-over; -1 when libvirt did not say */
+    uint64_t data_mib;   /* memory sent; 0 when libvirt did not say */
+} hv_migrate_stats;
+
+/* Moves running domain uuid from src to the hypervisor at o->dest_uri, live (the guest keeps running; it
+ * pauses only for the last round of dirty pages), with storage shared by both hosts (the disk is not
+ * copied; its path must be the same there). On success the domain runs on the destination and is defined
+ * there (persistent), and it is gone from src (undefined); stats (may be NULL) say how long it took. On
+ * failure the domain still runs on src, defined as before, and err names the domain, both hosts and
+ * libvirt's message. Blocks for the whole migration (seconds under TCG): run it off any loop that must
+ * keep answering. NOT_FOUND when src has no such domain; CONFLICT when it does not run. */
+int hv_domain_migrate(yun_hv *src, const char *uuid, const hv_migrate_opts *o, hv_migrate_stats *stats,
+                      yun_err *err);
+
+/* The XML a domain runs with on a migration's destination, from the source's migratable XML: console log
+ * files opened for append (on shared storage the destination's QEMU opens the same file, and would truncate
+ * the guest's console history), and, when vnc_listen is not NULL, VNC listening there (a management address
+ * is per host: the source's would not exist on the destination, and QEMU could not bind it). malloc'd.
+ * INVALID when the XML is not a <domain> or vnc_listen fails hv_vnc_listen_check. */
+char *hv_migrate_xml(const char *xml, const char *vnc_listen, yun_err *err);
 
 /* The domain XML for spec, built with libxml2's writer (every user string escaped). Pure; malloc'd.
  * Domain type "kvm" when spec->accel is "kvm", else "qemu" (TCG). yun's <metadata> (namespace

@@ -2,11 +2,14 @@
  * libvirt where yun relies on it (names and UUIDs unique, start of a running domain refused, the balloon
  * capped by the maximum), boots domains at once, and can be told to fail the next call of an operation. */
 #include "hv/hv_impl.h"
+#include "hv/hv_net.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "util/mem.h"
 
@@ -14,18 +17,31 @@ typedef struct fake_dom {
     hv_domain_info info;
     bool persistent; /* defined; a running domain that was undefined lives on until it stops */
     int starts;
+    char network[64], bridge[32]; /* what the last define asked for */
+    char address[HV_ADDR_MAX];    /* what hv_domain_address says while it runs (hv_fake_set_address) */
     char *xml; /* what the last define was given (hv_fake_domain_xml) */
 } fake_dom;
+
+/* A destination this fake can migrate to, by the URI a migration names it with. */
+typedef struct fake_peer {
+    char uri[YUN_PATH_MAX];
+    struct hv_fake *dest;
+} fake_peer;
 
 typedef struct hv_fake {
     yun_hv base;
     int cores, mhz;
     uint64_t mem_mib;
+    atomic_int refs;      /* hv_open_again hands out the same fake; the last hv_close frees it */
     pthread_mutex_t lock; /* guards everything below */
+    fake_peer *peers;
+    size_t n_peers, cap_peers;
+    int migrate_ms;
     fake_dom *doms;
     size_t n, cap;
     char fail_op[16];
     char fail_msg[256];
+    char net_name[64]; /* the network hv_network_ensure made, "" before */
 } hv_fake;
 
 static hv_fake *fake_of(yun_hv *hv)
@@ -66,11 +82,21 @@ static int not_found(const char *uuid, yun_err *err)
 static void fake_close(yun_hv *hv)
 {
     hv_fake *f = fake_of(hv);
+    if (atomic_fetch_sub(&f->refs, 1) > 1)
+        return;
     pthread_mutex_destroy(&f->lock);
     for (size_t i = 0; i < f->n; i++)
         free(f->doms[i].xml);
     free(f->doms);
+    free(f->peers);
     free(f);
+}
+
+static yun_hv *fake_open_again(yun_hv *hv, yun_err *err)
+{
+    (void)err;
+    atomic_fetch_add(&fake_of(hv)->refs, 1);
+    return hv;
 }
 
 static int fake_node_info(yun_hv *hv, hv_node_info *out, yun_err *err)
@@ -160,6 +186,8 @@ static int fake_define(yun_hv *hv, const hv_domain_spec *spec, const char *xml, 
     in->max_mem_mib = spec->max_mem_mib ? spec->max_mem_mib : spec->mem_mib;
     in->cpu_shares = spec->cpu_shares ? spec->cpu_shares : YUN_VM_DEFAULT_SHARES;
     in->cpu_cap = spec->cpu_cap;
+    snprintf(d->network, sizeof d->network, "%s", spec->network ? spec->network : "");
+    snprintf(d->bridge, sizeof d->bridge, "%s", spec->bridge ? spec->bridge : "");
     free(d->xml);
     d->xml = xstrdup(xml);
 out:
@@ -298,6 +326,102 @@ static int fake_set_memory(yun_hv *hv, const char *uuid, uint64_t mem_mib, yun_e
     return rc;
 }
 
+/* The first call makes the network (created and started), later ones find it. */
+static int fake_net_ensure(yun_hv *hv, const char *name, hv_net_info *out, yun_err *err)
+{
+    hv_fake *f = fake_of(hv);
+    pthread_mutex_lock(&f->lock);
+    int rc = injected(f, "net_ensure", err);
+    if (rc == 0) {
+        out->created = out->started = strcmp(f->net_name, name) != 0;
+        snprintf(f->net_name, sizeof f->net_name, "%s", name);
+        snprintf(out->name, sizeof out->name, "%s", name);
+        snprintf(out->bridge, sizeof out->bridge, "%s", HV_NET_BRIDGE);
+        snprintf(out->subnet, sizeof out->subnet, "%s/24", HV_NET_FIRST);
+    }
+    pthread_mutex_unlock(&f->lock);
+    return rc;
+}
+
+static int fake_address(yun_hv *hv, const char *uuid, char *addr, size_t n, yun_err *err)
+{
+    hv_fake *f = fake_of(hv);
+    pthread_mutex_lock(&f->lock);
+    fake_dom *d = lookup(f, "address", uuid, err);
+    if (d && d->info.state == HV_DOM_RUNNING)
+        snprintf(addr, n, "%s", d->address);
+    pthread_mutex_unlock(&f->lock);
+    return d ? 0 : -1;
+}
+
+/* Moves the domain into the peer registered under o->dest_uri, as libvirt's LIVE | PERSIST_DEST |
+ * UNDEFINE_SOURCE migration does: it arrives running and defined, without being started again (its start
+ * count there is 0), and leaves the source. The two locks are never held together: the domain is copied
+ * out under the source's lock, inserted under the destination's, and only then dropped from the source, so
+ * for a moment both list it (as libvirt's paused incoming domain is listed on the destination). */
+static int fake_migrate(yun_hv *hv, const char *uuid, const hv_migrate_opts *o, hv_migrate_stats *stats, yun_err *err)
+{
+    hv_fake *f = fake_of(hv);
+    pthread_mutex_lock(&f->lock);
+    fake_dom *d = lookup(f, "migrate", uuid, err);
+    hv_fake *dest = NULL;
+    for (size_t i = 0; d && i < f->n_peers && !dest; i++)
+        if (!strcmp(f->peers[i].uri, o->dest_uri))
+            dest = f->peers[i].dest;
+    fake_dom copy;
+    int rc = -1;
+    if (!d) {
+        yun_err_prefix(err, "migrating domain %s to %s: ", uuid, o->dest_uri);
+    } else if (d->info.state != HV_DOM_RUNNING) {
+        yun_err_set(err, YUN_E_CONFLICT, "migrating domain %s (%s) to %s: it is not running", d->info.name, uuid,
+                    o->dest_uri);
+    } else if (!dest || dest == f) {
+        yun_err_set(err, YUN_E_HYPERVISOR,
+                    "migrating domain %s (%s) to %s: %s", d->info.name, uuid, o->dest_uri,
+                    dest ? "Attempt to migrate guest to the same host" : "Failed to connect: no such fake peer");
+    } else {
+        copy = *d;
+        /* the target's own XML, made as the libvirt driver makes it */
+        copy.xml = o->dest_xml ? xstrdup(o->dest_xml) : d->xml ? hv_migrate_xml(d->xml, o->vnc_listen, err) : NULL;
+        rc = !o->dest_xml && d->xml && !copy.xml ? -1 : 0;
+    }
+    int ms = f->migrate_ms;
+    pthread_mutex_unlock(&f->lock);
+    if (rc < 0)
+        return -1;
+    if (ms > 0) {
+        struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
+        nanosleep(&ts, NULL);
+    }
+    pthread_mutex_lock(&dest->lock);
+    for (size_t i = 0; i < dest->n && rc == 0; i++)
+        if (!strcasecmp(dest->doms[i].info.uuid, uuid) || !strcmp(dest->doms[i].info.name, copy.info.name))
+            rc = yun_err_set(err, YUN_E_HYPERVISOR,
+                             "migrating domain %s (%s) to %s: operation failed: domain '%s' already exists there",
+                             copy.info.name, uuid, o->dest_uri, dest->doms[i].info.name);
+    if (rc == 0) {
+        xgrow((void **)&dest->doms, &dest->cap, dest->n + 1, sizeof *dest->doms);
+        fake_dom *nd = &dest->doms[dest->n++];
+        *nd = copy;
+        copy.xml = NULL; /* now nd's */
+        nd->persistent = true;
+        nd->starts = 0;
+    }
+    pthread_mutex_unlock(&dest->lock);
+    free(copy.xml);
+    if (rc < 0)
+        return -1;
+    pthread_mutex_lock(&f->lock);
+    d = find(f, uuid);
+    if (d)
+        drop(f, d);
+    pthread_mutex_unlock(&f->lock);
+    stats->total_ms = ms;
+    stats->downtime_ms = 0;
+    stats->data_mib = copy.info.mem_mib;
+    return 0;
+}
+
 static const hv_ops fake_ops = {
     .name = "fake",
     .close = fake_close,
@@ -312,6 +436,10 @@ static const hv_ops fake_ops = {
     .undefine = fake_undefine,
     .set_sched = fake_set_sched,
     .set_memory = fake_set_memory,
+    .net_ensure = fake_net_ensure,
+    .address = fake_address,
+    .migrate = fake_migrate,
+    .open_again = fake_open_again,
 };
 
 yun_hv *hv_fake_open(int cores, int mhz, uint64_t mem_mib)
@@ -322,6 +450,7 @@ yun_hv *hv_fake_open(int cores, int mhz, uint64_t mem_mib)
     f->cores = cores;
     f->mhz = mhz;
     f->mem_mib = mem_mib;
+    atomic_init(&f->refs, 1);
     pthread_mutex_init(&f->lock, NULL);
     return &f->base;
 }
@@ -391,6 +520,33 @@ int hv_fake_start_count(yun_hv *hv, const char *uuid)
     return n;
 }
 
+void hv_fake_set_address(yun_hv *hv, const char *uuid, const char *addr)
+{
+    hv_fake *f = as_fake(hv);
+    if (!f || !uuid)
+        return;
+    pthread_mutex_lock(&f->lock);
+    fake_dom *d = find(f, uuid);
+    if (d)
+        snprintf(d->address, sizeof d->address, "%s", addr ? addr : "");
+    pthread_mutex_unlock(&f->lock);
+}
+
+bool hv_fake_domain_net(yun_hv *hv, const char *uuid, char *network, size_t nn, char *bridge, size_t nb)
+{
+    hv_fake *f = as_fake(hv);
+    if (!f || !uuid)
+        return false;
+    pthread_mutex_lock(&f->lock);
+    fake_dom *d = find(f, uuid);
+    if (d) {
+        snprintf(network, nn, "%s", d->network);
+        snprintf(bridge, nb, "%s", d->bridge);
+    }
+    pthread_mutex_unlock(&f->lock);
+    return d != NULL;
+}
+
 char *hv_fake_domain_xml(yun_hv *hv, const char *uuid)
 {
     hv_fake *f = as_fake(hv);
@@ -401,4 +557,27 @@ char *hv_fake_domain_xml(yun_hv *hv, const char *uuid)
     char *xml = d && d->xml ? xstrdup(d->xml) : NULL;
     pthread_mutex_unlock(&f->lock);
     return xml;
+}
+
+void hv_fake_add_peer(yun_hv *src, const char *uri, yun_hv *dest)
+{
+    hv_fake *f = as_fake(src), *d = as_fake(dest);
+    if (!f || !d || !uri)
+        return;
+    pthread_mutex_lock(&f->lock);
+    xgrow((void **)&f->peers, &f->cap_peers, f->n_peers + 1, sizeof *f->peers);
+    fake_peer *p = &f->peers[f->n_peers++];
+    snprintf(p->uri, sizeof p->uri, "%s", uri);
+    p->dest = d;
+    pthread_mutex_unlock(&f->lock);
+}
+
+void hv_fake_set_migrate_ms(yun_hv *hv, int ms)
+{
+    hv_fake *f = as_fake(hv);
+    if (!f)
+        return;
+    pthread_mutex_lock(&f->lock);
+    f->migrate_ms = ms;
+    pthread_mutex_unlock(&f->lock);
 }

@@ -6,6 +6,8 @@
 
 #include "hv/hv.h"
 
+struct hv_net_info; /* hv_net.h */
+
 typedef struct hv_ops {
     const char *name; /* "libvirt", "fake" */
     void (*close)(yun_hv *hv);
@@ -20,6 +22,11 @@ typedef struct hv_ops {
     int (*undefine)(yun_hv *hv, const char *uuid, yun_err *err);
     int (*set_sched)(yun_hv *hv, const char *uuid, int cpu_shares, int cpu_cap, yun_err *err);
     int (*set_memory)(yun_hv *hv, const char *uuid, uint64_t mem_mib, yun_err *err);
+    /* guest networking (hv_net.h) */
+    int (*net_ensure)(yun_hv *hv, const char *name, struct hv_net_info *out, yun_err *err);
+    int (*address)(yun_hv *hv, const char *uuid, char *addr, size_t n, yun_err *err);
+    int (*migrate)(yun_hv *hv, const char *uuid, const hv_migrate_opts *o, hv_migrate_stats *stats, yun_err *err);
+    yun_hv *(*open_again)(yun_hv *hv, yun_err *err);
 } hv_ops;
 
 struct yun_hv {

@@ -1,8 +1,11 @@
 /* hv_libvirt.c: the hypervisor interface on libvirt. libvirt's errors never reach stderr: a handler
  * swallows them and each failing call copies libvirt's last error (thread-local) into yun_err. */
 #include "hv/hv_impl.h"
+#include "hv/hv_net.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
+#include <ifaddrs.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -470,6 +473,264 @@ static int lv_set_memory(yun_hv *hv, const char *uuid, uint64_t mem_mib, yun_err
     return rc;
 }
 
+/* ---- guest networking (hv_net.h) ---- */
+
+/* Whether libvirt runs on this machine, so this machine's interfaces and ARP table are the host's. */
+static bool lv_local(const hv_libvirt *l)
+{
+    return !strstr(l->uri, "://") || strstr(l->uri, ":///") != NULL;
+}
+
+static void add_subnet(hv_subnet **t, size_t *n, size_t *cap, hv_subnet s)
+{
+    xgrow((void **)t, cap, *n + 1, sizeof **t);
+    (*t)[(*n)++] = s;
+}
+
+/* The IPv4 subnets already in use around this host: every libvirt network's (defined or running) and, for
+ * a local libvirt, those of the host's own addresses. */
+static hv_subnet *taken_subnets(hv_libvirt *l, size_t *n)
+{
+    hv_subnet *t = NULL;
+    size_t cap = 0;
+    *n = 0;
+    virNetworkPtr *nets = NULL;
+    int c = virConnectListAllNetworks(l->conn, &nets, 0);
+    for (int i = 0; i < c; i++) {
+        char *xml = virNetworkGetXMLDesc(nets[i], VIR_NETWORK_XML_INACTIVE);
+        hv_subnet s[8];
+        size_t k = hv_network_xml_subnets(xml, s, 8);
+        for (size_t j = 0; j < k; j++)
+            add_subnet(&t, n, &cap, s[j]);
+        free(xml);
+        virNetworkFree(nets[i]);
+    }
+    free(nets);
+    virResetLastError();
+    struct ifaddrs *ifa = NULL;
+    if (lv_local(l) && getifaddrs(&ifa) == 0) {
+        for (struct ifaddrs *a = ifa; a; a = a->ifa_next) {
+            if (!a->ifa_addr || !a->ifa_netmask || a->ifa_addr->sa_family != AF_INET)
+                continue;
+            uint32_t ip = ntohl(((const struct sockaddr_in *)a->ifa_addr)->sin_addr.s_addr);
+            uint32_t m = ntohl(((const struct sockaddr_in *)a->ifa_netmask)->sin_addr.s_addr);
+            add_subnet(&t, n, &cap, (hv_subnet){.net = ip & m, .prefix = __builtin_popcount(m)});
+        }
+        freeifaddrs(ifa);
+    }
+    return t;
+}
+
+static void fill_net_info(virNetworkPtr net, hv_net_info *out)
+{
+    const char *name = virNetworkGetName(net);
+    snprintf(out->name, sizeof out->name, "%s", name ? name : "");
+    char *xml = virNetworkGetXMLDesc(net, 0);
+    hv_subnet s;
+    if (hv_network_xml_subnets(xml, &s, 1) == 1)
+        hv_subnet_format(&s, out->subnet, sizeof out->subnet);
+    hv_network_xml_bridge(xml, out->bridge, sizeof out->bridge);
+    free(xml);
+    virResetLastError();
+}
+
+static int lv_net_ensure(yun_hv *hv, const char *name, hv_net_info *out, yun_err *err)
+{
+    hv_libvirt *l = lv_of(hv);
+    virNetworkPtr net = virNetworkLookupByName(l->conn, name);
+    if (!net) {
+        virErrorPtr e = virGetLastError();
+        if (!e || e->code != VIR_ERR_NO_NETWORK)
+            return lv_err(err, "looking up network %s on %s", name, l->uri);
+        virResetLastError();
+        size_t nt = 0;
+        AUTOFREE hv_subnet *taken = taken_subnets(l, &nt);
+        hv_net_spec spec = {.name = name, .bridge = HV_NET_BRIDGE};
+        if (hv_subnet_pick(taken, nt, &spec.subnet, err) < 0)
+            return -1;
+        AUTOFREE char *xml = hv_network_xml(&spec, err);
+        if (!xml)
+            return -1;
+        char cidr[24];
+        hv_subnet_format(&spec.subnet, cidr, sizeof cidr);
+        if (!(net = virNetworkDefineXML(l->conn, xml)))
+            return lv_err(err, "defining network %s (%s, bridge %s) on %s", name, cidr, HV_NET_BRIDGE, l->uri);
+        out->created = true;
+    }
+    fill_net_info(net, out);
+    int rc = 0;
+    if (virNetworkIsActive(net) == 0) {
+        if (virNetworkCreate(net) < 0) {
+            rc = lv_err(err, "starting network %s (%s, bridge %s) on %s", name, out->subnet, out->bridge, l->uri);
+            if (out->created) /* nothing half-made: the next try defines it afresh */
+                virNetworkUndefine(net);
+            virResetLastError();
+        } else {
+            out->started = true;
+        }
+    }
+    int autostart = 0;
+    if (rc == 0 && virNetworkGetAutostart(net, &autostart) == 0 && !autostart)
+        virNetworkSetAutostart(net, 1); /* best effort: without it the next host boot starts it at the agent's */
+    virResetLastError();
+    virNetworkFree(net);
+    return rc;
+}
+
+/* The first IPv4 address among ifs, into addr; true when there is one. */
+static bool first_ipv4(virDomainInterfacePtr *ifs, int n, char *addr, size_t an)
+{
+    for (int i = 0; i < n; i++)
+        for (unsigned j = 0; j < ifs[i]->naddrs; j++)
+            if (ifs[i]->addrs[j].type == VIR_IP_ADDR_TYPE_IPV4 && ifs[i]->addrs[j].addr) {
+                snprintf(addr, an, "%s", ifs[i]->addrs[j].addr);
+                return true;
+            }
+    return false;
+}
+
+/* Asks libvirt for the domain's addresses from one source; errors (no such source here) are no answer. */
+static bool addr_from(virDomainPtr d, unsigned int source, char *addr, size_t n)
+{
+    virDomainInterfacePtr *ifs = NULL;
+    int c = virDomainInterfaceAddresses(d, &ifs, source, 0);
+    bool found = c > 0 && first_ipv4(ifs, c, addr, n);
+    for (int i = 0; i < c; i++)
+        virDomainInterfaceFree(ifs[i]);
+    free(ifs);
+    virResetLastError();
+    return found;
+}
+
+static int lv_address(yun_hv *hv, const char *uuid, char *addr, size_t n, yun_err *err)
+{
+    hv_libvirt *l = lv_of(hv);
+    virDomainPtr d = lookup(l, uuid, err);
+    if (!d)
+        return -1;
+    /* the leases of libvirt's dnsmasq: exact, and cheap (a file libvirt keeps); then the ARP table, which
+     * knows a guest on a bridge once the host exchanged packets with it */
+    if (virDomainIsActive(d) == 1 && !addr_from(d, VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE, addr, n) &&
+        !addr_from(d, VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_ARP, addr, n) && lv_local(l)) {
+        /* libvirt 9.0's ARP source fails on some kernels ("wrong nlmsg len"): read the table ourselves */
+        FILE *f = fopen("/proc/net/arp", "re");
+        if (f) {
+            char text[16384];
+            size_t len = fread(text, 1, sizeof text - 1, f);
+            fclose(f);
+            text[len] = 0;
+            char mac[18];
+            hv_mac_from_uuid(uuid, mac);
+            hv_arp_find(text, mac, addr, n);
+        }
+    }
+    virResetLastError();
+    virDomainFree(d);
+    return 0;
+}
+
+/* Reads the completed job's time, downtime and data from dom (libvirt keeps them on the destination
+ * after a migration); leaves stats as they are when it cannot. */
+static void read_job_stats(virDomainPtr dom, hv_migrate_stats *stats)
+{
+    int type = 0, n = 0;
+    virTypedParameterPtr p = NULL;
+    if (!dom || virDomainGetJobStats(dom, &type, &p, &n, VIR_DOMAIN_JOB_STATS_COMPLETED) < 0) {
+        virResetLastError();
+        return;
+    }
+    unsigned long long v = 0;
+    if (virTypedParamsGetULLong(p, n, VIR_DOMAIN_JOB_TIME_ELAPSED, &v) == 1 && v > 0)
+        stats->total_ms = (int64_t)v;
+    if (virTypedParamsGetULLong(p, n, VIR_DOMAIN_JOB_DOWNTIME, &v) == 1)
+        stats->downtime_ms = (int64_t)v;
+    if (virTypedParamsGetULLong(p, n, VIR_DOMAIN_JOB_DATA_PROCESSED, &v) == 1)
+        stats->data_mib = v / (1024 * 1024);
+    virTypedParamsFree(p, n);
+}
+
+/* The XML to run on the destination: hv_migrate_xml of the source's migratable XML. */
+static char *dest_xml_of(virDomainPtr d, const char *vnc_listen, yun_err *err)
+{
+    char *xml = virDomainGetXMLDesc(d, VIR_DOMAIN_XML_MIGRATABLE | VIR_DOMAIN_XML_SECURE);
+    if (!xml) {
+        lv_err(err, "reading the domain's XML");
+        return NULL;
+    }
+    char *out = hv_migrate_xml(xml, vnc_listen, err);
+    free(xml);
+    return out;
+}
+
+static int lv_migrate(yun_hv *hv, const char *uuid, const hv_migrate_opts *o, hv_migrate_stats *stats, yun_err *err)
+{
+    hv_libvirt *l = lv_of(hv);
+    virDomainPtr d = lookup(l, uuid, err);
+    if (!d)
+        return -1;
+    char name[192];
+    snprintf(name, sizeof name, "%s", virDomainGetName(d));
+    const char *via = o->migrate_uri && *o->migrate_uri ? o->migrate_uri : NULL;
+    int rc = -1;
+    if (virDomainIsActive(d) != 1) {
+        virResetLastError();
+        yun_err_set(err, YUN_E_CONFLICT, "migrating domain %s (%s) from %s to %s: it is not running", name, uuid,
+                    l->uri, o->dest_uri);
+        virDomainFree(d);
+        return -1;
+    }
+    virConnectPtr dconn = virConnectOpen(o->dest_uri);
+    if (!dconn) {
+        lv_err(err, "migrating domain %s (%s) from %s: connecting to the destination %s", name, uuid, l->uri,
+               o->dest_uri);
+        virDomainFree(d);
+        return -1;
+    }
+    virConnSetErrorFunc(dconn, NULL, quiet_errors);
+    virTypedParameterPtr p = NULL;
+    int n = 0, max = 0;
+    AUTOFREE char *own_xml = NULL;
+    if (!o->dest_xml && !(own_xml = dest_xml_of(d, o->vnc_listen, err))) {
+        yun_err_prefix(err, "migrating domain %s (%s) from %s to %s: ", name, uuid, l->uri, o->dest_uri);
+        goto out;
+    }
+    const char *dxml = o->dest_xml ? o->dest_xml : own_xml;
+    if ((via && virTypedParamsAddString(&p, &n, &max, VIR_MIGRATE_PARAM_URI, via) < 0) ||
+        (dxml && virTypedParamsAddString(&p, &n, &max, VIR_MIGRATE_PARAM_DEST_XML, dxml) < 0)) {
+        lv_err(err, "migrating domain %s: building the parameters", name);
+        goto out;
+    }
+    /* LIVE: the guest runs on while its memory is copied. UNSAFE: libvirt refuses a disk without
+     * cache='none' unless told that the storage is shared and coherent, which is the deployment yun
+     * supports (one file system at one path on every host). PERSIST_DEST + UNDEFINE_SOURCE: the domain's
+     * definition moves with it, so a later stop/start happens on the destination. AUTO_CONVERGE: a guest that
+     * dirties memory faster than the link copies it is slowed down step by step until the copy catches up;
+     * without it such a migration never ends (likely under TCG, where a busy vCPU is slow to throttle by hand). */
+    unsigned int flags = VIR_MIGRATE_LIVE | VIR_MIGRATE_UNSAFE | VIR_MIGRATE_PERSIST_DEST | VIR_MIGRATE_UNDEFINE_SOURCE |
+                         VIR_MIGRATE_AUTO_CONVERGE;
+    int64_t t0 = yun_mono_ms();
+    virDomainPtr dd = virDomainMigrate3(d, dconn, p, (unsigned int)n, flags);
+    if (!dd) {
+        lv_err(err, "migrating domain %s (%s) from %s to %s%s%s", name, uuid, l->uri, o->dest_uri,
+               via ? " via " : "", via ? via : "");
+        goto out;
+    }
+    stats->total_ms = yun_mono_ms() - t0;
+    read_job_stats(dd, stats);
+    virDomainFree(dd);
+    rc = 0;
+out:
+    virTypedParamsFree(p, n);
+    virConnectClose(dconn);
+    virDomainFree(d);
+    return rc;
+}
+
+static yun_hv *lv_open_again(yun_hv *hv, yun_err *err)
+{
+    return hv_libvirt_open(lv_of(hv)->uri, err);
+}
+
 static const hv_ops lv_ops = {
     .name = "libvirt",
     .close = lv_close,
@@ -484,4 +745,8 @@ static const hv_ops lv_ops = {
     .undefine = lv_undefine,
     .set_sched = lv_set_sched,
     .set_memory = lv_set_memory,
+    .net_ensure = lv_net_ensure,
+    .address = lv_address,
+    .migrate = lv_migrate,
+    .open_again = lv_open_again,
 };

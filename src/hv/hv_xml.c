@@ -2,6 +2,7 @@
  * (names, the description, paths) is escaped by the writer and never pasted into markup; and yun's
  * <metadata> read back with libxml2's parser. */
 #include "hv/hv_impl.h"
+#include "hv/hv_net.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -109,7 +110,9 @@ char *hv_domain_xml(const hv_domain_spec *spec, yun_err *err)
                  {"kernel path", spec->kernel},
                  {"initrd path", spec->initrd},
                  {"kernel command line", spec->cmdline},
-                 {"console log path", spec->console_log}};
+                 {"console log path", spec->console_log},
+                 {"network", spec->network},
+                 {"bridge", spec->bridge}};
     for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++)
         if (check_xml_text(texts[i].what, texts[i].s, err) < 0)
             return NULL;
@@ -207,10 +210,23 @@ char *hv_domain_xml(const hv_domain_spec *spec, yun_err *err)
         x_end(&x);
         x_end(&x);
     }
-    /* A tap device (type ethernet) needs no network set up on the host and, unlike type user, gives
-     * per-interface statistics (net.N.* in virConnectGetAllDomainStats). */
+    /* The NIC (hv_net.h): on yun's NAT network, on an operator's bridge, or else an unconnected tap (type
+     * ethernet), which needs nothing on the host; all three, unlike type user, give per-interface
+     * statistics (net.N.* in virConnectGetAllDomainStats). The MAC comes from the uuid, so the DHCP lease
+     * and the address stay with the VM. */
+    char mac[18];
+    hv_mac_from_uuid(spec->uuid, mac);
     x_start(&x, "interface");
-    x_attr(&x, "type", "ethernet");
+    if (set(spec->network)) {
+        x_attr(&x, "type", "network");
+        x_empty(&x, "source", "network", spec->network);
+    } else if (set(spec->bridge)) {
+        x_attr(&x, "type", "bridge");
+        x_empty(&x, "source", "bridge", spec->bridge);
+    } else {
+        x_attr(&x, "type", "ethernet");
+    }
+    x_empty(&x, "mac", "address", mac);
     x_empty(&x, "model", "type", "virtio");
     x_end(&x);
     if (set(spec->console_log)) {

@@ -46,7 +46,10 @@ typedef struct yun_image {
 } yun_image;
 
 /* ---- hosts ---- */
-typedef enum { YUN_HOST_UP, YUN_HOST_DOWN, YUN_HOST_DISABLED } yun_host_state;
+/* DRAINING: the operator asked to empty the host (POST /v1/hosts/{host}/drain); it takes no new VMs and
+ * yund migrates its VMs away; DRAINED once none is left. Both are the operator's choice, like DISABLED, and
+ * survive re-registration; enable ends them. */
+typedef enum { YUN_HOST_UP, YUN_HOST_DOWN, YUN_HOST_DISABLED, YUN_HOST_DRAINING, YUN_HOST_DRAINED } yun_host_state;
 
 typedef struct yun_host {
     int64_t id;
@@ -60,7 +63,9 @@ typedef struct yun_host {
     char accel[8];              /* "kvm" when KVM was tried and works, else "tcg" */
     char libvirt_uri[YUN_PATH_MAX];
     char migrate_addr[128];     /* address for live migration, "" when unknown */
-    yun_host_state state;       /* DOWN is derived from heartbeats; DISABLED is the operator's choice */
+    char mgmt_addr[64];         /* (schema 5) where guests' VNC listens, "" = 127.0.0.1; a migration's target
+                                 * XML gets it */
+    yun_host_state state;       /* DOWN is derived from heartbeats; DISABLED, DRAINING, DRAINED the operator's */
     int64_t last_seen_ms;       /* wall clock of the last report */
     int64_t registered_ms;
 } yun_host;
@@ -106,6 +111,10 @@ typedef struct yun_vm {
     int64_t created_ms;
     int64_t updated_ms;
     int64_t started_ms;          /* when it last reached running, 0 when not running */
+    /* Live migration (schema 4): while one is under way, host_id is the target and migrate_from the source
+     * (0 when none): the source's agent migrates, the target's waits for the domain instead of starting it. */
+    int64_t migrate_from;
+    char migrate_error[YUN_MSG_MAX]; /* why the last migration (or drain placement) failed, "" when none */
 } yun_vm;
 
 #define YUN_VM_MAX_CPUS 64
@@ -117,7 +126,7 @@ const char *model_vm_state_name(yun_vm_state s);  /* "scheduled", "running", ...
 int model_vm_state_parse(const char *s);          /* -1 when unknown */
 const char *model_vm_want_name(yun_vm_want w);    /* "running", "stopped", "deleted" */
 int model_vm_want_parse(const char *s);
-const char *model_host_state_name(yun_host_state s); /* "up", "down", "disabled" */
+const char *model_host_state_name(yun_host_state s); /* "up", "down", "disabled", "draining", "drained" */
 int model_host_state_parse(const char *s);
 
 /* Checks a user, VM or image name against [a-z0-9][a-z0-9-]{0,62}. what names the field. */

@@ -19,7 +19,7 @@ typedef struct yun_store yun_store;
 
 /* The schema version this build writes. store_open migrates an older database forward (each migration
  * in its own transaction) and refuses a newer one with YUN_E_STORE and a message saying which versions. */
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 5
 
 /* path: a file name ("var/yun.db"), or "sqlite:PATH", or ":memory:" for tests. The file is created when absent
  * and migrated to STORE_SCHEMA_VERSION; its directory must exist. A file that is not a yun database is refused. */
@@ -50,7 +50,8 @@ int store_image_list(yun_store *s, yun_image **out, size_t *n, yun_err *err);
 int store_image_delete(yun_store *s, int64_t id, yun_err *err);
 
 /* hosts: upsert by name (a re-registering host keeps its id); fills h->id and h->registered_ms (the first
- * registration's). A host the operator DISABLED stays disabled through re-registration (h->state says so). */
+ * registration's). A host the operator DISABLED (or set DRAINING, or that is DRAINED) keeps that state through
+ * re-registration (h->state says so). */
 int store_host_upsert(yun_store *s, yun_host *h, yun_err *err);
 int store_host_get(yun_store *s, int64_t id, yun_host *out, yun_err *err);
 int store_host_get_by_name(yun_store *s, const char *name, yun_host *out, yun_err *err);
@@ -63,7 +64,8 @@ int store_vm_create(yun_store *s, yun_vm *vm, yun_err *err);
 int store_vm_get(yun_store *s, int64_t id, yun_vm *out, yun_err *err);
 int store_vm_get_by_name(yun_store *s, int64_t owner_id, const char *name, yun_vm *out, yun_err *err);
 int store_vm_get_by_uuid(yun_store *s, const char *uuid, yun_vm *out, yun_err *err);
-/* owner_id < 0: every VM; host_id < 0: any host; host_id 0: VMs not placed. Ordered by id. One query. */
+/* owner_id < 0: every VM; host_id < 0: any host; host_id 0: VMs not placed. Ordered by id. One query.
+ * VMs migrating away from a host are listed under their target (host_id); migrate_from names the source. */
 int store_vm_list(yun_store *s, int64_t owner_id, int64_t host_id, yun_vm **out, size_t *n, yun_err *err);
 int store_vm_update(yun_store *s, yun_vm *vm, yun_err *err); /* all fields but id/uuid/owner; sets updated_ms */
 int store_vm_delete(yun_store *s, int64_t id, yun_err *err); /* its console tail goes with it */

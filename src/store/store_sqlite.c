@@ -100,6 +100,15 @@ static const char *const migrations[] = {
     "CREATE INDEX sessions_expires ON sessions(expires_ms);",
     /* 2 -> 3: a VM's HTTP probe (issue 4 monitoring), measured by its host's agent every metrics interval */
     "ALTER TABLE vms ADD COLUMN probe TEXT NOT NULL DEFAULT '';",
+    /* 3 -> 4: live migration and host drain. While a VM migrates, host_id is the target and migrate_from the
+     * source; migrate_error keeps why the last migration failed, so a drain does not retry it every tick.
+     * Hosts gain the states 'draining' and 'drained' (state is free text: no change to the table). */
+    "ALTER TABLE vms ADD COLUMN migrate_from INTEGER;"
+    "ALTER TABLE vms ADD COLUMN migrate_error TEXT NOT NULL DEFAULT '';"
+    "CREATE INDEX vms_migrate_from ON vms(migrate_from) WHERE migrate_from IS NOT NULL;",
+    /* 4 -> 5: a host's management address (agent --mgmt-addr), where its guests' VNC listens: a VM migrating
+     * there gets it in its destination XML */
+    "ALTER TABLE hosts ADD COLUMN mgmt_addr TEXT NOT NULL DEFAULT '';",
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
                "one migration per schema version: bump STORE_SCHEMA_VERSION with each new migration");
@@ -109,11 +118,12 @@ _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
 #define IMAGE_COLS "id, name, IFNULL(owner_id, 0), is_public, path, kernel, initrd, cmdline, size_mib, created_ms"
 #define HOST_COLS                                                                                                      \
     "id, name, cores, mhz, mem_mib, disk_total_mib, disk_free_mib, hypervisor, accel, libvirt_uri, migrate_addr, "     \
-    "state, last_seen_ms, registered_ms"
+    "state, last_seen_ms, registered_ms, mgmt_addr"
 #define VM_SELECT                                                                                                      \
     "SELECT v.id, v.uuid, v.name, v.owner_id, u.name, IFNULL(v.image_id, 0), v.cpus, v.mem_mib, v.max_mem_mib, "       \
     "v.disk_mib, v.cpu_shares, v.cpu_cap, v.min_mhz, v.max_mhz, v.want, v.state, IFNULL(v.host_id, 0), v.error, "      \
-    "v.address, v.created_ms, v.updated_ms, v.started_ms, v.probe FROM vms v JOIN users u ON u.id = v.owner_id "
+    "v.address, v.created_ms, v.updated_ms, v.started_ms, v.probe, IFNULL(v.migrate_from, 0), v.migrate_error "     \
+    "FROM vms v JOIN users u ON u.id = v.owner_id "
 /* host filter: ?2 is NULL for "not placed", and IS matches NULL with NULL while still using vms_host */
 #define VM_WHERE_OWNER "WHERE v.owner_id = ?1 "
 #define VM_WHERE_HOST "WHERE v.host_id IS ?2 "
@@ -187,24 +197,26 @@ static const char *const sql[ST__COUNT] = {
     [ST_IMAGE_DELETE] = "DELETE FROM images WHERE id = ?1",
     [ST_HOST_UPSERT] =
         "INSERT INTO hosts (name, cores, mhz, mem_mib, disk_total_mib, disk_free_mib, hypervisor, accel, "
-        "libvirt_uri, migrate_addr, state, last_seen_ms, registered_ms) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) "
+        "libvirt_uri, migrate_addr, state, last_seen_ms, registered_ms, mgmt_addr) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) "
         "ON CONFLICT (name) DO UPDATE SET cores = excluded.cores, mhz = excluded.mhz, mem_mib = excluded.mem_mib, "
         "disk_total_mib = excluded.disk_total_mib, disk_free_mib = excluded.disk_free_mib, "
         "hypervisor = excluded.hypervisor, accel = excluded.accel, libvirt_uri = excluded.libvirt_uri, "
-        "migrate_addr = excluded.migrate_addr, last_seen_ms = excluded.last_seen_ms, "
-        "state = CASE WHEN hosts.state = 'disabled' THEN 'disabled' ELSE excluded.state END "
+        "migrate_addr = excluded.migrate_addr, last_seen_ms = excluded.last_seen_ms, mgmt_addr = excluded.mgmt_addr, "
+        "state = CASE WHEN hosts.state IN ('disabled', 'draining', 'drained') THEN hosts.state ELSE excluded.state "
+        "END "
         "RETURNING id, registered_ms, state",
     [ST_HOST_GET] = "SELECT " HOST_COLS " FROM hosts WHERE id = ?1",
     [ST_HOST_BY_NAME] = "SELECT " HOST_COLS " FROM hosts WHERE name = ?1",
     [ST_HOST_LIST] = "SELECT " HOST_COLS " FROM hosts ORDER BY id",
     [ST_HOST_UPDATE] = "UPDATE hosts SET name = ?2, cores = ?3, mhz = ?4, mem_mib = ?5, disk_total_mib = ?6, "
                        "disk_free_mib = ?7, hypervisor = ?8, accel = ?9, libvirt_uri = ?10, migrate_addr = ?11, "
-                       "state = ?12, last_seen_ms = ?13, registered_ms = ?14 WHERE id = ?1",
+                       "state = ?12, last_seen_ms = ?13, registered_ms = ?14, mgmt_addr = ?15 WHERE id = ?1",
     [ST_VM_INSERT] = "INSERT INTO vms (uuid, name, owner_id, image_id, cpus, mem_mib, max_mem_mib, disk_mib, "
                      "cpu_shares, cpu_cap, min_mhz, max_mhz, want, state, host_id, error, address, created_ms, "
-                     "updated_ms, started_ms, probe) VALUES (?1, ?2, ?3, NULLIF(?4, 0), ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
-                     "?12, ?13, ?14, NULLIF(?15, 0), ?16, ?17, ?18, ?18, ?19, ?20) RETURNING id",
+                     "updated_ms, started_ms, probe, migrate_from, migrate_error) VALUES (?1, ?2, ?3, NULLIF(?4, 0), ?5, ?6, ?7, "
+                     "?8, ?9, ?10, ?11, ?12, ?13, ?14, NULLIF(?15, 0), ?16, ?17, ?18, ?18, ?19, ?20, NULLIF(?21, 0), "
+                     "?22) RETURNING id",
     [ST_VM_GET] = VM_SELECT "WHERE v.id = ?1",
     [ST_VM_BY_NAME] = VM_SELECT "WHERE v.owner_id = ?1 AND v.name = ?2",
     [ST_VM_BY_UUID] = VM_SELECT "WHERE v.uuid = ?1",
@@ -219,7 +231,8 @@ static const char *const sql[ST__COUNT] = {
     [ST_VM_UPDATE] = "UPDATE vms SET name = ?2, image_id = NULLIF(?3, 0), cpus = ?4, mem_mib = ?5, max_mem_mib = ?6, "
                      "disk_mib = ?7, cpu_shares = ?8, cpu_cap = ?9, min_mhz = ?10, max_mhz = ?11, want = ?12, "
                      "state = ?13, host_id = NULLIF(?14, 0), error = ?15, address = ?16, created_ms = ?17, "
-                     "updated_ms = ?18, started_ms = ?19, probe = ?20 WHERE id = ?1",
+                     "updated_ms = ?18, started_ms = ?19, probe = ?20, migrate_from = NULLIF(?21, 0), "
+                     "migrate_error = ?22 WHERE id = ?1",
     [ST_VM_DELETE] = "DELETE FROM vms WHERE id = ?1",
     [ST_USAGE_ALL] = "SELECT count(*), IFNULL(sum(cpus), 0), IFNULL(sum(max_mem_mib), 0), IFNULL(sum(disk_mib), 0) "
                      "FROM vms WHERE want <> 'deleted'",
@@ -396,6 +409,7 @@ static void bind_host(sqlite3_stmt *st, int first, const yun_host *h)
     sqlite3_bind_text(st, first + 10, model_host_state_name(h->state), -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, first + 11, h->last_seen_ms);
     sqlite3_bind_int64(st, first + 12, h->registered_ms);
+    BIND_FIELD(st, first + 13, h->mgmt_addr);
 }
 
 static int read_host(sqlite3_stmt *st, yun_host *h, yun_err *err)
@@ -420,6 +434,7 @@ static int read_host(sqlite3_stmt *st, yun_host *h, yun_err *err)
     h->state = (yun_host_state)hs;
     h->last_seen_ms = sqlite3_column_int64(st, 12);
     h->registered_ms = sqlite3_column_int64(st, 13);
+    COL_FIELD(st, 14, h->mgmt_addr);
     return 0;
 }
 
@@ -456,6 +471,8 @@ static int read_vm(sqlite3_stmt *st, yun_vm *vm, yun_err *err)
     vm->updated_ms = sqlite3_column_int64(st, 20);
     vm->started_ms = sqlite3_column_int64(st, 21);
     COL_FIELD(st, 22, vm->probe);
+    vm->migrate_from = sqlite3_column_int64(st, 23);
+    COL_FIELD(st, 24, vm->migrate_error);
     return 0;
 }
 
@@ -809,6 +826,8 @@ static int sq_vm_create(yun_store *s, yun_vm *vm, yun_err *err)
     sqlite3_bind_int64(st, 18, now);
     sqlite3_bind_int64(st, 19, vm->started_ms);
     BIND_FIELD(st, 20, vm->probe);
+    sqlite3_bind_int64(st, 21, vm->migrate_from);
+    BIND_FIELD(st, 22, vm->migrate_error);
     int rc = step(q, st, true);
     if (rc == SQLITE_ROW) {
         vm->id = sqlite3_column_int64(st, 0);
@@ -929,6 +948,8 @@ static int sq_vm_update(yun_store *s, yun_vm *vm, yun_err *err)
     sqlite3_bind_int64(st, 18, now);
     sqlite3_bind_int64(st, 19, vm->started_ms);
     BIND_FIELD(st, 20, vm->probe);
+    sqlite3_bind_int64(st, 21, vm->migrate_from);
+    BIND_FIELD(st, 22, vm->migrate_error);
     int rc = step(q, st, true);
     if (rc == SQLITE_CONSTRAINT_UNIQUE)
         return yun_err_set(err, YUN_E_CONFLICT, "a VM named \"%s\" already exists for this owner: pick another name",

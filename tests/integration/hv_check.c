@@ -4,6 +4,7 @@
  *                          [--shares N] [--cap PCT] [--disk F] [--kernel F --initrd F --cmdline S]
  *                          [--console F] [--accel kvm|tcg]
  *   hv-check -c URI sched UUID SHARES CAP | setmem UUID MIB
+ *   hv-check -c URI migrate UUID DEST_URI [tcp://ADDR]       (prints total_ms, downtime_ms, data_mib)
  *   hv-check overlay BASE PATH MIB | import SRC DEST | rm PATH
  *   hv-check probe KERNEL INITRD CACHE [TIMEOUT_MS [QEMU]]     (CACHE "" = none)
  * Results go to stdout as key=value lines; a failure prints "error: CODE: message" on stderr and exits
@@ -194,6 +195,14 @@ int main(int argc, char **argv)
     } else if (strcmp(op, "setmem") == 0 && nargs == 2) {
         if (hv_domain_set_memory(hv, args[0], strtoull(args[1], NULL, 10), &err) < 0)
             rc = fail(&err);
+    } else if (strcmp(op, "migrate") == 0 && (nargs == 2 || nargs == 3)) {
+        hv_migrate_opts o = {.dest_uri = args[1], .migrate_uri = nargs == 3 ? args[2] : NULL};
+        hv_migrate_stats st;
+        if (hv_domain_migrate(hv, args[0], &o, &st, &err) < 0)
+            rc = fail(&err);
+        else
+            printf("total_ms=%" PRId64 "\ndowntime_ms=%" PRId64 "\ndata_mib=%" PRIu64 "\n", st.total_ms, st.downtime_ms,
+                   st.data_mib);
     } else {
         fprintf(stderr, "hv-check: unknown operation or wrong arguments: %s\n", op);
         rc = 64;

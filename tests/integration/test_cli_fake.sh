@@ -58,7 +58,7 @@ yun vm create web1 --image starter --cpus 1 --memory 128M --disk 1G
 check "vm create says which host and why" \
   '[ $RC = 0 ] && grep -q "^web1: created on host fake: first-fit" "$D/out" && grep -q "^web1: scheduled" "$D/out"'
 yun vm list
-check "vm list shows web1 on its host with its sizes" '[ $RC = 0 ] && grep -Eq "^web1  +[a-z >-]+ +fake +1 +128M +1G +starter +admin" "$D/out"'
+check "vm list shows web1 on its host with its sizes" '[ $RC = 0 ] && grep -Eq "^web1  +[a-z >-]+ +fake +- +1 +128M +1G +starter +admin" "$D/out"'
 check "web1 reaches running" 'wait_state web1 running 15'
 yun vm console-log web1
 check "vm console-log answers" '[ $RC = 0 ]'

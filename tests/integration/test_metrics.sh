@@ -7,8 +7,10 @@
 #   - its CPU % rises (by 20 points or more; on a loaded machine a busy TCG vCPU gets 40-85 %) when the guest
 #     is made busy: the test types `md5sum /dev/zero` into its shell on the
 #     VNC screen (tests/integration/rfb_type.py), as a person at the console would;
-#   - its probe (--probe http://:80/) is measured every interval: the guest's tap has no network here, so the
-#     probe reports failure (probe_ok 0), which is what a dead service looks like;
+#   - its probe (--probe http://:80/) is measured every interval: yund and its agent run outside the test
+#     host's network namespace here, so the guest (on that host's private NAT network) is out of the probe's
+#     reach and the probe reports failure (probe_ok 0), which is what a dead service looks like (a probe that
+#     succeeds against a real guest: test_network.sh);
 #   - another user's VM is 404 for its metrics.
 # The store's 60-day bound is checked by tests/integration/test_metrics_bound.sh (and the unit test
 # tests/unit/test_metrics_bound.c): 60 simulated days of 100 VMs stay under METRICS_BOUND_100VM_MIB.
@@ -71,7 +73,7 @@ sleep 12
 idle=$(vm_latest cpu_pct)
 tap_diag "mt1 idle: cpu_pct ${idle:-none}"
 [ -n "$idle" ] && tap_ok "mt1 has a CPU % while idle (${idle})" || tap_fail "mt1 has a CPU % while idle"
-[ "$(vm_latest probe_ok)" = 0 ] && tap_ok "the probe is measured each interval (probe_ok 0: no network here)" ||
+[ "$(vm_latest probe_ok)" = 0 ] && tap_ok "the probe is measured each interval (probe_ok 0: the guest is out of reach)" ||
   tap_fail "the probe is measured (probe_ok: $(vm_latest probe_ok))"
 
 # ---- make it busy from outside: type into its shell on the VNC screen ----

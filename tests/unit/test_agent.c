@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "hv/hv_net.h"
 #include "util/buf.h"
 #include "util/clock.h"
 #include "util/http_client.h"
@@ -170,6 +171,44 @@ static void start_web1(fixture *f)
     assert_int_equal(dom(f, U1).state, HV_DOM_RUNNING);
 }
 
+static const char *report_address(fixture *f, const char *uuid, char *out, size_t n)
+{
+    json_t *r = report(f);
+    const char *a = json_string_value(json_object_get(find_uuid(json_object_get(r, "vms"), uuid), "address"));
+    snprintf(out, n, "%s", a ? a : "");
+    json_decref(r);
+    return out;
+}
+
+/* The guest's address goes into the verdict once the hypervisor knows it, and goes away when it stops. */
+static void test_report_address(void **state)
+{
+    fixture *f = *state;
+    agent_state_set_network(f->st, HV_NET_NAME, NULL);
+    start_web1(f);
+    char net[64], br[32], a[HV_ADDR_MAX];
+    assert_true(hv_fake_domain_net(f->hv, U1, net, sizeof net, br, sizeof br));
+    assert_string_equal(net, HV_NET_NAME);
+    /* no lease yet: no address; asked again after AGENT_ADDR_ASK_MS, not every report */
+    assert_string_equal(report_address(f, U1, a, sizeof a), "");
+    hv_fake_set_address(f->hv, U1, "10.203.0.9");
+    assert_string_equal(report_address(f, U1, a, sizeof a), "");
+    yun_sleep_ms(AGENT_ADDR_ASK_MS + 50);
+    assert_string_equal(report_address(f, U1, a, sizeof a), "10.203.0.9");
+    /* a known address is kept between rechecks */
+    hv_fake_set_address(f->hv, U1, "10.203.0.10");
+    assert_string_equal(report_address(f, U1, a, sizeof a), "10.203.0.9");
+    /* stopped: none; started again: learnt afresh at once */
+    hv_fake_set_state(f->hv, U1, HV_DOM_SHUTOFF);
+    assert_string_equal(report_address(f, U1, a, sizeof a), "");
+    hv_fake_set_state(f->hv, U1, HV_DOM_RUNNING);
+    assert_string_equal(report_address(f, U1, a, sizeof a), "10.203.0.10");
+    /* the domain disappeared behind the agent's back: no address, no error */
+    assert_int_equal(hv_domain_undefine(f->hv, U1, NULL), 0);
+    hv_fake_set_state(f->hv, U1, HV_DOM_SHUTOFF);
+    assert_string_equal(report_address(f, U1, a, sizeof a), "");
+}
+
 /* yes | running | no: overlay, define, start; then nothing more (idempotence). */
 static void test_create_defines_and_starts(void **state)
 {
@@ -315,18 +354,161 @@ static void test_assigned_elsewhere(void **state)
 {
     fixture *f = *state;
     start_web1(f);
-    assert_int_equal(pass(f, answer(1, vm(f, U1, "web1", "running", false)), T0), 0);
+    /* no | running | yes: migrate; a target without a libvirt URI cannot take it: the failure is the source's
+     * verdict (state running, migrate_error), and the domain runs on here */
+    assert_int_equal(pass(f, answer(1, vm(f, U1, "web1", "running", false)), T0), 1);
+    assert_string_equal(agent_last_actions(f->st), "migrate " U1 "\n");
     assert_int_equal(dom(f, U1).state, HV_DOM_RUNNING);
-    assert_verdict(f, U1, ""); /* the assigned host judges it; domains shows it here */
+    json_t *r = report(f);
+    json_t *v = find_uuid(json_object_get(r, "vms"), U1);
+    assert_string_equal(json_string_value(json_object_get(v, "state")), "running");
+    assert_non_null(strstr(json_string_value(json_object_get(v, "migrate_error")), "no libvirt URI"));
+    json_decref(r);
+    /* the failure was delivered: forgotten, and not retried before the backoff */
+    assert_int_equal(pass(f, answer(1, vm(f, U1, "web1", "running", false)), T0 + 100), 0);
+    assert_verdict(f, U1, "");
+    /* no | any | no: nothing */
     assert_int_equal(pass(f, answer(1, vm(f, U2, "web2", "running", false)), T0), 0);
     assert_false(dom_exists(f, U2));
     assert_int_equal(pass(f, answer(1, vm(f, U2, "web2", "stopped", false)), T0), 0);
+    /* no | stopped | yes: shut it down; once off, its definition goes (the assigned host defines its own) */
     assert_int_equal(pass(f, answer(1, vm(f, U1, "web1", "stopped", false)), T0), 1);
     assert_string_equal(agent_last_actions(f->st), "shutdown " U1 "\n");
     assert_int_equal(dom(f, U1).state, HV_DOM_SHUTOFF);
+    assert_int_equal(pass(f, answer(1, vm(f, U1, "web1", "stopped", false)), T0), 1);
+    assert_string_equal(agent_last_actions(f->st), "undefine " U1 "\n");
+    assert_false(dom_exists(f, U1));
     /* the disk stays: it belongs to the assigned host's VM */
     AUTOFREE char *disk = vm_file(f, U1, "qcow2");
     assert_true(exists(disk));
+}
+
+/* One VM as the source of a live migration sees it: assigned to host 2, which the fake reaches as
+ * fake://h2 and streams to at tcp://10.0.0.2. */
+static json_t *vm_to_h2(fixture *f, const char *uuid, const char *name, const char *want)
+{
+    json_t *j = vm(f, uuid, name, want, false);
+    json_object_set_new(j, "target_libvirt_uri", json_string("fake://h2"));
+    json_object_set_new(j, "migrate_uri", json_string("tcp://10.0.0.2"));
+    json_object_set_new(j, "target_vnc_listen", json_string("192.168.7.2"));
+    return j;
+}
+
+static const char *mig_field(json_t *r, const char *uuid, const char *key)
+{
+    json_t *v = find_uuid(json_object_get(r, "vms"), uuid);
+    json_t *x = v ? json_object_get(v, key) : NULL;
+    return x ? json_string_value(x) : NULL;
+}
+
+/* no | running | yes with a reachable target: the migration runs in a worker thread while passes go on and
+ * report "migrating"; then "migrated" with its figures, once; the domain is on the target, running, not
+ * started again, and gone here. */
+static void test_migrate_out(void **state)
+{
+    fixture *f = *state;
+    yun_hv *h2 = hv_fake_open(4, 2400, 8192);
+    hv_fake_add_peer(f->hv, "fake://h2", h2);
+    start_web1(f);
+    hv_fake_set_migrate_ms(f->hv, 300);
+    assert_int_equal(pass(f, answer(1, vm_to_h2(f, U1, "web1", "running")), T0), 1);
+    assert_string_equal(agent_last_actions(f->st), "migrate " U1 "\n");
+    assert_int_equal(agent_migrations_active(f->st), 1);
+    /* the loop is not held up: another pass, with another VM to start, acts at once */
+    assert_int_equal(pass(f, answer(2, vm_to_h2(f, U1, "web1", "running"), vm(f, U2, "web2", "running", true)),
+                          T0 + 10),
+                     3);
+    assert_string_equal(agent_last_actions(f->st), "create-disk " U2 "\ndefine " U2 "\nstart " U2 "\n");
+    json_t *r = report(f);
+    assert_string_equal(mig_field(r, U1, "state"), "migrating");
+    json_decref(r);
+    agent_migrations_join(f->st);
+    assert_int_equal(agent_migrations_active(f->st), 0);
+    r = report(f);
+    assert_string_equal(mig_field(r, U1, "state"), "migrated");
+    assert_int_equal(json_integer_value(json_object_get(find_uuid(json_object_get(r, "vms"), U1), "total_ms")), 300);
+    json_decref(r);
+    assert_false(dom_exists(f, U1));
+    hv_domain_info d;
+    yun_err err = YUN_ERR_INIT;
+    assert_int_equal(hv_domain_get(h2, U1, &d, &err), 0);
+    assert_int_equal(d.state, HV_DOM_RUNNING);
+    assert_int_equal(hv_fake_start_count(h2, U1), 0);
+    /* its XML there has the target's VNC address (was 127.0.0.1 here) and appends to the console log */
+    AUTOFREE char *x = hv_fake_domain_xml(h2, U1);
+    assert_non_null(x);
+    assert_non_null(strstr(x, "listen=\"192.168.7.2\""));
+    assert_null(strstr(x, "127.0.0.1"));
+    assert_non_null(strstr(x, "append=\"on\""));
+    /* the report was answered: the outcome is forgotten; yund no longer lists the VM here */
+    assert_int_equal(pass(f, answer(1, vm(f, U2, "web2", "running", true)), T0 + 20), 0);
+    assert_verdict(f, U1, "");
+    agent_state_free(f->st); /* before h2 goes */
+    f->st = agent_state_new(f->vm_dir, "tcg", 30000);
+    hv_close(h2);
+}
+
+/* A migration that fails (libvirt's error injected) leaves the VM running here; the verdict carries the
+ * message once; a yund that still asks gets a retry only after the backoff. */
+static void test_migrate_out_fails(void **state)
+{
+    fixture *f = *state;
+    yun_hv *h2 = hv_fake_open(4, 2400, 8192);
+    hv_fake_add_peer(f->hv, "fake://h2", h2);
+    start_web1(f);
+    hv_fake_fail_next(f->hv, "migrate", "operation failed: job 'migration out' failed: connection reset");
+    assert_int_equal(pass(f, answer(1, vm_to_h2(f, U1, "web1", "running")), T0), 1);
+    agent_migrations_join(f->st);
+    json_t *r = report(f);
+    assert_string_equal(mig_field(r, U1, "state"), "running");
+    const char *me = mig_field(r, U1, "migrate_error");
+    assert_non_null(me);
+    assert_non_null(strstr(me, "connection reset"));
+    assert_non_null(strstr(me, "fake://h2"));
+    json_decref(r);
+    assert_int_equal(dom(f, U1).state, HV_DOM_RUNNING);
+    hv_domain_info d;
+    assert_int_equal(hv_domain_get(h2, U1, &d, NULL), -1);
+    /* delivered; yund (an old one) asks again at once: backing off */
+    assert_int_equal(pass(f, answer(1, vm_to_h2(f, U1, "web1", "running")), T0 + 100), 0);
+    assert_int_equal(pass(f, answer(1, vm_to_h2(f, U1, "web1", "running")), T0 + 1000), 0);
+    /* after 2 s it tries again, and this time it works */
+    assert_int_equal(pass(f, answer(1, vm_to_h2(f, U1, "web1", "running")), T0 + 2200), 1);
+    agent_migrations_join(f->st);
+    assert_false(dom_exists(f, U1));
+    /* a yund that put it back here (the usual answer to a failure) makes it a normal VM of this host */
+    agent_state_free(f->st);
+    f->st = agent_state_new(f->vm_dir, "tcg", 30000);
+    hv_close(h2);
+}
+
+/* yes | running | no, migrating in ("incoming"): the agent neither defines nor starts it, says "migrating"
+ * while the domain is absent or paused, and treats it as its own once it runs. */
+static void test_migrate_in_waits(void **state)
+{
+    fixture *f = *state;
+    json_t *in = vm(f, U1, "web1", "running", true);
+    json_object_set_new(in, "incoming", json_true());
+    assert_int_equal(pass(f, answer(1, json_deep_copy(in)), T0), 0);
+    assert_false(dom_exists(f, U1));
+    assert_verdict(f, U1, "migrating");
+    /* the source's libvirt brings it, paused at first */
+    yun_hv *src = hv_fake_open(4, 2400, 8192);
+    hv_fake_add_peer(src, "fake://here", f->hv);
+    hv_domain_spec s = {.uuid = U1, .name = "yun-alice-web1", .owner = "alice", .cpus = 1, .mem_mib = 128,
+                        .max_mem_mib = 256, .disk_path = "/x.qcow2"};
+    yun_err err = YUN_ERR_INIT;
+    assert_int_equal(hv_domain_define(src, &s, &err), 0);
+    assert_int_equal(hv_domain_start(src, U1, &err), 0);
+    assert_int_equal(hv_domain_migrate(src, U1, &(hv_migrate_opts){.dest_uri = "fake://here"}, NULL, &err), 0);
+    assert_int_equal(hv_fake_set_state(f->hv, U1, HV_DOM_PAUSED), 0);
+    assert_int_equal(pass(f, answer(1, json_deep_copy(in)), T0 + 10), 0);
+    assert_verdict(f, U1, "migrating");
+    assert_int_equal(hv_fake_set_state(f->hv, U1, HV_DOM_RUNNING), 0);
+    assert_int_equal(pass(f, answer(1, in), T0 + 20), 0);
+    assert_verdict(f, U1, "running");
+    assert_int_equal(hv_fake_start_count(f->hv, U1), 0);
+    hv_close(src);
 }
 
 /* unknown to yund: reported, never touched; a stranger carrying a listed uuid is not touched either. */
@@ -780,6 +962,49 @@ static void test_run_registers_reports_and_acts(void **state)
     json_decref(rep);
     assert_int_equal(hv_fake_start_count(f->hv, U1), 1);
     assert_int_equal(dom(f, U2).state, HV_DOM_RUNNING);
+    /* by default the guest joins yun's own NAT network, which the agent set up */
+    char net[64], br[32];
+    assert_true(hv_fake_domain_net(f->hv, U1, net, sizeof net, br, sizeof br));
+    assert_string_equal(net, HV_NET_NAME);
+    assert_string_equal(br, "");
+    mini_yund_stop(y);
+}
+
+/* The guests' network by the agent's config: a NAT network that cannot be set up leaves guests on an
+ * unconnected tap (and the agent running); --bridge puts them on the operator's bridge. */
+static void test_run_guest_network_modes(void **state)
+{
+    fixture *f = *state;
+    mini_yund *y = mini_yund_start(f);
+    json_decref(y->answer);
+    y->answer = answer(1, vm(f, U1, "web1", "running", true));
+    hv_fake_fail_next(f->hv, "net_ensure", "Cannot check dnsmasq binary /usr/sbin/dnsmasq: No such file");
+    run_ctx r;
+    run_start(&r, f, y);
+    assert_true(wait_verdict(y, U1, "running"));
+    run_stop(&r);
+    assert_int_equal(r.rc, 0);
+    char net[64], br[32];
+    assert_true(hv_fake_domain_net(f->hv, U1, net, sizeof net, br, sizeof br));
+    assert_string_equal(net, "");
+    assert_string_equal(br, "");
+
+    pthread_mutex_lock(&y->lock);
+    json_decref(y->answer);
+    y->answer = answer(2, vm(f, U1, "web1", "running", true), vm(f, U2, "web2", "running", true));
+    pthread_mutex_unlock(&y->lock);
+    memset(&r, 0, sizeof r);
+    r.cfg = (agent_config){.controller_url = y->url, .token = "tok", .libvirt_uri = "fake:///", .host_name = "h7",
+                           .interval_ms = 50, .hv = f->hv, .stop = &r.stop, .bridge = "br0"};
+    assert_int_equal(pthread_create(&r.th, NULL, run_thread, &r), 0);
+    assert_true(wait_verdict(y, U2, "running"));
+    run_stop(&r);
+    assert_true(hv_fake_domain_net(f->hv, U2, net, sizeof net, br, sizeof br));
+    assert_string_equal(net, "");
+    assert_string_equal(br, "br0");
+    /* a running guest keeps what it was started with */
+    assert_true(hv_fake_domain_net(f->hv, U1, net, sizeof net, br, sizeof br));
+    assert_string_equal(br, "");
     mini_yund_stop(y);
 }
 
@@ -925,6 +1150,7 @@ int main(void)
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(test_create_defines_and_starts),
+        T(test_report_address),
         T(test_restart_rederives),
         T(test_running_enforces_allocation),
         T(test_memory_above_max_is_reported),
@@ -932,6 +1158,9 @@ int main(void)
         T(test_stop_refused_acpi_powers_off),
         T(test_stopped_never_defined_makes_nothing),
         T(test_assigned_elsewhere),
+        T(test_migrate_out),
+        T(test_migrate_out_fails),
+        T(test_migrate_in_waits),
         T(test_strangers_and_orphans_untouched),
         T(test_delete_cleans_up),
         T(test_define_failure),
@@ -944,6 +1173,7 @@ int main(void)
         T(test_malformed_answer),
         T(test_list_failure),
         T(test_run_registers_reports_and_acts),
+        T(test_run_guest_network_modes),
         T(test_run_keepalive_during_slow_pass),
         T(test_run_long_poll),
         T(test_run_bad_token_is_fatal),

@@ -133,12 +133,20 @@ static void test_probes(void **state)
     assert_true(num(v1, "probe_ms") >= 0.0);
     assert_true(num(v2, "probe_ok") == 0.0);
     assert_null(json_object_get(v2, "probe_ms")); /* a failed probe has no response time */
+    /* why it failed, for the agent's log: the resolved URL and the reason */
+    json_t *why = json_object_get(batch, "probe_errors");
+    assert_int_equal(json_object_size(why), 1);
+    char want[96];
+    snprintf(want, sizeof want, "http://127.0.0.1:%u/fail: HTTP 500", port);
+    assert_string_equal(json_string_value(json_object_get(why, U2)), want);
     json_decref(batch);
     /* no address yet: the probe counts as failed, not as undeclared */
     json_decref(probes);
     probes = json_pack("[{s:s, s:s}]", "uuid", U1, "url", ok);
     batch = agent_metrics_batch("h1", NULL, &a, probes, 1000, NULL);
     assert_true(num(find(batch, "vm", U1), "probe_ok") == 0.0);
+    assert_non_null(strstr(json_string_value(json_object_get(json_object_get(batch, "probe_errors"), U1)),
+                           "needs the VM's address, and it has none yet"));
     json_decref(batch);
     json_decref(probes);
     hvs_sample_free(&a);

@@ -396,6 +396,13 @@ static void test_lifecycle_through_agent_reports(void **state)
         uuid, uuid, uuid);
     json_decref(report(f, running));
     assert_string_equal(vm_field(f, f->alice, "web1", "state"), "running");
+    assert_string_equal(vm_field(f, f->alice, "web1", "address"), "");
+    /* the agent learnt the guest's address: the VM shows it */
+    AUTOFREE char *with_addr = xasprintf("{\"domains\":[],\"vms\":[{\"uuid\":\"%s\",\"state\":\"running\","
+                                         "\"address\":\"10.203.0.161\"}]}",
+                                         uuid);
+    json_decref(report(f, with_addr));
+    assert_string_equal(vm_field(f, f->alice, "web1", "address"), "10.203.0.161");
     assert_int_equal(call(f, "GET", "/v1/vms/web1/console", f->alice, NULL, &j), 200);
     assert_non_null(strstr(json_string_value(j), "YUN-GUEST-READY"));
     json_decref(j);
@@ -467,6 +474,20 @@ static void test_report_validation(void **state)
                           &j),
                      400);
     assert_non_null(strstr(errmsg(j), "vms[0].state \"flying\""));
+    json_decref(j);
+    /* an address is an IP address, never markup or a host name */
+    assert_int_equal(call(f, "POST", path, f->agent,
+                          "{\"domains\":[],\"vms\":[{\"uuid\":\"11111111-1111-4111-8111-111111111111\","
+                          "\"state\":\"running\",\"address\":\"<b>evil</b>\"}]}",
+                          &j),
+                     400);
+    assert_non_null(strstr(errmsg(j), "vms[0].address \"<b>evil</b>\" is not an IPv4 or IPv6 address"));
+    json_decref(j);
+    assert_int_equal(call(f, "POST", path, f->agent,
+                          "{\"domains\":[],\"vms\":[{\"uuid\":\"11111111-1111-4111-8111-111111111111\","
+                          "\"state\":\"running\",\"address\":\"fd00::5\"}]}",
+                          &j),
+                     200);
     json_decref(j);
     assert_int_equal(call(f, "POST", "/v1/agent/hosts/999/report", f->agent, "{\"domains\":[],\"vms\":[]}", &j), 404);
     json_decref(j);
@@ -737,6 +758,30 @@ static void test_metrics_endpoints(void **state)
                                                                   "metrics"), "cpu_pct")) == 12.5);
     json_decref(j);
     assert_int_equal(call(f, "GET", "/metrics", f->alice, NULL, &j), 403);
+    json_decref(j);
+
+    /* a failed probe, with why (the batch's probe_errors): shown with the VM's latest metrics and its series;
+     * the next sample, a success, drops it */
+    AUTOFREE char *failed = xasprintf("{\"samples\": [{\"kind\": \"vm\", \"id\": \"%s\", \"ts_ms\": %lld, \"probe_ok\": 0}],"
+                                      " \"probe_errors\": {\"%s\": \"http://10.203.0.5:80/: Couldn't connect to server\"}}",
+                                      uuid, now + 1000, uuid);
+    assert_int_equal(call(f, "POST", mpath, f->agent, failed, &j), 200);
+    json_decref(j);
+    assert_int_equal(call(f, "GET", "/v1/metrics/latest", f->alice, NULL, &j), 200);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(j, "vms"), 0), "probe_error")),
+                        "http://10.203.0.5:80/: Couldn't connect to server");
+    json_decref(j);
+    assert_int_equal(call(f, "GET", "/v1/vms/pw/metrics?from=-5m", f->alice, NULL, &j), 200);
+    assert_string_equal(json_string_value(json_object_get(j, "probe_error")),
+                        "http://10.203.0.5:80/: Couldn't connect to server");
+    json_decref(j);
+    AUTOFREE char *works = xasprintf("{\"samples\": [{\"kind\": \"vm\", \"id\": \"%s\", \"ts_ms\": %lld, \"probe_ok\": 1,"
+                                     " \"probe_ms\": 3}]}",
+                                     uuid, now + 2000);
+    assert_int_equal(call(f, "POST", mpath, f->agent, works, &j), 200);
+    json_decref(j);
+    assert_int_equal(call(f, "GET", "/v1/vms/pw/metrics?from=-5m", f->alice, NULL, &j), 200);
+    assert_null(json_object_get(j, "probe_error"));
     json_decref(j);
 }
 

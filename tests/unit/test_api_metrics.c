@@ -90,6 +90,22 @@ static void test_ingest_query_cloud(void **state)
     assert_int_equal(api_metrics_ingest(am, &bad, 1, 5000, &e), -1);
     assert_int_equal(e.code, YUN_E_INVALID);
     assert_int_equal(api_metrics_compact(am, 0, &e), 0);
+
+    /* a note sticks to the latest sample it was made for, and goes with it */
+    char note[64];
+    assert_false(api_metrics_latest_note(am, METRICS_VM, "u1", note, sizeof note));
+    api_metrics_note(am, METRICS_VM, "u1", now - 20000, "about an older sample"); /* not the latest: ignored */
+    assert_false(api_metrics_latest_note(am, METRICS_VM, "u1", note, sizeof note));
+    api_metrics_note(am, METRICS_VM, "u1", now - 10000, "Couldn't connect to server");
+    assert_true(api_metrics_latest_note(am, METRICS_VM, "u1", note, sizeof note));
+    assert_string_equal(note, "Couldn't connect to server");
+    api_metrics_note(am, METRICS_VM, "nobody", now - 10000, "x"); /* no such entity: nothing */
+    assert_false(api_metrics_latest_note(am, METRICS_VM, "nobody", note, sizeof note));
+    sample(&b[2], METRICS_VM, "u1", now - 5000, "cpu_pct", 3);
+    assert_int_equal(api_metrics_ingest(am, &b[2], 1, 5000, &e), 0);
+    assert_false(api_metrics_latest_note(am, METRICS_VM, "u1", note, sizeof note));
+    assert_string_equal(note, "");
+    api_metrics_note(am, METRICS_VM, "u1", now - 5000, "again"); /* freed at close (ASan says if not) */
     api_metrics_close(am);
 }
 

@@ -784,7 +784,7 @@ static void test_srv_vm_list_table_and_json(void **state)
     (void)state;
     static const char *list = "{\"vms\": ["
                               "{\"name\": \"web1\", \"state\": \"running\", \"want\": \"running\", \"host\": \"h1\","
-                              " \"cpus\": 1, \"memory_mib\": 128, \"disk_mib\": 1024, \"image\": \"starter\","
+                              " \"address\": \"10.203.0.7\", \"cpus\": 1, \"memory_mib\": 128, \"disk_mib\": 1024, \"image\": \"starter\","
                               " \"owner\": \"admin\"},"
                               "{\"name\": \"db\", \"state\": \"stopped\", \"want\": \"running\", \"host\": \"h2\","
                               " \"cpus\": 2, \"memory_mib\": 1536, \"disk_mib\": 10240, \"image\": \"starter\","
@@ -798,9 +798,9 @@ static void test_srv_vm_list_table_and_json(void **state)
     assert_string_equal(srv.method[0], "GET");
     assert_string_equal(srv.path[0], "/v1/vms");
     assert_string_equal(srv.path[1], "/v1/whoami");
-    assert_string_equal(out, "NAME  STATE               HOST  CPUS  MEMORY  DISK  IMAGE    OWNER\n"
-                             "web1  running             h1    1     128M    1G    starter  admin\n"
-                             "db    stopped -> running  h2    2     1.5G    10G   starter  alice\n");
+    assert_string_equal(out, "NAME  STATE               HOST  ADDRESS     CPUS  MEMORY  DISK  IMAGE    OWNER\n"
+                             "web1  running             h1    10.203.0.7  1     128M    1G    starter  admin\n"
+                             "db    stopped -> running  h2    -           2     1.5G    10G   starter  alice\n");
     AUTOFREE char *o2 = NULL;
     AUTOFREE char *e2 = NULL;
     srv_reset();
@@ -820,8 +820,8 @@ static void test_srv_vm_list_table_and_json(void **state)
     assert_int_equal(RUN(&o3, &e3, "vm", "list", "--owner", "bob"), 0);
     assert_string_equal(srv.path[0], "/v1/vms?owner=bob");
     /* a plain user's own list has no owner column */
-    assert_string_equal(o3, "NAME  STATE    HOST  CPUS  MEMORY  DISK  IMAGE\n"
-                            "x     running  -     -     -       -     -\n");
+    assert_string_equal(o3, "NAME  STATE    HOST  ADDRESS  CPUS  MEMORY  DISK  IMAGE\n"
+                            "x     running  -     -        -     -       -     -\n");
 }
 
 static void test_srv_vm_set_and_owner(void **state)
@@ -1053,6 +1053,85 @@ static void test_srv_hosts_and_settings(void **state)
     assert_json_body(0, "{\"value\": \"best-fit\"}");
 }
 
+/* host drain: the request, the progress on stderr, "drained" at the end; a drain that leaves a VM behind ends
+ * with exit 1 and that VM's reason. */
+static void test_srv_host_drain(void **state)
+{
+    (void)state;
+    srv_reset();
+    srv_answer(202, "{\"name\": \"h1\", \"state\": \"draining\", \"drain\": {\"vms_left\": 2, \"migrating\": 2, "
+                    "\"stuck\": 0}}");
+    srv_answer(200, "{\"name\": \"h1\", \"state\": \"draining\", \"drain\": {\"vms_left\": 0, \"migrating\": 1, "
+                    "\"stuck\": 0}}");
+    srv_answer(200, "{\"name\": \"h1\", \"state\": \"drained\", \"drain\": {\"vms_left\": 0, \"migrating\": 0, "
+                    "\"stuck\": 0}}");
+    AUTOFREE char *out = NULL;
+    AUTOFREE char *err = NULL;
+    assert_int_equal(RUN(&out, &err, "host", "drain", "h1", "--wait"), 0);
+    assert_string_equal(srv.method[0], "POST");
+    assert_string_equal(srv.path[0], "/v1/hosts/h1/drain");
+    assert_string_equal(srv.path[1], "/v1/hosts/h1");
+    assert_string_equal(out, "h1: drained\n");
+    assert_string_equal(err, "h1: draining: 2 VMs left, 2 migrating away, 0 that cannot leave\n"
+                             "h1: draining: 0 VMs left, 1 migrating away, 0 that cannot leave\n");
+    /* stuck: the reasons come from the VM list */
+    srv_reset();
+    srv_answer(202, "{\"name\": \"h1\", \"state\": \"draining\", \"drain\": {\"vms_left\": 1, \"migrating\": 0, "
+                    "\"stuck\": 1}}");
+    srv_answer(200, "{\"vms\": [{\"name\": \"big\", \"owner\": \"alice\", \"host\": \"h1\", \"migrate_error\": "
+                    "\"no host has 16G free memory\"}, {\"name\": \"ok\", \"owner\": \"bob\", \"host\": \"h2\", "
+                    "\"migrate_error\": \"\"}]}");
+    AUTOFREE char *o2 = NULL;
+    AUTOFREE char *e2 = NULL;
+    assert_int_equal(RUN(&o2, &e2, "host", "drain", "h1", "--wait"), 1);
+    assert_non_null(strstr(e2, "h1 stays draining: 1 VM cannot leave it"));
+    assert_non_null(strstr(e2, "  alice/big: no host has 16G free memory\n"));
+    assert_null(strstr(e2, "bob/ok"));
+    assert_string_equal(srv.path[1], "/v1/vms");
+    /* without --wait: one request, the progress */
+    srv_reset();
+    srv_answer(202, "{\"name\": \"h1\", \"state\": \"draining\", \"drain\": {\"vms_left\": 1, \"migrating\": 1, "
+                    "\"stuck\": 0}}");
+    AUTOFREE char *o3 = NULL;
+    AUTOFREE char *e3 = NULL;
+    assert_int_equal(RUN(&o3, &e3, "host", "drain", "h1"), 0);
+    assert_int_equal(srv.nreq, 1);
+    assert_string_equal(o3, "h1: draining: 1 VM left, 1 migrating away, 0 that cannot leave\n");
+    AUTOFREE char *o4 = NULL;
+    AUTOFREE char *e4 = NULL;
+    assert_int_equal(RUN(&o4, &e4, "host", "drain", "h1", "--timeout", "5"), 2);
+}
+
+/* vm migrate: --to goes in the body; --wait ends on the new host, or fails with the reason when the VM came
+ * back. */
+static void test_srv_vm_migrate(void **state)
+{
+    (void)state;
+    srv_reset();
+    srv_answer(202, "{\"vm\": {\"name\": \"web1\", \"state\": \"migrating\", \"host\": \"h2\", \"migrate_from_id\": 1}, "
+                    "\"live\": true, \"placement\": {\"host\": \"h2\", \"reason\": \"named by the admin\"}}");
+    srv_answer(200, "{\"name\": \"web1\", \"state\": \"migrating\", \"host\": \"h2\", \"migrate_from_id\": 1}");
+    srv_answer(200, "{\"name\": \"web1\", \"state\": \"running\", \"host\": \"h2\", \"migrate_from_id\": 0}");
+    AUTOFREE char *out = NULL;
+    AUTOFREE char *err = NULL;
+    assert_int_equal(RUN(&out, &err, "vm", "migrate", "web1", "--to", "h2", "--wait"), 0);
+    assert_string_equal(srv.path[0], "/v1/vms/web1/migrate");
+    assert_json_body(0, "{\"host\": \"h2\"}");
+    assert_string_equal(err, "web1: migrating live to h2: named by the admin\n");
+    assert_non_null(strstr(out, "web1: running on h2 ("));
+    /* it failed: back on h1 with the reason, exit 1 */
+    srv_reset();
+    srv_answer(202, "{\"vm\": {\"name\": \"web1\", \"state\": \"migrating\", \"host\": \"h2\"}, \"live\": true, "
+                    "\"placement\": {\"host\": \"h2\", \"reason\": \"first-fit\"}}");
+    srv_answer(200, "{\"name\": \"web1\", \"state\": \"running\", \"host\": \"h1\", \"migrate_from_id\": 0, "
+                    "\"migrate_error\": \"connection refused\"}");
+    AUTOFREE char *o2 = NULL;
+    AUTOFREE char *e2 = NULL;
+    assert_int_equal(RUN(&o2, &e2, "vm", "migrate", "web1", "--wait"), 1);
+    assert_json_body(0, "{}");
+    assert_non_null(strstr(e2, "web1 did not move to h2; it is running on h1: connection refused"));
+}
+
 int main(void)
 {
     http_global_init();
@@ -1085,6 +1164,8 @@ int main(void)
         cmocka_unit_test(test_srv_user_create),
         cmocka_unit_test(test_srv_image_import),
         cmocka_unit_test(test_srv_hosts_and_settings),
+        cmocka_unit_test(test_srv_host_drain),
+        cmocka_unit_test(test_srv_vm_migrate),
     };
     return cmocka_run_group_tests_name("cli", tests, srv_start, srv_stop);
 }

@@ -34,7 +34,7 @@ static enum MHD_Result on_req(void *cls, struct MHD_Connection *c, const char *u
                "1763784010000],\"n\":[1,0,1],\"avg\":{\"cpu_pct\":[12.5,null,97.25],\"mem_rss\":[104857600,null,"
                "104857600],\"disk_rd_bps\":[2048,null,0],\"disk_wr_bps\":[0,null,0],\"net_rx_bps\":[null,null,null],"
                "\"net_tx_bps\":[null,null,null],\"probe_ok\":[1,null,0],\"probe_ms\":[3,null,null]},\"max\":{"
-               "\"cpu_pct\":[12.5,null,99]}}";
+               "\"cpu_pct\":[12.5,null,99]},\"probe_error\":\"http://10.203.0.5:80/: Couldn't connect to server\"}";
     } else if (!strcmp(url, "/v1/metrics/latest")) {
         status = 200;
         body = "{\"interval_ms\":5000,\"hosts\":[{\"name\":\"h1\",\"cores\":2,\"metrics\":{\"ts_ms\":1,\"cpu_pct\":"
@@ -88,7 +88,9 @@ static void test_vm_metrics(void **state)
     int lines = 0;
     for (char *p = out; *p; p++)
         lines += *p == '\n';
-    assert_int_equal(lines, 3); /* header + the two steps with samples: the empty one is left out */
+    /* header + the two steps with samples (the empty one is left out) + why the latest probe failed */
+    assert_int_equal(lines, 4);
+    assert_non_null(strstr(out, "\nprobe failing: http://10.203.0.5:80/: Couldn't connect to server\n"));
     free(out), free(err);
     char *argj[] = {"vm", "metrics", "web", "-o", "json"};
     assert_int_equal(run(&out, &err, 5, argj), 0);

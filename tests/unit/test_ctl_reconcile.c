@@ -184,7 +184,29 @@ static void test_verdicts_move_states(void **state)
     ctl_answer_free(&a);
     assert_int_equal(get(f, vm.uuid).updated_ms, updated);
 
-    v.state = YUN_VM_ERROR;
+    /* the guest's address: stored when the agent learns it, written once */
+    snprintf(v.address, sizeof v.address, "10.203.0.161");
+    assert_int_equal(report(f, f->h1, &v, 1, NULL, 0, &a), 0);
+    ctl_answer_free(&a);
+    got = get(f, vm.uuid);
+    assert_string_equal(got.address, "10.203.0.161");
+    assert_int_equal(got.started_ms, T0 + 500); /* still the same run */
+    /* an agent that does not know it (yet: it restarted, or took the VM over by migration) changes nothing */
+    v.address[0] = 0;
+    assert_int_equal(report(f, f->h1, &v, 1, NULL, 0, &a), 0);
+    ctl_answer_free(&a);
+    assert_string_equal(get(f, vm.uuid).address, "10.203.0.161");
+    /* a new one replaces it */
+    snprintf(v.address, sizeof v.address, "10.203.0.162");
+    assert_int_equal(report(f, f->h1, &v, 1, NULL, 0, &a), 0);
+    ctl_answer_free(&a);
+    assert_string_equal(get(f, vm.uuid).address, "10.203.0.162");
+    v.state = YUN_VM_STOPPING; /* a guest shutting down still has it */
+    assert_int_equal(report(f, f->h1, &v, 1, NULL, 0, &a), 0);
+    ctl_answer_free(&a);
+    assert_string_equal(get(f, vm.uuid).address, "10.203.0.162");
+
+    v.state = YUN_VM_ERROR; /* a guest that is not up has none, whatever the verdict carries */
     snprintf(v.error, sizeof v.error, "internal error: qemu unexpectedly closed the monitor");
     assert_int_equal(report(f, f->h1, &v, 1, NULL, 0, &a), 0);
     ctl_answer_free(&a);
@@ -192,6 +214,7 @@ static void test_verdicts_move_states(void **state)
     assert_int_equal(got.state, YUN_VM_ERROR);
     assert_string_equal(got.error, "internal error: qemu unexpectedly closed the monitor");
     assert_int_equal(got.started_ms, 0);
+    assert_string_equal(got.address, "");
 
     v.state = YUN_VM_STOPPED;
     assert_int_equal(report(f, f->h1, &v, 1, NULL, 0, &a), 0);

@@ -305,6 +305,84 @@ static void test_many_domains(void **state)
     free(all);
 }
 
+/* Migration between two fakes: the domain arrives running and defined without a new start, leaves the
+ * source, keeps its settings; failures (injected, not running, unknown peer, a name taken on the
+ * destination, bad arguments) leave it running on the source. */
+static void test_migrate(void **state)
+{
+    yun_hv *a = *state;
+    yun_hv *b = hv_fake_open(8, 2400, 32768);
+    yun_err err = YUN_ERR_INIT;
+    hv_fake_add_peer(a, "fake://b", b);
+    hv_domain_spec s = spec(U1, "yun-alice-web1");
+    assert_int_equal(hv_domain_define(a, &s, &err), 0);
+    hv_migrate_opts o = {.dest_uri = "fake://b", .migrate_uri = "tcp://10.0.0.2"};
+    hv_migrate_stats st;
+    /* shut off: nothing to migrate live */
+    assert_int_equal(hv_domain_migrate(a, U1, &o, &st, &err), -1);
+    assert_int_equal(err.code, YUN_E_CONFLICT);
+    assert_non_null(strstr(err.msg, "not running"));
+    assert_int_equal(hv_domain_start(a, U1, &err), 0);
+    assert_int_equal(hv_domain_set_sched(a, U1, 512, 20, &err), 0);
+    /* bad arguments */
+    hv_migrate_opts bad = {.dest_uri = ""};
+    assert_int_equal(hv_domain_migrate(a, U1, &bad, &st, &err), -1);
+    assert_int_equal(err.code, YUN_E_INVALID);
+    bad = (hv_migrate_opts){.dest_uri = "fake://b", .migrate_uri = "udp://x"};
+    assert_int_equal(hv_domain_migrate(a, U1, &bad, &st, &err), -1);
+    assert_non_null(strstr(err.msg, "tcp://"));
+    /* an unknown destination, then an injected failure: the domain stays, running */
+    hv_migrate_opts nowhere = {.dest_uri = "fake://nowhere"};
+    assert_int_equal(hv_domain_migrate(a, U1, &nowhere, &st, &err), -1);
+    assert_non_null(strstr(err.msg, "yun-alice-web1"));
+    assert_non_null(strstr(err.msg, "fake://nowhere"));
+    hv_fake_fail_next(a, "migrate", "operation failed: migration out of memory");
+    assert_int_equal(hv_domain_migrate(a, U1, &o, &st, &err), -1);
+    assert_non_null(strstr(err.msg, "fake://b: operation failed: migration out of memory"));
+    hv_domain_info di;
+    assert_int_equal(hv_domain_get(a, U1, &di, &err), 0);
+    assert_int_equal(di.state, HV_DOM_RUNNING);
+    assert_int_equal(hv_domain_get(b, U1, &di, &err), -1);
+    /* a domain of that name already on the destination */
+    hv_domain_spec other = spec(U2, "yun-alice-web1");
+    assert_int_equal(hv_domain_define(b, &other, &err), 0);
+    assert_int_equal(hv_domain_migrate(a, U1, &o, &st, &err), -1);
+    assert_non_null(strstr(err.msg, "already exists"));
+    assert_int_equal(hv_domain_get(a, U1, &di, &err), 0);
+    assert_int_equal(hv_domain_undefine(b, U2, &err), 0);
+    /* and now it works */
+    hv_fake_set_migrate_ms(a, 20);
+    assert_int_equal(hv_domain_migrate(a, U1, &o, &st, &err), 0);
+    assert_int_equal(st.total_ms, 20);
+    assert_int_equal(hv_domain_get(a, U1, &di, &err), -1);
+    assert_int_equal(err.code, YUN_E_NOT_FOUND);
+    assert_int_equal(hv_domain_get(b, U1, &di, &err), 0);
+    assert_int_equal(di.state, HV_DOM_RUNNING);
+    assert_int_equal(di.cpu_shares, 512);
+    assert_int_equal(di.cpu_cap, 20);
+    assert_int_equal(hv_fake_start_count(b, U1), 0); /* arrived, not started */
+    /* persistent there: a stop keeps it defined */
+    assert_int_equal(hv_domain_destroy(b, U1, &err), 0);
+    assert_int_equal(hv_domain_get(b, U1, &di, &err), 0);
+    assert_int_equal(di.state, HV_DOM_SHUTOFF);
+    hv_close(b);
+}
+
+/* hv_open_again on a fake is the same host: what one handle defines, the other sees; closing one leaves
+ * the other usable. */
+static void test_open_again(void **state)
+{
+    yun_hv *a = *state;
+    yun_err err = YUN_ERR_INIT;
+    yun_hv *a2 = hv_open_again(a, &err);
+    assert_non_null(a2);
+    hv_domain_spec s = spec(U1, "yun-alice-web1");
+    assert_int_equal(hv_domain_define(a2, &s, &err), 0);
+    hv_close(a2);
+    hv_domain_info di;
+    assert_int_equal(hv_domain_get(a, U1, &di, &err), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -316,6 +394,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_foreign_and_state, setup, teardown),
         cmocka_unit_test_setup_teardown(test_undefine_running, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_domains, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_again, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -14,6 +14,7 @@
 
 #include "hv/hv.h"
 #include "hv/hv_impl.h"
+#include "hv/hv_net.h"
 
 #define UUID "6f1c0d3e-8a42-4c1b-9d0e-2f5a7b9c1d3e"
 
@@ -132,6 +133,53 @@ static void test_full_domain(void **state)
     assert_string_equal(owner, "alice");
     xmlFreeDoc(doc);
     free(xml);
+}
+
+/* The NIC: yun's network, an operator's bridge, or an unconnected tap; always the uuid's MAC. */
+static void test_interface(void **state)
+{
+    (void)state;
+    char mac[18];
+    hv_mac_from_uuid(UUID, mac);
+    const struct {
+        const char *network, *bridge, *type, *src_attr, *src;
+    } cases[] = {{"yun", NULL, "network", "network", "yun"},
+                 {NULL, "br0", "bridge", "bridge", "br0"},
+                 {"yun", "br0", "network", "network", "yun"}, /* the network wins */
+                 {NULL, NULL, "ethernet", NULL, NULL},
+                 {"", "", "ethernet", NULL, NULL}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        hv_domain_spec s = base_spec();
+        s.network = cases[i].network;
+        s.bridge = cases[i].bridge;
+        yun_err err = YUN_ERR_INIT;
+        char *xml = hv_domain_xml(&s, &err);
+        assert_non_null(xml);
+        xmlDocPtr doc = parse(xml);
+        assert_int_equal((int)xp_count(doc, "/domain/devices/interface"), 1);
+        assert_xp(doc, "/domain/devices/interface/@type", cases[i].type);
+        assert_xp(doc, "/domain/devices/interface/mac/@address", mac);
+        assert_xp(doc, "/domain/devices/interface/model/@type", "virtio");
+        if (cases[i].src_attr) {
+            char expr[96];
+            snprintf(expr, sizeof expr, "/domain/devices/interface/source/@%s", cases[i].src_attr);
+            assert_xp(doc, expr, cases[i].src);
+        } else {
+            assert_int_equal((int)xp_count(doc, "/domain/devices/interface/source"), 0);
+        }
+        xmlFreeDoc(doc);
+        free(xml);
+    }
+    /* names that libvirt or the kernel would refuse are refused here, saying which */
+    hv_domain_spec s = base_spec();
+    s.bridge = "a-very-long-bridge-name";
+    yun_err err = YUN_ERR_INIT;
+    assert_null(hv_domain_xml(&s, &err));
+    assert_non_null(strstr(err.msg, "bridge"));
+    s = base_spec();
+    s.network = "yun\001";
+    assert_null(hv_domain_xml(&s, &err));
+    assert_non_null(strstr(err.msg, "network"));
 }
 
 static void test_kvm_and_no_cap(void **state)
@@ -326,8 +374,9 @@ static void test_meta_parse(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_full_domain),   cmocka_unit_test(test_kvm_and_no_cap), cmocka_unit_test(test_escaping),
-        cmocka_unit_test(test_invalid_specs), cmocka_unit_test(test_meta_parse),     cmocka_unit_test(test_vnc_listen),
+        cmocka_unit_test(test_full_domain),   cmocka_unit_test(test_interface),  cmocka_unit_test(test_kvm_and_no_cap),
+        cmocka_unit_test(test_escaping),      cmocka_unit_test(test_invalid_specs), cmocka_unit_test(test_meta_parse),
+        cmocka_unit_test(test_vnc_listen),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     xmlCleanupParser();

@@ -121,7 +121,7 @@ static void host_eq(const yun_host *a, const yun_host *b)
     EQ_I(a, b, id), EQ_S(a, b, name), EQ_I(a, b, cores), EQ_I(a, b, mhz), EQ_I(a, b, mem_mib);
     EQ_I(a, b, disk_total_mib), EQ_I(a, b, disk_free_mib), EQ_S(a, b, hypervisor), EQ_S(a, b, accel);
     EQ_S(a, b, libvirt_uri), EQ_S(a, b, migrate_addr), EQ_I(a, b, state), EQ_I(a, b, last_seen_ms);
-    EQ_I(a, b, registered_ms);
+    EQ_I(a, b, registered_ms), EQ_S(a, b, mgmt_addr);
 }
 
 static void vm_eq(const yun_vm *a, const yun_vm *b)
@@ -130,7 +130,7 @@ static void vm_eq(const yun_vm *a, const yun_vm *b)
     EQ_I(a, b, image_id), EQ_I(a, b, cpus), EQ_I(a, b, mem_mib), EQ_I(a, b, max_mem_mib), EQ_I(a, b, disk_mib);
     EQ_I(a, b, cpu_shares), EQ_I(a, b, cpu_cap), EQ_I(a, b, min_mhz), EQ_I(a, b, max_mhz), EQ_I(a, b, want);
     EQ_I(a, b, state), EQ_I(a, b, host_id), EQ_S(a, b, error), EQ_S(a, b, address), EQ_I(a, b, created_ms);
-    EQ_I(a, b, updated_ms), EQ_I(a, b, started_ms);
+    EQ_I(a, b, updated_ms), EQ_I(a, b, started_ms), EQ_I(a, b, migrate_from), EQ_S(a, b, migrate_error);
 }
 
 /* ---- migrations ---- */
@@ -336,6 +336,7 @@ static void test_host_roundtrip(void **state)
     strcpy(h.accel, "kvm");
     strcpy(h.libvirt_uri, "qemu:///system");
     strcpy(h.migrate_addr, "10.0.0.1");
+    strcpy(h.mgmt_addr, "192.168.0.1");
     h.state = YUN_HOST_UP;
     h.last_seen_ms = 1234567;
     assert_int_equal(store_host_upsert(s, &h, &err), 0);
@@ -969,6 +970,7 @@ static void test_migrate_v1(void **state)
     assert_int_equal(sqlite3_exec(db,
                                   "DROP TABLE sessions; ALTER TABLE users DROP COLUMN password_hash; "
                                   "ALTER TABLE vms DROP COLUMN probe; " /* added by version 3 */
+                                  "ALTER TABLE hosts DROP COLUMN mgmt_addr; " "DROP INDEX vms_migrate_from; ALTER TABLE vms DROP COLUMN migrate_from; ALTER TABLE vms DROP COLUMN migrate_error; " /* 4 */
                                   "PRAGMA user_version = 1",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
@@ -1004,12 +1006,13 @@ static void test_migrate_v2_probe(void **state)
     store_close(s);
     sqlite3 *db;
     assert_int_equal(sqlite3_open(t->path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "ALTER TABLE vms DROP COLUMN probe; PRAGMA user_version = 2", NULL, NULL, NULL),
+    assert_int_equal(sqlite3_exec(db, "ALTER TABLE hosts DROP COLUMN mgmt_addr; " "DROP INDEX vms_migrate_from; ALTER TABLE vms DROP COLUMN migrate_from; ALTER TABLE vms DROP COLUMN migrate_error; " "ALTER TABLE vms DROP COLUMN probe; PRAGMA user_version = 2",
+                                  NULL, NULL, NULL),
                      SQLITE_OK);
     sqlite3_close(db);
     s = store_open(t->path, &err);
     assert_non_null(s);
-    assert_int_equal(store_schema_version(s), 3);
+    assert_int_equal(store_schema_version(s), STORE_SCHEMA_VERSION);
     yun_vm vm;
     assert_int_equal(store_vm_get(s, vid, &vm, &err), 0);
     assert_string_equal(vm.probe, "");
@@ -1023,6 +1026,115 @@ static void test_migrate_v2_probe(void **state)
     int64_t id2 = add_vm(s, v2);
     assert_int_equal(store_vm_get(s, id2, &vm, &err), 0);
     assert_string_equal(vm.probe, "http://:8080/");
+    store_close(s);
+}
+
+/* Version 4 (live migration, host drain): a version-3 file keeps its VMs and hosts; each VM migrates from
+ * nowhere with no error; migrate_from and migrate_error round-trip; the hosts' new states are stored and
+ * survive re-registration like 'disabled'. */
+static void test_migrate_v3_migration(void **state)
+{
+    tmpdb *t = *state;
+    yun_err err = YUN_ERR_INIT;
+    yun_store *s = store_open(t->path, &err);
+    assert_non_null(s);
+    int64_t uid = add_user(s, "erin");
+    int64_t ha = add_host(s, "ha"), hb = add_host(s, "hb");
+    yun_vm v = vm_of(uid, "web1", 1, 128, 1024);
+    v.host_id = ha;
+    int64_t vid = add_vm(s, v);
+    store_close(s);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(t->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "ALTER TABLE hosts DROP COLUMN mgmt_addr; " "DROP INDEX vms_migrate_from; ALTER TABLE vms DROP COLUMN migrate_from; ALTER TABLE vms DROP COLUMN migrate_error; " "PRAGMA user_version = 3", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    s = store_open(t->path, &err);
+    assert_non_null(s);
+    assert_int_equal(store_schema_version(s), STORE_SCHEMA_VERSION);
+    yun_vm vm;
+    assert_int_equal(store_vm_get(s, vid, &vm, &err), 0);
+    assert_int_equal(vm.host_id, ha);
+    assert_int_equal(vm.migrate_from, 0);
+    assert_string_equal(vm.migrate_error, "");
+    /* a migration under way: listed under its target, the source remembered */
+    vm.host_id = hb;
+    vm.migrate_from = ha;
+    vm.state = YUN_VM_MIGRATING;
+    snprintf(vm.migrate_error, sizeof vm.migrate_error, "an earlier try failed");
+    assert_int_equal(store_vm_update(s, &vm, &err), 0);
+    memset(&vm, 0, sizeof vm);
+    assert_int_equal(store_vm_get(s, vid, &vm, &err), 0);
+    assert_int_equal(vm.host_id, hb);
+    assert_int_equal(vm.migrate_from, ha);
+    assert_int_equal(vm.state, YUN_VM_MIGRATING);
+    assert_string_equal(vm.migrate_error, "an earlier try failed");
+    size_t n = 0;
+    yun_vm *list = NULL;
+    assert_int_equal(store_vm_list(s, -1, hb, &list, &n, &err), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(list[0].migrate_from, ha);
+    free(list);
+    vm.migrate_from = 0;
+    assert_int_equal(store_vm_update(s, &vm, &err), 0);
+    assert_int_equal(store_vm_get(s, vid, &vm, &err), 0);
+    assert_int_equal(vm.migrate_from, 0);
+    /* a new VM created mid-migration keeps both fields */
+    yun_vm v2 = vm_of(uid, "web2", 1, 128, 1024);
+    v2.host_id = hb;
+    v2.migrate_from = ha;
+    int64_t id2 = add_vm(s, v2);
+    assert_int_equal(store_vm_get(s, id2, &vm, &err), 0);
+    assert_int_equal(vm.migrate_from, ha);
+    /* host states: draining and drained are stored, and kept when the agent registers again */
+    yun_host h;
+    for (int st = YUN_HOST_DRAINING; st <= YUN_HOST_DRAINED; st++) {
+        assert_int_equal(store_host_get(s, ha, &h, &err), 0);
+        h.state = (yun_host_state)st;
+        assert_int_equal(store_host_update(s, &h, &err), 0);
+        yun_host again = h;
+        again.id = 0;
+        again.state = YUN_HOST_UP;
+        assert_int_equal(store_host_upsert(s, &again, &err), 0);
+        assert_int_equal(again.id, ha);
+        assert_int_equal(again.state, st);
+        assert_int_equal(store_host_get(s, ha, &h, &err), 0);
+        assert_string_equal(model_host_state_name(h.state), st == YUN_HOST_DRAINING ? "draining" : "drained");
+    }
+    store_close(s);
+}
+
+/* Version 5: a host's management address. A version-4 file's hosts have none; it round-trips through
+ * register (upsert) and update. */
+static void test_migrate_v4_mgmt_addr(void **state)
+{
+    tmpdb *t = *state;
+    yun_err err = YUN_ERR_INIT;
+    yun_store *s = store_open(t->path, &err);
+    assert_non_null(s);
+    int64_t ha = add_host(s, "ha");
+    store_close(s);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(t->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "ALTER TABLE hosts DROP COLUMN mgmt_addr; PRAGMA user_version = 4", NULL, NULL,
+                                  NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    s = store_open(t->path, &err);
+    assert_non_null(s);
+    assert_int_equal(store_schema_version(s), 5);
+    yun_host h;
+    assert_int_equal(store_host_get(s, ha, &h, &err), 0);
+    assert_string_equal(h.mgmt_addr, "");
+    snprintf(h.mgmt_addr, sizeof h.mgmt_addr, "10.0.0.7");
+    assert_int_equal(store_host_update(s, &h, &err), 0);
+    assert_int_equal(store_host_get(s, ha, &h, &err), 0);
+    assert_string_equal(h.mgmt_addr, "10.0.0.7");
+    snprintf(h.mgmt_addr, sizeof h.mgmt_addr, "10.0.0.8");
+    h.id = 0;
+    assert_int_equal(store_host_upsert(s, &h, &err), 0);
+    assert_int_equal(h.id, ha);
+    assert_int_equal(store_host_get(s, ha, &h, &err), 0);
+    assert_string_equal(h.mgmt_addr, "10.0.0.8");
     store_close(s);
 }
 
@@ -1049,6 +1161,8 @@ int main(void)
         cmocka_unit_test(test_sessions),
         cmocka_unit_test_setup_teardown(test_migrate_v1, tmp_setup, tmp_teardown),
         cmocka_unit_test_setup_teardown(test_migrate_v2_probe, tmp_setup, tmp_teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_v3_migration, tmp_setup, tmp_teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_v4_mgmt_addr, tmp_setup, tmp_teardown),
     };
     return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }

@@ -1,0 +1,312 @@
+/* hv_net.c: the pure side of guest networking (hv_net.h): subnets, yun's network XML (written with
+ * libxml2's writer, read back with its parser), the MAC of a VM, and /proc/net/arp. */
+#include "hv/hv_net.h"
+#include "hv/hv_impl.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+#include <libxml/xmlwriter.h>
+
+#include "util/mem.h"
+
+static uint32_t mask_of(int prefix)
+{
+    return prefix <= 0 ? 0 : prefix >= 32 ? 0xffffffffu : ~((1u << (32 - prefix)) - 1);
+}
+
+static void ip_format(uint32_t ip, char *out, size_t n)
+{
+    snprintf(out, n, "%u.%u.%u.%u", ip >> 24, (ip >> 16) & 255, (ip >> 8) & 255, ip & 255);
+}
+
+/* A dotted IPv4 address (inet_pton: exactly four decimal parts) in host byte order. */
+static bool ip_parse(const char *s, uint32_t *out)
+{
+    struct in_addr a;
+    if (!s || inet_pton(AF_INET, s, &a) != 1)
+        return false;
+    *out = ntohl(a.s_addr);
+    return true;
+}
+
+int hv_subnet_parse(const char *cidr, hv_subnet *out, yun_err *err)
+{
+    char ip[32];
+    const char *slash = cidr ? strchr(cidr, '/') : NULL;
+    if (!slash || (size_t)(slash - cidr) >= sizeof ip || !slash[1])
+        return yun_err_set(err, YUN_E_INVALID, "subnet \"%.64s\" is not ADDRESS/PREFIX (e.g. 10.203.0.0/24)",
+                           cidr ? cidr : "");
+    memcpy(ip, cidr, (size_t)(slash - cidr));
+    ip[slash - cidr] = 0;
+    char *end = NULL;
+    long prefix = strtol(slash + 1, &end, 10);
+    uint32_t net;
+    if (!ip_parse(ip, &net) || *end || !isdigit((unsigned char)slash[1]) || prefix < 0 || prefix > 32)
+        return yun_err_set(err, YUN_E_INVALID,
+                           "subnet \"%.64s\" is not ADDRESS/PREFIX with an IPv4 address and a prefix 0..32 (e.g. "
+                           "10.203.0.0/24)",
+                           cidr);
+    if (net & ~mask_of((int)prefix)) {
+        char fixed[16];
+        ip_format(net & mask_of((int)prefix), fixed, sizeof fixed);
+        return yun_err_set(err, YUN_E_INVALID, "subnet \"%.64s\" has host bits set: did you mean %s/%ld?", cidr, fixed,
+                           prefix);
+    }
+    out->net = net;
+    out->prefix = (int)prefix;
+    return 0;
+}
+
+void hv_subnet_format(const hv_subnet *s, char *out, size_t n)
+{
+    char ip[16];
+    ip_format(s->net, ip, sizeof ip);
+    snprintf(out, n, "%s/%d", ip, s->prefix);
+}
+
+bool hv_subnet_overlap(const hv_subnet *a, const hv_subnet *b)
+{
+    uint32_t m = mask_of(a->prefix < b->prefix ? a->prefix : b->prefix);
+    return (a->net & m) == (b->net & m);
+}
+
+int hv_subnet_pick(const hv_subnet *taken, size_t n, hv_subnet *out, yun_err *err)
+{
+    uint32_t first = 0;
+    ip_parse(HV_NET_FIRST, &first);
+    for (uint32_t k = 0; k < 256; k++) {
+        hv_subnet c = {.net = first + (k << 8), .prefix = 24};
+        bool free_ = true;
+        for (size_t i = 0; i < n && free_; i++)
+            free_ = !hv_subnet_overlap(&c, &taken[i]);
+        if (free_) {
+            *out = c;
+            return 0;
+        }
+    }
+    return yun_err_set(err, YUN_E_CONFLICT,
+                       "every /24 of %s/16 is used by another network of this host: define a libvirt network "
+                       "named \"" HV_NET_NAME "\" on a free subnet yourself, or give the agent --bridge BR",
+                       HV_NET_FIRST);
+}
+
+static xmlDocPtr parse_xml(const char *xml)
+{
+    if (!xml || !*xml)
+        return NULL;
+    return xmlReadMemory(xml, (int)strlen(xml), "network.xml", NULL,
+                         XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+}
+
+static bool is_el(xmlNodePtr n, const char *name)
+{
+    return n->type == XML_ELEMENT_NODE && !strcmp((const char *)n->name, name);
+}
+
+/* An attribute's value into out ("" when absent). */
+static void attr(xmlNodePtr n, const char *name, char *out, size_t on)
+{
+    xmlChar *v = xmlGetProp(n, BAD_CAST name);
+    snprintf(out, on, "%s", v ? (const char *)v : "");
+    xmlFree(v);
+}
+
+size_t hv_network_xml_subnets(const char *xml, hv_subnet *out, size_t max)
+{
+    xmlDocPtr doc = parse_xml(xml);
+    if (!doc)
+        return 0;
+    xmlNodePtr root = xmlDocGetRootElement(doc);
+    size_t k = 0;
+    for (xmlNodePtr c = root ? root->children : NULL; c && k < max; c = c->next) {
+        if (!is_el(c, "ip"))
+            continue;
+        char family[16], addr[64], mask[64], prefix[8];
+        attr(c, "family", family, sizeof family);
+        attr(c, "address", addr, sizeof addr);
+        attr(c, "netmask", mask, sizeof mask);
+        attr(c, "prefix", prefix, sizeof prefix);
+        uint32_t ip, m;
+        if ((*family && strcmp(family, "ipv4") != 0) || !ip_parse(addr, &ip))
+            continue;
+        int p = 24; /* libvirt's default for an ipv4 <ip> without either */
+        if (*mask && ip_parse(mask, &m))
+            p = __builtin_popcount(m);
+        else if (*prefix)
+            p = atoi(prefix);
+        if (p < 0 || p > 32)
+            continue;
+        out[k].prefix = p;
+        out[k].net = ip & mask_of(p);
+        k++;
+    }
+    xmlFreeDoc(doc);
+    return k;
+}
+
+void hv_network_xml_bridge(const char *xml, char *out, size_t n)
+{
+    if (n)
+        out[0] = 0;
+    xmlDocPtr doc = parse_xml(xml);
+    if (!doc)
+        return;
+    xmlNodePtr root = xmlDocGetRootElement(doc);
+    for (xmlNodePtr c = root ? root->children : NULL; c; c = c->next)
+        if (is_el(c, "bridge")) {
+            attr(c, "name", out, n);
+            break;
+        }
+    xmlFreeDoc(doc);
+}
+
+/* libvirt's rules for names: no '/', nothing invisible; interface names: at most 15 bytes (IFNAMSIZ). */
+static int check_name(const char *what, const char *s, size_t max, yun_err *err)
+{
+    if (!s || !*s)
+        return yun_err_set(err, YUN_E_INVALID, "network %s is missing", what);
+    if (strlen(s) > max)
+        return yun_err_set(err, YUN_E_INVALID, "network %s \"%.64s\" is longer than %zu bytes", what, s, max);
+    for (const char *p = s; *p; p++)
+        if (!isalnum((unsigned char)*p) && !strchr("-_.", *p))
+            return yun_err_set(err, YUN_E_INVALID,
+                               "network %s \"%.64s\" may hold only letters, digits, '-', '_' and '.'", what, s);
+    return 0;
+}
+
+char *hv_network_xml(const hv_net_spec *spec, yun_err *err)
+{
+    if (!spec)
+        return yun_err_set(err, YUN_E_INVALID, "no network spec given"), NULL;
+    if (check_name("name", spec->name, 64, err) < 0 || check_name("bridge", spec->bridge, 15, err) < 0)
+        return NULL;
+    const hv_subnet *s = &spec->subnet;
+    if (s->prefix < 8 || s->prefix > 29 || (s->net & ~mask_of(s->prefix))) {
+        char c[24];
+        hv_subnet_format(s, c, sizeof c);
+        yun_err_set(err, YUN_E_INVALID, "network subnet %s must be a /8 to /29 without host bits", c);
+        return NULL;
+    }
+    uint32_t bcast = s->net | ~mask_of(s->prefix);
+    char gw[16], mask[16], lo[16], hi[16];
+    ip_format(s->net + 1, gw, sizeof gw);
+    ip_format(mask_of(s->prefix), mask, sizeof mask);
+    ip_format(s->net + 2, lo, sizeof lo);
+    ip_format(bcast - 1, hi, sizeof hi);
+
+    xmlBufferPtr buf = xmlBufferCreate();
+    if (!buf)
+        abort();
+    xmlTextWriterPtr w = xmlNewTextWriterMemory(buf, 0);
+    if (!w)
+        abort();
+    xmlTextWriterSetIndent(w, 1);
+    xmlTextWriterSetIndentString(w, BAD_CAST "  ");
+    int rc = 0;
+#define W(call)                                                                                                        \
+    do {                                                                                                               \
+        if (rc >= 0)                                                                                                   \
+            rc = (call);                                                                                               \
+    } while (0)
+    W(xmlTextWriterStartElement(w, BAD_CAST "network"));
+    W(xmlTextWriterWriteElement(w, BAD_CAST "name", BAD_CAST spec->name));
+    /* NAT: guests reach out through the host's uplink; nothing outside reaches in */
+    W(xmlTextWriterStartElement(w, BAD_CAST "forward"));
+    W(xmlTextWriterWriteAttribute(w, BAD_CAST "mode", BAD_CAST "nat"));
+    W(xmlTextWriterEndElement(w));
+    W(xmlTextWriterStartElement(w, BAD_CAST "bridge"));
+    W(xmlTextWriterWriteAttribute(w, BAD_CAST "name", BAD_CAST spec->bridge));
+    W(xmlTextWriterWriteAttribute(w, BAD_CAST "stp", BAD_CAST "on"));
+    W(xmlTextWriterWriteAttribute(w, BAD_CAST "delay", BAD_CAST "0"));
+    W(xmlTextWriterEndElement(w));
+    W(xmlTextWriterStartElement(w, BAD_CAST "ip"));
+    W(xmlTextWriterWriteAttribute(w, BAD_CAST "address", BAD_CAST gw));
+    W(xmlTextWriterWriteAttribute(w, BAD_CAST "netmask", BAD_CAST mask));
+    W(xmlTextWriterStartElement(w, BAD_CAST "dhcp"));
+    W(xmlTextWriterStartElement(w, BAD_CAST "range"));
+    W(xmlTextWriterWriteAttribute(w, BAD_CAST "start", BAD_CAST lo));
+    W(xmlTextWriterWriteAttribute(w, BAD_CAST "end", BAD_CAST hi));
+    W(xmlTextWriterEndElement(w)); /* range */
+    W(xmlTextWriterEndElement(w)); /* dhcp */
+    W(xmlTextWriterEndElement(w)); /* ip */
+    W(xmlTextWriterEndElement(w)); /* network */
+    W(xmlTextWriterEndDocument(w));
+#undef W
+    xmlFreeTextWriter(w);
+    char *out = NULL;
+    if (rc < 0)
+        yun_err_set(err, YUN_E_INTERNAL, "building the XML of network %s failed", spec->name);
+    else
+        out = xstrdup((const char *)xmlBufferContent(buf));
+    xmlBufferFree(buf);
+    return out;
+}
+
+void hv_mac_from_uuid(const char *uuid, char mac[18])
+{
+    /* FNV-1a over the lower-cased uuid: any uuid spreads over the 2^24 suffixes */
+    uint32_t h = 2166136261u;
+    for (const char *p = uuid ? uuid : ""; *p; p++) {
+        h ^= (uint32_t)tolower((unsigned char)*p);
+        h *= 16777619u;
+    }
+    snprintf(mac, 18, "52:54:00:%02x:%02x:%02x", (h >> 16) & 255, (h >> 8) & 255, h & 255);
+}
+
+int hv_arp_find(const char *text, const char *mac, char *ip, size_t n)
+{
+    if (n)
+        ip[0] = 0;
+    if (!text || !mac)
+        return 0;
+    /* IP address       HW type     Flags       HW address            Mask     Device */
+    for (const char *line = text; line && *line;) {
+        const char *nl = strchr(line, '\n');
+        size_t len = nl ? (size_t)(nl - line) : strlen(line);
+        char l[256], a[64], type[16], flags[16], hw[64];
+        if (len < sizeof l) {
+            memcpy(l, line, len);
+            l[len] = 0;
+            if (sscanf(l, "%63s %15s %15s %63s", a, type, flags, hw) == 4 && !strcasecmp(hw, mac) &&
+                strtoul(flags, NULL, 16) != 0) {
+                uint32_t dummy;
+                if (ip_parse(a, &dummy)) {
+                    snprintf(ip, n, "%s", a);
+                    return 1;
+                }
+            }
+        }
+        line = nl ? nl + 1 : NULL;
+    }
+    return 0;
+}
+
+/* ---- on a hypervisor: checks, then the implementation ---- */
+
+int hv_network_ensure(yun_hv *hv, const char *name, hv_net_info *out, yun_err *err)
+{
+    memset(out, 0, sizeof *out);
+    if (!hv)
+        return yun_err_set(err, YUN_E_INTERNAL, "no hypervisor connection");
+    if (check_name("name", name, 64, err) < 0)
+        return -1;
+    return hv->ops->net_ensure(hv, name, out, err);
+}
+
+int hv_domain_address(yun_hv *hv, const char *uuid, char *addr, size_t n, yun_err *err)
+{
+    if (n)
+        addr[0] = 0;
+    if (!hv)
+        return yun_err_set(err, YUN_E_INTERNAL, "no hypervisor connection");
+    if (hv_uuid_validate(uuid, err) < 0)
+        return -1;
+    return hv->ops->address(hv, uuid, addr, n, err);
+}

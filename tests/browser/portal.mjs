@@ -1,0 +1,442 @@
+// portal.mjs: the portal end to end in a real browser (headless, driven by playwright-core) against a yund of
+// its own (a temp state dir, a free port, the all-in-one agent on the fake hypervisor). TAP on stdout.
+// One scenario, two browsers: test_portal.mjs runs it in Debian's Chromium (over CDP), test_portal_firefox.mjs
+// in Debian's firefox-esr (over WebDriver BiDi: playwright's "moz-firefox" channel drives a stock Firefox, no
+// patched build). Screenshots of each page go to $YUN_BUILD/screenshots/ (Firefox: screenshots/firefox/)
+// for a person to look at.
+// With YUN_PORTAL_URL and YUN_PORTAL_STATE set (tests/integration/test_portal_libvirt.sh: a yund of that script
+// on a private libvirtd, the image YUN_PORTAL_IMAGE built), it runs only the VM's life in real QEMU instead:
+// register, create, running, the guest's serial log in the page, chart, console, stop, delete; as the user
+// YUN_PORTAL_USER (default alice), so that both browsers can take their turn on one yund.
+// The graphical console needs a guest with a screen: the fake run reports it as SKIP.
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, readFileSync, readdirSync, rmSync, existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, firefox } from 'playwright-core';
+
+const ROOT = process.env.YUN_ROOT || process.cwd();
+const BUILD = process.env.YUN_BUILD || join(ROOT, 'build');
+const YUND = join(BUILD, 'src/cmd/yund');
+
+// How each browser is started. Both get a private TMPDIR (and Firefox a private HOME) inside the test's temp
+// dir, so the profile playwright makes there, and anything the browser writes, goes when the test ends.
+const CHROMIUM = process.env.YUN_CHROMIUM || '/usr/bin/chromium';
+const FIREFOX = process.env.YUN_FIREFOX || '/usr/bin/firefox-esr';
+const BROWSERS = {
+  chromium: {
+    path: CHROMIUM, pkg: 'chromium',
+    shots: join(BUILD, 'screenshots'),
+    launch: home => chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      env: { ...process.env, TMPDIR: home },
+    }),
+  },
+  firefox: {
+    path: FIREFOX, pkg: 'firefox-esr',
+    shots: join(BUILD, 'screenshots', 'firefox'),
+    // playwright 1.64 speaks the BiDi of firefox-esr 153; 1.65 sends a command 153 does not know
+    // (emulation.setMediaFeaturesOverride), hence the pin in package.json
+    launch: home => firefox.launch({
+      channel: 'moz-firefox', headless: true,
+      executablePath: FIREFOX,
+      firefoxUserPrefs: { 'app.update.enabled': false, 'browser.shell.checkDefaultBrowser': false,
+        'datareporting.policy.dataSubmissionEnabled': false, 'toolkit.telemetry.enabled': false },
+      env: { ...process.env, TMPDIR: home, HOME: home, MOZ_CRASHREPORTER_DISABLE: '1' },
+    }),
+  },
+};
+
+let n = 0, failed = 0;
+const ok = (cond, what, extra) => {
+  n++;
+  if (cond) console.log(`ok ${n} - ${what}`);
+  else { failed++; console.log(`not ok ${n} - ${what}`); if (extra) console.log('# ' + String(extra).split('\n').join('\n# ')); }
+  return cond;
+};
+const skip = (what, why) => { n++; console.log(`ok ${n} - ${what} # SKIP ${why}`); };
+const sleep = ms => new Promise(r => setTimeout(r, ms));
+
+async function freePort() {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => res(p)); });
+    s.on('error', rej);
+  });
+}
+
+// This process's children, from /proc: playwright does not tell which process is the browser, so the pids
+// new after its launch are (yund and qemu-img were started before it).
+function children() {
+  const out = new Set();
+  for (const e of readdirSync('/proc')) {
+    if (!/^[0-9]+$/.test(e)) continue;
+    try {
+      const st = readFileSync(`/proc/${e}/stat`, 'utf8');
+      if (Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[1]) === process.pid) out.add(Number(e));
+    } catch (err) { /* gone meanwhile */ }
+  }
+  return out;
+}
+// alive and not a zombie (a dead child not yet reaped still answers kill 0)
+function alive(pid) {
+  try {
+    const st = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return st.slice(st.lastIndexOf(')') + 2, st.lastIndexOf(')') + 3) !== 'Z';
+  } catch (e) { return false; }
+}
+
+const dir = mkdtempSync(join(process.env.TMPDIR || tmpdir(), 'yun-browser-'));
+let yund = null, browser = null, browserPids = [];
+// Closes the browser, then kills each process it was by its pid (playwright starts it as the leader of a
+// process group, so the group takes its content processes along) whether close worked or not, stops yund,
+// and removes the temp dir with the browser's profile.
+async function cleanup() {
+  if (browser) await Promise.race([browser.close().catch(() => {}), sleep(10000)]);
+  for (const pid of browserPids) {
+    for (const target of [-pid, pid]) {
+      try { process.kill(target, 'SIGKILL'); } catch (e) { /* already gone */ }
+    }
+  }
+  for (let i = 0; i < 100 && browserPids.some(alive); i++) await sleep(50);
+  if (yund && yund.exitCode === null) {
+    yund.kill('SIGTERM');
+    await Promise.race([new Promise(r => yund.once('exit', r)), sleep(5000)]);
+    if (yund.exitCode === null) yund.kill('SIGKILL');
+  }
+  rmSync(dir, { recursive: true, force: true });
+}
+
+async function main(which) {
+  const SHOTS = BROWSERS[which].shots;
+  mkdirSync(SHOTS, { recursive: true });
+  if (!existsSync(join(ROOT, 'www/vendor/preact/preact.module.js'))) {
+    execFileSync('bash', [join(ROOT, 'scripts/vendor.sh')], { stdio: 'inherit' });
+  }
+  const REAL = !!process.env.YUN_PORTAL_URL;
+  const STATE = REAL ? process.env.YUN_PORTAL_STATE : join(dir, 'state');
+  const IMAGE = process.env.YUN_PORTAL_IMAGE || 'tiny';
+  // the user who registers and creates VMs: a second browser against the same yund registers another
+  const ALICE = process.env.YUN_PORTAL_USER || 'alice';
+  let URL = process.env.YUN_PORTAL_URL, log = '';
+  if (!REAL) {
+    const port = await freePort();
+    URL = `http://127.0.0.1:${port}`;
+    yund = spawn(YUND, ['--all-in-one', '--fake-hv', '--state-dir', STATE, '--listen', `127.0.0.1:${port}`,
+      '--www-dir', join(ROOT, 'www')], { stdio: ['ignore', 'ignore', 'pipe'] });
+    yund.stderr.on('data', d => { log += d; });
+  }
+  let up = false;
+  for (let i = 0; i < 100 && !up; i++) {
+    try { up = (await fetch(URL + '/healthz')).ok; } catch (e) { await sleep(100); }
+  }
+  if (!ok(up, 'yund starts and answers /healthz', log)) return;
+  const ADMIN = readFileSync(join(STATE, 'admin.token'), 'utf8').trim();
+  const asAdmin = async (method, path, body) => {
+    const r = await fetch(URL + path, { method, headers: { Authorization: 'Bearer ' + ADMIN, 'Content-Type': 'application/json' },
+      body: body === undefined ? undefined : (typeof body === 'string' || body instanceof Buffer ? body : JSON.stringify(body)) });
+    const t = await r.text();
+    return { status: r.status, body: t ? (() => { try { return JSON.parse(t); } catch (e) { return t; } })() : null };
+  };
+
+  // an image to create VMs from (the real run's script built the starter), and a password for the admin
+  if (!REAL) {
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', join(dir, 'tiny.qcow2'), '64M']);
+    const img = await asAdmin('PUT', '/v1/images?name=tiny', readFileSync(join(dir, 'tiny.qcow2')));
+    ok(img.status === 201, 'the admin uploads an image', JSON.stringify(img.body));
+  }
+  const pw = await asAdmin('PUT', '/v1/users/admin/password', { password: 'admin-password' });
+  ok(pw.status === 200, 'the admin sets their own password with their token', JSON.stringify(pw.body));
+
+  // the page itself: content types and security headers
+  const idx = await fetch(URL + '/');
+  ok(idx.status === 200 && idx.headers.get('content-type').startsWith('text/html') &&
+     /frame-ancestors 'none'/.test(idx.headers.get('content-security-policy') || ''),
+     'yund serves the portal at / as text/html with a Content-Security-Policy');
+  const js = await fetch(URL + '/app.js');
+  ok(js.headers.get('content-type').startsWith('text/javascript'), 'JavaScript is served as text/javascript');
+  const trav = await fetch(URL + '/vendor/%2e%2e/%2e%2e/package.json');
+  ok(trav.status === 404, 'a path climbing out of www/ is 404');
+
+  if (!existsSync(BROWSERS[which].path)) {
+    ok(false, `${which} is installed`, `${BROWSERS[which].path} is missing: scripts/deps.sh installs Debian's ` +
+      `${BROWSERS[which].pkg} (or set YUN_${which.toUpperCase()} to the browser's executable)`);
+    return;
+  }
+  const home = join(dir, which);
+  mkdirSync(home);
+  const before = children();
+  try {
+    browser = await BROWSERS[which].launch(home);
+  } finally {
+    browserPids = [...children()].filter(p => !before.has(p));
+  }
+  ok(browserPids.length === 1, `${which} ${browser.version()} starts (pid ${browserPids.join(', ')})`);
+  const newPage = async () => {
+    const ctx = await browser.newContext({ viewport: { width: 1366, height: 860 } });
+    const page = await ctx.newPage();
+    page.setDefaultTimeout(15000);
+    page.on('pageerror', e => console.log('# page error: ' + e.message));
+    // script errors that are not exceptions (a CSP refusal, say); Chromium's line for every 4xx the tests
+    // ask for on purpose is left out
+    page.on('console', m => {
+      if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) console.log('# console error: ' + m.text());
+    });
+    return page;
+  };
+  const shot = (page, name) => page.screenshot({ path: join(SHOTS, name + '.png'), fullPage: true });
+  // A number field is typed into as a person does it: select what is there with the keyboard, then type.
+  // playwright's fill() over BiDi leaves a number field's old value in Firefox and appends ('1' into '11'
+  // gives '111').
+  const typeNumber = async (field, value) => {
+    await field.click();
+    await field.press('ControlOrMeta+a');
+    await field.pressSequentially(String(value));
+  };
+
+  // ---- register, log out, log in ----
+  const alice = await newPage();
+  await alice.goto(URL + '/');
+  await alice.getByRole('heading', { name: 'Log in to yun' }).waitFor();
+  await shot(alice, 'login');
+  await alice.getByRole('link', { name: 'Create one' }).click();
+  await alice.getByRole('heading', { name: 'Create an account' }).waitFor();
+  await alice.getByLabel('User name').fill(ALICE);
+  await alice.getByLabel('Password', { exact: true }).fill(ALICE + '-password');
+  await alice.getByLabel('Password again').fill(ALICE + '-password');
+  await shot(alice, 'register');
+  await alice.getByRole('button', { name: 'Create account' }).click();
+  ok(await alice.getByRole('heading', { name: 'My VMs' }).isVisible().catch(() => false) ||
+     await alice.getByRole('heading', { name: 'My VMs' }).waitFor().then(() => true, () => false),
+     'a new user registers and lands on My VMs');
+  const cookies = await alice.context().cookies();
+  const sc = cookies.find(c => c.name === 'yun_session');
+  ok(sc && sc.httpOnly && sc.sameSite === 'Strict', 'the session cookie is HttpOnly and SameSite=Strict',
+     JSON.stringify(sc));
+  await alice.getByRole('button', { name: 'Log out' }).click();
+  await alice.getByRole('heading', { name: 'Log in to yun' }).waitFor();
+  const after = await alice.evaluate(async () => (await fetch('/v1/whoami')).status);
+  ok(after === 401, 'after logging out the API answers 401', after);
+  await alice.getByLabel('User name').fill(ALICE);
+  await alice.getByLabel('Password').fill('wrong-password');
+  await alice.getByRole('button', { name: 'Log in' }).click();
+  ok(await alice.getByRole('alert').filter({ hasText: 'wrong user name or password' }).waitFor().then(() => true, () => false),
+     'a wrong password is refused with a message');
+  await alice.getByLabel('Password').fill(ALICE + '-password');
+  await alice.getByRole('button', { name: 'Log in' }).click();
+  ok(await alice.getByRole('heading', { name: 'My VMs' }).waitFor().then(() => true, () => false), 'the user logs in');
+
+  // CSRF: a cookie-authenticated write without the portal's header is refused
+  const csrf = await alice.evaluate(async () => (await fetch('/v1/vms', { method: 'POST', body: '{}' })).status);
+  ok(csrf === 403, 'a write by cookie without X-Yun-Portal is refused (403)', csrf);
+
+  // ---- create a VM, see it run ----
+  await alice.getByRole('link', { name: 'Create VM' }).click();
+  await alice.getByLabel('Name').fill('web1');
+  await alice.getByLabel('Image').selectOption(IMAGE);
+  await alice.getByLabel('Memory').fill('128M');
+  await alice.getByLabel('Disk').fill('1G');
+  await alice.getByText('VMs:').first().waitFor();
+  await shot(alice, 'create');
+  await alice.getByRole('button', { name: 'Create VM' }).click();
+  const running = await alice.locator('h1 .state', { hasText: 'running' })
+    .waitFor({ timeout: REAL ? 180000 : 30000 }).then(() => true, () => false);
+  ok(running, 'the new VM reaches running on its page');
+  if (REAL) {
+    const ready = await alice.locator('pre.console', { hasText: 'YUN-GUEST-READY' })
+      .waitFor({ timeout: 240000 }).then(() => true, () => false);
+    ok(ready, 'the page\'s serial console log shows the guest\'s YUN-GUEST-READY');
+    // the guest's DHCP lease on its host's NAT network, learnt by the agent (docs/networking.md)
+    const addr = await alice.locator('dl.facts dd', { hasText: /^10\.203\.\d+\.\d+$/ })
+      .waitFor({ timeout: 120000 }).then(() => true, () => false);
+    ok(addr, 'the VM\'s page shows the address its guest got',
+      await alice.locator('dl.facts').innerText().catch(() => ''));
+  }
+  const vmId = (await alice.evaluate(() => location.hash)).split('/')[2];
+  await shot(alice, 'vm');
+
+  // the CPU chart draws the VM's samples as a line: its canvas gets pixels of the series' blue (uPlot's grid and
+  // axes are grey and black). The fake hypervisor has nothing to sample, so there the test sends a minute of
+  // samples as the host's agent would (docs/agent-protocol.md); in the real run the guest's own come.
+  if (!REAL) {
+    const vm = (await asAdmin('GET', `/v1/vms/${vmId}`)).body;
+    const agent = readFileSync(join(STATE, 'agent.token'), 'utf8').trim();
+    const now = Date.now();
+    const samples = [0, 1, 2, 3, 4, 5, 6].map(i => ({ kind: 'vm', id: vm.uuid, ts_ms: now - (6 - i) * 10000, cpu_pct: 20 + 10 * i }));
+    const r = await fetch(`${URL}/v1/agent/hosts/${vm.host_id}/metrics`, { method: 'POST',
+      headers: { Authorization: 'Bearer ' + agent, 'Content-Type': 'application/json' }, body: JSON.stringify({ samples }) });
+    ok(r.status === 200, 'the host\'s agent sends CPU samples of the VM', `${r.status} ${await r.text()}`);
+  }
+  const drawn = await alice.waitForFunction(() => {
+    const c = document.querySelector('[data-chart="CPU"] canvas');
+    if (!c || !c.width) return false;
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    for (let i = 0; i < d.length; i += 4) if (d[i + 3] > 64 && d[i + 2] > 140 && d[i + 2] - d[i] > 80) return true;
+    return false;
+  }, null, { timeout: REAL ? 60000 : 30000 }).then(() => true, () => false);
+  ok(drawn, 'the VM\'s CPU chart draws its samples as a line',
+    await alice.evaluate(() => document.querySelector('[data-chart="CPU"]')?.getAttribute('aria-label')));
+  await shot(alice, 'vm-chart');
+
+  // the graphical console: only when yund has the console proxy
+  const t = await alice.evaluate(async id => (await fetch(`/v1/vms/${id}/console`, { method: 'POST', headers: { 'X-Yun-Portal': '1' } })).status, vmId);
+  if (!REAL) skip('the console canvas shows the guest\'s screen', 'the fake hypervisor has no screen (test_portal_libvirt.sh checks it)');
+  else if (t !== 201) ok(false, 'a console ticket for alice\'s running VM', `status ${t}`);
+  else {
+    await alice.getByRole('button', { name: 'Open console' }).click();
+    const painted = await alice.waitForFunction(() => {
+      const c = document.querySelector('[data-console] canvas');
+      if (!c || !c.width) return false;
+      const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+      for (let i = 0; i < d.length; i += 4 * 97) if (d[i] || d[i + 1] || d[i + 2]) return true;
+      return false;
+    }, null, { timeout: 30000 }).then(() => true, () => false);
+    ok(painted, 'the console canvas shows the guest\'s screen (not blank)');
+    await shot(alice, 'vm-console');
+  }
+
+  // ---- stop, delete ----
+  await alice.getByRole('link', { name: 'My VMs' }).click();
+  const row = alice.locator('tr[data-vm="web1"]');
+  await row.waitFor();
+  await shot(alice, 'vms');
+  await alice.getByRole('button', { name: 'Stop web1' }).click();
+  ok(await row.locator('.state', { hasText: 'stopped' }).waitFor({ timeout: REAL ? 150000 : 30000 }).then(() => true, () => false),
+     'Stop brings the VM to stopped');
+  await alice.getByRole('button', { name: 'Delete web1' }).click();
+  await alice.getByRole('dialog').waitFor();
+  await shot(alice, 'vms-delete');
+  await alice.getByRole('dialog').getByRole('button', { name: 'Delete' }).click();
+  ok(await row.waitFor({ state: 'detached', timeout: REAL ? 90000 : 30000 }).then(() => true, () => false),
+     'Delete, confirmed, removes the VM from the list');
+  if (REAL) return; // the rest needs no real guest: the fake run covers it
+
+  // ---- the admin sets a quota of one VM in the Admin page; the second create is refused naming it ----
+  const admin = await newPage();
+  await admin.goto(URL + '/');
+  await admin.getByLabel('User name').fill('admin');
+  await admin.getByLabel('Password').fill('admin-password');
+  await admin.getByRole('button', { name: 'Log in' }).click();
+  await admin.getByRole('link', { name: 'Admin' }).click();
+  const arow = admin.locator(`tr[data-user="${ALICE}"]`);
+  await typeNumber(arow.getByLabel('VMs'), 1);
+  await arow.getByRole('button', { name: 'Save quota' }).click();
+  ok(await arow.getByText('quota saved').waitFor().then(() => true, () => false), 'the admin sets alice\'s quota to one VM');
+  await shot(admin, 'admin');
+
+  const create = async (name, cpus) => {
+    await alice.goto(URL + '/#/create');
+    await alice.getByLabel('Name').fill(name);
+    await typeNumber(alice.getByLabel('CPUs'), cpus);
+    await alice.getByRole('button', { name: 'Create VM' }).click();
+  };
+  await create('one', 2);
+  ok(await alice.locator('h1', { hasText: 'one' }).waitFor().then(() => true, () => false), 'the first VM within the quota is created');
+  await create('two', 1);
+  const qa = alice.getByRole('alert');
+  const qmsg = await qa.waitFor().then(() => qa.textContent(), () => '');
+  ok(/quota/.test(qmsg) && /max_vms/.test(qmsg), 'the second create is refused with a message naming the quota', qmsg);
+  await shot(alice, 'create-refused');
+
+  // ---- the admission threshold refuses with its reason ----
+  await asAdmin('PATCH', '/v1/users/' + ALICE, { quota: { max_vms: 0 } });
+  await admin.getByLabel('admission.threshold_pct').fill('1');
+  await admin.getByRole('button', { name: 'Save settings' }).click();
+  ok(await admin.getByText('settings saved').waitFor().then(() => true, () => false), 'the admin sets the admission threshold to 1%');
+  await create('three', 1);
+  const am = await alice.getByRole('alert').waitFor().then(() => alice.getByRole('alert').textContent(), () => '');
+  ok(/admission threshold/.test(am) && /1%/.test(am), 'a create above the admission threshold is refused with its reason', am);
+
+  // ---- resources, for everyone ----
+  await alice.getByRole('link', { name: 'Resources' }).click();
+  const cpuRow = alice.locator('tr[data-item="cpu"]');
+  ok(await cpuRow.waitFor().then(() => true, () => false) && /core/.test(await cpuRow.textContent()),
+     'Resources lists cores, memory and disk with unit and price');
+  await shot(alice, 'resources');
+
+  // ---- another user cannot open alice's VM page or console by URL ----
+  const bob = await newPage();
+  await bob.goto(URL + '/#/register');
+  await bob.getByLabel('User name').fill('bob');
+  await bob.getByLabel('Password', { exact: true }).fill('bob-password');
+  await bob.getByLabel('Password again').fill('bob-password');
+  await bob.getByRole('button', { name: 'Create account' }).click();
+  await bob.getByRole('heading', { name: 'My VMs' }).waitFor();
+  const aliceVm = (await asAdmin('GET', '/v1/vms?owner=' + ALICE)).body.vms.find(v => v.name === 'one');
+  await bob.goto(`${URL}/#/vm/${aliceVm.id}`);
+  const nf = await bob.getByRole('alert').waitFor().then(() => bob.getByRole('alert').textContent(), () => '');
+  ok(/not found/.test(nf) && !(await bob.getByText(ALICE).count()), 'bob opening alice\'s VM page by URL sees "not found"', nf);
+  await shot(bob, 'other-users-vm');
+  const codes = await bob.evaluate(async id => [
+    (await fetch(`/v1/vms/${id}`)).status, (await fetch(`/v1/vms/${id}/console`)).status,
+    (await fetch(`/v1/vms/${id}/console`, { method: 'POST', headers: { 'X-Yun-Portal': '1' } })).status], aliceVm.id);
+  ok(codes[0] === 404 && codes[1] === 404 && codes[2] === 404, 'alice\'s VM, its console log and console ticket are 404 for bob', codes);
+  const adm = await bob.evaluate(async () => (await fetch('/v1/users')).status);
+  ok(adm === 403, 'a plain user gets 403 from admin endpoints', adm);
+
+  // ---- the keyboard alone: log in and reach a page ----
+  const kb = await newPage();
+  await kb.goto(URL + '/');
+  await kb.getByRole('heading', { name: 'Log in to yun' }).waitFor();
+  await kb.keyboard.type('bob'); // the name field has the focus
+  await kb.keyboard.press('Tab');
+  await kb.keyboard.type('bob-password');
+  await kb.keyboard.press('Enter');
+  const kbIn = await kb.getByRole('heading', { name: 'My VMs' }).waitFor().then(() => true, () => false);
+  let reached = false;
+  for (let i = 0; i < 12 && kbIn && !reached; i++) {
+    await kb.keyboard.press('Tab');
+    reached = await kb.evaluate(() => document.activeElement && document.activeElement.textContent === 'Resources');
+  }
+  if (reached) await kb.keyboard.press('Enter');
+  ok(kbIn && reached && await kb.locator('tr[data-item="cpu"]').waitFor().then(() => true, () => false),
+     'logging in and opening Resources work with the keyboard alone');
+
+  // ---- registration turned off ----
+  await asAdmin('PUT', '/v1/settings/portal.registration', { value: 'off' });
+  const carol = await newPage();
+  await carol.goto(URL + '/#/register');
+  ok(await carol.getByText('Self-registration is turned off').waitFor().then(() => true, () => false),
+     'with registration off the register page says so');
+  const reg = await carol.evaluate(async () => (await fetch('/v1/register', { method: 'POST', headers: { 'X-Yun-Portal': '1' },
+    body: JSON.stringify({ name: 'carol', password: 'carol-password' }) })).status);
+  ok(reg === 403, 'and POST /v1/register is refused', reg);
+
+  // ---- host drain from the Admin page: confirmed first; on the only host, alice's VM cannot leave ----
+  await admin.goto(URL + '/#/admin');
+  const hrow = admin.locator('tr[data-host]').first();
+  await hrow.waitFor();
+  const hname = await hrow.getAttribute('data-host');
+  await admin.getByRole('button', { name: 'Drain ' + hname }).click();
+  const dlg = admin.getByRole('dialog');
+  const asked = await dlg.waitFor().then(() => dlg.textContent(), () => '');
+  await dlg.getByRole('button', { name: 'Drain' }).click();
+  const draining = await hrow.getByText('draining').waitFor().then(() => true, () => false);
+  const stuckNote = await hrow.getByText('cannot leave').waitFor().then(() => true, () => false);
+  ok(/migrate live/.test(asked) && draining && stuckNote,
+     'Drain asks first, then the host shows draining, with the VM that cannot leave', asked);
+  await shot(admin, 'admin-drain');
+  await admin.getByRole('button', { name: 'Enable ' + hname }).click();
+  ok(await hrow.getByText('up', { exact: true }).waitFor().then(() => true, () => false), 'Enable ends the drain');
+}
+
+// Runs the whole test in one browser ('chromium' or 'firefox') and exits with its TAP result.
+export async function runPortal(which) {
+  process.on('SIGTERM', async () => { await cleanup(); process.exit(1); });
+  try {
+    await main(which);
+  } catch (e) {
+    ok(false, 'the browser test ran to its end', e.stack || e);
+  } finally {
+    await cleanup();
+    if (browserPids.length) {
+      ok(!browserPids.some(alive) && !existsSync(dir),
+        `${which} is gone (pid ${browserPids.join(', ')}) and its profile with the temp dir`);
+    }
+    console.log(`1..${n}`);
+    process.exit(failed ? 1 : 0);
+  }
+}

@@ -6,7 +6,8 @@
 // for a person to look at.
 // With YUN_PORTAL_URL and YUN_PORTAL_STATE set (tests/integration/test_portal_libvirt.sh: a yund of that script
 // on a private libvirtd, the image YUN_PORTAL_IMAGE built), it runs only the VM's life in real QEMU instead:
-// register, create, running, the guest's serial log in the page, chart, console, stop, delete.
+// register, create, running, the guest's serial log in the page, chart, console, stop, delete; as the user
+// YUN_PORTAL_USER (default alice), so that both browsers can take their turn on one yund.
 // The graphical console needs a guest with a screen: the fake run reports it as SKIP.
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, readFileSync, readdirSync, rmSync, existsSync } from 'node:fs';
@@ -118,6 +119,8 @@ async function main(which) {
   const REAL = !!process.env.YUN_PORTAL_URL;
   const STATE = REAL ? process.env.YUN_PORTAL_STATE : join(dir, 'state');
   const IMAGE = process.env.YUN_PORTAL_IMAGE || 'tiny';
+  // the user who registers and creates VMs: a second browser against the same yund registers another
+  const ALICE = process.env.YUN_PORTAL_USER || 'alice';
   let URL = process.env.YUN_PORTAL_URL, log = '';
   if (!REAL) {
     const port = await freePort();
@@ -201,9 +204,9 @@ async function main(which) {
   await shot(alice, 'login');
   await alice.getByRole('link', { name: 'Create one' }).click();
   await alice.getByRole('heading', { name: 'Create an account' }).waitFor();
-  await alice.getByLabel('User name').fill('alice');
-  await alice.getByLabel('Password', { exact: true }).fill('alice-password');
-  await alice.getByLabel('Password again').fill('alice-password');
+  await alice.getByLabel('User name').fill(ALICE);
+  await alice.getByLabel('Password', { exact: true }).fill(ALICE + '-password');
+  await alice.getByLabel('Password again').fill(ALICE + '-password');
   await shot(alice, 'register');
   await alice.getByRole('button', { name: 'Create account' }).click();
   ok(await alice.getByRole('heading', { name: 'My VMs' }).isVisible().catch(() => false) ||
@@ -217,12 +220,12 @@ async function main(which) {
   await alice.getByRole('heading', { name: 'Log in to yun' }).waitFor();
   const after = await alice.evaluate(async () => (await fetch('/v1/whoami')).status);
   ok(after === 401, 'after logging out the API answers 401', after);
-  await alice.getByLabel('User name').fill('alice');
+  await alice.getByLabel('User name').fill(ALICE);
   await alice.getByLabel('Password').fill('wrong-password');
   await alice.getByRole('button', { name: 'Log in' }).click();
   ok(await alice.getByRole('alert').filter({ hasText: 'wrong user name or password' }).waitFor().then(() => true, () => false),
      'a wrong password is refused with a message');
-  await alice.getByLabel('Password').fill('alice-password');
+  await alice.getByLabel('Password').fill(ALICE + '-password');
   await alice.getByRole('button', { name: 'Log in' }).click();
   ok(await alice.getByRole('heading', { name: 'My VMs' }).waitFor().then(() => true, () => false), 'the user logs in');
 
@@ -246,6 +249,11 @@ async function main(which) {
     const ready = await alice.locator('pre.console', { hasText: 'YUN-GUEST-READY' })
       .waitFor({ timeout: 240000 }).then(() => true, () => false);
     ok(ready, 'the page\'s serial console log shows the guest\'s YUN-GUEST-READY');
+    // the guest's DHCP lease on its host's NAT network, learnt by the agent (docs/networking.md)
+    const addr = await alice.locator('dl.facts dd', { hasText: /^10\.203\.\d+\.\d+$/ })
+      .waitFor({ timeout: 120000 }).then(() => true, () => false);
+    ok(addr, 'the VM\'s page shows the address its guest got',
+      await alice.locator('dl.facts').innerText().catch(() => ''));
   }
   const vmId = (await alice.evaluate(() => location.hash)).split('/')[2];
   await shot(alice, 'vm');
@@ -313,7 +321,7 @@ async function main(which) {
   await admin.getByLabel('Password').fill('admin-password');
   await admin.getByRole('button', { name: 'Log in' }).click();
   await admin.getByRole('link', { name: 'Admin' }).click();
-  const arow = admin.locator('tr[data-user="alice"]');
+  const arow = admin.locator(`tr[data-user="${ALICE}"]`);
   await typeNumber(arow.getByLabel('VMs'), 1);
   await arow.getByRole('button', { name: 'Save quota' }).click();
   ok(await arow.getByText('quota saved').waitFor().then(() => true, () => false), 'the admin sets alice\'s quota to one VM');
@@ -334,7 +342,7 @@ async function main(which) {
   await shot(alice, 'create-refused');
 
   // ---- the admission threshold refuses with its reason ----
-  await asAdmin('PATCH', '/v1/users/alice', { quota: { max_vms: 0 } });
+  await asAdmin('PATCH', '/v1/users/' + ALICE, { quota: { max_vms: 0 } });
   await admin.getByLabel('admission.threshold_pct').fill('1');
   await admin.getByRole('button', { name: 'Save settings' }).click();
   ok(await admin.getByText('settings saved').waitFor().then(() => true, () => false), 'the admin sets the admission threshold to 1%');
@@ -357,10 +365,10 @@ async function main(which) {
   await bob.getByLabel('Password again').fill('bob-password');
   await bob.getByRole('button', { name: 'Create account' }).click();
   await bob.getByRole('heading', { name: 'My VMs' }).waitFor();
-  const aliceVm = (await asAdmin('GET', '/v1/vms?owner=alice')).body.vms.find(v => v.name === 'one');
+  const aliceVm = (await asAdmin('GET', '/v1/vms?owner=' + ALICE)).body.vms.find(v => v.name === 'one');
   await bob.goto(`${URL}/#/vm/${aliceVm.id}`);
   const nf = await bob.getByRole('alert').waitFor().then(() => bob.getByRole('alert').textContent(), () => '');
-  ok(/not found/.test(nf) && !(await bob.getByText('alice').count()), 'bob opening alice\'s VM page by URL sees "not found"', nf);
+  ok(/not found/.test(nf) && !(await bob.getByText(ALICE).count()), 'bob opening alice\'s VM page by URL sees "not found"', nf);
   await shot(bob, 'other-users-vm');
   const codes = await bob.evaluate(async id => [
     (await fetch(`/v1/vms/${id}`)).status, (await fetch(`/v1/vms/${id}/console`)).status,

@@ -253,6 +253,11 @@ async function main(which) {
     const ready = await alice.locator('pre.console', { hasText: 'YUN-GUEST-READY' })
       .waitFor({ timeout: 240000 }).then(() => true, () => false);
     ok(ready, 'the page\'s serial console log shows the guest\'s YUN-GUEST-READY');
+    // the guest's DHCP lease on its host's NAT network, learnt by the agent (docs/networking.md)
+    const addr = await alice.locator('dl.facts dd', { hasText: /^10\.203\.\d+\.\d+$/ })
+      .waitFor({ timeout: 120000 }).then(() => true, () => false);
+    ok(addr, 'the VM\'s page shows the address its guest got',
+      await alice.locator('dl.facts').innerText().catch(() => ''));
   }
   const vmId = (await alice.evaluate(() => location.hash)).split('/')[2];
   await shot(alice, 'vm');

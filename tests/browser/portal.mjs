@@ -21,7 +21,8 @@ const BUILD = process.env.YUN_BUILD || join(ROOT, 'build');
 const YUND = join(BUILD, 'src/cmd/yund');
 
 // How each browser is started. Both get a private TMPDIR (and Firefox a private HOME) inside the test's temp
-// dir, so the profile playwright makes there, and anything the browser writes, goes when the test ends.
+// dir, so that anything the browser writes goes when the test ends. (playwright makes the profile in this
+// process's temp dir: main points that into the test's too.)
 const CHROMIUM = process.env.YUN_CHROMIUM || '/usr/bin/chromium';
 const FIREFOX = process.env.YUN_FIREFOX || '/usr/bin/firefox-esr';
 const BROWSERS = {
@@ -168,6 +169,9 @@ async function main(which) {
   }
   const home = join(dir, which);
   mkdirSync(home);
+  // playwright makes the browser's profile and its artifacts dir in os.tmpdir() at launch and removes them at
+  // close, which a test killed meanwhile never reaches: made in the test's temp dir, they go with it
+  process.env.TMPDIR = home;
   const before = children();
   try {
     browser = await BROWSERS[which].launch(home);

@@ -17,13 +17,21 @@ def run_tap(name, cmd, env, cwd, logdir, timeout):
     os.makedirs(logdir, exist_ok=True)
     log = os.path.join(logdir, re.sub(r'[^A-Za-z0-9_.-]', '_', name) + '.log')
     t0 = time.time()
+    p = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         text=True, errors='replace')
     try:
-        p = subprocess.run(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                           timeout=timeout, text=True, errors='replace')
-        out, rc = p.stdout, p.returncode
-    except subprocess.TimeoutExpired as e:
-        out = (e.stdout or b'').decode('utf-8', 'replace') if isinstance(e.stdout, bytes) else (e.stdout or '')
-        out += f'\nnot ok - {name} timed out after {timeout}s\n'
+        out, _ = p.communicate(timeout=timeout)
+        rc = p.returncode
+    except subprocess.TimeoutExpired:
+        # SIGTERM first, so the test's own cleanup (a trap, the browser test's handler) ends the daemons and
+        # browsers it started, which a SIGKILL would leave running; SIGKILL if it does not end in 30 s
+        p.terminate()
+        try:
+            out, _ = p.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            out, _ = p.communicate()
+        out = (out or '') + f'\nnot ok - {name} timed out after {timeout}s\n'
         rc = 124
     with open(log, 'w') as f:
         f.write(out)

@@ -304,20 +304,22 @@ const CHARTS = [
 
 function Charts({ vm, range }) {
   const [data, setData] = useState(null);
+  const [why, setWhy] = useState(null); // why the latest probe failed, as the VM's agent saw it
   const [err, setErr] = useState(null);
   const r = RANGES[range];
   usePoll(async alive => {
     const to = Date.now(), from = to - r.span;
     try {
       const d = await api('GET', `/v1/vms/${vm.id}/metrics?from=${from}&to=${to}&step=${r.step}`);
-      if (alive()) { setData(metricColumns(d)); setErr(null); }
+      if (alive()) { setData(metricColumns(d)); setWhy(d.probe_error || null); setErr(null); }
     } catch (e) { if (alive()) setErr(e); }
   }, r.poll, [vm.id, range]);
   if (err) return html`<p class="muted" data-charts="unavailable">${err.status === 404
     ? 'No metrics for this VM yet (yund answers 404 for its metrics: the monitoring part may not be installed).'
     : err.message}</p>`;
   return html`<div class="charts">${CHARTS.map(c => html`<div class="card chart">
-    <h3>${c.title}</h3><${Chart} data=${data} spec=${c} /></div>`)}</div>`;
+    <h3>${c.title}</h3><${Chart} data=${data} spec=${c} />
+    ${c.series[0][0] === 'probe_ms' && why && html`<p class="muted" data-probe-error>Failing: ${why}</p>`}</div>`)}</div>`;
 }
 
 // ---- resources ----

@@ -212,6 +212,17 @@ static void write_vm(yun_buf *b, const names *nm, const yun_vm *vm)
     api_vm_write(b, vm, hn, in, down);
 }
 
+/* ,"placement":{...}: where the scheduler put a VM and why (create, migrate). */
+static void write_placement(yun_buf *b, const sched_choice *c)
+{
+    buf_puts(b, ",\"placement\":{");
+    jw_kstr(b, "host", c->host);
+    jw_kint(b, "host_id", c->host_id);
+    jw_kstr(b, "algorithm", c->algorithm);
+    jw_kstr(b, "reason", c->reason);
+    buf_puts(b, "}");
+}
+
 static int vm_respond(api_req *rq, api_resp *rs, int status, const yun_vm *vm, yun_err *err)
 {
     names nm;
@@ -414,12 +425,8 @@ int h_vm_create(api_req *rq, api_resp *rs, yun_err *err)
     yun_buf *b = &rs->body;
     buf_puts(b, "{\"vm\":");
     write_vm(b, &nm, &vm);
-    buf_puts(b, ",\"placement\":{");
-    jw_kstr(b, "host", choice.host);
-    jw_kint(b, "host_id", choice.host_id);
-    jw_kstr(b, "algorithm", choice.algorithm);
-    jw_kstr(b, "reason", choice.reason);
-    buf_puts(b, "}}");
+    write_placement(b, &choice);
+    buf_puts(b, "}");
     names_free(&nm);
     return 0;
 fail:
@@ -625,12 +632,8 @@ int h_vm_migrate(api_req *rq, api_resp *rs, yun_err *err)
     buf_puts(b, "{\"vm\":");
     write_vm(b, &nm, &vm);
     jw_kbool(b, "live", live);
-    buf_puts(b, ",\"placement\":{");
-    jw_kstr(b, "host", choice.host);
-    jw_kint(b, "host_id", choice.host_id);
-    jw_kstr(b, "algorithm", choice.algorithm);
-    jw_kstr(b, "reason", choice.reason);
-    buf_puts(b, "}}");
+    write_placement(b, &choice);
+    buf_puts(b, "}");
     names_free(&nm);
     return 0;
 }

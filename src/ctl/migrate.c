@@ -48,8 +48,8 @@ static int migrate_locked(ctl_ctx *c, yun_store *s, int64_t vm_id, int64_t targe
     char here[YUN_NAME_MAX + 192]; /* copied: hs is compacted below */
     snprintf(here, sizeof here, "%s", host_name_of(hs, n, vm.host_id));
     if (vm.want == YUN_WANT_DELETED)
-        return yun_err_set(err, YUN_E_CONFLICT, "VM %s/%s is being deleted: there is nothing to migrate",
-                           vm.owner_name, vm.name);
+        return yun_err_set(err, YUN_E_CONFLICT, "VM %s/%s is being deleted: there is nothing to migrate", vm.owner_name,
+                           vm.name);
     if (vm.migrate_from)
         return yun_err_set(err, YUN_E_CONFLICT, "VM %s/%s is migrating already, from %s to %s: wait for it to end",
                            vm.owner_name, vm.name, host_name_of(hs, n, vm.migrate_from), here);
@@ -62,8 +62,8 @@ static int migrate_locked(ctl_ctx *c, yun_store *s, int64_t vm_id, int64_t targe
                            "it is",
                            vm.owner_name, vm.name, model_vm_state_name(vm.state), model_vm_want_name(vm.want));
     if (target > 0 && target == vm.host_id)
-        return yun_err_set(err, YUN_E_INVALID, "VM %s/%s is on %s already: name another host", vm.owner_name,
-                           vm.name, here);
+        return yun_err_set(err, YUN_E_INVALID, "VM %s/%s is on %s already: name another host", vm.owner_name, vm.name,
+                           here);
     /* the candidates: every host but the VM's own (or only the target named) */
     size_t k = 0;
     bool target_seen = false;
@@ -80,8 +80,8 @@ static int migrate_locked(ctl_ctx *c, yun_store *s, int64_t vm_id, int64_t targe
         if (target > 0) {
             target_seen = true;
             if (hs[i].state != YUN_HOST_UP)
-                return yun_err_set(err, YUN_E_CONFLICT, "host %s is %s: it takes no VMs (enable it first)",
-                                   hs[i].name, model_host_state_name(hs[i].state));
+                return yun_err_set(err, YUN_E_CONFLICT, "host %s is %s: it takes no VMs (enable it first)", hs[i].name,
+                                   model_host_state_name(hs[i].state));
         }
         hs[k++] = hs[i];
     }

@@ -21,7 +21,8 @@ const BUILD = process.env.YUN_BUILD || join(ROOT, 'build');
 const YUND = join(BUILD, 'src/cmd/yund');
 
 // How each browser is started. Both get a private TMPDIR (and Firefox a private HOME) inside the test's temp
-// dir, so the profile playwright makes there, and anything the browser writes, goes when the test ends.
+// dir, so that anything the browser writes goes when the test ends. (playwright makes the profile in this
+// process's temp dir: main points that into the test's too.)
 const CHROMIUM = process.env.YUN_CHROMIUM || '/usr/bin/chromium';
 const FIREFOX = process.env.YUN_FIREFOX || '/usr/bin/firefox-esr';
 const BROWSERS = {
@@ -168,6 +169,9 @@ async function main(which) {
   }
   const home = join(dir, which);
   mkdirSync(home);
+  // playwright makes the browser's profile and its artifacts dir in os.tmpdir() at launch and removes them at
+  // close, which a test killed meanwhile never reaches: made in the test's temp dir, they go with it
+  process.env.TMPDIR = home;
   const before = children();
   try {
     browser = await BROWSERS[which].launch(home);
@@ -269,6 +273,16 @@ async function main(which) {
     const r = await fetch(`${URL}/v1/agent/hosts/${vm.host_id}/metrics`, { method: 'POST',
       headers: { Authorization: 'Bearer ' + agent, 'Content-Type': 'application/json' }, body: JSON.stringify({ samples }) });
     ok(r.status === 200, 'the host\'s agent sends CPU samples of the VM', `${r.status} ${await r.text()}`);
+    // the latest probe failed, and the agent said why (docs/networking.md): the page says it under the chart
+    const why = 'http://10.203.0.9:80/: Connection refused';
+    const r2 = await fetch(`${URL}/v1/agent/hosts/${vm.host_id}/metrics`, { method: 'POST',
+      headers: { Authorization: 'Bearer ' + agent, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ samples: [{ kind: 'vm', id: vm.uuid, ts_ms: now + 1000, cpu_pct: 90, probe_ok: 0 }],
+        probe_errors: { [vm.uuid]: why } }) });
+    ok(r2.status === 200, 'the host\'s agent sends a failed probe with its reason', `${r2.status}`);
+    const shown = await alice.locator('[data-probe-error]', { hasText: why })
+      .waitFor({ timeout: 30000 }).then(() => true, () => false);
+    ok(shown, 'the VM\'s page says why its probe fails');
   }
   const drawn = await alice.waitForFunction(() => {
     const c = document.querySelector('[data-chart="CPU"] canvas');

@@ -460,6 +460,96 @@ static void test_lifecycle_through_agent_reports(void **state)
     json_decref(j);
 }
 
+/* Live migration over HTTP: admin only; refused with the reason when nowhere to go; with a second host
+ * (registered with mgmt_addr), the source's answer says where to migrate and how, the target's says
+ * "incoming", and the verdicts end it. Then drain: draining with progress, drained once h1 is empty. */
+static void test_migrate_and_drain(void **state)
+{
+    fx *f = *state;
+    json_t *j;
+    assert_int_equal(call(f, "POST", "/v1/vms", f->alice, VM1, &j), 201);
+    char uuid[64];
+    snprintf(uuid, sizeof uuid, "%s", json_string_value(json_object_get(json_object_get(j, "vm"), "uuid")));
+    json_decref(j);
+    AUTOFREE char *running = xasprintf(
+        "{\"domains\":[{\"uuid\":\"%s\",\"name\":\"yun-alice-web1\",\"state\":\"running\",\"yun_owned\":true}],"
+        "\"vms\":[{\"uuid\":\"%s\",\"state\":\"running\"}]}",
+        uuid, uuid);
+    json_decref(report(f, running));
+    assert_int_equal(call(f, "POST", "/v1/vms/web1/migrate?owner=alice", f->alice, NULL, &j), 403);
+    json_decref(j);
+    assert_int_equal(call(f, "POST", "/v1/vms/web1/migrate?owner=alice", f->admin, "{}", &j), 409);
+    assert_string_equal(errcode(j), "no_capacity");
+    assert_non_null(strstr(errmsg(j), "no other host"));
+    json_decref(j);
+    assert_int_equal(
+        call(f, "POST", "/v1/agent/register", f->agent,
+             "{\"name\":\"h2\",\"cores\":2,\"mhz\":2400,\"mem_mib\":4096,\"disk_total_mib\":100000,"
+             "\"disk_free_mib\":90000,\"hypervisor\":\"qemu\",\"accel\":\"tcg\","
+             "\"libvirt_uri\":\"qemu+tcp://h2/system\",\"migrate_addr\":\"10.0.0.2\",\"mgmt_addr\":\"0.0.0.0\"}",
+             &j),
+        400); /* a wildcard VNC address is refused */
+    assert_non_null(strstr(errmsg(j), "wildcard"));
+    json_decref(j);
+    assert_int_equal(
+        call(f, "POST", "/v1/agent/register", f->agent,
+             "{\"name\":\"h2\",\"cores\":2,\"mhz\":2400,\"mem_mib\":4096,\"disk_total_mib\":100000,"
+             "\"disk_free_mib\":90000,\"hypervisor\":\"qemu\",\"accel\":\"tcg\","
+             "\"libvirt_uri\":\"qemu+tcp://h2/system\",\"migrate_addr\":\"10.0.0.2\",\"mgmt_addr\":\"10.1.0.2\"}",
+             &j),
+        200);
+    json_int_t h2 = 0;
+    assert_int_equal(json_unpack(j, "{s:I}", "host_id", &h2), 0);
+    json_decref(j);
+    assert_int_equal(call(f, "POST", "/v1/vms/web1/migrate?owner=alice", f->admin, "{\"host\":\"h2\"}", &j), 202);
+    assert_true(json_is_true(json_object_get(j, "live")));
+    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "placement"), "host")), "h2");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "vm"), "state")), "migrating");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "vm"), "migrate_from_id")), f->host_id);
+    json_decref(j);
+    /* the source is told to migrate */
+    j = report(f, running);
+    json_t *v = json_array_get(json_object_get(j, "vms"), 0);
+    assert_false(json_is_true(json_object_get(v, "here")));
+    assert_int_equal(json_integer_value(json_object_get(v, "target_host")), h2);
+    assert_string_equal(json_string_value(json_object_get(v, "target_libvirt_uri")), "qemu+tcp://h2/system");
+    assert_string_equal(json_string_value(json_object_get(v, "migrate_uri")), "tcp://10.0.0.2");
+    assert_string_equal(json_string_value(json_object_get(v, "target_vnc_listen")), "10.1.0.2");
+    json_decref(j);
+    /* the target waits for it */
+    AUTOFREE char *p2 = xasprintf("/v1/agent/hosts/%lld/report", (long long)h2);
+    assert_int_equal(call(f, "POST", p2, f->agent, "{\"domains\":[],\"vms\":[]}", &j), 200);
+    assert_true(json_is_true(json_object_get(json_array_get(json_object_get(j, "vms"), 0), "incoming")));
+    json_decref(j);
+    /* the source: migrated (with its figures); the target: running */
+    AUTOFREE char *done = xasprintf("{\"domains\":[],\"vms\":[{\"uuid\":\"%s\",\"state\":\"migrated\","
+                                    "\"total_ms\":800,\"downtime_ms\":40}]}",
+                                    uuid);
+    json_decref(report(f, done));
+    AUTOFREE char *run2 = xasprintf("{\"domains\":[],\"vms\":[{\"uuid\":\"%s\",\"state\":\"running\"}]}", uuid);
+    assert_int_equal(call(f, "POST", p2, f->agent, run2, &j), 200);
+    json_decref(j);
+    assert_string_equal(vm_field(f, f->alice, "web1", "state"), "running");
+    assert_string_equal(vm_field(f, f->alice, "web1", "host"), "h2");
+    /* drain: admin only; h1 is empty: drained at once; h2 holds web1, which cannot leave (h1 drained) */
+    assert_int_equal(call(f, "POST", "/v1/hosts/h1/drain", f->alice, NULL, &j), 403);
+    json_decref(j);
+    assert_int_equal(call(f, "POST", "/v1/hosts/h1/drain", f->admin, NULL, &j), 202);
+    assert_string_equal(json_string_value(json_object_get(j, "state")), "drained");
+    json_decref(j);
+    assert_int_equal(call(f, "POST", "/v1/hosts/h2/drain", f->admin, NULL, &j), 202);
+    assert_string_equal(json_string_value(json_object_get(j, "state")), "draining");
+    json_t *d = json_object_get(j, "drain");
+    assert_int_equal(json_integer_value(json_object_get(d, "vms_left")), 1);
+    assert_int_equal(json_integer_value(json_object_get(d, "stuck")), 1);
+    json_decref(j);
+    assert_non_null(strstr(vm_field(f, f->alice, "web1", "migrate_error"), "web1 cannot leave h2: no host is up"));
+    /* enable ends both */
+    assert_int_equal(call(f, "POST", "/v1/hosts/h1/enable", f->admin, NULL, &j), 200);
+    assert_string_equal(json_string_value(json_object_get(j, "state")), "up");
+    json_decref(j);
+}
+
 static void test_report_validation(void **state)
 {
     fx *f = *state;
@@ -792,7 +882,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_healthz_and_routing),         T(test_auth),
         T(test_create_place_and_isolation),  T(test_validation_names_the_field),
-        T(test_no_capacity_creates_nothing), T(test_lifecycle_through_agent_reports),
+        T(test_no_capacity_creates_nothing), T(test_lifecycle_through_agent_reports), T(test_migrate_and_drain),
         T(test_report_validation),           T(test_hosts_users_settings),
         T(test_list_cache_follows_changes),  cmocka_unit_test(test_vm_writer_escapes),
         cmocka_unit_test(test_router),

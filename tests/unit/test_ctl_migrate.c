@@ -103,8 +103,7 @@ static yun_vm running_vm(fx *f, const char *name, int cpus, uint64_t mem)
 }
 
 /* host reports verdicts (and, for the source, its domains); fills a */
-static void report(fx *f, int64_t host, const ctl_verdict *v, size_t nv, const ctl_domain *d, size_t nd,
-                   ctl_answer *a)
+static void report(fx *f, int64_t host, const ctl_verdict *v, size_t nv, const ctl_domain *d, size_t nd, ctl_answer *a)
 {
     ctl_report r = {.vms = v, .n_vms = nv, .domains = d, .n_domains = nd};
     yun_err err = YUN_ERR_INIT;
@@ -417,8 +416,12 @@ int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
     const struct CMUnitTest tests[] = {
-        T(test_migrate_success),        T(test_migrate_target_first), T(test_migrate_failure_reverts),
-        T(test_migrate_refusals),       T(test_drain),                T(test_drain_retry_and_empty),
+        T(test_migrate_success),
+        T(test_migrate_target_first),
+        T(test_migrate_failure_reverts),
+        T(test_migrate_refusals),
+        T(test_drain),
+        T(test_drain_retry_and_empty),
     };
     return cmocka_run_group_tests_name("ctl_migrate", tests, NULL, NULL);
 }

@@ -183,11 +183,19 @@ int hv_domain_migrate(yun_hv *src, const char *uuid, const hv_migrate_opts *o, h
 char *hv_migrate_xml(const char *xml, const char *vnc_listen, yun_err *err);
 
 /* The domain XML for spec, built with libxml2's writer (every user string escaped). Pure; malloc'd.
- * Domain type "kvm" when spec->accel is "kvm", else "qemu" (TCG). yun's <metadata> (namespace
+ * Domain type "kvm" when spec->accel is "kvm", else "qemu" (TCG); a TCG domain (accel "tcg") gets a translation
+ * cache of hv_tcg_tb_cache_mib(its max memory) in <features><tcg><tb-cache>. yun's <metadata> (namespace
  * https://yun.dev/xmlns/domain/1, prefix yun) holds <yun:vm><yun:uuid/><yun:owner/></yun:vm>; the
  * description goes to libvirt's <description>. VNC (autoport, plus QEMU's websocket for the console proxy)
  * listens on spec->vnc_listen, 127.0.0.1 when unset. INVALID (with the field named) on a bad spec. */
 char *hv_domain_xml(const hv_domain_spec *spec, yun_err *err);
+
+/* The TCG translation cache for a guest of max_mem_mib: a quarter of its memory, from 32 to 512 MiB. QEMU's
+ * default (1 GiB on a host with 8 GiB or more) is filled as code is translated and made a 80 MiB starter
+ * guest's QEMU about 480 MiB of host memory (docs/hypervisor.md has the measurement). */
+#define HV_TCG_TB_CACHE_MIN_MIB 32
+#define HV_TCG_TB_CACHE_MAX_MIB 512
+uint64_t hv_tcg_tb_cache_mib(uint64_t max_mem_mib);
 
 /* Disks, on the host's file system, made with qemu-img (fork/exec, no shell). Files are 0644 and new
  * folders 0755, so libvirt's QEMU user can read them.

@@ -97,6 +97,14 @@ static int check_xml_text(const char *what, const char *s, yun_err *err)
     return 0;
 }
 
+uint64_t hv_tcg_tb_cache_mib(uint64_t max_mem_mib)
+{
+    uint64_t q = max_mem_mib / 4;
+    return q < HV_TCG_TB_CACHE_MIN_MIB   ? HV_TCG_TB_CACHE_MIN_MIB
+           : q > HV_TCG_TB_CACHE_MAX_MIB ? HV_TCG_TB_CACHE_MAX_MIB
+                                         : q;
+}
+
 char *hv_domain_xml(const hv_domain_spec *spec, yun_err *err)
 {
     if (hv_spec_validate(spec, err) < 0)
@@ -187,6 +195,12 @@ char *hv_domain_xml(const hv_domain_spec *spec, yun_err *err)
     x_end(&x);
     x_start(&x, "features");
     x_empty(&x, "acpi", NULL, NULL); /* ACPI shutdown and device hot-plug need it */
+    if (spec->accel && !strcmp(spec->accel, "tcg")) {
+        /* QEMU sizes it for one big guest (1 GiB): with many small ones that, not guest RAM, is the host's memory */
+        x_start(&x, "tcg");
+        x_elem_u64(&x, "tb-cache", "MiB", hv_tcg_tb_cache_mib(max_mem));
+        x_end(&x);
+    }
     x_end(&x);
     if (kvm)
         x_empty(&x, "cpu", "mode", "host-passthrough");

@@ -111,6 +111,9 @@ static void test_full_domain(void **state)
     assert_xp(doc, "/domain/os/initrd", "/var/lib/yun/images/starter/initrd.gz");
     assert_xp(doc, "/domain/os/cmdline", "console=ttyS0 quiet");
     assert_int_equal((int)xp_count(doc, "/domain/features/acpi"), 1);
+    /* TCG: the translation cache sized to the guest (max memory 128M: the 32M floor), not QEMU's 1 GiB */
+    assert_xp(doc, "/domain/features/tcg/tb-cache", "32");
+    assert_xp(doc, "/domain/features/tcg/tb-cache/@unit", "MiB");
     assert_int_equal((int)xp_count(doc, "/domain/description"), 0);
     assert_xp(doc, "/domain/devices/disk[@device='disk']/source/@file", "/var/lib/yun/vms/web1.qcow2");
     assert_xp(doc, "/domain/devices/disk/driver/@type", "qcow2");
@@ -197,6 +200,8 @@ static void test_kvm_and_no_cap(void **state)
     xmlDocPtr doc = parse(xml);
     assert_xp(doc, "/domain/@type", "kvm");
     assert_xp(doc, "/domain/cpu/@mode", "host-passthrough");
+    assert_int_equal((int)xp_count(doc, "/domain/features/tcg"), 0); /* KVM translates nothing */
+    assert_int_equal((int)xp_count(doc, "/domain/features/acpi"), 1);
     assert_xp(doc, "/domain/cputune/shares", "1024");
     assert_int_equal((int)xp_count(doc, "/domain/cputune/quota"), 0);
     assert_int_equal((int)xp_count(doc, "/domain/cputune/period"), 0);
@@ -220,6 +225,28 @@ static void test_kvm_and_no_cap(void **state)
         xmlFreeDoc(doc);
         free(xml);
     }
+}
+
+/* The translation cache follows the guest's max memory (a quarter), within 32..512 MiB. */
+static void test_tcg_tb_cache(void **state)
+{
+    (void)state;
+    assert_int_equal(hv_tcg_tb_cache_mib(0), 32);
+    assert_int_equal(hv_tcg_tb_cache_mib(80), 32);
+    assert_int_equal(hv_tcg_tb_cache_mib(256), 64);
+    assert_int_equal(hv_tcg_tb_cache_mib(1024), 256);
+    assert_int_equal(hv_tcg_tb_cache_mib(2047), 511);
+    assert_int_equal(hv_tcg_tb_cache_mib(65536), 512);
+    hv_domain_spec s = base_spec();
+    s.max_mem_mib = 1024; /* the balloon's ceiling sizes it, not the current target */
+    s.mem_mib = 128;
+    yun_err err = YUN_ERR_INIT;
+    char *xml = hv_domain_xml(&s, &err);
+    assert_non_null(xml);
+    xmlDocPtr doc = parse(xml);
+    assert_xp(doc, "/domain/features/tcg/tb-cache", "256");
+    xmlFreeDoc(doc);
+    free(xml);
 }
 
 /* Every user-chosen string must come back byte for byte, whatever markup characters it holds. */
@@ -374,9 +401,9 @@ static void test_meta_parse(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_full_domain),   cmocka_unit_test(test_interface),  cmocka_unit_test(test_kvm_and_no_cap),
-        cmocka_unit_test(test_escaping),      cmocka_unit_test(test_invalid_specs), cmocka_unit_test(test_meta_parse),
-        cmocka_unit_test(test_vnc_listen),
+        cmocka_unit_test(test_full_domain), cmocka_unit_test(test_interface),     cmocka_unit_test(test_kvm_and_no_cap),
+        cmocka_unit_test(test_escaping),    cmocka_unit_test(test_invalid_specs), cmocka_unit_test(test_meta_parse),
+        cmocka_unit_test(test_vnc_listen),  cmocka_unit_test(test_tcg_tb_cache),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     xmlCleanupParser();

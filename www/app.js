@@ -230,7 +230,7 @@ function CreateVm({ me }) {
         <${QuotaLine} label="Memory" used=${u.memory_mib} max=${q.max_memory_mib} fmt=${mib} />
         <${QuotaLine} label="Disk" used=${u.disk_mib} max=${q.max_disk_mib} fmt=${mib} />
       </ul>` : html`<p class="muted">…</p>`}
-      ${res && html`<p class="quota">${`Free in the cloud: ${res.free.cpus} cores, ${mib(res.free.memory_mib)} memory, ${mib(res.free.disk_mib)} disk.`}</p>`}
+      ${res && html`<p class="quota">${`Free in the cloud: ${res.free.cpus} ${res.items[0].unit === 'vCPU' ? 'vCPUs' : 'cores'}, ${mib(res.free.memory_mib)} memory, ${mib(res.free.disk_mib)} disk.`}</p>`}
       ${lim && (lim.max_cpus || lim.max_memory_mib || lim.max_disk_mib) ? html`<p class="quota">Largest VM allowed:
         ${lim.max_cpus ? lim.max_cpus + ' cpus' : 'any cpus'}, ${lim.max_memory_mib ? mib(lim.max_memory_mib) : 'any'} memory,
         ${lim.max_disk_mib ? mib(lim.max_disk_mib) : 'any'} disk.</p>` : null}
@@ -304,20 +304,22 @@ const CHARTS = [
 
 function Charts({ vm, range }) {
   const [data, setData] = useState(null);
+  const [why, setWhy] = useState(null); // why the latest probe failed, as the VM's agent saw it
   const [err, setErr] = useState(null);
   const r = RANGES[range];
   usePoll(async alive => {
     const to = Date.now(), from = to - r.span;
     try {
       const d = await api('GET', `/v1/vms/${vm.id}/metrics?from=${from}&to=${to}&step=${r.step}`);
-      if (alive()) { setData(metricColumns(d)); setErr(null); }
+      if (alive()) { setData(metricColumns(d)); setWhy(d.probe_error || null); setErr(null); }
     } catch (e) { if (alive()) setErr(e); }
   }, r.poll, [vm.id, range]);
   if (err) return html`<p class="muted" data-charts="unavailable">${err.status === 404
     ? 'No metrics for this VM yet (yund answers 404 for its metrics: the monitoring part may not be installed).'
     : err.message}</p>`;
   return html`<div class="charts">${CHARTS.map(c => html`<div class="card chart">
-    <h3>${c.title}</h3><${Chart} data=${data} spec=${c} /></div>`)}</div>`;
+    <h3>${c.title}</h3><${Chart} data=${data} spec=${c} />
+    ${c.series[0][0] === 'probe_ms' && why && html`<p class="muted" data-probe-error>Failing: ${why}</p>`}</div>`)}</div>`;
 }
 
 // ---- resources ----
@@ -368,7 +370,7 @@ function HostsAdmin() {
       <th class="num">Cores free</th><th class="num">Memory free</th><th class="num">Disk free</th><th>Hypervisor</th>
       <th>CPU (10 min)</th><th>Actions</th></tr></thead>
       <tbody>${hosts.map(h => html`<tr data-host=${h.name}><td>${h.name}</td><td><${State} s=${h.state} />${progress(h.drain)}</td>
-        <td class="num">${h.vms}</td><td class="num">${h.free.cpus} / ${h.cores}</td>
+        <td class="num">${h.vms}</td><td class="num" title=${(h.vcpus ?? h.cores) > h.cores ? `${h.vcpus} vCPUs on ${h.cores} cores (placement.cpu_ratio)` : null}>${h.free.cpus} / ${h.vcpus ?? h.cores}</td>
         <td class="num">${mib(h.free.memory_mib)}</td><td class="num">${mib(h.free.disk_mib)}</td>
         <td>${h.hypervisor}/${h.accel}</td>
         <td><${Sparkline} path=${`/v1/hosts/${h.id}/metrics`} /></td>
@@ -433,11 +435,12 @@ const SETTING_HELP = {
   'vm.max_cpus': 'largest VM: cpus (0 = no limit)',
   'vm.max_memory_mib': 'largest VM: memory in MiB (0 = no limit)',
   'vm.max_disk_mib': 'largest VM: disk in MiB (0 = no limit)',
-  'price.cpu': 'price of one core per month',
+  'price.cpu': 'price of one core (one vCPU when overcommitted) per month',
   'price.memory': 'price of one GiB of memory per month',
   'price.disk': 'price of one GiB of disk per month',
   'price.currency': 'shown after prices',
   'placement.algorithm': 'how the scheduler picks a host',
+  'placement.cpu_ratio': 'vCPUs per physical core (1 = no overcommit; e.g. 4); reserved MHz are never overcommitted',
   'agent.interval_ms': 'how often agents report, in ms',
   'migration.concurrency': 'live migrations a host drain runs at once',
 };

@@ -187,7 +187,7 @@ static void *sampler_main(void *p)
     long interval = AGENT_METRICS_DEFAULT_INTERVAL_MS;
     json_t *probes = json_array();
     json_t *probe_errs = json_object(); /* uuid -> why its probe last failed */
-    const yun_power_model *pm = NULL; /* until yund's first answer names one */
+    const yun_power_model *pm = NULL;   /* until yund's first answer names one */
     hvs_sample prev = {0};
     bool have_prev = false;
     char last_fail[YUN_MSG_MAX] = "";

@@ -124,7 +124,8 @@ int admission_cloud_read(ctl_ctx *ctl, yun_store *s, int64_t now_ms, admission_c
             continue;
         if (h->state == YUN_HOST_UP)
             out->hosts_up++;
-        out->cores += h->cores;
+        out->cores += sched_cpu_capacity(h);
+        out->overcommitted |= sched_overcommitted(h);
         out->cores_used += h->used_cpus;
         out->mem_mib += (int64_t)h->mem_mib;
         out->mem_used_mib += (int64_t)h->used_mem_mib;

@@ -14,6 +14,7 @@
 #ifndef YUN_API_ADMISSION_H
 #define YUN_API_ADMISSION_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -35,9 +36,11 @@ const admission_setting *admission_settings(size_t *n);
 int admission_setting_value(yun_store *s, const char *key, char *out, size_t n, yun_err *err);
 
 /* What the hosts that are not down offer, what the VMs placed on them reserve and what is free as the
- * scheduler counts it (ctl_sched_snapshot, sched_free_*), summed over the cloud. */
+ * scheduler counts it (ctl_sched_snapshot, sched_free_*), summed over the cloud. CPU is in the scheduler's
+ * units: vCPUs (cores x placement.cpu_ratio), which are cores when there is no overcommit. */
 typedef struct admission_cloud {
-    int64_t cores, cores_used, cores_free;
+    int64_t cores, cores_used, cores_free; /* vCPUs when overcommitted */
+    bool overcommitted;                    /* some host takes more vCPUs than it has cores */
     int64_t mem_mib, mem_used_mib, mem_free_mib;
     int64_t disk_mib, disk_used_mib, disk_free_mib;
     int64_t vms, hosts, hosts_up;

@@ -61,6 +61,7 @@ static void write_host(api_req *rq, yun_buf *b, const yun_host *h, const sched_h
     jw_kint(b, "last_seen_ms", h->last_seen_ms);
     jw_kint(b, "registered_ms", h->registered_ms);
     if (sh) {
+        jw_kint(b, "vcpus", sched_cpu_capacity(sh)); /* cores x placement.cpu_ratio: what the scheduler fills */
         jw_kint(b, "vms", sh->vms);
         jw_key(b, "used");
         buf_puts(b, "{");

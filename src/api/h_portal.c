@@ -159,7 +159,7 @@ int h_resources(api_req *rq, api_resp *rs, yun_err *err)
     yun_buf *b = &rs->body;
     buf_puts(b, "{\"items\":[");
     /* memory and disk in GiB as whole units, since that is what a price is for; exact MiB stay in the fields */
-    write_item(b, "cpu", c.cores, c.cores_used, c.cores_free, "core", pcpu);
+    write_item(b, "cpu", c.cores, c.cores_used, c.cores_free, c.overcommitted ? "vCPU" : "core", pcpu);
     write_item(b, "memory", c.mem_mib / 1024, c.mem_used_mib / 1024, c.mem_free_mib / 1024, "GiB", pmem);
     write_item(b, "disk", c.disk_mib / 1024, c.disk_used_mib / 1024, c.disk_free_mib / 1024, "GiB", pdisk);
     buf_puts(b, "]");

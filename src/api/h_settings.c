@@ -14,6 +14,12 @@ static int check_algorithm(const char *v, yun_err *err)
     return sched_algorithm_check(v, err);
 }
 
+static int check_cpu_ratio(const char *v, yun_err *err)
+{
+    double r;
+    return sched_cpu_ratio_parse(v, &r, err);
+}
+
 static int check_interval(const char *v, yun_err *err)
 {
     char *end;
@@ -37,9 +43,11 @@ static int check_migrations(const char *v, yun_err *err)
 
 static const setting settings[] = {
     {"placement.algorithm", SCHED_DEFAULT_ALGORITHM, check_algorithm},
+    /* vCPUs per core: CPU overcommit */
+    {SCHED_CPU_RATIO_KEY, SCHED_CPU_RATIO_DEFAULT, check_cpu_ratio},
     {"agent.interval_ms", "2000", check_interval},
-    {"migration.concurrency", "2", check_migrations}, /* host drain: live migrations at once per host */
-    {"metrics.interval_ms", "5000", api_metrics_interval_check}, /* monitoring: the agents' sampling */
+    {"migration.concurrency", "2", check_migrations},                /* host drain: live migrations at once per host */
+    {"metrics.interval_ms", "5000", api_metrics_interval_check},     /* monitoring: the agents' sampling */
     {"metrics.power_model", "hp-ml110-g5", api_metrics_power_check}, /* monitoring: hosts' estimated watts */
 };
 #define N_SETTINGS (sizeof settings / sizeof settings[0])
@@ -55,7 +63,7 @@ static const setting *find(const char *key, yun_err *err)
         if (!strcmp(ps[i].key, key))
             return &ps[i];
     yun_err_set(err, YUN_E_INVALID,
-                "setting \"%.64s\" is unknown: the settings are placement.algorithm, "
+                "setting \"%.64s\" is unknown: the settings are placement.algorithm, placement.cpu_ratio, "
                 "agent.interval_ms, migration.concurrency and the portal's (docs/api.md, Settings)",
                 key);
     return NULL;

@@ -32,6 +32,7 @@ typedef struct options {
     const char *listen;
     const char *libvirt_uri;
     bool fake_hv;          /* hidden: the all-in-one agent drives an in-memory hypervisor (tests, benches) */
+    int fake_cores;        /* hidden: the fake hypervisor's cores (default 64), for capacity tests */
     const char *host_name; /* hidden: the all-in-one agent's host name */
     const char *www_dir;   /* the portal's files; NULL: found next to the executable or in the source tree */
     const char *migrate_addr; /* the all-in-one agent's address for incoming live migrations */
@@ -62,6 +63,7 @@ static int parse_args(int argc, char **argv, options *o)
         {"listen", required_argument, NULL, 'l'},
         {"libvirt-uri", required_argument, NULL, 'u'},
         {"fake-hv", no_argument, NULL, 'F'},
+        {"fake-cores", required_argument, NULL, 'C'},
         {"host-name", required_argument, NULL, 'N'},
         {"www-dir", required_argument, NULL, 'W'},
         {"migrate-addr", required_argument, NULL, 'M'},
@@ -89,6 +91,16 @@ static int parse_args(int argc, char **argv, options *o)
         case 'F':
             o->fake_hv = true;
             break;
+        case 'C': {
+            char *end;
+            long n = strtol(optarg, &end, 10);
+            if (!*optarg || *end || n < 1 || n > 4096) {
+                fprintf(stderr, "yund: --fake-cores wants a number of cores from 1 to 4096, not \"%s\"\n", optarg);
+                return -1;
+            }
+            o->fake_cores = (int)n;
+            break;
+        }
         case 'N':
             o->host_name = optarg;
             break;
@@ -280,7 +292,7 @@ static int run(const options *o)
             goto out;
         }
         if (o->fake_hv)
-            fake = hv_fake_open(64, 2000, 262144);
+            fake = hv_fake_open(o->fake_cores ? o->fake_cores : 64, 2000, 262144);
         at = xcalloc(1, sizeof *at);
         at->cfg = (agent_config){.controller_url = url,
                                  .token = agent_token,

@@ -221,6 +221,13 @@ int ctl_sched_snapshot(ctl_ctx *c, yun_store *s, int64_t now_ms, sched_host **ou
     if (store_host_list(s, &hosts, &nh, err) < 0)
         return -1;
     int interval = ctl_interval_ms(c, s);
+    /* placement.cpu_ratio: unset (or, impossibly, unreadable: it is checked when set) is 1, no overcommit */
+    char rv[32];
+    double ratio = 1;
+    yun_err re = YUN_ERR_INIT;
+    if (store_setting_get(s, SCHED_CPU_RATIO_KEY, rv, sizeof rv, &re) < 0 ||
+        sched_cpu_ratio_parse(rv, &ratio, NULL) < 0)
+        ratio = 1;
     sched_host *hs = xcalloc(nh ? nh : 1, sizeof *hs);
     for (size_t i = 0; i < nh; i++) {
         sched_host *h = &hs[i];
@@ -228,6 +235,7 @@ int ctl_sched_snapshot(ctl_ctx *c, yun_store *s, int64_t now_ms, sched_host **ou
         snprintf(h->name, sizeof h->name, "%s", hosts[i].name);
         h->state = ctl_host_effective_state(&hosts[i], now_ms, interval);
         h->cores = hosts[i].cores;
+        h->vcpus = sched_vcpus(hosts[i].cores, ratio);
         h->mhz = hosts[i].mhz;
         h->mem_mib = hosts[i].mem_mib;
         h->disk_total_mib = hosts[i].disk_total_mib;

@@ -35,7 +35,8 @@ int ctl_interval_ms(ctl_ctx *ctx, yun_store *s);
  * 3 intervals (so the answer is right between two health ticks). */
 yun_host_state ctl_host_effective_state(const yun_host *h, int64_t now_ms, int interval_ms);
 
-/* Reads every host and what its VMs reserve. *out is malloc'd; hosts are in id order. */
+/* Reads every host and what its VMs reserve, with each host's vCPUs at the setting placement.cpu_ratio.
+ * *out is malloc'd; hosts are in id order. */
 int ctl_sched_snapshot(ctl_ctx *ctx, yun_store *s, int64_t now_ms, sched_host **out, size_t *n, yun_err *err);
 
 /* What a user already holds (store_usage: every VM not wanted deleted). */

@@ -9,9 +9,51 @@
 #include "util/mem.h"
 #include "util/units.h"
 
+int sched_cpu_ratio_parse(const char *v, double *out, yun_err *err)
+{
+    /* by hand rather than strtod: no sign, exponent, hex, "inf" or locale, so what is stored reads back as typed */
+    size_t i = 0, ip = 0, fp = 0;
+    long whole = 0, frac = 0, scale = 1;
+    while (v[i] >= '0' && v[i] <= '9' && ip < 6)
+        whole = whole * 10 + (v[i++] - '0'), ip++;
+    if (v[i] == '.') {
+        i++;
+        while (v[i] >= '0' && v[i] <= '9' && fp < 3)
+            frac = frac * 10 + (v[i++] - '0'), fp++, scale *= 10;
+    }
+    double r = (double)whole + (double)frac / (double)scale;
+    if (v[i] || ip == 0 || r < 1 || r > SCHED_CPU_RATIO_MAX)
+        return yun_err_set(err, YUN_E_INVALID,
+                           "%s \"%.32s\" is not a decimal from 1 to %d (vCPUs per physical core: 1 = no "
+                           "overcommit, 4 = four vCPUs per core; at most 3 decimals)",
+                           SCHED_CPU_RATIO_KEY, v, SCHED_CPU_RATIO_MAX);
+    *out = r;
+    return 0;
+}
+
+int sched_vcpus(int cores, double ratio)
+{
+    if (ratio <= 1 || cores <= 0)
+        return cores;
+    /* the small epsilon keeps 3 x 1.1 = 3.3000000000000003 and 10 x 0.3-ish sums from losing a vCPU to rounding */
+    double v = (double)cores * ratio + 1e-9;
+    return v >= (double)INT32_MAX ? INT32_MAX : (int)v;
+}
+
+int sched_cpu_capacity(const sched_host *h)
+{
+    return h->vcpus > 0 ? h->vcpus : h->cores;
+}
+
+bool sched_overcommitted(const sched_host *h)
+{
+    return sched_cpu_capacity(h) > h->cores;
+}
+
 int sched_free_cpus(const sched_host *h)
 {
-    return h->used_cpus >= h->cores ? 0 : h->cores - h->used_cpus;
+    int cap = sched_cpu_capacity(h);
+    return h->used_cpus >= cap ? 0 : cap - h->used_cpus;
 }
 
 uint64_t sched_free_mem_mib(const sched_host *h)
@@ -34,6 +76,17 @@ int64_t sched_free_mhz(const sched_host *h)
 /* The resources a VM needs, in the order a refusal names them: the first one no host has is the reason. */
 enum { R_CPUS, R_MEM, R_DISK, R_MHZ, R_N };
 static const char *const r_what[R_N] = {"cores", "memory", "disk", "MHz of reservable CPU"};
+
+/* What a refusal calls resource r: CPU is "vCPUs" once placement.cpu_ratio overcommits the hosts, since
+ * "4 free cores" would then be a number of physical cores no host has. */
+static const char *what_of(const sched_host *hosts, size_t n, int r)
+{
+    if (r == R_CPUS)
+        for (size_t i = 0; i < n; i++)
+            if (sched_overcommitted(&hosts[i]))
+                return "vCPUs";
+    return r_what[r];
+}
 
 static uint64_t need_of(const yun_vm *vm, int r)
 {
@@ -92,7 +145,8 @@ static void describe_room(const sched_host *h, char *out, size_t n)
     char mem[32], disk[32];
     fmt_amount(R_MEM, sched_free_mem_mib(h), mem, sizeof mem);
     fmt_amount(R_DISK, sched_free_disk_mib(h), disk, sizeof disk);
-    snprintf(out, n, "%d of %d cores, %s memory, %s disk free", sched_free_cpus(h), h->cores, mem, disk);
+    snprintf(out, n, "%d of %d %s, %s memory, %s disk free", sched_free_cpus(h), sched_cpu_capacity(h),
+             sched_overcommitted(h) ? "vCPUs" : "cores", mem, disk);
 }
 
 /* Explains why no up host takes vm: no host up at all; else the first resource no host has enough of, with
@@ -135,7 +189,7 @@ static int refuse(const sched_host *hosts, size_t n, const yun_vm *vm, yun_err *
             fmt_amount(r, need, a, sizeof a);
             fmt_amount(r, best, b, sizeof b);
             return yun_err_set(err, YUN_E_NO_CAPACITY, "no host has %s free %s; the most free is %s, on %s", a,
-                               r_what[r], b, best_h->name);
+                               what_of(hosts, n, r), b, best_h->name);
         }
     }
     yun_buf b = YUN_BUF_INIT;
@@ -147,7 +201,7 @@ static int refuse(const sched_host *hosts, size_t n, const yun_vm *vm, yun_err *
             continue;
         char have[32];
         fmt_amount(r, free_of(&hosts[i], r), have, sizeof have);
-        buf_printf(&b, "%s %s has only %s free %s", shown ? ";" : "", hosts[i].name, have, r_what[r]);
+        buf_printf(&b, "%s %s has only %s free %s", shown ? ";" : "", hosts[i].name, have, what_of(hosts, n, r));
         shown++;
     }
     if (up > (size_t)shown)
@@ -173,8 +227,10 @@ static int first_fit(const sched_host *hosts, size_t n, const yun_vm *vm, sched_
     return refuse(hosts, n, vm, err);
 }
 
-/* The placement engine's view of the up hosts: CPU in thousandths of a core (so "cores" in its reasons are
- * ours: core_mhz = 1000), memory in MiB, disk in whole GiB of what is free; network unconstrained. */
+/* The placement engine's view of the up hosts with the VM's reserved MHz free: CPU in thousandths of a vCPU
+ * (so "cores" in its reasons are ours: core_mhz = 1000, and "vCPUs" when overcommitted), memory in MiB, disk
+ * in whole GiB of what is free; network unconstrained. The reserved MHz are checked here, against physical
+ * cores x MHz, because the engine's CPU is the overcommitted vCPU count. */
 static int engine_pick(place_algo algo, const sched_host *hosts, size_t n, const yun_vm *vm, sched_choice *out,
                        yun_err *err)
 {
@@ -183,11 +239,12 @@ static int engine_pick(place_algo algo, const sched_host *hosts, size_t n, const
     int m = 0, ref_mhz = 0;
     for (size_t i = 0; i < n; i++) {
         const sched_host *h = &hosts[i];
-        if (h->state != YUN_HOST_UP)
+        if (h->state != YUN_HOST_UP || (vm->min_mhz > 0 && sched_free_mhz(h) < vm->min_mhz))
             continue;
         place_host *p = &ph[m];
         snprintf(p->name, sizeof p->name, "%.63s", h->name); /* the reason may shorten it; the choice goes by index */
-        p->cap[PLACE_CPU] = (int64_t)h->cores * 1000;
+        p->cap[PLACE_CPU] = (int64_t)sched_cpu_capacity(h) * 1000;
+        p->vcpus = sched_overcommitted(h);
         p->used[PLACE_CPU] = (int64_t)h->used_cpus * 1000;
         p->cap[PLACE_MEM] = (int64_t)h->mem_mib;
         p->used[PLACE_MEM] = (int64_t)h->used_mem_mib;

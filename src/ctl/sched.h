@@ -17,6 +17,7 @@ typedef struct sched_host {
     char name[YUN_NAME_MAX + 192];
     yun_host_state state; /* effective state: only UP hosts take new VMs */
     int cores;
+    int vcpus; /* vCPUs it takes: floor(cores x placement.cpu_ratio) (sched_vcpus); 0 = cores (no overcommit) */
     int mhz;
     uint64_t mem_mib;
     uint64_t disk_total_mib;
@@ -28,8 +29,25 @@ typedef struct sched_host {
     int64_t used_min_mhz;
 } sched_host;
 
-/* Free capacity as the scheduler counts it, never below 0. Disk: the smaller of total minus the VMs'
- * virtual sizes (overlays are thin, so this reserves the worst case) and what the file system has free. */
+/* The setting that overcommits CPU: vCPUs per physical core, a decimal from 1 (no overcommit, the default)
+ * to SCHED_CPU_RATIO_MAX. Reserved MHz (min_mhz) is never overcommitted: it counts against cores x MHz. */
+#define SCHED_CPU_RATIO_KEY "placement.cpu_ratio"
+#define SCHED_CPU_RATIO_DEFAULT "1"
+#define SCHED_CPU_RATIO_MAX 64
+/* Parses a cpu_ratio value ("1", "4", "1.5": digits, optionally a point and up to 3 decimals) into *out;
+ * fails with YUN_E_INVALID saying what is allowed when it is not a decimal from 1 to SCHED_CPU_RATIO_MAX. */
+int sched_cpu_ratio_parse(const char *v, double *out, yun_err *err);
+/* The vCPUs a host of cores cores takes at ratio: floor(cores x ratio), and cores when ratio < 1. */
+int sched_vcpus(int cores, double ratio);
+
+/* The vCPUs host h takes (vcpus, or cores when vcpus is 0), and whether that is more than its cores, in
+ * which case refusals and reasons say "vCPUs" instead of "cores". */
+int sched_cpu_capacity(const sched_host *h);
+bool sched_overcommitted(const sched_host *h);
+
+/* Free capacity as the scheduler counts it, never below 0. CPU: vCPUs (sched_cpu_capacity) minus the VMs'.
+ * Disk: the smaller of total minus the VMs' virtual sizes (overlays are thin, so this reserves the worst case)
+ * and what the file system has free. */
 int sched_free_cpus(const sched_host *h);
 uint64_t sched_free_mem_mib(const sched_host *h);
 uint64_t sched_free_disk_mib(const sched_host *h);
@@ -53,10 +71,11 @@ int sched_algorithm_check(const char *algorithm, yun_err *err);
 /* Picks a host of hosts[0..n) for vm (cpus, max_mem_mib, disk_mib, min_mhz are what it needs) with the
  * named algorithm (NULL = the default). "first-fit" is the scheduler's own scan over cores, memory, disk and
  * reservable MHz; every other name is one of the placement engine's (src/place: best-fit, worst-fit, pabfd,
- * gmm, ...), asked through place_choose with CPU counted in cores (no overcommit), memory in MiB and disk in
- * whole GiB. Fills out and returns 0, or fails with YUN_E_NO_CAPACITY and a message that says why nothing
- * fits ("no host has 4 free cores; the most free is 2, on h1"), or with YUN_E_INVALID for an unknown
- * algorithm. */
+ * gmm, ...), asked through place_choose with CPU counted in vCPUs (sched_cpu_capacity), memory in MiB and
+ * disk in whole GiB, among the hosts with the VM's min_mhz free (never overcommitted). Fills out and returns
+ * 0, or fails with YUN_E_NO_CAPACITY and a message that says why nothing fits ("no host has 4 free cores;
+ * the most free is 2, on h1"; "vCPUs" when the hosts are overcommitted), or with YUN_E_INVALID for an
+ * unknown algorithm. */
 int sched_pick(const sched_host *hosts, size_t n, const yun_vm *vm, const char *algorithm, sched_choice *out,
                yun_err *err);
 

@@ -28,10 +28,10 @@
 
 #include "hv/hv.h"
 
-#define HV_NET_NAME "yun"        /* the libvirt network yun defines on each host */
-#define HV_NET_BRIDGE "yunbr0"   /* its bridge */
+#define HV_NET_NAME "yun"         /* the libvirt network yun defines on each host */
+#define HV_NET_BRIDGE "yunbr0"    /* its bridge */
 #define HV_NET_FIRST "10.203.0.0" /* the /24s tried, in order: 10.203.0.0/24 .. 10.203.255.0/24 */
-#define HV_ADDR_MAX 64           /* an address as text, IPv6 included */
+#define HV_ADDR_MAX 64            /* an address as text, IPv6 included */
 
 /* An IPv4 subnet; net in host byte order, its host bits zero. */
 typedef struct hv_subnet {

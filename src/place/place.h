@@ -23,6 +23,7 @@ typedef struct place_host {
     int64_t used[PLACE_NRES];     /* already in use before this placement (the snapshot) */
     const yun_power_model *power; /* NULL: no power model (pabfd then treats power as linear in CPU) */
     int core_mhz;                 /* MHz of one core, for reasons in cores; 0: reasons speak MHz */
+    bool vcpus;                   /* with core_mhz: CPU is overcommitted vCPUs, so reasons say "vCPU", not "core" */
 } place_host;
 
 typedef struct place_vm {

@@ -7,14 +7,20 @@
 #include "place/place_internal.h"
 #include "util/units.h"
 
+/* "core", or "vCPU" when the host's CPU is counted in overcommitted vCPUs */
+static const char *core_word(const place_host *h)
+{
+    return h && h->vcpus ? "vCPU" : "core";
+}
+
 static void fmt_cpu(const place_host *h, int64_t mhz, char *out, size_t n)
 {
     if (h && h->core_mhz > 0) {
         double cores = (double)mhz / h->core_mhz;
         if (mhz % h->core_mhz == 0)
-            snprintf(out, n, "%lld core%s", (long long)(mhz / h->core_mhz), mhz == h->core_mhz ? "" : "s");
+            snprintf(out, n, "%lld %s%s", (long long)(mhz / h->core_mhz), core_word(h), mhz == h->core_mhz ? "" : "s");
         else
-            snprintf(out, n, "%.1f cores", cores);
+            snprintf(out, n, "%.1f %ss", cores, core_word(h));
     } else {
         snprintf(out, n, "%lld MHz", (long long)mhz);
     }
@@ -45,14 +51,14 @@ static const char *const res_word[PLACE_NRES] = {"CPU", "memory", "disk", "netwo
 static void fmt_free_cpu(const place_host *h, int64_t mhz, char *out, size_t n)
 {
     if (h->core_mhz > 0 && mhz % h->core_mhz == 0)
-        snprintf(out, n, "%lld free core%s", (long long)(mhz / h->core_mhz), mhz == h->core_mhz ? "" : "s");
+        snprintf(out, n, "%lld free %s%s", (long long)(mhz / h->core_mhz), core_word(h), mhz == h->core_mhz ? "" : "s");
     else if (h->core_mhz > 0)
-        snprintf(out, n, "%.1f free cores", (double)mhz / h->core_mhz);
+        snprintf(out, n, "%.1f free %ss", (double)mhz / h->core_mhz, core_word(h));
     else
         snprintf(out, n, "%lld free MHz", (long long)mhz);
 }
 
-/* "1 free core, 128M and 1G free": the need in the words of host h's cores. */
+/* "1 free core, 128M and 1G free" ("1 free vCPU, ..." when overcommitted): the need in the words of host h's cores. */
 static void fmt_need(const place_host *h, const place_res need, char *out, size_t n)
 {
     fmt_free_cpu(h, need[PLACE_CPU], out, n);
@@ -123,7 +129,7 @@ static void refuse(const place_host *hosts, int n_hosts, const place_res need, c
                 snprintf(b, sizeof b, "%lld", (long long)(f[PLACE_CPU] / h->core_mhz));
             else
                 snprintf(b, sizeof b, "%.1f", most);
-            snprintf(why, (size_t)why_len, "no host has %s free core%s; the most free is %s, on %s", a,
+            snprintf(why, (size_t)why_len, "no host has %s free %s%s; the most free is %s, on %s", a, core_word(h),
                      need[PLACE_CPU] == h->core_mhz ? "" : "s", b, h->name);
         } else {
             fmt_amount(worst_r, h, need[worst_r], a, sizeof a);

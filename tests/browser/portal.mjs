@@ -270,6 +270,16 @@ async function main(which) {
     const r = await fetch(`${URL}/v1/agent/hosts/${vm.host_id}/metrics`, { method: 'POST',
       headers: { Authorization: 'Bearer ' + agent, 'Content-Type': 'application/json' }, body: JSON.stringify({ samples }) });
     ok(r.status === 200, 'the host\'s agent sends CPU samples of the VM', `${r.status} ${await r.text()}`);
+    // the latest probe failed, and the agent said why (docs/networking.md): the page says it under the chart
+    const why = 'http://10.203.0.9:80/: Connection refused';
+    const r2 = await fetch(`${URL}/v1/agent/hosts/${vm.host_id}/metrics`, { method: 'POST',
+      headers: { Authorization: 'Bearer ' + agent, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ samples: [{ kind: 'vm', id: vm.uuid, ts_ms: now + 1000, cpu_pct: 90, probe_ok: 0 }],
+        probe_errors: { [vm.uuid]: why } }) });
+    ok(r2.status === 200, 'the host\'s agent sends a failed probe with its reason', `${r2.status}`);
+    const shown = await alice.locator('[data-probe-error]', { hasText: why })
+      .waitFor({ timeout: 30000 }).then(() => true, () => false);
+    ok(shown, 'the VM\'s page says why its probe fails');
   }
   const drawn = await alice.waitForFunction(() => {
     const c = document.querySelector('[data-chart="CPU"] canvas');

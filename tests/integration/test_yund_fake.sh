@@ -101,6 +101,32 @@ check "delete answers 202 and the VM goes away" '[ "$(status)" = 202 ] && wait_f
 api DELETE /v1/images/tiny "$A" >/dev/null
 check "an image in use cannot be deleted" '[ "$(status)" = 409 ]'
 
+# CPU overcommit (placement.cpu_ratio) on a second yund whose fake host has 2 cores: two 1-vCPU VMs fill it
+# at ratio 1, so a third is refused naming cores; at ratio 2 the host takes 4 vCPUs and the third fits.
+kill -TERM "$PID" && wait "$PID"
+PID=""
+"$YUND" --all-in-one --fake-hv --fake-cores 2 --state-dir "$D/small" --listen "127.0.0.1:$PORT" >>"$D/yund.log" 2>&1 &
+PID=$!
+for _ in $(seq 1 50); do curl -fsS "$URL/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
+S=$(cat "$D/small/admin.token")
+wait_for '.hosts | length == 1 and .[0].state == "up" and .[0].cores == 2' /v1/hosts "$S" 10
+curl -sS -o /dev/null -H "Authorization: Bearer $S" -T "$D/tiny.qcow2" "$URL/v1/images?name=tiny"
+for v in oc1 oc2; do api POST /v1/vms "$S" "{\"name\":\"$v\",\"image\":\"tiny\",\"cpus\":1,\"memory\":\"64M\"}" >/dev/null; done
+api POST /v1/vms "$S" '{"name":"oc3","image":"tiny","cpus":1,"memory":"64M"}' >/dev/null
+check "ratio 1 (default): a third 1-vCPU VM on a 2-core host is refused, naming cores" \
+  '[ "$(status)" = 409 ] && jq -e ".error.message == \"no host has 1 free cores; the most free is 0, on fake\"" "$D/body" >/dev/null'
+api PUT /v1/settings/placement.cpu_ratio "$S" '{"value":"0"}' >/dev/null
+check "placement.cpu_ratio 0 is refused with what is allowed" \
+  '[ "$(status)" = 400 ] && jq -e ".error.message | test(\"not a decimal from 1 to 64\")" "$D/body" >/dev/null'
+api PUT /v1/settings/placement.cpu_ratio "$S" '{"value":"2"}' >/dev/null
+api POST /v1/vms "$S" '{"name":"oc3","image":"tiny","cpus":1,"memory":"64M"}' >/dev/null
+check "ratio 2: the third VM is accepted and runs" \
+  '[ "$(status)" = 201 ] && wait_for ".state == \"running\"" /v1/vms/oc3 "$S" 15'
+check "the host counts 4 vCPUs, 1 free" 'wait_for ".hosts[0].vcpus == 4 and .hosts[0].free.cpus == 1" /v1/hosts "$S" 5'
+api POST /v1/vms "$S" '{"name":"oc4","image":"tiny","cpus":2,"memory":"64M"}' >/dev/null
+check "ratio 2: a 2-vCPU VM with 1 vCPU free is refused, naming vCPUs" \
+  '[ "$(status)" = 409 ] && jq -e ".error.message == \"no host has 2 free vCPUs; the most free is 1, on fake\"" "$D/body" >/dev/null'
+
 mkdir -p "$D/other"
 timeout 60 "$YUND" --all-in-one --state-dir "$D/other" --listen 127.0.0.1:0 \
   --libvirt-uri "qemu+unix:///system?socket=$D/no-such-socket" >"$D/nolibvirt.log" 2>&1

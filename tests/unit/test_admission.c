@@ -147,6 +147,19 @@ static void test_limits_and_threshold(void **state)
     assert_non_null(strstr(err.msg, "CPU use is 50%"));
     assert_non_null(strstr(err.msg, "49%"));
 
+    /* placement.cpu_ratio 4: the host takes 16 vCPUs, and use is counted against them (2 of 16: 12%) */
+    assert_int_equal(store_setting_set(f->s, "placement.cpu_ratio", "4", &err), 0);
+    assert_int_equal(admission_cloud_read(f->ctl, f->s, now, &c, &err), 0);
+    assert_int_equal(c.cores, 16);
+    assert_int_equal(c.cores_used, 2);
+    assert_int_equal(c.cores_free, 14);
+    assert_true(c.overcommitted);
+    assert_int_equal(admission_check(f->ctl, f->s, &small, now, &err), 0);
+    assert_int_equal(store_setting_set(f->s, "placement.cpu_ratio", "1", &err), 0);
+    assert_int_equal(admission_cloud_read(f->ctl, f->s, now, &c, &err), 0);
+    assert_int_equal(c.cores, 4);
+    assert_false(c.overcommitted);
+
     /* a host that stopped reporting offers nothing, so it neither counts nor trips the threshold */
     assert_int_equal(admission_cloud_read(f->ctl, f->s, now + 3600 * 1000, &c, &err), 0);
     assert_int_equal(c.cores, 0);

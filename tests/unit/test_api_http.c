@@ -625,6 +625,34 @@ static void test_hosts_users_settings(void **state)
     json_decref(j);
     assert_int_equal(call(f, "PUT", "/v1/settings/colour", f->admin, "{\"value\":\"red\"}", &j), 400);
     json_decref(j);
+    /* placement.cpu_ratio: a decimal from 1 to 64; the host list's vcpus and free cpus follow it */
+    const char *bad_ratio[] = {"0", "-1", "lots", "1e9", "1000"};
+    for (size_t i = 0; i < sizeof bad_ratio / sizeof bad_ratio[0]; i++) {
+        char body[64];
+        snprintf(body, sizeof body, "{\"value\":\"%s\"}", bad_ratio[i]);
+        assert_int_equal(call(f, "PUT", "/v1/settings/placement.cpu_ratio", f->admin, body, &j), 400);
+        assert_non_null(strstr(errmsg(j), "not a decimal from 1 to 64"));
+        json_decref(j);
+    }
+    assert_int_equal(call(f, "PUT", "/v1/settings/placement.cpu_ratio", f->alice, "{\"value\":\"4\"}", &j), 403);
+    json_decref(j);
+    assert_int_equal(call(f, "PUT", "/v1/settings/placement.cpu_ratio", f->admin, "{\"value\":\"2.5\"}", &j), 200);
+    json_decref(j);
+    assert_int_equal(call(f, "GET", "/v1/hosts", f->alice, NULL, &j), 200);
+    h = json_array_get(json_object_get(j, "hosts"), 0);
+    assert_int_equal(json_integer_value(json_object_get(h, "vcpus")), 5); /* floor(2 x 2.5) */
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(h, "free"), "cpus")), 5);
+    json_decref(j);
+    assert_int_equal(call(f, "GET", "/v1/resources", f->alice, NULL, &j), 200);
+    json_t *cpu = json_array_get(json_object_get(j, "items"), 0);
+    assert_string_equal(json_string_value(json_object_get(cpu, "unit")), "vCPU");
+    assert_int_equal(json_integer_value(json_object_get(cpu, "total")), 5);
+    json_decref(j);
+    assert_int_equal(call(f, "GET", "/v1/settings/placement.cpu_ratio", f->admin, NULL, &j), 200);
+    assert_string_equal(json_string_value(json_object_get(j, "value")), "2.5");
+    json_decref(j);
+    assert_int_equal(call(f, "PUT", "/v1/settings/placement.cpu_ratio", f->admin, "{\"value\":\"1\"}", &j), 200);
+    json_decref(j);
     assert_int_equal(call(f, "GET", "/v1/settings", f->admin, NULL, &j), 200);
     assert_string_equal(json_string_value(json_object_get(json_object_get(j, "settings"), "placement.algorithm")),
                         "first-fit");

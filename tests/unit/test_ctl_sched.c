@@ -205,6 +205,73 @@ static void test_engine_algorithms(void **state)
     assert_non_null(strstr(err.msg, "best-fit"));
 }
 
+/* placement.cpu_ratio: parsing, refusing what is not a ratio, and the capacity it gives a host. */
+static void test_cpu_ratio_parse(void **state)
+{
+    (void)state;
+    double r = 0;
+    yun_err err = YUN_ERR_INIT;
+    assert_int_equal(sched_cpu_ratio_parse("1", &r, &err), 0);
+    assert_true(r == 1.0);
+    assert_int_equal(sched_cpu_ratio_parse("16", &r, &err), 0);
+    assert_true(r == 16.0);
+    assert_int_equal(sched_cpu_ratio_parse("1.5", &r, &err), 0);
+    assert_true(r == 1.5);
+    assert_int_equal(sched_cpu_ratio_parse("64", &r, &err), 0);
+    const char *bad[] = {"0",       "-2",  "0.5", "",   "four",   "4x",  "1e3", "65",
+                         "1000000", "inf", "nan", " 2", "1.2345", "0x4", "+2"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        r = -1;
+        assert_int_equal(sched_cpu_ratio_parse(bad[i], &r, &err), -1);
+        assert_int_equal(err.code, YUN_E_INVALID);
+        assert_non_null(strstr(err.msg, "placement.cpu_ratio"));
+        assert_non_null(strstr(err.msg, "from 1 to 64"));
+        assert_true(r == -1); /* untouched */
+    }
+    assert_int_equal(sched_vcpus(2, 1), 2);
+    assert_int_equal(sched_vcpus(2, 4), 8);
+    assert_int_equal(sched_vcpus(3, 1.5), 4);   /* floor(4.5) */
+    assert_int_equal(sched_vcpus(3, 1.1), 3);   /* floor(3.3) */
+    assert_int_equal(sched_vcpus(10, 1.1), 11); /* 11.000000000000002 or 10.999999999999998: both 11 */
+    assert_int_equal(sched_vcpus(0, 4), 0);
+}
+
+/* With vcpus set (cores x ratio), first-fit and the engine fill vCPUs, say "vCPUs", and still keep reserved
+ * MHz within cores x MHz. */
+static void test_overcommit(void **state)
+{
+    (void)state;
+    sched_host hs[1] = {host(1, "h1", 2, 8192, 102400)};
+    hs[0].used_cpus = 2; /* both cores taken by VMs */
+    yun_vm v = vm_of(1, 128, 1024);
+    sched_choice c;
+    yun_err err = YUN_ERR_INIT;
+    assert_int_equal(sched_pick(hs, 1, &v, NULL, &c, &err), -1);
+    assert_string_equal(err.msg, "no host has 1 free cores; the most free is 0, on h1");
+    hs[0].vcpus = sched_vcpus(2, 2);
+    assert_int_equal(sched_free_cpus(&hs[0]), 2);
+    assert_int_equal(sched_pick(hs, 1, &v, NULL, &c, &err), 0);
+    assert_non_null(strstr(c.reason, "2 of 4 vCPUs"));
+    assert_int_equal(sched_pick(hs, 1, &v, "best-fit", &c, &err), 0);
+    assert_non_null(strstr(c.reason, "free vCPU"));
+    v = vm_of(4, 128, 1024);
+    assert_int_equal(sched_pick(hs, 1, &v, NULL, &c, &err), -1);
+    assert_string_equal(err.msg, "no host has 4 free vCPUs; the most free is 2, on h1");
+    assert_int_equal(sched_pick(hs, 1, &v, "worst-fit", &c, &err), -1);
+    assert_string_equal(err.msg, "no host has 4 free vCPUs; the most free is 2, on h1");
+
+    /* reserved MHz are never overcommitted: 2 cores x 2000 MHz, 3000 of them reserved */
+    hs[0].used_min_mhz = 3000;
+    v = vm_of(1, 128, 1024);
+    v.min_mhz = 1500;
+    assert_int_equal(sched_pick(hs, 1, &v, NULL, &c, &err), -1);
+    assert_string_equal(err.msg, "no host has 1500 free MHz of reservable CPU; the most free is 1000, on h1");
+    assert_int_equal(sched_pick(hs, 1, &v, "gmm", &c, &err), -1);
+    assert_non_null(strstr(err.msg, "MHz of reservable CPU"));
+    v.min_mhz = 1000;
+    assert_int_equal(sched_pick(hs, 1, &v, "gmm", &c, &err), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -216,6 +283,8 @@ int main(void)
         cmocka_unit_test(test_unknown_algorithm),
         cmocka_unit_test(test_free_never_negative),
         cmocka_unit_test(test_engine_algorithms),
+        cmocka_unit_test(test_cpu_ratio_parse),
+        cmocka_unit_test(test_overcommit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

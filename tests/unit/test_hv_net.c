@@ -39,10 +39,14 @@ static void test_subnet_parse_format(void **state)
 
     const struct {
         const char *in, *word;
-    } bad[] = {{"10.203.0.0", "ADDRESS/PREFIX"},   {"10.203.0.0/", "ADDRESS/PREFIX"},
-               {"10.203.0/24", "IPv4"},            {"10.203.0.0/33", "0..32"},
-               {"10.203.0.0/2x", "0..32"},         {"10.203.0.1/24", "did you mean 10.203.0.0/24"},
-               {"fe80::/64", "IPv4"},              {"", "ADDRESS/PREFIX"}};
+    } bad[] = {{"10.203.0.0", "ADDRESS/PREFIX"},
+               {"10.203.0.0/", "ADDRESS/PREFIX"},
+               {"10.203.0/24", "IPv4"},
+               {"10.203.0.0/33", "0..32"},
+               {"10.203.0.0/2x", "0..32"},
+               {"10.203.0.1/24", "did you mean 10.203.0.0/24"},
+               {"fe80::/64", "IPv4"},
+               {"", "ADDRESS/PREFIX"}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         yun_err err = YUN_ERR_INIT;
         hv_subnet x;
@@ -240,8 +244,13 @@ static void test_fake(void **state)
     assert_int_equal(hv_network_ensure(hv, HV_NET_NAME, &ni, &err), -1);
     assert_non_null(strstr(err.msg, "dnsmasq"));
 
-    hv_domain_spec s = {.uuid = UUID, .name = "yun-a-w", .owner = "a", .cpus = 1, .mem_mib = 64,
-                        .disk_path = "/x.qcow2", .network = HV_NET_NAME};
+    hv_domain_spec s = {.uuid = UUID,
+                        .name = "yun-a-w",
+                        .owner = "a",
+                        .cpus = 1,
+                        .mem_mib = 64,
+                        .disk_path = "/x.qcow2",
+                        .network = HV_NET_NAME};
     assert_int_equal(hv_domain_define(hv, &s, &err), 0);
     char net[64], br[32], addr[HV_ADDR_MAX];
     assert_true(hv_fake_domain_net(hv, UUID, net, sizeof net, br, sizeof br));

@@ -612,6 +612,29 @@ static void test_choose_reasons(void **state)
     assert_non_null(strstr(why, "no host is up"));
 }
 
+/* Overcommitted hosts (placement.cpu_ratio > 1) count vCPUs, and the reasons say so rather than "cores". */
+static void test_choose_vcpu_words(void **state)
+{
+    (void)state;
+    place_host h[2] = {host("h1", 8000, 4096, 20), host("h2", 8000, 4096, 20)};
+    for (int j = 0; j < 2; j++) {
+        h[j].core_mhz = 1000;
+        h[j].vcpus = true;
+    }
+    h[0].used[PLACE_CPU] = 8000;
+    h[1].used[PLACE_CPU] = 5000;
+    place_vm v = vm(2000, 128, 1);
+    char why[256];
+    assert_int_equal(place_choose(PLACE_FIRST_FIT, h, 2, &v, why, sizeof why), 1);
+    assert_string_equal(why, "h2: first host with 2 free vCPUs, 128M and 1G free");
+    place_vm big = vm(4000, 128, 1);
+    assert_int_equal(place_choose(PLACE_WORST_FIT, h, 2, &big, why, sizeof why), -1);
+    assert_string_equal(why, "no host has 4 free vCPUs; the most free is 3, on h2");
+    h[1].vcpus = false; /* the word follows the host the reason names */
+    assert_int_equal(place_choose(PLACE_WORST_FIT, h, 2, &big, why, sizeof why), -1);
+    assert_string_equal(why, "no host has 4 free cores; the most free is 3, on h2");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -629,6 +652,7 @@ int main(void)
         cmocka_unit_test(test_cheapest_host_filter),
         cmocka_unit_test(test_pabfd_against_plain_rule),
         cmocka_unit_test(test_choose_reasons),
+        cmocka_unit_test(test_choose_vcpu_words),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -300,7 +300,8 @@ async function main(which) {
     await alice.getByRole('button', { name: 'Open console' }).click();
     const painted = await alice.waitForFunction(() => {
       const c = document.querySelector('[data-console] canvas');
-      if (!c || !c.width) return false;
+      // painted, and shown: noVNC scales the screen to its box, and a box of no height scales it to nothing
+      if (!c || !c.width || c.clientWidth < 200 || c.clientHeight < 100) return false;
       const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
       for (let i = 0; i < d.length; i += 4 * 97) if (d[i] || d[i + 1] || d[i + 2]) return true;
       return false;

@@ -317,9 +317,15 @@ function Charts({ vm, range }) {
   if (err) return html`<p class="muted" data-charts="unavailable">${err.status === 404
     ? 'No metrics for this VM yet (yund answers 404 for its metrics: the monitoring part may not be installed).'
     : err.message}</p>`;
-  return html`<div class="charts">${CHARTS.map(c => html`<div class="card chart">
-    <h3>${c.title}</h3><${Chart} data=${data} spec=${c} />
-    ${c.series[0][0] === 'probe_ms' && why && html`<p class="muted" data-probe-error>Failing: ${why}</p>`}</div>`)}</div>`;
+  return html`<div class="charts">${CHARTS.map(c => {
+    const probe = c.series[0][0] === 'probe_ms';
+    return html`<div class="card chart">
+    <h3>${c.title}${probe && vm.probe ? html` <span class="muted">${vm.probe}</span>` : ''}</h3>
+    ${probe && !vm.probe
+      ? html`<p class="muted" data-probe="none">No probe: create the VM with one (<code>yun vm create … --probe http://:80/</code>) to see its response time here.</p>`
+      : html`<${Chart} data=${data} spec=${c} />`}
+    ${probe && why && html`<p class="muted" data-probe-error>Failing: ${why}</p>`}</div>`;
+  })}</div>`;
 }
 
 // ---- resources ----
@@ -443,6 +449,8 @@ const SETTING_HELP = {
   'placement.cpu_ratio': 'vCPUs per physical core (1 = no overcommit; e.g. 4); reserved MHz are never overcommitted',
   'agent.interval_ms': 'how often agents report, in ms',
   'migration.concurrency': 'live migrations a host drain runs at once',
+  'metrics.interval_ms': 'how often agents sample hosts and VMs, in ms',
+  'metrics.power_model': 'hosts\' estimated watts: hp-ml110-g4, hp-ml110-g5 (SPECpower) or none',
 };
 
 function SettingsAdmin() {

@@ -24,6 +24,16 @@ function fmt(unit) {
   return v => (v == null ? '–' : v.toFixed(1) + ' ' + unit);
 }
 
+// The y axis as wide as its longest label ("190.7 MiB/s" needs more room than "50%"), as uPlot's size hook
+// allows: measured with the axis's own font, plus its ticks and gap.
+function labelWidth(u, values, i, cycle) {
+  const axis = u.axes[i];
+  if (cycle > 1) return axis._size;
+  const longest = (values || []).reduce((a, v) => (v.length > a.length ? v : a), '');
+  u.ctx.font = axis.font[0];
+  return Math.ceil(axis.ticks.size + axis.gap + u.ctx.measureText(longest).width / devicePixelRatio) + 4;
+}
+
 // One chart: spec = {title, unit, series: [[metric, label], ...]}; data = {t, cols} from metricColumns.
 export function Chart({ data, spec }) {
   const box = useRef();
@@ -35,7 +45,8 @@ export function Chart({ data, spec }) {
     return () => ro.disconnect();
   }, []);
   const present = data ? spec.series.filter(([k]) => Array.isArray(data.cols[k])) : [];
-  const points = data && present.length ? data.t.length : 0;
+  // a range's time slots exist with no samples in them: count the slots that hold a value
+  const points = data && present.length ? data.t.filter((_, i) => present.some(([k]) => data.cols[k][i] != null)).length : 0;
   useEffect(() => {
     if (plot.current) { plot.current.destroy(); plot.current = null; }
     if (!points) return;
@@ -43,7 +54,7 @@ export function Chart({ data, spec }) {
     const opts = {
       width: w, height: 180,
       series: [{}, ...present.map(([, label], i) => ({ label, stroke: COLORS[i % COLORS.length], width: 1.5, value: (u, v) => f(v) }))],
-      axes: [{}, { values: (u, vals) => vals.map(f), size: 70 }],
+      axes: [{}, { values: (u, vals) => vals.map(f), size: labelWidth }],
       scales: spec.unit === '%' ? { y: { range: [0, 100] } } : {},
       legend: { show: true },
     };

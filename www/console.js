@@ -44,6 +44,6 @@ export function VncConsole({ vm }) {
             ${status === 'connecting' ? 'Connecting…' : 'Open console'}</button>`}
     </div>
     ${msg && html`<p class="muted" role="status" data-console-msg>${msg}</p>`}
-    <div class="vnc" ref=${box} data-console=${status} aria-label="Graphical console" style=${status === 'idle' ? 'min-height:0' : ''}></div>
+    <div class="vnc" ref=${box} data-console=${status} aria-label="Graphical console" style=${status === 'idle' ? 'height:0' : ''}></div>
   </div>`;
 }

@@ -69,40 +69,37 @@ async function freePort() {
   });
 }
 
-// This process's children, from /proc: playwright does not tell which process is the browser, so the pids
-// new after its launch are (yund and qemu-img were started before it).
-function children() {
-  const out = new Set();
-  for (const e of readdirSync('/proc')) {
-    if (!/^[0-9]+$/.test(e)) continue;
-    try {
-      const st = readFileSync(`/proc/${e}/stat`, 'utf8');
-      if (Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[1]) === process.pid) out.add(Number(e));
-    } catch (err) { /* gone meanwhile */ }
-  }
-  return out;
-}
-// alive and not a zombie (a dead child not yet reaped still answers kill 0)
-function alive(pid) {
+// The fields of /proc/PID/stat after the command name: [state, ppid, pgrp, ...]; null when it is gone.
+function stat(pid) {
   try {
     const st = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return st.slice(st.lastIndexOf(')') + 2, st.lastIndexOf(')') + 3) !== 'Z';
-  } catch (e) { return false; }
+    return st.slice(st.lastIndexOf(')') + 2).split(' ');
+  } catch (e) { return null; }
 }
+const pids = () => readdirSync('/proc').filter(e => /^[0-9]+$/.test(e)).map(Number);
+// This process's children: playwright does not tell which process is the browser, so the pids new after its
+// launch are (yund and qemu-img were started before it).
+const children = () => new Set(pids().filter(p => Number(stat(p)?.[1]) === process.pid));
+// alive and not a zombie (a dead child not yet reaped still answers kill 0)
+const alive = pid => { const st = stat(pid); return !!st && st[0] !== 'Z'; };
+// The processes of the browser: playwright starts it as the leader of its own process group, and its content
+// processes are in that group. The group's id cannot be given to another process while a member lives, so
+// the members found by it are the browser's, even once the leader is gone.
+const browserGroup = leader => pids().filter(p => Number(stat(p)?.[2]) === leader && alive(p));
 
 const dir = mkdtempSync(join(process.env.TMPDIR || tmpdir(), 'yun-browser-'));
 let yund = null, browser = null, browserPids = [];
-// Closes the browser, then kills each process it was by its pid (playwright starts it as the leader of a
-// process group, so the group takes its content processes along) whether close worked or not, stops yund,
-// and removes the temp dir with the browser's profile.
+// Closes the browser, then kills by pid each of its processes still there (whether close worked or not),
+// stops yund, and removes the temp dir with the browser's profile.
 async function cleanup() {
   if (browser) await Promise.race([browser.close().catch(() => {}), sleep(10000)]);
-  for (const pid of browserPids) {
-    for (const target of [-pid, pid]) {
-      try { process.kill(target, 'SIGKILL'); } catch (e) { /* already gone */ }
+  const left = () => browserPids.flatMap(browserGroup);
+  for (let i = 0; i < 100 && left().length; i++) {
+    for (const pid of left()) {
+      try { process.kill(pid, 'SIGKILL'); } catch (e) { /* gone meanwhile */ }
     }
+    await sleep(50);
   }
-  for (let i = 0; i < 100 && browserPids.some(alive); i++) await sleep(50);
   if (yund && yund.exitCode === null) {
     yund.kill('SIGTERM');
     await Promise.race([new Promise(r => yund.once('exit', r)), sleep(5000)]);
@@ -303,7 +300,8 @@ async function main(which) {
     await alice.getByRole('button', { name: 'Open console' }).click();
     const painted = await alice.waitForFunction(() => {
       const c = document.querySelector('[data-console] canvas');
-      if (!c || !c.width) return false;
+      // painted, and shown: noVNC scales the screen to its box, and a box of no height scales it to nothing
+      if (!c || !c.width || c.clientWidth < 200 || c.clientHeight < 100) return false;
       const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
       for (let i = 0; i < d.length; i += 4 * 97) if (d[i] || d[i + 1] || d[i + 2]) return true;
       return false;
@@ -447,7 +445,7 @@ export async function runPortal(which) {
   } finally {
     await cleanup();
     if (browserPids.length) {
-      ok(!browserPids.some(alive) && !existsSync(dir),
+      ok(!browserPids.flatMap(browserGroup).length && !existsSync(dir),
         `${which} is gone (pid ${browserPids.join(', ')}) and its profile with the temp dir`);
     }
     console.log(`1..${n}`);

@@ -14,7 +14,7 @@
 # (default 12 x 5 s = 1 minute) the CPU (utime + stime from /proc/PID/stat, and per thread from
 # /proc/PID/task/TID/stat) of the agent, libvirtd, yund and the guests' QEMUs is read at the start and the end.
 # Everything is torn down at exit (lib.sh's trap: domains, daemons by pid, namespaces, cgroups).
-# usage: bench/agent_real.sh [BUILD] [N] [INTERVALS] [MEM] [SETTLE]
+# usage: [AGENT_REAL_NONET=1] bench/agent_real.sh [BUILD] [N] [INTERVALS] [MEM] [SETTLE]
 set -u
 BUILD=$(cd "${1:-build}" && pwd)
 N=${2:-50}
@@ -51,7 +51,11 @@ stop_pid() { # PID: SIGTERM, then SIGKILL after 5 s
 yun_on_exit 'stop_pid "$AGENT_PID"'
 wait_until 30 "yund up" bash -c "curl -fsS $YUN_URL/healthz && [ -s $STATE/admin.token ]" || { tail "$STATE/yund.log"; exit 1; }
 export YUN_TOKEN=$(cat "$STATE/admin.token")
-"$YUN_BIN/yun-agent" --controller "$YUN_URL" --token-file "$STATE/agent.token" --libvirt-uri "$URI" \
+# AGENT_REAL_NONET=1: the guests get no network (--no-guest-network), so none ever has an address and the agent
+# asks libvirt for each one's every AGENT_ADDR_ASK_MS: the worst case of that lookup
+NET_FLAGS=()
+[ "${AGENT_REAL_NONET:-0}" = 1 ] && NET_FLAGS=(--no-guest-network)
+"$YUN_BIN/yun-agent" --controller "$YUN_URL" --token-file "$STATE/agent.token" --libvirt-uri "$URI" "${NET_FLAGS[@]}" \
   >>"$STATE/agent.log" 2>&1 &
 AGENT_PID=$!
 host_up() { [ "$(yun host list -o json | jq -r '.hosts[0].state')" = up ]; }
@@ -127,4 +131,6 @@ join -j 1 <(sort "$YUN_TEST_DIR/threads0") <(sort "$YUN_TEST_DIR/threads1") |
 printf 'libvirtd                  %6.3f %% of one core\n' "$(pct "$l0" "$l1")"
 printf 'yund                      %6.3f %% of one core\n' "$(pct "$y0" "$y1")"
 printf 'the %d QEMUs (the guests) %6.1f %% of one core\n' "$(qemu_pids | wc -l)" "$(pct "$q0" "$q1")"
+printf 'yun VMs with an address (a DHCP lease on the guest network): %s of %d\n' \
+  "$(yun vm list -o json | jq '[.vms[] | select((.address // "") != "")] | length')" "$NY"
 printf 'load average: %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"

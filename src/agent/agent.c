@@ -50,6 +50,7 @@ typedef struct agent_vm {
     bool migrate_logged;
     char address[HV_ADDR_MAX]; /* the guest's address as last learnt, "" when unknown */
     int64_t address_at;        /* monotonic ms when it was last asked for */
+    int64_t address_from;      /* monotonic ms of the first ask since the guest last started, 0 none */
     bool incoming;           /* assigned here and migrating in: wait for the domain, never start it */
     /* console: what the last delivered report carried, and what the last built report carries */
     bool con_sent, con_pending;
@@ -89,6 +90,7 @@ struct agent_state {
     char network[64], bridge[32]; /* what guests defined from now on join (agent_state_set_network) */
     char vnc_listen[64]; /* "" = hv's default, 127.0.0.1 */
     int shutdown_timeout_ms;
+    int addr_fast_for_ms, addr_slow_ms; /* AGENT_ADDR_FAST_FOR_MS, AGENT_ADDR_SLOW_MS unless a test set them */
     agent_vm *vms;
     size_t n, cap;
     yun_buf actions;
@@ -118,6 +120,8 @@ agent_state *agent_state_new(const char *vm_dir, const char *accel, int shutdown
     st->vm_dir = xstrdup(vm_dir);
     agent_state_set_accel(st, accel);
     st->shutdown_timeout_ms = shutdown_timeout_ms > 0 ? shutdown_timeout_ms : AGENT_DEFAULT_SHUTDOWN_TIMEOUT_MS;
+    st->addr_fast_for_ms = AGENT_ADDR_FAST_FOR_MS;
+    st->addr_slow_ms = AGENT_ADDR_SLOW_MS;
     buf_puts(&st->actions, "");
     pthread_mutex_init(&st->mig_lock, NULL);
     /* best effort: a VM that cannot get its disk says why in its verdict */
@@ -136,6 +140,12 @@ void agent_state_set_network(agent_state *st, const char *network, const char *b
 {
     snprintf(st->network, sizeof st->network, "%s", network ? network : "");
     snprintf(st->bridge, sizeof st->bridge, "%s", bridge ? bridge : "");
+}
+
+void agent_state_set_address_backoff(agent_state *st, int fast_for_ms, int slow_ms)
+{
+    st->addr_fast_for_ms = fast_for_ms > 0 ? fast_for_ms : AGENT_ADDR_FAST_FOR_MS;
+    st->addr_slow_ms = slow_ms > 0 ? slow_ms : AGENT_ADDR_SLOW_MS;
 }
 
 int agent_state_set_vnc_listen(agent_state *st, const char *addr, yun_err *err)
@@ -898,17 +908,24 @@ static json_t *console_tail(agent_vm *v, const char *path)
 }
 
 /* Learns the address of a running guest: every second while it has none (a lease comes a few seconds into
- * the boot), then every AGENT_ADDR_RECHECK_MS; forgotten when the guest stops (its next boot may get
- * another). A failure to ask is no address, never an error of the VM. */
-static void vm_address(yun_hv *hv, agent_vm *v, const hv_domain_info *dom)
+ * the boot), every AGENT_ADDR_SLOW_MS once it has gone a minute without (a guest without DHCP or without a
+ * network never gets one, and each ask is four libvirt calls), then every AGENT_ADDR_RECHECK_MS; forgotten
+ * when the guest stops (its next boot may get another). A failure to ask is no address, never an error of
+ * the VM. */
+static void vm_address(const agent_state *st, yun_hv *hv, agent_vm *v, const hv_domain_info *dom)
 {
     if (!dom || dom->state != HV_DOM_RUNNING) {
         v->address[0] = 0;
         v->address_at = 0;
+        v->address_from = 0;
         return;
     }
     int64_t now = yun_mono_ms();
-    int64_t every = v->address[0] ? AGENT_ADDR_RECHECK_MS : AGENT_ADDR_ASK_MS;
+    if (!v->address_from)
+        v->address_from = now;
+    int64_t every = v->address[0]                                  ? AGENT_ADDR_RECHECK_MS
+                    : now - v->address_from < st->addr_fast_for_ms ? AGENT_ADDR_ASK_MS
+                                                                   : st->addr_slow_ms;
     if (v->address_at && now - v->address_at < every)
         return;
     char addr[HV_ADDR_MAX] = "";
@@ -960,7 +977,7 @@ json_t *agent_report(agent_state *st, yun_hv *hv, yun_err *err)
             dom = NULL;
         const char *state = verdict(v, dom);
         json_t *jv = json_pack("{s:s, s:s}", "uuid", v->uuid, "state", state);
-        vm_address(hv, v, dom);
+        vm_address(st, hv, v, dom);
         if (v->address[0])
             json_object_set_new(jv, "address", json_string(v->address));
         if (v->error[0])

@@ -21,7 +21,9 @@
 #define AGENT_DEFAULT_SHUTDOWN_TIMEOUT_MS 30000
 #define AGENT_CONSOLE_TAIL_MAX (64 * 1024)
 #define AGENT_ADDR_RECHECK_MS 30000 /* a known guest address is asked for again this often */
-#define AGENT_ADDR_ASK_MS 1000        /* an unknown one this often */
+#define AGENT_ADDR_ASK_MS 1000      /* an unknown one this often, for the first AGENT_ADDR_FAST_FOR_MS of a run */
+#define AGENT_ADDR_FAST_FOR_MS 60000 /* a lease comes within seconds of a boot, or (no DHCP, no network) never */
+#define AGENT_ADDR_SLOW_MS 10000     /* then this often: 50 guests without one cost libvirt 200 RPCs/s before */
 
 typedef struct agent_config {
     const char *controller_url; /* "http://127.0.0.1:8080" */
@@ -67,13 +69,18 @@ void agent_state_set_accel(agent_state *st, const char *accel);
 /* Domains defined from now on join this libvirt network when set, else this bridge when set, else get an
  * unconnected tap (hv_domain_spec); running ones keep theirs until restarted. NULL or "" for none. */
 void agent_state_set_network(agent_state *st, const char *network, const char *bridge);
+/* How long a running guest without an address is asked for one every AGENT_ADDR_ASK_MS, and how often after
+ * that (default AGENT_ADDR_FAST_FOR_MS, AGENT_ADDR_SLOW_MS; 0 = the default): for tests, which cannot wait
+ * a minute. */
+void agent_state_set_address_backoff(agent_state *st, int fast_for_ms, int slow_ms);
 /* Domains defined from now on get their VNC server on addr (agent_config.mgmt_addr; NULL or "" = 127.0.0.1);
  * running ones keep theirs until restarted. -1 with err (nothing changed) when hv_vnc_listen_check refuses it. */
 int agent_state_set_vnc_listen(agent_state *st, const char *addr, yun_err *err);
 
 /* The report for yund (docs/agent-protocol.md): every domain on the host, the verdict on each VM the last
  * answer listed here (with its guest's IPv4 address once the hypervisor knows it: hv_domain_address, asked
- * every AGENT_ADDR_ASK_MS until known, then every AGENT_ADDR_RECHECK_MS), and the console tails
+ * every AGENT_ADDR_ASK_MS until known, AGENT_ADDR_SLOW_MS once the guest ran AGENT_ADDR_FAST_FOR_MS without
+ * one, and every AGENT_ADDR_RECHECK_MS once known), and the console tails
  * that changed since the last delivered report. A new reference, or NULL with err when the hypervisor
  * cannot list its domains. */
 json_t *agent_report(agent_state *st, yun_hv *hv, yun_err *err);

@@ -209,6 +209,28 @@ static void test_report_address(void **state)
     assert_string_equal(report_address(f, U1, a, sizeof a), "");
 }
 
+/* A guest that goes without an address past the fast period (no DHCP, no network) is asked less often, so 50
+ * of them do not cost libvirt four calls each per second; its next start asks every second again. */
+static void test_address_backoff(void **state)
+{
+    fixture *f = *state;
+    agent_state_set_network(f->st, HV_NET_NAME, NULL);
+    agent_state_set_address_backoff(f->st, 300, 5000); /* fast for 0.3 s, then every 5 s */
+    start_web1(f);
+    char a[HV_ADDR_MAX];
+    assert_string_equal(report_address(f, U1, a, sizeof a), ""); /* first ask */
+    yun_sleep_ms(AGENT_ADDR_ASK_MS + 50); /* past the fast period: the next ask is 5 s after the last */
+    hv_fake_set_address(f->hv, U1, "10.203.0.7");
+    assert_string_equal(report_address(f, U1, a, sizeof a), ""); /* fast would have asked: slow does not */
+    yun_sleep_ms(AGENT_ADDR_ASK_MS + 50);
+    assert_string_equal(report_address(f, U1, a, sizeof a), ""); /* nor a second later */
+    /* a restart is a new boot: fast again, so the lease is learnt at once */
+    hv_fake_set_state(f->hv, U1, HV_DOM_SHUTOFF);
+    assert_string_equal(report_address(f, U1, a, sizeof a), "");
+    hv_fake_set_state(f->hv, U1, HV_DOM_RUNNING);
+    assert_string_equal(report_address(f, U1, a, sizeof a), "10.203.0.7");
+}
+
 /* yes | running | no: overlay, define, start; then nothing more (idempotence). */
 static void test_create_defines_and_starts(void **state)
 {
@@ -1151,6 +1173,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_create_defines_and_starts),
         T(test_report_address),
+        T(test_address_backoff),
         T(test_restart_rederives),
         T(test_running_enforces_allocation),
         T(test_memory_above_max_is_reported),

@@ -254,6 +254,14 @@ static char *c_cores(json_t *o)
 {
     return cli_cell(cli_field(o, "cores", NULL));
 }
+/* "free/total" vCPUs as the scheduler counts them (cores x placement.cpu_ratio); "-" from an older yund */
+static char *c_vcpus(json_t *o)
+{
+    json_t *free = cli_field(cli_field(o, "free", NULL), "cpus", NULL), *total = cli_field(o, "vcpus", "cores", NULL);
+    if (!json_is_integer(free) || !json_is_integer(total))
+        return xstrdup("-");
+    return xasprintf("%lld/%lld", (long long)json_integer_value(free), (long long)json_integer_value(total));
+}
 static char *c_mhz(json_t *o)
 {
     return cli_cell(cli_field(o, "mhz", NULL));
@@ -285,9 +293,10 @@ static char *c_vms(json_t *o)
 
 static int cmd_host_list(cli_ctx *ctx, const cli_args *a)
 {
-    static const char *const h[] = {"NAME", "STATE", "CORES", "MHZ", "MEMORY", "DISK FREE/TOTAL", "HYPERVISOR", "VMS"};
-    static const cli_cell_fn f[] = {c_name, c_state, c_cores, c_mhz, c_mem, c_disk_free, c_hyp, c_vms};
-    return list(ctx, "/v1/hosts", "hosts", 8, h, f);
+    static const char *const h[] = {
+        "NAME", "STATE", "CORES", "VCPUS FREE/TOTAL", "MHZ", "MEMORY", "DISK FREE/TOTAL", "HYPERVISOR", "VMS"};
+    static const cli_cell_fn f[] = {c_name, c_state, c_cores, c_vcpus, c_mhz, c_mem, c_disk_free, c_hyp, c_vms};
+    return list(ctx, "/v1/hosts", "hosts", 9, h, f);
 }
 
 static int cmd_host_show(cli_ctx *ctx, const cli_args *a)
@@ -767,7 +776,9 @@ static const cli_opt drain_opts[] = {
     {"timeout", "SECS", "with --wait: give up after SECS seconds (default 600)"},
     {NULL, NULL, NULL}};
 static const cli_opt vm_migrate_opts[] = {
-    {"to", "HOST", "the host to move it to (default: where the placement algorithm puts it)"}, WAIT_OPT, OWNER_OPT,
+    {"to", "HOST", "the host to move it to (default: where the placement algorithm puts it)"},
+    WAIT_OPT,
+    OWNER_OPT,
     {NULL, NULL, NULL}};
 static const cli_opt vm_create_opts[] = {
     {"image", "IMAGE", "the image to boot (see `yun image list`)", true},

@@ -45,8 +45,8 @@ for _ in $(seq 1 50); do curl -fsS "$YUN_URL/healthz" >/dev/null 2>&1 && break; 
 
 for _ in $(seq 1 50); do yun host list -o json; jq -e '.hosts | length == 1' "$D/out" >/dev/null 2>&1 && break; sleep 0.2; done
 yun host list
-check "host list: the machine, up, with its cores and hypervisor (token from ./var/admin.token)" \
-  '[ $RC = 0 ] && head -1 "$D/out" | grep -q "^NAME  *STATE  *CORES  *MHZ  *MEMORY" && grep -q "^fake  *up " "$D/out"'
+check "host list: the machine, up, with its cores, free vCPUs and hypervisor (token from ./var/admin.token)" \
+  '[ $RC = 0 ] && head -1 "$D/out" | grep -q "^NAME  *STATE  *CORES  *VCPUS FREE/TOTAL  *MHZ  *MEMORY" && grep -q "^fake  *up  *64  *64/64 " "$D/out"'
 
 qemu-img create -q -f qcow2 "$D/tiny.qcow2" 64M
 yun image import "$D/tiny.qcow2" --name starter

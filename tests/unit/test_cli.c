@@ -782,13 +782,14 @@ static void test_srv_error_shown_unchanged(void **state)
 static void test_srv_vm_list_table_and_json(void **state)
 {
     (void)state;
-    static const char *list = "{\"vms\": ["
-                              "{\"name\": \"web1\", \"state\": \"running\", \"want\": \"running\", \"host\": \"h1\","
-                              " \"address\": \"10.203.0.7\", \"cpus\": 1, \"memory_mib\": 128, \"disk_mib\": 1024, \"image\": \"starter\","
-                              " \"owner\": \"admin\"},"
-                              "{\"name\": \"db\", \"state\": \"stopped\", \"want\": \"running\", \"host\": \"h2\","
-                              " \"cpus\": 2, \"memory_mib\": 1536, \"disk_mib\": 10240, \"image\": \"starter\","
-                              " \"owner\": \"alice\"}]}";
+    static const char *list =
+        "{\"vms\": ["
+        "{\"name\": \"web1\", \"state\": \"running\", \"want\": \"running\", \"host\": \"h1\","
+        " \"address\": \"10.203.0.7\", \"cpus\": 1, \"memory_mib\": 128, \"disk_mib\": 1024, \"image\": \"starter\","
+        " \"owner\": \"admin\"},"
+        "{\"name\": \"db\", \"state\": \"stopped\", \"want\": \"running\", \"host\": \"h2\","
+        " \"cpus\": 2, \"memory_mib\": 1536, \"disk_mib\": 10240, \"image\": \"starter\","
+        " \"owner\": \"alice\"}]}";
     srv_reset();
     srv_answer(200, list);
     srv_answer(200, "{\"id\": 1, \"name\": \"admin\", \"admin\": true}");
@@ -1021,12 +1022,12 @@ static void test_srv_hosts_and_settings(void **state)
     srv_reset();
     srv_answer(200, "{\"hosts\": [{\"name\": \"h1\", \"state\": \"up\", \"cores\": 2, \"mhz\": 2400, \"memory_mib\":"
                     " 24576, \"disk_total_mib\": 102400, \"disk_free_mib\": 51200, \"hypervisor\": \"qemu\","
-                    " \"accel\": \"tcg\", \"vms\": 1}]}");
+                    " \"accel\": \"tcg\", \"vms\": 1, \"vcpus\": 8, \"free\": {\"cpus\": 7}}]}");
     AUTOFREE char *out = NULL;
     AUTOFREE char *err = NULL;
     assert_int_equal(RUN(&out, &err, "host", "list"), 0);
-    assert_string_equal(out, "NAME  STATE  CORES  MHZ   MEMORY  DISK FREE/TOTAL  HYPERVISOR  VMS\n"
-                             "h1    up     2      2400  24G     50G/100G         qemu/tcg    1\n");
+    assert_string_equal(out, "NAME  STATE  CORES  VCPUS FREE/TOTAL  MHZ   MEMORY  DISK FREE/TOTAL  HYPERVISOR  VMS\n"
+                             "h1    up     2      7/8               2400  24G     50G/100G         qemu/tcg    1\n");
     srv_reset();
     srv_answer(200, "{}");
     AUTOFREE char *o2 = NULL;
@@ -1108,8 +1109,9 @@ static void test_srv_vm_migrate(void **state)
 {
     (void)state;
     srv_reset();
-    srv_answer(202, "{\"vm\": {\"name\": \"web1\", \"state\": \"migrating\", \"host\": \"h2\", \"migrate_from_id\": 1}, "
-                    "\"live\": true, \"placement\": {\"host\": \"h2\", \"reason\": \"named by the admin\"}}");
+    srv_answer(202,
+               "{\"vm\": {\"name\": \"web1\", \"state\": \"migrating\", \"host\": \"h2\", \"migrate_from_id\": 1}, "
+               "\"live\": true, \"placement\": {\"host\": \"h2\", \"reason\": \"named by the admin\"}}");
     srv_answer(200, "{\"name\": \"web1\", \"state\": \"migrating\", \"host\": \"h2\", \"migrate_from_id\": 1}");
     srv_answer(200, "{\"name\": \"web1\", \"state\": \"running\", \"host\": \"h2\", \"migrate_from_id\": 0}");
     AUTOFREE char *out = NULL;

@@ -35,6 +35,14 @@ static char *human(json_t *v, const char *unit)
     return i == 0 ? xasprintf("%.0f%s", x, unit) : xasprintf("%.1f%s%s", x, sfx[i], unit);
 }
 
+/* "1.2K/s / 35M/s": a pair of rates (read and write, rx and tx) in one cell. Caller frees. */
+static char *rates(json_t *a, json_t *b)
+{
+    AUTOFREE char *x = human(a, "/s");
+    AUTOFREE char *y = human(b, "/s");
+    return xasprintf("%s / %s", x, y);
+}
+
 static char *pct(json_t *v)
 {
     return json_is_number(v) ? xasprintf("%.1f", json_number_value(v)) : xstrdup("-");
@@ -107,19 +115,16 @@ int cli_vm_metrics(cli_ctx *ctx, const cli_args *a)
         char when[32];
         strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
 #define AT(o, k) json_array_get(json_object_get(o, k), i)
-        char *rd = human(AT(avg, "disk_rd_bps"), "/s"), *wr = human(AT(avg, "disk_wr_bps"), "/s");
-        char *rx = human(AT(avg, "net_rx_bps"), "/s"), *tx = human(AT(avg, "net_tx_bps"), "/s");
         char *c[7] = {xstrdup(when),
                       pct(AT(avg, "cpu_pct")),
                       pct(AT(mx, "cpu_pct")),
                       human(AT(avg, "mem_rss"), ""),
-                      xasprintf("%s / %s", rd, wr),
-                      xasprintf("%s / %s", rx, tx),
+                      rates(AT(avg, "disk_rd_bps"), AT(avg, "disk_wr_bps")),
+                      rates(AT(avg, "net_rx_bps"), AT(avg, "net_tx_bps")),
                       probe_cell(AT(avg, "probe_ok"), AT(avg, "probe_ms"))};
 #undef AT
         cli_table_add(&t, (const char *const *)c);
         free_cells(c, 7);
-        free(rd), free(wr), free(rx), free(tx);
     }
     if (t.nrows == 0)
         fprintf(ctx->out, "no samples for %s in the last %s (a VM has them while it runs)\n", a->pos[0],
@@ -145,7 +150,6 @@ static void top_frame(cli_ctx *ctx, json_t *j)
     json_array_foreach(json_object_get(j, "hosts"), i, o)
     {
         json_t *m = json_object_get(o, "metrics");
-        char *rx = human(json_object_get(m, "net_rx_bps"), "/s"), *tx = human(json_object_get(m, "net_tx_bps"), "/s");
         json_t *pw = json_object_get(m, "power_w"), *ld = json_object_get(m, "load1");
         char *c[8] = {cli_cell(json_object_get(o, "name")),
                       cli_cell(json_object_get(o, "cores")),
@@ -153,11 +157,10 @@ static void top_frame(cli_ctx *ctx, json_t *j)
                       human(json_object_get(m, "mem_used"), ""),
                       human(json_object_get(m, "mem_free"), ""),
                       json_is_number(ld) ? xasprintf("%.2f", json_number_value(ld)) : xstrdup("-"),
-                      xasprintf("%s / %s", rx, tx),
+                      rates(json_object_get(m, "net_rx_bps"), json_object_get(m, "net_tx_bps")),
                       json_is_number(pw) ? xasprintf("%.0fW", json_number_value(pw)) : xstrdup("-")};
         cli_table_add(&t, (const char *const *)c);
         free_cells(c, 8);
-        free(rx), free(tx);
     }
     cli_table_print(&t, ctx->out);
     cli_table_free(&t);
@@ -167,20 +170,17 @@ static void top_frame(cli_ctx *ctx, json_t *j)
     json_array_foreach(json_object_get(j, "vms"), i, o)
     {
         json_t *m = json_object_get(o, "metrics");
-        char *rd = human(json_object_get(m, "disk_rd_bps"), "/s"), *wr = human(json_object_get(m, "disk_wr_bps"), "/s");
-        char *rx = human(json_object_get(m, "net_rx_bps"), "/s"), *tx = human(json_object_get(m, "net_tx_bps"), "/s");
         char *c[9] = {cli_cell(json_object_get(o, "name")),
                       cli_cell(json_object_get(o, "owner")),
                       cli_cell(json_object_get(o, "host")),
                       cli_cell(json_object_get(o, "state")),
                       pct(json_object_get(m, "cpu_pct")),
                       human(json_object_get(m, "mem_rss"), ""),
-                      xasprintf("%s / %s", rd, wr),
-                      xasprintf("%s / %s", rx, tx),
+                      rates(json_object_get(m, "disk_rd_bps"), json_object_get(m, "disk_wr_bps")),
+                      rates(json_object_get(m, "net_rx_bps"), json_object_get(m, "net_tx_bps")),
                       probe_cell(json_object_get(m, "probe_ok"), json_object_get(m, "probe_ms"))};
         cli_table_add(&t, (const char *const *)c);
         free_cells(c, 9);
-        free(rd), free(wr), free(rx), free(tx);
     }
     cli_table_print(&t, ctx->out);
     cli_table_free(&t);

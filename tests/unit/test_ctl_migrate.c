@@ -2,75 +2,23 @@
  * real in-memory SQLite store: where a VM goes, what each host's agent is told, how the verdicts of source
  * and target end a migration or put the VM back, and a drain that moves what fits, a few at a time, names
  * the resource for what does not, and ends drained. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <cmocka.h>
-
-#include "ctl/ctl.h"
-#include "util/clock.h"
-
-typedef struct fx {
-    yun_store *s;
-    ctl_ctx *c;
-    yun_user alice;
-    yun_image img;
-    int64_t h1;
-} fx;
-
-static int64_t T0;
+#include "ctl_fixture.h"
 
 static int64_t add_host(fx *f, const char *name, int cores, uint64_t mem)
 {
-    yun_host h = {0};
-    snprintf(h.name, sizeof h.name, "%s", name);
-    h.cores = cores;
-    h.mhz = 2000;
-    h.mem_mib = mem;
-    h.disk_total_mib = h.disk_free_mib = 100000;
-    snprintf(h.hypervisor, sizeof h.hypervisor, "qemu");
-    snprintf(h.accel, sizeof h.accel, "tcg");
+    yun_host h = fx_host(name, cores, mem);
     snprintf(h.libvirt_uri, sizeof h.libvirt_uri, "qemu+tcp://%s/system", name);
     snprintf(h.migrate_addr, sizeof h.migrate_addr, "10.0.0.%d", name[1] - '0');
     if (!strcmp(name, "h2"))
         snprintf(h.mgmt_addr, sizeof h.mgmt_addr, "192.168.1.2");
-    yun_err err = YUN_ERR_INIT;
-    assert_int_equal(ctl_agent_register(f->c, f->s, &h, T0, &err), 0);
-    return h.id;
+    return fx_register(f, &h);
 }
 
 static int setup(void **state)
 {
-    fx *f = calloc(1, sizeof *f);
-    T0 = yun_now_ms();
-    yun_err err = YUN_ERR_INIT;
-    f->s = store_open(":memory:", &err);
-    assert_non_null(f->s);
-    f->c = ctl_new(&(ctl_config){.image_dir = "/srv/images", .vm_dir = "/srv/vms", .interval_ms = 60000});
-    snprintf(f->alice.name, sizeof f->alice.name, "alice");
-    snprintf(f->alice.token_hash, sizeof f->alice.token_hash, "%064d", 1);
-    assert_int_equal(store_user_create(f->s, &f->alice, &err), 0);
-    snprintf(f->img.name, sizeof f->img.name, "starter");
-    snprintf(f->img.path, sizeof f->img.path, "/srv/images/starter/base.qcow2");
-    f->img.size_mib = 64;
-    f->img.owner_id = f->alice.id;
-    f->img.is_public = true;
-    assert_int_equal(store_image_create(f->s, &f->img, &err), 0);
+    fx *f = fx_new(60000, NULL);
     f->h1 = add_host(f, "h1", 4, 4096);
     *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fx *f = *state;
-    ctl_free(f->c);
-    store_close(f->s);
-    free(f);
     return 0;
 }
 
@@ -414,7 +362,7 @@ static void test_drain_retry_and_empty(void **state)
 
 int main(void)
 {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, fx_teardown)
     const struct CMUnitTest tests[] = {
         T(test_migrate_success),
         T(test_migrate_target_first),

@@ -199,18 +199,27 @@ typedef struct snapshot_walk {
     size_t nh;
 } snapshot_walk;
 
-/* Adds what one VM reserves to its host. */
-static int snapshot_one(const yun_vm *vm, void *ud)
+static void reserve(sched_host *h, const yun_vm *vm)
 {
-    snapshot_walk *w = ud;
-    sched_host *h = vm->host_id > 0 ? find_sched_host(w->hs, w->nh, vm->host_id) : NULL;
-    if (!h)
-        return 0;
-    h->vms++;
     h->used_cpus += vm->cpus;
     h->used_mem_mib += vm->max_mem_mib ? vm->max_mem_mib : vm->mem_mib;
     h->used_disk_mib += vm->disk_mib;
     h->used_min_mhz += vm->min_mhz;
+}
+
+/* Adds what one VM reserves to its host, and, while it migrates live, to its source as well: the source
+ * keeps the room until the migration ends, since a failure puts the VM back there. */
+static int snapshot_one(const yun_vm *vm, void *ud)
+{
+    snapshot_walk *w = ud;
+    sched_host *h = vm->host_id > 0 ? find_sched_host(w->hs, w->nh, vm->host_id) : NULL;
+    if (h) {
+        h->vms++;
+        reserve(h, vm);
+    }
+    sched_host *from = vm->migrate_from > 0 ? find_sched_host(w->hs, w->nh, vm->migrate_from) : NULL;
+    if (from && from != h)
+        reserve(from, vm);
     return 0;
 }
 

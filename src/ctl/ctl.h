@@ -36,7 +36,9 @@ int ctl_interval_ms(ctl_ctx *ctx, yun_store *s);
 yun_host_state ctl_host_effective_state(const yun_host *h, int64_t now_ms, int interval_ms);
 
 /* Reads every host and what its VMs reserve, with each host's vCPUs at the setting placement.cpu_ratio.
- * *out is malloc'd; hosts are in id order. */
+ * A VM migrating live reserves its room on both hosts, its target (host_id) and its source (migrate_from),
+ * until the migration ends or fails: a failed migration puts it back on the source, which must still have
+ * room for it. (sched_host.vms counts only the VMs assigned to a host.) *out is malloc'd; hosts in id order. */
 int ctl_sched_snapshot(ctl_ctx *ctx, yun_store *s, int64_t now_ms, sched_host **out, size_t *n, yun_err *err);
 
 /* What a user already holds (store_usage: every VM not wanted deleted). */

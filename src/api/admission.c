@@ -1,4 +1,4 @@
-/* admission.c: the admin's limits on new VMs and the portal's settings (see admission.h). */
+/* admission.c: the portal's settings (see admission.h). */
 #include "api/admission.h"
 
 #include <stdbool.h>
@@ -65,10 +65,10 @@ static int check_onoff(const char *v, yun_err *err)
 
 static const admission_setting table[] = {
     {SESSION_REGISTRATION_KEY, "on", check_onoff},
-    {"admission.threshold_pct", "100", check_pct},
-    {"vm.max_cpus", "0", check_count},
-    {"vm.max_memory_mib", "0", check_count},
-    {"vm.max_disk_mib", "0", check_count},
+    {CTL_ADMISSION_THRESHOLD_KEY, CTL_ADMISSION_THRESHOLD_DEFAULT, check_pct},
+    {CTL_VM_MAX_CPUS_KEY, CTL_VM_MAX_DEFAULT, check_count},
+    {CTL_VM_MAX_MEMORY_KEY, CTL_VM_MAX_DEFAULT, check_count},
+    {CTL_VM_MAX_DISK_KEY, CTL_VM_MAX_DEFAULT, check_count},
     {"price.cpu", "0", check_price},
     {"price.memory", "0", check_price},
     {"price.disk", "0", check_price},
@@ -97,86 +97,5 @@ int admission_setting_value(yun_store *s, const char *key, char *out, size_t n, 
         return -1;
     }
     snprintf(out, n, "%s", st->def);
-    return 0;
-}
-
-static int64_t setting_int(yun_store *s, const char *key, yun_err *err, int *failed)
-{
-    char v[32];
-    if (admission_setting_value(s, key, v, sizeof v, err) < 0) {
-        *failed = 1;
-        return 0;
-    }
-    return strtoll(v, NULL, 10);
-}
-
-int admission_cloud_read(ctl_ctx *ctl, yun_store *s, int64_t now_ms, admission_cloud *out, yun_err *err)
-{
-    memset(out, 0, sizeof *out);
-    AUTOFREE sched_host *hosts = NULL;
-    size_t n = 0;
-    if (ctl_sched_snapshot(ctl, s, now_ms, &hosts, &n, err) < 0)
-        return -1;
-    out->hosts = (int64_t)n;
-    for (size_t i = 0; i < n; i++) {
-        const sched_host *h = &hosts[i];
-        if (h->state == YUN_HOST_DOWN)
-            continue;
-        if (h->state == YUN_HOST_UP)
-            out->hosts_up++;
-        out->cores += sched_cpu_capacity(h);
-        out->overcommitted |= sched_overcommitted(h);
-        out->cores_used += h->used_cpus;
-        out->mem_mib += (int64_t)h->mem_mib;
-        out->mem_used_mib += (int64_t)h->used_mem_mib;
-        out->disk_mib += (int64_t)h->disk_total_mib;
-        out->disk_used_mib += (int64_t)h->used_disk_mib;
-        /* free as the scheduler sees it: disabled hosts take no new VMs, so they offer nothing free */
-        if (h->state == YUN_HOST_UP) {
-            out->cores_free += sched_free_cpus(h);
-            out->mem_free_mib += (int64_t)sched_free_mem_mib(h);
-            out->disk_free_mib += (int64_t)sched_free_disk_mib(h);
-        }
-    }
-    return store_vm_count(s, -1, -1, &out->vms, err);
-}
-
-static int limit_one(const char *what, const char *key, int64_t limit, int64_t asked, const char *unit, yun_err *err)
-{
-    if (limit > 0 && asked > limit)
-        return yun_err_set(err, YUN_E_INVALID,
-                           "the VM asks for %lld%s %s; the largest VM allowed has %lld%s (setting %s): ask for less",
-                           (long long)asked, unit, what, (long long)limit, unit, key);
-    return 0;
-}
-
-int admission_check(ctl_ctx *ctl, yun_store *s, const yun_vm *vm, int64_t now_ms, yun_err *err)
-{
-    int failed = 0;
-    int64_t max_cpus = setting_int(s, "vm.max_cpus", err, &failed);
-    int64_t max_mem = setting_int(s, "vm.max_memory_mib", err, &failed);
-    int64_t max_disk = setting_int(s, "vm.max_disk_mib", err, &failed);
-    int64_t pct = setting_int(s, "admission.threshold_pct", err, &failed);
-    if (failed)
-        return -1;
-    if (limit_one("cpus", "vm.max_cpus", max_cpus, vm->cpus, "", err) < 0 ||
-        limit_one("memory", "vm.max_memory_mib", max_mem, (int64_t)vm->max_mem_mib, "M", err) < 0 ||
-        limit_one("disk", "vm.max_disk_mib", max_disk, (int64_t)vm->disk_mib, "M", err) < 0)
-        return -1;
-    if (pct <= 0 || pct >= 100)
-        return 0;
-    admission_cloud c;
-    if (admission_cloud_read(ctl, s, now_ms, &c, err) < 0)
-        return -1;
-    /* integer percentages, rounded down, so "above 80%" means 81% or more and the message matches the test */
-    int64_t cpu_pct = c.cores ? c.cores_used * 100 / c.cores : 0;
-    int64_t mem_pct = c.mem_mib ? c.mem_used_mib * 100 / c.mem_mib : 0;
-    if (cpu_pct > pct || mem_pct > pct)
-        return yun_err_set(err, YUN_E_NO_CAPACITY,
-                           "admission threshold: the cloud's %s use is %lld%%, above the %lld%% the admin set "
-                           "(setting admission.threshold_pct); new VMs are refused until VMs are deleted or hosts "
-                           "are added",
-                           cpu_pct > pct ? "CPU" : "memory", (long long)(cpu_pct > pct ? cpu_pct : mem_pct),
-                           (long long)pct);
     return 0;
 }

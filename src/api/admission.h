@@ -1,5 +1,6 @@
-/* admission.h: the admin's limits on new VMs, checked at create before the scheduler, and the portal's
- * settings (their keys, defaults and checks), so the settings API and the create path agree on them.
+/* admission.h: the portal's settings (their keys, defaults and checks), for the settings API. The admin's
+ * limits on new VMs among them are checked by the controller at create (ctl.h, "admission", which owns their
+ * keys and defaults):
  *
  *   admission.threshold_pct  1..100 (default 100): new VMs are refused while the cloud's CPU or memory use is
  *                            above it. "Use" is what the VMs reserve (cpus, max memory) over what the hosts
@@ -34,22 +35,5 @@ const admission_setting *admission_settings(size_t *n);
 
 /* The value of a setting of that table (the store's, else its default) into out. */
 int admission_setting_value(yun_store *s, const char *key, char *out, size_t n, yun_err *err);
-
-/* What the hosts that are not down offer, what the VMs placed on them reserve and what is free as the
- * scheduler counts it (ctl_sched_snapshot, sched_free_*), summed over the cloud. CPU is in the scheduler's
- * units: vCPUs (cores x placement.cpu_ratio), which are cores when there is no overcommit. */
-typedef struct admission_cloud {
-    int64_t cores, cores_used, cores_free; /* vCPUs when overcommitted */
-    bool overcommitted;                    /* some host takes more vCPUs than it has cores */
-    int64_t mem_mib, mem_used_mib, mem_free_mib;
-    int64_t disk_mib, disk_used_mib, disk_free_mib;
-    int64_t vms, hosts, hosts_up;
-} admission_cloud;
-int admission_cloud_read(ctl_ctx *ctl, yun_store *s, int64_t now_ms, admission_cloud *out, yun_err *err);
-
-/* Refuses vm (validated, not yet placed) when it is larger than the largest VM allowed (YUN_E_INVALID naming
- * the setting) or while the cloud's use is above the admission threshold (YUN_E_NO_CAPACITY with the use, the
- * threshold and what to do). */
-int admission_check(ctl_ctx *ctl, yun_store *s, const yun_vm *vm, int64_t now_ms, yun_err *err);
 
 #endif

@@ -44,7 +44,7 @@ void api_token_hash(const char *token, char hex[65]);
 /* First-start bootstrap in state_dir: creates the admin user and writes its token to admin.token (0600) when
  * the store has no admin or the file is gone (then the admin gets a new token); creates agent.token (0600)
  * when missing. Fills agent_hash with the agent token's hash. */
-int api_bootstrap(yun_store *s, const char *state_dir, char agent_hash[65], yun_err *err);
+int api_bootstrap(ctl_ctx *ctl, yun_store *s, const char *state_dir, char agent_hash[65], yun_err *err);
 
 /* Looks for scripts/build-starter.sh relative to the executable (exe_path: /proc/self/exe's target), then in
  * the source tree this was built from. Returns a malloc'd path or NULL. */

@@ -70,7 +70,7 @@ static int read_secret(const char *path, char *out, size_t n, yun_err *err)
     return 1;
 }
 
-static int bootstrap_admin(yun_store *s, const char *state_dir, yun_err *err)
+static int bootstrap_admin(ctl_ctx *ctl, yun_store *s, const char *state_dir, yun_err *err)
 {
     AUTOFREE char *path = xasprintf("%s/admin.token", state_dir);
     AUTOFREE yun_user *users = NULL;
@@ -86,8 +86,9 @@ static int bootstrap_admin(yun_store *s, const char *state_dir, yun_err *err)
         return 0;
     api_token_new(tok, sizeof tok);
     if (admin) {
-        api_token_hash(tok, admin->token_hash);
-        if (store_user_update(s, admin, err) < 0)
+        char hash[65];
+        api_token_hash(tok, hash);
+        if (ctl_user_token_set(ctl, s, admin->id, hash, NULL, err) < 0)
             return -1;
         log_warn("%s was missing: wrote a new token for %s (the old one no longer works)", path, admin->name);
     } else {
@@ -96,14 +97,14 @@ static int bootstrap_admin(yun_store *s, const char *state_dir, yun_err *err)
         u.is_admin = true;
         api_token_hash(tok, u.token_hash);
         yun_err e = YUN_ERR_INIT;
-        if (store_user_create(s, &u, &e) < 0) {
+        if (ctl_user_create(ctl, s, &u, NULL, &e) < 0) {
             if (e.code != YUN_E_CONFLICT) {
                 *err = e;
                 return -1;
             }
             /* a plain user named admin exists: make the bootstrap admin someone else, never promote them */
             snprintf(u.name, sizeof u.name, "yun-admin");
-            if (store_user_create(s, &u, err) < 0)
+            if (ctl_user_create(ctl, s, &u, NULL, err) < 0)
                 return -1;
         }
         log_info("created admin user %s; its token is in %s", u.name, path);
@@ -111,7 +112,7 @@ static int bootstrap_admin(yun_store *s, const char *state_dir, yun_err *err)
         char pw[24];
         api_token_new(pw, sizeof pw);
         AUTOFREE char *pw_path = xasprintf("%s/admin.password", state_dir);
-        if (session_password_set(s, u.id, pw, err) < 0 || write_secret(pw_path, pw, err) < 0)
+        if (session_password_set(ctl, s, u.id, pw, err) < 0 || write_secret(pw_path, pw, err) < 0)
             return -1;
         sodium_memzero(pw, sizeof pw);
         log_info("the portal password of %s is in %s", u.name, pw_path);
@@ -119,11 +120,11 @@ static int bootstrap_admin(yun_store *s, const char *state_dir, yun_err *err)
     return write_secret(path, tok, err);
 }
 
-int api_bootstrap(yun_store *s, const char *state_dir, char agent_hash[65], yun_err *err)
+int api_bootstrap(ctl_ctx *ctl, yun_store *s, const char *state_dir, char agent_hash[65], yun_err *err)
 {
     if (sodium_init() < 0)
         return yun_err_set(err, YUN_E_INTERNAL, "libsodium failed to initialise");
-    if (bootstrap_admin(s, state_dir, err) < 0)
+    if (bootstrap_admin(ctl, s, state_dir, err) < 0)
         return -1;
     AUTOFREE char *path = xasprintf("%s/agent.token", state_dir);
     char tok[128];

@@ -147,19 +147,12 @@ int h_host_show(api_req *rq, api_resp *rs, yun_err *err)
 static int host_set(api_req *rq, api_resp *rs, bool enable, yun_err *err)
 {
     yun_host h;
-    if (api_host_resolve(rq, rq->params[0], &h, err) < 0)
+    bool changed = false;
+    if (api_host_resolve(rq, rq->params[0], &h, err) < 0 ||
+        ctl_host_set_enabled(rq->ctl, rq->store, h.id, enable, &changed, &h, err) < 0)
         return -1;
-    yun_host_state want = enable ? YUN_HOST_UP : YUN_HOST_DISABLED;
-    /* enable ends a drain too (its VMs stay where they went) */
-    bool operator_off = h.state == YUN_HOST_DISABLED || h.state == YUN_HOST_DRAINING || h.state == YUN_HOST_DRAINED;
-    bool change = enable ? operator_off : h.state != YUN_HOST_DISABLED;
-    if (change) {
-        /* enabling says "up"; the effective state still turns down if its agent is silent */
-        h.state = want;
-        if (store_host_update(rq->store, &h, err) < 0)
-            return -1;
+    if (changed)
         log_info("host %s %s by %s", h.name, enable ? "enabled" : "disabled", rq->user.name);
-    }
     return host_respond(rq, rs, &h, err);
 }
 

@@ -187,7 +187,7 @@ int h_image_import(api_req *rq, api_resp *rs, yun_err *err)
     snprintf(img.path, sizeof img.path, "%s", dest);
     img.owner_id = rq->user.id;
     img.is_public = rq->user.is_admin;
-    if (store_image_create(rq->store, &img, err) < 0) {
+    if (ctl_image_create(rq->ctl, rq->store, &img, err) < 0) {
         unlink(dest);
         return -1;
     }
@@ -241,7 +241,7 @@ int h_image_delete(api_req *rq, api_resp *rs, yun_err *err)
     if (count)
         return yun_err_set(err, YUN_E_CONFLICT, "image %s is used by %zu VM%s (%s%s): delete them first", img.name,
                            count, count == 1 ? "" : "s", users, count > 3 ? ", ..." : "");
-    if (store_image_delete(rq->store, img.id, err) < 0)
+    if (ctl_image_delete(rq->ctl, rq->store, img.id, err) < 0)
         return -1;
     image_files_remove(rq->sh, &img);
     log_info("image %s deleted by %s", img.name, rq->user.name);
@@ -395,13 +395,8 @@ int h_image_build_starter(api_req *rq, api_resp *rs, yun_err *err)
     }
     img.owner_id = rq->user.id;
     img.is_public = true;
-    if (store_begin(rq->store, err) < 0)
+    if (ctl_image_replace(rq->ctl, rq->store, have_old ? old.id : 0, &img, err) < 0)
         goto fail;
-    if ((have_old && store_image_delete(rq->store, old.id, err) < 0) || store_image_create(rq->store, &img, err) < 0 ||
-        store_commit(rq->store, err) < 0) {
-        store_rollback(rq->store);
-        goto fail;
-    }
     if (have_old)
         image_files_remove(sh, &old);
     log_info("image starter built in %.1f s: %s", yun_mono_s() - t0, dir);

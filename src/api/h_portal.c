@@ -34,7 +34,7 @@ static int login_answer(api_req *rq, api_resp *rs, const char *name, const char 
 {
     char tok[SESSION_TOKEN_LEN];
     yun_user u;
-    if (session_login(rq->store, name, password, yun_now_ms(), tok, &u, err) < 0)
+    if (session_login(rq->ctl, rq->store, name, password, yun_now_ms(), tok, &u, err) < 0)
         return -1;
     session_cookie_header(tok, rs->set_cookie);
     rs->status = 201;
@@ -59,7 +59,7 @@ int h_session_create(api_req *rq, api_resp *rs, yun_err *err)
 
 int h_session_delete(api_req *rq, api_resp *rs, yun_err *err)
 {
-    if (session_logout(rq->store, header(rq, MHD_HTTP_HEADER_COOKIE), err) < 0)
+    if (session_logout(rq->ctl, rq->store, header(rq, MHD_HTTP_HEADER_COOKIE), err) < 0)
         return -1;
     session_cookie_header(NULL, rs->set_cookie);
     rs->status = 204;
@@ -75,7 +75,7 @@ int h_register(api_req *rq, api_resp *rs, yun_err *err)
     yun_user u;
     int r = api_unpack(j, err, "{s:s, s:s}", "name", &name, "password", &pw);
     if (r == 0)
-        r = session_register(rq->store, name, pw, &u, err);
+        r = session_register(rq->ctl, rq->store, name, pw, &u, err);
     if (r == 0) {
         log_info("portal: %s registered", u.name);
         r = login_answer(rq, rs, name, pw, err);
@@ -105,7 +105,7 @@ int h_user_password(api_req *rq, api_resp *rs, yun_err *err)
             r = yun_err_set(err, YUN_E_FORBIDDEN, "old_password is wrong: give your current password");
     }
     if (r == 0)
-        r = session_password_set(rq->store, u.id, pw, err);
+        r = session_password_set(rq->ctl, rq->store, u.id, pw, err);
     if (r == 0) {
         log_info("portal: password of %s set by %s", u.name, rq->user.name);
         /* every session of u ended; a user who changed their own stays logged in with a new one */
@@ -135,8 +135,8 @@ static void write_item(yun_buf *b, const char *item, long long total, long long 
 
 int h_resources(api_req *rq, api_resp *rs, yun_err *err)
 {
-    admission_cloud c;
-    if (admission_cloud_read(rq->ctl, rq->store, yun_now_ms(), &c, err) < 0)
+    ctl_cloud c;
+    if (ctl_cloud_read(rq->ctl, rq->store, yun_now_ms(), &c, err) < 0)
         return -1;
     char pcpu[32], pmem[32], pdisk[32], cur[16], pct[8], mc[24], mm[24], md[24], reg[8];
     if (admission_setting_value(rq->store, "price.cpu", pcpu, sizeof pcpu, err) < 0 ||

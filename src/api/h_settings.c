@@ -137,7 +137,7 @@ int h_setting_put(api_req *rq, api_resp *rs, yun_err *err)
         return -1;
     const char *v = NULL;
     if (api_unpack(j, err, "{s:s}", "value", &v) < 0 || st->check(v, err) < 0 ||
-        store_setting_set(rq->store, st->key, v, err) < 0) {
+        ctl_setting_set(rq->ctl, rq->store, st->key, v, err) < 0) {
         json_decref(j);
         return -1;
     }

@@ -138,7 +138,7 @@ int h_user_create(api_req *rq, api_resp *rs, yun_err *err)
     api_token_new(tok, sizeof tok);
     api_token_hash(tok, u.token_hash);
     yun_err e = YUN_ERR_INIT;
-    if (store_user_create(rq->store, &u, &e) < 0) {
+    if (ctl_user_create(rq->ctl, rq->store, &u, NULL, &e) < 0) {
         if (e.code == YUN_E_CONFLICT)
             return yun_err_set(err, YUN_E_CONFLICT, "a user named %s exists already", u.name);
         *err = e;
@@ -146,18 +146,6 @@ int h_user_create(api_req *rq, api_resp *rs, yun_err *err)
     }
     log_info("user %s created by %s%s", u.name, rq->user.name, u.is_admin ? " (admin)" : "");
     return respond_token(rq, rs, 201, &u, tok, err);
-}
-
-static int admins_other_than(api_req *rq, int64_t id, size_t *n, yun_err *err)
-{
-    AUTOFREE yun_user *users = NULL;
-    size_t nu = 0;
-    if (store_user_list(rq->store, &users, &nu, err) < 0)
-        return -1;
-    *n = 0;
-    for (size_t i = 0; i < nu; i++)
-        *n += users[i].is_admin && users[i].id != id;
-    return 0;
 }
 
 static const api_field patch_fields[] = {{"admin", F_BOOL, false}, {"quota", F_OBJECT, false}, {NULL, 0, false}};
@@ -177,16 +165,7 @@ int h_user_patch(api_req *rq, api_resp *rs, yun_err *err)
     }
     bool had_admin = json_object_get(j, "admin") != NULL;
     json_decref(j);
-    if (had_admin && !admin && u.is_admin) {
-        size_t others = 0;
-        if (admins_other_than(rq, u.id, &others, err) < 0)
-            return -1;
-        if (!others)
-            return yun_err_set(err, YUN_E_CONFLICT, "%s is the last admin: make another user admin first", u.name);
-    }
-    if (had_admin)
-        u.is_admin = admin;
-    if (store_user_update(rq->store, &u, err) < 0)
+    if (ctl_user_update(rq->ctl, rq->store, u.id, q ? &u.quota : NULL, had_admin ? (admin != 0) : -1, &u, err) < 0)
         return -1;
     log_info("user %s changed by %s", u.name, rq->user.name);
     return write_user(rq, &rs->body, &u, err);
@@ -199,8 +178,9 @@ int h_user_token(api_req *rq, api_resp *rs, yun_err *err)
         return -1;
     char tok[80];
     api_token_new(tok, sizeof tok);
-    api_token_hash(tok, u.token_hash);
-    if (store_user_update(rq->store, &u, err) < 0)
+    char hash[65];
+    api_token_hash(tok, hash);
+    if (ctl_user_token_set(rq->ctl, rq->store, u.id, hash, &u, err) < 0)
         return -1;
     log_info("user %s: new token, asked by %s", u.name, rq->user.name);
     return respond_token(rq, rs, 200, &u, tok, err);
@@ -211,26 +191,8 @@ int h_user_delete(api_req *rq, api_resp *rs, yun_err *err)
     yun_user u;
     if (api_user_resolve(rq, rq->params[0], &u, err) < 0)
         return -1;
-    int64_t nvms = 0;
-    if (store_vm_count(rq->store, u.id, -1, &nvms, err) < 0)
+    if (ctl_user_delete(rq->ctl, rq->store, u.id, err) < 0)
         return -1;
-    if (nvms)
-        return yun_err_set(err, YUN_E_CONFLICT, "%s owns %lld VM%s: delete them first", u.name, (long long)nvms,
-                           nvms == 1 ? "" : "s");
-    if (u.is_admin) {
-        size_t others = 0;
-        if (admins_other_than(rq, u.id, &others, err) < 0)
-            return -1;
-        if (!others)
-            return yun_err_set(err, YUN_E_CONFLICT, "%s is the last admin and cannot be deleted", u.name);
-    }
-    yun_err e = YUN_ERR_INIT;
-    if (store_user_delete(rq->store, u.id, &e) < 0) {
-        if (e.code == YUN_E_CONFLICT)
-            return yun_err_set(err, YUN_E_CONFLICT, "%s still owns images: delete them first (%s)", u.name, e.msg);
-        *err = e;
-        return -1;
-    }
     log_info("user %s deleted by %s", u.name, rq->user.name);
     rs->status = 204;
     return 0;

@@ -2,7 +2,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/admission.h"
 #include "api/api_int.h"
 #include "util/clock.h"
 #include "util/log.h"
@@ -412,8 +411,6 @@ int h_vm_create(api_req *rq, api_resp *rs, yun_err *err)
     json_decref(j);
     j = NULL;
     sched_choice choice;
-    if (admission_check(rq->ctl, rq->store, &vm, yun_now_ms(), err) < 0) /* portal: largest VM, threshold */
-        goto fail;
     double sched_t0 = yun_mono_s(); /* monitoring: scheduler duration */
     if (ctl_vm_create(rq->ctl, rq->store, &owner, &vm, &choice, err) < 0)
         return -1;
@@ -439,27 +436,6 @@ static const api_field patch_fields[] = {
     {"min_mhz", F_INT, false},    {"max_mhz", F_INT, false}, {NULL, 0, false},
 };
 
-/* A larger CPU reservation must still fit on the VM's host, as it had to at create. */
-static int min_mhz_fits(api_req *rq, const yun_vm *old, const yun_vm *nv, yun_err *err)
-{
-    if (nv->min_mhz <= old->min_mhz || old->host_id <= 0)
-        return 0;
-    AUTOFREE sched_host *hs = NULL;
-    size_t n = 0;
-    if (ctl_sched_snapshot(rq->ctl, rq->store, yun_now_ms(), &hs, &n, err) < 0)
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        if (hs[i].id != old->host_id)
-            continue;
-        int64_t free_mhz = sched_free_mhz(&hs[i]) + old->min_mhz;
-        if (nv->min_mhz > free_mhz)
-            return yun_err_set(err, YUN_E_NO_CAPACITY,
-                               "min-mhz %d does not fit on %s: it has %lld MHz of reservable CPU for this VM",
-                               nv->min_mhz, hs[i].name, (long long)free_mhz);
-    }
-    return 0;
-}
-
 int h_vm_patch(api_req *rq, api_resp *rs, yun_err *err)
 {
     json_t *j = api_body_json(rq, patch_fields, err);
@@ -472,7 +448,7 @@ int h_vm_patch(api_req *rq, api_resp *rs, yun_err *err)
                        "min_mhz", &dummy, "max_mhz", &dummy);
     if (r < 0 || api_vm_resolve(rq, rq->params[0], &vm, err) < 0)
         goto fail;
-    if (vm.want == YUN_WANT_DELETED) {
+    if (vm.want == YUN_WANT_DELETED) { /* said before any complaint about the fields; ctl_vm_update checks again */
         yun_err_set(err, YUN_E_CONFLICT, "VM %s is being deleted", vm.name);
         goto fail;
     }
@@ -485,61 +461,34 @@ int h_vm_patch(api_req *rq, api_resp *rs, yun_err *err)
         yun_err_set(err, YUN_E_INVALID, "cpu-shares 0 is out of range: give 2 to 262144 (default 1024)");
         goto fail;
     }
-    if (model_vm_validate(&nv, err) < 0 || min_mhz_fits(rq, &vm, &nv, err) < 0)
-        goto fail;
     json_decref(j);
-    if (store_vm_update(rq->store, &nv, err) < 0)
+    if (ctl_vm_update(rq->ctl, rq->store, &nv, err) < 0)
         return -1;
-    ctl_vms_changed(rq->ctl);
-    log_info("vm %s/%s set: cpu_shares %d, cpu_cap %d, memory %lluM, min_mhz %d, max_mhz %d", nv.owner_name, nv.name,
-             nv.cpu_shares, nv.cpu_cap, (unsigned long long)nv.mem_mib, nv.min_mhz, nv.max_mhz);
     return vm_respond(rq, rs, 200, &nv, err);
 fail:
     json_decref(j);
     return -1;
 }
 
-static int vm_action(api_req *rq, api_resp *rs, const char *action, yun_err *err)
+static int vm_action(api_req *rq, api_resp *rs, ctl_vm_act act, yun_err *err)
 {
     yun_vm vm;
-    if (api_vm_resolve(rq, rq->params[0], &vm, err) < 0)
+    if (api_vm_resolve(rq, rq->params[0], &vm, err) < 0 || ctl_vm_action(rq->ctl, rq->store, vm.id, act, &vm, err) < 0)
         return -1;
-    if (vm.want == YUN_WANT_DELETED)
-        return yun_err_set(err, YUN_E_CONFLICT, "VM %s is being deleted: it cannot %s", vm.name, action);
-    if (!strcmp(action, "start")) {
-        vm.want = YUN_WANT_RUNNING;
-        if (vm.state == YUN_VM_ERROR) {
-            /* a retry: the agent tries again when it sees no error standing */
-            vm.state = YUN_VM_STARTING;
-            vm.error[0] = '\0';
-        }
-    } else if (!strcmp(action, "stop")) {
-        vm.want = YUN_WANT_STOPPED;
-    } else {
-        if (vm.want != YUN_WANT_RUNNING)
-            return yun_err_set(err, YUN_E_CONFLICT, "VM %s is stopped: start it instead of rebooting", vm.name);
-        ctl_reboot_request(rq->ctl, vm.uuid);
-        log_info("vm %s/%s: reboot asked", vm.owner_name, vm.name);
-        return vm_respond(rq, rs, 202, &vm, err);
-    }
-    if (store_vm_update(rq->store, &vm, err) < 0)
-        return -1;
-    ctl_vms_changed(rq->ctl);
-    log_info("vm %s/%s: want %s", vm.owner_name, vm.name, model_vm_want_name(vm.want));
     return vm_respond(rq, rs, 202, &vm, err);
 }
 
 int h_vm_start(api_req *rq, api_resp *rs, yun_err *err)
 {
-    return vm_action(rq, rs, "start", err);
+    return vm_action(rq, rs, CTL_VM_START, err);
 }
 int h_vm_stop(api_req *rq, api_resp *rs, yun_err *err)
 {
-    return vm_action(rq, rs, "stop", err);
+    return vm_action(rq, rs, CTL_VM_STOP, err);
 }
 int h_vm_reboot(api_req *rq, api_resp *rs, yun_err *err)
 {
-    return vm_action(rq, rs, "reboot", err);
+    return vm_action(rq, rs, CTL_VM_REBOOT, err);
 }
 
 int h_vm_delete(api_req *rq, api_resp *rs, yun_err *err)
@@ -547,33 +496,16 @@ int h_vm_delete(api_req *rq, api_resp *rs, yun_err *err)
     yun_vm vm;
     if (api_vm_resolve(rq, rq->params[0], &vm, err) < 0)
         return -1;
-    yun_host h;
-    yun_err e = YUN_ERR_INIT;
-    bool host_gone =
-        vm.host_id <= 0 || (store_host_get(rq->store, vm.host_id, &h, &e) < 0 && e.code == YUN_E_NOT_FOUND);
     const char *force = api_query(rq, "force");
     bool forced = force && (!strcmp(force, "true") || !strcmp(force, "1"));
     if (forced && !rq->user.is_admin)
         return yun_err_set(err, YUN_E_FORBIDDEN, "only an admin may force a delete (?force=true)");
-    if (host_gone || forced) {
-        /* no agent will report on it (no host), or the admin gives up on its host (dead for good): the row goes
-         * now; should the domain turn up again, its agent reports it as an orphan and leaves it alone */
-        if (store_vm_delete(rq->store, vm.id, err) < 0)
-            return -1;
-        ctl_vms_changed(rq->ctl);
-        log_info("vm %s/%s deleted at once (%s)", vm.owner_name, vm.name,
-                 host_gone ? "it had no host" : "forced by the admin");
+    bool gone = false;
+    if (ctl_vm_delete(rq->ctl, rq->store, vm.id, forced, &vm, &gone, err) < 0)
+        return -1;
+    if (gone) {
         rs->status = 204;
         return 0;
-    }
-    if (vm.want != YUN_WANT_DELETED || vm.state != YUN_VM_DELETING) {
-        vm.want = YUN_WANT_DELETED;
-        if (vm.state != YUN_VM_ERROR)
-            vm.state = YUN_VM_DELETING;
-        if (store_vm_update(rq->store, &vm, err) < 0)
-            return -1;
-        ctl_vms_changed(rq->ctl);
-        log_info("vm %s/%s: delete asked", vm.owner_name, vm.name);
     }
     return vm_respond(rq, rs, 202, &vm, err);
 }

@@ -56,19 +56,12 @@ bool session_password_verify(const char *hash, const char *password)
     return crypto_pwhash_str_verify(hash, password, strlen(password)) == 0;
 }
 
-int session_password_set(yun_store *s, int64_t user_id, const char *password, yun_err *err)
+int session_password_set(ctl_ctx *ctl, yun_store *s, int64_t user_id, const char *password, yun_err *err)
 {
     char hash[SESSION_HASH_LEN];
     if (session_password_hash(password, hash, err) < 0)
         return -1;
-    if (store_begin(s, err) < 0)
-        return -1;
-    if (store_user_password_set(s, user_id, hash, err) < 0 || store_session_delete_user(s, user_id, err) < 0 ||
-        store_commit(s, err) < 0) {
-        store_rollback(s);
-        return -1;
-    }
-    return 0;
+    return ctl_user_password_set(ctl, s, user_id, hash, err);
 }
 
 /* A hash made once per process so an unknown name costs a verification too. Not secret: it hashes a fixed
@@ -86,8 +79,8 @@ static void dummy_hash(char out[SESSION_HASH_LEN])
     pthread_mutex_unlock(&lock);
 }
 
-int session_login(yun_store *s, const char *name, const char *password, int64_t now_ms, char token[SESSION_TOKEN_LEN],
-                  yun_user *user, yun_err *err)
+int session_login(ctl_ctx *ctl, yun_store *s, const char *name, const char *password, int64_t now_ms,
+                  char token[SESSION_TOKEN_LEN], yun_user *user, yun_err *err)
 {
     static const char wrong[] = "wrong user name or password";
     if (!name || !*name || !password || !*password)
@@ -110,7 +103,7 @@ int session_login(yun_store *s, const char *name, const char *password, int64_t 
         return yun_err_set(err, YUN_E_UNAUTHORIZED, "%s", wrong);
 
     int64_t swept = 0;
-    if (store_session_expire(s, now_ms, &swept, &e) < 0)
+    if (ctl_session_expire(ctl, s, now_ms, &swept, &e) < 0)
         log_warn("sweeping expired sessions: %s", e.msg); /* harmless: they no longer let anyone in */
     unsigned char raw[32];
     randombytes_buf(raw, sizeof raw);
@@ -118,7 +111,7 @@ int session_login(yun_store *s, const char *name, const char *password, int64_t 
     sodium_memzero(raw, sizeof raw);
     char th[65];
     token_hash(token, th);
-    if (store_session_create(s, th, user->id, now_ms + SESSION_TTL_MS, err) < 0) {
+    if (ctl_session_create(ctl, s, th, user->id, now_ms + SESSION_TTL_MS, err) < 0) {
         sodium_memzero(token, SESSION_TOKEN_LEN);
         return -1;
     }
@@ -134,7 +127,7 @@ bool session_registration_open(yun_store *s)
     return strcmp(v, "off") != 0;
 }
 
-int session_register(yun_store *s, const char *name, const char *password, yun_user *user, yun_err *err)
+int session_register(ctl_ctx *ctl, yun_store *s, const char *name, const char *password, yun_user *user, yun_err *err)
 {
     if (!session_registration_open(s))
         return yun_err_set(err, YUN_E_FORBIDDEN, "self-registration is turned off: ask the admin for an account");
@@ -145,14 +138,7 @@ int session_register(yun_store *s, const char *name, const char *password, yun_u
         return -1;
     memset(user, 0, sizeof *user);
     snprintf(user->name, sizeof user->name, "%s", name);
-    if (store_begin(s, err) < 0)
-        return -1;
-    if (store_user_create(s, user, err) < 0 || store_user_password_set(s, user->id, hash, err) < 0 ||
-        store_commit(s, err) < 0) {
-        store_rollback(s); /* nothing half-made: no user without the password they chose */
-        return -1;
-    }
-    return 0;
+    return ctl_user_create(ctl, s, user, hash, err); /* with the password, in one transaction */
 }
 
 bool session_cookie_token(const char *cookie_header, char *out, size_t n)
@@ -223,7 +209,7 @@ int session_authenticate(yun_store *s, const char *cookie_header, const char *cs
     return 1;
 }
 
-int session_logout(yun_store *s, const char *cookie_header, yun_err *err)
+int session_logout(ctl_ctx *ctl, yun_store *s, const char *cookie_header, yun_err *err)
 {
     char tok[SESSION_TOKEN_LEN];
     if (!session_cookie_token(cookie_header, tok, sizeof tok))
@@ -231,5 +217,5 @@ int session_logout(yun_store *s, const char *cookie_header, yun_err *err)
     char th[65];
     token_hash(tok, th);
     sodium_memzero(tok, sizeof tok);
-    return store_session_delete(s, th, err);
+    return ctl_session_delete(ctl, s, th, err);
 }

@@ -14,7 +14,8 @@
  * headers. Bearer-token callers are not affected: a browser never adds an Authorization header by itself.
  *
  * Self-registration is the setting portal.registration ("on" or "off", default "on"); the admin turns it off.
- * All functions take the caller's own yun_store (store.h: one thread at a time). */
+ * All functions take the caller's own yun_store (store.h: one thread at a time); those that change something
+ * make the change through the controller (ctl.h), hence its ctx. */
 #ifndef YUN_API_SESSION_H
 #define YUN_API_SESSION_H
 
@@ -22,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ctl/ctl.h"
 #include "model/model.h"
 #include "store/store.h"
 #include "util/err.h"
@@ -49,20 +51,20 @@ bool session_password_verify(const char *hash, const char *password);
 
 /* Sets user_id's password (checked and hashed) and logs that user out everywhere, so a reset password
  * also ends the sessions of whoever knew the old one. */
-int session_password_set(yun_store *s, int64_t user_id, const char *password, yun_err *err);
+int session_password_set(ctl_ctx *ctl, yun_store *s, int64_t user_id, const char *password, yun_err *err);
 
 /* Logs name in with password: on success fills token (the cookie's value, shown only here) and user, and
  * stores the session until now_ms + SESSION_TTL_MS. An unknown name, a user without a password and a wrong
  * password all fail YUN_E_UNAUTHORIZED with one message, and take the same time (a dummy hash is verified for
  * an unknown name), so a login does not tell which names exist. Expired sessions are swept here. */
-int session_login(yun_store *s, const char *name, const char *password, int64_t now_ms, char token[SESSION_TOKEN_LEN],
-                  yun_user *user, yun_err *err);
+int session_login(ctl_ctx *ctl, yun_store *s, const char *name, const char *password, int64_t now_ms,
+                  char token[SESSION_TOKEN_LEN], yun_user *user, yun_err *err);
 
 /* Creates a plain user named name with password, when the setting portal.registration allows it (else
  * YUN_E_FORBIDDEN saying the admin turned it off). The name is validated as every yun name; a taken name is
  * YUN_E_CONFLICT. The user gets no API token (they log in; they may make one with POST /v1/users/{me}/token)
  * and the default quota (unlimited until the admin sets one). Fills user. */
-int session_register(yun_store *s, const char *name, const char *password, yun_user *user, yun_err *err);
+int session_register(ctl_ctx *ctl, yun_store *s, const char *name, const char *password, yun_user *user, yun_err *err);
 /* Whether self-registration is on (the setting, default on). */
 bool session_registration_open(yun_store *s);
 
@@ -81,6 +83,6 @@ int session_authenticate(yun_store *s, const char *cookie_header, const char *cs
                          int64_t now_ms, yun_user *user, yun_err *err);
 
 /* Ends the session the cookie names (no cookie, or an unknown one, is fine: logging out twice succeeds). */
-int session_logout(yun_store *s, const char *cookie_header, yun_err *err);
+int session_logout(ctl_ctx *ctl, yun_store *s, const char *cookie_header, yun_err *err);
 
 #endif

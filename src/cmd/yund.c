@@ -232,13 +232,14 @@ static int run(const options *o)
         log_error("opening the store %s: %s", db, err.msg);
         return 1;
     }
+    ctl_ctx *ctl = ctl_new(&(ctl_config){.image_dir = image_dir, .vm_dir = vm_dir});
     char agent_hash[65];
-    if (api_bootstrap(store, state, agent_hash, &err) < 0) {
+    if (api_bootstrap(ctl, store, state, agent_hash, &err) < 0) {
         log_error("%s", err.msg);
+        ctl_free(ctl);
         store_close(store);
         return 1;
     }
-    ctl_ctx *ctl = ctl_new(&(ctl_config){.image_dir = image_dir, .vm_dir = vm_dir});
     char exe[4096];
     ssize_t el = readlink("/proc/self/exe", exe, sizeof exe - 1);
     exe[el > 0 ? el : 0] = '\0';

@@ -1,8 +1,12 @@
-/* ctl.h: the controller's loops over the store: placing new VMs (through sched.h), applying agent reports
- * (the reconciler's side of docs/agent-protocol.md) and host health. A ctl_ctx holds what is not worth a
- * table because every agent pass resends it (orphans and strangers per host) or is a one-shot request
- * (reboots), plus the lock that makes schedule-then-insert atomic. Thread-safe: each call takes the
- * caller's own yun_store (one per thread); the ctx locks what it shares. */
+/* ctl.h: the controller. Every change to the store goes through a function here (nothing outside src/ctl and
+ * src/store calls a store write; tests/unit/test_store_writes.sh checks it): VMs (create with admission and
+ * placement, update, start/stop/reboot, delete, migrate), hosts (register, enable/disable, drain, health),
+ * users, sessions, images and settings; and the loops: applying agent reports (the reconciler's side of
+ * docs/agent-protocol.md), drains and host health. Each change that an agent may have to act on wakes the
+ * agents itself (ctl_vms_changed). A ctl_ctx holds what is not worth a table because every agent pass resends
+ * it (orphans and strangers per host) or is a one-shot request (reboots), plus the lock that makes
+ * snapshot -> check -> pick -> write atomic. Thread-safe: each call takes the caller's own yun_store (one per
+ * thread); the ctx locks what it shares. */
 #ifndef YUN_CTL_CTL_H
 #define YUN_CTL_CTL_H
 
@@ -53,11 +57,66 @@ int ctl_user_usage(yun_store *s, int64_t owner_id, ctl_usage *out, yun_err *err)
 /* Fails with YUN_E_QUOTA, naming the quota, when adding vm to usage would exceed the owner's quota. */
 int ctl_quota_check(const yun_user *owner, const ctl_usage *usage, const yun_vm *vm, yun_err *err);
 
-/* Creates vm (validated by the caller, owner_id and image_id set): checks the owner's quota, picks a host
- * with the algorithm in the setting placement.algorithm, and writes the VM with its host in one transaction,
- * state SCHEDULED, under the ctx's lock so two creates cannot take the same room. Fills vm (id, uuid, host)
- * and choice. On failure nothing is written. */
+/* ---- admission (ctl_admission.c): the admin's limits on new VMs ----
+ *   admission.threshold_pct  1..100 (default 100: none): new VMs are refused while the cloud's CPU or memory
+ *                            use is above it. "Use" is what the VMs reserve (cpus, max memory) over what the
+ *                            hosts that are not down offer.
+ *   vm.max_cpus, vm.max_memory_mib, vm.max_disk_mib   the largest VM allowed; 0 (default) = no limit.
+ * The keys and defaults are the ones the settings API lists (src/api/admission.c takes them from here). */
+#define CTL_ADMISSION_THRESHOLD_KEY "admission.threshold_pct"
+#define CTL_ADMISSION_THRESHOLD_DEFAULT "100"
+#define CTL_VM_MAX_CPUS_KEY "vm.max_cpus"
+#define CTL_VM_MAX_MEMORY_KEY "vm.max_memory_mib"
+#define CTL_VM_MAX_DISK_KEY "vm.max_disk_mib"
+#define CTL_VM_MAX_DEFAULT "0"
+
+/* What the hosts that are not down offer, what the VMs placed on them reserve and what is free as the
+ * scheduler counts it (ctl_sched_snapshot, sched_free_*), summed over the cloud. CPU is in the scheduler's
+ * units: vCPUs (cores x placement.cpu_ratio), which are cores when there is no overcommit. */
+typedef struct ctl_cloud {
+    int64_t cores, cores_used, cores_free; /* vCPUs when overcommitted */
+    bool overcommitted;                    /* some host takes more vCPUs than it has cores */
+    int64_t mem_mib, mem_used_mib, mem_free_mib;
+    int64_t disk_mib, disk_used_mib, disk_free_mib;
+    int64_t vms, hosts, hosts_up;
+} ctl_cloud;
+int ctl_cloud_read(ctl_ctx *ctx, yun_store *s, int64_t now_ms, ctl_cloud *out, yun_err *err);
+
+/* Refuses vm (validated, not yet placed) when it is larger than the largest VM allowed (YUN_E_INVALID naming
+ * the setting) or while the cloud's use, on a snapshot taken at now_ms, is above the admission threshold
+ * (YUN_E_NO_CAPACITY with the use, the threshold and what to do). ctl_vm_create runs the same check itself,
+ * on the snapshot it places with; this one is for asking ahead. */
+int ctl_admission_check(ctl_ctx *ctx, yun_store *s, const yun_vm *vm, int64_t now_ms, yun_err *err);
+
+/* ---- VMs (ctl_vm.c) ---- */
+
+/* Creates vm (validated by the caller, owner_id and image_id set). Under the ctx's scheduler lock, on one
+ * snapshot of the hosts: admission (ctl_admission_check's limits and threshold), the owner's quota, the
+ * pick with the algorithm in the setting placement.algorithm, and the write of the VM with its host in one
+ * transaction, state SCHEDULED; so concurrent creates can neither take the same room nor pass a quota or the
+ * threshold together. Fills vm (id, uuid, host) and choice, and wakes the agents. On failure nothing is
+ * written. */
 int ctl_vm_create(ctl_ctx *ctx, yun_store *s, const yun_user *owner, yun_vm *vm, sched_choice *choice, yun_err *err);
+
+/* Changes what a user may change on a VM: vm->id names it, and its cpu_shares, cpu_cap, mem_mib, min_mhz and
+ * max_mhz are the new values; every other field is the store's row as it is now (an agent's report applied
+ * meanwhile is kept). Validated as a whole (model_vm_validate); a larger min_mhz must still fit on the VM's
+ * host (YUN_E_NO_CAPACITY), checked under the scheduler lock like a create. CONFLICT for a VM being deleted.
+ * Fills vm with the row as written and wakes the agents. */
+int ctl_vm_update(ctl_ctx *ctx, yun_store *s, yun_vm *vm, yun_err *err);
+
+typedef enum { CTL_VM_START, CTL_VM_STOP, CTL_VM_REBOOT } ctl_vm_act;
+/* What the user wants of VM vm_id: START wants it running (one in ERROR is retried: state STARTING, error
+ * cleared), STOP wants it stopped, REBOOT asks its host for one reboot (CONFLICT unless it is wanted
+ * running). CONFLICT for a VM being deleted. Fills out (may be NULL) with the row and wakes the agents. */
+int ctl_vm_action(ctl_ctx *ctx, yun_store *s, int64_t vm_id, ctl_vm_act act, yun_vm *out, yun_err *err);
+
+/* Deletes VM vm_id. When it has no host (none assigned, or the host is gone) or force is set (the admin gives
+ * up on its host), the row goes at once and *gone is true: no agent will report on it, and should the domain
+ * turn up again its agent reports it as an orphan and leaves it alone. Otherwise the VM is wanted deleted
+ * (state DELETING unless ERROR) and its agent's verdict removes the row later; *gone is false. Fills out (may
+ * be NULL) with the row as it stands and wakes the agents. Whether a caller may force is the caller's rule. */
+int ctl_vm_delete(ctl_ctx *ctx, yun_store *s, int64_t vm_id, bool force, yun_vm *out, bool *gone, yun_err *err);
 
 /* A counter that moves after every committed change to a VM row made through this process (yund is the only
  * writer of its store), so a reader can tell whether something it rendered from the VMs is still current.
@@ -184,6 +243,13 @@ int ctl_host_drain(ctl_ctx *ctx, yun_store *s, int64_t host_id, yun_err *err);
  * neither assigned nor migrating away, becomes DRAINED. Returns the number of moves started, or -1. */
 int ctl_drain_tick(ctl_ctx *ctx, yun_store *s, yun_err *err);
 
+/* Enables host_id (UP: it takes new VMs again; this also ends a drain, its VMs staying where they went; the
+ * effective state still turns down when its agent is silent) or disables it (DISABLED: it takes no new VMs,
+ * its VMs stay). Under the scheduler lock, so a create that has not written yet cannot land on a host after
+ * it was disabled. *changed (may be NULL) says whether the state moved; out (may be NULL) gets the host. */
+int ctl_host_set_enabled(ctl_ctx *ctx, yun_store *s, int64_t host_id, bool enabled, bool *changed, yun_host *out,
+                         yun_err *err);
+
 /* A host's drain as `yun host show` and the portal show it. */
 typedef struct ctl_drain_status {
     int vms_left;  /* still assigned to the host */
@@ -195,5 +261,48 @@ int ctl_drain_status_get(yun_store *s, int64_t host_id, ctl_drain_status *out, y
 /* Host health: marks UP hosts without a report for 3 intervals DOWN in the store (logged once per change).
  * Returns the number of hosts marked, or -1. */
 int ctl_health_tick(ctl_ctx *ctx, yun_store *s, int64_t now_ms, yun_err *err);
+
+/* ---- users and their sessions (ctl_user.c) ---- */
+
+/* Creates u (validated by the caller; fills id and created_ms); with password_hash not NULL, also sets that
+ * password in the same transaction, so there is never a user without the password they chose. A taken name
+ * fails CONFLICT (the store's message). */
+int ctl_user_create(ctl_ctx *ctx, yun_store *s, yun_user *u, const char *password_hash, yun_err *err);
+
+/* Changes user id: its quota when quota is not NULL, its admin flag when admin is 0 or 1 (-1 keeps it); the
+ * token and name are kept as they are in the store. Taking admin from the last admin fails CONFLICT. Fills
+ * out (may be NULL). */
+int ctl_user_update(ctl_ctx *ctx, yun_store *s, int64_t id, const yun_quota *quota, int admin, yun_user *out,
+                    yun_err *err);
+
+/* Replaces user id's API token by the one hashed to token_hash (the old one stops working). Fills out. */
+int ctl_user_token_set(ctl_ctx *ctx, yun_store *s, int64_t id, const char *token_hash, yun_user *out, yun_err *err);
+
+/* Sets user id's password hash ("" for none) and ends all of that user's sessions, in one transaction. */
+int ctl_user_password_set(ctl_ctx *ctx, yun_store *s, int64_t id, const char *hash, yun_err *err);
+
+/* Deletes user id. CONFLICT, naming what to do first, while they own VMs or images or are the last admin. */
+int ctl_user_delete(ctl_ctx *ctx, yun_store *s, int64_t id, yun_err *err);
+
+/* Browser sessions, by the hash of their token (store.h). */
+int ctl_session_create(ctl_ctx *ctx, yun_store *s, const char *token_hash, int64_t user_id, int64_t expires_ms,
+                       yun_err *err);
+int ctl_session_delete(ctl_ctx *ctx, yun_store *s, const char *token_hash, yun_err *err);
+int ctl_session_expire(ctl_ctx *ctx, yun_store *s, int64_t now_ms, int64_t *removed, yun_err *err);
+
+/* ---- images (ctl_image.c) ---- */
+
+/* Records img (its file in place; fills id). A taken name fails CONFLICT. */
+int ctl_image_create(ctl_ctx *ctx, yun_store *s, yun_image *img, yun_err *err);
+/* Forgets image id (its files are the caller's). CONFLICT while VMs use it. */
+int ctl_image_delete(ctl_ctx *ctx, yun_store *s, int64_t id, yun_err *err);
+/* Deletes image old_id (when > 0) and records img in one transaction: a rebuilt image takes the old one's
+ * name without a moment where neither exists. */
+int ctl_image_replace(ctl_ctx *ctx, yun_store *s, int64_t old_id, yun_image *img, yun_err *err);
+
+/* ---- settings (ctl_setting.c) ---- */
+
+/* Writes setting key = value (checked by the caller). */
+int ctl_setting_set(ctl_ctx *ctx, yun_store *s, const char *key, const char *value, yun_err *err);
 
 #endif

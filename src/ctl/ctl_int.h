@@ -3,6 +3,8 @@
 #define YUN_CTL_CTL_INT_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "ctl/ctl.h"
 
@@ -10,5 +12,11 @@
 void ctl_sched_lock(ctl_ctx *c, bool lock);
 /* The lock that serialises drain ticks; taken before the sched lock, never after. */
 void ctl_drain_lock(ctl_ctx *c, bool lock);
+
+/* Admission in two halves, so a create runs the second on the snapshot it places with (ctl_admission.c).
+ * limits: INVALID, naming the setting, when vm is larger than the largest VM allowed; fills *pct with the
+ * threshold in force (100: none). threshold: NO_CAPACITY when the use summed over hosts is above pct. */
+int ctl_admission_limits(yun_store *s, const yun_vm *vm, int64_t *pct, yun_err *err);
+int ctl_admission_threshold(const sched_host *hosts, size_t n, int64_t pct, yun_err *err);
 
 #endif

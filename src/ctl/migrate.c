@@ -278,7 +278,12 @@ int ctl_host_drain(ctl_ctx *c, yun_store *s, int64_t host_id, yun_err *err)
         free(w.ids);
         return -1;
     }
+    /* under the sched lock, like every change of a host's state, so no create that has not written yet lands
+     * on the host once it drains; the row is read again inside the transaction, keeping a report's heartbeat */
+    ctl_sched_lock(c, true);
     int rc = store_begin(s, err);
+    if (rc == 0)
+        rc = store_host_get(s, host_id, &h, err);
     for (size_t i = 0; i < w.n && rc == 0; i++) {
         yun_vm vm;
         if ((rc = store_vm_get(s, w.ids[i], &vm, err)) == 0) {
@@ -293,10 +298,11 @@ int ctl_host_drain(ctl_ctx *c, yun_store *s, int64_t host_id, yun_err *err)
     }
     if (rc == 0)
         rc = store_commit(s, err);
-    if (rc < 0) {
+    if (rc < 0)
         store_rollback(s);
+    ctl_sched_lock(c, false);
+    if (rc < 0)
         return -1;
-    }
     log_info("host %s is draining: it takes no new VMs, and its VMs move away (%d at a time)", h.name,
              ctl_migration_concurrency(s));
     ctl_vms_changed(c);

@@ -110,15 +110,15 @@ static void test_limits_and_threshold(void **state)
     int64_t now = yun_now_ms();
     yun_vm big = vm_of(f->owner, "big", 3, 512);
     /* defaults: no limits, no threshold */
-    assert_int_equal(admission_check(f->ctl, f->s, &big, now, &err), 0);
+    assert_int_equal(ctl_admission_check(f->ctl, f->s, &big, now, &err), 0);
 
     assert_int_equal(store_setting_set(f->s, "vm.max_cpus", "2", &err), 0);
-    assert_int_equal(admission_check(f->ctl, f->s, &big, now, &err), -1);
+    assert_int_equal(ctl_admission_check(f->ctl, f->s, &big, now, &err), -1);
     assert_int_equal(err.code, YUN_E_INVALID);
     assert_non_null(strstr(err.msg, "vm.max_cpus"));
     assert_int_equal(store_setting_set(f->s, "vm.max_cpus", "0", &err), 0);
     assert_int_equal(store_setting_set(f->s, "vm.max_memory_mib", "256", &err), 0);
-    assert_int_equal(admission_check(f->ctl, f->s, &big, now, &err), -1);
+    assert_int_equal(ctl_admission_check(f->ctl, f->s, &big, now, &err), -1);
     assert_non_null(strstr(err.msg, "vm.max_memory_mib"));
     assert_int_equal(store_setting_set(f->s, "vm.max_memory_mib", "0", &err), 0);
 
@@ -128,8 +128,8 @@ static void test_limits_and_threshold(void **state)
     yun_vm placed = vm_of(f->owner, "web1", 2, 512);
     placed.host_id = h.id;
     assert_int_equal(store_vm_create(f->s, &placed, &err), 0);
-    admission_cloud c;
-    assert_int_equal(admission_cloud_read(f->ctl, f->s, now, &c, &err), 0);
+    ctl_cloud c;
+    assert_int_equal(ctl_cloud_read(f->ctl, f->s, now, &c, &err), 0);
     assert_int_equal(c.cores, 4);
     assert_int_equal(c.cores_used, 2);
     assert_int_equal(c.cores_free, 2);
@@ -139,9 +139,9 @@ static void test_limits_and_threshold(void **state)
 
     yun_vm small = vm_of(f->owner, "small", 1, 128);
     assert_int_equal(store_setting_set(f->s, "admission.threshold_pct", "50", &err), 0);
-    assert_int_equal(admission_check(f->ctl, f->s, &small, now, &err), 0); /* at 50%, not above */
+    assert_int_equal(ctl_admission_check(f->ctl, f->s, &small, now, &err), 0); /* at 50%, not above */
     assert_int_equal(store_setting_set(f->s, "admission.threshold_pct", "49", &err), 0);
-    assert_int_equal(admission_check(f->ctl, f->s, &small, now, &err), -1);
+    assert_int_equal(ctl_admission_check(f->ctl, f->s, &small, now, &err), -1);
     assert_int_equal(err.code, YUN_E_NO_CAPACITY);
     assert_non_null(strstr(err.msg, "admission threshold"));
     assert_non_null(strstr(err.msg, "CPU use is 50%"));
@@ -149,22 +149,22 @@ static void test_limits_and_threshold(void **state)
 
     /* placement.cpu_ratio 4: the host takes 16 vCPUs, and use is counted against them (2 of 16: 12%) */
     assert_int_equal(store_setting_set(f->s, "placement.cpu_ratio", "4", &err), 0);
-    assert_int_equal(admission_cloud_read(f->ctl, f->s, now, &c, &err), 0);
+    assert_int_equal(ctl_cloud_read(f->ctl, f->s, now, &c, &err), 0);
     assert_int_equal(c.cores, 16);
     assert_int_equal(c.cores_used, 2);
     assert_int_equal(c.cores_free, 14);
     assert_true(c.overcommitted);
-    assert_int_equal(admission_check(f->ctl, f->s, &small, now, &err), 0);
+    assert_int_equal(ctl_admission_check(f->ctl, f->s, &small, now, &err), 0);
     assert_int_equal(store_setting_set(f->s, "placement.cpu_ratio", "1", &err), 0);
-    assert_int_equal(admission_cloud_read(f->ctl, f->s, now, &c, &err), 0);
+    assert_int_equal(ctl_cloud_read(f->ctl, f->s, now, &c, &err), 0);
     assert_int_equal(c.cores, 4);
     assert_false(c.overcommitted);
 
     /* a host that stopped reporting offers nothing, so it neither counts nor trips the threshold */
-    assert_int_equal(admission_cloud_read(f->ctl, f->s, now + 3600 * 1000, &c, &err), 0);
+    assert_int_equal(ctl_cloud_read(f->ctl, f->s, now + 3600 * 1000, &c, &err), 0);
     assert_int_equal(c.cores, 0);
     assert_int_equal(c.hosts_up, 0);
-    assert_int_equal(admission_check(f->ctl, f->s, &small, now + 3600 * 1000, &err), 0);
+    assert_int_equal(ctl_admission_check(f->ctl, f->s, &small, now + 3600 * 1000, &err), 0);
 
     char v[16];
     assert_int_equal(admission_setting_value(f->s, "price.currency", v, sizeof v, &err), 0);

@@ -128,8 +128,9 @@ static int setup(void **state)
     yun_err err = YUN_ERR_INIT;
     yun_store *s = store_open(db, &err);
     assert_non_null(s);
+    f->ctl = ctl_new(&(ctl_config){.image_dir = images, .vm_dir = vms});
     char hash[65];
-    assert_int_equal(api_bootstrap(s, f->dir, hash, &err), 0);
+    assert_int_equal(api_bootstrap(f->ctl, s, f->dir, hash, &err), 0);
     store_close(s);
     AUTOFREE char *ap = xasprintf("%s/admin.token", f->dir);
     AUTOFREE char *gp = xasprintf("%s/agent.token", f->dir);
@@ -138,7 +139,6 @@ static int setup(void **state)
     assert_int_equal(st.st_mode & 0777, 0600);
     read_file(ap, f->admin, sizeof f->admin);
     read_file(gp, f->agent, sizeof f->agent);
-    f->ctl = ctl_new(&(ctl_config){.image_dir = images, .vm_dir = vms});
     api_config cfg = {.listen = "127.0.0.1:0",
                       .store_path = db,
                       .state_dir = f->dir,

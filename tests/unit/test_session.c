@@ -10,6 +10,23 @@
 
 #include "api/session.h"
 
+/* The controller the changes go through; it holds no state these tests look at. */
+static ctl_ctx *ctl;
+
+static int ctl_up(void **state)
+{
+    (void)state;
+    ctl = ctl_new(&(ctl_config){.image_dir = "/srv/images", .vm_dir = "/srv/vms"});
+    return 0;
+}
+
+static int ctl_down(void **state)
+{
+    (void)state;
+    ctl_free(ctl);
+    return 0;
+}
+
 static yun_store *mem_store(void)
 {
     yun_err err = YUN_ERR_INIT;
@@ -53,17 +70,17 @@ static void test_register_login_logout(void **state)
     yun_err err = YUN_ERR_INIT;
     yun_user u;
     assert_true(session_registration_open(s));
-    assert_int_equal(session_register(s, "alice", "alice-password", &u, &err), 0);
+    assert_int_equal(session_register(ctl, s, "alice", "alice-password", &u, &err), 0);
     assert_true(u.id > 0);
     assert_false(u.is_admin);
     assert_string_equal(u.token_hash, ""); /* no API token until she asks for one */
 
     /* a taken name, a bad name, a short password: refused, nothing made */
-    assert_int_equal(session_register(s, "alice", "another-password", &u, &err), -1);
+    assert_int_equal(session_register(ctl, s, "alice", "another-password", &u, &err), -1);
     assert_int_equal(err.code, YUN_E_CONFLICT);
-    assert_int_equal(session_register(s, "Bad Name", "another-password", &u, &err), -1);
+    assert_int_equal(session_register(ctl, s, "Bad Name", "another-password", &u, &err), -1);
     assert_int_equal(err.code, YUN_E_INVALID);
-    assert_int_equal(session_register(s, "bob", "short", &u, &err), -1);
+    assert_int_equal(session_register(ctl, s, "bob", "short", &u, &err), -1);
     assert_int_equal(err.code, YUN_E_INVALID);
     yun_user b;
     assert_int_equal(store_user_get_by_name(s, "bob", &b, &err), -1);
@@ -72,25 +89,25 @@ static void test_register_login_logout(void **state)
     char tok[SESSION_TOKEN_LEN];
     yun_user who;
     const int64_t now = 1000000;
-    assert_int_equal(session_login(s, "alice", "alice-password", now, tok, &who, &err), 0);
+    assert_int_equal(session_login(ctl, s, "alice", "alice-password", now, tok, &who, &err), 0);
     assert_string_equal(who.name, "alice");
     assert_int_equal(strlen(tok), 43);
 
     /* wrong password and unknown user: one message, so names do not leak */
     char msg1[512], msg2[512];
-    assert_int_equal(session_login(s, "alice", "wrong-password", now, tok + 0, &who, &err), -1);
+    assert_int_equal(session_login(ctl, s, "alice", "wrong-password", now, tok + 0, &who, &err), -1);
     assert_int_equal(err.code, YUN_E_UNAUTHORIZED);
     snprintf(msg1, sizeof msg1, "%s", err.msg);
     char tok2[SESSION_TOKEN_LEN];
-    assert_int_equal(session_login(s, "nobody", "wrong-password", now, tok2, &who, &err), -1);
+    assert_int_equal(session_login(ctl, s, "nobody", "wrong-password", now, tok2, &who, &err), -1);
     assert_int_equal(err.code, YUN_E_UNAUTHORIZED);
     snprintf(msg2, sizeof msg2, "%s", err.msg);
     assert_string_equal(msg1, msg2);
-    assert_int_equal(session_login(s, "alice", "", now, tok2, &who, &err), -1);
+    assert_int_equal(session_login(ctl, s, "alice", "", now, tok2, &who, &err), -1);
     assert_int_equal(err.code, YUN_E_INVALID);
 
     /* a fresh login, then use the cookie */
-    assert_int_equal(session_login(s, "alice", "alice-password", now, tok, &who, &err), 0);
+    assert_int_equal(session_login(ctl, s, "alice", "alice-password", now, tok, &who, &err), 0);
     char cookie[200];
     snprintf(cookie, sizeof cookie, "theme=dark; " SESSION_COOKIE "=%s; other=1", tok);
     yun_user me;
@@ -114,11 +131,11 @@ static void test_register_login_logout(void **state)
     assert_non_null(strstr(err.msg, "log in again"));
 
     /* log out ends it; twice is fine */
-    assert_int_equal(session_logout(s, cookie, &err), 0);
-    assert_int_equal(session_logout(s, cookie, &err), 0);
+    assert_int_equal(session_logout(ctl, s, cookie, &err), 0);
+    assert_int_equal(session_logout(ctl, s, cookie, &err), 0);
     assert_int_equal(session_authenticate(s, cookie, NULL, "GET", now + 1, &me, &err), -1);
     assert_int_equal(err.code, YUN_E_UNAUTHORIZED);
-    assert_int_equal(session_logout(s, NULL, &err), 0);
+    assert_int_equal(session_logout(ctl, s, NULL, &err), 0);
     store_close(s);
 }
 
@@ -128,26 +145,26 @@ static void test_password_reset_ends_sessions(void **state)
     yun_store *s = mem_store();
     yun_err err = YUN_ERR_INIT;
     yun_user u, me;
-    assert_int_equal(session_register(s, "carol", "first-password", &u, &err), 0);
+    assert_int_equal(session_register(ctl, s, "carol", "first-password", &u, &err), 0);
     char tok[SESSION_TOKEN_LEN], cookie[200];
-    assert_int_equal(session_login(s, "carol", "first-password", 1000, tok, &me, &err), 0);
+    assert_int_equal(session_login(ctl, s, "carol", "first-password", 1000, tok, &me, &err), 0);
     snprintf(cookie, sizeof cookie, SESSION_COOKIE "=%s", tok);
     assert_int_equal(session_authenticate(s, cookie, NULL, "GET", 1001, &me, &err), 1);
 
-    assert_int_equal(session_password_set(s, u.id, "second-password", &err), 0);
+    assert_int_equal(session_password_set(ctl, s, u.id, "second-password", &err), 0);
     assert_int_equal(session_authenticate(s, cookie, NULL, "GET", 1002, &me, &err), -1);
-    assert_int_equal(session_login(s, "carol", "first-password", 1003, tok, &me, &err), -1);
-    assert_int_equal(session_login(s, "carol", "second-password", 1003, tok, &me, &err), 0);
-    assert_int_equal(session_password_set(s, u.id, "tiny", &err), -1);
+    assert_int_equal(session_login(ctl, s, "carol", "first-password", 1003, tok, &me, &err), -1);
+    assert_int_equal(session_login(ctl, s, "carol", "second-password", 1003, tok, &me, &err), 0);
+    assert_int_equal(session_password_set(ctl, s, u.id, "tiny", &err), -1);
     assert_int_equal(err.code, YUN_E_INVALID);
-    assert_int_equal(session_password_set(s, 9999, "long-enough-pw", &err), -1);
+    assert_int_equal(session_password_set(ctl, s, 9999, "long-enough-pw", &err), -1);
     assert_int_equal(err.code, YUN_E_NOT_FOUND);
 
     /* a user made by the admin without a password cannot log in with any */
     yun_user t = {0};
     snprintf(t.name, sizeof t.name, "tokenonly");
     assert_int_equal(store_user_create(s, &t, &err), 0);
-    assert_int_equal(session_login(s, "tokenonly", "anything-at-all", 1004, tok, &me, &err), -1);
+    assert_int_equal(session_login(ctl, s, "tokenonly", "anything-at-all", 1004, tok, &me, &err), -1);
     assert_int_equal(err.code, YUN_E_UNAUTHORIZED);
     store_close(s);
 }
@@ -160,11 +177,11 @@ static void test_registration_setting(void **state)
     yun_user u;
     assert_int_equal(store_setting_set(s, SESSION_REGISTRATION_KEY, "off", &err), 0);
     assert_false(session_registration_open(s));
-    assert_int_equal(session_register(s, "dave", "dave-password", &u, &err), -1);
+    assert_int_equal(session_register(ctl, s, "dave", "dave-password", &u, &err), -1);
     assert_int_equal(err.code, YUN_E_FORBIDDEN);
     assert_non_null(strstr(err.msg, "turned off"));
     assert_int_equal(store_setting_set(s, SESSION_REGISTRATION_KEY, "on", &err), 0);
-    assert_int_equal(session_register(s, "dave", "dave-password", &u, &err), 0);
+    assert_int_equal(session_register(ctl, s, "dave", "dave-password", &u, &err), 0);
     store_close(s);
 }
 
@@ -207,5 +224,5 @@ int main(void)
         cmocka_unit_test(test_registration_setting),
         cmocka_unit_test(test_cookie_parse),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, ctl_up, ctl_down);
 }

@@ -1,0 +1,120 @@
+/* ctl_admission.c: the admin's limits on new VMs (ctl.h, "admission"). The check is split so a create runs
+ * it under the scheduler lock on the very snapshot it places with: two creates can then never both pass a
+ * threshold that only one of them fits under. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl/ctl.h"
+#include "ctl/ctl_int.h"
+#include "util/mem.h"
+
+/* A whole-number setting, its default when unset (values are checked when they are set). */
+static int setting_int(yun_store *s, const char *key, const char *def, int64_t *out, yun_err *err)
+{
+    char v[32];
+    yun_err e = YUN_ERR_INIT;
+    if (store_setting_get(s, key, v, sizeof v, &e) < 0) {
+        if (e.code != YUN_E_NOT_FOUND) {
+            *err = e;
+            return -1;
+        }
+        snprintf(v, sizeof v, "%s", def);
+    }
+    *out = strtoll(v, NULL, 10);
+    return 0;
+}
+
+static void cloud_sum(const sched_host *hosts, size_t n, ctl_cloud *out)
+{
+    memset(out, 0, sizeof *out);
+    out->hosts = (int64_t)n;
+    for (size_t i = 0; i < n; i++) {
+        const sched_host *h = &hosts[i];
+        if (h->state == YUN_HOST_DOWN)
+            continue;
+        if (h->state == YUN_HOST_UP)
+            out->hosts_up++;
+        out->cores += sched_cpu_capacity(h);
+        out->overcommitted |= sched_overcommitted(h);
+        out->cores_used += h->used_cpus;
+        out->mem_mib += (int64_t)h->mem_mib;
+        out->mem_used_mib += (int64_t)h->used_mem_mib;
+        out->disk_mib += (int64_t)h->disk_total_mib;
+        out->disk_used_mib += (int64_t)h->used_disk_mib;
+        /* free as the scheduler sees it: disabled hosts take no new VMs, so they offer nothing free */
+        if (h->state == YUN_HOST_UP) {
+            out->cores_free += sched_free_cpus(h);
+            out->mem_free_mib += (int64_t)sched_free_mem_mib(h);
+            out->disk_free_mib += (int64_t)sched_free_disk_mib(h);
+        }
+    }
+}
+
+int ctl_cloud_read(ctl_ctx *c, yun_store *s, int64_t now_ms, ctl_cloud *out, yun_err *err)
+{
+    AUTOFREE sched_host *hosts = NULL;
+    size_t n = 0;
+    memset(out, 0, sizeof *out);
+    if (ctl_sched_snapshot(c, s, now_ms, &hosts, &n, err) < 0)
+        return -1;
+    cloud_sum(hosts, n, out);
+    return store_vm_count(s, -1, -1, &out->vms, err);
+}
+
+static int limit_one(const char *what, const char *key, int64_t limit, int64_t asked, const char *unit, yun_err *err)
+{
+    if (limit > 0 && asked > limit)
+        return yun_err_set(err, YUN_E_INVALID,
+                           "the VM asks for %lld%s %s; the largest VM allowed has %lld%s (setting %s): ask for less",
+                           (long long)asked, unit, what, (long long)limit, unit, key);
+    return 0;
+}
+
+int ctl_admission_limits(yun_store *s, const yun_vm *vm, int64_t *pct, yun_err *err)
+{
+    int64_t max_cpus, max_mem, max_disk;
+    if (setting_int(s, CTL_VM_MAX_CPUS_KEY, CTL_VM_MAX_DEFAULT, &max_cpus, err) < 0 ||
+        setting_int(s, CTL_VM_MAX_MEMORY_KEY, CTL_VM_MAX_DEFAULT, &max_mem, err) < 0 ||
+        setting_int(s, CTL_VM_MAX_DISK_KEY, CTL_VM_MAX_DEFAULT, &max_disk, err) < 0 ||
+        setting_int(s, CTL_ADMISSION_THRESHOLD_KEY, CTL_ADMISSION_THRESHOLD_DEFAULT, pct, err) < 0)
+        return -1;
+    if (limit_one("cpus", CTL_VM_MAX_CPUS_KEY, max_cpus, vm->cpus, "", err) < 0 ||
+        limit_one("memory", CTL_VM_MAX_MEMORY_KEY, max_mem, (int64_t)vm->max_mem_mib, "M", err) < 0 ||
+        limit_one("disk", CTL_VM_MAX_DISK_KEY, max_disk, (int64_t)vm->disk_mib, "M", err) < 0)
+        return -1;
+    return 0;
+}
+
+int ctl_admission_threshold(const sched_host *hosts, size_t n, int64_t pct, yun_err *err)
+{
+    if (pct <= 0 || pct >= 100)
+        return 0;
+    ctl_cloud c;
+    cloud_sum(hosts, n, &c);
+    /* integer percentages, rounded down, so "above 80%" means 81% or more and the message matches the test */
+    int64_t cpu_pct = c.cores ? c.cores_used * 100 / c.cores : 0;
+    int64_t mem_pct = c.mem_mib ? c.mem_used_mib * 100 / c.mem_mib : 0;
+    if (cpu_pct > pct || mem_pct > pct)
+        return yun_err_set(err, YUN_E_NO_CAPACITY,
+                           "admission threshold: the cloud's %s use is %lld%%, above the %lld%% the admin set "
+                           "(setting " CTL_ADMISSION_THRESHOLD_KEY "); new VMs are refused until VMs are deleted "
+                           "or hosts are added",
+                           cpu_pct > pct ? "CPU" : "memory", (long long)(cpu_pct > pct ? cpu_pct : mem_pct),
+                           (long long)pct);
+    return 0;
+}
+
+int ctl_admission_check(ctl_ctx *c, yun_store *s, const yun_vm *vm, int64_t now_ms, yun_err *err)
+{
+    int64_t pct = 100;
+    if (ctl_admission_limits(s, vm, &pct, err) < 0)
+        return -1;
+    if (pct <= 0 || pct >= 100)
+        return 0;
+    AUTOFREE sched_host *hosts = NULL;
+    size_t n = 0;
+    if (ctl_sched_snapshot(c, s, now_ms, &hosts, &n, err) < 0)
+        return -1;
+    return ctl_admission_threshold(hosts, n, pct, err);
+}

@@ -360,6 +360,61 @@ static void test_drain_retry_and_empty(void **state)
     assert_int_equal(host(f, h3).state, YUN_HOST_DRAINED);
 }
 
+/* The source keeps the room of a VM migrating away until the migration ends: a create while it runs cannot
+ * take that room, so the failure that puts the VM back finds it free. Then, once the VM has arrived, the
+ * source's room is free again. */
+static void test_migrate_source_keeps_room(void **state)
+{
+    fx *f = *state;
+    yun_vm vm = running_vm(f, "web1", 4, 128); /* fills h1's 4 cores */
+    int64_t h2 = add_host(f, "h2", 4, 4096);
+    yun_err err = YUN_ERR_INIT;
+    assert_int_equal(ctl_vm_migrate(f->c, f->s, vm.id, h2, NULL, NULL, &err), 0);
+    sched_host *hs = NULL;
+    size_t n = 0;
+    assert_int_equal(ctl_sched_snapshot(f->c, f->s, T0 + 500, &hs, &n, &err), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(hs[0].id, f->h1);
+    assert_int_equal(hs[0].used_cpus, 4); /* reserved on the source ... */
+    assert_int_equal(hs[0].vms, 0);       /* ... though no longer assigned there */
+    assert_int_equal(hs[1].used_cpus, 4); /* and on the target */
+    free(hs);
+
+    yun_vm nv = {0};
+    snprintf(nv.name, sizeof nv.name, "late");
+    nv.cpus = 4;
+    nv.mem_mib = 128;
+    nv.disk_mib = 1024;
+    nv.image_id = f->img.id;
+    assert_int_equal(model_vm_validate(&nv, &err), 0);
+    sched_choice ch;
+    assert_int_equal(ctl_vm_create(f->c, f->s, &f->alice, &nv, &ch, &err), -1);
+    assert_int_equal(err.code, YUN_E_NO_CAPACITY);
+    assert_string_equal(err.msg, "no host has 4 free cores; the most free is 0, on h1");
+
+    /* the migration fails: the VM is back on h1, which has exactly its room */
+    ctl_answer a;
+    ctl_verdict fail = verdict(vm.uuid, YUN_VM_RUNNING);
+    snprintf(fail.migrate_error, sizeof fail.migrate_error, "connection refused");
+    ctl_domain d = domain_of(&vm);
+    report(f, f->h1, &fail, 1, &d, 1, &a);
+    ctl_answer_free(&a);
+    assert_int_equal(get(f, vm.uuid).host_id, f->h1);
+    assert_int_equal(ctl_sched_snapshot(f->c, f->s, T0 + 500, &hs, &n, &err), 0);
+    assert_int_equal(hs[0].used_cpus, 4);
+    assert_int_equal(hs[1].used_cpus, 0);
+    free(hs);
+
+    /* migrated for good this time: h1's room is free and the create fits there */
+    assert_int_equal(ctl_vm_migrate(f->c, f->s, vm.id, h2, NULL, NULL, &err), 0);
+    ctl_verdict run = verdict(vm.uuid, YUN_VM_RUNNING);
+    report(f, h2, &run, 1, NULL, 0, &a);
+    ctl_answer_free(&a);
+    snprintf(nv.name, sizeof nv.name, "later");
+    assert_int_equal(ctl_vm_create(f->c, f->s, &f->alice, &nv, &ch, &err), 0);
+    assert_int_equal(ch.host_id, f->h1);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, fx_teardown)
@@ -368,6 +423,7 @@ int main(void)
         T(test_migrate_target_first),
         T(test_migrate_failure_reverts),
         T(test_migrate_refusals),
+        T(test_migrate_source_keeps_room),
         T(test_drain),
         T(test_drain_retry_and_empty),
     };

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "agent/probe.h"
+#include "model/probe.h"
 #include "agent/stats_report.h"
 #include "util/clock.h"
 #include "util/http_client.h"
@@ -65,9 +66,12 @@ json_t *agent_metrics_batch(const char *host_name, const hvs_sample *prev, const
         if (!url || !*url)
             continue;
         yun_err e = YUN_ERR_INIT;
-        char *resolved = probe_url_resolve(url, json_string_value(json_object_get(p, "address")), &e);
+        /* the model's rule, here too: a probe that names a host (stored before the rule, or while the admin's
+         * probe.allow_hosts was on) is not fetched unless yund says the setting is on now */
+        bool allow_host = json_is_true(json_object_get(p, "allow_host"));
+        char *resolved = model_probe_resolve(url, json_string_value(json_object_get(p, "address")), allow_host, &e);
         slot[i] = (long)nurls;
-        if (!resolved) { /* no address yet: a failed probe, with why */
+        if (!resolved) { /* no address yet, or a host the rule refuses: a failed probe, with why */
             res[nurls] = (probe_result){.ok = false, .ms = NAN, .elapsed_ms = 0};
             snprintf(res[nurls].error, sizeof res[nurls].error, "%.150s", e.msg);
             urls[nurls] = NULL;

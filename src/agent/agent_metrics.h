@@ -31,8 +31,9 @@ void agent_metrics_stop(agent_metrics *am);
 
 /* The batch of one pass: {"samples": [...]} with the host, its cores and every running domain of cur, rates
  * against prev (NULL: gauges only). probes: yund's last answer's "probes" ([{"uuid", "url", "address",
- * "name"}], or NULL): each listed domain of cur that runs gets its probe fetched (all at once, bounded by
- * probe_timeout_ms(interval_ms)). A probe that cannot be resolved (no address yet) counts as failed; when
+ * "name", "allow_host"}], or NULL): each listed domain of cur that runs gets its probe fetched (all at once,
+ * bounded by probe_timeout_ms(interval_ms)). A probe that cannot be resolved (no address yet, or a URL that
+ * names a host while its "allow_host" is not true: model_probe_resolve) is not fetched and counts as failed; when
  * any failed, "probe_errors" ({uuid: "URL: why"}) says why (for the agent's log, and for yund, which shows
  * it with the VM's latest metrics). pm: the
  * host's power model for power_w (NULL: not estimated).

@@ -8,25 +8,34 @@
 
 #include "api/session.h"
 #include "util/mem.h"
+#include "util/num.h"
 
 static int check_pct(const char *v, yun_err *err)
 {
-    char *end;
-    long n = strtol(v, &end, 10);
-    if (!*v || *end || n < 1 || n > 100)
-        return yun_err_set(err, YUN_E_INVALID,
-                           "admission.threshold_pct \"%.32s\" is not a whole number from 1 to 100 (100: no threshold)",
-                           v);
-    return 0;
+    int64_t n;
+    return num_parse_i64(v, "admission.threshold_pct (100: no threshold)", 1, 100, &n, err);
 }
 
-static int check_count(const char *v, yun_err *err)
+/* The largest VM allowed: 0 is no limit. */
+static int check_count(const char *key, const char *v, yun_err *err)
 {
-    char *end;
-    long long n = strtoll(v, &end, 10);
-    if (!*v || *end || n < 0 || n > 1000000000LL)
-        return yun_err_set(err, YUN_E_INVALID, "\"%.32s\" is not a whole number from 0 (no limit) up", v);
-    return 0;
+    int64_t n;
+    return num_parse_i64(v, key, 0, ADMISSION_LIMIT_MAX, &n, err);
+}
+
+static int check_max_cpus(const char *v, yun_err *err)
+{
+    return check_count("vm.max_cpus (0: no limit)", v, err);
+}
+
+static int check_max_mem(const char *v, yun_err *err)
+{
+    return check_count("vm.max_memory_mib (0: no limit)", v, err);
+}
+
+static int check_max_disk(const char *v, yun_err *err)
+{
+    return check_count("vm.max_disk_mib (0: no limit)", v, err);
 }
 
 /* A price: digits, optionally a point and up to 6 more digits. No sign, no exponent: it is shown as typed. */
@@ -66,9 +75,9 @@ static int check_onoff(const char *v, yun_err *err)
 static const admission_setting table[] = {
     {SESSION_REGISTRATION_KEY, "on", check_onoff},
     {CTL_ADMISSION_THRESHOLD_KEY, CTL_ADMISSION_THRESHOLD_DEFAULT, check_pct},
-    {CTL_VM_MAX_CPUS_KEY, CTL_VM_MAX_DEFAULT, check_count},
-    {CTL_VM_MAX_MEMORY_KEY, CTL_VM_MAX_DEFAULT, check_count},
-    {CTL_VM_MAX_DISK_KEY, CTL_VM_MAX_DEFAULT, check_count},
+    {CTL_VM_MAX_CPUS_KEY, CTL_VM_MAX_DEFAULT, check_max_cpus},
+    {CTL_VM_MAX_MEMORY_KEY, CTL_VM_MAX_DEFAULT, check_max_mem},
+    {CTL_VM_MAX_DISK_KEY, CTL_VM_MAX_DEFAULT, check_max_disk},
     {"price.cpu", "0", check_price},
     {"price.memory", "0", check_price},
     {"price.disk", "0", check_price},
@@ -98,4 +107,17 @@ int admission_setting_value(yun_store *s, const char *key, char *out, size_t n, 
     }
     snprintf(out, n, "%s", st->def);
     return 0;
+}
+
+int64_t admission_setting_int(yun_store *s, const char *key, yun_err *err, int *failed)
+{
+    char v[32];
+    int64_t n = 0;
+    if (admission_setting_value(s, key, v, sizeof v, err) < 0) {
+        *failed = 1;
+        return 0;
+    }
+    /* stored through the check, so this holds; a value stored by hand that does not is its default, 0 or 100 */
+    num_parse_i64(v, key, INT64_MIN, INT64_MAX, &n, NULL);
+    return n;
 }

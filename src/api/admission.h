@@ -35,5 +35,10 @@ const admission_setting *admission_settings(size_t *n);
 
 /* The value of a setting of that table (the store's, else its default) into out. */
 int admission_setting_value(yun_store *s, const char *key, char *out, size_t n, yun_err *err);
+/* The same as a whole number (the numeric settings); on failure sets *failed and fills err. */
+int64_t admission_setting_int(yun_store *s, const char *key, yun_err *err, int *failed);
+
+/* The most vm.max_cpus, vm.max_memory_mib and vm.max_disk_mib take. */
+#define ADMISSION_LIMIT_MAX 1000000000LL
 
 #endif

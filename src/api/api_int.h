@@ -110,14 +110,21 @@ typedef struct api_field {
     const char *name;
     api_ftype type;
     bool required;
+    /* F_INT: the whole numbers allowed; F_SIZE: the sizes allowed, in MiB (min 0: "0" and 0 too, "no limit").
+     * Both 0: any (fields bounded elsewhere). Every number a user or admin sends has its range here, so it
+     * is refused where it enters, with a 400 that names the field and says the range (util/num.h). */
+    int64_t min, max;
+    const struct api_field *sub; /* F_OBJECT: its own fields, checked with it (NULL: any object) */
 } api_field;
 
-/* Checks obj against fields (names, types, required): unknown or ill-typed fields fail with YUN_E_INVALID
- * naming the field (prefixed by where, e.g. "vms[2]") and what is expected. */
+/* Checks obj against fields (names, types, ranges, required, and sub-objects' fields): unknown, ill-typed or
+ * out-of-range fields fail with YUN_E_INVALID naming the field (prefixed by where, e.g. "vms[2]") and what
+ * is expected. */
 int api_json_check(const json_t *obj, const api_field *fields, const char *where, yun_err *err);
 /* Parses the request body as a JSON object and checks it. Returns a new reference or NULL. */
 json_t *api_body_json(api_req *rq, const api_field *fields, yun_err *err);
-/* A size field: "128M" or 128 (MiB). Absent leaves *mib unchanged and returns 0. */
+/* A size field: "128M" or 128 (MiB), > 0 (api_json_check has checked its range). Absent leaves *mib unchanged
+ * and returns 0. */
 int api_json_size(const json_t *obj, const char *key, uint64_t *mib, yun_err *err);
 /* Strict unpack after api_json_check, so an error that slips past the check still says something. */
 int api_unpack(json_t *obj, yun_err *err, const char *fmt, ...);
@@ -197,8 +204,12 @@ int h_metrics_latest(api_req *, api_resp *, yun_err *);
 int api_metrics_interval_check(const char *v, yun_err *err);
 int api_metrics_power_check(const char *v, yun_err *err); /* metrics.power_model */
 int api_metrics_interval(api_req *rq);
-/* The "probe" field of a VM create, checked (src/agent/probe.h's rules), into vm->probe; absent leaves it "". */
-int api_probe_take(json_t *body, yun_vm *vm, yun_err *err);
+/* The "probe" field of a VM create or patch, checked (model/probe.h's rule, allow_hosts: the setting
+ * probe.allow_hosts), into vm->probe; absent leaves vm->probe as it is, "" takes the probe away. */
+int api_probe_take(json_t *body, yun_vm *vm, bool allow_hosts, yun_err *err);
+/* The setting probe.allow_hosts: its check ("on" or "off"), and whether it is on (unset: off). */
+int api_probe_hosts_check(const char *v, yun_err *err);
+bool api_probe_allow_hosts(yun_store *s);
 /* The routes by index, for the request counters (router.c). */
 size_t api_route_count(void);
 const api_route *api_route_at(size_t i);

@@ -7,18 +7,16 @@
 #include <string.h>
 
 #include "api/api_int.h"
-#include "agent/probe.h"
 #include "api/metrics_json.h"
+#include "model/probe.h"
 #include "util/clock.h"
 #include "util/mem.h"
+#include "util/num.h"
 
 int api_metrics_interval_check(const char *v, yun_err *err)
 {
-    char *end;
-    long ms = strtol(v, &end, 10);
-    if (!*v || *end || ms < 200 || ms > 600000)
-        return yun_err_set(err, YUN_E_INVALID, "metrics.interval_ms \"%.64s\" is not a number from 200 to 600000", v);
-    return 0;
+    int64_t ms;
+    return num_parse_i64(v, "metrics.interval_ms", 200, 600000, &ms, err);
 }
 
 int api_metrics_power_check(const char *v, yun_err *err)
@@ -42,10 +40,11 @@ static const char *power_model(api_req *rq, char *buf, size_t n)
 int api_metrics_interval(api_req *rq)
 {
     char v[32];
+    int64_t ms;
     yun_err e = YUN_ERR_INIT;
     if (store_setting_get(rq->store, "metrics.interval_ms", v, sizeof v, &e) == 0 &&
-        api_metrics_interval_check(v, &e) == 0)
-        return atoi(v);
+        num_parse_i64(v, "metrics.interval_ms", 200, 600000, &ms, &e) == 0)
+        return (int)ms;
     return API_METRICS_DEFAULT_INTERVAL_MS;
 }
 
@@ -56,29 +55,62 @@ static int need_store(api_req *rq, yun_err *err)
     return 0;
 }
 
-int api_probe_take(json_t *body, yun_vm *vm, yun_err *err)
+int api_probe_hosts_check(const char *v, yun_err *err)
 {
-    const char *url = json_string_value(json_object_get(body, "probe"));
-    if (!url || !*url)
+    if (strcmp(v, "on") && strcmp(v, "off"))
+        return yun_err_set(err, YUN_E_INVALID,
+                           MODEL_PROBE_ALLOW_HOSTS_KEY " \"%.32s\" must be off (probes reach only their VM's own "
+                                                       "address, the default) or on (any host)",
+                           v);
+    return 0;
+}
+
+bool api_probe_allow_hosts(yun_store *s)
+{
+    char v[8];
+    yun_err e = YUN_ERR_INIT;
+    /* unset, unreadable or not a known value: off, the safe side */
+    return store_setting_get(s, MODEL_PROBE_ALLOW_HOSTS_KEY, v, sizeof v, &e) == 0 && !strcmp(v, "on");
+}
+
+int api_probe_take(json_t *body, yun_vm *vm, bool allow_hosts, yun_err *err)
+{
+    json_t *jv = json_object_get(body, "probe");
+    if (!jv)
         return 0;
-    if (strlen(url) >= sizeof vm->probe || probe_url_validate(url, err) < 0)
-        return strlen(url) >= sizeof vm->probe
-                   ? yun_err_set(err, YUN_E_INVALID, "probe: the URL is longer than %zu characters", sizeof vm->probe - 1)
-                   : yun_err_prefix(err, "probe: ");
+    const char *url = json_string_value(jv);
+    if (!url || !*url) { /* "" : no probe (a patch takes it away) */
+        vm->probe[0] = '\0';
+        return 0;
+    }
+    if (strlen(url) >= sizeof vm->probe)
+        return yun_err_set(err, YUN_E_INVALID, "probe: the URL is longer than %zu characters", sizeof vm->probe - 1);
+    if (model_probe_check(url, allow_hosts, err) < 0)
+        return yun_err_prefix(err, "probe: ");
     snprintf(vm->probe, sizeof vm->probe, "%s", url);
     return 0;
 }
 
-/* The probes of the VMs assigned to a host that declare one, for the agent's sampler. */
+typedef struct probe_walk {
+    json_t *probes;
+    bool allow_hosts; /* the setting probe.allow_hosts, now */
+} probe_walk;
+
+/* The probes of the VMs assigned to a host that declare one, for the agent's sampler. allow_host tells the
+ * agent the admin lets probes name hosts: without it the agent fetches only the VM's own address, so a probe
+ * stored before the rule or while the setting was on stops at the agent (model_probe_resolve) and its owner
+ * sees why as the probe's error. */
 static int probe_one(const yun_vm *vm, void *ud)
 {
-    json_t *probes = ud;
+    probe_walk *w = ud;
     if (!vm->probe[0])
         return 0;
     json_t *p = json_pack("{s:s, s:s, s:s}", "uuid", vm->uuid, "url", vm->probe, "name", vm->name);
     if (vm->address[0])
         json_object_set_new(p, "address", json_string(vm->address));
-    json_array_append_new(probes, p);
+    if (w->allow_hosts)
+        json_object_set_new(p, "allow_host", json_true());
+    json_array_append_new(w->probes, p);
     return 0;
 }
 
@@ -128,7 +160,8 @@ int h_agent_metrics(api_req *rq, api_resp *rs, yun_err *err)
     if (rc < 0)
         return -1;
     json_t *probes = json_array();
-    if (store_vm_each(rq->store, -1, h.id, probe_one, probes, err) < 0) {
+    probe_walk pw = {.probes = probes, .allow_hosts = api_probe_allow_hosts(rq->store)};
+    if (store_vm_each(rq->store, -1, h.id, probe_one, &pw, err) < 0) {
         json_decref(probes);
         return -1;
     }
@@ -171,10 +204,11 @@ int h_host_metrics(api_req *rq, api_resp *rs, yun_err *err)
         return -1;
     const char *core = api_query(rq, "core");
     if (core) { /* one core of the host */
-        if (!api_is_digits(core) || strlen(core) > 5)
-            return yun_err_set(err, YUN_E_INVALID, "core \"%.32s\" is not a core number (0, 1, ...)", core);
-        char id[sizeof h.name + 16];
-        snprintf(id, sizeof id, "%s/%s", h.name, core);
+        int64_t c;
+        if (num_parse_i64(core, "core", 0, h.cores > 0 ? h.cores - 1 : 0, &c, err) < 0)
+            return -1;
+        char id[sizeof h.name + 24];
+        snprintf(id, sizeof id, "%s/%lld", h.name, (long long)c);
         return series(rq, rs, METRICS_CORE, id, err);
     }
     return series(rq, rs, METRICS_HOST, h.name, err);

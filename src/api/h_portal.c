@@ -138,16 +138,19 @@ int h_resources(api_req *rq, api_resp *rs, yun_err *err)
     ctl_cloud c;
     if (ctl_cloud_read(rq->ctl, rq->store, yun_now_ms(), &c, err) < 0)
         return -1;
-    char pcpu[32], pmem[32], pdisk[32], cur[16], pct[8], mc[24], mm[24], md[24], reg[8];
+    char pcpu[32], pmem[32], pdisk[32], cur[16], reg[8];
     if (admission_setting_value(rq->store, "price.cpu", pcpu, sizeof pcpu, err) < 0 ||
         admission_setting_value(rq->store, "price.memory", pmem, sizeof pmem, err) < 0 ||
         admission_setting_value(rq->store, "price.disk", pdisk, sizeof pdisk, err) < 0 ||
         admission_setting_value(rq->store, "price.currency", cur, sizeof cur, err) < 0 ||
-        admission_setting_value(rq->store, "admission.threshold_pct", pct, sizeof pct, err) < 0 ||
-        admission_setting_value(rq->store, "vm.max_cpus", mc, sizeof mc, err) < 0 ||
-        admission_setting_value(rq->store, "vm.max_memory_mib", mm, sizeof mm, err) < 0 ||
-        admission_setting_value(rq->store, "vm.max_disk_mib", md, sizeof md, err) < 0 ||
         admission_setting_value(rq->store, SESSION_REGISTRATION_KEY, reg, sizeof reg, err) < 0)
+        return -1;
+    int failed = 0;
+    int64_t pct = admission_setting_int(rq->store, "admission.threshold_pct", err, &failed);
+    int64_t mc = admission_setting_int(rq->store, "vm.max_cpus", err, &failed);
+    int64_t mm = admission_setting_int(rq->store, "vm.max_memory_mib", err, &failed);
+    int64_t md = admission_setting_int(rq->store, "vm.max_disk_mib", err, &failed);
+    if (failed)
         return -1;
     int64_t running = 0;
     AUTOFREE yun_vm *vms = NULL;
@@ -183,10 +186,10 @@ int h_resources(api_req *rq, api_resp *rs, yun_err *err)
     buf_puts(b, "}");
     jw_key(b, "limits");
     buf_puts(b, "{");
-    jw_kint(b, "max_cpus", strtoll(mc, NULL, 10));
-    jw_kint(b, "max_memory_mib", strtoll(mm, NULL, 10));
-    jw_kint(b, "max_disk_mib", strtoll(md, NULL, 10));
-    jw_kint(b, "admission_threshold_pct", strtoll(pct, NULL, 10));
+    jw_kint(b, "max_cpus", mc);
+    jw_kint(b, "max_memory_mib", mm);
+    jw_kint(b, "max_disk_mib", md);
+    jw_kint(b, "admission_threshold_pct", pct);
     buf_puts(b, "}");
     jw_kbool(b, "registration", strcmp(reg, "off") != 0);
     buf_puts(b, "}");

@@ -4,7 +4,9 @@
 
 #include "api/admission.h"
 #include "api/api_int.h"
+#include "model/probe.h"
 #include "util/log.h"
+#include "util/num.h"
 
 /* The keys yund knows, their defaults and checks: an unknown key is a typo, refused rather than stored. */
 typedef admission_setting setting; /* portal: the same shape, so the portal's keys (admission.h) join these */
@@ -22,23 +24,14 @@ static int check_cpu_ratio(const char *v, yun_err *err)
 
 static int check_interval(const char *v, yun_err *err)
 {
-    char *end;
-    long ms = strtol(v, &end, 10);
-    if (!*v || *end || ms < 200 || ms > 60000)
-        return yun_err_set(err, YUN_E_INVALID, "agent.interval_ms \"%.64s\" is not a number from 200 to 60000", v);
-    return 0;
+    int64_t ms;
+    return num_parse_i64(v, "agent.interval_ms", 200, 60000, &ms, err);
 }
 
 static int check_migrations(const char *v, yun_err *err)
 {
-    char *end;
-    long n = strtol(v, &end, 10);
-    if (!*v || *end || n < 1 || n > 16)
-        return yun_err_set(err, YUN_E_INVALID,
-                           "migration.concurrency \"%.64s\" is not a number from 1 to 16 (live migrations a drain "
-                           "runs at once per host)",
-                           v);
-    return 0;
+    int64_t n;
+    return num_parse_i64(v, "migration.concurrency (live migrations a drain runs at once per host)", 1, 16, &n, err);
 }
 
 static const setting settings[] = {
@@ -49,6 +42,8 @@ static const setting settings[] = {
     {"migration.concurrency", "2", check_migrations},                /* host drain: live migrations at once per host */
     {"metrics.interval_ms", "5000", api_metrics_interval_check},     /* monitoring: the agents' sampling */
     {"metrics.power_model", "hp-ml110-g5", api_metrics_power_check}, /* monitoring: hosts' estimated watts */
+    /* security: may a VM's probe name a host (the agent fetches it from the host), or only the VM's address */
+    {MODEL_PROBE_ALLOW_HOSTS_KEY, MODEL_PROBE_ALLOW_HOSTS_DEFAULT, api_probe_hosts_check},
 };
 #define N_SETTINGS (sizeof settings / sizeof settings[0])
 

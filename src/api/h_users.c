@@ -59,25 +59,26 @@ int h_user_show(api_req *rq, api_resp *rs, yun_err *err)
     return write_user(rq, &rs->body, &u, err);
 }
 
+/* 0 is unlimited, for each */
 static const api_field quota_fields[] = {
-    {"max_vms", F_INT, false},   {"max_cpus", F_INT, false}, {"max_memory", F_SIZE, false},
-    {"max_disk", F_SIZE, false}, {NULL, 0, false},
+    {"max_vms", F_INT, false, 0, YUN_QUOTA_MAX_COUNT},
+    {"max_cpus", F_INT, false, 0, YUN_QUOTA_MAX_COUNT},
+    {"max_memory", F_SIZE, false, 0, YUN_QUOTA_MAX_MIB},
+    {"max_disk", F_SIZE, false, 0, YUN_QUOTA_MAX_MIB},
+    {NULL, 0, false},
 };
 
-/* Applies the quota fields given in q (a checked object) to u->quota. A size of 0 (or "0") means unlimited. */
+/* Applies the quota fields given in q (checked with the body: quota_fields) to u->quota. A size of 0 (or "0")
+ * means unlimited. */
 static int quota_apply(json_t *q, yun_user *u, yun_err *err)
 {
     if (!q)
         return 0;
-    if (api_json_check(q, quota_fields, "quota", err) < 0)
-        return -1;
     json_int_t vms = u->quota.max_vms, cpus = u->quota.max_cpus;
     json_t *mem = NULL, *disk = NULL;
     if (api_unpack(q, err, "{s?I, s?I, s?o, s?o}", "max_vms", &vms, "max_cpus", &cpus, "max_memory", &mem, "max_disk",
                    &disk) < 0)
         return -1;
-    if (vms < 0 || cpus < 0)
-        return yun_err_set(err, YUN_E_INVALID, "quota.max_vms and quota.max_cpus cannot be negative (0 = unlimited)");
     u->quota.max_vms = vms;
     u->quota.max_cpus = cpus;
     struct {
@@ -114,8 +115,10 @@ static int respond_token(api_req *rq, api_resp *rs, int status, const yun_user *
     return 0;
 }
 
-static const api_field create_fields[] = {
-    {"name", F_STRING, true}, {"admin", F_BOOL, false}, {"quota", F_OBJECT, false}, {NULL, 0, false}};
+static const api_field create_fields[] = {{"name", F_STRING, true},
+                                          {"admin", F_BOOL, false},
+                                          {"quota", F_OBJECT, false, 0, 0, quota_fields},
+                                          {NULL, 0, false}};
 
 int h_user_create(api_req *rq, api_resp *rs, yun_err *err)
 {
@@ -148,7 +151,8 @@ int h_user_create(api_req *rq, api_resp *rs, yun_err *err)
     return respond_token(rq, rs, 201, &u, tok, err);
 }
 
-static const api_field patch_fields[] = {{"admin", F_BOOL, false}, {"quota", F_OBJECT, false}, {NULL, 0, false}};
+static const api_field patch_fields[] = {
+    {"admin", F_BOOL, false}, {"quota", F_OBJECT, false, 0, 0, quota_fields}, {NULL, 0, false}};
 
 int h_user_patch(api_req *rq, api_resp *rs, yun_err *err)
 {

@@ -6,6 +6,7 @@
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/mem.h"
+#include "util/num.h"
 
 /* The VM list is the hot path (10,000 VMs in one answer), so VMs are written with raw pointer stores into
  * room reserved once per VM, rather than through the general writer's per-call checks and printf. */
@@ -323,25 +324,29 @@ int h_vm_show(api_req *rq, api_resp *rs, yun_err *err)
     return vm_respond(rq, rs, 200, &vm, err);
 }
 
+/* Every number with its range (model.h), so a number out of range is a 400 naming it before anything else. */
 static const api_field create_fields[] = {
-    {"name", F_STRING, true},      {"image", F_STRING, true}, {"cpus", F_INT, false},       {"memory", F_SIZE, true},
-    {"max_memory", F_SIZE, false}, {"disk", F_SIZE, false},   {"cpu_shares", F_INT, false}, {"cpu_cap", F_INT, false},
-    {"min_mhz", F_INT, false},     {"max_mhz", F_INT, false}, {"start", F_BOOL, false},
+    {"name", F_STRING, true},
+    {"image", F_STRING, true},
+    {"cpus", F_INT, false, 1, YUN_VM_MAX_CPUS},
+    {"memory", F_SIZE, true, YUN_VM_MIN_MEM_MIB, YUN_VM_MAX_MEM_MIB},
+    {"max_memory", F_SIZE, false, YUN_VM_MIN_MEM_MIB, YUN_VM_MAX_MEM_MIB},
+    {"disk", F_SIZE, false, YUN_VM_MIN_DISK_MIB, YUN_VM_MAX_DISK_MIB},
+    {"cpu_shares", F_INT, false, 0, YUN_VM_MAX_SHARES}, /* 0: the default */
+    {"cpu_cap", F_INT, false, 0, YUN_VM_MAX_CAP},
+    {"min_mhz", F_INT, false, 0, YUN_VM_MAX_MHZ},
+    {"max_mhz", F_INT, false, 0, YUN_VM_MAX_MHZ},
+    {"start", F_BOOL, false},
     {"probe", F_STRING, false}, /* monitoring: an HTTP probe URL */
     {NULL, 0, false},
 };
 
-/* An int field into an int, refusing values that do not fit. */
-static int get_int(json_t *o, const char *key, int *out, yun_err *err)
+/* An int field into an int: its range (api_field) has been checked, and every range fits an int. */
+static void get_int(json_t *o, const char *key, int *out)
 {
     json_t *v = json_object_get(o, key);
-    if (!v)
-        return 0;
-    json_int_t i = json_integer_value(v);
-    if (i < -1000000000 || i > 1000000000)
-        return yun_err_set(err, YUN_E_INVALID, "%s %lld is out of range", key, (long long)i);
-    *out = (int)i;
-    return 0;
+    if (v)
+        *out = (int)json_integer_value(v);
 }
 
 int h_vm_create(api_req *rq, api_resp *rs, yun_err *err)
@@ -366,13 +371,14 @@ int h_vm_create(api_req *rq, api_resp *rs, yun_err *err)
     if (r < 0 || model_name_validate(name, "VM name", err) < 0)
         goto fail;
     snprintf(vm.name, sizeof vm.name, "%s", name);
-    if (get_int(j, "cpus", &vm.cpus, err) < 0 || get_int(j, "cpu_shares", &vm.cpu_shares, err) < 0 ||
-        get_int(j, "cpu_cap", &vm.cpu_cap, err) < 0 || get_int(j, "min_mhz", &vm.min_mhz, err) < 0 ||
-        get_int(j, "max_mhz", &vm.max_mhz, err) < 0)
-        goto fail;
+    get_int(j, "cpus", &vm.cpus);
+    get_int(j, "cpu_shares", &vm.cpu_shares);
+    get_int(j, "cpu_cap", &vm.cpu_cap);
+    get_int(j, "min_mhz", &vm.min_mhz);
+    get_int(j, "max_mhz", &vm.max_mhz);
     if (!json_object_get(j, "cpus"))
         vm.cpus = 1;
-    if (api_probe_take(j, &vm, err) < 0) /* monitoring */
+    if (api_probe_take(j, &vm, api_probe_allow_hosts(rq->store), err) < 0) /* monitoring */
         goto fail;
     if (api_json_size(j, "memory", &vm.mem_mib, err) < 0 || api_json_size(j, "max_memory", &vm.max_mem_mib, err) < 0 ||
         api_json_size(j, "disk", &vm.disk_mib, err) < 0)
@@ -383,9 +389,11 @@ int h_vm_create(api_req *rq, api_resp *rs, yun_err *err)
         /* the image must be one the owner may use, not merely one the admin sees */
         yun_err e = YUN_ERR_INIT;
         int ir = store_image_get_by_name(rq->store, image, &img, &e);
-        if (ir < 0 && e.code == YUN_E_NOT_FOUND && api_is_digits(image)) {
+        int64_t iid;
+        if (ir < 0 && e.code == YUN_E_NOT_FOUND && api_is_digits(image) &&
+            num_parse_i64(image, "image", 1, INT64_MAX, &iid, NULL) == 0) {
             yun_err_clear(&e);
-            ir = store_image_get(rq->store, strtoll(image, NULL, 10), &img, &e);
+            ir = store_image_get(rq->store, iid, &img, &e);
         }
         if (ir < 0 && e.code != YUN_E_NOT_FOUND) {
             *err = e;
@@ -432,8 +440,13 @@ fail:
 }
 
 static const api_field patch_fields[] = {
-    {"cpu_shares", F_INT, false}, {"cpu_cap", F_INT, false}, {"memory", F_SIZE, false},
-    {"min_mhz", F_INT, false},    {"max_mhz", F_INT, false}, {NULL, 0, false},
+    {"cpu_shares", F_INT, false, YUN_VM_MIN_SHARES, YUN_VM_MAX_SHARES},
+    {"cpu_cap", F_INT, false, 0, YUN_VM_MAX_CAP},
+    {"memory", F_SIZE, false, YUN_VM_MIN_MEM_MIB, YUN_VM_MAX_MEM_MIB},
+    {"min_mhz", F_INT, false, 0, YUN_VM_MAX_MHZ},
+    {"max_mhz", F_INT, false, 0, YUN_VM_MAX_MHZ},
+    {"probe", F_STRING, false}, /* monitoring: an HTTP probe URL, "" for none */
+    {NULL, 0, false},
 };
 
 int h_vm_patch(api_req *rq, api_resp *rs, yun_err *err)
@@ -444,8 +457,10 @@ int h_vm_patch(api_req *rq, api_resp *rs, yun_err *err)
     yun_vm vm;
     json_t *mem = NULL;
     json_int_t dummy;
-    int r = api_unpack(j, err, "{s?I, s?I, s?o, s?I, s?I}", "cpu_shares", &dummy, "cpu_cap", &dummy, "memory", &mem,
-                       "min_mhz", &dummy, "max_mhz", &dummy);
+    const char *probe = NULL; /* read by api_probe_take */
+    int r = api_unpack(j, err, "{s?I, s?I, s?o, s?I, s?I, s?s}", "cpu_shares", &dummy, "cpu_cap", &dummy, "memory",
+                       &mem, "min_mhz", &dummy, "max_mhz", &dummy, "probe", &probe);
+    (void)probe;
     if (r < 0 || api_vm_resolve(rq, rq->params[0], &vm, err) < 0)
         goto fail;
     if (vm.want == YUN_WANT_DELETED) { /* said before any complaint about the fields; ctl_vm_update checks again */
@@ -453,14 +468,13 @@ int h_vm_patch(api_req *rq, api_resp *rs, yun_err *err)
         goto fail;
     }
     yun_vm nv = vm;
-    if (get_int(j, "cpu_shares", &nv.cpu_shares, err) < 0 || get_int(j, "cpu_cap", &nv.cpu_cap, err) < 0 ||
-        get_int(j, "min_mhz", &nv.min_mhz, err) < 0 || get_int(j, "max_mhz", &nv.max_mhz, err) < 0 ||
-        api_json_size(j, "memory", &nv.mem_mib, err) < 0)
+    get_int(j, "cpu_shares", &nv.cpu_shares);
+    get_int(j, "cpu_cap", &nv.cpu_cap);
+    get_int(j, "min_mhz", &nv.min_mhz);
+    get_int(j, "max_mhz", &nv.max_mhz);
+    if (api_json_size(j, "memory", &nv.mem_mib, err) < 0 ||
+        api_probe_take(j, &nv, api_probe_allow_hosts(rq->store), err) < 0) /* monitoring */
         goto fail;
-    if (json_object_get(j, "cpu_shares") && nv.cpu_shares == 0) {
-        yun_err_set(err, YUN_E_INVALID, "cpu-shares 0 is out of range: give 2 to 262144 (default 1024)");
-        goto fail;
-    }
     json_decref(j);
     if (ctl_vm_update(rq->ctl, rq->store, &nv, err) < 0)
         return -1;

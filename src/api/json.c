@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "api/api_int.h"
+#include "util/num.h"
 #include "util/units.h"
 
 /* ---- output ---- */
@@ -151,6 +152,69 @@ static bool type_ok(const json_t *v, api_ftype t)
     }
 }
 
+static bool ranged(const api_field *f)
+{
+    return f->min != 0 || f->max != 0;
+}
+
+/* A size as a user would type it: "1T", "96M". */
+static const char *size_str(int64_t mib, char *buf, int n)
+{
+    return units_format_mib((uint64_t)mib, buf, n);
+}
+
+/* A size field within its range. v is a string or an integer (type_ok has passed). */
+static int size_check(const json_t *v, const api_field *f, const char *pre, yun_err *err)
+{
+    char lo[32], hi[32], what[128];
+    snprintf(what, sizeof what, "%s%s", pre, f->name);
+    size_str(f->min, lo, sizeof lo);
+    size_str(f->max, hi, sizeof hi);
+    if (f->min == 0)
+        snprintf(lo, sizeof lo, "0 (no limit)");
+    uint64_t mib;
+    const char *shown;
+    char num[32];
+    if (json_is_integer(v)) {
+        json_int_t i = json_integer_value(v);
+        if (i == 0 && f->min == 0)
+            return 0;
+        snprintf(num, sizeof num, "%lld", (long long)i);
+        shown = num;
+        if (i <= 0)
+            return yun_err_set(err, YUN_E_INVALID, "%s %s is not a size: give one from %s to %s (MiB, or \"128M\")",
+                               what, shown, lo, hi);
+        mib = (uint64_t)i;
+    } else {
+        shown = json_string_value(v);
+        if (f->min == 0 && !strcmp(shown, "0"))
+            return 0;
+        yun_err e = YUN_ERR_INIT;
+        if (units_parse_mib(shown, what, &mib, &e) < 0)
+            return yun_err_set(err, YUN_E_INVALID, "%s: give a size from %s to %s", e.msg, lo, hi);
+    }
+    if (mib < (uint64_t)f->min)
+        return yun_err_set(err, YUN_E_INVALID, "%s %.32s%s is too small: give a size from %s to %s", what, shown,
+                           json_is_integer(v) ? "M" : "", lo, hi);
+    if (mib > (uint64_t)f->max)
+        return yun_err_set(err, YUN_E_INVALID, "%s %.32s%s is too large: give a size from %s to %s", what, shown,
+                           json_is_integer(v) ? "M" : "", lo, hi);
+    return 0;
+}
+
+/* A field's range, for its type error ("must be an integer, got a string: give a whole number from 1 to 64"),
+ * or "" when it has none. */
+static void range_hint(const api_field *f, char *out, size_t n)
+{
+    char lo[32], hi[32];
+    out[0] = '\0';
+    if (f->type == F_INT && ranged(f))
+        snprintf(out, n, ": give a whole number from %lld to %lld", (long long)f->min, (long long)f->max);
+    else if (f->type == F_SIZE && ranged(f))
+        snprintf(out, n, ": give a size from %s to %s", f->min ? size_str(f->min, lo, sizeof lo) : "0 (no limit)",
+                 size_str(f->max, hi, sizeof hi));
+}
+
 int api_json_check(const json_t *obj, const api_field *fields, const char *where, yun_err *err)
 {
     char pre[96] = "";
@@ -176,14 +240,87 @@ int api_json_check(const json_t *obj, const api_field *fields, const char *where
             buf_free(&names);
             return -1;
         }
-        if (!type_ok(v, f->type))
-            return yun_err_set(err, YUN_E_INVALID, "field \"%s%s\" must be %s, got %s", pre, key, type_name(f->type),
-                               json_kind(v));
+        if (!type_ok(v, f->type)) {
+            char hint[96];
+            range_hint(f, hint, sizeof hint);
+            return yun_err_set(err, YUN_E_INVALID, "field \"%s%s\" must be %s, got %s%s", pre, key, type_name(f->type),
+                               json_kind(v), hint);
+        }
+        if (f->type == F_INT && ranged(f)) {
+            char what[128];
+            snprintf(what, sizeof what, "%s%s", pre, key);
+            int64_t i;
+            if (num_json_i64(v, what, f->min, f->max, &i, err) < 0)
+                return -1;
+        }
+        if (f->type == F_SIZE && ranged(f) && size_check(v, f, pre, err) < 0)
+            return -1;
+        if (f->type == F_OBJECT && f->sub) {
+            char sub[96];
+            snprintf(sub, sizeof sub, "%s%s", pre, key);
+            if (api_json_check(v, f->sub, sub, err) < 0)
+                return -1;
+        }
     }
     for (const api_field *x = fields; x->name; x++)
         if (x->required && !json_object_get(obj, x->name))
             return yun_err_set(err, YUN_E_INVALID, "field \"%s%s\" is required (%s)", pre, x->name, type_name(x->type));
     return 0;
+}
+
+/* The first number of obj, by fields, beyond 64 bits (a real once integers are read as reals): its field. */
+static const api_field *huge_field(const json_t *obj, const api_field *fields, char *path, size_t n)
+{
+    for (const api_field *f = fields; f->name; f++) {
+        const json_t *v = json_object_get(obj, f->name);
+        if (!v)
+            continue;
+        if ((f->type == F_INT || f->type == F_SIZE) && json_is_real(v) &&
+            (json_real_value(v) >= 9223372036854775808.0 || json_real_value(v) <= -9223372036854775808.0)) {
+            size_t l = strlen(path);
+            snprintf(path + l, n - l, "%s", f->name);
+            return f;
+        }
+        if (f->type == F_OBJECT && f->sub && json_is_object(v)) {
+            size_t l = strlen(path);
+            snprintf(path + l, n - l, "%s.", f->name);
+            const api_field *g = huge_field(v, f->sub, path, n);
+            if (g)
+                return g;
+            path[l] = '\0';
+        }
+    }
+    return NULL;
+}
+
+/* A body jansson refused for a whole number beyond 64 bits: the field and its range, as for any number out of
+ * range, when the number is one of fields'. Returns whether it said so (else the caller reports jansson's). */
+static bool too_big(api_req *rq, const api_field *fields, const json_error_t *je, yun_err *err)
+{
+    json_t *j = json_loadb(rq->body, rq->body_len, JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL, NULL);
+    char path[128] = "";
+    const api_field *f = j ? huge_field(j, fields, path, sizeof path) : NULL;
+    json_decref(j);
+    if (!f)
+        return false;
+    /* jansson's text is "too big integer near '<the digits>'" */
+    const char *q = strchr(je->text, '\'');
+    char shown[48] = "(beyond 64 bits)";
+    if (q) {
+        snprintf(shown, sizeof shown, "%s", q + 1);
+        char *end = strchr(shown, '\'');
+        if (end)
+            *end = '\0';
+    }
+    if (f->type == F_SIZE) {
+        char lo[32], hi[32];
+        return yun_err_set(err, YUN_E_INVALID, "%s %s is too large: give a size from %s to %s", path, shown,
+                           f->min ? size_str(f->min, lo, sizeof lo) : "0 (no limit)",
+                           size_str(f->max, hi, sizeof hi)) < 0;
+    }
+    if (ranged(f))
+        return num_range_err(err, path, shown, f->min, f->max) < 0;
+    return num_range_err(err, path, shown, INT64_MIN, INT64_MAX) < 0;
 }
 
 json_t *api_body_json(api_req *rq, const api_field *fields, yun_err *err)
@@ -200,6 +337,8 @@ json_t *api_body_json(api_req *rq, const api_field *fields, yun_err *err)
     json_error_t je;
     json_t *j = json_loadb(rq->body, rq->body_len, JSON_REJECT_DUPLICATES, &je);
     if (!j) {
+        if (json_error_code(&je) == json_error_numeric_overflow && too_big(rq, fields, &je, err))
+            return NULL;
         yun_err_set(err, YUN_E_INVALID, "the body is not valid JSON: %s (line %d, column %d)", je.text, je.line,
                     je.column);
         return NULL;

@@ -2,12 +2,15 @@
 #include "api/metrics_json.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "util/mem.h"
+#include "util/num.h"
 
 int metrics_json_parse_batch(json_t *body, metrics_sample **out, size_t *n, yun_err *err)
 {
@@ -97,7 +100,11 @@ int metrics_parse_duration(const char *s, const char *what, int64_t *out_ms, yun
     char *end;
     double v = strtod(s, &end);
     double mult;
-    if (end == s || !isfinite(v) || v <= 0 || isspace((unsigned char)*s))
+    /* digits and a point only: strtod would also take a sign, hex ("0x10"), an exponent and "inf" */
+    bool plain = isdigit((unsigned char)*s);
+    for (const char *p = s; p < end; p++)
+        plain = plain && (isdigit((unsigned char)*p) || *p == '.');
+    if (end == s || !plain || !isfinite(v) || v <= 0)
         return yun_err_set(err, YUN_E_INVALID, "%s \"%s\" is not a positive duration such as 30s, 5m, 1h or 7d", what,
                            s);
     if (!*end || !strcmp(end, "s"))
@@ -143,16 +150,22 @@ int metrics_parse_time(const char *s, int64_t now_ms, const char *what, int64_t 
         }
         if (strcmp(end, "Z"))
             return yun_err_set(err, YUN_E_INVALID, "%s \"%s\": give the time in UTC, ending in Z", what, s);
-        *out_ms = (int64_t)timegm(&tm) * 1000 + frac;
+        int64_t ms = (int64_t)timegm(&tm) * 1000 + frac;
+        if (ms < 0 || ms > METRICS_TIME_MAX_MS)
+            return yun_err_set(err, YUN_E_INVALID, "%s \"%.64s\" is out of range: give a time from 1970 to 9999", what,
+                               s);
+        *out_ms = ms;
         return 0;
     }
-    /* all digits: ms since the epoch */
+    /* all digits: ms since the epoch, however many digits (a number beyond 64 bits is out of range, not
+     * INT64_MAX) */
     const char *p = s;
     while (isdigit((unsigned char)*p))
         p++;
     if (!*p && p - s >= 10) {
-        *out_ms = strtoll(s, NULL, 10);
-        return 0;
+        char name[64];
+        snprintf(name, sizeof name, "%s (ms since the epoch)", what);
+        return num_parse_i64(s, name, 0, METRICS_TIME_MAX_MS, out_ms, err);
     }
     int64_t d;
     yun_err e2 = YUN_ERR_INIT;

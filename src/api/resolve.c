@@ -4,6 +4,16 @@
 
 #include "api/api_int.h"
 #include "util/mem.h"
+#include "util/num.h"
+
+/* A reference of digits as an id; 0 (no row has it) when it is beyond any id, so a 30-digit reference is
+ * "not found" like any other, not the row of INT64_MAX. */
+static int64_t ref_id(const char *ref)
+{
+    int64_t id = 0;
+    num_parse_i64(ref, "id", 1, INT64_MAX, &id, NULL);
+    return id;
+}
 
 bool api_is_digits(const char *s)
 {
@@ -89,7 +99,7 @@ int api_vm_resolve(api_req *rq, const char *ref, yun_vm *out, yun_err *err)
         goto store_fail;
     if (api_is_digits(ref)) {
         yun_err_clear(&e);
-        if (store_vm_get(rq->store, strtoll(ref, NULL, 10), out, &e) == 0)
+        if (store_vm_get(rq->store, ref_id(ref), out, &e) == 0)
             return visible(rq, &owner, all, out) ? 0 : vm_not_found(ref, err);
         if (e.code != YUN_E_NOT_FOUND)
             goto store_fail;
@@ -127,7 +137,7 @@ int api_host_resolve(api_req *rq, const char *ref, yun_host *out, yun_err *err)
         return 0;
     if (e.code == YUN_E_NOT_FOUND && api_is_digits(ref)) {
         yun_err_clear(&e);
-        if (store_host_get(rq->store, strtoll(ref, NULL, 10), out, &e) == 0)
+        if (store_host_get(rq->store, ref_id(ref), out, &e) == 0)
             return 0;
     }
     if (e.code == YUN_E_NOT_FOUND)
@@ -142,7 +152,7 @@ int api_image_resolve(api_req *rq, const char *ref, yun_image *out, yun_err *err
     int r = store_image_get_by_name(rq->store, ref, out, &e);
     if (r < 0 && e.code == YUN_E_NOT_FOUND && api_is_digits(ref)) {
         yun_err_clear(&e);
-        r = store_image_get(rq->store, strtoll(ref, NULL, 10), out, &e);
+        r = store_image_get(rq->store, ref_id(ref), out, &e);
     }
     if (r < 0 && e.code != YUN_E_NOT_FOUND) {
         *err = e;
@@ -159,7 +169,7 @@ int api_user_resolve(api_req *rq, const char *ref, yun_user *out, yun_err *err)
     int r = store_user_get_by_name(rq->store, ref, out, &e);
     if (r < 0 && e.code == YUN_E_NOT_FOUND && api_is_digits(ref)) {
         yun_err_clear(&e);
-        r = store_user_get(rq->store, strtoll(ref, NULL, 10), out, &e);
+        r = store_user_get(rq->store, ref_id(ref), out, &e);
     }
     if (r < 0 && e.code != YUN_E_NOT_FOUND) {
         *err = e;

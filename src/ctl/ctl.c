@@ -11,6 +11,7 @@
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/mem.h"
+#include "util/num.h"
 
 #define CTL_DEFAULT_INTERVAL_MS 2000
 #define CTL_DOWN_AFTER_INTERVALS 3
@@ -155,11 +156,10 @@ int ctl_interval_ms(ctl_ctx *c, yun_store *s)
 {
     char v[32];
     yun_err e = YUN_ERR_INIT;
-    if (store_setting_get(s, "agent.interval_ms", v, sizeof v, &e) == 0) {
-        long ms = strtol(v, NULL, 10);
-        if (ms >= 100 && ms <= 3600000)
-            return (int)ms;
-    }
+    int64_t ms;
+    if (store_setting_get(s, "agent.interval_ms", v, sizeof v, &e) == 0 &&
+        num_parse_i64(v, "agent.interval_ms", 100, 3600000, &ms, NULL) == 0)
+        return (int)ms;
     return c->interval_ms;
 }
 

@@ -8,6 +8,7 @@
 #include "ctl/ctl.h"
 #include "ctl/ctl_int.h"
 #include "util/mem.h"
+#include "util/num.h"
 
 /* A whole-number setting, its default when unset (values are checked when they are set). */
 static int setting_int(yun_store *s, const char *key, const char *def, int64_t *out, yun_err *err)
@@ -21,7 +22,9 @@ static int setting_int(yun_store *s, const char *key, const char *def, int64_t *
         }
         snprintf(v, sizeof v, "%s", def);
     }
-    *out = strtoll(v, NULL, 10);
+    /* stored through the setting's check; a value stored by hand that is not a number counts as 0 */
+    *out = 0;
+    num_parse_i64(v, key, INT64_MIN, INT64_MAX, out, NULL);
     return 0;
 }
 
@@ -35,18 +38,20 @@ static void cloud_sum(const sched_host *hosts, size_t n, ctl_cloud *out)
             continue;
         if (h->state == YUN_HOST_UP)
             out->hosts_up++;
-        out->cores += sched_cpu_capacity(h);
+        /* saturating: the hosts' sizes are what their agents said, and a wrap would turn "a lot" into a
+         * negative total (and a negative use into "room" for the admission threshold) */
+        out->cores = num_add_sat(out->cores, sched_cpu_capacity(h));
         out->overcommitted |= sched_overcommitted(h);
-        out->cores_used += h->used_cpus;
-        out->mem_mib += (int64_t)h->mem_mib;
-        out->mem_used_mib += (int64_t)h->used_mem_mib;
-        out->disk_mib += (int64_t)h->disk_total_mib;
-        out->disk_used_mib += (int64_t)h->used_disk_mib;
+        out->cores_used = num_add_sat(out->cores_used, h->used_cpus);
+        out->mem_mib = num_add_sat(out->mem_mib, num_u64_sat(h->mem_mib));
+        out->mem_used_mib = num_add_sat(out->mem_used_mib, num_u64_sat(h->used_mem_mib));
+        out->disk_mib = num_add_sat(out->disk_mib, num_u64_sat(h->disk_total_mib));
+        out->disk_used_mib = num_add_sat(out->disk_used_mib, num_u64_sat(h->used_disk_mib));
         /* free as the scheduler sees it: disabled hosts take no new VMs, so they offer nothing free */
         if (h->state == YUN_HOST_UP) {
-            out->cores_free += sched_free_cpus(h);
-            out->mem_free_mib += (int64_t)sched_free_mem_mib(h);
-            out->disk_free_mib += (int64_t)sched_free_disk_mib(h);
+            out->cores_free = num_add_sat(out->cores_free, sched_free_cpus(h));
+            out->mem_free_mib = num_add_sat(out->mem_free_mib, num_u64_sat(sched_free_mem_mib(h)));
+            out->disk_free_mib = num_add_sat(out->disk_free_mib, num_u64_sat(sched_free_disk_mib(h)));
         }
     }
 }
@@ -60,6 +65,18 @@ int ctl_cloud_read(ctl_ctx *c, yun_store *s, int64_t now_ms, ctl_cloud *out, yun
         return -1;
     cloud_sum(hosts, n, out);
     return store_vm_count(s, -1, -1, &out->vms, err);
+}
+
+/* used / total in whole percent, rounded down; 0 when there is no total. used x 100 would overflow for totals
+ * near INT64_MAX: there, where a percent is a huge number of units anyway, in floating point. */
+static int64_t pct_of(int64_t used, int64_t total)
+{
+    if (total <= 0 || used <= 0)
+        return 0;
+    if (used <= INT64_MAX / 100)
+        return used * 100 / total;
+    double p = (double)used / (double)total * 100.0;
+    return p >= 9.2e18 ? INT64_MAX : (int64_t)p;
 }
 
 static int limit_one(const char *what, const char *key, int64_t limit, int64_t asked, const char *unit, yun_err *err)
@@ -93,8 +110,8 @@ int ctl_admission_threshold(const sched_host *hosts, size_t n, int64_t pct, yun_
     ctl_cloud c;
     cloud_sum(hosts, n, &c);
     /* integer percentages, rounded down, so "above 80%" means 81% or more and the message matches the test */
-    int64_t cpu_pct = c.cores ? c.cores_used * 100 / c.cores : 0;
-    int64_t mem_pct = c.mem_mib ? c.mem_used_mib * 100 / c.mem_mib : 0;
+    int64_t cpu_pct = pct_of(c.cores_used, c.cores);
+    int64_t mem_pct = pct_of(c.mem_used_mib, c.mem_mib);
     if (cpu_pct > pct || mem_pct > pct)
         return yun_err_set(err, YUN_E_NO_CAPACITY,
                            "admission threshold: the cloud's %s use is %lld%%, above the %lld%% the admin set "

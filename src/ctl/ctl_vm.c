@@ -140,6 +140,7 @@ static int vm_update_locked(ctl_ctx *c, yun_store *s, yun_vm *vm, yun_err *err)
     nv.mem_mib = vm->mem_mib;
     nv.min_mhz = vm->min_mhz;
     nv.max_mhz = vm->max_mhz;
+    memcpy(nv.probe, vm->probe, sizeof nv.probe);
     if (model_vm_validate(&nv, err) < 0 || min_mhz_fits(c, s, &cur, &nv, err) < 0 || store_vm_update(s, &nv, err) < 0)
         return -1;
     *vm = nv;
@@ -158,8 +159,9 @@ int ctl_vm_update(ctl_ctx *c, yun_store *s, yun_vm *vm, yun_err *err)
     if (r < 0)
         return -1;
     ctl_vms_changed(c);
-    log_info("vm %s/%s set: cpu_shares %d, cpu_cap %d, memory %lluM, min_mhz %d, max_mhz %d", vm->owner_name, vm->name,
-             vm->cpu_shares, vm->cpu_cap, (unsigned long long)vm->mem_mib, vm->min_mhz, vm->max_mhz);
+    log_info("vm %s/%s set: cpu_shares %d, cpu_cap %d, memory %lluM, min_mhz %d, max_mhz %d, probe \"%s\"",
+             vm->owner_name, vm->name, vm->cpu_shares, vm->cpu_cap, (unsigned long long)vm->mem_mib, vm->min_mhz,
+             vm->max_mhz, vm->probe);
     return 0;
 }
 

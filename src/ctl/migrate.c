@@ -10,6 +10,7 @@
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/mem.h"
+#include "util/num.h"
 
 #define CTL_MAX_MIGRATIONS 16
 
@@ -17,12 +18,10 @@ int ctl_migration_concurrency(yun_store *s)
 {
     char v[32];
     yun_err e = YUN_ERR_INIT;
-    if (store_setting_get(s, "migration.concurrency", v, sizeof v, &e) == 0) {
-        char *end;
-        long n = strtol(v, &end, 10);
-        if (*v && !*end && n >= 1 && n <= CTL_MAX_MIGRATIONS)
-            return (int)n;
-    }
+    int64_t n;
+    if (store_setting_get(s, "migration.concurrency", v, sizeof v, &e) == 0 &&
+        num_parse_i64(v, "migration.concurrency", 1, CTL_MAX_MIGRATIONS, &n, NULL) == 0)
+        return (int)n;
     return CTL_DEFAULT_MIGRATIONS;
 }
 

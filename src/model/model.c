@@ -56,6 +56,9 @@ int model_vm_validate(yun_vm *vm, yun_err *err)
                            (unsigned long long)vm->mem_mib, YUN_VM_MIN_MEM_MIB);
     if (vm->max_mem_mib == 0)
         vm->max_mem_mib = vm->mem_mib;
+    if (vm->max_mem_mib > (uint64_t)YUN_VM_MAX_MEM_MIB)
+        return yun_err_set(err, YUN_E_INVALID, "memory %lluM is too large: give at most %lldM (16T)",
+                           (unsigned long long)vm->max_mem_mib, YUN_VM_MAX_MEM_MIB);
     if (vm->mem_mib > vm->max_mem_mib)
         return yun_err_set(err, YUN_E_INVALID,
                            "memory %lluM is above the VM's maximum %lluM: the balloon cannot grow past the memory "
@@ -64,17 +67,21 @@ int model_vm_validate(yun_vm *vm, yun_err *err)
     if (vm->disk_mib < YUN_VM_MIN_DISK_MIB)
         return yun_err_set(err, YUN_E_INVALID, "disk %lluM is too small: give at least %dM",
                            (unsigned long long)vm->disk_mib, YUN_VM_MIN_DISK_MIB);
+    if (vm->disk_mib > (uint64_t)YUN_VM_MAX_DISK_MIB)
+        return yun_err_set(err, YUN_E_INVALID, "disk %lluM is too large: give at most %lldM (1024T)",
+                           (unsigned long long)vm->disk_mib, YUN_VM_MAX_DISK_MIB);
     if (vm->cpu_shares == 0)
         vm->cpu_shares = YUN_VM_DEFAULT_SHARES;
-    if (vm->cpu_shares < 2 || vm->cpu_shares > 262144)
-        return yun_err_set(err, YUN_E_INVALID, "cpu-shares %d is out of range: give 2 to 262144 (default 1024)",
-                           vm->cpu_shares);
-    if (vm->cpu_cap < 0 || vm->cpu_cap > 100)
+    if (vm->cpu_shares < YUN_VM_MIN_SHARES || vm->cpu_shares > YUN_VM_MAX_SHARES)
+        return yun_err_set(err, YUN_E_INVALID, "cpu-shares %d is out of range: give %d to %d (default %d)",
+                           vm->cpu_shares, YUN_VM_MIN_SHARES, YUN_VM_MAX_SHARES, YUN_VM_DEFAULT_SHARES);
+    if (vm->cpu_cap < 0 || vm->cpu_cap > YUN_VM_MAX_CAP)
         return yun_err_set(err, YUN_E_INVALID,
-                           "cpu-cap %d is out of range: give 1 to 100 (%% of one core per vCPU), or 0 for no cap",
-                           vm->cpu_cap);
-    if (vm->min_mhz < 0 || vm->max_mhz < 0)
-        return yun_err_set(err, YUN_E_INVALID, "min-mhz and max-mhz cannot be negative");
+                           "cpu-cap %d is out of range: give 1 to %d (%% of one core per vCPU), or 0 for no cap",
+                           vm->cpu_cap, YUN_VM_MAX_CAP);
+    if (vm->min_mhz < 0 || vm->max_mhz < 0 || vm->min_mhz > YUN_VM_MAX_MHZ || vm->max_mhz > YUN_VM_MAX_MHZ)
+        return yun_err_set(err, YUN_E_INVALID, "min-mhz %d and max-mhz %d must each be from 0 to %d", vm->min_mhz,
+                           vm->max_mhz, YUN_VM_MAX_MHZ);
     if (vm->max_mhz && vm->min_mhz > vm->max_mhz)
         return yun_err_set(err, YUN_E_INVALID, "min-mhz %d is above max-mhz %d: the reservation cannot exceed the cap",
                            vm->min_mhz, vm->max_mhz);

@@ -117,10 +117,21 @@ typedef struct yun_vm {
     char migrate_error[YUN_MSG_MAX]; /* why the last migration (or drain placement) failed, "" when none */
 } yun_vm;
 
+/* The ranges of a VM's numbers: the API refuses a number outside them where it enters (api_field), and
+ * model_vm_validate checks them again, so no sum or product of them can overflow downstream. */
 #define YUN_VM_MAX_CPUS 64
 #define YUN_VM_MIN_MEM_MIB 32
+#define YUN_VM_MAX_MEM_MIB (16LL << 20)  /* 16 TiB */
 #define YUN_VM_MIN_DISK_MIB 64
+#define YUN_VM_MAX_DISK_MIB (1LL << 30)  /* 1 PiB */
 #define YUN_VM_DEFAULT_SHARES 1024
+#define YUN_VM_MIN_SHARES 2
+#define YUN_VM_MAX_SHARES 262144
+#define YUN_VM_MAX_CAP 100               /* cpu_cap: % of one core per vCPU */
+#define YUN_VM_MAX_MHZ 1000000           /* min_mhz, max_mhz: the whole VM's, so 64 vCPUs at 15 GHz fit */
+/* A user's quota: counts and sizes (0 = unlimited). */
+#define YUN_QUOTA_MAX_COUNT 1000000000LL /* max_vms, max_cpus */
+#define YUN_QUOTA_MAX_MIB (1LL << 40)    /* max_memory, max_disk: 1 EiB, what units_parse_mib takes */
 
 const char *model_vm_state_name(yun_vm_state s);  /* "scheduled", "running", ... */
 int model_vm_state_parse(const char *s);          /* -1 when unknown */

@@ -30,6 +30,13 @@
 
 /* The schema version this build writes; a newer database is refused (YUN_E_STORE). */
 #define METRICS_SCHEMA_VERSION 1
+/* The latest time the store takes, in ms since the epoch: 9999-12-31T23:59:59.999Z. Every time in (a
+ * sample's, a query's) is within [0, this], so no sum of times and steps can overflow. */
+#define METRICS_TIME_MAX_MS 253402300799999LL
+/* The largest value a metric is stored as, after its scale (metrics_def): 2^53, the last whole number a
+ * double holds exactly. A larger one (an agent's nonsense) is stored as this, so the rollups' sums of up to
+ * a few hundred values can never overflow SQLite's 64-bit integers. */
+#define METRICS_VALUE_MAX 9007199254740992.0
 /* The most metrics any kind has (columns per tier table). */
 #define METRICS_MAX 12
 /* The stated size bound for 100 VMs (+ 1 host) with 60 days of history, in MiB: see test_metrics_bound.c. */
@@ -89,7 +96,8 @@ int metrics_schema_version(yun_metrics *m);
 
 /* Appends a batch of raw samples in one transaction: all of them or none. A second sample of the same
  * entity within the same second replaces the first. Fails YUN_E_INVALID (naming the sample) on an unknown
- * kind, an empty or over-long id, or a timestamp <= 0. */
+ * kind, an empty or over-long id, or a timestamp <= 0 or above METRICS_TIME_MAX_MS. Values beyond
+ * +-METRICS_VALUE_MAX (after scale) are stored as that bound. */
 int metrics_append(yun_metrics *m, const metrics_sample *s, size_t n, yun_err *err);
 
 /* Rolls complete raw minutes into 1m and complete 1m five-minutes into 5m, then drops what each tier keeps
@@ -124,8 +132,9 @@ typedef struct metrics_series {
 
 /* The series of one entity over [from_ms, to_ms) resampled to step_ms (0 = the tier's own step). It reads
  * the finest tier whose retention covers from_ms (relative to now_ms; 0 = now), and the finer tiers for the
- * recent part their coarser neighbour has not rolled yet. Fails YUN_E_INVALID on from >= to, a negative
- * step, or more than METRICS_MAX_POINTS points; an unknown entity gives points that all have n = 0.
+ * recent part their coarser neighbour has not rolled yet. Fails YUN_E_INVALID on from >= to, a time outside
+ * [0, METRICS_TIME_MAX_MS], a negative step or one above METRICS_TIME_MAX_MS, or more than METRICS_MAX_POINTS
+ * points; an unknown entity gives points that all have n = 0.
  * Free with metrics_series_free. */
 #define METRICS_MAX_POINTS 100000
 int metrics_query(yun_metrics *m, metrics_kind kind, const char *id, int64_t from_ms, int64_t to_ms, int64_t step_ms,

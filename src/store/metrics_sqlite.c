@@ -338,9 +338,10 @@ static int check_sample(const metrics_sample *s, size_t i, yun_err *err)
     if (!s->id || !*s->id || strlen(s->id) > ID_MAX)
         return yun_err_set(err, YUN_E_INVALID, "sample %zu: the %s id must be 1 to %d characters", i,
                            KIND_NAMES[s->kind], ID_MAX);
-    if (s->ts_ms <= 0)
-        return yun_err_set(err, YUN_E_INVALID, "sample %zu (%s %s): timestamp %lld is not a time", i,
-                           KIND_NAMES[s->kind], s->id, (long long)s->ts_ms);
+    if (s->ts_ms <= 0 || s->ts_ms > METRICS_TIME_MAX_MS)
+        return yun_err_set(err, YUN_E_INVALID,
+                           "sample %zu (%s %s): timestamp %lld is not a time: give ms since the epoch, from 1 to %lld",
+                           i, KIND_NAMES[s->kind], s->id, (long long)s->ts_ms, METRICS_TIME_MAX_MS);
     return 0;
 }
 
@@ -369,10 +370,15 @@ static int64_t entity_eid(yun_metrics *m, metrics_kind kind, const char *id, boo
 
 static void bind_value(sqlite3_stmt *st, int col, double v, double scale)
 {
-    if (isnan(v))
+    if (isnan(v)) {
         sqlite3_bind_null(st, col);
-    else
-        sqlite3_bind_int64(st, col, llround(v * scale));
+        return;
+    }
+    /* bounded before llround, whose result for a double beyond 64 bits is unspecified, and so that the
+     * rollups' sum(a * n) stays within SQLite's integers (which fail the whole compaction on overflow) */
+    double x = v * scale;
+    x = x > METRICS_VALUE_MAX ? METRICS_VALUE_MAX : x < -METRICS_VALUE_MAX ? -METRICS_VALUE_MAX : x;
+    sqlite3_bind_int64(st, col, llround(x));
 }
 
 static int put_samples(yun_metrics *m, int tier, const metrics_sample *s, size_t n, int nsamples, yun_err *err)
@@ -526,11 +532,20 @@ int metrics_query(yun_metrics *m, metrics_kind kind, const char *id, int64_t fro
     const metrics_def *d = metrics_defs(kind, &nd);
     if (!d)
         return yun_err_set(err, YUN_E_INVALID, "unknown metrics kind %d (host, core, vm or cloud)", (int)kind);
-    if (from_ms >= to_ms || from_ms < 0)
+    /* every number below is then within about 2^48, whatever the caller passed: no sum can overflow */
+    if (from_ms < 0 || to_ms < 0 || from_ms > METRICS_TIME_MAX_MS || to_ms > METRICS_TIME_MAX_MS)
+        return yun_err_set(err, YUN_E_INVALID,
+                           "the range from=%lld to=%lld is not within 0 to %lld (ms since the epoch, up to the "
+                           "year 9999)",
+                           (long long)from_ms, (long long)to_ms, METRICS_TIME_MAX_MS);
+    if (from_ms >= to_ms)
         return yun_err_set(err, YUN_E_INVALID, "the range from=%lld to=%lld is empty: from must be before to",
                            (long long)from_ms, (long long)to_ms);
     if (step_ms < 0)
         return yun_err_set(err, YUN_E_INVALID, "step %lld is negative", (long long)step_ms);
+    if (step_ms > METRICS_TIME_MAX_MS)
+        return yun_err_set(err, YUN_E_INVALID, "step %lld is out of range: give 0 to %lld ms", (long long)step_ms,
+                           METRICS_TIME_MAX_MS);
     int64_t now = (now_ms ? now_ms : yun_now_ms()) / 1000;
     int64_t from = from_ms / 1000, to = (to_ms + 999) / 1000;
     int tier = METRICS_TIER_RAW;

@@ -3,6 +3,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <strings.h>
@@ -14,7 +15,11 @@ int units_parse_mib(const char *s, const char *what, uint64_t *mib, yun_err *err
     errno = 0;
     char *end;
     double v = strtod(s, &end);
-    if (end == s || errno || !isfinite(v) || s[0] == '-' || isspace((unsigned char)s[0]))
+    /* digits and a point only: strtod would also take a sign, hex ("0x10"), an exponent ("1e99") and "inf" */
+    bool plain = isdigit((unsigned char)s[0]);
+    for (const char *p = s; p < end; p++)
+        plain = plain && (isdigit((unsigned char)*p) || *p == '.');
+    if (end == s || errno || !plain || !isfinite(v))
         return yun_err_set(err, YUN_E_INVALID, "%s \"%s\" is not a size: give a number and a unit, such as 128M or 1G",
                            what, s);
     double scale;

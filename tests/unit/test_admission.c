@@ -172,11 +172,44 @@ static void test_limits_and_threshold(void **state)
     assert_int_equal(admission_setting_value(f->s, "no.such", v, sizeof v, &err), -1);
 }
 
+/* Hosts whose agents claim memory and disk near INT64_MAX (or beyond, as uint64): the cloud's totals stop at
+ * INT64_MAX instead of wrapping negative, and the threshold still refuses when use is above it. */
+static void test_totals_do_not_wrap(void **state)
+{
+    fx *f = *state;
+    yun_err err = YUN_ERR_INIT;
+    int64_t now = yun_now_ms();
+    for (int i = 0; i < 2; i++) {
+        yun_host h = {0};
+        snprintf(h.name, sizeof h.name, "huge%d", i);
+        h.cores = 4;
+        h.mhz = 2000;
+        h.mem_mib = i ? UINT64_MAX : (uint64_t)INT64_MAX;
+        h.disk_total_mib = h.disk_free_mib = (uint64_t)INT64_MAX - 1;
+        h.state = YUN_HOST_UP;
+        h.last_seen_ms = now;
+        assert_int_equal(store_host_upsert(f->s, &h, &err), 0);
+    }
+    ctl_cloud c;
+    assert_int_equal(ctl_cloud_read(f->ctl, f->s, now, &c, &err), 0);
+    assert_true(c.mem_mib == INT64_MAX);
+    assert_true(c.mem_free_mib == INT64_MAX);
+    assert_true(c.disk_mib == INT64_MAX);
+    assert_true(c.disk_free_mib == INT64_MAX);
+    assert_int_equal(c.cores, 12);
+    assert_int_equal(c.hosts_up, 3);
+    /* use: nothing placed; memory 0%, so a VM is admitted at any threshold */
+    assert_int_equal(store_setting_set(f->s, "admission.threshold_pct", "1", &err), 0);
+    yun_vm small = vm_of(f->owner, "small", 1, 128);
+    assert_int_equal(ctl_admission_check(f->ctl, f->s, &small, now, &err), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_setting_checks),
         cmocka_unit_test_setup_teardown(test_limits_and_threshold, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_totals_do_not_wrap, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -23,7 +24,9 @@
 static enum MHD_Result on_req(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                               const char *version, const char *data, size_t *size, void **ptr)
 {
-    (void)cls, (void)method, (void)version, (void)data, (void)size, (void)ptr;
+    (void)method, (void)version, (void)data, (void)size, (void)ptr;
+    if (cls)
+        atomic_fetch_add((atomic_int *)cls, 1);
     int status = strcmp(url, "/ok") == 0 ? 200 : 500;
     struct MHD_Response *r = MHD_create_response_from_buffer(2, (void *)"hi", MHD_RESPMEM_PERSISTENT);
     enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, r);
@@ -154,6 +157,46 @@ static void test_probes(void **state)
     MHD_stop_daemon(d);
 }
 
+/* The agent enforces the probe rule itself: a probe naming a host (127.0.0.1 here: the host's loopback) is
+ * not fetched, and says why, unless yund marks it allow_host (the admin's probe.allow_hosts is on). */
+static void test_probe_host_rule(void **state)
+{
+    (void)state;
+    atomic_int hits = 0;
+    struct MHD_Daemon *d = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION, 0, NULL, NULL, on_req, &hits,
+        MHD_OPTION_SOCK_ADDR,
+        (struct sockaddr *)&(struct sockaddr_in){.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)},
+        MHD_OPTION_END);
+    assert_non_null(d);
+    unsigned port = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT)->port;
+    hvs_source *src = hvs_fake_open(1);
+    dom(src, U1, 1, 0, 0);
+    hvs_sample a = {0};
+    yun_err e = YUN_ERR_INIT;
+    assert_int_equal(hvs_take(src, &a, &e), 0);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%u/ok", port);
+    json_t *probes = json_pack("[{s:s, s:s, s:s}]", "uuid", U1, "url", url, "address", "10.0.0.5");
+    json_t *batch = agent_metrics_batch("h1", NULL, &a, probes, 1000, NULL);
+    assert_true(num(find(batch, "vm", U1), "probe_ok") == 0.0);
+    const char *why = json_string_value(json_object_get(json_object_get(batch, "probe_errors"), U1));
+    assert_non_null(why);
+    if (!strstr(why, "probe.allow_hosts") || !strstr(why, "://:PORT/PATH"))
+        fail_msg("the refusal does not say the rule: %s", why);
+    assert_int_equal(atomic_load(&hits), 0); /* nothing reached the host's loopback */
+    json_decref(batch);
+    json_object_set_new(json_array_get(probes, 0), "allow_host", json_true());
+    batch = agent_metrics_batch("h1", NULL, &a, probes, 1000, NULL);
+    assert_true(num(find(batch, "vm", U1), "probe_ok") == 1.0);
+    assert_int_equal(atomic_load(&hits), 1);
+    json_decref(batch);
+    json_decref(probes);
+    hvs_sample_free(&a);
+    hvs_close(src);
+    MHD_stop_daemon(d);
+}
+
 static void test_answer(void **state)
 {
     (void)state;
@@ -186,6 +229,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rates_and_stopped),
         cmocka_unit_test(test_probes),
+        cmocka_unit_test(test_probe_host_rule),
         cmocka_unit_test(test_answer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -390,6 +390,34 @@ static void test_latest(void **state)
     assert_int_equal(metrics_latest(m, (metrics_kind)9, 0, &r, &n, &err), -1);
 }
 
+/* Numbers an agent could send that would overflow: a value of 1e300 (stored at the bound, so the rollups'
+ * sums stay within SQLite's integers and compaction still works), a timestamp past the year 9999 (refused),
+ * and a query whose end is near INT64_MAX (refused with the range, not wrapped into a huge allocation). */
+static void test_hostile_numbers(void **state)
+{
+    yun_metrics *m = *state;
+    yun_err err = YUN_ERR_INIT;
+    metrics_sample s[4];
+    for (int i = 0; i < 4; i++)
+        vm_sample(&s[i], "big", T0 + 5 * i, 1e300, -1e300);
+    assert_int_equal(metrics_append(m, s, 4, &err), 0);
+    assert_int_equal(metrics_compact(m, S(T0 + 3600), &err), 0);
+    metrics_series q;
+    assert_int_equal(metrics_query(m, METRICS_VM, "big", S(T0), S(T0 + 60), 60000, S(T0 + 3600), &q, &err), 0);
+    assert_true(q.n >= 1);
+    assert_true(q.points[0].max[metrics_index(METRICS_VM, "cpu_pct")] > 1e13); /* the bound / scale 100 */
+    metrics_series_free(&q);
+
+    vm_sample(&s[0], "late", METRICS_TIME_MAX_MS / 1000 + 1, 1, 1);
+    assert_int_equal(metrics_append(m, s, 1, &err), -1);
+    assert_non_null(strstr(err.msg, "timestamp"));
+    assert_int_equal(metrics_query(m, METRICS_VM, "big", S(T0), INT64_MAX, 0, S(T0), &q, &err), -1);
+    assert_int_equal(err.code, YUN_E_INVALID);
+    assert_non_null(strstr(err.msg, "253402300799999"));
+    assert_int_equal(metrics_query(m, METRICS_VM, "big", S(T0), S(T0 + 60), INT64_MAX, S(T0), &q, &err), -1);
+    assert_int_equal(err.code, YUN_E_INVALID);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -400,6 +428,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_tiers_stitch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expiry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hostile_numbers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_latest, setup, teardown),
         cmocka_unit_test(test_schema_versions),
     };

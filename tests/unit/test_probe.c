@@ -1,4 +1,4 @@
-/* Unit tests of VM probes (src/agent/probe.h): URL checking and resolution, and real fetches against a
+/* Unit tests of VM probes (src/agent/probe.h): the timeout, and real fetches against a
  * tiny libmicrohttpd server in the test: success, an HTTP error, a redirect, a refused port, a timeout. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "agent/probe.h"
+#include "model/probe.h"
 #include "util/clock.h"
 
 #define SLOW_MS 1500
@@ -74,73 +75,9 @@ static int teardown(void **state)
     return 0;
 }
 
-static void test_validate(void **state)
+static void test_timeout(void **state)
 {
     (void)state;
-    yun_err err = YUN_ERR_INIT;
-    const char *good[] = {"http://:80/",     "http://:8080/health?x=1", "https://example.org/",
-                          "http://10.0.0.5", "HTTP://[::1]:81/x",       "http://:1/",
-                          "http://:65535/"};
-    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
-        if (probe_url_validate(good[i], &err) < 0)
-            fail_msg("%s refused: %s", good[i], err.msg);
-    struct {
-        const char *url, *says;
-    } bad[] = {{"", "empty"},
-               {"ftp://x/", "only http"},
-               {"http://a b/", "space"},
-               {"http://:0/", "1 to 65535"},
-               {"http://:99999/", "1 to 65535"},
-               {"http://:8o/", "1 to 65535"},
-               {"http://:/", "without a port"},
-               {"http://user:pw@h/", "user"},
-               {"http://h_x/", "host"},
-               {"http://[::1/", "closing"},
-               {"http://[]:80/", "empty brackets"},
-               {"http://:80/#x", "fragment"},
-               {"http://:80/\n", "control"}};
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        if (probe_url_validate(bad[i].url, &err) == 0)
-            fail_msg("%s accepted", bad[i].url);
-        assert_int_equal(err.code, YUN_E_INVALID);
-        if (!strstr(err.msg, bad[i].says))
-            fail_msg("%s: message \"%s\" does not say \"%s\"", bad[i].url, err.msg, bad[i].says);
-    }
-    char longurl[PROBE_URL_MAX + 10];
-    memset(longurl, 'a', sizeof longurl - 1);
-    memcpy(longurl, "http://:80/", 11);
-    longurl[sizeof longurl - 1] = '\0';
-    assert_int_equal(probe_url_validate(longurl, &err), -1);
-    assert_non_null(strstr(err.msg, "at most"));
-}
-
-static void test_resolve(void **state)
-{
-    (void)state;
-    yun_err err = YUN_ERR_INIT;
-    struct {
-        const char *url, *addr, *want;
-    } cases[] = {
-        {"http://:80/", "10.0.0.5", "http://10.0.0.5:80/"},
-        {"http://:8080/h?x=1", "10.0.0.5", "http://10.0.0.5:8080/h?x=1"},
-        {"http://", "10.0.0.5", "http://10.0.0.5/"},
-        {"https://:443", "fd00::5", "https://[fd00::5]:443/"},
-        {"http://web.example:81/p", "10.0.0.5", "http://web.example:81/p"},
-        {"http://[::1]:81/p", NULL, "http://[::1]:81/p"},
-        {"http://10.1.1.1?q", NULL, "http://10.1.1.1/?q"},
-    };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        char *u = probe_url_resolve(cases[i].url, cases[i].addr, &err);
-        if (!u)
-            fail_msg("%s: %s", cases[i].url, err.msg);
-        assert_string_equal(u, cases[i].want);
-        free(u);
-    }
-    assert_null(probe_url_resolve("http://:80/", "", &err));
-    assert_int_equal(err.code, YUN_E_UNAVAILABLE);
-    assert_non_null(strstr(err.msg, "address"));
-    assert_null(probe_url_resolve("gopher://x/", "10.0.0.1", &err));
-    assert_int_equal(err.code, YUN_E_INVALID);
     assert_int_equal(probe_timeout_ms(5000), 4000);
     assert_int_equal(probe_timeout_ms(100), 200);
     assert_int_equal(probe_timeout_ms(60000), 10000);
@@ -151,7 +88,7 @@ static char *url_for(srv *s, const char *path)
     char tmpl[64];
     snprintf(tmpl, sizeof tmpl, "http://:%d%s", s->port, path);
     yun_err err = YUN_ERR_INIT;
-    char *u = probe_url_resolve(tmpl, "127.0.0.1", &err);
+    char *u = model_probe_resolve(tmpl, "127.0.0.1", false, &err);
     assert_non_null(u);
     return u;
 }
@@ -225,8 +162,7 @@ int main(void)
 {
     curl_global_init(CURL_GLOBAL_ALL);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_validate),
-        cmocka_unit_test(test_resolve),
+        cmocka_unit_test(test_timeout),
         cmocka_unit_test_setup_teardown(test_fetch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeout_concurrent, setup, teardown),
     };

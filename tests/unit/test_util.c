@@ -8,6 +8,7 @@
 #include "util/buf.h"
 #include "util/err.h"
 #include "util/mem.h"
+#include "util/num.h"
 #include "util/units.h"
 
 static void test_err_maps_to_http(void **state)
@@ -57,6 +58,72 @@ static void test_units_parse(void **state)
     assert_string_equal(units_format_mib(1536, b, sizeof b), "1536M");
 }
 
+static void test_num_parse(void **state)
+{
+    (void)state;
+    yun_err err = YUN_ERR_INIT;
+    int64_t v = 7;
+    assert_int_equal(num_parse_i64("42", "cpus", 1, 64, &v, &err), 0);
+    assert_int_equal(v, 42);
+    assert_int_equal(num_parse_i64("-0", "n", 0, 10, &v, &err), 0);
+    assert_int_equal(v, 0);
+    assert_int_equal(num_parse_i64("9223372036854775807", "n", INT64_MIN, INT64_MAX, &v, &err), 0);
+    assert_true(v == INT64_MAX);
+    assert_int_equal(num_parse_i64("-9223372036854775808", "n", INT64_MIN, INT64_MAX, &v, &err), 0);
+    assert_true(v == INT64_MIN);
+    /* each refused with the parameter's name and the range, and *out untouched */
+    const char *bad[] = {"",
+                         "-",
+                         "+5",
+                         " 5",
+                         "5 ",
+                         "12abc",
+                         "1e99",
+                         "2.0",
+                         "0x10",
+                         "65",
+                         "0",
+                         "-1",
+                         "9223372036854775808",
+                         "-9223372036854775809",
+                         "99999999999999999999999",
+                         "184467440737095516160"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        v = 7;
+        yun_err_clear(&err);
+        if (num_parse_i64(bad[i], "cpus", 1, 64, &v, &err) == 0)
+            fail_msg("\"%s\" accepted", bad[i]);
+        assert_int_equal(err.code, YUN_E_INVALID);
+        assert_int_equal(v, 7);
+        if (!strstr(err.msg, "cpus") || !strstr(err.msg, "from 1 to 64"))
+            fail_msg("\"%s\": \"%s\" does not name cpus and 1 to 64", bad[i], err.msg);
+    }
+    assert_int_equal(num_parse_i64("99999999999999999999999999999999999999999", "to", 0, 9, &v, &err), -1);
+    assert_non_null(strstr(err.msg, "...")); /* cut, and says so */
+
+    json_t *j = json_loads("[5, 2.0, 1e99, \"5\", -0, 9223372036854775807]", 0, NULL);
+    assert_int_equal(num_json_i64(json_array_get(j, 0), "cpus", 1, 64, &v, &err), 0);
+    assert_int_equal(v, 5);
+    for (size_t i = 1; i < 4; i++) {
+        assert_int_equal(num_json_i64(json_array_get(j, i), "cpus", 1, 64, &v, &err), -1);
+        assert_non_null(strstr(err.msg, "from 1 to 64"));
+    }
+    assert_int_equal(num_json_i64(json_array_get(j, 4), "cap", 0, 100, &v, &err), 0);
+    assert_int_equal(v, 0);
+    assert_int_equal(num_json_i64(json_array_get(j, 5), "cpus", 1, 64, &v, &err), -1);
+    assert_non_null(strstr(err.msg, "cpus 9223372036854775807 is out of range: give a whole number from 1 to 64"));
+    json_decref(j);
+
+    assert_true(num_add_sat(INT64_MAX, 1) == INT64_MAX);
+    assert_true(num_add_sat(INT64_MIN, -1) == INT64_MIN);
+    assert_int_equal(num_add_sat(2, 3), 5);
+    assert_true(num_mul_sat(INT64_MAX / 2, 3) == INT64_MAX);
+    assert_true(num_mul_sat(INT64_MAX / 2, -3) == INT64_MIN);
+    assert_int_equal(num_mul_sat(-4, 5), -20);
+    assert_true(num_u64_sat(UINT64_MAX) == INT64_MAX);
+    assert_int_equal(num_u64_sat(12), 12);
+}
+
 static void test_buf(void **state)
 {
     (void)state;
@@ -78,6 +145,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_err_maps_to_http),
         cmocka_unit_test(test_units_parse),
+        cmocka_unit_test(test_num_parse),
         cmocka_unit_test(test_buf),
     };
     return cmocka_run_group_tests_name("util", tests, NULL, NULL);

@@ -5,7 +5,8 @@
 #                       proc/sys/dev, brings eth0 up with udhcpc if there is one (failure tolerated; on a
 #                       lease it prints YUN-GUEST-ADDR <ip> and pings the router once, so the host's ARP
 #                       table learns it), serves a page with httpd on port 80 (/) and prints YUN-GUEST-READY
-#                       on ttyS0.
+#                       on ttyS0. GET /cgi-bin/load?pct=N (0..100) keeps every vCPU busy N% of the time
+#                       until told otherwise (yun-load); GET /cgi-bin/load says the load in force.
 #                       With "yun.probe=1" on the kernel command line it only prints YUN-PROBE-OK and
 #                       powers off: the KVM probe (src/hv/hv.h, hv_accel_probe) boots that.
 #   OUTDIR/base.qcow2   an empty, small qcow2 base disk (VMs get an overlay of it)
@@ -77,7 +78,7 @@ KVER=$(ls "$WORK/k/lib/modules" | head -1)
 MODDIR=$WORK/k/lib/modules/$KVER
 
 R=$WORK/root
-mkdir -p "$R"/{bin,sbin,dev,proc,sys,tmp,run,var/log,var/run,etc/acpi/PWRF,www,lib/modules,usr/share/udhcpc,root}
+mkdir -p "$R"/{bin,sbin,dev,proc,sys,tmp,run,var/log,var/run,etc/acpi/PWRF,www/cgi-bin,lib/modules,usr/share/udhcpc,root}
 chmod 1777 "$R/tmp"
 cp "$WORK/b/bin/busybox" "$R/bin/busybox"
 for a in $("$R/bin/busybox" --list); do
@@ -172,13 +173,53 @@ case "$1" in
 esac
 exit 0
 EOF
+# A CPU load that tests and benches can drive (a trace replayed inside a real guest): one spinning shell
+# per vCPU, stopped and continued so that it runs N ms of every 100 ms. The guest's kernel schedules it
+# like any process, so the host sees the guest ask for N% and a CPU cap holds it back.
+cat > "$R/bin/yun-load" <<'EOF'
+#!/bin/sh
+# yun-load N: every vCPU busy N% of the time (0..100) until the next yun-load; yun-load: the load in force
+export PATH=/bin:/sbin
+if [ $# -eq 0 ]; then cat /run/yun-load.pct 2>/dev/null || echo 0; exit 0; fi
+case $1 in ''|*[!0-9]*) echo "yun-load: give a whole percent from 0 to 100, not '$1'" >&2; exit 2 ;; esac
+n=$1
+[ "$n" -le 100 ] || { echo "yun-load: give a whole percent from 0 to 100, not '$1'" >&2; exit 2; }
+for p in $(cat /run/yun-load.pids 2>/dev/null); do kill "$p" 2>/dev/null; done
+: > /run/yun-load.pids
+echo "$n" > /run/yun-load.pct
+[ "$n" -eq 0 ] && exit 0
+for c in $(seq 1 "$(grep -c ^processor /proc/cpuinfo)"); do
+  setsid sh -c '
+    sh -c "while :; do :; done" & b=$!
+    trap "kill -9 $b; exit 0" TERM
+    if [ "$0" -ge 100 ]; then wait; fi
+    while :; do usleep $(($0 * 1000)); kill -STOP $b; usleep $(((100 - $0) * 1000)); kill -CONT $b; done
+  ' "$n" </dev/null >/dev/null 2>&1 &
+  echo $! >> /run/yun-load.pids
+done
+EOF
+cat > "$R/www/cgi-bin/load" <<'EOF'
+#!/bin/sh
+# GET /cgi-bin/load?pct=N: yun-load N; GET /cgi-bin/load: the load in force. Answers the percent in force.
+export PATH=/bin:/sbin
+pct=
+for kv in $(echo "$QUERY_STRING" | tr '&' ' '); do
+  case $kv in pct=*) pct=${kv#pct=} ;; esac
+done
+if [ -n "$pct" ] && ! msg=$(yun-load "$pct" 2>&1); then
+  printf 'Status: 400 Bad Request\r\nContent-Type: text/plain\r\n\r\n%s\n' "$msg"
+  exit 0
+fi
+printf 'Content-Type: text/plain\r\n\r\n%s\n' "$(yun-load)"
+EOF
 cat > "$R/etc/acpi/PWRF/00000080" <<'EOF'
 #!/bin/sh
 poweroff
 EOF
 echo 'root:x:0:0:root:/root:/bin/sh' > "$R/etc/passwd"
 echo 'root:x:0:' > "$R/etc/group"
-chmod 0755 "$R/init" "$R/etc/rc" "$R/usr/share/udhcpc/default.script" "$R/etc/acpi/PWRF/00000080"
+chmod 0755 "$R/init" "$R/etc/rc" "$R/usr/share/udhcpc/default.script" "$R/etc/acpi/PWRF/00000080" "$R/bin/yun-load" \
+  "$R/www/cgi-bin/load"
 
 (cd "$R" && find . | LC_ALL=C sort | cpio -o -H newc --owner=0:0 --reproducible --quiet) | gzip -9n > "$WORK/initrd.img"
 cp "$WORK/k/boot/vmlinuz-$KVER" "$WORK/vmlinuz"

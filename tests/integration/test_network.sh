@@ -10,6 +10,7 @@
 #     shows it (`yun vm show -o json`, `yun vm list`), the same address the guest printed on its console;
 #   - the guest's httpd answers curl from the host (its network namespace) on that address, port 80;
 #   - the VM's probe (--probe http://:80/) succeeds with a response time within a few metrics intervals;
+#   - the guest's CPU load, set through its /cgi-bin/load, shows in yun's CPU figure (80%, then 0%);
 #   - once the guest's httpd is killed (typed on its VNC console), the probe fails, and `yun vm metrics`,
 #     `yun top -o json` and the agent's log say why; stopped, the VM has no address;
 #   - with --bridge br0 (an operator's bridge, with a DHCP server the test runs on it), the same VM started
@@ -118,6 +119,20 @@ yun vm metrics nw1 --since 2m -o json | jq -e '.avg.probe_ok | map(select(. == 1
   yun vm metrics nw1 --since 2m -o json | jq -e '.avg.probe_ms | map(select(. != null and . > 0)) | length > 0' >/dev/null &&
   tap_ok "yun vm metrics has the probe's successes and times" || tap_fail "yun vm metrics has no probe success"
 yun vm metrics nw1 --since 2m | sed 's/^/# /' | tail -4
+
+# ---- a CPU load the test drives (the starter's /cgi-bin/load): yun's CPU figure follows it ----
+load_set() { in_ns curl -sS -m 20 "http://$ADDR:80/cgi-bin/load?pct=$1" 2>&1; }
+cpu_now() { printf '%.0f' "$(vm_latest cpu_pct)"; }
+cpu_cmp() { local c; c=$(vm_latest cpu_pct); [ -n "$c" ] && awk -v c="$c" -v t="$2" "BEGIN { exit !(c $1 t) }"; }
+bad=$(in_ns curl -sS -m 20 -w ' %{http_code}' "http://$ADDR:80/cgi-bin/load?pct=101" 2>&1)
+grep -q "give a whole percent from 0 to 100" <<<"$bad" && [ "${bad##* }" = 400 ] && tap_ok "the guest refuses load 101 with a 400 saying why" ||
+  tap_fail "load 101: $bad"
+[ "$(load_set 80)" = 80 ] && tap_ok "the guest takes load 80%" || tap_fail "setting load 80: $(load_set 80)"
+wait_until 60 "CPU above 50%" cpu_cmp '>' 50 && tap_ok "yun top shows the guest's CPU at $(cpu_now)% under load 80" ||
+  tap_fail "CPU under load 80: $(vm_latest cpu_pct)"
+[ "$(load_set 0)" = 0 ] && tap_ok "the guest takes load 0" || tap_fail "setting load 0: $(load_set 0)"
+wait_until 60 "CPU below 20%" cpu_cmp '<' 20 && tap_ok "the guest's CPU falls to $(cpu_now)% at load 0" ||
+  tap_fail "CPU at load 0: $(vm_latest cpu_pct)"
 
 # the service dies: httpd killed at the guest's console, as its user would
 disp=$(virsh -q -c "$URI" domdisplay "$DOM" 2>/dev/null)

@@ -22,7 +22,7 @@ typedef struct api_config {
     const char *agent_token_hash;   /* hex SHA-256 of the agent token: opens the agent endpoints only */
     api_disk_import_fn disk_import; /* NULL: image import answers 503 */
     const char *starter_script;     /* scripts/build-starter.sh; NULL: looked up (api_find_starter_script) */
-    unsigned max_connections;       /* 0: 64 */
+    unsigned max_connections;       /* 0: CONN_GUARD_MAX_TOTAL (src/api/conn_guard.h) */
     const char *www_dir;            /* portal: www/ to serve at / (src/api/www.h); NULL: / answers 404 */
     const char *metrics_path;       /* monitoring: the metrics store; NULL: STATE/metrics.db */
 } api_config;

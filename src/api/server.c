@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "api/api_int.h"
+#include "api/conn_guard.h"
 #include "api/console.h"
 #include "api/www.h"
 #include "util/clock.h"
@@ -22,6 +23,12 @@ struct api_server {
     api_shared sh;           /* immutable while the daemon runs */
     pthread_key_t store_key; /* each connection thread's own yun_store, closed when the thread ends */
     uint16_t port;
+    conn_guard *guard; /* connection limits and deadlines (conn_guard.h) */
+    pthread_t sweeper; /* cuts the connections past their deadline */
+    bool sweeper_running;
+    pthread_mutex_t stop_lock; /* guards stopping; stop_cond wakes the sweeper */
+    pthread_cond_t stop_cond;
+    bool stopping;
 };
 
 /* One request's state across MHD's calls (headers, body chunks, the final call). */
@@ -40,6 +47,18 @@ typedef struct conn_state {
     double t0;
     int status; /* monitoring: the status answered, 0 when not known (portal files) */
 } conn_state;
+
+static const struct sockaddr *client_addr(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    return ci ? ci->client_addr : NULL;
+}
+
+static conn_guard_rec *guard_rec(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
 
 static void store_key_close(void *p)
 {
@@ -176,6 +195,7 @@ static int authenticate(api_server *srv, struct MHD_Connection *conn, conn_state
     api_token_hash(tok, hash);
     cs->is_agent = srv->sh.agent_hash[0] && sodium_memcmp(hash, srv->sh.agent_hash, 64) == 0;
     if (cs->is_agent) {
+        conn_guard_trust(srv->guard, client_addr(conn), yun_now_ms()); /* its host keeps room (conn_guard.h) */
         if (need != AUTH_AGENT)
             return yun_err_set(err, YUN_E_FORBIDDEN, "the agent token opens only /v1/agent/*: use a user's token");
         return 0;
@@ -272,6 +292,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         cs->upload_fd = -1;
         cs->t0 = yun_mono_s();
         *con_cls = cs;
+        const char *clen = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        conn_guard_headers(srv->guard, guard_rec(conn), clen ? strtoull(clen, NULL, 10) : 0, yun_now_ms());
         bool known = false;
         cs->route = api_route_match(method, url, cs->params, &known);
         yun_err err = YUN_ERR_INIT;
@@ -312,6 +334,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *upload_data_size = 0;
         return MHD_YES;
     }
+    conn_guard_answering(srv->guard, guard_rec(conn)); /* the request is in: no deadline while answered */
     if (cs->responded)
         return MHD_YES;
     cs->responded = true;
@@ -362,6 +385,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     log_debug("%s %s -> %d (%.1f ms)", method, url, rs.status, (yun_mono_s() - cs->t0) * 1000.0);
     if (rs.mhd_response) { /* console: the websocket upgrade (h_console.c) */
         buf_free(&rs.body);
+        conn_guard_upgraded(srv->guard, guard_rec(conn));
         enum MHD_Result ret = MHD_queue_response(conn, (unsigned)rs.status, rs.mhd_response);
         MHD_destroy_response(rs.mhd_response);
         return ret;
@@ -375,8 +399,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe)
 {
-    (void)conn;
     (void)toe;
+    /* answered: a kept-alive connection has the header deadline again for its next request */
+    conn_guard_idle(((api_server *)cls)->guard, guard_rec(conn), yun_now_ms());
     conn_state *cs = *con_cls;
     if (!cs)
         return;
@@ -391,6 +416,58 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     buf_free(&cs->body);
     free(cs);
     *con_cls = NULL;
+}
+
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+    (void)addrlen;
+    return conn_guard_accept(((api_server *)cls)->guard, addr, yun_now_ms()) ? MHD_YES : MHD_NO;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    api_server *srv = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *fd = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        *socket_context = conn_guard_open(srv->guard, fd ? fd->connect_fd : -1, client_addr(conn), yun_now_ms());
+    } else {
+        conn_guard_close(srv->guard, *socket_context); /* before libmicrohttpd closes the socket */
+        *socket_context = NULL;
+    }
+}
+
+/* The connection's own thread sees its socket end and closes it. */
+static void cut_fd(int fd, void *ud)
+{
+    (void)ud;
+    if (fd >= 0)
+        shutdown(fd, SHUT_RDWR);
+}
+
+static void *sweeper_main(void *arg)
+{
+    api_server *srv = arg;
+    pthread_mutex_lock(&srv->stop_lock);
+    while (!srv->stopping) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 250 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&srv->stop_cond, &srv->stop_lock, &ts);
+        if (srv->stopping)
+            break;
+        pthread_mutex_unlock(&srv->stop_lock);
+        size_t n = conn_guard_sweep(srv->guard, yun_now_ms(), cut_fd, NULL);
+        if (n)
+            log_debug("http: cut %zu connection(s) that sent no complete request in time", n);
+        pthread_mutex_lock(&srv->stop_lock);
+    }
+    pthread_mutex_unlock(&srv->stop_lock);
+    return NULL;
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
@@ -452,14 +529,20 @@ api_server *api_start(const api_config *cfg, yun_err *err)
     yun_err me = YUN_ERR_INIT;
     if (!(srv->sh.metrics = api_metrics_open(cfg->metrics_path ? cfg->metrics_path : mpath, api_route_count(), &me)))
         log_warn("metrics: opening %s: %s; metrics are off", cfg->metrics_path ? cfg->metrics_path : mpath, me.msg);
+    conn_guard_config gc = {.max_total = cfg->max_connections};
+    srv->guard = conn_guard_new(&gc);
+    pthread_mutex_init(&srv->stop_lock, NULL);
+    pthread_cond_init(&srv->stop_cond, NULL);
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
                      MHD_ALLOW_UPGRADE; /* console: the websocket proxy */
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
-    srv->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv, MHD_OPTION_SOCK_ADDR,
-        (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_CONNECTION_LIMIT,
-        cfg->max_connections ? cfg->max_connections : 64u, MHD_OPTION_CONNECTION_TIMEOUT, 300u, MHD_OPTION_END);
+    /* the idle timeout is only a backstop: the guard's deadlines are shorter (conn_guard.h) */
+    srv->daemon =
+        MHD_start_daemon(flags, 0, on_accept, srv, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
+                         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+                         MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_CONNECTION_LIMIT,
+                         conn_guard_max_total(srv->guard), MHD_OPTION_CONNECTION_TIMEOUT, 60u, MHD_OPTION_END);
     if (!srv->daemon) {
         yun_err_set(err, YUN_E_UNAVAILABLE, "cannot listen on %s (in use, or not an address of this machine)",
                     cfg->listen);
@@ -468,6 +551,12 @@ api_server *api_start(const api_config *cfg, yun_err *err)
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
     srv->port = di ? di->port : 0;
+    srv->sweeper_running = pthread_create(&srv->sweeper, NULL, sweeper_main, srv) == 0;
+    if (!srv->sweeper_running) {
+        yun_err_set(err, YUN_E_INTERNAL, "cannot start the HTTP server's connection sweeper thread");
+        api_stop(srv);
+        return NULL;
+    }
     return srv;
 }
 
@@ -480,9 +569,21 @@ void api_stop(api_server *srv)
 {
     if (!srv)
         return;
+    if (srv->sweeper_running) {
+        pthread_mutex_lock(&srv->stop_lock);
+        srv->stopping = true;
+        pthread_cond_signal(&srv->stop_cond);
+        pthread_mutex_unlock(&srv->stop_lock);
+        pthread_join(srv->sweeper, NULL);
+    }
     console_stop(srv->sh.console); /* open consoles end within a second, so the daemon can stop */
     if (srv->daemon)
         MHD_stop_daemon(srv->daemon);
+    conn_guard_free(srv->guard);
+    if (srv->guard) {
+        pthread_cond_destroy(&srv->stop_cond);
+        pthread_mutex_destroy(&srv->stop_lock);
+    }
     console_free(srv->sh.console);
     pthread_key_delete(srv->store_key);
     api_metrics_close(srv->sh.metrics);

@@ -3,7 +3,7 @@
 # Used by `make up` and `make check`, so a fresh Debian 12 machine needs nothing by hand.
 set -euo pipefail
 pkgs=(build-essential pkg-config meson ninja-build
-      libvirt-dev libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils
+      libvirt-dev libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils bubblewrap
       dnsmasq-base iptables
       libsqlite3-dev libpq-dev libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev
       libsodium-dev libxml2-dev libcmocka-dev

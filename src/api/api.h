@@ -12,7 +12,8 @@
 typedef struct api_server api_server;
 
 /* Converts a qcow2 or raw file to a qcow2 at dest and fills its virtual size (hv_disk_import's shape). */
-typedef int (*api_disk_import_fn)(const char *src, const char *dest, uint64_t *size_mib, yun_err *err);
+typedef int (*api_disk_import_fn)(const char *src, const char *dest, const char *format, uint64_t *size_mib,
+                                  yun_err *err);
 
 typedef struct api_config {
     const char *listen;     /* "ADDR:PORT"; port 0 picks a free one (see api_port) */

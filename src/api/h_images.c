@@ -163,6 +163,10 @@ int api_image_import_check(api_req *rq, yun_err *err)
                            "give the image a name: POST /v1/images?name=NAME with the file as body");
     if (model_name_validate(name, "image name", err) < 0 || name_free(rq, name, err) < 0)
         return -1;
+    const char *fmt = api_query(rq, "format");
+    if (fmt && strcmp(fmt, "qcow2") != 0 && strcmp(fmt, "raw") != 0)
+        return yun_err_set(err, YUN_E_INVALID,
+                           "format \"%.32s\" is not one yun imports: give format=qcow2 or format=raw", fmt);
     return 0;
 }
 
@@ -181,7 +185,8 @@ int h_image_import(api_req *rq, api_resp *rs, yun_err *err)
     AUTOFREE char *dest = xasprintf("%s/%s-%s.qcow2", rq->sh->image_dir, name, rnd);
     yun_image img = {0};
     double t0 = yun_mono_s();
-    if (rq->sh->disk_import(rq->upload_path, dest, &img.size_mib, err) < 0)
+    /* the uploader may pin the format (a raw disk whose bytes look like a qcow2 stays raw) */
+    if (rq->sh->disk_import(rq->upload_path, dest, api_query(rq, "format"), &img.size_mib, err) < 0)
         return yun_err_prefix(err, "importing image %s: ", name);
     snprintf(img.name, sizeof img.name, "%s", name);
     snprintf(img.path, sizeof img.path, "%s", dest);
@@ -318,7 +323,7 @@ static int blank_disk(const api_shared *sh, const char *dir, char *out, size_t n
     if (r < 0)
         return yun_err_sys(err, YUN_E_IO, errno, "sizing %s", raw);
     snprintf(out, n, "%s/disk.qcow2", dir);
-    r = sh->disk_import(raw, out, size_mib, err);
+    r = sh->disk_import(raw, out, "raw", size_mib, err);
     unlink(raw);
     return r;
 }
@@ -372,7 +377,7 @@ int h_image_build_starter(api_req *rq, api_resp *rs, yun_err *err)
             goto fail;
         }
         snprintf(disk, sizeof disk, "%s/base.qcow2", dir);
-        int r = sh->disk_import(src, disk, &img.size_mib, err);
+        int r = sh->disk_import(src, disk, "qcow2", &img.size_mib, err);
         unlink(src);
         if (r < 0)
             goto fail;

@@ -483,7 +483,10 @@ static int cmd_image_import(cli_ctx *ctx, const cli_args *a)
         fprintf(ctx->err, "uploading %s (%s) as image %s...\n", file,
                 units_format_mib(((uint64_t)st.st_size + (1 << 20) - 1) >> 20, sz, sizeof sz), name);
     AUTOFREE char *ename = cli_url_escape(name);
-    AUTOFREE char *url = xasprintf("%s/v1/images?name=%s", ctx->conf.url, ename);
+    const char *fmt = cli_opt_val(a, "format");
+    AUTOFREE char *efmt = fmt ? cli_url_escape(fmt) : NULL;
+    AUTOFREE char *url =
+        xasprintf("%s/v1/images?name=%s%s%s", ctx->conf.url, ename, efmt ? "&format=" : "", efmt ? efmt : "");
     http_resp r;
     int rc = http_upload("POST", url, ctx->conf.token, f, (long long)st.st_size, CLI_LONG_TIMEOUT_MS, &r, &err);
     fclose(f);
@@ -760,8 +763,10 @@ static int cmd_version(cli_ctx *ctx, const cli_args *a)
 static const cli_opt no_opts[] = {{NULL, NULL, NULL}};
 static const cli_opt login_opts[] = {{"token", "TOKEN", "the API token (the admin's is in STATE/admin.token)", true},
                                      {NULL, NULL, NULL}};
-static const cli_opt import_opts[] = {{"name", "NAME", "the image's name, as VMs will name it (--image NAME)", true},
-                                      {NULL, NULL, NULL}};
+static const cli_opt import_opts[] = {
+    {"name", "NAME", "the image's name, as VMs will name it (--image NAME)", true},
+    {"format", "FORMAT", "qcow2 or raw: what the file is (default: decided from its first bytes)", false},
+    {NULL, NULL, NULL}};
 #define OWNER_OPT                                                                                                      \
     {                                                                                                                  \
         "owner", "USER", "admin only: act on this user's VM"                                                           \

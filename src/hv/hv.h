@@ -202,9 +202,14 @@ uint64_t hv_tcg_tb_cache_mib(uint64_t max_mem_mib);
  * A qcow2 overlay of base sized to size_mib (never smaller than base: the base's size when size_mib is
  * smaller or 0). Fails with CONFLICT if path exists; nothing is left behind on failure. */
 int hv_disk_create_overlay(const char *base, const char *path, uint64_t size_mib, yun_err *err);
-/* Converts src (qcow2 or raw, detected with qemu-img info --output=json; anything else is INVALID) to a
- * qcow2 at dest; fills its virtual size in MiB (rounded up). CONFLICT if dest exists. */
-int hv_disk_import(const char *src, const char *dest, uint64_t *size_mib, yun_err *err);
+/* Converts src, a file from outside (an upload), to a qcow2 at dest; fills its virtual size in MiB (rounded
+ * up). format: "qcow2" or "raw" as declared, or NULL/"" to decide by the file's first bytes (qcow2 by its
+ * magic; another format qemu knows is INVALID, naming it; anything else raw): decided once and given to
+ * every qemu-img call, which never probes. A qcow2 that refers to anything outside itself (a backing file,
+ * an external data file, encryption) is INVALID, said why. qemu-img runs in a bubblewrap sandbox that sees
+ * only src and the output (docs/operations.md, "Uploaded images"). CONFLICT if dest exists; nothing is left
+ * behind on failure. */
+int hv_disk_import(const char *src, const char *dest, const char *format, uint64_t *size_mib, yun_err *err);
 int hv_disk_remove(const char *path, yun_err *err); /* ok if absent */
 
 #endif

@@ -129,7 +129,7 @@ int main(int argc, char **argv)
         return hv_disk_create_overlay(args[0], args[1], strtoull(args[2], NULL, 10), &err) < 0 ? fail(&err) : 0;
     if (strcmp(op, "import") == 0 && nargs == 2) {
         uint64_t mib = 0;
-        if (hv_disk_import(args[0], args[1], &mib, &err) < 0)
+        if (hv_disk_import(args[0], args[1], NULL, &mib, &err) < 0)
             return fail(&err);
         printf("size_mib=%" PRIu64 "\n", mib);
         return 0;

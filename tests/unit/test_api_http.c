@@ -31,8 +31,9 @@ typedef struct fx {
 } fx;
 
 /* A stand-in for hv_disk_import: copies the bytes and reports the size in MiB, so no qemu-img is needed. */
-static int copy_import(const char *src, const char *dest, uint64_t *size_mib, yun_err *err)
+static int copy_import(const char *src, const char *dest, const char *format, uint64_t *size_mib, yun_err *err)
 {
+    (void)format;
     FILE *in = fopen(src, "rb"), *out = fopen(dest, "wb");
     if (!in || !out) {
         if (in)

@@ -39,8 +39,17 @@ case $ACCEL in
   *) tap_fail "KVM probe gave a verdict: $OUT" ;;
 esac
 OUT2=$("$HVC" probe "$IMG/vmlinuz" "$IMG/initrd.img" "$W/accel" 20000)
-[ "$(echo "$OUT2" | kv accel)" = "$ACCEL" ] && echo "$OUT2" | grep -q cached &&
-  tap_ok "the probe's verdict is cached for this boot" || tap_fail "probe cache: $OUT2"
+if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
+  # a /dev/kvm that works, or one that hangs guests: the boot that decided is not repeated in this boot
+  [ "$(echo "$OUT2" | kv accel)" = "$ACCEL" ] && echo "$OUT2" | grep -q cached &&
+    tap_ok "the probe's verdict is cached for this boot" || tap_fail "probe cache: $OUT2"
+else
+  # no /dev/kvm to open: the answer is tcg at once, with no boot, so there is nothing to cache (the cache
+  # itself is tested with a stand-in device in tests/unit/test_hv_probe.c)
+  [ "$(echo "$OUT2" | kv accel)" = tcg ] && echo "$OUT2" | grep -q "KVM is not available" && [ ! -e "$W/accel" ] &&
+    tap_ok "without /dev/kvm the probe answers tcg again at once, booting nothing and caching nothing" ||
+    tap_fail "probe without /dev/kvm: $OUT2"
+fi
 # The probe's positive path, end to end with the real starter image: a stand-in QEMU that boots the
 # probe guest under TCG instead of KVM must be recognised by its YUN-PROBE-OK.
 cat > "$W/qemu-tcg" << 'EOF'
@@ -202,7 +211,7 @@ OUT=$("$HVC" import "$DISK.none" "$W/images/x.qcow2" 2>&1)
 echo "$OUT" | grep -q "^error: not_found:" && tap_ok "import of a missing file: not_found" || tap_fail "missing: $OUT"
 qemu-img create -q -f vmdk "$W/disk.vmdk" 10M
 OUT=$("$HVC" import "$W/disk.vmdk" "$W/images/y.qcow2" 2>&1)
-echo "$OUT" | grep -q "vmdk format" && [ ! -e "$W/images/y.qcow2" ] && [ ! -e "$W/images/y.qcow2.part" ] &&
+echo "$OUT" | grep -q "looks like a vmdk image" && [ ! -e "$W/images/y.qcow2" ] && [ ! -e "$W/images/y.qcow2.part" ] &&
   tap_ok "import of a vmdk is refused with the format named, nothing left" || tap_fail "vmdk: $OUT"
 qemu-img create -q -f qcow2 -b "$W/images/imported.qcow2" -F qcow2 "$W/backed.qcow2"
 OUT=$("$HVC" import "$W/backed.qcow2" "$W/images/z.qcow2" 2>&1)

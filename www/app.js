@@ -435,30 +435,13 @@ function UsersAdmin({ me }) {
   </section>`;
 }
 
-const SETTING_HELP = {
-  'portal.registration': 'on or off: may people create their own accounts?',
-  'admission.threshold_pct': 'refuse new VMs while CPU or memory use is above this % (100 = never)',
-  'vm.max_cpus': 'largest VM: cpus (0 = no limit)',
-  'vm.max_memory_mib': 'largest VM: memory in MiB (0 = no limit)',
-  'vm.max_disk_mib': 'largest VM: disk in MiB (0 = no limit)',
-  'price.cpu': 'price of one core (one vCPU when overcommitted) per month',
-  'price.memory': 'price of one GiB of memory per month',
-  'price.disk': 'price of one GiB of disk per month',
-  'price.currency': 'shown after prices',
-  'placement.algorithm': 'how the scheduler picks a host',
-  'placement.cpu_ratio': 'vCPUs per physical core (1 = no overcommit; e.g. 4); reserved MHz are never overcommitted',
-  'agent.interval_ms': 'how often agents report, in ms',
-  'migration.concurrency': 'live migrations a host drain runs at once',
-  'metrics.interval_ms': 'how often agents sample hosts and VMs, in ms',
-  'metrics.power_model': 'hosts\' estimated watts: hp-ml110-g4, hp-ml110-g5 (SPECpower) or none',
-};
-
 function SettingsAdmin() {
   const [s, setS] = useState(null);
+  const [about, setAbout] = useState({}); // each setting's one-line doc, from yund's registry (ctl/settings.h)
   const [edit, setEdit] = useState({});
   const [err, setErr] = useState(null);
   const [msg, setMsg] = useState(null);
-  useEffect(() => { api('GET', '/v1/settings').then(d => setS(d.settings)).catch(setErr); }, []);
+  useEffect(() => { api('GET', '/v1/settings').then(d => { setS(d.settings); setAbout(d.about || {}); }).catch(setErr); }, []);
   const save = async ev => {
     ev.preventDefault();
     setErr(null); setMsg(null);
@@ -471,7 +454,7 @@ function SettingsAdmin() {
   return html`<section><h2>Settings</h2>
     ${s && html`<form class="card" onSubmit=${save}>
       ${Object.keys(s).map(k => html`<div class="row" style="align-items:center">
-        <div><label for=${'set-' + k}>${k}</label><div class="muted" style="font-size:.85rem">${SETTING_HELP[k] || ''}</div></div>
+        <div><label for=${'set-' + k}>${k}</label><div class="muted" style="font-size:.85rem">${about[k]?.doc || ''}</div></div>
         <div><input id=${'set-' + k} value=${edit[k] ?? s[k]} onInput=${e => setEdit({ ...edit, [k]: e.target.value })} /></div>
       </div>`)}
       <${ErrorBox} error=${err} />${msg && html`<div class="ok-box" role="status">${msg}</div>`}

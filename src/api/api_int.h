@@ -200,15 +200,12 @@ int h_host_metrics(api_req *, api_resp *, yun_err *);
 int h_cloud_metrics(api_req *, api_resp *, yun_err *);
 int h_prometheus(api_req *, api_resp *, yun_err *);
 int h_metrics_latest(api_req *, api_resp *, yun_err *);
-/* The setting metrics.interval_ms: its check, and its value (default API_METRICS_DEFAULT_INTERVAL_MS). */
-int api_metrics_interval_check(const char *v, yun_err *err);
-int api_metrics_power_check(const char *v, yun_err *err); /* metrics.power_model */
+/* The setting metrics.interval_ms in force. */
 int api_metrics_interval(api_req *rq);
 /* The "probe" field of a VM create or patch, checked (model/probe.h's rule, allow_hosts: the setting
  * probe.allow_hosts), into vm->probe; absent leaves vm->probe as it is, "" takes the probe away. */
 int api_probe_take(json_t *body, yun_vm *vm, bool allow_hosts, yun_err *err);
-/* The setting probe.allow_hosts: its check ("on" or "off"), and whether it is on (unset: off). */
-int api_probe_hosts_check(const char *v, yun_err *err);
+/* Whether the setting probe.allow_hosts is on (unset: off). */
 bool api_probe_allow_hosts(yun_store *s);
 /* The routes by index, for the request counters (router.c). */
 size_t api_route_count(void);

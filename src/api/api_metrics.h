@@ -16,7 +16,6 @@
 #include "util/err.h"
 
 /* The sampling interval the agents are told (setting metrics.interval_ms), when unset. */
-#define API_METRICS_DEFAULT_INTERVAL_MS 5000
 /* How often the store is compacted. */
 #define API_METRICS_COMPACT_MS 60000
 

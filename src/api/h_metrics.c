@@ -13,39 +13,17 @@
 #include "util/mem.h"
 #include "util/num.h"
 
-int api_metrics_interval_check(const char *v, yun_err *err)
-{
-    int64_t ms;
-    return num_parse_i64(v, "metrics.interval_ms", 200, 600000, &ms, err);
-}
-
-int api_metrics_power_check(const char *v, yun_err *err)
-{
-    if (strcmp(v, "none") && strcmp(v, "hp-ml110-g4") && strcmp(v, "hp-ml110-g5"))
-        return yun_err_set(err, YUN_E_INVALID,
-                           "metrics.power_model \"%.64s\" is not one of hp-ml110-g4, hp-ml110-g5 or none", v);
-    return 0;
-}
-
 /* The setting metrics.power_model, checked; the default is the simulator's server model, so the estimates
  * of a real cloud and of yun-sim are comparable until an operator measures their own. */
 static const char *power_model(api_req *rq, char *buf, size_t n)
 {
-    yun_err e = YUN_ERR_INIT;
-    if (store_setting_get(rq->store, "metrics.power_model", buf, n, &e) == 0 && api_metrics_power_check(buf, &e) == 0)
-        return buf;
-    return "hp-ml110-g5";
+    ctl_setting_get(rq->store, SET_METRICS_POWER_MODEL, buf, n, NULL);
+    return buf;
 }
 
 int api_metrics_interval(api_req *rq)
 {
-    char v[32];
-    int64_t ms;
-    yun_err e = YUN_ERR_INIT;
-    if (store_setting_get(rq->store, "metrics.interval_ms", v, sizeof v, &e) == 0 &&
-        num_parse_i64(v, "metrics.interval_ms", 200, 600000, &ms, &e) == 0)
-        return (int)ms;
-    return API_METRICS_DEFAULT_INTERVAL_MS;
+    return (int)ctl_setting_i64_or_default(rq->store, SET_METRICS_INTERVAL_MS);
 }
 
 static int need_store(api_req *rq, yun_err *err)
@@ -55,22 +33,10 @@ static int need_store(api_req *rq, yun_err *err)
     return 0;
 }
 
-int api_probe_hosts_check(const char *v, yun_err *err)
-{
-    if (strcmp(v, "on") && strcmp(v, "off"))
-        return yun_err_set(err, YUN_E_INVALID,
-                           MODEL_PROBE_ALLOW_HOSTS_KEY " \"%.32s\" must be off (probes reach only their VM's own "
-                                                       "address, the default) or on (any host)",
-                           v);
-    return 0;
-}
-
 bool api_probe_allow_hosts(yun_store *s)
 {
-    char v[8];
-    yun_err e = YUN_ERR_INIT;
     /* unset, unreadable or not a known value: off, the safe side */
-    return store_setting_get(s, MODEL_PROBE_ALLOW_HOSTS_KEY, v, sizeof v, &e) == 0 && !strcmp(v, "on");
+    return ctl_setting_on(s, SET_PROBE_ALLOW_HOSTS);
 }
 
 int api_probe_take(json_t *body, yun_vm *vm, bool allow_hosts, yun_err *err)
@@ -134,8 +100,7 @@ int h_agent_metrics(api_req *rq, api_resp *rs, yun_err *err)
         /* a host speaks for itself only: its own host and core samples (VMs are by uuid, which only it knows) */
         size_t hl = strlen(h.name);
         for (size_t i = 0; i < n && rc == 0; i++) {
-            bool own = s[i].kind == METRICS_VM ||
-                       (s[i].kind == METRICS_HOST && !strcmp(s[i].id, h.name)) ||
+            bool own = s[i].kind == METRICS_VM || (s[i].kind == METRICS_HOST && !strcmp(s[i].id, h.name)) ||
                        (s[i].kind == METRICS_CORE && !strncmp(s[i].id, h.name, hl) && s[i].id[hl] == '/');
             if (!own)
                 rc = yun_err_set(err, YUN_E_INVALID, "samples[%zu]: %s \"%.200s\" is not host %s's to send", i,
@@ -166,16 +131,17 @@ int h_agent_metrics(api_req *rq, api_resp *rs, yun_err *err)
         return -1;
     }
     char pm[32];
-    api_json_resp(rs, 200, json_pack("{s:i, s:I, s:o, s:s}", "interval_ms", interval, "accepted", (json_int_t)n,
-                                     "probes", probes, "power_model", power_model(rq, pm, sizeof pm)));
+    api_json_resp(rs, 200,
+                  json_pack("{s:i, s:I, s:o, s:s}", "interval_ms", interval, "accepted", (json_int_t)n, "probes",
+                            probes, "power_model", power_model(rq, pm, sizeof pm)));
     return 0;
 }
 
 static int series(api_req *rq, api_resp *rs, metrics_kind kind, const char *id, yun_err *err)
 {
     int64_t from, to, step;
-    if (metrics_parse_range(api_query(rq, "from"), api_query(rq, "to"), api_query(rq, "step"), yun_now_ms(), &from,
-                            &to, &step, err) < 0)
+    if (metrics_parse_range(api_query(rq, "from"), api_query(rq, "to"), api_query(rq, "step"), yun_now_ms(), &from, &to,
+                            &step, err) < 0)
         return -1;
     metrics_series s;
     if (api_metrics_query(rq->sh->metrics, kind, id, from, to, step, &s, err) < 0)
@@ -272,9 +238,8 @@ static int latest_vm(const yun_vm *vm, void *ud)
     for (size_t i = 0; i < w->nhosts; i++)
         if (w->hosts[i].id == vm->host_id)
             host = w->hosts[i].name;
-    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}", "name", vm->name, "uuid", vm->uuid, "owner",
-                          vm->owner_name, "host", host, "state", model_vm_state_name(vm->state), "metrics",
-                          m ? m : json_null());
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}", "name", vm->name, "uuid", vm->uuid, "owner", vm->owner_name,
+                          "host", host, "state", model_vm_state_name(vm->state), "metrics", m ? m : json_null());
     char why[YUN_MSG_MAX];
     if (m && api_metrics_latest_note(w->rq->sh->metrics, METRICS_VM, vm->uuid, why, sizeof why))
         json_object_set_new(o, "probe_error", json_string(why));

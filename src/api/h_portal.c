@@ -1,12 +1,11 @@
 /* h_portal.c: the endpoints the portal adds to the API (docs/api.md, "Portal"): log in and out, register,
  * set a password, and the cloud's resources with their prices. The logic lives in session.c and
- * admission.c; these handlers only read the request and write the answer. */
+ * ctl; these handlers only read the request and write the answer. */
 #include <microhttpd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/admission.h"
 #include "api/api_int.h"
 #include "api/session.h"
 #include "util/clock.h"
@@ -139,18 +138,16 @@ int h_resources(api_req *rq, api_resp *rs, yun_err *err)
     if (ctl_cloud_read(rq->ctl, rq->store, yun_now_ms(), &c, err) < 0)
         return -1;
     char pcpu[32], pmem[32], pdisk[32], cur[16], reg[8];
-    if (admission_setting_value(rq->store, "price.cpu", pcpu, sizeof pcpu, err) < 0 ||
-        admission_setting_value(rq->store, "price.memory", pmem, sizeof pmem, err) < 0 ||
-        admission_setting_value(rq->store, "price.disk", pdisk, sizeof pdisk, err) < 0 ||
-        admission_setting_value(rq->store, "price.currency", cur, sizeof cur, err) < 0 ||
-        admission_setting_value(rq->store, SESSION_REGISTRATION_KEY, reg, sizeof reg, err) < 0)
-        return -1;
-    int failed = 0;
-    int64_t pct = admission_setting_int(rq->store, "admission.threshold_pct", err, &failed);
-    int64_t mc = admission_setting_int(rq->store, "vm.max_cpus", err, &failed);
-    int64_t mm = admission_setting_int(rq->store, "vm.max_memory_mib", err, &failed);
-    int64_t md = admission_setting_int(rq->store, "vm.max_disk_mib", err, &failed);
-    if (failed)
+    int64_t pct, mc, mm, md;
+    if (ctl_setting_get(rq->store, SET_PRICE_CPU, pcpu, sizeof pcpu, err) < 0 ||
+        ctl_setting_get(rq->store, SET_PRICE_MEMORY, pmem, sizeof pmem, err) < 0 ||
+        ctl_setting_get(rq->store, SET_PRICE_DISK, pdisk, sizeof pdisk, err) < 0 ||
+        ctl_setting_get(rq->store, SET_PRICE_CURRENCY, cur, sizeof cur, err) < 0 ||
+        ctl_setting_get(rq->store, SET_PORTAL_REGISTRATION, reg, sizeof reg, err) < 0 ||
+        ctl_setting_i64(rq->store, SET_ADMISSION_THRESHOLD_PCT, &pct, err) < 0 ||
+        ctl_setting_i64(rq->store, SET_VM_MAX_CPUS, &mc, err) < 0 ||
+        ctl_setting_i64(rq->store, SET_VM_MAX_MEMORY_MIB, &mm, err) < 0 ||
+        ctl_setting_i64(rq->store, SET_VM_MAX_DISK_MIB, &md, err) < 0)
         return -1;
     int64_t running = 0;
     AUTOFREE yun_vm *vms = NULL;

@@ -120,11 +120,8 @@ int session_login(ctl_ctx *ctl, yun_store *s, const char *name, const char *pass
 
 bool session_registration_open(yun_store *s)
 {
-    char v[16];
-    yun_err e = YUN_ERR_INIT;
-    if (store_setting_get(s, SESSION_REGISTRATION_KEY, v, sizeof v, &e) < 0)
-        return true; /* unset: on; a store error also lands here and the create below will report it */
-    return strcmp(v, "off") != 0;
+    /* unset: on; a store error also reads as the default, and the create after it will report the error */
+    return ctl_setting_on(s, SET_PORTAL_REGISTRATION);
 }
 
 int session_register(ctl_ctx *ctl, yun_store *s, const char *name, const char *password, yun_user *user, yun_err *err)

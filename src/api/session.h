@@ -36,7 +36,6 @@
 #define SESSION_COOKIE_LEN 160 /* room for a Set-Cookie value */
 #define SESSION_PASSWORD_MIN 8
 #define SESSION_PASSWORD_MAX 256
-#define SESSION_REGISTRATION_KEY "portal.registration"
 
 /* Initialises libsodium (idempotent, thread-safe). Fails YUN_E_INTERNAL when it cannot. */
 int session_init(yun_err *err);

@@ -154,11 +154,8 @@ void ctl_vm_console_path(const ctl_ctx *c, const char *uuid, char *out, size_t n
 
 int ctl_interval_ms(ctl_ctx *c, yun_store *s)
 {
-    char v[32];
-    yun_err e = YUN_ERR_INIT;
     int64_t ms;
-    if (store_setting_get(s, "agent.interval_ms", v, sizeof v, &e) == 0 &&
-        num_parse_i64(v, "agent.interval_ms", 100, 3600000, &ms, NULL) == 0)
+    if (ctl_setting_i64(s, SET_AGENT_INTERVAL_MS, &ms, NULL) == 1) /* set by the admin; else yund's own */
         return (int)ms;
     return c->interval_ms;
 }
@@ -230,12 +227,11 @@ int ctl_sched_snapshot(ctl_ctx *c, yun_store *s, int64_t now_ms, sched_host **ou
     if (store_host_list(s, &hosts, &nh, err) < 0)
         return -1;
     int interval = ctl_interval_ms(c, s);
-    /* placement.cpu_ratio: unset (or, impossibly, unreadable: it is checked when set) is 1, no overcommit */
+    /* placement.cpu_ratio: unset (or unreadable) is its default, 1: no overcommit */
     char rv[32];
     double ratio = 1;
-    yun_err re = YUN_ERR_INIT;
-    if (store_setting_get(s, SCHED_CPU_RATIO_KEY, rv, sizeof rv, &re) < 0 ||
-        sched_cpu_ratio_parse(rv, &ratio, NULL) < 0)
+    ctl_setting_get(s, SET_PLACEMENT_CPU_RATIO, rv, sizeof rv, NULL);
+    if (sched_cpu_ratio_parse(rv, &ratio, NULL) < 0)
         ratio = 1;
     sched_host *hs = xcalloc(nh ? nh : 1, sizeof *hs);
     for (size_t i = 0; i < nh; i++) {
@@ -301,8 +297,8 @@ int ctl_agent_register(ctl_ctx *c, yun_store *s, yun_host *h, int64_t now_ms, yu
         *err = e;
         return -1;
     }
-    bool keep = known && (old.state == YUN_HOST_DISABLED || old.state == YUN_HOST_DRAINING ||
-                          old.state == YUN_HOST_DRAINED);
+    bool keep =
+        known && (old.state == YUN_HOST_DISABLED || old.state == YUN_HOST_DRAINING || old.state == YUN_HOST_DRAINED);
     h->state = keep ? old.state : YUN_HOST_UP;
     h->registered_ms = known ? old.registered_ms : now_ms;
     h->last_seen_ms = now_ms;
@@ -370,18 +366,17 @@ void ctl_host_foreign(ctl_ctx *c, int64_t host_id, ctl_domain **orphans, size_t 
 static int apply_source_verdict(yun_store *s, int64_t host_id, yun_vm *vm, const ctl_verdict *v, yun_err *err)
 {
     if (v->migrated) {
-        log_info("vm %s/%s (%s): migrated live from host %lld to host %lld: %lld ms, downtime %lld ms",
-                 vm->owner_name, vm->name, vm->uuid, (long long)host_id, (long long)vm->host_id,
-                 (long long)v->total_ms, (long long)v->downtime_ms);
+        log_info("vm %s/%s (%s): migrated live from host %lld to host %lld: %lld ms, downtime %lld ms", vm->owner_name,
+                 vm->name, vm->uuid, (long long)host_id, (long long)vm->host_id, (long long)v->total_ms,
+                 (long long)v->downtime_ms);
         vm->migrate_from = 0;
         vm->migrate_error[0] = '\0';
         return store_vm_update(s, vm, err) < 0 ? -1 : 1;
     }
     if (!v->migrate_error[0])
         return 0;
-    log_warn("vm %s/%s (%s): migration from host %lld to host %lld failed; it stays on host %lld: %s",
-             vm->owner_name, vm->name, vm->uuid, (long long)host_id, (long long)vm->host_id, (long long)host_id,
-             v->migrate_error);
+    log_warn("vm %s/%s (%s): migration from host %lld to host %lld failed; it stays on host %lld: %s", vm->owner_name,
+             vm->name, vm->uuid, (long long)host_id, (long long)vm->host_id, (long long)host_id, v->migrate_error);
     vm->host_id = host_id;
     vm->migrate_from = 0;
     vm->state = v->state == YUN_VM_ERROR ? YUN_VM_ERROR : YUN_VM_RUNNING;

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "ctl/sched.h"
+#include "ctl/settings.h"
 #include "model/model.h"
 #include "store/store.h"
 
@@ -63,12 +64,6 @@ int ctl_quota_check(const yun_user *owner, const ctl_usage *usage, const yun_vm 
  *                            hosts that are not down offer.
  *   vm.max_cpus, vm.max_memory_mib, vm.max_disk_mib   the largest VM allowed; 0 (default) = no limit.
  * The keys and defaults are the ones the settings API lists (src/api/admission.c takes them from here). */
-#define CTL_ADMISSION_THRESHOLD_KEY "admission.threshold_pct"
-#define CTL_ADMISSION_THRESHOLD_DEFAULT "100"
-#define CTL_VM_MAX_CPUS_KEY "vm.max_cpus"
-#define CTL_VM_MAX_MEMORY_KEY "vm.max_memory_mib"
-#define CTL_VM_MAX_DISK_KEY "vm.max_disk_mib"
-#define CTL_VM_MAX_DEFAULT "0"
 
 /* What the hosts that are not down offer, what the VMs placed on them reserve and what is free as the
  * scheduler counts it (ctl_sched_snapshot, sched_free_*), summed over the cloud. CPU is in the scheduler's
@@ -213,8 +208,7 @@ void ctl_host_foreign(ctl_ctx *ctx, int64_t host_id, ctl_domain **orphans, size_
 
 /* ---- live migration and host drain (migrate.c) ---- */
 
-#define CTL_DEFAULT_MIGRATIONS 2
-/* The setting migration.concurrency (1..16), else CTL_DEFAULT_MIGRATIONS: how many VMs a drain migrates at
+/* The setting migration.concurrency (settings.h): how many VMs a drain migrates at
  * once from one host. Each live migration costs the network and both hosts' CPU, so a drain paces them. */
 int ctl_migration_concurrency(yun_store *s);
 

@@ -10,24 +10,6 @@
 #include "util/mem.h"
 #include "util/num.h"
 
-/* A whole-number setting, its default when unset (values are checked when they are set). */
-static int setting_int(yun_store *s, const char *key, const char *def, int64_t *out, yun_err *err)
-{
-    char v[32];
-    yun_err e = YUN_ERR_INIT;
-    if (store_setting_get(s, key, v, sizeof v, &e) < 0) {
-        if (e.code != YUN_E_NOT_FOUND) {
-            *err = e;
-            return -1;
-        }
-        snprintf(v, sizeof v, "%s", def);
-    }
-    /* stored through the setting's check; a value stored by hand that is not a number counts as 0 */
-    *out = 0;
-    num_parse_i64(v, key, INT64_MIN, INT64_MAX, out, NULL);
-    return 0;
-}
-
 static void cloud_sum(const sched_host *hosts, size_t n, ctl_cloud *out)
 {
     memset(out, 0, sizeof *out);
@@ -79,26 +61,26 @@ static int64_t pct_of(int64_t used, int64_t total)
     return p >= 9.2e18 ? INT64_MAX : (int64_t)p;
 }
 
-static int limit_one(const char *what, const char *key, int64_t limit, int64_t asked, const char *unit, yun_err *err)
+static int limit_one(const char *what, ctl_setting_id key, int64_t limit, int64_t asked, const char *unit, yun_err *err)
 {
     if (limit > 0 && asked > limit)
         return yun_err_set(err, YUN_E_INVALID,
                            "the VM asks for %lld%s %s; the largest VM allowed has %lld%s (setting %s): ask for less",
-                           (long long)asked, unit, what, (long long)limit, unit, key);
+                           (long long)asked, unit, what, (long long)limit, unit, ctl_setting_def_of(key)->key);
     return 0;
 }
 
 int ctl_admission_limits(yun_store *s, const yun_vm *vm, int64_t *pct, yun_err *err)
 {
     int64_t max_cpus, max_mem, max_disk;
-    if (setting_int(s, CTL_VM_MAX_CPUS_KEY, CTL_VM_MAX_DEFAULT, &max_cpus, err) < 0 ||
-        setting_int(s, CTL_VM_MAX_MEMORY_KEY, CTL_VM_MAX_DEFAULT, &max_mem, err) < 0 ||
-        setting_int(s, CTL_VM_MAX_DISK_KEY, CTL_VM_MAX_DEFAULT, &max_disk, err) < 0 ||
-        setting_int(s, CTL_ADMISSION_THRESHOLD_KEY, CTL_ADMISSION_THRESHOLD_DEFAULT, pct, err) < 0)
+    if (ctl_setting_i64(s, SET_VM_MAX_CPUS, &max_cpus, err) < 0 ||
+        ctl_setting_i64(s, SET_VM_MAX_MEMORY_MIB, &max_mem, err) < 0 ||
+        ctl_setting_i64(s, SET_VM_MAX_DISK_MIB, &max_disk, err) < 0 ||
+        ctl_setting_i64(s, SET_ADMISSION_THRESHOLD_PCT, pct, err) < 0)
         return -1;
-    if (limit_one("cpus", CTL_VM_MAX_CPUS_KEY, max_cpus, vm->cpus, "", err) < 0 ||
-        limit_one("memory", CTL_VM_MAX_MEMORY_KEY, max_mem, (int64_t)vm->max_mem_mib, "M", err) < 0 ||
-        limit_one("disk", CTL_VM_MAX_DISK_KEY, max_disk, (int64_t)vm->disk_mib, "M", err) < 0)
+    if (limit_one("cpus", SET_VM_MAX_CPUS, max_cpus, vm->cpus, "", err) < 0 ||
+        limit_one("memory", SET_VM_MAX_MEMORY_MIB, max_mem, (int64_t)vm->max_mem_mib, "M", err) < 0 ||
+        limit_one("disk", SET_VM_MAX_DISK_MIB, max_disk, (int64_t)vm->disk_mib, "M", err) < 0)
         return -1;
     return 0;
 }
@@ -115,10 +97,9 @@ int ctl_admission_threshold(const sched_host *hosts, size_t n, int64_t pct, yun_
     if (cpu_pct > pct || mem_pct > pct)
         return yun_err_set(err, YUN_E_NO_CAPACITY,
                            "admission threshold: the cloud's %s use is %lld%%, above the %lld%% the admin set "
-                           "(setting " CTL_ADMISSION_THRESHOLD_KEY "); new VMs are refused until VMs are deleted "
-                           "or hosts are added",
+                           "(setting %s); new VMs are refused until VMs are deleted or hosts are added",
                            cpu_pct > pct ? "CPU" : "memory", (long long)(cpu_pct > pct ? cpu_pct : mem_pct),
-                           (long long)pct);
+                           (long long)pct, ctl_setting_def_of(SET_ADMISSION_THRESHOLD_PCT)->key);
     return 0;
 }
 

@@ -1,8 +1,217 @@
-/* ctl_setting.c: the settings table (ctl.h). Values arrive checked by the settings API. */
+/* ctl_setting.c: the settings registry (settings.h) and the one way to change a setting (ctl.h). */
+#include <stdio.h>
+#include <string.h>
+
 #include "ctl/ctl.h"
+#include "ctl/settings.h"
+#include "model/probe.h"
+#include "util/buf.h"
+#include "util/num.h"
+
+static int check_algorithm(const char *v, yun_err *err)
+{
+    return sched_algorithm_check(v, err);
+}
+
+static int check_cpu_ratio(const char *v, yun_err *err)
+{
+    double r;
+    return sched_cpu_ratio_parse(v, &r, err);
+}
+
+/* A price: digits, optionally a point and up to 6 more digits. No sign, no exponent: it is shown as typed. */
+static int check_price(const char *v, yun_err *err)
+{
+    size_t i = 0, ip = 0, fp = 0;
+    while (v[i] >= '0' && v[i] <= '9')
+        i++, ip++;
+    if (v[i] == '.') {
+        i++;
+        while (v[i] >= '0' && v[i] <= '9')
+            i++, fp++;
+    }
+    if (v[i] || ip == 0 || ip > 12 || fp > 6)
+        return yun_err_set(err, YUN_E_INVALID,
+                           "price \"%.32s\" is not a decimal such as 4 or 0.25 (at most 6 decimals)", v);
+    return 0;
+}
+
+static int check_currency(const char *v, yun_err *err)
+{
+    bool plain = strlen(v) <= 8;
+    for (const char *p = v; *p && plain; p++)
+        plain = (unsigned char)*p >= 0x20 && *p != '<' && *p != '>' && *p != '&';
+    if (!plain)
+        return yun_err_set(err, YUN_E_INVALID, "price.currency \"%.32s\" must be at most 8 plain characters", v);
+    return 0;
+}
+
+static int check_probe_hosts(const char *v, yun_err *err)
+{
+    if (strcmp(v, "on") && strcmp(v, "off"))
+        return yun_err_set(err, YUN_E_INVALID,
+                           MODEL_PROBE_ALLOW_HOSTS_KEY
+                           " \"%.32s\" must be off (probes reach only their VM's own address, the "
+                           "default) or on (any host)",
+                           v);
+    return 0;
+}
+
+/* The largest VM allowed (vm.max_*): 0 is no limit. */
+#define VM_LIMIT_MAX 1000000000LL
+
+static const ctl_setting_def table[SET_COUNT] = {
+    {SET_PLACEMENT_ALGORITHM, "placement.algorithm", SET_T_CUSTOM, SCHED_DEFAULT_ALGORITHM,
+     "how the scheduler picks a host for a new VM (docs/placement.md)", NULL, 0, 0, NULL, check_algorithm},
+    {SET_PLACEMENT_CPU_RATIO, "placement.cpu_ratio", SET_T_CUSTOM, "1",
+     "vCPUs per physical core (1 = no overcommit; e.g. 4); reserved MHz are never overcommitted", NULL, 0, 0, NULL,
+     check_cpu_ratio},
+    {SET_AGENT_INTERVAL_MS, "agent.interval_ms", SET_T_INT, "2000",
+     "how often agents report, in ms (unset: yund's --agent-interval)", NULL, 200, 60000, NULL, NULL},
+    {SET_MIGRATION_CONCURRENCY, "migration.concurrency", SET_T_INT, "2", "live migrations a host drain runs at once",
+     "live migrations a drain runs at once per host", 1, 16, NULL, NULL},
+    {SET_METRICS_INTERVAL_MS, "metrics.interval_ms", SET_T_INT, "5000", "how often agents sample hosts and VMs, in ms",
+     NULL, 200, 600000, NULL, NULL},
+    {SET_METRICS_POWER_MODEL, "metrics.power_model", SET_T_ENUM, "hp-ml110-g5",
+     "hosts' estimated watts: hp-ml110-g4, hp-ml110-g5 (SPECpower) or none", NULL, 0, 0, "hp-ml110-g4|hp-ml110-g5|none",
+     NULL},
+    {SET_PROBE_ALLOW_HOSTS, MODEL_PROBE_ALLOW_HOSTS_KEY, SET_T_ENUM, "off",
+     "may a VM's probe name a host (on), or only reach its VM's own address (off)", NULL, 0, 0, "off|on",
+     check_probe_hosts},
+    {SET_PORTAL_REGISTRATION, "portal.registration", SET_T_ENUM, "on",
+     "on or off: may people create their own accounts?", NULL, 0, 0, "on|off", NULL},
+    {SET_ADMISSION_THRESHOLD_PCT, "admission.threshold_pct", SET_T_INT, "100",
+     "refuse new VMs while CPU or memory use is above this % (100 = never)", "100: no threshold", 1, 100, NULL, NULL},
+    {SET_VM_MAX_CPUS, "vm.max_cpus", SET_T_INT, "0", "largest VM: cpus (0 = no limit)", "0: no limit", 0, VM_LIMIT_MAX,
+     NULL, NULL},
+    {SET_VM_MAX_MEMORY_MIB, "vm.max_memory_mib", SET_T_INT, "0", "largest VM: memory in MiB (0 = no limit)",
+     "0: no limit", 0, VM_LIMIT_MAX, NULL, NULL},
+    {SET_VM_MAX_DISK_MIB, "vm.max_disk_mib", SET_T_INT, "0", "largest VM: disk in MiB (0 = no limit)", "0: no limit", 0,
+     VM_LIMIT_MAX, NULL, NULL},
+    {SET_PRICE_CPU, "price.cpu", SET_T_CUSTOM, "0", "price of one core (one vCPU when overcommitted) per month", NULL,
+     0, 0, NULL, check_price},
+    {SET_PRICE_MEMORY, "price.memory", SET_T_CUSTOM, "0", "price of one GiB of memory per month", NULL, 0, 0, NULL,
+     check_price},
+    {SET_PRICE_DISK, "price.disk", SET_T_CUSTOM, "0", "price of one GiB of disk per month", NULL, 0, 0, NULL,
+     check_price},
+    {SET_PRICE_CURRENCY, "price.currency", SET_T_CUSTOM, "EUR", "shown after prices", NULL, 0, 0, NULL, check_currency},
+};
+
+const ctl_setting_def *ctl_settings(size_t *n)
+{
+    *n = SET_COUNT;
+    return table;
+}
+
+const ctl_setting_def *ctl_setting_def_of(ctl_setting_id id)
+{
+    return id < SET_COUNT ? &table[id] : NULL;
+}
+
+const ctl_setting_def *ctl_setting_find(const char *key, yun_err *err)
+{
+    for (size_t i = 0; i < SET_COUNT; i++)
+        if (key && !strcmp(table[i].key, key))
+            return &table[i];
+    yun_buf b = YUN_BUF_INIT;
+    for (size_t i = 0; i < SET_COUNT; i++)
+        buf_printf(&b, "%s%s", i ? (i + 1 == SET_COUNT ? " and " : ", ") : "", table[i].key);
+    yun_err_set(err, YUN_E_INVALID, "setting \"%.64s\" is unknown: the settings are %s (docs/api.md, Settings)",
+                key ? key : "", b.data ? b.data : "");
+    buf_free(&b);
+    return NULL;
+}
+
+static int check_enum(const ctl_setting_def *d, const char *v, yun_err *err)
+{
+    char vals[128];
+    snprintf(vals, sizeof vals, "%s", d->values);
+    const char *opt[8];
+    size_t n = 0;
+    for (char *p = vals, *save = NULL, *t; n < 8 && (t = strtok_r(p, "|", &save)); p = NULL)
+        opt[n++] = t;
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(opt[i], v))
+            return 0;
+    if (d->check) /* a message of its own */
+        return d->check(v, err);
+    char list[160] = ""; /* "a, b or c" */
+    for (size_t i = 0; i < n; i++) {
+        size_t k = strlen(list);
+        snprintf(list + k, sizeof list - k, "%s%s", i == 0 ? "" : (i + 1 == n ? " or " : ", "), opt[i]);
+    }
+    if (n == 2)
+        return yun_err_set(err, YUN_E_INVALID, "%s \"%.64s\" must be %s", d->key, v, list);
+    return yun_err_set(err, YUN_E_INVALID, "%s \"%.64s\" is not one of %s", d->key, v, list);
+}
+
+int ctl_setting_check(const ctl_setting_def *d, const char *v, yun_err *err)
+{
+    if (!v)
+        return yun_err_set(err, YUN_E_INVALID, "setting %s needs a value", d->key);
+    switch (d->type) {
+    case SET_T_INT: {
+        char what[160];
+        if (d->hint)
+            snprintf(what, sizeof what, "%s (%s)", d->key, d->hint);
+        else
+            snprintf(what, sizeof what, "%s", d->key);
+        int64_t n;
+        return num_parse_i64(v, what, d->min, d->max, &n, err);
+    }
+    case SET_T_ENUM:
+        return check_enum(d, v, err);
+    case SET_T_CUSTOM:
+        return d->check(v, err);
+    }
+    return yun_err_set(err, YUN_E_INTERNAL, "setting %s has no rule", d->key);
+}
+
+int ctl_setting_get(yun_store *s, ctl_setting_id id, char *out, size_t n, yun_err *err)
+{
+    const ctl_setting_def *d = ctl_setting_def_of(id);
+    yun_err e = YUN_ERR_INIT;
+    if (store_setting_get(s, d->key, out, n, &e) == 0) {
+        if (ctl_setting_check(d, out, NULL) == 0)
+            return 1;
+    } else if (e.code != YUN_E_NOT_FOUND) {
+        if (err)
+            *err = e;
+        snprintf(out, n, "%s", d->def);
+        return -1;
+    }
+    snprintf(out, n, "%s", d->def);
+    return 0;
+}
+
+int ctl_setting_i64(yun_store *s, ctl_setting_id id, int64_t *out, yun_err *err)
+{
+    char v[64];
+    int r = ctl_setting_get(s, id, v, sizeof v, err);
+    *out = 0;
+    num_parse_i64(v, ctl_setting_def_of(id)->key, INT64_MIN, INT64_MAX, out, NULL);
+    return r;
+}
+
+int64_t ctl_setting_i64_or_default(yun_store *s, ctl_setting_id id)
+{
+    int64_t v;
+    ctl_setting_i64(s, id, &v, NULL);
+    return v;
+}
+
+bool ctl_setting_on(yun_store *s, ctl_setting_id id)
+{
+    char v[8];
+    ctl_setting_get(s, id, v, sizeof v, NULL);
+    return !strcmp(v, "on");
+}
 
 int ctl_setting_set(ctl_ctx *c, yun_store *s, const char *key, const char *value, yun_err *err)
 {
     (void)c;
-    return store_setting_set(s, key, value, err);
+    const ctl_setting_def *d = ctl_setting_find(key, err);
+    if (!d || ctl_setting_check(d, value, err) < 0)
+        return -1;
+    return store_setting_set(s, d->key, value, err);
 }

@@ -43,9 +43,7 @@ int ctl_quota_check(const yun_user *o, const ctl_usage *u, const yun_vm *vm, yun
 
 static void placement_algorithm(yun_store *s, char *algo, size_t n)
 {
-    yun_err se = YUN_ERR_INIT;
-    if (store_setting_get(s, "placement.algorithm", algo, n, &se) < 0)
-        algo[0] = '\0';
+    ctl_setting_get(s, SET_PLACEMENT_ALGORITHM, algo, n, NULL);
 }
 
 /* Under the sched lock: admission, name, quota and placement on one snapshot, then the write. The checks

@@ -12,17 +12,9 @@
 #include "util/mem.h"
 #include "util/num.h"
 
-#define CTL_MAX_MIGRATIONS 16
-
 int ctl_migration_concurrency(yun_store *s)
 {
-    char v[32];
-    yun_err e = YUN_ERR_INIT;
-    int64_t n;
-    if (store_setting_get(s, "migration.concurrency", v, sizeof v, &e) == 0 &&
-        num_parse_i64(v, "migration.concurrency", 1, CTL_MAX_MIGRATIONS, &n, NULL) == 0)
-        return (int)n;
-    return CTL_DEFAULT_MIGRATIONS;
+    return (int)ctl_setting_i64_or_default(s, SET_MIGRATION_CONCURRENCY);
 }
 
 static const char *host_name_of(const sched_host *hs, size_t n, int64_t id)
@@ -91,9 +83,7 @@ static int migrate_locked(ctl_ctx *c, yun_store *s, int64_t vm_id, int64_t targe
                            "VM %s/%s cannot leave %s: no other host is registered (start yun-agent on another host)",
                            vm.owner_name, vm.name, here);
     char algo[64] = "";
-    yun_err se = YUN_ERR_INIT;
-    if (store_setting_get(s, "placement.algorithm", algo, sizeof algo, &se) < 0)
-        algo[0] = '\0';
+    ctl_setting_get(s, SET_PLACEMENT_ALGORITHM, algo, sizeof algo, NULL);
     sched_choice ch;
     if (sched_pick(hs, k, &vm, algo, &ch, err) < 0)
         return yun_err_prefix(err, "VM %s/%s cannot leave %s: ", vm.owner_name, vm.name, here);

@@ -20,7 +20,6 @@
 
 /* The setting that lets probes name any host: "off" (default) or "on". */
 #define MODEL_PROBE_ALLOW_HOSTS_KEY "probe.allow_hosts"
-#define MODEL_PROBE_ALLOW_HOSTS_DEFAULT "off"
 
 /* Checks a probe URL as a user types it. Fails YUN_E_INVALID with what is wrong and an example of a good
  * one: another scheme, user info, a bad host or port (1-65535), spaces or control characters, too long;

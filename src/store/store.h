@@ -83,7 +83,7 @@ int store_vm_count(yun_store *s, int64_t owner_id, int64_t host_id, int64_t *n, 
 int store_usage(yun_store *s, int64_t owner_id, int64_t *vms, int64_t *cpus, int64_t *mem_mib, int64_t *disk_mib,
                 yun_err *err);
 
-/* settings: a key-value table ("placement.algorithm" -> "first-fit"); get fails NOT_FOUND when unset, and
+/* settings: a key-value table (the keys are ctl/settings.h's); get fails NOT_FOUND when unset, and
  * YUN_E_INVALID when the value does not fit in n bytes (NUL included); set replaces. */
 int store_setting_get(yun_store *s, const char *key, char *out, size_t n, yun_err *err);
 int store_setting_set(yun_store *s, const char *key, const char *value, yun_err *err);

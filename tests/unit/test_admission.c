@@ -1,5 +1,5 @@
-/* test_admission.c: the portal's settings checks, the largest-VM limits and the admission threshold, against a
- * real SQLite store and the controller's own snapshot of hosts. */
+/* test_admission.c: the admission settings' checks (ctl/settings.h), the largest-VM limits and the admission threshold,
+ * against a real SQLite store and the controller's own snapshot of hosts. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,45 +8,42 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "api/admission.h"
+#include "ctl/ctl.h"
 #include "util/clock.h"
 
-static const admission_setting *find(const char *key)
+static const ctl_setting_def *find(const char *key)
 {
-    size_t n;
-    const admission_setting *t = admission_settings(&n);
-    for (size_t i = 0; i < n; i++)
-        if (!strcmp(t[i].key, key))
-            return &t[i];
-    fail_msg("setting %s missing", key);
-    return NULL;
+    const ctl_setting_def *d = ctl_setting_find(key, NULL);
+    if (!d)
+        fail_msg("setting %s missing", key);
+    return d;
 }
 
 static void test_setting_checks(void **state)
 {
     (void)state;
     yun_err err = YUN_ERR_INIT;
-    const admission_setting *pct = find("admission.threshold_pct");
-    assert_int_equal(pct->check("80", &err), 0);
-    assert_int_equal(pct->check("100", &err), 0);
-    assert_int_equal(pct->check("0", &err), -1);
-    assert_int_equal(pct->check("101", &err), -1);
-    assert_int_equal(pct->check("8O", &err), -1);
+    const ctl_setting_def *pct = find("admission.threshold_pct");
+    assert_int_equal(ctl_setting_check(pct, "80", &err), 0);
+    assert_int_equal(ctl_setting_check(pct, "100", &err), 0);
+    assert_int_equal(ctl_setting_check(pct, "0", &err), -1);
+    assert_int_equal(ctl_setting_check(pct, "101", &err), -1);
+    assert_int_equal(ctl_setting_check(pct, "8O", &err), -1);
     assert_non_null(strstr(err.msg, "admission.threshold_pct"));
-    const admission_setting *price = find("price.cpu");
-    assert_int_equal(price->check("4", &err), 0);
-    assert_int_equal(price->check("0.25", &err), 0);
-    assert_int_equal(price->check("-1", &err), -1);
-    assert_int_equal(price->check("1e3", &err), -1);
-    assert_int_equal(price->check(".5", &err), -1);
-    assert_int_equal(price->check("0.1234567", &err), -1);
-    const admission_setting *reg = find("portal.registration");
-    assert_int_equal(reg->check("off", &err), 0);
-    assert_int_equal(reg->check("yes", &err), -1);
-    const admission_setting *cpus = find("vm.max_cpus");
-    assert_int_equal(cpus->check("0", &err), 0);
-    assert_int_equal(cpus->check("-2", &err), -1);
-    assert_int_equal(find("price.currency")->check("<b>", &err), -1);
+    const ctl_setting_def *price = find("price.cpu");
+    assert_int_equal(ctl_setting_check(price, "4", &err), 0);
+    assert_int_equal(ctl_setting_check(price, "0.25", &err), 0);
+    assert_int_equal(ctl_setting_check(price, "-1", &err), -1);
+    assert_int_equal(ctl_setting_check(price, "1e3", &err), -1);
+    assert_int_equal(ctl_setting_check(price, ".5", &err), -1);
+    assert_int_equal(ctl_setting_check(price, "0.1234567", &err), -1);
+    const ctl_setting_def *reg = find("portal.registration");
+    assert_int_equal(ctl_setting_check(reg, "off", &err), 0);
+    assert_int_equal(ctl_setting_check(reg, "yes", &err), -1);
+    const ctl_setting_def *cpus = find("vm.max_cpus");
+    assert_int_equal(ctl_setting_check(cpus, "0", &err), 0);
+    assert_int_equal(ctl_setting_check(cpus, "-2", &err), -1);
+    assert_int_equal(ctl_setting_check(find("price.currency"), "<b>", &err), -1);
     find("vm.max_memory_mib"), find("vm.max_disk_mib"), find("price.memory"), find("price.disk");
 }
 
@@ -167,9 +164,9 @@ static void test_limits_and_threshold(void **state)
     assert_int_equal(ctl_admission_check(f->ctl, f->s, &small, now + 3600 * 1000, &err), 0);
 
     char v[16];
-    assert_int_equal(admission_setting_value(f->s, "price.currency", v, sizeof v, &err), 0);
+    assert_int_equal(ctl_setting_get(f->s, SET_PRICE_CURRENCY, v, sizeof v, &err), 0);
     assert_string_equal(v, "EUR");
-    assert_int_equal(admission_setting_value(f->s, "no.such", v, sizeof v, &err), -1);
+    assert_null(ctl_setting_find("no.such", &err));
 }
 
 /* Hosts whose agents claim memory and disk near INT64_MAX (or beyond, as uint64): the cloud's totals stop at

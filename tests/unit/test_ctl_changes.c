@@ -119,7 +119,7 @@ static void test_vm_create_admission(void **state)
 {
     fx *f = *state;
     yun_err err = YUN_ERR_INIT;
-    assert_int_equal(store_setting_set(f->s, CTL_VM_MAX_CPUS_KEY, "2", &err), 0);
+    assert_int_equal(store_setting_set(f->s, ctl_setting_def_of(SET_VM_MAX_CPUS)->key, "2", &err), 0);
     yun_vm big = {0};
     snprintf(big.name, sizeof big.name, "big");
     big.cpus = 3;
@@ -130,7 +130,7 @@ static void test_vm_create_admission(void **state)
     assert_int_equal(ctl_vm_create(f->c, f->s, &f->alice, &big, &ch, &err), -1);
     assert_int_equal(err.code, YUN_E_INVALID);
     assert_non_null(strstr(err.msg, "setting vm.max_cpus"));
-    assert_int_equal(store_setting_set(f->s, CTL_ADMISSION_THRESHOLD_KEY, "50", &err), 0);
+    assert_int_equal(store_setting_set(f->s, ctl_setting_def_of(SET_ADMISSION_THRESHOLD_PCT)->key, "50", &err), 0);
     create(f, "a", 2, 0); /* 0% -> 50% */
     create(f, "b", 1, 0); /* 50% is not above 50% -> 75% */
     yun_vm c = {0};

@@ -175,12 +175,12 @@ static void test_registration_setting(void **state)
     yun_store *s = mem_store();
     yun_err err = YUN_ERR_INIT;
     yun_user u;
-    assert_int_equal(store_setting_set(s, SESSION_REGISTRATION_KEY, "off", &err), 0);
+    assert_int_equal(store_setting_set(s, ctl_setting_def_of(SET_PORTAL_REGISTRATION)->key, "off", &err), 0);
     assert_false(session_registration_open(s));
     assert_int_equal(session_register(ctl, s, "dave", "dave-password", &u, &err), -1);
     assert_int_equal(err.code, YUN_E_FORBIDDEN);
     assert_non_null(strstr(err.msg, "turned off"));
-    assert_int_equal(store_setting_set(s, SESSION_REGISTRATION_KEY, "on", &err), 0);
+    assert_int_equal(store_setting_set(s, ctl_setting_def_of(SET_PORTAL_REGISTRATION)->key, "on", &err), 0);
     assert_int_equal(session_register(ctl, s, "dave", "dave-password", &u, &err), 0);
     store_close(s);
 }

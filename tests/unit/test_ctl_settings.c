@@ -1,0 +1,191 @@
+/* The settings registry (src/ctl/settings.h): each entry is well made; values are checked when set and read
+ * back with their defaults; docs/api.md lists exactly its keys; no key is written anywhere else in src/. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "ctl/ctl.h"
+
+static void test_entries(void **state)
+{
+    (void)state;
+    size_t n;
+    const ctl_setting_def *t = ctl_settings(&n);
+    assert_int_equal(n, SET_COUNT);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(t[i].id, i); /* the table is indexed by id */
+        assert_ptr_equal(ctl_setting_def_of(t[i].id), &t[i]);
+        assert_true(t[i].key && strchr(t[i].key, '.'));
+        if (!t[i].doc || strlen(t[i].doc) < 10)
+            fail_msg("%s has no doc", t[i].key);
+        yun_err err = YUN_ERR_INIT;
+        if (ctl_setting_check(&t[i], t[i].def, &err) < 0)
+            fail_msg("%s's default %s fails its own rule: %s", t[i].key, t[i].def, err.msg);
+        if (t[i].type == SET_T_INT)
+            assert_true(t[i].min <= t[i].max);
+        if (t[i].type == SET_T_CUSTOM)
+            assert_non_null(t[i].check);
+        if (t[i].type == SET_T_ENUM)
+            assert_non_null(t[i].values);
+        for (size_t j = 0; j < i; j++)
+            assert_string_not_equal(t[i].key, t[j].key);
+    }
+}
+
+static void test_unknown_names_every_key(void **state)
+{
+    (void)state;
+    yun_err err = YUN_ERR_INIT;
+    assert_null(ctl_setting_find("metrics.intervl_ms", &err));
+    assert_int_equal(err.code, YUN_E_INVALID);
+    size_t n;
+    const ctl_setting_def *t = ctl_settings(&n);
+    for (size_t i = 0; i < n; i++)
+        if (!strstr(err.msg, t[i].key))
+            fail_msg("the unknown-setting error does not name %s: %s", t[i].key, err.msg);
+}
+
+static void test_rules(void **state)
+{
+    (void)state;
+    yun_err err = YUN_ERR_INIT;
+    const ctl_setting_def *d = ctl_setting_def_of(SET_MIGRATION_CONCURRENCY);
+    assert_int_equal(ctl_setting_check(d, "17", &err), -1);
+    assert_non_null(strstr(err.msg, "from 1 to 16"));
+    d = ctl_setting_def_of(SET_METRICS_POWER_MODEL);
+    assert_int_equal(ctl_setting_check(d, "none", &err), 0);
+    assert_int_equal(ctl_setting_check(d, "hp", &err), -1);
+    assert_string_equal(err.msg, "metrics.power_model \"hp\" is not one of hp-ml110-g4, hp-ml110-g5 or none");
+    d = ctl_setting_def_of(SET_PORTAL_REGISTRATION);
+    assert_int_equal(ctl_setting_check(d, "yes", &err), -1);
+    assert_string_equal(err.msg, "portal.registration \"yes\" must be on or off");
+    d = ctl_setting_def_of(SET_PROBE_ALLOW_HOSTS);
+    assert_int_equal(ctl_setting_check(d, "yes", &err), -1);
+    assert_non_null(strstr(err.msg, "only their VM's own address"));
+    d = ctl_setting_def_of(SET_PLACEMENT_ALGORITHM);
+    assert_int_equal(ctl_setting_check(d, "pemm", &err), 0);
+    assert_int_equal(ctl_setting_check(d, "random", &err), -1);
+}
+
+static void test_set_and_read(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/yun-test-settings.XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    yun_err err = YUN_ERR_INIT;
+    yun_store *s = store_open(path, &err);
+    assert_non_null(s);
+    ctl_ctx *c = ctl_new(&(ctl_config){.image_dir = "/tmp", .vm_dir = "/tmp"});
+    char v[64];
+    int64_t i;
+    /* unset: the default */
+    assert_int_equal(ctl_setting_get(s, SET_PRICE_CURRENCY, v, sizeof v, &err), 0);
+    assert_string_equal(v, "EUR");
+    assert_int_equal(ctl_setting_i64(s, SET_MIGRATION_CONCURRENCY, &i, &err), 0);
+    assert_int_equal(i, 2);
+    /* set: checked, then read back as the store's */
+    assert_int_equal(ctl_setting_set(c, s, "migration.concurrency", "5", &err), 0);
+    assert_int_equal(ctl_setting_i64(s, SET_MIGRATION_CONCURRENCY, &i, &err), 1);
+    assert_int_equal(i, 5);
+    assert_int_equal(ctl_setting_set(c, s, "migration.concurrency", "50", &err), -1);
+    assert_int_equal(ctl_setting_i64_or_default(s, SET_MIGRATION_CONCURRENCY), 5); /* nothing written */
+    assert_int_equal(ctl_setting_set(c, s, "no.such", "1", &err), -1);
+    assert_false(ctl_setting_on(s, SET_PROBE_ALLOW_HOSTS));
+    assert_int_equal(ctl_setting_set(c, s, "probe.allow_hosts", "on", &err), 0);
+    assert_true(ctl_setting_on(s, SET_PROBE_ALLOW_HOSTS));
+    /* a value that no longer passes (a hand-edited database) reads as the default */
+    assert_int_equal(store_setting_set(s, "metrics.interval_ms", "5", &err), 0);
+    assert_int_equal(ctl_setting_i64(s, SET_METRICS_INTERVAL_MS, &i, &err), 0);
+    assert_int_equal(i, 5000);
+    ctl_free(c);
+    store_close(s);
+    unlink(path);
+}
+
+/* The keys in docs/api.md's settings table: the first cell of each row, `a`, `b` in it. */
+static void test_docs_list_the_keys(void **state)
+{
+    (void)state;
+    FILE *f = fopen(YUN_SOURCE_ROOT "/docs/api.md", "r");
+    assert_non_null(f);
+    char line[4096];
+    bool in = false;
+    char seen[64][64];
+    size_t ns = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (!strncmp(line, "## ", 3))
+            in = strstr(line, "Settings") != NULL;
+        if (!in || strncmp(line, "| `", 3) != 0)
+            continue;
+        char *end = strstr(line + 1, " |");
+        assert_non_null(end);
+        *end = '\0';
+        for (char *p = line + 2; (p = strchr(p, '`'));) {
+            char *q = strchr(p + 1, '`');
+            assert_non_null(q);
+            snprintf(seen[ns], sizeof seen[ns], "%.*s", (int)(q - p - 1), p + 1);
+            if (!ctl_setting_find(seen[ns], NULL))
+                fail_msg("docs/api.md lists %s, which yund does not know", seen[ns]);
+            ns++;
+            p = q + 1;
+        }
+    }
+    fclose(f);
+    size_t n;
+    const ctl_setting_def *t = ctl_settings(&n);
+    for (size_t i = 0; i < n; i++) {
+        bool found = false;
+        for (size_t j = 0; j < ns; j++)
+            found |= !strcmp(seen[j], t[i].key);
+        if (!found)
+            fail_msg("docs/api.md's settings table does not list %s", t[i].key);
+    }
+}
+
+/* Each key is written once in src/: in the registry (or, for probe.allow_hosts, the model header whose
+ * message names it and which the registry uses). */
+static void test_keys_written_once(void **state)
+{
+    (void)state;
+    size_t n;
+    const ctl_setting_def *t = ctl_settings(&n);
+    for (size_t i = 0; i < n; i++) {
+        char cmd[512];
+        snprintf(cmd, sizeof cmd,
+                 "grep -rnF --include='*.[ch]' '\"%s' '%s/src' | grep -v '^[^:]*src/ctl/ctl_setting.c:'", t[i].key,
+                 YUN_SOURCE_ROOT);
+        FILE *p = popen(cmd, "r");
+        assert_non_null(p);
+        char out[1024] = "";
+        size_t got = fread(out, 1, sizeof out - 1, p);
+        out[got] = '\0';
+        pclose(p);
+        int lines = 0;
+        for (char *q = out; *q; q++)
+            lines += *q == '\n';
+        bool model_probe = t[i].id == SET_PROBE_ALLOW_HOSTS && lines == 1 && strstr(out, "src/model/probe.h:");
+        if (lines && !model_probe)
+            fail_msg("setting %s is written outside the registry:\n%s", t[i].key, out);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_entries),
+        cmocka_unit_test(test_unknown_names_every_key),
+        cmocka_unit_test(test_rules),
+        cmocka_unit_test(test_set_and_read),
+        cmocka_unit_test(test_docs_list_the_keys),
+        cmocka_unit_test(test_keys_written_once),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -16,8 +16,10 @@
 #include "hv/hv_net.h"
 #include "util/buf.h"
 #include "util/clock.h"
+#include "util/fs.h"
 #include "util/log.h"
 #include "util/mem.h"
+#include "util/str.h"
 
 /* ACPI events sent while a guest boots are lost (no ACPI driver yet): ask again this often. */
 #define AGENT_SHUTDOWN_RESEND_MS 5000
@@ -112,8 +114,6 @@ typedef struct desired_vm {
     const char *migrate_uri, *target_libvirt_uri, *target_vnc_listen;
 } desired_vm;
 
-static int mkdir_p(const char *dir, yun_err *err);
-
 agent_state *agent_state_new(const char *vm_dir, const char *accel, int shutdown_timeout_ms)
 {
     agent_state *st = xcalloc(1, sizeof *st);
@@ -126,7 +126,7 @@ agent_state *agent_state_new(const char *vm_dir, const char *accel, int shutdown
     pthread_mutex_init(&st->mig_lock, NULL);
     /* best effort: a VM that cannot get its disk says why in its verdict */
     yun_err e = YUN_ERR_INIT;
-    if (mkdir_p(st->vm_dir, &e) < 0)
+    if (fs_mkdir_p(st->vm_dir, 0755, &e) < 0)
         log_warn("agent: %s", e.msg);
     return st;
 }
@@ -217,19 +217,6 @@ static const hv_domain_info *dom_find(const hv_domain_info *doms, size_t n, cons
     return NULL;
 }
 
-/* A uuid names files in vm_dir, so only the canonical form is accepted, never a path. */
-static bool uuid_ok(const char *s)
-{
-    if (strlen(s) != 36)
-        return false;
-    for (int i = 0; i < 36; i++) {
-        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-        if (dash ? s[i] != '-' : !strchr("0123456789abcdefABCDEF", s[i]))
-            return false;
-    }
-    return true;
-}
-
 /* yund names the files; an older yund that does not falls back to vm_dir/<uuid>.{qcow2,log}. */
 static void vm_paths(const agent_state *st, agent_vm *v, const desired_vm *d)
 {
@@ -247,22 +234,6 @@ static bool file_exists(const char *path)
 {
     struct stat sb;
     return lstat(path, &sb) == 0;
-}
-
-static int mkdir_p(const char *dir, yun_err *err)
-{
-    AUTOFREE char *p = xstrdup(dir);
-    for (char *s = p + 1; *s; s++) {
-        if (*s != '/')
-            continue;
-        *s = 0;
-        if (mkdir(p, 0755) < 0 && errno != EEXIST)
-            return yun_err_sys(err, YUN_E_IO, errno, "creating %s", p);
-        *s = '/';
-    }
-    if (mkdir(p, 0755) < 0 && errno != EEXIST)
-        return yun_err_sys(err, YUN_E_IO, errno, "creating %s", p);
-    return 0;
 }
 
 /* Records one action on the hypervisor or the disk, for the log and agent_last_actions. */
@@ -325,7 +296,7 @@ static int desired_parse(json_t *j, desired_vm *d, yun_err *err)
                        "console", &d->console, "incoming", &incoming, "migrate_uri", &d->migrate_uri,
                        "target_libvirt_uri", &d->target_libvirt_uri, "target_vnc_listen", &d->target_vnc_listen) < 0)
         return yun_err_set(err, YUN_E_INVALID, "a VM in yund's answer is malformed: %s", je.text);
-    if (!uuid_ok(d->uuid))
+    if (model_uuid_check(d->uuid, "uuid", NULL) < 0) /* it names files in vm_dir: never a path */
         return yun_err_set(err, YUN_E_INVALID, "a VM in yund's answer has a malformed uuid '%s'", d->uuid);
     int w = model_vm_want_parse(want);
     if (w < 0)
@@ -373,7 +344,7 @@ static int vm_start(agent_state *st, yun_hv *hv, agent_vm *v, const desired_vm *
     if (!file_exists(disk)) {
         AUTOFREE char *dir = xstrdup(disk);
         *strrchr(dir, '/') = 0;
-        if (*dir && mkdir_p(dir, &e) < 0) {
+        if (*dir && fs_mkdir_p(dir, 0755, &e) < 0) {
             yun_err_prefix(&e, "creating the disk: ");
             return vm_error(v, true, d->domain, &e);
         }
@@ -835,37 +806,12 @@ static size_t utf8_sanitize(char *s, size_t n)
 {
     size_t o = 0;
     for (size_t i = 0; i < n;) {
-        unsigned char c = (unsigned char)s[i];
-        size_t len = 0;
-        unsigned char lo = 0x80, hi = 0xBF;
-        if (c == 0) {
+        if (s[i] == '\0') {
             i++;
             continue;
         }
-        if (c < 0x80)
-            len = 1;
-        else if (c >= 0xC2 && c <= 0xDF)
-            len = 2;
-        else if (c >= 0xE0 && c <= 0xEF) {
-            len = 3;
-            if (c == 0xE0)
-                lo = 0xA0;
-            else if (c == 0xED)
-                hi = 0x9F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            len = 4;
-            if (c == 0xF0)
-                lo = 0x90;
-            else if (c == 0xF4)
-                hi = 0x8F;
-        }
-        bool ok = len > 0 && i + len <= n;
-        for (size_t k = 1; ok && k < len; k++) {
-            unsigned char cc = (unsigned char)s[i + k];
-            if (k == 1 ? (cc < lo || cc > hi) : (cc < 0x80 || cc > 0xBF))
-                ok = false;
-        }
-        if (!ok) {
+        size_t len = str_utf8_seq((const unsigned char *)s + i, n - i);
+        if (!len) {
             s[o++] = '?';
             i++;
             continue;

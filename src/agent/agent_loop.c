@@ -458,7 +458,7 @@ int agent_run(const agent_config *cfg, yun_err *err)
                 rc = -1;
                 break;
             }
-            if (e.code == YUN_E_NOT_FOUND) { /* yund lost or forgot this host: register again */
+            if (yun_err_not_found(&e)) { /* yund lost or forgot this host: register again */
                 log_warn("agent: yund does not know host %lld: registering again", reg.host_id);
                 if (register_host(cfg, hv, &reg, err) < 0) {
                     rc = stopping(cfg) ? 0 : -1;

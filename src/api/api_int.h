@@ -131,6 +131,9 @@ int api_unpack(json_t *obj, yun_err *err, const char *fmt, ...);
 
 /* ---- output ---- */
 void jw_str(yun_buf *b, const char *s); /* a JSON string, escaped */
+/* s[0..n) escaped for JSON, without quotes, written at p, which has room for 6 x n bytes; returns the end.
+ * The one escaper: jw_strn and the VM list's fast writer (h_vms.c) both use it. */
+char *jw_esc(char *p, const char *s, size_t n);
 void jw_strn(yun_buf *b, const char *s, size_t n);
 void jw_kstr(yun_buf *b, const char *key, const char *v); /* "key":"v", with a leading comma unless first */
 void jw_kint(yun_buf *b, const char *key, long long v);

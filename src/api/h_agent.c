@@ -94,8 +94,10 @@ static const api_field console_fields[] = {{"uuid", F_STRING, true}, {"tail", F_
 
 static int uuid_copy(char dst[YUN_UUID_LEN], const char *src, const char *where, yun_err *err)
 {
-    if (strlen(src) != YUN_UUID_LEN - 1)
-        return yun_err_set(err, YUN_E_INVALID, "%s.uuid \"%.64s\" is not a UUID", where, src);
+    char what[64];
+    snprintf(what, sizeof what, "%s.uuid", where);
+    if (model_uuid_check(src, what, err) < 0)
+        return -1;
     memcpy(dst, src, YUN_UUID_LEN);
     return 0;
 }
@@ -266,7 +268,7 @@ int h_agent_report(api_req *rq, api_resp *rs, yun_err *err)
         int rec_rc = ctl_agent_report(rq->ctl, rq->store, host_id, &r, yun_now_ms(), &a, &e);
         api_metrics_reconcile(rq->sh->metrics, yun_mono_s() - rec_t0);
         if (rec_rc < 0) {
-            if (e.code == YUN_E_NOT_FOUND)
+            if (yun_err_not_found(&e))
                 yun_err_set(err, YUN_E_NOT_FOUND, "host %lld is not registered: register again", (long long)host_id);
             else
                 *err = e;

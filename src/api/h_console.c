@@ -232,7 +232,7 @@ int h_console_ws(api_req *rq, api_resp *rs, yun_err *err)
     yun_err e = YUN_ERR_INIT;
     if (store_user_get(rq->store, user_id, &user, &e) < 0 || store_vm_get_by_uuid(rq->store, uuid, &vm, &e) < 0 ||
         (vm.owner_id != user.id && !user.is_admin)) {
-        if (e.code != YUN_E_OK && e.code != YUN_E_NOT_FOUND) {
+        if (e.code != YUN_E_OK && !yun_err_not_found(&e)) {
             *err = e;
             return -1;
         }

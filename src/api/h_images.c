@@ -141,7 +141,7 @@ static int name_free(api_req *rq, const char *name, yun_err *err)
     if (store_image_get_by_name(rq->store, name, &old, &e) == 0)
         return yun_err_set(err, YUN_E_CONFLICT, "an image named %s exists already: pick another name, or delete it",
                            name);
-    if (e.code != YUN_E_NOT_FOUND) {
+    if (!yun_err_not_found(&e)) {
         *err = e;
         return -1;
     }
@@ -339,7 +339,7 @@ int h_image_build_starter(api_req *rq, api_resp *rs, yun_err *err)
     yun_image old;
     yun_err e = YUN_ERR_INIT;
     bool have_old = store_image_get_by_name(rq->store, "starter", &old, &e) == 0;
-    if (!have_old && e.code != YUN_E_NOT_FOUND) {
+    if (!have_old && !yun_err_not_found(&e)) {
         *err = e;
         return -1;
     }

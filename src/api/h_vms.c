@@ -37,55 +37,10 @@ static char *put_int(char *p, long long v)
     return p;
 }
 
-/* Bytes JSON needs escaped: control characters, the quote and the backslash. */
-static const unsigned char needs_esc[256] = {
-    [0 ... 0x1f] = 1,
-    ['"'] = 1,
-    ['\\'] = 1,
-};
-
-/* s escaped for JSON, without quotes. Runs of plain bytes (nearly everything) are copied at once. */
-static char *put_esc(char *p, const char *s)
-{
-    static const char hex[] = "0123456789abcdef";
-    for (;;) {
-        const char *run = s;
-        while (!needs_esc[(unsigned char)*s])
-            s++;
-        p = put(p, run, (size_t)(s - run));
-        unsigned char c = (unsigned char)*s;
-        if (!c)
-            return p;
-        s++;
-        *p++ = '\\';
-        switch (c) {
-        case '"':
-            *p++ = '"';
-            break;
-        case '\\':
-            *p++ = '\\';
-            break;
-        case '\n':
-            *p++ = 'n';
-            break;
-        case '\r':
-            *p++ = 'r';
-            break;
-        case '\t':
-            *p++ = 't';
-            break;
-        default:
-            p = PUT_LIT(p, "u00");
-            *p++ = hex[c >> 4];
-            *p++ = hex[c & 15];
-        }
-    }
-}
-
 static char *put_str(char *p, const char *s)
 {
     *p++ = '"';
-    p = put_esc(p, s);
+    p = jw_esc(p, s, strlen(s));
     *p++ = '"';
     return p;
 }
@@ -146,9 +101,10 @@ void api_vm_write(yun_buf *b, const yun_vm *vm, const char *host_name, const cha
     p = put_str(p, vm->probe);
     /* model_vm_domain_name's "yun-<owner>-<name>", without a printf per VM */
     p = PUT_LIT(p, ",\"domain\":\"yun-");
-    p = put_esc(p, vm->owner_name[0] ? vm->owner_name : "x");
+    const char *owner = vm->owner_name[0] ? vm->owner_name : "x";
+    p = jw_esc(p, owner, strlen(owner));
     *p++ = '-';
-    p = put_esc(p, vm->name);
+    p = jw_esc(p, vm->name, strlen(vm->name));
     *p++ = '"';
     p = PUT_LIT(p, ",\"created_ms\":");
     p = put_int(p, vm->created_ms);
@@ -390,12 +346,12 @@ int h_vm_create(api_req *rq, api_resp *rs, yun_err *err)
         yun_err e = YUN_ERR_INIT;
         int ir = store_image_get_by_name(rq->store, image, &img, &e);
         int64_t iid;
-        if (ir < 0 && e.code == YUN_E_NOT_FOUND && api_is_digits(image) &&
+        if (ir < 0 && yun_err_not_found(&e) && api_is_digits(image) &&
             num_parse_i64(image, "image", 1, INT64_MAX, &iid, NULL) == 0) {
             yun_err_clear(&e);
             ir = store_image_get(rq->store, iid, &img, &e);
         }
-        if (ir < 0 && e.code != YUN_E_NOT_FOUND) {
+        if (ir < 0 && !yun_err_not_found(&e)) {
             *err = e;
             goto fail;
         }
@@ -532,7 +488,7 @@ int h_vm_console(api_req *rq, api_resp *rs, yun_err *err)
     char *data = NULL;
     size_t n = 0;
     yun_err e = YUN_ERR_INIT;
-    if (store_console_get(rq->store, vm.uuid, &data, &n, &e) < 0 && e.code != YUN_E_NOT_FOUND) {
+    if (store_console_get(rq->store, vm.uuid, &data, &n, &e) < 0 && !yun_err_not_found(&e)) {
         *err = e;
         return -1;
     }

@@ -3,46 +3,69 @@
 #include <string.h>
 
 #include "api/api_int.h"
+#include "util/mem.h"
 #include "util/num.h"
 #include "util/units.h"
 
 /* ---- output ---- */
 
-void jw_strn(yun_buf *b, const char *s, size_t n)
+/* Bytes JSON needs escaped: control characters, the quote and the backslash. */
+static const unsigned char needs_esc[256] = {
+    [0 ... 0x1f] = 1,
+    ['"'] = 1,
+    ['\\'] = 1,
+};
+
+char *jw_esc(char *p, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
-    buf_append(b, "\"", 1);
-    size_t run = 0; /* bytes that need no escaping are copied in runs: the common case */
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\')
-            continue;
-        buf_append(b, s + run, i - run);
-        run = i + 1;
+    const char *end = s + n;
+    while (s < end) {
+        const char *run = s; /* bytes that need no escaping are copied in runs: the common case */
+        while (s < end && !needs_esc[(unsigned char)*s])
+            s++;
+        memcpy(p, run, (size_t)(s - run));
+        p += s - run;
+        if (s == end)
+            break;
+        unsigned char c = (unsigned char)*s++;
+        *p++ = '\\';
         switch (c) {
         case '"':
-            buf_append(b, "\\\"", 2);
+            *p++ = '"';
             break;
         case '\\':
-            buf_append(b, "\\\\", 2);
+            *p++ = '\\';
             break;
         case '\n':
-            buf_append(b, "\\n", 2);
+            *p++ = 'n';
             break;
         case '\r':
-            buf_append(b, "\\r", 2);
+            *p++ = 'r';
             break;
         case '\t':
-            buf_append(b, "\\t", 2);
+            *p++ = 't';
             break;
-        default: {
-            char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-            buf_append(b, e, 6);
-        }
+        default:
+            *p++ = 'u';
+            *p++ = '0';
+            *p++ = '0';
+            *p++ = hex[c >> 4];
+            *p++ = hex[c & 15];
         }
     }
-    buf_append(b, s + run, n - run);
-    buf_append(b, "\"", 1);
+    return p;
+}
+
+void jw_strn(yun_buf *b, const char *s, size_t n)
+{
+    xgrow((void **)&b->data, &b->cap, b->len + n * 6 + 3, 1);
+    char *p = b->data + b->len;
+    *p++ = '"';
+    p = jw_esc(p, s, n);
+    *p++ = '"';
+    *p = '\0';
+    b->len = (size_t)(p - b->data);
 }
 
 void jw_str(yun_buf *b, const char *s)

@@ -27,7 +27,7 @@ bool api_is_digits(const char *s)
 
 static bool looks_like_uuid(const char *s)
 {
-    return strlen(s) == YUN_UUID_LEN - 1 && s[8] == '-' && s[13] == '-' && s[18] == '-' && s[23] == '-';
+    return model_uuid_check(s, "uuid", NULL) == 0;
 }
 
 int api_owner_for(api_req *rq, yun_user *owner, bool *all, yun_err *err)
@@ -48,7 +48,7 @@ int api_owner_for(api_req *rq, yun_user *owner, bool *all, yun_err *err)
     }
     yun_err e = YUN_ERR_INIT;
     if (store_user_get_by_name(rq->store, name, owner, &e) < 0) {
-        if (e.code == YUN_E_NOT_FOUND)
+        if (yun_err_not_found(&e))
             return yun_err_set(err, YUN_E_NOT_FOUND, "user %.64s not found (?owner=)", name);
         *err = e;
         return -1;
@@ -95,20 +95,20 @@ int api_vm_resolve(api_req *rq, const char *ref, yun_vm *out, yun_err *err)
     yun_err e = YUN_ERR_INIT;
     if (store_vm_get_by_name(rq->store, owner.id, ref, out, &e) == 0)
         return 0;
-    if (e.code != YUN_E_NOT_FOUND)
+    if (!yun_err_not_found(&e))
         goto store_fail;
     if (api_is_digits(ref)) {
         yun_err_clear(&e);
         if (store_vm_get(rq->store, ref_id(ref), out, &e) == 0)
             return visible(rq, &owner, all, out) ? 0 : vm_not_found(ref, err);
-        if (e.code != YUN_E_NOT_FOUND)
+        if (!yun_err_not_found(&e))
             goto store_fail;
     }
     if (looks_like_uuid(ref)) {
         yun_err_clear(&e);
         if (store_vm_get_by_uuid(rq->store, ref, out, &e) == 0)
             return visible(rq, &owner, all, out) ? 0 : vm_not_found(ref, err);
-        if (e.code != YUN_E_NOT_FOUND)
+        if (!yun_err_not_found(&e))
             goto store_fail;
     }
     if (!all)
@@ -135,12 +135,12 @@ int api_host_resolve(api_req *rq, const char *ref, yun_host *out, yun_err *err)
     yun_err e = YUN_ERR_INIT;
     if (store_host_get_by_name(rq->store, ref, out, &e) == 0)
         return 0;
-    if (e.code == YUN_E_NOT_FOUND && api_is_digits(ref)) {
+    if (yun_err_not_found(&e) && api_is_digits(ref)) {
         yun_err_clear(&e);
         if (store_host_get(rq->store, ref_id(ref), out, &e) == 0)
             return 0;
     }
-    if (e.code == YUN_E_NOT_FOUND)
+    if (yun_err_not_found(&e))
         return yun_err_set(err, YUN_E_NOT_FOUND, "host %.64s not found: `yun host list` shows the hosts", ref);
     *err = e;
     return -1;
@@ -150,11 +150,11 @@ int api_image_resolve(api_req *rq, const char *ref, yun_image *out, yun_err *err
 {
     yun_err e = YUN_ERR_INIT;
     int r = store_image_get_by_name(rq->store, ref, out, &e);
-    if (r < 0 && e.code == YUN_E_NOT_FOUND && api_is_digits(ref)) {
+    if (r < 0 && yun_err_not_found(&e) && api_is_digits(ref)) {
         yun_err_clear(&e);
         r = store_image_get(rq->store, ref_id(ref), out, &e);
     }
-    if (r < 0 && e.code != YUN_E_NOT_FOUND) {
+    if (r < 0 && !yun_err_not_found(&e)) {
         *err = e;
         return -1;
     }
@@ -167,11 +167,11 @@ int api_user_resolve(api_req *rq, const char *ref, yun_user *out, yun_err *err)
 {
     yun_err e = YUN_ERR_INIT;
     int r = store_user_get_by_name(rq->store, ref, out, &e);
-    if (r < 0 && e.code == YUN_E_NOT_FOUND && api_is_digits(ref)) {
+    if (r < 0 && yun_err_not_found(&e) && api_is_digits(ref)) {
         yun_err_clear(&e);
         r = store_user_get(rq->store, ref_id(ref), out, &e);
     }
-    if (r < 0 && e.code != YUN_E_NOT_FOUND) {
+    if (r < 0 && !yun_err_not_found(&e)) {
         *err = e;
         return -1;
     }

@@ -206,7 +206,7 @@ static int authenticate(api_server *srv, struct MHD_Connection *conn, conn_state
     yun_err e = YUN_ERR_INIT;
     /* looked up by its hash: the store compares hashes, never tokens, so timing says nothing about a token */
     if (store_user_get_by_token_hash(s, hash, &cs->user, &e) < 0) {
-        if (e.code != YUN_E_NOT_FOUND) {
+        if (!yun_err_not_found(&e)) {
             *err = e;
             return -1;
         }

@@ -88,7 +88,7 @@ int session_login(ctl_ctx *ctl, yun_store *s, const char *name, const char *pass
     yun_err e = YUN_ERR_INIT;
     char hash[SESSION_HASH_LEN] = "";
     bool known = store_user_get_by_name(s, name, user, &e) == 0;
-    if (!known && e.code != YUN_E_NOT_FOUND) {
+    if (!known && !yun_err_not_found(&e)) {
         *err = e;
         return -1;
     }
@@ -197,7 +197,7 @@ int session_authenticate(yun_store *s, const char *cookie_header, const char *cs
     sodium_memzero(tok, sizeof tok);
     yun_err e = YUN_ERR_INIT;
     if (store_session_get(s, th, now_ms, user, NULL, &e) < 0) {
-        if (e.code != YUN_E_NOT_FOUND) {
+        if (!yun_err_not_found(&e)) {
             *err = e;
             return -1;
         }

@@ -9,6 +9,7 @@
 
 #include "cmd/yun_cli.h"
 #include "util/buf.h"
+#include "util/fs.h"
 #include "util/mem.h"
 
 char *cli_config_path(const char *xdg_config_home, const char *home, yun_err *err)
@@ -70,31 +71,10 @@ int cli_config_read(const char *path, char **url, char **token, yun_err *err)
     return 0;
 }
 
-static int mkdir_p(const char *dir, yun_err *err)
-{
-    AUTOFREE char *d = xstrdup(dir);
-    for (char *p = d + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(d, 0700) < 0 && errno != EEXIST)
-            return yun_err_sys(err, YUN_E_IO, errno, "creating %s", d);
-        *p = '/';
-    }
-    if (mkdir(d, 0700) < 0 && errno != EEXIST)
-        return yun_err_sys(err, YUN_E_IO, errno, "creating %s", d);
-    return 0;
-}
-
 int cli_config_write(const char *path, const char *url, const char *token, yun_err *err)
 {
-    AUTOFREE char *dir = xstrdup(path);
-    char *slash = strrchr(dir, '/');
-    if (slash && slash != dir) {
-        *slash = '\0';
-        if (mkdir_p(dir, err) < 0)
-            return -1;
-    }
+    if (fs_mkdir_parent(path, 0700, err) < 0)
+        return -1;
     AUTOFREE char *tmp = xasprintf("%s.tmp.%ld", path, (long)getpid());
     /* 0600 from the start: the token must never be readable by others, not even for a moment */
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);

@@ -6,6 +6,7 @@
 
 #include "cmd/yun_cli.h"
 #include "util/buf.h"
+#include "util/str.h"
 #include "util/mem.h"
 #include "util/units.h"
 
@@ -257,41 +258,13 @@ size_t cli_console_new_offset(const char *prev, size_t prev_len, const char *cur
     return 0; /* nothing in common: more was written than the window holds, show all of it */
 }
 
-/* Length of the valid UTF-8 sequence at p (at most n bytes), or 0 when it is not one. */
-static size_t utf8_seq(const unsigned char *p, size_t n)
-{
-    size_t len;
-    unsigned min;
-    unsigned cp;
-    if (p[0] >= 0x01 && p[0] < 0x80)
-        return 1;
-    if ((p[0] & 0xE0) == 0xC0)
-        len = 2, min = 0x80, cp = p[0] & 0x1F;
-    else if ((p[0] & 0xF0) == 0xE0)
-        len = 3, min = 0x800, cp = p[0] & 0x0F;
-    else if ((p[0] & 0xF8) == 0xF0)
-        len = 4, min = 0x10000, cp = p[0] & 0x07;
-    else
-        return 0;
-    if (len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xC0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (p[i] & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return len;
-}
-
 char *cli_utf8_clean(const char *s, size_t n)
 {
     yun_buf b = YUN_BUF_INIT;
     buf_puts(&b, "");
     const unsigned char *p = (const unsigned char *)s;
     for (size_t i = 0; i < n;) {
-        size_t k = utf8_seq(p + i, n - i);
+        size_t k = str_utf8_seq(p + i, n - i);
         if (k) {
             buf_append(&b, p + i, k);
             i += k;

@@ -117,7 +117,7 @@ static int wait_vm(cli_ctx *ctx, const cli_args *a, json_t *before, const char *
         yun_err err = YUN_ERR_INIT;
         json_t *j = cli_api(ctx, "GET", p, NULL, CLI_TIMEOUT_MS, &err);
         if (!j) {
-            if (want_gone && err.code == YUN_E_NOT_FOUND) {
+            if (want_gone && yun_err_not_found(&err)) {
                 json_decref(*last);
                 *last = NULL;
                 return CLI_EXIT_OK;

@@ -293,7 +293,7 @@ int ctl_agent_register(ctl_ctx *c, yun_store *s, yun_host *h, int64_t now_ms, yu
     yun_host old;
     yun_err e = YUN_ERR_INIT;
     bool known = store_host_get_by_name(s, h->name, &old, &e) == 0;
-    if (!known && e.code != YUN_E_NOT_FOUND) {
+    if (!known && !yun_err_not_found(&e)) {
         *err = e;
         return -1;
     }
@@ -391,7 +391,7 @@ static int apply_verdict(yun_store *s, int64_t host_id, const ctl_verdict *v, in
     yun_vm vm;
     yun_err e = YUN_ERR_INIT;
     if (store_vm_get_by_uuid(s, v->uuid, &vm, &e) < 0) {
-        if (e.code == YUN_E_NOT_FOUND)
+        if (yun_err_not_found(&e))
             return 0; /* already gone: a resent "deleted", or a VM deleted meanwhile */
         *err = e;
         return -1;
@@ -419,7 +419,7 @@ static int apply_verdict(yun_store *s, int64_t host_id, const ctl_verdict *v, in
         if (store_vm_delete(s, vm.id, err) < 0)
             return -1;
         yun_err ce = YUN_ERR_INIT;
-        if (store_console_delete(s, vm.uuid, &ce) < 0 && ce.code != YUN_E_NOT_FOUND) {
+        if (store_console_delete(s, vm.uuid, &ce) < 0 && !yun_err_not_found(&ce)) {
             *err = ce;
             return -1;
         }
@@ -462,7 +462,7 @@ static int apply_console(yun_store *s, int64_t host_id, const ctl_console *con, 
     yun_vm vm;
     yun_err e = YUN_ERR_INIT;
     if (store_vm_get_by_uuid(s, con->uuid, &vm, &e) < 0) {
-        if (e.code == YUN_E_NOT_FOUND)
+        if (yun_err_not_found(&e))
             return 0;
         *err = e;
         return -1;
@@ -506,7 +506,7 @@ static int classify_domains(ctl_ctx *c, yun_store *s, int64_t host_id, const ctl
         yun_vm vm;
         yun_err e = YUN_ERR_INIT;
         if (store_vm_get_by_uuid(s, d->uuid, &vm, &e) < 0) {
-            if (e.code != YUN_E_NOT_FOUND) {
+            if (!yun_err_not_found(&e)) {
                 free(orph);
                 free(str);
                 *err = e;

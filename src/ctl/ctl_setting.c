@@ -174,7 +174,7 @@ int ctl_setting_get(yun_store *s, ctl_setting_id id, char *out, size_t n, yun_er
     if (store_setting_get(s, d->key, out, n, &e) == 0) {
         if (ctl_setting_check(d, out, NULL) == 0)
             return 1;
-    } else if (e.code != YUN_E_NOT_FOUND) {
+    } else if (!yun_err_not_found(&e)) {
         if (err)
             *err = e;
         snprintf(out, n, "%s", d->def);

@@ -63,7 +63,7 @@ static int vm_create_locked(ctl_ctx *c, yun_store *s, const yun_user *owner, yun
     if (store_vm_get_by_name(s, owner->id, vm->name, &existing, &e) == 0)
         return yun_err_set(err, YUN_E_CONFLICT, "%s already has a VM named %s: pick another name, or delete it first",
                            owner->name, vm->name);
-    if (e.code != YUN_E_NOT_FOUND) {
+    if (!yun_err_not_found(&e)) {
         *err = e;
         return -1;
     }
@@ -230,7 +230,7 @@ static int vm_delete_tx(yun_store *s, int64_t id, bool force, yun_vm *vm, bool *
         return -1;
     yun_host h;
     yun_err e = YUN_ERR_INIT;
-    bool host_gone = vm->host_id <= 0 || (store_host_get(s, vm->host_id, &h, &e) < 0 && e.code == YUN_E_NOT_FOUND);
+    bool host_gone = vm->host_id <= 0 || (store_host_get(s, vm->host_id, &h, &e) < 0 && yun_err_not_found(&e));
     if (host_gone || force) {
         if (store_vm_delete(s, vm->id, err) < 0)
             return -1;

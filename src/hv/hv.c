@@ -10,20 +10,7 @@
 
 int hv_uuid_validate(const char *s, yun_err *err)
 {
-    if (!s || !*s)
-        return yun_err_set(err, YUN_E_INVALID, "domain UUID is missing");
-    size_t n = strlen(s);
-    bool ok = n == YUN_UUID_LEN - 1;
-    for (size_t i = 0; ok && i < n; i++) {
-        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-        ok = dash ? s[i] == '-' : isxdigit((unsigned char)s[i]) != 0;
-    }
-    if (!ok)
-        return yun_err_set(err, YUN_E_INVALID,
-                           "domain UUID '%.64s' is not a UUID (expected 8-4-4-4-12 hex digits, e.g. "
-                           "6f1c0d3e-8a42-4c1b-9d0e-2f5a7b9c1d3e)",
-                           s);
-    return 0;
+    return model_uuid_check(s, "domain UUID", err);
 }
 
 static int check_text(const char *what, const char *s, size_t max, bool required, yun_err *err)

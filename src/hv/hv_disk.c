@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "util/buf.h"
+#include "util/fs.h"
 #include "util/mem.h"
 
 /* Runs argv[0] (searched in PATH) with stdin from /dev/null; collects stdout into out and stderr into
@@ -153,28 +154,6 @@ static int img_info_get(const char *path, img_info *info, yun_err *err)
     return img_info_run(argv, path, info, false, err);
 }
 
-/* mkdir -p of path's folder, new folders 0755. */
-static int make_parent(const char *path, yun_err *err)
-{
-    AUTOFREE char *dir = xstrdup(path);
-    char *slash = strrchr(dir, '/');
-    if (!slash || slash == dir)
-        return 0;
-    *slash = 0;
-    for (char *p = dir + 1;; p++) {
-        if (*p == '/' || *p == 0) {
-            char c = *p;
-            *p = 0;
-            if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-                return yun_err_sys(err, YUN_E_IO, errno, "creating folder %s", dir);
-            *p = c;
-            if (!c)
-                break;
-        }
-    }
-    return 0;
-}
-
 static int must_not_exist(const char *path, yun_err *err)
 {
     struct stat st;
@@ -191,7 +170,7 @@ int hv_disk_create_overlay(const char *base, const char *path, uint64_t size_mib
     if (!realpath(base, abs_base))
         return yun_err_sys(err, YUN_E_NOT_FOUND, errno, "base image %s", base);
     img_info bi = {0};
-    if (img_info_get(abs_base, &bi, err) < 0 || must_not_exist(path, err) < 0 || make_parent(path, err) < 0)
+    if (img_info_get(abs_base, &bi, err) < 0 || must_not_exist(path, err) < 0 || fs_mkdir_parent(path, 0755, err) < 0)
         return -1;
     uint64_t base_mib = (bi.virtual_size + (1 << 20) - 1) >> 20;
     uint64_t mib = size_mib > base_mib ? size_mib : base_mib;
@@ -422,7 +401,7 @@ int hv_disk_import(const char *src, const char *dest, const char *format, uint64
         return yun_err_set(err, YUN_E_INVALID,
                            "the image refers to another file: an uploaded image may refer to nothing "
                            "outside itself");
-    if (must_not_exist(dest, err) < 0 || make_parent(dest, err) < 0)
+    if (must_not_exist(dest, err) < 0 || fs_mkdir_parent(dest, 0755, err) < 0)
         return -1;
     /* Convert into a temporary name and rename: dest exists only when complete. The sandbox writes only it. */
     AUTOFREE char *tmp = xasprintf("%s.part", dest);

@@ -1,5 +1,6 @@
 #include "model/model.h"
 
+#include <ctype.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -105,4 +106,22 @@ void model_uuid_new(char out[YUN_UUID_LEN])
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
     snprintf(out, YUN_UUID_LEN, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
              b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+}
+
+int model_uuid_check(const char *s, const char *what, yun_err *err)
+{
+    if (!s || !*s)
+        return yun_err_set(err, YUN_E_INVALID, "%s is missing", what);
+    size_t n = strlen(s);
+    bool ok = n == YUN_UUID_LEN - 1;
+    for (size_t i = 0; ok && i < n; i++) {
+        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+        ok = dash ? s[i] == '-' : isxdigit((unsigned char)s[i]) != 0;
+    }
+    if (!ok)
+        return yun_err_set(err, YUN_E_INVALID,
+                           "%s '%.64s' is not a UUID (expected 8-4-4-4-12 hex digits, e.g. "
+                           "6f1c0d3e-8a42-4c1b-9d0e-2f5a7b9c1d3e)",
+                           what, s);
+    return 0;
 }

@@ -152,5 +152,9 @@ void model_vm_domain_name(const yun_vm *vm, char *out, int n);
 
 /* A fresh random RFC 4122 version 4 UUID, from /dev/urandom. */
 void model_uuid_new(char out[YUN_UUID_LEN]);
+/* The one rule for a UUID from outside (a domain's, an agent's report, a path's): the canonical 8-4-4-4-12
+ * hex digits, nothing else (it names files, so never a path). INVALID naming what (e.g. "domain UUID") and
+ * the form expected; err may be NULL for a yes/no. */
+int model_uuid_check(const char *s, const char *what, yun_err *err);
 
 #endif

@@ -94,3 +94,8 @@ int yun_err_http_status(yun_err_code code)
         return 500;
     return codes[code].status;
 }
+
+bool yun_err_not_found(const yun_err *err)
+{
+    return err && err->code == YUN_E_NOT_FOUND;
+}

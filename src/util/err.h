@@ -4,6 +4,8 @@
 #ifndef YUN_UTIL_ERR_H
 #define YUN_UTIL_ERR_H
 
+#include <stdbool.h>
+
 typedef enum {
     YUN_E_OK = 0,
     YUN_E_INVALID,       /* 400 invalid_argument: the request is malformed or a value is out of range */
@@ -37,6 +39,8 @@ int yun_err_sys(yun_err *err, yun_err_code code, int errnum, const char *fmt, ..
 /* Prefixes the existing message with more context ("creating web1: " + old message). Returns -1. */
 int yun_err_prefix(yun_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void yun_err_clear(yun_err *err);
+/* Whether err says "absent" (NOT_FOUND): the one test for a lookup whose absence is an answer, not a failure. */
+bool yun_err_not_found(const yun_err *err);
 
 const char *yun_err_code_name(yun_err_code code); /* "invalid_argument", ... */
 int yun_err_code_from_name(const char *name);      /* inverse; YUN_E_INTERNAL when unknown */

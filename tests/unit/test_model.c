@@ -108,12 +108,31 @@ static void test_power_interpolates(void **state)
     assert_float_equal(power_watts(&YUN_POWER_HP_ML110_G5, 1.7), 135, 1e-9);
 }
 
+static void test_uuid_check(void **state)
+{
+    (void)state;
+    yun_err err = YUN_ERR_INIT;
+    char u[YUN_UUID_LEN];
+    model_uuid_new(u);
+    assert_int_equal(model_uuid_check(u, "uuid", &err), 0);
+    assert_int_equal(model_uuid_check("6F1C0D3E-8A42-4C1B-9D0E-2F5A7B9C1D3E", "uuid", &err), 0);
+    assert_int_equal(model_uuid_check("../../../../etc/passwd-aaaaaaaaaaaa", "domain UUID", &err), -1);
+    assert_non_null(strstr(err.msg, "domain UUID"));
+    assert_non_null(strstr(err.msg, "8-4-4-4-12"));
+    assert_int_equal(model_uuid_check("6f1c0d3e-8a42-4c1b-9d0e-2f5a7b9c1d3", "uuid", NULL), -1);  /* short */
+    assert_int_equal(model_uuid_check("6f1c0d3e-8a42-4c1b-9d0e-2f5a7b9c1d3g", "uuid", NULL), -1); /* not hex */
+    assert_int_equal(model_uuid_check("6f1c0d3e8a42-4c1b-9d0e-2f5a7b9c1d3ee", "uuid", NULL), -1); /* a dash moved */
+    assert_int_equal(model_uuid_check("", "uuid", &err), -1);
+    assert_int_equal(model_uuid_check(NULL, "uuid", NULL), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_vm_validate),
         cmocka_unit_test(test_domain_name_and_uuid),
+        cmocka_unit_test(test_uuid_check),
         cmocka_unit_test(test_states_round_trip),
         cmocka_unit_test(test_power_interpolates),
     };

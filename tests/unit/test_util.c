@@ -5,7 +5,14 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "util/buf.h"
+#include "util/fs.h"
+#include "util/str.h"
 #include "util/err.h"
 #include "util/mem.h"
 #include "util/num.h"
@@ -140,13 +147,77 @@ static void test_buf(void **state)
     assert_string_equal(empty, "");
 }
 
+static void test_utf8_seq(void **state)
+{
+    (void)state;
+    const struct {
+        const char *s;
+        size_t n, len;
+    } t[] = {
+        {"a", 1, 1},
+        {"\xc3\xa9", 2, 2},
+        {"\xe2\x82\xac", 3, 3},
+        {"\xf0\x9f\x98\x80", 4, 4},
+        {"\xc3", 1, 0},
+        /* cut short */ {"\xc0\xaf", 2, 0}, /* overlong */
+        {"\xed\xa0\x80", 3, 0},
+        /* a surrogate */ {"\xf4\x90\x80\x80", 4, 0}, /* above U+10FFFF */
+        {"\x80", 1, 0},
+        /* a lone continuation */ {"", 1, 0}, /* NUL */
+    };
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+        assert_int_equal(str_utf8_seq((const unsigned char *)t[i].s, t[i].n), t[i].len);
+}
+
+static void test_mkdir_p(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/yun-test-fs.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char deep[128], file[160];
+    snprintf(deep, sizeof deep, "%s/a/b/c", dir);
+    snprintf(file, sizeof file, "%s/x/y/file", dir);
+    yun_err err = YUN_ERR_INIT;
+    assert_int_equal(fs_mkdir_p(deep, 0700, &err), 0);
+    assert_int_equal(fs_mkdir_p(deep, 0700, &err), 0); /* again: fine */
+    struct stat st;
+    assert_int_equal(stat(deep, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0700);
+    assert_int_equal(fs_mkdir_parent(file, 0755, &err), 0);
+    snprintf(deep, sizeof deep, "%s/x/y", dir);
+    assert_int_equal(stat(deep, &st), 0);
+    assert_int_equal(access(file, F_OK), -1); /* only its folder */
+    snprintf(deep, sizeof deep, "%s/x/y/file/z", dir);
+    FILE *f = fopen(file, "w");
+    assert_non_null(f);
+    fclose(f);
+    assert_int_equal(fs_mkdir_p(deep, 0755, &err), -1); /* a file in the way */
+    assert_int_equal(err.code, YUN_E_IO);
+    assert_non_null(strstr(err.msg, "creating folder"));
+    char cmd[160];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+static void test_not_found(void **state)
+{
+    (void)state;
+    yun_err e = YUN_ERR_INIT;
+    assert_false(yun_err_not_found(&e));
+    assert_false(yun_err_not_found(NULL));
+    yun_err_set(&e, YUN_E_NOT_FOUND, "no such VM");
+    assert_true(yun_err_not_found(&e));
+    yun_err_set(&e, YUN_E_STORE, "disk full");
+    assert_false(yun_err_not_found(&e));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_err_maps_to_http),
-        cmocka_unit_test(test_units_parse),
-        cmocka_unit_test(test_num_parse),
-        cmocka_unit_test(test_buf),
+        cmocka_unit_test(test_err_maps_to_http), cmocka_unit_test(test_units_parse),
+        cmocka_unit_test(test_num_parse),        cmocka_unit_test(test_buf),
+        cmocka_unit_test(test_utf8_seq),         cmocka_unit_test(test_mkdir_p),
+        cmocka_unit_test(test_not_found),
     };
     return cmocka_run_group_tests_name("util", tests, NULL, NULL);
 }

@@ -63,7 +63,7 @@ static int check_probe_hosts(const char *v, yun_err *err)
 static const ctl_setting_def table[SET_COUNT] = {
     {SET_PLACEMENT_ALGORITHM, "placement.algorithm", SET_T_CUSTOM, SCHED_DEFAULT_ALGORITHM,
      "how the scheduler picks a host for a new VM (docs/placement.md)", NULL, 0, 0, NULL, check_algorithm},
-    {SET_PLACEMENT_CPU_RATIO, "placement.cpu_ratio", SET_T_CUSTOM, "1",
+    {SET_PLACEMENT_CPU_RATIO, SCHED_CPU_RATIO_KEY, SET_T_CUSTOM, "1",
      "vCPUs per physical core (1 = no overcommit; e.g. 4); reserved MHz are never overcommitted", NULL, 0, 0, NULL,
      check_cpu_ratio},
     {SET_AGENT_INTERVAL_MS, "agent.interval_ms", SET_T_INT, "2000",

@@ -1,5 +1,4 @@
 #include "ctl/sched.h"
-#include "ctl/settings.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,7 +26,7 @@ int sched_cpu_ratio_parse(const char *v, double *out, yun_err *err)
         return yun_err_set(err, YUN_E_INVALID,
                            "%s \"%.32s\" is not a decimal from 1 to %d (vCPUs per physical core: 1 = no "
                            "overcommit, 4 = four vCPUs per core; at most 3 decimals)",
-                           ctl_setting_def_of(SET_PLACEMENT_CPU_RATIO)->key, v, SCHED_CPU_RATIO_MAX);
+                           SCHED_CPU_RATIO_KEY, v, SCHED_CPU_RATIO_MAX);
     *out = r;
     return 0;
 }

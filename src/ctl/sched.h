@@ -31,6 +31,7 @@ typedef struct sched_host {
 
 /* The setting that overcommits CPU: vCPUs per physical core, a decimal from 1 (no overcommit, the default)
  * to SCHED_CPU_RATIO_MAX. Reserved MHz (min_mhz) is never overcommitted: it counts against cores x MHz. */
+#define SCHED_CPU_RATIO_KEY "placement.cpu_ratio" /* its key, for this rule's message; the registry's too */
 #define SCHED_CPU_RATIO_MAX 64
 /* Parses a cpu_ratio value ("1", "4", "1.5": digits, optionally a point and up to 3 decimals) into *out;
  * fails with YUN_E_INVALID saying what is allowed when it is not a decimal from 1 to SCHED_CPU_RATIO_MAX. */

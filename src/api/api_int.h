@@ -52,6 +52,8 @@ typedef struct api_route {
     api_handler handler;
     api_auth auth;
     bool upload; /* the body is a file streamed to disk, not JSON */
+    /* upload routes: checked once the headers are in, before the body is received (NULL: none) */
+    int (*precheck)(api_req *rq, yun_err *err);
 } api_route;
 
 /* Finds the route for method + path, capturing the {} segments (URL-decoded) into params. Returns the route;

@@ -77,13 +77,6 @@ static yun_store *thread_store(api_server *srv, yun_err *err)
     return s;
 }
 
-const char *api_query(api_req *rq, const char *key)
-{
-    if (!rq->conn)
-        return NULL;
-    return MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, key);
-}
-
 static enum MHD_Result queue(struct MHD_Connection *conn, int status, yun_buf *body, const char *ctype,
                              const char *set_cookie)
 {
@@ -104,29 +97,6 @@ static enum MHD_Result queue(struct MHD_Connection *conn, int status, yun_buf *b
     return ret;
 }
 
-api_blob *api_blob_new(char *data, size_t len)
-{
-    api_blob *b = xmalloc(sizeof *b);
-    atomic_init(&b->refs, 1);
-    b->data = data;
-    b->len = len;
-    return b;
-}
-
-api_blob *api_blob_ref(api_blob *b)
-{
-    atomic_fetch_add(&b->refs, 1);
-    return b;
-}
-
-void api_blob_unref(void *p)
-{
-    api_blob *b = p;
-    if (b && atomic_fetch_sub(&b->refs, 1) == 1) {
-        free(b->data);
-        free(b);
-    }
-}
 
 /* Sends a shared body; MHD drops the reference when it is done with it. */
 static enum MHD_Result queue_blob(struct MHD_Connection *conn, int status, api_blob *blob, const char *ctype)
@@ -228,7 +198,7 @@ static int upload_precheck(api_server *srv, conn_state *cs, struct MHD_Connectio
     rq.store = thread_store(srv, err);
     if (!rq.store)
         return -1;
-    return api_image_import_check(&rq, err);
+    return cs->route->precheck ? cs->route->precheck(&rq, err) : 0;
 }
 
 static int upload_open(api_server *srv, conn_state *cs, struct MHD_Connection *conn, yun_err *err)

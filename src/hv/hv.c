@@ -1,6 +1,7 @@
 /* hv.c: the public entry points. They check what every implementation would check (arguments, ranges)
  * once, then dispatch through the implementation's ops table. */
 #include "hv/hv_impl.h"
+#include "hv/hv_net.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -81,7 +82,7 @@ int hv_spec_validate(const hv_domain_spec *spec, yun_err *err)
     return 0;
 }
 
-static int check_hv(yun_hv *hv, yun_err *err)
+int hv_conn_check(yun_hv *hv, yun_err *err)
 {
     if (!hv)
         return yun_err_set(err, YUN_E_INTERNAL, "no hypervisor connection");
@@ -103,7 +104,7 @@ void hv_accel_set(yun_hv *hv, const char *accel)
 
 int hv_node_info_get(yun_hv *hv, hv_node_info *out, yun_err *err)
 {
-    if (check_hv(hv, err) < 0)
+    if (hv_conn_check(hv, err) < 0)
         return -1;
     memset(out, 0, sizeof *out);
     if (hv->ops->node_info(hv, out, err) < 0)
@@ -116,33 +117,23 @@ int hv_domain_list(yun_hv *hv, hv_domain_info **out, size_t *n, yun_err *err)
 {
     *out = NULL;
     *n = 0;
-    if (check_hv(hv, err) < 0)
+    if (hv_conn_check(hv, err) < 0)
         return -1;
     return hv->ops->list(hv, out, n, err);
 }
 
 int hv_domain_get(yun_hv *hv, const char *uuid, hv_domain_info *out, yun_err *err)
 {
-    if (check_hv(hv, err) < 0 || hv_uuid_validate(uuid, err) < 0)
+    if (hv_conn_check(hv, err) < 0 || hv_uuid_validate(uuid, err) < 0)
         return -1;
     memset(out, 0, sizeof *out);
     return hv->ops->get(hv, uuid, out, err);
 }
 
-int hv_domain_define(yun_hv *hv, const hv_domain_spec *spec, yun_err *err)
-{
-    if (check_hv(hv, err) < 0)
-        return -1;
-    AUTOFREE char *xml = hv_domain_xml(spec, err);
-    if (!xml)
-        return -1;
-    return hv->ops->define(hv, spec, xml, err);
-}
-
 #define DISPATCH_UUID(op)                                                                                              \
     int hv_domain_##op(yun_hv *hv, const char *uuid, yun_err *err)                                                     \
     {                                                                                                                  \
-        if (check_hv(hv, err) < 0 || hv_uuid_validate(uuid, err) < 0)                                                  \
+        if (hv_conn_check(hv, err) < 0 || hv_uuid_validate(uuid, err) < 0)                                                  \
             return -1;                                                                                                 \
         return hv->ops->op(hv, uuid, err);                                                                             \
     }
@@ -155,7 +146,7 @@ DISPATCH_UUID(undefine)
 
 int hv_domain_set_sched(yun_hv *hv, const char *uuid, int cpu_shares, int cpu_cap, yun_err *err)
 {
-    if (check_hv(hv, err) < 0 || hv_uuid_validate(uuid, err) < 0)
+    if (hv_conn_check(hv, err) < 0 || hv_uuid_validate(uuid, err) < 0)
         return -1;
     if (cpu_shares < 2 || cpu_shares > 262144)
         return yun_err_set(err, YUN_E_INVALID, "cpu_shares is %d; it must be 2..262144", cpu_shares);
@@ -166,7 +157,7 @@ int hv_domain_set_sched(yun_hv *hv, const char *uuid, int cpu_shares, int cpu_ca
 
 int hv_domain_set_memory(yun_hv *hv, const char *uuid, uint64_t mem_mib, yun_err *err)
 {
-    if (check_hv(hv, err) < 0 || hv_uuid_validate(uuid, err) < 0)
+    if (hv_conn_check(hv, err) < 0 || hv_uuid_validate(uuid, err) < 0)
         return -1;
     if (mem_mib < 1)
         return yun_err_set(err, YUN_E_INVALID, "memory is 0 MiB; give at least 1");
@@ -180,7 +171,7 @@ int hv_domain_migrate(yun_hv *src, const char *uuid, const hv_migrate_opts *o, h
         stats = &dummy;
     memset(stats, 0, sizeof *stats);
     stats->downtime_ms = -1;
-    if (check_hv(src, err) < 0 || hv_uuid_validate(uuid, err) < 0)
+    if (hv_conn_check(src, err) < 0 || hv_uuid_validate(uuid, err) < 0)
         return -1;
     if (!o || !o->dest_uri || !*o->dest_uri)
         return yun_err_set(err, YUN_E_INVALID, "migrating domain %s: no destination URI given", uuid);
@@ -194,7 +185,24 @@ int hv_domain_migrate(yun_hv *src, const char *uuid, const hv_migrate_opts *o, h
 
 yun_hv *hv_open_again(yun_hv *hv, yun_err *err)
 {
-    if (check_hv(hv, err) < 0)
+    if (hv_conn_check(hv, err) < 0)
         return NULL;
     return hv->ops->open_again(hv, err);
+}
+
+int hv_network_ensure(yun_hv *hv, const char *name, hv_net_info *out, yun_err *err)
+{
+    memset(out, 0, sizeof *out);
+    if (hv_conn_check(hv, err) < 0 || hv_net_name_check("name", name, 64, err) < 0)
+        return -1;
+    return hv->ops->net_ensure(hv, name, out, err);
+}
+
+int hv_domain_address(yun_hv *hv, const char *uuid, char *addr, size_t n, yun_err *err)
+{
+    if (n)
+        addr[0] = 0;
+    if (hv_conn_check(hv, err) < 0 || hv_uuid_validate(uuid, err) < 0)
+        return -1;
+    return hv->ops->address(hv, uuid, addr, n, err);
 }

@@ -44,6 +44,8 @@ struct yun_hv {
 int hv_spec_validate(const hv_domain_spec *spec, yun_err *err);
 /* Checks that s looks like a UUID string (36 chars, hex and dashes). */
 int hv_uuid_validate(const char *s, yun_err *err);
+/* INTERNAL when there is no connection (hv NULL). */
+int hv_conn_check(yun_hv *hv, yun_err *err);
 
 /* Reads yun's metadata element: the whole domain XML, or what virDomainGetMetadata returns for
  * HV_META_NS (the element with the namespace stripped, <vm>...</vm>):

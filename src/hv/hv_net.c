@@ -168,7 +168,7 @@ void hv_network_xml_bridge(const char *xml, char *out, size_t n)
 }
 
 /* libvirt's rules for names: no '/', nothing invisible; interface names: at most 15 bytes (IFNAMSIZ). */
-static int check_name(const char *what, const char *s, size_t max, yun_err *err)
+int hv_net_name_check(const char *what, const char *s, size_t max, yun_err *err)
 {
     if (!s || !*s)
         return yun_err_set(err, YUN_E_INVALID, "network %s is missing", what);
@@ -185,7 +185,7 @@ char *hv_network_xml(const hv_net_spec *spec, yun_err *err)
 {
     if (!spec)
         return yun_err_set(err, YUN_E_INVALID, "no network spec given"), NULL;
-    if (check_name("name", spec->name, 64, err) < 0 || check_name("bridge", spec->bridge, 15, err) < 0)
+    if (hv_net_name_check("name", spec->name, 64, err) < 0 || hv_net_name_check("bridge", spec->bridge, 15, err) < 0)
         return NULL;
     const hv_subnet *s = &spec->subnet;
     if (s->prefix < 8 || s->prefix > 29 || (s->net & ~mask_of(s->prefix))) {
@@ -286,27 +286,4 @@ int hv_arp_find(const char *text, const char *mac, char *ip, size_t n)
         line = nl ? nl + 1 : NULL;
     }
     return 0;
-}
-
-/* ---- on a hypervisor: checks, then the implementation ---- */
-
-int hv_network_ensure(yun_hv *hv, const char *name, hv_net_info *out, yun_err *err)
-{
-    memset(out, 0, sizeof *out);
-    if (!hv)
-        return yun_err_set(err, YUN_E_INTERNAL, "no hypervisor connection");
-    if (check_name("name", name, 64, err) < 0)
-        return -1;
-    return hv->ops->net_ensure(hv, name, out, err);
-}
-
-int hv_domain_address(yun_hv *hv, const char *uuid, char *addr, size_t n, yun_err *err)
-{
-    if (n)
-        addr[0] = 0;
-    if (!hv)
-        return yun_err_set(err, YUN_E_INTERNAL, "no hypervisor connection");
-    if (hv_uuid_validate(uuid, err) < 0)
-        return -1;
-    return hv->ops->address(hv, uuid, addr, n, err);
 }

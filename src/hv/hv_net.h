@@ -66,6 +66,8 @@ char *hv_network_xml(const hv_net_spec *spec, yun_err *err);
 /* A stable, locally administered MAC for a VM: 52:54:00 (QEMU's prefix, as libvirt picks) and three bytes
  * of a hash of the uuid (case-insensitive). mac needs 18 bytes. */
 void hv_mac_from_uuid(const char *uuid, char mac[18]);
+/* libvirt's rules for a network's names: no '/', nothing invisible, at most max bytes (an interface: 15). */
+int hv_net_name_check(const char *what, const char *s, size_t max, yun_err *err);
 
 /* Finds mac (case-insensitive) in the text of /proc/net/arp and copies its IPv4 address to ip; incomplete
  * entries (flags 0x0) do not count. Returns 1 when found, 0 when not. */

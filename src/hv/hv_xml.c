@@ -357,3 +357,14 @@ int hv_meta_parse(const char *xml, char *uuid, size_t uuid_n, char *owner, size_
     xmlFreeDoc(doc);
     return vm != NULL;
 }
+
+/* Here rather than in hv.c, so the dispatcher does not call back into the XML builder. */
+int hv_domain_define(yun_hv *hv, const hv_domain_spec *spec, yun_err *err)
+{
+    if (hv_conn_check(hv, err) < 0)
+        return -1;
+    AUTOFREE char *xml = hv_domain_xml(spec, err);
+    if (!xml)
+        return -1;
+    return hv->ops->define(hv, spec, xml, err);
+}

@@ -139,7 +139,7 @@ void place_plan_finish(place_plan *p, const place_vm *vms, int n_hosts, double p
     free(seen);
 }
 
-static int validate(const place_host *hosts, int n_hosts, const place_vm *vms, int n_vms, yun_err *err)
+int place_validate(const place_host *hosts, int n_hosts, const place_vm *vms, int n_vms, yun_err *err)
 {
     if (n_hosts < 0 || n_vms < 0)
         return yun_err_set(err, YUN_E_INVALID, "negative host or VM count");
@@ -431,8 +431,8 @@ static void plan_count(const place_plan *p, int n_hosts, int *rejected, int *use
     free(seen);
 }
 
-static int pack(place_algo algo, const place_host *hosts, int n_hosts, const place_vm *vms, int n_vms,
-                const place_opts *opts, place_plan *plan)
+int place_pack_run(place_algo algo, const place_host *hosts, int n_hosts, const place_vm *vms, int n_vms,
+                   const place_opts *opts, place_plan *plan)
 {
     int *order = xmalloc(sizeof *order * (size_t)(n_vms ? n_vms : 1));
     bool decreasing = algo == PLACE_FIRST_FIT_DECREASING || algo == PLACE_BEST_FIT_DECREASING;
@@ -499,7 +499,7 @@ int place_cheapest_host(const place_host *hosts, int n_hosts, const place_vm *vm
 /* Beloglazov and Buyya's PABFD: VMs by CPU demand decreasing, each onto the host whose power rises least.
  * Idle hosts are identical per (power model, capacity) class as long as nothing is on them, so only the
  * lowest-index idle host of each class is a candidate: the scan covers active hosts plus one per class. */
-static int pabfd(const place_host *hosts, int n_hosts, const place_vm *vms, int n_vms, place_plan *plan)
+int place_pabfd_run(const place_host *hosts, int n_hosts, const place_vm *vms, int n_vms, place_plan *plan)
 {
     place_host *h = xmalloc(sizeof *h * (size_t)(n_hosts ? n_hosts : 1));
     memcpy(h, hosts, sizeof *h * (size_t)n_hosts);
@@ -593,36 +593,5 @@ static int pabfd(const place_host *hosts, int n_hosts, const place_vm *vms, int 
     free(key);
     free(order);
     free(h);
-    return 0;
-}
-
-int place_run(place_algo algo, const place_host *hosts, int n_hosts, const place_vm *vms, int n_vms,
-              const place_opts *opts, place_plan *plan, yun_err *err)
-{
-    place_opts none = {0};
-    if (!opts)
-        opts = &none;
-    if (algo < 0 || algo >= PLACE_NALGOS)
-        return yun_err_set(err, YUN_E_INVALID, "unknown placement algorithm %d", (int)algo);
-    if (validate(hosts, n_hosts, vms, n_vms, err) < 0)
-        return -1;
-    place_plan_init(plan, n_vms);
-    switch (algo) {
-    case PLACE_PABFD:
-        pabfd(hosts, n_hosts, vms, n_vms, plan);
-        break;
-    case PLACE_BS:
-    case PLACE_GM:
-    case PLACE_GMM:
-    case PLACE_EMM:
-    case PLACE_PEMM:
-    case PLACE_YUN:
-        place_shares_run(algo, hosts, n_hosts, vms, n_vms, opts, plan);
-        break;
-    default:
-        pack(algo, hosts, n_hosts, vms, n_vms, opts, plan);
-        break;
-    }
-    place_plan_finish(plan, vms, n_hosts, opts->power_cost);
     return 0;
 }

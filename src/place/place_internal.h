@@ -36,7 +36,12 @@ void place_sort_desc(int *idx, const double *key, int n);
 /* Fills hosts_used, rejected, utility, net_utility from plan->host and plan->alloc. */
 void place_plan_finish(place_plan *p, const place_vm *vms, int n_hosts, double power_cost);
 
-/* The shares family and the project's own algorithm (place_shares.c). */
+/* place_run's input check (INVALID saying what is wrong), and the runners it dispatches to: the first-fit
+ * family and PABFD (place.c), the shares family and the project's own algorithm (place_shares.c). */
+int place_validate(const place_host *hosts, int n_hosts, const place_vm *vms, int n_vms, yun_err *err);
+int place_pack_run(place_algo algo, const place_host *hosts, int n_hosts, const place_vm *vms, int n_vms,
+                   const place_opts *opts, place_plan *plan);
+int place_pabfd_run(const place_host *hosts, int n_hosts, const place_vm *vms, int n_vms, place_plan *plan);
 int place_shares_run(place_algo algo, const place_host *hosts, int n_hosts, const place_vm *vms, int n_vms,
                      const place_opts *opts, place_plan *plan);
 

@@ -293,6 +293,25 @@ static int db_fail(sq_store *q, yun_err *err, const char *fmt, ...)
     return yun_err_set(err, code, "%s: %s (store %s)", what, sqlite3_errmsg(q->db), q->path);
 }
 
+/* The end of a write to the one row of noun with this id, after its own constraint cases: a failed step is
+ * the store's error ("updating host h1", as fmt says), no row changed is NOT_FOUND ("host 7 not found"). */
+static int row_written(sq_store *q, int rc, const char *noun, int64_t id, yun_err *err, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+static int row_written(sq_store *q, int rc, const char *noun, int64_t id, yun_err *err, const char *fmt, ...)
+{
+    if (rc != SQLITE_DONE) {
+        char what[256];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(what, sizeof what, fmt, ap);
+        va_end(ap);
+        return db_fail(q, err, "%s", what);
+    }
+    if (sqlite3_changes(q->db) == 0)
+        return yun_err_set(err, YUN_E_NOT_FOUND, "%s %lld not found", noun, (long long)id);
+    return 0;
+}
+
 static sqlite3_stmt *stmt(sq_store *q, int id, yun_err *err)
 {
     if (!q->st[id] &&
@@ -523,8 +542,33 @@ static int get_by_id(sq_store *q, int which, int64_t id, read_fn rd, void *out, 
     return get_one(q, st, rd, out, what, err);
 }
 #define GET_BY_ID(q, which, id, rd, out, kind, err) get_by_id(q, which, id, (read_fn)(rd), out, kind, err)
+
+/* The same by name (?1): "<kind> "<name>" not found" when there is none. */
+static int get_by_name(sq_store *q, int which, const char *name, read_fn rd, void *out, const char *kind,
+                       yun_err *err)
+{
+    AUTORESET sqlite3_stmt *st = stmt(q, which, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    char what[300];
+    snprintf(what, sizeof what, "%s \"%.255s\"", kind, name);
+    return get_one(q, st, rd, out, what, err);
+}
+#define GET_BY_NAME(q, which, name, rd, out, kind, err) get_by_name(q, which, name, (read_fn)(rd), out, kind, err)
 #define GET_ALL(q, st, rd, out, n, what, err)                                                                          \
     get_all(q, st, (read_fn)(rd), sizeof **(out), (void **)(out), n, what, err)
+/* Every row of a statement without parameters. */
+static int list_all(sq_store *q, int which, read_fn rd, size_t elem, void **out, size_t *n, const char *what,
+                    yun_err *err)
+{
+    AUTORESET sqlite3_stmt *st = stmt(q, which, err);
+    if (!st)
+        return -1;
+    return get_all(q, st, rd, elem, out, n, what, err);
+}
+#define LIST_ALL(q, which, rd, out, n, what, err)                                                                      \
+    list_all(q, which, (read_fn)(rd), sizeof **(out), (void **)(out), n, what, err)
 
 /* A reference to a missing row: tells which, so the caller sees "image 7 not found", not "constraint failed". */
 static int ref_fail(yun_err *err, const char *what, int64_t user, int64_t image, int64_t host)
@@ -604,13 +648,7 @@ static int sq_user_get(yun_store *s, int64_t id, yun_user *out, yun_err *err)
 
 static int sq_user_get_by_name(yun_store *s, const char *name, yun_user *out, yun_err *err)
 {
-    AUTORESET sqlite3_stmt *st = stmt(SQ(s), ST_USER_BY_NAME, err);
-    if (!st)
-        return -1;
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    char what[128];
-    snprintf(what, sizeof what, "user \"%.80s\"", name);
-    return GET_ONE(SQ(s), st, read_user, out, what, err);
+    return GET_BY_NAME(SQ(s), ST_USER_BY_NAME, name, read_user, out, "user", err);
 }
 
 static int sq_user_get_by_token_hash(yun_store *s, const char *token_hash, yun_user *out, yun_err *err)
@@ -624,10 +662,7 @@ static int sq_user_get_by_token_hash(yun_store *s, const char *token_hash, yun_u
 
 static int sq_user_list(yun_store *s, yun_user **out, size_t *n, yun_err *err)
 {
-    AUTORESET sqlite3_stmt *st = stmt(SQ(s), ST_USER_LIST, err);
-    if (!st)
-        return -1;
-    return GET_ALL(SQ(s), st, read_user, out, n, "users", err);
+    return LIST_ALL(SQ(s), ST_USER_LIST, read_user, out, n, "users", err);
 }
 
 static int sq_user_update(yun_store *s, const yun_user *u, yun_err *err)
@@ -641,11 +676,7 @@ static int sq_user_update(yun_store *s, const yun_user *u, yun_err *err)
     int rc = step(q, st, true);
     if (rc == SQLITE_CONSTRAINT_UNIQUE)
         return yun_err_set(err, YUN_E_CONFLICT, "a user named \"%s\" already exists: pick another name", u->name);
-    if (rc != SQLITE_DONE)
-        return db_fail(q, err, "updating user %s", u->name);
-    if (sqlite3_changes(q->db) == 0)
-        return yun_err_set(err, YUN_E_NOT_FOUND, "user %lld not found", (long long)u->id);
-    return 0;
+    return row_written(q, rc, "user", u->id, err, "updating user %s", u->name);
 }
 
 static int sq_user_delete(yun_store *s, int64_t id, yun_err *err)
@@ -659,11 +690,7 @@ static int sq_user_delete(yun_store *s, int64_t id, yun_err *err)
     if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
         return yun_err_set(err, YUN_E_CONFLICT, "user %lld still owns VMs or images: delete those first",
                            (long long)id);
-    if (rc != SQLITE_DONE)
-        return db_fail(q, err, "deleting user %lld", (long long)id);
-    if (sqlite3_changes(q->db) == 0)
-        return yun_err_set(err, YUN_E_NOT_FOUND, "user %lld not found", (long long)id);
-    return 0;
+    return row_written(q, rc, "user", id, err, "deleting user %lld", (long long)id);
 }
 
 /* ---- images ---- */
@@ -696,21 +723,12 @@ static int sq_image_get(yun_store *s, int64_t id, yun_image *out, yun_err *err)
 
 static int sq_image_get_by_name(yun_store *s, const char *name, yun_image *out, yun_err *err)
 {
-    AUTORESET sqlite3_stmt *st = stmt(SQ(s), ST_IMAGE_BY_NAME, err);
-    if (!st)
-        return -1;
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    char what[128];
-    snprintf(what, sizeof what, "image \"%.80s\"", name);
-    return GET_ONE(SQ(s), st, read_image, out, what, err);
+    return GET_BY_NAME(SQ(s), ST_IMAGE_BY_NAME, name, read_image, out, "image", err);
 }
 
 static int sq_image_list(yun_store *s, yun_image **out, size_t *n, yun_err *err)
 {
-    AUTORESET sqlite3_stmt *st = stmt(SQ(s), ST_IMAGE_LIST, err);
-    if (!st)
-        return -1;
-    return GET_ALL(SQ(s), st, read_image, out, n, "images", err);
+    return LIST_ALL(SQ(s), ST_IMAGE_LIST, read_image, out, n, "images", err);
 }
 
 static int sq_image_delete(yun_store *s, int64_t id, yun_err *err)
@@ -723,11 +741,7 @@ static int sq_image_delete(yun_store *s, int64_t id, yun_err *err)
     int rc = step(q, st, true);
     if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
         return yun_err_set(err, YUN_E_CONFLICT, "image %lld is still used by VMs: delete those first", (long long)id);
-    if (rc != SQLITE_DONE)
-        return db_fail(q, err, "deleting image %lld", (long long)id);
-    if (sqlite3_changes(q->db) == 0)
-        return yun_err_set(err, YUN_E_NOT_FOUND, "image %lld not found", (long long)id);
-    return 0;
+    return row_written(q, rc, "image", id, err, "deleting image %lld", (long long)id);
 }
 
 /* ---- hosts ---- */
@@ -756,21 +770,12 @@ static int sq_host_get(yun_store *s, int64_t id, yun_host *out, yun_err *err)
 
 static int sq_host_get_by_name(yun_store *s, const char *name, yun_host *out, yun_err *err)
 {
-    AUTORESET sqlite3_stmt *st = stmt(SQ(s), ST_HOST_BY_NAME, err);
-    if (!st)
-        return -1;
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    char what[300];
-    snprintf(what, sizeof what, "host \"%.255s\"", name);
-    return GET_ONE(SQ(s), st, read_host, out, what, err);
+    return GET_BY_NAME(SQ(s), ST_HOST_BY_NAME, name, read_host, out, "host", err);
 }
 
 static int sq_host_list(yun_store *s, yun_host **out, size_t *n, yun_err *err)
 {
-    AUTORESET sqlite3_stmt *st = stmt(SQ(s), ST_HOST_LIST, err);
-    if (!st)
-        return -1;
-    return GET_ALL(SQ(s), st, read_host, out, n, "hosts", err);
+    return LIST_ALL(SQ(s), ST_HOST_LIST, read_host, out, n, "hosts", err);
 }
 
 static int sq_host_update(yun_store *s, const yun_host *h, yun_err *err)
@@ -784,11 +789,7 @@ static int sq_host_update(yun_store *s, const yun_host *h, yun_err *err)
     int rc = step(q, st, true);
     if (rc == SQLITE_CONSTRAINT_UNIQUE)
         return yun_err_set(err, YUN_E_CONFLICT, "a host named \"%s\" already exists", h->name);
-    if (rc != SQLITE_DONE)
-        return db_fail(q, err, "updating host %s", h->name);
-    if (sqlite3_changes(q->db) == 0)
-        return yun_err_set(err, YUN_E_NOT_FOUND, "host %lld not found", (long long)h->id);
-    return 0;
+    return row_written(q, rc, "host", h->id, err, "updating host %s", h->name);
 }
 
 /* Binds the VM columns that insert and update both write, image_id to address, as ?first..?first+13:
@@ -959,10 +960,8 @@ static int sq_vm_update(yun_store *s, yun_vm *vm, yun_err *err)
         snprintf(what, sizeof what, "VM %s", vm->name);
         return ref_fail(err, what, vm->owner_id, vm->image_id, vm->host_id);
     }
-    if (rc != SQLITE_DONE)
-        return db_fail(q, err, "updating VM %s", vm->name);
-    if (sqlite3_changes(q->db) == 0)
-        return yun_err_set(err, YUN_E_NOT_FOUND, "VM %lld not found", (long long)vm->id);
+    if ((rc = row_written(q, rc, "VM", vm->id, err, "updating VM %s", vm->name)) < 0)
+        return rc;
     vm->updated_ms = now;
     return 0;
 }
@@ -974,11 +973,7 @@ static int sq_vm_delete(yun_store *s, int64_t id, yun_err *err)
     if (!st)
         return -1;
     sqlite3_bind_int64(st, 1, id);
-    if (step(q, st, true) != SQLITE_DONE)
-        return db_fail(q, err, "deleting VM %lld", (long long)id);
-    if (sqlite3_changes(q->db) == 0)
-        return yun_err_set(err, YUN_E_NOT_FOUND, "VM %lld not found", (long long)id);
-    return 0;
+    return row_written(q, step(q, st, true), "VM", id, err, "deleting VM %lld", (long long)id);
 }
 
 static int sq_usage(yun_store *s, int64_t owner_id, int64_t sums[4], yun_err *err)

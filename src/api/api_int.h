@@ -116,7 +116,9 @@ typedef struct api_field {
      * Both 0: any (fields bounded elsewhere). Every number a user or admin sends has its range here, so it
      * is refused where it enters, with a 400 that names the field and says the range (util/num.h). */
     int64_t min, max;
-    const struct api_field *sub; /* F_OBJECT: its own fields, checked with it (NULL: any object) */
+    /* F_OBJECT: its own fields, checked with it (NULL: any object); F_ARRAY: its elements' fields, for the
+     * range of a number beyond 64 bits (the elements themselves are checked where they are read) */
+    const struct api_field *sub;
 } api_field;
 
 /* Checks obj against fields (names, types, ranges, required, and sub-objects' fields): unknown, ill-typed or

@@ -11,11 +11,11 @@
 
 static const api_field register_fields[] = {
     {"name", F_STRING, true},
-    {"cores", F_INT, true},
-    {"mhz", F_INT, true},
-    {"mem_mib", F_INT, true},
-    {"disk_total_mib", F_INT, true},
-    {"disk_free_mib", F_INT, true},
+    {"cores", F_INT, true, 1, YUN_HOST_MAX_CORES},
+    {"mhz", F_INT, true, 0, YUN_HOST_MAX_MHZ},
+    {"mem_mib", F_INT, true, 1, YUN_HOST_MAX_MEM_MIB},
+    {"disk_total_mib", F_INT, true, 0, YUN_HOST_MAX_DISK_MIB},
+    {"disk_free_mib", F_INT, true, 0, YUN_HOST_MAX_DISK_MIB},
     {"hypervisor", F_STRING, true},
     {"accel", F_STRING, true},
     {"libvirt_uri", F_STRING, true},
@@ -46,10 +46,8 @@ int h_agent_register(api_req *rq, api_resp *rs, yun_err *err)
                        &mgmt);
     if (r == 0 && *mgmt)
         r = hv_vnc_listen_check(mgmt, "mgmt_addr", err);
-    if (r == 0 && (!*name || cores < 1 || mhz < 0 || mem < 1 || dtot < 0 || dfree < 0))
-        r = yun_err_set(err, YUN_E_INVALID,
-                        "register: name must be non-empty, cores and mem_mib positive, "
-                        "mhz and disk sizes not negative");
+    if (r == 0 && !*name) /* the numbers' ranges are register_fields' */
+        r = yun_err_set(err, YUN_E_INVALID, "register: name must be non-empty (the host's name)");
     if (r < 0 || copy_str(h.name, sizeof h.name, name, "name", err) < 0 ||
         copy_str(h.hypervisor, sizeof h.hypervisor, hv, "hypervisor", err) < 0 ||
         copy_str(h.accel, sizeof h.accel, accel, "accel", err) < 0 ||
@@ -77,20 +75,30 @@ int h_agent_register(api_req *rq, api_resp *rs, yun_err *err)
     return 0;
 }
 
-static const api_field report_fields[] = {
-    {"disk_free_mib", F_INT, false}, {"domains", F_ARRAY, true}, {"vms", F_ARRAY, true},
-    {"consoles", F_ARRAY, false},    {NULL, 0, false},
-};
 static const api_field domain_fields[] = {
     {"uuid", F_STRING, true},     {"name", F_STRING, true},  {"state", F_STRING, true}, {"yun_owned", F_BOOL, true},
-    {"owner", F_STRING, false},   {"cpus", F_INT, false},    {"mem_mib", F_INT, false}, {"max_mem_mib", F_INT, false},
-    {"cpu_shares", F_INT, false}, {"cpu_cap", F_INT, false}, {NULL, 0, false},
+    {"owner", F_STRING, false},
+    /* a stranger's figures, as libvirt gave them: bounded by what a host can have */
+    {"cpus", F_INT, false, 0, YUN_HOST_MAX_CORES},
+    {"mem_mib", F_INT, false, 0, YUN_HOST_MAX_MEM_MIB},
+    {"max_mem_mib", F_INT, false, 0, YUN_HOST_MAX_MEM_MIB},
+    {"cpu_shares", F_INT, false, 0, INT32_MAX},
+    {"cpu_cap", F_INT, false, 0, INT32_MAX},
+    {NULL, 0, false},
 };
 static const api_field verdict_fields[] = {
     {"uuid", F_STRING, true},        {"state", F_STRING, true},    {"error", F_STRING, false},
-    {"migrate_error", F_STRING, false}, {"total_ms", F_INT, false}, {"downtime_ms", F_INT, false},
+    {"migrate_error", F_STRING, false}, {"total_ms", F_INT, false, -1, YUN_MAX_DURATION_MS},
+    {"downtime_ms", F_INT, false, -1, YUN_MAX_DURATION_MS},
     {"address", F_STRING, false},    {NULL, 0, false}};
 static const api_field console_fields[] = {{"uuid", F_STRING, true}, {"tail", F_STRING, true}, {NULL, 0, false}};
+static const api_field report_fields[] = {
+    {"disk_free_mib", F_INT, false, 0, YUN_HOST_MAX_DISK_MIB},
+    {"domains", F_ARRAY, true, 0, 0, domain_fields},
+    {"vms", F_ARRAY, true, 0, 0, verdict_fields},
+    {"consoles", F_ARRAY, false},
+    {NULL, 0, false},
+};
 
 static int uuid_copy(char dst[YUN_UUID_LEN], const char *src, const char *where, yun_err *err)
 {

@@ -312,6 +312,18 @@ static const api_field *huge_field(const json_t *obj, const api_field *fields, c
                 return g;
             path[l] = '\0';
         }
+        if (f->type == F_ARRAY && f->sub && json_is_array(v)) { /* an array of objects, each by f->sub */
+            size_t l = strlen(path), i;
+            const json_t *e;
+            json_array_foreach(v, i, e)
+            {
+                snprintf(path + l, n - l, "%s[%zu].", f->name, i);
+                const api_field *g = json_is_object(e) ? huge_field(e, f->sub, path, n) : NULL;
+                if (g)
+                    return g;
+            }
+            path[l] = '\0';
+        }
     }
     return NULL;
 }

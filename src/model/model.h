@@ -129,6 +129,13 @@ typedef struct yun_vm {
 #define YUN_VM_MAX_SHARES 262144
 #define YUN_VM_MAX_CAP 100               /* cpu_cap: % of one core per vCPU */
 #define YUN_VM_MAX_MHZ 1000000           /* min_mhz, max_mhz: the whole VM's, so 64 vCPUs at 15 GHz fit */
+/* The ranges of a host's numbers as its agent reports them: refused where they enter (the agent protocol),
+ * so the cloud's sums over hosts stay far from overflow. */
+#define YUN_HOST_MAX_CORES 65536
+#define YUN_HOST_MAX_MHZ 100000              /* per core */
+#define YUN_HOST_MAX_MEM_MIB (1LL << 32)     /* 4 PiB */
+#define YUN_HOST_MAX_DISK_MIB (1LL << 40)    /* 1 EiB */
+#define YUN_MAX_DURATION_MS (1LL << 40)      /* a migration's total or downtime: 34 years */
 /* A user's quota: counts and sizes (0 = unlimited). */
 #define YUN_QUOTA_MAX_COUNT 1000000000LL /* max_vms, max_cpus */
 #define YUN_QUOTA_MAX_MIB (1LL << 40)    /* max_memory, max_disk: 1 EiB, what units_parse_mib takes */

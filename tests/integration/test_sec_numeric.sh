@@ -23,11 +23,12 @@ URL="http://127.0.0.1:$PORT"
 PID=$!
 for _ in $(seq 1 100); do curl -fsS "$URL/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
 
-URL="$URL" A="$(cat "$D/state/admin.token" 2>/dev/null)" LOG="$D/yund.log" IMG="$D/tiny.qcow2" YPID="$PID" \
+URL="$URL" A="$(cat "$D/state/admin.token" 2>/dev/null)" G="$(cat "$D/state/agent.token" 2>/dev/null)" LOG="$D/yund.log" IMG="$D/tiny.qcow2" YPID="$PID" \
   python3 - <<'PY'
 import json, os, re, subprocess, sys, time, urllib.error, urllib.parse, urllib.request
 
 URL, A, LOG, YPID = os.environ['URL'], os.environ['A'], os.environ['LOG'], int(os.environ['YPID'])
+G = os.environ['G']  # the agent token: hosts' numbers enter through the agent protocol
 n = 0
 failed = 0
 
@@ -112,7 +113,28 @@ SIZE_FIELDS = [
     ('PATCH', '/v1/users/bob', 'A', '{"quota":{"max_disk":@}}', 'quota.max_disk', 'to 1048576T', True),
 ]
 SIZE_BAD = [v for v in JSON_BAD if v != '"2"'] + ['"99999999999999999999999T"', '"1e99G"', '"2000000T"', '"-1G"', '"0x10M"', '"nanM"', '"12abc"']
-tok = {'A': A, 'B': B}
+tok = {'A': A, 'B': B, 'G': G}
+# a second host, registered as an agent would, to report for
+REG = '{"name":"h9","cores":4,"mhz":2000,"mem_mib":8192,"disk_total_mib":100000,"disk_free_mib":100000,' \
+      '"hypervisor":"qemu","accel":"tcg","libvirt_uri":"test:///h9"}'
+st, b = call('POST', '/v1/agent/register', G, raw=REG)
+H9 = json.loads(b).get('host_id') if st in (200, 201) else 0
+tap(H9, 'an agent registers host h9', b)
+def reg(field):
+    return re.sub('"%s":[0-9]+' % field, '"%s":@' % field, REG)
+# the agent protocol: a host's capacities, its free disk, a stranger domain's figures, a migration's times
+AGENT_FIELDS = [
+    ('POST', '/v1/agent/register', 'G', reg('cores'), 'cores', 'from 1 to 65536', False),
+    ('POST', '/v1/agent/register', 'G', reg('mhz'), 'mhz', 'from 0 to 100000', True),
+    ('POST', '/v1/agent/register', 'G', reg('mem_mib'), 'mem_mib', 'from 1 to 4294967296', False),
+    ('POST', '/v1/agent/register', 'G', reg('disk_total_mib'), 'disk_total_mib', 'from 0 to 1099511627776', True),
+    ('POST', '/v1/agent/register', 'G', reg('disk_free_mib'), 'disk_free_mib', 'from 0 to 1099511627776', True),
+    ('POST', f'/v1/agent/hosts/{H9}/report', 'G', '{"disk_free_mib":@,"domains":[],"vms":[]}', 'disk_free_mib',
+     'from 0 to 1099511627776', True),
+    ('POST', f'/v1/agent/hosts/{H9}/report', 'G',
+     '{"domains":[{"uuid":"6f1c0d3e-8a42-4c1b-9d0e-2f5a7b9c1d3e","name":"s","state":"running","yun_owned":false,'
+     '"mem_mib":@}],"vms":[]}', 'mem_mib', 'from 0 to 4294967296', True),
+]
 
 names = iter(range(1, 1000000))
 
@@ -141,6 +163,7 @@ def check_table(fields, values, what):
 
 check_table(INT_FIELDS, JSON_BAD, 'whole-number body fields (VM create/patch, quotas)')
 check_table(SIZE_FIELDS, SIZE_BAD, 'size body fields (memory, disk, quota sizes)')
+check_table(AGENT_FIELDS, JSON_BAD, 'the agent protocol\'s numbers (a host\'s capacities, its free disk, a domain\'s)')
 
 # query parameters of the metrics routes (a plain user may call them): times, steps, a core number
 Q_BAD = [HUGE, '9223372036854775807', '9223372036854775808', '-9223372036854775809', '1e99', '12abc', '', '-0',

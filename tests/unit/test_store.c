@@ -953,6 +953,34 @@ static void test_sessions(void **state)
     store_close(s);
 }
 
+/* What each schema version added, undone: downgrade[v] takes a file of version v back to v - 1, as the
+ * store of version v - 1 wrote it. One table, so a new version adds one row here and every older file's test
+ * gets it. */
+static const char *const downgrade[] = {
+    [2] = "DROP TABLE sessions; ALTER TABLE users DROP COLUMN password_hash;",
+    [3] = "ALTER TABLE vms DROP COLUMN probe;",
+    [4] = "DROP INDEX vms_migrate_from; ALTER TABLE vms DROP COLUMN migrate_from; "
+          "ALTER TABLE vms DROP COLUMN migrate_error;",
+    [5] = "ALTER TABLE hosts DROP COLUMN mgmt_addr;",
+};
+
+/* Takes the file at path (today's schema) back to version v. */
+static void downgrade_to(const char *path, int v)
+{
+    assert_int_equal(sizeof downgrade / sizeof downgrade[0], STORE_SCHEMA_VERSION + 1);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    for (int k = STORE_SCHEMA_VERSION; k > v; k--) {
+        char *msg = NULL;
+        if (sqlite3_exec(db, downgrade[k], NULL, NULL, &msg) != SQLITE_OK)
+            fail_msg("undoing version %d: %s", k, msg ? msg : "?");
+    }
+    char q[64];
+    snprintf(q, sizeof q, "PRAGMA user_version = %d", v);
+    assert_int_equal(sqlite3_exec(db, q, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
 /* A database written by schema 1 (no password column, no sessions table) migrates forward with its data. The
  * file is made by today's store and taken back to schema 1's shape, which is what schema 1 wrote. */
 static void test_migrate_v1(void **state)
@@ -965,16 +993,7 @@ static void test_migrate_v1(void **state)
     int64_t vid = add_vm(s, vm_of(uid, "db1", 2, 256, 2048));
     store_close(s);
 
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(t->path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db,
-                                  "DROP TABLE sessions; ALTER TABLE users DROP COLUMN password_hash; "
-                                  "ALTER TABLE vms DROP COLUMN probe; " /* added by version 3 */
-                                  "ALTER TABLE hosts DROP COLUMN mgmt_addr; " "DROP INDEX vms_migrate_from; ALTER TABLE vms DROP COLUMN migrate_from; ALTER TABLE vms DROP COLUMN migrate_error; " /* 4 */
-                                  "PRAGMA user_version = 1",
-                                  NULL, NULL, NULL),
-                     SQLITE_OK);
-    sqlite3_close(db);
+    downgrade_to(t->path, 1);
 
     s = store_open(t->path, &err);
     assert_non_null(s);
@@ -1004,12 +1023,7 @@ static void test_migrate_v2_probe(void **state)
     int64_t uid = add_user(s, "dave");
     int64_t vid = add_vm(s, vm_of(uid, "web1", 1, 128, 1024));
     store_close(s);
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(t->path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "ALTER TABLE hosts DROP COLUMN mgmt_addr; " "DROP INDEX vms_migrate_from; ALTER TABLE vms DROP COLUMN migrate_from; ALTER TABLE vms DROP COLUMN migrate_error; " "ALTER TABLE vms DROP COLUMN probe; PRAGMA user_version = 2",
-                                  NULL, NULL, NULL),
-                     SQLITE_OK);
-    sqlite3_close(db);
+    downgrade_to(t->path, 2);
     s = store_open(t->path, &err);
     assert_non_null(s);
     assert_int_equal(store_schema_version(s), STORE_SCHEMA_VERSION);
@@ -1044,10 +1058,7 @@ static void test_migrate_v3_migration(void **state)
     v.host_id = ha;
     int64_t vid = add_vm(s, v);
     store_close(s);
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(t->path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "ALTER TABLE hosts DROP COLUMN mgmt_addr; " "DROP INDEX vms_migrate_from; ALTER TABLE vms DROP COLUMN migrate_from; ALTER TABLE vms DROP COLUMN migrate_error; " "PRAGMA user_version = 3", NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
+    downgrade_to(t->path, 3);
     s = store_open(t->path, &err);
     assert_non_null(s);
     assert_int_equal(store_schema_version(s), STORE_SCHEMA_VERSION);
@@ -1113,12 +1124,7 @@ static void test_migrate_v4_mgmt_addr(void **state)
     assert_non_null(s);
     int64_t ha = add_host(s, "ha");
     store_close(s);
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(t->path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "ALTER TABLE hosts DROP COLUMN mgmt_addr; PRAGMA user_version = 4", NULL, NULL,
-                                  NULL),
-                     SQLITE_OK);
-    sqlite3_close(db);
+    downgrade_to(t->path, 4);
     s = store_open(t->path, &err);
     assert_non_null(s);
     assert_int_equal(store_schema_version(s), 5);

@@ -975,10 +975,8 @@ static void downgrade_to(const char *path, int v)
         if (sqlite3_exec(db, downgrade[k], NULL, NULL, &msg) != SQLITE_OK)
             fail_msg("undoing version %d: %s", k, msg ? msg : "?");
     }
-    char q[64];
-    snprintf(q, sizeof q, "PRAGMA user_version = %d", v);
-    assert_int_equal(sqlite3_exec(db, q, NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
+    set_version(path, v);
 }
 
 /* A database written by schema 1 (no password column, no sessions table) migrates forward with its data. The

@@ -6,22 +6,13 @@
 # stranger's connections and cuts those it keeps once their header deadline passes. yund on the fake
 # hypervisor; TAP on stdout.
 set -uo pipefail
-BUILD=${YUN_BUILD:-build}
-YUND="$BUILD/src/cmd/yund"
-D=$(mktemp -d "${TMPDIR:-/tmp}/yun-it-conn.XXXXXX")
-PID=""
-cleanup() {
-  [ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
-  rm -rf "$D"
-}
-trap cleanup EXIT
-
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/cloud.sh"
+D=$YUN_TEST_DIR
 # the strangers connect from 127.0.0.2 and 127.0.0.3 to 127.0.0.1 (all of 127/8 is this machine's loopback)
-"$YUND" --all-in-one --fake-hv --state-dir "$D/state" --listen "127.0.0.1:$PORT" >>"$D/yund.log" 2>&1 &
-PID=$!
-for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
-
+yund_start "$D/state" "test:///default" --fake-hv || { tap_fail "yund starts"; tap_done; exit 1; }
+PORT=$YUND_PORT
+PID=$YUND_PID
 PORT="$PORT" A="$(cat "$D/state/admin.token" 2>/dev/null)" G="$(cat "$D/state/agent.token" 2>/dev/null)" YPID="$PID" \
   python3 - <<'PY'
 import json, os, socket, sys, time, urllib.request

@@ -8,29 +8,15 @@
 # data file is imported as the bytes it is (a raw image whose bytes look like qcow2 stays raw). yund on the
 # fake hypervisor (the disk conversion is the real one); TAP on stdout.
 set -uo pipefail
-BUILD=${YUN_BUILD:-build}
-YUND="$BUILD/src/cmd/yund"
-YUN_BIN="$(cd "$BUILD" && pwd)/src/cmd/yun"
-D=$(mktemp -d "${TMPDIR:-/tmp}/yun-it-image.XXXXXX")
-PID=""
-cleanup() {
-  [ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
-  rm -rf "$D"
-}
-trap cleanup EXIT
-N=0
-FAILED=0
-ok() { N=$((N + 1)); echo "ok $N - $*"; }
-notok() { N=$((N + 1)); FAILED=$((FAILED + 1)); echo "not ok $N - $*"; }
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/cloud.sh"
+D=$YUN_TEST_DIR
 
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-URL="http://127.0.0.1:$PORT"
-"$YUND" --all-in-one --fake-hv --state-dir "$D/state" --listen "127.0.0.1:$PORT" >>"$D/yund.log" 2>&1 &
-PID=$!
-for _ in $(seq 1 100); do curl -fsS "$URL/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
+yund_start "$D/state" "test:///default" --fake-hv || { tap_fail "yund starts"; tap_done; exit 1; }
+URL=$YUN_URL
 A=$(cat "$D/state/admin.token")
 U=$(curl -sS -X POST -H "Authorization: Bearer $A" -d '{"name":"mallory"}' "$URL/v1/users" | jq -r .token)
-[ -n "$U" ] && [ "$U" != null ] && ok "a plain user mallory" || notok "a plain user mallory"
+[ -n "$U" ] && [ "$U" != null ] && tap_ok "a plain user mallory" || tap_fail "a plain user mallory"
 
 # the server's secret, and the hostile images that point at it
 MARK=YUN-SECRET-MARKER-c41d
@@ -46,11 +32,11 @@ chmod 0600 "$SECRET"
       -F raw json.qcow2 64K &&
     printf '# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\ncreateType="monolithicFlat"\nRW 64 FLAT "%s" 0\n' \
       "$SECRET" >desc.vmdk
-) && ok "hostile images made with qemu-img" || notok "hostile images made with qemu-img"
+) && tap_ok "hostile images made with qemu-img" || tap_fail "hostile images made with qemu-img"
 # qemu-img itself would follow them: the data file's image reads as the secret
 qemu-img convert -f qcow2 -O raw "$D/data.qcow2" "$D/probe.raw" 2>/dev/null && grep -qa "$MARK" "$D/probe.raw" &&
-  ok "qemu-img alone reads the secret through data.qcow2 (what yun must prevent)" ||
-  notok "qemu-img alone reads the secret through data.qcow2"
+  tap_ok "qemu-img alone reads the secret through data.qcow2 (what yun must prevent)" ||
+  tap_fail "qemu-img alone reads the secret through data.qcow2"
 rm -f "$D/probe.raw"
 
 upload() { # upload TOKEN FILE NAME [FORMAT]: prints the status, then the body
@@ -62,9 +48,9 @@ refused() { # refused FILE NAME FORMAT REASON: the plain user's upload is a 400 
   st=$(upload "$U" "$D/$1" "$2" "$3")
   if [ "$st" = 400 ] && grep -q "$4" "$D/body" &&
     [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $U" "$URL/v1/images/$2")" = 404 ]; then
-    ok "upload of $1${3:+ (format=$3)} is refused: $(jq -r .error.message "$D/body" | cut -c1-110)"
+    tap_ok "upload of $1${3:+ (format=$3)} is refused: $(jq -r .error.message "$D/body" | cut -c1-110)"
   else
-    notok "upload of $1${3:+ (format=$3)}: $st $(cat "$D/body")"
+    tap_fail "upload of $1${3:+ (format=$3)}: $st $(cat "$D/body")"
   fi
 }
 refused data.qcow2 d1 "" "external data file"
@@ -74,18 +60,17 @@ refused json.qcow2 j1 "" "backing file"
 refused desc.vmdk v1 "" "looks like a vmdk"
 refused desc.vmdk v2 qcow2 "not a qcow2"
 st=$(upload "$U" "$D/data.qcow2" f1 vmdk)
-[ "$st" = 400 ] && grep -q "give format=qcow2 or format=raw" "$D/body" && ok "format=vmdk is refused, naming the two" ||
-  notok "format=vmdk: $st $(cat "$D/body")"
+[ "$st" = 400 ] && grep -q "give format=qcow2 or format=raw" "$D/body" && tap_ok "format=vmdk is refused, naming the two" ||
+  tap_fail "format=vmdk: $st $(cat "$D/body")"
 
-# the admin's `yun image import FILE` takes the same path
-yun() { (cd "$D" && HOME="$D/home" YUN_URL="$URL" YUN_TOKEN="$A" "$YUN_BIN" "$@") >"$D/out" 2>"$D/err"; }
+# the admin's `yun image import FILE` takes the same path (cloud.sh's yun: the admin's token)
 for f in data.qcow2 back.qcow2 json.qcow2 desc.vmdk; do
-  if yun image import "$D/$f" --name "adm-${f%%.*}"; then
-    notok "yun image import $f by the admin was accepted"
+  if yun image import "$D/$f" --name "adm-${f%%.*}" >"$D/out" 2>"$D/err"; then
+    tap_fail "yun image import $f by the admin was accepted"
   elif grep -Eq "external data file|backing file|looks like a vmdk" "$D/err"; then
-    ok "yun image import $f by the admin is refused: $(head -c 110 "$D/err")"
+    tap_ok "yun image import $f by the admin is refused: $(head -c 110 "$D/err")"
   else
-    notok "yun image import $f: $(cat "$D/err")"
+    tap_fail "yun image import $f: $(cat "$D/err")"
   fi
 done
 
@@ -94,18 +79,17 @@ st=$(upload "$U" "$D/data.qcow2" asraw raw)
 P=$(ls "$D"/state/images/asraw-*.qcow2 2>/dev/null | head -1)
 if [ "$st" = 201 ] && [ -f "$P" ] && qemu-img convert -f qcow2 -O raw "$P" "$D/back.raw" &&
   truncate -s "$(stat -c %s "$D/data.qcow2")" "$D/back.raw" && cmp -s "$D/back.raw" "$D/data.qcow2"; then
-  ok "declared raw, data.qcow2 is imported as the bytes it is"
+  tap_ok "declared raw, data.qcow2 is imported as the bytes it is"
 else
-  notok "format=raw upload of data.qcow2: $st $(cat "$D/body")"
+  tap_fail "format=raw upload of data.qcow2: $st $(cat "$D/body")"
 fi
-yun image import "$D/desc.vmdk" --name adm-raw --format raw && ok "yun image import --format raw takes the descriptor as bytes" ||
-  notok "yun image import --format raw: $(cat "$D/err")"
+yun image import "$D/desc.vmdk" --name adm-raw --format raw >"$D/out" 2>"$D/err" && tap_ok "yun image import --format raw takes the descriptor as bytes" ||
+  tap_fail "yun image import --format raw: $(cat "$D/err")"
 
 if grep -rqa "$MARK" "$D/state"; then
-  notok "the secret reached a file under the state folder: $(grep -rla "$MARK" "$D/state" | head -3)"
+  tap_fail "the secret reached a file under the state folder: $(grep -rla "$MARK" "$D/state" | head -3)"
 else
-  ok "no byte of the secret reached any file under the state folder"
+  tap_ok "no byte of the secret reached any file under the state folder"
 fi
-kill -0 "$PID" 2>/dev/null && ok "yund is still running" || notok "yund is still running"
-echo "1..$N"
-[ "$FAILED" = 0 ]
+kill -0 "$YUND_PID" 2>/dev/null && tap_ok "yund is still running" || tap_fail "yund is still running"
+tap_done

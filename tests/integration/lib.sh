@@ -3,6 +3,7 @@
 #   . "$(dirname "$0")/lib.sh"
 #   URI=$(yun_testhost_up A)         # a libvirtd of its own: qemu+unix:///system?socket=...
 #   tap_ok "something worked"; tap_fail "something did not"
+#   tap_eval "it works" '[ "$(cat out)" = 42 ]'   # TAP_DIAG='tail -5 log' says why when it fails
 #   tap_done                          # prints the plan; exits non-zero if anything failed
 #
 # A test host is a libvirtd + virtlogd in their own network, mount, UTS and cgroup namespaces, with
@@ -56,6 +57,18 @@ tap_check() {
     tap_fail "$desc"
     printf '%s\n' "$out" | tail -20 | sed 's/^/# /'
   fi
+}
+
+# tap_eval DESCRIPTION EXPRESSION: ok when `eval EXPRESSION` succeeds. When it fails and TAP_DIAG is set, that
+# command's output (the daemon's log, the last answer) follows as TAP comments, to say why.
+tap_eval() {
+  if eval "$2"; then
+    tap_ok "$1"
+  else
+    tap_fail "$1"
+    [ -n "${TAP_DIAG:-}" ] && eval "$TAP_DIAG" 2>/dev/null | head -5 | sed 's/^/# /'
+  fi
+  return 0
 }
 
 tap_skip() {

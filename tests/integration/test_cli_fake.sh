@@ -3,24 +3,17 @@
 # user types it, with nothing exported but the URL (the token comes from ./var/admin.token), plus -o json,
 # exit codes, users, login/logout. No libvirt needed; TAP on stdout.
 set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+TAP_DIAG='for f in out err; do [ -s "$D/$f" ] && sed "s/^/# $f: /" "$D/$f" | head -8; done; [ -f "$D/yund.log" ] && tail -3 "$D/yund.log" | sed '\''s/^/# yund: /'\'''
 BUILD=${YUN_BUILD:-build}
 YUND="$(cd "$BUILD" && pwd)/src/cmd/yund"
 YUN_BIN="$(cd "$BUILD" && pwd)/src/cmd/yun"
-D=$(mktemp -d "${TMPDIR:-/tmp}/yun-it-cli.XXXXXX")
+D=$YUN_TEST_DIR
 PID=""
 cleanup() {
   [ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
-  rm -rf "$D"
 }
-trap cleanup EXIT
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-notok() {
-  n=$((n + 1)); echo "not ok $n - $1"
-  for f in out err; do [ -s "$D/$f" ] && sed "s/^/# $f: /" "$D/$f" | head -8; done
-  [ -f "$D/yund.log" ] && tail -3 "$D/yund.log" | sed 's/^/# yund: /'
-}
-check() { if eval "$2"; then ok "$1"; else notok "$1"; fi; }
+yun_on_exit cleanup
 # yun ARGS: stdout in $D/out, stderr in $D/err, exit code in $RC. Runs in $D with a private HOME.
 yun() {
   (cd "$D" && HOME="$D/home" XDG_CONFIG_HOME="" YUN_TOKEN="" "$YUN_BIN" "$@") >"$D/out" 2>"$D/err"
@@ -45,74 +38,74 @@ for _ in $(seq 1 50); do curl -fsS "$YUN_URL/healthz" >/dev/null 2>&1 && break; 
 
 for _ in $(seq 1 50); do yun host list -o json; jq -e '.hosts | length == 1' "$D/out" >/dev/null 2>&1 && break; sleep 0.2; done
 yun host list
-check "host list: the machine, up, with its cores, free vCPUs and hypervisor (token from ./var/admin.token)" \
+tap_eval "host list: the machine, up, with its cores, free vCPUs and hypervisor (token from ./var/admin.token)" \
   '[ $RC = 0 ] && head -1 "$D/out" | grep -q "^NAME  *STATE  *CORES  *VCPUS FREE/TOTAL  *MHZ  *MEMORY" && grep -q "^fake  *up  *64  *64/64 " "$D/out"'
 
 qemu-img create -q -f qcow2 "$D/tiny.qcow2" 64M
 yun image import "$D/tiny.qcow2" --name starter
-check "image import streams a file and names it" '[ $RC = 0 ] && grep -q "image starter imported (virtual size 64M)" "$D/out"'
+tap_eval "image import streams a file and names it" '[ $RC = 0 ] && grep -q "image starter imported (virtual size 64M)" "$D/out"'
 yun image list
-check "image list shows starter" '[ $RC = 0 ] && grep -q "^starter  *64M  *admin  *yes" "$D/out"'
+tap_eval "image list shows starter" '[ $RC = 0 ] && grep -q "^starter  *64M  *admin  *yes" "$D/out"'
 
 yun vm create web1 --image starter --cpus 1 --memory 128M --disk 1G
-check "vm create says which host and why" \
+tap_eval "vm create says which host and why" \
   '[ $RC = 0 ] && grep -q "^web1: created on host fake: first-fit" "$D/out" && grep -q "^web1: scheduled" "$D/out"'
 yun vm list
-check "vm list shows web1 on its host with its sizes" '[ $RC = 0 ] && grep -Eq "^web1  +[a-z >-]+ +fake +- +1 +128M +1G +starter +admin" "$D/out"'
-check "web1 reaches running" 'wait_state web1 running 15'
+tap_eval "vm list shows web1 on its host with its sizes" '[ $RC = 0 ] && grep -Eq "^web1  +[a-z >-]+ +fake +- +1 +128M +1G +starter +admin" "$D/out"'
+tap_eval "web1 reaches running" 'wait_state web1 running 15'
 yun vm console-log web1
-check "vm console-log answers" '[ $RC = 0 ]'
+tap_eval "vm console-log answers" '[ $RC = 0 ]'
 
 yun vm stop web1 --wait
-check "vm stop --wait ends stopped" '[ $RC = 0 ] && grep -q "^web1: stopped" "$D/out"'
+tap_eval "vm stop --wait ends stopped" '[ $RC = 0 ] && grep -q "^web1: stopped" "$D/out"'
 yun vm start web1 --wait
-check "vm start --wait ends running" '[ $RC = 0 ] && grep -q "^web1: running on fake" "$D/out"'
+tap_eval "vm start --wait ends running" '[ $RC = 0 ] && grep -q "^web1: running on fake" "$D/out"'
 yun vm reboot web1
-check "vm reboot is accepted" '[ $RC = 0 ] && grep -q "^web1: reboot requested" "$D/out"'
+tap_eval "vm reboot is accepted" '[ $RC = 0 ] && grep -q "^web1: reboot requested" "$D/out"'
 yun vm set web1 --cpu-shares 512 --cpu-cap 50
-check "vm set shares and cap" '[ $RC = 0 ] && grep -q "web1: set cpu_shares=512, cpu_cap=50%" "$D/out"'
+tap_eval "vm set shares and cap" '[ $RC = 0 ] && grep -q "web1: set cpu_shares=512, cpu_cap=50%" "$D/out"'
 yun vm set web1 --memory 96M
-check "vm set memory" '[ $RC = 0 ] && grep -q "web1: set memory=96M" "$D/out"'
+tap_eval "vm set memory" '[ $RC = 0 ] && grep -q "web1: set memory=96M" "$D/out"'
 yun vm show web1 -o json
-check "vm show -o json holds what was set" \
+tap_eval "vm show -o json holds what was set" \
   '[ $RC = 0 ] && jq -e ".cpu_shares == 512 and .cpu_cap == 50 and .memory_mib == 96" "$D/out" >/dev/null'
 
 yun vm create huge --image starter --cpus 64 --memory 128M
-check "a VM that fits nowhere: the server's reason on stderr, exit 1" \
+tap_eval "a VM that fits nowhere: the server's reason on stderr, exit 1" \
   '[ $RC = 1 ] && grep -q "^yun: no host has 64 free cores; the most free is" "$D/err" && [ ! -s "$D/out" ]'
 yun vm create bad --image starter --memory 12Q
-check "a bad size is a usage error (exit 2) found before any request" '[ $RC = 2 ] && grep -q "^yun: --memory \"12Q\" has an unknown unit" "$D/err"'
+tap_eval "a bad size is a usage error (exit 2) found before any request" '[ $RC = 2 ] && grep -q "^yun: --memory \"12Q\" has an unknown unit" "$D/err"'
 yun vm frob
-check "an unknown command exits 2" '[ $RC = 2 ]'
+tap_eval "an unknown command exits 2" '[ $RC = 2 ]'
 
 yun user create bob --max-vms 2 --max-memory 1G
 B=$(sed -n 's/^token: //p' "$D/out")
-check "user create prints the token once" '[ $RC = 0 ] && [ -n "$B" ]'
+tap_eval "user create prints the token once" '[ $RC = 0 ] && [ -n "$B" ]'
 yun user list
-check "user list shows bob's quota" '[ $RC = 0 ] && grep -Eq "^bob +no +0 +2 +- +1G +-" "$D/out"'
+tap_eval "user list shows bob's quota" '[ $RC = 0 ] && grep -Eq "^bob +no +0 +2 +- +1G +-" "$D/out"'
 yun --token "$B" vm show web1
-check "bob cannot see admin's web1 (not found, exit 1)" '[ $RC = 1 ] && grep -q "not found" "$D/err"'
+tap_eval "bob cannot see admin's web1 (not found, exit 1)" '[ $RC = 1 ] && grep -q "not found" "$D/err"'
 yun --token "$B" vm list
-check "bob's list is his own, without an owner column" '[ $RC = 0 ] && ! grep -q OWNER "$D/out" && [ "$(wc -l <"$D/out")" = 1 ]'
+tap_eval "bob's list is his own, without an owner column" '[ $RC = 0 ] && ! grep -q OWNER "$D/out" && [ "$(wc -l <"$D/out")" = 1 ]'
 
 yun login "$YUN_URL" --token "$B"
-check "login checks and saves the token (mode 0600)" \
+tap_eval "login checks and saves the token (mode 0600)" \
   '[ $RC = 0 ] && grep -q "as bob" "$D/out" && [ "$(stat -c %a "$D/home/.config/yun/config")" = 600 ]'
 (cd "$D" && HOME="$D/home" YUN_URL="" "$YUN_BIN" vm create b1 --image starter --memory 64M) >"$D/out" 2>"$D/err"
-check "with no URL or token set, the saved login is used" '[ $? = 0 ] && grep -q "^b1: created" "$D/out"'
+tap_eval "with no URL or token set, the saved login is used" '[ $? = 0 ] && grep -q "^b1: created" "$D/out"'
 yun logout
-check "logout removes the config" '[ $RC = 0 ] && [ ! -e "$D/home/.config/yun/config" ]'
+tap_eval "logout removes the config" '[ $RC = 0 ] && [ ! -e "$D/home/.config/yun/config" ]'
 
 yun settings set agent.interval_ms 1000
-check "settings set" '[ $RC = 0 ]'
+tap_eval "settings set" '[ $RC = 0 ]'
 yun settings get agent.interval_ms
-check "settings get" '[ $RC = 0 ] && [ "$(out)" = 1000 ]'
+tap_eval "settings get" '[ $RC = 0 ] && [ "$(out)" = 1000 ]'
 
 yun vm delete web1 --wait
-check "vm delete --wait: gone" '[ $RC = 0 ] && grep -q "^web1: deleted" "$D/out"'
+tap_eval "vm delete --wait: gone" '[ $RC = 0 ] && grep -q "^web1: deleted" "$D/out"'
 yun vm show web1
-check "a deleted VM is not found" '[ $RC = 1 ]'
+tap_eval "a deleted VM is not found" '[ $RC = 1 ]'
 yun vm delete b1 --owner bob --wait
-check "the admin deletes bob's VM with --owner" '[ $RC = 0 ]'
+tap_eval "the admin deletes bob's VM with --owner" '[ $RC = 0 ]'
 
-echo "1..$n"
+tap_done

@@ -9,28 +9,19 @@
 #     then puts the VM back on a source that is not overfilled.
 # No libvirt needed; TAP on stdout.
 set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+TAP_DIAG='[ -f "$D/yund.log" ] && tail -5 "$D/yund.log"'
 BUILD=${YUN_BUILD:-build}
 ROOT=${YUN_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 YUND="$BUILD/src/cmd/yund"
-D=$(mktemp -d "${TMPDIR:-/tmp}/yun-it-races.XXXXXX")
+D=$YUN_TEST_DIR
 PID=""
 AGENT=""
 cleanup() {
   [ -n "$AGENT" ] && kill "$AGENT" 2>/dev/null && wait "$AGENT" 2>/dev/null
   [ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
-  rm -rf "$D"
 }
-trap cleanup EXIT
-n=0
-failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-notok() {
-  n=$((n + 1))
-  failed=$((failed + 1))
-  echo "not ok $n - $1"
-  [ -f "$D/yund.log" ] && tail -5 "$D/yund.log" | sed 's/^/# /'
-}
-check() { if eval "$2"; then ok "$1"; else notok "$1"; fi; }
+yun_on_exit cleanup
 
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 URL="http://127.0.0.1:$PORT"
@@ -68,7 +59,7 @@ count() { jq -s "[.[] | select($1)] | length" "$D/burst"; }
 qemu-img create -q -f qcow2 "$D/tiny.qcow2" 64M
 
 # ---- quota and threshold: one host of 20 cores ----
-check "yund starts with a 20-core fake host" 'start "$D/s1" 20 && A=$(cat "$D/s1/admin.token") &&
+tap_eval "yund starts with a 20-core fake host" 'start "$D/s1" 20 && A=$(cat "$D/s1/admin.token") &&
   wait_for ".hosts | length == 1 and .[0].state == \"up\"" /v1/hosts "$A" 10'
 A=$(cat "$D/s1/admin.token")
 curl -sS -o /dev/null -H "Authorization: Bearer $A" -T "$D/tiny.qcow2" "$URL/v1/images?name=tiny"
@@ -77,30 +68,30 @@ B=$(api POST /v1/users "$A" '{"name":"bob","quota":{"max_vms":3}}' | jq -r .toke
 burst "$B" q 1
 created=$(count '.status == 201')
 quota=$(count '.status == 403 and .code == "quota_exceeded" and (.message | test("may use 3 VMs.*max_vms"))')
-check "100 creates at once by bob (quota 3 VMs): 3 created, 97 refused naming the quota (got $created, $quota)" \
+tap_eval "100 creates at once by bob (quota 3 VMs): 3 created, 97 refused naming the quota (got $created, $quota)" \
   '[ "$created" = 3 ] && [ "$quota" = 97 ]'
 [ "$created" = 3 ] && [ "$quota" = 97 ] || jq -sc 'group_by(.status, .code) | map({status: .[0].status, code: .[0].code, n: length, msg: .[0].message})' "$D/burst" | sed 's/^/# /'
-check "bob has exactly 3 VMs" '[ "$(api GET /v1/vms "$B" | jq ".vms | length")" = 3 ]'
+tap_eval "bob has exactly 3 VMs" '[ "$(api GET /v1/vms "$B" | jq ".vms | length")" = 3 ]'
 
 # 3 of 20 cores are taken. At 40% a create is let in while the use is at most 40% (8 cores), so 6 more get in.
 api PUT /v1/settings/admission.threshold_pct "$A" '{"value":"40"}' >/dev/null
 burst "$A" t 1
 created=$(count '.status == 201')
 refused=$(count '.status == 409 and .code == "no_capacity" and (.message | test("^admission threshold: the cloud.s CPU use is 4[05]%, above the 40%"))')
-check "100 creates at once under a 40% threshold: 6 created, 94 refused naming the threshold (got $created, $refused)" \
+tap_eval "100 creates at once under a 40% threshold: 6 created, 94 refused naming the threshold (got $created, $refused)" \
   '[ "$created" = 6 ] && [ "$refused" = 94 ]'
 [ "$created" = 6 ] && [ "$refused" = 94 ] || jq -sc 'group_by(.status, .code) | map({status: .[0].status, code: .[0].code, n: length, msg: .[0].message})' "$D/burst" | sed 's/^/# /'
-check "the cloud holds 9 VMs on 9 cores" \
+tap_eval "the cloud holds 9 VMs on 9 cores" \
   '[ "$(api GET /v1/vms "$A" | jq ".vms | length")" = 9 ] && [ "$(api GET /v1/hosts "$A" | jq ".hosts[0].used.cpus")" = 9 ]'
 stop
 
 # ---- a create during a live migration: fake (8 cores) and src (4 cores, fake_agent.py) ----
-check "yund starts with an 8-core fake host" 'start "$D/s2" 8'
+tap_eval "yund starts with an 8-core fake host" 'start "$D/s2" 8'
 A=$(cat "$D/s2/admin.token")
 echo hold >"$D/mode"
 python3 "$ROOT/tests/integration/fake_agent.py" "$URL" "$(cat "$D/s2/agent.token")" src 4 "$D/mode" 2>>"$D/agent.log" &
 AGENT=$!
-check "both hosts are up" 'wait_for "[.hosts[] | select(.state == \"up\")] | length == 2" /v1/hosts "$A" 15'
+tap_eval "both hosts are up" 'wait_for "[.hosts[] | select(.state == \"up\")] | length == 2" /v1/hosts "$A" 15'
 curl -sS -o /dev/null -H "Authorization: Bearer $A" -T "$D/tiny.qcow2" "$URL/v1/images?name=tiny"
 api POST /v1/vms "$A" '{"name":"filler","image":"tiny","cpus":4,"memory":"64M","disk":"1G"}' >/dev/null
 f_host=$(jq -r .placement.host "$D/body")
@@ -108,24 +99,23 @@ api POST /v1/hosts/fake/disable "$A" >/dev/null
 api POST /v1/vms "$A" '{"name":"mover","image":"tiny","cpus":4,"memory":"64M","disk":"1G"}' >/dev/null
 m_host=$(jq -r .placement.host "$D/body")
 api POST /v1/hosts/fake/enable "$A" >/dev/null
-check "filler (4 cores) is on fake, mover (4 cores) fills src and runs there" \
+tap_eval "filler (4 cores) is on fake, mover (4 cores) fills src and runs there" \
   '[ "$f_host" = fake ] && [ "$m_host" = src ] && wait_for ".state == \"running\"" /v1/vms/mover "$A" 15'
 SRC=$(api GET /v1/hosts/src "$A" | jq .id)
 api POST /v1/vms/mover/migrate "$A" '{"host":"fake"}' >/dev/null
-check "mover migrates live from src to fake, and stays migrating" \
+tap_eval "mover migrates live from src to fake, and stays migrating" \
   '[ "$(status)" = 202 ] && jq -e ".live == true" "$D/body" >/dev/null && sleep 1 &&
    api GET /v1/vms/mover "$A" | jq -e ".state == \"migrating\" and .migrate_from_id == $SRC" >/dev/null'
-check "src keeps mover's 4 cores while it migrates away" \
+tap_eval "src keeps mover's 4 cores while it migrates away" \
   'api GET /v1/hosts/src "$A" | jq -e ".used.cpus == 4 and .free.cpus == 0" >/dev/null'
 api POST /v1/vms "$A" '{"name":"late","image":"tiny","cpus":4,"memory":"64M","disk":"1G"}' >/dev/null
-check "a 4-core create during the migration takes no room on src: refused, fake and src are full ($(status): $(jq -c . "$D/body"))" \
+tap_eval "a 4-core create during the migration takes no room on src: refused, fake and src are full ($(status): $(jq -c . "$D/body"))" \
   '[ "$(status)" = 409 ] && jq -e ".error.message == \"no host has 4 free cores; the most free is 0, on fake\"" "$D/body" >/dev/null'
 echo fail >"$D/mode"
-check "the failed migration puts mover back on src, running, with the reason" \
+tap_eval "the failed migration puts mover back on src, running, with the reason" \
   'wait_for ".host == \"src\" and .migrate_from_id == 0 and .state == \"running\" and (.migrate_error | test(\"failed\"))" /v1/vms/mover "$A" 15'
-check "src is not overfilled: 4 of its 4 cores used" \
+tap_eval "src is not overfilled: 4 of its 4 cores used" \
   'api GET /v1/hosts/src "$A" | jq -e ".used.cpus == 4" >/dev/null'
 stop
 
-echo "1..$n"
-[ "$failed" -eq 0 ]
+tap_done

@@ -3,19 +3,16 @@
 # header rule, logout, registration on and off, passwords set by the admin and by the user (every session of
 # theirs ends), the portal's settings and the largest-VM limit. yund on the fake hypervisor; TAP on stdout.
 set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+TAP_DIAG='[ -f "$D/body" ] && cat "$D/body" | head -3'
 BUILD=${YUN_BUILD:-build}
 YUND="$BUILD/src/cmd/yund"
-D=$(mktemp -d "${TMPDIR:-/tmp}/yun-it-portal.XXXXXX")
+D=$YUN_TEST_DIR
 PID=""
 cleanup() {
   [ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
-  rm -rf "$D"
 }
-trap cleanup EXIT
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-notok() { n=$((n + 1)); echo "not ok $n - $1"; [ -f "$D/body" ] && sed 's/^/# /' "$D/body" | head -3; }
-check() { if eval "$2"; then ok "$1"; else notok "$1"; fi; }
+yun_on_exit cleanup
 
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 URL="http://127.0.0.1:$PORT"
@@ -23,7 +20,7 @@ URL="http://127.0.0.1:$PORT"
 PID=$!
 up=1
 for _ in $(seq 1 50); do curl -fsS "$URL/healthz" >/dev/null 2>&1 && up=0 && break; sleep 0.2; done
-check "yund starts" '[ $up = 0 ]'
+tap_eval "yund starts" '[ $up = 0 ]'
 A=$(cat "$D/state/admin.token")
 
 # JAR METHOD PATH [BODY] [extra curl args...]: a browser-like call with a cookie jar; status in $D/status
@@ -39,68 +36,68 @@ adm() { # METHOD PATH [BODY]
 st() { cat "$D/status"; }
 
 web alice POST /v1/register '{"name":"alice","password":"alice-password"}' -H 'X-Yun-Portal: 1'
-check "register answers 201 with the user" '[ "$(st)" = 201 ] && jq -e ".user.name == \"alice\" and .user.admin == false" "$D/body" >/dev/null'
-check "the cookie is HttpOnly, SameSite=Strict, Path=/" \
+tap_eval "register answers 201 with the user" '[ "$(st)" = 201 ] && jq -e ".user.name == \"alice\" and .user.admin == false" "$D/body" >/dev/null'
+tap_eval "the cookie is HttpOnly, SameSite=Strict, Path=/" \
   'grep -i "^set-cookie: yun_session=" "$D/headers" | grep -q "HttpOnly" && grep -i "^set-cookie:" "$D/headers" | grep -q "SameSite=Strict; " && grep -i "^set-cookie:" "$D/headers" | grep -q "Path=/;"'
 web alice GET /v1/whoami
-check "the cookie alone authenticates a GET" '[ "$(st)" = 200 ] && jq -e ".name == \"alice\"" "$D/body" >/dev/null'
+tap_eval "the cookie alone authenticates a GET" '[ "$(st)" = 200 ] && jq -e ".name == \"alice\"" "$D/body" >/dev/null'
 web alice POST /v1/vms '{"name":"x","image":"none","memory":"64M"}'
-check "a write by cookie without X-Yun-Portal is 403 naming the header" '[ "$(st)" = 403 ] && grep -q "X-Yun-Portal" "$D/body"'
+tap_eval "a write by cookie without X-Yun-Portal is 403 naming the header" '[ "$(st)" = 403 ] && grep -q "X-Yun-Portal" "$D/body"'
 web alice POST /v1/vms '{"name":"x","image":"none","memory":"64M"}' -H 'X-Yun-Portal: 1'
-check "with the header the request goes through to the handler (404: no such image)" '[ "$(st)" = 404 ]'
+tap_eval "with the header the request goes through to the handler (404: no such image)" '[ "$(st)" = 404 ]'
 
 web other POST /v1/session '{"name":"alice","password":"wrong-password"}'
 wrong=$(jq -r .error.message "$D/body")
-check "a wrong password is 401" '[ "$(st)" = 401 ]'
+tap_eval "a wrong password is 401" '[ "$(st)" = 401 ]'
 web other POST /v1/session '{"name":"nobody","password":"wrong-password"}'
-check "an unknown name is 401 with the same message" '[ "$(st)" = 401 ] && [ "$(jq -r .error.message "$D/body")" = "$wrong" ]'
+tap_eval "an unknown name is 401 with the same message" '[ "$(st)" = 401 ] && [ "$(jq -r .error.message "$D/body")" = "$wrong" ]'
 web second POST /v1/session '{"name":"alice","password":"alice-password"}'
-check "a second login of alice (another browser)" '[ "$(st)" = 201 ]'
+tap_eval "a second login of alice (another browser)" '[ "$(st)" = 201 ]'
 
 # the user changes their own password: needs the old one; every session ends, this one gets a new cookie
 web alice PUT /v1/users/alice/password '{"password":"new-alice-password"}' -H 'X-Yun-Portal: 1'
-check "changing one's own password without old_password is refused" '[ "$(st)" = 403 ]'
+tap_eval "changing one's own password without old_password is refused" '[ "$(st)" = 403 ]'
 web alice PUT /v1/users/alice/password '{"password":"new-alice-password","old_password":"alice-password"}' -H 'X-Yun-Portal: 1'
-check "with old_password it is set" '[ "$(st)" = 200 ]'
+tap_eval "with old_password it is set" '[ "$(st)" = 200 ]'
 web alice GET /v1/whoami
-check "the changing browser stays logged in (new cookie)" '[ "$(st)" = 200 ]'
+tap_eval "the changing browser stays logged in (new cookie)" '[ "$(st)" = 200 ]'
 web second GET /v1/whoami
-check "the other browser's session ended" '[ "$(st)" = 401 ] && grep -q "log in again" "$D/body"'
+tap_eval "the other browser's session ended" '[ "$(st)" = 401 ] && grep -q "log in again" "$D/body"'
 
 # the admin resets it: alice is logged out everywhere, the new password works, the old does not
 adm PUT /v1/users/alice/password '{"password":"reset-by-admin"}'
-check "the admin resets alice's password" '[ "$(st)" = 200 ]'
+tap_eval "the admin resets alice's password" '[ "$(st)" = 200 ]'
 web alice GET /v1/whoami
-check "and alice's sessions end" '[ "$(st)" = 401 ]'
+tap_eval "and alice's sessions end" '[ "$(st)" = 401 ]'
 web alice POST /v1/session '{"name":"alice","password":"new-alice-password"}'
-check "the old password no longer works" '[ "$(st)" = 401 ]'
+tap_eval "the old password no longer works" '[ "$(st)" = 401 ]'
 web alice POST /v1/session '{"name":"alice","password":"reset-by-admin"}'
-check "the reset one does" '[ "$(st)" = 201 ]'
+tap_eval "the reset one does" '[ "$(st)" = 201 ]'
 web alice PUT /v1/users/admin/password '{"password":"stolen-admin","old_password":"x"}' -H 'X-Yun-Portal: 1'
-check "a user cannot set another user's password (404)" '[ "$(st)" = 404 ]'
+tap_eval "a user cannot set another user's password (404)" '[ "$(st)" = 404 ]'
 
 web alice DELETE /v1/session '' -H 'X-Yun-Portal: 1'
-check "logout answers 204 and clears the cookie" '[ "$(st)" = 204 ] && grep -i "^set-cookie:" "$D/headers" | grep -q "Max-Age=0"'
+tap_eval "logout answers 204 and clears the cookie" '[ "$(st)" = 204 ] && grep -i "^set-cookie:" "$D/headers" | grep -q "Max-Age=0"'
 web alice GET /v1/whoami
-check "after logout the API answers 401" '[ "$(st)" = 401 ]'
+tap_eval "after logout the API answers 401" '[ "$(st)" = 401 ]'
 
 adm PUT /v1/settings/portal.registration '{"value":"maybe"}'
-check "a bad registration value is 400" '[ "$(st)" = 400 ]'
+tap_eval "a bad registration value is 400" '[ "$(st)" = 400 ]'
 adm PUT /v1/settings/portal.registration '{"value":"off"}'
 curl -sS "$URL/v1/portal" >"$D/body"
-check "GET /v1/portal tells the login page registration is off" 'jq -e ".registration == false" "$D/body" >/dev/null'
+tap_eval "GET /v1/portal tells the login page registration is off" 'jq -e ".registration == false" "$D/body" >/dev/null'
 web bob POST /v1/register '{"name":"bob","password":"bob-password"}'
-check "registration off: 403" '[ "$(st)" = 403 ] && grep -q "turned off" "$D/body"'
+tap_eval "registration off: 403" '[ "$(st)" = 403 ] && grep -q "turned off" "$D/body"'
 
 qemu-img create -q -f qcow2 "$D/tiny.qcow2" 64M
 curl -sS -o "$D/body" -H "Authorization: Bearer $A" -T "$D/tiny.qcow2" "$URL/v1/images?name=tiny" >/dev/null
 adm PUT /v1/settings/vm.max_cpus '{"value":"2"}'
 adm POST /v1/vms '{"name":"big","image":"tiny","cpus":4,"memory":"64M"}'
-check "a VM above vm.max_cpus is 400 naming the setting" '[ "$(st)" = 400 ] && grep -q "vm.max_cpus" "$D/body"'
+tap_eval "a VM above vm.max_cpus is 400 naming the setting" '[ "$(st)" = 400 ] && grep -q "vm.max_cpus" "$D/body"'
 adm PUT /v1/settings/price.cpu '{"value":"4.50"}'
 adm GET /v1/resources
-check "resources show the price and the limit" \
+tap_eval "resources show the price and the limit" \
   'jq -e "(.items[] | select(.item == \"cpu\") | .price == \"4.50\" and .unit == \"core\") and .limits.max_cpus == 2" "$D/body" >/dev/null'
 curl -sS -o "$D/body" -w '%{http_code}' "$URL/v1/resources" >"$D/status"
-check "resources need a login (401)" '[ "$(st)" = 401 ]'
-echo "1..$n"
+tap_eval "resources need a login (401)" '[ "$(st)" = 401 ]'
+tap_done

@@ -7,15 +7,15 @@
 # answers afterwards, and under the ASan build its log has no sanitizer report). yund on the fake hypervisor;
 # TAP on stdout.
 set -uo pipefail
+. "$(dirname "$0")/lib.sh"
 BUILD=${YUN_BUILD:-build}
 YUND="$BUILD/src/cmd/yund"
-D=$(mktemp -d "${TMPDIR:-/tmp}/yun-it-numeric.XXXXXX")
+D=$YUN_TEST_DIR
 PID=""
 cleanup() {
   [ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
-  rm -rf "$D"
 }
-trap cleanup EXIT
+yun_on_exit cleanup
 
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 URL="http://127.0.0.1:$PORT"

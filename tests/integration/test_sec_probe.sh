@@ -7,19 +7,16 @@
 # hands out) so the agent, which enforces the same rule, fetches such a probe only while the setting is on.
 # yund on the fake hypervisor; the agent's side is driven through its own API; TAP on stdout.
 set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+TAP_DIAG='[ -f "$D/body" ] && head -c 400 "$D/body" && echo'
 BUILD=${YUN_BUILD:-build}
 YUND="$BUILD/src/cmd/yund"
-D=$(mktemp -d "${TMPDIR:-/tmp}/yun-it-probe.XXXXXX")
+D=$YUN_TEST_DIR
 PID=""
 cleanup() {
   [ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
-  rm -rf "$D"
 }
-trap cleanup EXIT
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-notok() { n=$((n + 1)); echo "not ok $n - $1"; [ -f "$D/body" ] && head -c 400 "$D/body" | sed 's/^/# /' && echo; }
-check() { if eval "$2"; then ok "$1"; else notok "$1"; fi; }
+yun_on_exit cleanup
 
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 URL="http://127.0.0.1:$PORT"
@@ -27,7 +24,7 @@ URL="http://127.0.0.1:$PORT"
 PID=$!
 up=1
 for _ in $(seq 1 100); do curl -fsS "$URL/healthz" >/dev/null 2>&1 && up=0 && break; sleep 0.2; done
-check "yund starts" '[ $up = 0 ]'
+tap_eval "yund starts" '[ $up = 0 ]'
 A=$(cat "$D/state/admin.token")
 G=$(cat "$D/state/agent.token")
 api() { # METHOD PATH TOKEN [BODY] -> body in $D/body, status in $D/status
@@ -47,25 +44,25 @@ for url in "http://127.0.0.1:8080/v1/users" "http://[::1]:8080/" "http://localho
   "http://10.0.0.1:9090/" "http://10.201.0.1:8080/" "https://example.org/" "http://0:8080/" "http://2130706433/"; do
   i=$((i + 1))
   api POST /v1/vms "$B" "{\"name\":\"p$i\",\"image\":\"tiny\",\"memory\":\"64M\",\"probe\":\"$url\"}"
-  check "a user's VM with probe $url is refused (400, the allowed form and the setting)" \
+  tap_eval "a user's VM with probe $url is refused (400, the allowed form and the setting)" \
     '[ "$(st)" = 400 ] && says "probe: a probe reaches only its VM'"'"'s own address" && says "://:PORT/PATH" && says "probe.allow_hosts"'
 done
 api GET /v1/vms "$B"
-check "none of them was created" '[ "$(st)" = 200 ] && jq -e ".vms | length == 0" "$D/body" >/dev/null'
+tap_eval "none of them was created" '[ "$(st)" = 200 ] && jq -e ".vms | length == 0" "$D/body" >/dev/null'
 api POST /v1/vms "$B" '{"name":"web1","image":"tiny","memory":"64M","probe":"http://:8080/"}'
-check "http://:8080/ (the VM's own address) is accepted" '[ "$(st)" = 201 ] && jq -e ".vm.probe == \"http://:8080/\"" "$D/body" >/dev/null'
+tap_eval "http://:8080/ (the VM's own address) is accepted" '[ "$(st)" = 201 ] && jq -e ".vm.probe == \"http://:8080/\"" "$D/body" >/dev/null'
 api POST /v1/vms "$B" '{"name":"web2","image":"tiny","memory":"64M","probe":"https://:8443/health?x=1"}'
-check "https://:8443/health?x=1 is accepted" '[ "$(st)" = 201 ]'
+tap_eval "https://:8443/health?x=1 is accepted" '[ "$(st)" = 201 ]'
 
 # patch takes a probe too, under the same rule
 api PATCH /v1/vms/web1 "$B" '{"probe":"http://127.0.0.1:8080/v1/users"}'
-check "patching a probe to http://127.0.0.1:8080/v1/users is refused" '[ "$(st)" = 400 ] && says "names the host 127.0.0.1"'
+tap_eval "patching a probe to http://127.0.0.1:8080/v1/users is refused" '[ "$(st)" = 400 ] && says "names the host 127.0.0.1"'
 api PATCH /v1/vms/web1 "$B" '{"probe":"http://[::1]:22/"}'
-check "patching a probe to http://[::1]:22/ is refused" '[ "$(st)" = 400 ] && says "names the host ::1"'
+tap_eval "patching a probe to http://[::1]:22/ is refused" '[ "$(st)" = 400 ] && says "names the host ::1"'
 api GET /v1/vms/web1 "$B"
-check "a refused patch leaves the probe as it was" 'jq -e ".probe == \"http://:8080/\"" "$D/body" >/dev/null'
+tap_eval "a refused patch leaves the probe as it was" 'jq -e ".probe == \"http://:8080/\"" "$D/body" >/dev/null'
 api PATCH /v1/vms/web1 "$B" '{"probe":"http://:9090/ready"}'
-check "patching to http://:9090/ready is accepted" '[ "$(st)" = 200 ] && jq -e ".probe == \"http://:9090/ready\"" "$D/body" >/dev/null'
+tap_eval "patching to http://:9090/ready is accepted" '[ "$(st)" = 200 ] && jq -e ".probe == \"http://:9090/ready\"" "$D/body" >/dev/null'
 
 # ---- what the agent is handed: no allow_host while the setting is off ----
 HOST_ID=""
@@ -79,27 +76,27 @@ agent_probes() {
   api POST "/v1/agent/hosts/$HOST_ID/metrics" "$G" '{"samples":[]}'
   [ "$(st)" = 200 ] && jq -c '[.probes[] | {name, url, allow_host: (.allow_host // false)}] | sort_by(.name)' "$D/body"
 }
-check "the agent is handed web1's probe without allow_host" \
+tap_eval "the agent is handed web1's probe without allow_host" \
   '[ "$(agent_probes | jq -c "[.[] | select(.name == \"web1\")]")" = "[{\"name\":\"web1\",\"url\":\"http://:9090/ready\",\"allow_host\":false}]" ]'
 
 # ---- the admin's setting ----
 api PUT /v1/settings/probe.allow_hosts "$B" '{"value":"on"}'
-check "a plain user cannot change probe.allow_hosts" '[ "$(st)" = 403 ]'
+tap_eval "a plain user cannot change probe.allow_hosts" '[ "$(st)" = 403 ]'
 api PUT /v1/settings/probe.allow_hosts "$A" '{"value":"yes"}'
-check "probe.allow_hosts takes only on or off" '[ "$(st)" = 400 ] && says "must be off"'
+tap_eval "probe.allow_hosts takes only on or off" '[ "$(st)" = 400 ] && says "must be off"'
 api GET /v1/settings/probe.allow_hosts "$A"
-check "probe.allow_hosts is off by default" 'jq -e ".value == \"off\"" "$D/body" >/dev/null'
+tap_eval "probe.allow_hosts is off by default" 'jq -e ".value == \"off\"" "$D/body" >/dev/null'
 api PUT /v1/settings/probe.allow_hosts "$A" '{"value":"on"}'
-check "the admin turns probe.allow_hosts on" '[ "$(st)" = 200 ]'
+tap_eval "the admin turns probe.allow_hosts on" '[ "$(st)" = 200 ]'
 api POST /v1/vms "$B" '{"name":"mon1","image":"tiny","memory":"64M","probe":"http://10.0.0.1:9090/"}'
-check "with the setting on, a probe naming a host is accepted" '[ "$(st)" = 201 ]'
+tap_eval "with the setting on, a probe naming a host is accepted" '[ "$(st)" = 201 ]'
 api PATCH /v1/vms/web2 "$B" '{"probe":"http://[::1]:8080/"}'
-check "with the setting on, patching to http://[::1]:8080/ is accepted" '[ "$(st)" = 200 ]'
-check "the agent is handed every probe with allow_host" \
+tap_eval "with the setting on, patching to http://[::1]:8080/ is accepted" '[ "$(st)" = 200 ]'
+tap_eval "the agent is handed every probe with allow_host" \
   '[ "$(agent_probes | jq -c "[.[] | .allow_host] | unique")" = "[true]" ]'
 api PUT /v1/settings/probe.allow_hosts "$A" '{"value":"off"}'
-check "back off: the stored probes naming hosts are handed without allow_host (the agent will not fetch them)" \
+tap_eval "back off: the stored probes naming hosts are handed without allow_host (the agent will not fetch them)" \
   '[ "$(agent_probes | jq -c "[.[] | select(.name == \"mon1\" or .name == \"web2\") | .allow_host] | unique")" = "[false]" ]'
 api POST /v1/vms "$B" '{"name":"mon2","image":"tiny","memory":"64M","probe":"http://10.0.0.1:9090/"}'
-check "back off: a new probe naming a host is refused again" '[ "$(st)" = 400 ] && says "probe.allow_hosts"'
-echo "1..$n"
+tap_eval "back off: a new probe naming a host is refused again" '[ "$(st)" = 400 ] && says "probe.allow_hosts"'
+tap_done

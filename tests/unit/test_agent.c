@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "fake_http.h"
 #include "hv/hv_net.h"
 #include "util/buf.h"
 #include "util/clock.h"
@@ -767,10 +768,10 @@ static void test_list_failure(void **state)
 }
 
 
-/* ---- agent_run against a small yund stand-in (libmicrohttpd), the hypervisor being hv_fake ---- */
+/* ---- agent_run against a small yund stand-in (fake_http.h), the hypervisor being hv_fake ---- */
 
 typedef struct mini_yund {
-    struct MHD_Daemon *d;
+    fake_http *d;
     char url[64];
     const char *vm_dir;
     pthread_mutex_t lock; /* guards everything below */
@@ -786,49 +787,38 @@ typedef struct mini_yund {
     json_t *answer; /* what a report gets */
 } mini_yund;
 
-static enum MHD_Result reply(struct MHD_Connection *c, int status, const char *body)
+static void reply(fake_http_resp *rs, int status, const char *body)
 {
-    struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
-    MHD_add_response_header(r, "Content-Type", "application/json");
-    enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, r);
-    MHD_destroy_response(r);
-    return ret;
+    rs->status = status;
+    rs->content_type = "application/json";
+    buf_puts(&rs->body, body);
 }
 
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
-                                  const char *version, const char *data, size_t *size, void **con_cls)
+static void on_request(void *ud, const fake_http_req *rq, fake_http_resp *rs)
 {
-    mini_yund *y = cls;
-    (void)version;
-    if (!*con_cls) {
-        *con_cls = xcalloc(1, sizeof(yun_buf));
-        return MHD_YES;
-    }
-    yun_buf *b = *con_cls;
-    if (*size) {
-        buf_append(b, data, *size);
-        *size = 0;
-        return MHD_YES;
-    }
+    mini_yund *y = ud;
+    struct MHD_Connection *c = rq->conn;
+    const char *url = rq->url, *method = rq->method;
     const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
-    if (!auth || strcmp(auth, "Bearer tok") != 0 || strcmp(method, "POST") != 0)
-        return reply(c, 401, "{\"error\": {\"code\": \"unauthorized\", \"message\": \"wrong token\"}}");
+    if (!auth || strcmp(auth, "Bearer tok") != 0 || strcmp(method, "POST") != 0) {
+        reply(rs, 401, "{\"error\": {\"code\": \"unauthorized\", \"message\": \"wrong token\"}}");
+        return;
+    }
     pthread_mutex_lock(&y->lock);
-    enum MHD_Result ret;
     if (!strcmp(url, "/v1/agent/register")) {
         y->n_register++;
         free(y->last_register);
-        y->last_register = xstrdup(b->data ? b->data : "");
+        y->last_register = xstrdup(rq->body);
         if (y->register_status) {
-            ret = reply(c, y->register_status, "{\"error\": {\"code\": \"unauthorized\", \"message\": \"no\"}}");
+            reply(rs, y->register_status, "{\"error\": {\"code\": \"unauthorized\", \"message\": \"no\"}}");
         } else if (y->register_fail > 0) {
             y->register_fail--;
-            ret = reply(c, 503, "{\"error\": {\"code\": \"unavailable\", \"message\": \"starting\"}}");
+            reply(rs, 503, "{\"error\": {\"code\": \"unavailable\", \"message\": \"starting\"}}");
         } else {
             AUTOFREE char *body = xasprintf("{\"host_id\": 7, \"interval_ms\": 2000, \"image_dir\": \"/nowhere\", "
                                             "\"vm_dir\": \"%s\"}",
                                             y->vm_dir);
-            ret = reply(c, 200, body);
+            reply(rs, 200, body);
         }
     } else if (!strcmp(url, "/v1/agent/hosts/7/report")) {
         y->n_report++;
@@ -837,34 +827,23 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         snprintf(y->last_since, sizeof y->last_since, "%s", since ? since : "");
         if (since && wait)
             y->n_held++;
-        if (!strcmp(y->first_running_since, "-") && strstr(b->data ? b->data : "", "\"state\":\"running\""))
+        if (!strcmp(y->first_running_since, "-") && strstr(rq->body, "\"state\":\"running\""))
             snprintf(y->first_running_since, sizeof y->first_running_since, "%s", since ? since : "");
         free(y->last_report);
-        y->last_report = xstrdup(b->data ? b->data : "");
+        y->last_report = xstrdup(rq->body);
         if (y->report_404 > 0) {
             y->report_404--;
-            ret = reply(c, 404, "{\"error\": {\"code\": \"not_found\", \"message\": \"no host 7\"}}");
+            reply(rs, 404, "{\"error\": {\"code\": \"not_found\", \"message\": \"no host 7\"}}");
         } else {
             if (y->version > 0)
                 json_object_set_new(y->answer, "version", json_integer(y->version));
             AUTOFREE char *body = json_dumps(y->answer, JSON_COMPACT);
-            ret = reply(c, 200, body);
+            reply(rs, 200, body);
         }
     } else {
-        ret = reply(c, 404, "{\"error\": {\"code\": \"not_found\", \"message\": \"no such path\"}}");
+        reply(rs, 404, "{\"error\": {\"code\": \"not_found\", \"message\": \"no such path\"}}");
     }
     pthread_mutex_unlock(&y->lock);
-    return ret;
-}
-
-static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode t)
-{
-    (void)cls, (void)c, (void)t;
-    if (*con_cls) {
-        buf_free(*con_cls);
-        free(*con_cls);
-        *con_cls = NULL;
-    }
 }
 
 static mini_yund *mini_yund_start(fixture *f)
@@ -874,17 +853,15 @@ static mini_yund *mini_yund_start(fixture *f)
     pthread_mutex_init(&y->lock, NULL);
     y->answer = answer(0);
     snprintf(y->first_running_since, sizeof y->first_running_since, "-");
-    y->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, on_request, y,
-                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
+    y->d = fake_http_start(on_request, y);
     assert_non_null(y->d);
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(y->d, MHD_DAEMON_INFO_BIND_PORT);
-    snprintf(y->url, sizeof y->url, "http://127.0.0.1:%u/", (unsigned)di->port);
+    snprintf(y->url, sizeof y->url, "%s/", fake_http_url(y->d));
     return y;
 }
 
 static void mini_yund_stop(mini_yund *y)
 {
-    MHD_stop_daemon(y->d);
+    fake_http_stop(y->d);
     pthread_mutex_destroy(&y->lock);
     json_decref(y->answer);
     free(y->last_register);

@@ -16,22 +16,18 @@
 #include <cmocka.h>
 
 #include "agent/agent_metrics.h"
+#include "fake_http.h"
 #include "util/http_client.h"
 
 #define U1 "11111111-1111-1111-1111-111111111111"
 #define U2 "22222222-2222-2222-2222-222222222222"
 
-static enum MHD_Result on_req(void *cls, struct MHD_Connection *c, const char *url, const char *method,
-                              const char *version, const char *data, size_t *size, void **ptr)
+static void on_req(void *ud, const fake_http_req *rq, fake_http_resp *rs)
 {
-    (void)method, (void)version, (void)data, (void)size, (void)ptr;
-    if (cls)
-        atomic_fetch_add((atomic_int *)cls, 1);
-    int status = strcmp(url, "/ok") == 0 ? 200 : 500;
-    struct MHD_Response *r = MHD_create_response_from_buffer(2, (void *)"hi", MHD_RESPMEM_PERSISTENT);
-    enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, r);
-    MHD_destroy_response(r);
-    return ret;
+    if (ud)
+        atomic_fetch_add((atomic_int *)ud, 1);
+    rs->status = strcmp(rq->url, "/ok") == 0 ? 200 : 500;
+    buf_puts(&rs->body, "hi");
 }
 
 static const json_t *find(const json_t *batch, const char *kind, const char *id)
@@ -112,13 +108,9 @@ static void test_rates_and_stopped(void **state)
 static void test_probes(void **state)
 {
     (void)state;
-    struct MHD_Daemon *d = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION, 0, NULL, NULL, on_req, NULL,
-        MHD_OPTION_SOCK_ADDR,
-        (struct sockaddr *)&(struct sockaddr_in){.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)},
-        MHD_OPTION_END);
+    fake_http *d = fake_http_start(on_req, NULL);
     assert_non_null(d);
-    unsigned port = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT)->port;
+    unsigned port = fake_http_port(d);
     hvs_source *src = hvs_fake_open(1);
     dom(src, U1, 1, 0, 0);
     dom(src, U2, 1, 0, 0);
@@ -154,7 +146,7 @@ static void test_probes(void **state)
     json_decref(probes);
     hvs_sample_free(&a);
     hvs_close(src);
-    MHD_stop_daemon(d);
+    fake_http_stop(d);
 }
 
 /* The agent enforces the probe rule itself: a probe naming a host (127.0.0.1 here: the host's loopback) is
@@ -163,13 +155,9 @@ static void test_probe_host_rule(void **state)
 {
     (void)state;
     atomic_int hits = 0;
-    struct MHD_Daemon *d = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION, 0, NULL, NULL, on_req, &hits,
-        MHD_OPTION_SOCK_ADDR,
-        (struct sockaddr *)&(struct sockaddr_in){.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)},
-        MHD_OPTION_END);
+    fake_http *d = fake_http_start(on_req, &hits);
     assert_non_null(d);
-    unsigned port = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT)->port;
+    unsigned port = fake_http_port(d);
     hvs_source *src = hvs_fake_open(1);
     dom(src, U1, 1, 0, 0);
     hvs_sample a = {0};
@@ -194,7 +182,7 @@ static void test_probe_host_rule(void **state)
     json_decref(probes);
     hvs_sample_free(&a);
     hvs_close(src);
-    MHD_stop_daemon(d);
+    fake_http_stop(d);
 }
 
 static void test_answer(void **state)

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "cmd/yun_cli.h"
+#include "fake_http.h"
 #include "util/buf.h"
 #include "util/http_client.h"
 #include "util/mem.h"
@@ -532,9 +533,9 @@ static void test_help(void **state)
 
 #define MAXREQ 32
 typedef struct fake_srv {
-    struct MHD_Daemon *d;
+    fake_http *d;
     char url[64];
-    pthread_mutex_t mu; /* guards everything below: the MHD thread writes, the test reads */
+    pthread_mutex_t mu; /* guards everything below: the server's threads write, the test reads */
     int status[8];
     const char *body[8];
     int nresp, next; /* answers in order; the last one repeats */
@@ -553,52 +554,29 @@ static enum MHD_Result add_arg(void *cls, enum MHD_ValueKind kind, const char *k
     return MHD_YES;
 }
 
-static enum MHD_Result on_req(void *cls, struct MHD_Connection *c, const char *url, const char *method,
-                              const char *version, const char *upload, size_t *upload_size, void **con_cls)
+static void on_req(void *ud, const fake_http_req *rq, fake_http_resp *rs)
 {
-    yun_buf *body = *con_cls;
-    if (!body) {
-        *con_cls = xcalloc(1, sizeof(yun_buf));
-        return MHD_YES;
-    }
-    if (*upload_size) {
-        buf_append(body, upload, *upload_size);
-        *upload_size = 0;
-        return MHD_YES;
-    }
+    (void)ud;
     yun_buf q = YUN_BUF_INIT;
     buf_puts(&q, "");
-    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, add_arg, &q);
+    MHD_get_connection_values(rq->conn, MHD_GET_ARGUMENT_KIND, add_arg, &q);
     pthread_mutex_lock(&srv.mu);
     int i = srv.nreq < MAXREQ ? srv.nreq++ : MAXREQ - 1;
     /* past MAXREQ (a long --wait) the last slot is reused */
     free(srv.method[i]), free(srv.path[i]), free(srv.auth[i]), free(srv.ctype[i]), free(srv.reqbody[i]);
-    srv.method[i] = xstrdup(method);
-    srv.path[i] = xasprintf("%s%s", url, q.data);
-    srv.auth[i] = xstrdup(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization"));
-    srv.ctype[i] = xstrdup(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type"));
-    srv.reqlen[i] = body->len;
-    srv.reqbody[i] = buf_steal(body);
+    srv.method[i] = xstrdup(rq->method);
+    srv.path[i] = xasprintf("%s%s", rq->url, q.data);
+    srv.auth[i] = xstrdup(MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, "Authorization"));
+    srv.ctype[i] = xstrdup(MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, "Content-Type"));
+    srv.reqlen[i] = rq->body_len;
+    srv.reqbody[i] = xmalloc(rq->body_len + 1);
+    memcpy(srv.reqbody[i], rq->body, rq->body_len + 1);
     int k = srv.next < srv.nresp ? srv.next++ : srv.nresp - 1;
-    int status = srv.status[k];
-    const char *b = srv.body[k];
+    rs->status = srv.status[k];
+    buf_puts(&rs->body, srv.body[k]);
     pthread_mutex_unlock(&srv.mu);
     buf_free(&q);
-    struct MHD_Response *r = MHD_create_response_from_buffer(strlen(b), (void *)b, MHD_RESPMEM_MUST_COPY);
-    MHD_add_response_header(r, "Content-Type", "application/json");
-    enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, r);
-    MHD_destroy_response(r);
-    return ret;
-}
-
-static void on_done(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
-{
-    yun_buf *b = *con_cls;
-    if (b) {
-        buf_free(b);
-        free(b);
-    }
-    *con_cls = NULL;
+    rs->content_type = "application/json";
 }
 
 static void srv_reset(void)
@@ -622,13 +600,10 @@ static int srv_start(void **state)
 {
     (void)state;
     pthread_mutex_init(&srv.mu, NULL);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = 0, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    srv.d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_req, NULL,
-                             MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_END);
+    srv.d = fake_http_start(on_req, NULL);
     if (!srv.d)
         return -1;
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv.d, MHD_DAEMON_INFO_BIND_PORT);
-    snprintf(srv.url, sizeof srv.url, "http://127.0.0.1:%u", (unsigned)di->port);
+    snprintf(srv.url, sizeof srv.url, "%s", fake_http_url(srv.d));
     /* run in the scratch directory, so no ./var/admin.token of the build tree is ever picked up */
     if (setup_tmp(state) < 0 || chdir(tmpdir) < 0)
         return -1;
@@ -640,7 +615,7 @@ static int srv_stop(void **state)
     srv_reset();
     if (chdir("/") < 0)
         return -1;
-    MHD_stop_daemon(srv.d);
+    fake_http_stop(srv.d);
     return teardown_tmp(state);
 }
 

@@ -15,14 +15,16 @@
 #include <cmocka.h>
 
 #include "cmd/yun_cli.h"
+#include "fake_http.h"
 #include "util/http_client.h"
 
 static char last_url[512];
 
-static enum MHD_Result on_req(void *cls, struct MHD_Connection *c, const char *url, const char *method,
-                              const char *version, const char *data, size_t *size, void **ptr)
+static void on_req(void *ud, const fake_http_req *rq, fake_http_resp *rs)
 {
-    (void)cls, (void)method, (void)version, (void)data, (void)size, (void)ptr;
+    (void)ud;
+    struct MHD_Connection *c = rq->conn;
+    const char *url = rq->url;
     const char *from = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "from");
     const char *owner = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "owner");
     snprintf(last_url, sizeof last_url, "%s from=%s owner=%s", url, from ? from : "", owner ? owner : "");
@@ -42,11 +44,9 @@ static enum MHD_Result on_req(void *cls, struct MHD_Connection *c, const char *u
                "\"owner\":\"alice\",\"host\":\"h1\",\"state\":\"running\",\"metrics\":{\"cpu_pct\":7}},{\"name\":\"db\","
                "\"uuid\":\"u2\",\"owner\":\"alice\",\"host\":\"\",\"state\":\"stopped\",\"metrics\":null}]}";
     }
-    struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_PERSISTENT);
-    MHD_add_response_header(r, "Content-Type", "application/json");
-    enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, r);
-    MHD_destroy_response(r);
-    return ret;
+    rs->status = status;
+    rs->content_type = "application/json";
+    buf_puts(&rs->body, body);
 }
 
 static char url[64];
@@ -121,19 +121,15 @@ static void test_top_once(void **state)
 int main(void)
 {
     http_global_init();
-    struct MHD_Daemon *d = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION, 0, NULL, NULL, on_req, NULL,
-        MHD_OPTION_SOCK_ADDR,
-        (struct sockaddr *)&(struct sockaddr_in){.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)},
-        MHD_OPTION_END);
+    fake_http *d = fake_http_start(on_req, NULL);
     if (!d)
         return 1;
-    snprintf(url, sizeof url, "http://127.0.0.1:%u", MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT)->port);
+    snprintf(url, sizeof url, "%s", fake_http_url(d));
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_vm_metrics),
         cmocka_unit_test(test_top_once),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
-    MHD_stop_daemon(d);
+    fake_http_stop(d);
     return rc;
 }

@@ -17,52 +17,42 @@
 #include <cmocka.h>
 
 #include "agent/probe.h"
+#include "fake_http.h"
 #include "model/probe.h"
 #include "util/clock.h"
 
 #define SLOW_MS 1500
 
-static enum MHD_Result on_req(void *cls, struct MHD_Connection *c, const char *url, const char *method,
-                              const char *version, const char *data, size_t *size, void **ctx)
+static void on_req(void *ud, const fake_http_req *rq, fake_http_resp *rs)
 {
-    (void)cls, (void)method, (void)version, (void)data, (void)size, (void)ctx;
-    unsigned status = MHD_HTTP_OK;
+    (void)ud;
     const char *body = "hello";
-    if (!strcmp(url, "/fail"))
-        status = MHD_HTTP_INTERNAL_SERVER_ERROR, body = "broken";
-    else if (!strcmp(url, "/slow"))
+    if (!strcmp(rq->url, "/fail"))
+        rs->status = MHD_HTTP_INTERNAL_SERVER_ERROR, body = "broken";
+    else if (!strcmp(rq->url, "/slow"))
         yun_sleep_ms(SLOW_MS);
-    else if (!strcmp(url, "/redir"))
-        status = MHD_HTTP_FOUND;
-    else if (strcmp(url, "/ok") && strcmp(url, "/"))
-        status = MHD_HTTP_NOT_FOUND, body = "no";
-    struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_PERSISTENT);
-    if (status == MHD_HTTP_FOUND)
-        MHD_add_response_header(r, "Location", "/ok");
-    enum MHD_Result ret = MHD_queue_response(c, status, r);
-    MHD_destroy_response(r);
-    return ret;
+    else if (!strcmp(rq->url, "/redir"))
+        rs->status = MHD_HTTP_FOUND, rs->location = "/ok";
+    else if (strcmp(rq->url, "/ok") && strcmp(rq->url, "/"))
+        rs->status = MHD_HTTP_NOT_FOUND, body = "no";
+    buf_puts(&rs->body, body);
 }
 
 typedef struct srv {
-    struct MHD_Daemon *d;
+    fake_http *h;
     int port;
 } srv;
 
 static int setup(void **state)
 {
     srv *s = calloc(1, sizeof *s);
-    /* a thread per connection: the slow handler must not hold up the others */
-    s->d = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_req,
-        NULL, MHD_OPTION_SOCK_ADDR,
-        (struct sockaddr *)&(struct sockaddr_in){.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)},
-        MHD_OPTION_END);
-    if (!s->d) {
+    /* a thread per connection (fake_http's): the slow handler must not hold up the others */
+    s->h = fake_http_start(on_req, NULL);
+    if (!s->h) {
         free(s);
         return -1;
     }
-    s->port = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT)->port;
+    s->port = (int)fake_http_port(s->h);
     *state = s;
     return 0;
 }
@@ -70,7 +60,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     srv *s = *state;
-    MHD_stop_daemon(s->d);
+    fake_http_stop(s->h);
     free(s);
     return 0;
 }

@@ -8,22 +8,13 @@
 # TAP on stdout.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
-BUILD=${YUN_BUILD:-build}
-YUND="$BUILD/src/cmd/yund"
+. "$(dirname "$0")/cloud.sh"
 D=$YUN_TEST_DIR
-PID=""
-cleanup() {
-  [ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
-}
-yun_on_exit cleanup
+yund_start "$D/state" "test:///default" --fake-hv || { tap_fail "yund starts"; tap_done; exit 1; }
+URL=$YUN_URL
+PID=$YUND_PID
 
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-URL="http://127.0.0.1:$PORT"
-"$YUND" --all-in-one --fake-hv --state-dir "$D/state" --listen "127.0.0.1:$PORT" >>"$D/yund.log" 2>&1 &
-PID=$!
-for _ in $(seq 1 100); do curl -fsS "$URL/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
-
-URL="$URL" A="$(cat "$D/state/admin.token" 2>/dev/null)" G="$(cat "$D/state/agent.token" 2>/dev/null)" LOG="$D/yund.log" IMG="$D/tiny.qcow2" YPID="$PID" \
+URL="$URL" A="$(cat "$D/state/admin.token" 2>/dev/null)" G="$(cat "$D/state/agent.token" 2>/dev/null)" LOG="$D/state/yund.log" IMG="$D/tiny.qcow2" YPID="$PID" \
   python3 - <<'PY'
 import json, os, re, subprocess, sys, time, urllib.error, urllib.parse, urllib.request
 

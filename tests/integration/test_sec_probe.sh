@@ -9,22 +9,11 @@
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 TAP_DIAG='[ -f "$D/body" ] && head -c 400 "$D/body" && echo'
-BUILD=${YUN_BUILD:-build}
-YUND="$BUILD/src/cmd/yund"
+. "$(dirname "$0")/cloud.sh"
 D=$YUN_TEST_DIR
-PID=""
-cleanup() {
-  [ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
-}
-yun_on_exit cleanup
-
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-URL="http://127.0.0.1:$PORT"
-"$YUND" --all-in-one --fake-hv --state-dir "$D/state" --listen "127.0.0.1:$PORT" >>"$D/yund.log" 2>&1 &
-PID=$!
-up=1
-for _ in $(seq 1 100); do curl -fsS "$URL/healthz" >/dev/null 2>&1 && up=0 && break; sleep 0.2; done
-tap_eval "yund starts" '[ $up = 0 ]'
+yund_start "$D/state" "test:///default" --fake-hv && tap_ok "yund starts" || { tap_fail "yund starts"; tap_done; exit 1; }
+URL=$YUN_URL
+PID=$YUND_PID
 A=$(cat "$D/state/admin.token")
 G=$(cat "$D/state/agent.token")
 api() { # METHOD PATH TOKEN [BODY] -> body in $D/body, status in $D/status

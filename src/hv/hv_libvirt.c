@@ -325,7 +325,8 @@ static int lv_define(yun_hv *hv, const hv_domain_spec *spec, const char *xml, yu
     return 0;
 }
 
-static int lv_start(yun_hv *hv, const char *uuid, yun_err *err)
+/* One libvirt call on the domain with this uuid: its failure says what was being done ("starting domain web1"). */
+static int on_domain(yun_hv *hv, const char *uuid, int (*call)(virDomainPtr d), const char *doing, yun_err *err)
 {
     hv_libvirt *l = lv_of(hv);
     virDomainPtr d = lookup(l, uuid, err);
@@ -333,24 +334,39 @@ static int lv_start(yun_hv *hv, const char *uuid, yun_err *err)
         return -1;
     /* Taken now: every libvirt call resets the last error, so none may run between a failure and lv_err. */
     const char *name = virDomainGetName(d);
-    int rc = virDomainCreate(d) < 0 ? lv_err(err, "starting domain %s", name) : 0;
+    int rc = call(d) < 0 ? lv_err(err, "%s domain %s", doing, name) : 0;
     virDomainFree(d);
     return rc;
 }
 
+static int call_start(virDomainPtr d)
+{
+    return virDomainCreate(d);
+}
+
+static int call_shutdown(virDomainPtr d)
+{
+    return virDomainShutdownFlags(d, VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN);
+}
+
+static int call_reboot(virDomainPtr d)
+{
+    return virDomainReboot(d, VIR_DOMAIN_REBOOT_ACPI_POWER_BTN);
+}
+
+static int lv_start(yun_hv *hv, const char *uuid, yun_err *err)
+{
+    return on_domain(hv, uuid, call_start, "starting", err);
+}
+
 static int lv_shutdown(yun_hv *hv, const char *uuid, yun_err *err)
 {
-    hv_libvirt *l = lv_of(hv);
-    virDomainPtr d = lookup(l, uuid, err);
-    if (!d)
-        return -1;
-    /* Taken now: every libvirt call resets the last error, so none may run between a failure and lv_err. */
-    const char *name = virDomainGetName(d);
-    int rc = virDomainShutdownFlags(d, VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN) < 0
-                 ? lv_err(err, "shutting down domain %s", name)
-                 : 0;
-    virDomainFree(d);
-    return rc;
+    return on_domain(hv, uuid, call_shutdown, "shutting down", err);
+}
+
+static int lv_reboot(yun_hv *hv, const char *uuid, yun_err *err)
+{
+    return on_domain(hv, uuid, call_reboot, "rebooting", err);
 }
 
 static int lv_destroy(yun_hv *hv, const char *uuid, yun_err *err)
@@ -369,19 +385,6 @@ static int lv_destroy(yun_hv *hv, const char *uuid, yun_err *err)
         else
             rc = lv_err(err, "destroying domain %s", name);
     }
-    virDomainFree(d);
-    return rc;
-}
-
-static int lv_reboot(yun_hv *hv, const char *uuid, yun_err *err)
-{
-    hv_libvirt *l = lv_of(hv);
-    virDomainPtr d = lookup(l, uuid, err);
-    if (!d)
-        return -1;
-    /* Taken now: every libvirt call resets the last error, so none may run between a failure and lv_err. */
-    const char *name = virDomainGetName(d);
-    int rc = virDomainReboot(d, VIR_DOMAIN_REBOOT_ACPI_POWER_BTN) < 0 ? lv_err(err, "rebooting domain %s", name) : 0;
     virDomainFree(d);
     return rc;
 }

@@ -341,7 +341,8 @@ static void pack_order(place_algo algo, const place_host *hosts, int n_hosts, co
         else
             place_seg_init(&seg, n_hosts, freev, shape);
     }
-    int cursor = 0;
+    /* next-fit's cursor: where the previous VM went, which an online caller remembers between runs */
+    int cursor = opts->next_fit_from > 0 && opts->next_fit_from < n_hosts ? opts->next_fit_from : 0;
     int64_t scanned = 0;
     place_host *work = NULL;
     if (algo == PLACE_FIRST_FIT_SCAN) {

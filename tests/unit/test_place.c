@@ -589,26 +589,26 @@ static void test_choose_reasons(void **state)
     h[2].used[PLACE_CPU] = 4000;
     place_vm v = vm(2000, 128, 1);
     char why[256];
-    assert_int_equal(place_choose(PLACE_FIRST_FIT, h, 3, &v, why, sizeof why), 1);
+    assert_int_equal(place_choose(PLACE_FIRST_FIT, h, 3, &v, NULL, why, sizeof why), 1);
     assert_string_equal(why, "h2: first host with 1 free core, 128M and 1G free");
-    assert_int_equal(place_choose(PLACE_WORST_FIT, h, 3, &v, why, sizeof why), 2);
+    assert_int_equal(place_choose(PLACE_WORST_FIT, h, 3, &v, NULL, why, sizeof why), 2);
     assert_string_equal(why,
                         "h3: the host with the most free CPU (2 cores) among those with 1 free core, 128M and 1G free");
-    assert_int_equal(place_choose(PLACE_BEST_FIT, h, 3, &v, why, sizeof why), 1);
+    assert_int_equal(place_choose(PLACE_BEST_FIT, h, 3, &v, NULL, why, sizeof why), 1);
     assert_non_null(strstr(why, "least free CPU (1 core)"));
     place_vm big = vm(8000, 128, 1);
-    assert_int_equal(place_choose(PLACE_FIRST_FIT, h, 3, &big, why, sizeof why), -1);
+    assert_int_equal(place_choose(PLACE_FIRST_FIT, h, 3, &big, NULL, why, sizeof why), -1);
     assert_string_equal(why, "no host has 4 free cores; the most free is 2, on h3");
     place_vm mem = vm(1000, 16384, 1);
-    assert_int_equal(place_choose(PLACE_BEST_FIT, h, 3, &mem, why, sizeof why), -1);
+    assert_int_equal(place_choose(PLACE_BEST_FIT, h, 3, &mem, NULL, why, sizeof why), -1);
     assert_string_equal(why, "no host has 16G of free memory; the most free is 8G, on h3");
     /* every resource free somewhere, never together */
     place_vm both = vm(3000, 4000, 1);
     h[2].used[PLACE_MEM] = 6000;
-    assert_int_equal(place_choose(PLACE_FIRST_FIT, h, 3, &both, why, sizeof why), -1);
+    assert_int_equal(place_choose(PLACE_FIRST_FIT, h, 3, &both, NULL, why, sizeof why), -1);
     print_message("# %s\n", why);
     assert_non_null(strstr(why, "no single host has 1.5 free cores, 4000M and 1G free at once"));
-    assert_int_equal(place_choose(PLACE_FIRST_FIT, h, 0, &both, why, sizeof why), -1);
+    assert_int_equal(place_choose(PLACE_FIRST_FIT, h, 0, &both, NULL, why, sizeof why), -1);
     assert_non_null(strstr(why, "no host is up"));
 }
 
@@ -625,13 +625,13 @@ static void test_choose_vcpu_words(void **state)
     h[1].used[PLACE_CPU] = 5000;
     place_vm v = vm(2000, 128, 1);
     char why[256];
-    assert_int_equal(place_choose(PLACE_FIRST_FIT, h, 2, &v, why, sizeof why), 1);
+    assert_int_equal(place_choose(PLACE_FIRST_FIT, h, 2, &v, NULL, why, sizeof why), 1);
     assert_string_equal(why, "h2: first host with 2 free vCPUs, 128M and 1G free");
     place_vm big = vm(4000, 128, 1);
-    assert_int_equal(place_choose(PLACE_WORST_FIT, h, 2, &big, why, sizeof why), -1);
+    assert_int_equal(place_choose(PLACE_WORST_FIT, h, 2, &big, NULL, why, sizeof why), -1);
     assert_string_equal(why, "no host has 4 free vCPUs; the most free is 3, on h2");
     h[1].vcpus = false; /* the word follows the host the reason names */
-    assert_int_equal(place_choose(PLACE_WORST_FIT, h, 2, &big, why, sizeof why), -1);
+    assert_int_equal(place_choose(PLACE_WORST_FIT, h, 2, &big, NULL, why, sizeof why), -1);
     assert_string_equal(why, "no host has 4 free cores; the most free is 3, on h2");
 }
 

@@ -255,7 +255,7 @@ static int engine_pick(place_algo algo, const sched_host *hosts, size_t n, const
     bool mhz = by_mhz(algo);
     place_host *ph = xmalloc((n ? n : 1) * sizeof *ph);
     size_t *idx = xmalloc((n ? n : 1) * sizeof *idx);
-    ptrdiff_t last = last_host(hosts, n);
+    ptrdiff_t last = algo == PLACE_NEXT_FIT ? last_host(hosts, n) : -1; /* one more pass over the hosts */
     int m = 0, from = 0, slow = 0, fast = 0;
     for (size_t i = 0; i < n; i++) {
         const sched_host *h = &hosts[i];
@@ -265,12 +265,13 @@ static int engine_pick(place_algo algo, const sched_host *hosts, size_t n, const
             continue;
         if (mhz ? sched_free_cpus(h) < vm->cpus : vm->min_mhz > 0 && sched_free_mhz(h) < vm->min_mhz)
             continue;
-        place_host *p = &ph[m];
-        memset(p, 0, sizeof *p);
+        place_host *p = &ph[m]; /* every field set below: no memset, this runs per host per create */
         copy_name(p->name, sizeof p->name, h->name); /* the reason may shorten it; the choice goes by index */
         if (mhz) {
             p->cap[PLACE_CPU] = (int64_t)h->cores * h->mhz;
-            p->used[PLACE_CPU] = h->used_min_mhz; /* core_mhz 0: reasons speak MHz, as the VM's min and max do */
+            p->used[PLACE_CPU] = h->used_min_mhz;
+            p->core_mhz = 0; /* reasons speak MHz, as the VM's min and max do */
+            p->vcpus = false;
             slow = !slow || h->mhz < slow ? h->mhz : slow;
             fast = h->mhz > fast ? h->mhz : fast;
         } else {
@@ -279,6 +280,8 @@ static int engine_pick(place_algo algo, const sched_host *hosts, size_t n, const
             p->core_mhz = 1000;
             p->vcpus = sched_overcommitted(h);
         }
+        p->power = NULL;
+        p->cap[PLACE_NET] = p->used[PLACE_NET] = p->used[PLACE_DISK] = 0;
         p->cap[PLACE_MEM] = (int64_t)h->mem_mib;
         p->used[PLACE_MEM] = (int64_t)h->used_mem_mib;
         p->cap[PLACE_DISK] = (int64_t)(sched_free_disk_mib(h) / 1024);

@@ -440,8 +440,8 @@ static void plan_count(const place_plan *p, int n_hosts, int *rejected, int *use
 static int pack_one(place_algo algo, const place_host *hosts, int n_hosts, const place_vm *vm, const place_opts *opts,
                     int64_t *visits)
 {
-    int from = algo == PLACE_NEXT_FIT && opts->next_fit_from > 0 && opts->next_fit_from < n_hosts ? opts->next_fit_from
-                                                                                                 : 0;
+    int from =
+        algo == PLACE_NEXT_FIT && opts->next_fit_from > 0 && opts->next_fit_from < n_hosts ? opts->next_fit_from : 0;
     bool first = algo == PLACE_FIRST_FIT || algo == PLACE_FIRST_FIT_SCAN || algo == PLACE_FIRST_FIT_DECREASING ||
                  algo == PLACE_NEXT_FIT;
     bool best = algo == PLACE_BEST_FIT || algo == PLACE_BEST_FIT_DECREASING;

@@ -641,9 +641,9 @@ static void test_choose_vcpu_words(void **state)
 static void test_single_vm_scan_matches_indexes(void **state)
 {
     (void)state;
-    static const place_algo algos[] = {PLACE_FIRST_FIT,           PLACE_NEXT_FIT,           PLACE_BEST_FIT,
-                                       PLACE_WORST_FIT,           PLACE_FIRST_FIT_DECREASING,
-                                       PLACE_BEST_FIT_DECREASING, PLACE_FIRST_FIT_SCAN};
+    static const place_algo algos[] = {
+        PLACE_FIRST_FIT,           PLACE_NEXT_FIT,      PLACE_BEST_FIT, PLACE_WORST_FIT, PLACE_FIRST_FIT_DECREASING,
+        PLACE_BEST_FIT_DECREASING, PLACE_FIRST_FIT_SCAN};
     place_rng g = {11};
     for (int round = 0; round < 400; round++) {
         int n = (int)place_rng_range(&g, 1, 12);

@@ -213,6 +213,8 @@ static int snapshot_one(const yun_vm *vm, void *ud)
     if (h) {
         h->vms++;
         reserve(h, vm);
+        if (vm->id > h->last_vm_id)
+            h->last_vm_id = vm->id;
     }
     sched_host *from = vm->migrate_from > 0 ? find_sched_host(w->hs, w->nh, vm->migrate_from) : NULL;
     if (from && from != h)

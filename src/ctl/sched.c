@@ -96,7 +96,7 @@ static uint64_t need_of(const yun_vm *vm, int r)
     case R_MEM:
         return vm->max_mem_mib ? vm->max_mem_mib : vm->mem_mib;
     case R_DISK:
-        return vm->disk_mib;
+        return (vm->disk_mib + 1023) / 1024 * 1024; /* whole GiB, as the engine counts disk */
     default:
         return (uint64_t)(vm->min_mhz > 0 ? vm->min_mhz : 0);
     }
@@ -110,7 +110,7 @@ static uint64_t free_of(const sched_host *h, int r)
     case R_MEM:
         return sched_free_mem_mib(h);
     case R_DISK:
-        return sched_free_disk_mib(h);
+        return sched_free_disk_mib(h) / 1024 * 1024;
     default:
         return (uint64_t)sched_free_mhz(h);
     }
@@ -211,79 +211,123 @@ static int refuse(const sched_host *hosts, size_t n, const yun_vm *vm, yun_err *
     return -1;
 }
 
-static int first_fit(const sched_host *hosts, size_t n, const yun_vm *vm, sched_choice *out, yun_err *err)
+/* The shares family (bs, gm, gmm, emm, pemm, yun) divides a host's CPU among its VMs by MHz: min, max and
+ * spare. The others pack vCPUs. */
+static bool by_mhz(place_algo a)
 {
-    for (size_t i = 0; i < n; i++) {
-        if (hosts[i].state != YUN_HOST_UP || !fits(&hosts[i], vm, NULL))
-            continue;
-        char room[160];
-        describe_room(&hosts[i], room, sizeof room);
-        out->host_id = hosts[i].id;
-        snprintf(out->host, sizeof out->host, "%s", hosts[i].name);
-        snprintf(out->reason, sizeof out->reason, "first-fit: %s is the first host with room (%s)", hosts[i].name,
-                 room);
-        return 0;
-    }
-    return refuse(hosts, n, vm, err);
+    return a == PLACE_BS || a == PLACE_GM || a == PLACE_GMM || a == PLACE_EMM || a == PLACE_PEMM || a == PLACE_YUN;
 }
 
-/* The placement engine's view of the up hosts with the VM's reserved MHz free: CPU in thousandths of a vCPU
- * (so "cores" in its reasons are ours: core_mhz = 1000, and "vCPUs" when overcommitted), memory in MiB, disk
- * in whole GiB of what is free; network unconstrained. The reserved MHz are checked here, against physical
- * cores x MHz, because the engine's CPU is the overcommitted vCPU count. */
+/* The host yund placed its most recent VM on (the highest VM id still assigned), or -1: next-fit's cursor.
+ * Kept in the store rather than in memory, so a restart or a second controller resumes where the last
+ * create went. */
+static ptrdiff_t last_host(const sched_host *hosts, size_t n)
+{
+    ptrdiff_t last = -1;
+    for (size_t i = 0; i < n; i++)
+        if (hosts[i].last_vm_id > 0 && (last < 0 || hosts[i].last_vm_id > hosts[last].last_vm_id))
+            last = (ptrdiff_t)i;
+    return last;
+}
+
+/* Copies a host name into the engine's shorter field without snprintf's cost (once per host per create). */
+static void copy_name(char *dst, size_t cap, const char *src)
+{
+    size_t l = strnlen(src, cap - 1);
+    memcpy(dst, src, l);
+    dst[l] = '\0';
+}
+
+/* The placement engine's view of the up hosts, in the units every algorithm shares with first-fit, and its
+ * choice (place_choose, that is place_run: the policy yun-sim runs).
+ * Two CPU limits hold for every algorithm: the VM's vCPUs against the host's (sched_cpu_capacity) and its
+ * reserved MHz (min_mhz) against the host's unreserved cores x MHz. The engine sees one CPU resource; the
+ * other limit is checked here before, on the same numbers first-fit's refusal uses:
+ *   - bin packing and pabfd place vCPUs: CPU in thousandths of a vCPU (core_mhz 1000, so reasons speak
+ *     cores, or vCPUs when overcommitted); hosts without the VM's min_mhz unreserved are left out;
+ *   - the shares family divides MHz: CPU is cores x MHz with the VMs' reserved MHz in use (reasons speak
+ *     MHz); the VM's min is min_mhz, its max max_mhz or, uncapped, its vCPUs at the slowest candidate's
+ *     clock (what it can use on any of them); hosts without the VM's vCPUs free are left out.
+ * Memory in MiB, disk in whole GiB of what is free, network unconstrained. */
 static int engine_pick(place_algo algo, const sched_host *hosts, size_t n, const yun_vm *vm, sched_choice *out,
                        yun_err *err)
 {
-    place_host *ph = xcalloc(n ? n : 1, sizeof *ph);
-    size_t *idx = xcalloc(n ? n : 1, sizeof *idx);
-    int m = 0, ref_mhz = 0;
+    bool mhz = by_mhz(algo);
+    place_host *ph = xmalloc((n ? n : 1) * sizeof *ph);
+    size_t *idx = xmalloc((n ? n : 1) * sizeof *idx);
+    ptrdiff_t last = algo == PLACE_NEXT_FIT ? last_host(hosts, n) : -1; /* one more pass over the hosts */
+    int m = 0, from = 0, slow = 0, fast = 0;
     for (size_t i = 0; i < n; i++) {
         const sched_host *h = &hosts[i];
-        if (h->state != YUN_HOST_UP || (vm->min_mhz > 0 && sched_free_mhz(h) < vm->min_mhz))
+        if ((ptrdiff_t)i == last)
+            from = m; /* the cursor's host, or the first candidate after it */
+        if (h->state != YUN_HOST_UP)
             continue;
-        place_host *p = &ph[m];
-        snprintf(p->name, sizeof p->name, "%.63s", h->name); /* the reason may shorten it; the choice goes by index */
-        p->cap[PLACE_CPU] = (int64_t)sched_cpu_capacity(h) * 1000;
-        p->vcpus = sched_overcommitted(h);
-        p->used[PLACE_CPU] = (int64_t)h->used_cpus * 1000;
+        if (mhz ? sched_free_cpus(h) < vm->cpus : vm->min_mhz > 0 && sched_free_mhz(h) < vm->min_mhz)
+            continue;
+        place_host *p = &ph[m]; /* every field set below: no memset, this runs per host per create */
+        copy_name(p->name, sizeof p->name, h->name); /* the reason may shorten it; the choice goes by index */
+        if (mhz) {
+            p->cap[PLACE_CPU] = (int64_t)h->cores * h->mhz;
+            p->used[PLACE_CPU] = h->used_min_mhz;
+            p->core_mhz = 0; /* reasons speak MHz, as the VM's min and max do */
+            p->vcpus = false;
+            slow = !slow || h->mhz < slow ? h->mhz : slow;
+            fast = h->mhz > fast ? h->mhz : fast;
+        } else {
+            p->cap[PLACE_CPU] = (int64_t)sched_cpu_capacity(h) * 1000;
+            p->used[PLACE_CPU] = (int64_t)h->used_cpus * 1000;
+            p->core_mhz = 1000;
+            p->vcpus = sched_overcommitted(h);
+        }
+        p->power = NULL;
+        p->cap[PLACE_NET] = p->used[PLACE_NET] = p->used[PLACE_DISK] = 0;
         p->cap[PLACE_MEM] = (int64_t)h->mem_mib;
         p->used[PLACE_MEM] = (int64_t)h->used_mem_mib;
         p->cap[PLACE_DISK] = (int64_t)(sched_free_disk_mib(h) / 1024);
-        p->core_mhz = 1000;
-        if (!ref_mhz)
-            ref_mhz = h->mhz;
         idx[m++] = i;
     }
-    if (m == 0) {
-        free(ph);
-        free(idx);
-        return refuse(hosts, n, vm, err);
-    }
+    if (from >= m)
+        from = 0; /* nothing after the cursor: next-fit wraps around */
     place_vm pv = {0};
-    snprintf(pv.name, sizeof pv.name, "%s", vm->name);
-    pv.demand[PLACE_CPU] = (int64_t)vm->cpus * 1000;
+    copy_name(pv.name, sizeof pv.name, vm->name);
     pv.demand[PLACE_MEM] = (int64_t)(vm->max_mem_mib ? vm->max_mem_mib : vm->mem_mib);
     pv.demand[PLACE_DISK] = (int64_t)((vm->disk_mib + 1023) / 1024);
-    /* min and max MHz in the same thousandths of a core, by the first up host's clock */
-    if (ref_mhz > 0 && vm->min_mhz > 0)
-        pv.cpu_min = (int64_t)vm->min_mhz * 1000 / ref_mhz;
-    if (ref_mhz > 0 && vm->max_mhz > 0)
-        pv.cpu_max = (int64_t)vm->max_mhz * 1000 / ref_mhz;
-    if (pv.cpu_max && pv.cpu_max < pv.cpu_min)
-        pv.cpu_max = pv.cpu_min;
-    if (pv.cpu_min > pv.demand[PLACE_CPU])
-        pv.cpu_min = pv.demand[PLACE_CPU];
+    if (mhz) {
+        int64_t min = vm->min_mhz > 0 ? vm->min_mhz : 0;
+        int64_t max = vm->max_mhz > 0 ? vm->max_mhz : (int64_t)vm->cpus * slow;
+        if (max > (int64_t)vm->cpus * fast)
+            max = (int64_t)vm->cpus * fast; /* more than its vCPUs can use anywhere */
+        pv.demand[PLACE_CPU] = min;
+        pv.cpu_max = max > min ? max : min;
+        if (pv.cpu_max == 0)
+            pv.cpu_max = 1; /* 0 would read as "= demand"; 1 MHz keeps the max above a min of 0 */
+    } else {
+        pv.demand[PLACE_CPU] = (int64_t)vm->cpus * 1000;
+    }
     pv.shares = vm->cpu_shares;
+    place_opts po = {.next_fit_from = from};
     char why[YUN_MSG_MAX - 40];
-    int k = place_choose(algo, ph, m, &pv, why, (int)sizeof why);
+    int k = m > 0 ? place_choose(algo, ph, m, &pv, &po, why, (int)sizeof why) : -1;
     int rc = 0;
     if (k < 0 || k >= m) {
-        rc = yun_err_set(err, YUN_E_NO_CAPACITY, "%s", why);
+        /* when no up host has every resource first-fit counts, say so as first-fit always has; else the
+         * algorithm's own rule refused (bs and gm want the VM's max), in the engine's words */
+        bool any = false;
+        for (size_t i = 0; i < n && !any; i++)
+            any = hosts[i].state == YUN_HOST_UP && fits(&hosts[i], vm, NULL);
+        rc = any ? yun_err_set(err, YUN_E_NO_CAPACITY, "%s", why) : refuse(hosts, n, vm, err);
     } else {
         const sched_host *h = &hosts[idx[k]];
         out->host_id = h->id;
         snprintf(out->host, sizeof out->host, "%s", h->name);
-        snprintf(out->reason, sizeof out->reason, "%s: %s", place_algo_name(algo), why);
+        if (algo == PLACE_FIRST_FIT) {
+            char room[160];
+            describe_room(h, room, sizeof room);
+            snprintf(out->reason, sizeof out->reason, "first-fit: %s is the first host with room (%s)", h->name, room);
+        } else {
+            snprintf(out->reason, sizeof out->reason, "%s: %s", place_algo_name(algo), why);
+        }
     }
     free(ph);
     free(idx);
@@ -298,8 +342,6 @@ bool sched_algorithm_known(const char *algorithm)
 int sched_algorithm_check(const char *algorithm, yun_err *err)
 {
     place_algo a;
-    if (algorithm && !strcmp(algorithm, "first-fit"))
-        return 0;
     return place_algo_parse(algorithm, &a, err);
 }
 
@@ -310,8 +352,6 @@ int sched_pick(const sched_host *hosts, size_t n, const yun_vm *vm, const char *
         algorithm = SCHED_DEFAULT_ALGORITHM;
     memset(out, 0, sizeof *out);
     snprintf(out->algorithm, sizeof out->algorithm, "%s", algorithm);
-    if (!strcmp(algorithm, "first-fit"))
-        return first_fit(hosts, n, vm, out, err);
     place_algo a;
     if (place_algo_parse(algorithm, &a, err) < 0)
         return -1;

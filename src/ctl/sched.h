@@ -1,5 +1,5 @@
-/* sched.h: where a new VM goes. One small interface, so the placement engine (src/place) replaces first-fit
- * by adding algorithms here, without the API or the reconciler changing. Pure: no I/O, no locks; the caller
+/* sched.h: where a new VM goes. One small interface over the placement engine (src/place), which makes every
+ * choice; this side builds the engine's view of the hosts and says why nothing fits. Pure: no I/O, no locks; the caller
  * builds the snapshot (ctl_sched_snapshot in ctl.h) and keeps it consistent with the write that follows. */
 #ifndef YUN_CTL_SCHED_H
 #define YUN_CTL_SCHED_H
@@ -27,6 +27,7 @@ typedef struct sched_host {
     uint64_t used_mem_mib;
     uint64_t used_disk_mib;
     int64_t used_min_mhz;
+    int64_t last_vm_id; /* the highest id of those VMs, 0 if none: where the latest create went (next-fit) */
 } sched_host;
 
 /* The setting that overcommits CPU: vCPUs per physical core, a decimal from 1 (no overcommit, the default)
@@ -67,14 +68,15 @@ bool sched_algorithm_known(const char *algorithm);
 /* 0 when algorithm is known, else YUN_E_INVALID with a message listing the known ones. */
 int sched_algorithm_check(const char *algorithm, yun_err *err);
 
-/* Picks a host of hosts[0..n) for vm (cpus, max_mem_mib, disk_mib, min_mhz are what it needs) with the
- * named algorithm (NULL = the default). "first-fit" is the scheduler's own scan over cores, memory, disk and
- * reservable MHz; every other name is one of the placement engine's (src/place: best-fit, worst-fit, pabfd,
- * gmm, ...), asked through place_choose with CPU counted in vCPUs (sched_cpu_capacity), memory in MiB and
- * disk in whole GiB, among the hosts with the VM's min_mhz free (never overcommitted). Fills out and returns
- * 0, or fails with YUN_E_NO_CAPACITY and a message that says why nothing fits ("no host has 4 free cores;
- * the most free is 2, on h1"; "vCPUs" when the hosts are overcommitted), or with YUN_E_INVALID for an
- * unknown algorithm. */
+/* Picks a host of hosts[0..n) for vm (cpus, max_mem_mib, disk_mib, min_mhz, max_mhz are what it needs) with
+ * the named algorithm (NULL = the default, first-fit). Every name is the placement engine's (src/place), and
+ * the choice is place_choose's, which is place_run's: the policy yun-sim runs. Every algorithm counts what
+ * first-fit counts: the VM's vCPUs against the host's (sched_cpu_capacity), its min_mhz against unreserved
+ * cores x MHz (never overcommitted), memory in MiB and disk in whole GiB. next-fit starts at the host of the
+ * highest last_vm_id. Fills out and returns 0, or fails with YUN_E_NO_CAPACITY and a message that says why
+ * nothing fits ("no host has 4 free cores; the most free is 2, on h1"; "vCPUs" when the hosts are
+ * overcommitted; the engine's words when hosts have room but not what the algorithm asks, e.g. bs's max),
+ * or with YUN_E_INVALID for an unknown algorithm. */
 int sched_pick(const sched_host *hosts, size_t n, const yun_vm *vm, const char *algorithm, sched_choice *out,
                yun_err *err);
 

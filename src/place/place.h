@@ -63,6 +63,8 @@ bool place_algo_power_aware(place_algo a);
 typedef struct place_opts {
     double power_cost; /* utility units per active host, subtracted by the power-aware algorithms */
     uint64_t seed;     /* for the randomized index structures; the plan does not depend on it */
+    int next_fit_from; /* next-fit's cursor at the start: the host the previous VM went to (an online caller
+                        * keeps it between runs); 0, or out of range: the first host */
 } place_opts;
 
 typedef struct place_plan {
@@ -111,10 +113,12 @@ int place_cheapest_host(const place_host *hosts, int n_hosts, const place_vm *vm
 
 /* ---- the single-VM entry point for yund's scheduler ---- */
 
-/* Chooses a host for one new VM on the cluster snapshot with algorithm algo (bin-packing names and pabfd;
- * the shares family places a single VM like first-fit at its min). Returns the host index and a one-line
- * reason in why ("h2: first host with 1 free core, 128M and 1G free"), or -1 with the refusal in why that
- * names the scarcest resource ("no host has 4 free cores; the most free is 2, on h1"). why_len >= 128. */
-int place_choose(place_algo algo, const place_host *hosts, int n_hosts, const place_vm *vm, char *why, int why_len);
+/* Chooses a host for one new VM on the cluster snapshot with algorithm algo. The choice is place_run's on
+ * the one-VM instance (opts as there; NULL: none), so yund and yun-sim run the very same policy; this only
+ * adds the reason in words. Returns the host index and a one-line reason in why ("h2: first host with 1 free
+ * core, 128M and 1G free"), or -1 with the refusal in why naming the scarcest resource at the size the
+ * algorithm places the VM ("no host has 4 free cores; the most free is 2, on h1"). why_len >= 128. */
+int place_choose(place_algo algo, const place_host *hosts, int n_hosts, const place_vm *vm, const place_opts *opts,
+                 char *why, int why_len);
 
 #endif

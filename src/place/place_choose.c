@@ -1,5 +1,5 @@
-/* place_choose.c: one VM onto a cluster snapshot, with the reason in words, for yund's scheduler. A single VM
- * needs no index: one O(N) pass is as cheap as building one. */
+/* place_choose.c: one VM onto a cluster snapshot, with the reason in words, for yund's scheduler. The choice
+ * itself is place_run's (the policy yun-sim runs); this file only puts it, or a refusal, into words. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -146,70 +146,121 @@ static void refuse(const place_host *hosts, int n_hosts, const place_res need, c
              "no single host has %s at once (each resource is free on some host, never all on one)", nd);
 }
 
-int place_choose(place_algo algo, const place_host *hosts, int n_hosts, const place_vm *vm, char *why, int why_len)
+/* The CPU at which algo places vm: bs and gm at its max, the other shares algorithms at least at its min,
+ * bin packing and pabfd at its demand. A refusal names what is missing at this size. */
+static int64_t placed_cpu(place_algo algo, const place_vm *vm)
 {
-    place_res need;
-    int64_t cpu = vm->demand[PLACE_CPU];
-    if (algo == PLACE_BS || algo == PLACE_GM)
-        cpu = place_vm_max(vm);
-    else if (algo == PLACE_GMM || algo == PLACE_EMM || algo == PLACE_PEMM || algo == PLACE_YUN)
-        cpu = place_vm_min(vm);
-    place_vm_need(vm, cpu, need);
-    int best = -1;
-    double best_key = 0;
-    for (int j = 0; j < n_hosts; j++) {
-        place_res f;
-        place_host_free(&hosts[j], f);
-        if (!fits(f, need))
-            continue;
-        double key;
-        switch (algo) {
-        case PLACE_BEST_FIT:
-        case PLACE_BEST_FIT_DECREASING:
-            key = (double)f[PLACE_CPU];
-            break;
-        case PLACE_WORST_FIT:
-            key = -(double)f[PLACE_CPU];
-            break;
-        case PLACE_PABFD: {
-            place_vm v = *vm;
-            v.demand[PLACE_CPU] = cpu;
-            key = place_power_increase(&hosts[j], &v);
-            break;
-        }
-        default:
-            key = 0; /* first fit: the first one wins */
-            break;
-        }
-        if (best < 0 || key < best_key) {
-            best = j;
-            best_key = key;
-        }
+    switch (algo) {
+    case PLACE_BS:
+    case PLACE_GM:
+        return place_vm_max(vm);
+    case PLACE_GMM:
+    case PLACE_EMM:
+    case PLACE_PEMM:
+    case PLACE_YUN:
+        return place_vm_min(vm);
+    default:
+        return vm->demand[PLACE_CPU];
     }
-    if (best < 0) {
+}
+
+static bool host_active(const place_host *h)
+{
+    return h->used[PLACE_CPU] > 0 || h->used[PLACE_MEM] > 0;
+}
+
+/* The reason for the choice place_run made: the rule of algo, in the words of the host chosen. */
+static void explain(place_algo algo, const place_host *hosts, int j, const place_vm *vm, const place_opts *opts,
+                    double alloc, char *why, int why_len)
+{
+    const place_host *h = &hosts[j];
+    place_res need, f;
+    place_vm_need(vm, placed_cpu(algo, vm), need);
+    place_host_free(h, f);
+    char nd[160], a[48], b[48];
+    fmt_need(h, need, nd, sizeof nd);
+    size_t n = (size_t)why_len;
+    switch (algo) {
+    case PLACE_NEXT_FIT: {
+        int from = opts->next_fit_from;
+        if (from > 0 && from <= j)
+            snprintf(why, n, "%s: first host with %s from %s on, where the previous VM went", h->name, nd,
+                     hosts[from].name);
+        else if (from > 0)
+            snprintf(why, n, "%s: first host with %s after wrapping around from %s, where the previous VM went",
+                     h->name, nd, hosts[from].name);
+        else
+            snprintf(why, n, "%s: first host with %s", h->name, nd);
+        break;
+    }
+    case PLACE_BEST_FIT:
+    case PLACE_BEST_FIT_DECREASING:
+        fmt_cpu(h, f[PLACE_CPU], a, sizeof a);
+        snprintf(why, n, "%s: the host with the least free CPU (%s) among those with %s", h->name, a, nd);
+        break;
+    case PLACE_WORST_FIT:
+        fmt_cpu(h, f[PLACE_CPU], a, sizeof a);
+        snprintf(why, n, "%s: the host with the most free CPU (%s) among those with %s", h->name, a, nd);
+        break;
+    case PLACE_PABFD:
+        snprintf(why, n, "%s: its power rises least (+%.1f W) among hosts with %s", h->name,
+                 place_power_increase(h, vm), nd);
+        break;
+    case PLACE_BS:
+    case PLACE_GM:
+        snprintf(why, n, "%s: first host with room for the VM at its max CPU: %s", h->name, nd);
+        break;
+    case PLACE_GMM: {
+        place_res at_max;
+        place_vm_need(vm, place_vm_max(vm), at_max);
+        bool max = fits(f, at_max);
+        fmt_cpu(h, max ? place_vm_max(vm) : place_vm_min(vm), a, sizeof a);
+        snprintf(why, n, "%s: %s with room for the VM at its %s CPU (%s)", h->name,
+                 host_active(h) ? "first host in use" : "no host in use has room; first host", max ? "max" : "min", a);
+        break;
+    }
+    case PLACE_EMM:
+        fmt_cpu(h, (int64_t)alloc, a, sizeof a);
+        snprintf(why, n, "%s: first host with room for the VM at its min CPU: %s; it expands to %s", h->name, nd, a);
+        break;
+    case PLACE_PEMM:
+    case PLACE_YUN:
+        fmt_cpu(h, (int64_t)alloc, a, sizeof a);
+        fmt_cpu(h, place_vm_max(vm), b, sizeof b);
+        snprintf(why, n, "%s: the VM's utility is highest there: it gets %s of its max %s, among hosts with %s",
+                 h->name, a, b, nd);
+        break;
+    default: /* first-fit, and first-fit-scan and first-fit-decreasing, which place one VM the same way */
+        snprintf(why, n, "%s: first host with %s", h->name, nd);
+        break;
+    }
+}
+
+int place_choose(place_algo algo, const place_host *hosts, int n_hosts, const place_vm *vm, const place_opts *opts,
+                 char *why, int why_len)
+{
+    place_opts none = {0};
+    if (!opts)
+        opts = &none;
+    place_res need;
+    place_vm_need(vm, placed_cpu(algo, vm), need);
+    if (n_hosts <= 0) {
+        refuse(hosts, 0, need, why, why_len);
+        return -1;
+    }
+    place_plan plan;
+    yun_err err = YUN_ERR_INIT;
+    if (place_run(algo, hosts, n_hosts, vm, 1, opts, &plan, &err) < 0) {
+        snprintf(why, (size_t)why_len, "%s", err.msg);
+        return -1;
+    }
+    int j = plan.host[0];
+    double alloc = plan.alloc[0];
+    place_plan_free(&plan);
+    if (j < 0 || j >= n_hosts) {
         refuse(hosts, n_hosts, need, why, why_len);
         return -1;
     }
-    const place_host *h = &hosts[best];
-    char nd[160], a[48];
-    fmt_need(h, need, nd, sizeof nd);
-    switch (algo) {
-    case PLACE_BEST_FIT:
-    case PLACE_BEST_FIT_DECREASING:
-        fmt_cpu(h, (int64_t)best_key, a, sizeof a);
-        snprintf(why, (size_t)why_len, "%s: the host with the least free CPU (%s) among those with %s", h->name, a, nd);
-        break;
-    case PLACE_WORST_FIT:
-        fmt_cpu(h, (int64_t)-best_key, a, sizeof a);
-        snprintf(why, (size_t)why_len, "%s: the host with the most free CPU (%s) among those with %s", h->name, a, nd);
-        break;
-    case PLACE_PABFD:
-        snprintf(why, (size_t)why_len, "%s: its power rises least (+%.1f W) among hosts with %s", h->name, best_key,
-                 nd);
-        break;
-    default:
-        snprintf(why, (size_t)why_len, "%s: first host with %s", h->name, nd);
-        break;
-    }
-    return best;
+    explain(algo, hosts, j, vm, opts, alloc, why, why_len);
+    return j;
 }

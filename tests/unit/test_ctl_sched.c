@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include "ctl/sched.h"
+#include "place/place.h"
 
 static sched_host host(int64_t id, const char *name, int cores, uint64_t mem, uint64_t disk)
 {
@@ -272,6 +273,132 @@ static void test_overcommit(void **state)
     assert_int_equal(sched_pick(hs, 1, &v, "gmm", &c, &err), 0);
 }
 
+/* Every algorithm name yund accepts counts CPU as first-fit does: vCPUs against the host's vCPUs
+ * (sched_cpu_capacity), reserved MHz against cores x MHz. A host with 1 of its 2 cores used (cpu_ratio 1)
+ * has no room for a 4-vCPU VM, whatever the VM's MHz say; nor for a VM reserving more MHz than are free. */
+static void test_every_algorithm_counts_cpu_alike(void **state)
+{
+    (void)state;
+    static const struct {
+        int cpus, min_mhz, max_mhz;
+        const char *msg;
+    } cases[] = {
+        {4, 0, 0, "no host has 4 free cores; the most free is 1, on h1"},
+        {4, 1000, 2000, "no host has 4 free cores; the most free is 1, on h1"},
+        {4, 500, 0, "no host has 4 free cores; the most free is 1, on h1"},
+        {4, 0, 1500, "no host has 4 free cores; the most free is 1, on h1"},
+        {2, 1000, 4000, "no host has 2 free cores; the most free is 1, on h1"},
+        {1, 3500, 4000, "no host has 3500 free MHz of reservable CPU; the most free is 3000, on h1"},
+    };
+    for (int a = -1; a < PLACE_NALGOS; a++) {
+        const char *algo = a < 0 ? NULL : place_algo_name((place_algo)a); /* NULL: the default */
+        for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+            sched_host hs[1] = {host(1, "h1", 2, 8192, 102400)};
+            hs[0].vcpus = sched_vcpus(2, 1);
+            hs[0].used_cpus = 1;
+            hs[0].used_min_mhz = 1000;
+            hs[0].used_mem_mib = 512;
+            yun_vm v = vm_of(cases[k].cpus, 128, 1024);
+            v.min_mhz = cases[k].min_mhz;
+            v.max_mhz = cases[k].max_mhz;
+            sched_choice c;
+            yun_err err = YUN_ERR_INIT;
+            int rc = sched_pick(hs, 1, &v, algo, &c, &err);
+            if (rc != -1 || strcmp(err.msg, cases[k].msg) != 0)
+                fail_msg("%s, case %zu (%d vCPUs, min %d, max %d MHz): rc %d, '%s' (chose '%s')",
+                         algo ? algo : "default", k, cases[k].cpus, cases[k].min_mhz, cases[k].max_mhz, rc, err.msg,
+                         rc == 0 ? c.host : "");
+            assert_int_equal(err.code, YUN_E_NO_CAPACITY);
+        }
+        /* and what fits, fits for every one of them */
+        sched_host hs[1] = {host(1, "h1", 2, 8192, 102400)};
+        hs[0].used_cpus = 1;
+        yun_vm v = vm_of(1, 128, 1024);
+        v.min_mhz = 1000;
+        sched_choice c;
+        yun_err err = YUN_ERR_INIT;
+        if (sched_pick(hs, 1, &v, algo, &c, &err) != 0)
+            fail_msg("%s refuses a VM that fits: %s", algo ? algo : "default", err.msg);
+        assert_string_equal(c.host, "h1");
+    }
+}
+
+static const char *pick(const sched_host *hs, size_t n, const yun_vm *v, const char *algo)
+{
+    static sched_choice c;
+    yun_err err = YUN_ERR_INIT;
+    if (sched_pick(hs, n, v, algo, &c, &err) < 0)
+        fail_msg("%s refused: %s", algo, err.msg);
+    print_message("# %s\n", c.reason);
+    return c.host;
+}
+
+/* Each name does for one arriving VM what it says (docs/placement.md, "yund's scheduler"). */
+static void test_names_behave_as_named(void **state)
+{
+    (void)state;
+    /* bs and gm place the VM at its max, emm at its min, pemm and yun where it gets the most of its max:
+     * h1 has its min (500 MHz) unreserved but not its max (2 cores x 2000 MHz), h2 has both */
+    sched_host a[2] = {host(1, "h1", 2, 8192, 102400), host(2, "h2", 2, 8192, 102400)};
+    a[0].vms = 1;
+    a[0].used_cpus = 1;
+    a[0].used_mem_mib = 1024;
+    a[0].used_min_mhz = 3500;
+    yun_vm v = vm_of(1, 512, 1024);
+    v.min_mhz = 500;
+    assert_string_equal(pick(a, 2, &v, "first-fit"), "h1");
+    assert_string_equal(pick(a, 2, &v, "bs"), "h2");
+    assert_string_equal(pick(a, 2, &v, "gm"), "h2");
+    assert_string_equal(pick(a, 2, &v, "emm"), "h1");
+    assert_string_equal(pick(a, 2, &v, "gmm"), "h1"); /* in use, at its min: no host in use has its max */
+    assert_string_equal(pick(a, 2, &v, "pemm"), "h2");
+    assert_string_equal(pick(a, 2, &v, "yun"), "h2");
+    v.max_mhz = 500; /* capped at its min: it gets all it can use on h1 */
+    assert_string_equal(pick(a, 2, &v, "bs"), "h1");
+    assert_string_equal(pick(a, 2, &v, "pemm"), "h1");
+    /* with h2 gone, bs has no host for the max it wants and says so in its words, while first-fit places it */
+    v.max_mhz = 0;
+    sched_choice c;
+    yun_err err = YUN_ERR_INIT;
+    assert_int_equal(sched_pick(a, 1, &v, "bs", &c, &err), -1);
+    assert_int_equal(err.code, YUN_E_NO_CAPACITY);
+    assert_non_null(strstr(err.msg, "no host has 2000 MHz of free CPU; the most free is 500 MHz, on h1"));
+    assert_int_equal(sched_pick(a, 1, &v, "gmm", &c, &err), 0);
+
+    /* gmm fills the hosts in use before an empty one; first-fit, bs and emm take the first */
+    sched_host b[2] = {host(1, "h1", 2, 8192, 102400), host(2, "h2", 2, 8192, 102400)};
+    b[1].vms = 1;
+    b[1].used_cpus = 1;
+    b[1].used_mem_mib = 1024;
+    assert_string_equal(pick(b, 2, &v, "gmm"), "h2");
+    assert_string_equal(pick(b, 2, &v, "first-fit"), "h1");
+    assert_string_equal(pick(b, 2, &v, "bs"), "h1");
+    assert_string_equal(pick(b, 2, &v, "emm"), "h1");
+
+    /* next-fit resumes at the host of the latest create (the highest VM id), skips what is full, wraps */
+    sched_host c3[3] = {host(1, "h1", 4, 8192, 102400), host(2, "h2", 4, 8192, 102400), host(3, "h3", 4, 8192, 102400)};
+    c3[0].last_vm_id = 4;
+    c3[1].last_vm_id = 7;
+    c3[2].last_vm_id = 2;
+    c3[0].used_cpus = 3;
+    c3[1].used_cpus = 2;
+    assert_string_equal(pick(c3, 3, &v, "next-fit"), "h2");
+    assert_string_equal(pick(c3, 3, &v, "first-fit"), "h1");
+    assert_string_equal(pick(c3, 3, &v, "first-fit-scan"), "h1");
+    assert_string_equal(pick(c3, 3, &v, "first-fit-decreasing"), "h1");
+    assert_string_equal(pick(c3, 3, &v, "best-fit"), "h1");
+    assert_string_equal(pick(c3, 3, &v, "best-fit-decreasing"), "h1");
+    assert_string_equal(pick(c3, 3, &v, "worst-fit"), "h3");
+    c3[1].used_cpus = 4; /* the cursor's host is full: the next one */
+    assert_string_equal(pick(c3, 3, &v, "next-fit"), "h3");
+    c3[2].last_vm_id = 9;
+    c3[2].used_cpus = 4; /* the last host is full: around to the first */
+    assert_string_equal(pick(c3, 3, &v, "next-fit"), "h1");
+    c3[2].state = YUN_HOST_DOWN; /* the cursor's host is down: the host after it, around */
+    c3[2].used_cpus = 0;
+    assert_string_equal(pick(c3, 3, &v, "next-fit"), "h1");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -285,6 +412,8 @@ int main(void)
         cmocka_unit_test(test_engine_algorithms),
         cmocka_unit_test(test_cpu_ratio_parse),
         cmocka_unit_test(test_overcommit),
+        cmocka_unit_test(test_every_algorithm_counts_cpu_alike),
+        cmocka_unit_test(test_names_behave_as_named),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -589,26 +589,26 @@ static void test_choose_reasons(void **state)
     h[2].used[PLACE_CPU] = 4000;
     place_vm v = vm(2000, 128, 1);
     char why[256];
-    assert_int_equal(place_choose(PLACE_FIRST_FIT, h, 3, &v, why, sizeof why), 1);
+    assert_int_equal(place_choose(PLACE_FIRST_FIT, h, 3, &v, NULL, why, sizeof why), 1);
     assert_string_equal(why, "h2: first host with 1 free core, 128M and 1G free");
-    assert_int_equal(place_choose(PLACE_WORST_FIT, h, 3, &v, why, sizeof why), 2);
+    assert_int_equal(place_choose(PLACE_WORST_FIT, h, 3, &v, NULL, why, sizeof why), 2);
     assert_string_equal(why,
                         "h3: the host with the most free CPU (2 cores) among those with 1 free core, 128M and 1G free");
-    assert_int_equal(place_choose(PLACE_BEST_FIT, h, 3, &v, why, sizeof why), 1);
+    assert_int_equal(place_choose(PLACE_BEST_FIT, h, 3, &v, NULL, why, sizeof why), 1);
     assert_non_null(strstr(why, "least free CPU (1 core)"));
     place_vm big = vm(8000, 128, 1);
-    assert_int_equal(place_choose(PLACE_FIRST_FIT, h, 3, &big, why, sizeof why), -1);
+    assert_int_equal(place_choose(PLACE_FIRST_FIT, h, 3, &big, NULL, why, sizeof why), -1);
     assert_string_equal(why, "no host has 4 free cores; the most free is 2, on h3");
     place_vm mem = vm(1000, 16384, 1);
-    assert_int_equal(place_choose(PLACE_BEST_FIT, h, 3, &mem, why, sizeof why), -1);
+    assert_int_equal(place_choose(PLACE_BEST_FIT, h, 3, &mem, NULL, why, sizeof why), -1);
     assert_string_equal(why, "no host has 16G of free memory; the most free is 8G, on h3");
     /* every resource free somewhere, never together */
     place_vm both = vm(3000, 4000, 1);
     h[2].used[PLACE_MEM] = 6000;
-    assert_int_equal(place_choose(PLACE_FIRST_FIT, h, 3, &both, why, sizeof why), -1);
+    assert_int_equal(place_choose(PLACE_FIRST_FIT, h, 3, &both, NULL, why, sizeof why), -1);
     print_message("# %s\n", why);
     assert_non_null(strstr(why, "no single host has 1.5 free cores, 4000M and 1G free at once"));
-    assert_int_equal(place_choose(PLACE_FIRST_FIT, h, 0, &both, why, sizeof why), -1);
+    assert_int_equal(place_choose(PLACE_FIRST_FIT, h, 0, &both, NULL, why, sizeof why), -1);
     assert_non_null(strstr(why, "no host is up"));
 }
 
@@ -625,14 +625,51 @@ static void test_choose_vcpu_words(void **state)
     h[1].used[PLACE_CPU] = 5000;
     place_vm v = vm(2000, 128, 1);
     char why[256];
-    assert_int_equal(place_choose(PLACE_FIRST_FIT, h, 2, &v, why, sizeof why), 1);
+    assert_int_equal(place_choose(PLACE_FIRST_FIT, h, 2, &v, NULL, why, sizeof why), 1);
     assert_string_equal(why, "h2: first host with 2 free vCPUs, 128M and 1G free");
     place_vm big = vm(4000, 128, 1);
-    assert_int_equal(place_choose(PLACE_WORST_FIT, h, 2, &big, why, sizeof why), -1);
+    assert_int_equal(place_choose(PLACE_WORST_FIT, h, 2, &big, NULL, why, sizeof why), -1);
     assert_string_equal(why, "no host has 4 free vCPUs; the most free is 3, on h2");
     h[1].vcpus = false; /* the word follows the host the reason names */
-    assert_int_equal(place_choose(PLACE_WORST_FIT, h, 2, &big, why, sizeof why), -1);
+    assert_int_equal(place_choose(PLACE_WORST_FIT, h, 2, &big, NULL, why, sizeof why), -1);
     assert_string_equal(why, "no host has 4 free cores; the most free is 3, on h2");
+}
+
+/* One VM takes a scan instead of the indexes (pack_one in place.c): it must give what the indexes give.
+ * The batch [vm, a VM of size 0] places vm first through the indexes (the empty VM sorts last and is
+ * never spread), so its host is the indexes' answer; 400 random snapshots, small values for ties. */
+static void test_single_vm_scan_matches_indexes(void **state)
+{
+    (void)state;
+    static const place_algo algos[] = {
+        PLACE_FIRST_FIT,           PLACE_NEXT_FIT,      PLACE_BEST_FIT, PLACE_WORST_FIT, PLACE_FIRST_FIT_DECREASING,
+        PLACE_BEST_FIT_DECREASING, PLACE_FIRST_FIT_SCAN};
+    place_rng g = {11};
+    for (int round = 0; round < 400; round++) {
+        int n = (int)place_rng_range(&g, 1, 12);
+        place_host h[12];
+        for (int j = 0; j < n; j++) {
+            h[j] = host("h", 8, 8, 4);
+            h[j].cap[PLACE_NET] = place_rng_range(&g, 0, 1) ? 0 : 4;
+            for (int r = 0; r < PLACE_NRES; r++)
+                h[j].used[r] = h[j].cap[r] ? place_rng_range(&g, 0, h[j].cap[r]) : 0;
+        }
+        place_vm two[2] = {vm(place_rng_range(&g, 1, 6), place_rng_range(&g, 0, 6), place_rng_range(&g, 0, 3)),
+                           vm(0, 0, 0)};
+        two[0].demand[PLACE_NET] = place_rng_range(&g, 0, 2);
+        place_opts o = {0, 1, (int)place_rng_range(&g, 0, n)};
+        for (size_t a = 0; a < sizeof algos / sizeof algos[0]; a++) {
+            place_plan one, batch;
+            yun_err err = YUN_ERR_INIT;
+            assert_int_equal(place_run(algos[a], h, n, two, 1, &o, &one, &err), 0);
+            assert_int_equal(place_run(algos[a], h, n, two, 2, &o, &batch, &err), 0);
+            if (one.host[0] != batch.host[0])
+                fail_msg("round %d, %s: the scan chose %d, the indexes %d", round, place_algo_name(algos[a]),
+                         one.host[0], batch.host[0]);
+            place_plan_free(&one);
+            place_plan_free(&batch);
+        }
+    }
 }
 
 int main(void)
@@ -653,6 +690,7 @@ int main(void)
         cmocka_unit_test(test_pabfd_against_plain_rule),
         cmocka_unit_test(test_choose_reasons),
         cmocka_unit_test(test_choose_vcpu_words),
+        cmocka_unit_test(test_single_vm_scan_matches_indexes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,121 @@
+/* yund and yun-sim run the same placement policy, not copies of it: both reach place_run, the engine's one
+ * entry point. The test is linked with -Wl,--wrap=place_run, so every call from another object file (ctl's
+ * sched.c through place_choose.c, sim's sim_place.c) goes through __wrap_place_run below, which records it
+ * and runs the real function. A scheduler or a simulator that decided on its own (a copy of first-fit in
+ * sched.c, say) would never come here, and the test would fail. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "ctl/sched.h"
+#include "place/place.h"
+#include "sim/sim_place.h"
+
+int __real_place_run(place_algo algo, const place_host *hosts, int n_hosts, const place_vm *vms, int n_vms,
+                     const place_opts *opts, place_plan *plan, yun_err *err);
+
+/* What the last calls to place_run were asked and answered. */
+static struct {
+    int calls;
+    place_algo algo;
+    int n_vms;
+    char chose[64]; /* the name of the host the plan gave the first VM, "" if rejected */
+} seen;
+
+int __wrap_place_run(place_algo algo, const place_host *hosts, int n_hosts, const place_vm *vms, int n_vms,
+                     const place_opts *opts, place_plan *plan, yun_err *err);
+int __wrap_place_run(place_algo algo, const place_host *hosts, int n_hosts, const place_vm *vms, int n_vms,
+                     const place_opts *opts, place_plan *plan, yun_err *err)
+{
+    int rc = __real_place_run(algo, hosts, n_hosts, vms, n_vms, opts, plan, err);
+    seen.calls++;
+    seen.algo = algo;
+    seen.n_vms = n_vms;
+    seen.chose[0] = '\0';
+    if (rc == 0 && n_vms > 0 && plan->host[0] >= 0)
+        snprintf(seen.chose, sizeof seen.chose, "%s", hosts[plan->host[0]].name);
+    return rc;
+}
+
+static sched_host host(int64_t id, const char *name, int cores, int used)
+{
+    sched_host h = {0};
+    h.id = id;
+    snprintf(h.name, sizeof h.name, "%s", name);
+    h.state = YUN_HOST_UP;
+    h.cores = cores;
+    h.mhz = 2000;
+    h.mem_mib = 8192;
+    h.disk_total_mib = h.disk_free_mib = 102400;
+    h.used_cpus = used;
+    h.used_mem_mib = used ? 1024 : 0;
+    h.vms = used ? 1 : 0;
+    return h;
+}
+
+/* yund: every algorithm name, the default too, is decided by one place_run of the one VM, and the host
+ * sched_pick answers is the one that run chose. */
+static void test_yund_calls_place_run(void **state)
+{
+    (void)state;
+    sched_host hs[3] = {host(1, "h1", 2, 2), host(2, "h2", 8, 3), host(3, "h3", 8, 0)};
+    hs[1].last_vm_id = 4;
+    yun_vm vm = {0};
+    snprintf(vm.name, sizeof vm.name, "web1");
+    vm.cpus = 2;
+    vm.mem_mib = vm.max_mem_mib = 1024;
+    vm.disk_mib = 2048;
+    vm.min_mhz = 500;
+    for (int a = -1; a < PLACE_NALGOS; a++) {
+        const char *name = a < 0 ? NULL : place_algo_name((place_algo)a);
+        memset(&seen, 0, sizeof seen);
+        sched_choice c;
+        yun_err err = YUN_ERR_INIT;
+        assert_int_equal(sched_pick(hs, 3, &vm, name, &c, &err), 0);
+        if (seen.calls != 1)
+            fail_msg("%s: sched_pick called place_run %d times, not once", name ? name : "default", seen.calls);
+        assert_int_equal(seen.algo, a < 0 ? PLACE_FIRST_FIT : (place_algo)a);
+        assert_int_equal(seen.n_vms, 1);
+        assert_string_equal(c.host, seen.chose);
+    }
+}
+
+/* yun-sim: `yun-sim place --algo NAME` runs the same function for every name. */
+static void test_sim_calls_place_run(void **state)
+{
+    (void)state;
+    for (int a = 0; a < PLACE_NALGOS; a++) {
+        const char *name = place_algo_name((place_algo)a);
+        char *argv[] = {"place", "--hosts", "4", "--vms", "6", "--algo", (char *)name, NULL};
+        memset(&seen, 0, sizeof seen);
+        fflush(stdout);
+        int saved = dup(1);
+        FILE *null = fopen("/dev/null", "w");
+        assert_non_null(null);
+        dup2(fileno(null), 1);
+        int rc = sim_place_main(7, argv);
+        fflush(stdout);
+        dup2(saved, 1);
+        close(saved);
+        fclose(null);
+        assert_int_equal(rc, 0);
+        if (seen.calls != 1)
+            fail_msg("yun-sim place --algo %s called place_run %d times, not once", name, seen.calls);
+        assert_int_equal(seen.algo, a);
+        assert_int_equal(seen.n_vms, 6);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_yund_calls_place_run),
+        cmocka_unit_test(test_sim_calls_place_run),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

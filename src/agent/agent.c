@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "hv/hv_net.h"
+#include "proto/proto.h"
 #include "util/buf.h"
 #include "util/clock.h"
 #include "util/fs.h"
@@ -103,16 +104,8 @@ struct agent_state {
 };
 
 /* One VM of yund's answer. Strings point into the JSON. */
-typedef struct desired_vm {
-    const char *uuid, *name, *owner, *domain, *disk, *console;
-    yun_vm_want want;
-    bool here, reboot;
-    json_int_t target_host;
-    json_int_t cpus, mem_mib, max_mem_mib, disk_mib, cpu_shares, cpu_cap;
-    const char *img_path, *kernel, *initrd, *cmdline;
-    bool incoming;
-    const char *migrate_uri, *target_libvirt_uri, *target_vnc_listen;
-} desired_vm;
+/* One VM of yund's answer: proto.h's proto_desired. */
+typedef proto_desired desired_vm;
 
 agent_state *agent_state_new(const char *vm_dir, const char *accel, int shutdown_timeout_ms)
 {
@@ -220,11 +213,11 @@ static const hv_domain_info *dom_find(const hv_domain_info *doms, size_t n, cons
 /* yund names the files; an older yund that does not falls back to vm_dir/<uuid>.{qcow2,log}. */
 static void vm_paths(const agent_state *st, agent_vm *v, const desired_vm *d)
 {
-    if (d->disk && *d->disk)
+    if (d->disk[0])
         snprintf(v->disk, sizeof v->disk, "%s", d->disk);
     else
         snprintf(v->disk, sizeof v->disk, "%s/%s.qcow2", st->vm_dir, v->uuid);
-    if (d->console && *d->console)
+    if (d->console[0])
         snprintf(v->console, sizeof v->console, "%s", d->console);
     else
         snprintf(v->console, sizeof v->console, "%s/%s.log", st->vm_dir, v->uuid);
@@ -278,54 +271,17 @@ static const char *dom_state_name(hv_dom_state s)
 
 /* ---- the answer ---- */
 
-static int desired_parse(json_t *j, desired_vm *d, yun_err *err)
-{
-    memset(d, 0, sizeof *d);
-    const char *want = NULL;
-    int here = 1, reboot = 0, incoming = 0;
-    json_t *image = NULL;
-    json_error_t je;
-    /* not JSON_STRICT: yund may add fields, and an older agent must keep working */
-    if (json_unpack_ex(j, &je, 0,
-                       "{s:s, s:s, s?s, s?s, s?s, s?b, s?b, s?I, s?I, s?I, s?I, s?I, s?I, s?I, s?o, s?s, s?s, s?b, s?s, "
-                       "s?s, s?s}",
-                       "uuid", &d->uuid, "want", &want, "name", &d->name, "owner", &d->owner, "domain", &d->domain,
-                       "here", &here, "reboot", &reboot, "target_host", &d->target_host, "cpus", &d->cpus,
-                       "mem_mib", &d->mem_mib, "max_mem_mib", &d->max_mem_mib, "disk_mib", &d->disk_mib,
-                       "cpu_shares", &d->cpu_shares, "cpu_cap", &d->cpu_cap, "image", &image, "disk", &d->disk,
-                       "console", &d->console, "incoming", &incoming, "migrate_uri", &d->migrate_uri,
-                       "target_libvirt_uri", &d->target_libvirt_uri, "target_vnc_listen", &d->target_vnc_listen) < 0)
-        return yun_err_set(err, YUN_E_INVALID, "a VM in yund's answer is malformed: %s", je.text);
-    if (model_uuid_check(d->uuid, "uuid", NULL) < 0) /* it names files in vm_dir: never a path */
-        return yun_err_set(err, YUN_E_INVALID, "a VM in yund's answer has a malformed uuid '%s'", d->uuid);
-    int w = model_vm_want_parse(want);
-    if (w < 0)
-        return yun_err_set(err, YUN_E_INVALID, "VM %s: unknown want '%s' (running, stopped or deleted)", d->uuid,
-                           want);
-    d->want = (yun_vm_want)w;
-    if ((d->disk && *d->disk != '/') || (d->console && *d->console != '/'))
-        return yun_err_set(err, YUN_E_INVALID, "VM %s: disk and console must be absolute paths", d->uuid);
-    d->here = here;
-    d->reboot = reboot;
-    d->incoming = here && incoming;
-    if (image && json_is_object(image) &&
-        json_unpack_ex(image, &je, 0, "{s?s, s?s, s?s, s?s}", "path", &d->img_path, "kernel", &d->kernel, "initrd",
-                       &d->initrd, "cmdline", &d->cmdline) < 0)
-        return yun_err_set(err, YUN_E_INVALID, "VM %s: malformed image: %s", d->uuid, je.text);
-    return 0;
-}
-
 /* What define needs, checked before anything is made, so a bad answer leaves nothing behind. */
 static int desired_check_define(const desired_vm *d, yun_err *err)
 {
-    if (!d->domain || !*d->domain)
+    if (!d->domain[0])
         return yun_err_set(err, YUN_E_INVALID, "yund gave no domain name for this VM");
     if (d->cpus < 1 || d->cpus > YUN_VM_MAX_CPUS)
         return yun_err_set(err, YUN_E_INVALID, "yund gave %lld vCPUs for this VM (1..%d)", (long long)d->cpus,
                            YUN_VM_MAX_CPUS);
     if (d->mem_mib < 1)
         return yun_err_set(err, YUN_E_INVALID, "yund gave no memory size for this VM");
-    if (!d->img_path || !*d->img_path)
+    if (!d->img_path[0])
         return yun_err_set(err, YUN_E_INVALID, "yund gave no base image for this VM");
     return 0;
 }
@@ -359,8 +315,8 @@ static int vm_start(agent_state *st, yun_hv *hv, agent_vm *v, const desired_vm *
     hv_domain_spec spec = {
         .uuid = v->uuid,
         .name = d->domain,
-        .owner = d->owner ? d->owner : "",
-        .description = d->name ? d->name : "",
+        .owner = d->owner,
+        .description = d->name,
         .cpus = (int)d->cpus,
         .mem_mib = (uint64_t)d->mem_mib,
         .max_mem_mib = (uint64_t)(d->max_mem_mib > d->mem_mib ? d->max_mem_mib : d->mem_mib),
@@ -570,9 +526,9 @@ static void mig_start(agent_state *st, yun_hv *hv, agent_vm *v, const desired_vm
     snprintf(m->uuid, sizeof m->uuid, "%s", v->uuid);
     snprintf(m->domain, sizeof m->domain, "%s", domain ? domain : "");
     m->target_host = (long long)d->target_host;
-    snprintf(m->dest_uri, sizeof m->dest_uri, "%s", d->target_libvirt_uri ? d->target_libvirt_uri : "");
-    snprintf(m->migrate_uri, sizeof m->migrate_uri, "%s", d->migrate_uri ? d->migrate_uri : "");
-    snprintf(m->vnc_listen, sizeof m->vnc_listen, "%s", d->target_vnc_listen ? d->target_vnc_listen : "");
+    snprintf(m->dest_uri, sizeof m->dest_uri, "%s", d->target_libvirt_uri);
+    snprintf(m->migrate_uri, sizeof m->migrate_uri, "%s", d->migrate_uri);
+    snprintf(m->vnc_listen, sizeof m->vnc_listen, "%s", d->target_vnc_listen);
     m->lock = &st->mig_lock;
     m->status = MIG_ACTIVE;
     xgrow((void **)&st->migs, &st->cap_migs, st->n_migs + 1, sizeof *st->migs);
@@ -681,7 +637,7 @@ static int vm_elsewhere(agent_state *st, yun_hv *hv, agent_vm *v, const desired_
 static int vm_reconcile(agent_state *st, yun_hv *hv, agent_vm *v, const desired_vm *d, const hv_domain_info *dom,
                          int64_t now)
 {
-    const char *domain = d->domain ? d->domain : (dom ? dom->name : "");
+    const char *domain = d->domain[0] ? d->domain : (dom ? dom->name : "");
     if (dom && !dom->yun_owned) {
         /* a stranger that happens to carry this uuid: never touched, whatever yund wants */
         yun_err e = YUN_ERR_INIT;
@@ -776,7 +732,7 @@ int agent_reconcile(agent_state *st, yun_hv *hv, const json_t *desired, int64_t 
     {
         desired_vm d;
         yun_err e = YUN_ERR_INIT;
-        if (desired_parse(j, &d, &e) < 0) {
+        if (proto_desired_decode(j, &d, &e) < 0) {
             log_warn("agent: skipping a VM of yund's answer: %s", e.msg);
             continue;
         }

@@ -5,6 +5,7 @@
 
 #include "api/api_int.h"
 #include "hv/hv_console.h"
+#include "proto/proto.h"
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -204,45 +205,41 @@ static int parse_report(json_t *j, ctl_report *r, ctl_domain **doms, ctl_verdict
     return 0;
 }
 
+/* The answer's entry for d, through the protocol's encoder (proto.h). */
 static void write_desired(api_req *rq, yun_buf *b, const ctl_desired *d)
 {
     const yun_vm *vm = &d->vm;
-    char domain[192], path[YUN_PATH_MAX];
-    model_vm_domain_name(vm, domain, sizeof domain);
-    buf_puts(b, "{");
-    jw_kstr(b, "uuid", vm->uuid);
-    jw_kstr(b, "name", vm->name);
-    jw_kstr(b, "owner", vm->owner_name);
-    jw_kstr(b, "domain", domain);
-    jw_kstr(b, "want", model_vm_want_name(vm->want));
-    jw_kbool(b, "here", d->here);
-    jw_kint(b, "target_host", d->here ? 0 : d->target_host);
-    if (!d->here) {
-        jw_kstr(b, "migrate_uri", d->migrate_uri);
-        jw_kstr(b, "target_libvirt_uri", d->target_libvirt_uri);
-        jw_kstr(b, "target_vnc_listen", d->target_vnc_listen);
+    proto_desired p = {.want = vm->want,
+                       .here = d->here,
+                       .reboot = d->reboot,
+                       .incoming = d->incoming,
+                       .target_host = d->target_host,
+                       .cpus = vm->cpus,
+                       .mem_mib = (int64_t)vm->mem_mib,
+                       .max_mem_mib = (int64_t)vm->max_mem_mib,
+                       .disk_mib = (int64_t)vm->disk_mib,
+                       .cpu_shares = vm->cpu_shares,
+                       .cpu_cap = vm->cpu_cap};
+    snprintf(p.uuid, sizeof p.uuid, "%s", vm->uuid);
+    snprintf(p.name, sizeof p.name, "%s", vm->name);
+    snprintf(p.owner, sizeof p.owner, "%s", vm->owner_name);
+    model_vm_domain_name(vm, p.domain, sizeof p.domain);
+    snprintf(p.migrate_uri, sizeof p.migrate_uri, "%s", d->migrate_uri);
+    snprintf(p.target_libvirt_uri, sizeof p.target_libvirt_uri, "%s", d->target_libvirt_uri);
+    snprintf(p.target_vnc_listen, sizeof p.target_vnc_listen, "%s", d->target_vnc_listen);
+    ctl_vm_disk_path(rq->ctl, vm->uuid, p.disk, sizeof p.disk);
+    ctl_vm_console_path(rq->ctl, vm->uuid, p.console, sizeof p.console);
+    if (d->image) {
+        snprintf(p.img_path, sizeof p.img_path, "%s", d->image->path);
+        snprintf(p.kernel, sizeof p.kernel, "%s", d->image->kernel);
+        snprintf(p.initrd, sizeof p.initrd, "%s", d->image->initrd);
+        snprintf(p.cmdline, sizeof p.cmdline, "%s", d->image->cmdline);
     }
-    if (d->incoming)
-        jw_kbool(b, "incoming", true);
-    jw_kint(b, "cpus", vm->cpus);
-    jw_kint(b, "mem_mib", (long long)vm->mem_mib);
-    jw_kint(b, "max_mem_mib", (long long)vm->max_mem_mib);
-    jw_kint(b, "disk_mib", (long long)vm->disk_mib);
-    jw_kint(b, "cpu_shares", vm->cpu_shares);
-    jw_kint(b, "cpu_cap", vm->cpu_cap);
-    ctl_vm_disk_path(rq->ctl, vm->uuid, path, sizeof path);
-    jw_kstr(b, "disk", path);
-    ctl_vm_console_path(rq->ctl, vm->uuid, path, sizeof path);
-    jw_kstr(b, "console", path);
-    if (d->reboot)
-        jw_kbool(b, "reboot", true);
-    jw_key(b, "image");
-    buf_puts(b, "{");
-    jw_kstr(b, "path", d->image ? d->image->path : "");
-    jw_kstr(b, "kernel", d->image ? d->image->kernel : "");
-    jw_kstr(b, "initrd", d->image ? d->image->initrd : "");
-    jw_kstr(b, "cmdline", d->image ? d->image->cmdline : "");
-    buf_puts(b, "}}");
+    json_t *j = proto_desired_encode(&p);
+    char *text = json_dumps(j, JSON_COMPACT);
+    buf_puts(b, text);
+    free(text);
+    json_decref(j);
 }
 
 /* The longest an agent's report answer is held (its HTTP timeout is 15 s). */

@@ -701,7 +701,7 @@ static int vm_reconcile(agent_state *st, yun_hv *hv, agent_vm *v, const desired_
     return -1;
 }
 
-int agent_reconcile(agent_state *st, yun_hv *hv, const json_t *desired, int64_t now_ms, yun_err *err)
+int agent_reconcile(agent_state *st, yun_hv *hv, const proto_answer *desired, int64_t now_ms, yun_err *err)
 {
     st->actions.len = 0;
     buf_puts(&st->actions, "");
@@ -717,32 +717,23 @@ int agent_reconcile(agent_state *st, yun_hv *hv, const json_t *desired, int64_t 
         }
     }
     mig_forget_reported(st, now_ms);
-    json_t *vms = json_object_get(desired, "vms");
-    if (!json_is_array(vms))
-        return yun_err_set(err, YUN_E_INVALID, "yund's answer has no \"vms\" array");
+    if (desired->n_skipped)
+        log_warn("agent: skipping %zu VM(s) of yund's answer: %s", desired->n_skipped, desired->skipped);
     hv_domain_info *doms = NULL;
     size_t ndoms = 0;
     if (hv_domain_list(hv, &doms, &ndoms, err) < 0)
         return -1;
     for (size_t i = 0; i < st->n; i++)
         st->vms[i].listed = false;
-    size_t idx;
-    json_t *j;
-    json_array_foreach(vms, idx, j)
-    {
-        desired_vm d;
-        yun_err e = YUN_ERR_INIT;
-        if (proto_desired_decode(j, &d, &e) < 0) {
-            log_warn("agent: skipping a VM of yund's answer: %s", e.msg);
-            continue;
-        }
-        agent_vm *v = vm_get(st, d.uuid);
+    for (size_t i = 0; i < desired->n_vms; i++) {
+        const desired_vm *d = &desired->vms[i];
+        agent_vm *v = vm_get(st, d->uuid);
         v->listed = true;
-        v->want = d.want;
-        v->here = d.here;
-        v->incoming = d.incoming;
-        vm_paths(st, v, &d);
-        (void)vm_reconcile(st, hv, v, &d, dom_find(doms, ndoms, d.uuid), now_ms); /* failures are verdicts */
+        v->want = d->want;
+        v->here = d->here;
+        v->incoming = d->incoming;
+        vm_paths(st, v, d);
+        (void)vm_reconcile(st, hv, v, d, dom_find(doms, ndoms, d->uuid), now_ms); /* failures are verdicts */
     }
     free(doms);
     /* forget the VMs yund no longer lists (deleted and acknowledged, or gone elsewhere) */
@@ -779,34 +770,39 @@ static size_t utf8_sanitize(char *s, size_t n)
     return o;
 }
 
-/* The last AGENT_CONSOLE_TAIL_MAX bytes of path when it changed since the last delivered report. */
-static json_t *console_tail(agent_vm *v, const char *path)
+/* The last AGENT_CONSOLE_TAIL_MAX bytes of path when it changed since the last delivered report, into c (its
+ * tail allocated). false when there is nothing to send. */
+static bool console_tail(agent_vm *v, const char *path, proto_console *c)
 {
     AUTOCLOSE int fd = open(path, O_RDONLY | O_CLOEXEC);
     struct stat sb;
     if (fd < 0 || fstat(fd, &sb) < 0)
-        return NULL;
+        return false;
     int64_t mtime = (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec;
     if (v->con_sent && v->con_sent_size == sb.st_size && v->con_sent_mtime == mtime)
-        return NULL;
+        return false;
     size_t n = sb.st_size > AGENT_CONSOLE_TAIL_MAX ? AGENT_CONSOLE_TAIL_MAX : (size_t)sb.st_size;
-    AUTOFREE char *b = xmalloc(n + 1);
+    char *b = xmalloc(n + 1);
     ssize_t r = pread(fd, b, n, sb.st_size - (off_t)n);
-    if (r < 0)
-        return NULL;
+    if (r < 0) {
+        free(b);
+        return false;
+    }
     size_t len = (size_t)r;
     /* starting mid-character, skip its continuation bytes rather than print '?' */
     size_t skip = 0;
     while (skip < len && skip < 3 && ((unsigned char)b[skip] & 0xC0) == 0x80)
         skip++;
     len = utf8_sanitize(b + skip, len - skip);
-    json_t *s = json_stringn(b + skip, len);
-    if (!s)
-        return NULL;
+    memmove(b, b + skip, len);
+    b[len] = '\0';
+    snprintf(c->uuid, sizeof c->uuid, "%s", v->uuid);
+    c->tail = b;
+    c->len = len;
     v->con_pending = true;
     v->con_pending_size = sb.st_size;
     v->con_pending_mtime = mtime;
-    return s;
+    return true;
 }
 
 /* Learns the address of a running guest: every second while it has none (a lease comes a few seconds into
@@ -839,37 +835,46 @@ static void vm_address(const agent_state *st, yun_hv *hv, agent_vm *v, const hv_
     v->address_at = now;
 }
 
-static const char *verdict(const agent_vm *v, const hv_domain_info *dom)
+static void verdict(const agent_vm *v, const hv_domain_info *dom, proto_verdict *out)
 {
+    snprintf(out->uuid, sizeof out->uuid, "%s", v->uuid);
+    out->total_ms = out->downtime_ms = -1;
     if (v->deleted)
-        return "deleted";
-    if (v->incoming && !(dom && dom->state == HV_DOM_RUNNING))
-        return "migrating";
-    if (v->failed)
-        return "error";
-    if (dom && dom->state == HV_DOM_CRASHED)
-        return "error";
-    if (dom_active(dom))
-        return v->want == YUN_WANT_RUNNING ? "running" : "stopping";
-    return v->want == YUN_WANT_RUNNING ? "starting" : "stopped";
+        out->deleted = true;
+    else if (v->incoming && !(dom && dom->state == HV_DOM_RUNNING))
+        out->state = YUN_VM_MIGRATING;
+    else if (v->failed || (dom && dom->state == HV_DOM_CRASHED))
+        out->state = YUN_VM_ERROR;
+    else if (dom_active(dom))
+        out->state = v->want == YUN_WANT_RUNNING ? YUN_VM_RUNNING : YUN_VM_STOPPING;
+    else
+        out->state = v->want == YUN_WANT_RUNNING ? YUN_VM_STARTING : YUN_VM_STOPPED;
 }
 
-json_t *agent_report(agent_state *st, yun_hv *hv, yun_err *err)
+int agent_report(agent_state *st, yun_hv *hv, proto_report *out, yun_err *err)
 {
+    memset(out, 0, sizeof *out);
     hv_domain_info *doms = NULL;
     size_t ndoms = 0;
     if (hv_domain_list(hv, &doms, &ndoms, err) < 0)
-        return NULL;
-    json_t *jdoms = json_array();
+        return -1;
+    proto_domain *pd = xcalloc(ndoms + 1, sizeof *pd);
     for (size_t i = 0; i < ndoms; i++) {
         const hv_domain_info *d = &doms[i];
-        json_array_append_new(jdoms, json_pack("{s:s, s:s, s:s, s:b, s:i, s:I, s:i, s:i}", "uuid", d->uuid, "name",
-                                               d->name, "state", dom_state_name(d->state), "yun_owned", d->yun_owned,
-                                               "cpus", d->cpus, "mem_mib", (json_int_t)d->mem_mib, "cpu_shares",
-                                               d->cpu_shares, "cpu_cap", d->cpu_cap));
+        snprintf(pd[i].uuid, sizeof pd[i].uuid, "%s", d->uuid);
+        snprintf(pd[i].name, sizeof pd[i].name, "%s", d->name);
+        snprintf(pd[i].state, sizeof pd[i].state, "%s", dom_state_name(d->state));
+        pd[i].yun_owned = d->yun_owned;
+        pd[i].cpus = d->cpus;
+        pd[i].mem_mib = (int64_t)d->mem_mib;
+        pd[i].cpu_shares = d->cpu_shares;
+        pd[i].cpu_cap = d->cpu_cap;
     }
-    json_t *jvms = json_array();
-    json_t *jcons = json_array();
+    out->domains = pd;
+    out->n_domains = ndoms;
+    proto_verdict *pv = xcalloc(st->n + st->n_migs + 1, sizeof *pv);
+    proto_console *pc = xcalloc(st->n + 1, sizeof *pc);
+    size_t nv = 0, nc = 0;
     for (size_t i = 0; i < st->n; i++) {
         agent_vm *v = &st->vms[i];
         if (!v->here)
@@ -877,45 +882,49 @@ json_t *agent_report(agent_state *st, yun_hv *hv, yun_err *err)
         const hv_domain_info *dom = dom_find(doms, ndoms, v->uuid);
         if (dom && !dom->yun_owned)
             dom = NULL;
-        const char *state = verdict(v, dom);
-        json_t *jv = json_pack("{s:s, s:s}", "uuid", v->uuid, "state", state);
+        proto_verdict *vd = &pv[nv++];
+        verdict(v, dom, vd);
         vm_address(st, hv, v, dom);
-        if (v->address[0])
-            json_object_set_new(jv, "address", json_string(v->address));
+        snprintf(vd->address, sizeof vd->address, "%s", v->address);
         if (v->error[0])
-            json_object_set_new(jv, "error", json_string(v->error));
+            snprintf(vd->error, sizeof vd->error, "%s", v->error);
         else if (dom && dom->state == HV_DOM_CRASHED && !v->deleted)
-            json_object_set_new(jv, "error", json_string("the guest crashed"));
-        json_array_append_new(jvms, jv);
+            snprintf(vd->error, sizeof vd->error, "the guest crashed");
         if (v->deleted || v->want == YUN_WANT_DELETED)
             continue;
-        json_t *tail = console_tail(v, v->console);
-        if (tail)
-            json_array_append_new(jcons, json_pack("{s:s, s:o}", "uuid", v->uuid, "tail", tail));
+        if (console_tail(v, v->console, &pc[nc]))
+            nc++;
     }
     /* migrations out of this host: the VMs are assigned elsewhere, but their source tells how it goes */
     for (size_t i = 0; i < st->n_migs; i++) {
         agent_mig *m = st->migs[i];
+        proto_verdict *vd = &pv[nv++];
+        snprintf(vd->uuid, sizeof vd->uuid, "%s", m->uuid);
+        vd->total_ms = vd->downtime_ms = -1;
         pthread_mutex_lock(&st->mig_lock);
         mig_status s = m->status;
-        hv_migrate_stats ms = m->stats;
-        json_t *jv = json_pack("{s:s, s:s}", "uuid", m->uuid, "state",
-                               s == MIG_ACTIVE ? "migrating" : s == MIG_DONE ? "migrated" : "running");
-        if (s == MIG_FAILED)
-            json_object_set_new(jv, "migrate_error", json_string(m->error));
-        pthread_mutex_unlock(&st->mig_lock);
         if (s == MIG_DONE) {
-            json_object_set_new(jv, "total_ms", json_integer(ms.total_ms));
-            json_object_set_new(jv, "downtime_ms", json_integer(ms.downtime_ms));
+            vd->migrated = true;
+            vd->total_ms = m->stats.total_ms;
+            vd->downtime_ms = m->stats.downtime_ms;
+        } else {
+            vd->state = s == MIG_ACTIVE ? YUN_VM_MIGRATING : YUN_VM_RUNNING;
         }
+        if (s == MIG_FAILED)
+            snprintf(vd->migrate_error, sizeof vd->migrate_error, "%s", m->error);
+        pthread_mutex_unlock(&st->mig_lock);
         if (s != MIG_ACTIVE)
             m->reported = true;
-        json_array_append_new(jvms, jv);
     }
+    out->vms = pv;
+    out->n_vms = nv;
+    out->consoles = pc;
+    out->n_consoles = nc;
     free(doms);
     uint64_t total = 0, avail = 0;
     if (agent_disk_mib(st->vm_dir, &total, &avail, NULL) < 0)
         agent_disk_mib("/", &total, &avail, NULL); /* vm_dir not made yet: its parent's file system, roughly */
-    return json_pack("{s:I, s:o, s:o, s:o}", "disk_free_mib", (json_int_t)avail, "domains", jdoms, "vms", jvms,
-                     "consoles", jcons);
+    out->has_disk_free = true;
+    out->disk_free_mib = avail;
+    return 0;
 }

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "hv/hv.h"
+#include "proto/proto.h"
 
 #define AGENT_DEFAULT_INTERVAL_MS 2000
 #define AGENT_DEFAULT_SHUTDOWN_TIMEOUT_MS 30000
@@ -77,22 +78,22 @@ void agent_state_set_address_backoff(agent_state *st, int fast_for_ms, int slow_
  * running ones keep theirs until restarted. -1 with err (nothing changed) when hv_vnc_listen_check refuses it. */
 int agent_state_set_vnc_listen(agent_state *st, const char *addr, yun_err *err);
 
-/* The report for yund (docs/agent-protocol.md): every domain on the host, the verdict on each VM the last
+/* The report for yund (docs/agent-protocol.md) into out (freed with proto_report_free): every domain on the host, the verdict on each VM the last
  * answer listed here (with its guest's IPv4 address once the hypervisor knows it: hv_domain_address, asked
  * every AGENT_ADDR_ASK_MS until known, AGENT_ADDR_SLOW_MS once the guest ran AGENT_ADDR_FAST_FOR_MS without
  * one, and every AGENT_ADDR_RECHECK_MS once known), and the console tails
- * that changed since the last delivered report. A new reference, or NULL with err when the hypervisor
+ * that changed since the last delivered report. -1 with err (out holds nothing) when the hypervisor
  * cannot list its domains. */
-json_t *agent_report(agent_state *st, yun_hv *hv, yun_err *err);
+int agent_report(agent_state *st, yun_hv *hv, proto_report *out, yun_err *err);
 
-/* Makes desired (yund's answer to the last report: {"vms": [...]}) true on this host, by DESIGN.md's
+/* Makes desired (yund's answer to the last report, decoded by proto_answer_decode) true on this host, by DESIGN.md's
  * decision table, one VM at a time: a VM that fails gets an error verdict and the others go on. Never
  * blocks on a guest (a shutdown is asked, and a later pass powers off after the timeout); never touches a
  * domain without yun's metadata. now_ms is a monotonic clock (yun_mono_ms), passed in for tests.
  * Calling it also means the last report was delivered (its console tails count as sent).
- * Returns the number of actions taken (0 when the host already matched), or -1 with err when desired is
- * not the answer the protocol describes or the hypervisor cannot list its domains. */
-int agent_reconcile(agent_state *st, yun_hv *hv, const json_t *desired, int64_t now_ms, yun_err *err);
+ * Returns the number of actions taken (0 when the host already matched), or -1 with err when
+ * the hypervisor cannot list its domains. */
+int agent_reconcile(agent_state *st, yun_hv *hv, const proto_answer *desired, int64_t now_ms, yun_err *err);
 
 /* Live migrations out of this host run in worker threads (agent.c says why); agent_reconcile starts them
  * and agent_report carries their progress. agent_migrations_active: how many are under way now.

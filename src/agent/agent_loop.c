@@ -78,17 +78,16 @@ static void *keepalive_main(void *p)
             ans = http_resp_json(&r, &e);
             http_resp_free(&r);
         }
+        proto_answer a;
+        bool decoded = ans && proto_answer_decode(ans, &a, &e) == 0;
+        json_decref(ans);
         pthread_mutex_lock(&k->lock);
         k->sent++;
-        size_t i;
-        json_t *v;
-        json_array_foreach(json_object_get(ans, "vms"), i, v)
-        {
-            const char *uuid = json_string_value(json_object_get(v, "uuid"));
-            if (uuid && json_is_true(json_object_get(v, "reboot")))
-                json_object_set_new(k->reboots, uuid, json_true());
-        }
-        json_decref(ans);
+        for (size_t i = 0; decoded && i < a.n_vms; i++)
+            if (a.vms[i].reboot)
+                json_object_set_new(k->reboots, a.vms[i].uuid, json_true());
+        if (decoded)
+            proto_answer_free(&a);
     }
     pthread_mutex_unlock(&k->lock);
     return NULL;
@@ -126,7 +125,7 @@ static void keepalive_stop(keepalive *k, pthread_t th)
 
 /* A reconcile begins (with the report just delivered) or ends (report NULL). On begin, the reboots the
  * keepalive saw are folded into answer. */
-static void keepalive_busy(keepalive *k, const char *url, char *report, json_t *answer)
+static void keepalive_busy(keepalive *k, const char *url, char *report, proto_answer *answer)
 {
     pthread_mutex_lock(&k->lock);
     if (report) {
@@ -135,14 +134,9 @@ static void keepalive_busy(keepalive *k, const char *url, char *report, json_t *
         k->url = xstrdup(url);
         k->report = report;
         k->busy_since = yun_mono_ms();
-        size_t i;
-        json_t *v;
-        json_array_foreach(json_object_get(answer, "vms"), i, v)
-        {
-            const char *uuid = json_string_value(json_object_get(v, "uuid"));
-            if (uuid && json_object_get(k->reboots, uuid))
-                json_object_set_new(v, "reboot", json_true());
-        }
+        for (size_t i = 0; i < answer->n_vms; i++)
+            if (json_object_get(k->reboots, answer->vms[i].uuid))
+                answer->vms[i].reboot = true;
         json_object_clear(k->reboots);
     } else {
         k->busy_since = 0;
@@ -199,38 +193,35 @@ static int register_once(const agent_config *cfg, yun_hv *hv, const char *disk_d
     uint64_t total = 0, avail = 0;
     if (agent_disk_mib(disk_dir, &total, &avail, NULL) < 0 && agent_disk_mib(".", &total, &avail, err) < 0)
         return -1; /* vm_dir is made after the first registration: until then the guess is "." */
-    json_t *body = json_pack("{s:s, s:i, s:i, s:I, s:I, s:I, s:s, s:s, s:s, s:s}", "name",
-                             cfg->host_name && *cfg->host_name ? cfg->host_name : ni.hostname, "cores", ni.cores,
-                             "mhz", ni.mhz, "mem_mib", (json_int_t)ni.mem_mib, "disk_total_mib", (json_int_t)total,
-                             "disk_free_mib", (json_int_t)avail, "hypervisor", ni.hypervisor, "accel", ni.accel,
-                             "libvirt_uri", cfg->libvirt_uri ? cfg->libvirt_uri : "", "migrate_addr",
-                             cfg->migrate_addr ? cfg->migrate_addr : "");
-    /* only when set: a yund from before it would refuse the unknown field */
-    if (cfg->mgmt_addr && *cfg->mgmt_addr)
-        json_object_set_new(body, "mgmt_addr", json_string(cfg->mgmt_addr));
+    proto_register m = {.cores = ni.cores,
+                        .mhz = ni.mhz,
+                        .mem_mib = (int64_t)ni.mem_mib,
+                        .disk_total_mib = (int64_t)total,
+                        .disk_free_mib = (int64_t)avail};
+    snprintf(m.name, sizeof m.name, "%s", cfg->host_name && *cfg->host_name ? cfg->host_name : ni.hostname);
+    snprintf(m.hypervisor, sizeof m.hypervisor, "%s", ni.hypervisor);
+    snprintf(m.accel, sizeof m.accel, "%s", ni.accel);
+    snprintf(m.libvirt_uri, sizeof m.libvirt_uri, "%s", cfg->libvirt_uri ? cfg->libvirt_uri : "");
+    snprintf(m.migrate_addr, sizeof m.migrate_addr, "%s", cfg->migrate_addr ? cfg->migrate_addr : "");
+    /* sent only when set (proto.c): a yund from before it would refuse the unknown field */
+    snprintf(m.mgmt_addr, sizeof m.mgmt_addr, "%s", cfg->mgmt_addr ? cfg->mgmt_addr : "");
+    json_t *body = proto_register_encode(&m);
     AUTOFREE char *url = url_join(cfg->controller_url, "/v1/agent/register");
     json_t *ans = http_json("POST", url, cfg->token, body, AGENT_HTTP_TIMEOUT_MS, err);
     json_decref(body);
     if (!ans)
         return -1;
-    json_int_t id = 0, interval = 0;
-    const char *vm_dir = NULL, *image_dir = NULL;
-    json_error_t je;
-    int rc = json_unpack_ex(ans, &je, 0, "{s:I, s?I, s:s, s?s}", "host_id", &id, "interval_ms", &interval, "vm_dir",
-                            &vm_dir, "image_dir", &image_dir);
-    if (rc < 0 || id <= 0 || vm_dir[0] != '/') {
-        yun_err_set(err, YUN_E_INTERNAL, "yund's answer to register is not what docs/agent-protocol.md says: %s",
-                    rc < 0 ? je.text : "host_id must be positive and vm_dir absolute");
-        json_decref(ans);
-        return -1;
-    }
-    reg->host_id = id;
-    reg->interval_ms = interval > 0 ? (int)interval : AGENT_DEFAULT_INTERVAL_MS;
-    snprintf(reg->vm_dir, sizeof reg->vm_dir, "%s", vm_dir);
-    snprintf(reg->image_dir, sizeof reg->image_dir, "%s", image_dir ? image_dir : "");
+    proto_registered r;
+    int rc = proto_registered_decode(ans, &r, err);
+    json_decref(ans);
+    if (rc < 0)
+        return yun_err_prefix(err, "yund's answer to register is not what docs/agent-protocol.md says: ");
+    reg->host_id = r.host_id;
+    reg->interval_ms = r.interval_ms > 0 && r.interval_ms <= INT32_MAX ? (int)r.interval_ms : AGENT_DEFAULT_INTERVAL_MS;
+    snprintf(reg->vm_dir, sizeof reg->vm_dir, "%s", r.vm_dir);
+    snprintf(reg->image_dir, sizeof reg->image_dir, "%s", r.image_dir);
     reg->disk_total_mib = total;
     reg->disk_free_mib = avail;
-    json_decref(ans);
     return 0;
 }
 
@@ -418,9 +409,8 @@ int agent_run(const agent_config *cfg, yun_err *err)
             net_tried = t0;
             net_ok = net_setup(cfg, hv, st, net_fail, sizeof net_fail);
         }
-        json_t *report = agent_report(st, hv, &e);
-        bool console_moved = report && json_array_size(json_object_get(report, "consoles")) > 0;
-        if (!report) {
+        proto_report report;
+        if (agent_report(st, hv, &report, &e) < 0) {
             if (strcmp(last_fail, e.msg))
                 log_warn("agent: listing the host's domains: %s", e.msg);
             snprintf(last_fail, sizeof last_fail, "%s", e.msg);
@@ -441,16 +431,24 @@ int agent_run(const agent_config *cfg, yun_err *err)
         AUTOFREE char *post_url = hold ? xasprintf("%s?since=%llu&wait_ms=%d", url, (unsigned long long)since,
                                                    interval)
                                        : xstrdup(url);
-        char *body = json_dumps(report, JSON_COMPACT);
-        json_decref(report);
-        json_t *answer = NULL;
+        bool console_moved = report.n_consoles > 0;
+        json_t *jreport = proto_report_encode(&report);
+        proto_report_free(&report);
+        char *body = json_dumps(jreport, JSON_COMPACT);
+        json_decref(jreport);
+        json_t *janswer = NULL;
         http_resp resp;
         if (http_request("POST", post_url, cfg->token, "application/json", body, strlen(body), AGENT_HTTP_TIMEOUT_MS,
                          &resp, &e) == 0) {
-            answer = http_resp_json(&resp, &e);
+            janswer = http_resp_json(&resp, &e);
             http_resp_free(&resp);
         }
-        if (!answer) {
+        proto_answer answer;
+        bool got = janswer && proto_answer_decode(janswer, &answer, &e) == 0;
+        if (janswer && !got)
+            e.code = YUN_E_UNAVAILABLE; /* an answer that is not what the protocol says: tried again */
+        json_decref(janswer);
+        if (!got) {
             free(body);
             if (e.code == YUN_E_UNAUTHORIZED || e.code == YUN_E_FORBIDDEN) {
                 *err = e;
@@ -478,16 +476,15 @@ int agent_run(const agent_config *cfg, yun_err *err)
             log_info("agent: reporting to yund works again");
         last_fail[0] = 0;
         backoff = interval;
-        keepalive_busy(&ka, url, body, answer);
-        int acted = agent_reconcile(st, hv, answer, yun_mono_ms(), &e);
+        keepalive_busy(&ka, url, body, &answer);
+        int acted = agent_reconcile(st, hv, &answer, yun_mono_ms(), &e);
         if (acted > 0)
             last_action = yun_mono_ms();
         if (acted < 0)
             log_warn("agent: %s", e.msg);
         keepalive_busy(&ka, NULL, NULL, NULL);
-        json_t *jver = json_object_get(answer, "version");
-        bool can_hold = json_is_integer(jver);
-        since = can_hold ? (uint64_t)json_integer_value(jver) : 0;
+        bool can_hold = answer.version >= 0;
+        since = can_hold ? (uint64_t)answer.version : 0;
         /* one immediate report after acting (never two in a row, so passes that keep acting cannot spin);
          * while a console moves in the 30 s after acting (a guest booting), report every 250 ms without
          * holding, so its lines reach yund promptly; otherwise hold, which paces the loop */
@@ -495,7 +492,7 @@ int agent_run(const agent_config *cfg, yun_err *err)
         last_immediate = immediate;
         bool brisk = !immediate && console_moved && yun_mono_ms() - last_action < AGENT_BRISK_FOR_MS;
         hold = can_hold && !immediate && !brisk;
-        json_decref(answer);
+        proto_answer_free(&answer);
         int64_t spent = yun_mono_ms() - t0;
         int64_t wait = immediate ? 0 : brisk ? AGENT_BRISK_INTERVAL_MS : hold ? 0 : interval;
         if (wait > interval)

@@ -16,6 +16,7 @@
 #include "ctl/ctl.h"
 #include "store/store.h"
 #include "util/buf.h"
+#include "util/jfield.h"
 
 #define API_MAX_PARAMS 3
 #define API_JSON_MAX (1u << 20)      /* JSON request bodies */
@@ -106,31 +107,13 @@ struct api_req {
 /* A query argument, or NULL. */
 const char *api_query(api_req *rq, const char *key);
 
-/* ---- input ---- */
-typedef enum { F_STRING, F_INT, F_BOOL, F_SIZE, F_OBJECT, F_ARRAY } api_ftype;
-typedef struct api_field {
-    const char *name;
-    api_ftype type;
-    bool required;
-    /* F_INT: the whole numbers allowed; F_SIZE: the sizes allowed, in MiB (min 0: "0" and 0 too, "no limit").
-     * Both 0: any (fields bounded elsewhere). Every number a user or admin sends has its range here, so it
-     * is refused where it enters, with a 400 that names the field and says the range (util/num.h). */
-    int64_t min, max;
-    /* F_OBJECT: its own fields, checked with it (NULL: any object); F_ARRAY: its elements' fields, for the
-     * range of a number beyond 64 bits (the elements themselves are checked where they are read) */
-    const struct api_field *sub;
-} api_field;
-
-/* Checks obj against fields (names, types, ranges, required, and sub-objects' fields): unknown, ill-typed or
- * out-of-range fields fail with YUN_E_INVALID naming the field (prefixed by where, e.g. "vms[2]") and what
- * is expected. */
-int api_json_check(const json_t *obj, const api_field *fields, const char *where, yun_err *err);
+/* ---- input: bodies are checked by tables of fields (util/jfield.h) ---- */
 /* Parses the request body as a JSON object and checks it. Returns a new reference or NULL. */
-json_t *api_body_json(api_req *rq, const api_field *fields, yun_err *err);
-/* A size field: "128M" or 128 (MiB), > 0 (api_json_check has checked its range). Absent leaves *mib unchanged
+json_t *api_body_json(api_req *rq, const jfield *fields, yun_err *err);
+/* A size field: "128M" or 128 (MiB), > 0 (jfield_check has checked its range). Absent leaves *mib unchanged
  * and returns 0. */
 int api_json_size(const json_t *obj, const char *key, uint64_t *mib, yun_err *err);
-/* Strict unpack after api_json_check, so an error that slips past the check still says something. */
+/* Strict unpack after jfield_check, so an error that slips past the check still says something. */
 int api_unpack(json_t *obj, yun_err *err, const char *fmt, ...);
 
 /* ---- output ---- */

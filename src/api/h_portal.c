@@ -12,7 +12,7 @@
 #include "util/log.h"
 #include "util/mem.h"
 
-static const api_field login_fields[] = {{"name", F_STRING, true}, {"password", F_STRING, true}, {NULL, 0, false}};
+static const jfield login_fields[] = {{"name", F_STRING, true}, {"password", F_STRING, true}, {NULL, 0, false}};
 
 static const char *header(api_req *rq, const char *name)
 {
@@ -83,7 +83,7 @@ int h_register(api_req *rq, api_resp *rs, yun_err *err)
     return r;
 }
 
-static const api_field password_fields[] = {
+static const jfield password_fields[] = {
     {"password", F_STRING, true}, {"old_password", F_STRING, false}, {NULL, 0, false}};
 
 int h_user_password(api_req *rq, api_resp *rs, yun_err *err)

@@ -64,7 +64,7 @@ int h_setting_get(api_req *rq, api_resp *rs, yun_err *err)
     return 0;
 }
 
-static const api_field put_fields[] = {{"value", F_STRING, true}, {NULL, 0, false}};
+static const jfield put_fields[] = {{"value", F_STRING, true}, {NULL, 0, false}};
 
 int h_setting_put(api_req *rq, api_resp *rs, yun_err *err)
 {

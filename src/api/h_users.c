@@ -60,7 +60,7 @@ int h_user_show(api_req *rq, api_resp *rs, yun_err *err)
 }
 
 /* 0 is unlimited, for each */
-static const api_field quota_fields[] = {
+static const jfield quota_fields[] = {
     {"max_vms", F_INT, false, 0, YUN_QUOTA_MAX_COUNT},
     {"max_cpus", F_INT, false, 0, YUN_QUOTA_MAX_COUNT},
     {"max_memory", F_SIZE, false, 0, YUN_QUOTA_MAX_MIB},
@@ -115,7 +115,7 @@ static int respond_token(api_req *rq, api_resp *rs, int status, const yun_user *
     return 0;
 }
 
-static const api_field create_fields[] = {{"name", F_STRING, true},
+static const jfield create_fields[] = {{"name", F_STRING, true},
                                           {"admin", F_BOOL, false},
                                           {"quota", F_OBJECT, false, 0, 0, quota_fields},
                                           {NULL, 0, false}};
@@ -151,7 +151,7 @@ int h_user_create(api_req *rq, api_resp *rs, yun_err *err)
     return respond_token(rq, rs, 201, &u, tok, err);
 }
 
-static const api_field patch_fields[] = {
+static const jfield patch_fields[] = {
     {"admin", F_BOOL, false}, {"quota", F_OBJECT, false, 0, 0, quota_fields}, {NULL, 0, false}};
 
 int h_user_patch(api_req *rq, api_resp *rs, yun_err *err)

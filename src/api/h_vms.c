@@ -281,7 +281,7 @@ int h_vm_show(api_req *rq, api_resp *rs, yun_err *err)
 }
 
 /* Every number with its range (model.h), so a number out of range is a 400 naming it before anything else. */
-static const api_field create_fields[] = {
+static const jfield create_fields[] = {
     {"name", F_STRING, true},
     {"image", F_STRING, true},
     {"cpus", F_INT, false, 1, YUN_VM_MAX_CPUS},
@@ -297,7 +297,7 @@ static const api_field create_fields[] = {
     {NULL, 0, false},
 };
 
-/* An int field into an int: its range (api_field) has been checked, and every range fits an int. */
+/* An int field into an int: its range (jfield) has been checked, and every range fits an int. */
 static void get_int(json_t *o, const char *key, int *out)
 {
     json_t *v = json_object_get(o, key);
@@ -395,7 +395,7 @@ fail:
     return -1;
 }
 
-static const api_field patch_fields[] = {
+static const jfield patch_fields[] = {
     {"cpu_shares", F_INT, false, YUN_VM_MIN_SHARES, YUN_VM_MAX_SHARES},
     {"cpu_cap", F_INT, false, 0, YUN_VM_MAX_CAP},
     {"memory", F_SIZE, false, YUN_VM_MIN_MEM_MIB, YUN_VM_MAX_MEM_MIB},
@@ -499,7 +499,7 @@ int h_vm_console(api_req *rq, api_resp *rs, yun_err *err)
     return 0;
 }
 
-static const api_field migrate_fields[] = {{"host", F_STRING, false}, {NULL, 0, false}};
+static const jfield migrate_fields[] = {{"host", F_STRING, false}, {NULL, 0, false}};
 
 /* POST /v1/vms/{vm}/migrate {"host": "..."} (admin): live migration when running, a change of host when
  * stopped; without a host the scheduler picks one (ctl_vm_migrate). 202: it goes on in the agents. */

@@ -17,6 +17,7 @@
 #include "ctl/sched.h"
 #include "ctl/settings.h"
 #include "model/model.h"
+#include "proto/proto.h"
 #include "store/store.h"
 
 typedef struct ctl_ctx ctl_ctx;
@@ -127,44 +128,11 @@ void ctl_reboot_request(ctl_ctx *ctx, const char *uuid);
 
 /* ---- the agent's side (docs/agent-protocol.md) ---- */
 
-/* One domain the agent saw. state: "running", "stopped", "paused", "crashed", "other". */
-typedef struct ctl_domain {
-    char uuid[YUN_UUID_LEN];
-    char name[192];
-    char state[16];
-    bool yun_owned;
-} ctl_domain;
-
-/* The agent's verdict on a VM it was told about. deleted: domain and disk are gone. The source of a live
- * migration reports state MIGRATING while it runs, then migrated (the domain left, with the job's figures)
- * or state RUNNING with migrate_error (it failed; the VM still runs on the source). */
-typedef struct ctl_verdict {
-    char uuid[YUN_UUID_LEN];
-    bool deleted;
-    bool migrated;
-    yun_vm_state state; /* when !deleted and !migrated */
-    char error[YUN_MSG_MAX];
-    char address[64]; /* the guest's address as the agent learnt it, "" when unknown (stored as vm.address) */
-    char migrate_error[YUN_MSG_MAX];
-    int64_t total_ms, downtime_ms; /* when migrated; -1 unknown */
-} ctl_verdict;
-
-typedef struct ctl_console {
-    char uuid[YUN_UUID_LEN];
-    const char *tail; /* borrowed */
-    size_t len;
-} ctl_console;
-
-typedef struct ctl_report {
-    bool has_disk_free;
-    uint64_t disk_free_mib;
-    const ctl_domain *domains;
-    size_t n_domains;
-    const ctl_verdict *vms;
-    size_t n_vms;
-    const ctl_console *consoles;
-    size_t n_consoles;
-} ctl_report;
+/* A report's parts are the agent protocol's (src/proto/proto.h). */
+typedef proto_domain ctl_domain;
+typedef proto_verdict ctl_verdict;
+typedef proto_console ctl_console;
+typedef proto_report ctl_report;
 
 /* One entry of the answer: a VM the agent should make true (here), or one it runs for another host. */
 typedef struct ctl_desired {

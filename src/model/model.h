@@ -117,7 +117,7 @@ typedef struct yun_vm {
     char migrate_error[YUN_MSG_MAX]; /* why the last migration (or drain placement) failed, "" when none */
 } yun_vm;
 
-/* The ranges of a VM's numbers: the API refuses a number outside them where it enters (api_field), and
+/* The ranges of a VM's numbers: the API refuses a number outside them where it enters (jfield), and
  * model_vm_validate checks them again, so no sum or product of them can overflow downstream. */
 #define YUN_VM_MAX_CPUS 64
 #define YUN_VM_MIN_MEM_MIB 32

@@ -1,68 +1,339 @@
 #include "proto/proto.h"
 
+#include <arpa/inet.h>
+#include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "util/mem.h"
+
+/* ---- the fields' binding ---- */
+
+#define MEMBER_SIZE(st, m) sizeof(((st *)0)->m)
+#define STR(st, m, req, flags_, doc_)                                                                                  \
+    {                                                                                                                  \
+        .name = #m, .type = F_STRING, .required = req, .off = offsetof(st, m), .size = MEMBER_SIZE(st, m),             \
+        .flags = flags_, .doc = doc_                                                                                   \
+    }
+#define INT(st, m, req, lo, hi, def_, flags_, doc_)                                                                    \
+    {                                                                                                                  \
+        .name = #m, .type = F_INT, .required = req, .min = lo, .max = hi, .off = offsetof(st, m), .def = def_,         \
+        .flags = flags_, .doc = doc_                                                                                   \
+    }
+#define BOOL(st, m, req, def_, flags_, doc_)                                                                           \
+    {                                                                                                                  \
+        .name = #m, .type = F_BOOL, .required = req, .off = offsetof(st, m), .def = def_, .flags = flags_, .doc = doc_ \
+    }
+#define HOOK(name_, type_, req, rd, wr, doc_)                                                                          \
+    {                                                                                                                  \
+        .name = name_, .type = type_, .required = req, .read = rd, .write = wr, .doc = doc_                            \
+    }
+#define ARRAY(st, m, n, elem, req, sub_, doc_)                                                                         \
+    {                                                                                                                  \
+        .name = #m, .type = F_ARRAY, .required = req, .sub = sub_, .off = offsetof(st, m), .size = sizeof(elem),       \
+        .aux = offsetof(st, n), .doc = doc_                                                                            \
+    }
+#define END                                                                                                            \
+    {                                                                                                                  \
+        .name = NULL                                                                                                   \
+    }
+
+#define AT(base, off, type) ((type *)((char *)(base) + (off)))
+
+/* A uuid: it names files in vm_dir, so never a path (model_uuid_check); the member is at offset 0. */
+static int read_uuid(const jfield *f, void *obj, const json_t *v, const char *path, yun_err *err)
+{
+    (void)f;
+    if (!v)
+        return yun_err_set(err, YUN_E_INVALID, "field \"%s\" is required (a string)", path);
+    if (model_uuid_check(json_string_value(v), path, err) < 0)
+        return -1;
+    memcpy(obj, json_string_value(v), YUN_UUID_LEN);
+    return 0;
+}
+static json_t *write_uuid(const jfield *f, const void *obj)
+{
+    (void)f;
+    return json_string((const char *)obj);
+}
+
+/* ---- register ---- */
+
+static const jfield register_fields[] = {
+    STR(proto_register, name, true, 0, "the host's name (non-empty); the same name registering again keeps its id"),
+    INT(proto_register, cores, true, 1, YUN_HOST_MAX_CORES, 0, 0, "logical CPUs"),
+    INT(proto_register, mhz, true, 0, YUN_HOST_MAX_MHZ, 0, 0, "MHz of one core"),
+    INT(proto_register, mem_mib, true, 1, YUN_HOST_MAX_MEM_MIB, 0, 0, "memory, MiB"),
+    INT(proto_register, disk_total_mib, true, 0, YUN_HOST_MAX_DISK_MIB, 0, 0, "vm_dir's file system, MiB"),
+    INT(proto_register, disk_free_mib, true, 0, YUN_HOST_MAX_DISK_MIB, 0, 0, "of which free, MiB"),
+    STR(proto_register, hypervisor, true, 0, "libvirt's driver: qemu"),
+    STR(proto_register, accel, true, 0, "kvm or tcg"),
+    STR(proto_register, libvirt_uri, true, 0, "where yund and other agents reach this host's libvirt"),
+    STR(proto_register, migrate_addr, false, 0, "where other hosts migrate to; \"\" when none"),
+    STR(proto_register, mgmt_addr, false, JF_OMIT, "where guests' VNC listens; sent only when set"),
+    END,
+};
+
+static const jfield registered_fields[] = {
+    INT(proto_registered, host_id, true, 1, INT64_MAX, 0, 0, "the host's id in later calls"),
+    INT(proto_registered, interval_ms, false, 0, INT64_MAX, 0, 0, "the report interval"),
+    STR(proto_registered, image_dir, false, 0, "where yund keeps images (the starter, for the KVM probe)"),
+    STR(proto_registered, vm_dir, true, 0, "where the VMs' overlays and console logs live (absolute)"),
+    END,
+};
+
+json_t *proto_register_encode(const proto_register *m)
+{
+    return jfield_write(register_fields, m);
+}
+
+int proto_register_parse(const char *text, size_t n, proto_register *m, yun_err *err)
+{
+    memset(m, 0, sizeof *m);
+    return jfield_parse_read(register_fields, text, n, m, err);
+}
+
+json_t *proto_registered_encode(const proto_registered *m)
+{
+    return jfield_write(registered_fields, m);
+}
+
+int proto_registered_decode(const json_t *j, proto_registered *m, yun_err *err)
+{
+    memset(m, 0, sizeof *m);
+    if (jfield_read(registered_fields, j, m, "", true, err) < 0)
+        return -1;
+    if (m->vm_dir[0] != '/')
+        return yun_err_set(err, YUN_E_INVALID, "vm_dir \"%.64s\" is not an absolute path", m->vm_dir);
+    return 0;
+}
+
+/* ---- report ---- */
+
+static const jfield domain_fields[] = {
+    HOOK("uuid", F_STRING, true, read_uuid, write_uuid, "the domain's UUID"),
+    STR(proto_domain, name, true, 0, "the domain's name"),
+    STR(proto_domain, state, true, 0, "running, stopped, paused, crashed or other"),
+    BOOL(proto_domain, yun_owned, true, false, 0, "the domain carries yun's metadata"),
+    /* a stranger's figures, as libvirt gave them: bounded by what a host can have */
+    INT(proto_domain, cpus, false, 0, YUN_HOST_MAX_CORES, 0, 0, "vCPUs"),
+    INT(proto_domain, mem_mib, false, 0, YUN_HOST_MAX_MEM_MIB, 0, 0, "memory, MiB"),
+    INT(proto_domain, max_mem_mib, false, 0, YUN_HOST_MAX_MEM_MIB, 0, JF_OMIT, "maximum memory, MiB"),
+    INT(proto_domain, cpu_shares, false, 0, INT32_MAX, 0, 0, "the cgroup's CPU weight"),
+    INT(proto_domain, cpu_cap, false, 0, INT32_MAX, 0, 0, "the CPU cap, % of one vCPU's time; 0 none"),
+    END,
+};
+
+/* A verdict's state: a VM state an agent may report, or deleted, or migrated. */
+static int read_vstate(const jfield *f, void *obj, const json_t *v, const char *path, yun_err *err)
+{
+    (void)f;
+    proto_verdict *vd = obj;
+    const char *s = v ? json_string_value(v) : "";
+    int st = model_vm_state_parse(s);
+    if (!strcmp(s, "deleted"))
+        vd->deleted = true;
+    else if (!strcmp(s, "migrated"))
+        vd->migrated = true;
+    else if (st == YUN_VM_STARTING || st == YUN_VM_RUNNING || st == YUN_VM_STOPPING || st == YUN_VM_STOPPED ||
+             st == YUN_VM_ERROR || st == YUN_VM_MIGRATING)
+        vd->state = (yun_vm_state)st;
+    else
+        return yun_err_set(err, YUN_E_INVALID,
+                           "%s \"%.32s\" is not one of starting, running, stopping, stopped, error, migrating, "
+                           "migrated, deleted",
+                           path, s);
+    return 0;
+}
+static json_t *write_vstate(const jfield *f, const void *obj)
+{
+    (void)f;
+    const proto_verdict *vd = obj;
+    return json_string(vd->deleted ? "deleted" : vd->migrated ? "migrated" : model_vm_state_name(vd->state));
+}
+
+/* Shown to users and used for their probes: an IP address, nothing else. */
+static int read_address(const jfield *f, void *obj, const json_t *v, const char *path, yun_err *err)
+{
+    char *out = AT(obj, f->off, char);
+    const char *s = v ? json_string_value(v) : "";
+    unsigned char bin[sizeof(struct in6_addr)];
+    if (strlen(s) >= f->size)
+        return yun_err_set(err, YUN_E_INVALID, "%s is too long", path);
+    if (*s && inet_pton(AF_INET, s, bin) != 1 && inet_pton(AF_INET6, s, bin) != 1)
+        return yun_err_set(err, YUN_E_INVALID, "%s \"%.64s\" is not an IPv4 or IPv6 address", path, s);
+    snprintf(out, f->size, "%s", s);
+    return 0;
+}
+static json_t *write_address(const jfield *f, const void *obj)
+{
+    const char *s = AT((void *)obj, f->off, char);
+    return *s ? json_string(s) : NULL;
+}
+
+static const jfield verdict_fields[] = {
+    HOOK("uuid", F_STRING, true, read_uuid, write_uuid, "the VM's UUID"),
+    HOOK("state", F_STRING, true, read_vstate, write_vstate,
+         "starting, running, stopping, stopped, error, migrating, migrated or deleted"),
+    STR(proto_verdict, error, false, JF_OMIT, "libvirt's message, with error (or a live change that failed)"),
+    {.name = "address",
+     .type = F_STRING,
+     .off = offsetof(proto_verdict, address),
+     .size = MEMBER_SIZE(proto_verdict, address),
+     .read = read_address,
+     .write = write_address,
+     .doc = "the guest's IP address, once known"},
+    STR(proto_verdict, migrate_error, false, JF_OMIT, "why a migration out of this host failed"),
+    INT(proto_verdict, total_ms, false, -1, YUN_MAX_DURATION_MS, -1, JF_OMIT, "a finished migration's time"),
+    INT(proto_verdict, downtime_ms, false, -1, YUN_MAX_DURATION_MS, -1, JF_OMIT, "and its downtime"),
+    END,
+};
+
+static const jfield console_fields[] = {
+    HOOK("uuid", F_STRING, true, read_uuid, write_uuid, "the VM's UUID"),
+    {.name = "tail",
+     .type = F_STRING,
+     .required = true,
+     .off = offsetof(proto_console, tail),
+     .aux = offsetof(proto_console, len),
+     .doc = "the last 64 KiB of the serial log"},
+    END,
+};
+
+/* disk_free_mib: left out by an agent that could not measure it */
+static int read_disk_free(const jfield *f, void *obj, const json_t *v, const char *path, yun_err *err)
+{
+    (void)f, (void)path, (void)err;
+    proto_report *r = obj;
+    r->has_disk_free = v != NULL;
+    r->disk_free_mib = v ? (uint64_t)json_integer_value(v) : 0;
+    return 0;
+}
+static json_t *write_disk_free(const jfield *f, const void *obj)
+{
+    (void)f;
+    const proto_report *r = obj;
+    return r->has_disk_free ? json_integer((json_int_t)r->disk_free_mib) : NULL;
+}
+
+static const jfield report_fields[] = {
+    {.name = "disk_free_mib",
+     .type = F_INT,
+     .min = 0,
+     .max = YUN_HOST_MAX_DISK_MIB,
+     .read = read_disk_free,
+     .write = write_disk_free,
+     .doc = "vm_dir's free space, MiB"},
+    ARRAY(proto_report, domains, n_domains, proto_domain, true, domain_fields, "every domain on the host"),
+    ARRAY(proto_report, vms, n_vms, proto_verdict, true, verdict_fields, "the verdicts"),
+    ARRAY(proto_report, consoles, n_consoles, proto_console, false, console_fields, "console tails that changed"),
+    END,
+};
+
+json_t *proto_report_encode(const proto_report *m)
+{
+    return jfield_write(report_fields, m);
+}
+
+int proto_report_parse(const char *text, size_t n, proto_report *m, yun_err *err)
+{
+    memset(m, 0, sizeof *m);
+    return jfield_parse_read(report_fields, text, n, m, err);
+}
+
+void proto_report_free(proto_report *m)
+{
+    jfield_free(report_fields, m);
+}
+
+/* ---- the answer ---- */
+
+static int read_want(const jfield *f, void *obj, const json_t *v, const char *path, yun_err *err)
+{
+    (void)f;
+    proto_desired *d = obj;
+    const char *s = v ? json_string_value(v) : "";
+    int w = model_vm_want_parse(s);
+    if (w < 0)
+        return yun_err_set(err, YUN_E_INVALID, "%s: unknown want '%.32s' (running, stopped or deleted)", path, s);
+    d->want = (yun_vm_want)w;
+    return 0;
+}
+static json_t *write_want(const jfield *f, const void *obj)
+{
+    (void)f;
+    return json_string(model_vm_want_name(((const proto_desired *)obj)->want));
+}
+
+/* disk and console: absolute, or "" (an older yund: the agent names them) */
+static int read_abs(const jfield *f, void *obj, const json_t *v, const char *path, yun_err *err)
+{
+    const char *s = v ? json_string_value(v) : "";
+    if (*s && *s != '/')
+        return yun_err_set(err, YUN_E_INVALID, "%s \"%.64s\" is not an absolute path", path, s);
+    if (strlen(s) >= f->size)
+        return yun_err_set(err, YUN_E_INVALID, "%s is longer than %zu bytes", path, f->size - 1);
+    snprintf(AT(obj, f->off, char), f->size, "%s", s);
+    return 0;
+}
+static json_t *write_str(const jfield *f, const void *obj)
+{
+    return json_string(AT((void *)obj, f->off, char));
+}
+
+static const jfield image_fields[] = {
+    {.name = "path",
+     .type = F_STRING,
+     .off = offsetof(proto_desired, img_path),
+     .size = MEMBER_SIZE(proto_desired, img_path),
+     .doc = "the image's base disk"},
+    STR(proto_desired, kernel, false, 0, "direct kernel boot: the kernel, \"\" to boot the disk"),
+    STR(proto_desired, initrd, false, 0, "and its initrd"),
+    STR(proto_desired, cmdline, false, 0, "and its command line"),
+    END,
+};
+
+static const jfield desired_fields[] = {
+    HOOK("uuid", F_STRING, true, read_uuid, write_uuid, "the VM's UUID"),
+    STR(proto_desired, name, false, 0, "the VM's name"),
+    STR(proto_desired, owner, false, 0, "its owner's name"),
+    STR(proto_desired, domain, false, 0, "the libvirt domain's name"),
+    HOOK("want", F_STRING, true, read_want, write_want, "running, stopped or deleted"),
+    BOOL(proto_desired, here, false, true, 0, "assigned to this host"),
+    INT(proto_desired, target_host, false, 0, INT64_MAX, 0, 0, "when not here: the host it is assigned to"),
+    STR(proto_desired, migrate_uri, false, JF_OMIT, "when not here: libvirt's migration URI, or \"\""),
+    STR(proto_desired, target_libvirt_uri, false, JF_OMIT, "when not here: the target's libvirt"),
+    STR(proto_desired, target_vnc_listen, false, JF_OMIT, "when not here: VNC's address there"),
+    BOOL(proto_desired, incoming, false, false, JF_OMIT, "here, migrating in: neither define nor start it"),
+    BOOL(proto_desired, reboot, false, false, JF_OMIT, "reboot it, once"),
+    INT(proto_desired, cpus, false, 0, INT64_MAX, 0, 0, "vCPUs"),
+    INT(proto_desired, mem_mib, false, 0, INT64_MAX, 0, 0, "memory, MiB"),
+    INT(proto_desired, max_mem_mib, false, 0, INT64_MAX, 0, 0, "the memory it may grow to, MiB"),
+    INT(proto_desired, disk_mib, false, 0, INT64_MAX, 0, 0, "the overlay's size, MiB"),
+    INT(proto_desired, cpu_shares, false, 0, INT64_MAX, 0, 0, "the cgroup's CPU weight"),
+    INT(proto_desired, cpu_cap, false, 0, INT64_MAX, 0, 0, "the CPU cap, % of one vCPU's time; 0 none"),
+    {.name = "disk",
+     .type = F_STRING,
+     .off = offsetof(proto_desired, disk),
+     .size = MEMBER_SIZE(proto_desired, disk),
+     .read = read_abs,
+     .write = write_str,
+     .doc = "the VM's qcow2 overlay, under vm_dir"},
+    {.name = "console",
+     .type = F_STRING,
+     .off = offsetof(proto_desired, console),
+     .size = MEMBER_SIZE(proto_desired, console),
+     .read = read_abs,
+     .write = write_str,
+     .doc = "the serial console's file, under vm_dir"},
+    {.name = "image", .type = F_OBJECT, .sub = image_fields, .doc = "the image it boots"},
+    END,
+};
 
 json_t *proto_desired_encode(const proto_desired *d)
 {
-    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:s}", "uuid",
-                          d->uuid, "name", d->name, "owner", d->owner, "domain", d->domain, "want",
-                          model_vm_want_name(d->want), "here", d->here, "target_host",
-                          (json_int_t)(d->here ? 0 : d->target_host), "cpus", (json_int_t)d->cpus, "mem_mib",
-                          (json_int_t)d->mem_mib, "max_mem_mib", (json_int_t)d->max_mem_mib, "disk_mib",
-                          (json_int_t)d->disk_mib, "cpu_shares", (json_int_t)d->cpu_shares, "cpu_cap",
-                          (json_int_t)d->cpu_cap, "disk", d->disk, "console", d->console);
-    if (!d->here) {
-        json_object_set_new(j, "migrate_uri", json_string(d->migrate_uri));
-        json_object_set_new(j, "target_libvirt_uri", json_string(d->target_libvirt_uri));
-        json_object_set_new(j, "target_vnc_listen", json_string(d->target_vnc_listen));
-    }
-    if (d->incoming)
-        json_object_set_new(j, "incoming", json_true());
-    if (d->reboot)
-        json_object_set_new(j, "reboot", json_true());
-    json_object_set_new(j, "image", json_pack("{s:s, s:s, s:s, s:s}", "path", d->img_path, "kernel", d->kernel,
-                                              "initrd", d->initrd, "cmdline", d->cmdline));
-    return j;
-}
-
-/* An optional string field of obj into out (n bytes); INVALID when it is not a string or does not fit. */
-static int take_str(const json_t *obj, const char *key, char *out, size_t n, const char *uuid, yun_err *err)
-{
-    const json_t *v = json_object_get(obj, key);
-    out[0] = '\0';
-    if (!v || json_is_null(v))
-        return 0;
-    if (!json_is_string(v))
-        return yun_err_set(err, YUN_E_INVALID, "VM %s: %s is not a string", uuid, key);
-    if (json_string_length(v) >= n)
-        return yun_err_set(err, YUN_E_INVALID, "VM %s: %s is longer than %zu bytes", uuid, key, n - 1);
-    memcpy(out, json_string_value(v), json_string_length(v) + 1);
-    return 0;
-}
-
-static int take_int(const json_t *obj, const char *key, int64_t *out, const char *uuid, yun_err *err)
-{
-    const json_t *v = json_object_get(obj, key);
-    *out = 0;
-    if (!v || json_is_null(v))
-        return 0;
-    if (!json_is_integer(v))
-        return yun_err_set(err, YUN_E_INVALID, "VM %s: %s is not a whole number", uuid, key);
-    *out = json_integer_value(v);
-    return 0;
-}
-
-static int take_bool(const json_t *obj, const char *key, bool def, bool *out, const char *uuid, yun_err *err)
-{
-    const json_t *v = json_object_get(obj, key);
-    *out = def;
-    if (!v || json_is_null(v))
-        return 0;
-    if (!json_is_boolean(v))
-        return yun_err_set(err, YUN_E_INVALID, "VM %s: %s is not true or false", uuid, key);
-    *out = json_is_true(v);
-    return 0;
+    return jfield_write(desired_fields, d);
 }
 
 int proto_desired_decode(const json_t *j, proto_desired *d, yun_err *err)
@@ -70,42 +341,62 @@ int proto_desired_decode(const json_t *j, proto_desired *d, yun_err *err)
     memset(d, 0, sizeof *d);
     if (!json_is_object(j))
         return yun_err_set(err, YUN_E_INVALID, "a VM in yund's answer is not an object");
+    /* the uuid first, so a message about another field can say which VM */
     const char *uuid = json_string_value(json_object_get(j, "uuid"));
-    if (model_uuid_check(uuid, "uuid", NULL) < 0) /* it names files in vm_dir: never a path */
-        return yun_err_set(err, YUN_E_INVALID, "a VM in yund's answer has a malformed uuid '%s'", uuid ? uuid : "");
-    snprintf(d->uuid, sizeof d->uuid, "%s", uuid);
-    const char *want = json_string_value(json_object_get(j, "want"));
-    int w = want ? model_vm_want_parse(want) : -1;
-    if (w < 0)
-        return yun_err_set(err, YUN_E_INVALID, "VM %s: unknown want '%s' (running, stopped or deleted)", d->uuid,
-                           want ? want : "");
-    d->want = (yun_vm_want)w;
-    const json_t *img = json_object_get(j, "image");
-    if (img && !json_is_object(img) && !json_is_null(img))
-        return yun_err_set(err, YUN_E_INVALID, "VM %s: malformed image: not an object", d->uuid);
-    if (take_str(j, "name", d->name, sizeof d->name, uuid, err) < 0 ||
-        take_str(j, "owner", d->owner, sizeof d->owner, uuid, err) < 0 ||
-        take_str(j, "domain", d->domain, sizeof d->domain, uuid, err) < 0 ||
-        take_bool(j, "here", true, &d->here, uuid, err) < 0 || take_bool(j, "reboot", false, &d->reboot, uuid, err) < 0 ||
-        take_bool(j, "incoming", false, &d->incoming, uuid, err) < 0 ||
-        take_int(j, "target_host", &d->target_host, uuid, err) < 0 ||
-        take_str(j, "migrate_uri", d->migrate_uri, sizeof d->migrate_uri, uuid, err) < 0 ||
-        take_str(j, "target_libvirt_uri", d->target_libvirt_uri, sizeof d->target_libvirt_uri, uuid, err) < 0 ||
-        take_str(j, "target_vnc_listen", d->target_vnc_listen, sizeof d->target_vnc_listen, uuid, err) < 0 ||
-        take_int(j, "cpus", &d->cpus, uuid, err) < 0 || take_int(j, "mem_mib", &d->mem_mib, uuid, err) < 0 ||
-        take_int(j, "max_mem_mib", &d->max_mem_mib, uuid, err) < 0 ||
-        take_int(j, "disk_mib", &d->disk_mib, uuid, err) < 0 ||
-        take_int(j, "cpu_shares", &d->cpu_shares, uuid, err) < 0 ||
-        take_int(j, "cpu_cap", &d->cpu_cap, uuid, err) < 0 ||
-        take_str(j, "disk", d->disk, sizeof d->disk, uuid, err) < 0 ||
-        take_str(j, "console", d->console, sizeof d->console, uuid, err) < 0 ||
-        (img && (take_str(img, "path", d->img_path, sizeof d->img_path, uuid, err) < 0 ||
-                 take_str(img, "kernel", d->kernel, sizeof d->kernel, uuid, err) < 0 ||
-                 take_str(img, "initrd", d->initrd, sizeof d->initrd, uuid, err) < 0 ||
-                 take_str(img, "cmdline", d->cmdline, sizeof d->cmdline, uuid, err) < 0)))
-        return -1;
-    if ((d->disk[0] && d->disk[0] != '/') || (d->console[0] && d->console[0] != '/'))
-        return yun_err_set(err, YUN_E_INVALID, "VM %s: disk and console must be absolute paths", d->uuid);
+    if (model_uuid_check(uuid, "uuid", NULL) < 0)
+        return yun_err_set(err, YUN_E_INVALID, "a VM in yund's answer has a malformed uuid '%.64s'", uuid ? uuid : "");
+    if (jfield_read(desired_fields, j, d, "", true, err) < 0)
+        return yun_err_prefix(err, "VM %s: ", uuid);
     d->incoming = d->here && d->incoming;
     return 0;
 }
+
+static const jfield answer_fields[] = {
+    INT(proto_answer, version, false, -1, INT64_MAX, -1, JF_OMIT, "the VMs' version: since= of the next report"),
+    ARRAY(proto_answer, vms, n_vms, proto_desired, true, desired_fields, "what the host should make true"),
+    END,
+};
+
+json_t *proto_answer_encode(const proto_answer *a)
+{
+    return jfield_write(answer_fields, a);
+}
+
+int proto_answer_decode(const json_t *j, proto_answer *a, yun_err *err)
+{
+    memset(a, 0, sizeof *a);
+    a->version = -1;
+    const json_t *vms = json_object_get(j, "vms"), *ver = json_object_get(j, "version");
+    if (!json_is_array(vms))
+        return yun_err_set(err, YUN_E_INVALID, "yund's answer has no \"vms\" array");
+    if (json_is_integer(ver) && json_integer_value(ver) >= 0)
+        a->version = json_integer_value(ver);
+    a->vms = xcalloc(json_array_size(vms) + 1, sizeof *a->vms);
+    size_t i;
+    const json_t *v;
+    json_array_foreach(vms, i, v)
+    {
+        yun_err e = YUN_ERR_INIT;
+        if (proto_desired_decode(v, &a->vms[a->n_vms], &e) == 0) {
+            a->n_vms++;
+            continue;
+        }
+        if (!a->n_skipped++)
+            snprintf(a->skipped, sizeof a->skipped, "%s", e.msg);
+    }
+    return 0;
+}
+
+void proto_answer_free(proto_answer *a)
+{
+    free(a->vms);
+    memset(a, 0, sizeof *a);
+}
+
+const proto_message proto_messages[] = {
+    {"register", "## Register", register_fields},
+    {"register's answer", "## Register", registered_fields},
+    {"report", "## Report and receive", report_fields},
+    {"report's answer", "## Report and receive", answer_fields},
+    {NULL, NULL, NULL},
+};

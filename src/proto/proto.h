@@ -1,7 +1,9 @@
-/* proto.h: the agent protocol's messages (docs/agent-protocol.md), each encoded and decoded here, once,
- * for yund and the agent alike, so the two sides cannot drift apart. JSON through jansson. Decoders take
- * what a newer peer adds without complaint (an older agent keeps working) and refuse what they cannot use,
- * saying which field of which VM. */
+/* proto.h: the agent protocol (docs/agent-protocol.md): its messages as C structs, each described once by a
+ * table of fields (util/jfield.h) from which both sides encode and decode, so yund and the agent cannot
+ * drift apart: the idea of libvirt's remote protocol definition, in JSON. Messages to yund refuse fields
+ * they do not know (a typo shows); messages to the agent take what a newer yund adds without complaint (an
+ * older agent keeps working). Both refuse what they cannot use, saying which field of which element.
+ * docs/agent-protocol.md is checked against the tables (tests/unit/test_proto.c). */
 #ifndef YUN_PROTO_PROTO_H
 #define YUN_PROTO_PROTO_H
 
@@ -11,6 +13,68 @@
 
 #include "model/model.h"
 #include "util/err.h"
+#include "util/jfield.h"
+
+/* ---- register: POST /v1/agent/register ---- */
+
+typedef struct proto_register {
+    char name[YUN_NAME_MAX + 192]; /* the host's name (a hostname) */
+    int64_t cores, mhz, mem_mib, disk_total_mib, disk_free_mib;
+    char hypervisor[16];
+    char accel[8];
+    char libvirt_uri[YUN_PATH_MAX];
+    char migrate_addr[128];
+    char mgmt_addr[64];
+} proto_register;
+
+typedef struct proto_registered {
+    int64_t host_id;
+    int64_t interval_ms;
+    char image_dir[YUN_PATH_MAX];
+    char vm_dir[YUN_PATH_MAX];
+} proto_registered;
+
+/* ---- report: POST /v1/agent/hosts/{id}/report ---- */
+
+/* A domain on the host as libvirt shows it (strangers included) */
+typedef struct proto_domain {
+    char uuid[YUN_UUID_LEN];
+    char name[192];
+    char state[16]; /* running, stopped, paused, crashed, other */
+    bool yun_owned;
+    int64_t cpus, mem_mib, max_mem_mib, cpu_shares, cpu_cap;
+} proto_domain;
+
+/* The agent's verdict on a VM it was told about. deleted: domain and disk are gone. The source of a live
+ * migration reports state MIGRATING while it runs, then migrated (the domain left, with the job's figures)
+ * or state RUNNING with migrate_error (it failed; the VM still runs on the source). */
+typedef struct proto_verdict {
+    char uuid[YUN_UUID_LEN];
+    bool deleted;
+    bool migrated;
+    yun_vm_state state; /* when !deleted and !migrated */
+    char error[YUN_MSG_MAX];
+    char address[64]; /* the guest's IPv4 or IPv6 address as the agent learnt it, "" when unknown */
+    char migrate_error[YUN_MSG_MAX];
+    int64_t total_ms, downtime_ms; /* when migrated; -1 unknown */
+} proto_verdict;
+
+typedef struct proto_console {
+    char uuid[YUN_UUID_LEN];
+    char *tail; /* the last bytes of the serial log, owned */
+    size_t len;
+} proto_console;
+
+typedef struct proto_report {
+    bool has_disk_free;
+    uint64_t disk_free_mib;
+    const proto_domain *domains; /* owned when decoded or built by the agent (proto_report_free) */
+    size_t n_domains;
+    const proto_verdict *vms;
+    size_t n_vms;
+    const proto_console *consoles;
+    size_t n_consoles;
+} proto_report;
 
 /* One VM of yund's answer to a report: what its host should make true (the decision table in DESIGN). */
 typedef struct proto_desired {
@@ -19,9 +83,9 @@ typedef struct proto_desired {
     char owner[YUN_NAME_MAX];
     char domain[192]; /* the libvirt domain's name, yun-<owner>-<name> */
     yun_vm_want want;
-    bool here;         /* assigned to this host; else it runs for target_host */
-    bool reboot;       /* a reboot was asked: once */
-    bool incoming;     /* here, and migrating in: wait for the domain, never start it */
+    bool here;     /* assigned to this host; else it runs for target_host */
+    bool reboot;   /* a reboot was asked: once */
+    bool incoming; /* here, and migrating in: wait for the domain, never start it */
     int64_t target_host;
     char migrate_uri[256];                 /* when !here */
     char target_libvirt_uri[YUN_PATH_MAX]; /* when !here */
@@ -35,10 +99,50 @@ typedef struct proto_desired {
     char cmdline[1024];
 } proto_desired;
 
-/* d as one JSON object (new reference). */
+/* yund's answer to a report. */
+typedef struct proto_answer {
+    int64_t version; /* -1: a yund without long-poll */
+    proto_desired *vms;
+    size_t n_vms;
+    size_t n_skipped;          /* malformed VMs left out by the decoder */
+    char skipped[YUN_MSG_MAX]; /* why the first was */
+} proto_answer;
+
+/* ---- encoders (new references) and decoders ---- */
+
+json_t *proto_register_encode(const proto_register *m);
+/* From the request body's text, so a number beyond 64 bits is named with its range. 0, or -1 with INVALID. */
+int proto_register_parse(const char *text, size_t n, proto_register *m, yun_err *err);
+
+json_t *proto_registered_encode(const proto_registered *m);
+/* INVALID unless host_id is positive and vm_dir absolute. */
+int proto_registered_decode(const json_t *j, proto_registered *m, yun_err *err);
+
+json_t *proto_report_encode(const proto_report *m);
+/* Every element checked (a uuid that could name a file outside vm_dir is refused); m owns what it holds. */
+int proto_report_parse(const char *text, size_t n, proto_report *m, yun_err *err);
+void proto_report_free(proto_report *m);
+
 json_t *proto_desired_encode(const proto_desired *d);
 /* j into d. INVALID saying what is wrong: a missing or malformed uuid or want, a path that is not absolute, a
  * string too long, a number of the wrong type. */
 int proto_desired_decode(const json_t *j, proto_desired *d, yun_err *err);
+
+json_t *proto_answer_encode(const proto_answer *a);
+/* INVALID when j has no vms array; a VM that does not decode is left out (n_skipped, skipped) and the others
+ * are kept, so one bad entry cannot stop a host. */
+int proto_answer_decode(const json_t *j, proto_answer *a, yun_err *err);
+void proto_answer_free(proto_answer *a);
+
+/* ---- the tables, for the documentation check ---- */
+
+typedef struct proto_message {
+    const char *name;    /* "register", "report", ... */
+    const char *section; /* the heading of docs/agent-protocol.md that documents it */
+    const jfield *fields;
+} proto_message;
+
+/* Every message, ended by {NULL}. */
+extern const proto_message proto_messages[];
 
 #endif

@@ -106,7 +106,10 @@ static json_t *answer(int n, ...)
 static int pass(fixture *f, json_t *desired, int64_t now)
 {
     yun_err err = YUN_ERR_INIT;
-    int n = agent_reconcile(f->st, f->hv, desired, now, &err);
+    proto_answer a;
+    assert_int_equal(proto_answer_decode(desired, &a, &err), 0);
+    int n = agent_reconcile(f->st, f->hv, &a, now, &err);
+    proto_answer_free(&a);
     json_decref(desired);
     assert_true(n >= 0);
     return n;
@@ -115,8 +118,10 @@ static int pass(fixture *f, json_t *desired, int64_t now)
 static json_t *report(fixture *f)
 {
     yun_err err = YUN_ERR_INIT;
-    json_t *r = agent_report(f->st, f->hv, &err);
-    assert_non_null(r);
+    proto_report pr;
+    assert_int_equal(agent_report(f->st, f->hv, &pr, &err), 0);
+    json_t *r = proto_report_encode(&pr); /* the report as it goes on the wire */
+    proto_report_free(&pr);
     return r;
 }
 
@@ -741,7 +746,8 @@ static void test_malformed_answer(void **state)
     fixture *f = *state;
     yun_err err = YUN_ERR_INIT;
     json_t *bad = json_pack("{s:s}", "vm", "x");
-    assert_int_equal(agent_reconcile(f->st, f->hv, bad, T0, &err), -1);
+    proto_answer pa;
+    assert_int_equal(proto_answer_decode(bad, &pa, &err), -1);
     assert_int_equal(err.code, YUN_E_INVALID);
     assert_non_null(strstr(err.msg, "vms"));
     json_decref(bad);
@@ -761,7 +767,10 @@ static void test_list_failure(void **state)
     yun_err err = YUN_ERR_INIT;
     hv_fake_fail_next(f->hv, "list", "libvirtd went away");
     json_t *a = answer(1, vm(f, U1, "web1", "running", true));
-    assert_int_equal(agent_reconcile(f->st, f->hv, a, T0, &err), -1);
+    proto_answer pa;
+    assert_int_equal(proto_answer_decode(a, &pa, &err), 0);
+    assert_int_equal(agent_reconcile(f->st, f->hv, &pa, T0, &err), -1);
+    proto_answer_free(&pa);
     assert_non_null(strstr(err.msg, "libvirtd went away"));
     json_decref(a);
     assert_false(dom_exists(f, U1));

@@ -1,3 +1,4 @@
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,73 +46,105 @@ static char *put_str(char *p, const char *s)
     return p;
 }
 
+/* A VM's JSON, in order: one row per key. Plain rows read the member at off (int, int64_t, uint64_t or a
+ * char array); the others are computed. A new VM field shown by the API is one row here. */
+typedef enum { VO_INT, VO_I64, VO_U64, VO_STR, VO_IMAGE, VO_WANT, VO_STATE, VO_HOST, VO_DOMAIN } vo_kind;
+typedef struct vm_out {
+    const char *key; /* ",\"cpus\":" */
+    size_t key_len;
+    vo_kind kind;
+    size_t off, size;
+} vm_out;
+#define VO(key_, kind_, member)                                                                                        \
+    {",\"" key_ "\":", sizeof(",\"" key_ "\":") - 1, kind_, offsetof(yun_vm, member), sizeof(((yun_vm *)0)->member)}
+#define VO_X(key_, kind_) {",\"" key_ "\":", sizeof(",\"" key_ "\":") - 1, kind_, 0, 0}
+static const vm_out vm_outs[] = {
+    VO("id", VO_I64, id),
+    VO("uuid", VO_STR, uuid),
+    VO("name", VO_STR, name),
+    VO("owner", VO_STR, owner_name),
+    VO_X("image", VO_IMAGE),
+    VO("cpus", VO_INT, cpus),
+    VO("memory_mib", VO_U64, mem_mib),
+    VO("max_memory_mib", VO_U64, max_mem_mib),
+    VO("disk_mib", VO_U64, disk_mib),
+    VO("cpu_shares", VO_INT, cpu_shares),
+    VO("cpu_cap", VO_INT, cpu_cap),
+    VO("min_mhz", VO_INT, min_mhz),
+    VO("max_mhz", VO_INT, max_mhz),
+    VO_X("want", VO_WANT),
+    VO_X("state", VO_STATE),
+    VO_X("host", VO_HOST),
+    VO("host_id", VO_I64, host_id),
+    VO("error", VO_STR, error),
+    VO("migrate_from_id", VO_I64, migrate_from), /* live migration: the source while one is under way, else 0 */
+    VO("migrate_error", VO_STR, migrate_error),
+    VO("address", VO_STR, address),
+    VO("probe", VO_STR, probe), /* monitoring */
+    VO_X("domain", VO_DOMAIN),
+    VO("created_ms", VO_I64, created_ms),
+    VO("updated_ms", VO_I64, updated_ms),
+    VO("started_ms", VO_I64, started_ms),
+};
+#define N_VM_OUTS (sizeof vm_outs / sizeof *vm_outs)
+
+/* The most a VM's JSON takes beside its host and image names: every key, every string at its worst. */
+static size_t vm_out_max(void)
+{
+    size_t n = 2 + 2 * ESC_MAX(((yun_vm *)0)->name) + 2 * ESC_MAX(((yun_vm *)0)->owner_name) + 32;
+    for (size_t i = 0; i < N_VM_OUTS; i++)
+        n += vm_outs[i].key_len + (vm_outs[i].kind == VO_STR ? vm_outs[i].size * 6 + 2 : 24);
+    return n;
+}
+
 void api_vm_write(yun_buf *b, const yun_vm *vm, const char *host_name, const char *image_name, bool host_down)
 {
     const char *hn = host_name ? host_name : "", *in = image_name ? image_name : "";
-    size_t hl = strlen(hn), il = strlen(in);
-    /* fixed text and numbers, then every string at its worst */
-    size_t need = 700 + ESC_MAX(vm->uuid) + ESC_MAX(vm->name) * 2 + ESC_MAX(vm->owner_name) * 2 + hl * 6 + il * 6 + 4 +
-                  ESC_MAX(vm->error) + ESC_MAX(vm->address) + ESC_MAX(vm->probe) + ESC_MAX(vm->migrate_error) + 60;
-    xgrow((void **)&b->data, &b->cap, b->len + need + 1, 1);
+    xgrow((void **)&b->data, &b->cap, b->len + vm_out_max() + strlen(hn) * 6 + strlen(in) * 6 + 1, 1);
     char *p = b->data + b->len;
-    p = PUT_LIT(p, "{\"id\":");
-    p = put_int(p, vm->id);
-    p = PUT_LIT(p, ",\"uuid\":");
-    p = put_str(p, vm->uuid);
-    p = PUT_LIT(p, ",\"name\":");
-    p = put_str(p, vm->name);
-    p = PUT_LIT(p, ",\"owner\":");
-    p = put_str(p, vm->owner_name);
-    p = PUT_LIT(p, ",\"image\":");
-    p = put_str(p, in);
-    p = PUT_LIT(p, ",\"cpus\":");
-    p = put_int(p, vm->cpus);
-    p = PUT_LIT(p, ",\"memory_mib\":");
-    p = put_int(p, (long long)vm->mem_mib);
-    p = PUT_LIT(p, ",\"max_memory_mib\":");
-    p = put_int(p, (long long)vm->max_mem_mib);
-    p = PUT_LIT(p, ",\"disk_mib\":");
-    p = put_int(p, (long long)vm->disk_mib);
-    p = PUT_LIT(p, ",\"cpu_shares\":");
-    p = put_int(p, vm->cpu_shares);
-    p = PUT_LIT(p, ",\"cpu_cap\":");
-    p = put_int(p, vm->cpu_cap);
-    p = PUT_LIT(p, ",\"min_mhz\":");
-    p = put_int(p, vm->min_mhz);
-    p = PUT_LIT(p, ",\"max_mhz\":");
-    p = put_int(p, vm->max_mhz);
-    p = PUT_LIT(p, ",\"want\":");
-    p = put_str(p, model_vm_want_name(vm->want));
-    p = PUT_LIT(p, ",\"state\":");
-    /* a VM on a host that stopped reporting is in a state nobody knows: say so rather than the last one seen */
-    p = put_str(p, host_down && vm->state != YUN_VM_SCHEDULED ? "unknown" : model_vm_state_name(vm->state));
-    p = PUT_LIT(p, ",\"host\":");
-    p = put_str(p, hn);
-    p = PUT_LIT(p, ",\"host_id\":");
-    p = put_int(p, vm->host_id);
-    p = PUT_LIT(p, ",\"error\":");
-    p = put_str(p, vm->error);
-    p = PUT_LIT(p, ",\"migrate_from_id\":"); /* live migration: the source while one is under way, else 0 */
-    p = put_int(p, vm->migrate_from);
-    p = PUT_LIT(p, ",\"migrate_error\":");
-    p = put_str(p, vm->migrate_error);
-    p = PUT_LIT(p, ",\"address\":");
-    p = put_str(p, vm->address);
-    p = PUT_LIT(p, ",\"probe\":"); /* monitoring */
-    p = put_str(p, vm->probe);
-    /* model_vm_domain_name's "yun-<owner>-<name>", without a printf per VM */
-    p = PUT_LIT(p, ",\"domain\":\"yun-");
-    const char *owner = vm->owner_name[0] ? vm->owner_name : "x";
-    p = jw_esc(p, owner, strlen(owner));
-    *p++ = '-';
-    p = jw_esc(p, vm->name, strlen(vm->name));
-    *p++ = '"';
-    p = PUT_LIT(p, ",\"created_ms\":");
-    p = put_int(p, vm->created_ms);
-    p = PUT_LIT(p, ",\"updated_ms\":");
-    p = put_int(p, vm->updated_ms);
-    p = PUT_LIT(p, ",\"started_ms\":");
-    p = put_int(p, vm->started_ms);
+    const char *base = (const char *)vm;
+    for (size_t i = 0; i < N_VM_OUTS; i++) {
+        const vm_out *o = &vm_outs[i];
+        /* the first key opens the object instead of following a comma */
+        p = i ? put(p, o->key, o->key_len) : put(put(p, "{", 1), o->key + 1, o->key_len - 1);
+        switch (o->kind) {
+        case VO_INT:
+            p = put_int(p, *(const int *)(base + o->off));
+            break;
+        case VO_I64:
+            p = put_int(p, *(const int64_t *)(base + o->off));
+            break;
+        case VO_U64:
+            p = put_int(p, (long long)*(const uint64_t *)(base + o->off));
+            break;
+        case VO_STR:
+            p = put_str(p, base + o->off);
+            break;
+        case VO_IMAGE:
+            p = put_str(p, in);
+            break;
+        case VO_WANT:
+            p = put_str(p, model_vm_want_name(vm->want));
+            break;
+        case VO_STATE:
+            /* a VM on a host that stopped reporting is in a state nobody knows: say so, not the last one seen */
+            p = put_str(p, host_down && vm->state != YUN_VM_SCHEDULED ? "unknown" : model_vm_state_name(vm->state));
+            break;
+        case VO_HOST:
+            p = put_str(p, hn);
+            break;
+        case VO_DOMAIN: {
+            /* model_vm_domain_name's "yun-<owner>-<name>", without a printf per VM */
+            const char *owner = vm->owner_name[0] ? vm->owner_name : "x";
+            p = PUT_LIT(p, "\"yun-");
+            p = jw_esc(p, owner, strlen(owner));
+            *p++ = '-';
+            p = jw_esc(p, vm->name, strlen(vm->name));
+            *p++ = '"';
+            break;
+        }
+        }
+    }
     *p++ = '}';
     b->len = (size_t)(p - b->data);
     b->data[b->len] = '\0';

@@ -570,13 +570,74 @@ static int list_all(sq_store *q, int which, read_fn rd, size_t elem, void **out,
 #define LIST_ALL(q, which, rd, out, n, what, err)                                                                      \
     list_all(q, which, (read_fn)(rd), sizeof **(out), (void **)(out), n, what, err)
 
-/* A reference to a missing row: tells which, so the caller sees "image 7 not found", not "constraint failed". */
-static int ref_fail(yun_err *err, const char *what, int64_t user, int64_t image, int64_t host)
+/* A VM that refers to a missing row: tells which, so the caller sees the ids, not "constraint failed". */
+static int vm_ref_fail(const yun_vm *vm, yun_err *err)
 {
     return yun_err_set(err, YUN_E_NOT_FOUND,
-                       "%s refers to something that does not exist: check owner (user %lld), image %lld and "
+                       "VM %s refers to something that does not exist: check owner (user %lld), image %lld and "
                        "host %lld (0 = none)",
-                       what, (long long)user, (long long)image, (long long)host);
+                       vm->name, (long long)vm->owner_id, (long long)vm->image_id, (long long)vm->host_id);
+}
+
+/* What a write of one kind of row says when a constraint refuses it, in the words users see. */
+typedef struct sq_noun {
+    const char *noun;   /* "user": "user 7 not found", "updating user alice" */
+    const char *exists; /* UNIQUE broken; %s is the name */
+    const char *in_use; /* a delete other rows still refer to; %lld is the id (NULL: none can) */
+} sq_noun;
+static const sq_noun NOUN_USER = {"user", "a user named \"%s\" already exists: pick another name",
+                                  "user %lld still owns VMs or images: delete those first"};
+static const sq_noun NOUN_IMAGE = {"image", "an image named \"%s\" already exists: pick another name",
+                                   "image %lld is still used by VMs: delete those first"};
+static const sq_noun NOUN_HOST = {"host", "a host named \"%s\" already exists", NULL};
+static const sq_noun NOUN_VM = {"VM", "a VM named \"%s\" already exists for this owner: pick another name", NULL};
+
+/* The end of an INSERT ... RETURNING id of n's row named name (its other constraints handled before). */
+static int row_created(sq_store *q, sqlite3_stmt *st, int rc, const sq_noun *n, const char *name, int64_t *id,
+                       yun_err *err)
+{
+    if (rc == SQLITE_ROW) {
+        *id = sqlite3_column_int64(st, 0);
+        return 0;
+    }
+    if (rc == SQLITE_CONSTRAINT_UNIQUE)
+        return yun_err_set(err, YUN_E_CONFLICT, n->exists, name);
+    return db_fail(q, err, "creating %s %s", n->noun, name);
+}
+
+/* The end of an UPDATE of n's row id named name (its other constraints handled before). */
+static int row_updated(sq_store *q, int rc, const sq_noun *n, int64_t id, const char *name, yun_err *err)
+{
+    if (rc == SQLITE_CONSTRAINT_UNIQUE)
+        return yun_err_set(err, YUN_E_CONFLICT, n->exists, name);
+    return row_written(q, rc, n->noun, id, err, "updating %s %s", n->noun, name);
+}
+
+/* Updates n's row id by statement which: ?1 = id, then bind(st, 2, row). */
+typedef void (*bind_fn)(sqlite3_stmt *st, int first, const void *row);
+static int row_update(sq_store *q, int which, const sq_noun *n, int64_t id, const char *name, bind_fn bind,
+                      const void *row, yun_err *err)
+{
+    AUTORESET sqlite3_stmt *st = stmt(q, which, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, id);
+    bind(st, 2, row);
+    return row_updated(q, step(q, st, true), n, id, name, err);
+}
+#define ROW_UPDATE(q, which, n, id, name, bind, row, err) row_update(q, which, n, id, name, (bind_fn)(bind), row, err)
+
+/* Deletes n's row id by statement which (?1 = id). */
+static int row_delete(sq_store *q, int which, const sq_noun *n, int64_t id, yun_err *err)
+{
+    AUTORESET sqlite3_stmt *st = stmt(q, which, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, id);
+    int rc = step(q, st, true);
+    if (rc == SQLITE_CONSTRAINT_FOREIGNKEY && n->in_use)
+        return yun_err_set(err, YUN_E_CONFLICT, n->in_use, (long long)id);
+    return row_written(q, rc, n->noun, id, err, "deleting %s %lld", n->noun, (long long)id);
 }
 
 /* ---- transactions ---- */
@@ -631,14 +692,7 @@ static int sq_user_create(yun_store *s, yun_user *u, yun_err *err)
     if (!st)
         return -1;
     bind_user(st, 1, u);
-    int rc = step(q, st, true);
-    if (rc == SQLITE_ROW) {
-        u->id = sqlite3_column_int64(st, 0);
-        return 0;
-    }
-    if (rc == SQLITE_CONSTRAINT_UNIQUE)
-        return yun_err_set(err, YUN_E_CONFLICT, "a user named \"%s\" already exists: pick another name", u->name);
-    return db_fail(q, err, "creating user %s", u->name);
+    return row_created(q, st, step(q, st, true), &NOUN_USER, u->name, &u->id, err);
 }
 
 static int sq_user_get(yun_store *s, int64_t id, yun_user *out, yun_err *err)
@@ -667,30 +721,12 @@ static int sq_user_list(yun_store *s, yun_user **out, size_t *n, yun_err *err)
 
 static int sq_user_update(yun_store *s, const yun_user *u, yun_err *err)
 {
-    sq_store *q = SQ(s);
-    AUTORESET sqlite3_stmt *st = stmt(q, ST_USER_UPDATE, err);
-    if (!st)
-        return -1;
-    sqlite3_bind_int64(st, 1, u->id);
-    bind_user(st, 2, u);
-    int rc = step(q, st, true);
-    if (rc == SQLITE_CONSTRAINT_UNIQUE)
-        return yun_err_set(err, YUN_E_CONFLICT, "a user named \"%s\" already exists: pick another name", u->name);
-    return row_written(q, rc, "user", u->id, err, "updating user %s", u->name);
+    return ROW_UPDATE(SQ(s), ST_USER_UPDATE, &NOUN_USER, u->id, u->name, bind_user, u, err);
 }
 
 static int sq_user_delete(yun_store *s, int64_t id, yun_err *err)
 {
-    sq_store *q = SQ(s);
-    AUTORESET sqlite3_stmt *st = stmt(q, ST_USER_DELETE, err);
-    if (!st)
-        return -1;
-    sqlite3_bind_int64(st, 1, id);
-    int rc = step(q, st, true);
-    if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
-        return yun_err_set(err, YUN_E_CONFLICT, "user %lld still owns VMs or images: delete those first",
-                           (long long)id);
-    return row_written(q, rc, "user", id, err, "deleting user %lld", (long long)id);
+    return row_delete(SQ(s), ST_USER_DELETE, &NOUN_USER, id, err);
 }
 
 /* ---- images ---- */
@@ -704,16 +740,10 @@ static int sq_image_create(yun_store *s, yun_image *img, yun_err *err)
         return -1;
     bind_image(st, img);
     int rc = step(q, st, true);
-    if (rc == SQLITE_ROW) {
-        img->id = sqlite3_column_int64(st, 0);
-        return 0;
-    }
-    if (rc == SQLITE_CONSTRAINT_UNIQUE)
-        return yun_err_set(err, YUN_E_CONFLICT, "an image named \"%s\" already exists: pick another name", img->name);
     if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
         return yun_err_set(err, YUN_E_NOT_FOUND, "image %s: its owner, user %lld, does not exist", img->name,
                            (long long)img->owner_id);
-    return db_fail(q, err, "creating image %s", img->name);
+    return row_created(q, st, rc, &NOUN_IMAGE, img->name, &img->id, err);
 }
 
 static int sq_image_get(yun_store *s, int64_t id, yun_image *out, yun_err *err)
@@ -733,15 +763,7 @@ static int sq_image_list(yun_store *s, yun_image **out, size_t *n, yun_err *err)
 
 static int sq_image_delete(yun_store *s, int64_t id, yun_err *err)
 {
-    sq_store *q = SQ(s);
-    AUTORESET sqlite3_stmt *st = stmt(q, ST_IMAGE_DELETE, err);
-    if (!st)
-        return -1;
-    sqlite3_bind_int64(st, 1, id);
-    int rc = step(q, st, true);
-    if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
-        return yun_err_set(err, YUN_E_CONFLICT, "image %lld is still used by VMs: delete those first", (long long)id);
-    return row_written(q, rc, "image", id, err, "deleting image %lld", (long long)id);
+    return row_delete(SQ(s), ST_IMAGE_DELETE, &NOUN_IMAGE, id, err);
 }
 
 /* ---- hosts ---- */
@@ -780,16 +802,7 @@ static int sq_host_list(yun_store *s, yun_host **out, size_t *n, yun_err *err)
 
 static int sq_host_update(yun_store *s, const yun_host *h, yun_err *err)
 {
-    sq_store *q = SQ(s);
-    AUTORESET sqlite3_stmt *st = stmt(q, ST_HOST_UPDATE, err);
-    if (!st)
-        return -1;
-    sqlite3_bind_int64(st, 1, h->id);
-    bind_host(st, 2, h);
-    int rc = step(q, st, true);
-    if (rc == SQLITE_CONSTRAINT_UNIQUE)
-        return yun_err_set(err, YUN_E_CONFLICT, "a host named \"%s\" already exists", h->name);
-    return row_written(q, rc, "host", h->id, err, "updating host %s", h->name);
+    return ROW_UPDATE(SQ(s), ST_HOST_UPDATE, &NOUN_HOST, h->id, h->name, bind_host, h, err);
 }
 
 /* Binds the VM columns that insert and update both write, image_id to address, as ?first..?first+13:
@@ -830,23 +843,14 @@ static int sq_vm_create(yun_store *s, yun_vm *vm, yun_err *err)
     sqlite3_bind_int64(st, 21, vm->migrate_from);
     BIND_FIELD(st, 22, vm->migrate_error);
     int rc = step(q, st, true);
-    if (rc == SQLITE_ROW) {
-        vm->id = sqlite3_column_int64(st, 0);
-        vm->created_ms = vm->updated_ms = now;
-        return 0;
-    }
-    if (rc == SQLITE_CONSTRAINT_UNIQUE) {
-        if (strstr(sqlite3_errmsg(q->db), "vms.uuid"))
-            return yun_err_set(err, YUN_E_CONFLICT, "a VM with UUID %s already exists", vm->uuid);
-        return yun_err_set(err, YUN_E_CONFLICT, "a VM named \"%s\" already exists for this owner: pick another name",
-                           vm->name);
-    }
-    if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) {
-        char what[128];
-        snprintf(what, sizeof what, "VM %s", vm->name);
-        return ref_fail(err, what, vm->owner_id, vm->image_id, vm->host_id);
-    }
-    return db_fail(q, err, "creating VM %s", vm->name);
+    if (rc == SQLITE_CONSTRAINT_UNIQUE && strstr(sqlite3_errmsg(q->db), "vms.uuid"))
+        return yun_err_set(err, YUN_E_CONFLICT, "a VM with UUID %s already exists", vm->uuid);
+    if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+        return vm_ref_fail(vm, err);
+    if (row_created(q, st, rc, &NOUN_VM, vm->name, &vm->id, err) < 0)
+        return -1;
+    vm->created_ms = vm->updated_ms = now;
+    return 0;
 }
 
 static int sq_vm_get(yun_store *s, int64_t id, yun_vm *out, yun_err *err)
@@ -952,28 +956,17 @@ static int sq_vm_update(yun_store *s, yun_vm *vm, yun_err *err)
     sqlite3_bind_int64(st, 21, vm->migrate_from);
     BIND_FIELD(st, 22, vm->migrate_error);
     int rc = step(q, st, true);
-    if (rc == SQLITE_CONSTRAINT_UNIQUE)
-        return yun_err_set(err, YUN_E_CONFLICT, "a VM named \"%s\" already exists for this owner: pick another name",
-                           vm->name);
-    if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) {
-        char what[128];
-        snprintf(what, sizeof what, "VM %s", vm->name);
-        return ref_fail(err, what, vm->owner_id, vm->image_id, vm->host_id);
-    }
-    if ((rc = row_written(q, rc, "VM", vm->id, err, "updating VM %s", vm->name)) < 0)
-        return rc;
+    if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+        return vm_ref_fail(vm, err);
+    if (row_updated(q, rc, &NOUN_VM, vm->id, vm->name, err) < 0)
+        return -1;
     vm->updated_ms = now;
     return 0;
 }
 
 static int sq_vm_delete(yun_store *s, int64_t id, yun_err *err)
 {
-    sq_store *q = SQ(s);
-    AUTORESET sqlite3_stmt *st = stmt(q, ST_VM_DELETE, err);
-    if (!st)
-        return -1;
-    sqlite3_bind_int64(st, 1, id);
-    return row_written(q, step(q, st, true), "VM", id, err, "deleting VM %lld", (long long)id);
+    return row_delete(SQ(s), ST_VM_DELETE, &NOUN_VM, id, err);
 }
 
 static int sq_usage(yun_store *s, int64_t owner_id, int64_t sums[4], yun_err *err)

@@ -174,7 +174,7 @@ static int check(const json_t *obj, const jfield *fields, const char *where, boo
         if (f->type == F_SIZE && ranged(f) && size_check(v, f, pre, err) < 0)
             return -1;
         if (f->type == F_OBJECT && f->sub) {
-            char sub[96];
+            char sub[160];
             snprintf(sub, sizeof sub, "%s%s", pre, key);
             if (check(v, f->sub, sub, lenient, err) < 0)
                 return -1;
@@ -184,7 +184,7 @@ static int check(const json_t *obj, const jfield *fields, const char *where, boo
             const json_t *e;
             json_array_foreach(v, i, e)
             {
-                char sub[96];
+                char sub[160];
                 snprintf(sub, sizeof sub, "%s%s[%zu]", pre, key, i);
                 if (check(e, f->sub, sub, lenient, err) < 0)
                     return -1;
@@ -304,7 +304,7 @@ json_t *jfield_parse(const char *text, size_t n, const jfield *fields, yun_err *
 /* The fields of obj (checked) into out; arrays are allocated, elements read by their table. */
 static int bind(const jfield *fields, const json_t *obj, void *out, const char *where, yun_err *err)
 {
-    char path[128];
+    char path[160];
     for (const jfield *f = fields; f->name; f++) {
         const json_t *v = json_object_get(obj, f->name);
         if (v && json_is_null(v))
@@ -356,7 +356,7 @@ static int bind(const jfield *fields, const json_t *obj, void *out, const char *
             *AT(out, f->off, void *) = elems;
             *AT(out, f->aux, size_t) = n;
             for (i = 0; i < n; i++) {
-                char at[160];
+                char at[192];
                 snprintf(at, sizeof at, "%s[%zu]", path, i);
                 if (bind(f->sub, json_array_get(v, i), elems + i * f->size, at, err) < 0)
                     return -1;

@@ -559,8 +559,11 @@ static bool in_migration(const cons_cluster *c, int v)
     return c->vms[v].migrating_to >= 0;
 }
 
-static bool suitable(plan *P, int h, int v, double req)
+/* Host h can take VM v (needing req MIPS) now, and is not excluded (NULL: none is). */
+static bool suitable(plan *P, int h, int v, double req, const unsigned char *excluded)
 {
+    if (excluded && excluded[h])
+        return false;
     const cons_host *H = &P->c->hosts[h];
     const cons_vm *V = &P->c->vms[v];
     const plan_host *ph = &P->h[h];
@@ -575,68 +578,89 @@ static double host_power(const cons_host *H, double util)
     return power_watts(H->power, util);
 }
 
-/* pabfd as CloudSim does it: among hosts where the VM fits and which would not become overloaded (the
- * check is skipped for hosts that were off at the last update), the one whose power rises least, the
- * rise measured from the power at the last update. */
-static int pabfd(plan *P, int v, const unsigned char *excluded)
+/* The host where VM v raises the power least, among those where it fits and which are not excluded, by one of
+ * two rules.
+ * CloudSim's pabfd (yun false): the rise measured from the power at the last update; hosts that would become
+ * overloaded are left out (the check is skipped for hosts that were off at the last update).
+ * yun's (yun true): the true rise, from what the host draws with its planned VMs (waking an off host costs its
+ * idle power), only where the host's current request stays under headroom with the VM; with check_over, hosts
+ * with planned VMs that would become overloaded are left out. Ties go to the fuller host, to keep others
+ * empty. */
+static int least_power(plan *P, int v, const unsigned char *excluded, bool yun, double headroom, bool check_over)
 {
     const cons_cluster *c = P->c;
     double req = c->vms[v].req_mips, best = DBL_MAX;
     int pick = -1;
     for (int h = 0; h < c->nhosts; h++) {
-        if (excluded && excluded[h])
-            continue;
-        if (!suitable(P, h, v, req))
+        if (!suitable(P, h, v, req, excluded))
             continue;
         const cons_host *H = &c->hosts[h];
-        double cap = consolidate_host_mips(H);
-        double diff = host_power(H, (P->h[h].alloc_sum + req) / cap) - host_power(H, H->util_mips / cap);
-        if (diff >= best)
+        const plan_host *ph = &P->h[h];
+        double cap = consolidate_host_mips(H), before;
+        if (yun) {
+            double now_req = req;
+            for (int i = 0; i < ph->n; i++)
+                now_req += c->vms[ph->vms[i]].req_mips;
+            if (now_req / cap > headroom)
+                continue;
+            before = ph->n > 0 ? host_power(H, ph->alloc_sum / cap) : 0;
+        } else {
+            before = host_power(H, H->util_mips / cap);
+        }
+        double diff = host_power(H, (ph->alloc_sum + req) / cap) - before;
+        if (diff >= (yun ? best - 1e-9 : best))
             continue;
         /* the (costlier) overload check only for a host that would win */
-        if (H->util_mips != 0 && overloaded_list(c, P->p, h, P->h[h].vms, P->h[h].n, v))
+        bool check = yun ? check_over && ph->n > 0 : H->util_mips != 0;
+        if (check && overloaded_list(c, P->p, h, ph->vms, ph->n, v))
             continue;
-        {
-            best = diff;
-            pick = h;
-        }
+        best = diff;
+        pick = h;
     }
     return pick;
 }
 
-/* yun's placement: the true power increase (from what the host draws with its planned VMs, waking an
- * off host costs its idle power), only where the host keeps headroom under lr's prediction and its
- * current request stays under 90% with the VM. Ties go to the fuller host, to keep others empty. */
+static int pabfd(plan *P, int v, const unsigned char *excluded)
+{
+    return least_power(P, v, excluded, false, 0, false);
+}
+
 static int yun_place(plan *P, int v, const unsigned char *excluded, double headroom, bool check_over)
 {
-    const cons_cluster *c = P->c;
-    double req = c->vms[v].req_mips, best = DBL_MAX;
-    int pick = -1;
-    for (int h = 0; h < c->nhosts; h++) {
-        if (excluded && excluded[h])
-            continue;
-        if (!suitable(P, h, v, req))
-            continue;
-        const cons_host *H = &c->hosts[h];
-        const plan_host *ph = &P->h[h];
-        double cap = consolidate_host_mips(H);
-        double now_req = req;
-        for (int i = 0; i < ph->n; i++)
-            now_req += c->vms[ph->vms[i]].req_mips;
-        if (now_req / cap > headroom)
-            continue;
-        double before = ph->n > 0 ? host_power(H, ph->alloc_sum / cap) : 0;
-        double diff = host_power(H, (ph->alloc_sum + req) / cap) - before;
-        if (diff >= best - 1e-9)
-            continue;
-        if (check_over && ph->n > 0 && overloaded_list(c, P->p, h, ph->vms, ph->n, v))
-            continue;
-        {
-            best = diff;
-            pick = h;
+    return least_power(P, v, excluded, true, headroom, check_over);
+}
+
+/* Where an underloaded host's VMs go: CloudSim's pabfd, or yun's placement onto hosts that are on only (an
+ * evacuation that wakes a host saves nothing). */
+typedef struct evac {
+    const unsigned char *ex; /* hosts not to use */
+    double headroom;
+    bool yun;
+} evac;
+
+static int evac_target(plan *P, int v, const evac *e)
+{
+    if (!e->yun)
+        return pabfd(P, v, e->ex);
+    int to = yun_place(P, v, e->ex, e->headroom, true);
+    return to >= 0 && P->h[to].n == 0 ? -1 : to;
+}
+
+/* Places every VM of vms[0..n) by e, or none: true when each found a host (tos[i] is vms[i]'s, added to the
+ * plan); false with the plan as it was. */
+static bool place_all(plan *P, const int *vms, int n, int *tos, const evac *e)
+{
+    for (int i = 0; i < n; i++) {
+        int to = evac_target(P, vms[i], e);
+        if (to < 0) {
+            while (i-- > 0)
+                ph_remove(P, tos[i], vms[i]);
+            return false;
         }
+        ph_add(P, to, vms[i]);
+        tos[i] = to;
     }
-    return pick;
+    return true;
 }
 
 static uint64_t rng_next(uint64_t *s)
@@ -741,6 +765,23 @@ static int select_vm(plan *P, int h)
     return -1;
 }
 
+/* Takes VMs off host h, select_vm's choice one at a time, until it is no longer overloaded; appends them to
+ * mig (and h to from[v] when from is given). Returns mig's new length. */
+static int shed(plan *P, int h, int *mig, int nmig, int *from)
+{
+    for (;;) {
+        int v = select_vm(P, h);
+        if (v < 0)
+            return nmig;
+        if (from)
+            from[v] = h;
+        mig[nmig++] = v;
+        ph_remove(P, h, v);
+        if (!overloaded_list(P->c, P->p, h, P->h[h].vms, P->h[h].n, -1))
+            return nmig;
+    }
+}
+
 static void plan_push(cons_plan *out, int v, int from, int to, bool evacuation)
 {
     if (out->n == out->cap) {
@@ -783,16 +824,7 @@ static void step_cloudsim(plan *P, cons_plan *out)
         *mig_from = xmalloc((size_t)(c->nvms + 1) * sizeof *mig_from);
     int nmig = 0;
     for (int i = 0; i < nover; i++) {
-        int h = over_list[i];
-        for (;;) {
-            int v = select_vm(P, h);
-            if (v < 0)
-                break;
-            mig[nmig++] = v;
-            ph_remove(P, h, v);
-            if (!overloaded_list(c, P->p, h, P->h[h].vms, P->h[h].n, -1))
-                break;
-        }
+        nmig = shed(P, over_list[i], mig, nmig, NULL);
     }
     sort_by_request(c, mig, nmig);
     for (int i = 0; i < nmig; i++) {
@@ -843,22 +875,8 @@ static void step_cloudsim(plan *P, cons_plan *out)
         if (n == 0)
             continue;
         sort_by_request(c, vms, n);
-        bool ok = true;
-        int placed = 0;
-        for (int i = 0; i < n; i++) {
-            int to = pabfd(P, vms[i], ex_place);
-            if (to < 0) {
-                ok = false;
-                break;
-            }
-            ph_add(P, to, vms[i]);
-            tos[placed++] = to;
-        }
-        if (!ok) {
-            for (int i = 0; i < placed; i++)
-                ph_remove(P, tos[i], vms[i]);
+        if (!place_all(P, vms, n, tos, &(evac){.ex = ex_place}))
             continue;
-        }
         out->underloaded++;
         for (int i = 0; i < n; i++) {
             plan_push(out, vms[i], u, tos[i], true);
@@ -902,16 +920,7 @@ static void step_yun(plan *P, cons_plan *out)
             continue;
         over[h] = 1;
         out->overloaded++;
-        for (;;) {
-            int v = select_vm(P, h);
-            if (v < 0)
-                break;
-            from[v] = h;
-            mig[nmig++] = v;
-            ph_remove(P, h, v);
-            if (!overloaded_list(c, P->p, h, P->h[h].vms, P->h[h].n, -1))
-                break;
-        }
+        nmig = shed(P, h, mig, nmig, from);
     }
     sort_by_request(c, mig, nmig);
     for (int i = 0; i < nmig; i++) {
@@ -966,21 +975,7 @@ static void step_yun(plan *P, cons_plan *out)
             continue;
         sort_by_request(c, vms, n);
         ex[u] = 1;
-        int placed = 0;
-        bool ok = true;
-        for (int i = 0; i < n; i++) {
-            /* only hosts that are on: an evacuation that wakes a host saves nothing */
-            int to = yun_place(P, vms[i], ex, evac_headroom, true);
-            if (to < 0 || P->h[to].n == 0) {
-                ok = false;
-                break;
-            }
-            ph_add(P, to, vms[i]);
-            tos[placed++] = to;
-        }
-        if (!ok) {
-            for (int i = 0; i < placed; i++)
-                ph_remove(P, tos[i], vms[i]);
+        if (!place_all(P, vms, n, tos, &(evac){.ex = ex, .headroom = evac_headroom, .yun = true})) {
             ex[u] = 0;
             continue;
         }
@@ -1027,7 +1022,7 @@ int consolidate_initial_host(const cons_cluster *c, const cons_policy *p, int v)
     double req = c->vms[v].req_mips;
     if (p->det == CONS_DET_NONE) {
         for (int h = 0; h < c->nhosts && pick < 0; h++)
-            if (suitable(&P, h, v, req))
+            if (suitable(&P, h, v, req, NULL))
                 pick = h;
     } else if (p->yun) {
         pick = yun_place(&P, v, NULL, 1.0, false);

@@ -47,6 +47,14 @@ struct ctl_ctx {
     pthread_cond_t vms_moved;
 };
 
+int ctl_tx_end(yun_store *s, int rc, yun_err *err)
+{
+    if (rc == 0 && store_commit(s, err) == 0)
+        return 0;
+    store_rollback(s);
+    return -1;
+}
+
 void ctl_sched_lock(ctl_ctx *c, bool lock)
 {
     if (lock)

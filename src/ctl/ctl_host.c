@@ -28,10 +28,7 @@ int ctl_host_set_enabled(ctl_ctx *c, yun_store *s, int64_t host_id, bool enabled
     bool ch = false;
     ctl_sched_lock(c, true);
     int r = store_begin(s, err);
-    if (r == 0 && (r = set_enabled_tx(s, host_id, enabled, &h, &ch, err)) == 0)
-        r = store_commit(s, err);
-    if (r < 0)
-        store_rollback(s);
+    r = ctl_tx_end(s, r == 0 ? set_enabled_tx(s, host_id, enabled, &h, &ch, err) : r, err);
     ctl_sched_lock(c, false);
     if (r < 0)
         return -1;

@@ -13,6 +13,10 @@ void ctl_sched_lock(ctl_ctx *c, bool lock);
 /* The lock that serialises drain ticks; taken before the sched lock, never after. */
 void ctl_drain_lock(ctl_ctx *c, bool lock);
 
+/* Ends a transaction: rc is what ran inside it (store_begin's result included: a failed begin is ended too).
+ * Commits when rc is 0, else rolls back. Returns 0, or -1 with err (rc's, or the commit's). */
+int ctl_tx_end(yun_store *s, int rc, yun_err *err);
+
 /* Admission in two halves, so a create runs the second on the snapshot it places with (ctl_admission.c).
  * limits: INVALID, naming the setting, when vm is larger than the largest VM allowed; fills *pct with the
  * threshold in force (100: none). threshold: NO_CAPACITY when the use summed over hosts is above pct. */

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "ctl/ctl.h"
+#include "ctl/ctl_int.h"
 #include "util/mem.h"
 
 /* Inside a transaction: how many admins there are besides user id. */
@@ -20,15 +21,6 @@ static int admins_other_than(yun_store *s, int64_t id, size_t *n, yun_err *err)
     return 0;
 }
 
-/* Ends a transaction begun with store_begin: commits when rc is 0, else rolls back. Returns 0 or -1. */
-static int tx_end(yun_store *s, int rc, yun_err *err)
-{
-    if (rc == 0 && store_commit(s, err) == 0)
-        return 0;
-    store_rollback(s);
-    return -1;
-}
-
 int ctl_user_create(ctl_ctx *c, yun_store *s, yun_user *u, const char *password_hash, yun_err *err)
 {
     (void)c;
@@ -39,7 +31,7 @@ int ctl_user_create(ctl_ctx *c, yun_store *s, yun_user *u, const char *password_
     int rc = store_user_create(s, u, err);
     if (rc == 0)
         rc = store_user_password_set(s, u->id, password_hash, err);
-    return tx_end(s, rc, err);
+    return ctl_tx_end(s, rc, err);
 }
 
 int ctl_user_update(ctl_ctx *c, yun_store *s, int64_t id, const yun_quota *quota, int admin, yun_user *out,
@@ -63,7 +55,7 @@ int ctl_user_update(ctl_ctx *c, yun_store *s, int64_t id, const yun_quota *quota
             u.is_admin = admin != 0;
         rc = store_user_update(s, &u, err);
     }
-    if (tx_end(s, rc, err) < 0)
+    if (ctl_tx_end(s, rc, err) < 0)
         return -1;
     if (out)
         *out = u;
@@ -81,7 +73,7 @@ int ctl_user_token_set(ctl_ctx *c, yun_store *s, int64_t id, const char *token_h
         snprintf(u.token_hash, sizeof u.token_hash, "%s", token_hash);
         rc = store_user_update(s, &u, err);
     }
-    if (tx_end(s, rc, err) < 0)
+    if (ctl_tx_end(s, rc, err) < 0)
         return -1;
     if (out)
         *out = u;
@@ -96,7 +88,7 @@ int ctl_user_password_set(ctl_ctx *c, yun_store *s, int64_t id, const char *hash
     int rc = store_user_password_set(s, id, hash, err);
     if (rc == 0)
         rc = store_session_delete_user(s, id, err);
-    return tx_end(s, rc, err);
+    return ctl_tx_end(s, rc, err);
 }
 
 int ctl_user_delete(ctl_ctx *c, yun_store *s, int64_t id, yun_err *err)
@@ -126,7 +118,7 @@ int ctl_user_delete(ctl_ctx *c, yun_store *s, int64_t id, yun_err *err)
         else if (rc < 0)
             *err = e;
     }
-    return tx_end(s, rc, err);
+    return ctl_tx_end(s, rc, err);
 }
 
 int ctl_session_create(ctl_ctx *c, yun_store *s, const char *token_hash, int64_t user_id, int64_t expires_ms,

@@ -82,13 +82,8 @@ static int vm_create_locked(ctl_ctx *c, yun_store *s, const yun_user *owner, yun
     vm->state = YUN_VM_SCHEDULED;
     vm->error[0] = '\0';
     vm->started_ms = 0;
-    if (store_begin(s, err) < 0)
-        return -1;
-    if (store_vm_create(s, vm, err) < 0 || store_commit(s, err) < 0) {
-        store_rollback(s);
-        return -1;
-    }
-    return 0;
+    int r = store_begin(s, err);
+    return ctl_tx_end(s, r == 0 ? store_vm_create(s, vm, err) : r, err);
 }
 
 int ctl_vm_create(ctl_ctx *c, yun_store *s, const yun_user *owner, yun_vm *vm, sched_choice *choice, yun_err *err)
@@ -149,10 +144,7 @@ int ctl_vm_update(ctl_ctx *c, yun_store *s, yun_vm *vm, yun_err *err)
 {
     ctl_sched_lock(c, true);
     int r = store_begin(s, err);
-    if (r == 0 && (r = vm_update_locked(c, s, vm, err)) == 0)
-        r = store_commit(s, err);
-    if (r < 0)
-        store_rollback(s);
+    r = ctl_tx_end(s, r == 0 ? vm_update_locked(c, s, vm, err) : r, err);
     ctl_sched_lock(c, false);
     if (r < 0)
         return -1;
@@ -203,12 +195,8 @@ int ctl_vm_action(ctl_ctx *c, yun_store *s, int64_t vm_id, ctl_vm_act act, yun_v
     yun_vm vm;
     bool wrote = false;
     int r = store_begin(s, err);
-    if (r == 0 && (r = vm_action_tx(s, vm_id, act, &vm, &wrote, err)) == 0)
-        r = store_commit(s, err);
-    if (r < 0) {
-        store_rollback(s);
+    if (ctl_tx_end(s, r == 0 ? vm_action_tx(s, vm_id, act, &vm, &wrote, err) : r, err) < 0)
         return -1;
-    }
     if (act == CTL_VM_REBOOT) {
         ctl_reboot_request(c, vm.uuid); /* wakes the agents itself */
         log_info("vm %s/%s: reboot asked", vm.owner_name, vm.name);
@@ -255,12 +243,8 @@ int ctl_vm_delete(ctl_ctx *c, yun_store *s, int64_t vm_id, bool force, yun_vm *o
     bool g = false;
     const char *why = NULL;
     int r = store_begin(s, err);
-    if (r == 0 && (r = vm_delete_tx(s, vm_id, force, &vm, &g, &why, err)) == 0)
-        r = store_commit(s, err);
-    if (r < 0) {
-        store_rollback(s);
+    if (ctl_tx_end(s, r == 0 ? vm_delete_tx(s, vm_id, force, &vm, &g, &why, err) : r, err) < 0)
         return -1;
-    }
     if (why) {
         ctl_vms_changed(c);
         log_info("vm %s/%s%s%s", vm.owner_name, vm.name, g ? " " : ": ", why);

@@ -112,10 +112,7 @@ int ctl_vm_migrate(ctl_ctx *c, yun_store *s, int64_t vm_id, int64_t target_host,
     /* one transaction from the read to the write: an agent's report applied in between would otherwise be
      * overwritten by the row as it was read */
     int r = store_begin(s, err);
-    if (r == 0 && (r = migrate_locked(c, s, vm_id, target_host, choice, live, err)) == 0)
-        r = store_commit(s, err);
-    if (r < 0)
-        store_rollback(s);
+    r = ctl_tx_end(s, r == 0 ? migrate_locked(c, s, vm_id, target_host, choice, live, err) : r, err);
     ctl_sched_lock(c, false);
     if (r == 0)
         ctl_vms_changed(c); /* wakes both hosts' agents */
@@ -170,10 +167,7 @@ static int mark_stuck(yun_store *s, int64_t id, const char *host, const char *wh
         snprintf(vm.migrate_error, sizeof vm.migrate_error, "%s", why);
         rc = store_vm_update(s, &vm, err);
     }
-    if (rc == 0 && store_commit(s, err) == 0)
-        return 0;
-    store_rollback(s);
-    return -1;
+    return ctl_tx_end(s, rc, err);
 }
 
 /* One draining host. Returns the moves started, or -1. */
@@ -285,10 +279,7 @@ int ctl_host_drain(ctl_ctx *c, yun_store *s, int64_t host_id, yun_err *err)
         h.state = YUN_HOST_DRAINING;
         rc = store_host_update(s, &h, err);
     }
-    if (rc == 0)
-        rc = store_commit(s, err);
-    if (rc < 0)
-        store_rollback(s);
+    rc = ctl_tx_end(s, rc, err);
     ctl_sched_lock(c, false);
     if (rc < 0)
         return -1;

@@ -325,18 +325,29 @@ static int lv_define(yun_hv *hv, const hv_domain_spec *spec, const char *xml, yu
     return 0;
 }
 
-/* One libvirt call on the domain with this uuid: its failure says what was being done ("starting domain web1"). */
-static int on_domain(yun_hv *hv, const char *uuid, int (*call)(virDomainPtr d), const char *doing, yun_err *err)
+/* Runs op on the domain with this uuid, with the domain's name for messages. The name is taken first: every
+ * libvirt call resets the last error, so none may run between a failure and lv_err. */
+typedef int (*domain_op)(virDomainPtr d, const char *name, const void *arg, yun_err *err);
+static int with_domain(yun_hv *hv, const char *uuid, domain_op op, const void *arg, yun_err *err)
 {
-    hv_libvirt *l = lv_of(hv);
-    virDomainPtr d = lookup(l, uuid, err);
+    virDomainPtr d = lookup(lv_of(hv), uuid, err);
     if (!d)
         return -1;
-    /* Taken now: every libvirt call resets the last error, so none may run between a failure and lv_err. */
-    const char *name = virDomainGetName(d);
-    int rc = call(d) < 0 ? lv_err(err, "%s domain %s", doing, name) : 0;
+    int rc = op(d, virDomainGetName(d), arg, err);
     virDomainFree(d);
     return rc;
+}
+
+/* One libvirt call; its failure says what was being done ("starting domain web1"). */
+typedef struct one_call {
+    int (*call)(virDomainPtr d);
+    const char *doing;
+} one_call;
+
+static int op_call(virDomainPtr d, const char *name, const void *arg, yun_err *err)
+{
+    const one_call *c = arg;
+    return c->call(d) < 0 ? lv_err(err, "%s domain %s", c->doing, name) : 0;
 }
 
 static int call_start(virDomainPtr d)
@@ -356,37 +367,35 @@ static int call_reboot(virDomainPtr d)
 
 static int lv_start(yun_hv *hv, const char *uuid, yun_err *err)
 {
-    return on_domain(hv, uuid, call_start, "starting", err);
+    return with_domain(hv, uuid, op_call, &(one_call){call_start, "starting"}, err);
 }
 
 static int lv_shutdown(yun_hv *hv, const char *uuid, yun_err *err)
 {
-    return on_domain(hv, uuid, call_shutdown, "shutting down", err);
+    return with_domain(hv, uuid, op_call, &(one_call){call_shutdown, "shutting down"}, err);
 }
 
 static int lv_reboot(yun_hv *hv, const char *uuid, yun_err *err)
 {
-    return on_domain(hv, uuid, call_reboot, "rebooting", err);
+    return with_domain(hv, uuid, op_call, &(one_call){call_reboot, "rebooting"}, err);
 }
 
-static int lv_destroy(yun_hv *hv, const char *uuid, yun_err *err)
+static int op_destroy(virDomainPtr d, const char *name, const void *arg, yun_err *err)
 {
-    hv_libvirt *l = lv_of(hv);
-    virDomainPtr d = lookup(l, uuid, err);
-    if (!d)
-        return -1;
-    /* Taken now: every libvirt call resets the last error, so none may run between a failure and lv_err. */
-    const char *name = virDomainGetName(d);
-    int rc = 0;
+    (void)arg;
     if (virDomainIsActive(d) == 1 && virDomainDestroy(d) < 0) {
         virErrorPtr e = virGetLastError();
         if (e && e->code == VIR_ERR_OPERATION_INVALID)
             virResetLastError(); /* it stopped meanwhile: what was asked */
         else
-            rc = lv_err(err, "destroying domain %s", name);
+            return lv_err(err, "destroying domain %s", name);
     }
-    virDomainFree(d);
-    return rc;
+    return 0;
+}
+
+static int lv_destroy(yun_hv *hv, const char *uuid, yun_err *err)
+{
+    return with_domain(hv, uuid, op_destroy, NULL, err);
 }
 
 static int lv_undefine(yun_hv *hv, const char *uuid, yun_err *err)
@@ -428,52 +437,53 @@ static unsigned int affect_flags(virDomainPtr d)
     return f ? f : VIR_DOMAIN_AFFECT_CURRENT;
 }
 
-static int lv_set_sched(yun_hv *hv, const char *uuid, int cpu_shares, int cpu_cap, yun_err *err)
+typedef struct sched_arg {
+    int cpu_shares, cpu_cap;
+} sched_arg;
+
+static int op_set_sched(virDomainPtr d, const char *name, const void *arg, yun_err *err)
 {
-    hv_libvirt *l = lv_of(hv);
-    cache_drop(l, uuid);
-    virDomainPtr d = lookup(l, uuid, err);
-    if (!d)
-        return -1;
-    /* Taken now: every libvirt call resets the last error, so none may run between a failure and lv_err. */
-    const char *name = virDomainGetName(d);
+    const sched_arg *a = arg;
     virTypedParameterPtr p = NULL;
     int n = 0, max = 0;
     /* Quota -1 lifts the cap; otherwise cap % of one core per vCPU within each period. */
-    long long quota = cpu_cap > 0 ? (long long)HV_CAP_PERIOD_US * cpu_cap / 100 : -1;
+    long long quota = a->cpu_cap > 0 ? (long long)HV_CAP_PERIOD_US * a->cpu_cap / 100 : -1;
     int rc = 0;
-    if (virTypedParamsAddULLong(&p, &n, &max, VIR_DOMAIN_SCHEDULER_CPU_SHARES, (unsigned long long)cpu_shares) < 0 ||
+    if (virTypedParamsAddULLong(&p, &n, &max, VIR_DOMAIN_SCHEDULER_CPU_SHARES, (unsigned long long)a->cpu_shares) < 0 ||
         virTypedParamsAddULLong(&p, &n, &max, VIR_DOMAIN_SCHEDULER_VCPU_PERIOD, HV_CAP_PERIOD_US) < 0 ||
         virTypedParamsAddLLong(&p, &n, &max, VIR_DOMAIN_SCHEDULER_VCPU_QUOTA, quota) < 0)
         rc = lv_err(err, "building scheduler parameters");
     else if (virDomainSetSchedulerParametersFlags(d, p, n, affect_flags(d)) < 0)
-        rc = lv_err(err, "setting CPU shares %d and cap %d%% on domain %s", cpu_shares, cpu_cap, name);
+        rc = lv_err(err, "setting CPU shares %d and cap %d%% on domain %s", a->cpu_shares, a->cpu_cap, name);
     virTypedParamsFree(p, n);
-    virDomainFree(d);
     return rc;
+}
+
+static int lv_set_sched(yun_hv *hv, const char *uuid, int cpu_shares, int cpu_cap, yun_err *err)
+{
+    cache_drop(lv_of(hv), uuid);
+    return with_domain(hv, uuid, op_set_sched, &(sched_arg){cpu_shares, cpu_cap}, err);
+}
+
+static int op_set_memory(virDomainPtr d, const char *name, const void *arg, yun_err *err)
+{
+    uint64_t mem_mib = *(const uint64_t *)arg;
+    unsigned long max_kib = virDomainGetMaxMemory(d);
+    if (max_kib == 0)
+        return lv_err(err, "reading the maximum memory of domain %s", name);
+    if (mem_mib * 1024 > max_kib)
+        return yun_err_set(err, YUN_E_INVALID,
+                           "memory %" PRIu64 " MiB is above domain %s's maximum of %lu MiB; the balloon cannot grow "
+                           "past it (redefine the domain with a larger maximum)",
+                           mem_mib, name, max_kib / 1024);
+    if (virDomainSetMemoryFlags(d, (unsigned long)(mem_mib * 1024), affect_flags(d)) < 0)
+        return lv_err(err, "setting the memory of domain %s to %" PRIu64 " MiB", name, mem_mib);
+    return 0;
 }
 
 static int lv_set_memory(yun_hv *hv, const char *uuid, uint64_t mem_mib, yun_err *err)
 {
-    hv_libvirt *l = lv_of(hv);
-    virDomainPtr d = lookup(l, uuid, err);
-    if (!d)
-        return -1;
-    /* Taken now: every libvirt call resets the last error, so none may run between a failure and lv_err. */
-    const char *name = virDomainGetName(d);
-    int rc = 0;
-    unsigned long max_kib = virDomainGetMaxMemory(d);
-    if (max_kib == 0)
-        rc = lv_err(err, "reading the maximum memory of domain %s", name);
-    else if (mem_mib * 1024 > max_kib)
-        rc = yun_err_set(err, YUN_E_INVALID,
-                         "memory %" PRIu64 " MiB is above domain %s's maximum of %lu MiB; the balloon cannot grow "
-                         "past it (redefine the domain with a larger maximum)",
-                         mem_mib, name, max_kib / 1024);
-    else if (virDomainSetMemoryFlags(d, (unsigned long)(mem_mib * 1024), affect_flags(d)) < 0)
-        rc = lv_err(err, "setting the memory of domain %s to %" PRIu64 " MiB", name, mem_mib);
-    virDomainFree(d);
-    return rc;
+    return with_domain(hv, uuid, op_set_memory, &mem_mib, err);
 }
 
 /* ---- guest networking (hv_net.h) ---- */

@@ -46,34 +46,17 @@ int h_agent_register(api_req *rq, api_resp *rs, yun_err *err)
 static void desired_of(api_req *rq, const ctl_desired *d, proto_desired *out)
 {
     const yun_vm *vm = &d->vm;
-    proto_desired p = {.want = vm->want,
-                       .here = d->here,
-                       .reboot = d->reboot,
-                       .incoming = d->incoming,
-                       .target_host = d->target_host,
-                       .cpus = vm->cpus,
-                       .mem_mib = (int64_t)vm->mem_mib,
-                       .max_mem_mib = (int64_t)vm->max_mem_mib,
-                       .disk_mib = (int64_t)vm->disk_mib,
-                       .cpu_shares = vm->cpu_shares,
-                       .cpu_cap = vm->cpu_cap};
-    if (p.here)
-        p.target_host = 0;
-    snprintf(p.uuid, sizeof p.uuid, "%s", vm->uuid);
-    snprintf(p.name, sizeof p.name, "%s", vm->name);
-    snprintf(p.owner, sizeof p.owner, "%s", vm->owner_name);
-    model_vm_domain_name(vm, p.domain, sizeof p.domain);
+    proto_desired p;
+    proto_desired_of(&p, vm, d->image);
+    p.here = d->here;
+    p.reboot = d->reboot;
+    p.incoming = d->incoming;
+    p.target_host = d->here ? 0 : d->target_host;
     snprintf(p.migrate_uri, sizeof p.migrate_uri, "%s", d->migrate_uri);
     snprintf(p.target_libvirt_uri, sizeof p.target_libvirt_uri, "%s", d->target_libvirt_uri);
     snprintf(p.target_vnc_listen, sizeof p.target_vnc_listen, "%s", d->target_vnc_listen);
     ctl_vm_disk_path(rq->ctl, vm->uuid, p.disk, sizeof p.disk);
     ctl_vm_console_path(rq->ctl, vm->uuid, p.console, sizeof p.console);
-    if (d->image) {
-        snprintf(p.img_path, sizeof p.img_path, "%s", d->image->path);
-        snprintf(p.kernel, sizeof p.kernel, "%s", d->image->kernel);
-        snprintf(p.initrd, sizeof p.initrd, "%s", d->image->initrd);
-        snprintf(p.cmdline, sizeof p.cmdline, "%s", d->image->cmdline);
-    }
     *out = p;
 }
 

@@ -94,8 +94,8 @@ int ctl_admission_check(ctl_ctx *ctx, yun_store *s, const yun_vm *vm, int64_t no
  * written. */
 int ctl_vm_create(ctl_ctx *ctx, yun_store *s, const yun_user *owner, yun_vm *vm, sched_choice *choice, yun_err *err);
 
-/* Changes what a user may change on a VM: vm->id names it, and its cpu_shares, cpu_cap, mem_mib, min_mhz and
- * max_mhz are the new values; every other field is the store's row as it is now (an agent's report applied
+/* Changes what a user may change on a VM: vm->id names it, and its settable fields (model_vm_settable_copy)
+ * are the new values; every other field is the store's row as it is now (an agent's report applied
  * meanwhile is kept). Validated as a whole (model_vm_validate); a larger min_mhz must still fit on the VM's
  * host (YUN_E_NO_CAPACITY), checked under the scheduler lock like a create. CONFLICT for a VM being deleted.
  * Fills vm with the row as written and wakes the agents. */

@@ -128,12 +128,7 @@ static int vm_update_locked(ctl_ctx *c, yun_store *s, yun_vm *vm, yun_err *err)
     if (cur.want == YUN_WANT_DELETED)
         return yun_err_set(err, YUN_E_CONFLICT, "VM %s is being deleted", cur.name);
     yun_vm nv = cur;
-    nv.cpu_shares = vm->cpu_shares;
-    nv.cpu_cap = vm->cpu_cap;
-    nv.mem_mib = vm->mem_mib;
-    nv.min_mhz = vm->min_mhz;
-    nv.max_mhz = vm->max_mhz;
-    memcpy(nv.probe, vm->probe, sizeof nv.probe);
+    model_vm_settable_copy(&nv, vm);
     if (model_vm_validate(&nv, err) < 0 || min_mhz_fits(c, s, &cur, &nv, err) < 0 || store_vm_update(s, &nv, err) < 0)
         return -1;
     *vm = nv;
@@ -149,9 +144,9 @@ int ctl_vm_update(ctl_ctx *c, yun_store *s, yun_vm *vm, yun_err *err)
     if (r < 0)
         return -1;
     ctl_vms_changed(c);
-    log_info("vm %s/%s set: cpu_shares %d, cpu_cap %d, memory %lluM, min_mhz %d, max_mhz %d, probe \"%s\"",
-             vm->owner_name, vm->name, vm->cpu_shares, vm->cpu_cap, (unsigned long long)vm->mem_mib, vm->min_mhz,
-             vm->max_mhz, vm->probe);
+    char set[sizeof vm->probe + 160];
+    model_vm_settable_str(vm, set, sizeof set);
+    log_info("vm %s/%s set: %s", vm->owner_name, vm->name, set);
     return 0;
 }
 

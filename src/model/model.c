@@ -46,6 +46,22 @@ int model_name_validate(const char *name, const char *what, yun_err *err)
     return 0;
 }
 
+void model_vm_settable_copy(yun_vm *dst, const yun_vm *src)
+{
+    dst->cpu_shares = src->cpu_shares;
+    dst->cpu_cap = src->cpu_cap;
+    dst->mem_mib = src->mem_mib;
+    dst->min_mhz = src->min_mhz;
+    dst->max_mhz = src->max_mhz;
+    memcpy(dst->probe, src->probe, sizeof dst->probe);
+}
+
+void model_vm_settable_str(const yun_vm *vm, char *out, size_t n)
+{
+    snprintf(out, n, "cpu_shares %d, cpu_cap %d, memory %lluM, min_mhz %d, max_mhz %d, probe \"%s\"", vm->cpu_shares,
+             vm->cpu_cap, (unsigned long long)vm->mem_mib, vm->min_mhz, vm->max_mhz, vm->probe);
+}
+
 int model_vm_validate(yun_vm *vm, yun_err *err)
 {
     if (model_name_validate(vm->name, "VM name", err) < 0)

@@ -5,6 +5,7 @@
 #define YUN_MODEL_MODEL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "util/err.h"
@@ -149,6 +150,11 @@ int model_host_state_parse(const char *s);
 
 /* Checks a user, VM or image name against [a-z0-9][a-z0-9-]{0,62}. what names the field. */
 int model_name_validate(const char *name, const char *what, yun_err *err);
+
+/* What a user may change on a VM once it exists (PATCH /v1/vms/{name}, `yun vm set`): cpu_shares, cpu_cap,
+ * mem_mib, min_mhz, max_mhz and probe. The copy of those from src to dst; and them as one line for logs. */
+void model_vm_settable_copy(yun_vm *dst, const yun_vm *src);
+void model_vm_settable_str(const yun_vm *vm, char *out, size_t n);
 
 /* Fills the defaults of a new VM (shares 1024, max_mem = mem) and checks every field's range,
  * with an error that names the field, the value, the limit and how to fix it. */

@@ -331,6 +331,28 @@ static const jfield desired_fields[] = {
     END,
 };
 
+void proto_desired_of(proto_desired *d, const yun_vm *vm, const yun_image *img)
+{
+    *d = (proto_desired){.want = vm->want,
+                         .here = true,
+                         .cpus = vm->cpus,
+                         .mem_mib = (int64_t)vm->mem_mib,
+                         .max_mem_mib = (int64_t)vm->max_mem_mib,
+                         .disk_mib = (int64_t)vm->disk_mib,
+                         .cpu_shares = vm->cpu_shares,
+                         .cpu_cap = vm->cpu_cap};
+    snprintf(d->uuid, sizeof d->uuid, "%s", vm->uuid);
+    snprintf(d->name, sizeof d->name, "%s", vm->name);
+    snprintf(d->owner, sizeof d->owner, "%s", vm->owner_name);
+    model_vm_domain_name(vm, d->domain, sizeof d->domain);
+    if (img) {
+        snprintf(d->img_path, sizeof d->img_path, "%s", img->path);
+        snprintf(d->kernel, sizeof d->kernel, "%s", img->kernel);
+        snprintf(d->initrd, sizeof d->initrd, "%s", img->initrd);
+        snprintf(d->cmdline, sizeof d->cmdline, "%s", img->cmdline);
+    }
+}
+
 json_t *proto_desired_encode(const proto_desired *d)
 {
     return jfield_write(desired_fields, d);

@@ -123,6 +123,9 @@ json_t *proto_report_encode(const proto_report *m);
 int proto_report_parse(const char *text, size_t n, proto_report *m, yun_err *err);
 void proto_report_free(proto_report *m);
 
+/* d (zeroed first) as VM vm booting image img (NULL: gone): its names, want, sizes, scheduling and image; the
+ * fields about hosts and files are the caller's. */
+void proto_desired_of(proto_desired *d, const yun_vm *vm, const yun_image *img);
 json_t *proto_desired_encode(const proto_desired *d);
 /* j into d. INVALID saying what is wrong: a missing or malformed uuid or want, a path that is not absolute, a
  * string too long, a number of the wrong type. */

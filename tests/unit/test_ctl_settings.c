@@ -150,6 +150,30 @@ static void test_docs_list_the_keys(void **state)
     }
 }
 
+/* docs/openapi.yaml's enum of the {key} path parameter is exactly the registry's keys. */
+static void test_openapi_lists_the_keys(void **state)
+{
+    (void)state;
+    FILE *f = fopen(YUN_SOURCE_ROOT "/docs/openapi.yaml", "r");
+    assert_non_null(f);
+    static char line[8192];
+    char *list = NULL;
+    while (!list && fgets(line, sizeof line, f))
+        if (strstr(line, "{name: key, in: path") && (list = strstr(line, "enum: [")))
+            list += strlen("enum: [");
+    fclose(f);
+    if (!list)
+        fail_msg("docs/openapi.yaml has no enum for the settings' {key}");
+    *strchr(list, ']') = '\0';
+    size_t n, ns = 0;
+    (void)ctl_settings(&n);
+    for (char *k = strtok(list, ", "); k; k = strtok(NULL, ", "), ns++)
+        if (!ctl_setting_find(k, NULL))
+            fail_msg("docs/openapi.yaml's settings {key} lists %s, which yund does not know", k);
+    if (ns != n)
+        fail_msg("docs/openapi.yaml's settings {key} lists %zu keys; yund has %zu", ns, n);
+}
+
 /* Each key is written once in src/: in the registry, or in the header of the module whose rule names it in a
  * message (the CPU ratio's in sched.h, the probe rule's in model/probe.h), which the registry then uses. */
 static void test_keys_written_once(void **state)
@@ -182,6 +206,7 @@ int main(void)
         cmocka_unit_test(test_rules),
         cmocka_unit_test(test_set_and_read),
         cmocka_unit_test(test_docs_list_the_keys),
+        cmocka_unit_test(test_openapi_lists_the_keys),
         cmocka_unit_test(test_keys_written_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -127,20 +127,12 @@ json_t *agent_metrics_batch(const char *host_name, const hvs_sample *prev, const
     return batch;
 }
 
-const yun_power_model *agent_metrics_power_model(const char *name)
-{
-    if (name && !strcmp(name, "hp-ml110-g4"))
-        return &YUN_POWER_HP_ML110_G4;
-    if (name && !strcmp(name, "hp-ml110-g5"))
-        return &YUN_POWER_HP_ML110_G5;
-    return NULL;
-}
 
 void agent_metrics_answer(const json_t *answer, long *interval_ms, json_t **probes, const yun_power_model **pm)
 {
     const char *model = json_string_value(json_object_get(answer, "power_model"));
-    if (model && (!strcmp(model, "none") || agent_metrics_power_model(model)))
-        *pm = agent_metrics_power_model(model);
+    if (model && (!strcmp(model, "none") || power_model_by_name(model)))
+        *pm = power_model_by_name(model);
     json_t *iv = json_object_get(answer, "interval_ms");
     if (json_is_integer(iv) && json_integer_value(iv) >= 200 && json_integer_value(iv) <= 600000)
         *interval_ms = (long)json_integer_value(iv);

@@ -46,8 +46,4 @@ json_t *agent_metrics_batch(const char *host_name, const hvs_sample *prev, const
  * to estimate watts with (*pm: a static model, NULL for "none"; kept when absent or unknown). */
 void agent_metrics_answer(const json_t *answer, long *interval_ms, json_t **probes, const yun_power_model **pm);
 
-/* A power model by the name the setting metrics.power_model uses ("hp-ml110-g4", "hp-ml110-g5"); NULL for
- * "none" or an unknown name. */
-const yun_power_model *agent_metrics_power_model(const char *name);
-
 #endif

@@ -179,6 +179,8 @@ int h_user_patch(api_req *, api_resp *, yun_err *);
 int h_user_token(api_req *, api_resp *, yun_err *);
 int h_user_delete(api_req *, api_resp *, yun_err *);
 int h_settings_list(api_req *, api_resp *, yun_err *);
+int h_dispatch_status(api_req *, api_resp *, yun_err *);
+int h_dispatch_log(api_req *, api_resp *, yun_err *);
 int h_setting_get(api_req *, api_resp *, yun_err *);
 int h_setting_put(api_req *, api_resp *, yun_err *);
 int h_agent_register(api_req *, api_resp *, yun_err *);

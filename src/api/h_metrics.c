@@ -110,6 +110,10 @@ int h_agent_metrics(api_req *rq, api_resp *rs, yun_err *err)
     int interval = api_metrics_interval(rq);
     if (rc == 0)
         rc = api_metrics_ingest(rq->sh->metrics, s, n, interval, err);
+    int cpu = metrics_index(METRICS_VM, "cpu_pct");
+    for (size_t i = 0; rc == 0 && i < n; i++) /* the dispatcher's view of the VMs' CPU */
+        if (s[i].kind == METRICS_VM)
+            ctl_dispatch_observe(rq->ctl, s[i].id, s[i].ts_ms, s[i].v[cpu]);
     /* why probes failed ({uuid: reason}, from agents that say): a note on the VM's sample, for its owner */
     json_t *why = json_object_get(body, "probe_errors");
     for (size_t i = 0; rc == 0 && json_is_object(why) && i < n; i++) {

@@ -44,6 +44,8 @@ static const api_route routes[] = {
     {"GET", "/v1/settings", h_settings_list, AUTH_ADMIN, false},
     {"GET", "/v1/settings/{}", h_setting_get, AUTH_ADMIN, false},
     {"PUT", "/v1/settings/{}", h_setting_put, AUTH_ADMIN, false},
+    {"GET", "/v1/dispatch", h_dispatch_status, AUTH_ADMIN, false},
+    {"GET", "/v1/dispatch/log", h_dispatch_log, AUTH_ADMIN, false},
     {"POST", "/v1/agent/register", h_agent_register, AUTH_AGENT, false},
     {"POST", "/v1/agent/hosts/{}/report", h_agent_report, AUTH_AGENT, false},
     /* monitoring (h_metrics.c) */

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -110,6 +111,18 @@ char *cli_cell_size(json_t *v)
     if (!json_is_integer(v) || json_integer_value(v) < 0)
         return cli_cell(v);
     return cli_human_mib((uint64_t)json_integer_value(v));
+}
+
+char *cli_cell_time(json_t *v)
+{
+    if (!json_is_integer(v) || json_integer_value(v) <= 0)
+        return cli_cell(v);
+    time_t secs = (time_t)(json_integer_value(v) / 1000);
+    struct tm tm;
+    char b[40];
+    gmtime_r(&secs, &tm);
+    strftime(b, sizeof b, "%Y-%m-%d %H:%M:%S", &tm);
+    return xstrdup(b);
 }
 
 void cli_print_json(cli_ctx *ctx, json_t *j)
@@ -761,6 +774,71 @@ static int cmd_version(cli_ctx *ctx, const cli_args *a)
 }
 
 static const cli_opt no_opts[] = {{NULL, NULL, NULL}};
+
+/* ---- the dispatcher (admin) ---- */
+
+static char *c_vm(json_t *o)
+{
+    return cli_cell(cli_field(o, "vm", NULL));
+}
+static char *c_from(json_t *o)
+{
+    return cli_cell(cli_field(o, "from", NULL));
+}
+static char *c_to(json_t *o)
+{
+    return cli_cell(cli_field(o, "to", NULL));
+}
+static char *c_kind(json_t *o)
+{
+    return cli_cell(cli_field(o, "kind", NULL));
+}
+static char *c_outcome(json_t *o)
+{
+    return cli_cell(cli_field(o, "outcome", NULL));
+}
+static char *c_at(json_t *o)
+{
+    return cli_cell_time(cli_field(o, "at_ms", NULL));
+}
+static char *c_reason(json_t *o)
+{
+    return cli_cell(cli_field(o, "reason", NULL));
+}
+
+static int dispatch_moves(cli_ctx *ctx, const char *path, const char *member)
+{
+    static const char *const h[] = {"WHEN", "VM", "FROM", "TO", "KIND", "OUTCOME", "REASON"};
+    static const cli_cell_fn f[] = {c_at, c_vm, c_from, c_to, c_kind, c_outcome, c_reason};
+    return list(ctx, path, member, 7, h, f);
+}
+
+/* The mode, policy and last round; its moves are `yun dispatch plan`'s. */
+static int cmd_dispatch_status(cli_ctx *ctx, const cli_args *a)
+{
+    (void)a;
+    int rc;
+    json_t *j = cli_call(ctx, "GET", "/v1/dispatch", NULL, CLI_TIMEOUT_MS, &rc);
+    if (!j)
+        return rc;
+    json_object_set_new(j, "moves_planned", json_integer((json_int_t)json_array_size(json_object_get(j, "plan"))));
+    json_object_del(j, "plan");
+    cli_kv_print(j, ctx->out);
+    json_decref(j);
+    return CLI_EXIT_OK;
+}
+
+static int cmd_dispatch_plan(cli_ctx *ctx, const cli_args *a)
+{
+    (void)a;
+    return dispatch_moves(ctx, "/v1/dispatch", "plan");
+}
+
+static int cmd_dispatch_log(cli_ctx *ctx, const cli_args *a)
+{
+    (void)a;
+    return dispatch_moves(ctx, "/v1/dispatch/log", "decisions");
+}
 static const cli_opt login_opts[] = {{"token", "TOKEN", "the API token (the admin's is in STATE/admin.token)", true},
                                      {NULL, NULL, NULL}};
 static const cli_opt import_opts[] = {
@@ -838,6 +916,12 @@ const cli_cmd cli_commands[] = {
      cmd_host_enable},
     {"host", "drain", "HOST", 1, 1, "place no new VMs on the host and live-migrate its VMs away (admin)", drain_opts,
      cmd_host_drain},
+    {"dispatch", "status", "", 0, 0, "the live dispatcher: mode, policy, its last round (admin)", no_opts,
+     cmd_dispatch_status},
+    {"dispatch", "plan", "", 0, 0, "the last round's moves, each with its reason and outcome (admin)", no_opts,
+     cmd_dispatch_plan},
+    {"dispatch", "log", "", 0, 0, "every decision since yund started, newest first (admin)", no_opts,
+     cmd_dispatch_log},
     {"image", "list", "", 0, 0, "the images you may boot", no_opts, cmd_image_list},
     {"image", "show", "NAME", 1, 1, "one image in detail", no_opts, cmd_image_show},
     {"image", "import", "FILE", 1, 1, "upload a qcow2 or raw disk image as a new image", import_opts, cmd_image_import},

@@ -34,6 +34,8 @@ json_t *cli_items(json_t *answer, const char *key);
 char *cli_cell(json_t *v);
 /* A MiB count as "128M" / "1G" / "1.5G" (cli_human_mib); missing as "-". Caller frees. */
 char *cli_cell_size(json_t *v);
+/* A wall-clock time in ms as "2026-12-04 05:12:00" UTC; missing as "-". Caller frees. */
+char *cli_cell_time(json_t *v);
 
 /* Prints the answer as JSON (pretty) on ctx->out. */
 void cli_print_json(cli_ctx *ctx, json_t *j);

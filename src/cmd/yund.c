@@ -333,6 +333,9 @@ static int run(const options *o)
         yun_err de = YUN_ERR_INIT;
         if (ctl_drain_tick(ctl, store, &de) < 0)
             log_warn("host drain: %s", de.msg);
+        yun_err xe = YUN_ERR_INIT;
+        if (ctl_dispatch_tick(ctl, store, yun_now_ms(), &xe) < 0)
+            log_warn("dispatcher: %s", xe.msg);
     }
 out:
     atomic_store(&stop, true);

@@ -45,7 +45,13 @@ struct ctl_ctx {
      * but the wait itself, so a bump between a waiter's check and its sleep is never missed. */
     pthread_mutex_t vms_wait_lock;
     pthread_cond_t vms_moved;
+    ctl_dispatch *dispatch; /* the live dispatcher's memory (dispatch.h) */
 };
+
+ctl_dispatch *ctl_dispatch_of(ctl_ctx *c)
+{
+    return c->dispatch;
+}
 
 int ctl_tx_end(yun_store *s, int rc, yun_err *err)
 {
@@ -118,6 +124,7 @@ ctl_ctx *ctl_new(const ctl_config *cfg)
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&c->vms_moved, &ca);
     pthread_condattr_destroy(&ca);
+    c->dispatch = ctl_dispatch_new();
     return c;
 }
 
@@ -131,6 +138,7 @@ void ctl_free(ctl_ctx *c)
     }
     free(c->hosts_foreign);
     free(c->reboots);
+    ctl_dispatch_free(c->dispatch);
     pthread_mutex_destroy(&c->sched_lock);
     pthread_mutex_destroy(&c->drain_lock);
     pthread_mutex_destroy(&c->lock);

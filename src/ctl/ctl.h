@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ctl/dispatch.h"
 #include "ctl/sched.h"
 #include "ctl/settings.h"
 #include "model/model.h"

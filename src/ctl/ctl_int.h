@@ -7,11 +7,15 @@
 #include <stdint.h>
 
 #include "ctl/ctl.h"
+#include "ctl/dispatch.h"
 
 /* The lock that makes snapshot -> pick -> write atomic (creates and migrations take room the same way). */
 void ctl_sched_lock(ctl_ctx *c, bool lock);
 /* The lock that serialises drain ticks; taken before the sched lock, never after. */
 void ctl_drain_lock(ctl_ctx *c, bool lock);
+
+/* The live dispatcher's memory (dispatch.c). */
+ctl_dispatch *ctl_dispatch_of(ctl_ctx *c);
 
 /* Ends a transaction: rc is what ran inside it (store_begin's result included: a failed begin is ended too).
  * Commits when rc is 0, else rolls back. Returns 0, or -1 with err (rc's, or the commit's). */

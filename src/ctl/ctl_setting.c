@@ -5,6 +5,7 @@
 #include "ctl/ctl.h"
 #include "ctl/settings.h"
 #include "model/probe.h"
+#include "place/consolidate.h"
 #include "util/buf.h"
 #include "util/num.h"
 
@@ -57,6 +58,12 @@ static int check_probe_hosts(const char *v, yun_err *err)
     return 0;
 }
 
+static int check_policy(const char *v, yun_err *err)
+{
+    cons_policy p;
+    return consolidate_policy_parse(v, &p, err);
+}
+
 /* The largest VM allowed (vm.max_*): 0 is no limit. */
 #define VM_LIMIT_MAX 1000000000LL
 
@@ -95,6 +102,18 @@ static const ctl_setting_def table[SET_COUNT] = {
     {SET_PRICE_DISK, "price.disk", SET_T_CUSTOM, "0", "price of one GiB of disk per month", NULL, 0, 0, NULL,
      check_price},
     {SET_PRICE_CURRENCY, "price.currency", SET_T_CUSTOM, "EUR", "shown after prices", NULL, 0, 0, NULL, check_currency},
+    {SET_DISPATCH_MODE, "dispatch.mode", SET_T_ENUM, "advise",
+     "the live dispatcher: off, advise (plans and shows its moves) or auto (makes them)", NULL, 0, 0, "off|advise|auto",
+     NULL},
+    {SET_DISPATCH_POLICY, "dispatch.policy", SET_T_CUSTOM, "yun",
+     "the consolidation policy it runs, as yun-sim names them (yun, lr-mmt-1.2, thr-mmt-0.8, ...)", NULL, 0, 0, NULL,
+     check_policy},
+    {SET_DISPATCH_INTERVAL_MS, "dispatch.interval_ms", SET_T_INT, "60000", "how often the dispatcher plans, in ms",
+     NULL, 1000, 86400000, NULL, NULL},
+    {SET_DISPATCH_COOLDOWN_MS, "dispatch.cooldown_ms", SET_T_INT, "900000",
+     "a VM the dispatcher moved stays put this long, in ms", NULL, 0, 86400000, NULL, NULL},
+    {SET_DISPATCH_MAX_MIGRATIONS, "dispatch.max_migrations", SET_T_INT, "2",
+     "live migrations under way in the cloud beyond which the dispatcher starts none", NULL, 1, 64, NULL, NULL},
 };
 
 const ctl_setting_def *ctl_settings(size_t *n)

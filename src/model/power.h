@@ -12,6 +12,10 @@ typedef struct yun_power_model {
 extern const yun_power_model YUN_POWER_HP_ML110_G4;
 extern const yun_power_model YUN_POWER_HP_ML110_G5;
 
+/* The model the setting metrics.power_model names ("hp-ml110-g4", "hp-ml110-g5"); NULL for "none" or
+ * anything else. */
+const yun_power_model *power_model_by_name(const char *name);
+
 /* Watts at utilisation u in [0, 1] (clamped). */
 double power_watts(const yun_power_model *m, double u);
 

@@ -8,8 +8,10 @@ stays under way for as long as the test wants.
 It registers NAME with CORES cores, then reports every 0.3 s: each VM yund assigns to it runs at once (a
 domain of its own, verdict "running"); a VM assigned elsewhere that it still runs is migrating away, and its
 verdict follows MODE_FILE: "hold" (or no file) keeps the migration under way ("migrating"), "fail" fails it
-(verdict "running" with a migrate_error, so yund puts the VM back here). A VM wanted deleted is reported
-deleted. Runs until killed.
+(verdict "running" with a migrate_error, so yund puts the VM back here), "done" ends it (verdict "migrated",
+so the target's "running" lands it there). A VM wanted deleted is reported deleted. Every pass it also sends
+each VM it runs a CPU sample (POST .../metrics): the percent in MODE_FILE.load, 5 without the file. Runs
+until killed.
 """
 import json, sys, time, urllib.request
 
@@ -42,6 +44,8 @@ def main():
                 v = {'uuid': uuid, 'state': 'migrating'}
                 if mode == 'fail':
                     v = {'uuid': uuid, 'state': 'running', 'migrate_error': 'fake_agent: the migration failed'}
+                elif mode == 'done':
+                    v = {'uuid': uuid, 'state': 'migrated', 'total_ms': 120, 'downtime_ms': 8}
             else:
                 v = {'uuid': uuid, 'state': 'running' if d['want'] == 'running' else 'stopped'}
             verdicts.append(v)
@@ -52,6 +56,17 @@ def main():
             print('fake_agent: %s' % e, file=sys.stderr)
             time.sleep(0.3)
             continue
+        try:
+            load = float(open(mode_file + '.load').read().strip())
+        except (OSError, ValueError):
+            load = 5.0
+        now = int(time.time() * 1000)
+        samples = [{'kind': 'vm', 'id': u, 'ts_ms': now, 'cpu_pct': load} for u in mine if u not in away]
+        if samples:
+            try:
+                post(url, token, '/v1/agent/hosts/%d/metrics' % hid, {'samples': samples})
+            except Exception as e:
+                print('fake_agent: metrics: %s' % e, file=sys.stderr)
         gone = set()
         seen = set()
         for d in ans['vms']:

@@ -71,6 +71,46 @@ static inline fx *fx_new(int interval_ms, const char *kernel)
     return f;
 }
 
+/* A VM of alice's on the starter image, created through ctl (placed by the scheduler), wanted running. */
+static inline yun_vm fx_create(fx *f, const char *name, int cpus, uint64_t mem, int min_mhz)
+{
+    yun_vm vm = {0};
+    snprintf(vm.name, sizeof vm.name, "%s", name);
+    vm.cpus = cpus;
+    vm.mem_mib = mem;
+    vm.disk_mib = 1024;
+    vm.min_mhz = min_mhz;
+    vm.image_id = f->img.id;
+    vm.want = YUN_WANT_RUNNING;
+    yun_err err = YUN_ERR_INIT;
+    assert_int_equal(model_vm_validate(&vm, &err), 0);
+    sched_choice ch;
+    assert_int_equal(ctl_vm_create(f->c, f->s, &f->alice, &vm, &ch, &err), 0);
+    return vm;
+}
+
+/* The VM's row as the store has it now. */
+static inline yun_vm fx_vm(fx *f, const char *uuid)
+{
+    yun_vm vm;
+    yun_err err = YUN_ERR_INIT;
+    assert_int_equal(store_vm_get_by_uuid(f->s, uuid, &vm, &err), 0);
+    return vm;
+}
+
+/* fx_create, then running (as its agent would report it, up 5 s) where it was placed, or on host when > 0. */
+static inline yun_vm fx_running(fx *f, const char *name, int cpus, uint64_t mem, int64_t host)
+{
+    yun_vm vm = fx_vm(f, fx_create(f, name, cpus, mem, 0).uuid);
+    if (host > 0)
+        vm.host_id = host;
+    vm.state = YUN_VM_RUNNING;
+    vm.started_ms = T0 - 5000;
+    yun_err err = YUN_ERR_INIT;
+    assert_int_equal(store_vm_update(f->s, &vm, &err), 0);
+    return vm;
+}
+
 static inline int fx_teardown(void **state)
 {
     fx *f = *state;

@@ -15,19 +15,7 @@ static int setup(void **state)
 
 static yun_vm create(fx *f, const char *name, int cpus, int min_mhz)
 {
-    yun_vm vm = {0};
-    snprintf(vm.name, sizeof vm.name, "%s", name);
-    vm.cpus = cpus;
-    vm.mem_mib = 128;
-    vm.disk_mib = 1024;
-    vm.min_mhz = min_mhz;
-    vm.image_id = f->img.id;
-    vm.want = YUN_WANT_RUNNING;
-    yun_err err = YUN_ERR_INIT;
-    assert_int_equal(model_vm_validate(&vm, &err), 0);
-    sched_choice ch;
-    assert_int_equal(ctl_vm_create(f->c, f->s, &f->alice, &vm, &ch, &err), 0);
-    return vm;
+    return fx_create(f, name, cpus, 128, min_mhz);
 }
 
 static yun_vm get(fx *f, int64_t id)

@@ -24,30 +24,13 @@ static int setup(void **state)
 
 static yun_vm get(fx *f, const char *uuid)
 {
-    yun_vm vm;
-    yun_err err = YUN_ERR_INIT;
-    assert_int_equal(store_vm_get_by_uuid(f->s, uuid, &vm, &err), 0);
-    return vm;
+    return fx_vm(f, uuid);
 }
 
 /* A VM created on h1 (the only host then) and reported running there. */
 static yun_vm running_vm(fx *f, const char *name, int cpus, uint64_t mem)
 {
-    yun_vm vm = {0};
-    snprintf(vm.name, sizeof vm.name, "%s", name);
-    vm.cpus = cpus;
-    vm.mem_mib = mem;
-    vm.disk_mib = 1024;
-    vm.image_id = f->img.id;
-    yun_err err = YUN_ERR_INIT;
-    assert_int_equal(model_vm_validate(&vm, &err), 0);
-    sched_choice ch;
-    assert_int_equal(ctl_vm_create(f->c, f->s, &f->alice, &vm, &ch, &err), 0);
-    vm = get(f, vm.uuid);
-    vm.state = YUN_VM_RUNNING;
-    vm.started_ms = T0 - 5000;
-    assert_int_equal(store_vm_update(f->s, &vm, &err), 0);
-    return vm;
+    return fx_running(f, name, cpus, mem, 0);
 }
 
 /* host reports verdicts (and, for the source, its domains); fills a */

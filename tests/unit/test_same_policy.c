@@ -1,5 +1,6 @@
 /* yund and yun-sim run the same placement policy, not copies of it: both reach place_run, the engine's one
- * entry point. The test is linked with -Wl,--wrap=place_run, so every call from another object file (ctl's
+ * entry point; and the same consolidation policy: yund's dispatcher and yun-sim's clock both reach
+ * consolidate_step (linked with --wrap=consolidate_step too). The test is linked with -Wl,--wrap=place_run, so every call from another object file (ctl's
  * sched.c through place_choose.c, sim's sim_place.c) goes through __wrap_place_run below, which records it
  * and runs the real function. A scheduler or a simulator that decided on its own (a copy of first-fit in
  * sched.c, say) would never come here, and the test would fail. */
@@ -12,9 +13,27 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "ctl_fixture.h"
 #include "ctl/sched.h"
+#include "place/consolidate.h"
 #include "place/place.h"
+#include "sim/sim.h"
 #include "sim/sim_place.h"
+
+void __real_consolidate_step(const cons_cluster *c, const cons_policy *p, uint64_t *rng_state, cons_plan *plan);
+static struct {
+    int calls;
+    char policy[32];
+    int nvms;
+} stepped;
+void __wrap_consolidate_step(const cons_cluster *c, const cons_policy *p, uint64_t *rng_state, cons_plan *plan);
+void __wrap_consolidate_step(const cons_cluster *c, const cons_policy *p, uint64_t *rng_state, cons_plan *plan)
+{
+    stepped.calls++;
+    snprintf(stepped.policy, sizeof stepped.policy, "%s", p->name);
+    stepped.nvms = c->nvms;
+    __real_consolidate_step(c, p, rng_state, plan);
+}
 
 int __real_place_run(place_algo algo, const place_host *hosts, int n_hosts, const place_vm *vms, int n_vms,
                      const place_opts *opts, place_plan *plan, yun_err *err);
@@ -111,11 +130,46 @@ static void test_sim_calls_place_run(void **state)
     }
 }
 
+/* yun-sim's clock and yund's dispatcher: both step the policy through the one consolidate_step. */
+static void test_both_call_consolidate_step(void **state)
+{
+    (void)state;
+    double util[2 * 4] = {0.1, 0.2, 0.1, 0.2, 0.05, 0.05, 0.1, 0.05};
+    char *names[2] = {"vm-a", "vm-b"};
+    sim_trace tr = {.nvms = 2, .nsamples = 4, .names = names, .util = util};
+    sim_config cfg = SIM_CONFIG_DEFAULT;
+    cfg.hosts = 3;
+    cons_policy p;
+    yun_err err = YUN_ERR_INIT;
+    assert_int_equal(consolidate_policy_parse("yun", &p, &err), 0);
+    memset(&stepped, 0, sizeof stepped);
+    sim_result r;
+    assert_int_equal(sim_run(&tr, &p, &cfg, &r, &err), 0);
+    sim_result_free(&r);
+    assert_true(stepped.calls >= 1);
+    assert_string_equal(stepped.policy, "yun");
+    assert_int_equal(stepped.nvms, 2);
+
+    fx *f = fx_new(60000, NULL);
+    yun_host h1 = fx_host("h1", 4, 8192), h2 = fx_host("h2", 4, 8192);
+    f->h1 = fx_register(f, &h1);
+    fx_register(f, &h2);
+    fx_running(f, "web1", 1, 256, 0);
+    memset(&stepped, 0, sizeof stepped);
+    assert_int_equal(ctl_dispatch_tick(f->c, f->s, T0, &err), 1);
+    assert_int_equal(stepped.calls, 1);
+    assert_string_equal(stepped.policy, "yun");
+    assert_int_equal(stepped.nvms, 1);
+    fx *pf = f;
+    fx_teardown((void **)&pf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_yund_calls_place_run),
         cmocka_unit_test(test_sim_calls_place_run),
+        cmocka_unit_test(test_both_call_consolidate_step),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,434 @@
+/* dispatch.c: the live dispatcher (dispatch.h). */
+#include "ctl/dispatch.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl/ctl.h"
+#include "ctl/ctl_int.h"
+#include "ctl/settings.h"
+#include "model/power.h"
+#include "place/consolidate.h"
+#include "util/log.h"
+#include "util/mem.h"
+
+/* What the dispatcher remembers of a VM: its CPU since the last dround, and one point per dround. */
+typedef struct vm_hist {
+    char uuid[YUN_UUID_LEN];
+    double sum; /* cpu_pct samples since the last dround */
+    int n;
+    int64_t last_sample_ms;
+    double hist[CONS_HISTORY]; /* utilisation, a fraction of the VM's size, most recent first */
+    int hist_len;
+    int64_t moved_ms; /* when the dispatcher last started moving it; 0: never */
+} vm_hist;
+
+struct ctl_dispatch {
+    pthread_mutex_t lock; /* guards everything below */
+    vm_hist *vms;         /* sorted by uuid */
+    size_t n, cap;
+    int64_t last_round_ms;
+    char skipped[YUN_MSG_MAX];
+    int hosts, nvms;
+    double watts_now, watts_planned;
+    dispatch_move *plan;
+    size_t n_plan;
+    dispatch_move *log; /* a ring of DISPATCH_LOG_MAX */
+    size_t log_next, log_n;
+    uint64_t rng;
+};
+
+static const char *const mode_names[] = {"off", "advise", "auto"};
+
+const char *dispatch_mode_name(dispatch_mode m)
+{
+    return (unsigned)m <= DISPATCH_AUTO ? mode_names[m] : "off";
+}
+
+ctl_dispatch *ctl_dispatch_new(void)
+{
+    ctl_dispatch *d = xcalloc(1, sizeof *d);
+    pthread_mutex_init(&d->lock, NULL);
+    d->log = xcalloc(DISPATCH_LOG_MAX, sizeof *d->log);
+    d->rng = 1;
+    return d;
+}
+
+void ctl_dispatch_free(ctl_dispatch *d)
+{
+    if (!d)
+        return;
+    pthread_mutex_destroy(&d->lock);
+    free(d->vms);
+    free(d->plan);
+    free(d->log);
+    free(d);
+}
+
+/* The VM's entry, made when add and it is missing; NULL otherwise. Under the lock. */
+static vm_hist *hist_of(ctl_dispatch *d, const char *uuid, bool add)
+{
+    size_t lo = 0, hi = d->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp(d->vms[mid].uuid, uuid);
+        if (c == 0)
+            return &d->vms[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (!add || strlen(uuid) >= YUN_UUID_LEN)
+        return NULL;
+    if (d->n == d->cap) {
+        d->cap = d->cap ? d->cap * 2 : 64;
+        d->vms = xrealloc(d->vms, d->cap * sizeof *d->vms);
+    }
+    memmove(&d->vms[lo + 1], &d->vms[lo], (d->n - lo) * sizeof *d->vms);
+    d->n++;
+    memset(&d->vms[lo], 0, sizeof d->vms[lo]);
+    snprintf(d->vms[lo].uuid, sizeof d->vms[lo].uuid, "%s", uuid);
+    return &d->vms[lo];
+}
+
+void ctl_dispatch_observe(ctl_ctx *c, const char *uuid, int64_t ts_ms, double cpu_pct)
+{
+    if (isnan(cpu_pct))
+        return;
+    ctl_dispatch *d = ctl_dispatch_of(c);
+    pthread_mutex_lock(&d->lock);
+    vm_hist *h = hist_of(d, uuid, true);
+    if (h) {
+        h->sum += cpu_pct;
+        h->n++;
+        if (ts_ms > h->last_sample_ms)
+            h->last_sample_ms = ts_ms;
+    }
+    pthread_mutex_unlock(&d->lock);
+}
+
+/* ---- one round ---- */
+
+static const yun_power_model *power_model(yun_store *s)
+{
+    char name[32];
+    ctl_setting_get(s, SET_METRICS_POWER_MODEL, name, sizeof name, NULL);
+    const yun_power_model *m = power_model_by_name(name);
+    return m ? m : &YUN_POWER_HP_ML110_G5; /* "none" shows no watts, but the policy needs a model */
+}
+
+typedef struct dround {
+    yun_host *hosts;
+    size_t nh;
+    yun_vm *vms;
+    size_t nv;
+    int *host_of; /* cluster host index -> hosts[] index */
+    int *vm_of;   /* cluster VM index -> vms[] index */
+    cons_cluster c;
+} dround;
+
+static void round_free(dround *r)
+{
+    consolidate_cluster_free(&r->c);
+    free(r->c.hosts);
+    free(r->c.vms);
+    free(r->hosts);
+    free(r->vms);
+    free(r->host_of);
+    free(r->vm_of);
+}
+
+static int cluster_host(const dround *r, int64_t host_id)
+{
+    for (int h = 0; h < r->c.nhosts; h++)
+        if (r->hosts[r->host_of[h]].id == host_id)
+            return h;
+    return -1;
+}
+
+/* Reads the cloud, takes the round's history point of each running VM, and builds the policy's cluster.
+ * skip gets why no plan can be made now ("" when one can). Under the lock. */
+static int round_build(ctl_dispatch *d, yun_store *s, int64_t now_ms, int64_t interval_ms, dround *r, char *skip,
+                       size_t skip_n, yun_err *err)
+{
+    skip[0] = '\0';
+    if (store_host_list(s, &r->hosts, &r->nh, err) < 0 || store_vm_list(s, -1, -1, &r->vms, &r->nv, err) < 0)
+        return -1;
+    const yun_power_model *pm = power_model(s);
+    int64_t stale_ms = 3 * ctl_setting_i64_or_default(s, SET_METRICS_INTERVAL_MS);
+    if (stale_ms < interval_ms)
+        stale_ms = interval_ms;
+    cons_cluster *c = &r->c;
+    c->interval = (double)interval_ms / 1000.0;
+    c->hosts = xcalloc(r->nh + 1, sizeof *c->hosts);
+    r->host_of = xcalloc(r->nh + 1, sizeof *r->host_of);
+    for (size_t i = 0; i < r->nh; i++) {
+        const yun_host *h = &r->hosts[i];
+        if (h->state == YUN_HOST_DOWN && !skip[0])
+            snprintf(skip, skip_n, "host %s is down: no plan until it reports again or is disabled", h->name);
+        if (h->state != YUN_HOST_UP)
+            continue; /* disabled, draining and drained hosts are the operator's */
+        cons_host *H = &c->hosts[c->nhosts];
+        H->pes = 1; /* one element of cores x MHz: a VM of several vCPUs may ask for more than a core */
+        H->pe_mips = (double)(h->cores > 0 ? h->cores : 1) * (h->mhz > 0 ? h->mhz : 1000);
+        H->ram = (double)h->mem_mib;
+        H->bw = 1000;
+        H->power = pm;
+        r->host_of[c->nhosts++] = (int)i;
+    }
+    c->vms = xcalloc(r->nv + 1, sizeof *c->vms);
+    r->vm_of = xcalloc(r->nv + 1, sizeof *r->vm_of);
+    for (size_t i = 0; i < r->nv; i++) {
+        const yun_vm *vm = &r->vms[i];
+        int h = cluster_host(r, vm->host_id);
+        if (h < 0)
+            continue;
+        bool runs = vm->state == YUN_VM_RUNNING || vm->state == YUN_VM_MIGRATING;
+        if (!runs) { /* defined there, may start any time: its memory stays taken */
+            c->hosts[h].ram -= (double)vm->mem_mib;
+            continue;
+        }
+        vm_hist *vh = hist_of(d, vm->uuid, true);
+        double u;
+        if (vh->n > 0) {
+            u = vh->sum / vh->n / 100.0;
+            u = u < 0 ? 0 : u > 1 ? 1 : u;
+        } else if (vh->hist_len > 0 && now_ms - vh->last_sample_ms > stale_ms && !skip[0]) {
+            snprintf(skip, skip_n, "no CPU samples from VM %s/%s for %lld s: its host's agent is not sending metrics",
+                     vm->owner_name, vm->name, (long long)((now_ms - vh->last_sample_ms) / 1000));
+            u = vh->hist[0];
+        } else {
+            u = vh->hist_len > 0 ? vh->hist[0] : 1; /* no sample yet: it asks for its whole size, as a new VM */
+        }
+        vh->sum = 0;
+        vh->n = 0;
+        if (vh->hist_len > 0 || vh->last_sample_ms > 0) {
+            memmove(&vh->hist[1], &vh->hist[0], (CONS_HISTORY - 1) * sizeof vh->hist[0]);
+            vh->hist[0] = u;
+            if (vh->hist_len < CONS_HISTORY)
+                vh->hist_len++;
+        }
+        cons_vm *V = &c->vms[c->nvms];
+        V->mips = (double)vm->cpus * ((double)r->hosts[r->host_of[h]].mhz > 0 ? r->hosts[r->host_of[h]].mhz : 1000);
+        V->ram = V->ram_demand = (double)vm->mem_mib;
+        V->req_mips = u * V->mips;
+        memcpy(V->hist, vh->hist, sizeof V->hist);
+        V->hist_len = vh->hist_len;
+        V->migrating_to = -1;
+        int from = vm->state == YUN_VM_MIGRATING ? cluster_host(r, vm->migrate_from) : -1;
+        V->host = from >= 0 ? from : h;
+        consolidate_host_add_vm(c, V->host, c->nvms);
+        if (from >= 0) { /* on both until it lands, as in the simulator */
+            V->migrating_to = h;
+            consolidate_host_add_vm(c, h, c->nvms);
+        }
+        r->vm_of[c->nvms++] = (int)i;
+    }
+    for (int h = 0; h < c->nhosts; h++) { /* the CPU in use now: the baseline pabfd measures a rise from */
+        cons_host *H = &c->hosts[h];
+        for (int k = 0; k < H->nvms; k++)
+            H->util_mips += c->vms[H->vms[k]].req_mips;
+        if (H->util_mips > consolidate_host_mips(H))
+            H->util_mips = consolidate_host_mips(H);
+    }
+    return 0;
+}
+
+/* Watts of every host with VMs, by the power model, with VMs on the hosts load[] says (req MIPS per host). */
+static double watts_of(const cons_cluster *c, const double *load, const int *count)
+{
+    double w = 0;
+    for (int h = 0; h < c->nhosts; h++)
+        if (count[h] > 0)
+            w += power_watts(c->hosts[h].power, load[h] / consolidate_host_mips(&c->hosts[h]));
+    return w;
+}
+
+/* The plan's moves with their reasons, and the watts now and after. Under the lock. */
+static void round_explain(ctl_dispatch *d, const dround *r, const cons_plan *plan, const char *policy, int64_t now_ms)
+{
+    const cons_cluster *c = &r->c;
+    double *load = xcalloc((size_t)c->nhosts + 1, sizeof *load);
+    int *count = xcalloc((size_t)c->nhosts + 1, sizeof *count);
+    for (int v = 0; v < c->nvms; v++) {
+        int h = c->vms[v].migrating_to >= 0 ? c->vms[v].migrating_to : c->vms[v].host;
+        load[h] += c->vms[v].req_mips;
+        count[h]++;
+    }
+    d->watts_now = watts_of(c, load, count);
+    double *before = xmalloc(((size_t)c->nhosts + 1) * sizeof *before);
+    memcpy(before, load, (size_t)c->nhosts * sizeof *load);
+    free(d->plan);
+    d->plan = xcalloc((size_t)plan->n + 1, sizeof *d->plan);
+    d->n_plan = 0;
+    for (int i = 0; i < plan->n; i++) {
+        const cons_migration *m = &plan->moves[i];
+        const cons_vm *V = &c->vms[m->vm];
+        const cons_host *F = &c->hosts[m->from], *T = &c->hosts[m->to];
+        const yun_vm *vm = &r->vms[r->vm_of[m->vm]];
+        const yun_host *hf = &r->hosts[r->host_of[m->from]], *ht = &r->hosts[r->host_of[m->to]];
+        double cap_f = consolidate_host_mips(F), cap_t = consolidate_host_mips(T);
+        double t_before = load[m->to];
+        double rise = power_watts(T->power, (t_before + V->req_mips) / cap_t) -
+                      (count[m->to] > 0 ? power_watts(T->power, t_before / cap_t) : 0);
+        dispatch_move *mv = &d->plan[d->n_plan++];
+        mv->at_ms = now_ms;
+        snprintf(mv->vm_uuid, sizeof mv->vm_uuid, "%s", vm->uuid);
+        snprintf(mv->vm, sizeof mv->vm, "%s/%s", vm->owner_name, vm->name);
+        mv->vm_id = vm->id;
+        mv->from_id = hf->id;
+        mv->to_id = ht->id;
+        snprintf(mv->from, sizeof mv->from, "%s", hf->name);
+        snprintf(mv->to, sizeof mv->to, "%s", ht->name);
+        mv->evacuation = m->evacuation;
+        if (m->evacuation)
+            snprintf(mv->reason, sizeof mv->reason,
+                     "%s is underloaded under %s (CPU %.0f%% of %.0f MHz): all its VMs fit on other hosts, so it can "
+                     "be emptied (it draws %.0f W idle); %s asks %.0f MHz; on %s power rises %.0f W, its CPU %.0f%% "
+                     "-> %.0f%%",
+                     hf->name, policy, 100 * before[m->from] / cap_f, cap_f, power_watts(F->power, 0), mv->vm,
+                     V->req_mips, ht->name, rise, 100 * t_before / cap_t, 100 * (t_before + V->req_mips) / cap_t);
+        else
+            snprintf(mv->reason, sizeof mv->reason,
+                     "%s is overloaded under %s (CPU %.0f%% of %.0f MHz now); %s asks %.0f MHz; on %s power rises "
+                     "%.0f W, its CPU %.0f%% -> %.0f%%",
+                     hf->name, policy, 100 * before[m->from] / cap_f, cap_f, mv->vm, V->req_mips, ht->name, rise,
+                     100 * t_before / cap_t, 100 * (t_before + V->req_mips) / cap_t);
+        load[m->from] -= V->req_mips;
+        count[m->from]--;
+        load[m->to] += V->req_mips;
+        count[m->to]++;
+    }
+    d->watts_planned = watts_of(c, load, count);
+    free(before);
+    free(load);
+    free(count);
+}
+
+static void log_push(ctl_dispatch *d, const dispatch_move *m)
+{
+    d->log[d->log_next] = *m;
+    d->log_next = (d->log_next + 1) % DISPATCH_LOG_MAX;
+    if (d->log_n < DISPATCH_LOG_MAX)
+        d->log_n++;
+}
+
+/* In auto mode, starts the plan's moves within the limits; each gets its outcome. Under the lock. */
+static void round_act(ctl_ctx *c, ctl_dispatch *d, yun_store *s, const dround *r, dispatch_mode mode, int64_t now_ms)
+{
+    int64_t cooldown = ctl_setting_i64_or_default(s, SET_DISPATCH_COOLDOWN_MS);
+    int64_t max_mig = ctl_setting_i64_or_default(s, SET_DISPATCH_MAX_MIGRATIONS);
+    int64_t under_way = 0;
+    for (size_t i = 0; i < r->nv; i++)
+        under_way += r->vms[i].state == YUN_VM_MIGRATING;
+    for (size_t i = 0; i < d->n_plan; i++) {
+        dispatch_move *mv = &d->plan[i];
+        vm_hist *vh = hist_of(d, mv->vm_uuid, false);
+        if (mode != DISPATCH_AUTO) {
+            snprintf(mv->outcome, sizeof mv->outcome, "advised (dispatch.mode is %s)", dispatch_mode_name(mode));
+        } else if (vh && vh->moved_ms && now_ms - vh->moved_ms < cooldown) {
+            snprintf(mv->outcome, sizeof mv->outcome, "skipped: moved %lld s ago, cooldown %lld s",
+                     (long long)((now_ms - vh->moved_ms) / 1000), (long long)(cooldown / 1000));
+        } else if (under_way >= max_mig) {
+            snprintf(mv->outcome, sizeof mv->outcome,
+                     "skipped: %lld migrations under way, the most dispatch.max_migrations allows",
+                     (long long)under_way);
+        } else {
+            yun_err e = YUN_ERR_INIT;
+            if (ctl_vm_migrate(c, s, mv->vm_id, mv->to_id, NULL, NULL, &e) == 0) {
+                snprintf(mv->outcome, sizeof mv->outcome, "started");
+                under_way++;
+                if (vh)
+                    vh->moved_ms = now_ms;
+                log_info("dispatch: moving vm %s from %s to %s: %s", mv->vm, mv->from, mv->to, mv->reason);
+            } else {
+                snprintf(mv->outcome, sizeof mv->outcome, "failed: %s", e.msg);
+                log_warn("dispatch: vm %s stays on %s: %s", mv->vm, mv->from, e.msg);
+            }
+        }
+        log_push(d, mv);
+    }
+}
+
+int ctl_dispatch_tick(ctl_ctx *c, yun_store *s, int64_t now_ms, yun_err *err)
+{
+    ctl_dispatch *d = ctl_dispatch_of(c);
+    char mode_s[16], policy_s[32];
+    if (ctl_setting_get(s, SET_DISPATCH_MODE, mode_s, sizeof mode_s, err) < 0 ||
+        ctl_setting_get(s, SET_DISPATCH_POLICY, policy_s, sizeof policy_s, err) < 0)
+        return -1;
+    dispatch_mode mode = !strcmp(mode_s, "auto")     ? DISPATCH_AUTO
+                         : !strcmp(mode_s, "advise") ? DISPATCH_ADVISE
+                                                     : DISPATCH_OFF;
+    int64_t interval = ctl_setting_i64_or_default(s, SET_DISPATCH_INTERVAL_MS);
+    pthread_mutex_lock(&d->lock);
+    if (mode == DISPATCH_OFF || (d->last_round_ms && now_ms - d->last_round_ms < interval)) {
+        pthread_mutex_unlock(&d->lock);
+        return 0;
+    }
+    d->last_round_ms = now_ms;
+    cons_policy policy;
+    if (consolidate_policy_parse(policy_s, &policy, NULL) < 0)
+        consolidate_policy_parse("yun", &policy, NULL); /* the registry checked it; a bad stored one: the default */
+    dround r = {0};
+    int rc = round_build(d, s, now_ms, interval, &r, d->skipped, sizeof d->skipped, err);
+    if (rc == 0) {
+        d->hosts = r.c.nhosts;
+        d->nvms = r.c.nvms;
+        cons_plan plan = {0};
+        if (!d->skipped[0])
+            consolidate_step(&r.c, &policy, &d->rng, &plan);
+        round_explain(d, &r, &plan, policy.name, now_ms);
+        free(plan.moves);
+        round_act(c, d, s, &r, mode, now_ms);
+    }
+    round_free(&r);
+    pthread_mutex_unlock(&d->lock);
+    return rc < 0 ? -1 : 1;
+}
+
+int ctl_dispatch_status_get(ctl_ctx *c, yun_store *s, dispatch_status *out, yun_err *err)
+{
+    ctl_dispatch *d = ctl_dispatch_of(c);
+    memset(out, 0, sizeof *out);
+    char mode_s[16];
+    if (ctl_setting_get(s, SET_DISPATCH_MODE, mode_s, sizeof mode_s, err) < 0 ||
+        ctl_setting_get(s, SET_DISPATCH_POLICY, out->policy, sizeof out->policy, err) < 0)
+        return -1;
+    out->mode = !strcmp(mode_s, "auto") ? DISPATCH_AUTO : !strcmp(mode_s, "advise") ? DISPATCH_ADVISE : DISPATCH_OFF;
+    out->interval_ms = ctl_setting_i64_or_default(s, SET_DISPATCH_INTERVAL_MS);
+    pthread_mutex_lock(&d->lock);
+    out->last_round_ms = d->last_round_ms;
+    snprintf(out->skipped, sizeof out->skipped, "%s", d->skipped);
+    out->hosts = d->hosts;
+    out->vms = d->nvms;
+    out->watts_now = d->watts_now;
+    out->watts_planned = d->watts_planned;
+    out->plan = xcalloc(d->n_plan + 1, sizeof *out->plan);
+    memcpy(out->plan, d->plan, d->n_plan * sizeof *out->plan);
+    out->n_plan = d->n_plan;
+    pthread_mutex_unlock(&d->lock);
+    return 0;
+}
+
+void ctl_dispatch_status_free(dispatch_status *st)
+{
+    free(st->plan);
+    memset(st, 0, sizeof *st);
+}
+
+void ctl_dispatch_log(ctl_ctx *c, size_t max, dispatch_move **out, size_t *n)
+{
+    ctl_dispatch *d = ctl_dispatch_of(c);
+    pthread_mutex_lock(&d->lock);
+    size_t k = d->log_n < max ? d->log_n : max;
+    *out = xcalloc(k + 1, sizeof **out);
+    for (size_t i = 0; i < k; i++)
+        (*out)[i] = d->log[(d->log_next + DISPATCH_LOG_MAX - 1 - i) % DISPATCH_LOG_MAX];
+    *n = k;
+    pthread_mutex_unlock(&d->lock);
+}

@@ -1,0 +1,76 @@
+/* dispatch.h: the dispatcher, live. Every dispatch.interval_ms yund runs one round of the consolidation
+ * policy the simulator measures (src/place/consolidate.h's consolidate_step, the same function; setting
+ * dispatch.policy, `yun` by default) on the cloud as it is: the hosts that are up, the running VMs on them
+ * and each VM's CPU as its agent measured it, one history point per round (the mean of the samples since
+ * the last round), as yun-sim takes one per trace sample. The plan (migrations off overloaded hosts, and
+ * evacuations of underloaded hosts whose VMs all fit elsewhere) is recorded with each move's reason. In mode
+ * `auto` the moves are started through ctl_vm_migrate, at most dispatch.max_migrations at once in the cloud
+ * and none for a VM that moved less than dispatch.cooldown_ms ago; in `advise` they are only shown; `off`
+ * runs no round. A round is skipped, saying why, while a host is down or a running VM's metrics are stale.
+ *
+ * The model of a host for the policy: its capacity is cores x MHz (one processing element, so a VM of
+ * several vCPUs can ask for more than one core's MHz), its RAM its memory; a VM's size is cpus x the MHz
+ * of its host's cores and it needs its memory free on a host it moves to. Power by metrics.power_model
+ * (hp-ml110-g5 when none). What it does not do yet: put emptied hosts on standby or wake them (no power
+ * drivers), balance by a CPU threshold, or size VMs' CPU allocations. */
+#ifndef YUN_CTL_DISPATCH_H
+#define YUN_CTL_DISPATCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model/model.h"
+#include "store/store.h"
+#include "util/err.h"
+
+typedef struct ctl_ctx ctl_ctx;
+
+typedef enum { DISPATCH_OFF, DISPATCH_ADVISE, DISPATCH_AUTO } dispatch_mode;
+
+/* One decision: a move the policy planned, and what became of it. */
+typedef struct dispatch_move {
+    int64_t at_ms; /* the round's wall clock */
+    char vm_uuid[YUN_UUID_LEN];
+    char vm[2 * YUN_NAME_MAX]; /* owner/name */
+    int64_t vm_id, from_id, to_id;
+    char from[YUN_NAME_MAX + 192], to[YUN_NAME_MAX + 192];
+    bool evacuation;                /* off an underloaded host (else off an overloaded one) */
+    char reason[1536];              /* the detector's view, the predicted load, the watts */
+    char outcome[YUN_MSG_MAX + 32]; /* "advised", "started", "skipped: ...", "failed: ..." */
+} dispatch_move;
+
+typedef struct dispatch_status {
+    dispatch_mode mode;
+    char policy[32];
+    int64_t interval_ms;
+    int64_t last_round_ms;           /* wall clock of the last round that ran or was skipped; 0 before the first */
+    char skipped[YUN_MSG_MAX];       /* why the last round did not plan, "" when it did */
+    int hosts, vms;                  /* what the last round saw */
+    double watts_now, watts_planned; /* the power model's estimate now and with the plan done */
+    dispatch_move *plan;             /* the last round's moves */
+    size_t n_plan;
+} dispatch_status;
+
+typedef struct ctl_dispatch ctl_dispatch;
+ctl_dispatch *ctl_dispatch_new(void);
+void ctl_dispatch_free(ctl_dispatch *d);
+
+/* Takes one CPU sample of a VM as its agent sent it: cpu_pct of all its vCPUs at ts_ms (wall clock). */
+void ctl_dispatch_observe(ctl_ctx *c, const char *uuid, int64_t ts_ms, double cpu_pct);
+
+/* Runs a round when one is due (dispatch.interval_ms since the last; now_ms is the wall clock). Returns 1
+ * when a round ran, 0 when none was due or the mode is off, -1 with err when the store could not be read. */
+int ctl_dispatch_tick(ctl_ctx *c, yun_store *s, int64_t now_ms, yun_err *err);
+
+/* The state as of the last round (free with ctl_dispatch_status_free). */
+int ctl_dispatch_status_get(ctl_ctx *c, yun_store *s, dispatch_status *out, yun_err *err);
+void ctl_dispatch_status_free(dispatch_status *st);
+
+/* The newest decisions first, at most max (the log keeps DISPATCH_LOG_MAX). *out is malloc'd: free() it. */
+#define DISPATCH_LOG_MAX 500
+void ctl_dispatch_log(ctl_ctx *c, size_t max, dispatch_move **out, size_t *n);
+
+const char *dispatch_mode_name(dispatch_mode m);
+
+#endif

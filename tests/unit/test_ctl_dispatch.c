@@ -1,0 +1,213 @@
+/* The live dispatcher (src/ctl/dispatch.c) against a real in-memory store: a round on the VMs' measured CPU
+ * plans what the policy plans, with reasons; advise moves nothing, auto starts the moves through
+ * ctl_vm_migrate within the cooldown and the migration limit; a host down or stale metrics hold a round. */
+#include "ctl_fixture.h"
+
+#define MIN_MS 60000
+
+static int64_t add_host(fx *f, const char *name, int cores, uint64_t mem)
+{
+    yun_host h = fx_host(name, cores, mem);
+    snprintf(h.libvirt_uri, sizeof h.libvirt_uri, "qemu+tcp://%s/system", name);
+    return fx_register(f, &h);
+}
+
+static int64_t H2, H3;
+
+static int setup(void **state)
+{
+    fx *f = fx_new(60000, NULL);
+    f->h1 = add_host(f, "h1", 4, 8192);
+    H2 = add_host(f, "h2", 4, 8192);
+    H3 = add_host(f, "h3", 4, 8192);
+    *state = f;
+    return 0;
+}
+
+static yun_vm get(fx *f, const char *uuid)
+{
+    return fx_vm(f, uuid);
+}
+
+static yun_vm running_on(fx *f, const char *name, int cpus, int64_t host)
+{
+    return fx_running(f, name, cpus, 512, host);
+}
+
+static void set(fx *f, const char *key, const char *value)
+{
+    yun_err err = YUN_ERR_INIT;
+    assert_int_equal(ctl_setting_set(f->c, f->s, key, value, &err), 0);
+}
+
+/* The hosts report at now (so none is down), and each VM's agent sends its CPU. */
+static void alive(fx *f, int64_t now)
+{
+    yun_host *hs;
+    size_t n;
+    yun_err err = YUN_ERR_INIT;
+    assert_int_equal(store_host_list(f->s, &hs, &n, &err), 0);
+    for (size_t i = 0; i < n; i++) {
+        hs[i].last_seen_ms = now;
+        assert_int_equal(store_host_update(f->s, &hs[i], &err), 0);
+    }
+    free(hs);
+}
+
+static dispatch_status status(fx *f)
+{
+    dispatch_status st;
+    yun_err err = YUN_ERR_INIT;
+    assert_int_equal(ctl_dispatch_status_get(f->c, f->s, &st, &err), 0);
+    return st;
+}
+
+static void round_at(fx *f, int64_t now, int expect)
+{
+    yun_err err = YUN_ERR_INIT;
+    alive(f, now);
+    int r = ctl_dispatch_tick(f->c, f->s, now, &err);
+    if (r != expect)
+        fail_msg("ctl_dispatch_tick: %d, expected %d (%s)", r, expect, err.msg);
+}
+
+/* a on h1 and b on h2, 5% busy each; then a round. */
+static void two_idle_then_a_round(fx *f, yun_vm *a, yun_vm *b)
+{
+    *a = running_on(f, "a", 1, f->h1);
+    *b = running_on(f, "b", 1, H2);
+    ctl_dispatch_observe(f->c, a->uuid, T0, 5);
+    ctl_dispatch_observe(f->c, b->uuid, T0, 5);
+    round_at(f, T0, 1);
+}
+
+/* Two idle VMs on two hosts: the round plans to empty one of them onto the other, and says why. In advise,
+ * nothing moves and the move is shown as advised. */
+static void test_advise_plans_and_moves_nothing(void **state)
+{
+    fx *f = *state;
+    yun_vm a, b;
+    two_idle_then_a_round(f, &a, &b);
+    dispatch_status st = status(f);
+    assert_int_equal(st.mode, DISPATCH_ADVISE);
+    assert_string_equal(st.policy, "yun");
+    assert_string_equal(st.skipped, "");
+    assert_int_equal(st.hosts, 3);
+    assert_int_equal(st.vms, 2);
+    assert_int_equal(st.n_plan, 1);
+    const dispatch_move *m = &st.plan[0];
+    assert_true(m->evacuation);
+    assert_true((m->from_id == f->h1 && m->to_id == H2) || (m->from_id == H2 && m->to_id == f->h1));
+    assert_non_null(strstr(m->reason, "is underloaded under yun"));
+    assert_non_null(strstr(m->reason, "power rises"));
+    assert_non_null(strstr(m->outcome, "advised"));
+    assert_true(st.watts_planned < st.watts_now); /* one host fewer drawing power */
+    ctl_dispatch_status_free(&st);
+    assert_int_equal(get(f, a.uuid).host_id, f->h1);
+    assert_int_equal(get(f, b.uuid).host_id, H2);
+    assert_int_equal(get(f, a.uuid).state, YUN_VM_RUNNING);
+    /* not due again before the interval; the log has the decision */
+    round_at(f, T0 + 1000, 0);
+    dispatch_move *log;
+    size_t n;
+    ctl_dispatch_log(f->c, 10, &log, &n);
+    assert_int_equal(n, 1);
+    free(log);
+}
+
+/* auto: the same plan is carried out through ctl_vm_migrate; a VM moved is left alone for the cooldown. */
+static void test_auto_moves_within_the_cooldown(void **state)
+{
+    fx *f = *state;
+    set(f, "dispatch.mode", "auto");
+    yun_vm a, b;
+    two_idle_then_a_round(f, &a, &b);
+    dispatch_status st = status(f);
+    yun_err err = YUN_ERR_INIT;
+    assert_int_equal(st.n_plan, 1);
+    assert_string_equal(st.plan[0].outcome, "started");
+    yun_vm moved = get(f, st.plan[0].vm_uuid);
+    assert_int_equal(moved.state, YUN_VM_MIGRATING);
+    assert_int_equal(moved.host_id, st.plan[0].to_id);
+    assert_int_equal(moved.migrate_from, st.plan[0].from_id);
+    /* the migration fails: the VM is back where it was, and the next round would move it again */
+    moved.host_id = moved.migrate_from;
+    moved.migrate_from = 0;
+    moved.state = YUN_VM_RUNNING;
+    assert_int_equal(store_vm_update(f->s, &moved, &err), 0);
+    ctl_dispatch_status_free(&st);
+    ctl_dispatch_observe(f->c, a.uuid, T0 + MIN_MS, 5);
+    ctl_dispatch_observe(f->c, b.uuid, T0 + MIN_MS, 5);
+    round_at(f, T0 + MIN_MS, 1);
+    st = status(f);
+    assert_int_equal(st.n_plan, 1);
+    if (!strstr(st.plan[0].outcome, "skipped: moved 60 s ago, cooldown 900 s"))
+        fail_msg("outcome: %s", st.plan[0].outcome);
+    assert_int_equal(get(f, moved.uuid).state, YUN_VM_RUNNING);
+    ctl_dispatch_status_free(&st);
+}
+
+/* thr-mmt-0.8: two busy 4-vCPU VMs on one 4-core host: one is moved off the overloaded host. */
+static void test_overload_is_relieved(void **state)
+{
+    fx *f = *state;
+    set(f, "dispatch.policy", "thr-mmt-0.8");
+    yun_vm a = running_on(f, "a", 4, f->h1), b = running_on(f, "b", 4, f->h1);
+    ctl_dispatch_observe(f->c, a.uuid, T0, 70);
+    ctl_dispatch_observe(f->c, b.uuid, T0, 60);
+    round_at(f, T0, 1);
+    dispatch_status st = status(f);
+    assert_true(st.n_plan >= 1);
+    assert_false(st.plan[0].evacuation);
+    assert_int_equal(st.plan[0].from_id, f->h1);
+    assert_non_null(strstr(st.plan[0].reason, "h1 is overloaded under thr-mmt-0.8 (CPU 130% of 8000 MHz"));
+    ctl_dispatch_status_free(&st);
+}
+
+/* A host down, or a VM whose CPU stopped coming: no plan, and the status says why. Mode off: no round. */
+static void test_rounds_hold(void **state)
+{
+    fx *f = *state;
+    yun_vm a = running_on(f, "a", 1, f->h1);
+    running_on(f, "b", 1, H2);
+    ctl_dispatch_observe(f->c, a.uuid, T0, 5);
+    round_at(f, T0, 1); /* b has sent nothing yet: it counts at its full size, no hold */
+    dispatch_status st = status(f);
+    yun_err err = YUN_ERR_INIT;
+    assert_string_equal(st.skipped, "");
+    ctl_dispatch_status_free(&st);
+    /* ten minutes on, a has sent nothing since */
+    round_at(f, T0 + 10 * MIN_MS, 1);
+    st = status(f);
+    if (!strstr(st.skipped, "no CPU samples from VM alice/a for 600 s"))
+        fail_msg("skipped: %s", st.skipped);
+    assert_int_equal(st.n_plan, 0);
+    ctl_dispatch_status_free(&st);
+    /* h3 stops reporting */
+    ctl_dispatch_observe(f->c, a.uuid, T0 + 20 * MIN_MS, 5);
+    alive(f, T0 + 20 * MIN_MS);
+    yun_host h3;
+    assert_int_equal(store_host_get(f->s, H3, &h3, &err), 0);
+    h3.state = YUN_HOST_DOWN;
+    assert_int_equal(store_host_update(f->s, &h3, &err), 0);
+    assert_int_equal(ctl_dispatch_tick(f->c, f->s, T0 + 20 * MIN_MS, &err), 1);
+    st = status(f);
+    assert_non_null(strstr(st.skipped, "host h3 is down"));
+    ctl_dispatch_status_free(&st);
+    set(f, "dispatch.mode", "off");
+    round_at(f, T0 + 30 * MIN_MS, 0);
+    /* a policy the simulator does not know is refused where it is set */
+    assert_int_equal(ctl_setting_set(f->c, f->s, "dispatch.policy", "lr-xyz", &err), -1);
+    assert_int_equal(err.code, YUN_E_INVALID);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_advise_plans_and_moves_nothing, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_auto_moves_within_the_cooldown, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_overload_is_relieved, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_rounds_hold, setup, fx_teardown),
+    };
+    return cmocka_run_group_tests_name("ctl_dispatch", tests, NULL, NULL);
+}

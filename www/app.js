@@ -277,6 +277,7 @@ function VmPage({ id }) {
         <dt>Wanted</dt><dd>${vm.want}</dd>
         ${vm.error && html`<dt>Error</dt><dd>${vm.error}</dd>`}
         ${vm.migrate_error && html`<dt>Migration</dt><dd>${vm.migrate_error}</dd>`}
+        ${vm.migration_ms ? html`<dt>Last migration</dt><dd>${vm.migration_ms < 0 ? 'time unknown' : vm.migration_ms + ' ms'}, downtime ${vm.migration_downtime_ms < 0 ? 'unknown' : vm.migration_downtime_ms + ' ms'}</dd>` : ''}
       </dl></div>
       <div class="card" style="flex:1 1 260px"><h2 style="margin-top:0">Actions</h2>
         <${VmActions} vm=${vm} onDone=${() => setN(n + 1)} /></div>

@@ -79,6 +79,8 @@ static const vm_out vm_outs[] = {
     VO("error", VO_STR, error),
     VO("migrate_from_id", VO_I64, migrate_from), /* live migration: the source while one is under way, else 0 */
     VO("migrate_error", VO_STR, migrate_error),
+    VO("migration_ms", VO_I64, migrate_total_ms),              /* the last live migration's time, */
+    VO("migration_downtime_ms", VO_I64, migrate_downtime_ms), /* and its downtime: 0 none, -1 unknown */
     VO("address", VO_STR, address),
     VO("probe", VO_STR, probe), /* monitoring */
     VO_X("domain", VO_DOMAIN),

@@ -389,6 +389,8 @@ static int apply_source_verdict(yun_store *s, int64_t host_id, yun_vm *vm, const
                  (long long)v->downtime_ms);
         vm->migrate_from = 0;
         vm->migrate_error[0] = '\0';
+        vm->migrate_total_ms = v->total_ms;
+        vm->migrate_downtime_ms = v->downtime_ms;
         return store_vm_update(s, vm, err) < 0 ? -1 : 1;
     }
     if (!v->migrate_error[0])
@@ -417,6 +419,13 @@ static int apply_verdict(yun_store *s, int64_t host_id, const ctl_verdict *v, in
     if (vm.host_id != host_id) {
         if (vm.migrate_from == host_id)
             return apply_source_verdict(s, host_id, &vm, v, err);
+        /* the target's "running" ended the migration first: the source's figures still belong to it */
+        if (v->migrated && vm.migrate_from == 0 && vm.state != YUN_VM_MIGRATING &&
+            (vm.migrate_total_ms != v->total_ms || vm.migrate_downtime_ms != v->downtime_ms)) {
+            vm.migrate_total_ms = v->total_ms;
+            vm.migrate_downtime_ms = v->downtime_ms;
+            return store_vm_update(s, &vm, err) < 0 ? -1 : 1;
+        }
         return 0; /* assigned elsewhere: that host's verdict counts */
     }
     if (v->migrated)

@@ -3,6 +3,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,8 +36,8 @@ struct ctl_dispatch {
     int hosts, nvms;
     double watts_now, watts_planned;
     dispatch_move *plan;
-    size_t n_plan;
-    dispatch_move *log; /* a ring of DISPATCH_LOG_MAX */
+    size_t n_plan, cap_plan;
+    dispatch_move *log; /* a ring of DISPATCH_LOG_MAX: what auto mode did with each move */
     size_t log_next, log_n;
     uint64_t rng;
 };
@@ -262,8 +263,11 @@ static void round_explain(ctl_dispatch *d, const dround *r, const cons_plan *pla
     d->watts_now = watts_of(c, load, count);
     double *before = xmalloc(((size_t)c->nhosts + 1) * sizeof *before);
     memcpy(before, load, (size_t)c->nhosts * sizeof *load);
-    free(d->plan);
-    d->plan = xcalloc((size_t)plan->n + 1, sizeof *d->plan);
+    if ((size_t)plan->n + 1 > d->cap_plan) { /* kept from round to round: a big plan's pages are touched once */
+        d->cap_plan = (size_t)plan->n + 1;
+        free(d->plan);
+        d->plan = xmalloc(d->cap_plan * sizeof *d->plan);
+    }
     d->n_plan = 0;
     for (int i = 0; i < plan->n; i++) {
         const cons_migration *m = &plan->moves[i];
@@ -276,6 +280,8 @@ static void round_explain(ctl_dispatch *d, const dround *r, const cons_plan *pla
         double rise = power_watts(T->power, (t_before + V->req_mips) / cap_t) -
                       (count[m->to] > 0 ? power_watts(T->power, t_before / cap_t) : 0);
         dispatch_move *mv = &d->plan[d->n_plan++];
+        memset(mv, 0, offsetof(dispatch_move, reason));
+        mv->outcome[0] = '\0';
         mv->at_ms = now_ms;
         snprintf(mv->vm_uuid, sizeof mv->vm_uuid, "%s", vm->uuid);
         snprintf(mv->vm, sizeof mv->vm, "%s/%s", vm->owner_name, vm->name);
@@ -330,6 +336,7 @@ static void round_act(ctl_ctx *c, ctl_dispatch *d, yun_store *s, const dround *r
         vm_hist *vh = hist_of(d, mv->vm_uuid, false);
         if (mode != DISPATCH_AUTO) {
             snprintf(mv->outcome, sizeof mv->outcome, "advised (dispatch.mode is %s)", dispatch_mode_name(mode));
+            continue; /* the plan shows it; the log is of what was done */
         } else if (vh && vh->moved_ms && now_ms - vh->moved_ms < cooldown) {
             snprintf(mv->outcome, sizeof mv->outcome, "skipped: moved %lld s ago, cooldown %lld s",
                      (long long)((now_ms - vh->moved_ms) / 1000), (long long)(cooldown / 1000));

@@ -67,7 +67,8 @@ int ctl_dispatch_tick(ctl_ctx *c, yun_store *s, int64_t now_ms, yun_err *err);
 int ctl_dispatch_status_get(ctl_ctx *c, yun_store *s, dispatch_status *out, yun_err *err);
 void ctl_dispatch_status_free(dispatch_status *st);
 
-/* The newest decisions first, at most max (the log keeps DISPATCH_LOG_MAX). *out is malloc'd: free() it. */
+/* What auto mode did with each move it planned (started, skipped, failed), newest first, at most max (the log
+ * keeps DISPATCH_LOG_MAX; advise's moves are only in the status's plan). *out is malloc'd: free() it. */
 #define DISPATCH_LOG_MAX 500
 void ctl_dispatch_log(ctl_ctx *c, size_t max, dispatch_move **out, size_t *n);
 

@@ -116,6 +116,9 @@ typedef struct yun_vm {
      * (0 when none): the source's agent migrates, the target's waits for the domain instead of starting it. */
     int64_t migrate_from;
     char migrate_error[YUN_MSG_MAX]; /* why the last migration (or drain placement) failed, "" when none */
+    /* (schema 6) the last live migration that ended, as libvirt measured it (its completed job): its time
+     * and the guest's downtime at the switch-over, in ms; 0 and 0 before the first, -1 when libvirt did not say */
+    int64_t migrate_total_ms, migrate_downtime_ms;
 } yun_vm;
 
 /* The ranges of a VM's numbers: the API refuses a number outside them where it enters (jfield), and

@@ -109,6 +109,9 @@ static const char *const migrations[] = {
     /* 4 -> 5: a host's management address (agent --mgmt-addr), where its guests' VNC listens: a VM migrating
      * there gets it in its destination XML */
     "ALTER TABLE hosts ADD COLUMN mgmt_addr TEXT NOT NULL DEFAULT '';",
+    /* 5 -> 6: the last live migration's figures, shown with the VM (issue 10, item 6) */
+    "ALTER TABLE vms ADD COLUMN migrate_total_ms INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE vms ADD COLUMN migrate_downtime_ms INTEGER NOT NULL DEFAULT 0;",
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
                "one migration per schema version: bump STORE_SCHEMA_VERSION with each new migration");
@@ -122,7 +125,8 @@ _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
 #define VM_SELECT                                                                                                      \
     "SELECT v.id, v.uuid, v.name, v.owner_id, u.name, IFNULL(v.image_id, 0), v.cpus, v.mem_mib, v.max_mem_mib, "       \
     "v.disk_mib, v.cpu_shares, v.cpu_cap, v.min_mhz, v.max_mhz, v.want, v.state, IFNULL(v.host_id, 0), v.error, "      \
-    "v.address, v.created_ms, v.updated_ms, v.started_ms, v.probe, IFNULL(v.migrate_from, 0), v.migrate_error "     \
+    "v.address, v.created_ms, v.updated_ms, v.started_ms, v.probe, IFNULL(v.migrate_from, 0), v.migrate_error, "   \
+    "v.migrate_total_ms, v.migrate_downtime_ms "                                                                       \
     "FROM vms v JOIN users u ON u.id = v.owner_id "
 /* host filter: ?2 is NULL for "not placed", and IS matches NULL with NULL while still using vms_host */
 #define VM_WHERE_OWNER "WHERE v.owner_id = ?1 "
@@ -214,9 +218,9 @@ static const char *const sql[ST__COUNT] = {
                        "state = ?12, last_seen_ms = ?13, registered_ms = ?14, mgmt_addr = ?15 WHERE id = ?1",
     [ST_VM_INSERT] = "INSERT INTO vms (uuid, name, owner_id, image_id, cpus, mem_mib, max_mem_mib, disk_mib, "
                      "cpu_shares, cpu_cap, min_mhz, max_mhz, want, state, host_id, error, address, created_ms, "
-                     "updated_ms, started_ms, probe, migrate_from, migrate_error) VALUES (?1, ?2, ?3, NULLIF(?4, 0), ?5, ?6, ?7, "
-                     "?8, ?9, ?10, ?11, ?12, ?13, ?14, NULLIF(?15, 0), ?16, ?17, ?18, ?18, ?19, ?20, NULLIF(?21, 0), "
-                     "?22) RETURNING id",
+                     "updated_ms, started_ms, probe, migrate_from, migrate_error, migrate_total_ms, migrate_downtime_ms) "
+                     "VALUES (?1, ?2, ?3, NULLIF(?4, 0), ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, NULLIF(?15, 0), "
+                     "?16, ?17, ?18, ?18, ?19, ?20, NULLIF(?21, 0), ?22, ?23, ?24) RETURNING id",
     [ST_VM_GET] = VM_SELECT "WHERE v.id = ?1",
     [ST_VM_BY_NAME] = VM_SELECT "WHERE v.owner_id = ?1 AND v.name = ?2",
     [ST_VM_BY_UUID] = VM_SELECT "WHERE v.uuid = ?1",
@@ -232,7 +236,7 @@ static const char *const sql[ST__COUNT] = {
                      "disk_mib = ?7, cpu_shares = ?8, cpu_cap = ?9, min_mhz = ?10, max_mhz = ?11, want = ?12, "
                      "state = ?13, host_id = NULLIF(?14, 0), error = ?15, address = ?16, created_ms = ?17, "
                      "updated_ms = ?18, started_ms = ?19, probe = ?20, migrate_from = NULLIF(?21, 0), "
-                     "migrate_error = ?22 WHERE id = ?1",
+                     "migrate_error = ?22, migrate_total_ms = ?23, migrate_downtime_ms = ?24 WHERE id = ?1",
     [ST_VM_DELETE] = "DELETE FROM vms WHERE id = ?1",
     [ST_USAGE_ALL] = "SELECT count(*), IFNULL(sum(cpus), 0), IFNULL(sum(max_mem_mib), 0), IFNULL(sum(disk_mib), 0) "
                      "FROM vms WHERE want <> 'deleted'",
@@ -492,6 +496,8 @@ static int read_vm(sqlite3_stmt *st, yun_vm *vm, yun_err *err)
     COL_FIELD(st, 22, vm->probe);
     vm->migrate_from = sqlite3_column_int64(st, 23);
     COL_FIELD(st, 24, vm->migrate_error);
+    vm->migrate_total_ms = sqlite3_column_int64(st, 25);
+    vm->migrate_downtime_ms = sqlite3_column_int64(st, 26);
     return 0;
 }
 
@@ -842,6 +848,8 @@ static int sq_vm_create(yun_store *s, yun_vm *vm, yun_err *err)
     BIND_FIELD(st, 20, vm->probe);
     sqlite3_bind_int64(st, 21, vm->migrate_from);
     BIND_FIELD(st, 22, vm->migrate_error);
+    sqlite3_bind_int64(st, 23, vm->migrate_total_ms);
+    sqlite3_bind_int64(st, 24, vm->migrate_downtime_ms);
     int rc = step(q, st, true);
     if (rc == SQLITE_CONSTRAINT_UNIQUE && strstr(sqlite3_errmsg(q->db), "vms.uuid"))
         return yun_err_set(err, YUN_E_CONFLICT, "a VM with UUID %s already exists", vm->uuid);
@@ -955,6 +963,8 @@ static int sq_vm_update(yun_store *s, yun_vm *vm, yun_err *err)
     BIND_FIELD(st, 20, vm->probe);
     sqlite3_bind_int64(st, 21, vm->migrate_from);
     BIND_FIELD(st, 22, vm->migrate_error);
+    sqlite3_bind_int64(st, 23, vm->migrate_total_ms);
+    sqlite3_bind_int64(st, 24, vm->migrate_downtime_ms);
     int rc = step(q, st, true);
     if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
         return vm_ref_fail(vm, err);

@@ -107,6 +107,12 @@ yun host list | grep -q "hostA.*drained" && tap_ok "yun host list shows A draine
 MIG=$(grep -o "migrated live to host [0-9]*: [0-9]* ms, downtime [-0-9]* ms, [0-9]* MiB" "$STATE/yund.log" | tail -1)
 [ -n "$MIG" ] && tap_ok "the source agent's log: $MIG" || tap_fail "the agent logged the migration's figures"
 tap_diag "drain of one 128 MiB TCG guest: ${DRAIN_S} s wall; $MIG"
+# the same figures, kept with the VM: yun vm show (and the API, and the portal) say them
+MS=$(grep -o "migrated live to host [0-9]*: [0-9]* ms" <<<"$MIG" | grep -o "[0-9]* ms" | grep -o "[0-9]*")
+[ -n "$MS" ] && [ "$(vm_field web1 migration_ms)" = "$MS" ] && [ "$(vm_field web1 migration_downtime_ms)" != 0 ] &&
+  yun vm show web1 | grep -E "^migration: +$MS" > /dev/null &&
+  tap_ok "web1 keeps its migration's time ($MS ms) and downtime ($(vm_field web1 migration_downtime_ms) ms)" ||
+  tap_fail "web1's migration figures: $(vm_field web1 migration_ms) ms, $(vm_field web1 migration_downtime_ms) ms"
 
 # ---- back and forth: vm migrate --to, live, by name ----
 yun host enable hostA > /dev/null

@@ -132,6 +132,8 @@ static void test_migrate_success(void **state)
     got = get(f, vm.uuid);
     assert_int_equal(got.migrate_from, 0);
     assert_int_equal(got.host_id, h2);
+    assert_int_equal(got.migrate_total_ms, 800); /* libvirt's figures, kept with the VM */
+    assert_int_equal(got.migrate_downtime_ms, 40);
     /* the target: running, not incoming any more; uptime kept */
     ctl_verdict run = verdict(vm.uuid, YUN_VM_RUNNING);
     report(f, h2, &run, 1, NULL, 0, &a);
@@ -162,6 +164,18 @@ static void test_migrate_target_first(void **state)
     assert_int_equal(got.migrate_from, 0);
     assert_int_equal(got.state, YUN_VM_RUNNING);
     assert_int_equal(got.started_ms, T0 - 5000);
+    /* the source's "migrated" comes after: its figures are still the migration's */
+    ctl_verdict done = verdict(vm.uuid, YUN_VM_RUNNING);
+    done.migrated = true;
+    done.total_ms = 650;
+    done.downtime_ms = 30;
+    report(f, f->h1, &done, 1, NULL, 0, &a);
+    ctl_answer_free(&a);
+    got = get(f, vm.uuid);
+    assert_int_equal(got.host_id, h2);
+    assert_int_equal(got.state, YUN_VM_RUNNING);
+    assert_int_equal(got.migrate_total_ms, 650);
+    assert_int_equal(got.migrate_downtime_ms, 30);
 }
 
 /* A failure on the source puts the VM back there, running, with the reason; the target no longer lists it. */

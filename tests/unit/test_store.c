@@ -962,6 +962,7 @@ static const char *const downgrade[] = {
     [4] = "DROP INDEX vms_migrate_from; ALTER TABLE vms DROP COLUMN migrate_from; "
           "ALTER TABLE vms DROP COLUMN migrate_error;",
     [5] = "ALTER TABLE hosts DROP COLUMN mgmt_addr;",
+    [6] = "ALTER TABLE vms DROP COLUMN migrate_total_ms; ALTER TABLE vms DROP COLUMN migrate_downtime_ms;",
 };
 
 /* Takes the file at path (today's schema) back to version v. */
@@ -1125,7 +1126,7 @@ static void test_migrate_v4_mgmt_addr(void **state)
     downgrade_to(t->path, 4);
     s = store_open(t->path, &err);
     assert_non_null(s);
-    assert_int_equal(store_schema_version(s), 5);
+    assert_int_equal(store_schema_version(s), STORE_SCHEMA_VERSION);
     yun_host h;
     assert_int_equal(store_host_get(s, ha, &h, &err), 0);
     assert_string_equal(h.mgmt_addr, "");
@@ -1139,6 +1140,33 @@ static void test_migrate_v4_mgmt_addr(void **state)
     assert_int_equal(h.id, ha);
     assert_int_equal(store_host_get(s, ha, &h, &err), 0);
     assert_string_equal(h.mgmt_addr, "10.0.0.8");
+    store_close(s);
+}
+
+/* Version 6: the last live migration's figures. A version-5 file's VMs have none (0, 0); they round-trip
+ * through update, -1 (libvirt did not say) included. */
+static void test_migrate_v5_migration_figures(void **state)
+{
+    tmpdb *t = *state;
+    yun_err err = YUN_ERR_INIT;
+    yun_store *s = store_open(t->path, &err);
+    assert_non_null(s);
+    int64_t vid = add_vm(s, vm_of(add_user(s, "erin"), "web1", 1, 128, 1024));
+    store_close(s);
+    downgrade_to(t->path, 5);
+    s = store_open(t->path, &err);
+    assert_non_null(s);
+    assert_int_equal(store_schema_version(s), STORE_SCHEMA_VERSION);
+    yun_vm vm;
+    assert_int_equal(store_vm_get(s, vid, &vm, &err), 0);
+    assert_int_equal(vm.migrate_total_ms, 0);
+    assert_int_equal(vm.migrate_downtime_ms, 0);
+    vm.migrate_total_ms = 812;
+    vm.migrate_downtime_ms = -1;
+    assert_int_equal(store_vm_update(s, &vm, &err), 0);
+    assert_int_equal(store_vm_get(s, vid, &vm, &err), 0);
+    assert_int_equal(vm.migrate_total_ms, 812);
+    assert_int_equal(vm.migrate_downtime_ms, -1);
     store_close(s);
 }
 
@@ -1167,6 +1195,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_migrate_v2_probe, tmp_setup, tmp_teardown),
         cmocka_unit_test_setup_teardown(test_migrate_v3_migration, tmp_setup, tmp_teardown),
         cmocka_unit_test_setup_teardown(test_migrate_v4_mgmt_addr, tmp_setup, tmp_teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_v5_migration_figures, tmp_setup, tmp_teardown),
     };
     return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }

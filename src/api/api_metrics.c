@@ -509,14 +509,14 @@ int api_metrics_render(api_metrics *am, yun_store *s, const api_metrics_routes *
         prom_label lb[] = {{"state", model_vm_state_name((yun_vm_state)st)}};
         prom_sample(out, "yun_vms", lb, 1, (double)w.by_state[st]);
     }
-    int64_t hs[YUN_HOST_DRAINED + 1] = {0};
+    int64_t hs[YUN_HOST_NSTATES] = {0};
     for (size_t i = 0; i < w.nhosts; i++) {
         yun_host_state st = ctl_host_effective_state(&w.hosts[i], now_ms, agent_interval_ms);
-        if ((size_t)st <= YUN_HOST_DRAINED)
+        if ((size_t)st < YUN_HOST_NSTATES)
             hs[st]++;
     }
     prom_family(out, "yun_hosts", PROM_GAUGE, "hosts by state", NULL);
-    for (int st = 0; st <= YUN_HOST_DRAINED; st++) {
+    for (int st = 0; st < YUN_HOST_NSTATES; st++) {
         prom_label lb[] = {{"state", model_host_state_name((yun_host_state)st)}};
         prom_sample(out, "yun_hosts", lb, 1, (double)hs[st]);
     }

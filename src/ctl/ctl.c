@@ -315,8 +315,8 @@ int ctl_agent_register(ctl_ctx *c, yun_store *s, yun_host *h, int64_t now_ms, yu
         *err = e;
         return -1;
     }
-    bool keep =
-        known && (old.state == YUN_HOST_DISABLED || old.state == YUN_HOST_DRAINING || old.state == YUN_HOST_DRAINED);
+    bool keep = known && (old.state == YUN_HOST_DISABLED || old.state == YUN_HOST_DRAINING ||
+                          old.state == YUN_HOST_DRAINED || old.state == YUN_HOST_POWERING_OFF);
     h->state = keep ? old.state : YUN_HOST_UP;
     h->registered_ms = known ? old.registered_ms : now_ms;
     h->last_seen_ms = now_ms;
@@ -588,9 +588,11 @@ int ctl_agent_report(ctl_ctx *c, yun_store *s, int64_t host_id, const ctl_report
     h.last_seen_ms = now_ms;
     if (r->has_disk_free)
         h.disk_free_mib = r->disk_free_mib;
-    if (h.state == YUN_HOST_DOWN) { /* DISABLED, DRAINING, DRAINED are the operator's: kept */
+    /* DISABLED, DRAINING, DRAINED are the operator's: kept; POWERING_OFF waits for the driver's off */
+    if (h.state == YUN_HOST_DOWN || h.state == YUN_HOST_WAKING || h.state == YUN_HOST_STANDBY) {
+        log_info("host %s is up%s", h.name,
+                 h.state == YUN_HOST_WAKING ? ": it woke" : h.state == YUN_HOST_STANDBY ? ", woken by someone" : " again");
         h.state = YUN_HOST_UP;
-        log_info("host %s is up again", h.name);
     }
     if (store_host_update(s, &h, err) < 0)
         goto fail;

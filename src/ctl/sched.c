@@ -153,12 +153,14 @@ static void describe_room(const sched_host *h, char *out, size_t n)
  * the most any host has; else (each resource fits somewhere, never all together) what each host lacks. */
 static int refuse(const sched_host *hosts, size_t n, const yun_vm *vm, yun_err *err)
 {
-    size_t up = 0, down = 0, disabled = 0;
+    size_t up = 0, down = 0, disabled = 0, asleep = 0;
     for (size_t i = 0; i < n; i++) {
         if (hosts[i].state == YUN_HOST_UP)
             up++;
-        else if (hosts[i].state == YUN_HOST_DISABLED || hosts[i].state == YUN_HOST_DRAINING ||
-                 hosts[i].state == YUN_HOST_DRAINED)
+        else if (hosts[i].state == YUN_HOST_POWERING_OFF || hosts[i].state == YUN_HOST_STANDBY ||
+                 hosts[i].state == YUN_HOST_WAKING)
+            asleep++; /* yund's power management */
+        else if (hosts[i].state != YUN_HOST_DOWN)
             disabled++; /* the operator's choice, not a fault */
         else
             down++;
@@ -167,6 +169,11 @@ static int refuse(const sched_host *hosts, size_t n, const yun_vm *vm, yun_err *
         if (n == 0)
             return yun_err_set(err, YUN_E_NO_CAPACITY,
                                "no host is registered: start yun-agent on a host, or run yund --all-in-one");
+        if (asleep)
+            return yun_err_set(err, YUN_E_NO_CAPACITY,
+                               "no host is up to take the VM (%zu down, %zu disabled, %zu on standby or waking): wake "
+                               "one with `yun host wake`, or try again once a waking host is up",
+                               down, disabled, asleep);
         return yun_err_set(err, YUN_E_NO_CAPACITY,
                            "no host is up to take the VM (%zu down, %zu disabled): bring an agent back, or enable a "
                            "host with `yun host enable`",

@@ -18,80 +18,13 @@
 
 #include "util/buf.h"
 #include "util/fs.h"
+#include "util/proc.h"
 #include "util/mem.h"
 
-/* Runs argv[0] (searched in PATH) with stdin from /dev/null; collects stdout into out and stderr into
- * errtext (both may be NULL). Returns the exit status, or -1 with err when it could not run at all. */
+/* qemu-img, or bwrap around it (util/proc.h). */
 static int run(char *const argv[], yun_buf *out, yun_buf *errtext, yun_err *err)
 {
-    int po[2], pe[2];
-    if (pipe2(po, O_CLOEXEC) < 0)
-        return yun_err_sys(err, YUN_E_IO, errno, "running %s: pipe", argv[0]);
-    if (pipe2(pe, O_CLOEXEC) < 0) {
-        int e = errno;
-        close(po[0]);
-        close(po[1]);
-        return yun_err_sys(err, YUN_E_IO, e, "running %s: pipe", argv[0]);
-    }
-    pid_t pid = fork();
-    if (pid < 0) {
-        int e = errno;
-        close(po[0]);
-        close(po[1]);
-        close(pe[0]);
-        close(pe[1]);
-        return yun_err_sys(err, YUN_E_IO, e, "running %s: fork", argv[0]);
-    }
-    if (pid == 0) {
-        int devnull = open("/dev/null", O_RDONLY);
-        if (devnull >= 0)
-            dup2(devnull, 0);
-        dup2(po[1], 1);
-        dup2(pe[1], 2);
-        execvp(argv[0], argv);
-        static const char m[] = "exec failed\n";
-        ssize_t r = write(2, m, sizeof m - 1);
-        (void)r;
-        _exit(127);
-    }
-    close(po[1]);
-    close(pe[1]);
-    struct pollfd fds[2] = {{po[0], POLLIN, 0}, {pe[0], POLLIN, 0}};
-    yun_buf *sinks[2] = {out, errtext};
-    int open_fds = 2;
-    while (open_fds > 0) {
-        if (poll(fds, 2, -1) < 0) {
-            if (errno == EINTR)
-                continue;
-            break;
-        }
-        for (int i = 0; i < 2; i++) {
-            if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR)))
-                continue;
-            char chunk[4096];
-            ssize_t r = read(fds[i].fd, chunk, sizeof chunk);
-            if (r > 0) {
-                if (sinks[i])
-                    buf_append(sinks[i], chunk, (size_t)r);
-            } else if (r == 0 || errno != EINTR) {
-                close(fds[i].fd);
-                fds[i].fd = -1;
-                open_fds--;
-            }
-        }
-    }
-    for (int i = 0; i < 2; i++)
-        if (fds[i].fd >= 0)
-            close(fds[i].fd);
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0)
-        if (errno != EINTR)
-            return yun_err_sys(err, YUN_E_IO, errno, "waiting for %s", argv[0]);
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 127 && errtext &&
-        strstr(errtext->data ? errtext->data : "", "exec failed"))
-        return yun_err_set(err, YUN_E_IO, "cannot run %s: is it installed (Debian package %s)?", argv[0],
-                           strcmp(argv[0], "bwrap") == 0 ? "bubblewrap" : "qemu-utils");
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return proc_run(argv, NULL, 0, out, errtext, strcmp(argv[0], "bwrap") == 0 ? "bubblewrap" : "qemu-utils", err);
 }
 
 /* The last line qemu-img printed, without the program-name prefix: the part worth showing a user. */

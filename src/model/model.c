@@ -9,7 +9,8 @@
 static const char *vm_states[] = {"scheduled", "starting", "running", "stopping", "stopped",
                                   "migrating", "deleting", "error",   "unknown"};
 static const char *vm_wants[] = {"running", "stopped", "deleted"};
-static const char *host_states[] = {"up", "down", "disabled", "draining", "drained"};
+static const char *host_states[] = {"up",           "down",    "disabled", "draining", "drained",
+                                    "powering-off", "standby", "waking"};
 
 #define N(a) ((int)(sizeof(a) / sizeof(a)[0]))
 

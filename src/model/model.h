@@ -50,7 +50,21 @@ typedef struct yun_image {
 /* DRAINING: the operator asked to empty the host (POST /v1/hosts/{host}/drain); it takes no new VMs and
  * yund migrates its VMs away; DRAINED once none is left. Both are the operator's choice, like DISABLED, and
  * survive re-registration; enable ends them. */
-typedef enum { YUN_HOST_UP, YUN_HOST_DOWN, YUN_HOST_DISABLED, YUN_HOST_DRAINING, YUN_HOST_DRAINED } yun_host_state;
+/* POWERING_OFF, STANDBY, WAKING: yund's power management (src/power, the dispatcher): its power driver was
+ * asked to switch it off (POWERING_OFF until the driver says off, or a grace time passed), it is off
+ * (STANDBY: silent, not down), it was asked to switch on (WAKING until its agent reports, or it is marked
+ * DOWN when that takes longer than power.wake_timeout_ms). None takes new VMs. */
+typedef enum {
+    YUN_HOST_UP,
+    YUN_HOST_DOWN,
+    YUN_HOST_DISABLED,
+    YUN_HOST_DRAINING,
+    YUN_HOST_DRAINED,
+    YUN_HOST_POWERING_OFF,
+    YUN_HOST_STANDBY,
+    YUN_HOST_WAKING,
+} yun_host_state;
+#define YUN_HOST_NSTATES (YUN_HOST_WAKING + 1)
 
 typedef struct yun_host {
     int64_t id;
@@ -69,6 +83,13 @@ typedef struct yun_host {
     yun_host_state state;       /* DOWN is derived from heartbeats; DISABLED, DRAINING, DRAINED the operator's */
     int64_t last_seen_ms;       /* wall clock of the last report */
     int64_t registered_ms;
+    /* (schema 7) how yund switches it off and on (src/power/power.h): driver none, ipmi, wol or script */
+    char power_driver[16];
+    char power_address[256];  /* ipmi: the BMC, host[:port]; wol: the MAC address */
+    char power_user[64];      /* ipmi */
+    char power_secret[128];   /* ipmi: the password; never shown by the API */
+    char power_command[512];  /* script: called with on, off or status; wol: the command that switches it off */
+    int64_t power_changed_ms; /* wall clock of the last POWERING_OFF or WAKING */
 } yun_host;
 
 /* ---- virtual machines ---- */

@@ -112,6 +112,14 @@ static const char *const migrations[] = {
     /* 5 -> 6: the last live migration's figures, shown with the VM (issue 10, item 6) */
     "ALTER TABLE vms ADD COLUMN migrate_total_ms INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE vms ADD COLUMN migrate_downtime_ms INTEGER NOT NULL DEFAULT 0;",
+    /* 6 -> 7: how yund switches a host off and on (src/power), and when it last asked (issue 10, item 4).
+     * Hosts gain the states 'powering-off', 'standby' and 'waking' (free text: no change to the column). */
+    "ALTER TABLE hosts ADD COLUMN power_driver TEXT NOT NULL DEFAULT 'none';"
+    "ALTER TABLE hosts ADD COLUMN power_address TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE hosts ADD COLUMN power_user TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE hosts ADD COLUMN power_secret TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE hosts ADD COLUMN power_command TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE hosts ADD COLUMN power_changed_ms INTEGER NOT NULL DEFAULT 0;",
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
                "one migration per schema version: bump STORE_SCHEMA_VERSION with each new migration");
@@ -121,7 +129,8 @@ _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
 #define IMAGE_COLS "id, name, IFNULL(owner_id, 0), is_public, path, kernel, initrd, cmdline, size_mib, created_ms"
 #define HOST_COLS                                                                                                      \
     "id, name, cores, mhz, mem_mib, disk_total_mib, disk_free_mib, hypervisor, accel, libvirt_uri, migrate_addr, "     \
-    "state, last_seen_ms, registered_ms, mgmt_addr"
+    "state, last_seen_ms, registered_ms, mgmt_addr, power_driver, power_address, power_user, power_secret, "          \
+    "power_command, power_changed_ms"
 #define VM_SELECT                                                                                                      \
     "SELECT v.id, v.uuid, v.name, v.owner_id, u.name, IFNULL(v.image_id, 0), v.cpus, v.mem_mib, v.max_mem_mib, "       \
     "v.disk_mib, v.cpu_shares, v.cpu_cap, v.min_mhz, v.max_mhz, v.want, v.state, IFNULL(v.host_id, 0), v.error, "      \
@@ -201,13 +210,15 @@ static const char *const sql[ST__COUNT] = {
     [ST_IMAGE_DELETE] = "DELETE FROM images WHERE id = ?1",
     [ST_HOST_UPSERT] =
         "INSERT INTO hosts (name, cores, mhz, mem_mib, disk_total_mib, disk_free_mib, hypervisor, accel, "
-        "libvirt_uri, migrate_addr, state, last_seen_ms, registered_ms, mgmt_addr) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) "
+        "libvirt_uri, migrate_addr, state, last_seen_ms, registered_ms, mgmt_addr, power_driver, power_address, "
+        "power_user, power_secret, power_command, power_changed_ms) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20) "
         "ON CONFLICT (name) DO UPDATE SET cores = excluded.cores, mhz = excluded.mhz, mem_mib = excluded.mem_mib, "
         "disk_total_mib = excluded.disk_total_mib, disk_free_mib = excluded.disk_free_mib, "
         "hypervisor = excluded.hypervisor, accel = excluded.accel, libvirt_uri = excluded.libvirt_uri, "
         "migrate_addr = excluded.migrate_addr, last_seen_ms = excluded.last_seen_ms, mgmt_addr = excluded.mgmt_addr, "
-        "state = CASE WHEN hosts.state IN ('disabled', 'draining', 'drained') THEN hosts.state ELSE excluded.state "
+        "state = CASE WHEN hosts.state IN ('disabled', 'draining', 'drained', 'powering-off') THEN hosts.state "
+        "ELSE excluded.state "
         "END "
         "RETURNING id, registered_ms, state",
     [ST_HOST_GET] = "SELECT " HOST_COLS " FROM hosts WHERE id = ?1",
@@ -215,7 +226,9 @@ static const char *const sql[ST__COUNT] = {
     [ST_HOST_LIST] = "SELECT " HOST_COLS " FROM hosts ORDER BY id",
     [ST_HOST_UPDATE] = "UPDATE hosts SET name = ?2, cores = ?3, mhz = ?4, mem_mib = ?5, disk_total_mib = ?6, "
                        "disk_free_mib = ?7, hypervisor = ?8, accel = ?9, libvirt_uri = ?10, migrate_addr = ?11, "
-                       "state = ?12, last_seen_ms = ?13, registered_ms = ?14, mgmt_addr = ?15 WHERE id = ?1",
+                       "state = ?12, last_seen_ms = ?13, registered_ms = ?14, mgmt_addr = ?15, power_driver = ?16, "
+                       "power_address = ?17, power_user = ?18, power_secret = ?19, power_command = ?20, "
+                       "power_changed_ms = ?21 WHERE id = ?1",
     [ST_VM_INSERT] = "INSERT INTO vms (uuid, name, owner_id, image_id, cpus, mem_mib, max_mem_mib, disk_mib, "
                      "cpu_shares, cpu_cap, min_mhz, max_mhz, want, state, host_id, error, address, created_ms, "
                      "updated_ms, started_ms, probe, migrate_from, migrate_error, migrate_total_ms, migrate_downtime_ms) "
@@ -433,6 +446,12 @@ static void bind_host(sqlite3_stmt *st, int first, const yun_host *h)
     sqlite3_bind_int64(st, first + 11, h->last_seen_ms);
     sqlite3_bind_int64(st, first + 12, h->registered_ms);
     BIND_FIELD(st, first + 13, h->mgmt_addr);
+    BIND_FIELD(st, first + 14, h->power_driver);
+    BIND_FIELD(st, first + 15, h->power_address);
+    BIND_FIELD(st, first + 16, h->power_user);
+    BIND_FIELD(st, first + 17, h->power_secret);
+    BIND_FIELD(st, first + 18, h->power_command);
+    sqlite3_bind_int64(st, first + 19, h->power_changed_ms);
 }
 
 static int read_host(sqlite3_stmt *st, yun_host *h, yun_err *err)
@@ -458,6 +477,12 @@ static int read_host(sqlite3_stmt *st, yun_host *h, yun_err *err)
     h->last_seen_ms = sqlite3_column_int64(st, 12);
     h->registered_ms = sqlite3_column_int64(st, 13);
     COL_FIELD(st, 14, h->mgmt_addr);
+    COL_FIELD(st, 15, h->power_driver);
+    COL_FIELD(st, 16, h->power_address);
+    COL_FIELD(st, 17, h->power_user);
+    COL_FIELD(st, 18, h->power_secret);
+    COL_FIELD(st, 19, h->power_command);
+    h->power_changed_ms = sqlite3_column_int64(st, 20);
     return 0;
 }
 

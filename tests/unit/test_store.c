@@ -963,6 +963,9 @@ static const char *const downgrade[] = {
           "ALTER TABLE vms DROP COLUMN migrate_error;",
     [5] = "ALTER TABLE hosts DROP COLUMN mgmt_addr;",
     [6] = "ALTER TABLE vms DROP COLUMN migrate_total_ms; ALTER TABLE vms DROP COLUMN migrate_downtime_ms;",
+    [7] = "ALTER TABLE hosts DROP COLUMN power_driver; ALTER TABLE hosts DROP COLUMN power_address; "
+          "ALTER TABLE hosts DROP COLUMN power_user; ALTER TABLE hosts DROP COLUMN power_secret; "
+          "ALTER TABLE hosts DROP COLUMN power_command; ALTER TABLE hosts DROP COLUMN power_changed_ms;",
 };
 
 /* Takes the file at path (today's schema) back to version v. */

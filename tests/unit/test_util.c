@@ -16,6 +16,8 @@
 #include "util/err.h"
 #include "util/mem.h"
 #include "util/num.h"
+#include "util/proc.h"
+#include "util/clock.h"
 #include "util/units.h"
 
 static void test_err_maps_to_http(void **state)
@@ -211,10 +213,36 @@ static void test_not_found(void **state)
     assert_false(yun_err_not_found(&e));
 }
 
+/* proc_run: output and status; the extra environment; a program that runs too long is stopped, its children
+ * too; a missing program names its package. */
+static void test_proc_run(void **state)
+{
+    (void)state;
+    yun_buf out = YUN_BUF_INIT, etext = YUN_BUF_INIT;
+    yun_err err = YUN_ERR_INIT;
+    char *env[] = {"YUN_T=42", NULL};
+    char *echo[] = {"sh", "-c", "echo out $YUN_T; echo err >&2; exit 5", NULL};
+    assert_int_equal(proc_run(echo, env, 0, &out, &etext, NULL, &err), 5);
+    assert_string_equal(out.data, "out 42\n");
+    assert_string_equal(etext.data, "err\n");
+    char *slow[] = {"sh", "-c", "sleep 30 & sleep 30", NULL};
+    int64_t t0 = yun_mono_ms();
+    assert_int_equal(proc_run(slow, NULL, 300, NULL, NULL, NULL, &err), -1);
+    assert_true(yun_mono_ms() - t0 < 10000);
+    assert_int_equal(err.code, YUN_E_UNAVAILABLE);
+    assert_non_null(strstr(err.msg, "sh did not finish within 0.3 s"));
+    char *none[] = {"yun-no-such-program", NULL};
+    buf_free(&etext);
+    assert_int_equal(proc_run(none, NULL, 0, NULL, &etext, "yun-pkg", &err), -1);
+    assert_non_null(strstr(err.msg, "cannot run yun-no-such-program: is it installed (Debian package yun-pkg)?"));
+    buf_free(&out);
+    buf_free(&etext);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_err_maps_to_http), cmocka_unit_test(test_units_parse),
+        cmocka_unit_test(test_err_maps_to_http), cmocka_unit_test(test_units_parse), cmocka_unit_test(test_proc_run),
         cmocka_unit_test(test_num_parse),        cmocka_unit_test(test_buf),
         cmocka_unit_test(test_utf8_seq),         cmocka_unit_test(test_mkdir_p),
         cmocka_unit_test(test_not_found),

@@ -168,6 +168,9 @@ int h_vm_reboot(api_req *, api_resp *, yun_err *);
 int h_vm_delete(api_req *, api_resp *, yun_err *);
 int h_vm_migrate(api_req *, api_resp *, yun_err *);
 int h_host_drain(api_req *, api_resp *, yun_err *);
+int h_host_power(api_req *, api_resp *, yun_err *);
+int h_host_standby(api_req *, api_resp *, yun_err *);
+int h_host_wake(api_req *, api_resp *, yun_err *);
 int h_vm_console(api_req *, api_resp *, yun_err *);
 /* the browser console's (h_console.c) */
 int h_console_ticket(api_req *, api_resp *, yun_err *);

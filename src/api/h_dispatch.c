@@ -16,7 +16,7 @@ static void write_move(yun_buf *b, const dispatch_move *m)
     jw_kint(b, "from_id", m->from_id);
     jw_kstr(b, "to", m->to);
     jw_kint(b, "to_id", m->to_id);
-    jw_kstr(b, "kind", m->evacuation ? "evacuation" : "overload");
+    jw_kstr(b, "kind", dispatch_kind_name(m->kind));
     jw_kstr(b, "reason", m->reason);
     jw_kstr(b, "outcome", m->outcome);
     buf_puts(b, "}");

@@ -60,6 +60,16 @@ static void write_host(api_req *rq, yun_buf *b, const yun_host *h, const sched_h
     jw_kstr(b, "mgmt_addr", h->mgmt_addr);
     jw_kint(b, "last_seen_ms", h->last_seen_ms);
     jw_kint(b, "registered_ms", h->registered_ms);
+    /* how yund switches it (never the secret: whether one is set) */
+    jw_key(b, "power");
+    buf_puts(b, "{");
+    jw_kstr(b, "driver", h->power_driver[0] ? h->power_driver : "none");
+    jw_kstr(b, "address", h->power_address);
+    jw_kstr(b, "user", h->power_user);
+    jw_kbool(b, "password_set", h->power_secret[0] != '\0');
+    jw_kstr(b, "command", h->power_command);
+    jw_kint(b, "changed_ms", h->power_changed_ms);
+    buf_puts(b, "}");
     if (sh) {
         jw_kint(b, "vcpus", sched_cpu_capacity(sh)); /* cores x placement.cpu_ratio: what the scheduler fills */
         jw_kint(b, "vms", sh->vms);
@@ -177,4 +187,70 @@ int h_host_drain(api_req *rq, api_resp *rs, yun_err *err)
     log_info("host %s: drain asked by %s", h.name, rq->user.name);
     rs->status = 202;
     return host_respond(rq, rs, &h, err);
+}
+
+/* ---- power (src/power/power.h) ---- */
+
+static const jfield power_fields[] = {
+    {"driver", F_STRING, true}, {"address", F_STRING, false}, {"user", F_STRING, false},
+    {"password", F_STRING, false}, {"command", F_STRING, false}, {NULL, 0, false},
+};
+
+/* PUT /v1/hosts/{host}/power (admin): how yund switches the host off and on. */
+int h_host_power(api_req *rq, api_resp *rs, yun_err *err)
+{
+    yun_host h, cfg = {0};
+    if (api_host_resolve(rq, rq->params[0], &h, err) < 0)
+        return -1;
+    json_t *j = api_body_json(rq, power_fields, err);
+    if (!j)
+        return -1;
+    const char *driver = "", *addr = "", *user = "", *pass = NULL, *cmd = "";
+    int r = api_unpack(j, err, "{s:s, s?s, s?s, s?s, s?s}", "driver", &driver, "address", &addr, "user", &user,
+                       "password", &pass, "command", &cmd);
+    struct {
+        const char *v, *name;
+        char *dst;
+        size_t n;
+    } f[] = {{driver, "driver", cfg.power_driver, sizeof cfg.power_driver},
+             {addr, "address", cfg.power_address, sizeof cfg.power_address},
+             {user, "user", cfg.power_user, sizeof cfg.power_user},
+             {pass ? pass : "", "password", cfg.power_secret, sizeof cfg.power_secret},
+             {cmd, "command", cfg.power_command, sizeof cfg.power_command}};
+    for (size_t i = 0; r == 0 && i < sizeof f / sizeof *f; i++) {
+        if (strlen(f[i].v) >= f[i].n)
+            r = yun_err_set(err, YUN_E_INVALID, "%s is longer than %zu characters", f[i].name, f[i].n - 1);
+        else
+            snprintf(f[i].dst, f[i].n, "%s", f[i].v);
+    }
+    bool secret_given = pass != NULL;
+    json_decref(j);
+    if (r < 0 || ctl_host_power_set(rq->ctl, rq->store, h.id, &cfg, secret_given, &h, err) < 0)
+        return -1;
+    log_info("host %s: power driver set to %s by %s", h.name, h.power_driver, rq->user.name);
+    return host_respond(rq, rs, &h, err);
+}
+
+static int power_op(api_req *rq, api_resp *rs, bool wake, yun_err *err)
+{
+    yun_host h;
+    if (api_host_resolve(rq, rq->params[0], &h, err) < 0)
+        return -1;
+    int r = wake ? ctl_host_wake(rq->ctl, rq->store, h.id, yun_now_ms(), err)
+                 : ctl_host_standby(rq->ctl, rq->store, h.id, yun_now_ms(), err);
+    if (r < 0 || store_host_get(rq->store, h.id, &h, err) < 0)
+        return -1;
+    log_info("host %s: %s asked by %s", h.name, wake ? "wake" : "standby", rq->user.name);
+    rs->status = 202;
+    return host_respond(rq, rs, &h, err);
+}
+
+/* POST /v1/hosts/{host}/standby and /wake (admin): switch an empty host off, or a sleeping one on. */
+int h_host_standby(api_req *rq, api_resp *rs, yun_err *err)
+{
+    return power_op(rq, rs, false, err);
+}
+int h_host_wake(api_req *rq, api_resp *rs, yun_err *err)
+{
+    return power_op(rq, rs, true, err);
 }

@@ -433,6 +433,56 @@ static int cmd_host_enable(cli_ctx *ctx, const cli_args *a)
     return CLI_EXIT_OK;
 }
 
+/* yun host power HOST --driver D [...]: how yund switches the host off and on (admin). The BMC password is
+ * read from a file, never from the command line (other users see it there). */
+static int cmd_host_power(cli_ctx *ctx, const cli_args *a)
+{
+    json_t *body = json_pack("{s:s}", "driver", cli_opt_val(a, "driver"));
+    static const char *const keys[][2] = {{"address", "address"}, {"user", "user"}, {"command", "command"}};
+    for (size_t i = 0; i < 3; i++)
+        if (cli_opt_val(a, keys[i][0]))
+            json_object_set_new(body, keys[i][1], json_string(cli_opt_val(a, keys[i][0])));
+    const char *pf = cli_opt_val(a, "password-file");
+    if (pf) {
+        char pw[256] = "";
+        FILE *f = fopen(pf, "r");
+        if (!f || !fgets(pw, sizeof pw, f)) {
+            if (f)
+                fclose(f);
+            json_decref(body);
+            fprintf(ctx->err, "yun: --password-file %s: cannot read it\n", pf);
+            return CLI_EXIT_USAGE;
+        }
+        fclose(f);
+        pw[strcspn(pw, "\r\n")] = '\0';
+        json_object_set_new(body, "password", json_string(pw));
+    }
+    AUTOFREE char *p = path_of("/v1/hosts/%s/power", a->pos[0]);
+    int rc;
+    json_t *j = cli_call(ctx, "PUT", p, body, CLI_TIMEOUT_MS, &rc);
+    json_decref(body);
+    if (!j)
+        return rc;
+    fprintf(ctx->out, "%s: power driver %s\n", a->pos[0],
+            json_string_value(json_object_get(json_object_get(j, "power"), "driver")));
+    json_decref(j);
+    return CLI_EXIT_OK;
+}
+
+/* yun host standby|wake HOST (admin) */
+static int cmd_host_power_op(cli_ctx *ctx, const cli_args *a)
+{
+    AUTOFREE char *p = path_of("/v1/hosts/%s", a->pos[0]);
+    AUTOFREE char *pa = xasprintf("%s/%s", p, a->cmd->name);
+    int rc;
+    json_t *j = cli_call(ctx, "POST", pa, NULL, CLI_TIMEOUT_MS, &rc);
+    if (!j)
+        return rc;
+    fprintf(ctx->out, "%s: %s\n", a->pos[0], json_string_value(json_object_get(j, "state")));
+    json_decref(j);
+    return CLI_EXIT_OK;
+}
+
 /* ---- images ---- */
 
 static char *c_size(json_t *o)
@@ -858,6 +908,13 @@ static const cli_opt drain_opts[] = {
     {"wait", NULL, "poll until the host is drained, or until only VMs that cannot leave are left (exit 1)"},
     {"timeout", "SECS", "with --wait: give up after SECS seconds (default 600)"},
     {NULL, NULL, NULL}};
+static const cli_opt power_opts[] = {
+    {"driver", "DRIVER", "none, ipmi (its BMC), wol (wake-on-LAN; --command switches it off) or script", true},
+    {"address", "ADDR", "ipmi: the BMC, HOST or HOST:PORT; wol: the host's MAC address"},
+    {"user", "USER", "ipmi: the BMC user"},
+    {"password-file", "FILE", "ipmi: a file holding the BMC password (kept by yund, never shown)"},
+    {"command", "CMD", "script: run with on, off or status (prints on or off); wol: switches the host off"},
+    {NULL, NULL, NULL}};
 static const cli_opt vm_migrate_opts[] = {
     {"to", "HOST", "the host to move it to (default: where the placement algorithm puts it)"},
     WAIT_OPT,
@@ -916,6 +973,11 @@ const cli_cmd cli_commands[] = {
      cmd_host_enable},
     {"host", "drain", "HOST", 1, 1, "place no new VMs on the host and live-migrate its VMs away (admin)", drain_opts,
      cmd_host_drain},
+    {"host", "power", "HOST", 1, 1, "how yund switches the host off and on (admin; docs/operations.md)", power_opts,
+     cmd_host_power},
+    {"host", "standby", "HOST", 1, 1, "switch an empty host off through its power driver (admin)", no_opts,
+     cmd_host_power_op},
+    {"host", "wake", "HOST", 1, 1, "switch a host on standby on again (admin)", no_opts, cmd_host_power_op},
     {"dispatch", "status", "", 0, 0, "the live dispatcher: mode, policy, its last round (admin)", no_opts,
      cmd_dispatch_status},
     {"dispatch", "plan", "", 0, 0, "the last round's moves, each with its reason and outcome (admin)", no_opts,

@@ -640,6 +640,35 @@ fail:
     return -1;
 }
 
+/* A host switching off or on: POWERING_OFF becomes STANDBY once its agent is silent (it went off), or UP again
+ * after POWER_OFF_GRACE_MS of reports (it did not); WAKING becomes DOWN after power.wake_timeout_ms without a
+ * report (a report made it UP already). Returns 1 when it changed h. */
+#define POWER_OFF_GRACE_MS 300000
+static int power_tick(yun_store *s, yun_host *h, int64_t now_ms, int interval, yun_err *err)
+{
+    int64_t seen = h->last_seen_ms ? h->last_seen_ms : h->registered_ms;
+    bool silent = now_ms - seen > (int64_t)CTL_DOWN_AFTER_INTERVALS * interval;
+    int64_t since = now_ms - h->power_changed_ms;
+    if (h->state == YUN_HOST_POWERING_OFF && silent) {
+        h->state = YUN_HOST_STANDBY;
+        log_info("host %s is on standby: its agent fell silent %.1f s after the power driver switched it off",
+                 h->name, (double)since / 1000.0);
+    } else if (h->state == YUN_HOST_POWERING_OFF && since > POWER_OFF_GRACE_MS) {
+        h->state = YUN_HOST_UP;
+        log_warn("host %s did not switch off: its agent still reports %d s after its power driver was asked; "
+                 "it is up again",
+                 h->name, POWER_OFF_GRACE_MS / 1000);
+    } else if (h->state == YUN_HOST_WAKING && since > ctl_setting_i64_or_default(s, SET_POWER_WAKE_TIMEOUT_MS)) {
+        h->state = YUN_HOST_DOWN;
+        log_warn("host %s did not wake: no report %.0f s after its power driver switched it on; marked down (wake "
+                 "it again with `yun host wake %s`)",
+                 h->name, (double)since / 1000.0, h->name);
+    } else {
+        return 0;
+    }
+    return store_host_update(s, h, err) < 0 ? -1 : 1;
+}
+
 int ctl_health_tick(ctl_ctx *c, yun_store *s, int64_t now_ms, yun_err *err)
 {
     AUTOFREE yun_host *hosts = NULL;
@@ -648,6 +677,10 @@ int ctl_health_tick(ctl_ctx *c, yun_store *s, int64_t now_ms, yun_err *err)
         return -1;
     int interval = ctl_interval_ms(c, s), marked = 0;
     for (size_t i = 0; i < n; i++) {
+        int p = power_tick(s, &hosts[i], now_ms, interval, err);
+        if (p < 0)
+            return -1;
+        marked += p;
         if (hosts[i].state != YUN_HOST_UP || ctl_host_effective_state(&hosts[i], now_ms, interval) != YUN_HOST_DOWN)
             continue;
         hosts[i].state = YUN_HOST_DOWN;

@@ -198,6 +198,19 @@ int ctl_vm_migrate(ctl_ctx *ctx, yun_store *s, int64_t vm_id, int64_t target_hos
  * tried again (their migrate_error is cleared). Runs one tick at once. `yun host enable` ends a drain. */
 int ctl_host_drain(ctl_ctx *ctx, yun_store *s, int64_t host_id, yun_err *err);
 
+/* A host's power config (src/power/power.h): cfg's power_driver, power_address, power_user, power_command,
+ * and its power_secret when secret_given (else the stored one stays). INVALID, naming the host, when the
+ * driver cannot use it. Fills out (may be NULL). */
+int ctl_host_power_set(ctl_ctx *ctx, yun_store *s, int64_t host_id, const yun_host *cfg, bool secret_given,
+                       yun_host *out, yun_err *err);
+/* Switches an empty host off through its driver: POWERING_OFF at once (no VM lands on it meanwhile), STANDBY
+ * once its agent falls silent (ctl_health_tick). CONFLICT when it has VMs (drain it first), has no driver, or
+ * is not up, disabled or drained; UNAVAILABLE, the state put back, when the driver fails. */
+int ctl_host_standby(ctl_ctx *ctx, yun_store *s, int64_t host_id, int64_t now_ms, yun_err *err);
+/* Switches a host on through its driver: WAKING until its agent reports (then UP), or DOWN when that takes
+ * longer than power.wake_timeout_ms. CONFLICT unless it is on standby, powering off or down. */
+int ctl_host_wake(ctl_ctx *ctx, yun_store *s, int64_t host_id, int64_t now_ms, yun_err *err);
+
 /* One step of every drain: for each DRAINING host, starts migrations of the VMs assigned to it, in id
  * order, while fewer than ctl_migration_concurrency are under way from it (a stopped VM moves at once and
  * does not count). A VM that cannot go anywhere gets migrate_error ("cannot leave h1: no host has 4 free

@@ -4,6 +4,7 @@
 
 #include "ctl/ctl.h"
 #include "ctl/ctl_int.h"
+#include "power/power.h"
 #include "util/log.h"
 
 /* Inside the transaction: the row is read here, so a report's heartbeat written meanwhile is kept. */
@@ -38,5 +39,113 @@ int ctl_host_set_enabled(ctl_ctx *c, yun_store *s, int64_t host_id, bool enabled
         *changed = ch;
     if (out)
         *out = h;
+    return 0;
+}
+
+/* ---- power (src/power/power.h) ---- */
+
+int ctl_host_power_set(ctl_ctx *c, yun_store *s, int64_t host_id, const yun_host *cfg, bool secret_given,
+                       yun_host *out, yun_err *err)
+{
+    yun_host h;
+    ctl_sched_lock(c, true);
+    int r = store_begin(s, err);
+    if (r == 0)
+        r = store_host_get(s, host_id, &h, err);
+    if (r == 0) {
+        snprintf(h.power_driver, sizeof h.power_driver, "%s", cfg->power_driver[0] ? cfg->power_driver : "none");
+        snprintf(h.power_address, sizeof h.power_address, "%s", cfg->power_address);
+        snprintf(h.power_user, sizeof h.power_user, "%s", cfg->power_user);
+        snprintf(h.power_command, sizeof h.power_command, "%s", cfg->power_command);
+        if (secret_given)
+            snprintf(h.power_secret, sizeof h.power_secret, "%s", cfg->power_secret);
+        r = power_config_check(&h, err);
+        if (r < 0)
+            yun_err_prefix(err, "host %s: ", h.name);
+    }
+    if (r == 0)
+        r = store_host_update(s, &h, err);
+    r = ctl_tx_end(s, r, err);
+    ctl_sched_lock(c, false);
+    if (r < 0)
+        return -1;
+    log_info("host %s: power driver %s%s%s", h.name, h.power_driver, h.power_address[0] ? " at " : "",
+             h.power_address);
+    if (out)
+        *out = h;
+    return 0;
+}
+
+/* Sets host_id's state to to (with when it was asked) if it is in one of from[0..n), under the sched lock so
+ * no create lands on a host being switched off. */
+static int power_state_set(ctl_ctx *c, yun_store *s, int64_t host_id, const yun_host_state *from, size_t n,
+                           yun_host_state to, bool must_be_empty, int64_t now_ms, yun_host *h, yun_err *err)
+{
+    ctl_sched_lock(c, true);
+    int r = store_begin(s, err);
+    if (r == 0)
+        r = store_host_get(s, host_id, h, err);
+    bool ok = false;
+    for (size_t i = 0; r == 0 && i < n; i++)
+        ok |= h->state == from[i];
+    if (r == 0 && !ok)
+        r = yun_err_set(err, YUN_E_CONFLICT, "host %s is %s: it cannot go %s from there", h->name,
+                        model_host_state_name(h->state), to == YUN_HOST_WAKING ? "waking" : "to standby");
+    if (r == 0 && !power_managed(h))
+        r = power_run(h, POWER_STATUS, NULL, err); /* says there is no driver, and how to set one */
+    int64_t vms = 0;
+    if (r == 0 && must_be_empty && (r = store_vm_count(s, -1, host_id, &vms, err)) == 0 && vms > 0)
+        r = yun_err_set(err, YUN_E_CONFLICT, "host %s still has %lld VM%s: drain it first (`yun host drain %s`)",
+                        h->name, (long long)vms, vms == 1 ? "" : "s", h->name);
+    yun_host_state was = r == 0 ? h->state : YUN_HOST_UP;
+    if (r == 0) {
+        h->state = to;
+        h->power_changed_ms = now_ms;
+        r = store_host_update(s, h, err);
+        h->state = was; /* the caller's, to put back if the driver fails */
+    }
+    r = ctl_tx_end(s, r, err);
+    ctl_sched_lock(c, false);
+    return r;
+}
+
+/* Back to was after a driver's failure, unless something else changed the state meanwhile. */
+static void power_state_undo(yun_store *s, int64_t host_id, yun_host_state tried, yun_host_state was)
+{
+    yun_host h;
+    yun_err e = YUN_ERR_INIT;
+    if (store_host_get(s, host_id, &h, &e) == 0 && h.state == tried) {
+        h.state = was;
+        store_host_update(s, &h, &e);
+    }
+}
+
+int ctl_host_standby(ctl_ctx *c, yun_store *s, int64_t host_id, int64_t now_ms, yun_err *err)
+{
+    static const yun_host_state from[] = {YUN_HOST_UP, YUN_HOST_DISABLED, YUN_HOST_DRAINED};
+    yun_host h;
+    if (power_state_set(c, s, host_id, from, 3, YUN_HOST_POWERING_OFF, true, now_ms, &h, err) < 0)
+        return -1;
+    if (power_run(&h, POWER_OFF, NULL, err) < 0) {
+        power_state_undo(s, host_id, YUN_HOST_POWERING_OFF, h.state);
+        return -1;
+    }
+    log_info("host %s: switching off (standby) through its %s driver", h.name, h.power_driver);
+    ctl_vms_changed(c);
+    return 0;
+}
+
+int ctl_host_wake(ctl_ctx *c, yun_store *s, int64_t host_id, int64_t now_ms, yun_err *err)
+{
+    static const yun_host_state from[] = {YUN_HOST_STANDBY, YUN_HOST_POWERING_OFF, YUN_HOST_DOWN};
+    yun_host h;
+    if (power_state_set(c, s, host_id, from, 3, YUN_HOST_WAKING, false, now_ms, &h, err) < 0)
+        return -1;
+    if (power_run(&h, POWER_ON, NULL, err) < 0) {
+        power_state_undo(s, host_id, YUN_HOST_WAKING, h.state);
+        return -1;
+    }
+    log_info("host %s: waking through its %s driver", h.name, h.power_driver);
+    ctl_vms_changed(c);
     return 0;
 }

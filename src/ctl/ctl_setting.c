@@ -114,6 +114,12 @@ static const ctl_setting_def table[SET_COUNT] = {
      "a VM the dispatcher moved stays put this long, in ms", NULL, 0, 86400000, NULL, NULL},
     {SET_DISPATCH_MAX_MIGRATIONS, "dispatch.max_migrations", SET_T_INT, "2",
      "live migrations under way in the cloud beyond which the dispatcher starts none", NULL, 1, 64, NULL, NULL},
+    {SET_POWER_HEADROOM_HOSTS, "power.headroom_hosts", SET_T_INT, "1",
+     "hosts' worth of room the hosts left on keep when the dispatcher puts one on standby (1: N+1)", NULL, 0, 64,
+     NULL, NULL},
+    {SET_POWER_WAKE_TIMEOUT_MS, "power.wake_timeout_ms", SET_T_INT, "600000",
+     "a waking host whose agent has not reported after this long is marked down, in ms", NULL, 10000, 86400000,
+     NULL, NULL},
 };
 
 const ctl_setting_def *ctl_settings(size_t *n)

@@ -13,6 +13,7 @@
 #include "ctl/settings.h"
 #include "model/power.h"
 #include "place/consolidate.h"
+#include "power/power.h"
 #include "util/log.h"
 #include "util/mem.h"
 
@@ -43,6 +44,12 @@ struct ctl_dispatch {
 };
 
 static const char *const mode_names[] = {"off", "advise", "auto"};
+static const char *const kind_names[] = {"overload", "evacuation", "standby", "wake"};
+
+const char *dispatch_kind_name(dispatch_kind k)
+{
+    return (unsigned)k <= DISPATCH_WAKE ? kind_names[k] : "overload";
+}
 
 const char *dispatch_mode_name(dispatch_mode m)
 {
@@ -130,6 +137,8 @@ typedef struct dround {
     int *host_of; /* cluster host index -> hosts[] index */
     int *vm_of;   /* cluster VM index -> vms[] index */
     cons_cluster c;
+    double *load; /* per cluster host, with the plan done: the VMs' requests (MIPS), */
+    int *count;   /* and how many */
 } dround;
 
 static void round_free(dround *r)
@@ -141,6 +150,8 @@ static void round_free(dround *r)
     free(r->vms);
     free(r->host_of);
     free(r->vm_of);
+    free(r->load);
+    free(r->count);
 }
 
 static int cluster_host(const dround *r, int64_t host_id)
@@ -169,7 +180,10 @@ static int round_build(ctl_dispatch *d, yun_store *s, int64_t now_ms, int64_t in
     r->host_of = xcalloc(r->nh + 1, sizeof *r->host_of);
     for (size_t i = 0; i < r->nh; i++) {
         const yun_host *h = &r->hosts[i];
-        if (h->state == YUN_HOST_DOWN && !skip[0])
+        bool has_vms = false;
+        for (size_t k = 0; k < r->nv && !has_vms; k++)
+            has_vms = r->vms[k].host_id == h->id || r->vms[k].migrate_from == h->id;
+        if (h->state == YUN_HOST_DOWN && has_vms && !skip[0]) /* an empty host's silence changes no plan */
             snprintf(skip, skip_n, "host %s is down: no plan until it reports again or is disabled", h->name);
         if (h->state != YUN_HOST_UP)
             continue; /* disabled, draining and drained hosts are the operator's */
@@ -250,11 +264,11 @@ static double watts_of(const cons_cluster *c, const double *load, const int *cou
 }
 
 /* The plan's moves with their reasons, and the watts now and after. Under the lock. */
-static void round_explain(ctl_dispatch *d, const dround *r, const cons_plan *plan, const char *policy, int64_t now_ms)
+static void round_explain(ctl_dispatch *d, dround *r, const cons_plan *plan, const char *policy, int64_t now_ms)
 {
     const cons_cluster *c = &r->c;
-    double *load = xcalloc((size_t)c->nhosts + 1, sizeof *load);
-    int *count = xcalloc((size_t)c->nhosts + 1, sizeof *count);
+    double *load = r->load = xcalloc((size_t)c->nhosts + 1, sizeof *load);
+    int *count = r->count = xcalloc((size_t)c->nhosts + 1, sizeof *count);
     for (int v = 0; v < c->nvms; v++) {
         int h = c->vms[v].migrating_to >= 0 ? c->vms[v].migrating_to : c->vms[v].host;
         load[h] += c->vms[v].req_mips;
@@ -290,7 +304,7 @@ static void round_explain(ctl_dispatch *d, const dround *r, const cons_plan *pla
         mv->to_id = ht->id;
         snprintf(mv->from, sizeof mv->from, "%s", hf->name);
         snprintf(mv->to, sizeof mv->to, "%s", ht->name);
-        mv->evacuation = m->evacuation;
+        mv->kind = m->evacuation ? DISPATCH_EVACUATION : DISPATCH_OVERLOAD;
         if (m->evacuation)
             snprintf(mv->reason, sizeof mv->reason,
                      "%s is underloaded under %s (CPU %.0f%% of %.0f MHz): all its VMs fit on other hosts, so it can "
@@ -311,8 +325,6 @@ static void round_explain(ctl_dispatch *d, const dround *r, const cons_plan *pla
     }
     d->watts_planned = watts_of(c, load, count);
     free(before);
-    free(load);
-    free(count);
 }
 
 static void log_push(ctl_dispatch *d, const dispatch_move *m)
@@ -361,6 +373,114 @@ static void round_act(ctl_ctx *c, ctl_dispatch *d, yun_store *s, const dround *r
     }
 }
 
+/* A decision about a host's power, added to the plan; in auto, made. Under the lock. */
+static void power_decide(ctl_ctx *c, ctl_dispatch *d, yun_store *s, const yun_host *h, dispatch_kind kind,
+                         dispatch_mode mode, int64_t now_ms, const char *reason)
+{
+    if (d->n_plan + 1 > d->cap_plan) {
+        d->cap_plan = d->n_plan + 1;
+        d->plan = xrealloc(d->plan, d->cap_plan * sizeof *d->plan);
+    }
+    dispatch_move *mv = &d->plan[d->n_plan++];
+    memset(mv, 0, sizeof *mv);
+    mv->at_ms = now_ms;
+    mv->kind = kind;
+    mv->from_id = h->id;
+    snprintf(mv->from, sizeof mv->from, "%s", h->name);
+    snprintf(mv->reason, sizeof mv->reason, "%s", reason);
+    if (mode != DISPATCH_AUTO) {
+        snprintf(mv->outcome, sizeof mv->outcome, "advised (dispatch.mode is %s)", dispatch_mode_name(mode));
+        return;
+    }
+    yun_err e = YUN_ERR_INIT;
+    int rc = kind == DISPATCH_STANDBY ? ctl_host_standby(c, s, h->id, now_ms, &e) : ctl_host_wake(c, s, h->id, now_ms, &e);
+    if (rc == 0) {
+        snprintf(mv->outcome, sizeof mv->outcome, "started");
+        log_info("dispatch: %s %s: %s", kind == DISPATCH_STANDBY ? "standby for" : "waking", h->name, reason);
+    } else {
+        snprintf(mv->outcome, sizeof mv->outcome, "failed: %s", e.msg);
+        log_warn("dispatch: %s %s failed: %s", kind == DISPATCH_STANDBY ? "standby for" : "waking", h->name, e.msg);
+    }
+    log_push(d, mv);
+}
+
+/* After the plan: a host it leaves empty goes on standby when the hosts left on keep power.headroom_hosts
+ * hosts' worth of room; a standby host is woken when a host stays above 90% CPU, or the hosts on lack that
+ * room. At most one of either per round. Under the lock. */
+static void round_power(ctl_ctx *c, ctl_dispatch *d, yun_store *s, const dround *r, dispatch_mode mode,
+                        int64_t now_ms)
+{
+    const cons_cluster *cl = &r->c;
+    int64_t spare = ctl_setting_i64_or_default(s, SET_POWER_HEADROOM_HOSTS);
+    double cpu_cap = 0, cpu_big = 0, cpu_need = 0, mem_cap = 0, mem_big = 0, mem_need = 0;
+    for (int h = 0; h < cl->nhosts; h++) {
+        double cap = consolidate_host_mips(&cl->hosts[h]), mem = cl->hosts[h].ram;
+        cpu_cap += cap, mem_cap += mem;
+        cpu_big = cap > cpu_big ? cap : cpu_big;
+        mem_big = mem > mem_big ? mem : mem_big;
+        cpu_need += r->load[h];
+    }
+    for (int v = 0; v < cl->nvms; v++)
+        mem_need += cl->vms[v].ram_demand;
+    char why[1024];
+    /* wake: a host still hot after the plan, or too little room on the hosts that are on */
+    const yun_host *sleeper = NULL;
+    bool waking = false;
+    for (size_t i = 0; i < r->nh; i++) {
+        waking |= r->hosts[i].state == YUN_HOST_WAKING;
+        if (!sleeper && r->hosts[i].state == YUN_HOST_STANDBY && power_managed(&r->hosts[i]))
+            sleeper = &r->hosts[i];
+    }
+    int hot = -1;
+    for (int h = 0; h < cl->nhosts && hot < 0; h++)
+        if (r->load[h] > 0.9 * consolidate_host_mips(&cl->hosts[h]))
+            hot = h;
+    if (sleeper && !waking && hot >= 0) {
+        double cap = consolidate_host_mips(&cl->hosts[hot]);
+        snprintf(why, sizeof why, "%s stays at %.0f%% CPU (%.0f of %.0f MHz) after this round's moves: more room is "
+                 "needed, so %s wakes",
+                 r->hosts[r->host_of[hot]].name, 100 * r->load[hot] / cap, r->load[hot], cap, sleeper->name);
+        power_decide(c, d, s, sleeper, DISPATCH_WAKE, mode, now_ms, why);
+        return;
+    }
+    if (sleeper && !waking && (cpu_cap - (double)spare * cpu_big < cpu_need || mem_cap - (double)spare * mem_big < mem_need)) {
+        snprintf(why, sizeof why, "the %d hosts on keep less than %lld %s worth of room (CPU: %.0f MHz asked of "
+                 "%.0f; memory: %.0f of %.0f MiB): %s wakes",
+                 cl->nhosts, (long long)spare, spare == 1 ? "host's" : "hosts'", cpu_need, cpu_cap, mem_need, mem_cap,
+                 sleeper->name);
+        power_decide(c, d, s, sleeper, DISPATCH_WAKE, mode, now_ms, why);
+        return;
+    }
+    /* standby: an empty host (nothing assigned, nothing coming or leaving), the rest keeping the room */
+    for (int h = 0; h < cl->nhosts; h++) {
+        const yun_host *host = &r->hosts[r->host_of[h]];
+        if (r->count[h] > 0 || !power_managed(host))
+            continue;
+        bool assigned = false;
+        for (size_t k = 0; k < r->nv && !assigned; k++)
+            assigned = r->vms[k].host_id == host->id || r->vms[k].migrate_from == host->id;
+        if (assigned)
+            continue;
+        double cap = consolidate_host_mips(&cl->hosts[h]), mem = cl->hosts[h].ram, rest_big = 0, rest_mem_big = 0;
+        for (int o = 0; o < cl->nhosts; o++) {
+            if (o == h)
+                continue;
+            double oc = consolidate_host_mips(&cl->hosts[o]);
+            rest_big = oc > rest_big ? oc : rest_big;
+            rest_mem_big = cl->hosts[o].ram > rest_mem_big ? cl->hosts[o].ram : rest_mem_big;
+        }
+        double room = cpu_cap - cap - (double)spare * rest_big, mem_room = mem_cap - mem - (double)spare * rest_mem_big;
+        if (cl->nhosts < 2 || room < cpu_need || mem_room < mem_need)
+            continue;
+        snprintf(why, sizeof why, "%s is empty: on standby it saves %.0f W idle; the %d hosts left keep %lld %s "
+                 "worth of room (CPU: %.0f MHz asked of %.0f; memory: %.0f of %.0f MiB)",
+                 host->name, power_watts(cl->hosts[h].power, 0), cl->nhosts - 1, (long long)spare,
+                 spare == 1 ? "host's" : "hosts'", cpu_need, cpu_cap - cap, mem_need, mem_cap - mem);
+        power_decide(c, d, s, host, DISPATCH_STANDBY, mode, now_ms, why);
+        return;
+    }
+}
+
 int ctl_dispatch_tick(ctl_ctx *c, yun_store *s, int64_t now_ms, yun_err *err)
 {
     ctl_dispatch *d = ctl_dispatch_of(c);
@@ -392,6 +512,8 @@ int ctl_dispatch_tick(ctl_ctx *c, yun_store *s, int64_t now_ms, yun_err *err)
         round_explain(d, &r, &plan, policy.name, now_ms);
         free(plan.moves);
         round_act(c, d, s, &r, mode, now_ms);
+        if (!d->skipped[0])
+            round_power(c, d, s, &r, mode, now_ms);
     }
     round_free(&r);
     pthread_mutex_unlock(&d->lock);

@@ -6,13 +6,16 @@
  * evacuations of underloaded hosts whose VMs all fit elsewhere) is recorded with each move's reason. In mode
  * `auto` the moves are started through ctl_vm_migrate, at most dispatch.max_migrations at once in the cloud
  * and none for a VM that moved less than dispatch.cooldown_ms ago; in `advise` they are only shown; `off`
- * runs no round. A round is skipped, saying why, while a host is down or a running VM's metrics are stale.
+ * runs no round. A round is skipped, saying why, while a host with VMs is down or a running VM's metrics are
+ * stale. Then power: a host the plan leaves empty goes on standby through its power driver (src/power) when
+ * the hosts left on keep power.headroom_hosts hosts' worth of room (N+1 by default); a host on standby is woken
+ * when a host stays above 90% CPU after the plan, or the hosts on lose that headroom. One of each per round;
+ * in advise they are only shown.
  *
  * The model of a host for the policy: its capacity is cores x MHz (one processing element, so a VM of
  * several vCPUs can ask for more than one core's MHz), its RAM its memory; a VM's size is cpus x the MHz
  * of its host's cores and it needs its memory free on a host it moves to. Power by metrics.power_model
- * (hp-ml110-g5 when none). What it does not do yet: put emptied hosts on standby or wake them (no power
- * drivers), balance by a CPU threshold, or size VMs' CPU allocations. */
+ * (hp-ml110-g5 when none). What it does not do yet: balance by a CPU threshold, or size VMs' CPU allocations. */
 #ifndef YUN_CTL_DISPATCH_H
 #define YUN_CTL_DISPATCH_H
 
@@ -28,6 +31,11 @@ typedef struct ctl_ctx ctl_ctx;
 
 typedef enum { DISPATCH_OFF, DISPATCH_ADVISE, DISPATCH_AUTO } dispatch_mode;
 
+/* What a decision is: a VM moved off an overloaded host, or off an underloaded one being emptied; a host put
+ * on standby, or woken (no VM then). */
+typedef enum { DISPATCH_OVERLOAD, DISPATCH_EVACUATION, DISPATCH_STANDBY, DISPATCH_WAKE } dispatch_kind;
+const char *dispatch_kind_name(dispatch_kind k);
+
 /* One decision: a move the policy planned, and what became of it. */
 typedef struct dispatch_move {
     int64_t at_ms; /* the round's wall clock */
@@ -35,7 +43,7 @@ typedef struct dispatch_move {
     char vm[2 * YUN_NAME_MAX]; /* owner/name */
     int64_t vm_id, from_id, to_id;
     char from[YUN_NAME_MAX + 192], to[YUN_NAME_MAX + 192];
-    bool evacuation;                /* off an underloaded host (else off an overloaded one) */
+    dispatch_kind kind;             /* STANDBY and WAKE: from is the host, vm and to are empty */
     char reason[1536];              /* the detector's view, the predicted load, the watts */
     char outcome[YUN_MSG_MAX + 32]; /* "advised", "started", "skipped: ...", "failed: ..." */
 } dispatch_move;

@@ -83,8 +83,8 @@ static int run_command(const yun_host *h, const char *arg, yun_buf *out, yun_err
     yun_buf etext = YUN_BUF_INIT;
     int rc = proc_run(argv, env, POWER_TIMEOUT_MS, out, &etext, NULL, err);
     if (rc > 0)
-        yun_err_set(err, YUN_E_UNAVAILABLE, "host %s's power command (%s) failed with status %d: %.300s", h->name,
-                    arg, rc, etext.data ? etext.data : "");
+        yun_err_set(err, YUN_E_UNAVAILABLE, "host %s's power command (%s) failed with status %d: %.300s", h->name, arg,
+                    rc, etext.data ? etext.data : "");
     buf_free(&etext);
     return rc == 0 ? 0 : -1;
 }

@@ -13,8 +13,8 @@
 
 #include "util/clock.h"
 
-int proc_run(char *const argv[], char *const env[], int timeout_ms, yun_buf *out, yun_buf *errtext,
-             const char *package, yun_err *err)
+int proc_run(char *const argv[], char *const env[], int timeout_ms, yun_buf *out, yun_buf *errtext, const char *package,
+             yun_err *err)
 {
     int po[2], pe[2];
     if (pipe2(po, O_CLOEXEC) < 0)
@@ -107,4 +107,3 @@ int proc_run(char *const argv[], char *const env[], int timeout_ms, yun_buf *out
                            package ? package : argv[0]);
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
-

@@ -12,7 +12,7 @@
  * out and stderr into errtext (both may be NULL). timeout_ms > 0: the program is killed after that long, and
  * that is an UNAVAILABLE error naming it. Returns the exit status (128 + the signal when killed by one), or -1
  * with err when it could not run at all; package names the Debian package to install when it is missing. */
-int proc_run(char *const argv[], char *const env[], int timeout_ms, yun_buf *out, yun_buf *errtext,
-             const char *package, yun_err *err);
+int proc_run(char *const argv[], char *const env[], int timeout_ms, yun_buf *out, yun_buf *errtext, const char *package,
+             yun_err *err);
 
 #endif

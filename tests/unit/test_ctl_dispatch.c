@@ -3,6 +3,8 @@
  * ctl_vm_migrate within the cooldown and the migration limit; a host down or stale metrics hold a round. */
 #include "ctl_fixture.h"
 
+#include <unistd.h>
+
 #define MIN_MS 60000
 
 static int64_t add_host(fx *f, const char *name, int cores, uint64_t mem)
@@ -96,7 +98,7 @@ static void test_advise_plans_and_moves_nothing(void **state)
     assert_int_equal(st.vms, 2);
     assert_int_equal(st.n_plan, 1);
     const dispatch_move *m = &st.plan[0];
-    assert_true(m->evacuation);
+    assert_int_equal(m->kind, DISPATCH_EVACUATION);
     assert_true((m->from_id == f->h1 && m->to_id == H2) || (m->from_id == H2 && m->to_id == f->h1));
     assert_non_null(strstr(m->reason, "is underloaded under yun"));
     assert_non_null(strstr(m->reason, "power rises"));
@@ -158,7 +160,7 @@ static void test_overload_is_relieved(void **state)
     round_at(f, T0, 1);
     dispatch_status st = status(f);
     assert_true(st.n_plan >= 1);
-    assert_false(st.plan[0].evacuation);
+    assert_int_equal(st.plan[0].kind, DISPATCH_OVERLOAD);
     assert_int_equal(st.plan[0].from_id, f->h1);
     assert_non_null(strstr(st.plan[0].reason, "h1 is overloaded under thr-mmt-0.8 (CPU 130% of 8000 MHz"));
     ctl_dispatch_status_free(&st);
@@ -183,7 +185,7 @@ static void test_rounds_hold(void **state)
         fail_msg("skipped: %s", st.skipped);
     assert_int_equal(st.n_plan, 0);
     ctl_dispatch_status_free(&st);
-    /* h3 stops reporting */
+    /* h3 (empty) is down: no matter; h2 (b's) is down: the round holds */
     ctl_dispatch_observe(f->c, a.uuid, T0 + 20 * MIN_MS, 5);
     alive(f, T0 + 20 * MIN_MS);
     yun_host h3;
@@ -192,13 +194,133 @@ static void test_rounds_hold(void **state)
     assert_int_equal(store_host_update(f->s, &h3, &err), 0);
     assert_int_equal(ctl_dispatch_tick(f->c, f->s, T0 + 20 * MIN_MS, &err), 1);
     st = status(f);
-    assert_non_null(strstr(st.skipped, "host h3 is down"));
+    assert_string_equal(st.skipped, "");
+    ctl_dispatch_status_free(&st);
+    yun_host h2;
+    assert_int_equal(store_host_get(f->s, H2, &h2, &err), 0);
+    h2.state = YUN_HOST_DOWN;
+    assert_int_equal(store_host_update(f->s, &h2, &err), 0);
+    assert_int_equal(ctl_dispatch_tick(f->c, f->s, T0 + 25 * MIN_MS, &err), 1);
+    st = status(f);
+    assert_non_null(strstr(st.skipped, "host h2 is down"));
     ctl_dispatch_status_free(&st);
     set(f, "dispatch.mode", "off");
     round_at(f, T0 + 30 * MIN_MS, 0);
     /* a policy the simulator does not know is refused where it is set */
     assert_int_equal(ctl_setting_set(f->c, f->s, "dispatch.policy", "lr-xyz", &err), -1);
     assert_int_equal(err.code, YUN_E_INVALID);
+}
+
+/* A power driver for h3 that logs what it was asked (the script driver: src/power), in a temp folder. */
+static char pdir[] = "/tmp/yun-test-dpower.XXXXXX";
+static void give_h3_a_driver(fx *f)
+{
+    snprintf(pdir, sizeof pdir, "/tmp/yun-test-dpower.XXXXXX");
+    assert_non_null(mkdtemp(pdir));
+    yun_host cfg = {0};
+    snprintf(cfg.power_driver, sizeof cfg.power_driver, "script");
+    snprintf(cfg.power_command, sizeof cfg.power_command, "echo \"$YUN_HOST\" >> %s/log; echo on; :", pdir);
+    yun_err err = YUN_ERR_INIT;
+    assert_int_equal(ctl_host_power_set(f->c, f->s, H3, &cfg, false, NULL, &err), 0);
+}
+static char *power_log(void)
+{
+    static char b[1024];
+    char path[300];
+    snprintf(path, sizeof path, "%s/log", pdir);
+    FILE *fl = fopen(path, "r");
+    size_t n = fl ? fread(b, 1, sizeof b - 1, fl) : 0;
+    if (fl)
+        fclose(fl);
+    b[n] = '\0';
+    return b;
+}
+static void drop_power_log(void)
+{
+    char path[300];
+    snprintf(path, sizeof path, "%s/log", pdir);
+    unlink(path);
+    rmdir(pdir);
+}
+
+static yun_host host_of(fx *f, int64_t id)
+{
+    yun_host h;
+    yun_err err = YUN_ERR_INIT;
+    assert_int_equal(store_host_get(f->s, id, &h, &err), 0);
+    return h;
+}
+
+/* auto: the empty host with a power driver goes on standby (the hosts left keep N+1 room): powering-off at
+ * once, standby once its agent is silent. */
+static void test_empty_host_goes_on_standby(void **state)
+{
+    fx *f = *state;
+    give_h3_a_driver(f);
+    set(f, "dispatch.mode", "auto");
+    yun_vm a, b;
+    two_idle_then_a_round(f, &a, &b);
+    dispatch_status st = status(f);
+    assert_int_equal(st.n_plan, 2); /* the evacuation, then h3's standby */
+    assert_int_equal(st.plan[1].kind, DISPATCH_STANDBY);
+    assert_int_equal(st.plan[1].from_id, H3);
+    assert_string_equal(st.plan[1].outcome, "started");
+    assert_non_null(strstr(st.plan[1].reason, "h3 is empty: on standby it saves"));
+    assert_non_null(strstr(st.plan[1].reason, "keep 1 host's worth of room"));
+    ctl_dispatch_status_free(&st);
+    assert_string_equal(power_log(), "h3\n"); /* asked once: off */
+    assert_int_equal(host_of(f, H3).state, YUN_HOST_POWERING_OFF);
+    /* its agent falls silent: standby */
+    yun_host h3 = host_of(f, H3);
+    h3.last_seen_ms = T0 - 10 * MIN_MS;
+    yun_err err = YUN_ERR_INIT;
+    assert_int_equal(store_host_update(f->s, &h3, &err), 0);
+    assert_true(ctl_health_tick(f->c, f->s, T0 + 1000, &err) >= 1);
+    assert_int_equal(host_of(f, H3).state, YUN_HOST_STANDBY);
+    /* a create now never lands there */
+    assert_int_equal(fx_vm(f, fx_create(f, "c", 1, 256, 0).uuid).host_id != H3, 1);
+    drop_power_log();
+}
+
+/* Two busy 4-vCPU VMs on h1, h2 empty and up, h3 on standby: after the plan moves one to h2 both are at 100%,
+ * so h3 is woken; its first report makes it up. */
+static void test_a_hot_cloud_wakes_a_host(void **state)
+{
+    fx *f = *state;
+    give_h3_a_driver(f);
+    set(f, "dispatch.mode", "auto");
+    set(f, "dispatch.policy", "thr-mmt-0.8");
+    yun_host h3 = host_of(f, H3);
+    h3.state = YUN_HOST_STANDBY;
+    yun_err err = YUN_ERR_INIT;
+    assert_int_equal(store_host_update(f->s, &h3, &err), 0);
+    yun_vm a = running_on(f, "a", 4, f->h1), b = running_on(f, "b", 4, f->h1);
+    ctl_dispatch_observe(f->c, a.uuid, T0, 100);
+    ctl_dispatch_observe(f->c, b.uuid, T0, 100);
+    round_at(f, T0, 1);
+    dispatch_status st = status(f);
+    assert_int_equal(st.n_plan, 2);
+    assert_int_equal(st.plan[0].kind, DISPATCH_OVERLOAD);
+    assert_int_equal(st.plan[1].kind, DISPATCH_WAKE);
+    assert_string_equal(st.plan[1].outcome, "started");
+    if (!strstr(st.plan[1].reason, "stays at 100% CPU (8000 of 8000 MHz) after this round's moves"))
+        fail_msg("reason: %s", st.plan[1].reason);
+    ctl_dispatch_status_free(&st);
+    assert_int_equal(host_of(f, H3).state, YUN_HOST_WAKING);
+    assert_string_equal(power_log(), "h3\n");
+    ctl_report r = {0};
+    ctl_answer ans;
+    assert_int_equal(ctl_agent_report(f->c, f->s, H3, &r, T0 + 2000, &ans, &err), 0);
+    ctl_answer_free(&ans);
+    assert_int_equal(host_of(f, H3).state, YUN_HOST_UP);
+    /* a host that does not wake in time is marked down */
+    h3 = host_of(f, H3);
+    h3.state = YUN_HOST_WAKING;
+    h3.power_changed_ms = T0;
+    assert_int_equal(store_host_update(f->s, &h3, &err), 0);
+    assert_true(ctl_health_tick(f->c, f->s, T0 + 11 * MIN_MS, &err) >= 1);
+    assert_int_equal(host_of(f, H3).state, YUN_HOST_DOWN);
+    drop_power_log();
 }
 
 int main(void)
@@ -208,6 +330,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_auto_moves_within_the_cooldown, setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_overload_is_relieved, setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_rounds_hold, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_empty_host_goes_on_standby, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_a_hot_cloud_wakes_a_host, setup, fx_teardown),
     };
     return cmocka_run_group_tests_name("ctl_dispatch", tests, NULL, NULL);
 }

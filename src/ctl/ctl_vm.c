@@ -8,6 +8,7 @@
 
 #include "ctl/ctl.h"
 #include "ctl/ctl_int.h"
+#include "power/power.h"
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -86,11 +87,39 @@ static int vm_create_locked(ctl_ctx *c, yun_store *s, const yun_user *owner, yun
     return ctl_tx_end(s, r == 0 ? store_vm_create(s, vm, err) : r, err);
 }
 
+/* A create that fits on no host that is on: a host on standby (with a power driver) is woken for it, unless
+ * one is waking already, and the refusal says so. Best effort: err keeps the refusal either way. */
+static void wake_for_create(ctl_ctx *c, yun_store *s, yun_err *err)
+{
+    AUTOFREE yun_host *hs = NULL;
+    size_t n = 0;
+    yun_err e = YUN_ERR_INIT;
+    if (store_host_list(s, &hs, &n, &e) < 0)
+        return;
+    const yun_host *w = NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (hs[i].state == YUN_HOST_WAKING)
+            w = &hs[i];
+        else if (!w && hs[i].state == YUN_HOST_STANDBY && power_managed(&hs[i]) &&
+                 ctl_host_wake(c, s, hs[i].id, yun_now_ms(), &e) == 0)
+            w = &hs[i];
+    }
+    if (w) {
+        char why[YUN_MSG_MAX];
+        snprintf(why, sizeof why, "%s", err->msg);
+        yun_err_set(err, YUN_E_NO_CAPACITY,
+                    "%.300s; host %s is waking for it: create the VM again once it is up (`yun host list`)", why,
+                    w->name);
+    }
+}
+
 int ctl_vm_create(ctl_ctx *c, yun_store *s, const yun_user *owner, yun_vm *vm, sched_choice *choice, yun_err *err)
 {
     ctl_sched_lock(c, true);
     int r = vm_create_locked(c, s, owner, vm, choice, err);
     ctl_sched_lock(c, false);
+    if (r < 0 && err && err->code == YUN_E_NO_CAPACITY)
+        wake_for_create(c, s, err);
     if (r < 0)
         return -1;
     ctl_vms_changed(c);

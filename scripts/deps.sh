@@ -4,6 +4,7 @@
 set -euo pipefail
 pkgs=(build-essential pkg-config meson ninja-build
       libvirt-dev libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils bubblewrap
+      ipmitool openipmi
       dnsmasq-base iptables
       libsqlite3-dev libpq-dev libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev
       libsodium-dev libxml2-dev libcmocka-dev

@@ -111,6 +111,8 @@ static int ipmi(const yun_host *h, const char *what, yun_buf *out, yun_err *err)
         argv[k++] = "-p";
         argv[k++] = port;
     }
+    argv[k++] = "-C"; /* cipher suite 3 (HMAC-SHA1, AES): the one IPMI 2.0 asks every BMC to offer; spares */
+    argv[k++] = "3";  /* ipmitool's discovery, which a BMC that does not answer it makes wait 10 s */
     argv[k++] = "-U";
     argv[k++] = (char *)h->power_user;
     argv[k++] = "-E";

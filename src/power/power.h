@@ -1,8 +1,8 @@
 /* power.h: switching a host off and on, by the driver its power config names (yun_host.power_*):
  *   none    yund never switches it (the default)
- *   ipmi    its BMC over the network: `ipmitool -I lanplus -H ADDRESS [-p PORT] -U USER -E chassis power
- *           on|soft|status` (the password in the environment, never on a command line); soft asks the OS to
- *           shut down (ACPI), as a person pressing the power button
+ *   ipmi    its BMC over the network: `ipmitool -I lanplus -H ADDRESS [-p PORT] -C 3 -U USER -E chassis power
+ *           on|soft|status` (the password in the environment, never on a command line; cipher suite 3, the one
+ *           IPMI 2.0 asks every BMC to offer); soft asks the OS to shut down (ACPI), as the power button does
  *   wol     on: a wake-on-LAN magic packet to its MAC (UDP broadcast, port 9); off: the operator's command
  *           (e.g. `ssh root@host systemctl suspend`); status: not known (its agent's reports say)
  *   script  the operator's command, run with one argument, on, off or status; status prints "on" or "off"

@@ -420,7 +420,8 @@ static int cmd_host_drain(cli_ctx *ctx, const cli_args *a)
     return CLI_EXIT_OK;
 }
 
-static int cmd_host_enable(cli_ctx *ctx, const cli_args *a)
+/* yun host enable|disable|standby|wake HOST (admin): POST /v1/hosts/HOST/<the command>; says what it is now. */
+static int cmd_host_action(cli_ctx *ctx, const cli_args *a)
 {
     AUTOFREE char *p = path_of("/v1/hosts/%s", a->pos[0]);
     AUTOFREE char *pa = xasprintf("%s/%s", p, a->cmd->name);
@@ -428,7 +429,11 @@ static int cmd_host_enable(cli_ctx *ctx, const cli_args *a)
     json_t *j = cli_call(ctx, "POST", pa, NULL, CLI_TIMEOUT_MS, &rc);
     if (!j)
         return rc;
-    fprintf(ctx->out, "%s: %s\n", a->pos[0], strcmp(a->cmd->name, "enable") == 0 ? "enabled" : "disabled");
+    const char *name = a->cmd->name;
+    fprintf(ctx->out, "%s: %s\n", a->pos[0],
+            !strcmp(name, "enable")    ? "enabled"
+            : !strcmp(name, "disable") ? "disabled"
+                                       : json_string_value(json_object_get(j, "state")));
     json_decref(j);
     return CLI_EXIT_OK;
 }
@@ -469,19 +474,6 @@ static int cmd_host_power(cli_ctx *ctx, const cli_args *a)
     return CLI_EXIT_OK;
 }
 
-/* yun host standby|wake HOST (admin) */
-static int cmd_host_power_op(cli_ctx *ctx, const cli_args *a)
-{
-    AUTOFREE char *p = path_of("/v1/hosts/%s", a->pos[0]);
-    AUTOFREE char *pa = xasprintf("%s/%s", p, a->cmd->name);
-    int rc;
-    json_t *j = cli_call(ctx, "POST", pa, NULL, CLI_TIMEOUT_MS, &rc);
-    if (!j)
-        return rc;
-    fprintf(ctx->out, "%s: %s\n", a->pos[0], json_string_value(json_object_get(j, "state")));
-    json_decref(j);
-    return CLI_EXIT_OK;
-}
 
 /* ---- images ---- */
 
@@ -827,40 +819,33 @@ static const cli_opt no_opts[] = {{NULL, NULL, NULL}};
 
 /* ---- the dispatcher (admin) ---- */
 
-static char *c_vm(json_t *o)
-{
-    return cli_cell(cli_field(o, "vm", NULL));
-}
-static char *c_from(json_t *o)
-{
-    return cli_cell(cli_field(o, "from", NULL));
-}
-static char *c_to(json_t *o)
-{
-    return cli_cell(cli_field(o, "to", NULL));
-}
-static char *c_kind(json_t *o)
-{
-    return cli_cell(cli_field(o, "kind", NULL));
-}
-static char *c_outcome(json_t *o)
-{
-    return cli_cell(cli_field(o, "outcome", NULL));
-}
-static char *c_at(json_t *o)
-{
-    return cli_cell_time(cli_field(o, "at_ms", NULL));
-}
-static char *c_reason(json_t *o)
-{
-    return cli_cell(cli_field(o, "reason", NULL));
-}
-
+/* The moves of an answer (member "plan" or "decisions"), a row each: when, then the other keys as they are. */
 static int dispatch_moves(cli_ctx *ctx, const char *path, const char *member)
 {
     static const char *const h[] = {"WHEN", "VM", "FROM", "TO", "KIND", "OUTCOME", "REASON"};
-    static const cli_cell_fn f[] = {c_at, c_vm, c_from, c_to, c_kind, c_outcome, c_reason};
-    return list(ctx, path, member, 7, h, f);
+    static const char *const keys[] = {"at_ms", "vm", "from", "to", "kind", "outcome", "reason"};
+    int rc;
+    json_t *j = cli_call(ctx, "GET", path, NULL, CLI_TIMEOUT_MS, &rc);
+    if (!j)
+        return rc;
+    cli_table t;
+    cli_table_init(&t, 7, h);
+    size_t i;
+    json_t *o;
+    json_array_foreach(cli_items(j, member), i, o)
+    {
+        char *c[7];
+        c[0] = cli_cell_time(json_object_get(o, keys[0]));
+        for (int k = 1; k < 7; k++)
+            c[k] = cli_cell(json_object_get(o, keys[k]));
+        cli_table_add(&t, (const char *const *)c);
+        for (int k = 0; k < 7; k++)
+            free(c[k]);
+    }
+    cli_table_print(&t, ctx->out);
+    cli_table_free(&t);
+    json_decref(j);
+    return CLI_EXIT_OK;
 }
 
 /* The mode, policy and last round; its moves are `yun dispatch plan`'s. */
@@ -968,16 +953,16 @@ const cli_cmd cli_commands[] = {
     {NULL, "version", "", 0, 0, "print yun's version", no_opts, cmd_version},
     {"host", "list", "", 0, 0, "the hosts: cores, MHz, memory, disk, hypervisor, state", no_opts, cmd_host_list},
     {"host", "show", "HOST", 1, 1, "one host in detail", no_opts, cmd_host_show},
-    {"host", "enable", "HOST", 1, 1, "let the scheduler place VMs on the host again (admin)", no_opts, cmd_host_enable},
+    {"host", "enable", "HOST", 1, 1, "let the scheduler place VMs on the host again (admin)", no_opts, cmd_host_action},
     {"host", "disable", "HOST", 1, 1, "place no new VMs on the host; its VMs keep running (admin)", no_opts,
-     cmd_host_enable},
+     cmd_host_action},
     {"host", "drain", "HOST", 1, 1, "place no new VMs on the host and live-migrate its VMs away (admin)", drain_opts,
      cmd_host_drain},
     {"host", "power", "HOST", 1, 1, "how yund switches the host off and on (admin; docs/operations.md)", power_opts,
      cmd_host_power},
     {"host", "standby", "HOST", 1, 1, "switch an empty host off through its power driver (admin)", no_opts,
-     cmd_host_power_op},
-    {"host", "wake", "HOST", 1, 1, "switch a host on standby on again (admin)", no_opts, cmd_host_power_op},
+     cmd_host_action},
+    {"host", "wake", "HOST", 1, 1, "switch a host on standby on again (admin)", no_opts, cmd_host_action},
     {"dispatch", "status", "", 0, 0, "the live dispatcher: mode, policy, its last round (admin)", no_opts,
      cmd_dispatch_status},
     {"dispatch", "plan", "", 0, 0, "the last round's moves, each with its reason and outcome (admin)", no_opts,

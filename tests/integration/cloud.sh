@@ -96,6 +96,24 @@ wait_until() {
 
 vm_state_is() { [ "$(vm_field "$1" state)" = "$2" ]; }
 
+# admin_api METHOD PATH [BODY]: the API as the admin (YUN_TOKEN, set by yund_start); the answer's body on stdout
+# and in $YUN_TEST_DIR/body (for TAP_DIAG).
+admin_api() {
+  in_ns curl -sS -o "$YUN_TEST_DIR/body" -X "$1" -H "Authorization: Bearer $YUN_TOKEN" ${3:+-d "$3"} "$YUN_URL$2"
+  cat "$YUN_TEST_DIR/body"
+}
+# admin_wait JQ PATH SECS: until the answer to GET PATH satisfies JQ (1 after SECS seconds).
+admin_wait() {
+  local end=$((SECONDS + $3))
+  while [ $SECONDS -lt $end ]; do
+    admin_api GET "$2" | jq -e "$1" >/dev/null 2>&1 && return 0
+    sleep 0.5
+  done
+  return 1
+}
+# admin_setting KEY VALUE
+admin_setting() { admin_api PUT "/v1/settings/$1" "{\"value\":\"$2\"}" >/dev/null; }
+
 # so that `bash -c '...'` in wait_until sees them too
 export YUN_BIN
 export -f in_ns yun vm_field vm_state_is

@@ -17,19 +17,9 @@ yund_start "$D/state" "test:///default" --fake-hv && tap_ok "yund starts" || { t
 URL=$YUN_URL
 A=$(cat "$D/state/admin.token")
 G=$(cat "$D/state/agent.token")
-api() { # METHOD PATH [BODY] -> the body on stdout (and in $D/body)
-  curl -sS -o "$D/body" -X "$1" -H "Authorization: Bearer $A" ${3:+-d "$3"} "$URL$2"
-  cat "$D/body"
-}
-wait_for() { # JQ PATH SECS: until the answer to GET PATH satisfies JQ
-  local end=$((SECONDS + $3))
-  while [ $SECONDS -lt $end ]; do
-    api GET "$2" | jq -e "$1" >/dev/null 2>&1 && return 0
-    sleep 0.5
-  done
-  return 1
-}
-set_setting() { api PUT "/v1/settings/$1" "{\"value\":\"$2\"}" >/dev/null; }
+api() { admin_api "$@"; }
+wait_for() { admin_wait "$@"; }
+set_setting() { admin_setting "$@"; }
 
 echo done >"$D/mode"
 for h in h2 h3; do

@@ -20,19 +20,9 @@ yund_start "$D/state" "test:///default" --fake-hv && tap_ok "yund starts" || { t
 URL=$YUN_URL
 A=$(cat "$D/state/admin.token")
 G=$(cat "$D/state/agent.token")
-api() { # METHOD PATH [BODY] -> the body on stdout (and in $D/body)
-  curl -sS -o "$D/body" -X "$1" -H "Authorization: Bearer $A" ${3:+-d "$3"} "$URL$2"
-  cat "$D/body"
-}
-wait_for() { # JQ PATH SECS
-  local end=$((SECONDS + $3))
-  while [ $SECONDS -lt $end ]; do
-    api GET "$2" | jq -e "$1" >/dev/null 2>&1 && return 0
-    sleep 0.5
-  done
-  return 1
-}
-set_setting() { api PUT "/v1/settings/$1" "{\"value\":\"$2\"}" >/dev/null; }
+api() { admin_api "$@"; }
+wait_for() { admin_wait "$@"; }
+set_setting() { admin_setting "$@"; }
 udp_port() { python3 -c 'import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 # ---- a BMC per host: ipmi_sim, its chassis power wired to the host's agent process ----

@@ -114,6 +114,14 @@ static const ctl_setting_def table[SET_COUNT] = {
      "a VM the dispatcher moved stays put this long, in ms", NULL, 0, 86400000, NULL, NULL},
     {SET_DISPATCH_MAX_MIGRATIONS, "dispatch.max_migrations", SET_T_INT, "2",
      "live migrations under way in the cloud beyond which the dispatcher starts none", NULL, 1, 64, NULL, NULL},
+    {SET_DISPATCH_OBJECTIVE, "dispatch.objective", SET_T_ENUM, "pack",
+     "pack (few hosts on, the policy's evacuations, standby) or spread (load even: no evacuations, no standby)", NULL,
+     0, 0, "pack|spread", NULL},
+    {SET_DISPATCH_BALANCE_THRESHOLD_PCT, "dispatch.balance_threshold_pct", SET_T_INT, "85",
+     "a host above this % CPU for the hold time sheds a VM to a cooler host", NULL, 1, 100, NULL, NULL},
+    {SET_DISPATCH_BALANCE_HOLD_MS, "dispatch.balance_hold_ms", SET_T_INT, "300000",
+     "how long a host must stay above the balancing threshold before it sheds a VM, in ms", NULL, 0, 86400000, NULL,
+     NULL},
     {SET_POWER_HEADROOM_HOSTS, "power.headroom_hosts", SET_T_INT, "1",
      "hosts' worth of room the hosts left on keep when the dispatcher puts one on standby (1: N+1)", NULL, 0, 64,
      NULL, NULL},
@@ -138,9 +146,24 @@ const ctl_setting_def *ctl_setting_find(const char *key, yun_err *err)
     for (size_t i = 0; i < SET_COUNT; i++)
         if (key && !strcmp(table[i].key, key))
             return &table[i];
+    /* every key, those of one group together ("dispatch.{mode, policy}"), so the list fits a message */
     yun_buf b = YUN_BUF_INIT;
-    for (size_t i = 0; i < SET_COUNT; i++)
-        buf_printf(&b, "%s%s", i ? (i + 1 == SET_COUNT ? " and " : ", ") : "", table[i].key);
+    for (size_t i = 0; i < SET_COUNT;) {
+        const char *dot = strchr(table[i].key, '.');
+        size_t pl = dot ? (size_t)(dot - table[i].key) + 1 : 0, j = i + 1;
+        while (pl && j < SET_COUNT && !strncmp(table[j].key, table[i].key, pl))
+            j++;
+        buf_printf(&b, "%s", i ? ", " : "");
+        if (j - i == 1) {
+            buf_puts(&b, table[i].key);
+        } else {
+            buf_printf(&b, "%.*s{", (int)pl, table[i].key);
+            for (size_t k = i; k < j; k++)
+                buf_printf(&b, "%s%s", k > i ? ", " : "", table[k].key + pl);
+            buf_puts(&b, "}");
+        }
+        i = j;
+    }
     yun_err_set(err, YUN_E_INVALID, "setting \"%.64s\" is unknown: the settings are %s (docs/api.md, Settings)",
                 key ? key : "", b.data ? b.data : "");
     buf_free(&b);

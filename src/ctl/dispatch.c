@@ -41,14 +41,18 @@ struct ctl_dispatch {
     dispatch_move *log; /* a ring of DISPATCH_LOG_MAX: what auto mode did with each move */
     size_t log_next, log_n;
     uint64_t rng;
+    struct hot {
+        int64_t host_id, since_ms; /* above the balancing threshold since */
+    } * hot;
+    size_t n_hot;
 };
 
 static const char *const mode_names[] = {"off", "advise", "auto"};
-static const char *const kind_names[] = {"overload", "evacuation", "standby", "wake"};
+static const char *const kind_names[] = {"overload", "evacuation", "standby", "wake", "balance"};
 
 const char *dispatch_kind_name(dispatch_kind k)
 {
-    return (unsigned)k <= DISPATCH_WAKE ? kind_names[k] : "overload";
+    return (unsigned)k <= DISPATCH_BALANCE ? kind_names[k] : "overload";
 }
 
 const char *dispatch_mode_name(dispatch_mode m)
@@ -73,6 +77,7 @@ void ctl_dispatch_free(ctl_dispatch *d)
     free(d->vms);
     free(d->plan);
     free(d->log);
+    free(d->hot);
     free(d);
 }
 
@@ -373,6 +378,104 @@ static void round_act(ctl_ctx *c, ctl_dispatch *d, yun_store *s, const dround *r
     }
 }
 
+/* When host_id went above the balancing threshold (now_ms if it just did); forgets it when not hot. */
+static int64_t hot_since(ctl_dispatch *d, int64_t host_id, bool hot, int64_t now_ms)
+{
+    for (size_t i = 0; i < d->n_hot; i++) {
+        if (d->hot[i].host_id != host_id)
+            continue;
+        if (!hot)
+            d->hot[i] = d->hot[--d->n_hot];
+        return hot ? d->hot[i].since_ms : 0;
+    }
+    if (!hot)
+        return 0;
+    d->hot = xrealloc(d->hot, (d->n_hot + 1) * sizeof *d->hot);
+    d->hot[d->n_hot++] = (struct hot){host_id, now_ms};
+    return now_ms;
+}
+
+/* Balancing (dispatch.h): after the policy's plan, a VM off each host hot for the hold time, to a host that
+ * stays under the threshold and ends cooler than the source was; added to the plan. Under the lock. */
+static void round_balance(ctl_dispatch *d, dround *r, yun_store *s, bool spread, int64_t now_ms)
+{
+    cons_cluster *cl = &r->c;
+    double thr = (double)ctl_setting_i64_or_default(s, SET_DISPATCH_BALANCE_THRESHOLD_PCT) / 100.0;
+    int64_t hold = ctl_setting_i64_or_default(s, SET_DISPATCH_BALANCE_HOLD_MS);
+    int *pos = xmalloc(((size_t)cl->nvms + 1) * sizeof *pos); /* each VM's host once the plan is done */
+    double *ram = xcalloc((size_t)cl->nhosts + 1, sizeof *ram);
+    for (int v = 0; v < cl->nvms; v++)
+        pos[v] = cl->vms[v].migrating_to >= 0 ? cl->vms[v].migrating_to : cl->vms[v].host;
+    for (size_t i = 0; i < d->n_plan; i++)
+        for (int v = 0; v < cl->nvms; v++)
+            if (r->vms[r->vm_of[v]].id == d->plan[i].vm_id)
+                pos[v] = cluster_host(r, d->plan[i].to_id);
+    for (int v = 0; v < cl->nvms; v++)
+        ram[pos[v]] += cl->vms[v].ram_demand;
+    for (int h = 0; h < cl->nhosts; h++) {
+        const yun_host *hh = &r->hosts[r->host_of[h]];
+        double cap = consolidate_host_mips(&cl->hosts[h]), was = r->load[h] / cap;
+        int64_t since = hot_since(d, hh->id, was > thr, now_ms);
+        if (was <= thr || now_ms - since < hold)
+            continue;
+        int best_v = -1, best_t = -1;
+        double best_after = 0;
+        for (int v = 0; v < cl->nvms; v++) { /* the VM whose move is best by the objective */
+            if (pos[v] != h || cl->vms[v].migrating_to >= 0)
+                continue;
+            const cons_vm *V = &cl->vms[v];
+            for (int t = 0; t < cl->nhosts; t++) {
+                if (t == h)
+                    continue;
+                double tcap = consolidate_host_mips(&cl->hosts[t]), after = (r->load[t] + V->req_mips) / tcap;
+                if (after >= thr || after >= was || ram[t] + V->ram_demand > cl->hosts[t].ram)
+                    continue;
+                /* pack: the fullest target (and the biggest VM that fits there); spread: the coolest */
+                bool better = best_v < 0 || (spread ? after < best_after : after > best_after);
+                if (better) {
+                    best_v = v, best_t = t, best_after = after;
+                }
+            }
+        }
+        if (best_v < 0)
+            continue;
+        const cons_vm *V = &cl->vms[best_v];
+        const yun_vm *vm = &r->vms[r->vm_of[best_v]];
+        const yun_host *ht = &r->hosts[r->host_of[best_t]];
+        double tcap = consolidate_host_mips(&cl->hosts[best_t]);
+        if (d->n_plan + 1 > d->cap_plan) {
+            d->cap_plan = d->n_plan + 1;
+            d->plan = xrealloc(d->plan, d->cap_plan * sizeof *d->plan);
+        }
+        dispatch_move *mv = &d->plan[d->n_plan++];
+        memset(mv, 0, sizeof *mv);
+        mv->at_ms = now_ms;
+        mv->kind = DISPATCH_BALANCE;
+        snprintf(mv->vm_uuid, sizeof mv->vm_uuid, "%s", vm->uuid);
+        snprintf(mv->vm, sizeof mv->vm, "%s/%s", vm->owner_name, vm->name);
+        mv->vm_id = vm->id;
+        mv->from_id = hh->id;
+        mv->to_id = ht->id;
+        snprintf(mv->from, sizeof mv->from, "%s", hh->name);
+        snprintf(mv->to, sizeof mv->to, "%s", ht->name);
+        snprintf(mv->reason, sizeof mv->reason,
+                 "%s has been above %.0f%% CPU for %lld s (%.0f%% with this round's plan); %s asks %.0f MHz: "
+                 "predicted %s %.0f%% -> %.0f%%, %s %.0f%% -> %.0f%% (the %s host that stays under %.0f%%)",
+                 hh->name, 100 * thr, (long long)((now_ms - since) / 1000), 100 * was, mv->vm, V->req_mips, hh->name,
+                 100 * was, 100 * (r->load[h] - V->req_mips) / cap, ht->name, 100 * r->load[best_t] / tcap,
+                 100 * best_after, spread ? "coolest" : "fullest", 100 * thr);
+        r->load[h] -= V->req_mips;
+        r->load[best_t] += V->req_mips;
+        r->count[h]--;
+        r->count[best_t]++;
+        ram[h] -= V->ram_demand;
+        ram[best_t] += V->ram_demand;
+        pos[best_v] = best_t;
+    }
+    free(pos);
+    free(ram);
+}
+
 /* A decision about a host's power, added to the plan; in auto, made. Under the lock. */
 static void power_decide(ctl_ctx *c, ctl_dispatch *d, yun_store *s, const yun_host *h, dispatch_kind kind,
                          dispatch_mode mode, int64_t now_ms, const char *reason)
@@ -393,7 +496,8 @@ static void power_decide(ctl_ctx *c, ctl_dispatch *d, yun_store *s, const yun_ho
         return;
     }
     yun_err e = YUN_ERR_INIT;
-    int rc = kind == DISPATCH_STANDBY ? ctl_host_standby(c, s, h->id, now_ms, &e) : ctl_host_wake(c, s, h->id, now_ms, &e);
+    int rc =
+        kind == DISPATCH_STANDBY ? ctl_host_standby(c, s, h->id, now_ms, &e) : ctl_host_wake(c, s, h->id, now_ms, &e);
     if (rc == 0) {
         snprintf(mv->outcome, sizeof mv->outcome, "started");
         log_info("dispatch: %s %s: %s", kind == DISPATCH_STANDBY ? "standby for" : "waking", h->name, reason);
@@ -407,8 +511,8 @@ static void power_decide(ctl_ctx *c, ctl_dispatch *d, yun_store *s, const yun_ho
 /* After the plan: a host it leaves empty goes on standby when the hosts left on keep power.headroom_hosts
  * hosts' worth of room; a standby host is woken when a host stays above 90% CPU, or the hosts on lack that
  * room. At most one of either per round. Under the lock. */
-static void round_power(ctl_ctx *c, ctl_dispatch *d, yun_store *s, const dround *r, dispatch_mode mode,
-                        int64_t now_ms)
+static void round_power(ctl_ctx *c, ctl_dispatch *d, yun_store *s, const dround *r, dispatch_mode mode, int64_t now_ms,
+                        bool spread)
 {
     const cons_cluster *cl = &r->c;
     int64_t spare = ctl_setting_i64_or_default(s, SET_POWER_HEADROOM_HOSTS);
@@ -437,14 +541,17 @@ static void round_power(ctl_ctx *c, ctl_dispatch *d, yun_store *s, const dround 
             hot = h;
     if (sleeper && !waking && hot >= 0) {
         double cap = consolidate_host_mips(&cl->hosts[hot]);
-        snprintf(why, sizeof why, "%s stays at %.0f%% CPU (%.0f of %.0f MHz) after this round's moves: more room is "
+        snprintf(why, sizeof why,
+                 "%s stays at %.0f%% CPU (%.0f of %.0f MHz) after this round's moves: more room is "
                  "needed, so %s wakes",
                  r->hosts[r->host_of[hot]].name, 100 * r->load[hot] / cap, r->load[hot], cap, sleeper->name);
         power_decide(c, d, s, sleeper, DISPATCH_WAKE, mode, now_ms, why);
         return;
     }
-    if (sleeper && !waking && (cpu_cap - (double)spare * cpu_big < cpu_need || mem_cap - (double)spare * mem_big < mem_need)) {
-        snprintf(why, sizeof why, "the %d hosts on keep less than %lld %s worth of room (CPU: %.0f MHz asked of "
+    if (sleeper && !waking &&
+        (cpu_cap - (double)spare * cpu_big < cpu_need || mem_cap - (double)spare * mem_big < mem_need)) {
+        snprintf(why, sizeof why,
+                 "the %d hosts on keep less than %lld %s worth of room (CPU: %.0f MHz asked of "
                  "%.0f; memory: %.0f of %.0f MiB): %s wakes",
                  cl->nhosts, (long long)spare, spare == 1 ? "host's" : "hosts'", cpu_need, cpu_cap, mem_need, mem_cap,
                  sleeper->name);
@@ -452,7 +559,7 @@ static void round_power(ctl_ctx *c, ctl_dispatch *d, yun_store *s, const dround 
         return;
     }
     /* standby: an empty host (nothing assigned, nothing coming or leaving), the rest keeping the room */
-    for (int h = 0; h < cl->nhosts; h++) {
+    for (int h = 0; h < cl->nhosts && !spread; h++) {
         const yun_host *host = &r->hosts[r->host_of[h]];
         if (r->count[h] > 0 || !power_managed(host))
             continue;
@@ -472,7 +579,8 @@ static void round_power(ctl_ctx *c, ctl_dispatch *d, yun_store *s, const dround 
         double room = cpu_cap - cap - (double)spare * rest_big, mem_room = mem_cap - mem - (double)spare * rest_mem_big;
         if (cl->nhosts < 2 || room < cpu_need || mem_room < mem_need)
             continue;
-        snprintf(why, sizeof why, "%s is empty: on standby it saves %.0f W idle; the %d hosts left keep %lld %s "
+        snprintf(why, sizeof why,
+                 "%s is empty: on standby it saves %.0f W idle; the %d hosts left keep %lld %s "
                  "worth of room (CPU: %.0f MHz asked of %.0f; memory: %.0f of %.0f MiB)",
                  host->name, power_watts(cl->hosts[h].power, 0), cl->nhosts - 1, (long long)spare,
                  spare == 1 ? "host's" : "hosts'", cpu_need, cpu_cap - cap, mem_need, mem_cap - mem);
@@ -507,13 +615,23 @@ int ctl_dispatch_tick(ctl_ctx *c, yun_store *s, int64_t now_ms, yun_err *err)
         d->hosts = r.c.nhosts;
         d->nvms = r.c.nvms;
         cons_plan plan = {0};
+        char objective[16];
+        ctl_setting_get(s, SET_DISPATCH_OBJECTIVE, objective, sizeof objective, NULL);
+        bool spread = !strcmp(objective, "spread");
         if (!d->skipped[0])
             consolidate_step(&r.c, &policy, &d->rng, &plan);
+        int kept = 0; /* spread: no evacuations (they pack) */
+        for (int i = 0; i < plan.n; i++)
+            if (!(spread && plan.moves[i].evacuation))
+                plan.moves[kept++] = plan.moves[i];
+        plan.n = kept;
         round_explain(d, &r, &plan, policy.name, now_ms);
         free(plan.moves);
+        if (!d->skipped[0])
+            round_balance(d, &r, s, spread, now_ms);
         round_act(c, d, s, &r, mode, now_ms);
         if (!d->skipped[0])
-            round_power(c, d, s, &r, mode, now_ms);
+            round_power(c, d, s, &r, mode, now_ms, spread);
     }
     round_free(&r);
     pthread_mutex_unlock(&d->lock);

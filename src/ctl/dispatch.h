@@ -11,11 +11,15 @@
  * the hosts left on keep power.headroom_hosts hosts' worth of room (N+1 by default); a host on standby is woken
  * when a host stays above 90% CPU after the plan, or the hosts on lose that headroom. One of each per round;
  * in advise they are only shown.
+ * Balancing, beside the policy: a host above dispatch.balance_threshold_pct CPU for dispatch.balance_hold_ms
+ * sheds one VM per round to a host that stays below the threshold and ends cooler than the source was, judged
+ * by the load after the plan (so no ping-pong): the fullest such host with dispatch.objective pack (the
+ * default), the coolest with spread. spread also drops the policy's evacuations and puts no host on standby.
  *
  * The model of a host for the policy: its capacity is cores x MHz (one processing element, so a VM of
  * several vCPUs can ask for more than one core's MHz), its RAM its memory; a VM's size is cpus x the MHz
  * of its host's cores and it needs its memory free on a host it moves to. Power by metrics.power_model
- * (hp-ml110-g5 when none). What it does not do yet: balance by a CPU threshold, or size VMs' CPU allocations. */
+ * (hp-ml110-g5 when none). What it does not do yet: size VMs' CPU allocations. */
 #ifndef YUN_CTL_DISPATCH_H
 #define YUN_CTL_DISPATCH_H
 
@@ -33,7 +37,7 @@ typedef enum { DISPATCH_OFF, DISPATCH_ADVISE, DISPATCH_AUTO } dispatch_mode;
 
 /* What a decision is: a VM moved off an overloaded host, or off an underloaded one being emptied; a host put
  * on standby, or woken (no VM then). */
-typedef enum { DISPATCH_OVERLOAD, DISPATCH_EVACUATION, DISPATCH_STANDBY, DISPATCH_WAKE } dispatch_kind;
+typedef enum { DISPATCH_OVERLOAD, DISPATCH_EVACUATION, DISPATCH_STANDBY, DISPATCH_WAKE, DISPATCH_BALANCE } dispatch_kind;
 const char *dispatch_kind_name(dispatch_kind k);
 
 /* One decision: a move the policy planned, and what became of it. */

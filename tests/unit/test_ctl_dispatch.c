@@ -337,6 +337,38 @@ static void test_a_hot_cloud_wakes_a_host(void **state)
     drop_power_log();
 }
 
+/* Balancing beside the policy (npa: it moves nothing itself): h1 at 90%, above 85%, sheds one VM once it has
+ * been hot for the hold time; pack sends the VM that leaves the target fullest, spread the coolest. */
+static void test_a_hot_host_sheds_a_vm(void **state)
+{
+    fx *f = *state;
+    set(f, "dispatch.policy", "npa");
+    yun_vm a = running_on(f, "a", 4, f->h1), b = running_on(f, "b", 2, f->h1);
+    for (int round = 0; round < 3; round++) {
+        int64_t t = T0 + round * 6 * MIN_MS;
+        if (round == 2)
+            set(f, "dispatch.objective", "spread");
+        ctl_dispatch_observe(f->c, a.uuid, t, 50); /* 4000 MHz */
+        ctl_dispatch_observe(f->c, b.uuid, t, 80); /* 3200 MHz: h1 at 7200 of 8000 */
+        round_at(f, t, 1);
+        dispatch_status st = status(f);
+        if (round == 0) { /* hot since now: not for long enough */
+            assert_int_equal(st.n_plan, 0);
+        } else {
+            assert_int_equal(st.n_plan, 1);
+            const dispatch_move *m = &st.plan[0];
+            assert_int_equal(m->kind, DISPATCH_BALANCE);
+            assert_int_equal(m->from_id, f->h1);
+            assert_string_equal(m->vm, round == 1 ? "alice/a" : "alice/b"); /* pack: h2 to 50%; spread: to 40% */
+            if (!strstr(m->reason, round == 1 ? "h1 has been above 85% CPU for 360 s (90% with this round's plan)"
+                                              : "h1 has been above 85% CPU for 720 s"))
+                fail_msg("reason: %s", m->reason);
+            assert_non_null(strstr(m->reason, round == 1 ? "the fullest host" : "the coolest host"));
+        }
+        ctl_dispatch_status_free(&st);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -346,6 +378,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rounds_hold, setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_empty_host_goes_on_standby, setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_a_hot_cloud_wakes_a_host, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_a_hot_host_sheds_a_vm, setup, fx_teardown),
     };
     return cmocka_run_group_tests_name("ctl_dispatch", tests, NULL, NULL);
 }

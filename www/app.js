@@ -270,7 +270,7 @@ function VmPage({ id }) {
         <dt>Owner</dt><dd>${vm.owner}</dd>
         <dt>Image</dt><dd>${vm.image}</dd>
         <dt>Size</dt><dd>${vm.cpus} cpu, ${mib(vm.memory_mib)} memory (up to ${mib(vm.max_memory_mib)}), ${mib(vm.disk_mib)} disk</dd>
-        <dt>CPU</dt><dd>shares ${vm.cpu_shares}, cap ${vm.cpu_cap ? vm.cpu_cap + '%' : 'none'}</dd>
+        <dt>CPU</dt><dd>shares ${vm.cpu_shares}, cap ${vm.cpu_cap ? vm.cpu_cap + '%' : 'none'}${vm.alloc_mhz ? html`, allocated ${vm.alloc_mhz} MHz` : ''}</dd>
         <dt>Host</dt><dd>${vm.host || '–'}</dd>
         <dt>Address</dt><dd>${vm.address || '–'}</dd>
         <dt>Uptime</dt><dd>${vm.state === 'running' && vm.started_ms ? duration(now - vm.started_ms) : '–'}</dd>

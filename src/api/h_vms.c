@@ -72,6 +72,7 @@ static const vm_out vm_outs[] = {
     VO("cpu_cap", VO_INT, cpu_cap),
     VO("min_mhz", VO_INT, min_mhz),
     VO("max_mhz", VO_INT, max_mhz),
+    VO("alloc_mhz", VO_I64, alloc_mhz), /* the placement algorithm's allocation, 0 none */
     VO_X("want", VO_WANT),
     VO_X("state", VO_STATE),
     VO_X("host", VO_HOST),

@@ -616,9 +616,14 @@ int ctl_agent_report(ctl_ctx *c, yun_store *s, int64_t host_id, const ctl_report
             goto fail;
         out->vms = xcalloc(n ? n : 1, sizeof *out->vms);
         cap = n ? n : 1;
+        /* the dispatcher's allocations are enforced as caps while it acts (dispatch.h) */
+        char mode[16];
+        bool allocating = ctl_setting_get(s, SET_DISPATCH_MODE, mode, sizeof mode, NULL) >= 0 && !strcmp(mode, "auto");
         for (size_t i = 0; i < n; i++) {
             ctl_desired *d = &out->vms[out->n++];
             d->vm = vms[i];
+            if (allocating)
+                d->vm.cpu_cap = model_vm_effective_cap(&vms[i], h.mhz);
             d->here = true;
             d->incoming = vms[i].migrate_from != 0;
             d->reboot = vms[i].want == YUN_WANT_RUNNING && reboot_take(c, vms[i].uuid);

@@ -13,6 +13,7 @@
 #include "ctl/settings.h"
 #include "model/power.h"
 #include "place/consolidate.h"
+#include "place/place.h"
 #include "power/power.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -378,6 +379,63 @@ static void round_act(ctl_ctx *c, ctl_dispatch *d, yun_store *s, const dround *r
     }
 }
 
+/* The CPU each running VM gets on its host by placement.algorithm when it is one that allocates (place.h:
+ * its min_mhz, the spare by shares or utility, none beyond its max), written where it changed: the caps
+ * ctl_agent_report sends while dispatch.mode is auto. VMs not running, or under another algorithm, get 0. */
+static void round_allocate(ctl_ctx *c, yun_store *s, const dround *r)
+{
+    bool changed = false;
+    char name[32];
+    place_algo algo;
+    ctl_setting_get(s, SET_PLACEMENT_ALGORITHM, name, sizeof name, NULL);
+    bool allocates = place_algo_parse(name, &algo, NULL) == 0 && place_algo_allocates(algo);
+    const cons_cluster *cl = &r->c;
+    int64_t *want = xcalloc(r->nv + 1, sizeof *want);
+    place_vm *pv = xcalloc((size_t)cl->nvms + 1, sizeof *pv);
+    int *of = xcalloc((size_t)cl->nvms + 1, sizeof *of);
+    double *alloc = xcalloc((size_t)cl->nvms + 1, sizeof *alloc);
+    for (int h = 0; allocates && h < cl->nhosts; h++) {
+        const yun_host *hh = &r->hosts[r->host_of[h]];
+        int k = 0;
+        for (int v = 0; v < cl->nvms; v++) {
+            const yun_vm *vm = &r->vms[r->vm_of[v]];
+            if (vm->host_id != hh->id || vm->state != YUN_VM_RUNNING)
+                continue;
+            int64_t full = (int64_t)vm->cpus * (hh->mhz > 0 ? hh->mhz : 1000);
+            pv[k] = (place_vm){.cpu_min = vm->min_mhz, .cpu_max = vm->max_mhz > 0 && vm->max_mhz < full ? vm->max_mhz : full,
+                               .shares = vm->cpu_shares};
+            pv[k].demand[PLACE_CPU] = vm->min_mhz;
+            of[k++] = r->vm_of[v];
+        }
+        place_allocate(algo, pv, k, (double)hh->cores * (hh->mhz > 0 ? hh->mhz : 1000), alloc);
+        for (int i = 0; i < k; i++)
+            want[of[i]] = (int64_t)(alloc[i] + 0.5);
+    }
+    for (size_t i = 0; i < r->nv; i++) {
+        if (r->vms[i].alloc_mhz == want[i])
+            continue;
+        yun_vm vm;
+        yun_err e = YUN_ERR_INIT;
+        if (store_begin(s, &e) < 0)
+            continue;
+        int rc = store_vm_get(s, r->vms[i].id, &vm, &e);
+        if (rc == 0) { /* read again in the transaction: a report applied meanwhile is kept */
+            vm.alloc_mhz = want[i];
+            rc = store_vm_update(s, &vm, &e);
+        }
+        if (ctl_tx_end(s, rc, &e) < 0)
+            log_warn("dispatch: the allocation of vm %s/%s: %s", r->vms[i].owner_name, r->vms[i].name, e.msg);
+        else
+            changed = true;
+    }
+    if (changed)
+        ctl_vms_changed(c); /* the hosts' agents take their new caps at once */
+    free(want);
+    free(pv);
+    free(of);
+    free(alloc);
+}
+
 /* When host_id went above the balancing threshold (now_ms if it just did); forgets it when not hot. */
 static int64_t hot_since(ctl_dispatch *d, int64_t host_id, bool hot, int64_t now_ms)
 {
@@ -632,6 +690,7 @@ int ctl_dispatch_tick(ctl_ctx *c, yun_store *s, int64_t now_ms, yun_err *err)
         round_act(c, d, s, &r, mode, now_ms);
         if (!d->skipped[0])
             round_power(c, d, s, &r, mode, now_ms, spread);
+        round_allocate(c, s, &r); /* needs no metrics: held rounds too */
     }
     round_free(&r);
     pthread_mutex_unlock(&d->lock);

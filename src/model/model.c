@@ -63,6 +63,18 @@ void model_vm_settable_str(const yun_vm *vm, char *out, size_t n)
              vm->cpu_cap, (unsigned long long)vm->mem_mib, vm->min_mhz, vm->max_mhz, vm->probe);
 }
 
+int model_vm_effective_cap(const yun_vm *vm, int host_mhz)
+{
+    if (vm->alloc_mhz <= 0 || vm->cpus <= 0 || host_mhz <= 0)
+        return vm->cpu_cap;
+    int64_t full = (int64_t)vm->cpus * host_mhz;
+    if (vm->alloc_mhz >= full)
+        return vm->cpu_cap;
+    int cap = (int)((vm->alloc_mhz * 100 + full - 1) / full);
+    cap = cap < 1 ? 1 : cap;
+    return vm->cpu_cap > 0 && vm->cpu_cap < cap ? vm->cpu_cap : cap;
+}
+
 int model_vm_validate(yun_vm *vm, yun_err *err)
 {
     if (model_name_validate(vm->name, "VM name", err) < 0)

@@ -140,6 +140,10 @@ typedef struct yun_vm {
     /* (schema 6) the last live migration that ended, as libvirt measured it (its completed job): its time
      * and the guest's downtime at the switch-over, in ms; 0 and 0 before the first, -1 when libvirt did not say */
     int64_t migrate_total_ms, migrate_downtime_ms;
+    /* (schema 8) the CPU the placement algorithm allocates it on its host (the shares family and yun: its
+     * min_mhz, and the spare by shares or utility), MHz; 0 when none (another algorithm, or not running).
+     * Enforced as its cap while dispatch.mode is auto (model_vm_effective_cap). */
+    int64_t alloc_mhz;
 } yun_vm;
 
 /* The ranges of a VM's numbers: the API refuses a number outside them where it enters (jfield), and
@@ -179,6 +183,10 @@ int model_name_validate(const char *name, const char *what, yun_err *err);
  * mem_mib, min_mhz, max_mhz and probe. The copy of those from src to dst; and them as one line for logs. */
 void model_vm_settable_copy(yun_vm *dst, const yun_vm *src);
 void model_vm_settable_str(const yun_vm *vm, char *out, size_t n);
+
+/* The CPU cap the VM's host enforces (% of one core per vCPU, 0 = none): its own cpu_cap, lowered to its
+ * allocation (alloc_mhz over cpus x host_mhz, rounded up) when it has one. */
+int model_vm_effective_cap(const yun_vm *vm, int host_mhz);
 
 /* Fills the defaults of a new VM (shares 1024, max_mem = mem) and checks every field's range,
  * with an error that names the field, the value, the limit and how to fix it. */

@@ -82,6 +82,13 @@ typedef struct place_plan {
 void place_plan_init(place_plan *p, int n_vms);
 void place_plan_free(place_plan *p);
 
+/* Whether algo gives each VM a CPU allocation: the shares family (bs, gm, gmm, emm, pemm) and yun. */
+bool place_algo_allocates(place_algo algo);
+/* The CPU allocation of vms[0..k) sharing avail MHz on one host, as algo splits it: each its min, the spare by
+ * shares (bs, gm, gmm) or in order of utility (emm, pemm, yun), none beyond its max. alloc[i] is vms[i]'s. For
+ * an algorithm that does not allocate, each gets its max. */
+void place_allocate(place_algo algo, const place_vm *vms, int k, double avail, double *alloc);
+
 /* Places vms onto hosts with algorithm algo. Hosts keep their current use; the plan adds to it without
  * changing the arrays. Fails with YUN_E_INVALID on a malformed instance (negative numbers, min > max),
  * naming the VM or host. A VM that fits nowhere is rejected, not an error. On success plan is new (free it

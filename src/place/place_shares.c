@@ -865,3 +865,24 @@ int place_shares_run(place_algo algo, const place_host *hosts, int n_hosts, cons
     free(c.start);
     return 0;
 }
+
+bool place_algo_allocates(place_algo algo)
+{
+    return algo == PLACE_BS || algo == PLACE_GM || algo == PLACE_GMM || algo == PLACE_EMM || algo == PLACE_PEMM ||
+           algo == PLACE_YUN;
+}
+
+void place_allocate(place_algo algo, const place_vm *vms, int k, double avail, double *alloc)
+{
+    int *idx = xmalloc(sizeof *idx * (size_t)(k ? k : 1));
+    for (int i = 0; i < k; i++)
+        idx[i] = i;
+    if (!place_algo_allocates(algo))
+        for (int i = 0; i < k; i++)
+            alloc[i] = (double)place_vm_max(&vms[i]);
+    else if (algo == PLACE_BS || algo == PLACE_GM || algo == PLACE_GMM)
+        place_split_by_shares(vms, idx, k, avail, alloc);
+    else
+        place_split_by_utility(vms, idx, k, avail, alloc);
+    free(idx);
+}

@@ -369,6 +369,47 @@ static void test_a_hot_host_sheds_a_vm(void **state)
     }
 }
 
+/* gmm (the shares family): each running VM gets its min and the spare by shares; kept with the VM, and sent
+ * to its host as the cap while dispatch.mode is auto (advise only shows it). */
+static void test_allocations_become_caps(void **state)
+{
+    fx *f = *state;
+    set(f, "placement.algorithm", "gmm");
+    yun_vm v[2];
+    int shares[2] = {1024, 3072};
+    yun_err err = YUN_ERR_INIT;
+    for (int i = 0; i < 2; i++) {
+        v[i] = fx_vm(f, fx_create(f, i ? "b" : "a", 4, 512, 1000).uuid);
+        v[i].host_id = f->h1;
+        v[i].state = YUN_VM_RUNNING;
+        v[i].cpu_shares = shares[i];
+        assert_int_equal(store_vm_update(f->s, &v[i], &err), 0);
+        ctl_dispatch_observe(f->c, v[i].uuid, T0, 50);
+    }
+    round_at(f, T0, 1);
+    /* 8000 MHz: 1000 each, the 6000 left split 1:3 */
+    assert_int_equal(get(f, v[0].uuid).alloc_mhz, 2500);
+    assert_int_equal(get(f, v[1].uuid).alloc_mhz, 5500);
+    for (int mode = 0; mode < 2; mode++) {
+        if (mode)
+            set(f, "dispatch.mode", "auto");
+        ctl_report r = {0};
+        ctl_answer a;
+        assert_int_equal(ctl_agent_report(f->c, f->s, f->h1, &r, T0 + 1000, &a, &err), 0);
+        for (size_t i = 0; i < a.n; i++) {
+            bool is_a = !strcmp(a.vms[i].vm.uuid, v[0].uuid);
+            /* 2500 of 4 x 2000: 31.25%, rounded up; 5500: 68.75% */
+            assert_int_equal(a.vms[i].vm.cpu_cap, mode == 0 ? 0 : is_a ? 32 : 69);
+        }
+        ctl_answer_free(&a);
+    }
+    /* another algorithm: no allocation, no cap */
+    set(f, "placement.algorithm", "first-fit");
+    round_at(f, T0 + 2 * MIN_MS, 1);
+    assert_int_equal(get(f, v[0].uuid).alloc_mhz, 0);
+    assert_int_equal(model_vm_effective_cap(&v[0], 2000), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -379,6 +420,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_empty_host_goes_on_standby, setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_a_hot_cloud_wakes_a_host, setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_a_hot_host_sheds_a_vm, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_allocations_become_caps, setup, fx_teardown),
     };
     return cmocka_run_group_tests_name("ctl_dispatch", tests, NULL, NULL);
 }

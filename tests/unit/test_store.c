@@ -966,6 +966,7 @@ static const char *const downgrade[] = {
     [7] = "ALTER TABLE hosts DROP COLUMN power_driver; ALTER TABLE hosts DROP COLUMN power_address; "
           "ALTER TABLE hosts DROP COLUMN power_user; ALTER TABLE hosts DROP COLUMN power_secret; "
           "ALTER TABLE hosts DROP COLUMN power_command; ALTER TABLE hosts DROP COLUMN power_changed_ms;",
+    [8] = "ALTER TABLE vms DROP COLUMN alloc_mhz;",
 };
 
 /* Takes the file at path (today's schema) back to version v. */

@@ -11,6 +11,8 @@
 #   - the guest's httpd answers curl from the host (its network namespace) on that address, port 80;
 #   - the VM's probe (--probe http://:80/) succeeds with a response time within a few metrics intervals;
 #   - the guest's CPU load, set through its /cgi-bin/load, shows in yun's CPU figure (80%, then 0%);
+#   - with placement.algorithm gmm and dispatch.mode auto, the dispatcher allocates nw1 its max_mhz (30% of its
+#     vCPU): virsh schedinfo shows that cap, and the guest at full load is held to it (issue 10, item 2);
 #   - once the guest's httpd is killed (typed on its VNC console), the probe fails, and `yun vm metrics`,
 #     `yun top -o json` and the agent's log say why; stopped, the VM has no address;
 #   - with --bridge br0 (an operator's bridge, with a DHCP server the test runs on it), the same VM started
@@ -133,6 +135,35 @@ wait_until 60 "CPU above 50%" cpu_cmp '>' 50 && tap_ok "yun top shows the guest'
 [ "$(load_set 0)" = 0 ] && tap_ok "the guest takes load 0" || tap_fail "setting load 0: $(load_set 0)"
 wait_until 60 "CPU below 20%" cpu_cmp '<' 20 && tap_ok "the guest's CPU falls to $(cpu_now)% at load 0" ||
   tap_fail "CPU at load 0: $(vm_latest cpu_pct)"
+
+# ---- the dispatcher's allocation as the guest's cap ----
+HMHZ=$(yun host list -o json | jq '.hosts[0].mhz')
+MAX=$((HMHZ * 30 / 100))
+yun vm set nw1 --max-mhz "$MAX" >/dev/null
+for kv in "placement.algorithm gmm" "dispatch.interval_ms 1000" "dispatch.mode auto"; do
+  yun settings set $kv >/dev/null
+done
+allocated() { [ "$(vm_field nw1 alloc_mhz)" = "$MAX" ]; }
+wait_until 30 "alloc_mhz $MAX" allocated && tap_ok "gmm allocates nw1 its max: $MAX MHz of its ${HMHZ} MHz vCPU (yun vm show)" ||
+  tap_fail "nw1's allocation: $(vm_field nw1 alloc_mhz), wanted $MAX"
+capped() {
+  local s period quota
+  s=$(virsh -c "$URI" schedinfo "$DOM" --live 2>/dev/null)
+  period=$(awk '$1=="vcpu_period"{print $3}' <<<"$s")
+  quota=$(awk '$1=="vcpu_quota"{print $3}' <<<"$s")
+  [ -n "$period" ] && [ "$quota" = $((period * ((MAX * 100 + HMHZ - 1) / HMHZ) / 100)) ]
+}
+wait_until 30 "schedinfo shows the cap" capped && tap_ok "virsh schedinfo: the allocation is its cap ($(virsh -c "$URI" schedinfo "$DOM" --live | awk '$1=="vcpu_quota"{print $3}') of each period)" ||
+  { tap_fail "schedinfo shows the allocation as the cap"; virsh -c "$URI" schedinfo "$DOM" --live | sed 's/^/# /'; }
+load_set 100 >/dev/null
+sleep 12 # two samples at full load
+held() { cpu_cmp '<' 40 && cpu_cmp '>' 15; }
+wait_until 30 "CPU held near 30%" held && tap_ok "at load 100 the guest is held to its allocation: $(cpu_now)% CPU" ||
+  tap_fail "CPU at load 100 under a 30% allocation: $(vm_latest cpu_pct)"
+load_set 0 >/dev/null
+for kv in "dispatch.mode advise" "placement.algorithm first-fit"; do
+  yun settings set $kv >/dev/null
+done
 
 # the service dies: httpd killed at the guest's console, as its user would
 disp=$(virsh -q -c "$URI" domdisplay "$DOM" 2>/dev/null)

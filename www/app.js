@@ -463,9 +463,53 @@ function SettingsAdmin() {
     </form>`}</section>`;
 }
 
+// ---- the live dispatcher (docs/placement.md): its mode, last round, plan, decisions, and the cloud's hosts on
+// and estimated watts over the last hour (yund's cloud series) ----
+const DISPATCH_CHARTS = [
+  { title: 'Hosts up', unit: 'hosts', series: [['hosts_up', 'up']] },
+  { title: 'Estimated power', unit: 'W', series: [['power_w', 'watts']] },
+];
+
+function Moves({ rows, label }) {
+  return html`<table aria-label=${label}><thead><tr><th>When</th><th>VM</th><th>From</th><th>To</th><th>Kind</th>
+    <th>Outcome</th><th>Reason</th></tr></thead><tbody>${rows.map(m => html`<tr data-kind=${m.kind}>
+      <td>${new Date(m.at_ms).toLocaleTimeString()}</td><td>${m.vm || '–'}</td><td>${m.from}</td><td>${m.to || '–'}</td>
+      <td>${m.kind}</td><td>${m.outcome}</td><td class="muted" style="font-size:.85rem">${m.reason}</td></tr>`)}</tbody></table>`;
+}
+
+function DispatchAdmin() {
+  const [st, setSt] = useState(null);
+  const [log, setLog] = useState(null);
+  const [data, setData] = useState(null);
+  const [err, setErr] = useState(null);
+  usePoll(async alive => {
+    try {
+      const to = Date.now();
+      const [s, l, m] = await Promise.all([api('GET', '/v1/dispatch'), api('GET', '/v1/dispatch/log?limit=50'),
+        api('GET', `/v1/metrics?from=${to - 3600e3}&to=${to}&step=1m`).catch(() => null)]);
+      if (alive()) { setSt(s); setLog(l.decisions); setData(m && metricColumns(m)); setErr(null); }
+    } catch (e) { if (alive()) setErr(e); }
+  }, 10e3, []);
+  return html`<section><h2>Dispatcher</h2><${ErrorBox} error=${err} />
+    ${st && html`<p data-dispatch-mode=${st.mode}>Mode <b>${st.mode}</b> (setting dispatch.mode), policy <b>${st.policy}</b>,
+      a round every ${st.interval_ms / 1000} s. ${st.last_round_ms
+        ? `Last round at ${new Date(st.last_round_ms).toLocaleTimeString()}: ${st.hosts} host${st.hosts === 1 ? '' : 's'} up, `
+          + `${st.vms} VM${st.vms === 1 ? '' : 's'} running, ${st.watts_now} W now (hosts with VMs), `
+          + `${st.watts_planned} W with its plan done.`
+        : 'No round yet.'}
+      ${st.skipped && html` <span class="muted" data-dispatch-held>Held: ${st.skipped}</span>`}</p>
+      <h3>The last round's plan</h3>${st.plan.length ? html`<${Moves} rows=${st.plan} label="Dispatcher plan" />`
+        : html`<p class="muted" data-dispatch-plan="empty">Nothing to move.</p>`}`}
+    <div class="charts">${DISPATCH_CHARTS.map(c => html`<div class="card chart"><h3>${c.title}</h3>
+      <${Chart} data=${data} spec=${c} /></div>`)}</div>
+    ${log && html`<h3>What it did (auto)</h3>${log.length ? html`<${Moves} rows=${log} label="Dispatcher decisions" />`
+      : html`<p class="muted">Nothing yet: in advise the plan above is only shown.</p>`}`}
+  </section>`;
+}
+
 function Admin({ me }) {
   if (!me.admin) return html`<main><h1>Admin</h1><p class="error-box" role="alert">Only an admin may open this page.</p></main>`;
-  return html`<main><h1>Admin</h1><${HostsAdmin} /><${UsersAdmin} me=${me} /><${SettingsAdmin} /></main>`;
+  return html`<main><h1>Admin</h1><${HostsAdmin} /><${DispatchAdmin} /><${UsersAdmin} me=${me} /><${SettingsAdmin} /></main>`;
 }
 
 // ---- the frame ----

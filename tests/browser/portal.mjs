@@ -338,6 +338,10 @@ async function main(which) {
   await arow.getByRole('button', { name: 'Save quota' }).click();
   ok(await arow.getByText('quota saved').waitFor().then(() => true, () => false), 'the admin sets alice\'s quota to one VM');
   await shot(admin, 'admin');
+  // the dispatcher's section: its mode (advise by default) and, once a round ran, what it saw
+  ok(await admin.locator('[data-dispatch-mode="advise"]').waitFor().then(() => true, () => false),
+    'the Admin page shows the dispatcher in advise, with its policy');
+  ok(await admin.getByRole('heading', { name: 'Estimated power' }).isVisible(), 'and the cloud\'s estimated power chart');
 
   const create = async (name, cpus) => {
     await alice.goto(URL + '/#/create');

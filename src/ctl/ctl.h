@@ -91,8 +91,9 @@ int ctl_admission_check(ctl_ctx *ctx, yun_store *s, const yun_vm *vm, int64_t no
  * snapshot of the hosts: admission (ctl_admission_check's limits and threshold), the owner's quota, the
  * pick with the algorithm in the setting placement.algorithm, and the write of the VM with its host in one
  * transaction, state SCHEDULED; so concurrent creates can neither take the same room nor pass a quota or the
- * threshold together. Fills vm (id, uuid, host) and choice, and wakes the agents. On failure nothing is
- * written. */
+ * threshold together. When no host that is on has room, a host on standby (with a power driver) or waking
+ * that has takes it: the VM waits there, scheduled, while the host is woken (choice's reason says so). Fills
+ * vm (id, uuid, host) and choice, and wakes the agents. On failure nothing is written. */
 int ctl_vm_create(ctl_ctx *ctx, yun_store *s, const yun_user *owner, yun_vm *vm, sched_choice *choice, yun_err *err);
 
 /* Changes what a user may change on a VM: vm->id names it, and its settable fields (model_vm_settable_copy)

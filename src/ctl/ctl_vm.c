@@ -47,10 +47,42 @@ static void placement_algorithm(yun_store *s, char *algo, size_t n)
     ctl_setting_get(s, SET_PLACEMENT_ALGORITHM, algo, n, NULL);
 }
 
+/* When no host that is on takes vm: the same placement among the hosts on standby that yund can wake (a power
+ * driver) and those waking already. Fills choice and, for a host to wake, *wake; -1 (err untouched) when none
+ * takes it either. Under the sched lock. */
+static int pick_sleeping(yun_store *s, const sched_host *hosts, size_t n, const yun_vm *vm, const char *algo,
+                         sched_choice *choice, int64_t *wake)
+{
+    AUTOFREE yun_host *hs = NULL;
+    size_t nh = 0;
+    yun_err e = YUN_ERR_INIT;
+    if (store_host_list(s, &hs, &nh, &e) < 0)
+        return -1;
+    AUTOFREE sched_host *sleepers = xcalloc(n + 1, sizeof *sleepers);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < nh; j++)
+            if (hs[j].id == hosts[i].id &&
+                ((hs[j].state == YUN_HOST_STANDBY && power_managed(&hs[j])) || hs[j].state == YUN_HOST_WAKING)) {
+                sleepers[k] = hosts[i];
+                sleepers[k++].state = YUN_HOST_UP; /* as it will be */
+            }
+    if (k == 0 || sched_pick(sleepers, k, vm, algo, choice, &e) < 0)
+        return -1;
+    for (size_t j = 0; j < nh; j++)
+        if (hs[j].id == choice->host_id && hs[j].state == YUN_HOST_STANDBY)
+            *wake = hs[j].id;
+    size_t l = strlen(choice->reason);
+    snprintf(choice->reason + l, sizeof choice->reason - l,
+             "; no host that is on has room, so %s %s for it: the VM starts once the host is up", choice->host,
+             *wake ? "is woken" : "is waking");
+    return 0;
+}
+
 /* Under the sched lock: admission, name, quota and placement on one snapshot, then the write. The checks
  * keep the order they always had: the largest VM allowed and the threshold, the name, the quota, the room. */
 static int vm_create_locked(ctl_ctx *c, yun_store *s, const yun_user *owner, yun_vm *vm, sched_choice *choice,
-                            yun_err *err)
+                            int64_t *wake, yun_err *err)
 {
     int64_t pct = 100;
     if (ctl_admission_limits(s, vm, &pct, err) < 0)
@@ -73,7 +105,8 @@ static int vm_create_locked(ctl_ctx *c, yun_store *s, const yun_user *owner, yun
         return -1;
     char algo[64] = "";
     placement_algorithm(s, algo, sizeof algo);
-    if (sched_pick(hosts, n, vm, algo, choice, err) < 0)
+    if (sched_pick(hosts, n, vm, algo, choice, err) < 0 &&
+        (err->code != YUN_E_NO_CAPACITY || pick_sleeping(s, hosts, n, vm, algo, choice, wake) < 0))
         return -1;
     vm->owner_id = owner->id;
     snprintf(vm->owner_name, sizeof vm->owner_name, "%s", owner->name);
@@ -87,41 +120,17 @@ static int vm_create_locked(ctl_ctx *c, yun_store *s, const yun_user *owner, yun
     return ctl_tx_end(s, r == 0 ? store_vm_create(s, vm, err) : r, err);
 }
 
-/* A create that fits on no host that is on: a host on standby (with a power driver) is woken for it, unless
- * one is waking already, and the refusal says so. Best effort: err keeps the refusal either way. */
-static void wake_for_create(ctl_ctx *c, yun_store *s, yun_err *err)
-{
-    AUTOFREE yun_host *hs = NULL;
-    size_t n = 0;
-    yun_err e = YUN_ERR_INIT;
-    if (store_host_list(s, &hs, &n, &e) < 0)
-        return;
-    const yun_host *w = NULL;
-    for (size_t i = 0; i < n; i++) {
-        if (hs[i].state == YUN_HOST_WAKING)
-            w = &hs[i];
-        else if (!w && hs[i].state == YUN_HOST_STANDBY && power_managed(&hs[i]) &&
-                 ctl_host_wake(c, s, hs[i].id, yun_now_ms(), &e) == 0)
-            w = &hs[i];
-    }
-    if (w) {
-        char why[YUN_MSG_MAX];
-        snprintf(why, sizeof why, "%s", err->msg);
-        yun_err_set(err, YUN_E_NO_CAPACITY,
-                    "%.300s; host %s is waking for it: create the VM again once it is up (`yun host list`)", why,
-                    w->name);
-    }
-}
-
 int ctl_vm_create(ctl_ctx *c, yun_store *s, const yun_user *owner, yun_vm *vm, sched_choice *choice, yun_err *err)
 {
+    int64_t wake = 0;
     ctl_sched_lock(c, true);
-    int r = vm_create_locked(c, s, owner, vm, choice, err);
+    int r = vm_create_locked(c, s, owner, vm, choice, &wake, err);
     ctl_sched_lock(c, false);
-    if (r < 0 && err && err->code == YUN_E_NO_CAPACITY)
-        wake_for_create(c, s, err);
     if (r < 0)
         return -1;
+    yun_err we = YUN_ERR_INIT;
+    if (wake && ctl_host_wake(c, s, wake, yun_now_ms(), &we) < 0) /* the VM waits on it: say why it may not come */
+        log_warn("vm %s/%s waits for host %s, which does not wake: %s", owner->name, vm->name, choice->host, we.msg);
     ctl_vms_changed(c);
     log_info("vm %s/%s (%s) created on %s: %s", owner->name, vm->name, vm->uuid, choice->host, choice->reason);
     return 0;

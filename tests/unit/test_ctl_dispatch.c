@@ -277,7 +277,7 @@ static void test_empty_host_goes_on_standby(void **state)
     assert_int_equal(store_host_update(f->s, &h3, &err), 0);
     assert_true(ctl_health_tick(f->c, f->s, T0 + 1000, &err) >= 1);
     assert_int_equal(host_of(f, H3).state, YUN_HOST_STANDBY);
-    /* a create now never lands there; one that fits on no host that is on wakes it, and says so */
+    /* a create now never lands there; one that fits on no host that is on waits there while it is woken */
     assert_int_equal(fx_vm(f, fx_create(f, "c", 1, 256, 0).uuid).host_id != H3, 1);
     yun_vm big = {0};
     snprintf(big.name, sizeof big.name, "big");
@@ -287,10 +287,11 @@ static void test_empty_host_goes_on_standby(void **state)
     big.image_id = f->img.id;
     assert_int_equal(model_vm_validate(&big, &err), 0);
     sched_choice ch;
-    assert_int_equal(ctl_vm_create(f->c, f->s, &f->alice, &big, &ch, &err), -1);
-    assert_int_equal(err.code, YUN_E_NO_CAPACITY);
-    if (!strstr(err.msg, "no host has 4 free cores") || !strstr(err.msg, "host h3 is waking for it"))
-        fail_msg("create: %s", err.msg);
+    assert_int_equal(ctl_vm_create(f->c, f->s, &f->alice, &big, &ch, &err), 0);
+    if (ch.host_id != H3 || !strstr(ch.reason, "no host that is on has room, so h3 is woken for it"))
+        fail_msg("create: on %s: %s", ch.host, ch.reason);
+    assert_int_equal(fx_vm(f, big.uuid).state, YUN_VM_SCHEDULED);
+    assert_int_equal(fx_vm(f, big.uuid).host_id, H3);
     assert_int_equal(host_of(f, H3).state, YUN_HOST_WAKING);
     assert_string_equal(power_log(), "h3\nh3\n"); /* off, then on */
     drop_power_log();

@@ -145,6 +145,9 @@ typedef struct dround {
     cons_cluster c;
     double *load; /* per cluster host, with the plan done: the VMs' requests (MIPS), */
     int *count;   /* and how many */
+    int *by_id;   /* host id -> cluster host index, -1 (host ids are the store's, small and dense) */
+    int64_t max_id;
+    bool *busy;   /* per hosts[] index: some VM is assigned to it or migrating away from it */
 } dround;
 
 static void round_free(dround *r)
@@ -158,13 +161,28 @@ static void round_free(dround *r)
     free(r->vm_of);
     free(r->load);
     free(r->count);
+    free(r->by_id);
+    free(r->busy);
 }
 
 static int cluster_host(const dround *r, int64_t host_id)
 {
-    for (int h = 0; h < r->c.nhosts; h++)
-        if (r->hosts[r->host_of[h]].id == host_id)
-            return h;
+    return host_id > 0 && host_id <= r->max_id ? r->by_id[host_id] : -1;
+}
+
+/* The index in r->vms (sorted by id, as the store lists them) of VM id, or -1. */
+static int vm_index(const dround *r, int64_t id)
+{
+    size_t lo = 0, hi = r->nv;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (r->vms[mid].id == id)
+            return (int)mid;
+        if (r->vms[mid].id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
     return -1;
 }
 
@@ -184,12 +202,25 @@ static int round_build(ctl_dispatch *d, yun_store *s, int64_t now_ms, int64_t in
     c->interval = (double)interval_ms / 1000.0;
     c->hosts = xcalloc(r->nh + 1, sizeof *c->hosts);
     r->host_of = xcalloc(r->nh + 1, sizeof *r->host_of);
+    r->busy = xcalloc(r->nh + 1, sizeof *r->busy);
+    for (size_t i = 0; i < r->nh; i++)
+        r->max_id = r->hosts[i].id > r->max_id ? r->hosts[i].id : r->max_id;
+    r->by_id = xmalloc(((size_t)r->max_id + 1) * sizeof *r->by_id);
+    for (int64_t id = 0; id <= r->max_id; id++)
+        r->by_id[id] = -1;
+    int *index_of = xmalloc(((size_t)r->max_id + 1) * sizeof *index_of); /* host id -> hosts[] index */
+    for (int64_t id = 0; id <= r->max_id; id++)
+        index_of[id] = -1;
+    for (size_t i = 0; i < r->nh; i++)
+        index_of[r->hosts[i].id] = (int)i;
+    for (size_t k = 0; k < r->nv; k++)
+        for (int64_t id = r->vms[k].host_id, m = 0; m < 2; m++, id = r->vms[k].migrate_from)
+            if (id > 0 && id <= r->max_id && index_of[id] >= 0)
+                r->busy[index_of[id]] = true;
+    free(index_of);
     for (size_t i = 0; i < r->nh; i++) {
         const yun_host *h = &r->hosts[i];
-        bool has_vms = false;
-        for (size_t k = 0; k < r->nv && !has_vms; k++)
-            has_vms = r->vms[k].host_id == h->id || r->vms[k].migrate_from == h->id;
-        if (h->state == YUN_HOST_DOWN && has_vms && !skip[0]) /* an empty host's silence changes no plan */
+        if (h->state == YUN_HOST_DOWN && r->busy[i] && !skip[0]) /* an empty host's silence changes no plan */
             snprintf(skip, skip_n, "host %s is down: no plan until it reports again or is disabled", h->name);
         if (h->state != YUN_HOST_UP)
             continue; /* disabled, draining and drained hosts are the operator's */
@@ -199,6 +230,7 @@ static int round_build(ctl_dispatch *d, yun_store *s, int64_t now_ms, int64_t in
         H->ram = (double)h->mem_mib;
         H->bw = 1000;
         H->power = pm;
+        r->by_id[h->id] = c->nhosts;
         r->host_of[c->nhosts++] = (int)i;
     }
     c->vms = xcalloc(r->nv + 1, sizeof *c->vms);
@@ -397,15 +429,15 @@ static void round_allocate(ctl_ctx *c, yun_store *s, const dround *r)
     for (int h = 0; allocates && h < cl->nhosts; h++) {
         const yun_host *hh = &r->hosts[r->host_of[h]];
         int k = 0;
-        for (int v = 0; v < cl->nvms; v++) {
-            const yun_vm *vm = &r->vms[r->vm_of[v]];
+        for (int x = 0; x < cl->hosts[h].nvms; x++) {
+            const yun_vm *vm = &r->vms[r->vm_of[cl->hosts[h].vms[x]]];
             if (vm->host_id != hh->id || vm->state != YUN_VM_RUNNING)
                 continue;
             int64_t full = (int64_t)vm->cpus * (hh->mhz > 0 ? hh->mhz : 1000);
             pv[k] = (place_vm){.cpu_min = vm->min_mhz, .cpu_max = vm->max_mhz > 0 && vm->max_mhz < full ? vm->max_mhz : full,
                                .shares = vm->cpu_shares};
             pv[k].demand[PLACE_CPU] = vm->min_mhz;
-            of[k++] = r->vm_of[v];
+            of[k++] = r->vm_of[cl->hosts[h].vms[x]];
         }
         place_allocate(algo, pv, k, (double)hh->cores * (hh->mhz > 0 ? hh->mhz : 1000), alloc);
         for (int i = 0; i < k; i++)
@@ -464,10 +496,17 @@ static void round_balance(ctl_dispatch *d, dround *r, yun_store *s, bool spread,
     double *ram = xcalloc((size_t)cl->nhosts + 1, sizeof *ram);
     for (int v = 0; v < cl->nvms; v++)
         pos[v] = cl->vms[v].migrating_to >= 0 ? cl->vms[v].migrating_to : cl->vms[v].host;
-    for (size_t i = 0; i < d->n_plan; i++)
-        for (int v = 0; v < cl->nvms; v++)
-            if (r->vms[r->vm_of[v]].id == d->plan[i].vm_id)
-                pos[v] = cluster_host(r, d->plan[i].to_id);
+    int *cl_of = xmalloc((r->nv + 1) * sizeof *cl_of); /* r->vms index -> cluster VM index, -1 */
+    for (size_t i = 0; i < r->nv; i++)
+        cl_of[i] = -1;
+    for (int v = 0; v < cl->nvms; v++)
+        cl_of[r->vm_of[v]] = v;
+    for (size_t i = 0; i < d->n_plan; i++) {
+        int k = vm_index(r, d->plan[i].vm_id);
+        if (k >= 0 && cl_of[k] >= 0)
+            pos[cl_of[k]] = cluster_host(r, d->plan[i].to_id);
+    }
+    free(cl_of);
     for (int v = 0; v < cl->nvms; v++)
         ram[pos[v]] += cl->vms[v].ram_demand;
     for (int h = 0; h < cl->nhosts; h++) {
@@ -621,10 +660,7 @@ static void round_power(ctl_ctx *c, ctl_dispatch *d, yun_store *s, const dround 
         const yun_host *host = &r->hosts[r->host_of[h]];
         if (r->count[h] > 0 || !power_managed(host))
             continue;
-        bool assigned = false;
-        for (size_t k = 0; k < r->nv && !assigned; k++)
-            assigned = r->vms[k].host_id == host->id || r->vms[k].migrate_from == host->id;
-        if (assigned)
+        if (r->busy[r->host_of[h]])
             continue;
         double cap = consolidate_host_mips(&cl->hosts[h]), mem = cl->hosts[h].ram, rest_big = 0, rest_mem_big = 0;
         for (int o = 0; o < cl->nhosts; o++) {

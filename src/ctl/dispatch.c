@@ -147,7 +147,8 @@ typedef struct dround {
     int *count;   /* and how many */
     int *by_id;   /* host id -> cluster host index, -1 (host ids are the store's, small and dense) */
     int64_t max_id;
-    bool *busy;   /* per hosts[] index: some VM is assigned to it or migrating away from it */
+    unsigned char *busy; /* per hosts[] index: BUSY_ASSIGNED, a VM is assigned to it or migrating away from it;
+                          * BUSY_RAN, one that is past scheduled (it ran or runs there) */
 } dround;
 
 static void round_free(dround *r)
@@ -164,6 +165,9 @@ static void round_free(dround *r)
     free(r->by_id);
     free(r->busy);
 }
+
+#define BUSY_ASSIGNED 1
+#define BUSY_RAN 2
 
 static int cluster_host(const dround *r, int64_t host_id)
 {
@@ -216,11 +220,13 @@ static int round_build(ctl_dispatch *d, yun_store *s, int64_t now_ms, int64_t in
     for (size_t k = 0; k < r->nv; k++)
         for (int64_t id = r->vms[k].host_id, m = 0; m < 2; m++, id = r->vms[k].migrate_from)
             if (id > 0 && id <= r->max_id && index_of[id] >= 0)
-                r->busy[index_of[id]] = true;
+                r->busy[index_of[id]] |= BUSY_ASSIGNED | (r->vms[k].state != YUN_VM_SCHEDULED ? BUSY_RAN : 0);
     free(index_of);
     for (size_t i = 0; i < r->nh; i++) {
         const yun_host *h = &r->hosts[i];
-        if (h->state == YUN_HOST_DOWN && r->busy[i] && !skip[0]) /* an empty host's silence changes no plan */
+        /* a silent host whose VMs ran there holds the plan; an empty one, or one that never woke for the VMs
+         * waiting on it (scheduled), changes nothing the plan counts */
+        if (h->state == YUN_HOST_DOWN && (r->busy[i] & BUSY_RAN) && !skip[0])
             snprintf(skip, skip_n, "host %s is down: no plan until it reports again or is disabled", h->name);
         if (h->state != YUN_HOST_UP)
             continue; /* disabled, draining and drained hosts are the operator's */
@@ -660,7 +666,7 @@ static void round_power(ctl_ctx *c, ctl_dispatch *d, yun_store *s, const dround 
         const yun_host *host = &r->hosts[r->host_of[h]];
         if (r->count[h] > 0 || !power_managed(host))
             continue;
-        if (r->busy[r->host_of[h]])
+        if (r->busy[r->host_of[h]] & BUSY_ASSIGNED)
             continue;
         double cap = consolidate_host_mips(&cl->hosts[h]), mem = cl->hosts[h].ram, rest_big = 0, rest_mem_big = 0;
         for (int o = 0; o < cl->nhosts; o++) {

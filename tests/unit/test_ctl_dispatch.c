@@ -294,6 +294,16 @@ static void test_empty_host_goes_on_standby(void **state)
     assert_int_equal(fx_vm(f, big.uuid).host_id, H3);
     assert_int_equal(host_of(f, H3).state, YUN_HOST_WAKING);
     assert_string_equal(power_log(), "h3\nh3\n"); /* off, then on */
+    /* h3 never wakes: down, with only that VM waiting on it (scheduled): the rounds go on */
+    yun_host h3d = host_of(f, H3);
+    h3d.state = YUN_HOST_DOWN;
+    assert_int_equal(store_host_update(f->s, &h3d, &err), 0);
+    ctl_dispatch_observe(f->c, a.uuid, T0 + 2 * MIN_MS, 5);
+    ctl_dispatch_observe(f->c, b.uuid, T0 + 2 * MIN_MS, 5);
+    round_at(f, T0 + 2 * MIN_MS, 1);
+    st = status(f);
+    assert_string_equal(st.skipped, "");
+    ctl_dispatch_status_free(&st);
     drop_power_log();
 }
 

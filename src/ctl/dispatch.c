@@ -256,12 +256,21 @@ static int round_build(ctl_dispatch *d, yun_store *s, int64_t now_ms, int64_t in
         if (vh->n > 0) {
             u = vh->sum / vh->n / 100.0;
             u = u < 0 ? 0 : u > 1 ? 1 : u;
-        } else if (vh->hist_len > 0 && now_ms - vh->last_sample_ms > stale_ms && !skip[0]) {
-            snprintf(skip, skip_n, "no CPU samples from VM %s/%s for %lld s: its host's agent is not sending metrics",
-                     vm->owner_name, vm->name, (long long)((now_ms - vh->last_sample_ms) / 1000));
+        } else if (vh->hist_len > 0 && now_ms - vh->last_sample_ms > stale_ms) {
+            if (!skip[0])
+                snprintf(skip, skip_n,
+                         "no CPU samples from VM %s/%s for %lld s: its host's agent is not sending metrics",
+                         vm->owner_name, vm->name, (long long)((now_ms - vh->last_sample_ms) / 1000));
             u = vh->hist[0];
+        } else if (vh->hist_len == 0) {
+            /* none yet (yund just started, or the VM just did): a plan on guesses could move VMs for nothing */
+            if (!skip[0])
+                snprintf(skip, skip_n,
+                         "waiting for the first CPU sample of VM %s/%s (its agent sends one every metrics interval)",
+                         vm->owner_name, vm->name);
+            u = 1;
         } else {
-            u = vh->hist_len > 0 ? vh->hist[0] : 1; /* no sample yet: it asks for its whole size, as a new VM */
+            u = vh->hist[0];
         }
         vh->sum = 0;
         vh->n = 0;

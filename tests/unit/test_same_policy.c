@@ -154,7 +154,7 @@ static void test_both_call_consolidate_step(void **state)
     yun_host h1 = fx_host("h1", 4, 8192), h2 = fx_host("h2", 4, 8192);
     f->h1 = fx_register(f, &h1);
     fx_register(f, &h2);
-    fx_running(f, "web1", 1, 256, 0);
+    ctl_dispatch_observe(f->c, fx_running(f, "web1", 1, 256, 0).uuid, T0, 10);
     memset(&stepped, 0, sizeof stepped);
     assert_int_equal(ctl_dispatch_tick(f->c, f->s, T0, &err), 1);
     assert_int_equal(stepped.calls, 1);

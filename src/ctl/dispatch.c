@@ -316,6 +316,33 @@ static double watts_of(const cons_cluster *c, const double *load, const int *cou
     return w;
 }
 
+/* A new decision at the end of the plan: kind, its VM (NULL for a host's power), from and to (NULL). */
+static dispatch_move *plan_add(ctl_dispatch *d, int64_t now_ms, dispatch_kind kind, const yun_vm *vm,
+                               const yun_host *from, const yun_host *to)
+{
+    if (d->n_plan + 1 > d->cap_plan) { /* kept from round to round: a big plan's pages are touched once */
+        d->cap_plan = d->cap_plan ? d->cap_plan * 2 : 64;
+        d->plan = xrealloc(d->plan, d->cap_plan * sizeof *d->plan);
+    }
+    dispatch_move *mv = &d->plan[d->n_plan++];
+    memset(mv, 0, offsetof(dispatch_move, reason));
+    mv->reason[0] = mv->outcome[0] = '\0';
+    mv->at_ms = now_ms;
+    mv->kind = kind;
+    if (vm) {
+        snprintf(mv->vm_uuid, sizeof mv->vm_uuid, "%s", vm->uuid);
+        snprintf(mv->vm, sizeof mv->vm, "%s/%s", vm->owner_name, vm->name);
+        mv->vm_id = vm->id;
+    }
+    mv->from_id = from->id;
+    snprintf(mv->from, sizeof mv->from, "%s", from->name);
+    if (to) {
+        mv->to_id = to->id;
+        snprintf(mv->to, sizeof mv->to, "%s", to->name);
+    }
+    return mv;
+}
+
 /* The plan's moves with their reasons, and the watts now and after. Under the lock. */
 static void round_explain(ctl_dispatch *d, dround *r, const cons_plan *plan, const char *policy, int64_t now_ms)
 {
@@ -330,11 +357,6 @@ static void round_explain(ctl_dispatch *d, dround *r, const cons_plan *plan, con
     d->watts_now = watts_of(c, load, count);
     double *before = xmalloc(((size_t)c->nhosts + 1) * sizeof *before);
     memcpy(before, load, (size_t)c->nhosts * sizeof *load);
-    if ((size_t)plan->n + 1 > d->cap_plan) { /* kept from round to round: a big plan's pages are touched once */
-        d->cap_plan = (size_t)plan->n + 1;
-        free(d->plan);
-        d->plan = xmalloc(d->cap_plan * sizeof *d->plan);
-    }
     d->n_plan = 0;
     for (int i = 0; i < plan->n; i++) {
         const cons_migration *m = &plan->moves[i];
@@ -346,18 +368,8 @@ static void round_explain(ctl_dispatch *d, dround *r, const cons_plan *plan, con
         double t_before = load[m->to];
         double rise = power_watts(T->power, (t_before + V->req_mips) / cap_t) -
                       (count[m->to] > 0 ? power_watts(T->power, t_before / cap_t) : 0);
-        dispatch_move *mv = &d->plan[d->n_plan++];
-        memset(mv, 0, offsetof(dispatch_move, reason));
-        mv->outcome[0] = '\0';
-        mv->at_ms = now_ms;
-        snprintf(mv->vm_uuid, sizeof mv->vm_uuid, "%s", vm->uuid);
-        snprintf(mv->vm, sizeof mv->vm, "%s/%s", vm->owner_name, vm->name);
-        mv->vm_id = vm->id;
-        mv->from_id = hf->id;
-        mv->to_id = ht->id;
-        snprintf(mv->from, sizeof mv->from, "%s", hf->name);
-        snprintf(mv->to, sizeof mv->to, "%s", ht->name);
-        mv->kind = m->evacuation ? DISPATCH_EVACUATION : DISPATCH_OVERLOAD;
+        dispatch_move *mv =
+            plan_add(d, now_ms, m->evacuation ? DISPATCH_EVACUATION : DISPATCH_OVERLOAD, vm, hf, ht);
         if (m->evacuation)
             snprintf(mv->reason, sizeof mv->reason,
                      "%s is underloaded under %s (CPU %.0f%% of %.0f MHz): all its VMs fit on other hosts, so it can "
@@ -555,21 +567,7 @@ static void round_balance(ctl_dispatch *d, dround *r, yun_store *s, bool spread,
         const yun_vm *vm = &r->vms[r->vm_of[best_v]];
         const yun_host *ht = &r->hosts[r->host_of[best_t]];
         double tcap = consolidate_host_mips(&cl->hosts[best_t]);
-        if (d->n_plan + 1 > d->cap_plan) {
-            d->cap_plan = d->n_plan + 1;
-            d->plan = xrealloc(d->plan, d->cap_plan * sizeof *d->plan);
-        }
-        dispatch_move *mv = &d->plan[d->n_plan++];
-        memset(mv, 0, sizeof *mv);
-        mv->at_ms = now_ms;
-        mv->kind = DISPATCH_BALANCE;
-        snprintf(mv->vm_uuid, sizeof mv->vm_uuid, "%s", vm->uuid);
-        snprintf(mv->vm, sizeof mv->vm, "%s/%s", vm->owner_name, vm->name);
-        mv->vm_id = vm->id;
-        mv->from_id = hh->id;
-        mv->to_id = ht->id;
-        snprintf(mv->from, sizeof mv->from, "%s", hh->name);
-        snprintf(mv->to, sizeof mv->to, "%s", ht->name);
+        dispatch_move *mv = plan_add(d, now_ms, DISPATCH_BALANCE, vm, hh, ht);
         snprintf(mv->reason, sizeof mv->reason,
                  "%s has been above %.0f%% CPU for %lld s (%.0f%% with this round's plan); %s asks %.0f MHz: "
                  "predicted %s %.0f%% -> %.0f%%, %s %.0f%% -> %.0f%% (the %s host that stays under %.0f%%)",
@@ -592,16 +590,7 @@ static void round_balance(ctl_dispatch *d, dround *r, yun_store *s, bool spread,
 static void power_decide(ctl_ctx *c, ctl_dispatch *d, yun_store *s, const yun_host *h, dispatch_kind kind,
                          dispatch_mode mode, int64_t now_ms, const char *reason)
 {
-    if (d->n_plan + 1 > d->cap_plan) {
-        d->cap_plan = d->n_plan + 1;
-        d->plan = xrealloc(d->plan, d->cap_plan * sizeof *d->plan);
-    }
-    dispatch_move *mv = &d->plan[d->n_plan++];
-    memset(mv, 0, sizeof *mv);
-    mv->at_ms = now_ms;
-    mv->kind = kind;
-    mv->from_id = h->id;
-    snprintf(mv->from, sizeof mv->from, "%s", h->name);
+    dispatch_move *mv = plan_add(d, now_ms, kind, NULL, h, NULL);
     snprintf(mv->reason, sizeof mv->reason, "%s", reason);
     if (mode != DISPATCH_AUTO) {
         snprintf(mv->outcome, sizeof mv->outcome, "advised (dispatch.mode is %s)", dispatch_mode_name(mode));

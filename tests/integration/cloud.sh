@@ -111,6 +111,17 @@ admin_wait() {
   done
   return 1
 }
+# two_tiny_vms CPUS: uploads a 64M qcow2 image "tiny" and creates VMs a and b of CPUS vCPUs from it (64M, 1G
+# disk); sets HA and HB to the hosts the placement chose.
+two_tiny_vms() {
+  qemu-img create -q -f qcow2 "$YUN_TEST_DIR/tiny.qcow2" 64M
+  in_ns curl -sS -o /dev/null -H "Authorization: Bearer $YUN_TOKEN" -T "$YUN_TEST_DIR/tiny.qcow2" \
+    "$YUN_URL/v1/images?name=tiny"
+  HA=$(admin_api POST /v1/vms "{\"name\":\"a\",\"image\":\"tiny\",\"cpus\":$1,\"memory\":\"64M\",\"disk\":\"1G\"}" |
+    jq -r .placement.host)
+  HB=$(admin_api POST /v1/vms "{\"name\":\"b\",\"image\":\"tiny\",\"cpus\":$1,\"memory\":\"64M\",\"disk\":\"1G\"}" |
+    jq -r .placement.host)
+}
 # admin_setting KEY VALUE
 admin_setting() { admin_api PUT "/v1/settings/$1" "{\"value\":\"$2\"}" >/dev/null; }
 

@@ -30,12 +30,7 @@ tap_eval "three hosts are up" 'wait_for "[.hosts[] | select(.state == \"up\")] |
 api POST /v1/hosts/fake/disable >/dev/null # the all-in-one host: the VMs go to h2 and h3
 set_setting placement.algorithm worst-fit
 set_setting dispatch.interval_ms 1000
-qemu-img create -q -f qcow2 "$D/tiny.qcow2" 64M
-curl -sS -o /dev/null -H "Authorization: Bearer $A" -T "$D/tiny.qcow2" "$URL/v1/images?name=tiny"
-api POST /v1/vms '{"name":"a","image":"tiny","memory":"64M","disk":"1G"}' >/dev/null
-HA=$(jq -r .placement.host "$D/body")
-api POST /v1/vms '{"name":"b","image":"tiny","memory":"64M","disk":"1G"}' >/dev/null
-HB=$(jq -r .placement.host "$D/body")
+two_tiny_vms 1
 tap_eval "a and b run, on two hosts ($HA, $HB)" \
   '[ "$HA" != "$HB" ] && wait_for ".state == \"running\"" /v1/vms/a 20 && wait_for ".state == \"running\"" /v1/vms/b 20'
 

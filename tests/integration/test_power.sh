@@ -101,12 +101,7 @@ set_setting placement.cpu_ratio 4
 set_setting dispatch.interval_ms 1000
 set_setting dispatch.cooldown_ms 0
 set_setting power.headroom_hosts 0 # two stand-in hosts: N+1 would keep both on
-qemu-img create -q -f qcow2 "$D/tiny.qcow2" 64M
-curl -sS -o /dev/null -H "Authorization: Bearer $A" -T "$D/tiny.qcow2" "$URL/v1/images?name=tiny"
-api POST /v1/vms '{"name":"a","image":"tiny","cpus":4,"memory":"64M","disk":"1G"}' >/dev/null
-HA=$(jq -r .placement.host "$D/body")
-api POST /v1/vms '{"name":"b","image":"tiny","cpus":4,"memory":"64M","disk":"1G"}' >/dev/null
-HB=$(jq -r .placement.host "$D/body")
+two_tiny_vms 4
 tap_eval "a and b (4 vCPUs each) run on two hosts ($HA, $HB)" \
   '[ "$HA" != "$HB" ] && wait_for ".state == \"running\"" /v1/vms/a 20 && wait_for ".state == \"running\"" /v1/vms/b 20'
 

@@ -755,7 +755,8 @@ int ctl_dispatch_status_get(ctl_ctx *c, yun_store *s, dispatch_status *out, yun_
     out->watts_now = d->watts_now;
     out->watts_planned = d->watts_planned;
     out->plan = xcalloc(d->n_plan + 1, sizeof *out->plan);
-    memcpy(out->plan, d->plan, d->n_plan * sizeof *out->plan);
+    if (d->n_plan) /* no plan yet: d->plan may be NULL */
+        memcpy(out->plan, d->plan, d->n_plan * sizeof *out->plan);
     out->n_plan = d->n_plan;
     pthread_mutex_unlock(&d->lock);
     return 0;

@@ -60,16 +60,19 @@ static void write_host(api_req *rq, yun_buf *b, const yun_host *h, const sched_h
     jw_kstr(b, "mgmt_addr", h->mgmt_addr);
     jw_kint(b, "last_seen_ms", h->last_seen_ms);
     jw_kint(b, "registered_ms", h->registered_ms);
-    /* how yund switches it (never the secret: whether one is set) */
-    jw_key(b, "power");
-    buf_puts(b, "{");
-    jw_kstr(b, "driver", h->power_driver[0] ? h->power_driver : "none");
-    jw_kstr(b, "address", h->power_address);
-    jw_kstr(b, "user", h->power_user);
-    jw_kbool(b, "password_set", h->power_secret[0] != '\0');
-    jw_kstr(b, "command", h->power_command);
-    jw_kint(b, "changed_ms", h->power_changed_ms);
-    buf_puts(b, "}");
+    /* how yund switches it, for the admin only (a BMC's address and user, an operator's command); never the
+     * secret: whether one is set */
+    if (rq->user.is_admin) {
+        jw_key(b, "power");
+        buf_puts(b, "{");
+        jw_kstr(b, "driver", h->power_driver[0] ? h->power_driver : "none");
+        jw_kstr(b, "address", h->power_address);
+        jw_kstr(b, "user", h->power_user);
+        jw_kbool(b, "password_set", h->power_secret[0] != '\0');
+        jw_kstr(b, "command", h->power_command);
+        jw_kint(b, "changed_ms", h->power_changed_ms);
+        buf_puts(b, "}");
+    }
     if (sh) {
         jw_kint(b, "vcpus", sched_cpu_capacity(sh)); /* cores x placement.cpu_ratio: what the scheduler fills */
         jw_kint(b, "vms", sh->vms);

@@ -93,10 +93,11 @@ static int power_state_set(ctl_ctx *c, yun_store *s, int64_t host_id, const yun_
                         model_host_state_name(h->state), to == YUN_HOST_WAKING ? "waking" : "to standby");
     if (r == 0 && !power_managed(h))
         r = power_run(h, POWER_STATUS, NULL, err); /* says there is no driver, and how to set one */
-    int64_t vms = 0;
-    if (r == 0 && must_be_empty && (r = store_vm_count(s, -1, host_id, &vms, err)) == 0 && vms > 0)
-        r = yun_err_set(err, YUN_E_CONFLICT, "host %s still has %lld VM%s: drain it first (`yun host drain %s`)",
-                        h->name, (long long)vms, vms == 1 ? "" : "s", h->name);
+    ctl_drain_status ds = {0}; /* the VMs assigned to it, and those migrating away from it */
+    if (r == 0 && must_be_empty && (r = ctl_drain_status_get(s, host_id, &ds, err)) == 0 &&
+        ds.vms_left + ds.migrating > 0)
+        r = yun_err_set(err, YUN_E_CONFLICT, "host %s still has %d VM%s: drain it first (`yun host drain %s`)",
+                        h->name, ds.vms_left + ds.migrating, ds.vms_left + ds.migrating == 1 ? "" : "s", h->name);
     yun_host_state was = r == 0 ? h->state : YUN_HOST_UP;
     if (r == 0) {
         h->state = to;

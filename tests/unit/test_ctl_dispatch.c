@@ -426,6 +426,25 @@ static void test_allocations_become_caps(void **state)
     assert_int_equal(model_vm_effective_cap(&v[0], 2000), 0);
 }
 
+/* A host with a VM migrating away from it is not empty: no standby until the migration ends. */
+static void test_no_standby_under_a_migration(void **state)
+{
+    fx *f = *state;
+    yun_host cfg = {0};
+    snprintf(cfg.power_driver, sizeof cfg.power_driver, "script");
+    snprintf(cfg.power_command, sizeof cfg.power_command, "exit 0; :");
+    yun_err err = YUN_ERR_INIT;
+    assert_int_equal(ctl_host_power_set(f->c, f->s, f->h1, &cfg, false, NULL, &err), 0);
+    yun_vm a = running_on(f, "a", 1, H2);
+    a.migrate_from = f->h1;
+    a.state = YUN_VM_MIGRATING;
+    assert_int_equal(store_vm_update(f->s, &a, &err), 0);
+    assert_int_equal(ctl_host_standby(f->c, f->s, f->h1, T0, &err), -1);
+    assert_int_equal(err.code, YUN_E_CONFLICT);
+    assert_non_null(strstr(err.msg, "host h1 still has 1 VM: drain it first"));
+    assert_int_equal(host_of(f, f->h1).state, YUN_HOST_UP);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -437,6 +456,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_a_hot_cloud_wakes_a_host, setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_a_hot_host_sheds_a_vm, setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_allocations_become_caps, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_no_standby_under_a_migration, setup, fx_teardown),
     };
     return cmocka_run_group_tests_name("ctl_dispatch", tests, NULL, NULL);
 }

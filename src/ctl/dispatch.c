@@ -617,10 +617,10 @@ static void round_power(ctl_ctx *c, ctl_dispatch *d, yun_store *s, const dround 
 {
     const cons_cluster *cl = &r->c;
     int64_t spare = ctl_setting_i64_or_default(s, SET_POWER_HEADROOM_HOSTS);
-    double cpu_cap = 0, cpu_big = 0, cpu_need = 0, mem_cap = 0, mem_big = 0, mem_need = 0;
+    double cpu_total = 0, cpu_big = 0, cpu_need = 0, mem_total = 0, mem_big = 0, mem_need = 0;
     for (int h = 0; h < cl->nhosts; h++) {
         double cap = consolidate_host_mips(&cl->hosts[h]), mem = cl->hosts[h].ram;
-        cpu_cap += cap, mem_cap += mem;
+        cpu_total += cap, mem_total += mem;
         cpu_big = cap > cpu_big ? cap : cpu_big;
         mem_big = mem > mem_big ? mem : mem_big;
         cpu_need += r->load[h];
@@ -650,11 +650,11 @@ static void round_power(ctl_ctx *c, ctl_dispatch *d, yun_store *s, const dround 
         return;
     }
     if (sleeper && !waking &&
-        (cpu_cap - (double)spare * cpu_big < cpu_need || mem_cap - (double)spare * mem_big < mem_need)) {
+        (cpu_total - (double)spare * cpu_big < cpu_need || mem_total - (double)spare * mem_big < mem_need)) {
         snprintf(why, sizeof why,
                  "the %d hosts on keep less than %lld %s worth of room (CPU: %.0f MHz asked of "
                  "%.0f; memory: %.0f of %.0f MiB): %s wakes",
-                 cl->nhosts, (long long)spare, spare == 1 ? "host's" : "hosts'", cpu_need, cpu_cap, mem_need, mem_cap,
+                 cl->nhosts, (long long)spare, spare == 1 ? "host's" : "hosts'", cpu_need, cpu_total, mem_need, mem_total,
                  sleeper->name);
         power_decide(c, d, s, sleeper, DISPATCH_WAKE, mode, now_ms, why);
         return;
@@ -674,14 +674,14 @@ static void round_power(ctl_ctx *c, ctl_dispatch *d, yun_store *s, const dround 
             rest_big = oc > rest_big ? oc : rest_big;
             rest_mem_big = cl->hosts[o].ram > rest_mem_big ? cl->hosts[o].ram : rest_mem_big;
         }
-        double room = cpu_cap - cap - (double)spare * rest_big, mem_room = mem_cap - mem - (double)spare * rest_mem_big;
+        double room = cpu_total - cap - (double)spare * rest_big, mem_room = mem_total - mem - (double)spare * rest_mem_big;
         if (cl->nhosts < 2 || room < cpu_need || mem_room < mem_need)
             continue;
         snprintf(why, sizeof why,
                  "%s is empty: on standby it saves %.0f W idle; the %d hosts left keep %lld %s "
                  "worth of room (CPU: %.0f MHz asked of %.0f; memory: %.0f of %.0f MiB)",
                  host->name, power_watts(cl->hosts[h].power, 0), cl->nhosts - 1, (long long)spare,
-                 spare == 1 ? "host's" : "hosts'", cpu_need, cpu_cap - cap, mem_need, mem_cap - mem);
+                 spare == 1 ? "host's" : "hosts'", cpu_need, cpu_total - cap, mem_need, mem_total - mem);
         power_decide(c, d, s, host, DISPATCH_STANDBY, mode, now_ms, why);
         return;
     }

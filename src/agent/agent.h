@@ -36,6 +36,7 @@ typedef struct agent_config {
      * the domains this agent defines listen there, so yund's console proxy on another machine reaches them.
      * NULL or "": 127.0.0.1, for yund on the same machine. Never a wildcard (hv_vnc_listen_check). */
     const char *mgmt_addr;
+    int cores;                  /* 0: all the host's; else at most this many are offered to guests */
     int interval_ms;            /* 0: what yund says at registration (default 2000) */
     int shutdown_timeout_ms;    /* 0: 30 s between an ACPI shutdown request and a hard power-off */
     yun_hv *hv;                 /* NULL: open libvirt_uri; else use this one (not owned, e.g. hv_fake) */

@@ -193,6 +193,8 @@ static int register_once(const agent_config *cfg, yun_hv *hv, const char *disk_d
     uint64_t total = 0, avail = 0;
     if (agent_disk_mib(disk_dir, &total, &avail, NULL) < 0 && agent_disk_mib(".", &total, &avail, err) < 0)
         return -1; /* vm_dir is made after the first registration: until then the guess is "." */
+    if (cfg->cores > 0 && cfg->cores < ni.cores)
+        ni.cores = cfg->cores; /* --cores: the rest stay for the host's own work */
     proto_register m = {.cores = ni.cores,
                         .mhz = ni.mhz,
                         .mem_mib = (int64_t)ni.mem_mib,

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "agent/agent.h"
+#include "model/model.h"
 #include "util/http_client.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -32,6 +33,8 @@ static void usage(FILE *f)
                "                        VNC servers listen there for yund's console proxy (an IPv4/IPv6\n"
                "                        literal, never 0.0.0.0 or ::: VNC has no password; default\n"
                "                        127.0.0.1, for yund on this machine)\n"
+               "  --cores N             cores yun may give guests (default: all the host's); the rest stay\n"
+               "                        for the host's own work, and the dispatcher counts only these\n"
                "  --interval MS         pass interval (default: what yund says, 2000)\n"
                "  --shutdown-timeout MS how long a guest has to obey an ACPI shutdown (default 30000)\n"
                "  --bridge BR           guests join the host's existing bridge BR (e.g. br0 on the LAN)\n"
@@ -77,7 +80,7 @@ static int parse_ms(const char *s, const char *flag, int *out)
 int main(int argc, char **argv)
 {
     enum { O_CONTROLLER = 1, O_TOKEN, O_TOKEN_FILE, O_URI, O_NAME, O_MIGRATE, O_MGMT, O_INTERVAL, O_SHUTDOWN, O_BRIDGE,
-           O_NO_NET, O_HELP };
+           O_NO_NET, O_CORES, O_HELP };
     static const struct option opts[] = {
         {"controller", required_argument, NULL, O_CONTROLLER},
         {"token", required_argument, NULL, O_TOKEN},
@@ -90,6 +93,7 @@ int main(int argc, char **argv)
         {"shutdown-timeout", required_argument, NULL, O_SHUTDOWN},
         {"bridge", required_argument, NULL, O_BRIDGE},
         {"no-guest-network", no_argument, NULL, O_NO_NET},
+        {"cores", required_argument, NULL, O_CORES},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -116,6 +120,18 @@ int main(int argc, char **argv)
             break;
         case O_BRIDGE: cfg.bridge = optarg; break;
         case O_NO_NET: cfg.no_guest_network = true; break;
+        case O_CORES: {
+            char *end = NULL;
+            errno = 0;
+            long v = strtol(optarg, &end, 10);
+            if (errno || !end || *end || v < 1 || v > YUN_HOST_MAX_CORES) {
+                fprintf(stderr, "yun-agent: --cores wants a whole number of cores from 1 to %d, not '%s'\n",
+                        YUN_HOST_MAX_CORES, optarg);
+                return 2;
+            }
+            cfg.cores = (int)v;
+            break;
+        }
         case O_HELP: usage(stdout); return 0;
         default: usage(stderr); return 2;
         }

@@ -612,8 +612,8 @@ static void power_decide(ctl_ctx *c, ctl_dispatch *d, yun_store *s, const yun_ho
 /* After the plan: a host it leaves empty goes on standby when the hosts left on keep power.headroom_hosts
  * hosts' worth of room; a standby host is woken when a host stays above 90% CPU, or the hosts on lack that
  * room. At most one of either per round. Under the lock. */
-static void round_power(ctl_ctx *c, ctl_dispatch *d, yun_store *s, const dround *r, dispatch_mode mode, int64_t now_ms,
-                        bool spread)
+static void round_power(ctl_ctx *c, ctl_dispatch *d, yun_store *s, const dround *r, const cons_policy *policy,
+                        dispatch_mode mode, int64_t now_ms, bool spread)
 {
     const cons_cluster *cl = &r->c;
     int64_t spare = ctl_setting_i64_or_default(s, SET_POWER_HEADROOM_HOSTS);
@@ -636,16 +636,34 @@ static void round_power(ctl_ctx *c, ctl_dispatch *d, yun_store *s, const dround 
         if (!sleeper && r->hosts[i].state == YUN_HOST_STANDBY && power_managed(&r->hosts[i]))
             sleeper = &r->hosts[i];
     }
+    /* hot: above 90% with the plan done, or overloaded under the policy with no move planned off it (the VM it
+     * would shed fits on no host that is on) */
     int hot = -1;
-    for (int h = 0; h < cl->nhosts && hot < 0; h++)
-        if (r->load[h] > 0.9 * consolidate_host_mips(&cl->hosts[h]))
+    bool stuck = false;
+    for (int h = 0; h < cl->nhosts && hot < 0; h++) {
+        if (r->load[h] > 0.9 * consolidate_host_mips(&cl->hosts[h])) {
             hot = h;
+        } else if (policy && consolidate_host_overloaded(cl, policy, h)) {
+            bool relieved = false;
+            for (size_t i = 0; i < d->n_plan && !relieved; i++)
+                relieved = d->plan[i].vm_id > 0 && cluster_host(r, d->plan[i].from_id) == h;
+            if (!relieved)
+                hot = h, stuck = true;
+        }
+    }
     if (sleeper && !waking && hot >= 0) {
         double cap = consolidate_host_mips(&cl->hosts[hot]);
-        snprintf(why, sizeof why,
-                 "%s stays at %.0f%% CPU (%.0f of %.0f MHz) after this round's moves: more room is "
-                 "needed, so %s wakes",
-                 r->hosts[r->host_of[hot]].name, 100 * r->load[hot] / cap, r->load[hot], cap, sleeper->name);
+        if (stuck)
+            snprintf(why, sizeof why,
+                     "%s is overloaded under %s (%.0f%% CPU, %.0f of %.0f MHz) and no host that is on can take a "
+                     "VM off it: more room is needed, so %s wakes",
+                     r->hosts[r->host_of[hot]].name, policy->name, 100 * r->load[hot] / cap, r->load[hot], cap,
+                     sleeper->name);
+        else
+            snprintf(why, sizeof why,
+                     "%s stays at %.0f%% CPU (%.0f of %.0f MHz) after this round's moves: more room is "
+                     "needed, so %s wakes",
+                     r->hosts[r->host_of[hot]].name, 100 * r->load[hot] / cap, r->load[hot], cap, sleeper->name);
         power_decide(c, d, s, sleeper, DISPATCH_WAKE, mode, now_ms, why);
         return;
     }
@@ -729,7 +747,7 @@ int ctl_dispatch_tick(ctl_ctx *c, yun_store *s, int64_t now_ms, yun_err *err)
             round_balance(d, &r, s, spread, now_ms);
         round_act(c, d, s, &r, mode, now_ms);
         if (!d->skipped[0])
-            round_power(c, d, s, &r, mode, now_ms, spread);
+            round_power(c, d, s, &r, &policy, mode, now_ms, spread);
         round_allocate(c, s, &r); /* needs no metrics: held rounds too */
     }
     round_free(&r);

@@ -1,7 +1,8 @@
 # cloud.sh: sourced after lib.sh by tests that run a whole cloud: yund (all-in-one or with separate agents)
 # against private test hosts, driven through the real yun CLI.
 #
-#   yund_start STATE URI [extra yund flags]   starts yund --all-in-one on a free port; sets YUN_URL, YUN_TOKEN
+#   yund_start STATE URI [extra yund flags]   starts yund --all-in-one on a free port (URI none: yund alone,
+#                                              every host's agent started by the test); sets YUN_URL, YUN_TOKEN
 #                                              (inside network namespace $YUND_NETNS when set, where a test
 #                                              host's VNC listens: the CLI and curl then run there too;
 #                                              on address $YUND_ADDR when set, e.g. the host's own for agents
@@ -46,14 +47,15 @@ yund_start() {
   chmod 0755 "$state"
   YUND_PORT=${YUND_PORT:-$(free_port)}
   local addr=${YUND_ADDR:-127.0.0.1}
+  local aio=(--all-in-one --libvirt-uri "$uri")
+  [ "$uri" = none ] && aio=()
   # started directly (ip netns exec execs it), never through a function: $! must be yund itself, or
   # yund_kill9 and the exit hook would hit a subshell and leave yund running
   if [ -n "${YUND_NETNS:-}" ]; then
-    ip netns exec "$YUND_NETNS" "$YUN_BIN/yund" --all-in-one --state-dir "$state" --listen "$addr:$YUND_PORT" \
-      --libvirt-uri "$uri" "$@" >>"$state/yund.log" 2>&1 &
+    ip netns exec "$YUND_NETNS" "$YUN_BIN/yund" "${aio[@]}" --state-dir "$state" --listen "$addr:$YUND_PORT" \
+      "$@" >>"$state/yund.log" 2>&1 &
   else
-    "$YUN_BIN/yund" --all-in-one --state-dir "$state" --listen "$addr:$YUND_PORT" --libvirt-uri "$uri" "$@" \
-      >>"$state/yund.log" 2>&1 &
+    "$YUN_BIN/yund" "${aio[@]}" --state-dir "$state" --listen "$addr:$YUND_PORT" "$@" >>"$state/yund.log" 2>&1 &
   fi
   YUND_PID=$!
   export YUN_URL="http://$addr:$YUND_PORT"

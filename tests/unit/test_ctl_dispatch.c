@@ -362,6 +362,36 @@ static void test_a_hot_cloud_wakes_a_host(void **state)
     drop_power_log();
 }
 
+/* h1 at 85%: overloaded under yun (1.2 x 85% >= 1), though not above 90%; h2 is disabled and h3 on standby, so
+ * no host that is on can take a VM off h1: the plan has no move, and h3 is woken, saying so. */
+static void test_a_stuck_overload_wakes_a_host(void **state)
+{
+    fx *f = *state;
+    give_h3_a_driver(f);
+    set(f, "dispatch.mode", "auto");
+    yun_host h2 = host_of(f, H2), h3 = host_of(f, H3);
+    h2.state = YUN_HOST_DISABLED;
+    h3.state = YUN_HOST_STANDBY;
+    yun_err err = YUN_ERR_INIT;
+    assert_int_equal(store_host_update(f->s, &h2, &err), 0);
+    assert_int_equal(store_host_update(f->s, &h3, &err), 0);
+    yun_vm a = running_on(f, "a", 2, f->h1), b = running_on(f, "b", 2, f->h1);
+    ctl_dispatch_observe(f->c, a.uuid, T0, 100);
+    ctl_dispatch_observe(f->c, b.uuid, T0, 70);
+    round_at(f, T0, 1);
+    dispatch_status st = status(f);
+    assert_int_equal(st.n_plan, 1);
+    assert_int_equal(st.plan[0].kind, DISPATCH_WAKE);
+    assert_string_equal(st.plan[0].outcome, "started");
+    if (!strstr(st.plan[0].reason, "h1 is overloaded under yun (85% CPU, 6800 of 8000 MHz) and no host that is on "
+                                   "can take a VM off it: more room is needed, so h3 wakes"))
+        fail_msg("reason: %s", st.plan[0].reason);
+    ctl_dispatch_status_free(&st);
+    assert_int_equal(host_of(f, H3).state, YUN_HOST_WAKING);
+    assert_string_equal(power_log(), "h3\n");
+    drop_power_log();
+}
+
 /* Balancing beside the policy (npa: it moves nothing itself): h1 at 90%, above 85%, sheds one VM once it has
  * been hot for the hold time; pack sends the VM that leaves the target fullest, spread the coolest. */
 static void test_a_hot_host_sheds_a_vm(void **state)
@@ -463,6 +493,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rounds_hold, setup, teardown),
         cmocka_unit_test_setup_teardown(test_empty_host_goes_on_standby, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_hot_cloud_wakes_a_host, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_stuck_overload_wakes_a_host, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_hot_host_sheds_a_vm, setup, teardown),
         cmocka_unit_test_setup_teardown(test_allocations_become_caps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_standby_under_a_migration, setup, teardown),

@@ -20,6 +20,8 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: yun-sim run --trace DIR --policy POLICY [--hosts N] [--interval SECONDS] [--seed N]\n"
                "                   [--format json|table] [--plot DIR [--compare POLICY]] [--shuffle SEED]\n"
+               "                   [--host-mips M --host-ram MB --vm-mips M --vm-ram MB]  (another cloud than\n"
+               "                   CloudSim's: hosts of one M-MIPS element, as yund counts cores x MHz)\n"
                "       yun-sim policies\n"
                "       yun-sim place --hosts N --vms M --algo A [--seed S] [--format json]\n"
                "       yun-sim utility-curve --algos bs,gm,gmm,emm,pemm [--power-cost C]\n");
@@ -30,10 +32,10 @@ static void print_json(const char *policy, const sim_result *r)
     printf("{\"policy\": \"%s\", \"energy_kwh\": %.4f, \"migrations\": %ld, \"slatah\": %.8f, \"pdm\": %.8f, "
            "\"slav\": %.10f, \"esv\": %.10f, \"host_shutdowns\": %ld, \"step_ms_mean\": %.4f, \"step_ms_max\": %.4f, "
            "\"vms\": %d, \"hosts\": %d, \"steps\": %d, \"sla_overall\": %.8f, \"vms_finished\": %ld, "
-           "\"evacuation_migrations\": %ld}",
+           "\"evacuation_migrations\": %ld, \"host_seconds\": %.0f}",
            policy, r->m.energy_kwh, r->migrations, r->m.slatah, r->m.pdm, r->m.slav, r->m.esv, r->m.host_shutdowns,
            r->step_ms_mean, r->step_ms_max, r->vms, r->hosts, r->steps, r->m.sla_overall, r->vms_finished,
-           r->evacuations);
+           r->evacuations, r->m.host_seconds);
 }
 
 static void print_table(const char *policy, const sim_result *r)
@@ -87,6 +89,10 @@ static int cmd_run(int argc, char **argv, yun_err *err)
         {"plot", required_argument, 0, 'P'},
         {"compare", required_argument, 0, 'c'},
         {"shuffle", required_argument, 0, 'S'},
+        {"host-mips", required_argument, 0, 'M'},
+        {"host-ram", required_argument, 0, 'R'},
+        {"vm-mips", required_argument, 0, 'm'},
+        {"vm-ram", required_argument, 0, 'r'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -132,6 +138,16 @@ static int cmd_run(int argc, char **argv, yun_err *err)
                 return -1;
             cfg.shuffle = (uint64_t)v;
             break;
+        case 'M':
+        case 'R':
+        case 'm':
+        case 'r': {
+            const char *flag = o == 'M' ? "--host-mips" : o == 'R' ? "--host-ram" : o == 'm' ? "--vm-mips" : "--vm-ram";
+            if (parse_int(optarg, flag, 1, 100000000, &v, err) < 0)
+                return -1;
+            *(o == 'M' ? &cfg.host_mips : o == 'R' ? &cfg.host_ram : o == 'm' ? &cfg.vm_mips : &cfg.vm_ram) = (double)v;
+            break;
+        }
         case 'h':
             usage(stdout);
             return 0;

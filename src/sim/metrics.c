@@ -78,6 +78,7 @@ sim_metrics sim_metrics_total(sim_host_acct *h, int nh, const sim_vm_acct *v, in
         lost += v[i].lost_migrating_mips_s;
     }
     m.energy_kwh = energy / 3.6e6;
+    m.host_seconds = active;
     m.slatah = active > 0 ? viol / active : 0;
     m.pdm = req > 0 ? lost / req : 0;
     m.sla_overall = req > 0 ? (req - alloc) / req : 0;

@@ -35,6 +35,7 @@ typedef struct sim_vm_acct {
 
 typedef struct sim_metrics {
     double energy_kwh, slatah, pdm, slav, esv, sla_overall;
+    double host_seconds; /* the hosts' time on, summed */
     long host_shutdowns;
 } sim_metrics;
 

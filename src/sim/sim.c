@@ -198,6 +198,13 @@ int sim_run(const sim_trace *tr, const cons_policy *p, const sim_config *cfg, si
         H->ram = HOST_RAM;
         H->bw = HOST_BW;
         H->power = g5 ? &YUN_POWER_HP_ML110_G5 : &YUN_POWER_HP_ML110_G4;
+        if (cfg->host_mips > 0) {
+            H->pes = 1;
+            H->pe_mips = cfg->host_mips;
+            H->power = &YUN_POWER_HP_ML110_G5;
+        }
+        if (cfg->host_ram > 0)
+            H->ram = cfg->host_ram;
     }
     S.row = xmalloc((size_t)c->nvms * sizeof *S.row);
     for (int v = 0; v < c->nvms; v++)
@@ -215,8 +222,8 @@ int sim_run(const sim_trace *tr, const cons_policy *p, const sim_config *cfg, si
     for (int v = 0; v < c->nvms; v++) {
         cons_vm *V = &c->vms[v];
         int type = v / block;
-        V->mips = VM_MIPS[type];
-        V->ram = VM_RAM[type];
+        V->mips = cfg->vm_mips > 0 ? cfg->vm_mips : VM_MIPS[type];
+        V->ram = cfg->vm_ram > 0 ? cfg->vm_ram : VM_RAM[type];
         V->bw = VM_BW;
         V->ram_demand = V->ram; /* a VM being created reserves its RAM and bandwidth ... */
         V->bw_demand = V->bw;

@@ -25,11 +25,15 @@ typedef struct sim_config {
     bool series;            /* keep per-step series for plots */
     uint64_t shuffle;       /* 0: VMs in file-name order; else the seed of a random order (CloudSim
                                takes the folder's directory order, which decides the VM types) */
+    /* Another cloud than CloudSim's (0: CloudSim's): every host one processing element of host_mips (as yund
+     * counts a host: cores x MHz) with host_ram MB and the hp-ml110-g5 power model; every VM of vm_mips with
+     * vm_ram MB. bench/sim_to_real.sh gives the live test hosts' and guests' figures. */
+    double host_mips, host_ram, vm_mips, vm_ram;
 } sim_config;
 
 #define SIM_CONFIG_DEFAULT                                                                                             \
     {                                                                                                                  \
-        800, 300, 300, 1, false, 0                                                                                     \
+        800, 300, 300, 1, false, 0, 0, 0, 0, 0                                                                         \
     }
 
 typedef struct sim_series {

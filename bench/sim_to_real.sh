@@ -90,11 +90,13 @@ T0=$(date +%s.%N)
 : >"$W/polls"
 for k in $(seq 0 $((STEPS - 1))); do
   yun vm list -o json >"$W/vms.json"
+  pids=()
   for i in $(seq 1 "$VMS"); do
     pct=$(sed -n "$((k + 1))p" "$W/trace/${FILES[$((i - 1))]}" | awk '{printf "%d", $1 + 0.5}')
     load "$i" "$pct" &
+    pids+=($!)
   done
-  wait
+  wait "${pids[@]}" # not yund, also a child of this shell
   end=$(awk -v t="$T0" -v k="$k" -v s="$STEP" 'BEGIN { printf "%.3f", t + (k + 1) * s }')
   # polls: time, the step, the hosts' states, each VM's latest CPU sample
   while awk -v e="$end" -v n="$(date +%s.%N)" 'BEGIN { exit !(n < e - 1) }'; do

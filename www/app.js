@@ -469,6 +469,18 @@ const DISPATCH_CHARTS = [
   { title: 'Hosts up', unit: 'hosts', series: [['hosts_up', 'up']] },
   { title: 'Estimated power', unit: 'W', series: [['power_w', 'watts']] },
 ];
+const MIGRATION_CHART = { title: 'Migrations', unit: 'per min', series: [['migrations', 'started']] };
+
+// The live migrations the dispatcher started in each minute of the hour before `to` (ms), from its decisions.
+function migrationColumns(decisions, to) {
+  const t = [], n = [];
+  for (let m = 59; m >= 0; m--) { t.push((to - m * 60e3) / 1e3); n.push(0); }
+  for (const d of decisions) {
+    const i = 59 - Math.floor((to - d.at_ms) / 60e3);
+    if (d.vm && d.outcome === 'started' && i >= 0 && i < 60) n[i]++;
+  }
+  return { t, cols: { migrations: n } };
+}
 
 function Moves({ rows, label }) {
   return html`<table aria-label=${label}><thead><tr><th>When</th><th>VM</th><th>From</th><th>To</th><th>Kind</th>
@@ -481,13 +493,17 @@ function DispatchAdmin() {
   const [st, setSt] = useState(null);
   const [log, setLog] = useState(null);
   const [data, setData] = useState(null);
+  const [moves, setMoves] = useState(null);
   const [err, setErr] = useState(null);
   usePoll(async alive => {
     try {
       const to = Date.now();
-      const [s, l, m] = await Promise.all([api('GET', '/v1/dispatch'), api('GET', '/v1/dispatch/log?limit=50'),
+      const [s, l, m] = await Promise.all([api('GET', '/v1/dispatch'), api('GET', '/v1/dispatch/log?limit=500'),
         api('GET', `/v1/metrics?from=${to - 3600e3}&to=${to}&step=1m`).catch(() => null)]);
-      if (alive()) { setSt(s); setLog(l.decisions); setData(m && metricColumns(m)); setErr(null); }
+      if (alive()) {
+        setSt(s); setLog(l.decisions.slice(0, 50)); setData(m && metricColumns(m));
+        setMoves(migrationColumns(l.decisions, to)); setErr(null);
+      }
     } catch (e) { if (alive()) setErr(e); }
   }, 10e3, []);
   return html`<section><h2>Dispatcher</h2><${ErrorBox} error=${err} />
@@ -501,7 +517,8 @@ function DispatchAdmin() {
       <h3>The last round's plan</h3>${st.plan.length ? html`<${Moves} rows=${st.plan} label="Dispatcher plan" />`
         : html`<p class="muted" data-dispatch-plan="empty">Nothing to move.</p>`}`}
     <div class="charts">${DISPATCH_CHARTS.map(c => html`<div class="card chart"><h3>${c.title}</h3>
-      <${Chart} data=${data} spec=${c} /></div>`)}</div>
+      <${Chart} data=${data} spec=${c} /></div>`)}<div class="card chart"><h3>${MIGRATION_CHART.title}</h3>
+      <${Chart} data=${moves} spec=${MIGRATION_CHART} /></div></div>
     ${log && html`<h3>What it did (auto)</h3>${log.length ? html`<${Moves} rows=${log} label="Dispatcher decisions" />`
       : html`<p class="muted">Nothing yet: in advise the plan above is only shown.</p>`}`}
   </section>`;

@@ -342,6 +342,8 @@ async function main(which) {
   ok(await admin.locator('[data-dispatch-mode="advise"]').waitFor().then(() => true, () => false),
     'the Admin page shows the dispatcher in advise, with its policy');
   ok(await admin.getByRole('heading', { name: 'Estimated power' }).isVisible(), 'and the cloud\'s estimated power chart');
+  ok(await admin.locator('[data-chart="Migrations"][data-points="60"]').waitFor().then(() => true, () => false),
+    'and the dispatcher\'s migrations per minute over the last hour');
 
   const create = async (name, cpus) => {
     await alice.goto(URL + '/#/create');

@@ -26,7 +26,8 @@ typedef struct vm_hist {
     int64_t last_sample_ms;
     double hist[CONS_HISTORY]; /* utilisation, a fraction of the VM's size, most recent first */
     int hist_len;
-    int64_t moved_ms; /* when the dispatcher last started moving it; 0: never */
+    int64_t moved_ms; /* when the dispatcher last started moving it, or tried to; 0: never */
+    bool failed;      /* that try failed (the controller refused it) */
 } vm_hist;
 
 struct ctl_dispatch {
@@ -415,8 +416,9 @@ static void round_act(ctl_ctx *c, ctl_dispatch *d, yun_store *s, const dround *r
             snprintf(mv->outcome, sizeof mv->outcome, "advised (dispatch.mode is %s)", dispatch_mode_name(mode));
             continue; /* the plan shows it; the log is of what was done */
         } else if (vh && vh->moved_ms && now_ms - vh->moved_ms < cooldown) {
-            snprintf(mv->outcome, sizeof mv->outcome, "skipped: moved %lld s ago, cooldown %lld s",
-                     (long long)((now_ms - vh->moved_ms) / 1000), (long long)(cooldown / 1000));
+            snprintf(mv->outcome, sizeof mv->outcome, "skipped: %s %lld s ago, cooldown %lld s",
+                     vh->failed ? "its move failed" : "moved", (long long)((now_ms - vh->moved_ms) / 1000),
+                     (long long)(cooldown / 1000));
         } else if (under_way >= max_mig) {
             snprintf(mv->outcome, sizeof mv->outcome,
                      "skipped: %lld migrations under way, the most dispatch.max_migrations allows",
@@ -427,10 +429,12 @@ static void round_act(ctl_ctx *c, ctl_dispatch *d, yun_store *s, const dround *r
                 snprintf(mv->outcome, sizeof mv->outcome, "started");
                 under_way++;
                 if (vh)
-                    vh->moved_ms = now_ms;
+                    vh->moved_ms = now_ms, vh->failed = false;
                 log_info("dispatch: moving vm %s from %s to %s: %s", mv->vm, mv->from, mv->to, mv->reason);
-            } else {
+            } else { /* not tried again before the cooldown: a refusal (no free vCPUs there) lasts */
                 snprintf(mv->outcome, sizeof mv->outcome, "failed: %s", e.msg);
+                if (vh)
+                    vh->moved_ms = now_ms, vh->failed = true;
                 log_warn("dispatch: vm %s stays on %s: %s", mv->vm, mv->from, e.msg);
             }
         }

@@ -149,6 +149,36 @@ static void test_auto_moves_within_the_cooldown(void **state)
     ctl_dispatch_status_free(&st);
 }
 
+/* With no vCPU overcommit (placement.cpu_ratio 1) two idle 4-vCPU VMs cannot share a 4-core host: the policy
+ * plans the evacuation, the controller refuses it, and the VM is not tried again before its cooldown. */
+static void test_a_refused_move_waits_for_the_cooldown(void **state)
+{
+    fx *f = *state;
+    set(f, "dispatch.mode", "auto");
+    yun_vm a = running_on(f, "a", 4, f->h1), b = running_on(f, "b", 4, H2);
+    ctl_dispatch_observe(f->c, a.uuid, T0, 5);
+    ctl_dispatch_observe(f->c, b.uuid, T0, 5);
+    round_at(f, T0, 1);
+    dispatch_status st = status(f);
+    assert_int_equal(st.n_plan, 1);
+    if (!strstr(st.plan[0].outcome, "failed: ") || !strstr(st.plan[0].outcome, "free cores"))
+        fail_msg("outcome: %s", st.plan[0].outcome);
+    ctl_dispatch_status_free(&st);
+    ctl_dispatch_observe(f->c, a.uuid, T0 + MIN_MS, 5);
+    ctl_dispatch_observe(f->c, b.uuid, T0 + MIN_MS, 5);
+    round_at(f, T0 + MIN_MS, 1);
+    st = status(f);
+    assert_int_equal(st.n_plan, 1);
+    if (!strstr(st.plan[0].outcome, "skipped: its move failed 60 s ago, cooldown 900 s"))
+        fail_msg("outcome: %s", st.plan[0].outcome);
+    ctl_dispatch_status_free(&st);
+    dispatch_move *log;
+    size_t n;
+    ctl_dispatch_log(f->c, 10, &log, &n);
+    assert_int_equal(n, 2); /* the failure, then the skip */
+    free(log);
+}
+
 /* thr-mmt-0.8: two busy 4-vCPU VMs on one 4-core host: one is moved off the overloaded host. */
 static void test_overload_is_relieved(void **state)
 {
@@ -494,6 +524,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_empty_host_goes_on_standby, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_hot_cloud_wakes_a_host, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_stuck_overload_wakes_a_host, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_refused_move_waits_for_the_cooldown, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_hot_host_sheds_a_vm, setup, teardown),
         cmocka_unit_test_setup_teardown(test_allocations_become_caps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_standby_under_a_migration, setup, teardown),

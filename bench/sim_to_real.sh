@@ -85,6 +85,9 @@ load() {
   host=$(jq -r --arg v "v$1" '.vms[] | select(.name == $v) | .host' "$W/vms.json")
   ip netns exec "$(yun_testhost_netns "$host")" curl -sS -m 5 -o /dev/null "http://${ADDR[$1]}/cgi-bin/load?pct=$2" 2>/dev/null
 }
+# created two to a host as the simulator places them (at their full size); from now on vCPUs are overcommitted,
+# as the simulator's hosts take any VMs whose CPU use fits
+yun settings set placement.cpu_ratio 8 >/dev/null
 yun settings set dispatch.mode auto >/dev/null
 T0=$(date +%s.%N)
 : >"$W/polls"

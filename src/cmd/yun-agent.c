@@ -64,13 +64,14 @@ static char *read_token(const char *path)
     return xstrdup(line);
 }
 
-static int parse_ms(const char *s, const char *flag, int *out)
+/* A whole number of what (e.g. "milliseconds") from lo to hi for flag, or -1 with a message on stderr. */
+static int parse_int(const char *s, const char *flag, long lo, long hi, const char *what, int *out)
 {
     char *end = NULL;
     errno = 0;
     long v = strtol(s, &end, 10);
-    if (errno || !end || *end || v < 1 || v > 3600000) {
-        fprintf(stderr, "yun-agent: %s wants milliseconds between 1 and 3600000, not '%s'\n", flag, s);
+    if (errno || !end || *end || v < lo || v > hi) {
+        fprintf(stderr, "yun-agent: %s wants %s from %ld to %ld, not '%s'\n", flag, what, lo, hi, s);
         return -1;
     }
     *out = (int)v;
@@ -111,27 +112,19 @@ int main(int argc, char **argv)
         case O_MIGRATE: cfg.migrate_addr = optarg; break;
         case O_MGMT: cfg.mgmt_addr = optarg; break;
         case O_INTERVAL:
-            if (parse_ms(optarg, "--interval", &cfg.interval_ms) < 0)
+            if (parse_int(optarg, "--interval", 1, 3600000, "milliseconds", &cfg.interval_ms) < 0)
                 return 2;
             break;
         case O_SHUTDOWN:
-            if (parse_ms(optarg, "--shutdown-timeout", &cfg.shutdown_timeout_ms) < 0)
+            if (parse_int(optarg, "--shutdown-timeout", 1, 3600000, "milliseconds", &cfg.shutdown_timeout_ms) < 0)
                 return 2;
             break;
         case O_BRIDGE: cfg.bridge = optarg; break;
         case O_NO_NET: cfg.no_guest_network = true; break;
-        case O_CORES: {
-            char *end = NULL;
-            errno = 0;
-            long v = strtol(optarg, &end, 10);
-            if (errno || !end || *end || v < 1 || v > YUN_HOST_MAX_CORES) {
-                fprintf(stderr, "yun-agent: --cores wants a whole number of cores from 1 to %d, not '%s'\n",
-                        YUN_HOST_MAX_CORES, optarg);
+        case O_CORES:
+            if (parse_int(optarg, "--cores", 1, YUN_HOST_MAX_CORES, "a whole number of cores", &cfg.cores) < 0)
                 return 2;
-            }
-            cfg.cores = (int)v;
             break;
-        }
         case O_HELP: usage(stdout); return 0;
         default: usage(stderr); return 2;
         }

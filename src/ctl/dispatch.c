@@ -614,8 +614,9 @@ static void power_decide(ctl_ctx *c, ctl_dispatch *d, yun_store *s, const yun_ho
 }
 
 /* After the plan: a host it leaves empty goes on standby when the hosts left on keep power.headroom_hosts
- * hosts' worth of room; a standby host is woken when a host stays above 90% CPU, or the hosts on lack that
- * room. At most one of either per round. Under the lock. */
+ * hosts' worth of room; a standby host is woken when a host stays above 90% CPU, or is overloaded under the
+ * policy with no move planned off it, or the hosts on lack that room. At most one of either per round. Under
+ * the lock. */
 static void round_power(ctl_ctx *c, ctl_dispatch *d, yun_store *s, const dround *r, const cons_policy *policy,
                         dispatch_mode mode, int64_t now_ms, bool spread)
 {
@@ -647,7 +648,7 @@ static void round_power(ctl_ctx *c, ctl_dispatch *d, yun_store *s, const dround 
     for (int h = 0; h < cl->nhosts && hot < 0; h++) {
         if (r->load[h] > 0.9 * consolidate_host_mips(&cl->hosts[h])) {
             hot = h;
-        } else if (policy && consolidate_host_overloaded(cl, policy, h)) {
+        } else if (consolidate_host_overloaded(cl, policy, h)) {
             bool relieved = false;
             for (size_t i = 0; i < d->n_plan && !relieved; i++)
                 relieved = d->plan[i].vm_id > 0 && cluster_host(r, d->plan[i].from_id) == h;

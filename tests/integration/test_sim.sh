@@ -27,6 +27,18 @@ tap_eval "--hosts 0 is refused" "[ $rc = 2 ] && grep -q -- '--hosts' '$D/err'"
 "$SIM" run --trace "$FIX/trace_ok" --policy yun --hosts 4 >"$D/out" 2>"$D/err"
 tap_eval "json has the documented keys" "jq -e 'has(\"energy_kwh\") and has(\"migrations\") and has(\"slatah\") and has(\"pdm\") and has(\"slav\") and has(\"esv\") and has(\"host_shutdowns\") and has(\"step_ms_mean\") and .vms == 3 and .hosts == 4' '$D/out' >/dev/null"
 
+# another cloud than CloudSim's (bench/sim_to_real.sh's): three VMs of 1000 MIPS fit two to a host of 2000, so
+# at most two hosts are ever on; a host with less RAM than a VM takes none
+"$SIM" run --trace "$FIX/trace_ok" --policy yun --hosts 3 --host-mips 2000 --host-ram 1024 --vm-mips 1000 --vm-ram 128 \
+  >"$D/out" 2>"$D/err"
+tap_eval "--host-mips/--vm-mips: hosts of one 2000-MIPS element, host_seconds at most two hosts' time" \
+  "jq -e '.hosts == 3 and .vms == 3 and .host_seconds > 0 and .host_seconds <= 2 * 300 * .steps' '$D/out' >/dev/null"
+"$SIM" run --trace "$FIX/trace_ok" --policy yun --hosts 3 --host-mips 2000 --host-ram 100 --vm-mips 1000 --vm-ram 128 \
+  >"$D/out" 2>"$D/err"; rc=$?
+tap_eval "a VM bigger than every host's RAM is refused at the start, naming it" "[ $rc != 0 ] && grep -q '128 MB) fits on none of the 3 hosts' '$D/err'"
+"$SIM" run --trace "$FIX/trace_ok" --policy yun --vm-mips 0 >"$D/out" 2>"$D/err"; rc=$?
+tap_eval "--vm-mips 0 is refused" "[ $rc = 2 ] && grep -q -- '--vm-mips' '$D/err'"
+
 if command -v gnuplot >/dev/null; then
   "$SIM" run --trace "$FIX/trace_ok" --policy yun --hosts 4 --plot "$D/plot" --compare lr-mmt-1.2 >"$D/out" 2>"$D/err"
   tap_eval "--plot --compare writes three PNGs and both runs" "[ -s '$D/plot/active_hosts.png' ] && [ -s '$D/plot/power.png' ] && [ -s '$D/plot/heatmap.png' ] && jq -e 'length == 2' '$D/out' >/dev/null"

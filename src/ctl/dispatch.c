@@ -170,6 +170,12 @@ static void round_free(dround *r)
 #define BUSY_ASSIGNED 1
 #define BUSY_RAN 2
 
+/* The MHz of a host's cores as the round counts them (1000 when the host said none). */
+static int host_mhz(const yun_host *h)
+{
+    return h->mhz > 0 ? h->mhz : 1000;
+}
+
 static int cluster_host(const dround *r, int64_t host_id)
 {
     return host_id > 0 && host_id <= r->max_id ? r->by_id[host_id] : -1;
@@ -233,7 +239,7 @@ static int round_build(ctl_dispatch *d, yun_store *s, int64_t now_ms, int64_t in
             continue; /* disabled, draining and drained hosts are the operator's */
         cons_host *H = &c->hosts[c->nhosts];
         H->pes = 1; /* one element of cores x MHz: a VM of several vCPUs may ask for more than a core */
-        H->pe_mips = (double)(h->cores > 0 ? h->cores : 1) * (h->mhz > 0 ? h->mhz : 1000);
+        H->pe_mips = (double)(h->cores > 0 ? h->cores : 1) * host_mhz(h);
         H->ram = (double)h->mem_mib;
         H->bw = 1000;
         H->power = pm;
@@ -282,7 +288,7 @@ static int round_build(ctl_dispatch *d, yun_store *s, int64_t now_ms, int64_t in
                 vh->hist_len++;
         }
         cons_vm *V = &c->vms[c->nvms];
-        V->mips = (double)vm->cpus * ((double)r->hosts[r->host_of[h]].mhz > 0 ? r->hosts[r->host_of[h]].mhz : 1000);
+        V->mips = (double)vm->cpus * host_mhz(&r->hosts[r->host_of[h]]);
         V->ram = V->ram_demand = (double)vm->mem_mib;
         V->req_mips = u * V->mips;
         memcpy(V->hist, vh->hist, sizeof V->hist);
@@ -464,13 +470,13 @@ static void round_allocate(ctl_ctx *c, yun_store *s, const dround *r)
             const yun_vm *vm = &r->vms[r->vm_of[cl->hosts[h].vms[x]]];
             if (vm->host_id != hh->id || vm->state != YUN_VM_RUNNING)
                 continue;
-            int64_t full = (int64_t)vm->cpus * (hh->mhz > 0 ? hh->mhz : 1000);
+            int64_t full = (int64_t)vm->cpus * host_mhz(hh);
             pv[k] = (place_vm){.cpu_min = vm->min_mhz, .cpu_max = vm->max_mhz > 0 && vm->max_mhz < full ? vm->max_mhz : full,
                                .shares = vm->cpu_shares};
             pv[k].demand[PLACE_CPU] = vm->min_mhz;
             of[k++] = r->vm_of[cl->hosts[h].vms[x]];
         }
-        place_allocate(algo, pv, k, (double)hh->cores * (hh->mhz > 0 ? hh->mhz : 1000), alloc);
+        place_allocate(algo, pv, k, consolidate_host_mips(&cl->hosts[h]), alloc);
         for (int i = 0; i < k; i++)
             want[of[i]] = (int64_t)(alloc[i] + 0.5);
     }
@@ -642,10 +648,10 @@ static void round_power(ctl_ctx *c, ctl_dispatch *d, yun_store *s, const dround 
             sleeper = &r->hosts[i];
     }
     /* hot: above 90% with the plan done, or overloaded under the policy with no move planned off it (the VM it
-     * would shed fits on no host that is on) */
+     * would shed fits on no host that is on); looked for only when a host can be woken */
     int hot = -1;
     bool stuck = false;
-    for (int h = 0; h < cl->nhosts && hot < 0; h++) {
+    for (int h = 0; sleeper && !waking && h < cl->nhosts && hot < 0; h++) {
         if (r->load[h] > 0.9 * consolidate_host_mips(&cl->hosts[h])) {
             hot = h;
         } else if (consolidate_host_overloaded(cl, policy, h)) {
@@ -656,7 +662,7 @@ static void round_power(ctl_ctx *c, ctl_dispatch *d, yun_store *s, const dround 
                 hot = h, stuck = true;
         }
     }
-    if (sleeper && !waking && hot >= 0) {
+    if (hot >= 0) {
         double cap = consolidate_host_mips(&cl->hosts[hot]);
         if (stuck)
             snprintf(why, sizeof why,

@@ -9,8 +9,9 @@
  * runs no round. A round is skipped, saying why, while a host whose VMs ran there is down, a running VM has
  * sent no CPU sample yet, or its samples are stale. Then power: a host the plan leaves empty goes on standby
  * through its power driver (src/power) when the hosts left on keep power.headroom_hosts hosts' worth of room
- * (N+1 by default); a host on standby is woken when a host stays above 90% CPU after the plan, or the hosts
- * on lose that headroom. One of each per round; in advise they are only shown.
+ * (N+1 by default); a host on standby is woken when a host stays above 90% CPU after the plan, or the policy
+ * finds a host overloaded and plans no move off it, or the hosts on lose that headroom. One of each per round;
+ * in advise they are only shown. A move the controller refuses waits for the VM's cooldown too.
  * Balancing, beside the policy: a host above dispatch.balance_threshold_pct CPU for dispatch.balance_hold_ms
  * sheds one VM per round to a host that stays below the threshold and ends cooler than the source was, judged
  * by the load after the plan (so no ping-pong): the fullest such host with dispatch.objective pack (the
@@ -19,7 +20,8 @@
  * The model of a host for the policy: its capacity is cores x MHz (one processing element, so a VM of
  * several vCPUs can ask for more than one core's MHz), its RAM its memory; a VM's size is cpus x the MHz
  * of its host's cores and it needs its memory free on a host it moves to. Power by metrics.power_model
- * (hp-ml110-g5 when none). What it does not do yet: size VMs' CPU allocations. */
+ * (hp-ml110-g5 when none). Allocations: with a placement.algorithm that allocates, each running VM's CPU as
+ * that algorithm splits its host (place_allocate), kept as its alloc_mhz and enforced as its cap in auto. */
 #ifndef YUN_CTL_DISPATCH_H
 #define YUN_CTL_DISPATCH_H
 

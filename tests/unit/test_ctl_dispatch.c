@@ -83,6 +83,19 @@ static void two_idle_then_a_round(fx *f, yun_vm *a, yun_vm *b)
     round_at(f, T0, 1);
 }
 
+/* A minute later, a and b still 5% busy: a round whose one planned move has an outcome containing want. */
+static void a_minute_later(fx *f, const yun_vm *a, const yun_vm *b, const char *want)
+{
+    ctl_dispatch_observe(f->c, a->uuid, T0 + MIN_MS, 5);
+    ctl_dispatch_observe(f->c, b->uuid, T0 + MIN_MS, 5);
+    round_at(f, T0 + MIN_MS, 1);
+    dispatch_status st = status(f);
+    assert_int_equal(st.n_plan, 1);
+    if (!strstr(st.plan[0].outcome, want))
+        fail_msg("outcome: %s", st.plan[0].outcome);
+    ctl_dispatch_status_free(&st);
+}
+
 /* Two idle VMs on two hosts: the round plans to empty one of them onto the other, and says why. In advise,
  * nothing moves and the move is shown as advised. */
 static void test_advise_plans_and_moves_nothing(void **state)
@@ -138,15 +151,8 @@ static void test_auto_moves_within_the_cooldown(void **state)
     moved.state = YUN_VM_RUNNING;
     assert_int_equal(store_vm_update(f->s, &moved, &err), 0);
     ctl_dispatch_status_free(&st);
-    ctl_dispatch_observe(f->c, a.uuid, T0 + MIN_MS, 5);
-    ctl_dispatch_observe(f->c, b.uuid, T0 + MIN_MS, 5);
-    round_at(f, T0 + MIN_MS, 1);
-    st = status(f);
-    assert_int_equal(st.n_plan, 1);
-    if (!strstr(st.plan[0].outcome, "skipped: moved 60 s ago, cooldown 900 s"))
-        fail_msg("outcome: %s", st.plan[0].outcome);
+    a_minute_later(f, &a, &b, "skipped: moved 60 s ago, cooldown 900 s");
     assert_int_equal(get(f, moved.uuid).state, YUN_VM_RUNNING);
-    ctl_dispatch_status_free(&st);
 }
 
 /* With no vCPU overcommit (placement.cpu_ratio 1) two idle 4-vCPU VMs cannot share a 4-core host: the policy
@@ -164,14 +170,7 @@ static void test_a_refused_move_waits_for_the_cooldown(void **state)
     if (!strstr(st.plan[0].outcome, "failed: ") || !strstr(st.plan[0].outcome, "free cores"))
         fail_msg("outcome: %s", st.plan[0].outcome);
     ctl_dispatch_status_free(&st);
-    ctl_dispatch_observe(f->c, a.uuid, T0 + MIN_MS, 5);
-    ctl_dispatch_observe(f->c, b.uuid, T0 + MIN_MS, 5);
-    round_at(f, T0 + MIN_MS, 1);
-    st = status(f);
-    assert_int_equal(st.n_plan, 1);
-    if (!strstr(st.plan[0].outcome, "skipped: its move failed 60 s ago, cooldown 900 s"))
-        fail_msg("outcome: %s", st.plan[0].outcome);
-    ctl_dispatch_status_free(&st);
+    a_minute_later(f, &a, &b, "skipped: its move failed 60 s ago, cooldown 900 s");
     dispatch_move *log;
     size_t n;
     ctl_dispatch_log(f->c, 10, &log, &n);

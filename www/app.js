@@ -166,7 +166,7 @@ function CreateVm({ me }) {
   const [user, setUser] = useState(null);
   const [res, setRes] = useState(null);
   const [f, setF] = useState({ name: '', image: '', cpus: 1, memory: '128M', disk: '1G',
-    cpu_shares: '', cpu_cap: '', min_mhz: '', max_mhz: '' });
+    cpu_shares: '', cpu_cap: '', min_mhz: '', max_mhz: '', utility: '' });
   const [err, setErr] = useState(null);
   const [busy, setBusy] = useState(false);
   useEffect(() => {
@@ -182,7 +182,7 @@ function CreateVm({ me }) {
     ev.preventDefault();
     setErr(null); setBusy(true);
     const body = { name: f.name, image: f.image, cpus: Number(f.cpus), memory: f.memory, disk: f.disk };
-    for (const k of ['cpu_shares', 'cpu_cap', 'min_mhz', 'max_mhz']) if (f[k] !== '') body[k] = Number(f[k]);
+    for (const k of ['cpu_shares', 'cpu_cap', 'min_mhz', 'max_mhz', 'utility']) if (f[k] !== '') body[k] = Number(f[k]);
     try {
       const d = await api('POST', '/v1/vms', body);
       location.hash = '#/vm/' + d.vm.id;
@@ -207,7 +207,7 @@ function CreateVm({ me }) {
         <div><label for="vm-disk">Disk</label>
           <input id="vm-disk" required value=${f.disk} onInput=${set('disk')} title="e.g. 1G, 20G" /></div>
       </div>
-      <details><summary>CPU shares, cap and MHz</summary>
+      <details><summary>CPU shares, cap, MHz and utility</summary>
         <div class="row">
           <div><label for="vm-shares">CPU shares (weight)</label>
             <input id="vm-shares" type="number" min="2" max="262144" placeholder="1024" value=${f.cpu_shares} onInput=${set('cpu_shares')} /></div>
@@ -217,6 +217,8 @@ function CreateVm({ me }) {
             <input id="vm-min" type="number" min="0" placeholder="0" value=${f.min_mhz} onInput=${set('min_mhz')} /></div>
           <div><label for="vm-max">Max MHz</label>
             <input id="vm-max" type="number" min="0" placeholder="0" value=${f.max_mhz} onInput=${set('max_mhz')} /></div>
+          <div><label for="vm-utility">Utility per MHz</label>
+            <input id="vm-utility" type="number" min="1" max="1000" placeholder="1" value=${f.utility} onInput=${set('utility')} /></div>
         </div>
       </details>
       <${ErrorBox} error=${err} />
@@ -270,7 +272,7 @@ function VmPage({ id }) {
         <dt>Owner</dt><dd>${vm.owner}</dd>
         <dt>Image</dt><dd>${vm.image}</dd>
         <dt>Size</dt><dd>${vm.cpus} cpu, ${mib(vm.memory_mib)} memory (up to ${mib(vm.max_memory_mib)}), ${mib(vm.disk_mib)} disk</dd>
-        <dt>CPU</dt><dd>shares ${vm.cpu_shares}, cap ${vm.cpu_cap ? vm.cpu_cap + '%' : 'none'}${vm.alloc_mhz ? html`, allocated ${vm.alloc_mhz} MHz` : ''}</dd>
+        <dt>CPU</dt><dd>shares ${vm.cpu_shares}, cap ${vm.cpu_cap ? vm.cpu_cap + '%' : 'none'}${vm.alloc_mhz ? html`, allocated ${vm.alloc_mhz} MHz` : ''}${vm.utility > 1 ? html`, utility ${vm.utility} per MHz` : ''}</dd>
         <dt>Host</dt><dd>${vm.host || '–'}</dd>
         <dt>Address</dt><dd>${vm.address || '–'}</dd>
         <dt>Uptime</dt><dd>${vm.state === 'running' && vm.started_ms ? duration(now - vm.started_ms) : '–'}</dd>

@@ -72,6 +72,7 @@ static const vm_out vm_outs[] = {
     VO("cpu_cap", VO_INT, cpu_cap),
     VO("min_mhz", VO_INT, min_mhz),
     VO("max_mhz", VO_INT, max_mhz),
+    VO("utility", VO_INT, utility),
     VO("alloc_mhz", VO_I64, alloc_mhz), /* the placement algorithm's allocation, 0 none */
     VO_X("want", VO_WANT),
     VO_X("state", VO_STATE),
@@ -328,6 +329,7 @@ static const jfield create_fields[] = {
     {"cpu_cap", F_INT, false, 0, YUN_VM_MAX_CAP},
     {"min_mhz", F_INT, false, 0, YUN_VM_MAX_MHZ},
     {"max_mhz", F_INT, false, 0, YUN_VM_MAX_MHZ},
+    {"utility", F_INT, false, 0, YUN_VM_MAX_UTILITY}, /* 0: the default */
     {"start", F_BOOL, false},
     {"probe", F_STRING, false}, /* monitoring: an HTTP probe URL */
     {NULL, 0, false},
@@ -348,13 +350,13 @@ int h_vm_create(api_req *rq, api_resp *rs, yun_err *err)
         return -1;
     const char *name = NULL, *image = NULL;
     json_t *mem = NULL, *maxmem = NULL, *disk = NULL;
-    json_int_t cpus = 1, shares = 0, cap = 0, minmhz = 0, maxmhz = 0;
+    json_int_t cpus = 1, shares = 0, cap = 0, minmhz = 0, maxmhz = 0, utility = 0;
     int start = 1;
     const char *probe = NULL; /* monitoring: read by api_probe_take */
-    int r = api_unpack(j, err, "{s:s, s:s, s?I, s:o, s?o, s?o, s?I, s?I, s?I, s?I, s?b, s?s}", "name", &name, "image",
-                       &image, "cpus", &cpus, "memory", &mem, "max_memory", &maxmem, "disk", &disk, "cpu_shares",
-                       &shares, "cpu_cap", &cap, "min_mhz", &minmhz, "max_mhz", &maxmhz, "start", &start, "probe",
-                       &probe);
+    int r = api_unpack(j, err, "{s:s, s:s, s?I, s:o, s?o, s?o, s?I, s?I, s?I, s?I, s?I, s?b, s?s}", "name", &name,
+                       "image", &image, "cpus", &cpus, "memory", &mem, "max_memory", &maxmem, "disk", &disk,
+                       "cpu_shares", &shares, "cpu_cap", &cap, "min_mhz", &minmhz, "max_mhz", &maxmhz, "utility",
+                       &utility, "start", &start, "probe", &probe);
     (void)probe;
     yun_vm vm = {0};
     yun_user owner;
@@ -368,6 +370,7 @@ int h_vm_create(api_req *rq, api_resp *rs, yun_err *err)
     get_int(j, "cpu_cap", &vm.cpu_cap);
     get_int(j, "min_mhz", &vm.min_mhz);
     get_int(j, "max_mhz", &vm.max_mhz);
+    get_int(j, "utility", &vm.utility);
     if (!json_object_get(j, "cpus"))
         vm.cpus = 1;
     if (api_probe_take(j, &vm, api_probe_allow_hosts(rq->store), err) < 0) /* monitoring */
@@ -437,6 +440,7 @@ static const jfield patch_fields[] = {
     {"memory", F_SIZE, false, YUN_VM_MIN_MEM_MIB, YUN_VM_MAX_MEM_MIB},
     {"min_mhz", F_INT, false, 0, YUN_VM_MAX_MHZ},
     {"max_mhz", F_INT, false, 0, YUN_VM_MAX_MHZ},
+    {"utility", F_INT, false, 1, YUN_VM_MAX_UTILITY},
     {"probe", F_STRING, false}, /* monitoring: an HTTP probe URL, "" for none */
     {NULL, 0, false},
 };
@@ -450,8 +454,8 @@ int h_vm_patch(api_req *rq, api_resp *rs, yun_err *err)
     json_t *mem = NULL;
     json_int_t dummy;
     const char *probe = NULL; /* read by api_probe_take */
-    int r = api_unpack(j, err, "{s?I, s?I, s?o, s?I, s?I, s?s}", "cpu_shares", &dummy, "cpu_cap", &dummy, "memory",
-                       &mem, "min_mhz", &dummy, "max_mhz", &dummy, "probe", &probe);
+    int r = api_unpack(j, err, "{s?I, s?I, s?o, s?I, s?I, s?I, s?s}", "cpu_shares", &dummy, "cpu_cap", &dummy,
+                       "memory", &mem, "min_mhz", &dummy, "max_mhz", &dummy, "utility", &dummy, "probe", &probe);
     (void)probe;
     if (r < 0 || api_vm_resolve(rq, rq->params[0], &vm, err) < 0)
         goto fail;
@@ -464,6 +468,7 @@ int h_vm_patch(api_req *rq, api_resp *rs, yun_err *err)
     get_int(j, "cpu_cap", &nv.cpu_cap);
     get_int(j, "min_mhz", &nv.min_mhz);
     get_int(j, "max_mhz", &nv.max_mhz);
+    get_int(j, "utility", &nv.utility);
     if (api_json_size(j, "memory", &nv.mem_mib, err) < 0 ||
         api_probe_take(j, &nv, api_probe_allow_hosts(rq->store), err) < 0) /* monitoring */
         goto fail;

@@ -915,6 +915,7 @@ static const cli_opt vm_create_opts[] = {
     {"cpu-cap", "PCT", "at most this % of one core per vCPU (0 = no cap)"},
     {"min-mhz", "N", "CPU the placement engine reserves for the VM"},
     {"max-mhz", "N", "the most CPU the VM may use"},
+    {"utility", "N", "its value per MHz, 1-1000 (default 1): emm, pemm and yun give spare CPU to the highest first"},
     {"stopped", NULL, "create it without starting it"},
     {"probe", "URL", "an HTTP probe measured every interval, e.g. http://:80/ (empty host: the VM's address)"},
     WAIT_OPT,
@@ -928,6 +929,7 @@ static const cli_opt vm_set_opts[] = {
     {"memory", "SIZE", "memory, applied live by the balloon (at most the memory the VM was created with)"},
     {"min-mhz", "N", "CPU reserved by the placement engine"},
     {"max-mhz", "N", "the most CPU the VM may use"},
+    {"utility", "N", "its value per MHz, 1-1000 (default 1): emm, pemm and yun give spare CPU to the highest first"},
     OWNER_OPT,
     {NULL, NULL, NULL}};
 static const cli_opt vm_console_opts[] = {

@@ -95,6 +95,9 @@ static int tuning_opts(cli_ctx *ctx, const cli_args *a, json_t *body)
     if ((r = int_opt(ctx, a, "max-mhz", "max_mhz", 0, 100000000, body)) < 0)
         return -1;
     n += r;
+    if ((r = int_opt(ctx, a, "utility", "utility", 0, 100000000, body)) < 0)
+        return -1;
+    n += r;
     if ((r = size_opt(ctx, a, "memory", "memory", body)) < 0)
         return -1;
     return n + r;
@@ -389,7 +392,7 @@ int cli_vm_set(cli_ctx *ctx, const cli_args *a)
         json_decref(body);
         return n < 0 ? CLI_EXIT_USAGE
                      : cli_usage(ctx, "vm set needs at least one of --cpu-shares, --cpu-cap, --memory, --min-mhz, "
-                                      "--max-mhz");
+                                      "--max-mhz, --utility");
     }
     AUTOFREE char *p = vm_path(a, "");
     yun_err err = YUN_ERR_INIT;

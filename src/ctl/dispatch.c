@@ -448,16 +448,23 @@ static void round_act(ctl_ctx *c, ctl_dispatch *d, yun_store *s, const dround *r
     }
 }
 
+/* placement.algorithm, when it is one that allocates (the shares family and yun: place_algo_allocates), else
+ * false. */
+static bool allocating(yun_store *s, place_algo *algo)
+{
+    char name[32];
+    ctl_setting_get(s, SET_PLACEMENT_ALGORITHM, name, sizeof name, NULL);
+    return place_algo_parse(name, algo, NULL) == 0 && place_algo_allocates(*algo);
+}
+
 /* The CPU each running VM gets on its host by placement.algorithm when it is one that allocates (place.h:
  * its min_mhz, the spare by shares or utility, none beyond its max), written where it changed: the caps
  * ctl_agent_report sends while dispatch.mode is auto. VMs not running, or under another algorithm, get 0. */
 static void round_allocate(ctl_ctx *c, yun_store *s, const dround *r)
 {
     bool changed = false;
-    char name[32];
     place_algo algo;
-    ctl_setting_get(s, SET_PLACEMENT_ALGORITHM, name, sizeof name, NULL);
-    bool allocates = place_algo_parse(name, &algo, NULL) == 0 && place_algo_allocates(algo);
+    bool allocates = allocating(s, &algo);
     const cons_cluster *cl = &r->c;
     int64_t *want = xcalloc(r->nv + 1, sizeof *want);
     place_vm *pv = xcalloc((size_t)cl->nvms + 1, sizeof *pv);
@@ -472,7 +479,7 @@ static void round_allocate(ctl_ctx *c, yun_store *s, const dround *r)
                 continue;
             int64_t full = (int64_t)vm->cpus * host_mhz(hh);
             pv[k] = (place_vm){.cpu_min = vm->min_mhz, .cpu_max = vm->max_mhz > 0 && vm->max_mhz < full ? vm->max_mhz : full,
-                               .shares = vm->cpu_shares};
+                               .shares = vm->cpu_shares, .utility = vm->utility};
             pv[k].demand[PLACE_CPU] = vm->min_mhz;
             of[k++] = r->vm_of[cl->hosts[h].vms[x]];
         }
@@ -622,7 +629,9 @@ static void power_decide(ctl_ctx *c, ctl_dispatch *d, yun_store *s, const yun_ho
 /* After the plan: a host it leaves empty goes on standby when the hosts left on keep power.headroom_hosts
  * hosts' worth of room; a standby host is woken when a host stays above 90% CPU, or is overloaded under the
  * policy with no move planned off it, or the hosts on lack that room. At most one of either per round. Under
- * the lock. */
+ * the lock. While placement.algorithm allocates, a host above 90% is no reason to wake another: the algorithm
+ * gave its spare CPU to its VMs (up to their max), so a full host is its plan, not a shortage; it opens a
+ * host when a create's min fits on none that is on (the seed's "hosts added on demand"). */
 static void round_power(ctl_ctx *c, ctl_dispatch *d, yun_store *s, const dround *r, const cons_policy *policy,
                         dispatch_mode mode, int64_t now_ms, bool spread)
 {
@@ -651,8 +660,10 @@ static void round_power(ctl_ctx *c, ctl_dispatch *d, yun_store *s, const dround 
      * would shed fits on no host that is on); looked for only when a host can be woken */
     int hot = -1;
     bool stuck = false;
+    place_algo algo;
+    bool full_is_planned = allocating(s, &algo);
     for (int h = 0; sleeper && !waking && h < cl->nhosts && hot < 0; h++) {
-        if (r->load[h] > 0.9 * consolidate_host_mips(&cl->hosts[h])) {
+        if (!full_is_planned && r->load[h] > 0.9 * consolidate_host_mips(&cl->hosts[h])) {
             hot = h;
         } else if (consolidate_host_overloaded(cl, policy, h)) {
             bool relieved = false;

@@ -313,6 +313,7 @@ static int engine_pick(place_algo algo, const sched_host *hosts, size_t n, const
         pv.demand[PLACE_CPU] = (int64_t)vm->cpus * 1000;
     }
     pv.shares = vm->cpu_shares;
+    pv.utility = vm->utility;
     place_opts po = {.next_fit_from = from};
     char why[YUN_MSG_MAX - 40];
     int k = m > 0 ? place_choose(algo, ph, m, &pv, &po, why, (int)sizeof why) : -1;

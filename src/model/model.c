@@ -54,13 +54,15 @@ void model_vm_settable_copy(yun_vm *dst, const yun_vm *src)
     dst->mem_mib = src->mem_mib;
     dst->min_mhz = src->min_mhz;
     dst->max_mhz = src->max_mhz;
+    dst->utility = src->utility;
     memcpy(dst->probe, src->probe, sizeof dst->probe);
 }
 
 void model_vm_settable_str(const yun_vm *vm, char *out, size_t n)
 {
-    snprintf(out, n, "cpu_shares %d, cpu_cap %d, memory %lluM, min_mhz %d, max_mhz %d, probe \"%s\"", vm->cpu_shares,
-             vm->cpu_cap, (unsigned long long)vm->mem_mib, vm->min_mhz, vm->max_mhz, vm->probe);
+    snprintf(out, n, "cpu_shares %d, cpu_cap %d, memory %lluM, min_mhz %d, max_mhz %d, utility %d, probe \"%s\"",
+             vm->cpu_shares, vm->cpu_cap, (unsigned long long)vm->mem_mib, vm->min_mhz, vm->max_mhz, vm->utility,
+             vm->probe);
 }
 
 int model_vm_effective_cap(const yun_vm *vm, int host_mhz)
@@ -115,6 +117,12 @@ int model_vm_validate(yun_vm *vm, yun_err *err)
     if (vm->max_mhz && vm->min_mhz > vm->max_mhz)
         return yun_err_set(err, YUN_E_INVALID, "min-mhz %d is above max-mhz %d: the reservation cannot exceed the cap",
                            vm->min_mhz, vm->max_mhz);
+    if (vm->utility == 0)
+        vm->utility = YUN_VM_DEFAULT_UTILITY;
+    if (vm->utility < 1 || vm->utility > YUN_VM_MAX_UTILITY)
+        return yun_err_set(err, YUN_E_INVALID,
+                           "utility %d is out of range: give 1 to %d (its value per MHz; default %d)", vm->utility,
+                           YUN_VM_MAX_UTILITY, YUN_VM_DEFAULT_UTILITY);
     return 0;
 }
 

@@ -124,6 +124,8 @@ typedef struct yun_vm {
     int cpu_cap;                 /* % of one core per vCPU, 0 = no cap, else 1..100 */
     int min_mhz;                 /* reserved CPU for the placement engine, 0 = none */
     int max_mhz;                 /* the most the VM may use, 0 = cpus x host MHz */
+    int utility;                 /* (schema 9) its value per MHz it gets, 1..1000 (default 1): emm, pemm and yun
+                                  * give a host's spare CPU to the highest first */
     yun_vm_want want;
     yun_vm_state state;
     int64_t host_id;             /* 0 = not placed */
@@ -158,6 +160,8 @@ typedef struct yun_vm {
 #define YUN_VM_MAX_SHARES 262144
 #define YUN_VM_MAX_CAP 100               /* cpu_cap: % of one core per vCPU */
 #define YUN_VM_MAX_MHZ 1000000           /* min_mhz, max_mhz: the whole VM's, so 64 vCPUs at 15 GHz fit */
+#define YUN_VM_DEFAULT_UTILITY 1
+#define YUN_VM_MAX_UTILITY 1000
 /* The ranges of a host's numbers as its agent reports them: refused where they enter (the agent protocol),
  * so the cloud's sums over hosts stay far from overflow. */
 #define YUN_HOST_MAX_CORES 65536
@@ -180,7 +184,7 @@ int model_host_state_parse(const char *s);
 int model_name_validate(const char *name, const char *what, yun_err *err);
 
 /* What a user may change on a VM once it exists (PATCH /v1/vms/{name}, `yun vm set`): cpu_shares, cpu_cap,
- * mem_mib, min_mhz, max_mhz and probe. The copy of those from src to dst; and them as one line for logs. */
+ * mem_mib, min_mhz, max_mhz, utility and probe. The copy of those from src to dst; and them as one line for logs. */
 void model_vm_settable_copy(yun_vm *dst, const yun_vm *src);
 void model_vm_settable_str(const yun_vm *vm, char *out, size_t n);
 

@@ -409,9 +409,11 @@ static void test_lifecycle_through_agent_reports(void **state)
     json_decref(j);
 
     /* set, stop, reboot refused while stopped, start */
-    assert_int_equal(
-        call(f, "PATCH", "/v1/vms/web1", f->alice, "{\"cpu_shares\":512,\"cpu_cap\":50,\"memory\":96}", &j), 200);
+    assert_int_equal(call(f, "PATCH", "/v1/vms/web1", f->alice,
+                          "{\"cpu_shares\":512,\"cpu_cap\":50,\"memory\":96,\"utility\":7}", &j),
+                     200);
     assert_int_equal(json_integer_value(json_object_get(j, "cpu_shares")), 512);
+    assert_int_equal(json_integer_value(json_object_get(j, "utility")), 7);
     assert_int_equal(json_integer_value(json_object_get(j, "memory_mib")), 96);
     json_decref(j);
     assert_int_equal(call(f, "PATCH", "/v1/vms/web1", f->alice, "{\"memory\":\"1G\"}", &j), 400);

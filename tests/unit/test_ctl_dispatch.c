@@ -494,6 +494,70 @@ static void test_allocations_become_caps(void **state)
     assert_int_equal(model_vm_effective_cap(&v[0], 2000), 0);
 }
 
+/* emm gives a host's spare CPU to the VM of highest utility first (up to its max), and the VM's utility is
+ * what the store keeps: changed, the next round gives the spare to the other. */
+static void test_allocations_follow_utility(void **state)
+{
+    fx *f = *state;
+    set(f, "placement.algorithm", "emm");
+    yun_vm v[2];
+    yun_err err = YUN_ERR_INIT;
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < 2; i++) {
+            if (round == 0)
+                v[i] = fx_vm(f, fx_create(f, i ? "b" : "a", 4, 512, 1000).uuid);
+            v[i].host_id = f->h1;
+            v[i].state = YUN_VM_RUNNING;
+            v[i].utility = (i == round) ? 1 : 5; /* round 0: b is worth more; round 1: a */
+            assert_int_equal(store_vm_update(f->s, &v[i], &err), 0);
+            ctl_dispatch_observe(f->c, v[i].uuid, T0 + round * 2 * MIN_MS, 50);
+        }
+        round_at(f, T0 + round * 2 * MIN_MS, 1);
+        /* 8000 MHz: 1000 each, the 6000 left to the higher utility (its max: 4 vCPUs x 2000) */
+        assert_int_equal(get(f, v[0].uuid).utility, round == 0 ? 1 : 5);
+        assert_int_equal(get(f, v[0].uuid).alloc_mhz, round == 0 ? 1000 : 7000);
+        assert_int_equal(get(f, v[1].uuid).alloc_mhz, round == 0 ? 7000 : 1000);
+        v[0] = get(f, v[0].uuid), v[1] = get(f, v[1].uuid);
+    }
+}
+
+/* Under an allocating algorithm a host at 100% CPU is its plan (the spare handed out), not a reason to wake a
+ * host; under another algorithm the same load wakes one. */
+static void test_a_full_host_wakes_nothing_while_the_algorithm_allocates(void **state)
+{
+    fx *f = *state;
+    give_h3_a_driver(f);
+    set(f, "dispatch.mode", "auto");
+    set(f, "dispatch.policy", "dvfs"); /* no migrations: only the power rules act */
+    set(f, "power.headroom_hosts", "0");
+    set(f, "placement.algorithm", "emm");
+    yun_host h3 = host_of(f, H3);
+    h3.state = YUN_HOST_STANDBY;
+    yun_err err = YUN_ERR_INIT;
+    assert_int_equal(store_host_update(f->s, &h3, &err), 0);
+    yun_vm a = running_on(f, "a", 4, f->h1), b = running_on(f, "b", 4, f->h1);
+    for (int round = 0; round < 2; round++) {
+        int64_t t = T0 + round * 2 * MIN_MS;
+        if (round == 1)
+            set(f, "placement.algorithm", "first-fit");
+        ctl_dispatch_observe(f->c, a.uuid, t, 50);
+        ctl_dispatch_observe(f->c, b.uuid, t, 50); /* h1: 8000 of 8000 MHz */
+        round_at(f, t, 1);
+        dispatch_status st = status(f);
+        if (round == 0) {
+            assert_int_equal(st.n_plan, 0);
+            assert_int_equal(host_of(f, H3).state, YUN_HOST_STANDBY);
+        } else {
+            assert_int_equal(st.n_plan, 1);
+            assert_int_equal(st.plan[0].kind, DISPATCH_WAKE);
+            assert_non_null(strstr(st.plan[0].reason, "stays at 100% CPU"));
+            assert_int_equal(host_of(f, H3).state, YUN_HOST_WAKING);
+        }
+        ctl_dispatch_status_free(&st);
+    }
+    drop_power_log();
+}
+
 /* A host with a VM migrating away from it is not empty: no standby until the migration ends. */
 static void test_no_standby_under_a_migration(void **state)
 {
@@ -526,6 +590,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_a_refused_move_waits_for_the_cooldown, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_hot_host_sheds_a_vm, setup, teardown),
         cmocka_unit_test_setup_teardown(test_allocations_become_caps, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_allocations_follow_utility, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_full_host_wakes_nothing_while_the_algorithm_allocates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_standby_under_a_migration, setup, teardown),
     };
     return cmocka_run_group_tests_name("ctl_dispatch", tests, NULL, NULL);

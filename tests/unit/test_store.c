@@ -967,6 +967,7 @@ static const char *const downgrade[] = {
           "ALTER TABLE hosts DROP COLUMN power_user; ALTER TABLE hosts DROP COLUMN power_secret; "
           "ALTER TABLE hosts DROP COLUMN power_command; ALTER TABLE hosts DROP COLUMN power_changed_ms;",
     [8] = "ALTER TABLE vms DROP COLUMN alloc_mhz;",
+    [9] = "ALTER TABLE vms DROP COLUMN utility;",
 };
 
 /* Takes the file at path (today's schema) back to version v. */

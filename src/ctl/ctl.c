@@ -218,6 +218,8 @@ static void reserve(sched_host *h, const yun_vm *vm)
     h->used_mem_mib += vm->max_mem_mib ? vm->max_mem_mib : vm->mem_mib;
     h->used_disk_mib += vm->disk_mib;
     h->used_min_mhz += vm->min_mhz;
+    int64_t full = (int64_t)vm->cpus * h->mhz;
+    h->used_max_mhz += vm->max_mhz > 0 && vm->max_mhz < full ? vm->max_mhz : full;
 }
 
 /* Adds what one VM reserves to its host, and, while it migrates live, to its source as well: the source

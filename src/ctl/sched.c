@@ -252,8 +252,8 @@ static void copy_name(char *dst, size_t cap, const char *src)
  * other limit is checked here before, on the same numbers first-fit's refusal uses:
  *   - bin packing and pabfd place vCPUs: CPU in thousandths of a vCPU (core_mhz 1000, so reasons speak
  *     cores, or vCPUs when overcommitted); hosts without the VM's min_mhz unreserved are left out;
- *   - the shares family divides MHz: CPU is cores x MHz with the VMs' reserved MHz in use (reasons speak
- *     MHz); the VM's min is min_mhz, its max max_mhz or, uncapped, its vCPUs at the slowest candidate's
+ *   - the shares family divides MHz: CPU is cores x MHz with the VMs' reserved MHz in use (bs and gm: their
+ *     max, at which they hold every VM; reasons speak MHz); the VM's min is min_mhz, its max max_mhz or, uncapped, its vCPUs at the slowest candidate's
  *     clock (what it can use on any of them); hosts without the VM's vCPUs free are left out.
  * Memory in MiB, disk in whole GiB of what is free, network unconstrained. */
 static int engine_pick(place_algo algo, const sched_host *hosts, size_t n, const yun_vm *vm, sched_choice *out,
@@ -276,7 +276,8 @@ static int engine_pick(place_algo algo, const sched_host *hosts, size_t n, const
         copy_name(p->name, sizeof p->name, h->name); /* the reason may shorten it; the choice goes by index */
         if (mhz) {
             p->cap[PLACE_CPU] = (int64_t)h->cores * h->mhz;
-            p->used[PLACE_CPU] = h->used_min_mhz;
+            /* bs and gm hold every VM at its max, so the VMs there count at theirs; the others at their min */
+            p->used[PLACE_CPU] = algo == PLACE_BS || algo == PLACE_GM ? h->used_max_mhz : h->used_min_mhz;
             p->core_mhz = 0; /* reasons speak MHz, as the VM's min and max do */
             p->vcpus = false;
             slow = !slow || h->mhz < slow ? h->mhz : slow;

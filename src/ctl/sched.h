@@ -23,10 +23,11 @@ typedef struct sched_host {
     uint64_t disk_total_mib;
     uint64_t disk_free_mib; /* as the agent last reported */
     int vms;                /* VMs assigned, whatever their state */
-    int used_cpus;          /* sums over those VMs: cpus, max_mem_mib, disk_mib, min_mhz */
-    uint64_t used_mem_mib;
+    int used_cpus;          /* sums over those VMs: cpus, max_mem_mib, disk_mib, min_mhz, and max_mhz (a VM */
+    uint64_t used_mem_mib;  /* without one counted at its vCPUs x this host's MHz: what bs and gm place at) */
     uint64_t used_disk_mib;
     int64_t used_min_mhz;
+    int64_t used_max_mhz;
     int64_t last_vm_id; /* the highest id of those VMs, 0 if none: where the latest create went (next-fit) */
 } sched_host;
 

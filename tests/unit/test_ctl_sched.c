@@ -297,6 +297,7 @@ static void test_every_algorithm_counts_cpu_alike(void **state)
             hs[0].vcpus = sched_vcpus(2, 1);
             hs[0].used_cpus = 1;
             hs[0].used_min_mhz = 1000;
+            hs[0].used_max_mhz = 2000; /* one uncapped 1-vCPU VM */
             hs[0].used_mem_mib = 512;
             yun_vm v = vm_of(cases[k].cpus, 128, 1024);
             v.min_mhz = cases[k].min_mhz;
@@ -313,6 +314,7 @@ static void test_every_algorithm_counts_cpu_alike(void **state)
         /* and what fits, fits for every one of them */
         sched_host hs[1] = {host(1, "h1", 2, 8192, 102400)};
         hs[0].used_cpus = 1;
+        hs[0].used_max_mhz = 2000;
         yun_vm v = vm_of(1, 128, 1024);
         v.min_mhz = 1000;
         sched_choice c;
@@ -343,7 +345,7 @@ static void test_names_behave_as_named(void **state)
     a[0].vms = 1;
     a[0].used_cpus = 1;
     a[0].used_mem_mib = 1024;
-    a[0].used_min_mhz = 3500;
+    a[0].used_min_mhz = a[0].used_max_mhz = 3500;
     yun_vm v = vm_of(1, 512, 1024);
     v.min_mhz = 500;
     assert_string_equal(pick(a, 2, &v, "first-fit"), "h1");
@@ -364,6 +366,17 @@ static void test_names_behave_as_named(void **state)
     assert_int_equal(err.code, YUN_E_NO_CAPACITY);
     assert_non_null(strstr(err.msg, "no host has 2000 MHz of free CPU; the most free is 500 MHz, on h1"));
     assert_int_equal(sched_pick(a, 1, &v, "gmm", &c, &err), 0);
+    /* bs and gm count the VMs on a host at their max, as they placed them: h1's VM reserves 500 MHz but may
+     * use 3500, so a VM of max 1000 fits there for emm and not for bs, which takes the empty h2 */
+    a[0].used_min_mhz = 500;
+    v.max_mhz = 1000;
+    assert_string_equal(pick(a, 2, &v, "emm"), "h1");
+    assert_string_equal(pick(a, 2, &v, "bs"), "h2");
+    assert_string_equal(pick(a, 2, &v, "gm"), "h2");
+    a[0].used_max_mhz = 3000;
+    assert_string_equal(pick(a, 2, &v, "bs"), "h1");
+    a[0].used_min_mhz = a[0].used_max_mhz = 3500;
+    v.max_mhz = 0;
 
     /* gmm fills the hosts in use before an empty one; first-fit, bs and emm take the first */
     sched_host b[2] = {host(1, "h1", 2, 8192, 102400), host(2, "h2", 2, 8192, 102400)};

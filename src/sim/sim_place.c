@@ -138,6 +138,87 @@ void sim_instance_curve(int n_vms, uint64_t seed, sim_instance *out)
     }
 }
 
+void sim_instance_curve_hosts(sim_instance *in, int host_mhz, int64_t host_mem_mib)
+{
+    double f = host_mhz > 0 ? host_mhz / 5320.0 : 1;
+    for (int j = 0; j < in->n_hosts; j++) {
+        place_host *h = &in->hosts[j];
+        if (host_mhz > 0) {
+            h->core_mhz = 0; /* one core: reasons in MHz */
+            h->cap[PLACE_CPU] = host_mhz;
+        }
+        if (host_mem_mib > 0)
+            h->cap[PLACE_MEM] = host_mem_mib;
+    }
+    for (int i = 0; host_mhz > 0 && i < in->n_vms; i++) {
+        place_vm *v = &in->vms[i];
+        v->cpu_min = llround((double)v->cpu_min * f) > 1 ? llround((double)v->cpu_min * f) : 1;
+        v->cpu_max = llround((double)v->cpu_max * f) > v->cpu_min ? llround((double)v->cpu_max * f) : v->cpu_min;
+        v->demand[PLACE_CPU] = (v->cpu_min + v->cpu_max) / 2;
+    }
+}
+
+void sim_curve_online(place_algo algo, const sim_instance *in, int n_hosts, int n_vms, double power_cost,
+                      sim_curve_point *out)
+{
+    place_host *h = xcalloc((size_t)(n_hosts ? n_hosts : 1), sizeof *h);
+    int64_t *at_min = xcalloc((size_t)(n_hosts ? n_hosts : 1), sizeof *at_min);
+    int64_t *at_max = xcalloc((size_t)(n_hosts ? n_hosts : 1), sizeof *at_max);
+    int *where = xcalloc((size_t)(n_vms ? n_vms : 1), sizeof *where);
+    place_vm *pv = xcalloc((size_t)(n_vms ? n_vms : 1), sizeof *pv);
+    double *alloc = xcalloc((size_t)(n_vms ? n_vms : 1), sizeof *alloc);
+    bool at_max_used = algo == PLACE_BS || algo == PLACE_GM; /* as yund's scheduler (ctl/sched.c) */
+    int open = 0, rejected = 0;
+    for (int i = 0; i < n_vms; i++) {
+        const place_vm *v = &in->vms[i];
+        place_vm one = *v; /* as yund's create asks: min as its CPU demand, the max, shares and utility */
+        one.demand[PLACE_CPU] = v->cpu_min;
+        one.cpu_min = 0;
+        char why[256];
+        for (int j = 0; j < open; j++)
+            h[j].used[PLACE_CPU] = at_max_used ? at_max[j] : at_min[j];
+        int k = open ? place_choose(algo, h, open, &one, NULL, why, (int)sizeof why) : -1;
+        if (k < 0 && open < n_hosts) { /* it fits on no host that is on: one more is woken */
+            h[open] = in->hosts[open];
+            h[open].power = NULL; /* yund's scheduler knows no power model */
+            memset(h[open].used, 0, sizeof h[open].used);
+            if (place_choose(algo, &h[open], 1, &one, NULL, why, (int)sizeof why) == 0)
+                k = open++;
+        }
+        where[i] = k;
+        if (k < 0) {
+            rejected++;
+        } else {
+            at_min[k] += v->cpu_min;
+            at_max[k] += v->cpu_max;
+            h[k].used[PLACE_MEM] += v->demand[PLACE_MEM];
+            h[k].used[PLACE_DISK] += v->demand[PLACE_DISK];
+        }
+        /* the allocation on each host with the VMs placed so far, as the dispatcher's round makes it */
+        double utility = 0;
+        int used = 0;
+        for (int j = 0; j < open; j++) {
+            int c = 0;
+            for (int x = 0; x <= i; x++)
+                if (where[x] == j)
+                    pv[c++] = in->vms[x];
+            if (c == 0)
+                continue;
+            used++;
+            place_allocate(algo, pv, c, (double)h[j].cap[PLACE_CPU], alloc);
+            for (int x = 0; x < c; x++)
+                utility += (pv[x].utility > 0 ? pv[x].utility : 1) * alloc[x];
+        }
+        out[i] = (sim_curve_point){utility, utility - power_cost * used, used, rejected};
+    }
+    free(h);
+    free(at_min);
+    free(at_max);
+    free(where);
+    free(pv);
+    free(alloc);
+}
+
 void sim_instance_free(sim_instance *in)
 {
     free(in->hosts);
@@ -490,8 +571,13 @@ static void curve_usage(FILE *f)
 {
     fprintf(f, "usage: yun-sim utility-curve [--algos bs,gm,gmm,emm,pemm,yun] [--power-cost C] [--vms M]\n"
                "                             [--step K] [--seed S] [--seeds K] [--plot DIR] [--format table|json]\n"
+               "                             [--hosts N] [--host-mhz MHZ] [--host-mem MIB] [--online]\n"
                "  the dispatcher experiment: the first 1..M VMs of a seeded stream, hosts added on demand;\n"
-               "  utility and utility minus power per algorithm. --seeds K: K instances, a summary per algorithm.\n");
+               "  utility and utility minus power per algorithm. --seeds K: K instances, a summary per algorithm.\n"
+               "  --hosts N: at most N hosts (VMs that fit on none are rejected); --host-mhz: hosts of one core of\n"
+               "  MHZ, the VMs' CPU scaled to them; --host-mem: their memory (4096); --online: each VM placed on\n"
+               "  arrival beside the earlier ones, as yund's create places it (else all M from scratch).\n"
+               "  JSON also lists the instance's VMs (min, max, utility, memory).\n");
 }
 
 int sim_utility_curve_main(int argc, char **argv)
@@ -501,11 +587,14 @@ int sim_utility_curve_main(int argc, char **argv)
         {"vms", required_argument, 0, 'V'},   {"step", required_argument, 0, 'k'},
         {"seed", required_argument, 0, 's'},  {"seeds", required_argument, 0, 'S'},
         {"plot", required_argument, 0, 'P'},  {"format", required_argument, 0, 'f'},
+        {"hosts", required_argument, 0, 'H'}, {"host-mhz", required_argument, 0, 'M'},
+        {"host-mem", required_argument, 0, 'm'}, {"online", no_argument, 0, 'O'},
         {"help", no_argument, 0, 'h'},        {0, 0, 0, 0},
     };
     const char *algo_list = "bs,gm,gmm,emm,pemm,yun", *plot = NULL, *format = "table";
     double cost = 4000;
-    long vms = 200, step = 10, seed = 1, seeds = 1;
+    long vms = 200, step = 10, seed = 1, seeds = 1, max_hosts = 0, host_mhz = 0, host_mem = 0;
+    bool online = false;
     int o;
     optind = 1;
     opterr = 0;
@@ -536,6 +625,18 @@ int sim_utility_curve_main(int argc, char **argv)
         case 'f':
             format = optarg;
             break;
+        case 'H':
+            bad = parse_long(optarg, "--hosts", 1, 100000, &max_hosts);
+            break;
+        case 'M':
+            bad = parse_long(optarg, "--host-mhz", 100, 1000000, &host_mhz);
+            break;
+        case 'm':
+            bad = parse_long(optarg, "--host-mem", 1, 1L << 30, &host_mem);
+            break;
+        case 'O':
+            online = true;
+            break;
         case 'h':
             curve_usage(stdout);
             return 0;
@@ -556,39 +657,56 @@ int sim_utility_curve_main(int argc, char **argv)
     double *u = xcalloc((size_t)steps * (size_t)n_algos, sizeof *u);
     double *net = xcalloc((size_t)steps * (size_t)n_algos, sizeof *net);
     int *used = xcalloc((size_t)steps * (size_t)n_algos, sizeof *used);
+    int *rejected = xcalloc((size_t)steps * (size_t)n_algos, sizeof *rejected);
     double *sum_net = xcalloc((size_t)n_algos, sizeof *sum_net);
     int *best_count = xcalloc((size_t)n_algos, sizeof *best_count);
+    sim_curve_point *pts = xcalloc((size_t)vms, sizeof *pts);
+    sim_instance in = {0};
     for (long sd = seed; sd < seed + seeds; sd++) {
-        sim_instance in;
+        sim_instance_free(&in);
         sim_instance_curve((int)vms, (uint64_t)sd, &in);
+        sim_instance_curve_hosts(&in, (int)host_mhz, host_mem);
+        for (int a = 0; online && a < n_algos; a++) {
+            sim_curve_online(algos[a], &in, max_hosts ? (int)max_hosts : (int)vms, (int)vms, cost, pts);
+            for (int s = 0; s < steps; s++) {
+                const sim_curve_point *pt = &pts[(s + 1) * step < vms ? (s + 1) * step - 1 : vms - 1];
+                u[s * n_algos + a] = pt->utility;
+                net[s * n_algos + a] = pt->net_utility;
+                used[s * n_algos + a] = pt->hosts_used;
+                rejected[s * n_algos + a] = pt->rejected;
+            }
+        }
         for (int s = 0; s < steps; s++) {
             int m = (int)((s + 1) * step < vms ? (s + 1) * step : vms);
             ms[s] = m;
             double top = -INFINITY;
             for (int a = 0; a < n_algos; a++) {
-                place_plan plan;
-                place_opts po = {cost, (uint64_t)sd};
-                yun_err err = YUN_ERR_INIT;
-                /* hosts on demand: a pool of m hosts, never short; the plan opens what it needs */
-                if (place_run(algos[a], in.hosts, m, in.vms, m, &po, &plan, &err) < 0) {
-                    /* the generator makes valid instances; this would be a bug, reported as such */
-                    fprintf(stderr, "yun-sim: %s\n", err.msg);
-                    abort();
+                if (!online) {
+                    place_plan plan;
+                    place_opts po = {cost, (uint64_t)sd};
+                    yun_err err = YUN_ERR_INIT;
+                    /* hosts on demand: a pool of m hosts (at most --hosts), the plan opens what it needs */
+                    int pool = max_hosts && max_hosts < m ? (int)max_hosts : m;
+                    if (place_run(algos[a], in.hosts, pool, in.vms, m, &po, &plan, &err) < 0) {
+                        /* the generator makes valid instances; this would be a bug, reported as such */
+                        fprintf(stderr, "yun-sim: %s\n", err.msg);
+                        abort();
+                    }
+                    u[s * n_algos + a] = plan.utility;
+                    net[s * n_algos + a] = plan.net_utility;
+                    used[s * n_algos + a] = plan.hosts_used;
+                    rejected[s * n_algos + a] = plan.rejected;
+                    place_plan_free(&plan);
                 }
-                u[s * n_algos + a] = plan.utility;
-                net[s * n_algos + a] = plan.net_utility;
-                used[s * n_algos + a] = plan.hosts_used;
                 if (s == steps - 1)
-                    sum_net[a] += plan.net_utility;
-                if (s == steps - 1 && plan.net_utility > top)
-                    top = plan.net_utility;
-                place_plan_free(&plan);
+                    sum_net[a] += net[s * n_algos + a];
+                if (s == steps - 1 && net[s * n_algos + a] > top)
+                    top = net[s * n_algos + a];
             }
             if (s == steps - 1)
                 for (int a = 0; a < n_algos; a++)
                     best_count[a] += net[s * n_algos + a] >= top - 1e-6;
         }
-        sim_instance_free(&in);
     }
     if (seeds > 1) {
         printf("%ld instances (seeds %ld..%ld) of %ld VMs, power cost %.0f per active host\n", seeds, seed,
@@ -601,10 +719,17 @@ int sim_utility_curve_main(int argc, char **argv)
         for (int s = 0; s < steps; s++) {
             printf("%s{\"vms\": %d", s ? ",\n " : "", ms[s]);
             for (int a = 0; a < n_algos; a++)
-                printf(", \"%s\": {\"utility\": %.1f, \"utility_minus_power\": %.1f, \"hosts\": %d}",
-                       place_algo_name(algos[a]), u[s * n_algos + a], net[s * n_algos + a], used[s * n_algos + a]);
+                printf(", \"%s\": {\"utility\": %.1f, \"utility_minus_power\": %.1f, \"hosts\": %d, "
+                       "\"rejected\": %d}",
+                       place_algo_name(algos[a]), u[s * n_algos + a], net[s * n_algos + a], used[s * n_algos + a],
+                       rejected[s * n_algos + a]);
             printf("}");
         }
+        printf("],\n \"vms\": [");
+        for (int i = 0; i < in.n_vms; i++)
+            printf("%s{\"min_mhz\": %lld, \"max_mhz\": %lld, \"utility\": %.0f, \"memory_mib\": %lld}", i ? ", " : "",
+                   (long long)in.vms[i].cpu_min, (long long)in.vms[i].cpu_max, in.vms[i].utility,
+                   (long long)in.vms[i].demand[PLACE_MEM]);
         printf("]}\n");
     } else {
         printf("utility / utility minus power (%.0f per active host) / active hosts\n%5s", cost, "vms");
@@ -625,7 +750,10 @@ int sim_utility_curve_main(int argc, char **argv)
     free(u);
     free(net);
     free(used);
+    free(rejected);
     free(sum_net);
     free(best_count);
+    free(pts);
+    sim_instance_free(&in);
     return rc;
 }

@@ -44,6 +44,23 @@ void sim_instance_from_util(const double *util, int n_files, int n_samples, int 
  * hosts are never short: an algorithm opens the next one only when the open ones cannot take a VM. */
 void sim_instance_curve(int n_vms, uint64_t seed, sim_instance *out);
 
+/* Makes the curve instance's hosts one core of host_mhz (> 0) with its VMs' min and max scaled by
+ * host_mhz / 5320 (the G5's), and gives the hosts host_mem_mib (> 0) of memory: the instance at the size of
+ * the hosts a live run has (bench/utility_live.sh). 0 leaves either as it is. */
+void sim_instance_curve_hosts(sim_instance *in, int host_mhz, int64_t host_mem_mib);
+
+/* The curve as yund makes it, online: the VMs arrive one at a time and each is placed by place_choose on the
+ * hosts that are on, counting the VMs there at their min (bs and gm: at their max), as yund's create does; a
+ * VM that fits on none opens the next of n_hosts (a standby host woken), or is rejected when none is left.
+ * After each arrival, each host's CPU is split by place_allocate, as the dispatcher's round does. out[i]:
+ * after VM i. */
+typedef struct sim_curve_point {
+    double utility, net_utility; /* sum of utility x allocation; minus power_cost per host with a VM */
+    int hosts_used, rejected;
+} sim_curve_point;
+void sim_curve_online(place_algo algo, const sim_instance *in, int n_hosts, int n_vms, double power_cost,
+                      sim_curve_point *out);
+
 void sim_instance_free(sim_instance *in);
 
 /* `yun-sim place ...` and `yun-sim utility-curve ...`: argv[0] is the subcommand. Print to stdout, errors to

@@ -33,6 +33,10 @@ tap_eval "utility-curve --vms 0 is refused" "[ $rc = 2 ] && grep -q -- '--vms' '
 
 "$SIM" utility-curve --vms 40 --step 20 --power-cost 12000 --format json >"$D/uc" 2>"$D/err"
 tap_eval "utility-curve json: two rows, every default algorithm" "jq -e '.rows | length == 2 and (.[1] | has(\"bs\") and has(\"gm\") and has(\"gmm\") and has(\"emm\") and has(\"pemm\") and has(\"yun\"))' '$D/uc' >/dev/null"
+"$SIM" utility-curve --vms 12 --step 6 --hosts 2 --host-mhz 2096 --host-mem 65536 --online --algos bs,emm \
+  --format json >"$D/uo" 2>"$D/err"
+tap_eval "utility-curve --online --hosts 2 --host-mhz: VMs scaled to the hosts, bs rejects, emm does not" \
+  "jq -e '(.vms | length == 12 and all(.max_mhz <= 2096 and .min_mhz <= .max_mhz)) and .rows[1].bs.rejected > 0 and .rows[1].emm.rejected == 0 and .rows[1].bs.hosts == 2' '$D/uo' >/dev/null"
 
 if command -v gnuplot >/dev/null; then
   "$SIM" utility-curve --vms 30 --step 10 --plot "$D/plot" >"$D/out" 2>"$D/err"

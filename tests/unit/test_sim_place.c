@@ -151,6 +151,40 @@ static void test_utility_curve(void **state)
     assert_non_null(strstr(out, "3 instances"));
 }
 
+/* The curve at a live run's size, online: VMs scaled to one-core hosts of 2096 MHz; bs holds every VM at its
+ * max, so it opens the second host first and rejects once both are full of maxes, while emm, placing at the
+ * min, takes them all; the first VM alone gets its max; utility minus power charges each host with a VM. */
+static void test_utility_curve_online(void **state)
+{
+    (void)state;
+    sim_instance in;
+    sim_instance_curve(12, 1, &in);
+    sim_instance_curve_hosts(&in, 2096, 65536);
+    for (int i = 0; i < in.n_vms; i++) {
+        assert_true(in.vms[i].cpu_min >= 1 && in.vms[i].cpu_min <= in.vms[i].cpu_max);
+        assert_true(in.vms[i].cpu_max <= 2096);
+    }
+    assert_int_equal(in.hosts[0].cap[PLACE_CPU], 2096);
+    sim_curve_point bs[12], emm[12];
+    sim_curve_online(PLACE_BS, &in, 2, 12, 1000, bs);
+    sim_curve_online(PLACE_EMM, &in, 2, 12, 1000, emm);
+    assert_true(bs[0].utility == in.vms[0].utility * (double)in.vms[0].cpu_max);
+    assert_int_equal(bs[0].hosts_used, 1);
+    int64_t sum_max = 0, first_open = -1;
+    for (int i = 0; i < 12; i++) {
+        sum_max += in.vms[i].cpu_max;
+        if (bs[i].hosts_used == 2 && first_open < 0)
+            first_open = i;
+        assert_true(bs[i].net_utility == bs[i].utility - 1000.0 * bs[i].hosts_used);
+    }
+    assert_true(sum_max > 2 * 2096); /* so bs must reject some */
+    assert_true(first_open > 0);
+    assert_true(bs[11].rejected > 0);
+    assert_int_equal(emm[11].rejected, 0);
+    assert_true(emm[first_open].hosts_used == 1); /* where bs needed a second host, emm still fits on one */
+    sim_instance_free(&in);
+}
+
 static void test_utility_curve_plot(void **state)
 {
     (void)state;
@@ -181,6 +215,7 @@ int main(void)
         cmocka_unit_test(test_place_synthetic_all),
         cmocka_unit_test(test_place_errors),
         cmocka_unit_test(test_utility_curve),
+        cmocka_unit_test(test_utility_curve_online),
         cmocka_unit_test(test_utility_curve_plot),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -27,7 +27,6 @@ export YUN_BUILD=$BUILD YUN_ROOT=$(cd "$(dirname "$0")/.." && pwd)
 die() { echo "sim_to_real: $*" >&2; exit 1; }
 W=$YUN_TEST_DIR/bench
 STATE=$YUN_TEST_DIR/state
-POWER=$YUN_ROOT/tests/integration/testhost-power.sh
 mkdir -p "$W/trace"
 
 # ---- the stretch of the traces: VMS files, STEPS samples from START ----
@@ -45,24 +44,13 @@ for i in $(seq 1 "$HOSTS"); do
   yun_testhost_up "s$i" >/dev/null || die "test host s$i did not start"
   NAMES+=("s$i")
 done
-yun_on_exit 'for n in "${NAMES[@]}"; do f=$YUN_TEST_DIR/hosts/$n/agent.pid; [ -f "$f" ] && kill "$(cat "$f")"; done'
 yund_start "$STATE" none >&2 || die "yund did not start"
 for kv in "placement.algorithm first-fit" "metrics.interval_ms 2000" "dispatch.interval_ms $((STEP * 1000))" \
   "dispatch.cooldown_ms 0" "dispatch.max_migrations 64" "dispatch.balance_threshold_pct 100" \
   "power.headroom_hosts 0" "dispatch.policy $POLICY"; do
   yun settings set $kv >/dev/null || die "yun settings set $kv"
 done
-for n in "${NAMES[@]}"; do
-  h=$YUN_TEST_DIR/hosts/$n
-  printf '%s\n' "$YUN_BIN/yun-agent" --controller "$YUN_URL" --token-file "$STATE/agent.token" \
-    --libvirt-uri "$(yun_testhost_uri "$n")" --name "$n" --migrate-addr "$(yun_testhost_addr "$n")" >"$h/agent.args"
-  bash "$POWER" "$h" on
-done
-up() { [ "$(yun host list -o json | jq '[.hosts[] | select(.state == "up")] | length')" = "$HOSTS" ]; }
-wait_until 120 "$HOSTS hosts up" up || die "the hosts did not come up"
-for n in "${NAMES[@]}"; do
-  yun host power "$n" --driver script --command "bash $POWER $YUN_TEST_DIR/hosts/$n" >/dev/null || die "power driver of $n"
-done
+powered_agents "$STATE" "" "" "${NAMES[@]}" || die "the hosts did not come up, each with the test power driver"
 yun image build-starter >/dev/null 2>&1 || die "yun image build-starter failed"
 for i in $(seq 1 "$VMS"); do
   yun vm create "v$i" --image starter --cpus 1 --memory 128M --disk 1G >/dev/null 2>&1 || die "creating v$i"

@@ -130,3 +130,30 @@ admin_setting() { admin_api PUT "/v1/settings/$1" "{\"value\":\"$2\"}" >/dev/nul
 # so that `bash -c '...'` in wait_until sees them too
 export YUN_BIN
 export -f in_ns yun vm_field vm_state_is
+
+# powered_agents STATE PREFIX "AGENT FLAGS" NAME...: the agents of test hosts NAME... (started with
+# yun_testhost_up; yund already up on $YUN_URL with state STATE), each registered as host PREFIX+NAME and started
+# by the test power driver (testhost-power.sh "on", as a booting machine starts it, from HOSTDIR/agent.args);
+# waits until all are up, then gives each that driver through yund's script driver so the dispatcher can
+# switch it off and on. The agents are stopped by pid at exit. Says what failed and returns 1 if a step does.
+powered_agents() {
+  local state=$1 prefix=$2 flags=$3 n h
+  shift 3
+  POWERED_NAMES=("$@")
+  local power=$YUN_ROOT/tests/integration/testhost-power.sh
+  yun_on_exit 'for n in "${POWERED_NAMES[@]}"; do f=$YUN_TEST_DIR/hosts/$n/agent.pid; [ -f "$f" ] && kill "$(cat "$f")"; done'
+  for n in "$@"; do
+    h=$YUN_TEST_DIR/hosts/$n
+    # shellcheck disable=SC2086 # flags: separate words
+    printf '%s\n' "$YUN_BIN/yun-agent" --controller "$YUN_URL" --token-file "$state/agent.token" \
+      --libvirt-uri "$(yun_testhost_uri "$n")" --name "$prefix$n" --migrate-addr "$(yun_testhost_addr "$n")" \
+      $flags >"$h/agent.args"
+    bash "$power" "$h" on
+  done
+  _all_up() { [ "$(yun host list -o json | jq '[.hosts[] | select(.state == "up")] | length')" = "$1" ]; }
+  wait_until 120 "$# hosts up" _all_up "$#" || { echo "# hosts: $(yun host list | tr '\n' '|')"; return 1; }
+  for n in "$@"; do
+    yun host power "$prefix$n" --driver script --command "bash $power $YUN_TEST_DIR/hosts/$n" >/dev/null ||
+      { echo "# yun host power $prefix$n --driver script failed"; return 1; }
+  done
+}

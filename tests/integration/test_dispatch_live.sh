@@ -25,7 +25,6 @@ for n in A B C; do
   yun_testhost_up "$n" >/dev/null || { tap_fail "test host $n starts"; tap_done; exit 1; }
 done
 tap_ok "three test hosts: A, B and C"
-yun_on_exit 'for n in A B C; do f=$YUN_TEST_DIR/hosts/$n/agent.pid; [ -f "$f" ] && kill "$(cat "$f")"; done'
 yund_start "$STATE" none || { tap_fail "yund starts"; tap_done; exit 1; }
 tap_ok "yund starts (no agent of its own)"
 # vCPUs overcommitted 4:1, as a consolidating cloud runs (with 1, two 1-vCPU VMs never share a 1-core host)
@@ -35,22 +34,11 @@ for kv in "placement.algorithm worst-fit" "placement.cpu_ratio 4" "metrics.inter
 done
 
 # each host's agent, started by the power driver's "on" as a booting machine would start it
-for n in A B C; do
-  h=$YUN_TEST_DIR/hosts/$n
-  printf '%s\n' "$YUN_BIN/yun-agent" --controller "$YUN_URL" --token-file "$STATE/agent.token" \
-    --libvirt-uri "$(yun_testhost_uri "$n")" --name "host$n" --migrate-addr "$(yun_testhost_addr "$n")" \
-    --cores 1 >"$h/agent.args"
-  bash "$POWER" "$h" on
-done
+powered_agents "$STATE" host "--cores 1" A B C && tap_ok "the three agents register: three hosts up" ||
+  tap_fail "three hosts up, each with the test power driver"
 hosts_up() { [ "$(yun host list -o json | jq '[.hosts[] | select(.state == "up")] | length')" = "$1" ]; }
-wait_until 90 "three hosts up" hosts_up 3 && tap_ok "the three agents register: three hosts up" ||
-  tap_fail "three hosts up: $(yun host list | tr '\n' '|')"
 yun host show hostA -o json | jq -e '.cores == 1' >/dev/null && tap_ok "yun-agent --cores 1: the host offers one core" ||
   tap_fail "hostA's cores: $(yun host show hostA -o json | jq .cores)"
-for n in A B C; do
-  yun host power "host$n" --driver script --command "bash $POWER $YUN_TEST_DIR/hosts/$n" >/dev/null ||
-    tap_fail "yun host power host$n --driver script"
-done
 yun host show hostB -o json | jq -e '.power.driver == "script"' >/dev/null &&
   tap_ok "each host's power driver: the test driver, through yund's script driver" || tap_fail "hostB's power driver"
 libvirtd_runs() { [ "$(bash "$POWER" "$YUN_TEST_DIR/hosts/$1" status)" = on ]; }

@@ -66,6 +66,12 @@ yun vm set web1 --cpu-shares 512 --cpu-cap 50
 tap_eval "vm set shares and cap" '[ $RC = 0 ] && grep -q "web1: set cpu_shares=512, cpu_cap=50%" "$D/out"'
 yun vm set web1 --memory 96M
 tap_eval "vm set memory" '[ $RC = 0 ] && grep -q "web1: set memory=96M" "$D/out"'
+yun vm set web1 --utility 4
+tap_eval "vm set utility" '[ $RC = 0 ] && grep -q "web1: set utility=4" "$D/out"'
+yun vm show web1 -o json
+tap_eval "vm show: the utility kept" '[ $RC = 0 ] && jq -e ".utility == 4" "$D/out" >/dev/null'
+yun vm set web1 --utility 1001
+tap_eval "vm set utility 1001 is refused with the range" '[ $RC != 0 ] && grep -q "utility" "$D/err" && grep -q "1000" "$D/err"'
 yun vm show web1 -o json
 tap_eval "vm show -o json holds what was set" \
   '[ $RC = 0 ] && jq -e ".cpu_shares == 512 and .cpu_cap == 50 and .memory_mib == 96" "$D/out" >/dev/null'

@@ -79,9 +79,14 @@ load() { # VM PCT: the guest's /cgi-bin/load from its host's namespace (the gues
   ip netns exec "$(yun_testhost_netns "$(vm_field "$1" host)")" \
     curl -sS -m 5 -o /dev/null "http://$(vm_field "$1" address)/cgi-bin/load?pct=$2"
 }
-cputime() { # HOST DOMAIN: the time the guest's vCPUs ran, in ns, as libvirt counts it (the cap holds these
-  # threads; QEMU's own thread, 30-60 MHz more per TCG guest here, is not the guest's and not capped)
-  virsh -c "$(yun_testhost_uri "$1")" domstats --vcpu "$2" | awk -F= '/vcpu\.[0-9]+\.time=/ { t += $2 } END { printf "%.0f", t }'
+cputime() { # HOST DOMAIN: "WHEN NS": the time the guest's vCPUs ran, in ns, as libvirt counts it (the cap holds
+  # these threads; QEMU's own thread is not the guest's and not capped), and when (the middle of the call: each
+  # guest is timed over its own interval, as a call takes a few tenths of a second here)
+  local a b ns
+  a=$(date +%s.%N)
+  ns=$(virsh -c "$(yun_testhost_uri "$1")" domstats --vcpu "$2" | awk -F= '/vcpu\.[0-9]+\.time=/ { t += $2 } END { printf "%.0f", t }')
+  b=$(date +%s.%N)
+  awk -v a="$a" -v b="$b" -v ns="$ns" 'BEGIN { printf "%.3f %s\n", (a + b) / 2, ns }'
 }
 
 : >"$W/live.jsonl"
@@ -119,14 +124,12 @@ for algo in "${ALIST[@]}"; do
     jq -r '.vms[] | select(.state == "running") | "\(.name) \(.host) \(.domain)"' "$W/vms.json" >"$W/run"
     declare -A t0=()
     while read -r v h d; do t0[$v]=$(cputime "$h" "$d"); done <"$W/run"
-    s0=$(date +%s.%N)
     sleep "$WINDOW"
-    s1=$(date +%s.%N)
     row="[]"
     while read -r v h d; do
       t1=$(cputime "$h" "$d")
-      row=$(jq -c --arg v "$v" --arg h "$h" --argjson mhz "$(awk -v a="${t0[$v]}" -v b="$t1" -v s0="$s0" -v s1="$s1" -v f="$MHZ" \
-        'BEGIN { printf "%.1f", (b - a) / 1e9 / (s1 - s0) * f }')" \
+      row=$(jq -c --arg v "$v" --arg h "$h" --argjson mhz "$(awk -v a="${t0[$v]}" -v b="$t1" -v f="$MHZ" \
+        'BEGIN { split(a, x, " "); split(b, y, " "); printf "%.1f", (y[2] - x[2]) / 1e9 / (y[1] - x[1]) * f }')" \
         --argjson j "$(jq -c --arg v "$v" '.vms[] | select(.name == $v) | {utility, alloc_mhz, max_mhz, min_mhz}' "$W/vms.json")" \
         '. + [$j + {name: $v, host: $h, mhz: $mhz}]' <<<"$row")
     done <"$W/run"

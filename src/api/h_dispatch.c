@@ -63,7 +63,8 @@ int h_dispatch_log(api_req *rq, api_resp *rs, yun_err *err)
         return -1;
     dispatch_move *m;
     size_t n;
-    ctl_dispatch_log(rq->ctl, (size_t)limit, &m, &n);
+    if (ctl_dispatch_log(rq->store, (size_t)limit, &m, &n, err) < 0)
+        return -1;
     buf_puts(&rs->body, "{");
     write_moves(&rs->body, "decisions", m, n);
     buf_puts(&rs->body, "}");

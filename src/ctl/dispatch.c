@@ -40,8 +40,6 @@ struct ctl_dispatch {
     double watts_now, watts_planned;
     dispatch_move *plan;
     size_t n_plan, cap_plan;
-    dispatch_move *log; /* a ring of DISPATCH_LOG_MAX: what auto mode did with each move */
-    size_t log_next, log_n;
     uint64_t rng;
     struct hot {
         int64_t host_id, since_ms; /* above the balancing threshold since */
@@ -66,7 +64,6 @@ ctl_dispatch *ctl_dispatch_new(void)
 {
     ctl_dispatch *d = xcalloc(1, sizeof *d);
     pthread_mutex_init(&d->lock, NULL);
-    d->log = xcalloc(DISPATCH_LOG_MAX, sizeof *d->log);
     d->rng = 1;
     return d;
 }
@@ -78,7 +75,6 @@ void ctl_dispatch_free(ctl_dispatch *d)
     pthread_mutex_destroy(&d->lock);
     free(d->vms);
     free(d->plan);
-    free(d->log);
     free(d->hot);
     free(d);
 }
@@ -399,12 +395,12 @@ static void round_explain(ctl_dispatch *d, dround *r, const cons_plan *plan, con
     free(before);
 }
 
-static void log_push(ctl_dispatch *d, const dispatch_move *m)
+/* Keeps a decision auto mode acted on; a store that cannot take it is logged, the round goes on. */
+static void log_push(yun_store *s, dispatch_move *m)
 {
-    d->log[d->log_next] = *m;
-    d->log_next = (d->log_next + 1) % DISPATCH_LOG_MAX;
-    if (d->log_n < DISPATCH_LOG_MAX)
-        d->log_n++;
+    yun_err e = YUN_ERR_INIT;
+    if (store_decision_add(s, m, &e) < 0)
+        log_warn("dispatch: keeping the decision on %s: %s", m->vm[0] ? m->vm : m->from, e.msg);
 }
 
 /* In auto mode, starts the plan's moves within the limits; each gets its outcome. Under the lock. */
@@ -444,7 +440,7 @@ static void round_act(ctl_ctx *c, ctl_dispatch *d, yun_store *s, const dround *r
                 log_warn("dispatch: vm %s stays on %s: %s", mv->vm, mv->from, e.msg);
             }
         }
-        log_push(d, mv);
+        log_push(s, mv);
     }
 }
 
@@ -623,7 +619,7 @@ static void power_decide(ctl_ctx *c, ctl_dispatch *d, yun_store *s, const yun_ho
         snprintf(mv->outcome, sizeof mv->outcome, "failed: %s", e.msg);
         log_warn("dispatch: %s %s failed: %s", kind == DISPATCH_STANDBY ? "standby for" : "waking", h->name, e.msg);
     }
-    log_push(d, mv);
+    log_push(s, mv);
 }
 
 /* After the plan: a host it leaves empty goes on standby when the hosts left on keep power.headroom_hosts
@@ -808,14 +804,7 @@ void ctl_dispatch_status_free(dispatch_status *st)
     memset(st, 0, sizeof *st);
 }
 
-void ctl_dispatch_log(ctl_ctx *c, size_t max, dispatch_move **out, size_t *n)
+int ctl_dispatch_log(yun_store *s, size_t max, dispatch_move **out, size_t *n, yun_err *err)
 {
-    ctl_dispatch *d = ctl_dispatch_of(c);
-    pthread_mutex_lock(&d->lock);
-    size_t k = d->log_n < max ? d->log_n : max;
-    *out = xcalloc(k + 1, sizeof **out);
-    for (size_t i = 0; i < k; i++)
-        (*out)[i] = d->log[(d->log_next + DISPATCH_LOG_MAX - 1 - i) % DISPATCH_LOG_MAX];
-    *n = k;
-    pthread_mutex_unlock(&d->lock);
+    return store_decision_list(s, max < DISPATCH_LOG_MAX ? max : DISPATCH_LOG_MAX, out, n, err);
 }

@@ -42,17 +42,9 @@ typedef enum { DISPATCH_OFF, DISPATCH_ADVISE, DISPATCH_AUTO } dispatch_mode;
 typedef enum { DISPATCH_OVERLOAD, DISPATCH_EVACUATION, DISPATCH_STANDBY, DISPATCH_WAKE, DISPATCH_BALANCE } dispatch_kind;
 const char *dispatch_kind_name(dispatch_kind k);
 
-/* One decision: a move the policy planned, and what became of it. */
-typedef struct dispatch_move {
-    int64_t at_ms; /* the round's wall clock */
-    char vm_uuid[YUN_UUID_LEN];
-    char vm[2 * YUN_NAME_MAX]; /* owner/name */
-    int64_t vm_id, from_id, to_id;
-    char from[YUN_NAME_MAX + 192], to[YUN_NAME_MAX + 192];
-    dispatch_kind kind;             /* STANDBY and WAKE: from is the host, vm and to are empty */
-    char reason[1536];              /* the detector's view, the predicted load, the watts */
-    char outcome[YUN_MSG_MAX + 32]; /* "advised", "started", "skipped: ...", "failed: ..." */
-} dispatch_move;
+/* One decision: a move the policy planned, and what became of it (kind a dispatch_kind; STANDBY and WAKE: from
+ * is the host, vm and to are empty). The store keeps those auto mode acted on (model.h's yun_decision). */
+typedef yun_decision dispatch_move;
 
 typedef struct dispatch_status {
     dispatch_mode mode;
@@ -81,10 +73,12 @@ int ctl_dispatch_tick(ctl_ctx *c, yun_store *s, int64_t now_ms, yun_err *err);
 int ctl_dispatch_status_get(ctl_ctx *c, yun_store *s, dispatch_status *out, yun_err *err);
 void ctl_dispatch_status_free(dispatch_status *st);
 
-/* What auto mode did with each move it planned (started, skipped, failed), newest first, at most max (the log
- * keeps DISPATCH_LOG_MAX; advise's moves are only in the status's plan). *out is malloc'd: free() it. */
+/* What auto mode did with each move it planned (started, skipped, failed) and each host it put on standby or
+ * woke, newest first, at most max (at most DISPATCH_LOG_MAX per call; the store keeps the newest
+ * STORE_DECISIONS_KEPT, across restarts; advise's moves are only in the status's plan). *out is malloc'd:
+ * free() it. */
 #define DISPATCH_LOG_MAX 500
-void ctl_dispatch_log(ctl_ctx *c, size_t max, dispatch_move **out, size_t *n);
+int ctl_dispatch_log(yun_store *s, size_t max, dispatch_move **out, size_t *n, yun_err *err);
 
 const char *dispatch_mode_name(dispatch_mode m);
 

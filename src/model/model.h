@@ -148,6 +148,21 @@ typedef struct yun_vm {
     int64_t alloc_mhz;
 } yun_vm;
 
+/* One decision of the dispatcher (ctl/dispatch.h calls it dispatch_move), kept in the store (schema 10) so
+ * `yun dispatch log` outlives a restart: a move it planned and what became of it, or a host it put on
+ * standby or woke (vm, vm_uuid and to empty then). */
+typedef struct yun_decision {
+    int64_t id;    /* the store's, rising; 0 before it is kept */
+    int64_t at_ms; /* the round's wall clock */
+    char vm_uuid[YUN_UUID_LEN];
+    char vm[2 * YUN_NAME_MAX]; /* owner/name */
+    int64_t vm_id, from_id, to_id;
+    char from[YUN_NAME_MAX + 192], to[YUN_NAME_MAX + 192];
+    int kind;                       /* a dispatch_kind */
+    char reason[1536];              /* the detector's view, the predicted load, the watts */
+    char outcome[YUN_MSG_MAX + 32]; /* "advised", "started", "skipped: ...", "failed: ..." */
+} yun_decision;
+
 /* The ranges of a VM's numbers: the API refuses a number outside them where it enters (jfield), and
  * model_vm_validate checks them again, so no sum or product of them can overflow downstream. */
 #define YUN_VM_MAX_CPUS 64

@@ -212,6 +212,17 @@ int store_console_delete(yun_store *s, const char *vm_uuid, yun_err *err)
     return need_str(vm_uuid, "VM UUID", err) ?: s->ops->console_delete(s, vm_uuid, err);
 }
 
+int store_decision_add(yun_store *s, yun_decision *d, yun_err *err)
+{
+    return s->ops->decision_add(s, d, err);
+}
+int store_decision_list(yun_store *s, size_t max, yun_decision **out, size_t *n, yun_err *err)
+{
+    *out = NULL;
+    *n = 0;
+    return s->ops->decision_list(s, max, out, n, err);
+}
+
 int store_user_password_get(yun_store *s, int64_t user_id, char *out, size_t n, yun_err *err)
 {
     if (!out || n == 0)

@@ -19,7 +19,7 @@ typedef struct yun_store yun_store;
 
 /* The schema version this build writes. store_open migrates an older database forward (each migration
  * in its own transaction) and refuses a newer one with YUN_E_STORE and a message saying which versions. */
-#define STORE_SCHEMA_VERSION 9
+#define STORE_SCHEMA_VERSION 10
 
 /* path: a file name ("var/yun.db"), or "sqlite:PATH", or ":memory:" for tests. The file is created when absent
  * and migrated to STORE_SCHEMA_VERSION; its directory must exist. A file that is not a yun database is refused. */
@@ -95,6 +95,12 @@ int store_console_set(yun_store *s, const char *vm_uuid, const char *data, size_
  * NUL is not counted in *n); NOT_FOUND when nothing was stored yet. */
 int store_console_get(yun_store *s, const char *vm_uuid, char **out, size_t *n, yun_err *err);
 int store_console_delete(yun_store *s, const char *vm_uuid, yun_err *err);
+
+/* The dispatcher's decisions (schema 10). add keeps one (d->id set), dropping those older than the newest
+ * STORE_DECISIONS_KEPT; list gives the newest first, at most max (*out malloc'd, free() it; none: n 0). */
+#define STORE_DECISIONS_KEPT 10000
+int store_decision_add(yun_store *s, yun_decision *d, yun_err *err);
+int store_decision_list(yun_store *s, size_t max, yun_decision **out, size_t *n, yun_err *err);
 
 /* Passwords (schema 2). Kept apart from yun_user so the hash is read only where a password is checked, never
  * copied along with every user. hash is libsodium's crypto_pwhash_str output (under 128 bytes); "" means the

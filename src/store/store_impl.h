@@ -52,6 +52,9 @@ typedef struct store_ops {
     int (*console_get)(yun_store *s, const char *vm_uuid, char **out, size_t *n, yun_err *err);
     int (*console_delete)(yun_store *s, const char *vm_uuid, yun_err *err);
 
+    int (*decision_add)(yun_store *s, yun_decision *d, yun_err *err);
+    int (*decision_list)(yun_store *s, size_t max, yun_decision **out, size_t *n, yun_err *err);
+
     int (*password_get)(yun_store *s, int64_t user_id, char *out, size_t n, yun_err *err);
     int (*password_set)(yun_store *s, int64_t user_id, const char *hash, yun_err *err);
     int (*session_create)(yun_store *s, const char *token_hash, int64_t user_id, int64_t expires_ms, yun_err *err);

@@ -124,6 +124,20 @@ static const char *const migrations[] = {
     "ALTER TABLE vms ADD COLUMN alloc_mhz INTEGER NOT NULL DEFAULT 0;",
     /* 8 -> 9: a VM's utility per MHz, by which emm, pemm and yun give out spare CPU (issue 10) */
     "ALTER TABLE vms ADD COLUMN utility INTEGER NOT NULL DEFAULT 1;",
+    /* 9 -> 10: the dispatcher's decisions, so its log outlives a restart (kind: ctl/dispatch.h's dispatch_kind) */
+    "CREATE TABLE decisions ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " at_ms INTEGER NOT NULL,"
+    " kind INTEGER NOT NULL,"
+    " vm_uuid TEXT NOT NULL,"
+    " vm TEXT NOT NULL,"
+    " vm_id INTEGER NOT NULL,"
+    " from_id INTEGER NOT NULL,"
+    " to_id INTEGER NOT NULL,"
+    " from_host TEXT NOT NULL,"
+    " to_host TEXT NOT NULL,"
+    " reason TEXT NOT NULL,"
+    " outcome TEXT NOT NULL);",
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
                "one migration per schema version: bump STORE_SCHEMA_VERSION with each new migration");
@@ -183,6 +197,9 @@ enum {
     ST_SETTING_GET,
     ST_SETTING_SET,
     ST_CONSOLE_SET,
+    ST_DECISION_ADD,
+    ST_DECISION_PRUNE,
+    ST_DECISION_LIST,
     ST_CONSOLE_GET,
     ST_CONSOLE_DELETE,
     ST_VM_EXISTS_UUID,
@@ -266,6 +283,11 @@ static const char *const sql[ST__COUNT] = {
     [ST_CONSOLE_SET] = "INSERT INTO consoles (vm_uuid, data, updated_ms) VALUES (?1, ?2, ?3) "
                        "ON CONFLICT (vm_uuid) DO UPDATE SET data = excluded.data, updated_ms = excluded.updated_ms",
     [ST_CONSOLE_GET] = "SELECT data FROM consoles WHERE vm_uuid = ?1",
+    [ST_DECISION_ADD] = "INSERT INTO decisions (at_ms, kind, vm_uuid, vm, vm_id, from_id, to_id, from_host, to_host, "
+                        "reason, outcome) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) RETURNING id",
+    [ST_DECISION_PRUNE] = "DELETE FROM decisions WHERE id <= ?1",
+    [ST_DECISION_LIST] = "SELECT id, at_ms, kind, vm_uuid, vm, vm_id, from_id, to_id, from_host, to_host, reason, "
+                         "outcome FROM decisions ORDER BY id DESC LIMIT ?1",
     [ST_CONSOLE_DELETE] = "DELETE FROM consoles WHERE vm_uuid = ?1",
     [ST_VM_EXISTS_UUID] = "SELECT 1 FROM vms WHERE uuid = ?1",
     [ST_PASSWORD_GET] = "SELECT password_hash FROM users WHERE id = ?1",
@@ -1239,6 +1261,67 @@ static int sq_session_expire(yun_store *s, int64_t now_ms, int64_t *removed, yun
     return 0;
 }
 
+/* ---- the dispatcher's decisions ---- */
+static int read_decision(sqlite3_stmt *st, yun_decision *d, yun_err *err)
+{
+    (void)err;
+    memset(d, 0, sizeof *d);
+    d->id = sqlite3_column_int64(st, 0);
+    d->at_ms = sqlite3_column_int64(st, 1);
+    d->kind = sqlite3_column_int(st, 2);
+    COL_FIELD(st, 3, d->vm_uuid);
+    COL_FIELD(st, 4, d->vm);
+    d->vm_id = sqlite3_column_int64(st, 5);
+    d->from_id = sqlite3_column_int64(st, 6);
+    d->to_id = sqlite3_column_int64(st, 7);
+    COL_FIELD(st, 8, d->from);
+    COL_FIELD(st, 9, d->to);
+    COL_FIELD(st, 10, d->reason);
+    COL_FIELD(st, 11, d->outcome);
+    return 0;
+}
+
+static int sq_decision_add(yun_store *s, yun_decision *d, yun_err *err)
+{
+    sq_store *q = SQ(s);
+    {
+        AUTORESET sqlite3_stmt *st = stmt(q, ST_DECISION_ADD, err);
+        if (!st)
+            return -1;
+        sqlite3_bind_int64(st, 1, d->at_ms);
+        sqlite3_bind_int(st, 2, d->kind);
+        BIND_FIELD(st, 3, d->vm_uuid);
+        BIND_FIELD(st, 4, d->vm);
+        sqlite3_bind_int64(st, 5, d->vm_id);
+        sqlite3_bind_int64(st, 6, d->from_id);
+        sqlite3_bind_int64(st, 7, d->to_id);
+        BIND_FIELD(st, 8, d->from);
+        BIND_FIELD(st, 9, d->to);
+        BIND_FIELD(st, 10, d->reason);
+        BIND_FIELD(st, 11, d->outcome);
+        if (step(q, st, true) != SQLITE_ROW)
+            return db_fail(q, err, "keeping a dispatcher decision");
+        d->id = sqlite3_column_int64(st, 0);
+    }
+    AUTORESET sqlite3_stmt *st = stmt(q, ST_DECISION_PRUNE, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, d->id - STORE_DECISIONS_KEPT);
+    if (step(q, st, true) != SQLITE_DONE)
+        return db_fail(q, err, "dropping old dispatcher decisions");
+    return 0;
+}
+
+static int sq_decision_list(yun_store *s, size_t max, yun_decision **out, size_t *n, yun_err *err)
+{
+    sq_store *q = SQ(s);
+    AUTORESET sqlite3_stmt *st = stmt(q, ST_DECISION_LIST, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, (int64_t)(max < STORE_DECISIONS_KEPT ? max : STORE_DECISIONS_KEPT));
+    return GET_ALL(q, st, read_decision, out, n, "dispatcher decisions", err);
+}
+
 /* ---- open, migrate, close ---- */
 static int user_version(sq_store *q, int *v, yun_err *err)
 {
@@ -1377,6 +1460,8 @@ static const store_ops sqlite_ops = {
     .session_delete = sq_session_delete,
     .session_delete_user = sq_session_delete_user,
     .session_expire = sq_session_expire,
+    .decision_add = sq_decision_add,
+    .decision_list = sq_decision_list,
 };
 
 yun_store *store_sqlite_open(const char *path, yun_err *err)

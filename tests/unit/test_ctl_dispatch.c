@@ -125,7 +125,8 @@ static void test_advise_plans_and_moves_nothing(void **state)
     round_at(f, T0 + 1000, 0);
     dispatch_move *log;
     size_t n;
-    ctl_dispatch_log(f->c, 10, &log, &n);
+    yun_err err = YUN_ERR_INIT;
+    assert_int_equal(ctl_dispatch_log(f->s, 10, &log, &n, &err), 0);
     assert_int_equal(n, 0);
     free(log);
 }
@@ -173,8 +174,14 @@ static void test_a_refused_move_waits_for_the_cooldown(void **state)
     a_minute_later(f, &a, &b, "skipped: its move failed 60 s ago, cooldown 900 s");
     dispatch_move *log;
     size_t n;
-    ctl_dispatch_log(f->c, 10, &log, &n);
-    assert_int_equal(n, 2); /* the failure, then the skip */
+    yun_err err = YUN_ERR_INIT;
+    assert_int_equal(ctl_dispatch_log(f->s, 10, &log, &n, &err), 0);
+    assert_int_equal(n, 2); /* the failure, then the skip: newest first, kept in the store */
+    assert_non_null(strstr(log[0].outcome, "skipped: its move failed 60 s ago"));
+    assert_non_null(strstr(log[1].outcome, "failed: "));
+    assert_int_equal(log[1].kind, DISPATCH_EVACUATION);
+    assert_string_equal(log[1].vm_uuid, a.uuid);
+    assert_true(log[0].id > log[1].id && log[0].at_ms == T0 + MIN_MS && log[1].at_ms == T0);
     free(log);
 }
 

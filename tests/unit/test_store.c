@@ -723,6 +723,53 @@ static void test_settings(void **state)
     store_close(s);
 }
 
+/* The dispatcher's decisions: kept whole, listed newest first up to max, and only the newest
+ * STORE_DECISIONS_KEPT stay. */
+static void test_decisions(void **state)
+{
+    (void)state;
+    yun_store *s = mem_store();
+    yun_err err = YUN_ERR_INIT;
+    yun_decision *out;
+    size_t n;
+    assert_int_equal(store_decision_list(s, 10, &out, &n, &err), 0);
+    assert_int_equal(n, 0);
+    free(out);
+    for (int i = 0; i < 3; i++) {
+        yun_decision d = {.at_ms = 1000 + i, .vm_id = 7, .from_id = 1, .to_id = 2, .kind = i};
+        snprintf(d.vm, sizeof d.vm, "alice/web%d", i);
+        snprintf(d.vm_uuid, sizeof d.vm_uuid, "6f1c0d3e-8a42-4c1b-9d0e-2f5a7b9c1d3%d", i);
+        snprintf(d.from, sizeof d.from, "h1");
+        snprintf(d.to, sizeof d.to, "h2");
+        snprintf(d.reason, sizeof d.reason, "h1 is at %d%% CPU", 90 + i);
+        snprintf(d.outcome, sizeof d.outcome, "started");
+        assert_int_equal(store_decision_add(s, &d, &err), 0);
+        assert_true(d.id > 0);
+    }
+    assert_int_equal(store_decision_list(s, 2, &out, &n, &err), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(out[0].vm, "alice/web2");
+    assert_string_equal(out[1].vm, "alice/web1");
+    assert_int_equal(out[0].at_ms, 1002);
+    assert_int_equal(out[0].kind, 2);
+    assert_int_equal(out[0].to_id, 2);
+    assert_string_equal(out[0].from, "h1");
+    assert_string_equal(out[0].to, "h2");
+    assert_string_equal(out[0].reason, "h1 is at 92% CPU");
+    assert_string_equal(out[0].outcome, "started");
+    assert_string_equal(out[0].vm_uuid, "6f1c0d3e-8a42-4c1b-9d0e-2f5a7b9c1d32");
+    free(out);
+    yun_decision d = {.at_ms = 5000};
+    for (int i = 0; i < STORE_DECISIONS_KEPT; i++)
+        assert_int_equal(store_decision_add(s, &d, &err), 0);
+    assert_int_equal(store_decision_list(s, 2 * STORE_DECISIONS_KEPT, &out, &n, &err), 0);
+    assert_int_equal(n, STORE_DECISIONS_KEPT); /* the three first ones dropped */
+    assert_int_equal(out[n - 1].at_ms, 5000);
+    assert_int_equal(out[n - 1].id, d.id - STORE_DECISIONS_KEPT + 1);
+    free(out);
+    store_close(s);
+}
+
 static void test_console(void **state)
 {
     (void)state;
@@ -968,6 +1015,7 @@ static const char *const downgrade[] = {
           "ALTER TABLE hosts DROP COLUMN power_command; ALTER TABLE hosts DROP COLUMN power_changed_ms;",
     [8] = "ALTER TABLE vms DROP COLUMN alloc_mhz;",
     [9] = "ALTER TABLE vms DROP COLUMN utility;",
+    [10] = "DROP TABLE decisions;",
 };
 
 /* Takes the file at path (today's schema) back to version v. */
@@ -1192,6 +1240,7 @@ int main(void)
         cmocka_unit_test(test_usage),
         cmocka_unit_test(test_settings),
         cmocka_unit_test(test_console),
+        cmocka_unit_test(test_decisions),
         cmocka_unit_test(test_transactions),
         cmocka_unit_test_setup_teardown(test_concurrent_writers, tmp_setup, tmp_teardown),
         cmocka_unit_test(test_passwords),

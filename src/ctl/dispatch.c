@@ -45,6 +45,7 @@ struct ctl_dispatch {
         int64_t host_id, since_ms; /* above the balancing threshold since */
     } * hot;
     size_t n_hot;
+    uint64_t alloc_version; /* ctl_vms_version when the allocations were last made */
 };
 
 static const char *const mode_names[] = {"off", "advise", "auto"};
@@ -455,57 +456,86 @@ static bool allocating(yun_store *s, place_algo *algo)
 
 /* The CPU each running VM gets on its host by placement.algorithm when it is one that allocates (place.h:
  * its min_mhz, the spare by shares or utility, none beyond its max), written where it changed: the caps
- * ctl_agent_report sends while dispatch.mode is auto. VMs not running, or under another algorithm, get 0. */
-static void round_allocate(ctl_ctx *c, yun_store *s, const dround *r)
+ * ctl_agent_report sends while dispatch.mode is auto. VMs not running, or under another algorithm, or on a
+ * host that is not up, get 0. vms are the store's list (sorted by id). True when an allocation changed. */
+static bool allocate(ctl_ctx *c, yun_store *s, const yun_host *hosts, size_t nh, const yun_vm *vms, size_t nv)
 {
     bool changed = false;
     place_algo algo;
     bool allocates = allocating(s, &algo);
-    const cons_cluster *cl = &r->c;
-    int64_t *want = xcalloc(r->nv + 1, sizeof *want);
-    place_vm *pv = xcalloc((size_t)cl->nvms + 1, sizeof *pv);
-    int *of = xcalloc((size_t)cl->nvms + 1, sizeof *of);
-    double *alloc = xcalloc((size_t)cl->nvms + 1, sizeof *alloc);
-    for (int h = 0; allocates && h < cl->nhosts; h++) {
-        const yun_host *hh = &r->hosts[r->host_of[h]];
+    int64_t *want = xcalloc(nv + 1, sizeof *want);
+    /* the running VMs of each host, in id order: host index -> first VM, VM -> next on its host */
+    int64_t max_id = 0;
+    for (size_t i = 0; i < nh; i++)
+        max_id = hosts[i].id > max_id ? hosts[i].id : max_id;
+    int *host_at = xmalloc(((size_t)max_id + 1) * sizeof *host_at);
+    for (int64_t id = 0; id <= max_id; id++)
+        host_at[id] = -1;
+    for (size_t i = 0; i < nh; i++)
+        host_at[hosts[i].id] = (int)i;
+    int *first = xmalloc((nh + 1) * sizeof *first), *next = xmalloc((nv + 1) * sizeof *next);
+    for (size_t i = 0; i < nh; i++)
+        first[i] = -1;
+    for (size_t j = nv; allocates && j-- > 0;) {
+        int h = vms[j].host_id > 0 && vms[j].host_id <= max_id ? host_at[vms[j].host_id] : -1;
+        if (h < 0 || hosts[h].state != YUN_HOST_UP || vms[j].state != YUN_VM_RUNNING)
+            continue;
+        next[j] = first[h];
+        first[h] = (int)j;
+    }
+    place_vm *pv = xcalloc(nv + 1, sizeof *pv);
+    int *of = xcalloc(nv + 1, sizeof *of);
+    double *alloc = xcalloc(nv + 1, sizeof *alloc);
+    for (size_t h = 0; allocates && h < nh; h++) {
         int k = 0;
-        for (int x = 0; x < cl->hosts[h].nvms; x++) {
-            const yun_vm *vm = &r->vms[r->vm_of[cl->hosts[h].vms[x]]];
-            if (vm->host_id != hh->id || vm->state != YUN_VM_RUNNING)
-                continue;
-            int64_t full = (int64_t)vm->cpus * host_mhz(hh);
+        for (int j = first[h]; j >= 0; j = next[j]) {
+            const yun_vm *vm = &vms[j];
+            int64_t full = (int64_t)vm->cpus * host_mhz(&hosts[h]);
             pv[k] = (place_vm){.cpu_min = vm->min_mhz, .cpu_max = vm->max_mhz > 0 && vm->max_mhz < full ? vm->max_mhz : full,
                                .shares = vm->cpu_shares, .utility = vm->utility};
             pv[k].demand[PLACE_CPU] = vm->min_mhz;
-            of[k++] = r->vm_of[cl->hosts[h].vms[x]];
+            of[k++] = j;
         }
-        place_allocate(algo, pv, k, consolidate_host_mips(&cl->hosts[h]), alloc);
+        if (k == 0)
+            continue;
+        place_allocate(algo, pv, k, (double)(hosts[h].cores > 0 ? hosts[h].cores : 1) * host_mhz(&hosts[h]), alloc);
         for (int i = 0; i < k; i++)
             want[of[i]] = (int64_t)(alloc[i] + 0.5);
     }
-    for (size_t i = 0; i < r->nv; i++) {
-        if (r->vms[i].alloc_mhz == want[i])
+    for (size_t i = 0; i < nv; i++) {
+        if (vms[i].alloc_mhz == want[i])
             continue;
         yun_vm vm;
         yun_err e = YUN_ERR_INIT;
         if (store_begin(s, &e) < 0)
             continue;
-        int rc = store_vm_get(s, r->vms[i].id, &vm, &e);
+        int rc = store_vm_get(s, vms[i].id, &vm, &e);
         if (rc == 0) { /* read again in the transaction: a report applied meanwhile is kept */
             vm.alloc_mhz = want[i];
             rc = store_vm_update(s, &vm, &e);
         }
         if (ctl_tx_end(s, rc, &e) < 0)
-            log_warn("dispatch: the allocation of vm %s/%s: %s", r->vms[i].owner_name, r->vms[i].name, e.msg);
+            log_warn("dispatch: the allocation of vm %s/%s: %s", vms[i].owner_name, vms[i].name, e.msg);
         else
             changed = true;
     }
     if (changed)
         ctl_vms_changed(c); /* the hosts' agents take their new caps at once */
     free(want);
+    free(host_at);
+    free(first);
+    free(next);
     free(pv);
     free(of);
     free(alloc);
+    return changed;
+}
+
+/* The VMs' version (ctl_vms_version) the allocations are of: taken before reading the store, or after
+ * allocate's own change when it made one. Under the lock. */
+static void allocated_at(ctl_ctx *c, ctl_dispatch *d, uint64_t before, bool changed)
+{
+    d->alloc_version = changed ? ctl_vms_version(c) : before;
 }
 
 /* When host_id went above the balancing threshold (now_ms if it just did); forgets it when not hot. */
@@ -633,13 +663,21 @@ static void round_power(ctl_ctx *c, ctl_dispatch *d, yun_store *s, const dround 
 {
     const cons_cluster *cl = &r->c;
     int64_t spare = ctl_setting_i64_or_default(s, SET_POWER_HEADROOM_HOSTS);
+    /* under an allocating algorithm the CPU the hosts must hold is what it reserves (the VMs' mins: the spare
+     * is shared out, whatever the VMs use); else what the VMs use */
+    place_algo algo;
+    bool full_is_planned = allocating(s, &algo);
+    const char *asked = full_is_planned ? "reserved" : "asked";
     double cpu_total = 0, cpu_big = 0, cpu_need = 0, mem_total = 0, mem_big = 0, mem_need = 0;
     for (int h = 0; h < cl->nhosts; h++) {
         double cap = consolidate_host_mips(&cl->hosts[h]), mem = cl->hosts[h].ram;
         cpu_total += cap, mem_total += mem;
         cpu_big = cap > cpu_big ? cap : cpu_big;
         mem_big = mem > mem_big ? mem : mem_big;
-        cpu_need += r->load[h];
+        if (!full_is_planned)
+            cpu_need += r->load[h];
+        for (int x = 0; full_is_planned && x < cl->hosts[h].nvms; x++)
+            cpu_need += r->vms[r->vm_of[cl->hosts[h].vms[x]]].min_mhz;
     }
     for (int v = 0; v < cl->nvms; v++)
         mem_need += cl->vms[v].ram_demand;
@@ -656,8 +694,6 @@ static void round_power(ctl_ctx *c, ctl_dispatch *d, yun_store *s, const dround 
      * would shed fits on no host that is on); looked for only when a host can be woken */
     int hot = -1;
     bool stuck = false;
-    place_algo algo;
-    bool full_is_planned = allocating(s, &algo);
     for (int h = 0; sleeper && !waking && h < cl->nhosts && hot < 0; h++) {
         if (!full_is_planned && r->load[h] > 0.9 * consolidate_host_mips(&cl->hosts[h])) {
             hot = h;
@@ -688,10 +724,10 @@ static void round_power(ctl_ctx *c, ctl_dispatch *d, yun_store *s, const dround 
     if (sleeper && !waking &&
         (cpu_total - (double)spare * cpu_big < cpu_need || mem_total - (double)spare * mem_big < mem_need)) {
         snprintf(why, sizeof why,
-                 "the %d hosts on keep less than %lld %s worth of room (CPU: %.0f MHz asked of "
+                 "the %d hosts on keep less than %lld %s worth of room (CPU: %.0f MHz %s of "
                  "%.0f; memory: %.0f of %.0f MiB): %s wakes",
-                 cl->nhosts, (long long)spare, spare == 1 ? "host's" : "hosts'", cpu_need, cpu_total, mem_need, mem_total,
-                 sleeper->name);
+                 cl->nhosts, (long long)spare, spare == 1 ? "host's" : "hosts'", cpu_need, asked, cpu_total, mem_need,
+                 mem_total, sleeper->name);
         power_decide(c, d, s, sleeper, DISPATCH_WAKE, mode, now_ms, why);
         return;
     }
@@ -715,9 +751,9 @@ static void round_power(ctl_ctx *c, ctl_dispatch *d, yun_store *s, const dround 
             continue;
         snprintf(why, sizeof why,
                  "%s is empty: on standby it saves %.0f W idle; the %d hosts left keep %lld %s "
-                 "worth of room (CPU: %.0f MHz asked of %.0f; memory: %.0f of %.0f MiB)",
+                 "worth of room (CPU: %.0f MHz %s of %.0f; memory: %.0f of %.0f MiB)",
                  host->name, power_watts(cl->hosts[h].power, 0), cl->nhosts - 1, (long long)spare,
-                 spare == 1 ? "host's" : "hosts'", cpu_need, cpu_total - cap, mem_need, mem_total - mem);
+                 spare == 1 ? "host's" : "hosts'", cpu_need, asked, cpu_total - cap, mem_need, mem_total - mem);
         power_decide(c, d, s, host, DISPATCH_STANDBY, mode, now_ms, why);
         return;
     }
@@ -735,7 +771,19 @@ int ctl_dispatch_tick(ctl_ctx *c, yun_store *s, int64_t now_ms, yun_err *err)
                                                      : DISPATCH_OFF;
     int64_t interval = ctl_setting_i64_or_default(s, SET_DISPATCH_INTERVAL_MS);
     pthread_mutex_lock(&d->lock);
+    uint64_t version = ctl_vms_version(c);
     if (mode == DISPATCH_OFF || (d->last_round_ms && now_ms - d->last_round_ms < interval)) {
+        /* between rounds, a VM that came, went, started or changed gets its allocation now (a new guest would
+         * otherwise run uncapped until the next round, on the CPU its neighbours were allocated) */
+        if (mode != DISPATCH_OFF && version != d->alloc_version) {
+            yun_host *hs = NULL;
+            yun_vm *vs = NULL;
+            size_t nh = 0, nv = 0;
+            if (store_host_list(s, &hs, &nh, NULL) == 0 && store_vm_list(s, -1, -1, &vs, &nv, NULL) == 0)
+                allocated_at(c, d, version, allocate(c, s, hs, nh, vs, nv));
+            free(hs);
+            free(vs);
+        }
         pthread_mutex_unlock(&d->lock);
         return 0;
     }
@@ -766,7 +814,7 @@ int ctl_dispatch_tick(ctl_ctx *c, yun_store *s, int64_t now_ms, yun_err *err)
         round_act(c, d, s, &r, mode, now_ms);
         if (!d->skipped[0])
             round_power(c, d, s, &r, &policy, mode, now_ms, spread);
-        round_allocate(c, s, &r); /* needs no metrics: held rounds too */
+        allocated_at(c, d, version, allocate(c, s, r.hosts, r.nh, r.vms, r.nv)); /* held rounds too */
     }
     round_free(&r);
     pthread_mutex_unlock(&d->lock);

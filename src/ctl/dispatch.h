@@ -21,7 +21,9 @@
  * several vCPUs can ask for more than one core's MHz), its RAM its memory; a VM's size is cpus x the MHz
  * of its host's cores and it needs its memory free on a host it moves to. Power by metrics.power_model
  * (hp-ml110-g5 when none). Allocations: with a placement.algorithm that allocates, each running VM's CPU as
- * that algorithm splits its host (place_allocate), kept as its alloc_mhz and enforced as its cap in auto. */
+ * that algorithm splits its host (place_allocate), kept as its alloc_mhz and enforced as its cap in auto;
+ * made again at the first tick after a VM comes, goes, starts or changes, not only each round. Under such an
+ * algorithm a full host is its plan: no host is woken for it, and the headroom is counted in the VMs' mins. */
 #ifndef YUN_CTL_DISPATCH_H
 #define YUN_CTL_DISPATCH_H
 

@@ -528,8 +528,9 @@ static void test_allocations_follow_utility(void **state)
     }
 }
 
-/* Under an allocating algorithm a host at 100% CPU is its plan (the spare handed out), not a reason to wake a
- * host; under another algorithm the same load wakes one. */
+/* Under an allocating algorithm a full host is its plan (the spare handed out), not a reason to wake a host,
+ * even measured above its capacity (a guest not capped yet): the hosts on must hold the VMs' mins; under
+ * another algorithm the same load wakes one. */
 static void test_a_full_host_wakes_nothing_while_the_algorithm_allocates(void **state)
 {
     fx *f = *state;
@@ -547,8 +548,8 @@ static void test_a_full_host_wakes_nothing_while_the_algorithm_allocates(void **
         int64_t t = T0 + round * 2 * MIN_MS;
         if (round == 1)
             set(f, "placement.algorithm", "first-fit");
-        ctl_dispatch_observe(f->c, a.uuid, t, 50);
-        ctl_dispatch_observe(f->c, b.uuid, t, 50); /* h1: 8000 of 8000 MHz */
+        ctl_dispatch_observe(f->c, a.uuid, t, 100);
+        ctl_dispatch_observe(f->c, b.uuid, t, 100); /* h1: 16000 MHz measured of 8000 */
         round_at(f, t, 1);
         dispatch_status st = status(f);
         if (round == 0) {
@@ -557,12 +558,41 @@ static void test_a_full_host_wakes_nothing_while_the_algorithm_allocates(void **
         } else {
             assert_int_equal(st.n_plan, 1);
             assert_int_equal(st.plan[0].kind, DISPATCH_WAKE);
-            assert_non_null(strstr(st.plan[0].reason, "stays at 100% CPU"));
+            assert_non_null(strstr(st.plan[0].reason, "stays at 200% CPU"));
             assert_int_equal(host_of(f, H3).state, YUN_HOST_WAKING);
         }
         ctl_dispatch_status_free(&st);
     }
     drop_power_log();
+}
+
+/* A VM that starts between rounds gets its allocation at the next tick, not at the next round (it would run
+ * uncapped meanwhile, on the CPU the others were given); the others' shrink to make room. */
+static void test_a_new_vm_is_allocated_before_the_next_round(void **state)
+{
+    fx *f = *state;
+    set(f, "placement.algorithm", "emm");
+    yun_err err = YUN_ERR_INIT;
+    yun_vm a = fx_vm(f, fx_create(f, "a", 4, 512, 1000).uuid);
+    a.host_id = f->h1, a.state = YUN_VM_RUNNING, a.utility = 5;
+    assert_int_equal(store_vm_update(f->s, &a, &err), 0);
+    ctl_dispatch_observe(f->c, a.uuid, T0, 50);
+    round_at(f, T0, 1);
+    assert_int_equal(get(f, a.uuid).alloc_mhz, 8000); /* alone: its max, 4 vCPUs x 2000 */
+    yun_vm b = fx_vm(f, fx_create(f, "b", 4, 512, 2000).uuid);
+    b.host_id = f->h1, b.state = YUN_VM_RUNNING;
+    assert_int_equal(store_vm_update(f->s, &b, &err), 0);
+    ctl_vms_changed(f->c); /* as the report that says it runs does */
+    round_at(f, T0 + 2000, 0); /* no round due: the allocation only */
+    assert_int_equal(get(f, b.uuid).alloc_mhz, 2000); /* its min: a's utility is higher */
+    assert_int_equal(get(f, a.uuid).alloc_mhz, 6000);
+    dispatch_status st = status(f);
+    assert_int_equal(st.last_round_ms, T0);
+    ctl_dispatch_status_free(&st);
+    /* nothing changed since: the next tick writes nothing */
+    uint64_t v = ctl_vms_version(f->c);
+    round_at(f, T0 + 4000, 0);
+    assert_int_equal(ctl_vms_version(f->c), v);
 }
 
 /* A host with a VM migrating away from it is not empty: no standby until the migration ends. */
@@ -598,6 +628,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_a_hot_host_sheds_a_vm, setup, teardown),
         cmocka_unit_test_setup_teardown(test_allocations_become_caps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_allocations_follow_utility, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_new_vm_is_allocated_before_the_next_round, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_full_host_wakes_nothing_while_the_algorithm_allocates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_standby_under_a_migration, setup, teardown),
     };

@@ -18,7 +18,10 @@
 # usage: bench/utility_live.sh BUILD [VMS]
 #   VMS (default 8): VMs added one at a time; environment: HOSTS (2: this machine has two cores, one per
 #   host), SEED (1), ALGOS (bs,gm,gmm,emm,pemm,yun), WINDOW (12 s), POWER_COST (12000 per host scaled as the
-#   CPU: 12000 x MHz / 5320), PLOT (a folder for the chart, its data and script; default none).
+#   CPU: 12000 x MHz / 5320), PLOT (a folder for the chart, its data and script; default none), OUT (a
+#   folder for the run's files, kept: the instance as yun-sim printed it, static.json and online.json, and each
+#   step's guests, live.jsonl; default: the test's, removed at exit), FROM (a folder a run's OUT: only the
+#   summary and chart again, from its files, e.g. after joining the live.jsonl of several runs).
 # Prints a table per algorithm and ends with one JSON line:
 #   {"mhz": M, "power_cost": C, "algos": {"bs": [{"vms": 1, "live": {"utility", "utility_minus_power",
 #    "alloc_utility", "hosts", "rejected"}, "sim_online": {...}, "sim_static": {...}}, ...], ...}}
@@ -34,10 +37,12 @@ die() {
   tail -15 "$STATE/yund.log" 2>/dev/null | sed 's/^/# yund: /' >&2
   exit 1
 }
-W=$YUN_TEST_DIR/bench
+W=${FROM:-${OUT:-$YUN_TEST_DIR/bench}}
 STATE=$YUN_TEST_DIR/state
 mkdir -p "$W"
+W=$(cd "$W" && pwd)
 [ -z "$PLOT" ] || PLOT=$(mkdir -p "$PLOT" && cd "$PLOT" && pwd)
+if [ -z "${FROM:-}" ]; then
 
 NAMES=()
 for i in $(seq 1 "$HOSTS"); do
@@ -59,6 +64,7 @@ CURVE=("$BUILD/src/cmd/yun-sim" utility-curve --vms "$VMS" --step 1 --seed "$SEE
 "${CURVE[@]}" --online >"$W/online.json" || die "yun-sim utility-curve --online failed"
 echo "# $HOSTS test hosts of 1 core x $MHZ MHz; $VMS VMs of yun-sim's utility-curve instance (seed $SEED), power cost $COST per host"
 echo "# the VMs (min/max MHz, utility): $(jq -r '[.vms[] | "\(.min_mhz)/\(.max_mhz)/u\(.utility)"] | join(" ")' "$W/static.json")"
+printf 'MHZ=%s\nCOST=%s\nALGOS=%s\n' "$MHZ" "$COST" "$ALGOS" >"$W/run.env"
 
 state_of() { yun host show "$1" -o json | jq -r .state; }
 ready() { vm_state_is "$1" running && [ -n "$(vm_field "$1" address)" ] && yun vm console-log "$1" | grep -q YUN-GUEST-READY; }
@@ -116,7 +122,7 @@ for algo in "${ALIST[@]}"; do
       rejected=$((rejected + 1))
       echo "# $algo: $name ($min/$max MHz, utility $u) rejected: $out" >&2
     else
-      wait_until 400 "$name ready" ready "$name" || die "$name did not boot ($(vm_field "$name" state): $(vm_field "$name" error))"
+      wait_until 900 "$name ready" ready "$name" || die "$name did not boot ($(vm_field "$name" state): $(vm_field "$name" error))"
       load "$name" 100 || die "the load of $name"
     fi
     wait_until 120 "the allocations applied" applied || die "the allocations were not applied ($(cat "$W/vms.json"))"
@@ -143,6 +149,10 @@ for algo in "${ALIST[@]}"; do
   gone() { [ "$(yun vm list -o json | jq '.vms | length')" = 0 ]; }
   wait_until 180 "the VMs of $algo deleted" gone || die "the VMs of $algo were not deleted"
 done
+
+else
+  . "$W/run.env"
+fi
 
 python3 - "$W" "$COST" "$MHZ" "$ALGOS" "$PLOT" <<'PY'
 import json, os, subprocess, sys

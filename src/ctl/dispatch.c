@@ -173,6 +173,12 @@ static int host_mhz(const yun_host *h)
     return h->mhz > 0 ? h->mhz : 1000;
 }
 
+/* A host's CPU as the round counts it: its cores x their MHz. */
+static double host_capacity(const yun_host *h)
+{
+    return (double)(h->cores > 0 ? h->cores : 1) * host_mhz(h);
+}
+
 static int cluster_host(const dround *r, int64_t host_id)
 {
     return host_id > 0 && host_id <= r->max_id ? r->by_id[host_id] : -1;
@@ -236,7 +242,7 @@ static int round_build(ctl_dispatch *d, yun_store *s, int64_t now_ms, int64_t in
             continue; /* disabled, draining and drained hosts are the operator's */
         cons_host *H = &c->hosts[c->nhosts];
         H->pes = 1; /* one element of cores x MHz: a VM of several vCPUs may ask for more than a core */
-        H->pe_mips = (double)(h->cores > 0 ? h->cores : 1) * host_mhz(h);
+        H->pe_mips = host_capacity(h);
         H->ram = (double)h->mem_mib;
         H->bw = 1000;
         H->power = pm;
@@ -498,7 +504,7 @@ static bool allocate(ctl_ctx *c, yun_store *s, const yun_host *hosts, size_t nh,
         }
         if (k == 0)
             continue;
-        place_allocate(algo, pv, k, (double)(hosts[h].cores > 0 ? hosts[h].cores : 1) * host_mhz(&hosts[h]), alloc);
+        place_allocate(algo, pv, k, host_capacity(&hosts[h]), alloc);
         for (int i = 0; i < k; i++)
             want[of[i]] = (int64_t)(alloc[i] + 0.5);
     }

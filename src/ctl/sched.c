@@ -277,7 +277,7 @@ static int engine_pick(place_algo algo, const sched_host *hosts, size_t n, const
         if (mhz) {
             p->cap[PLACE_CPU] = (int64_t)h->cores * h->mhz;
             /* bs and gm hold every VM at its max, so the VMs there count at theirs; the others at their min */
-            p->used[PLACE_CPU] = algo == PLACE_BS || algo == PLACE_GM ? h->used_max_mhz : h->used_min_mhz;
+            p->used[PLACE_CPU] = place_algo_holds_max(algo) ? h->used_max_mhz : h->used_min_mhz;
             p->core_mhz = 0; /* reasons speak MHz, as the VM's min and max do */
             p->vcpus = false;
             slow = !slow || h->mhz < slow ? h->mhz : slow;

@@ -48,6 +48,11 @@ int place_algo_parse(const char *name, place_algo *out, yun_err *err)
     return yun_err_set(err, YUN_E_INVALID, "unknown placement algorithm '%s': use one of %s", name ? name : "", list);
 }
 
+bool place_algo_holds_max(place_algo a)
+{
+    return a == PLACE_BS || a == PLACE_GM;
+}
+
 bool place_algo_power_aware(place_algo a)
 {
     return a == PLACE_PEMM || a == PLACE_PABFD || a == PLACE_YUN;

@@ -82,6 +82,8 @@ typedef struct place_plan {
 void place_plan_init(place_plan *p, int n_vms);
 void place_plan_free(place_plan *p);
 
+/* Whether algo holds every VM at its max (bs, gm): the VMs already on a host count there at theirs. */
+bool place_algo_holds_max(place_algo algo);
 /* Whether algo gives each VM a CPU allocation: the shares family (bs, gm, gmm, emm, pemm) and yun. */
 bool place_algo_allocates(place_algo algo);
 /* The CPU allocation of vms[0..k) sharing avail MHz on one host, as algo splits it: each its min, the spare by

@@ -167,7 +167,7 @@ void sim_curve_online(place_algo algo, const sim_instance *in, int n_hosts, int 
     int *where = xcalloc((size_t)(n_vms ? n_vms : 1), sizeof *where);
     place_vm *pv = xcalloc((size_t)(n_vms ? n_vms : 1), sizeof *pv);
     double *alloc = xcalloc((size_t)(n_vms ? n_vms : 1), sizeof *alloc);
-    bool at_max_used = algo == PLACE_BS || algo == PLACE_GM; /* as yund's scheduler (ctl/sched.c) */
+    bool at_max_used = place_algo_holds_max(algo); /* as yund's scheduler counts them (ctl/sched.c) */
     int open = 0, rejected = 0;
     for (int i = 0; i < n_vms; i++) {
         const place_vm *v = &in->vms[i];

@@ -53,7 +53,7 @@ static void empty_hosts(sched_host *hs, int n, uint64_t seed)
         memset(h, 0, sizeof *h);
         h->id = i + 1;
         snprintf(h->name, sizeof h->name, "host-%05d", i + 1);
-        h->state = rng_range(&s, 0, 49) == 0 ? YUN_HOST_DOWN : YUN_HOST_UP;
+        h->state = rng_range(&s, 0, 49) == 0 ? YUN_HOST_SUSPECT : YUN_HOST_UP;
         h->cores = 8 << rng_range(&s, 0, 3);
         h->mhz = rng_range(&s, 2000, 3200);
         h->mem_mib = (uint64_t)h->cores * 4096;

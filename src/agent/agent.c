@@ -558,6 +558,30 @@ static void mig_start(agent_state *st, yun_hv *hv, agent_vm *v, const desired_vm
     }
 }
 
+int agent_self_fence(agent_state *st, yun_hv *hv, yun_err *err)
+{
+    hv_domain_info *doms = NULL;
+    size_t n = 0;
+    if (hv_domain_list(hv, &doms, &n, err) < 0)
+        return -1;
+    int destroyed = 0;
+    for (size_t i = 0; i < st->n; i++) {
+        agent_vm *v = &st->vms[i];
+        const hv_domain_info *dom = dom_find(doms, n, v->uuid);
+        if (!v->here || !dom || !dom->yun_owned || !dom_active(dom))
+            continue;
+        yun_err e = YUN_ERR_INIT;
+        action(st, "fence", v, dom->name);
+        if (hv_domain_destroy(hv, v->uuid, &e) < 0) {
+            log_error("agent: self-fencing: destroying %s (%s): %s", dom->name, v->uuid, e.msg);
+            continue;
+        }
+        destroyed++;
+    }
+    free(doms);
+    return destroyed;
+}
+
 void agent_migrations_join(agent_state *st)
 {
     for (size_t i = 0; i < st->n_migs; i++)
@@ -620,6 +644,20 @@ static int vm_elsewhere(agent_state *st, yun_hv *hv, agent_vm *v, const desired_
         if (hv_domain_undefine(hv, v->uuid, &e) < 0) {
             yun_err_prefix(&e, "undefining a shut-off copy assigned to host %lld: ", (long long)d->target_host);
             return vm_error(v, false, domain, &e);
+        }
+        vm_ok(v);
+        return 0;
+    }
+    if (d->evict && dom_active(dom)) {
+        /* this host was judged dead and the VM started on target_host: this copy is the stale one */
+        yun_err e = YUN_ERR_INIT;
+        action(st, "evict", v, domain);
+        log_warn("agent: %s (%s) runs here but was started on host %lld after this host was judged dead: "
+                 "destroying this copy",
+                 domain, v->uuid, (long long)d->target_host);
+        if (hv_domain_destroy(hv, v->uuid, &e) < 0) {
+            yun_err_prefix(&e, "destroying a copy that runs on host %lld: ", (long long)d->target_host);
+            return vm_error(v, true, domain, &e);
         }
         vm_ok(v);
         return 0;

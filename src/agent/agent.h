@@ -96,6 +96,13 @@ int agent_report(agent_state *st, yun_hv *hv, proto_report *out, yun_err *err);
  * the hypervisor cannot list its domains. */
 int agent_reconcile(agent_state *st, yun_hv *hv, const proto_answer *desired, int64_t now_ms, yun_err *err);
 
+/* Self-fencing (HA, docs/operations.md "When a host dies"): destroys every running domain of the VMs the last
+ * answer assigned here, since yund restarts them elsewhere once it judges this host dead. The agent's loop
+ * calls it when it has had no answer for the lease yund gave (proto_answer.lease_ms); the next answer that
+ * still assigns them here starts them again. Returns how many it destroyed, or -1 with err when the
+ * hypervisor cannot list its domains. */
+int agent_self_fence(agent_state *st, yun_hv *hv, yun_err *err);
+
 /* Live migrations out of this host run in worker threads (agent.c says why); agent_reconcile starts them
  * and agent_report carries their progress. agent_migrations_active: how many are under way now.
  * agent_migrations_join: waits until every one under way has ended (tests; agent_state_free does it too,

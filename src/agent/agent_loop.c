@@ -389,6 +389,8 @@ int agent_run(const agent_config *cfg, yun_err *err)
     uint64_t since = 0; /* the version of yund's last answer */
     bool hold = false;  /* ask yund to hold the next answer */
     bool last_immediate = false; /* the last report went out at once, after a pass that acted */
+    int64_t lease_ms = 0, answered = yun_mono_ms(); /* HA's lease from the last answer, and when it came */
+    bool fenced = false;
     rc = 0;
     while (!stopping(cfg)) {
         int64_t t0 = yun_mono_ms();
@@ -470,6 +472,22 @@ int agent_run(const agent_config *cfg, yun_err *err)
                 log_warn("agent: reporting to yund: %s; trying again (every %lld ms at most)", e.msg,
                          (long long)AGENT_BACKOFF_MAX_MS);
             snprintf(last_fail, sizeof last_fail, "%s", e.msg);
+            if (lease_ms > 0 && !fenced && yun_mono_ms() - answered > lease_ms) {
+                /* yund judges this host dead soon after and starts its VMs elsewhere: they must not run here */
+                yun_err fe = YUN_ERR_INIT;
+                int k = agent_self_fence(st, hv, &fe);
+                if (k < 0)
+                    log_error("agent: no answer from yund for %lld ms, beyond the lease of %lld ms; self-fencing "
+                              "failed: %s",
+                              (long long)(yun_mono_ms() - answered), (long long)lease_ms, fe.msg);
+                else
+                    log_warn("agent: no answer from yund for %lld ms, beyond the lease of %lld ms: self-fenced, "
+                             "destroyed %d running VM(s); they start again here only if yund says so",
+                             (long long)(yun_mono_ms() - answered), (long long)lease_ms, k);
+                fenced = k >= 0;
+            }
+            if (lease_ms > 0 && backoff > lease_ms / 4)
+                backoff = lease_ms / 4 > interval ? lease_ms / 4 : interval; /* the lease is watched closely */
             nap(cfg, backoff);
             backoff = backoff * 2 > AGENT_BACKOFF_MAX_MS ? AGENT_BACKOFF_MAX_MS : backoff * 2;
             continue;
@@ -477,6 +495,9 @@ int agent_run(const agent_config *cfg, yun_err *err)
         if (last_fail[0])
             log_info("agent: reporting to yund works again");
         last_fail[0] = 0;
+        answered = yun_mono_ms();
+        lease_ms = answer.lease_ms;
+        fenced = false;
         backoff = interval;
         keepalive_busy(&ka, url, body, &answer);
         int acted = agent_reconcile(st, hv, &answer, yun_mono_ms(), &e);

@@ -462,7 +462,7 @@ static int vm_one(const yun_vm *vm, void *ud)
 }
 
 int api_metrics_render(api_metrics *am, yun_store *s, const api_metrics_routes *routes, int interval_ms,
-                       int agent_interval_ms, int64_t now_ms, yun_buf *out, yun_err *err)
+                       int64_t suspect_ms, int64_t now_ms, yun_buf *out, yun_err *err)
 {
     vm_walk w = {.am = am, .cutoff = now_ms - 3 * (int64_t)interval_ms};
     if (store_host_list(s, &w.hosts, &w.nhosts, err) < 0)
@@ -511,7 +511,7 @@ int api_metrics_render(api_metrics *am, yun_store *s, const api_metrics_routes *
     }
     int64_t hs[YUN_HOST_NSTATES] = {0};
     for (size_t i = 0; i < w.nhosts; i++) {
-        yun_host_state st = ctl_host_effective_state(&w.hosts[i], now_ms, agent_interval_ms);
+        yun_host_state st = ctl_host_effective_state(&w.hosts[i], now_ms, suspect_ms);
         if ((size_t)st < YUN_HOST_NSTATES)
             hs[st]++;
     }

@@ -66,8 +66,8 @@ typedef struct api_metrics_routes {
  * (label host), per-VM gauges (labels host, vm, owner, uuid) for every VM with a sample newer than
  * 3 intervals, VMs by state, hosts by state, API requests by route and status, API latency histograms by
  * route, scheduler and reconciler durations, and the metrics store's size. s: the caller's store;
- * interval_ms: the metrics interval; agent_interval_ms: the agents' report interval (hosts' up/down). */
+ * interval_ms: the metrics interval; suspect_ms: ctl_suspect_ms (hosts' up/suspect). */
 int api_metrics_render(api_metrics *am, yun_store *s, const api_metrics_routes *routes, int interval_ms,
-                       int agent_interval_ms, int64_t now_ms, yun_buf *out, yun_err *err);
+                       int64_t suspect_ms, int64_t now_ms, yun_buf *out, yun_err *err);
 
 #endif

@@ -51,6 +51,7 @@ static void desired_of(api_req *rq, const ctl_desired *d, proto_desired *out)
     p.here = d->here;
     p.reboot = d->reboot;
     p.incoming = d->incoming;
+    p.evict = !d->here && d->evict;
     p.target_host = d->here ? 0 : d->target_host;
     snprintf(p.migrate_uri, sizeof p.migrate_uri, "%s", d->migrate_uri);
     snprintf(p.target_libvirt_uri, sizeof p.target_libvirt_uri, "%s", d->target_libvirt_uri);
@@ -100,7 +101,7 @@ int h_agent_report(api_req *rq, api_resp *rs, yun_err *err)
         memset(&a, 0, sizeof a);
         version = ctl_vms_version(rq->ctl);
     }
-    proto_answer ans = {.version = (int64_t)version, .n_vms = a.n, .vms = xcalloc(a.n + 1, sizeof *ans.vms)};
+    proto_answer ans = {.version = (int64_t)version, .lease_ms = a.lease_ms, .n_vms = a.n, .vms = xcalloc(a.n + 1, sizeof *ans.vms)};
     for (size_t i = 0; i < a.n; i++)
         desired_of(rq, &a.vms[i], &ans.vms[i]);
     api_json_resp(rs, 200, proto_answer_encode(&ans));

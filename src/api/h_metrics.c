@@ -201,7 +201,7 @@ int h_prometheus(api_req *rq, api_resp *rs, yun_err *err)
         names[i] = xasprintf("%s %s", api_route_at(i)->method, api_route_at(i)->pattern);
     api_metrics_routes routes = {(const char *const *)names, nr};
     int rc = api_metrics_render(rq->sh->metrics, rq->store, &routes, api_metrics_interval(rq),
-                                ctl_interval_ms(rq->ctl, rq->store), yun_now_ms(), &rs->body, err);
+                                ctl_suspect_ms(rq->ctl, rq->store), yun_now_ms(), &rs->body, err);
     for (size_t i = 0; i < nr; i++)
         free(names[i]);
     free(names);

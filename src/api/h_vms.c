@@ -173,10 +173,10 @@ static int names_load(api_req *rq, names *nm, yun_err *err)
         return -1;
     }
     int64_t now = yun_now_ms();
-    int interval = ctl_interval_ms(rq->ctl, rq->store);
+    int64_t suspect = ctl_suspect_ms(rq->ctl, rq->store);
     nm->down = xcalloc(nm->nh ? nm->nh : 1, sizeof *nm->down);
     for (size_t i = 0; i < nm->nh; i++)
-        nm->down[i] = ctl_host_effective_state(&nm->hosts[i], now, interval) == YUN_HOST_DOWN;
+        nm->down[i] = model_host_silent(ctl_host_effective_state(&nm->hosts[i], now, suspect));
     return 0;
 }
 

@@ -20,6 +20,7 @@
 #include "api/www.h"
 #include "ctl/ctl.h"
 #include "hv/hv.h"
+#include "hv/hv_console.h"
 #include "store/store.h"
 #include "util/clock.h"
 #include "util/http_client.h"
@@ -232,7 +233,10 @@ static int run(const options *o)
         log_error("opening the store %s: %s", db, err.msg);
         return 1;
     }
-    ctl_ctx *ctl = ctl_new(&(ctl_config){.image_dir = image_dir, .vm_dir = vm_dir});
+    ctl_ctx *ctl = ctl_new(&(ctl_config){.image_dir = image_dir,
+                                         .vm_dir = vm_dir,
+                                         .started_ms = yun_now_ms(),
+                                         .libvirt_probe = hv_libvirt_answers});
     char agent_hash[65];
     if (api_bootstrap(ctl, store, state, agent_hash, &err) < 0) {
         log_error("%s", err.msg);

@@ -14,7 +14,6 @@
 #include "util/num.h"
 
 #define CTL_DEFAULT_INTERVAL_MS 2000
-#define CTL_DOWN_AFTER_INTERVALS 3
 
 /* What one host's agent last reported that yun does not manage. */
 typedef struct foreign {
@@ -46,6 +45,13 @@ struct ctl_ctx {
     pthread_mutex_t vms_wait_lock;
     pthread_cond_t vms_moved;
     ctl_dispatch *dispatch; /* the live dispatcher's memory (dispatch.h) */
+    int64_t started_ms;     /* ctl_config's */
+    int (*libvirt_probe)(const char *uri, int timeout_ms, int *running, char *why, size_t n);
+    /* when HA last judged each host (ha.c); only the health tick's thread touches it */
+    struct {
+        int64_t host_id, at_ms;
+    } *judged;
+    size_t n_judged, cap_judged;
 };
 
 ctl_dispatch *ctl_dispatch_of(ctl_ctx *c)
@@ -125,6 +131,8 @@ ctl_ctx *ctl_new(const ctl_config *cfg)
     pthread_cond_init(&c->vms_moved, &ca);
     pthread_condattr_destroy(&ca);
     c->dispatch = ctl_dispatch_new();
+    c->started_ms = cfg->started_ms;
+    c->libvirt_probe = cfg->libvirt_probe;
     return c;
 }
 
@@ -138,6 +146,7 @@ void ctl_free(ctl_ctx *c)
     }
     free(c->hosts_foreign);
     free(c->reboots);
+    free(c->judged);
     ctl_dispatch_free(c->dispatch);
     pthread_mutex_destroy(&c->sched_lock);
     pthread_mutex_destroy(&c->drain_lock);
@@ -176,14 +185,44 @@ int ctl_interval_ms(ctl_ctx *c, yun_store *s)
     return c->interval_ms;
 }
 
-yun_host_state ctl_host_effective_state(const yun_host *h, int64_t now_ms, int interval_ms)
+yun_host_state ctl_host_effective_state(const yun_host *h, int64_t now_ms, int64_t suspect_ms)
 {
     if (h->state != YUN_HOST_UP)
         return h->state;
     int64_t seen = h->last_seen_ms ? h->last_seen_ms : h->registered_ms;
-    if (now_ms - seen > (int64_t)CTL_DOWN_AFTER_INTERVALS * interval_ms)
-        return YUN_HOST_DOWN;
+    if (now_ms - seen > suspect_ms)
+        return YUN_HOST_SUSPECT;
     return YUN_HOST_UP;
+}
+
+int64_t ctl_started_ms(const ctl_ctx *c)
+{
+    return c->started_ms;
+}
+
+int ctl_libvirt_probe(ctl_ctx *c, const char *uri, int *running, char *why, size_t n)
+{
+    if (!c->libvirt_probe) {
+        snprintf(why, n, "yund cannot ask libvirt here");
+        return 0;
+    }
+    return c->libvirt_probe(uri, CTL_LIBVIRT_PROBE_MS, running, why, n);
+}
+
+int64_t ctl_ha_judged(ctl_ctx *c, int64_t host_id, int64_t now_ms)
+{
+    for (size_t i = 0; i < c->n_judged; i++)
+        if (c->judged[i].host_id == host_id) {
+            if (now_ms)
+                c->judged[i].at_ms = now_ms;
+            return c->judged[i].at_ms;
+        }
+    if (!now_ms)
+        return 0;
+    xgrow((void **)&c->judged, &c->cap_judged, c->n_judged + 1, sizeof *c->judged);
+    c->judged[c->n_judged].host_id = host_id;
+    c->judged[c->n_judged++].at_ms = now_ms;
+    return now_ms;
 }
 
 static int cmp_sched_host(const void *a, const void *b)
@@ -246,7 +285,7 @@ int ctl_sched_snapshot(ctl_ctx *c, yun_store *s, int64_t now_ms, sched_host **ou
     size_t nh = 0;
     if (store_host_list(s, &hosts, &nh, err) < 0)
         return -1;
-    int interval = ctl_interval_ms(c, s);
+    int64_t suspect = ctl_suspect_ms(c, s);
     /* placement.cpu_ratio: unset (or unreadable) is its default, 1: no overcommit */
     char rv[32];
     double ratio = 1;
@@ -258,7 +297,7 @@ int ctl_sched_snapshot(ctl_ctx *c, yun_store *s, int64_t now_ms, sched_host **ou
         sched_host *h = &hs[i];
         h->id = hosts[i].id;
         snprintf(h->name, sizeof h->name, "%s", hosts[i].name);
-        h->state = ctl_host_effective_state(&hosts[i], now_ms, interval);
+        h->state = ctl_host_effective_state(&hosts[i], now_ms, suspect);
         h->cores = hosts[i].cores;
         h->vcpus = sched_vcpus(hosts[i].cores, ratio);
         h->mhz = hosts[i].mhz;
@@ -553,6 +592,9 @@ static int classify_domains(ctl_ctx *c, yun_store *s, int64_t host_id, const ctl
         dd->vm = vm;
         dd->here = false;
         dd->target_host = vm.host_id;
+        /* no migration from here under way: the VM was started elsewhere after this host was judged dead (ha.c),
+         * and this copy must not run, let alone move */
+        dd->evict = vm.migrate_from != host_id;
         yun_host th;
         yun_err he = YUN_ERR_INIT;
         if (vm.host_id > 0 && store_host_get(s, vm.host_id, &th, &he) == 0) {
@@ -591,9 +633,12 @@ int ctl_agent_report(ctl_ctx *c, yun_store *s, int64_t host_id, const ctl_report
     if (r->has_disk_free)
         h.disk_free_mib = r->disk_free_mib;
     /* DISABLED, DRAINING, DRAINED are the operator's: kept; POWERING_OFF waits for the driver's off */
-    if (h.state == YUN_HOST_DOWN || h.state == YUN_HOST_WAKING || h.state == YUN_HOST_STANDBY) {
+    if (model_host_silent(h.state) || h.state == YUN_HOST_WAKING || h.state == YUN_HOST_STANDBY) {
         log_info("host %s is up%s", h.name,
-                 h.state == YUN_HOST_WAKING ? ": it woke" : h.state == YUN_HOST_STANDBY ? ", woken by someone" : " again");
+                 h.state == YUN_HOST_WAKING    ? ": it woke"
+                 : h.state == YUN_HOST_STANDBY ? ", woken by someone"
+                 : h.state == YUN_HOST_DEAD    ? " again after it was judged dead: the VMs restarted elsewhere stay there"
+                                               : " again");
         h.state = YUN_HOST_UP;
     }
     if (store_host_update(s, &h, err) < 0)
@@ -616,6 +661,7 @@ int ctl_agent_report(ctl_ctx *c, yun_store *s, int64_t host_id, const ctl_report
         size_t n = 0;
         if (store_vm_list(s, -1, host_id, &vms, &n, err) < 0)
             goto fail;
+        out->lease_ms = ctl_host_lease_ms(s, &h);
         out->vms = xcalloc(n ? n : 1, sizeof *out->vms);
         cap = n ? n : 1;
         /* the dispatcher's allocations are enforced as caps while it acts (dispatch.h) */
@@ -645,58 +691,4 @@ fail:
     store_rollback(s);
     ctl_answer_free(out);
     return -1;
-}
-
-/* A host switching off or on: POWERING_OFF becomes STANDBY once its agent is silent (it went off), or UP again
- * after POWER_OFF_GRACE_MS of reports (it did not); WAKING becomes DOWN after power.wake_timeout_ms without a
- * report (a report made it UP already). Returns 1 when it changed h. */
-#define POWER_OFF_GRACE_MS 300000
-static int power_tick(yun_store *s, yun_host *h, int64_t now_ms, int interval, yun_err *err)
-{
-    int64_t seen = h->last_seen_ms ? h->last_seen_ms : h->registered_ms;
-    bool silent = now_ms - seen > (int64_t)CTL_DOWN_AFTER_INTERVALS * interval;
-    int64_t since = now_ms - h->power_changed_ms;
-    if (h->state == YUN_HOST_POWERING_OFF && silent) {
-        h->state = YUN_HOST_STANDBY;
-        log_info("host %s is on standby: its agent fell silent %.1f s after the power driver switched it off",
-                 h->name, (double)since / 1000.0);
-    } else if (h->state == YUN_HOST_POWERING_OFF && since > POWER_OFF_GRACE_MS) {
-        h->state = YUN_HOST_UP;
-        log_warn("host %s did not switch off: its agent still reports %d s after its power driver was asked; "
-                 "it is up again",
-                 h->name, POWER_OFF_GRACE_MS / 1000);
-    } else if (h->state == YUN_HOST_WAKING && since > ctl_setting_i64_or_default(s, SET_POWER_WAKE_TIMEOUT_MS)) {
-        h->state = YUN_HOST_DOWN;
-        log_warn("host %s did not wake: no report %.0f s after its power driver switched it on; marked down (wake "
-                 "it again with `yun host wake %s`)",
-                 h->name, (double)since / 1000.0, h->name);
-    } else {
-        return 0;
-    }
-    return store_host_update(s, h, err) < 0 ? -1 : 1;
-}
-
-int ctl_health_tick(ctl_ctx *c, yun_store *s, int64_t now_ms, yun_err *err)
-{
-    AUTOFREE yun_host *hosts = NULL;
-    size_t n = 0;
-    if (store_host_list(s, &hosts, &n, err) < 0)
-        return -1;
-    int interval = ctl_interval_ms(c, s), marked = 0;
-    for (size_t i = 0; i < n; i++) {
-        int p = power_tick(s, &hosts[i], now_ms, interval, err);
-        if (p < 0)
-            return -1;
-        marked += p;
-        if (hosts[i].state != YUN_HOST_UP || ctl_host_effective_state(&hosts[i], now_ms, interval) != YUN_HOST_DOWN)
-            continue;
-        hosts[i].state = YUN_HOST_DOWN;
-        if (store_host_update(s, &hosts[i], err) < 0)
-            return -1;
-        int64_t seen = hosts[i].last_seen_ms ? hosts[i].last_seen_ms : hosts[i].registered_ms;
-        log_warn("host %s is down: no report for %.1f s (%d intervals of %d ms); its VMs show unknown", hosts[i].name,
-                 (double)(now_ms - seen) / 1000.0, CTL_DOWN_AFTER_INTERVALS, interval);
-        marked++;
-    }
-    return marked;
 }

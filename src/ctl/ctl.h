@@ -27,6 +27,10 @@ typedef struct ctl_config {
     const char *image_dir; /* absolute: where base images live (told to agents) */
     const char *vm_dir;    /* absolute: where overlays and console logs live */
     int interval_ms;       /* the agents' report interval when the setting is unset (0: 2000) */
+    int64_t started_ms;    /* yund's start (wall clock): HA counts no host's silence from before it; 0 in tests */
+    /* Asks the libvirt at uri whether it answers within timeout_ms: 1 (and *running, its running domains) or 0
+     * (and why). HA tells a lost agent from a dead host by it (ha.c); NULL: never answers. yund's is hv's. */
+    int (*libvirt_probe)(const char *uri, int timeout_ms, int *running, char *why, size_t n);
 } ctl_config;
 
 /* Strings are copied. */
@@ -38,9 +42,11 @@ const char *ctl_vm_dir(const ctl_ctx *ctx);
 /* The agent interval in force: the setting agent.interval_ms, else the config's. */
 int ctl_interval_ms(ctl_ctx *ctx, yun_store *s);
 
-/* A host's state as users should see it: DOWN when it is UP in the store but has not reported for
- * 3 intervals (so the answer is right between two health ticks). */
-yun_host_state ctl_host_effective_state(const yun_host *h, int64_t now_ms, int interval_ms);
+/* A host's state as users should see it: SUSPECT when it is UP in the store but has not reported for
+ * suspect_ms (ctl_suspect_ms), so the answer is right between two health ticks. */
+yun_host_state ctl_host_effective_state(const yun_host *h, int64_t now_ms, int64_t suspect_ms);
+/* ha.suspect_ms in force, never less than 3 agent intervals. */
+int64_t ctl_suspect_ms(ctl_ctx *ctx, yun_store *s);
 
 /* Reads every host and what its VMs reserve, with each host's vCPUs at the setting placement.cpu_ratio.
  * A VM migrating live reserves its room on both hosts, its target (host_id) and its source (migrate_from),
@@ -147,9 +153,12 @@ typedef struct ctl_desired {
     char target_vnc_listen[64];            /* when !here: VNC's address there (its mgmt_addr, else 127.0.0.1) */
     bool incoming;         /* here, and migrating in from another host: wait for it, never start it */
     bool reboot;
+    bool evict; /* when !here: no migration from this host is under way (the VM was restarted on target_host
+                 * after this host was judged dead): a copy here is destroyed, never migrated */
 } ctl_desired;
 
 typedef struct ctl_answer {
+    int64_t lease_ms; /* the agent's HA lease (ctl_host_lease_ms), 0 none */
     ctl_desired *vms;
     size_t n;
     yun_image *images; /* the images the entries point at */
@@ -235,9 +244,16 @@ typedef struct ctl_drain_status {
 } ctl_drain_status;
 int ctl_drain_status_get(yun_store *s, int64_t host_id, ctl_drain_status *out, yun_err *err);
 
-/* Host health: marks UP hosts without a report for 3 intervals DOWN in the store (logged once per change).
- * Returns the number of hosts marked, or -1. */
+/* ---- host health and HA (ha.c) ---- */
+
+/* One tick of host health and HA: UP hosts silent ha.suspect_ms turn SUSPECT; hosts silent ha.dead_ms are
+ * judged (DEAD after a fence, or AGENT_LOST while their libvirt answers); the VMs of DEAD hosts are placed
+ * again on hosts that are up; and power states move on (POWERING_OFF -> STANDBY, WAKING -> SUSPECT).
+ * Every change is logged once; fences and restarts are decisions (`yun dispatch log`). Returns the number of
+ * hosts whose state changed, or -1. One thread only (yund's loop). */
 int ctl_health_tick(ctl_ctx *ctx, yun_store *s, int64_t now_ms, yun_err *err);
+/* The HA lease host h's agent holds: ha.lease_ms when no power driver can fence h, else 0 (none). */
+int64_t ctl_host_lease_ms(yun_store *s, const yun_host *h);
 
 /* ---- users and their sessions (ctl_user.c) ---- */
 

@@ -16,7 +16,7 @@ static void cloud_sum(const sched_host *hosts, size_t n, ctl_cloud *out)
     out->hosts = (int64_t)n;
     for (size_t i = 0; i < n; i++) {
         const sched_host *h = &hosts[i];
-        if (h->state == YUN_HOST_DOWN)
+        if (model_host_silent(h->state))
             continue;
         if (h->state == YUN_HOST_UP)
             out->hosts_up++;

@@ -138,7 +138,7 @@ int ctl_host_standby(ctl_ctx *c, yun_store *s, int64_t host_id, int64_t now_ms, 
 
 int ctl_host_wake(ctl_ctx *c, yun_store *s, int64_t host_id, int64_t now_ms, yun_err *err)
 {
-    static const yun_host_state from[] = {YUN_HOST_STANDBY, YUN_HOST_POWERING_OFF, YUN_HOST_DOWN};
+    static const yun_host_state from[] = {YUN_HOST_STANDBY, YUN_HOST_POWERING_OFF, YUN_HOST_SUSPECT};
     yun_host h;
     if (power_state_set(c, s, host_id, from, 3, YUN_HOST_WAKING, false, now_ms, &h, err) < 0)
         return -1;

@@ -126,8 +126,18 @@ static const ctl_setting_def table[SET_COUNT] = {
      "hosts' worth of room the hosts left on keep when the dispatcher puts one on standby (1: N+1)", NULL, 0, 64,
      NULL, NULL},
     {SET_POWER_WAKE_TIMEOUT_MS, "power.wake_timeout_ms", SET_T_INT, "600000",
-     "a waking host whose agent has not reported after this long is marked down, in ms", NULL, 10000, 86400000,
+     "a waking host whose agent has not reported after this long is marked suspect, in ms", NULL, 10000, 86400000,
      NULL, NULL},
+    {SET_HA_SUSPECT_MS, "ha.suspect_ms", SET_T_INT, "6000",
+     "a host whose agent is silent this long is suspect (its VMs show unknown), in ms", NULL, 1000, 3600000, NULL,
+     NULL},
+    {SET_HA_DEAD_MS, "ha.dead_ms", SET_T_INT, "20000",
+     "a host silent this long is judged: fenced and its VMs restarted elsewhere, or its agent lost, in ms", NULL,
+     2000, 3600000, NULL, NULL},
+    {SET_HA_LEASE_MS, "ha.lease_ms", SET_T_INT, "0",
+     "hosts no power driver can fence: an agent without an answer this long destroys its VMs, which then restart "
+     "elsewhere, in ms (0: off; keep it below ha.dead_ms)",
+     "0: off", 0, 3600000, NULL, NULL},
 };
 
 const ctl_setting_def *ctl_settings(size_t *n)

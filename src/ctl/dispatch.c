@@ -49,11 +49,11 @@ struct ctl_dispatch {
 };
 
 static const char *const mode_names[] = {"off", "advise", "auto"};
-static const char *const kind_names[] = {"overload", "evacuation", "standby", "wake", "balance"};
+static const char *const kind_names[] = {"overload", "evacuation", "standby", "wake", "balance", "fence", "restart"};
 
 const char *dispatch_kind_name(dispatch_kind k)
 {
-    return (unsigned)k <= DISPATCH_BALANCE ? kind_names[k] : "overload";
+    return (unsigned)k <= DISPATCH_RESTART ? kind_names[k] : "overload";
 }
 
 const char *dispatch_mode_name(dispatch_mode m)
@@ -236,8 +236,9 @@ static int round_build(ctl_dispatch *d, yun_store *s, int64_t now_ms, int64_t in
         const yun_host *h = &r->hosts[i];
         /* a silent host whose VMs ran there holds the plan; an empty one, or one that never woke for the VMs
          * waiting on it (scheduled), changes nothing the plan counts */
-        if (h->state == YUN_HOST_DOWN && (r->busy[i] & BUSY_RAN) && !skip[0])
-            snprintf(skip, skip_n, "host %s is down: no plan until it reports again or is disabled", h->name);
+        if ((h->state == YUN_HOST_SUSPECT || h->state == YUN_HOST_AGENT_LOST) && (r->busy[i] & BUSY_RAN) && !skip[0])
+            snprintf(skip, skip_n, "host %s is %s: no plan until it reports again, is judged dead or is disabled",
+                     h->name, model_host_state_name(h->state));
         if (h->state != YUN_HOST_UP)
             continue; /* disabled, draining and drained hosts are the operator's */
         cons_host *H = &c->hosts[c->nhosts];

@@ -41,7 +41,16 @@ typedef enum { DISPATCH_OFF, DISPATCH_ADVISE, DISPATCH_AUTO } dispatch_mode;
 
 /* What a decision is: a VM moved off an overloaded host, or off an underloaded one being emptied; a host put
  * on standby, or woken (no VM then). */
-typedef enum { DISPATCH_OVERLOAD, DISPATCH_EVACUATION, DISPATCH_STANDBY, DISPATCH_WAKE, DISPATCH_BALANCE } dispatch_kind;
+/* FENCE and RESTART are HA's (ha.c): a host judged dead or agent-lost, and a VM of a dead host placed again. */
+typedef enum {
+    DISPATCH_OVERLOAD,
+    DISPATCH_EVACUATION,
+    DISPATCH_STANDBY,
+    DISPATCH_WAKE,
+    DISPATCH_BALANCE,
+    DISPATCH_FENCE,
+    DISPATCH_RESTART
+} dispatch_kind;
 const char *dispatch_kind_name(dispatch_kind k);
 
 /* One decision: a move the policy planned, and what became of it (kind a dispatch_kind; STANDBY and WAKE: from

@@ -60,10 +60,10 @@ static int migrate_locked(ctl_ctx *c, yun_store *s, int64_t vm_id, int64_t targe
     bool target_seen = false;
     for (size_t i = 0; i < n; i++) {
         if (hs[i].id == vm.host_id) {
-            if (is_live && hs[i].state == YUN_HOST_DOWN)
+            if (is_live && model_host_silent(hs[i].state))
                 return yun_err_set(err, YUN_E_CONFLICT,
-                                   "VM %s/%s runs on %s, which is down: its agent cannot migrate it until it is back",
-                                   vm.owner_name, vm.name, here);
+                                   "VM %s/%s runs on %s, which is %s: its agent cannot migrate it until it is back",
+                                   vm.owner_name, vm.name, here, model_host_state_name(hs[i].state));
             continue;
         }
         if (target > 0 && hs[i].id != target)

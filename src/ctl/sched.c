@@ -160,7 +160,7 @@ static int refuse(const sched_host *hosts, size_t n, const yun_vm *vm, yun_err *
         else if (hosts[i].state == YUN_HOST_POWERING_OFF || hosts[i].state == YUN_HOST_STANDBY ||
                  hosts[i].state == YUN_HOST_WAKING)
             asleep++; /* yund's power management */
-        else if (hosts[i].state != YUN_HOST_DOWN)
+        else if (!model_host_silent(hosts[i].state))
             disabled++; /* the operator's choice, not a fault */
         else
             down++;

@@ -41,6 +41,9 @@ typedef enum ctl_setting_id {
     SET_DISPATCH_BALANCE_HOLD_MS,
     SET_POWER_HEADROOM_HOSTS,
     SET_POWER_WAKE_TIMEOUT_MS,
+    SET_HA_SUSPECT_MS,
+    SET_HA_DEAD_MS,
+    SET_HA_LEASE_MS,
     SET_COUNT
 } ctl_setting_id;
 

@@ -1,6 +1,9 @@
 /* hv_console.c: where a domain's VNC server listens (hv_console.h): the rules for that address, and reading it
  * back from a live domain for yund's console proxy. */
 #include <arpa/inet.h>
+#include <errno.h>
+#include <pthread.h>
+#include <time.h>
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 #include <libxml/parser.h>
@@ -171,4 +174,103 @@ out:
         virDomainFree(dom);
     virConnectClose(conn);
     return rc;
+}
+
+/* One probe; freed by whichever of the caller and the thread lets go of it last. */
+typedef struct probe {
+    pthread_mutex_t lock;
+    pthread_cond_t done_cv;
+    int refs;
+    bool done;
+    int answers, running;
+    char uri[4096];
+    char why[512];
+} probe;
+
+static void probe_put(probe *p)
+{
+    pthread_mutex_lock(&p->lock);
+    bool last = --p->refs == 0;
+    pthread_mutex_unlock(&p->lock);
+    if (last) {
+        pthread_mutex_destroy(&p->lock);
+        pthread_cond_destroy(&p->done_cv);
+        free(p);
+    }
+}
+
+static void *probe_main(void *arg)
+{
+    probe *p = arg;
+    virSetErrorFunc(NULL, quiet);
+    int answers = 0, running = -1;
+    char why[sizeof p->why] = "";
+    virConnectPtr conn = virConnectOpenReadOnly(p->uri[0] ? p->uri : "qemu:///system");
+    if (!conn) {
+        snprintf(why, sizeof why, "connecting: %s", virGetLastErrorMessage());
+    } else {
+        running = virConnectNumOfDomains(conn);
+        if (running < 0)
+            snprintf(why, sizeof why, "listing its domains: %s", virGetLastErrorMessage());
+        answers = running >= 0;
+        virConnectClose(conn);
+    }
+    pthread_mutex_lock(&p->lock);
+    p->answers = answers;
+    p->running = running;
+    snprintf(p->why, sizeof p->why, "%s", why);
+    p->done = true;
+    pthread_cond_signal(&p->done_cv);
+    pthread_mutex_unlock(&p->lock);
+    probe_put(p);
+    return NULL;
+}
+
+int hv_libvirt_answers(const char *uri, int timeout_ms, int *running, char *why, size_t n)
+{
+    probe *p = calloc(1, sizeof *p);
+    if (!p)
+        abort();
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&p->done_cv, &ca);
+    pthread_condattr_destroy(&ca);
+    p->refs = 2;
+    snprintf(p->uri, sizeof p->uri, "%s", uri ? uri : "");
+    pthread_t th;
+    pthread_attr_t at;
+    pthread_attr_init(&at);
+    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+    int rc = pthread_create(&th, &at, probe_main, p);
+    pthread_attr_destroy(&at);
+    if (rc != 0) {
+        snprintf(why, n, "cannot start a thread to ask it: %s", strerror(rc));
+        p->refs = 1;
+        probe_put(p);
+        return 0;
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += timeout_ms / 1000;
+    ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&p->lock);
+    while (!p->done)
+        if (pthread_cond_timedwait(&p->done_cv, &p->lock, &ts) == ETIMEDOUT)
+            break;
+    int answers = p->done && p->answers;
+    if (!p->done)
+        snprintf(why, n, "no answer within %d ms", timeout_ms);
+    else if (!answers)
+        snprintf(why, n, "%s", p->why);
+    if (answers && running)
+        *running = p->running;
+    pthread_mutex_unlock(&p->lock);
+    probe_put(p);
+    return answers;
 }

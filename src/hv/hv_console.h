@@ -1,4 +1,5 @@
-/* hv_console.h: where a running domain's VNC server listens, for yund's console proxy (src/api/console.h).
+/* hv_console.h: where a running domain's VNC server listens, for yund's console proxy (src/api/console.h);
+ * and whether a host's libvirt answers at all, for HA (src/ctl/ha.c).
  *
  * This is the one place yund itself reads libvirt (DESIGN.md: "console proxying aside"): it asks the VM's
  * host, at the libvirt URI the host's agent registered, for the live domain XML when a browser opens a
@@ -37,6 +38,12 @@ bool hv_vnc_is_loopback(const char *addr);
  * console whose VNC listens on the loopback of a host yund reaches over the network: yund would connect to
  * its own loopback instead, at best to nothing, at worst to another guest's screen. */
 bool hv_uri_is_remote(const char *uri);
+
+/* Whether the libvirt at uri answers within timeout_ms (a read-only connection and a count of its running
+ * domains): 1 and *running, or 0 and why (n bytes). HA asks it of a host whose agent fell silent: libvirt
+ * answering means the host lives and only its agent is lost. The call runs in a thread of its own, which a
+ * hung libvirtd (a frozen host) keeps until its connection ends; the caller is never held longer. */
+int hv_libvirt_answers(const char *uri, int timeout_ms, int *running, char *why, size_t n);
 
 /* Connects read-only to libvirt at uri and reads the VNC endpoint of the running domain uuid. Fails
  * YUN_E_HYPERVISOR with libvirt's message (unreachable host, unknown domain), or as hv_vnc_parse. */

@@ -9,8 +9,8 @@
 static const char *vm_states[] = {"scheduled", "starting", "running", "stopping", "stopped",
                                   "migrating", "deleting", "error",   "unknown"};
 static const char *vm_wants[] = {"running", "stopped", "deleted"};
-static const char *host_states[] = {"up",           "down",    "disabled", "draining", "drained",
-                                    "powering-off", "standby", "waking"};
+static const char *host_states[] = {"up",      "suspect", "disabled", "draining", "drained",   "powering-off",
+                                    "standby", "waking",  "dead",     "agent-lost"};
 
 #define N(a) ((int)(sizeof(a) / sizeof(a)[0]))
 
@@ -26,7 +26,8 @@ const char *model_vm_state_name(yun_vm_state s) { return (unsigned)s < (unsigned
 int model_vm_state_parse(const char *s) { return parse(vm_states, N(vm_states), s); }
 const char *model_vm_want_name(yun_vm_want w) { return (unsigned)w < (unsigned)N(vm_wants) ? vm_wants[w] : "stopped"; }
 int model_vm_want_parse(const char *s) { return parse(vm_wants, N(vm_wants), s); }
-const char *model_host_state_name(yun_host_state s) { return (unsigned)s < (unsigned)N(host_states) ? host_states[s] : "down"; }
+const char *model_host_state_name(yun_host_state s) { return (unsigned)s < (unsigned)N(host_states) ? host_states[s] : "suspect"; }
+bool model_host_silent(yun_host_state s) { return s == YUN_HOST_SUSPECT || s == YUN_HOST_DEAD || s == YUN_HOST_AGENT_LOST; }
 int model_host_state_parse(const char *s) { return parse(host_states, N(host_states), s); }
 
 int model_name_validate(const char *name, const char *what, yun_err *err)

@@ -53,18 +53,26 @@ typedef struct yun_image {
 /* POWERING_OFF, STANDBY, WAKING: yund's power management (src/power, the dispatcher): its power driver was
  * asked to switch it off (POWERING_OFF until the driver says off, or a grace time passed), it is off
  * (STANDBY: silent, not down), it was asked to switch on (WAKING until its agent reports, or it is marked
- * DOWN when that takes longer than power.wake_timeout_ms). None takes new VMs. */
+ * SUSPECT when that takes longer than power.wake_timeout_ms). None takes new VMs. */
+/* SUSPECT, DEAD, AGENT_LOST: host health and HA (src/ctl/ha.c, docs/operations.md "When a host dies"): its
+ * agent fell silent for ha.suspect_ms (SUSPECT: its VMs show unknown, nothing is done yet); after ha.dead_ms
+ * yund judged it: DEAD (fenced, or found off, and its VMs restarted elsewhere) or AGENT_LOST (libvirt still
+ * answers: the VMs run on, only the agent is gone). A report makes any of them UP again. */
 typedef enum {
     YUN_HOST_UP,
-    YUN_HOST_DOWN,
+    YUN_HOST_SUSPECT,
     YUN_HOST_DISABLED,
     YUN_HOST_DRAINING,
     YUN_HOST_DRAINED,
     YUN_HOST_POWERING_OFF,
     YUN_HOST_STANDBY,
     YUN_HOST_WAKING,
+    YUN_HOST_DEAD,
+    YUN_HOST_AGENT_LOST,
 } yun_host_state;
-#define YUN_HOST_NSTATES (YUN_HOST_WAKING + 1)
+#define YUN_HOST_NSTATES (YUN_HOST_AGENT_LOST + 1)
+/* A host whose agent does not report (SUSPECT, DEAD, AGENT_LOST): what yund knows of its VMs is old. */
+bool model_host_silent(yun_host_state s);
 
 typedef struct yun_host {
     int64_t id;
@@ -80,7 +88,7 @@ typedef struct yun_host {
     char migrate_addr[128];     /* address for live migration, "" when unknown */
     char mgmt_addr[64];         /* (schema 5) where guests' VNC listens, "" = 127.0.0.1; a migration's target
                                  * XML gets it */
-    yun_host_state state;       /* DOWN is derived from heartbeats; DISABLED, DRAINING, DRAINED the operator's */
+    yun_host_state state;       /* SUSPECT is derived from heartbeats; DISABLED, DRAINING, DRAINED the operator's */
     int64_t last_seen_ms;       /* wall clock of the last report */
     int64_t registered_ms;
     /* (schema 7) how yund switches it off and on (src/power/power.h): driver none, ipmi, wol or script */
@@ -192,7 +200,7 @@ const char *model_vm_state_name(yun_vm_state s);  /* "scheduled", "running", ...
 int model_vm_state_parse(const char *s);          /* -1 when unknown */
 const char *model_vm_want_name(yun_vm_want w);    /* "running", "stopped", "deleted" */
 int model_vm_want_parse(const char *s);
-const char *model_host_state_name(yun_host_state s); /* "up", "down", "disabled", "draining", "drained" */
+const char *model_host_state_name(yun_host_state s); /* "up", "suspect", "disabled", ..., "agent-lost" */
 int model_host_state_parse(const char *s);
 
 /* Checks a user, VM or image name against [a-z0-9][a-z0-9-]{0,62}. what names the field. */

@@ -16,6 +16,11 @@ static bool is(const yun_host *h, const char *driver)
     return !strcmp(h->power_driver, driver);
 }
 
+bool power_can_fence(const yun_host *h)
+{
+    return is(h, "ipmi") || is(h, "script");
+}
+
 bool power_managed(const yun_host *h)
 {
     return h->power_driver[0] && !is(h, "none");
@@ -184,11 +189,16 @@ int power_run(const yun_host *h, power_op op, int *on, yun_err *err)
                            h->name, h->name);
     if (power_config_check(h, err) < 0)
         return -1;
-    static const char *const arg[] = {[POWER_ON] = "on", [POWER_OFF] = "off", [POWER_STATUS] = "status"};
+    if (op == POWER_FENCE && !power_can_fence(h))
+        return yun_err_set(err, YUN_E_CONFLICT,
+                           "host %s's %s driver cannot fence it: only ipmi and script cut a host's power", h->name,
+                           h->power_driver);
+    static const char *const arg[] = {
+        [POWER_ON] = "on", [POWER_OFF] = "off", [POWER_STATUS] = "status", [POWER_FENCE] = "fence"};
     yun_buf out = YUN_BUF_INIT;
     int rc;
     if (is(h, "ipmi"))
-        rc = ipmi(h, op == POWER_OFF ? "soft" : arg[op], &out, err);
+        rc = ipmi(h, op == POWER_OFF ? "soft" : op == POWER_FENCE ? "off" : arg[op], &out, err);
     else if (is(h, "wol") && op == POWER_ON)
         rc = wake_on_lan(h, err);
     else if (is(h, "wol") && op == POWER_STATUS)

@@ -19,10 +19,14 @@
 
 #define POWER_TIMEOUT_MS 60000
 
-typedef enum { POWER_ON, POWER_OFF, POWER_STATUS } power_op;
+/* POWER_FENCE: off at once, whatever runs (HA's fence, src/ctl/ha.c): ipmi `chassis power off`; script's command
+ * with "fence", which must cut the host's power (a script that does not know the word fails, and nothing is
+ * restarted); wol cannot fence (its off command asks the OS). POWER_OFF is the gentle off of standby. */
+typedef enum { POWER_ON, POWER_OFF, POWER_STATUS, POWER_FENCE } power_op;
 
-/* Whether yund may switch h at all (a driver other than none). */
+/* Whether yund may switch h at all (a driver other than none); whether it can fence h (ipmi or script). */
 bool power_managed(const yun_host *h);
+bool power_can_fence(const yun_host *h);
 
 /* 0 when h's power config is one the driver can use: a known driver and what it needs (ipmi: an address and
  * a user; wol: a MAC address and an off command; script: a command), else INVALID saying what is missing. */

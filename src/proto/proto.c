@@ -307,6 +307,8 @@ static const jfield desired_fields[] = {
     STR(proto_desired, target_vnc_listen, false, JF_OMIT, "when not here: VNC's address there"),
     BOOL(proto_desired, incoming, false, false, JF_OMIT, "here, migrating in: neither define nor start it"),
     BOOL(proto_desired, reboot, false, false, JF_OMIT, "reboot it, once"),
+    BOOL(proto_desired, evict, false, false, JF_OMIT,
+         "when not here: it was started there after this host was judged dead: destroy a copy here, never migrate it"),
     INT(proto_desired, cpus, false, 0, INT64_MAX, 0, 0, "vCPUs"),
     INT(proto_desired, mem_mib, false, 0, INT64_MAX, 0, 0, "memory, MiB"),
     INT(proto_desired, max_mem_mib, false, 0, INT64_MAX, 0, 0, "the memory it may grow to, MiB"),
@@ -370,11 +372,14 @@ int proto_desired_decode(const json_t *j, proto_desired *d, yun_err *err)
     if (jfield_read(desired_fields, j, d, "", true, err) < 0)
         return yun_err_prefix(err, "VM %s: ", uuid);
     d->incoming = d->here && d->incoming;
+    d->evict = !d->here && d->evict;
     return 0;
 }
 
 static const jfield answer_fields[] = {
     INT(proto_answer, version, false, -1, INT64_MAX, -1, JF_OMIT, "the VMs' version: since= of the next report"),
+    INT(proto_answer, lease_ms, false, 0, INT64_MAX, 0, JF_OMIT,
+        "HA's lease: unable to report for this long, the agent destroys its VMs; 0 none"),
     ARRAY(proto_answer, vms, n_vms, proto_desired, true, desired_fields, "what the host should make true"),
     END,
 };
@@ -393,6 +398,9 @@ int proto_answer_decode(const json_t *j, proto_answer *a, yun_err *err)
         return yun_err_set(err, YUN_E_INVALID, "yund's answer has no \"vms\" array");
     if (json_is_integer(ver) && json_integer_value(ver) >= 0)
         a->version = json_integer_value(ver);
+    const json_t *lease = json_object_get(j, "lease_ms");
+    if (json_is_integer(lease) && json_integer_value(lease) > 0)
+        a->lease_ms = json_integer_value(lease);
     a->vms = xcalloc(json_array_size(vms) + 1, sizeof *a->vms);
     size_t i;
     const json_t *v;

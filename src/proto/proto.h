@@ -86,6 +86,8 @@ typedef struct proto_desired {
     bool here;     /* assigned to this host; else it runs for target_host */
     bool reboot;   /* a reboot was asked: once */
     bool incoming; /* here, and migrating in: wait for the domain, never start it */
+    bool evict;    /* not here, and no migration from here under way: it was started on target_host after this
+                    * host was judged dead (HA); a copy here is destroyed, never migrated */
     int64_t target_host;
     char migrate_uri[256];                 /* when !here */
     char target_libvirt_uri[YUN_PATH_MAX]; /* when !here */
@@ -101,7 +103,8 @@ typedef struct proto_desired {
 
 /* yund's answer to a report. */
 typedef struct proto_answer {
-    int64_t version; /* -1: a yund without long-poll */
+    int64_t version;  /* -1: a yund without long-poll */
+    int64_t lease_ms; /* HA: unable to report for this long, the agent destroys its VMs (self-fencing); 0 none */
     proto_desired *vms;
     size_t n_vms;
     size_t n_skipped;          /* malformed VMs left out by the decoder */

@@ -841,7 +841,7 @@ static int sq_host_upsert(yun_store *s, yun_host *h, yun_err *err)
     h->id = sqlite3_column_int64(st, 0);
     h->registered_ms = sqlite3_column_int64(st, 1);
     int hs = model_host_state_parse((const char *)sqlite3_column_text(st, 2));
-    h->state = hs < 0 ? YUN_HOST_DOWN : (yun_host_state)hs;
+    h->state = hs < 0 ? YUN_HOST_SUSPECT : (yun_host_state)hs;
     return 0;
 }
 

@@ -731,10 +731,12 @@ static void test_list_cache_follows_changes(void **state)
     assert_int_equal(call(f, "POST", "/v1/vms/web1/stop", f->alice, NULL, &j), 202);
     json_decref(j);
     assert_string_equal(admin_list_field(f, "want"), "stopped");
-    /* the host falls silent: three short intervals later its VMs are unknown, without any write */
+    /* the host falls silent: ha.suspect_ms later its VMs are unknown, without any write */
     assert_int_equal(call(f, "PUT", "/v1/settings/agent.interval_ms", f->admin, "{\"value\":\"200\"}", &j), 200);
     json_decref(j);
-    usleep(700 * 1000);
+    assert_int_equal(call(f, "PUT", "/v1/settings/ha.suspect_ms", f->admin, "{\"value\":\"1000\"}", &j), 200);
+    json_decref(j);
+    usleep(1200 * 1000);
     assert_string_equal(admin_list_field(f, "state"), "unknown");
     json_decref(report(f, running));
     assert_string_equal(admin_list_field(f, "state"), "running");

@@ -160,7 +160,7 @@ static void test_render(void **state)
     const char *names[] = {"GET /v1/vms", "GET /v1/vms/{}"};
     api_metrics_routes routes = {names, 2};
     yun_buf out = YUN_BUF_INIT;
-    assert_int_equal(api_metrics_render(am, st, &routes, 5000, 2000, now, &out, &e), 0);
+    assert_int_equal(api_metrics_render(am, st, &routes, 5000, 6000, now, &out, &e), 0);
     check_format(out.data);
     char want[512];
     snprintf(want, sizeof want, "yun_vm_cpu_percent{host=\"h1\",vm=\"web\",owner=\"alice\",uuid=\"%s\"} 12.5\n",
@@ -180,7 +180,7 @@ static void test_render(void **state)
     assert_non_null(strstr(out.data, "yun_reconcile_duration_seconds_count 1\n"));
     /* a sample older than 3 intervals is stale: no gauge for it */
     buf_free(&out);
-    assert_int_equal(api_metrics_render(am, st, &routes, 5000, 2000, now + 16000, &out, &e), 0);
+    assert_int_equal(api_metrics_render(am, st, &routes, 5000, 6000, now + 16000, &out, &e), 0);
     assert_null(strstr(out.data, "yun_vm_cpu_percent"));
     check_format(out.data);
     buf_free(&out);

@@ -223,13 +223,13 @@ static void test_rounds_hold(void **state)
         fail_msg("skipped: %s", st.skipped);
     assert_int_equal(st.n_plan, 0);
     ctl_dispatch_status_free(&st);
-    /* h3 (empty) is down: no matter; h2 (b's) is down: the round holds */
+    /* h3 (empty) is suspect: no matter; h2 (b's) is suspect: the round holds */
     ctl_dispatch_observe(f->c, a.uuid, T0 + 20 * MIN_MS, 5);
     ctl_dispatch_observe(f->c, b.uuid, T0 + 20 * MIN_MS, 5);
     alive(f, T0 + 20 * MIN_MS);
     yun_host h3;
     assert_int_equal(store_host_get(f->s, H3, &h3, &err), 0);
-    h3.state = YUN_HOST_DOWN;
+    h3.state = YUN_HOST_SUSPECT;
     assert_int_equal(store_host_update(f->s, &h3, &err), 0);
     assert_int_equal(ctl_dispatch_tick(f->c, f->s, T0 + 20 * MIN_MS, &err), 1);
     st = status(f);
@@ -237,13 +237,13 @@ static void test_rounds_hold(void **state)
     ctl_dispatch_status_free(&st);
     yun_host h2;
     assert_int_equal(store_host_get(f->s, H2, &h2, &err), 0);
-    h2.state = YUN_HOST_DOWN;
+    h2.state = YUN_HOST_SUSPECT;
     assert_int_equal(store_host_update(f->s, &h2, &err), 0);
     ctl_dispatch_observe(f->c, a.uuid, T0 + 25 * MIN_MS, 5);
     ctl_dispatch_observe(f->c, b.uuid, T0 + 25 * MIN_MS, 5);
     assert_int_equal(ctl_dispatch_tick(f->c, f->s, T0 + 25 * MIN_MS, &err), 1);
     st = status(f);
-    assert_non_null(strstr(st.skipped, "host h2 is down"));
+    assert_non_null(strstr(st.skipped, "host h2 is suspect"));
     ctl_dispatch_status_free(&st);
     set(f, "dispatch.mode", "off");
     round_at(f, T0 + 30 * MIN_MS, 0);
@@ -346,7 +346,7 @@ static void test_empty_host_goes_on_standby(void **state)
     assert_string_equal(power_log(), "h3\nh3\n"); /* off, then on */
     /* h3 never wakes: down, with only that VM waiting on it (scheduled): the rounds go on */
     yun_host h3d = host_of(f, H3);
-    h3d.state = YUN_HOST_DOWN;
+    h3d.state = YUN_HOST_SUSPECT;
     assert_int_equal(store_host_update(f->s, &h3d, &err), 0);
     ctl_dispatch_observe(f->c, a.uuid, T0 + 2 * MIN_MS, 5);
     ctl_dispatch_observe(f->c, b.uuid, T0 + 2 * MIN_MS, 5);
@@ -394,7 +394,7 @@ static void test_a_hot_cloud_wakes_a_host(void **state)
     h3.power_changed_ms = T0;
     assert_int_equal(store_host_update(f->s, &h3, &err), 0);
     assert_true(ctl_health_tick(f->c, f->s, T0 + 11 * MIN_MS, &err) >= 1);
-    assert_int_equal(host_of(f, H3).state, YUN_HOST_DOWN);
+    assert_int_equal(host_of(f, H3).state, YUN_HOST_SUSPECT);
     drop_power_log();
 }
 

@@ -279,13 +279,14 @@ static void test_health_marks_down_and_report_brings_up(void **state)
     yun_err err = YUN_ERR_INIT;
     yun_host h;
     assert_int_equal(store_host_get(f->s, f->h1, &h, &err), 0);
-    assert_int_equal(ctl_host_effective_state(&h, T0 + 2500, 1000), YUN_HOST_UP);
-    assert_int_equal(ctl_host_effective_state(&h, T0 + 3500, 1000), YUN_HOST_DOWN);
-    assert_int_equal(ctl_health_tick(f->c, f->s, T0 + 2500, &err), 0);
-    assert_int_equal(ctl_health_tick(f->c, f->s, T0 + 3500, &err), 1);
-    assert_int_equal(ctl_health_tick(f->c, f->s, T0 + 4500, &err), 0); /* once */
+    assert_int_equal(ctl_host_effective_state(&h, T0 + 2500, 3000), YUN_HOST_UP);
+    assert_int_equal(ctl_host_effective_state(&h, T0 + 3500, 3000), YUN_HOST_SUSPECT);
+    /* ha.suspect_ms, 6000 by default (3 intervals of 1000 ms are less) */
+    assert_int_equal(ctl_health_tick(f->c, f->s, T0 + 5500, &err), 0);
+    assert_int_equal(ctl_health_tick(f->c, f->s, T0 + 6500, &err), 1);
+    assert_int_equal(ctl_health_tick(f->c, f->s, T0 + 7500, &err), 0); /* once */
     assert_int_equal(store_host_get(f->s, f->h1, &h, &err), 0);
-    assert_int_equal(h.state, YUN_HOST_DOWN);
+    assert_int_equal(h.state, YUN_HOST_SUSPECT);
     /* a down host takes no VMs */
     yun_vm vm = new_vm(f, "web1", 1, 128);
     sched_choice ch;

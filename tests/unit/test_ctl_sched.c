@@ -55,14 +55,14 @@ static void test_skips_down_and_disabled(void **state)
 {
     (void)state;
     sched_host hs[3] = {host(1, "h1", 8, 8192, 10240), host(2, "h2", 8, 8192, 10240), host(3, "h3", 8, 8192, 10240)};
-    hs[0].state = YUN_HOST_DOWN;
+    hs[0].state = YUN_HOST_SUSPECT;
     hs[1].state = YUN_HOST_DISABLED;
     yun_vm v = vm_of(1, 128, 1024);
     sched_choice c;
     yun_err err = YUN_ERR_INIT;
     assert_int_equal(sched_pick(hs, 3, &v, "first-fit", &c, &err), 0);
     assert_int_equal(c.host_id, 3);
-    hs[2].state = YUN_HOST_DOWN;
+    hs[2].state = YUN_HOST_SUSPECT;
     assert_int_equal(sched_pick(hs, 3, &v, "first-fit", &c, &err), -1);
     assert_int_equal(err.code, YUN_E_NO_CAPACITY);
     assert_string_equal(err.msg, "no host is up to take the VM (2 down, 1 disabled): bring an agent back, or enable a "
@@ -166,7 +166,7 @@ static void test_engine_algorithms(void **state)
                         host(3, "down", 8, 16384, 102400), host(4, "mid", 8, 16384, 102400)};
     hs[1].used_cpus = 6;
     hs[1].used_mem_mib = 8192;
-    hs[2].state = YUN_HOST_DOWN;
+    hs[2].state = YUN_HOST_SUSPECT;
     hs[2].used_cpus = 7; /* the fullest, but down */
     hs[3].used_cpus = 3;
     yun_vm v = vm_of(2, 1024, 2048);
@@ -407,7 +407,7 @@ static void test_names_behave_as_named(void **state)
     c3[2].last_vm_id = 9;
     c3[2].used_cpus = 4; /* the last host is full: around to the first */
     assert_string_equal(pick(c3, 3, &v, "next-fit"), "h1");
-    c3[2].state = YUN_HOST_DOWN; /* the cursor's host is down: the host after it, around */
+    c3[2].state = YUN_HOST_SUSPECT; /* the cursor's host is down: the host after it, around */
     c3[2].used_cpus = 0;
     assert_string_equal(pick(c3, 3, &v, "next-fit"), "h1");
 }

@@ -364,7 +364,7 @@ static void test_host_roundtrip(void **state)
     assert_int_equal(got.state, YUN_HOST_DISABLED);
 
     /* a DOWN host comes back UP on re-registration */
-    got.state = YUN_HOST_DOWN;
+    got.state = YUN_HOST_SUSPECT;
     assert_int_equal(store_host_update(s, &got, &err), 0);
     again.state = YUN_HOST_UP;
     assert_int_equal(store_host_upsert(s, &again, &err), 0);

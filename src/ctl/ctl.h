@@ -218,7 +218,7 @@ int ctl_host_power_set(ctl_ctx *ctx, yun_store *s, int64_t host_id, const yun_ho
  * is not up, disabled or drained; UNAVAILABLE, the state put back, when the driver fails. */
 int ctl_host_standby(ctl_ctx *ctx, yun_store *s, int64_t host_id, int64_t now_ms, yun_err *err);
 /* Switches a host on through its driver: WAKING until its agent reports (then UP), or DOWN when that takes
- * longer than power.wake_timeout_ms. CONFLICT unless it is on standby, powering off or down. */
+ * longer than power.wake_timeout_ms. CONFLICT unless it is on standby, powering off, suspect or dead. */
 int ctl_host_wake(ctl_ctx *ctx, yun_store *s, int64_t host_id, int64_t now_ms, yun_err *err);
 
 /* One step of every drain: for each DRAINING host, starts migrations of the VMs assigned to it, in id

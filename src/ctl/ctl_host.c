@@ -138,9 +138,9 @@ int ctl_host_standby(ctl_ctx *c, yun_store *s, int64_t host_id, int64_t now_ms, 
 
 int ctl_host_wake(ctl_ctx *c, yun_store *s, int64_t host_id, int64_t now_ms, yun_err *err)
 {
-    static const yun_host_state from[] = {YUN_HOST_STANDBY, YUN_HOST_POWERING_OFF, YUN_HOST_SUSPECT};
+    static const yun_host_state from[] = {YUN_HOST_STANDBY, YUN_HOST_POWERING_OFF, YUN_HOST_SUSPECT, YUN_HOST_DEAD};
     yun_host h;
-    if (power_state_set(c, s, host_id, from, 3, YUN_HOST_WAKING, false, now_ms, &h, err) < 0)
+    if (power_state_set(c, s, host_id, from, 4, YUN_HOST_WAKING, false, now_ms, &h, err) < 0)
         return -1;
     if (power_run(&h, POWER_ON, NULL, err) < 0) {
         power_state_undo(s, host_id, YUN_HOST_WAKING, h.state);

@@ -164,6 +164,11 @@ yun_testhost_up() {
     cp -a "$YUN_TEST_CACHE/libvirt-cache/qemu/." "$h/cache/qemu/"
   fi
   echo "host_uuid = \"$uuid\"" >> "$h/etc/libvirtd.conf"
+  # libvirt's lock manager, as on hosts sharing storage (docs/operations.md): virtlockd holds a lease per
+  # writable disk in one lockspace that every test host of this test shares, so no two hosts run one disk
+  mkdir -p "$YUN_TEST_DIR/lockspace"
+  echo 'lock_manager = "lockd"' >> "$h/etc/qemu.conf"
+  echo "file_lockspace_dir = \"$YUN_TEST_DIR/lockspace\"" >> "$h/etc/qemu-lockd.conf"
   [ -n "${YUN_TESTHOST_FILTERS:-}" ] && echo "log_filters = \"$YUN_TESTHOST_FILTERS\"" >> "$h/etc/libvirtd.conf"
   [ -n "${YUN_TESTHOST_LOG:-}" ] && echo "log_outputs = \"$YUN_TESTHOST_LOG:file:/var/log/libvirt/libvirtd.log\"" >> "$h/etc/libvirtd.conf"
 
@@ -234,14 +239,14 @@ yun_testhost_down() {
         timeout 20 virsh -c "$uri" undefine "$d" > /dev/null 2>&1
     done
   fi
-  for p in libvirtd virtlogd; do
+  for p in libvirtd virtlogd virtlockd; do
     _yun_alive "$h/$p.pid" && kill "$(cat "$h/$p.pid")" 2> /dev/null
   done
   for i in $(seq 1 50); do
-    _yun_alive "$h/libvirtd.pid" || _yun_alive "$h/virtlogd.pid" || break
+    _yun_alive "$h/libvirtd.pid" || _yun_alive "$h/virtlogd.pid" || _yun_alive "$h/virtlockd.pid" || break
     sleep 0.1
   done
-  for p in libvirtd virtlogd; do
+  for p in libvirtd virtlogd virtlockd; do
     _yun_alive "$h/$p.pid" && kill -9 "$(cat "$h/$p.pid")" 2> /dev/null
   done
   # Whatever still lives in this host's cgroups (a QEMU whose libvirtd died first) was started by it.
@@ -255,6 +260,8 @@ yun_testhost_down() {
           kill -9 "$p" 2> /dev/null
           left=1
         done
+        # a frozen host (test_ha.sh) takes its SIGKILLs when thawed
+        [ -f "$cg/freezer.state" ] && echo THAWED > "$cg/freezer.state" 2> /dev/null
       done < "$h/cgroups"
       [ $left = 0 ] && break
       sleep 0.1

@@ -26,4 +26,5 @@ mount --bind "$H/etc" /etc/libvirt
 mount --bind "$H/log" /var/log/libvirt
 mount --bind "$H/cache" /var/cache/libvirt
 virtlogd --daemon --pid-file "$H/virtlogd.pid"
+virtlockd --daemon --pid-file "$H/virtlockd.pid"
 libvirtd --daemon --pid-file "$H/libvirtd.pid"

@@ -10,7 +10,7 @@
  *              else it stays SUSPECT, saying why nothing can be done (a VM never runs twice)
  *   AGENT_LOST judged again every ha.dead_ms (libvirt may stop answering too)
  *   DEAD     its VMs are placed again on the hosts that are up (the placement engine, as a create), highest
- *            id first... in id order; one that fits nowhere waits, with the scarce resource in its error, and
+ *            in id order; one that fits nowhere waits, with the scarce resource in its error, and
  *            is tried again each tick
  * A report makes any of these UP again (ctl_agent_report); the agent of a host that comes back finds its VMs
  * assigned elsewhere with no migration from it, and destroys its copies (proto_desired.evict). Each fence and
@@ -352,8 +352,11 @@ int ctl_health_tick(ctl_ctx *c, yun_store *s, int64_t now_ms, yun_err *err)
                          : " (should it die, its VMs stay: no power driver can fence it and ha.lease_ms is 0)");
             marked++;
         }
-        bool rejudge = h->state == YUN_HOST_AGENT_LOST && now_ms - ctl_ha_judged(c, h->id, 0) > dead;
-        if ((h->state == YUN_HOST_SUSPECT || rejudge) && quiet > dead) {
+        /* judged again after ha.suspect_ms (a fence that failed, a lease still running), an agent-lost host
+         * after ha.dead_ms: each judgement may wait for a hung libvirt (CTL_LIBVIRT_PROBE_MS) */
+        int64_t gap = h->state == YUN_HOST_AGENT_LOST ? dead : suspect;
+        bool due = now_ms - ctl_ha_judged(c, h->id, 0) >= gap;
+        if ((h->state == YUN_HOST_SUSPECT || h->state == YUN_HOST_AGENT_LOST) && quiet > dead && due) {
             ctl_ha_judged(c, h->id, now_ms);
             int j = judge(c, s, h, quiet, now_ms, err);
             if (j < 0)

@@ -411,6 +411,45 @@ static void test_assigned_elsewhere(void **state)
     assert_true(exists(disk));
 }
 
+/* HA: a copy of a VM that was started on another host after this one was judged dead is destroyed, never
+ * migrated (evict), then undefined once off; the disk stays (the VM runs on it there). */
+static void test_evicted_copy_destroyed(void **state)
+{
+    fixture *f = *state;
+    start_web1(f);
+    json_t *j = vm(f, U1, "web1", "running", false);
+    json_object_set_new(j, "evict", json_true());
+    json_object_set_new(j, "target_libvirt_uri", json_string("fake://h2"));
+    assert_int_equal(pass(f, answer(1, j), T0), 1);
+    assert_string_equal(agent_last_actions(f->st), "evict " U1 "\n");
+    assert_int_equal(dom(f, U1).state, HV_DOM_SHUTOFF);
+    assert_int_equal(agent_migrations_active(f->st), 0);
+    j = vm(f, U1, "web1", "running", false);
+    json_object_set_new(j, "evict", json_true());
+    assert_int_equal(pass(f, answer(1, j), T0 + 10), 1);
+    assert_string_equal(agent_last_actions(f->st), "undefine " U1 "\n");
+    assert_false(dom_exists(f, U1));
+    AUTOFREE char *disk = vm_file(f, U1, "qcow2");
+    assert_true(exists(disk));
+}
+
+/* HA's self-fencing: the running domains of the VMs the last answer put here are destroyed; others (assigned
+ * elsewhere, or strangers) are left alone. */
+static void test_self_fence(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(pass(f, answer(2, vm(f, U1, "web1", "running", true), vm(f, U2, "web2", "stopped", true)), T0), 3);
+    assert_int_equal(dom(f, U1).state, HV_DOM_RUNNING);
+    yun_err err = YUN_ERR_INIT;
+    assert_int_equal(agent_self_fence(f->st, f->hv, &err), 1);
+    assert_int_equal(dom(f, U1).state, HV_DOM_SHUTOFF);
+    assert_int_equal(agent_self_fence(f->st, f->hv, &err), 0);
+    /* the next answer that still puts it here starts it again */
+    assert_int_equal(pass(f, answer(1, vm(f, U1, "web1", "running", true)), T0 + 10), 2);
+    assert_string_equal(agent_last_actions(f->st), "define " U1 "\nstart " U1 "\n");
+    assert_int_equal(dom(f, U1).state, HV_DOM_RUNNING);
+}
+
 /* One VM as the source of a live migration sees it: assigned to host 2, which the fake reaches as
  * fake://h2 and streams to at tcp://10.0.0.2. */
 static json_t *vm_to_h2(fixture *f, const char *uuid, const char *name, const char *want)
@@ -1167,6 +1206,8 @@ int main(void)
         T(test_stop_refused_acpi_powers_off),
         T(test_stopped_never_defined_makes_nothing),
         T(test_assigned_elsewhere),
+        T(test_evicted_copy_destroyed),
+        T(test_self_fence),
         T(test_migrate_out),
         T(test_migrate_out_fails),
         T(test_migrate_in_waits),

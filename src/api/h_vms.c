@@ -73,6 +73,7 @@ static const vm_out vm_outs[] = {
     VO("min_mhz", VO_INT, min_mhz),
     VO("max_mhz", VO_INT, max_mhz),
     VO("utility", VO_INT, utility),
+    VO("ha_priority", VO_INT, ha_priority), /* -1: HA off */
     VO("alloc_mhz", VO_I64, alloc_mhz), /* the placement algorithm's allocation, 0 none */
     VO_X("want", VO_WANT),
     VO_X("state", VO_STATE),
@@ -330,6 +331,7 @@ static const jfield create_fields[] = {
     {"min_mhz", F_INT, false, 0, YUN_VM_MAX_MHZ},
     {"max_mhz", F_INT, false, 0, YUN_VM_MAX_MHZ},
     {"utility", F_INT, false, 0, YUN_VM_MAX_UTILITY}, /* 0: the default */
+    {"ha_priority", F_INT, false, YUN_VM_HA_OFF, YUN_VM_MAX_HA_PRIORITY},
     {"start", F_BOOL, false},
     {"probe", F_STRING, false}, /* monitoring: an HTTP probe URL */
     {NULL, 0, false},
@@ -350,13 +352,13 @@ int h_vm_create(api_req *rq, api_resp *rs, yun_err *err)
         return -1;
     const char *name = NULL, *image = NULL;
     json_t *mem = NULL, *maxmem = NULL, *disk = NULL;
-    json_int_t cpus = 1, shares = 0, cap = 0, minmhz = 0, maxmhz = 0, utility = 0;
+    json_int_t cpus = 1, shares = 0, cap = 0, minmhz = 0, maxmhz = 0, utility = 0, ha = 0;
     int start = 1;
     const char *probe = NULL; /* monitoring: read by api_probe_take */
-    int r = api_unpack(j, err, "{s:s, s:s, s?I, s:o, s?o, s?o, s?I, s?I, s?I, s?I, s?I, s?b, s?s}", "name", &name,
-                       "image", &image, "cpus", &cpus, "memory", &mem, "max_memory", &maxmem, "disk", &disk,
+    int r = api_unpack(j, err, "{s:s, s:s, s?I, s:o, s?o, s?o, s?I, s?I, s?I, s?I, s?I, s?I, s?b, s?s}", "name",
+                       &name, "image", &image, "cpus", &cpus, "memory", &mem, "max_memory", &maxmem, "disk", &disk,
                        "cpu_shares", &shares, "cpu_cap", &cap, "min_mhz", &minmhz, "max_mhz", &maxmhz, "utility",
-                       &utility, "start", &start, "probe", &probe);
+                       &utility, "ha_priority", &ha, "start", &start, "probe", &probe);
     (void)probe;
     yun_vm vm = {0};
     yun_user owner;
@@ -371,6 +373,7 @@ int h_vm_create(api_req *rq, api_resp *rs, yun_err *err)
     get_int(j, "min_mhz", &vm.min_mhz);
     get_int(j, "max_mhz", &vm.max_mhz);
     get_int(j, "utility", &vm.utility);
+    get_int(j, "ha_priority", &vm.ha_priority);
     if (!json_object_get(j, "cpus"))
         vm.cpus = 1;
     if (api_probe_take(j, &vm, api_probe_allow_hosts(rq->store), err) < 0) /* monitoring */
@@ -441,6 +444,7 @@ static const jfield patch_fields[] = {
     {"min_mhz", F_INT, false, 0, YUN_VM_MAX_MHZ},
     {"max_mhz", F_INT, false, 0, YUN_VM_MAX_MHZ},
     {"utility", F_INT, false, 1, YUN_VM_MAX_UTILITY},
+    {"ha_priority", F_INT, false, YUN_VM_HA_OFF, YUN_VM_MAX_HA_PRIORITY},
     {"probe", F_STRING, false}, /* monitoring: an HTTP probe URL, "" for none */
     {NULL, 0, false},
 };
@@ -454,8 +458,9 @@ int h_vm_patch(api_req *rq, api_resp *rs, yun_err *err)
     json_t *mem = NULL;
     json_int_t dummy;
     const char *probe = NULL; /* read by api_probe_take */
-    int r = api_unpack(j, err, "{s?I, s?I, s?o, s?I, s?I, s?I, s?s}", "cpu_shares", &dummy, "cpu_cap", &dummy,
-                       "memory", &mem, "min_mhz", &dummy, "max_mhz", &dummy, "utility", &dummy, "probe", &probe);
+    int r = api_unpack(j, err, "{s?I, s?I, s?o, s?I, s?I, s?I, s?I, s?s}", "cpu_shares", &dummy, "cpu_cap", &dummy,
+                       "memory", &mem, "min_mhz", &dummy, "max_mhz", &dummy, "utility", &dummy, "ha_priority",
+                       &dummy, "probe", &probe);
     (void)probe;
     if (r < 0 || api_vm_resolve(rq, rq->params[0], &vm, err) < 0)
         goto fail;
@@ -469,6 +474,7 @@ int h_vm_patch(api_req *rq, api_resp *rs, yun_err *err)
     get_int(j, "min_mhz", &nv.min_mhz);
     get_int(j, "max_mhz", &nv.max_mhz);
     get_int(j, "utility", &nv.utility);
+    get_int(j, "ha_priority", &nv.ha_priority);
     if (api_json_size(j, "memory", &nv.mem_mib, err) < 0 ||
         api_probe_take(j, &nv, api_probe_allow_hosts(rq->store), err) < 0) /* monitoring */
         goto fail;

@@ -916,6 +916,7 @@ static const cli_opt vm_create_opts[] = {
     {"min-mhz", "N", "CPU the placement engine reserves for the VM"},
     {"max-mhz", "N", "the most CPU the VM may use"},
     {"utility", "N", "its value per MHz, 1-1000 (default 1): emm, pemm and yun give spare CPU to the highest first"},
+    {"ha", "off|on|N", "restarted elsewhere when its host dies (on, the default: priority 0; N: 0-1000, highest first)"},
     {"stopped", NULL, "create it without starting it"},
     {"probe", "URL", "an HTTP probe measured every interval, e.g. http://:80/ (empty host: the VM's address)"},
     WAIT_OPT,
@@ -930,6 +931,7 @@ static const cli_opt vm_set_opts[] = {
     {"min-mhz", "N", "CPU reserved by the placement engine"},
     {"max-mhz", "N", "the most CPU the VM may use"},
     {"utility", "N", "its value per MHz, 1-1000 (default 1): emm, pemm and yun give spare CPU to the highest first"},
+    {"ha", "off|on|N", "restarted elsewhere when its host dies (on: priority 0; N: 0-1000, highest first)"},
     OWNER_OPT,
     {NULL, NULL, NULL}};
 static const cli_opt vm_console_opts[] = {

@@ -62,6 +62,28 @@ static int int_opt(cli_ctx *ctx, const cli_args *a, const char *opt, const char 
     return 1;
 }
 
+/* --ha off|on|PRIORITY as ha_priority: -1, 0, or the number. Like int_opt. */
+static int ha_opt(cli_ctx *ctx, const cli_args *a, json_t *body)
+{
+    const char *v = cli_opt_val(a, "ha");
+    if (!v)
+        return 0;
+    long long x = 0;
+    yun_err err = YUN_ERR_INIT;
+    if (!strcmp(v, "off"))
+        x = -1;
+    else if (strcmp(v, "on") != 0 && cli_parse_int(v, "--ha", 0, 1000, &x, &err) < 0) {
+        yun_err_set(&err, YUN_E_INVALID,
+                    "--ha '%.32s' is not off, on or a priority from 0 to 1000 (the VMs of a dead host restart highest "
+                    "first)",
+                    v);
+        cli_usage_err(ctx, &err);
+        return -1;
+    }
+    json_object_set_new(body, "ha_priority", json_integer(x));
+    return 1;
+}
+
 static int size_opt(cli_ctx *ctx, const cli_args *a, const char *opt, const char *field, json_t *body)
 {
     const char *v = cli_opt_val(a, opt);
@@ -96,6 +118,9 @@ static int tuning_opts(cli_ctx *ctx, const cli_args *a, json_t *body)
         return -1;
     n += r;
     if ((r = int_opt(ctx, a, "utility", "utility", 0, 100000000, body)) < 0)
+        return -1;
+    n += r;
+    if ((r = ha_opt(ctx, a, body)) < 0)
         return -1;
     n += r;
     if ((r = size_opt(ctx, a, "memory", "memory", body)) < 0)
@@ -392,7 +417,7 @@ int cli_vm_set(cli_ctx *ctx, const cli_args *a)
         json_decref(body);
         return n < 0 ? CLI_EXIT_USAGE
                      : cli_usage(ctx, "vm set needs at least one of --cpu-shares, --cpu-cap, --memory, --min-mhz, "
-                                      "--max-mhz, --utility");
+                                      "--max-mhz, --utility, --ha");
     }
     AUTOFREE char *p = vm_path(a, "");
     yun_err err = YUN_ERR_INIT;

@@ -10,8 +10,8 @@
  *              else it stays SUSPECT, saying why nothing can be done (a VM never runs twice)
  *   AGENT_LOST judged again every ha.dead_ms (libvirt may stop answering too)
  *   DEAD     its VMs are placed again on the hosts that are up (the placement engine, as a create), highest
- *            in id order; one that fits nowhere waits, with the scarce resource in its error, and
- *            is tried again each tick
+ *            ha_priority first, then in id order; one that fits nowhere waits, with the scarce resource in its
+ *            error, and is tried again each tick; one whose HA is off (ha_priority -1) waits for its host
  * A report makes any of these UP again (ctl_agent_report); the agent of a host that comes back finds its VMs
  * assigned elsewhere with no migration from it, and destroys its copies (proto_desired.evict). Each fence and
  * restart is a decision in the dispatcher's log (`yun dispatch log`), with its reason. Only yund's loop thread
@@ -223,18 +223,30 @@ static int land_incoming(yun_store *s, const yun_host *h, yun_err *err)
     return landed;
 }
 
-/* The VMs of dead host h, placed again. Under the sched lock, as a create. Returns how many moved. */
+/* Highest ha_priority first, then in id order. */
+static int by_priority(const void *a, const void *b)
+{
+    const yun_vm *x = a, *y = b;
+    if (x->ha_priority != y->ha_priority)
+        return y->ha_priority - x->ha_priority;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+/* The VMs of dead host h, placed again (but those whose HA is off, and those migrating in, which go back to
+ * their source). Each under the sched lock, as a create. Returns how many moved. */
 static int restart_vms(ctl_ctx *c, yun_store *s, const yun_host *h, int64_t now_ms, yun_err *err)
 {
     AUTOFREE yun_vm *vms = NULL;
     size_t n = 0;
     if (store_vm_list(s, -1, h->id, &vms, &n, err) < 0)
         return -1;
+    qsort(vms, n, sizeof *vms, by_priority);
     int moved = 0;
     char algo[64] = "";
     ctl_setting_get(s, SET_PLACEMENT_ALGORITHM, algo, sizeof algo, NULL);
     for (size_t i = 0; i < n; i++) {
         yun_vm *vm = &vms[i];
+        bool off = vm->ha_priority == YUN_VM_HA_OFF && vm->migrate_from <= 0; /* it waits for its host */
         ctl_sched_lock(c, true);
         AUTOFREE sched_host *hs = NULL;
         size_t nh = 0;
@@ -245,7 +257,7 @@ static int restart_vms(ctl_ctx *c, yun_store *s, const yun_host *h, int64_t now_
         if (r == 0 && vm->migrate_from > 0) {
             /* it was migrating in when h died: it still runs on its source */
             back = true;
-        } else if (r == 0) {
+        } else if (r == 0 && !off) {
             /* the VM's own room on h does not count: h is not up, so sched_pick passes it by */
             fits = sched_pick(hs, nh, vm, algo, &ch, &pe) == 0;
         }
@@ -265,6 +277,8 @@ static int restart_vms(ctl_ctx *c, yun_store *s, const yun_host *h, int64_t now_
                 cur.address[0] = '\0';
                 cur.started_ms = 0;
                 cur.error[0] = '\0';
+            } else if (off) {
+                snprintf(cur.error, sizeof cur.error, "host %.64s died; its HA is off, so it waits for the host", h->name);
             } else {
                 snprintf(cur.error, sizeof cur.error, "host %.64s died; waiting for room on another host: %.300s",
                          h->name, pe.msg);

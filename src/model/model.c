@@ -56,13 +56,16 @@ void model_vm_settable_copy(yun_vm *dst, const yun_vm *src)
     dst->min_mhz = src->min_mhz;
     dst->max_mhz = src->max_mhz;
     dst->utility = src->utility;
+    dst->ha_priority = src->ha_priority;
     memcpy(dst->probe, src->probe, sizeof dst->probe);
 }
 
 void model_vm_settable_str(const yun_vm *vm, char *out, size_t n)
 {
-    snprintf(out, n, "cpu_shares %d, cpu_cap %d, memory %lluM, min_mhz %d, max_mhz %d, utility %d, probe \"%s\"",
+    snprintf(out, n,
+             "cpu_shares %d, cpu_cap %d, memory %lluM, min_mhz %d, max_mhz %d, utility %d, ha_priority %d, probe \"%s\"",
              vm->cpu_shares, vm->cpu_cap, (unsigned long long)vm->mem_mib, vm->min_mhz, vm->max_mhz, vm->utility,
+             vm->ha_priority,
              vm->probe);
 }
 
@@ -124,6 +127,11 @@ int model_vm_validate(yun_vm *vm, yun_err *err)
         return yun_err_set(err, YUN_E_INVALID,
                            "utility %d is out of range: give 1 to %d (its value per MHz; default %d)", vm->utility,
                            YUN_VM_MAX_UTILITY, YUN_VM_DEFAULT_UTILITY);
+    if (vm->ha_priority < YUN_VM_HA_OFF || vm->ha_priority > YUN_VM_MAX_HA_PRIORITY)
+        return yun_err_set(err, YUN_E_INVALID,
+                           "ha_priority %d is out of range: give 0 to %d (the VMs of a dead host restart highest first) "
+                           "or -1 (HA off)",
+                           vm->ha_priority, YUN_VM_MAX_HA_PRIORITY);
     return 0;
 }
 

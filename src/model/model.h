@@ -134,6 +134,8 @@ typedef struct yun_vm {
     int max_mhz;                 /* the most the VM may use, 0 = cpus x host MHz */
     int utility;                 /* (schema 9) its value per MHz it gets, 1..1000 (default 1): emm, pemm and yun
                                   * give a host's spare CPU to the highest first */
+    int ha_priority;             /* (schema 11) HA: -1 off (it waits for its host to come back), else 0..1000: the
+                                  * VMs of a dead host restart highest first (default 0) */
     yun_vm_want want;
     yun_vm_state state;
     int64_t host_id;             /* 0 = not placed */
@@ -185,6 +187,8 @@ typedef struct yun_decision {
 #define YUN_VM_MAX_MHZ 1000000           /* min_mhz, max_mhz: the whole VM's, so 64 vCPUs at 15 GHz fit */
 #define YUN_VM_DEFAULT_UTILITY 1
 #define YUN_VM_MAX_UTILITY 1000
+#define YUN_VM_HA_OFF (-1)
+#define YUN_VM_MAX_HA_PRIORITY 1000
 /* The ranges of a host's numbers as its agent reports them: refused where they enter (the agent protocol),
  * so the cloud's sums over hosts stay far from overflow. */
 #define YUN_HOST_MAX_CORES 65536
@@ -207,7 +211,7 @@ int model_host_state_parse(const char *s);
 int model_name_validate(const char *name, const char *what, yun_err *err);
 
 /* What a user may change on a VM once it exists (PATCH /v1/vms/{name}, `yun vm set`): cpu_shares, cpu_cap,
- * mem_mib, min_mhz, max_mhz, utility and probe. The copy of those from src to dst; and them as one line for logs. */
+ * mem_mib, min_mhz, max_mhz, utility, ha_priority and probe. The copy of those from src to dst; and them as one line for logs. */
 void model_vm_settable_copy(yun_vm *dst, const yun_vm *src);
 void model_vm_settable_str(const yun_vm *vm, char *out, size_t n);
 

@@ -5,7 +5,8 @@
  *           IPMI 2.0 asks every BMC to offer); soft asks the OS to shut down (ACPI), as the power button does
  *   wol     on: a wake-on-LAN magic packet to its MAC (UDP broadcast, port 9); off: the operator's command
  *           (e.g. `ssh root@host systemctl suspend`); status: not known (its agent's reports say)
- *   script  the operator's command, run with one argument, on, off or status; status prints "on" or "off"
+ *   script  the operator's command, run with one argument, on, off, status or fence; status prints "on" or
+ *           "off"; fence must cut the power at once (HA)
  * Commands run by argument vector (util/proc.h), the operator's through `sh -c 'COMMAND "$@"'` with the
  * host's name in YUN_HOST, each stopped after POWER_TIMEOUT_MS. Pure mechanism: when to switch is the
  * dispatcher's (src/ctl/dispatch.h) and the operator's (`yun host standby|wake`). */

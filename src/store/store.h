@@ -19,7 +19,7 @@ typedef struct yun_store yun_store;
 
 /* The schema version this build writes. store_open migrates an older database forward (each migration
  * in its own transaction) and refuses a newer one with YUN_E_STORE and a message saying which versions. */
-#define STORE_SCHEMA_VERSION 10
+#define STORE_SCHEMA_VERSION 11
 
 /* path: a file name ("var/yun.db"), or "sqlite:PATH", or ":memory:" for tests. The file is created when absent
  * and migrated to STORE_SCHEMA_VERSION; its directory must exist. A file that is not a yun database is refused. */

@@ -138,6 +138,8 @@ static const char *const migrations[] = {
     " to_host TEXT NOT NULL,"
     " reason TEXT NOT NULL,"
     " outcome TEXT NOT NULL);",
+    /* 10 -> 11: a VM's HA: -1 off, else the order its restart takes when its host dies (issue 11) */
+    "ALTER TABLE vms ADD COLUMN ha_priority INTEGER NOT NULL DEFAULT 0;",
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
                "one migration per schema version: bump STORE_SCHEMA_VERSION with each new migration");
@@ -153,7 +155,7 @@ _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
     "SELECT v.id, v.uuid, v.name, v.owner_id, u.name, IFNULL(v.image_id, 0), v.cpus, v.mem_mib, v.max_mem_mib, "       \
     "v.disk_mib, v.cpu_shares, v.cpu_cap, v.min_mhz, v.max_mhz, v.want, v.state, IFNULL(v.host_id, 0), v.error, "      \
     "v.address, v.created_ms, v.updated_ms, v.started_ms, v.probe, IFNULL(v.migrate_from, 0), v.migrate_error, "   \
-    "v.migrate_total_ms, v.migrate_downtime_ms, v.alloc_mhz, v.utility "                                                                       \
+    "v.migrate_total_ms, v.migrate_downtime_ms, v.alloc_mhz, v.utility, v.ha_priority "                                                                       \
     "FROM vms v JOIN users u ON u.id = v.owner_id "
 /* host filter: ?2 is NULL for "not placed", and IS matches NULL with NULL while still using vms_host */
 #define VM_WHERE_OWNER "WHERE v.owner_id = ?1 "
@@ -253,8 +255,9 @@ static const char *const sql[ST__COUNT] = {
     [ST_VM_INSERT] = "INSERT INTO vms (uuid, name, owner_id, image_id, cpus, mem_mib, max_mem_mib, disk_mib, "
                      "cpu_shares, cpu_cap, min_mhz, max_mhz, want, state, host_id, error, address, created_ms, "
                      "updated_ms, started_ms, probe, migrate_from, migrate_error, migrate_total_ms, migrate_downtime_ms, "
-                     "alloc_mhz, utility) VALUES (?1, ?2, ?3, NULLIF(?4, 0), ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
-                     "NULLIF(?15, 0), ?16, ?17, ?18, ?18, ?19, ?20, NULLIF(?21, 0), ?22, ?23, ?24, ?25, ?26) RETURNING id",
+                     "alloc_mhz, utility, ha_priority) VALUES (?1, ?2, ?3, NULLIF(?4, 0), ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
+                     "?13, ?14, NULLIF(?15, 0), ?16, ?17, ?18, ?18, ?19, ?20, NULLIF(?21, 0), ?22, ?23, ?24, ?25, ?26, ?27) "
+                     "RETURNING id",
     [ST_VM_GET] = VM_SELECT "WHERE v.id = ?1",
     [ST_VM_BY_NAME] = VM_SELECT "WHERE v.owner_id = ?1 AND v.name = ?2",
     [ST_VM_BY_UUID] = VM_SELECT "WHERE v.uuid = ?1",
@@ -271,7 +274,7 @@ static const char *const sql[ST__COUNT] = {
                      "state = ?13, host_id = NULLIF(?14, 0), error = ?15, address = ?16, created_ms = ?17, "
                      "updated_ms = ?18, started_ms = ?19, probe = ?20, migrate_from = NULLIF(?21, 0), "
                      "migrate_error = ?22, migrate_total_ms = ?23, migrate_downtime_ms = ?24, alloc_mhz = ?25, "
-                     "utility = ?26 WHERE id = ?1",
+                     "utility = ?26, ha_priority = ?27 WHERE id = ?1",
     [ST_VM_DELETE] = "DELETE FROM vms WHERE id = ?1",
     [ST_USAGE_ALL] = "SELECT count(*), IFNULL(sum(cpus), 0), IFNULL(sum(max_mem_mib), 0), IFNULL(sum(disk_mib), 0) "
                      "FROM vms WHERE want <> 'deleted'",
@@ -552,6 +555,7 @@ static int read_vm(sqlite3_stmt *st, yun_vm *vm, yun_err *err)
     vm->migrate_downtime_ms = sqlite3_column_int64(st, 26);
     vm->alloc_mhz = sqlite3_column_int64(st, 27);
     vm->utility = sqlite3_column_int(st, 28);
+    vm->ha_priority = sqlite3_column_int(st, 29);
     return 0;
 }
 
@@ -906,6 +910,7 @@ static int sq_vm_create(yun_store *s, yun_vm *vm, yun_err *err)
     sqlite3_bind_int64(st, 24, vm->migrate_downtime_ms);
     sqlite3_bind_int64(st, 25, vm->alloc_mhz);
     sqlite3_bind_int(st, 26, vm->utility);
+    sqlite3_bind_int(st, 27, vm->ha_priority);
     int rc = step(q, st, true);
     if (rc == SQLITE_CONSTRAINT_UNIQUE && strstr(sqlite3_errmsg(q->db), "vms.uuid"))
         return yun_err_set(err, YUN_E_CONFLICT, "a VM with UUID %s already exists", vm->uuid);
@@ -1023,6 +1028,7 @@ static int sq_vm_update(yun_store *s, yun_vm *vm, yun_err *err)
     sqlite3_bind_int64(st, 24, vm->migrate_downtime_ms);
     sqlite3_bind_int64(st, 25, vm->alloc_mhz);
     sqlite3_bind_int(st, 26, vm->utility);
+    sqlite3_bind_int(st, 27, vm->ha_priority);
     int rc = step(q, st, true);
     if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
         return vm_ref_fail(vm, err);

@@ -127,6 +127,27 @@ two_tiny_vms() {
 # admin_setting KEY VALUE
 admin_setting() { admin_api PUT "/v1/settings/$1" "{\"value\":\"$2\"}" >/dev/null; }
 
+# ---- HA (test_ha.sh, bench/ha.sh): where a guest really runs ----
+# vm_qemus UUID: the QEMU processes of this guest on the whole machine (every test host is on it)
+vm_qemus() { grep -l -a -- "$1" /proc/[0-9]*/cmdline 2>/dev/null | while read -r f; do
+  tr '\0' ' ' <"$f" 2>/dev/null | grep -q '^[^ ]*qemu-system' && echo x; done | wc -l; }
+# vm_libvirt_hosts UUID HOST...: those of the test hosts whose libvirt answers and runs it, each followed by a space
+vm_libvirt_hosts() { local u=$1 h; shift; for h in "$@"; do
+  timeout 5 virsh -c "$(yun_testhost_uri "$h")" list --uuid --state-running 2>/dev/null | grep -qx "$u" && echo "$h"
+  done | tr '\n' ' '; }
+# vm_once VM NOT HOST...: running (yund), assigned to a host other than NOT, one QEMU, and of the test hosts
+# HOST... libvirt runs it on that host only
+vm_once() { local vm=$1 not=$2 u h; shift 2; u=$(vm_field "$vm" uuid); h=$(vm_field "$vm" host)
+  vm_state_is "$vm" running && [ "$h" != "$not" ] && [ "$(vm_qemus "$u")" = 1 ] &&
+    [ "$(vm_libvirt_hosts "$u" "$@")" = "$h " ]; }
+# vm_say VM HOST...: where it runs, for a failure's message
+vm_say() { local vm=$1 u; shift; u=$(vm_field "$vm" uuid)
+  echo "$vm: state $(vm_field "$vm" state) on $(vm_field "$vm" host), $(vm_qemus "$u") QEMU, libvirt runs it on '$(vm_libvirt_hosts "$u" "$@")'"; }
+host_state() { yun host show "$1" -o json | jq -r .state; }
+host_is() { [ "$(host_state "$1")" = "$2" ]; }
+# cgroup_of HOST CONTROLLER: the test host's own cgroup in that hierarchy (freezer: freeze it whole)
+cgroup_of() { grep "/$2/" "$YUN_TEST_DIR/hosts/$1/cgroups"; }
+
 # so that `bash -c '...'` in wait_until sees them too
 export YUN_BIN
 export -f in_ns yun vm_field vm_state_is

@@ -45,20 +45,10 @@ done
 U1=$(vm_field v1 uuid)
 U2=$(vm_field v2 uuid)
 
-# qemus UUID: QEMU processes of this guest on the whole machine (every test host is on it)
-qemus() { grep -l -a -- "$1" /proc/[0-9]*/cmdline 2>/dev/null | while read -r f; do
-  tr '\0' ' ' <"$f" 2>/dev/null | grep -q '^[^ ]*qemu-system' && echo x; done | wc -l; }
-# libvirt_runs UUID: the hosts whose libvirt answers and runs it
-libvirt_runs() { local h; for h in A B C; do
-  timeout 5 virsh -c "$(yun_testhost_uri $h)" list --uuid --state-running 2>/dev/null | grep -qx "$1" && echo "$h"
-  done | tr '\n' ' '; }
-# once VM: running (yund), assigned to a host other than $2, one QEMU, and libvirt runs it on that host only
-once() { local u h; u=$(vm_field "$1" uuid); h=$(vm_field "$1" host)
-  vm_state_is "$1" running && [ "$h" != "$2" ] && [ "$(qemus "$u")" = 1 ] && [ "$(libvirt_runs "$u")" = "$h " ]; }
-say_vm() { echo "$1: state $(vm_field "$1" state) on $(vm_field "$1" host), $(qemus "$(vm_field "$1" uuid)") QEMU, libvirt runs it on '$(libvirt_runs "$(vm_field "$1" uuid)")'"; }
-host_state() { yun host show "$1" -o json | jq -r .state; }
-host_is() { [ "$(host_state "$1")" = "$2" ]; }
-cgroup_of() { grep "/$2/" "$YUN_TEST_DIR/hosts/$1/cgroups"; } # HOST CONTROLLER
+qemus() { vm_qemus "$@"; }
+libvirt_runs() { vm_libvirt_hosts "$1" A B C; }
+once() { vm_once "$1" "$2" A B C; }
+say_vm() { vm_say "$1" A B C; }
 procs_of() { find "$(cgroup_of "$1" pids)" -name cgroup.procs -exec cat {} + 2>/dev/null | sort -u; }
 
 # ---- 1. A frozen ----

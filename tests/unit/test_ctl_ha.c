@@ -267,6 +267,29 @@ static void test_fits_nowhere_waits_for_room(void **state)
     assert_string_equal(b2.error, "");
 }
 
+/* The highest priority gets the last room; a VM whose HA is off stays for its host. */
+static void test_priority_and_ha_off(void **state)
+{
+    fx *f = *state;
+    give_driver(f, f->h1);
+    yun_err err = YUN_ERR_INIT;
+    yun_vm low = fx_running(f, "low", 1, 3000, f->h1), high = fx_running(f, "high", 1, 3000, f->h1);
+    yun_vm off = fx_running(f, "off", 1, 256, f->h1);
+    high.ha_priority = 7;
+    off.ha_priority = YUN_VM_HA_OFF;
+    assert_int_equal(store_vm_update(f->s, &high, &err), 0);
+    assert_int_equal(store_vm_update(f->s, &off, &err), 0);
+    tick(f, T0 + 7000);
+    tick(f, T0 + 21000);
+    assert_int_equal(fx_vm(f, high.uuid).host_id, H2); /* h2 has room for one of 3000M: the higher */
+    assert_int_equal(fx_vm(f, low.uuid).host_id, f->h1);
+    assert_non_null(strstr(fx_vm(f, low.uuid).error, "waiting for room"));
+    yun_vm o = fx_vm(f, off.uuid);
+    assert_int_equal(o.host_id, f->h1);
+    assert_string_equal(o.error, "host h1 died; its HA is off, so it waits for the host");
+    assert_int_equal(decisions(f, DISPATCH_RESTART), 1);
+}
+
 static void test_migrations_to_and_from_a_dead_host(void **state)
 {
     fx *f = *state;
@@ -317,6 +340,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_no_fence_no_restart_unless_a_lease, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lease_waits_until_it_surely_ran_out, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fits_nowhere_waits_for_room, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_priority_and_ha_off, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrations_to_and_from_a_dead_host, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_silence_before_yund_started, setup, teardown),
     };

@@ -51,7 +51,7 @@ static void test_vm_validate(void **state)
     } bad[] = {
         {0, 0, "cpus"}, {0, 65, "cpus"}, {1, 16, "memory"}, {2, 10, "disk"}, {3, 1, "cpu-shares"},
         {3, 262145, "cpu-shares"}, {4, 101, "cpu-cap"}, {4, -1, "cpu-cap"}, {5, 2000, "min-mhz"},
-        {6, 1001, "utility"}, {6, -1, "utility"},
+        {6, 1001, "utility"}, {6, -1, "utility"}, {7, -2, "ha_priority"}, {7, 1001, "ha_priority"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         yun_vm v = good_vm();
@@ -63,6 +63,7 @@ static void test_vm_validate(void **state)
         case 4: v.cpu_cap = (int)bad[i].value; break;
         case 5: v.min_mhz = (int)bad[i].value; v.max_mhz = 1000; break;
         case 6: v.utility = (int)bad[i].value; break;
+        case 7: v.ha_priority = (int)bad[i].value; break;
         }
         assert_int_equal(model_vm_validate(&v, &err), -1);
         assert_int_equal(err.code, YUN_E_INVALID);

@@ -1016,6 +1016,7 @@ static const char *const downgrade[] = {
     [8] = "ALTER TABLE vms DROP COLUMN alloc_mhz;",
     [9] = "ALTER TABLE vms DROP COLUMN utility;",
     [10] = "DROP TABLE decisions;",
+    [11] = "ALTER TABLE vms DROP COLUMN ha_priority;",
 };
 
 /* Takes the file at path (today's schema) back to version v. */

@@ -345,6 +345,28 @@ static bool net_setup(const agent_config *cfg, yun_hv *hv, agent_state *st, char
     return true;
 }
 
+/* Tells yund that this host's libvirt does not answer (proto_report.libvirt_error): a report without domains
+ * or verdicts. 0 when yund took it. */
+static int report_libvirt_down(const agent_config *cfg, int64_t host_id, const char *why)
+{
+    proto_report r = {0};
+    snprintf(r.libvirt_error, sizeof r.libvirt_error, "%s", why && *why ? why : "it does not answer");
+    json_t *j = proto_report_encode(&r);
+    AUTOFREE char *body = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    AUTOFREE char *path = xasprintf("/v1/agent/hosts/%lld/report", (long long)host_id);
+    AUTOFREE char *url = url_join(cfg->controller_url, path);
+    http_resp resp;
+    yun_err e = YUN_ERR_INIT;
+    if (http_request("POST", url, cfg->token, "application/json", body, strlen(body), AGENT_HTTP_TIMEOUT_MS, &resp,
+                     &e) < 0)
+        return -1;
+    json_t *ans = http_resp_json(&resp, &e); /* NULL for a status that is not 2xx */
+    http_resp_free(&resp);
+    json_decref(ans);
+    return ans ? 0 : -1;
+}
+
 int agent_run(const agent_config *cfg, yun_err *err)
 {
     if (!cfg->controller_url || !*cfg->controller_url)
@@ -418,6 +440,9 @@ int agent_run(const agent_config *cfg, yun_err *err)
             if (strcmp(last_fail, e.msg))
                 log_warn("agent: listing the host's domains: %s", e.msg);
             snprintf(last_fail, sizeof last_fail, "%s", e.msg);
+            /* yund hears it (state libvirt-down; HA fences the host if it lasts), and the lease is kept */
+            if (report_libvirt_down(cfg, reg.host_id, e.msg) == 0)
+                answered = yun_mono_ms();
             if (own_hv) { /* libvirtd may have restarted: a new connection, next pass */
                 yun_hv *nh = hv_libvirt_open(cfg->libvirt_uri ? cfg->libvirt_uri : "qemu:///system", &e);
                 if (nh) {

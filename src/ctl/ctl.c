@@ -33,7 +33,7 @@ struct ctl_ctx {
     /* Serialises drain ticks (yund's loop and a POST drain), so a host never has more migrations started
      * than the concurrency setting allows. Taken before sched_lock, never after. */
     pthread_mutex_t drain_lock;
-    /* Guards hosts_foreign and reboots. */
+    /* Guards hosts_foreign, reboots and judged. */
     pthread_mutex_t lock;
     foreign *hosts_foreign;
     size_t n_foreign, cap_foreign;
@@ -47,7 +47,7 @@ struct ctl_ctx {
     ctl_dispatch *dispatch; /* the live dispatcher's memory (dispatch.h) */
     int64_t started_ms;     /* ctl_config's */
     int (*libvirt_probe)(const char *uri, int timeout_ms, int *running, char *why, size_t n);
-    /* when HA last judged each host (ha.c); only the health tick's thread touches it */
+    /* when HA last judged each host, or saw its libvirt go down (ha.c); guarded by lock */
     struct {
         int64_t host_id, at_ms;
     } *judged;
@@ -211,18 +211,22 @@ int ctl_libvirt_probe(ctl_ctx *c, const char *uri, int *running, char *why, size
 
 int64_t ctl_ha_judged(ctl_ctx *c, int64_t host_id, int64_t now_ms)
 {
-    for (size_t i = 0; i < c->n_judged; i++)
-        if (c->judged[i].host_id == host_id) {
-            if (now_ms)
-                c->judged[i].at_ms = now_ms;
-            return c->judged[i].at_ms;
-        }
-    if (!now_ms)
-        return 0;
-    xgrow((void **)&c->judged, &c->cap_judged, c->n_judged + 1, sizeof *c->judged);
-    c->judged[c->n_judged].host_id = host_id;
-    c->judged[c->n_judged++].at_ms = now_ms;
-    return now_ms;
+    pthread_mutex_lock(&c->lock);
+    int64_t at = now_ms;
+    size_t i = 0;
+    while (i < c->n_judged && c->judged[i].host_id != host_id)
+        i++;
+    if (i < c->n_judged && now_ms)
+        c->judged[i].at_ms = now_ms;
+    else if (i < c->n_judged)
+        at = c->judged[i].at_ms;
+    else if (now_ms) {
+        xgrow((void **)&c->judged, &c->cap_judged, c->n_judged + 1, sizeof *c->judged);
+        c->judged[c->n_judged].host_id = host_id;
+        c->judged[c->n_judged++].at_ms = now_ms;
+    }
+    pthread_mutex_unlock(&c->lock);
+    return at;
 }
 
 static int cmp_sched_host(const void *a, const void *b)
@@ -620,6 +624,30 @@ static int classify_domains(ctl_ctx *c, yun_store *s, int64_t host_id, const ctl
     return 0;
 }
 
+/* A report that says only that the host's libvirt does not answer (inside the report's transaction, h read in
+ * it): a heartbeat, the state LIBVIRT_DOWN (the operator's and power states are kept), nothing applied, and
+ * an answer with no VMs (the agent cannot act on them). HA fences it after ha.dead_ms (ha.c). */
+static int libvirt_down(ctl_ctx *c, yun_store *s, yun_host *h, const ctl_report *r, int64_t now_ms, ctl_answer *out,
+                        yun_err *err)
+{
+    bool to_down = h->state == YUN_HOST_UP || model_host_silent(h->state) || h->state == YUN_HOST_WAKING ||
+                   h->state == YUN_HOST_STANDBY;
+    if (to_down && h->state != YUN_HOST_LIBVIRT_DOWN) {
+        log_warn("host %s: its agent says its libvirt does not answer: %s; its VMs show unknown", h->name,
+                 r->libvirt_error);
+        h->state = YUN_HOST_LIBVIRT_DOWN;
+        ctl_ha_judged(c, h->id, now_ms); /* since when */
+    }
+    out->lease_ms = ctl_host_lease_ms(s, h);
+    out->vms = xcalloc(1, sizeof *out->vms);
+    if (store_host_update(s, h, err) < 0 || store_commit(s, err) < 0) {
+        store_rollback(s);
+        ctl_answer_free(out);
+        return -1;
+    }
+    return 0;
+}
+
 int ctl_agent_report(ctl_ctx *c, yun_store *s, int64_t host_id, const ctl_report *r, int64_t now_ms, ctl_answer *out,
                      yun_err *err)
 {
@@ -632,6 +660,8 @@ int ctl_agent_report(ctl_ctx *c, yun_store *s, int64_t host_id, const ctl_report
     h.last_seen_ms = now_ms;
     if (r->has_disk_free)
         h.disk_free_mib = r->disk_free_mib;
+    if (r->libvirt_error[0])
+        return libvirt_down(c, s, &h, r, now_ms, out, err);
     /* DISABLED, DRAINING, DRAINED are the operator's: kept; POWERING_OFF waits for the driver's off */
     if (model_host_silent(h.state) || h.state == YUN_HOST_WAKING || h.state == YUN_HOST_STANDBY) {
         log_info("host %s is up%s", h.name,

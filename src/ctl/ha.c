@@ -9,6 +9,9 @@
  *              destroyed its VMs itself                           -> DEAD, fenced by lease
  *              else it stays SUSPECT, saying why nothing can be done (a VM never runs twice)
  *   AGENT_LOST judged again every ha.dead_ms (libvirt may stop answering too)
+ *   LIBVIRT_DOWN (its agent reports that its libvirt does not answer) for ha.dead_ms -> fenced through its
+ *            driver and DEAD (its guests may run on without libvirt: the fence ends them); without such a
+ *            driver it stays, said in the log
  *   DEAD     its VMs are placed again on the hosts that are up (the placement engine, as a create), highest
  *            ha_priority first, then in id order; one that fits nowhere waits, with the scarce resource in its
  *            error, and is tried again each tick; one whose HA is off (ha_priority -1) waits for its host
@@ -232,6 +235,34 @@ static int by_priority(const void *a, const void *b)
     return (x->id > y->id) - (x->id < y->id);
 }
 
+/* A host whose agent has said for ha.dead_ms that its libvirt does not answer: its guests may run on without
+ * it, and nothing can stop, move or watch them, so it is fenced and its VMs restarted elsewhere, as a dead
+ * host's. Without a driver that can fence it, it stays: its agent cannot stop guests it cannot reach. Tried
+ * again every ha.dead_ms. Returns 1 when it changed h's state. */
+static int judge_libvirt_down(ctl_ctx *c, yun_store *s, yun_host *h, int64_t down_for, int64_t now_ms, yun_err *err)
+{
+    ctl_ha_judged(c, h->id, now_ms);
+    char why[YUN_MSG_MAX + 256];
+    yun_err fe = YUN_ERR_INIT;
+    if (!power_can_fence(h)) {
+        log_error("host %s: its libvirt has not answered its agent for %.1f s, and no power driver can fence it: its "
+                  "VMs stay where they are (repair libvirtd there, or give the host a driver that can fence it)",
+                  h->name, (double)down_for / 1000.0);
+        return 0;
+    }
+    if (fence_by_power(h, &fe) < 0) {
+        log_error("host %s: its libvirt has not answered for %.1f s; fencing it failed, so its VMs stay where they "
+                  "are: %s",
+                  h->name, (double)down_for / 1000.0, fe.msg);
+        return 0;
+    }
+    snprintf(why, sizeof why, "its libvirt has not answered its agent for %.1f s: fenced, switched off by its %s driver",
+             (double)down_for / 1000.0, h->power_driver);
+    log_warn("host %s is dead: %s; its VMs start elsewhere", h->name, why);
+    decide(s, DISPATCH_FENCE, h, NULL, NULL, now_ms, why, "dead");
+    return host_state(s, h, YUN_HOST_DEAD, err) < 0 ? -1 : 1;
+}
+
 /* The VMs of dead host h, placed again (but those whose HA is off, and those migrating in, which go back to
  * their source). Each under the sched lock, as a create. Returns how many moved. */
 static int restart_vms(ctl_ctx *c, yun_store *s, const yun_host *h, int64_t now_ms, yun_err *err)
@@ -370,6 +401,21 @@ int ctl_health_tick(ctl_ctx *c, yun_store *s, int64_t now_ms, yun_err *err)
          * after ha.dead_ms: each judgement may wait for a hung libvirt (CTL_LIBVIRT_PROBE_MS) */
         int64_t gap = h->state == YUN_HOST_AGENT_LOST ? dead : suspect;
         bool due = now_ms - ctl_ha_judged(c, h->id, 0) >= gap;
+        if (h->state == YUN_HOST_LIBVIRT_DOWN && quiet <= suspect) {
+            int64_t since = ctl_ha_judged(c, h->id, 0), started = ctl_started_ms(c);
+            since = since > started ? since : started;
+            if (now_ms - since > dead) {
+                int j = judge_libvirt_down(c, s, h, now_ms - since, now_ms, err);
+                if (j < 0)
+                    return -1;
+                marked += j;
+            }
+        } else if (h->state == YUN_HOST_LIBVIRT_DOWN) {
+            /* its agent fell silent too: judged as a silent host */
+            if (host_state(s, h, YUN_HOST_SUSPECT, err) < 0)
+                return -1;
+            marked++;
+        }
         if ((h->state == YUN_HOST_SUSPECT || h->state == YUN_HOST_AGENT_LOST) && quiet > dead && due) {
             ctl_ha_judged(c, h->id, now_ms);
             int j = judge(c, s, h, quiet, now_ms, err);

@@ -10,7 +10,7 @@ static const char *vm_states[] = {"scheduled", "starting", "running", "stopping"
                                   "migrating", "deleting", "error",   "unknown"};
 static const char *vm_wants[] = {"running", "stopped", "deleted"};
 static const char *host_states[] = {"up",      "suspect", "disabled", "draining", "drained",   "powering-off",
-                                    "standby", "waking",  "dead",     "agent-lost"};
+                                    "standby", "waking",  "dead",     "agent-lost", "libvirt-down"};
 
 #define N(a) ((int)(sizeof(a) / sizeof(a)[0]))
 
@@ -27,7 +27,10 @@ int model_vm_state_parse(const char *s) { return parse(vm_states, N(vm_states), 
 const char *model_vm_want_name(yun_vm_want w) { return (unsigned)w < (unsigned)N(vm_wants) ? vm_wants[w] : "stopped"; }
 int model_vm_want_parse(const char *s) { return parse(vm_wants, N(vm_wants), s); }
 const char *model_host_state_name(yun_host_state s) { return (unsigned)s < (unsigned)N(host_states) ? host_states[s] : "suspect"; }
-bool model_host_silent(yun_host_state s) { return s == YUN_HOST_SUSPECT || s == YUN_HOST_DEAD || s == YUN_HOST_AGENT_LOST; }
+bool model_host_silent(yun_host_state s)
+{
+    return s == YUN_HOST_SUSPECT || s == YUN_HOST_DEAD || s == YUN_HOST_AGENT_LOST || s == YUN_HOST_LIBVIRT_DOWN;
+}
 int model_host_state_parse(const char *s) { return parse(host_states, N(host_states), s); }
 
 int model_name_validate(const char *name, const char *what, yun_err *err)

@@ -57,7 +57,9 @@ typedef struct yun_image {
 /* SUSPECT, DEAD, AGENT_LOST: host health and HA (src/ctl/ha.c, docs/operations.md "When a host dies"): its
  * agent fell silent for ha.suspect_ms (SUSPECT: its VMs show unknown, nothing is done yet); after ha.dead_ms
  * yund judged it: DEAD (fenced, or found off, and its VMs restarted elsewhere) or AGENT_LOST (libvirt still
- * answers: the VMs run on, only the agent is gone). A report makes any of them UP again. */
+ * answers: the VMs run on, only the agent is gone). LIBVIRT_DOWN: its agent reports that its libvirt does not
+ * answer (its guests may run on without it); after ha.dead_ms it is fenced and DEAD. A full report makes any
+ * of them UP again. */
 typedef enum {
     YUN_HOST_UP,
     YUN_HOST_SUSPECT,
@@ -69,9 +71,10 @@ typedef enum {
     YUN_HOST_WAKING,
     YUN_HOST_DEAD,
     YUN_HOST_AGENT_LOST,
+    YUN_HOST_LIBVIRT_DOWN,
 } yun_host_state;
-#define YUN_HOST_NSTATES (YUN_HOST_AGENT_LOST + 1)
-/* A host whose agent does not report (SUSPECT, DEAD, AGENT_LOST): what yund knows of its VMs is old. */
+#define YUN_HOST_NSTATES (YUN_HOST_LIBVIRT_DOWN + 1)
+/* A host whose VMs yund cannot see (SUSPECT, DEAD, AGENT_LOST, LIBVIRT_DOWN): what it knows of them is old. */
 bool model_host_silent(yun_host_state s);
 
 typedef struct yun_host {

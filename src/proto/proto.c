@@ -228,6 +228,8 @@ static const jfield report_fields[] = {
     ARRAY(proto_report, domains, n_domains, proto_domain, true, domain_fields, "every domain on the host"),
     ARRAY(proto_report, vms, n_vms, proto_verdict, true, verdict_fields, "the verdicts"),
     ARRAY(proto_report, consoles, n_consoles, proto_console, false, console_fields, "console tails that changed"),
+    STR(proto_report, libvirt_error, false, JF_OMIT,
+        "the host's libvirt does not answer: why (domains and vms are then empty: the agent cannot see them)"),
     END,
 };
 

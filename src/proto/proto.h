@@ -66,6 +66,8 @@ typedef struct proto_console {
 } proto_console;
 
 typedef struct proto_report {
+    char libvirt_error[YUN_MSG_MAX]; /* "" normally; else the host's libvirt does not answer (why), and the report
+                                      * carries no domains and no verdicts: the agent cannot see them */
     bool has_disk_free;
     uint64_t disk_free_mib;
     const proto_domain *domains; /* owned when decoded or built by the agent (proto_report_free) */

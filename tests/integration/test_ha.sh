@@ -10,7 +10,7 @@
 #   2. only the agent of the VMs' host killed: agent-lost (its libvirt answers yund), nothing moves, nothing
 #      restarts; the agent back: up
 #   3. the libvirtd of the VMs' host killed (its guests run on without it), and yund killed -9 while the host
-#      is suspect and started again: judged dead, fenced, the VMs each run once elsewhere
+#      is libvirt-down and started again: fenced after ha.dead_ms, dead, the VMs each run once elsewhere
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/cloud.sh"
 TAP_DIAG='tail -25 "$STATE/yund.log"; for h in A B C; do echo "# $h:"; tail -5 "$YUN_TEST_DIR/hosts/$h/agent.log" 2>/dev/null; done'
@@ -132,10 +132,11 @@ H=$(vm_field v1 host)
 kill -9 "$(cat "$YUN_TEST_DIR/hosts/$H/libvirtd.pid")"
 T0=$SECONDS
 [ "$(qemus "$U1")" = 1 ] && tap_ok "$H's libvirtd killed: v1's QEMU runs on without it" || tap_fail "v1's QEMU: $(qemus "$U1")"
-wait_until 20 "$H suspect" host_is "$H" suspect && tap_ok "$H suspect" || tap_fail "$H suspect: $(host_state "$H")"
+wait_until 20 "$H libvirt-down" host_is "$H" libvirt-down && tap_ok "$H is libvirt-down: its agent says so" ||
+  tap_fail "$H libvirt-down: $(host_state "$H")"
 yund_kill9
 sleep 2
-yund_start "$STATE" none && tap_ok "yund killed -9 while $H is suspect, and started again" || tap_fail "yund restarts"
+yund_start "$STATE" none && tap_ok "yund killed -9 while $H is libvirt-down, and started again" || tap_fail "yund restarts"
 not_h() { once v1 "$H" && once v2 "$H"; }
 if wait_until 90 "v1 and v2 run once, not on $H" not_h; then
   tap_ok "$H judged dead and fenced; v1 and v2 run on $(vm_field v1 host) and $(vm_field v2 host), each once, $((SECONDS - T0)) s after its libvirtd died"

@@ -315,6 +315,37 @@ static void test_migrations_to_and_from_a_dead_host(void **state)
     assert_int_equal(o2.state, YUN_VM_SCHEDULED);
 }
 
+/* The agent says libvirt does not answer: libvirt-down, a heartbeat but nothing applied; fenced after
+ * ha.dead_ms of it; a full report makes it up. */
+static void test_libvirt_down(void **state)
+{
+    fx *f = *state;
+    give_driver(f, f->h1);
+    yun_vm a = fx_running(f, "a", 1, 256, f->h1);
+    ctl_report r = {0};
+    snprintf(r.libvirt_error, sizeof r.libvirt_error, "Failed to connect socket");
+    ctl_answer ans;
+    yun_err err = YUN_ERR_INIT;
+    for (int64_t t = 1000; t <= 21000; t += 2000) {
+        assert_int_equal(ctl_agent_report(f->c, f->s, f->h1, &r, T0 + t, &ans, &err), 0);
+        assert_int_equal(ans.n, 0);
+        ctl_answer_free(&ans);
+        tick(f, T0 + t);
+        assert_int_equal(state_of(f, f->h1), YUN_HOST_LIBVIRT_DOWN);
+        assert_int_equal(fx_vm(f, a.uuid).host_id, f->h1);
+    }
+    assert_int_equal(probe_calls, 0);
+    assert_false(power_asked("fence"));
+    assert_int_equal(ctl_agent_report(f->c, f->s, f->h1, &r, T0 + 22000, &ans, &err), 0);
+    ctl_answer_free(&ans);
+    tick(f, T0 + 22000); /* 21 s since it first said so */
+    assert_true(power_asked("fence"));
+    assert_int_equal(state_of(f, f->h1), YUN_HOST_DEAD);
+    assert_int_equal(fx_vm(f, a.uuid).host_id, H2);
+    beat(f, f->h1, T0 + 23000, NULL, 0, NULL);
+    assert_int_equal(state_of(f, f->h1), YUN_HOST_UP);
+}
+
 static void test_no_silence_before_yund_started(void **state)
 {
     fx *f = *state;
@@ -342,6 +373,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_fits_nowhere_waits_for_room, setup, teardown),
         cmocka_unit_test_setup_teardown(test_priority_and_ha_off, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrations_to_and_from_a_dead_host, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_libvirt_down, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_silence_before_yund_started, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -6,7 +6,7 @@
 # and times until every VM runs on another host: yund's state running there, one QEMU process on the machine,
 # and libvirt running it on that host only. Meanwhile, every half second, a VM with two QEMU processes or on
 # two hosts' libvirt is a double run. Then the dead host is woken and the next round freezes the VMs' new host.
-# yund's HA settings are the defaults (ha.suspect_ms 6000, ha.dead_ms 20000, agent.interval_ms 2000), so the
+# yund's HA settings are the defaults (ha.suspect_ms 6000, ha.dead_ms 15000, agent.interval_ms 2000), so the
 # figure is what an operator gets: about dead_ms, plus the fence and the starts.
 # usage: bench/ha.sh BUILD [ROUNDS]   (ROUNDS: 3; environment: VMS, 2)
 # Last line: {"median_s": N, "rounds": N, "double_runs": N}
@@ -32,7 +32,7 @@ done
 yun host enable B >/dev/null && yun host enable C >/dev/null
 all_running() { local i; for i in $(seq 1 "$VMS"); do vm_state_is "v$i" running || return 1; done; }
 wait_until 300 "the guests running" all_running || die "the guests did not start"
-echo "# $VMS guests on A; HA settings: $(yun settings list -o json | jq -c '[.settings[] | select(.key | startswith("ha.")) | {(.key): .value}] | add' 2>/dev/null)"
+echo "# $VMS guests on A; $(yun settings list -o json | jq -c '.settings | with_entries(select(.key | startswith("ha.") or .key == "agent.interval_ms"))')"
 
 now() { date +%s%3N; } # ms
 double=0
@@ -59,7 +59,10 @@ for r in $(seq 1 "$ROUNDS"); do
   done
   s=$(awk -v ms=$((done_at - t0)) 'BEGIN {printf "%.1f", ms / 1000}')
   times+=("$s")
-  echo "# round $r: $H frozen -> $(for i in $(seq 1 "$VMS"); do printf 'v%s on %s ' "$i" "$(vm_field "v$i" host)"; done)after $s s; $H $(host_state "$H")"
+  # when yund judged and fenced it, and placed the last VM again (its decisions' wall clocks)
+  fenced=$(yun dispatch log -o json | jq --arg h "$H" '[.decisions[] | select(.kind == "fence" and .from == $h) | .at_ms] | max')
+  placed=$(yun dispatch log -o json | jq --arg h "$H" '[.decisions[] | select(.kind == "restart" and .from == $h) | .at_ms] | max')
+  echo "# round $r: $H frozen -> $(for i in $(seq 1 "$VMS"); do printf 'v%s on %s ' "$i" "$(vm_field "v$i" host)"; done)running after $s s (fenced at $(awk -v ms=$((fenced - t0)) 'BEGIN {printf "%.1f", ms / 1000}') s, placed again at $(awk -v ms=$((placed - t0)) 'BEGIN {printf "%.1f", ms / 1000}') s); $H $(host_state "$H")"
   yun host wake "$H" >/dev/null || die "waking $H"
   wait_until 120 "$H up" host_is "$H" up || die "$H did not come back"
 done

@@ -29,7 +29,7 @@ int ctl_admission_threshold(const sched_host *hosts, size_t n, int64_t pct, yun_
 
 /* HA's helpers (ctl.c keeps the ctx): yund's start; ctl_config.libvirt_probe with yund's timeout; when HA
  * last judged a host (now_ms 0: only read; 0 when never), set to now_ms otherwise. */
-#define CTL_LIBVIRT_PROBE_MS 5000
+#define CTL_LIBVIRT_PROBE_MS 3000
 int64_t ctl_started_ms(const ctl_ctx *c);
 int ctl_libvirt_probe(ctl_ctx *c, const char *uri, int *running, char *why, size_t n);
 int64_t ctl_ha_judged(ctl_ctx *c, int64_t host_id, int64_t now_ms);

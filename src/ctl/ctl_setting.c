@@ -131,7 +131,7 @@ static const ctl_setting_def table[SET_COUNT] = {
     {SET_HA_SUSPECT_MS, "ha.suspect_ms", SET_T_INT, "6000",
      "a host whose agent is silent this long is suspect (its VMs show unknown), in ms", NULL, 1000, 3600000, NULL,
      NULL},
-    {SET_HA_DEAD_MS, "ha.dead_ms", SET_T_INT, "20000",
+    {SET_HA_DEAD_MS, "ha.dead_ms", SET_T_INT, "15000",
      "a host silent this long is judged: fenced and its VMs restarted elsewhere, or its agent lost, in ms", NULL,
      2000, 3600000, NULL, NULL},
     {SET_HA_LEASE_MS, "ha.lease_ms", SET_T_INT, "0",

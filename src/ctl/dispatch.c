@@ -234,9 +234,10 @@ static int round_build(ctl_dispatch *d, yun_store *s, int64_t now_ms, int64_t in
     free(index_of);
     for (size_t i = 0; i < r->nh; i++) {
         const yun_host *h = &r->hosts[i];
-        /* a silent host whose VMs ran there holds the plan; an empty one, or one that never woke for the VMs
-         * waiting on it (scheduled), changes nothing the plan counts */
-        if ((h->state == YUN_HOST_SUSPECT || h->state == YUN_HOST_AGENT_LOST) && (r->busy[i] & BUSY_RAN) && !skip[0])
+        /* a host whose VMs ran there and are not seen holds the plan (a dead one's are HA's to restart); an
+         * empty one, or one that never woke for the VMs waiting on it (scheduled), changes nothing the plan
+         * counts */
+        if (model_host_silent(h->state) && h->state != YUN_HOST_DEAD && (r->busy[i] & BUSY_RAN) && !skip[0])
             snprintf(skip, skip_n, "host %s is %s: no plan until it reports again, is judged dead or is disabled",
                      h->name, model_host_state_name(h->state));
         if (h->state != YUN_HOST_UP)

@@ -6,7 +6,8 @@
  * evacuations of underloaded hosts whose VMs all fit elsewhere) is recorded with each move's reason. In mode
  * `auto` the moves are started through ctl_vm_migrate, at most dispatch.max_migrations at once in the cloud
  * and none for a VM that moved less than dispatch.cooldown_ms ago; in `advise` they are only shown; `off`
- * runs no round. A round is skipped, saying why, while a host whose VMs ran there is down, a running VM has
+ * runs no round. A round is skipped, saying why, while a host whose VMs ran there is not seen (suspect,
+ * agent-lost, libvirt-down), a running VM has
  * sent no CPU sample yet, or its samples are stale. Then power: a host the plan leaves empty goes on standby
  * through its power driver (src/power) when the hosts left on keep power.headroom_hosts hosts' worth of room
  * (N+1 by default); a host on standby is woken when a host stays above 90% CPU after the plan, or the policy

@@ -130,7 +130,7 @@ admin_setting() { admin_api PUT "/v1/settings/$1" "{\"value\":\"$2\"}" >/dev/nul
 # ---- HA (test_ha.sh, bench/ha.sh): where a guest really runs ----
 # vm_qemus UUID: the QEMU processes of this guest on the whole machine (every test host is on it)
 vm_qemus() { grep -l -a -- "$1" /proc/[0-9]*/cmdline 2>/dev/null | while read -r f; do
-  tr '\0' ' ' <"$f" 2>/dev/null | grep -q '^[^ ]*qemu-system' && echo x; done | wc -l; }
+  { tr '\0' ' ' <"$f"; } 2>/dev/null | grep -q '^[^ ]*qemu-system' && echo x; done | wc -l; }
 # vm_libvirt_hosts UUID HOST...: those of the test hosts whose libvirt answers and runs it, each followed by a space
 vm_libvirt_hosts() { local u=$1 h; shift; for h in "$@"; do
   timeout 5 virsh -c "$(yun_testhost_uri "$h")" list --uuid --state-running 2>/dev/null | grep -qx "$u" && echo "$h"

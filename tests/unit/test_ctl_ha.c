@@ -33,6 +33,8 @@ static int setup(void **state)
     yun_host h1 = fx_host("h1", 2, 4096), h2 = fx_host("h2", 2, 4096);
     f->h1 = fx_register(f, &h1);
     H2 = fx_register(f, &h2);
+    yun_err err = YUN_ERR_INIT; /* the times below are of 20 s: not the default, so they stay the tests' */
+    assert_int_equal(ctl_setting_set(f->c, f->s, "ha.dead_ms", "20000", &err), 0);
     probe_answers = 0;
     probe_calls = 0;
     snprintf(pdir, sizeof pdir, "/tmp/yun-test-ha.XXXXXX");

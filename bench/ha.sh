@@ -3,7 +3,8 @@
 # libvirtd, virtlockd and yun-agent each, on one shared storage, switched and fenced by the test power driver
 # tests/integration/testhost-power.sh through yund's script driver) and VMS small TCG starter guests, all on one
 # host. Each round freezes the host that holds them (every process of the machine stopped, as a hung host)
-# and times until every VM runs on another host: yund's state running there, one QEMU process on the machine,
+# and times until every VM runs on another host (the figure: when yund heard the last of them run, its
+# started_ms), checking that each then runs there once: yund's state running, one QEMU process on the machine,
 # and libvirt running it on that host only. Meanwhile, every half second, a VM with two QEMU processes or on
 # two hosts' libvirt is a double run. Then the dead host is woken and the next round freezes the VMs' new host.
 # yund's HA settings are the defaults (ha.suspect_ms 6000, ha.dead_ms 15000, agent.interval_ms 2000), so the
@@ -32,7 +33,7 @@ done
 yun host enable B >/dev/null && yun host enable C >/dev/null
 all_running() { local i; for i in $(seq 1 "$VMS"); do vm_state_is "v$i" running || return 1; done; }
 wait_until 300 "the guests running" all_running || die "the guests did not start"
-echo "# $VMS guests on A; $(yun settings list -o json | jq -c '.settings | with_entries(select(.key | startswith("ha.") or .key == "agent.interval_ms"))')"
+echo "# $VMS guests on A; $(yun settings list -o json | jq -c '.settings | with_entries(select((.key | startswith("ha.")) or .key == "agent.interval_ms"))')"
 
 now() { date +%s%3N; } # ms
 double=0
@@ -57,7 +58,13 @@ for r in $(seq 1 "$ROUNDS"); do
     [ -z "$done_at" ] && [ $((($(now) - t0) / 1000)) -gt 240 ] && die "round $r: the VMs did not run elsewhere within 240 s"
     sleep 0.5
   done
-  s=$(awk -v ms=$((done_at - t0)) 'BEGIN {printf "%.1f", ms / 1000}')
+  # the figure: when yund heard the last of them run again (started_ms), not when this loop saw it
+  started=0
+  for i in $(seq 1 "$VMS"); do
+    st=$(vm_field "v$i" started_ms)
+    [ "$st" -gt "$started" ] && started=$st
+  done
+  s=$(awk -v ms=$((started - t0)) 'BEGIN {printf "%.1f", ms / 1000}')
   times+=("$s")
   # when yund judged and fenced it, and placed the last VM again (its decisions' wall clocks)
   fenced=$(yun dispatch log -o json | jq --arg h "$H" '[.decisions[] | select(.kind == "fence" and .from == $h) | .at_ms] | max')

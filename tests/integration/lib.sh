@@ -252,20 +252,8 @@ yun_testhost_down() {
   # Whatever still lives in this host's cgroups (a QEMU whose libvirtd died first) was started by it.
   if [ -f "$h/cgroups" ]; then
     local cg
-    for i in $(seq 1 30); do
-      local left=0
-      while read -r cg; do
-        [ -d "$cg" ] || continue
-        for p in $(find "$cg" -name cgroup.procs -exec cat {} + 2> /dev/null); do
-          kill -9 "$p" 2> /dev/null
-          left=1
-        done
-        # a frozen host (test_ha.sh) takes its SIGKILLs when thawed
-        [ -f "$cg/freezer.state" ] && echo THAWED > "$cg/freezer.state" 2> /dev/null
-      done < "$h/cgroups"
-      [ $left = 0 ] && break
-      sleep 0.1
-    done
+    rm -f "$h/virtlogd.pid" # dead already: the power cut spares only a live one
+    bash "$YUN_TEST_LIB_DIR/testhost-power.sh" "$h" fence
     while read -r cg; do
       [ -d "$cg" ] && find "$cg" -depth -type d -exec rmdir {} \; 2> /dev/null
     done < "$h/cgroups"

@@ -16,6 +16,7 @@ BUILD=$(cd "${1:?usage: bench/ha.sh BUILD [ROUNDS]}" && pwd)
 ROUNDS=${2:-3}
 VMS=${VMS:-2}
 export YUN_BUILD=$BUILD YUN_ROOT=$(cd "$(dirname "$0")/.." && pwd)
+export YUN_TESTHOST_LOCKD=1
 . "$YUN_ROOT/tests/integration/lib.sh"
 . "$YUN_ROOT/tests/integration/cloud.sh"
 die() { echo "ha: $*" >&2; exit 1; }

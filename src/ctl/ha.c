@@ -271,7 +271,8 @@ static int restart_vms(ctl_ctx *c, yun_store *s, const yun_host *h, int64_t now_
     size_t n = 0;
     if (store_vm_list(s, -1, h->id, &vms, &n, err) < 0)
         return -1;
-    qsort(vms, n, sizeof *vms, by_priority);
+    if (n > 1)
+        qsort(vms, n, sizeof *vms, by_priority);
     int moved = 0;
     char algo[64] = "";
     ctl_setting_get(s, SET_PLACEMENT_ALGORITHM, algo, sizeof algo, NULL);

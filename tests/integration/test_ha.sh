@@ -11,6 +11,7 @@
 #      restarts; the agent back: up
 #   3. the libvirtd of the VMs' host killed (its guests run on without it), and yund killed -9 while the host
 #      is libvirt-down and started again: fenced after ha.dead_ms, dead, the VMs each run once elsewhere
+export YUN_TESTHOST_LOCKD=1
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/cloud.sh"
 TAP_DIAG='tail -25 "$STATE/yund.log"; for h in A B C; do echo "# $h:"; tail -5 "$YUN_TEST_DIR/hosts/$h/agent.log" 2>/dev/null; done'

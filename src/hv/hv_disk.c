@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <sodium.h>
 
 #include "util/buf.h"
 #include "util/fs.h"
@@ -368,5 +369,86 @@ int hv_disk_remove(const char *path, yun_err *err)
         return yun_err_set(err, YUN_E_INVALID, "no disk path given");
     if (unlink(path) < 0 && errno != ENOENT)
         return yun_err_sys(err, YUN_E_IO, errno, "removing disk %s", path);
+    return 0;
+}
+
+/* ---- backup files ---- */
+
+/* Runs qemu-img argv; a failure is IO with what qemu-img said, after what. */
+static int qemu_img(char *const argv[], const char *what, yun_err *err)
+{
+    yun_buf etext = YUN_BUF_INIT;
+    int rc = run(argv, NULL, &etext, err);
+    if (rc > 0)
+        yun_err_set(err, YUN_E_IO, "%s: %s", what, tool_message(&etext));
+    buf_free(&etext);
+    return rc == 0 ? 0 : -1;
+}
+
+int hv_disk_rebase(const char *path, const char *backing_name, yun_err *err)
+{
+    if (!path || path[0] != '/' || !backing_name || !*backing_name || strchr(backing_name, '/'))
+        return yun_err_set(err, YUN_E_INVALID, "rebase: an absolute file and a backing name in its folder are needed");
+    char what[YUN_PATH_MAX + 64];
+    snprintf(what, sizeof what, "pointing backup %s at %s", path, backing_name);
+    /* -u: only the header changes; -f and -F: nothing is probed */
+    char *argv[] = {"qemu-img", "rebase", "-u", "-f", "qcow2", "-b", (char *)backing_name, "-F", "qcow2", (char *)path,
+                    NULL};
+    return qemu_img(argv, what, err);
+}
+
+int hv_disk_flatten(const char *top, const char *dest, yun_err *err)
+{
+    if (!top || top[0] != '/' || !dest || dest[0] != '/')
+        return yun_err_set(err, YUN_E_INVALID, "flatten: absolute paths are needed");
+    char part[YUN_PATH_MAX + 8], what[2 * YUN_PATH_MAX + 32];
+    snprintf(part, sizeof part, "%s.part", dest);
+    snprintf(what, sizeof what, "rebuilding %s from %s", dest, top);
+    if (fs_mkdir_parent(dest, 0755, err) < 0)
+        return -1;
+    unlink(part); /* a leftover of an earlier try cut short */
+    char *argv[] = {"qemu-img", "convert", "-f", "qcow2", "-O", "qcow2", (char *)top, part, NULL};
+    if (qemu_img(argv, what, err) < 0) {
+        unlink(part);
+        return -1;
+    }
+    if (chmod(part, 0644) < 0 || rename(part, dest) < 0) {
+        yun_err_sys(err, YUN_E_IO, errno, "%s: putting %s in place", what, part);
+        unlink(part);
+        return -1;
+    }
+    return 0;
+}
+
+int hv_disk_sha256(const char *path, char hex[65], int64_t *bytes, yun_err *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return yun_err_sys(err, errno == ENOENT ? YUN_E_NOT_FOUND : YUN_E_IO, errno, "reading %s", path);
+    crypto_hash_sha256_state st;
+    crypto_hash_sha256_init(&st);
+    AUTOFREE unsigned char *buf = xmalloc(1 << 20);
+    int64_t total = 0;
+    for (;;) {
+        ssize_t n = read(fd, buf, 1 << 20);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            int e = errno;
+            close(fd);
+            return yun_err_sys(err, YUN_E_IO, e, "reading %s", path);
+        }
+        if (n == 0)
+            break;
+        crypto_hash_sha256_update(&st, buf, (unsigned long long)n);
+        total += n;
+    }
+    close(fd);
+    unsigned char h[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256_final(&st, h);
+    for (size_t i = 0; i < sizeof h; i++)
+        snprintf(hex + 2 * i, 3, "%02x", h[i]);
+    if (bytes)
+        *bytes = total;
     return 0;
 }

@@ -27,6 +27,13 @@ typedef struct hv_ops {
     int (*address)(yun_hv *hv, const char *uuid, char *addr, size_t n, yun_err *err);
     int (*migrate)(yun_hv *hv, const char *uuid, const hv_migrate_opts *o, hv_migrate_stats *stats, yun_err *err);
     yun_hv *(*open_again)(yun_hv *hv, yun_err *err);
+    /* backups and snapshots (hv.h) */
+    int (*backup)(yun_hv *hv, const char *uuid, const hv_backup_opts *o, int64_t *ms, yun_err *err);
+    int (*backup_abort)(yun_hv *hv, const char *uuid, const char *checkpoint, const char *path, yun_err *err);
+    int (*checkpoints_drop)(yun_hv *hv, const char *uuid, yun_err *err);
+    int (*snapshot_create)(yun_hv *hv, const char *uuid, const char *name, int64_t *pause_ms, yun_err *err);
+    int (*snapshot_revert)(yun_hv *hv, const char *uuid, const char *name, yun_err *err);
+    int (*snapshot_delete)(yun_hv *hv, const char *uuid, const char *name, yun_err *err);
 } hv_ops;
 
 struct yun_hv {

@@ -58,6 +58,21 @@ static int check_probe_hosts(const char *v, yun_err *err)
     return 0;
 }
 
+/* backup.dir: yund and every host's agent open the same files by this path (a local folder on one machine, a
+ * mount of the same share everywhere else), so only an absolute path without . or .. means one folder */
+static int check_backup_dir(const char *v, yun_err *err)
+{
+    if (!*v)
+        return 0;
+    if (v[0] != '/' || strstr(v, "/../") || strstr(v, "/./") || strlen(v) > 300 ||
+        (strlen(v) >= 3 && !strcmp(v + strlen(v) - 3, "/..")))
+        return yun_err_set(err, YUN_E_INVALID,
+                           "backup.dir \"%.64s\" must be an absolute path of at most 300 bytes without . or .. "
+                           "(e.g. /srv/yun-backups), or \"\" for none",
+                           v);
+    return 0;
+}
+
 static int check_policy(const char *v, yun_err *err)
 {
     cons_policy p;
@@ -128,6 +143,9 @@ static const ctl_setting_def table[SET_COUNT] = {
     {SET_POWER_WAKE_TIMEOUT_MS, "power.wake_timeout_ms", SET_T_INT, "600000",
      "a waking host whose agent has not reported after this long is marked down, in ms", NULL, 10000, 86400000,
      NULL, NULL},
+    {SET_BACKUP_DIR, "backup.dir", SET_T_CUSTOM, "",
+     "the backup store: a folder at this absolute path on yund's machine and every host; \"\": no backups", NULL, 0, 0,
+     NULL, check_backup_dir},
 };
 
 const ctl_setting_def *ctl_settings(size_t *n)

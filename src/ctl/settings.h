@@ -41,6 +41,7 @@ typedef enum ctl_setting_id {
     SET_DISPATCH_BALANCE_HOLD_MS,
     SET_POWER_HEADROOM_HOSTS,
     SET_POWER_WAKE_TIMEOUT_MS,
+    SET_BACKUP_DIR,
     SET_COUNT
 } ctl_setting_id;
 

@@ -319,7 +319,8 @@ int ctl_jobs_apply(yun_store *s, int64_t host_id, const proto_report *r, int64_t
                    yun_err *err);
 int ctl_jobs_answer(ctl_ctx *ctx, yun_store *s, int64_t host_id, proto_job **out, size_t *n, yun_err *err);
 void ctl_jobs_free(proto_job *jobs, size_t n);
-/* A VM's row is gone: its snapshots, reverts and restores go with it (its backups stay). */
+/* A VM's row is gone: its snapshots (they lived in its disk), reverts and snapshot deletes go with it; its
+ * backups stay, and so do its restores (a failed restore --as deletes its VM, and says why). */
 int ctl_jobs_vm_gone(yun_store *s, const char *uuid, yun_err *err);
 
 /* yund's own state: a consistent copy of the store into a new file dest (store_copy_to), while yund runs. */

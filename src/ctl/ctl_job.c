@@ -47,9 +47,10 @@ static int need_host(const yun_vm *vm, const char *what, yun_err *err)
 static int need_running(const yun_vm *vm, const char *what, yun_err *err)
 {
     if (vm->state != YUN_VM_RUNNING || vm->want != YUN_WANT_RUNNING)
-        return yun_err_set(err, YUN_E_CONFLICT,
-                           "VM %s is %s: a %s reads the disk through the running QEMU; start it first (yun vm start %s)",
-                           vm->name, model_vm_state_name(vm->state), what, vm->name);
+        return yun_err_set(
+            err, YUN_E_CONFLICT,
+            "VM %s is %s: a %s reads the disk through the running QEMU; start it first (yun vm start %s)", vm->name,
+            model_vm_state_name(vm->state), what, vm->name);
     return 0;
 }
 
@@ -58,9 +59,10 @@ int ctl_backup_dir(yun_store *s, char *out, size_t n, yun_err *err)
     if (ctl_setting_get(s, SET_BACKUP_DIR, out, n, err) < 0)
         return -1;
     if (!out[0])
-        return yun_err_set(err, YUN_E_CONFLICT,
-                           "no backup store: the admin sets one with `yun admin setting set backup.dir /srv/yun-backups` "
-                           "(a folder yund and every host see at that path)");
+        return yun_err_set(
+            err, YUN_E_CONFLICT,
+            "no backup store: the admin sets one with `yun admin setting set backup.dir /srv/yun-backups` "
+            "(a folder yund and every host see at that path)");
     return 0;
 }
 
@@ -313,8 +315,8 @@ int ctl_backup_delete(ctl_ctx *c, yun_store *s, int64_t backup_id, yun_job *out,
     if (rc == 0 && (rc = store_job_get(s, backup_id, out, err)) == 0 && out->kind != YUN_JOB_BACKUP)
         rc = yun_err_set(err, YUN_E_NOT_FOUND, "backup %lld not found", (long long)backup_id);
     if (rc == 0 && (out->state == YUN_JOB_PENDING || out->state == YUN_JOB_RUNNING))
-        rc = yun_err_set(err, YUN_E_CONFLICT, "backup %lld is under way: delete it once it ended",
-                         (long long)backup_id);
+        rc =
+            yun_err_set(err, YUN_E_CONFLICT, "backup %lld is under way: delete it once it ended", (long long)backup_id);
     if (rc == 0) {
         AUTOFREE yun_job *jobs = NULL;
         size_t n = 0;
@@ -582,7 +584,8 @@ int ctl_jobs_vm_gone(yun_store *s, const char *uuid, yun_err *err)
     if (vm_jobs(s, uuid, &jobs, &n, err) < 0)
         return -1;
     for (size_t i = 0; i < n; i++)
-        if (jobs[i].kind != YUN_JOB_BACKUP && store_job_delete(s, jobs[i].id, err) < 0)
+        if (jobs[i].kind != YUN_JOB_BACKUP && jobs[i].kind != YUN_JOB_RESTORE &&
+            store_job_delete(s, jobs[i].id, err) < 0)
             return -1;
     return 0;
 }

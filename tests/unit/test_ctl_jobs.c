@@ -241,6 +241,9 @@ static void test_restore(void **state)
     assert_int_equal(ctl_backup_restore(f->c, f->s, &f->alice, b2.id, "copy2", &r, &out, &err), 0);
     verdict(f, r.id, YUN_JOB_FAILED, "does not match its checksum");
     assert_int_equal(fx_vm(f, out.uuid).want, YUN_WANT_DELETED);
+    /* once the VM is gone, the restore's row still says why */
+    assert_int_equal(ctl_jobs_vm_gone(f->s, out.uuid, &err), 0);
+    assert_string_equal(job(f, r.id).error, "does not match its checksum");
     /* newest first, backups go */
     assert_int_equal(ctl_backup_delete(f->c, f->s, b2.id, &gone, &err), 0);
     assert_int_equal(ctl_backup_delete(f->c, f->s, b1.id, &gone, &err), 0);

@@ -16,9 +16,9 @@
 typedef enum { JOB_ACTIVE, JOB_FAILED, JOB_DONE } job_status;
 
 typedef struct agent_job {
-    proto_job spec;     /* as the answer gave it; chain owned */
-    bool interrupted;   /* listed running but unknown here: undo it, fail it */
-    yun_hv *hv;         /* the worker's connection */
+    proto_job spec;   /* as the answer gave it; chain owned */
+    bool interrupted; /* listed running but unknown here: undo it, fail it */
+    yun_hv *hv;       /* the worker's connection */
     pthread_t th;
     bool has_thread;
     pthread_mutex_t *lock;
@@ -97,8 +97,7 @@ static int run_backup(agent_job *j, proto_job_verdict *v, yun_err *err)
     const proto_job *p = &j->spec;
     yun_err e = YUN_ERR_INIT;
     if (hv_domain_backup_abort(j->hv, p->uuid, p->name, p->path, &e) < 0)
-        log_warn("agent: backup %lld of %s: clearing what an earlier try left: %s", (long long)p->id, p->domain,
-                 e.msg);
+        log_warn("agent: backup %lld of %s: clearing what an earlier try left: %s", (long long)p->id, p->domain, e.msg);
     if (j->interrupted)
         return yun_err_set(err, YUN_E_UNAVAILABLE,
                            "interrupted: the agent restarted while the backup ran; its file and checkpoint were "

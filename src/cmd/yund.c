@@ -268,6 +268,7 @@ static int run(const options *o)
                      .ctl = ctl,
                      .agent_token_hash = agent_hash,
                      .disk_import = hv_disk_import,
+                     .backup_files = {.sha256 = hv_disk_sha256, .flatten = hv_disk_flatten},
                      .starter_script = starter,
                      .www_dir = www};
     api_server *srv = api_start(&ac, &err);

@@ -247,26 +247,28 @@ static int snapshot_act_locked(yun_store *s, int64_t vm_id, const char *name, yu
     return store_job_create(s, out, err);
 }
 
-int ctl_vm_snapshot_revert(ctl_ctx *c, yun_store *s, int64_t vm_id, const char *name, yun_job *out, yun_err *err)
+static int snapshot_act(ctl_ctx *c, yun_store *s, int64_t vm_id, const char *name, yun_job_kind kind, yun_job *out,
+                        yun_err *err)
 {
     int rc = store_begin(s, err);
     if (rc == 0)
-        rc = snapshot_act_locked(s, vm_id, name, YUN_JOB_REVERT, out, err);
+        rc = snapshot_act_locked(s, vm_id, name, kind, out, err);
     if (ctl_tx_end(s, rc, err) < 0)
         return -1;
+    log_info("vm %s (%s): %s of snapshot %s asked (job %lld)", out->vm_name, out->vm_uuid, model_job_kind_name(kind),
+             out->name, (long long)out->id);
     ctl_vms_changed(c);
     return 0;
 }
 
+int ctl_vm_snapshot_revert(ctl_ctx *c, yun_store *s, int64_t vm_id, const char *name, yun_job *out, yun_err *err)
+{
+    return snapshot_act(c, s, vm_id, name, YUN_JOB_REVERT, out, err);
+}
+
 int ctl_vm_snapshot_delete(ctl_ctx *c, yun_store *s, int64_t vm_id, const char *name, yun_job *out, yun_err *err)
 {
-    int rc = store_begin(s, err);
-    if (rc == 0)
-        rc = snapshot_act_locked(s, vm_id, name, YUN_JOB_SNAPSHOT_DELETE, out, err);
-    if (ctl_tx_end(s, rc, err) < 0)
-        return -1;
-    ctl_vms_changed(c);
-    return 0;
+    return snapshot_act(c, s, vm_id, name, YUN_JOB_SNAPSHOT_DELETE, out, err);
 }
 
 int ctl_backup_chain(yun_store *s, int64_t backup_id, yun_job **out, size_t *n, yun_err *err)

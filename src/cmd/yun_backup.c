@@ -10,13 +10,6 @@
 #include "util/http_client.h"
 #include "util/mem.h"
 
-static char *vm_path(const cli_args *a, const char *vm, const char *suffix)
-{
-    AUTOFREE char *e = cli_url_escape(vm);
-    AUTOFREE char *q = cli_owner_query(a);
-    return xasprintf("/v1/vms/%s%s%s", e, suffix, q);
-}
-
 /* A backup id from the command line: digits only. */
 static int backup_id(cli_ctx *ctx, const char *s, long long *id)
 {
@@ -26,21 +19,6 @@ static int backup_id(cli_ctx *ctx, const char *s, long long *id)
         return cli_usage_err(ctx, &e);
     }
     return 0;
-}
-
-static long wait_timeout(cli_ctx *ctx, const cli_args *a, int *usage)
-{
-    *usage = 0;
-    const char *t = cli_opt_val(a, "timeout");
-    if (!t)
-        return ctx->wait_timeout_ms;
-    long long secs;
-    yun_err e = YUN_ERR_INIT;
-    if (!cli_opt_val(a, "wait"))
-        *usage = cli_usage(ctx, "--timeout only makes sense with --wait");
-    else if (cli_parse_int(t, "--timeout", 1, 86400, &secs, &e) < 0)
-        *usage = cli_usage_err(ctx, &e);
-    return *usage ? 0 : (long)secs * 1000;
 }
 
 static void print_job(cli_ctx *ctx, json_t *j)
@@ -73,10 +51,7 @@ static int job_finish(cli_ctx *ctx, const cli_args *a, json_t *answer, const cha
 {
     json_t *job = cli_field(answer, key, NULL);
     long long id = (long long)json_integer_value(cli_field(job, "id", NULL));
-    int usage;
-    long timeout = wait_timeout(ctx, a, &usage);
-    if (usage)
-        return usage;
+    long timeout = ctx->wait_timeout_ms; /* --timeout was checked before the request (cli_wait_opts) */
     if (!cli_opt_val(a, "wait")) {
         if (ctx->json)
             cli_print_json(ctx, answer);
@@ -118,19 +93,30 @@ static int job_finish(cli_ctx *ctx, const cli_args *a, json_t *answer, const cha
     }
 }
 
-/* yun vm backup NAME [--full] [--wait] */
-int cli_vm_backup(cli_ctx *ctx, const cli_args *a)
+/* Asks for a job (method path body; body taken), then job_finish on answer[key]. --timeout is checked first,
+ * so a wrong one sends nothing. */
+static int ask_job(cli_ctx *ctx, const cli_args *a, const char *method, const char *path, json_t *body, const char *key)
 {
-    json_t *body = json_pack("{s:b}", "full", cli_opt_val(a, "full") != NULL);
-    AUTOFREE char *p = vm_path(a, a->pos[0], "/backup");
+    int u = cli_wait_opts(ctx, a);
+    if (u) {
+        json_decref(body);
+        return u;
+    }
     yun_err err = YUN_ERR_INIT;
-    json_t *j = cli_api(ctx, "POST", p, body, CLI_TIMEOUT_MS, &err);
+    json_t *j = cli_api(ctx, method, path, body, CLI_TIMEOUT_MS, &err);
     json_decref(body);
     if (!j)
         return cli_fail(ctx, &err);
-    int rc = job_finish(ctx, a, j, "backup");
+    int rc = job_finish(ctx, a, j, key);
     json_decref(j);
     return rc;
+}
+
+/* yun vm backup NAME [--full] [--wait] */
+int cli_vm_backup(cli_ctx *ctx, const cli_args *a)
+{
+    AUTOFREE char *p = cli_vm_path(a, a->pos[0], "/backup");
+    return ask_job(ctx, a, "POST", p, json_pack("{s:b}", "full", cli_opt_val(a, "full") != NULL), "backup");
 }
 
 /* yun vm restore BACKUP [--as NEW] [--wait] */
@@ -144,14 +130,7 @@ int cli_vm_restore(cli_ctx *ctx, const cli_args *a)
     if (cli_opt_val(a, "as"))
         json_object_set_new(body, "as", json_string(cli_opt_val(a, "as")));
     AUTOFREE char *p = xasprintf("/v1/backups/%lld/restore", id);
-    yun_err err = YUN_ERR_INIT;
-    json_t *j = cli_api(ctx, "POST", p, body, CLI_TIMEOUT_MS, &err);
-    json_decref(body);
-    if (!j)
-        return cli_fail(ctx, &err);
-    int rc = job_finish(ctx, a, j, "restore");
-    json_decref(j);
-    return rc;
+    return ask_job(ctx, a, "POST", p, body, "restore");
 }
 
 static void print_table(cli_ctx *ctx, json_t *items, bool snapshots)
@@ -195,34 +174,24 @@ int cli_vm_snapshot(cli_ctx *ctx, const cli_args *a)
                          op, vm);
     if (list && snap)
         return cli_usage(ctx, "vm snapshot list takes the VM only");
-    yun_err err = YUN_ERR_INIT;
-    json_t *j = NULL;
     if (list) {
-        AUTOFREE char *p = vm_path(a, vm, "/snapshots");
+        AUTOFREE char *p = cli_vm_path(a, vm, "/snapshots");
         int rc;
-        j = cli_call(ctx, "GET", p, NULL, CLI_TIMEOUT_MS, &rc);
+        json_t *j = cli_call(ctx, "GET", p, NULL, CLI_TIMEOUT_MS, &rc);
         if (!j)
             return rc;
         print_table(ctx, cli_items(j, "snapshots"), true);
         json_decref(j);
         return CLI_EXIT_OK;
     }
-    AUTOFREE char *esnap = cli_url_escape(snap);
     if (!strcmp(op, "create")) {
-        AUTOFREE char *p = vm_path(a, vm, "/snapshots");
-        json_t *body = json_pack("{s:s}", "name", snap);
-        j = cli_api(ctx, "POST", p, body, CLI_TIMEOUT_MS, &err);
-        json_decref(body);
-    } else {
-        AUTOFREE char *suffix = xasprintf("/snapshots/%s%s", esnap, !strcmp(op, "revert") ? "/revert" : "");
-        AUTOFREE char *p = vm_path(a, vm, suffix);
-        j = cli_api(ctx, !strcmp(op, "revert") ? "POST" : "DELETE", p, NULL, CLI_TIMEOUT_MS, &err);
+        AUTOFREE char *p = cli_vm_path(a, vm, "/snapshots");
+        return ask_job(ctx, a, "POST", p, json_pack("{s:s}", "name", snap), "snapshot");
     }
-    if (!j)
-        return cli_fail(ctx, &err);
-    int rc = job_finish(ctx, a, j, !strcmp(op, "create") ? "snapshot" : "job");
-    json_decref(j);
-    return rc;
+    AUTOFREE char *esnap = cli_url_escape(snap);
+    AUTOFREE char *suffix = xasprintf("/snapshots/%s%s", esnap, !strcmp(op, "revert") ? "/revert" : "");
+    AUTOFREE char *p = cli_vm_path(a, vm, suffix);
+    return ask_job(ctx, a, !strcmp(op, "revert") ? "POST" : "DELETE", p, NULL, "job");
 }
 
 /* yun backup list [--vm NAME] */

@@ -43,6 +43,12 @@ void cli_print_json(cli_ctx *ctx, json_t *j);
 /* "?owner=U" (escaped) when --owner was given, else "". Caller frees. */
 char *cli_owner_query(const cli_args *a);
 
+/* "/v1/vms/VM" + suffix + "?owner=U" (--owner). Caller frees. */
+char *cli_vm_path(const cli_args *a, const char *vm, const char *suffix);
+/* Checks --timeout (and that it comes with --wait) before anything is sent; sets ctx->wait_timeout_ms.
+ * Returns 0, or the usage exit code (printed). */
+int cli_wait_opts(cli_ctx *ctx, const cli_args *a);
+
 /* The VM commands (yun_vm.c). */
 int cli_vm_create(cli_ctx *ctx, const cli_args *a);
 int cli_vm_list(cli_ctx *ctx, const cli_args *a);

@@ -337,6 +337,9 @@ static int run(const options *o)
         yun_err xe = YUN_ERR_INIT;
         if (ctl_dispatch_tick(ctl, store, yun_now_ms(), &xe) < 0)
             log_warn("dispatcher: %s", xe.msg);
+        yun_err be = YUN_ERR_INIT;
+        if (ctl_backup_tick(ctl, store, yun_now_ms(), &be) < 0)
+            log_warn("scheduled backups: %s", be.msg);
     }
 out:
     atomic_store(&stop, true);

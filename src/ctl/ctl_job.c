@@ -5,9 +5,11 @@
 #include "ctl/ctl.h"
 #include "ctl/ctl_int.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "util/clock.h"
 #include "util/log.h"
@@ -94,6 +96,20 @@ static void chain_rule(const yun_vm *vm, const yun_job *jobs, size_t n, const yu
     snprintf(why, wn, "full: the first backup of this VM");
 }
 
+/* How many backups the chain ending at last holds (0 without one). jobs: the VM's, in id order. */
+static int64_t chain_length(const yun_job *jobs, size_t n, const yun_job *last)
+{
+    int64_t len = 0;
+    for (int64_t id = last ? last->id : 0; id > 0; len++) {
+        int64_t next = 0;
+        for (size_t i = 0; i < n; i++)
+            if (jobs[i].id == id)
+                next = jobs[i].parent_id;
+        id = next;
+    }
+    return len;
+}
+
 static void job_of_vm(yun_job *j, yun_job_kind kind, const yun_vm *vm)
 {
     memset(j, 0, sizeof *j);
@@ -125,6 +141,17 @@ static int backup_locked(yun_store *s, int64_t vm_id, bool full, yun_job *out, y
     if (full) {
         parent = NULL;
         snprintf(why, sizeof why, "full: asked for");
+    }
+    /* with a schedule that keeps N, a chain of N starts anew, or no backup of it could ever be pruned */
+    yun_backup_schedule sc;
+    yun_err se = YUN_ERR_INIT;
+    int64_t len = chain_length(jobs, n, parent);
+    if (parent && store_schedule_get(s, vm.uuid, &sc, &se) == 0 && sc.keep > 0 && len >= sc.keep) {
+        parent = NULL;
+        snprintf(why, sizeof why, "full: the chain holds %lld backups and the schedule keeps %lld, so a new one starts",
+                 (long long)len, (long long)sc.keep);
+    } else if (se.code != YUN_E_OK && !yun_err_not_found(&se)) {
+        return (*err = se, -1);
     }
     out->incremental = parent != NULL;
     out->parent_id = parent ? parent->id : 0;
@@ -612,4 +639,148 @@ int ctl_store_backup(ctl_ctx *c, yun_store *s, const char *dest, yun_err *err)
 {
     (void)c;
     return store_copy_to(s, dest, err);
+}
+
+/* ---- schedules and retention ---- */
+
+int ctl_backup_schedule_set(ctl_ctx *c, yun_store *s, int64_t vm_id, int64_t every_ms, int64_t keep, int64_t now_ms,
+                            yun_backup_schedule *out, yun_err *err)
+{
+    (void)c;
+    if (every_ms && (every_ms < YUN_SCHEDULE_MIN_MS || every_ms > YUN_SCHEDULE_MAX_MS))
+        return yun_err_set(err, YUN_E_INVALID, "every must be from 10s to 366d (e.g. 6h), not %lld ms",
+                           (long long)every_ms);
+    if (keep < 0 || keep > YUN_SCHEDULE_MAX_KEEP)
+        return yun_err_set(err, YUN_E_INVALID, "keep must be from 0 (all) to %d backups, not %lld",
+                           YUN_SCHEDULE_MAX_KEEP, (long long)keep);
+    yun_vm vm;
+    int rc = store_begin(s, err);
+    if (rc == 0)
+        rc = store_vm_get(s, vm_id, &vm, err);
+    if (rc == 0 && !every_ms) {
+        rc = store_schedule_delete(s, vm.uuid, err);
+        memset(out, 0, sizeof *out);
+    } else if (rc == 0) {
+        *out = (yun_backup_schedule){
+            .owner_id = vm.owner_id, .every_ms = every_ms, .keep = keep, .next_ms = now_ms + every_ms};
+        snprintf(out->vm_uuid, sizeof out->vm_uuid, "%s", vm.uuid);
+        rc = store_schedule_set(s, out, err);
+    }
+    if (ctl_tx_end(s, rc, err) < 0)
+        return -1;
+    if (every_ms)
+        log_info("vm %s (%s): a backup every %lld s, keeping %lld", vm.name, vm.uuid, (long long)(every_ms / 1000),
+                 (long long)keep);
+    else
+        log_info("vm %s (%s): no scheduled backups", vm.name, vm.uuid);
+    return 0;
+}
+
+/* Drops the backups of sc's VM beyond the newest sc->keep done ones and what those build on: their rows and
+ * their files. Failed ones older than what is kept go too (newer ones still tell the chain rule why the next
+ * backup is full). Returns how many went. */
+static int prune(yun_store *s, const yun_backup_schedule *sc, yun_err *err)
+{
+    if (sc->keep <= 0)
+        return 0;
+    AUTOFREE yun_job *jobs = NULL;
+    size_t n = 0;
+    if (vm_jobs(s, sc->vm_uuid, &jobs, &n, err) < 0)
+        return -1;
+    AUTOFREE bool *kept = xcalloc(n + 1, sizeof *kept);
+    int64_t seen = 0, oldest_kept = INT64_MAX;
+    for (size_t i = n; i-- > 0;) {
+        if (jobs[i].kind != YUN_JOB_BACKUP || jobs[i].state != YUN_JOB_DONE || seen >= sc->keep)
+            continue;
+        seen++;
+        /* it and every backup it builds on */
+        for (int64_t id = jobs[i].id; id > 0;) {
+            int64_t next = 0;
+            for (size_t k = 0; k < n; k++)
+                if (jobs[k].id == id) {
+                    kept[k] = true;
+                    oldest_kept = id < oldest_kept ? id : oldest_kept;
+                    next = jobs[k].parent_id;
+                }
+            id = next;
+        }
+    }
+    int gone = 0;
+    for (size_t i = n; i-- > 0;) {
+        const yun_job *j = &jobs[i];
+        bool ended = j->state == YUN_JOB_DONE || j->state == YUN_JOB_FAILED;
+        if (j->kind != YUN_JOB_BACKUP || kept[i] || !ended || j->id > oldest_kept)
+            continue;
+        if (store_job_delete(s, j->id, err) < 0)
+            return -1;
+        /* the backup store is yund's as much as the rows are: a pruned backup's file goes with its row */
+        if (j->path[0] && unlink(j->path) < 0 && errno != ENOENT)
+            log_warn("backup %lld: removing %s: %s (remove it by hand)", (long long)j->id, j->path, strerror(errno));
+        log_info("backup %lld of %s pruned (the schedule keeps %lld)", (long long)j->id, j->vm_name,
+                 (long long)sc->keep);
+        gone++;
+    }
+    return gone;
+}
+
+/* Whether a restore runs anywhere: pruning waits, so no file a restore reads goes meanwhile. */
+static int restore_under_way(yun_store *s, bool *yes, yun_err *err)
+{
+    store_job_filter f = STORE_JOB_ANY;
+    f.kind = YUN_JOB_RESTORE;
+    f.active = true;
+    AUTOFREE yun_job *jobs = NULL;
+    size_t n = 0;
+    if (store_job_list(s, &f, &jobs, &n, err) < 0)
+        return -1;
+    *yes = n > 0;
+    return 0;
+}
+
+int ctl_backup_tick(ctl_ctx *c, yun_store *s, int64_t now_ms, yun_err *err)
+{
+    AUTOFREE yun_backup_schedule *scs = NULL;
+    size_t n = 0;
+    bool restoring = false;
+    if (store_schedule_list(s, &scs, &n, err) < 0 || restore_under_way(s, &restoring, err) < 0)
+        return -1;
+    int started = 0;
+    for (size_t i = 0; i < n; i++) {
+        yun_backup_schedule *sc = &scs[i];
+        yun_vm vm;
+        yun_err e = YUN_ERR_INIT;
+        if (store_vm_get_by_uuid(s, sc->vm_uuid, &vm, &e) < 0) {
+            if (!yun_err_not_found(&e))
+                return (*err = e, -1);
+            if (store_schedule_delete(s, sc->vm_uuid, err) < 0) /* the VM is gone: so is its schedule */
+                return -1;
+            continue;
+        }
+        int rc = store_begin(s, err);
+        if (rc == 0 && !restoring)
+            rc = prune(s, sc, err) < 0 ? -1 : 0;
+        bool due = now_ms >= sc->next_ms;
+        if (rc == 0 && due) {
+            sc->next_ms = now_ms + sc->every_ms; /* a VM that cannot be backed up now waits a whole period */
+            rc = store_schedule_set(s, sc, err);
+        }
+        if (ctl_tx_end(s, rc, err) < 0)
+            return -1;
+        if (!due)
+            continue;
+        yun_job job;
+        rc = store_begin(s, &e);
+        if (rc == 0)
+            rc = backup_locked(s, vm.id, false, &job, &e);
+        if (ctl_tx_end(s, rc, &e) < 0) {
+            log_info("vm %s (%s): scheduled backup skipped: %s", vm.name, vm.uuid, e.msg);
+            continue;
+        }
+        log_info("vm %s (%s): scheduled backup %lld, %s", vm.name, vm.uuid, (long long)job.id,
+                 job.incremental ? "incremental" : job.note);
+        started++;
+    }
+    if (started)
+        ctl_vms_changed(c);
+    return started;
 }

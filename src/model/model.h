@@ -255,6 +255,18 @@ typedef struct yun_job {
     bool start_after;    /* restore: start the VM once its disk is back */
 } yun_job;
 
+/* A VM's backup schedule: a backup every every_ms, keeping the newest keep (0: all) and what they build on. */
+typedef struct yun_backup_schedule {
+    char vm_uuid[YUN_UUID_LEN];
+    int64_t owner_id;
+    int64_t every_ms;
+    int64_t keep;
+    int64_t next_ms; /* wall clock of the next one */
+} yun_backup_schedule;
+#define YUN_SCHEDULE_MIN_MS 10000LL              /* 10 s */
+#define YUN_SCHEDULE_MAX_MS (366LL * 86400000LL) /* a year */
+#define YUN_SCHEDULE_MAX_KEEP 10000
+
 const char *model_job_kind_name(yun_job_kind k); /* "backup", "snapshot", "revert", "snapshot-delete", "restore" */
 int model_job_kind_parse(const char *s);
 const char *model_job_state_name(yun_job_state s); /* "pending", "running", "done", "failed" */

@@ -286,3 +286,22 @@ int store_copy_to(yun_store *s, const char *dest, yun_err *err)
 {
     return need_str(dest, "backup file", err) ?: s->ops->copy_to(s, dest, err);
 }
+
+int store_schedule_set(yun_store *s, const yun_backup_schedule *b, yun_err *err)
+{
+    return need_str(b->vm_uuid, "VM UUID", err) ?: s->ops->schedule_set(s, b, err);
+}
+int store_schedule_get(yun_store *s, const char *vm_uuid, yun_backup_schedule *out, yun_err *err)
+{
+    return need_str(vm_uuid, "VM UUID", err) ?: s->ops->schedule_get(s, vm_uuid, out, err);
+}
+int store_schedule_list(yun_store *s, yun_backup_schedule **out, size_t *n, yun_err *err)
+{
+    *out = NULL;
+    *n = 0;
+    return s->ops->schedule_list(s, out, n, err);
+}
+int store_schedule_delete(yun_store *s, const char *vm_uuid, yun_err *err)
+{
+    return need_str(vm_uuid, "VM UUID", err) ?: s->ops->schedule_delete(s, vm_uuid, err);
+}

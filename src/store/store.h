@@ -138,6 +138,12 @@ int store_job_get(yun_store *s, int64_t id, yun_job *out, yun_err *err);
 int store_job_list(yun_store *s, const store_job_filter *f, yun_job **out, size_t *n, yun_err *err);
 int store_job_update(yun_store *s, const yun_job *j, yun_err *err);
 int store_job_delete(yun_store *s, int64_t id, yun_err *err);
+/* Backup schedules (schema 11), one per VM by uuid: set replaces; get fails NOT_FOUND when the VM has none;
+ * list gives every one (*out malloc'd). */
+int store_schedule_set(yun_store *s, const yun_backup_schedule *b, yun_err *err);
+int store_schedule_get(yun_store *s, const char *vm_uuid, yun_backup_schedule *out, yun_err *err);
+int store_schedule_list(yun_store *s, yun_backup_schedule **out, size_t *n, yun_err *err);
+int store_schedule_delete(yun_store *s, const char *vm_uuid, yun_err *err); /* ok when there is none */
 /* A consistent copy of the whole store into a new file at dest (SQLite's online backup API: other handles go
  * on reading and writing meanwhile). CONFLICT when dest exists. */
 int store_copy_to(yun_store *s, const char *dest, yun_err *err);

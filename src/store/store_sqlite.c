@@ -169,7 +169,13 @@ static const char *const migrations[] = {
     " pause_ms INTEGER NOT NULL,"
     " start_after INTEGER NOT NULL);"
     "CREATE INDEX jobs_vm ON jobs (vm_uuid);"
-    "CREATE INDEX jobs_host_state ON jobs (host_id, state);",
+    "CREATE INDEX jobs_host_state ON jobs (host_id, state);"
+    "CREATE TABLE backup_schedules ("
+    " vm_uuid TEXT PRIMARY KEY,"
+    " owner_id INTEGER NOT NULL,"
+    " every_ms INTEGER NOT NULL,"
+    " keep INTEGER NOT NULL,"
+    " next_ms INTEGER NOT NULL);",
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
                "one migration per schema version: bump STORE_SCHEMA_VERSION with each new migration");
@@ -1523,6 +1529,73 @@ static int sq_job_delete(yun_store *s, int64_t id, yun_err *err)
     return row_written(q, step(q, st, true), "job", id, err, "deleting job %lld", (long long)id);
 }
 
+static int read_schedule(sqlite3_stmt *st, yun_backup_schedule *b, yun_err *err)
+{
+    (void)err;
+    memset(b, 0, sizeof *b);
+    COL_FIELD(st, 0, b->vm_uuid);
+    b->owner_id = sqlite3_column_int64(st, 1);
+    b->every_ms = sqlite3_column_int64(st, 2);
+    b->keep = sqlite3_column_int64(st, 3);
+    b->next_ms = sqlite3_column_int64(st, 4);
+    return 0;
+}
+
+static int sq_schedule_set(yun_store *s, const yun_backup_schedule *b, yun_err *err)
+{
+    sq_store *q = SQ(s);
+    AUTOFINAL sqlite3_stmt *st = job_prepare(q,
+                                             "INSERT OR REPLACE INTO backup_schedules (vm_uuid, owner_id, every_ms, "
+                                             "keep, next_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+                                             err);
+    if (!st)
+        return -1;
+    BIND_FIELD(st, 1, b->vm_uuid);
+    sqlite3_bind_int64(st, 2, b->owner_id);
+    sqlite3_bind_int64(st, 3, b->every_ms);
+    sqlite3_bind_int64(st, 4, b->keep);
+    sqlite3_bind_int64(st, 5, b->next_ms);
+    if (step(q, st, true) != SQLITE_DONE)
+        return db_fail(q, err, "setting the backup schedule of VM %s", b->vm_uuid);
+    return 0;
+}
+
+#define SCHEDULE_COLS "vm_uuid, owner_id, every_ms, keep, next_ms"
+
+static int sq_schedule_get(yun_store *s, const char *vm_uuid, yun_backup_schedule *out, yun_err *err)
+{
+    sq_store *q = SQ(s);
+    AUTOFINAL sqlite3_stmt *st =
+        job_prepare(q, "SELECT " SCHEDULE_COLS " FROM backup_schedules WHERE vm_uuid = ?1", err);
+    if (!st)
+        return -1;
+    sqlite3_bind_text(st, 1, vm_uuid, -1, SQLITE_STATIC);
+    char what[80];
+    snprintf(what, sizeof what, "backup schedule of VM %s", vm_uuid);
+    return get_one(q, st, (read_fn)read_schedule, out, what, err);
+}
+
+static int sq_schedule_list(yun_store *s, yun_backup_schedule **out, size_t *n, yun_err *err)
+{
+    sq_store *q = SQ(s);
+    AUTOFINAL sqlite3_stmt *st = job_prepare(q, "SELECT " SCHEDULE_COLS " FROM backup_schedules ORDER BY vm_uuid", err);
+    if (!st)
+        return -1;
+    return GET_ALL(q, st, read_schedule, out, n, "backup schedules", err);
+}
+
+static int sq_schedule_delete(yun_store *s, const char *vm_uuid, yun_err *err)
+{
+    sq_store *q = SQ(s);
+    AUTOFINAL sqlite3_stmt *st = job_prepare(q, "DELETE FROM backup_schedules WHERE vm_uuid = ?1", err);
+    if (!st)
+        return -1;
+    sqlite3_bind_text(st, 1, vm_uuid, -1, SQLITE_STATIC);
+    if (step(q, st, true) != SQLITE_DONE)
+        return db_fail(q, err, "deleting the backup schedule of VM %s", vm_uuid);
+    return 0;
+}
+
 static int sq_copy_to(yun_store *s, const char *dest, yun_err *err)
 {
     sq_store *q = SQ(s);
@@ -1708,6 +1781,10 @@ static const store_ops sqlite_ops = {
     .job_update = sq_job_update,
     .job_delete = sq_job_delete,
     .copy_to = sq_copy_to,
+    .schedule_set = sq_schedule_set,
+    .schedule_get = sq_schedule_get,
+    .schedule_list = sq_schedule_list,
+    .schedule_delete = sq_schedule_delete,
 };
 
 yun_store *store_sqlite_open(const char *path, yun_err *err)

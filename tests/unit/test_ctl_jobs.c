@@ -251,6 +251,66 @@ static void test_restore(void **state)
     assert_int_equal(err.code, YUN_E_NOT_FOUND);
 }
 
+static size_t backups_of(fx *f, const char *uuid, yun_job **out)
+{
+    store_job_filter fl = STORE_JOB_ANY;
+    fl.vm_uuid = uuid;
+    fl.kind = YUN_JOB_BACKUP;
+    size_t n = 0;
+    yun_err err = YUN_ERR_INIT;
+    assert_int_equal(store_job_list(f->s, &fl, out, &n, &err), 0);
+    return n;
+}
+
+/* A schedule asks for a backup each period (none before it is due, one skipped while the VM is stopped), a
+ * chain of keep backups starts anew full, and what is beyond the newest keep and their chain is pruned. */
+static void test_schedule_and_retention(void **state)
+{
+    fx *f = *state;
+    yun_vm vm = fx_running(f, "web", 1, 128, f->h1);
+    yun_backup_schedule sc;
+    yun_err err = YUN_ERR_INIT;
+    assert_int_equal(ctl_backup_schedule_set(f->c, f->s, vm.id, 5000, 2, T0, &sc, &err), -1);
+    assert_non_null(strstr(err.msg, "from 10s"));
+    assert_int_equal(ctl_backup_schedule_set(f->c, f->s, vm.id, 60000, -1, T0, &sc, &err), -1);
+    assert_int_equal(ctl_backup_schedule_set(f->c, f->s, vm.id, 60000, 2, T0, &sc, &err), 0);
+    assert_int_equal(ctl_backup_tick(f->c, f->s, T0 + 1000, &err), 0); /* not due */
+    int64_t t = T0;
+    int64_t ids[6];
+    for (int k = 0; k < 6; k++) {
+        t += 60000;
+        assert_int_equal(ctl_backup_tick(f->c, f->s, t, &err), 1);
+        assert_int_equal(ctl_backup_tick(f->c, f->s, t + 1, &err), 0); /* once per period */
+        yun_job *b = NULL;
+        size_t n = backups_of(f, vm.uuid, &b);
+        ids[k] = b[n - 1].id;
+        verdict(f, ids[k], YUN_JOB_DONE, NULL);
+        free(b);
+    }
+    /* chains of two: full, incremental, full, ...; the newest two and their chain are kept */
+    assert_false(job(f, ids[4]).incremental);
+    assert_non_null(strstr(job(f, ids[4]).note, "schedule keeps 2"));
+    assert_true(job(f, ids[5]).incremental);
+    assert_int_equal(ctl_backup_tick(f->c, f->s, t + 2, &err), 0); /* prunes */
+    yun_job *b = NULL;
+    size_t n = backups_of(f, vm.uuid, &b);
+    assert_int_equal(n, 2);
+    assert_int_equal(b[0].id, ids[4]);
+    assert_int_equal(b[1].id, ids[5]);
+    free(b);
+    /* stopped: the due backup is skipped, and tried a period later */
+    vm = fx_vm(f, vm.uuid);
+    vm.state = YUN_VM_STOPPED;
+    vm.want = YUN_WANT_STOPPED;
+    assert_int_equal(store_vm_update(f->s, &vm, &err), 0);
+    assert_int_equal(ctl_backup_tick(f->c, f->s, t + 60000, &err), 0);
+    assert_int_equal(store_schedule_get(f->s, vm.uuid, &sc, &err), 0);
+    assert_int_equal(sc.next_ms, t + 120000);
+    /* off */
+    assert_int_equal(ctl_backup_schedule_set(f->c, f->s, vm.id, 0, 0, t, &sc, &err), 0);
+    assert_int_equal(store_schedule_get(f->s, vm.uuid, &sc, &err), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -258,6 +318,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_backup_refusals, setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_snapshot_quota_and_revert, setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_restore, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_schedule_and_retention, setup, fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

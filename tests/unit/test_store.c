@@ -786,6 +786,21 @@ static void test_jobs(void **state)
     assert_string_equal(g.sha256, "0000000000000000000000000000000000000000000000000000000000000007");
     store_close(c);
     unlink(copy);
+    /* schedules: one per VM, replaced by a set */
+    yun_backup_schedule sc = {.owner_id = 3, .every_ms = 3600000, .keep = 7, .next_ms = 99};
+    snprintf(sc.vm_uuid, sizeof sc.vm_uuid, "%s", a.vm_uuid);
+    assert_int_equal(store_schedule_set(s, &sc, &err), 0);
+    sc.keep = 3;
+    assert_int_equal(store_schedule_set(s, &sc, &err), 0);
+    yun_backup_schedule sg, *sl;
+    assert_int_equal(store_schedule_get(s, a.vm_uuid, &sg, &err), 0);
+    assert_memory_equal(&sg, &sc, sizeof sg);
+    assert_int_equal(store_schedule_list(s, &sl, &n, &err), 0);
+    assert_int_equal(n, 1);
+    free(sl);
+    assert_int_equal(store_schedule_delete(s, a.vm_uuid, &err), 0);
+    assert_int_equal(store_schedule_get(s, a.vm_uuid, &sg, &err), -1);
+    assert_int_equal(err.code, YUN_E_NOT_FOUND);
     assert_int_equal(store_job_delete(s, a.id, &err), 0);
     assert_int_equal(store_job_delete(s, a.id, &err), -1);
     assert_int_equal(err.code, YUN_E_NOT_FOUND);
@@ -1083,7 +1098,7 @@ static const char *const downgrade[] = {
     [8] = "ALTER TABLE vms DROP COLUMN alloc_mhz;",
     [9] = "ALTER TABLE vms DROP COLUMN utility;",
     [10] = "DROP TABLE decisions;",
-    [11] = "DROP TABLE jobs;",
+    [11] = "DROP TABLE jobs; DROP TABLE backup_schedules;",
 };
 
 /* Takes the file at path (today's schema) back to version v. */

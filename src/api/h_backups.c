@@ -13,6 +13,7 @@
 #include <microhttpd.h>
 
 #include "api/api_int.h"
+#include "api/metrics_json.h"
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/mem.h"
@@ -388,4 +389,68 @@ int h_admin_backup(api_req *rq, api_resp *rs, yun_err *err)
         return -1;
     log_info("admin backup of the store (%llu bytes) taken by %s", (unsigned long long)size, rq->user.name);
     return stream_fd(rs, fd, size, "yun.db", err);
+}
+
+static void write_schedule(yun_buf *b, const yun_backup_schedule *sc)
+{
+    buf_puts(b, "{\"schedule\":{");
+    jw_kint(b, "every_ms", (long long)sc->every_ms);
+    jw_kint(b, "keep", (long long)sc->keep);
+    jw_kint(b, "next_ms", (long long)sc->next_ms);
+    buf_puts(b, "}}");
+}
+
+/* GET /v1/vms/{vm}/backup-schedule: 404 when it has none */
+int h_schedule_get(api_req *rq, api_resp *rs, yun_err *err)
+{
+    yun_vm vm;
+    yun_backup_schedule sc;
+    if (api_vm_resolve(rq, rq->params[0], &vm, err) < 0)
+        return -1;
+    yun_err e = YUN_ERR_INIT;
+    if (store_schedule_get(rq->store, vm.uuid, &sc, &e) < 0) {
+        if (!yun_err_not_found(&e))
+            return (*err = e, -1);
+        return yun_err_set(err, YUN_E_NOT_FOUND, "VM %s has no backup schedule", vm.name);
+    }
+    write_schedule(&rs->body, &sc);
+    return 0;
+}
+
+static const jfield schedule_fields[] = {
+    {"every", F_STRING, true}, {"keep", F_INT, false, 0, YUN_SCHEDULE_MAX_KEEP}, {NULL, 0, false}};
+
+/* PUT /v1/vms/{vm}/backup-schedule {"every": "6h", "keep": 7} */
+int h_schedule_put(api_req *rq, api_resp *rs, yun_err *err)
+{
+    yun_vm vm;
+    if (api_vm_resolve(rq, rq->params[0], &vm, err) < 0)
+        return -1;
+    json_t *j = api_body_json(rq, schedule_fields, err);
+    if (!j)
+        return -1;
+    const char *every = NULL;
+    json_int_t keep = 0;
+    int64_t every_ms = 0;
+    int r = api_unpack(j, err, "{s:s, s?I}", "every", &every, "keep", &keep);
+    if (r == 0)
+        r = metrics_parse_duration(every, "every", &every_ms, err);
+    json_decref(j);
+    yun_backup_schedule sc;
+    if (r < 0 || ctl_backup_schedule_set(rq->ctl, rq->store, vm.id, every_ms, keep, yun_now_ms(), &sc, err) < 0)
+        return -1;
+    write_schedule(&rs->body, &sc);
+    return 0;
+}
+
+/* DELETE /v1/vms/{vm}/backup-schedule: no more scheduled backups (the backups stay) */
+int h_schedule_delete(api_req *rq, api_resp *rs, yun_err *err)
+{
+    yun_vm vm;
+    yun_backup_schedule sc;
+    if (api_vm_resolve(rq, rq->params[0], &vm, err) < 0 ||
+        ctl_backup_schedule_set(rq->ctl, rq->store, vm.id, 0, 0, yun_now_ms(), &sc, err) < 0)
+        return -1;
+    rs->status = 204;
+    return 0;
 }

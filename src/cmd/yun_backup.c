@@ -307,3 +307,42 @@ int cli_admin_backup(cli_ctx *ctx, const cli_args *a)
         fprintf(ctx->out, "yund's store copied to %s (restore: docs/operations.md)\n", a->pos[0]);
     return rc;
 }
+
+/* yun vm backup-schedule NAME [--every DURATION [--keep N] | --off]: without options, the schedule in force */
+int cli_vm_backup_schedule(cli_ctx *ctx, const cli_args *a)
+{
+    const char *every = cli_opt_val(a, "every"), *keep = cli_opt_val(a, "keep");
+    bool off = cli_opt_val(a, "off") != NULL;
+    if (off && (every || keep))
+        return cli_usage(ctx, "--off takes no --every or --keep");
+    if (keep && !every)
+        return cli_usage(ctx, "--keep goes with --every (e.g. --every 6h --keep 7)");
+    long long k = 0;
+    yun_err err = YUN_ERR_INIT;
+    if (keep && cli_parse_int(keep, "--keep", 0, 10000, &k, &err) < 0)
+        return cli_usage_err(ctx, &err);
+    AUTOFREE char *p = cli_vm_path(a, a->pos[0], "/backup-schedule");
+    if (off) {
+        json_t *j = cli_api(ctx, "DELETE", p, NULL, CLI_TIMEOUT_MS, &err);
+        if (!j)
+            return cli_fail(ctx, &err);
+        json_decref(j);
+        if (!ctx->json)
+            fprintf(ctx->out, "%s: no scheduled backups\n", a->pos[0]);
+        return CLI_EXIT_OK;
+    }
+    json_t *body = every ? json_pack("{s:s, s:I}", "every", every, "keep", (json_int_t)k) : NULL;
+    int rc;
+    json_t *j = cli_call(ctx, every ? "PUT" : "GET", p, body, CLI_TIMEOUT_MS, &rc);
+    json_decref(body);
+    if (!j)
+        return rc;
+    json_t *sc = cli_field(j, "schedule", NULL);
+    AUTOFREE char *next = cli_cell_time(cli_field(sc, "next_ms", NULL));
+    long long keep_n = (long long)json_integer_value(cli_field(sc, "keep", NULL));
+    AUTOFREE char *kept = keep_n ? xasprintf("the newest %lld", keep_n) : xstrdup("all");
+    fprintf(ctx->out, "%s: a backup every %lld s, keeping %s, next at %s\n", a->pos[0],
+            (long long)json_integer_value(cli_field(sc, "every_ms", NULL)) / 1000, kept, next);
+    json_decref(j);
+    return CLI_EXIT_OK;
+}

@@ -936,6 +936,12 @@ static const cli_opt vm_restore_opts[] = {
     {"as", "NEW", "restore to a new VM of this name (default: in place, into the stopped VM backed up)"},
     JOB_WAIT_OPTS,
     {NULL, NULL, NULL}};
+static const cli_opt vm_schedule_opts[] = {
+    {"every", "DURATION", "a backup this often: 30m, 6h, 1d (from 10s to 366d)"},
+    {"keep", "N", "keep the newest N backups and what they build on (default 0: all)"},
+    {"off", NULL, "no more scheduled backups (the backups stay)"},
+    OWNER_OPT,
+    {NULL, NULL, NULL}};
 static const cli_opt vm_snapshot_opts[] = {JOB_WAIT_OPTS, OWNER_OPT, {NULL, NULL, NULL}};
 static const cli_opt backup_list_opts[] = {
     {"vm", "NAME", "only this VM's backups"}, {"owner", "USER", "admin only: this user's backups"}, {NULL, NULL, NULL}};
@@ -1011,6 +1017,8 @@ const cli_cmd cli_commands[] = {
      cli_vm_metrics},
     {"vm", "backup", "NAME", 1, 1, "back the VM's disk up, incremental on its last backup when it can (docs/backups.md)",
      vm_backup_opts, cli_vm_backup},
+    {"vm", "backup-schedule", "NAME", 1, 1, "back a VM up every --every, keeping the newest --keep; alone, the schedule",
+     vm_schedule_opts, cli_vm_backup_schedule},
     {"vm", "restore", "BACKUP", 1, 1, "rebuild a disk from a backup: in place (VM stopped) or --as a new VM",
      vm_restore_opts, cli_vm_restore},
     {"vm", "snapshot", "create|list|revert|delete NAME [SNAPSHOT]", 2, 3,

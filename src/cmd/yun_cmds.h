@@ -67,6 +67,7 @@ int cli_backup_list(cli_ctx *ctx, const cli_args *a);
 int cli_backup_one(cli_ctx *ctx, const cli_args *a); /* show, verify, delete: a->cmd->name says which */
 int cli_backup_export(cli_ctx *ctx, const cli_args *a);
 int cli_admin_backup(cli_ctx *ctx, const cli_args *a);
+int cli_vm_backup_schedule(cli_ctx *ctx, const cli_args *a); /* --every D --keep N, --off, or show */
 
 /* The monitoring commands (yun_metrics.c). */
 extern const cli_opt cli_vm_metrics_opts[];

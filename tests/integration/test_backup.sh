@@ -17,6 +17,8 @@
 #   - yund killed (-9) while a backup runs: after its restart the job ends (done, or failed as interrupted,
 #     its file gone), the VM still runs, earlier backups still verify, and an interrupted chain restarts
 #     with a full backup that says so;
+#   - a schedule (every 10 s, keep 2): backups come by themselves, chains restart full, older backups are
+#     pruned with their files, the newest verifies;
 #   - `yun admin backup FILE`: a copy of yund's store that SQLite opens, with the backups in it.
 set -u
 . "$(dirname "$0")/lib.sh"
@@ -170,6 +172,28 @@ if [ "$(admin_api GET "/v1/jobs/$CUT" | jq -r .job.state)" = failed ]; then
 else
   tap_eval "the backup yund did not see end was finished by the agent and verifies" 'yun backup verify "$CUT" >/dev/null 2>&1'
 fi
+
+# ---- a schedule: a backup every 10 s, the newest 2 and their chain kept ----
+out=$(yun vm backup-schedule b1 --every 5s 2>&1)
+[ $? = 1 ] && grep -q "from 10s" <<<"$out" && tap_ok "a schedule under 10 s is refused: $out" || tap_fail "every 5s: $out"
+tap_check "yun vm backup-schedule b1 --every 10s --keep 2" yun vm backup-schedule b1 --every 10s --keep 2
+LAST=$(yun backup list --vm b1 -o json | jq '[.backups[].id] | max')
+scheduled() { [ "$(yun backup list --vm b1 -o json | jq --argjson l "$LAST" '[.backups[] | select(.id > $l and .state == "done")] | length')" -ge 3 ]; }
+if wait_until 90 "three scheduled backups" scheduled; then
+  tap_ok "three scheduled backups came, 10 s apart"
+else
+  tap_fail "scheduled backups: $(yun backup list --vm b1 | tr '\n' '|')"
+fi
+pruned() { ! yun backup show "$FULL" >/dev/null 2>&1 && ! yun backup show "$INC" >/dev/null 2>&1; }
+wait_until 30 "older backups pruned" pruned
+tap_eval "older backups pruned: rows and files ($FULL and $INC gone)" 'pruned && [ ! -e "$BK/$UUID/$FULL.qcow2" ]'
+few() { [ "$(yun backup list --vm b1 -o json | jq '[.backups[] | select(.state == "done")] | length')" -le 3 ]; }
+wait_until 30 "at most three left" few
+yun backup list --vm b1 | sed 's/^/# /'
+tap_eval "at most the newest two and what they build on are left" few
+tap_check "schedule off" yun vm backup-schedule b1 --off
+NEWEST=$(yun backup list --vm b1 -o json | jq '[.backups[] | select(.state == "done") | .id] | max')
+tap_eval "the newest backup ($NEWEST) verifies" 'yun backup verify "$NEWEST" >/dev/null 2>&1'
 
 # ---- yund's own state ----
 tap_check "yun admin backup" yun admin backup "$YUN_TEST_DIR/yun-copy.db"

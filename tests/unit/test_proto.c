@@ -286,9 +286,7 @@ static void test_jobs(void **state)
     proto_job_verdict v = {.id = 7, .state = YUN_JOB_DONE, .bytes = 1 << 20, .duration_ms = 900, .pause_ms = -1};
     snprintf(v.sha256, sizeof v.sha256, "%064x", 0xabc);
     proto_report r = {.jobs = &v, .n_jobs = 1}, r2;
-    j = proto_report_encode(&r);
-    char *text = wire(j);
-    json_decref(j);
+    char *text = wire(proto_report_encode(&r)); /* wire takes the reference */
     assert_int_equal(proto_report_parse(text, strlen(text), &r2, &err), 0);
     free(text);
     assert_int_equal(r2.n_jobs, 1);

@@ -452,3 +452,41 @@ int hv_disk_sha256(const char *path, char hex[65], int64_t *bytes, yun_err *err)
         *bytes = total;
     return 0;
 }
+
+int hv_disk_bitmaps(const char *path, hv_bitmap_name **names, size_t *n, yun_err *err)
+{
+    *names = NULL;
+    *n = 0;
+    char *argv[] = {"qemu-img", "info", "-U", "-f", "qcow2", "--output=json", (char *)path, NULL};
+    yun_buf out = YUN_BUF_INIT, etext = YUN_BUF_INIT;
+    int rc = run(argv, &out, &etext, err);
+    if (rc > 0)
+        yun_err_set(err, YUN_E_IO, "reading the bitmaps of %s: %s", path, tool_message(&etext));
+    json_t *j = rc == 0 ? json_loads(out.data ? out.data : "", 0, NULL) : NULL;
+    if (rc == 0 && !j)
+        rc = yun_err_set(err, YUN_E_INTERNAL, "qemu-img info on %s gave unexpected output", path);
+    json_t *bms = json_object_get(json_object_get(json_object_get(j, "format-specific"), "data"), "bitmaps");
+    size_t i;
+    json_t *b;
+    if (rc == 0 && json_array_size(bms)) {
+        *names = xcalloc(json_array_size(bms), sizeof **names);
+        json_array_foreach(bms, i, b)
+        {
+            const char *name = json_string_value(json_object_get(b, "name"));
+            if (name && strlen(name) < sizeof **names)
+                snprintf((*names)[(*n)++], sizeof **names, "%s", name);
+        }
+    }
+    json_decref(j);
+    buf_free(&out);
+    buf_free(&etext);
+    return rc == 0 ? 0 : -1;
+}
+
+int hv_disk_bitmap_remove(const char *path, const char *name, yun_err *err)
+{
+    char what[YUN_PATH_MAX + 128];
+    snprintf(what, sizeof what, "removing bitmap %.60s from %s", name, path);
+    char *argv[] = {"qemu-img", "bitmap", "--remove", "-f", "qcow2", (char *)path, (char *)name, NULL};
+    return qemu_img(argv, what, err);
+}

@@ -59,4 +59,11 @@ int hv_conn_check(yun_hv *hv, yun_err *err);
  * fills uuid and owner (each may be NULL). Returns 1 when it is yun's, 0 when not, never fails. */
 int hv_meta_parse(const char *xml, char *uuid, size_t uuid_n, char *owner, size_t owner_n);
 
+/* The persistent dirty bitmaps in the qcow2 at path (qemu-img info -U: a running QEMU may hold it), each name
+ * at most 63 bytes, into *names (malloc'd; none: NULL and 0). */
+typedef char hv_bitmap_name[64];
+int hv_disk_bitmaps(const char *path, hv_bitmap_name **names, size_t *n, yun_err *err);
+/* Removes bitmap name from the qcow2 at path, which no QEMU may have open. */
+int hv_disk_bitmap_remove(const char *path, const char *name, yun_err *err);
+
 #endif

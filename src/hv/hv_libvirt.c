@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <unistd.h>
 
+#include <libxml/parser.h>
 #include <libxml/xmlwriter.h>
 
 #include <libvirt/libvirt.h>
@@ -787,12 +788,93 @@ static int lv_checkpoints_drop_all(virDomainPtr d, yun_err *err)
     return rc;
 }
 
+/* The file of the domain's disk vda (malloc'd), or NULL. */
+static char *disk_file(virDomainPtr d)
+{
+    char *xml = virDomainGetXMLDesc(d, 0);
+    xmlDocPtr doc = xml ? xmlReadMemory(xml, (int)strlen(xml), "domain.xml", NULL,
+                                        XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING)
+                        : NULL;
+    free(xml);
+    xmlNodePtr root = doc ? xmlDocGetRootElement(doc) : NULL;
+    char *file = NULL;
+    for (xmlNodePtr dev = root ? root->children : NULL; dev && !file; dev = dev->next) {
+        if (dev->type != XML_ELEMENT_NODE || xmlStrcmp(dev->name, BAD_CAST "devices"))
+            continue;
+        for (xmlNodePtr disk = dev->children; disk && !file; disk = disk->next) {
+            if (disk->type != XML_ELEMENT_NODE || xmlStrcmp(disk->name, BAD_CAST "disk"))
+                continue;
+            xmlChar *src = NULL, *target = NULL;
+            for (xmlNodePtr c = disk->children; c; c = c->next) {
+                if (c->type == XML_ELEMENT_NODE && !xmlStrcmp(c->name, BAD_CAST "source") && !src)
+                    src = xmlGetProp(c, BAD_CAST "file");
+                if (c->type == XML_ELEMENT_NODE && !xmlStrcmp(c->name, BAD_CAST "target") && !target)
+                    target = xmlGetProp(c, BAD_CAST "dev");
+            }
+            if (src && target && !xmlStrcmp(target, BAD_CAST "vda"))
+                file = xstrdup((const char *)src);
+            xmlFree(src);
+            xmlFree(target);
+        }
+    }
+    xmlFreeDoc(doc);
+    return file;
+}
+
+/* Bitmaps in the disk that this libvirt has no checkpoint for: a VM that moved host (live migration, or a
+ * restart elsewhere) leaves its checkpoints' metadata behind while their bitmaps travel in the qcow2, and QEMU
+ * 7.2 refuses loadvm while any is there (libvirt then leaves the domain shut off). A running domain's go by
+ * redefining a checkpoint over each and deleting it (libvirt removes the bitmap through QEMU); a shut-off
+ * one's with qemu-img. */
+static int stale_bitmaps_drop(virDomainPtr d, yun_err *err)
+{
+    AUTOFREE char *file = disk_file(d);
+    if (!file)
+        return 0; /* not a file: nothing yun made */
+    hv_bitmap_name *names = NULL;
+    size_t n = 0;
+    if (hv_disk_bitmaps(file, &names, &n, err) < 0)
+        return -1;
+    bool active = virDomainIsActive(d) == 1;
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        if (!active) {
+            rc = hv_disk_bitmap_remove(file, names[i], err);
+            continue;
+        }
+        xmlBufferPtr buf = xmlBufferCreate();
+        xmlTextWriterPtr w = xmlNewTextWriterMemory(buf, 0);
+        xmlTextWriterStartElement(w, BAD_CAST "domaincheckpoint");
+        xmlTextWriterWriteElement(w, BAD_CAST "name", BAD_CAST names[i]);
+        xmlTextWriterWriteElement(w, BAD_CAST "creationTime", BAD_CAST "1");
+        xmlTextWriterStartElement(w, BAD_CAST "disks");
+        xmlTextWriterStartElement(w, BAD_CAST "disk");
+        xmlTextWriterWriteAttribute(w, BAD_CAST "name", BAD_CAST "vda");
+        xmlTextWriterWriteAttribute(w, BAD_CAST "checkpoint", BAD_CAST "bitmap");
+        xmlTextWriterWriteAttribute(w, BAD_CAST "bitmap", BAD_CAST names[i]);
+        xmlTextWriterEndDocument(w);
+        xmlFreeTextWriter(w);
+        virDomainCheckpointPtr cp =
+            virDomainCheckpointCreateXML(d, (const char *)xmlBufferContent(buf), VIR_DOMAIN_CHECKPOINT_CREATE_REDEFINE);
+        xmlBufferFree(buf);
+        if (!cp || virDomainCheckpointDelete(cp, 0) < 0)
+            rc = lv_err(err, "dropping bitmap %s left in the disk of %s by another host", names[i],
+                        virDomainGetName(d));
+        if (cp)
+            virDomainCheckpointFree(cp);
+    }
+    free(names);
+    return rc;
+}
+
 static int lv_checkpoints_drop(yun_hv *hv, const char *uuid, yun_err *err)
 {
     virDomainPtr d = lookup(lv_of(hv), uuid, err);
     if (!d)
         return -1;
     int rc = lv_checkpoints_drop_all(d, err);
+    if (rc == 0)
+        rc = stale_bitmaps_drop(d, err);
     virDomainFree(d);
     return rc;
 }
@@ -878,8 +960,8 @@ static int lv_backup(yun_hv *hv, const char *uuid, const hv_backup_opts *o, int6
         rc = yun_err_set(err, YUN_E_CONFLICT, "backing up %s: it does not run (a backup reads the disk through QEMU)",
                          virDomainGetName(d));
     /* a full backup starts a new chain: the old checkpoints would only cost bitmap updates on every write */
-    if (rc == 0 && !incremental)
-        rc = lv_checkpoints_drop_all(d, err);
+    if (rc == 0 && !incremental && (rc = lv_checkpoints_drop_all(d, err)) == 0)
+        rc = stale_bitmaps_drop(d, err);
     char *bx = backup_xml(o, incremental), *cx = checkpoint_xml(o->checkpoint);
     bool begun = false;
     if (rc == 0) {

@@ -96,6 +96,8 @@ tap_eval "a snapshot of the running b1 (disk and memory; the guest paused $PAUSE
   '[ "$(jq -r ".job.state" <<<"$out")" = done ] && [ "$(jq -r .job.memory <<<"$out")" = true ]'
 tap_eval "the snapshot counts its disk and memory (1024+128 MiB) against the disk quota" \
   '[ "$(yun vm snapshot list b1 -o json | jq ".snapshots[0].quota_mib")" = 1152 ]'
+tap_eval "the owner's usage shows it: disk 1024+1152 MiB, of which snapshots 1152" \
+  '[ "$(yun user show admin -o json | jq -c "[.usage.disk_mib, .usage.snapshot_mib]")" = "[2176,1152]" ]'
 out=$(yun vm snapshot create b1 s1 2>&1)
 [ $? = 1 ] && grep -q "has a snapshot s1 already" <<<"$out" && tap_ok "a second s1 is refused: $out" || tap_fail "second s1: $out"
 tap_eval "marker three over marker one" '[ "$(disk "op=write&sector=2048&mark=MARKER-THREE" b1)" = "wrote MARKER-THREE at sector 2048" ]'

@@ -327,7 +327,8 @@ int ctl_jobs_vm_gone(yun_store *s, const char *uuid, yun_err *err);
  * and those they build on; the first is due every_ms after now_ms. INVALID outside those ranges. Fills out. */
 int ctl_backup_schedule_set(ctl_ctx *ctx, yun_store *s, int64_t vm_id, int64_t every_ms, int64_t keep, int64_t now_ms,
                             yun_backup_schedule *out, yun_err *err);
-/* yund's loop: prunes each scheduled VM's backups beyond what its schedule keeps (rows and files; not while a
+/* yund's loop: fails the jobs no agent will carry out (their host is down or gone, or their VM now assigned
+ * elsewhere), saying why; prunes each scheduled VM's backups beyond what its schedule keeps (rows and files; not while a
  * restore runs anywhere), and asks for the backups that are due, like ctl_vm_backup (one that cannot be made,
  * e.g. the VM is stopped, waits a whole period). A schedule whose VM is gone goes. Returns backups asked, or -1. */
 int ctl_backup_tick(ctl_ctx *ctx, yun_store *s, int64_t now_ms, yun_err *err);

@@ -737,8 +737,67 @@ static int restore_under_way(yun_store *s, bool *yes, yun_err *err)
     return 0;
 }
 
+/* Jobs no agent will carry out: their host is down (it may never report again, and the VM may start elsewhere,
+ * HA), or their VM is now assigned to another host. Failed, saying why, so the VM's next job is not blocked and
+ * its next backup starts a new chain; a restore --as deletes the VM it made. Returns how many. */
+static int jobs_stranded(ctl_ctx *c, yun_store *s, int64_t now_ms, yun_err *err)
+{
+    store_job_filter f = STORE_JOB_ANY;
+    f.active = true;
+    AUTOFREE yun_job *jobs = NULL;
+    size_t n = 0;
+    if (store_job_list(s, &f, &jobs, &n, err) < 0)
+        return -1;
+    int interval = ctl_interval_ms(c, s), failed = 0;
+    for (size_t i = 0; i < n; i++) {
+        yun_job *j = &jobs[i];
+        yun_host h;
+        yun_vm vm;
+        yun_err e = YUN_ERR_INIT;
+        char why[YUN_MSG_MAX] = "";
+        if (store_host_get(s, j->host_id, &h, &e) < 0) {
+            if (!yun_err_not_found(&e))
+                return (*err = e, -1);
+            snprintf(why, sizeof why, "host %lld is gone", (long long)j->host_id);
+        } else if (ctl_host_effective_state(&h, now_ms, interval) == YUN_HOST_DOWN) {
+            snprintf(why, sizeof why, "host %s is down: its agent cannot do it", h.name);
+        } else if (store_vm_get_by_uuid(s, j->vm_uuid, &vm, &e) == 0 && vm.host_id != j->host_id &&
+                   vm.migrate_from != j->host_id && j->kind != YUN_JOB_REVERT) {
+            snprintf(why, sizeof why, "the VM moved from host %s before it was done", h.name);
+        } else if (e.code != YUN_E_OK && !yun_err_not_found(&e)) {
+            return (*err = e, -1);
+        }
+        if (!why[0])
+            continue;
+        int rc = store_begin(s, err);
+        yun_job cur;
+        /* read again inside the transaction: the agent's verdict may have come meanwhile */
+        if (rc == 0 && (rc = store_job_get(s, j->id, &cur, err)) == 0 &&
+            (cur.state == YUN_JOB_PENDING || cur.state == YUN_JOB_RUNNING)) {
+            cur.state = YUN_JOB_FAILED;
+            cur.done_ms = now_ms;
+            snprintf(cur.error, sizeof cur.error, "%s", why);
+            rc = store_job_update(s, &cur, err);
+            if (rc == 0)
+                rc = job_ended(s, &cur, err) < 0 ? -1 : 0;
+            if (rc == 0) {
+                log_warn("%s %lld of %s failed: %s", model_job_kind_name(cur.kind), (long long)cur.id, cur.vm_name,
+                         why);
+                failed++;
+            }
+        }
+        if (ctl_tx_end(s, rc, err) < 0)
+            return -1;
+    }
+    if (failed)
+        ctl_vms_changed(c);
+    return failed;
+}
+
 int ctl_backup_tick(ctl_ctx *c, yun_store *s, int64_t now_ms, yun_err *err)
 {
+    if (jobs_stranded(c, s, now_ms, err) < 0)
+        return -1;
     AUTOFREE yun_backup_schedule *scs = NULL;
     size_t n = 0;
     bool restoring = false;

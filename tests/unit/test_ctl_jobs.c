@@ -5,8 +5,12 @@
  * the backups that build on it. */
 #include "ctl_fixture.h"
 
+/* When h1's agent reports (verdict): T0 unless a test moves it on. */
+static int64_t report_at;
+
 static int setup(void **state)
 {
+    report_at = 0;
     fx *f = fx_new(2000, "/srv/images/starter/vmlinuz");
     yun_host h = fx_host("h1", 8, 16000);
     f->h1 = fx_register(f, &h);
@@ -27,7 +31,7 @@ static void verdict(fx *f, int64_t id, yun_job_state state, const char *error)
     proto_report r = {.jobs = &v, .n_jobs = 1};
     ctl_answer a;
     yun_err err = YUN_ERR_INIT;
-    assert_int_equal(ctl_agent_report(f->c, f->s, f->h1, &r, T0, &a, &err), 0);
+    assert_int_equal(ctl_agent_report(f->c, f->s, f->h1, &r, report_at ? report_at : T0, &a, &err), 0);
     ctl_answer_free(&a);
 }
 
@@ -279,6 +283,8 @@ static void test_schedule_and_retention(void **state)
     int64_t ids[6];
     for (int k = 0; k < 6; k++) {
         t += 60000;
+        report_at = t; /* h1 reports all along: not down */
+        verdict(f, 0x7fffffff, YUN_JOB_RUNNING, NULL);
         assert_int_equal(ctl_backup_tick(f->c, f->s, t, &err), 1);
         assert_int_equal(ctl_backup_tick(f->c, f->s, t + 1, &err), 0); /* once per period */
         yun_job *b = NULL;
@@ -311,6 +317,38 @@ static void test_schedule_and_retention(void **state)
     assert_int_equal(store_schedule_get(f->s, vm.uuid, &sc, &err), -1);
 }
 
+/* A job whose host stops reporting fails once the host counts as down (3 intervals), saying so; a restore --as
+ * that cannot happen deletes the VM it made; the VM's next backup is not blocked, and starts a new chain. */
+static void test_stranded_jobs(void **state)
+{
+    fx *f = *state;
+    yun_vm vm = fx_running(f, "web", 1, 128, f->h1);
+    yun_job b1, r, b2;
+    yun_vm copy;
+    yun_err err = YUN_ERR_INIT;
+    assert_int_equal(ctl_vm_backup(f->c, f->s, vm.id, false, &b1, &err), 0);
+    verdict(f, b1.id, YUN_JOB_DONE, NULL);
+    assert_int_equal(ctl_backup_restore(f->c, f->s, &f->alice, b1.id, "copy", &r, &copy, &err), 0);
+    assert_int_equal(ctl_vm_backup(f->c, f->s, vm.id, false, &b2, &err), 0);
+    assert_int_equal(ctl_backup_tick(f->c, f->s, T0 + 5000, &err), 0); /* silent 5 s: not down yet */
+    assert_int_equal(job(f, b2.id).state, YUN_JOB_PENDING);
+    assert_int_equal(ctl_backup_tick(f->c, f->s, T0 + 7000, &err), 0);
+    yun_job j = job(f, b2.id);
+    assert_int_equal(j.state, YUN_JOB_FAILED);
+    assert_non_null(strstr(j.error, "host h1 is down"));
+    assert_int_equal(job(f, r.id).state, YUN_JOB_FAILED);
+    assert_int_equal(fx_vm(f, copy.uuid).want, YUN_WANT_DELETED);
+    /* the host is back: a backup may be asked again, full */
+    proto_report none = {0};
+    ctl_answer a;
+    assert_int_equal(ctl_agent_report(f->c, f->s, f->h1, &none, T0 + 8000, &a, &err), 0);
+    ctl_answer_free(&a);
+    yun_job b3;
+    assert_int_equal(ctl_vm_backup(f->c, f->s, vm.id, false, &b3, &err), 0);
+    assert_false(b3.incremental);
+    assert_non_null(strstr(b3.note, "so the chain restarts"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -319,6 +357,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_snapshot_quota_and_revert, setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_restore, setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_schedule_and_retention, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_stranded_jobs, setup, fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -212,6 +212,50 @@ if [ -n "$pct" ] && ! msg=$(yun-load "$pct" 2>&1); then
 fi
 printf 'Content-Type: text/plain\r\n\r\n%s\n' "$(yun-load)"
 EOF
+# GET /cgi-bin/disk: the guest's own view of its disk (/dev/vda), for tests and benches of backups and
+# snapshots: op=write&sector=N&mark=TEXT writes TEXT (letters, digits, -) into 512-byte sector N and syncs;
+# op=read&sector=N prints what sector N holds (from the disk: the page cache is dropped first);
+# op=fill&at=A&mib=M writes M MiB of data at MiB A (a random block of up to 16 MiB, repeated) and syncs (the
+# change an incremental backup copies).
+cat > "$R/www/cgi-bin/disk" <<'EOF'
+#!/bin/sh
+export PATH=/bin:/sbin
+op= sector= mark= at= mib=
+for kv in $(echo "$QUERY_STRING" | tr '&' ' '); do
+  case $kv in op=*) op=${kv#op=} ;; sector=*) sector=${kv#sector=} ;; mark=*) mark=${kv#mark=} ;;
+    at=*) at=${kv#at=} ;; mib=*) mib=${kv#mib=} ;; esac
+done
+bad() { printf 'Status: 400 Bad Request\r\nContent-Type: text/plain\r\n\r\n%s\n' "$1"; exit 0; }
+num() { case $1 in ''|*[!0-9]*) return 1 ;; esac; }
+case $op in
+  write)
+    num "$sector" || bad "sector=N: a whole number"
+    case $mark in ''|*[!A-Za-z0-9-]*) bad "mark=TEXT: letters, digits and - only" ;; esac
+    printf '%s' "$mark" | dd of=/dev/vda bs=512 seek="$sector" count=1 conv=sync,fsync 2>/dev/null || bad "dd failed"
+    sync
+    out="wrote $mark at sector $sector" ;;
+  read)
+    num "$sector" || bad "sector=N: a whole number"
+    sync; echo 3 > /proc/sys/vm/drop_caches
+    out=$(dd if=/dev/vda bs=512 skip="$sector" count=1 2>/dev/null | tr -d '\000') ;;
+  fill)
+    num "$at" && num "$mib" || bad "at=A&mib=M: whole numbers of MiB"
+    # a 16 MiB random block written over and over: as much data for the disk, without TCG spending minutes on
+    # the random numbers
+    blk=$((mib < 16 ? mib : 16)) i=0
+    dd if=/dev/urandom of=/tmp/blk bs=1048576 count="$blk" 2>/dev/null || bad "dd failed"
+    while [ "$i" -lt "$mib" ]; do
+      n=$((mib - i)); [ "$n" -gt 16 ] && n=16
+      dd if=/tmp/blk of=/dev/vda bs=1048576 seek=$((at + i)) count="$n" conv=fsync 2>/dev/null || bad "dd failed"
+      i=$((i + n))
+    done
+    rm -f /tmp/blk
+    sync
+    out="filled $mib MiB at $at MiB" ;;
+  *) bad "op=write, read or fill" ;;
+esac
+printf 'Content-Type: text/plain\r\n\r\n%s\n' "$out"
+EOF
 cat > "$R/etc/acpi/PWRF/00000080" <<'EOF'
 #!/bin/sh
 poweroff
@@ -219,7 +263,7 @@ EOF
 echo 'root:x:0:0:root:/root:/bin/sh' > "$R/etc/passwd"
 echo 'root:x:0:' > "$R/etc/group"
 chmod 0755 "$R/init" "$R/etc/rc" "$R/usr/share/udhcpc/default.script" "$R/etc/acpi/PWRF/00000080" "$R/bin/yun-load" \
-  "$R/www/cgi-bin/load"
+  "$R/www/cgi-bin/load" "$R/www/cgi-bin/disk"
 
 (cd "$R" && find . | LC_ALL=C sort | cpio -o -H newc --owner=0:0 --reproducible --quiet) | gzip -9n > "$WORK/initrd.img"
 cp "$WORK/k/boot/vmlinuz-$KVER" "$WORK/vmlinuz"

@@ -13,6 +13,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "agent/agent_job.h"
 #include "hv/hv_net.h"
 #include "proto/proto.h"
 #include "util/buf.h"
@@ -101,6 +102,7 @@ struct agent_state {
     pthread_mutex_t mig_lock; /* guards the status, error and stats of every agent_mig */
     agent_mig **migs;         /* the array itself is the loop thread's only */
     size_t n_migs, cap_migs;
+    agent_jobs *jobs; /* backups, snapshots, restores (agent_job.h) */
 };
 
 /* One VM of yund's answer. Strings point into the JSON. */
@@ -117,6 +119,7 @@ agent_state *agent_state_new(const char *vm_dir, const char *accel, int shutdown
     st->addr_slow_ms = AGENT_ADDR_SLOW_MS;
     buf_puts(&st->actions, "");
     pthread_mutex_init(&st->mig_lock, NULL);
+    st->jobs = agent_jobs_new();
     /* best effort: a VM that cannot get its disk says why in its verdict */
     yun_err e = YUN_ERR_INIT;
     if (fs_mkdir_p(st->vm_dir, 0755, &e) < 0)
@@ -155,6 +158,7 @@ void agent_state_free(agent_state *st)
     if (!st)
         return;
     agent_migrations_join(st);
+    agent_jobs_free(st->jobs);
     for (size_t i = 0; i < st->n_migs; i++)
         free(st->migs[i]);
     free(st->migs);
@@ -591,6 +595,16 @@ void agent_migrations_join(agent_state *st)
         }
 }
 
+int agent_jobs_running(agent_state *st)
+{
+    return agent_jobs_active(st->jobs);
+}
+
+void agent_jobs_wait(agent_state *st)
+{
+    agent_jobs_join(st->jobs);
+}
+
 int agent_migrations_active(agent_state *st)
 {
     int n = 0;
@@ -774,6 +788,8 @@ int agent_reconcile(agent_state *st, yun_hv *hv, const proto_answer *desired, in
         (void)vm_reconcile(st, hv, v, d, dom_find(doms, ndoms, d->uuid), now_ms); /* failures are verdicts */
     }
     free(doms);
+    /* jobs after the VMs: a restored VM's disk is there before a later pass starts it */
+    st->n_actions += agent_jobs_reconcile(st->jobs, hv, desired);
     /* forget the VMs yund no longer lists (deleted and acknowledged, or gone elsewhere) */
     size_t k = 0;
     for (size_t i = 0; i < st->n; i++)
@@ -958,6 +974,9 @@ int agent_report(agent_state *st, yun_hv *hv, proto_report *out, yun_err *err)
     out->n_vms = nv;
     out->consoles = pc;
     out->n_consoles = nc;
+    proto_job_verdict *pj = NULL;
+    agent_jobs_report(st->jobs, &pj, &out->n_jobs);
+    out->jobs = pj;
     free(doms);
     uint64_t total = 0, avail = 0;
     if (agent_disk_mib(st->vm_dir, &total, &avail, NULL) < 0)

@@ -110,6 +110,10 @@ int agent_self_fence(agent_state *st, yun_hv *hv, yun_err *err);
 int agent_migrations_active(agent_state *st);
 void agent_migrations_join(agent_state *st);
 
+/* Jobs on VMs' disks (agent_job.h) run in worker threads too: how many run now, and waiting for them (tests). */
+int agent_jobs_running(agent_state *st);
+void agent_jobs_wait(agent_state *st);
+
 /* Total and free MiB of the file system holding dir (statvfs). -1 with err when dir cannot be examined. */
 int agent_disk_mib(const char *dir, uint64_t *total_mib, uint64_t *free_mib, yun_err *err);
 

@@ -15,6 +15,13 @@ typedef struct api_server api_server;
 typedef int (*api_disk_import_fn)(const char *src, const char *dest, const char *format, uint64_t *size_mib,
                                   yun_err *err);
 
+/* What yund does with backup files itself (hv_disk_sha256 and hv_disk_flatten's shapes): verify and export
+ * (docs/backups.md). NULL: those answer 503. */
+typedef struct api_backup_files {
+    int (*sha256)(const char *path, char hex[65], int64_t *bytes, yun_err *err);
+    int (*flatten)(const char *top, const char *dest, yun_err *err);
+} api_backup_files;
+
 typedef struct api_config {
     const char *listen;     /* "ADDR:PORT"; port 0 picks a free one (see api_port) */
     const char *store_path; /* each server thread opens its own store on it */
@@ -22,6 +29,7 @@ typedef struct api_config {
     ctl_ctx *ctl;
     const char *agent_token_hash;   /* hex SHA-256 of the agent token: opens the agent endpoints only */
     api_disk_import_fn disk_import; /* NULL: image import answers 503 */
+    api_backup_files backup_files;
     const char *starter_script;     /* scripts/build-starter.sh; NULL: looked up (api_find_starter_script) */
     unsigned max_connections;       /* 0: CONN_GUARD_MAX_TOTAL (src/api/conn_guard.h) */
     const char *www_dir;            /* portal: www/ to serve at / (src/api/www.h); NULL: / answers 404 */

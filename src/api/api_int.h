@@ -43,6 +43,7 @@ typedef struct api_resp {
     const char *content_type;            /* static; NULL = application/json */
     char set_cookie[SESSION_COOKIE_LEN]; /* portal: a Set-Cookie header when not empty (h_portal.c) */
     void *mhd_response; /* console: a ready struct MHD_Response * (websocket upgrade), queued as is */
+    void *mhd_download; /* a ready struct MHD_Response * streaming a file (h_backups.c), queued as is */
 } api_resp;
 
 typedef int (*api_handler)(api_req *rq, api_resp *rs, yun_err *err);
@@ -81,6 +82,7 @@ typedef struct api_shared {
     char agent_hash[65];
     ctl_ctx *ctl;
     api_disk_import_fn disk_import;
+    api_backup_files backup_files;
     char *starter_script;
     char *www_dir; /* portal: NULL when none was found */
     api_list_cache *list_cache;
@@ -159,6 +161,23 @@ int api_image_import_check(api_req *rq, yun_err *err);
 int h_image_delete(api_req *, api_resp *, yun_err *);
 int h_image_build_starter(api_req *, api_resp *, yun_err *);
 int h_vms_list(api_req *, api_resp *, yun_err *);
+/* backups, snapshots, restores, the store's own backup (h_backups.c) */
+int h_vm_backup(api_req *, api_resp *, yun_err *);
+int h_snapshots_list(api_req *, api_resp *, yun_err *);
+int h_snapshot_create(api_req *, api_resp *, yun_err *);
+int h_snapshot_revert(api_req *, api_resp *, yun_err *);
+int h_snapshot_delete(api_req *, api_resp *, yun_err *);
+int h_backups_list(api_req *, api_resp *, yun_err *);
+int h_backup_show(api_req *, api_resp *, yun_err *);
+int h_backup_delete(api_req *, api_resp *, yun_err *);
+int h_backup_verify(api_req *, api_resp *, yun_err *);
+int h_backup_restore(api_req *, api_resp *, yun_err *);
+int h_backup_export(api_req *, api_resp *, yun_err *);
+int h_job_show(api_req *, api_resp *, yun_err *);
+int h_admin_backup(api_req *, api_resp *, yun_err *);
+int h_schedule_get(api_req *, api_resp *, yun_err *);
+int h_schedule_put(api_req *, api_resp *, yun_err *);
+int h_schedule_delete(api_req *, api_resp *, yun_err *);
 int h_vm_create(api_req *, api_resp *, yun_err *);
 int h_vm_show(api_req *, api_resp *, yun_err *);
 int h_vm_patch(api_req *, api_resp *, yun_err *);

@@ -104,7 +104,11 @@ int h_agent_report(api_req *rq, api_resp *rs, yun_err *err)
     proto_answer ans = {.version = (int64_t)version, .lease_ms = a.lease_ms, .n_vms = a.n, .vms = xcalloc(a.n + 1, sizeof *ans.vms)};
     for (size_t i = 0; i < a.n; i++)
         desired_of(rq, &a.vms[i], &ans.vms[i]);
+    ans.jobs = a.jobs; /* lent: ctl_answer_free frees them */
+    ans.n_jobs = a.n_jobs;
     api_json_resp(rs, 200, proto_answer_encode(&ans));
+    ans.jobs = NULL;
+    ans.n_jobs = 0;
     proto_answer_free(&ans);
     ret = 0;
 out:

@@ -30,6 +30,7 @@ static int write_user(api_req *rq, yun_buf *b, const yun_user *u, yun_err *err)
     jw_kint(b, "cpus", us.cpus);
     jw_kint(b, "memory_mib", us.mem_mib);
     jw_kint(b, "disk_mib", us.disk_mib);
+    jw_kint(b, "snapshot_mib", us.snapshot_mib);
     buf_puts(b, "}}");
     return 0;
 }

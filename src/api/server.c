@@ -353,6 +353,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     cs->status = rs.status;
     log_debug("%s %s -> %d (%.1f ms)", method, url, rs.status, (yun_mono_s() - cs->t0) * 1000.0);
+    if (rs.mhd_download) { /* a file streamed from an open descriptor (a backup's export) */
+        buf_free(&rs.body);
+        enum MHD_Result ret = MHD_queue_response(conn, (unsigned)rs.status, rs.mhd_download);
+        MHD_destroy_response(rs.mhd_download);
+        return ret;
+    }
     if (rs.mhd_response) { /* console: the websocket upgrade (h_console.c) */
         buf_free(&rs.body);
         conn_guard_upgraded(srv->guard, guard_rec(conn));
@@ -487,6 +493,7 @@ api_server *api_start(const api_config *cfg, yun_err *err)
     srv->sh.store_path = xstrdup(cfg->store_path);
     srv->sh.ctl = cfg->ctl;
     srv->sh.disk_import = cfg->disk_import;
+    srv->sh.backup_files = cfg->backup_files;
     srv->sh.starter_script = xstrdup(cfg->starter_script);
     srv->sh.www_dir = xstrdup(cfg->www_dir);
     srv->sh.list_cache = xcalloc(1, sizeof *srv->sh.list_cache);

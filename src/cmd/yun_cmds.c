@@ -923,6 +923,29 @@ static const cli_opt vm_create_opts[] = {
     {"owner", "USER", "admin only: create the VM for this user"},
     {NULL, NULL, NULL}};
 static const cli_opt vm_owner_opts[] = {OWNER_OPT, {NULL, NULL, NULL}};
+#define JOB_WAIT_OPTS                                                                                                  \
+    {"wait", NULL, "poll until the job has ended; exit 1 when it failed"},                                             \
+    {                                                                                                                  \
+        "timeout", "SECS", "with --wait: give up after SECS seconds (default 600)"                                     \
+    }
+static const cli_opt vm_backup_opts[] = {
+    {"full", NULL, "a full backup, even when an incremental one could build on the last"},
+    JOB_WAIT_OPTS,
+    OWNER_OPT,
+    {NULL, NULL, NULL}};
+static const cli_opt vm_restore_opts[] = {
+    {"as", "NEW", "restore to a new VM of this name (default: in place, into the stopped VM backed up)"},
+    JOB_WAIT_OPTS,
+    {NULL, NULL, NULL}};
+static const cli_opt vm_schedule_opts[] = {
+    {"every", "DURATION", "a backup this often: 30m, 6h, 1d (from 10s to 366d)"},
+    {"keep", "N", "keep the newest N backups and what they build on (default 0: all)"},
+    {"off", NULL, "no more scheduled backups (the backups stay)"},
+    OWNER_OPT,
+    {NULL, NULL, NULL}};
+static const cli_opt vm_snapshot_opts[] = {JOB_WAIT_OPTS, OWNER_OPT, {NULL, NULL, NULL}};
+static const cli_opt backup_list_opts[] = {
+    {"vm", "NAME", "only this VM's backups"}, {"owner", "USER", "admin only: this user's backups"}, {NULL, NULL, NULL}};
 static const cli_opt vm_wait_opts[] = {WAIT_OPT, OWNER_OPT, {NULL, NULL, NULL}};
 static const cli_opt vm_set_opts[] = {
     {"cpu-shares", "N", "CPU weight, applied live"},
@@ -994,6 +1017,24 @@ const cli_cmd cli_commands[] = {
     {"vm", "console-log", "NAME", 1, 1, "the VM's serial console output", vm_console_opts, cli_vm_console_log},
     {"vm", "metrics", "NAME", 1, 1, "the VM's CPU, memory, disk, network and probe over time", cli_vm_metrics_opts,
      cli_vm_metrics},
+    {"vm", "backup", "NAME", 1, 1, "back the VM's disk up, incremental on its last backup when it can (docs/backups.md)",
+     vm_backup_opts, cli_vm_backup},
+    {"vm", "backup-schedule", "NAME", 1, 1, "back a VM up every --every, keeping the newest --keep; alone, the schedule",
+     vm_schedule_opts, cli_vm_backup_schedule},
+    {"vm", "restore", "BACKUP", 1, 1, "rebuild a disk from a backup: in place (VM stopped) or --as a new VM",
+     vm_restore_opts, cli_vm_restore},
+    {"vm", "snapshot", "create|list|revert|delete NAME [SNAPSHOT]", 2, 3,
+     "qcow2 snapshots of a VM's disk (and memory, when it runs)", vm_snapshot_opts, cli_vm_snapshot},
+    {"backup", "list", "", 0, 0, "your backups: full or incremental, size, what each builds on", backup_list_opts,
+     cli_backup_list},
+    {"backup", "show", "BACKUP", 1, 1, "one backup in detail", no_opts, cli_backup_one},
+    {"backup", "verify", "BACKUP", 1, 1, "check every file a restore of the backup reads against its SHA-256", no_opts,
+     cli_backup_one},
+    {"backup", "delete", "BACKUP", 1, 1, "delete a backup no other builds on, and its file", no_opts, cli_backup_one},
+    {"backup", "export", "BACKUP FILE", 2, 2, "download the disk as it was at the backup, as one qcow2", no_opts,
+     cli_backup_export},
+    {"admin", "backup", "FILE", 1, 1, "a consistent copy of yund's own store, taken while it runs (admin)", no_opts,
+     cli_admin_backup},
     {NULL, "top", "", 0, 0, "a live table of hosts and VMs, refreshed every interval", cli_top_opts, cli_top},
     {"user", "create", "NAME", 1, 1, "create a user and print their API token, once (admin)", user_create_opts,
      cmd_user_create},

@@ -43,6 +43,12 @@ void cli_print_json(cli_ctx *ctx, json_t *j);
 /* "?owner=U" (escaped) when --owner was given, else "". Caller frees. */
 char *cli_owner_query(const cli_args *a);
 
+/* "/v1/vms/VM" + suffix + "?owner=U" (--owner). Caller frees. */
+char *cli_vm_path(const cli_args *a, const char *vm, const char *suffix);
+/* Checks --timeout (and that it comes with --wait) before anything is sent; sets ctx->wait_timeout_ms.
+ * Returns 0, or the usage exit code (printed). */
+int cli_wait_opts(cli_ctx *ctx, const cli_args *a);
+
 /* The VM commands (yun_vm.c). */
 int cli_vm_create(cli_ctx *ctx, const cli_args *a);
 int cli_vm_list(cli_ctx *ctx, const cli_args *a);
@@ -52,6 +58,16 @@ int cli_vm_set(cli_ctx *ctx, const cli_args *a);
 int cli_vm_delete(cli_ctx *ctx, const cli_args *a);
 int cli_vm_migrate(cli_ctx *ctx, const cli_args *a); /* --to HOST, --wait */
 int cli_vm_console_log(cli_ctx *ctx, const cli_args *a);
+
+/* Backups, snapshots, restores and yund's own backup (yun_backup.c). */
+int cli_vm_backup(cli_ctx *ctx, const cli_args *a);   /* --full, --wait */
+int cli_vm_restore(cli_ctx *ctx, const cli_args *a);  /* --as NEW, --wait */
+int cli_vm_snapshot(cli_ctx *ctx, const cli_args *a); /* create|list|revert|delete NAME [SNAPSHOT] */
+int cli_backup_list(cli_ctx *ctx, const cli_args *a);
+int cli_backup_one(cli_ctx *ctx, const cli_args *a); /* show, verify, delete: a->cmd->name says which */
+int cli_backup_export(cli_ctx *ctx, const cli_args *a);
+int cli_admin_backup(cli_ctx *ctx, const cli_args *a);
+int cli_vm_backup_schedule(cli_ctx *ctx, const cli_args *a); /* --every D --keep N, --off, or show */
 
 /* The monitoring commands (yun_metrics.c). */
 extern const cli_opt cli_vm_metrics_opts[];

@@ -9,12 +9,17 @@
 #include "util/mem.h"
 #include "util/units.h"
 
-/* "/v1/vms/NAME" + suffix + "?owner=U". Caller frees. */
-static char *vm_path(const cli_args *a, const char *suffix)
+char *cli_vm_path(const cli_args *a, const char *vm, const char *suffix)
 {
-    AUTOFREE char *e = cli_url_escape(a->pos[0]);
+    AUTOFREE char *e = cli_url_escape(vm);
     AUTOFREE char *q = cli_owner_query(a);
     return xasprintf("/v1/vms/%s%s%s", e, suffix, q);
+}
+
+/* The VM named by the first argument. */
+static char *vm_path(const cli_args *a, const char *suffix)
+{
+    return cli_vm_path(a, a->pos[0], suffix);
 }
 
 /* The VM object in an answer that is either the VM or {"vm": {...}, ...}. Borrowed. */
@@ -194,9 +199,7 @@ static int wait_vm(cli_ctx *ctx, const cli_args *a, json_t *before, const char *
     }
 }
 
-/* Checks --timeout (and that it comes with --wait) before anything is sent; sets ctx->wait_timeout_ms.
- * Returns 0, or the usage exit code (printed). */
-static int wait_opts(cli_ctx *ctx, const cli_args *a)
+int cli_wait_opts(cli_ctx *ctx, const cli_args *a)
 {
     const char *t = cli_opt_val(a, "timeout");
     if (!t)
@@ -258,7 +261,7 @@ static int finish(cli_ctx *ctx, const cli_args *a, json_t *answer, const char *t
 int cli_vm_create(cli_ctx *ctx, const cli_args *a)
 {
     const char *image = cli_opt_val(a, "image"); /* required: cli_main checked */
-    if (wait_opts(ctx, a))
+    if (cli_wait_opts(ctx, a))
         return CLI_EXIT_USAGE;
     json_t *body = json_pack("{s:s,s:s}", "name", a->pos[0], "image", image);
     if (int_opt(ctx, a, "cpus", "cpus", 1, 100000, body) < 0 || size_opt(ctx, a, "disk", "disk", body) < 0 ||
@@ -396,7 +399,7 @@ int cli_vm_show(cli_ctx *ctx, const cli_args *a)
 int cli_vm_action(cli_ctx *ctx, const cli_args *a)
 {
     const char *action = a->cmd->name; /* start, stop, reboot */
-    if (wait_opts(ctx, a))
+    if (cli_wait_opts(ctx, a))
         return CLI_EXIT_USAGE;
     AUTOFREE char *suffix = xasprintf("/%s", action);
     AUTOFREE char *p = vm_path(a, suffix);
@@ -452,7 +455,7 @@ int cli_vm_set(cli_ctx *ctx, const cli_args *a)
 
 int cli_vm_delete(cli_ctx *ctx, const cli_args *a)
 {
-    if (wait_opts(ctx, a))
+    if (cli_wait_opts(ctx, a))
         return CLI_EXIT_USAGE;
     AUTOFREE char *p = vm_path(a, "");
     yun_err err = YUN_ERR_INIT;
@@ -473,7 +476,7 @@ int cli_vm_delete(cli_ctx *ctx, const cli_args *a)
  * ended: on the new host (exit 0), or back where it was with the reason (exit 1). */
 int cli_vm_migrate(cli_ctx *ctx, const cli_args *a)
 {
-    if (wait_opts(ctx, a))
+    if (cli_wait_opts(ctx, a))
         return CLI_EXIT_USAGE;
     json_t *body = json_object();
     if (cli_opt_val(a, "to"))

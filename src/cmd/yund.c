@@ -272,6 +272,7 @@ static int run(const options *o)
                      .ctl = ctl,
                      .agent_token_hash = agent_hash,
                      .disk_import = hv_disk_import,
+                     .backup_files = {.sha256 = hv_disk_sha256, .flatten = hv_disk_flatten},
                      .starter_script = starter,
                      .www_dir = www};
     api_server *srv = api_start(&ac, &err);
@@ -340,6 +341,9 @@ static int run(const options *o)
         yun_err xe = YUN_ERR_INIT;
         if (ctl_dispatch_tick(ctl, store, yun_now_ms(), &xe) < 0)
             log_warn("dispatcher: %s", xe.msg);
+        yun_err be = YUN_ERR_INIT;
+        if (ctl_backup_tick(ctl, store, yun_now_ms(), &be) < 0)
+            log_warn("scheduled backups: %s", be.msg);
     }
 out:
     atomic_store(&stop, true);

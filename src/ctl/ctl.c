@@ -488,7 +488,7 @@ static int apply_verdict(yun_store *s, int64_t host_id, const ctl_verdict *v, in
     if (v->deleted) {
         if (vm.want != YUN_WANT_DELETED)
             return 0;
-        if (store_vm_delete(s, vm.id, err) < 0)
+        if (store_vm_delete(s, vm.id, err) < 0 || ctl_jobs_vm_gone(s, vm.uuid, err) < 0)
             return -1;
         yun_err ce = YUN_ERR_INIT;
         if (store_console_delete(s, vm.uuid, &ce) < 0 && !yun_err_not_found(&ce)) {
@@ -550,6 +550,7 @@ void ctl_answer_free(ctl_answer *a)
         return;
     free(a->vms);
     free(a->images);
+    ctl_jobs_free(a->jobs, a->n_jobs);
     memset(a, 0, sizeof *a);
 }
 
@@ -683,6 +684,9 @@ int ctl_agent_report(ctl_ctx *c, yun_store *s, int64_t host_id, const ctl_report
     for (size_t i = 0; i < r->n_consoles; i++)
         if (apply_console(s, host_id, &r->consoles[i], err) < 0)
             goto fail;
+    if (ctl_jobs_apply(s, host_id, r, now_ms, &changed, err) < 0 ||
+        ctl_jobs_answer(c, s, host_id, &out->jobs, &out->n_jobs, err) < 0)
+        goto fail;
     if (store_image_list(s, &out->images, &out->n_images, err) < 0)
         goto fail;
     size_t cap = 0;

@@ -59,7 +59,8 @@ typedef struct ctl_usage {
     int64_t vms;
     int64_t cpus;
     int64_t mem_mib; /* max_mem_mib: what the VMs may grow to */
-    int64_t disk_mib;
+    int64_t disk_mib; /* snapshots' charge included (snapshot_mib) */
+    int64_t snapshot_mib;
 } ctl_usage;
 int ctl_user_usage(yun_store *s, int64_t owner_id, ctl_usage *out, yun_err *err);
 
@@ -161,6 +162,8 @@ typedef struct ctl_answer {
     int64_t lease_ms; /* the agent's HA lease (ctl_host_lease_ms), 0 none */
     ctl_desired *vms;
     size_t n;
+    proto_job *jobs; /* the host's jobs under way (ctl_jobs_answer) */
+    size_t n_jobs;
     yun_image *images; /* the images the entries point at */
     size_t n_images;
 } ctl_answer;
@@ -292,6 +295,62 @@ int ctl_image_delete(ctl_ctx *ctx, yun_store *s, int64_t id, yun_err *err);
 /* Deletes image old_id (when > 0) and records img in one transaction: a rebuilt image takes the old one's
  * name without a moment where neither exists. */
 int ctl_image_replace(ctl_ctx *ctx, yun_store *s, int64_t old_id, yun_image *img, yun_err *err);
+
+/* ---- backups, snapshots, restores (ctl_job.c, docs/backups.md) ----
+ * Each asks the VM's host's agent for one job (model.h's yun_job), one at a time per VM (CONFLICT naming the
+ * job under way); the agent's verdicts end it (ctl_jobs_apply). Fill out with the job's row. */
+
+/* The backup store (setting backup.dir) into out; CONFLICT saying how to set one when there is none. */
+int ctl_backup_dir(yun_store *s, char *out, size_t n, yun_err *err);
+/* A backup of running VM vm_id into backup.dir/<uuid>/<id>.qcow2: incremental on the VM's last backup unless
+ * full is set or the chain cannot go on (the last backup failed, the VM moved host, its disk was reverted or
+ * restored since, or there is none): then full, and the job's note says why. CONFLICT for a VM not running. */
+int ctl_vm_backup(ctl_ctx *ctx, yun_store *s, int64_t vm_id, bool full, yun_job *out, yun_err *err);
+/* A snapshot named name (a yun name, unique per VM) of a running VM (disk and memory) or a stopped one (disk).
+ * It counts ctl_snapshot_charge_mib against the owner's disk quota (QUOTA when over) until it is deleted;
+ * a failed one counts nothing. Under the scheduler lock. */
+int ctl_vm_snapshot(ctl_ctx *ctx, yun_store *s, int64_t vm_id, const char *name, yun_job *out, yun_err *err);
+/* What a snapshot counts against the disk quota: the most it can come to hold, the VM's whole disk (every
+ * block the guest rewrites after it is kept twice) and, taken running, its memory. */
+int64_t ctl_snapshot_charge_mib(const yun_vm *vm, bool running);
+/* The owner's snapshots' charge, MiB (owner_id < 0: everyone's), or -1. */
+int64_t ctl_snapshot_usage_mib(yun_store *s, int64_t owner_id, yun_err *err);
+/* Back to snapshot name (NOT_FOUND when the VM has none of that name), or delete it. */
+int ctl_vm_snapshot_revert(ctl_ctx *ctx, yun_store *s, int64_t vm_id, const char *name, yun_job *out, yun_err *err);
+int ctl_vm_snapshot_delete(ctl_ctx *ctx, yun_store *s, int64_t vm_id, const char *name, yun_job *out, yun_err *err);
+/* The backups a restore of backup_id reads, full first (*out malloc'd): NOT_FOUND or CONFLICT when one of
+ * them is gone or not done. */
+int ctl_backup_chain(yun_store *s, int64_t backup_id, yun_job **out, size_t *n, yun_err *err);
+/* Restores backup_id: in place (as_name NULL: its VM, which must be stopped and have no snapshots) or as a
+ * new VM as_name of owner, made like the VM backed up and placed like a create, started once its disk is
+ * rebuilt and deleted when the restore fails. Fills out (the restore job) and vm (the VM restored). */
+int ctl_backup_restore(ctl_ctx *ctx, yun_store *s, const yun_user *owner, int64_t backup_id, const char *as_name,
+                       yun_job *out, yun_vm *vm, yun_err *err);
+/* Forgets backup backup_id (its file is the caller's, like an image's): CONFLICT while another backup builds
+ * on it or a restore reads it. Fills out with the row as it was. */
+int ctl_backup_delete(ctl_ctx *ctx, yun_store *s, int64_t backup_id, yun_job *out, yun_err *err);
+/* The agent's side, inside ctl_agent_report's transaction: applies r's job verdicts from host_id (a resent one
+ * changes nothing) and lists the host's jobs under way for the answer (freed with ctl_jobs_free). */
+int ctl_jobs_apply(yun_store *s, int64_t host_id, const proto_report *r, int64_t now_ms, bool *vms_changed,
+                   yun_err *err);
+int ctl_jobs_answer(ctl_ctx *ctx, yun_store *s, int64_t host_id, proto_job **out, size_t *n, yun_err *err);
+void ctl_jobs_free(proto_job *jobs, size_t n);
+/* A VM's row is gone: its snapshots (they lived in its disk), reverts and snapshot deletes go with it; its
+ * backups stay, and so do its restores (a failed restore --as deletes its VM, and says why). */
+int ctl_jobs_vm_gone(yun_store *s, const char *uuid, yun_err *err);
+
+/* A backup of VM vm_id every every_ms (10 s .. 366 d; 0: no schedule), keeping the newest keep backups (0: all)
+ * and those they build on; the first is due every_ms after now_ms. INVALID outside those ranges. Fills out. */
+int ctl_backup_schedule_set(ctl_ctx *ctx, yun_store *s, int64_t vm_id, int64_t every_ms, int64_t keep, int64_t now_ms,
+                            yun_backup_schedule *out, yun_err *err);
+/* yund's loop: fails the jobs no agent will carry out (their host is down or gone, or their VM now assigned
+ * elsewhere), saying why; prunes each scheduled VM's backups beyond what its schedule keeps (rows and files; not while a
+ * restore runs anywhere), and asks for the backups that are due, like ctl_vm_backup (one that cannot be made,
+ * e.g. the VM is stopped, waits a whole period). A schedule whose VM is gone goes. Returns backups asked, or -1. */
+int ctl_backup_tick(ctl_ctx *ctx, yun_store *s, int64_t now_ms, yun_err *err);
+
+/* yund's own state: a consistent copy of the store into a new file dest (store_copy_to), while yund runs. */
+int ctl_store_backup(ctl_ctx *ctx, yun_store *s, const char *dest, yun_err *err);
 
 /* ---- settings (ctl_setting.c) ---- */
 

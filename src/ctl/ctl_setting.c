@@ -58,6 +58,21 @@ static int check_probe_hosts(const char *v, yun_err *err)
     return 0;
 }
 
+/* backup.dir: yund and every host's agent open the same files by this path (a local folder on one machine, a
+ * mount of the same share everywhere else), so only an absolute path without . or .. means one folder */
+static int check_backup_dir(const char *v, yun_err *err)
+{
+    if (!*v)
+        return 0;
+    if (v[0] != '/' || strstr(v, "/../") || strstr(v, "/./") || strlen(v) > 300 ||
+        (strlen(v) >= 3 && !strcmp(v + strlen(v) - 3, "/..")))
+        return yun_err_set(err, YUN_E_INVALID,
+                           "backup.dir \"%.64s\" must be an absolute path of at most 300 bytes without . or .. "
+                           "(e.g. /srv/yun-backups), or \"\" for none",
+                           v);
+    return 0;
+}
+
 static int check_policy(const char *v, yun_err *err)
 {
     cons_policy p;
@@ -138,6 +153,9 @@ static const ctl_setting_def table[SET_COUNT] = {
      "hosts no power driver can fence: an agent without an answer this long destroys its VMs, which then restart "
      "elsewhere, in ms (0: off; keep it below ha.dead_ms)",
      "0: off", 0, 3600000, NULL, NULL},
+    {SET_BACKUP_DIR, "backup.dir", SET_T_CUSTOM, "",
+     "the backup store: a folder at this absolute path on yund's machine and every host; \"\": no backups", NULL, 0, 0,
+     NULL, check_backup_dir},
 };
 
 const ctl_setting_def *ctl_settings(size_t *n)
@@ -156,7 +174,7 @@ const ctl_setting_def *ctl_setting_find(const char *key, yun_err *err)
     for (size_t i = 0; i < SET_COUNT; i++)
         if (key && !strcmp(table[i].key, key))
             return &table[i];
-    /* every key, those of one group together ("dispatch.{mode, policy}"), so the list fits a message */
+    /* every key, those of one group together ("dispatch.{mode,policy}"), so the list fits a message */
     yun_buf b = YUN_BUF_INIT;
     for (size_t i = 0; i < SET_COUNT;) {
         const char *dot = strchr(table[i].key, '.');
@@ -169,12 +187,12 @@ const ctl_setting_def *ctl_setting_find(const char *key, yun_err *err)
         } else {
             buf_printf(&b, "%.*s{", (int)pl, table[i].key);
             for (size_t k = i; k < j; k++)
-                buf_printf(&b, "%s%s", k > i ? ", " : "", table[k].key + pl);
+                buf_printf(&b, "%s%s", k > i ? "," : "", table[k].key + pl);
             buf_puts(&b, "}");
         }
         i = j;
     }
-    yun_err_set(err, YUN_E_INVALID, "setting \"%.64s\" is unknown: the settings are %s (docs/api.md, Settings)",
+    yun_err_set(err, YUN_E_INVALID, "setting \"%.64s\" is unknown: the settings are %s (docs/api.md)",
                 key ? key : "", b.data ? b.data : "");
     buf_free(&b);
     return NULL;

@@ -16,7 +16,13 @@
 int ctl_user_usage(yun_store *s, int64_t owner_id, ctl_usage *out, yun_err *err)
 {
     memset(out, 0, sizeof *out);
-    return store_usage(s, owner_id, &out->vms, &out->cpus, &out->mem_mib, &out->disk_mib, err);
+    if (store_usage(s, owner_id, &out->vms, &out->cpus, &out->mem_mib, &out->disk_mib, err) < 0)
+        return -1;
+    /* snapshots hold disk space the VMs' sizes do not show (docs/backups.md) */
+    if ((out->snapshot_mib = ctl_snapshot_usage_mib(s, owner_id, err)) < 0)
+        return -1;
+    out->disk_mib += out->snapshot_mib;
+    return 0;
 }
 
 static int quota_one(const char *user, const char *what, const char *field, const char *unit, int64_t max, int64_t used,
@@ -253,7 +259,7 @@ static int vm_delete_tx(yun_store *s, int64_t id, bool force, yun_vm *vm, bool *
     yun_err e = YUN_ERR_INIT;
     bool host_gone = vm->host_id <= 0 || (store_host_get(s, vm->host_id, &h, &e) < 0 && yun_err_not_found(&e));
     if (host_gone || force) {
-        if (store_vm_delete(s, vm->id, err) < 0)
+        if (store_vm_delete(s, vm->id, err) < 0 || ctl_jobs_vm_gone(s, vm->uuid, err) < 0)
             return -1;
         *gone = true;
         *why = host_gone ? "deleted at once (it had no host)" : "deleted at once (forced by the admin)";

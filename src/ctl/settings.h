@@ -44,6 +44,7 @@ typedef enum ctl_setting_id {
     SET_HA_SUSPECT_MS,
     SET_HA_DEAD_MS,
     SET_HA_LEASE_MS,
+    SET_BACKUP_DIR,
     SET_COUNT
 } ctl_setting_id;
 

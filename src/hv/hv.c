@@ -206,3 +206,70 @@ int hv_domain_address(yun_hv *hv, const char *uuid, char *addr, size_t n, yun_er
         return -1;
     return hv->ops->address(hv, uuid, addr, n, err);
 }
+
+/* ---- backups and snapshots ---- */
+
+/* A checkpoint or snapshot name goes into XML and file names: a yun name (model.h) only. */
+static int hv_job_name_check(const char *name, const char *what, yun_err *err)
+{
+    return model_name_validate(name ? name : "", what, err);
+}
+
+int hv_domain_backup(yun_hv *hv, const char *uuid, const hv_backup_opts *o, int64_t *ms, yun_err *err)
+{
+    int64_t dummy;
+    if (!ms)
+        ms = &dummy;
+    *ms = 0;
+    if (hv_conn_check(hv, err) < 0 || hv_uuid_validate(uuid, err) < 0 ||
+        hv_job_name_check(o->checkpoint, "checkpoint name", err) < 0 ||
+        (o->since && *o->since && hv_job_name_check(o->since, "checkpoint name", err) < 0))
+        return -1;
+    if (!o->path || o->path[0] != '/')
+        return yun_err_set(err, YUN_E_INVALID, "backing up %s: the backup file must be an absolute path", uuid);
+    return hv->ops->backup(hv, uuid, o, ms, err);
+}
+
+int hv_domain_backup_abort(yun_hv *hv, const char *uuid, const char *checkpoint, const char *path, yun_err *err)
+{
+    if (hv_conn_check(hv, err) < 0 || hv_uuid_validate(uuid, err) < 0 ||
+        hv_job_name_check(checkpoint, "checkpoint name", err) < 0)
+        return -1;
+    return hv->ops->backup_abort(hv, uuid, checkpoint, path, err);
+}
+
+int hv_domain_checkpoints_drop(yun_hv *hv, const char *uuid, yun_err *err)
+{
+    if (hv_conn_check(hv, err) < 0 || hv_uuid_validate(uuid, err) < 0)
+        return -1;
+    return hv->ops->checkpoints_drop(hv, uuid, err);
+}
+
+int hv_domain_snapshot_create(yun_hv *hv, const char *uuid, const char *name, int64_t *pause_ms, yun_err *err)
+{
+    int64_t dummy;
+    if (!pause_ms)
+        pause_ms = &dummy;
+    *pause_ms = -1;
+    if (hv_conn_check(hv, err) < 0 || hv_uuid_validate(uuid, err) < 0 ||
+        hv_job_name_check(name, "snapshot name", err) < 0)
+        return -1;
+    return hv->ops->snapshot_create(hv, uuid, name, pause_ms, err);
+}
+
+int hv_domain_snapshot_revert(yun_hv *hv, const char *uuid, const char *name, yun_err *err)
+{
+    if (hv_conn_check(hv, err) < 0 || hv_uuid_validate(uuid, err) < 0 ||
+        hv_job_name_check(name, "snapshot name", err) < 0 || hv->ops->checkpoints_drop(hv, uuid, err) < 0)
+        return -1;
+    return hv->ops->snapshot_revert(hv, uuid, name, err);
+}
+
+int hv_domain_snapshot_delete(yun_hv *hv, const char *uuid, const char *name, yun_err *err)
+{
+    if (hv_conn_check(hv, err) < 0 || hv_uuid_validate(uuid, err) < 0 ||
+        hv_job_name_check(name, "snapshot name", err) < 0)
+        return -1;
+    return hv->ops->snapshot_delete(hv, uuid, name, err);
+}
+

@@ -212,4 +212,49 @@ int hv_disk_create_overlay(const char *base, const char *path, uint64_t size_mib
 int hv_disk_import(const char *src, const char *dest, const char *format, uint64_t *size_mib, yun_err *err);
 int hv_disk_remove(const char *path, yun_err *err); /* ok if absent */
 
+
+/* ---- backups and snapshots (docs/backups.md) ----
+ * Backups go through libvirt's backup API in push mode with checkpoints (QEMU dirty bitmaps in the qcow2):
+ * a full backup copies the whole disk as the guest sees it, an incremental one only the clusters written
+ * since a checkpoint. Both need a running domain; the guest runs on meanwhile. */
+typedef struct hv_backup_opts {
+    const char *path;       /* the qcow2 to write; must not exist, its folder must */
+    const char *checkpoint; /* made when the backup starts: what the next incremental builds on */
+    const char *since;      /* NULL or "": full, and every older checkpoint is dropped first; else incremental
+                             * since this checkpoint */
+} hv_backup_opts;
+/* Backs up running domain uuid's disk to o->path and waits until the job ends; *ms (may be NULL) gets its
+ * time. On failure (the guest crashed, the disk filled up, the checkpoint is unknown) the file and the new
+ * checkpoint are removed, the earlier ones kept. CONFLICT when the domain does not run. */
+int hv_domain_backup(yun_hv *hv, const char *uuid, const hv_backup_opts *o, int64_t *ms, yun_err *err);
+/* Undoes a backup that was cut short (its agent restarted meanwhile): aborts the domain's backup job if one
+ * runs, drops checkpoint (when it exists) and removes path (when it exists). Fine when there is nothing. */
+int hv_domain_backup_abort(yun_hv *hv, const char *uuid, const char *checkpoint, const char *path, yun_err *err);
+/* Drops every checkpoint of domain uuid: a disk reverted or replaced no longer matches its dirty bitmaps, and
+ * QEMU 7.2 refuses to load a snapshot while the disk has any. */
+int hv_domain_checkpoints_drop(yun_hv *hv, const char *uuid, yun_err *err);
+/* Internal qcow2 snapshots (libvirt 9.0 cannot revert external ones): of a running domain with its memory
+ * (QEMU's savevm: the guest is paused throughout; *pause_ms, may be NULL, gets how long the call took, an
+ * upper bound of the pause), of a shut-off one its disk only (pause 0). CONFLICT when the name is taken. */
+int hv_domain_snapshot_create(yun_hv *hv, const char *uuid, const char *name, int64_t *pause_ms, yun_err *err);
+/* Back to snapshot name (checkpoints dropped first): a snapshot with memory resumes the guest where it was.
+ * NOT_FOUND when there is no such snapshot. */
+int hv_domain_snapshot_revert(yun_hv *hv, const char *uuid, const char *name, yun_err *err);
+int hv_domain_snapshot_delete(yun_hv *hv, const char *uuid, const char *name, yun_err *err); /* ok if absent */
+/* Makes fake backups and snapshots take ms (sleeping without the fake's lock), so a test can catch one in
+ * flight; a fake backup writes a small file that names the domain, the checkpoint and since. */
+void hv_fake_set_backup_ms(yun_hv *hv, int ms);
+/* The fake's checkpoints of uuid, in order, joined by spaces (malloc'd; "" when none). */
+char *hv_fake_checkpoints(yun_hv *hv, const char *uuid);
+
+/* Backup files (qemu-img). An incremental backup's qcow2 is written with the live disk as its backing file;
+ * rebase points it at the backup it builds on instead, by a name relative to its own folder (qemu-img rebase
+ * -u: no data moves), so the chain is self-contained and the folder can be moved or mounted elsewhere. */
+int hv_disk_rebase(const char *path, const char *backing_name, yun_err *err);
+/* Writes what top's whole backing chain shows as one qcow2 without backing at dest (made at dest.part, then
+ * renamed over dest, so dest is either the old file or the whole new one). */
+int hv_disk_flatten(const char *top, const char *dest, yun_err *err);
+/* The SHA-256 of path's bytes as 64 hex digits into hex, and its size into *bytes (may be NULL). */
+int hv_disk_sha256(const char *path, char hex[65], int64_t *bytes, yun_err *err);
+
 #endif

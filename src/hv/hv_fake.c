@@ -10,6 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <errno.h>
+#include <strings.h>
+#include <unistd.h>
 
 #include "util/mem.h"
 
@@ -20,6 +23,8 @@ typedef struct fake_dom {
     char network[64], bridge[32]; /* what the last define asked for */
     char address[HV_ADDR_MAX];    /* what hv_domain_address says while it runs (hv_fake_set_address) */
     char *xml; /* what the last define was given (hv_fake_domain_xml) */
+    char checkpoints[512]; /* names, each followed by a space */
+    char snapshots[512];   /* the same */
 } fake_dom;
 
 /* A destination this fake can migrate to, by the URI a migration names it with. */
@@ -37,6 +42,7 @@ typedef struct hv_fake {
     fake_peer *peers;
     size_t n_peers, cap_peers;
     int migrate_ms;
+    int backup_ms;
     fake_dom *doms;
     size_t n, cap;
     char fail_op[16];
@@ -422,6 +428,160 @@ static int fake_migrate(yun_hv *hv, const char *uuid, const hv_migrate_opts *o, 
     return 0;
 }
 
+/* ---- backups and snapshots: names kept in a list, a backup writes a small file ---- */
+
+static bool list_has(const char *list, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = list; (p = strstr(p, name)); p += n)
+        if ((p == list || p[-1] == ' ') && p[n] == ' ')
+            return true;
+    return false;
+}
+
+static void list_add(char *list, size_t size, const char *name)
+{
+    size_t k = strlen(list);
+    snprintf(list + k, size - k, "%s ", name);
+}
+
+static void list_del(char *list, const char *name)
+{
+    size_t n = strlen(name);
+    for (char *p = list; (p = strstr(p, name)); p++)
+        if ((p == list || p[-1] == ' ') && p[n] == ' ') {
+            memmove(p, p + n + 1, strlen(p + n + 1) + 1);
+            return;
+        }
+}
+
+static void fake_sleep(int ms)
+{
+    if (ms > 0) {
+        struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static int fake_backup(yun_hv *hv, const char *uuid, const hv_backup_opts *o, int64_t *ms, yun_err *err)
+{
+    hv_fake *f = fake_of(hv);
+    pthread_mutex_lock(&f->lock);
+    fake_dom *d = find(f, uuid);
+    int rc = 0;
+    bool incremental = o->since && *o->since;
+    if (!d)
+        rc = not_found(uuid, err);
+    else if (injected(f, "backup", err) < 0)
+        rc = -1;
+    else if (d->info.state != HV_DOM_RUNNING)
+        rc = yun_err_set(err, YUN_E_CONFLICT, "Requested operation is not valid: domain is not running");
+    else if (incremental && !list_has(d->checkpoints, o->since))
+        rc = yun_err_set(err, YUN_E_HYPERVISOR, "Domain checkpoint not found: no domain checkpoint with matching "
+                                                "name '%s'",
+                         o->since);
+    else {
+        if (!incremental)
+            d->checkpoints[0] = '\0';
+        list_add(d->checkpoints, sizeof d->checkpoints, o->checkpoint);
+    }
+    int wait = f->backup_ms;
+    pthread_mutex_unlock(&f->lock);
+    if (rc < 0)
+        return -1;
+    fake_sleep(wait);
+    *ms = wait;
+    FILE *fp = fopen(o->path, "wx");
+    if (!fp)
+        return yun_err_sys(err, YUN_E_IO, errno, "fake backup to %s", o->path);
+    fprintf(fp, "fake backup of %s, checkpoint %s, since %s\n", uuid, o->checkpoint, incremental ? o->since : "-");
+    fclose(fp);
+    return 0;
+}
+
+static int fake_backup_abort(yun_hv *hv, const char *uuid, const char *checkpoint, const char *path, yun_err *err)
+{
+    hv_fake *f = fake_of(hv);
+    pthread_mutex_lock(&f->lock);
+    fake_dom *d = find(f, uuid);
+    if (d)
+        list_del(d->checkpoints, checkpoint);
+    pthread_mutex_unlock(&f->lock);
+    if (path && *path && unlink(path) < 0 && errno != ENOENT)
+        return yun_err_sys(err, YUN_E_IO, errno, "removing %s", path);
+    return 0;
+}
+
+static int fake_checkpoints_drop(yun_hv *hv, const char *uuid, yun_err *err)
+{
+    hv_fake *f = fake_of(hv);
+    pthread_mutex_lock(&f->lock);
+    fake_dom *d = find(f, uuid);
+    int rc = d ? 0 : not_found(uuid, err);
+    if (d)
+        d->checkpoints[0] = '\0';
+    pthread_mutex_unlock(&f->lock);
+    return rc;
+}
+
+static int fake_snapshot(yun_hv *hv, const char *uuid, const char *name, int op, int64_t *pause_ms, yun_err *err)
+{
+    hv_fake *f = fake_of(hv);
+    pthread_mutex_lock(&f->lock);
+    fake_dom *d = find(f, uuid);
+    int rc = 0;
+    if (!d)
+        rc = not_found(uuid, err);
+    else if (injected(f, "snapshot", err) < 0)
+        rc = -1;
+    else if (op == 0 && list_has(d->snapshots, name))
+        rc = yun_err_set(err, YUN_E_CONFLICT, "snapshot %s exists", name);
+    else if (op == 1 && !list_has(d->snapshots, name))
+        rc = yun_err_set(err, YUN_E_NOT_FOUND, "%s has no snapshot %s", d->info.name, name);
+    else if (op == 0)
+        list_add(d->snapshots, sizeof d->snapshots, name);
+    else if (op == 2)
+        list_del(d->snapshots, name);
+    if (rc == 0 && pause_ms)
+        *pause_ms = d->info.state == HV_DOM_RUNNING ? f->backup_ms : 0;
+    int wait = f->backup_ms;
+    pthread_mutex_unlock(&f->lock);
+    if (rc == 0)
+        fake_sleep(wait);
+    return rc;
+}
+
+static int fake_snapshot_create(yun_hv *hv, const char *uuid, const char *name, int64_t *pause_ms, yun_err *err)
+{
+    return fake_snapshot(hv, uuid, name, 0, pause_ms, err);
+}
+static int fake_snapshot_revert(yun_hv *hv, const char *uuid, const char *name, yun_err *err)
+{
+    return fake_snapshot(hv, uuid, name, 1, NULL, err);
+}
+static int fake_snapshot_delete(yun_hv *hv, const char *uuid, const char *name, yun_err *err)
+{
+    return fake_snapshot(hv, uuid, name, 2, NULL, err);
+}
+
+void hv_fake_set_backup_ms(yun_hv *hv, int ms)
+{
+    hv_fake *f = fake_of(hv);
+    pthread_mutex_lock(&f->lock);
+    f->backup_ms = ms;
+    pthread_mutex_unlock(&f->lock);
+}
+
+char *hv_fake_checkpoints(yun_hv *hv, const char *uuid)
+{
+    hv_fake *f = fake_of(hv);
+    pthread_mutex_lock(&f->lock);
+    fake_dom *d = find(f, uuid);
+    char *r = xstrdup(d ? d->checkpoints : "");
+    pthread_mutex_unlock(&f->lock);
+    return r;
+}
+
 static const hv_ops fake_ops = {
     .name = "fake",
     .close = fake_close,
@@ -439,6 +599,12 @@ static const hv_ops fake_ops = {
     .net_ensure = fake_net_ensure,
     .address = fake_address,
     .migrate = fake_migrate,
+    .backup = fake_backup,
+    .backup_abort = fake_backup_abort,
+    .checkpoints_drop = fake_checkpoints_drop,
+    .snapshot_create = fake_snapshot_create,
+    .snapshot_revert = fake_snapshot_revert,
+    .snapshot_delete = fake_snapshot_delete,
     .open_again = fake_open_again,
 };
 

@@ -27,6 +27,13 @@ typedef struct hv_ops {
     int (*address)(yun_hv *hv, const char *uuid, char *addr, size_t n, yun_err *err);
     int (*migrate)(yun_hv *hv, const char *uuid, const hv_migrate_opts *o, hv_migrate_stats *stats, yun_err *err);
     yun_hv *(*open_again)(yun_hv *hv, yun_err *err);
+    /* backups and snapshots (hv.h) */
+    int (*backup)(yun_hv *hv, const char *uuid, const hv_backup_opts *o, int64_t *ms, yun_err *err);
+    int (*backup_abort)(yun_hv *hv, const char *uuid, const char *checkpoint, const char *path, yun_err *err);
+    int (*checkpoints_drop)(yun_hv *hv, const char *uuid, yun_err *err);
+    int (*snapshot_create)(yun_hv *hv, const char *uuid, const char *name, int64_t *pause_ms, yun_err *err);
+    int (*snapshot_revert)(yun_hv *hv, const char *uuid, const char *name, yun_err *err);
+    int (*snapshot_delete)(yun_hv *hv, const char *uuid, const char *name, yun_err *err);
 } hv_ops;
 
 struct yun_hv {
@@ -51,5 +58,12 @@ int hv_conn_check(yun_hv *hv, yun_err *err);
  * HV_META_NS (the element with the namespace stripped, <vm>...</vm>):
  * fills uuid and owner (each may be NULL). Returns 1 when it is yun's, 0 when not, never fails. */
 int hv_meta_parse(const char *xml, char *uuid, size_t uuid_n, char *owner, size_t owner_n);
+
+/* The persistent dirty bitmaps in the qcow2 at path (qemu-img info -U: a running QEMU may hold it), each name
+ * at most 63 bytes, into *names (malloc'd; none: NULL and 0). */
+typedef char hv_bitmap_name[64];
+int hv_disk_bitmaps(const char *path, hv_bitmap_name **names, size_t *n, yun_err *err);
+/* Removes bitmap name from the qcow2 at path, which no QEMU may have open. */
+int hv_disk_bitmap_remove(const char *path, const char *name, yun_err *err);
 
 #endif

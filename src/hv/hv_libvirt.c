@@ -12,11 +12,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <errno.h>
+#include <unistd.h>
+
+#include <libxml/parser.h>
+#include <libxml/xmlwriter.h>
 
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 
 #include "util/clock.h"
+#include "util/log.h"
 #include "util/mem.h"
 
 /* What a domain list reads besides virDomainGetInfo: yun's metadata and the scheduler parameters. Both change
@@ -744,6 +750,354 @@ static yun_hv *lv_open_again(yun_hv *hv, yun_err *err)
     return hv_libvirt_open(lv_of(hv)->uri, err);
 }
 
+/* ---- backups and snapshots ---- */
+
+#define LV_BACKUP_POLL_MS 50
+
+static int lv_checkpoint_drop(virDomainPtr d, const char *name, yun_err *err)
+{
+    virDomainCheckpointPtr cp = virDomainCheckpointLookupByName(d, name, 0);
+    if (!cp) {
+        virResetLastError(); /* none of that name: nothing to drop */
+        return 0;
+    }
+    /* a running domain's bitmaps go with it; a shut-off one's metadata is enough (its disk is being replaced
+     * or was never touched by this checkpoint's backup) */
+    unsigned flags = virDomainIsActive(d) == 1 ? 0 : VIR_DOMAIN_CHECKPOINT_DELETE_METADATA_ONLY;
+    int rc = virDomainCheckpointDelete(cp, flags);
+    virDomainCheckpointFree(cp);
+    return rc < 0 ? lv_err(err, "dropping checkpoint %s of %s", name, virDomainGetName(d)) : 0;
+}
+
+static int lv_checkpoints_drop_all(virDomainPtr d, yun_err *err)
+{
+    virDomainCheckpointPtr *cps = NULL;
+    int n = virDomainListAllCheckpoints(d, &cps, 0);
+    if (n < 0)
+        return lv_err(err, "listing the checkpoints of %s", virDomainGetName(d));
+    unsigned flags = virDomainIsActive(d) == 1 ? 0 : VIR_DOMAIN_CHECKPOINT_DELETE_METADATA_ONLY;
+    int rc = 0;
+    for (int i = 0; i < n; i++) {
+        /* children first would be needed with CHILDREN flags; plain deletes merge each bitmap into its parent,
+         * so any order drops them all */
+        if (rc == 0 && virDomainCheckpointDelete(cps[i], flags) < 0)
+            rc = lv_err(err, "dropping checkpoint %s of %s", virDomainCheckpointGetName(cps[i]), virDomainGetName(d));
+        virDomainCheckpointFree(cps[i]);
+    }
+    free(cps);
+    return rc;
+}
+
+/* The file of the domain's disk vda (malloc'd), or NULL. */
+static char *disk_file(virDomainPtr d)
+{
+    char *xml = virDomainGetXMLDesc(d, 0);
+    xmlDocPtr doc = xml ? xmlReadMemory(xml, (int)strlen(xml), "domain.xml", NULL,
+                                        XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING)
+                        : NULL;
+    free(xml);
+    xmlNodePtr root = doc ? xmlDocGetRootElement(doc) : NULL;
+    char *file = NULL;
+    for (xmlNodePtr dev = root ? root->children : NULL; dev && !file; dev = dev->next) {
+        if (dev->type != XML_ELEMENT_NODE || xmlStrcmp(dev->name, BAD_CAST "devices"))
+            continue;
+        for (xmlNodePtr disk = dev->children; disk && !file; disk = disk->next) {
+            if (disk->type != XML_ELEMENT_NODE || xmlStrcmp(disk->name, BAD_CAST "disk"))
+                continue;
+            xmlChar *src = NULL, *target = NULL;
+            for (xmlNodePtr c = disk->children; c; c = c->next) {
+                if (c->type == XML_ELEMENT_NODE && !xmlStrcmp(c->name, BAD_CAST "source") && !src)
+                    src = xmlGetProp(c, BAD_CAST "file");
+                if (c->type == XML_ELEMENT_NODE && !xmlStrcmp(c->name, BAD_CAST "target") && !target)
+                    target = xmlGetProp(c, BAD_CAST "dev");
+            }
+            if (src && target && !xmlStrcmp(target, BAD_CAST "vda"))
+                file = xstrdup((const char *)src);
+            xmlFree(src);
+            xmlFree(target);
+        }
+    }
+    xmlFreeDoc(doc);
+    return file;
+}
+
+/* Bitmaps in the disk that this libvirt has no checkpoint for: a VM that moved host (live migration, or a
+ * restart elsewhere) leaves its checkpoints' metadata behind while their bitmaps travel in the qcow2, and QEMU
+ * 7.2 refuses loadvm while any is there (libvirt then leaves the domain shut off). A running domain's go by
+ * redefining a checkpoint over each and deleting it (libvirt removes the bitmap through QEMU); a shut-off
+ * one's with qemu-img. */
+static int stale_bitmaps_drop(virDomainPtr d, yun_err *err)
+{
+    AUTOFREE char *file = disk_file(d);
+    if (!file)
+        return 0; /* not a file: nothing yun made */
+    hv_bitmap_name *names = NULL;
+    size_t n = 0;
+    if (hv_disk_bitmaps(file, &names, &n, err) < 0)
+        return -1;
+    bool active = virDomainIsActive(d) == 1;
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        if (!active) {
+            rc = hv_disk_bitmap_remove(file, names[i], err);
+            continue;
+        }
+        xmlBufferPtr buf = xmlBufferCreate();
+        xmlTextWriterPtr w = xmlNewTextWriterMemory(buf, 0);
+        xmlTextWriterStartElement(w, BAD_CAST "domaincheckpoint");
+        xmlTextWriterWriteElement(w, BAD_CAST "name", BAD_CAST names[i]);
+        xmlTextWriterWriteElement(w, BAD_CAST "creationTime", BAD_CAST "1");
+        xmlTextWriterStartElement(w, BAD_CAST "disks");
+        xmlTextWriterStartElement(w, BAD_CAST "disk");
+        xmlTextWriterWriteAttribute(w, BAD_CAST "name", BAD_CAST "vda");
+        xmlTextWriterWriteAttribute(w, BAD_CAST "checkpoint", BAD_CAST "bitmap");
+        xmlTextWriterWriteAttribute(w, BAD_CAST "bitmap", BAD_CAST names[i]);
+        xmlTextWriterEndDocument(w);
+        xmlFreeTextWriter(w);
+        virDomainCheckpointPtr cp =
+            virDomainCheckpointCreateXML(d, (const char *)xmlBufferContent(buf), VIR_DOMAIN_CHECKPOINT_CREATE_REDEFINE);
+        xmlBufferFree(buf);
+        if (!cp || virDomainCheckpointDelete(cp, 0) < 0)
+            rc = lv_err(err, "dropping bitmap %s left in the disk of %s by another host", names[i],
+                        virDomainGetName(d));
+        if (cp)
+            virDomainCheckpointFree(cp);
+    }
+    free(names);
+    return rc;
+}
+
+static int lv_checkpoints_drop(yun_hv *hv, const char *uuid, yun_err *err)
+{
+    virDomainPtr d = lookup(lv_of(hv), uuid, err);
+    if (!d)
+        return -1;
+    int rc = lv_checkpoints_drop_all(d, err);
+    if (rc == 0)
+        rc = stale_bitmaps_drop(d, err);
+    virDomainFree(d);
+    return rc;
+}
+
+/* The XML of a push-mode backup of vda to path (escaped by libxml2's writer, like every domain XML). */
+static char *backup_xml(const hv_backup_opts *o, bool incremental)
+{
+    xmlBufferPtr buf = xmlBufferCreate();
+    xmlTextWriterPtr w = xmlNewTextWriterMemory(buf, 0);
+    xmlTextWriterStartElement(w, BAD_CAST "domainbackup");
+    xmlTextWriterWriteAttribute(w, BAD_CAST "mode", BAD_CAST "push");
+    if (incremental)
+        xmlTextWriterWriteElement(w, BAD_CAST "incremental", BAD_CAST o->since);
+    xmlTextWriterStartElement(w, BAD_CAST "disks");
+    xmlTextWriterStartElement(w, BAD_CAST "disk");
+    xmlTextWriterWriteAttribute(w, BAD_CAST "name", BAD_CAST "vda");
+    xmlTextWriterWriteAttribute(w, BAD_CAST "backup", BAD_CAST "yes");
+    xmlTextWriterWriteAttribute(w, BAD_CAST "type", BAD_CAST "file");
+    xmlTextWriterStartElement(w, BAD_CAST "driver");
+    xmlTextWriterWriteAttribute(w, BAD_CAST "type", BAD_CAST "qcow2");
+    xmlTextWriterEndElement(w);
+    xmlTextWriterStartElement(w, BAD_CAST "target");
+    xmlTextWriterWriteAttribute(w, BAD_CAST "file", BAD_CAST o->path);
+    xmlTextWriterEndDocument(w);
+    xmlFreeTextWriter(w);
+    char *x = xstrdup((const char *)xmlBufferContent(buf));
+    xmlBufferFree(buf);
+    return x;
+}
+
+static char *checkpoint_xml(const char *name)
+{
+    xmlBufferPtr buf = xmlBufferCreate();
+    xmlTextWriterPtr w = xmlNewTextWriterMemory(buf, 0);
+    xmlTextWriterStartElement(w, BAD_CAST "domaincheckpoint");
+    xmlTextWriterWriteElement(w, BAD_CAST "name", BAD_CAST name);
+    xmlTextWriterStartElement(w, BAD_CAST "disks");
+    xmlTextWriterStartElement(w, BAD_CAST "disk");
+    xmlTextWriterWriteAttribute(w, BAD_CAST "name", BAD_CAST "vda");
+    xmlTextWriterWriteAttribute(w, BAD_CAST "checkpoint", BAD_CAST "bitmap");
+    xmlTextWriterEndDocument(w);
+    xmlFreeTextWriter(w);
+    char *x = xstrdup((const char *)xmlBufferContent(buf));
+    xmlBufferFree(buf);
+    return x;
+}
+
+/* Waits for d's backup job to end: 0 when it completed, else -1 with libvirt's reason. */
+static int backup_wait(virDomainPtr d, yun_err *err)
+{
+    for (;;) {
+        virDomainJobInfo info;
+        if (virDomainGetJobInfo(d, &info) < 0)
+            return lv_err(err, "watching the backup of %s", virDomainGetName(d));
+        if (info.type == VIR_DOMAIN_JOB_NONE)
+            break;
+        yun_sleep_ms(LV_BACKUP_POLL_MS);
+    }
+    int type = 0, np = 0;
+    virTypedParameterPtr params = NULL;
+    if (virDomainGetJobStats(d, &type, &params, &np, VIR_DOMAIN_JOB_STATS_COMPLETED) < 0)
+        return lv_err(err, "reading how the backup of %s ended", virDomainGetName(d));
+    int rc = 0;
+    if (type != VIR_DOMAIN_JOB_COMPLETED) {
+        const char *msg = NULL;
+        virTypedParamsGetString(params, np, VIR_DOMAIN_JOB_ERRMSG, &msg);
+        rc = yun_err_set(err, YUN_E_HYPERVISOR, "the backup of %s %s: %s", virDomainGetName(d),
+                         type == VIR_DOMAIN_JOB_CANCELLED ? "was cancelled" : "failed", msg ? msg : "no reason given");
+    }
+    virTypedParamsFree(params, np);
+    return rc;
+}
+
+static int lv_backup(yun_hv *hv, const char *uuid, const hv_backup_opts *o, int64_t *ms, yun_err *err)
+{
+    virDomainPtr d = lookup(lv_of(hv), uuid, err);
+    if (!d)
+        return -1;
+    bool incremental = o->since && *o->since;
+    int64_t t0 = yun_mono_ms();
+    int rc = 0;
+    if (virDomainIsActive(d) != 1)
+        rc = yun_err_set(err, YUN_E_CONFLICT, "backing up %s: it does not run (a backup reads the disk through QEMU)",
+                         virDomainGetName(d));
+    /* a full backup starts a new chain: the old checkpoints would only cost bitmap updates on every write */
+    if (rc == 0 && !incremental && (rc = lv_checkpoints_drop_all(d, err)) == 0)
+        rc = stale_bitmaps_drop(d, err);
+    char *bx = backup_xml(o, incremental), *cx = checkpoint_xml(o->checkpoint);
+    bool begun = false;
+    if (rc == 0) {
+        if (virDomainBackupBegin(d, bx, cx, 0) < 0)
+            rc = lv_err(err, "starting the %s backup of %s", incremental ? "incremental" : "full", virDomainGetName(d));
+        else
+            begun = true;
+    }
+    if (begun)
+        rc = backup_wait(d, err);
+    if (rc < 0 && begun) {
+        /* what this backup made goes; what earlier ones made stays */
+        yun_err e2 = YUN_ERR_INIT;
+        lv_checkpoint_drop(d, o->checkpoint, &e2);
+        if (unlink(o->path) < 0 && errno != ENOENT)
+            log_warn("hv: removing the failed backup %s: %s", o->path, strerror(errno));
+    }
+    *ms = yun_mono_ms() - t0;
+    free(bx);
+    free(cx);
+    virDomainFree(d);
+    return rc;
+}
+
+static int lv_backup_abort(yun_hv *hv, const char *uuid, const char *checkpoint, const char *path, yun_err *err)
+{
+    virDomainPtr d = virDomainLookupByUUIDString(lv_of(hv)->conn, uuid);
+    if (!d) {
+        virResetLastError(); /* the domain is gone: so is its job */
+    } else {
+        virDomainJobInfo info;
+        int type = 0, np = 0;
+        virTypedParameterPtr params = NULL;
+        int op = 0;
+        if (virDomainGetJobStats(d, &type, &params, &np, 0) == 0 && type != VIR_DOMAIN_JOB_NONE) {
+            virTypedParamsGetInt(params, np, VIR_DOMAIN_JOB_OPERATION, &op);
+            if (op == VIR_DOMAIN_JOB_OPERATION_BACKUP && virDomainAbortJob(d) == 0)
+                while (virDomainGetJobInfo(d, &info) == 0 && info.type != VIR_DOMAIN_JOB_NONE)
+                    yun_sleep_ms(LV_BACKUP_POLL_MS);
+        }
+        virTypedParamsFree(params, np);
+        virResetLastError();
+        int rc = lv_checkpoint_drop(d, checkpoint, err);
+        virDomainFree(d);
+        if (rc < 0)
+            return -1;
+    }
+    if (path && *path && unlink(path) < 0 && errno != ENOENT)
+        return yun_err_sys(err, YUN_E_IO, errno, "removing the unfinished backup %s", path);
+    return 0;
+}
+
+static virDomainSnapshotPtr snap_lookup(virDomainPtr d, const char *name, yun_err *err)
+{
+    virDomainSnapshotPtr sn = virDomainSnapshotLookupByName(d, name, 0);
+    if (!sn) {
+        virErrorPtr e = virGetLastError();
+        if (e && e->code == VIR_ERR_NO_DOMAIN_SNAPSHOT) {
+            virResetLastError();
+            yun_err_set(err, YUN_E_NOT_FOUND, "%s has no snapshot %s", virDomainGetName(d), name);
+        } else {
+            lv_err(err, "snapshot %s of %s", name, virDomainGetName(d));
+        }
+    }
+    return sn;
+}
+
+static int lv_snapshot_create(yun_hv *hv, const char *uuid, const char *name, int64_t *pause_ms, yun_err *err)
+{
+    virDomainPtr d = lookup(lv_of(hv), uuid, err);
+    if (!d)
+        return -1;
+    bool running = virDomainIsActive(d) == 1;
+    xmlBufferPtr buf = xmlBufferCreate();
+    xmlTextWriterPtr w = xmlNewTextWriterMemory(buf, 0);
+    xmlTextWriterStartElement(w, BAD_CAST "domainsnapshot");
+    xmlTextWriterWriteElement(w, BAD_CAST "name", BAD_CAST name);
+    /* internal: inside the qcow2, which is what libvirt 9.0 can revert to */
+    xmlTextWriterStartElement(w, BAD_CAST "memory");
+    xmlTextWriterWriteAttribute(w, BAD_CAST "snapshot", BAD_CAST(running ? "internal" : "no"));
+    xmlTextWriterEndElement(w);
+    xmlTextWriterStartElement(w, BAD_CAST "disks");
+    xmlTextWriterStartElement(w, BAD_CAST "disk");
+    xmlTextWriterWriteAttribute(w, BAD_CAST "name", BAD_CAST "vda");
+    xmlTextWriterWriteAttribute(w, BAD_CAST "snapshot", BAD_CAST "internal");
+    xmlTextWriterEndDocument(w);
+    xmlFreeTextWriter(w);
+    int64_t t0 = yun_mono_ms();
+    virDomainSnapshotPtr sn = virDomainSnapshotCreateXML(d, (const char *)xmlBufferContent(buf), 0);
+    *pause_ms = running ? yun_mono_ms() - t0 : 0;
+    xmlBufferFree(buf);
+    int rc = 0;
+    if (!sn)
+        rc = lv_err(err, "snapshot %s of %s", name, virDomainGetName(d));
+    else
+        virDomainSnapshotFree(sn);
+    virDomainFree(d);
+    return rc;
+}
+
+static int lv_snapshot_revert(yun_hv *hv, const char *uuid, const char *name, yun_err *err)
+{
+    virDomainPtr d = lookup(lv_of(hv), uuid, err);
+    if (!d)
+        return -1;
+    cache_drop(lv_of(hv), uuid);
+    virDomainSnapshotPtr sn = snap_lookup(d, name, err);
+    int rc = -1;
+    if (sn) {
+        rc = virDomainRevertToSnapshot(sn, 0) < 0 ? lv_err(err, "reverting %s to snapshot %s", virDomainGetName(d), name)
+                                                  : 0;
+        virDomainSnapshotFree(sn);
+    }
+    virDomainFree(d);
+    return rc;
+}
+
+static int lv_snapshot_delete(yun_hv *hv, const char *uuid, const char *name, yun_err *err)
+{
+    virDomainPtr d = lookup(lv_of(hv), uuid, err);
+    if (!d)
+        return -1;
+    yun_err e = YUN_ERR_INIT;
+    virDomainSnapshotPtr sn = snap_lookup(d, name, &e);
+    int rc = 0;
+    if (!sn && !yun_err_not_found(&e))
+        rc = (*err = e, -1);
+    if (sn) {
+        if (virDomainSnapshotDelete(sn, 0) < 0)
+            rc = lv_err(err, "deleting snapshot %s of %s", name, virDomainGetName(d));
+        virDomainSnapshotFree(sn);
+    }
+    virDomainFree(d);
+    return rc;
+}
+
 static const hv_ops lv_ops = {
     .name = "libvirt",
     .close = lv_close,
@@ -762,4 +1116,10 @@ static const hv_ops lv_ops = {
     .address = lv_address,
     .migrate = lv_migrate,
     .open_again = lv_open_again,
+    .backup = lv_backup,
+    .backup_abort = lv_backup_abort,
+    .checkpoints_drop = lv_checkpoints_drop,
+    .snapshot_create = lv_snapshot_create,
+    .snapshot_revert = lv_snapshot_revert,
+    .snapshot_delete = lv_snapshot_delete,
 };

@@ -26,6 +26,13 @@ const char *model_vm_state_name(yun_vm_state s) { return (unsigned)s < (unsigned
 int model_vm_state_parse(const char *s) { return parse(vm_states, N(vm_states), s); }
 const char *model_vm_want_name(yun_vm_want w) { return (unsigned)w < (unsigned)N(vm_wants) ? vm_wants[w] : "stopped"; }
 int model_vm_want_parse(const char *s) { return parse(vm_wants, N(vm_wants), s); }
+
+static const char *const job_kinds[] = {"backup", "snapshot", "revert", "snapshot-delete", "restore"};
+static const char *const job_states[] = {"pending", "running", "done", "failed"};
+const char *model_job_kind_name(yun_job_kind k) { return (unsigned)k < (unsigned)N(job_kinds) ? job_kinds[k] : "backup"; }
+int model_job_kind_parse(const char *s) { return parse(job_kinds, N(job_kinds), s); }
+const char *model_job_state_name(yun_job_state s) { return (unsigned)s < (unsigned)N(job_states) ? job_states[s] : "failed"; }
+int model_job_state_parse(const char *s) { return parse(job_states, N(job_states), s); }
 const char *model_host_state_name(yun_host_state s) { return (unsigned)s < (unsigned)N(host_states) ? host_states[s] : "suspect"; }
 bool model_host_silent(yun_host_state s)
 {

@@ -236,4 +236,55 @@ void model_uuid_new(char out[YUN_UUID_LEN]);
  * the form expected; err may be NULL for a yes/no. */
 int model_uuid_check(const char *s, const char *what, yun_err *err);
 
+
+/* ---- jobs: backups, snapshots and restores (docs/backups.md) ----
+ * A job is work on one VM's disk that its host's agent does (libvirt's backup API, qcow2 internal snapshots,
+ * qemu-img), asked through ctl and carried to the agent in its report's answer until the agent says how it
+ * ended. A backup or a snapshot is the row of the job that made it: done, it is the thing itself. */
+typedef enum { YUN_JOB_BACKUP, YUN_JOB_SNAPSHOT, YUN_JOB_REVERT, YUN_JOB_SNAPSHOT_DELETE, YUN_JOB_RESTORE } yun_job_kind;
+typedef enum { YUN_JOB_PENDING, YUN_JOB_RUNNING, YUN_JOB_DONE, YUN_JOB_FAILED } yun_job_state;
+#define YUN_SHA256_HEX 65
+
+typedef struct yun_job {
+    int64_t id;
+    yun_job_kind kind;
+    yun_job_state state;
+    int64_t owner_id;
+    char vm_uuid[YUN_UUID_LEN]; /* a backup outlives its VM: the uuid and name stay */
+    char vm_name[YUN_NAME_MAX];
+    int64_t host_id;   /* the host whose agent does it */
+    int64_t parent_id; /* backup: the backup this incremental builds on (0: full); revert, snapshot delete: the
+                        * snapshot's job; restore: the backup restored */
+    bool incremental;  /* backup */
+    char name[YUN_NAME_MAX]; /* snapshot: its name; backup: its checkpoint's, "yun-<id>" */
+    char path[YUN_PATH_MAX]; /* backup: its qcow2 in backup.dir */
+    int64_t bytes;           /* backup: the file's size; snapshot: what it is charged against the disk quota, MiB */
+    char sha256[YUN_SHA256_HEX];
+    bool memory;             /* snapshot: with the guest's memory (taken running) */
+    int64_t image_id, cpus, mem_mib, disk_mib; /* backup: the VM as it was, for a restore --as a new VM */
+    char note[YUN_MSG_MAX];  /* why a backup is full though an incremental was asked, and the like */
+    char error[YUN_MSG_MAX];
+    int64_t created_ms, done_ms;
+    int64_t duration_ms; /* the agent's measure of the work */
+    int64_t pause_ms;    /* snapshot: how long the guest was paused; -1 unknown */
+    bool start_after;    /* restore: start the VM once its disk is back */
+} yun_job;
+
+/* A VM's backup schedule: a backup every every_ms, keeping the newest keep (0: all) and what they build on. */
+typedef struct yun_backup_schedule {
+    char vm_uuid[YUN_UUID_LEN];
+    int64_t owner_id;
+    int64_t every_ms;
+    int64_t keep;
+    int64_t next_ms; /* wall clock of the next one */
+} yun_backup_schedule;
+#define YUN_SCHEDULE_MIN_MS 10000LL              /* 10 s */
+#define YUN_SCHEDULE_MAX_MS (366LL * 86400000LL) /* a year */
+#define YUN_SCHEDULE_MAX_KEEP 10000
+
+const char *model_job_kind_name(yun_job_kind k); /* "backup", "snapshot", "revert", "snapshot-delete", "restore" */
+int model_job_kind_parse(const char *s);
+const char *model_job_state_name(yun_job_state s); /* "pending", "running", "done", "failed" */
+int model_job_state_parse(const char *s);
+
 #endif

@@ -201,6 +201,55 @@ static const jfield console_fields[] = {
     END,
 };
 
+/* A job verdict's state: what an agent may say of a job. */
+static int read_jvstate(const jfield *f, void *obj, const json_t *v, const char *path, yun_err *err)
+{
+    (void)f;
+    int t = model_job_state_parse(v ? json_string_value(v) : "");
+    if (t != YUN_JOB_RUNNING && t != YUN_JOB_DONE && t != YUN_JOB_FAILED)
+        return yun_err_set(err, YUN_E_INVALID, "%s \"%.32s\" is not one of running, done, failed", path,
+                           v ? json_string_value(v) : "");
+    ((proto_job_verdict *)obj)->state = (yun_job_state)t;
+    return 0;
+}
+static json_t *write_jvstate(const jfield *f, const void *obj)
+{
+    (void)f;
+    return json_string(model_job_state_name(((const proto_job_verdict *)obj)->state));
+}
+/* a sha256 in hex: it is compared with what files hash to, so nothing else */
+static int read_sha(const jfield *f, void *obj, const json_t *v, const char *path, yun_err *err)
+{
+    const char *s = v ? json_string_value(v) : "";
+    size_t n = strlen(s);
+    if (n && (n != 64 || strspn(s, "0123456789abcdef") != 64))
+        return yun_err_set(err, YUN_E_INVALID, "%s \"%.80s\" is not 64 lowercase hex digits", path, s);
+    snprintf(AT(obj, f->off, char), f->size, "%s", s);
+    return 0;
+}
+static json_t *write_sha(const jfield *f, const void *obj)
+{
+    const char *s = AT((void *)obj, f->off, char);
+    return *s ? json_string(s) : NULL;
+}
+#define SHA(st, m, doc_)                                                                                               \
+    {                                                                                                                  \
+        .name = #m, .type = F_STRING, .off = offsetof(st, m), .size = MEMBER_SIZE(st, m), .read = read_sha,          \
+        .write = write_sha, .doc = doc_                                                                                \
+    }
+
+static const jfield job_verdict_fields[] = {
+    INT(proto_job_verdict, id, true, 1, INT64_MAX, 0, 0, "the job's id"),
+    HOOK("state", F_STRING, true, read_jvstate, write_jvstate, "running, done or failed"),
+    STR(proto_job_verdict, error, false, JF_OMIT, "why it failed"),
+    STR(proto_job_verdict, note, false, JF_OMIT, "what the agent did besides, for the record"),
+    INT(proto_job_verdict, bytes, false, 0, INT64_MAX, 0, JF_OMIT, "a backup's file size"),
+    SHA(proto_job_verdict, sha256, "a backup file's SHA-256"),
+    INT(proto_job_verdict, duration_ms, false, 0, YUN_MAX_DURATION_MS, 0, JF_OMIT, "how long the work took"),
+    INT(proto_job_verdict, pause_ms, false, -1, YUN_MAX_DURATION_MS, -1, JF_OMIT, "a snapshot's pause of the guest"),
+    END,
+};
+
 /* disk_free_mib: left out by an agent that could not measure it */
 static int read_disk_free(const jfield *f, void *obj, const json_t *v, const char *path, yun_err *err)
 {
@@ -230,6 +279,7 @@ static const jfield report_fields[] = {
     ARRAY(proto_report, consoles, n_consoles, proto_console, false, console_fields, "console tails that changed"),
     STR(proto_report, libvirt_error, false, JF_OMIT,
         "the host's libvirt does not answer: why (domains and vms are then empty: the agent cannot see them)"),
+    ARRAY(proto_report, jobs, n_jobs, proto_job_verdict, false, job_verdict_fields, "how the answer's jobs go"),
     END,
 };
 
@@ -378,11 +428,70 @@ int proto_desired_decode(const json_t *j, proto_desired *d, yun_err *err)
     return 0;
 }
 
+static int read_jkind(const jfield *f, void *obj, const json_t *v, const char *path, yun_err *err)
+{
+    (void)f;
+    int k = model_job_kind_parse(v ? json_string_value(v) : "");
+    if (k < 0)
+        return yun_err_set(err, YUN_E_INVALID,
+                           "%s \"%.32s\" is not one of backup, snapshot, revert, snapshot-delete, restore", path,
+                           v ? json_string_value(v) : "");
+    ((proto_job *)obj)->kind = (yun_job_kind)k;
+    return 0;
+}
+static json_t *write_jkind(const jfield *f, const void *obj)
+{
+    (void)f;
+    return json_string(model_job_kind_name(((const proto_job *)obj)->kind));
+}
+static int read_jstate(const jfield *f, void *obj, const json_t *v, const char *path, yun_err *err)
+{
+    (void)f;
+    int t = model_job_state_parse(v ? json_string_value(v) : "");
+    if (t != YUN_JOB_PENDING && t != YUN_JOB_RUNNING)
+        return yun_err_set(err, YUN_E_INVALID, "%s \"%.32s\" is not one of pending, running", path,
+                           v ? json_string_value(v) : "");
+    ((proto_job *)obj)->state = (yun_job_state)t;
+    return 0;
+}
+static json_t *write_jstate(const jfield *f, const void *obj)
+{
+    (void)f;
+    return json_string(model_job_state_name(((const proto_job *)obj)->state));
+}
+#define ABS(st, m, doc_)                                                                                               \
+    {                                                                                                                  \
+        .name = #m, .type = F_STRING, .off = offsetof(st, m), .size = MEMBER_SIZE(st, m), .read = read_abs,          \
+        .write = write_str, .flags = JF_OMIT, .doc = doc_                                                              \
+    }
+
+static const jfield chain_fields[] = {
+    ABS(proto_chain_file, path, "a backup file"),
+    SHA(proto_chain_file, sha256, "its SHA-256 when it was made"),
+    END,
+};
+
+static const jfield job_fields[] = {
+    HOOK("uuid", F_STRING, true, read_uuid, write_uuid, "the VM's UUID"),
+    INT(proto_job, id, true, 1, INT64_MAX, 0, 0, "the job's id, which its verdict names"),
+    HOOK("kind", F_STRING, true, read_jkind, write_jkind, "backup, snapshot, revert, snapshot-delete or restore"),
+    HOOK("state", F_STRING, true, read_jstate, write_jstate, "pending (start it) or running (it was started)"),
+    STR(proto_job, domain, false, 0, "the libvirt domain's name"),
+    STR(proto_job, name, false, JF_OMIT, "a snapshot's name; a backup's checkpoint"),
+    ABS(proto_job, path, "a backup: the file to write"),
+    STR(proto_job, since, false, JF_OMIT, "an incremental backup: the checkpoint it builds on"),
+    ABS(proto_job, base, "an incremental backup: the previous backup's file"),
+    ABS(proto_job, disk, "a restore: the VM's disk, replaced"),
+    ARRAY(proto_job, chain, n_chain, proto_chain_file, false, chain_fields, "a restore: the backups, full first"),
+    END,
+};
+
 static const jfield answer_fields[] = {
     INT(proto_answer, version, false, -1, INT64_MAX, -1, JF_OMIT, "the VMs' version: since= of the next report"),
     INT(proto_answer, lease_ms, false, 0, INT64_MAX, 0, JF_OMIT,
         "HA's lease: unable to report for this long, the agent destroys its VMs; 0 none"),
     ARRAY(proto_answer, vms, n_vms, proto_desired, true, desired_fields, "what the host should make true"),
+    ARRAY(proto_answer, jobs, n_jobs, proto_job, false, job_fields, "jobs on this host's VMs' disks"),
     END,
 };
 
@@ -416,11 +525,30 @@ int proto_answer_decode(const json_t *j, proto_answer *a, yun_err *err)
         if (!a->n_skipped++)
             snprintf(a->skipped, sizeof a->skipped, "%s", e.msg);
     }
+    /* jobs: like VMs, one that does not decode is left out and the others kept */
+    const json_t *jobs = json_object_get(j, "jobs");
+    if (json_is_array(jobs)) {
+        a->jobs = xcalloc(json_array_size(jobs) + 1, sizeof *a->jobs);
+        json_array_foreach(jobs, i, v)
+        {
+            yun_err e = YUN_ERR_INIT;
+            if (jfield_read(job_fields, v, &a->jobs[a->n_jobs], "jobs[]", true, &e) == 0) {
+                a->n_jobs++;
+                continue;
+            }
+            memset(&a->jobs[a->n_jobs], 0, sizeof a->jobs[a->n_jobs]);
+            if (!a->n_skipped++)
+                snprintf(a->skipped, sizeof a->skipped, "%s", e.msg);
+        }
+    }
     return 0;
 }
 
 void proto_answer_free(proto_answer *a)
 {
+    for (size_t i = 0; i < a->n_jobs; i++)
+        free(a->jobs[i].chain);
+    free(a->jobs);
     free(a->vms);
     memset(a, 0, sizeof *a);
 }

@@ -65,6 +65,17 @@ typedef struct proto_console {
     size_t len;
 } proto_console;
 
+/* How a job the answer listed went (docs/agent-protocol.md, "Jobs"). */
+typedef struct proto_job_verdict {
+    int64_t id;
+    yun_job_state state; /* running, done or failed */
+    char error[YUN_MSG_MAX];
+    char note[YUN_MSG_MAX];
+    int64_t bytes;
+    char sha256[YUN_SHA256_HEX];
+    int64_t duration_ms, pause_ms;
+} proto_job_verdict;
+
 typedef struct proto_report {
     char libvirt_error[YUN_MSG_MAX]; /* "" normally; else the host's libvirt does not answer (why), and the report
                                       * carries no domains and no verdicts: the agent cannot see them */
@@ -76,6 +87,8 @@ typedef struct proto_report {
     size_t n_vms;
     const proto_console *consoles;
     size_t n_consoles;
+    const proto_job_verdict *jobs;
+    size_t n_jobs;
 } proto_report;
 
 /* One VM of yund's answer to a report: what its host should make true (the decision table in DESIGN). */
@@ -103,12 +116,36 @@ typedef struct proto_desired {
     char cmdline[1024];
 } proto_desired;
 
+/* One backup file of a restore's chain, full first. */
+typedef struct proto_chain_file {
+    char path[YUN_PATH_MAX];
+    char sha256[YUN_SHA256_HEX];
+} proto_chain_file;
+
+/* A job on a VM's disk for this host's agent (docs/agent-protocol.md, "Jobs"). */
+typedef struct proto_job {
+    char uuid[YUN_UUID_LEN]; /* the VM's; first: the uuid hook reads at offset 0 */
+    int64_t id;
+    yun_job_kind kind;
+    yun_job_state state; /* pending: start it; running: the agent said it started */
+    char domain[192];
+    char name[YUN_NAME_MAX];   /* snapshot: its name; backup: the checkpoint to make */
+    char path[YUN_PATH_MAX];   /* backup: the file to write */
+    char since[YUN_NAME_MAX];  /* incremental backup: the checkpoint it builds on; "" for a full one */
+    char base[YUN_PATH_MAX];   /* incremental backup: the previous backup's file, its backing */
+    char disk[YUN_PATH_MAX];   /* restore: the VM's disk, replaced */
+    proto_chain_file *chain;   /* restore: the backups to rebuild from, full first (owned) */
+    size_t n_chain;
+} proto_job;
+
 /* yund's answer to a report. */
 typedef struct proto_answer {
     int64_t version;  /* -1: a yund without long-poll */
     int64_t lease_ms; /* HA: unable to report for this long, the agent destroys its VMs (self-fencing); 0 none */
     proto_desired *vms;
     size_t n_vms;
+    proto_job *jobs;
+    size_t n_jobs;
     size_t n_skipped;          /* malformed VMs left out by the decoder */
     char skipped[YUN_MSG_MAX]; /* why the first was */
 } proto_answer;

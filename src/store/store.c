@@ -259,3 +259,49 @@ int store_session_expire(yun_store *s, int64_t now_ms, int64_t *removed, yun_err
 {
     return s->ops->session_expire(s, now_ms, removed, err);
 }
+
+int store_job_create(yun_store *s, yun_job *j, yun_err *err)
+{
+    return s->ops->job_create(s, j, err);
+}
+int store_job_get(yun_store *s, int64_t id, yun_job *out, yun_err *err)
+{
+    return s->ops->job_get(s, id, out, err);
+}
+int store_job_list(yun_store *s, const store_job_filter *f, yun_job **out, size_t *n, yun_err *err)
+{
+    *out = NULL;
+    *n = 0;
+    return s->ops->job_list(s, f, out, n, err);
+}
+int store_job_update(yun_store *s, const yun_job *j, yun_err *err)
+{
+    return s->ops->job_update(s, j, err);
+}
+int store_job_delete(yun_store *s, int64_t id, yun_err *err)
+{
+    return s->ops->job_delete(s, id, err);
+}
+int store_copy_to(yun_store *s, const char *dest, yun_err *err)
+{
+    return need_str(dest, "backup file", err) ?: s->ops->copy_to(s, dest, err);
+}
+
+int store_schedule_set(yun_store *s, const yun_backup_schedule *b, yun_err *err)
+{
+    return need_str(b->vm_uuid, "VM UUID", err) ?: s->ops->schedule_set(s, b, err);
+}
+int store_schedule_get(yun_store *s, const char *vm_uuid, yun_backup_schedule *out, yun_err *err)
+{
+    return need_str(vm_uuid, "VM UUID", err) ?: s->ops->schedule_get(s, vm_uuid, out, err);
+}
+int store_schedule_list(yun_store *s, yun_backup_schedule **out, size_t *n, yun_err *err)
+{
+    *out = NULL;
+    *n = 0;
+    return s->ops->schedule_list(s, out, n, err);
+}
+int store_schedule_delete(yun_store *s, const char *vm_uuid, yun_err *err)
+{
+    return need_str(vm_uuid, "VM UUID", err) ?: s->ops->schedule_delete(s, vm_uuid, err);
+}

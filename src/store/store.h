@@ -10,6 +10,7 @@
 #ifndef YUN_STORE_STORE_H
 #define YUN_STORE_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -19,7 +20,7 @@ typedef struct yun_store yun_store;
 
 /* The schema version this build writes. store_open migrates an older database forward (each migration
  * in its own transaction) and refuses a newer one with YUN_E_STORE and a message saying which versions. */
-#define STORE_SCHEMA_VERSION 11
+#define STORE_SCHEMA_VERSION 12
 
 /* path: a file name ("var/yun.db"), or "sqlite:PATH", or ":memory:" for tests. The file is created when absent
  * and migrated to STORE_SCHEMA_VERSION; its directory must exist. A file that is not a yun database is refused. */
@@ -119,5 +120,32 @@ int store_session_delete(yun_store *s, const char *token_hash, yun_err *err);
 int store_session_delete_user(yun_store *s, int64_t user_id, yun_err *err); /* log a user out everywhere */
 /* Deletes the sessions expired at now_ms; *removed (may be NULL) says how many. */
 int store_session_expire(yun_store *s, int64_t now_ms, int64_t *removed, yun_err *err);
+
+
+/* Jobs (schema 12): backups, snapshots, reverts, restores (model.h's yun_job). create fills id and created_ms;
+ * update writes every field but id, kind, owner and VM by id; a job's VM may be gone (a backup outlives it). */
+typedef struct store_job_filter {
+    int64_t owner_id;    /* < 0: anyone's */
+    const char *vm_uuid; /* NULL: any VM's */
+    int64_t host_id;     /* > 0: only this host's */
+    int kind;            /* a yun_job_kind, < 0: any */
+    bool active;         /* only pending and running ones */
+} store_job_filter;
+#define STORE_JOB_ANY ((store_job_filter){.owner_id = -1, .kind = -1})
+int store_job_create(yun_store *s, yun_job *j, yun_err *err);
+int store_job_get(yun_store *s, int64_t id, yun_job *out, yun_err *err);
+/* Ordered by id. *out malloc'd (free()); none: n 0. */
+int store_job_list(yun_store *s, const store_job_filter *f, yun_job **out, size_t *n, yun_err *err);
+int store_job_update(yun_store *s, const yun_job *j, yun_err *err);
+int store_job_delete(yun_store *s, int64_t id, yun_err *err);
+/* Backup schedules (schema 12), one per VM by uuid: set replaces; get fails NOT_FOUND when the VM has none;
+ * list gives every one (*out malloc'd). */
+int store_schedule_set(yun_store *s, const yun_backup_schedule *b, yun_err *err);
+int store_schedule_get(yun_store *s, const char *vm_uuid, yun_backup_schedule *out, yun_err *err);
+int store_schedule_list(yun_store *s, yun_backup_schedule **out, size_t *n, yun_err *err);
+int store_schedule_delete(yun_store *s, const char *vm_uuid, yun_err *err); /* ok when there is none */
+/* A consistent copy of the whole store into a new file at dest (SQLite's online backup API: other handles go
+ * on reading and writing meanwhile). CONFLICT when dest exists. */
+int store_copy_to(yun_store *s, const char *dest, yun_err *err);
 
 #endif

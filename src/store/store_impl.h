@@ -55,6 +55,17 @@ typedef struct store_ops {
     int (*decision_add)(yun_store *s, yun_decision *d, yun_err *err);
     int (*decision_list)(yun_store *s, size_t max, yun_decision **out, size_t *n, yun_err *err);
 
+    int (*job_create)(yun_store *s, yun_job *j, yun_err *err);
+    int (*job_get)(yun_store *s, int64_t id, yun_job *out, yun_err *err);
+    int (*job_list)(yun_store *s, const store_job_filter *f, yun_job **out, size_t *n, yun_err *err);
+    int (*job_update)(yun_store *s, const yun_job *j, yun_err *err);
+    int (*job_delete)(yun_store *s, int64_t id, yun_err *err);
+    int (*copy_to)(yun_store *s, const char *dest, yun_err *err);
+    int (*schedule_set)(yun_store *s, const yun_backup_schedule *b, yun_err *err);
+    int (*schedule_get)(yun_store *s, const char *vm_uuid, yun_backup_schedule *out, yun_err *err);
+    int (*schedule_list)(yun_store *s, yun_backup_schedule **out, size_t *n, yun_err *err);
+    int (*schedule_delete)(yun_store *s, const char *vm_uuid, yun_err *err);
+
     int (*password_get)(yun_store *s, int64_t user_id, char *out, size_t n, yun_err *err);
     int (*password_set)(yun_store *s, int64_t user_id, const char *hash, yun_err *err);
     int (*session_create)(yun_store *s, const char *token_hash, int64_t user_id, int64_t expires_ms, yun_err *err);

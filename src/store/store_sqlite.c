@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "store/store_impl.h"
 #include "util/clock.h"
@@ -140,6 +142,42 @@ static const char *const migrations[] = {
     " outcome TEXT NOT NULL);",
     /* 10 -> 11: a VM's HA: -1 off, else the order its restart takes when its host dies (issue 11) */
     "ALTER TABLE vms ADD COLUMN ha_priority INTEGER NOT NULL DEFAULT 0;",
+    /* 11 -> 12: jobs on VMs' disks that agents do: backups, snapshots, reverts, restores (model.h's yun_job).
+     * No reference to vms: a backup outlives its VM. */
+    "CREATE TABLE jobs ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " kind TEXT NOT NULL,"
+    " state TEXT NOT NULL,"
+    " owner_id INTEGER NOT NULL,"
+    " vm_uuid TEXT NOT NULL,"
+    " vm_name TEXT NOT NULL,"
+    " host_id INTEGER NOT NULL,"
+    " parent_id INTEGER NOT NULL,"
+    " incremental INTEGER NOT NULL,"
+    " name TEXT NOT NULL,"
+    " path TEXT NOT NULL,"
+    " bytes INTEGER NOT NULL,"
+    " sha256 TEXT NOT NULL,"
+    " memory INTEGER NOT NULL,"
+    " image_id INTEGER NOT NULL,"
+    " cpus INTEGER NOT NULL,"
+    " mem_mib INTEGER NOT NULL,"
+    " disk_mib INTEGER NOT NULL,"
+    " note TEXT NOT NULL,"
+    " error TEXT NOT NULL,"
+    " created_ms INTEGER NOT NULL,"
+    " done_ms INTEGER NOT NULL,"
+    " duration_ms INTEGER NOT NULL,"
+    " pause_ms INTEGER NOT NULL,"
+    " start_after INTEGER NOT NULL);"
+    "CREATE INDEX jobs_vm ON jobs (vm_uuid);"
+    "CREATE INDEX jobs_host_state ON jobs (host_id, state);"
+    "CREATE TABLE backup_schedules ("
+    " vm_uuid TEXT PRIMARY KEY,"
+    " owner_id INTEGER NOT NULL,"
+    " every_ms INTEGER NOT NULL,"
+    " keep INTEGER NOT NULL,"
+    " next_ms INTEGER NOT NULL);",
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
                "one migration per schema version: bump STORE_SCHEMA_VERSION with each new migration");
@@ -1328,6 +1366,281 @@ static int sq_decision_list(yun_store *s, size_t max, yun_decision **out, size_t
     return GET_ALL(q, st, read_decision, out, n, "dispatcher decisions", err);
 }
 
+/* ---- jobs (schema 12) ----
+ * Statements of their own, prepared per call: jobs are asked for a few times per agent pass at most, and
+ * keeping them apart from the statement table keeps this schema step one self-contained block. */
+#define JOB_COLS                                                                                                       \
+    "id, kind, state, owner_id, vm_uuid, vm_name, host_id, parent_id, incremental, name, path, bytes, sha256, "      \
+    "memory, image_id, cpus, mem_mib, disk_mib, note, error, created_ms, done_ms, duration_ms, pause_ms, start_after"
+
+static void finalize_stmtp(sqlite3_stmt **p)
+{
+    sqlite3_finalize(*p);
+}
+#define AUTOFINAL __attribute__((cleanup(finalize_stmtp)))
+
+static sqlite3_stmt *job_prepare(sq_store *q, const char *text, yun_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(q->db, text, -1, &st, NULL) != SQLITE_OK) {
+        db_fail(q, err, "preparing statement %s", text);
+        return NULL;
+    }
+    return st;
+}
+
+static int read_job(sqlite3_stmt *st, yun_job *j, yun_err *err)
+{
+    memset(j, 0, sizeof *j);
+    char kind[32], state[16];
+    j->id = sqlite3_column_int64(st, 0);
+    COL_FIELD(st, 1, kind);
+    COL_FIELD(st, 2, state);
+    int k = model_job_kind_parse(kind), t = model_job_state_parse(state);
+    if (k < 0 || t < 0)
+        return yun_err_set(err, YUN_E_STORE, "job %lld has an unknown kind \"%s\" or state \"%s\"", (long long)j->id,
+                           kind, state);
+    j->kind = (yun_job_kind)k;
+    j->state = (yun_job_state)t;
+    j->owner_id = sqlite3_column_int64(st, 3);
+    COL_FIELD(st, 4, j->vm_uuid);
+    COL_FIELD(st, 5, j->vm_name);
+    j->host_id = sqlite3_column_int64(st, 6);
+    j->parent_id = sqlite3_column_int64(st, 7);
+    j->incremental = sqlite3_column_int(st, 8) != 0;
+    COL_FIELD(st, 9, j->name);
+    COL_FIELD(st, 10, j->path);
+    j->bytes = sqlite3_column_int64(st, 11);
+    COL_FIELD(st, 12, j->sha256);
+    j->memory = sqlite3_column_int(st, 13) != 0;
+    j->image_id = sqlite3_column_int64(st, 14);
+    j->cpus = sqlite3_column_int64(st, 15);
+    j->mem_mib = sqlite3_column_int64(st, 16);
+    j->disk_mib = sqlite3_column_int64(st, 17);
+    COL_FIELD(st, 18, j->note);
+    COL_FIELD(st, 19, j->error);
+    j->created_ms = sqlite3_column_int64(st, 20);
+    j->done_ms = sqlite3_column_int64(st, 21);
+    j->duration_ms = sqlite3_column_int64(st, 22);
+    j->pause_ms = sqlite3_column_int64(st, 23);
+    j->start_after = sqlite3_column_int(st, 24) != 0;
+    return 0;
+}
+
+/* Binds the columns after id (?2 .. ?25) in JOB_COLS' order. */
+static void bind_job(sqlite3_stmt *st, const yun_job *j)
+{
+    sqlite3_bind_text(st, 2, model_job_kind_name(j->kind), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, model_job_state_name(j->state), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, j->owner_id);
+    BIND_FIELD(st, 5, j->vm_uuid);
+    BIND_FIELD(st, 6, j->vm_name);
+    sqlite3_bind_int64(st, 7, j->host_id);
+    sqlite3_bind_int64(st, 8, j->parent_id);
+    sqlite3_bind_int(st, 9, j->incremental);
+    BIND_FIELD(st, 10, j->name);
+    BIND_FIELD(st, 11, j->path);
+    sqlite3_bind_int64(st, 12, j->bytes);
+    BIND_FIELD(st, 13, j->sha256);
+    sqlite3_bind_int(st, 14, j->memory);
+    sqlite3_bind_int64(st, 15, j->image_id);
+    sqlite3_bind_int64(st, 16, j->cpus);
+    sqlite3_bind_int64(st, 17, j->mem_mib);
+    sqlite3_bind_int64(st, 18, j->disk_mib);
+    BIND_FIELD(st, 19, j->note);
+    BIND_FIELD(st, 20, j->error);
+    sqlite3_bind_int64(st, 21, j->created_ms);
+    sqlite3_bind_int64(st, 22, j->done_ms);
+    sqlite3_bind_int64(st, 23, j->duration_ms);
+    sqlite3_bind_int64(st, 24, j->pause_ms);
+    sqlite3_bind_int(st, 25, j->start_after);
+}
+
+static int sq_job_create(yun_store *s, yun_job *j, yun_err *err)
+{
+    sq_store *q = SQ(s);
+    AUTOFINAL sqlite3_stmt *st = job_prepare(
+        q,
+        "INSERT INTO jobs (" JOB_COLS ") VALUES (NULL, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, "
+        "?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25) RETURNING id",
+        err);
+    if (!st)
+        return -1;
+    if (!j->created_ms)
+        j->created_ms = yun_now_ms();
+    bind_job(st, j);
+    if (step(q, st, true) != SQLITE_ROW)
+        return db_fail(q, err, "recording a %s of VM %s", model_job_kind_name(j->kind), j->vm_name);
+    j->id = sqlite3_column_int64(st, 0);
+    return 0;
+}
+
+static int sq_job_get(yun_store *s, int64_t id, yun_job *out, yun_err *err)
+{
+    sq_store *q = SQ(s);
+    AUTOFINAL sqlite3_stmt *st = job_prepare(q, "SELECT " JOB_COLS " FROM jobs WHERE id = ?1", err);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, id);
+    char what[64];
+    snprintf(what, sizeof what, "job %lld", (long long)id);
+    return get_one(q, st, (read_fn)read_job, out, what, err);
+}
+
+static int sq_job_list(yun_store *s, const store_job_filter *f, yun_job **out, size_t *n, yun_err *err)
+{
+    sq_store *q = SQ(s);
+    AUTOFINAL sqlite3_stmt *st =
+        job_prepare(q,
+                    "SELECT " JOB_COLS " FROM jobs WHERE (?1 < 0 OR owner_id = ?1) AND (?2 IS NULL OR vm_uuid = ?2) "
+                    "AND (?3 <= 0 OR host_id = ?3) AND (?4 IS NULL OR kind = ?4) "
+                    "AND (?5 = 0 OR state IN ('pending', 'running')) ORDER BY id",
+                    err);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, f->owner_id);
+    if (f->vm_uuid)
+        sqlite3_bind_text(st, 2, f->vm_uuid, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, f->host_id);
+    if (f->kind >= 0)
+        sqlite3_bind_text(st, 4, model_job_kind_name((yun_job_kind)f->kind), -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 5, f->active);
+    return GET_ALL(q, st, read_job, out, n, "jobs", err);
+}
+
+static int sq_job_update(yun_store *s, const yun_job *j, yun_err *err)
+{
+    sq_store *q = SQ(s);
+    AUTOFINAL sqlite3_stmt *st = job_prepare(
+        q,
+        "UPDATE jobs SET state = ?3, host_id = ?7, parent_id = ?8, incremental = ?9, name = ?10, path = ?11, "
+        "bytes = ?12, sha256 = ?13, memory = ?14, image_id = ?15, cpus = ?16, mem_mib = ?17, disk_mib = ?18, "
+        "note = ?19, error = ?20, created_ms = ?21, done_ms = ?22, duration_ms = ?23, pause_ms = ?24, "
+        "start_after = ?25 WHERE id = ?1 AND kind = ?2 AND owner_id = ?4 AND vm_uuid = ?5 AND vm_name = ?6",
+        err);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, j->id);
+    bind_job(st, j);
+    return row_written(q, step(q, st, true), "job", j->id, err, "updating job %lld", (long long)j->id);
+}
+
+static int sq_job_delete(yun_store *s, int64_t id, yun_err *err)
+{
+    sq_store *q = SQ(s);
+    AUTOFINAL sqlite3_stmt *st = job_prepare(q, "DELETE FROM jobs WHERE id = ?1", err);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, id);
+    return row_written(q, step(q, st, true), "job", id, err, "deleting job %lld", (long long)id);
+}
+
+static int read_schedule(sqlite3_stmt *st, yun_backup_schedule *b, yun_err *err)
+{
+    (void)err;
+    memset(b, 0, sizeof *b);
+    COL_FIELD(st, 0, b->vm_uuid);
+    b->owner_id = sqlite3_column_int64(st, 1);
+    b->every_ms = sqlite3_column_int64(st, 2);
+    b->keep = sqlite3_column_int64(st, 3);
+    b->next_ms = sqlite3_column_int64(st, 4);
+    return 0;
+}
+
+static int sq_schedule_set(yun_store *s, const yun_backup_schedule *b, yun_err *err)
+{
+    sq_store *q = SQ(s);
+    AUTOFINAL sqlite3_stmt *st = job_prepare(q,
+                                             "INSERT OR REPLACE INTO backup_schedules (vm_uuid, owner_id, every_ms, "
+                                             "keep, next_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+                                             err);
+    if (!st)
+        return -1;
+    BIND_FIELD(st, 1, b->vm_uuid);
+    sqlite3_bind_int64(st, 2, b->owner_id);
+    sqlite3_bind_int64(st, 3, b->every_ms);
+    sqlite3_bind_int64(st, 4, b->keep);
+    sqlite3_bind_int64(st, 5, b->next_ms);
+    if (step(q, st, true) != SQLITE_DONE)
+        return db_fail(q, err, "setting the backup schedule of VM %s", b->vm_uuid);
+    return 0;
+}
+
+#define SCHEDULE_COLS "vm_uuid, owner_id, every_ms, keep, next_ms"
+
+static int sq_schedule_get(yun_store *s, const char *vm_uuid, yun_backup_schedule *out, yun_err *err)
+{
+    sq_store *q = SQ(s);
+    AUTOFINAL sqlite3_stmt *st =
+        job_prepare(q, "SELECT " SCHEDULE_COLS " FROM backup_schedules WHERE vm_uuid = ?1", err);
+    if (!st)
+        return -1;
+    sqlite3_bind_text(st, 1, vm_uuid, -1, SQLITE_STATIC);
+    char what[80];
+    snprintf(what, sizeof what, "backup schedule of VM %s", vm_uuid);
+    return get_one(q, st, (read_fn)read_schedule, out, what, err);
+}
+
+static int sq_schedule_list(yun_store *s, yun_backup_schedule **out, size_t *n, yun_err *err)
+{
+    sq_store *q = SQ(s);
+    AUTOFINAL sqlite3_stmt *st = job_prepare(q, "SELECT " SCHEDULE_COLS " FROM backup_schedules ORDER BY vm_uuid", err);
+    if (!st)
+        return -1;
+    return GET_ALL(q, st, read_schedule, out, n, "backup schedules", err);
+}
+
+static int sq_schedule_delete(yun_store *s, const char *vm_uuid, yun_err *err)
+{
+    sq_store *q = SQ(s);
+    AUTOFINAL sqlite3_stmt *st = job_prepare(q, "DELETE FROM backup_schedules WHERE vm_uuid = ?1", err);
+    if (!st)
+        return -1;
+    sqlite3_bind_text(st, 1, vm_uuid, -1, SQLITE_STATIC);
+    if (step(q, st, true) != SQLITE_DONE)
+        return db_fail(q, err, "deleting the backup schedule of VM %s", vm_uuid);
+    return 0;
+}
+
+static int sq_copy_to(yun_store *s, const char *dest, yun_err *err)
+{
+    sq_store *q = SQ(s);
+    if (access(dest, F_OK) == 0)
+        return yun_err_set(err, YUN_E_CONFLICT, "backing up the store: %s exists", dest);
+    sqlite3 *out = NULL;
+    if (sqlite3_open_v2(dest, &out, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
+        yun_err_set(err, YUN_E_IO, "backing up the store to %s: %s", dest, out ? sqlite3_errmsg(out) : "no memory");
+        sqlite3_close(out);
+        return -1;
+    }
+    sqlite3_backup *b = sqlite3_backup_init(out, "main", q->db, "main");
+    int rc = b ? SQLITE_OK : sqlite3_errcode(out);
+    int64_t t0 = yun_mono_ms();
+    /* in steps of 256 pages, so a writer waits for one step at most; a step that finds the source locked by a
+     * writer is tried again until the busy timeout */
+    while (b && (rc = sqlite3_backup_step(b, 256)) != SQLITE_DONE) {
+        if ((rc == SQLITE_BUSY || rc == SQLITE_LOCKED || rc == SQLITE_OK) && yun_mono_ms() - t0 < 60000) {
+            if (rc != SQLITE_OK)
+                yun_sleep_ms(5);
+            continue;
+        }
+        break;
+    }
+    if (b)
+        sqlite3_backup_finish(b);
+    if (rc != SQLITE_DONE) {
+        yun_err_set(err, YUN_E_STORE, "backing up the store to %s: %s", dest, sqlite3_errstr(rc));
+        sqlite3_close(out);
+        unlink(dest);
+        return -1;
+    }
+    /* a file that stands alone: no -wal beside it */
+    sqlite3_exec(out, "PRAGMA journal_mode=DELETE", NULL, NULL, NULL);
+    sqlite3_close(out);
+    chmod(dest, 0600);
+    return 0;
+}
+
 /* ---- open, migrate, close ---- */
 static int user_version(sq_store *q, int *v, yun_err *err)
 {
@@ -1468,6 +1781,16 @@ static const store_ops sqlite_ops = {
     .session_expire = sq_session_expire,
     .decision_add = sq_decision_add,
     .decision_list = sq_decision_list,
+    .job_create = sq_job_create,
+    .job_get = sq_job_get,
+    .job_list = sq_job_list,
+    .job_update = sq_job_update,
+    .job_delete = sq_job_delete,
+    .copy_to = sq_copy_to,
+    .schedule_set = sq_schedule_set,
+    .schedule_get = sq_schedule_get,
+    .schedule_list = sq_schedule_list,
+    .schedule_delete = sq_schedule_delete,
 };
 
 yun_store *store_sqlite_open(const char *path, yun_err *err)

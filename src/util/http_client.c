@@ -1,6 +1,8 @@
 #include "util/http_client.h"
 
 #include <curl/curl.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,8 +20,50 @@ static size_t on_data(char *p, size_t size, size_t n, void *ud)
     return size * n;
 }
 
+/* A download: a success's body goes to the file, an error's to the buffer (it is the JSON that says why). */
+typedef struct download {
+    CURL *c;
+    FILE *f;
+    yun_buf errbody;
+} download;
+
+static size_t on_download(char *p, size_t size, size_t n, void *ud)
+{
+    download *d = ud;
+    long st = 0;
+    curl_easy_getinfo(d->c, CURLINFO_RESPONSE_CODE, &st);
+    if (st >= 200 && st < 300)
+        return fwrite(p, size, n, d->f) == n ? size * n : 0;
+    buf_append(&d->errbody, p, size * n);
+    return size * n;
+}
+
 static int perform(CURL *c, const char *method, const char *url, const char *token, const char *content_type,
-                   long timeout_ms, http_resp *out, yun_err *err)
+                   long timeout_ms, bool keep_writer, http_resp *out, yun_err *err);
+
+int http_download(const char *url, const char *token, FILE *f, long timeout_ms, http_resp *out, yun_err *err)
+{
+    memset(out, 0, sizeof *out);
+    CURL *c = curl_easy_init();
+    if (!c)
+        return yun_err_set(err, YUN_E_INTERNAL, "curl_easy_init failed");
+    download d = {.c = c, .f = f, .errbody = YUN_BUF_INIT};
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_download);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &d);
+    int r = perform(c, "GET", url, token, NULL, timeout_ms, true, out, err);
+    curl_easy_cleanup(c);
+    if (r == 0) {
+        free(out->body);
+        out->len = d.errbody.len;
+        out->body = buf_steal(&d.errbody);
+    }
+    buf_free(&d.errbody);
+    return r;
+}
+
+/* keep_writer: the caller set the write function (a download); else the body is collected into out. */
+static int perform(CURL *c, const char *method, const char *url, const char *token, const char *content_type,
+                   long timeout_ms, bool keep_writer, http_resp *out, yun_err *err)
 {
     yun_buf b = YUN_BUF_INIT;
     struct curl_slist *h = NULL;
@@ -37,8 +81,10 @@ static int perform(CURL *c, const char *method, const char *url, const char *tok
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    if (!keep_writer) {
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    }
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms < 5000 ? timeout_ms : 5000L);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
@@ -65,7 +111,7 @@ int http_request(const char *method, const char *url, const char *token, const c
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
     }
-    int r = perform(c, method, url, token, body ? content_type : NULL, timeout_ms, out, err);
+    int r = perform(c, method, url, token, body ? content_type : NULL, timeout_ms, false, out, err);
     curl_easy_cleanup(c);
     return r;
 }
@@ -80,7 +126,7 @@ int http_upload(const char *method, const char *url, const char *token, FILE *up
     curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
     curl_easy_setopt(c, CURLOPT_READDATA, upload);
     curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)size);
-    int r = perform(c, method, url, token, "application/octet-stream", timeout_ms, out, err);
+    int r = perform(c, method, url, token, "application/octet-stream", timeout_ms, false, out, err);
     curl_easy_cleanup(c);
     return r;
 }

@@ -25,6 +25,9 @@ int http_request(const char *method, const char *url, const char *token, const c
 /* Streams the open file upload (size bytes) as the request body. */
 int http_upload(const char *method, const char *url, const char *token, FILE *upload, long long size,
                 long timeout_ms, http_resp *out, yun_err *err);
+/* GET url into the open file f (a large body never sits in memory); out gets the status, and for a status
+ * that is not 2xx the error body (nothing of it goes to f). */
+int http_download(const char *url, const char *token, FILE *f, long timeout_ms, http_resp *out, yun_err *err);
 void http_resp_free(http_resp *r);
 
 /* JSON in, JSON out. body may be NULL. Returns a new reference (an empty object for 204), or NULL with

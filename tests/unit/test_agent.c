@@ -579,6 +579,136 @@ static void test_migrate_in_waits(void **state)
 }
 
 /* unknown to yund: reported, never touched; a stranger carrying a listed uuid is not touched either. */
+/* ---- jobs (agent_job.h) ---- */
+
+static void write_file(const char *path, const char *mode, const void *data, size_t n);
+
+/* answer with web1 running here and one job (references taken) */
+static json_t *with_job(fixture *f, json_t *job)
+{
+    json_t *a = answer(1, vm(f, U1, "web1", "running", true));
+    json_object_set_new(a, "jobs", json_pack("[o]", job));
+    return a;
+}
+
+static json_t *job_verdict(fixture *f, int64_t id)
+{
+    json_t *r = report(f);
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(r, "jobs"), i, v) if (json_integer_value(json_object_get(v, "id")) == id)
+    {
+        json_incref(v);
+        json_decref(r);
+        return v;
+    }
+    json_decref(r);
+    return NULL;
+}
+
+/* A backup runs in a worker (the loop goes on), says running, then done with the file's size and sha256; an
+ * incremental one that names a checkpoint the domain does not have fails with the hypervisor's reason. */
+static void test_job_backup(void **state)
+{
+    fixture *f = *state;
+    start_web1(f);
+    hv_fake_set_backup_ms(f->hv, 200);
+    AUTOFREE char *path = xasprintf("%s/bk/%s/1.qcow2", f->dir, U1);
+    json_t *job = json_pack("{s:s, s:i, s:s, s:s, s:s, s:s, s:s}", "uuid", U1, "id", 1, "kind", "backup", "state",
+                            "pending", "domain", "yun-alice-web1", "name", "yun-1", "path", path);
+    assert_int_equal(pass(f, with_job(f, job), T0), 1);
+    assert_int_equal(agent_jobs_running(f->st), 1);
+    json_t *v = job_verdict(f, 1);
+    assert_string_equal(json_string_value(json_object_get(v, "state")), "running");
+    json_decref(v);
+    agent_jobs_wait(f->st);
+    v = job_verdict(f, 1);
+    assert_string_equal(json_string_value(json_object_get(v, "state")), "done");
+    assert_int_equal(strlen(json_string_value(json_object_get(v, "sha256"))), 64);
+    assert_true(json_integer_value(json_object_get(v, "bytes")) > 0);
+    json_decref(v);
+    assert_true(exists(path));
+    AUTOFREE char *cps = hv_fake_checkpoints(f->hv, U1);
+    assert_string_equal(cps, "yun-1 ");
+    /* listed again while yund has not applied the verdict: not run twice */
+    job = json_pack("{s:s, s:i, s:s, s:s, s:s, s:s}", "uuid", U1, "id", 1, "kind", "backup", "state", "running",
+                    "name", "yun-1", "path", path);
+    assert_int_equal(pass(f, with_job(f, job), T0 + 10), 0);
+    /* yund has it: forgotten */
+    assert_int_equal(pass(f, answer(1, vm(f, U1, "web1", "running", true)), T0 + 20), 0);
+    assert_null(job_verdict(f, 1));
+    /* incremental since an unknown checkpoint */
+    AUTOFREE char *p2 = xasprintf("%s/bk/%s/2.qcow2", f->dir, U1);
+    job = json_pack("{s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:s}", "uuid", U1, "id", 2, "kind", "backup", "state",
+                    "pending", "name", "yun-2", "path", p2, "since", "yun-0", "base", path);
+    pass(f, with_job(f, job), T0 + 30);
+    agent_jobs_wait(f->st);
+    v = job_verdict(f, 2);
+    assert_string_equal(json_string_value(json_object_get(v, "state")), "failed");
+    assert_non_null(strstr(json_string_value(json_object_get(v, "error")), "yun-0"));
+    json_decref(v);
+    assert_false(exists(p2));
+}
+
+/* A job yund lists as running that this agent does not know was cut short by a restart of the agent: undone
+ * (its checkpoint and file removed, earlier ones kept) and failed as interrupted; never run again. */
+static void test_job_interrupted(void **state)
+{
+    fixture *f = *state;
+    start_web1(f);
+    AUTOFREE char *p1 = xasprintf("%s/bk1.qcow2", f->dir);
+    AUTOFREE char *p2 = xasprintf("%s/bk2.qcow2", f->dir);
+    json_t *job = json_pack("{s:s, s:i, s:s, s:s, s:s, s:s}", "uuid", U1, "id", 1, "kind", "backup", "state",
+                            "pending", "name", "yun-1", "path", p1);
+    pass(f, with_job(f, job), T0);
+    agent_jobs_wait(f->st);
+    pass(f, answer(1, vm(f, U1, "web1", "running", true)), T0 + 10);
+    /* a new agent: the half-made file of job 2 is there, and its checkpoint */
+    agent_state_free(f->st);
+    f->st = agent_state_new(f->vm_dir, "tcg", 30000);
+    write_file(p2, "w", "partial", 7);
+    hv_backup_opts o = {.path = p2, .checkpoint = "yun-2", .since = "yun-1"};
+    yun_err err = YUN_ERR_INIT;
+    unlink(p2);
+    assert_int_equal(hv_domain_backup(f->hv, U1, &o, NULL, &err), 0);
+    job = json_pack("{s:s, s:i, s:s, s:s, s:s, s:s}", "uuid", U1, "id", 2, "kind", "backup", "state", "running",
+                    "name", "yun-2", "path", p2);
+    pass(f, with_job(f, job), T0 + 20);
+    agent_jobs_wait(f->st);
+    json_t *v = job_verdict(f, 2);
+    assert_string_equal(json_string_value(json_object_get(v, "state")), "failed");
+    assert_non_null(strstr(json_string_value(json_object_get(v, "error")), "interrupted"));
+    json_decref(v);
+    assert_false(exists(p2));
+    assert_true(exists(p1));
+    AUTOFREE char *cps = hv_fake_checkpoints(f->hv, U1);
+    assert_string_equal(cps, "yun-1 ");
+}
+
+/* A restore checks every file of the chain against its sha256 first: a changed one fails it, naming the file,
+ * and the VM's disk is left as it was. */
+static void test_job_restore_checks_sums(void **state)
+{
+    fixture *f = *state;
+    AUTOFREE char *b1 = xasprintf("%s/b1.qcow2", f->dir);
+    AUTOFREE char *disk = vm_file(f, U1, "qcow2");
+    write_file(b1, "w", "not what was backed up", 22);
+    assert_int_equal(pass(f, answer(1, vm(f, U1, "web1", "stopped", true)), T0), 0);
+    json_t *job = json_pack("{s:s, s:i, s:s, s:s, s:s, s:[{s:s, s:s}]}", "uuid", U1, "id", 5, "kind", "restore",
+                            "state", "pending", "disk", disk, "chain", "path", b1, "sha256",
+                            "0000000000000000000000000000000000000000000000000000000000000001");
+    json_t *a = answer(1, vm(f, U1, "web1", "stopped", true));
+    json_object_set_new(a, "jobs", json_pack("[o]", job));
+    pass(f, a, T0 + 10);
+    agent_jobs_wait(f->st);
+    json_t *v = job_verdict(f, 5);
+    assert_string_equal(json_string_value(json_object_get(v, "state")), "failed");
+    assert_non_null(strstr(json_string_value(json_object_get(v, "error")), "does not match its checksum"));
+    assert_non_null(strstr(json_string_value(json_object_get(v, "error")), b1));
+    json_decref(v);
+    assert_false(exists(disk));
+}
+
 static void test_strangers_and_orphans_untouched(void **state)
 {
     fixture *f = *state;
@@ -1211,6 +1341,9 @@ int main(void)
         T(test_migrate_out),
         T(test_migrate_out_fails),
         T(test_migrate_in_waits),
+        T(test_job_backup),
+        T(test_job_interrupted),
+        T(test_job_restore_checks_sums),
         T(test_strangers_and_orphans_untouched),
         T(test_delete_cleans_up),
         T(test_define_failure),

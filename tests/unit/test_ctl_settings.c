@@ -46,7 +46,7 @@ static void test_unknown_names_every_key(void **state)
     assert_int_equal(err.code, YUN_E_INVALID);
     size_t n;
     const ctl_setting_def *t = ctl_settings(&n);
-    for (size_t i = 0; i < n; i++) { /* "dispatch.mode" alone, or in "dispatch.{mode, policy}" */
+    for (size_t i = 0; i < n; i++) { /* "dispatch.mode" alone, or in "dispatch.{mode,policy}" */
         char group[64];
         const char *dot = strchr(t[i].key, '.');
         snprintf(group, sizeof group, "%.*s{", (int)(dot - t[i].key + 1), t[i].key);

@@ -166,6 +166,53 @@ static void test_remove(void **state)
     assert_int_equal(err.code, YUN_E_IO);
 }
 
+/* Backup files: SHA-256 against known vectors (FIPS 180-2's "abc", and 2 MiB of zeros, which spans reads);
+ * a chain of two qcow2s, the second pointed at the first by a relative name, flattened into one whole qcow2
+ * equal to what the chain shows. */
+static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void test_backup_files(void **state)
+{
+    fixture *fx = *state;
+    yun_err err = YUN_ERR_INIT;
+    char hex[65];
+    int64_t n = 0;
+    FILE *f = fopen(path(fx, "abc"), "w");
+    fputs("abc", f);
+    fclose(f);
+    assert_int_equal(hv_disk_sha256(path(fx, "abc"), hex, &n, &err), 0);
+    assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    assert_int_equal(n, 3);
+    make_raw(path(fx, "zeros"), 2 << 20);
+    assert_int_equal(hv_disk_sha256(path(fx, "zeros"), hex, NULL, &err), 0);
+    assert_string_equal(hex, "5647f05ec18958947d32874eeb788fa396a05d0bab7c1b71f112ceb7e9b31eee");
+    assert_int_equal(hv_disk_sha256(path(fx, "none"), hex, NULL, &err), -1);
+    assert_int_equal(err.code, YUN_E_NOT_FOUND);
+    sh("cd '%s' && qemu-img create -q -f qcow2 full.qcow2 4M && qemu-io -f qcow2 -c 'write -P 0x11 0 1M' full.qcow2 "
+       ">/dev/null && qemu-img create -q -f qcow2 -b full.qcow2 -F qcow2 inc.qcow2 && qemu-io -f qcow2 -c 'write "
+       "-P 0x22 1M 1M' inc.qcow2 >/dev/null && qemu-img create -q -f qcow2 other.qcow2 4M",
+       fx->dir);
+    /* as libvirt writes it: backed by something else (here: an empty disk); rebase names the real parent */
+    sh("cd '%s' && qemu-img rebase -u -f qcow2 -b other.qcow2 -F qcow2 inc.qcow2", fx->dir);
+    assert_int_equal(hv_disk_rebase(path(fx, "inc.qcow2"), "full.qcow2", &err), 0);
+    assert_int_equal(hv_disk_rebase(path(fx, "inc.qcow2"), "../x/full.qcow2", &err), -1);
+    assert_int_equal(err.code, YUN_E_INVALID);
+    assert_int_equal(hv_disk_flatten(path(fx, "inc.qcow2"), path(fx, "out/restored.qcow2"), &err), 0);
+    bool backing = true;
+    assert_int_equal(qemu_img_vsize(path(fx, "out/restored.qcow2"), &backing), 4 << 20);
+    assert_false(backing);
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "qemu-img compare -q -f qcow2 -F qcow2 '%s' '%s'", path(fx, "out/restored.qcow2"),
+             path(fx, "inc.qcow2"));
+    assert_int_equal(system(cmd), 0);
+    snprintf(cmd, sizeof cmd,
+             "out=$(qemu-io -f qcow2 -c 'read -P 0x11 0 1M' -c 'read -P 0x22 1M 1M' '%s') && "
+             "! printf '%%s' \"$out\" | grep -q 'Pattern verification failed'",
+             path(fx, "out/restored.qcow2"));
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(access(path(fx, "out/restored.qcow2.part"), F_OK), -1);
+}
+
 /* ---- hostile uploads (issue 8, item 1): each refused with its reason, and no byte of the secret file reaches
  * any image; a raw image whose bytes look like a qcow2 stays raw. ---- */
 
@@ -267,6 +314,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_import_and_overlay, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_remove, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_backup_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_sandbox_no_import, setup, teardown),
     };

@@ -245,6 +245,67 @@ static void test_register_and_answer(void **state)
     json_decref(j);
 }
 
+/* Jobs: the answer carries them (a restore with its chain), the report their verdicts; a bad one is refused
+ * naming the field, and in an answer left out while the rest is kept. */
+static void test_jobs(void **state)
+{
+    (void)state;
+    proto_chain_file chain[2] = {{.path = "/srv/b/u/1.qcow2"}, {.path = "/srv/b/u/2.qcow2"}};
+    snprintf(chain[0].sha256, sizeof chain[0].sha256, "%064d", 1);
+    snprintf(chain[1].sha256, sizeof chain[1].sha256, "%064d", 2);
+    proto_job jobs[2] = {{.id = 7, .kind = YUN_JOB_BACKUP, .state = YUN_JOB_PENDING}, {.id = 8, .kind = YUN_JOB_RESTORE,
+                                                                                         .state = YUN_JOB_RUNNING}};
+    snprintf(jobs[0].uuid, sizeof jobs[0].uuid, "00000000-0000-0000-0000-000000000001");
+    snprintf(jobs[0].path, sizeof jobs[0].path, "/srv/b/u/7.qcow2");
+    snprintf(jobs[0].name, sizeof jobs[0].name, "yun-7");
+    snprintf(jobs[0].since, sizeof jobs[0].since, "yun-6");
+    snprintf(jobs[0].base, sizeof jobs[0].base, "/srv/b/u/6.qcow2");
+    snprintf(jobs[1].uuid, sizeof jobs[1].uuid, "00000000-0000-0000-0000-000000000002");
+    snprintf(jobs[1].disk, sizeof jobs[1].disk, "/srv/vms/x.qcow2");
+    jobs[1].chain = chain;
+    jobs[1].n_chain = 2;
+    proto_answer a = {.version = 1, .vms = NULL, .n_vms = 0, .jobs = jobs, .n_jobs = 2}, a2;
+    json_t *j = proto_answer_encode(&a);
+    json_array_append_new(json_object_get(j, "jobs"), json_pack("{s:s, s:i, s:s, s:s}", "uuid",
+                                                                "00000000-0000-0000-0000-000000000003", "id", 9,
+                                                                "kind", "explode", "state", "pending"));
+    yun_err err = YUN_ERR_INIT;
+    assert_int_equal(proto_answer_decode(j, &a2, &err), 0);
+    json_decref(j);
+    assert_int_equal(a2.n_jobs, 2);
+    assert_int_equal(a2.n_skipped, 1);
+    assert_non_null(strstr(a2.skipped, "explode"));
+    assert_string_equal(a2.jobs[0].since, "yun-6");
+    assert_string_equal(a2.jobs[0].base, "/srv/b/u/6.qcow2");
+    assert_int_equal(a2.jobs[1].kind, YUN_JOB_RESTORE);
+    assert_int_equal(a2.jobs[1].state, YUN_JOB_RUNNING);
+    assert_int_equal(a2.jobs[1].n_chain, 2);
+    assert_string_equal(a2.jobs[1].chain[1].sha256, chain[1].sha256);
+    proto_answer_free(&a2);
+
+    proto_job_verdict v = {.id = 7, .state = YUN_JOB_DONE, .bytes = 1 << 20, .duration_ms = 900, .pause_ms = -1};
+    snprintf(v.sha256, sizeof v.sha256, "%064x", 0xabc);
+    proto_report r = {.jobs = &v, .n_jobs = 1}, r2;
+    char *text = wire(proto_report_encode(&r)); /* wire takes the reference */
+    assert_int_equal(proto_report_parse(text, strlen(text), &r2, &err), 0);
+    free(text);
+    assert_int_equal(r2.n_jobs, 1);
+    assert_memory_equal(&r2.jobs[0], &v, sizeof v);
+    proto_report_free(&r2);
+    const char *bad[] = {
+        "{\"domains\":[],\"vms\":[],\"jobs\":[{\"id\":7,\"state\":\"pending\"}]}",
+        "{\"domains\":[],\"vms\":[],\"jobs\":[{\"id\":7,\"state\":\"done\",\"sha256\":\"../etc\"}]}",
+        "{\"domains\":[],\"vms\":[],\"jobs\":[{\"id\":0,\"state\":\"done\"}]}",
+    };
+    const char *why[] = {"not one of running, done, failed", "64 lowercase hex digits", "jobs[0].id"};
+    for (size_t i = 0; i < 3; i++) {
+        yun_err_clear(&err);
+        assert_int_equal(proto_report_parse(bad[i], strlen(bad[i]), &r2, &err), -1);
+        if (!strstr(err.msg, why[i]))
+            fail_msg("%s: %s", bad[i], err.msg);
+    }
+}
+
 /* ---- docs/agent-protocol.md and the tables say the same ---- */
 
 static char *doc_section(const char *doc, const char *heading)
@@ -325,6 +386,7 @@ int main(void)
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_report),
         cmocka_unit_test(test_register_and_answer),
+        cmocka_unit_test(test_jobs),
         cmocka_unit_test(test_doc_matches_tables),
     };
     return cmocka_run_group_tests_name("proto", tests, NULL, NULL);

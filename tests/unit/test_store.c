@@ -725,6 +725,88 @@ static void test_settings(void **state)
 
 /* The dispatcher's decisions: kept whole, listed newest first up to max, and only the newest
  * STORE_DECISIONS_KEPT stay. */
+/* Jobs (schema 12): kept whole, filtered by owner, VM, host, kind and activity, updated, deleted; and the
+ * store's own copy (SQLite's online backup API) opens as a store with the same rows. */
+static void test_jobs(void **state)
+{
+    tmpdb *t = *state;
+    yun_err err = YUN_ERR_INIT;
+    yun_store *s = store_open(t->path, &err);
+    assert_non_null(s);
+    yun_job a = {.kind = YUN_JOB_BACKUP, .state = YUN_JOB_PENDING, .owner_id = 3, .host_id = 1, .incremental = true,
+                 .parent_id = 4, .bytes = 1 << 30, .cpus = 2, .mem_mib = 128, .disk_mib = 1024, .pause_ms = -1};
+    snprintf(a.vm_uuid, sizeof a.vm_uuid, "00000000-0000-0000-0000-000000000001");
+    snprintf(a.vm_name, sizeof a.vm_name, "web");
+    snprintf(a.path, sizeof a.path, "/srv/b/1.qcow2");
+    snprintf(a.note, sizeof a.note, "it's \"quoted\"");
+    yun_job b = a;
+    b.kind = YUN_JOB_SNAPSHOT;
+    b.owner_id = 5;
+    b.host_id = 2;
+    b.memory = true;
+    snprintf(b.name, sizeof b.name, "s1");
+    assert_int_equal(store_job_create(s, &a, &err), 0);
+    assert_int_equal(store_job_create(s, &b, &err), 0);
+    assert_true(a.id > 0 && b.id > a.id && a.created_ms > 0);
+    yun_job g;
+    assert_int_equal(store_job_get(s, a.id, &g, &err), 0);
+    assert_memory_equal(&g, &a, sizeof g);
+    yun_job *out;
+    size_t n;
+    store_job_filter f = STORE_JOB_ANY;
+    f.host_id = 2;
+    assert_int_equal(store_job_list(s, &f, &out, &n, &err), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(out[0].id, b.id);
+    free(out);
+    f = STORE_JOB_ANY;
+    f.owner_id = 3;
+    f.kind = YUN_JOB_BACKUP;
+    f.vm_uuid = a.vm_uuid;
+    assert_int_equal(store_job_list(s, &f, &out, &n, &err), 0);
+    assert_int_equal(n, 1);
+    free(out);
+    g.state = YUN_JOB_DONE;
+    snprintf(g.sha256, sizeof g.sha256, "%064d", 7);
+    assert_int_equal(store_job_update(s, &g, &err), 0);
+    f = STORE_JOB_ANY;
+    f.active = true;
+    assert_int_equal(store_job_list(s, &f, &out, &n, &err), 0);
+    assert_int_equal(n, 1); /* the snapshot; the backup is done */
+    free(out);
+    /* the copy */
+    char copy[400];
+    snprintf(copy, sizeof copy, "%s.copy", t->path);
+    assert_int_equal(store_copy_to(s, copy, &err), 0);
+    assert_int_equal(store_copy_to(s, copy, &err), -1);
+    assert_int_equal(err.code, YUN_E_CONFLICT);
+    yun_store *c = store_open(copy, &err);
+    assert_non_null(c);
+    assert_int_equal(store_job_get(c, a.id, &g, &err), 0);
+    assert_string_equal(g.sha256, "0000000000000000000000000000000000000000000000000000000000000007");
+    store_close(c);
+    unlink(copy);
+    /* schedules: one per VM, replaced by a set */
+    yun_backup_schedule sc = {.owner_id = 3, .every_ms = 3600000, .keep = 7, .next_ms = 99};
+    snprintf(sc.vm_uuid, sizeof sc.vm_uuid, "%s", a.vm_uuid);
+    assert_int_equal(store_schedule_set(s, &sc, &err), 0);
+    sc.keep = 3;
+    assert_int_equal(store_schedule_set(s, &sc, &err), 0);
+    yun_backup_schedule sg, *sl;
+    assert_int_equal(store_schedule_get(s, a.vm_uuid, &sg, &err), 0);
+    assert_memory_equal(&sg, &sc, sizeof sg);
+    assert_int_equal(store_schedule_list(s, &sl, &n, &err), 0);
+    assert_int_equal(n, 1);
+    free(sl);
+    assert_int_equal(store_schedule_delete(s, a.vm_uuid, &err), 0);
+    assert_int_equal(store_schedule_get(s, a.vm_uuid, &sg, &err), -1);
+    assert_int_equal(err.code, YUN_E_NOT_FOUND);
+    assert_int_equal(store_job_delete(s, a.id, &err), 0);
+    assert_int_equal(store_job_delete(s, a.id, &err), -1);
+    assert_int_equal(err.code, YUN_E_NOT_FOUND);
+    store_close(s);
+}
+
 static void test_decisions(void **state)
 {
     (void)state;
@@ -1017,6 +1099,7 @@ static const char *const downgrade[] = {
     [9] = "ALTER TABLE vms DROP COLUMN utility;",
     [10] = "DROP TABLE decisions;",
     [11] = "ALTER TABLE vms DROP COLUMN ha_priority;",
+    [12] = "DROP TABLE jobs; DROP TABLE backup_schedules;",
 };
 
 /* Takes the file at path (today's schema) back to version v. */
@@ -1242,6 +1325,7 @@ int main(void)
         cmocka_unit_test(test_settings),
         cmocka_unit_test(test_console),
         cmocka_unit_test(test_decisions),
+        cmocka_unit_test_setup_teardown(test_jobs, tmp_setup, tmp_teardown),
         cmocka_unit_test(test_transactions),
         cmocka_unit_test_setup_teardown(test_concurrent_writers, tmp_setup, tmp_teardown),
         cmocka_unit_test(test_passwords),

@@ -16,6 +16,8 @@
 #   - restored --as a new VM: running, both markers;
 #   - a damaged backup file: verify says which, a restore --as fails naming the checksum, and leaves no VM,
 #     no domain, no disk file;
+#   - the guest's QEMU killed while a backup runs: the job fails, leaving no file; the guest runs again; earlier
+#     backups verify; the next backup is full and says why
 #   - yund killed (-9) while a backup runs: after its restart the job ends (done, or failed as interrupted,
 #     its file gone), the VM still runs, earlier backups still verify, and an interrupted chain restarts
 #     with a full backup that says so;
@@ -185,6 +187,28 @@ if [ "$(admin_api GET "/v1/jobs/$CUT" | jq -r .job.state)" = failed ]; then
 else
   tap_eval "the backup yund did not see end was finished by the agent and verifies" 'yun backup verify "$CUT" >/dev/null 2>&1'
 fi
+
+# ---- the guest's QEMU killed during a backup (the VM crashes) ----
+tap_eval "400 MiB of new data in b1 again" 'disk "op=fill&at=100&mib=400" b1 | grep -q filled'
+out=$(yun vm backup b1 --full -o json 2>&1)
+CR=$(jq -r .backup.id <<<"$out" 2>/dev/null)
+CUT=$CR
+wait_until 30 "backup $CR running" running
+QPID=$(grep -l -a -- "$UUID" /proc/[0-9]*/cmdline 2>/dev/null | while read -r f; do
+  { tr '\0' ' ' <"$f"; } 2>/dev/null | grep -q '^[^ ]*qemu-system' && basename "$(dirname "$f")"; done | head -1)
+[ -n "$QPID" ] && kill -9 "$QPID" && tap_ok "b1's QEMU (pid $QPID) killed during backup $CR" || tap_fail "no QEMU of b1 to kill"
+wait_until 120 "backup $CR ends" ended && tap_ok "backup $CR ended: $(admin_api GET "/v1/jobs/$CR" | jq -c '[.job.state, .job.error]')" ||
+  tap_fail "backup $CR ended ($(admin_api GET "/v1/jobs/$CR" | jq -r .job.state))"
+tap_eval "it failed and left no file" \
+  '[ "$(admin_api GET "/v1/jobs/$CR" | jq -r .job.state)" = failed ] && [ ! -e "$BK/$UUID/$CR.qcow2" ]'
+again() { vm_state_is b1 running && [ -n "$(grep -l -a -- "$UUID" /proc/[0-9]*/cmdline 2>/dev/null)" ]; }
+wait_until 90 "b1 running again" again && tap_ok "b1 runs again (its agent started the crashed guest)" ||
+  tap_fail "b1 after its crash: $(vm_field b1 state)"
+LASTOK=$(yun backup list --vm b1 -o json | jq '[.backups[] | select(.state == "done") | .id] | max')
+tap_eval "the earlier backups still verify ($LASTOK)" 'yun backup verify "$LASTOK" >/dev/null 2>&1'
+out=$(yun vm backup b1 --wait -o json 2>&1)
+tap_eval "the next backup restarts the chain: full, and says so ($(jq -r .job.note <<<"$out"))" \
+  '[ "$(jq -r .job.type <<<"$out")" = full ] && jq -r .job.note <<<"$out" | grep -q "backup $CR failed"'
 
 # ---- a schedule: a backup every 10 s, the newest 2 and their chain kept ----
 out=$(yun vm backup-schedule b1 --every 5s 2>&1)

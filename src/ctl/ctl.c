@@ -195,6 +195,36 @@ yun_host_state ctl_host_effective_state(const yun_host *h, int64_t now_ms, int64
     return YUN_HOST_UP;
 }
 
+typedef struct ids_walk {
+    bool (*match)(const yun_vm *, int64_t);
+    int64_t arg;
+    int64_t *ids;
+    size_t n, cap;
+} ids_walk;
+
+static int ids_one(const yun_vm *vm, void *ud)
+{
+    ids_walk *w = ud;
+    if (w->match(vm, w->arg)) {
+        xgrow((void **)&w->ids, &w->cap, w->n + 1, sizeof *w->ids);
+        w->ids[w->n++] = vm->id;
+    }
+    return 0;
+}
+
+int ctl_vm_ids(yun_store *s, int64_t host_filter, bool (*match)(const yun_vm *vm, int64_t arg), int64_t arg,
+               int64_t **ids, size_t *n, yun_err *err)
+{
+    ids_walk w = {.match = match, .arg = arg};
+    if (store_vm_each(s, -1, host_filter, ids_one, &w, err) < 0) {
+        free(w.ids);
+        return -1;
+    }
+    *ids = w.ids;
+    *n = w.n;
+    return 0;
+}
+
 int64_t ctl_started_ms(const ctl_ctx *c)
 {
     return c->started_ms;

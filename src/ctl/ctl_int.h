@@ -27,6 +27,12 @@ int ctl_tx_end(yun_store *s, int rc, yun_err *err);
 int ctl_admission_limits(yun_store *s, const yun_vm *vm, int64_t *pct, yun_err *err);
 int ctl_admission_threshold(const sched_host *hosts, size_t n, int64_t pct, yun_err *err);
 
+/* The ids of the VMs store_vm_each(s, -1, host_filter) walks that match(vm, arg) keeps, in its order: the
+ * first half of "collect, then change each in a transaction of its own" (a drain's stuck migrations, HA's
+ * migrations out of a dead host). *ids is malloc'd (NULL when none). 0, or -1 with err. */
+int ctl_vm_ids(yun_store *s, int64_t host_filter, bool (*match)(const yun_vm *vm, int64_t arg), int64_t arg,
+               int64_t **ids, size_t *n, yun_err *err);
+
 /* HA's helpers (ctl.c keeps the ctx): yund's start; ctl_config.libvirt_probe with yund's timeout; when HA
  * last judged a host (now_ms 0: only read; 0 when never), set to now_ms otherwise. */
 #define CTL_LIBVIRT_PROBE_MS 3000

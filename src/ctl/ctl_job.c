@@ -753,6 +753,7 @@ static int jobs_stranded(ctl_ctx *c, yun_store *s, int64_t now_ms, yun_err *err)
     for (size_t i = 0; i < n; i++) {
         yun_job *j = &jobs[i];
         yun_host h;
+        yun_host_state hs;
         yun_vm vm;
         yun_err e = YUN_ERR_INIT;
         char why[YUN_MSG_MAX] = "";
@@ -760,9 +761,8 @@ static int jobs_stranded(ctl_ctx *c, yun_store *s, int64_t now_ms, yun_err *err)
             if (!yun_err_not_found(&e))
                 return (*err = e, -1);
             snprintf(why, sizeof why, "host %lld is gone", (long long)j->host_id);
-        } else if (model_host_silent(ctl_host_effective_state(&h, now_ms, suspect))) {
-            snprintf(why, sizeof why, "host %s is %s: its agent cannot do it", h.name,
-                     model_host_state_name(ctl_host_effective_state(&h, now_ms, suspect)));
+        } else if (model_host_silent(hs = ctl_host_effective_state(&h, now_ms, suspect))) {
+            snprintf(why, sizeof why, "host %s is %s: its agent cannot do it", h.name, model_host_state_name(hs));
         } else if (store_vm_get_by_uuid(s, j->vm_uuid, &vm, &e) == 0 && vm.host_id != j->host_id &&
                    vm.migrate_from != j->host_id && j->kind != YUN_JOB_REVERT) {
             snprintf(why, sizeof why, "the VM moved from host %s before it was done", h.name);

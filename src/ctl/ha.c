@@ -174,37 +174,25 @@ static int judge(ctl_ctx *c, yun_store *s, yun_host *h, int64_t quiet, int64_t n
     return host_state(s, h, YUN_HOST_DEAD, err) < 0 ? -1 : 1;
 }
 
-typedef struct from_walk {
-    int64_t host_id;
-    int64_t *ids;
-    size_t n, cap;
-} from_walk;
-
-static int from_one(const yun_vm *vm, void *ud)
+static bool migrating_from(const yun_vm *vm, int64_t host_id)
 {
-    from_walk *w = ud;
-    if (vm->migrate_from == w->host_id) {
-        xgrow((void **)&w->ids, &w->cap, w->n + 1, sizeof *w->ids);
-        w->ids[w->n++] = vm->id;
-    }
-    return 0;
+    return vm->migrate_from == host_id;
 }
 
 /* VMs that were migrating out of dead host h: the migration is over (its source is gone); the target starts
  * the VM from its disk, as on any other host, unless the switch-over happened and it runs there already. */
 static int land_incoming(yun_store *s, const yun_host *h, yun_err *err)
 {
-    from_walk w = {.host_id = h->id};
-    if (store_vm_each(s, -1, -1, from_one, &w, err) < 0) {
-        free(w.ids);
+    AUTOFREE int64_t *ids = NULL;
+    size_t nids = 0;
+    if (ctl_vm_ids(s, -1, migrating_from, h->id, &ids, &nids, err) < 0)
         return -1;
-    }
     int landed = 0;
-    for (size_t i = 0; i < w.n; i++) {
+    for (size_t i = 0; i < nids; i++) {
         yun_vm vm;
         int r = store_begin(s, err);
         bool wrote = false;
-        if (r == 0 && (r = store_vm_get(s, w.ids[i], &vm, err)) == 0 && vm.migrate_from == h->id) {
+        if (r == 0 && (r = store_vm_get(s, ids[i], &vm, err)) == 0 && vm.migrate_from == h->id) {
             vm.migrate_from = 0;
             if (vm.state == YUN_VM_MIGRATING)
                 vm.state = YUN_VM_SCHEDULED;
@@ -212,17 +200,14 @@ static int land_incoming(yun_store *s, const yun_host *h, yun_err *err)
             r = store_vm_update(s, &vm, err);
             wrote = r == 0;
         }
-        if (ctl_tx_end(s, r, err) < 0) {
-            free(w.ids);
+        if (ctl_tx_end(s, r, err) < 0)
             return -1;
-        }
         if (wrote) {
             log_warn("vm %s/%s: its migration ended with its source, host %s, dead; its target starts it", vm.owner_name,
                      vm.name, h->name);
             landed++;
         }
     }
-    free(w.ids);
     return landed;
 }
 

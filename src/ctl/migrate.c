@@ -235,20 +235,9 @@ int ctl_drain_tick(ctl_ctx *c, yun_store *s, yun_err *err)
     return total;
 }
 
-typedef struct clear_walk {
-    int64_t host_id;
-    int64_t *ids;
-    size_t n, cap;
-} clear_walk;
-
-static int collect_stuck(const yun_vm *vm, void *ud)
+static bool stuck_on(const yun_vm *vm, int64_t host_id)
 {
-    clear_walk *w = ud;
-    if (vm->host_id == w->host_id && vm->migrate_error[0]) {
-        xgrow((void **)&w->ids, &w->cap, w->n + 1, sizeof *w->ids);
-        w->ids[w->n++] = vm->id;
-    }
-    return 0;
+    return vm->host_id == host_id && vm->migrate_error[0];
 }
 
 int ctl_host_drain(ctl_ctx *c, yun_store *s, int64_t host_id, yun_err *err)
@@ -256,25 +245,23 @@ int ctl_host_drain(ctl_ctx *c, yun_store *s, int64_t host_id, yun_err *err)
     yun_host h;
     if (store_host_get(s, host_id, &h, err) < 0)
         return -1;
-    clear_walk w = {.host_id = host_id};
-    if (store_vm_each(s, -1, host_id, collect_stuck, &w, err) < 0) {
-        free(w.ids);
+    AUTOFREE int64_t *ids = NULL;
+    size_t nids = 0;
+    if (ctl_vm_ids(s, host_id, stuck_on, host_id, &ids, &nids, err) < 0)
         return -1;
-    }
     /* under the sched lock, like every change of a host's state, so no create that has not written yet lands
      * on the host once it drains; the row is read again inside the transaction, keeping a report's heartbeat */
     ctl_sched_lock(c, true);
     int rc = store_begin(s, err);
     if (rc == 0)
         rc = store_host_get(s, host_id, &h, err);
-    for (size_t i = 0; i < w.n && rc == 0; i++) {
+    for (size_t i = 0; i < nids && rc == 0; i++) {
         yun_vm vm;
-        if ((rc = store_vm_get(s, w.ids[i], &vm, err)) == 0) {
+        if ((rc = store_vm_get(s, ids[i], &vm, err)) == 0) {
             vm.migrate_error[0] = '\0';
             rc = store_vm_update(s, &vm, err);
         }
     }
-    free(w.ids);
     if (rc == 0 && h.state != YUN_HOST_DRAINING) {
         h.state = YUN_HOST_DRAINING;
         rc = store_host_update(s, &h, err);

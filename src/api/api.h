@@ -34,6 +34,10 @@ typedef struct api_config {
     unsigned max_connections;       /* 0: CONN_GUARD_MAX_TOTAL (src/api/conn_guard.h) */
     const char *www_dir;            /* portal: www/ to serve at / (src/api/www.h); NULL: / answers 404 */
     const char *metrics_path;       /* monitoring: the metrics store; NULL: STATE/metrics.db */
+    /* HTTPS (tls.h): the certificate chain and key, PEM; both NULL: plain HTTP (unit tests only: yund always
+     * serves HTTPS) */
+    const char *tls_cert_pem;
+    const char *tls_key_pem;
 } api_config;
 
 /* Starts serving in background threads. Strings are copied. */

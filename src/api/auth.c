@@ -10,6 +10,7 @@
 #include "api/api_int.h"
 #include "api/session.h"
 #include "util/log.h"
+#include "util/fs.h"
 #include "util/mem.h"
 
 void api_token_new(char *out, size_t n)
@@ -29,28 +30,11 @@ void api_token_hash(const char *token, char hex[65])
     sodium_bin2hex(hex, 65, h, sizeof h);
 }
 
-/* Writes data to path with mode 0600, atomically (temp file + rename), so a crash leaves the old file or the
- * new one, never half of one. */
+/* A token file: the token and a newline, 0600, written atomically. */
 static int write_secret(const char *path, const char *data, yun_err *err)
 {
-    AUTOFREE char *tmp = xasprintf("%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return yun_err_sys(err, YUN_E_IO, errno, "creating %s", tmp);
-    size_t n = strlen(data);
-    bool ok = write(fd, data, n) == (ssize_t)n && write(fd, "\n", 1) == 1 && fsync(fd) == 0;
-    int e = errno;
-    close(fd);
-    if (!ok) {
-        unlink(tmp);
-        return yun_err_sys(err, YUN_E_IO, e, "writing %s", tmp);
-    }
-    if (rename(tmp, path) < 0) {
-        e = errno;
-        unlink(tmp);
-        return yun_err_sys(err, YUN_E_IO, e, "renaming %s to %s", tmp, path);
-    }
-    return 0;
+    AUTOFREE char *line = xasprintf("%s\n", data);
+    return fs_write_atomic(path, line, strlen(line), 0600, err);
 }
 
 /* Reads the first line of a token file into out. Returns 1 when read, 0 when the file is absent. */

@@ -514,12 +514,21 @@ api_server *api_start(const api_config *cfg, yun_err *err)
                      MHD_ALLOW_UPGRADE; /* console: the websocket proxy */
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
+    bool tls = cfg->tls_cert_pem && cfg->tls_key_pem;
+    if (tls)
+        flags |= MHD_USE_TLS;
+    struct MHD_OptionItem tls_opts[] = {
+        {tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, (void *)cfg->tls_key_pem},
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)cfg->tls_cert_pem},
+        {MHD_OPTION_END, 0, NULL},
+    };
     /* the idle timeout is only a backstop: the guard's deadlines are shorter (conn_guard.h) */
     srv->daemon =
         MHD_start_daemon(flags, 0, on_accept, srv, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
                          MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
                          MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_CONNECTION_LIMIT,
-                         conn_guard_max_total(srv->guard), MHD_OPTION_CONNECTION_TIMEOUT, 300u, MHD_OPTION_END);
+                         conn_guard_max_total(srv->guard), MHD_OPTION_CONNECTION_TIMEOUT, 300u,
+                         MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
     if (!srv->daemon) {
         yun_err_set(err, YUN_E_UNAVAILABLE, "cannot listen on %s (in use, or not an address of this machine)",
                     cfg->listen);

@@ -23,7 +23,10 @@ static void on_signal(int sig)
 static void usage(FILE *f)
 {
     fprintf(f, "usage: yun-agent --controller URL (--token T | --token-file FILE) [options]\n"
-               "  --controller URL      yund's address, e.g. http://127.0.0.1:8080\n"
+               "  --controller URL      yund's address, e.g. https://127.0.0.1:8080\n"
+               "  --ca FILE             trust yund's certificate through this CA (yund's STATE/tls/ca.pem);\n"
+               "                        also YUN_CA\n"
+               "  --pin sha256//...     or trust exactly yund's key (yund logs it at start); also YUN_PIN\n"
                "  --token T             the agent token (yund's STATE/agent.token); also YUN_AGENT_TOKEN\n"
                "  --token-file FILE     read the token from FILE\n"
                "  --libvirt-uri URI     the hypervisor (default qemu:///system)\n"
@@ -81,7 +84,7 @@ static int parse_int(const char *s, const char *flag, long lo, long hi, const ch
 int main(int argc, char **argv)
 {
     enum { O_CONTROLLER = 1, O_TOKEN, O_TOKEN_FILE, O_URI, O_NAME, O_MIGRATE, O_MGMT, O_INTERVAL, O_SHUTDOWN, O_BRIDGE,
-           O_NO_NET, O_CORES, O_HELP };
+           O_NO_NET, O_CORES, O_CA, O_PIN, O_HELP };
     static const struct option opts[] = {
         {"controller", required_argument, NULL, O_CONTROLLER},
         {"token", required_argument, NULL, O_TOKEN},
@@ -95,12 +98,15 @@ int main(int argc, char **argv)
         {"bridge", required_argument, NULL, O_BRIDGE},
         {"no-guest-network", no_argument, NULL, O_NO_NET},
         {"cores", required_argument, NULL, O_CORES},
+        {"ca", required_argument, NULL, O_CA},
+        {"pin", required_argument, NULL, O_PIN},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
     agent_config cfg = {.libvirt_uri = "qemu:///system", .stop = &agent_stop};
     AUTOFREE char *token = NULL;
     const char *token_file = NULL;
+    const char *ca = getenv("YUN_CA"), *pin = getenv("YUN_PIN");
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
@@ -125,6 +131,8 @@ int main(int argc, char **argv)
             if (parse_int(optarg, "--cores", 1, YUN_HOST_MAX_CORES, "a whole number of cores", &cfg.cores) < 0)
                 return 2;
             break;
+        case O_CA: ca = optarg; break;
+        case O_PIN: pin = optarg; break;
         case O_HELP: usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -144,7 +152,7 @@ int main(int argc, char **argv)
         return 2;
     }
     if (!cfg.controller_url) {
-        fprintf(stderr, "yun-agent: give --controller URL (yund's address, e.g. http://127.0.0.1:8080)\n");
+        fprintf(stderr, "yun-agent: give --controller URL (yund's address, e.g. https://127.0.0.1:8080)\n");
         return 2;
     }
     yun_err aerr = YUN_ERR_INIT;
@@ -165,6 +173,7 @@ int main(int argc, char **argv)
 
     yun_log_init("yun-agent");
     http_global_init();
+    http_global_trust(ca, pin);
     struct sigaction sa = {.sa_handler = on_signal};
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);

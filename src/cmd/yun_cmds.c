@@ -207,8 +207,14 @@ static int cmd_login(cli_ctx *ctx, const cli_args *a)
                               "theirs from `yun user create`)");
     yun_err err = YUN_ERR_INIT;
     cli_conf c;
-    if (cli_conf_resolve(url, token, NULL, NULL, NULL, NULL, &c, &err) < 0)
+    /* a CA file is kept by its absolute path, so the saved config works from any folder */
+    AUTOFREE char *ca = a->ca ? realpath(a->ca, NULL) : NULL;
+    if (a->ca && !ca)
+        return cli_usage(ctx, "--ca %s: %s (give yund's CA file, STATE/tls/ca.pem)", a->ca, strerror(errno));
+    if (cli_conf_resolve(&(cli_conf_in){.flag_url = url, .flag_token = token, .flag_ca = ca, .flag_pin = a->pin}, &c,
+                         &err) < 0)
         return cli_usage_err(ctx, &err);
+    http_global_trust(c.ca, c.pin);
     /* Check the pair before keeping it, so a typo shows now and not at the next command. */
     cli_conf_free(&ctx->conf);
     ctx->conf = c;
@@ -221,7 +227,7 @@ static int cmd_login(cli_ctx *ctx, const cli_args *a)
     bool admin = json_is_true(cli_field(j, "admin", NULL));
     json_decref(j);
     AUTOFREE char *path = config_path(ctx, &err);
-    if (!path || cli_config_write(path, c.url, c.token, &err) < 0)
+    if (!path || cli_config_write(path, &c, &err) < 0)
         return cli_fail(ctx, &err);
     if (ctx->json) {
         json_t *o = json_pack("{s:s,s:s,s:s,s:b}", "url", c.url, "config", path, "user", who, "admin", admin);
@@ -1101,12 +1107,16 @@ static void help_all(FILE *f, const char *group)
             fprintf(f, "  %-30s %s\n", b.data, c->summary);
         buf_free(&b);
     }
-    fprintf(f, "\nGlobal options:\n  %-30s %s\n  %-30s %s\n  %-30s %s\n  %-30s %s\n\n", "-o, --output json|table",
-            "JSON for scripts, or tables and key: value lines (default)", "--url URL", "the yund to talk to",
-            "--token TOKEN", "the API token", "-h, --help", "what a command takes: yun vm create --help");
+    fprintf(f, "\nGlobal options:\n  %-30s %s\n  %-30s %s\n  %-30s %s\n  %-30s %s\n  %-30s %s\n  %-30s %s\n\n",
+            "-o, --output json|table", "JSON for scripts, or tables and key: value lines (default)", "--url URL",
+            "the yund to talk to", "--token TOKEN", "the API token", "--ca FILE",
+            "trust yund's certificate through this CA (yund's STATE/tls/ca.pem)", "--pin sha256//...",
+            "or trust exactly yund's key (yund logs it at start)", "-h, --help",
+            "what a command takes: yun vm create --help");
     fputs("The server and token come from --url/--token, then YUN_URL/YUN_TOKEN, then the file `yun login`\n"
           "writes ($XDG_CONFIG_HOME/yun/config or ~/.config/yun/config), then " CLI_DEFAULT_URL " with the\n"
-          "token in ./" CLI_DEFAULT_TOKEN_FILE ".\n"
+          "token in ./" CLI_DEFAULT_TOKEN_FILE ". The CA and pin: --ca/--pin, YUN_CA/YUN_PIN, the file's ca/pin,\n"
+          "then ./" CLI_DEFAULT_CA_FILE " for a yund on this machine.\n"
           "Exit status: 0 done, 1 the server or the system refused, 2 the command line is wrong.\n",
           f);
 }
@@ -1166,9 +1176,20 @@ int cli_main(cli_ctx *ctx, int argc, char **argv)
     }
     if (a.cmd->group || a.cmd->run == cli_top) { /* top: the one top-level command that talks to yund */
         AUTOFREE char *cfg = cli_config_path(ctx->env("XDG_CONFIG_HOME"), ctx->env("HOME"), NULL);
-        if (cli_conf_resolve(a.url, a.token, ctx->env("YUN_URL"), ctx->env("YUN_TOKEN"), cfg, CLI_DEFAULT_TOKEN_FILE,
-                             &ctx->conf, &err) < 0)
+        cli_conf_in in = {.flag_url = a.url,
+                          .flag_token = a.token,
+                          .flag_ca = a.ca,
+                          .flag_pin = a.pin,
+                          .env_url = ctx->env("YUN_URL"),
+                          .env_token = ctx->env("YUN_TOKEN"),
+                          .env_ca = ctx->env("YUN_CA"),
+                          .env_pin = ctx->env("YUN_PIN"),
+                          .config_path = cfg,
+                          .token_file = CLI_DEFAULT_TOKEN_FILE,
+                          .ca_file = CLI_DEFAULT_CA_FILE};
+        if (cli_conf_resolve(&in, &ctx->conf, &err) < 0)
             return cli_fail(ctx, &err);
+        http_global_trust(ctx->conf.ca, ctx->conf.pin);
     }
     int rc = a.cmd->run(ctx, &a);
     cli_conf_free(&ctx->conf);

@@ -17,6 +17,7 @@
 
 #include "agent/agent.h"
 #include "api/api.h"
+#include "api/tls.h"
 #include "api/www.h"
 #include "ctl/ctl.h"
 #include "hv/hv.h"
@@ -39,6 +40,8 @@ typedef struct options {
     const char *migrate_addr; /* the all-in-one agent's address for incoming live migrations */
     const char *bridge;    /* the all-in-one agent's guests join this bridge (agent_config) */
     bool no_guest_network; /* ... or get no network */
+    const char *tls_cert;  /* the operator's HTTPS certificate (chain) and key; NULL: yund's own (api/tls.h) */
+    const char *tls_key;
 } options;
 
 static void usage(FILE *f)
@@ -53,6 +56,9 @@ static void usage(FILE *f)
                "  --bridge BR         the all-in-one agent's guests join the existing bridge BR instead of\n"
                "                      yun's own NAT network \"yun\" (docs/networking.md)\n"
                "  --no-guest-network  the all-in-one agent's guests get no network\n"
+               "  --tls-cert FILE     serve HTTPS with this certificate (PEM, the chain after it) ...\n"
+               "  --tls-key FILE      ... and its key; without both, yund makes and keeps its own CA and\n"
+               "                      certificate in STATE/tls (clients trust STATE/tls/ca.pem)\n"
                "Logs go to stderr; YUN_LOG=debug|info|warn|error sets the level.\n");
 }
 
@@ -70,6 +76,8 @@ static int parse_args(int argc, char **argv, options *o)
         {"migrate-addr", required_argument, NULL, 'M'},
         {"bridge", required_argument, NULL, 'B'},
         {"no-guest-network", no_argument, NULL, 'G'},
+        {"tls-cert", required_argument, NULL, 'T'},
+        {"tls-key", required_argument, NULL, 'K'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -116,6 +124,12 @@ static int parse_args(int argc, char **argv, options *o)
             break;
         case 'G':
             o->no_guest_network = true;
+            break;
+        case 'T':
+            o->tls_cert = optarg;
+            break;
+        case 'K':
+            o->tls_key = optarg;
             break;
         case 'h':
             usage(stdout);
@@ -181,14 +195,20 @@ static void *agent_main(void *p)
     return NULL;
 }
 
+/* The host part of an "ADDR:PORT" listen address. */
+static char *listen_host(const char *listen)
+{
+    const char *colon = strrchr(listen, ':');
+    return xstrndup(listen, colon ? (size_t)(colon - listen) : strlen(listen));
+}
+
 /* The URL the in-process agent reaches the API at: the listen address, with a wildcard made loopback. */
 static char *self_url(const char *listen, uint16_t port)
 {
-    const char *colon = strrchr(listen, ':');
-    AUTOFREE char *host = xstrndup(listen, colon ? (size_t)(colon - listen) : strlen(listen));
+    AUTOFREE char *host = listen_host(listen);
     if (!strcmp(host, "0.0.0.0") || !strcmp(host, "") || !strcmp(host, "[::]") || !strcmp(host, "::"))
-        return xasprintf("http://127.0.0.1:%u", port);
-    return xasprintf("http://%s:%u", host, port);
+        return xasprintf("https://127.0.0.1:%u", port);
+    return xasprintf("https://%s:%u", host, port);
 }
 
 static int run(const options *o)
@@ -266,7 +286,21 @@ static int run(const options *o)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    /* HTTPS only (api/tls.h). The all-in-one agent in this process trusts this very key (its pin), which holds
+     * for the operator's certificate too, whatever CA signed it. */
+    api_tls tls;
+    AUTOFREE char *tls_dir = xasprintf("%s/tls", state);
+    AUTOFREE char *lhost = listen_host(o->listen);
+    if (api_tls_load(tls_dir, o->tls_cert, o->tls_key, lhost, &tls, &err) < 0) {
+        log_error("%s", err.msg);
+        ctl_free(ctl);
+        store_close(store);
+        return 1;
+    }
+    http_global_trust(NULL, tls.pin);
     api_config ac = {.listen = o->listen,
+                     .tls_cert_pem = tls.cert_pem,
+                     .tls_key_pem = tls.key_pem,
                      .store_path = db,
                      .state_dir = state,
                      .ctl = ctl,
@@ -278,11 +312,13 @@ static int run(const options *o)
     api_server *srv = api_start(&ac, &err);
     if (!srv) {
         log_error("%s", err.msg);
+        api_tls_free(&tls);
         ctl_free(ctl);
         store_close(store);
         return 1;
     }
-    log_info("yund listening on %s (port %u), state in %s", o->listen, api_port(srv), state);
+    log_info("yund listening on https://%s (port %u), state in %s; clients trust %s, or pin %s", o->listen,
+             api_port(srv), state, tls.ca_path, tls.pin);
 
     atomic_bool stop = false;
     agent_thread *at = NULL;
@@ -354,6 +390,7 @@ out:
         free(at);
     }
     api_stop(srv);
+    api_tls_free(&tls);
     hv_close(fake);
     ctl_free(ctl);
     store_close(store);

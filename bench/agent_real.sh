@@ -37,7 +37,8 @@ mkdir -p "$STATE" && chmod 0755 "$STATE"
 
 # yund and the agent as two processes (cloud.sh's yund_start runs --all-in-one, with the agent inside yund)
 YUND_PORT=$(free_port)
-export YUN_URL="http://127.0.0.1:$YUND_PORT"
+export YUN_URL="https://127.0.0.1:$YUND_PORT"
+yund_trust "$STATE"
 "$YUN_BIN/yund" --state-dir "$STATE" --listen "127.0.0.1:$YUND_PORT" >>"$STATE/yund.log" 2>&1 &
 YUND_PID=$!
 AGENT_PID=""

@@ -7,6 +7,7 @@
 #                                              host's VNC listens: the CLI and curl then run there too;
 #                                              on address $YUND_ADDR when set, e.g. the host's own for agents
 #                                              of other test hosts, else 127.0.0.1)
+#   yund_trust STATE                           trust that yund's CA (yund_start does it): YUN_CA, curl, Python
 #   yund_kill9 / yund_stop                     SIGKILL / SIGTERM the yund this test started (by pid)
 #   yun ARGS...                                the CLI from the build under test
 #   vm_field NAME FIELD                        one field of `yun vm show NAME -o json`
@@ -58,7 +59,8 @@ yund_start() {
     "$YUN_BIN/yund" "${aio[@]}" --state-dir "$state" --listen "$addr:$YUND_PORT" "$@" >>"$state/yund.log" 2>&1 &
   fi
   YUND_PID=$!
-  export YUN_URL="http://$addr:$YUND_PORT"
+  export YUN_URL="https://$addr:$YUND_PORT"
+  yund_trust "$state"
   local i
   for i in $(seq 1 150); do
     if in_ns curl -fsS "$YUN_URL/healthz" >/dev/null 2>&1 && [ -s "$state/admin.token" ]; then
@@ -166,7 +168,7 @@ powered_agents() {
   for n in "$@"; do
     h=$YUN_TEST_DIR/hosts/$n
     # shellcheck disable=SC2086 # flags: separate words
-    printf '%s\n' "$YUN_BIN/yun-agent" --controller "$YUN_URL" --token-file "$state/agent.token" \
+    printf '%s\n' "$YUN_BIN/yun-agent" --controller "$YUN_URL" --ca "$YUN_CA" --token-file "$state/agent.token" \
       --libvirt-uri "$(yun_testhost_uri "$n")" --name "$prefix$n" --migrate-addr "$(yun_testhost_addr "$n")" \
       $flags >"$h/agent.args"
     bash "$power" "$h" on

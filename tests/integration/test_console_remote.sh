@@ -80,7 +80,7 @@ s=socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5)
 print(s.recv(12).decode(errors="replace").strip())' "$2" "$3" 2>&1 | tail -1
 }
 ticket_url() { in_ns curl -sS -X POST -H "Authorization: Bearer $YUN_TOKEN" "$YUN_URL/v1/vms/$ID/console" | jq -r .url; }
-ws() { in_ns python3 "$WS_CLIENT" "ws://$ADDR_A:$YUND_PORT$1" "${@:2}"; }
+ws() { in_ns python3 "$WS_CLIENT" "wss://$ADDR_A:$YUND_PORT$1" "${@:2}"; }
 
 # ---- 1. no management address: VNC stays on rb's loopback ----
 L=$(graphics listen)

@@ -24,10 +24,11 @@ cleanup() {
 yun_on_exit cleanup
 
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-URL="http://127.0.0.1:$PORT"
+URL="https://127.0.0.1:$PORT"
 start() { # STATE_DIR FAKE_CORES
   "$YUND" --all-in-one --fake-hv --fake-cores "$2" --state-dir "$1" --listen "127.0.0.1:$PORT" >>"$D/yund.log" 2>&1 &
   PID=$!
+  yund_trust "$1"
   for _ in $(seq 1 50); do curl -fsS "$URL/healthz" >/dev/null 2>&1 && return 0; sleep 0.2; done
   return 1
 }

@@ -15,7 +15,8 @@ cleanup() {
 yun_on_exit cleanup
 
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-URL="http://127.0.0.1:$PORT"
+URL="https://127.0.0.1:$PORT"
+yund_trust "$D/state"
 start() {
   "$YUND" --all-in-one --fake-hv --state-dir "$D/state" --listen "127.0.0.1:$PORT" >>"$D/yund.log" 2>&1 &
   PID=$!

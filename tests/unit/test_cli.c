@@ -263,7 +263,50 @@ static void test_conf_resolve_order(void **state)
     cli_conf_free(&c);
     /* a URL without a scheme is refused */
     assert_int_equal(cli_conf_resolve(&(cli_conf_in){.flag_url = "cloud:8080"}, &c, &err), -1);
-    assert_non_null(strstr(err.msg, "must start with http://"));
+    assert_non_null(strstr(err.msg, "must start with https://"));
+}
+
+/* The CA file and the pin: flag, environment, config file; the local yund's CA only for a local URL with
+ * neither given, and only when it exists. */
+static void test_conf_resolve_trust(void **state)
+{
+    (void)state;
+    yun_err err = YUN_ERR_INIT;
+    AUTOFREE char *cfg = xasprintf("%s/cfg-trust", tmpdir);
+    AUTOFREE char *localca = xasprintf("%s/local-ca.pem", tmpdir);
+    AUTOFREE char *noca = xasprintf("%s/no-ca.pem", tmpdir);
+    assert_int_equal(cli_config_write(cfg, &(cli_conf){.url = "https://cfg:1", .ca = "/cfg/ca.pem", .pin = "sha256//cfg"},
+                                      &err), 0);
+    FILE *f = fopen(localca, "w");
+    fputs("x\n", f);
+    fclose(f);
+    cli_conf c;
+    assert_int_equal(cli_conf_resolve(&(cli_conf_in){.flag_ca = "/flag.pem", .env_ca = "/env.pem", .env_pin = "sha256//env",
+                                                     .config_path = cfg, .ca_file = localca}, &c, &err), 0);
+    assert_string_equal(c.ca, "/flag.pem");
+    assert_string_equal(c.pin, "sha256//env");
+    cli_conf_free(&c);
+    assert_int_equal(cli_conf_resolve(&(cli_conf_in){.config_path = cfg, .ca_file = localca}, &c, &err), 0);
+    assert_string_equal(c.ca, "/cfg/ca.pem");
+    assert_string_equal(c.pin, "sha256//cfg");
+    cli_conf_free(&c);
+    /* no config: a local URL trusts the local yund's CA when it is there ... */
+    assert_int_equal(cli_conf_resolve(&(cli_conf_in){.env_url = "https://127.0.0.1:9", .ca_file = localca}, &c, &err), 0);
+    assert_string_equal(c.ca, localca);
+    assert_null(c.pin);
+    cli_conf_free(&c);
+    assert_int_equal(cli_conf_resolve(&(cli_conf_in){.env_url = "https://127.0.0.1:9", .ca_file = noca}, &c, &err), 0);
+    assert_null(c.ca);
+    cli_conf_free(&c);
+    /* ... a remote one never does, nor does a local one given a pin */
+    assert_int_equal(cli_conf_resolve(&(cli_conf_in){.env_url = "https://cloud:9", .ca_file = localca}, &c, &err), 0);
+    assert_null(c.ca);
+    cli_conf_free(&c);
+    assert_int_equal(cli_conf_resolve(&(cli_conf_in){.env_url = "https://localhost:9", .env_pin = "sha256//p", .ca_file = localca},
+                                      &c, &err), 0);
+    assert_null(c.ca);
+    assert_string_equal(c.pin, "sha256//p");
+    cli_conf_free(&c);
 }
 
 static void test_login_logout(void **state)
@@ -1121,6 +1164,7 @@ int main(void)
         cmocka_unit_test(test_config_path),
         cmocka_unit_test(test_config_write_read),
         cmocka_unit_test(test_conf_resolve_order),
+        cmocka_unit_test(test_conf_resolve_trust),
         cmocka_unit_test(test_login_logout),
         cmocka_unit_test(test_table),
         cmocka_unit_test(test_items_print),

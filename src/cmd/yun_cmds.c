@@ -207,13 +207,26 @@ static int cmd_login(cli_ctx *ctx, const cli_args *a)
                               "theirs from `yun user create`)");
     yun_err err = YUN_ERR_INIT;
     cli_conf c;
-    /* a CA file is kept by its absolute path, so the saved config works from any folder */
-    AUTOFREE char *ca = a->ca ? realpath(a->ca, NULL) : NULL;
-    if (a->ca && !ca)
-        return cli_usage(ctx, "--ca %s: %s (give yund's CA file, STATE/tls/ca.pem)", a->ca, strerror(errno));
-    if (cli_conf_resolve(&(cli_conf_in){.flag_url = url, .flag_token = token, .flag_ca = ca, .flag_pin = a->pin}, &c,
-                         &err) < 0)
+    /* the trust as for any command (the saved file's aside: login replaces it) */
+    if (cli_conf_resolve(&(cli_conf_in){.flag_url = url,
+                                        .flag_token = token,
+                                        .flag_ca = a->ca,
+                                        .flag_pin = a->pin,
+                                        .env_ca = ctx->env("YUN_CA"),
+                                        .env_pin = ctx->env("YUN_PIN"),
+                                        .ca_file = CLI_DEFAULT_CA_FILE},
+                         &c, &err) < 0)
         return cli_usage_err(ctx, &err);
+    if (c.ca) { /* kept by its absolute path, so the saved login works from any folder */
+        char *abs = realpath(c.ca, NULL);
+        if (!abs) {
+            int rc = cli_usage(ctx, "the CA file %s: %s (give yund's, STATE/tls/ca.pem, with --ca)", c.ca, strerror(errno));
+            cli_conf_free(&c);
+            return rc;
+        }
+        free(c.ca);
+        c.ca = abs;
+    }
     http_global_trust(c.ca, c.pin);
     /* Check the pair before keeping it, so a typo shows now and not at the next command. */
     cli_conf_free(&ctx->conf);

@@ -105,6 +105,7 @@ kill -TERM "$PID" && wait "$PID"
 PID=""
 "$YUND" --all-in-one --fake-hv --fake-cores 2 --state-dir "$D/small" --listen "127.0.0.1:$PORT" >>"$D/yund.log" 2>&1 &
 PID=$!
+yund_trust "$D/small"
 for _ in $(seq 1 50); do curl -fsS "$URL/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
 S=$(cat "$D/small/admin.token")
 wait_for '.hosts | length == 1 and .[0].state == "up" and .[0].cores == 2' /v1/hosts "$S" 10

@@ -149,19 +149,6 @@ static int make_dir(const char *path, yun_err *err)
     return 0;
 }
 
-static int read_token(const char *path, char *out, size_t n, yun_err *err)
-{
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return yun_err_sys(err, YUN_E_IO, errno, "reading %s", path);
-    bool ok = fgets(out, (int)n, f) != NULL;
-    fclose(f);
-    if (!ok)
-        return yun_err_set(err, YUN_E_IO, "%s is empty", path);
-    out[strcspn(out, "\r\n")] = '\0';
-    return 0;
-}
-
 typedef struct agent_thread {
     pthread_t tid;
     agent_config cfg;
@@ -237,8 +224,7 @@ static int run(const options *o)
                                          .vm_dir = vm_dir,
                                          .started_ms = yun_now_ms(),
                                          .libvirt_probe = hv_libvirt_answers});
-    char agent_hash[65];
-    if (api_bootstrap(ctl, store, state, agent_hash, &err) < 0) {
+    if (api_bootstrap(ctl, store, state, &err) < 0) {
         log_error("%s", err.msg);
         ctl_free(ctl);
         store_close(store);
@@ -270,7 +256,6 @@ static int run(const options *o)
                      .store_path = db,
                      .state_dir = state,
                      .ctl = ctl,
-                     .agent_token_hash = agent_hash,
                      .disk_import = hv_disk_import,
                      .backup_files = {.sha256 = hv_disk_sha256, .flatten = hv_disk_flatten},
                      .starter_script = starter,
@@ -287,13 +272,21 @@ static int run(const options *o)
     atomic_bool stop = false;
     agent_thread *at = NULL;
     char agent_token[128];
+    char self_name[256] = "";
     AUTOFREE char *url = self_url(o->listen, api_port(srv));
-    AUTOFREE char *token_path = xasprintf("%s/agent.token", state);
     yun_hv *fake = NULL;
     int rc = 0;
     if (o->all_in_one) {
-        if (read_token(token_path, agent_token, sizeof agent_token, &err) < 0) {
-            log_error("%s", err.msg);
+        /* the agent inside yund enrols without a join token: it is yund's own; its name is the one it will
+         * register under (the hypervisor's hostname: the fake one's is "fake") */
+        if (o->host_name)
+            snprintf(self_name, sizeof self_name, "%s", o->host_name);
+        else if (o->fake_hv)
+            snprintf(self_name, sizeof self_name, "fake");
+        else if (gethostname(self_name, sizeof self_name - 1) < 0)
+            snprintf(self_name, sizeof self_name, "localhost");
+        if (api_host_local_credential(ctl, store, self_name, agent_token, sizeof agent_token, &err) < 0) {
+            log_error("the all-in-one agent's credential: %s", err.msg);
             rc = 1;
             goto out;
         }
@@ -303,7 +296,7 @@ static int run(const options *o)
         at->cfg = (agent_config){.controller_url = url,
                                  .token = agent_token,
                                  .libvirt_uri = o->libvirt_uri,
-                                 .host_name = o->host_name,
+                                 .host_name = self_name,
                                  .migrate_addr = o->migrate_addr,
                                  .bridge = o->bridge,
                                  .no_guest_network = o->no_guest_network,

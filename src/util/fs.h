@@ -2,6 +2,7 @@
 #ifndef YUN_UTIL_FS_H
 #define YUN_UTIL_FS_H
 
+#include <stddef.h>
 #include <sys/types.h>
 
 #include "util/err.h"
@@ -11,5 +12,11 @@
 int fs_mkdir_p(const char *dir, mode_t mode, yun_err *err);
 /* fs_mkdir_p of path's folder (nothing when path has none). */
 int fs_mkdir_parent(const char *path, mode_t mode, yun_err *err);
+/* Writes data and a newline to path with mode 0600, atomically (temp file + rename): a crash leaves the old
+ * file or the new one, never half of one. For secrets (tokens, credentials). */
+int fs_write_secret(const char *path, const char *data, yun_err *err);
+/* The first line of path, without its line end, into out (n bytes). 1 when read, 0 when the file is absent
+ * or empty, -1 with IO otherwise. */
+int fs_read_secret(const char *path, char *out, size_t n, yun_err *err);
 
 #endif

@@ -24,6 +24,7 @@
 #include "store/store.h"
 #include "util/clock.h"
 #include "util/http_client.h"
+#include "util/fs.h"
 #include "util/log.h"
 #include "util/mem.h"
 
@@ -285,7 +286,10 @@ static int run(const options *o)
             snprintf(self_name, sizeof self_name, "fake");
         else if (gethostname(self_name, sizeof self_name - 1) < 0)
             snprintf(self_name, sizeof self_name, "localhost");
-        if (api_host_local_credential(ctl, store, self_name, agent_token, sizeof agent_token, &err) < 0) {
+        /* kept beside admin.token (0600), for the admin's own tools: it is host self_name's, nothing more */
+        AUTOFREE char *cred_path = xasprintf("%s/host.credential", state);
+        if (api_host_local_credential(ctl, store, self_name, agent_token, sizeof agent_token, &err) < 0 ||
+            fs_write_secret(cred_path, agent_token, &err) < 0) {
             log_error("the all-in-one agent's credential: %s", err.msg);
             rc = 1;
             goto out;

@@ -595,6 +595,8 @@ void proto_answer_free(proto_answer *a)
 }
 
 const proto_message proto_messages[] = {
+    {"join", "## Enrolment", join_fields},
+    {"join's answer", "## Enrolment", joined_fields},
     {"register", "## Register", register_fields},
     {"register's answer", "## Register", registered_fields},
     {"report", "## Report and receive", report_fields},

@@ -279,13 +279,25 @@ static int run(const options *o)
     int rc = 0;
     if (o->all_in_one) {
         /* the agent inside yund enrols without a join token: it is yund's own; its name is the one it will
-         * register under (the hypervisor's hostname: the fake one's is "fake") */
-        if (o->host_name)
+         * register under: --host-name, else the hypervisor's hostname, as a yun-agent's default was */
+        if (o->fake_hv)
+            fake = hv_fake_open(o->fake_cores ? o->fake_cores : 64, 2000, 262144);
+        if (o->host_name) {
             snprintf(self_name, sizeof self_name, "%s", o->host_name);
-        else if (o->fake_hv)
-            snprintf(self_name, sizeof self_name, "fake");
-        else if (gethostname(self_name, sizeof self_name - 1) < 0)
-            snprintf(self_name, sizeof self_name, "localhost");
+        } else {
+            yun_hv *hv = fake ? fake : hv_libvirt_open(o->libvirt_uri, &err);
+            hv_node_info ni;
+            int hr = hv ? hv_node_info_get(hv, &ni, &err) : -1;
+            if (hv != fake)
+                hv_close(hv);
+            if (hr < 0) {
+                log_error("the all-in-one agent's host name (the hypervisor's hostname; or give --host-name): %s",
+                          err.msg);
+                rc = 1;
+                goto out;
+            }
+            snprintf(self_name, sizeof self_name, "%s", ni.hostname);
+        }
         /* kept beside admin.token (0600), for the admin's own tools: it is host self_name's, nothing more */
         AUTOFREE char *cred_path = xasprintf("%s/host.credential", state);
         if (api_host_local_credential(ctl, store, self_name, agent_token, sizeof agent_token, &err) < 0 ||
@@ -294,8 +306,6 @@ static int run(const options *o)
             rc = 1;
             goto out;
         }
-        if (o->fake_hv)
-            fake = hv_fake_open(o->fake_cores ? o->fake_cores : 64, 2000, 262144);
         at = xcalloc(1, sizeof *at);
         at->cfg = (agent_config){.controller_url = url,
                                  .token = agent_token,

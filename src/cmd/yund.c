@@ -291,8 +291,9 @@ static int run(const options *o)
             if (hv != fake)
                 hv_close(hv);
             if (hr < 0) {
-                log_error("the all-in-one agent's host name (the hypervisor's hostname; or give --host-name): %s",
-                          err.msg);
+                log_error("stopping: --all-in-one needs its agent, and its agent libvirt (check --libvirt-uri %s): "
+                          "reading the host's name: %s",
+                          o->libvirt_uri, err.msg);
                 rc = 1;
                 goto out;
             }

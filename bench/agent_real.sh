@@ -56,7 +56,9 @@ export YUN_TOKEN=$(cat "$STATE/admin.token")
 # asks libvirt for each one's every AGENT_ADDR_ASK_MS: the worst case of that lookup
 NET_FLAGS=()
 [ "${AGENT_REAL_NONET:-0}" = 1 ] && NET_FLAGS=(--no-guest-network)
-"$YUN_BIN/yun-agent" --controller "$YUN_URL" --token-file "$STATE/agent.token" --libvirt-uri "$URI" "${NET_FLAGS[@]}" \
+# the host enrols as any does: a join token from `yun host add`, spent by the agent's --join
+JOIN=$("$YUN_BIN/yun" host add bench-host -o json | jq -r .join_token)
+"$YUN_BIN/yun-agent" --controller "$YUN_URL" --join "$JOIN" --state "$STATE/agent" --libvirt-uri "$URI" "${NET_FLAGS[@]}" \
   >>"$STATE/agent.log" 2>&1 &
 AGENT_PID=$!
 host_up() { [ "$(yun host list -o json | jq -r '.hosts[0].state')" = up ]; }

@@ -79,7 +79,6 @@ typedef struct api_shared {
     char *image_dir;
     char *vm_dir;
     char *store_path;
-    char agent_hash[65];
     ctl_ctx *ctl;
     api_disk_import_fn disk_import;
     api_backup_files backup_files;
@@ -99,6 +98,7 @@ struct api_req {
     const char *path;
     char params[API_MAX_PARAMS][256];
     bool is_agent;
+    char agent_host[YUN_NAME_MAX + 192]; /* is_agent: the only host it may speak for (api_agent_host) */
     yun_user user;    /* the caller, unless is_agent */
     const char *body; /* JSON requests: NUL-terminated */
     size_t body_len;
@@ -206,6 +206,15 @@ int h_dispatch_log(api_req *, api_resp *, yun_err *);
 int h_setting_get(api_req *, api_resp *, yun_err *);
 int h_setting_put(api_req *, api_resp *, yun_err *);
 int h_agent_register(api_req *, api_resp *, yun_err *);
+int h_agent_join(api_req *, api_resp *, yun_err *);
+int h_host_add(api_req *, api_resp *, yun_err *);
+int h_host_revoke(api_req *, api_resp *, yun_err *);
+/* The host of an agent call's path (/v1/agent/hosts/{id}/...) into h, when it is the calling agent's own;
+ * else FORBIDDEN (logged): one host's credential never speaks for another (h_agent.c). */
+int api_agent_host(api_req *rq, yun_host *h, yun_err *err);
+/* FORBIDDEN, logged, unless the calling agent may speak of VM uuid (ctl_agent_owns); a VM yund does not know
+ * is fine (an orphan domain's figures). */
+int api_agent_vm(api_req *rq, const yun_host *h, const char *uuid, yun_err *err);
 int h_agent_report(api_req *, api_resp *, yun_err *);
 /* monitoring (h_metrics.c) */
 int h_agent_metrics(api_req *, api_resp *, yun_err *);

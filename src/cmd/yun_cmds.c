@@ -457,6 +457,41 @@ static int cmd_host_action(cli_ctx *ctx, const cli_args *a)
     return CLI_EXIT_OK;
 }
 
+/* yun host add NAME (admin): a one-time join token for the host's agent (docs/operations.md, "Adding a host"). */
+static int cmd_host_add(cli_ctx *ctx, const cli_args *a)
+{
+    int rc;
+    json_t *j = cli_call(ctx, "POST", "/v1/hosts", json_pack("{s:s}", "name", a->pos[0]), CLI_TIMEOUT_MS, &rc);
+    if (!j)
+        return rc;
+    if (ctx->json) {
+        cli_print_json(ctx, j);
+    } else {
+        const char *tok = json_string_value(cli_field(j, "join_token", NULL));
+        fprintf(ctx->out, "join token: %s\n", tok ? tok : "-");
+        fprintf(ctx->err,
+                "good for one use within an hour; on host %s run: yun-agent --controller URL --join TOKEN; yun shows "
+                "it only once\n",
+                a->pos[0]);
+    }
+    json_decref(j);
+    return CLI_EXIT_OK;
+}
+
+/* yun host revoke NAME (admin): the host's credential (or unused join token) stops working. */
+static int cmd_host_revoke(cli_ctx *ctx, const cli_args *a)
+{
+    AUTOFREE char *p = path_of("/v1/hosts/%s/revoke", a->pos[0]);
+    int rc;
+    json_t *j = cli_call(ctx, "POST", p, NULL, CLI_TIMEOUT_MS, &rc);
+    if (!j)
+        return rc;
+    fprintf(ctx->out, "%s: revoked; its agent is refused until the host enrols again (yun host add %s)\n", a->pos[0],
+            a->pos[0]);
+    json_decref(j);
+    return CLI_EXIT_OK;
+}
+
 /* yun host power HOST --driver D [...]: how yund switches the host off and on (admin). The BMC password is
  * read from a file, never from the command line (other users see it there). */
 static int cmd_host_power(cli_ctx *ctx, const cli_args *a)
@@ -999,6 +1034,9 @@ const cli_cmd cli_commands[] = {
     {NULL, "version", "", 0, 0, "print yun's version", no_opts, cmd_version},
     {"host", "list", "", 0, 0, "the hosts: cores, MHz, memory, disk, hypervisor, state", no_opts, cmd_host_list},
     {"host", "show", "HOST", 1, 1, "one host in detail", no_opts, cmd_host_show},
+    {"host", "add", "NAME", 1, 1, "a one-time join token for a new host's agent (admin)", no_opts, cmd_host_add},
+    {"host", "revoke", "NAME", 1, 1, "revoke a host's credential: its agent is refused until it enrols again (admin)",
+     no_opts, cmd_host_revoke},
     {"host", "enable", "HOST", 1, 1, "let the scheduler place VMs on the host again (admin)", no_opts, cmd_host_action},
     {"host", "disable", "HOST", 1, 1, "place no new VMs on the host; its VMs keep running (admin)", no_opts,
      cmd_host_action},

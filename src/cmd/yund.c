@@ -25,6 +25,7 @@
 #include "store/store.h"
 #include "util/clock.h"
 #include "util/http_client.h"
+#include "util/fs.h"
 #include "util/log.h"
 #include "util/mem.h"
 
@@ -163,19 +164,6 @@ static int make_dir(const char *path, yun_err *err)
     return 0;
 }
 
-static int read_token(const char *path, char *out, size_t n, yun_err *err)
-{
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return yun_err_sys(err, YUN_E_IO, errno, "reading %s", path);
-    bool ok = fgets(out, (int)n, f) != NULL;
-    fclose(f);
-    if (!ok)
-        return yun_err_set(err, YUN_E_IO, "%s is empty", path);
-    out[strcspn(out, "\r\n")] = '\0';
-    return 0;
-}
-
 typedef struct agent_thread {
     pthread_t tid;
     agent_config cfg;
@@ -257,8 +245,7 @@ static int run(const options *o)
                                          .vm_dir = vm_dir,
                                          .started_ms = yun_now_ms(),
                                          .libvirt_probe = hv_libvirt_answers});
-    char agent_hash[65];
-    if (api_bootstrap(ctl, store, state, agent_hash, &err) < 0) {
+    if (api_bootstrap(ctl, store, state, &err) < 0) {
         log_error("%s", err.msg);
         ctl_free(ctl);
         store_close(store);
@@ -304,7 +291,6 @@ static int run(const options *o)
                      .store_path = db,
                      .state_dir = state,
                      .ctl = ctl,
-                     .agent_token_hash = agent_hash,
                      .disk_import = hv_disk_import,
                      .backup_files = {.sha256 = hv_disk_sha256, .flatten = hv_disk_flatten},
                      .starter_script = starter,
@@ -323,23 +309,45 @@ static int run(const options *o)
     atomic_bool stop = false;
     agent_thread *at = NULL;
     char agent_token[128];
+    char self_name[256] = "";
     AUTOFREE char *url = self_url(o->listen, api_port(srv));
-    AUTOFREE char *token_path = xasprintf("%s/agent.token", state);
     yun_hv *fake = NULL;
     int rc = 0;
     if (o->all_in_one) {
-        if (read_token(token_path, agent_token, sizeof agent_token, &err) < 0) {
-            log_error("%s", err.msg);
+        /* the agent inside yund enrols without a join token: it is yund's own; its name is the one it will
+         * register under: --host-name, else the hypervisor's hostname, as a yun-agent's default was */
+        if (o->fake_hv)
+            fake = hv_fake_open(o->fake_cores ? o->fake_cores : 64, 2000, 262144);
+        if (o->host_name) {
+            snprintf(self_name, sizeof self_name, "%s", o->host_name);
+        } else {
+            yun_hv *hv = fake ? fake : hv_libvirt_open(o->libvirt_uri, &err);
+            hv_node_info ni;
+            int hr = hv ? hv_node_info_get(hv, &ni, &err) : -1;
+            if (hv != fake)
+                hv_close(hv);
+            if (hr < 0) {
+                log_error("stopping: --all-in-one needs its agent, and its agent libvirt (check --libvirt-uri %s): "
+                          "reading the host's name: %s",
+                          o->libvirt_uri, err.msg);
+                rc = 1;
+                goto out;
+            }
+            snprintf(self_name, sizeof self_name, "%s", ni.hostname);
+        }
+        /* kept beside admin.token (0600), for the admin's own tools: it is host self_name's, nothing more */
+        AUTOFREE char *cred_path = xasprintf("%s/host.credential", state);
+        if (api_host_local_credential(ctl, store, self_name, agent_token, sizeof agent_token, &err) < 0 ||
+            fs_write_secret(cred_path, agent_token, &err) < 0) {
+            log_error("the all-in-one agent's credential: %s", err.msg);
             rc = 1;
             goto out;
         }
-        if (o->fake_hv)
-            fake = hv_fake_open(o->fake_cores ? o->fake_cores : 64, 2000, 262144);
         at = xcalloc(1, sizeof *at);
         at->cfg = (agent_config){.controller_url = url,
                                  .token = agent_token,
                                  .libvirt_uri = o->libvirt_uri,
-                                 .host_name = o->host_name,
+                                 .host_name = self_name,
                                  .migrate_addr = o->migrate_addr,
                                  .bridge = o->bridge,
                                  .no_guest_network = o->no_guest_network,

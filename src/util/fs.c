@@ -104,3 +104,24 @@ char *fs_read_all(const char *path, size_t max, size_t *len, yun_err *err)
         *len = n;
     return b;
 }
+
+int fs_write_secret(const char *path, const char *data, yun_err *err)
+{
+    AUTOFREE char *line = xasprintf("%s\n", data);
+    return fs_write_atomic(path, line, strlen(line), 0600, err);
+}
+
+int fs_read_secret(const char *path, char *out, size_t n, yun_err *err)
+{
+    out[0] = '\0';
+    FILE *f = fopen(path, "re");
+    if (!f) {
+        if (errno == ENOENT)
+            return 0;
+        return yun_err_sys(err, YUN_E_IO, errno, "reading %s", path);
+    }
+    bool ok = fgets(out, (int)n, f) != NULL;
+    fclose(f);
+    out[ok ? strcspn(out, "\r\n") : 0] = '\0';
+    return out[0] ? 1 : 0;
+}

@@ -19,4 +19,10 @@ int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
  * NOT_FOUND when absent, TOO_LARGE over max bytes, IO otherwise; each names the file. */
 char *fs_read_all(const char *path, size_t max, size_t *len, yun_err *err);
 
+/* Writes data and a newline to path with mode 0600, atomically (fs_write_atomic). For secrets (tokens, credentials). */
+int fs_write_secret(const char *path, const char *data, yun_err *err);
+/* The first line of path, without its line end, into out (n bytes). 1 when read, 0 when the file is absent
+ * or empty, -1 with IO otherwise. */
+int fs_read_secret(const char *path, char *out, size_t n, yun_err *err);
+
 #endif

@@ -293,7 +293,8 @@ async function main(which) {
   // samples as the host's agent would (docs/agent-protocol.md); in the real run the guest's own come.
   if (!REAL) {
     const vm = (await asAdmin('GET', `/v1/vms/${vmId}`)).body;
-    const agent = readFileSync(join(STATE, 'agent.token'), 'utf8').trim();
+    // the all-in-one host's own credential, which yund keeps beside admin.token (docs/operations.md)
+    const agent = readFileSync(join(STATE, 'host.credential'), 'utf8').trim();
     const now = Date.now();
     const samples = [0, 1, 2, 3, 4, 5, 6].map(i => ({ kind: 'vm', id: vm.uuid, ts_ms: now - (6 - i) * 10000, cpu_pct: 20 + 10 * i }));
     const r = await yfetch(`${URL}/v1/agent/hosts/${vm.host_id}/metrics`, { method: 'POST',

@@ -13,7 +13,7 @@ D=$YUN_TEST_DIR
 yund_start "$D/state" "test:///default" --fake-hv || { tap_fail "yund starts"; tap_done; exit 1; }
 PORT=$YUND_PORT
 PID=$YUND_PID
-PORT="$PORT" A="$(cat "$D/state/admin.token" 2>/dev/null)" G="$(cat "$D/state/agent.token" 2>/dev/null)" YPID="$PID" \
+PORT="$PORT" A="$(cat "$D/state/admin.token" 2>/dev/null)" G="$(host_credential h2 2>/dev/null)" YPID="$PID" \
   python3 - <<'PY'
 import json, os, socket, sys, time, urllib.request
 

@@ -39,8 +39,8 @@ wait_for() { # JQ-CONDITION PATH TOKEN SECONDS
 }
 
 tap_eval "yund starts and answers /healthz" start
-tap_eval "admin.token and agent.token are written with mode 0600" \
-  '[ "$(stat -c %a "$D/state/admin.token")" = 600 ] && [ "$(stat -c %a "$D/state/agent.token")" = 600 ]'
+tap_eval "admin.token and the all-in-one host's host.credential are written with mode 0600" \
+  '[ "$(stat -c %a "$D/state/admin.token")" = 600 ] && [ "$(stat -c %a "$D/state/host.credential")" = 600 ]'
 A=$(cat "$D/state/admin.token")
 login_admin() {
   jq -n --arg p "$(cat "$D/state/admin.password")" '{name: "admin", password: $p}' >"$D/login.json"

@@ -21,6 +21,7 @@
 #define API_MAX_PARAMS 3
 #define API_JSON_MAX (1u << 20)      /* JSON request bodies */
 #define API_UPLOAD_MAX (64ull << 30) /* image uploads */
+#define API_HEADER_MAX (32u << 10)   /* a connection's memory for the request line and headers: more is 431 */
 
 typedef enum { AUTH_NONE, AUTH_USER, AUTH_ADMIN, AUTH_AGENT } api_auth;
 

@@ -541,7 +541,8 @@ api_server *api_start(const api_config *cfg, yun_err *err)
                          MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
                          MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_CONNECTION_LIMIT,
                          conn_guard_max_total(srv->guard), MHD_OPTION_CONNECTION_TIMEOUT, 300u,
-                         MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
+                         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)API_HEADER_MAX, MHD_OPTION_ARRAY, tls_opts,
+                         MHD_OPTION_END);
     if (!srv->daemon) {
         yun_err_set(err, YUN_E_UNAVAILABLE, "cannot listen on %s (in use, or not an address of this machine)",
                     cfg->listen);

@@ -2,7 +2,7 @@
 # Fuzzing throughput and soundness: each libFuzzer harness (tests/fuzz) runs its seed corpus then new inputs
 # up to RUNS executions in all (default 1,000,000; FUZZ_BENCH_RUNS overrides), one harness at a time; any
 # crash, leak or UB report fails the run. Prints inputs/s per harness; the last line is one JSON object.
-# Usage: bench/fuzz.sh BUILD   (BUILD: a clang -Dfuzz=true build, `make fuzz-build`; a build without the
+# Usage: bench/fuzz.sh BUILD [HARNESS...]   (all harnesses unless named; BUILD: a clang -Dfuzz=true build, `make fuzz-build`; a build without the
 #        harnesses, such as `make bench`'s, falls back to build-fuzz, built when missing)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -17,8 +17,10 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 json="{\"runs_per_harness\":$RUNS"
 crashes=0
+shift || true
 for h in "$B"/tests/fuzz/fuzz_*; do
   [ -f "$h" ] && [ -x "$h" ] || continue
+  [ $# -eq 0 ] || [[ " $* " == *" $(basename "$h") "* ]] || continue
   name=$(basename "$h")
   mkdir -p "$work/$name"
   t0=$(date +%s.%N)

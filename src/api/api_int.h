@@ -116,6 +116,25 @@ json_t *api_body_json(api_req *rq, const jfield *fields, yun_err *err);
 /* A size field: "128M" or 128 (MiB), > 0 (jfield_check has checked its range). Absent leaves *mib unchanged
  * and returns 0. */
 int api_json_size(const json_t *obj, const char *key, uint64_t *mib, yun_err *err);
+/* The request bodies' parsers: each handler reads its JSON body through one of these (and tests/fuzz feeds
+ * them arbitrary bytes), then does what needs the store. Each fails with INVALID naming the field.
+ * VM create (POST /v1/vms): the fields into vm (zeroed by the caller; want from "start", disk_mib 0 when not
+ * given), *image pointing into the returned body (a new reference: json_decref it when done with image). */
+json_t *api_vm_create_parse(const char *body, size_t n, bool allow_hosts, yun_vm *vm, const char **image,
+                            yun_err *err);
+/* VM patch (PATCH /v1/vms/{}): the body checked (a new reference), then applied onto nv, a copy of the VM. */
+json_t *api_vm_patch_parse(const char *body, size_t n, yun_err *err);
+int api_vm_patch_apply(json_t *j, bool allow_hosts, yun_vm *nv, yun_err *err);
+/* User create (POST /v1/users): name, admin and quota into u (zeroed by the caller). */
+int api_user_create_parse(const char *body, size_t n, yun_user *u, yun_err *err);
+/* User patch (PATCH /v1/users/{}): the body (a new reference); *admin and *quota set when given. */
+json_t *api_user_patch_parse(const char *body, size_t n, int *admin, json_t **quota, yun_err *err);
+/* Applies the quota fields given in q (an object the body's table checked) to u->quota. A size of 0 (or "0")
+ * means unlimited. NULL q changes nothing. */
+int api_quota_apply(json_t *q, yun_user *u, yun_err *err);
+/* Setting put (PUT /v1/settings/{}): *value points into the returned body (a new reference); the value itself
+ * is the setting's to check (ctl_setting_check). */
+json_t *api_setting_put_parse(const char *body, size_t n, const char **value, yun_err *err);
 /* Strict unpack after jfield_check, so an error that slips past the check still says something. */
 int api_unpack(json_t *obj, yun_err *err, const char *fmt, ...);
 

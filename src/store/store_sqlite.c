@@ -178,11 +178,10 @@ static const char *const migrations[] = {
     " every_ms INTEGER NOT NULL,"
     " keep INTEGER NOT NULL,"
     " next_ms INTEGER NOT NULL);",
-    /* 12 -> 13: placeholder: another branch's migration 13 */
+    /* 12 -> 13, 13 -> 14, 14 -> 15: no-ops, landed as such (numbers held for branches merged later; never
+     * to be filled in: a database at 16 ran them, so those branches take 17 and up) */
     "SELECT 1;",
-    /* 13 -> 14: placeholder: another branch's migration 14 */
     "SELECT 1;",
-    /* 14 -> 15: placeholder: another branch's migration 15 */
     "SELECT 1;",
     /* 15 -> 16: per-host credentials (store.h's yun_host_key): a one-time join token and then the host's own
      * credential, both as hex SHA-256, by host name (a key exists before its host first registers) */

@@ -1135,9 +1135,9 @@ static const char *const downgrade[] = {
     [10] = "DROP TABLE decisions;",
     [11] = "ALTER TABLE vms DROP COLUMN ha_priority;",
     [12] = "DROP TABLE jobs; DROP TABLE backup_schedules;",
-    [13] = "SELECT 1;", /* placeholder: another branch's migration 13 */
-    [14] = "SELECT 1;", /* placeholder: another branch's migration 14 */
-    [15] = "SELECT 1;", /* placeholder: another branch's migration 15 */
+    [13] = "SELECT 1;", /* a no-op, landed as such */
+    [14] = "SELECT 1;", /* a no-op, landed as such */
+    [15] = "SELECT 1;", /* a no-op, landed as such */
     [16] = "DROP TABLE host_keys;",
 };
 

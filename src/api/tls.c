@@ -196,6 +196,20 @@ static bool crt_names(gnutls_x509_crt_t c, const char *host)
     return gnutls_x509_crt_check_hostname(c, host) != 0;
 }
 
+/* Signs c with the issuer's key and exports c and its key as PEM; what names the certificate in errors. */
+static int sign_export(gnutls_x509_crt_t c, gnutls_x509_privkey_t key, gnutls_x509_crt_t issuer,
+                       gnutls_x509_privkey_t issuer_key, const char *what, char **cert_out, char **key_out, yun_err *err)
+{
+    int rc = gnutls_x509_crt_sign2(c, issuer, issuer_key, GNUTLS_DIG_SHA256, 0);
+    if (rc < 0)
+        return yun_err_set(err, YUN_E_INTERNAL, "TLS: making %s: %s", what, gnutls_strerror(rc));
+    *cert_out = crt_pem(c);
+    *key_out = key_pem(key);
+    if (!*cert_out || !*key_out)
+        return yun_err_set(err, YUN_E_INTERNAL, "TLS: exporting %s failed", what);
+    return 0;
+}
+
 /* The server certificate: this machine's names and addresses, and host, signed by the CA. */
 static int make_server(gnutls_x509_crt_t ca, gnutls_x509_privkey_t ca_key, const char *host, char **cert_out,
                        char **key_out, yun_err *err)
@@ -236,15 +250,9 @@ static int make_server(gnutls_x509_crt_t ca, gnutls_x509_privkey_t ca_key, const
         rc = add_ip_san(c, "127.0.0.1");
     if (rc >= 0)
         rc = add_ip_san(c, "::1");
-    if (rc >= 0)
-        rc = gnutls_x509_crt_sign2(c, ca, ca_key, GNUTLS_DIG_SHA256, 0);
     if (rc < 0)
         return tls_fail(err, rc, "making the server certificate");
-    *cert_out = crt_pem(c);
-    *key_out = key_pem(key);
-    if (!*cert_out || !*key_out)
-        return yun_err_set(err, YUN_E_INTERNAL, "TLS: exporting the server certificate failed");
-    return 0;
+    return sign_export(c, key, ca, ca_key, "the server certificate", cert_out, key_out, err);
 }
 
 static int make_ca(char **cert_out, char **key_out, yun_err *err)
@@ -258,15 +266,9 @@ static int make_ca(char **cert_out, char **key_out, yun_err *err)
     int rc = gnutls_x509_crt_set_basic_constraints(c, 1, 0);
     if (rc >= 0)
         rc = gnutls_x509_crt_set_key_usage(c, GNUTLS_KEY_KEY_CERT_SIGN | GNUTLS_KEY_CRL_SIGN);
-    if (rc >= 0)
-        rc = gnutls_x509_crt_sign2(c, c, key, GNUTLS_DIG_SHA256, 0);
     if (rc < 0)
         return tls_fail(err, rc, "making the CA");
-    *cert_out = crt_pem(c);
-    *key_out = key_pem(key);
-    if (!*cert_out || !*key_out)
-        return yun_err_set(err, YUN_E_INTERNAL, "TLS: exporting the CA failed");
-    return 0;
+    return sign_export(c, key, c, key, "the CA", cert_out, key_out, err);
 }
 
 /* Is the key the certificate's? */

@@ -65,6 +65,8 @@ R=$WORK/root
 t0=$(date +%s)
 PKGS=systemd-sysv,udev,linux-image-cloud-amd64,grub-pc-bin,cloud-init,openssh-server,qemu-guest-agent
 PKGS+=,ifupdown,isc-dhcp-client,cloud-guest-utils,e2fsprogs,netbase,sudo,ca-certificates,less
+# debootstrap follows Depends but not virtual packages: python3-cryptography needs python3-cffi-backend-api-*
+PKGS+=,python3-cffi-backend
 echo "build-debian: debootstrap $SUITE from $MIRROR (debs cached in $CACHE)"
 if ! debootstrap --variant=minbase --include="$PKGS" --cache-dir="$CACHE" "$SUITE" "$R" "$MIRROR" \
     > "$WORK/debootstrap.log" 2>&1; then

@@ -382,6 +382,12 @@ static const jfield desired_fields[] = {
      .write = write_str,
      .doc = "the serial console's file, under vm_dir"},
     {.name = "image", .type = F_OBJECT, .sub = image_fields, .doc = "the image it boots"},
+    {.name = "user_data",
+     .type = F_STRING,
+     .off = offsetof(proto_desired, user_data),
+     .aux = offsetof(proto_desired, user_data_len),
+     .flags = JF_OMIT,
+     .doc = "here: its cloud-init user-data, for its seed disk; absent: no seed"},
     END,
 };
 
@@ -494,6 +500,11 @@ static const jfield answer_fields[] = {
     ARRAY(proto_answer, jobs, n_jobs, proto_job, false, job_fields, "jobs on this host's VMs' disks"),
     END,
 };
+
+void proto_desired_free(proto_desired *d)
+{
+    jfield_free(desired_fields, d);
+}
 
 json_t *proto_answer_encode(const proto_answer *a)
 {

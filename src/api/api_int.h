@@ -162,6 +162,7 @@ int h_image_import(api_req *, api_resp *, yun_err *);
 /* What h_image_import checks before it needs the file: ?name= given, valid and free. */
 int api_image_import_check(api_req *rq, yun_err *err);
 int h_image_delete(api_req *, api_resp *, yun_err *);
+int h_image_build_debian(api_req *, api_resp *, yun_err *);
 int h_image_build_starter(api_req *, api_resp *, yun_err *);
 int h_vms_list(api_req *, api_resp *, yun_err *);
 /* backups, snapshots, restores, the store's own backup (h_backups.c) */

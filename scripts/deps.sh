@@ -9,6 +9,7 @@ pkgs=(build-essential pkg-config meson ninja-build
       libsqlite3-dev libpq-dev libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev
       libsodium-dev libgnutls28-dev libxml2-dev libcmocka-dev
       cpio gzip xz-utils busybox-static gnuplot-nox iproute2 curl jq bc python3-yaml
+      xorriso debootstrap fdisk e2fsprogs openssh-client
       nodejs chromium firefox-esr)
 # the portal: npm vendors its packages; a nodejs that ships its own npm needs no Debian npm (which would
 # pull in Debian's older nodejs over it)

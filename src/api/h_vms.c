@@ -381,11 +381,15 @@ int h_vm_create(api_req *rq, api_resp *rs, yun_err *err)
     int start = 1;
     const char *probe = NULL; /* monitoring: read by api_probe_take */
     AUTOFREE char *user_data = NULL; /* cloud-init's, as ctl_seed_render makes it */
-    int r = api_unpack(j, err, "{s:s, s:s, s?I, s:o, s?o, s?o, s?I, s?I, s?I, s?I, s?I, s?I, s?b, s?s}", "name",
+    json_t *keys = NULL, *ud = NULL; /* read by seed_req_of */
+    int r = api_unpack(j, err, "{s:s, s:s, s?I, s:o, s?o, s?o, s?I, s?I, s?I, s?I, s?I, s?I, s?b, s?s, s?o, s?o}", "name",
                        &name, "image", &image, "cpus", &cpus, "memory", &mem, "max_memory", &maxmem, "disk", &disk,
                        "cpu_shares", &shares, "cpu_cap", &cap, "min_mhz", &minmhz, "max_mhz", &maxmhz, "utility",
-                       &utility, "ha_priority", &ha, "start", &start, "probe", &probe);
+                       &utility, "ha_priority", &ha, "start", &start, "probe", &probe, "ssh_keys", &keys, "user_data",
+                       &ud);
     (void)probe;
+    (void)keys;
+    (void)ud;
     yun_vm vm = {0};
     yun_user owner;
     bool all;

@@ -560,6 +560,8 @@ void proto_answer_free(proto_answer *a)
     for (size_t i = 0; i < a->n_jobs; i++)
         free(a->jobs[i].chain);
     free(a->jobs);
+    for (size_t i = 0; a->vms && i < a->n_vms; i++)
+        proto_desired_free(&a->vms[i]);
     free(a->vms);
     memset(a, 0, sizeof *a);
 }

@@ -91,9 +91,9 @@ done
 # (6.1 has virtio and virtio_pci as modules, 6.12 builds them in): copy those that are modules here.
 # evdev + button: the ACPI power button as /dev/input/event*, so a shutdown request from libvirt
 # reaches busybox acpid.
-# isofs: the cloud-init seed (an ISO 9660 disk labelled cidata) that yun attaches to every VM.
+# cdrom + isofs: the cloud-init seed (an ISO 9660 disk labelled cidata) that yun attaches to every VM.
 MODS="virtio virtio_ring virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_blk virtio_balloon
-      failover net_failover virtio_net evdev button isofs"
+      failover net_failover virtio_net evdev button cdrom isofs"
 : > "$R/lib/modules/load-order"
 for m in $MODS; do
   ko=$(find "$MODDIR/kernel" \( -name "$m.ko" -o -name "$m.ko.xz" -o -name "$m.ko.zst" \) | head -1)

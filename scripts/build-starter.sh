@@ -5,7 +5,9 @@
 #                       proc/sys/dev, brings eth0 up with udhcpc if there is one (failure tolerated; on a
 #                       lease it prints YUN-GUEST-ADDR <ip> and pings the router once, so the host's ARP
 #                       table learns it), serves a page with httpd on port 80 (/) and prints YUN-GUEST-READY
-#                       on ttyS0. GET /cgi-bin/load?pct=N (0..100) keeps every vCPU busy N% of the time
+#                       on ttyS0. With a cloud-init seed disk (yun's, labelled cidata) it takes its hostname from
+#                       meta-data (YUN-GUEST-HOSTNAME <name>) and the SSH keys of user-data into
+#                       /root/.ssh/authorized_keys (YUN-GUEST-KEYS <count>). GET /cgi-bin/load?pct=N (0..100) keeps every vCPU busy N% of the time
 #                       until told otherwise (yun-load); GET /cgi-bin/load says the load in force.
 #                       With "yun.probe=1" on the kernel command line it only prints YUN-PROBE-OK and
 #                       powers off: the KVM probe (src/hv/hv.h, hv_accel_probe) boots that.
@@ -89,8 +91,9 @@ done
 # (6.1 has virtio and virtio_pci as modules, 6.12 builds them in): copy those that are modules here.
 # evdev + button: the ACPI power button as /dev/input/event*, so a shutdown request from libvirt
 # reaches busybox acpid.
+# cdrom + isofs: the cloud-init seed (an ISO 9660 disk labelled cidata) that yun attaches to every VM.
 MODS="virtio virtio_ring virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_blk virtio_balloon
-      failover net_failover virtio_net evdev button"
+      failover net_failover virtio_net evdev button cdrom isofs"
 : > "$R/lib/modules/load-order"
 for m in $MODS; do
   ko=$(find "$MODDIR/kernel" \( -name "$m.ko" -o -name "$m.ko.xz" -o -name "$m.ko.zst" \) | head -1)
@@ -135,6 +138,30 @@ for m in $(cat /lib/modules/load-order); do
   insmod "/lib/modules/$m.ko" 2>/dev/null
 done
 ip link set lo up
+# The cloud-init NoCloud seed yun attaches (docs/guests.md), read the starter's way: the hostname from
+# meta-data's local-hostname, the SSH keys of user-data's ssh_authorized_keys into /root/.ssh/authorized_keys
+# (for an image with sshd; the starter has none).
+for i in $(seq 1 20); do [ -b /dev/vdb ] && break; usleep 50000; done
+for dev in /dev/vd[b-z]; do
+  [ -b "$dev" ] || continue
+  mkdir -p /run/seed
+  mount -t iso9660 -o ro "$dev" /run/seed 2>/dev/null || continue
+  if [ -f /run/seed/meta-data ]; then
+    h=$(sed -n 's/^local-hostname: *//p' /run/seed/meta-data | head -1)
+    if [ -n "$h" ]; then
+      hostname "$h"
+      echo "YUN-GUEST-HOSTNAME $h"
+    fi
+    mkdir -p /root/.ssh
+    chmod 0700 /root/.ssh
+    sed -n 's/^  - "\(\(ssh-\|ecdsa-\|sk-\).*\)"$/\1/p' /run/seed/user-data 2>/dev/null |
+      sed 's/\\"/"/g; s/\\\\/\\/g' > /root/.ssh/authorized_keys
+    chmod 0600 /root/.ssh/authorized_keys
+    echo "YUN-GUEST-KEYS $(grep -c . /root/.ssh/authorized_keys)"
+  fi
+  umount /run/seed
+  break
+done
 # busybox acpid runs /etc/acpi/PWRF/00000080 on the power button (libvirt's shutdown and reboot). It
 # opens the input devices once, at its start: wait for the power button's to appear.
 for i in $(seq 1 50); do

@@ -10,6 +10,7 @@ pkgs=(build-essential pkg-config meson ninja-build
       libsodium-dev libgnutls28-dev libxml2-dev libcmocka-dev
       clang libclang-rt-14-dev
       cpio gzip xz-utils busybox-static gnuplot-nox iproute2 curl jq bc python3-yaml
+      xorriso debootstrap fdisk e2fsprogs openssh-client
       nodejs chromium firefox-esr)
 # the portal: npm vendors its packages; a nodejs that ships its own npm needs no Debian npm (which would
 # pull in Debian's older nodejs over it)

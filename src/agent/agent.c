@@ -40,6 +40,7 @@ typedef struct agent_vm {
     bool here;
     char disk[YUN_PATH_MAX];    /* its qcow2 overlay */
     char console[YUN_PATH_MAX]; /* its serial console's file */
+    char seed[YUN_PATH_MAX];    /* its cloud-init seed (hv_seed_write), when yund sends user-data */
     bool listed;             /* in the answer being reconciled; the others are dropped afterwards */
     bool deleted;            /* domain, overlay and console log are gone */
     bool failed;             /* verdict "error": it could not be made to exist, run or go */
@@ -225,6 +226,7 @@ static void vm_paths(const agent_state *st, agent_vm *v, const desired_vm *d)
         snprintf(v->console, sizeof v->console, "%s", d->console);
     else
         snprintf(v->console, sizeof v->console, "%s/%s.log", st->vm_dir, v->uuid);
+    snprintf(v->seed, sizeof v->seed, "%s/%s.seed.iso", st->vm_dir, v->uuid);
 }
 
 static bool file_exists(const char *path)
@@ -273,6 +275,19 @@ static const char *dom_state_name(hv_dom_state s)
     }
 }
 
+/* Writes the VM's seed from what yund sent (nothing when it sent no user-data); with if_missing only when
+ * there is none yet. Before a define, so the domain finds it; before a migration in, so the guest finds it
+ * here (a no-op on a vm_dir the hosts share). */
+static int vm_seed(agent_state *st, agent_vm *v, const desired_vm *d, bool if_missing, yun_err *err)
+{
+    if (!d->user_data || !d->user_data_len || (if_missing && file_exists(v->seed)))
+        return 0;
+    action(st, "write-seed", v, d->domain);
+    if (hv_seed_write(v->seed, v->uuid, d->name, d->user_data, err) < 0)
+        return yun_err_prefix(err, "writing the cloud-init seed: ");
+    return 0;
+}
+
 /* ---- the answer ---- */
 
 /* What define needs, checked before anything is made, so a bad answer leaves nothing behind. */
@@ -316,6 +331,11 @@ static int vm_start(agent_state *st, yun_hv *hv, agent_vm *v, const desired_vm *
         }
         made_disk = true;
     }
+    if (vm_seed(st, v, d, false, &e) < 0) {
+        if (made_disk)
+            hv_disk_remove(disk, NULL);
+        return vm_error(v, true, d->domain, &e);
+    }
     hv_domain_spec spec = {
         .uuid = v->uuid,
         .name = d->domain,
@@ -327,6 +347,7 @@ static int vm_start(agent_state *st, yun_hv *hv, agent_vm *v, const desired_vm *
         .cpu_shares = d->cpu_shares > 0 ? (int)d->cpu_shares : YUN_VM_DEFAULT_SHARES,
         .cpu_cap = (int)d->cpu_cap,
         .disk_path = disk,
+        .seed_path = d->user_data_len ? v->seed : NULL,
         .kernel = d->kernel,
         .initrd = d->initrd,
         .cmdline = d->cmdline,
@@ -459,6 +480,13 @@ static int vm_delete(agent_state *st, yun_hv *hv, agent_vm *v, const char *domai
             action(st, "remove-disk", v, domain);
             if (hv_disk_remove(disk, &e) < 0) {
                 yun_err_prefix(&e, "deleting: ");
+                return vm_error(v, true, domain, &e);
+            }
+        }
+        if (file_exists(v->seed)) {
+            action(st, "remove-seed", v, domain);
+            if (unlink(v->seed) < 0 && errno != ENOENT) {
+                yun_err_sys(&e, YUN_E_IO, errno, "deleting: removing %s", v->seed);
                 return vm_error(v, true, domain, &e);
             }
         }
@@ -708,6 +736,9 @@ static int vm_reconcile(agent_state *st, yun_hv *hv, agent_vm *v, const desired_
     if (d->incoming && !(dom && dom->state == HV_DOM_RUNNING)) {
         /* migrating in: the source's libvirt brings the domain (paused until the switch-over); starting a
          * second copy here would run the guest twice on one disk */
+        yun_err e = YUN_ERR_INIT;
+        if (vm_seed(st, v, d, true, &e) < 0)
+            return vm_error(v, false, domain, &e);
         vm_ok(v);
         return 0;
     }

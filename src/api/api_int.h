@@ -174,11 +174,15 @@ int h_host_show(api_req *, api_resp *, yun_err *);
 int h_host_enable(api_req *, api_resp *, yun_err *);
 int h_host_disable(api_req *, api_resp *, yun_err *);
 int h_images_list(api_req *, api_resp *, yun_err *);
+int h_keys_list(api_req *, api_resp *, yun_err *);
+int h_key_add(api_req *, api_resp *, yun_err *);
+int h_key_delete(api_req *, api_resp *, yun_err *);
 int h_image_show(api_req *, api_resp *, yun_err *);
 int h_image_import(api_req *, api_resp *, yun_err *);
 /* What h_image_import checks before it needs the file: ?name= given, valid and free. */
 int api_image_import_check(api_req *rq, yun_err *err);
 int h_image_delete(api_req *, api_resp *, yun_err *);
+int h_image_build_debian(api_req *, api_resp *, yun_err *);
 int h_image_build_starter(api_req *, api_resp *, yun_err *);
 int h_vms_list(api_req *, api_resp *, yun_err *);
 /* backups, snapshots, restores, the store's own backup (h_backups.c) */

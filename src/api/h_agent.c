@@ -133,6 +133,17 @@ static void desired_of(api_req *rq, const ctl_desired *d, proto_desired *out)
     snprintf(p.target_vnc_listen, sizeof p.target_vnc_listen, "%s", d->target_vnc_listen);
     ctl_vm_disk_path(rq->ctl, vm->uuid, p.disk, sizeof p.disk);
     ctl_vm_console_path(rq->ctl, vm->uuid, p.console, sizeof p.console);
+    /* the seed's user-data, for the host that defines it (a VM from before seeds gets an empty #cloud-config:
+     * its seed still names it) */
+    if (d->here && vm->want != YUN_WANT_DELETED) {
+        yun_err e = YUN_ERR_INIT;
+        if (store_seed_get(rq->store, vm->uuid, &p.user_data, &p.user_data_len, &e) < 0) {
+            if (!yun_err_not_found(&e))
+                log_warn("vm %s: its seed could not be read, an empty one is sent this time: %s", vm->uuid, e.msg);
+            p.user_data = model_seed_user_data(NULL, 0, NULL, 0);
+            p.user_data_len = strlen(p.user_data);
+        }
+    }
     *out = p;
 }
 

@@ -410,3 +410,60 @@ fail:
     log_warn("building the starter image failed: %s (log kept in %s)", err->msg, logpath);
     return -1;
 }
+
+/* ---- build-debian ---- */
+
+static const jfield build_debian_fields[] = {
+    {"name", F_STRING, false},
+    {NULL, 0, false},
+};
+
+/* scripts/build-debian.sh builds a Debian 12 cloud disk (its own cache: the folder in $YUN_DEBIAN_CACHE, else
+ * <image_dir>/.debian-build, so a second build is at once); it is imported like any uploaded disk: no kernel
+ * fields, it boots by its own bootloader. */
+int h_image_build_debian(api_req *rq, api_resp *rs, yun_err *err)
+{
+    const api_shared *sh = rq->sh;
+    if (!sh->starter_script)
+        return yun_err_set(err, YUN_E_UNAVAILABLE, "scripts/build-debian.sh was not found next to yund or in its source tree");
+    if (!sh->disk_import)
+        return yun_err_set(err, YUN_E_UNAVAILABLE, "this yund cannot convert disks (no hypervisor tools)");
+    json_t *j = api_body_json(rq, build_debian_fields, err);
+    if (!j)
+        return -1;
+    const char *nm = json_string_value(json_object_get(j, "name"));
+    yun_image img = {0};
+    snprintf(img.name, sizeof img.name, "%s", nm ? nm : "debian-12");
+    json_decref(j);
+    if (model_name_validate(img.name, "image name", err) < 0 || name_free(rq, img.name, err) < 0)
+        return -1;
+    AUTOFREE char *script = xstrdup(sh->starter_script);
+    *strrchr(script, '/') = '\0';
+    AUTOFREE char *dscript = xasprintf("%s/build-debian.sh", script);
+    if (access(dscript, R_OK) < 0)
+        return yun_err_set(err, YUN_E_UNAVAILABLE, "%s was not found beside build-starter.sh", dscript);
+    const char *cache_env = getenv("YUN_DEBIAN_CACHE");
+    AUTOFREE char *cache = cache_env && *cache_env ? xstrdup(cache_env) : xasprintf("%s/.debian-build", sh->image_dir);
+    AUTOFREE char *logpath = xasprintf("%s/build-debian.log", sh->image_dir);
+    double t0 = yun_mono_s();
+    log_info("building the Debian image %s in %s with %s", img.name, cache, dscript);
+    if (run_script(dscript, cache, sh->image_dir, logpath, err) < 0) {
+        log_warn("building the Debian image failed: %s (log in %s)", err->msg, logpath);
+        return -1;
+    }
+    AUTOFREE char *dir = xasprintf("%s/%s-%lld", sh->image_dir, img.name, (long long)yun_now_ms());
+    if (mkdir(dir, 0755) < 0)
+        return yun_err_sys(err, YUN_E_IO, errno, "creating %s", dir);
+    AUTOFREE char *src = xasprintf("%s/disk.qcow2", cache);
+    snprintf(img.path, sizeof img.path, "%s/base.qcow2", dir);
+    img.owner_id = rq->user.id;
+    img.is_public = true;
+    if (sh->disk_import(src, img.path, "qcow2", &img.size_mib, err) < 0 ||
+        ctl_image_create(rq->ctl, rq->store, &img, err) < 0) {
+        unlink(img.path);
+        rmdir(dir);
+        return -1;
+    }
+    log_info("image %s built in %.1f s: %s", img.name, yun_mono_s() - t0, dir);
+    return image_respond(rq, rs, 201, &img, err);
+}

@@ -334,8 +334,33 @@ static const jfield create_fields[] = {
     {"ha_priority", F_INT, false, YUN_VM_HA_OFF, YUN_VM_MAX_HA_PRIORITY},
     {"start", F_BOOL, false},
     {"probe", F_STRING, false}, /* monitoring: an HTTP probe URL */
+    {"ssh_keys", F_ARRAY, false},  /* names of the owner's SSH keys (src/model/seed.h) */
+    {"user_data", F_STRING, false}, /* cloud-init user-data: #cloud-config or a script */
     {NULL, 0, false},
 };
+
+/* The seed request in j: ssh_keys (names) and user_data; key_names (max) points into j. */
+static int seed_req_of(json_t *j, ctl_seed_req *req, const char **key_names, size_t max, yun_err *err)
+{
+    json_t *keys = json_object_get(j, "ssh_keys"), *ud = json_object_get(j, "user_data");
+    *req = (ctl_seed_req){.keys = key_names};
+    if (keys) {
+        if (json_array_size(keys) > max)
+            return yun_err_set(err, YUN_E_INVALID, "ssh_keys: %zu keys given, at most %zu", json_array_size(keys), max);
+        size_t i;
+        json_t *v;
+        json_array_foreach(keys, i, v) {
+            if (!json_is_string(v))
+                return yun_err_set(err, YUN_E_INVALID, "ssh_keys[%zu]: a key's name (a string) is expected", i);
+            key_names[req->n_keys++] = json_string_value(v);
+        }
+    }
+    if (ud) {
+        req->user_data = json_string_value(ud);
+        req->user_data_len = json_string_length(ud);
+    }
+    return 0;
+}
 
 /* An int field into an int: its range (jfield) has been checked, and every range fits an int. */
 static void get_int(json_t *o, const char *key, int *out)
@@ -356,11 +381,15 @@ json_t *api_vm_create_parse(const char *body, size_t n, bool allow_hosts, yun_vm
     json_int_t cpus = 1, shares = 0, cap = 0, minmhz = 0, maxmhz = 0, utility = 0, ha = 0;
     int start = 1;
     const char *probe = NULL; /* monitoring: read by api_probe_take */
-    int r = api_unpack(j, err, "{s:s, s:s, s?I, s:o, s?o, s?o, s?I, s?I, s?I, s?I, s?I, s?I, s?b, s?s}", "name",
+    json_t *keys = NULL, *ud = NULL; /* read by seed_req_of */
+    int r = api_unpack(j, err, "{s:s, s:s, s?I, s:o, s?o, s?o, s?I, s?I, s?I, s?I, s?I, s?I, s?b, s?s, s?o, s?o}", "name",
                        &name, "image", image, "cpus", &cpus, "memory", &mem, "max_memory", &maxmem, "disk", &disk,
                        "cpu_shares", &shares, "cpu_cap", &cap, "min_mhz", &minmhz, "max_mhz", &maxmhz, "utility",
-                       &utility, "ha_priority", &ha, "start", &start, "probe", &probe);
+                       &utility, "ha_priority", &ha, "start", &start, "probe", &probe, "ssh_keys", &keys, "user_data",
+                       &ud);
     (void)probe;
+    (void)keys;
+    (void)ud;
     if (r < 0 || model_name_validate(name, "VM name", err) < 0)
         goto fail;
     snprintf(vm->name, sizeof vm->name, "%s", name);
@@ -387,6 +416,7 @@ fail:
 
 int h_vm_create(api_req *rq, api_resp *rs, yun_err *err)
 {
+    AUTOFREE char *user_data = NULL; /* cloud-init's, as ctl_seed_render makes it */
     yun_vm vm = {0};
     const char *image = NULL;
     json_t *j = api_vm_create_parse(rq->body, rq->body_len, api_probe_allow_hosts(rq->store), &vm, &image, err);
@@ -427,11 +457,18 @@ int h_vm_create(api_req *rq, api_resp *rs, yun_err *err)
     }
     if (model_vm_validate(&vm, err) < 0)
         goto fail;
+    const char *key_names[YUN_VM_MAX_SSH_KEYS];
+    ctl_seed_req sreq;
+    if (seed_req_of(j, &sreq, key_names, YUN_VM_MAX_SSH_KEYS, err) < 0)
+        goto fail;
+    user_data = ctl_seed_render(rq->store, &owner, &sreq, err);
+    if (!user_data)
+        goto fail;
     json_decref(j);
     j = NULL;
     sched_choice choice;
     double sched_t0 = yun_mono_s(); /* monitoring: scheduler duration */
-    if (ctl_vm_create(rq->ctl, rq->store, &owner, &vm, &choice, err) < 0)
+    if (ctl_vm_create_seeded(rq->ctl, rq->store, &owner, &vm, user_data, strlen(user_data), &choice, err) < 0)
         return -1;
     api_metrics_sched(rq->sh->metrics, yun_mono_s() - sched_t0);
     names nm;

@@ -190,6 +190,10 @@ int cli_parse(int argc, char **argv, cli_args *a, yun_err *err)
                     a->val[k] = argv[++i];
                 else
                     return usage_err(err, c, "--%s needs a value%s", c->opts[k].name, "");
+                if (a->ngiven == CLI_MAX_GIVEN)
+                    return usage_err(err, c, "too many options given%s%s", ": at most 64 values", "");
+                a->given_k[a->ngiven] = k;
+                a->given[a->ngiven++] = a->val[k];
             } else {
                 if (name[n] == '=')
                     return usage_err(err, c, "--%s takes no value%s", c->opts[k].name, "");
@@ -217,6 +221,15 @@ const char *cli_opt_val(const cli_args *a, const char *name)
         return NULL;
     int k = cmd_opt_index(a->cmd, name, strlen(name));
     return k < 0 ? NULL : a->val[k];
+}
+
+int cli_opt_vals(const cli_args *a, const char *name, const char **out, int max)
+{
+    int k = a->cmd && a->cmd->opts ? cmd_opt_index(a->cmd, name, strlen(name)) : -1, n = 0;
+    for (int i = 0; k >= 0 && i < a->ngiven && n < max; i++)
+        if (a->given_k[i] == k)
+            out[n++] = a->given[i];
+    return n;
 }
 
 int cli_parse_int(const char *s, const char *what, long long min, long long max, long long *out, yun_err *err)

@@ -20,7 +20,8 @@
 #define CLI_DEFAULT_URL "https://127.0.0.1:8080"
 #define CLI_DEFAULT_TOKEN_FILE "var/admin.token"
 #define CLI_DEFAULT_CA_FILE "var/tls/ca.pem" /* the CA of `make up`'s yund (its STATE is var) */
-#define CLI_MAX_OPTS 16
+#define CLI_MAX_OPTS 24
+#define CLI_MAX_GIVEN 64 /* option values given in one command line */
 #define CLI_MAX_POS 4
 
 /* ---- where to talk to ---- */
@@ -89,6 +90,10 @@ struct cli_args {
     const char *pos[CLI_MAX_POS];
     int npos;
     const char *val[CLI_MAX_OPTS]; /* per cmd->opts entry: the value, "" for a flag given, NULL absent */
+    /* every value given, in order, for options that may repeat (cli_opt_vals): which entry, and the value */
+    int given_k[CLI_MAX_GIVEN];
+    const char *given[CLI_MAX_GIVEN];
+    int ngiven;
     /* global options */
     const char *url, *token, *ca, *pin;
     bool json;
@@ -106,6 +111,8 @@ int cli_parse(int argc, char **argv, cli_args *a, yun_err *err);
 
 /* The value of option name for the parsed command, or NULL when not given. */
 const char *cli_opt_val(const cli_args *a, const char *name);
+/* Every value given for option name, in order (`--ssh-key a --ssh-key b`), into out (at most max); the count. */
+int cli_opt_vals(const cli_args *a, const char *name, const char **out, int max);
 
 /* Parses a whole number in [min, max] for the option or argument named what. */
 int cli_parse_int(const char *s, const char *what, long long min, long long max, long long *out, yun_err *err);
@@ -126,6 +133,10 @@ void cli_table_add(cli_table *t, const char *const *cells);
 void cli_table_print(const cli_table *t, FILE *out);
 void cli_table_free(cli_table *t);
 /* One table cell made from a list item; NULL or "" prints as "-". Caller frees. */
+/* Reads file ("-": standard input) whole, or max + 1 bytes of it when it is longer (for the rule that refuses
+ * it to say so), into out (malloc'd, NUL-terminated; n its length, NULs included). IO when it cannot be read. */
+int cli_read_text(cli_ctx *ctx, const char *file, size_t max, char **out, size_t *n, yun_err *err);
+
 typedef char *(*cli_cell_fn)(json_t *item);
 /* Prints the items of a JSON array as a table: column c is headers[c] over cells[c](item), for c < ncols. */
 void cli_items_print(json_t *items, size_t ncols, const char *const *headers, const cli_cell_fn *cells, FILE *out);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cmd/yun_cmds.h"
+#include "model/seed.h"
 #include "util/buf.h"
 #include "util/clock.h"
 #include "util/http_client.h"
@@ -185,6 +186,30 @@ static int delete_named(cli_ctx *ctx, const char *path_fmt, const char *kind, co
     fprintf(ctx->out, "%s %s deleted\n", kind, name);
     json_decref(j);
     return CLI_EXIT_OK;
+}
+
+int cli_read_text(cli_ctx *ctx, const char *file, size_t max, char **out, size_t *n, yun_err *err)
+{
+    bool std = strcmp(file, "-") == 0;
+    FILE *f = std ? stdin : fopen(file, "rb");
+    if (!f)
+        return yun_err_sys(err, YUN_E_IO, errno, "cannot read %s", file);
+    yun_buf b = YUN_BUF_INIT;
+    char chunk[4096];
+    size_t r;
+    /* one byte more than allowed, so the rule that refuses it can say how big it was */
+    while (b.len <= max && (r = fread(chunk, 1, sizeof chunk, f)) > 0)
+        buf_append(&b, chunk, r);
+    bool bad = ferror(f);
+    if (!std)
+        fclose(f);
+    if (bad) {
+        buf_free(&b);
+        return yun_err_set(err, YUN_E_IO, "cannot read %s", file);
+    }
+    *n = b.len;
+    *out = buf_steal(&b);
+    return 0;
 }
 
 /* ---- login, logout ---- */
@@ -554,6 +579,60 @@ static char *c_used_by(json_t *o)
     return cli_cell(cli_field(o, "vms", NULL));
 }
 
+/* ---- SSH keys ---- */
+
+static char *c_type(json_t *o)
+{
+    return cli_cell(cli_field(o, "type", NULL));
+}
+static char *c_fingerprint(json_t *o)
+{
+    return cli_cell(cli_field(o, "fingerprint", NULL));
+}
+
+static int cmd_key_list(cli_ctx *ctx, const cli_args *a)
+{
+    (void)a;
+    static const char *const h[] = {"NAME", "TYPE", "FINGERPRINT"};
+    static const cli_cell_fn f[] = {c_name, c_type, c_fingerprint};
+    return list(ctx, "/v1/keys", "keys", 3, h, f);
+}
+
+static int cmd_key_add(cli_ctx *ctx, const cli_args *a)
+{
+    yun_err err = YUN_ERR_INIT;
+    AUTOFREE char *text = NULL;
+    size_t n = 0;
+    if (cli_read_text(ctx, a->pos[1], YUN_SSH_KEY_MAX, &text, &n, &err) < 0)
+        return cli_fail(ctx, &err);
+    char key[YUN_SSH_KEY_MAX];
+    if (strlen(text) != n) {
+        yun_err_set(&err, YUN_E_INVALID, "%s is not a text file: give the public key, e.g. ~/.ssh/id_ed25519.pub",
+                    a->pos[1]);
+        return cli_fail(ctx, &err);
+    }
+    if (model_ssh_key_check(text, key, sizeof key, &err) < 0) /* the server's rule, said before the upload */
+        return cli_fail(ctx, &err);
+    json_t *body = json_pack("{s:s, s:s}", "name", a->pos[0], "public_key", key);
+    int rc;
+    json_t *j = cli_call(ctx, "POST", "/v1/keys", body, CLI_TIMEOUT_MS, &rc);
+    json_decref(body);
+    if (!j)
+        return rc;
+    if (!ctx->json)
+        fprintf(ctx->out, "key %s added: %s\n", a->pos[0],
+                json_string_value(cli_field(json_object_get(j, "key"), "fingerprint", NULL)) ?: "");
+    else
+        cli_print_json(ctx, j);
+    json_decref(j);
+    return CLI_EXIT_OK;
+}
+
+static int cmd_key_delete(cli_ctx *ctx, const cli_args *a)
+{
+    return delete_named(ctx, "/v1/keys/%s", "key", a->pos[0]);
+}
+
 static int cmd_image_list(cli_ctx *ctx, const cli_args *a)
 {
     static const char *const h[] = {"NAME", "SIZE", "OWNER", "PUBLIC", "BOOT", "VMS"};
@@ -628,6 +707,26 @@ static int cmd_image_build_starter(cli_ctx *ctx, const cli_args *a)
     json_t *o = json_is_object(json_object_get(j, "image")) ? json_object_get(j, "image") : j;
     const char *n = json_string_value(cli_field(o, "name", NULL));
     fprintf(ctx->out, "image %s is ready\n", n ? n : "starter");
+    json_decref(j);
+    return CLI_EXIT_OK;
+}
+
+static int cmd_image_build_debian(cli_ctx *ctx, const cli_args *a)
+{
+    const char *name = a->npos ? a->pos[0] : "debian-12";
+    if (!ctx->json)
+        fprintf(ctx->err, "building Debian 12 image %s on the server with debootstrap: several minutes the first "
+                          "time, a disk copy once its build is cached...\n", name);
+    json_t *body = json_pack("{s:s}", "name", name);
+    int rc;
+    json_t *j = cli_call(ctx, "POST", "/v1/images/build-debian", body, CLI_LONG_TIMEOUT_MS, &rc);
+    json_decref(body);
+    if (!j)
+        return rc;
+    if (ctx->json)
+        cli_print_json(ctx, j);
+    else
+        fprintf(ctx->out, "image %s is ready\n", name);
     json_decref(j);
     return CLI_EXIT_OK;
 }
@@ -973,6 +1072,8 @@ static const cli_opt vm_create_opts[] = {
     {"ha", "off|on|N", "restarted elsewhere when its host dies (on, the default: priority 0; N: 0-1000, highest first)"},
     {"stopped", NULL, "create it without starting it"},
     {"probe", "URL", "an HTTP probe measured every interval, e.g. http://:80/ (empty host: the VM's address)"},
+    {"ssh-key", "NAME", "give the guest this SSH key of yours (`yun key list`); repeat for more"},
+    {"user-data", "FILE", "cloud-init user-data for its first boot: #cloud-config or a #! script (docs/guests.md)"},
     WAIT_OPT,
     {"owner", "USER", "admin only: create the VM for this user"},
     {NULL, NULL, NULL}};
@@ -1059,6 +1160,11 @@ const cli_cmd cli_commands[] = {
     {"image", "delete", "NAME", 1, 1, "delete an image no VM uses", no_opts, cmd_image_delete},
     {"image", "build-starter", "", 0, 0, "build the \"starter\" image from Debian packages (admin; minutes)", no_opts,
      cmd_image_build_starter},
+    {"image", "build-debian", "[NAME]", 0, 1, "build a Debian 12 cloud image (cloud-init, sshd) with debootstrap (admin; "
+     "minutes)", no_opts, cmd_image_build_debian},
+    {"key", "list", "", 0, 0, "your SSH public keys (a VM created with --ssh-key gets them)", no_opts, cmd_key_list},
+    {"key", "add", "NAME FILE", 2, 2, "add an SSH public key from FILE (- reads standard input)", no_opts, cmd_key_add},
+    {"key", "delete", "NAME", 1, 1, "delete an SSH key (VMs given it keep it)", no_opts, cmd_key_delete},
     {"vm", "create", "NAME", 1, 1, "create and start a VM; says which host was chosen and why", vm_create_opts,
      cli_vm_create},
     {"vm", "list", "", 0, 0, "your VMs (all of them, for the admin)", vm_owner_opts, cli_vm_list},

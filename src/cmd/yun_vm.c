@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cmd/yun_cmds.h"
+#include "model/seed.h"
 #include "util/buf.h"
 #include "util/clock.h"
 #include "util/http_client.h"
@@ -273,6 +274,27 @@ int cli_vm_create(cli_ctx *ctx, const cli_args *a)
         json_object_set_new(body, "start", json_false());
     if (cli_opt_val(a, "probe")) /* monitoring: yund checks the URL */
         json_object_set_new(body, "probe", json_string(cli_opt_val(a, "probe")));
+    const char *keys[YUN_VM_MAX_SSH_KEYS + 1];
+    int nk = cli_opt_vals(a, "ssh-key", keys, YUN_VM_MAX_SSH_KEYS + 1);
+    if (nk) {
+        json_t *arr = json_array();
+        for (int i = 0; i < nk; i++)
+            json_array_append_new(arr, json_string(keys[i]));
+        json_object_set_new(body, "ssh_keys", arr); /* yund says which it does not know, or that there are too many */
+    }
+    if (cli_opt_val(a, "user-data")) {
+        yun_err e = YUN_ERR_INIT;
+        AUTOFREE char *ud = NULL;
+        size_t n = 0;
+        /* the server's rule, said before the upload (a binary file cannot even travel as JSON text) */
+        if (cli_read_text(ctx, cli_opt_val(a, "user-data"), YUN_USER_DATA_MAX, &ud, &n, &e) < 0 ||
+            model_user_data_check(ud, n, &e) < 0) {
+            json_decref(body);
+            yun_err_prefix(&e, "--user-data %s: ", cli_opt_val(a, "user-data"));
+            return cli_fail(ctx, &e);
+        }
+        json_object_set_new(body, "user_data", json_stringn(ud, n));
+    }
     AUTOFREE char *q = cli_owner_query(a);
     AUTOFREE char *path = xasprintf("/v1/vms%s", q);
     yun_err err = YUN_ERR_INIT;

@@ -102,6 +102,10 @@ int ctl_admission_check(ctl_ctx *ctx, yun_store *s, const yun_vm *vm, int64_t no
  * that has takes it: the VM waits there, scheduled, while the host is woken (choice's reason says so). Fills
  * vm (id, uuid, host) and choice, and wakes the agents. On failure nothing is written. */
 int ctl_vm_create(ctl_ctx *ctx, yun_store *s, const yun_user *owner, yun_vm *vm, sched_choice *choice, yun_err *err);
+/* ctl_vm_create, keeping user_data (n bytes, from ctl_seed_render; NULL: none) as the VM's cloud-init
+ * user-data in the same transaction: a failed create leaves neither. */
+int ctl_vm_create_seeded(ctl_ctx *ctx, yun_store *s, const yun_user *owner, yun_vm *vm, const char *user_data, size_t n,
+                         sched_choice *choice, yun_err *err);
 
 /* Changes what a user may change on a VM: vm->id names it, and its settable fields (model_vm_settable_copy)
  * are the new values; every other field is the store's row as it is now (an agent's report applied
@@ -314,6 +318,26 @@ int ctl_session_create(ctl_ctx *ctx, yun_store *s, const char *token_hash, int64
                        yun_err *err);
 int ctl_session_delete(ctl_ctx *ctx, yun_store *s, const char *token_hash, yun_err *err);
 int ctl_session_expire(ctl_ctx *ctx, yun_store *s, int64_t now_ms, int64_t *removed, yun_err *err);
+
+/* ---- SSH keys and seeds (ctl_key.c, src/model/seed.h) ---- */
+
+/* Adds owner's public key text as name (both checked: INVALID saying what is wrong; CONFLICT for a name
+ * taken). Fills out (may be NULL). */
+int ctl_key_add(ctl_ctx *ctx, yun_store *s, const yun_user *owner, const char *name, const char *text, yun_ssh_key *out,
+                yun_err *err);
+/* NOT_FOUND when owner has no key of that name. VMs made with it keep it (their seed was rendered at create). */
+int ctl_key_delete(ctl_ctx *ctx, yun_store *s, const yun_user *owner, const char *name, yun_err *err);
+
+/* What a new VM is given at first boot: the names of its owner's keys, and the user's own user-data. */
+typedef struct ctl_seed_req {
+    const char *const *keys;
+    size_t n_keys;
+    const char *user_data; /* NULL: none */
+    size_t user_data_len;
+} ctl_seed_req;
+/* The VM's user-data for req (NULL: no keys, no user-data), malloc'd; INVALID naming an unknown key (and how
+ * to list or add one), too many keys, user-data model_user_data_check refuses (TOO_LARGE when too big). */
+char *ctl_seed_render(yun_store *s, const yun_user *owner, const ctl_seed_req *req, yun_err *err);
 
 /* ---- images (ctl_image.c) ---- */
 

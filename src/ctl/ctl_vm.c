@@ -87,8 +87,8 @@ static int pick_sleeping(yun_store *s, const sched_host *hosts, size_t n, const 
 
 /* Under the sched lock: admission, name, quota and placement on one snapshot, then the write. The checks
  * keep the order they always had: the largest VM allowed and the threshold, the name, the quota, the room. */
-static int vm_create_locked(ctl_ctx *c, yun_store *s, const yun_user *owner, yun_vm *vm, sched_choice *choice,
-                            int64_t *wake, yun_err *err)
+static int vm_create_locked(ctl_ctx *c, yun_store *s, const yun_user *owner, yun_vm *vm, const char *user_data,
+                            size_t ud_len, sched_choice *choice, int64_t *wake, yun_err *err)
 {
     int64_t pct = 100;
     if (ctl_admission_limits(s, vm, &pct, err) < 0)
@@ -123,14 +123,24 @@ static int vm_create_locked(ctl_ctx *c, yun_store *s, const yun_user *owner, yun
     vm->error[0] = '\0';
     vm->started_ms = 0;
     int r = store_begin(s, err);
-    return ctl_tx_end(s, r == 0 ? store_vm_create(s, vm, err) : r, err);
+    if (r == 0)
+        r = store_vm_create(s, vm, err);
+    if (r == 0 && user_data)
+        r = store_seed_set(s, vm->uuid, user_data, ud_len, err);
+    return ctl_tx_end(s, r, err);
 }
 
 int ctl_vm_create(ctl_ctx *c, yun_store *s, const yun_user *owner, yun_vm *vm, sched_choice *choice, yun_err *err)
 {
+    return ctl_vm_create_seeded(c, s, owner, vm, NULL, 0, choice, err);
+}
+
+int ctl_vm_create_seeded(ctl_ctx *c, yun_store *s, const yun_user *owner, yun_vm *vm, const char *user_data, size_t n,
+                         sched_choice *choice, yun_err *err)
+{
     int64_t wake = 0;
     ctl_sched_lock(c, true);
-    int r = vm_create_locked(c, s, owner, vm, choice, &wake, err);
+    int r = vm_create_locked(c, s, owner, vm, user_data, n, choice, &wake, err);
     ctl_sched_lock(c, false);
     if (r < 0)
         return -1;

@@ -36,6 +36,7 @@ typedef struct hv_domain_spec {
     int cpu_shares;
     int cpu_cap;                           /* % of one core per vCPU, 0 = none */
     const char *disk_path;                 /* the VM's qcow2 overlay */
+    const char *seed_path;                 /* its cloud-init seed (hv_seed_write), a read-only vdb; NULL none */
     const char *kernel, *initrd, *cmdline; /* direct kernel boot when kernel != NULL and non-empty */
     const char *console_log;               /* serial console to this file */
     const char *accel;                     /* "kvm" or "tcg": the domain type, kvm or qemu */
@@ -211,6 +212,12 @@ int hv_disk_create_overlay(const char *base, const char *path, uint64_t size_mib
  * behind on failure. */
 int hv_disk_import(const char *src, const char *dest, const char *format, uint64_t *size_mib, yun_err *err);
 int hv_disk_remove(const char *path, yun_err *err); /* ok if absent */
+
+/* The VM's cloud-init NoCloud seed (src/model/seed.h) at path: an ISO 9660 image labelled cidata holding
+ * meta-data (instance-id uuid, local-hostname hostname), user_data as it is, and network-config (the NIC of
+ * MAC hv_mac_from_uuid(uuid) on DHCPv4). Made beside path with xorriso, then renamed over it: a domain
+ * running from the old file keeps it. 0644, like a disk. */
+int hv_seed_write(const char *path, const char *uuid, const char *hostname, const char *user_data, yun_err *err);
 
 
 /* ---- backups and snapshots (docs/backups.md) ----

@@ -128,6 +128,7 @@ char *hv_domain_xml(const hv_domain_spec *spec, yun_err *err)
                  {"owner", spec->owner},
                  {"description", spec->description},
                  {"disk path", spec->disk_path},
+                 {"seed path", spec->seed_path},
                  {"kernel path", spec->kernel},
                  {"initrd path", spec->initrd},
                  {"kernel command line", spec->cmdline},
@@ -235,6 +236,24 @@ char *hv_domain_xml(const hv_domain_spec *spec, yun_err *err)
         x_attr(&x, "dev", "vda");
         x_attr(&x, "bus", "virtio");
         x_end(&x);
+        x_end(&x);
+    }
+    /* The cloud-init seed: a second virtio disk, read-only, which any guest kernel with virtio_blk sees
+     * (cloud-init finds it by its label, cidata, whatever the bus) */
+    if (set(spec->seed_path)) {
+        x_start(&x, "disk");
+        x_attr(&x, "type", "file");
+        x_attr(&x, "device", "disk");
+        x_start(&x, "driver");
+        x_attr(&x, "name", "qemu");
+        x_attr(&x, "type", "raw");
+        x_end(&x);
+        x_empty(&x, "source", "file", spec->seed_path);
+        x_start(&x, "target");
+        x_attr(&x, "dev", "vdb");
+        x_attr(&x, "bus", "virtio");
+        x_end(&x);
+        x_empty(&x, "readonly", NULL, NULL);
         x_end(&x);
     }
     /* The NIC (hv_net.h): on yun's NAT network, on an operator's bridge, or else an unconnected tap (type

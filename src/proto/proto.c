@@ -423,6 +423,12 @@ static const jfield desired_fields[] = {
      .write = write_str,
      .doc = "the serial console's file, under vm_dir"},
     {.name = "image", .type = F_OBJECT, .sub = image_fields, .doc = "the image it boots"},
+    {.name = "user_data",
+     .type = F_STRING,
+     .off = offsetof(proto_desired, user_data),
+     .aux = offsetof(proto_desired, user_data_len),
+     .flags = JF_OMIT,
+     .doc = "here: its cloud-init user-data, for its seed disk; absent: no seed"},
     END,
 };
 
@@ -536,6 +542,11 @@ static const jfield answer_fields[] = {
     END,
 };
 
+void proto_desired_free(proto_desired *d)
+{
+    jfield_free(desired_fields, d);
+}
+
 json_t *proto_answer_encode(const proto_answer *a)
 {
     return jfield_write(answer_fields, a);
@@ -590,6 +601,8 @@ void proto_answer_free(proto_answer *a)
     for (size_t i = 0; i < a->n_jobs; i++)
         free(a->jobs[i].chain);
     free(a->jobs);
+    for (size_t i = 0; a->vms && i < a->n_vms; i++)
+        proto_desired_free(&a->vms[i]);
     free(a->vms);
     memset(a, 0, sizeof *a);
 }

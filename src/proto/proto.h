@@ -125,6 +125,10 @@ typedef struct proto_desired {
     char kernel[YUN_PATH_MAX];
     char initrd[YUN_PATH_MAX];
     char cmdline[1024];
+    /* (with a yund of schema 17) its cloud-init user-data (src/model/seed.h), owned; "" from an older yund:
+     * no seed disk. The agent makes the seed from it, the uuid and the name (hv_seed_write). */
+    char *user_data;
+    size_t user_data_len;
 } proto_desired;
 
 /* One backup file of a restore's chain, full first. */
@@ -188,6 +192,7 @@ json_t *proto_desired_encode(const proto_desired *d);
 /* j into d. INVALID saying what is wrong: a missing or malformed uuid or want, a path that is not absolute, a
  * string too long, a number of the wrong type. */
 int proto_desired_decode(const json_t *j, proto_desired *d, yun_err *err);
+void proto_desired_free(proto_desired *d); /* what decode allocated (user_data) */
 
 json_t *proto_answer_encode(const proto_answer *a);
 /* INVALID when j has no vms array; a VM that does not decode is left out (n_skipped, skipped) and the others

@@ -260,6 +260,31 @@ int store_session_expire(yun_store *s, int64_t now_ms, int64_t *removed, yun_err
     return s->ops->session_expire(s, now_ms, removed, err);
 }
 
+int store_key_create(yun_store *s, yun_ssh_key *k, yun_err *err)
+{
+    return need_str(k->name, "key name", err) ?: s->ops->key_create(s, k, err);
+}
+int store_key_get(yun_store *s, int64_t owner_id, const char *name, yun_ssh_key *out, yun_err *err)
+{
+    return need_str(name, "key name", err) ?: s->ops->key_get(s, owner_id, name, out, err);
+}
+int store_key_list(yun_store *s, int64_t owner_id, yun_ssh_key **out, size_t *n, yun_err *err)
+{
+    return s->ops->key_list(s, owner_id, out, n, err);
+}
+int store_key_delete(yun_store *s, int64_t owner_id, const char *name, yun_err *err)
+{
+    return need_str(name, "key name", err) ?: s->ops->key_delete(s, owner_id, name, err);
+}
+int store_seed_set(yun_store *s, const char *vm_uuid, const char *user_data, size_t n, yun_err *err)
+{
+    return need_str(vm_uuid, "VM UUID", err) ?: s->ops->seed_set(s, vm_uuid, user_data ? user_data : "", n, err);
+}
+int store_seed_get(yun_store *s, const char *vm_uuid, char **out, size_t *n, yun_err *err)
+{
+    return need_str(vm_uuid, "VM UUID", err) ?: s->ops->seed_get(s, vm_uuid, out, n, err);
+}
+
 int store_job_create(yun_store *s, yun_job *j, yun_err *err)
 {
     return s->ops->job_create(s, j, err);

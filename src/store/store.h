@@ -15,12 +15,13 @@
 #include <stdint.h>
 
 #include "model/model.h"
+#include "model/seed.h"
 
 typedef struct yun_store yun_store;
 
 /* The schema version this build writes. store_open migrates an older database forward (each migration
  * in its own transaction) and refuses a newer one with YUN_E_STORE and a message saying which versions. */
-#define STORE_SCHEMA_VERSION 16
+#define STORE_SCHEMA_VERSION 17
 
 /* path: a file name ("var/yun.db"), or "sqlite:PATH", or ":memory:" for tests. The file is created when absent
  * and migrated to STORE_SCHEMA_VERSION; its directory must exist. A file that is not a yun database is refused. */
@@ -121,6 +122,18 @@ int store_session_delete_user(yun_store *s, int64_t user_id, yun_err *err); /* l
 /* Deletes the sessions expired at now_ms; *removed (may be NULL) says how many. */
 int store_session_expire(yun_store *s, int64_t now_ms, int64_t *removed, yun_err *err);
 
+
+/* ---- SSH keys and seeds (schema 17; src/model/seed.h) ---- */
+/* Adds k (validated; owner_id, name, pubkey and fingerprint set); fills id and created_ms. CONFLICT when the
+ * owner has a key of that name. */
+int store_key_create(yun_store *s, yun_ssh_key *k, yun_err *err);
+int store_key_get(yun_store *s, int64_t owner_id, const char *name, yun_ssh_key *out, yun_err *err);
+int store_key_list(yun_store *s, int64_t owner_id, yun_ssh_key **out, size_t *n, yun_err *err); /* by name */
+int store_key_delete(yun_store *s, int64_t owner_id, const char *name, yun_err *err); /* NOT_FOUND when none */
+/* A VM's user-data (n bytes), kept with the VM and gone with it; NOT_FOUND for a VM made without one. get
+ * hands a malloc'd, NUL-terminated copy. */
+int store_seed_set(yun_store *s, const char *vm_uuid, const char *user_data, size_t n, yun_err *err);
+int store_seed_get(yun_store *s, const char *vm_uuid, char **out, size_t *n, yun_err *err);
 
 /* Jobs (schema 12): backups, snapshots, reverts, restores (model.h's yun_job). create fills id and created_ms;
  * update writes every field but id, kind, owner and VM by id; a job's VM may be gone (a backup outlives it). */

@@ -55,6 +55,13 @@ typedef struct store_ops {
     int (*decision_add)(yun_store *s, yun_decision *d, yun_err *err);
     int (*decision_list)(yun_store *s, size_t max, yun_decision **out, size_t *n, yun_err *err);
 
+    int (*key_create)(yun_store *s, yun_ssh_key *k, yun_err *err);
+    int (*key_get)(yun_store *s, int64_t owner_id, const char *name, yun_ssh_key *out, yun_err *err);
+    int (*key_list)(yun_store *s, int64_t owner_id, yun_ssh_key **out, size_t *n, yun_err *err);
+    int (*key_delete)(yun_store *s, int64_t owner_id, const char *name, yun_err *err);
+    int (*seed_set)(yun_store *s, const char *vm_uuid, const char *user_data, size_t n, yun_err *err);
+    int (*seed_get)(yun_store *s, const char *vm_uuid, char **out, size_t *n, yun_err *err);
+
     int (*job_create)(yun_store *s, yun_job *j, yun_err *err);
     int (*job_get)(yun_store *s, int64_t id, yun_job *out, yun_err *err);
     int (*job_list)(yun_store *s, const store_job_filter *f, yun_job **out, size_t *n, yun_err *err);

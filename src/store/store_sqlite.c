@@ -193,6 +193,19 @@ static const char *const migrations[] = {
     " created_ms INTEGER NOT NULL);"
     "CREATE INDEX host_keys_join ON host_keys (join_hash) WHERE join_hash <> '';"
     "CREATE INDEX host_keys_cred ON host_keys (cred_hash) WHERE cred_hash <> '';",
+    /* 16 -> 17: users' SSH public keys, and each VM's cloud-init user-data as rendered at its create (the keys
+     * it was given, as they were then, and the user's own user-data: src/model/seed.h) */
+    "CREATE TABLE ssh_keys ("
+    " id INTEGER PRIMARY KEY,"
+    " owner_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    " name TEXT NOT NULL,"
+    " pubkey TEXT NOT NULL,"
+    " fingerprint TEXT NOT NULL,"
+    " created_ms INTEGER NOT NULL,"
+    " UNIQUE (owner_id, name));"
+    "CREATE TABLE seeds ("
+    " vm_uuid TEXT PRIMARY KEY REFERENCES vms(uuid) ON DELETE CASCADE,"
+    " user_data BLOB NOT NULL);",
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
                "one migration per schema version: bump STORE_SCHEMA_VERSION with each new migration");
@@ -1385,12 +1398,9 @@ static int sq_decision_list(yun_store *s, size_t max, yun_decision **out, size_t
     return GET_ALL(q, st, read_decision, out, n, "dispatcher decisions", err);
 }
 
-/* ---- jobs (schema 12) ----
- * Statements of their own, prepared per call: jobs are asked for a few times per agent pass at most, and
- * keeping them apart from the statement table keeps this schema step one self-contained block. */
-#define JOB_COLS                                                                                                       \
-    "id, kind, state, owner_id, vm_uuid, vm_name, host_id, parent_id, incremental, name, path, bytes, sha256, "      \
-    "memory, image_id, cpus, mem_mib, disk_mib, note, error, created_ms, done_ms, duration_ms, pause_ms, start_after"
+/* ---- SSH keys and seeds (schema 17) ----
+ * Statements prepared per call, like jobs': keys change rarely, and a seed is read once per VM an agent starts. */
+#define KEY_COLS "id, owner_id, name, pubkey, fingerprint, created_ms"
 
 static void finalize_stmtp(sqlite3_stmt **p)
 {
@@ -1407,6 +1417,133 @@ static sqlite3_stmt *job_prepare(sq_store *q, const char *text, yun_err *err)
     }
     return st;
 }
+
+static int read_key(sqlite3_stmt *st, yun_ssh_key *k, yun_err *err)
+{
+    (void)err;
+    memset(k, 0, sizeof *k);
+    k->id = sqlite3_column_int64(st, 0);
+    k->owner_id = sqlite3_column_int64(st, 1);
+    COL_FIELD(st, 2, k->name);
+    COL_FIELD(st, 3, k->pubkey);
+    COL_FIELD(st, 4, k->fingerprint);
+    k->created_ms = sqlite3_column_int64(st, 5);
+    return 0;
+}
+
+static int sq_key_create(yun_store *s, yun_ssh_key *k, yun_err *err)
+{
+    sq_store *q = SQ(s);
+    AUTOFINAL sqlite3_stmt *st = job_prepare(
+        q, "INSERT INTO ssh_keys (" KEY_COLS ") VALUES (NULL, ?1, ?2, ?3, ?4, ?5) RETURNING id", err);
+    if (!st)
+        return -1;
+    if (!k->created_ms)
+        k->created_ms = yun_now_ms();
+    sqlite3_bind_int64(st, 1, k->owner_id);
+    BIND_FIELD(st, 2, k->name);
+    BIND_FIELD(st, 3, k->pubkey);
+    BIND_FIELD(st, 4, k->fingerprint);
+    sqlite3_bind_int64(st, 5, k->created_ms);
+    int rc = step(q, st, true);
+    if (rc == SQLITE_CONSTRAINT_UNIQUE)
+        return yun_err_set(err, YUN_E_CONFLICT, "you already have an SSH key named \"%s\": pick another name, or "
+                           "delete that one first", k->name);
+    if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+        return yun_err_set(err, YUN_E_NOT_FOUND, "user %lld not found", (long long)k->owner_id);
+    if (rc != SQLITE_ROW)
+        return db_fail(q, err, "adding SSH key %s", k->name);
+    k->id = sqlite3_column_int64(st, 0);
+    return 0;
+}
+
+static int sq_key_get(yun_store *s, int64_t owner_id, const char *name, yun_ssh_key *out, yun_err *err)
+{
+    sq_store *q = SQ(s);
+    AUTOFINAL sqlite3_stmt *st =
+        job_prepare(q, "SELECT " KEY_COLS " FROM ssh_keys WHERE owner_id = ?1 AND name = ?2", err);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, owner_id);
+    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    char what[YUN_NAME_MAX + 16];
+    snprintf(what, sizeof what, "SSH key %s", name);
+    return get_one(q, st, (read_fn)read_key, out, what, err);
+}
+
+static int sq_key_list(yun_store *s, int64_t owner_id, yun_ssh_key **out, size_t *n, yun_err *err)
+{
+    sq_store *q = SQ(s);
+    AUTOFINAL sqlite3_stmt *st =
+        job_prepare(q, "SELECT " KEY_COLS " FROM ssh_keys WHERE owner_id = ?1 ORDER BY name", err);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, owner_id);
+    return GET_ALL(q, st, read_key, out, n, "SSH keys", err);
+}
+
+static int sq_key_delete(yun_store *s, int64_t owner_id, const char *name, yun_err *err)
+{
+    sq_store *q = SQ(s);
+    AUTOFINAL sqlite3_stmt *st = job_prepare(q, "DELETE FROM ssh_keys WHERE owner_id = ?1 AND name = ?2", err);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, owner_id);
+    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    if (step(q, st, true) != SQLITE_DONE)
+        return db_fail(q, err, "deleting SSH key %s", name);
+    if (sqlite3_changes(q->db) == 0)
+        return yun_err_set(err, YUN_E_NOT_FOUND, "no SSH key named %s: yun key list shows yours", name);
+    return 0;
+}
+
+static int sq_seed_set(yun_store *s, const char *vm_uuid, const char *user_data, size_t n, yun_err *err)
+{
+    sq_store *q = SQ(s);
+    AUTOFINAL sqlite3_stmt *st = job_prepare(
+        q, "INSERT INTO seeds (vm_uuid, user_data) VALUES (?1, ?2) "
+           "ON CONFLICT (vm_uuid) DO UPDATE SET user_data = excluded.user_data", err);
+    if (!st)
+        return -1;
+    sqlite3_bind_text(st, 1, vm_uuid, -1, SQLITE_STATIC);
+    sqlite3_bind_blob64(st, 2, user_data, n, SQLITE_STATIC);
+    int rc = step(q, st, true);
+    if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+        return yun_err_set(err, YUN_E_NOT_FOUND, "VM %s not found: no seed to keep", vm_uuid);
+    if (rc != SQLITE_DONE)
+        return db_fail(q, err, "writing the seed of VM %s", vm_uuid);
+    return 0;
+}
+
+static int sq_seed_get(yun_store *s, const char *vm_uuid, char **out, size_t *n, yun_err *err)
+{
+    sq_store *q = SQ(s);
+    AUTOFINAL sqlite3_stmt *st = job_prepare(q, "SELECT user_data FROM seeds WHERE vm_uuid = ?1", err);
+    if (!st)
+        return -1;
+    sqlite3_bind_text(st, 1, vm_uuid, -1, SQLITE_STATIC);
+    int rc = step(q, st, true);
+    if (rc == SQLITE_DONE)
+        return yun_err_set(err, YUN_E_NOT_FOUND, "no seed stored for VM %s", vm_uuid);
+    if (rc != SQLITE_ROW)
+        return db_fail(q, err, "reading the seed of VM %s", vm_uuid);
+    size_t len = (size_t)sqlite3_column_bytes(st, 0);
+    char *buf = xmalloc(len + 1);
+    if (len)
+        memcpy(buf, sqlite3_column_blob(st, 0), len);
+    buf[len] = '\0';
+    *out = buf;
+    *n = len;
+    return 0;
+}
+
+/* ---- jobs (schema 12) ----
+ * Statements of their own, prepared per call: jobs are asked for a few times per agent pass at most, and
+ * keeping them apart from the statement table keeps this schema step one self-contained block. */
+#define JOB_COLS                                                                                                       \
+    "id, kind, state, owner_id, vm_uuid, vm_name, host_id, parent_id, incremental, name, path, bytes, sha256, "      \
+    "memory, image_id, cpus, mem_mib, disk_mib, note, error, created_ms, done_ms, duration_ms, pause_ms, start_after"
+
 
 static int read_job(sqlite3_stmt *st, yun_job *j, yun_err *err)
 {
@@ -1868,6 +2005,12 @@ static const store_ops sqlite_ops = {
     .session_expire = sq_session_expire,
     .decision_add = sq_decision_add,
     .decision_list = sq_decision_list,
+    .key_create = sq_key_create,
+    .key_get = sq_key_get,
+    .key_list = sq_key_list,
+    .key_delete = sq_key_delete,
+    .seed_set = sq_seed_set,
+    .seed_get = sq_seed_get,
     .job_create = sq_job_create,
     .job_get = sq_job_get,
     .job_list = sq_job_list,

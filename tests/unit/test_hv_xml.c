@@ -403,12 +403,45 @@ static void test_meta_parse(void **state)
     assert_int_equal(hv_meta_parse("<domain><vm><uuid>u</uuid></vm></domain>", uuid, sizeof uuid, NULL, 0), 0);
 }
 
+/* The cloud-init seed: a read-only raw virtio disk after the VM's own, only when there is one */
+static void test_seed_disk(void **state)
+{
+    (void)state;
+    hv_domain_spec s = base_spec();
+    yun_err err = YUN_ERR_INIT;
+    char *xml = hv_domain_xml(&s, &err);
+    assert_non_null(xml);
+    xmlDocPtr doc = parse(xml);
+    assert_int_equal((int)xp_count(doc, "/domain/devices/disk"), 1);
+    xmlFreeDoc(doc);
+    free(xml);
+    s.seed_path = "/var/lib/yun/vms/web1.seed.iso";
+    xml = hv_domain_xml(&s, &err);
+    assert_non_null(xml);
+    doc = parse(xml);
+    assert_int_equal((int)xp_count(doc, "/domain/devices/disk"), 2);
+    assert_xp(doc, "/domain/devices/disk[target/@dev='vdb']/source/@file", "/var/lib/yun/vms/web1.seed.iso");
+    assert_xp(doc, "/domain/devices/disk[target/@dev='vdb']/driver/@type", "raw");
+    assert_xp(doc, "/domain/devices/disk[target/@dev='vdb']/target/@bus", "virtio");
+    assert_int_equal((int)xp_count(doc, "/domain/devices/disk[target/@dev='vdb']/readonly"), 1);
+    assert_int_equal((int)xp_count(doc, "/domain/devices/disk[target/@dev='vda']/readonly"), 0);
+    xmlFreeDoc(doc);
+    free(xml);
+    s.seed_path = "/x/a'b<c.iso"; /* escaped like every path, never pasted */
+    xml = hv_domain_xml(&s, &err);
+    assert_non_null(xml);
+    doc = parse(xml);
+    assert_xp(doc, "/domain/devices/disk[target/@dev='vdb']/source/@file", "/x/a'b<c.iso");
+    xmlFreeDoc(doc);
+    free(xml);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_full_domain), cmocka_unit_test(test_interface),     cmocka_unit_test(test_kvm_and_no_cap),
         cmocka_unit_test(test_escaping),    cmocka_unit_test(test_invalid_specs), cmocka_unit_test(test_meta_parse),
-        cmocka_unit_test(test_vnc_listen),  cmocka_unit_test(test_tcg_tb_cache),
+        cmocka_unit_test(test_vnc_listen),  cmocka_unit_test(test_tcg_tb_cache),  cmocka_unit_test(test_seed_disk),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     xmlCleanupParser();

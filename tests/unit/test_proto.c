@@ -42,7 +42,20 @@ static proto_desired full(bool here)
     snprintf(d.kernel, sizeof d.kernel, "/var/lib/yun/images/vmlinuz");
     snprintf(d.initrd, sizeof d.initrd, "/var/lib/yun/images/initrd.img");
     snprintf(d.cmdline, sizeof d.cmdline, "console=ttyS0");
+    if (here) {
+        d.user_data = (char *)"#cloud-config\nssh_authorized_keys:\n  - \"ssh-ed25519 AAAA a\\\"b\"\n";
+        d.user_data_len = strlen(d.user_data);
+    }
     return d;
+}
+
+/* Every field bit for bit up to the owned user-data (both were zeroed first), then its text. */
+static void assert_desired_equal(const proto_desired *a, const proto_desired *b)
+{
+    assert_memory_equal(a, b, offsetof(proto_desired, user_data));
+    assert_int_equal(a->user_data_len, b->user_data_len);
+    if (a->user_data_len)
+        assert_memory_equal(a->user_data, b->user_data, a->user_data_len);
 }
 
 static void test_round_trip(void **state)
@@ -56,7 +69,8 @@ static void test_round_trip(void **state)
         yun_err err = YUN_ERR_INIT;
         assert_int_equal(proto_desired_decode(j, &b, &err), 0);
         json_decref(j);
-        assert_memory_equal(&a, &b, sizeof a); /* every field, bit for bit (both were zeroed first) */
+        assert_desired_equal(&a, &b);
+        proto_desired_free(&b);
     }
 }
 
@@ -71,15 +85,19 @@ static void test_older_and_newer_peers(void **state)
     assert_true(d.here);
     assert_int_equal(d.want, YUN_WANT_STOPPED);
     assert_string_equal(d.disk, "");
+    assert_int_equal(d.user_data_len, 0); /* no seed */
+    proto_desired_free(&d);
     json_decref(j);
     /* a newer one adds a field: taken, ignored */
     j = json_pack("{s:s, s:s, s:s}", "uuid", U1, "want", "running", "gpu", "none");
     assert_int_equal(proto_desired_decode(j, &d, &err), 0);
+    proto_desired_free(&d);
     json_decref(j);
     /* incoming only when here */
     j = json_pack("{s:s, s:s, s:b, s:b}", "uuid", U1, "want", "running", "here", 0, "incoming", 1);
     assert_int_equal(proto_desired_decode(j, &d, &err), 0);
     assert_false(d.incoming);
+    proto_desired_free(&d);
     json_decref(j);
 }
 
@@ -236,7 +254,8 @@ static void test_register_and_answer(void **state)
     assert_int_equal(a2.n_vms, 2);
     assert_int_equal(a2.n_skipped, 1);
     assert_non_null(strstr(a2.skipped, "malformed uuid"));
-    assert_memory_equal(&a2.vms[1], &d[1], sizeof d[1]);
+    assert_desired_equal(&a2.vms[1], &d[1]);
+    assert_desired_equal(&a2.vms[0], &d[0]);
     proto_answer_free(&a2);
     j = json_pack("{s:[]}", "vms"); /* a yund without long-poll */
     assert_int_equal(proto_answer_decode(j, &a2, &err), 0);

@@ -852,6 +852,62 @@ static void test_decisions(void **state)
     store_close(s);
 }
 
+/* SSH keys and seeds (schema 17): keys per owner by name (a name taken twice is a conflict, another owner
+ * may use it), listed by name, deleted; a VM's seed kept whole and gone with its VM. */
+static void test_keys_seeds(void **state)
+{
+    (void)state;
+    yun_store *s = mem_store();
+    yun_err err = YUN_ERR_INIT;
+    int64_t alice = add_user(s, "alice"), bob = add_user(s, "bob");
+    yun_ssh_key k = {.owner_id = alice};
+    snprintf(k.name, sizeof k.name, "laptop");
+    snprintf(k.pubkey, sizeof k.pubkey, "ssh-ed25519 AAAA x");
+    snprintf(k.fingerprint, sizeof k.fingerprint, "SHA256:x");
+    assert_int_equal(store_key_create(s, &k, &err), 0);
+    assert_true(k.id > 0 && k.created_ms > 0);
+    yun_ssh_key dup = k;
+    assert_int_equal(store_key_create(s, &dup, &err), -1);
+    assert_int_equal(err.code, YUN_E_CONFLICT);
+    dup.owner_id = bob;
+    assert_int_equal(store_key_create(s, &dup, &err), 0);
+    yun_ssh_key k2 = k;
+    snprintf(k2.name, sizeof k2.name, "desk");
+    assert_int_equal(store_key_create(s, &k2, &err), 0);
+    yun_ssh_key g;
+    assert_int_equal(store_key_get(s, alice, "laptop", &g, &err), 0);
+    assert_memory_equal(&g, &k, sizeof g);
+    yun_ssh_key *list = NULL;
+    size_t n = 0;
+    assert_int_equal(store_key_list(s, alice, &list, &n, &err), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(list[0].name, "desk");
+    assert_string_equal(list[1].name, "laptop");
+    free(list);
+    assert_int_equal(store_key_delete(s, alice, "laptop", &err), 0);
+    assert_int_equal(store_key_delete(s, alice, "laptop", &err), -1);
+    assert_int_equal(err.code, YUN_E_NOT_FOUND);
+    assert_int_equal(store_key_get(s, bob, "laptop", &g, &err), 0); /* bob's is his own */
+
+    yun_vm vm = vm_of(alice, "web1", 1, 128, 1024);
+    assert_int_equal(store_vm_create(s, &vm, &err), 0);
+    char *data = NULL;
+    assert_int_equal(store_seed_get(s, vm.uuid, &data, &n, &err), -1);
+    assert_int_equal(err.code, YUN_E_NOT_FOUND);
+    const char ud[] = "#cloud-config\nssh_authorized_keys: []\n";
+    assert_int_equal(store_seed_set(s, vm.uuid, ud, sizeof ud - 1, &err), 0);
+    assert_int_equal(store_seed_get(s, vm.uuid, &data, &n, &err), 0);
+    assert_int_equal(n, sizeof ud - 1);
+    assert_string_equal(data, ud);
+    free(data);
+    assert_int_equal(store_seed_set(s, "00000000-0000-0000-0000-00000000dead", ud, 3, &err), -1);
+    assert_int_equal(err.code, YUN_E_NOT_FOUND);
+    assert_int_equal(store_vm_delete(s, vm.id, &err), 0);
+    assert_int_equal(store_seed_get(s, vm.uuid, &data, &n, &err), -1);
+    assert_int_equal(err.code, YUN_E_NOT_FOUND);
+    store_close(s);
+}
+
 static void test_console(void **state)
 {
     (void)state;
@@ -1139,6 +1195,7 @@ static const char *const downgrade[] = {
     [14] = "SELECT 1;", /* a no-op, landed as such */
     [15] = "SELECT 1;", /* a no-op, landed as such */
     [16] = "DROP TABLE host_keys;",
+    [17] = "DROP TABLE ssh_keys; DROP TABLE seeds;",
 };
 
 /* Takes the file at path (today's schema) back to version v. */
@@ -1363,6 +1420,7 @@ int main(void)
         cmocka_unit_test(test_usage),
         cmocka_unit_test(test_settings),
         cmocka_unit_test(test_console),
+        cmocka_unit_test(test_keys_seeds),
         cmocka_unit_test(test_decisions),
         cmocka_unit_test_setup_teardown(test_jobs, tmp_setup, tmp_teardown),
         cmocka_unit_test(test_transactions),

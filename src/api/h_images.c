@@ -52,7 +52,13 @@ static void write_image(api_req *rq, yun_buf *b, const yun_image *img, const cha
 {
     buf_puts(b, "{");
     jw_kint(b, "id", img->id);
+    char base[YUN_NAME_MAX];
+    int64_t version = 0;
+    if (model_image_ref_parse(img->name, base, &version, NULL) < 0) /* a name from before versions: itself */
+        snprintf(base, sizeof base, "%s", img->name);
     jw_kstr(b, "name", img->name);
+    jw_kstr(b, "base", base);
+    jw_kint(b, "version", version ? version : 1);
     jw_kstr(b, "owner", owner);
     jw_kbool(b, "public", img->is_public);
     jw_kint(b, "size_mib", (long long)img->size_mib);
@@ -138,9 +144,10 @@ static int name_free(api_req *rq, const char *name, yun_err *err)
 {
     yun_image old;
     yun_err e = YUN_ERR_INIT;
-    if (store_image_get_by_name(rq->store, name, &old, &e) == 0)
-        return yun_err_set(err, YUN_E_CONFLICT, "an image named %s exists already: pick another name, or delete it",
-                           name);
+    /* any version of it: a name's versions are one owner's (docs/images.md) */
+    if (ctl_image_newest(rq->store, name, &old, &e) == 0)
+        return yun_err_set(err, YUN_E_CONFLICT,
+                           "an image named %s exists already (%s): pick another name, or delete it", name, old.name);
     if (!yun_err_not_found(&e)) {
         *err = e;
         return -1;
@@ -244,7 +251,9 @@ int h_image_delete(api_req *rq, api_resp *rs, yun_err *err)
     if (image_users(rq, img.id, &count, users, sizeof users, err) < 0)
         return -1;
     if (count)
-        return yun_err_set(err, YUN_E_CONFLICT, "image %s is used by %zu VM%s (%s%s): delete them first", img.name,
+        return yun_err_set(err, YUN_E_CONFLICT, "image %s is used by %zu VM%s (%s%s), and a VM keeps the image version it was made from: delete "
+                               "them first",
+                           img.name,
                            count, count == 1 ? "" : "s", users, count > 3 ? ", ..." : "");
     if (ctl_image_delete(rq->ctl, rq->store, img.id, err) < 0)
         return -1;

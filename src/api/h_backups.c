@@ -1,8 +1,7 @@
-/* h_backups.c: backups, snapshots and restores (docs/backups.md), images made from VMs (docs/images.md),
- * and the controller's own state
- * (GET /v1/admin/backup). Each change is one ctl call; the agent of the VM's host does the work, and
- * GET /v1/jobs/{id} tells how it goes. Verify and export read the backup store themselves: it is a folder
- * yund sees at the same path as the hosts (setting backup.dir). */
+/* h_backups.c: backups, snapshots and restores (docs/backups.md), images made from VMs (docs/api.md, "Images
+ * from VMs"), and the controller's own state (GET /v1/admin/backup). Each change is one ctl call; the agent of
+ * the VM's host does the work, and GET /v1/jobs/{id} tells how it goes. Verify and export read the backup store
+ * themselves: it is a folder yund sees at the same path as the hosts (setting backup.dir). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>

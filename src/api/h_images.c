@@ -144,7 +144,7 @@ static int name_free(api_req *rq, const char *name, yun_err *err)
 {
     yun_image old;
     yun_err e = YUN_ERR_INIT;
-    /* any version of it: a name's versions are one owner's (docs/images.md) */
+    /* any version of it: a name's versions are one owner's (docs/api.md, "Images from VMs") */
     if (ctl_image_newest(rq->store, name, &old, &e) == 0)
         return yun_err_set(err, YUN_E_CONFLICT,
                            "an image named %s exists already (%s): pick another name, or delete it", name, old.name);
@@ -217,10 +217,27 @@ static int rm_one(const char *path, const struct stat *st, int flag, struct FTW 
     return 0;
 }
 
-/* Removes an image's files: its disk, and, for a built image (kernel and initrd in a folder of their own
- * under images/), that whole folder. */
-static void image_files_remove(const api_shared *sh, const yun_image *img)
+/* Whether an image of imgs other than skip has a file in folder dir. */
+static bool folder_used(const yun_image *imgs, size_t n, int64_t skip, const char *dir)
 {
+    size_t l = strlen(dir);
+    for (size_t i = 0; i < n; i++) {
+        if (imgs[i].id == skip)
+            continue;
+        const char *files[] = {imgs[i].path, imgs[i].kernel, imgs[i].initrd};
+        for (size_t k = 0; k < 3; k++)
+            if (!strncmp(files[k], dir, l) && files[k][l] == '/')
+                return true;
+    }
+    return false;
+}
+
+/* Removes an image's files (its row already gone): its disk, and, for a built image (kernel and initrd in a
+ * folder of their own under images/), that whole folder, unless another image still boots that kernel (an
+ * image made from a VM keeps its VM's kernel: docs/api.md, "Images from VMs"). */
+static void image_files_remove(api_req *rq, const yun_image *img)
+{
+    const api_shared *sh = rq->sh;
     if (img->path[0] && unlink(img->path) < 0 && errno != ENOENT)
         log_warn("removing %s: %s", img->path, strerror(errno));
     if (!img->kernel[0])
@@ -234,6 +251,15 @@ static void image_files_remove(const api_shared *sh, const yun_image *img)
     size_t n = strlen(sh->image_dir);
     /* only a folder directly below images/: never anything the operator pointed an image at elsewhere */
     if (strncmp(dir, sh->image_dir, n) || dir[n] != '/' || strchr(dir + n + 1, '/') || dir[n + 1] == '.')
+        return;
+    AUTOFREE yun_image *imgs = NULL;
+    size_t ni = 0;
+    yun_err e = YUN_ERR_INIT;
+    if (store_image_list(rq->store, &imgs, &ni, &e) < 0) {
+        log_warn("image %s: %s; %s is kept", img->name, e.msg, dir);
+        return;
+    }
+    if (folder_used(imgs, ni, img->id, dir))
         return;
     nftw(dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
 }
@@ -251,13 +277,14 @@ int h_image_delete(api_req *rq, api_resp *rs, yun_err *err)
     if (image_users(rq, img.id, &count, users, sizeof users, err) < 0)
         return -1;
     if (count)
-        return yun_err_set(err, YUN_E_CONFLICT, "image %s is used by %zu VM%s (%s%s), and a VM keeps the image version it was made from: delete "
-                               "them first",
+        return yun_err_set(err, YUN_E_CONFLICT,
+                           "image %s is used by %zu VM%s (%s%s), and a VM keeps the image version it was made from: "
+                           "delete them first",
                            img.name,
                            count, count == 1 ? "" : "s", users, count > 3 ? ", ..." : "");
     if (ctl_image_delete(rq->ctl, rq->store, img.id, err) < 0)
         return -1;
-    image_files_remove(rq->sh, &img);
+    image_files_remove(rq, &img);
     log_info("image %s deleted by %s", img.name, rq->user.name);
     rs->status = 204;
     return 0;
@@ -412,7 +439,7 @@ int h_image_build_starter(api_req *rq, api_resp *rs, yun_err *err)
     if (ctl_image_replace(rq->ctl, rq->store, have_old ? old.id : 0, &img, err) < 0)
         goto fail;
     if (have_old)
-        image_files_remove(sh, &old);
+        image_files_remove(rq, &old);
     log_info("image starter built in %.1f s: %s", yun_mono_s() - t0, dir);
     return image_respond(rq, rs, 201, &img, err);
 fail:

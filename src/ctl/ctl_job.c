@@ -298,7 +298,7 @@ int ctl_vm_snapshot_delete(ctl_ctx *c, yun_store *s, int64_t vm_id, const char *
     return snapshot_act(c, s, vm_id, name, YUN_JOB_SNAPSHOT_DELETE, out, err);
 }
 
-/* ---- templates: images made from VMs (docs/images.md) ---- */
+/* ---- templates: images made from VMs (docs/api.md, "Images from VMs") ---- */
 
 static int template_locked(ctl_ctx *c, yun_store *s, const yun_user *by, int64_t vm_id, const char *name,
                            bool is_public, yun_job *out, yun_err *err)
@@ -350,8 +350,8 @@ static int template_locked(ctl_ctx *c, yun_store *s, const yun_user *by, int64_t
     if (model_image_version_name(name, version, out->name, err) < 0 || store_job_create(s, out, err) < 0)
         return -1;
     /* no ':' in the file's name: qemu-img would read "tpl:2" as a protocol */
-    snprintf(out->path, sizeof out->path, "%s/%s-v%lld-job%lld.qcow2", ctl_image_dir(c), name, (long long)version,
-             (long long)out->id);
+    snprintf(out->path, sizeof out->path, "%s/templates/%s-v%lld-job%lld.qcow2", ctl_image_dir(c), name,
+             (long long)version, (long long)out->id);
     return store_job_update(s, out, err);
 }
 
@@ -609,6 +609,10 @@ int ctl_jobs_apply(yun_store *s, int64_t host_id, const proto_report *r, int64_t
             *err = e;
             return -1;
         }
+        if (j.host_id == host_id && j.kind == YUN_JOB_TEMPLATE && j.state == YUN_JOB_FAILED &&
+            v->state == YUN_JOB_DONE && j.path[0] && unlink(j.path) == 0)
+            log_warn("template %lld: its agent finished after yund gave up on it (%s): %s removed", (long long)j.id,
+                     j.error, j.path);
         if (j.host_id != host_id || (j.state != YUN_JOB_PENDING && j.state != YUN_JOB_RUNNING))
             continue; /* another host's, or over: a resent verdict changes nothing */
         if (v->state == YUN_JOB_RUNNING) {

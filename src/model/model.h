@@ -213,7 +213,7 @@ int model_host_state_parse(const char *s);
 /* Checks a user, VM or image name against [a-z0-9][a-z0-9-]{0,62}. what names the field. */
 int model_name_validate(const char *name, const char *what, yun_err *err);
 
-/* ---- image versions (docs/images.md, "Versions") ----
+/* ---- image versions (docs/api.md, "Images from VMs") ----
  * Version 1 of image NAME is named NAME; version k > 1 is named NAME:k. A reference is NAME (the newest
  * version) or NAME:k (that one). */
 #define YUN_IMAGE_VERSION_MAX 99999
@@ -259,7 +259,7 @@ typedef enum {
     YUN_JOB_REVERT,
     YUN_JOB_SNAPSHOT_DELETE,
     YUN_JOB_RESTORE,
-    YUN_JOB_TEMPLATE, /* an image made from a stopped VM's disk (docs/images.md) */
+    YUN_JOB_TEMPLATE, /* an image made from a stopped VM's disk (docs/api.md, "Images from VMs") */
 } yun_job_kind;
 typedef enum { YUN_JOB_PENDING, YUN_JOB_RUNNING, YUN_JOB_DONE, YUN_JOB_FAILED } yun_job_state;
 #define YUN_SHA256_HEX 65

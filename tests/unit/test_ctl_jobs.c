@@ -398,7 +398,7 @@ static void test_template_versions(void **state)
     assert_string_equal(t1.name, "tpl");
     assert_int_equal(t1.kind, YUN_JOB_TEMPLATE);
     char path[256];
-    snprintf(path, sizeof path, "/srv/images/tpl-v1-job%lld.qcow2", (long long)t1.id);
+    snprintf(path, sizeof path, "/srv/images/templates/tpl-v1-job%lld.qcow2", (long long)t1.id);
     assert_string_equal(t1.path, path);
     /* the same name again while it is made: refused, naming the job */
     yun_vm other = fx_running(f, "db", 1, 128, f->h1);

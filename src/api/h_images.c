@@ -145,7 +145,7 @@ static int name_free(api_req *rq, const char *name, yun_err *err)
     yun_image old;
     yun_err e = YUN_ERR_INIT;
     /* any version of it: a name's versions are one owner's (docs/api.md, "Images from VMs") */
-    if (ctl_image_newest(rq->store, name, &old, &e) == 0)
+    if (ctl_image_newest(rq->store, name, &old, NULL, &e) == 0)
         return yun_err_set(err, YUN_E_CONFLICT,
                            "an image named %s exists already (%s): pick another name, or delete it", name, old.name);
     if (!yun_err_not_found(&e)) {
@@ -269,6 +269,16 @@ int h_image_delete(api_req *rq, api_resp *rs, yun_err *err)
     yun_image img;
     if (api_image_resolve(rq, rq->params[0], &img, err) < 0)
         return -1;
+    /* "tpl" means the newest to boot, but a delete takes the one named: with versions, which is not a guess */
+    size_t versions = 0;
+    yun_image newest;
+    yun_err e = YUN_ERR_INIT;
+    if (!strchr(rq->params[0], ':') && ctl_image_newest(rq->store, rq->params[0], &newest, &versions, &e) == 0 &&
+        versions > 1)
+        return yun_err_set(err, YUN_E_INVALID,
+                           "image %s has %zu versions (the newest is %s): name the one to delete, e.g. yun image "
+                           "delete %s",
+                           rq->params[0], versions, newest.name, newest.name);
     if (!rq->user.is_admin && img.owner_id != rq->user.id)
         return yun_err_set(err, YUN_E_FORBIDDEN, "image %s is not yours: only its owner or an admin may delete it",
                            img.name);

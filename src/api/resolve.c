@@ -154,7 +154,7 @@ int api_image_resolve_for(api_req *rq, const char *ref, const yun_user *as, yun_
     int r = -1;
     /* NAME: its newest version; NAME:K: that one (model.h, "image versions") */
     if (model_image_ref_parse(ref, base, &version, NULL) == 0 && version == 0)
-        r = ctl_image_newest(rq->store, base, out, &e);
+        r = ctl_image_newest(rq->store, base, out, NULL, &e);
     else if (version > 0 && model_image_version_name(base, version, name, NULL) == 0)
         r = store_image_get_by_name(rq->store, name, out, &e);
     else

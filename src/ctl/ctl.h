@@ -295,8 +295,9 @@ int ctl_image_delete(ctl_ctx *ctx, yun_store *s, int64_t id, yun_err *err);
 /* Deletes image old_id (when > 0) and records img in one transaction: a rebuilt image takes the old one's
  * name without a moment where neither exists. */
 int ctl_image_replace(ctl_ctx *ctx, yun_store *s, int64_t old_id, yun_image *img, yun_err *err);
-/* The newest version of image base (model.h, "image versions"); NOT_FOUND when it has none. */
-int ctl_image_newest(yun_store *s, const char *base, yun_image *out, yun_err *err);
+/* The newest version of image base (model.h, "image versions") and how many versions it has (versions may be
+ * NULL); NOT_FOUND when it has none. */
+int ctl_image_newest(yun_store *s, const char *base, yun_image *out, size_t *versions, yun_err *err);
 /* Asks vm_id's host's agent to make image name's next version from the VM's disk (a template job, flattened
  * with qemu-img where the disk lives); the image row appears when the agent says it is done, and a failed
  * job leaves no row and no file. The VM must be stopped and settled on a host; one template of a name at a

@@ -332,7 +332,7 @@ static int template_locked(ctl_ctx *c, yun_store *s, const yun_user *by, int64_t
     yun_image newest;
     yun_err e = YUN_ERR_INIT;
     int64_t version = 1;
-    if (ctl_image_newest(s, name, &newest, &e) == 0) {
+    if (ctl_image_newest(s, name, &newest, NULL, &e) == 0) {
         if (newest.owner_id != by->id)
             return yun_err_set(err, YUN_E_CONFLICT,
                                "image %s belongs to another user: only its owner adds versions to it; pick another "

@@ -435,9 +435,11 @@ static void test_template_versions(void **state)
     assert_string_equal(t3.name, "tpl:2");
     verdict(f, t3.id, YUN_JOB_DONE, NULL);
     yun_image newest;
-    assert_int_equal(ctl_image_newest(f->s, "tpl", &newest, &err), 0);
+    size_t versions = 0;
+    assert_int_equal(ctl_image_newest(f->s, "tpl", &newest, &versions, &err), 0);
     assert_string_equal(newest.name, "tpl:2");
-    assert_int_equal(ctl_image_newest(f->s, "tp", &newest, &err), -1);
+    assert_int_equal(versions, 2);
+    assert_int_equal(ctl_image_newest(f->s, "tp", &newest, NULL, &err), -1);
     assert_int_equal(err.code, YUN_E_NOT_FOUND);
     /* another user adds no version to alice's name */
     yun_user bob = {0};

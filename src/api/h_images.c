@@ -290,8 +290,7 @@ int h_image_delete(api_req *rq, api_resp *rs, yun_err *err)
         return yun_err_set(err, YUN_E_CONFLICT,
                            "image %s is used by %zu VM%s (%s%s), and a VM keeps the image version it was made from: "
                            "delete them first",
-                           img.name,
-                           count, count == 1 ? "" : "s", users, count > 3 ? ", ..." : "");
+                           img.name, count, count == 1 ? "" : "s", users, count > 3 ? ", ..." : "");
     if (ctl_image_delete(rq->ctl, rq->store, img.id, err) < 0)
         return -1;
     image_files_remove(rq, &img);

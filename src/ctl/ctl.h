@@ -302,8 +302,8 @@ int ctl_image_newest(yun_store *s, const char *base, yun_image *out, size_t *ver
  * with qemu-img where the disk lives); the image row appears when the agent says it is done, and a failed
  * job leaves no row and no file. The VM must be stopped and settled on a host; one template of a name at a
  * time; only the owner of a name's versions adds to them; public only when by is an admin (FORBIDDEN). */
-int ctl_image_from_vm(ctl_ctx *ctx, yun_store *s, const yun_user *by, int64_t vm_id, const char *name,
-                      bool is_public, yun_job *out, yun_err *err);
+int ctl_image_from_vm(ctl_ctx *ctx, yun_store *s, const yun_user *by, int64_t vm_id, const char *name, bool is_public,
+                      yun_job *out, yun_err *err);
 
 /* ---- backups, snapshots, restores (ctl_job.c, docs/backups.md) ----
  * Each asks the VM's host's agent for one job (model.h's yun_job), one at a time per VM (CONFLICT naming the

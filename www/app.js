@@ -82,6 +82,82 @@ function VmActions({ vm, onDone }) {
   </div>`;
 }
 
+// ---- images: the ones the user may boot, their versions, and new ones made from stopped VMs ----
+function MakeImage({ onMade }) {
+  const [vms, setVms] = useState([]);
+  const [name, setName] = useState('');
+  const [vm, setVm] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [err, setErr] = useState(null);
+  const [msg, setMsg] = useState('');
+  usePoll(async alive => {
+    try {
+      const d = await api('GET', '/v1/vms');
+      if (alive()) setVms(d.vms.filter(v => v.state === 'stopped' && v.want === 'stopped'));
+    } catch (e) { if (alive()) setErr(e); }
+  }, 5000, []);
+  const make = async ev => {
+    ev.preventDefault();
+    setBusy(true); setErr(null); setMsg('');
+    try {
+      const d = await api('POST', '/v1/images/from-vm', { name, vm: vm || (vms[0] && vms[0].name) || '' });
+      let job = d.template;
+      setMsg(`Making ${job.name} from ${job.vm}…`);
+      while (job.state === 'pending' || job.state === 'running') {
+        await new Promise(r => setTimeout(r, 1000));
+        job = (await api('GET', `/v1/jobs/${job.id}`)).job;
+      }
+      if (job.state === 'failed') throw new Error(`Making ${job.name} failed: ${job.error}`);
+      setMsg(`Image ${job.name} is ready.`);
+      onMade && onMade();
+    } catch (e) { setErr(e); setMsg(''); } finally { setBusy(false); }
+  };
+  return html`<form class="card" onSubmit=${make} aria-label="Make an image">
+    <h2>Make an image from a VM</h2>
+    <p class="muted">The VM must be stopped. Making a name again makes its next version (tpl:2, tpl:3, …);
+      VMs keep the version they were made from.</p>
+    <label for="img-name">Image name</label>
+    <input id="img-name" value=${name} onInput=${e => setName(e.target.value)} required />
+    <label for="img-vm">From the stopped VM</label>
+    <select id="img-vm" value=${vm} onChange=${e => setVm(e.target.value)}>
+      ${vms.map(v => html`<option value=${v.name}>${v.name}</option>`)}
+    </select>
+    <div class="actions"><button disabled=${busy || !vms.length}>Make image</button></div>
+    ${msg && html`<p role="status">${msg}</p>`}
+    <${ErrorBox} error=${err} />
+  </form>`;
+}
+
+function Images({ me }) {
+  const [imgs, setImgs] = useState(null);
+  const [err, setErr] = useState(null);
+  const [n, setN] = useState(0);
+  const [asking, setAsking] = useState(null);
+  usePoll(async alive => {
+    try { const d = await api('GET', '/v1/images'); if (alive()) { setImgs(d.images); setErr(null); } }
+    catch (e) { if (alive()) setErr(e); }
+  }, 5000, [n]);
+  const refresh = () => setN(n + 1);
+  const del = async img => {
+    setAsking(null);
+    try { await api('DELETE', `/v1/images/${enc(img.name)}`); refresh(); } catch (e) { setErr(e); }
+  };
+  return html`<main><h1>Images</h1>
+    <${ErrorBox} error=${err} />
+    ${imgs && html`<table aria-label="Images">
+      <thead><tr><th>Name</th><th>Version</th><th>Size</th><th>Owner</th><th>Public</th><th>VMs</th><th>Actions</th></tr></thead>
+      <tbody>${imgs.map(img => html`<tr key=${img.id} data-image=${img.name}>
+        <td>${img.name}</td><td data-version>${img.version}</td><td>${mib(img.size_mib)}</td><td>${img.owner}</td>
+        <td>${img.public ? 'yes' : 'no'}</td><td>${img.vms}</td>
+        <td>${(me.admin || img.owner === me.name) && html`<button class="danger" aria-label=${'Delete ' + img.name}
+          onClick=${() => setAsking(img)}>Delete</button>`}</td>
+      </tr>`)}</tbody></table>`}
+    ${asking && html`<${Confirm} text=${`Delete image ${asking.name}? Its file is removed; VMs using it keep it from being deleted.`}
+      confirmLabel="Delete" onCancel=${() => setAsking(null)} onConfirm=${() => del(asking)} />`}
+    <${MakeImage} onMade=${refresh} />
+  </main>`;
+}
+
 // ---- log in, register ----
 function Login({ onLogin, register }) {
   const [name, setName] = useState('');
@@ -535,7 +611,7 @@ function Admin({ me }) {
 function Nav({ me, hash, onLogout }) {
   const link = (to, label) => html`<a href=${to} aria-current=${hash.startsWith(to) ? 'page' : null}>${label}</a>`;
   return html`<header class="top"><a class="brand" href="#/vms">yun</a>
-    <nav aria-label="Main">${link('#/vms', 'My VMs')}${link('#/create', 'Create VM')}${link('#/resources', 'Resources')}
+    <nav aria-label="Main">${link('#/vms', 'My VMs')}${link('#/create', 'Create VM')}${link('#/images', 'Images')}${link('#/resources', 'Resources')}
       ${me.admin && link('#/admin', 'Admin')}</nav>
     <span class="who">${me.name}${me.admin ? ' (admin)' : ''}</span>
     <button class="secondary" onClick=${onLogout}>Log out</button></header>`;
@@ -557,6 +633,7 @@ function App() {
   switch (page) {
     case 'create': body = html`<${CreateVm} me=${me} />`; break;
     case 'vm': body = html`<${VmPage} key=${arg} id=${decodeURIComponent(arg || '')} />`; break;
+    case 'images': body = html`<${Images} me=${me} />`; break;
     case 'resources': body = html`<${Resources} />`; break;
     case 'admin': body = html`<${Admin} me=${me} />`; break;
     default: body = html`<${VmList} me=${me} />`;

@@ -152,6 +152,31 @@ static int run_restore(agent_job *j, proto_job_verdict *v, yun_err *err)
     return 0;
 }
 
+/* A template: the stopped VM's disk and what it builds on, flattened into one standalone qcow2, the image's
+ * file (written aside and renamed: a copy cut short leaves nothing at path). */
+static int run_template(agent_job *j, proto_job_verdict *v, yun_err *err)
+{
+    const proto_job *p = &j->spec;
+    if (!p->disk[0] || !p->path[0])
+        return yun_err_set(err, YUN_E_INVALID, "template %lld: yund sent no disk or no file", (long long)p->id);
+    hv_domain_info info;
+    yun_err e = YUN_ERR_INIT;
+    if (hv_domain_get(j->hv, p->uuid, &info, &e) == 0 && info.state != HV_DOM_SHUTOFF)
+        return yun_err_set(err, YUN_E_CONFLICT, "template %lld: %s runs; an image is made from a stopped VM's disk",
+                           (long long)p->id, info.name);
+    if (e.code != YUN_E_OK && !yun_err_not_found(&e))
+        return (*err = e, -1);
+    if (hv_disk_flatten(p->disk, p->path, err) < 0)
+        return yun_err_prefix(err, "template %lld: ", (long long)p->id);
+    char sum[65];
+    if (hv_disk_sha256(p->path, sum, &v->bytes, err) < 0) {
+        unlink(p->path);
+        return -1;
+    }
+    snprintf(v->note, sizeof v->note, "sha256 %.16s...", sum);
+    return 0;
+}
+
 static void *job_main(void *arg)
 {
     agent_job *j = arg;
@@ -160,9 +185,16 @@ static void *job_main(void *arg)
     yun_err e = YUN_ERR_INIT;
     int64_t t0 = yun_mono_ms();
     int rc = 0;
-    if (j->interrupted && p->kind != YUN_JOB_BACKUP)
+    if (j->interrupted && p->kind != YUN_JOB_BACKUP) {
         rc = yun_err_set(&e, YUN_E_UNAVAILABLE,
                          "interrupted: the agent restarted while it ran; check the VM and ask again");
+        if (p->kind == YUN_JOB_TEMPLATE && p->path[0]) { /* the copy it cut short */
+            char part[YUN_PATH_MAX + 8];
+            snprintf(part, sizeof part, "%s.part", p->path);
+            unlink(part);
+        }
+    } else if (p->kind == YUN_JOB_TEMPLATE)
+        rc = run_template(j, &v, &e);
     else if (p->kind == YUN_JOB_BACKUP)
         rc = run_backup(j, &v, &e);
     else if (p->kind == YUN_JOB_RESTORE)

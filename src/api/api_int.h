@@ -156,6 +156,8 @@ int api_vm_resolve(api_req *rq, const char *ref, yun_vm *out, yun_err *err);
 int api_owner_for(api_req *rq, yun_user *owner, bool *all, yun_err *err); /* ?owner= */
 int api_host_resolve(api_req *rq, const char *ref, yun_host *out, yun_err *err);
 int api_image_resolve(api_req *rq, const char *ref, yun_image *out, yun_err *err);
+/* An image by NAME (its newest version), NAME:VERSION or id, as user as may see it (NOT_FOUND otherwise). */
+int api_image_resolve_for(api_req *rq, const char *ref, const yun_user *as, yun_image *out, yun_err *err);
 int api_user_resolve(api_req *rq, const char *ref, yun_user *out, yun_err *err);
 bool api_is_digits(const char *s);
 
@@ -187,6 +189,7 @@ int h_image_build_starter(api_req *, api_resp *, yun_err *);
 int h_vms_list(api_req *, api_resp *, yun_err *);
 /* backups, snapshots, restores, the store's own backup (h_backups.c) */
 int h_vm_backup(api_req *, api_resp *, yun_err *);
+int h_image_from_vm(api_req *, api_resp *, yun_err *);
 int h_snapshots_list(api_req *, api_resp *, yun_err *);
 int h_snapshot_create(api_req *, api_resp *, yun_err *);
 int h_snapshot_revert(api_req *, api_resp *, yun_err *);

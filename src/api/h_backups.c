@@ -1,7 +1,7 @@
-/* h_backups.c: backups, snapshots and restores (docs/backups.md), and the controller's own state
- * (GET /v1/admin/backup). Each change is one ctl call; the agent of the VM's host does the work, and
- * GET /v1/jobs/{id} tells how it goes. Verify and export read the backup store themselves: it is a folder
- * yund sees at the same path as the hosts (setting backup.dir). */
+/* h_backups.c: backups, snapshots and restores (docs/backups.md), images made from VMs (docs/api.md, "Images
+ * from VMs"), and the controller's own state (GET /v1/admin/backup). Each change is one ctl call; the agent of
+ * the VM's host does the work, and GET /v1/jobs/{id} tells how it goes. Verify and export read the backup store
+ * themselves: it is a folder yund sees at the same path as the hosts (setting backup.dir). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -33,6 +33,11 @@ static void write_job(yun_buf *b, const yun_job *j)
         jw_kstr(b, "path", j->path);
         jw_kint(b, "bytes", (long long)j->bytes);
         jw_kstr(b, "sha256", j->sha256);
+    } else if (j->kind == YUN_JOB_TEMPLATE) {
+        jw_kstr(b, "name", j->name);
+        jw_kbool(b, "public", j->memory);
+        jw_kint(b, "image_id", j->state == YUN_JOB_DONE ? (long long)j->image_id : 0);
+        jw_kint(b, "bytes", (long long)j->bytes);
     } else if (j->kind == YUN_JOB_SNAPSHOT) {
         jw_kstr(b, "name", j->name);
         jw_kbool(b, "memory", j->memory);
@@ -103,6 +108,30 @@ int h_vm_backup(api_req *rq, api_resp *rs, yun_err *err)
     if (r < 0 || ctl_vm_backup(rq->ctl, rq->store, vm.id, full != 0, &job, err) < 0)
         return -1;
     return job_respond(rs, 202, "backup", &job);
+}
+
+static const jfield from_vm_fields[] = {
+    {"name", F_STRING, true}, {"vm", F_STRING, true}, {"public", F_BOOL, false}, {NULL, 0, false}};
+
+/* POST /v1/images/from-vm {"name": "tpl", "vm": "web1", "public": false}: the job that makes the next version */
+int h_image_from_vm(api_req *rq, api_resp *rs, yun_err *err)
+{
+    json_t *j = api_body_json(rq, from_vm_fields, err);
+    if (!j)
+        return -1;
+    const char *name = NULL, *ref = NULL;
+    int pub = 0;
+    yun_vm vm;
+    yun_job job;
+    int r = api_unpack(j, err, "{s:s, s:s, s?b}", "name", &name, "vm", &ref, "public", &pub);
+    if (r == 0)
+        r = api_vm_resolve(rq, ref, &vm, err);
+    if (r == 0)
+        r = ctl_image_from_vm(rq->ctl, rq->store, &rq->user, vm.id, name, pub != 0, &job, err);
+    json_decref(j);
+    if (r < 0)
+        return -1;
+    return job_respond(rs, 202, "template", &job);
 }
 
 static int jobs_list(api_req *rq, api_resp *rs, yun_job_kind kind, const char *vm_uuid, const char *key, yun_err *err)

@@ -52,7 +52,13 @@ static void write_image(api_req *rq, yun_buf *b, const yun_image *img, const cha
 {
     buf_puts(b, "{");
     jw_kint(b, "id", img->id);
+    char base[YUN_NAME_MAX];
+    int64_t version = 0;
+    if (model_image_ref_parse(img->name, base, &version, NULL) < 0) /* a name from before versions: itself */
+        snprintf(base, sizeof base, "%s", img->name);
     jw_kstr(b, "name", img->name);
+    jw_kstr(b, "base", base);
+    jw_kint(b, "version", version ? version : 1);
     jw_kstr(b, "owner", owner);
     jw_kbool(b, "public", img->is_public);
     jw_kint(b, "size_mib", (long long)img->size_mib);
@@ -138,9 +144,10 @@ static int name_free(api_req *rq, const char *name, yun_err *err)
 {
     yun_image old;
     yun_err e = YUN_ERR_INIT;
-    if (store_image_get_by_name(rq->store, name, &old, &e) == 0)
-        return yun_err_set(err, YUN_E_CONFLICT, "an image named %s exists already: pick another name, or delete it",
-                           name);
+    /* any version of it: a name's versions are one owner's (docs/api.md, "Images from VMs") */
+    if (ctl_image_newest(rq->store, name, &old, NULL, &e) == 0)
+        return yun_err_set(err, YUN_E_CONFLICT,
+                           "an image named %s exists already (%s): pick another name, or delete it", name, old.name);
     if (!yun_err_not_found(&e)) {
         *err = e;
         return -1;
@@ -210,10 +217,27 @@ static int rm_one(const char *path, const struct stat *st, int flag, struct FTW 
     return 0;
 }
 
-/* Removes an image's files: its disk, and, for a built image (kernel and initrd in a folder of their own
- * under images/), that whole folder. */
-static void image_files_remove(const api_shared *sh, const yun_image *img)
+/* Whether an image of imgs other than skip has a file in folder dir. */
+static bool folder_used(const yun_image *imgs, size_t n, int64_t skip, const char *dir)
 {
+    size_t l = strlen(dir);
+    for (size_t i = 0; i < n; i++) {
+        if (imgs[i].id == skip)
+            continue;
+        const char *files[] = {imgs[i].path, imgs[i].kernel, imgs[i].initrd};
+        for (size_t k = 0; k < 3; k++)
+            if (!strncmp(files[k], dir, l) && files[k][l] == '/')
+                return true;
+    }
+    return false;
+}
+
+/* Removes an image's files (its row already gone): its disk, and, for a built image (kernel and initrd in a
+ * folder of their own under images/), that whole folder, unless another image still boots that kernel (an
+ * image made from a VM keeps its VM's kernel: docs/api.md, "Images from VMs"). */
+static void image_files_remove(api_req *rq, const yun_image *img)
+{
+    const api_shared *sh = rq->sh;
     if (img->path[0] && unlink(img->path) < 0 && errno != ENOENT)
         log_warn("removing %s: %s", img->path, strerror(errno));
     if (!img->kernel[0])
@@ -228,6 +252,15 @@ static void image_files_remove(const api_shared *sh, const yun_image *img)
     /* only a folder directly below images/: never anything the operator pointed an image at elsewhere */
     if (strncmp(dir, sh->image_dir, n) || dir[n] != '/' || strchr(dir + n + 1, '/') || dir[n + 1] == '.')
         return;
+    AUTOFREE yun_image *imgs = NULL;
+    size_t ni = 0;
+    yun_err e = YUN_ERR_INIT;
+    if (store_image_list(rq->store, &imgs, &ni, &e) < 0) {
+        log_warn("image %s: %s; %s is kept", img->name, e.msg, dir);
+        return;
+    }
+    if (folder_used(imgs, ni, img->id, dir))
+        return;
     nftw(dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
 }
 
@@ -236,6 +269,16 @@ int h_image_delete(api_req *rq, api_resp *rs, yun_err *err)
     yun_image img;
     if (api_image_resolve(rq, rq->params[0], &img, err) < 0)
         return -1;
+    /* "tpl" means the newest to boot, but a delete takes the one named: with versions, which is not a guess */
+    size_t versions = 0;
+    yun_image newest;
+    yun_err e = YUN_ERR_INIT;
+    if (!strchr(rq->params[0], ':') && ctl_image_newest(rq->store, rq->params[0], &newest, &versions, &e) == 0 &&
+        versions > 1)
+        return yun_err_set(err, YUN_E_INVALID,
+                           "image %s has %zu versions (the newest is %s): name the one to delete, e.g. yun image "
+                           "delete %s",
+                           rq->params[0], versions, newest.name, newest.name);
     if (!rq->user.is_admin && img.owner_id != rq->user.id)
         return yun_err_set(err, YUN_E_FORBIDDEN, "image %s is not yours: only its owner or an admin may delete it",
                            img.name);
@@ -244,11 +287,13 @@ int h_image_delete(api_req *rq, api_resp *rs, yun_err *err)
     if (image_users(rq, img.id, &count, users, sizeof users, err) < 0)
         return -1;
     if (count)
-        return yun_err_set(err, YUN_E_CONFLICT, "image %s is used by %zu VM%s (%s%s): delete them first", img.name,
-                           count, count == 1 ? "" : "s", users, count > 3 ? ", ..." : "");
+        return yun_err_set(err, YUN_E_CONFLICT,
+                           "image %s is used by %zu VM%s (%s%s), and a VM keeps the image version it was made from: "
+                           "delete them first",
+                           img.name, count, count == 1 ? "" : "s", users, count > 3 ? ", ..." : "");
     if (ctl_image_delete(rq->ctl, rq->store, img.id, err) < 0)
         return -1;
-    image_files_remove(rq->sh, &img);
+    image_files_remove(rq, &img);
     log_info("image %s deleted by %s", img.name, rq->user.name);
     rs->status = 204;
     return 0;
@@ -403,7 +448,7 @@ int h_image_build_starter(api_req *rq, api_resp *rs, yun_err *err)
     if (ctl_image_replace(rq->ctl, rq->store, have_old ? old.id : 0, &img, err) < 0)
         goto fail;
     if (have_old)
-        image_files_remove(sh, &old);
+        image_files_remove(rq, &old);
     log_info("image starter built in %.1f s: %s", yun_mono_s() - t0, dir);
     return image_respond(rq, rs, 201, &img, err);
 fail:

@@ -427,25 +427,9 @@ int h_vm_create(api_req *rq, api_resp *rs, yun_err *err)
     yun_image img;
     if (api_owner_for(rq, &owner, &all, err) < 0)
         goto fail;
-    {
-        /* the image must be one the owner may use, not merely one the admin sees */
-        yun_err e = YUN_ERR_INIT;
-        int ir = store_image_get_by_name(rq->store, image, &img, &e);
-        int64_t iid;
-        if (ir < 0 && yun_err_not_found(&e) && api_is_digits(image) &&
-            num_parse_i64(image, "image", 1, INT64_MAX, &iid, NULL) == 0) {
-            yun_err_clear(&e);
-            ir = store_image_get(rq->store, iid, &img, &e);
-        }
-        if (ir < 0 && !yun_err_not_found(&e)) {
-            *err = e;
-            goto fail;
-        }
-        if (ir < 0 || !(img.is_public || img.owner_id == owner.id || owner.is_admin)) {
-            yun_err_set(err, YUN_E_NOT_FOUND, "image %.64s not found: `yun image list` shows the images", image);
-            goto fail;
-        }
-    }
+    /* the image must be one the owner may use, not merely one the admin sees */
+    if (api_image_resolve_for(rq, image, &owner, &img, err) < 0)
+        goto fail;
     vm.image_id = img.id;
     if (!vm.disk_mib) /* not given (a given disk is at least YUN_VM_MIN_DISK_MIB) */
         vm.disk_mib = img.size_mib > YUN_VM_MIN_DISK_MIB ? img.size_mib : YUN_VM_MIN_DISK_MIB;

@@ -146,10 +146,19 @@ int api_host_resolve(api_req *rq, const char *ref, yun_host *out, yun_err *err)
     return -1;
 }
 
-int api_image_resolve(api_req *rq, const char *ref, yun_image *out, yun_err *err)
+int api_image_resolve_for(api_req *rq, const char *ref, const yun_user *as, yun_image *out, yun_err *err)
 {
     yun_err e = YUN_ERR_INIT;
-    int r = store_image_get_by_name(rq->store, ref, out, &e);
+    char base[YUN_NAME_MAX], name[YUN_NAME_MAX];
+    int64_t version = 0;
+    int r = -1;
+    /* NAME: its newest version; NAME:K: that one (model.h, "image versions") */
+    if (model_image_ref_parse(ref, base, &version, NULL) == 0 && version == 0)
+        r = ctl_image_newest(rq->store, base, out, NULL, &e);
+    else if (version > 0 && model_image_version_name(base, version, name, NULL) == 0)
+        r = store_image_get_by_name(rq->store, name, out, &e);
+    else
+        r = yun_err_set(&e, YUN_E_NOT_FOUND, "no such image");
     if (r < 0 && yun_err_not_found(&e) && api_is_digits(ref)) {
         yun_err_clear(&e);
         r = store_image_get(rq->store, ref_id(ref), out, &e);
@@ -158,9 +167,14 @@ int api_image_resolve(api_req *rq, const char *ref, yun_image *out, yun_err *err
         *err = e;
         return -1;
     }
-    if (r < 0 || !(rq->user.is_admin || out->is_public || out->owner_id == rq->user.id))
+    if (r < 0 || !(as->is_admin || out->is_public || out->owner_id == as->id))
         return yun_err_set(err, YUN_E_NOT_FOUND, "image %.64s not found: `yun image list` shows the images", ref);
     return 0;
+}
+
+int api_image_resolve(api_req *rq, const char *ref, yun_image *out, yun_err *err)
+{
+    return api_image_resolve_for(rq, ref, &rq->user, out, err);
 }
 
 int api_user_resolve(api_req *rq, const char *ref, yun_user *out, yun_err *err)

@@ -27,6 +27,7 @@ static const api_route routes[] = {
     {"PUT", "/v1/images", h_image_import, AUTH_USER, true, api_image_import_check},
     {"POST", "/v1/images/build-starter", h_image_build_starter, AUTH_ADMIN, false},
     {"POST", "/v1/images/build-debian", h_image_build_debian, AUTH_ADMIN, false},
+    {"POST", "/v1/images/from-vm", h_image_from_vm, AUTH_USER, false},
     {"GET", "/v1/images/{}", h_image_show, AUTH_USER, false},
     {"DELETE", "/v1/images/{}", h_image_delete, AUTH_USER, false},
     {"GET", "/v1/keys", h_keys_list, AUTH_USER, false},

@@ -119,6 +119,14 @@ int cli_vm_backup(cli_ctx *ctx, const cli_args *a)
     return ask_job(ctx, a, "POST", p, json_pack("{s:b}", "full", cli_opt_val(a, "full") != NULL), "backup");
 }
 
+/* yun image create NAME --from-vm VM [--public] [--wait] */
+int cli_image_create(cli_ctx *ctx, const cli_args *a)
+{
+    json_t *body = json_pack("{s:s, s:s, s:b}", "name", a->pos[0], "vm", cli_opt_val(a, "from-vm"), "public",
+                             cli_opt_val(a, "public") != NULL);
+    return ask_job(ctx, a, "POST", "/v1/images/from-vm", body, "template");
+}
+
 /* yun vm restore BACKUP [--as NEW] [--wait] */
 int cli_vm_restore(cli_ctx *ctx, const cli_args *a)
 {

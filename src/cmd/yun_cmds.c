@@ -579,6 +579,11 @@ static char *c_used_by(json_t *o)
     return cli_cell(cli_field(o, "vms", NULL));
 }
 
+static char *c_version(json_t *o)
+{
+    return cli_cell(cli_field(o, "version", NULL));
+}
+
 /* ---- SSH keys ---- */
 
 static char *c_type(json_t *o)
@@ -635,9 +640,9 @@ static int cmd_key_delete(cli_ctx *ctx, const cli_args *a)
 
 static int cmd_image_list(cli_ctx *ctx, const cli_args *a)
 {
-    static const char *const h[] = {"NAME", "SIZE", "OWNER", "PUBLIC", "BOOT", "VMS"};
-    static const cli_cell_fn f[] = {c_name, c_size, c_owner, c_public, c_boot, c_used_by};
-    return list(ctx, "/v1/images", "images", 6, h, f);
+    static const char *const h[] = {"NAME", "VERSION", "SIZE", "OWNER", "PUBLIC", "BOOT", "VMS"};
+    static const cli_cell_fn f[] = {c_name, c_version, c_size, c_owner, c_public, c_boot, c_used_by};
+    return list(ctx, "/v1/images", "images", 7, h, f);
 }
 
 static int cmd_image_show(cli_ctx *ctx, const cli_args *a)
@@ -1088,6 +1093,11 @@ static const cli_opt vm_backup_opts[] = {
     JOB_WAIT_OPTS,
     OWNER_OPT,
     {NULL, NULL, NULL}};
+static const cli_opt image_create_opts[] = {
+    {"from-vm", "VM", "the stopped VM whose disk becomes the image (its next version when NAME exists)", true},
+    {"public", NULL, "admin only: every user may boot it (default: yours alone)"},
+    JOB_WAIT_OPTS,
+    {NULL, NULL, NULL}};
 static const cli_opt vm_restore_opts[] = {
     {"as", "NEW", "restore to a new VM of this name (default: in place, into the stopped VM backed up)"},
     JOB_WAIT_OPTS,
@@ -1157,7 +1167,9 @@ const cli_cmd cli_commands[] = {
     {"image", "list", "", 0, 0, "the images you may boot", no_opts, cmd_image_list},
     {"image", "show", "NAME", 1, 1, "one image in detail", no_opts, cmd_image_show},
     {"image", "import", "FILE", 1, 1, "upload a qcow2 or raw disk image as a new image", import_opts, cmd_image_import},
-    {"image", "delete", "NAME", 1, 1, "delete an image no VM uses", no_opts, cmd_image_delete},
+    {"image", "create", "NAME", 1, 1, "make an image (or NAME's next version) from a stopped VM's disk",
+     image_create_opts, cli_image_create},
+    {"image", "delete", "NAME[:VERSION]", 1, 1, "delete an image (version) no VM uses", no_opts, cmd_image_delete},
     {"image", "build-starter", "", 0, 0, "build the \"starter\" image from Debian packages (admin; minutes)", no_opts,
      cmd_image_build_starter},
     {"image", "build-debian", "[NAME]", 0, 1, "build a Debian 12 cloud image (cloud-init, sshd) with debootstrap (admin; "

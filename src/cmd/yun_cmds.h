@@ -60,9 +60,10 @@ int cli_vm_migrate(cli_ctx *ctx, const cli_args *a); /* --to HOST, --wait */
 int cli_vm_console_log(cli_ctx *ctx, const cli_args *a);
 
 /* Backups, snapshots, restores and yund's own backup (yun_backup.c). */
-int cli_vm_backup(cli_ctx *ctx, const cli_args *a);   /* --full, --wait */
-int cli_vm_restore(cli_ctx *ctx, const cli_args *a);  /* --as NEW, --wait */
-int cli_vm_snapshot(cli_ctx *ctx, const cli_args *a); /* create|list|revert|delete NAME [SNAPSHOT] */
+int cli_vm_backup(cli_ctx *ctx, const cli_args *a);    /* --full, --wait */
+int cli_vm_restore(cli_ctx *ctx, const cli_args *a);   /* --as NEW, --wait */
+int cli_image_create(cli_ctx *ctx, const cli_args *a); /* NAME --from-vm VM, --public, --wait */
+int cli_vm_snapshot(cli_ctx *ctx, const cli_args *a);  /* create|list|revert|delete NAME [SNAPSHOT] */
 int cli_backup_list(cli_ctx *ctx, const cli_args *a);
 int cli_backup_one(cli_ctx *ctx, const cli_args *a); /* show, verify, delete: a->cmd->name says which */
 int cli_backup_export(cli_ctx *ctx, const cli_args *a);

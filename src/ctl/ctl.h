@@ -348,6 +348,15 @@ int ctl_image_delete(ctl_ctx *ctx, yun_store *s, int64_t id, yun_err *err);
 /* Deletes image old_id (when > 0) and records img in one transaction: a rebuilt image takes the old one's
  * name without a moment where neither exists. */
 int ctl_image_replace(ctl_ctx *ctx, yun_store *s, int64_t old_id, yun_image *img, yun_err *err);
+/* The newest version of image base (model.h, "image versions") and how many versions it has (versions may be
+ * NULL); NOT_FOUND when it has none. */
+int ctl_image_newest(yun_store *s, const char *base, yun_image *out, size_t *versions, yun_err *err);
+/* Asks vm_id's host's agent to make image name's next version from the VM's disk (a template job, flattened
+ * with qemu-img where the disk lives); the image row appears when the agent says it is done, and a failed
+ * job leaves no row and no file. The VM must be stopped and settled on a host; one template of a name at a
+ * time; only the owner of a name's versions adds to them; public only when by is an admin (FORBIDDEN). */
+int ctl_image_from_vm(ctl_ctx *ctx, yun_store *s, const yun_user *by, int64_t vm_id, const char *name, bool is_public,
+                      yun_job *out, yun_err *err);
 
 /* ---- backups, snapshots, restores (ctl_job.c, docs/backups.md) ----
  * Each asks the VM's host's agent for one job (model.h's yun_job), one at a time per VM (CONFLICT naming the
@@ -389,7 +398,8 @@ int ctl_jobs_apply(yun_store *s, int64_t host_id, const proto_report *r, int64_t
 int ctl_jobs_answer(ctl_ctx *ctx, yun_store *s, int64_t host_id, proto_job **out, size_t *n, yun_err *err);
 void ctl_jobs_free(proto_job *jobs, size_t n);
 /* A VM's row is gone: its snapshots (they lived in its disk), reverts and snapshot deletes go with it; its
- * backups stay, and so do its restores (a failed restore --as deletes its VM, and says why). */
+ * backups stay, and so do its restores (a failed restore --as deletes its VM, and says why) and its templates
+ * (their verdicts make the image or remove its file). */
 int ctl_jobs_vm_gone(yun_store *s, const char *uuid, yun_err *err);
 
 /* A backup of VM vm_id every every_ms (10 s .. 366 d; 0: no schedule), keeping the newest keep backups (0: all)

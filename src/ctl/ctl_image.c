@@ -2,6 +2,7 @@
  * builds the starter, then records or forgets the image here. */
 #include "ctl/ctl.h"
 #include "ctl/ctl_int.h"
+#include "util/mem.h"
 
 int ctl_image_create(ctl_ctx *c, yun_store *s, yun_image *img, yun_err *err)
 {
@@ -22,4 +23,27 @@ int ctl_image_replace(ctl_ctx *c, yun_store *s, int64_t old_id, yun_image *img, 
     if (r == 0 && old_id > 0)
         r = store_image_delete(s, old_id, err);
     return ctl_tx_end(s, r == 0 ? store_image_create(s, img, err) : r, err);
+}
+
+int ctl_image_newest(yun_store *s, const char *base, yun_image *out, size_t *versions, yun_err *err)
+{
+    AUTOFREE yun_image *imgs = NULL;
+    size_t n = 0;
+    if (store_image_list(s, &imgs, &n, err) < 0)
+        return -1;
+    int64_t best = 0;
+    size_t count = 0;
+    for (size_t i = 0; i < n; i++) {
+        int64_t k = model_image_version_of(imgs[i].name, base);
+        count += k > 0;
+        if (k > best) {
+            best = k;
+            *out = imgs[i];
+        }
+    }
+    if (versions)
+        *versions = count;
+    if (!best)
+        return yun_err_set(err, YUN_E_NOT_FOUND, "image %s not found: `yun image list` shows the images", base);
+    return 0;
 }

@@ -298,6 +298,116 @@ int ctl_vm_snapshot_delete(ctl_ctx *c, yun_store *s, int64_t vm_id, const char *
     return snapshot_act(c, s, vm_id, name, YUN_JOB_SNAPSHOT_DELETE, out, err);
 }
 
+/* ---- templates: images made from VMs (docs/api.md, "Images from VMs") ---- */
+
+static int template_locked(ctl_ctx *c, yun_store *s, const yun_user *by, int64_t vm_id, const char *name,
+                           bool is_public, yun_job *out, yun_err *err)
+{
+    yun_vm vm;
+    if (store_vm_get(s, vm_id, &vm, err) < 0 || need_host(&vm, "template", err) < 0)
+        return -1;
+    if (vm.state != YUN_VM_STOPPED || vm.want != YUN_WANT_STOPPED)
+        return yun_err_set(err, YUN_E_CONFLICT,
+                           "VM %s is %s: an image is made from a stopped VM's disk, so nothing writes to it "
+                           "meanwhile; stop it first (yun vm stop %s)",
+                           vm.name, model_vm_state_name(vm.state), vm.name);
+    AUTOFREE yun_job *jobs = NULL;
+    size_t n = 0;
+    if (vm_jobs(s, vm.uuid, &jobs, &n, err) < 0 || no_active_job(&vm, jobs, n, err) < 0)
+        return -1;
+    /* one template of a name at a time, or two would take the same version */
+    store_job_filter f = STORE_JOB_ANY;
+    f.kind = YUN_JOB_TEMPLATE;
+    f.active = true;
+    AUTOFREE yun_job *busy = NULL;
+    size_t nb = 0;
+    if (store_job_list(s, &f, &busy, &nb, err) < 0)
+        return -1;
+    for (size_t i = 0; i < nb; i++)
+        if (model_image_version_of(busy[i].name, name))
+            return yun_err_set(err, YUN_E_CONFLICT,
+                               "image %s is being made already (job %lld, from VM %s): wait for it to end, then "
+                               "make the next version",
+                               busy[i].name, (long long)busy[i].id, busy[i].vm_name);
+    yun_image newest;
+    yun_err e = YUN_ERR_INIT;
+    int64_t version = 1;
+    if (ctl_image_newest(s, name, &newest, NULL, &e) == 0) {
+        if (newest.owner_id != by->id)
+            return yun_err_set(err, YUN_E_CONFLICT,
+                               "image %s belongs to another user: only its owner adds versions to it; pick another "
+                               "name",
+                               name);
+        version = model_image_version_of(newest.name, name) + 1;
+    } else if (!yun_err_not_found(&e)) {
+        return (*err = e, -1);
+    }
+    job_of_vm(out, YUN_JOB_TEMPLATE, &vm);
+    out->owner_id = by->id;
+    out->memory = is_public;
+    out->image_id = vm.image_id;
+    out->disk_mib = (int64_t)vm.disk_mib;
+    if (model_image_version_name(name, version, out->name, err) < 0 || store_job_create(s, out, err) < 0)
+        return -1;
+    /* no ':' in the file's name: qemu-img would read "tpl:2" as a protocol */
+    snprintf(out->path, sizeof out->path, "%s/templates/%s-v%lld-job%lld.qcow2", ctl_image_dir(c), name,
+             (long long)version, (long long)out->id);
+    return store_job_update(s, out, err);
+}
+
+int ctl_image_from_vm(ctl_ctx *c, yun_store *s, const yun_user *by, int64_t vm_id, const char *name, bool is_public,
+                      yun_job *out, yun_err *err)
+{
+    if (model_name_validate(name, "image name", err) < 0)
+        return -1;
+    if (is_public && !by->is_admin)
+        return yun_err_set(err, YUN_E_FORBIDDEN,
+                           "only an admin makes public images: leave out --public (the image is then yours alone)");
+    if (!ctl_image_dir(c)[0])
+        return yun_err_set(err, YUN_E_UNAVAILABLE, "this yund has no image folder: it cannot make images");
+    int rc = store_begin(s, err);
+    if (rc == 0)
+        rc = template_locked(c, s, by, vm_id, name, is_public, out, err);
+    if (ctl_tx_end(s, rc, err) < 0)
+        return -1;
+    log_info("vm %s (%s): image %s asked from its disk (job %lld)", out->vm_name, out->vm_uuid, out->name,
+             (long long)out->id);
+    ctl_vms_changed(c);
+    return 0;
+}
+
+/* A template job the agent says is done: its image row, with the kernel the VM booted. Fails the job (saying
+ * why, its file removed) when the row cannot be made. */
+static int template_done(yun_store *s, yun_job *j, yun_err *err)
+{
+    yun_image src, img = {0};
+    yun_err e = YUN_ERR_INIT;
+    if (store_image_get(s, j->image_id, &src, &e) < 0) {
+        if (!yun_err_not_found(&e))
+            return (*err = e, -1);
+        memset(&src, 0, sizeof src);
+    }
+    snprintf(img.name, sizeof img.name, "%s", j->name);
+    snprintf(img.path, sizeof img.path, "%s", j->path);
+    snprintf(img.kernel, sizeof img.kernel, "%s", src.kernel);
+    snprintf(img.initrd, sizeof img.initrd, "%s", src.initrd);
+    snprintf(img.cmdline, sizeof img.cmdline, "%s", src.cmdline);
+    img.owner_id = j->owner_id;
+    img.is_public = j->memory;
+    img.size_mib = (uint64_t)j->disk_mib;
+    img.created_ms = yun_now_ms();
+    e = (yun_err)YUN_ERR_INIT;
+    if (store_image_create(s, &img, &e) == 0) {
+        j->image_id = img.id; /* done: the image made */
+        return 0;
+    }
+    if (e.code != YUN_E_CONFLICT)
+        return (*err = e, -1);
+    j->state = YUN_JOB_FAILED;
+    snprintf(j->error, sizeof j->error, "image %s was taken meanwhile (an import?): %.300s", j->name, e.msg);
+    return 0;
+}
+
 int ctl_backup_chain(yun_store *s, int64_t backup_id, yun_job **out, size_t *n, yun_err *err)
 {
     *out = NULL;
@@ -459,6 +569,10 @@ int ctl_backup_restore(ctl_ctx *c, yun_store *s, const yun_user *owner, int64_t 
 /* What a job's end changes beside its row. Returns 1 when a VM changed. */
 static int job_ended(yun_store *s, yun_job *j, yun_err *err)
 {
+    /* a failed template leaves no file (the agent removes its partial copy; this is the copy it finished) */
+    if (j->kind == YUN_JOB_TEMPLATE && j->state == YUN_JOB_FAILED && j->path[0] && unlink(j->path) < 0 &&
+        errno != ENOENT)
+        log_warn("template %lld: removing %s: %s (remove it by hand)", (long long)j->id, j->path, strerror(errno));
     if (j->kind == YUN_JOB_SNAPSHOT_DELETE && j->state == YUN_JOB_DONE) {
         yun_err e = YUN_ERR_INIT;
         if (store_job_delete(s, j->parent_id, &e) < 0 && !yun_err_not_found(&e)) {
@@ -495,6 +609,10 @@ int ctl_jobs_apply(yun_store *s, int64_t host_id, const proto_report *r, int64_t
             *err = e;
             return -1;
         }
+        if (j.host_id == host_id && j.kind == YUN_JOB_TEMPLATE && j.state == YUN_JOB_FAILED &&
+            v->state == YUN_JOB_DONE && j.path[0] && unlink(j.path) == 0)
+            log_warn("template %lld: its agent finished after yund gave up on it (%s): %s removed", (long long)j.id,
+                     j.error, j.path);
         if (j.host_id != host_id || (j.state != YUN_JOB_PENDING && j.state != YUN_JOB_RUNNING))
             continue; /* another host's, or over: a resent verdict changes nothing */
         if (v->state == YUN_JOB_RUNNING) {
@@ -519,7 +637,12 @@ int ctl_jobs_apply(yun_store *s, int64_t host_id, const proto_report *r, int64_t
         }
         if (j.kind == YUN_JOB_SNAPSHOT)
             j.pause_ms = v->pause_ms;
-        if (v->state == YUN_JOB_FAILED)
+        if (j.kind == YUN_JOB_TEMPLATE) {
+            j.bytes = v->bytes;
+            if (j.state == YUN_JOB_DONE && template_done(s, &j, err) < 0)
+                return -1;
+        }
+        if (j.state == YUN_JOB_FAILED)
             log_warn("%s %lld of %s failed: %s", model_job_kind_name(j.kind), (long long)j.id, j.vm_name, j.error);
         else
             log_info("%s %lld of %s done in %lld ms", model_job_kind_name(j.kind), (long long)j.id, j.vm_name,
@@ -556,6 +679,10 @@ static int job_to_proto(ctl_ctx *c, yun_store *s, const yun_job *j, proto_job *p
             snprintf(p->since, sizeof p->since, "%s", parent.name);
             snprintf(p->base, sizeof p->base, "%s", parent.path);
         }
+    }
+    if (j->kind == YUN_JOB_TEMPLATE) {
+        snprintf(p->path, sizeof p->path, "%s", j->path);
+        ctl_vm_disk_path(c, j->vm_uuid, p->disk, sizeof p->disk);
     }
     if (j->kind == YUN_JOB_RESTORE) {
         ctl_vm_disk_path(c, j->vm_uuid, p->disk, sizeof p->disk);
@@ -613,7 +740,8 @@ int ctl_jobs_vm_gone(yun_store *s, const char *uuid, yun_err *err)
     if (vm_jobs(s, uuid, &jobs, &n, err) < 0)
         return -1;
     for (size_t i = 0; i < n; i++)
-        if (jobs[i].kind != YUN_JOB_BACKUP && jobs[i].kind != YUN_JOB_RESTORE &&
+        /* a template's row stays: its verdict makes the image or removes the file */
+        if (jobs[i].kind != YUN_JOB_BACKUP && jobs[i].kind != YUN_JOB_RESTORE && jobs[i].kind != YUN_JOB_TEMPLATE &&
             store_job_delete(s, jobs[i].id, err) < 0)
             return -1;
     return 0;

@@ -27,7 +27,7 @@ int model_vm_state_parse(const char *s) { return parse(vm_states, N(vm_states), 
 const char *model_vm_want_name(yun_vm_want w) { return (unsigned)w < (unsigned)N(vm_wants) ? vm_wants[w] : "stopped"; }
 int model_vm_want_parse(const char *s) { return parse(vm_wants, N(vm_wants), s); }
 
-static const char *const job_kinds[] = {"backup", "snapshot", "revert", "snapshot-delete", "restore"};
+static const char *const job_kinds[] = {"backup", "snapshot", "revert", "snapshot-delete", "restore", "template"};
 static const char *const job_states[] = {"pending", "running", "done", "failed"};
 const char *model_job_kind_name(yun_job_kind k) { return (unsigned)k < (unsigned)N(job_kinds) ? job_kinds[k] : "backup"; }
 int model_job_kind_parse(const char *s) { return parse(job_kinds, N(job_kinds), s); }
@@ -55,6 +55,70 @@ int model_name_validate(const char *name, const char *what, yun_err *err)
                                "%s \"%.63s\" is not allowed: use a-z, 0-9 and '-' (not first), e.g. web1", what,
                                name);
     }
+    return 0;
+}
+
+int model_image_ref_parse(const char *ref, char base[YUN_NAME_MAX], int64_t *version, yun_err *err)
+{
+    const char *colon = ref ? strchr(ref, ':') : NULL;
+    size_t n = colon ? (size_t)(colon - ref) : (ref ? strlen(ref) : 0);
+    *version = 0;
+    base[0] = '\0';
+    if (n >= YUN_NAME_MAX)
+        return yun_err_set(err, YUN_E_INVALID, "image name \"%.63s...\" is too long: the most is 63 characters", ref);
+    memcpy(base, ref ? ref : "", n);
+    base[n] = '\0';
+    if (model_name_validate(base, "image name", err) < 0)
+        return -1;
+    if (!colon)
+        return 0;
+    const char *v = colon + 1;
+    int64_t k = 0;
+    for (size_t i = 0; v[i]; i++) {
+        if (v[i] < '0' || v[i] > '9' || i >= 5)
+            return yun_err_set(err, YUN_E_INVALID,
+                               "image version \"%.16s\" is not a number from 1 to %d: give NAME or NAME:VERSION, e.g. "
+                               "%s:2",
+                               v, YUN_IMAGE_VERSION_MAX, base);
+        k = k * 10 + (v[i] - '0');
+    }
+    if (k < 1)
+        return yun_err_set(err, YUN_E_INVALID,
+                           "image version \"%.16s\" is not a number from 1 to %d: give NAME or NAME:VERSION, e.g. %s:2",
+                           v, YUN_IMAGE_VERSION_MAX, base);
+    *version = k;
+    return 0;
+}
+
+int64_t model_image_version_of(const char *name, const char *base)
+{
+    size_t n = strlen(base);
+    if (strncmp(name, base, n) != 0)
+        return 0;
+    if (name[n] == '\0')
+        return 1;
+    if (name[n] != ':' || !name[n + 1])
+        return 0;
+    int64_t k = 0;
+    for (const char *p = name + n + 1; *p; p++) {
+        if (*p < '0' || *p > '9' || k > YUN_IMAGE_VERSION_MAX)
+            return 0;
+        k = k * 10 + (*p - '0');
+    }
+    return k >= 2 && k <= YUN_IMAGE_VERSION_MAX ? k : 0;
+}
+
+int model_image_version_name(const char *base, int64_t version, char out[YUN_NAME_MAX], yun_err *err)
+{
+    int w = version <= 1 ? snprintf(out, YUN_NAME_MAX, "%s", base)
+                         : snprintf(out, YUN_NAME_MAX, "%s:%lld", base, (long long)version);
+    if (version < 1 || version > YUN_IMAGE_VERSION_MAX)
+        return yun_err_set(err, YUN_E_INVALID, "image %s has reached version %d, the most there is: pick a new name",
+                           base, YUN_IMAGE_VERSION_MAX);
+    if (w < 0 || w >= YUN_NAME_MAX)
+        return yun_err_set(err, YUN_E_INVALID,
+                           "image %s:%lld would be longer than the 63 characters a name may have: pick a shorter name",
+                           base, (long long)version);
     return 0;
 }
 

@@ -213,6 +213,18 @@ int model_host_state_parse(const char *s);
 /* Checks a user, VM or image name against [a-z0-9][a-z0-9-]{0,62}. what names the field. */
 int model_name_validate(const char *name, const char *what, yun_err *err);
 
+/* ---- image versions (docs/api.md, "Images from VMs") ----
+ * Version 1 of image NAME is named NAME; version k > 1 is named NAME:k. A reference is NAME (the newest
+ * version) or NAME:k (that one). */
+#define YUN_IMAGE_VERSION_MAX 99999
+/* Splits ref into its name (into base) and version (*version: 0 for "the newest"). INVALID saying what is
+ * wrong: a bad name, a version that is not 1 to YUN_IMAGE_VERSION_MAX. */
+int model_image_ref_parse(const char *ref, char base[YUN_NAME_MAX], int64_t *version, yun_err *err);
+/* The version of the image named name when it is one of base's (1 for base itself), else 0. */
+int64_t model_image_version_of(const char *name, const char *base);
+/* The name of base's version (base, or base:version) into out. INVALID when it is longer than a name may be. */
+int model_image_version_name(const char *base, int64_t version, char out[YUN_NAME_MAX], yun_err *err);
+
 /* What a user may change on a VM once it exists (PATCH /v1/vms/{name}, `yun vm set`): cpu_shares, cpu_cap,
  * mem_mib, min_mhz, max_mhz, utility, ha_priority and probe. The copy of those from src to dst; and them as one line for logs. */
 void model_vm_settable_copy(yun_vm *dst, const yun_vm *src);
@@ -241,7 +253,14 @@ int model_uuid_check(const char *s, const char *what, yun_err *err);
  * A job is work on one VM's disk that its host's agent does (libvirt's backup API, qcow2 internal snapshots,
  * qemu-img), asked through ctl and carried to the agent in its report's answer until the agent says how it
  * ended. A backup or a snapshot is the row of the job that made it: done, it is the thing itself. */
-typedef enum { YUN_JOB_BACKUP, YUN_JOB_SNAPSHOT, YUN_JOB_REVERT, YUN_JOB_SNAPSHOT_DELETE, YUN_JOB_RESTORE } yun_job_kind;
+typedef enum {
+    YUN_JOB_BACKUP,
+    YUN_JOB_SNAPSHOT,
+    YUN_JOB_REVERT,
+    YUN_JOB_SNAPSHOT_DELETE,
+    YUN_JOB_RESTORE,
+    YUN_JOB_TEMPLATE, /* an image made from a stopped VM's disk (docs/api.md, "Images from VMs") */
+} yun_job_kind;
 typedef enum { YUN_JOB_PENDING, YUN_JOB_RUNNING, YUN_JOB_DONE, YUN_JOB_FAILED } yun_job_state;
 #define YUN_SHA256_HEX 65
 
@@ -256,12 +275,14 @@ typedef struct yun_job {
     int64_t parent_id; /* backup: the backup this incremental builds on (0: full); revert, snapshot delete: the
                         * snapshot's job; restore: the backup restored */
     bool incremental;  /* backup */
-    char name[YUN_NAME_MAX]; /* snapshot: its name; backup: its checkpoint's, "yun-<id>" */
-    char path[YUN_PATH_MAX]; /* backup: its qcow2 in backup.dir */
+    char name[YUN_NAME_MAX]; /* snapshot: its name; backup: its checkpoint's, "yun-<id>"; template: the image's,
+                              * version included ("tpl:2") */
+    char path[YUN_PATH_MAX]; /* backup: its qcow2 in backup.dir; template: the image's file */
     int64_t bytes;           /* backup: the file's size; snapshot: what it is charged against the disk quota, MiB */
     char sha256[YUN_SHA256_HEX];
-    bool memory;             /* snapshot: with the guest's memory (taken running) */
-    int64_t image_id, cpus, mem_mib, disk_mib; /* backup: the VM as it was, for a restore --as a new VM */
+    bool memory;             /* snapshot: with the guest's memory (taken running); template: the image is public */
+    int64_t image_id, cpus, mem_mib, disk_mib; /* backup: the VM as it was, for a restore --as a new VM;
+                                                * template: the VM's image (its kernel goes on) and disk size */
     char note[YUN_MSG_MAX];  /* why a backup is full though an incremental was asked, and the like */
     char error[YUN_MSG_MAX];
     int64_t created_ms, done_ms;
@@ -282,7 +303,8 @@ typedef struct yun_backup_schedule {
 #define YUN_SCHEDULE_MAX_MS (366LL * 86400000LL) /* a year */
 #define YUN_SCHEDULE_MAX_KEEP 10000
 
-const char *model_job_kind_name(yun_job_kind k); /* "backup", "snapshot", "revert", "snapshot-delete", "restore" */
+const char *model_job_kind_name(yun_job_kind k); /* "backup", "snapshot", "revert", "snapshot-delete", "restore",
+                                                  * "template" */
 int model_job_kind_parse(const char *s);
 const char *model_job_state_name(yun_job_state s); /* "pending", "running", "done", "failed" */
 int model_job_state_parse(const char *s);

@@ -521,7 +521,8 @@ static const jfield chain_fields[] = {
 static const jfield job_fields[] = {
     HOOK("uuid", F_STRING, true, read_uuid, write_uuid, "the VM's UUID"),
     INT(proto_job, id, true, 1, INT64_MAX, 0, 0, "the job's id, which its verdict names"),
-    HOOK("kind", F_STRING, true, read_jkind, write_jkind, "backup, snapshot, revert, snapshot-delete or restore"),
+    HOOK("kind", F_STRING, true, read_jkind, write_jkind,
+         "backup, snapshot, revert, snapshot-delete, restore or template"),
     HOOK("state", F_STRING, true, read_jstate, write_jstate, "pending (start it) or running (it was started)"),
     STR(proto_job, domain, false, 0, "the libvirt domain's name"),
     STR(proto_job, name, false, JF_OMIT, "a snapshot's name; a backup's checkpoint"),

@@ -348,6 +348,34 @@ async function main(which) {
   await alice.getByRole('button', { name: 'Stop web1' }).click();
   ok(await row.locator('.state', { hasText: 'stopped' }).waitFor({ timeout: REAL ? 150000 : 30000 }).then(() => true, () => false),
      'Stop brings the VM to stopped');
+  if (!REAL) {
+    // ---- images from the stopped VM, with versions (docs/api.md, "Images from VMs"); the agent's real
+    // qemu-img flattens the VM's real overlay file (only the domain is the fake hypervisor's) ----
+    await alice.getByRole('link', { name: 'Images' }).click();
+    await alice.getByRole('heading', { name: 'Images' }).waitFor();
+    await alice.getByLabel('From the stopped VM').locator('option', { hasText: 'web1' }).waitFor({ state: 'attached' });
+    await alice.getByLabel('Image name').fill('Bad Name');
+    await alice.getByRole('button', { name: 'Make image' }).click();
+    ok(await alice.getByRole('alert').filter({ hasText: 'image name "Bad Name" is not allowed' }).waitFor()
+      .then(() => true, () => false), 'a bad image name is refused with the server\'s message');
+    for (const [k, want] of [[1, 'tpl'], [2, 'tpl:2']]) {
+      await alice.getByLabel('Image name').fill('tpl');
+      await alice.getByRole('button', { name: 'Make image' }).click();
+      const tr = alice.locator(`tr[data-image="${want}"]`);
+      const listed = await tr.waitFor({ timeout: 30000 }).then(() => true, () => false);
+      ok(listed && (await tr.locator('[data-version]').innerText()) === String(k),
+        `making tpl from web1 ${k === 1 ? 'once' : 'again'} lists ${want}, version ${k}`,
+        await alice.locator('main').innerText().catch(() => ''));
+    }
+    await shot(alice, 'images');
+    await alice.getByRole('button', { name: 'Delete tpl:2' }).click();
+    await alice.getByRole('dialog').getByRole('button', { name: 'Delete' }).click();
+    ok(await alice.locator('tr[data-image="tpl:2"]').waitFor({ state: 'detached', timeout: 30000 })
+      .then(() => true, () => false) && await alice.locator('tr[data-image="tpl"]').isVisible(),
+      'Delete, confirmed, removes version 2 and keeps version 1');
+    await alice.getByRole('link', { name: 'My VMs' }).click();
+    await row.waitFor();
+  }
   await alice.getByRole('button', { name: 'Delete web1' }).click();
   await alice.getByRole('dialog').waitFor();
   await shot(alice, 'vms-delete');

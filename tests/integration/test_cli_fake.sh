@@ -46,7 +46,7 @@ qemu-img create -q -f qcow2 "$D/tiny.qcow2" 64M
 yun image import "$D/tiny.qcow2" --name starter
 tap_eval "image import streams a file and names it" '[ $RC = 0 ] && grep -q "image starter imported (virtual size 64M)" "$D/out"'
 yun image list
-tap_eval "image list shows starter" '[ $RC = 0 ] && grep -q "^starter  *64M  *admin  *yes" "$D/out"'
+tap_eval "image list shows starter" '[ $RC = 0 ] && grep -q "^starter  *1  *64M  *admin  *yes" "$D/out"'
 
 yun vm create web1 --image starter --cpus 1 --memory 128M --disk 1G
 tap_eval "vm create says which host and why" \

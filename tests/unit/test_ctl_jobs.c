@@ -349,6 +349,124 @@ static void test_stranded_jobs(void **state)
     assert_non_null(strstr(b3.note, "so the chain restarts"));
 }
 
+static yun_image image_named(fx *f, const char *name)
+{
+    yun_image img;
+    yun_err err = YUN_ERR_INIT;
+    assert_int_equal(store_image_get_by_name(f->s, name, &img, &err), 0);
+    return img;
+}
+
+static size_t image_count(fx *f)
+{
+    yun_image *imgs = NULL;
+    size_t n = 0;
+    yun_err err = YUN_ERR_INIT;
+    assert_int_equal(store_image_list(f->s, &imgs, &n, &err), 0);
+    free(imgs);
+    return n;
+}
+
+static void stop(fx *f, yun_vm *vm)
+{
+    yun_err err = YUN_ERR_INIT;
+    vm->state = YUN_VM_STOPPED;
+    vm->want = YUN_WANT_STOPPED;
+    assert_int_equal(store_vm_update(f->s, vm, &err), 0);
+}
+
+/* Templates: a stopped VM's disk becomes NAME, then NAME:2 ...; the row appears only when the agent says done,
+ * a failed job leaves none; the refusals say why. */
+static void test_template_versions(void **state)
+{
+    fx *f = *state;
+    yun_vm vm = fx_running(f, "web", 1, 128, f->h1);
+    yun_job t1, t2, t3, x;
+    yun_err err = YUN_ERR_INIT;
+    /* running: refused, saying to stop it */
+    assert_int_equal(ctl_image_from_vm(f->c, f->s, &f->alice, vm.id, "tpl", false, &x, &err), -1);
+    assert_int_equal(err.code, YUN_E_CONFLICT);
+    assert_non_null(strstr(err.msg, "yun vm stop web"));
+    stop(f, &vm);
+    /* a plain user makes no public image */
+    assert_int_equal(ctl_image_from_vm(f->c, f->s, &f->alice, vm.id, "tpl", true, &x, &err), -1);
+    assert_int_equal(err.code, YUN_E_FORBIDDEN);
+    assert_non_null(strstr(err.msg, "only an admin"));
+    assert_int_equal(ctl_image_from_vm(f->c, f->s, &f->alice, vm.id, "Bad:1", false, &x, &err), -1);
+    assert_int_equal(err.code, YUN_E_INVALID);
+    assert_int_equal(ctl_image_from_vm(f->c, f->s, &f->alice, vm.id, "tpl", false, &t1, &err), 0);
+    assert_string_equal(t1.name, "tpl");
+    assert_int_equal(t1.kind, YUN_JOB_TEMPLATE);
+    char path[256];
+    snprintf(path, sizeof path, "/srv/images/templates/tpl-v1-job%lld.qcow2", (long long)t1.id);
+    assert_string_equal(t1.path, path);
+    /* the same name again while it is made: refused, naming the job */
+    yun_vm other = fx_running(f, "db", 1, 128, f->h1);
+    stop(f, &other);
+    assert_int_equal(ctl_image_from_vm(f->c, f->s, &f->alice, other.id, "tpl", false, &x, &err), -1);
+    assert_int_equal(err.code, YUN_E_CONFLICT);
+    assert_non_null(strstr(err.msg, "being made already"));
+    /* the agent gets the VM's disk and the file to write */
+    ctl_answer a;
+    proto_report none = {0};
+    assert_int_equal(ctl_agent_report(f->c, f->s, f->h1, &none, T0, &a, &err), 0);
+    assert_int_equal(a.n_jobs, 1);
+    assert_int_equal(a.jobs[0].kind, YUN_JOB_TEMPLATE);
+    assert_string_equal(a.jobs[0].path, path);
+    snprintf(path, sizeof path, "/srv/vms/%s.qcow2", vm.uuid);
+    assert_string_equal(a.jobs[0].disk, path);
+    ctl_answer_free(&a);
+    assert_int_equal(image_count(f), 1); /* no row until it is done */
+    verdict(f, t1.id, YUN_JOB_DONE, NULL);
+    yun_image i1 = image_named(f, "tpl");
+    assert_int_equal(i1.owner_id, f->alice.id);
+    assert_false(i1.is_public);
+    assert_int_equal(i1.size_mib, 1024);
+    assert_string_equal(i1.kernel, "/srv/images/starter/vmlinuz"); /* it boots as the VM did */
+    assert_string_equal(i1.path, t1.path);
+    assert_int_equal(job(f, t1.id).image_id, i1.id);
+    /* the next one is version 2; it fails: no row, and the version is free again */
+    assert_int_equal(ctl_image_from_vm(f->c, f->s, &f->alice, other.id, "tpl", false, &t2, &err), 0);
+    assert_string_equal(t2.name, "tpl:2");
+    verdict(f, t2.id, YUN_JOB_FAILED, "No space left on device");
+    assert_int_equal(image_count(f), 2);
+    assert_string_equal(job(f, t2.id).error, "No space left on device");
+    assert_int_equal(ctl_image_from_vm(f->c, f->s, &f->alice, other.id, "tpl", false, &t3, &err), 0);
+    assert_string_equal(t3.name, "tpl:2");
+    verdict(f, t3.id, YUN_JOB_DONE, NULL);
+    yun_image newest;
+    size_t versions = 0;
+    assert_int_equal(ctl_image_newest(f->s, "tpl", &newest, &versions, &err), 0);
+    assert_string_equal(newest.name, "tpl:2");
+    assert_int_equal(versions, 2);
+    assert_int_equal(ctl_image_newest(f->s, "tp", &newest, NULL, &err), -1);
+    assert_int_equal(err.code, YUN_E_NOT_FOUND);
+    /* another user adds no version to alice's name */
+    yun_user bob = {0};
+    snprintf(bob.name, sizeof bob.name, "bob");
+    snprintf(bob.token_hash, sizeof bob.token_hash, "%064d", 2);
+    assert_int_equal(store_user_create(f->s, &bob, &err), 0);
+    assert_int_equal(ctl_image_from_vm(f->c, f->s, &bob, vm.id, "tpl", false, &x, &err), -1);
+    assert_int_equal(err.code, YUN_E_CONFLICT);
+    assert_non_null(strstr(err.msg, "belongs to another user"));
+    /* the name taken meanwhile (an import of the same name): the job fails saying so, no second row */
+    assert_int_equal(ctl_image_from_vm(f->c, f->s, &f->alice, vm.id, "race", false, &t1, &err), 0);
+    yun_image imp = {0};
+    snprintf(imp.name, sizeof imp.name, "race");
+    imp.owner_id = f->alice.id;
+    assert_int_equal(store_image_create(f->s, &imp, &err), 0);
+    size_t before = image_count(f);
+    verdict(f, t1.id, YUN_JOB_DONE, NULL);
+    yun_job r = job(f, t1.id);
+    assert_int_equal(r.state, YUN_JOB_FAILED);
+    assert_non_null(strstr(r.error, "taken meanwhile"));
+    assert_int_equal(image_count(f), before);
+    /* the VM deleted while its template is made: the row stays for the verdict */
+    assert_int_equal(ctl_image_from_vm(f->c, f->s, &f->alice, vm.id, "late", false, &t1, &err), 0);
+    assert_int_equal(ctl_jobs_vm_gone(f->s, vm.uuid, &err), 0);
+    assert_int_equal(job(f, t1.id).state, YUN_JOB_PENDING);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -358,6 +476,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_restore, setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_schedule_and_retention, setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_stranded_jobs, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_template_versions, setup, fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

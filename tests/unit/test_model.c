@@ -130,6 +130,64 @@ static void test_uuid_check(void **state)
     assert_int_equal(model_uuid_check(NULL, "uuid", NULL), -1);
 }
 
+/* Image versions: NAME is version 1 and "the newest" as a reference, NAME:K version K (model.h). */
+static void test_image_versions(void **state)
+{
+    (void)state;
+    yun_err err = YUN_ERR_INIT;
+    char base[YUN_NAME_MAX], name[YUN_NAME_MAX];
+    int64_t v = -1;
+    assert_int_equal(model_image_ref_parse("tpl", base, &v, &err), 0);
+    assert_string_equal(base, "tpl");
+    assert_int_equal(v, 0);
+    assert_int_equal(model_image_ref_parse("tpl:2", base, &v, &err), 0);
+    assert_string_equal(base, "tpl");
+    assert_int_equal(v, 2);
+    assert_int_equal(model_image_ref_parse("tpl:1", base, &v, &err), 0);
+    assert_int_equal(v, 1);
+    assert_int_equal(model_image_ref_parse("tpl:99999", base, &v, &err), 0);
+    assert_int_equal(v, YUN_IMAGE_VERSION_MAX);
+    static const char *const bad_version[] = {"tpl:", "tpl:0", "tpl:x", "tpl:-1", "tpl:100000", "tpl:2:3", "tpl: 2"};
+    for (size_t i = 0; i < sizeof bad_version / sizeof *bad_version; i++) {
+        yun_err_clear(&err);
+        assert_int_equal(model_image_ref_parse(bad_version[i], base, &v, &err), -1);
+        assert_int_equal(err.code, YUN_E_INVALID);
+        assert_non_null(strstr(err.msg, "NAME:VERSION"));
+    }
+    assert_int_equal(model_image_ref_parse("Tpl:2", base, &v, &err), -1);
+    assert_non_null(strstr(err.msg, "image name"));
+    assert_int_equal(model_image_ref_parse(":2", base, &v, &err), -1);
+    assert_non_null(strstr(err.msg, "empty"));
+    char longname[80];
+    memset(longname, 'a', 70);
+    longname[70] = '\0';
+    assert_int_equal(model_image_ref_parse(longname, base, &v, &err), -1);
+    assert_non_null(strstr(err.msg, "too long"));
+
+    assert_int_equal(model_image_version_of("tpl", "tpl"), 1);
+    assert_int_equal(model_image_version_of("tpl:7", "tpl"), 7);
+    assert_int_equal(model_image_version_of("tpl2", "tpl"), 0);   /* another name */
+    assert_int_equal(model_image_version_of("tpl-x:2", "tpl"), 0); /* another name's version */
+    assert_int_equal(model_image_version_of("tpl:", "tpl"), 0);
+    assert_int_equal(model_image_version_of("tpl:1", "tpl"), 0); /* version 1 is named tpl */
+    assert_int_equal(model_image_version_of("tpl:2x", "tpl"), 0);
+    assert_int_equal(model_image_version_of("tp", "tpl"), 0);
+
+    assert_int_equal(model_image_version_name("tpl", 1, name, &err), 0);
+    assert_string_equal(name, "tpl");
+    assert_int_equal(model_image_version_name("tpl", 12, name, &err), 0);
+    assert_string_equal(name, "tpl:12");
+    assert_int_equal(model_image_version_of(name, "tpl"), 12); /* round trip */
+    assert_int_equal(model_image_version_name("tpl", YUN_IMAGE_VERSION_MAX + 1, name, &err), -1);
+    assert_non_null(strstr(err.msg, "pick a new name"));
+    memset(longname, 'a', 62);
+    longname[62] = '\0';
+    assert_int_equal(model_image_version_name(longname, 2, name, &err), -1);
+    assert_non_null(strstr(err.msg, "shorter name"));
+    assert_int_equal(model_job_kind_parse("template"), YUN_JOB_TEMPLATE);
+    assert_string_equal(model_job_kind_name(YUN_JOB_TEMPLATE), "template");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -139,6 +197,7 @@ int main(void)
         cmocka_unit_test(test_uuid_check),
         cmocka_unit_test(test_states_round_trip),
         cmocka_unit_test(test_power_interpolates),
+        cmocka_unit_test(test_image_versions),
     };
     return cmocka_run_group_tests_name("model", tests, NULL, NULL);
 }

@@ -19,7 +19,7 @@
 
 #define CLI_DEFAULT_URL "http://127.0.0.1:8080"
 #define CLI_DEFAULT_TOKEN_FILE "var/admin.token"
-#define CLI_MAX_OPTS 16
+#define CLI_MAX_OPTS 20
 #define CLI_MAX_POS 4
 
 /* ---- where to talk to ---- */

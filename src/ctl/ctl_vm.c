@@ -123,7 +123,9 @@ static int vm_create_locked(ctl_ctx *c, yun_store *s, const yun_user *owner, yun
     vm->error[0] = '\0';
     vm->started_ms = 0;
     int r = store_begin(s, err);
-    return ctl_tx_end(s, r == 0 ? store_vm_create(s, vm, err) : r, err);
+    if (r == 0)
+        r = store_vm_create(s, vm, err) ?: ctl_network_join(s, owner, vm->network, vm, err);
+    return ctl_tx_end(s, r, err);
 }
 
 int ctl_vm_create(ctl_ctx *c, yun_store *s, const yun_user *owner, yun_vm *vm, sched_choice *choice, yun_err *err)

@@ -273,7 +273,11 @@ bad() { printf 'Status: 400 Bad Request\r\nContent-Type: text/plain\r\n\r\n%s\n'
 case $host in ''|*[!A-Za-z0-9.-]*) bad "host=NAME: letters, digits, . and - only" ;; esac
 case $op in
   ping) out=$(ping -c 2 -W 2 "$host" 2>&1); rc=$? ;;
-  get) out=$(wget -q -T 5 -O - "http://$host/" 2>&1); rc=$? ;;
+  # the name is resolved by busybox's own nslookup (with the DNS server DHCP gave: busybox-static's libc
+  # resolver knows no NSS), and the page fetched from that address; busybox 1.35's wget -T crashes, so timeout
+  get) case $host in *[!0-9.]*) addr=$(nslookup "$host" 2>/dev/null | awk '/^Name:/ {n = 1} n && /^Address/ {print $NF; exit}') ;;
+         *) addr=$host ;; esac
+       if [ -z "$addr" ]; then out="$host: no address"; rc=1; else out=$(timeout 10 wget -q -O - "http://$addr/" 2>&1); rc=$?; fi ;;
   lookup) out=$(nslookup "$host" 2>&1); rc=$? ;;
   *) bad "op=ping, get or lookup" ;;
 esac

@@ -73,12 +73,15 @@ int agent_net_files(const proto_network *n, const char *dir, yun_buf *conf, yun_
                "pid-file=%s/dnsmasq.pid\n"
                /* static hosts only: an address is yund's to give, never a pool's */
                "dhcp-range=%s,static,%s,1h\ndhcp-authoritative\nleasefile-ro\n"
+               /* names come from yund's hosts file only: a lease's name (its dhcp-host's, or one a guest
+                * sends) would outlive the VM in dnsmasq's memory */
+               "dhcp-ignore-names\n"
                "dhcp-hostsfile=%s/dhcp-hosts\naddn-hosts=%s/hosts\n"
                "dhcp-option=option:router,%s\ndhcp-option=option:dns-server,%s\ndhcp-option=option:mtu,%s\n"
                "no-resolv\nno-hosts\ndomain-needed\n",
                n->owner, n->name, (long long)n->vni, br, gw, dir, net, mask, dir, dir, gw, gw, NET_MTU);
     for (size_t i = 0; i < n->n_hosts; i++) {
-        buf_printf(dhcp_hosts, "%s,%s,%s\n", n->hosts[i].mac, n->hosts[i].ip, n->hosts[i].name);
+        buf_printf(dhcp_hosts, "%s,%s\n", n->hosts[i].mac, n->hosts[i].ip);
         buf_printf(hosts, "%s %s\n", n->hosts[i].ip, n->hosts[i].name);
     }
     return 0;

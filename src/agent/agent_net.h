@@ -24,7 +24,7 @@ int agent_nets_reconcile(agent_nets *an, const proto_answer *a);
 
 /* ---- pure, for tests ---- */
 /* The files of network n's dnsmasq, its folder being dir: its configuration, its static DHCP hosts
- * ("MAC,IP,NAME" lines) and its DNS names ("IP NAME" lines, which dnsmasq also answers in reverse). -1 with
+ * ("MAC,IP" lines) and its DNS names ("IP NAME" lines, which dnsmasq also answers in reverse). -1 with
  * err when n's subnet does not parse. */
 int agent_net_files(const proto_network *n, const char *dir, yun_buf *conf, yun_buf *dhcp_hosts, yun_buf *hosts,
                     yun_err *err);

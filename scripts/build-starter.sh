@@ -9,6 +9,8 @@
 #                       meta-data (YUN-GUEST-HOSTNAME <name>) and the SSH keys of user-data into
 #                       /root/.ssh/authorized_keys (YUN-GUEST-KEYS <count>). GET /cgi-bin/load?pct=N (0..100) keeps every vCPU busy N% of the time
 #                       until told otherwise (yun-load); GET /cgi-bin/load says the load in force.
+#                       GET /cgi-bin/net?op=ping|get|lookup&host=NAME: ping, fetch or resolve another
+#                       guest from inside this one (by the DNS server DHCP gave).
 #                       With "yun.probe=1" on the kernel command line it only prints YUN-PROBE-OK and
 #                       powers off: the KVM probe (src/hv/hv.h, hv_accel_probe) boots that.
 #   OUTDIR/base.qcow2   an empty, small qcow2 base disk (VMs get an overlay of it)
@@ -173,7 +175,7 @@ acpid -l /var/log/acpid.log
 if [ -e /sys/class/net/eth0 ]; then
   ip link set eth0 up
   # in the background: a network without DHCP must not hold the guest up
-  udhcpc -i eth0 -s /usr/share/udhcpc/default.script -b -t 3 -T 2 -S >/dev/null 2>&1 &
+  udhcpc -i eth0 -s /usr/share/udhcpc/default.script -b -t 3 -T 2 -S -O mtu >/dev/null 2>&1 &
 fi
 cat > /www/index.html <<PAGE
 <!doctype html><title>yun starter</title><h1>Hello from a yun starter VM</h1>
@@ -189,6 +191,8 @@ case "$1" in
   bound|renew)
     ip addr flush dev "$interface"
     ip addr add "$ip/${mask:-24}" dev "$interface"
+    # a cloud network's VXLAN leaves room for 1450 bytes (docs/networking.md)
+    [ -n "$mtu" ] && ip link set dev "$interface" mtu "$mtu"
     [ -n "$router" ] && ip route add default via "${router%% *}" dev "$interface"
     : > /etc/resolv.conf
     for d in $dns; do echo "nameserver $d" >> /etc/resolv.conf; done
@@ -283,6 +287,29 @@ case $op in
 esac
 printf 'Content-Type: text/plain\r\n\r\n%s\n' "$out"
 EOF
+# GET /cgi-bin/net?op=ping|get|lookup&host=NAME: the guest's own view of its network, for tests: ping NAME
+# twice, fetch http://NAME/ (another starter's page), or resolve NAME with the DNS server DHCP gave it.
+cat > "$R/www/cgi-bin/net" <<'EOF'
+#!/bin/sh
+export PATH=/bin:/sbin
+op= host=
+for kv in $(echo "$QUERY_STRING" | tr '&' ' '); do
+  case $kv in op=*) op=${kv#op=} ;; host=*) host=${kv#host=} ;; esac
+done
+bad() { printf 'Status: 400 Bad Request\r\nContent-Type: text/plain\r\n\r\n%s\n' "$1"; exit 0; }
+case $host in ''|*[!A-Za-z0-9.-]*) bad "host=NAME: letters, digits, . and - only" ;; esac
+case $op in
+  ping) out=$(ping -c 2 -W 2 "$host" 2>&1); rc=$? ;;
+  # the name is resolved by busybox's own nslookup (with the DNS server DHCP gave: busybox-static's libc
+  # resolver knows no NSS), and the page fetched from that address; busybox 1.35's wget -T crashes, so timeout
+  get) case $host in *[!0-9.]*) addr=$(nslookup "$host" 2>/dev/null | awk '/^Name:/ {n = 1} n && /^Address/ {print $NF; exit}') ;;
+         *) addr=$host ;; esac
+       if [ -z "$addr" ]; then out="$host: no address"; rc=1; else out=$(timeout 10 wget -q -O - "http://$addr/" 2>&1); rc=$?; fi ;;
+  lookup) out=$(nslookup "$host" 2>&1); rc=$? ;;
+  *) bad "op=ping, get or lookup" ;;
+esac
+printf 'Content-Type: text/plain\r\n\r\nrc=%s\n%s\n' "$rc" "$out"
+EOF
 cat > "$R/etc/acpi/PWRF/00000080" <<'EOF'
 #!/bin/sh
 poweroff
@@ -290,7 +317,7 @@ EOF
 echo 'root:x:0:0:root:/root:/bin/sh' > "$R/etc/passwd"
 echo 'root:x:0:' > "$R/etc/group"
 chmod 0755 "$R/init" "$R/etc/rc" "$R/usr/share/udhcpc/default.script" "$R/etc/acpi/PWRF/00000080" "$R/bin/yun-load" \
-  "$R/www/cgi-bin/load" "$R/www/cgi-bin/disk"
+  "$R/www/cgi-bin/load" "$R/www/cgi-bin/disk" "$R/www/cgi-bin/net"
 
 (cd "$R" && find . | LC_ALL=C sort | cpio -o -H newc --owner=0:0 --reproducible --quiet) | gzip -9n > "$WORK/initrd.img"
 cp "$WORK/k/boot/vmlinuz-$KVER" "$WORK/vmlinuz"

@@ -54,6 +54,7 @@ typedef struct agent_vm {
     int64_t mem_asked_at;        /* monotonic ms of that request */
     bool migrate_logged;
     char address[HV_ADDR_MAX]; /* the guest's address as last learnt, "" when unknown */
+    char net_ip[16];           /* on a cloud network: the address yund gave it (it is the guest's once it runs) */
     int64_t address_at;        /* monotonic ms when it was last asked for */
     int64_t address_from;      /* monotonic ms of the first ask since the guest last started, 0 none */
     bool incoming;           /* assigned here and migrating in: wait for the domain, never start it */
@@ -336,6 +337,8 @@ static int vm_start(agent_state *st, yun_hv *hv, agent_vm *v, const desired_vm *
             hv_disk_remove(disk, NULL);
         return vm_error(v, true, d->domain, &e);
     }
+    char cloud_br[16], cloud_vx[16]; /* a cloud network's NIC joins its bridge (agent_net.h) */
+    model_network_ifnames(d->vni, cloud_br, cloud_vx);
     hv_domain_spec spec = {
         .uuid = v->uuid,
         .name = d->domain,
@@ -353,8 +356,9 @@ static int vm_start(agent_state *st, yun_hv *hv, agent_vm *v, const desired_vm *
         .cmdline = d->cmdline,
         .console_log = console,
         .accel = st->accel,
-        .network = st->network,
-        .bridge = st->bridge,
+        .network = d->vni ? NULL : st->network,
+        .bridge = d->vni ? cloud_br : st->bridge,
+        .mac = d->vni ? d->mac : NULL,
         .vnc_listen = st->vnc_listen,
     };
     action(st, "define", v, d->domain);
@@ -815,6 +819,7 @@ int agent_reconcile(agent_state *st, yun_hv *hv, const proto_answer *desired, in
         v->want = d->want;
         v->here = d->here;
         v->incoming = d->incoming;
+        snprintf(v->net_ip, sizeof v->net_ip, "%s", d->ip);
         vm_paths(st, v, d);
         (void)vm_reconcile(st, hv, v, d, dom_find(doms, ndoms, d->uuid), now_ms); /* failures are verdicts */
     }
@@ -901,6 +906,10 @@ static void vm_address(const agent_state *st, yun_hv *hv, agent_vm *v, const hv_
         v->address[0] = 0;
         v->address_at = 0;
         v->address_from = 0;
+        return;
+    }
+    if (v->net_ip[0]) { /* yund's IPAM gave it, and the network's DHCP hands out nothing else */
+        snprintf(v->address, sizeof v->address, "%s", v->net_ip);
         return;
     }
     int64_t now = yun_mono_ms();

@@ -1,6 +1,7 @@
 /* agent_loop.c: the agent's loop: connect to libvirt, register with yund, then report -> answer ->
  * reconcile every interval. Everything about HTTP and retries lives here; the decisions are in agent.c. */
 #include "agent/agent.h"
+#include "agent/agent_net.h"
 #include "agent/agent_metrics.h"
 #include "hv/hv_net.h"
 
@@ -421,6 +422,7 @@ int agent_run(const agent_config *cfg, yun_err *err)
         return yun_err_prefix(err, "connecting to libvirt: ");
     hv_node_info ni;
     agent_reg reg = {0};
+    AUTOFREE char *net_dir = NULL; /* before the first goto out: its cleanup runs there */
     int rc = -1;
     if (hv_node_info_get(hv, &ni, err) < 0) {
         yun_err_prefix(err, "reading the host's capacity: ");
@@ -431,6 +433,10 @@ int agent_run(const agent_config *cfg, yun_err *err)
         goto out;
     }
     agent_state *st = agent_state_new(reg.vm_dir, ni.accel, cfg->shutdown_timeout_ms);
+    /* cloud networks (agent_net.h), made on a real host only: an in-memory hypervisor has no bridges. Each host
+     * its own folder, since vm_dir may be shared */
+    net_dir = xasprintf("%s/.net/host-%lld", reg.vm_dir, (long long)reg.host_id);
+    agent_nets *nets = cfg->hv ? NULL : agent_nets_new(net_dir);
     char net_fail[sizeof err->msg] = "";
     bool net_ok = net_setup(cfg, hv, st, net_fail, sizeof net_fail);
     int64_t net_tried = yun_mono_ms();
@@ -563,7 +569,10 @@ int agent_run(const agent_config *cfg, yun_err *err)
         fenced = false;
         backoff = interval;
         keepalive_busy(&ka, url, body, &answer);
-        int acted = agent_reconcile(st, hv, &answer, yun_mono_ms(), &e);
+        /* the networks first: a guest's bridge is there before the guest is defined */
+        int acted = nets ? agent_nets_reconcile(nets, &answer) : 0;
+        int vacted = agent_reconcile(st, hv, &answer, yun_mono_ms(), &e);
+        acted = vacted < 0 ? vacted : acted + vacted;
         if (acted > 0)
             last_action = yun_mono_ms();
         if (acted < 0)
@@ -589,6 +598,7 @@ int agent_run(const agent_config *cfg, yun_err *err)
     keepalive_stop(&ka, ka_th);
     agent_metrics_stop(am);
     agent_state_free(st);
+    agent_nets_free(nets);
 out:
     if (own_hv)
         hv_close(hv);

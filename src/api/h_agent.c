@@ -144,6 +144,9 @@ static void desired_of(api_req *rq, const ctl_desired *d, proto_desired *out)
             p.user_data_len = strlen(p.user_data);
         }
     }
+    p.vni = d->vni;
+    snprintf(p.ip, sizeof p.ip, "%s", d->ip);
+    snprintf(p.mac, sizeof p.mac, "%s", d->mac);
     *out = p;
 }
 
@@ -193,9 +196,13 @@ int h_agent_report(api_req *rq, api_resp *rs, yun_err *err)
         desired_of(rq, &a.vms[i], &ans.vms[i]);
     ans.jobs = a.jobs; /* lent: ctl_answer_free frees them */
     ans.n_jobs = a.n_jobs;
+    ans.networks = a.networks; /* lent too */
+    ans.n_networks = a.n_networks;
     api_json_resp(rs, 200, proto_answer_encode(&ans));
     ans.jobs = NULL;
     ans.n_jobs = 0;
+    ans.networks = NULL;
+    ans.n_networks = 0;
     proto_answer_free(&ans);
     ret = 0;
 out:

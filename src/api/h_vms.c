@@ -85,6 +85,8 @@ static const vm_out vm_outs[] = {
     VO("migration_ms", VO_I64, migrate_total_ms),              /* the last live migration's time, */
     VO("migration_downtime_ms", VO_I64, migrate_downtime_ms), /* and its downtime: 0 none, -1 unknown */
     VO("address", VO_STR, address),
+    VO("network", VO_STR, network), /* its cloud network, "" for its host's own */
+    VO("ip", VO_STR, ip),           /* its address there, from yund's IPAM */
     VO("probe", VO_STR, probe), /* monitoring */
     VO_X("domain", VO_DOMAIN),
     VO("created_ms", VO_I64, created_ms),
@@ -162,17 +164,32 @@ typedef struct names {
     bool *down;
     yun_image *images;
     size_t ni;
+    yun_lease *leases; /* sorted by VM id */
+    size_t nl;
+    yun_network *nets;
+    size_t nn;
 } names;
+
+static int lease_cmp(const void *a, const void *b)
+{
+    int64_t x = ((const yun_lease *)a)->vm_id, y = ((const yun_lease *)b)->vm_id;
+    return x < y ? -1 : x > y;
+}
 
 static int names_load(api_req *rq, names *nm, yun_err *err)
 {
     memset(nm, 0, sizeof *nm);
     if (store_host_list(rq->store, &nm->hosts, &nm->nh, err) < 0)
         return -1;
-    if (store_image_list(rq->store, &nm->images, &nm->ni, err) < 0) {
+    if (store_image_list(rq->store, &nm->images, &nm->ni, err) < 0 ||
+        store_lease_list(rq->store, -1, &nm->leases, &nm->nl, err) < 0 ||
+        store_network_list(rq->store, &nm->nets, &nm->nn, err) < 0) {
         free(nm->hosts);
+        free(nm->images);
+        free(nm->leases);
         return -1;
     }
+    qsort(nm->leases, nm->nl, sizeof *nm->leases, lease_cmp);
     int64_t now = yun_now_ms();
     int64_t suspect = ctl_suspect_ms(rq->ctl, rq->store);
     nm->down = xcalloc(nm->nh ? nm->nh : 1, sizeof *nm->down);
@@ -186,6 +203,8 @@ static void names_free(names *nm)
     free(nm->hosts);
     free(nm->down);
     free(nm->images);
+    free(nm->leases);
+    free(nm->nets);
 }
 
 static void write_vm(yun_buf *b, const names *nm, const yun_vm *vm)
@@ -203,6 +222,17 @@ static void write_vm(yun_buf *b, const names *nm, const yun_vm *vm)
             in = nm->images[i].name;
             break;
         }
+    yun_lease key = {.vm_id = vm->id};
+    const yun_lease *l = nm->nl ? bsearch(&key, nm->leases, nm->nl, sizeof key, lease_cmp) : NULL;
+    if (l) {
+        yun_vm v = *vm;
+        snprintf(v.ip, sizeof v.ip, "%s", l->ip);
+        for (size_t i = 0; i < nm->nn; i++)
+            if (nm->nets[i].id == l->network_id)
+                snprintf(v.network, sizeof v.network, "%s", nm->nets[i].name);
+        api_vm_write(b, &v, hn, in, down);
+        return;
+    }
     api_vm_write(b, vm, hn, in, down);
 }
 
@@ -336,6 +366,7 @@ static const jfield create_fields[] = {
     {"probe", F_STRING, false}, /* monitoring: an HTTP probe URL */
     {"ssh_keys", F_ARRAY, false},  /* names of the owner's SSH keys (src/model/seed.h) */
     {"user_data", F_STRING, false}, /* cloud-init user-data: #cloud-config or a script */
+    {"network", F_STRING, false}, /* a cloud network's name; absent: the owner's default */
     {NULL, 0, false},
 };
 
@@ -382,17 +413,24 @@ json_t *api_vm_create_parse(const char *body, size_t n, bool allow_hosts, yun_vm
     int start = 1;
     const char *probe = NULL; /* monitoring: read by api_probe_take */
     json_t *keys = NULL, *ud = NULL; /* read by seed_req_of */
-    int r = api_unpack(j, err, "{s:s, s:s, s?I, s:o, s?o, s?o, s?I, s?I, s?I, s?I, s?I, s?I, s?b, s?s, s?o, s?o}", "name",
-                       &name, "image", image, "cpus", &cpus, "memory", &mem, "max_memory", &maxmem, "disk", &disk,
-                       "cpu_shares", &shares, "cpu_cap", &cap, "min_mhz", &minmhz, "max_mhz", &maxmhz, "utility",
+    const char *network = "";
+    int r = api_unpack(j, err, "{s:s, s:s, s?I, s:o, s?o, s?o, s?I, s?I, s?I, s?I, s?I, s?I, s?b, s?s, s?o, s?o, s?s}",
+                       "name", &name, "image", image, "cpus", &cpus, "memory", &mem, "max_memory", &maxmem, "disk",
+                       &disk, "cpu_shares", &shares, "cpu_cap", &cap, "min_mhz", &minmhz, "max_mhz", &maxmhz, "utility",
                        &utility, "ha_priority", &ha, "start", &start, "probe", &probe, "ssh_keys", &keys, "user_data",
-                       &ud);
+                       &ud, "network", &network);
     (void)probe;
     (void)keys;
     (void)ud;
     if (r < 0 || model_name_validate(name, "VM name", err) < 0)
         goto fail;
     snprintf(vm->name, sizeof vm->name, "%s", name);
+    if (strlen(network) >= sizeof vm->network) {
+        yun_err_set(err, YUN_E_INVALID, "network \"%.64s...\" is longer than a name may be (%zu bytes)", network,
+                    sizeof vm->network - 1);
+        goto fail;
+    }
+    snprintf(vm->network, sizeof vm->network, "%s", network);
     get_int(j, "cpus", &vm->cpus);
     get_int(j, "cpu_shares", &vm->cpu_shares);
     get_int(j, "cpu_cap", &vm->cpu_cap);

@@ -633,6 +633,59 @@ static int cmd_key_add(cli_ctx *ctx, const cli_args *a)
     return CLI_EXIT_OK;
 }
 
+/* ---- cloud networks (docs/networking.md) ---- */
+
+static char *c_subnet(json_t *o)
+{
+    return cli_cell(cli_field(o, "subnet", NULL));
+}
+static char *c_vni(json_t *o)
+{
+    return cli_cell(cli_field(o, "vni", NULL));
+}
+
+static int cmd_network_list(cli_ctx *ctx, const cli_args *a)
+{
+    static const char *const h[] = {"NAME", "SUBNET", "OWNER", "PUBLIC", "VNI", "VMS"};
+    static const cli_cell_fn f[] = {c_name, c_subnet, c_owner, c_public, c_vni, c_used_by};
+    AUTOFREE char *q = cli_owner_query(a);
+    AUTOFREE char *p = xasprintf("/v1/networks%s", q);
+    return list(ctx, p, "networks", 6, h, f);
+}
+
+static int cmd_network_show(cli_ctx *ctx, const cli_args *a)
+{
+    AUTOFREE char *q = cli_owner_query(a);
+    AUTOFREE char *e = cli_url_escape(a->pos[0]);
+    AUTOFREE char *p = xasprintf("/v1/networks/%s%s", e, q);
+    return show(ctx, "GET", p, NULL, "network");
+}
+
+static int cmd_network_create(cli_ctx *ctx, const cli_args *a)
+{
+    json_t *body = json_pack("{s:s,s:s,s:b}", "name", a->pos[0], "subnet", cli_opt_val(a, "subnet"), "public",
+                             cli_opt_val(a, "public") != NULL);
+    AUTOFREE char *q = cli_owner_query(a);
+    AUTOFREE char *p = xasprintf("/v1/networks%s", q);
+    int rc = show(ctx, "POST", p, body, "network");
+    json_decref(body);
+    return rc;
+}
+
+static int cmd_network_delete(cli_ctx *ctx, const cli_args *a)
+{
+    AUTOFREE char *q = cli_owner_query(a);
+    AUTOFREE char *e = cli_url_escape(a->pos[0]);
+    AUTOFREE char *p = xasprintf("/v1/networks/%s%s", e, q);
+    int rc;
+    json_t *j = cli_call(ctx, "DELETE", p, NULL, CLI_TIMEOUT_MS, &rc);
+    if (!j)
+        return rc;
+    fprintf(ctx->out, "network %s deleted\n", a->pos[0]);
+    json_decref(j);
+    return CLI_EXIT_OK;
+}
+
 static int cmd_key_delete(cli_ctx *ctx, const cli_args *a)
 {
     return delete_named(ctx, "/v1/keys/%s", "key", a->pos[0]);
@@ -1079,10 +1132,17 @@ static const cli_opt vm_create_opts[] = {
     {"probe", "URL", "an HTTP probe measured every interval, e.g. http://:80/ (empty host: the VM's address)"},
     {"ssh-key", "NAME", "give the guest this SSH key of yours (`yun key list`); repeat for more"},
     {"user-data", "FILE", "cloud-init user-data for its first boot: #cloud-config or a #! script (docs/guests.md)"},
+    {"network", "NET", "the cloud network its NIC joins (default: your network \"default\" when net.pool is set)"},
     WAIT_OPT,
     {"owner", "USER", "admin only: create the VM for this user"},
     {NULL, NULL, NULL}};
 static const cli_opt vm_owner_opts[] = {OWNER_OPT, {NULL, NULL, NULL}};
+static const cli_opt net_owner_opts[] = {{"owner", "USER", "admin only: that user's networks"}, {NULL, NULL, NULL}};
+static const cli_opt net_create_opts[] = {
+    {"subnet", "CIDR", "its IPv4 subnet, a /16 to a /29, overlapping no other network (e.g. 10.50.0.0/24)", true},
+    {"public", NULL, "admin only: every user's VMs may join it"},
+    {"owner", "USER", "admin only: create it for this user"},
+    {NULL, NULL, NULL}};
 #define JOB_WAIT_OPTS                                                                                                  \
     {"wait", NULL, "poll until the job has ended; exit 1 when it failed"},                                             \
     {                                                                                                                  \
@@ -1164,6 +1224,12 @@ const cli_cmd cli_commands[] = {
      cmd_dispatch_plan},
     {"dispatch", "log", "", 0, 0, "every decision since yund started, newest first (admin)", no_opts,
      cmd_dispatch_log},
+    {"network", "list", "", 0, 0, "your cloud networks and the public ones (all, for the admin)", net_owner_opts,
+     cmd_network_list},
+    {"network", "show", "NAME", 1, 1, "one network: subnet, gateway, VNI, VMs", net_owner_opts, cmd_network_show},
+    {"network", "create", "NAME", 1, 1, "a network spanning hosts; your VMs join it with vm create --network",
+     net_create_opts, cmd_network_create},
+    {"network", "delete", "NAME", 1, 1, "delete a network no VM is on", net_owner_opts, cmd_network_delete},
     {"image", "list", "", 0, 0, "the images you may boot", no_opts, cmd_image_list},
     {"image", "show", "NAME", 1, 1, "one image in detail", no_opts, cmd_image_show},
     {"image", "import", "FILE", 1, 1, "upload a qcow2 or raw disk image as a new image", import_opts, cmd_image_import},

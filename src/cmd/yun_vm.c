@@ -295,6 +295,8 @@ int cli_vm_create(cli_ctx *ctx, const cli_args *a)
         }
         json_object_set_new(body, "user_data", json_stringn(ud, n));
     }
+    if (cli_opt_val(a, "network"))
+        json_object_set_new(body, "network", json_string(cli_opt_val(a, "network")));
     AUTOFREE char *q = cli_owner_query(a);
     AUTOFREE char *path = xasprintf("/v1/vms%s", q);
     yun_err err = YUN_ERR_INIT;

@@ -656,6 +656,11 @@ void ctl_answer_free(ctl_answer *a)
     free(a->vms);
     free(a->images);
     ctl_jobs_free(a->jobs, a->n_jobs);
+    for (size_t i = 0; i < a->n_networks; i++) {
+        free(a->networks[i].peers);
+        free(a->networks[i].hosts);
+    }
+    free(a->networks);
     memset(a, 0, sizeof *a);
 }
 
@@ -822,7 +827,7 @@ int ctl_agent_report(ctl_ctx *c, yun_store *s, int64_t host_id, const ctl_report
         }
         free(vms);
     }
-    if (classify_domains(c, s, host_id, r, now_ms, out, &cap, err) < 0)
+    if (classify_domains(c, s, host_id, r, now_ms, out, &cap, err) < 0 || ctl_net_answer(s, host_id, out, err) < 0)
         goto fail;
     for (size_t i = 0; i < out->n; i++)
         out->vms[i].image = image_find(out, out->vms[i].vm.image_id);

@@ -160,6 +160,9 @@ typedef struct ctl_desired {
     bool reboot;
     bool evict; /* when !here: no migration from this host is under way (the VM was restarted on target_host
                  * after this host was judged dead): a copy here is destroyed, never migrated */
+    int64_t vni;  /* its NIC's cloud network (ctl_answer.networks), 0: the host's own network */
+    char ip[16];  /* and its address there */
+    char mac[18]; /* model_mac_of_ip */
 } ctl_desired;
 
 typedef struct ctl_answer {
@@ -170,6 +173,8 @@ typedef struct ctl_answer {
     size_t n_jobs;
     yun_image *images; /* the images the entries point at */
     size_t n_images;
+    proto_network *networks; /* the cloud networks the entries' NICs are on (ctl_net_answer) */
+    size_t n_networks;
 } ctl_answer;
 
 void ctl_answer_free(ctl_answer *a);
@@ -220,6 +225,28 @@ int ctl_host_key_revoke(ctl_ctx *ctx, yun_store *s, const char *name, yun_err *e
  * Copies, malloc'd (NULL and 0 when none). */
 void ctl_host_foreign(ctl_ctx *ctx, int64_t host_id, ctl_domain **orphans, size_t *n_orphans, ctl_domain **strangers,
                       size_t *n_strangers);
+
+/* ---- cloud networks and IPAM (ctl_net.c, docs/networking.md) ---- */
+
+/* Creates network n (name, subnet, is_public as asked) owned by owner, asked by actor: INVALID for a bad name
+ * or subnet (a /16 to a /29), FORBIDDEN for a public network asked by a non-admin, CONFLICT for a subnet that
+ * overlaps another cloud network's (each host routes every network it carries: an address must name one
+ * guest cloud-wide) or a taken name. Fills id, vni (the lowest free) and created_ms. */
+int ctl_network_create(ctl_ctx *ctx, yun_store *s, const yun_user *actor, const yun_user *owner, yun_network *n,
+                       yun_err *err);
+/* The network user may put VMs on by that name: their own, else a public one. NOT_FOUND saying which exist. */
+int ctl_network_find(yun_store *s, const yun_user *user, const char *name, yun_network *out, yun_err *err);
+/* Deletes network id; CONFLICT naming its VMs while it has any. The hosts drop its bridge, VXLAN device and
+ * dnsmasq once no VM of theirs is on it. */
+int ctl_network_delete(ctl_ctx *ctx, yun_store *s, int64_t id, yun_err *err);
+/* Inside the VM's create transaction, after its row: its address. network "" means owner's default network
+ * ("default", made from the net.pool setting on first use), or, with net.pool "", the host's own NAT network
+ * (no lease). The address is the lowest free one of the subnet after the gateway; CONFLICT when it is full. */
+int ctl_network_join(yun_store *s, const yun_user *owner, const char *network, const yun_vm *vm, yun_err *err);
+/* Inside the report's transaction: the NIC of each entry of a (vni, ip, mac) and the networks they are on,
+ * with their peers (the other hosts carrying each: their migrate_addr, else mgmt_addr) and every VM of each
+ * (for DHCP and DNS). host_id is the reporting host. */
+int ctl_net_answer(yun_store *s, int64_t host_id, ctl_answer *a, yun_err *err);
 
 /* ---- live migration and host drain (migrate.c) ---- */
 

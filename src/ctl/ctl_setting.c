@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "ctl/ctl.h"
+#include "model/net.h"
 #include "ctl/settings.h"
 #include "model/probe.h"
 #include "place/consolidate.h"
@@ -69,6 +70,22 @@ static int check_backup_dir(const char *v, yun_err *err)
         return yun_err_set(err, YUN_E_INVALID,
                            "backup.dir \"%.64s\" must be an absolute path of at most 300 bytes without . or .. "
                            "(e.g. /srv/yun-backups), or \"\" for none",
+                           v);
+    return 0;
+}
+
+/* net.pool: the block users' default networks are cut from, a /8 to a /24 (room for at least one /24) */
+static int check_net_pool(const char *v, yun_err *err)
+{
+    if (!*v)
+        return 0;
+    yun_subnet p;
+    if (model_subnet_parse(v, &p, err) < 0)
+        return -1;
+    if (p.prefix < 8 || p.prefix > 24)
+        return yun_err_set(err, YUN_E_INVALID,
+                           "net.pool %s must be a /8 to a /24: each user's default network is a /24 cut from it "
+                           "(e.g. 10.96.0.0/12), or \"\" for none",
                            v);
     return 0;
 }
@@ -156,6 +173,10 @@ static const ctl_setting_def table[SET_COUNT] = {
     {SET_BACKUP_DIR, "backup.dir", SET_T_CUSTOM, "",
      "the backup store: a folder at this absolute path on yund's machine and every host; \"\": no backups", NULL, 0, 0,
      NULL, check_backup_dir},
+    {SET_NET_POOL, "net.pool", SET_T_CUSTOM, "",
+     "the block each user's default cloud network (a /24) is cut from, e.g. 10.96.0.0/12; \"\": VMs created "
+     "without --network join their host's NAT network",
+     NULL, 0, 0, NULL, check_net_pool},
 };
 
 const ctl_setting_def *ctl_settings(size_t *n)
@@ -174,14 +195,15 @@ const ctl_setting_def *ctl_setting_find(const char *key, yun_err *err)
     for (size_t i = 0; i < SET_COUNT; i++)
         if (key && !strcmp(table[i].key, key))
             return &table[i];
-    /* every key, those of one group together ("dispatch.{mode,policy}"), so the list fits a message */
+    /* every key, those of one group together ("dispatch.{mode,policy}"), without spaces, so the list fits a
+     * message */
     yun_buf b = YUN_BUF_INIT;
     for (size_t i = 0; i < SET_COUNT;) {
         const char *dot = strchr(table[i].key, '.');
         size_t pl = dot ? (size_t)(dot - table[i].key) + 1 : 0, j = i + 1;
         while (pl && j < SET_COUNT && !strncmp(table[j].key, table[i].key, pl))
             j++;
-        buf_printf(&b, "%s", i ? ", " : "");
+        buf_printf(&b, "%s", i ? "," : "");
         if (j - i == 1) {
             buf_puts(&b, table[i].key);
         } else {

@@ -124,7 +124,7 @@ static int vm_create_locked(ctl_ctx *c, yun_store *s, const yun_user *owner, yun
     vm->started_ms = 0;
     int r = store_begin(s, err);
     if (r == 0)
-        r = store_vm_create(s, vm, err);
+        r = store_vm_create(s, vm, err) ?: ctl_network_join(s, owner, vm->network, vm, err);
     if (r == 0 && user_data)
         r = store_seed_set(s, vm->uuid, user_data, ud_len, err);
     return ctl_tx_end(s, r, err);

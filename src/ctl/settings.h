@@ -45,6 +45,7 @@ typedef enum ctl_setting_id {
     SET_HA_DEAD_MS,
     SET_HA_LEASE_MS,
     SET_BACKUP_DIR,
+    SET_NET_POOL,
     SET_COUNT
 } ctl_setting_id;
 

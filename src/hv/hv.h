@@ -41,8 +41,9 @@ typedef struct hv_domain_spec {
     const char *console_log;               /* serial console to this file */
     const char *accel;                     /* "kvm" or "tcg": the domain type, kvm or qemu */
     /* The NIC (hv_net.h): on this libvirt network when set, else on this existing host bridge when set,
-     * else an unconnected tap. Its MAC is always hv_mac_from_uuid(uuid). */
-    const char *network, *bridge;
+     * else an unconnected tap. Its MAC is mac when set (a cloud network's, model_mac_of_ip), else
+     * hv_mac_from_uuid(uuid). */
+    const char *network, *bridge, *mac;
     const char *vnc_listen;                /* VNC's address: NULL or "" = 127.0.0.1 (hv_vnc_listen_check) */
 } hv_domain_spec;
 

@@ -500,7 +500,7 @@ static bool lv_local(const hv_libvirt *l)
     return !strstr(l->uri, "://") || strstr(l->uri, ":///") != NULL;
 }
 
-static void add_subnet(hv_subnet **t, size_t *n, size_t *cap, hv_subnet s)
+static void add_subnet(yun_subnet **t, size_t *n, size_t *cap, yun_subnet s)
 {
     xgrow((void **)t, cap, *n + 1, sizeof **t);
     (*t)[(*n)++] = s;
@@ -508,16 +508,16 @@ static void add_subnet(hv_subnet **t, size_t *n, size_t *cap, hv_subnet s)
 
 /* The IPv4 subnets already in use around this host: every libvirt network's (defined or running) and, for
  * a local libvirt, those of the host's own addresses. */
-static hv_subnet *taken_subnets(hv_libvirt *l, size_t *n)
+static yun_subnet *taken_subnets(hv_libvirt *l, size_t *n)
 {
-    hv_subnet *t = NULL;
+    yun_subnet *t = NULL;
     size_t cap = 0;
     *n = 0;
     virNetworkPtr *nets = NULL;
     int c = virConnectListAllNetworks(l->conn, &nets, 0);
     for (int i = 0; i < c; i++) {
         char *xml = virNetworkGetXMLDesc(nets[i], VIR_NETWORK_XML_INACTIVE);
-        hv_subnet s[8];
+        yun_subnet s[8];
         size_t k = hv_network_xml_subnets(xml, s, 8);
         for (size_t j = 0; j < k; j++)
             add_subnet(&t, n, &cap, s[j]);
@@ -533,7 +533,7 @@ static hv_subnet *taken_subnets(hv_libvirt *l, size_t *n)
                 continue;
             uint32_t ip = ntohl(((const struct sockaddr_in *)a->ifa_addr)->sin_addr.s_addr);
             uint32_t m = ntohl(((const struct sockaddr_in *)a->ifa_netmask)->sin_addr.s_addr);
-            add_subnet(&t, n, &cap, (hv_subnet){.net = ip & m, .prefix = __builtin_popcount(m)});
+            add_subnet(&t, n, &cap, (yun_subnet){.net = ip & m, .prefix = __builtin_popcount(m)});
         }
         freeifaddrs(ifa);
     }
@@ -545,9 +545,9 @@ static void fill_net_info(virNetworkPtr net, hv_net_info *out)
     const char *name = virNetworkGetName(net);
     snprintf(out->name, sizeof out->name, "%s", name ? name : "");
     char *xml = virNetworkGetXMLDesc(net, 0);
-    hv_subnet s;
+    yun_subnet s;
     if (hv_network_xml_subnets(xml, &s, 1) == 1)
-        hv_subnet_format(&s, out->subnet, sizeof out->subnet);
+        model_subnet_format(&s, out->subnet, sizeof out->subnet);
     hv_network_xml_bridge(xml, out->bridge, sizeof out->bridge);
     free(xml);
     virResetLastError();
@@ -563,7 +563,7 @@ static int lv_net_ensure(yun_hv *hv, const char *name, hv_net_info *out, yun_err
             return lv_err(err, "looking up network %s on %s", name, l->uri);
         virResetLastError();
         size_t nt = 0;
-        AUTOFREE hv_subnet *taken = taken_subnets(l, &nt);
+        AUTOFREE yun_subnet *taken = taken_subnets(l, &nt);
         hv_net_spec spec = {.name = name, .bridge = HV_NET_BRIDGE};
         if (hv_subnet_pick(taken, nt, &spec.subnet, err) < 0)
             return -1;
@@ -571,7 +571,7 @@ static int lv_net_ensure(yun_hv *hv, const char *name, hv_net_info *out, yun_err
         if (!xml)
             return -1;
         char cidr[24];
-        hv_subnet_format(&spec.subnet, cidr, sizeof cidr);
+        model_subnet_format(&spec.subnet, cidr, sizeof cidr);
         if (!(net = virNetworkDefineXML(l->conn, xml)))
             return lv_err(err, "defining network %s (%s, bridge %s) on %s", name, cidr, HV_NET_BRIDGE, l->uri);
         out->created = true;

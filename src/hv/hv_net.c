@@ -14,78 +14,18 @@
 #include <libxml/tree.h>
 #include <libxml/xmlwriter.h>
 
+#include "model/net.h"
 #include "util/mem.h"
 
-static uint32_t mask_of(int prefix)
-{
-    return prefix <= 0 ? 0 : prefix >= 32 ? 0xffffffffu : ~((1u << (32 - prefix)) - 1);
-}
-
-static void ip_format(uint32_t ip, char *out, size_t n)
-{
-    snprintf(out, n, "%u.%u.%u.%u", ip >> 24, (ip >> 16) & 255, (ip >> 8) & 255, ip & 255);
-}
-
-/* A dotted IPv4 address (inet_pton: exactly four decimal parts) in host byte order. */
-static bool ip_parse(const char *s, uint32_t *out)
-{
-    struct in_addr a;
-    if (!s || inet_pton(AF_INET, s, &a) != 1)
-        return false;
-    *out = ntohl(a.s_addr);
-    return true;
-}
-
-int hv_subnet_parse(const char *cidr, hv_subnet *out, yun_err *err)
-{
-    char ip[32];
-    const char *slash = cidr ? strchr(cidr, '/') : NULL;
-    if (!slash || (size_t)(slash - cidr) >= sizeof ip || !slash[1])
-        return yun_err_set(err, YUN_E_INVALID, "subnet \"%.64s\" is not ADDRESS/PREFIX (e.g. 10.203.0.0/24)",
-                           cidr ? cidr : "");
-    memcpy(ip, cidr, (size_t)(slash - cidr));
-    ip[slash - cidr] = 0;
-    char *end = NULL;
-    long prefix = strtol(slash + 1, &end, 10);
-    uint32_t net;
-    if (!ip_parse(ip, &net) || *end || !isdigit((unsigned char)slash[1]) || prefix < 0 || prefix > 32)
-        return yun_err_set(err, YUN_E_INVALID,
-                           "subnet \"%.64s\" is not ADDRESS/PREFIX with an IPv4 address and a prefix 0..32 (e.g. "
-                           "10.203.0.0/24)",
-                           cidr);
-    if (net & ~mask_of((int)prefix)) {
-        char fixed[16];
-        ip_format(net & mask_of((int)prefix), fixed, sizeof fixed);
-        return yun_err_set(err, YUN_E_INVALID, "subnet \"%.64s\" has host bits set: did you mean %s/%ld?", cidr, fixed,
-                           prefix);
-    }
-    out->net = net;
-    out->prefix = (int)prefix;
-    return 0;
-}
-
-void hv_subnet_format(const hv_subnet *s, char *out, size_t n)
-{
-    char ip[16];
-    ip_format(s->net, ip, sizeof ip);
-    snprintf(out, n, "%s/%d", ip, s->prefix);
-}
-
-bool hv_subnet_overlap(const hv_subnet *a, const hv_subnet *b)
-{
-    uint32_t m = mask_of(a->prefix < b->prefix ? a->prefix : b->prefix);
-    return (a->net & m) == (b->net & m);
-}
-
-int hv_subnet_pick(const hv_subnet *taken, size_t n, hv_subnet *out, yun_err *err)
+int hv_subnet_pick(const yun_subnet *taken, size_t n, yun_subnet *out, yun_err *err)
 {
     uint32_t first = 0;
-    ip_parse(HV_NET_FIRST, &first);
+    model_ip_parse(HV_NET_FIRST, &first);
     for (uint32_t k = 0; k < 256; k++) {
-        hv_subnet c = {.net = first + (k << 8), .prefix = 24};
+        yun_subnet c = {.net = first + (k << 8), .prefix = 24};
         bool free_ = true;
         for (size_t i = 0; i < n && free_; i++)
-            free_ = !hv_subnet_overlap(&c, &taken[i]);
+            free_ = !model_subnet_overlap(&c, &taken[i]);
         if (free_) {
             *out = c;
             return 0;
@@ -118,7 +58,7 @@ static void attr(xmlNodePtr n, const char *name, char *out, size_t on)
     xmlFree(v);
 }
 
-size_t hv_network_xml_subnets(const char *xml, hv_subnet *out, size_t max)
+size_t hv_network_xml_subnets(const char *xml, yun_subnet *out, size_t max)
 {
     xmlDocPtr doc = parse_xml(xml);
     if (!doc)
@@ -134,17 +74,17 @@ size_t hv_network_xml_subnets(const char *xml, hv_subnet *out, size_t max)
         attr(c, "netmask", mask, sizeof mask);
         attr(c, "prefix", prefix, sizeof prefix);
         uint32_t ip, m;
-        if ((*family && strcmp(family, "ipv4") != 0) || !ip_parse(addr, &ip))
+        if ((*family && strcmp(family, "ipv4") != 0) || !model_ip_parse(addr, &ip))
             continue;
         int p = 24; /* libvirt's default for an ipv4 <ip> without either */
-        if (*mask && ip_parse(mask, &m))
+        if (*mask && model_ip_parse(mask, &m))
             p = __builtin_popcount(m);
         else if (*prefix)
             p = atoi(prefix);
         if (p < 0 || p > 32)
             continue;
         out[k].prefix = p;
-        out[k].net = ip & mask_of(p);
+        out[k].net = ip & model_subnet_mask(p);
         k++;
     }
     xmlFreeDoc(doc);
@@ -187,19 +127,19 @@ char *hv_network_xml(const hv_net_spec *spec, yun_err *err)
         return yun_err_set(err, YUN_E_INVALID, "no network spec given"), NULL;
     if (hv_net_name_check("name", spec->name, 64, err) < 0 || hv_net_name_check("bridge", spec->bridge, 15, err) < 0)
         return NULL;
-    const hv_subnet *s = &spec->subnet;
-    if (s->prefix < 8 || s->prefix > 29 || (s->net & ~mask_of(s->prefix))) {
+    const yun_subnet *s = &spec->subnet;
+    if (s->prefix < 8 || s->prefix > 29 || (s->net & ~model_subnet_mask(s->prefix))) {
         char c[24];
-        hv_subnet_format(s, c, sizeof c);
+        model_subnet_format(s, c, sizeof c);
         yun_err_set(err, YUN_E_INVALID, "network subnet %s must be a /8 to /29 without host bits", c);
         return NULL;
     }
-    uint32_t bcast = s->net | ~mask_of(s->prefix);
+    uint32_t bcast = s->net | ~model_subnet_mask(s->prefix);
     char gw[16], mask[16], lo[16], hi[16];
-    ip_format(s->net + 1, gw, sizeof gw);
-    ip_format(mask_of(s->prefix), mask, sizeof mask);
-    ip_format(s->net + 2, lo, sizeof lo);
-    ip_format(bcast - 1, hi, sizeof hi);
+    model_ip_format(s->net + 1, gw, sizeof gw);
+    model_ip_format(model_subnet_mask(s->prefix), mask, sizeof mask);
+    model_ip_format(s->net + 2, lo, sizeof lo);
+    model_ip_format(bcast - 1, hi, sizeof hi);
 
     xmlBufferPtr buf = xmlBufferCreate();
     if (!buf)
@@ -277,7 +217,7 @@ int hv_arp_find(const char *text, const char *mac, char *ip, size_t n)
             if (sscanf(l, "%63s %15s %15s %63s", a, type, flags, hw) == 4 && !strcasecmp(hw, mac) &&
                 strtoul(flags, NULL, 16) != 0) {
                 uint32_t dummy;
-                if (ip_parse(a, &dummy)) {
+                if (model_ip_parse(a, &dummy)) {
                     snprintf(ip, n, "%s", a);
                     return 1;
                 }

@@ -27,37 +27,26 @@
 #include <stdint.h>
 
 #include "hv/hv.h"
+#include "model/net.h"
 
 #define HV_NET_NAME "yun"         /* the libvirt network yun defines on each host */
 #define HV_NET_BRIDGE "yunbr0"    /* its bridge */
 #define HV_NET_FIRST "10.203.0.0" /* the /24s tried, in order: 10.203.0.0/24 .. 10.203.255.0/24 */
 #define HV_ADDR_MAX 64            /* an address as text, IPv6 included */
 
-/* An IPv4 subnet; net in host byte order, its host bits zero. */
-typedef struct hv_subnet {
-    uint32_t net;
-    int prefix; /* 0..32 */
-} hv_subnet;
-
-/* "10.203.0.0/24" into out (host bits must be zero). INVALID with what is wrong. */
-int hv_subnet_parse(const char *cidr, hv_subnet *out, yun_err *err);
-/* "10.203.0.0/24"; out needs 19 bytes. */
-void hv_subnet_format(const hv_subnet *s, char *out, size_t n);
-/* Whether the two share an address. */
-bool hv_subnet_overlap(const hv_subnet *a, const hv_subnet *b);
 /* The first 10.203.K.0/24 (K = 0..255) that overlaps none of taken. CONFLICT when all are taken. */
-int hv_subnet_pick(const hv_subnet *taken, size_t n, hv_subnet *out, yun_err *err);
+int hv_subnet_pick(const yun_subnet *taken, size_t n, yun_subnet *out, yun_err *err);
 
 /* The IPv4 subnets a libvirt network XML declares (<ip address= netmask=|prefix=>, family ipv4 or none),
  * at most max of them into out; returns how many. Unparsable XML has none. */
-size_t hv_network_xml_subnets(const char *xml, hv_subnet *out, size_t max);
+size_t hv_network_xml_subnets(const char *xml, yun_subnet *out, size_t max);
 /* The bridge a libvirt network XML names (<bridge name=>), "" when none. */
 void hv_network_xml_bridge(const char *xml, char *out, size_t n);
 
 typedef struct hv_net_spec {
     const char *name;   /* HV_NET_NAME */
     const char *bridge; /* HV_NET_BRIDGE */
-    hv_subnet subnet;   /* a /8 to /29: the host is .1, DHCP hands out .2 to the last but one */
+    yun_subnet subnet;   /* a /8 to /29: the host is .1, DHCP hands out .2 to the last but one */
 } hv_net_spec;
 /* The libvirt network XML of yun's NAT network: forward mode nat, the bridge with STP off, the host's
  * address and a DHCP range over the rest of the subnet. Pure; malloc'd. INVALID on a bad spec. */

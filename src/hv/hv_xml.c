@@ -261,7 +261,10 @@ char *hv_domain_xml(const hv_domain_spec *spec, yun_err *err)
      * statistics (net.N.* in virConnectGetAllDomainStats). The MAC comes from the uuid, so the DHCP lease
      * and the address stay with the VM. */
     char mac[18];
-    hv_mac_from_uuid(spec->uuid, mac);
+    if (set(spec->mac))
+        snprintf(mac, sizeof mac, "%s", spec->mac);
+    else
+        hv_mac_from_uuid(spec->uuid, mac);
     x_start(&x, "interface");
     if (set(spec->network)) {
         x_attr(&x, "type", "network");

@@ -159,6 +159,10 @@ typedef struct yun_vm {
      * min_mhz, and the spare by shares or utility), MHz; 0 when none (another algorithm, or not running).
      * Enforced as its cap while dispatch.mode is auto (model_vm_effective_cap). */
     int64_t alloc_mhz;
+    /* At create only, not a column (the store's lease says where a VM is, model/net.h): the cloud network its NIC
+     * joins, "" for its owner's default (ctl_network_join) */
+    char network[YUN_NAME_MAX];
+    char ip[16]; /* not a column either: its lease's address, filled by the API for display */
 } yun_vm;
 
 /* One decision of the dispatcher (ctl/dispatch.h calls it dispatch_move), kept in the store (schema 10) so

@@ -429,6 +429,9 @@ static const jfield desired_fields[] = {
      .aux = offsetof(proto_desired, user_data_len),
      .flags = JF_OMIT,
      .doc = "here: its cloud-init user-data, for its seed disk; absent: no seed"},
+    INT(proto_desired, vni, false, 0, 16777215, 0, JF_OMIT, "its NIC's cloud network (one of networks), 0: the host's"),
+    STR(proto_desired, ip, false, JF_OMIT, "on a cloud network: the address yund gave its NIC"),
+    STR(proto_desired, mac, false, JF_OMIT, "on a cloud network: the NIC's MAC, derived from the address"),
     END,
 };
 
@@ -534,12 +537,37 @@ static const jfield job_fields[] = {
     END,
 };
 
+static const jfield net_peer_fields[] = {
+    STR(proto_net_peer, addr, true, 0, "another host carrying the network: a VXLAN far end"),
+    END,
+};
+
+static const jfield net_host_fields[] = {
+    STR(proto_net_host, name, true, 0, "a VM's DNS name"),
+    STR(proto_net_host, ip, true, 0, "its address"),
+    STR(proto_net_host, mac, true, 0, "its MAC"),
+    END,
+};
+
+static const jfield network_fields[] = {
+    INT(proto_network, vni, true, 1, 16777215, 0, 0, "the VXLAN network identifier"),
+    STR(proto_network, name, false, 0, "the network's name"),
+    STR(proto_network, owner, false, 0, "its owner's name"),
+    STR(proto_network, subnet, true, 0, "its subnet; the gateway is its first address"),
+    ARRAY(proto_network, peers, n_peers, proto_net_peer, false, net_peer_fields, "the other hosts carrying it"),
+    ARRAY(proto_network, hosts, n_hosts, proto_net_host, false, net_host_fields,
+          "every VM on it, wherever it runs: DHCP's static hosts and DNS"),
+    END,
+};
+
 static const jfield answer_fields[] = {
     INT(proto_answer, version, false, -1, INT64_MAX, -1, JF_OMIT, "the VMs' version: since= of the next report"),
     INT(proto_answer, lease_ms, false, 0, INT64_MAX, 0, JF_OMIT,
         "HA's lease: unable to report for this long, the agent destroys its VMs; 0 none"),
     ARRAY(proto_answer, vms, n_vms, proto_desired, true, desired_fields, "what the host should make true"),
     ARRAY(proto_answer, jobs, n_jobs, proto_job, false, job_fields, "jobs on this host's VMs' disks"),
+    ARRAY(proto_answer, networks, n_networks, proto_network, false, network_fields,
+          "the cloud networks this host carries"),
     END,
 };
 
@@ -594,11 +622,35 @@ int proto_answer_decode(const json_t *j, proto_answer *a, yun_err *err)
                 snprintf(a->skipped, sizeof a->skipped, "%s", e.msg);
         }
     }
+    /* networks: one that does not decode is left out (its VMs then get no NIC on it, and say so) */
+    const json_t *nets = json_object_get(j, "networks");
+    if (json_is_array(nets)) {
+        a->networks = xcalloc(json_array_size(nets) + 1, sizeof *a->networks);
+        json_array_foreach(nets, i, v)
+        {
+            yun_err e = YUN_ERR_INIT;
+            proto_network *nw = &a->networks[a->n_networks];
+            if (jfield_read(network_fields, v, nw, "networks[]", true, &e) == 0) {
+                a->n_networks++;
+                continue;
+            }
+            free(nw->peers);
+            free(nw->hosts);
+            memset(nw, 0, sizeof *nw);
+            if (!a->n_skipped++)
+                snprintf(a->skipped, sizeof a->skipped, "%s", e.msg);
+        }
+    }
     return 0;
 }
 
 void proto_answer_free(proto_answer *a)
 {
+    for (size_t i = 0; i < a->n_networks; i++) {
+        free(a->networks[i].peers);
+        free(a->networks[i].hosts);
+    }
+    free(a->networks);
     for (size_t i = 0; i < a->n_jobs; i++)
         free(a->jobs[i].chain);
     free(a->jobs);

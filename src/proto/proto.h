@@ -129,7 +129,32 @@ typedef struct proto_desired {
      * no seed disk. The agent makes the seed from it, the uuid and the name (hv_seed_write). */
     char *user_data;
     size_t user_data_len;
+    /* a cloud network's NIC (docs/networking.md), 0 and "" for the host's own network: the network's VNI (one
+     * of the answer's networks), the address yund gave it and the MAC that follows from it */
+    int64_t vni;
+    char ip[16];
+    char mac[18];
 } proto_desired;
+
+/* A cloud network this host carries (it runs, or is about to run, one of its VMs). */
+typedef struct proto_net_peer {
+    char addr[64]; /* another host carrying it: its VXLAN tunnel's far end */
+} proto_net_peer;
+typedef struct proto_net_host {
+    char name[YUN_NAME_MAX]; /* a VM's DNS name */
+    char ip[16];
+    char mac[18];
+} proto_net_host;
+typedef struct proto_network {
+    int64_t vni;
+    char name[YUN_NAME_MAX];
+    char owner[YUN_NAME_MAX];
+    char subnet[24];
+    proto_net_peer *peers; /* owned */
+    size_t n_peers;
+    proto_net_host *hosts; /* every VM of the network, wherever it runs: DHCP and DNS (owned) */
+    size_t n_hosts;
+} proto_network;
 
 /* One backup file of a restore's chain, full first. */
 typedef struct proto_chain_file {
@@ -161,6 +186,8 @@ typedef struct proto_answer {
     size_t n_vms;
     proto_job *jobs;
     size_t n_jobs;
+    proto_network *networks; /* the cloud networks this host carries */
+    size_t n_networks;
     size_t n_skipped;          /* malformed VMs left out by the decoder */
     char skipped[YUN_MSG_MAX]; /* why the first was */
 } proto_answer;

@@ -346,3 +346,40 @@ int store_host_key_delete(yun_store *s, const char *name, yun_err *err)
 {
     return need_str(name, "host name", err) ?: s->ops->host_key_delete(s, name, err);
 }
+
+int store_network_create(yun_store *s, yun_network *n, yun_err *err)
+{
+    return need_str(n->name, "network name", err) ?: s->ops->network_create(s, n, err);
+}
+int store_network_get(yun_store *s, int64_t id, yun_network *out, yun_err *err)
+{
+    return s->ops->network_get(s, id, out, err);
+}
+int store_network_get_by_name(yun_store *s, int64_t owner_id, const char *name, yun_network *out, yun_err *err)
+{
+    return need_str(name, "network name", err) ?: s->ops->network_get_by_name(s, owner_id, name, out, err);
+}
+int store_network_list(yun_store *s, yun_network **out, size_t *n, yun_err *err)
+{
+    *out = NULL;
+    *n = 0;
+    return s->ops->network_list(s, out, n, err);
+}
+int store_network_delete(yun_store *s, int64_t id, yun_err *err)
+{
+    return s->ops->network_delete(s, id, err);
+}
+int store_lease_add(yun_store *s, const yun_lease *l, yun_err *err)
+{
+    return need_str(l->ip, "lease address", err) ?: s->ops->lease_add(s, l, err);
+}
+int store_lease_get(yun_store *s, int64_t vm_id, yun_lease *out, yun_err *err)
+{
+    return s->ops->lease_get(s, vm_id, out, err);
+}
+int store_lease_list(yun_store *s, int64_t network_id, yun_lease **out, size_t *n, yun_err *err)
+{
+    *out = NULL;
+    *n = 0;
+    return s->ops->lease_list(s, network_id, out, n, err);
+}

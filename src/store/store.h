@@ -16,12 +16,13 @@
 
 #include "model/model.h"
 #include "model/seed.h"
+#include "model/net.h"
 
 typedef struct yun_store yun_store;
 
 /* The schema version this build writes. store_open migrates an older database forward (each migration
  * in its own transaction) and refuses a newer one with YUN_E_STORE and a message saying which versions. */
-#define STORE_SCHEMA_VERSION 17
+#define STORE_SCHEMA_VERSION 18
 
 /* path: a file name ("var/yun.db"), or "sqlite:PATH", or ":memory:" for tests. The file is created when absent
  * and migrated to STORE_SCHEMA_VERSION; its directory must exist. A file that is not a yun database is refused. */
@@ -172,6 +173,20 @@ int store_host_key_set(yun_store *s, const yun_host_key *k, yun_err *err);
 int store_host_key_get(yun_store *s, const char *name, yun_host_key *out, yun_err *err);
 int store_host_key_get_by_hash(yun_store *s, const char *hash, yun_host_key *out, yun_err *err);
 int store_host_key_delete(yun_store *s, const char *name, yun_err *err);
+/* Cloud networks (schema 18): (owner_id, name) and vni are unique (CONFLICT). create fills id and created_ms;
+ * reads fill owner_name; list gives every network by id (*out malloc'd). delete fails CONFLICT while a lease
+ * (a VM) is on the network. */
+int store_network_create(yun_store *s, yun_network *n, yun_err *err);
+int store_network_get(yun_store *s, int64_t id, yun_network *out, yun_err *err);
+int store_network_get_by_name(yun_store *s, int64_t owner_id, const char *name, yun_network *out, yun_err *err);
+int store_network_list(yun_store *s, yun_network **out, size_t *n, yun_err *err);
+int store_network_delete(yun_store *s, int64_t id, yun_err *err);
+/* Leases (schema 18): a VM's address on its network, yund's IPAM. add fails CONFLICT when the address is taken
+ * on that network or the VM has one, NOT_FOUND when the VM or network is absent; a lease goes with its VM.
+ * list: network_id < 0 every lease, ordered by network then VM (*out malloc'd). */
+int store_lease_add(yun_store *s, const yun_lease *l, yun_err *err);
+int store_lease_get(yun_store *s, int64_t vm_id, yun_lease *out, yun_err *err);
+int store_lease_list(yun_store *s, int64_t network_id, yun_lease **out, size_t *n, yun_err *err);
 /* A consistent copy of the whole store into a new file at dest (SQLite's online backup API: other handles go
  * on reading and writing meanwhile). CONFLICT when dest exists. */
 int store_copy_to(yun_store *s, const char *dest, yun_err *err);

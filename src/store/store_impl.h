@@ -76,6 +76,14 @@ typedef struct store_ops {
     int (*host_key_get)(yun_store *s, const char *name, yun_host_key *out, yun_err *err);
     int (*host_key_by_hash)(yun_store *s, const char *hash, yun_host_key *out, yun_err *err);
     int (*host_key_delete)(yun_store *s, const char *name, yun_err *err);
+    int (*network_create)(yun_store *s, yun_network *n, yun_err *err);
+    int (*network_get)(yun_store *s, int64_t id, yun_network *out, yun_err *err);
+    int (*network_get_by_name)(yun_store *s, int64_t owner_id, const char *name, yun_network *out, yun_err *err);
+    int (*network_list)(yun_store *s, yun_network **out, size_t *n, yun_err *err);
+    int (*network_delete)(yun_store *s, int64_t id, yun_err *err);
+    int (*lease_add)(yun_store *s, const yun_lease *l, yun_err *err);
+    int (*lease_get)(yun_store *s, int64_t vm_id, yun_lease *out, yun_err *err);
+    int (*lease_list)(yun_store *s, int64_t network_id, yun_lease **out, size_t *n, yun_err *err);
 
     int (*password_get)(yun_store *s, int64_t user_id, char *out, size_t n, yun_err *err);
     int (*password_set)(yun_store *s, int64_t user_id, const char *hash, yun_err *err);

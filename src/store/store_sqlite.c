@@ -206,6 +206,22 @@ static const char *const migrations[] = {
     "CREATE TABLE seeds ("
     " vm_uuid TEXT PRIMARY KEY REFERENCES vms(uuid) ON DELETE CASCADE,"
     " user_data BLOB NOT NULL);",
+    /* 17 -> 18: cloud networks that span hosts (model/net.h) and yund's IPAM: one address per VM, unique per
+     * network, gone with the VM (cascade); a network with leases cannot be deleted (restrict) */
+    "CREATE TABLE networks ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " name TEXT NOT NULL,"
+    " owner_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    " subnet TEXT NOT NULL,"
+    " vni INTEGER NOT NULL UNIQUE,"
+    " is_public INTEGER NOT NULL,"
+    " created_ms INTEGER NOT NULL,"
+    " UNIQUE (owner_id, name));"
+    "CREATE TABLE leases ("
+    " vm_id INTEGER PRIMARY KEY REFERENCES vms(id) ON DELETE CASCADE,"
+    " network_id INTEGER NOT NULL REFERENCES networks(id) ON DELETE RESTRICT,"
+    " ip TEXT NOT NULL,"
+    " UNIQUE (network_id, ip));",
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
                "one migration per schema version: bump STORE_SCHEMA_VERSION with each new migration");
@@ -1826,6 +1842,161 @@ static int sq_host_key_delete(yun_store *s, const char *name, yun_err *err)
     return 0;
 }
 
+/* ---- cloud networks and leases (schema 18) ---- */
+#define NETWORK_COLS "n.id, n.name, n.owner_id, u.name, n.subnet, n.vni, n.is_public, n.created_ms"
+#define NETWORK_FROM " FROM networks n JOIN users u ON u.id = n.owner_id"
+
+static int read_network(sqlite3_stmt *st, yun_network *n, yun_err *err)
+{
+    (void)err;
+    memset(n, 0, sizeof *n);
+    n->id = sqlite3_column_int64(st, 0);
+    COL_FIELD(st, 1, n->name);
+    n->owner_id = sqlite3_column_int64(st, 2);
+    COL_FIELD(st, 3, n->owner_name);
+    COL_FIELD(st, 4, n->subnet);
+    n->vni = sqlite3_column_int64(st, 5);
+    n->is_public = sqlite3_column_int(st, 6) != 0;
+    n->created_ms = sqlite3_column_int64(st, 7);
+    return 0;
+}
+
+static int sq_network_create(yun_store *s, yun_network *n, yun_err *err)
+{
+    sq_store *q = SQ(s);
+    AUTOFINAL sqlite3_stmt *st = job_prepare(q,
+                                             "INSERT INTO networks (name, owner_id, subnet, vni, is_public, created_ms) "
+                                             "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                                             err);
+    if (!st)
+        return -1;
+    n->created_ms = yun_now_ms();
+    BIND_FIELD(st, 1, n->name);
+    sqlite3_bind_int64(st, 2, n->owner_id);
+    BIND_FIELD(st, 3, n->subnet);
+    sqlite3_bind_int64(st, 4, n->vni);
+    sqlite3_bind_int(st, 5, n->is_public);
+    sqlite3_bind_int64(st, 6, n->created_ms);
+    int rc = step(q, st, true);
+    if ((rc & 0xff) == SQLITE_CONSTRAINT) {
+        const char *m = sqlite3_errmsg(q->db);
+        if (strstr(m, "FOREIGN KEY"))
+            return yun_err_set(err, YUN_E_NOT_FOUND, "network %s: owner %lld not found", n->name,
+                               (long long)n->owner_id);
+        if (strstr(m, "vni"))
+            return yun_err_set(err, YUN_E_CONFLICT, "network %s: VNI %lld is taken", n->name, (long long)n->vni);
+        return yun_err_set(err, YUN_E_CONFLICT, "a network named \"%s\" already exists for this owner: pick another name",
+                           n->name);
+    }
+    if (rc != SQLITE_DONE)
+        return db_fail(q, err, "creating network %s", n->name);
+    n->id = sqlite3_last_insert_rowid(q->db);
+    return 0;
+}
+
+static int sq_network_get(yun_store *s, int64_t id, yun_network *out, yun_err *err)
+{
+    sq_store *q = SQ(s);
+    AUTOFINAL sqlite3_stmt *st = job_prepare(q, "SELECT " NETWORK_COLS NETWORK_FROM " WHERE n.id = ?1", err);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, id);
+    char what[64];
+    snprintf(what, sizeof what, "network %lld", (long long)id);
+    return get_one(q, st, (read_fn)read_network, out, what, err);
+}
+
+static int sq_network_get_by_name(yun_store *s, int64_t owner_id, const char *name, yun_network *out, yun_err *err)
+{
+    sq_store *q = SQ(s);
+    AUTOFINAL sqlite3_stmt *st =
+        job_prepare(q, "SELECT " NETWORK_COLS NETWORK_FROM " WHERE n.owner_id = ?1 AND n.name = ?2", err);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, owner_id);
+    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    char what[128];
+    snprintf(what, sizeof what, "network \"%.64s\"", name);
+    return get_one(q, st, (read_fn)read_network, out, what, err);
+}
+
+static int sq_network_list(yun_store *s, yun_network **out, size_t *n, yun_err *err)
+{
+    sq_store *q = SQ(s);
+    AUTOFINAL sqlite3_stmt *st = job_prepare(q, "SELECT " NETWORK_COLS NETWORK_FROM " ORDER BY n.id", err);
+    if (!st)
+        return -1;
+    return GET_ALL(q, st, read_network, out, n, "networks", err);
+}
+
+static int sq_network_delete(yun_store *s, int64_t id, yun_err *err)
+{
+    sq_store *q = SQ(s);
+    AUTOFINAL sqlite3_stmt *st = job_prepare(q, "DELETE FROM networks WHERE id = ?1", err);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, id);
+    int rc = step(q, st, true);
+    if ((rc & 0xff) == SQLITE_CONSTRAINT)
+        return yun_err_set(err, YUN_E_CONFLICT, "network %lld still has VMs: delete them first", (long long)id);
+    return row_written(q, rc, "network", id, err, "deleting network %lld", (long long)id);
+}
+
+static int read_lease(sqlite3_stmt *st, yun_lease *l, yun_err *err)
+{
+    (void)err;
+    memset(l, 0, sizeof *l);
+    l->vm_id = sqlite3_column_int64(st, 0);
+    l->network_id = sqlite3_column_int64(st, 1);
+    COL_FIELD(st, 2, l->ip);
+    return 0;
+}
+
+static int sq_lease_add(yun_store *s, const yun_lease *l, yun_err *err)
+{
+    sq_store *q = SQ(s);
+    AUTOFINAL sqlite3_stmt *st = job_prepare(q, "INSERT INTO leases (vm_id, network_id, ip) VALUES (?1, ?2, ?3)", err);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, l->vm_id);
+    sqlite3_bind_int64(st, 2, l->network_id);
+    BIND_FIELD(st, 3, l->ip);
+    int rc = step(q, st, true);
+    if ((rc & 0xff) == SQLITE_CONSTRAINT) {
+        if (strstr(sqlite3_errmsg(q->db), "FOREIGN KEY"))
+            return yun_err_set(err, YUN_E_NOT_FOUND, "lease %s: VM %lld or network %lld not found", l->ip,
+                               (long long)l->vm_id, (long long)l->network_id);
+        return yun_err_set(err, YUN_E_CONFLICT, "address %s of network %lld is taken, or VM %lld has one", l->ip,
+                           (long long)l->network_id, (long long)l->vm_id);
+    }
+    if (rc != SQLITE_DONE)
+        return db_fail(q, err, "adding lease %s", l->ip);
+    return 0;
+}
+
+static int sq_lease_get(yun_store *s, int64_t vm_id, yun_lease *out, yun_err *err)
+{
+    sq_store *q = SQ(s);
+    AUTOFINAL sqlite3_stmt *st = job_prepare(q, "SELECT vm_id, network_id, ip FROM leases WHERE vm_id = ?1", err);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, vm_id);
+    char what[64];
+    snprintf(what, sizeof what, "the lease of VM %lld", (long long)vm_id);
+    return get_one(q, st, (read_fn)read_lease, out, what, err);
+}
+
+static int sq_lease_list(yun_store *s, int64_t network_id, yun_lease **out, size_t *n, yun_err *err)
+{
+    sq_store *q = SQ(s);
+    AUTOFINAL sqlite3_stmt *st = job_prepare(
+        q, "SELECT vm_id, network_id, ip FROM leases WHERE ?1 < 0 OR network_id = ?1 ORDER BY network_id, vm_id", err);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, network_id);
+    return GET_ALL(q, st, read_lease, out, n, "leases", err);
+}
+
 static int sq_copy_to(yun_store *s, const char *dest, yun_err *err)
 {
     sq_store *q = SQ(s);
@@ -2025,6 +2196,14 @@ static const store_ops sqlite_ops = {
     .host_key_get = sq_host_key_get,
     .host_key_by_hash = sq_host_key_by_hash,
     .host_key_delete = sq_host_key_delete,
+    .network_create = sq_network_create,
+    .network_get = sq_network_get,
+    .network_get_by_name = sq_network_get_by_name,
+    .network_list = sq_network_list,
+    .network_delete = sq_network_delete,
+    .lease_add = sq_lease_add,
+    .lease_get = sq_lease_get,
+    .lease_list = sq_lease_list,
 };
 
 yun_store *store_sqlite_open(const char *path, yun_err *err)

@@ -16,11 +16,11 @@
 
 #define UUID "6f1c0d3e-8a42-4c1b-9d0e-2f5a7b9c1d3e"
 
-static hv_subnet sn(const char *cidr)
+static yun_subnet sn(const char *cidr)
 {
-    hv_subnet s;
+    yun_subnet s;
     yun_err err = YUN_ERR_INIT;
-    if (hv_subnet_parse(cidr, &s, &err) < 0)
+    if (model_subnet_parse(cidr, &s, &err) < 0)
         fail_msg("%s: %s", cidr, err.msg);
     return s;
 }
@@ -28,11 +28,11 @@ static hv_subnet sn(const char *cidr)
 static void test_subnet_parse_format(void **state)
 {
     (void)state;
-    hv_subnet s = sn("10.203.7.0/24");
+    yun_subnet s = sn("10.203.7.0/24");
     assert_int_equal(s.net, (10u << 24) | (203u << 16) | (7u << 8));
     assert_int_equal(s.prefix, 24);
     char out[24];
-    hv_subnet_format(&s, out, sizeof out);
+    model_subnet_format(&s, out, sizeof out);
     assert_string_equal(out, "10.203.7.0/24");
     s = sn("0.0.0.0/0");
     assert_int_equal(s.prefix, 0);
@@ -49,8 +49,8 @@ static void test_subnet_parse_format(void **state)
                {"", "ADDRESS/PREFIX"}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         yun_err err = YUN_ERR_INIT;
-        hv_subnet x;
-        assert_int_equal(hv_subnet_parse(bad[i].in, &x, &err), -1);
+        yun_subnet x;
+        assert_int_equal(model_subnet_parse(bad[i].in, &x, &err), -1);
         assert_int_equal(err.code, YUN_E_INVALID);
         if (!strstr(err.msg, bad[i].word))
             fail_msg("%s: '%s' lacks '%s'", bad[i].in, err.msg, bad[i].word);
@@ -60,25 +60,25 @@ static void test_subnet_parse_format(void **state)
 static void test_subnet_overlap_pick(void **state)
 {
     (void)state;
-    hv_subnet a = sn("10.203.0.0/24"), b = sn("10.203.0.128/25"), c = sn("10.203.1.0/24"), w = sn("10.0.0.0/8");
-    assert_true(hv_subnet_overlap(&a, &b));
-    assert_true(hv_subnet_overlap(&b, &a));
-    assert_false(hv_subnet_overlap(&a, &c));
-    assert_true(hv_subnet_overlap(&w, &c));
+    yun_subnet a = sn("10.203.0.0/24"), b = sn("10.203.0.128/25"), c = sn("10.203.1.0/24"), w = sn("10.0.0.0/8");
+    assert_true(model_subnet_overlap(&a, &b));
+    assert_true(model_subnet_overlap(&b, &a));
+    assert_false(model_subnet_overlap(&a, &c));
+    assert_true(model_subnet_overlap(&w, &c));
 
     yun_err err = YUN_ERR_INIT;
-    hv_subnet got;
+    yun_subnet got;
     char out[24];
     /* nothing taken, or libvirt's default network only: the first */
-    hv_subnet lv_default = sn("192.168.122.0/24");
+    yun_subnet lv_default = sn("192.168.122.0/24");
     assert_int_equal(hv_subnet_pick(&lv_default, 1, &got, &err), 0);
-    hv_subnet_format(&got, out, sizeof out);
+    model_subnet_format(&got, out, sizeof out);
     assert_string_equal(out, "10.203.0.0/24");
     assert_int_equal(hv_subnet_pick(NULL, 0, &got, &err), 0);
     /* a host address inside the first /24 (a /32 or a narrower net) moves it on; so does a wider one */
-    hv_subnet taken[] = {sn("10.203.0.7/32"), sn("10.203.1.0/25"), sn("10.203.2.0/23")};
+    yun_subnet taken[] = {sn("10.203.0.7/32"), sn("10.203.1.0/25"), sn("10.203.2.0/23")};
     assert_int_equal(hv_subnet_pick(taken, 3, &got, &err), 0);
-    hv_subnet_format(&got, out, sizeof out);
+    model_subnet_format(&got, out, sizeof out);
     assert_string_equal(out, "10.203.4.0/24");
     /* all taken (a 10/8 host route): CONFLICT naming the way out */
     assert_int_equal(hv_subnet_pick(&w, 1, &got, &err), -1);
@@ -126,7 +126,7 @@ static void test_network_xml(void **state)
     xmlFreeDoc(doc);
 
     /* read back: the subnet and the bridge, as the agent reads an existing network */
-    hv_subnet back[4];
+    yun_subnet back[4];
     assert_int_equal(hv_network_xml_subnets(xml, back, 4), 1);
     assert_int_equal(back[0].net, spec.subnet.net);
     assert_int_equal(back[0].prefix, 24);
@@ -169,12 +169,12 @@ static void test_network_xml_subnets_of_others(void **state)
                       "<ip address='192.168.122.1' netmask='255.255.255.0'/>"
                       "<ip family='ipv4' address='172.16.9.1' prefix='20'/>"
                       "<ip family='ipv6' address='fd00::1' prefix='64'/></network>";
-    hv_subnet s[4];
+    yun_subnet s[4];
     assert_int_equal(hv_network_xml_subnets(def, s, 4), 2);
     char out[24];
-    hv_subnet_format(&s[0], out, sizeof out);
+    model_subnet_format(&s[0], out, sizeof out);
     assert_string_equal(out, "192.168.122.0/24");
-    hv_subnet_format(&s[1], out, sizeof out);
+    model_subnet_format(&s[1], out, sizeof out);
     assert_string_equal(out, "172.16.0.0/20");
     assert_int_equal(hv_network_xml_subnets(def, s, 1), 1); /* bounded by max */
     assert_int_equal(hv_network_xml_subnets("<network><name>iso", s, 4), 0);

@@ -1196,6 +1196,7 @@ static const char *const downgrade[] = {
     [15] = "SELECT 1;", /* a no-op, landed as such */
     [16] = "DROP TABLE host_keys;",
     [17] = "DROP TABLE ssh_keys; DROP TABLE seeds;",
+    [18] = "DROP TABLE leases; DROP TABLE networks;",
 };
 
 /* Takes the file at path (today's schema) back to version v. */
@@ -1403,6 +1404,73 @@ static void test_migrate_v5_migration_figures(void **state)
     store_close(s);
 }
 
+/* Cloud networks and leases (schema 18): names unique per owner, VNIs cloud-wide; an address once per
+ * network and one per VM; a lease goes with its VM; a network with a lease cannot go. */
+static void test_networks_leases(void **state)
+{
+    (void)state;
+    yun_err err = YUN_ERR_INIT;
+    yun_store *s = store_open(":memory:", &err);
+    assert_non_null(s);
+    int64_t uid = add_user(s, "nina"), other = add_user(s, "otto");
+    yun_network n = {.owner_id = uid, .vni = 7};
+    snprintf(n.name, sizeof n.name, "lab");
+    snprintf(n.subnet, sizeof n.subnet, "10.50.0.0/24");
+    assert_int_equal(store_network_create(s, &n, &err), 0);
+    assert_true(n.id > 0);
+    yun_network dup = n;
+    dup.vni = 8;
+    assert_int_equal(store_network_create(s, &dup, &err), -1);
+    assert_int_equal(err.code, YUN_E_CONFLICT);
+    assert_non_null(strstr(err.msg, "lab"));
+    yun_network samevni = n;
+    samevni.owner_id = other;
+    assert_int_equal(store_network_create(s, &samevni, &err), -1);
+    assert_int_equal(err.code, YUN_E_CONFLICT);
+    assert_non_null(strstr(err.msg, "VNI 7"));
+    yun_network got;
+    assert_int_equal(store_network_get_by_name(s, uid, "lab", &got, &err), 0);
+    assert_string_equal(got.owner_name, "nina");
+    assert_string_equal(got.subnet, "10.50.0.0/24");
+    assert_int_equal(got.vni, 7);
+    assert_int_equal(store_network_get_by_name(s, other, "lab", &got, &err), -1);
+    assert_int_equal(err.code, YUN_E_NOT_FOUND);
+
+    int64_t v1 = add_vm(s, vm_of(uid, "a", 1, 128, 1024)), v2 = add_vm(s, vm_of(uid, "b", 1, 128, 1024));
+    yun_lease l = {.network_id = n.id, .vm_id = v1};
+    snprintf(l.ip, sizeof l.ip, "10.50.0.2");
+    assert_int_equal(store_lease_add(s, &l, &err), 0);
+    yun_lease taken = {.network_id = n.id, .vm_id = v2};
+    snprintf(taken.ip, sizeof taken.ip, "10.50.0.2");
+    assert_int_equal(store_lease_add(s, &taken, &err), -1);
+    assert_int_equal(err.code, YUN_E_CONFLICT);
+    snprintf(taken.ip, sizeof taken.ip, "10.50.0.3");
+    assert_int_equal(store_lease_add(s, &taken, &err), 0);
+    yun_lease second = {.network_id = n.id, .vm_id = v1};
+    snprintf(second.ip, sizeof second.ip, "10.50.0.4");
+    assert_int_equal(store_lease_add(s, &second, &err), -1);
+    assert_int_equal(err.code, YUN_E_CONFLICT);
+    yun_lease *ls = NULL;
+    size_t k = 0;
+    assert_int_equal(store_lease_list(s, n.id, &ls, &k, &err), 0);
+    assert_int_equal(k, 2);
+    assert_string_equal(ls[0].ip, "10.50.0.2");
+    free(ls);
+    assert_int_equal(store_network_delete(s, n.id, &err), -1);
+    assert_int_equal(err.code, YUN_E_CONFLICT);
+    assert_int_equal(store_vm_delete(s, v1, &err), 0);
+    assert_int_equal(store_lease_get(s, v1, &l, &err), -1);
+    assert_int_equal(err.code, YUN_E_NOT_FOUND);
+    assert_int_equal(store_vm_delete(s, v2, &err), 0);
+    assert_int_equal(store_lease_list(s, -1, &ls, &k, &err), 0);
+    assert_int_equal(k, 0);
+    free(ls);
+    assert_int_equal(store_network_delete(s, n.id, &err), 0);
+    assert_int_equal(store_network_get(s, n.id, &got, &err), -1);
+    assert_int_equal(err.code, YUN_E_NOT_FOUND);
+    store_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1411,6 +1479,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_refuses_newer, tmp_setup, tmp_teardown),
         cmocka_unit_test_setup_teardown(test_refuses_foreign, tmp_setup, tmp_teardown),
         cmocka_unit_test(test_user_roundtrip),
+        cmocka_unit_test(test_networks_leases),
         cmocka_unit_test(test_image_roundtrip),
         cmocka_unit_test(test_host_roundtrip),
         cmocka_unit_test(test_vm_roundtrip),

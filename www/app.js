@@ -158,6 +158,58 @@ function Images({ me }) {
   </main>`;
 }
 
+// ---- SSH keys (docs/guests.md): a VM created with some of them gets them in its cloud-init seed ----
+function Keys() {
+  const [keys, setKeys] = useState(null);
+  const [name, setName] = useState('');
+  const [pub, setPub] = useState('');
+  const [err, setErr] = useState(null);
+  const [msg, setMsg] = useState('');
+  const [asking, setAsking] = useState(null);
+  const [n, setN] = useState(0);
+  usePoll(async alive => {
+    try { const d = await api('GET', '/v1/keys'); if (alive()) { setKeys(d.keys); setErr(null); } }
+    catch (e) { if (alive()) setErr(e); }
+  }, 10000, [n]);
+  const add = async ev => {
+    ev.preventDefault();
+    setErr(null); setMsg('');
+    try {
+      const d = await api('POST', '/v1/keys', { name, public_key: pub.trim() });
+      setMsg(`Key ${d.key.name} added: ${d.key.fingerprint}`);
+      setName(''); setPub(''); setN(n + 1);
+    } catch (e) { setErr(e); }
+  };
+  const del = async k => {
+    setAsking(null);
+    try { await api('DELETE', `/v1/keys/${enc(k.name)}`); setN(n + 1); } catch (e) { setErr(e); }
+  };
+  return html`<main><h1>SSH keys</h1>
+    <p class="muted">A VM you create with some of these keys gets them for its image's default user
+      (<code>debian</code> on debian-12) at its first boot. Deleting a key leaves the VMs that have it alone.</p>
+    ${keys && (keys.length ? html`<table aria-label="SSH keys">
+      <thead><tr><th>Name</th><th>Type</th><th>Fingerprint</th><th>Actions</th></tr></thead>
+      <tbody>${keys.map(k => html`<tr key=${k.name} data-key=${k.name}>
+        <td>${k.name}</td><td>${k.type}</td><td><code data-fingerprint>${k.fingerprint}</code></td>
+        <td><button class="danger" aria-label=${'Delete key ' + k.name} onClick=${() => setAsking(k)}>Delete</button></td>
+      </tr>`)}</tbody></table>` : html`<div class="card">You have no SSH keys yet: add your public key below.</div>`)}
+    ${asking && html`<${Confirm} text=${`Delete key ${asking.name}? VMs given it keep it.`}
+      confirmLabel="Delete" onCancel=${() => setAsking(null)} onConfirm=${() => del(asking)} />`}
+    <form class="card" onSubmit=${add} aria-label="Add an SSH key">
+      <h2>Add a key</h2>
+      <label for="key-name">Key name</label>
+      <input id="key-name" required value=${name} onInput=${e => setName(e.target.value)} placeholder="laptop"
+        pattern="[a-z0-9][a-z0-9\\-]{0,62}" title="lower-case letters, digits and -, up to 63" />
+      <label for="key-pub">Public key</label>
+      <textarea id="key-pub" required rows="3" value=${pub} onInput=${e => setPub(e.target.value)}
+        placeholder="ssh-ed25519 AAAA… you@laptop (the one line of ~/.ssh/id_ed25519.pub)"></textarea>
+      <div class="actions"><button>Add key</button></div>
+      ${msg && html`<p role="status">${msg}</p>`}
+      <${ErrorBox} error=${err} />
+    </form>
+  </main>`;
+}
+
 // ---- log in, register ----
 function Login({ onLogin, register }) {
   const [name, setName] = useState('');
@@ -243,6 +295,8 @@ function CreateVm({ me }) {
   const [res, setRes] = useState(null);
   const [f, setF] = useState({ name: '', image: '', cpus: 1, memory: '128M', disk: '1G',
     cpu_shares: '', cpu_cap: '', min_mhz: '', max_mhz: '', utility: '' });
+  const [keys, setKeys] = useState([]);
+  const [chosen, setChosen] = useState({}); // key name -> given to the VM
   const [err, setErr] = useState(null);
   const [busy, setBusy] = useState(false);
   useEffect(() => {
@@ -252,6 +306,7 @@ function CreateVm({ me }) {
     }).catch(setErr);
     api('GET', '/v1/users/' + enc(me.name)).then(setUser).catch(() => {});
     api('GET', '/v1/resources').then(setRes).catch(() => {});
+    api('GET', '/v1/keys').then(d => setKeys(d.keys)).catch(() => {});
   }, []);
   const set = k => e => setF({ ...f, [k]: e.target.value });
   const submit = async ev => {
@@ -259,6 +314,8 @@ function CreateVm({ me }) {
     setErr(null); setBusy(true);
     const body = { name: f.name, image: f.image, cpus: Number(f.cpus), memory: f.memory, disk: f.disk };
     for (const k of ['cpu_shares', 'cpu_cap', 'min_mhz', 'max_mhz', 'utility']) if (f[k] !== '') body[k] = Number(f[k]);
+    const given = keys.map(k => k.name).filter(k => chosen[k]);
+    if (given.length) body.ssh_keys = given;
     try {
       const d = await api('POST', '/v1/vms', body);
       location.hash = '#/vm/' + d.vm.id;
@@ -283,6 +340,12 @@ function CreateVm({ me }) {
         <div><label for="vm-disk">Disk</label>
           <input id="vm-disk" required value=${f.disk} onInput=${set('disk')} title="e.g. 1G, 20G" /></div>
       </div>
+      <fieldset><legend>SSH keys for its first boot</legend>
+        ${keys.length ? keys.map(k => html`<label class="check"><input type="checkbox" checked=${!!chosen[k.name]}
+          onChange=${e => setChosen({ ...chosen, [k.name]: e.target.checked })} /> ${k.name}
+          <span class="muted">${k.fingerprint}</span></label>`)
+          : html`<p class="muted">None yet: <a href="#/keys">add one</a> (images with cloud-init, such as debian-12, take them).</p>`}
+      </fieldset>
       <details><summary>CPU shares, cap, MHz and utility</summary>
         <div class="row">
           <div><label for="vm-shares">CPU shares (weight)</label>
@@ -611,7 +674,7 @@ function Admin({ me }) {
 function Nav({ me, hash, onLogout }) {
   const link = (to, label) => html`<a href=${to} aria-current=${hash.startsWith(to) ? 'page' : null}>${label}</a>`;
   return html`<header class="top"><a class="brand" href="#/vms">yun</a>
-    <nav aria-label="Main">${link('#/vms', 'My VMs')}${link('#/create', 'Create VM')}${link('#/images', 'Images')}${link('#/resources', 'Resources')}
+    <nav aria-label="Main">${link('#/vms', 'My VMs')}${link('#/create', 'Create VM')}${link('#/images', 'Images')}${link('#/keys', 'SSH keys')}${link('#/resources', 'Resources')}
       ${me.admin && link('#/admin', 'Admin')}</nav>
     <span class="who">${me.name}${me.admin ? ' (admin)' : ''}</span>
     <button class="secondary" onClick=${onLogout}>Log out</button></header>`;
@@ -634,6 +697,7 @@ function App() {
     case 'create': body = html`<${CreateVm} me=${me} />`; break;
     case 'vm': body = html`<${VmPage} key=${arg} id=${decodeURIComponent(arg || '')} />`; break;
     case 'images': body = html`<${Images} me=${me} />`; break;
+    case 'keys': body = html`<${Keys} />`; break;
     case 'resources': body = html`<${Resources} />`; break;
     case 'admin': body = html`<${Admin} me=${me} />`; break;
     default: body = html`<${VmList} me=${me} />`;

@@ -263,10 +263,29 @@ async function main(which) {
   const csrf = await alice.evaluate(async () => (await fetch('/v1/vms', { method: 'POST', body: '{}' })).status);
   ok(csrf === 403, 'a write by cookie without X-Yun-Portal is refused (403)', csrf);
 
+  // ---- SSH keys (docs/guests.md): added on their page, given to the VM below through its seed ----
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'alice@laptop', '-f', join(dir, 'alice_key')]);
+  const pub = readFileSync(join(dir, 'alice_key.pub'), 'utf8').trim();
+  const fp = execFileSync('ssh-keygen', ['-l', '-f', join(dir, 'alice_key.pub')], { encoding: 'utf8' }).split(' ')[1];
+  await alice.getByRole('link', { name: 'SSH keys' }).click();
+  await alice.getByRole('heading', { name: 'SSH keys' }).waitFor();
+  await alice.getByLabel('Key name').fill('laptop');
+  await alice.getByLabel('Public key').fill(readFileSync(join(dir, 'alice_key'), 'utf8'));
+  await alice.getByRole('button', { name: 'Add key' }).click();
+  ok(await alice.getByRole('alert').filter({ hasText: 'this is a private SSH key' }).waitFor().then(() => true, () => false),
+     'a private key pasted as the public one is refused with the server\'s message');
+  await alice.getByLabel('Public key').fill(pub);
+  await alice.getByRole('button', { name: 'Add key' }).click();
+  const keyRow = alice.locator('tr[data-key="laptop"] [data-fingerprint]');
+  ok(await keyRow.waitFor().then(() => true, () => false) && (await keyRow.innerText()) === fp,
+     'the key is listed with the fingerprint ssh-keygen gives', `${await keyRow.innerText().catch(() => '')} vs ${fp}`);
+  await shot(alice, 'keys');
+
   // ---- create a VM, see it run ----
   await alice.getByRole('link', { name: 'Create VM' }).click();
-  await alice.getByLabel('Name').fill('web1');
+  await alice.getByLabel('Name', { exact: true }).fill('web1');
   await alice.getByLabel('Image').selectOption(IMAGE);
+  await alice.getByRole('checkbox', { name: 'laptop' }).check();
   await alice.getByLabel('Memory').fill('128M');
   await alice.getByLabel('Disk').fill('1G');
   await alice.getByText('VMs:').first().waitFor();
@@ -287,6 +306,19 @@ async function main(which) {
   }
   const vmId = (await alice.evaluate(() => location.hash)).split('/')[2];
   await shot(alice, 'vm');
+  // the key chosen on the form is in the VM's cloud-init seed, which its host's agent wrote beside its disk
+  if (!REAL) {
+    const uuid = (await asAdmin('GET', `/v1/vms/${vmId}`)).body.uuid;
+    const iso = join(STATE, 'vms', uuid + '.seed.iso');
+    let ud = '';
+    for (let i = 0; i < 100 && !ud; i++) {
+      try {
+        execFileSync('xorriso', ['-osirrox', 'on', '-indev', iso, '-extract', '/user-data', join(dir, 'user-data')], { stdio: 'ignore' });
+        ud = readFileSync(join(dir, 'user-data'), 'utf8');
+      } catch (e) { await sleep(100); }
+    }
+    ok(ud.includes(pub), 'the VM\'s seed carries the key chosen on the form', ud.slice(0, 300));
+  }
 
   // the CPU chart draws the VM's samples as a line: its canvas gets pixels of the series' blue (uPlot's grid and
   // axes are grey and black). The fake hypervisor has nothing to sample, so there the test sends a minute of
@@ -405,7 +437,7 @@ async function main(which) {
 
   const create = async (name, cpus) => {
     await alice.goto(URL + '/#/create');
-    await alice.getByLabel('Name').fill(name);
+    await alice.getByLabel('Name', { exact: true }).fill(name);
     await typeNumber(alice.getByLabel('CPUs'), cpus);
     await alice.getByRole('button', { name: 'Create VM' }).click();
   };

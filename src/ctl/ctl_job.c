@@ -546,8 +546,17 @@ int ctl_backup_restore(ctl_ctx *c, yun_store *s, const yun_user *owner, int64_t 
     vm->state = YUN_VM_STOPPED;
     if (model_vm_validate(vm, err) < 0)
         return yun_err_prefix(err, "restoring backup %lld as %s: ", (long long)backup_id, as_name);
+    /* the new VM keeps the cloud-init user-data (keys, the user's own) of the VM backed up while that one exists;
+     * its seed's instance-id is the new uuid, so cloud-init runs its first boot again (a new hostname) */
+    AUTOFREE char *ud = NULL;
+    size_t ud_len = 0;
+    yun_err se = YUN_ERR_INIT;
+    if (store_seed_get(s, bk->vm_uuid, &ud, &ud_len, &se) < 0 && !yun_err_not_found(&se)) {
+        *err = se;
+        return yun_err_prefix(err, "restoring backup %lld as %s: ", (long long)backup_id, as_name);
+    }
     sched_choice choice;
-    if (ctl_vm_create(c, s, owner, vm, &choice, err) < 0)
+    if (ctl_vm_create_seeded(c, s, owner, vm, ud, ud_len, &choice, err) < 0)
         return yun_err_prefix(err, "restoring backup %lld as %s: ", (long long)backup_id, as_name);
     int rc = store_begin(s, err);
     if (rc == 0)

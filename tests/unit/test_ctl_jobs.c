@@ -4,6 +4,7 @@
  * new VM (started when its disk is back, deleted when the restore fails), and a backup's deletion guarded by
  * the backups that build on it. */
 #include "ctl_fixture.h"
+#include "util/mem.h"
 
 /* When h1's agent reports (verdict): T0 unless a test moves it on. */
 static int64_t report_at;
@@ -234,9 +235,16 @@ static void test_restore(void **state)
     assert_int_equal(ctl_vm_backup(f->c, f->s, vm.id, false, &b3, &err), 0);
     assert_non_null(strstr(b3.note, "restored"));
     verdict(f, b3.id, YUN_JOB_FAILED, "x");
-    /* as a new VM: made stopped, started by the verdict */
+    /* as a new VM: made stopped, started by the verdict; it keeps the seed's user-data (keys) of the VM backed up */
+    static const char ud[] = "#cloud-config\nssh_authorized_keys: [ssh-ed25519 AAAA k1]\n";
+    assert_int_equal(store_seed_set(f->s, vm.uuid, ud, sizeof ud - 1, &err), 0);
     assert_int_equal(ctl_backup_restore(f->c, f->s, &f->alice, b2.id, "copy", &r, &out, &err), 0);
     assert_string_equal(out.name, "copy");
+    AUTOFREE char *copied = NULL;
+    size_t copied_n = 0;
+    assert_int_equal(store_seed_get(f->s, out.uuid, &copied, &copied_n, &err), 0);
+    assert_int_equal(copied_n, sizeof ud - 1);
+    assert_memory_equal(copied, ud, copied_n);
     assert_int_equal(fx_vm(f, out.uuid).want, YUN_WANT_STOPPED);
     assert_int_equal(fx_vm(f, out.uuid).disk_mib, 1024);
     verdict(f, r.id, YUN_JOB_DONE, NULL);

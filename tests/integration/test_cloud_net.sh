@@ -34,8 +34,9 @@ _agents_stop() { local p; for p in "${AGENT_PIDS[@]}"; do kill -TERM "$p" 2>/dev
     kill -KILL "$p" 2>/dev/null; done; }
 yun_on_exit _agents_stop
 for h in A B; do
-  ip netns exec "$(yun_testhost_netns $h)" "$YUN_BIN/yun-agent" --controller "$YUN_URL" \
-    --token-file "$STATE/agent.token" --libvirt-uri "$(yun_testhost_uri $h)" --name "host$h" \
+  JOIN=$(host_join "host$h") || { tap_fail "yun host add host$h"; tap_done; exit 1; }
+  ip netns exec "$(yun_testhost_netns $h)" "$YUN_BIN/yun-agent" --controller "$YUN_URL" --ca "$YUN_CA" \
+    --join "$JOIN" --state "$STATE/agent-$h" --libvirt-uri "$(yun_testhost_uri $h)" --name "host$h" \
     --migrate-addr "$(yun_testhost_addr $h)" >"$STATE/agent-$h.log" 2>&1 &
   AGENT_PIDS+=($!)
 done

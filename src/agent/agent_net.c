@@ -332,6 +332,24 @@ static int sync_peers(const proto_network *n, const char *vx, yun_err *err)
     return r;
 }
 
+/* Whether every line of text a is a line of text b. */
+static bool lines_within(const char *a, const char *b)
+{
+    for (const char *l = a; *l;) {
+        size_t n = strcspn(l, "\n");
+        bool found = false;
+        for (const char *m = b; *m && !found;) {
+            size_t k = strcspn(m, "\n");
+            found = k == n && !memcmp(l, m, n);
+            m += k + (m[k] == '\n');
+        }
+        if (!found && n)
+            return false;
+        l += n + (l[n] == '\n');
+    }
+    return true;
+}
+
 /* dnsmasq's files written, and dnsmasq started, or told to read them again. */
 static int sync_dnsmasq(agent_nets *an, const proto_network *n, net_have *h, yun_err *err)
 {
@@ -348,10 +366,15 @@ static int sync_dnsmasq(agent_nets *an, const proto_network *n, net_have *h, yun
         AUTOFREE char *cp = xasprintf("%s/dnsmasq.conf", dir);
         AUTOFREE char *dp = xasprintf("%s/dhcp-hosts", dir);
         AUTOFREE char *hp = xasprintf("%s/hosts", dir);
+        /* a VM gone from the network: dnsmasq keeps the lease it gave it, under the name addn-hosts gave that
+         * address, and answers that name until the lease runs out, SIGHUP or not; so it starts anew (its leases
+         * are in memory only, and every guest's address is static: a renewal gets the same one) */
+        AUTOFREE char *old_hosts = pid > 0 ? fs_read_all(hp, 1 << 20, NULL, NULL) : NULL;
+        bool gone = old_hosts && !lines_within(old_hosts, hosts.data);
         if (write_file(dp, dh.data, err) < 0 || write_file(hp, hosts.data, err) < 0 ||
             write_file(cp, conf.data, err) < 0)
             r = -1;
-        else if (pid > 0 && h->files && strncmp(h->files, conf.data, conf.len) == 0) {
+        else if (pid > 0 && !gone && h->files && strncmp(h->files, conf.data, conf.len) == 0) {
             kill(pid, SIGHUP); /* re-reads dhcp-hostsfile and addn-hosts */
         } else {
             if (pid > 0) { /* its configuration changed (or an earlier run's): start it anew */

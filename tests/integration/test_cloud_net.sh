@@ -166,7 +166,9 @@ bad "a network in use cannot be deleted, its VMs are named" "in use by 2 VMs \\(
 as "$ALICE" vm delete web2 --wait >/dev/null 2>&1
 gone() { ! reach "$NSB" "$IP1" lookup web2; }
 wait_until 30 "web2's name gone" gone && tap_ok "web2 deleted: web1's DNS no longer knows it" ||
-  tap_fail "web2 still resolves: $(guest "$NSB" "$IP1" lookup web2 | tr '\n' ' ')"
+  { tap_fail "web2 still resolves: $(guest "$NSB" "$IP1" lookup web2 | tr '\n' ' ')"
+    find "$YUN_TEST_DIR" -path "*/.net/*/$VNI/hosts" 2>/dev/null | while read -r h; do echo "# $h: $(tr '\n' ' ' <"$h")"; done
+    grep -h "network\|dnsmasq" "$STATE"/agent-B.log | tail -5 | sed 's/^/# /'; }
 as "$ALICE" vm delete web1 --wait >/dev/null 2>&1
 as "$BOB" vm delete evil --wait >/dev/null 2>&1
 out=$(as "$ALICE" network delete lab 2>&1) && out2=$(as "$BOB" network delete default 2>&1) &&

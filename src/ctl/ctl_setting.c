@@ -156,6 +156,18 @@ static const ctl_setting_def table[SET_COUNT] = {
     {SET_BACKUP_DIR, "backup.dir", SET_T_CUSTOM, "",
      "the backup store: a folder at this absolute path on yund's machine and every host; \"\": no backups", NULL, 0, 0,
      NULL, check_backup_dir},
+    {SET_LOGIN_DELAY_AFTER, "login.delay_after", SET_T_INT, "5",
+     "from this many failed logins (per user name, and per client address) each further try waits, twice as long "
+     "each time",
+     NULL, 1, 1000, NULL, NULL},
+    {SET_LOGIN_DELAY_MS, "login.delay_ms", SET_T_INT, "1000", "the first of those waits, in ms", NULL, 1, 3600000,
+     NULL, NULL},
+    {SET_LOGIN_LOCK_AFTER, "login.lock_after", SET_T_INT, "10",
+     "after this many failed logins the name (or address) is locked for login.lock_ms", NULL, 1, 1000, NULL, NULL},
+    {SET_LOGIN_LOCK_MS, "login.lock_ms", SET_T_INT, "900000",
+     "how long a lock lasts, in ms; failures older than this are forgotten", NULL, 1000, 604800000, NULL, NULL},
+    {SET_AUDIT_RETENTION_DAYS, "audit.retention_days", SET_T_INT, "90",
+     "the audit log keeps this many days of changes; older entries are pruned", NULL, 1, 36500, NULL, NULL},
 };
 
 const ctl_setting_def *ctl_settings(size_t *n)

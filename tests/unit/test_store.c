@@ -1139,6 +1139,10 @@ static const char *const downgrade[] = {
     [14] = "SELECT 1;", /* a no-op, landed as such */
     [15] = "SELECT 1;", /* a no-op, landed as such */
     [16] = "DROP TABLE host_keys;",
+    [17] = "SELECT 1;", /* placeholder: another branch's migration 17 */
+    [18] = "SELECT 1;", /* placeholder: another branch's migration 18 */
+    [19] = "SELECT 1;", /* placeholder: another branch's migration 19 */
+    [20] = "DROP TABLE login_failures; DROP TABLE audit;",
 };
 
 /* Takes the file at path (today's schema) back to version v. */

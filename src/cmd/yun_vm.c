@@ -292,8 +292,10 @@ int cli_vm_create(cli_ctx *ctx, const cli_args *a)
             free(host);
             host = cli_cell(cli_field(pl, "host", "host_name", NULL));
         }
-        fprintf(cli_opt_val(a, "wait") ? ctx->err : ctx->out, "%s: created on host %s%s%s\n", a->pos[0], host,
-                why && *why ? ": " : "", why && *why ? why : "");
+        /* a plain user is told no host (hosts are the admin's) */
+        fprintf(cli_opt_val(a, "wait") ? ctx->err : ctx->out, "%s: created%s%s%s%s\n", a->pos[0],
+                strcmp(host, "-") ? " on host " : "", strcmp(host, "-") ? host : "", why && *why ? ": " : "",
+                why && *why ? why : "");
         if (!cli_opt_val(a, "wait")) {
             fprintf(ctx->out, "%s: %s\n", a->pos[0], vm_state(vm));
             json_decref(j);

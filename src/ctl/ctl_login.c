@@ -36,8 +36,8 @@ static void key_of(char out[256], const char *kind, const char *v)
 }
 
 /* The failures of key in force at now (a count older than the lock is forgotten). */
-static int failures_at(yun_store *s, const ctl_login_policy *p, const char key[256], int64_t now_ms, yun_login_failure *f,
-                       yun_err *err)
+static int failures_at(yun_store *s, const ctl_login_policy *p, const char key[256], int64_t now_ms,
+                       yun_login_failure *f, yun_err *err)
 {
     yun_err e = YUN_ERR_INIT;
     if (store_login_failure_get(s, key, f, &e) < 0) {

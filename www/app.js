@@ -266,14 +266,14 @@ function VmList({ me }) {
     <${ErrorBox} error=${err} />
     ${vms && vms.length === 0 && html`<div class="card">You have no VMs yet. <a href="#/create">Create one</a>.</div>`}
     ${vms && vms.length > 0 && html`<table aria-label="My VMs">
-      <thead><tr><th>Name</th>${me.admin && html`<th>Owner</th>`}<th>State</th><th>Host</th><th>Address</th>
+      <thead><tr><th>Name</th>${me.admin && html`<th>Owner</th>`}<th>State</th>${me.admin && html`<th>Host</th>`}<th>Address</th>
         <th>Uptime</th><th>CPU (10 min)</th><th>Actions</th></tr></thead>
       <tbody>${vms.map(vm => html`<tr key=${vm.id} data-vm=${vm.name}>
         <td><a href=${'#/vm/' + vm.id}>${vm.name}</a><div class="muted" style="font-size:.8rem">
           ${vm.cpus} cpu · ${mib(vm.memory_mib)} · ${mib(vm.disk_mib)}</div></td>
         ${me.admin && html`<td>${vm.owner}</td>`}
         <td><${State} s=${vm.state} />${vm.error && html`<div class="muted" style="font-size:.8rem">${vm.error}</div>`}</td>
-        <td>${vm.host || '–'}</td>
+        ${me.admin && html`<td>${vm.host || '–'}</td>`}
         <td>${vm.address || '–'}</td>
         <td>${vm.state === 'running' && vm.started_ms ? duration(now - vm.started_ms) : '–'}</td>
         <td><${Sparkline} path=${`/v1/vms/${vm.id}/metrics`} /></td>
@@ -412,7 +412,7 @@ function VmPage({ id }) {
         <dt>Image</dt><dd>${vm.image}</dd>
         <dt>Size</dt><dd>${vm.cpus} cpu, ${mib(vm.memory_mib)} memory (up to ${mib(vm.max_memory_mib)}), ${mib(vm.disk_mib)} disk</dd>
         <dt>CPU</dt><dd>shares ${vm.cpu_shares}, cap ${vm.cpu_cap ? vm.cpu_cap + '%' : 'none'}${vm.alloc_mhz ? html`, allocated ${vm.alloc_mhz} MHz` : ''}${vm.utility > 1 ? html`, utility ${vm.utility} per MHz` : ''}</dd>
-        <dt>Host</dt><dd>${vm.host || '–'}</dd>
+        ${'host' in vm && html`<dt>Host</dt><dd>${vm.host || '–'}</dd>`}
         <dt>Address</dt><dd>${vm.address || '–'}</dd>
         <dt>Uptime</dt><dd>${vm.state === 'running' && vm.started_ms ? duration(now - vm.started_ms) : '–'}</dd>
         <dt>Wanted</dt><dd>${vm.want}</dd>

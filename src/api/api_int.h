@@ -45,6 +45,11 @@ typedef struct api_resp {
     char set_cookie[SESSION_COOKIE_LEN]; /* portal: a Set-Cookie header when not empty (h_portal.c) */
     void *mhd_response; /* console: a ready struct MHD_Response * (websocket upgrade), queued as is */
     void *mhd_download; /* a ready struct MHD_Response * streaming a file (h_backups.c), queued as is */
+    int retry_after_s;  /* > 0: a Retry-After header (429 answers) */
+    /* the audit log (server.c): who asked, when the handler knows better than the auth step (a login's name),
+     * and what a create names (the route's {} parts otherwise); "" when not set */
+    char audit_user[YUN_NAME_MAX + 8];
+    char audit_target[256];
 } api_resp;
 
 typedef int (*api_handler)(api_req *rq, api_resp *rs, yun_err *err);
@@ -109,6 +114,9 @@ struct api_req {
 
 /* A query argument, or NULL. */
 const char *api_query(api_req *rq, const char *key);
+/* The client's address as text ("192.0.2.1", "::1") into out; "" when not known (no connection: unit tests).
+ * conn is a struct MHD_Connection *. */
+void api_conn_address(void *conn, char *out, size_t n);
 
 /* ---- input: bodies are checked by tables of fields (util/jfield.h) ---- */
 /* Parses the request body as a JSON object and checks it. Returns a new reference or NULL. */
@@ -240,6 +248,9 @@ int h_agent_register(api_req *, api_resp *, yun_err *);
 int h_agent_join(api_req *, api_resp *, yun_err *);
 int h_host_add(api_req *, api_resp *, yun_err *);
 int h_host_revoke(api_req *, api_resp *, yun_err *);
+/* the audit log and login locks (h_audit.c) */
+int h_audit_list(api_req *, api_resp *, yun_err *);
+int h_admin_unlock(api_req *, api_resp *, yun_err *);
 /* The host of an agent call's path (/v1/agent/hosts/{id}/...) into h, when it is the calling agent's own;
  * else FORBIDDEN (logged): one host's credential never speaks for another (h_agent.c). */
 int api_agent_host(api_req *rq, yun_host *h, yun_err *err);
@@ -266,7 +277,9 @@ size_t api_route_count(void);
 const api_route *api_route_at(size_t i);
 size_t api_route_index(const api_route *r);
 
-/* The VM object of docs/api.md, appended to b. host_name may be NULL; image_name likewise. */
-void api_vm_write(yun_buf *b, const yun_vm *vm, const char *host_name, const char *image_name, bool host_down);
+/* The VM object of docs/api.md, appended to b. host_name may be NULL; image_name likewise. Without hosts (a
+ * caller who is not an admin) the fields that name or point at a host are left out. */
+void api_vm_write(yun_buf *b, const yun_vm *vm, const char *host_name, const char *image_name, bool host_down,
+                  bool hosts);
 
 #endif

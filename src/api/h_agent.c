@@ -77,6 +77,8 @@ int h_agent_join(api_req *rq, api_resp *rs, yun_err *err)
     if (ctl_host_key_join(rq->ctl, rq->store, join_hash, cred_hash, yun_now_ms(), &k, err) < 0)
         return -1;
     snprintf(ans.name, sizeof ans.name, "%s", k.name);
+    snprintf(rs->audit_user, sizeof rs->audit_user, "host:%.63s", k.name); /* the audit log: the host enrolled */
+    snprintf(rs->audit_target, sizeof rs->audit_target, "%s", k.name);
     api_json_resp(rs, 200, proto_joined_encode(&ans));
     sodium_memzero(ans.credential, sizeof ans.credential);
     return 0;

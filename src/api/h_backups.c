@@ -18,7 +18,8 @@
 #include "util/log.h"
 #include "util/mem.h"
 
-static void write_job(yun_buf *b, const yun_job *j)
+/* hosts: the caller is an admin (hosts are the operator's: a plain user's jobs come without host_id) */
+static void write_job(yun_buf *b, const yun_job *j, bool hosts)
 {
     buf_puts(b, "{");
     jw_kint(b, "id", (long long)j->id);
@@ -26,7 +27,8 @@ static void write_job(yun_buf *b, const yun_job *j)
     jw_kstr(b, "state", model_job_state_name(j->state));
     jw_kstr(b, "vm", j->vm_name);
     jw_kstr(b, "vm_uuid", j->vm_uuid);
-    jw_kint(b, "host_id", (long long)j->host_id);
+    if (hosts)
+        jw_kint(b, "host_id", (long long)j->host_id);
     if (j->kind == YUN_JOB_BACKUP) {
         jw_kstr(b, "type", j->incremental ? "incremental" : "full");
         jw_kint(b, "parent_id", (long long)j->parent_id);
@@ -55,11 +57,11 @@ static void write_job(yun_buf *b, const yun_job *j)
     buf_puts(b, "}");
 }
 
-static int job_respond(api_resp *rs, int status, const char *key, const yun_job *j)
+static int job_respond(api_req *rq, api_resp *rs, int status, const char *key, const yun_job *j)
 {
     rs->status = status;
     buf_printf(&rs->body, "{\"%s\":", key);
-    write_job(&rs->body, j);
+    write_job(&rs->body, j, rq->user.is_admin);
     buf_puts(&rs->body, "}");
     return 0;
 }
@@ -87,7 +89,7 @@ int h_job_show(api_req *rq, api_resp *rs, yun_err *err)
     yun_job j;
     if (job_resolve(rq, rq->params[0], 0, true, &j, err) < 0)
         return -1;
-    return job_respond(rs, 200, "job", &j);
+    return job_respond(rq, rs, 200, "job", &j);
 }
 
 static const jfield backup_fields[] = {{"full", F_BOOL, false}, {NULL, 0, false}};
@@ -107,7 +109,7 @@ int h_vm_backup(api_req *rq, api_resp *rs, yun_err *err)
     yun_job job;
     if (r < 0 || ctl_vm_backup(rq->ctl, rq->store, vm.id, full != 0, &job, err) < 0)
         return -1;
-    return job_respond(rs, 202, "backup", &job);
+    return job_respond(rq, rs, 202, "backup", &job);
 }
 
 static const jfield from_vm_fields[] = {
@@ -131,7 +133,7 @@ int h_image_from_vm(api_req *rq, api_resp *rs, yun_err *err)
     json_decref(j);
     if (r < 0)
         return -1;
-    return job_respond(rs, 202, "template", &job);
+    return job_respond(rq, rs, 202, "template", &job);
 }
 
 static int jobs_list(api_req *rq, api_resp *rs, yun_job_kind kind, const char *vm_uuid, const char *key, yun_err *err)
@@ -152,7 +154,7 @@ static int jobs_list(api_req *rq, api_resp *rs, yun_job_kind kind, const char *v
     for (size_t i = 0; i < n; i++) {
         if (i)
             buf_puts(&rs->body, ",");
-        write_job(&rs->body, &jobs[i]);
+        write_job(&rs->body, &jobs[i], rq->user.is_admin);
     }
     buf_puts(&rs->body, "]}");
     return 0;
@@ -174,7 +176,7 @@ int h_backup_show(api_req *rq, api_resp *rs, yun_err *err)
     yun_job j;
     if (job_resolve(rq, rq->params[0], YUN_JOB_BACKUP, false, &j, err) < 0)
         return -1;
-    return job_respond(rs, 200, "backup", &j);
+    return job_respond(rq, rs, 200, "backup", &j);
 }
 
 /* DELETE /v1/backups/{id}: the row, then the file (a crash between leaves a stray file, never a row without
@@ -274,7 +276,7 @@ int h_backup_restore(api_req *rq, api_resp *rs, yun_err *err)
         return -1;
     rs->status = 202;
     buf_puts(&rs->body, "{\"restore\":");
-    write_job(&rs->body, &job);
+    write_job(&rs->body, &job, rq->user.is_admin);
     jw_kstr(&rs->body, "vm", vm.name);
     jw_kstr(&rs->body, "vm_uuid", vm.uuid);
     buf_puts(&rs->body, "}");
@@ -367,7 +369,7 @@ int h_snapshot_create(api_req *rq, api_resp *rs, yun_err *err)
     yun_job job;
     if (r < 0 || ctl_vm_snapshot(rq->ctl, rq->store, vm.id, copy, &job, err) < 0)
         return -1;
-    return job_respond(rs, 202, "snapshot", &job);
+    return job_respond(rq, rs, 202, "snapshot", &job);
 }
 
 /* GET /v1/vms/{vm}/snapshots */
@@ -387,7 +389,7 @@ int h_snapshot_revert(api_req *rq, api_resp *rs, yun_err *err)
     if (api_vm_resolve(rq, rq->params[0], &vm, err) < 0 ||
         ctl_vm_snapshot_revert(rq->ctl, rq->store, vm.id, rq->params[1], &job, err) < 0)
         return -1;
-    return job_respond(rs, 202, "job", &job);
+    return job_respond(rq, rs, 202, "job", &job);
 }
 
 /* DELETE /v1/vms/{vm}/snapshots/{name} */
@@ -398,7 +400,7 @@ int h_snapshot_delete(api_req *rq, api_resp *rs, yun_err *err)
     if (api_vm_resolve(rq, rq->params[0], &vm, err) < 0 ||
         ctl_vm_snapshot_delete(rq->ctl, rq->store, vm.id, rq->params[1], &job, err) < 0)
         return -1;
-    return job_respond(rs, 202, "job", &job);
+    return job_respond(rq, rs, 202, "job", &job);
 }
 
 /* GET /v1/admin/backup: a consistent copy of yund's SQLite store, made with SQLite's online backup API while

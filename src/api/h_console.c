@@ -46,6 +46,19 @@ int h_console_ticket(api_req *rq, api_resp *rs, yun_err *err)
     return 0;
 }
 
+/* A console failure that names the VM's host, its address or its libvirt: the admin gets it as it is; anyone
+ * else (hosts are the operator's, docs/api.md "Who sees hosts") gets what failed without where, and the log
+ * keeps the rest. Returns -1. */
+static int hide_host(const yun_user *u, const yun_vm *vm, yun_err *err)
+{
+    if (u->is_admin)
+        return -1;
+    log_warn("console of %s/%s for %s: %s", vm->owner_name, vm->name, u->name, err->msg);
+    return yun_err_set(err, err->code, "the console of %s cannot be reached now: try again, or ask the admin (yund's "
+                                       "log says why)",
+                       vm->name);
+}
+
 /* Connects to host:port within CONSOLE_CONNECT_TIMEOUT_MS; returns a blocking socket or -1. */
 static int tcp_connect(const char *host, int port, yun_err *err)
 {
@@ -277,21 +290,25 @@ int h_console_ws(api_req *rq, api_resp *rs, yun_err *err)
     if (vm.host_id == 0 || store_host_get(rq->store, vm.host_id, &host, &e) < 0)
         return yun_err_set(err, YUN_E_CONFLICT, "VM %s is not on a host: start it to open its console", vm.name);
     hv_vnc vnc;
-    if (hv_vnc_endpoint(host.libvirt_uri, vm.uuid, &vnc, err) < 0)
-        return yun_err_prefix(err, "console of %s", vm.name);
-    if (hv_vnc_is_loopback(vnc.listen) && hv_uri_is_remote(host.libvirt_uri))
-        return yun_err_set(err, YUN_E_CONFLICT,
-                           "the console of %s listens on the loopback of host %s, which yund reaches over the "
-                           "network (%s): start that host's agent with --mgmt-addr (the address yund reaches), "
-                           "then stop and start the VM",
-                           vm.name, host.name, host.libvirt_uri);
+    if (hv_vnc_endpoint(host.libvirt_uri, vm.uuid, &vnc, err) < 0) {
+        yun_err_prefix(err, "console of %s", vm.name);
+        return hide_host(&user, &vm, err);
+    }
+    if (hv_vnc_is_loopback(vnc.listen) && hv_uri_is_remote(host.libvirt_uri)) {
+        yun_err_set(err, YUN_E_CONFLICT,
+                    "the console of %s listens on the loopback of host %s, which yund reaches over the "
+                    "network (%s): start that host's agent with --mgmt-addr (the address yund reaches), "
+                    "then stop and start the VM",
+                    vm.name, host.name, host.libvirt_uri);
+        return hide_host(&user, &vm, err);
+    }
     relay *r = xcalloc(1, sizeof *r);
     r->console = rq->sh->console;
     snprintf(r->vm, sizeof r->vm, "%s", vm.name);
     r->qemu_fd = tcp_connect(vnc.listen, vnc.ws_port, err);
     if (r->qemu_fd < 0 || qemu_handshake(r->qemu_fd, vnc.listen, vnc.ws_port, &r->pending, &r->n_pending, err) < 0) {
         relay_free(r);
-        return -1;
+        return hide_host(&user, &vm, err);
     }
     struct MHD_Response *resp = MHD_create_response_for_upgrade(relay_run, r);
     if (!resp) {

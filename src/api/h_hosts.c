@@ -191,6 +191,7 @@ int h_host_add(api_req *rq, api_resp *rs, yun_err *err)
         return -1;
     char name[YUN_NAME_MAX + 192];
     snprintf(name, sizeof name, "%s", json_string_value(json_object_get(body, "name")));
+    snprintf(rs->audit_target, sizeof rs->audit_target, "%s", name);
     json_decref(body);
     char tok[80], hash[65];
     api_token_new(tok, sizeof tok);

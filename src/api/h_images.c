@@ -179,6 +179,7 @@ int api_image_import_check(api_req *rq, yun_err *err)
 
 int h_image_import(api_req *rq, api_resp *rs, yun_err *err)
 {
+    snprintf(rs->audit_target, sizeof rs->audit_target, "%s", api_query(rq, "name") ? api_query(rq, "name") : "");
     /* checked again: another upload may have taken the name while this one was sent */
     if (api_image_import_check(rq, err) < 0)
         return -1;

@@ -232,6 +232,7 @@ typedef struct latest_walk {
     yun_host *hosts;
     size_t nhosts;
     json_t *vms;
+    bool hosts_shown; /* an admin asks: hosts are the operator's */
 } latest_walk;
 
 static int latest_vm(const yun_vm *vm, void *ud)
@@ -242,8 +243,10 @@ static int latest_vm(const yun_vm *vm, void *ud)
     for (size_t i = 0; i < w->nhosts; i++)
         if (w->hosts[i].id == vm->host_id)
             host = w->hosts[i].name;
-    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}", "name", vm->name, "uuid", vm->uuid, "owner", vm->owner_name,
-                          "host", host, "state", model_vm_state_name(vm->state), "metrics", m ? m : json_null());
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:o}", "name", vm->name, "uuid", vm->uuid, "owner", vm->owner_name,
+                          "state", model_vm_state_name(vm->state), "metrics", m ? m : json_null());
+    if (w->hosts_shown)
+        json_object_set_new(o, "host", json_string(host));
     char why[YUN_MSG_MAX];
     if (m && api_metrics_latest_note(w->rq->sh->metrics, METRICS_VM, vm->uuid, why, sizeof why))
         json_object_set_new(o, "probe_error", json_string(why));
@@ -260,13 +263,16 @@ int h_metrics_latest(api_req *rq, api_resp *rs, yun_err *err)
     if (api_owner_for(rq, &owner, &all, err) < 0)
         return -1;
     int interval = api_metrics_interval(rq);
-    latest_walk w = {.rq = rq, .cutoff = yun_now_ms() - 3 * (int64_t)interval, .vms = json_array()};
+    latest_walk w = {.rq = rq,
+                     .cutoff = yun_now_ms() - 3 * (int64_t)interval,
+                     .vms = json_array(),
+                     .hosts_shown = rq->user.is_admin};
     if (store_host_list(rq->store, &w.hosts, &w.nhosts, err) < 0) {
         json_decref(w.vms);
         return -1;
     }
     json_t *hosts = json_array();
-    for (size_t i = 0; i < w.nhosts; i++) {
+    for (size_t i = 0; i < w.nhosts && w.hosts_shown; i++) {
         json_t *m = latest_json(rq, METRICS_HOST, w.hosts[i].name, w.cutoff);
         json_array_append_new(hosts, json_pack("{s:s, s:i, s:o}", "name", w.hosts[i].name, "cores", w.hosts[i].cores,
                                                "metrics", m ? m : json_null()));

@@ -28,16 +28,15 @@ static void write_me(yun_buf *b, const yun_user *u)
     buf_puts(b, "}}");
 }
 
-/* Logs name in and answers 201 with the user and the cookie. */
-static int login_answer(api_req *rq, api_resp *rs, const char *name, const char *password, yun_err *err)
+/* A new session for u (its password checked, or just set): answers 201 with the user and the cookie. */
+static int session_answer(api_req *rq, api_resp *rs, const yun_user *u, yun_err *err)
 {
     char tok[SESSION_TOKEN_LEN];
-    yun_user u;
-    if (session_login(rq->ctl, rq->store, name, password, yun_now_ms(), tok, &u, err) < 0)
+    if (session_start(rq->ctl, rq->store, u->id, yun_now_ms(), tok, err) < 0)
         return -1;
     session_cookie_header(tok, rs->set_cookie);
     rs->status = 201;
-    write_me(&rs->body, &u);
+    write_me(&rs->body, u);
     return 0;
 }
 
@@ -47,11 +46,18 @@ int h_session_create(api_req *rq, api_resp *rs, yun_err *err)
     if (!j)
         return -1;
     const char *name = NULL, *pw = NULL;
+    char addr[64];
+    api_conn_address(rq->conn, addr, sizeof addr);
+    yun_user u;
     int r = api_unpack(j, err, "{s:s, s:s}", "name", &name, "password", &pw);
+    if (r == 0) {
+        snprintf(rs->audit_user, sizeof rs->audit_user, "%s", name); /* the audit log: who tried */
+        r = session_password_login(rq->ctl, rq->store, name, pw, addr, yun_now_ms(), &u, &rs->retry_after_s, err);
+    }
     if (r == 0)
-        r = login_answer(rq, rs, name, pw, err);
-    if (r < 0 && err->code == YUN_E_UNAUTHORIZED)
-        log_info("portal: failed login for \"%.64s\"", name ? name : "");
+        r = session_answer(rq, rs, &u, err);
+    if (r < 0 && (err->code == YUN_E_UNAUTHORIZED || err->code == YUN_E_TOO_MANY))
+        log_info("portal: failed login for \"%.64s\" from %s: %s", name ? name : "", addr[0] ? addr : "?", err->msg);
     json_decref(j);
     return r;
 }
@@ -75,9 +81,11 @@ int h_register(api_req *rq, api_resp *rs, yun_err *err)
     int r = api_unpack(j, err, "{s:s, s:s}", "name", &name, "password", &pw);
     if (r == 0)
         r = session_register(rq->ctl, rq->store, name, pw, &u, err);
+    if (name)
+        snprintf(rs->audit_user, sizeof rs->audit_user, "%s", name);
     if (r == 0) {
         log_info("portal: %s registered", u.name);
-        r = login_answer(rq, rs, name, pw, err);
+        r = session_answer(rq, rs, &u, err);
     }
     json_decref(j);
     return r;
@@ -97,11 +105,21 @@ int h_user_password(api_req *rq, api_resp *rs, yun_err *err)
     const char *pw = NULL, *old = NULL;
     int r = api_unpack(j, err, "{s:s, s?s}", "password", &pw, "old_password", &old);
     if (r == 0 && !rq->user.is_admin) {
-        /* a user changing their own password proves they know the old one: a stolen session is not enough */
+        /* a user changing their own password proves they know the old one: a stolen session is not enough;
+         * the check is a login's, throttled alike, so a stolen session cannot guess it either */
         char hash[SESSION_HASH_LEN];
         r = store_user_password_get(rq->store, u.id, hash, sizeof hash, err);
-        if (r == 0 && hash[0] && !session_password_verify(hash, old ? old : ""))
-            r = yun_err_set(err, YUN_E_FORBIDDEN, "old_password is wrong: give your current password");
+        if (r == 0 && hash[0]) {
+            char addr[64];
+            api_conn_address(rq->conn, addr, sizeof addr);
+            yun_user me;
+            if (!old || !*old)
+                r = yun_err_set(err, YUN_E_FORBIDDEN, "old_password is missing: give your current password");
+            else if ((r = session_password_login(rq->ctl, rq->store, u.name, old, addr, yun_now_ms(), &me,
+                                                 &rs->retry_after_s, err)) < 0 &&
+                     err->code == YUN_E_UNAUTHORIZED)
+                yun_err_set(err, YUN_E_FORBIDDEN, "old_password is wrong: give your current password");
+        }
     }
     if (r == 0)
         r = session_password_set(rq->ctl, rq->store, u.id, pw, err);
@@ -109,7 +127,7 @@ int h_user_password(api_req *rq, api_resp *rs, yun_err *err)
         log_info("portal: password of %s set by %s", u.name, rq->user.name);
         /* every session of u ended; a user who changed their own stays logged in with a new one */
         if (u.id == rq->user.id)
-            r = login_answer(rq, rs, u.name, pw, err);
+            r = session_answer(rq, rs, &u, err);
         else
             write_me(&rs->body, &u);
         rs->status = 200;

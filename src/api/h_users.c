@@ -143,6 +143,7 @@ int h_user_create(api_req *rq, api_resp *rs, yun_err *err)
     yun_user u = {0};
     if (api_user_create_parse(rq->body, rq->body_len, &u, err) < 0)
         return -1;
+    snprintf(rs->audit_target, sizeof rs->audit_target, "%s", u.name);
     char tok[80];
     api_token_new(tok, sizeof tok);
     api_token_hash(tok, u.token_hash);

@@ -54,10 +54,14 @@ typedef struct vm_out {
     size_t key_len;
     vo_kind kind;
     size_t off, size;
+    bool host; /* names or points at a host: shown to admins only (hosts are the operator's) */
 } vm_out;
 #define VO(key_, kind_, member)                                                                                        \
     {",\"" key_ "\":", sizeof(",\"" key_ "\":") - 1, kind_, offsetof(yun_vm, member), sizeof(((yun_vm *)0)->member)}
 #define VO_X(key_, kind_) {",\"" key_ "\":", sizeof(",\"" key_ "\":") - 1, kind_, 0, 0}
+#define VO_H(key_, kind_, member)                                                                                      \
+    {",\"" key_ "\":", sizeof(",\"" key_ "\":") - 1, kind_, offsetof(yun_vm, member), sizeof(((yun_vm *)0)->member), \
+     true}
 static const vm_out vm_outs[] = {
     VO("id", VO_I64, id),
     VO("uuid", VO_STR, uuid),
@@ -77,11 +81,11 @@ static const vm_out vm_outs[] = {
     VO("alloc_mhz", VO_I64, alloc_mhz), /* the placement algorithm's allocation, 0 none */
     VO_X("want", VO_WANT),
     VO_X("state", VO_STATE),
-    VO_X("host", VO_HOST),
-    VO("host_id", VO_I64, host_id),
+    {",\"host\":", sizeof(",\"host\":") - 1, VO_HOST, 0, 0, true},
+    VO_H("host_id", VO_I64, host_id),
     VO("error", VO_STR, error),
-    VO("migrate_from_id", VO_I64, migrate_from), /* live migration: the source while one is under way, else 0 */
-    VO("migrate_error", VO_STR, migrate_error),
+    VO_H("migrate_from_id", VO_I64, migrate_from), /* live migration: the source while one is under way, else 0 */
+    VO_H("migrate_error", VO_STR, migrate_error),  /* names hosts */
     VO("migration_ms", VO_I64, migrate_total_ms),              /* the last live migration's time, */
     VO("migration_downtime_ms", VO_I64, migrate_downtime_ms), /* and its downtime: 0 none, -1 unknown */
     VO("address", VO_STR, address),
@@ -104,7 +108,8 @@ static size_t vm_out_max(void)
     return n;
 }
 
-void api_vm_write(yun_buf *b, const yun_vm *vm, const char *host_name, const char *image_name, bool host_down)
+void api_vm_write(yun_buf *b, const yun_vm *vm, const char *host_name, const char *image_name, bool host_down,
+                  bool hosts)
 {
     const char *hn = host_name ? host_name : "", *in = image_name ? image_name : "";
     xgrow((void **)&b->data, &b->cap, b->len + vm_out_max() + strlen(hn) * 6 + strlen(in) * 6 + 1, 1);
@@ -112,6 +117,8 @@ void api_vm_write(yun_buf *b, const yun_vm *vm, const char *host_name, const cha
     const char *base = (const char *)vm;
     for (size_t i = 0; i < N_VM_OUTS; i++) {
         const vm_out *o = &vm_outs[i];
+        if (o->host && !hosts)
+            continue; /* never the first row */
         /* the first key opens the object instead of following a comma */
         p = i ? put(p, o->key, o->key_len) : put(put(p, "{", 1), o->key + 1, o->key_len - 1);
         switch (o->kind) {
@@ -168,6 +175,7 @@ typedef struct names {
     size_t nl;
     yun_network *nets;
     size_t nn;
+    bool hosts_shown; /* the caller is an admin: host fields shown */
 } names;
 
 static int lease_cmp(const void *a, const void *b)
@@ -179,6 +187,7 @@ static int lease_cmp(const void *a, const void *b)
 static int names_load(api_req *rq, names *nm, yun_err *err)
 {
     memset(nm, 0, sizeof *nm);
+    nm->hosts_shown = rq->user.is_admin;
     if (store_host_list(rq->store, &nm->hosts, &nm->nh, err) < 0)
         return -1;
     if (store_image_list(rq->store, &nm->images, &nm->ni, err) < 0 ||
@@ -230,10 +239,10 @@ static void write_vm(yun_buf *b, const names *nm, const yun_vm *vm)
         for (size_t i = 0; i < nm->nn; i++)
             if (nm->nets[i].id == l->network_id)
                 snprintf(v.network, sizeof v.network, "%s", nm->nets[i].name);
-        api_vm_write(b, &v, hn, in, down);
+        api_vm_write(b, &v, hn, in, down, nm->hosts_shown);
         return;
     }
-    api_vm_write(b, vm, hn, in, down);
+    api_vm_write(b, vm, hn, in, down, nm->hosts_shown);
 }
 
 /* ,"placement":{...}: where the scheduler put a VM and why (create, migrate). */
@@ -460,6 +469,7 @@ int h_vm_create(api_req *rq, api_resp *rs, yun_err *err)
     json_t *j = api_vm_create_parse(rq->body, rq->body_len, api_probe_allow_hosts(rq->store), &vm, &image, err);
     if (!j)
         return -1;
+    snprintf(rs->audit_target, sizeof rs->audit_target, "%s", vm.name);
     yun_user owner;
     bool all;
     yun_image img;
@@ -500,7 +510,8 @@ int h_vm_create(api_req *rq, api_resp *rs, yun_err *err)
     yun_buf *b = &rs->body;
     buf_puts(b, "{\"vm\":");
     write_vm(b, &nm, &vm);
-    write_placement(b, &choice);
+    if (rq->user.is_admin) /* it names hosts */
+        write_placement(b, &choice);
     buf_puts(b, "}");
     names_free(&nm);
     return 0;

@@ -12,10 +12,10 @@ static const api_route routes[] = {
     {"PUT", "/v1/users/{}/password", h_user_password, AUTH_USER, false},
     {"GET", "/v1/resources", h_resources, AUTH_USER, false},
     {"GET", "/v1/whoami", h_whoami, AUTH_USER, false},
-    {"GET", "/v1/hosts", h_hosts_list, AUTH_USER, false},
+    {"GET", "/v1/hosts", h_hosts_list, AUTH_ADMIN, false}, /* hosts are the operator's: users see capacity only */
     {"POST", "/v1/hosts", h_host_add, AUTH_ADMIN, false},
     {"POST", "/v1/hosts/{}/revoke", h_host_revoke, AUTH_ADMIN, false},
-    {"GET", "/v1/hosts/{}", h_host_show, AUTH_USER, false},
+    {"GET", "/v1/hosts/{}", h_host_show, AUTH_ADMIN, false},
     {"POST", "/v1/hosts/{}/enable", h_host_enable, AUTH_ADMIN, false},
     {"POST", "/v1/hosts/{}/disable", h_host_disable, AUTH_ADMIN, false},
     {"POST", "/v1/hosts/{}/drain", h_host_drain, AUTH_ADMIN, false},
@@ -63,6 +63,8 @@ static const api_route routes[] = {
     {"GET", "/v1/backups/{}/export", h_backup_export, AUTH_USER, false},
     {"GET", "/v1/jobs/{}", h_job_show, AUTH_USER, false},
     {"GET", "/v1/admin/backup", h_admin_backup, AUTH_ADMIN, false},
+    {"GET", "/v1/audit", h_audit_list, AUTH_ADMIN, false},          /* the audit log (h_audit.c) */
+    {"POST", "/v1/admin/unlock", h_admin_unlock, AUTH_ADMIN, false}, /* lifts a login lock */
     {"POST", "/v1/vms/{}/console", h_console_ticket, AUTH_USER, false}, /* console: a one-time ticket */
     {"GET", "/v1/console", h_console_ws, AUTH_NONE, false},             /* console: the ticket is the auth */
     {"GET", "/v1/users", h_users_list, AUTH_ADMIN, false},
@@ -82,7 +84,7 @@ static const api_route routes[] = {
     /* monitoring (h_metrics.c) */
     {"POST", "/v1/agent/hosts/{}/metrics", h_agent_metrics, AUTH_AGENT, false},
     {"GET", "/v1/vms/{}/metrics", h_vm_metrics, AUTH_USER, false},
-    {"GET", "/v1/hosts/{}/metrics", h_host_metrics, AUTH_USER, false},
+    {"GET", "/v1/hosts/{}/metrics", h_host_metrics, AUTH_ADMIN, false},
     {"GET", "/v1/metrics", h_cloud_metrics, AUTH_USER, false},
     {"GET", "/v1/metrics/latest", h_metrics_latest, AUTH_USER, false},
     {"GET", "/metrics", h_prometheus, AUTH_ADMIN, false},

@@ -116,7 +116,7 @@ static enum MHD_Result queue_blob(struct MHD_Connection *conn, int status, api_b
 }
 
 static enum MHD_Result queue_error(struct MHD_Connection *conn, int status, const yun_err *err, const char *method,
-                                   const char *url)
+                                   const char *url, int retry_after_s)
 {
     yun_buf b = YUN_BUF_INIT;
     buf_puts(&b, "{\"error\":{");
@@ -127,7 +127,64 @@ static enum MHD_Result queue_error(struct MHD_Connection *conn, int status, cons
         log_warn("%s %s -> %d: %s", method, url, status, err->msg);
     else
         log_debug("%s %s -> %d: %s", method, url, status, err->msg);
-    return queue(conn, status, &b, NULL, NULL);
+    size_t len = b.len;
+    char *data = buf_steal(&b);
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        free(data);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, "Content-Type", "application/json");
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+    if (retry_after_s > 0) { /* 429: how long to wait (a locked login) */
+        char ra[16];
+        snprintf(ra, sizeof ra, "%d", retry_after_s);
+        MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, ra);
+    }
+    enum MHD_Result ret = MHD_queue_response(conn, (unsigned)status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+/* The audit log (docs/api.md, "Audit log"): every request that asks for a change, which is every method but
+ * GET, HEAD and OPTIONS on a known route other than an agent's reports (a host enrolling, POST /v1/agent/join,
+ * is a change; its reports are not). Written here, where every such request passes, once the answer is known
+ * and before it goes out, so a client that reads the log after its answer finds its entry. A failure to
+ * write is logged and the answer goes out anyway: the change it records has happened. */
+static void audit(api_server *srv, struct MHD_Connection *conn, const conn_state *cs, const char *method,
+                  const api_resp *rs, int status, const yun_err *err)
+{
+    if (!cs->route || cs->route->auth == AUTH_AGENT || !strcmp(method, "GET") || !strcmp(method, "HEAD") ||
+        !strcmp(method, "OPTIONS"))
+        return;
+    yun_audit a = {.at_ms = yun_now_ms(), .status = status};
+    snprintf(a.user, sizeof a.user, "%s", rs && rs->audit_user[0] ? rs->audit_user : cs->user.name);
+    snprintf(a.action, sizeof a.action, "%s %s", method, cs->route->pattern);
+    if (rs && rs->audit_target[0]) {
+        snprintf(a.target, sizeof a.target, "%s", rs->audit_target);
+    } else {
+        yun_buf t = YUN_BUF_INIT;
+        size_t i = 0;
+        for (const char *p = cs->route->pattern; (p = strstr(p, "{}")) && i < API_MAX_PARAMS; p += 2, i++)
+            buf_printf(&t, "%s%s", i ? "/" : "", cs->params[i]);
+        snprintf(a.target, sizeof a.target, "%s", t.data ? t.data : "");
+        buf_free(&t);
+    }
+    api_conn_address(conn, a.address, sizeof a.address);
+    snprintf(a.result, sizeof a.result, "%s", status < 400 ? "ok" : err->msg);
+    yun_err e = YUN_ERR_INIT;
+    yun_store *s = thread_store(srv, &e);
+    if (!s || ctl_audit_add(srv->sh.ctl, s, &a, &e) < 0)
+        log_warn("audit log: %s %s by %s: not written: %s", a.action, a.target, a.user[0] ? a.user : "-", e.msg);
+}
+
+/* An error answer, audited. */
+static enum MHD_Result fail(api_server *srv, struct MHD_Connection *conn, conn_state *cs, int status,
+                            const yun_err *err, const char *method, const char *url, const api_resp *rs)
+{
+    cs->status = status;
+    audit(srv, conn, cs, method, rs, status, err);
+    return queue_error(conn, status, err, method, url, rs ? rs->retry_after_s : 0);
 }
 
 /* Who is calling: the agent (its token opens the agent endpoints only), a user, or nobody (401). */
@@ -306,8 +363,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         }
         if (status) {
             cs->responded = true;
-            cs->status = status;
-            return queue_error(conn, status, &err, method, url);
+            return fail(srv, conn, cs, status, &err, method, url, NULL);
         }
         return MHD_YES;
     }
@@ -321,10 +377,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (cs->responded)
         return MHD_YES;
     cs->responded = true;
-    if (cs->failed) {
-        cs->status = yun_err_http_status(cs->err.code);
-        return queue_error(conn, yun_err_http_status(cs->err.code), &cs->err, method, url);
-    }
+    if (cs->failed)
+        return fail(srv, conn, cs, yun_err_http_status(cs->err.code), &cs->err, method, url, NULL);
 
     yun_err err = YUN_ERR_INIT;
     api_req rq = {.sh = &srv->sh,
@@ -340,8 +394,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (cs->upload_fd >= 0 && close(cs->upload_fd) < 0) {
             cs->upload_fd = -1;
             yun_err_sys(&err, YUN_E_IO, errno, "closing the upload %s", cs->upload_path);
-            cs->status = 500;
-            return queue_error(conn, 500, &err, method, url);
+            return fail(srv, conn, cs, 500, &err, method, url, NULL);
         }
         cs->upload_fd = -1;
         rq.upload_path = cs->upload_path;
@@ -353,19 +406,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     if (cs->route->auth != AUTH_NONE || cs->route->handler != h_healthz) { /* portal: login needs the store */
         rq.store = thread_store(srv, &err);
-        if (!rq.store) {
-            cs->status = 503;
-            return queue_error(conn, 503, &err, method, url);
-        }
+        if (!rq.store)
+            return fail(srv, conn, cs, 503, &err, method, url, NULL);
     }
     api_resp rs = {.status = 200};
     if (cs->route->handler(&rq, &rs, &err) < 0) {
         buf_free(&rs.body);
         api_blob_unref(rs.blob);
-        cs->status = yun_err_http_status(err.code);
-        return queue_error(conn, yun_err_http_status(err.code), &err, method, url);
+        return fail(srv, conn, cs, yun_err_http_status(err.code), &err, method, url, &rs);
     }
     cs->status = rs.status;
+    audit(srv, conn, cs, method, &rs, rs.status, &err);
     log_debug("%s %s -> %d (%.1f ms)", method, url, rs.status, (yun_mono_s() - cs->t0) * 1000.0);
     if (rs.mhd_download) { /* a file streamed from an open descriptor (a backup's export) */
         buf_free(&rs.body);

@@ -79,12 +79,15 @@ static void dummy_hash(char out[SESSION_HASH_LEN])
     pthread_mutex_unlock(&lock);
 }
 
-int session_login(ctl_ctx *ctl, yun_store *s, const char *name, const char *password, int64_t now_ms,
-                  char token[SESSION_TOKEN_LEN], yun_user *user, yun_err *err)
+int session_password_login(ctl_ctx *ctl, yun_store *s, const char *name, const char *password, const char *address,
+                           int64_t now_ms, yun_user *user, int *retry_after_s, yun_err *err)
 {
     static const char wrong[] = "wrong user name or password";
     if (!name || !*name || !password || !*password)
         return yun_err_set(err, YUN_E_INVALID, "give both a user name and a password");
+    /* before any work: a locked name or address is refused the same way whether the name exists or not */
+    if (ctl_login_begin(ctl, s, name, address, now_ms, retry_after_s, err) < 0)
+        return -1;
     yun_err e = YUN_ERR_INIT;
     char hash[SESSION_HASH_LEN] = "";
     bool known = store_user_get_by_name(s, name, user, &e) == 0;
@@ -94,14 +97,23 @@ int session_login(ctl_ctx *ctl, yun_store *s, const char *name, const char *pass
     }
     if (known && store_user_password_get(s, user->id, hash, sizeof hash, err) < 0)
         return -1;
+    bool ok;
     if (!hash[0]) {
         dummy_hash(hash);
         session_password_verify(hash, password); /* the same work as a real check; the answer is no anyway */
-        return yun_err_set(err, YUN_E_UNAUTHORIZED, "%s", wrong);
+        ok = false;
+    } else {
+        ok = session_password_verify(hash, password);
     }
-    if (!session_password_verify(hash, password))
-        return yun_err_set(err, YUN_E_UNAUTHORIZED, "%s", wrong);
+    if (ctl_login_end(ctl, s, name, address, ok, err) < 0)
+        return -1;
+    return ok ? 0 : yun_err_set(err, YUN_E_UNAUTHORIZED, "%s", wrong);
+}
 
+int session_start(ctl_ctx *ctl, yun_store *s, int64_t user_id, int64_t now_ms, char token[SESSION_TOKEN_LEN],
+                  yun_err *err)
+{
+    yun_err e = YUN_ERR_INIT;
     int64_t swept = 0;
     if (ctl_session_expire(ctl, s, now_ms, &swept, &e) < 0)
         log_warn("sweeping expired sessions: %s", e.msg); /* harmless: they no longer let anyone in */
@@ -111,11 +123,19 @@ int session_login(ctl_ctx *ctl, yun_store *s, const char *name, const char *pass
     sodium_memzero(raw, sizeof raw);
     char th[65];
     token_hash(token, th);
-    if (ctl_session_create(ctl, s, th, user->id, now_ms + SESSION_TTL_MS, err) < 0) {
+    if (ctl_session_create(ctl, s, th, user_id, now_ms + SESSION_TTL_MS, err) < 0) {
         sodium_memzero(token, SESSION_TOKEN_LEN);
         return -1;
     }
     return 0;
+}
+
+int session_login(ctl_ctx *ctl, yun_store *s, const char *name, const char *password, const char *address,
+                  int64_t now_ms, char token[SESSION_TOKEN_LEN], yun_user *user, int *retry_after_s, yun_err *err)
+{
+    if (session_password_login(ctl, s, name, password, address, now_ms, user, retry_after_s, err) < 0)
+        return -1;
+    return session_start(ctl, s, user->id, now_ms, token, err);
 }
 
 bool session_registration_open(yun_store *s)

@@ -52,12 +52,20 @@ bool session_password_verify(const char *hash, const char *password);
  * also ends the sessions of whoever knew the old one. */
 int session_password_set(ctl_ctx *ctl, yun_store *s, int64_t user_id, const char *password, yun_err *err);
 
-/* Logs name in with password: on success fills token (the cookie's value, shown only here) and user, and
- * stores the session until now_ms + SESSION_TTL_MS. An unknown name, a user without a password and a wrong
- * password all fail YUN_E_UNAUTHORIZED with one message, and take the same time (a dummy hash is verified for
- * an unknown name), so a login does not tell which names exist. Expired sessions are swept here. */
-int session_login(ctl_ctx *ctl, yun_store *s, const char *name, const char *password, int64_t now_ms,
-                  char token[SESSION_TOKEN_LEN], yun_user *user, yun_err *err);
+/* Checks name's password, for a login or for anything else that asks for a password (a password change's old
+ * one): throttled per name and per client address (ctl_login_begin: YUN_E_TOO_MANY with *retry_after_s while
+ * either must wait; address may be NULL). On success fills user. An unknown name, a user without a password
+ * and a wrong password all fail YUN_E_UNAUTHORIZED with one message, and take the same time (a dummy hash is
+ * verified for an unknown name), so the answer does not tell which names exist. */
+int session_password_login(ctl_ctx *ctl, yun_store *s, const char *name, const char *password, const char *address,
+                           int64_t now_ms, yun_user *user, int *retry_after_s, yun_err *err);
+/* A new session for user_id: fills token (the cookie's value, shown only here) and stores the session until
+ * now_ms + SESSION_TTL_MS. Expired sessions are swept here. */
+int session_start(ctl_ctx *ctl, yun_store *s, int64_t user_id, int64_t now_ms, char token[SESSION_TOKEN_LEN],
+                  yun_err *err);
+/* Logs name in: session_password_login, then session_start. */
+int session_login(ctl_ctx *ctl, yun_store *s, const char *name, const char *password, const char *address,
+                  int64_t now_ms, char token[SESSION_TOKEN_LEN], yun_user *user, int *retry_after_s, yun_err *err);
 
 /* Creates a plain user named name with password, when the setting portal.registration allows it (else
  * YUN_E_FORBIDDEN saying the admin turned it off). The name is validated as every yun name; a taken name is

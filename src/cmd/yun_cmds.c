@@ -1030,11 +1030,11 @@ static const cli_opt no_opts[] = {{NULL, NULL, NULL}};
 
 /* ---- the dispatcher (admin) ---- */
 
-/* The moves of an answer (member "plan" or "decisions"), a row each: when, then the other keys as they are. */
-static int dispatch_moves(cli_ctx *ctx, const char *path, const char *member)
+/* A log's entries (the array member of the answer to GET path), a row each of 7 columns: when (keys[0], ms),
+ * then the other keys as they are. The dispatcher's moves and the audit log. */
+static int log_rows(cli_ctx *ctx, const char *path, const char *member, const char *const h[7],
+                    const char *const keys[7])
 {
-    static const char *const h[] = {"WHEN", "VM", "FROM", "TO", "KIND", "OUTCOME", "REASON"};
-    static const char *const keys[] = {"at_ms", "vm", "from", "to", "kind", "outcome", "reason"};
     int rc;
     json_t *j = cli_call(ctx, "GET", path, NULL, CLI_TIMEOUT_MS, &rc);
     if (!j)
@@ -1074,6 +1074,54 @@ static int cmd_dispatch_status(cli_ctx *ctx, const cli_args *a)
     return CLI_EXIT_OK;
 }
 
+static const char *const move_h[] = {"WHEN", "VM", "FROM", "TO", "KIND", "OUTCOME", "REASON"};
+static const char *const move_keys[] = {"at_ms", "vm", "from", "to", "kind", "outcome", "reason"};
+static int dispatch_moves(cli_ctx *ctx, const char *path, const char *member)
+{
+    return log_rows(ctx, path, member, move_h, move_keys);
+}
+
+/* ---- the audit log and login locks (admin) ---- */
+
+/* yun admin audit [--user U] [--since T] [--limit N]: GET /v1/audit, newest first. */
+static int cmd_admin_audit(cli_ctx *ctx, const cli_args *a)
+{
+    static const char *const h[] = {"WHEN", "USER", "ACTION", "TARGET", "FROM", "STATUS", "RESULT"};
+    static const char *const keys[] = {"at_ms", "user", "action", "target", "address", "status", "result"};
+    static const char *const q[] = {"user", "since", "limit"};
+    yun_buf p = YUN_BUF_INIT;
+    buf_puts(&p, "/v1/audit");
+    for (size_t i = 0; i < 3; i++) {
+        const char *v = cli_opt_val(a, q[i]);
+        if (!v)
+            continue;
+        AUTOFREE char *e = cli_url_escape(v);
+        buf_printf(&p, "%c%s=%s", strchr(p.data, '?') ? '&' : '?', q[i], e);
+    }
+    int rc = log_rows(ctx, p.data, "entries", h, keys);
+    buf_free(&p);
+    return rc;
+}
+
+/* yun admin unlock USER [--address ADDR]: lifts the login lock of USER (and of ADDR). */
+static int cmd_admin_unlock(cli_ctx *ctx, const cli_args *a)
+{
+    json_t *body = json_pack("{s:s}", "user", a->pos[0]);
+    const char *addr = cli_opt_val(a, "address");
+    if (addr)
+        json_object_set_new(body, "address", json_string(addr));
+    int rc;
+    json_t *j = cli_call(ctx, "POST", "/v1/admin/unlock", body, CLI_TIMEOUT_MS, &rc);
+    json_decref(body);
+    if (!j)
+        return rc;
+    bool had = json_is_true(json_object_get(j, "unlocked"));
+    fprintf(ctx->out, "%s%s%s: %s\n", a->pos[0], addr ? " from " : "", addr ? addr : "",
+            had ? "unlocked: may log in again" : "had no failed logins (nothing to unlock)");
+    json_decref(j);
+    return CLI_EXIT_OK;
+}
+
 static int cmd_dispatch_plan(cli_ctx *ctx, const cli_args *a)
 {
     (void)a;
@@ -1085,6 +1133,12 @@ static int cmd_dispatch_log(cli_ctx *ctx, const cli_args *a)
     (void)a;
     return dispatch_moves(ctx, "/v1/dispatch/log", "decisions");
 }
+static const cli_opt audit_opts[] = {{"user", "USER", "only this user's changes (or a name tried at login)"},
+                                     {"since", "TIME", "none older: 2h, 7d, 2026-11-22T04:00:00Z or ms since the epoch"},
+                                     {"limit", "N", "at most N entries, newest first (default 100)"},
+                                     {NULL, NULL, NULL}};
+static const cli_opt unlock_opts[] = {{"address", "ADDR", "also lift the lock of this client address"},
+                                      {NULL, NULL, NULL}};
 static const cli_opt login_opts[] = {{"token", "TOKEN", "the API token (the admin's is in STATE/admin.token)", true},
                                      {NULL, NULL, NULL}};
 static const cli_opt import_opts[] = {
@@ -1276,6 +1330,10 @@ const cli_cmd cli_commands[] = {
      cli_backup_export},
     {"admin", "backup", "FILE", 1, 1, "a consistent copy of yund's own store, taken while it runs (admin)", no_opts,
      cli_admin_backup},
+    {"admin", "audit", "", 0, 0, "the audit log: who changed what, when, from where, and how it went (admin)",
+     audit_opts, cmd_admin_audit},
+    {"admin", "unlock", "USER", 1, 1, "lift the lock that failed logins put on USER (admin)", unlock_opts,
+     cmd_admin_unlock},
     {NULL, "top", "", 0, 0, "a live table of hosts and VMs, refreshed every interval", cli_top_opts, cli_top},
     {"user", "create", "NAME", 1, 1, "create a user and print their API token, once (admin)", user_create_opts,
      cmd_user_create},

@@ -316,8 +316,10 @@ int cli_vm_create(cli_ctx *ctx, const cli_args *a)
             free(host);
             host = cli_cell(cli_field(pl, "host", "host_name", NULL));
         }
-        fprintf(cli_opt_val(a, "wait") ? ctx->err : ctx->out, "%s: created on host %s%s%s\n", a->pos[0], host,
-                why && *why ? ": " : "", why && *why ? why : "");
+        /* a plain user is told no host (hosts are the admin's) */
+        fprintf(cli_opt_val(a, "wait") ? ctx->err : ctx->out, "%s: created%s%s%s%s\n", a->pos[0],
+                strcmp(host, "-") ? " on host " : "", strcmp(host, "-") ? host : "", why && *why ? ": " : "",
+                why && *why ? why : "");
         if (!cli_opt_val(a, "wait")) {
             fprintf(ctx->out, "%s: %s\n", a->pos[0], vm_state(vm));
             json_decref(j);
@@ -403,7 +405,15 @@ int cli_vm_list(cli_ctx *ctx, const cli_args *a)
     }
     static const char *const h[] = {"NAME", "STATE", "HOST", "ADDRESS", "CPUS", "MEMORY", "DISK", "IMAGE", "OWNER"};
     static const cli_cell_fn f[] = {c_name, c_state, c_host, c_address, c_cpus, c_mem, c_disk, c_image, c_owner};
-    cli_items_print(items, show_owner ? 9 : 8, h, f, ctx->out);
+    /* a plain user's VMs carry no host (hosts are the admin's): no HOST column then */
+    static const char *const hn[] = {"NAME", "STATE", "ADDRESS", "CPUS", "MEMORY", "DISK", "IMAGE", "OWNER"};
+    static const cli_cell_fn fn[] = {c_name, c_state, c_address, c_cpus, c_mem, c_disk, c_image, c_owner};
+    bool hosts = json_array_size(items) == 0;
+    json_array_foreach(items, i, it) hosts = hosts || cli_field(it, "host", "host_name", NULL) != NULL;
+    if (hosts)
+        cli_items_print(items, show_owner ? 9 : 8, h, f, ctx->out);
+    else
+        cli_items_print(items, show_owner ? 8 : 7, hn, fn, ctx->out);
     json_decref(j);
     return CLI_EXIT_OK;
 }

@@ -388,6 +388,9 @@ static int run(const options *o)
         yun_err be = YUN_ERR_INIT;
         if (ctl_backup_tick(ctl, store, yun_now_ms(), &be) < 0)
             log_warn("scheduled backups: %s", be.msg);
+        yun_err ae = YUN_ERR_INIT; /* audit.retention_days and old failed-login counts: a DELETE on an index */
+        if (ctl_audit_prune(ctl, store, yun_now_ms(), NULL, &ae) < 0)
+            log_warn("audit log pruning: %s", ae.msg);
     }
 out:
     atomic_store(&stop, true);

@@ -442,6 +442,37 @@ int ctl_backup_tick(ctl_ctx *ctx, yun_store *s, int64_t now_ms, yun_err *err);
 /* yund's own state: a consistent copy of the store into a new file dest (store_copy_to), while yund runs. */
 int ctl_store_backup(ctl_ctx *ctx, yun_store *s, const char *dest, yun_err *err);
 
+/* ---- failed logins and the audit log (ctl_login.c; docs/api.md "Logins" and "Audit log") ----
+ * Every password check (the portal's login, a password change's old password) asks ctl_login_begin first and
+ * tells ctl_login_end how it went. Failures count per user name (known or not: the answer must not tell) and
+ * per client address, in the store (a restart lifts no lock; controllers sharing a store share the counts).
+ * From login.delay_after failures each further try must wait login.delay_ms, doubling each failure; from
+ * login.lock_after it waits login.lock_ms (the lock). A key whose last failure is older than login.lock_ms
+ * starts again from 0. */
+typedef struct ctl_login_policy {
+    int64_t delay_after, delay_ms, lock_after, lock_ms;
+} ctl_login_policy;
+/* The settings in force. */
+int ctl_login_policy_read(yun_store *s, ctl_login_policy *p, yun_err *err);
+/* How long a key with `failures` failures waits after its last one, in ms (0: not at all). Pure. */
+int64_t ctl_login_wait_ms(const ctl_login_policy *p, int64_t failures);
+/* Before a password is checked: TOO_MANY (with *retry_after_s, seconds, >= 1) while name or address must wait,
+ * the same message either way; else counts the try as a failure of both at once (so parallel tries cannot pass
+ * together) and returns 0. address may be NULL or "" (then only the name counts). */
+int ctl_login_begin(ctl_ctx *ctx, yun_store *s, const char *name, const char *address, int64_t now_ms,
+                    int *retry_after_s, yun_err *err);
+/* After the check: ok clears the name's failures and takes the try back from the address's; a failure keeps
+ * the count ctl_login_begin made. */
+int ctl_login_end(ctl_ctx *ctx, yun_store *s, const char *name, const char *address, bool ok, yun_err *err);
+/* The admin lifts a lock: clears user name's failures (address NULL) or an address's (name NULL). *existed
+ * (may be NULL) says whether there were any. */
+int ctl_login_unlock(ctl_ctx *ctx, yun_store *s, const char *name, const char *address, bool *existed, yun_err *err);
+/* Writes one entry of the audit log (a->at_ms set by the caller; fills a->id). */
+int ctl_audit_add(ctl_ctx *ctx, yun_store *s, yun_audit *a, yun_err *err);
+/* yund's loop: drops audit entries older than audit.retention_days and failed-login counts older than
+ * login.lock_ms (they count for nothing any more). *removed (may be NULL): audit entries dropped. */
+int ctl_audit_prune(ctl_ctx *ctx, yun_store *s, int64_t now_ms, int64_t *removed, yun_err *err);
+
 /* ---- settings (ctl_setting.c) ---- */
 
 /* Writes setting key = value (checked by the caller). */

@@ -177,6 +177,18 @@ static const ctl_setting_def table[SET_COUNT] = {
      "the block each user's default cloud network (a /24) is cut from, e.g. 10.96.0.0/12; \"\": VMs created "
      "without --network join their host's NAT network",
      NULL, 0, 0, NULL, check_net_pool},
+    {SET_LOGIN_DELAY_AFTER, "login.delay_after", SET_T_INT, "5",
+     "from this many failed logins (per user name, and per client address) each further try waits, twice as long "
+     "each time",
+     NULL, 1, 1000, NULL, NULL},
+    {SET_LOGIN_DELAY_MS, "login.delay_ms", SET_T_INT, "1000", "the first of those waits, in ms", NULL, 1, 3600000,
+     NULL, NULL},
+    {SET_LOGIN_LOCK_AFTER, "login.lock_after", SET_T_INT, "10",
+     "after this many failed logins the name (or address) is locked for login.lock_ms", NULL, 1, 1000, NULL, NULL},
+    {SET_LOGIN_LOCK_MS, "login.lock_ms", SET_T_INT, "900000",
+     "how long a lock lasts, in ms; failures older than this are forgotten", NULL, 1000, 604800000, NULL, NULL},
+    {SET_AUDIT_RETENTION_DAYS, "audit.retention_days", SET_T_INT, "90",
+     "the audit log keeps this many days of changes; older entries are pruned", NULL, 1, 36500, NULL, NULL},
 };
 
 const ctl_setting_def *ctl_settings(size_t *n)
@@ -195,27 +207,39 @@ const ctl_setting_def *ctl_setting_find(const char *key, yun_err *err)
     for (size_t i = 0; i < SET_COUNT; i++)
         if (key && !strcmp(table[i].key, key))
             return &table[i];
-    /* every key, those of one group together ("dispatch.{mode,policy}"), without spaces, so the list fits a
-     * message */
-    yun_buf b = YUN_BUF_INIT;
+    /* every key, those of one group together ("dispatch.{mode,policy}"); when that no longer fits a message,
+     * every group by name and, in full, the group the unknown key names (its likely misspelling) */
+    const char *kdot = key ? strchr(key, '.') : NULL;
+    size_t kpl = kdot ? (size_t)(kdot - key) + 1 : 0;
+    yun_buf b = YUN_BUF_INIT, groups = YUN_BUF_INIT, mine = YUN_BUF_INIT;
     for (size_t i = 0; i < SET_COUNT;) {
         const char *dot = strchr(table[i].key, '.');
         size_t pl = dot ? (size_t)(dot - table[i].key) + 1 : 0, j = i + 1;
         while (pl && j < SET_COUNT && !strncmp(table[j].key, table[i].key, pl))
             j++;
-        buf_printf(&b, "%s", i ? "," : "");
+        yun_buf g = YUN_BUF_INIT;
         if (j - i == 1) {
-            buf_puts(&b, table[i].key);
+            buf_puts(&g, table[i].key);
         } else {
-            buf_printf(&b, "%.*s{", (int)pl, table[i].key);
+            buf_printf(&g, "%.*s{", (int)pl, table[i].key);
             for (size_t k = i; k < j; k++)
-                buf_printf(&b, "%s%s", k > i ? "," : "", table[k].key + pl);
-            buf_puts(&b, "}");
+                buf_printf(&g, "%s%s", k > i ? "," : "", table[k].key + pl);
+            buf_puts(&g, "}");
         }
+        buf_printf(&b, "%s%s", i ? ", " : "", g.data);
+        buf_printf(&groups, "%s%.*s", i ? ", " : "", (int)(pl ? pl - 1 : strlen(table[i].key)), table[i].key);
+        if (kpl && kpl == pl && !strncmp(key, table[i].key, pl))
+            buf_puts(&mine, g.data);
+        buf_free(&g);
         i = j;
     }
-    yun_err_set(err, YUN_E_INVALID, "setting \"%.64s\" is unknown: the settings are %s (docs/api.md)",
-                key ? key : "", b.data ? b.data : "");
+    if (b.len + 64 < sizeof err->msg)
+        yun_err_set(err, YUN_E_INVALID, "unknown setting \"%.32s\"; the settings: %s", key ? key : "", b.data);
+    else
+        yun_err_set(err, YUN_E_INVALID, "unknown setting \"%.32s\"; %s%sthe groups: %s (GET /v1/settings lists every key)",
+                    key ? key : "", mine.len ? mine.data : "", mine.len ? "; " : "", groups.data);
+    buf_free(&groups);
+    buf_free(&mine);
     buf_free(&b);
     return NULL;
 }

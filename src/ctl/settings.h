@@ -46,6 +46,11 @@ typedef enum ctl_setting_id {
     SET_HA_LEASE_MS,
     SET_BACKUP_DIR,
     SET_NET_POOL,
+    SET_LOGIN_DELAY_AFTER,
+    SET_LOGIN_DELAY_MS,
+    SET_LOGIN_LOCK_AFTER,
+    SET_LOGIN_LOCK_MS,
+    SET_AUDIT_RETENTION_DAYS,
     SET_COUNT
 } ctl_setting_id;
 

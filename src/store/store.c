@@ -383,3 +383,35 @@ int store_lease_list(yun_store *s, int64_t network_id, yun_lease **out, size_t *
     *n = 0;
     return s->ops->lease_list(s, network_id, out, n, err);
 }
+
+int store_login_failure_get(yun_store *s, const char *key, yun_login_failure *out, yun_err *err)
+{
+    return need_str(key, "login key", err) ?: s->ops->login_failure_get(s, key, out, err);
+}
+int store_login_failure_set(yun_store *s, const yun_login_failure *f, yun_err *err)
+{
+    return need_str(f->key, "login key", err) ?: s->ops->login_failure_set(s, f, err);
+}
+int store_login_failure_delete(yun_store *s, const char *key, bool *existed, yun_err *err)
+{
+    return need_str(key, "login key", err) ?: s->ops->login_failure_delete(s, key, existed, err);
+}
+int store_login_failure_prune(yun_store *s, int64_t before_ms, int64_t *removed, yun_err *err)
+{
+    return s->ops->login_failure_prune(s, before_ms, removed, err);
+}
+int store_audit_add(yun_store *s, yun_audit *a, yun_err *err)
+{
+    return s->ops->audit_add(s, a, err);
+}
+int store_audit_list(yun_store *s, const char *user, int64_t since_ms, size_t max, yun_audit **out, size_t *n,
+                     yun_err *err)
+{
+    *out = NULL;
+    *n = 0;
+    return s->ops->audit_list(s, user, since_ms, max, out, n, err);
+}
+int store_audit_prune(yun_store *s, int64_t before_ms, int64_t *removed, yun_err *err)
+{
+    return s->ops->audit_prune(s, before_ms, removed, err);
+}

@@ -22,7 +22,7 @@ typedef struct yun_store yun_store;
 
 /* The schema version this build writes. store_open migrates an older database forward (each migration
  * in its own transaction) and refuses a newer one with YUN_E_STORE and a message saying which versions. */
-#define STORE_SCHEMA_VERSION 18
+#define STORE_SCHEMA_VERSION 19
 
 /* path: a file name ("var/yun.db"), or "sqlite:PATH", or ":memory:" for tests. The file is created when absent
  * and migrated to STORE_SCHEMA_VERSION; its directory must exist. A file that is not a yun database is refused. */
@@ -187,6 +187,37 @@ int store_network_delete(yun_store *s, int64_t id, yun_err *err);
 int store_lease_add(yun_store *s, const yun_lease *l, yun_err *err);
 int store_lease_get(yun_store *s, int64_t vm_id, yun_lease *out, yun_err *err);
 int store_lease_list(yun_store *s, int64_t network_id, yun_lease **out, size_t *n, yun_err *err);
+/* Failed logins (schema 19), one row per key: "user:NAME" or "addr:ADDRESS" (ctl_login.c makes them; the rule
+ * that reads them is ctl's). get fails NOT_FOUND when the key has none; set replaces; delete of an absent key
+ * succeeds, *existed (may be NULL) says whether there was one; prune drops the rows last written before
+ * before_ms. */
+typedef struct yun_login_failure {
+    char key[256];
+    int64_t failures;
+    int64_t last_ms; /* the last failure's time */
+} yun_login_failure;
+int store_login_failure_get(yun_store *s, const char *key, yun_login_failure *out, yun_err *err);
+int store_login_failure_set(yun_store *s, const yun_login_failure *f, yun_err *err);
+int store_login_failure_delete(yun_store *s, const char *key, bool *existed, yun_err *err);
+int store_login_failure_prune(yun_store *s, int64_t before_ms, int64_t *removed, yun_err *err);
+/* The audit log (schema 19): one row per change asked of the API (docs/api.md, "Audit log"). add fills a->id;
+ * list gives the newest first, at most max, only user's when user is not NULL, none older than since_ms
+ * (*out malloc'd, free(); none: n 0); prune drops the rows older than before_ms, *removed (may be NULL) says
+ * how many. */
+typedef struct yun_audit {
+    int64_t id;
+    int64_t at_ms;
+    char user[YUN_NAME_MAX + 8]; /* who: a user's name, "host:NAME" for an agent's join, "" when unknown */
+    char action[128];            /* what: "POST /v1/vms/{}/start" (the method and the route) */
+    char target[320];            /* on what: the route's {} parts joined by '/', or what a create names */
+    char address[64];            /* from where: the client's address */
+    int status;                  /* the HTTP status answered */
+    char result[YUN_MSG_MAX];    /* "ok", or the error's message */
+} yun_audit;
+int store_audit_add(yun_store *s, yun_audit *a, yun_err *err);
+int store_audit_list(yun_store *s, const char *user, int64_t since_ms, size_t max, yun_audit **out, size_t *n,
+                     yun_err *err);
+int store_audit_prune(yun_store *s, int64_t before_ms, int64_t *removed, yun_err *err);
 /* A consistent copy of the whole store into a new file at dest (SQLite's online backup API: other handles go
  * on reading and writing meanwhile). CONFLICT when dest exists. */
 int store_copy_to(yun_store *s, const char *dest, yun_err *err);

@@ -84,6 +84,14 @@ typedef struct store_ops {
     int (*lease_add)(yun_store *s, const yun_lease *l, yun_err *err);
     int (*lease_get)(yun_store *s, int64_t vm_id, yun_lease *out, yun_err *err);
     int (*lease_list)(yun_store *s, int64_t network_id, yun_lease **out, size_t *n, yun_err *err);
+    int (*login_failure_get)(yun_store *s, const char *key, yun_login_failure *out, yun_err *err);
+    int (*login_failure_set)(yun_store *s, const yun_login_failure *f, yun_err *err);
+    int (*login_failure_delete)(yun_store *s, const char *key, bool *existed, yun_err *err);
+    int (*login_failure_prune)(yun_store *s, int64_t before_ms, int64_t *removed, yun_err *err);
+    int (*audit_add)(yun_store *s, yun_audit *a, yun_err *err);
+    int (*audit_list)(yun_store *s, const char *user, int64_t since_ms, size_t max, yun_audit **out, size_t *n,
+                      yun_err *err);
+    int (*audit_prune)(yun_store *s, int64_t before_ms, int64_t *removed, yun_err *err);
 
     int (*password_get)(yun_store *s, int64_t user_id, char *out, size_t n, yun_err *err);
     int (*password_set)(yun_store *s, int64_t user_id, const char *hash, yun_err *err);

@@ -222,6 +222,24 @@ static const char *const migrations[] = {
     " network_id INTEGER NOT NULL REFERENCES networks(id) ON DELETE RESTRICT,"
     " ip TEXT NOT NULL,"
     " UNIQUE (network_id, ip));",
+    /* 18 -> 19: failed logins per user name and per client address (store.h's yun_login_failure), kept here so
+     * a restart does not lift a lock and several controllers share them; and the audit log of every change
+     * (yun_audit), pruned by age */
+    "CREATE TABLE login_failures ("
+    " key TEXT PRIMARY KEY,"
+    " failures INTEGER NOT NULL,"
+    " last_ms INTEGER NOT NULL);"
+    "CREATE TABLE audit ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " at_ms INTEGER NOT NULL,"
+    " user TEXT NOT NULL,"
+    " action TEXT NOT NULL,"
+    " target TEXT NOT NULL,"
+    " address TEXT NOT NULL,"
+    " status INTEGER NOT NULL,"
+    " result TEXT NOT NULL);"
+    "CREATE INDEX audit_at ON audit (at_ms);"
+    "CREATE INDEX audit_user ON audit (user, at_ms);",
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
                "one migration per schema version: bump STORE_SCHEMA_VERSION with each new migration");
@@ -1997,6 +2015,138 @@ static int sq_lease_list(yun_store *s, int64_t network_id, yun_lease **out, size
     return GET_ALL(q, st, read_lease, out, n, "leases", err);
 }
 
+/* ---- failed logins and the audit log (schema 19) ---- */
+static int sq_login_failure_get(yun_store *s, const char *key, yun_login_failure *out, yun_err *err)
+{
+    sq_store *q = SQ(s);
+    AUTOFINAL sqlite3_stmt *st = job_prepare(q, "SELECT failures, last_ms FROM login_failures WHERE key = ?1", err);
+    if (!st)
+        return -1;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    memset(out, 0, sizeof *out);
+    snprintf(out->key, sizeof out->key, "%s", key);
+    int rc = step(q, st, true);
+    if (rc == SQLITE_DONE)
+        return yun_err_set(err, YUN_E_NOT_FOUND, "no failed logins for %s", key);
+    if (rc != SQLITE_ROW)
+        return db_fail(q, err, "reading the failed logins of %s", key);
+    out->failures = sqlite3_column_int64(st, 0);
+    out->last_ms = sqlite3_column_int64(st, 1);
+    return 0;
+}
+
+static int sq_login_failure_set(yun_store *s, const yun_login_failure *f, yun_err *err)
+{
+    sq_store *q = SQ(s);
+    AUTOFINAL sqlite3_stmt *st =
+        job_prepare(q, "INSERT OR REPLACE INTO login_failures (key, failures, last_ms) VALUES (?1, ?2, ?3)", err);
+    if (!st)
+        return -1;
+    BIND_FIELD(st, 1, f->key);
+    sqlite3_bind_int64(st, 2, f->failures);
+    sqlite3_bind_int64(st, 3, f->last_ms);
+    if (step(q, st, true) != SQLITE_DONE)
+        return db_fail(q, err, "writing the failed logins of %s", f->key);
+    return 0;
+}
+
+static int sq_login_failure_delete(yun_store *s, const char *key, bool *existed, yun_err *err)
+{
+    sq_store *q = SQ(s);
+    AUTOFINAL sqlite3_stmt *st = job_prepare(q, "DELETE FROM login_failures WHERE key = ?1", err);
+    if (!st)
+        return -1;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    if (step(q, st, true) != SQLITE_DONE)
+        return db_fail(q, err, "clearing the failed logins of %s", key);
+    if (existed)
+        *existed = sqlite3_changes(q->db) > 0;
+    return 0;
+}
+
+static int sq_login_failure_prune(yun_store *s, int64_t before_ms, int64_t *removed, yun_err *err)
+{
+    sq_store *q = SQ(s);
+    AUTOFINAL sqlite3_stmt *st = job_prepare(q, "DELETE FROM login_failures WHERE last_ms < ?1", err);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, before_ms);
+    if (step(q, st, true) != SQLITE_DONE)
+        return db_fail(q, err, "pruning failed logins");
+    if (removed)
+        *removed = sqlite3_changes(q->db);
+    return 0;
+}
+
+static int sq_audit_add(yun_store *s, yun_audit *a, yun_err *err)
+{
+    sq_store *q = SQ(s);
+    AUTOFINAL sqlite3_stmt *st = job_prepare(q,
+                                             "INSERT INTO audit (at_ms, user, action, target, address, status, "
+                                             "result) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
+                                             err);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, a->at_ms);
+    BIND_FIELD(st, 2, a->user);
+    BIND_FIELD(st, 3, a->action);
+    BIND_FIELD(st, 4, a->target);
+    BIND_FIELD(st, 5, a->address);
+    sqlite3_bind_int(st, 6, a->status);
+    BIND_FIELD(st, 7, a->result);
+    if (step(q, st, true) != SQLITE_ROW)
+        return db_fail(q, err, "writing the audit log");
+    a->id = sqlite3_column_int64(st, 0);
+    return 0;
+}
+
+static int read_audit(sqlite3_stmt *st, yun_audit *a, yun_err *err)
+{
+    (void)err;
+    memset(a, 0, sizeof *a);
+    a->id = sqlite3_column_int64(st, 0);
+    a->at_ms = sqlite3_column_int64(st, 1);
+    COL_FIELD(st, 2, a->user);
+    COL_FIELD(st, 3, a->action);
+    COL_FIELD(st, 4, a->target);
+    COL_FIELD(st, 5, a->address);
+    a->status = sqlite3_column_int(st, 6);
+    COL_FIELD(st, 7, a->result);
+    return 0;
+}
+
+static int sq_audit_list(yun_store *s, const char *user, int64_t since_ms, size_t max, yun_audit **out, size_t *n,
+                         yun_err *err)
+{
+    sq_store *q = SQ(s);
+    AUTOFINAL sqlite3_stmt *st = job_prepare(q,
+                                             "SELECT id, at_ms, user, action, target, address, status, result "
+                                             "FROM audit WHERE (?1 IS NULL OR user = ?1) AND at_ms >= ?2 "
+                                             "ORDER BY id DESC LIMIT ?3",
+                                             err);
+    if (!st)
+        return -1;
+    if (user)
+        sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, since_ms);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)max);
+    return get_all(q, st, (read_fn)read_audit, sizeof **out, (void **)out, n, "the audit log", err);
+}
+
+static int sq_audit_prune(yun_store *s, int64_t before_ms, int64_t *removed, yun_err *err)
+{
+    sq_store *q = SQ(s);
+    AUTOFINAL sqlite3_stmt *st = job_prepare(q, "DELETE FROM audit WHERE at_ms < ?1", err);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, before_ms);
+    if (step(q, st, true) != SQLITE_DONE)
+        return db_fail(q, err, "pruning the audit log");
+    if (removed)
+        *removed = sqlite3_changes(q->db);
+    return 0;
+}
+
 static int sq_copy_to(yun_store *s, const char *dest, yun_err *err)
 {
     sq_store *q = SQ(s);
@@ -2204,6 +2354,13 @@ static const store_ops sqlite_ops = {
     .lease_add = sq_lease_add,
     .lease_get = sq_lease_get,
     .lease_list = sq_lease_list,
+    .login_failure_get = sq_login_failure_get,
+    .login_failure_set = sq_login_failure_set,
+    .login_failure_delete = sq_login_failure_delete,
+    .login_failure_prune = sq_login_failure_prune,
+    .audit_add = sq_audit_add,
+    .audit_list = sq_audit_list,
+    .audit_prune = sq_audit_prune,
 };
 
 yun_store *store_sqlite_open(const char *path, yun_err *err)

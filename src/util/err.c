@@ -22,6 +22,7 @@ static const struct {
     [YUN_E_STORE] = {"store_error", 500},
     [YUN_E_IO] = {"io_error", 500},
     [YUN_E_INTERNAL] = {"internal", 500},
+    [YUN_E_TOO_MANY] = {"too_many_requests", 429},
 };
 
 int yun_err_set(yun_err *err, yun_err_code code, const char *fmt, ...)

@@ -21,6 +21,7 @@ typedef enum {
     YUN_E_STORE,         /* 500 store_error */
     YUN_E_IO,            /* 500 io_error */
     YUN_E_INTERNAL,      /* 500 internal */
+    YUN_E_TOO_MANY,      /* 429 too_many_requests: wait (Retry-After says how long) */
 } yun_err_code;
 
 typedef struct yun_err {

@@ -465,6 +465,30 @@ async function main(which) {
      'Resources lists cores, memory and disk with unit and price');
   await shot(alice, 'resources');
 
+  // ---- hosts are the operator's: no page a plain user can open names one (docs/api.md, "Who sees hosts") ----
+  {
+    const hostNames = (await asAdmin('GET', '/v1/hosts')).body.hosts.map(h => h.name);
+    const mine = (await asAdmin('GET', '/v1/vms?owner=' + ALICE)).body.vms;
+    ok(hostNames.length > 0 && mine.some(v => v.host && hostNames.includes(v.host)),
+       'the admin sees the host of alice\'s VM', JSON.stringify({ hostNames, hosts: mine.map(v => v.host) }));
+    const pages = ['#/vms', ...mine.map(v => '#/vm/' + v.id), '#/create', '#/resources', '#/admin'];
+    const seen = [];
+    for (const p of pages) {
+      await alice.goto(URL + '/' + p);
+      await alice.locator('main h1').first().waitFor().catch(() => {});
+      await sleep(500); // the page's own fetches (lists, charts) answered and drawn
+      const html = await alice.content();
+      for (const h of hostNames) if (html.includes(h)) seen.push(`${p} shows ${h}`);
+    }
+    ok(seen.length === 0, `a plain user's pages (${pages.join(' ')}) name no host`, seen.join('; '));
+    const codes = await alice.evaluate(async names => Promise.all(['/v1/hosts', `/v1/hosts/${names[0]}`,
+      `/v1/hosts/${names[0]}/metrics`, '/metrics'].map(async u => (await fetch(u)).status)), hostNames);
+    ok(codes.every(c => c === 403), 'and the host endpoints answer the plain user 403', codes);
+    const vmsText = await alice.evaluate(async () => (await fetch('/v1/vms')).text());
+    ok(!hostNames.some(h => vmsText.includes(h)) && !vmsText.includes('"host_id"'),
+       'the plain user\'s VM list carries no host field', vmsText.slice(0, 300));
+  }
+
   // ---- another user cannot open alice's VM page or console by URL ----
   const bob = await newPage();
   await bob.goto(URL + '/#/register');

@@ -261,15 +261,46 @@ static void test_create_place_and_isolation(void **state)
     assert_int_equal(call(f, "POST", "/v1/vms", f->alice, VM1, &j), 201);
     const char *host, *reason, *st, *owner;
     json_int_t id;
-    assert_int_equal(json_unpack(j, "{s:{s:I, s:s, s:s}, s:{s:s, s:s}}", "vm", "id", &id, "state", &st, "owner", &owner,
-                                 "placement", "host", &host, "reason", &reason),
-                     0);
-    assert_string_equal(host, "h1");
+    assert_int_equal(json_unpack(j, "{s:{s:I, s:s, s:s}}", "vm", "id", &id, "state", &st, "owner", &owner), 0);
     assert_string_equal(st, "scheduled");
     assert_string_equal(owner, "alice");
-    assert_non_null(strstr(reason, "first-fit"));
+    /* hosts are the operator's: a user is told neither where the VM went nor why */
+    assert_null(json_object_get(j, "placement"));
+    const char *hidden[] = {"host", "host_id", "migrate_from_id", "migrate_error"};
+    for (size_t i = 0; i < 4; i++)
+        assert_null(json_object_get(json_object_get(j, "vm"), hidden[i]));
+    char *dump = json_dumps(j, 0);
+    assert_null(strstr(dump, "h1")); /* nowhere in the answer */
+    free(dump);
     AUTOFREE char *by_id = xasprintf("/v1/vms/%lld", (long long)id);
     json_decref(j);
+    /* the admin's create for a user says both */
+    assert_int_equal(call(f, "POST", "/v1/vms?owner=alice", f->admin,
+                          "{\"name\": \"adm1\", \"image\": \"starter\", \"memory\": \"128M\", \"start\": false}", &j),
+                     201);
+    assert_int_equal(json_unpack(j, "{s:{s:s}}", "placement", "host", &host, "reason", &reason), 0);
+    assert_string_equal(host, "h1");
+    assert_non_null(strstr(json_string_value(json_object_get(json_object_get(j, "placement"), "reason")), "first-fit"));
+    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "vm"), "host")), "h1");
+    json_decref(j);
+    assert_int_equal(call(f, "DELETE", "/v1/vms/adm1?owner=alice&force=true", f->admin, NULL, &j), 204);
+    json_decref(j);
+    /* alice's own views of it: the VM, the list, the latest metrics: no host anywhere */
+    const char *views[] = {"/v1/vms/web1", "/v1/vms", "/v1/metrics/latest"};
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(call(f, "GET", views[i], f->alice, NULL, &j), 200);
+        char *text = json_dumps(j, 0);
+        if (strstr(text, "\"host\"") || strstr(text, "host_id") || strstr(text, "h1"))
+            fail_msg("%s shows alice a host: %s", views[i], text);
+        free(text);
+        json_decref(j);
+    }
+    /* nor may she ask for them */
+    const char *admin_only[] = {"/v1/hosts", "/v1/hosts/h1", "/v1/hosts/h1/metrics", "/metrics"};
+    for (size_t i = 0; i < 4; i++) {
+        assert_int_equal(call(f, "GET", admin_only[i], f->alice, NULL, &j), 403);
+        json_decref(j);
+    }
 
     /* bob: another user's VM does not exist, by name or by id, for reading, changing or deleting */
     const char *paths[] = {"/v1/vms/web1", by_id};
@@ -559,7 +590,7 @@ static void test_migrate_and_drain(void **state)
     assert_int_equal(call(f, "POST", p2, f->agent2, run2, &j), 200);
     json_decref(j);
     assert_string_equal(vm_field(f, f->alice, "web1", "state"), "running");
-    assert_string_equal(vm_field(f, f->alice, "web1", "host"), "h2");
+    assert_string_equal(vm_field(f, f->admin, "web1", "host"), "h2");
     /* drain: admin only; h1 is empty: drained at once; h2 holds web1, which cannot leave (h1 drained) */
     assert_int_equal(call(f, "POST", "/v1/hosts/h1/drain", f->alice, NULL, &j), 403);
     json_decref(j);
@@ -572,7 +603,7 @@ static void test_migrate_and_drain(void **state)
     assert_int_equal(json_integer_value(json_object_get(d, "vms_left")), 1);
     assert_int_equal(json_integer_value(json_object_get(d, "stuck")), 1);
     json_decref(j);
-    assert_non_null(strstr(vm_field(f, f->alice, "web1", "migrate_error"), "web1 cannot leave h2: no host is up"));
+    assert_non_null(strstr(vm_field(f, f->admin, "web1", "migrate_error"), "web1 cannot leave h2: no host is up"));
     /* enable ends both */
     assert_int_equal(call(f, "POST", "/v1/hosts/h1/enable", f->admin, NULL, &j), 200);
     assert_string_equal(json_string_value(json_object_get(j, "state")), "up");
@@ -636,7 +667,7 @@ static void test_hosts_users_settings(void **state)
     json_assert_upload(f, "/v1/images?name=starter", 409, "exists already");
     json_assert_upload(f, "/v1/images", 400, "give the image a name");
     json_assert_upload(f, "/v1/images?name=Bad_Name", 400, "not allowed");
-    assert_int_equal(call(f, "GET", "/v1/hosts", f->alice, NULL, &j), 200);
+    assert_int_equal(call(f, "GET", "/v1/hosts", f->admin, NULL, &j), 200);
     json_t *h = json_array_get(json_object_get(j, "hosts"), 0);
     assert_string_equal(json_string_value(json_object_get(h, "state")), "up");
     assert_int_equal(json_integer_value(json_object_get(json_object_get(h, "free"), "cpus")), 2);
@@ -667,7 +698,7 @@ static void test_hosts_users_settings(void **state)
     json_decref(j);
     assert_int_equal(call(f, "PUT", "/v1/settings/placement.cpu_ratio", f->admin, "{\"value\":\"2.5\"}", &j), 200);
     json_decref(j);
-    assert_int_equal(call(f, "GET", "/v1/hosts", f->alice, NULL, &j), 200);
+    assert_int_equal(call(f, "GET", "/v1/hosts", f->admin, NULL, &j), 200);
     h = json_array_get(json_object_get(j, "hosts"), 0);
     assert_int_equal(json_integer_value(json_object_get(h, "vcpus")), 5); /* floor(2 x 2.5) */
     assert_int_equal(json_integer_value(json_object_get(json_object_get(h, "free"), "cpus")), 5);
@@ -825,7 +856,7 @@ static void test_vm_writer_escapes(void **state)
     vm.created_ms = -5;
     vm.state = YUN_VM_RUNNING;
     yun_buf b = YUN_BUF_INIT;
-    api_vm_write(&b, &vm, "h\"1", NULL, false);
+    api_vm_write(&b, &vm, "h\"1", NULL, false, true);
     json_error_t je;
     json_t *j = json_loads(b.data, 0, &je);
     if (!j)
@@ -839,7 +870,7 @@ static void test_vm_writer_escapes(void **state)
     json_decref(j);
     /* a host that stopped reporting: the VM's state is unknown */
     b.len = 0;
-    api_vm_write(&b, &vm, "h1", "starter", true);
+    api_vm_write(&b, &vm, "h1", "starter", true, true);
     j = json_loads(b.data, 0, &je);
     assert_string_equal(json_string_value(json_object_get(j, "state")), "unknown");
     json_decref(j);
@@ -895,7 +926,9 @@ static void test_metrics_endpoints(void **state)
     json_decref(j);
     assert_int_equal(call(f, "GET", "/v1/vms/pw/metrics?from=junk", f->alice, NULL, &j), 400);
     json_decref(j);
-    assert_int_equal(call(f, "GET", "/v1/hosts/h1/metrics?from=-5m", f->bob, NULL, &j), 200);
+    assert_int_equal(call(f, "GET", "/v1/hosts/h1/metrics?from=-5m", f->bob, NULL, &j), 403);
+    json_decref(j);
+    assert_int_equal(call(f, "GET", "/v1/hosts/h1/metrics?from=-5m", f->admin, NULL, &j), 200);
     json_decref(j);
     assert_int_equal(call(f, "GET", "/v1/metrics", f->bob, NULL, &j), 200);
     json_decref(j);
@@ -962,7 +995,7 @@ static void test_host_credentials(void **state)
     json_decref(j);
     assert_int_equal(call(f, "POST", "/v1/vms", f->alice, VM1, &j), 201);
     json_decref(j);
-    assert_string_equal(vm_field(f, f->alice, "web1", "host"), "h2");
+    assert_string_equal(vm_field(f, f->admin, "web1", "host"), "h2");
     char uuid[64];
     snprintf(uuid, sizeof uuid, "%s", vm_field(f, f->alice, "web1", "uuid"));
     /* h1 cannot give a verdict on it, nor report it as a domain (adopt it), nor its console */
@@ -1043,6 +1076,103 @@ static void test_host_credentials(void **state)
     json_decref(j);
 }
 
+/* Failed logins and the audit log, through the real server: the next try after login.delay_after wrong
+ * passwords is refused
+ * (429, one wording for a name that exists and one that does not), unlock lifts it, a good password
+ * then works; every change lands in the audit log with who, what, from where and how it went, and only the
+ * admin reads it. */
+static void test_logins_and_audit(void **state)
+{
+    fx *f = *state;
+    json_t *j;
+    /* a change by alice first, while the fixture's host is fresh (the password hashes below take a while) */
+    assert_int_equal(call(f, "POST", "/v1/vms", f->alice, VM1, &j), 201);
+    json_decref(j);
+    assert_int_equal(call(f, "POST", "/v1/register", NULL, "{\"name\": \"eve\", \"password\": \"eve-password\"}", &j),
+                     201);
+    json_decref(j);
+    /* waits of 10 minutes (from 1 s): "at once" holds however slow the machine; and from 2 failures (from 5):
+     * each wrong password costs an argon2id check, and this file must end within meson's 30 s on a loaded
+     * machine (test_abuse.sh runs the defaults) */
+    assert_int_equal(call(f, "PUT", "/v1/settings/login.delay_ms", f->admin, "{\"value\": \"600000\"}", &j), 200);
+    json_decref(j);
+    assert_int_equal(call(f, "PUT", "/v1/settings/login.delay_after", f->admin, "{\"value\": \"2\"}", &j), 200);
+    json_decref(j);
+    char msgs[2][512];
+    const char *names[] = {"eve", "no-such-user"};
+    for (int u = 0; u < 2; u++) {
+        AUTOFREE char *bad = xasprintf("{\"name\": \"%s\", \"password\": \"wrong-password\"}", names[u]);
+        for (int i = 0; i < 2; i++) {
+            assert_int_equal(call(f, "POST", "/v1/session", NULL, bad, &j), 401);
+            json_decref(j);
+        }
+        assert_int_equal(call(f, "POST", "/v1/session", NULL, bad, &j), 429);
+        assert_string_equal(errcode(j), "too_many_requests");
+        size_t k = 0; /* the words, not the seconds */
+        for (const char *c = errmsg(j); *c && k + 1 < sizeof msgs[u]; c++)
+            if (*c < '0' || *c > '9')
+                msgs[u][k++] = *c;
+        msgs[u][k] = '\0';
+        json_decref(j);
+        /* the address counts too: lift both for the next name */
+        AUTOFREE char *un = xasprintf("{\"user\": \"%s\", \"address\": \"127.0.0.1\"}", names[u]);
+        if (u == 0) {
+            /* even the right password waits: the check does not run */
+            assert_int_equal(
+                call(f, "POST", "/v1/session", NULL, "{\"name\": \"eve\", \"password\": \"eve-password\"}", &j), 429);
+            json_decref(j);
+            assert_int_equal(call(f, "POST", "/v1/admin/unlock", f->alice, un, &j), 403);
+            json_decref(j);
+        }
+        assert_int_equal(call(f, "POST", "/v1/admin/unlock", f->admin, un, &j), 200);
+        assert_true(json_is_true(json_object_get(j, "unlocked")));
+        json_decref(j);
+    }
+    assert_string_equal(msgs[0], msgs[1]);
+    assert_int_equal(call(f, "POST", "/v1/session", NULL, "{\"name\": \"eve\", \"password\": \"eve-password\"}", &j),
+                     201);
+    json_decref(j);
+    assert_int_equal(call(f, "POST", "/v1/admin/unlock", f->admin, "{}", &j), 400);
+    json_decref(j);
+
+    /* a change of alice's refused, and a read (not logged) */
+    assert_int_equal(call(f, "POST", "/v1/hosts/h1/disable", f->alice, NULL, &j), 403);
+    json_decref(j);
+    assert_int_equal(call(f, "GET", "/v1/vms/web1", f->alice, NULL, &j), 200);
+    json_decref(j);
+    assert_int_equal(call(f, "GET", "/v1/audit", f->alice, NULL, &j), 403);
+    json_decref(j);
+    assert_int_equal(call(f, "GET", "/v1/audit?user=alice", f->admin, NULL, &j), 200);
+    json_t *e = json_object_get(j, "entries");
+    assert_int_equal(json_array_size(e), 3); /* and, between them, her refused unlock */
+    assert_string_equal(json_string_value(json_object_get(json_array_get(e, 1), "action")), "POST /v1/admin/unlock");
+    json_t *a0 = json_array_get(e, 0), *a1 = json_array_get(e, 2); /* newest first */
+    assert_string_equal(json_string_value(json_object_get(a0, "action")), "POST /v1/hosts/{}/disable");
+    assert_string_equal(json_string_value(json_object_get(a0, "target")), "h1");
+    assert_int_equal(json_integer_value(json_object_get(a0, "status")), 403);
+    assert_non_null(strstr(json_string_value(json_object_get(a0, "result")), "only an admin"));
+    assert_string_equal(json_string_value(json_object_get(a0, "address")), "127.0.0.1");
+    assert_string_equal(json_string_value(json_object_get(a1, "action")), "POST /v1/vms");
+    assert_string_equal(json_string_value(json_object_get(a1, "target")), "web1");
+    assert_string_equal(json_string_value(json_object_get(a1, "result")), "ok");
+    assert_string_equal(json_string_value(json_object_get(a1, "user")), "alice");
+    json_decref(j);
+    /* the failed logins are there, under the name tried; limit and since filter */
+    assert_int_equal(call(f, "GET", "/v1/audit?user=no-such-user&limit=2", f->admin, NULL, &j), 200);
+    e = json_object_get(j, "entries");
+    assert_int_equal(json_array_size(e), 2);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(e, 0), "status")), 429);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(e, 1), "result")),
+                        "wrong user name or password");
+    json_decref(j);
+    assert_int_equal(call(f, "GET", "/v1/audit?since=2099-01-01T00:00:00Z", f->admin, NULL, &j), 200);
+    assert_int_equal(json_array_size(json_object_get(j, "entries")), 0);
+    json_decref(j);
+    assert_int_equal(call(f, "GET", "/v1/audit?since=yesterday-ish", f->admin, NULL, &j), 400);
+    assert_non_null(strstr(errmsg(j), "since"));
+    json_decref(j);
+}
+
 int main(void)
 {
     http_global_init();
@@ -1053,7 +1183,7 @@ int main(void)
         T(test_no_capacity_creates_nothing), T(test_lifecycle_through_agent_reports), T(test_migrate_and_drain),
         T(test_report_validation),           T(test_hosts_users_settings),
         T(test_list_cache_follows_changes),  cmocka_unit_test(test_vm_writer_escapes),
-        cmocka_unit_test(test_router),
+        cmocka_unit_test(test_router), T(test_logins_and_audit),
         T(test_metrics_endpoints),           T(test_host_credentials),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

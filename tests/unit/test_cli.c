@@ -834,13 +834,21 @@ static void test_srv_vm_list_table_and_json(void **state)
     AUTOFREE char *o3 = NULL;
     AUTOFREE char *e3 = NULL;
     srv_reset();
-    srv_answer(200, "{\"vms\": [{\"name\": \"x\", \"state\": \"running\", \"owner\": \"bob\"}]}");
+    srv_answer(200, "{\"vms\": [{\"name\": \"x\", \"state\": \"running\", \"owner\": \"bob\", \"host\": \"h1\"}]}");
     srv_answer(200, "{\"id\": 2, \"name\": \"bob\", \"admin\": false}");
     assert_int_equal(RUN(&o3, &e3, "vm", "list", "--owner", "bob"), 0);
     assert_string_equal(srv.path[0], "/v1/vms?owner=bob");
     /* a plain user's own list has no owner column */
     assert_string_equal(o3, "NAME  STATE    HOST  ADDRESS  CPUS  MEMORY  DISK  IMAGE\n"
-                            "x     running  -     -        -     -       -     -\n");
+                            "x     running  h1    -        -     -       -     -\n");
+    /* and, without host fields (a plain user's VMs: hosts are the admin's), no HOST column */
+    AUTOFREE char *o4 = NULL;
+    AUTOFREE char *e4 = NULL;
+    srv_reset();
+    srv_answer(200, "{\"vms\": [{\"name\": \"x\", \"state\": \"running\", \"owner\": \"bob\"}]}");
+    assert_int_equal(RUN(&o4, &e4, "vm", "list"), 0);
+    assert_string_equal(o4, "NAME  STATE    ADDRESS  CPUS  MEMORY  DISK  IMAGE\n"
+                            "x     running  -        -     -       -     -\n");
 }
 
 static void test_srv_vm_set_and_owner(void **state)

@@ -88,26 +88,27 @@ static void test_register_login_logout(void **state)
 
     char tok[SESSION_TOKEN_LEN];
     yun_user who;
+    int ra = 0;
     const int64_t now = 1000000;
-    assert_int_equal(session_login(ctl, s, "alice", "alice-password", now, tok, &who, &err), 0);
+    assert_int_equal(session_login(ctl, s, "alice", "alice-password", NULL, now, tok, &who, &ra, &err), 0);
     assert_string_equal(who.name, "alice");
     assert_int_equal(strlen(tok), 43);
 
     /* wrong password and unknown user: one message, so names do not leak */
     char msg1[512], msg2[512];
-    assert_int_equal(session_login(ctl, s, "alice", "wrong-password", now, tok + 0, &who, &err), -1);
+    assert_int_equal(session_login(ctl, s, "alice", "wrong-password", NULL, now, tok + 0, &who, &ra, &err), -1);
     assert_int_equal(err.code, YUN_E_UNAUTHORIZED);
     snprintf(msg1, sizeof msg1, "%s", err.msg);
     char tok2[SESSION_TOKEN_LEN];
-    assert_int_equal(session_login(ctl, s, "nobody", "wrong-password", now, tok2, &who, &err), -1);
+    assert_int_equal(session_login(ctl, s, "nobody", "wrong-password", NULL, now, tok2, &who, &ra, &err), -1);
     assert_int_equal(err.code, YUN_E_UNAUTHORIZED);
     snprintf(msg2, sizeof msg2, "%s", err.msg);
     assert_string_equal(msg1, msg2);
-    assert_int_equal(session_login(ctl, s, "alice", "", now, tok2, &who, &err), -1);
+    assert_int_equal(session_login(ctl, s, "alice", "", NULL, now, tok2, &who, &ra, &err), -1);
     assert_int_equal(err.code, YUN_E_INVALID);
 
     /* a fresh login, then use the cookie */
-    assert_int_equal(session_login(ctl, s, "alice", "alice-password", now, tok, &who, &err), 0);
+    assert_int_equal(session_login(ctl, s, "alice", "alice-password", NULL, now, tok, &who, &ra, &err), 0);
     char cookie[200];
     snprintf(cookie, sizeof cookie, "theme=dark; " SESSION_COOKIE "=%s; other=1", tok);
     yun_user me;
@@ -145,16 +146,17 @@ static void test_password_reset_ends_sessions(void **state)
     yun_store *s = mem_store();
     yun_err err = YUN_ERR_INIT;
     yun_user u, me;
+    int ra = 0;
     assert_int_equal(session_register(ctl, s, "carol", "first-password", &u, &err), 0);
     char tok[SESSION_TOKEN_LEN], cookie[200];
-    assert_int_equal(session_login(ctl, s, "carol", "first-password", 1000, tok, &me, &err), 0);
+    assert_int_equal(session_login(ctl, s, "carol", "first-password", NULL, 1000, tok, &me, &ra, &err), 0);
     snprintf(cookie, sizeof cookie, SESSION_COOKIE "=%s", tok);
     assert_int_equal(session_authenticate(s, cookie, NULL, "GET", 1001, &me, &err), 1);
 
     assert_int_equal(session_password_set(ctl, s, u.id, "second-password", &err), 0);
     assert_int_equal(session_authenticate(s, cookie, NULL, "GET", 1002, &me, &err), -1);
-    assert_int_equal(session_login(ctl, s, "carol", "first-password", 1003, tok, &me, &err), -1);
-    assert_int_equal(session_login(ctl, s, "carol", "second-password", 1003, tok, &me, &err), 0);
+    assert_int_equal(session_login(ctl, s, "carol", "first-password", NULL, 1003, tok, &me, &ra, &err), -1);
+    assert_int_equal(session_login(ctl, s, "carol", "second-password", NULL, 1003, tok, &me, &ra, &err), 0);
     assert_int_equal(session_password_set(ctl, s, u.id, "tiny", &err), -1);
     assert_int_equal(err.code, YUN_E_INVALID);
     assert_int_equal(session_password_set(ctl, s, 9999, "long-enough-pw", &err), -1);
@@ -164,7 +166,7 @@ static void test_password_reset_ends_sessions(void **state)
     yun_user t = {0};
     snprintf(t.name, sizeof t.name, "tokenonly");
     assert_int_equal(store_user_create(s, &t, &err), 0);
-    assert_int_equal(session_login(ctl, s, "tokenonly", "anything-at-all", 1004, tok, &me, &err), -1);
+    assert_int_equal(session_login(ctl, s, "tokenonly", "anything-at-all", NULL, 1004, tok, &me, &ra, &err), -1);
     assert_int_equal(err.code, YUN_E_UNAUTHORIZED);
     store_close(s);
 }

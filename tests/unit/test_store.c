@@ -1197,6 +1197,7 @@ static const char *const downgrade[] = {
     [16] = "DROP TABLE host_keys;",
     [17] = "DROP TABLE ssh_keys; DROP TABLE seeds;",
     [18] = "DROP TABLE leases; DROP TABLE networks;",
+    [19] = "DROP TABLE login_failures; DROP TABLE audit;",
 };
 
 /* Takes the file at path (today's schema) back to version v. */

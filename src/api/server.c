@@ -21,7 +21,6 @@
 struct api_server {
     struct MHD_Daemon *daemon;
     api_shared sh;           /* immutable while the daemon runs */
-    pthread_key_t store_key; /* each connection thread's own yun_store, closed when the thread ends */
     uint16_t port;
     conn_guard *guard; /* connection limits and deadlines (conn_guard.h) */
     pthread_t sweeper; /* cuts the connections past their deadline */
@@ -44,6 +43,7 @@ typedef struct conn_state {
     uint64_t upload_len;
     bool is_agent;
     yun_user user;
+    yun_store *store; /* from sh.stores while the request runs (conn_store), back at its end */
     double t0;
     int status; /* monitoring: the status answered, 0 when not known (portal files) */
 } conn_state;
@@ -60,21 +60,30 @@ static conn_guard_rec *guard_rec(struct MHD_Connection *conn)
     return ci ? ci->socket_context : NULL;
 }
 
-static void store_key_close(void *p)
+/* The request's store: one from the pool (store_pool), taken at its first use and put back when the request
+ * ends (on_completed), so a connection per request costs no opening of the database. */
+static yun_store *conn_store(api_server *srv, conn_state *cs, yun_err *err)
 {
-    store_close(p);
+    if (!cs->store)
+        cs->store = store_pool_get(srv->sh.stores, err);
+    return cs->store;
 }
 
-static yun_store *thread_store(api_server *srv, yun_err *err)
+void api_store_park(api_req *rq)
 {
-    yun_store *s = pthread_getspecific(srv->store_key);
-    if (s)
-        return s;
-    s = store_open(srv->sh.store_path, err);
-    if (!s)
-        return NULL;
-    pthread_setspecific(srv->store_key, s);
-    return s;
+    store_pool_put(rq->sh->stores, rq->store);
+    rq->store = NULL;
+    if (rq->held)
+        *rq->held = NULL;
+}
+
+int api_store_unpark(api_req *rq, yun_err *err)
+{
+    if (!rq->store)
+        rq->store = store_pool_get(rq->sh->stores, err);
+    if (rq->held)
+        *rq->held = rq->store;
+    return rq->store ? 0 : -1;
 }
 
 static enum MHD_Result queue(struct MHD_Connection *conn, int status, yun_buf *body, const char *ctype,
@@ -138,7 +147,7 @@ static int authenticate(api_server *srv, struct MHD_Connection *conn, conn_state
     const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     if (!h) {
         /* portal: a browser's session cookie stands in for a token (src/api/session.h, CSRF rule there) */
-        yun_store *ss = thread_store(srv, err);
+        yun_store *ss = conn_store(srv, cs, err);
         if (!ss)
             return -1;
         int r = session_authenticate(ss, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_COOKIE),
@@ -170,7 +179,7 @@ static int authenticate(api_server *srv, struct MHD_Connection *conn, conn_state
             return yun_err_set(err, YUN_E_FORBIDDEN, "the agent token opens only /v1/agent/*: use a user's token");
         return 0;
     }
-    yun_store *s = thread_store(srv, err);
+    yun_store *s = conn_store(srv, cs, err);
     if (!s)
         return -1;
     yun_err e = YUN_ERR_INIT;
@@ -195,7 +204,7 @@ static int authenticate(api_server *srv, struct MHD_Connection *conn, conn_state
 static int upload_precheck(api_server *srv, conn_state *cs, struct MHD_Connection *conn, yun_err *err)
 {
     api_req rq = {.sh = &srv->sh, .ctl = srv->sh.ctl, .conn = conn, .user = cs->user};
-    rq.store = thread_store(srv, err);
+    rq.store = conn_store(srv, cs, err);
     if (!rq.store)
         return -1;
     return cs->route->precheck ? cs->route->precheck(&rq, err) : 0;
@@ -338,13 +347,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         rq.body_len = cs->body.len;
     }
     if (cs->route->auth != AUTH_NONE || cs->route->handler != h_healthz) { /* portal: login needs the store */
-        rq.store = thread_store(srv, &err);
+        rq.store = conn_store(srv, cs, &err);
         if (!rq.store) {
             cs->status = 503;
             return queue_error(conn, 503, &err, method, url);
         }
     }
     api_resp rs = {.status = 200};
+    rq.held = &cs->store; /* api_store_park and unpark keep it current */
     if (cs->route->handler(&rq, &rs, &err) < 0) {
         buf_free(&rs.body);
         api_blob_unref(rs.blob);
@@ -381,6 +391,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     conn_state *cs = *con_cls;
     if (!cs)
         return;
+    store_pool_put(((api_server *)cls)->sh.stores, cs->store);
     if (cs->status) /* monitoring: requests by route and status, latency (api_metrics.h) */
         api_metrics_request(((api_server *)cls)->sh.metrics, cs->route ? api_route_index(cs->route) : SIZE_MAX,
                             cs->status, yun_mono_s() - cs->t0);
@@ -500,7 +511,7 @@ api_server *api_start(const api_config *cfg, yun_err *err)
     pthread_mutex_init(&srv->sh.list_cache->lock, NULL);
     srv->sh.console = console_new();
     snprintf(srv->sh.agent_hash, sizeof srv->sh.agent_hash, "%s", cfg->agent_token_hash ? cfg->agent_token_hash : "");
-    pthread_key_create(&srv->store_key, store_key_close);
+    srv->sh.stores = store_pool_new(srv->sh.store_path, API_STORES_IDLE);
     /* monitoring: the metrics store beside the state (api_metrics.h); yund runs on without it */
     AUTOFREE char *mpath = xasprintf("%s/metrics.db", cfg->state_dir);
     yun_err me = YUN_ERR_INIT;
@@ -510,8 +521,10 @@ api_server *api_start(const api_config *cfg, yun_err *err)
     srv->guard = conn_guard_new(&gc);
     pthread_mutex_init(&srv->stop_lock, NULL);
     pthread_cond_init(&srv->stop_cond, NULL);
-    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
-                     MHD_ALLOW_UPGRADE; /* console: the websocket proxy */
+    /* poll(), not select(): select() cannot watch a descriptor above FD_SETSIZE (1024), and a thousand agents'
+     * connections plus the stores' files pass that (bench/scale.sh); such connections were dropped */
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
+                     MHD_USE_ERROR_LOG | MHD_ALLOW_UPGRADE; /* console: the websocket proxy */
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     /* the idle timeout is only a backstop: the guard's deadlines are shorter (conn_guard.h) */
@@ -562,7 +575,7 @@ void api_stop(api_server *srv)
         pthread_mutex_destroy(&srv->stop_lock);
     }
     console_free(srv->sh.console);
-    pthread_key_delete(srv->store_key);
+    store_pool_free(srv->sh.stores);
     api_metrics_close(srv->sh.metrics);
     free(srv->sh.state_dir);
     free(srv->sh.image_dir);

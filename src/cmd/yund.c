@@ -12,6 +12,7 @@
 #include <string.h>
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -374,6 +375,15 @@ int main(int argc, char **argv)
     options o;
     if (parse_args(argc, argv, &o) < 0)
         return 2;
+    /* every agent holds a connection (a descriptor) while its report waits: a thousand hosts pass the usual soft
+     * limit of 1024 descriptors, so take the hard limit the administrator allows */
+    struct rlimit nofile;
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+        nofile.rlim_cur = nofile.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &nofile) < 0)
+            log_warn("raising the limit of open files to %llu: %s", (unsigned long long)nofile.rlim_max,
+                     strerror(errno));
+    }
     http_global_init();
     return run(&o);
 }

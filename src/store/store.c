@@ -2,7 +2,11 @@
  * Arguments every back end would check the same way are checked here, once. */
 #include "store/store_impl.h"
 
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "util/mem.h"
 
 yun_store *store_open(const char *path, yun_err *err)
 {
@@ -23,6 +27,74 @@ void store_close(yun_store *s)
 {
     if (s)
         s->ops->close(s);
+}
+
+struct store_pool {
+    pthread_mutex_t lock; /* guards everything below */
+    char *path;
+    size_t max_idle;
+    yun_store **idle;
+    size_t n_idle;
+    size_t opened;
+};
+
+store_pool *store_pool_new(const char *path, size_t max_idle)
+{
+    store_pool *p = xcalloc(1, sizeof *p);
+    pthread_mutex_init(&p->lock, NULL);
+    p->path = xstrdup(path ? path : "");
+    p->max_idle = max_idle;
+    p->idle = xcalloc(max_idle + 1, sizeof *p->idle);
+    return p;
+}
+
+void store_pool_free(store_pool *p)
+{
+    if (!p)
+        return;
+    for (size_t i = 0; i < p->n_idle; i++)
+        store_close(p->idle[i]);
+    free(p->idle);
+    free(p->path);
+    pthread_mutex_destroy(&p->lock);
+    free(p);
+}
+
+yun_store *store_pool_get(store_pool *p, yun_err *err)
+{
+    pthread_mutex_lock(&p->lock);
+    yun_store *s = p->n_idle ? p->idle[--p->n_idle] : NULL;
+    pthread_mutex_unlock(&p->lock);
+    if (s)
+        return s;
+    s = store_open(p->path, err); /* outside the lock: opening takes a while */
+    if (s) {
+        pthread_mutex_lock(&p->lock);
+        p->opened++;
+        pthread_mutex_unlock(&p->lock);
+    }
+    return s;
+}
+
+void store_pool_put(store_pool *p, yun_store *s)
+{
+    if (!s)
+        return;
+    pthread_mutex_lock(&p->lock);
+    bool keep = p->n_idle < p->max_idle;
+    if (keep)
+        p->idle[p->n_idle++] = s;
+    pthread_mutex_unlock(&p->lock);
+    if (!keep)
+        store_close(s);
+}
+
+size_t store_pool_opened(store_pool *p)
+{
+    pthread_mutex_lock(&p->lock);
+    size_t n = p->opened;
+    pthread_mutex_unlock(&p->lock);
+    return n;
 }
 
 int store_schema_version(yun_store *s)

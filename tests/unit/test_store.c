@@ -1307,6 +1307,51 @@ static void test_migrate_v5_migration_figures(void **state)
     store_close(s);
 }
 
+/* The pool hands an idle store out again rather than opening another, opens one only when none is idle, keeps
+ * at most max_idle, and its stores are the same database. */
+static void test_pool_reuses(void **state)
+{
+    tmpdb *t = *state;
+    store_pool *p = store_pool_new(t->path, 1);
+    yun_err err = YUN_ERR_INIT;
+    yun_store *a = store_pool_get(p, &err);
+    assert_non_null(a);
+    store_pool_put(p, a);
+    yun_store *a2 = store_pool_get(p, &err);
+    assert_ptr_equal(a2, a); /* reused, not opened again */
+    assert_int_equal(store_pool_opened(p), 1);
+    yun_store *b = store_pool_get(p, &err); /* a2 is out: a second one is opened */
+    assert_non_null(b);
+    assert_ptr_not_equal(b, a2);
+    assert_int_equal(store_pool_opened(p), 2);
+    yun_user u = {.name = "pooled", .token_hash = "h1"};
+    assert_int_equal(store_user_create(a2, &u, &err), 0);
+    yun_user got;
+    assert_int_equal(store_user_get_by_name(b, "pooled", &got, &err), 0); /* one database */
+    store_pool_put(p, a2);
+    store_pool_put(p, b); /* beyond max_idle (1): closed */
+    yun_store *c = store_pool_get(p, &err), *d = store_pool_get(p, &err);
+    assert_non_null(c);
+    assert_non_null(d);
+    assert_int_equal(store_pool_opened(p), 3); /* one idle came back, one more was opened */
+    store_pool_put(p, c);
+    store_pool_put(p, d);
+    store_pool_put(p, NULL);
+    store_pool_free(p);
+}
+
+/* A pool on a path that cannot be opened fails with the store's own message, each time. */
+static void test_pool_open_fails(void **state)
+{
+    (void)state;
+    store_pool *p = store_pool_new("/nonexistent-dir-for-yun/yun.db", 4);
+    yun_err err = YUN_ERR_INIT;
+    assert_null(store_pool_get(p, &err));
+    assert_int_equal(err.code, YUN_E_STORE);
+    assert_int_equal(store_pool_opened(p), 0);
+    store_pool_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1330,6 +1375,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_concurrent_writers, tmp_setup, tmp_teardown),
         cmocka_unit_test(test_passwords),
         cmocka_unit_test(test_sessions),
+        cmocka_unit_test_setup_teardown(test_pool_reuses, tmp_setup, tmp_teardown),
+        cmocka_unit_test(test_pool_open_fails),
         cmocka_unit_test_setup_teardown(test_migrate_v1, tmp_setup, tmp_teardown),
         cmocka_unit_test_setup_teardown(test_migrate_v2_probe, tmp_setup, tmp_teardown),
         cmocka_unit_test_setup_teardown(test_migrate_v3_migration, tmp_setup, tmp_teardown),

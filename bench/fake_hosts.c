@@ -434,6 +434,9 @@ int main(int argc, char **argv)
     int rc = 1;
     AUTOFREE char *lurl = xasprintf("%s/v1/vms", B.url); /* here: a goto out must not skip a cleanup's start */
     AUTOFREE char *hpath = NULL;
+    AUTOFREE pthread_t *ct = NULL;
+    AUTOFREE double *ms = NULL, *lat = NULL;
+    AUTOFREE char(*uuids)[YUN_UUID_LEN] = NULL;
     for (int i = 0; i < B.n_hosts; i++)
         while (!atomic_load(&B.hosts[i].registered))
             yun_sleep_ms(50);
@@ -442,7 +445,7 @@ int main(int argc, char **argv)
     /* the fill */
     double t0 = yun_mono_s();
     creators cr = {.image = image, .prefix = "s", .total = vms};
-    pthread_t *ct = xcalloc((size_t)ncreators, sizeof *ct);
+    ct = xcalloc((size_t)ncreators, sizeof *ct);
     for (int i = 0; i < ncreators; i++)
         pthread_create(&ct[i], NULL, creator_main, &cr);
     for (int i = 0; i < ncreators; i++)
@@ -475,7 +478,7 @@ int main(int argc, char **argv)
     load_note("cpu window done");
 
     /* GET /v1/vms, every VM, under the report load */
-    double *ms = xcalloc((size_t)lists, sizeof *ms);
+    ms = xcalloc((size_t)lists, sizeof *ms);
     size_t body_len = 0;
     for (int i = 0; i < lists; i++) {
         http_resp r;
@@ -496,7 +499,7 @@ int main(int argc, char **argv)
 
     /* create -> the host sees it */
     atomic_store(&B.track, true);
-    char (*uuids)[YUN_UUID_LEN] = xcalloc((size_t)latency, sizeof *uuids);
+    uuids = xcalloc((size_t)latency, sizeof *uuids);
     for (int i = 0; i < latency; i++) {
         char name[64];
         int64_t t;
@@ -509,7 +512,7 @@ int main(int argc, char **argv)
         seen_note(uuids[i], true, t);
         yun_sleep_ms(20);
     }
-    double *lat = xcalloc((size_t)latency, sizeof *lat);
+    lat = xcalloc((size_t)latency, sizeof *lat);
     int nl = 0;
     for (int tries = 0; tries < 200 && nl < latency; tries++) {
         nl = 0;
@@ -568,7 +571,11 @@ int main(int argc, char **argv)
 out:
     atomic_store(&B.quit, true);
     /* the hosts' held reports end within an interval */
-    for (int i = 0; i < B.n_hosts; i++)
+    for (int i = 0; i < B.n_hosts; i++) {
         pthread_join(B.hosts[i].th, NULL);
+        free(B.hosts[i].vms);
+    }
+    free(B.hosts);
+    free(B.seen);
     return rc;
 }

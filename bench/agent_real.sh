@@ -37,7 +37,8 @@ mkdir -p "$STATE" && chmod 0755 "$STATE"
 
 # yund and the agent as two processes (cloud.sh's yund_start runs --all-in-one, with the agent inside yund)
 YUND_PORT=$(free_port)
-export YUN_URL="http://127.0.0.1:$YUND_PORT"
+export YUN_URL="https://127.0.0.1:$YUND_PORT"
+yund_trust "$STATE"
 "$YUN_BIN/yund" --state-dir "$STATE" --listen "127.0.0.1:$YUND_PORT" >>"$STATE/yund.log" 2>&1 &
 YUND_PID=$!
 AGENT_PID=""
@@ -55,7 +56,9 @@ export YUN_TOKEN=$(cat "$STATE/admin.token")
 # asks libvirt for each one's every AGENT_ADDR_ASK_MS: the worst case of that lookup
 NET_FLAGS=()
 [ "${AGENT_REAL_NONET:-0}" = 1 ] && NET_FLAGS=(--no-guest-network)
-"$YUN_BIN/yun-agent" --controller "$YUN_URL" --token-file "$STATE/agent.token" --libvirt-uri "$URI" "${NET_FLAGS[@]}" \
+# the host enrols as any does: a join token from `yun host add`, spent by the agent's --join
+JOIN=$("$YUN_BIN/yun" host add bench-host -o json | jq -r .join_token)
+"$YUN_BIN/yun-agent" --controller "$YUN_URL" --join "$JOIN" --state "$STATE/agent" --libvirt-uri "$URI" "${NET_FLAGS[@]}" \
   >>"$STATE/agent.log" 2>&1 &
 AGENT_PID=$!
 host_up() { [ "$(yun host list -o json | jq -r '.hosts[0].state')" = up ]; }

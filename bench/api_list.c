@@ -108,10 +108,9 @@ static int fill(const char *dir, int nvms, char *admin_tok, size_t n)
     yun_err err = YUN_ERR_INIT;
     AUTOFREE char *db = xasprintf("%s/yun.db", dir);
     yun_store *s = store_open(db, &err);
-    char hash[65];
     /* the admin and its token as yund makes them at its first start */
     ctl_ctx *ctl = ctl_new(&(ctl_config){.image_dir = "", .vm_dir = ""});
-    int br = s ? api_bootstrap(ctl, s, dir, hash, &err) : -1;
+    int br = s ? api_bootstrap(ctl, s, dir, &err) : -1;
     ctl_free(ctl);
     if (br < 0) {
         fprintf(stderr, "api_list: %s\n", err.msg);

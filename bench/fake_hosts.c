@@ -1,7 +1,8 @@
 /* fake_hosts.c: one yund against HOSTS simulated hosts (issue "... and a thousand hosts"). Every host is a
- * thread that speaks the agent protocol as yun-agent does (src/agent/agent_loop.c): it registers, then reports
- * through the protocol's own encoders (src/proto) with the same HTTP client (util/http_client: a new
- * connection per request, as the agent makes them), long-polls (?since=V&wait_ms=INTERVAL, one report at once
+ * thread that speaks the agent protocol as yun-agent does (src/agent/agent_loop.c): it enrols as a new host
+ * does (the admin's POST /v1/hosts gives a join token, POST /v1/agent/join spends it for the host's own
+ * credential), registers, then reports through the protocol's own encoders (src/proto) with the same HTTPS
+ * client (util/http_client, trusting yund's CA), long-polls (?since=V&wait_ms=INTERVAL, one report at once
  * after a pass that acted) and "runs" every VM its answer assigns it at once: a running domain and the verdict
  * running; a VM wanted deleted is reported deleted. No hypervisor behind it: this measures yund, not QEMU.
  *
@@ -15,8 +16,8 @@
  *   - silent_host_noticed_s: one host stops reporting right after an answer (when it would send its next
  *     report); from then until GET /v1/hosts/ID shows it not "up", polled every 50 ms;
  *   - rss_mib: yund's VmRSS at the end.
- * Usage: fake_hosts URL AGENT_TOKEN ADMIN_TOKEN YUND_PID HOSTS VMS IMAGE [WINDOW_S LISTS LATENCY CREATORS]
- * The tokens are files. bench/scale.sh starts yund and calls this; tests/integration/test_scale.sh runs it
+ * Usage: fake_hosts URL CA_FILE ADMIN_TOKEN_FILE YUND_PID HOSTS VMS IMAGE [WINDOW_S LISTS LATENCY CREATORS]
+ * CA_FILE: yund's CA (STATE/tls/ca.pem). bench/scale.sh starts yund and calls this; tests/integration/test_scale.sh runs it
  * small. Exit status 1 when something failed (said on stderr). */
 #include <jansson.h>
 #include <pthread.h>
@@ -46,6 +47,7 @@ typedef struct fhost {
     int idx;
     int64_t id;
     char name[64];
+    char cred[128]; /* its own credential (host_enrol) */
     fvm *vms; /* what it runs, sorted by uuid; only its thread touches it */
     size_t n;
     atomic_bool silent;      /* asked to stop reporting */
@@ -65,7 +67,7 @@ typedef struct seen_rec {
 
 typedef struct bench {
     const char *url;
-    char agent_token[256], admin_token[256];
+    char admin_token[256];
     int cores; /* per host: VMS / HOSTS, so first-fit fills every host alike */
     int interval_ms;
     fhost *hosts;
@@ -87,13 +89,43 @@ static int64_t now_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-/* The one place a fake host authenticates: the agent token, as yun-agent sends it (docs/agent-protocol.md).
- * Per-host credentials change only this function. */
+/* The one place a fake host authenticates: its own credential, as yun-agent sends it (docs/agent-protocol.md). */
 static int agent_post(const fhost *h, const char *path, const char *body, http_resp *r, yun_err *err)
 {
-    (void)h;
     AUTOFREE char *url = xasprintf("%s%s", B.url, path);
-    return http_request("POST", url, B.agent_token, "application/json", body, strlen(body), HTTP_TIMEOUT_MS, r, err);
+    return http_request("POST", url, h->cred, "application/json", body, strlen(body), HTTP_TIMEOUT_MS, r, err);
+}
+
+static json_t *api(const char *method, const char *path, json_t *body, yun_err *err);
+
+/* Enrols h as an operator and a new host's agent do (docs/operations.md, "Adding a host"): `yun host add NAME`
+ * (POST /v1/hosts as the admin) makes a join token, the agent's join exchange (agent_enrol's, without its files) spends it for h->cred. */
+static int host_enrol(fhost *h, yun_err *err)
+{
+    json_t *add = json_pack("{s:s}", "name", h->name);
+    json_t *tok = api("POST", "/v1/hosts", add, err);
+    json_decref(add);
+    if (!tok)
+        return yun_err_prefix(err, "POST /v1/hosts: ");
+    proto_join m = {0};
+    const char *t = json_string_value(json_object_get(tok, "join_token"));
+    snprintf(m.token, sizeof m.token, "%s", t ? t : "");
+    json_decref(tok);
+    json_t *body = proto_join_encode(&m);
+    AUTOFREE char *url = xasprintf("%s/v1/agent/join", B.url);
+    json_t *ans = http_json("POST", url, NULL, body, HTTP_TIMEOUT_MS, err);
+    json_decref(body);
+    if (!ans)
+        return yun_err_prefix(err, "POST /v1/agent/join: ");
+    proto_joined j;
+    int rc = proto_joined_decode(ans, &j, err);
+    json_decref(ans);
+    if (rc < 0)
+        return -1;
+    if (strcmp(j.name, h->name))
+        return yun_err_set(err, YUN_E_INTERNAL, "joined as %s, not %s", j.name, h->name);
+    snprintf(h->cred, sizeof h->cred, "%s", j.credential);
+    return 0;
 }
 
 static int host_register(fhost *h)
@@ -224,6 +256,12 @@ static bool host_apply(fhost *h, const proto_answer *a)
 static void *host_main(void *p)
 {
     fhost *h = p;
+    yun_err ee = YUN_ERR_INIT;
+    if (host_enrol(h, &ee) < 0) {
+        fprintf(stderr, "fake_hosts: %s: enrolling: %s\n", h->name, ee.msg);
+        atomic_store(&B.quit, true); /* the main thread stops waiting for registrations */
+        return NULL;
+    }
     if (host_register(h) < 0)
         return NULL;
     atomic_store(&h->registered, true);
@@ -393,14 +431,14 @@ static int read_token(const char *path, char *out, size_t n)
 int main(int argc, char **argv)
 {
     if (argc < 8) {
-        fprintf(stderr, "usage: fake_hosts URL AGENT_TOKEN_FILE ADMIN_TOKEN_FILE YUND_PID HOSTS VMS IMAGE "
+        fprintf(stderr, "usage: fake_hosts URL CA_FILE ADMIN_TOKEN_FILE YUND_PID HOSTS VMS IMAGE "
                         "[WINDOW_S LISTS LATENCY CREATORS]\n");
         return 2;
     }
     http_global_init();
+    http_global_trust(argv[2], NULL);
     B.url = argv[1];
-    if (read_token(argv[2], B.agent_token, sizeof B.agent_token) < 0 ||
-        read_token(argv[3], B.admin_token, sizeof B.admin_token) < 0)
+    if (read_token(argv[3], B.admin_token, sizeof B.admin_token) < 0)
         return 1;
     long pid = strtol(argv[4], NULL, 10);
     B.n_hosts = atoi(argv[5]);
@@ -438,8 +476,10 @@ int main(int argc, char **argv)
     AUTOFREE double *ms = NULL, *lat = NULL;
     AUTOFREE char(*uuids)[YUN_UUID_LEN] = NULL;
     for (int i = 0; i < B.n_hosts; i++)
-        while (!atomic_load(&B.hosts[i].registered))
+        while (!atomic_load(&B.hosts[i].registered) && !atomic_load(&B.quit))
             yun_sleep_ms(50);
+    if (atomic_load(&B.quit))
+        goto out;
     load_note("every host registered");
 
     /* the fill */

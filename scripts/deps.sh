@@ -8,6 +8,7 @@ pkgs=(build-essential pkg-config meson ninja-build
       dnsmasq-base iptables
       libsqlite3-dev libpq-dev libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev
       libsodium-dev libgnutls28-dev libxml2-dev libcmocka-dev
+      clang libclang-rt-14-dev
       cpio gzip xz-utils busybox-static gnuplot-nox iproute2 curl jq bc python3-yaml
       nodejs chromium firefox-esr)
 # the portal: npm vendors its packages; a nodejs that ships its own npm needs no Debian npm (which would

@@ -5,6 +5,9 @@ Suites:
   unit         every meson test of each build dir given with --build (plain and ASan+UBSan), TAP
   integration  tests/integration/test_*.sh, TAP on stdout, against the binaries of the first build dir
   browser      tests/browser/test_*.mjs, TAP on stdout (node + playwright-core + chromium, firefox-esr)
+  fuzz         each libFuzzer harness of --fuzz-build (tests/fuzz, docs/fuzzing.md) over its seed corpus plus
+               --fuzz-runs new inputs (or for --fuzz-time seconds); a crash, leak or UB fails it, its input kept
+               in FUZZBUILD/test-logs/. Runs only when --fuzz-build is given.
 A test program that exits non-zero without printing a `not ok` line counts as one failure, so a crash
 cannot pass. Logs go to BUILD/test-logs/. Select with --suite and --only (a substring of a test's name).
 """
@@ -60,14 +63,50 @@ def run_tap(name, cmd, env, cwd, logdir, timeout):
     return passed, failed
 
 
+def run_fuzz(fbuild, only, runs, seconds):
+    """Each harness over its corpus, then `runs` mutated inputs (or `seconds` of them); returns (passed, failed)."""
+    import shutil, tempfile
+    fdir = os.path.join(fbuild, 'tests', 'fuzz')
+    logdir = os.path.join(fbuild, 'test-logs')
+    os.makedirs(logdir, exist_ok=True)
+    names = sorted(f for f in os.listdir(fdir) if f.startswith('fuzz_') and os.access(os.path.join(fdir, f), os.X_OK)
+                   and os.path.isfile(os.path.join(fdir, f))) if os.path.isdir(fdir) else []
+    if not names:
+        print(f'FAIL fuzz: no harnesses in {fdir} (build them: make fuzz-build)', flush=True)
+        return 0, 1
+    tp = tf = 0
+    for h in names:
+        name = f'fuzz/{h}'
+        if only not in name:
+            continue
+        corpus = os.path.join(ROOT, 'tests', 'fuzz', 'corpus', h)
+        work = tempfile.mkdtemp(prefix=f'yun-{h}-')  # new finds go here, never into the repo's corpus
+        limit = [f'-max_total_time={seconds}'] if seconds else [f'-runs={runs}']
+        cmd = [os.path.join(fdir, h), '-max_len=4096', '-timeout=25', '-rss_limit_mb=2048', '-print_final_stats=1',
+               f'-artifact_prefix={os.path.join(logdir, h)}-'] + limit + [work, corpus]
+        # a TAP line from libFuzzer's verdict: it exits non-zero on a crash, leak, UB report or timeout
+        wrapper = ['sh', '-c', '"$@"; rc=$?; if [ $rc -eq 0 ]; then echo "ok - $0"; else echo "not ok - $0 (exit $rc)"; fi; exit $rc',
+                   f'{h}: corpus + {f"{seconds}s" if seconds else f"{runs} inputs"}'] + cmd
+        env = dict(os.environ)
+        env.setdefault('UBSAN_OPTIONS', 'print_stacktrace=1:halt_on_error=1')
+        p, f = run_tap(name, wrapper, env, work, logdir, max(600, 3 * seconds))
+        shutil.rmtree(work, ignore_errors=True)
+        tp += p
+        tf += f
+    return tp, tf
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--build', action='append', default=[])
     ap.add_argument('--suite', action='append', default=[])
     ap.add_argument('--only', default='')
+    ap.add_argument('--fuzz-build', default='', help='the clang -Dfuzz=true build dir (suite fuzz)')
+    ap.add_argument('--fuzz-runs', type=int, default=2000, help='new inputs per harness after its corpus')
+    ap.add_argument('--fuzz-time', type=int, default=0, help='seconds per harness instead of --fuzz-runs')
     a = ap.parse_args()
     builds = a.build or ['build']
-    suites = a.suite or ['unit', 'integration', 'browser']
+    suites = a.suite or ['unit', 'integration', 'browser', 'fuzz']
     total_p = total_f = 0
     base_env = dict(os.environ)
     if 'unit' in suites:
@@ -104,6 +143,14 @@ def main():
             env['YUN_BUILD'] = bdir
             env['YUN_ROOT'] = ROOT
             p, f = run_tap(name, runner + [os.path.join(d, fn)], env, ROOT, os.path.join(bdir, 'test-logs'), 900)
+            total_p += p
+            total_f += f
+    if 'fuzz' in suites and (a.fuzz_build or a.suite):
+        if not a.fuzz_build:
+            print('FAIL fuzz: give --fuzz-build (the clang -Dfuzz=true build dir)', flush=True)
+            total_f += 1
+        else:
+            p, f = run_fuzz(os.path.join(ROOT, a.fuzz_build), a.only, a.fuzz_runs, a.fuzz_time)
             total_p += p
             total_f += f
     print(f'{total_p} passed, {total_f} failed', flush=True)

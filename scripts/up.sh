@@ -5,7 +5,8 @@ set -euo pipefail
 BUILD=${1:-build}; STATE=${2:-var}; LISTEN=${3:-127.0.0.1:8080}
 mkdir -p "$STATE"
 bash scripts/libvirt-up.sh "$STATE"
-URL="http://$LISTEN"
+URL="https://$LISTEN"
+export CURL_CA_BUNDLE="$STATE/tls/ca.pem" # yund serves HTTPS with the CA it makes there at its first start
 if [ -f "$STATE/yund.pid" ] && kill -0 "$(cat "$STATE/yund.pid")" 2>/dev/null; then
   echo "up: yund already runs (pid $(cat "$STATE/yund.pid"))"
 else
@@ -20,7 +21,7 @@ for _ in $(seq 1 100); do
   sleep 0.2
 done
 YUN="$BUILD/src/cmd/yun"
-export YUN_URL="$URL" YUN_TOKEN="$(cat "$STATE/admin.token")"
+export YUN_URL="$URL" YUN_TOKEN="$(cat "$STATE/admin.token")" YUN_CA="$STATE/tls/ca.pem"
 # the agent registers this host within a few seconds
 for _ in $(seq 1 100); do
   "$YUN" host list -o json 2>/dev/null | grep -q '"name"' && break
@@ -34,7 +35,8 @@ fi
 cat <<MSG
 
 yun is up.
-  portal   $URL/   (log in as admin with the password in $STATE/admin.password)
+  portal   $URL/   (log in as admin with the password in $STATE/admin.password; yund's CA,
+           which your browser does not know yet, is $STATE/tls/ca.pem)
   API      $URL/v1  (token: $STATE/admin.token)
   CLI      $YUN   (e.g. $YUN vm create web1 --image starter --cpus 1 --memory 128M --disk 1G)
   guests   on this host's NAT network "yun" (10.203.x.0/24, made by the agent; docs/networking.md):

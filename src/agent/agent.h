@@ -28,7 +28,7 @@
 
 typedef struct agent_config {
     const char *controller_url; /* "http://127.0.0.1:8080" */
-    const char *token;          /* the agent token (STATE/agent.token) */
+    const char *token;          /* the host's own credential (agent_enrol) */
     const char *libvirt_uri;    /* "qemu:///system" */
     const char *host_name;      /* NULL: the hypervisor's hostname */
     const char *migrate_addr;   /* address other hosts migrate to, NULL if none */
@@ -56,6 +56,14 @@ typedef struct agent_config {
  * unreachable), then loops report -> answer -> reconcile. Returns 0 when stopped, -1 with err when it
  * cannot start or must not go on (libvirt unreachable at start, a token yund refuses). */
 int agent_run(const agent_config *cfg, yun_err *err);
+
+/* Enrolment (docs/agent-protocol.md): the agent's state folder holds its host's credential (DIR/credential)
+ * and name (DIR/name), both 0600. With join_token set, spends it at controller_url (POST /v1/agent/join) and
+ * saves what yund answers, replacing what was there; then reads both into cred and name (>= 256 bytes each).
+ * -1 with err when yund refuses the token (UNAUTHORIZED, saying why), or when there is no token and no saved
+ * credential (INVALID, saying how to enrol). */
+int agent_enrol(const char *controller_url, const char *state_dir, const char *join_token, char *cred, size_t cn,
+                char *name, size_t nn, yun_err *err);
 
 /* ---- the decisions, without HTTP ---- */
 

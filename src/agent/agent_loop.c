@@ -14,6 +14,7 @@
 
 #include "util/clock.h"
 #include "util/http_client.h"
+#include "util/fs.h"
 #include "util/log.h"
 #include "util/mem.h"
 
@@ -178,10 +179,47 @@ static int explain_fatal(const agent_config *cfg, yun_err *err)
 {
     if (err->code == YUN_E_UNAUTHORIZED || err->code == YUN_E_FORBIDDEN)
         return yun_err_prefix(err,
-                              "yund at %s refused the agent token (give the content of yund's STATE/agent.token "
-                              "with --token, --token-file or YUN_AGENT_TOKEN): ",
+                              "yund at %s refused this host's credential (revoked, or another host's name or "
+                              "VMs: enrol again with `yun host add NAME` and --join TOKEN): ",
                               cfg->controller_url);
     return yun_err_prefix(err, "yund at %s refused the agent: ", cfg->controller_url);
+}
+
+int agent_enrol(const char *controller_url, const char *state_dir, const char *join_token, char *cred, size_t cn,
+                char *name, size_t nn, yun_err *err)
+{
+    AUTOFREE char *cred_path = xasprintf("%s/credential", state_dir);
+    AUTOFREE char *name_path = xasprintf("%s/name", state_dir);
+    if (join_token && *join_token) {
+        proto_join m = {0};
+        snprintf(m.token, sizeof m.token, "%s", join_token);
+        json_t *body = proto_join_encode(&m);
+        AUTOFREE char *url = url_join(controller_url, "/v1/agent/join");
+        json_t *ans = http_json("POST", url, NULL, body, AGENT_HTTP_TIMEOUT_MS, err);
+        json_decref(body);
+        if (!ans)
+            return yun_err_prefix(err, "enrolling with yund at %s: ", controller_url);
+        proto_joined j;
+        int rc = proto_joined_decode(ans, &j, err);
+        json_decref(ans);
+        if (rc < 0)
+            return yun_err_prefix(err, "yund's answer to join is not what docs/agent-protocol.md says: ");
+        if (fs_mkdir_p(state_dir, 0700, err) < 0 || fs_write_secret(cred_path, j.credential, err) < 0 ||
+            fs_write_secret(name_path, j.name, err) < 0)
+            return yun_err_prefix(err, "saving this host's credential: ");
+        log_info("enrolled as host %s; its credential is in %s", j.name, cred_path);
+    }
+    int rc = fs_read_secret(cred_path, cred, cn, err);
+    if (rc > 0)
+        rc = fs_read_secret(name_path, name, nn, err);
+    if (rc < 0)
+        return -1;
+    if (rc == 0)
+        return yun_err_set(err, YUN_E_INVALID,
+                           "this host has not enrolled (no credential in %s): on yund's side run `yun host add NAME`, "
+                           "then start the agent once with --join TOKEN",
+                           state_dir);
+    return 0;
 }
 
 /* One registration attempt. disk_dir is where the VMs' files live (or ".", before yund said where). */
@@ -373,7 +411,7 @@ int agent_run(const agent_config *cfg, yun_err *err)
         return yun_err_set(err, YUN_E_INVALID, "no controller URL: give --controller http://HOST:PORT");
     if (!cfg->token || !*cfg->token)
         return yun_err_set(err, YUN_E_INVALID,
-                           "no agent token: give --token, --token-file or YUN_AGENT_TOKEN (yund's STATE/agent.token)");
+                           "no credential: enrol the host (`yun host add NAME`, then yun-agent --join TOKEN)");
     /* refused before anything starts: a wildcard would put every guest's screen on every network */
     if (cfg->mgmt_addr && *cfg->mgmt_addr && hv_vnc_listen_check(cfg->mgmt_addr, "--mgmt-addr", err) < 0)
         return -1;

@@ -27,13 +27,16 @@ typedef struct api_config {
     const char *store_path; /* each server thread opens its own store on it */
     const char *state_dir;  /* absolute; images/ and vms/ below it */
     ctl_ctx *ctl;
-    const char *agent_token_hash;   /* hex SHA-256 of the agent token: opens the agent endpoints only */
     api_disk_import_fn disk_import; /* NULL: image import answers 503 */
     api_backup_files backup_files;
     const char *starter_script;     /* scripts/build-starter.sh; NULL: looked up (api_find_starter_script) */
     unsigned max_connections;       /* 0: CONN_GUARD_MAX_TOTAL (src/api/conn_guard.h) */
     const char *www_dir;            /* portal: www/ to serve at / (src/api/www.h); NULL: / answers 404 */
     const char *metrics_path;       /* monitoring: the metrics store; NULL: STATE/metrics.db */
+    /* HTTPS (tls.h): the certificate chain and key, PEM; both NULL: plain HTTP (unit tests only: yund always
+     * serves HTTPS) */
+    const char *tls_cert_pem;
+    const char *tls_key_pem;
 } api_config;
 
 /* Starts serving in background threads. Strings are copied. */
@@ -51,9 +54,13 @@ void api_token_new(char *out, size_t n);
 void api_token_hash(const char *token, char hex[65]);
 
 /* First-start bootstrap in state_dir: creates the admin user and writes its token to admin.token (0600) when
- * the store has no admin or the file is gone (then the admin gets a new token); creates agent.token (0600)
- * when missing. Fills agent_hash with the agent token's hash. */
-int api_bootstrap(ctl_ctx *ctl, yun_store *s, const char *state_dir, char agent_hash[65], yun_err *err);
+ * the store has no admin or the file is gone (then the admin gets a new token). An agent.token left by an
+ * older yund (one token for every agent) is deleted: hosts enrol one by one now (docs/agent-protocol.md). */
+int api_bootstrap(ctl_ctx *ctl, yun_store *s, const char *state_dir, yun_err *err);
+
+/* A new credential for host name, into out (>= 64 bytes), without a join token: for yund's own all-in-one
+ * agent, which runs in yund's process. Any earlier credential of that name stops working. */
+int api_host_local_credential(ctl_ctx *ctl, yun_store *s, const char *name, char *out, size_t n, yun_err *err);
 
 /* Looks for scripts/build-starter.sh relative to the executable (exe_path: /proc/self/exe's target), then in
  * the source tree this was built from. Returns a malloc'd path or NULL. */

@@ -21,6 +21,7 @@
 #define API_MAX_PARAMS 3
 #define API_JSON_MAX (1u << 20)      /* JSON request bodies */
 #define API_UPLOAD_MAX (64ull << 30) /* image uploads */
+#define API_HEADER_MAX (32u << 10)   /* a connection's memory for the request line and headers: more is 431 */
 
 typedef enum { AUTH_NONE, AUTH_USER, AUTH_ADMIN, AUTH_AGENT } api_auth;
 
@@ -79,7 +80,6 @@ typedef struct api_shared {
     char *image_dir;
     char *vm_dir;
     char *store_path;
-    char agent_hash[65];
     ctl_ctx *ctl;
     api_disk_import_fn disk_import;
     api_backup_files backup_files;
@@ -101,6 +101,7 @@ struct api_req {
     const char *path;
     char params[API_MAX_PARAMS][256];
     bool is_agent;
+    char agent_host[YUN_NAME_MAX + 192]; /* is_agent: the only host it may speak for (api_agent_host) */
     yun_user user;    /* the caller, unless is_agent */
     const char *body; /* JSON requests: NUL-terminated */
     size_t body_len;
@@ -117,6 +118,25 @@ json_t *api_body_json(api_req *rq, const jfield *fields, yun_err *err);
 /* A size field: "128M" or 128 (MiB), > 0 (jfield_check has checked its range). Absent leaves *mib unchanged
  * and returns 0. */
 int api_json_size(const json_t *obj, const char *key, uint64_t *mib, yun_err *err);
+/* The request bodies' parsers: each handler reads its JSON body through one of these (and tests/fuzz feeds
+ * them arbitrary bytes), then does what needs the store. Each fails with INVALID naming the field.
+ * VM create (POST /v1/vms): the fields into vm (zeroed by the caller; want from "start", disk_mib 0 when not
+ * given), *image pointing into the returned body (a new reference: json_decref it when done with image). */
+json_t *api_vm_create_parse(const char *body, size_t n, bool allow_hosts, yun_vm *vm, const char **image,
+                            yun_err *err);
+/* VM patch (PATCH /v1/vms/{}): the body checked (a new reference), then applied onto nv, a copy of the VM. */
+json_t *api_vm_patch_parse(const char *body, size_t n, yun_err *err);
+int api_vm_patch_apply(json_t *j, bool allow_hosts, yun_vm *nv, yun_err *err);
+/* User create (POST /v1/users): name, admin and quota into u (zeroed by the caller). */
+int api_user_create_parse(const char *body, size_t n, yun_user *u, yun_err *err);
+/* User patch (PATCH /v1/users/{}): the body (a new reference); *admin and *quota set when given. */
+json_t *api_user_patch_parse(const char *body, size_t n, int *admin, json_t **quota, yun_err *err);
+/* Applies the quota fields given in q (an object the body's table checked) to u->quota. A size of 0 (or "0")
+ * means unlimited. NULL q changes nothing. */
+int api_quota_apply(json_t *q, yun_user *u, yun_err *err);
+/* Setting put (PUT /v1/settings/{}): *value points into the returned body (a new reference); the value itself
+ * is the setting's to check (ctl_setting_check). */
+json_t *api_setting_put_parse(const char *body, size_t n, const char **value, yun_err *err);
 /* Strict unpack after jfield_check, so an error that slips past the check still says something. */
 int api_unpack(json_t *obj, yun_err *err, const char *fmt, ...);
 
@@ -215,6 +235,15 @@ int h_dispatch_log(api_req *, api_resp *, yun_err *);
 int h_setting_get(api_req *, api_resp *, yun_err *);
 int h_setting_put(api_req *, api_resp *, yun_err *);
 int h_agent_register(api_req *, api_resp *, yun_err *);
+int h_agent_join(api_req *, api_resp *, yun_err *);
+int h_host_add(api_req *, api_resp *, yun_err *);
+int h_host_revoke(api_req *, api_resp *, yun_err *);
+/* The host of an agent call's path (/v1/agent/hosts/{id}/...) into h, when it is the calling agent's own;
+ * else FORBIDDEN (logged): one host's credential never speaks for another (h_agent.c). */
+int api_agent_host(api_req *rq, yun_host *h, yun_err *err);
+/* FORBIDDEN, logged, unless the calling agent may speak of VM uuid (ctl_agent_owns); a VM yund does not know
+ * is fine (an orphan domain's figures). */
+int api_agent_vm(api_req *rq, const yun_host *h, const char *uuid, yun_err *err);
 int h_agent_report(api_req *, api_resp *, yun_err *);
 /* monitoring (h_metrics.c) */
 int h_agent_metrics(api_req *, api_resp *, yun_err *);

@@ -9,6 +9,8 @@
 
 #include "api/api_int.h"
 #include "api/session.h"
+#include "util/clock.h"
+#include "util/fs.h"
 #include "util/log.h"
 #include "util/mem.h"
 
@@ -27,47 +29,6 @@ void api_token_hash(const char *token, char hex[65])
     unsigned char h[crypto_hash_sha256_BYTES];
     crypto_hash_sha256(h, (const unsigned char *)token, strlen(token));
     sodium_bin2hex(hex, 65, h, sizeof h);
-}
-
-/* Writes data to path with mode 0600, atomically (temp file + rename), so a crash leaves the old file or the
- * new one, never half of one. */
-static int write_secret(const char *path, const char *data, yun_err *err)
-{
-    AUTOFREE char *tmp = xasprintf("%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return yun_err_sys(err, YUN_E_IO, errno, "creating %s", tmp);
-    size_t n = strlen(data);
-    bool ok = write(fd, data, n) == (ssize_t)n && write(fd, "\n", 1) == 1 && fsync(fd) == 0;
-    int e = errno;
-    close(fd);
-    if (!ok) {
-        unlink(tmp);
-        return yun_err_sys(err, YUN_E_IO, e, "writing %s", tmp);
-    }
-    if (rename(tmp, path) < 0) {
-        e = errno;
-        unlink(tmp);
-        return yun_err_sys(err, YUN_E_IO, e, "renaming %s to %s", tmp, path);
-    }
-    return 0;
-}
-
-/* Reads the first line of a token file into out. Returns 1 when read, 0 when the file is absent. */
-static int read_secret(const char *path, char *out, size_t n, yun_err *err)
-{
-    FILE *f = fopen(path, "re");
-    if (!f) {
-        if (errno == ENOENT)
-            return 0;
-        return yun_err_sys(err, YUN_E_IO, errno, "reading %s", path);
-    }
-    bool ok = fgets(out, (int)n, f) != NULL;
-    fclose(f);
-    out[ok ? strcspn(out, "\r\n") : 0] = '\0';
-    if (!out[0])
-        return 0;
-    return 1;
 }
 
 static int bootstrap_admin(ctl_ctx *ctl, yun_store *s, const char *state_dir, yun_err *err)
@@ -112,34 +73,34 @@ static int bootstrap_admin(ctl_ctx *ctl, yun_store *s, const char *state_dir, yu
         char pw[24];
         api_token_new(pw, sizeof pw);
         AUTOFREE char *pw_path = xasprintf("%s/admin.password", state_dir);
-        if (session_password_set(ctl, s, u.id, pw, err) < 0 || write_secret(pw_path, pw, err) < 0)
+        if (session_password_set(ctl, s, u.id, pw, err) < 0 || fs_write_secret(pw_path, pw, err) < 0)
             return -1;
         sodium_memzero(pw, sizeof pw);
         log_info("the portal password of %s is in %s", u.name, pw_path);
     }
-    return write_secret(path, tok, err);
+    return fs_write_secret(path, tok, err);
 }
 
-int api_bootstrap(ctl_ctx *ctl, yun_store *s, const char *state_dir, char agent_hash[65], yun_err *err)
+int api_bootstrap(ctl_ctx *ctl, yun_store *s, const char *state_dir, yun_err *err)
 {
     if (sodium_init() < 0)
         return yun_err_set(err, YUN_E_INTERNAL, "libsodium failed to initialise");
     if (bootstrap_admin(ctl, s, state_dir, err) < 0)
         return -1;
     AUTOFREE char *path = xasprintf("%s/agent.token", state_dir);
-    char tok[128];
-    int r = read_secret(path, tok, sizeof tok, err);
-    if (r < 0)
-        return -1;
-    if (r == 0) {
-        api_token_new(tok, sizeof tok);
-        if (write_secret(path, tok, err) < 0)
-            return -1;
-        log_info("wrote a new agent token to %s", path);
-    }
-    api_token_hash(tok, agent_hash);
-    sodium_memzero(tok, sizeof tok);
+    if (unlink(path) == 0)
+        log_warn("deleted %s: the shared agent token no longer opens anything; enrol each host with `yun host "
+                 "add NAME` and `yun-agent --join TOKEN` (docs/operations.md)",
+                 path);
     return 0;
+}
+
+int api_host_local_credential(ctl_ctx *ctl, yun_store *s, const char *name, char *out, size_t n, yun_err *err)
+{
+    char hash[65];
+    api_token_new(out, n);
+    api_token_hash(out, hash);
+    return ctl_host_key_local(ctl, s, name, hash, yun_now_ms(), err);
 }
 
 char *api_find_starter_script(const char *exe_path)

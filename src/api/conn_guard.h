@@ -62,7 +62,7 @@ void conn_guard_upgraded(conn_guard *g, conn_guard_rec *r);
 /* The answer went out: the connection waits for its next request (the header deadline runs again). */
 void conn_guard_idle(conn_guard *g, conn_guard_rec *r, int64_t now_ms);
 
-/* sa presented the agent token: trusted for trust_ms from now. */
+/* sa presented a host's credential: trusted for trust_ms from now. */
 void conn_guard_trust(conn_guard *g, const struct sockaddr *sa, int64_t now_ms);
 
 /* Calls cut(fd, ud) for every connection past its deadline, under the guard's lock (so the socket is still

@@ -3,6 +3,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <strings.h>
 
 #include "api/console.h"
@@ -20,6 +21,7 @@ struct console_ctx {
     ticket tickets[CONSOLE_TICKETS_MAX];
     size_t n;
     atomic_bool stopping;
+    atomic_int relays; /* relay threads running (console_relay_hold/release) */
 };
 
 console_ctx *console_new(void)
@@ -29,6 +31,7 @@ console_ctx *console_new(void)
     console_ctx *c = xcalloc(1, sizeof *c);
     pthread_mutex_init(&c->lock, NULL);
     atomic_init(&c->stopping, false);
+    atomic_init(&c->relays, 0);
     return c;
 }
 
@@ -36,6 +39,11 @@ void console_free(console_ctx *c)
 {
     if (!c)
         return;
+    /* relays see stopping within a second (they poll each second); wait for them, 10 s at most */
+    for (int i = 0; i < 1000 && atomic_load(&c->relays) > 0; i++)
+        usleep(10000);
+    if (atomic_load(&c->relays) > 0)
+        return; /* a relay stuck in a send: leaking the context beats freeing it under it */
     pthread_mutex_destroy(&c->lock);
     sodium_memzero(c->tickets, sizeof c->tickets);
     free(c);
@@ -45,6 +53,16 @@ void console_stop(console_ctx *c)
 {
     if (c)
         atomic_store(&c->stopping, true);
+}
+
+void console_relay_hold(console_ctx *c)
+{
+    atomic_fetch_add(&c->relays, 1);
+}
+
+void console_relay_release(console_ctx *c)
+{
+    atomic_fetch_sub(&c->relays, 1);
 }
 
 bool console_stopping(console_ctx *c)

@@ -35,6 +35,9 @@ void console_free(console_ctx *c); /* NULL is fine */
 /* Tells every relay to end within a second (api_stop, before the daemon stops). */
 void console_stop(console_ctx *c);
 bool console_stopping(console_ctx *c);
+/* A relay thread holds the context while it runs; console_free waits for every hold to be released. */
+void console_relay_hold(console_ctx *c);
+void console_relay_release(console_ctx *c);
 
 /* Issues a ticket for user_id on the VM vm_uuid, valid until now_ms + CONSOLE_TICKET_TTL_MS, into out.
  * Expired tickets are swept first; YUN_E_UNAVAILABLE when CONSOLE_TICKETS_MAX live tickets are waiting, or

@@ -1,3 +1,5 @@
+#include <sodium.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +11,77 @@
 #include "util/log.h"
 #include "util/mem.h"
 
+/* ---- who an agent may speak for: its own host, its own VMs (the one place; ctl_agent_owns for VMs) ---- */
+
+/* FORBIDDEN, logged with what was tried. */
+static int impersonation(api_req *rq, yun_err *err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int impersonation(api_req *rq, yun_err *err, const char *fmt, ...)
+{
+    char what[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    yun_err_set(err, YUN_E_FORBIDDEN, "host %s's credential speaks for host %s only: %s", rq->agent_host,
+                rq->agent_host, what);
+    log_warn("refused %s %s: %s", rq->method, rq->path, err->msg);
+    return -1;
+}
+
+int api_agent_host(api_req *rq, yun_host *h, yun_err *err)
+{
+    const char *ref = rq->params[0];
+    if (!api_is_digits(ref))
+        return yun_err_set(err, YUN_E_NOT_FOUND, "host %.64s not found: register first", ref);
+    yun_err e = YUN_ERR_INIT;
+    if (store_host_get(rq->store, strtoll(ref, NULL, 10), h, &e) < 0) {
+        if (!yun_err_not_found(&e)) {
+            *err = e;
+            return -1;
+        }
+        return yun_err_set(err, YUN_E_NOT_FOUND, "host %.64s is not registered: register again", ref);
+    }
+    if (strcmp(h->name, rq->agent_host) != 0)
+        return impersonation(rq, err, "host id %lld is host %s's", (long long)h->id, h->name);
+    return 0;
+}
+
+int api_agent_vm(api_req *rq, const yun_host *h, const char *uuid, yun_err *err)
+{
+    yun_vm vm;
+    yun_err e = YUN_ERR_INIT;
+    if (store_vm_get_by_uuid(rq->store, uuid, &vm, &e) < 0) {
+        if (yun_err_not_found(&e))
+            return 0;
+        *err = e;
+        return -1;
+    }
+    if (!ctl_agent_owns(rq->ctl, h->id, &vm, yun_now_ms()))
+        return impersonation(rq, err, "VM %s is not on host %s nor migrating to or from it", uuid, h->name);
+    return 0;
+}
+
+/* POST /v1/agent/join: the one-time join token buys the host's own credential (docs/agent-protocol.md). */
+int h_agent_join(api_req *rq, api_resp *rs, yun_err *err)
+{
+    proto_join m;
+    if (proto_join_parse(rq->body, rq->body_len, &m, err) < 0)
+        return -1;
+    char join_hash[65], cred_hash[65];
+    api_token_hash(m.token, join_hash);
+    sodium_memzero(m.token, sizeof m.token);
+    proto_joined ans = {0};
+    api_token_new(ans.credential, sizeof ans.credential);
+    api_token_hash(ans.credential, cred_hash);
+    yun_host_key k;
+    if (ctl_host_key_join(rq->ctl, rq->store, join_hash, cred_hash, yun_now_ms(), &k, err) < 0)
+        return -1;
+    snprintf(ans.name, sizeof ans.name, "%s", k.name);
+    api_json_resp(rs, 200, proto_joined_encode(&ans));
+    sodium_memzero(ans.credential, sizeof ans.credential);
+    return 0;
+}
+
 int h_agent_register(api_req *rq, api_resp *rs, yun_err *err)
 {
     proto_register m;
@@ -16,6 +89,8 @@ int h_agent_register(api_req *rq, api_resp *rs, yun_err *err)
         return -1;
     if (!*m.name) /* the numbers' ranges and the strings' lengths are the protocol's (proto.c) */
         return yun_err_set(err, YUN_E_INVALID, "register: name must be non-empty (the host's name)");
+    if (strcmp(m.name, rq->agent_host) != 0)
+        return impersonation(rq, err, "it may not register as host %.253s", m.name);
     if (*m.mgmt_addr && hv_vnc_listen_check(m.mgmt_addr, "mgmt_addr", err) < 0)
         return -1;
     yun_host h = {.cores = (int)m.cores,
@@ -66,9 +141,10 @@ static void desired_of(api_req *rq, const ctl_desired *d, proto_desired *out)
 
 int h_agent_report(api_req *rq, api_resp *rs, yun_err *err)
 {
-    if (!api_is_digits(rq->params[0]))
-        return yun_err_set(err, YUN_E_NOT_FOUND, "host %.64s not found: register first", rq->params[0]);
-    int64_t host_id = strtoll(rq->params[0], NULL, 10);
+    yun_host self;
+    if (api_agent_host(rq, &self, err) < 0)
+        return -1;
+    int64_t host_id = self.id;
     ctl_report r;
     if (proto_report_parse(rq->body, rq->body_len, &r, err) < 0)
         return -1;

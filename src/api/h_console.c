@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -155,6 +156,11 @@ typedef struct relay {
     char *pending; /* from QEMU, for the browser, read during the handshake */
     size_t n_pending;
     char vm[YUN_NAME_MAX];
+    /* the upgraded connection (relay_run) */
+    char *extra_in; /* from the browser, for QEMU, read by libmicrohttpd with the upgrade request */
+    size_t extra_in_size;
+    MHD_socket sock;
+    struct MHD_UpgradeResponseHandle *urh;
 } relay;
 
 static void relay_free(relay *r)
@@ -162,16 +168,20 @@ static void relay_free(relay *r)
     if (r->qemu_fd >= 0)
         close(r->qemu_fd);
     free(r->pending);
+    free(r->extra_in);
     free(r);
 }
 
-/* The upgraded connection: copies bytes both ways until either side closes or yund stops. Runs in the
- * connection's own thread (thread-per-connection), so blocking here holds nothing else up. */
-static void relay_run(void *cls, struct MHD_Connection *conn, void *req_cls, const char *extra_in,
-                      size_t extra_in_size, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh)
+/* The upgraded connection: copies bytes both ways until either side closes or yund stops, in a thread of its
+ * own: over HTTPS, sock is one end of a socket pair whose other end the connection's thread must go on
+ * pumping through TLS once relay_run has returned. */
+static void *relay_main(void *cls)
 {
-    (void)conn, (void)req_cls;
     relay *r = cls;
+    MHD_socket sock = r->sock;
+    struct MHD_UpgradeResponseHandle *urh = r->urh;
+    const char *extra_in = r->extra_in;
+    size_t extra_in_size = r->extra_in_size;
     uint64_t up = 0, down = 0;
     fcntl(sock, F_SETFL, fcntl(sock, F_GETFL) & ~O_NONBLOCK);
     /* a side that stops reading (a frozen tab, a hung QEMU) ends the relay instead of holding it forever */
@@ -202,8 +212,34 @@ static void relay_run(void *cls, struct MHD_Connection *conn, void *req_cls, con
     }
     log_info("console of %s closed (%llu bytes in, %llu out)", r->vm, (unsigned long long)up,
              (unsigned long long)down);
+    console_ctx *console = r->console;
     relay_free(r);
     MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+    console_relay_release(console);
+    return NULL;
+}
+
+static void relay_run(void *cls, struct MHD_Connection *conn, void *req_cls, const char *extra_in,
+                      size_t extra_in_size, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh)
+{
+    (void)conn, (void)req_cls;
+    relay *r = cls;
+    r->extra_in = extra_in_size ? memcpy(xmalloc(extra_in_size), extra_in, extra_in_size) : NULL;
+    r->extra_in_size = extra_in_size;
+    r->sock = sock;
+    r->urh = urh;
+    pthread_t t;
+    pthread_attr_t a;
+    pthread_attr_init(&a);
+    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+    console_relay_hold(r->console);
+    if (pthread_create(&t, &a, relay_main, r) != 0) {
+        console_relay_release(r->console);
+        log_error("console of %s: cannot start its relay thread", r->vm);
+        relay_free(r);
+        MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+    }
+    pthread_attr_destroy(&a);
 }
 
 static const char *header(api_req *rq, const char *name)

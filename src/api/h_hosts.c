@@ -1,3 +1,4 @@
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -176,6 +177,42 @@ int h_host_enable(api_req *rq, api_resp *rs, yun_err *err)
 int h_host_disable(api_req *rq, api_resp *rs, yun_err *err)
 {
     return host_set(rq, rs, false, err);
+}
+
+/* POST /v1/hosts (admin) {"name": NAME}: a one-time join token for host NAME, shown once (docs/api.md). */
+static const jfield host_add_fields[] = {
+    {"name", F_STRING, true}, {NULL, 0, false},
+};
+
+int h_host_add(api_req *rq, api_resp *rs, yun_err *err)
+{
+    json_t *body = api_body_json(rq, host_add_fields, err);
+    if (!body)
+        return -1;
+    char name[YUN_NAME_MAX + 192];
+    snprintf(name, sizeof name, "%s", json_string_value(json_object_get(body, "name")));
+    json_decref(body);
+    char tok[80], hash[65];
+    api_token_new(tok, sizeof tok);
+    api_token_hash(tok, hash);
+    yun_host_key k;
+    if (ctl_host_key_add(rq->ctl, rq->store, name, hash, yun_now_ms(), &k, err) < 0)
+        return -1;
+    log_info("host %s: join token made by %s", name, rq->user.name);
+    api_json_resp(rs, 201, json_pack("{s:s, s:s, s:I}", "name", k.name, "join_token", tok, "expires_ms",
+                                     (json_int_t)k.join_expires_ms));
+    sodium_memzero(tok, sizeof tok);
+    return 0;
+}
+
+/* POST /v1/hosts/{name}/revoke (admin): its agent's credential and join token stop working. */
+int h_host_revoke(api_req *rq, api_resp *rs, yun_err *err)
+{
+    if (ctl_host_key_revoke(rq->ctl, rq->store, rq->params[0], err) < 0)
+        return -1;
+    log_info("host %s: credential revoked by %s", rq->params[0], rq->user.name);
+    api_json_resp(rs, 200, json_pack("{s:s, s:b}", "name", rq->params[0], "revoked", 1));
+    return 0;
 }
 
 /* POST /v1/hosts/{host}/drain (admin): the host takes no new VMs, and yund migrates its VMs to other hosts,

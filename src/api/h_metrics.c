@@ -85,9 +85,7 @@ int h_agent_metrics(api_req *rq, api_resp *rs, yun_err *err)
     if (need_store(rq, err) < 0)
         return -1;
     yun_host h;
-    if (!api_is_digits(rq->params[0]))
-        return yun_err_set(err, YUN_E_NOT_FOUND, "no host with id %s: register first", rq->params[0]);
-    if (store_host_get(rq->store, strtoll(rq->params[0], NULL, 10), &h, err) < 0)
+    if (api_agent_host(rq, &h, err) < 0)
         return -1;
     json_error_t je;
     json_t *body = json_loadb(rq->body, rq->body_len, 0, &je);
@@ -105,6 +103,8 @@ int h_agent_metrics(api_req *rq, api_resp *rs, yun_err *err)
             if (!own)
                 rc = yun_err_set(err, YUN_E_INVALID, "samples[%zu]: %s \"%.200s\" is not host %s's to send", i,
                                  metrics_kind_name(s[i].kind), s[i].id, h.name);
+            else if (s[i].kind == METRICS_VM)
+                rc = api_agent_vm(rq, &h, s[i].id, err);
         }
     }
     int interval = api_metrics_interval(rq);

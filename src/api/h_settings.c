@@ -66,16 +66,26 @@ int h_setting_get(api_req *rq, api_resp *rs, yun_err *err)
 
 static const jfield put_fields[] = {{"value", F_STRING, true}, {NULL, 0, false}};
 
+json_t *api_setting_put_parse(const char *body, size_t n, const char **value, yun_err *err)
+{
+    json_t *j = jfield_parse(body, n, put_fields, err);
+    if (j && api_unpack(j, err, "{s:s}", "value", value) < 0) {
+        json_decref(j);
+        return NULL;
+    }
+    return j;
+}
+
 int h_setting_put(api_req *rq, api_resp *rs, yun_err *err)
 {
     const ctl_setting_def *d = ctl_setting_find(rq->params[0], err);
     if (!d)
         return -1;
-    json_t *j = api_body_json(rq, put_fields, err);
+    const char *v = NULL;
+    json_t *j = api_setting_put_parse(rq->body, rq->body_len, &v, err);
     if (!j)
         return -1;
-    const char *v = NULL;
-    if (api_unpack(j, err, "{s:s}", "value", &v) < 0 || ctl_setting_set(rq->ctl, rq->store, d->key, v, err) < 0) {
+    if (ctl_setting_set(rq->ctl, rq->store, d->key, v, err) < 0) {
         json_decref(j);
         return -1;
     }

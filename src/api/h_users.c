@@ -69,9 +69,7 @@ static const jfield quota_fields[] = {
     {NULL, 0, false},
 };
 
-/* Applies the quota fields given in q (checked with the body: quota_fields) to u->quota. A size of 0 (or "0")
- * means unlimited. */
-static int quota_apply(json_t *q, yun_user *u, yun_err *err)
+int api_quota_apply(json_t *q, yun_user *u, yun_err *err)
 {
     if (!q)
         return 0;
@@ -121,23 +119,30 @@ static const jfield create_fields[] = {{"name", F_STRING, true},
                                           {"quota", F_OBJECT, false, 0, 0, quota_fields},
                                           {NULL, 0, false}};
 
-int h_user_create(api_req *rq, api_resp *rs, yun_err *err)
+int api_user_create_parse(const char *body, size_t n, yun_user *u, yun_err *err)
 {
-    json_t *j = api_body_json(rq, create_fields, err);
+    json_t *j = jfield_parse(body, n, create_fields, err);
     if (!j)
         return -1;
     const char *name = NULL;
     int admin = 0;
     json_t *q = NULL;
-    yun_user u = {0};
     if (api_unpack(j, err, "{s:s, s?b, s?o}", "name", &name, "admin", &admin, "quota", &q) < 0 ||
-        model_name_validate(name, "user name", err) < 0 || quota_apply(q, &u, err) < 0) {
+        model_name_validate(name, "user name", err) < 0 || api_quota_apply(q, u, err) < 0) {
         json_decref(j);
         return -1;
     }
-    snprintf(u.name, sizeof u.name, "%s", name);
-    u.is_admin = admin;
+    snprintf(u->name, sizeof u->name, "%s", name);
+    u->is_admin = admin;
     json_decref(j);
+    return 0;
+}
+
+int h_user_create(api_req *rq, api_resp *rs, yun_err *err)
+{
+    yun_user u = {0};
+    if (api_user_create_parse(rq->body, rq->body_len, &u, err) < 0)
+        return -1;
     char tok[80];
     api_token_new(tok, sizeof tok);
     api_token_hash(tok, u.token_hash);
@@ -155,16 +160,25 @@ int h_user_create(api_req *rq, api_resp *rs, yun_err *err)
 static const jfield patch_fields[] = {
     {"admin", F_BOOL, false}, {"quota", F_OBJECT, false, 0, 0, quota_fields}, {NULL, 0, false}};
 
+json_t *api_user_patch_parse(const char *body, size_t n, int *admin, json_t **quota, yun_err *err)
+{
+    json_t *j = jfield_parse(body, n, patch_fields, err);
+    if (j && api_unpack(j, err, "{s?b, s?o}", "admin", admin, "quota", quota) < 0) {
+        json_decref(j);
+        return NULL;
+    }
+    return j;
+}
+
 int h_user_patch(api_req *rq, api_resp *rs, yun_err *err)
 {
-    json_t *j = api_body_json(rq, patch_fields, err);
+    int admin = -1;
+    json_t *q = NULL;
+    json_t *j = api_user_patch_parse(rq->body, rq->body_len, &admin, &q, err);
     if (!j)
         return -1;
     yun_user u;
-    int admin = -1;
-    json_t *q = NULL;
-    if (api_unpack(j, err, "{s?b, s?o}", "admin", &admin, "quota", &q) < 0 ||
-        api_user_resolve(rq, rq->params[0], &u, err) < 0 || quota_apply(q, &u, err) < 0) {
+    if (api_user_resolve(rq, rq->params[0], &u, err) < 0 || api_quota_apply(q, &u, err) < 0) {
         json_decref(j);
         return -1;
     }

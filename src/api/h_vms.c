@@ -345,42 +345,56 @@ static void get_int(json_t *o, const char *key, int *out)
         *out = (int)json_integer_value(v);
 }
 
-int h_vm_create(api_req *rq, api_resp *rs, yun_err *err)
+json_t *api_vm_create_parse(const char *body, size_t n, bool allow_hosts, yun_vm *vm, const char **image,
+                            yun_err *err)
 {
-    json_t *j = api_body_json(rq, create_fields, err);
+    json_t *j = jfield_parse(body, n, create_fields, err);
     if (!j)
-        return -1;
-    const char *name = NULL, *image = NULL;
+        return NULL;
+    const char *name = NULL;
     json_t *mem = NULL, *maxmem = NULL, *disk = NULL;
     json_int_t cpus = 1, shares = 0, cap = 0, minmhz = 0, maxmhz = 0, utility = 0, ha = 0;
     int start = 1;
     const char *probe = NULL; /* monitoring: read by api_probe_take */
     int r = api_unpack(j, err, "{s:s, s:s, s?I, s:o, s?o, s?o, s?I, s?I, s?I, s?I, s?I, s?I, s?b, s?s}", "name",
-                       &name, "image", &image, "cpus", &cpus, "memory", &mem, "max_memory", &maxmem, "disk", &disk,
+                       &name, "image", image, "cpus", &cpus, "memory", &mem, "max_memory", &maxmem, "disk", &disk,
                        "cpu_shares", &shares, "cpu_cap", &cap, "min_mhz", &minmhz, "max_mhz", &maxmhz, "utility",
                        &utility, "ha_priority", &ha, "start", &start, "probe", &probe);
     (void)probe;
+    if (r < 0 || model_name_validate(name, "VM name", err) < 0)
+        goto fail;
+    snprintf(vm->name, sizeof vm->name, "%s", name);
+    get_int(j, "cpus", &vm->cpus);
+    get_int(j, "cpu_shares", &vm->cpu_shares);
+    get_int(j, "cpu_cap", &vm->cpu_cap);
+    get_int(j, "min_mhz", &vm->min_mhz);
+    get_int(j, "max_mhz", &vm->max_mhz);
+    get_int(j, "utility", &vm->utility);
+    get_int(j, "ha_priority", &vm->ha_priority);
+    if (!json_object_get(j, "cpus"))
+        vm->cpus = 1;
+    if (api_probe_take(j, vm, allow_hosts, err) < 0) /* monitoring */
+        goto fail;
+    if (api_json_size(j, "memory", &vm->mem_mib, err) < 0 || api_json_size(j, "max_memory", &vm->max_mem_mib, err) < 0 ||
+        api_json_size(j, "disk", &vm->disk_mib, err) < 0)
+        goto fail;
+    vm->want = start ? YUN_WANT_RUNNING : YUN_WANT_STOPPED;
+    return j;
+fail:
+    json_decref(j);
+    return NULL;
+}
+
+int h_vm_create(api_req *rq, api_resp *rs, yun_err *err)
+{
     yun_vm vm = {0};
+    const char *image = NULL;
+    json_t *j = api_vm_create_parse(rq->body, rq->body_len, api_probe_allow_hosts(rq->store), &vm, &image, err);
+    if (!j)
+        return -1;
     yun_user owner;
     bool all;
     yun_image img;
-    if (r < 0 || model_name_validate(name, "VM name", err) < 0)
-        goto fail;
-    snprintf(vm.name, sizeof vm.name, "%s", name);
-    get_int(j, "cpus", &vm.cpus);
-    get_int(j, "cpu_shares", &vm.cpu_shares);
-    get_int(j, "cpu_cap", &vm.cpu_cap);
-    get_int(j, "min_mhz", &vm.min_mhz);
-    get_int(j, "max_mhz", &vm.max_mhz);
-    get_int(j, "utility", &vm.utility);
-    get_int(j, "ha_priority", &vm.ha_priority);
-    if (!json_object_get(j, "cpus"))
-        vm.cpus = 1;
-    if (api_probe_take(j, &vm, api_probe_allow_hosts(rq->store), err) < 0) /* monitoring */
-        goto fail;
-    if (api_json_size(j, "memory", &vm.mem_mib, err) < 0 || api_json_size(j, "max_memory", &vm.max_mem_mib, err) < 0 ||
-        api_json_size(j, "disk", &vm.disk_mib, err) < 0)
-        goto fail;
     if (api_owner_for(rq, &owner, &all, err) < 0)
         goto fail;
     {
@@ -403,7 +417,7 @@ int h_vm_create(api_req *rq, api_resp *rs, yun_err *err)
         }
     }
     vm.image_id = img.id;
-    if (!json_object_get(j, "disk"))
+    if (!vm.disk_mib) /* not given (a given disk is at least YUN_VM_MIN_DISK_MIB) */
         vm.disk_mib = img.size_mib > YUN_VM_MIN_DISK_MIB ? img.size_mib : YUN_VM_MIN_DISK_MIB;
     if (vm.disk_mib < img.size_mib) {
         yun_err_set(err, YUN_E_INVALID, "disk %lluM is smaller than image %s (%lluM): give at least %lluM",
@@ -411,7 +425,6 @@ int h_vm_create(api_req *rq, api_resp *rs, yun_err *err)
                     (unsigned long long)img.size_mib);
         goto fail;
     }
-    vm.want = start ? YUN_WANT_RUNNING : YUN_WANT_STOPPED;
     if (model_vm_validate(&vm, err) < 0)
         goto fail;
     json_decref(j);
@@ -449,34 +462,50 @@ static const jfield patch_fields[] = {
     {NULL, 0, false},
 };
 
-int h_vm_patch(api_req *rq, api_resp *rs, yun_err *err)
+json_t *api_vm_patch_parse(const char *body, size_t n, yun_err *err)
 {
-    json_t *j = api_body_json(rq, patch_fields, err);
+    json_t *j = jfield_parse(body, n, patch_fields, err);
     if (!j)
-        return -1;
-    yun_vm vm;
+        return NULL;
     json_t *mem = NULL;
     json_int_t dummy;
     const char *probe = NULL; /* read by api_probe_take */
-    int r = api_unpack(j, err, "{s?I, s?I, s?o, s?I, s?I, s?I, s?I, s?s}", "cpu_shares", &dummy, "cpu_cap", &dummy,
-                       "memory", &mem, "min_mhz", &dummy, "max_mhz", &dummy, "utility", &dummy, "ha_priority",
-                       &dummy, "probe", &probe);
-    (void)probe;
-    if (r < 0 || api_vm_resolve(rq, rq->params[0], &vm, err) < 0)
+    if (api_unpack(j, err, "{s?I, s?I, s?o, s?I, s?I, s?I, s?I, s?s}", "cpu_shares", &dummy, "cpu_cap", &dummy,
+                   "memory", &mem, "min_mhz", &dummy, "max_mhz", &dummy, "utility", &dummy, "ha_priority", &dummy,
+                   "probe", &probe) < 0) {
+        json_decref(j);
+        return NULL;
+    }
+    return j;
+}
+
+int api_vm_patch_apply(json_t *j, bool allow_hosts, yun_vm *nv, yun_err *err)
+{
+    get_int(j, "cpu_shares", &nv->cpu_shares);
+    get_int(j, "cpu_cap", &nv->cpu_cap);
+    get_int(j, "min_mhz", &nv->min_mhz);
+    get_int(j, "max_mhz", &nv->max_mhz);
+    get_int(j, "utility", &nv->utility);
+    get_int(j, "ha_priority", &nv->ha_priority);
+    if (api_json_size(j, "memory", &nv->mem_mib, err) < 0 || api_probe_take(j, nv, allow_hosts, err) < 0) /* monitoring */
+        return -1;
+    return 0;
+}
+
+int h_vm_patch(api_req *rq, api_resp *rs, yun_err *err)
+{
+    json_t *j = api_vm_patch_parse(rq->body, rq->body_len, err);
+    if (!j)
+        return -1;
+    yun_vm vm;
+    if (api_vm_resolve(rq, rq->params[0], &vm, err) < 0)
         goto fail;
     if (vm.want == YUN_WANT_DELETED) { /* said before any complaint about the fields; ctl_vm_update checks again */
         yun_err_set(err, YUN_E_CONFLICT, "VM %s is being deleted", vm.name);
         goto fail;
     }
     yun_vm nv = vm;
-    get_int(j, "cpu_shares", &nv.cpu_shares);
-    get_int(j, "cpu_cap", &nv.cpu_cap);
-    get_int(j, "min_mhz", &nv.min_mhz);
-    get_int(j, "max_mhz", &nv.max_mhz);
-    get_int(j, "utility", &nv.utility);
-    get_int(j, "ha_priority", &nv.ha_priority);
-    if (api_json_size(j, "memory", &nv.mem_mib, err) < 0 ||
-        api_probe_take(j, &nv, api_probe_allow_hosts(rq->store), err) < 0) /* monitoring */
+    if (api_vm_patch_apply(j, api_probe_allow_hosts(rq->store), &nv, err) < 0)
         goto fail;
     json_decref(j);
     if (ctl_vm_update(rq->ctl, rq->store, &nv, err) < 0)

@@ -13,6 +13,8 @@ static const api_route routes[] = {
     {"GET", "/v1/resources", h_resources, AUTH_USER, false},
     {"GET", "/v1/whoami", h_whoami, AUTH_USER, false},
     {"GET", "/v1/hosts", h_hosts_list, AUTH_USER, false},
+    {"POST", "/v1/hosts", h_host_add, AUTH_ADMIN, false},
+    {"POST", "/v1/hosts/{}/revoke", h_host_revoke, AUTH_ADMIN, false},
     {"GET", "/v1/hosts/{}", h_host_show, AUTH_USER, false},
     {"POST", "/v1/hosts/{}/enable", h_host_enable, AUTH_ADMIN, false},
     {"POST", "/v1/hosts/{}/disable", h_host_disable, AUTH_ADMIN, false},
@@ -65,6 +67,7 @@ static const api_route routes[] = {
     {"PUT", "/v1/settings/{}", h_setting_put, AUTH_ADMIN, false},
     {"GET", "/v1/dispatch", h_dispatch_status, AUTH_ADMIN, false},
     {"GET", "/v1/dispatch/log", h_dispatch_log, AUTH_ADMIN, false},
+    {"POST", "/v1/agent/join", h_agent_join, AUTH_NONE, false}, /* the one-time join token is the auth */
     {"POST", "/v1/agent/register", h_agent_register, AUTH_AGENT, false},
     {"POST", "/v1/agent/hosts/{}/report", h_agent_report, AUTH_AGENT, false},
     /* monitoring (h_metrics.c) */

@@ -42,6 +42,7 @@ typedef struct conn_state {
     char *upload_path;
     uint64_t upload_len;
     bool is_agent;
+    char agent_host[YUN_NAME_MAX + 192]; /* is_agent: the host whose credential it presented */
     yun_user user;
     yun_store *store; /* from sh.stores while the request runs (conn_store), back at its end */
     double t0;
@@ -157,7 +158,7 @@ static int authenticate(api_server *srv, struct MHD_Connection *conn, conn_state
             return -1;
         if (r == 1) {
             if (need == AUTH_AGENT)
-                return yun_err_set(err, YUN_E_FORBIDDEN, "the agent endpoints need the agent token");
+                return yun_err_set(err, YUN_E_FORBIDDEN, "the agent endpoints need a host's credential");
             if (need == AUTH_ADMIN && !cs->user.is_admin)
                 return yun_err_set(err, YUN_E_FORBIDDEN, "only an admin may do this; %s is not one", cs->user.name);
             return 0;
@@ -172,17 +173,27 @@ static int authenticate(api_server *srv, struct MHD_Connection *conn, conn_state
         tok++;
     char hash[65];
     api_token_hash(tok, hash);
-    cs->is_agent = srv->sh.agent_hash[0] && sodium_memcmp(hash, srv->sh.agent_hash, 64) == 0;
-    if (cs->is_agent) {
-        conn_guard_trust(srv->guard, client_addr(conn), yun_now_ms()); /* its host keeps room (conn_guard.h) */
-        if (need != AUTH_AGENT)
-            return yun_err_set(err, YUN_E_FORBIDDEN, "the agent token opens only /v1/agent/*: use a user's token");
-        return 0;
-    }
     yun_store *s = conn_store(srv, cs, err);
     if (!s)
         return -1;
     yun_err e = YUN_ERR_INIT;
+    /* a host's own credential (docs/agent-protocol.md, "Enrolment"): it speaks for that host only, which the
+     * agent handlers check (api_agent_host); looked up by hash like a user's token */
+    yun_host_key key;
+    if (store_host_key_get_by_hash(s, hash, &key, &e) == 0 && !strcmp(key.cred_hash, hash)) {
+        cs->is_agent = true;
+        snprintf(cs->agent_host, sizeof cs->agent_host, "%s", key.name);
+        conn_guard_trust(srv->guard, client_addr(conn), yun_now_ms()); /* its host keeps room (conn_guard.h) */
+        if (need != AUTH_AGENT)
+            return yun_err_set(err, YUN_E_FORBIDDEN,
+                               "a host's credential opens only /v1/agent/*: use a user's token");
+        return 0;
+    }
+    if (e.code && !yun_err_not_found(&e)) {
+        *err = e;
+        return -1;
+    }
+    e = (yun_err)YUN_ERR_INIT;
     /* looked up by its hash: the store compares hashes, never tokens, so timing says nothing about a token */
     if (store_user_get_by_token_hash(s, hash, &cs->user, &e) < 0) {
         if (!yun_err_not_found(&e)) {
@@ -193,7 +204,9 @@ static int authenticate(api_server *srv, struct MHD_Connection *conn, conn_state
                            "the API token is not valid: check it, or ask the admin for a new one");
     }
     if (need == AUTH_AGENT)
-        return yun_err_set(err, YUN_E_FORBIDDEN, "/v1/agent/* needs the agent token (STATE/agent.token)");
+        return yun_err_set(err, YUN_E_FORBIDDEN,
+                           "/v1/agent/* needs a host's credential: enrol the host with `yun host add NAME` and "
+                           "`yun-agent --join TOKEN`");
     if (need == AUTH_ADMIN && !cs->user.is_admin)
         return yun_err_set(err, YUN_E_FORBIDDEN, "only an admin may do this; %s is not one", cs->user.name);
     return 0;
@@ -330,6 +343,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                   .path = url,
                   .is_agent = cs->is_agent,
                   .user = cs->user};
+    snprintf(rq.agent_host, sizeof rq.agent_host, "%s", cs->agent_host);
     memcpy(rq.params, cs->params, sizeof rq.params);
     if (cs->route->upload) {
         if (cs->upload_fd >= 0 && close(cs->upload_fd) < 0) {
@@ -510,7 +524,6 @@ api_server *api_start(const api_config *cfg, yun_err *err)
     srv->sh.list_cache = xcalloc(1, sizeof *srv->sh.list_cache);
     pthread_mutex_init(&srv->sh.list_cache->lock, NULL);
     srv->sh.console = console_new();
-    snprintf(srv->sh.agent_hash, sizeof srv->sh.agent_hash, "%s", cfg->agent_token_hash ? cfg->agent_token_hash : "");
     srv->sh.stores = store_pool_new(srv->sh.store_path, API_STORES_IDLE);
     /* monitoring: the metrics store beside the state (api_metrics.h); yund runs on without it */
     AUTOFREE char *mpath = xasprintf("%s/metrics.db", cfg->state_dir);
@@ -527,12 +540,22 @@ api_server *api_start(const api_config *cfg, yun_err *err)
                      MHD_USE_ERROR_LOG | MHD_ALLOW_UPGRADE; /* console: the websocket proxy */
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
+    bool tls = cfg->tls_cert_pem && cfg->tls_key_pem;
+    if (tls)
+        flags |= MHD_USE_TLS;
+    struct MHD_OptionItem tls_opts[] = {
+        {tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, (void *)cfg->tls_key_pem},
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)cfg->tls_cert_pem},
+        {MHD_OPTION_END, 0, NULL},
+    };
     /* the idle timeout is only a backstop: the guard's deadlines are shorter (conn_guard.h) */
     srv->daemon =
         MHD_start_daemon(flags, 0, on_accept, srv, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
                          MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
                          MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_CONNECTION_LIMIT,
-                         conn_guard_max_total(srv->guard), MHD_OPTION_CONNECTION_TIMEOUT, 300u, MHD_OPTION_END);
+                         conn_guard_max_total(srv->guard), MHD_OPTION_CONNECTION_TIMEOUT, 300u,
+                         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)API_HEADER_MAX, MHD_OPTION_ARRAY, tls_opts,
+                         MHD_OPTION_END);
     if (!srv->daemon) {
         yun_err_set(err, YUN_E_UNAVAILABLE, "cannot listen on %s (in use, or not an address of this machine)",
                     cfg->listen);

@@ -170,10 +170,10 @@ void session_cookie_header(const char *token, char out[SESSION_COOKIE_LEN])
 {
     /* no Secure flag: yund serves plain HTTP on loopback by default; behind TLS the proxy may add it */
     if (token)
-        snprintf(out, SESSION_COOKIE_LEN, "%s=%s; Path=/; HttpOnly; SameSite=Strict; Max-Age=%lld", SESSION_COOKIE,
+        snprintf(out, SESSION_COOKIE_LEN, "%s=%s; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=%lld", SESSION_COOKIE,
                  token, SESSION_TTL_MS / 1000);
     else
-        snprintf(out, SESSION_COOKIE_LEN, "%s=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0", SESSION_COOKIE);
+        snprintf(out, SESSION_COOKIE_LEN, "%s=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0", SESSION_COOKIE);
 }
 
 static bool safe_method(const char *m)

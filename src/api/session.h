@@ -2,7 +2,7 @@
  *
  * Passwords are argon2id strings from libsodium's crypto_pwhash_str (salt and cost inside the string), kept
  * in the store beside the user, never in yun_user. A login makes a session: 32 random bytes (randombytes),
- * handed to the browser once in the cookie `yun_session` (HttpOnly, SameSite=Strict, Path=/), stored only as
+ * handed to the browser once in the cookie `yun_session` (Secure, HttpOnly, SameSite=Strict, Path=/), stored only as
  * their SHA-256, valid for SESSION_TTL_MS.
  *
  * CSRF: SameSite=Strict keeps browsers from sending the cookie on any request another site starts, and, in

@@ -22,12 +22,17 @@ static void on_signal(int sig)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: yun-agent --controller URL (--token T | --token-file FILE) [options]\n"
-               "  --controller URL      yund's address, e.g. http://127.0.0.1:8080\n"
-               "  --token T             the agent token (yund's STATE/agent.token); also YUN_AGENT_TOKEN\n"
-               "  --token-file FILE     read the token from FILE\n"
+    fprintf(f, "usage: yun-agent --controller URL [--join TOKEN] [options]\n"
+               "  --controller URL      yund's address, e.g. https://127.0.0.1:8080\n"
+               "  --ca FILE             trust yund's certificate through this CA (yund's STATE/tls/ca.pem);\n"
+               "                        also YUN_CA\n"
+               "  --pin sha256//...     or trust exactly yund's key (yund logs it at start); also YUN_PIN\n"
+               "  --join TOKEN          enrol this host with the one-time join token `yun host add NAME`\n"
+               "                        printed (also YUN_AGENT_JOIN); its own credential is saved in the\n"
+               "                        state folder and used from then on\n"
+               "  --state DIR           the agent's state folder (default /var/lib/yun-agent)\n"
                "  --libvirt-uri URI     the hypervisor (default qemu:///system)\n"
-               "  --name NAME           the host's name in yun (default: its hostname)\n"
+               "  --name NAME           the host's name in yun (default: the one it enrolled as)\n"
                "  --migrate-addr ADDR   address other hosts live-migrate to (default none)\n"
                "  --mgmt-addr ADDR      this host's management address, the one yund reaches: the guests'\n"
                "                        VNC servers listen there for yund's console proxy (an IPv4/IPv6\n"
@@ -41,27 +46,6 @@ static void usage(FILE *f)
                "                        instead of yun's own NAT network \"yun\" (docs/networking.md)\n"
                "  --no-guest-network    guests get no network (an unconnected tap)\n"
                "Runs until SIGTERM or SIGINT; the guests keep running.\n");
-}
-
-/* The first line of path, without surrounding whitespace; NULL with a message on stderr. */
-static char *read_token(const char *path)
-{
-    FILE *f = fopen(path, "re");
-    if (!f) {
-        fprintf(stderr, "yun-agent: cannot read the token file %s: %s\n", path, strerror(errno));
-        return NULL;
-    }
-    char line[512] = "";
-    char *ok = fgets(line, sizeof line, f);
-    fclose(f);
-    size_t n = ok ? strlen(line) : 0;
-    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r' || line[n - 1] == ' '))
-        line[--n] = 0;
-    if (n == 0) {
-        fprintf(stderr, "yun-agent: the token file %s is empty\n", path);
-        return NULL;
-    }
-    return xstrdup(line);
 }
 
 /* A whole number of what (e.g. "milliseconds") from lo to hi for flag, or -1 with a message on stderr. */
@@ -80,12 +64,12 @@ static int parse_int(const char *s, const char *flag, long lo, long hi, const ch
 
 int main(int argc, char **argv)
 {
-    enum { O_CONTROLLER = 1, O_TOKEN, O_TOKEN_FILE, O_URI, O_NAME, O_MIGRATE, O_MGMT, O_INTERVAL, O_SHUTDOWN, O_BRIDGE,
-           O_NO_NET, O_CORES, O_HELP };
+    enum { O_CONTROLLER = 1, O_JOIN, O_STATE, O_URI, O_NAME, O_MIGRATE, O_MGMT, O_INTERVAL, O_SHUTDOWN, O_BRIDGE,
+           O_NO_NET, O_CORES, O_CA, O_PIN, O_HELP };
     static const struct option opts[] = {
         {"controller", required_argument, NULL, O_CONTROLLER},
-        {"token", required_argument, NULL, O_TOKEN},
-        {"token-file", required_argument, NULL, O_TOKEN_FILE},
+        {"join", required_argument, NULL, O_JOIN},
+        {"state", required_argument, NULL, O_STATE},
         {"libvirt-uri", required_argument, NULL, O_URI},
         {"name", required_argument, NULL, O_NAME},
         {"migrate-addr", required_argument, NULL, O_MIGRATE},
@@ -95,18 +79,20 @@ int main(int argc, char **argv)
         {"bridge", required_argument, NULL, O_BRIDGE},
         {"no-guest-network", no_argument, NULL, O_NO_NET},
         {"cores", required_argument, NULL, O_CORES},
+        {"ca", required_argument, NULL, O_CA},
+        {"pin", required_argument, NULL, O_PIN},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
     agent_config cfg = {.libvirt_uri = "qemu:///system", .stop = &agent_stop};
-    AUTOFREE char *token = NULL;
-    const char *token_file = NULL;
+    const char *join = getenv("YUN_AGENT_JOIN"), *state_dir = "/var/lib/yun-agent";
+    const char *ca = getenv("YUN_CA"), *pin = getenv("YUN_PIN");
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
         case O_CONTROLLER: cfg.controller_url = optarg; break;
-        case O_TOKEN: free(token); token = xstrdup(optarg); break;
-        case O_TOKEN_FILE: token_file = optarg; break;
+        case O_JOIN: join = optarg; break;
+        case O_STATE: state_dir = optarg; break;
         case O_URI: cfg.libvirt_uri = optarg; break;
         case O_NAME: cfg.host_name = optarg; break;
         case O_MIGRATE: cfg.migrate_addr = optarg; break;
@@ -125,6 +111,8 @@ int main(int argc, char **argv)
             if (parse_int(optarg, "--cores", 1, YUN_HOST_MAX_CORES, "a whole number of cores", &cfg.cores) < 0)
                 return 2;
             break;
+        case O_CA: ca = optarg; break;
+        case O_PIN: pin = optarg; break;
         case O_HELP: usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -144,7 +132,7 @@ int main(int argc, char **argv)
         return 2;
     }
     if (!cfg.controller_url) {
-        fprintf(stderr, "yun-agent: give --controller URL (yund's address, e.g. http://127.0.0.1:8080)\n");
+        fprintf(stderr, "yun-agent: give --controller URL (yund's address, e.g. https://127.0.0.1:8080)\n");
         return 2;
     }
     yun_err aerr = YUN_ERR_INIT;
@@ -152,19 +140,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "yun-agent: %s\n", aerr.msg);
         return 2;
     }
-    if (!token && token_file && !(token = read_token(token_file)))
-        return 2;
-    if (!token && getenv("YUN_AGENT_TOKEN") && *getenv("YUN_AGENT_TOKEN"))
-        token = xstrdup(getenv("YUN_AGENT_TOKEN"));
-    if (!token) {
-        fprintf(stderr, "yun-agent: give the agent token (yund's STATE/agent.token) with --token, --token-file "
-                        "or YUN_AGENT_TOKEN\n");
-        return 2;
-    }
-    cfg.token = token;
-
     yun_log_init("yun-agent");
     http_global_init();
+    http_global_trust(ca, pin);
     struct sigaction sa = {.sa_handler = on_signal};
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
@@ -172,6 +150,19 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     yun_err err = YUN_ERR_INIT;
+    char cred[256], name[256];
+    if (agent_enrol(cfg.controller_url, state_dir, join, cred, sizeof cred, name, sizeof name, &err) < 0) {
+        log_error("%s", err.msg);
+        return 1;
+    }
+    if (cfg.host_name && strcmp(cfg.host_name, name) != 0) {
+        log_error("--name %s: this host enrolled as %s, and its credential speaks for that name only (leave "
+                  "--name out, or enrol again as %s)",
+                  cfg.host_name, name, cfg.host_name);
+        return 2;
+    }
+    cfg.host_name = name;
+    cfg.token = cred;
     if (agent_run(&cfg, &err) < 0) {
         log_error("%s", err.msg);
         return 1;

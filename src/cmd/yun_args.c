@@ -16,6 +16,7 @@ static int global_opt(const char *arg, const char **name_out, bool *takes_value)
     } g[] = {
         {"-o", "output", true},     {"--output", "output", true}, {"--url", "url", true},
         {"--token", "token", true}, {"-h", "help", false},        {"--help", "help", false},
+        {"--ca", "ca", true},       {"--pin", "pin", true},
     };
     size_t n = strcspn(arg, "=");
     for (size_t i = 0; i < sizeof g / sizeof g[0]; i++) {
@@ -154,6 +155,10 @@ int cli_parse(int argc, char **argv, cli_args *a, yun_err *err)
                     return usage_err(err, c, "-o takes json or table, not \"%s\"%s", v, "");
             } else if (strcmp(gname, "url") == 0) {
                 a->url = v;
+            } else if (strcmp(gname, "ca") == 0) {
+                a->ca = v;
+            } else if (strcmp(gname, "pin") == 0) {
+                a->pin = v;
             } else {
                 a->token = v;
             }

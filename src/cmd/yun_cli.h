@@ -17,8 +17,9 @@
 #define CLI_EXIT_FAIL 1
 #define CLI_EXIT_USAGE 2
 
-#define CLI_DEFAULT_URL "http://127.0.0.1:8080"
+#define CLI_DEFAULT_URL "https://127.0.0.1:8080"
 #define CLI_DEFAULT_TOKEN_FILE "var/admin.token"
+#define CLI_DEFAULT_CA_FILE "var/tls/ca.pem" /* the CA of `make up`'s yund (its STATE is var) */
 #define CLI_MAX_OPTS 16
 #define CLI_MAX_POS 4
 
@@ -28,6 +29,8 @@ typedef enum { CLI_SRC_NONE, CLI_SRC_FLAG, CLI_SRC_ENV, CLI_SRC_CONFIG, CLI_SRC_
 typedef struct cli_conf {
     char *url;   /* malloc'd, without a trailing '/' */
     char *token; /* malloc'd, or NULL when none was found anywhere */
+    char *ca;    /* the CA file HTTPS trusts, or NULL: the system's (http_global_trust) */
+    char *pin;   /* the server key's pin "sha256//...", or NULL */
     cli_src url_src;
     cli_src token_src;
 } cli_conf;
@@ -42,16 +45,21 @@ int cli_config_read(const char *path, char **url, char **token, yun_err *err);
 
 /* Writes url and token to path with mode 0600 (its directory 0700, created when missing), replacing
  * the old file atomically so a crash never leaves half a config. */
-int cli_config_write(const char *path, const char *url, const char *token, yun_err *err);
+int cli_config_write(const char *path, const cli_conf *c, yun_err *err); /* url, token, ca, pin (the set ones) */
 
-/* Resolves the URL and the token, each on its own, in this order: the flags, the environment
- * (YUN_URL, YUN_TOKEN), the config file, then CLI_DEFAULT_URL. When no token was found and the URL
- * points at this machine (127.0.0.1, localhost, [::1]), the token is read from token_file (relative
- * paths are relative to the working directory), so `make up` then `yun ...` works with nothing set;
- * a local admin token is never sent to a remote server. Any argument may be NULL. A config file that
- * cannot be read is an error; a missing one is not. */
-int cli_conf_resolve(const char *flag_url, const char *flag_token, const char *env_url, const char *env_token,
-                     const char *config_path, const char *token_file, cli_conf *out, yun_err *err);
+typedef struct cli_conf_in {
+    const char *flag_url, *flag_token, *flag_ca, *flag_pin; /* --url, --token, --ca, --pin */
+    const char *env_url, *env_token, *env_ca, *env_pin;     /* YUN_URL, YUN_TOKEN, YUN_CA, YUN_PIN */
+    const char *config_path;                                /* keys url, token, ca, pin */
+    const char *token_file, *ca_file;                       /* this machine's yund's (CLI_DEFAULT_*) */
+} cli_conf_in;
+/* Resolves the URL, the token, the CA file and the pin, each on its own, in this order: the flags, the
+ * environment, the config file, then CLI_DEFAULT_URL. When no token was found and the URL points at this
+ * machine (127.0.0.1, localhost, [::1]), the token is read from token_file (relative paths are relative to the
+ * working directory), and with neither CA nor pin given, ca_file is trusted when it is readable, so `make up`
+ * then `yun ...` works with nothing set; a local admin token is never sent to a remote server. Any field may
+ * be NULL. A config file that cannot be read is an error; a missing one is not. */
+int cli_conf_resolve(const cli_conf_in *in, cli_conf *out, yun_err *err);
 void cli_conf_free(cli_conf *c);
 
 /* ---- arguments ---- */
@@ -82,7 +90,7 @@ struct cli_args {
     int npos;
     const char *val[CLI_MAX_OPTS]; /* per cmd->opts entry: the value, "" for a flag given, NULL absent */
     /* global options */
-    const char *url, *token;
+    const char *url, *token, *ca, *pin;
     bool json;
     bool help;
 };

@@ -207,8 +207,27 @@ static int cmd_login(cli_ctx *ctx, const cli_args *a)
                               "theirs from `yun user create`)");
     yun_err err = YUN_ERR_INIT;
     cli_conf c;
-    if (cli_conf_resolve(url, token, NULL, NULL, NULL, NULL, &c, &err) < 0)
+    /* the trust as for any command (the saved file's aside: login replaces it) */
+    if (cli_conf_resolve(&(cli_conf_in){.flag_url = url,
+                                        .flag_token = token,
+                                        .flag_ca = a->ca,
+                                        .flag_pin = a->pin,
+                                        .env_ca = ctx->env("YUN_CA"),
+                                        .env_pin = ctx->env("YUN_PIN"),
+                                        .ca_file = CLI_DEFAULT_CA_FILE},
+                         &c, &err) < 0)
         return cli_usage_err(ctx, &err);
+    if (c.ca) { /* kept by its absolute path, so the saved login works from any folder */
+        char *abs = realpath(c.ca, NULL);
+        if (!abs) {
+            int rc = cli_usage(ctx, "the CA file %s: %s (give yund's, STATE/tls/ca.pem, with --ca)", c.ca, strerror(errno));
+            cli_conf_free(&c);
+            return rc;
+        }
+        free(c.ca);
+        c.ca = abs;
+    }
+    http_global_trust(c.ca, c.pin);
     /* Check the pair before keeping it, so a typo shows now and not at the next command. */
     cli_conf_free(&ctx->conf);
     ctx->conf = c;
@@ -221,7 +240,7 @@ static int cmd_login(cli_ctx *ctx, const cli_args *a)
     bool admin = json_is_true(cli_field(j, "admin", NULL));
     json_decref(j);
     AUTOFREE char *path = config_path(ctx, &err);
-    if (!path || cli_config_write(path, c.url, c.token, &err) < 0)
+    if (!path || cli_config_write(path, &c, &err) < 0)
         return cli_fail(ctx, &err);
     if (ctx->json) {
         json_t *o = json_pack("{s:s,s:s,s:s,s:b}", "url", c.url, "config", path, "user", who, "admin", admin);
@@ -434,6 +453,41 @@ static int cmd_host_action(cli_ctx *ctx, const cli_args *a)
             !strcmp(name, "enable")    ? "enabled"
             : !strcmp(name, "disable") ? "disabled"
                                        : json_string_value(json_object_get(j, "state")));
+    json_decref(j);
+    return CLI_EXIT_OK;
+}
+
+/* yun host add NAME (admin): a one-time join token for the host's agent (docs/operations.md, "Adding a host"). */
+static int cmd_host_add(cli_ctx *ctx, const cli_args *a)
+{
+    int rc;
+    json_t *j = cli_call(ctx, "POST", "/v1/hosts", json_pack("{s:s}", "name", a->pos[0]), CLI_TIMEOUT_MS, &rc);
+    if (!j)
+        return rc;
+    if (ctx->json) {
+        cli_print_json(ctx, j);
+    } else {
+        const char *tok = json_string_value(cli_field(j, "join_token", NULL));
+        fprintf(ctx->out, "join token: %s\n", tok ? tok : "-");
+        fprintf(ctx->err,
+                "good for one use within an hour; on host %s run: yun-agent --controller URL --join TOKEN; yun shows "
+                "it only once\n",
+                a->pos[0]);
+    }
+    json_decref(j);
+    return CLI_EXIT_OK;
+}
+
+/* yun host revoke NAME (admin): the host's credential (or unused join token) stops working. */
+static int cmd_host_revoke(cli_ctx *ctx, const cli_args *a)
+{
+    AUTOFREE char *p = path_of("/v1/hosts/%s/revoke", a->pos[0]);
+    int rc;
+    json_t *j = cli_call(ctx, "POST", p, NULL, CLI_TIMEOUT_MS, &rc);
+    if (!j)
+        return rc;
+    fprintf(ctx->out, "%s: revoked; its agent is refused until the host enrols again (yun host add %s)\n", a->pos[0],
+            a->pos[0]);
     json_decref(j);
     return CLI_EXIT_OK;
 }
@@ -980,6 +1034,9 @@ const cli_cmd cli_commands[] = {
     {NULL, "version", "", 0, 0, "print yun's version", no_opts, cmd_version},
     {"host", "list", "", 0, 0, "the hosts: cores, MHz, memory, disk, hypervisor, state", no_opts, cmd_host_list},
     {"host", "show", "HOST", 1, 1, "one host in detail", no_opts, cmd_host_show},
+    {"host", "add", "NAME", 1, 1, "a one-time join token for a new host's agent (admin)", no_opts, cmd_host_add},
+    {"host", "revoke", "NAME", 1, 1, "revoke a host's credential: its agent is refused until it enrols again (admin)",
+     no_opts, cmd_host_revoke},
     {"host", "enable", "HOST", 1, 1, "let the scheduler place VMs on the host again (admin)", no_opts, cmd_host_action},
     {"host", "disable", "HOST", 1, 1, "place no new VMs on the host; its VMs keep running (admin)", no_opts,
      cmd_host_action},
@@ -1101,12 +1158,16 @@ static void help_all(FILE *f, const char *group)
             fprintf(f, "  %-30s %s\n", b.data, c->summary);
         buf_free(&b);
     }
-    fprintf(f, "\nGlobal options:\n  %-30s %s\n  %-30s %s\n  %-30s %s\n  %-30s %s\n\n", "-o, --output json|table",
-            "JSON for scripts, or tables and key: value lines (default)", "--url URL", "the yund to talk to",
-            "--token TOKEN", "the API token", "-h, --help", "what a command takes: yun vm create --help");
+    fprintf(f, "\nGlobal options:\n  %-30s %s\n  %-30s %s\n  %-30s %s\n  %-30s %s\n  %-30s %s\n  %-30s %s\n\n",
+            "-o, --output json|table", "JSON for scripts, or tables and key: value lines (default)", "--url URL",
+            "the yund to talk to", "--token TOKEN", "the API token", "--ca FILE",
+            "trust yund's certificate through this CA (yund's STATE/tls/ca.pem)", "--pin sha256//...",
+            "or trust exactly yund's key (yund logs it at start)", "-h, --help",
+            "what a command takes: yun vm create --help");
     fputs("The server and token come from --url/--token, then YUN_URL/YUN_TOKEN, then the file `yun login`\n"
           "writes ($XDG_CONFIG_HOME/yun/config or ~/.config/yun/config), then " CLI_DEFAULT_URL " with the\n"
-          "token in ./" CLI_DEFAULT_TOKEN_FILE ".\n"
+          "token in ./" CLI_DEFAULT_TOKEN_FILE ". The CA and pin: --ca/--pin, YUN_CA/YUN_PIN, the file's ca/pin,\n"
+          "then ./" CLI_DEFAULT_CA_FILE " for a yund on this machine.\n"
           "Exit status: 0 done, 1 the server or the system refused, 2 the command line is wrong.\n",
           f);
 }
@@ -1166,9 +1227,20 @@ int cli_main(cli_ctx *ctx, int argc, char **argv)
     }
     if (a.cmd->group || a.cmd->run == cli_top) { /* top: the one top-level command that talks to yund */
         AUTOFREE char *cfg = cli_config_path(ctx->env("XDG_CONFIG_HOME"), ctx->env("HOME"), NULL);
-        if (cli_conf_resolve(a.url, a.token, ctx->env("YUN_URL"), ctx->env("YUN_TOKEN"), cfg, CLI_DEFAULT_TOKEN_FILE,
-                             &ctx->conf, &err) < 0)
+        cli_conf_in in = {.flag_url = a.url,
+                          .flag_token = a.token,
+                          .flag_ca = a.ca,
+                          .flag_pin = a.pin,
+                          .env_url = ctx->env("YUN_URL"),
+                          .env_token = ctx->env("YUN_TOKEN"),
+                          .env_ca = ctx->env("YUN_CA"),
+                          .env_pin = ctx->env("YUN_PIN"),
+                          .config_path = cfg,
+                          .token_file = CLI_DEFAULT_TOKEN_FILE,
+                          .ca_file = CLI_DEFAULT_CA_FILE};
+        if (cli_conf_resolve(&in, &ctx->conf, &err) < 0)
             return cli_fail(ctx, &err);
+        http_global_trust(ctx->conf.ca, ctx->conf.pin);
     }
     int rc = a.cmd->run(ctx, &a);
     cli_conf_free(&ctx->conf);

@@ -33,9 +33,11 @@ static char *trim(char *s)
     return s;
 }
 
-int cli_config_read(const char *path, char **url, char **token, yun_err *err)
+/* Reads the values of keys[0..n-1] from path into vals (NULL when absent; caller frees). */
+static int config_read_keys(const char *path, const char *const *keys, char **vals, size_t n, yun_err *err)
 {
-    *url = *token = NULL;
+    for (size_t i = 0; i < n; i++)
+        vals[i] = NULL;
     FILE *f = fopen(path, "r");
     if (!f) {
         if (errno == ENOENT || errno == ENOTDIR)
@@ -52,65 +54,50 @@ int cli_config_read(const char *path, char **url, char **token, yun_err *err)
         char *eq = strchr(s, '=');
         if (!eq) {
             fclose(f);
-            free(*url), free(*token);
-            *url = *token = NULL;
+            for (size_t i = 0; i < n; i++)
+                free(vals[i]), vals[i] = NULL;
             return yun_err_set(err, YUN_E_INVALID, "%s:%d: expected \"key = value\"; fix it or run `yun login` again",
                                path, lineno);
         }
         *eq = '\0';
         char *k = trim(s), *v = trim(eq + 1);
-        if (strcmp(k, "url") == 0) {
-            free(*url);
-            *url = xstrdup(v);
-        } else if (strcmp(k, "token") == 0) {
-            free(*token);
-            *token = xstrdup(v);
-        } /* unknown keys are skipped so a newer yun's config still works */
+        for (size_t i = 0; i < n; i++) /* unknown keys are skipped so a newer yun's config still works */
+            if (strcmp(k, keys[i]) == 0) {
+                free(vals[i]);
+                vals[i] = xstrdup(v);
+            }
     }
     fclose(f);
     return 0;
 }
 
-int cli_config_write(const char *path, const char *url, const char *token, yun_err *err)
+int cli_config_read(const char *path, char **url, char **token, yun_err *err)
+{
+    static const char *const keys[] = {"url", "token"};
+    char *v[2];
+    if (config_read_keys(path, keys, v, 2, err) < 0)
+        return -1;
+    *url = v[0], *token = v[1];
+    return 0;
+}
+
+int cli_config_write(const char *path, const cli_conf *c, yun_err *err)
 {
     if (fs_mkdir_parent(path, 0700, err) < 0)
         return -1;
-    AUTOFREE char *tmp = xasprintf("%s.tmp.%ld", path, (long)getpid());
-    /* 0600 from the start: the token must never be readable by others, not even for a moment */
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return yun_err_sys(err, YUN_E_IO, errno, "creating %s", tmp);
     yun_buf b = YUN_BUF_INIT;
     buf_puts(&b, "# yun CLI configuration, written by `yun login`\n");
-    buf_printf(&b, "url = %s\n", url);
-    if (token)
-        buf_printf(&b, "token = %s\n", token);
-    size_t off = 0;
-    while (off < b.len) {
-        ssize_t w = write(fd, b.data + off, b.len - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0) {
-            int e = errno;
-            close(fd);
-            unlink(tmp);
-            buf_free(&b);
-            return yun_err_sys(err, YUN_E_IO, e, "writing %s", tmp);
-        }
-        off += (size_t)w;
-    }
+    buf_printf(&b, "url = %s\n", c->url);
+    if (c->token)
+        buf_printf(&b, "token = %s\n", c->token);
+    if (c->ca)
+        buf_printf(&b, "ca = %s\n", c->ca);
+    if (c->pin)
+        buf_printf(&b, "pin = %s\n", c->pin);
+    /* 0600 from the start: the token must never be readable by others, not even for a moment */
+    int rc = fs_write_atomic(path, b.data, b.len, 0600, err);
     buf_free(&b);
-    if (fchmod(fd, 0600) < 0 || fsync(fd) < 0 || close(fd) < 0) {
-        int e = errno;
-        unlink(tmp);
-        return yun_err_sys(err, YUN_E_IO, e, "writing %s", tmp);
-    }
-    if (rename(tmp, path) < 0) {
-        int e = errno;
-        unlink(tmp);
-        return yun_err_sys(err, YUN_E_IO, e, "replacing %s", path);
-    }
-    return 0;
+    return rc;
 }
 
 /* True when url's host is this machine, so reading the local admin token cannot leak it elsewhere. */
@@ -143,19 +130,33 @@ static char *read_token_file(const char *path)
     return tok;
 }
 
-int cli_conf_resolve(const char *flag_url, const char *flag_token, const char *env_url, const char *env_token,
-                     const char *config_path, const char *token_file, cli_conf *out, yun_err *err)
+static char *first_set(const char *a, const char *b, char **c)
+{
+    if (a && *a)
+        return xstrdup(a);
+    if (b && *b)
+        return xstrdup(b);
+    if (*c && **c)
+        return STEAL(*c);
+    return NULL;
+}
+
+int cli_conf_resolve(const cli_conf_in *in, cli_conf *out, yun_err *err)
 {
     memset(out, 0, sizeof *out);
-    AUTOFREE char *cfg_url = NULL;
-    AUTOFREE char *cfg_token = NULL;
-    if (config_path && cli_config_read(config_path, &cfg_url, &cfg_token, err) < 0)
+    static const char *const keys[] = {"url", "token", "ca", "pin"};
+    char *cfg[4] = {NULL};
+    if (in->config_path && config_read_keys(in->config_path, keys, cfg, 4, err) < 0)
         return -1;
+    AUTOFREE char *cfg_url = cfg[0];
+    AUTOFREE char *cfg_token = cfg[1];
+    AUTOFREE char *cfg_ca = cfg[2];
+    AUTOFREE char *cfg_pin = cfg[3];
 
-    if (flag_url && *flag_url)
-        out->url = xstrdup(flag_url), out->url_src = CLI_SRC_FLAG;
-    else if (env_url && *env_url)
-        out->url = xstrdup(env_url), out->url_src = CLI_SRC_ENV;
+    if (in->flag_url && *in->flag_url)
+        out->url = xstrdup(in->flag_url), out->url_src = CLI_SRC_FLAG;
+    else if (in->env_url && *in->env_url)
+        out->url = xstrdup(in->env_url), out->url_src = CLI_SRC_ENV;
     else if (cfg_url && *cfg_url)
         out->url = STEAL(cfg_url), out->url_src = CLI_SRC_CONFIG;
     else
@@ -164,19 +165,24 @@ int cli_conf_resolve(const char *flag_url, const char *flag_token, const char *e
     while (n && out->url[n - 1] == '/')
         out->url[--n] = '\0';
     if (strncmp(out->url, "http://", 7) != 0 && strncmp(out->url, "https://", 8) != 0) {
-        yun_err_set(err, YUN_E_INVALID, "the server URL \"%s\" must start with http:// or https://", out->url);
+        yun_err_set(err, YUN_E_INVALID, "the server URL \"%s\" must start with https:// (or http://)", out->url);
         cli_conf_free(out);
         return -1;
     }
 
-    if (flag_token && *flag_token)
-        out->token = xstrdup(flag_token), out->token_src = CLI_SRC_FLAG;
-    else if (env_token && *env_token)
-        out->token = xstrdup(env_token), out->token_src = CLI_SRC_ENV;
+    if (in->flag_token && *in->flag_token)
+        out->token = xstrdup(in->flag_token), out->token_src = CLI_SRC_FLAG;
+    else if (in->env_token && *in->env_token)
+        out->token = xstrdup(in->env_token), out->token_src = CLI_SRC_ENV;
     else if (cfg_token && *cfg_token)
         out->token = STEAL(cfg_token), out->token_src = CLI_SRC_CONFIG;
-    else if (token_file && url_is_local(out->url) && (out->token = read_token_file(token_file)))
+    else if (in->token_file && url_is_local(out->url) && (out->token = read_token_file(in->token_file)))
         out->token_src = CLI_SRC_DEFAULT;
+
+    out->ca = first_set(in->flag_ca, in->env_ca, &cfg_ca);
+    out->pin = first_set(in->flag_pin, in->env_pin, &cfg_pin);
+    if (!out->ca && !out->pin && in->ca_file && url_is_local(out->url) && access(in->ca_file, R_OK) == 0)
+        out->ca = xstrdup(in->ca_file);
     return 0;
 }
 
@@ -184,5 +190,7 @@ void cli_conf_free(cli_conf *c)
 {
     free(c->url);
     free(c->token);
-    c->url = c->token = NULL;
+    free(c->ca);
+    free(c->pin);
+    c->url = c->token = c->ca = c->pin = NULL;
 }

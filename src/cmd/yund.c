@@ -18,6 +18,7 @@
 
 #include "agent/agent.h"
 #include "api/api.h"
+#include "api/tls.h"
 #include "api/www.h"
 #include "ctl/ctl.h"
 #include "hv/hv.h"
@@ -25,6 +26,7 @@
 #include "store/store.h"
 #include "util/clock.h"
 #include "util/http_client.h"
+#include "util/fs.h"
 #include "util/log.h"
 #include "util/mem.h"
 
@@ -40,6 +42,8 @@ typedef struct options {
     const char *migrate_addr; /* the all-in-one agent's address for incoming live migrations */
     const char *bridge;    /* the all-in-one agent's guests join this bridge (agent_config) */
     bool no_guest_network; /* ... or get no network */
+    const char *tls_cert;  /* the operator's HTTPS certificate (chain) and key; NULL: yund's own (api/tls.h) */
+    const char *tls_key;
 } options;
 
 static void usage(FILE *f)
@@ -54,6 +58,9 @@ static void usage(FILE *f)
                "  --bridge BR         the all-in-one agent's guests join the existing bridge BR instead of\n"
                "                      yun's own NAT network \"yun\" (docs/networking.md)\n"
                "  --no-guest-network  the all-in-one agent's guests get no network\n"
+               "  --tls-cert FILE     serve HTTPS with this certificate (PEM, the chain after it) ...\n"
+               "  --tls-key FILE      ... and its key; without both, yund makes and keeps its own CA and\n"
+               "                      certificate in STATE/tls (clients trust STATE/tls/ca.pem)\n"
                "Logs go to stderr; YUN_LOG=debug|info|warn|error sets the level.\n");
 }
 
@@ -71,6 +78,8 @@ static int parse_args(int argc, char **argv, options *o)
         {"migrate-addr", required_argument, NULL, 'M'},
         {"bridge", required_argument, NULL, 'B'},
         {"no-guest-network", no_argument, NULL, 'G'},
+        {"tls-cert", required_argument, NULL, 'T'},
+        {"tls-key", required_argument, NULL, 'K'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -118,6 +127,12 @@ static int parse_args(int argc, char **argv, options *o)
         case 'G':
             o->no_guest_network = true;
             break;
+        case 'T':
+            o->tls_cert = optarg;
+            break;
+        case 'K':
+            o->tls_key = optarg;
+            break;
         case 'h':
             usage(stdout);
             exit(0);
@@ -150,19 +165,6 @@ static int make_dir(const char *path, yun_err *err)
     return 0;
 }
 
-static int read_token(const char *path, char *out, size_t n, yun_err *err)
-{
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return yun_err_sys(err, YUN_E_IO, errno, "reading %s", path);
-    bool ok = fgets(out, (int)n, f) != NULL;
-    fclose(f);
-    if (!ok)
-        return yun_err_set(err, YUN_E_IO, "%s is empty", path);
-    out[strcspn(out, "\r\n")] = '\0';
-    return 0;
-}
-
 typedef struct agent_thread {
     pthread_t tid;
     agent_config cfg;
@@ -182,14 +184,20 @@ static void *agent_main(void *p)
     return NULL;
 }
 
+/* The host part of an "ADDR:PORT" listen address. */
+static char *listen_host(const char *listen)
+{
+    const char *colon = strrchr(listen, ':');
+    return xstrndup(listen, colon ? (size_t)(colon - listen) : strlen(listen));
+}
+
 /* The URL the in-process agent reaches the API at: the listen address, with a wildcard made loopback. */
 static char *self_url(const char *listen, uint16_t port)
 {
-    const char *colon = strrchr(listen, ':');
-    AUTOFREE char *host = xstrndup(listen, colon ? (size_t)(colon - listen) : strlen(listen));
+    AUTOFREE char *host = listen_host(listen);
     if (!strcmp(host, "0.0.0.0") || !strcmp(host, "") || !strcmp(host, "[::]") || !strcmp(host, "::"))
-        return xasprintf("http://127.0.0.1:%u", port);
-    return xasprintf("http://%s:%u", host, port);
+        return xasprintf("https://127.0.0.1:%u", port);
+    return xasprintf("https://%s:%u", host, port);
 }
 
 static int run(const options *o)
@@ -238,8 +246,7 @@ static int run(const options *o)
                                          .vm_dir = vm_dir,
                                          .started_ms = yun_now_ms(),
                                          .libvirt_probe = hv_libvirt_answers});
-    char agent_hash[65];
-    if (api_bootstrap(ctl, store, state, agent_hash, &err) < 0) {
+    if (api_bootstrap(ctl, store, state, &err) < 0) {
         log_error("%s", err.msg);
         ctl_free(ctl);
         store_close(store);
@@ -267,11 +274,24 @@ static int run(const options *o)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    /* HTTPS only (api/tls.h). The all-in-one agent in this process trusts this very key (its pin), which holds
+     * for the operator's certificate too, whatever CA signed it. */
+    api_tls tls;
+    AUTOFREE char *tls_dir = xasprintf("%s/tls", state);
+    AUTOFREE char *lhost = listen_host(o->listen);
+    if (api_tls_load(tls_dir, o->tls_cert, o->tls_key, lhost, &tls, &err) < 0) {
+        log_error("%s", err.msg);
+        ctl_free(ctl);
+        store_close(store);
+        return 1;
+    }
+    http_global_trust(NULL, tls.pin);
     api_config ac = {.listen = o->listen,
+                     .tls_cert_pem = tls.cert_pem,
+                     .tls_key_pem = tls.key_pem,
                      .store_path = db,
                      .state_dir = state,
                      .ctl = ctl,
-                     .agent_token_hash = agent_hash,
                      .disk_import = hv_disk_import,
                      .backup_files = {.sha256 = hv_disk_sha256, .flatten = hv_disk_flatten},
                      .starter_script = starter,
@@ -279,32 +299,56 @@ static int run(const options *o)
     api_server *srv = api_start(&ac, &err);
     if (!srv) {
         log_error("%s", err.msg);
+        api_tls_free(&tls);
         ctl_free(ctl);
         store_close(store);
         return 1;
     }
-    log_info("yund listening on %s (port %u), state in %s", o->listen, api_port(srv), state);
+    log_info("yund listening on https://%s (port %u), state in %s; clients trust %s, or pin %s", o->listen,
+             api_port(srv), state, tls.ca_path, tls.pin);
 
     atomic_bool stop = false;
     agent_thread *at = NULL;
     char agent_token[128];
+    char self_name[256] = "";
     AUTOFREE char *url = self_url(o->listen, api_port(srv));
-    AUTOFREE char *token_path = xasprintf("%s/agent.token", state);
     yun_hv *fake = NULL;
     int rc = 0;
     if (o->all_in_one) {
-        if (read_token(token_path, agent_token, sizeof agent_token, &err) < 0) {
-            log_error("%s", err.msg);
+        /* the agent inside yund enrols without a join token: it is yund's own; its name is the one it will
+         * register under: --host-name, else the hypervisor's hostname, as a yun-agent's default was */
+        if (o->fake_hv)
+            fake = hv_fake_open(o->fake_cores ? o->fake_cores : 64, 2000, 262144);
+        if (o->host_name) {
+            snprintf(self_name, sizeof self_name, "%s", o->host_name);
+        } else {
+            yun_hv *hv = fake ? fake : hv_libvirt_open(o->libvirt_uri, &err);
+            hv_node_info ni;
+            int hr = hv ? hv_node_info_get(hv, &ni, &err) : -1;
+            if (hv != fake)
+                hv_close(hv);
+            if (hr < 0) {
+                log_error("stopping: --all-in-one needs its agent, and its agent libvirt (check --libvirt-uri %s): "
+                          "reading the host's name: %s",
+                          o->libvirt_uri, err.msg);
+                rc = 1;
+                goto out;
+            }
+            snprintf(self_name, sizeof self_name, "%s", ni.hostname);
+        }
+        /* kept beside admin.token (0600), for the admin's own tools: it is host self_name's, nothing more */
+        AUTOFREE char *cred_path = xasprintf("%s/host.credential", state);
+        if (api_host_local_credential(ctl, store, self_name, agent_token, sizeof agent_token, &err) < 0 ||
+            fs_write_secret(cred_path, agent_token, &err) < 0) {
+            log_error("the all-in-one agent's credential: %s", err.msg);
             rc = 1;
             goto out;
         }
-        if (o->fake_hv)
-            fake = hv_fake_open(o->fake_cores ? o->fake_cores : 64, 2000, 262144);
         at = xcalloc(1, sizeof *at);
         at->cfg = (agent_config){.controller_url = url,
                                  .token = agent_token,
                                  .libvirt_uri = o->libvirt_uri,
-                                 .host_name = o->host_name,
+                                 .host_name = self_name,
                                  .migrate_addr = o->migrate_addr,
                                  .bridge = o->bridge,
                                  .no_guest_network = o->no_guest_network,
@@ -355,6 +399,7 @@ out:
         free(at);
     }
     api_stop(srv);
+    api_tls_free(&tls);
     hv_close(fake);
     ctl_free(ctl);
     store_close(store);

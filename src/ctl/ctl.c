@@ -15,13 +15,25 @@
 
 #define CTL_DEFAULT_INTERVAL_MS 2000
 
-/* What one host's agent last reported that yun does not manage. */
+/* How long a host may still speak of a VM yund named in an answer to it after the VM went elsewhere: its
+ * reports race with HA's restarts and with migrations' ends (ctl_agent_owns). */
+#define CTL_TOLD_MS (10 * 60 * 1000)
+
+/* A VM an answer to a host named, and when. */
+typedef struct told {
+    char uuid[YUN_UUID_LEN];
+    int64_t ms;
+} told;
+
+/* What one host's agent last reported that yun does not manage, and the VMs yund's answers named to it. */
 typedef struct foreign {
     int64_t host_id;
     ctl_domain *orphans;
     size_t n_orphans;
     ctl_domain *strangers;
     size_t n_strangers;
+    told *told;
+    size_t n_told, cap_told;
 } foreign;
 
 struct ctl_ctx {
@@ -191,6 +203,7 @@ void ctl_free(ctl_ctx *c)
     for (size_t i = 0; i < c->n_foreign; i++) {
         free(c->hosts_foreign[i].orphans);
         free(c->hosts_foreign[i].strangers);
+        free(c->hosts_foreign[i].told);
     }
     free(c->hosts_foreign);
     free(c->reboots);
@@ -454,19 +467,76 @@ int ctl_agent_register(ctl_ctx *c, yun_store *s, yun_host *h, int64_t now_ms, yu
     return 0;
 }
 
+/* The host's entry, made when missing. Under c->lock. */
+static foreign *foreign_of(ctl_ctx *c, int64_t host_id)
+{
+    for (size_t i = 0; i < c->n_foreign; i++)
+        if (c->hosts_foreign[i].host_id == host_id)
+            return &c->hosts_foreign[i];
+    xgrow((void **)&c->hosts_foreign, &c->cap_foreign, c->n_foreign + 1, sizeof *c->hosts_foreign);
+    foreign *f = &c->hosts_foreign[c->n_foreign++];
+    memset(f, 0, sizeof *f);
+    f->host_id = host_id;
+    return f;
+}
+
+/* Notes the VMs of an answer to host_id as told at now_ms, and forgets those told before CTL_TOLD_MS. */
+static void told_note(ctl_ctx *c, int64_t host_id, const ctl_answer *a, int64_t now_ms)
+{
+    pthread_mutex_lock(&c->lock);
+    foreign *f = foreign_of(c, host_id);
+    for (size_t i = 0; i < a->n; i++) {
+        const char *u = a->vms[i].vm.uuid;
+        size_t k = 0;
+        while (k < f->n_told && strcmp(f->told[k].uuid, u))
+            k++;
+        if (k == f->n_told) {
+            xgrow((void **)&f->told, &f->cap_told, f->n_told + 1, sizeof *f->told);
+            snprintf(f->told[f->n_told++].uuid, YUN_UUID_LEN, "%s", u);
+        }
+        f->told[k].ms = now_ms;
+    }
+    size_t keep = 0;
+    for (size_t k = 0; k < f->n_told; k++)
+        if (now_ms - f->told[k].ms <= CTL_TOLD_MS)
+            f->told[keep++] = f->told[k];
+    f->n_told = keep;
+    pthread_mutex_unlock(&c->lock);
+}
+
+bool ctl_agent_owns(ctl_ctx *c, int64_t host_id, const yun_vm *vm, int64_t now_ms)
+{
+    if (vm->host_id == host_id || vm->migrate_from == host_id)
+        return true;
+    bool named = false;
+    pthread_mutex_lock(&c->lock);
+    for (size_t i = 0; i < c->n_foreign && !named; i++) {
+        const foreign *f = &c->hosts_foreign[i];
+        for (size_t k = 0; f->host_id == host_id && k < f->n_told && !named; k++)
+            named = !strcmp(f->told[k].uuid, vm->uuid) && now_ms - f->told[k].ms <= CTL_TOLD_MS;
+    }
+    pthread_mutex_unlock(&c->lock);
+    return named;
+}
+
+/* FORBIDDEN, logged, for a report about a VM that is not host_id's (ctl_agent_owns). */
+static int not_owned(yun_store *s, int64_t host_id, const yun_vm *vm, const char *what, yun_err *err)
+{
+    yun_host h;
+    yun_err e = YUN_ERR_INIT;
+    const char *name = store_host_get(s, host_id, &h, &e) == 0 ? h.name : "?";
+    yun_err_set(err, YUN_E_FORBIDDEN,
+                "host %s (id %lld) reported %s VM %s, which is not its own: a host reports only the VMs assigned "
+                "to it or migrating to or from it; the report was refused",
+                name, (long long)host_id, what, vm->uuid);
+    log_warn("%s", err->msg);
+    return -1;
+}
+
 static void foreign_set(ctl_ctx *c, int64_t host_id, ctl_domain *orphans, size_t no, ctl_domain *strangers, size_t ns)
 {
     pthread_mutex_lock(&c->lock);
-    foreign *f = NULL;
-    for (size_t i = 0; i < c->n_foreign && !f; i++)
-        if (c->hosts_foreign[i].host_id == host_id)
-            f = &c->hosts_foreign[i];
-    if (!f) {
-        xgrow((void **)&c->hosts_foreign, &c->cap_foreign, c->n_foreign + 1, sizeof *c->hosts_foreign);
-        f = &c->hosts_foreign[c->n_foreign++];
-        memset(f, 0, sizeof *f);
-        f->host_id = host_id;
-    }
+    foreign *f = foreign_of(c, host_id);
     free(f->orphans);
     free(f->strangers);
     f->orphans = orphans;
@@ -533,7 +603,7 @@ static int apply_source_verdict(yun_store *s, int64_t host_id, yun_vm *vm, const
  * Returns 2 when it wrote something another host's agent may act on (a live migration's end: the target's
  * or the source's answer changes), 1 when it wrote what no agent acts on (the VM's state, address, error:
  * an answer carries what is wanted, not what is), 0 when nothing changed, -1 on failure. */
-static int apply_verdict(yun_store *s, int64_t host_id, const ctl_verdict *v, int64_t now_ms, yun_err *err)
+static int apply_verdict(ctl_ctx *c, yun_store *s, int64_t host_id, const ctl_verdict *v, int64_t now_ms, yun_err *err)
 {
     yun_vm vm;
     yun_err e = YUN_ERR_INIT;
@@ -543,6 +613,8 @@ static int apply_verdict(yun_store *s, int64_t host_id, const ctl_verdict *v, in
         *err = e;
         return -1;
     }
+    if (!ctl_agent_owns(c, host_id, &vm, now_ms))
+        return not_owned(s, host_id, &vm, "a verdict on", err);
     if (vm.host_id != host_id) {
         if (vm.migrate_from == host_id)
             return apply_source_verdict(s, host_id, &vm, v, err);
@@ -611,7 +683,8 @@ static int apply_verdict(yun_store *s, int64_t host_id, const ctl_verdict *v, in
     return store_vm_update(s, &vm, err) < 0 ? -1 : arrived ? 2 : 1;
 }
 
-static int apply_console(yun_store *s, int64_t host_id, const ctl_console *con, yun_err *err)
+static int apply_console(ctl_ctx *c, yun_store *s, int64_t host_id, const ctl_console *con, int64_t now_ms,
+                         yun_err *err)
 {
     yun_vm vm;
     yun_err e = YUN_ERR_INIT;
@@ -621,6 +694,8 @@ static int apply_console(yun_store *s, int64_t host_id, const ctl_console *con, 
         *err = e;
         return -1;
     }
+    if (!ctl_agent_owns(c, host_id, &vm, now_ms))
+        return not_owned(s, host_id, &vm, "the console of", err);
     if (vm.host_id != host_id || vm.want == YUN_WANT_DELETED)
         return 0;
     return store_console_set(s, con->uuid, con->tail ? con->tail : "", con->tail ? con->len : 0, err);
@@ -646,8 +721,8 @@ static const yun_image *image_find(const ctl_answer *a, int64_t id)
 
 /* The domains of the report: strangers, orphans, and yun's VMs that run here but are assigned elsewhere
  * (appended to the answer with here = false). */
-static int classify_domains(ctl_ctx *c, yun_store *s, int64_t host_id, const ctl_report *r, ctl_answer *a, size_t *cap,
-                            yun_err *err)
+static int classify_domains(ctl_ctx *c, yun_store *s, int64_t host_id, const ctl_report *r, int64_t now_ms, ctl_answer *a,
+                            size_t *cap, yun_err *err)
 {
     ctl_domain *orph = NULL, *str = NULL;
     size_t no = 0, ns = 0, co = 0, cs = 0;
@@ -673,6 +748,11 @@ static int classify_domains(ctl_ctx *c, yun_store *s, int64_t host_id, const ctl
         }
         if (vm.host_id == host_id)
             continue;
+        if (!ctl_agent_owns(c, host_id, &vm, now_ms)) {
+            free(orph);
+            free(str);
+            return not_owned(s, host_id, &vm, "a domain of", err);
+        }
         xgrow((void **)&a->vms, cap, a->n + 1, sizeof *a->vms);
         ctl_desired *dd = &a->vms[a->n++];
         memset(dd, 0, sizeof *dd);
@@ -759,14 +839,14 @@ int ctl_agent_report(ctl_ctx *c, yun_store *s, int64_t host_id, const ctl_report
     bool changed = false; /* something another agent may act on */
     bool touched = false; /* something only renderers see */
     for (size_t i = 0; i < r->n_vms; i++) {
-        int w = apply_verdict(s, host_id, &r->vms[i], now_ms, err);
+        int w = apply_verdict(c, s, host_id, &r->vms[i], now_ms, err);
         if (w < 0)
             goto fail;
         changed |= w > 1;
         touched |= w == 1;
     }
     for (size_t i = 0; i < r->n_consoles; i++)
-        if (apply_console(s, host_id, &r->consoles[i], err) < 0)
+        if (apply_console(c, s, host_id, &r->consoles[i], now_ms, err) < 0)
             goto fail;
     if (ctl_jobs_apply(s, host_id, r, now_ms, &changed, err) < 0 ||
         ctl_jobs_answer(c, s, host_id, &out->jobs, &out->n_jobs, err) < 0)
@@ -796,12 +876,13 @@ int ctl_agent_report(ctl_ctx *c, yun_store *s, int64_t host_id, const ctl_report
         }
         free(vms);
     }
-    if (classify_domains(c, s, host_id, r, out, &cap, err) < 0)
+    if (classify_domains(c, s, host_id, r, now_ms, out, &cap, err) < 0)
         goto fail;
     for (size_t i = 0; i < out->n; i++)
         out->vms[i].image = image_find(out, out->vms[i].vm.image_id);
     if (store_commit(s, err) < 0)
         goto fail;
+    told_note(c, host_id, out, now_ms);
     if (changed)
         ctl_vms_changed(c);
     else if (touched) /* this host's own answer comes now; no other agent need look again */

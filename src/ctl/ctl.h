@@ -196,6 +196,35 @@ int ctl_agent_register(ctl_ctx *ctx, yun_store *s, yun_host *h, int64_t now_ms, 
 int ctl_agent_report(ctl_ctx *ctx, yun_store *s, int64_t host_id, const ctl_report *r, int64_t now_ms, ctl_answer *out,
                      yun_err *err);
 
+/* Whether host_id's agent may speak of vm (its verdicts, consoles, domains and metrics): the VM is assigned to
+ * the host or migrating to or from it, or an answer to the host named it in the last 10 minutes (its reports
+ * race with HA's restarts elsewhere and with migrations' ends). ctl_agent_report refuses a report naming any
+ * other VM (FORBIDDEN, logged), so one host's credential cannot speak for another's VMs. */
+bool ctl_agent_owns(ctl_ctx *ctx, int64_t host_id, const yun_vm *vm, int64_t now_ms);
+
+/* ---- host keys: enrolment (ctl_host.c, docs/agent-protocol.md "Enrolment") ----
+ * Secrets arrive hashed (hex SHA-256), as users' tokens do: hashing is the API's. */
+
+/* How long a join token stays good. */
+#define CTL_JOIN_TTL_MS (60 * 60 * 1000)
+
+/* A new join token (by its hash) for host name, good until now_ms + CTL_JOIN_TTL_MS; it replaces one not used
+ * yet. INVALID for a name that is no hostname; CONFLICT when the name already holds a credential (revoke it
+ * first). */
+int ctl_host_key_add(ctl_ctx *ctx, yun_store *s, const char *name, const char *join_hash, int64_t now_ms,
+                     yun_host_key *out, yun_err *err);
+/* Spends the join token join_hash: the host it was made for gets the credential cred_hash, and out says
+ * which (out->name). UNAUTHORIZED for a token that is unknown, spent, replaced or expired (the message says
+ * which of expired and the rest, never the name). */
+int ctl_host_key_join(ctl_ctx *ctx, yun_store *s, const char *join_hash, const char *cred_hash, int64_t now_ms,
+                      yun_host_key *out, yun_err *err);
+/* Gives host name the credential cred_hash without a join token, replacing any: yund's own all-in-one agent. */
+int ctl_host_key_local(ctl_ctx *ctx, yun_store *s, const char *name, const char *cred_hash, int64_t now_ms,
+                       yun_err *err);
+/* Takes away host name's credential and any join token: its agent is refused from its next request until it
+ * enrols again. NOT_FOUND when it has neither. */
+int ctl_host_key_revoke(ctl_ctx *ctx, yun_store *s, const char *name, yun_err *err);
+
 /* The orphans (yun's metadata, unknown uuid) and strangers (no yun metadata) the host's agent last reported.
  * Copies, malloc'd (NULL and 0 when none). */
 void ctl_host_foreign(ctl_ctx *ctx, int64_t host_id, ctl_domain **orphans, size_t *n_orphans, ctl_domain **strangers,

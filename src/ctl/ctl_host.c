@@ -1,6 +1,7 @@
 /* ctl_host.c: the operator's changes to a host's state (ctl.h). Drains are in migrate.c; registration,
  * reports and health in ctl.c. */
 #include <stdio.h>
+#include <string.h>
 
 #include "ctl/ctl.h"
 #include "ctl/ctl_int.h"
@@ -148,5 +149,125 @@ int ctl_host_wake(ctl_ctx *c, yun_store *s, int64_t host_id, int64_t now_ms, yun
     }
     log_info("host %s: waking through its %s driver", h.name, h.power_driver);
     ctl_vms_changed(c);
+    return 0;
+}
+
+/* ---- host keys (ctl.h) ---- */
+
+/* What a host may be named: a hostname (the agent's default name is the machine's), 1-253 of a-z, A-Z, 0-9,
+ * '-', '.', '_', not starting with '-' or '.'. */
+static int host_name_check(const char *name, yun_err *err)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > 253)
+        return yun_err_set(err, YUN_E_INVALID, "the host name is %zu characters long: give 1 to 253 (its hostname, "
+                                               "or the agent's --name)", n);
+    for (size_t i = 0; i < n; i++) {
+        char ch = name[i];
+        bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_' ||
+                  ((ch == '-' || ch == '.') && i > 0);
+        if (!ok)
+            return yun_err_set(err, YUN_E_INVALID,
+                               "host name \"%.253s\" is not allowed: use a-z, A-Z, 0-9, '-', '.' and '_' (not '-' or "
+                               "'.' first), e.g. rack1-node4",
+                               name);
+    }
+    return 0;
+}
+
+int ctl_host_key_add(ctl_ctx *c, yun_store *s, const char *name, const char *join_hash, int64_t now_ms,
+                     yun_host_key *out, yun_err *err)
+{
+    (void)c;
+    if (host_name_check(name, err) < 0)
+        return -1;
+    yun_host_key k = {0};
+    yun_err e = YUN_ERR_INIT;
+    if (store_begin(s, err) < 0)
+        return -1;
+    if (store_host_key_get(s, name, &k, &e) < 0 && !yun_err_not_found(&e)) {
+        store_rollback(s);
+        *err = e;
+        return -1;
+    }
+    if (k.cred_hash[0]) {
+        store_rollback(s);
+        return yun_err_set(err, YUN_E_CONFLICT,
+                           "host %s has already enrolled: to enrol it again, first revoke its credential with `yun "
+                           "host revoke %s`",
+                           name, name);
+    }
+    snprintf(k.name, sizeof k.name, "%s", name);
+    snprintf(k.join_hash, sizeof k.join_hash, "%s", join_hash);
+    k.join_expires_ms = now_ms + CTL_JOIN_TTL_MS;
+    k.created_ms = now_ms;
+    if (store_host_key_set(s, &k, err) < 0 || store_commit(s, err) < 0) {
+        store_rollback(s);
+        return -1;
+    }
+    log_info("host %s: a join token was made, good for %d minutes", name, CTL_JOIN_TTL_MS / 60000);
+    if (out)
+        *out = k;
+    return 0;
+}
+
+int ctl_host_key_join(ctl_ctx *c, yun_store *s, const char *join_hash, const char *cred_hash, int64_t now_ms,
+                      yun_host_key *out, yun_err *err)
+{
+    (void)c;
+    yun_host_key k;
+    yun_err e = YUN_ERR_INIT;
+    if (store_begin(s, err) < 0)
+        return -1;
+    if (store_host_key_get_by_hash(s, join_hash, &k, &e) < 0 || strcmp(k.join_hash, join_hash) != 0) {
+        store_rollback(s);
+        if (e.code && !yun_err_not_found(&e)) {
+            *err = e;
+            return -1;
+        }
+        log_warn("an agent presented a join token that is unknown, spent or replaced");
+        return yun_err_set(err, YUN_E_UNAUTHORIZED,
+                           "the join token is not valid: it is unknown, already used or replaced by a newer one; ask "
+                           "the admin for a new one (yun host add NAME)");
+    }
+    if (now_ms >= k.join_expires_ms) {
+        store_rollback(s);
+        log_warn("host %s: an agent presented its join token after it expired", k.name);
+        return yun_err_set(err, YUN_E_UNAUTHORIZED,
+                           "the join token expired %lld s ago (they are good for %d minutes): ask the admin for a new "
+                           "one (yun host add NAME)",
+                           (long long)((now_ms - k.join_expires_ms) / 1000), CTL_JOIN_TTL_MS / 60000);
+    }
+    k.join_hash[0] = '\0';
+    k.join_expires_ms = 0;
+    snprintf(k.cred_hash, sizeof k.cred_hash, "%s", cred_hash);
+    if (store_host_key_set(s, &k, err) < 0 || store_commit(s, err) < 0) {
+        store_rollback(s);
+        return -1;
+    }
+    log_info("host %s enrolled: its join token is spent, its agent has its own credential", k.name);
+    if (out)
+        *out = k;
+    return 0;
+}
+
+int ctl_host_key_local(ctl_ctx *c, yun_store *s, const char *name, const char *cred_hash, int64_t now_ms, yun_err *err)
+{
+    (void)c;
+    if (host_name_check(name, err) < 0)
+        return -1;
+    yun_host_key k = {.created_ms = now_ms};
+    snprintf(k.name, sizeof k.name, "%s", name);
+    snprintf(k.cred_hash, sizeof k.cred_hash, "%s", cred_hash);
+    return store_host_key_set(s, &k, err);
+}
+
+int ctl_host_key_revoke(ctl_ctx *c, yun_store *s, const char *name, yun_err *err)
+{
+    (void)c;
+    if (store_host_key_delete(s, name, err) < 0)
+        return -1;
+    log_info("host %s: its credential and join token were revoked; its agent is refused until it enrols again",
+             name);
     return 0;
 }

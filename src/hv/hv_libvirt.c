@@ -754,6 +754,23 @@ static yun_hv *lv_open_again(yun_hv *hv, yun_err *err)
 
 #define LV_BACKUP_POLL_MS 50
 
+/* Deletes a checkpoint: a running domain's with its bitmap, a shut-off one's metadata only. A running domain
+ * whose bitmap is gone (its QEMU died during the backup that made the checkpoint, before the bitmap reached
+ * the disk) cannot drop it that way, and would fail every backup after: then its metadata goes alone (the
+ * next backup is full anyway, and a stray bitmap left in the disk costs nothing but its bits). */
+static int cp_delete(virDomainPtr d, virDomainCheckpointPtr cp)
+{
+    bool active = virDomainIsActive(d) == 1;
+    if (virDomainCheckpointDelete(cp, active ? 0 : VIR_DOMAIN_CHECKPOINT_DELETE_METADATA_ONLY) == 0)
+        return 0;
+    if (!active)
+        return -1;
+    log_warn("checkpoint %s of %s: its bitmap cannot be dropped (%s); dropping its metadata only",
+             virDomainCheckpointGetName(cp), virDomainGetName(d), virGetLastErrorMessage());
+    virResetLastError();
+    return virDomainCheckpointDelete(cp, VIR_DOMAIN_CHECKPOINT_DELETE_METADATA_ONLY);
+}
+
 static int lv_checkpoint_drop(virDomainPtr d, const char *name, yun_err *err)
 {
     virDomainCheckpointPtr cp = virDomainCheckpointLookupByName(d, name, 0);
@@ -763,8 +780,7 @@ static int lv_checkpoint_drop(virDomainPtr d, const char *name, yun_err *err)
     }
     /* a running domain's bitmaps go with it; a shut-off one's metadata is enough (its disk is being replaced
      * or was never touched by this checkpoint's backup) */
-    unsigned flags = virDomainIsActive(d) == 1 ? 0 : VIR_DOMAIN_CHECKPOINT_DELETE_METADATA_ONLY;
-    int rc = virDomainCheckpointDelete(cp, flags);
+    int rc = cp_delete(d, cp);
     virDomainCheckpointFree(cp);
     return rc < 0 ? lv_err(err, "dropping checkpoint %s of %s", name, virDomainGetName(d)) : 0;
 }
@@ -775,12 +791,11 @@ static int lv_checkpoints_drop_all(virDomainPtr d, yun_err *err)
     int n = virDomainListAllCheckpoints(d, &cps, 0);
     if (n < 0)
         return lv_err(err, "listing the checkpoints of %s", virDomainGetName(d));
-    unsigned flags = virDomainIsActive(d) == 1 ? 0 : VIR_DOMAIN_CHECKPOINT_DELETE_METADATA_ONLY;
     int rc = 0;
     for (int i = 0; i < n; i++) {
         /* children first would be needed with CHILDREN flags; plain deletes merge each bitmap into its parent,
          * so any order drops them all */
-        if (rc == 0 && virDomainCheckpointDelete(cps[i], flags) < 0)
+        if (rc == 0 && cp_delete(d, cps[i]) < 0)
             rc = lv_err(err, "dropping checkpoint %s of %s", virDomainCheckpointGetName(cps[i]), virDomainGetName(d));
         virDomainCheckpointFree(cps[i]);
     }

@@ -14,6 +14,7 @@
 #include <libxml/xmlwriter.h>
 
 #include "util/mem.h"
+#include "util/str.h"
 
 /* Each writer call returns < 0 on failure; collecting the first failure keeps the builder readable.
  * The writer only fails on out-of-memory or invalid UTF-8, both of which validation excludes. */
@@ -84,16 +85,28 @@ static bool set(const char *s)
     return s && *s;
 }
 
-/* XML 1.0 cannot carry most control characters, even escaped, and libxml2 needs valid UTF-8. */
+/* XML 1.0 cannot carry most control characters, even escaped, nor U+FFFE and U+FFFF; and a parser refuses
+ * anything but valid UTF-8 (util/str.h's rule: libxml2's own xmlCheckUTF8 lets overlong forms such as
+ * C1 A9 through, which the writer then emits and every parser, libvirt's included, refuses). */
 static int check_xml_text(const char *what, const char *s, yun_err *err)
 {
     if (!s)
         return 0;
-    if (!xmlCheckUTF8(BAD_CAST s))
-        return yun_err_set(err, YUN_E_INVALID, "domain %s is not valid UTF-8", what);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+    const unsigned char *p = (const unsigned char *)s;
+    size_t left = strlen(s);
+    while (left) {
+        size_t k = str_utf8_seq(p, left);
+        if (!k)
+            return yun_err_set(err, YUN_E_INVALID, "domain %s is not valid UTF-8 (byte 0x%02x at %zu)", what, *p,
+                               (size_t)(p - (const unsigned char *)s));
         if (*p < 0x20 && *p != '\t' && *p != '\n' && *p != '\r')
             return yun_err_set(err, YUN_E_INVALID, "domain %s contains control character 0x%02x", what, *p);
+        if (k == 3 && p[0] == 0xEF && p[1] == 0xBF && (p[2] == 0xBE || p[2] == 0xBF))
+            return yun_err_set(err, YUN_E_INVALID, "domain %s contains U+FFF%c, which XML cannot carry", what,
+                               p[2] == 0xBE ? 'E' : 'F');
+        p += k;
+        left -= k;
+    }
     return 0;
 }
 

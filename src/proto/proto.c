@@ -83,6 +83,47 @@ static const jfield registered_fields[] = {
     END,
 };
 
+static const jfield join_fields[] = {
+    STR(proto_join, token, true, 0, "the join token `yun host add NAME` printed"),
+    END,
+};
+
+static const jfield joined_fields[] = {
+    STR(proto_joined, name, true, 0, "the host the token was made for"),
+    STR(proto_joined, credential, true, 0, "the host's own credential: the agent's bearer token from now on"),
+    END,
+};
+
+json_t *proto_join_encode(const proto_join *m)
+{
+    return jfield_write(join_fields, m);
+}
+
+int proto_join_parse(const char *text, size_t n, proto_join *m, yun_err *err)
+{
+    memset(m, 0, sizeof *m);
+    if (jfield_parse_read(join_fields, text, n, m, err) < 0)
+        return -1;
+    if (!m->token[0])
+        return yun_err_set(err, YUN_E_INVALID, "join: token must be non-empty (what `yun host add NAME` printed)");
+    return 0;
+}
+
+json_t *proto_joined_encode(const proto_joined *m)
+{
+    return jfield_write(joined_fields, m);
+}
+
+int proto_joined_decode(const json_t *j, proto_joined *m, yun_err *err)
+{
+    memset(m, 0, sizeof *m);
+    if (jfield_read(joined_fields, j, m, "", true, err) < 0)
+        return -1;
+    if (!m->name[0] || !m->credential[0])
+        return yun_err_set(err, YUN_E_INVALID, "joined: name and credential must be non-empty");
+    return 0;
+}
+
 json_t *proto_register_encode(const proto_register *m)
 {
     return jfield_write(register_fields, m);
@@ -554,6 +595,8 @@ void proto_answer_free(proto_answer *a)
 }
 
 const proto_message proto_messages[] = {
+    {"join", "## Enrolment", join_fields},
+    {"join's answer", "## Enrolment", joined_fields},
     {"register", "## Register", register_fields},
     {"register's answer", "## Register", registered_fields},
     {"report", "## Report and receive", report_fields},

@@ -27,6 +27,17 @@ typedef struct proto_register {
     char mgmt_addr[64];
 } proto_register;
 
+/* Enrolment (docs/agent-protocol.md): the agent spends its one-time join token and gets its host's own
+ * credential, which it sends as its bearer token from then on. */
+typedef struct proto_join {
+    char token[128];
+} proto_join;
+
+typedef struct proto_joined {
+    char name[YUN_NAME_MAX + 192]; /* the host the token was made for: the agent registers under it */
+    char credential[128];
+} proto_joined;
+
 typedef struct proto_registered {
     int64_t host_id;
     int64_t interval_ms;
@@ -155,6 +166,11 @@ typedef struct proto_answer {
 json_t *proto_register_encode(const proto_register *m);
 /* From the request body's text, so a number beyond 64 bits is named with its range. 0, or -1 with INVALID. */
 int proto_register_parse(const char *text, size_t n, proto_register *m, yun_err *err);
+
+json_t *proto_join_encode(const proto_join *m);
+int proto_join_parse(const char *text, size_t n, proto_join *m, yun_err *err); /* INVALID without a token */
+json_t *proto_joined_encode(const proto_joined *m);
+int proto_joined_decode(const json_t *j, proto_joined *m, yun_err *err);
 
 json_t *proto_registered_encode(const proto_registered *m);
 /* INVALID unless host_id is positive and vm_dir absolute. */

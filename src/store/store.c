@@ -377,3 +377,19 @@ int store_schedule_delete(yun_store *s, const char *vm_uuid, yun_err *err)
 {
     return need_str(vm_uuid, "VM UUID", err) ?: s->ops->schedule_delete(s, vm_uuid, err);
 }
+int store_host_key_set(yun_store *s, const yun_host_key *k, yun_err *err)
+{
+    return need_str(k->name, "host name", err) ?: s->ops->host_key_set(s, k, err);
+}
+int store_host_key_get(yun_store *s, const char *name, yun_host_key *out, yun_err *err)
+{
+    return need_str(name, "host name", err) ?: s->ops->host_key_get(s, name, out, err);
+}
+int store_host_key_get_by_hash(yun_store *s, const char *hash, yun_host_key *out, yun_err *err)
+{
+    return need_str(hash, "key hash", err) ?: s->ops->host_key_by_hash(s, hash, out, err);
+}
+int store_host_key_delete(yun_store *s, const char *name, yun_err *err)
+{
+    return need_str(name, "host name", err) ?: s->ops->host_key_delete(s, name, err);
+}

@@ -20,7 +20,7 @@ typedef struct yun_store yun_store;
 
 /* The schema version this build writes. store_open migrates an older database forward (each migration
  * in its own transaction) and refuses a newer one with YUN_E_STORE and a message saying which versions. */
-#define STORE_SCHEMA_VERSION 12
+#define STORE_SCHEMA_VERSION 16
 
 /* path: a file name ("var/yun.db"), or "sqlite:PATH", or ":memory:" for tests. The file is created when absent
  * and migrated to STORE_SCHEMA_VERSION; its directory must exist. A file that is not a yun database is refused. */
@@ -157,6 +157,21 @@ int store_schedule_set(yun_store *s, const yun_backup_schedule *b, yun_err *err)
 int store_schedule_get(yun_store *s, const char *vm_uuid, yun_backup_schedule *out, yun_err *err);
 int store_schedule_list(yun_store *s, yun_backup_schedule **out, size_t *n, yun_err *err);
 int store_schedule_delete(yun_store *s, const char *vm_uuid, yun_err *err); /* ok when there is none */
+/* Host keys (schema 16): what lets an agent speak for one host (docs/agent-protocol.md, "Enrolment"). By host
+ * name, before the host ever registered. Secrets are kept as hex SHA-256 only. set replaces the name's key;
+ * by_hash finds the key whose join_hash or cred_hash is hash (NOT_FOUND otherwise, never naming the hash);
+ * delete fails NOT_FOUND when the name has none. */
+typedef struct yun_host_key {
+    char name[YUN_NAME_MAX + 192]; /* as yun_host's */
+    char join_hash[65];            /* "" once spent, or before any */
+    int64_t join_expires_ms;
+    char cred_hash[65]; /* "" until the host enrolled */
+    int64_t created_ms;
+} yun_host_key;
+int store_host_key_set(yun_store *s, const yun_host_key *k, yun_err *err);
+int store_host_key_get(yun_store *s, const char *name, yun_host_key *out, yun_err *err);
+int store_host_key_get_by_hash(yun_store *s, const char *hash, yun_host_key *out, yun_err *err);
+int store_host_key_delete(yun_store *s, const char *name, yun_err *err);
 /* A consistent copy of the whole store into a new file at dest (SQLite's online backup API: other handles go
  * on reading and writing meanwhile). CONFLICT when dest exists. */
 int store_copy_to(yun_store *s, const char *dest, yun_err *err);

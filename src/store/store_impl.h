@@ -65,6 +65,10 @@ typedef struct store_ops {
     int (*schedule_get)(yun_store *s, const char *vm_uuid, yun_backup_schedule *out, yun_err *err);
     int (*schedule_list)(yun_store *s, yun_backup_schedule **out, size_t *n, yun_err *err);
     int (*schedule_delete)(yun_store *s, const char *vm_uuid, yun_err *err);
+    int (*host_key_set)(yun_store *s, const yun_host_key *k, yun_err *err);
+    int (*host_key_get)(yun_store *s, const char *name, yun_host_key *out, yun_err *err);
+    int (*host_key_by_hash)(yun_store *s, const char *hash, yun_host_key *out, yun_err *err);
+    int (*host_key_delete)(yun_store *s, const char *name, yun_err *err);
 
     int (*password_get)(yun_store *s, int64_t user_id, char *out, size_t n, yun_err *err);
     int (*password_set)(yun_store *s, int64_t user_id, const char *hash, yun_err *err);

@@ -14,6 +14,44 @@ void http_global_init(void)
     curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
+/* Set once by http_global_trust before any thread starts, read-only after (http_client.h). */
+static char trust_ca[4096];
+static char trust_pin[128];
+
+void http_global_trust(const char *ca_file, const char *pin)
+{
+    snprintf(trust_ca, sizeof trust_ca, "%s", ca_file ? ca_file : "");
+    snprintf(trust_pin, sizeof trust_pin, "%s", pin ? pin : "");
+}
+
+static void set_trust(CURL *c)
+{
+    if (trust_ca[0])
+        curl_easy_setopt(c, CURLOPT_CAINFO, trust_ca);
+    if (trust_pin[0]) {
+        curl_easy_setopt(c, CURLOPT_PINNEDPUBLICKEY, trust_pin);
+        if (!trust_ca[0]) { /* the pin alone is the trust: whatever signed the key */
+            curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+            curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+        }
+    }
+}
+
+/* A transport failure's message; for an untrusted server, what to do about it. */
+static int transport_error(const char *url, CURLcode rc, yun_err *err)
+{
+    if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_PINNEDPUBKEYNOTMATCH || rc == CURLE_SSL_CACERT_BADFILE)
+        return yun_err_set(err, YUN_E_UNAVAILABLE,
+                           "refusing %s: %s. Trust the server's CA with --ca FILE or YUN_CA (yund writes STATE/tls/ca.pem), "
+                           "or pin its key with --pin sha256//... or YUN_PIN (yund logs it at start)",
+                           url, curl_easy_strerror(rc));
+    if (strncmp(url, "http://", 7) == 0 && (rc == CURLE_GOT_NOTHING || rc == CURLE_RECV_ERROR ||
+                                              rc == CURLE_WEIRD_SERVER_REPLY))
+        return yun_err_set(err, YUN_E_UNAVAILABLE, "cannot reach %s: %s (yund serves HTTPS only: use https://)", url,
+                           curl_easy_strerror(rc));
+    return yun_err_set(err, YUN_E_UNAVAILABLE, "cannot reach %s: %s", url, curl_easy_strerror(rc));
+}
+
 static size_t on_data(char *p, size_t size, size_t n, void *ud)
 {
     buf_append((yun_buf *)ud, p, size * n);
@@ -86,13 +124,14 @@ static int perform(CURL *c, const char *method, const char *url, const char *tok
         curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
     }
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    set_trust(c);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms < 5000 ? timeout_ms : 5000L);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
     CURLcode rc = curl_easy_perform(c);
     curl_slist_free_all(h);
     if (rc != CURLE_OK) {
         buf_free(&b);
-        return yun_err_set(err, YUN_E_UNAVAILABLE, "cannot reach %s: %s", url, curl_easy_strerror(rc));
+        return transport_error(url, rc, err);
     }
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
     out->len = b.len;

@@ -11,6 +11,11 @@
 #include "util/err.h"
 
 void http_global_init(void); /* once, before threads */
+/* Whom HTTPS calls trust, once, before threads (a program's setting, like curl's global init): ca_file (PEM,
+ * a CA bundle) instead of the system's CAs, and/or pin ("sha256//BASE64" of the server key's
+ * SubjectPublicKeyInfo); a pin without a CA file is trust on its own: whatever signed that key. NULL or ""
+ * for neither: the system's CAs. A server that fails them is refused with an error saying how to trust it. */
+void http_global_trust(const char *ca_file, const char *pin);
 
 typedef struct http_resp {
     long status;

@@ -413,7 +413,7 @@ json_t *jfield_write(const jfield *fields, const void *in)
         } else if (f->type == F_OBJECT && f->sub) {
             v = jfield_write(f->sub, (const char *)in + f->off);
         } else if (f->type == F_ARRAY && f->sub) {
-            const char *elems = *AT_C(in, f->off, const char *);
+            const char *elems = *AT_C(in, f->off, char *);
             size_t n = *AT_C(in, f->aux, size_t);
             v = json_array();
             for (size_t i = 0; i < n; i++)

@@ -11,6 +11,8 @@
 // The graphical console needs a guest with a screen: the fake run reports it as SKIP.
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, readFileSync, readdirSync, rmSync, existsSync } from 'node:fs';
+import { X509Certificate, createHash } from 'node:crypto';
+import { request as httpsRequest } from 'node:https';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,10 +31,12 @@ const BROWSERS = {
   chromium: {
     path: CHROMIUM, pkg: 'chromium',
     shots: join(BUILD, 'screenshots'),
-    launch: home => chromium.launch({
+    // yund serves HTTPS with a certificate of its own CA: Chromium trusts exactly its key (the SPKI pin)
+    launch: (home, spki) => chromium.launch({
       executablePath: CHROMIUM,
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+        '--disable-background-networking', '--disable-component-update', '--disable-sync',
+        `--ignore-certificate-errors-spki-list=${spki}`],
       env: { ...process.env, TMPDIR: home },
     }),
   },
@@ -41,6 +45,8 @@ const BROWSERS = {
     shots: join(BUILD, 'screenshots', 'firefox'),
     // playwright 1.64 speaks the BiDi of firefox-esr 153; 1.65 sends a command 153 does not know
     // (emulation.setMediaFeaturesOverride), hence the pin in package.json
+    // Firefox has no pin flag: its contexts accept yund's certificate (contextOptions), over HTTPS all the same
+    contextOptions: { ignoreHTTPSErrors: true },
     launch: home => firefox.launch({
       channel: 'moz-firefox', headless: true,
       executablePath: FIREFOX,
@@ -50,6 +56,28 @@ const BROWSERS = {
     }),
   },
 };
+
+// yund serves HTTPS only, with a certificate of the CA it keeps in STATE/tls. Node's fetch cannot be told a CA,
+// so the test's own requests go through this: the part of fetch the test uses, over node:https trusting that CA.
+let CA_FILE = null;
+const yfetch = (url, { method = 'GET', headers = {}, body } = {}) => new Promise((resolve, reject) => {
+  if (body !== undefined) headers = { ...headers, 'Content-Length': Buffer.byteLength(body) };
+  const req = httpsRequest(url, { method, headers, ca: readFileSync(CA_FILE) }, res => {
+    const chunks = [];
+    res.on('data', c => chunks.push(c));
+    res.on('end', () => {
+      const text = Buffer.concat(chunks).toString();
+      resolve({ status: res.statusCode, ok: res.statusCode >= 200 && res.statusCode < 300,
+        headers: { get: k => res.headers[k.toLowerCase()] ?? null }, text: async () => text });
+    });
+  });
+  req.on('error', reject);
+  if (body !== undefined) req.write(body);
+  req.end();
+});
+// the base64 SHA-256 of a PEM certificate's SubjectPublicKeyInfo (Chromium's --ignore-certificate-errors-spki-list)
+const spkiOf = pem => createHash('sha256')
+  .update(new X509Certificate(pem).publicKey.export({ type: 'spki', format: 'der' })).digest('base64');
 
 let n = 0, failed = 0;
 const ok = (cond, what, extra) => {
@@ -122,19 +150,20 @@ async function main(which) {
   let URL = process.env.YUN_PORTAL_URL, log = '';
   if (!REAL) {
     const port = await freePort();
-    URL = `http://127.0.0.1:${port}`;
+    URL = `https://127.0.0.1:${port}`;
     yund = spawn(YUND, ['--all-in-one', '--fake-hv', '--state-dir', STATE, '--listen', `127.0.0.1:${port}`,
       '--www-dir', join(ROOT, 'www')], { stdio: ['ignore', 'ignore', 'pipe'] });
     yund.stderr.on('data', d => { log += d; });
   }
+  CA_FILE = join(STATE, 'tls', 'ca.pem');
   let up = false;
   for (let i = 0; i < 100 && !up; i++) {
-    try { up = (await fetch(URL + '/healthz')).ok; } catch (e) { await sleep(100); }
+    try { up = (await yfetch(URL + '/healthz')).ok; } catch (e) { await sleep(100); }
   }
   if (!ok(up, 'yund starts and answers /healthz', log)) return;
   const ADMIN = readFileSync(join(STATE, 'admin.token'), 'utf8').trim();
   const asAdmin = async (method, path, body) => {
-    const r = await fetch(URL + path, { method, headers: { Authorization: 'Bearer ' + ADMIN, 'Content-Type': 'application/json' },
+    const r = await yfetch(URL + path, { method, headers: { Authorization: 'Bearer ' + ADMIN, 'Content-Type': 'application/json' },
       body: body === undefined ? undefined : (typeof body === 'string' || body instanceof Buffer ? body : JSON.stringify(body)) });
     const t = await r.text();
     return { status: r.status, body: t ? (() => { try { return JSON.parse(t); } catch (e) { return t; } })() : null };
@@ -150,13 +179,13 @@ async function main(which) {
   ok(pw.status === 200, 'the admin sets their own password with their token', JSON.stringify(pw.body));
 
   // the page itself: content types and security headers
-  const idx = await fetch(URL + '/');
+  const idx = await yfetch(URL + '/');
   ok(idx.status === 200 && idx.headers.get('content-type').startsWith('text/html') &&
      /frame-ancestors 'none'/.test(idx.headers.get('content-security-policy') || ''),
      'yund serves the portal at / as text/html with a Content-Security-Policy');
-  const js = await fetch(URL + '/app.js');
+  const js = await yfetch(URL + '/app.js');
   ok(js.headers.get('content-type').startsWith('text/javascript'), 'JavaScript is served as text/javascript');
-  const trav = await fetch(URL + '/vendor/%2e%2e/%2e%2e/package.json');
+  const trav = await yfetch(URL + '/vendor/%2e%2e/%2e%2e/package.json');
   ok(trav.status === 404, 'a path climbing out of www/ is 404');
 
   if (!existsSync(BROWSERS[which].path)) {
@@ -171,13 +200,13 @@ async function main(which) {
   process.env.TMPDIR = home;
   const before = children();
   try {
-    browser = await BROWSERS[which].launch(home);
+    browser = await BROWSERS[which].launch(home, spkiOf(readFileSync(join(STATE, 'tls', 'cert.pem'), 'utf8')));
   } finally {
     browserPids = [...children()].filter(p => !before.has(p));
   }
   ok(browserPids.length === 1, `${which} ${browser.version()} starts (pid ${browserPids.join(', ')})`);
   const newPage = async () => {
-    const ctx = await browser.newContext({ viewport: { width: 1366, height: 860 } });
+    const ctx = await browser.newContext({ viewport: { width: 1366, height: 860 }, ...BROWSERS[which].contextOptions });
     const page = await ctx.newPage();
     page.setDefaultTimeout(15000);
     page.on('pageerror', e => console.log('# page error: ' + e.message));
@@ -215,7 +244,7 @@ async function main(which) {
      'a new user registers and lands on My VMs');
   const cookies = await alice.context().cookies();
   const sc = cookies.find(c => c.name === 'yun_session');
-  ok(sc && sc.httpOnly && sc.sameSite === 'Strict', 'the session cookie is HttpOnly and SameSite=Strict',
+  ok(sc && sc.httpOnly && sc.secure && sc.sameSite === 'Strict', 'the session cookie is Secure, HttpOnly and SameSite=Strict',
      JSON.stringify(sc));
   await alice.getByRole('button', { name: 'Log out' }).click();
   await alice.getByRole('heading', { name: 'Log in to yun' }).waitFor();
@@ -264,15 +293,16 @@ async function main(which) {
   // samples as the host's agent would (docs/agent-protocol.md); in the real run the guest's own come.
   if (!REAL) {
     const vm = (await asAdmin('GET', `/v1/vms/${vmId}`)).body;
-    const agent = readFileSync(join(STATE, 'agent.token'), 'utf8').trim();
+    // the all-in-one host's own credential, which yund keeps beside admin.token (docs/operations.md)
+    const agent = readFileSync(join(STATE, 'host.credential'), 'utf8').trim();
     const now = Date.now();
     const samples = [0, 1, 2, 3, 4, 5, 6].map(i => ({ kind: 'vm', id: vm.uuid, ts_ms: now - (6 - i) * 10000, cpu_pct: 20 + 10 * i }));
-    const r = await fetch(`${URL}/v1/agent/hosts/${vm.host_id}/metrics`, { method: 'POST',
+    const r = await yfetch(`${URL}/v1/agent/hosts/${vm.host_id}/metrics`, { method: 'POST',
       headers: { Authorization: 'Bearer ' + agent, 'Content-Type': 'application/json' }, body: JSON.stringify({ samples }) });
     ok(r.status === 200, 'the host\'s agent sends CPU samples of the VM', `${r.status} ${await r.text()}`);
     // the latest probe failed, and the agent said why (docs/networking.md): the page says it under the chart
     const why = 'http://10.203.0.9:80/: Connection refused';
-    const r2 = await fetch(`${URL}/v1/agent/hosts/${vm.host_id}/metrics`, { method: 'POST',
+    const r2 = await yfetch(`${URL}/v1/agent/hosts/${vm.host_id}/metrics`, { method: 'POST',
       headers: { Authorization: 'Bearer ' + agent, 'Content-Type': 'application/json' },
       body: JSON.stringify({ samples: [{ kind: 'vm', id: vm.uuid, ts_ms: now + 1000, cpu_pct: 90, probe_ok: 0 }],
         probe_errors: { [vm.uuid]: why } }) });

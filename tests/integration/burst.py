@@ -7,14 +7,15 @@ request: {"i": I, "status": HTTP status, "code": error code or null, "message": 
 BODY_TEMPLATE is JSON text in which {i} becomes the request's number (0..N-1). A connection that yund refuses
 before reading it (over its connection limit) is tried again after a short pause: it never reached a handler.
 """
-import http.client, json, sys, threading, time, urllib.parse
+import http.client, json, ssl, sys, threading, time, urllib.parse
 
 
 def one(i, url, token, method, path, body, barrier, out):
     u = urllib.parse.urlsplit(url)
     barrier.wait()
     for attempt in range(200):
-        c = http.client.HTTPConnection(u.hostname, u.port, timeout=60)
+        c = (http.client.HTTPSConnection(u.hostname, u.port, timeout=60, context=ssl.create_default_context())
+             if u.scheme == 'https' else http.client.HTTPConnection(u.hostname, u.port, timeout=60))
         try:
             c.request(method, path, body=body.replace('{i}', str(i)),
                       headers={'Authorization': 'Bearer ' + token, 'Content-Type': 'application/json'})

@@ -7,6 +7,7 @@
 #                                              host's VNC listens: the CLI and curl then run there too;
 #                                              on address $YUND_ADDR when set, e.g. the host's own for agents
 #                                              of other test hosts, else 127.0.0.1)
+#   yund_trust STATE                           trust that yund's CA (yund_start does it): YUN_CA, curl, Python
 #   yund_kill9 / yund_stop                     SIGKILL / SIGTERM the yund this test started (by pid)
 #   yun ARGS...                                the CLI from the build under test
 #   vm_field NAME FIELD                        one field of `yun vm show NAME -o json`
@@ -58,7 +59,8 @@ yund_start() {
     "$YUN_BIN/yund" "${aio[@]}" --state-dir "$state" --listen "$addr:$YUND_PORT" "$@" >>"$state/yund.log" 2>&1 &
   fi
   YUND_PID=$!
-  export YUN_URL="http://$addr:$YUND_PORT"
+  export YUN_URL="https://$addr:$YUND_PORT"
+  yund_trust "$state"
   local i
   for i in $(seq 1 150); do
     if in_ns curl -fsS "$YUN_URL/healthz" >/dev/null 2>&1 && [ -s "$state/admin.token" ]; then
@@ -143,6 +145,13 @@ vm_once() { local vm=$1 not=$2 u h; shift 2; u=$(vm_field "$vm" uuid); h=$(vm_fi
 # vm_say VM HOST...: where it runs, for a failure's message
 vm_say() { local vm=$1 u; shift; u=$(vm_field "$vm" uuid)
   echo "$vm: state $(vm_field "$vm" state) on $(vm_field "$vm" host), $(vm_qemus "$u") QEMU, libvirt runs it on '$(vm_libvirt_hosts "$u" "$@")'"; }
+# host_join NAME: a one-time join token for host NAME (`yun host add`, as the admin) on stdout: give it to the
+# host's agent as --join TOKEN (docs/operations.md, "Adding a host")
+host_join() { yun host add "$1" -o json | jq -re .join_token; }
+# host_credential NAME: enrols host NAME as its agent does (a join token spent on POST /v1/agent/join); the
+# host's own credential on stdout, for fake agents (fake_agent.py) and tests that speak the agent protocol
+host_credential() { local t; t=$(host_join "$1") &&
+  in_ns curl -fsS -d "{\"token\":\"$t\"}" "$YUN_URL/v1/agent/join" | jq -re .credential; }
 host_state() { yun host show "$1" -o json | jq -r .state; }
 host_is() { [ "$(host_state "$1")" = "$2" ]; }
 # cgroup_of HOST CONTROLLER: the test host's own cgroup in that hierarchy (freezer: freeze it whole)
@@ -165,14 +174,19 @@ powered_agents() {
   yun_on_exit 'for n in "${POWERED_NAMES[@]}"; do f=$YUN_TEST_DIR/hosts/$n/agent.pid; [ -f "$f" ] && kill "$(cat "$f")"; done'
   for n in "$@"; do
     h=$YUN_TEST_DIR/hosts/$n
+    local tok
+    tok=$(host_join "$prefix$n") || { echo "# yun host add $prefix$n failed"; return 1; }
+    # enrolled at its first boot (--join); the later boots use the credential saved in its state folder
     # shellcheck disable=SC2086 # flags: separate words
-    printf '%s\n' "$YUN_BIN/yun-agent" --controller "$YUN_URL" --token-file "$state/agent.token" \
-      --libvirt-uri "$(yun_testhost_uri "$n")" --name "$prefix$n" --migrate-addr "$(yun_testhost_addr "$n")" \
-      $flags >"$h/agent.args"
+    printf '%s\n' "$YUN_BIN/yun-agent" --controller "$YUN_URL" --ca "$YUN_CA" --state "$h/agent-state" \
+      --libvirt-uri "$(yun_testhost_uri "$n")" --migrate-addr "$(yun_testhost_addr "$n")" \
+      $flags >"$h/agent.args.later"
+    { cat "$h/agent.args.later"; printf '%s\n' --join "$tok"; } >"$h/agent.args"
     bash "$power" "$h" on
   done
   _all_up() { [ "$(yun host list -o json | jq '[.hosts[] | select(.state == "up")] | length')" = "$1" ]; }
   wait_until 120 "$# hosts up" _all_up "$#" || { echo "# hosts: $(yun host list | tr '\n' '|')"; return 1; }
+  for n in "$@"; do cp "$YUN_TEST_DIR/hosts/$n/agent.args.later" "$YUN_TEST_DIR/hosts/$n/agent.args"; done
   for n in "$@"; do
     yun host power "$prefix$n" --driver script --command "bash $power $YUN_TEST_DIR/hosts/$n" >/dev/null ||
       { echo "# yun host power $prefix$n --driver script failed"; return 1; }

@@ -297,3 +297,10 @@ _yun_cleanup() {
 trap _yun_cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+
+# yund_trust STATE: the CLI, agents, curl and Python trust the CA of the yund with state STATE (it serves HTTPS
+# only, with the CA it makes at its first start in STATE/tls)
+yund_trust() {
+  export YUN_CA=$1/tls/ca.pem
+  export CURL_CA_BUNDLE=$YUN_CA SSL_CERT_FILE=$YUN_CA
+}

@@ -30,7 +30,8 @@ wait_state() { # NAME STATE SECONDS
 }
 
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-export YUN_URL="http://127.0.0.1:$PORT"
+export YUN_URL="https://127.0.0.1:$PORT"
+export CURL_CA_BUNDLE=$D/var/tls/ca.pem # the CLI finds ./var/tls/ca.pem itself (a yund on this machine)
 mkdir -p "$D/home"
 (cd "$D" && exec "$YUND" --all-in-one --fake-hv --state-dir var --listen "127.0.0.1:$PORT" >>"$D/yund.log" 2>&1) &
 PID=$!

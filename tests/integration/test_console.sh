@@ -69,7 +69,7 @@ out=$(api "$tb" POST "/v1/vms/con1/console")
 [ "$(tail -1 <<<"$out")" = 404 ] && tap_ok "bob asking by name gets 404 too" || tap_fail "bob by name: $out"
 
 # ---- the proxy ----
-ws() { in_ns python3 "$WS_CLIENT" "ws://127.0.0.1:$YUND_PORT$1"; }
+ws() { in_ns python3 "$WS_CLIENT" "wss://127.0.0.1:$YUND_PORT$1"; }
 if out=$(ws "$URL" 2>&1); then
   tap_ok "the websocket through yund reaches the guest's VNC server"
 else

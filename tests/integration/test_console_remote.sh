@@ -47,7 +47,9 @@ agent_stop() {
 yun_on_exit agent_stop
 # agent_start [flags]: rb's agent, in rb's namespace, reaching yund at ra's address
 agent_start() {
-  ip netns exec "$NS_B" "$YUN_BIN/yun-agent" --controller "$YUN_URL" --token-file "$STATE/agent.token" \
+  local join=()
+  [ -s "$STATE/agent-rb/credential" ] || join=(--join "$(host_join rb)") # enrolled once, by its first start
+  ip netns exec "$NS_B" "$YUN_BIN/yun-agent" --controller "$YUN_URL" --state "$STATE/agent-rb" "${join[@]}" \
     --libvirt-uri "$URI_B" --name rb --interval 1000 "$@" >>"$STATE/agent-rb.log" 2>&1 &
   AGENT_PID=$!
 }
@@ -80,7 +82,7 @@ s=socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5)
 print(s.recv(12).decode(errors="replace").strip())' "$2" "$3" 2>&1 | tail -1
 }
 ticket_url() { in_ns curl -sS -X POST -H "Authorization: Bearer $YUN_TOKEN" "$YUN_URL/v1/vms/$ID/console" | jq -r .url; }
-ws() { in_ns python3 "$WS_CLIENT" "ws://$ADDR_A:$YUND_PORT$1" "${@:2}"; }
+ws() { in_ns python3 "$WS_CLIENT" "wss://$ADDR_A:$YUND_PORT$1" "${@:2}"; }
 
 # ---- 1. no management address: VNC stays on rb's loopback ----
 L=$(graphics listen)
@@ -101,12 +103,12 @@ out=$(ws "$(ticket_url)" 2>&1)
 
 # ---- 2. rb's management address ----
 agent_stop
-out=$(ip netns exec "$NS_B" "$YUN_BIN/yun-agent" --controller "$YUN_URL" --token-file "$STATE/agent.token" \
+out=$(ip netns exec "$NS_B" "$YUN_BIN/yun-agent" --controller "$YUN_URL" --state "$STATE/agent-rb" \
   --libvirt-uri "$URI_B" --mgmt-addr 0.0.0.0 2>&1)
 rc=$?
 [ $rc = 2 ] && grep -q "wildcard" <<<"$out" && grep -q -- "--mgmt-addr" <<<"$out" &&
   tap_ok "yun-agent --mgmt-addr 0.0.0.0 is refused: $out" || tap_fail "--mgmt-addr 0.0.0.0: rc $rc, '$out'"
-out=$(ip netns exec "$NS_B" "$YUN_BIN/yun-agent" --controller "$YUN_URL" --token-file "$STATE/agent.token" \
+out=$(ip netns exec "$NS_B" "$YUN_BIN/yun-agent" --controller "$YUN_URL" --state "$STATE/agent-rb" \
   --libvirt-uri "$URI_B" --mgmt-addr :: 2>&1)
 rc=$?
 [ $rc = 2 ] && grep -q "wildcard" <<<"$out" && tap_ok "yun-agent --mgmt-addr :: is refused" ||

@@ -24,10 +24,11 @@ cleanup() {
 yun_on_exit cleanup
 
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-URL="http://127.0.0.1:$PORT"
+URL="https://127.0.0.1:$PORT"
 start() { # STATE_DIR FAKE_CORES
   "$YUND" --all-in-one --fake-hv --fake-cores "$2" --state-dir "$1" --listen "127.0.0.1:$PORT" >>"$D/yund.log" 2>&1 &
   PID=$!
+  yund_trust "$1"
   for _ in $(seq 1 50); do curl -fsS "$URL/healthz" >/dev/null 2>&1 && return 0; sleep 0.2; done
   return 1
 }
@@ -89,7 +90,10 @@ stop
 tap_eval "yund starts with an 8-core fake host" 'start "$D/s2" 8'
 A=$(cat "$D/s2/admin.token")
 echo hold >"$D/mode"
-python3 "$ROOT/tests/integration/fake_agent.py" "$URL" "$(cat "$D/s2/agent.token")" src 4 "$D/mode" 2>>"$D/agent.log" &
+# host src enrols as an agent does: a join token from the admin (yun host add), spent for its own credential
+JOIN=$(api POST /v1/hosts "$A" '{"name":"src"}' | jq -r .join_token)
+CRED=$(curl -fsS -d "{\"token\":\"$JOIN\"}" "$URL/v1/agent/join" | jq -r .credential)
+python3 "$ROOT/tests/integration/fake_agent.py" "$URL" "$CRED" src 4 "$D/mode" 2>>"$D/agent.log" &
 AGENT=$!
 tap_eval "both hosts are up" 'wait_for "[.hosts[] | select(.state == \"up\")] | length == 2" /v1/hosts "$A" 15'
 curl -sS -o /dev/null -H "Authorization: Bearer $A" -T "$D/tiny.qcow2" "$URL/v1/images?name=tiny"

@@ -16,14 +16,13 @@ yun_on_exit 'for p in "${AGENTS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev
 yund_start "$D/state" "test:///default" --fake-hv && tap_ok "yund starts" || { tap_fail "yund starts"; tap_done; exit 1; }
 URL=$YUN_URL
 A=$(cat "$D/state/admin.token")
-G=$(cat "$D/state/agent.token")
 api() { admin_api "$@"; }
 wait_for() { admin_wait "$@"; }
 set_setting() { admin_setting "$@"; }
 
 echo done >"$D/mode"
 for h in h2 h3; do
-  python3 "$ROOT/tests/integration/fake_agent.py" "$URL" "$G" "$h" 4 "$D/mode" 2>>"$D/agent.log" &
+  python3 "$ROOT/tests/integration/fake_agent.py" "$URL" "$(host_credential "$h")" "$h" 4 "$D/mode" 2>>"$D/agent.log" &
   AGENTS+=($!)
 done
 tap_eval "three hosts are up" 'wait_for "[.hosts[] | select(.state == \"up\")] | length == 3" /v1/hosts 20'

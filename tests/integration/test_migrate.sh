@@ -19,7 +19,7 @@ tap_ok "yund --all-in-one runs host A's agent"
 # host B: an agent of its own, with VNC on its management address (A's stays on loopback), in the same namespace as yund (it reaches yund on loopback and B's libvirtd
 # through its socket); stopped by pid at exit
 AGENT_B_PID=""
-"$YUN_BIN/yun-agent" --controller "$YUN_URL" --token-file "$STATE/agent.token" --libvirt-uri "$B" \
+"$YUN_BIN/yun-agent" --controller "$YUN_URL" --join "$(host_join hostB)" --state "$STATE/agent-B" --libvirt-uri "$B" \
   --migrate-addr "$(yun_testhost_addr B)" --mgmt-addr "$(yun_testhost_addr B)" > "$STATE/agent-B.log" 2>&1 &
 AGENT_B_PID=$!
 _agent_b_stop() {

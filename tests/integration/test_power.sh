@@ -19,7 +19,6 @@ command -v ipmi_sim >/dev/null && command -v ipmitool >/dev/null ||
 yund_start "$D/state" "test:///default" --fake-hv && tap_ok "yund starts" || { tap_fail "yund starts"; tap_done; exit 1; }
 URL=$YUN_URL
 A=$(cat "$D/state/admin.token")
-G=$(cat "$D/state/agent.token")
 api() { admin_api "$@"; }
 wait_for() { admin_wait "$@"; }
 set_setting() { admin_setting "$@"; }
@@ -38,7 +37,7 @@ running() { [ -f "\$pid" ] && kill -0 "\$(cat "\$pid")" 2>/dev/null; }
 case "\$2" in
   get) if running; then echo power:1; else echo power:0; fi ;;
   set) if [ "\$3" = power ] && [ "\$4" = 1 ]; then
-         running || { setsid python3 "$ROOT/tests/integration/fake_agent.py" "$URL" "$G" $h 4 "$D/mode" \
+         running || { setsid python3 "$ROOT/tests/integration/fake_agent.py" "$URL" "$(host_credential $h)" $h 4 "$D/mode" \
                         >>"$D/agent-$h.log" 2>&1 </dev/null & echo \$! > "\$pid"; }
        else
          running && kill "\$(cat "\$pid")"; rm -f "\$pid"

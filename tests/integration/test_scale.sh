@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench/scale.sh kept from rotting: one yund against 20 simulated hosts (bench/fake_hosts.c: the agent protocol
-# over HTTP, no hypervisor) carrying 500 VMs created through the API. Checks what it reports, never how fast:
-# every figure is there and measured, the hosts took every VM, and the silent host was noticed. TAP on stdout.
+# over HTTPS, each host enrolled with its own credential, no hypervisor) carrying 500 VMs created through the
+# API. Checks what it reports, never how fast: every figure is there and measured, the hosts took every VM,
+# and the silent host was noticed. TAP on stdout.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 BUILD=${YUN_BUILD:-build}

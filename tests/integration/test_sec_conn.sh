@@ -13,9 +13,12 @@ D=$YUN_TEST_DIR
 yund_start "$D/state" "test:///default" --fake-hv || { tap_fail "yund starts"; tap_done; exit 1; }
 PORT=$YUND_PORT
 PID=$YUND_PID
-PORT="$PORT" A="$(cat "$D/state/admin.token" 2>/dev/null)" G="$(cat "$D/state/agent.token" 2>/dev/null)" YPID="$PID" \
+PORT="$PORT" A="$(cat "$D/state/admin.token" 2>/dev/null)" G="$(host_credential h2 2>/dev/null)" YPID="$PID" \
   python3 - <<'PY'
-import json, os, socket, sys, time, urllib.request
+import json, os, socket, ssl, sys, time, urllib.request
+
+# yund serves HTTPS only: every connection here does TLS first (SSL_CERT_FILE names its CA: lib.sh's yund_trust)
+CTX = ssl.create_default_context()
 
 PORT, A, G, YPID = int(os.environ['PORT']), os.environ['A'], os.environ['G'], int(os.environ['YPID'])
 n = failed = 0
@@ -38,6 +41,7 @@ def http(src, method, path, body=None, token=None, timeout=10):
     try:
         s.bind((src, 0))
         s.connect(('127.0.0.1', PORT))
+        s = CTX.wrap_socket(s, server_hostname='127.0.0.1')
         data = json.dumps(body).encode() if body is not None else b''
         hdr = f'{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {len(data)}\r\n'
         if token:
@@ -72,6 +76,7 @@ for i in range(200):
     try:
         s.bind(('127.0.0.2', 0))
         s.connect(('127.0.0.1', PORT))
+        s = CTX.wrap_socket(s, server_hostname='127.0.0.1')
         s.sendall(b'GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ')
         held.append(s)
     except Exception:
@@ -79,8 +84,9 @@ for i in range(200):
 tap(len(held) > 0, f'the stranger at 127.0.0.2 opened {len(held)} connections and sent half a header on each')
 time.sleep(1)
 
-def alive(s):
-    """Whether yund still holds this socket open (no EOF or reset waiting on it)."""
+def alive(ts):
+    """Whether yund still holds this TLS socket open (nothing waiting on it: no alert, EOF or reset)."""
+    s = socket.socket(fileno=os.dup(ts.fileno()))  # the TCP socket under it, which MSG_PEEK can look at
     s.setblocking(False)
     try:
         s.recv(1, socket.MSG_PEEK)  # an end, or an answer before one: yund let go of it
@@ -90,7 +96,7 @@ def alive(s):
     except OSError:
         return False
     finally:
-        s.setblocking(True)
+        s.close()
 
 kept = sum(alive(s) for s in held)
 tap(0 < kept <= 32, f'yund keeps at most 32 of them ({kept})')

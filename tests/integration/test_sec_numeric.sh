@@ -14,12 +14,12 @@ yund_start "$D/state" "test:///default" --fake-hv || { tap_fail "yund starts"; t
 URL=$YUN_URL
 PID=$YUND_PID
 
-URL="$URL" A="$(cat "$D/state/admin.token" 2>/dev/null)" G="$(cat "$D/state/agent.token" 2>/dev/null)" LOG="$D/state/yund.log" IMG="$D/tiny.qcow2" YPID="$PID" \
+URL="$URL" A="$(cat "$D/state/admin.token" 2>/dev/null)" G="$(host_credential h9 2>/dev/null)" LOG="$D/state/yund.log" IMG="$D/tiny.qcow2" YPID="$PID" \
   python3 - <<'PY'
 import json, os, re, subprocess, sys, time, urllib.error, urllib.parse, urllib.request
 
 URL, A, LOG, YPID = os.environ['URL'], os.environ['A'], os.environ['LOG'], int(os.environ['YPID'])
-G = os.environ['G']  # the agent token: hosts' numbers enter through the agent protocol
+G = os.environ['G']  # host h9's credential: hosts' numbers enter through the agent protocol
 n = 0
 failed = 0
 

@@ -15,7 +15,7 @@ yund_start "$D/state" "test:///default" --fake-hv && tap_ok "yund starts" || { t
 URL=$YUN_URL
 PID=$YUND_PID
 A=$(cat "$D/state/admin.token")
-G=$(cat "$D/state/agent.token")
+G=$(cat "$D/state/host.credential") # the all-in-one host "fake"'s own
 api() { # METHOD PATH TOKEN [BODY] -> body in $D/body, status in $D/status
   curl -sS -o "$D/body" -w '%{http_code}' -X "$1" -H "Authorization: Bearer $3" ${4:+-d "$4"} "$URL$2" >"$D/status"
 }

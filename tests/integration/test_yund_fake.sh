@@ -15,7 +15,8 @@ cleanup() {
 yun_on_exit cleanup
 
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-URL="http://127.0.0.1:$PORT"
+URL="https://127.0.0.1:$PORT"
+yund_trust "$D/state"
 start() {
   "$YUND" --all-in-one --fake-hv --state-dir "$D/state" --listen "127.0.0.1:$PORT" >>"$D/yund.log" 2>&1 &
   PID=$!
@@ -38,8 +39,8 @@ wait_for() { # JQ-CONDITION PATH TOKEN SECONDS
 }
 
 tap_eval "yund starts and answers /healthz" start
-tap_eval "admin.token and agent.token are written with mode 0600" \
-  '[ "$(stat -c %a "$D/state/admin.token")" = 600 ] && [ "$(stat -c %a "$D/state/agent.token")" = 600 ]'
+tap_eval "admin.token and the all-in-one host's host.credential are written with mode 0600" \
+  '[ "$(stat -c %a "$D/state/admin.token")" = 600 ] && [ "$(stat -c %a "$D/state/host.credential")" = 600 ]'
 A=$(cat "$D/state/admin.token")
 login_admin() {
   jq -n --arg p "$(cat "$D/state/admin.password")" '{name: "admin", password: $p}' >"$D/login.json"
@@ -104,6 +105,7 @@ kill -TERM "$PID" && wait "$PID"
 PID=""
 "$YUND" --all-in-one --fake-hv --fake-cores 2 --state-dir "$D/small" --listen "127.0.0.1:$PORT" >>"$D/yund.log" 2>&1 &
 PID=$!
+yund_trust "$D/small"
 for _ in $(seq 1 50); do curl -fsS "$URL/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
 S=$(cat "$D/small/admin.token")
 wait_for '.hosts | length == 1 and .[0].state == "up" and .[0].cores == 2' /v1/hosts "$S" 10

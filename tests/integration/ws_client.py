@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """ws_client.py URL [IDLE_SECONDS | --screen]: a minimal RFC 6455 client (stdlib only) for the console tests.
 
-Opens URL (ws://host:port/path?query) with the "binary" subprotocol, checks the 101 answer and its
+Opens URL (wss://host:port/path?query, or ws://) with the "binary" subprotocol, checks the 101 answer and its
 Sec-WebSocket-Accept, then speaks the first steps of RFB through it: reads the server's version banner,
 sends "RFB 003.008\\n" back in a masked binary frame, and reads the security types. Prints the banner and the
 number of security types (after IDLE_SECONDS of silence, when given); exits 0 on success, 2 when the upgrade is refused (the HTTP status is printed).
@@ -12,6 +12,7 @@ import base64
 import hashlib
 import os
 import socket
+import ssl
 import struct
 import sys
 from urllib.parse import urlsplit
@@ -65,6 +66,8 @@ def main():
         sys.argv = sys.argv[:2]
     u = urlsplit(sys.argv[1])
     s = socket.create_connection((u.hostname, u.port), timeout=30 + (float(sys.argv[2]) if len(sys.argv) > 2 else 0))
+    if u.scheme == "wss":  # yund serves HTTPS only; SSL_CERT_FILE names its CA (lib.sh's yund_trust)
+        s = ssl.create_default_context().wrap_socket(s, server_hostname=u.hostname)
     key = base64.b64encode(os.urandom(16)).decode()
     path = u.path + ("?" + u.query if u.query else "")
     s.sendall((f"GET {path} HTTP/1.1\r\nHost: {u.hostname}:{u.port}\r\nUpgrade: websocket\r\n"

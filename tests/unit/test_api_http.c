@@ -24,7 +24,7 @@
 typedef struct fx {
     char dir[256];
     char url[64];
-    char admin[128], agent[128], alice[128], bob[128];
+    char admin[128], agent[128], agent2[128], alice[128], bob[128]; /* agent: h1's credential; agent2: h2's */
     ctl_ctx *ctl;
     api_server *srv;
     int64_t host_id;
@@ -104,6 +104,34 @@ static void read_file(const char *path, char *out, size_t n)
     out[strcspn(out, "\n")] = '\0';
 }
 
+/* A join token for host name (the admin's POST /v1/hosts) into tok. */
+static void join_token(fx *f, const char *name, char *tok, size_t n)
+{
+    AUTOFREE char *body = xasprintf("{\"name\":\"%s\"}", name);
+    json_t *j;
+    assert_int_equal(call(f, "POST", "/v1/hosts", f->admin, body, &j), 201);
+    const char *t, *nm;
+    assert_int_equal(json_unpack(j, "{s:s, s:s}", "join_token", &t, "name", &nm), 0);
+    assert_string_equal(nm, name);
+    snprintf(tok, n, "%s", t);
+    json_decref(j);
+}
+
+/* Enrols host name as its agent does (POST /v1/agent/join with a join token): its credential into cred. */
+static void enrol(fx *f, const char *name, char *cred, size_t n)
+{
+    char tok[128];
+    join_token(f, name, tok, sizeof tok);
+    AUTOFREE char *body = xasprintf("{\"token\":\"%s\"}", tok);
+    json_t *j;
+    assert_int_equal(call(f, "POST", "/v1/agent/join", NULL, body, &j), 200);
+    const char *c, *nm;
+    assert_int_equal(json_unpack(j, "{s:s, s:s}", "credential", &c, "name", &nm), 0);
+    assert_string_equal(nm, name);
+    snprintf(cred, n, "%s", c);
+    json_decref(j);
+}
+
 static void make_user(fx *f, const char *name, char *tok, size_t n)
 {
     AUTOFREE char *body = xasprintf("{\"name\":\"%s\"}", name);
@@ -130,27 +158,25 @@ static int setup(void **state)
     yun_store *s = store_open(db, &err);
     assert_non_null(s);
     f->ctl = ctl_new(&(ctl_config){.image_dir = images, .vm_dir = vms});
-    char hash[65];
-    assert_int_equal(api_bootstrap(f->ctl, s, f->dir, hash, &err), 0);
+    assert_int_equal(api_bootstrap(f->ctl, s, f->dir, &err), 0);
     store_close(s);
     AUTOFREE char *ap = xasprintf("%s/admin.token", f->dir);
-    AUTOFREE char *gp = xasprintf("%s/agent.token", f->dir);
     struct stat st;
     assert_int_equal(stat(ap, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0600);
     read_file(ap, f->admin, sizeof f->admin);
-    read_file(gp, f->agent, sizeof f->agent);
     api_config cfg = {.listen = "127.0.0.1:0",
                       .store_path = db,
                       .state_dir = f->dir,
                       .ctl = f->ctl,
-                      .agent_token_hash = hash,
                       .disk_import = copy_import};
     f->srv = api_start(&cfg, &err);
     assert_non_null(f->srv);
     snprintf(f->url, sizeof f->url, "http://127.0.0.1:%u", api_port(f->srv));
     make_user(f, "alice", f->alice, sizeof f->alice);
     make_user(f, "bob", f->bob, sizeof f->bob);
+    enrol(f, "h1", f->agent, sizeof f->agent);
+    enrol(f, "h2", f->agent2, sizeof f->agent2);
     json_t *j;
     assert_int_equal(call(f, "POST", "/v1/agent/register", f->agent,
                           "{\"name\":\"h1\",\"cores\":2,\"mhz\":2400,\"mem_mib\":4096,\"disk_total_mib\":100000,"
@@ -217,7 +243,7 @@ static void test_auth(void **state)
     assert_int_equal(call(f, "GET", "/v1/vms", "yun_not-a-token", NULL, &j), 401);
     json_decref(j);
     assert_int_equal(call(f, "GET", "/v1/vms", f->agent, NULL, &j), 403);
-    assert_non_null(strstr(errmsg(j), "agent token"));
+    assert_non_null(strstr(errmsg(j), "a host's credential opens only /v1/agent/*"));
     json_decref(j);
     assert_int_equal(call(f, "POST", "/v1/agent/register", f->admin, "{}", &j), 403);
     json_decref(j);
@@ -486,7 +512,7 @@ static void test_migrate_and_drain(void **state)
     assert_non_null(strstr(errmsg(j), "no other host"));
     json_decref(j);
     assert_int_equal(
-        call(f, "POST", "/v1/agent/register", f->agent,
+        call(f, "POST", "/v1/agent/register", f->agent2,
              "{\"name\":\"h2\",\"cores\":2,\"mhz\":2400,\"mem_mib\":4096,\"disk_total_mib\":100000,"
              "\"disk_free_mib\":90000,\"hypervisor\":\"qemu\",\"accel\":\"tcg\","
              "\"libvirt_uri\":\"qemu+tcp://h2/system\",\"migrate_addr\":\"10.0.0.2\",\"mgmt_addr\":\"0.0.0.0\"}",
@@ -495,7 +521,7 @@ static void test_migrate_and_drain(void **state)
     assert_non_null(strstr(errmsg(j), "wildcard"));
     json_decref(j);
     assert_int_equal(
-        call(f, "POST", "/v1/agent/register", f->agent,
+        call(f, "POST", "/v1/agent/register", f->agent2,
              "{\"name\":\"h2\",\"cores\":2,\"mhz\":2400,\"mem_mib\":4096,\"disk_total_mib\":100000,"
              "\"disk_free_mib\":90000,\"hypervisor\":\"qemu\",\"accel\":\"tcg\","
              "\"libvirt_uri\":\"qemu+tcp://h2/system\",\"migrate_addr\":\"10.0.0.2\",\"mgmt_addr\":\"10.1.0.2\"}",
@@ -521,7 +547,7 @@ static void test_migrate_and_drain(void **state)
     json_decref(j);
     /* the target waits for it */
     AUTOFREE char *p2 = xasprintf("/v1/agent/hosts/%lld/report", (long long)h2);
-    assert_int_equal(call(f, "POST", p2, f->agent, "{\"domains\":[],\"vms\":[]}", &j), 200);
+    assert_int_equal(call(f, "POST", p2, f->agent2, "{\"domains\":[],\"vms\":[]}", &j), 200);
     assert_true(json_is_true(json_object_get(json_array_get(json_object_get(j, "vms"), 0), "incoming")));
     json_decref(j);
     /* the source: migrated (with its figures); the target: running */
@@ -530,7 +556,7 @@ static void test_migrate_and_drain(void **state)
                                     uuid);
     json_decref(report(f, done));
     AUTOFREE char *run2 = xasprintf("{\"domains\":[],\"vms\":[{\"uuid\":\"%s\",\"state\":\"running\"}]}", uuid);
-    assert_int_equal(call(f, "POST", p2, f->agent, run2, &j), 200);
+    assert_int_equal(call(f, "POST", p2, f->agent2, run2, &j), 200);
     json_decref(j);
     assert_string_equal(vm_field(f, f->alice, "web1", "state"), "running");
     assert_string_equal(vm_field(f, f->alice, "web1", "host"), "h2");
@@ -584,7 +610,7 @@ static void test_report_validation(void **state)
     json_decref(j);
     assert_int_equal(call(f, "POST", "/v1/agent/hosts/999/report", f->agent, "{\"domains\":[],\"vms\":[]}", &j), 404);
     json_decref(j);
-    assert_int_equal(call(f, "POST", "/v1/agent/register", f->agent, "{\"name\":\"h2\",\"coress\":2}", &j), 400);
+    assert_int_equal(call(f, "POST", "/v1/agent/register", f->agent2, "{\"name\":\"h2\",\"coress\":2}", &j), 400);
     assert_non_null(strstr(errmsg(j), "unknown field \"coress\""));
     json_decref(j);
 }
@@ -908,6 +934,115 @@ static void test_metrics_endpoints(void **state)
     json_decref(j);
 }
 
+/* Per-host credentials: one host's credential speaks for that host and its VMs only; join tokens are spent
+ * once and expire; a revoked host is refused until it enrols again. Each refusal says what was wrong. */
+static void test_host_credentials(void **state)
+{
+    fx *f = *state;
+    json_t *j;
+    static const char *const REG = "{\"name\":\"%s\",\"cores\":2,\"mhz\":2400,\"mem_mib\":4096,"
+                                   "\"disk_total_mib\":100000,\"disk_free_mib\":90000,\"hypervisor\":\"qemu\","
+                                   "\"accel\":\"tcg\",\"libvirt_uri\":\"qemu:///system\"}";
+    AUTOFREE char *reg_h2 = xasprintf(REG, "h2");
+    /* h1's credential cannot register h2's name */
+    assert_int_equal(call(f, "POST", "/v1/agent/register", f->agent, reg_h2, &j), 403);
+    assert_non_null(strstr(errmsg(j), "host h1's credential speaks for host h1 only: it may not register as host h2"));
+    json_decref(j);
+    assert_int_equal(call(f, "POST", "/v1/agent/register", f->agent2, reg_h2, &j), 200);
+    json_int_t h2 = 0;
+    assert_int_equal(json_unpack(j, "{s:I}", "host_id", &h2), 0);
+    json_decref(j);
+    /* nor report for h2's id */
+    AUTOFREE char *p2 = xasprintf("/v1/agent/hosts/%lld/report", (long long)h2);
+    assert_int_equal(call(f, "POST", p2, f->agent, "{\"domains\":[],\"vms\":[]}", &j), 403);
+    assert_non_null(strstr(errmsg(j), "is host h2's"));
+    json_decref(j);
+    /* a VM on h2 (h1 disabled, so it lands there) */
+    assert_int_equal(call(f, "POST", "/v1/hosts/h1/disable", f->admin, NULL, &j), 200);
+    json_decref(j);
+    assert_int_equal(call(f, "POST", "/v1/vms", f->alice, VM1, &j), 201);
+    json_decref(j);
+    assert_string_equal(vm_field(f, f->alice, "web1", "host"), "h2");
+    char uuid[64];
+    snprintf(uuid, sizeof uuid, "%s", vm_field(f, f->alice, "web1", "uuid"));
+    /* h1 cannot give a verdict on it, nor report it as a domain (adopt it), nor its console */
+    AUTOFREE char *verdict = xasprintf("{\"domains\":[],\"vms\":[{\"uuid\":\"%s\",\"state\":\"stopped\"}]}", uuid);
+    AUTOFREE char *p1 = xasprintf("/v1/agent/hosts/%lld/report", (long long)f->host_id);
+    assert_int_equal(call(f, "POST", p1, f->agent, verdict, &j), 403);
+    assert_non_null(strstr(errmsg(j), "is not its own"));
+    json_decref(j);
+    AUTOFREE char *dom = xasprintf("{\"domains\":[{\"uuid\":\"%s\",\"name\":\"yun-alice-web1\",\"state\":"
+                                   "\"running\",\"yun_owned\":true}],\"vms\":[]}",
+                                   uuid);
+    assert_int_equal(call(f, "POST", p1, f->agent, dom, &j), 403);
+    assert_non_null(strstr(errmsg(j), "a domain of VM"));
+    json_decref(j);
+    assert_string_equal(vm_field(f, f->alice, "web1", "state"), "scheduled"); /* nothing was applied */
+    /* nor push its metrics */
+    AUTOFREE char *m1 = xasprintf("/v1/agent/hosts/%lld/metrics", (long long)f->host_id);
+    AUTOFREE char *batch = xasprintf("{\"samples\": [{\"kind\": \"vm\", \"id\": \"%s\", \"ts_ms\": %lld, "
+                                     "\"cpu_pct\": 99}]}",
+                                     uuid, (long long)yun_now_ms());
+    assert_int_equal(call(f, "POST", m1, f->agent, batch, &j), 403);
+    assert_non_null(strstr(errmsg(j), "is not on host h1"));
+    json_decref(j);
+    /* h2 itself may do all of these */
+    AUTOFREE char *m2 = xasprintf("/v1/agent/hosts/%lld/metrics", (long long)h2);
+    assert_int_equal(call(f, "POST", m2, f->agent2, batch, &j), 200);
+    json_decref(j);
+    assert_int_equal(call(f, "POST", p2, f->agent2, verdict, &j), 200);
+    json_decref(j);
+    assert_string_equal(vm_field(f, f->alice, "web1", "state"), "stopped");
+
+    /* join tokens: spent once; a second `host add` of an enrolled host is refused; a new one replaces an unused one */
+    char t1[128], t2[128];
+    join_token(f, "h3", t1, sizeof t1);
+    join_token(f, "h3", t2, sizeof t2);
+    AUTOFREE char *j1 = xasprintf("{\"token\":\"%s\"}", t1);
+    AUTOFREE char *j2 = xasprintf("{\"token\":\"%s\"}", t2);
+    assert_int_equal(call(f, "POST", "/v1/agent/join", NULL, j1, &j), 401); /* replaced */
+    assert_non_null(strstr(errmsg(j), "the join token is not valid"));
+    json_decref(j);
+    assert_int_equal(call(f, "POST", "/v1/agent/join", NULL, j2, &j), 200);
+    json_decref(j);
+    assert_int_equal(call(f, "POST", "/v1/agent/join", NULL, j2, &j), 401); /* spent */
+    assert_non_null(strstr(errmsg(j), "already used"));
+    json_decref(j);
+    assert_int_equal(call(f, "POST", "/v1/hosts", f->admin, "{\"name\":\"h3\"}", &j), 409);
+    assert_non_null(strstr(errmsg(j), "yun host revoke h3"));
+    json_decref(j);
+    assert_int_equal(call(f, "POST", "/v1/hosts", f->alice, "{\"name\":\"h4\"}", &j), 403); /* admin only */
+    json_decref(j);
+    assert_int_equal(call(f, "POST", "/v1/hosts", f->admin, "{\"name\":\"-bad name\"}", &j), 400);
+    assert_non_null(strstr(errmsg(j), "is not allowed"));
+    json_decref(j);
+    /* an expired one (the clock moved past its hour, through ctl) */
+    char t5[128], hash[65], cred_hash[65];
+    join_token(f, "h5", t5, sizeof t5);
+    api_token_hash(t5, hash);
+    api_token_hash("unused", cred_hash);
+    AUTOFREE char *db = xasprintf("%s/yun.db", f->dir);
+    yun_err err = YUN_ERR_INIT;
+    yun_store *s = store_open(db, &err);
+    assert_non_null(s);
+    assert_int_equal(ctl_host_key_join(f->ctl, s, hash, cred_hash, yun_now_ms() + CTL_JOIN_TTL_MS + 1000, NULL, &err),
+                     -1);
+    assert_int_equal(err.code, YUN_E_UNAUTHORIZED);
+    assert_non_null(strstr(err.msg, "expired"));
+    store_close(s);
+
+    /* revoked: h2 is refused from its next report; enrolled again, it is back */
+    assert_int_equal(call(f, "POST", "/v1/hosts/h2/revoke", f->admin, NULL, &j), 200);
+    json_decref(j);
+    assert_int_equal(call(f, "POST", p2, f->agent2, "{\"domains\":[],\"vms\":[]}", &j), 401);
+    json_decref(j);
+    assert_int_equal(call(f, "POST", "/v1/hosts/h2/revoke", f->admin, NULL, &j), 404);
+    json_decref(j);
+    enrol(f, "h2", f->agent2, sizeof f->agent2);
+    assert_int_equal(call(f, "POST", p2, f->agent2, "{\"domains\":[],\"vms\":[]}", &j), 200);
+    json_decref(j);
+}
+
 int main(void)
 {
     http_global_init();
@@ -919,7 +1054,7 @@ int main(void)
         T(test_report_validation),           T(test_hosts_users_settings),
         T(test_list_cache_follows_changes),  cmocka_unit_test(test_vm_writer_escapes),
         cmocka_unit_test(test_router),
-        T(test_metrics_endpoints),
+        T(test_metrics_endpoints),           T(test_host_credentials),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

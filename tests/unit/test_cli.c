@@ -193,7 +193,7 @@ static void test_config_write_read(void **state)
     (void)state;
     yun_err err = YUN_ERR_INIT;
     AUTOFREE char *path = xasprintf("%s/deep/er/yun/config", tmpdir);
-    assert_int_equal(cli_config_write(path, "http://h:9", "tok1", &err), 0);
+    assert_int_equal(cli_config_write(path, &(cli_conf){.url = "http://h:9", .token = "tok1"}, &err), 0);
     struct stat st;
     assert_int_equal(stat(path, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0600);
@@ -224,46 +224,89 @@ static void test_conf_resolve_order(void **state)
     yun_err err = YUN_ERR_INIT;
     AUTOFREE char *cfg = xasprintf("%s/cfg", tmpdir);
     AUTOFREE char *tokfile = xasprintf("%s/admin.token", tmpdir);
-    assert_int_equal(cli_config_write(cfg, "http://cfg:1/", "cfgtok", &err), 0);
+    assert_int_equal(cli_config_write(cfg, &(cli_conf){.url = "http://cfg:1/", .token = "cfgtok"}, &err), 0);
     FILE *f = fopen(tokfile, "w");
     fputs("filetok\n", f);
     fclose(f);
     cli_conf c;
     /* flags beat everything */
-    assert_int_equal(cli_conf_resolve("http://flag:1", "flagtok", "http://env:1", "envtok", cfg, tokfile, &c, &err), 0);
+    assert_int_equal(cli_conf_resolve(&(cli_conf_in){.flag_url = "http://flag:1", .flag_token = "flagtok", .env_url = "http://env:1", .env_token = "envtok", .config_path = cfg, .token_file = tokfile}, &c, &err), 0);
     assert_string_equal(c.url, "http://flag:1");
     assert_string_equal(c.token, "flagtok");
     assert_int_equal(c.url_src, CLI_SRC_FLAG);
     cli_conf_free(&c);
     /* then the environment, each value on its own */
-    assert_int_equal(cli_conf_resolve(NULL, "flagtok", "http://env:1", "envtok", cfg, tokfile, &c, &err), 0);
+    assert_int_equal(cli_conf_resolve(&(cli_conf_in){.flag_token = "flagtok", .env_url = "http://env:1", .env_token = "envtok", .config_path = cfg, .token_file = tokfile}, &c, &err), 0);
     assert_string_equal(c.url, "http://env:1");
     assert_string_equal(c.token, "flagtok");
     cli_conf_free(&c);
     /* then the config file (the trailing slash goes) */
-    assert_int_equal(cli_conf_resolve(NULL, NULL, NULL, NULL, cfg, tokfile, &c, &err), 0);
+    assert_int_equal(cli_conf_resolve(&(cli_conf_in){.config_path = cfg, .token_file = tokfile}, &c, &err), 0);
     assert_string_equal(c.url, "http://cfg:1");
     assert_string_equal(c.token, "cfgtok");
     assert_int_equal(c.token_src, CLI_SRC_CONFIG);
     cli_conf_free(&c);
     /* then the default, with the local token file */
     AUTOFREE char *nocfg = xasprintf("%s/nothing", tmpdir);
-    assert_int_equal(cli_conf_resolve(NULL, NULL, NULL, NULL, nocfg, tokfile, &c, &err), 0);
+    assert_int_equal(cli_conf_resolve(&(cli_conf_in){.config_path = nocfg, .token_file = tokfile}, &c, &err), 0);
     assert_string_equal(c.url, CLI_DEFAULT_URL);
     assert_string_equal(c.token, "filetok");
     assert_int_equal(c.token_src, CLI_SRC_DEFAULT);
     cli_conf_free(&c);
     /* a local URL from the environment also reads the token file ... */
-    assert_int_equal(cli_conf_resolve(NULL, NULL, "http://localhost:8081", NULL, nocfg, tokfile, &c, &err), 0);
+    assert_int_equal(cli_conf_resolve(&(cli_conf_in){.env_url = "http://localhost:8081", .config_path = nocfg, .token_file = tokfile}, &c, &err), 0);
     assert_string_equal(c.token, "filetok");
     cli_conf_free(&c);
     /* ... a remote one never does */
-    assert_int_equal(cli_conf_resolve(NULL, NULL, "http://127.0.0.1.evil:80", NULL, nocfg, tokfile, &c, &err), 0);
+    assert_int_equal(cli_conf_resolve(&(cli_conf_in){.env_url = "http://127.0.0.1.evil:80", .config_path = nocfg, .token_file = tokfile}, &c, &err), 0);
     assert_null(c.token);
     cli_conf_free(&c);
     /* a URL without a scheme is refused */
-    assert_int_equal(cli_conf_resolve("cloud:8080", NULL, NULL, NULL, NULL, NULL, &c, &err), -1);
-    assert_non_null(strstr(err.msg, "must start with http://"));
+    assert_int_equal(cli_conf_resolve(&(cli_conf_in){.flag_url = "cloud:8080"}, &c, &err), -1);
+    assert_non_null(strstr(err.msg, "must start with https://"));
+}
+
+/* The CA file and the pin: flag, environment, config file; the local yund's CA only for a local URL with
+ * neither given, and only when it exists. */
+static void test_conf_resolve_trust(void **state)
+{
+    (void)state;
+    yun_err err = YUN_ERR_INIT;
+    AUTOFREE char *cfg = xasprintf("%s/cfg-trust", tmpdir);
+    AUTOFREE char *localca = xasprintf("%s/local-ca.pem", tmpdir);
+    AUTOFREE char *noca = xasprintf("%s/no-ca.pem", tmpdir);
+    assert_int_equal(cli_config_write(cfg, &(cli_conf){.url = "https://cfg:1", .ca = "/cfg/ca.pem", .pin = "sha256//cfg"},
+                                      &err), 0);
+    FILE *f = fopen(localca, "w");
+    fputs("x\n", f);
+    fclose(f);
+    cli_conf c;
+    assert_int_equal(cli_conf_resolve(&(cli_conf_in){.flag_ca = "/flag.pem", .env_ca = "/env.pem", .env_pin = "sha256//env",
+                                                     .config_path = cfg, .ca_file = localca}, &c, &err), 0);
+    assert_string_equal(c.ca, "/flag.pem");
+    assert_string_equal(c.pin, "sha256//env");
+    cli_conf_free(&c);
+    assert_int_equal(cli_conf_resolve(&(cli_conf_in){.config_path = cfg, .ca_file = localca}, &c, &err), 0);
+    assert_string_equal(c.ca, "/cfg/ca.pem");
+    assert_string_equal(c.pin, "sha256//cfg");
+    cli_conf_free(&c);
+    /* no config: a local URL trusts the local yund's CA when it is there ... */
+    assert_int_equal(cli_conf_resolve(&(cli_conf_in){.env_url = "https://127.0.0.1:9", .ca_file = localca}, &c, &err), 0);
+    assert_string_equal(c.ca, localca);
+    assert_null(c.pin);
+    cli_conf_free(&c);
+    assert_int_equal(cli_conf_resolve(&(cli_conf_in){.env_url = "https://127.0.0.1:9", .ca_file = noca}, &c, &err), 0);
+    assert_null(c.ca);
+    cli_conf_free(&c);
+    /* ... a remote one never does, nor does a local one given a pin */
+    assert_int_equal(cli_conf_resolve(&(cli_conf_in){.env_url = "https://cloud:9", .ca_file = localca}, &c, &err), 0);
+    assert_null(c.ca);
+    cli_conf_free(&c);
+    assert_int_equal(cli_conf_resolve(&(cli_conf_in){.env_url = "https://localhost:9", .env_pin = "sha256//p", .ca_file = localca},
+                                      &c, &err), 0);
+    assert_null(c.ca);
+    assert_string_equal(c.pin, "sha256//p");
+    cli_conf_free(&c);
 }
 
 static void test_login_logout(void **state)
@@ -1121,6 +1164,7 @@ int main(void)
         cmocka_unit_test(test_config_path),
         cmocka_unit_test(test_config_write_read),
         cmocka_unit_test(test_conf_resolve_order),
+        cmocka_unit_test(test_conf_resolve_trust),
         cmocka_unit_test(test_login_logout),
         cmocka_unit_test(test_table),
         cmocka_unit_test(test_items_print),

@@ -68,7 +68,7 @@ static void test_loopback_and_agents_are_trusted(void **state)
     conn_guard_open(g, 300, SA(lo2), 0);
     conn_guard_open(g, 301, SA(lo2), 0);
     assert_false(conn_guard_accept(g, SA(lo2), 0));
-    /* an address that presented the agent token is trusted for a while, then no longer */
+    /* an address that presented a host's credential is trusted for a while, then no longer */
     conn_guard_open(g, 400, SA(agent), 0);
     conn_guard_open(g, 401, SA(agent), 0);
     assert_false(conn_guard_accept(g, SA(agent), 0));

@@ -126,6 +126,7 @@ static void test_fenced_then_restarted_then_evicted(void **state)
     fx *f = *state;
     give_driver(f, f->h1);
     yun_vm a = fx_running(f, "a", 1, 256, f->h1), b = fx_running(f, "b", 1, 256, f->h1);
+    beat(f, f->h1, T0, NULL, 0, NULL); /* its last answer names a and b: it may speak of them when it is back */
     tick(f, T0 + 5000);
     assert_int_equal(state_of(f, f->h1), YUN_HOST_UP);
     tick(f, T0 + 7000); /* silent 7 s: ha.suspect_ms is 6000 */

@@ -157,6 +157,13 @@ static void test_migrate_target_first(void **state)
     yun_err err = YUN_ERR_INIT;
     assert_int_equal(ctl_vm_migrate(f->c, f->s, vm.id, h2, NULL, NULL, &err), 0);
     ctl_answer a;
+    /* the source reports the domain it migrates: its answer names the VM */
+    ctl_domain dom = {.yun_owned = true};
+    snprintf(dom.uuid, sizeof dom.uuid, "%s", vm.uuid);
+    snprintf(dom.name, sizeof dom.name, "yun-alice-web1");
+    snprintf(dom.state, sizeof dom.state, "running");
+    report(f, f->h1, NULL, 0, &dom, 1, &a);
+    ctl_answer_free(&a);
     ctl_verdict run = verdict(vm.uuid, YUN_VM_RUNNING);
     report(f, h2, &run, 1, NULL, 0, &a);
     ctl_answer_free(&a);

@@ -206,7 +206,9 @@ static void test_delete_only_when_wanted(void **state)
     ctl_answer_free(&a);
 }
 
-static void test_other_hosts_verdicts_ignored(void **state)
+/* A host speaks of its own VMs only (ctl_agent_owns): another host's verdict, console or domain is refused
+ * whole, and nothing of the report is applied. */
+static void test_other_hosts_vms_refused(void **state)
 {
     fx *f = *state;
     yun_vm vm = create_ok(f, "web1", 1, 128);
@@ -215,10 +217,26 @@ static void test_other_hosts_verdicts_ignored(void **state)
     snprintf(v.uuid, sizeof v.uuid, "%s", vm.uuid);
     v.state = YUN_VM_RUNNING;
     ctl_answer a;
-    assert_int_equal(report(f, h2, &v, 1, NULL, 0, &a), 0);
-    assert_int_equal(a.n, 0);
-    ctl_answer_free(&a);
+    ctl_report r = {.vms = &v, .n_vms = 1};
+    yun_err err = YUN_ERR_INIT;
+    assert_int_equal(ctl_agent_report(f->c, f->s, h2, &r, T0 + 500, &a, &err), -1);
+    assert_int_equal(err.code, YUN_E_FORBIDDEN);
+    assert_non_null(strstr(err.msg, "host h2 (id 2) reported a verdict on VM"));
     assert_int_equal(get(f, vm.uuid).state, YUN_VM_SCHEDULED);
+    ctl_console con = {.tail = "x", .len = 1};
+    snprintf(con.uuid, sizeof con.uuid, "%s", vm.uuid);
+    ctl_report rc = {.consoles = &con, .n_consoles = 1};
+    assert_int_equal(ctl_agent_report(f->c, f->s, h2, &rc, T0 + 500, &a, &err), -1);
+    assert_int_equal(err.code, YUN_E_FORBIDDEN);
+    ctl_domain d = {.yun_owned = true};
+    snprintf(d.uuid, sizeof d.uuid, "%s", vm.uuid);
+    ctl_report rd = {.domains = &d, .n_domains = 1};
+    assert_int_equal(ctl_agent_report(f->c, f->s, h2, &rd, T0 + 500, &a, &err), -1);
+    assert_int_equal(err.code, YUN_E_FORBIDDEN);
+    /* its own host's verdict is taken */
+    assert_int_equal(report(f, f->h1, &v, 1, NULL, 0, &a), 0);
+    ctl_answer_free(&a);
+    assert_int_equal(get(f, vm.uuid).state, YUN_VM_RUNNING);
 }
 
 static void test_orphans_strangers_and_migrations(void **state)
@@ -237,6 +255,17 @@ static void test_orphans_strangers_and_migrations(void **state)
     snprintf(d[2].name, sizeof d[2].name, "yun-alice-web1");
     d[2].yun_owned = true;
     ctl_answer a;
+    /* it was h2's (an answer to h2 named it) before it went to h1, as after HA restarted it there */
+    yun_err err = YUN_ERR_INIT;
+    yun_vm moved = get(f, vm.uuid);
+    moved.host_id = h2;
+    assert_int_equal(store_vm_update(f->s, &moved, &err), 0);
+    assert_int_equal(report(f, h2, NULL, 0, NULL, 0, &a), 0);
+    assert_int_equal(a.n, 1);
+    ctl_answer_free(&a);
+    moved = get(f, vm.uuid);
+    moved.host_id = f->h1;
+    assert_int_equal(store_vm_update(f->s, &moved, &err), 0);
     assert_int_equal(report(f, h2, NULL, 0, d, 3, &a), 0);
     assert_int_equal(a.n, 1);
     assert_false(a.vms[0].here);
@@ -336,7 +365,7 @@ int main(void)
         T(test_quota_refuses),
         T(test_verdicts_move_states),
         T(test_delete_only_when_wanted),
-        T(test_other_hosts_verdicts_ignored),
+        T(test_other_hosts_vms_refused),
         T(test_orphans_strangers_and_migrations),
         T(test_reboot_is_one_shot),
         T(test_health_marks_down_and_report_brings_up),

@@ -349,6 +349,11 @@ static void test_invalid_specs(void **state)
     s = base_spec(), s.description = "bell\a", expect_invalid(&s, "control character");
     s = base_spec(), s.description = "bad \xc3\x28 utf-8", expect_invalid(&s, "UTF-8");
     s = base_spec(), s.disk_path = "\xff", expect_invalid(&s, "UTF-8");
+    /* found by tests/fuzz/fuzz_hv_xml: libxml2's xmlCheckUTF8 passes an overlong "\xc1\xa9" (and a surrogate),
+     * the writer emits it and no parser (libvirt's neither) reads the XML back */
+    s = base_spec(), s.description = "\xc1\xa9t\xc3\xa9", expect_invalid(&s, "UTF-8");
+    s = base_spec(), s.description = "\xed\xa0\x80", expect_invalid(&s, "UTF-8");
+    s = base_spec(), s.description = "not a char: \xef\xbf\xbe", expect_invalid(&s, "U+FFFE");
     /* VNC has no password: never every interface, and only literals (nothing to escape, nothing resolved) */
     s = base_spec(), s.vnc_listen = "0.0.0.0", expect_invalid(&s, "wildcard");
     s = base_spec(), s.vnc_listen = "::", expect_invalid(&s, "wildcard");

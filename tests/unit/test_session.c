@@ -206,6 +206,7 @@ static void test_cookie_parse(void **state)
     session_cookie_header("tok", h);
     assert_non_null(strstr(h, SESSION_COOKIE "=tok;"));
     assert_non_null(strstr(h, "HttpOnly"));
+    assert_non_null(strstr(h, "; Secure;"));
     assert_non_null(strstr(h, "SameSite=Strict"));
     assert_non_null(strstr(h, "Path=/"));
     session_cookie_header(NULL, h);

@@ -1027,6 +1027,41 @@ static void test_passwords(void **state)
     store_close(s);
 }
 
+/* Host keys (schema 16): by name, found by either hash, replaced whole, deleted once. */
+static void test_host_keys(void **state)
+{
+    (void)state;
+    yun_store *s = mem_store();
+    yun_err err = YUN_ERR_INIT;
+    yun_host_key k = {.name = "h1", .join_hash = "j1", .join_expires_ms = 5000, .created_ms = 1};
+    assert_int_equal(store_host_key_set(s, &k, &err), 0);
+    yun_host_key g;
+    assert_int_equal(store_host_key_get_by_hash(s, "j1", &g, &err), 0);
+    assert_string_equal(g.name, "h1");
+    assert_int_equal(g.join_expires_ms, 5000);
+    assert_string_equal(g.cred_hash, "");
+    /* the empty credential of a key not enrolled yet matches nothing */
+    assert_int_equal(store_host_key_get_by_hash(s, "", &g, &err), -1);
+    assert_int_equal(err.code, YUN_E_INVALID);
+    /* enrolled: the join hash spent, the credential's found */
+    snprintf(k.join_hash, sizeof k.join_hash, "%s", "");
+    snprintf(k.cred_hash, sizeof k.cred_hash, "%s", "c1");
+    assert_int_equal(store_host_key_set(s, &k, &err), 0);
+    assert_int_equal(store_host_key_get_by_hash(s, "j1", &g, &err), -1);
+    assert_int_equal(err.code, YUN_E_NOT_FOUND);
+    assert_null(strstr(err.msg, "j1"));
+    assert_int_equal(store_host_key_get_by_hash(s, "c1", &g, &err), 0);
+    assert_string_equal(g.name, "h1");
+    assert_int_equal(store_host_key_get(s, "h1", &g, &err), 0);
+    assert_string_equal(g.cred_hash, "c1");
+    assert_int_equal(store_host_key_delete(s, "h1", &err), 0);
+    assert_int_equal(store_host_key_get_by_hash(s, "c1", &g, &err), -1);
+    assert_int_equal(err.code, YUN_E_NOT_FOUND);
+    assert_int_equal(store_host_key_delete(s, "h1", &err), -1);
+    assert_int_equal(err.code, YUN_E_NOT_FOUND);
+    store_close(s);
+}
+
 static void test_sessions(void **state)
 {
     (void)state;
@@ -1100,6 +1135,10 @@ static const char *const downgrade[] = {
     [10] = "DROP TABLE decisions;",
     [11] = "ALTER TABLE vms DROP COLUMN ha_priority;",
     [12] = "DROP TABLE jobs; DROP TABLE backup_schedules;",
+    [13] = "SELECT 1;", /* a no-op, landed as such */
+    [14] = "SELECT 1;", /* a no-op, landed as such */
+    [15] = "SELECT 1;", /* a no-op, landed as such */
+    [16] = "DROP TABLE host_keys;",
 };
 
 /* Takes the file at path (today's schema) back to version v. */
@@ -1377,6 +1416,7 @@ int main(void)
         cmocka_unit_test(test_sessions),
         cmocka_unit_test_setup_teardown(test_pool_reuses, tmp_setup, tmp_teardown),
         cmocka_unit_test(test_pool_open_fails),
+        cmocka_unit_test(test_host_keys),
         cmocka_unit_test_setup_teardown(test_migrate_v1, tmp_setup, tmp_teardown),
         cmocka_unit_test_setup_teardown(test_migrate_v2_probe, tmp_setup, tmp_teardown),
         cmocka_unit_test_setup_teardown(test_migrate_v3_migration, tmp_setup, tmp_teardown),

@@ -2,7 +2,7 @@
  * thread that speaks the agent protocol as yun-agent does (src/agent/agent_loop.c): it enrols as a new host
  * does (the admin's POST /v1/hosts gives a join token, POST /v1/agent/join spends it for the host's own
  * credential), registers, then reports through the protocol's own encoders (src/proto) with the same HTTPS
- * client (util/http_client, trusting yund's CA), long-polls (?since=V&wait_ms=INTERVAL, one report at once
+ * client (util/http_client, trusting yund's CA, one kept-alive connection per host as the agent's), long-polls (?since=V&wait_ms=INTERVAL, one report at once
  * after a pass that acted) and "runs" every VM its answer assigns it at once: a running domain and the verdict
  * running; a VM wanted deleted is reported deleted. No hypervisor behind it: this measures yund, not QEMU.
  *
@@ -48,6 +48,7 @@ typedef struct fhost {
     int64_t id;
     char name[64];
     char cred[128]; /* its own credential (host_enrol) */
+    http_conn *link; /* its kept-alive connection to yund, as the agent's reports use one */
     fvm *vms; /* what it runs, sorted by uuid; only its thread touches it */
     size_t n;
     atomic_bool silent;      /* asked to stop reporting */
@@ -93,7 +94,8 @@ static int64_t now_us(void)
 static int agent_post(const fhost *h, const char *path, const char *body, http_resp *r, yun_err *err)
 {
     AUTOFREE char *url = xasprintf("%s%s", B.url, path);
-    return http_request("POST", url, h->cred, "application/json", body, strlen(body), HTTP_TIMEOUT_MS, r, err);
+    return http_conn_request(h->link, "POST", url, h->cred, "application/json", body, strlen(body), HTTP_TIMEOUT_MS, r,
+                             err);
 }
 
 static json_t *api(const char *method, const char *path, json_t *body, yun_err *err);
@@ -464,6 +466,7 @@ int main(int argc, char **argv)
         fhost *h = &B.hosts[i];
         h->idx = i;
         snprintf(h->name, sizeof h->name, "sim%04d", i + 1);
+        h->link = http_conn_new();
         if (pthread_create(&h->th, &attr, host_main, h) != 0) {
             fprintf(stderr, "fake_hosts: cannot start host thread %d\n", i);
             return 1;
@@ -614,6 +617,7 @@ out:
     for (int i = 0; i < B.n_hosts; i++) {
         pthread_join(B.hosts[i].th, NULL);
         free(B.hosts[i].vms);
+        http_conn_free(B.hosts[i].link);
     }
     free(B.hosts);
     free(B.seen);

@@ -21,6 +21,7 @@
  * small. Exit status 1 when something failed (said on stderr). */
 #include <jansson.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +36,7 @@
 #define HTTP_TIMEOUT_MS 15000 /* the agent's */
 #define HOST_MEM_MIB (1024 * 1024)
 #define VM_MEM "64M"
+#define ENROLLING 16 /* hosts enrolling and registering at once: a thousand TLS handshakes at once time out */
 
 typedef struct fvm {
     char uuid[YUN_UUID_LEN];
@@ -74,6 +76,7 @@ typedef struct bench {
     fhost *hosts;
     int n_hosts;
     atomic_bool quit;
+    sem_t enrolling; /* ENROLLING */
     atomic_long reports, report_errors;
     pthread_mutex_t seen_lock; /* guards seen and n_seen */
     seen_rec *seen;
@@ -258,13 +261,28 @@ static bool host_apply(fhost *h, const proto_answer *a)
 static void *host_main(void *p)
 {
     fhost *h = p;
+    sem_wait(&B.enrolling);
     yun_err ee = YUN_ERR_INIT;
-    if (host_enrol(h, &ee) < 0) {
-        fprintf(stderr, "fake_hosts: %s: enrolling: %s\n", h->name, ee.msg);
-        atomic_store(&B.quit, true); /* the main thread stops waiting for registrations */
-        return NULL;
+    int tries = 0;
+    while (host_enrol(h, &ee) < 0) {
+        /* a transport failure (a timeout on a loaded machine) is tried again; a join answer lost that way
+         * leaves the host enrolled (409): its credential is revoked for a new join token */
+        if (++tries == 10 || (ee.code != YUN_E_UNAVAILABLE && ee.code != YUN_E_CONFLICT)) {
+            fprintf(stderr, "fake_hosts: %s: enrolling: %s\n", h->name, ee.msg);
+            atomic_store(&B.quit, true); /* the main thread stops waiting for registrations */
+            sem_post(&B.enrolling);
+            return NULL;
+        }
+        if (ee.code == YUN_E_CONFLICT) {
+            AUTOFREE char *rpath = xasprintf("/v1/hosts/%s/revoke", h->name);
+            json_decref(api("POST", rpath, NULL, &ee));
+        }
+        ee = (yun_err)YUN_ERR_INIT;
+        yun_sleep_ms(1000);
     }
-    if (host_register(h) < 0)
+    int reg = host_register(h);
+    sem_post(&B.enrolling);
+    if (reg < 0)
         return NULL;
     atomic_store(&h->registered, true);
     uint64_t since = 0;
@@ -458,6 +476,7 @@ int main(int argc, char **argv)
     B.cores = (vms + latency + B.n_hosts - 1) / B.n_hosts;
     B.interval_ms = 2000;
     pthread_mutex_init(&B.seen_lock, NULL);
+    sem_init(&B.enrolling, 0, ENROLLING);
     B.hosts = xcalloc((size_t)B.n_hosts, sizeof *B.hosts);
     pthread_attr_t attr;
     pthread_attr_init(&attr);

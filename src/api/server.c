@@ -573,6 +573,11 @@ api_server *api_start(const api_config *cfg, yun_err *err)
     return srv;
 }
 
+void api_share_writes(api_server *srv, yun_store *s)
+{
+    store_pool_join(srv->sh.stores, s);
+}
+
 uint16_t api_port(const api_server *srv)
 {
     return srv->port;

@@ -304,6 +304,7 @@ static int run(const options *o)
         store_close(store);
         return 1;
     }
+    api_share_writes(srv, store); /* the loops' writes queue with the requests' (store.h, store_pool_join) */
     log_info("yund listening on https://%s (port %u), state in %s; clients trust %s, or pin %s", o->listen,
              api_port(srv), state, tls.ca_path, tls.pin);
 

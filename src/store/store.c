@@ -30,7 +30,8 @@ void store_close(yun_store *s)
 }
 
 struct store_pool {
-    pthread_mutex_t lock; /* guards everything below */
+    pthread_mutex_t writes; /* the pool's writer queue (store_pool_join) */
+    pthread_mutex_t lock;   /* guards everything below */
     char *path;
     size_t max_idle;
     yun_store **idle;
@@ -42,6 +43,7 @@ store_pool *store_pool_new(const char *path, size_t max_idle)
 {
     store_pool *p = xcalloc(1, sizeof *p);
     pthread_mutex_init(&p->lock, NULL);
+    pthread_mutex_init(&p->writes, NULL);
     p->path = xstrdup(path ? path : "");
     p->max_idle = max_idle;
     p->idle = xcalloc(max_idle + 1, sizeof *p->idle);
@@ -57,6 +59,7 @@ void store_pool_free(store_pool *p)
     free(p->idle);
     free(p->path);
     pthread_mutex_destroy(&p->lock);
+    pthread_mutex_destroy(&p->writes);
     free(p);
 }
 
@@ -69,6 +72,7 @@ yun_store *store_pool_get(store_pool *p, yun_err *err)
         return s;
     s = store_open(p->path, err); /* outside the lock: opening takes a while */
     if (s) {
+        store_pool_join(p, s);
         pthread_mutex_lock(&p->lock);
         p->opened++;
         pthread_mutex_unlock(&p->lock);
@@ -89,6 +93,11 @@ void store_pool_put(store_pool *p, yun_store *s)
         store_close(s);
 }
 
+void store_pool_join(store_pool *p, yun_store *s)
+{
+    s->writes = &p->writes;
+}
+
 size_t store_pool_opened(store_pool *p)
 {
     pthread_mutex_lock(&p->lock);
@@ -101,17 +110,35 @@ int store_schema_version(yun_store *s)
 {
     return s->ops->schema_version(s);
 }
+static void writes_end(yun_store *s)
+{
+    if (s->writing)
+        pthread_mutex_unlock(s->writes);
+    s->writing = false;
+}
+
 int store_begin(yun_store *s, yun_err *err)
 {
-    return s->ops->begin(s, err);
+    bool took = s->writes && !s->writing; /* a nested begin fails below and keeps the outer's place */
+    if (took) {
+        pthread_mutex_lock(s->writes);
+        s->writing = true;
+    }
+    int r = s->ops->begin(s, err);
+    if (r < 0 && took)
+        writes_end(s);
+    return r;
 }
 int store_commit(yun_store *s, yun_err *err)
 {
-    return s->ops->commit(s, err);
+    int r = s->ops->commit(s, err); /* a failed commit rolls back: the transaction is over either way */
+    writes_end(s);
+    return r;
 }
 void store_rollback(yun_store *s)
 {
     s->ops->rollback(s);
+    writes_end(s);
 }
 
 static int need_str(const char *v, const char *what, yun_err *err)

@@ -38,6 +38,12 @@ store_pool *store_pool_new(const char *path, size_t max_idle);
 void store_pool_free(store_pool *p); /* closes the idle stores; every store handed out must be back */
 yun_store *store_pool_get(store_pool *p, yun_err *err);
 void store_pool_put(store_pool *p, yun_store *s); /* s may be NULL */
+/* s's write transactions (store_begin to store_commit or store_rollback) queue with those of the pool's
+ * stores, which store_pool_get joins: SQLite has one writer at a time, and its busy handler's sleeps (up to 100 ms,
+ * polled) let a stream of writers starve some past the busy timeout ("database is locked": at a thousand
+ * hosts, most reports and creates); a queue in the process hands the lock on at once. A store opened beside
+ * the pool (yund's loops') joins it so it is not starved either. */
+void store_pool_join(store_pool *p, yun_store *s);
 /* How many stores the pool has opened in all (for tests and benchmarks). */
 size_t store_pool_opened(store_pool *p);
 

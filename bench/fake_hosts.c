@@ -347,6 +347,7 @@ typedef struct creators {
     atomic_int next;
     int total;
     atomic_int failed;
+    atomic_int retried; /* creates sent again after a timeout */
 } creators;
 
 static int create_vm(const char *image, const char *name, char uuid[YUN_UUID_LEN], int64_t *answered_us, yun_err *err)
@@ -371,7 +372,16 @@ static void *creator_main(void *p)
         int64_t t;
         snprintf(name, sizeof name, "%s%d", cr->prefix, i);
         yun_err e = YUN_ERR_INIT;
-        if (create_vm(cr->image, name, uuid, &t, &e) < 0) {
+        int rc = create_vm(cr->image, name, uuid, &t, &e);
+        /* a create whose answer timed out (a loaded machine) is sent again: a 409 then says the first went in */
+        for (int again = 0; rc < 0 && e.code == YUN_E_UNAVAILABLE && again < 3; again++) {
+            atomic_fetch_add(&cr->retried, 1);
+            e = (yun_err)YUN_ERR_INIT;
+            rc = create_vm(cr->image, name, uuid, &t, &e);
+            if (rc < 0 && e.code == YUN_E_CONFLICT)
+                rc = 0;
+        }
+        if (rc < 0) {
             if (atomic_fetch_add(&cr->failed, 1) < 5)
                 fprintf(stderr, "fake_hosts: creating %s: %s\n", name, e.msg);
         } else if (i && i % 5000 == 0) {
@@ -513,8 +523,9 @@ int main(int argc, char **argv)
     for (int i = 0; i < ncreators; i++)
         pthread_join(ct[i], NULL);
     double fill_s = yun_mono_s() - t0;
-    fprintf(stderr, "fake_hosts: created %d VMs in %.1f s (%.1f per s, %d creators), %d failed\n", vms, fill_s,
-            vms / fill_s, ncreators, atomic_load(&cr.failed));
+    fprintf(stderr,
+            "fake_hosts: created %d VMs in %.1f s (%.1f per s, %d creators), %d failed, %d sent again after a timeout\n",
+            vms, fill_s, vms / fill_s, ncreators, atomic_load(&cr.failed), atomic_load(&cr.retried));
     load_note("fill done");
     if (atomic_load(&cr.failed))
         goto out;

@@ -447,6 +447,9 @@ int agent_run(const agent_config *cfg, yun_err *err)
     char last_fail[sizeof err->msg] = "";
     int64_t backoff = interval;
     bool probed = !own_hv; /* a hypervisor handed in (hv_fake) is not probed */
+    /* the reports' one kept-alive connection: a report every interval would otherwise cost yund a TCP and TLS
+     * handshake each (docs/PERFORMANCE.md, "A thousand hosts") */
+    http_conn *link = http_conn_new();
     keepalive ka;
     pthread_t ka_th;
     keepalive_start(&ka, &ka_th, cfg->token, interval);
@@ -511,8 +514,8 @@ int agent_run(const agent_config *cfg, yun_err *err)
         json_decref(jreport);
         json_t *janswer = NULL;
         http_resp resp;
-        if (http_request("POST", post_url, cfg->token, "application/json", body, strlen(body), AGENT_HTTP_TIMEOUT_MS,
-                         &resp, &e) == 0) {
+        if (http_conn_request(link, "POST", post_url, cfg->token, "application/json", body, strlen(body),
+                              AGENT_HTTP_TIMEOUT_MS, &resp, &e) == 0) {
             janswer = http_resp_json(&resp, &e);
             http_resp_free(&resp);
         }
@@ -596,6 +599,7 @@ int agent_run(const agent_config *cfg, yun_err *err)
             nap(cfg, wait - spent);
     }
     keepalive_stop(&ka, ka_th);
+    http_conn_free(link);
     agent_metrics_stop(am);
     agent_state_free(st);
     agent_nets_free(nets);

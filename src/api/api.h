@@ -43,6 +43,8 @@ typedef struct api_config {
 api_server *api_start(const api_config *cfg, yun_err *err);
 /* The port it listens on (the chosen one when the config said 0). */
 uint16_t api_port(const api_server *srv);
+/* s's write transactions queue with the requests' (store_pool_join): yund's loops' store. */
+void api_share_writes(api_server *srv, yun_store *s);
 /* Stops accepting, waits for the requests in flight, closes the threads' stores. */
 void api_stop(api_server *srv);
 

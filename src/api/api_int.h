@@ -91,13 +91,15 @@ typedef struct api_shared {
     char *starter_script;
     char *www_dir; /* portal: NULL when none was found */
     api_list_cache *list_cache;
+    store_pool *stores; /* the requests' stores (conn_store in server.c) */
     api_metrics *metrics; /* monitoring (api_metrics.h): NULL when its store could not be opened */
     struct console_ctx *console; /* console tickets and relays (console.h; locks itself) */
 } api_shared;
 
 struct api_req {
     const api_shared *sh;
-    yun_store *store;
+    yun_store *store;  /* from sh->stores */
+    yun_store **held;  /* where the server keeps that store until the request ends (NULL: nowhere) */
     ctl_ctx *ctl;
     void *conn; /* struct MHD_Connection *, for query arguments */
     const char *method;
@@ -168,6 +170,15 @@ int api_image_resolve(api_req *rq, const char *ref, yun_image *out, yun_err *err
 int api_image_resolve_for(api_req *rq, const char *ref, const yun_user *as, yun_image *out, yun_err *err);
 int api_user_resolve(api_req *rq, const char *ref, yun_user *out, yun_err *err);
 bool api_is_digits(const char *s);
+/* The idle stores the server's pool keeps (store_pool_new): more than the requests that use a store at once
+ * in the usual case; a burst beyond it opens and closes stores. */
+/* 128: at 1,000 hosts the held reports' answers come in bursts past 32, and opening and closing stores for
+ * them (schema read, statements parsed again) was a tenth of yund's samples (docs/PERFORMANCE.md) */
+#define API_STORES_IDLE 128 /* each holds three descriptors (the database, its WAL and shared memory) */
+/* Gives rq's store back to the pool while the handler waits for something else (an agent's long-poll), so a
+ * thousand waiting agents hold no thousand stores; unpark takes one again (0, or -1 with err). */
+void api_store_park(api_req *rq);
+int api_store_unpark(api_req *rq, yun_err *err);
 
 /* ---- handlers ---- */
 int h_healthz(api_req *, api_resp *, yun_err *);

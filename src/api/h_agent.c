@@ -171,7 +171,8 @@ int h_agent_report(api_req *rq, api_resp *rs, yun_err *err)
      * next interval. The report is applied first either way, and again (idempotently) after the wait. */
     const char *since_s = api_query(rq, "since"), *wait_s = api_query(rq, "wait_ms");
     bool hold = since_s && wait_s && api_is_digits(since_s) && api_is_digits(wait_s);
-    uint64_t version = ctl_vms_version(rq->ctl); /* before reading: a change made meanwhile only wakes early */
+    /* this host's version, before reading: a change made meanwhile only wakes early */
+    uint64_t version = ctl_host_vms_version(rq->ctl, host_id);
     for (int round = 0;; round++) {
         yun_err e = YUN_ERR_INIT;
         double rec_t0 = yun_mono_s(); /* monitoring: reconciler duration */
@@ -187,11 +188,15 @@ int h_agent_report(api_req *rq, api_resp *rs, yun_err *err)
         if (round > 0 || !hold || strtoull(since_s, NULL, 10) != version)
             break;
         long wait_ms = strtol(wait_s, NULL, 10);
-        if (!ctl_vms_wait(rq->ctl, version, (int)(wait_ms > AGENT_WAIT_MAX_MS ? AGENT_WAIT_MAX_MS : wait_ms)))
+        api_store_park(rq); /* a thousand agents wait here: they hold no store meanwhile */
+        bool moved = ctl_vms_wait(rq->ctl, host_id, version, (int)(wait_ms > AGENT_WAIT_MAX_MS ? AGENT_WAIT_MAX_MS : wait_ms));
+        if (api_store_unpark(rq, err) < 0)
+            goto out;
+        if (!moved)
             break;
         ctl_answer_free(&a);
         memset(&a, 0, sizeof a);
-        version = ctl_vms_version(rq->ctl);
+        version = ctl_host_vms_version(rq->ctl, host_id);
     }
     proto_answer ans = {.version = (int64_t)version, .lease_ms = a.lease_ms, .n_vms = a.n, .vms = xcalloc(a.n + 1, sizeof *ans.vms)};
     for (size_t i = 0; i < a.n; i++)

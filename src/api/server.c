@@ -21,7 +21,6 @@
 struct api_server {
     struct MHD_Daemon *daemon;
     api_shared sh;           /* immutable while the daemon runs */
-    pthread_key_t store_key; /* each connection thread's own yun_store, closed when the thread ends */
     uint16_t port;
     conn_guard *guard; /* connection limits and deadlines (conn_guard.h) */
     pthread_t sweeper; /* cuts the connections past their deadline */
@@ -45,6 +44,7 @@ typedef struct conn_state {
     bool is_agent;
     char agent_host[YUN_NAME_MAX + 192]; /* is_agent: the host whose credential it presented */
     yun_user user;
+    yun_store *store; /* from sh.stores while the request runs (conn_store), back at its end */
     double t0;
     int status; /* monitoring: the status answered, 0 when not known (portal files) */
 } conn_state;
@@ -61,21 +61,30 @@ static conn_guard_rec *guard_rec(struct MHD_Connection *conn)
     return ci ? ci->socket_context : NULL;
 }
 
-static void store_key_close(void *p)
+/* The request's store: one from the pool (store_pool), taken at its first use and put back when the request
+ * ends (on_completed), so a connection per request costs no opening of the database. */
+static yun_store *conn_store(api_server *srv, conn_state *cs, yun_err *err)
 {
-    store_close(p);
+    if (!cs->store)
+        cs->store = store_pool_get(srv->sh.stores, err);
+    return cs->store;
 }
 
-static yun_store *thread_store(api_server *srv, yun_err *err)
+void api_store_park(api_req *rq)
 {
-    yun_store *s = pthread_getspecific(srv->store_key);
-    if (s)
-        return s;
-    s = store_open(srv->sh.store_path, err);
-    if (!s)
-        return NULL;
-    pthread_setspecific(srv->store_key, s);
-    return s;
+    store_pool_put(rq->sh->stores, rq->store);
+    rq->store = NULL;
+    if (rq->held)
+        *rq->held = NULL;
+}
+
+int api_store_unpark(api_req *rq, yun_err *err)
+{
+    if (!rq->store)
+        rq->store = store_pool_get(rq->sh->stores, err);
+    if (rq->held)
+        *rq->held = rq->store;
+    return rq->store ? 0 : -1;
 }
 
 static enum MHD_Result queue(struct MHD_Connection *conn, int status, yun_buf *body, const char *ctype,
@@ -151,7 +160,7 @@ static enum MHD_Result queue_error(struct MHD_Connection *conn, int status, cons
  * is a change; its reports are not). Written here, where every such request passes, once the answer is known
  * and before it goes out, so a client that reads the log after its answer finds its entry. A failure to
  * write is logged and the answer goes out anyway: the change it records has happened. */
-static void audit(api_server *srv, struct MHD_Connection *conn, const conn_state *cs, const char *method,
+static void audit(api_server *srv, struct MHD_Connection *conn, conn_state *cs, const char *method,
                   const api_resp *rs, int status, const yun_err *err)
 {
     if (!cs->route || cs->route->auth == AUTH_AGENT || !strcmp(method, "GET") || !strcmp(method, "HEAD") ||
@@ -173,7 +182,7 @@ static void audit(api_server *srv, struct MHD_Connection *conn, const conn_state
     api_conn_address(conn, a.address, sizeof a.address);
     snprintf(a.result, sizeof a.result, "%s", status < 400 ? "ok" : err->msg);
     yun_err e = YUN_ERR_INIT;
-    yun_store *s = thread_store(srv, &e);
+    yun_store *s = conn_store(srv, cs, &e);
     if (!s || ctl_audit_add(srv->sh.ctl, s, &a, &e) < 0)
         log_warn("audit log: %s %s by %s: not written: %s", a.action, a.target, a.user[0] ? a.user : "-", e.msg);
 }
@@ -196,7 +205,7 @@ static int authenticate(api_server *srv, struct MHD_Connection *conn, conn_state
     const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     if (!h) {
         /* portal: a browser's session cookie stands in for a token (src/api/session.h, CSRF rule there) */
-        yun_store *ss = thread_store(srv, err);
+        yun_store *ss = conn_store(srv, cs, err);
         if (!ss)
             return -1;
         int r = session_authenticate(ss, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_COOKIE),
@@ -221,7 +230,7 @@ static int authenticate(api_server *srv, struct MHD_Connection *conn, conn_state
         tok++;
     char hash[65];
     api_token_hash(tok, hash);
-    yun_store *s = thread_store(srv, err);
+    yun_store *s = conn_store(srv, cs, err);
     if (!s)
         return -1;
     yun_err e = YUN_ERR_INIT;
@@ -265,7 +274,7 @@ static int authenticate(api_server *srv, struct MHD_Connection *conn, conn_state
 static int upload_precheck(api_server *srv, conn_state *cs, struct MHD_Connection *conn, yun_err *err)
 {
     api_req rq = {.sh = &srv->sh, .ctl = srv->sh.ctl, .conn = conn, .user = cs->user};
-    rq.store = thread_store(srv, err);
+    rq.store = conn_store(srv, cs, err);
     if (!rq.store)
         return -1;
     return cs->route->precheck ? cs->route->precheck(&rq, err) : 0;
@@ -405,11 +414,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         rq.body_len = cs->body.len;
     }
     if (cs->route->auth != AUTH_NONE || cs->route->handler != h_healthz) { /* portal: login needs the store */
-        rq.store = thread_store(srv, &err);
+        rq.store = conn_store(srv, cs, &err);
         if (!rq.store)
             return fail(srv, conn, cs, 503, &err, method, url, NULL);
     }
     api_resp rs = {.status = 200};
+    rq.held = &cs->store; /* api_store_park and unpark keep it current */
     if (cs->route->handler(&rq, &rs, &err) < 0) {
         buf_free(&rs.body);
         api_blob_unref(rs.blob);
@@ -446,6 +456,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     conn_state *cs = *con_cls;
     if (!cs)
         return;
+    store_pool_put(((api_server *)cls)->sh.stores, cs->store);
     if (cs->status) /* monitoring: requests by route and status, latency (api_metrics.h) */
         api_metrics_request(((api_server *)cls)->sh.metrics, cs->route ? api_route_index(cs->route) : SIZE_MAX,
                             cs->status, yun_mono_s() - cs->t0);
@@ -564,7 +575,7 @@ api_server *api_start(const api_config *cfg, yun_err *err)
     srv->sh.list_cache = xcalloc(1, sizeof *srv->sh.list_cache);
     pthread_mutex_init(&srv->sh.list_cache->lock, NULL);
     srv->sh.console = console_new();
-    pthread_key_create(&srv->store_key, store_key_close);
+    srv->sh.stores = store_pool_new(srv->sh.store_path, API_STORES_IDLE);
     /* monitoring: the metrics store beside the state (api_metrics.h); yund runs on without it */
     AUTOFREE char *mpath = xasprintf("%s/metrics.db", cfg->state_dir);
     yun_err me = YUN_ERR_INIT;
@@ -574,8 +585,10 @@ api_server *api_start(const api_config *cfg, yun_err *err)
     srv->guard = conn_guard_new(&gc);
     pthread_mutex_init(&srv->stop_lock, NULL);
     pthread_cond_init(&srv->stop_cond, NULL);
-    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
-                     MHD_ALLOW_UPGRADE; /* console: the websocket proxy */
+    /* poll(), not select(): select() cannot watch a descriptor above FD_SETSIZE (1024), and a thousand agents'
+     * connections plus the stores' files pass that (bench/scale.sh); such connections were dropped */
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
+                     MHD_USE_ERROR_LOG | MHD_ALLOW_UPGRADE; /* console: the websocket proxy */
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     bool tls = cfg->tls_cert_pem && cfg->tls_key_pem;
@@ -611,6 +624,11 @@ api_server *api_start(const api_config *cfg, yun_err *err)
     return srv;
 }
 
+void api_share_writes(api_server *srv, yun_store *s)
+{
+    store_pool_join(srv->sh.stores, s);
+}
+
 uint16_t api_port(const api_server *srv)
 {
     return srv->port;
@@ -636,7 +654,7 @@ void api_stop(api_server *srv)
         pthread_mutex_destroy(&srv->stop_lock);
     }
     console_free(srv->sh.console);
-    pthread_key_delete(srv->store_key);
+    store_pool_free(srv->sh.stores);
     api_metrics_close(srv->sh.metrics);
     free(srv->sh.state_dir);
     free(srv->sh.image_dir);

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -303,6 +304,7 @@ static int run(const options *o)
         store_close(store);
         return 1;
     }
+    api_share_writes(srv, store); /* the loops' writes queue with the requests' (store.h, store_pool_join) */
     log_info("yund listening on https://%s (port %u), state in %s; clients trust %s, or pin %s", o->listen,
              api_port(srv), state, tls.ca_path, tls.pin);
 
@@ -422,6 +424,15 @@ int main(int argc, char **argv)
     options o;
     if (parse_args(argc, argv, &o) < 0)
         return 2;
+    /* every agent holds a connection (a descriptor) while its report waits: a thousand hosts pass the usual soft
+     * limit of 1024 descriptors, so take the hard limit the administrator allows */
+    struct rlimit nofile;
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+        nofile.rlim_cur = nofile.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &nofile) < 0)
+            log_warn("raising the limit of open files to %llu: %s", (unsigned long long)nofile.rlim_max,
+                     strerror(errno));
+    }
     http_global_init();
     return run(&o);
 }

@@ -52,10 +52,17 @@ struct ctl_ctx {
     char (*reboots)[YUN_UUID_LEN];
     size_t n_reboots, cap_reboots;
     atomic_uint_fast64_t vms_version;
-    /* Agents waiting for vms_version to move (long-poll) sleep on vms_moved; vms_wait_lock guards nothing
-     * but the wait itself, so a bump between a waiter's check and its sleep is never missed. */
-    pthread_mutex_t vms_wait_lock;
-    pthread_cond_t vms_moved;
+    /* The agents' long-polls (ctl_host_vms_version): a host's answer may have changed when wake_all or its
+     * slot's count moved. Hosts share the slots by id (CTL_WAKE_SLOTS), so a change wakes the hosts of one
+     * slot, not all of them (at a thousand hosts, a create used to make every agent report again). Each slot's
+     * lock guards nothing but the wait itself, so a bump between a waiter's check and its sleep is never
+     * missed: a bump is made before taking the lock to broadcast. */
+    atomic_uint_fast64_t wake_all;
+    struct {
+        atomic_uint_fast64_t n;
+        pthread_mutex_t lock;
+        pthread_cond_t moved;
+    } wake[CTL_WAKE_SLOTS];
     ctl_dispatch *dispatch; /* the live dispatcher's memory (dispatch.h) */
     int64_t started_ms;     /* ctl_config's */
     int (*libvirt_probe)(const char *uri, int timeout_ms, int *running, char *why, size_t n);
@@ -100,15 +107,53 @@ uint64_t ctl_vms_version(ctl_ctx *c)
     return atomic_load(&c->vms_version);
 }
 
-void ctl_vms_changed(ctl_ctx *c)
+static size_t wake_slot(int64_t host_id)
 {
-    pthread_mutex_lock(&c->vms_wait_lock);
-    atomic_fetch_add(&c->vms_version, 1);
-    pthread_cond_broadcast(&c->vms_moved);
-    pthread_mutex_unlock(&c->vms_wait_lock);
+    return (size_t)((uint64_t)host_id % CTL_WAKE_SLOTS);
 }
 
-bool ctl_vms_wait(ctl_ctx *c, uint64_t since, int timeout_ms)
+static void wake_slot_broadcast(ctl_ctx *c, size_t i)
+{
+    pthread_mutex_lock(&c->wake[i].lock);
+    pthread_cond_broadcast(&c->wake[i].moved);
+    pthread_mutex_unlock(&c->wake[i].lock);
+}
+
+void ctl_vms_changed(ctl_ctx *c)
+{
+    atomic_fetch_add(&c->vms_version, 1);
+    atomic_fetch_add(&c->wake_all, 1);
+    for (size_t i = 0; i < CTL_WAKE_SLOTS; i++)
+        wake_slot_broadcast(c, i);
+}
+
+void ctl_vms_touched(ctl_ctx *c)
+{
+    atomic_fetch_add(&c->vms_version, 1);
+}
+
+void ctl_host_vms_changed(ctl_ctx *c, int64_t host_id)
+{
+    atomic_fetch_add(&c->vms_version, 1);
+    size_t i = wake_slot(host_id);
+    atomic_fetch_add(&c->wake[i].n, 1);
+    wake_slot_broadcast(c, i);
+}
+
+void ctl_vm_changed(ctl_ctx *c, const yun_vm *vm)
+{
+    ctl_host_vms_changed(c, vm->host_id);
+    if (vm->migrate_from && wake_slot(vm->migrate_from) != wake_slot(vm->host_id))
+        ctl_host_vms_changed(c, vm->migrate_from);
+}
+
+uint64_t ctl_host_vms_version(ctl_ctx *c, int64_t host_id)
+{
+    /* a sum of two counters that only grow: it moves whenever either does */
+    return atomic_load(&c->wake_all) + atomic_load(&c->wake[wake_slot(host_id)].n);
+}
+
+bool ctl_vms_wait(ctl_ctx *c, int64_t host_id, uint64_t since, int timeout_ms)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -118,12 +163,13 @@ bool ctl_vms_wait(ctl_ctx *c, uint64_t since, int timeout_ms)
         ts.tv_sec++;
         ts.tv_nsec -= 1000000000;
     }
-    pthread_mutex_lock(&c->vms_wait_lock);
-    while (atomic_load(&c->vms_version) == since)
-        if (pthread_cond_timedwait(&c->vms_moved, &c->vms_wait_lock, &ts) != 0)
+    size_t i = wake_slot(host_id);
+    pthread_mutex_lock(&c->wake[i].lock);
+    while (ctl_host_vms_version(c, host_id) == since)
+        if (pthread_cond_timedwait(&c->wake[i].moved, &c->wake[i].lock, &ts) != 0)
             break;
-    bool moved = atomic_load(&c->vms_version) != since;
-    pthread_mutex_unlock(&c->vms_wait_lock);
+    bool moved = ctl_host_vms_version(c, host_id) != since;
+    pthread_mutex_unlock(&c->wake[i].lock);
     return moved;
 }
 
@@ -136,11 +182,13 @@ ctl_ctx *ctl_new(const ctl_config *cfg)
     pthread_mutex_init(&c->sched_lock, NULL);
     pthread_mutex_init(&c->drain_lock, NULL);
     pthread_mutex_init(&c->lock, NULL);
-    pthread_mutex_init(&c->vms_wait_lock, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&c->vms_moved, &ca);
+    for (size_t i = 0; i < CTL_WAKE_SLOTS; i++) {
+        pthread_mutex_init(&c->wake[i].lock, NULL);
+        pthread_cond_init(&c->wake[i].moved, &ca);
+    }
     pthread_condattr_destroy(&ca);
     c->dispatch = ctl_dispatch_new();
     c->started_ms = cfg->started_ms;
@@ -164,8 +212,10 @@ void ctl_free(ctl_ctx *c)
     pthread_mutex_destroy(&c->sched_lock);
     pthread_mutex_destroy(&c->drain_lock);
     pthread_mutex_destroy(&c->lock);
-    pthread_mutex_destroy(&c->vms_wait_lock);
-    pthread_cond_destroy(&c->vms_moved);
+    for (size_t i = 0; i < CTL_WAKE_SLOTS; i++) {
+        pthread_mutex_destroy(&c->wake[i].lock);
+        pthread_cond_destroy(&c->wake[i].moved);
+    }
     free(c->image_dir);
     free(c->vm_dir);
     free(c);
@@ -536,7 +586,7 @@ static int apply_source_verdict(yun_store *s, int64_t host_id, yun_vm *vm, const
         vm->migrate_error[0] = '\0';
         vm->migrate_total_ms = v->total_ms;
         vm->migrate_downtime_ms = v->downtime_ms;
-        return store_vm_update(s, vm, err) < 0 ? -1 : 1;
+        return store_vm_update(s, vm, err) < 0 ? -1 : 2;
     }
     if (!v->migrate_error[0])
         return 0;
@@ -546,11 +596,13 @@ static int apply_source_verdict(yun_store *s, int64_t host_id, yun_vm *vm, const
     vm->migrate_from = 0;
     vm->state = v->state == YUN_VM_ERROR ? YUN_VM_ERROR : YUN_VM_RUNNING;
     snprintf(vm->migrate_error, sizeof vm->migrate_error, "%s", v->migrate_error);
-    return store_vm_update(s, vm, err) < 0 ? -1 : 1;
+    return store_vm_update(s, vm, err) < 0 ? -1 : 2;
 }
 
 /* One verdict on a VM of this host. Writes only what changes, so a resent report costs reads only.
- * Returns 1 when it wrote, 0 when nothing changed, -1 on failure. */
+ * Returns 2 when it wrote something another host's agent may act on (a live migration's end: the target's
+ * or the source's answer changes), 1 when it wrote what no agent acts on (the VM's state, address, error:
+ * an answer carries what is wanted, not what is), 0 when nothing changed, -1 on failure. */
 static int apply_verdict(ctl_ctx *c, yun_store *s, int64_t host_id, const ctl_verdict *v, int64_t now_ms, yun_err *err)
 {
     yun_vm vm;
@@ -571,7 +623,7 @@ static int apply_verdict(ctl_ctx *c, yun_store *s, int64_t host_id, const ctl_ve
             (vm.migrate_total_ms != v->total_ms || vm.migrate_downtime_ms != v->downtime_ms)) {
             vm.migrate_total_ms = v->total_ms;
             vm.migrate_downtime_ms = v->downtime_ms;
-            return store_vm_update(s, &vm, err) < 0 ? -1 : 1;
+            return store_vm_update(s, &vm, err) < 0 ? -1 : 2;
         }
         return 0; /* assigned elsewhere: that host's verdict counts */
     }
@@ -598,7 +650,7 @@ static int apply_verdict(ctl_ctx *c, yun_store *s, int64_t host_id, const ctl_ve
             return -1;
         }
         log_info("vm %s/%s (%s) deleted", vm.owner_name, vm.name, vm.uuid);
-        return 1;
+        return 2; /* rare, and its jobs went with it: every agent looks again */
     }
     yun_vm_state st = v->state;
     const char *msg = st == YUN_VM_ERROR ? v->error : "";
@@ -628,7 +680,7 @@ static int apply_verdict(ctl_ctx *c, yun_store *s, int64_t host_id, const ctl_ve
     vm.state = st;
     snprintf(vm.error, sizeof vm.error, "%s", msg);
     vm.started_ms = started;
-    return store_vm_update(s, &vm, err) < 0 ? -1 : 1;
+    return store_vm_update(s, &vm, err) < 0 ? -1 : arrived ? 2 : 1;
 }
 
 static int apply_console(ctl_ctx *c, yun_store *s, int64_t host_id, const ctl_console *con, int64_t now_ms,
@@ -789,12 +841,14 @@ int ctl_agent_report(ctl_ctx *c, yun_store *s, int64_t host_id, const ctl_report
     }
     if (store_host_update(s, &h, err) < 0)
         goto fail;
-    bool changed = false;
+    bool changed = false; /* something another agent may act on */
+    bool touched = false; /* something only renderers see */
     for (size_t i = 0; i < r->n_vms; i++) {
         int w = apply_verdict(c, s, host_id, &r->vms[i], now_ms, err);
         if (w < 0)
             goto fail;
-        changed |= w > 0;
+        changed |= w > 1;
+        touched |= w == 1;
     }
     for (size_t i = 0; i < r->n_consoles; i++)
         if (apply_console(c, s, host_id, &r->consoles[i], now_ms, err) < 0)
@@ -836,6 +890,8 @@ int ctl_agent_report(ctl_ctx *c, yun_store *s, int64_t host_id, const ctl_report
     told_note(c, host_id, out, now_ms);
     if (changed)
         ctl_vms_changed(c);
+    else if (touched) /* this host's own answer comes now; no other agent need look again */
+        ctl_vms_touched(c);
     return 0;
 fail:
     store_rollback(s);

@@ -131,10 +131,23 @@ int ctl_vm_delete(ctl_ctx *ctx, yun_store *s, int64_t vm_id, bool force, yun_vm 
  * writer of its store), so a reader can tell whether something it rendered from the VMs is still current.
  * Read it before reading the store; bump it after the commit. */
 uint64_t ctl_vms_version(ctl_ctx *ctx);
+/* After a change any host's agent may have to act on: moves the counter and wakes every agent waiting. */
 void ctl_vms_changed(ctl_ctx *ctx);
-/* Waits at most timeout_ms for the counter to move away from since (an agent's long-poll: its report
+/* After a change that only the agent of host_id may have to act on (a VM created there, say): moves the
+ * counter and wakes that host's agent (and the few that share its wake slot), not the thousand others. */
+void ctl_host_vms_changed(ctl_ctx *ctx, int64_t host_id);
+/* The same for a change to vm alone: its host's agent, and the source's during a live migration. */
+void ctl_vm_changed(ctl_ctx *ctx, const yun_vm *vm);
+/* After a change no agent acts on (a state an agent reported): moves the counter for renderers only. */
+void ctl_vms_touched(ctl_ctx *ctx);
+/* Hosts share this many wake slots (by id), so a host-only change wakes 1/CTL_WAKE_SLOTS of the agents. */
+#define CTL_WAKE_SLOTS 64
+/* The version of host_id's answer (proto_answer.version): it moves whenever a change host_id's agent may have
+ * to act on is made. Read it before reading the store. */
+uint64_t ctl_host_vms_version(ctl_ctx *ctx, int64_t host_id);
+/* Waits at most timeout_ms for host_id's version to move away from since (an agent's long-poll: its report
  * answer is held until something it may have to act on changed). true when it moved. */
-bool ctl_vms_wait(ctl_ctx *ctx, uint64_t since, int timeout_ms);
+bool ctl_vms_wait(ctl_ctx *ctx, int64_t host_id, uint64_t since, int timeout_ms);
 
 /* A user asked for a reboot of the VM with this uuid: the next report from its host carries it, once. */
 void ctl_reboot_request(ctl_ctx *ctx, const char *uuid);

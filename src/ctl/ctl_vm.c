@@ -147,7 +147,7 @@ int ctl_vm_create_seeded(ctl_ctx *c, yun_store *s, const yun_user *owner, yun_vm
     yun_err we = YUN_ERR_INIT;
     if (wake && ctl_host_wake(c, s, wake, yun_now_ms(), &we) < 0) /* the VM waits on it: say why it may not come */
         log_warn("vm %s/%s waits for host %s, which does not wake: %s", owner->name, vm->name, choice->host, we.msg);
-    ctl_vms_changed(c);
+    ctl_vm_changed(c, vm);
     log_info("vm %s/%s (%s) created on %s: %s", owner->name, vm->name, vm->uuid, choice->host, choice->reason);
     return 0;
 }
@@ -197,7 +197,7 @@ int ctl_vm_update(ctl_ctx *c, yun_store *s, yun_vm *vm, yun_err *err)
     ctl_sched_lock(c, false);
     if (r < 0)
         return -1;
-    ctl_vms_changed(c);
+    ctl_vm_changed(c, vm);
     char set[sizeof vm->probe + 160];
     model_vm_settable_str(vm, set, sizeof set);
     log_info("vm %s/%s set: %s", vm->owner_name, vm->name, set);
@@ -250,7 +250,7 @@ int ctl_vm_action(ctl_ctx *c, yun_store *s, int64_t vm_id, ctl_vm_act act, yun_v
         ctl_reboot_request(c, vm.uuid); /* wakes the agents itself */
         log_info("vm %s/%s: reboot asked", vm.owner_name, vm.name);
     } else {
-        ctl_vms_changed(c);
+        ctl_vm_changed(c, &vm);
         log_info("vm %s/%s: want %s", vm.owner_name, vm.name, model_vm_want_name(vm.want));
     }
     if (out)
@@ -295,7 +295,7 @@ int ctl_vm_delete(ctl_ctx *c, yun_store *s, int64_t vm_id, bool force, yun_vm *o
     if (ctl_tx_end(s, r == 0 ? vm_delete_tx(s, vm_id, force, &vm, &g, &why, err) : r, err) < 0)
         return -1;
     if (why) {
-        ctl_vms_changed(c);
+        ctl_vm_changed(c, &vm);
         log_info("vm %s/%s%s%s", vm.owner_name, vm.name, g ? " " : ": ", why);
     }
     if (out)

@@ -2,7 +2,11 @@
  * Arguments every back end would check the same way are checked here, once. */
 #include "store/store_impl.h"
 
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "util/mem.h"
 
 yun_store *store_open(const char *path, yun_err *err)
 {
@@ -25,21 +29,116 @@ void store_close(yun_store *s)
         s->ops->close(s);
 }
 
+struct store_pool {
+    pthread_mutex_t writes; /* the pool's writer queue (store_pool_join) */
+    pthread_mutex_t lock;   /* guards everything below */
+    char *path;
+    size_t max_idle;
+    yun_store **idle;
+    size_t n_idle;
+    size_t opened;
+};
+
+store_pool *store_pool_new(const char *path, size_t max_idle)
+{
+    store_pool *p = xcalloc(1, sizeof *p);
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_mutex_init(&p->writes, NULL);
+    p->path = xstrdup(path ? path : "");
+    p->max_idle = max_idle;
+    p->idle = xcalloc(max_idle + 1, sizeof *p->idle);
+    return p;
+}
+
+void store_pool_free(store_pool *p)
+{
+    if (!p)
+        return;
+    for (size_t i = 0; i < p->n_idle; i++)
+        store_close(p->idle[i]);
+    free(p->idle);
+    free(p->path);
+    pthread_mutex_destroy(&p->lock);
+    pthread_mutex_destroy(&p->writes);
+    free(p);
+}
+
+yun_store *store_pool_get(store_pool *p, yun_err *err)
+{
+    pthread_mutex_lock(&p->lock);
+    yun_store *s = p->n_idle ? p->idle[--p->n_idle] : NULL;
+    pthread_mutex_unlock(&p->lock);
+    if (s)
+        return s;
+    s = store_open(p->path, err); /* outside the lock: opening takes a while */
+    if (s) {
+        store_pool_join(p, s);
+        pthread_mutex_lock(&p->lock);
+        p->opened++;
+        pthread_mutex_unlock(&p->lock);
+    }
+    return s;
+}
+
+void store_pool_put(store_pool *p, yun_store *s)
+{
+    if (!s)
+        return;
+    pthread_mutex_lock(&p->lock);
+    bool keep = p->n_idle < p->max_idle;
+    if (keep)
+        p->idle[p->n_idle++] = s;
+    pthread_mutex_unlock(&p->lock);
+    if (!keep)
+        store_close(s);
+}
+
+void store_pool_join(store_pool *p, yun_store *s)
+{
+    s->writes = &p->writes;
+}
+
+size_t store_pool_opened(store_pool *p)
+{
+    pthread_mutex_lock(&p->lock);
+    size_t n = p->opened;
+    pthread_mutex_unlock(&p->lock);
+    return n;
+}
+
 int store_schema_version(yun_store *s)
 {
     return s->ops->schema_version(s);
 }
+static void writes_end(yun_store *s)
+{
+    if (s->writing)
+        pthread_mutex_unlock(s->writes);
+    s->writing = false;
+}
+
 int store_begin(yun_store *s, yun_err *err)
 {
-    return s->ops->begin(s, err);
+    bool took = s->writes && !s->writing; /* a nested begin fails below and keeps the outer's place */
+    if (took) {
+        pthread_mutex_lock(s->writes);
+        s->writing = true;
+    }
+    int r = s->ops->begin(s, err);
+    if (r < 0 && took)
+        writes_end(s);
+    return r;
 }
 int store_commit(yun_store *s, yun_err *err)
 {
-    return s->ops->commit(s, err);
+    int r = s->ops->commit(s, err); /* a failed commit rolls back: the transaction is over either way */
+    writes_end(s);
+    return r;
 }
 void store_rollback(yun_store *s)
 {
     s->ops->rollback(s);
+    writes_end(s);
 }
 
 static int need_str(const char *v, const char *what, yun_err *err)

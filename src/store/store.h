@@ -30,6 +30,25 @@ yun_store *store_open(const char *path, yun_err *err);
 void store_close(yun_store *s);
 int store_schema_version(yun_store *s); /* the version of the open database */
 
+/* A pool of open stores on one path, shared by threads (yund's HTTP server: a connection's thread used to
+ * open its own and close it when the connection ended, so an agent's report, a new connection each, paid
+ * for opening the database and preparing every statement again; at a thousand hosts that was most of yund's
+ * CPU). get hands out an idle store, or opens one when none is idle; put takes it back (keeping at most
+ * max_idle; more are closed). A store is used by the thread that got it until it is put back. Thread-safe. */
+typedef struct store_pool store_pool;
+store_pool *store_pool_new(const char *path, size_t max_idle);
+void store_pool_free(store_pool *p); /* closes the idle stores; every store handed out must be back */
+yun_store *store_pool_get(store_pool *p, yun_err *err);
+void store_pool_put(store_pool *p, yun_store *s); /* s may be NULL */
+/* s's write transactions (store_begin to store_commit or store_rollback) queue with those of the pool's
+ * stores, which store_pool_get joins: SQLite has one writer at a time, and its busy handler's sleeps (up to 100 ms,
+ * polled) let a stream of writers starve some past the busy timeout ("database is locked": at a thousand
+ * hosts, most reports and creates); a queue in the process hands the lock on at once. A store opened beside
+ * the pool (yund's loops') joins it so it is not starved either. */
+void store_pool_join(store_pool *p, yun_store *s);
+/* How many stores the pool has opened in all (for tests and benchmarks). */
+size_t store_pool_opened(store_pool *p);
+
 /* A transaction around several calls (nesting is not supported). begin takes the write lock at once
  * (waiting up to the busy timeout for another writer), so a transaction never fails midway on a lock. */
 int store_begin(yun_store *s, yun_err *err);

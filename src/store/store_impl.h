@@ -4,6 +4,8 @@
 #ifndef YUN_STORE_STORE_IMPL_H
 #define YUN_STORE_STORE_IMPL_H
 
+#include <pthread.h>
+#include <stdbool.h>
 #include "store/store.h"
 
 typedef struct store_ops {
@@ -105,6 +107,8 @@ typedef struct store_ops {
 
 struct yun_store {
     const store_ops *ops;
+    pthread_mutex_t *writes; /* NULL, or its pool's writer queue (store_pool_join): held from begin to the end */
+    bool writing;            /* writes is held by this store's transaction */
 };
 
 /* Opens (creating and migrating) the SQLite database at path (a file name or ":memory:"). */

@@ -139,6 +139,17 @@ static int perform(CURL *c, const char *method, const char *url, const char *tok
     return 0;
 }
 
+/* A request with an in-memory body on handle c (fresh, or reset: its connections are kept). */
+static int request_on(CURL *c, const char *method, const char *url, const char *token, const char *content_type,
+                      const void *body, size_t body_len, long timeout_ms, http_resp *out, yun_err *err)
+{
+    if (body) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+    }
+    return perform(c, method, url, token, body ? content_type : NULL, timeout_ms, false, out, err);
+}
+
 int http_request(const char *method, const char *url, const char *token, const char *content_type,
                  const void *body, size_t body_len, long timeout_ms, http_resp *out, yun_err *err)
 {
@@ -146,13 +157,38 @@ int http_request(const char *method, const char *url, const char *token, const c
     CURL *c = curl_easy_init();
     if (!c)
         return yun_err_set(err, YUN_E_INTERNAL, "curl_easy_init failed");
-    if (body) {
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
-    }
-    int r = perform(c, method, url, token, body ? content_type : NULL, timeout_ms, false, out, err);
+    int r = request_on(c, method, url, token, content_type, body, body_len, timeout_ms, out, err);
     curl_easy_cleanup(c);
     return r;
+}
+
+struct http_conn {
+    CURL *c; /* its connection cache and TLS session outlive each request (curl_easy_reset keeps them) */
+};
+
+http_conn *http_conn_new(void)
+{
+    http_conn *hc = xcalloc(1, sizeof *hc);
+    hc->c = curl_easy_init();
+    if (!hc->c)
+        abort(); /* out of memory (mem.h) */
+    return hc;
+}
+
+void http_conn_free(http_conn *hc)
+{
+    if (!hc)
+        return;
+    curl_easy_cleanup(hc->c);
+    free(hc);
+}
+
+int http_conn_request(http_conn *hc, const char *method, const char *url, const char *token, const char *content_type,
+                      const void *body, size_t body_len, long timeout_ms, http_resp *out, yun_err *err)
+{
+    memset(out, 0, sizeof *out);
+    curl_easy_reset(hc->c);
+    return request_on(hc->c, method, url, token, content_type, body, body_len, timeout_ms, out, err);
 }
 
 int http_upload(const char *method, const char *url, const char *token, FILE *upload, long long size,

@@ -27,6 +27,15 @@ typedef struct http_resp {
  * fails with YUN_E_UNAVAILABLE naming the URL; any HTTP status is success at this level. */
 int http_request(const char *method, const char *url, const char *token, const char *content_type,
                  const void *body, size_t body_len, long timeout_ms, http_resp *out, yun_err *err);
+/* A kept-alive connection: one owner's calls to one server (an agent's reports), reusing the TCP connection
+ * and its TLS session from one request to the next, so a request costs no handshake; a connection the server
+ * closed meanwhile is opened again by the next request. One thread at a time; http_conn_free closes it. */
+typedef struct http_conn http_conn;
+http_conn *http_conn_new(void);
+void http_conn_free(http_conn *hc);
+/* http_request on hc's connection. */
+int http_conn_request(http_conn *hc, const char *method, const char *url, const char *token, const char *content_type,
+                      const void *body, size_t body_len, long timeout_ms, http_resp *out, yun_err *err);
 /* Streams the open file upload (size bytes) as the request body. */
 int http_upload(const char *method, const char *url, const char *token, FILE *upload, long long size,
                 long timeout_ms, http_resp *out, yun_err *err);

@@ -19,6 +19,10 @@
 #include "util/proc.h"
 #include "util/clock.h"
 #include "util/units.h"
+#include "util/http_client.h"
+#include "fake_http.h"
+#include <arpa/inet.h>
+#include <pthread.h>
 
 static void test_err_maps_to_http(void **state)
 {
@@ -239,13 +243,65 @@ static void test_proc_run(void **state)
     buf_free(&etext);
 }
 
+/* The client port of each request a fake_http saw: a new port is a new connection. */
+typedef struct seen_ports {
+    pthread_mutex_t lock; /* guards n and port */
+    int n;
+    unsigned port[8];
+} seen_ports;
+
+static void note_port(void *ud, const fake_http_req *rq, fake_http_resp *rs)
+{
+    seen_ports *sp = ud;
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(rq->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    pthread_mutex_lock(&sp->lock);
+    if (sp->n < 8)
+        sp->port[sp->n++] = ntohs(((const struct sockaddr_in *)ci->client_addr)->sin_port);
+    pthread_mutex_unlock(&sp->lock);
+    buf_puts(&rs->body, "{}");
+}
+
+/* http_conn keeps its connection from one request to the next (an agent's reports: no handshake each);
+ * http_request makes one per request. The server's view, the client's port, tells them apart. */
+static void test_http_conn_kept(void **state)
+{
+    (void)state;
+    http_global_init();
+    seen_ports sp = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    fake_http *srv = fake_http_start(note_port, &sp);
+    assert_non_null(srv);
+    AUTOFREE char *url = xasprintf("%s/v1/agent/hosts/1/report", fake_http_url(srv));
+    http_conn *hc = http_conn_new();
+    for (int i = 0; i < 3; i++) {
+        http_resp r;
+        yun_err e = YUN_ERR_INIT;
+        assert_int_equal(http_conn_request(hc, "POST", url, "tok", "application/json", "{}", 2, 5000, &r, &e), 0);
+        assert_int_equal(r.status, 200);
+        assert_string_equal(r.body, "{}");
+        http_resp_free(&r);
+    }
+    for (int i = 0; i < 2; i++) {
+        http_resp r;
+        yun_err e = YUN_ERR_INIT;
+        assert_int_equal(http_request("POST", url, "tok", "application/json", "{}", 2, 5000, &r, &e), 0);
+        http_resp_free(&r);
+    }
+    http_conn_free(hc);
+    fake_http_stop(srv);
+    assert_int_equal(sp.n, 5);
+    assert_int_equal(sp.port[1], sp.port[0]); /* the kept connection */
+    assert_int_equal(sp.port[2], sp.port[0]);
+    assert_int_not_equal(sp.port[3], sp.port[0]); /* a connection each */
+    assert_int_not_equal(sp.port[4], sp.port[3]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_err_maps_to_http), cmocka_unit_test(test_units_parse), cmocka_unit_test(test_proc_run),
         cmocka_unit_test(test_num_parse),        cmocka_unit_test(test_buf),
         cmocka_unit_test(test_utf8_seq),         cmocka_unit_test(test_mkdir_p),
-        cmocka_unit_test(test_not_found),
+        cmocka_unit_test(test_not_found),        cmocka_unit_test(test_http_conn_kept),
     };
     return cmocka_run_group_tests_name("util", tests, NULL, NULL);
 }

@@ -77,7 +77,10 @@ for r in $(seq 1 "$RUNS"); do
 <disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='$H/disk.qcow2'/><target dev='vda' bus='virtio'/></disk>
 <disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='$H/seed.iso'/><target dev='vdb' bus='virtio'/><readonly/></disk>
 <interface type='network'><source network='yun'/><mac address='$HMAC'/><model type='virtio'/></interface>
-<serial type='file'><source path='$H/console.log'/></serial><console type='serial'/>
+<serial type='file'><source path='$H/console.log'/><target port='0'/></serial>
+<console type='file'><source path='$H/console.log'/><target type='serial' port='0'/></console>
+<graphics type='vnc' port='-1' autoport='yes' listen='127.0.0.1'/>
+<memballoon model='virtio'><stats period='5'/></memballoon>
 </devices></domain>
 XML
   T0=$SECONDS T0F=$(now)

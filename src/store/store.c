@@ -11,12 +11,8 @@ yun_store *store_open(const char *path, yun_err *err)
         return NULL;
     }
     if (!strncmp(path, "sqlite:", 7))
-        return store_sqlite_open(path + 7, err);
-    if (!strncmp(path, "postgres:", 9) || !strncmp(path, "postgresql:", 11)) {
-        yun_err_set(err, YUN_E_INVALID, "store %s: the PostgreSQL back end is not built yet; use a SQLite file", path);
-        return NULL;
-    }
-    return store_sqlite_open(path, err);
+        return store_sql_open(path + 7, err);
+    return store_sql_open(path, err); /* postgres://... or postgresql://... go to PostgreSQL (sql.h) */
 }
 
 void store_close(yun_store *s)

@@ -7,7 +7,7 @@
 #include "store/store.h"
 
 typedef struct store_ops {
-    const char *name; /* "sqlite" */
+    const char *name; /* "sql" */
     void (*close)(yun_store *s);
     int (*schema_version)(yun_store *s);
     int (*begin)(yun_store *s, yun_err *err);
@@ -84,7 +84,8 @@ struct yun_store {
     const store_ops *ops;
 };
 
-/* Opens (creating and migrating) the SQLite database at path (a file name or ":memory:"). */
-yun_store *store_sqlite_open(const char *path, yun_err *err);
+/* Opens (creating and migrating) the database at target: a SQLite file name (or ":memory:"), or a PostgreSQL
+ * URI or conninfo (sql.h). */
+yun_store *store_sql_open(const char *target, yun_err *err);
 
 #endif

@@ -1,7 +1,10 @@
-/* test_store.c: the SQLite store against real SQLite, in memory and in files. */
+/* test_store.c: the store against real SQLite, in memory and in files; and, run by tests/pg_fixture.sh (test
+ * "store_pg"), the same cases against a real PostgreSQL 15: YUN_TEST_PG names its cluster, and each case that
+ * would take a file or ":memory:" gets a fresh database there instead. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -9,15 +12,63 @@
 #include <string.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <libpq-fe.h>
 #include <sqlite3.h>
 
 #include "store/store.h"
 #include "util/mem.h"
 
 /* ---- fixtures ---- */
+/* YUN_TEST_PG: libpq conninfo of the fixture's cluster (its "postgres" database); NULL: the SQLite run */
+static const char *pg_admin;
+
+static bool is_pg(const char *path)
+{
+    return !strncmp(path, "postgres:", 9);
+}
+
+/* A fresh, empty database in the fixture's cluster, as store_open takes it ("postgres:CONNINFO"). */
+static void pg_fresh(char *out, size_t n)
+{
+    static int seq;
+    PGconn *c = PQconnectdb(pg_admin);
+    if (PQstatus(c) != CONNECTION_OK)
+        fail_msg("PostgreSQL fixture (%s): %s", pg_admin, PQerrorMessage(c));
+    char q[96];
+    snprintf(q, sizeof q, "CREATE DATABASE yun_t%d_%d", (int)getpid(), ++seq);
+    PGresult *r = PQexec(c, q);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        fail_msg("%s: %s", q, PQresultErrorMessage(r));
+    PQclear(r);
+    PQfinish(c);
+    snprintf(out, n, "postgres:%s dbname=yun_t%d_%d", pg_admin, (int)getpid(), seq);
+}
+
+/* Runs sql on the database at path behind the store's back (SQLite file or "postgres:CONNINFO"). */
+static void raw_exec(const char *path, const char *sql)
+{
+    if (is_pg(path)) {
+        PGconn *c = PQconnectdb(path + 9);
+        if (PQstatus(c) != CONNECTION_OK)
+            fail_msg("connecting to %s: %s", path, PQerrorMessage(c));
+        PGresult *r = PQexec(c, sql);
+        ExecStatusType st = PQresultStatus(r);
+        if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+            fail_msg("%s: %s", sql, PQresultErrorMessage(r));
+        PQclear(r);
+        PQfinish(c);
+        return;
+    }
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
+        fail_msg("%s: %s", sql, msg ? msg : "?");
+    sqlite3_close(db);
+}
 typedef struct tmpdb {
     char dir[256];
-    char path[300];
+    char path[600];
 } tmpdb;
 
 static int tmp_setup(void **state)
@@ -30,6 +81,8 @@ static int tmp_setup(void **state)
         return -1;
     }
     snprintf(t->path, sizeof t->path, "%s/yun.db", t->dir);
+    if (pg_admin)
+        pg_fresh(t->path, sizeof t->path);
     *state = t;
     return 0;
 }
@@ -39,9 +92,10 @@ static int tmp_teardown(void **state)
     tmpdb *t = *state;
     const char *sfx[] = {"", "-wal", "-shm", "-journal"};
     for (size_t i = 0; i < 4; i++) {
-        char p[320];
+        char p[620];
         snprintf(p, sizeof p, "%s%s", t->path, sfx[i]);
-        unlink(p);
+        if (!is_pg(p))
+            unlink(p);
     }
     rmdir(t->dir);
     free(t);
@@ -51,7 +105,10 @@ static int tmp_teardown(void **state)
 static yun_store *mem_store(void)
 {
     yun_err err = YUN_ERR_INIT;
-    yun_store *s = store_open(":memory:", &err);
+    char path[600] = ":memory:";
+    if (pg_admin)
+        pg_fresh(path, sizeof path);
+    yun_store *s = store_open(path, &err);
     if (!s)
         fail_msg("store_open: %s", err.msg);
     return s;
@@ -152,8 +209,8 @@ static void test_reopen_keeps_data(void **state)
 {
     tmpdb *t = *state;
     yun_err err = YUN_ERR_INIT;
-    char url[320];
-    snprintf(url, sizeof url, "sqlite:%s", t->path);
+    char url[620];
+    snprintf(url, sizeof url, "%s%s", is_pg(t->path) ? "" : "sqlite:", t->path);
     yun_store *s = store_open(url, &err);
     assert_non_null(s);
     int64_t uid = add_user(s, "alice");
@@ -174,12 +231,9 @@ static void test_reopen_keeps_data(void **state)
 
 static void set_version(const char *path, int v)
 {
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
     char q[64];
-    snprintf(q, sizeof q, "PRAGMA user_version = %d", v);
-    assert_int_equal(sqlite3_exec(db, q, NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
+    snprintf(q, sizeof q, is_pg(path) ? "UPDATE yun_schema SET version = %d" : "PRAGMA user_version = %d", v);
+    raw_exec(path, q);
 }
 
 static void test_refuses_newer(void **state)
@@ -209,24 +263,25 @@ static void test_refuses_newer(void **state)
 static void test_refuses_foreign(void **state)
 {
     tmpdb *t = *state;
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(t->path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "CREATE TABLE notes (x)", NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
+    raw_exec(t->path, "CREATE TABLE notes (x INTEGER)");
     yun_err err = YUN_ERR_INIT;
     assert_null(store_open(t->path, &err));
     assert_int_equal(err.code, YUN_E_STORE);
     assert_non_null(strstr(err.msg, "did not make"));
 
-    FILE *f = fopen(t->path, "w");
-    assert_non_null(f);
-    fputs("this is not a database, just text that is long enough to have a header of sorts......\n", f);
-    fclose(f);
-    assert_null(store_open(t->path, &err));
-    assert_int_equal(err.code, YUN_E_STORE);
+    if (!is_pg(t->path)) {
+        FILE *f = fopen(t->path, "w");
+        assert_non_null(f);
+        fputs("this is not a database, just text that is long enough to have a header of sorts......\n", f);
+        fclose(f);
+        assert_null(store_open(t->path, &err));
+        assert_int_equal(err.code, YUN_E_STORE);
+    }
 
-    assert_null(store_open("postgres://db/yun", &err));
-    assert_int_equal(err.code, YUN_E_INVALID);
+    /* a PostgreSQL that is not there: try again later, saying where */
+    assert_null(store_open("postgresql://127.0.0.1:1/yun", &err));
+    assert_int_equal(err.code, YUN_E_UNAVAILABLE);
+    assert_non_null(strstr(err.msg, "127.0.0.1"));
 }
 
 /* ---- round trips ---- */
@@ -776,7 +831,13 @@ static void test_jobs(void **state)
     free(out);
     /* the copy */
     char copy[400];
-    snprintf(copy, sizeof copy, "%s.copy", t->path);
+    snprintf(copy, sizeof copy, "%s/yun.db.copy", t->dir);
+    if (is_pg(t->path)) { /* pg_dump's job: refused, saying so */
+        assert_int_equal(store_copy_to(s, copy, &err), -1);
+        assert_int_equal(err.code, YUN_E_INVALID);
+        assert_non_null(strstr(err.msg, "pg_dump"));
+        assert_int_equal(access(copy, F_OK), -1);
+    } else {
     assert_int_equal(store_copy_to(s, copy, &err), 0);
     assert_int_equal(store_copy_to(s, copy, &err), -1);
     assert_int_equal(err.code, YUN_E_CONFLICT);
@@ -786,6 +847,7 @@ static void test_jobs(void **state)
     assert_string_equal(g.sha256, "0000000000000000000000000000000000000000000000000000000000000007");
     store_close(c);
     unlink(copy);
+    }
     /* schedules: one per VM, replaced by a set */
     yun_backup_schedule sc = {.owner_id = 3, .every_ms = 3600000, .keep = 7, .next_ms = 99};
     snprintf(sc.vm_uuid, sizeof sc.vm_uuid, "%s", a.vm_uuid);
@@ -1145,14 +1207,8 @@ static const char *const downgrade[] = {
 static void downgrade_to(const char *path, int v)
 {
     assert_int_equal(sizeof downgrade / sizeof downgrade[0], STORE_SCHEMA_VERSION + 1);
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    for (int k = STORE_SCHEMA_VERSION; k > v; k--) {
-        char *msg = NULL;
-        if (sqlite3_exec(db, downgrade[k], NULL, NULL, &msg) != SQLITE_OK)
-            fail_msg("undoing version %d: %s", k, msg ? msg : "?");
-    }
-    sqlite3_close(db);
+    for (int k = STORE_SCHEMA_VERSION; k > v; k--)
+        raw_exec(path, downgrade[k]);
     set_version(path, v);
 }
 
@@ -1348,6 +1404,9 @@ static void test_migrate_v5_migration_figures(void **state)
 
 int main(void)
 {
+    pg_admin = getenv("YUN_TEST_PG");
+    if (pg_admin && !*pg_admin)
+        pg_admin = NULL;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_migrate_empty, tmp_setup, tmp_teardown),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_data, tmp_setup, tmp_teardown),
@@ -1376,5 +1435,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_migrate_v4_mgmt_addr, tmp_setup, tmp_teardown),
         cmocka_unit_test_setup_teardown(test_migrate_v5_migration_figures, tmp_setup, tmp_teardown),
     };
-    return cmocka_run_group_tests_name("store", tests, NULL, NULL);
+    return cmocka_run_group_tests_name(pg_admin ? "store on PostgreSQL" : "store on SQLite", tests, NULL, NULL);
 }

@@ -374,6 +374,7 @@ static int run(const options *o)
         }
     }
 
+    int leading = -1; /* this yund runs the loops (store_lead: several yund may share a PostgreSQL store); -1 unknown */
     for (;;) {
         int interval = ctl_interval_ms(ctl, store);
         struct timespec ts = {.tv_sec = interval / 1000, .tv_nsec = (long)(interval % 1000) * 1000000L};
@@ -387,6 +388,16 @@ static int run(const options *o)
             rc = 1;
             break;
         }
+        yun_err le = YUN_ERR_INIT;
+        bool lead = false;
+        if (store_lead(store, &lead, &le) < 0)
+            log_warn("leadership: %s", le.msg);
+        if ((int)lead != leading)
+            log_info(lead ? "leading: this yund runs health, HA, drains, the dispatcher and scheduled backups"
+                          : "not leading: another yund on this store runs the loops; serving the API only");
+        leading = lead;
+        if (!lead)
+            continue;
         yun_err he = YUN_ERR_INIT;
         if (ctl_health_tick(ctl, store, yun_now_ms(), &he) < 0)
             log_warn("host health check: %s", he.msg);

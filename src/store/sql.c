@@ -17,6 +17,8 @@
 #define BUSY_TIMEOUT_MS 5000
 /* the key of the advisory lock a writing transaction takes on PostgreSQL ("yun" in ASCII) */
 #define PG_WRITE_LOCK 7959918
+/* the key of the session advisory lock whose holder runs the controller's loops */
+#define PG_LEAD_LOCK 7959919
 
 /* PostgreSQL type oids (server/catalog/pg_type_d.h, not installed with libpq-dev) */
 #define OID_BYTEA 17
@@ -30,6 +32,7 @@ struct sql_db {
     char msg[512]; /* PostgreSQL's last error */
     int last_rc;
     int64_t changes;
+    bool leading; /* this connection holds PG_LEAD_LOCK */
 };
 
 typedef struct pg_param {
@@ -372,6 +375,24 @@ int sql_table_count(sql_db *db, int64_t *n, yun_err *err)
                               "AND table_name <> 'yun_schema'"
                             : "SELECT count(*) FROM sqlite_schema",
                      n, err);
+}
+
+int sql_try_lead(sql_db *db, bool *leading, yun_err *err)
+{
+    *leading = true;
+    if (!db->pg)
+        return 0;
+    /* holding it: the lock lasts as long as the connection, so a live connection is all to check; not holding
+     * it: try (pg_try_advisory_lock never waits) */
+    char text[64];
+    snprintf(text, sizeof text, db->leading ? "SELECT 1" : "SELECT pg_try_advisory_lock(%d)::int", PG_LEAD_LOCK);
+    int64_t got = 0;
+    if (query_int(db, text, &got, err) < 0 || PQstatus(db->pg) != CONNECTION_OK) {
+        db->leading = *leading = false;
+        return -1;
+    }
+    db->leading = *leading = got == 1;
+    return 0;
 }
 
 int64_t sql_changes(sql_db *db)

@@ -77,6 +77,12 @@ const void *sql_column_blob(sql_stmt *st, int i);
 size_t sql_column_bytes(sql_stmt *st, int i); /* of the text or blob just read */
 int64_t sql_changes(sql_db *db);              /* rows the last finished write changed */
 
+/* Leadership among the processes sharing this database: PostgreSQL, a session advisory lock on this connection,
+ * taken when free and held until the connection ends (with its process, kill -9 included); *leading says
+ * whether this connection holds it now (false, and an error, when the connection is lost). SQLite: always
+ * true (one yund per file, which its state folder's lock already makes sure of). */
+int sql_try_lead(sql_db *db, bool *leading, yun_err *err);
+
 /* The SQLite connection under db (for SQLite's online backup), NULL on PostgreSQL. */
 struct sqlite3 *sql_sqlite(sql_db *db);
 

@@ -301,6 +301,10 @@ int store_schedule_delete(yun_store *s, const char *vm_uuid, yun_err *err)
 {
     return need_str(vm_uuid, "VM UUID", err) ?: s->ops->schedule_delete(s, vm_uuid, err);
 }
+int store_lead(yun_store *s, bool *leading, yun_err *err)
+{
+    return s->ops->lead(s, leading, err);
+}
 int store_host_key_set(yun_store *s, const yun_host_key *k, yun_err *err)
 {
     return need_str(k->name, "host name", err) ?: s->ops->host_key_set(s, k, err);

@@ -1,5 +1,7 @@
 /* store.h: yund's persistent state (users, images, hosts, VMs, settings, console tails).
- * One interface, two back ends: SQLite (default, one file, WAL) and, later, PostgreSQL.
+ * One interface, two back ends: SQLite (default, one file, WAL) and PostgreSQL ("postgres..." to store_open),
+ * one body of SQL over both (sql.h). On PostgreSQL a statement that fails inside store_begin .. store_commit
+ * ends the transaction's use: only store_rollback is left, which is what callers do on an error anyway.
  * A yun_store is used by one thread at a time: each thread opens its own, or the caller locks.
  * Getters fill caller-owned structs; list functions return a malloc'd array the caller frees with free().
  * Absent rows fail with YUN_E_NOT_FOUND; taken names with YUN_E_CONFLICT; anything else YUN_E_STORE.
@@ -159,6 +161,11 @@ int store_host_key_set(yun_store *s, const yun_host_key *k, yun_err *err);
 int store_host_key_get(yun_store *s, const char *name, yun_host_key *out, yun_err *err);
 int store_host_key_get_by_hash(yun_store *s, const char *hash, yun_host_key *out, yun_err *err);
 int store_host_key_delete(yun_store *s, const char *name, yun_err *err);
+/* Leadership among the yund sharing one database: *leading is true while this handle leads, and then stays
+ * true until the handle is closed or its process dies. On PostgreSQL a session advisory lock on the handle's
+ * connection (taken when free; the next yund takes it within one call after the holder's connection ends,
+ * kill -9 included); on SQLite always true. Losing the connection fails, with *leading false. */
+int store_lead(yun_store *s, bool *leading, yun_err *err);
 /* A consistent copy of the whole store into a new file at dest (SQLite's online backup API: other handles go
  * on reading and writing meanwhile). CONFLICT when dest exists. */
 int store_copy_to(yun_store *s, const char *dest, yun_err *err);

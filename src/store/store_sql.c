@@ -1780,7 +1780,13 @@ static int sq_schema_version(yun_store *s)
     return v;
 }
 
+static int sq_lead(yun_store *s, bool *leading, yun_err *err)
+{
+    return sql_try_lead(SQ(s)->db, leading, err);
+}
+
 static const store_ops sql_ops = {
+    .lead = sq_lead,
     .name = "sql", /* SQLite or PostgreSQL: sql.h says which */
     .close = sq_close,
     .schema_version = sq_schema_version,

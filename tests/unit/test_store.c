@@ -1060,6 +1060,34 @@ static void test_concurrent_writers(void **state)
     store_close(s);
 }
 
+/* Leadership: on PostgreSQL one handle of two leads, and the other takes over once the first is closed (its
+ * connection ends, as with kill -9 of its process); on SQLite every handle leads (one yund per file). */
+static void test_lead(void **state)
+{
+    tmpdb *t = *state;
+    yun_err err = YUN_ERR_INIT;
+    yun_store *a = store_open(t->path, &err), *b = store_open(t->path, &err);
+    assert_non_null(a);
+    assert_non_null(b);
+    bool la = false, lb = false;
+    assert_int_equal(store_lead(a, &la, &err), 0);
+    assert_int_equal(store_lead(b, &lb, &err), 0);
+    assert_true(la);
+    assert_int_equal(lb, !is_pg(t->path));
+    assert_int_equal(store_lead(a, &la, &err), 0); /* a leader stays one */
+    assert_true(la);
+    assert_int_equal(store_lead(b, &lb, &err), 0);
+    assert_int_equal(lb, !is_pg(t->path));
+    store_close(a);
+    /* the server ends a's session asynchronously: b takes over within a few calls */
+    for (int i = 0; i < 200 && !lb; i++) {
+        usleep(10000);
+        assert_int_equal(store_lead(b, &lb, &err), 0);
+    }
+    assert_true(lb);
+    store_close(b);
+}
+
 /* ---- passwords and sessions (schema 2) ---- */
 static void test_passwords(void **state)
 {
@@ -1428,6 +1456,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_jobs, tmp_setup, tmp_teardown),
         cmocka_unit_test(test_transactions),
         cmocka_unit_test_setup_teardown(test_concurrent_writers, tmp_setup, tmp_teardown),
+        cmocka_unit_test_setup_teardown(test_lead, tmp_setup, tmp_teardown),
         cmocka_unit_test(test_passwords),
         cmocka_unit_test(test_sessions),
         cmocka_unit_test(test_host_keys),

@@ -2,7 +2,8 @@
 # yund on PostgreSQL (yund --store postgres:...): a real PostgreSQL 15 of this test's own (tests/pg_fixture.sh),
 # yund --all-in-one against a private libvirtd, a VM through create -> running -> stop -> start, a yund restart
 # (SIGTERM) and a kill -9 that keep the VM, its owner and image, a delete that leaves no row and no domain,
-# and no SQLite file made on the way.
+# and no SQLite file made on the way. Then two yund on the one database: exactly one leads (runs the loops),
+# and kill -9 of the leader makes the other lead within 10 s.
 set -u
 if [ -z "${YUN_TEST_PG:-}" ]; then # run again inside a PostgreSQL of this test's own, stopped when it ends
   exec bash "$(cd "$(dirname "$0")/../.." && pwd)/tests/pg_fixture.sh" bash "$0" "$@"
@@ -80,4 +81,36 @@ yund_start "$STATE" "$URI" --store "$STORE" >/dev/null &&
   [ "$(yun vm list -o json | jq '.vms | length')" = 0 ] && tap_ok "after another restart: no VM, and yund serves" ||
   tap_fail "after another restart: no VM"
 [ ! -e "$STATE/yun.db" ] && tap_ok "still no SQLite store file" || tap_fail "still no SQLite store file"
+yund_stop
+
+# ---- two yund on one database: never both lead; kill -9 of the leader hands over within 10 s ----
+start_yund() { # start_yund N: yund N (state y$N) on the same database, pid in YPID[N]
+  mkdir -p "$YUN_TEST_DIR/y$1"
+  "$YUN_BIN/yund" --state-dir "$YUN_TEST_DIR/y$1" --listen "127.0.0.1:$(free_port)" --store "$STORE" \
+    >>"$YUN_TEST_DIR/y$1/yund.log" 2>&1 &
+  YPID[$1]=$!
+  yun_on_exit "kill -KILL ${YPID[$1]}"
+}
+leads() { grep -c "info: leading:" "$YUN_TEST_DIR/y$1/yund.log"; }
+follows() { grep -c "info: not leading:" "$YUN_TEST_DIR/y$1/yund.log"; }
+declare -A YPID
+start_yund 1
+start_yund 2
+one_each() { [ $(($(leads 1) + $(leads 2))) -ge 1 ] && [ $(($(follows 1) + $(follows 2))) -ge 1 ]; }
+wait_until 30 "one yund leads, the other follows" one_each
+sleep 5 # several passes of each: a second leader would have logged by now
+if [ "$(leads 1)" = 1 ] && [ "$(leads 2)" = 0 ] && [ "$(follows 2)" = 1 ]; then L=1 F=2
+elif [ "$(leads 2)" = 1 ] && [ "$(leads 1)" = 0 ] && [ "$(follows 1)" = 1 ]; then L=2 F=1
+else L=""; fi
+[ -n "$L" ] && tap_ok "two yund on one PostgreSQL: exactly one leads (yund $L), the other serves only" ||
+  { tap_fail "exactly one of two yund leads (y1: $(leads 1) leads/$(follows 1) follows, y2: $(leads 2)/$(follows 2))"; }
+if [ -n "$L" ]; then
+  kill -KILL "${YPID[$L]}"
+  t0=$(date +%s.%N)
+  took_over() { [ "$(leads "$F")" -ge 1 ]; }
+  wait_until 10 "yund $F leads" took_over &&
+    tap_ok "kill -9 of the leader: yund $F leads within 10 s ($(echo "$(date +%s.%N) - $t0" | bc | cut -c1-4) s)" ||
+    tap_fail "kill -9 of the leader: yund $F leads within 10 s"
+  kill -KILL "${YPID[$F]}" 2>/dev/null
+fi
 tap_done

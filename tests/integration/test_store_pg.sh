@@ -36,6 +36,12 @@ in_ns curl -sS -o /dev/null -H "Authorization: Bearer $YUN_TOKEN" -T "$YUN_TEST_
 [ "$(pg "SELECT count(*) FROM images WHERE name = 'tiny'")" = 1 ] && tap_ok "the image is a row in PostgreSQL" ||
   tap_fail "the image is a row in PostgreSQL"
 
+code=$(in_ns curl -sS -o "$YUN_TEST_DIR/backup" -w '%{http_code}' -H "Authorization: Bearer $YUN_TOKEN" \
+  "$YUN_URL/v1/admin/backup")
+[ "$code" = 400 ] && grep -q pg_dump "$YUN_TEST_DIR/backup" &&
+  tap_ok "yun admin backup on PostgreSQL: 400 saying pg_dump is the tool" ||
+  tap_fail "admin backup on PostgreSQL answers 400 naming pg_dump (got $code: $(head -c 300 "$YUN_TEST_DIR/backup"))"
+
 domains() { "${VIRSH[@]}" list --all --name | grep -c "^$1\$"; }
 yun vm create pg1 --image tiny --cpus 1 --memory 64M --disk 1G >/dev/null && tap_ok "vm create pg1" ||
   tap_fail "vm create pg1"

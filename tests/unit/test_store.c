@@ -16,34 +16,16 @@
 #include <sqlite3.h>
 
 #include "store/store.h"
+#include "store_target.h"
 #include "util/mem.h"
 
 /* ---- fixtures ---- */
-/* YUN_TEST_PG: libpq conninfo of the fixture's cluster (its "postgres" database); NULL: the SQLite run */
+/* YUN_TEST_PG (store_target.h); NULL: the SQLite run */
 static const char *pg_admin;
 
 static bool is_pg(const char *path)
 {
     return !strncmp(path, "postgres:", 9);
-}
-
-/* A fresh, empty schema in the fixture's cluster (a database each would cost seconds per case), as store_open
- * takes it ("postgres:CONNINFO" whose search_path is that schema). */
-static void pg_fresh(char *out, size_t n)
-{
-    static int seq;
-    PGconn *c = PQconnectdb(pg_admin);
-    if (PQstatus(c) != CONNECTION_OK)
-        fail_msg("PostgreSQL fixture (%s): %s", pg_admin, PQerrorMessage(c));
-    char name[48], q[96];
-    snprintf(name, sizeof name, "yun_t%d_%d", (int)getpid(), ++seq);
-    snprintf(q, sizeof q, "CREATE SCHEMA %s", name);
-    PGresult *r = PQexec(c, q);
-    if (PQresultStatus(r) != PGRES_COMMAND_OK)
-        fail_msg("%s: %s", q, PQresultErrorMessage(r));
-    PQclear(r);
-    PQfinish(c);
-    snprintf(out, n, "postgres:%s options='-csearch_path=%s'", pg_admin, name);
 }
 
 /* Runs sql on the database at path behind the store's back (SQLite file or "postgres:CONNINFO"). */
@@ -84,7 +66,7 @@ static int tmp_setup(void **state)
     }
     snprintf(t->path, sizeof t->path, "%s/yun.db", t->dir);
     if (pg_admin)
-        pg_fresh(t->path, sizeof t->path);
+        test_pg_fresh(t->path, sizeof t->path);
     *state = t;
     return 0;
 }
@@ -107,9 +89,8 @@ static int tmp_teardown(void **state)
 static yun_store *mem_store(void)
 {
     yun_err err = YUN_ERR_INIT;
-    char path[600] = ":memory:";
-    if (pg_admin)
-        pg_fresh(path, sizeof path);
+    char path[600];
+    test_store_target(path, sizeof path);
     yun_store *s = store_open(path, &err);
     if (!s)
         fail_msg("store_open: %s", err.msg);
@@ -1434,9 +1415,7 @@ static void test_migrate_v5_migration_figures(void **state)
 
 int main(void)
 {
-    pg_admin = getenv("YUN_TEST_PG");
-    if (pg_admin && !*pg_admin)
-        pg_admin = NULL;
+    pg_admin = test_pg_admin();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_migrate_empty, tmp_setup, tmp_teardown),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_data, tmp_setup, tmp_teardown),

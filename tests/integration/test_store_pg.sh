@@ -30,6 +30,9 @@ wait_until 30 "host registered" bash -c '[ "$(yun host list -o json | jq ".hosts
   tap_ok "the agent registers its host (row in PostgreSQL: $(pg 'SELECT name FROM hosts'))" ||
   tap_fail "the agent registers its host"
 
+# a create is placed on hosts that are up: the agent's first passes (its network defined) come first
+host_up() { [ "$(yun host list -o json | jq -r '.hosts[0].state')" = up ]; }
+wait_until 60 "the host is up" host_up || tap_diag "host: $(yun host list 2>&1 | tail -1)"
 qemu-img create -q -f qcow2 "$YUN_TEST_DIR/tiny.qcow2" 64M
 in_ns curl -sS -o /dev/null -H "Authorization: Bearer $YUN_TOKEN" -T "$YUN_TEST_DIR/tiny.qcow2" \
   "$YUN_URL/v1/images?name=tiny"
@@ -43,11 +46,13 @@ code=$(in_ns curl -sS -o "$YUN_TEST_DIR/backup" -w '%{http_code}' -H "Authorizat
   tap_fail "admin backup on PostgreSQL answers 400 naming pg_dump (got $code: $(head -c 300 "$YUN_TEST_DIR/backup"))"
 
 domains() { "${VIRSH[@]}" list --all --name | grep -c "^$1\$"; }
-yun vm create pg1 --image tiny --cpus 1 --memory 64M --disk 1G >/dev/null && tap_ok "vm create pg1" ||
-  tap_fail "vm create pg1"
+wait_until 60 "the host is up" host_up
+out=$(yun vm create pg1 --image tiny --cpus 1 --memory 64M --disk 1G 2>&1) && tap_ok "vm create pg1" ||
+  tap_fail "vm create pg1: $out"
 wait_until 120 "pg1 running" vm_state_is pg1 running && tap_ok "pg1 reaches running" ||
   tap_fail "pg1 reaches running (state $(vm_field pg1 state): $(vm_field pg1 error))"
 UUID=$(vm_field pg1 uuid)
+[ -n "$UUID" ] || tap_diag "pg1 has no uuid: $(yun vm show pg1 2>&1 | head -3)"
 [ "$(pg "SELECT state FROM vms WHERE uuid = '$UUID'")" = running ] && tap_ok "PostgreSQL has pg1 running" ||
   tap_fail "PostgreSQL has pg1 running ($(pg "SELECT state FROM vms"))"
 [ "$("${VIRSH[@]}" list --name | grep -c '^yun-admin-pg1$')" = 1 ] && tap_ok "libvirt runs yun-admin-pg1" ||
@@ -64,7 +69,7 @@ wait_until 120 "pg1 running again" vm_state_is pg1 running && tap_ok "start: pg1
 yund_stop
 yund_start "$STATE" "$URI" --store "$STORE" && tap_ok "yund restarts on the same PostgreSQL" ||
   tap_fail "yund restarts on the same PostgreSQL"
-[ "$(vm_field pg1 uuid)" = "$UUID" ] && tap_ok "pg1 is still there with its uuid" || tap_fail "pg1 kept its uuid"
+[ -n "$UUID" ] && [ "$(vm_field pg1 uuid)" = "$UUID" ] && tap_ok "pg1 is still there with its uuid" || tap_fail "pg1 kept its uuid"
 wait_until 60 "pg1 running" vm_state_is pg1 running && tap_ok "pg1 still running after the restart" ||
   tap_fail "pg1 still running after the restart"
 yun image list -o json | jq -e '.images[] | select(.name == "tiny")' >/dev/null && tap_ok "the image is kept" ||
@@ -109,7 +114,10 @@ if [ "$(leads 1)" = 1 ] && [ "$(leads 2)" = 0 ] && [ "$(follows 2)" = 1 ]; then 
 elif [ "$(leads 2)" = 1 ] && [ "$(leads 1)" = 0 ] && [ "$(follows 1)" = 1 ]; then L=2 F=1
 else L=""; fi
 [ -n "$L" ] && tap_ok "two yund on one PostgreSQL: exactly one leads (yund $L), the other serves only" ||
-  { tap_fail "exactly one of two yund leads (y1: $(leads 1) leads/$(follows 1) follows, y2: $(leads 2)/$(follows 2))"; }
+  { tap_fail "exactly one of two yund leads (y1: $(leads 1) leads/$(follows 1) follows, y2: $(leads 2)/$(follows 2))"
+    psql_q "SELECT pid, state, wait_event_type, wait_event, left(query, 90) FROM pg_stat_activity
+            WHERE datname = '$DB'" | sed 's/^/# pg: /'
+    tail -n 3 "$YUN_TEST_DIR"/y[12]/yund.log | sed 's/^/# /'; }
 if [ -n "$L" ]; then
   kill -KILL "${YPID[$L]}"
   t0=$(date +%s.%N)

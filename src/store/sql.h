@@ -8,6 +8,13 @@
  * IS NOT DISTINCT FROM (not IS with a parameter), INSERT ... ON CONFLICT ... DO UPDATE (not INSERT OR REPLACE),
  * INSERT ... RETURNING id (not last_insert_rowid), integers for booleans.
  *
+ * Converting a store function written against sqlite3 (store_sql.c): sqlite3_stmt -> sql_stmt; sqlite3_bind_X ->
+ * sql_bind_X (drop SQLITE_STATIC; blob64 -> blob); sqlite3_column_X -> sql_column_X; step(q, st, ...) ->
+ * sql_step(st); SQLITE_ROW/DONE/CONSTRAINT_* -> SQL_*; sqlite3_changes -> sql_changes; prepare with stmt() (the
+ * table) or sql_prepare + AUTOFINAL; then make its SQL the dialect above. A new migration is one string in
+ * migrations[], written as today's (INTEGER, BLOB, AUTOINCREMENT are rewritten for PostgreSQL); a test case of
+ * test_store.c then runs it on both back ends (the store and store_pg tests).
+ *
  * A sql_db is used by one thread at a time, as a yun_store is. Text and blobs bound stay the caller's and must
  * live until the statement's next step or reset. Column values live until the next step or reset. */
 #ifndef YUN_STORE_SQL_H

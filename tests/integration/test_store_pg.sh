@@ -107,12 +107,15 @@ follows() { grep -c "info: not leading:" "$YUN_TEST_DIR/y$1/yund.log"; }
 declare -A YPID
 start_yund 1
 start_yund 2
-one_each() { [ $(($(leads 1) + $(leads 2))) -ge 1 ] && [ $(($(follows 1) + $(follows 2))) -ge 1 ]; }
-wait_until 30 "one yund leads, the other follows" one_each
+# exactly one leads and the other says it follows; sets L (leader) and F
+exactly_one() {
+  if [ "$(leads 1)" = 1 ] && [ "$(leads 2)" = 0 ] && [ "$(follows 2)" = 1 ]; then L=1 F=2
+  elif [ "$(leads 2)" = 1 ] && [ "$(leads 1)" = 0 ] && [ "$(follows 1)" = 1 ]; then L=2 F=1
+  else L="" && return 1; fi
+}
+wait_until 30 "one yund leads, the other follows" exactly_one
 sleep 5 # several passes of each: a second leader would have logged by now
-if [ "$(leads 1)" = 1 ] && [ "$(leads 2)" = 0 ] && [ "$(follows 2)" = 1 ]; then L=1 F=2
-elif [ "$(leads 2)" = 1 ] && [ "$(leads 1)" = 0 ] && [ "$(follows 1)" = 1 ]; then L=2 F=1
-else L=""; fi
+exactly_one
 [ -n "$L" ] && tap_ok "two yund on one PostgreSQL: exactly one leads (yund $L), the other serves only" ||
   { tap_fail "exactly one of two yund leads (y1: $(leads 1) leads/$(follows 1) follows, y2: $(leads 2)/$(follows 2))"
     psql_q "SELECT pid, state, wait_event_type, wait_event, left(query, 90) FROM pg_stat_activity

@@ -1,7 +1,8 @@
-/* store_list.c: how fast the SQLite store lists VMs, the heart of GET /v1/vms.
+/* store_list.c: how fast the store lists VMs, the heart of GET /v1/vms, on SQLite or on PostgreSQL.
  * Fills a file-backed store with N VMs (default 10,000) over 100 owners and 20 hosts, then times
  * store_vm_list for everyone and for one owner, store_vm_count and store_usage. Prints p50/p99/max in ms.
- * Usage: store_list [N] [ROUNDS]; the database goes to $TMPDIR and is removed afterwards. */
+ * Usage: store_list [N] [ROUNDS]; the SQLite database goes to $TMPDIR and is removed afterwards. Run by
+ * tests/pg_fixture.sh (YUN_TEST_PG set) it measures a PostgreSQL 15 of its own over its unix socket instead. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,8 +39,12 @@ int main(int argc, char **argv)
         return 1;
     }
     snprintf(path, sizeof path, "%s/yun.db", dir);
+    const char *pg = getenv("YUN_TEST_PG");
+    char target[600];
+    snprintf(target, sizeof target, pg && *pg ? "postgres:%s" : "%s", pg && *pg ? pg : path);
+    printf("store: %s\n", pg && *pg ? "PostgreSQL" : "SQLite");
     yun_err err = YUN_ERR_INIT;
-    yun_store *s = store_open(path, &err);
+    yun_store *s = store_open(target, &err);
     int rc = 1;
     if (!s) {
         fprintf(stderr, "%s\n", err.msg);

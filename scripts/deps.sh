@@ -6,7 +6,7 @@ pkgs=(build-essential pkg-config meson ninja-build
       libvirt-dev libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils bubblewrap
       ipmitool openipmi
       dnsmasq-base iptables
-      libsqlite3-dev libpq-dev libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev
+      libsqlite3-dev libpq-dev postgresql-15 libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev
       libsodium-dev libgnutls28-dev libxml2-dev libcmocka-dev
       clang libclang-rt-14-dev
       cpio gzip xz-utils busybox-static gnuplot-nox iproute2 curl jq bc python3-yaml

@@ -33,6 +33,7 @@
 typedef struct options {
     bool all_in_one;
     const char *state_dir;
+    const char *store;     /* --store: SQLite file or PostgreSQL URI; NULL: STATE/yun.db */
     const char *listen;
     const char *libvirt_uri;
     bool fake_hv;          /* hidden: the all-in-one agent drives an in-memory hypervisor (tests, benches) */
@@ -51,6 +52,8 @@ static void usage(FILE *f)
     fprintf(f, "usage: yund [--all-in-one] [--state-dir DIR] [--listen ADDR:PORT] [--libvirt-uri URI]\n"
                "  --all-in-one        also run the agent for this machine (one-machine cloud)\n"
                "  --state-dir DIR     database, images, VM disks and tokens (default ./var)\n"
+               "  --store DB          the database: a SQLite file (default STATE/yun.db), or PostgreSQL as\n"
+               "                      postgresql://USER@HOST/DBNAME or postgres:CONNINFO (docs/operations.md)\n"
                "  --listen ADDR:PORT  the API's address (default 127.0.0.1:8080)\n"
                "  --libvirt-uri URI   the all-in-one agent's hypervisor (default qemu:///system)\n"
                "  --www-dir DIR       the portal's files (default: www/ found beside the executable or source)\n"
@@ -69,6 +72,7 @@ static int parse_args(int argc, char **argv, options *o)
     static const struct option longs[] = {
         {"all-in-one", no_argument, NULL, 'a'},
         {"state-dir", required_argument, NULL, 's'},
+        {"store", required_argument, NULL, 'S'},
         {"listen", required_argument, NULL, 'l'},
         {"libvirt-uri", required_argument, NULL, 'u'},
         {"fake-hv", no_argument, NULL, 'F'},
@@ -92,6 +96,13 @@ static int parse_args(int argc, char **argv, options *o)
             break;
         case 's':
             o->state_dir = optarg;
+            break;
+        case 'S':
+            if (!*optarg) {
+                fprintf(stderr, "yund: --store wants a SQLite file or a postgresql:// URI, not an empty string\n");
+                return -1;
+            }
+            o->store = optarg;
             break;
         case 'l':
             o->listen = optarg;
@@ -232,7 +243,7 @@ static int run(const options *o)
         log_warn("could not write the pid into %s", lock_path);
     AUTOFREE char *image_dir = xasprintf("%s/images", state);
     AUTOFREE char *vm_dir = xasprintf("%s/vms", state);
-    AUTOFREE char *db = xasprintf("%s/yun.db", state);
+    AUTOFREE char *db = o->store ? xstrdup(o->store) : xasprintf("%s/yun.db", state);
     if (make_dir(image_dir, &err) < 0 || make_dir(vm_dir, &err) < 0) {
         log_error("%s", err.msg);
         return 1;
@@ -365,6 +376,7 @@ static int run(const options *o)
         }
     }
 
+    int leading = -1; /* this yund runs the loops (store_lead: several yund may share a PostgreSQL store); -1 unknown */
     for (;;) {
         int interval = ctl_interval_ms(ctl, store);
         struct timespec ts = {.tv_sec = interval / 1000, .tv_nsec = (long)(interval % 1000) * 1000000L};
@@ -378,6 +390,16 @@ static int run(const options *o)
             rc = 1;
             break;
         }
+        yun_err le = YUN_ERR_INIT;
+        bool lead = false;
+        if (ctl_lead(ctl, store, &lead, &le) < 0)
+            log_warn("leadership: %s", le.msg);
+        if ((int)lead != leading)
+            log_info(lead ? "leading: this yund runs health, HA, drains, the dispatcher and scheduled backups"
+                          : "not leading: another yund on this store runs the loops; serving the API only");
+        leading = lead;
+        if (!lead)
+            continue;
         yun_err he = YUN_ERR_INIT;
         if (ctl_health_tick(ctl, store, yun_now_ms(), &he) < 0)
             log_warn("host health check: %s", he.msg);

@@ -248,6 +248,12 @@ int ctl_interval_ms(ctl_ctx *c, yun_store *s)
     return c->interval_ms;
 }
 
+int ctl_lead(ctl_ctx *c, yun_store *s, bool *leading, yun_err *err)
+{
+    (void)c;
+    return store_lead(s, leading, err);
+}
+
 yun_host_state ctl_host_effective_state(const yun_host *h, int64_t now_ms, int64_t suspect_ms)
 {
     if (h->state != YUN_HOST_UP)

@@ -41,6 +41,9 @@ const char *ctl_vm_dir(const ctl_ctx *ctx);
 
 /* The agent interval in force: the setting agent.interval_ms, else the config's. */
 int ctl_interval_ms(ctl_ctx *ctx, yun_store *s);
+/* Whether this yund runs the loops (health and HA, drains, dispatcher, scheduled backups) now: store_lead on s,
+ * the handle the loops use. Several yund on one PostgreSQL store take turns; on SQLite it is always true. */
+int ctl_lead(ctl_ctx *ctx, yun_store *s, bool *leading, yun_err *err);
 
 /* A host's state as users should see it: SUSPECT when it is UP in the store but has not reported for
  * suspect_ms (ctl_suspect_ms), so the answer is right between two health ticks. */

@@ -396,15 +396,21 @@ static int template_done(yun_store *s, yun_job *j, yun_err *err)
     img.is_public = j->memory;
     img.size_mib = (uint64_t)j->disk_mib;
     img.created_ms = yun_now_ms();
+    /* the name taken meanwhile (an import?) is asked before the insert, not read from its refusal: on PostgreSQL
+     * a refused statement ends the report's transaction (store.h); the report's write lock keeps the answer true */
     e = (yun_err)YUN_ERR_INIT;
-    if (store_image_create(s, &img, &e) == 0) {
-        j->image_id = img.id; /* done: the image made */
+    yun_image other;
+    if (store_image_get_by_name(s, j->name, &other, &e) == 0) {
+        j->state = YUN_JOB_FAILED;
+        snprintf(j->error, sizeof j->error,
+                 "image %s was taken meanwhile (an import?): an image named \"%s\" already exists", j->name, j->name);
         return 0;
     }
-    if (e.code != YUN_E_CONFLICT)
+    if (!yun_err_not_found(&e))
         return (*err = e, -1);
-    j->state = YUN_JOB_FAILED;
-    snprintf(j->error, sizeof j->error, "image %s was taken meanwhile (an import?): %.300s", j->name, e.msg);
+    if (store_image_create(s, &img, err) < 0)
+        return -1;
+    j->image_id = img.id; /* done: the image made */
     return 0;
 }
 

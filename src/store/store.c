@@ -15,12 +15,8 @@ yun_store *store_open(const char *path, yun_err *err)
         return NULL;
     }
     if (!strncmp(path, "sqlite:", 7))
-        return store_sqlite_open(path + 7, err);
-    if (!strncmp(path, "postgres:", 9) || !strncmp(path, "postgresql:", 11)) {
-        yun_err_set(err, YUN_E_INVALID, "store %s: the PostgreSQL back end is not built yet; use a SQLite file", path);
-        return NULL;
-    }
-    return store_sqlite_open(path, err);
+        return store_sql_open(path + 7, err);
+    return store_sql_open(path, err); /* postgres://... or postgresql://... go to PostgreSQL (sql.h) */
 }
 
 void store_close(yun_store *s)
@@ -95,7 +91,7 @@ void store_pool_put(store_pool *p, yun_store *s)
 
 void store_pool_join(store_pool *p, yun_store *s)
 {
-    s->writes = &p->writes;
+    s->writes = s->queue_writes ? &p->writes : NULL;
 }
 
 size_t store_pool_opened(store_pool *p)
@@ -428,6 +424,10 @@ int store_schedule_list(yun_store *s, yun_backup_schedule **out, size_t *n, yun_
 int store_schedule_delete(yun_store *s, const char *vm_uuid, yun_err *err)
 {
     return need_str(vm_uuid, "VM UUID", err) ?: s->ops->schedule_delete(s, vm_uuid, err);
+}
+int store_lead(yun_store *s, bool *leading, yun_err *err)
+{
+    return s->ops->lead(s, leading, err);
 }
 int store_host_key_set(yun_store *s, const yun_host_key *k, yun_err *err)
 {

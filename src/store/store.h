@@ -1,5 +1,7 @@
 /* store.h: yund's persistent state (users, images, hosts, VMs, settings, console tails).
- * One interface, two back ends: SQLite (default, one file, WAL) and, later, PostgreSQL.
+ * One interface, two back ends: SQLite (default, one file, WAL) and PostgreSQL ("postgres..." to store_open),
+ * one body of SQL over both (sql.h). On PostgreSQL a statement that fails inside store_begin .. store_commit
+ * ends the transaction's use: only store_rollback is left, which is what callers do on an error anyway.
  * A yun_store is used by one thread at a time: each thread opens its own, or the caller locks.
  * Getters fill caller-owned structs; list functions return a malloc'd array the caller frees with free().
  * Absent rows fail with YUN_E_NOT_FOUND; taken names with YUN_E_CONFLICT; anything else YUN_E_STORE.
@@ -44,7 +46,8 @@ void store_pool_put(store_pool *p, yun_store *s); /* s may be NULL */
  * stores, which store_pool_get joins: SQLite has one writer at a time, and its busy handler's sleeps (up to 100 ms,
  * polled) let a stream of writers starve some past the busy timeout ("database is locked": at a thousand
  * hosts, most reports and creates); a queue in the process hands the lock on at once. A store opened beside
- * the pool (yund's loops') joins it so it is not starved either. */
+ * the pool (yund's loops') joins it so it is not starved either. On PostgreSQL joining does nothing: a writing
+ * transaction's advisory lock (sql.h) already queues writers in the server, across every yund on the database. */
 void store_pool_join(store_pool *p, yun_store *s);
 /* How many stores the pool has opened in all (for tests and benchmarks). */
 size_t store_pool_opened(store_pool *p);
@@ -237,6 +240,11 @@ int store_audit_add(yun_store *s, yun_audit *a, yun_err *err);
 int store_audit_list(yun_store *s, const char *user, int64_t since_ms, size_t max, yun_audit **out, size_t *n,
                      yun_err *err);
 int store_audit_prune(yun_store *s, int64_t before_ms, int64_t *removed, yun_err *err);
+/* Leadership among the yund sharing one database: *leading is true while this handle leads, and then stays
+ * true until the handle is closed or its process dies. On PostgreSQL a session advisory lock on the handle's
+ * connection (taken when free; the next yund takes it within one call after the holder's connection ends,
+ * kill -9 included); on SQLite always true. Losing the connection fails, with *leading false. */
+int store_lead(yun_store *s, bool *leading, yun_err *err);
 /* A consistent copy of the whole store into a new file at dest (SQLite's online backup API: other handles go
  * on reading and writing meanwhile). CONFLICT when dest exists. */
 int store_copy_to(yun_store *s, const char *dest, yun_err *err);

@@ -9,7 +9,7 @@
 #include "store/store.h"
 
 typedef struct store_ops {
-    const char *name; /* "sqlite" */
+    const char *name; /* "sql" */
     void (*close)(yun_store *s);
     int (*schema_version)(yun_store *s);
     int (*begin)(yun_store *s, yun_err *err);
@@ -103,15 +103,19 @@ typedef struct store_ops {
     int (*session_delete)(yun_store *s, const char *token_hash, yun_err *err);
     int (*session_delete_user)(yun_store *s, int64_t user_id, yun_err *err);
     int (*session_expire)(yun_store *s, int64_t now_ms, int64_t *removed, yun_err *err);
+    int (*lead)(yun_store *s, bool *leading, yun_err *err);
 } store_ops;
 
 struct yun_store {
     const store_ops *ops;
     pthread_mutex_t *writes; /* NULL, or its pool's writer queue (store_pool_join): held from begin to the end */
+    bool queue_writes;       /* set by the back end: its write lock is waited for by polling (SQLite's busy
+                              * handler), so store_pool_join queues this store's writers in the process */
     bool writing;            /* writes is held by this store's transaction */
 };
 
-/* Opens (creating and migrating) the SQLite database at path (a file name or ":memory:"). */
-yun_store *store_sqlite_open(const char *path, yun_err *err);
+/* Opens (creating and migrating) the database at target: a SQLite file name (or ":memory:"), or a PostgreSQL
+ * URI or conninfo (sql.h). */
+yun_store *store_sql_open(const char *target, yun_err *err);
 
 #endif

@@ -1,5 +1,5 @@
 /* ctl_fixture.h: the controller tests' common fixture (test_ctl_reconcile.c, test_ctl_migrate.c): a real
- * in-memory SQLite store, a ctl_ctx, the user alice and a public starter image; hosts as agents register them. */
+ * store (in-memory SQLite, or a fresh PostgreSQL schema under tests/pg_fixture.sh: store_target.h), a ctl_ctx, the user alice and a public starter image; hosts as agents register them. */
 #ifndef YUN_TESTS_CTL_FIXTURE_H
 #define YUN_TESTS_CTL_FIXTURE_H
 
@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "ctl/ctl.h"
+#include "store_target.h"
 #include "util/clock.h"
 
 typedef struct fx {
@@ -54,7 +55,9 @@ static inline fx *fx_new(int interval_ms, const char *kernel)
     fx *f = calloc(1, sizeof *f);
     T0 = yun_now_ms();
     yun_err err = YUN_ERR_INIT;
-    f->s = store_open(":memory:", &err);
+    char target[600];
+    test_store_target(target, sizeof target);
+    f->s = store_open(target, &err);
     assert_non_null(f->s);
     f->c = ctl_new(&(ctl_config){.image_dir = "/srv/images", .vm_dir = "/srv/vms", .interval_ms = interval_ms});
     snprintf(f->alice.name, sizeof f->alice.name, "alice");

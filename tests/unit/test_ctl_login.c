@@ -1,6 +1,6 @@
 /* test_ctl_login.c: failed logins (the growing wait, the lock, per name and per address, reset, unlock) and
- * the audit log's store and pruning, on a real SQLite store: a file, so a second handle sees what the first
- * wrote, as a restarted yund (or a second controller) would. */
+ * the audit log's store and pruning, on a real store a second handle sees too, as a restarted yund (or a second
+ * controller) would: a SQLite file, or under tests/pg_fixture.sh a fresh PostgreSQL schema (store_target.h). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,9 +12,10 @@
 #include <cmocka.h>
 
 #include "ctl/ctl.h"
+#include "store_target.h"
 
 typedef struct lfx {
-    char path[64];
+    char path[600];
     yun_store *s;
     ctl_ctx *c;
 } lfx;
@@ -22,10 +23,14 @@ typedef struct lfx {
 static int setup(void **state)
 {
     lfx *f = calloc(1, sizeof *f);
-    snprintf(f->path, sizeof f->path, "/tmp/yun-test-login.XXXXXX");
-    int fd = mkstemp(f->path);
-    close(fd);
-    unlink(f->path);
+    if (test_pg_admin()) {
+        test_pg_fresh(f->path, sizeof f->path);
+    } else {
+        snprintf(f->path, sizeof f->path, "/tmp/yun-test-login.XXXXXX");
+        int fd = mkstemp(f->path);
+        close(fd);
+        unlink(f->path);
+    }
     yun_err err = YUN_ERR_INIT;
     f->s = store_open(f->path, &err);
     if (!f->s)
@@ -40,7 +45,11 @@ static int teardown(void **state)
     lfx *f = *state;
     store_close(f->s);
     ctl_free(f->c);
-    char p[96];
+    if (test_pg_admin()) { /* the fixture's cluster goes, schemas and all */
+        free(f);
+        return 0;
+    }
+    char p[640];
     unlink(f->path);
     snprintf(p, sizeof p, "%s-wal", f->path);
     unlink(p);

@@ -1,8 +1,11 @@
-/* test_store.c: the SQLite store against real SQLite, in memory and in files. */
+/* test_store.c: the store against real SQLite, in memory and in files; and, run by tests/pg_fixture.sh (test
+ * "store_pg"), the same cases against a real PostgreSQL 15: YUN_TEST_PG names its cluster, and each case that
+ * would take a file or ":memory:" gets a fresh database there instead. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -10,15 +13,47 @@
 #include <string.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <libpq-fe.h>
 #include <sqlite3.h>
 
 #include "store/store.h"
+#include "store_target.h"
 #include "util/mem.h"
 
 /* ---- fixtures ---- */
+/* YUN_TEST_PG (store_target.h); NULL: the SQLite run */
+static const char *pg_admin;
+
+static bool is_pg(const char *path)
+{
+    return !strncmp(path, "postgres:", 9);
+}
+
+/* Runs sql on the database at path behind the store's back (SQLite file or "postgres:CONNINFO"). */
+static void raw_exec(const char *path, const char *sql)
+{
+    if (is_pg(path)) {
+        PGconn *c = PQconnectdb(path + 9);
+        if (PQstatus(c) != CONNECTION_OK)
+            fail_msg("connecting to %s: %s", path, PQerrorMessage(c));
+        PGresult *r = PQexec(c, sql);
+        ExecStatusType st = PQresultStatus(r);
+        if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+            fail_msg("%s: %s", sql, PQresultErrorMessage(r));
+        PQclear(r);
+        PQfinish(c);
+        return;
+    }
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
+        fail_msg("%s: %s", sql, msg ? msg : "?");
+    sqlite3_close(db);
+}
 typedef struct tmpdb {
     char dir[256];
-    char path[300];
+    char path[600];
 } tmpdb;
 
 static int tmp_setup(void **state)
@@ -31,6 +66,8 @@ static int tmp_setup(void **state)
         return -1;
     }
     snprintf(t->path, sizeof t->path, "%s/yun.db", t->dir);
+    if (pg_admin)
+        test_pg_fresh(t->path, sizeof t->path);
     *state = t;
     return 0;
 }
@@ -40,9 +77,10 @@ static int tmp_teardown(void **state)
     tmpdb *t = *state;
     const char *sfx[] = {"", "-wal", "-shm", "-journal"};
     for (size_t i = 0; i < 4; i++) {
-        char p[320];
+        char p[620];
         snprintf(p, sizeof p, "%s%s", t->path, sfx[i]);
-        unlink(p);
+        if (!is_pg(p))
+            unlink(p);
     }
     rmdir(t->dir);
     free(t);
@@ -52,7 +90,9 @@ static int tmp_teardown(void **state)
 static yun_store *mem_store(void)
 {
     yun_err err = YUN_ERR_INIT;
-    yun_store *s = store_open(":memory:", &err);
+    char path[600];
+    test_store_target(path, sizeof path);
+    yun_store *s = store_open(path, &err);
     if (!s)
         fail_msg("store_open: %s", err.msg);
     return s;
@@ -153,8 +193,8 @@ static void test_reopen_keeps_data(void **state)
 {
     tmpdb *t = *state;
     yun_err err = YUN_ERR_INIT;
-    char url[320];
-    snprintf(url, sizeof url, "sqlite:%s", t->path);
+    char url[620];
+    snprintf(url, sizeof url, "%s%s", is_pg(t->path) ? "" : "sqlite:", t->path);
     yun_store *s = store_open(url, &err);
     assert_non_null(s);
     int64_t uid = add_user(s, "alice");
@@ -175,12 +215,9 @@ static void test_reopen_keeps_data(void **state)
 
 static void set_version(const char *path, int v)
 {
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
     char q[64];
-    snprintf(q, sizeof q, "PRAGMA user_version = %d", v);
-    assert_int_equal(sqlite3_exec(db, q, NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
+    snprintf(q, sizeof q, is_pg(path) ? "UPDATE yun_schema SET version = %d" : "PRAGMA user_version = %d", v);
+    raw_exec(path, q);
 }
 
 static void test_refuses_newer(void **state)
@@ -210,24 +247,25 @@ static void test_refuses_newer(void **state)
 static void test_refuses_foreign(void **state)
 {
     tmpdb *t = *state;
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(t->path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "CREATE TABLE notes (x)", NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
+    raw_exec(t->path, "CREATE TABLE notes (x INTEGER)");
     yun_err err = YUN_ERR_INIT;
     assert_null(store_open(t->path, &err));
     assert_int_equal(err.code, YUN_E_STORE);
     assert_non_null(strstr(err.msg, "did not make"));
 
-    FILE *f = fopen(t->path, "w");
-    assert_non_null(f);
-    fputs("this is not a database, just text that is long enough to have a header of sorts......\n", f);
-    fclose(f);
-    assert_null(store_open(t->path, &err));
-    assert_int_equal(err.code, YUN_E_STORE);
+    if (!is_pg(t->path)) {
+        FILE *f = fopen(t->path, "w");
+        assert_non_null(f);
+        fputs("this is not a database, just text that is long enough to have a header of sorts......\n", f);
+        fclose(f);
+        assert_null(store_open(t->path, &err));
+        assert_int_equal(err.code, YUN_E_STORE);
+    }
 
-    assert_null(store_open("postgres://db/yun", &err));
-    assert_int_equal(err.code, YUN_E_INVALID);
+    /* a PostgreSQL that is not there: try again later, saying where */
+    assert_null(store_open("postgresql://127.0.0.1:1/yun", &err));
+    assert_int_equal(err.code, YUN_E_UNAVAILABLE);
+    assert_non_null(strstr(err.msg, "127.0.0.1"));
 }
 
 /* ---- round trips ---- */
@@ -777,7 +815,13 @@ static void test_jobs(void **state)
     free(out);
     /* the copy */
     char copy[400];
-    snprintf(copy, sizeof copy, "%s.copy", t->path);
+    snprintf(copy, sizeof copy, "%s/yun.db.copy", t->dir);
+    if (is_pg(t->path)) { /* pg_dump's job: refused, saying so */
+        assert_int_equal(store_copy_to(s, copy, &err), -1);
+        assert_int_equal(err.code, YUN_E_INVALID);
+        assert_non_null(strstr(err.msg, "pg_dump"));
+        assert_int_equal(access(copy, F_OK), -1);
+    } else {
     assert_int_equal(store_copy_to(s, copy, &err), 0);
     assert_int_equal(store_copy_to(s, copy, &err), -1);
     assert_int_equal(err.code, YUN_E_CONFLICT);
@@ -787,6 +831,7 @@ static void test_jobs(void **state)
     assert_string_equal(g.sha256, "0000000000000000000000000000000000000000000000000000000000000007");
     store_close(c);
     unlink(copy);
+    }
     /* schedules: one per VM, replaced by a set */
     yun_backup_schedule sc = {.owner_id = 3, .every_ms = 3600000, .keep = 7, .next_ms = 99};
     snprintf(sc.vm_uuid, sizeof sc.vm_uuid, "%s", a.vm_uuid);
@@ -1053,6 +1098,34 @@ static void test_concurrent_writers(void **state)
     store_close(s);
 }
 
+/* Leadership: on PostgreSQL one handle of two leads, and the other takes over once the first is closed (its
+ * connection ends, as with kill -9 of its process); on SQLite every handle leads (one yund per file). */
+static void test_lead(void **state)
+{
+    tmpdb *t = *state;
+    yun_err err = YUN_ERR_INIT;
+    yun_store *a = store_open(t->path, &err), *b = store_open(t->path, &err);
+    assert_non_null(a);
+    assert_non_null(b);
+    bool la = false, lb = false;
+    assert_int_equal(store_lead(a, &la, &err), 0);
+    assert_int_equal(store_lead(b, &lb, &err), 0);
+    assert_true(la);
+    assert_int_equal(lb, !is_pg(t->path));
+    assert_int_equal(store_lead(a, &la, &err), 0); /* a leader stays one */
+    assert_true(la);
+    assert_int_equal(store_lead(b, &lb, &err), 0);
+    assert_int_equal(lb, !is_pg(t->path));
+    store_close(a);
+    /* the server ends a's session asynchronously: b takes over within a few calls */
+    for (int i = 0; i < 200 && !lb; i++) {
+        usleep(10000);
+        assert_int_equal(store_lead(b, &lb, &err), 0);
+    }
+    assert_true(lb);
+    store_close(b);
+}
+
 /* ---- passwords and sessions (schema 2) ---- */
 static void test_passwords(void **state)
 {
@@ -1205,14 +1278,8 @@ static const char *const downgrade[] = {
 static void downgrade_to(const char *path, int v)
 {
     assert_int_equal(sizeof downgrade / sizeof downgrade[0], STORE_SCHEMA_VERSION + 1);
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    for (int k = STORE_SCHEMA_VERSION; k > v; k--) {
-        char *msg = NULL;
-        if (sqlite3_exec(db, downgrade[k], NULL, NULL, &msg) != SQLITE_OK)
-            fail_msg("undoing version %d: %s", k, msg ? msg : "?");
-    }
-    sqlite3_close(db);
+    for (int k = STORE_SCHEMA_VERSION; k > v; k--)
+        raw_exec(path, downgrade[k]);
     set_version(path, v);
 }
 
@@ -1528,7 +1595,9 @@ static void *joined_writer(void *p)
 
 /* Writers of one pool, and a store joined to it, queue in the process: one that comes while another's
  * transaction lasts longer than SQLite's busy timeout (5 s) waits its turn; unjoined, it failed with
- * "database is locked" (what reports and creates did at 1,000 hosts). */
+ * "database is locked" (what reports and creates did at 1,000 hosts). On PostgreSQL joining leaves writers to
+ * the server's advisory lock (store.h), which they wait for in turn up to its lock_timeout (5 s): past that,
+ * the second writer fails UNAVAILABLE and a's transaction goes on. */
 static void test_pool_writers_queue(void **state)
 {
     tmpdb *t = *state;
@@ -1546,13 +1615,21 @@ static void test_pool_writers_queue(void **state)
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, joined_writer, &w), 0);
     sleep(6); /* past the busy timeout, a's transaction still open */
-    assert_int_equal(atomic_load(&w.rc), 1); /* still waiting */
-    assert_int_equal(store_commit(a, &err), 0);
-    pthread_join(th, NULL);
-    if (atomic_load(&w.rc) != 0)
-        fail_msg("the joined writer: %s", w.err.msg);
+    if (pg_admin) {
+        pthread_join(th, NULL);
+        assert_int_equal(atomic_load(&w.rc), -1);
+        assert_int_equal(w.err.code, YUN_E_UNAVAILABLE);
+        assert_int_equal(store_commit(a, &err), 0);
+    } else {
+        assert_int_equal(atomic_load(&w.rc), 1); /* still waiting */
+        assert_int_equal(store_commit(a, &err), 0);
+        pthread_join(th, NULL);
+        if (atomic_load(&w.rc) != 0)
+            fail_msg("the joined writer: %s", w.err.msg);
+    }
     yun_user got;
-    assert_int_equal(store_user_get_by_name(a, "second", &got, &err), 0);
+    assert_int_equal(store_user_get_by_name(a, "first", &got, &err), 0);
+    assert_int_equal(store_user_get_by_name(a, "second", &got, &err), pg_admin ? -1 : 0);
     store_pool_put(p, a);
     store_close(b);
     store_pool_free(p);
@@ -1572,6 +1649,7 @@ static void test_pool_open_fails(void **state)
 
 int main(void)
 {
+    pg_admin = test_pg_admin();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_migrate_empty, tmp_setup, tmp_teardown),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_data, tmp_setup, tmp_teardown),
@@ -1593,6 +1671,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_jobs, tmp_setup, tmp_teardown),
         cmocka_unit_test(test_transactions),
         cmocka_unit_test_setup_teardown(test_concurrent_writers, tmp_setup, tmp_teardown),
+        cmocka_unit_test_setup_teardown(test_lead, tmp_setup, tmp_teardown),
         cmocka_unit_test(test_passwords),
         cmocka_unit_test(test_sessions),
         cmocka_unit_test_setup_teardown(test_pool_reuses, tmp_setup, tmp_teardown),
@@ -1605,5 +1684,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_migrate_v4_mgmt_addr, tmp_setup, tmp_teardown),
         cmocka_unit_test_setup_teardown(test_migrate_v5_migration_figures, tmp_setup, tmp_teardown),
     };
-    return cmocka_run_group_tests_name("store", tests, NULL, NULL);
+    return cmocka_run_group_tests_name(pg_admin ? "store on PostgreSQL" : "store on SQLite", tests, NULL, NULL);
 }

@@ -1,6 +1,7 @@
-/* store_sqlite.c: the SQLite back end. One connection per yun_store, WAL (readers never block the writer),
- * foreign keys on, every statement prepared once per handle and kept. Enums are stored by name ("running"),
- * so the file reads well in the sqlite3 shell and survives reordering an enum. */
+/* store_sql.c: the store over sql.h, one body for both back ends, SQLite and PostgreSQL. One connection per
+ * yun_store (SQLite: WAL, readers never block the writer, foreign keys on), every statement of the table
+ * prepared once per handle and kept. Enums are stored by name ("running"), so the database reads well in the
+ * sqlite3 shell or psql and survives reordering an enum. The SQL is written once, in the dialect sql.h states. */
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -10,12 +11,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "store/sql.h"
 #include "store/store_impl.h"
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/mem.h"
-
-#define BUSY_TIMEOUT_MS 5000
 
 /* ---- migrations: migrations[v] takes a database from version v to v + 1; never edit a landed one ---- */
 static const char *const migrations[] = {
@@ -232,14 +232,14 @@ static const char *const migrations[] = {
     "CREATE TABLE audit ("
     " id INTEGER PRIMARY KEY AUTOINCREMENT,"
     " at_ms INTEGER NOT NULL,"
-    " user TEXT NOT NULL,"
+    " \"user\" TEXT NOT NULL," /* quoted: a reserved word of PostgreSQL's (the same column on SQLite) */
     " action TEXT NOT NULL,"
     " target TEXT NOT NULL,"
     " address TEXT NOT NULL,"
     " status INTEGER NOT NULL,"
     " result TEXT NOT NULL);"
     "CREATE INDEX audit_at ON audit (at_ms);"
-    "CREATE INDEX audit_user ON audit (user, at_ms);",
+    "CREATE INDEX audit_user ON audit (\"user\", at_ms);",
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
                "one migration per schema version: bump STORE_SCHEMA_VERSION with each new migration");
@@ -247,21 +247,21 @@ _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
 /* ---- statements ---- */
 #define HOST_KEY_COLS "name, join_hash, join_expires_ms, cred_hash, created_ms"
 #define USER_COLS "id, name, is_admin, token_hash, max_vms, max_cpus, max_mem_mib, max_disk_mib, created_ms"
-#define IMAGE_COLS "id, name, IFNULL(owner_id, 0), is_public, path, kernel, initrd, cmdline, size_mib, created_ms"
+#define IMAGE_COLS "id, name, COALESCE(owner_id, 0), is_public, path, kernel, initrd, cmdline, size_mib, created_ms"
 #define HOST_COLS                                                                                                      \
     "id, name, cores, mhz, mem_mib, disk_total_mib, disk_free_mib, hypervisor, accel, libvirt_uri, migrate_addr, "     \
     "state, last_seen_ms, registered_ms, mgmt_addr, power_driver, power_address, power_user, power_secret, "          \
     "power_command, power_changed_ms"
 #define VM_SELECT                                                                                                      \
-    "SELECT v.id, v.uuid, v.name, v.owner_id, u.name, IFNULL(v.image_id, 0), v.cpus, v.mem_mib, v.max_mem_mib, "       \
-    "v.disk_mib, v.cpu_shares, v.cpu_cap, v.min_mhz, v.max_mhz, v.want, v.state, IFNULL(v.host_id, 0), v.error, "      \
-    "v.address, v.created_ms, v.updated_ms, v.started_ms, v.probe, IFNULL(v.migrate_from, 0), v.migrate_error, "   \
+    "SELECT v.id, v.uuid, v.name, v.owner_id, u.name, COALESCE(v.image_id, 0), v.cpus, v.mem_mib, v.max_mem_mib, "       \
+    "v.disk_mib, v.cpu_shares, v.cpu_cap, v.min_mhz, v.max_mhz, v.want, v.state, COALESCE(v.host_id, 0), v.error, "      \
+    "v.address, v.created_ms, v.updated_ms, v.started_ms, v.probe, COALESCE(v.migrate_from, 0), v.migrate_error, "   \
     "v.migrate_total_ms, v.migrate_downtime_ms, v.alloc_mhz, v.utility, v.ha_priority "                                                                       \
     "FROM vms v JOIN users u ON u.id = v.owner_id "
 /* host filter: ?2 is NULL for "not placed", and IS matches NULL with NULL while still using vms_host */
 #define VM_WHERE_OWNER "WHERE v.owner_id = ?1 "
-#define VM_WHERE_HOST "WHERE v.host_id IS ?2 "
-#define VM_WHERE_BOTH "WHERE v.owner_id = ?1 AND v.host_id IS ?2 "
+#define VM_WHERE_HOST "WHERE v.host_id IS NOT DISTINCT FROM ?2 "
+#define VM_WHERE_BOTH "WHERE v.owner_id = ?1 AND v.host_id IS NOT DISTINCT FROM ?2 "
 
 enum {
     ST_USER_INSERT,
@@ -378,10 +378,10 @@ static const char *const sql[ST__COUNT] = {
                      "migrate_error = ?22, migrate_total_ms = ?23, migrate_downtime_ms = ?24, alloc_mhz = ?25, "
                      "utility = ?26, ha_priority = ?27 WHERE id = ?1",
     [ST_VM_DELETE] = "DELETE FROM vms WHERE id = ?1",
-    [ST_USAGE_ALL] = "SELECT count(*), IFNULL(sum(cpus), 0), IFNULL(sum(max_mem_mib), 0), IFNULL(sum(disk_mib), 0) "
+    [ST_USAGE_ALL] = "SELECT count(*), COALESCE(sum(cpus), 0), COALESCE(sum(max_mem_mib), 0), COALESCE(sum(disk_mib), 0) "
                      "FROM vms WHERE want <> 'deleted'",
-    [ST_USAGE_OWNER] = "SELECT count(*), IFNULL(sum(cpus), 0), IFNULL(sum(max_mem_mib), 0), "
-                       "IFNULL(sum(disk_mib), 0) FROM vms WHERE owner_id = ?1 AND want <> 'deleted'",
+    [ST_USAGE_OWNER] = "SELECT count(*), COALESCE(sum(cpus), 0), COALESCE(sum(max_mem_mib), 0), "
+                       "COALESCE(sum(disk_mib), 0) FROM vms WHERE owner_id = ?1 AND want <> 'deleted'",
     [ST_SETTING_GET] = "SELECT value FROM settings WHERE key = ?1",
     [ST_SETTING_SET] = "INSERT INTO settings (key, value, updated_ms) VALUES (?1, ?2, ?3) "
                        "ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_ms = excluded.updated_ms",
@@ -412,13 +412,13 @@ static const char *const sql[ST__COUNT] = {
 
 typedef struct sq_store {
     yun_store base; /* first: a yun_store * is a sq_store * */
-    sqlite3 *db;
-    char *path;
+    sql_db *db;
+    char *path; /* as sql_target says it, for messages */
     bool in_tx;
-    sqlite3_stmt *st[ST__COUNT]; /* prepared on first use, finalized at close */
+    sql_stmt *st[ST__COUNT]; /* prepared on first use, finalized at close */
     struct {
-        const char *text; /* a job function's statement, by the address of its text (job_prepare) */
-        sqlite3_stmt *st;
+        const char *text; /* a statement of job_prepare's, by the address of its text */
+        sql_stmt *st;
     } job_st[SQ_JOB_STMTS];
 } sq_store;
 
@@ -426,28 +426,23 @@ typedef struct sq_store {
 
 /* Resets a statement when it leaves scope: a statement left mid-step would hold its read snapshot open,
  * which keeps WAL checkpoints from finishing and hands the next writer a stale snapshot. */
-static void reset_stmtp(sqlite3_stmt **p)
+static void reset_stmtp(sql_stmt **p)
 {
-    if (*p) {
-        sqlite3_reset(*p);
-        sqlite3_clear_bindings(*p);
-    }
+    sql_reset(*p);
 }
 #define AUTORESET __attribute__((cleanup(reset_stmtp)))
 
-/* Reports SQLite's last error on this handle, after "what" (a printf format); a lock still held by another
+/* Reports the database's last error on this handle, after "what" (a printf format); a lock still held by another
  * writer after the busy timeout is UNAVAILABLE (try again), anything else STORE. */
 static int db_fail(sq_store *q, yun_err *err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int db_fail(sq_store *q, yun_err *err, const char *fmt, ...)
 {
-    int rc = sqlite3_extended_errcode(q->db);
-    yun_err_code code = (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED ? YUN_E_UNAVAILABLE : YUN_E_STORE;
     char what[256];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
-    return yun_err_set(err, code, "%s: %s (store %s)", what, sqlite3_errmsg(q->db), q->path);
+    return sql_fail(q->db, err, what);
 }
 
 /* The end of a write to the one row of noun with this id, after its own constraint cases: a failed step is
@@ -456,7 +451,7 @@ static int row_written(sq_store *q, int rc, const char *noun, int64_t id, yun_er
     __attribute__((format(printf, 6, 7)));
 static int row_written(sq_store *q, int rc, const char *noun, int64_t id, yun_err *err, const char *fmt, ...)
 {
-    if (rc != SQLITE_DONE) {
+    if (rc != SQL_DONE) {
         char what[256];
         va_list ap;
         va_start(ap, fmt);
@@ -464,49 +459,27 @@ static int row_written(sq_store *q, int rc, const char *noun, int64_t id, yun_er
         va_end(ap);
         return db_fail(q, err, "%s", what);
     }
-    if (sqlite3_changes(q->db) == 0)
+    if (sql_changes(q->db) == 0)
         return yun_err_set(err, YUN_E_NOT_FOUND, "%s %lld not found", noun, (long long)id);
     return 0;
 }
 
-static sqlite3_stmt *stmt(sq_store *q, int id, yun_err *err)
+static sql_stmt *stmt(sq_store *q, int id, yun_err *err)
 {
-    if (!q->st[id] &&
-        sqlite3_prepare_v3(q->db, sql[id], -1, SQLITE_PREPARE_PERSISTENT, &q->st[id], NULL) != SQLITE_OK) {
-        db_fail(q, err, "preparing statement %s", sql[id]);
-        return NULL;
-    }
+    if (!q->st[id])
+        q->st[id] = sql_prepare(q->db, sql[id], err);
     return q->st[id];
-}
-
-/* One step. Outside an explicit transaction, a write that finds another writer's newer snapshot gets
- * SQLITE_BUSY_SNAPSHOT without the busy handler being asked; first (no row returned yet) allows starting
- * over, which is safe then, until the busy timeout. Inside a transaction BEGIN IMMEDIATE already holds the lock. */
-static int step(sq_store *q, sqlite3_stmt *st, bool first)
-{
-    int64_t t0 = 0;
-    for (;;) {
-        int rc = sqlite3_step(st);
-        if ((rc & 0xff) != SQLITE_BUSY || !first || !sqlite3_get_autocommit(q->db))
-            return rc;
-        if (!t0)
-            t0 = yun_mono_ms();
-        else if (yun_mono_ms() - t0 > BUSY_TIMEOUT_MS)
-            return rc;
-        sqlite3_reset(st);
-        yun_sleep_ms(2);
-    }
 }
 
 /* ---- binding and reading ---- */
 /* Fixed-size model strings are bound up to their size, so a missing NUL cannot read past the field. */
-#define BIND_FIELD(st, i, field) sqlite3_bind_text(st, i, field, (int)strnlen(field, sizeof(field)), SQLITE_STATIC)
+#define BIND_FIELD(st, i, field) sql_bind_text(st, i, field, (int)strnlen(field, sizeof(field)))
 #define COL_FIELD(st, i, field) col_text(st, i, field, sizeof(field))
 
-static void col_text(sqlite3_stmt *st, int i, char *dst, size_t n)
+static void col_text(sql_stmt *st, int i, char *dst, size_t n)
 {
-    const unsigned char *t = sqlite3_column_text(st, i);
-    size_t len = t ? (size_t)sqlite3_column_bytes(st, i) : 0;
+    const char *t = sql_column_text(st, i);
+    size_t len = t ? (size_t)sql_column_bytes(st, i) : 0;
     if (len >= n)
         len = n - 1;
     if (len)
@@ -514,188 +487,188 @@ static void col_text(sqlite3_stmt *st, int i, char *dst, size_t n)
     dst[len] = '\0';
 }
 
-static void bind_user(sqlite3_stmt *st, int first, const yun_user *u)
+static void bind_user(sql_stmt *st, int first, const yun_user *u)
 {
     BIND_FIELD(st, first, u->name);
-    sqlite3_bind_int(st, first + 1, u->is_admin);
+    sql_bind_int(st, first + 1, u->is_admin);
     BIND_FIELD(st, first + 2, u->token_hash);
-    sqlite3_bind_int64(st, first + 3, u->quota.max_vms);
-    sqlite3_bind_int64(st, first + 4, u->quota.max_cpus);
-    sqlite3_bind_int64(st, first + 5, u->quota.max_mem_mib);
-    sqlite3_bind_int64(st, first + 6, u->quota.max_disk_mib);
-    sqlite3_bind_int64(st, first + 7, u->created_ms);
+    sql_bind_int64(st, first + 3, u->quota.max_vms);
+    sql_bind_int64(st, first + 4, u->quota.max_cpus);
+    sql_bind_int64(st, first + 5, u->quota.max_mem_mib);
+    sql_bind_int64(st, first + 6, u->quota.max_disk_mib);
+    sql_bind_int64(st, first + 7, u->created_ms);
 }
 
-static int read_user(sqlite3_stmt *st, yun_user *u, yun_err *err)
+static int read_user(sql_stmt *st, yun_user *u, yun_err *err)
 {
     memset(u, 0, sizeof *u);
-    u->id = sqlite3_column_int64(st, 0);
+    u->id = sql_column_int64(st, 0);
     COL_FIELD(st, 1, u->name);
-    u->is_admin = sqlite3_column_int(st, 2) != 0;
+    u->is_admin = sql_column_int(st, 2) != 0;
     COL_FIELD(st, 3, u->token_hash);
-    u->quota.max_vms = sqlite3_column_int64(st, 4);
-    u->quota.max_cpus = sqlite3_column_int64(st, 5);
-    u->quota.max_mem_mib = sqlite3_column_int64(st, 6);
-    u->quota.max_disk_mib = sqlite3_column_int64(st, 7);
-    u->created_ms = sqlite3_column_int64(st, 8);
+    u->quota.max_vms = sql_column_int64(st, 4);
+    u->quota.max_cpus = sql_column_int64(st, 5);
+    u->quota.max_mem_mib = sql_column_int64(st, 6);
+    u->quota.max_disk_mib = sql_column_int64(st, 7);
+    u->created_ms = sql_column_int64(st, 8);
     return 0;
 }
 
-static void bind_image(sqlite3_stmt *st, const yun_image *img)
+static void bind_image(sql_stmt *st, const yun_image *img)
 {
     BIND_FIELD(st, 1, img->name);
-    sqlite3_bind_int64(st, 2, img->owner_id);
-    sqlite3_bind_int(st, 3, img->is_public);
+    sql_bind_int64(st, 2, img->owner_id);
+    sql_bind_int(st, 3, img->is_public);
     BIND_FIELD(st, 4, img->path);
     BIND_FIELD(st, 5, img->kernel);
     BIND_FIELD(st, 6, img->initrd);
     BIND_FIELD(st, 7, img->cmdline);
-    sqlite3_bind_int64(st, 8, (int64_t)img->size_mib);
-    sqlite3_bind_int64(st, 9, img->created_ms);
+    sql_bind_int64(st, 8, (int64_t)img->size_mib);
+    sql_bind_int64(st, 9, img->created_ms);
 }
 
-static int read_image(sqlite3_stmt *st, yun_image *img, yun_err *err)
+static int read_image(sql_stmt *st, yun_image *img, yun_err *err)
 {
     memset(img, 0, sizeof *img);
-    img->id = sqlite3_column_int64(st, 0);
+    img->id = sql_column_int64(st, 0);
     COL_FIELD(st, 1, img->name);
-    img->owner_id = sqlite3_column_int64(st, 2);
-    img->is_public = sqlite3_column_int(st, 3) != 0;
+    img->owner_id = sql_column_int64(st, 2);
+    img->is_public = sql_column_int(st, 3) != 0;
     COL_FIELD(st, 4, img->path);
     COL_FIELD(st, 5, img->kernel);
     COL_FIELD(st, 6, img->initrd);
     COL_FIELD(st, 7, img->cmdline);
-    img->size_mib = (uint64_t)sqlite3_column_int64(st, 8);
-    img->created_ms = sqlite3_column_int64(st, 9);
+    img->size_mib = (uint64_t)sql_column_int64(st, 8);
+    img->created_ms = sql_column_int64(st, 9);
     return 0;
 }
 
-static void bind_host(sqlite3_stmt *st, int first, const yun_host *h)
+static void bind_host(sql_stmt *st, int first, const yun_host *h)
 {
     BIND_FIELD(st, first, h->name);
-    sqlite3_bind_int(st, first + 1, h->cores);
-    sqlite3_bind_int(st, first + 2, h->mhz);
-    sqlite3_bind_int64(st, first + 3, (int64_t)h->mem_mib);
-    sqlite3_bind_int64(st, first + 4, (int64_t)h->disk_total_mib);
-    sqlite3_bind_int64(st, first + 5, (int64_t)h->disk_free_mib);
+    sql_bind_int(st, first + 1, h->cores);
+    sql_bind_int(st, first + 2, h->mhz);
+    sql_bind_int64(st, first + 3, (int64_t)h->mem_mib);
+    sql_bind_int64(st, first + 4, (int64_t)h->disk_total_mib);
+    sql_bind_int64(st, first + 5, (int64_t)h->disk_free_mib);
     BIND_FIELD(st, first + 6, h->hypervisor);
     BIND_FIELD(st, first + 7, h->accel);
     BIND_FIELD(st, first + 8, h->libvirt_uri);
     BIND_FIELD(st, first + 9, h->migrate_addr);
-    sqlite3_bind_text(st, first + 10, model_host_state_name(h->state), -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, first + 11, h->last_seen_ms);
-    sqlite3_bind_int64(st, first + 12, h->registered_ms);
+    sql_bind_text(st, first + 10, model_host_state_name(h->state), -1);
+    sql_bind_int64(st, first + 11, h->last_seen_ms);
+    sql_bind_int64(st, first + 12, h->registered_ms);
     BIND_FIELD(st, first + 13, h->mgmt_addr);
     BIND_FIELD(st, first + 14, h->power_driver);
     BIND_FIELD(st, first + 15, h->power_address);
     BIND_FIELD(st, first + 16, h->power_user);
     BIND_FIELD(st, first + 17, h->power_secret);
     BIND_FIELD(st, first + 18, h->power_command);
-    sqlite3_bind_int64(st, first + 19, h->power_changed_ms);
+    sql_bind_int64(st, first + 19, h->power_changed_ms);
 }
 
-static int read_host(sqlite3_stmt *st, yun_host *h, yun_err *err)
+static int read_host(sql_stmt *st, yun_host *h, yun_err *err)
 {
     memset(h, 0, sizeof *h);
-    h->id = sqlite3_column_int64(st, 0);
+    h->id = sql_column_int64(st, 0);
     COL_FIELD(st, 1, h->name);
-    h->cores = sqlite3_column_int(st, 2);
-    h->mhz = sqlite3_column_int(st, 3);
-    h->mem_mib = (uint64_t)sqlite3_column_int64(st, 4);
-    h->disk_total_mib = (uint64_t)sqlite3_column_int64(st, 5);
-    h->disk_free_mib = (uint64_t)sqlite3_column_int64(st, 6);
+    h->cores = sql_column_int(st, 2);
+    h->mhz = sql_column_int(st, 3);
+    h->mem_mib = (uint64_t)sql_column_int64(st, 4);
+    h->disk_total_mib = (uint64_t)sql_column_int64(st, 5);
+    h->disk_free_mib = (uint64_t)sql_column_int64(st, 6);
     COL_FIELD(st, 7, h->hypervisor);
     COL_FIELD(st, 8, h->accel);
     COL_FIELD(st, 9, h->libvirt_uri);
     COL_FIELD(st, 10, h->migrate_addr);
-    const char *state = (const char *)sqlite3_column_text(st, 11);
+    const char *state = sql_column_text(st, 11);
     int hs = model_host_state_parse(state);
     if (hs < 0)
         return yun_err_set(err, YUN_E_STORE, "host %s has an unknown state \"%s\" in the store", h->name,
                            state ? state : "");
     h->state = (yun_host_state)hs;
-    h->last_seen_ms = sqlite3_column_int64(st, 12);
-    h->registered_ms = sqlite3_column_int64(st, 13);
+    h->last_seen_ms = sql_column_int64(st, 12);
+    h->registered_ms = sql_column_int64(st, 13);
     COL_FIELD(st, 14, h->mgmt_addr);
     COL_FIELD(st, 15, h->power_driver);
     COL_FIELD(st, 16, h->power_address);
     COL_FIELD(st, 17, h->power_user);
     COL_FIELD(st, 18, h->power_secret);
     COL_FIELD(st, 19, h->power_command);
-    h->power_changed_ms = sqlite3_column_int64(st, 20);
+    h->power_changed_ms = sql_column_int64(st, 20);
     return 0;
 }
 
-static int read_vm(sqlite3_stmt *st, yun_vm *vm, yun_err *err)
+static int read_vm(sql_stmt *st, yun_vm *vm, yun_err *err)
 {
     memset(vm, 0, sizeof *vm);
-    vm->id = sqlite3_column_int64(st, 0);
+    vm->id = sql_column_int64(st, 0);
     COL_FIELD(st, 1, vm->uuid);
     COL_FIELD(st, 2, vm->name);
-    vm->owner_id = sqlite3_column_int64(st, 3);
+    vm->owner_id = sql_column_int64(st, 3);
     COL_FIELD(st, 4, vm->owner_name);
-    vm->image_id = sqlite3_column_int64(st, 5);
-    vm->cpus = sqlite3_column_int(st, 6);
-    vm->mem_mib = (uint64_t)sqlite3_column_int64(st, 7);
-    vm->max_mem_mib = (uint64_t)sqlite3_column_int64(st, 8);
-    vm->disk_mib = (uint64_t)sqlite3_column_int64(st, 9);
-    vm->cpu_shares = sqlite3_column_int(st, 10);
-    vm->cpu_cap = sqlite3_column_int(st, 11);
-    vm->min_mhz = sqlite3_column_int(st, 12);
-    vm->max_mhz = sqlite3_column_int(st, 13);
-    const char *want = (const char *)sqlite3_column_text(st, 14);
+    vm->image_id = sql_column_int64(st, 5);
+    vm->cpus = sql_column_int(st, 6);
+    vm->mem_mib = (uint64_t)sql_column_int64(st, 7);
+    vm->max_mem_mib = (uint64_t)sql_column_int64(st, 8);
+    vm->disk_mib = (uint64_t)sql_column_int64(st, 9);
+    vm->cpu_shares = sql_column_int(st, 10);
+    vm->cpu_cap = sql_column_int(st, 11);
+    vm->min_mhz = sql_column_int(st, 12);
+    vm->max_mhz = sql_column_int(st, 13);
+    const char *want = sql_column_text(st, 14);
     int w = model_vm_want_parse(want);
-    const char *state = (const char *)sqlite3_column_text(st, 15);
+    const char *state = sql_column_text(st, 15);
     int vs = model_vm_state_parse(state);
     if (w < 0 || vs < 0)
         return yun_err_set(err, YUN_E_STORE, "VM %s has an unknown want \"%s\" or state \"%s\" in the store", vm->uuid,
                            want ? want : "", state ? state : "");
     vm->want = (yun_vm_want)w;
     vm->state = (yun_vm_state)vs;
-    vm->host_id = sqlite3_column_int64(st, 16);
+    vm->host_id = sql_column_int64(st, 16);
     COL_FIELD(st, 17, vm->error);
     COL_FIELD(st, 18, vm->address);
-    vm->created_ms = sqlite3_column_int64(st, 19);
-    vm->updated_ms = sqlite3_column_int64(st, 20);
-    vm->started_ms = sqlite3_column_int64(st, 21);
+    vm->created_ms = sql_column_int64(st, 19);
+    vm->updated_ms = sql_column_int64(st, 20);
+    vm->started_ms = sql_column_int64(st, 21);
     COL_FIELD(st, 22, vm->probe);
-    vm->migrate_from = sqlite3_column_int64(st, 23);
+    vm->migrate_from = sql_column_int64(st, 23);
     COL_FIELD(st, 24, vm->migrate_error);
-    vm->migrate_total_ms = sqlite3_column_int64(st, 25);
-    vm->migrate_downtime_ms = sqlite3_column_int64(st, 26);
-    vm->alloc_mhz = sqlite3_column_int64(st, 27);
-    vm->utility = sqlite3_column_int(st, 28);
-    vm->ha_priority = sqlite3_column_int(st, 29);
+    vm->migrate_total_ms = sql_column_int64(st, 25);
+    vm->migrate_downtime_ms = sql_column_int64(st, 26);
+    vm->alloc_mhz = sql_column_int64(st, 27);
+    vm->utility = sql_column_int(st, 28);
+    vm->ha_priority = sql_column_int(st, 29);
     return 0;
 }
 
 /* ---- generic shapes: one row by key, all rows, a write that must touch a row ---- */
-typedef int (*read_fn)(sqlite3_stmt *st, void *out, yun_err *err);
+typedef int (*read_fn)(sql_stmt *st, void *out, yun_err *err);
 
 /* Runs a prepared, bound SELECT expecting at most one row; NOT_FOUND names what (e.g. "user \"bob\""). */
-static int get_one(sq_store *q, sqlite3_stmt *st, read_fn rd, void *out, const char *what, yun_err *err)
+static int get_one(sq_store *q, sql_stmt *st, read_fn rd, void *out, const char *what, yun_err *err)
 {
-    int rc = step(q, st, true);
-    if (rc == SQLITE_ROW)
+    int rc = sql_step(st);
+    if (rc == SQL_ROW)
         return rd(st, out, err);
-    if (rc == SQLITE_DONE)
+    if (rc == SQL_DONE)
         return yun_err_set(err, YUN_E_NOT_FOUND, "%s not found", what);
     return db_fail(q, err, "reading %s", what);
 }
 
-static int get_all(sq_store *q, sqlite3_stmt *st, read_fn rd, size_t elem, void **out, size_t *n, const char *what,
+static int get_all(sq_store *q, sql_stmt *st, read_fn rd, size_t elem, void **out, size_t *n, const char *what,
                    yun_err *err)
 {
     AUTOFREE char *arr = NULL;
     size_t cap = 0, len = 0;
     int rc;
-    while ((rc = step(q, st, len == 0)) == SQLITE_ROW) {
+    while ((rc = sql_step(st)) == SQL_ROW) {
         xgrow((void **)&arr, &cap, len + 1, elem);
         if (rd(st, arr + len * elem, err) < 0)
             return -1;
         len++;
     }
-    if (rc != SQLITE_DONE)
+    if (rc != SQL_DONE)
         return db_fail(q, err, "listing %s", what);
     *out = STEAL(arr);
     *n = len;
@@ -707,10 +680,10 @@ static int get_all(sq_store *q, sqlite3_stmt *st, read_fn rd, size_t elem, void 
 /* The row whose id is ?1 of statement which, read by rd into out; "<kind> <id> not found" when there is none. */
 static int get_by_id(sq_store *q, int which, int64_t id, read_fn rd, void *out, const char *kind, yun_err *err)
 {
-    AUTORESET sqlite3_stmt *st = stmt(q, which, err);
+    AUTORESET sql_stmt *st = stmt(q, which, err);
     if (!st)
         return -1;
-    sqlite3_bind_int64(st, 1, id);
+    sql_bind_int64(st, 1, id);
     char what[64];
     snprintf(what, sizeof what, "%s %lld", kind, (long long)id);
     return get_one(q, st, rd, out, what, err);
@@ -721,10 +694,10 @@ static int get_by_id(sq_store *q, int which, int64_t id, read_fn rd, void *out, 
 static int get_by_name(sq_store *q, int which, const char *name, read_fn rd, void *out, const char *kind,
                        yun_err *err)
 {
-    AUTORESET sqlite3_stmt *st = stmt(q, which, err);
+    AUTORESET sql_stmt *st = stmt(q, which, err);
     if (!st)
         return -1;
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    sql_bind_text(st, 1, name, -1);
     char what[300];
     snprintf(what, sizeof what, "%s \"%.255s\"", kind, name);
     return get_one(q, st, rd, out, what, err);
@@ -736,7 +709,7 @@ static int get_by_name(sq_store *q, int which, const char *name, read_fn rd, voi
 static int list_all(sq_store *q, int which, read_fn rd, size_t elem, void **out, size_t *n, const char *what,
                     yun_err *err)
 {
-    AUTORESET sqlite3_stmt *st = stmt(q, which, err);
+    AUTORESET sql_stmt *st = stmt(q, which, err);
     if (!st)
         return -1;
     return get_all(q, st, rd, elem, out, n, what, err);
@@ -767,14 +740,14 @@ static const sq_noun NOUN_HOST = {"host", "a host named \"%s\" already exists", 
 static const sq_noun NOUN_VM = {"VM", "a VM named \"%s\" already exists for this owner: pick another name", NULL};
 
 /* The end of an INSERT ... RETURNING id of n's row named name (its other constraints handled before). */
-static int row_created(sq_store *q, sqlite3_stmt *st, int rc, const sq_noun *n, const char *name, int64_t *id,
+static int row_created(sq_store *q, sql_stmt *st, int rc, const sq_noun *n, const char *name, int64_t *id,
                        yun_err *err)
 {
-    if (rc == SQLITE_ROW) {
-        *id = sqlite3_column_int64(st, 0);
+    if (rc == SQL_ROW) {
+        *id = sql_column_int64(st, 0);
         return 0;
     }
-    if (rc == SQLITE_CONSTRAINT_UNIQUE)
+    if (rc == SQL_CONSTRAINT_UNIQUE)
         return yun_err_set(err, YUN_E_CONFLICT, n->exists, name);
     return db_fail(q, err, "creating %s %s", n->noun, name);
 }
@@ -782,43 +755,43 @@ static int row_created(sq_store *q, sqlite3_stmt *st, int rc, const sq_noun *n, 
 /* The end of an UPDATE of n's row id named name (its other constraints handled before). */
 static int row_updated(sq_store *q, int rc, const sq_noun *n, int64_t id, const char *name, yun_err *err)
 {
-    if (rc == SQLITE_CONSTRAINT_UNIQUE)
+    if (rc == SQL_CONSTRAINT_UNIQUE)
         return yun_err_set(err, YUN_E_CONFLICT, n->exists, name);
     return row_written(q, rc, n->noun, id, err, "updating %s %s", n->noun, name);
 }
 
 /* Updates n's row id by statement which: ?1 = id, then bind(st, 2, row). */
-typedef void (*bind_fn)(sqlite3_stmt *st, int first, const void *row);
+typedef void (*bind_fn)(sql_stmt *st, int first, const void *row);
 static int row_update(sq_store *q, int which, const sq_noun *n, int64_t id, const char *name, bind_fn bind,
                       const void *row, yun_err *err)
 {
-    AUTORESET sqlite3_stmt *st = stmt(q, which, err);
+    AUTORESET sql_stmt *st = stmt(q, which, err);
     if (!st)
         return -1;
-    sqlite3_bind_int64(st, 1, id);
+    sql_bind_int64(st, 1, id);
     bind(st, 2, row);
-    return row_updated(q, step(q, st, true), n, id, name, err);
+    return row_updated(q, sql_step(st), n, id, name, err);
 }
 #define ROW_UPDATE(q, which, n, id, name, bind, row, err) row_update(q, which, n, id, name, (bind_fn)(bind), row, err)
 
 /* Deletes n's row id by statement which (?1 = id). */
 static int row_delete(sq_store *q, int which, const sq_noun *n, int64_t id, yun_err *err)
 {
-    AUTORESET sqlite3_stmt *st = stmt(q, which, err);
+    AUTORESET sql_stmt *st = stmt(q, which, err);
     if (!st)
         return -1;
-    sqlite3_bind_int64(st, 1, id);
-    int rc = step(q, st, true);
-    if (rc == SQLITE_CONSTRAINT_FOREIGNKEY && n->in_use)
+    sql_bind_int64(st, 1, id);
+    int rc = sql_step(st);
+    if (rc == SQL_CONSTRAINT_FOREIGNKEY && n->in_use)
         return yun_err_set(err, YUN_E_CONFLICT, n->in_use, (long long)id);
     return row_written(q, rc, n->noun, id, err, "deleting %s %lld", n->noun, (long long)id);
 }
 
 /* ---- transactions ---- */
-static int exec_sql(sq_store *q, const char *s, yun_err *err)
+static int exec_sql(sq_store *q, const char *text, yun_err *err)
 {
-    if (sqlite3_exec(q->db, s, NULL, NULL, NULL) != SQLITE_OK)
-        return db_fail(q, err, "running %s", s);
+    if (sql_exec(q->db, text) != SQL_OK)
+        return db_fail(q, err, "running %s", text);
     return 0;
 }
 
@@ -827,9 +800,9 @@ static int sq_begin(yun_store *s, yun_err *err)
     sq_store *q = SQ(s);
     if (q->in_tx)
         return yun_err_set(err, YUN_E_INTERNAL, "store_begin inside a transaction: nesting is not supported");
-    /* IMMEDIATE takes the write lock now, under the busy timeout, instead of failing at the first write */
-    if (exec_sql(q, "BEGIN IMMEDIATE", err) < 0)
-        return -1;
+    /* the write lock now, under the busy timeout, instead of failing at the first write */
+    if (sql_begin_write(q->db) != SQL_OK)
+        return db_fail(q, err, "starting a transaction");
     q->in_tx = true;
     return 0;
 }
@@ -840,7 +813,8 @@ static int sq_commit(yun_store *s, yun_err *err)
     if (!q->in_tx)
         return yun_err_set(err, YUN_E_INTERNAL, "store_commit without store_begin");
     if (exec_sql(q, "COMMIT", err) < 0) {
-        sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL); /* leave no half-made transaction behind */
+        if (sql_in_tx(q->db))
+            sql_exec(q->db, "ROLLBACK"); /* leave no half-made transaction behind */
         q->in_tx = false;
         return -1;
     }
@@ -851,8 +825,8 @@ static int sq_commit(yun_store *s, yun_err *err)
 static void sq_rollback(yun_store *s)
 {
     sq_store *q = SQ(s);
-    if (!sqlite3_get_autocommit(q->db))
-        sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+    if (sql_in_tx(q->db))
+        sql_exec(q->db, "ROLLBACK");
     q->in_tx = false;
 }
 
@@ -862,11 +836,11 @@ static int sq_user_create(yun_store *s, yun_user *u, yun_err *err)
     sq_store *q = SQ(s);
     if (!u->created_ms)
         u->created_ms = yun_now_ms();
-    AUTORESET sqlite3_stmt *st = stmt(q, ST_USER_INSERT, err);
+    AUTORESET sql_stmt *st = stmt(q, ST_USER_INSERT, err);
     if (!st)
         return -1;
     bind_user(st, 1, u);
-    return row_created(q, st, step(q, st, true), &NOUN_USER, u->name, &u->id, err);
+    return row_created(q, st, sql_step(st), &NOUN_USER, u->name, &u->id, err);
 }
 
 static int sq_user_get(yun_store *s, int64_t id, yun_user *out, yun_err *err)
@@ -881,10 +855,10 @@ static int sq_user_get_by_name(yun_store *s, const char *name, yun_user *out, yu
 
 static int sq_user_get_by_token_hash(yun_store *s, const char *token_hash, yun_user *out, yun_err *err)
 {
-    AUTORESET sqlite3_stmt *st = stmt(SQ(s), ST_USER_BY_TOKEN, err);
+    AUTORESET sql_stmt *st = stmt(SQ(s), ST_USER_BY_TOKEN, err);
     if (!st)
         return -1;
-    sqlite3_bind_text(st, 1, token_hash, -1, SQLITE_STATIC);
+    sql_bind_text(st, 1, token_hash, -1);
     return GET_ONE(SQ(s), st, read_user, out, "user with this token", err); /* never echo a secret */
 }
 
@@ -909,12 +883,12 @@ static int sq_image_create(yun_store *s, yun_image *img, yun_err *err)
     sq_store *q = SQ(s);
     if (!img->created_ms)
         img->created_ms = yun_now_ms();
-    AUTORESET sqlite3_stmt *st = stmt(q, ST_IMAGE_INSERT, err);
+    AUTORESET sql_stmt *st = stmt(q, ST_IMAGE_INSERT, err);
     if (!st)
         return -1;
     bind_image(st, img);
-    int rc = step(q, st, true);
-    if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+    int rc = sql_step(st);
+    if (rc == SQL_CONSTRAINT_FOREIGNKEY)
         return yun_err_set(err, YUN_E_NOT_FOUND, "image %s: its owner, user %lld, does not exist", img->name,
                            (long long)img->owner_id);
     return row_created(q, st, rc, &NOUN_IMAGE, img->name, &img->id, err);
@@ -946,15 +920,15 @@ static int sq_host_upsert(yun_store *s, yun_host *h, yun_err *err)
     sq_store *q = SQ(s);
     if (!h->registered_ms)
         h->registered_ms = yun_now_ms();
-    AUTORESET sqlite3_stmt *st = stmt(q, ST_HOST_UPSERT, err);
+    AUTORESET sql_stmt *st = stmt(q, ST_HOST_UPSERT, err);
     if (!st)
         return -1;
     bind_host(st, 1, h);
-    if (step(q, st, true) != SQLITE_ROW)
+    if (sql_step(st) != SQL_ROW)
         return db_fail(q, err, "registering host %s", h->name);
-    h->id = sqlite3_column_int64(st, 0);
-    h->registered_ms = sqlite3_column_int64(st, 1);
-    int hs = model_host_state_parse((const char *)sqlite3_column_text(st, 2));
+    h->id = sql_column_int64(st, 0);
+    h->registered_ms = sql_column_int64(st, 1);
+    int hs = model_host_state_parse(sql_column_text(st, 2));
     h->state = hs < 0 ? YUN_HOST_SUSPECT : (yun_host_state)hs;
     return 0;
 }
@@ -981,20 +955,20 @@ static int sq_host_update(yun_store *s, const yun_host *h, yun_err *err)
 
 /* Binds the VM columns that insert and update both write, image_id to address, as ?first..?first+13:
  * one list, so a column added to both statements cannot be bound in one and forgotten in the other. */
-static void bind_vm_spec(sqlite3_stmt *st, int first, const yun_vm *vm)
+static void bind_vm_spec(sql_stmt *st, int first, const yun_vm *vm)
 {
-    sqlite3_bind_int64(st, first, vm->image_id);
-    sqlite3_bind_int(st, first + 1, vm->cpus);
-    sqlite3_bind_int64(st, first + 2, (int64_t)vm->mem_mib);
-    sqlite3_bind_int64(st, first + 3, (int64_t)vm->max_mem_mib);
-    sqlite3_bind_int64(st, first + 4, (int64_t)vm->disk_mib);
-    sqlite3_bind_int(st, first + 5, vm->cpu_shares);
-    sqlite3_bind_int(st, first + 6, vm->cpu_cap);
-    sqlite3_bind_int(st, first + 7, vm->min_mhz);
-    sqlite3_bind_int(st, first + 8, vm->max_mhz);
-    sqlite3_bind_text(st, first + 9, model_vm_want_name(vm->want), -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, first + 10, model_vm_state_name(vm->state), -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, first + 11, vm->host_id);
+    sql_bind_int64(st, first, vm->image_id);
+    sql_bind_int(st, first + 1, vm->cpus);
+    sql_bind_int64(st, first + 2, (int64_t)vm->mem_mib);
+    sql_bind_int64(st, first + 3, (int64_t)vm->max_mem_mib);
+    sql_bind_int64(st, first + 4, (int64_t)vm->disk_mib);
+    sql_bind_int(st, first + 5, vm->cpu_shares);
+    sql_bind_int(st, first + 6, vm->cpu_cap);
+    sql_bind_int(st, first + 7, vm->min_mhz);
+    sql_bind_int(st, first + 8, vm->max_mhz);
+    sql_bind_text(st, first + 9, model_vm_want_name(vm->want), -1);
+    sql_bind_text(st, first + 10, model_vm_state_name(vm->state), -1);
+    sql_bind_int64(st, first + 11, vm->host_id);
     BIND_FIELD(st, first + 12, vm->error);
     BIND_FIELD(st, first + 13, vm->address);
 }
@@ -1003,28 +977,28 @@ static void bind_vm_spec(sqlite3_stmt *st, int first, const yun_vm *vm)
 static int sq_vm_create(yun_store *s, yun_vm *vm, yun_err *err)
 {
     sq_store *q = SQ(s);
-    AUTORESET sqlite3_stmt *st = stmt(q, ST_VM_INSERT, err);
+    AUTORESET sql_stmt *st = stmt(q, ST_VM_INSERT, err);
     if (!st)
         return -1;
     int64_t now = yun_now_ms();
     BIND_FIELD(st, 1, vm->uuid);
     BIND_FIELD(st, 2, vm->name);
-    sqlite3_bind_int64(st, 3, vm->owner_id);
+    sql_bind_int64(st, 3, vm->owner_id);
     bind_vm_spec(st, 4, vm);
-    sqlite3_bind_int64(st, 18, now);
-    sqlite3_bind_int64(st, 19, vm->started_ms);
+    sql_bind_int64(st, 18, now);
+    sql_bind_int64(st, 19, vm->started_ms);
     BIND_FIELD(st, 20, vm->probe);
-    sqlite3_bind_int64(st, 21, vm->migrate_from);
+    sql_bind_int64(st, 21, vm->migrate_from);
     BIND_FIELD(st, 22, vm->migrate_error);
-    sqlite3_bind_int64(st, 23, vm->migrate_total_ms);
-    sqlite3_bind_int64(st, 24, vm->migrate_downtime_ms);
-    sqlite3_bind_int64(st, 25, vm->alloc_mhz);
-    sqlite3_bind_int(st, 26, vm->utility);
-    sqlite3_bind_int(st, 27, vm->ha_priority);
-    int rc = step(q, st, true);
-    if (rc == SQLITE_CONSTRAINT_UNIQUE && strstr(sqlite3_errmsg(q->db), "vms.uuid"))
+    sql_bind_int64(st, 23, vm->migrate_total_ms);
+    sql_bind_int64(st, 24, vm->migrate_downtime_ms);
+    sql_bind_int64(st, 25, vm->alloc_mhz);
+    sql_bind_int(st, 26, vm->utility);
+    sql_bind_int(st, 27, vm->ha_priority);
+    int rc = sql_step(st);
+    if (rc == SQL_CONSTRAINT_UNIQUE && strstr(sql_errmsg(q->db), "uuid") /* SQLite: vms.uuid; PostgreSQL: vms_uuid_key */)
         return yun_err_set(err, YUN_E_CONFLICT, "a VM with UUID %s already exists", vm->uuid);
-    if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+    if (rc == SQL_CONSTRAINT_FOREIGNKEY)
         return vm_ref_fail(vm, err);
     if (row_created(q, st, rc, &NOUN_VM, vm->name, &vm->id, err) < 0)
         return -1;
@@ -1039,11 +1013,11 @@ static int sq_vm_get(yun_store *s, int64_t id, yun_vm *out, yun_err *err)
 
 static int sq_vm_get_by_name(yun_store *s, int64_t owner_id, const char *name, yun_vm *out, yun_err *err)
 {
-    AUTORESET sqlite3_stmt *st = stmt(SQ(s), ST_VM_BY_NAME, err);
+    AUTORESET sql_stmt *st = stmt(SQ(s), ST_VM_BY_NAME, err);
     if (!st)
         return -1;
-    sqlite3_bind_int64(st, 1, owner_id);
-    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    sql_bind_int64(st, 1, owner_id);
+    sql_bind_text(st, 2, name, -1);
     char what[128];
     snprintf(what, sizeof what, "VM \"%.80s\"", name);
     return GET_ONE(SQ(s), st, read_vm, out, what, err);
@@ -1051,10 +1025,10 @@ static int sq_vm_get_by_name(yun_store *s, int64_t owner_id, const char *name, y
 
 static int sq_vm_get_by_uuid(yun_store *s, const char *uuid, yun_vm *out, yun_err *err)
 {
-    AUTORESET sqlite3_stmt *st = stmt(SQ(s), ST_VM_BY_UUID, err);
+    AUTORESET sql_stmt *st = stmt(SQ(s), ST_VM_BY_UUID, err);
     if (!st)
         return -1;
-    sqlite3_bind_text(st, 1, uuid, -1, SQLITE_STATIC);
+    sql_bind_text(st, 1, uuid, -1);
     char what[128];
     snprintf(what, sizeof what, "VM %.80s", uuid);
     return GET_ONE(SQ(s), st, read_vm, out, what, err);
@@ -1062,24 +1036,24 @@ static int sq_vm_get_by_uuid(yun_store *s, const char *uuid, yun_vm *out, yun_er
 
 /* Picks the statement for a filter (each variant has its own plan, so the filters use their indexes)
  * and binds ?1 owner, ?2 host (NULL for "not placed"). */
-static sqlite3_stmt *vm_filter(sq_store *q, int base, int64_t owner_id, int64_t host_id, yun_err *err)
+static sql_stmt *vm_filter(sq_store *q, int base, int64_t owner_id, int64_t host_id, yun_err *err)
 {
     int variant = (owner_id >= 0 ? 1 : 0) + (host_id >= 0 ? 2 : 0); /* ALL, OWNER, HOST, BOTH */
-    sqlite3_stmt *st = stmt(q, base + variant, err);
+    sql_stmt *st = stmt(q, base + variant, err);
     if (!st)
         return NULL;
     if (owner_id >= 0)
-        sqlite3_bind_int64(st, 1, owner_id);
+        sql_bind_int64(st, 1, owner_id);
     if (host_id > 0)
-        sqlite3_bind_int64(st, 2, host_id);
+        sql_bind_int64(st, 2, host_id);
     else if (host_id == 0)
-        sqlite3_bind_null(st, 2);
+        sql_bind_null(st, 2);
     return st;
 }
 
 static int sq_vm_list(yun_store *s, int64_t owner_id, int64_t host_id, yun_vm **out, size_t *n, yun_err *err)
 {
-    AUTORESET sqlite3_stmt *st = vm_filter(SQ(s), ST_VM_LIST_ALL, owner_id, host_id, err);
+    AUTORESET sql_stmt *st = vm_filter(SQ(s), ST_VM_LIST_ALL, owner_id, host_id, err);
     if (!st)
         return -1;
     return GET_ALL(SQ(s), st, read_vm, out, n, "VMs", err);
@@ -1088,20 +1062,18 @@ static int sq_vm_list(yun_store *s, int64_t owner_id, int64_t host_id, yun_vm **
 static int sq_vm_each(yun_store *s, int64_t owner_id, int64_t host_id, store_vm_fn fn, void *ud, yun_err *err)
 {
     sq_store *q = SQ(s);
-    AUTORESET sqlite3_stmt *st = vm_filter(q, ST_VM_LIST_ALL, owner_id, host_id, err);
+    AUTORESET sql_stmt *st = vm_filter(q, ST_VM_LIST_ALL, owner_id, host_id, err);
     if (!st)
         return -1;
     yun_vm vm;
     int rc;
-    bool first = true;
-    while ((rc = step(q, st, first)) == SQLITE_ROW) {
-        first = false;
+    while ((rc = sql_step(st)) == SQL_ROW) {
         if (read_vm(st, &vm, err) < 0)
             return -1;
         if (fn(&vm, ud))
             return 0;
     }
-    if (rc != SQLITE_DONE)
+    if (rc != SQL_DONE)
         return db_fail(q, err, "listing VMs");
     return 0;
 }
@@ -1109,38 +1081,38 @@ static int sq_vm_each(yun_store *s, int64_t owner_id, int64_t host_id, store_vm_
 static int sq_vm_count(yun_store *s, int64_t owner_id, int64_t host_id, int64_t *n, yun_err *err)
 {
     sq_store *q = SQ(s);
-    AUTORESET sqlite3_stmt *st = vm_filter(q, ST_VM_COUNT_ALL, owner_id, host_id, err);
+    AUTORESET sql_stmt *st = vm_filter(q, ST_VM_COUNT_ALL, owner_id, host_id, err);
     if (!st)
         return -1;
-    if (step(q, st, true) != SQLITE_ROW)
+    if (sql_step(st) != SQL_ROW)
         return db_fail(q, err, "counting VMs");
-    *n = sqlite3_column_int64(st, 0);
+    *n = sql_column_int64(st, 0);
     return 0;
 }
 
 static int sq_vm_update(yun_store *s, yun_vm *vm, yun_err *err)
 {
     sq_store *q = SQ(s);
-    AUTORESET sqlite3_stmt *st = stmt(q, ST_VM_UPDATE, err);
+    AUTORESET sql_stmt *st = stmt(q, ST_VM_UPDATE, err);
     if (!st)
         return -1;
     int64_t now = yun_now_ms();
-    sqlite3_bind_int64(st, 1, vm->id);
+    sql_bind_int64(st, 1, vm->id);
     BIND_FIELD(st, 2, vm->name);
     bind_vm_spec(st, 3, vm);
-    sqlite3_bind_int64(st, 17, vm->created_ms);
-    sqlite3_bind_int64(st, 18, now);
-    sqlite3_bind_int64(st, 19, vm->started_ms);
+    sql_bind_int64(st, 17, vm->created_ms);
+    sql_bind_int64(st, 18, now);
+    sql_bind_int64(st, 19, vm->started_ms);
     BIND_FIELD(st, 20, vm->probe);
-    sqlite3_bind_int64(st, 21, vm->migrate_from);
+    sql_bind_int64(st, 21, vm->migrate_from);
     BIND_FIELD(st, 22, vm->migrate_error);
-    sqlite3_bind_int64(st, 23, vm->migrate_total_ms);
-    sqlite3_bind_int64(st, 24, vm->migrate_downtime_ms);
-    sqlite3_bind_int64(st, 25, vm->alloc_mhz);
-    sqlite3_bind_int(st, 26, vm->utility);
-    sqlite3_bind_int(st, 27, vm->ha_priority);
-    int rc = step(q, st, true);
-    if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+    sql_bind_int64(st, 23, vm->migrate_total_ms);
+    sql_bind_int64(st, 24, vm->migrate_downtime_ms);
+    sql_bind_int64(st, 25, vm->alloc_mhz);
+    sql_bind_int(st, 26, vm->utility);
+    sql_bind_int(st, 27, vm->ha_priority);
+    int rc = sql_step(st);
+    if (rc == SQL_CONSTRAINT_FOREIGNKEY)
         return vm_ref_fail(vm, err);
     if (row_updated(q, rc, &NOUN_VM, vm->id, vm->name, err) < 0)
         return -1;
@@ -1156,15 +1128,15 @@ static int sq_vm_delete(yun_store *s, int64_t id, yun_err *err)
 static int sq_usage(yun_store *s, int64_t owner_id, int64_t sums[4], yun_err *err)
 {
     sq_store *q = SQ(s);
-    AUTORESET sqlite3_stmt *st = stmt(q, owner_id < 0 ? ST_USAGE_ALL : ST_USAGE_OWNER, err);
+    AUTORESET sql_stmt *st = stmt(q, owner_id < 0 ? ST_USAGE_ALL : ST_USAGE_OWNER, err);
     if (!st)
         return -1;
     if (owner_id >= 0)
-        sqlite3_bind_int64(st, 1, owner_id);
-    if (step(q, st, true) != SQLITE_ROW)
+        sql_bind_int64(st, 1, owner_id);
+    if (sql_step(st) != SQL_ROW)
         return db_fail(q, err, "summing usage");
     for (int i = 0; i < 4; i++)
-        sums[i] = sqlite3_column_int64(st, i);
+        sums[i] = sql_column_int64(st, i);
     return 0;
 }
 
@@ -1172,17 +1144,17 @@ static int sq_usage(yun_store *s, int64_t owner_id, int64_t sums[4], yun_err *er
 static int sq_setting_get(yun_store *s, const char *key, char *out, size_t n, yun_err *err)
 {
     sq_store *q = SQ(s);
-    AUTORESET sqlite3_stmt *st = stmt(q, ST_SETTING_GET, err);
+    AUTORESET sql_stmt *st = stmt(q, ST_SETTING_GET, err);
     if (!st)
         return -1;
-    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-    int rc = step(q, st, true);
-    if (rc == SQLITE_DONE)
+    sql_bind_text(st, 1, key, -1);
+    int rc = sql_step(st);
+    if (rc == SQL_DONE)
         return yun_err_set(err, YUN_E_NOT_FOUND, "setting %s is not set", key);
-    if (rc != SQLITE_ROW)
+    if (rc != SQL_ROW)
         return db_fail(q, err, "reading setting %s", key);
-    const unsigned char *v = sqlite3_column_text(st, 0);
-    size_t len = (size_t)sqlite3_column_bytes(st, 0);
+    const char *v = sql_column_text(st, 0);
+    size_t len = (size_t)sql_column_bytes(st, 0);
     if (len >= n)
         return yun_err_set(err, YUN_E_INVALID, "setting %s is %zu bytes long: more than the %zu this caller takes", key,
                            len, n - 1);
@@ -1195,13 +1167,13 @@ static int sq_setting_get(yun_store *s, const char *key, char *out, size_t n, yu
 static int sq_setting_set(yun_store *s, const char *key, const char *value, yun_err *err)
 {
     sq_store *q = SQ(s);
-    AUTORESET sqlite3_stmt *st = stmt(q, ST_SETTING_SET, err);
+    AUTORESET sql_stmt *st = stmt(q, ST_SETTING_SET, err);
     if (!st)
         return -1;
-    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, yun_now_ms());
-    if (step(q, st, true) != SQLITE_DONE)
+    sql_bind_text(st, 1, key, -1);
+    sql_bind_text(st, 2, value, -1);
+    sql_bind_int64(st, 3, yun_now_ms());
+    if (sql_step(st) != SQL_DONE)
         return db_fail(q, err, "writing setting %s", key);
     return 0;
 }
@@ -1210,16 +1182,16 @@ static int sq_setting_set(yun_store *s, const char *key, const char *value, yun_
 static int sq_console_set(yun_store *s, const char *vm_uuid, const char *data, size_t n, yun_err *err)
 {
     sq_store *q = SQ(s);
-    AUTORESET sqlite3_stmt *st = stmt(q, ST_CONSOLE_SET, err);
+    AUTORESET sql_stmt *st = stmt(q, ST_CONSOLE_SET, err);
     if (!st)
         return -1;
-    sqlite3_bind_text(st, 1, vm_uuid, -1, SQLITE_STATIC);
-    sqlite3_bind_blob64(st, 2, data, n, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, yun_now_ms());
-    int rc = step(q, st, true);
-    if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+    sql_bind_text(st, 1, vm_uuid, -1);
+    sql_bind_blob(st, 2, data, n);
+    sql_bind_int64(st, 3, yun_now_ms());
+    int rc = sql_step(st);
+    if (rc == SQL_CONSTRAINT_FOREIGNKEY)
         return yun_err_set(err, YUN_E_NOT_FOUND, "VM %s not found: no console to keep", vm_uuid);
-    if (rc != SQLITE_DONE)
+    if (rc != SQL_DONE)
         return db_fail(q, err, "writing the console of VM %s", vm_uuid);
     return 0;
 }
@@ -1227,17 +1199,17 @@ static int sq_console_set(yun_store *s, const char *vm_uuid, const char *data, s
 static int sq_console_get(yun_store *s, const char *vm_uuid, char **out, size_t *n, yun_err *err)
 {
     sq_store *q = SQ(s);
-    AUTORESET sqlite3_stmt *st = stmt(q, ST_CONSOLE_GET, err);
+    AUTORESET sql_stmt *st = stmt(q, ST_CONSOLE_GET, err);
     if (!st)
         return -1;
-    sqlite3_bind_text(st, 1, vm_uuid, -1, SQLITE_STATIC);
-    int rc = step(q, st, true);
-    if (rc == SQLITE_DONE)
+    sql_bind_text(st, 1, vm_uuid, -1);
+    int rc = sql_step(st);
+    if (rc == SQL_DONE)
         return yun_err_set(err, YUN_E_NOT_FOUND, "no console output stored for VM %s", vm_uuid);
-    if (rc != SQLITE_ROW)
+    if (rc != SQL_ROW)
         return db_fail(q, err, "reading the console of VM %s", vm_uuid);
-    const void *b = sqlite3_column_blob(st, 0);
-    size_t len = (size_t)sqlite3_column_bytes(st, 0);
+    const void *b = sql_column_blob(st, 0);
+    size_t len = (size_t)sql_column_bytes(st, 0);
     char *buf = xmalloc(len + 1);
     if (len)
         memcpy(buf, b, len);
@@ -1250,11 +1222,11 @@ static int sq_console_get(yun_store *s, const char *vm_uuid, char **out, size_t 
 static int sq_console_delete(yun_store *s, const char *vm_uuid, yun_err *err)
 {
     sq_store *q = SQ(s);
-    AUTORESET sqlite3_stmt *st = stmt(q, ST_CONSOLE_DELETE, err);
+    AUTORESET sql_stmt *st = stmt(q, ST_CONSOLE_DELETE, err);
     if (!st)
         return -1;
-    sqlite3_bind_text(st, 1, vm_uuid, -1, SQLITE_STATIC);
-    if (step(q, st, true) != SQLITE_DONE)
+    sql_bind_text(st, 1, vm_uuid, -1);
+    if (sql_step(st) != SQL_DONE)
         return db_fail(q, err, "deleting the console of VM %s", vm_uuid);
     return 0;
 }
@@ -1263,17 +1235,17 @@ static int sq_console_delete(yun_store *s, const char *vm_uuid, yun_err *err)
 static int sq_password_get(yun_store *s, int64_t user_id, char *out, size_t n, yun_err *err)
 {
     sq_store *q = SQ(s);
-    AUTORESET sqlite3_stmt *st = stmt(q, ST_PASSWORD_GET, err);
+    AUTORESET sql_stmt *st = stmt(q, ST_PASSWORD_GET, err);
     if (!st)
         return -1;
-    sqlite3_bind_int64(st, 1, user_id);
-    int rc = step(q, st, true);
-    if (rc == SQLITE_DONE)
+    sql_bind_int64(st, 1, user_id);
+    int rc = sql_step(st);
+    if (rc == SQL_DONE)
         return yun_err_set(err, YUN_E_NOT_FOUND, "user %lld not found", (long long)user_id);
-    if (rc != SQLITE_ROW)
+    if (rc != SQL_ROW)
         return db_fail(q, err, "reading the password of user %lld", (long long)user_id);
-    const char *v = (const char *)sqlite3_column_text(st, 0);
-    size_t len = v ? (size_t)sqlite3_column_bytes(st, 0) : 0;
+    const char *v = sql_column_text(st, 0);
+    size_t len = v ? (size_t)sql_column_bytes(st, 0) : 0;
     if (len >= n)
         return yun_err_set(err, YUN_E_INVALID, "the password hash of user %lld is %zu bytes: more than %zu",
                            (long long)user_id, len, n - 1);
@@ -1286,14 +1258,14 @@ static int sq_password_get(yun_store *s, int64_t user_id, char *out, size_t n, y
 static int sq_password_set(yun_store *s, int64_t user_id, const char *hash, yun_err *err)
 {
     sq_store *q = SQ(s);
-    AUTORESET sqlite3_stmt *st = stmt(q, ST_PASSWORD_SET, err);
+    AUTORESET sql_stmt *st = stmt(q, ST_PASSWORD_SET, err);
     if (!st)
         return -1;
-    sqlite3_bind_int64(st, 1, user_id);
-    sqlite3_bind_text(st, 2, hash, -1, SQLITE_STATIC);
-    if (step(q, st, true) != SQLITE_DONE)
+    sql_bind_int64(st, 1, user_id);
+    sql_bind_text(st, 2, hash, -1);
+    if (sql_step(st) != SQL_DONE)
         return db_fail(q, err, "writing the password of user %lld", (long long)user_id);
-    if (sqlite3_changes(q->db) == 0)
+    if (sql_changes(q->db) == 0)
         return yun_err_set(err, YUN_E_NOT_FOUND, "user %lld not found", (long long)user_id);
     return 0;
 }
@@ -1301,19 +1273,19 @@ static int sq_password_set(yun_store *s, int64_t user_id, const char *hash, yun_
 static int sq_session_create(yun_store *s, const char *token_hash, int64_t user_id, int64_t expires_ms, yun_err *err)
 {
     sq_store *q = SQ(s);
-    AUTORESET sqlite3_stmt *st = stmt(q, ST_SESSION_INSERT, err);
+    AUTORESET sql_stmt *st = stmt(q, ST_SESSION_INSERT, err);
     if (!st)
         return -1;
-    sqlite3_bind_text(st, 1, token_hash, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, user_id);
-    sqlite3_bind_int64(st, 3, yun_now_ms());
-    sqlite3_bind_int64(st, 4, expires_ms);
-    int rc = step(q, st, true);
-    if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+    sql_bind_text(st, 1, token_hash, -1);
+    sql_bind_int64(st, 2, user_id);
+    sql_bind_int64(st, 3, yun_now_ms());
+    sql_bind_int64(st, 4, expires_ms);
+    int rc = sql_step(st);
+    if (rc == SQL_CONSTRAINT_FOREIGNKEY)
         return yun_err_set(err, YUN_E_NOT_FOUND, "user %lld not found: no session for them", (long long)user_id);
-    if (rc == SQLITE_CONSTRAINT_PRIMARYKEY || rc == SQLITE_CONSTRAINT_UNIQUE)
+    if (rc == SQL_CONSTRAINT_UNIQUE || rc == SQL_CONSTRAINT_UNIQUE)
         return yun_err_set(err, YUN_E_CONFLICT, "a session with this token already exists");
-    if (rc != SQLITE_DONE)
+    if (rc != SQL_DONE)
         return db_fail(q, err, "creating a session for user %lld", (long long)user_id);
     return 0;
 }
@@ -1322,31 +1294,31 @@ static int sq_session_get(yun_store *s, const char *token_hash, int64_t now_ms, 
                           yun_err *err)
 {
     sq_store *q = SQ(s);
-    AUTORESET sqlite3_stmt *st = stmt(q, ST_SESSION_GET, err);
+    AUTORESET sql_stmt *st = stmt(q, ST_SESSION_GET, err);
     if (!st)
         return -1;
-    sqlite3_bind_text(st, 1, token_hash, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, now_ms);
-    int rc = step(q, st, true);
-    if (rc == SQLITE_DONE)
+    sql_bind_text(st, 1, token_hash, -1);
+    sql_bind_int64(st, 2, now_ms);
+    int rc = sql_step(st);
+    if (rc == SQL_DONE)
         return yun_err_set(err, YUN_E_NOT_FOUND, "no such session, or it has expired"); /* never echo a secret */
-    if (rc != SQLITE_ROW)
+    if (rc != SQL_ROW)
         return db_fail(q, err, "reading a session");
     if (read_user(st, user, err) < 0)
         return -1;
     if (expires_ms)
-        *expires_ms = sqlite3_column_int64(st, 9);
+        *expires_ms = sql_column_int64(st, 9);
     return 0;
 }
 
 static int sq_session_delete(yun_store *s, const char *token_hash, yun_err *err)
 {
     sq_store *q = SQ(s);
-    AUTORESET sqlite3_stmt *st = stmt(q, ST_SESSION_DELETE, err);
+    AUTORESET sql_stmt *st = stmt(q, ST_SESSION_DELETE, err);
     if (!st)
         return -1;
-    sqlite3_bind_text(st, 1, token_hash, -1, SQLITE_STATIC);
-    if (step(q, st, true) != SQLITE_DONE)
+    sql_bind_text(st, 1, token_hash, -1);
+    if (sql_step(st) != SQL_DONE)
         return db_fail(q, err, "deleting a session");
     return 0;
 }
@@ -1354,11 +1326,11 @@ static int sq_session_delete(yun_store *s, const char *token_hash, yun_err *err)
 static int sq_session_delete_user(yun_store *s, int64_t user_id, yun_err *err)
 {
     sq_store *q = SQ(s);
-    AUTORESET sqlite3_stmt *st = stmt(q, ST_SESSION_DELETE_USER, err);
+    AUTORESET sql_stmt *st = stmt(q, ST_SESSION_DELETE_USER, err);
     if (!st)
         return -1;
-    sqlite3_bind_int64(st, 1, user_id);
-    if (step(q, st, true) != SQLITE_DONE)
+    sql_bind_int64(st, 1, user_id);
+    if (sql_step(st) != SQL_DONE)
         return db_fail(q, err, "deleting the sessions of user %lld", (long long)user_id);
     return 0;
 }
@@ -1366,30 +1338,30 @@ static int sq_session_delete_user(yun_store *s, int64_t user_id, yun_err *err)
 static int sq_session_expire(yun_store *s, int64_t now_ms, int64_t *removed, yun_err *err)
 {
     sq_store *q = SQ(s);
-    AUTORESET sqlite3_stmt *st = stmt(q, ST_SESSION_EXPIRE, err);
+    AUTORESET sql_stmt *st = stmt(q, ST_SESSION_EXPIRE, err);
     if (!st)
         return -1;
-    sqlite3_bind_int64(st, 1, now_ms);
-    if (step(q, st, true) != SQLITE_DONE)
+    sql_bind_int64(st, 1, now_ms);
+    if (sql_step(st) != SQL_DONE)
         return db_fail(q, err, "deleting expired sessions");
     if (removed)
-        *removed = sqlite3_changes(q->db);
+        *removed = sql_changes(q->db);
     return 0;
 }
 
 /* ---- the dispatcher's decisions ---- */
-static int read_decision(sqlite3_stmt *st, yun_decision *d, yun_err *err)
+static int read_decision(sql_stmt *st, yun_decision *d, yun_err *err)
 {
     (void)err;
     memset(d, 0, sizeof *d);
-    d->id = sqlite3_column_int64(st, 0);
-    d->at_ms = sqlite3_column_int64(st, 1);
-    d->kind = sqlite3_column_int(st, 2);
+    d->id = sql_column_int64(st, 0);
+    d->at_ms = sql_column_int64(st, 1);
+    d->kind = sql_column_int(st, 2);
     COL_FIELD(st, 3, d->vm_uuid);
     COL_FIELD(st, 4, d->vm);
-    d->vm_id = sqlite3_column_int64(st, 5);
-    d->from_id = sqlite3_column_int64(st, 6);
-    d->to_id = sqlite3_column_int64(st, 7);
+    d->vm_id = sql_column_int64(st, 5);
+    d->from_id = sql_column_int64(st, 6);
+    d->to_id = sql_column_int64(st, 7);
     COL_FIELD(st, 8, d->from);
     COL_FIELD(st, 9, d->to);
     COL_FIELD(st, 10, d->reason);
@@ -1401,29 +1373,29 @@ static int sq_decision_add(yun_store *s, yun_decision *d, yun_err *err)
 {
     sq_store *q = SQ(s);
     {
-        AUTORESET sqlite3_stmt *st = stmt(q, ST_DECISION_ADD, err);
+        AUTORESET sql_stmt *st = stmt(q, ST_DECISION_ADD, err);
         if (!st)
             return -1;
-        sqlite3_bind_int64(st, 1, d->at_ms);
-        sqlite3_bind_int(st, 2, d->kind);
+        sql_bind_int64(st, 1, d->at_ms);
+        sql_bind_int(st, 2, d->kind);
         BIND_FIELD(st, 3, d->vm_uuid);
         BIND_FIELD(st, 4, d->vm);
-        sqlite3_bind_int64(st, 5, d->vm_id);
-        sqlite3_bind_int64(st, 6, d->from_id);
-        sqlite3_bind_int64(st, 7, d->to_id);
+        sql_bind_int64(st, 5, d->vm_id);
+        sql_bind_int64(st, 6, d->from_id);
+        sql_bind_int64(st, 7, d->to_id);
         BIND_FIELD(st, 8, d->from);
         BIND_FIELD(st, 9, d->to);
         BIND_FIELD(st, 10, d->reason);
         BIND_FIELD(st, 11, d->outcome);
-        if (step(q, st, true) != SQLITE_ROW)
+        if (sql_step(st) != SQL_ROW)
             return db_fail(q, err, "keeping a dispatcher decision");
-        d->id = sqlite3_column_int64(st, 0);
+        d->id = sql_column_int64(st, 0);
     }
-    AUTORESET sqlite3_stmt *st = stmt(q, ST_DECISION_PRUNE, err);
+    AUTORESET sql_stmt *st = stmt(q, ST_DECISION_PRUNE, err);
     if (!st)
         return -1;
-    sqlite3_bind_int64(st, 1, d->id - STORE_DECISIONS_KEPT);
-    if (step(q, st, true) != SQLITE_DONE)
+    sql_bind_int64(st, 1, d->id - STORE_DECISIONS_KEPT);
+    if (sql_step(st) != SQL_DONE)
         return db_fail(q, err, "dropping old dispatcher decisions");
     return 0;
 }
@@ -1431,10 +1403,10 @@ static int sq_decision_add(yun_store *s, yun_decision *d, yun_err *err)
 static int sq_decision_list(yun_store *s, size_t max, yun_decision **out, size_t *n, yun_err *err)
 {
     sq_store *q = SQ(s);
-    AUTORESET sqlite3_stmt *st = stmt(q, ST_DECISION_LIST, err);
+    AUTORESET sql_stmt *st = stmt(q, ST_DECISION_LIST, err);
     if (!st)
         return -1;
-    sqlite3_bind_int64(st, 1, (int64_t)(max < STORE_DECISIONS_KEPT ? max : STORE_DECISIONS_KEPT));
+    sql_bind_int64(st, 1, (int64_t)(max < STORE_DECISIONS_KEPT ? max : STORE_DECISIONS_KEPT));
     return GET_ALL(q, st, read_decision, out, n, "dispatcher decisions", err);
 }
 
@@ -1442,10 +1414,10 @@ static int sq_decision_list(yun_store *s, size_t max, yun_decision **out, size_t
  * The statements of the jobs, host keys, SSH keys and seeds, networks and leases, logins and audit functions,
  * kept apart from the statement table so each schema step stays one self-contained block; each is prepared on its
  * first use and kept (by its text's address) until the store closes, since every agent report asks for its host's
- * jobs (preparing it anew was a tenth of yund's CPU at 200 hosts). Callers reset it (AUTORESET), never finalize. */
-
-
-static sqlite3_stmt *job_prepare(sq_store *q, const char *text, yun_err *err)
+ * jobs (preparing it anew was a tenth of yund's CPU at 200 hosts). Callers reset it (AUTORESET), never finalize.
+ * The same on both back ends: on SQLite the cache keeps the compiled statement, on PostgreSQL the rewritten text
+ * (sql_prepare there makes no round trip). */
+static sql_stmt *job_prepare(sq_store *q, const char *text, yun_err *err)
 {
     size_t i = 0;
     while (i < SQ_JOB_STMTS && q->job_st[i].text && q->job_st[i].text != text)
@@ -1456,67 +1428,66 @@ static sqlite3_stmt *job_prepare(sq_store *q, const char *text, yun_err *err)
     }
     if (q->job_st[i].text)
         return q->job_st[i].st;
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v3(q->db, text, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
-        db_fail(q, err, "preparing statement %s", text);
+    sql_stmt *st = sql_prepare(q->db, text, err);
+    if (!st)
         return NULL;
-    }
     q->job_st[i].text = text;
     q->job_st[i].st = st;
     return st;
 }
 
 /* ---- SSH keys and seeds (schema 17): keys change rarely, a seed is read once per VM an agent starts ---- */
-#define KEY_COLS "id, owner_id, name, pubkey, fingerprint, created_ms"
+#define KEY_COLS "id, " KEY_INSERT_COLS
+#define KEY_INSERT_COLS "owner_id, name, pubkey, fingerprint, created_ms"
 
-static int read_key(sqlite3_stmt *st, yun_ssh_key *k, yun_err *err)
+static int read_key(sql_stmt *st, yun_ssh_key *k, yun_err *err)
 {
     (void)err;
     memset(k, 0, sizeof *k);
-    k->id = sqlite3_column_int64(st, 0);
-    k->owner_id = sqlite3_column_int64(st, 1);
+    k->id = sql_column_int64(st, 0);
+    k->owner_id = sql_column_int64(st, 1);
     COL_FIELD(st, 2, k->name);
     COL_FIELD(st, 3, k->pubkey);
     COL_FIELD(st, 4, k->fingerprint);
-    k->created_ms = sqlite3_column_int64(st, 5);
+    k->created_ms = sql_column_int64(st, 5);
     return 0;
 }
 
 static int sq_key_create(yun_store *s, yun_ssh_key *k, yun_err *err)
 {
     sq_store *q = SQ(s);
-    AUTORESET sqlite3_stmt *st = job_prepare(
-        q, "INSERT INTO ssh_keys (" KEY_COLS ") VALUES (NULL, ?1, ?2, ?3, ?4, ?5) RETURNING id", err);
+    AUTORESET sql_stmt *st = job_prepare(
+        q, "INSERT INTO ssh_keys (" KEY_INSERT_COLS ") VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id", err);
     if (!st)
         return -1;
     if (!k->created_ms)
         k->created_ms = yun_now_ms();
-    sqlite3_bind_int64(st, 1, k->owner_id);
+    sql_bind_int64(st, 1, k->owner_id);
     BIND_FIELD(st, 2, k->name);
     BIND_FIELD(st, 3, k->pubkey);
     BIND_FIELD(st, 4, k->fingerprint);
-    sqlite3_bind_int64(st, 5, k->created_ms);
-    int rc = step(q, st, true);
-    if (rc == SQLITE_CONSTRAINT_UNIQUE)
+    sql_bind_int64(st, 5, k->created_ms);
+    int rc = sql_step(st);
+    if (rc == SQL_CONSTRAINT_UNIQUE)
         return yun_err_set(err, YUN_E_CONFLICT, "you already have an SSH key named \"%s\": pick another name, or "
                            "delete that one first", k->name);
-    if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+    if (rc == SQL_CONSTRAINT_FOREIGNKEY)
         return yun_err_set(err, YUN_E_NOT_FOUND, "user %lld not found", (long long)k->owner_id);
-    if (rc != SQLITE_ROW)
+    if (rc != SQL_ROW)
         return db_fail(q, err, "adding SSH key %s", k->name);
-    k->id = sqlite3_column_int64(st, 0);
+    k->id = sql_column_int64(st, 0);
     return 0;
 }
 
 static int sq_key_get(yun_store *s, int64_t owner_id, const char *name, yun_ssh_key *out, yun_err *err)
 {
     sq_store *q = SQ(s);
-    AUTORESET sqlite3_stmt *st =
+    AUTORESET sql_stmt *st =
         job_prepare(q, "SELECT " KEY_COLS " FROM ssh_keys WHERE owner_id = ?1 AND name = ?2", err);
     if (!st)
         return -1;
-    sqlite3_bind_int64(st, 1, owner_id);
-    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    sql_bind_int64(st, 1, owner_id);
+    sql_bind_text(st, 2, name, -1);
     char what[YUN_NAME_MAX + 16];
     snprintf(what, sizeof what, "SSH key %s", name);
     return get_one(q, st, (read_fn)read_key, out, what, err);
@@ -1525,25 +1496,25 @@ static int sq_key_get(yun_store *s, int64_t owner_id, const char *name, yun_ssh_
 static int sq_key_list(yun_store *s, int64_t owner_id, yun_ssh_key **out, size_t *n, yun_err *err)
 {
     sq_store *q = SQ(s);
-    AUTORESET sqlite3_stmt *st =
+    AUTORESET sql_stmt *st =
         job_prepare(q, "SELECT " KEY_COLS " FROM ssh_keys WHERE owner_id = ?1 ORDER BY name", err);
     if (!st)
         return -1;
-    sqlite3_bind_int64(st, 1, owner_id);
+    sql_bind_int64(st, 1, owner_id);
     return GET_ALL(q, st, read_key, out, n, "SSH keys", err);
 }
 
 static int sq_key_delete(yun_store *s, int64_t owner_id, const char *name, yun_err *err)
 {
     sq_store *q = SQ(s);
-    AUTORESET sqlite3_stmt *st = job_prepare(q, "DELETE FROM ssh_keys WHERE owner_id = ?1 AND name = ?2", err);
+    AUTORESET sql_stmt *st = job_prepare(q, "DELETE FROM ssh_keys WHERE owner_id = ?1 AND name = ?2", err);
     if (!st)
         return -1;
-    sqlite3_bind_int64(st, 1, owner_id);
-    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
-    if (step(q, st, true) != SQLITE_DONE)
+    sql_bind_int64(st, 1, owner_id);
+    sql_bind_text(st, 2, name, -1);
+    if (sql_step(st) != SQL_DONE)
         return db_fail(q, err, "deleting SSH key %s", name);
-    if (sqlite3_changes(q->db) == 0)
+    if (sql_changes(q->db) == 0)
         return yun_err_set(err, YUN_E_NOT_FOUND, "no SSH key named %s: yun key list shows yours", name);
     return 0;
 }
@@ -1551,17 +1522,17 @@ static int sq_key_delete(yun_store *s, int64_t owner_id, const char *name, yun_e
 static int sq_seed_set(yun_store *s, const char *vm_uuid, const char *user_data, size_t n, yun_err *err)
 {
     sq_store *q = SQ(s);
-    AUTORESET sqlite3_stmt *st = job_prepare(
+    AUTORESET sql_stmt *st = job_prepare(
         q, "INSERT INTO seeds (vm_uuid, user_data) VALUES (?1, ?2) "
            "ON CONFLICT (vm_uuid) DO UPDATE SET user_data = excluded.user_data", err);
     if (!st)
         return -1;
-    sqlite3_bind_text(st, 1, vm_uuid, -1, SQLITE_STATIC);
-    sqlite3_bind_blob64(st, 2, user_data, n, SQLITE_STATIC);
-    int rc = step(q, st, true);
-    if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+    sql_bind_text(st, 1, vm_uuid, -1);
+    sql_bind_blob(st, 2, user_data, n);
+    int rc = sql_step(st);
+    if (rc == SQL_CONSTRAINT_FOREIGNKEY)
         return yun_err_set(err, YUN_E_NOT_FOUND, "VM %s not found: no seed to keep", vm_uuid);
-    if (rc != SQLITE_DONE)
+    if (rc != SQL_DONE)
         return db_fail(q, err, "writing the seed of VM %s", vm_uuid);
     return 0;
 }
@@ -1569,19 +1540,20 @@ static int sq_seed_set(yun_store *s, const char *vm_uuid, const char *user_data,
 static int sq_seed_get(yun_store *s, const char *vm_uuid, char **out, size_t *n, yun_err *err)
 {
     sq_store *q = SQ(s);
-    AUTORESET sqlite3_stmt *st = job_prepare(q, "SELECT user_data FROM seeds WHERE vm_uuid = ?1", err);
+    AUTORESET sql_stmt *st = job_prepare(q, "SELECT user_data FROM seeds WHERE vm_uuid = ?1", err);
     if (!st)
         return -1;
-    sqlite3_bind_text(st, 1, vm_uuid, -1, SQLITE_STATIC);
-    int rc = step(q, st, true);
-    if (rc == SQLITE_DONE)
+    sql_bind_text(st, 1, vm_uuid, -1);
+    int rc = sql_step(st);
+    if (rc == SQL_DONE)
         return yun_err_set(err, YUN_E_NOT_FOUND, "no seed stored for VM %s", vm_uuid);
-    if (rc != SQLITE_ROW)
+    if (rc != SQL_ROW)
         return db_fail(q, err, "reading the seed of VM %s", vm_uuid);
-    size_t len = (size_t)sqlite3_column_bytes(st, 0);
+    const void *b = sql_column_blob(st, 0);
+    size_t len = sql_column_bytes(st, 0);
     char *buf = xmalloc(len + 1);
     if (len)
-        memcpy(buf, sqlite3_column_blob(st, 0), len);
+        memcpy(buf, b, len);
     buf[len] = '\0';
     *out = buf;
     *n = len;
@@ -1589,16 +1561,17 @@ static int sq_seed_get(yun_store *s, const char *vm_uuid, char **out, size_t *n,
 }
 
 /* ---- jobs (schema 12) ---- */
-#define JOB_COLS                                                                                                       \
-    "id, kind, state, owner_id, vm_uuid, vm_name, host_id, parent_id, incremental, name, path, bytes, sha256, "      \
+#define JOB_COLS "id, " JOB_INSERT_COLS
+#define JOB_INSERT_COLS                                                                                                \
+    "kind, state, owner_id, vm_uuid, vm_name, host_id, parent_id, incremental, name, path, bytes, sha256, "      \
     "memory, image_id, cpus, mem_mib, disk_mib, note, error, created_ms, done_ms, duration_ms, pause_ms, start_after"
 
 
-static int read_job(sqlite3_stmt *st, yun_job *j, yun_err *err)
+static int read_job(sql_stmt *st, yun_job *j, yun_err *err)
 {
     memset(j, 0, sizeof *j);
     char kind[32], state[16];
-    j->id = sqlite3_column_int64(st, 0);
+    j->id = sql_column_int64(st, 0);
     COL_FIELD(st, 1, kind);
     COL_FIELD(st, 2, state);
     int k = model_job_kind_parse(kind), t = model_job_state_parse(state);
@@ -1607,66 +1580,66 @@ static int read_job(sqlite3_stmt *st, yun_job *j, yun_err *err)
                            kind, state);
     j->kind = (yun_job_kind)k;
     j->state = (yun_job_state)t;
-    j->owner_id = sqlite3_column_int64(st, 3);
+    j->owner_id = sql_column_int64(st, 3);
     COL_FIELD(st, 4, j->vm_uuid);
     COL_FIELD(st, 5, j->vm_name);
-    j->host_id = sqlite3_column_int64(st, 6);
-    j->parent_id = sqlite3_column_int64(st, 7);
-    j->incremental = sqlite3_column_int(st, 8) != 0;
+    j->host_id = sql_column_int64(st, 6);
+    j->parent_id = sql_column_int64(st, 7);
+    j->incremental = sql_column_int(st, 8) != 0;
     COL_FIELD(st, 9, j->name);
     COL_FIELD(st, 10, j->path);
-    j->bytes = sqlite3_column_int64(st, 11);
+    j->bytes = sql_column_int64(st, 11);
     COL_FIELD(st, 12, j->sha256);
-    j->memory = sqlite3_column_int(st, 13) != 0;
-    j->image_id = sqlite3_column_int64(st, 14);
-    j->cpus = sqlite3_column_int64(st, 15);
-    j->mem_mib = sqlite3_column_int64(st, 16);
-    j->disk_mib = sqlite3_column_int64(st, 17);
+    j->memory = sql_column_int(st, 13) != 0;
+    j->image_id = sql_column_int64(st, 14);
+    j->cpus = sql_column_int64(st, 15);
+    j->mem_mib = sql_column_int64(st, 16);
+    j->disk_mib = sql_column_int64(st, 17);
     COL_FIELD(st, 18, j->note);
     COL_FIELD(st, 19, j->error);
-    j->created_ms = sqlite3_column_int64(st, 20);
-    j->done_ms = sqlite3_column_int64(st, 21);
-    j->duration_ms = sqlite3_column_int64(st, 22);
-    j->pause_ms = sqlite3_column_int64(st, 23);
-    j->start_after = sqlite3_column_int(st, 24) != 0;
+    j->created_ms = sql_column_int64(st, 20);
+    j->done_ms = sql_column_int64(st, 21);
+    j->duration_ms = sql_column_int64(st, 22);
+    j->pause_ms = sql_column_int64(st, 23);
+    j->start_after = sql_column_int(st, 24) != 0;
     return 0;
 }
 
 /* Binds the columns after id (?2 .. ?25) in JOB_COLS' order. */
-static void bind_job(sqlite3_stmt *st, const yun_job *j)
+static void bind_job(sql_stmt *st, const yun_job *j)
 {
-    sqlite3_bind_text(st, 2, model_job_kind_name(j->kind), -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, model_job_state_name(j->state), -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, j->owner_id);
+    sql_bind_text(st, 2, model_job_kind_name(j->kind), -1);
+    sql_bind_text(st, 3, model_job_state_name(j->state), -1);
+    sql_bind_int64(st, 4, j->owner_id);
     BIND_FIELD(st, 5, j->vm_uuid);
     BIND_FIELD(st, 6, j->vm_name);
-    sqlite3_bind_int64(st, 7, j->host_id);
-    sqlite3_bind_int64(st, 8, j->parent_id);
-    sqlite3_bind_int(st, 9, j->incremental);
+    sql_bind_int64(st, 7, j->host_id);
+    sql_bind_int64(st, 8, j->parent_id);
+    sql_bind_int(st, 9, j->incremental);
     BIND_FIELD(st, 10, j->name);
     BIND_FIELD(st, 11, j->path);
-    sqlite3_bind_int64(st, 12, j->bytes);
+    sql_bind_int64(st, 12, j->bytes);
     BIND_FIELD(st, 13, j->sha256);
-    sqlite3_bind_int(st, 14, j->memory);
-    sqlite3_bind_int64(st, 15, j->image_id);
-    sqlite3_bind_int64(st, 16, j->cpus);
-    sqlite3_bind_int64(st, 17, j->mem_mib);
-    sqlite3_bind_int64(st, 18, j->disk_mib);
+    sql_bind_int(st, 14, j->memory);
+    sql_bind_int64(st, 15, j->image_id);
+    sql_bind_int64(st, 16, j->cpus);
+    sql_bind_int64(st, 17, j->mem_mib);
+    sql_bind_int64(st, 18, j->disk_mib);
     BIND_FIELD(st, 19, j->note);
     BIND_FIELD(st, 20, j->error);
-    sqlite3_bind_int64(st, 21, j->created_ms);
-    sqlite3_bind_int64(st, 22, j->done_ms);
-    sqlite3_bind_int64(st, 23, j->duration_ms);
-    sqlite3_bind_int64(st, 24, j->pause_ms);
-    sqlite3_bind_int(st, 25, j->start_after);
+    sql_bind_int64(st, 21, j->created_ms);
+    sql_bind_int64(st, 22, j->done_ms);
+    sql_bind_int64(st, 23, j->duration_ms);
+    sql_bind_int64(st, 24, j->pause_ms);
+    sql_bind_int(st, 25, j->start_after);
 }
 
 static int sq_job_create(yun_store *s, yun_job *j, yun_err *err)
 {
     sq_store *q = SQ(s);
-    AUTORESET sqlite3_stmt *st = job_prepare(
+    AUTORESET sql_stmt *st = job_prepare(
         q,
-        "INSERT INTO jobs (" JOB_COLS ") VALUES (NULL, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, "
+        "INSERT INTO jobs (" JOB_INSERT_COLS ") VALUES (?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, "
         "?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25) RETURNING id",
         err);
     if (!st)
@@ -1674,19 +1647,19 @@ static int sq_job_create(yun_store *s, yun_job *j, yun_err *err)
     if (!j->created_ms)
         j->created_ms = yun_now_ms();
     bind_job(st, j);
-    if (step(q, st, true) != SQLITE_ROW)
+    if (sql_step(st) != SQL_ROW)
         return db_fail(q, err, "recording a %s of VM %s", model_job_kind_name(j->kind), j->vm_name);
-    j->id = sqlite3_column_int64(st, 0);
+    j->id = sql_column_int64(st, 0);
     return 0;
 }
 
 static int sq_job_get(yun_store *s, int64_t id, yun_job *out, yun_err *err)
 {
     sq_store *q = SQ(s);
-    AUTORESET sqlite3_stmt *st = job_prepare(q, "SELECT " JOB_COLS " FROM jobs WHERE id = ?1", err);
+    AUTORESET sql_stmt *st = job_prepare(q, "SELECT " JOB_COLS " FROM jobs WHERE id = ?1", err);
     if (!st)
         return -1;
-    sqlite3_bind_int64(st, 1, id);
+    sql_bind_int64(st, 1, id);
     char what[64];
     snprintf(what, sizeof what, "job %lld", (long long)id);
     return get_one(q, st, (read_fn)read_job, out, what, err);
@@ -1695,7 +1668,7 @@ static int sq_job_get(yun_store *s, int64_t id, yun_job *out, yun_err *err)
 static int sq_job_list(yun_store *s, const store_job_filter *f, yun_job **out, size_t *n, yun_err *err)
 {
     sq_store *q = SQ(s);
-    AUTORESET sqlite3_stmt *st =
+    AUTORESET sql_stmt *st =
         job_prepare(q,
                     "SELECT " JOB_COLS " FROM jobs WHERE (?1 < 0 OR owner_id = ?1) AND (?2 IS NULL OR vm_uuid = ?2) "
                     "AND (?3 <= 0 OR host_id = ?3) AND (?4 IS NULL OR kind = ?4) "
@@ -1703,20 +1676,20 @@ static int sq_job_list(yun_store *s, const store_job_filter *f, yun_job **out, s
                     err);
     if (!st)
         return -1;
-    sqlite3_bind_int64(st, 1, f->owner_id);
+    sql_bind_int64(st, 1, f->owner_id);
     if (f->vm_uuid)
-        sqlite3_bind_text(st, 2, f->vm_uuid, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, f->host_id);
+        sql_bind_text(st, 2, f->vm_uuid, -1);
+    sql_bind_int64(st, 3, f->host_id);
     if (f->kind >= 0)
-        sqlite3_bind_text(st, 4, model_job_kind_name((yun_job_kind)f->kind), -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 5, f->active);
+        sql_bind_text(st, 4, model_job_kind_name((yun_job_kind)f->kind), -1);
+    sql_bind_int(st, 5, f->active);
     return GET_ALL(q, st, read_job, out, n, "jobs", err);
 }
 
 static int sq_job_update(yun_store *s, const yun_job *j, yun_err *err)
 {
     sq_store *q = SQ(s);
-    AUTORESET sqlite3_stmt *st = job_prepare(
+    AUTORESET sql_stmt *st = job_prepare(
         q,
         "UPDATE jobs SET state = ?3, host_id = ?7, parent_id = ?8, incremental = ?9, name = ?10, path = ?11, "
         "bytes = ?12, sha256 = ?13, memory = ?14, image_id = ?15, cpus = ?16, mem_mib = ?17, disk_mib = ?18, "
@@ -1725,48 +1698,50 @@ static int sq_job_update(yun_store *s, const yun_job *j, yun_err *err)
         err);
     if (!st)
         return -1;
-    sqlite3_bind_int64(st, 1, j->id);
+    sql_bind_int64(st, 1, j->id);
     bind_job(st, j);
-    return row_written(q, step(q, st, true), "job", j->id, err, "updating job %lld", (long long)j->id);
+    return row_written(q, sql_step(st), "job", j->id, err, "updating job %lld", (long long)j->id);
 }
 
 static int sq_job_delete(yun_store *s, int64_t id, yun_err *err)
 {
     sq_store *q = SQ(s);
-    AUTORESET sqlite3_stmt *st = job_prepare(q, "DELETE FROM jobs WHERE id = ?1", err);
+    AUTORESET sql_stmt *st = job_prepare(q, "DELETE FROM jobs WHERE id = ?1", err);
     if (!st)
         return -1;
-    sqlite3_bind_int64(st, 1, id);
-    return row_written(q, step(q, st, true), "job", id, err, "deleting job %lld", (long long)id);
+    sql_bind_int64(st, 1, id);
+    return row_written(q, sql_step(st), "job", id, err, "deleting job %lld", (long long)id);
 }
 
-static int read_schedule(sqlite3_stmt *st, yun_backup_schedule *b, yun_err *err)
+static int read_schedule(sql_stmt *st, yun_backup_schedule *b, yun_err *err)
 {
     (void)err;
     memset(b, 0, sizeof *b);
     COL_FIELD(st, 0, b->vm_uuid);
-    b->owner_id = sqlite3_column_int64(st, 1);
-    b->every_ms = sqlite3_column_int64(st, 2);
-    b->keep = sqlite3_column_int64(st, 3);
-    b->next_ms = sqlite3_column_int64(st, 4);
+    b->owner_id = sql_column_int64(st, 1);
+    b->every_ms = sql_column_int64(st, 2);
+    b->keep = sql_column_int64(st, 3);
+    b->next_ms = sql_column_int64(st, 4);
     return 0;
 }
 
 static int sq_schedule_set(yun_store *s, const yun_backup_schedule *b, yun_err *err)
 {
     sq_store *q = SQ(s);
-    AUTORESET sqlite3_stmt *st = job_prepare(q,
-                                             "INSERT OR REPLACE INTO backup_schedules (vm_uuid, owner_id, every_ms, "
-                                             "keep, next_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+    AUTORESET sql_stmt *st = job_prepare(q,
+                                             "INSERT INTO backup_schedules (vm_uuid, owner_id, every_ms, keep, next_ms) "
+                                             "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (vm_uuid) DO UPDATE SET "
+                                             "owner_id = excluded.owner_id, every_ms = excluded.every_ms, "
+                                             "keep = excluded.keep, next_ms = excluded.next_ms",
                                              err);
     if (!st)
         return -1;
     BIND_FIELD(st, 1, b->vm_uuid);
-    sqlite3_bind_int64(st, 2, b->owner_id);
-    sqlite3_bind_int64(st, 3, b->every_ms);
-    sqlite3_bind_int64(st, 4, b->keep);
-    sqlite3_bind_int64(st, 5, b->next_ms);
-    if (step(q, st, true) != SQLITE_DONE)
+    sql_bind_int64(st, 2, b->owner_id);
+    sql_bind_int64(st, 3, b->every_ms);
+    sql_bind_int64(st, 4, b->keep);
+    sql_bind_int64(st, 5, b->next_ms);
+    if (sql_step(st) != SQL_DONE)
         return db_fail(q, err, "setting the backup schedule of VM %s", b->vm_uuid);
     return 0;
 }
@@ -1776,11 +1751,11 @@ static int sq_schedule_set(yun_store *s, const yun_backup_schedule *b, yun_err *
 static int sq_schedule_get(yun_store *s, const char *vm_uuid, yun_backup_schedule *out, yun_err *err)
 {
     sq_store *q = SQ(s);
-    AUTORESET sqlite3_stmt *st =
+    AUTORESET sql_stmt *st =
         job_prepare(q, "SELECT " SCHEDULE_COLS " FROM backup_schedules WHERE vm_uuid = ?1", err);
     if (!st)
         return -1;
-    sqlite3_bind_text(st, 1, vm_uuid, -1, SQLITE_STATIC);
+    sql_bind_text(st, 1, vm_uuid, -1);
     char what[80];
     snprintf(what, sizeof what, "backup schedule of VM %s", vm_uuid);
     return get_one(q, st, (read_fn)read_schedule, out, what, err);
@@ -1789,7 +1764,7 @@ static int sq_schedule_get(yun_store *s, const char *vm_uuid, yun_backup_schedul
 static int sq_schedule_list(yun_store *s, yun_backup_schedule **out, size_t *n, yun_err *err)
 {
     sq_store *q = SQ(s);
-    AUTORESET sqlite3_stmt *st = job_prepare(q, "SELECT " SCHEDULE_COLS " FROM backup_schedules ORDER BY vm_uuid", err);
+    AUTORESET sql_stmt *st = job_prepare(q, "SELECT " SCHEDULE_COLS " FROM backup_schedules ORDER BY vm_uuid", err);
     if (!st)
         return -1;
     return GET_ALL(q, st, read_schedule, out, n, "backup schedules", err);
@@ -1798,43 +1773,45 @@ static int sq_schedule_list(yun_store *s, yun_backup_schedule **out, size_t *n, 
 static int sq_schedule_delete(yun_store *s, const char *vm_uuid, yun_err *err)
 {
     sq_store *q = SQ(s);
-    AUTORESET sqlite3_stmt *st = job_prepare(q, "DELETE FROM backup_schedules WHERE vm_uuid = ?1", err);
+    AUTORESET sql_stmt *st = job_prepare(q, "DELETE FROM backup_schedules WHERE vm_uuid = ?1", err);
     if (!st)
         return -1;
-    sqlite3_bind_text(st, 1, vm_uuid, -1, SQLITE_STATIC);
-    if (step(q, st, true) != SQLITE_DONE)
+    sql_bind_text(st, 1, vm_uuid, -1);
+    if (sql_step(st) != SQL_DONE)
         return db_fail(q, err, "deleting the backup schedule of VM %s", vm_uuid);
     return 0;
 }
 
 /* ---- host keys (schema 16) ---- */
-static int read_host_key(sqlite3_stmt *st, yun_host_key *k, yun_err *err)
+static int read_host_key(sql_stmt *st, yun_host_key *k, yun_err *err)
 {
     (void)err;
     memset(k, 0, sizeof *k);
     COL_FIELD(st, 0, k->name);
     COL_FIELD(st, 1, k->join_hash);
-    k->join_expires_ms = sqlite3_column_int64(st, 2);
+    k->join_expires_ms = sql_column_int64(st, 2);
     COL_FIELD(st, 3, k->cred_hash);
-    k->created_ms = sqlite3_column_int64(st, 4);
+    k->created_ms = sql_column_int64(st, 4);
     return 0;
 }
 
 static int sq_host_key_set(yun_store *s, const yun_host_key *k, yun_err *err)
 {
     sq_store *q = SQ(s);
-    AUTORESET sqlite3_stmt *st = job_prepare(q,
-                                             "INSERT OR REPLACE INTO host_keys (" HOST_KEY_COLS
-                                             ") VALUES (?1, ?2, ?3, ?4, ?5)",
+    AUTORESET sql_stmt *st = job_prepare(q,
+                                             "INSERT INTO host_keys (" HOST_KEY_COLS ") VALUES (?1, ?2, ?3, ?4, ?5) "
+                                             "ON CONFLICT (name) DO UPDATE SET join_hash = excluded.join_hash, "
+                                             "join_expires_ms = excluded.join_expires_ms, "
+                                             "cred_hash = excluded.cred_hash, created_ms = excluded.created_ms",
                                              err);
     if (!st)
         return -1;
     BIND_FIELD(st, 1, k->name);
     BIND_FIELD(st, 2, k->join_hash);
-    sqlite3_bind_int64(st, 3, k->join_expires_ms);
+    sql_bind_int64(st, 3, k->join_expires_ms);
     BIND_FIELD(st, 4, k->cred_hash);
-    sqlite3_bind_int64(st, 5, k->created_ms);
-    if (step(q, st, true) != SQLITE_DONE)
+    sql_bind_int64(st, 5, k->created_ms);
+    if (sql_step(st) != SQL_DONE)
         return db_fail(q, err, "writing the key of host %s", k->name);
     return 0;
 }
@@ -1842,10 +1819,10 @@ static int sq_host_key_set(yun_store *s, const yun_host_key *k, yun_err *err)
 static int sq_host_key_get(yun_store *s, const char *name, yun_host_key *out, yun_err *err)
 {
     sq_store *q = SQ(s);
-    AUTORESET sqlite3_stmt *st = job_prepare(q, "SELECT " HOST_KEY_COLS " FROM host_keys WHERE name = ?1", err);
+    AUTORESET sql_stmt *st = job_prepare(q, "SELECT " HOST_KEY_COLS " FROM host_keys WHERE name = ?1", err);
     if (!st)
         return -1;
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    sql_bind_text(st, 1, name, -1);
     char what[YUN_NAME_MAX + 256];
     snprintf(what, sizeof what, "key of host %s", name);
     return get_one(q, st, (read_fn)read_host_key, out, what, err);
@@ -1854,23 +1831,23 @@ static int sq_host_key_get(yun_store *s, const char *name, yun_host_key *out, yu
 static int sq_host_key_by_hash(yun_store *s, const char *hash, yun_host_key *out, yun_err *err)
 {
     sq_store *q = SQ(s);
-    AUTORESET sqlite3_stmt *st = stmt(q, ST_HOST_KEY_BY_HASH, err);
+    AUTORESET sql_stmt *st = stmt(q, ST_HOST_KEY_BY_HASH, err);
     if (!st)
         return -1;
-    sqlite3_bind_text(st, 1, hash, -1, SQLITE_STATIC);
+    sql_bind_text(st, 1, hash, -1);
     return get_one(q, st, (read_fn)read_host_key, out, "host key", err); /* never echo a secret */
 }
 
 static int sq_host_key_delete(yun_store *s, const char *name, yun_err *err)
 {
     sq_store *q = SQ(s);
-    AUTORESET sqlite3_stmt *st = job_prepare(q, "DELETE FROM host_keys WHERE name = ?1", err);
+    AUTORESET sql_stmt *st = job_prepare(q, "DELETE FROM host_keys WHERE name = ?1", err);
     if (!st)
         return -1;
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    if (step(q, st, true) != SQLITE_DONE)
+    sql_bind_text(st, 1, name, -1);
+    if (sql_step(st) != SQL_DONE)
         return db_fail(q, err, "deleting the key of host %s", name);
-    if (sqlite3_changes(q->db) == 0)
+    if (sql_changes(q->db) == 0)
         return yun_err_set(err, YUN_E_NOT_FOUND, "host %s has no key: nothing to revoke", name);
     return 0;
 }
@@ -1879,61 +1856,59 @@ static int sq_host_key_delete(yun_store *s, const char *name, yun_err *err)
 #define NETWORK_COLS "n.id, n.name, n.owner_id, u.name, n.subnet, n.vni, n.is_public, n.created_ms"
 #define NETWORK_FROM " FROM networks n JOIN users u ON u.id = n.owner_id"
 
-static int read_network(sqlite3_stmt *st, yun_network *n, yun_err *err)
+static int read_network(sql_stmt *st, yun_network *n, yun_err *err)
 {
     (void)err;
     memset(n, 0, sizeof *n);
-    n->id = sqlite3_column_int64(st, 0);
+    n->id = sql_column_int64(st, 0);
     COL_FIELD(st, 1, n->name);
-    n->owner_id = sqlite3_column_int64(st, 2);
+    n->owner_id = sql_column_int64(st, 2);
     COL_FIELD(st, 3, n->owner_name);
     COL_FIELD(st, 4, n->subnet);
-    n->vni = sqlite3_column_int64(st, 5);
-    n->is_public = sqlite3_column_int(st, 6) != 0;
-    n->created_ms = sqlite3_column_int64(st, 7);
+    n->vni = sql_column_int64(st, 5);
+    n->is_public = sql_column_int(st, 6) != 0;
+    n->created_ms = sql_column_int64(st, 7);
     return 0;
 }
 
 static int sq_network_create(yun_store *s, yun_network *n, yun_err *err)
 {
     sq_store *q = SQ(s);
-    AUTORESET sqlite3_stmt *st = job_prepare(q,
+    AUTORESET sql_stmt *st = job_prepare(q,
                                              "INSERT INTO networks (name, owner_id, subnet, vni, is_public, created_ms) "
-                                             "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                                             "VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
                                              err);
     if (!st)
         return -1;
     n->created_ms = yun_now_ms();
     BIND_FIELD(st, 1, n->name);
-    sqlite3_bind_int64(st, 2, n->owner_id);
+    sql_bind_int64(st, 2, n->owner_id);
     BIND_FIELD(st, 3, n->subnet);
-    sqlite3_bind_int64(st, 4, n->vni);
-    sqlite3_bind_int(st, 5, n->is_public);
-    sqlite3_bind_int64(st, 6, n->created_ms);
-    int rc = step(q, st, true);
-    if ((rc & 0xff) == SQLITE_CONSTRAINT) {
-        const char *m = sqlite3_errmsg(q->db);
-        if (strstr(m, "FOREIGN KEY"))
-            return yun_err_set(err, YUN_E_NOT_FOUND, "network %s: owner %lld not found", n->name,
-                               (long long)n->owner_id);
-        if (strstr(m, "vni"))
-            return yun_err_set(err, YUN_E_CONFLICT, "network %s: VNI %lld is taken", n->name, (long long)n->vni);
-        return yun_err_set(err, YUN_E_CONFLICT, "a network named \"%s\" already exists for this owner: pick another name",
-                           n->name);
-    }
-    if (rc != SQLITE_DONE)
+    sql_bind_int64(st, 4, n->vni);
+    sql_bind_int(st, 5, n->is_public);
+    sql_bind_int64(st, 6, n->created_ms);
+    int rc = sql_step(st);
+    if (rc == SQL_CONSTRAINT_FOREIGNKEY)
+        return yun_err_set(err, YUN_E_NOT_FOUND, "network %s: owner %lld not found", n->name, (long long)n->owner_id);
+    /* which UNIQUE: SQLite says networks.vni, PostgreSQL networks_vni_key */
+    if (rc == SQL_CONSTRAINT_UNIQUE && strstr(sql_errmsg(q->db), "vni"))
+        return yun_err_set(err, YUN_E_CONFLICT, "network %s: VNI %lld is taken", n->name, (long long)n->vni);
+    if (rc == SQL_CONSTRAINT_UNIQUE)
+        return yun_err_set(err, YUN_E_CONFLICT,
+                           "a network named \"%s\" already exists for this owner: pick another name", n->name);
+    if (rc != SQL_ROW)
         return db_fail(q, err, "creating network %s", n->name);
-    n->id = sqlite3_last_insert_rowid(q->db);
+    n->id = sql_column_int64(st, 0);
     return 0;
 }
 
 static int sq_network_get(yun_store *s, int64_t id, yun_network *out, yun_err *err)
 {
     sq_store *q = SQ(s);
-    AUTORESET sqlite3_stmt *st = job_prepare(q, "SELECT " NETWORK_COLS NETWORK_FROM " WHERE n.id = ?1", err);
+    AUTORESET sql_stmt *st = job_prepare(q, "SELECT " NETWORK_COLS NETWORK_FROM " WHERE n.id = ?1", err);
     if (!st)
         return -1;
-    sqlite3_bind_int64(st, 1, id);
+    sql_bind_int64(st, 1, id);
     char what[64];
     snprintf(what, sizeof what, "network %lld", (long long)id);
     return get_one(q, st, (read_fn)read_network, out, what, err);
@@ -1942,12 +1917,12 @@ static int sq_network_get(yun_store *s, int64_t id, yun_network *out, yun_err *e
 static int sq_network_get_by_name(yun_store *s, int64_t owner_id, const char *name, yun_network *out, yun_err *err)
 {
     sq_store *q = SQ(s);
-    AUTORESET sqlite3_stmt *st =
+    AUTORESET sql_stmt *st =
         job_prepare(q, "SELECT " NETWORK_COLS NETWORK_FROM " WHERE n.owner_id = ?1 AND n.name = ?2", err);
     if (!st)
         return -1;
-    sqlite3_bind_int64(st, 1, owner_id);
-    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    sql_bind_int64(st, 1, owner_id);
+    sql_bind_text(st, 2, name, -1);
     char what[128];
     snprintf(what, sizeof what, "network \"%.64s\"", name);
     return get_one(q, st, (read_fn)read_network, out, what, err);
@@ -1956,7 +1931,7 @@ static int sq_network_get_by_name(yun_store *s, int64_t owner_id, const char *na
 static int sq_network_list(yun_store *s, yun_network **out, size_t *n, yun_err *err)
 {
     sq_store *q = SQ(s);
-    AUTORESET sqlite3_stmt *st = job_prepare(q, "SELECT " NETWORK_COLS NETWORK_FROM " ORDER BY n.id", err);
+    AUTORESET sql_stmt *st = job_prepare(q, "SELECT " NETWORK_COLS NETWORK_FROM " ORDER BY n.id", err);
     if (!st)
         return -1;
     return GET_ALL(q, st, read_network, out, n, "networks", err);
@@ -1965,22 +1940,22 @@ static int sq_network_list(yun_store *s, yun_network **out, size_t *n, yun_err *
 static int sq_network_delete(yun_store *s, int64_t id, yun_err *err)
 {
     sq_store *q = SQ(s);
-    AUTORESET sqlite3_stmt *st = job_prepare(q, "DELETE FROM networks WHERE id = ?1", err);
+    AUTORESET sql_stmt *st = job_prepare(q, "DELETE FROM networks WHERE id = ?1", err);
     if (!st)
         return -1;
-    sqlite3_bind_int64(st, 1, id);
-    int rc = step(q, st, true);
-    if ((rc & 0xff) == SQLITE_CONSTRAINT)
+    sql_bind_int64(st, 1, id);
+    int rc = sql_step(st);
+    if (rc == SQL_CONSTRAINT_FOREIGNKEY)
         return yun_err_set(err, YUN_E_CONFLICT, "network %lld still has VMs: delete them first", (long long)id);
     return row_written(q, rc, "network", id, err, "deleting network %lld", (long long)id);
 }
 
-static int read_lease(sqlite3_stmt *st, yun_lease *l, yun_err *err)
+static int read_lease(sql_stmt *st, yun_lease *l, yun_err *err)
 {
     (void)err;
     memset(l, 0, sizeof *l);
-    l->vm_id = sqlite3_column_int64(st, 0);
-    l->network_id = sqlite3_column_int64(st, 1);
+    l->vm_id = sql_column_int64(st, 0);
+    l->network_id = sql_column_int64(st, 1);
     COL_FIELD(st, 2, l->ip);
     return 0;
 }
@@ -1988,21 +1963,20 @@ static int read_lease(sqlite3_stmt *st, yun_lease *l, yun_err *err)
 static int sq_lease_add(yun_store *s, const yun_lease *l, yun_err *err)
 {
     sq_store *q = SQ(s);
-    AUTORESET sqlite3_stmt *st = job_prepare(q, "INSERT INTO leases (vm_id, network_id, ip) VALUES (?1, ?2, ?3)", err);
+    AUTORESET sql_stmt *st = job_prepare(q, "INSERT INTO leases (vm_id, network_id, ip) VALUES (?1, ?2, ?3)", err);
     if (!st)
         return -1;
-    sqlite3_bind_int64(st, 1, l->vm_id);
-    sqlite3_bind_int64(st, 2, l->network_id);
+    sql_bind_int64(st, 1, l->vm_id);
+    sql_bind_int64(st, 2, l->network_id);
     BIND_FIELD(st, 3, l->ip);
-    int rc = step(q, st, true);
-    if ((rc & 0xff) == SQLITE_CONSTRAINT) {
-        if (strstr(sqlite3_errmsg(q->db), "FOREIGN KEY"))
-            return yun_err_set(err, YUN_E_NOT_FOUND, "lease %s: VM %lld or network %lld not found", l->ip,
-                               (long long)l->vm_id, (long long)l->network_id);
+    int rc = sql_step(st);
+    if (rc == SQL_CONSTRAINT_FOREIGNKEY)
+        return yun_err_set(err, YUN_E_NOT_FOUND, "lease %s: VM %lld or network %lld not found", l->ip,
+                           (long long)l->vm_id, (long long)l->network_id);
+    if (rc == SQL_CONSTRAINT_UNIQUE)
         return yun_err_set(err, YUN_E_CONFLICT, "address %s of network %lld is taken, or VM %lld has one", l->ip,
                            (long long)l->network_id, (long long)l->vm_id);
-    }
-    if (rc != SQLITE_DONE)
+    if (rc != SQL_DONE)
         return db_fail(q, err, "adding lease %s", l->ip);
     return 0;
 }
@@ -2010,10 +1984,10 @@ static int sq_lease_add(yun_store *s, const yun_lease *l, yun_err *err)
 static int sq_lease_get(yun_store *s, int64_t vm_id, yun_lease *out, yun_err *err)
 {
     sq_store *q = SQ(s);
-    AUTORESET sqlite3_stmt *st = job_prepare(q, "SELECT vm_id, network_id, ip FROM leases WHERE vm_id = ?1", err);
+    AUTORESET sql_stmt *st = job_prepare(q, "SELECT vm_id, network_id, ip FROM leases WHERE vm_id = ?1", err);
     if (!st)
         return -1;
-    sqlite3_bind_int64(st, 1, vm_id);
+    sql_bind_int64(st, 1, vm_id);
     char what[64];
     snprintf(what, sizeof what, "the lease of VM %lld", (long long)vm_id);
     return get_one(q, st, (read_fn)read_lease, out, what, err);
@@ -2022,11 +1996,11 @@ static int sq_lease_get(yun_store *s, int64_t vm_id, yun_lease *out, yun_err *er
 static int sq_lease_list(yun_store *s, int64_t network_id, yun_lease **out, size_t *n, yun_err *err)
 {
     sq_store *q = SQ(s);
-    AUTORESET sqlite3_stmt *st = job_prepare(
+    AUTORESET sql_stmt *st = job_prepare(
         q, "SELECT vm_id, network_id, ip FROM leases WHERE ?1 < 0 OR network_id = ?1 ORDER BY network_id, vm_id", err);
     if (!st)
         return -1;
-    sqlite3_bind_int64(st, 1, network_id);
+    sql_bind_int64(st, 1, network_id);
     return GET_ALL(q, st, read_lease, out, n, "leases", err);
 }
 
@@ -2034,33 +2008,36 @@ static int sq_lease_list(yun_store *s, int64_t network_id, yun_lease **out, size
 static int sq_login_failure_get(yun_store *s, const char *key, yun_login_failure *out, yun_err *err)
 {
     sq_store *q = SQ(s);
-    AUTORESET sqlite3_stmt *st = job_prepare(q, "SELECT failures, last_ms FROM login_failures WHERE key = ?1", err);
+    AUTORESET sql_stmt *st = job_prepare(q, "SELECT failures, last_ms FROM login_failures WHERE key = ?1", err);
     if (!st)
         return -1;
-    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    sql_bind_text(st, 1, key, -1);
     memset(out, 0, sizeof *out);
     snprintf(out->key, sizeof out->key, "%s", key);
-    int rc = step(q, st, true);
-    if (rc == SQLITE_DONE)
+    int rc = sql_step(st);
+    if (rc == SQL_DONE)
         return yun_err_set(err, YUN_E_NOT_FOUND, "no failed logins for %s", key);
-    if (rc != SQLITE_ROW)
+    if (rc != SQL_ROW)
         return db_fail(q, err, "reading the failed logins of %s", key);
-    out->failures = sqlite3_column_int64(st, 0);
-    out->last_ms = sqlite3_column_int64(st, 1);
+    out->failures = sql_column_int64(st, 0);
+    out->last_ms = sql_column_int64(st, 1);
     return 0;
 }
 
 static int sq_login_failure_set(yun_store *s, const yun_login_failure *f, yun_err *err)
 {
     sq_store *q = SQ(s);
-    AUTORESET sqlite3_stmt *st =
-        job_prepare(q, "INSERT OR REPLACE INTO login_failures (key, failures, last_ms) VALUES (?1, ?2, ?3)", err);
+    AUTORESET sql_stmt *st =
+        job_prepare(q,
+                    "INSERT INTO login_failures (key, failures, last_ms) VALUES (?1, ?2, ?3) "
+                    "ON CONFLICT (key) DO UPDATE SET failures = excluded.failures, last_ms = excluded.last_ms",
+                    err);
     if (!st)
         return -1;
     BIND_FIELD(st, 1, f->key);
-    sqlite3_bind_int64(st, 2, f->failures);
-    sqlite3_bind_int64(st, 3, f->last_ms);
-    if (step(q, st, true) != SQLITE_DONE)
+    sql_bind_int64(st, 2, f->failures);
+    sql_bind_int64(st, 3, f->last_ms);
+    if (sql_step(st) != SQL_DONE)
         return db_fail(q, err, "writing the failed logins of %s", f->key);
     return 0;
 }
@@ -2068,64 +2045,64 @@ static int sq_login_failure_set(yun_store *s, const yun_login_failure *f, yun_er
 static int sq_login_failure_delete(yun_store *s, const char *key, bool *existed, yun_err *err)
 {
     sq_store *q = SQ(s);
-    AUTORESET sqlite3_stmt *st = job_prepare(q, "DELETE FROM login_failures WHERE key = ?1", err);
+    AUTORESET sql_stmt *st = job_prepare(q, "DELETE FROM login_failures WHERE key = ?1", err);
     if (!st)
         return -1;
-    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-    if (step(q, st, true) != SQLITE_DONE)
+    sql_bind_text(st, 1, key, -1);
+    if (sql_step(st) != SQL_DONE)
         return db_fail(q, err, "clearing the failed logins of %s", key);
     if (existed)
-        *existed = sqlite3_changes(q->db) > 0;
+        *existed = sql_changes(q->db) > 0;
     return 0;
 }
 
 static int sq_login_failure_prune(yun_store *s, int64_t before_ms, int64_t *removed, yun_err *err)
 {
     sq_store *q = SQ(s);
-    AUTORESET sqlite3_stmt *st = job_prepare(q, "DELETE FROM login_failures WHERE last_ms < ?1", err);
+    AUTORESET sql_stmt *st = job_prepare(q, "DELETE FROM login_failures WHERE last_ms < ?1", err);
     if (!st)
         return -1;
-    sqlite3_bind_int64(st, 1, before_ms);
-    if (step(q, st, true) != SQLITE_DONE)
+    sql_bind_int64(st, 1, before_ms);
+    if (sql_step(st) != SQL_DONE)
         return db_fail(q, err, "pruning failed logins");
     if (removed)
-        *removed = sqlite3_changes(q->db);
+        *removed = sql_changes(q->db);
     return 0;
 }
 
 static int sq_audit_add(yun_store *s, yun_audit *a, yun_err *err)
 {
     sq_store *q = SQ(s);
-    AUTORESET sqlite3_stmt *st = job_prepare(q,
-                                             "INSERT INTO audit (at_ms, user, action, target, address, status, "
+    AUTORESET sql_stmt *st = job_prepare(q,
+                                             "INSERT INTO audit (at_ms, \"user\", action, target, address, status, "
                                              "result) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
                                              err);
     if (!st)
         return -1;
-    sqlite3_bind_int64(st, 1, a->at_ms);
+    sql_bind_int64(st, 1, a->at_ms);
     BIND_FIELD(st, 2, a->user);
     BIND_FIELD(st, 3, a->action);
     BIND_FIELD(st, 4, a->target);
     BIND_FIELD(st, 5, a->address);
-    sqlite3_bind_int(st, 6, a->status);
+    sql_bind_int(st, 6, a->status);
     BIND_FIELD(st, 7, a->result);
-    if (step(q, st, true) != SQLITE_ROW)
+    if (sql_step(st) != SQL_ROW)
         return db_fail(q, err, "writing the audit log");
-    a->id = sqlite3_column_int64(st, 0);
+    a->id = sql_column_int64(st, 0);
     return 0;
 }
 
-static int read_audit(sqlite3_stmt *st, yun_audit *a, yun_err *err)
+static int read_audit(sql_stmt *st, yun_audit *a, yun_err *err)
 {
     (void)err;
     memset(a, 0, sizeof *a);
-    a->id = sqlite3_column_int64(st, 0);
-    a->at_ms = sqlite3_column_int64(st, 1);
+    a->id = sql_column_int64(st, 0);
+    a->at_ms = sql_column_int64(st, 1);
     COL_FIELD(st, 2, a->user);
     COL_FIELD(st, 3, a->action);
     COL_FIELD(st, 4, a->target);
     COL_FIELD(st, 5, a->address);
-    a->status = sqlite3_column_int(st, 6);
+    a->status = sql_column_int(st, 6);
     COL_FIELD(st, 7, a->result);
     return 0;
 }
@@ -2134,37 +2111,41 @@ static int sq_audit_list(yun_store *s, const char *user, int64_t since_ms, size_
                          yun_err *err)
 {
     sq_store *q = SQ(s);
-    AUTORESET sqlite3_stmt *st = job_prepare(q,
-                                             "SELECT id, at_ms, user, action, target, address, status, result "
-                                             "FROM audit WHERE (?1 IS NULL OR user = ?1) AND at_ms >= ?2 "
+    AUTORESET sql_stmt *st = job_prepare(q,
+                                             "SELECT id, at_ms, \"user\", action, target, address, status, result "
+                                             "FROM audit WHERE (?1 IS NULL OR \"user\" = ?1) AND at_ms >= ?2 "
                                              "ORDER BY id DESC LIMIT ?3",
                                              err);
     if (!st)
         return -1;
     if (user)
-        sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, since_ms);
-    sqlite3_bind_int64(st, 3, (sqlite3_int64)max);
+        sql_bind_text(st, 1, user, -1);
+    sql_bind_int64(st, 2, since_ms);
+    sql_bind_int64(st, 3, (int64_t)max);
     return get_all(q, st, (read_fn)read_audit, sizeof **out, (void **)out, n, "the audit log", err);
 }
 
 static int sq_audit_prune(yun_store *s, int64_t before_ms, int64_t *removed, yun_err *err)
 {
     sq_store *q = SQ(s);
-    AUTORESET sqlite3_stmt *st = job_prepare(q, "DELETE FROM audit WHERE at_ms < ?1", err);
+    AUTORESET sql_stmt *st = job_prepare(q, "DELETE FROM audit WHERE at_ms < ?1", err);
     if (!st)
         return -1;
-    sqlite3_bind_int64(st, 1, before_ms);
-    if (step(q, st, true) != SQLITE_DONE)
+    sql_bind_int64(st, 1, before_ms);
+    if (sql_step(st) != SQL_DONE)
         return db_fail(q, err, "pruning the audit log");
     if (removed)
-        *removed = sqlite3_changes(q->db);
+        *removed = sql_changes(q->db);
     return 0;
 }
 
 static int sq_copy_to(yun_store *s, const char *dest, yun_err *err)
 {
     sq_store *q = SQ(s);
+    sqlite3 *src = sql_sqlite(q->db);
+    if (!src)
+        return yun_err_set(err, YUN_E_INVALID,
+                           "backing up a PostgreSQL store is PostgreSQL's job: use pg_dump (docs/operations.md)");
     if (access(dest, F_OK) == 0)
         return yun_err_set(err, YUN_E_CONFLICT, "backing up the store: %s exists", dest);
     sqlite3 *out = NULL;
@@ -2173,7 +2154,7 @@ static int sq_copy_to(yun_store *s, const char *dest, yun_err *err)
         sqlite3_close(out);
         return -1;
     }
-    sqlite3_backup *b = sqlite3_backup_init(out, "main", q->db, "main");
+    sqlite3_backup *b = sqlite3_backup_init(out, "main", src, "main");
     int rc = b ? SQLITE_OK : sqlite3_errcode(out);
     int64_t t0 = yun_mono_ms();
     /* in steps of 256 pages, so a writer waits for one step at most; a step that finds the source locked by a
@@ -2202,20 +2183,6 @@ static int sq_copy_to(yun_store *s, const char *dest, yun_err *err)
 }
 
 /* ---- open, migrate, close ---- */
-static int user_version(sq_store *q, int *v, yun_err *err)
-{
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(q->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
-        return db_fail(q, err, "reading the schema version");
-    int rc = step(q, st, true);
-    if (rc == SQLITE_ROW)
-        *v = sqlite3_column_int(st, 0);
-    sqlite3_finalize(st);
-    if (rc != SQLITE_ROW)
-        return db_fail(q, err, "reading the schema version");
-    return 0;
-}
-
 static int too_new(sq_store *q, int v, yun_err *err)
 {
     return yun_err_set(err, YUN_E_STORE,
@@ -2225,20 +2192,20 @@ static int too_new(sq_store *q, int v, yun_err *err)
 }
 
 /* Brings the database to STORE_SCHEMA_VERSION, one transaction per migration. The version is re-read under
- * the write lock, so two processes opening a fresh file at once migrate it once. */
+ * the write lock, so two processes opening a fresh database at once migrate it once. */
 static int migrate(sq_store *q, yun_err *err)
 {
     for (;;) {
         int v;
-        if (user_version(q, &v, err) < 0)
+        if (sql_version_get(q->db, &v, err) < 0)
             return -1;
         if (v > STORE_SCHEMA_VERSION)
             return too_new(q, v, err);
         if (v == STORE_SCHEMA_VERSION)
             return 0;
-        if (exec_sql(q, "BEGIN IMMEDIATE", err) < 0)
-            return -1;
-        if (user_version(q, &v, err) < 0)
+        if (sql_begin_write(q->db) != SQL_OK)
+            return db_fail(q, err, "migrating the store");
+        if (sql_version_get(q->db, &v, err) < 0)
             goto fail;
         if (v != STORE_SCHEMA_VERSION) {
             if (v > STORE_SCHEMA_VERSION) {
@@ -2246,21 +2213,18 @@ static int migrate(sq_store *q, yun_err *err)
                 goto fail;
             }
             if (v == 0) {
-                sqlite3_stmt *st = NULL;
-                int rc = sqlite3_prepare_v2(q->db, "SELECT count(*) FROM sqlite_schema", -1, &st, NULL);
-                int tables = rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
-                sqlite3_finalize(st);
+                int64_t tables = -1;
+                if (sql_table_count(q->db, &tables, err) < 0)
+                    goto fail;
                 if (tables != 0) {
                     yun_err_set(err, YUN_E_STORE,
                                 "store %s already holds tables that yun did not make (schema version 0): "
-                                "point yund at a new file",
+                                "point yund at a new, empty database",
                                 q->path);
                     goto fail;
                 }
             }
-            char set[64];
-            snprintf(set, sizeof set, "PRAGMA user_version = %d", v + 1);
-            if (exec_sql(q, migrations[v], err) < 0 || exec_sql(q, set, err) < 0) {
+            if (exec_sql(q, migrations[v], err) < 0 || sql_version_set(q->db, v + 1, err) < 0) {
                 yun_err_prefix(err, "migrating store to schema version %d: ", v + 1);
                 goto fail;
             }
@@ -2271,7 +2235,8 @@ static int migrate(sq_store *q, yun_err *err)
             goto fail;
     }
 fail:
-    sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+    if (sql_in_tx(q->db))
+        sql_exec(q->db, "ROLLBACK");
     return -1;
 }
 
@@ -2279,10 +2244,10 @@ static void sq_close(yun_store *s)
 {
     sq_store *q = SQ(s);
     for (int i = 0; i < ST__COUNT; i++)
-        sqlite3_finalize(q->st[i]);
+        sql_finalize(q->st[i]);
     for (int i = 0; i < SQ_JOB_STMTS; i++)
-        sqlite3_finalize(q->job_st[i].st);
-    sqlite3_close(q->db);
+        sql_finalize(q->job_st[i].st);
+    sql_close(q->db);
     free(q->path);
     free(q);
 }
@@ -2291,12 +2256,18 @@ static int sq_schema_version(yun_store *s)
 {
     int v = -1;
     yun_err err = YUN_ERR_INIT;
-    user_version(SQ(s), &v, &err);
+    sql_version_get(SQ(s)->db, &v, &err);
     return v;
 }
 
-static const store_ops sqlite_ops = {
-    .name = "sqlite",
+static int sq_lead(yun_store *s, bool *leading, yun_err *err)
+{
+    return sql_try_lead(SQ(s)->db, leading, err);
+}
+
+static const store_ops sql_ops = {
+    .lead = sq_lead,
+    .name = "sql", /* SQLite or PostgreSQL: sql.h says which */
     .close = sq_close,
     .schema_version = sq_schema_version,
     .begin = sq_begin,
@@ -2380,38 +2351,19 @@ static const store_ops sqlite_ops = {
     .audit_prune = sq_audit_prune,
 };
 
-yun_store *store_sqlite_open(const char *path, yun_err *err)
+yun_store *store_sql_open(const char *target, yun_err *err)
 {
+    sql_db *db = sql_open(target, err);
+    if (!db)
+        return NULL;
     sq_store *q = xcalloc(1, sizeof *q);
-    q->base.ops = &sqlite_ops;
-    q->path = xstrdup(path);
-    /* NOMUTEX: a handle belongs to one thread at a time (store.h), so SQLite's own per-call locking is waste */
-    int rc = sqlite3_open_v2(path, &q->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
-    if (rc != SQLITE_OK) {
-        yun_err_set(err, YUN_E_STORE, "opening store %s: %s (does its directory exist, and may yund write there?)",
-                    path, q->db ? sqlite3_errmsg(q->db) : sqlite3_errstr(rc));
-        goto fail;
+    q->base.ops = &sql_ops;
+    q->db = db;
+    q->path = xstrdup(sql_target(db));
+    q->base.queue_writes = !sql_is_pg(db); /* PostgreSQL queues writers itself (sql_begin_write) */
+    if (migrate(q, err) < 0) {
+        sq_close(&q->base);
+        return NULL;
     }
-    sqlite3_extended_result_codes(q->db, 1);
-    sqlite3_busy_timeout(q->db, BUSY_TIMEOUT_MS);
-    /* WAL: readers (GET /v1/vms) never wait for the writer; synchronous=NORMAL is durable across a crash of yund
-     * and at worst loses the last commits on power loss, which the level-triggered loops repair */
-    char mode[16] = "";
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(q->db, "PRAGMA journal_mode = WAL", -1, &st, NULL) == SQLITE_OK &&
-        step(q, st, true) == SQLITE_ROW)
-        snprintf(mode, sizeof mode, "%s", (const char *)sqlite3_column_text(st, 0));
-    sqlite3_finalize(st);
-    if (!mode[0]) {
-        db_fail(q, err, "opening store %s", path);
-        goto fail;
-    }
-    if (strcmp(mode, "wal") && strcmp(path, ":memory:"))
-        log_warn("store %s: journal mode is %s, not wal: readers will wait for writers", path, mode);
-    if (exec_sql(q, "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL", err) < 0 || migrate(q, err) < 0)
-        goto fail;
     return &q->base;
-fail:
-    sq_close(&q->base);
-    return NULL;
 }

@@ -1456,8 +1456,8 @@ static int read_key(sql_stmt *st, yun_ssh_key *k, yun_err *err)
 static int sq_key_create(yun_store *s, yun_ssh_key *k, yun_err *err)
 {
     sq_store *q = SQ(s);
-    AUTORESET sql_stmt *st = job_prepare(
-        q, "INSERT INTO ssh_keys (" KEY_INSERT_COLS ") VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id", err);
+    AUTORESET sql_stmt *st =
+        job_prepare(q, "INSERT INTO ssh_keys (" KEY_INSERT_COLS ") VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id", err);
     if (!st)
         return -1;
     if (!k->created_ms)
@@ -1469,8 +1469,10 @@ static int sq_key_create(yun_store *s, yun_ssh_key *k, yun_err *err)
     sql_bind_int64(st, 5, k->created_ms);
     int rc = sql_step(st);
     if (rc == SQL_CONSTRAINT_UNIQUE)
-        return yun_err_set(err, YUN_E_CONFLICT, "you already have an SSH key named \"%s\": pick another name, or "
-                           "delete that one first", k->name);
+        return yun_err_set(err, YUN_E_CONFLICT,
+                           "you already have an SSH key named \"%s\": pick another name, or "
+                           "delete that one first",
+                           k->name);
     if (rc == SQL_CONSTRAINT_FOREIGNKEY)
         return yun_err_set(err, YUN_E_NOT_FOUND, "user %lld not found", (long long)k->owner_id);
     if (rc != SQL_ROW)
@@ -1482,8 +1484,7 @@ static int sq_key_create(yun_store *s, yun_ssh_key *k, yun_err *err)
 static int sq_key_get(yun_store *s, int64_t owner_id, const char *name, yun_ssh_key *out, yun_err *err)
 {
     sq_store *q = SQ(s);
-    AUTORESET sql_stmt *st =
-        job_prepare(q, "SELECT " KEY_COLS " FROM ssh_keys WHERE owner_id = ?1 AND name = ?2", err);
+    AUTORESET sql_stmt *st = job_prepare(q, "SELECT " KEY_COLS " FROM ssh_keys WHERE owner_id = ?1 AND name = ?2", err);
     if (!st)
         return -1;
     sql_bind_int64(st, 1, owner_id);
@@ -1496,8 +1497,7 @@ static int sq_key_get(yun_store *s, int64_t owner_id, const char *name, yun_ssh_
 static int sq_key_list(yun_store *s, int64_t owner_id, yun_ssh_key **out, size_t *n, yun_err *err)
 {
     sq_store *q = SQ(s);
-    AUTORESET sql_stmt *st =
-        job_prepare(q, "SELECT " KEY_COLS " FROM ssh_keys WHERE owner_id = ?1 ORDER BY name", err);
+    AUTORESET sql_stmt *st = job_prepare(q, "SELECT " KEY_COLS " FROM ssh_keys WHERE owner_id = ?1 ORDER BY name", err);
     if (!st)
         return -1;
     sql_bind_int64(st, 1, owner_id);
@@ -1522,9 +1522,10 @@ static int sq_key_delete(yun_store *s, int64_t owner_id, const char *name, yun_e
 static int sq_seed_set(yun_store *s, const char *vm_uuid, const char *user_data, size_t n, yun_err *err)
 {
     sq_store *q = SQ(s);
-    AUTORESET sql_stmt *st = job_prepare(
-        q, "INSERT INTO seeds (vm_uuid, user_data) VALUES (?1, ?2) "
-           "ON CONFLICT (vm_uuid) DO UPDATE SET user_data = excluded.user_data", err);
+    AUTORESET sql_stmt *st = job_prepare(q,
+                                         "INSERT INTO seeds (vm_uuid, user_data) VALUES (?1, ?2) "
+                                         "ON CONFLICT (vm_uuid) DO UPDATE SET user_data = excluded.user_data",
+                                         err);
     if (!st)
         return -1;
     sql_bind_text(st, 1, vm_uuid, -1);
@@ -1563,9 +1564,8 @@ static int sq_seed_get(yun_store *s, const char *vm_uuid, char **out, size_t *n,
 /* ---- jobs (schema 12) ---- */
 #define JOB_COLS "id, " JOB_INSERT_COLS
 #define JOB_INSERT_COLS                                                                                                \
-    "kind, state, owner_id, vm_uuid, vm_name, host_id, parent_id, incremental, name, path, bytes, sha256, "      \
+    "kind, state, owner_id, vm_uuid, vm_name, host_id, parent_id, incremental, name, path, bytes, sha256, "            \
     "memory, image_id, cpus, mem_mib, disk_mib, note, error, created_ms, done_ms, duration_ms, pause_ms, start_after"
-
 
 static int read_job(sql_stmt *st, yun_job *j, yun_err *err)
 {
@@ -1637,11 +1637,11 @@ static void bind_job(sql_stmt *st, const yun_job *j)
 static int sq_job_create(yun_store *s, yun_job *j, yun_err *err)
 {
     sq_store *q = SQ(s);
-    AUTORESET sql_stmt *st = job_prepare(
-        q,
-        "INSERT INTO jobs (" JOB_INSERT_COLS ") VALUES (?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, "
-        "?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25) RETURNING id",
-        err);
+    AUTORESET sql_stmt *st = job_prepare(q,
+                                         "INSERT INTO jobs (" JOB_INSERT_COLS
+                                         ") VALUES (?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, "
+                                         "?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25) RETURNING id",
+                                         err);
     if (!st)
         return -1;
     if (!j->created_ms)
@@ -1729,11 +1729,11 @@ static int sq_schedule_set(yun_store *s, const yun_backup_schedule *b, yun_err *
 {
     sq_store *q = SQ(s);
     AUTORESET sql_stmt *st = job_prepare(q,
-                                             "INSERT INTO backup_schedules (vm_uuid, owner_id, every_ms, keep, next_ms) "
-                                             "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (vm_uuid) DO UPDATE SET "
-                                             "owner_id = excluded.owner_id, every_ms = excluded.every_ms, "
-                                             "keep = excluded.keep, next_ms = excluded.next_ms",
-                                             err);
+                                         "INSERT INTO backup_schedules (vm_uuid, owner_id, every_ms, keep, next_ms) "
+                                         "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (vm_uuid) DO UPDATE SET "
+                                         "owner_id = excluded.owner_id, every_ms = excluded.every_ms, "
+                                         "keep = excluded.keep, next_ms = excluded.next_ms",
+                                         err);
     if (!st)
         return -1;
     BIND_FIELD(st, 1, b->vm_uuid);
@@ -1751,8 +1751,7 @@ static int sq_schedule_set(yun_store *s, const yun_backup_schedule *b, yun_err *
 static int sq_schedule_get(yun_store *s, const char *vm_uuid, yun_backup_schedule *out, yun_err *err)
 {
     sq_store *q = SQ(s);
-    AUTORESET sql_stmt *st =
-        job_prepare(q, "SELECT " SCHEDULE_COLS " FROM backup_schedules WHERE vm_uuid = ?1", err);
+    AUTORESET sql_stmt *st = job_prepare(q, "SELECT " SCHEDULE_COLS " FROM backup_schedules WHERE vm_uuid = ?1", err);
     if (!st)
         return -1;
     sql_bind_text(st, 1, vm_uuid, -1);
@@ -1799,11 +1798,11 @@ static int sq_host_key_set(yun_store *s, const yun_host_key *k, yun_err *err)
 {
     sq_store *q = SQ(s);
     AUTORESET sql_stmt *st = job_prepare(q,
-                                             "INSERT INTO host_keys (" HOST_KEY_COLS ") VALUES (?1, ?2, ?3, ?4, ?5) "
-                                             "ON CONFLICT (name) DO UPDATE SET join_hash = excluded.join_hash, "
-                                             "join_expires_ms = excluded.join_expires_ms, "
-                                             "cred_hash = excluded.cred_hash, created_ms = excluded.created_ms",
-                                             err);
+                                         "INSERT INTO host_keys (" HOST_KEY_COLS ") VALUES (?1, ?2, ?3, ?4, ?5) "
+                                         "ON CONFLICT (name) DO UPDATE SET join_hash = excluded.join_hash, "
+                                         "join_expires_ms = excluded.join_expires_ms, "
+                                         "cred_hash = excluded.cred_hash, created_ms = excluded.created_ms",
+                                         err);
     if (!st)
         return -1;
     BIND_FIELD(st, 1, k->name);
@@ -1875,9 +1874,9 @@ static int sq_network_create(yun_store *s, yun_network *n, yun_err *err)
 {
     sq_store *q = SQ(s);
     AUTORESET sql_stmt *st = job_prepare(q,
-                                             "INSERT INTO networks (name, owner_id, subnet, vni, is_public, created_ms) "
-                                             "VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
-                                             err);
+                                         "INSERT INTO networks (name, owner_id, subnet, vni, is_public, created_ms) "
+                                         "VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
+                                         err);
     if (!st)
         return -1;
     n->created_ms = yun_now_ms();
@@ -2074,9 +2073,9 @@ static int sq_audit_add(yun_store *s, yun_audit *a, yun_err *err)
 {
     sq_store *q = SQ(s);
     AUTORESET sql_stmt *st = job_prepare(q,
-                                             "INSERT INTO audit (at_ms, \"user\", action, target, address, status, "
-                                             "result) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
-                                             err);
+                                         "INSERT INTO audit (at_ms, \"user\", action, target, address, status, "
+                                         "result) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
+                                         err);
     if (!st)
         return -1;
     sql_bind_int64(st, 1, a->at_ms);
@@ -2112,10 +2111,10 @@ static int sq_audit_list(yun_store *s, const char *user, int64_t since_ms, size_
 {
     sq_store *q = SQ(s);
     AUTORESET sql_stmt *st = job_prepare(q,
-                                             "SELECT id, at_ms, \"user\", action, target, address, status, result "
-                                             "FROM audit WHERE (?1 IS NULL OR \"user\" = ?1) AND at_ms >= ?2 "
-                                             "ORDER BY id DESC LIMIT ?3",
-                                             err);
+                                         "SELECT id, at_ms, \"user\", action, target, address, status, result "
+                                         "FROM audit WHERE (?1 IS NULL OR \"user\" = ?1) AND at_ms >= ?2 "
+                                         "ORDER BY id DESC LIMIT ?3",
+                                         err);
     if (!st)
         return -1;
     if (user)

@@ -388,6 +388,9 @@ static int run(const options *o)
         yun_err be = YUN_ERR_INIT;
         if (ctl_backup_tick(ctl, store, yun_now_ms(), &be) < 0)
             log_warn("scheduled backups: %s", be.msg);
+        yun_err ce = YUN_ERR_INIT;
+        if (ctl_cluster_tick(ctl, store, &ce) < 0)
+            log_warn("cluster deletion: %s", ce.msg);
     }
 out:
     atomic_store(&stop, true);

@@ -1197,6 +1197,9 @@ static const char *const downgrade[] = {
     [16] = "DROP TABLE host_keys;",
     [17] = "DROP TABLE ssh_keys; DROP TABLE seeds;",
     [18] = "DROP TABLE leases; DROP TABLE networks;",
+    [19] = "SELECT 1;", /* placeholder: another branch's migration 19 */
+    [20] = "SELECT 1;", /* placeholder: another branch's migration 20 */
+    [21] = "DROP TABLE clusters;",
 };
 
 /* Takes the file at path (today's schema) back to version v. */

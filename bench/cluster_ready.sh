@@ -51,11 +51,11 @@ for n in "${COUNTS[@]}"; do
   host=$(yun cluster show b -o json | jq -r '.members[] | select(.role == "head") | .host')
   ip=$(yun cluster show b -o json | jq -r '.members[] | select(.role == "head") | .ip')
   ns=$(yun_testhost_netns "${host#host}")
-  head() { ip netns exec "$ns" "${SSH[@]}" "debian@$ip" "$@"; }
-  wait_until 3600 "SSH on the head" head true || die "the head never answered SSH ($n nodes)"
+  on_head() { ip netns exec "$ns" "${SSH[@]}" "debian@$ip" "$@"; }
+  wait_until 3600 "SSH on the head" on_head true || die "the head never answered SSH ($n nodes)"
   t1=$(now)
   every() { local k; for k in $(seq 0 $((n - 1))); do
-      [ "$(head ssh -o BatchMode=yes -o ConnectTimeout=10 "b-$k" hostname 2>/dev/null)" = "b-$k" ] || return 1; done; }
+      [ "$(on_head ssh -o BatchMode=yes -o ConnectTimeout=10 "b-$k" hostname 2>/dev/null)" = "b-$k" ] || return 1; done; }
   wait_until 3600 "every node from the head" every || die "not every node answered ($n nodes)"
   t2=$(now)
   echo "{\"nodes\": $n, \"members\": $((n + 1)), \"ready_s\": $(((t2 - t0) / 1000)), \"head_ssh_s\": $(((t1 - t0) / 1000))}"

@@ -80,8 +80,7 @@ int h_clusters_list(api_req *rq, api_resp *rs, yun_err *err)
     return 0;
 }
 
-static int cluster_respond(api_req *rq, api_resp *rs, int status, const yun_user *owner, const char *name,
-                           yun_err *err)
+static int cluster_respond(api_req *rq, api_resp *rs, int status, const yun_user *owner, const char *name, yun_err *err)
 {
     yun_cluster cl;
     if (ctl_cluster_find(rq->store, owner, name, &cl, err) < 0)
@@ -123,8 +122,8 @@ json_t *api_cluster_create_parse(const char *body, size_t n, ctl_cluster_req *re
     memset(req, 0, sizeof *req);
     req->keys = key_names;
     if (api_unpack(j, err, "{s:s, s:I, s:s, s?s, s?I, s:o, s?s, s?o}", "name", &req->name, "nodes", &nodes, "image",
-                   image, "head_image", head_image, "cpus", &cpus, "memory", &mem, "network", &req->network,
-                   "ssh_keys", &keys) < 0 ||
+                   image, "head_image", head_image, "cpus", &cpus, "memory", &mem, "network", &req->network, "ssh_keys",
+                   &keys) < 0 ||
         api_json_size(j, "memory", &req->mem_mib, err) < 0)
         goto fail;
     req->nodes = (int)nodes;
@@ -135,7 +134,8 @@ json_t *api_cluster_create_parse(const char *body, size_t n, ctl_cluster_req *re
     }
     size_t i;
     json_t *v;
-    json_array_foreach(keys, i, v) {
+    json_array_foreach(keys, i, v)
+    {
         if (!json_is_string(v)) {
             yun_err_set(err, YUN_E_INVALID, "ssh_keys[%zu]: a key's name (a string) is expected", i);
             goto fail;
@@ -202,7 +202,8 @@ int h_cluster_delete(api_req *rq, api_resp *rs, yun_err *err)
 {
     yun_user owner;
     bool all;
-    if (api_owner_for(rq, &owner, &all, err) < 0 || ctl_cluster_delete(rq->ctl, rq->store, &owner, rq->params[0], err) < 0)
+    if (api_owner_for(rq, &owner, &all, err) < 0 ||
+        ctl_cluster_delete(rq->ctl, rq->store, &owner, rq->params[0], err) < 0)
         return -1;
     rs->status = 202;
     buf_puts(&rs->body, "{\"deleting\":");

@@ -377,7 +377,7 @@ typedef struct ctl_cluster_req {
     int64_t head_image_id; /* the head's; 0: image_id */
     int cpus;              /* every member's */
     uint64_t mem_mib;
-    const char *network;   /* NULL or "": a network NAME made for the cluster from net.pool, deleted with it */
+    const char *network;     /* NULL or "": a network NAME made for the cluster from net.pool, deleted with it */
     const char *const *keys; /* the owner's key names authorized on every member, besides the cluster's own */
     size_t n_keys;
 } ctl_cluster_req;

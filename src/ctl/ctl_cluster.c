@@ -133,8 +133,12 @@ static char *cluster_seed(yun_store *s, const yun_user *owner, const yun_cluster
 {
     AUTOFREE char *part = model_cluster_user_data(cl);
     const char *pub = cl->pubkey;
-    ctl_seed_req req = {.keys = keys, .n_keys = n_keys, .user_data = part, .user_data_len = strlen(part),
-                        .pubkeys = &pub, .n_pubkeys = 1};
+    ctl_seed_req req = {.keys = keys,
+                        .n_keys = n_keys,
+                        .user_data = part,
+                        .user_data_len = strlen(part),
+                        .pubkeys = &pub,
+                        .n_pubkeys = 1};
     return ctl_seed_render(s, owner, &req, err);
 }
 
@@ -193,8 +197,11 @@ int ctl_cluster_create(ctl_ctx *c, yun_store *s, const yun_user *owner, const ct
 {
     if (model_cluster_validate(req->name, req->nodes, err) < 0)
         return -1;
-    yun_cluster cl = {.owner_id = owner->id, .nodes = req->nodes, .image_id = req->image_id,
-                      .head_image_id = req->head_image_id ? req->head_image_id : req->image_id, .cpus = req->cpus,
+    yun_cluster cl = {.owner_id = owner->id,
+                      .nodes = req->nodes,
+                      .image_id = req->image_id,
+                      .head_image_id = req->head_image_id ? req->head_image_id : req->image_id,
+                      .cpus = req->cpus,
                       .mem_mib = req->mem_mib};
     snprintf(cl.name, sizeof cl.name, "%s", req->name);
     snprintf(cl.owner_name, sizeof cl.owner_name, "%s", owner->name);
@@ -318,7 +325,8 @@ static int reap_tx(yun_store *s, const yun_cluster *cl, yun_err *err)
         return -1;
     if (nm)
         return 0;
-    if (store_cluster_delete(s, cl->id, err) < 0 || (cl->own_network && store_network_delete(s, cl->network_id, err) < 0))
+    if (store_cluster_delete(s, cl->id, err) < 0 ||
+        (cl->own_network && store_network_delete(s, cl->network_id, err) < 0))
         return -1;
     return 1;
 }

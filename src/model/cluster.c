@@ -141,8 +141,8 @@ char *model_cluster_user_data(const yun_cluster *c)
 {
     yun_buf b = YUN_BUF_INIT;
     buf_puts(&b, "#cloud-config\nwrite_files:\n");
-    buf_puts(&b, "  - path: /home/" YUN_CLUSTER_USER "/.ssh/id_ed25519\n    owner: " YUN_CLUSTER_USER ":" YUN_CLUSTER_USER
-                 "\n    permissions: '0600'\n    defer: true\n    content: |\n");
+    buf_puts(&b, "  - path: /home/" YUN_CLUSTER_USER "/.ssh/id_ed25519\n    owner: " YUN_CLUSTER_USER
+                 ":" YUN_CLUSTER_USER "\n    permissions: '0600'\n    defer: true\n    content: |\n");
     block(&b, c->privkey, "      ");
     buf_puts(&b, "  - path: /home/" YUN_CLUSTER_USER "/.ssh/id_ed25519.pub\n    owner: " YUN_CLUSTER_USER
                  ":" YUN_CLUSTER_USER "\n    permissions: '0644'\n    defer: true\n    content: |\n");
@@ -151,8 +151,9 @@ char *model_cluster_user_data(const yun_cluster *c)
      * key, so members do not pin each other's; they are reached only on the cluster's own network */
     buf_puts(&b, "  - path: /home/" YUN_CLUSTER_USER "/.ssh/config\n    owner: " YUN_CLUSTER_USER ":" YUN_CLUSTER_USER
                  "\n    permissions: '0600'\n    defer: true\n    content: |\n");
-    buf_printf(&b, "      Host %s-*\n        StrictHostKeyChecking no\n        UserKnownHostsFile /dev/null\n"
-                   "        LogLevel ERROR\n",
+    buf_printf(&b,
+               "      Host %s-*\n        StrictHostKeyChecking no\n        UserKnownHostsFile /dev/null\n"
+               "        LogLevel ERROR\n",
                c->name);
     return buf_steal(&b);
 }

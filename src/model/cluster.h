@@ -12,11 +12,11 @@
 #include "model/model.h"
 #include "util/err.h"
 
-#define YUN_CLUSTER_MAX_NODES 64   /* nodes of one cluster (the head apart) */
-#define YUN_CLUSTER_NAME_MAX 58    /* so NAME-head and NAME-63 fit a VM name (YUN_NAME_MAX - 1) */
-#define YUN_CLUSTER_PUBKEY_MAX 192 /* "ssh-ed25519 BASE64 yun-cluster-NAME" */
-#define YUN_CLUSTER_PRIVKEY_MAX 1024/* the OpenSSH PEM-like text of an unencrypted ed25519 key */
-#define YUN_CLUSTER_USER "debian"  /* the default user of the images yun builds (docs/guests.md) */
+#define YUN_CLUSTER_MAX_NODES 64     /* nodes of one cluster (the head apart) */
+#define YUN_CLUSTER_NAME_MAX 58      /* so NAME-head and NAME-63 fit a VM name (YUN_NAME_MAX - 1) */
+#define YUN_CLUSTER_PUBKEY_MAX 192   /* "ssh-ed25519 BASE64 yun-cluster-NAME" */
+#define YUN_CLUSTER_PRIVKEY_MAX 1024 /* the OpenSSH PEM-like text of an unencrypted ed25519 key */
+#define YUN_CLUSTER_USER "debian"    /* the default user of the images yun builds (docs/guests.md) */
 
 /* A cluster (schema 21). Its members are the owner's VMs named by model_cluster_member. */
 typedef struct yun_cluster {
@@ -29,9 +29,9 @@ typedef struct yun_cluster {
     int64_t head_image_id;         /* the head's */
     int cpus;                      /* every member's */
     uint64_t mem_mib;
-    int64_t network_id;            /* the members' network */
-    bool own_network;              /* made for the cluster, deleted with it */
-    bool deleting;                 /* its members are being deleted; the row, key and network go after them */
+    int64_t network_id; /* the members' network */
+    bool own_network;   /* made for the cluster, deleted with it */
+    bool deleting;      /* its members are being deleted; the row, key and network go after them */
     char pubkey[YUN_CLUSTER_PUBKEY_MAX];
     char privkey[YUN_CLUSTER_PRIVKEY_MAX];
     int64_t created_ms;

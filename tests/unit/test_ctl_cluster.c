@@ -139,7 +139,7 @@ static void test_does_not_fit_leaves_nothing(void **state)
 {
     fx *f = *state;
     yun_err err = YUN_ERR_INIT;
-    fx_create(f, "other", 1, 64, 0); /* 5 of 6 cores left; alice's default network and its lease */
+    fx_create(f, "other", 1, 64, 0);           /* 5 of 6 cores left; alice's default network and its lease */
     assert_int_equal(mk(f, "c", 5, &err), -1); /* 6 members */
     assert_int_equal(err.code, YUN_E_NO_CAPACITY);
     assert_non_null(strstr(err.msg, "cluster c does not fit"));

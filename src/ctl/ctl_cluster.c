@@ -252,6 +252,21 @@ static int delete_members(ctl_ctx *c, yun_store *s, const yun_cluster *cl, int f
     return 0;
 }
 
+/* The user-data a new node gets: the head's, as every member got it at create (the owner's keys given then
+ * included); the cluster's own part alone when the head is gone. */
+static char *member_seed(yun_store *s, const yun_user *owner, const yun_cluster *cl, yun_err *err)
+{
+    yun_vm head;
+    char name[YUN_NAME_MAX];
+    model_cluster_member(cl->name, -1, name, sizeof name);
+    char *ud = NULL;
+    size_t n = 0;
+    if (store_vm_get_by_name(s, cl->owner_id, name, &head, NULL) == 0 &&
+        store_seed_get(s, head.uuid, &ud, &n, NULL) == 0)
+        return ud;
+    return cluster_seed(s, owner, cl, NULL, 0, err);
+}
+
 static int cluster_scale_up(ctl_ctx *c, yun_store *s, const yun_user *owner, yun_cluster *cl, int nodes, yun_err *err)
 {
     size_t count = (size_t)(nodes - cl->nodes);
@@ -265,7 +280,7 @@ static int cluster_scale_up(ctl_ctx *c, yun_store *s, const yun_user *owner, yun
             return -1;
     AUTOFREE sched_host *hosts = NULL;
     size_t n = 0;
-    AUTOFREE char *ud = cluster_seed(s, owner, cl, NULL, 0, err);
+    AUTOFREE char *ud = member_seed(s, owner, cl, err);
     if (!ud || group_snapshot(c, s, cl, &vms[0], &hosts, &n, err) < 0 ||
         place_members(s, owner, cl, hosts, n, vms, count, host_ids, err) < 0)
         return -1;

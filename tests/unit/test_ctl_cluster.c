@@ -209,6 +209,14 @@ static void test_scale_and_delete(void **state)
     yun_vm v3;
     assert_int_equal(store_vm_get_by_name(f->s, f->alice.id, "c-3", &v3, &err), 0);
     assert_int_equal(count_leases(f), 5);
+    /* a new node gets what every member got at create: the head's user-data */
+    yun_vm head;
+    assert_int_equal(store_vm_get_by_name(f->s, f->alice.id, "c-head", &head, &err), 0);
+    AUTOFREE char *ud_head = NULL, *ud_new = NULL;
+    size_t n_head = 0, n_new = 0;
+    assert_int_equal(store_seed_get(f->s, head.uuid, &ud_head, &n_head, &err), 0);
+    assert_int_equal(store_seed_get(f->s, v3.uuid, &ud_new, &n_new, &err), 0);
+    assert_string_equal(ud_head, ud_new);
     /* more than fits: refused, nothing added */
     assert_int_equal(ctl_cluster_scale(f->c, f->s, &f->alice, "c", 6, NULL, &err), -1);
     assert_int_equal(err.code, YUN_E_NO_CAPACITY);

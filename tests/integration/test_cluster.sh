@@ -109,7 +109,7 @@ if wait_until 1500 "every node answers from the head" all_nodes c-0 c-1 c-2; the
 else
   tap_fail "from the head: $(for n in c-0 c-1 c-2; do echo "$n: $(on_head ssh -o BatchMode=yes "$n" hostname 2>&1 | tail -1)"; done | tr '\n' '|')"
 fi
-perm=$(on_head stat -c '%a %U' .ssh/id_ed25519 2>&1)
+perm=$(on_head "stat -c '%a %U' .ssh/id_ed25519" 2>&1) # one remote command line: ssh joins its arguments
 [ "$perm" = "600 debian" ] && tap_ok "the cluster's private key is debian's, mode 0600" || tap_fail "key file: $perm"
 on_head "ssh -o BatchMode=yes c-0 ssh -o BatchMode=yes c-head hostname" 2>/dev/null | grep -qx c-head &&
   tap_ok "and a node reaches the head (and onwards) the same way" || tap_fail "c-0 to c-head"
@@ -137,7 +137,8 @@ no_domain "$U2" "$U3" && [ -n "$U2$U3" ] && [ ! -e "$STATE/vms/$U2.qcow2" ] && [
 [ "$(yun network show c -o json | jq .vms)" = 3 ] && tap_ok "network c holds 3 leases" ||
   tap_fail "leases: $(yun network show c -o json | jq .vms)"
 unknown() { ! on_head getent hosts "$1" >/dev/null 2>&1; }
-wait_until 60 "c-3 unknown to DNS" unknown c-3 && unknown c-2 && on_head getent hosts c-1 >/dev/null &&
+both_unknown() { unknown c-3 && unknown c-2; }
+wait_until 120 "c-2 and c-3 unknown to DNS" both_unknown && on_head getent hosts c-1 >/dev/null &&
   tap_ok "the network's dnsmasq, asked from the head, knows c-1 but no longer c-2 or c-3" ||
   tap_fail "DNS: c-2 $(on_head getent hosts c-2) c-3 $(on_head getent hosts c-3)"
 

@@ -46,7 +46,8 @@ static void remove_tree(const char *dir)
     rmdir(dir);
 }
 
-int hv_seed_write(const char *path, const char *uuid, const char *hostname, const char *user_data, yun_err *err)
+int hv_seed_write(const char *path, const char *uuid, const char *hostname, const char *nic_mac, const char *user_data,
+                  yun_err *err)
 {
     if (fs_mkdir_parent(path, 0755, err) < 0)
         return -1;
@@ -54,7 +55,10 @@ int hv_seed_write(const char *path, const char *uuid, const char *hostname, cons
     if (!mkdtemp(dir))
         return yun_err_sys(err, YUN_E_IO, errno, "creating a folder beside %s", path);
     char mac[18];
-    hv_mac_from_uuid(uuid, mac);
+    if (nic_mac && nic_mac[0])
+        snprintf(mac, sizeof mac, "%s", nic_mac);
+    else
+        hv_mac_from_uuid(uuid, mac);
     AUTOFREE char *meta = model_seed_meta_data(uuid, hostname);
     AUTOFREE char *net = model_seed_network_config(mac);
     AUTOFREE char *tmp = xasprintf("%s.tmp", dir);

@@ -240,6 +240,24 @@ static const char *const migrations[] = {
     " result TEXT NOT NULL);"
     "CREATE INDEX audit_at ON audit (at_ms);"
     "CREATE INDEX audit_user ON audit (user, at_ms);",
+    /* 19 -> 20: virtual clusters (model/cluster.h): members are the owner's VMs by name; the network stays while
+     * the cluster does (restrict), and the row goes with its owner */
+    "CREATE TABLE clusters ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " owner_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    " name TEXT NOT NULL,"
+    " nodes INTEGER NOT NULL,"
+    " image_id INTEGER NOT NULL,"
+    " head_image_id INTEGER NOT NULL,"
+    " cpus INTEGER NOT NULL,"
+    " mem_mib INTEGER NOT NULL,"
+    " network_id INTEGER NOT NULL REFERENCES networks(id) ON DELETE RESTRICT,"
+    " own_network INTEGER NOT NULL,"
+    " deleting INTEGER NOT NULL DEFAULT 0,"
+    " pubkey TEXT NOT NULL,"
+    " privkey TEXT NOT NULL,"
+    " created_ms INTEGER NOT NULL,"
+    " UNIQUE (owner_id, name));",
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
                "one migration per schema version: bump STORE_SCHEMA_VERSION with each new migration");
@@ -1975,6 +1993,117 @@ static int sq_network_delete(yun_store *s, int64_t id, yun_err *err)
     return row_written(q, rc, "network", id, err, "deleting network %lld", (long long)id);
 }
 
+/* ---- virtual clusters (schema 20) ---- */
+#define CLUSTER_SELECT                                                                                                 \
+    "SELECT c.id, c.owner_id, u.name, c.name, c.nodes, c.image_id, c.head_image_id, c.cpus, c.mem_mib, "              \
+    "c.network_id, c.own_network, c.deleting, c.pubkey, c.privkey, c.created_ms FROM clusters c JOIN users u ON "     \
+    "u.id = c.owner_id"
+
+static int read_cluster(sqlite3_stmt *st, yun_cluster *c, yun_err *err)
+{
+    (void)err;
+    memset(c, 0, sizeof *c);
+    c->id = sqlite3_column_int64(st, 0);
+    c->owner_id = sqlite3_column_int64(st, 1);
+    COL_FIELD(st, 2, c->owner_name);
+    COL_FIELD(st, 3, c->name);
+    c->nodes = sqlite3_column_int(st, 4);
+    c->image_id = sqlite3_column_int64(st, 5);
+    c->head_image_id = sqlite3_column_int64(st, 6);
+    c->cpus = sqlite3_column_int(st, 7);
+    c->mem_mib = (uint64_t)sqlite3_column_int64(st, 8);
+    c->network_id = sqlite3_column_int64(st, 9);
+    c->own_network = sqlite3_column_int(st, 10) != 0;
+    c->deleting = sqlite3_column_int(st, 11) != 0;
+    COL_FIELD(st, 12, c->pubkey);
+    COL_FIELD(st, 13, c->privkey);
+    c->created_ms = sqlite3_column_int64(st, 14);
+    return 0;
+}
+
+static int sq_cluster_create(yun_store *s, yun_cluster *c, yun_err *err)
+{
+    sq_store *q = SQ(s);
+    AUTORESET sqlite3_stmt *st =
+        job_prepare(q,
+                    "INSERT INTO clusters (owner_id, name, nodes, image_id, head_image_id, cpus, mem_mib, network_id, "
+                    "own_network, deleting, pubkey, privkey, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
+                    "?11, ?12, ?13)",
+                    err);
+    if (!st)
+        return -1;
+    c->created_ms = yun_now_ms();
+    sqlite3_bind_int64(st, 1, c->owner_id);
+    BIND_FIELD(st, 2, c->name);
+    sqlite3_bind_int(st, 3, c->nodes);
+    sqlite3_bind_int64(st, 4, c->image_id);
+    sqlite3_bind_int64(st, 5, c->head_image_id);
+    sqlite3_bind_int(st, 6, c->cpus);
+    sqlite3_bind_int64(st, 7, (sqlite3_int64)c->mem_mib);
+    sqlite3_bind_int64(st, 8, c->network_id);
+    sqlite3_bind_int(st, 9, c->own_network);
+    sqlite3_bind_int(st, 10, c->deleting);
+    BIND_FIELD(st, 11, c->pubkey);
+    BIND_FIELD(st, 12, c->privkey);
+    sqlite3_bind_int64(st, 13, c->created_ms);
+    int rc = step(q, st, true);
+    if ((rc & 0xff) == SQLITE_CONSTRAINT) {
+        if (strstr(sqlite3_errmsg(q->db), "FOREIGN KEY"))
+            return yun_err_set(err, YUN_E_NOT_FOUND, "cluster %s: its owner or network is gone", c->name);
+        return yun_err_set(err, YUN_E_CONFLICT, "a cluster named \"%s\" already exists for this owner: pick another name",
+                           c->name);
+    }
+    if (rc != SQLITE_DONE)
+        return db_fail(q, err, "creating cluster %s", c->name);
+    c->id = sqlite3_last_insert_rowid(q->db);
+    return 0;
+}
+
+static int sq_cluster_get_by_name(yun_store *s, int64_t owner_id, const char *name, yun_cluster *out, yun_err *err)
+{
+    sq_store *q = SQ(s);
+    AUTORESET sqlite3_stmt *st = job_prepare(q, CLUSTER_SELECT " WHERE c.owner_id = ?1 AND c.name = ?2", err);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, owner_id);
+    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    char what[128];
+    snprintf(what, sizeof what, "cluster \"%.64s\"", name);
+    return get_one(q, st, (read_fn)read_cluster, out, what, err);
+}
+
+static int sq_cluster_list(yun_store *s, int64_t owner_id, yun_cluster **out, size_t *n, yun_err *err)
+{
+    sq_store *q = SQ(s);
+    AUTORESET sqlite3_stmt *st = job_prepare(q, CLUSTER_SELECT " WHERE ?1 < 0 OR c.owner_id = ?1 ORDER BY c.id", err);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, owner_id);
+    return GET_ALL(q, st, read_cluster, out, n, "clusters", err);
+}
+
+static int sq_cluster_update(yun_store *s, const yun_cluster *c, yun_err *err)
+{
+    sq_store *q = SQ(s);
+    AUTORESET sqlite3_stmt *st = job_prepare(q, "UPDATE clusters SET nodes = ?2, deleting = ?3 WHERE id = ?1", err);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, c->id);
+    sqlite3_bind_int(st, 2, c->nodes);
+    sqlite3_bind_int(st, 3, c->deleting);
+    return row_written(q, step(q, st, true), "cluster", c->id, err, "updating cluster %s", c->name);
+}
+
+static int sq_cluster_delete(yun_store *s, int64_t id, yun_err *err)
+{
+    sq_store *q = SQ(s);
+    AUTORESET sqlite3_stmt *st = job_prepare(q, "DELETE FROM clusters WHERE id = ?1", err);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, id);
+    return row_written(q, step(q, st, true), "cluster", id, err, "deleting cluster %lld", (long long)id);
+}
+
 static int read_lease(sqlite3_stmt *st, yun_lease *l, yun_err *err)
 {
     (void)err;
@@ -2363,6 +2492,11 @@ static const store_ops sqlite_ops = {
     .host_key_get = sq_host_key_get,
     .host_key_by_hash = sq_host_key_by_hash,
     .host_key_delete = sq_host_key_delete,
+    .cluster_create = sq_cluster_create,
+    .cluster_get_by_name = sq_cluster_get_by_name,
+    .cluster_list = sq_cluster_list,
+    .cluster_update = sq_cluster_update,
+    .cluster_delete = sq_cluster_delete,
     .network_create = sq_network_create,
     .network_get = sq_network_get,
     .network_get_by_name = sq_network_get_by_name,

@@ -45,7 +45,7 @@ static void test_seed_iso(void **state)
     snprintf(path, sizeof path, "%s/sub/%s.seed.iso", dir, UUID);
     yun_err err = YUN_ERR_INIT;
     const char *ud = "#cloud-config\nssh_authorized_keys:\n  - \"ssh-ed25519 AAAAC3 me\"\n";
-    if (hv_seed_write(path, UUID, "web1", ud, &err) < 0)
+    if (hv_seed_write(path, UUID, "web1", NULL, ud, &err) < 0)
         fail_msg("%s", err.msg);
     struct stat sb;
     assert_int_equal(stat(path, &sb), 0);
@@ -62,10 +62,13 @@ static void test_seed_iso(void **state)
     snprintf(want, sizeof want, "macaddress: \"%s\"", mac);
     assert_true(has(b, n, want));
     free(b);
-    /* written again over itself: the new content, nothing left beside it */
-    assert_int_equal(hv_seed_write(path, UUID, "web2", ud, &err), 0);
+    /* written again over itself: the new content, nothing left beside it; on a cloud network the NIC's MAC is
+     * its address's (model_mac_of_ip), and the network-config must match that one */
+    assert_int_equal(hv_seed_write(path, UUID, "web2", "0a:59:0a:61:00:03", ud, &err), 0);
     b = slurp(path, &n);
     assert_true(has(b, n, "local-hostname: web2\n"));
+    assert_true(has(b, n, "macaddress: \"0a:59:0a:61:00:03\""));
+    assert_false(has(b, n, want));
     free(b);
     char sub[300];
     snprintf(sub, sizeof sub, "%s/sub", dir);

@@ -81,7 +81,8 @@ yun host enable hostB >/dev/null
 yun host disable hostA >/dev/null
 as "$ALICE" vm create web2 --image starter --memory 96M --disk 1G --network lab >/dev/null
 yun host enable hostA >/dev/null
-f() { as "$ALICE" vm show "$1" -o json | jq -r ".$2"; }
+# alice's VM as the admin sees it: where a VM runs is the admin's to see (docs/api.md)
+f() { yun vm show "$1" --owner alice -o json | jq -r ".$2"; }
 [ "$(f web1 host)" = hostA ] && [ "$(f web2 host)" = hostB ] && tap_ok "web1 on A, web2 on B" ||
   tap_fail "placement: web1 $(f web1 host), web2 $(f web2 host)"
 IP1=$(f web1 ip) IP2=$(f web2 ip)

@@ -232,14 +232,14 @@ static const char *const migrations[] = {
     "CREATE TABLE audit ("
     " id INTEGER PRIMARY KEY AUTOINCREMENT,"
     " at_ms INTEGER NOT NULL,"
-    " user TEXT NOT NULL,"
+    " \"user\" TEXT NOT NULL," /* quoted: a reserved word of PostgreSQL's (the same column on SQLite) */
     " action TEXT NOT NULL,"
     " target TEXT NOT NULL,"
     " address TEXT NOT NULL,"
     " status INTEGER NOT NULL,"
     " result TEXT NOT NULL);"
     "CREATE INDEX audit_at ON audit (at_ms);"
-    "CREATE INDEX audit_user ON audit (user, at_ms);",
+    "CREATE INDEX audit_user ON audit (\"user\", at_ms);",
     /* 19 -> 20: virtual clusters (model/cluster.h): members are the owner's VMs by name; the network stays while
      * the cluster does (restrict), and the row goes with its owner */
     "CREATE TABLE clusters ("

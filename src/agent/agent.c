@@ -489,12 +489,11 @@ static int vm_delete(agent_state *st, yun_hv *hv, agent_vm *v, const char *domai
                 return vm_error(v, true, domain, &e);
             }
         }
-        if (file_exists(v->seed)) {
+        if (file_exists(v->seed))
             action(st, "remove-seed", v, domain);
-            if (unlink(v->seed) < 0 && errno != ENOENT) {
-                yun_err_sys(&e, YUN_E_IO, errno, "deleting: removing %s", v->seed);
-                return vm_error(v, true, domain, &e);
-            }
+        if (hv_seed_remove(v->seed, &e) < 0) {
+            yun_err_prefix(&e, "deleting: ");
+            return vm_error(v, true, domain, &e);
         }
         if (file_exists(console)) {
             action(st, "remove-console", v, domain);

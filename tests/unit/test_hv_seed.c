@@ -84,9 +84,9 @@ static void test_seed_iso(void **state)
  * and so does the remove a delete does; another VM's files beside it stay. */
 static void leave_half_write(const char *path)
 {
-    AUTOFREE char *cmd = xasprintf(
-             "mkdir -p %1$s.d.AbC123 && touch %1$s.d.AbC123/meta-data %1$s.d.AbC123/user-data "
-             "%1$s.d.AbC123/network-config %1$s.d.AbC123.tmp", path);
+    AUTOFREE char *cmd = xasprintf("mkdir -p %1$s.d.AbC123 && touch %1$s.d.AbC123/meta-data %1$s.d.AbC123/user-data "
+                                   "%1$s.d.AbC123/network-config %1$s.d.AbC123.tmp",
+                                   path);
     assert_int_equal(system(cmd), 0);
 }
 

@@ -27,6 +27,9 @@ umask 022
 OUT=${1:?usage: build-starter.sh OUTDIR}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
+# one build of OUTDIR at a time (tests side by side, yund and a test): a second waits, then finds it up to date
+exec 9>"$OUT/.build.lock"
+flock 9
 CACHE=${YUN_DEB_CACHE:-$OUT/.debs}
 SELF_HASH=$(sha256sum "${BASH_SOURCE[0]}" | cut -c1-16)
 FILES=(vmlinuz initrd.img base.qcow2 cmdline)

@@ -3,7 +3,8 @@
 
 Suites:
   unit         every meson test of each build dir given with --build (plain and ASan+UBSan), TAP
-  integration  tests/integration/test_*.sh, TAP on stdout, against the binaries of the first build dir
+  integration  tests/integration/test_*.sh, TAP on stdout, against the binaries of the first build dir; --jobs
+               (default 2) of them side by side, the longest (a larger `# run-tests: timeout=`) first
   browser      tests/browser/test_*.mjs, TAP on stdout (node + playwright-core + chromium, firefox-esr)
   fuzz         each libFuzzer harness of --fuzz-build (tests/fuzz, docs/fuzzing.md) over its seed corpus plus
                --fuzz-runs new inputs (or for --fuzz-time seconds); a crash, leak or UB fails it, its input kept
@@ -11,9 +12,10 @@ Suites:
 A test program that exits non-zero without printing a `not ok` line counts as one failure, so a crash
 cannot pass. Logs go to BUILD/test-logs/. Select with --suite and --only (a substring of a test's name).
 """
-import argparse, json, os, re, subprocess, sys, time
+import argparse, concurrent.futures, json, os, re, subprocess, sys, threading, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PRINT = threading.Lock()  # one test's result lines together, when integration tests run side by side
 
 
 def run_tap(name, cmd, env, cwd, logdir, timeout):
@@ -53,13 +55,14 @@ def run_tap(name, cmd, env, cwd, logdir, timeout):
         failed = 1
         fails.append(f'not ok - {name} printed no results (see {log})')
     status = 'ok  ' if failed == 0 else 'FAIL'
-    print(f'{status} {name}: {passed} passed, {failed} failed ({time.time() - t0:.1f}s)', flush=True)
-    for f in fails[:20]:
-        print('     ' + f, flush=True)
-    if failed:
-        tail = out.splitlines()[-15:]
-        for l in tail:
-            print('     | ' + l, flush=True)
+    with PRINT:
+        print(f'{status} {name}: {passed} passed, {failed} failed ({time.time() - t0:.1f}s)', flush=True)
+        for f in fails[:20]:
+            print('     ' + f, flush=True)
+        if failed:
+            tail = out.splitlines()[-15:]
+            for l in tail:
+                print('     | ' + l, flush=True)
     return passed, failed
 
 
@@ -104,6 +107,9 @@ def main():
     ap.add_argument('--fuzz-build', default='', help='the clang -Dfuzz=true build dir (suite fuzz)')
     ap.add_argument('--fuzz-runs', type=int, default=2000, help='new inputs per harness after its corpus')
     ap.add_argument('--fuzz-time', type=int, default=0, help='seconds per harness instead of --fuzz-runs')
+    ap.add_argument('--jobs', type=int, default=int(os.environ.get('YUN_TEST_JOBS', '2')),
+                    help='integration tests run side by side (each makes its own test hosts and daemons); most of '
+                         'their time is waiting for guests, so two share the machine well (YUN_TEST_JOBS)')
     a = ap.parse_args()
     builds = a.build or ['build']
     suites = a.suite or ['unit', 'integration', 'browser', 'fuzz']
@@ -133,6 +139,7 @@ def main():
         d = os.path.join(ROOT, 'tests', suite)
         if not os.path.isdir(d):
             continue
+        todo = []
         for fn in sorted(os.listdir(d)):
             if not re.match(pattern, fn):
                 continue
@@ -150,9 +157,14 @@ def main():
                     m = re.match(r'# run-tests: timeout=(\d+)', line)
                     if m:
                         timeout = int(m.group(1))
-            p, f = run_tap(name, runner + [os.path.join(d, fn)], env, ROOT, os.path.join(bdir, 'test-logs'), timeout)
-            total_p += p
-            total_f += f
+            todo.append((name, runner + [os.path.join(d, fn)], env, ROOT, os.path.join(bdir, 'test-logs'), timeout))
+        # browsers one at a time (each drives a real browser); the longest tests (the larger timeouts) first
+        jobs = max(1, a.jobs) if suite == 'integration' else 1
+        todo.sort(key=lambda t: -t[5])
+        with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as ex:
+            for p, f in ex.map(lambda t: run_tap(*t), todo):
+                total_p += p
+                total_f += f
     if 'fuzz' in suites and (a.fuzz_build or a.suite):
         if not a.fuzz_build:
             print('FAIL fuzz: give --fuzz-build (the clang -Dfuzz=true build dir)', flush=True)

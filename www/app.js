@@ -210,6 +210,97 @@ function Keys() {
   </main>`;
 }
 
+// ---- virtual clusters (docs/clusters.md): list, create, scale, delete ----
+function ClusterRow({ c, onDone }) {
+  const [nodes, setNodes] = useState(c.nodes);
+  const [err, setErr] = useState(null);
+  const [asking, setAsking] = useState(false);
+  const scale = async ev => {
+    ev.preventDefault();
+    setErr(null);
+    try { await api('POST', `/v1/clusters/${enc(c.name)}/scale`, { nodes: Number(nodes) }); onDone(); }
+    catch (e) { setErr(e); }
+  };
+  const del = async () => {
+    setAsking(false);
+    try { await api('DELETE', `/v1/clusters/${enc(c.name)}`); onDone(); } catch (e) { setErr(e); }
+  };
+  const hosts = c.members.some(m => m.host !== undefined); // the admin's to see
+  return html`<section class="card" data-cluster=${c.name} aria-label=${'Cluster ' + c.name}>
+    <h2>${c.name} <${State} s=${c.state} /></h2>
+    <p class="muted">${c.nodes} node${c.nodes === 1 ? '' : 's'} and a head · ${c.image} · ${c.cpus} cpu ·
+      ${mib(c.memory_mib)} each · network ${c.network}</p>
+    <table aria-label=${'Members of ' + c.name}>
+      <thead><tr><th>Member</th><th>Role</th><th>State</th>${hosts && html`<th>Host</th>`}<th>Address</th></tr></thead>
+      <tbody>${c.members.map(m => html`<tr key=${m.name} data-member=${m.name}>
+        <td>${m.name}</td><td>${m.role}</td><td><${State} s=${m.state} /></td>${hosts && html`<td data-host>${m.host || '–'}</td>`}
+        <td>${m.ip || '–'}</td></tr>`)}</tbody></table>
+    ${c.state === 'active' && html`<form class="actions" onSubmit=${scale}>
+      <label for=${'scale-' + c.name}>Nodes</label>
+      <input id=${'scale-' + c.name} type="number" min="1" max="64" value=${nodes} onInput=${e => setNodes(e.target.value)} />
+      <button aria-label=${'Scale ' + c.name}>Scale</button>
+      <button type="button" class="danger" aria-label=${'Delete ' + c.name} onClick=${() => setAsking(true)}>Delete</button>
+    </form>`}
+    <${ErrorBox} error=${err} />
+    ${asking && html`<${Confirm} text=${`Delete cluster ${c.name}? Every member goes, and the network made for it.`}
+      confirmLabel="Delete" onCancel=${() => setAsking(false)} onConfirm=${del} />`}
+  </section>`;
+}
+
+function Clusters() {
+  const [cls, setCls] = useState(null);
+  const [images, setImages] = useState([]);
+  const [f, setF] = useState({ name: '', nodes: 2, image: '', memory: '384M', cpus: 1 });
+  const [err, setErr] = useState(null);
+  const [busy, setBusy] = useState(false);
+  const [n, setN] = useState(0);
+  usePoll(async alive => {
+    try { const d = await api('GET', '/v1/clusters'); if (alive()) { setCls(d.clusters); } }
+    catch (e) { if (alive()) setErr(e); }
+  }, 3000, [n]);
+  useEffect(() => {
+    api('GET', '/v1/images').then(d => {
+      setImages(d.images);
+      if (d.images.length) setF(o => ({ ...o, image: o.image || d.images[0].name }));
+    }).catch(setErr);
+  }, []);
+  const refresh = () => setN(n + 1);
+  const set = k => e => setF({ ...f, [k]: e.target.value });
+  const create = async ev => {
+    ev.preventDefault();
+    setErr(null); setBusy(true);
+    try {
+      await api('POST', '/v1/clusters', { name: f.name, nodes: Number(f.nodes), image: f.image, memory: f.memory,
+        cpus: Number(f.cpus) });
+      refresh();
+    } catch (e) { setErr(e); } finally { setBusy(false); }
+  };
+  return html`<main><h1>Clusters</h1>
+    <p class="muted">A head and N nodes on one network, spread over hosts; from any member, <code>ssh NAME-K</code>
+      reaches any other without a password.</p>
+    ${cls && cls.length === 0 && html`<div class="card">You have no clusters yet.</div>`}
+    ${cls && cls.map(c => html`<${ClusterRow} key=${c.id + ':' + c.nodes} c=${c} onDone=${refresh} />`)}
+    <form class="card" onSubmit=${create} aria-label="Create a cluster">
+      <h2>Create a cluster</h2>
+      <div class="row">
+        <div><label for="cl-name">Name</label>
+          <input id="cl-name" required value=${f.name} onInput=${set('name')} placeholder="c" /></div>
+        <div><label for="cl-nodes">Nodes</label>
+          <input id="cl-nodes" type="number" min="1" max="64" required value=${f.nodes} onInput=${set('nodes')} /></div>
+        <div><label for="cl-image">Image</label>
+          <select id="cl-image" value=${f.image} onChange=${set('image')} required>
+            ${images.map(i => html`<option value=${i.name}>${i.name}</option>`)}</select></div>
+        <div><label for="cl-cpus">CPUs each</label>
+          <input id="cl-cpus" type="number" min="1" max="256" required value=${f.cpus} onInput=${set('cpus')} /></div>
+        <div><label for="cl-memory">Memory each</label>
+          <input id="cl-memory" required value=${f.memory} onInput=${set('memory')} /></div>
+      </div>
+      <div class="actions"><button disabled=${busy}>Create cluster</button></div>
+      <${ErrorBox} error=${err} />
+    </form>
+  </main>`;
+}
+
 // ---- log in, register ----
 function Login({ onLogin, register }) {
   const [name, setName] = useState('');
@@ -674,7 +765,7 @@ function Admin({ me }) {
 function Nav({ me, hash, onLogout }) {
   const link = (to, label) => html`<a href=${to} aria-current=${hash.startsWith(to) ? 'page' : null}>${label}</a>`;
   return html`<header class="top"><a class="brand" href="#/vms">yun</a>
-    <nav aria-label="Main">${link('#/vms', 'My VMs')}${link('#/create', 'Create VM')}${link('#/images', 'Images')}${link('#/keys', 'SSH keys')}${link('#/resources', 'Resources')}
+    <nav aria-label="Main">${link('#/vms', 'My VMs')}${link('#/create', 'Create VM')}${link('#/images', 'Images')}${link('#/keys', 'SSH keys')}${link('#/clusters', 'Clusters')}${link('#/resources', 'Resources')}
       ${me.admin && link('#/admin', 'Admin')}</nav>
     <span class="who">${me.name}${me.admin ? ' (admin)' : ''}</span>
     <button class="secondary" onClick=${onLogout}>Log out</button></header>`;
@@ -698,6 +789,7 @@ function App() {
     case 'vm': body = html`<${VmPage} key=${arg} id=${decodeURIComponent(arg || '')} />`; break;
     case 'images': body = html`<${Images} me=${me} />`; break;
     case 'keys': body = html`<${Keys} />`; break;
+    case 'clusters': body = html`<${Clusters} />`; break;
     case 'resources': body = html`<${Resources} />`; break;
     case 'admin': body = html`<${Admin} me=${me} />`; break;
     default: body = html`<${VmList} me=${me} />`;

@@ -284,7 +284,9 @@ static int vm_seed(agent_state *st, agent_vm *v, const desired_vm *d, bool if_mi
     if (!d->user_data || !d->user_data_len || (if_missing && file_exists(v->seed)))
         return 0;
     action(st, "write-seed", v, d->domain);
-    if (hv_seed_write(v->seed, v->uuid, d->name, d->user_data, err) < 0)
+    /* the NIC's MAC as define gives it (a cloud network's follows from the address), or the seed's network-config
+     * matches no NIC and the guest never asks for an address */
+    if (hv_seed_write(v->seed, v->uuid, d->name, d->vni ? d->mac : NULL, d->user_data, err) < 0)
         return yun_err_prefix(err, "writing the cloud-init seed: ");
     return 0;
 }
@@ -487,12 +489,11 @@ static int vm_delete(agent_state *st, yun_hv *hv, agent_vm *v, const char *domai
                 return vm_error(v, true, domain, &e);
             }
         }
-        if (file_exists(v->seed)) {
+        if (file_exists(v->seed))
             action(st, "remove-seed", v, domain);
-            if (unlink(v->seed) < 0 && errno != ENOENT) {
-                yun_err_sys(&e, YUN_E_IO, errno, "deleting: removing %s", v->seed);
-                return vm_error(v, true, domain, &e);
-            }
+        if (hv_seed_remove(v->seed, &e) < 0) {
+            yun_err_prefix(&e, "deleting: ");
+            return vm_error(v, true, domain, &e);
         }
         if (file_exists(console)) {
             action(st, "remove-console", v, domain);

@@ -366,9 +366,9 @@ static int sync_dnsmasq(agent_nets *an, const proto_network *n, net_have *h, yun
         AUTOFREE char *cp = xasprintf("%s/dnsmasq.conf", dir);
         AUTOFREE char *dp = xasprintf("%s/dhcp-hosts", dir);
         AUTOFREE char *hp = xasprintf("%s/hosts", dir);
-        /* a VM gone from the network: dnsmasq keeps the lease it gave it, under the name addn-hosts gave that
-         * address, and answers that name until the lease runs out, SIGHUP or not; so it starts anew (its leases
-         * are in memory only, and every guest's address is static: a renewal gets the same one) */
+        /* a VM gone from the network: after a SIGHUP dnsmasq still answered its name (test_cloud_net; most
+         * likely from the lease it gave it, named from addn-hosts, which outlives the reload), so it starts anew
+         * (its leases are in memory only, and every guest's address is static: a renewal gets the same one) */
         AUTOFREE char *old_hosts = pid > 0 ? fs_read_all(hp, 1 << 20, NULL, NULL) : NULL;
         bool gone = old_hosts && !lines_within(old_hosts, hosts.data);
         if (write_file(dp, dh.data, err) < 0 || write_file(hp, hosts.data, err) < 0 ||

@@ -132,6 +132,10 @@ int api_json_size(const json_t *obj, const char *key, uint64_t *mib, yun_err *er
  * given), *image pointing into the returned body (a new reference: json_decref it when done with image). */
 json_t *api_vm_create_parse(const char *body, size_t n, bool allow_hosts, yun_vm *vm, const char **image,
                             yun_err *err);
+/* Cluster create (POST /v1/clusters): the fields into req (its strings and key_names, at most max, point into
+ * the returned reference), the images' names into image and head_image (NULL when absent). */
+json_t *api_cluster_create_parse(const char *body, size_t n, ctl_cluster_req *req, const char **image,
+                                 const char **head_image, const char **key_names, size_t max, yun_err *err);
 /* VM patch (PATCH /v1/vms/{}): the body checked (a new reference), then applied onto nv, a copy of the VM. */
 json_t *api_vm_patch_parse(const char *body, size_t n, yun_err *err);
 int api_vm_patch_apply(json_t *j, bool allow_hosts, yun_vm *nv, yun_err *err);
@@ -194,6 +198,11 @@ int h_hosts_list(api_req *, api_resp *, yun_err *);
 int h_host_show(api_req *, api_resp *, yun_err *);
 int h_host_enable(api_req *, api_resp *, yun_err *);
 int h_host_disable(api_req *, api_resp *, yun_err *);
+int h_clusters_list(api_req *, api_resp *, yun_err *);
+int h_cluster_show(api_req *, api_resp *, yun_err *);
+int h_cluster_create(api_req *, api_resp *, yun_err *);
+int h_cluster_scale(api_req *, api_resp *, yun_err *);
+int h_cluster_delete(api_req *, api_resp *, yun_err *);
 int h_networks_list(api_req *, api_resp *, yun_err *);
 int h_network_show(api_req *, api_resp *, yun_err *);
 int h_network_create(api_req *, api_resp *, yun_err *);

@@ -198,7 +198,8 @@ static int names_load(api_req *rq, names *nm, yun_err *err)
         free(nm->leases);
         return -1;
     }
-    qsort(nm->leases, nm->nl, sizeof *nm->leases, lease_cmp);
+    if (nm->nl) /* qsort of NULL, even with 0 items, is undefined */
+        qsort(nm->leases, nm->nl, sizeof *nm->leases, lease_cmp);
     int64_t now = yun_now_ms();
     int64_t suspect = ctl_suspect_ms(rq->ctl, rq->store);
     nm->down = xcalloc(nm->nh ? nm->nh : 1, sizeof *nm->down);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cmd/yun_cmds.h"
+#include "model/cluster.h"
 #include "model/seed.h"
 #include "util/buf.h"
 #include "util/clock.h"
@@ -686,6 +687,159 @@ static int cmd_network_delete(cli_ctx *ctx, const cli_args *a)
     return CLI_EXIT_OK;
 }
 
+/* ---- virtual clusters (docs/clusters.md) ---- */
+
+static char *c_nodes(json_t *o)
+{
+    return cli_cell(cli_field(o, "nodes", NULL));
+}
+static char *c_network(json_t *o)
+{
+    return cli_cell(cli_field(o, "network", NULL));
+}
+static char *c_image(json_t *o)
+{
+    return cli_cell(cli_field(o, "image", NULL));
+}
+static char *c_role(json_t *o)
+{
+    return cli_cell(cli_field(o, "role", NULL));
+}
+static char *c_host_name(json_t *o)
+{
+    return cli_cell(cli_field(o, "host", NULL));
+}
+static char *c_ip(json_t *o)
+{
+    return cli_cell(cli_field(o, "ip", NULL));
+}
+
+static int cmd_cluster_list(cli_ctx *ctx, const cli_args *a)
+{
+    static const char *const h[] = {"NAME", "NODES", "IMAGE", "NETWORK", "OWNER", "STATE"};
+    static const cli_cell_fn f[] = {c_name, c_nodes, c_image, c_network, c_owner, c_state};
+    AUTOFREE char *q = cli_owner_query(a);
+    AUTOFREE char *p = xasprintf("/v1/clusters%s", q);
+    return list(ctx, p, "clusters", 6, h, f);
+}
+
+/* A cluster answer: as it came (-o json), or its fields, then its members as a table. */
+static int cluster_print(cli_ctx *ctx, json_t *j)
+{
+    if (ctx->json) {
+        cli_print_json(ctx, j);
+        return CLI_EXIT_OK;
+    }
+    json_t *members = json_incref(json_object_get(j, "members"));
+    json_t *top = json_deep_copy(j);
+    json_object_del(top, "members");
+    cli_kv_print(top, ctx->out);
+    json_decref(top);
+    static const char *const h[] = {"MEMBER", "ROLE", "STATE", "HOST", "IP"};
+    static const cli_cell_fn f[] = {c_name, c_role, c_state, c_host_name, c_ip};
+    fputc('\n', ctx->out);
+    cli_items_print(members, 5, h, f, ctx->out);
+    json_decref(members);
+    return CLI_EXIT_OK;
+}
+
+static int cluster_call(cli_ctx *ctx, const char *method, const char *path, json_t *body)
+{
+    int rc;
+    json_t *j = cli_call(ctx, method, path, body, CLI_TIMEOUT_MS, &rc);
+    if (!j)
+        return rc;
+    rc = cluster_print(ctx, j);
+    json_decref(j);
+    return rc;
+}
+
+static int cmd_cluster_show(cli_ctx *ctx, const cli_args *a)
+{
+    AUTOFREE char *q = cli_owner_query(a);
+    AUTOFREE char *e = cli_url_escape(a->pos[0]);
+    AUTOFREE char *p = xasprintf("/v1/clusters/%s%s", e, q);
+    return cluster_call(ctx, "GET", p, NULL);
+}
+
+/* --nodes N into body, or a usage error */
+static int nodes_opt(cli_ctx *ctx, const cli_args *a, json_t *body)
+{
+    long long n;
+    yun_err err = YUN_ERR_INIT;
+    if (cli_parse_int(cli_opt_val(a, "nodes"), "--nodes", 1, YUN_CLUSTER_MAX_NODES, &n, &err) < 0) {
+        cli_usage_err(ctx, &err);
+        return -1;
+    }
+    json_object_set_new(body, "nodes", json_integer(n));
+    return 0;
+}
+
+static int cmd_cluster_create(cli_ctx *ctx, const cli_args *a)
+{
+    json_t *body = json_pack("{s:s,s:s,s:s}", "name", a->pos[0], "image", cli_opt_val(a, "image"), "memory",
+                             cli_opt_val(a, "memory") ? cli_opt_val(a, "memory") : "384M");
+    long long cpus = 1;
+    yun_err err = YUN_ERR_INIT;
+    if (nodes_opt(ctx, a, body) < 0 ||
+        (cli_opt_val(a, "cpus") && cli_parse_int(cli_opt_val(a, "cpus"), "--cpus", 1, 100000, &cpus, &err) < 0)) {
+        if (err.code)
+            cli_usage_err(ctx, &err);
+        json_decref(body);
+        return CLI_EXIT_USAGE;
+    }
+    json_object_set_new(body, "cpus", json_integer(cpus));
+    if (cli_opt_val(a, "head-image"))
+        json_object_set_new(body, "head_image", json_string(cli_opt_val(a, "head-image")));
+    if (cli_opt_val(a, "network"))
+        json_object_set_new(body, "network", json_string(cli_opt_val(a, "network")));
+    const char *keys[YUN_VM_MAX_SSH_KEYS + 1];
+    int nk = cli_opt_vals(a, "ssh-key", keys, YUN_VM_MAX_SSH_KEYS + 1);
+    if (nk) {
+        json_t *arr = json_array();
+        for (int i = 0; i < nk; i++)
+            json_array_append_new(arr, json_string(keys[i]));
+        json_object_set_new(body, "ssh_keys", arr);
+    }
+    AUTOFREE char *q = cli_owner_query(a);
+    AUTOFREE char *p = xasprintf("/v1/clusters%s", q);
+    int rc = cluster_call(ctx, "POST", p, body);
+    json_decref(body);
+    return rc;
+}
+
+static int cmd_cluster_scale(cli_ctx *ctx, const cli_args *a)
+{
+    json_t *body = json_object();
+    if (nodes_opt(ctx, a, body) < 0) {
+        json_decref(body);
+        return CLI_EXIT_USAGE;
+    }
+    AUTOFREE char *q = cli_owner_query(a);
+    AUTOFREE char *e = cli_url_escape(a->pos[0]);
+    AUTOFREE char *p = xasprintf("/v1/clusters/%s/scale%s", e, q);
+    int rc = cluster_call(ctx, "POST", p, body);
+    json_decref(body);
+    return rc;
+}
+
+static int cmd_cluster_delete(cli_ctx *ctx, const cli_args *a)
+{
+    AUTOFREE char *q = cli_owner_query(a);
+    AUTOFREE char *e = cli_url_escape(a->pos[0]);
+    AUTOFREE char *p = xasprintf("/v1/clusters/%s%s", e, q);
+    int rc;
+    json_t *j = cli_call(ctx, "DELETE", p, NULL, CLI_TIMEOUT_MS, &rc);
+    if (!j)
+        return rc;
+    if (ctx->json)
+        cli_print_json(ctx, j);
+    else
+        fprintf(ctx->out, "cluster %s: deleting its members; its network and key go once they are gone\n", a->pos[0]);
+    json_decref(j);
+    return CLI_EXIT_OK;
+}
+
 static int cmd_key_delete(cli_ctx *ctx, const cli_args *a)
 {
     return delete_named(ctx, "/v1/keys/%s", "key", a->pos[0]);
@@ -1191,6 +1345,21 @@ static const cli_opt vm_create_opts[] = {
     {"owner", "USER", "admin only: create the VM for this user"},
     {NULL, NULL, NULL}};
 static const cli_opt vm_owner_opts[] = {OWNER_OPT, {NULL, NULL, NULL}};
+static const cli_opt cluster_owner_opts[] = {{"owner", "USER", "admin only: that user's clusters"}, {NULL, NULL, NULL}};
+static const cli_opt cluster_create_opts[] = {
+    {"nodes", "N", "how many nodes (NAME-0 .. NAME-{N-1}) besides the head NAME-head", true},
+    {"image", "IMAGE", "the nodes' image (and the head's, without --head-image)", true},
+    {"head-image", "IMAGE", "the head's image"},
+    {"cpus", "N", "vCPUs of every member (default 1)"},
+    {"memory", "SIZE", "memory of every member (default 384M)"},
+    {"network", "NET", "put the members on this network of yours (default: a network NAME made from net.pool)"},
+    {"ssh-key", "NAME", "authorize this SSH key of yours on every member too; repeat for more"},
+    {"owner", "USER", "admin only: create it for this user"},
+    {NULL, NULL, NULL}};
+static const cli_opt cluster_scale_opts[] = {
+    {"nodes", "N", "the number of nodes wanted: new ones are added, the highest removed", true},
+    {"owner", "USER", "admin only: that user's cluster"},
+    {NULL, NULL, NULL}};
 static const cli_opt net_owner_opts[] = {{"owner", "USER", "admin only: that user's networks"}, {NULL, NULL, NULL}};
 static const cli_opt net_create_opts[] = {
     {"subnet", "CIDR", "its IPv4 subnet, a /16 to a /29, overlapping no other network (e.g. 10.50.0.0/24)", true},
@@ -1278,6 +1447,14 @@ const cli_cmd cli_commands[] = {
      cmd_dispatch_plan},
     {"dispatch", "log", "", 0, 0, "every decision since yund started, newest first (admin)", no_opts,
      cmd_dispatch_log},
+    {"cluster", "list", "", 0, 0, "your virtual clusters (all, for the admin)", cluster_owner_opts, cmd_cluster_list},
+    {"cluster", "show", "NAME", 1, 1, "one cluster and its members: state, host, address", cluster_owner_opts,
+     cmd_cluster_show},
+    {"cluster", "create", "NAME", 1, 1, "a head and N nodes on one network, spread over hosts, SSH between them",
+     cluster_create_opts, cmd_cluster_create},
+    {"cluster", "scale", "NAME", 1, 1, "add nodes or remove the highest ones", cluster_scale_opts, cmd_cluster_scale},
+    {"cluster", "delete", "NAME", 1, 1, "delete every member, then its network and key", cluster_owner_opts,
+     cmd_cluster_delete},
     {"network", "list", "", 0, 0, "your cloud networks and the public ones (all, for the admin)", net_owner_opts,
      cmd_network_list},
     {"network", "show", "NAME", 1, 1, "one network: subnet, gateway, VNI, VMs", net_owner_opts, cmd_network_show},

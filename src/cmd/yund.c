@@ -415,6 +415,9 @@ static int run(const options *o)
         yun_err ae = YUN_ERR_INIT; /* audit.retention_days and old failed-login counts: a DELETE on an index */
         if (ctl_audit_prune(ctl, store, yun_now_ms(), NULL, &ae) < 0)
             log_warn("audit log pruning: %s", ae.msg);
+        yun_err ce = YUN_ERR_INIT;
+        if (ctl_cluster_tick(ctl, store, &ce) < 0)
+            log_warn("cluster deletion: %s", ce.msg);
     }
 out:
     atomic_store(&stop, true);

@@ -354,16 +354,6 @@ typedef struct snapshot_walk {
     size_t nh;
 } snapshot_walk;
 
-static void reserve(sched_host *h, const yun_vm *vm)
-{
-    h->used_cpus += vm->cpus;
-    h->used_mem_mib += vm->max_mem_mib ? vm->max_mem_mib : vm->mem_mib;
-    h->used_disk_mib += vm->disk_mib;
-    h->used_min_mhz += vm->min_mhz;
-    int64_t full = (int64_t)vm->cpus * h->mhz;
-    h->used_max_mhz += vm->max_mhz > 0 && vm->max_mhz < full ? vm->max_mhz : full;
-}
-
 /* Adds what one VM reserves to its host, and, while it migrates live, to its source as well: the source
  * keeps the room until the migration ends, since a failure puts the VM back there. */
 static int snapshot_one(const yun_vm *vm, void *ud)
@@ -372,13 +362,13 @@ static int snapshot_one(const yun_vm *vm, void *ud)
     sched_host *h = vm->host_id > 0 ? find_sched_host(w->hs, w->nh, vm->host_id) : NULL;
     if (h) {
         h->vms++;
-        reserve(h, vm);
+        sched_reserve(h, vm);
         if (vm->id > h->last_vm_id)
             h->last_vm_id = vm->id;
     }
     sched_host *from = vm->migrate_from > 0 ? find_sched_host(w->hs, w->nh, vm->migrate_from) : NULL;
     if (from && from != h)
-        reserve(from, vm);
+        sched_reserve(from, vm);
     return 0;
 }
 

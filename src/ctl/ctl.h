@@ -377,10 +377,52 @@ typedef struct ctl_seed_req {
     size_t n_keys;
     const char *user_data; /* NULL: none */
     size_t user_data_len;
+    const char *const *pubkeys; /* public key lines given besides the owner's named keys (a cluster's) */
+    size_t n_pubkeys;
 } ctl_seed_req;
 /* The VM's user-data for req (NULL: no keys, no user-data), malloc'd; INVALID naming an unknown key (and how
  * to list or add one), too many keys, user-data model_user_data_check refuses (TOO_LARGE when too big). */
 char *ctl_seed_render(yun_store *s, const yun_user *owner, const ctl_seed_req *req, yun_err *err);
+
+/* ---- virtual clusters (ctl_cluster.c, model/cluster.h, docs/clusters.md) ---- */
+
+typedef struct ctl_cluster_req {
+    const char *name;
+    int nodes;
+    int64_t image_id;      /* the nodes' image (one the owner may use) */
+    int64_t head_image_id; /* the head's; 0: image_id */
+    int cpus;              /* every member's */
+    uint64_t mem_mib;
+    const char *network;     /* NULL or "": a network NAME made for the cluster from net.pool, deleted with it */
+    const char *const *keys; /* the owner's key names authorized on every member, besides the cluster's own */
+    size_t n_keys;
+} ctl_cluster_req;
+
+/* Creates cluster req->name of owner: the head NAME-head and nodes NAME-0.., each a VM as ctl_vm_create makes
+ * it (the largest VM allowed and the admission threshold, the owner's quota counting every member, names that
+ * are free), placed as a whole on one snapshot with anti-affinity (sched_pick: no two members on one host
+ * while some host without one has room), on one network, with a key pair yund makes: the private key and an
+ * SSH config for the image's default user in each member's user-data, the public key (and the owner's keys
+ * named) authorized. Everything in one transaction: a cluster that does not fit (NO_CAPACITY naming the member
+ * and why), or fails any check, leaves nothing (no VM, lease, network, seed, row). Fills out (may be NULL). */
+int ctl_cluster_create(ctl_ctx *ctx, yun_store *s, const yun_user *owner, const ctl_cluster_req *req, yun_cluster *out,
+                       yun_err *err);
+/* Owner's cluster by name; NOT_FOUND saying how to list them. */
+int ctl_cluster_find(yun_store *s, const yun_user *owner, const char *name, yun_cluster *out, yun_err *err);
+/* Cluster cl's member VMs (the owner's VMs named by model_cluster_member, those being deleted included), head
+ * first, then nodes by number; *out malloc'd. */
+int ctl_cluster_members(yun_store *s, const yun_cluster *cl, yun_vm **out, size_t *n, yun_err *err);
+/* To nodes nodes: new NAME-k placed as at create (as a whole, anti-affine to the members there), or the
+ * highest nodes deleted (ctl_vm_delete). CONFLICT while the cluster is being deleted or a new member's name is
+ * still taken by one being deleted. Fills out (may be NULL). */
+int ctl_cluster_scale(ctl_ctx *ctx, yun_store *s, const yun_user *owner, const char *name, int nodes, yun_cluster *out,
+                      yun_err *err);
+/* Deletes every member (ctl_vm_delete); the cluster's row, key pair and its own network go once they are gone
+ * (ctl_cluster_tick, run at once and by yund's loop). */
+int ctl_cluster_delete(ctl_ctx *ctx, yun_store *s, const yun_user *owner, const char *name, yun_err *err);
+/* yund's loop: removes each cluster being deleted whose members are all gone, and the network made for it.
+ * Returns how many went, or -1. */
+int ctl_cluster_tick(ctl_ctx *ctx, yun_store *s, yun_err *err);
 
 /* ---- images (ctl_image.c) ---- */
 

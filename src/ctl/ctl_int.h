@@ -27,6 +27,19 @@ int ctl_tx_end(yun_store *s, int rc, yun_err *err);
 int ctl_admission_limits(yun_store *s, const yun_vm *vm, int64_t *pct, yun_err *err);
 int ctl_admission_threshold(const sched_host *hosts, size_t n, int64_t pct, yun_err *err);
 
+/* The parts of a create (ctl_vm.c) that a cluster's create (ctl_cluster.c) runs for each member:
+ * name_free: CONFLICT when owner has a VM of that name. usage_add: vm counted in u, as ctl_quota_check counts
+ * it. write: inside the caller's transaction, vm (placed on host_id) written SCHEDULED with its address on
+ * its network (ctl_network_join) and its user-data (NULL: none). */
+int ctl_vm_name_free(yun_store *s, const yun_user *owner, const char *name, yun_err *err);
+void ctl_usage_add(ctl_usage *u, const yun_vm *vm);
+int ctl_vm_write(yun_store *s, const yun_user *owner, yun_vm *vm, int64_t host_id, const char *user_data, size_t ud_len,
+                 yun_err *err);
+
+/* Inside a transaction: a new network name of owner on the first free /24 of net.pool (ctl_net.c), as the
+ * default network is made; CONFLICT saying to give a network when net.pool is unset or full. */
+int ctl_network_from_pool(yun_store *s, const yun_user *owner, const char *name, yun_network *out, yun_err *err);
+
 /* The ids of the VMs store_vm_each(s, -1, host_filter) walks that match(vm, arg) keeps, in its order: the
  * first half of "collect, then change each in a transaction of its own" (a drain's stuck migrations, HA's
  * migrations out of a dead host). *ids is malloc'd (NULL when none). 0, or -1 with err. */

@@ -35,13 +35,13 @@ int ctl_key_delete(ctl_ctx *c, yun_store *s, const yun_user *owner, const char *
 
 char *ctl_seed_render(yun_store *s, const yun_user *owner, const ctl_seed_req *req, yun_err *err)
 {
-    size_t nk = req ? req->n_keys : 0;
+    size_t nk = req ? req->n_keys : 0, np = req ? req->n_pubkeys : 0;
     if (nk > YUN_VM_MAX_SSH_KEYS)
         return yun_err_set(err, YUN_E_INVALID, "%zu SSH keys given, at most %d", nk, YUN_VM_MAX_SSH_KEYS), NULL;
     if (req && req->user_data && model_user_data_check(req->user_data, req->user_data_len, err) < 0)
         return NULL;
     AUTOFREE yun_ssh_key *keys = nk ? xcalloc(nk, sizeof *keys) : NULL;
-    AUTOFREE const char **lines = xcalloc(nk + 1, sizeof *lines);
+    AUTOFREE const char **lines = xcalloc(nk + np + 1, sizeof *lines);
     for (size_t i = 0; i < nk; i++) {
         yun_err e = YUN_ERR_INIT;
         if (store_key_get(s, owner->id, req->keys[i], &keys[i], &e) < 0) {
@@ -54,5 +54,7 @@ char *ctl_seed_render(yun_store *s, const yun_user *owner, const ctl_seed_req *r
         }
         lines[i] = keys[i].pubkey;
     }
-    return model_seed_user_data(lines, nk, req ? req->user_data : NULL, req && req->user_data ? req->user_data_len : 0);
+    for (size_t i = 0; i < np; i++)
+        lines[nk + i] = req->pubkeys[i];
+    return model_seed_user_data(lines, nk + np, req ? req->user_data : NULL, req && req->user_data ? req->user_data_len : 0);
 }

@@ -141,18 +141,12 @@ static int cmp_u32(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* The owner's default network: found, or cut from net.pool (the first /24 of it that overlaps no network).
- * 0 with *none when net.pool is "" (the VM stays on its host's NAT network). */
-static int default_network(yun_store *s, const yun_user *owner, yun_network *out, bool *none, yun_err *err)
+/* Inside a transaction: network name of owner (absent), on the first /24 of net.pool that overlaps no network.
+ * 0 with *none when net.pool is "" or unreadable. */
+static int network_from_pool(yun_store *s, const yun_user *owner, const char *name, yun_network *out, bool *none,
+                             yun_err *err)
 {
     *none = false;
-    yun_err e = YUN_ERR_INIT;
-    if (store_network_get_by_name(s, owner->id, "default", out, &e) == 0)
-        return 0;
-    if (!yun_err_not_found(&e)) {
-        *err = e;
-        return -1;
-    }
     char pool_s[64] = "";
     if (ctl_setting_get(s, SET_NET_POOL, pool_s, sizeof pool_s, err) < 0)
         return -1;
@@ -176,20 +170,48 @@ static int default_network(yun_store *s, const yun_user *owner, yun_network *out
         if (!free_)
             continue;
         memset(out, 0, sizeof *out);
-        snprintf(out->name, sizeof out->name, "default");
+        snprintf(out->name, sizeof out->name, "%s", name);
         model_subnet_format(&cand, out->subnet, sizeof out->subnet);
         out->owner_id = owner->id;
         snprintf(out->owner_name, sizeof out->owner_name, "%s", owner->name);
         if (network_create_tx(s, out, err) < 0)
             return -1;
-        log_info("network %s/default created from net.pool %s: %s, VNI %lld", owner->name, pool_s, out->subnet,
+        log_info("network %s/%s created from net.pool %s: %s, VNI %lld", owner->name, name, pool_s, out->subnet,
                  (long long)out->vni);
         return 0;
     }
     return yun_err_set(err, YUN_E_CONFLICT,
-                       "net.pool %s has no free /24 left for %s's default network: widen net.pool, or create a "
-                       "network and give --network",
-                       pool_s, owner->name);
+                       "net.pool %s has no free /24 left for %s's network %s: widen net.pool, or create a network "
+                       "and give --network",
+                       pool_s, owner->name, name);
+}
+
+int ctl_network_from_pool(yun_store *s, const yun_user *owner, const char *name, yun_network *out, yun_err *err)
+{
+    bool none = false;
+    if (network_from_pool(s, owner, name, out, &none, err) < 0)
+        return -1;
+    if (none)
+        return yun_err_set(err, YUN_E_CONFLICT,
+                           "no network given and net.pool is unset, so yund cannot make network %s: give --network "
+                           "NET, or set net.pool (`yun settings set net.pool 10.64.0.0/12`)",
+                           name);
+    return 0;
+}
+
+/* The owner's default network: found, or cut from net.pool. 0 with *none when net.pool is "" (the VM stays on
+ * its host's NAT network). */
+static int default_network(yun_store *s, const yun_user *owner, yun_network *out, bool *none, yun_err *err)
+{
+    *none = false;
+    yun_err e = YUN_ERR_INIT;
+    if (store_network_get_by_name(s, owner->id, "default", out, &e) == 0)
+        return 0;
+    if (!yun_err_not_found(&e)) {
+        *err = e;
+        return -1;
+    }
+    return network_from_pool(s, owner, "default", out, none, err);
 }
 
 int ctl_network_join(yun_store *s, const yun_user *owner, const char *network, const yun_vm *vm, yun_err *err)

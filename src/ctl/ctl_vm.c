@@ -97,37 +97,57 @@ static int vm_create_locked(ctl_ctx *c, yun_store *s, const yun_user *owner, yun
     size_t n = 0;
     if (ctl_sched_snapshot(c, s, yun_now_ms(), &hosts, &n, err) < 0 || ctl_admission_threshold(hosts, n, pct, err) < 0)
         return -1;
-    yun_vm existing;
-    yun_err e = YUN_ERR_INIT;
-    if (store_vm_get_by_name(s, owner->id, vm->name, &existing, &e) == 0)
-        return yun_err_set(err, YUN_E_CONFLICT, "%s already has a VM named %s: pick another name, or delete it first",
-                           owner->name, vm->name);
-    if (!yun_err_not_found(&e)) {
-        *err = e;
-        return -1;
-    }
     ctl_usage usage;
-    if (ctl_user_usage(s, owner->id, &usage, err) < 0 || ctl_quota_check(owner, &usage, vm, err) < 0)
+    if (ctl_vm_name_free(s, owner, vm->name, err) < 0 || ctl_user_usage(s, owner->id, &usage, err) < 0 ||
+        ctl_quota_check(owner, &usage, vm, err) < 0)
         return -1;
     char algo[64] = "";
     placement_algorithm(s, algo, sizeof algo);
     if (sched_pick(hosts, n, vm, algo, choice, err) < 0 &&
         (err->code != YUN_E_NO_CAPACITY || pick_sleeping(s, hosts, n, vm, algo, choice, wake) < 0))
         return -1;
+    int r = store_begin(s, err);
+    if (r == 0)
+        r = ctl_vm_write(s, owner, vm, choice->host_id, user_data, ud_len, err);
+    return ctl_tx_end(s, r, err);
+}
+
+int ctl_vm_name_free(yun_store *s, const yun_user *owner, const char *name, yun_err *err)
+{
+    yun_vm existing;
+    yun_err e = YUN_ERR_INIT;
+    if (store_vm_get_by_name(s, owner->id, name, &existing, &e) == 0)
+        return yun_err_set(err, YUN_E_CONFLICT, "%s already has a VM named %s: pick another name, or delete it first",
+                           owner->name, name);
+    if (!yun_err_not_found(&e)) {
+        *err = e;
+        return -1;
+    }
+    return 0;
+}
+
+void ctl_usage_add(ctl_usage *u, const yun_vm *vm)
+{
+    u->vms++;
+    u->cpus += vm->cpus;
+    u->mem_mib += (int64_t)(vm->max_mem_mib ? vm->max_mem_mib : vm->mem_mib);
+    u->disk_mib += (int64_t)vm->disk_mib;
+}
+
+int ctl_vm_write(yun_store *s, const yun_user *owner, yun_vm *vm, int64_t host_id, const char *user_data, size_t ud_len,
+                 yun_err *err)
+{
     vm->owner_id = owner->id;
     snprintf(vm->owner_name, sizeof vm->owner_name, "%s", owner->name);
     if (!vm->uuid[0])
         model_uuid_new(vm->uuid);
-    vm->host_id = choice->host_id;
+    vm->host_id = host_id;
     vm->state = YUN_VM_SCHEDULED;
     vm->error[0] = '\0';
     vm->started_ms = 0;
-    int r = store_begin(s, err);
-    if (r == 0)
-        r = store_vm_create(s, vm, err) ?: ctl_network_join(s, owner, vm->network, vm, err);
-    if (r == 0 && user_data)
-        r = store_seed_set(s, vm->uuid, user_data, ud_len, err);
-    return ctl_tx_end(s, r, err);
+    if (store_vm_create(s, vm, err) < 0 || ctl_network_join(s, owner, vm->network, vm, err) < 0)
+        return -1;
+    return user_data ? store_seed_set(s, vm->uuid, user_data, ud_len, err) : 0;
 }
 
 int ctl_vm_create(ctl_ctx *c, yun_store *s, const yun_user *owner, yun_vm *vm, sched_choice *choice, yun_err *err)

@@ -50,6 +50,16 @@ bool sched_overcommitted(const sched_host *h)
     return sched_cpu_capacity(h) > h->cores;
 }
 
+void sched_reserve(sched_host *h, const yun_vm *vm)
+{
+    h->used_cpus += vm->cpus;
+    h->used_mem_mib += vm->max_mem_mib ? vm->max_mem_mib : vm->mem_mib;
+    h->used_disk_mib += vm->disk_mib;
+    h->used_min_mhz += vm->min_mhz;
+    int64_t full = (int64_t)vm->cpus * h->mhz;
+    h->used_max_mhz += vm->max_mhz > 0 && vm->max_mhz < full ? vm->max_mhz : full;
+}
+
 int sched_free_cpus(const sched_host *h)
 {
     int cap = sched_cpu_capacity(h);
@@ -364,5 +374,39 @@ int sched_pick(const sched_host *hosts, size_t n, const yun_vm *vm, const char *
     place_algo a;
     if (place_algo_parse(algorithm, &a, err) < 0)
         return -1;
-    return engine_pick(a, hosts, n, vm, out, err);
+    int most = 0;
+    for (size_t i = 0; i < n; i++)
+        most = hosts[i].group > most ? hosts[i].group : most;
+    if (most == 0)
+        return engine_pick(a, hosts, n, vm, out, err);
+    /* anti-affinity: the hosts with the fewest members of the group first, tier by tier; the last tier (all
+     * hosts) refuses in the usual words */
+    AUTOFREE sched_host *tier = xmalloc((n ? n : 1) * sizeof *tier);
+    for (int limit = 0;; limit++) {
+        memcpy(tier, hosts, n * sizeof *tier);
+        for (size_t i = 0; i < n; i++)
+            if (tier[i].group > limit)
+                tier[i].state = YUN_HOST_DISABLED;
+        yun_err e = YUN_ERR_INIT;
+        if (engine_pick(a, tier, n, vm, out, limit == most ? err : &e) == 0)
+            break;
+        if (limit == most || e.code != YUN_E_NO_CAPACITY) {
+            if (limit < most)
+                *err = e;
+            return -1;
+        }
+    }
+    const sched_host *h = NULL;
+    for (size_t i = 0; i < n && !h; i++)
+        if (hosts[i].id == out->host_id)
+            h = &hosts[i];
+    size_t l = strlen(out->reason);
+    if (h && h->group > 0)
+        snprintf(out->reason + l, sizeof out->reason - l,
+                 "; anti-affinity yields: every host with room holds a member of its group, so it joins %d on %s",
+                 h->group, h->name);
+    else
+        snprintf(out->reason + l, sizeof out->reason - l, "; anti-affinity: no member of its group is on %s",
+                 out->host);
+    return 0;
 }

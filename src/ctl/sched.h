@@ -29,7 +29,12 @@ typedef struct sched_host {
     int64_t used_min_mhz;
     int64_t used_max_mhz;
     int64_t last_vm_id; /* the highest id of those VMs, 0 if none: where the latest create went (next-fit) */
+    int group;          /* anti-affinity: members of the new VM's group (a cluster) here already; 0 outside one */
 } sched_host;
+
+/* What vm reserves, added to h's sums (used_*): how a snapshot counts each VM on its host, and how a caller
+ * placing several VMs on one snapshot counts the ones it placed already. */
+void sched_reserve(sched_host *h, const yun_vm *vm);
 
 /* The setting that overcommits CPU: vCPUs per physical core, a decimal from 1 (no overcommit, the default)
  * to SCHED_CPU_RATIO_MAX. Reserved MHz (min_mhz) is never overcommitted: it counts against cores x MHz. */
@@ -77,7 +82,11 @@ int sched_algorithm_check(const char *algorithm, yun_err *err);
  * highest last_vm_id. Fills out and returns 0, or fails with YUN_E_NO_CAPACITY and a message that says why
  * nothing fits ("no host has 4 free cores; the most free is 2, on h1"; "vCPUs" when the hosts are
  * overcommitted; the engine's words when hosts have room but not what the algorithm asks, e.g. bs's max),
- * or with YUN_E_INVALID for an unknown algorithm. */
+ * or with YUN_E_INVALID for an unknown algorithm.
+ * Anti-affinity: when some host holds members of the VM's group (group > 0), the algorithm first chooses among
+ * the hosts holding none; only when none of those has room does it choose among all, fewest members first
+ * (the reason then says the VM shares a host with its group). So a group spreads over as many hosts as have
+ * room, and shares hosts rather than fail when there are fewer. */
 int sched_pick(const sched_host *hosts, size_t n, const yun_vm *vm, const char *algorithm, sched_choice *out,
                yun_err *err);
 

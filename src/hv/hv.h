@@ -216,9 +216,13 @@ int hv_disk_remove(const char *path, yun_err *err); /* ok if absent */
 
 /* The VM's cloud-init NoCloud seed (src/model/seed.h) at path: an ISO 9660 image labelled cidata holding
  * meta-data (instance-id uuid, local-hostname hostname), user_data as it is, and network-config (the NIC of
- * MAC hv_mac_from_uuid(uuid) on DHCPv4). Made beside path with xorriso, then renamed over it: a domain
- * running from the old file keeps it. 0644, like a disk. */
-int hv_seed_write(const char *path, const char *uuid, const char *hostname, const char *user_data, yun_err *err);
+ * MAC nic_mac on DHCPv4: the domain's, hv_dom_spec.mac; NULL or "": hv_mac_from_uuid(uuid), the MAC a domain
+ * without one gets). Made beside path with xorriso, then renamed over it: a domain running from the old file
+ * keeps it. 0644, like a disk. What a write cut short (the process killed) left beside path goes first. */
+int hv_seed_write(const char *path, const char *uuid, const char *hostname, const char *nic_mac, const char *user_data,
+                  yun_err *err);
+/* Removes the seed at path and whatever a write cut short left beside it; ok if absent. */
+int hv_seed_remove(const char *path, yun_err *err);
 
 
 /* ---- backups and snapshots (docs/backups.md) ----

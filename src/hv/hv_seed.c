@@ -1,5 +1,6 @@
 /* hv_seed.c: a VM's cloud-init NoCloud seed as an ISO 9660 image labelled cidata (hv.h), made with xorriso
  * (fork/exec, no shell) from the three files of src/model/seed.h. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -46,15 +47,54 @@ static void remove_tree(const char *dir)
     rmdir(dir);
 }
 
-int hv_seed_write(const char *path, const char *uuid, const char *hostname, const char *user_data, yun_err *err)
+/* The folders (path.d.XXXXXX) and ISOs (path.d.XXXXXX.tmp) of a write the process was killed in. */
+static void remove_leftovers(const char *path)
+{
+    AUTOFREE char *parent = xstrdup(path);
+    char *slash = strrchr(parent, '/');
+    const char *base = slash ? slash + 1 : path;
+    if (slash)
+        *slash = '\0';
+    AUTOFREE char *prefix = xasprintf("%s.d.", base);
+    DIR *d = opendir(slash ? (parent[0] ? parent : "/") : ".");
+    if (!d)
+        return;
+    size_t plen = strlen(prefix);
+    for (struct dirent *e; (e = readdir(d));) {
+        if (strncmp(e->d_name, prefix, plen) != 0)
+            continue;
+        AUTOFREE char *p = xasprintf("%s/%s", slash ? parent : ".", e->d_name);
+        size_t n = strlen(p);
+        if (n > 4 && strcmp(p + n - 4, ".tmp") == 0)
+            unlink(p);
+        else
+            remove_tree(p);
+    }
+    closedir(d);
+}
+
+int hv_seed_remove(const char *path, yun_err *err)
+{
+    remove_leftovers(path);
+    if (unlink(path) < 0 && errno != ENOENT)
+        return yun_err_sys(err, YUN_E_IO, errno, "removing %s", path);
+    return 0;
+}
+
+int hv_seed_write(const char *path, const char *uuid, const char *hostname, const char *nic_mac, const char *user_data,
+                  yun_err *err)
 {
     if (fs_mkdir_parent(path, 0755, err) < 0)
         return -1;
+    remove_leftovers(path);
     AUTOFREE char *dir = xasprintf("%s.d.XXXXXX", path);
     if (!mkdtemp(dir))
         return yun_err_sys(err, YUN_E_IO, errno, "creating a folder beside %s", path);
     char mac[18];
-    hv_mac_from_uuid(uuid, mac);
+    if (nic_mac && nic_mac[0])
+        snprintf(mac, sizeof mac, "%s", nic_mac);
+    else
+        hv_mac_from_uuid(uuid, mac);
     AUTOFREE char *meta = model_seed_meta_data(uuid, hostname);
     AUTOFREE char *net = model_seed_network_config(mac);
     AUTOFREE char *tmp = xasprintf("%s.tmp", dir);

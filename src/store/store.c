@@ -468,6 +468,28 @@ int store_network_delete(yun_store *s, int64_t id, yun_err *err)
 {
     return s->ops->network_delete(s, id, err);
 }
+int store_cluster_create(yun_store *s, yun_cluster *c, yun_err *err)
+{
+    return need_str(c->name, "cluster name", err) ?: s->ops->cluster_create(s, c, err);
+}
+int store_cluster_get_by_name(yun_store *s, int64_t owner_id, const char *name, yun_cluster *out, yun_err *err)
+{
+    return need_str(name, "cluster name", err) ?: s->ops->cluster_get_by_name(s, owner_id, name, out, err);
+}
+int store_cluster_list(yun_store *s, int64_t owner_id, yun_cluster **out, size_t *n, yun_err *err)
+{
+    *out = NULL;
+    *n = 0;
+    return s->ops->cluster_list(s, owner_id, out, n, err);
+}
+int store_cluster_update(yun_store *s, const yun_cluster *c, yun_err *err)
+{
+    return s->ops->cluster_update(s, c, err);
+}
+int store_cluster_delete(yun_store *s, int64_t id, yun_err *err)
+{
+    return s->ops->cluster_delete(s, id, err);
+}
 int store_lease_add(yun_store *s, const yun_lease *l, yun_err *err)
 {
     return need_str(l->ip, "lease address", err) ?: s->ops->lease_add(s, l, err);

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "model/model.h"
+#include "model/cluster.h"
 #include "model/seed.h"
 #include "model/net.h"
 
@@ -24,7 +25,7 @@ typedef struct yun_store yun_store;
 
 /* The schema version this build writes. store_open migrates an older database forward (each migration
  * in its own transaction) and refuses a newer one with YUN_E_STORE and a message saying which versions. */
-#define STORE_SCHEMA_VERSION 19
+#define STORE_SCHEMA_VERSION 20
 
 /* path: a file name ("var/yun.db"), or "sqlite:PATH", or ":memory:" for tests. The file is created when absent
  * and migrated to STORE_SCHEMA_VERSION; its directory must exist. A file that is not a yun database is refused. */
@@ -245,6 +246,14 @@ int store_audit_prune(yun_store *s, int64_t before_ms, int64_t *removed, yun_err
  * connection (taken when free; the next yund takes it within one call after the holder's connection ends,
  * kill -9 included); on SQLite always true. Losing the connection fails, with *leading false. */
 int store_lead(yun_store *s, bool *leading, yun_err *err);
+/* Virtual clusters (schema 20; model/cluster.h): (owner_id, name) unique (CONFLICT). create fills id and
+ * created_ms; reads fill owner_name; list: owner_id < 0 every cluster, by id (*out malloc'd). update writes
+ * nodes and deleting. The network cannot be deleted while a cluster row names it. */
+int store_cluster_create(yun_store *s, yun_cluster *c, yun_err *err);
+int store_cluster_get_by_name(yun_store *s, int64_t owner_id, const char *name, yun_cluster *out, yun_err *err);
+int store_cluster_list(yun_store *s, int64_t owner_id, yun_cluster **out, size_t *n, yun_err *err);
+int store_cluster_update(yun_store *s, const yun_cluster *c, yun_err *err);
+int store_cluster_delete(yun_store *s, int64_t id, yun_err *err);
 /* A consistent copy of the whole store into a new file at dest (SQLite's online backup API: other handles go
  * on reading and writing meanwhile). CONFLICT when dest exists. */
 int store_copy_to(yun_store *s, const char *dest, yun_err *err);

@@ -78,6 +78,11 @@ typedef struct store_ops {
     int (*host_key_get)(yun_store *s, const char *name, yun_host_key *out, yun_err *err);
     int (*host_key_by_hash)(yun_store *s, const char *hash, yun_host_key *out, yun_err *err);
     int (*host_key_delete)(yun_store *s, const char *name, yun_err *err);
+    int (*cluster_create)(yun_store *s, yun_cluster *c, yun_err *err);
+    int (*cluster_get_by_name)(yun_store *s, int64_t owner_id, const char *name, yun_cluster *out, yun_err *err);
+    int (*cluster_list)(yun_store *s, int64_t owner_id, yun_cluster **out, size_t *n, yun_err *err);
+    int (*cluster_update)(yun_store *s, const yun_cluster *c, yun_err *err);
+    int (*cluster_delete)(yun_store *s, int64_t id, yun_err *err);
     int (*network_create)(yun_store *s, yun_network *n, yun_err *err);
     int (*network_get)(yun_store *s, int64_t id, yun_network *out, yun_err *err);
     int (*network_get_by_name)(yun_store *s, int64_t owner_id, const char *name, yun_network *out, yun_err *err);

@@ -240,6 +240,24 @@ static const char *const migrations[] = {
     " result TEXT NOT NULL);"
     "CREATE INDEX audit_at ON audit (at_ms);"
     "CREATE INDEX audit_user ON audit (\"user\", at_ms);",
+    /* 19 -> 20: virtual clusters (model/cluster.h): members are the owner's VMs by name; the network stays while
+     * the cluster does (restrict), and the row goes with its owner */
+    "CREATE TABLE clusters ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " owner_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    " name TEXT NOT NULL,"
+    " nodes INTEGER NOT NULL,"
+    " image_id INTEGER NOT NULL,"
+    " head_image_id INTEGER NOT NULL,"
+    " cpus INTEGER NOT NULL,"
+    " mem_mib INTEGER NOT NULL,"
+    " network_id INTEGER NOT NULL REFERENCES networks(id) ON DELETE RESTRICT,"
+    " own_network INTEGER NOT NULL,"
+    " deleting INTEGER NOT NULL DEFAULT 0,"
+    " pubkey TEXT NOT NULL,"
+    " privkey TEXT NOT NULL,"
+    " created_ms INTEGER NOT NULL,"
+    " UNIQUE (owner_id, name));",
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
                "one migration per schema version: bump STORE_SCHEMA_VERSION with each new migration");
@@ -250,13 +268,13 @@ _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
 #define IMAGE_COLS "id, name, COALESCE(owner_id, 0), is_public, path, kernel, initrd, cmdline, size_mib, created_ms"
 #define HOST_COLS                                                                                                      \
     "id, name, cores, mhz, mem_mib, disk_total_mib, disk_free_mib, hypervisor, accel, libvirt_uri, migrate_addr, "     \
-    "state, last_seen_ms, registered_ms, mgmt_addr, power_driver, power_address, power_user, power_secret, "          \
+    "state, last_seen_ms, registered_ms, mgmt_addr, power_driver, power_address, power_user, power_secret, "           \
     "power_command, power_changed_ms"
 #define VM_SELECT                                                                                                      \
-    "SELECT v.id, v.uuid, v.name, v.owner_id, u.name, COALESCE(v.image_id, 0), v.cpus, v.mem_mib, v.max_mem_mib, "       \
-    "v.disk_mib, v.cpu_shares, v.cpu_cap, v.min_mhz, v.max_mhz, v.want, v.state, COALESCE(v.host_id, 0), v.error, "      \
-    "v.address, v.created_ms, v.updated_ms, v.started_ms, v.probe, COALESCE(v.migrate_from, 0), v.migrate_error, "   \
-    "v.migrate_total_ms, v.migrate_downtime_ms, v.alloc_mhz, v.utility, v.ha_priority "                                                                       \
+    "SELECT v.id, v.uuid, v.name, v.owner_id, u.name, COALESCE(v.image_id, 0), v.cpus, v.mem_mib, v.max_mem_mib, "     \
+    "v.disk_mib, v.cpu_shares, v.cpu_cap, v.min_mhz, v.max_mhz, v.want, v.state, COALESCE(v.host_id, 0), v.error, "    \
+    "v.address, v.created_ms, v.updated_ms, v.started_ms, v.probe, COALESCE(v.migrate_from, 0), v.migrate_error, "     \
+    "v.migrate_total_ms, v.migrate_downtime_ms, v.alloc_mhz, v.utility, v.ha_priority "                                \
     "FROM vms v JOIN users u ON u.id = v.owner_id "
 /* host filter: ?2 is NULL for "not placed", and IS matches NULL with NULL while still using vms_host */
 #define VM_WHERE_OWNER "WHERE v.owner_id = ?1 "
@@ -354,12 +372,13 @@ static const char *const sql[ST__COUNT] = {
                        "state = ?12, last_seen_ms = ?13, registered_ms = ?14, mgmt_addr = ?15, power_driver = ?16, "
                        "power_address = ?17, power_user = ?18, power_secret = ?19, power_command = ?20, "
                        "power_changed_ms = ?21 WHERE id = ?1",
-    [ST_VM_INSERT] = "INSERT INTO vms (uuid, name, owner_id, image_id, cpus, mem_mib, max_mem_mib, disk_mib, "
-                     "cpu_shares, cpu_cap, min_mhz, max_mhz, want, state, host_id, error, address, created_ms, "
-                     "updated_ms, started_ms, probe, migrate_from, migrate_error, migrate_total_ms, migrate_downtime_ms, "
-                     "alloc_mhz, utility, ha_priority) VALUES (?1, ?2, ?3, NULLIF(?4, 0), ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
-                     "?13, ?14, NULLIF(?15, 0), ?16, ?17, ?18, ?18, ?19, ?20, NULLIF(?21, 0), ?22, ?23, ?24, ?25, ?26, ?27) "
-                     "RETURNING id",
+    [ST_VM_INSERT] =
+        "INSERT INTO vms (uuid, name, owner_id, image_id, cpus, mem_mib, max_mem_mib, disk_mib, "
+        "cpu_shares, cpu_cap, min_mhz, max_mhz, want, state, host_id, error, address, created_ms, "
+        "updated_ms, started_ms, probe, migrate_from, migrate_error, migrate_total_ms, migrate_downtime_ms, "
+        "alloc_mhz, utility, ha_priority) VALUES (?1, ?2, ?3, NULLIF(?4, 0), ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
+        "?13, ?14, NULLIF(?15, 0), ?16, ?17, ?18, ?18, ?19, ?20, NULLIF(?21, 0), ?22, ?23, ?24, ?25, ?26, ?27) "
+        "RETURNING id",
     [ST_VM_GET] = VM_SELECT "WHERE v.id = ?1",
     [ST_VM_BY_NAME] = VM_SELECT "WHERE v.owner_id = ?1 AND v.name = ?2",
     [ST_VM_BY_UUID] = VM_SELECT "WHERE v.uuid = ?1",
@@ -378,8 +397,9 @@ static const char *const sql[ST__COUNT] = {
                      "migrate_error = ?22, migrate_total_ms = ?23, migrate_downtime_ms = ?24, alloc_mhz = ?25, "
                      "utility = ?26, ha_priority = ?27 WHERE id = ?1",
     [ST_VM_DELETE] = "DELETE FROM vms WHERE id = ?1",
-    [ST_USAGE_ALL] = "SELECT count(*), COALESCE(sum(cpus), 0), COALESCE(sum(max_mem_mib), 0), COALESCE(sum(disk_mib), 0) "
-                     "FROM vms WHERE want <> 'deleted'",
+    [ST_USAGE_ALL] =
+        "SELECT count(*), COALESCE(sum(cpus), 0), COALESCE(sum(max_mem_mib), 0), COALESCE(sum(disk_mib), 0) "
+        "FROM vms WHERE want <> 'deleted'",
     [ST_USAGE_OWNER] = "SELECT count(*), COALESCE(sum(cpus), 0), COALESCE(sum(max_mem_mib), 0), "
                        "COALESCE(sum(disk_mib), 0) FROM vms WHERE owner_id = ?1 AND want <> 'deleted'",
     [ST_SETTING_GET] = "SELECT value FROM settings WHERE key = ?1",
@@ -691,8 +711,7 @@ static int get_by_id(sq_store *q, int which, int64_t id, read_fn rd, void *out, 
 #define GET_BY_ID(q, which, id, rd, out, kind, err) get_by_id(q, which, id, (read_fn)(rd), out, kind, err)
 
 /* The same by name (?1): "<kind> "<name>" not found" when there is none. */
-static int get_by_name(sq_store *q, int which, const char *name, read_fn rd, void *out, const char *kind,
-                       yun_err *err)
+static int get_by_name(sq_store *q, int which, const char *name, read_fn rd, void *out, const char *kind, yun_err *err)
 {
     AUTORESET sql_stmt *st = stmt(q, which, err);
     if (!st)
@@ -740,8 +759,7 @@ static const sq_noun NOUN_HOST = {"host", "a host named \"%s\" already exists", 
 static const sq_noun NOUN_VM = {"VM", "a VM named \"%s\" already exists for this owner: pick another name", NULL};
 
 /* The end of an INSERT ... RETURNING id of n's row named name (its other constraints handled before). */
-static int row_created(sq_store *q, sql_stmt *st, int rc, const sq_noun *n, const char *name, int64_t *id,
-                       yun_err *err)
+static int row_created(sq_store *q, sql_stmt *st, int rc, const sq_noun *n, const char *name, int64_t *id, yun_err *err)
 {
     if (rc == SQL_ROW) {
         *id = sql_column_int64(st, 0);
@@ -996,7 +1014,8 @@ static int sq_vm_create(yun_store *s, yun_vm *vm, yun_err *err)
     sql_bind_int(st, 26, vm->utility);
     sql_bind_int(st, 27, vm->ha_priority);
     int rc = sql_step(st);
-    if (rc == SQL_CONSTRAINT_UNIQUE && strstr(sql_errmsg(q->db), "uuid") /* SQLite: vms.uuid; PostgreSQL: vms_uuid_key */)
+    if (rc == SQL_CONSTRAINT_UNIQUE &&
+        strstr(sql_errmsg(q->db), "uuid") /* SQLite: vms.uuid; PostgreSQL: vms_uuid_key */)
         return yun_err_set(err, YUN_E_CONFLICT, "a VM with UUID %s already exists", vm->uuid);
     if (rc == SQL_CONSTRAINT_FOREIGNKEY)
         return vm_ref_fail(vm, err);
@@ -1949,6 +1968,116 @@ static int sq_network_delete(yun_store *s, int64_t id, yun_err *err)
     return row_written(q, rc, "network", id, err, "deleting network %lld", (long long)id);
 }
 
+/* ---- virtual clusters (schema 20) ---- */
+#define CLUSTER_SELECT                                                                                                 \
+    "SELECT c.id, c.owner_id, u.name, c.name, c.nodes, c.image_id, c.head_image_id, c.cpus, c.mem_mib, "               \
+    "c.network_id, c.own_network, c.deleting, c.pubkey, c.privkey, c.created_ms FROM clusters c JOIN users u ON "      \
+    "u.id = c.owner_id"
+
+static int read_cluster(sql_stmt *st, yun_cluster *c, yun_err *err)
+{
+    (void)err;
+    memset(c, 0, sizeof *c);
+    c->id = sql_column_int64(st, 0);
+    c->owner_id = sql_column_int64(st, 1);
+    COL_FIELD(st, 2, c->owner_name);
+    COL_FIELD(st, 3, c->name);
+    c->nodes = sql_column_int(st, 4);
+    c->image_id = sql_column_int64(st, 5);
+    c->head_image_id = sql_column_int64(st, 6);
+    c->cpus = sql_column_int(st, 7);
+    c->mem_mib = (uint64_t)sql_column_int64(st, 8);
+    c->network_id = sql_column_int64(st, 9);
+    c->own_network = sql_column_int(st, 10) != 0;
+    c->deleting = sql_column_int(st, 11) != 0;
+    COL_FIELD(st, 12, c->pubkey);
+    COL_FIELD(st, 13, c->privkey);
+    c->created_ms = sql_column_int64(st, 14);
+    return 0;
+}
+
+static int sq_cluster_create(yun_store *s, yun_cluster *c, yun_err *err)
+{
+    sq_store *q = SQ(s);
+    AUTORESET sql_stmt *st = job_prepare(
+        q,
+        "INSERT INTO clusters (owner_id, name, nodes, image_id, head_image_id, cpus, mem_mib, network_id, "
+        "own_network, deleting, pubkey, privkey, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
+        "?11, ?12, ?13) RETURNING id",
+        err);
+    if (!st)
+        return -1;
+    c->created_ms = yun_now_ms();
+    sql_bind_int64(st, 1, c->owner_id);
+    BIND_FIELD(st, 2, c->name);
+    sql_bind_int(st, 3, c->nodes);
+    sql_bind_int64(st, 4, c->image_id);
+    sql_bind_int64(st, 5, c->head_image_id);
+    sql_bind_int(st, 6, c->cpus);
+    sql_bind_int64(st, 7, (int64_t)c->mem_mib);
+    sql_bind_int64(st, 8, c->network_id);
+    sql_bind_int(st, 9, c->own_network);
+    sql_bind_int(st, 10, c->deleting);
+    BIND_FIELD(st, 11, c->pubkey);
+    BIND_FIELD(st, 12, c->privkey);
+    sql_bind_int64(st, 13, c->created_ms);
+    int rc = sql_step(st);
+    if (rc == SQL_CONSTRAINT_FOREIGNKEY)
+        return yun_err_set(err, YUN_E_NOT_FOUND, "cluster %s: its owner or network is gone", c->name);
+    if (rc == SQL_CONSTRAINT_UNIQUE)
+        return yun_err_set(err, YUN_E_CONFLICT,
+                           "a cluster named \"%s\" already exists for this owner: pick another name", c->name);
+    if (rc != SQL_ROW)
+        return db_fail(q, err, "creating cluster %s", c->name);
+    c->id = sql_column_int64(st, 0);
+    return 0;
+}
+
+static int sq_cluster_get_by_name(yun_store *s, int64_t owner_id, const char *name, yun_cluster *out, yun_err *err)
+{
+    sq_store *q = SQ(s);
+    AUTORESET sql_stmt *st = job_prepare(q, CLUSTER_SELECT " WHERE c.owner_id = ?1 AND c.name = ?2", err);
+    if (!st)
+        return -1;
+    sql_bind_int64(st, 1, owner_id);
+    sql_bind_text(st, 2, name, -1);
+    char what[128];
+    snprintf(what, sizeof what, "cluster \"%.64s\"", name);
+    return get_one(q, st, (read_fn)read_cluster, out, what, err);
+}
+
+static int sq_cluster_list(yun_store *s, int64_t owner_id, yun_cluster **out, size_t *n, yun_err *err)
+{
+    sq_store *q = SQ(s);
+    AUTORESET sql_stmt *st = job_prepare(q, CLUSTER_SELECT " WHERE ?1 < 0 OR c.owner_id = ?1 ORDER BY c.id", err);
+    if (!st)
+        return -1;
+    sql_bind_int64(st, 1, owner_id);
+    return GET_ALL(q, st, read_cluster, out, n, "clusters", err);
+}
+
+static int sq_cluster_update(yun_store *s, const yun_cluster *c, yun_err *err)
+{
+    sq_store *q = SQ(s);
+    AUTORESET sql_stmt *st = job_prepare(q, "UPDATE clusters SET nodes = ?2, deleting = ?3 WHERE id = ?1", err);
+    if (!st)
+        return -1;
+    sql_bind_int64(st, 1, c->id);
+    sql_bind_int(st, 2, c->nodes);
+    sql_bind_int(st, 3, c->deleting);
+    return row_written(q, sql_step(st), "cluster", c->id, err, "updating cluster %s", c->name);
+}
+
+static int sq_cluster_delete(yun_store *s, int64_t id, yun_err *err)
+{
+    sq_store *q = SQ(s);
+    AUTORESET sql_stmt *st = job_prepare(q, "DELETE FROM clusters WHERE id = ?1", err);
+    if (!st)
+        return -1;
+    sql_bind_int64(st, 1, id);
+    return row_written(q, sql_step(st), "cluster", id, err, "deleting cluster %lld", (long long)id);
+}
+
 static int read_lease(sql_stmt *st, yun_lease *l, yun_err *err)
 {
     (void)err;
@@ -2333,6 +2462,11 @@ static const store_ops sql_ops = {
     .host_key_get = sq_host_key_get,
     .host_key_by_hash = sq_host_key_by_hash,
     .host_key_delete = sq_host_key_delete,
+    .cluster_create = sq_cluster_create,
+    .cluster_get_by_name = sq_cluster_get_by_name,
+    .cluster_list = sq_cluster_list,
+    .cluster_update = sq_cluster_update,
+    .cluster_delete = sq_cluster_delete,
     .network_create = sq_network_create,
     .network_get = sq_network_get,
     .network_get_by_name = sq_network_get_by_name,

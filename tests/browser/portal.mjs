@@ -117,6 +117,7 @@ const browserGroup = leader => pids().filter(p => Number(stat(p)?.[2]) === leade
 
 const dir = mkdtempSync(join(process.env.TMPDIR || tmpdir(), 'yun-browser-'));
 let yund = null, browser = null, browserPids = [];
+const fakeAgents = []; // the clusters' hosts (tests/integration/fake_agent.py), killed at cleanup
 // Closes the browser, then kills by pid each of its processes still there (whether close worked or not),
 // stops yund, and removes the temp dir with the browser's profile.
 async function cleanup() {
@@ -128,6 +129,7 @@ async function cleanup() {
     }
     await sleep(50);
   }
+  for (const a of fakeAgents) if (a.exitCode === null) a.kill('SIGKILL');
   if (yund && yund.exitCode === null) {
     yund.kill('SIGTERM');
     await Promise.race([new Promise(r => yund.once('exit', r)), sleep(5000)]);
@@ -553,6 +555,67 @@ async function main(which) {
   await shot(admin, 'admin-drain');
   await admin.getByRole('button', { name: 'Enable ' + hname }).click();
   ok(await hrow.getByText('up', { exact: true }).waitFor().then(() => true, () => false), 'Enable ends the drain');
+
+  // ---- clusters (docs/clusters.md) on two more hosts: agents that speak the protocol with no hypervisor behind
+  // them (tests/integration/fake_agent.py), since a cluster's network would be real bridges and dnsmasq on the
+  // all-in-one agent's host, which is this machine (the all-in-one host is disabled meanwhile) ----
+  await asAdmin('PUT', '/v1/settings/net.pool', { value: '10.98.0.0/16' });
+  await asAdmin('PUT', '/v1/settings/admission.threshold_pct', { value: '100' }); // the settings' test left 1
+  await asAdmin('POST', `/v1/hosts/${hname}/disable`);
+  for (const h of ['fa', 'fb']) {
+    const tok = (await asAdmin('POST', '/v1/hosts', { name: h })).body.join_token;
+    const cred = JSON.parse(await (await yfetch(URL + '/v1/agent/join', { method: 'POST',
+      body: JSON.stringify({ token: tok }) })).text()).credential;
+    const fa = spawn('python3', [join(ROOT, 'tests/integration/fake_agent.py'), URL, cred, h, '2', join(dir, 'mode')],
+      { stdio: 'ignore', env: { ...process.env, SSL_CERT_FILE: CA_FILE } });
+    fakeAgents.push(fa);
+  }
+  let hostsUp = false;
+  for (let i = 0; i < 100 && !hostsUp; i++) {
+    const hs = (await asAdmin('GET', '/v1/hosts')).body.hosts || [];
+    hostsUp = hs.filter(x => (x.name === 'fa' || x.name === 'fb') && x.state === 'up').length === 2;
+    if (!hostsUp) await sleep(200);
+  }
+  ok(hostsUp, 'two more hosts (fake agents) are up for the clusters');
+  await alice.getByRole('link', { name: 'Clusters' }).click();
+  await alice.getByRole('heading', { name: 'Clusters' }).waitFor();
+  const form = alice.getByRole('form', { name: 'Create a cluster' });
+  await form.getByLabel('Name').fill('big');
+  await typeNumber(form.getByLabel('Nodes'), 8);
+  await form.getByLabel('Image').selectOption('tiny');
+  await form.getByLabel('Memory each').fill('64M');
+  await form.getByRole('button', { name: 'Create cluster' }).click();
+  const refused = await form.getByRole('alert').filter({ hasText: 'cluster big does not fit' }).waitFor()
+    .then(async () => form.getByRole('alert').innerText(), () => '');
+  const bigListed = await alice.locator('section[data-cluster="big"]').count();
+  const vmsLeft = (await asAdmin('GET', '/v1/vms')).body.vms.filter(v => v.name.startsWith('big-')).length;
+  ok(refused && !bigListed && vmsLeft === 0, 'a cluster larger than the hosts is refused saying why, and leaves no VM',
+     refused || await alice.locator('main').innerText().catch(() => ''));
+  await form.getByLabel('Name').fill('c');
+  await typeNumber(form.getByLabel('Nodes'), 1);
+  await form.getByRole('button', { name: 'Create cluster' }).click();
+  const card = alice.locator('section[data-cluster="c"]');
+  await card.locator('tr[data-member="c-0"]').waitFor();
+  // where the members run is the admin's to see (alice's page has no Host column): asked as the admin
+  const hostsOf = async () => ((await asAdmin('GET', `/v1/clusters/c?owner=${ALICE}`)).body.members || [])
+    .map(m => m.host);
+  ok(await card.locator('td[data-host]').count() === 0, 'alice\'s cluster page names no host');
+  let hs = await hostsOf();
+  ok(hs.length === 2 && new Set(hs).size === 2 && hs.every(x => x === 'fa' || x === 'fb'),
+     'Create cluster makes c-head and c-0, one on each host', hs.join(' '));
+  await shot(alice, 'clusters');
+  await typeNumber(card.getByLabel('Nodes'), 3);
+  await card.getByRole('button', { name: 'Scale c' }).click();
+  await card.locator('tr[data-member="c-2"]').waitFor();
+  hs = await hostsOf();
+  ok(hs.length === 4 && hs.filter(x => x === 'fa').length === 2, 'Scale to 3 nodes adds c-1 and c-2, two members per host',
+     hs.join(' '));
+  await card.getByRole('button', { name: 'Delete c' }).click();
+  await alice.getByRole('dialog').getByRole('button', { name: 'Delete' }).click();
+  ok(await card.waitFor({ state: 'detached', timeout: 30000 }).then(() => true, () => false) &&
+     (await asAdmin('GET', '/v1/networks')).body.networks.every(x => x.name !== 'c'),
+     'Delete, confirmed, removes the cluster and its network once the members are gone');
+  await asAdmin('POST', `/v1/hosts/${hname}/enable`);
 }
 
 // Runs the whole test in one browser ('chromium' or 'firefox') and exits with its TAP result.

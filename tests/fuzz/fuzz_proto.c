@@ -104,7 +104,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             rc = proto_desired_decode(e, &d2, &err);
             FUZZ_ASSERT(rc == 0, "desired re-encoded does not decode: %s", err.msg);
             same_text(e, proto_desired_encode(&d2), "desired");
+            proto_desired_free(&d2);
         }
+        proto_desired_free(&d); /* its user_data, when decode got that far */
     }
     json_decref(j);
     return 0;

@@ -45,7 +45,7 @@ static void test_seed_iso(void **state)
     snprintf(path, sizeof path, "%s/sub/%s.seed.iso", dir, UUID);
     yun_err err = YUN_ERR_INIT;
     const char *ud = "#cloud-config\nssh_authorized_keys:\n  - \"ssh-ed25519 AAAAC3 me\"\n";
-    if (hv_seed_write(path, UUID, "web1", ud, &err) < 0)
+    if (hv_seed_write(path, UUID, "web1", NULL, ud, &err) < 0)
         fail_msg("%s", err.msg);
     struct stat sb;
     assert_int_equal(stat(path, &sb), 0);
@@ -62,10 +62,13 @@ static void test_seed_iso(void **state)
     snprintf(want, sizeof want, "macaddress: \"%s\"", mac);
     assert_true(has(b, n, want));
     free(b);
-    /* written again over itself: the new content, nothing left beside it */
-    assert_int_equal(hv_seed_write(path, UUID, "web2", ud, &err), 0);
+    /* written again over itself: the new content, nothing left beside it; on a cloud network the NIC's MAC is
+     * its address's (model_mac_of_ip), and the network-config must match that one */
+    assert_int_equal(hv_seed_write(path, UUID, "web2", "0a:59:0a:61:00:03", ud, &err), 0);
     b = slurp(path, &n);
     assert_true(has(b, n, "local-hostname: web2\n"));
+    assert_true(has(b, n, "macaddress: \"0a:59:0a:61:00:03\""));
+    assert_false(has(b, n, want));
     free(b);
     char sub[300];
     snprintf(sub, sizeof sub, "%s/sub", dir);
@@ -77,10 +80,45 @@ static void test_seed_iso(void **state)
     rmdir(dir);
 }
 
+/* What a write killed halfway leaves (its folder with the three files, its ISO.tmp): the next write clears it,
+ * and so does the remove a delete does; another VM's files beside it stay. */
+static void leave_half_write(const char *path)
+{
+    AUTOFREE char *cmd = xasprintf("mkdir -p %1$s.d.AbC123 && touch %1$s.d.AbC123/meta-data %1$s.d.AbC123/user-data "
+                                   "%1$s.d.AbC123/network-config %1$s.d.AbC123.tmp",
+                                   path);
+    assert_int_equal(system(cmd), 0);
+}
+
+static void test_seed_leftovers(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/yun-seed-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[256], other[256], cmd[400];
+    snprintf(path, sizeof path, "%s/%s.seed.iso", dir, UUID);
+    snprintf(other, sizeof other, "%s/1%s.seed.iso.d.XyZ789", dir, UUID + 1);
+    assert_int_equal(mkdir(other, 0755), 0);
+    yun_err err = YUN_ERR_INIT;
+    leave_half_write(path);
+    if (hv_seed_write(path, UUID, "web1", NULL, "#cloud-config\n", &err) < 0)
+        fail_msg("%s", err.msg);
+    snprintf(cmd, sizeof cmd, "test $(ls -A %s | wc -l) -eq 2", dir); /* the seed and the other VM's folder */
+    assert_int_equal(system(cmd), 0);
+    leave_half_write(path);
+    assert_int_equal(hv_seed_remove(path, &err), 0);
+    assert_int_equal(hv_seed_remove(path, &err), 0); /* absent: fine */
+    snprintf(cmd, sizeof cmd, "test \"$(ls -A %s)\" = %s", dir, strrchr(other, '/') + 1);
+    assert_int_equal(system(cmd), 0);
+    rmdir(other);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_seed_iso),
+        cmocka_unit_test(test_seed_leftovers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1272,6 +1272,7 @@ static const char *const downgrade[] = {
     [17] = "DROP TABLE ssh_keys; DROP TABLE seeds;",
     [18] = "DROP TABLE leases; DROP TABLE networks;",
     [19] = "DROP TABLE login_failures; DROP TABLE audit;",
+    [20] = "DROP TABLE clusters;",
 };
 
 /* Takes the file at path (today's schema) back to version v. */

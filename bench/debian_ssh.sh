@@ -51,6 +51,9 @@ until_ssh() {
   return 1
 }
 now() { python3 -c 'import time; print(time.monotonic())'; }
+# how often QEMU's translation cache filled and was flushed during the boot (TCG only: yun sizes the cache,
+# <tcg><tb-cache>, where a hand-written domain gets QEMU's default)
+tb_flushes() { virsh -c "$URI" qemu-monitor-command --hmp "$1" 'info jit' 2>/dev/null | awk '/TB flush count/ {print $NF}'; }
 
 YUN_T=() HAND_T=()
 for r in $(seq 1 "$RUNS"); do
@@ -59,7 +62,7 @@ for r in $(seq 1 "$RUNS"); do
   wait_until 60 "domain" bash -c "[ -n \"\$(virsh -c '$URI' domiflist yun-admin-b$r 2>/dev/null | awk '/network/ {print \$5}')\" ]" >/dev/null
   MAC=$(virsh -c "$URI" domiflist "yun-admin-b$r" | awk '/network/ {print $5}')
   t=$(until_ssh "$MAC") || die "yun's guest never answered ssh"
-  YUN_T+=("$t"); say "yun run $r: create -> ssh ${t}s"
+  YUN_T+=("$t"); say "yun run $r: create -> ssh ${t}s (TB flushes: $(tb_flushes "yun-admin-b$r"))"
   yun vm delete "b$r" --wait >/dev/null 2>&1
 
   # by hand: the same base, devices, seed and network
@@ -88,7 +91,7 @@ XML
     xorriso -as mkisofs -quiet -o "$H/seed.iso" -V cidata -J -r "$H/seed" 2>/dev/null &&
     virsh -q -c "$URI" define "$H/dom.xml" >/dev/null && virsh -q -c "$URI" start "hand$r" >/dev/null || die "by hand"
   t=$(until_ssh "$HMAC") || die "the hand-made guest never answered ssh"
-  HAND_T+=("$t"); say "hand run $r: define+start -> ssh ${t}s"
+  HAND_T+=("$t"); say "hand run $r: define+start -> ssh ${t}s (TB flushes: $(tb_flushes "hand$r"))"
   virsh -q -c "$URI" destroy "hand$r" >/dev/null 2>&1; virsh -q -c "$URI" undefine "hand$r" >/dev/null 2>&1
 done
 python3 - "${YUN_T[*]}" "${HAND_T[*]}" <<'PY'

@@ -143,7 +143,7 @@ static const ctl_setting_def table[SET_COUNT] = {
     {SET_DISPATCH_INTERVAL_MS, "dispatch.interval_ms", SET_T_INT, "60000", "how often the dispatcher plans, in ms",
      NULL, 1000, 86400000, NULL, NULL},
     {SET_DISPATCH_COOLDOWN_MS, "dispatch.cooldown_ms", SET_T_INT, "900000",
-     "a VM the dispatcher moved stays put this long, in ms", NULL, 0, 86400000, NULL, NULL},
+     "a VM the dispatcher moved stays put this long, and a woken host stays on this long, in ms", NULL, 0, 86400000, NULL, NULL},
     {SET_DISPATCH_MAX_MIGRATIONS, "dispatch.max_migrations", SET_T_INT, "2",
      "live migrations under way in the cloud beyond which the dispatcher starts none", NULL, 1, 64, NULL, NULL},
     {SET_DISPATCH_OBJECTIVE, "dispatch.objective", SET_T_ENUM, "pack",

@@ -739,10 +739,15 @@ static void round_power(ctl_ctx *c, ctl_dispatch *d, yun_store *s, const dround 
         power_decide(c, d, s, sleeper, DISPATCH_WAKE, mode, now_ms, why);
         return;
     }
-    /* standby: an empty host (nothing assigned, nothing coming or leaving), the rest keeping the room */
+    /* standby: an empty host (nothing assigned, nothing coming or leaving), the rest keeping the room, and not
+     * woken within the cooldown: the wake rule (above 90%) and this one (the rest hold the load) would otherwise
+     * take turns on a host whose load hovers near 90%, as a VM's moves wait out the same cooldown */
+    int64_t cooldown = ctl_setting_i64_or_default(s, SET_DISPATCH_COOLDOWN_MS);
     for (int h = 0; h < cl->nhosts && !spread; h++) {
         const yun_host *host = &r->hosts[r->host_of[h]];
         if (r->count[h] > 0 || !power_managed(host))
+            continue;
+        if (host->power_changed_ms && now_ms - host->power_changed_ms < cooldown)
             continue;
         if (r->busy[r->host_of[h]] & BUSY_ASSIGNED)
             continue;

@@ -29,8 +29,14 @@ tap_eval "no user was created by either" '! grep -q xxxxxxxx "$D/body"'
 
 # a 64 KiB header
 H=$(python3 -c 'print("y" * 65536)')
-s=$(curl -sS -o "$D/body" -w '%{http_code}' -H "Authorization: Bearer $A" -H "X-Big: $H" "$URL/v1/users")
-tap_eval "a 64 KiB header gets 431" '[ "$s" = 431 ]'
+# yund answers 431 and closes while curl may still be sending the header: the close with unread bytes is a
+# reset, which can reach curl before the answer does (curl 55, send failure, or 56, receive failure; about 1
+# run in 50 under load). Either way the request was refused; anything else (a 2xx, a 4xx other than 431) fails.
+rm -f "$D/body"
+rc=0
+s=$(curl -sS -o "$D/body" -w '%{http_code}' -H "Authorization: Bearer $A" -H "X-Big: $H" "$URL/v1/users" 2>"$D/err") || rc=$?
+tap_eval "a 64 KiB header gets 431 (or the connection cut: curl $rc, $(head -c 80 "$D/err"))" \
+  '[ "$s" = 431 ] || { { [ "$rc" = 55 ] || [ "$rc" = 56 ]; } && [ "$s" = 000 ] && [ ! -s "$D/body" ]; }'
 
 s=$(curl -sS -o /dev/null -w '%{http_code}' "$URL/healthz")
 tap_eval "yund still answers" '[ "$s" = 200 ]'

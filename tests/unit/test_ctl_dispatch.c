@@ -596,6 +596,55 @@ static void test_a_new_vm_is_allocated_before_the_next_round(void **state)
 }
 
 /* A host with a VM migrating away from it is not empty: no standby until the migration ends. */
+/* h1 above 90% wakes h3; its load then dips to 85%, which h1 holds alone, with no move planned: h3, empty,
+ * stays on until the cooldown has passed since it woke, then goes on standby. Without that the two rules take
+ * turns on a load around 90% (test_dispatch_live saw wake, standby, wake, standby of one host, no VM moved). */
+static void test_a_woken_host_stays_on_for_the_cooldown(void **state)
+{
+    fx *f = *state;
+    give_h3_a_driver(f);
+    set(f, "dispatch.mode", "auto");
+    set(f, "dispatch.policy", "thr-mmt-0.9");
+    set(f, "power.headroom_hosts", "0");
+    set(f, "placement.cpu_ratio", "4"); /* a and b share h1's 4 cores */
+    yun_host h2 = host_of(f, H2), h3 = host_of(f, H3);
+    h2.state = YUN_HOST_DISABLED;
+    h3.state = YUN_HOST_STANDBY;
+    yun_err err = YUN_ERR_INIT;
+    assert_int_equal(store_host_update(f->s, &h2, &err), 0);
+    assert_int_equal(store_host_update(f->s, &h3, &err), 0);
+    yun_vm a = running_on(f, "a", 4, f->h1), b = running_on(f, "b", 4, f->h1);
+    ctl_dispatch_observe(f->c, a.uuid, T0, 60);
+    ctl_dispatch_observe(f->c, b.uuid, T0, 35);
+    round_at(f, T0, 1);
+    assert_int_equal(host_of(f, H3).state, YUN_HOST_WAKING);
+    ctl_report r = {0};
+    ctl_answer ans;
+    assert_int_equal(ctl_agent_report(f->c, f->s, H3, &r, T0 + 2000, &ans, &err), 0);
+    ctl_answer_free(&ans);
+    assert_int_equal(host_of(f, H3).state, YUN_HOST_UP);
+    int64_t cooldown = 900 * 1000;
+    for (int64_t t = T0 + MIN_MS; t < T0 + cooldown; t += 5 * MIN_MS) {
+        ctl_dispatch_observe(f->c, a.uuid, t, 50);
+        ctl_dispatch_observe(f->c, b.uuid, t, 35);
+        round_at(f, t, 1);
+        dispatch_status st = status(f);
+        assert_int_equal(st.n_plan, 0);
+        ctl_dispatch_status_free(&st);
+        assert_int_equal(host_of(f, H3).state, YUN_HOST_UP);
+    }
+    ctl_dispatch_observe(f->c, a.uuid, T0 + cooldown, 50);
+    ctl_dispatch_observe(f->c, b.uuid, T0 + cooldown, 35);
+    round_at(f, T0 + cooldown, 1);
+    dispatch_status st = status(f);
+    assert_int_equal(st.n_plan, 1);
+    assert_int_equal(st.plan[0].kind, DISPATCH_STANDBY);
+    assert_int_equal(st.plan[0].from_id, H3);
+    ctl_dispatch_status_free(&st);
+    assert_string_equal(power_log(), "h3\nh3\n"); /* on, then off */
+    drop_power_log();
+}
+
 static void test_no_standby_under_a_migration(void **state)
 {
     fx *f = *state;
@@ -631,6 +680,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_a_new_vm_is_allocated_before_the_next_round, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_full_host_wakes_nothing_while_the_algorithm_allocates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_standby_under_a_migration, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_woken_host_stays_on_for_the_cooldown, setup, teardown),
     };
     return cmocka_run_group_tests_name("ctl_dispatch", tests, NULL, NULL);
 }

@@ -31,6 +31,19 @@ void api_token_hash(const char *token, char hex[65])
     sodium_bin2hex(hex, 65, h, sizeof h);
 }
 
+/* Whether an admin named admin exists now (another yund made it after this one looked). */
+static bool admin_made_meanwhile(yun_store *s)
+{
+    yun_user u;
+    yun_err e = YUN_ERR_INIT;
+    if (store_user_get_by_name(s, "admin", &u, &e) < 0)
+        return false;
+    if (u.is_admin)
+        log_info("admin user admin was made by another yund on this store at the same time: this yund writes no "
+                 "admin.token");
+    return u.is_admin;
+}
+
 static int bootstrap_admin(ctl_ctx *ctl, yun_store *s, const char *state_dir, yun_err *err)
 {
     AUTOFREE char *path = xasprintf("%s/admin.token", state_dir);
@@ -45,6 +58,14 @@ static int bootstrap_admin(ctl_ctx *ctl, yun_store *s, const char *state_dir, yu
     char tok[80];
     if (admin && access(path, F_OK) == 0)
         return 0;
+    if (admin && store_shared(s)) {
+        /* several yund on one database: the admin is the first yund's, and a new token here would lock out
+         * everyone holding that one (on SQLite a lost admin.token is recovered so, by its only yund) */
+        log_info("admin user %s exists in the shared store: this yund writes no %s (the admin's token is the one "
+                 "the first yund wrote)",
+                 admin->name, path);
+        return 0;
+    }
     api_token_new(tok, sizeof tok);
     if (admin) {
         char hash[65];
@@ -63,6 +84,8 @@ static int bootstrap_admin(ctl_ctx *ctl, yun_store *s, const char *state_dir, yu
                 *err = e;
                 return -1;
             }
+            if (store_shared(s) && admin_made_meanwhile(s))
+                return 0; /* another yund starting beside this one on the empty database made it first */
             /* a plain user named admin exists: make the bootstrap admin someone else, never promote them */
             snprintf(u.name, sizeof u.name, "yun-admin");
             if (ctl_user_create(ctl, s, &u, NULL, err) < 0)

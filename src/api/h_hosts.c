@@ -10,9 +10,11 @@
 
 int h_healthz(api_req *rq, api_resp *rs, yun_err *err)
 {
-    (void)rq;
     (void)err;
-    buf_puts(&rs->body, "{\"status\":\"ok\"}");
+    buf_puts(&rs->body, "{");
+    jw_kstr(&rs->body, "status", "ok");
+    jw_kbool(&rs->body, "leading", ctl_leading(rq->ctl));
+    buf_puts(&rs->body, "}");
     return 0;
 }
 

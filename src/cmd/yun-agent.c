@@ -22,8 +22,9 @@ static void on_signal(int sig)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: yun-agent --controller URL [--join TOKEN] [options]\n"
-               "  --controller URL      yund's address, e.g. https://127.0.0.1:8080\n"
+    fprintf(f, "usage: yun-agent --controller URL[,URL...] [--join TOKEN] [options]\n"
+               "  --controller URL      yund's address, e.g. https://127.0.0.1:8080; several yund on one\n"
+               "                        PostgreSQL: their URLs, comma-separated, tried in turn when one fails\n"
                "  --ca FILE             trust yund's certificate through this CA (yund's STATE/tls/ca.pem);\n"
                "                        also YUN_CA\n"
                "  --pin sha256//...     or trust exactly yund's key (yund logs it at start); also YUN_PIN\n"
@@ -140,6 +141,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "yun-agent: %s\n", aerr.msg);
         return 2;
     }
+    AUTOFREE char *first_url = NULL; /* several controllers: URLs are built on the first, requests fail over */
+    if (http_global_controllers(cfg.controller_url, &first_url, &aerr) < 0) {
+        fprintf(stderr, "yun-agent: --controller: %s\n", aerr.msg);
+        return 2;
+    }
+    cfg.controller_url = first_url;
     yun_log_init("yun-agent");
     http_global_init();
     http_global_trust(ca, pin);

@@ -28,7 +28,8 @@
 typedef enum { CLI_SRC_NONE, CLI_SRC_FLAG, CLI_SRC_ENV, CLI_SRC_CONFIG, CLI_SRC_DEFAULT } cli_src;
 
 typedef struct cli_conf {
-    char *url;   /* malloc'd, without a trailing '/' */
+    char *url;   /* malloc'd, without a trailing '/': the first of urls, the base of every request's URL */
+    char *urls;  /* malloc'd, "URL[,URL...]" as given: several controllers, tried in turn (http_global_controllers) */
     char *token; /* malloc'd, or NULL when none was found anywhere */
     char *ca;    /* the CA file HTTPS trusts, or NULL: the system's (http_global_trust) */
     char *pin;   /* the server key's pin "sha256//...", or NULL */

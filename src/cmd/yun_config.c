@@ -10,6 +10,7 @@
 #include "cmd/yun_cli.h"
 #include "util/buf.h"
 #include "util/fs.h"
+#include "util/http_client.h"
 #include "util/mem.h"
 
 char *cli_config_path(const char *xdg_config_home, const char *home, yun_err *err)
@@ -87,7 +88,7 @@ int cli_config_write(const char *path, const cli_conf *c, yun_err *err)
         return -1;
     yun_buf b = YUN_BUF_INIT;
     buf_puts(&b, "# yun CLI configuration, written by `yun login`\n");
-    buf_printf(&b, "url = %s\n", c->url);
+    buf_printf(&b, "url = %s\n", c->urls ? c->urls : c->url);
     if (c->token)
         buf_printf(&b, "token = %s\n", c->token);
     if (c->ca)
@@ -161,11 +162,9 @@ int cli_conf_resolve(const cli_conf_in *in, cli_conf *out, yun_err *err)
         out->url = STEAL(cfg_url), out->url_src = CLI_SRC_CONFIG;
     else
         out->url = xstrdup(CLI_DEFAULT_URL), out->url_src = CLI_SRC_DEFAULT;
-    size_t n = strlen(out->url);
-    while (n && out->url[n - 1] == '/')
-        out->url[--n] = '\0';
-    if (strncmp(out->url, "http://", 7) != 0 && strncmp(out->url, "https://", 8) != 0) {
-        yun_err_set(err, YUN_E_INVALID, "the server URL \"%s\" must start with https:// (or http://)", out->url);
+    /* several controllers: requests fail over from one to the next; URLs are built on the first */
+    out->urls = out->url;
+    if (http_global_controllers(out->urls, &out->url, err) < 0) {
         cli_conf_free(out);
         return -1;
     }
@@ -189,8 +188,9 @@ int cli_conf_resolve(const cli_conf_in *in, cli_conf *out, yun_err *err)
 void cli_conf_free(cli_conf *c)
 {
     free(c->url);
+    free(c->urls);
     free(c->token);
     free(c->ca);
     free(c->pin);
-    c->url = c->token = c->ca = c->pin = NULL;
+    c->url = c->urls = c->token = c->ca = c->pin = NULL;
 }

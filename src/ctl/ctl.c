@@ -40,6 +40,7 @@ struct ctl_ctx {
     char *image_dir;
     char *vm_dir;
     int interval_ms;
+    atomic_bool leading; /* the last ctl_lead's answer (GET /healthz tells it) */
     /* Serialises snapshot -> pick -> insert, so two creates never both take the last room on a host. */
     pthread_mutex_t sched_lock;
     /* Serialises drain ticks (yund's loop and a POST drain), so a host never has more migrations started
@@ -250,8 +251,17 @@ int ctl_interval_ms(ctl_ctx *c, yun_store *s)
 
 int ctl_lead(ctl_ctx *c, yun_store *s, bool *leading, yun_err *err)
 {
-    (void)c;
-    return store_lead(s, leading, err);
+    if (store_lead(s, leading, err) < 0) {
+        c->leading = false;
+        return -1;
+    }
+    c->leading = *leading;
+    return 0;
+}
+
+bool ctl_leading(ctl_ctx *c)
+{
+    return c->leading;
 }
 
 yun_host_state ctl_host_effective_state(const yun_host *h, int64_t now_ms, int64_t suspect_ms)

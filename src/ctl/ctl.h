@@ -44,6 +44,8 @@ int ctl_interval_ms(ctl_ctx *ctx, yun_store *s);
 /* Whether this yund runs the loops (health and HA, drains, dispatcher, scheduled backups) now: store_lead on s,
  * the handle the loops use. Several yund on one PostgreSQL store take turns; on SQLite it is always true. */
 int ctl_lead(ctl_ctx *ctx, yun_store *s, bool *leading, yun_err *err);
+/* ctl_lead's last answer (false before the first, and after a failed one). */
+bool ctl_leading(ctl_ctx *ctx);
 
 /* A host's state as users should see it: SUSPECT when it is UP in the store but has not reported for
  * suspect_ms (ctl_suspect_ms), so the answer is right between two health ticks. */

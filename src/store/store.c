@@ -429,6 +429,10 @@ int store_lead(yun_store *s, bool *leading, yun_err *err)
 {
     return s->ops->lead(s, leading, err);
 }
+bool store_shared(yun_store *s)
+{
+    return s->ops->shared(s);
+}
 int store_host_key_set(yun_store *s, const yun_host_key *k, yun_err *err)
 {
     return need_str(k->name, "host name", err) ?: s->ops->host_key_set(s, k, err);

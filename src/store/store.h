@@ -246,6 +246,8 @@ int store_audit_prune(yun_store *s, int64_t before_ms, int64_t *removed, yun_err
  * connection (taken when free; the next yund takes it within one call after the holder's connection ends,
  * kill -9 included); on SQLite always true. Losing the connection fails, with *leading false. */
 int store_lead(yun_store *s, bool *leading, yun_err *err);
+/* Whether several yund may share this store (PostgreSQL); SQLite's file is one yund's. */
+bool store_shared(yun_store *s);
 /* Virtual clusters (schema 20; model/cluster.h): (owner_id, name) unique (CONFLICT). create fills id and
  * created_ms; reads fill owner_name; list: owner_id < 0 every cluster, by id (*out malloc'd). update writes
  * nodes and deleting. The network cannot be deleted while a cluster row names it. */

@@ -109,6 +109,7 @@ typedef struct store_ops {
     int (*session_delete_user)(yun_store *s, int64_t user_id, yun_err *err);
     int (*session_expire)(yun_store *s, int64_t now_ms, int64_t *removed, yun_err *err);
     int (*lead)(yun_store *s, bool *leading, yun_err *err);
+    bool (*shared)(yun_store *s);
 } store_ops;
 
 struct yun_store {

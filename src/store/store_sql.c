@@ -2393,8 +2393,14 @@ static int sq_lead(yun_store *s, bool *leading, yun_err *err)
     return sql_try_lead(SQ(s)->db, leading, err);
 }
 
+static bool sq_shared(yun_store *s)
+{
+    return sql_is_pg(SQ(s)->db);
+}
+
 static const store_ops sql_ops = {
     .lead = sq_lead,
+    .shared = sq_shared,
     .name = "sql", /* SQLite or PostgreSQL: sql.h says which */
     .close = sq_close,
     .schema_version = sq_schema_version,

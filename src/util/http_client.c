@@ -1,6 +1,7 @@
 #include "util/http_client.h"
 
 #include <curl/curl.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,62 @@ void http_global_trust(const char *ca_file, const char *pin)
     snprintf(trust_pin, sizeof trust_pin, "%s", pin ? pin : "");
 }
 
+/* Set once by http_global_controllers before any thread starts; which one answered last moves. */
+#define HTTP_MAX_CONTROLLERS 16
+static char *controllers[HTTP_MAX_CONTROLLERS];
+static int n_controllers;
+static atomic_int controller_now;
+
+int http_global_controllers(const char *list, char **first, yun_err *err)
+{
+    *first = NULL;
+    char *bases[HTTP_MAX_CONTROLLERS];
+    int n = 0;
+    AUTOFREE char *copy = xstrdup(list ? list : "");
+    char *save = NULL;
+    for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        while (*t == ' ')
+            t++;
+        size_t len = strlen(t);
+        while (len && (t[len - 1] == '/' || t[len - 1] == ' '))
+            t[--len] = '\0';
+        if (!len)
+            continue;
+        const char *bad = NULL;
+        if (strncmp(t, "https://", 8) != 0 && strncmp(t, "http://", 7) != 0)
+            bad = "must start with https:// (or http://)";
+        else if (n == HTTP_MAX_CONTROLLERS)
+            bad = "is one too many (16 at most)";
+        if (bad) {
+            for (int i = 0; i < n; i++)
+                free(bases[i]);
+            return yun_err_set(err, YUN_E_INVALID, "the controller URL \"%s\" %s", t, bad);
+        }
+        bases[n++] = xstrdup(t);
+    }
+    if (!n)
+        return yun_err_set(err, YUN_E_INVALID, "no controller URL in \"%s\": give https://HOST:PORT[,https://...]",
+                           list ? list : "");
+    for (int i = 0; i < n_controllers; i++)
+        free(controllers[i]);
+    memcpy(controllers, bases, sizeof bases[0] * (size_t)n);
+    n_controllers = n;
+    atomic_store(&controller_now, 0);
+    *first = xstrdup(bases[0]);
+    return 0;
+}
+
+/* Which controller url is under (its base is a prefix ending at '/', '?' or the end); -1 none. */
+static int controller_of(const char *url)
+{
+    for (int i = 0; i < n_controllers; i++) {
+        size_t n = strlen(controllers[i]);
+        if (strncmp(url, controllers[i], n) == 0 && (url[n] == '/' || url[n] == '\0' || url[n] == '?'))
+            return i;
+    }
+    return -1;
+}
+
 static void set_trust(CURL *c)
 {
     if (trust_ca[0])
@@ -37,16 +94,30 @@ static void set_trust(CURL *c)
     }
 }
 
-/* A transport failure's message; for an untrusted server, what to do about it. */
-static int transport_error(const char *url, CURLcode rc, yun_err *err)
+static bool untrusted(CURLcode rc)
 {
-    if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_PINNEDPUBKEYNOTMATCH || rc == CURLE_SSL_CACERT_BADFILE)
+    return rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_PINNEDPUBKEYNOTMATCH ||
+           rc == CURLE_SSL_CACERT_BADFILE;
+}
+
+/* A transport failure's message; for an untrusted server, what to do about it; for a change that was sent
+ * and got no answer, that it may have been made. */
+static int transport_error(const char *method, const char *url, CURLcode rc, bool sent, yun_err *err)
+{
+    if (sent && strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
         return yun_err_set(err, YUN_E_UNAVAILABLE,
-                           "refusing %s: %s. Trust the server's CA with --ca FILE or YUN_CA (yund writes STATE/tls/ca.pem), "
-                           "or pin its key with --pin sha256//... or YUN_PIN (yund logs it at start)",
-                           url, curl_easy_strerror(rc));
-    if (strncmp(url, "http://", 7) == 0 && (rc == CURLE_GOT_NOTHING || rc == CURLE_RECV_ERROR ||
-                                              rc == CURLE_WEIRD_SERVER_REPLY))
+                           "no answer from %s: %s. The %s was sent and may have been carried out: check before "
+                           "repeating it (e.g. `yun vm show NAME`)",
+                           url, curl_easy_strerror(rc), method);
+    if (untrusted(rc))
+
+        return yun_err_set(
+            err, YUN_E_UNAVAILABLE,
+            "refusing %s: %s. Trust the server's CA with --ca FILE or YUN_CA (yund writes STATE/tls/ca.pem), "
+            "or pin its key with --pin sha256//... or YUN_PIN (yund logs it at start)",
+            url, curl_easy_strerror(rc));
+    if (strncmp(url, "http://", 7) == 0 &&
+        (rc == CURLE_GOT_NOTHING || rc == CURLE_RECV_ERROR || rc == CURLE_WEIRD_SERVER_REPLY))
         return yun_err_set(err, YUN_E_UNAVAILABLE, "cannot reach %s: %s (yund serves HTTPS only: use https://)", url,
                            curl_easy_strerror(rc));
     return yun_err_set(err, YUN_E_UNAVAILABLE, "cannot reach %s: %s", url, curl_easy_strerror(rc));
@@ -99,9 +170,10 @@ int http_download(const char *url, const char *token, FILE *f, long timeout_ms, 
     return r;
 }
 
-/* keep_writer: the caller set the write function (a download); else the body is collected into out. */
-static int perform(CURL *c, const char *method, const char *url, const char *token, const char *content_type,
-                   long timeout_ms, bool keep_writer, http_resp *out, yun_err *err)
+/* One try at url. keep_writer: the caller set the write function (a download); else the body is collected
+ * into out. On a transport failure *rcp says which and *sent whether any of the request may have gone out. */
+static int perform_once(CURL *c, const char *method, const char *url, const char *token, const char *content_type,
+                        long timeout_ms, bool keep_writer, http_resp *out, CURLcode *rcp, bool *sent, yun_err *err)
 {
     yun_buf b = YUN_BUF_INIT;
     struct curl_slist *h = NULL;
@@ -129,14 +201,47 @@ static int perform(CURL *c, const char *method, const char *url, const char *tok
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
     CURLcode rc = curl_easy_perform(c);
     curl_slist_free_all(h);
+    *rcp = rc;
     if (rc != CURLE_OK) {
+        long req_size = 0; /* bytes of the request sent; 0 when the connection never opened */
+        curl_easy_getinfo(c, CURLINFO_REQUEST_SIZE, &req_size);
+        *sent = !(rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST || rc == CURLE_SSL_CONNECT_ERROR ||
+                  untrusted(rc) || req_size == 0);
         buf_free(&b);
-        return transport_error(url, rc, err);
+        return transport_error(method, url, rc, *sent, err);
     }
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
     out->len = b.len;
     out->body = buf_steal(&b);
     return 0;
+}
+
+/* perform_once, and under several controllers (http_global_controllers) the next ones while a try may be
+ * repeated: nothing of it was sent, or a GET whose body goes nowhere but out. */
+static int perform(CURL *c, const char *method, const char *url, const char *token, const char *content_type,
+                   long timeout_ms, bool keep_writer, http_resp *out, yun_err *err)
+{
+    CURLcode rc = CURLE_OK;
+    bool sent = false;
+    int at = n_controllers > 1 ? controller_of(url) : -1;
+    if (at < 0)
+        return perform_once(c, method, url, token, content_type, timeout_ms, keep_writer, out, &rc, &sent, err);
+    const char *rest = url + strlen(controllers[at]);
+    bool again_if_sent = (!strcmp(method, "GET") || !strcmp(method, "HEAD")) && !keep_writer;
+    int start = atomic_load(&controller_now);
+    for (int k = 0; k < n_controllers; k++) {
+        int i = (start + k) % n_controllers;
+        AUTOFREE char *u = xasprintf("%s%s", controllers[i], rest);
+        yun_err_clear(err);
+        if (perform_once(c, method, u, token, content_type, timeout_ms, keep_writer, out, &rc, &sent, err) == 0) {
+            if (i != start)
+                atomic_store(&controller_now, i);
+            return 0;
+        }
+        if (untrusted(rc) || (sent && !again_if_sent))
+            return -1;
+    }
+    return yun_err_prefix(err, "none of the %d controllers answered; the last: ", n_controllers);
 }
 
 /* A request with an in-memory body on handle c (fresh, or reset: its connections are kept). */
@@ -150,8 +255,8 @@ static int request_on(CURL *c, const char *method, const char *url, const char *
     return perform(c, method, url, token, body ? content_type : NULL, timeout_ms, false, out, err);
 }
 
-int http_request(const char *method, const char *url, const char *token, const char *content_type,
-                 const void *body, size_t body_len, long timeout_ms, http_resp *out, yun_err *err)
+int http_request(const char *method, const char *url, const char *token, const char *content_type, const void *body,
+                 size_t body_len, long timeout_ms, http_resp *out, yun_err *err)
 {
     memset(out, 0, sizeof *out);
     CURL *c = curl_easy_init();
@@ -191,8 +296,8 @@ int http_conn_request(http_conn *hc, const char *method, const char *url, const 
     return request_on(hc->c, method, url, token, content_type, body, body_len, timeout_ms, out, err);
 }
 
-int http_upload(const char *method, const char *url, const char *token, FILE *upload, long long size,
-                long timeout_ms, http_resp *out, yun_err *err)
+int http_upload(const char *method, const char *url, const char *token, FILE *upload, long long size, long timeout_ms,
+                http_resp *out, yun_err *err)
 {
     memset(out, 0, sizeof *out);
     CURL *c = curl_easy_init();
@@ -230,13 +335,26 @@ json_t *http_resp_json(const http_resp *r, yun_err *err)
     yun_err_code ec = code ? (yun_err_code)yun_err_code_from_name(code) : YUN_E_INTERNAL;
     if (!code) {
         switch (r->status) {
-        case 400: ec = YUN_E_INVALID; break;
-        case 401: ec = YUN_E_UNAUTHORIZED; break;
-        case 403: ec = YUN_E_FORBIDDEN; break;
-        case 404: ec = YUN_E_NOT_FOUND; break;
-        case 409: ec = YUN_E_CONFLICT; break;
-        case 503: ec = YUN_E_UNAVAILABLE; break;
-        default: break;
+        case 400:
+            ec = YUN_E_INVALID;
+            break;
+        case 401:
+            ec = YUN_E_UNAUTHORIZED;
+            break;
+        case 403:
+            ec = YUN_E_FORBIDDEN;
+            break;
+        case 404:
+            ec = YUN_E_NOT_FOUND;
+            break;
+        case 409:
+            ec = YUN_E_CONFLICT;
+            break;
+        case 503:
+            ec = YUN_E_UNAVAILABLE;
+            break;
+        default:
+            break;
         }
     }
     yun_err_set(err, ec, "%s", msg ? msg : (r->status == 404 ? "not found" : "the server answered with an error"));
@@ -246,8 +364,7 @@ json_t *http_resp_json(const http_resp *r, yun_err *err)
     return NULL;
 }
 
-json_t *http_json(const char *method, const char *url, const char *token, json_t *body, long timeout_ms,
-                  yun_err *err)
+json_t *http_json(const char *method, const char *url, const char *token, json_t *body, long timeout_ms, yun_err *err)
 {
     AUTOFREE char *s = body ? json_dumps(body, JSON_COMPACT) : NULL;
     http_resp r;

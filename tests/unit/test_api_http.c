@@ -218,6 +218,19 @@ static void test_healthz_and_routing(void **state)
     fx *f = *state;
     json_t *j;
     assert_int_equal(call(f, "GET", "/healthz", NULL, NULL, &j), 200);
+    assert_false(json_is_true(json_object_get(j, "leading"))); /* no pass of the loop yet */
+    json_decref(j);
+    /* After ctl_lead (yund's loop) it tells whether this yund leads: on SQLite, always. */
+    yun_err e = YUN_ERR_INIT;
+    AUTOFREE char *db = xasprintf("%s/yun.db", f->dir);
+    yun_store *s = store_open(db, &e);
+    assert_non_null(s);
+    bool lead = false;
+    assert_int_equal(ctl_lead(f->ctl, s, &lead, &e), 0);
+    store_close(s);
+    assert_true(lead);
+    assert_int_equal(call(f, "GET", "/healthz", NULL, NULL, &j), 200);
+    assert_true(json_is_true(json_object_get(j, "leading")));
     json_decref(j);
     assert_int_equal(call(f, "GET", "/v1/nothing", f->admin, NULL, &j), 404);
     assert_string_equal(errcode(j), "not_found");

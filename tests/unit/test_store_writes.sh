@@ -4,7 +4,7 @@
 # announced to the agents in one place (DESIGN.md: "api reads from store; writes go through ctl").
 #
 # The write functions are derived from src/store/store.h: every store_* function it declares except the
-# reads (get, list, each, count, usage) and opening/closing (store_pool_* too: it opens and closes stores), so a write added to the store later is caught
+# reads (get, list, each, count, usage, shared) and opening/closing (store_pool_* too: it opens and closes stores), so a write added to the store later is caught
 # without editing this file. TAP on stdout; each offending call is named file:line.
 #
 #   bash tests/unit/test_store_writes.sh [SOURCE_ROOT]
@@ -20,7 +20,7 @@ notok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
 writes=()
 while read -r fn; do
   case $fn in
-    store_open | store_close | store_schema_version | store_usage | store_pool_*) ;;
+    store_open | store_close | store_schema_version | store_shared | store_usage | store_pool_*) ;;
     *_get | *_get_by_* | *_list | *_each | *_count) ;;
     *) writes+=("$fn") ;;
   esac

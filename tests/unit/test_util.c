@@ -22,6 +22,9 @@
 #include "util/http_client.h"
 #include "fake_http.h"
 #include <arpa/inet.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <pthread.h>
 
 static void test_err_maps_to_http(void **state)
@@ -295,13 +298,179 @@ static void test_http_conn_kept(void **state)
     assert_int_not_equal(sp.port[4], sp.port[3]);
 }
 
+/* A controller that answers with its name, counting the requests it got. */
+typedef struct named {
+    pthread_mutex_t lock;
+    const char *name;
+    int n;
+} named;
+
+static void answer_name(void *ud, const fake_http_req *rq, fake_http_resp *rs)
+{
+    (void)rq;
+    named *c = ud;
+    pthread_mutex_lock(&c->lock);
+    c->n++;
+    pthread_mutex_unlock(&c->lock);
+    buf_printf(&rs->body, "{\"by\":\"%s\"}", c->name);
+}
+
+/* A port nothing listens on (bound, then closed). */
+static unsigned dead_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+/* A server that takes each request whole and closes without a word: a yund killed between the request and its
+ * answer. */
+typedef struct silent {
+    int fd;
+    unsigned port;
+    pthread_t t;
+    int n; /* requests taken (one thread) */
+} silent;
+
+static void *silent_run(void *ud)
+{
+    silent *s = ud;
+    for (;;) {
+        int c = accept(s->fd, NULL, NULL);
+        if (c < 0)
+            return NULL;
+        char b[4096];
+        ssize_t r = read(c, b, sizeof b); /* curl sends a small request in one go */
+        if (r > 0)
+            __atomic_add_fetch(&s->n, 1, __ATOMIC_SEQ_CST);
+        close(c);
+    }
+}
+
+static void silent_start(silent *s)
+{
+    s->fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    assert_int_equal(bind(s->fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(s->fd, 8), 0);
+    assert_int_equal(getsockname(s->fd, (struct sockaddr *)&a, &len), 0);
+    s->port = ntohs(a.sin_port);
+    assert_int_equal(pthread_create(&s->t, NULL, silent_run, s), 0);
+}
+
+static void silent_stop(silent *s)
+{
+    shutdown(s->fd, SHUT_RDWR);
+    close(s->fd);
+    pthread_join(s->t, NULL);
+}
+
+/* "by" of a JSON call to base + path, or NULL with e set. */
+static char *call(const char *method, const char *base, yun_err *e)
+{
+    AUTOFREE char *url = xasprintf("%s/v1/vms", base);
+    json_t *j = http_json(method, url, "tok", NULL, 5000, e);
+    if (!j)
+        return NULL;
+    char *by = xstrdup(json_string_value(json_object_get(j, "by")));
+    json_decref(j);
+    return by;
+}
+
+/* Several controllers (http_global_controllers): a refused one is skipped and the one that answered is asked
+ * first from then on; a change sent to one that closed without answering is not sent again (it may have been
+ * made), a GET is; bad lists are refused saying why. */
+static void test_http_failover(void **state)
+{
+    (void)state;
+    http_global_init();
+    named a = {.lock = PTHREAD_MUTEX_INITIALIZER, .name = "a"}, b = {.lock = PTHREAD_MUTEX_INITIALIZER, .name = "b"};
+    fake_http *sa = fake_http_start(answer_name, &a), *sb = fake_http_start(answer_name, &b);
+    assert_non_null(sa);
+    assert_non_null(sb);
+    yun_err e = YUN_ERR_INIT;
+    char *first = NULL;
+    AUTOFREE char *list = xasprintf("http://127.0.0.1:%u/, %s,%s", dead_port(), fake_http_url(sa), fake_http_url(sb));
+    assert_int_equal(http_global_controllers(list, &first, &e), 0);
+    AUTOFREE char *base = first;
+    assert_null(strchr(base, ',')); /* the first, without its '/' */
+    assert_int_equal(base[strlen(base) - 1] != '/', 1);
+    char *by = call("GET", base, &e);
+    assert_string_equal(by, "a"); /* the dead one skipped */
+    free(by);
+    by = call("POST", base, &e);
+    assert_string_equal(by, "a"); /* asked first now */
+    free(by);
+    assert_int_equal(a.n, 2);
+    fake_http_stop(sa); /* a dies: refused, so the POST was not sent there, and goes to b */
+    by = call("POST", base, &e);
+    assert_non_null(by);
+    assert_string_equal(by, "b");
+    free(by);
+    by = call("GET", base, &e);
+    assert_string_equal(by, "b");
+    free(by);
+    assert_int_equal(b.n, 2);
+
+    /* one that takes the request and closes: a POST is not repeated, a GET is */
+    silent q;
+    silent_start(&q);
+    AUTOFREE char *list2 = xasprintf("http://127.0.0.1:%u,%s", q.port, fake_http_url(sb));
+    char *first2 = NULL;
+    assert_int_equal(http_global_controllers(list2, &first2, &e), 0);
+    AUTOFREE char *base2 = first2;
+    yun_err pe = YUN_ERR_INIT;
+    assert_null(call("POST", base2, &pe));
+    assert_int_equal(pe.code, YUN_E_UNAVAILABLE);
+    if (!strstr(pe.msg, "The POST was sent and may have been carried out: check before repeating it"))
+        fail_msg("%s", pe.msg);
+    assert_int_equal(b.n, 2);
+    by = call("GET", base2, &e);
+    assert_string_equal(by, "b");
+    free(by);
+    assert_int_equal(b.n, 3);
+    assert_int_equal(__atomic_load_n(&q.n, __ATOMIC_SEQ_CST), 2);
+    silent_stop(&q);
+
+    /* none answers: the last failure, saying so */
+    AUTOFREE char *list3 = xasprintf("http://127.0.0.1:%u,http://127.0.0.1:%u", dead_port(), dead_port());
+    char *first3 = NULL;
+    assert_int_equal(http_global_controllers(list3, &first3, &e), 0);
+    AUTOFREE char *base3 = first3;
+    yun_err ne = YUN_ERR_INIT;
+    assert_null(call("GET", base3, &ne));
+    if (!strstr(ne.msg, "none of the 2 controllers answered; the last: cannot reach http://127.0.0.1:"))
+        fail_msg("%s", ne.msg);
+
+    char *f = NULL;
+    yun_err be = YUN_ERR_INIT;
+    assert_int_equal(http_global_controllers("https://a:1,ftp://b", &f, &be), -1);
+    assert_int_equal(be.code, YUN_E_INVALID);
+    assert_non_null(strstr(be.msg, "the controller URL \"ftp://b\" must start with https://"));
+    assert_int_equal(http_global_controllers(" , ", &f, &be), -1);
+    assert_non_null(strstr(be.msg, "no controller URL"));
+    assert_null(f);
+    fake_http_stop(sb);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_err_maps_to_http), cmocka_unit_test(test_units_parse), cmocka_unit_test(test_proc_run),
-        cmocka_unit_test(test_num_parse),        cmocka_unit_test(test_buf),
-        cmocka_unit_test(test_utf8_seq),         cmocka_unit_test(test_mkdir_p),
-        cmocka_unit_test(test_not_found),        cmocka_unit_test(test_http_conn_kept),
+        cmocka_unit_test(test_err_maps_to_http),
+        cmocka_unit_test(test_units_parse),
+        cmocka_unit_test(test_proc_run),
+        cmocka_unit_test(test_num_parse),
+        cmocka_unit_test(test_buf),
+        cmocka_unit_test(test_utf8_seq),
+        cmocka_unit_test(test_mkdir_p),
+        cmocka_unit_test(test_not_found),
+        cmocka_unit_test(test_http_conn_kept),
+        cmocka_unit_test(test_http_failover),
     };
     return cmocka_run_group_tests_name("util", tests, NULL, NULL);
 }

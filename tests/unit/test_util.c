@@ -418,7 +418,7 @@ static void test_http_failover(void **state)
     assert_int_equal(b.n, 2);
 
     /* one that takes the request and closes: a POST is not repeated, a GET is */
-    silent q;
+    silent q = {0};
     silent_start(&q);
     AUTOFREE char *list2 = xasprintf("http://127.0.0.1:%u,%s", q.port, fake_http_url(sb));
     char *first2 = NULL;

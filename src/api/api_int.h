@@ -21,6 +21,9 @@
 #define API_MAX_PARAMS 3
 #define API_JSON_MAX (1u << 20)      /* JSON request bodies */
 #define API_UPLOAD_MAX (64ull << 30) /* image uploads */
+/* a request refused from its headers whose body is at most this is still read (and thrown away) before the
+ * answer, so the client reads the answer; a larger one is answered at once and its connection closed */
+#define API_DRAIN_MAX (16ull << 20)
 #define API_HEADER_MAX (32u << 10)   /* a connection's memory for the request line and headers: more is 431 */
 
 typedef enum { AUTH_NONE, AUTH_USER, AUTH_ADMIN, AUTH_AGENT } api_auth;

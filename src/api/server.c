@@ -37,6 +37,7 @@ typedef struct conn_state {
     bool responded; /* an error was queued early: drain and ignore the rest */
     bool failed;    /* the body went wrong; err says how; answered at the final call */
     yun_err err;
+    int fail_status; /* failed before the body: the status to answer once it is read (0: from err) */
     yun_buf body;
     int upload_fd;
     char *upload_path;
@@ -370,6 +371,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 status = 413;
             }
         }
+        if (status && clen && strtoull(clen, NULL, 10) > 0 && strtoull(clen, NULL, 10) <= API_DRAIN_MAX) {
+            /* refused, but a client still sending its body would read a reset (curl: "Send failure") rather
+             * than the answer if yund answered and closed now: take the body, throw it away, then answer */
+            cs->failed = true;
+            cs->err = err;
+            cs->fail_status = status;
+            return MHD_YES;
+        }
         if (status) {
             cs->responded = true;
             return fail(srv, conn, cs, status, &err, method, url, NULL);
@@ -387,7 +396,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     cs->responded = true;
     if (cs->failed)
-        return fail(srv, conn, cs, yun_err_http_status(cs->err.code), &cs->err, method, url, NULL);
+        return fail(srv, conn, cs, cs->fail_status ? cs->fail_status : yun_err_http_status(cs->err.code), &cs->err,
+                    method, url, NULL);
 
     yun_err err = YUN_ERR_INIT;
     api_req rq = {.sh = &srv->sh,

@@ -59,9 +59,16 @@ refused back.qcow2 b1 "" "backing file"
 refused json.qcow2 j1 "" "backing file"
 refused desc.vmdk v1 "" "looks like a vmdk"
 refused desc.vmdk v2 qcow2 "not a qcow2"
-st=$(upload "$U" "$D/data.qcow2" f1 vmdk)
-[ "$st" = 400 ] && grep -q "give format=qcow2 or format=raw" "$D/body" && tap_ok "format=vmdk is refused, naming the two" ||
-  tap_fail "format=vmdk: $st $(cat "$D/body")"
+# refused from the query alone, while curl still sends the 1 MiB body: yund reads the body before answering, so
+# curl reads the 400 and never a reset ("Send failure: Broken pipe", status 000); 20 times, as it was 1 in ~50
+bad=""
+for i in $(seq 20); do
+  rm -f "$D/body"
+  st=$(upload "$U" "$D/data.qcow2" f1 vmdk 2>"$D/err")
+  [ "$st" = 400 ] && grep -q "give format=qcow2 or format=raw" "$D/body" || { bad="try $i: $st $(cat "$D/err" "$D/body" 2>/dev/null)"; break; }
+done
+[ -z "$bad" ] && tap_ok "format=vmdk is refused, naming the two (the answer read 20 times of 20)" ||
+  tap_fail "format=vmdk: $bad"
 
 # the admin's `yun image import FILE` takes the same path (cloud.sh's yun: the admin's token)
 for f in data.qcow2 back.qcow2 json.qcow2 desc.vmdk; do

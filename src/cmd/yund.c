@@ -392,7 +392,7 @@ static int run(const options *o)
         }
         yun_err le = YUN_ERR_INIT;
         bool lead = false;
-        if (ctl_lead(ctl, store, &lead, &le) < 0)
+        if (ctl_lead(ctl, store, yun_now_ms(), &lead, &le) < 0)
             log_warn("leadership: %s", le.msg);
         if ((int)lead != leading)
             log_info(lead ? "leading: this yund runs health, HA, drains, the dispatcher and scheduled backups"

@@ -40,7 +40,8 @@ struct ctl_ctx {
     char *image_dir;
     char *vm_dir;
     int interval_ms;
-    atomic_bool leading; /* the last ctl_lead's answer (GET /healthz tells it) */
+    atomic_bool leading;  /* the last ctl_lead's answer (GET /healthz tells it) */
+    int64_t lead_from_ms; /* when this yund last began leading (ctl_lead's now_ms), 0 before */
     /* Serialises snapshot -> pick -> insert, so two creates never both take the last room on a host. */
     pthread_mutex_t sched_lock;
     /* Serialises drain ticks (yund's loop and a POST drain), so a host never has more migrations started
@@ -70,7 +71,7 @@ struct ctl_ctx {
     /* when HA last judged each host, or saw its libvirt go down (ha.c); guarded by lock */
     struct {
         int64_t host_id, at_ms;
-    } *judged;
+    } * judged;
     size_t n_judged, cap_judged;
 };
 
@@ -249,12 +250,14 @@ int ctl_interval_ms(ctl_ctx *c, yun_store *s)
     return c->interval_ms;
 }
 
-int ctl_lead(ctl_ctx *c, yun_store *s, bool *leading, yun_err *err)
+int ctl_lead(ctl_ctx *c, yun_store *s, int64_t now_ms, bool *leading, yun_err *err)
 {
     if (store_lead(s, leading, err) < 0) {
         c->leading = false;
         return -1;
     }
+    if (*leading && !c->leading)
+        c->lead_from_ms = now_ms;
     c->leading = *leading;
     return 0;
 }
@@ -304,9 +307,9 @@ int ctl_vm_ids(yun_store *s, int64_t host_filter, bool (*match)(const yun_vm *vm
     return 0;
 }
 
-int64_t ctl_started_ms(const ctl_ctx *c)
+int64_t ctl_heard_from_ms(const ctl_ctx *c)
 {
-    return c->started_ms;
+    return c->started_ms > c->lead_from_ms ? c->started_ms : c->lead_from_ms;
 }
 
 int ctl_libvirt_probe(ctl_ctx *c, const char *uri, int *running, char *why, size_t n)
@@ -732,8 +735,8 @@ static const yun_image *image_find(const ctl_answer *a, int64_t id)
 
 /* The domains of the report: strangers, orphans, and yun's VMs that run here but are assigned elsewhere
  * (appended to the answer with here = false). */
-static int classify_domains(ctl_ctx *c, yun_store *s, int64_t host_id, const ctl_report *r, int64_t now_ms, ctl_answer *a,
-                            size_t *cap, yun_err *err)
+static int classify_domains(ctl_ctx *c, yun_store *s, int64_t host_id, const ctl_report *r, int64_t now_ms,
+                            ctl_answer *a, size_t *cap, yun_err *err)
 {
     ctl_domain *orph = NULL, *str = NULL;
     size_t no = 0, ns = 0, co = 0, cs = 0;
@@ -841,8 +844,8 @@ int ctl_agent_report(ctl_ctx *c, yun_store *s, int64_t host_id, const ctl_report
         log_info("host %s is up%s", h.name,
                  h.state == YUN_HOST_WAKING    ? ": it woke"
                  : h.state == YUN_HOST_STANDBY ? ", woken by someone"
-                 : h.state == YUN_HOST_DEAD    ? " again after it was judged dead: the VMs restarted elsewhere stay there"
-                                               : " again");
+                 : h.state == YUN_HOST_DEAD ? " again after it was judged dead: the VMs restarted elsewhere stay there"
+                                            : " again");
         h.state = YUN_HOST_UP;
     }
     if (store_host_update(s, &h, err) < 0)

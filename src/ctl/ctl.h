@@ -42,8 +42,10 @@ const char *ctl_vm_dir(const ctl_ctx *ctx);
 /* The agent interval in force: the setting agent.interval_ms, else the config's. */
 int ctl_interval_ms(ctl_ctx *ctx, yun_store *s);
 /* Whether this yund runs the loops (health and HA, drains, dispatcher, scheduled backups) now: store_lead on s,
- * the handle the loops use. Several yund on one PostgreSQL store take turns; on SQLite it is always true. */
-int ctl_lead(ctl_ctx *ctx, yun_store *s, bool *leading, yun_err *err);
+ * the handle the loops use. Several yund on one PostgreSQL store take turns; on SQLite it is always true.
+ * Beginning to lead at now_ms (the first time, or again after the store's connection was lost) starts HA's
+ * count of hosts' silence afresh: reports that failed while the store was out of reach are no host's fault. */
+int ctl_lead(ctl_ctx *ctx, yun_store *s, int64_t now_ms, bool *leading, yun_err *err);
 /* ctl_lead's last answer (false before the first, and after a failed one). */
 bool ctl_leading(ctl_ctx *ctx);
 

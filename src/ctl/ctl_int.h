@@ -46,10 +46,11 @@ int ctl_network_from_pool(yun_store *s, const yun_user *owner, const char *name,
 int ctl_vm_ids(yun_store *s, int64_t host_filter, bool (*match)(const yun_vm *vm, int64_t arg), int64_t arg,
                int64_t **ids, size_t *n, yun_err *err);
 
-/* HA's helpers (ctl.c keeps the ctx): yund's start; ctl_config.libvirt_probe with yund's timeout; when HA
+/* HA's helpers (ctl.c keeps the ctx): from when hosts' silence counts (yund's start, or when it last began
+ * leading: ctl_lead); ctl_config.libvirt_probe with yund's timeout; when HA
  * last judged a host (now_ms 0: only read; 0 when never), set to now_ms otherwise. */
 #define CTL_LIBVIRT_PROBE_MS 3000
-int64_t ctl_started_ms(const ctl_ctx *c);
+int64_t ctl_heard_from_ms(const ctl_ctx *c);
 int ctl_libvirt_probe(ctl_ctx *c, const char *uri, int *running, char *why, size_t n);
 int64_t ctl_ha_judged(ctl_ctx *c, int64_t host_id, int64_t now_ms);
 

@@ -54,8 +54,8 @@ int64_t ctl_host_lease_ms(yun_store *s, const yun_host *h)
 static int64_t silence(const ctl_ctx *c, const yun_host *h, int64_t now_ms)
 {
     int64_t seen = h->last_seen_ms ? h->last_seen_ms : h->registered_ms;
-    int64_t since = ctl_started_ms(c);
-    return now_ms - (since > seen ? since : seen); /* a yund that just started heard nobody yet */
+    int64_t since = ctl_heard_from_ms(c);
+    return now_ms - (since > seen ? since : seen); /* a yund that just started (or leads again) heard nobody yet */
 }
 
 static void decide(yun_store *s, int kind, const yun_host *from, const yun_host *to, const yun_vm *vm, int64_t now_ms,
@@ -110,8 +110,10 @@ static int fence_by_power(const yun_host *h, yun_err *err)
         if (power_run(h, POWER_STATUS, &on, &e) == 0 && on <= 0)
             return 0;
         if (yun_mono_ms() > until)
-            return yun_err_set(err, YUN_E_UNAVAILABLE, "its %s driver switched it off, but its status still says %s "
-                               "after %d s", h->power_driver, on > 0 ? "on" : e.msg, HA_FENCE_WAIT_MS / 1000);
+            return yun_err_set(err, YUN_E_UNAVAILABLE,
+                               "its %s driver switched it off, but its status still says %s "
+                               "after %d s",
+                               h->power_driver, on > 0 ? "on" : e.msg, HA_FENCE_WAIT_MS / 1000);
         yun_sleep_ms(200);
     }
 }
@@ -151,8 +153,10 @@ static int judge(ctl_ctx *c, yun_store *s, yun_host *h, int64_t quiet, int64_t n
                           h->name, (double)quiet / 1000.0, pwhy, fe.msg);
                 return 0;
             }
-            snprintf(why, sizeof why, "silent %.1f s and its libvirt does not answer (%s): fenced, switched off by its "
-                     "%s driver", (double)quiet / 1000.0, pwhy, h->power_driver);
+            snprintf(why, sizeof why,
+                     "silent %.1f s and its libvirt does not answer (%s): fenced, switched off by its "
+                     "%s driver",
+                     (double)quiet / 1000.0, pwhy, h->power_driver);
         } else {
             int64_t lease = ctl_host_lease_ms(s, h);
             if (lease <= 0) {
@@ -164,7 +168,8 @@ static int judge(ctl_ctx *c, yun_store *s, yun_host *h, int64_t quiet, int64_t n
             int64_t sure = lease + 2 * (int64_t)ctl_interval_ms(c, s);
             if (quiet <= sure)
                 return 0;
-            snprintf(why, sizeof why, "silent %.1f s and its libvirt does not answer (%s); no driver can fence it, but "
+            snprintf(why, sizeof why,
+                     "silent %.1f s and its libvirt does not answer (%s); no driver can fence it, but "
                      "its agent's lease of %lld ms ran out: if alive, it destroyed its VMs itself",
                      (double)quiet / 1000.0, pwhy, (long long)lease);
         }
@@ -203,8 +208,8 @@ static int land_incoming(yun_store *s, const yun_host *h, yun_err *err)
         if (ctl_tx_end(s, r, err) < 0)
             return -1;
         if (wrote) {
-            log_warn("vm %s/%s: its migration ended with its source, host %s, dead; its target starts it", vm.owner_name,
-                     vm.name, h->name);
+            log_warn("vm %s/%s: its migration ended with its source, host %s, dead; its target starts it",
+                     vm.owner_name, vm.name, h->name);
             landed++;
         }
     }
@@ -241,7 +246,8 @@ static int judge_libvirt_down(ctl_ctx *c, yun_store *s, yun_host *h, int64_t dow
                   h->name, (double)down_for / 1000.0, fe.msg);
         return 0;
     }
-    snprintf(why, sizeof why, "its libvirt has not answered its agent for %.1f s: fenced, switched off by its %s driver",
+    snprintf(why, sizeof why,
+             "its libvirt has not answered its agent for %.1f s: fenced, switched off by its %s driver",
              (double)down_for / 1000.0, h->power_driver);
     log_warn("host %s is dead: %s; its VMs start elsewhere", h->name, why);
     decide(s, DISPATCH_FENCE, h, NULL, NULL, now_ms, why, "dead");
@@ -295,7 +301,8 @@ static int restart_vms(ctl_ctx *c, yun_store *s, const yun_host *h, int64_t now_
                 cur.started_ms = 0;
                 cur.error[0] = '\0';
             } else if (off) {
-                snprintf(cur.error, sizeof cur.error, "host %.64s died; its HA is off, so it waits for the host", h->name);
+                snprintf(cur.error, sizeof cur.error, "host %.64s died; its HA is off, so it waits for the host",
+                         h->name);
             } else {
                 snprintf(cur.error, sizeof cur.error, "host %.64s died; waiting for room on another host: %.300s",
                          h->name, pe.msg);
@@ -340,8 +347,8 @@ static int power_tick(ctl_ctx *c, yun_store *s, yun_host *h, int64_t now_ms, yun
     int64_t since = now_ms - h->power_changed_ms;
     if (h->state == YUN_HOST_POWERING_OFF && silent) {
         h->state = YUN_HOST_STANDBY;
-        log_info("host %s is on standby: its agent fell silent %.1f s after the power driver switched it off",
-                 h->name, (double)since / 1000.0);
+        log_info("host %s is on standby: its agent fell silent %.1f s after the power driver switched it off", h->name,
+                 (double)since / 1000.0);
     } else if (h->state == YUN_HOST_POWERING_OFF && since > POWER_OFF_GRACE_MS) {
         h->state = YUN_HOST_UP;
         log_warn("host %s did not switch off: its agent still reports %d s after its power driver was asked; "
@@ -388,7 +395,7 @@ int ctl_health_tick(ctl_ctx *c, yun_store *s, int64_t now_ms, yun_err *err)
         int64_t gap = h->state == YUN_HOST_AGENT_LOST ? dead : suspect;
         bool due = now_ms - ctl_ha_judged(c, h->id, 0) >= gap;
         if (h->state == YUN_HOST_LIBVIRT_DOWN && quiet <= suspect) {
-            int64_t since = ctl_ha_judged(c, h->id, 0), started = ctl_started_ms(c);
+            int64_t since = ctl_ha_judged(c, h->id, 0), started = ctl_heard_from_ms(c);
             since = since > started ? since : started;
             if (now_ms - since > dead) {
                 int j = judge_libvirt_down(c, s, h, now_ms - since, now_ms, err);

@@ -5,6 +5,7 @@
 
 #include <ctype.h>
 #include <libpq-fe.h>
+#include <poll.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +34,12 @@ struct sql_db {
     int last_rc;
     int64_t changes;
     bool leading; /* this connection holds PG_LEAD_LOCK */
+    /* PostgreSQL: the connection was lost inside a transaction; every statement fails until the store's
+     * ROLLBACK (or COMMIT, which fails) ends it, and only then is the connection opened again (pg_ready) */
+    bool lost_tx;
+    /* reopen before the next statement outside a transaction: the server said it is ending this connection, or
+     * it is read-only (a primary demoted to standby) */
+    bool reopen;
 };
 
 typedef struct pg_param {
@@ -142,6 +149,10 @@ static int pg_code(const PGresult *r)
         return SQL_CONSTRAINT;
     if (!strcmp(state, "55P03") || !strcmp(state, "40001") || !strcmp(state, "40P01") || !strcmp(state, "57014"))
         return SQL_BUSY;
+    /* 25006: a write reached a server that is read-only now (a primary demoted to standby); 57P01-57P03: the
+     * server is shutting down or starting; 08xxx: the connection failed. All pass: UNAVAILABLE, try again. */
+    if (!strcmp(state, "25006") || !strncmp(state, "57P0", 4) || !strncmp(state, "08", 2))
+        return SQL_BUSY;
     return SQL_ERROR;
 }
 
@@ -156,10 +167,15 @@ static void pg_keep_error(sql_db *db, const PGresult *r)
         db->msg[--n] = '\0';
 }
 
-static void pg_quiet(void *arg, const char *message)
+/* NOTICEs ("relation exists, skipping") are not errors and go nowhere. A FATAL one, which comes while the
+ * connection is idle ("terminating connection due to administrator command": a server shutting down, a primary
+ * being demoted), says the connection is ending before its end of file arrives: reopen it (pg_ready). */
+static void pg_notice(void *arg, const PGresult *r)
 {
-    (void)arg;
-    (void)message; /* NOTICEs ("relation exists, skipping") are not errors and go nowhere */
+    sql_db *db = arg;
+    const char *sev = PQresultErrorField(r, PG_DIAG_SEVERITY_NONLOCALIZED);
+    if (sev && (!strcmp(sev, "FATAL") || !strcmp(sev, "PANIC")))
+        db->reopen = true;
 }
 
 static int lite_code(int rc)
@@ -218,11 +234,82 @@ void sql_close(sql_db *db)
     free(db);
 }
 
+/* What every new connection gets, the first and each reopened one (the server it reached named in target). */
+static int pg_setup(sql_db *db)
+{
+    PQsetNoticeReceiver(db->pg, pg_notice, db);
+    char t[512];
+    snprintf(t, sizeof t, "postgres database %s on %s port %s", PQdb(db->pg), PQhost(db->pg), PQport(db->pg));
+    free(db->target);
+    db->target = xstrdup(t);
+    /* a writer waits for another's lock as long as SQLite's busy timeout, then fails UNAVAILABLE */
+    return sql_exec(db, "SET lock_timeout = '5s'; SET client_encoding = 'UTF8'");
+}
+
+/* Before each statement on PostgreSQL: a connection whose server went away (it died, or it was a primary and a
+ * standby was promoted in its place) is opened again with the same conninfo, so a conninfo naming several hosts
+ * with target_session_attrs=read-write follows the primary. Only between transactions: a transaction whose
+ * connection was lost fails to its end (lost_tx), as its work is gone. A session advisory lock (leadership)
+ * does not survive this: leading becomes false, to be taken again (sql_try_lead). SQL_OK, or SQL_BUSY with
+ * the message kept. */
+static int pg_ready(sql_db *db)
+{
+    if (db->lost_tx) {
+        snprintf(db->msg, sizeof db->msg,
+                 "the connection to PostgreSQL was lost inside this transaction, so it "
+                 "was not committed (it is opened again after)");
+        return db->last_rc = SQL_BUSY;
+    }
+    if (PQstatus(db->pg) == CONNECTION_OK && PQtransactionStatus(db->pg) != PQTRANS_IDLE)
+        return SQL_OK; /* a transaction's statements run, or fail, on its own connection */
+    if (PQstatus(db->pg) == CONNECTION_OK && !db->reopen) {
+        /* idle, nothing is due from the server: a readable socket is its goodbye (a "terminating connection"
+         * message, then the end of file), which reading turns into CONNECTION_BAD */
+        for (int i = 0; i < 4 && PQstatus(db->pg) == CONNECTION_OK; i++) {
+            struct pollfd pfd = {.fd = PQsocket(db->pg), .events = POLLIN};
+            if (pfd.fd < 0 || poll(&pfd, 1, 0) <= 0)
+                break;
+            if (PQconsumeInput(db->pg)) {
+                PGnotify *n;
+                while ((n = PQnotifies(db->pg)))
+                    PQfreemem(n);
+            }
+        }
+        if (PQstatus(db->pg) == CONNECTION_OK && !db->reopen)
+            return SQL_OK;
+    }
+    char was[512];
+    snprintf(was, sizeof was, "%s", db->target);
+    db->leading = false;
+    db->reopen = false;
+    PQreset(db->pg);
+    if (PQstatus(db->pg) != CONNECTION_OK) {
+        pg_keep_error(db, NULL);
+        return db->last_rc = SQL_BUSY;
+    }
+    int rc = pg_setup(db);
+    log_info("store: the connection to %s was lost; reopened, now %s%s", was, db->target,
+             rc == SQL_OK ? "" : " (its settings failed)");
+    return rc;
+}
+
+/* After a failed statement: was the connection lost (and with it the transaction it was in)? */
+static void pg_after_failure(sql_db *db, bool in_tx, const PGresult *r)
+{
+    if (PQstatus(db->pg) != CONNECTION_OK)
+        db->lost_tx = in_tx;
+    else if (r && PQresultErrorField(r, PG_DIAG_SQLSTATE) && !strcmp(PQresultErrorField(r, PG_DIAG_SQLSTATE), "25006"))
+        db->reopen = true; /* a read-only server: look for the primary before the next statement */
+}
+
 static sql_db *pg_open(const char *target, yun_err *err)
 {
-    /* URIs go to libpq whole; "postgres:" followed by something else is a conninfo string */
+    /* URIs go to libpq whole; "postgres:" followed by something else is a conninfo string. A connection attempt
+     * waits at most 10 s for a server unless the conninfo says otherwise (libpq's default is forever). */
     const char *conninfo = strstr(target, "://") ? target : strchr(target, ':') + 1;
-    PGconn *c = PQconnectdb(conninfo);
+    const char *const keys[] = {"connect_timeout", "dbname", NULL};
+    const char *const vals[] = {"10", conninfo, NULL};
+    PGconn *c = PQconnectdbParams(keys, vals, 1);
     if (!c || PQstatus(c) != CONNECTION_OK) {
         char m[512];
         snprintf(m, sizeof m, "%s", c ? PQerrorMessage(c) : "out of memory");
@@ -234,14 +321,9 @@ static sql_db *pg_open(const char *target, yun_err *err)
         PQfinish(c);
         return NULL;
     }
-    PQsetNoticeProcessor(c, pg_quiet, NULL);
     sql_db *db = xcalloc(1, sizeof *db);
     db->pg = c;
-    char t[512];
-    snprintf(t, sizeof t, "postgres database %s on %s port %s", PQdb(c), PQhost(c), PQport(c));
-    db->target = xstrdup(t);
-    /* a writer waits for another's lock as long as SQLite's busy timeout, then fails UNAVAILABLE */
-    if (sql_exec(db, "SET lock_timeout = '5s'; SET client_encoding = 'UTF8'") != SQL_OK) {
+    if (pg_setup(db) != SQL_OK) {
         sql_fail(db, err, "opening store");
         sql_close(db);
         return NULL;
@@ -295,12 +377,27 @@ int sql_exec(sql_db *db, const char *text)
             rc = lite_code(sqlite3_extended_errcode(db->lite));
         return db->last_rc = rc == SQL_OK ? SQL_OK : (rc == SQL_ROW || rc == SQL_DONE ? SQL_ERROR : rc);
     }
+    if (db->lost_tx && (!strcmp(text, "ROLLBACK") || !strcmp(text, "COMMIT"))) {
+        /* the end of a transaction whose connection was lost: the server rolled it back */
+        db->lost_tx = false;
+        if (text[0] == 'R')
+            return db->last_rc = SQL_OK;
+        snprintf(db->msg, sizeof db->msg, "the connection to PostgreSQL was lost before COMMIT: not committed");
+        return db->last_rc = SQL_BUSY;
+    }
+    if (pg_ready(db) != SQL_OK)
+        return db->last_rc;
+    bool in_tx = PQtransactionStatus(db->pg) != PQTRANS_IDLE;
     AUTOFREE char *t = pg_rewrite(text, true, NULL);
     PGresult *r = PQexec(db->pg, t);
     ExecStatusType s = PQresultStatus(r);
     int rc = s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK ? SQL_OK : pg_code(r);
-    if (rc != SQL_OK)
+    if (rc != SQL_OK) {
         pg_keep_error(db, r);
+        pg_after_failure(db, in_tx, r);
+        if (PQstatus(db->pg) != CONNECTION_OK)
+            rc = SQL_BUSY;
+    }
     PQclear(r);
     return db->last_rc = rc;
 }
@@ -312,15 +409,17 @@ int sql_begin_write(sql_db *db)
     char text[96];
     snprintf(text, sizeof text, "BEGIN; SELECT pg_advisory_xact_lock(%d)", PG_WRITE_LOCK);
     int rc = sql_exec(db, text);
-    if (rc != SQL_OK && sql_in_tx(db))
-        PQclear(PQexec(db->pg, "ROLLBACK"));
+    if (rc != SQL_OK && PQstatus(db->pg) == CONNECTION_OK && sql_in_tx(db))
+        PQclear(PQexec(db->pg, "ROLLBACK")); /* keeps last_rc and the message: the failure is BEGIN's */
     return rc;
 }
 
 bool sql_in_tx(sql_db *db)
 {
-    if (db->pg)
-        return PQtransactionStatus(db->pg) != PQTRANS_IDLE;
+    if (db->pg) {
+        PGTransactionStatusType t = PQtransactionStatus(db->pg);
+        return t == PQTRANS_UNKNOWN ? db->lost_tx : t != PQTRANS_IDLE;
+    }
     return !sqlite3_get_autocommit(db->lite);
 }
 
@@ -346,8 +445,9 @@ int sql_version_get(sql_db *db, int *v, yun_err *err)
         if (query_int(db, "PRAGMA user_version", &n, err) < 0)
             return -1;
     } else {
-        if (query_int(db, "SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema() "
-                          "AND table_name = 'yun_schema'",
+        if (query_int(db,
+                      "SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema() "
+                      "AND table_name = 'yun_schema'",
                       &n, err) < 0)
             return -1;
         if (n && query_int(db, "SELECT COALESCE(max(version), 0) FROM yun_schema", &n, err) < 0)
@@ -386,6 +486,11 @@ int sql_try_lead(sql_db *db, bool *leading, yun_err *err)
     *leading = true;
     if (!db->pg)
         return 0;
+    /* a connection opened again holds no lock any more (pg_ready clears leading): decide what to ask after it */
+    if (pg_ready(db) != SQL_OK) {
+        db->leading = *leading = false;
+        return sql_fail(db, err, "checking leadership");
+    }
     /* holding it: the lock lasts as long as the connection, so a live connection is all to check; not holding
      * it: try (pg_try_advisory_lock never waits) */
     char text[64];
@@ -554,13 +659,17 @@ static int pg_step(sql_stmt *st)
         /* a parameter one variant of a query leaves out still needs a type: text, and NULL */
         types[i] = p->bound ? p->type : OID_TEXT;
     }
+    if (pg_ready(db) != SQL_OK)
+        return db->last_rc;
+    bool in_tx = PQtransactionStatus(db->pg) != PQTRANS_IDLE;
     PGresult *r = PQexecParams(db->pg, st->text, n, types, vals, lens, fmts, 0);
     ExecStatusType s = PQresultStatus(r);
     if (s != PGRES_TUPLES_OK && s != PGRES_COMMAND_OK) {
         int rc = pg_code(r);
         pg_keep_error(db, r);
+        pg_after_failure(db, in_tx, r);
         PQclear(r);
-        return db->last_rc = rc;
+        return db->last_rc = PQstatus(db->pg) != CONNECTION_OK ? SQL_BUSY : rc;
     }
     const char *ct = PQcmdTuples(r);
     db->changes = ct && *ct ? strtoll(ct, NULL, 10) : 0;
@@ -600,8 +709,7 @@ int sql_step(sql_stmt *st)
 
 static const char *pg_value(sql_stmt *st, int i)
 {
-    if (!st->res || st->row >= PQntuples(st->res) || i >= PQnfields(st->res) ||
-        PQgetisnull(st->res, st->row, i))
+    if (!st->res || st->row >= PQntuples(st->res) || i >= PQnfields(st->res) || PQgetisnull(st->res, st->row, i))
         return NULL;
     return PQgetvalue(st->res, st->row, i);
 }

@@ -45,7 +45,11 @@ enum {
 };
 
 /* target: "postgres://..." or "postgresql://..." (a libpq URI) or "postgres:KEY=VALUE ..." (a libpq conninfo
- * string), else a SQLite file name (or ":memory:"). SQLite gets WAL, foreign keys and a 5 s busy timeout. */
+ * string), else a SQLite file name (or ":memory:"). SQLite gets WAL, foreign keys and a 5 s busy timeout.
+ * PostgreSQL: connect_timeout is 10 s unless the target says; a connection the server ended (it died, or a
+ * standby was promoted in its place) is opened again with the same target before the next statement outside
+ * a transaction, so a target naming several hosts with target_session_attrs=read-write follows the primary;
+ * a transaction whose connection was lost fails to its end (COMMIT included) with SQL_BUSY (UNAVAILABLE). */
 sql_db *sql_open(const char *target, yun_err *err);
 void sql_close(sql_db *db);
 bool sql_is_pg(const sql_db *db);
@@ -89,7 +93,8 @@ int64_t sql_changes(sql_db *db);              /* rows the last finished write ch
 
 /* Leadership among the processes sharing this database: PostgreSQL, a session advisory lock on this connection,
  * taken when free and held until the connection ends (with its process, kill -9 included); *leading says
- * whether this connection holds it now (false, and an error, when the connection is lost). SQLite: always
+ * whether this connection holds it now (false, and an error, when the connection is lost; a connection opened
+ * again holds nothing until this takes the lock again). SQLite: always
  * true (one yund per file, which its state folder's lock already makes sure of). */
 int sql_try_lead(sql_db *db, bool *leading, yun_err *err);
 

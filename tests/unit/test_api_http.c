@@ -226,7 +226,7 @@ static void test_healthz_and_routing(void **state)
     yun_store *s = store_open(db, &e);
     assert_non_null(s);
     bool lead = false;
-    assert_int_equal(ctl_lead(f->ctl, s, &lead, &e), 0);
+    assert_int_equal(ctl_lead(f->ctl, s, yun_now_ms(), &lead, &e), 0);
     store_close(s);
     assert_true(lead);
     assert_int_equal(call(f, "GET", "/healthz", NULL, NULL, &j), 200);

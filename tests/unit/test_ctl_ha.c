@@ -28,8 +28,8 @@ static int setup(void **state)
 {
     fx *f = fx_new(1000, NULL);
     ctl_free(f->c);
-    f->c = ctl_new(&(ctl_config){.image_dir = "/srv/images", .vm_dir = "/srv/vms", .interval_ms = 1000,
-                                 .libvirt_probe = probe});
+    f->c = ctl_new(
+        &(ctl_config){.image_dir = "/srv/images", .vm_dir = "/srv/vms", .interval_ms = 1000, .libvirt_probe = probe});
     yun_host h1 = fx_host("h1", 2, 4096), h2 = fx_host("h2", 2, 4096);
     f->h1 = fx_register(f, &h1);
     H2 = fx_register(f, &h2);
@@ -354,8 +354,11 @@ static void test_no_silence_before_yund_started(void **state)
     fx *f = *state;
     give_driver(f, f->h1);
     ctl_free(f->c);
-    f->c = ctl_new(&(ctl_config){.image_dir = "/srv/images", .vm_dir = "/srv/vms", .interval_ms = 1000,
-                                 .started_ms = T0 + 15000, .libvirt_probe = probe});
+    f->c = ctl_new(&(ctl_config){.image_dir = "/srv/images",
+                                 .vm_dir = "/srv/vms",
+                                 .interval_ms = 1000,
+                                 .started_ms = T0 + 15000,
+                                 .libvirt_probe = probe});
     fx_running(f, "a", 1, 256, f->h1);
     tick(f, T0 + 21000); /* silent 21 s, but yund has listened for 6 s only */
     assert_int_equal(state_of(f, f->h1), YUN_HOST_UP);
@@ -363,6 +366,24 @@ static void test_no_silence_before_yund_started(void **state)
     assert_int_equal(state_of(f, f->h1), YUN_HOST_SUSPECT);
     tick(f, T0 + 36000);
     assert_int_equal(state_of(f, f->h1), YUN_HOST_DEAD);
+}
+
+/* The same from when yund begins leading (here the first ctl_lead; on PostgreSQL also again after its store's
+ * connection was lost and the lock retaken): the reports that could not be stored meanwhile are no host's fault. */
+static void test_no_silence_before_yund_leads(void **state)
+{
+    fx *f = *state;
+    give_driver(f, f->h1);
+    fx_running(f, "a", 1, 256, f->h1);
+    bool lead = false;
+    yun_err err = YUN_ERR_INIT;
+    assert_int_equal(ctl_lead(f->c, f->s, T0 + 15000, &lead, &err), 0);
+    assert_true(lead);
+    assert_int_equal(ctl_lead(f->c, f->s, T0 + 16000, &lead, &err), 0); /* still leading: the count goes on */
+    tick(f, T0 + 21000);
+    assert_int_equal(state_of(f, f->h1), YUN_HOST_UP);
+    tick(f, T0 + 21500);
+    assert_int_equal(state_of(f, f->h1), YUN_HOST_SUSPECT);
 }
 
 int main(void)
@@ -378,6 +399,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_migrations_to_and_from_a_dead_host, setup, teardown),
         cmocka_unit_test_setup_teardown(test_libvirt_down, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_silence_before_yund_started, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_no_silence_before_yund_leads, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

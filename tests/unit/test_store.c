@@ -16,6 +16,7 @@
 #include <libpq-fe.h>
 #include <sqlite3.h>
 
+#include "store/sql.h"
 #include "store/store.h"
 #include "store_target.h"
 #include "util/mem.h"
@@ -772,8 +773,17 @@ static void test_jobs(void **state)
     yun_err err = YUN_ERR_INIT;
     yun_store *s = store_open(t->path, &err);
     assert_non_null(s);
-    yun_job a = {.kind = YUN_JOB_BACKUP, .state = YUN_JOB_PENDING, .owner_id = 3, .host_id = 1, .incremental = true,
-                 .parent_id = 4, .bytes = 1 << 30, .cpus = 2, .mem_mib = 128, .disk_mib = 1024, .pause_ms = -1};
+    yun_job a = {.kind = YUN_JOB_BACKUP,
+                 .state = YUN_JOB_PENDING,
+                 .owner_id = 3,
+                 .host_id = 1,
+                 .incremental = true,
+                 .parent_id = 4,
+                 .bytes = 1 << 30,
+                 .cpus = 2,
+                 .mem_mib = 128,
+                 .disk_mib = 1024,
+                 .pause_ms = -1};
     snprintf(a.vm_uuid, sizeof a.vm_uuid, "00000000-0000-0000-0000-000000000001");
     snprintf(a.vm_name, sizeof a.vm_name, "web");
     snprintf(a.path, sizeof a.path, "/srv/b/1.qcow2");
@@ -822,15 +832,15 @@ static void test_jobs(void **state)
         assert_non_null(strstr(err.msg, "pg_dump"));
         assert_int_equal(access(copy, F_OK), -1);
     } else {
-    assert_int_equal(store_copy_to(s, copy, &err), 0);
-    assert_int_equal(store_copy_to(s, copy, &err), -1);
-    assert_int_equal(err.code, YUN_E_CONFLICT);
-    yun_store *c = store_open(copy, &err);
-    assert_non_null(c);
-    assert_int_equal(store_job_get(c, a.id, &g, &err), 0);
-    assert_string_equal(g.sha256, "0000000000000000000000000000000000000000000000000000000000000007");
-    store_close(c);
-    unlink(copy);
+        assert_int_equal(store_copy_to(s, copy, &err), 0);
+        assert_int_equal(store_copy_to(s, copy, &err), -1);
+        assert_int_equal(err.code, YUN_E_CONFLICT);
+        yun_store *c = store_open(copy, &err);
+        assert_non_null(c);
+        assert_int_equal(store_job_get(c, a.id, &g, &err), 0);
+        assert_string_equal(g.sha256, "0000000000000000000000000000000000000000000000000000000000000007");
+        store_close(c);
+        unlink(copy);
     }
     /* schedules: one per VM, replaced by a set */
     yun_backup_schedule sc = {.owner_id = 3, .every_ms = 3600000, .keep = 7, .next_ms = 99};
@@ -1124,6 +1134,110 @@ static void test_lead(void **state)
     }
     assert_true(lb);
     store_close(b);
+}
+
+/* PostgreSQL: ends the sessions whose application_name is app, as a server that dies or is demoted does, and
+ * waits until they are gone (so their locks are free and their clients' sockets closed). */
+static void pg_kill_app(const char *app)
+{
+    PGconn *c = PQconnectdb(pg_admin);
+    if (PQstatus(c) != CONNECTION_OK)
+        fail_msg("PostgreSQL fixture: %s", PQerrorMessage(c));
+    const char *v[] = {app};
+    PQclear(PQexecParams(c, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1", 1,
+                         NULL, v, NULL, NULL, 0));
+    for (int i = 0; i < 500; i++) {
+        PGresult *r = PQexecParams(c, "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", 1, NULL, v,
+                                   NULL, NULL, 0);
+        bool gone = PQresultStatus(r) == PGRES_TUPLES_OK && !strcmp(PQgetvalue(r, 0, 0), "0");
+        PQclear(r);
+        if (gone)
+            break;
+        usleep(10000);
+    }
+    PQfinish(c);
+}
+
+/* PostgreSQL: a connection the server ended (its primary died, or a standby was promoted in its place) is
+ * opened again before the next statement, with nothing lost; leadership (a session lock) went with it, so
+ * another handle takes it and this one, reopened, no longer leads. */
+static void test_pg_reconnect(void **state)
+{
+    tmpdb *t = *state;
+    char pa[800], pb[800], app[64];
+    snprintf(app, sizeof app, "yun_ra_%d", (int)getpid());
+    snprintf(pa, sizeof pa, "%s application_name=%s", t->path, app);
+    snprintf(pb, sizeof pb, "%s application_name=yun_rb_%d", t->path, (int)getpid());
+    yun_err err = YUN_ERR_INIT;
+    yun_store *a = store_open(pa, &err), *b = store_open(pb, &err);
+    assert_non_null(a);
+    assert_non_null(b);
+    bool la = false, lb = true;
+    assert_int_equal(store_lead(a, &la, &err), 0);
+    assert_int_equal(store_lead(b, &lb, &err), 0);
+    assert_true(la);
+    assert_false(lb);
+    int64_t alice = add_user(a, "alice");
+    pg_kill_app(app);
+    yun_user u = {0};
+    if (store_user_get_by_name(a, "alice", &u, &err) < 0) /* reopened: what was committed is there */
+        fail_msg("after the connection was ended: %s", err.msg);
+    assert_int_equal(u.id, alice);
+    add_user(a, "bob");
+    assert_int_equal(store_lead(b, &lb, &err), 0);
+    assert_true(lb);
+    assert_int_equal(store_lead(a, &la, &err), 0);
+    assert_false(la);
+    /* and the other way: the leader's connection ends between two checks; its next check says so, or reopens
+     * and finds the lock taken, never "still leading" */
+    pg_kill_app(strchr(pb, '=') ? strrchr(pb, '=') + 1 : "");
+    assert_int_equal(store_lead(a, &la, &err), 0);
+    assert_true(la);
+    store_lead(b, &lb, &err);
+    assert_false(lb);
+    store_close(a);
+    store_close(b);
+}
+
+/* PostgreSQL, the statement layer: a connection lost inside a write transaction fails that transaction to its
+ * end (no statement of it runs on the reopened connection, outside the transaction), COMMIT says it was not
+ * committed, and the statement after ROLLBACK runs on a new connection. */
+static void test_pg_lost_transaction(void **state)
+{
+    tmpdb *t = *state;
+    char p[800], app[64];
+    snprintf(app, sizeof app, "yun_rt_%d", (int)getpid());
+    snprintf(p, sizeof p, "%s application_name=%s", t->path, app);
+    yun_err err = YUN_ERR_INIT;
+    sql_db *db = sql_open(p, &err);
+    assert_non_null(db);
+    assert_int_equal(sql_exec(db, "CREATE TABLE t (x INTEGER)"), SQL_OK);
+    assert_int_equal(sql_begin_write(db), SQL_OK);
+    assert_int_equal(sql_exec(db, "INSERT INTO t VALUES (1)"), SQL_OK);
+    pg_kill_app(app);
+    assert_int_equal(sql_exec(db, "INSERT INTO t VALUES (2)"), SQL_BUSY); /* the connection is found lost */
+    assert_true(sql_in_tx(db));
+    assert_int_equal(sql_exec(db, "INSERT INTO t VALUES (3)"), SQL_BUSY); /* not run outside the transaction */
+    assert_int_equal(sql_exec(db, "COMMIT"), SQL_BUSY);
+    assert_int_equal(sql_fail(db, &err, "commit"), -1);
+    assert_int_equal(err.code, YUN_E_UNAVAILABLE);
+    assert_false(sql_in_tx(db));
+    sql_stmt *st = sql_prepare(db, "SELECT count(*) FROM t", &err);
+    assert_non_null(st);
+    assert_int_equal(sql_step(st), SQL_ROW); /* reopened */
+    assert_int_equal(sql_column_int(st, 0), 0);
+    sql_finalize(st);
+    /* a write transaction and its rollback on the new connection: ROLLBACK after the loss ends it too */
+    assert_int_equal(sql_begin_write(db), SQL_OK);
+    pg_kill_app(app);
+    assert_int_equal(sql_exec(db, "INSERT INTO t VALUES (4)"), SQL_BUSY);
+    assert_int_equal(sql_exec(db, "ROLLBACK"), SQL_OK);
+    assert_int_equal(sql_exec(db, "INSERT INTO t VALUES (5)"), SQL_OK);
+    st = sql_prepare(db, "SELECT COALESCE(sum(x), 0) FROM t", &err);
+    assert_int_equal(sql_step(st), SQL_ROW);
+    assert_int_equal(sql_column_int(st, 0), 5);
+    sql_finalize(st);
+    sql_close(db);
 }
 
 /* ---- passwords and sessions (schema 2) ---- */
@@ -1685,5 +1799,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_migrate_v4_mgmt_addr, tmp_setup, tmp_teardown),
         cmocka_unit_test_setup_teardown(test_migrate_v5_migration_figures, tmp_setup, tmp_teardown),
     };
-    return cmocka_run_group_tests_name(pg_admin ? "store on PostgreSQL" : "store on SQLite", tests, NULL, NULL);
+    /* a connection to lose: PostgreSQL only */
+    const struct CMUnitTest pg_tests[] = {
+        cmocka_unit_test_setup_teardown(test_pg_reconnect, tmp_setup, tmp_teardown),
+        cmocka_unit_test_setup_teardown(test_pg_lost_transaction, tmp_setup, tmp_teardown),
+    };
+    if (!pg_admin)
+        return cmocka_run_group_tests_name("store on SQLite", tests, NULL, NULL);
+    return cmocka_run_group_tests_name("store on PostgreSQL", tests, NULL, NULL) |
+           cmocka_run_group_tests_name("store on PostgreSQL: lost connections", pg_tests, NULL, NULL);
 }

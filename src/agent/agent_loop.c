@@ -46,11 +46,11 @@ typedef struct keepalive {
     pthread_cond_t cond;  /* signalled on quit */
     const char *token;
     int interval_ms;
-    char *url, *report;   /* the last report and where it went; NULL before the first */
-    int64_t busy_since;   /* monotonic ms when the running reconcile began, 0 when idle */
+    char *url, *report; /* the last report and where it went; NULL before the first */
+    int64_t busy_since; /* monotonic ms when the running reconcile began, 0 when idle */
     bool quit;
-    json_t *reboots;      /* uuid -> true: reboots seen in answers to resent reports */
-    int sent;             /* reports resent, for the log */
+    json_t *reboots; /* uuid -> true: reboots seen in answers to resent reports */
+    int sent;        /* reports resent, for the log */
 } keepalive;
 
 static void *keepalive_main(void *p)
@@ -285,8 +285,7 @@ static int register_host(const agent_config *cfg, yun_hv *hv, agent_reg *reg, yu
                  (long long)backoff);
         nap(cfg, backoff);
         if (stopping(cfg))
-            return yun_err_set(err, YUN_E_UNAVAILABLE, "stopped before yund at %s answered",
-                               cfg->controller_url);
+            return yun_err_set(err, YUN_E_UNAVAILABLE, "stopped before yund at %s answered", cfg->controller_url);
         backoff = backoff * 2 > AGENT_BACKOFF_MAX_MS ? AGENT_BACKOFF_MAX_MS : backoff * 2;
     }
     uint64_t total = 0, avail = 0;
@@ -317,8 +316,8 @@ static bool probe_files(const agent_config *cfg, const agent_reg *reg, char *ker
         AUTOFREE char *k = xasprintf("%s/%s/vmlinuz", reg->image_dir, e->d_name);
         AUTOFREE char *i = xasprintf("%s/%s/initrd.img", reg->image_dir, e->d_name);
         /* starter-<ms since the epoch>: the longest, then the greatest name is the newest */
-        bool newer = strlen(e->d_name) > strlen(best) ||
-                     (strlen(e->d_name) == strlen(best) && strcmp(e->d_name, best) > 0);
+        bool newer =
+            strlen(e->d_name) > strlen(best) || (strlen(e->d_name) == strlen(best) && strcmp(e->d_name, best) > 0);
         if (newer && access(k, R_OK) == 0 && access(i, R_OK) == 0)
             snprintf(best, sizeof best, "%s", e->d_name);
     }
@@ -380,7 +379,10 @@ static bool net_setup(const agent_config *cfg, yun_hv *hv, agent_state *st, char
     }
     agent_state_set_network(st, ni.name, NULL);
     log_info("agent: guests join network %s (%s, bridge %s, NAT)%s", ni.name, ni.subnet[0] ? ni.subnet : "-",
-             ni.bridge[0] ? ni.bridge : "-", ni.created ? ": defined it" : ni.started ? ": started it" : "");
+             ni.bridge[0] ? ni.bridge : "-",
+             ni.created   ? ": defined it"
+             : ni.started ? ": started it"
+                          : "");
     return true;
 }
 
@@ -442,7 +444,8 @@ int agent_run(const agent_config *cfg, yun_err *err)
     int64_t net_tried = yun_mono_ms();
     agent_state_set_vnc_listen(st, cfg->mgmt_addr, NULL); /* checked above */
     /* metrics: the sampler thread (agent_metrics.h), apart from this loop so it never slows it */
-    agent_metrics *am = agent_metrics_start(cfg, reg.host_id, cfg->host_name && *cfg->host_name ? cfg->host_name : ni.hostname, reg.vm_dir);
+    agent_metrics *am = agent_metrics_start(
+        cfg, reg.host_id, cfg->host_name && *cfg->host_name ? cfg->host_name : ni.hostname, reg.vm_dir);
     int interval = cfg->interval_ms > 0 ? cfg->interval_ms : reg.interval_ms;
     char last_fail[sizeof err->msg] = "";
     int64_t backoff = interval;
@@ -454,10 +457,10 @@ int agent_run(const agent_config *cfg, yun_err *err)
     pthread_t ka_th;
     keepalive_start(&ka, &ka_th, cfg->token, interval);
     int64_t probe_looked = 0;
-    int64_t last_action = INT64_MIN / 2; /* monotonic ms of the last pass that acted */
-    uint64_t since = 0; /* the version of yund's last answer */
-    bool hold = false;  /* ask yund to hold the next answer */
-    bool last_immediate = false; /* the last report went out at once, after a pass that acted */
+    int64_t last_action = INT64_MIN / 2;            /* monotonic ms of the last pass that acted */
+    uint64_t since = 0;                             /* the version of yund's last answer */
+    bool hold = false;                              /* ask yund to hold the next answer */
+    bool last_immediate = false;                    /* the last report went out at once, after a pass that acted */
     int64_t lease_ms = 0, answered = yun_mono_ms(); /* HA's lease from the last answer, and when it came */
     bool fenced = false;
     rc = 0;
@@ -504,9 +507,8 @@ int agent_run(const agent_config *cfg, yun_err *err)
         AUTOFREE char *url = url_join(cfg->controller_url, path);
         /* long-poll (docs/agent-protocol.md): yund holds the answer until something changed or an interval
          * passed, which paces the loop; right after a pass that acted, the new state goes out at once */
-        AUTOFREE char *post_url = hold ? xasprintf("%s?since=%llu&wait_ms=%d", url, (unsigned long long)since,
-                                                   interval)
-                                       : xstrdup(url);
+        AUTOFREE char *post_url =
+            hold ? xasprintf("%s?since=%llu&wait_ms=%d", url, (unsigned long long)since, interval) : xstrdup(url);
         bool console_moved = report.n_consoles > 0;
         json_t *jreport = proto_report_encode(&report);
         proto_report_free(&report);
@@ -514,8 +516,10 @@ int agent_run(const agent_config *cfg, yun_err *err)
         json_decref(jreport);
         json_t *janswer = NULL;
         http_resp resp;
+        long status = 0;
         if (http_conn_request(link, "POST", post_url, cfg->token, "application/json", body, strlen(body),
                               AGENT_HTTP_TIMEOUT_MS, &resp, &e) == 0) {
+            status = resp.status;
             janswer = http_resp_json(&resp, &e);
             http_resp_free(&resp);
         }
@@ -561,7 +565,11 @@ int agent_run(const agent_config *cfg, yun_err *err)
             if (lease_ms > 0 && backoff > lease_ms / 4)
                 backoff = lease_ms / 4 > interval ? lease_ms / 4 : interval; /* the lease is watched closely */
             nap(cfg, backoff);
-            backoff = backoff * 2 > AGENT_BACKOFF_MAX_MS ? AGENT_BACKOFF_MAX_MS : backoff * 2;
+            /* a 503 is yund answering that its store is out of reach for now (a database failover): it is there,
+             * and hears again at each interval, so the host is not silent a moment longer than the outage */
+            backoff = status == 503                        ? interval
+                      : backoff * 2 > AGENT_BACKOFF_MAX_MS ? AGENT_BACKOFF_MAX_MS
+                                                           : backoff * 2;
             continue;
         }
         if (last_fail[0])

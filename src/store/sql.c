@@ -162,6 +162,10 @@ static void pg_keep_error(sql_db *db, const PGresult *r)
     if (!m || !*m)
         m = PQerrorMessage(db->pg);
     snprintf(db->msg, sizeof db->msg, "%s", m && *m ? m : "unknown PostgreSQL error");
+    for (char *p = db->msg; (p = strchr(p, '\n'));) /* libpq's lines ("...\n\tIs the server running ...") as one */
+        *p = p[1] == '\t' ? ';' : ' ';
+    for (char *p = db->msg; (p = strchr(p, '\t'));)
+        *p = ' ';
     size_t n = strlen(db->msg);
     while (n && (db->msg[n - 1] == '\n' || db->msg[n - 1] == ' '))
         db->msg[--n] = '\0';
@@ -217,7 +221,10 @@ const char *sql_errmsg(const sql_db *db)
 
 int sql_fail(sql_db *db, yun_err *err, const char *what)
 {
-    bool busy = db->last_rc == SQL_BUSY || (db->pg && PQstatus(db->pg) != CONNECTION_OK);
+    if (db->pg && (PQstatus(db->pg) != CONNECTION_OK || db->lost_tx))
+        return yun_err_set(err, YUN_E_UNAVAILABLE, "%s: the database is out of reach: try again shortly (%s; store %s)",
+                           what, sql_errmsg(db), db->target);
+    bool busy = db->last_rc == SQL_BUSY;
     return yun_err_set(err, busy ? YUN_E_UNAVAILABLE : YUN_E_STORE, "%s: %s (store %s)", what, sql_errmsg(db),
                        db->target);
 }

@@ -483,9 +483,8 @@ static void test_migrate_out(void **state)
     assert_string_equal(agent_last_actions(f->st), "migrate " U1 "\n");
     assert_int_equal(agent_migrations_active(f->st), 1);
     /* the loop is not held up: another pass, with another VM to start, acts at once */
-    assert_int_equal(pass(f, answer(2, vm_to_h2(f, U1, "web1", "running"), vm(f, U2, "web2", "running", true)),
-                          T0 + 10),
-                     3);
+    assert_int_equal(
+        pass(f, answer(2, vm_to_h2(f, U1, "web1", "running"), vm(f, U2, "web2", "running", true)), T0 + 10), 3);
     assert_string_equal(agent_last_actions(f->st), "create-disk " U2 "\ndefine " U2 "\nstart " U2 "\n");
     json_t *r = report(f);
     assert_string_equal(mig_field(r, U1, "state"), "migrating");
@@ -563,8 +562,13 @@ static void test_migrate_in_waits(void **state)
     /* the source's libvirt brings it, paused at first */
     yun_hv *src = hv_fake_open(4, 2400, 8192);
     hv_fake_add_peer(src, "fake://here", f->hv);
-    hv_domain_spec s = {.uuid = U1, .name = "yun-alice-web1", .owner = "alice", .cpus = 1, .mem_mib = 128,
-                        .max_mem_mib = 256, .disk_path = "/x.qcow2"};
+    hv_domain_spec s = {.uuid = U1,
+                        .name = "yun-alice-web1",
+                        .owner = "alice",
+                        .cpus = 1,
+                        .mem_mib = 128,
+                        .max_mem_mib = 256,
+                        .disk_path = "/x.qcow2"};
     yun_err err = YUN_ERR_INIT;
     assert_int_equal(hv_domain_define(src, &s, &err), 0);
     assert_int_equal(hv_domain_start(src, U1, &err), 0);
@@ -632,8 +636,8 @@ static void test_job_backup(void **state)
     AUTOFREE char *cps = hv_fake_checkpoints(f->hv, U1);
     assert_string_equal(cps, "yun-1 ");
     /* listed again while yund has not applied the verdict: not run twice */
-    job = json_pack("{s:s, s:i, s:s, s:s, s:s, s:s}", "uuid", U1, "id", 1, "kind", "backup", "state", "running",
-                    "name", "yun-1", "path", path);
+    job = json_pack("{s:s, s:i, s:s, s:s, s:s, s:s}", "uuid", U1, "id", 1, "kind", "backup", "state", "running", "name",
+                    "yun-1", "path", path);
     assert_int_equal(pass(f, with_job(f, job), T0 + 10), 0);
     /* yund has it: forgotten */
     assert_int_equal(pass(f, answer(1, vm(f, U1, "web1", "running", true)), T0 + 20), 0);
@@ -659,8 +663,8 @@ static void test_job_interrupted(void **state)
     start_web1(f);
     AUTOFREE char *p1 = xasprintf("%s/bk1.qcow2", f->dir);
     AUTOFREE char *p2 = xasprintf("%s/bk2.qcow2", f->dir);
-    json_t *job = json_pack("{s:s, s:i, s:s, s:s, s:s, s:s}", "uuid", U1, "id", 1, "kind", "backup", "state",
-                            "pending", "name", "yun-1", "path", p1);
+    json_t *job = json_pack("{s:s, s:i, s:s, s:s, s:s, s:s}", "uuid", U1, "id", 1, "kind", "backup", "state", "pending",
+                            "name", "yun-1", "path", p1);
     pass(f, with_job(f, job), T0);
     agent_jobs_wait(f->st);
     pass(f, answer(1, vm(f, U1, "web1", "running", true)), T0 + 10);
@@ -672,8 +676,8 @@ static void test_job_interrupted(void **state)
     yun_err err = YUN_ERR_INIT;
     unlink(p2);
     assert_int_equal(hv_domain_backup(f->hv, U1, &o, NULL, &err), 0);
-    job = json_pack("{s:s, s:i, s:s, s:s, s:s, s:s}", "uuid", U1, "id", 2, "kind", "backup", "state", "running",
-                    "name", "yun-2", "path", p2);
+    job = json_pack("{s:s, s:i, s:s, s:s, s:s, s:s}", "uuid", U1, "id", 2, "kind", "backup", "state", "running", "name",
+                    "yun-2", "path", p2);
     pass(f, with_job(f, job), T0 + 20);
     agent_jobs_wait(f->st);
     json_t *v = job_verdict(f, 2);
@@ -823,8 +827,7 @@ static void test_failures_are_per_vm(void **state)
 {
     fixture *f = *state;
     hv_fake_fail_next(f->hv, "define", "no");
-    assert_int_equal(pass(f, answer(2, vm(f, U1, "web1", "running", true), vm(f, U2, "web2", "running", true)), T0),
-                     5);
+    assert_int_equal(pass(f, answer(2, vm(f, U1, "web1", "running", true), vm(f, U2, "web2", "running", true)), T0), 5);
     assert_verdict(f, U1, "error");
     assert_verdict(f, U2, "running");
     assert_int_equal(dom(f, U2).state, HV_DOM_RUNNING);
@@ -946,7 +949,6 @@ static void test_list_failure(void **state)
     assert_false(dom_exists(f, U1));
 }
 
-
 /* ---- agent_run against a small yund stand-in (fake_http.h), the hypervisor being hv_fake ---- */
 
 typedef struct mini_yund {
@@ -957,11 +959,12 @@ typedef struct mini_yund {
     int register_fail;    /* answer this many registrations with 503 first */
     int register_status;  /* 0, or a status every registration gets (401) */
     int report_404;       /* answer this many reports with 404 */
+    int report_503;       /* answer this many reports with 503 (yund's store out of reach) */
     int n_register, n_report;
-    int n_held;           /* reports that asked to be held (?since=V&wait_ms=W) */
-    char last_since[32];  /* the since of the last report, "" when none */
+    int n_held;                   /* reports that asked to be held (?since=V&wait_ms=W) */
+    char last_since[32];          /* the since of the last report, "" when none */
     char first_running_since[32]; /* the since of the first report with a "running" verdict; "-" before */
-    int version;          /* > 0: answers carry this version (long-poll) */
+    int version;                  /* > 0: answers carry this version (long-poll) */
     char *last_register, *last_report;
     json_t *answer; /* what a report gets */
 } mini_yund;
@@ -1013,6 +1016,9 @@ static void on_request(void *ud, const fake_http_req *rq, fake_http_resp *rs)
         if (y->report_404 > 0) {
             y->report_404--;
             reply(rs, 404, "{\"error\": {\"code\": \"not_found\", \"message\": \"no host 7\"}}");
+        } else if (y->report_503 > 0) {
+            y->report_503--;
+            reply(rs, 503, "{\"error\": {\"code\": \"unavailable\", \"message\": \"out of reach\"}}");
         } else {
             if (y->version > 0)
                 json_object_set_new(y->answer, "version", json_integer(y->version));
@@ -1066,8 +1072,13 @@ static void *run_thread(void *p)
 static void run_start(run_ctx *r, fixture *f, mini_yund *y)
 {
     memset(r, 0, sizeof *r);
-    r->cfg = (agent_config){.controller_url = y->url, .token = "tok", .libvirt_uri = "fake:///", .host_name = "h7",
-                            .interval_ms = 50, .hv = f->hv, .stop = &r->stop};
+    r->cfg = (agent_config){.controller_url = y->url,
+                            .token = "tok",
+                            .libvirt_uri = "fake:///",
+                            .host_name = "h7",
+                            .interval_ms = 50,
+                            .hv = f->hv,
+                            .stop = &r->stop};
     assert_int_equal(pthread_create(&r->th, NULL, run_thread, r), 0);
 }
 
@@ -1104,6 +1115,21 @@ static bool wait_verdict(mini_yund *y, const char *uuid, const char *state)
             return true;
     }
     return false;
+}
+
+/* yund answering 503 (its store out of reach during a database failover) is asked again every interval, not
+ * after a growing backoff: 8 of them at 50 ms take 0.4 s, where doubling would take 12.75 s (past this wait). */
+static void test_run_503_retried_every_interval(void **state)
+{
+    fixture *f = *state;
+    mini_yund *y = mini_yund_start(f);
+    y->report_503 = 8;
+    run_ctx r;
+    run_start(&r, f, y);
+    assert_true(wait_reports(y, 9));
+    run_stop(&r);
+    assert_int_equal(r.rc, 0);
+    mini_yund_stop(y);
 }
 
 /* The whole loop: register (after yund comes up), report, act on the answer, report the verdict. */
@@ -1172,8 +1198,14 @@ static void test_run_guest_network_modes(void **state)
     y->answer = answer(2, vm(f, U1, "web1", "running", true), vm(f, U2, "web2", "running", true));
     pthread_mutex_unlock(&y->lock);
     memset(&r, 0, sizeof r);
-    r.cfg = (agent_config){.controller_url = y->url, .token = "tok", .libvirt_uri = "fake:///", .host_name = "h7",
-                           .interval_ms = 50, .hv = f->hv, .stop = &r.stop, .bridge = "br0"};
+    r.cfg = (agent_config){.controller_url = y->url,
+                           .token = "tok",
+                           .libvirt_uri = "fake:///",
+                           .host_name = "h7",
+                           .interval_ms = 50,
+                           .hv = f->hv,
+                           .stop = &r.stop,
+                           .bridge = "br0"};
     assert_int_equal(pthread_create(&r.th, NULL, run_thread, &r), 0);
     assert_true(wait_verdict(y, U2, "running"));
     run_stop(&r);
@@ -1357,6 +1389,7 @@ int main(void)
         T(test_malformed_answer),
         T(test_list_failure),
         T(test_run_registers_reports_and_acts),
+        T(test_run_503_retried_every_interval),
         T(test_run_guest_network_modes),
         T(test_run_keepalive_during_slow_pass),
         T(test_run_long_poll),

@@ -177,11 +177,11 @@ int api_image_resolve(api_req *rq, const char *ref, yun_image *out, yun_err *err
 int api_image_resolve_for(api_req *rq, const char *ref, const yun_user *as, yun_image *out, yun_err *err);
 int api_user_resolve(api_req *rq, const char *ref, yun_user *out, yun_err *err);
 bool api_is_digits(const char *s);
-/* The idle stores the server's pool keeps (store_pool_new): more than the requests that use a store at once
- * in the usual case; a burst beyond it opens and closes stores. */
-/* 128: at 1,000 hosts the held reports' answers come in bursts past 32, and opening and closing stores for
- * them (schema read, statements parsed again) was a tenth of yund's samples (docs/PERFORMANCE.md) */
-#define API_STORES_IDLE 128 /* each holds three descriptors (the database, its WAL and shared memory) */
+/* The stores the server's pool keeps (store_pool_new): requests beyond it wait their turn briefly rather than
+ * open more. At 1,000 hosts the held reports' answers come in bursts, and opening and closing stores for them
+ * (schema read, statements parsed again) was a third of yund's samples with 128 kept and none waited for
+ * (docs/PERFORMANCE.md); on 2 cores a few dozen requests at once use the CPU as well as hundreds. */
+#define API_STORES 48 /* each holds three descriptors (the database, its WAL and shared memory) */
 /* Gives rq's store back to the pool while the handler waits for something else (an agent's long-poll), so a
  * thousand waiting agents hold no thousand stores; unpark takes one again (0, or -1 with err). */
 void api_store_park(api_req *rq);

@@ -585,7 +585,7 @@ api_server *api_start(const api_config *cfg, yun_err *err)
     srv->sh.list_cache = xcalloc(1, sizeof *srv->sh.list_cache);
     pthread_mutex_init(&srv->sh.list_cache->lock, NULL);
     srv->sh.console = console_new();
-    srv->sh.stores = store_pool_new(srv->sh.store_path, API_STORES_IDLE);
+    srv->sh.stores = store_pool_new(srv->sh.store_path, API_STORES);
     /* monitoring: the metrics store beside the state (api_metrics.h); yund runs on without it */
     AUTOFREE char *mpath = xasprintf("%s/metrics.db", cfg->state_dir);
     yun_err me = YUN_ERR_INIT;

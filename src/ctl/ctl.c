@@ -362,29 +362,6 @@ static sched_host *find_sched_host(sched_host *hs, size_t n, int64_t id)
     return NULL;
 }
 
-typedef struct snapshot_walk {
-    sched_host *hs;
-    size_t nh;
-} snapshot_walk;
-
-/* Adds what one VM reserves to its host, and, while it migrates live, to its source as well: the source
- * keeps the room until the migration ends, since a failure puts the VM back there. */
-static int snapshot_one(const yun_vm *vm, void *ud)
-{
-    snapshot_walk *w = ud;
-    sched_host *h = vm->host_id > 0 ? find_sched_host(w->hs, w->nh, vm->host_id) : NULL;
-    if (h) {
-        h->vms++;
-        sched_reserve(h, vm);
-        if (vm->id > h->last_vm_id)
-            h->last_vm_id = vm->id;
-    }
-    sched_host *from = vm->migrate_from > 0 ? find_sched_host(w->hs, w->nh, vm->migrate_from) : NULL;
-    if (from && from != h)
-        sched_reserve(from, vm);
-    return 0;
-}
-
 int ctl_sched_snapshot(ctl_ctx *c, yun_store *s, int64_t now_ms, sched_host **out, size_t *n, yun_err *err)
 {
     AUTOFREE yun_host *hosts = NULL;
@@ -412,10 +389,26 @@ int ctl_sched_snapshot(ctl_ctx *c, yun_store *s, int64_t now_ms, sched_host **ou
         h->disk_free_mib = hosts[i].disk_free_mib;
     }
     qsort(hs, nh, sizeof *hs, cmp_sched_host);
-    snapshot_walk w = {.hs = hs, .nh = nh};
-    if (store_vm_each(s, -1, -1, snapshot_one, &w, err) < 0) {
+    /* what each VM reserves on its host, and, while it migrates live, on its source as well: the source keeps
+     * the room until the migration ends, since a failure puts the VM back there (sums as sched_reserve's) */
+    AUTOFREE yun_host_use *use = NULL;
+    size_t nu = 0;
+    if (store_host_use(s, &use, &nu, err) < 0) {
         free(hs);
         return -1;
+    }
+    for (size_t i = 0; i < nu; i++) {
+        sched_host *h = find_sched_host(hs, nh, use[i].host_id);
+        if (!h)
+            continue;
+        h->vms += (int)use[i].vms;
+        if (use[i].last_vm_id > h->last_vm_id)
+            h->last_vm_id = use[i].last_vm_id;
+        h->used_cpus += (int)use[i].cpus;
+        h->used_mem_mib += (uint64_t)use[i].mem_mib;
+        h->used_disk_mib += (uint64_t)use[i].disk_mib;
+        h->used_min_mhz += use[i].min_mhz;
+        h->used_max_mhz += use[i].max_mhz;
     }
     *out = hs;
     *n = nh;

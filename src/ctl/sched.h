@@ -32,8 +32,9 @@ typedef struct sched_host {
     int group;          /* anti-affinity: members of the new VM's group (a cluster) here already; 0 outside one */
 } sched_host;
 
-/* What vm reserves, added to h's sums (used_*): how a snapshot counts each VM on its host, and how a caller
- * placing several VMs on one snapshot counts the ones it placed already. */
+/* What vm reserves, added to h's sums (used_*): how a caller placing several VMs on one snapshot counts the ones
+ * it placed already. The snapshot itself has the store sum the same (store_host_use's SQL, which must follow
+ * this rule; tests/unit/test_ctl_migrate.c test_snapshot_sums_as_sched_reserve holds the two together). */
 void sched_reserve(sched_host *h, const yun_vm *vm);
 
 /* The setting that overcommits CPU: vCPUs per physical core, a decimal from 1 (no overcommit, the default)

@@ -5,8 +5,12 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "util/mem.h"
+
+/* how long a get waits for a store to come back, all of the pool's being out, before opening one more */
+#define POOL_WAIT_MS 100
 
 yun_store *store_open(const char *path, yun_err *err)
 {
@@ -28,21 +32,28 @@ void store_close(yun_store *s)
 struct store_pool {
     pthread_mutex_t writes; /* the pool's writer queue (store_pool_join) */
     pthread_mutex_t lock;   /* guards everything below */
+    pthread_cond_t back;    /* a store was put back */
     char *path;
-    size_t max_idle;
+    size_t size;
     yun_store **idle;
     size_t n_idle;
+    size_t out; /* handed out, not yet back */
     size_t opened;
 };
 
-store_pool *store_pool_new(const char *path, size_t max_idle)
+store_pool *store_pool_new(const char *path, size_t size)
 {
     store_pool *p = xcalloc(1, sizeof *p);
     pthread_mutex_init(&p->lock, NULL);
     pthread_mutex_init(&p->writes, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&p->back, &ca);
+    pthread_condattr_destroy(&ca);
     p->path = xstrdup(path ? path : "");
-    p->max_idle = max_idle;
-    p->idle = xcalloc(max_idle + 1, sizeof *p->idle);
+    p->size = size ? size : 1;
+    p->idle = xcalloc(p->size + 1, sizeof *p->idle);
     return p;
 }
 
@@ -54,6 +65,7 @@ void store_pool_free(store_pool *p)
         store_close(p->idle[i]);
     free(p->idle);
     free(p->path);
+    pthread_cond_destroy(&p->back);
     pthread_mutex_destroy(&p->lock);
     pthread_mutex_destroy(&p->writes);
     free(p);
@@ -62,17 +74,29 @@ void store_pool_free(store_pool *p)
 yun_store *store_pool_get(store_pool *p, yun_err *err)
 {
     pthread_mutex_lock(&p->lock);
+    if (!p->n_idle && p->out >= p->size) {
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_nsec += POOL_WAIT_MS * 1000000L;
+        until.tv_sec += until.tv_nsec / 1000000000L;
+        until.tv_nsec %= 1000000000L;
+        while (!p->n_idle && pthread_cond_timedwait(&p->back, &p->lock, &until) == 0) {
+        }
+    }
     yun_store *s = p->n_idle ? p->idle[--p->n_idle] : NULL;
+    p->out++;
     pthread_mutex_unlock(&p->lock);
     if (s)
         return s;
     s = store_open(p->path, err); /* outside the lock: opening takes a while */
-    if (s) {
-        store_pool_join(p, s);
-        pthread_mutex_lock(&p->lock);
+    pthread_mutex_lock(&p->lock);
+    if (s)
         p->opened++;
-        pthread_mutex_unlock(&p->lock);
-    }
+    else
+        p->out--;
+    pthread_mutex_unlock(&p->lock);
+    if (s)
+        store_pool_join(p, s);
     return s;
 }
 
@@ -81,9 +105,12 @@ void store_pool_put(store_pool *p, yun_store *s)
     if (!s)
         return;
     pthread_mutex_lock(&p->lock);
-    bool keep = p->n_idle < p->max_idle;
-    if (keep)
+    p->out--;
+    bool keep = p->n_idle < p->size;
+    if (keep) {
         p->idle[p->n_idle++] = s;
+        pthread_cond_signal(&p->back);
+    }
     pthread_mutex_unlock(&p->lock);
     if (!keep)
         store_close(s);
@@ -258,6 +285,13 @@ int store_vm_update(yun_store *s, yun_vm *vm, yun_err *err)
 int store_vm_delete(yun_store *s, int64_t id, yun_err *err)
 {
     return s->ops->vm_delete(s, id, err);
+}
+
+int store_host_use(yun_store *s, yun_host_use **out, size_t *n, yun_err *err)
+{
+    *out = NULL;
+    *n = 0;
+    return s->ops->host_use(s, out, n, err);
 }
 
 int store_usage(yun_store *s, int64_t owner_id, int64_t *vms, int64_t *cpus, int64_t *mem_mib, int64_t *disk_mib,

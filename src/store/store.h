@@ -36,10 +36,13 @@ int store_schema_version(yun_store *s); /* the version of the open database */
 /* A pool of open stores on one path, shared by threads (yund's HTTP server: a connection's thread used to
  * open its own and close it when the connection ended, so an agent's report, a new connection each, paid
  * for opening the database and preparing every statement again; at a thousand hosts that was most of yund's
- * CPU). get hands out an idle store, or opens one when none is idle; put takes it back (keeping at most
- * max_idle; more are closed). A store is used by the thread that got it until it is put back. Thread-safe. */
+ * CPU). get hands out an idle store; when none is idle it opens one, unless size stores are out already: then
+ * it first waits up to 100 ms for one to come back (requests use a store for milliseconds, so a burst queues
+ * rather than opens and later closes stores; a store held long, by an image's conversion, only delays the
+ * others that much). put takes it back, keeping at most size idle (more are closed). A store is used by the
+ * thread that got it until it is put back. Thread-safe. */
 typedef struct store_pool store_pool;
-store_pool *store_pool_new(const char *path, size_t max_idle);
+store_pool *store_pool_new(const char *path, size_t size);
 void store_pool_free(store_pool *p); /* closes the idle stores; every store handed out must be back */
 yun_store *store_pool_get(store_pool *p, yun_err *err);
 void store_pool_put(store_pool *p, yun_store *s); /* s may be NULL */
@@ -100,6 +103,17 @@ int store_vm_delete(yun_store *s, int64_t id, yun_err *err); /* its console tail
  * non-zero return from fn stops the walk early; store_vm_each still returns 0. */
 typedef int (*store_vm_fn)(const yun_vm *vm, void *ud);
 int store_vm_each(yun_store *s, int64_t owner_id, int64_t host_id, store_vm_fn fn, void *ud, yun_err *err);
+/* What the VMs reserve on each host, summed by the store (placement's snapshot, once per create: reading every
+ * VM was O(VMs) in C per create). One row per host that VMs are assigned to (vms > 0: their count, the highest
+ * id among them), and one per host that VMs are migrating away from, which keeps their room until the
+ * migration ends (vms = 0). Sums: cpus; memory at its ceiling (max_mem_mib, else mem_mib); disk_mib; min_mhz;
+ * max_mhz, a VM without one counted at its cpus x that host's MHz. Hosts no VM uses have no row. */
+typedef struct yun_host_use {
+    int64_t host_id;
+    int64_t vms, last_vm_id;
+    int64_t cpus, mem_mib, disk_mib, min_mhz, max_mhz;
+} yun_host_use;
+int store_host_use(yun_store *s, yun_host_use **out, size_t *n, yun_err *err);
 /* How many VMs store_vm_list would return with the same filters, without reading them. */
 int store_vm_count(yun_store *s, int64_t owner_id, int64_t host_id, int64_t *n, yun_err *err);
 

@@ -46,6 +46,7 @@ typedef struct store_ops {
     int (*vm_update)(yun_store *s, yun_vm *vm, yun_err *err);
     int (*vm_delete)(yun_store *s, int64_t id, yun_err *err);
     int (*usage)(yun_store *s, int64_t owner_id, int64_t sums[4], yun_err *err); /* vms, cpus, mem, disk */
+    int (*host_use)(yun_store *s, yun_host_use **out, size_t *n, yun_err *err);
 
     int (*setting_get)(yun_store *s, const char *key, char *out, size_t n, yun_err *err);
     int (*setting_set)(yun_store *s, const char *key, const char *value, yun_err *err);

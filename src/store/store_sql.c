@@ -315,6 +315,7 @@ enum {
     ST_VM_DELETE,
     ST_USAGE_ALL,
     ST_USAGE_OWNER,
+    ST_HOST_USE,
     ST_SETTING_GET,
     ST_SETTING_SET,
     ST_CONSOLE_SET,
@@ -402,6 +403,14 @@ static const char *const sql[ST__COUNT] = {
         "FROM vms WHERE want <> 'deleted'",
     [ST_USAGE_OWNER] = "SELECT count(*), COALESCE(sum(cpus), 0), COALESCE(sum(max_mem_mib), 0), "
                        "COALESCE(sum(disk_mib), 0) FROM vms WHERE owner_id = ?1 AND want <> 'deleted'",
+#define HOST_USE_SUMS                                                                                                  \
+    "sum(v.cpus), sum(CASE WHEN v.max_mem_mib > 0 THEN v.max_mem_mib ELSE v.mem_mib END), sum(v.disk_mib), "           \
+    "sum(v.min_mhz), sum(CASE WHEN v.max_mhz > 0 AND v.max_mhz < v.cpus * h.mhz THEN v.max_mhz "                       \
+    "ELSE v.cpus * h.mhz END)"
+    [ST_HOST_USE] = "SELECT v.host_id, count(*), max(v.id), " HOST_USE_SUMS " FROM vms v JOIN hosts h ON h.id = "
+                    "v.host_id GROUP BY v.host_id "
+                    "UNION ALL SELECT v.migrate_from, 0, 0, " HOST_USE_SUMS " FROM vms v JOIN hosts h ON h.id = "
+                    "v.migrate_from WHERE v.host_id IS NULL OR v.migrate_from <> v.host_id GROUP BY v.migrate_from",
     [ST_SETTING_GET] = "SELECT value FROM settings WHERE key = ?1",
     [ST_SETTING_SET] = "INSERT INTO settings (key, value, updated_ms) VALUES (?1, ?2, ?3) "
                        "ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_ms = excluded.updated_ms",
@@ -1156,6 +1165,31 @@ static int sq_usage(yun_store *s, int64_t owner_id, int64_t sums[4], yun_err *er
         return db_fail(q, err, "summing usage");
     for (int i = 0; i < 4; i++)
         sums[i] = sql_column_int64(st, i);
+    return 0;
+}
+
+static int sq_host_use(yun_store *s, yun_host_use **out, size_t *n, yun_err *err)
+{
+    sq_store *q = SQ(s);
+    AUTORESET sql_stmt *st = stmt(q, ST_HOST_USE, err);
+    if (!st)
+        return -1;
+    size_t cap = 0;
+    int rc;
+    while ((rc = sql_step(st)) == SQL_ROW) {
+        xgrow((void **)out, &cap, *n + 1, sizeof **out);
+        yun_host_use *u = &(*out)[(*n)++];
+        int64_t *f[] = {&u->host_id, &u->vms,      &u->last_vm_id, &u->cpus,
+                        &u->mem_mib, &u->disk_mib, &u->min_mhz,    &u->max_mhz};
+        for (int i = 0; i < 8; i++)
+            *f[i] = sql_column_int64(st, i);
+    }
+    if (rc != SQL_DONE) {
+        free(*out);
+        *out = NULL;
+        *n = 0;
+        return db_fail(q, err, "summing what VMs reserve on each host");
+    }
     return 0;
 }
 
@@ -2434,6 +2468,7 @@ static const store_ops sql_ops = {
     .vm_update = sq_vm_update,
     .vm_delete = sq_vm_delete,
     .usage = sq_usage,
+    .host_use = sq_host_use,
     .setting_get = sq_setting_get,
     .setting_set = sq_setting_set,
     .console_set = sq_console_set,

@@ -419,6 +419,63 @@ static void test_migrate_source_keeps_room(void **state)
     assert_int_equal(ch.host_id, f->h1);
 }
 
+/* The snapshot's sums come from the store (store_host_use, one aggregate query); they are the same as adding
+ * each VM with sched_reserve, the rule they are written after: memory at its ceiling, max MHz at cpus x the
+ * host's MHz when the VM has none or asks more, the migration's source keeping its room. */
+static void test_snapshot_sums_as_sched_reserve(void **state)
+{
+    fx *f = *state;
+    int64_t h2 = add_host(f, "h2", 8, 8192);
+    yun_vm a = running_vm(f, "a", 1, 128), b = running_vm(f, "b", 2, 256), m = running_vm(f, "m", 1, 128);
+    yun_err err = YUN_ERR_INIT;
+    b.max_mem_mib = 512;
+    b.max_mhz = 500;     /* below 2 x MHz: counted as it is */
+    a.max_mhz = 1000000; /* above: counted at cpus x MHz */
+    a.min_mhz = 300;
+    assert_int_equal(store_vm_update(f->s, &a, &err), 0);
+    assert_int_equal(store_vm_update(f->s, &b, &err), 0);
+    fx_running(f, "c", 2, 64, h2);
+    fx_create(f, "d", 1, 64, 0); /* wherever it goes */
+    assert_int_equal(ctl_vm_migrate(f->c, f->s, m.id, h2, NULL, NULL, &err), 0);
+    sched_host *hs = NULL;
+    size_t n = 0;
+    assert_int_equal(ctl_sched_snapshot(f->c, f->s, T0 + 500, &hs, &n, &err), 0);
+    assert_int_equal(n, 2);
+    sched_host want[2] = {hs[0], hs[1]}; /* the hosts as the snapshot has them, their sums again from the VMs */
+    for (size_t i = 0; i < 2; i++) {
+        want[i].vms = want[i].used_cpus = 0;
+        want[i].used_mem_mib = want[i].used_disk_mib = 0;
+        want[i].used_min_mhz = want[i].used_max_mhz = want[i].last_vm_id = 0;
+    }
+    yun_vm *vms = NULL;
+    size_t nv = 0;
+    assert_int_equal(store_vm_list(f->s, -1, -1, &vms, &nv, &err), 0);
+    assert_int_equal(nv, 5);
+    for (size_t v = 0; v < nv; v++)
+        for (size_t i = 0; i < 2; i++) {
+            if (vms[v].host_id == want[i].id) {
+                want[i].vms++;
+                sched_reserve(&want[i], &vms[v]);
+                if (vms[v].id > want[i].last_vm_id)
+                    want[i].last_vm_id = vms[v].id;
+            } else if (vms[v].migrate_from == want[i].id) {
+                sched_reserve(&want[i], &vms[v]);
+            }
+        }
+    free(vms);
+    for (size_t i = 0; i < 2; i++) {
+        assert_int_equal(hs[i].vms, want[i].vms);
+        assert_int_equal(hs[i].last_vm_id, want[i].last_vm_id);
+        assert_int_equal(hs[i].used_cpus, want[i].used_cpus);
+        assert_int_equal(hs[i].used_mem_mib, want[i].used_mem_mib);
+        assert_int_equal(hs[i].used_disk_mib, want[i].used_disk_mib);
+        assert_int_equal(hs[i].used_min_mhz, want[i].used_min_mhz);
+        assert_int_equal(hs[i].used_max_mhz, want[i].used_max_mhz);
+    }
+    assert_true(hs[0].used_max_mhz > 0 && hs[1].used_max_mhz > 0);
+    free(hs);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, fx_teardown)
@@ -428,6 +485,7 @@ int main(void)
         T(test_migrate_failure_reverts),
         T(test_migrate_refusals),
         T(test_migrate_source_keeps_room),
+        T(test_snapshot_sums_as_sched_reserve),
         T(test_drain),
         T(test_drain_retry_and_empty),
     };

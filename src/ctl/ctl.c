@@ -855,17 +855,21 @@ int ctl_agent_report(ctl_ctx *c, yun_store *s, int64_t host_id, const ctl_report
     for (size_t i = 0; i < r->n_consoles; i++)
         if (apply_console(c, s, host_id, &r->consoles[i], now_ms, err) < 0)
             goto fail;
-    if (ctl_jobs_apply(s, host_id, r, now_ms, &changed, err) < 0 ||
-        ctl_jobs_answer(c, s, host_id, &out->jobs, &out->n_jobs, err) < 0)
+    if (ctl_jobs_apply(s, host_id, r, now_ms, &changed, err) < 0)
         goto fail;
-    if (store_image_list(s, &out->images, &out->n_images, err) < 0)
+    if (store_commit(s, err) < 0)
         goto fail;
+    /* the answer is read after the commit: the write transaction (one writer at a time, every report and
+     * create queued behind it) holds only the writes; the answer sees them, or something newer */
+    if (ctl_jobs_answer(c, s, host_id, &out->jobs, &out->n_jobs, err) < 0 ||
+        store_image_list(s, &out->images, &out->n_images, err) < 0)
+        goto fail_read;
     size_t cap = 0;
     {
         yun_vm *vms = NULL;
         size_t n = 0;
         if (store_vm_list(s, -1, host_id, &vms, &n, err) < 0)
-            goto fail;
+            goto fail_read;
         out->lease_ms = ctl_host_lease_ms(s, &h);
         out->vms = xcalloc(n ? n : 1, sizeof *out->vms);
         cap = n ? n : 1;
@@ -884,17 +888,20 @@ int ctl_agent_report(ctl_ctx *c, yun_store *s, int64_t host_id, const ctl_report
         free(vms);
     }
     if (classify_domains(c, s, host_id, r, now_ms, out, &cap, err) < 0 || ctl_net_answer(s, host_id, out, err) < 0)
-        goto fail;
+        goto fail_read;
     for (size_t i = 0; i < out->n; i++)
         out->vms[i].image = image_find(out, out->vms[i].vm.image_id);
-    if (store_commit(s, err) < 0)
-        goto fail;
     told_note(c, host_id, out, now_ms);
     if (changed)
         ctl_vms_changed(c);
     else if (touched) /* this host's own answer comes now; no other agent need look again */
         ctl_vms_touched(c);
     return 0;
+fail_read: /* the report's writes stand: the agent sends it again, and they are idempotent */
+    if (changed)
+        ctl_vms_changed(c);
+    ctl_answer_free(out);
+    return -1;
 fail:
     store_rollback(s);
     ctl_answer_free(out);

@@ -208,7 +208,9 @@ void ctl_vm_console_path(const ctl_ctx *ctx, const char *uuid, char *out, size_t
 int ctl_agent_register(ctl_ctx *ctx, yun_store *s, yun_host *h, int64_t now_ms, yun_err *err);
 
 /* Applies a report from host_id (heartbeat, verdicts, consoles, orphans and strangers) and fills out with
- * what the host should make true (freed with ctl_answer_free). Idempotent. NOT_FOUND for an unknown host. */
+ * what the host should make true (freed with ctl_answer_free). Idempotent. NOT_FOUND for an unknown host.
+ * The report's writes are one transaction; the answer is read after it commits (a failure reading it leaves
+ * the writes, which the resent report makes again to no effect). */
 int ctl_agent_report(ctl_ctx *ctx, yun_store *s, int64_t host_id, const ctl_report *r, int64_t now_ms, ctl_answer *out,
                      yun_err *err);
 

@@ -10,7 +10,7 @@
 #include "util/mem.h"
 
 /* how long a get waits for a store to come back, all of the pool's being out, before opening one more */
-#define POOL_WAIT_MS 100
+#define POOL_WAIT_MS 1000
 
 yun_store *store_open(const char *path, yun_err *err)
 {

@@ -37,9 +37,9 @@ int store_schema_version(yun_store *s); /* the version of the open database */
  * open its own and close it when the connection ended, so an agent's report, a new connection each, paid
  * for opening the database and preparing every statement again; at a thousand hosts that was most of yund's
  * CPU). get hands out an idle store; when none is idle it opens one, unless size stores are out already: then
- * it first waits up to 100 ms for one to come back (requests use a store for milliseconds, so a burst queues
- * rather than opens and later closes stores; a store held long, by an image's conversion, only delays the
- * others that much). put takes it back, keeping at most size idle (more are closed). A store is used by the
+ * it first waits up to 1 s for one to come back (requests use a store for milliseconds, or queue for the write
+ * lock holding one, so a burst queues rather than opens and later closes stores; stores held long, by images'
+ * conversions, only delay the others that much). put takes it back, keeping at most size idle (more are closed). A store is used by the
  * thread that got it until it is put back. Thread-safe. */
 typedef struct store_pool store_pool;
 store_pool *store_pool_new(const char *path, size_t size);

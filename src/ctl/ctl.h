@@ -265,9 +265,10 @@ int ctl_network_delete(ctl_ctx *ctx, yun_store *s, int64_t id, yun_err *err);
  * ("default", made from the net.pool setting on first use), or, with net.pool "", the host's own NAT network
  * (no lease). The address is the lowest free one of the subnet after the gateway; CONFLICT when it is full. */
 int ctl_network_join(yun_store *s, const yun_user *owner, const char *network, const yun_vm *vm, yun_err *err);
-/* Inside the report's transaction: the NIC of each entry of a (vni, ip, mac) and the networks they are on,
- * with their peers (the other hosts carrying each: their migrate_addr, else mgmt_addr) and every VM of each
- * (for DHCP and DNS). host_id is the reporting host. */
+/* For the report's answer: the NIC of each entry of a (vni, ip, mac) and the networks they are on, with their
+ * peers (the other hosts carrying each: their migrate_addr, else mgmt_addr) and every VM of each (for DHCP and
+ * DNS). host_id is the reporting host; the networks are those of its VMs and of those migrating away from it
+ * (store_net_members), so a VM named only to be evicted carries none. */
 int ctl_net_answer(yun_store *s, int64_t host_id, ctl_answer *a, yun_err *err);
 
 /* ---- live migration and host drain (migrate.c) ---- */

@@ -239,7 +239,7 @@ int ctl_network_join(yun_store *s, const yun_user *owner, const char *network, c
         model_ip_parse(ls[i].ip, &taken[i]);
     qsort(taken, k, sizeof *taken, cmp_u32);
     uint32_t last = sub.net | ~model_subnet_mask(sub.prefix); /* the broadcast address */
-    uint32_t ip = sub.net + 2;                                 /* .1 is the gateway */
+    uint32_t ip = sub.net + 2;                                /* .1 is the gateway */
     for (size_t i = 0; i < k && ip < last; i++) {
         if (taken[i] < ip)
             continue;
@@ -278,81 +278,97 @@ static void add_peer(proto_network *pn, const yun_host *h, int64_t self)
     snprintf(pn->peers[pn->n_peers++].addr, sizeof pn->peers->addr, "%.63s", addr);
 }
 
-static const yun_host *host_find(const yun_host *hs, size_t n, int64_t id)
+/* The hosts an answer's peers are read from, each once (a network's members share few hosts). */
+typedef struct host_cache {
+    yun_host *hs;
+    size_t n, cap;
+} host_cache;
+
+static const yun_host *host_cached(yun_store *s, host_cache *hc, int64_t id, yun_err *err)
 {
-    for (size_t i = 0; i < n; i++)
-        if (hs[i].id == id)
-            return &hs[i];
-    return NULL;
+    for (size_t i = 0; i < hc->n; i++)
+        if (hc->hs[i].id == id)
+            return &hc->hs[i];
+    xgrow((void **)&hc->hs, &hc->cap, hc->n + 1, sizeof *hc->hs);
+    yun_err e = YUN_ERR_INIT;
+    if (store_host_get(s, id, &hc->hs[hc->n], &e) < 0) {
+        if (!yun_err_not_found(&e))
+            *err = e;
+        return NULL; /* a host deleted meanwhile is no peer */
+    }
+    return &hc->hs[hc->n++];
 }
 
 int ctl_net_answer(yun_store *s, int64_t host_id, ctl_answer *a, yun_err *err)
 {
-    AUTOFREE yun_lease *ls = NULL;
-    size_t nl = 0;
-    if (store_lease_list(s, -1, &ls, &nl, err) < 0)
+    /* the members of the networks this host's VMs (and those migrating away from it) are on: a VM the answer
+     * names only to evict it carries no network */
+    AUTOFREE yun_net_member *ms = NULL;
+    size_t nm = 0;
+    if (store_net_members(s, host_id, &ms, &nm, err) < 0)
         return -1;
-    if (nl == 0) /* no cloud network in use: nothing more to read */
+    if (nm == 0) /* no cloud network here: nothing more to read */
         return 0;
-    AUTOFREE yun_network *nets = NULL;
-    AUTOFREE yun_host *hosts = NULL;
-    AUTOFREE yun_vm *vms = NULL;
-    size_t nn = 0, nh = 0, nv = 0;
-    if (store_network_list(s, &nets, &nn, err) < 0 || store_host_list(s, &hosts, &nh, err) < 0 ||
-        store_vm_list(s, -1, -1, &vms, &nv, err) < 0)
-        return -1;
-    AUTOFREE bool *carried = xcalloc(nn + 1, sizeof *carried);
-    /* the entries' NICs; leases are ordered by network then VM, VMs by id */
+    /* the entries' NICs */
     for (size_t i = 0; i < a->n; i++) {
         ctl_desired *d = &a->vms[i];
-        for (size_t j = 0; j < nl; j++) {
-            if (ls[j].vm_id != d->vm.id)
-                continue;
-            for (size_t k = 0; k < nn; k++)
-                if (nets[k].id == ls[j].network_id) {
-                    uint32_t ip = 0;
-                    model_ip_parse(ls[j].ip, &ip);
-                    d->vni = nets[k].vni;
-                    snprintf(d->ip, sizeof d->ip, "%s", ls[j].ip);
-                    model_mac_of_ip(ip, d->mac);
-                    carried[k] = true;
-                }
+        for (size_t j = 0; j < nm; j++)
+            if (ms[j].lease.vm_id == d->vm.id) {
+                uint32_t ip = 0;
+                model_ip_parse(ms[j].lease.ip, &ip);
+                d->vni = -1; /* its network's, below */
+                snprintf(d->ip, sizeof d->ip, "%s", ms[j].lease.ip);
+                model_mac_of_ip(ip, d->mac);
+                break;
+            }
+    }
+    host_cache hc = {0};
+    int rc = 0;
+    /* each network once, with every member (the rows come ordered by network) */
+    for (size_t j = 0; j < nm && rc == 0;) {
+        int64_t net_id = ms[j].lease.network_id;
+        size_t end = j;
+        while (end < nm && ms[end].lease.network_id == net_id)
+            end++;
+        yun_network net;
+        if (store_network_get(s, net_id, &net, err) < 0) {
+            rc = -1;
             break;
         }
-    }
-    for (size_t k = 0; k < nn; k++) {
-        if (!carried[k])
-            continue;
+        for (size_t i = 0; i < a->n; i++)
+            for (size_t k = j; k < end; k++)
+                if (a->vms[i].vni == -1 && ms[k].lease.vm_id == a->vms[i].vm.id)
+                    a->vms[i].vni = net.vni;
         a->networks = xrealloc(a->networks, (a->n_networks + 1) * sizeof *a->networks);
         proto_network *pn = &a->networks[a->n_networks++];
         memset(pn, 0, sizeof *pn);
-        pn->vni = nets[k].vni;
-        snprintf(pn->name, sizeof pn->name, "%s", nets[k].name);
-        snprintf(pn->owner, sizeof pn->owner, "%s", nets[k].owner_name);
-        snprintf(pn->subnet, sizeof pn->subnet, "%s", nets[k].subnet);
-        for (size_t j = 0; j < nl; j++) {
-            if (ls[j].network_id != nets[k].id)
-                continue;
-            const yun_vm *vm = NULL;
-            for (size_t v = 0; v < nv && !vm; v++)
-                if (vms[v].id == ls[j].vm_id)
-                    vm = &vms[v];
-            if (!vm)
-                continue;
+        pn->vni = net.vni;
+        snprintf(pn->name, sizeof pn->name, "%s", net.name);
+        snprintf(pn->owner, sizeof pn->owner, "%s", net.owner_name);
+        snprintf(pn->subnet, sizeof pn->subnet, "%s", net.subnet);
+        for (size_t k = j; k < end && rc == 0; k++) {
+            const yun_net_member *m = &ms[k];
             pn->hosts = xrealloc(pn->hosts, (pn->n_hosts + 1) * sizeof *pn->hosts);
             proto_net_host *ph = &pn->hosts[pn->n_hosts++];
             memset(ph, 0, sizeof *ph);
-            snprintf(ph->name, sizeof ph->name, "%s", vm->name);
-            snprintf(ph->ip, sizeof ph->ip, "%s", ls[j].ip);
+            snprintf(ph->name, sizeof ph->name, "%s", m->vm_name);
+            snprintf(ph->ip, sizeof ph->ip, "%s", m->lease.ip);
             uint32_t ip = 0;
-            model_ip_parse(ls[j].ip, &ip);
+            model_ip_parse(m->lease.ip, &ip);
             model_mac_of_ip(ip, ph->mac);
             /* the hosts its guests run on, or are moving from: a migration's source and target both carry it */
-            if (vm->host_id > 0)
-                add_peer(pn, host_find(hosts, nh, vm->host_id), host_id);
-            if (vm->migrate_from > 0)
-                add_peer(pn, host_find(hosts, nh, vm->migrate_from), host_id);
+            yun_err he = YUN_ERR_INIT;
+            if (m->host_id > 0 && m->host_id != host_id)
+                add_peer(pn, host_cached(s, &hc, m->host_id, &he), host_id);
+            if (m->migrate_from > 0 && m->migrate_from != host_id)
+                add_peer(pn, host_cached(s, &hc, m->migrate_from, &he), host_id);
+            if (he.code) {
+                *err = he;
+                rc = -1;
+            }
         }
+        j = end;
     }
-    return 0;
+    free(hc.hs);
+    return rc;
 }

@@ -542,6 +542,12 @@ int store_lease_list(yun_store *s, int64_t network_id, yun_lease **out, size_t *
     *n = 0;
     return s->ops->lease_list(s, network_id, out, n, err);
 }
+int store_net_members(yun_store *s, int64_t host_id, yun_net_member **out, size_t *n, yun_err *err)
+{
+    *out = NULL;
+    *n = 0;
+    return s->ops->net_members(s, host_id, out, n, err);
+}
 
 int store_login_failure_get(yun_store *s, const char *key, yun_login_failure *out, yun_err *err)
 {

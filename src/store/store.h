@@ -224,6 +224,16 @@ int store_network_delete(yun_store *s, int64_t id, yun_err *err);
 int store_lease_add(yun_store *s, const yun_lease *l, yun_err *err);
 int store_lease_get(yun_store *s, int64_t vm_id, yun_lease *out, yun_err *err);
 int store_lease_list(yun_store *s, int64_t network_id, yun_lease **out, size_t *n, yun_err *err);
+/* The members of the cloud networks that host_id's VMs are on (assigned to it, or migrating away from it): one
+ * row per lease on those networks, ordered by network then VM, with its VM's name, host and migration source
+ * (*out malloc'd). What an agent's answer carries (DNS, DHCP, VXLAN peers), read in O(those networks' members)
+ * rather than O(every VM) per report. */
+typedef struct yun_net_member {
+    yun_lease lease;
+    char vm_name[YUN_NAME_MAX];
+    int64_t host_id, migrate_from; /* 0: none */
+} yun_net_member;
+int store_net_members(yun_store *s, int64_t host_id, yun_net_member **out, size_t *n, yun_err *err);
 /* Failed logins (schema 19), one row per key: "user:NAME" or "addr:ADDRESS" (ctl_login.c makes them; the rule
  * that reads them is ctl's). get fails NOT_FOUND when the key has none; set replaces; delete of an absent key
  * succeeds, *existed (may be NULL) says whether there was one; prune drops the rows last written before

@@ -92,6 +92,7 @@ typedef struct store_ops {
     int (*lease_add)(yun_store *s, const yun_lease *l, yun_err *err);
     int (*lease_get)(yun_store *s, int64_t vm_id, yun_lease *out, yun_err *err);
     int (*lease_list)(yun_store *s, int64_t network_id, yun_lease **out, size_t *n, yun_err *err);
+    int (*net_members)(yun_store *s, int64_t host_id, yun_net_member **out, size_t *n, yun_err *err);
     int (*login_failure_get)(yun_store *s, const char *key, yun_login_failure *out, yun_err *err);
     int (*login_failure_set)(yun_store *s, const yun_login_failure *f, yun_err *err);
     int (*login_failure_delete)(yun_store *s, const char *key, bool *existed, yun_err *err);

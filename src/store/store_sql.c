@@ -2166,6 +2166,32 @@ static int sq_lease_list(yun_store *s, int64_t network_id, yun_lease **out, size
     return GET_ALL(q, st, read_lease, out, n, "leases", err);
 }
 
+static int read_net_member(sql_stmt *st, yun_net_member *m, yun_err *err)
+{
+    memset(m, 0, sizeof *m);
+    read_lease(st, &m->lease, err);
+    COL_FIELD(st, 3, m->vm_name);
+    m->host_id = sql_column_int64(st, 4);
+    m->migrate_from = sql_column_int64(st, 5);
+    return 0;
+}
+
+static int sq_net_members(yun_store *s, int64_t host_id, yun_net_member **out, size_t *n, yun_err *err)
+{
+    sq_store *q = SQ(s);
+    AUTORESET sql_stmt *st = job_prepare(
+        q,
+        "SELECT l.vm_id, l.network_id, l.ip, v.name, COALESCE(v.host_id, 0), COALESCE(v.migrate_from, 0) "
+        "FROM leases l JOIN vms v ON v.id = l.vm_id WHERE l.network_id IN (SELECT network_id FROM leases WHERE "
+        "vm_id IN (SELECT id FROM vms WHERE host_id = ?1 UNION SELECT id FROM vms WHERE migrate_from = ?1)) "
+        "ORDER BY l.network_id, l.vm_id",
+        err);
+    if (!st)
+        return -1;
+    sql_bind_int64(st, 1, host_id);
+    return GET_ALL(q, st, read_net_member, out, n, "network members", err);
+}
+
 /* ---- failed logins and the audit log (schema 19) ---- */
 static int sq_login_failure_get(yun_store *s, const char *key, yun_login_failure *out, yun_err *err)
 {
@@ -2516,6 +2542,7 @@ static const store_ops sql_ops = {
     .lease_add = sq_lease_add,
     .lease_get = sq_lease_get,
     .lease_list = sq_lease_list,
+    .net_members = sq_net_members,
     .login_failure_get = sq_login_failure_get,
     .login_failure_set = sq_login_failure_set,
     .login_failure_delete = sq_login_failure_delete,

@@ -321,10 +321,12 @@ static sql_db *pg_open(const char *target, yun_err *err)
         char m[512];
         snprintf(m, sizeof m, "%s", c ? PQerrorMessage(c) : "out of memory");
         m[strcspn(m, "\n")] = '\0';
+        /* the same words as a lost connection (sql_fail): the pool opens stores while answering requests, and
+         * the conninfo (which may hold a password) stays out of answers; yund names it when it starts */
         yun_err_set(err, YUN_E_UNAVAILABLE,
-                    "opening store %s: %s (is PostgreSQL running there, and may this user connect to that "
-                    "database?)",
-                    target, m);
+                    "the database is out of reach: try again shortly (%s; is PostgreSQL running there, and may "
+                    "this user connect to that database?)",
+                    m);
         PQfinish(c);
         return NULL;
     }

@@ -1793,6 +1793,17 @@ static void test_pool_open_fails(void **state)
     assert_int_equal(err.code, YUN_E_STORE);
     assert_int_equal(store_pool_opened(p), 0);
     store_pool_free(p);
+
+    /* PostgreSQL not there (a failover under way): the same words as a lost connection, so a client is told to
+     * try again, and no conninfo (a password) in them. Port 1 on 127.0.0.1 refuses at once. */
+    p = store_pool_new("postgres:host=127.0.0.1 port=1 user=yun password=s3cret dbname=yun", 4);
+    err = (yun_err)YUN_ERR_INIT;
+    assert_null(store_pool_get(p, &err));
+    assert_int_equal(err.code, YUN_E_UNAVAILABLE);
+    assert_non_null(strstr(err.msg, "the database is out of reach: try again shortly"));
+    assert_null(strstr(err.msg, "s3cret"));
+    assert_int_equal(store_pool_opened(p), 0);
+    store_pool_free(p);
 }
 
 int main(void)

@@ -150,18 +150,48 @@ int store_begin(yun_store *s, yun_err *err)
     int r = s->ops->begin(s, err);
     if (r < 0 && took)
         writes_end(s);
+    s->in_tx = r == 0 || s->in_tx;
     return r;
 }
 int store_commit(yun_store *s, yun_err *err)
 {
     int r = s->ops->commit(s, err); /* a failed commit rolls back: the transaction is over either way */
+    s->in_tx = false;
     writes_end(s);
     return r;
 }
 void store_rollback(yun_store *s)
 {
     s->ops->rollback(s);
+    s->in_tx = false;
     writes_end(s);
+}
+
+/* A VM's row and the sums kept beside it (store_host_use, store_usage) change together: a VM write made outside
+ * a transaction runs in one of its own. */
+static int vm_write(yun_store *s, int (*op)(yun_store *, void *, yun_err *), void *arg, yun_err *err)
+{
+    if (s->in_tx)
+        return op(s, arg, err);
+    if (store_begin(s, err) < 0)
+        return -1;
+    if (op(s, arg, err) < 0) {
+        store_rollback(s);
+        return -1;
+    }
+    return store_commit(s, err);
+}
+static int vm_create_op(yun_store *s, void *vm, yun_err *err)
+{
+    return s->ops->vm_create(s, vm, err);
+}
+static int vm_update_op(yun_store *s, void *vm, yun_err *err)
+{
+    return s->ops->vm_update(s, vm, err);
+}
+static int vm_delete_op(yun_store *s, void *id, yun_err *err)
+{
+    return s->ops->vm_delete(s, *(int64_t *)id, err);
 }
 
 static int need_str(const char *v, const char *what, yun_err *err)
@@ -251,7 +281,7 @@ int store_vm_create(yun_store *s, yun_vm *vm, yun_err *err)
         return -1;
     if (!vm->uuid[0])
         model_uuid_new(vm->uuid);
-    return s->ops->vm_create(s, vm, err);
+    return vm_write(s, vm_create_op, vm, err);
 }
 int store_vm_get(yun_store *s, int64_t id, yun_vm *out, yun_err *err)
 {
@@ -280,11 +310,11 @@ int store_vm_count(yun_store *s, int64_t owner_id, int64_t host_id, int64_t *n, 
 }
 int store_vm_update(yun_store *s, yun_vm *vm, yun_err *err)
 {
-    return need_str(vm->name, "VM name", err) ?: s->ops->vm_update(s, vm, err);
+    return need_str(vm->name, "VM name", err) ?: vm_write(s, vm_update_op, vm, err);
 }
 int store_vm_delete(yun_store *s, int64_t id, yun_err *err)
 {
-    return s->ops->vm_delete(s, id, err);
+    return vm_write(s, vm_delete_op, &id, err);
 }
 
 int store_host_use(yun_store *s, yun_host_use **out, size_t *n, yun_err *err)

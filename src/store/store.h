@@ -25,7 +25,7 @@ typedef struct yun_store yun_store;
 
 /* The schema version this build writes. store_open migrates an older database forward (each migration
  * in its own transaction) and refuses a newer one with YUN_E_STORE and a message saying which versions. */
-#define STORE_SCHEMA_VERSION 20
+#define STORE_SCHEMA_VERSION 21
 
 /* path: a file name ("var/yun.db"), or "sqlite:PATH", or ":memory:" for tests. The file is created when absent
  * and migrated to STORE_SCHEMA_VERSION; its directory must exist. A file that is not a yun database is refused. */
@@ -103,10 +103,10 @@ int store_vm_delete(yun_store *s, int64_t id, yun_err *err); /* its console tail
  * non-zero return from fn stops the walk early; store_vm_each still returns 0. */
 typedef int (*store_vm_fn)(const yun_vm *vm, void *ud);
 int store_vm_each(yun_store *s, int64_t owner_id, int64_t host_id, store_vm_fn fn, void *ud, yun_err *err);
-/* What the VMs reserve on each host, summed by the store (placement's snapshot, once per create: reading every
- * VM was O(VMs) in C per create). One row per host that VMs are assigned to (vms > 0: their count, the highest
- * id among them), and one per host that VMs are migrating away from, which keeps their room until the
- * migration ends (vms = 0). Sums: cpus; memory at its ceiling (max_mem_mib, else mem_mib); disk_mib; min_mhz;
+/* What the VMs reserve on each host (placement's snapshot, once per create): O(hosts), from sums the store keeps
+ * as VMs are written, not from every VM. One row per host some VM uses: the VMs assigned to it (vms: their
+ * count, last_vm_id the highest id among them) and those migrating away from it, which keep their room until
+ * the migration ends. Sums: cpus; memory at its ceiling (max_mem_mib, else mem_mib); disk_mib; min_mhz;
  * max_mhz, a VM without one counted at its cpus x that host's MHz. Hosts no VM uses have no row. */
 typedef struct yun_host_use {
     int64_t host_id;
@@ -117,7 +117,8 @@ int store_host_use(yun_store *s, yun_host_use **out, size_t *n, yun_err *err);
 /* How many VMs store_vm_list would return with the same filters, without reading them. */
 int store_vm_count(yun_store *s, int64_t owner_id, int64_t host_id, int64_t *n, yun_err *err);
 
-/* What owner_id's VMs hold, for quotas: sums over every VM not wanted deleted (stopped VMs count: they keep
+/* What owner_id's VMs hold, for quotas (kept by the store as VMs are written, as store_host_use's sums): sums
+ * over every VM not wanted deleted (stopped VMs count: they keep
  * their disk and may start again). Memory is max_mem_mib, the balloon's ceiling, so shrinking a balloon never
  * lets an owner past a quota. owner_id < 0 sums over everyone. Any out pointer may be NULL. */
 int store_usage(yun_store *s, int64_t owner_id, int64_t *vms, int64_t *cpus, int64_t *mem_mib, int64_t *disk_mib,

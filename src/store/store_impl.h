@@ -120,6 +120,7 @@ struct yun_store {
     bool queue_writes;       /* set by the back end: its write lock is waited for by polling (SQLite's busy
                               * handler), so store_pool_join queues this store's writers in the process */
     bool writing;            /* writes is held by this store's transaction */
+    bool in_tx;              /* between a store_begin that succeeded and its commit or rollback */
 };
 
 /* Opens (creating and migrating) the database at target: a SQLite file name (or ":memory:"), or a PostgreSQL

@@ -1387,6 +1387,7 @@ static const char *const downgrade[] = {
     [18] = "DROP TABLE leases; DROP TABLE networks;",
     [19] = "DROP TABLE login_failures; DROP TABLE audit;",
     [20] = "DROP TABLE clusters;",
+    [21] = "DROP TABLE host_use; DROP TABLE owner_use;",
 };
 
 /* Takes the file at path (today's schema) back to version v. */
@@ -1585,6 +1586,220 @@ static void test_migrate_v5_migration_figures(void **state)
     assert_int_equal(store_vm_get(s, vid, &vm, &err), 0);
     assert_int_equal(vm.migrate_total_ms, 812);
     assert_int_equal(vm.migrate_downtime_ms, -1);
+    store_close(s);
+}
+
+/* ---- the sums kept beside the VMs (schema 21): store_host_use and store_usage against the VM rows ---- */
+
+/* What store_host_use must say, summed here from every VM row: out[i] for hosts[i]. */
+static void host_use_ref(yun_store *s, const int64_t *hosts, size_t nh, yun_host_use *out)
+{
+    yun_err err = YUN_ERR_INIT;
+    AUTOFREE yun_vm *vms = NULL;
+    size_t n = 0;
+    assert_int_equal(store_vm_list(s, -1, -1, &vms, &n, &err), 0);
+    memset(out, 0, nh * sizeof *out);
+    for (size_t k = 0; k < nh; k++) {
+        yun_host h;
+        assert_int_equal(store_host_get(s, hosts[k], &h, &err), 0);
+        out[k].host_id = hosts[k];
+        for (size_t i = 0; i < n; i++) {
+            const yun_vm *v = &vms[i];
+            bool here = v->host_id == hosts[k], leaving = !here && v->migrate_from == hosts[k];
+            if (!here && !leaving)
+                continue;
+            if (here) {
+                out[k].vms++;
+                if (v->id > out[k].last_vm_id)
+                    out[k].last_vm_id = v->id;
+            }
+            int64_t full = (int64_t)v->cpus * h.mhz;
+            out[k].cpus += v->cpus;
+            out[k].mem_mib += (int64_t)(v->max_mem_mib ? v->max_mem_mib : v->mem_mib);
+            out[k].disk_mib += (int64_t)v->disk_mib;
+            out[k].min_mhz += v->min_mhz;
+            out[k].max_mhz += v->max_mhz > 0 && v->max_mhz < full ? v->max_mhz : full;
+        }
+    }
+}
+
+static void sums_check(yun_store *s, const int64_t *hosts, size_t nh, const int64_t *owners, size_t no)
+{
+    yun_err err = YUN_ERR_INIT;
+    yun_host_use want[8];
+    assert_true(nh <= 8);
+    host_use_ref(s, hosts, nh, want);
+    AUTOFREE yun_host_use *got = NULL;
+    size_t n = 0;
+    assert_int_equal(store_host_use(s, &got, &n, &err), 0);
+    size_t used = 0;
+    for (size_t k = 0; k < nh; k++) {
+        const yun_host_use *g = NULL;
+        for (size_t i = 0; i < n; i++)
+            if (got[i].host_id == hosts[k])
+                g = &got[i];
+        if (!want[k].cpus) { /* no VM uses it: no row */
+            assert_null(g);
+            continue;
+        }
+        used++;
+        assert_non_null(g);
+        EQ_I(g, &want[k], vms);
+        EQ_I(g, &want[k], last_vm_id);
+        EQ_I(g, &want[k], cpus);
+        EQ_I(g, &want[k], mem_mib);
+        EQ_I(g, &want[k], disk_mib);
+        EQ_I(g, &want[k], min_mhz);
+        EQ_I(g, &want[k], max_mhz);
+    }
+    assert_int_equal(n, used);
+    AUTOFREE yun_vm *vms = NULL;
+    size_t nv = 0;
+    assert_int_equal(store_vm_list(s, -1, -1, &vms, &nv, &err), 0);
+    int64_t all[4] = {0};
+    for (size_t k = 0; k <= no; k++) {
+        int64_t sum[4] = {0}, got4[4];
+        for (size_t i = 0; i < nv; i++) {
+            if (vms[i].want == YUN_WANT_DELETED || (k < no && vms[i].owner_id != owners[k]))
+                continue;
+            int64_t add[4] = {1, vms[i].cpus, (int64_t)vms[i].max_mem_mib, (int64_t)vms[i].disk_mib};
+            for (int j = 0; j < 4; j++)
+                sum[j] += add[j];
+        }
+        assert_int_equal(store_usage(s, k < no ? owners[k] : -1, &got4[0], &got4[1], &got4[2], &got4[3], &err), 0);
+        for (int j = 0; j < 4; j++)
+            assert_int_equal(got4[j], sum[j]);
+        if (k < no)
+            for (int j = 0; j < 4; j++)
+                all[j] += sum[j];
+    }
+}
+
+/* Every kind of VM write, in a seeded random order, each followed by the sums compared with the VM rows:
+ * creates placed or not, moves, migrations begun and ended, resizes, caps, wanted deleted and back, deletes,
+ * writes inside a transaction and rolled back, and a host's MHz changing under its VMs. */
+static void test_kept_sums_follow_writes(void **state)
+{
+    (void)state;
+    yun_err err = YUN_ERR_INIT;
+    yun_store *s = mem_store();
+    int64_t owners[2] = {add_user(s, "kim"), add_user(s, "lee")};
+    int64_t hosts[3];
+    for (int i = 0; i < 3; i++) {
+        char name[8];
+        snprintf(name, sizeof name, "h%d", i);
+        yun_host h = {.cores = 8, .mhz = 2000 + 100 * i};
+        snprintf(h.name, sizeof h.name, "%s", name);
+        assert_int_equal(store_host_upsert(s, &h, &err), 0);
+        hosts[i] = h.id;
+    }
+    int64_t ids[24];
+    size_t nids = 0;
+    uint64_t r = 42;
+    for (int step = 0; step < 400; step++) {
+        r = r * 6364136223846793005ULL + 1442695040888963407ULL;
+        unsigned pick = (unsigned)(r >> 33);
+        int64_t host = pick % 4 ? hosts[(pick >> 3) % 3] : 0;
+        if (nids < 3 || (nids < 24 && pick % 7 == 0)) {
+            char name[16];
+            snprintf(name, sizeof name, "v%d", step);
+            yun_vm v = vm_of(owners[pick % 2], name, 1 + (int)(pick >> 5) % 4, 128 << (pick % 3), 1024);
+            v.host_id = host;
+            v.max_mhz = pick % 3 ? 0 : 900 + (int)(pick >> 9) % 3000;
+            v.min_mhz = (int)(pick >> 11) % 500;
+            ids[nids++] = add_vm(s, v);
+        } else {
+            size_t k = (pick >> 13) % nids;
+            yun_vm v;
+            assert_int_equal(store_vm_get(s, ids[k], &v, &err), 0);
+            bool in_tx = pick % 5 == 0, undo = in_tx && pick % 10 == 0;
+            if (in_tx)
+                assert_int_equal(store_begin(s, &err), 0);
+            switch ((pick >> 17) % 7) {
+            case 0: /* delete */
+                assert_int_equal(store_vm_delete(s, ids[k], &err), 0);
+                if (!undo)
+                    ids[k] = ids[--nids];
+                break;
+            case 1: /* a live migration begins, or ends */
+                if (v.migrate_from) {
+                    v.migrate_from = 0;
+                } else if (v.host_id) {
+                    v.migrate_from = v.host_id;
+                    v.host_id = host;
+                }
+                assert_int_equal(store_vm_update(s, &v, &err), 0);
+                break;
+            case 2: /* resized */
+                v.cpus = 1 + (int)(pick >> 21) % 6;
+                v.max_mem_mib = v.mem_mib * (1 + pick % 2);
+                v.disk_mib += 512;
+                assert_int_equal(store_vm_update(s, &v, &err), 0);
+                break;
+            case 3: /* wanted deleted, or back */
+                v.want = v.want == YUN_WANT_DELETED ? YUN_WANT_RUNNING : YUN_WANT_DELETED;
+                assert_int_equal(store_vm_update(s, &v, &err), 0);
+                break;
+            case 4: /* caps */
+                v.max_mhz = (int)(pick >> 21) % 9000;
+                v.min_mhz = (int)(pick >> 23) % 700;
+                assert_int_equal(store_vm_update(s, &v, &err), 0);
+                break;
+            case 5: /* only its state: the sums stay */
+                v.state = YUN_VM_RUNNING;
+                assert_int_equal(store_vm_update(s, &v, &err), 0);
+                break;
+            default: { /* its host's MHz changes under it (re-registered on faster hardware) */
+                yun_host h;
+                assert_int_equal(store_host_get(s, hosts[(pick >> 21) % 3], &h, &err), 0);
+                h.mhz = 1500 + (int)(pick >> 23) % 2000;
+                assert_int_equal(store_host_update(s, &h, &err), 0);
+                break;
+            }
+            }
+            if (undo)
+                store_rollback(s);
+            else if (in_tx)
+                assert_int_equal(store_commit(s, &err), 0);
+        }
+        sums_check(s, hosts, 3, owners, 2);
+    }
+    store_close(s);
+}
+
+/* Version 21: the sums are filled from the VMs a version-20 file already has. */
+static void test_migrate_v20_kept_sums(void **state)
+{
+    tmpdb *t = *state;
+    yun_err err = YUN_ERR_INIT;
+    yun_store *s = store_open(t->path, &err);
+    assert_non_null(s);
+    int64_t owners[2] = {add_user(s, "mia"), add_user(s, "ned")};
+    int64_t hosts[2] = {add_host(s, "ha"), add_host(s, "hb")};
+    yun_host h;
+    assert_int_equal(store_host_get(s, hosts[0], &h, &err), 0);
+    h.mhz = 2400;
+    assert_int_equal(store_host_update(s, &h, &err), 0);
+    yun_vm a = vm_of(owners[0], "a", 2, 512, 2048), b = vm_of(owners[1], "b", 1, 256, 1024);
+    a.host_id = hosts[0];
+    a.max_mhz = 1000;
+    b.host_id = hosts[1];
+    b.migrate_from = hosts[0];
+    add_vm(s, a);
+    add_vm(s, b);
+    yun_vm c = vm_of(owners[0], "c", 4, 128, 512);
+    c.want = YUN_WANT_DELETED;
+    c.host_id = hosts[0];
+    add_vm(s, c);
+    store_close(s);
+    downgrade_to(t->path, 20);
+    s = store_open(t->path, &err);
+    assert_non_null(s);
+    assert_int_equal(store_schema_version(s), STORE_SCHEMA_VERSION);
+    sums_check(s, hosts, 2, owners, 2);
+    int64_t vms = 0;
+    assert_int_equal(store_usage(s, owners[0], &vms, NULL, NULL, NULL, &err), 0);
+    assert_int_equal(vms, 1);
     store_close(s);
 }
 
@@ -1836,6 +2051,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pool_reuses, tmp_setup, tmp_teardown),
         cmocka_unit_test_setup_teardown(test_pool_waits_for_a_store, tmp_setup, tmp_teardown),
         cmocka_unit_test(test_pool_open_fails),
+        cmocka_unit_test(test_kept_sums_follow_writes),
+        cmocka_unit_test_setup_teardown(test_migrate_v20_kept_sums, tmp_setup, tmp_teardown),
         cmocka_unit_test_setup_teardown(test_pool_writers_queue, tmp_setup, tmp_teardown),
         cmocka_unit_test(test_host_keys),
         cmocka_unit_test_setup_teardown(test_migrate_v1, tmp_setup, tmp_teardown),

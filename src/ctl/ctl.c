@@ -73,6 +73,12 @@ struct ctl_ctx {
         int64_t host_id, at_ms;
     } * judged;
     size_t n_judged, cap_judged;
+    /* Heartbeats (reports that changed nothing else) not yet written, and when they last were (seen_flush);
+     * guarded by lock */
+    yun_host_seen *seen;
+    size_t n_seen, cap_seen;
+    int64_t seen_flushed_ms;
+    bool seen_flushing;
 };
 
 ctl_dispatch *ctl_dispatch_of(ctl_ctx *c)
@@ -210,6 +216,7 @@ void ctl_free(ctl_ctx *c)
     free(c->hosts_foreign);
     free(c->reboots);
     free(c->judged);
+    free(c->seen);
     ctl_dispatch_free(c->dispatch);
     pthread_mutex_destroy(&c->sched_lock);
     pthread_mutex_destroy(&c->drain_lock);
@@ -578,8 +585,11 @@ void ctl_host_foreign(ctl_ctx *c, int64_t host_id, ctl_domain **orphans, size_t 
  * on the source's side (the target's next verdict makes the VM running there); a failure puts the VM back
  * on the source, where it still runs, with the reason in migrate_error, so nothing retries it by itself; a
  * plain "migrating" changes nothing. Returns 1 when it wrote. */
-static int apply_source_verdict(yun_store *s, int64_t host_id, yun_vm *vm, const ctl_verdict *v, yun_err *err)
+static int apply_source_verdict(yun_store *s, int64_t host_id, yun_vm *vm, const ctl_verdict *v, bool dry,
+                                yun_err *err)
 {
+    if (dry)
+        return v->migrated || v->migrate_error[0] ? 2 : 0;
     if (v->migrated) {
         log_info("vm %s/%s (%s): migrated live from host %lld to host %lld: %lld ms, downtime %lld ms", vm->owner_name,
                  vm->name, vm->uuid, (long long)host_id, (long long)vm->host_id, (long long)v->total_ms,
@@ -604,8 +614,10 @@ static int apply_source_verdict(yun_store *s, int64_t host_id, yun_vm *vm, const
 /* One verdict on a VM of this host. Writes only what changes, so a resent report costs reads only.
  * Returns 2 when it wrote something another host's agent may act on (a live migration's end: the target's
  * or the source's answer changes), 1 when it wrote what no agent acts on (the VM's state, address, error:
- * an answer carries what is wanted, not what is), 0 when nothing changed, -1 on failure. */
-static int apply_verdict(ctl_ctx *c, yun_store *s, int64_t host_id, const ctl_verdict *v, int64_t now_ms, yun_err *err)
+ * an answer carries what is wanted, not what is), 0 when nothing changed, -1 on failure. dry: writes and
+ * logs nothing, and says what it would do (-1 for a refusal too). */
+static int apply_verdict(ctl_ctx *c, yun_store *s, int64_t host_id, const ctl_verdict *v, int64_t now_ms, bool dry,
+                         yun_err *err)
 {
     yun_vm vm;
     yun_err e = YUN_ERR_INIT;
@@ -616,13 +628,15 @@ static int apply_verdict(ctl_ctx *c, yun_store *s, int64_t host_id, const ctl_ve
         return -1;
     }
     if (!ctl_agent_owns(c, host_id, &vm, now_ms))
-        return not_owned(s, host_id, &vm, "a verdict on", err);
+        return dry ? -1 : not_owned(s, host_id, &vm, "a verdict on", err);
     if (vm.host_id != host_id) {
         if (vm.migrate_from == host_id)
-            return apply_source_verdict(s, host_id, &vm, v, err);
+            return apply_source_verdict(s, host_id, &vm, v, dry, err);
         /* the target's "running" ended the migration first: the source's figures still belong to it */
         if (v->migrated && vm.migrate_from == 0 && vm.state != YUN_VM_MIGRATING &&
             (vm.migrate_total_ms != v->total_ms || vm.migrate_downtime_ms != v->downtime_ms)) {
+            if (dry)
+                return 2;
             vm.migrate_total_ms = v->total_ms;
             vm.migrate_downtime_ms = v->downtime_ms;
             return store_vm_update(s, &vm, err) < 0 ? -1 : 2;
@@ -636,6 +650,8 @@ static int apply_verdict(ctl_ctx *c, yun_store *s, int64_t host_id, const ctl_ve
         return 0;
     }
     bool arrived = vm.migrate_from != 0;
+    if (dry && (arrived || (v->deleted && vm.want == YUN_WANT_DELETED)))
+        return 2;
     if (arrived) {
         /* the target reports the VM as its own (running, or stopped meanwhile): the migration is over */
         log_info("vm %s/%s (%s): arrived on host %lld", vm.owner_name, vm.name, vm.uuid, (long long)host_id);
@@ -668,6 +684,8 @@ static int apply_verdict(ctl_ctx *c, yun_store *s, int64_t host_id, const ctl_ve
     const char *addr = !live ? "" : v->address[0] ? v->address : vm.address;
     if (vm.state == st && !strcmp(vm.error, msg) && vm.started_ms == started && !arrived && !strcmp(vm.address, addr))
         return 0;
+    if (dry)
+        return 1;
     if (strcmp(vm.address, addr) != 0 && addr[0])
         log_info("vm %s/%s (%s): address %s", vm.owner_name, vm.name, vm.uuid, addr);
     snprintf(vm.address, sizeof vm.address, "%s", addr);
@@ -818,13 +836,95 @@ static int libvirt_down(ctl_ctx *c, yun_store *s, yun_host *h, const ctl_report 
     return 0;
 }
 
+/* Whether r, read against the store as it is (outside a transaction), changes nothing but when the host was
+ * last heard from and its free disk: no libvirt failure, consoles or jobs, the host up (no state to change),
+ * every verdict recorded already. h: the host as read. A failed read is false: the whole way then reports it. */
+static bool report_is_heartbeat(ctl_ctx *c, yun_store *s, int64_t host_id, const ctl_report *r, int64_t now_ms,
+                                yun_host *h)
+{
+    yun_err e = YUN_ERR_INIT;
+    if (r->libvirt_error[0] || r->n_consoles || r->n_jobs || store_host_get(s, host_id, h, &e) < 0 ||
+        model_host_silent(h->state) || h->state == YUN_HOST_WAKING || h->state == YUN_HOST_STANDBY ||
+        h->state == YUN_HOST_LIBVIRT_DOWN)
+        return false;
+    for (size_t i = 0; i < r->n_vms; i++)
+        if (apply_verdict(c, s, host_id, &r->vms[i], now_ms, true, &e) != 0)
+            return false;
+    return true;
+}
+
+#define SEEN_FLUSH_MAX_MS 1000
+void ctl_heartbeats_write(ctl_ctx *c, yun_store *s, int64_t now_ms, bool now)
+{
+    pthread_mutex_lock(&c->lock);
+    bool due = !c->seen_flushing && c->n_seen && (now || now_ms - c->seen_flushed_ms >= 50);
+    pthread_mutex_unlock(&c->lock);
+    if (!due)
+        return;
+    int64_t every = 0;
+    if (!now) {
+        every = ctl_suspect_ms(c, s) / 6;
+        every = every < SEEN_FLUSH_MAX_MS ? every : SEEN_FLUSH_MAX_MS;
+    }
+    pthread_mutex_lock(&c->lock);
+    due = !c->seen_flushing && c->n_seen && now_ms - c->seen_flushed_ms >= every;
+    yun_host_seen *batch = NULL;
+    size_t n = 0;
+    if (due) {
+        batch = c->seen;
+        n = c->n_seen;
+        c->seen = NULL;
+        c->n_seen = c->cap_seen = 0;
+        c->seen_flushing = true;
+    }
+    pthread_mutex_unlock(&c->lock);
+    if (!due)
+        return;
+    yun_err err = YUN_ERR_INIT;
+    int r = store_begin(s, &err);
+    if (r == 0)
+        r = ctl_tx_end(s, store_hosts_seen(s, batch, n, &err), &err);
+    if (r < 0)
+        log_warn("recording %zu hosts' last reports: %s", n, err.msg);
+    free(batch);
+    pthread_mutex_lock(&c->lock);
+    c->seen_flushing = false;
+    c->seen_flushed_ms = now_ms;
+    pthread_mutex_unlock(&c->lock);
+}
+
+static void seen_note(ctl_ctx *c, int64_t host_id, int64_t now_ms, const ctl_report *r)
+{
+    pthread_mutex_lock(&c->lock);
+    xgrow((void **)&c->seen, &c->cap_seen, c->n_seen + 1, sizeof *c->seen);
+    c->seen[c->n_seen++] =
+        (yun_host_seen){.host_id = host_id, .at_ms = now_ms, .disk_free_mib = r->has_disk_free ? (int64_t)r->disk_free_mib : -1};
+    pthread_mutex_unlock(&c->lock);
+}
+
+static int report_answer(ctl_ctx *c, yun_store *s, const yun_host *h, const ctl_report *r, int64_t now_ms,
+                         ctl_answer *out, yun_err *err);
+
 int ctl_agent_report(ctl_ctx *c, yun_store *s, int64_t host_id, const ctl_report *r, int64_t now_ms, ctl_answer *out,
                      yun_err *err)
 {
     memset(out, 0, sizeof *out);
+    yun_host h;
+    /* The usual report (each host's, every interval: hundreds a second at a thousand hosts) changes nothing but
+     * when the host was last heard from. It takes no write transaction, which every create and every other
+     * report would queue behind: its time is kept and written with the others' (ctl_heartbeats_write). */
+    if (report_is_heartbeat(c, s, host_id, r, now_ms, &h)) {
+        seen_note(c, host_id, now_ms, r);
+        ctl_heartbeats_write(c, s, now_ms, false);
+        h.last_seen_ms = now_ms;
+        if (report_answer(c, s, &h, r, now_ms, out, err) < 0) {
+            ctl_answer_free(out);
+            return -1;
+        }
+        return 0;
+    }
     if (store_begin(s, err) < 0)
         return -1;
-    yun_host h;
     if (store_host_get(s, host_id, &h, err) < 0)
         goto fail;
     h.last_seen_ms = now_ms;
@@ -846,7 +946,7 @@ int ctl_agent_report(ctl_ctx *c, yun_store *s, int64_t host_id, const ctl_report
     bool changed = false; /* something another agent may act on */
     bool touched = false; /* something only renderers see */
     for (size_t i = 0; i < r->n_vms; i++) {
-        int w = apply_verdict(c, s, host_id, &r->vms[i], now_ms, err);
+        int w = apply_verdict(c, s, host_id, &r->vms[i], now_ms, false, err);
         if (w < 0)
             goto fail;
         changed |= w > 1;
@@ -861,15 +961,40 @@ int ctl_agent_report(ctl_ctx *c, yun_store *s, int64_t host_id, const ctl_report
         goto fail;
     /* the answer is read after the commit: the write transaction (one writer at a time, every report and
      * create queued behind it) holds only the writes; the answer sees them, or something newer */
+    if (report_answer(c, s, &h, r, now_ms, out, err) < 0)
+        goto fail_read;
+    if (changed)
+        ctl_vms_changed(c);
+    else if (touched) /* this host's own answer comes now; no other agent need look again */
+        ctl_vms_touched(c);
+    return 0;
+fail_read: /* the report's writes stand: the agent sends it again, and they are idempotent */
+    if (changed)
+        ctl_vms_changed(c);
+    ctl_answer_free(out);
+    return -1;
+fail:
+    store_rollback(s);
+    ctl_answer_free(out);
+    return -1;
+}
+
+/* What host h is told: its jobs, the images, the VMs it should have and the domains it should not, its
+ * networks. Read outside any transaction. */
+static int report_answer(ctl_ctx *c, yun_store *s, const yun_host *hp, const ctl_report *r, int64_t now_ms,
+                         ctl_answer *out, yun_err *err)
+{
+    int64_t host_id = hp->id;
+    const yun_host h = *hp;
     if (ctl_jobs_answer(c, s, host_id, &out->jobs, &out->n_jobs, err) < 0 ||
         store_image_list(s, &out->images, &out->n_images, err) < 0)
-        goto fail_read;
+        return -1;
     size_t cap = 0;
     {
         yun_vm *vms = NULL;
         size_t n = 0;
         if (store_vm_list(s, -1, host_id, &vms, &n, err) < 0)
-            goto fail_read;
+            return -1;
         out->lease_ms = ctl_host_lease_ms(s, &h);
         out->vms = xcalloc(n ? n : 1, sizeof *out->vms);
         cap = n ? n : 1;
@@ -888,22 +1013,9 @@ int ctl_agent_report(ctl_ctx *c, yun_store *s, int64_t host_id, const ctl_report
         free(vms);
     }
     if (classify_domains(c, s, host_id, r, now_ms, out, &cap, err) < 0 || ctl_net_answer(s, host_id, out, err) < 0)
-        goto fail_read;
+        return -1;
     for (size_t i = 0; i < out->n; i++)
         out->vms[i].image = image_find(out, out->vms[i].vm.image_id);
     told_note(c, host_id, out, now_ms);
-    if (changed)
-        ctl_vms_changed(c);
-    else if (touched) /* this host's own answer comes now; no other agent need look again */
-        ctl_vms_touched(c);
     return 0;
-fail_read: /* the report's writes stand: the agent sends it again, and they are idempotent */
-    if (changed)
-        ctl_vms_changed(c);
-    ctl_answer_free(out);
-    return -1;
-fail:
-    store_rollback(s);
-    ctl_answer_free(out);
-    return -1;
 }

@@ -54,6 +54,12 @@ bool ctl_leading(ctl_ctx *ctx);
 yun_host_state ctl_host_effective_state(const yun_host *h, int64_t now_ms, int64_t suspect_ms);
 /* ha.suspect_ms in force, never less than 3 agent intervals. */
 int64_t ctl_suspect_ms(ctl_ctx *ctx, yun_store *s);
+/* Reports that changed nothing but when their host was heard from (and its free disk) take no write
+ * transaction each: ctl_agent_report keeps them, and this writes those kept, all in one transaction (one
+ * thread at a time; a failure is logged, and newer heartbeats follow). Reports call it, and it writes once
+ * ha.suspect_ms / 6 (at most 1 s) has passed since the last write, so a host is never judged silent for a
+ * heartbeat not yet written; now: at once (the health tick, before it judges). */
+void ctl_heartbeats_write(ctl_ctx *ctx, yun_store *s, int64_t now_ms, bool now);
 
 /* Reads every host and what its VMs reserve, with each host's vCPUs at the setting placement.cpu_ratio.
  * A VM migrating live reserves its room on both hosts, its target (host_id) and its source (migrate_from),

@@ -369,6 +369,7 @@ int ctl_health_tick(ctl_ctx *c, yun_store *s, int64_t now_ms, yun_err *err)
 {
     AUTOFREE yun_host *hosts = NULL;
     size_t n = 0;
+    ctl_heartbeats_write(c, s, now_ms, true);
     if (store_host_list(s, &hosts, &n, err) < 0)
         return -1;
     int64_t suspect = ctl_suspect_ms(c, s), dead = dead_ms(c, s);

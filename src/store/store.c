@@ -275,6 +275,11 @@ int store_host_update(yun_store *s, const yun_host *h, yun_err *err)
     return need_str(h->name, "host name", err) ?: s->ops->host_update(s, h, err);
 }
 
+int store_hosts_seen(yun_store *s, const yun_host_seen *seen, size_t n, yun_err *err)
+{
+    return s->ops->hosts_seen(s, seen, n, err);
+}
+
 int store_vm_create(yun_store *s, yun_vm *vm, yun_err *err)
 {
     if (need_str(vm->name, "VM name", err) < 0)

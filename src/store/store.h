@@ -86,6 +86,13 @@ int store_host_get(yun_store *s, int64_t id, yun_host *out, yun_err *err);
 int store_host_get_by_name(yun_store *s, const char *name, yun_host *out, yun_err *err);
 int store_host_list(yun_store *s, yun_host **out, size_t *n, yun_err *err);
 int store_host_update(yun_store *s, const yun_host *h, yun_err *err);
+/* Reports heard from hosts that changed nothing else (ctl's heartbeats, written in batches): each host's
+ * last_seen_ms becomes at_ms unless it is newer already, and disk_free_mib the one reported (>= 0). A host
+ * that no longer exists is passed over. In the caller's transaction, as one. */
+typedef struct yun_host_seen {
+    int64_t host_id, at_ms, disk_free_mib;
+} yun_host_seen;
+int store_hosts_seen(yun_store *s, const yun_host_seen *seen, size_t n, yun_err *err);
 
 /* VMs: (owner_id, name) is unique; uuid is unique. create fills id, created_ms, updated_ms, and uuid when
  * it is empty. Reads fill owner_name from the users table. */

@@ -35,6 +35,7 @@ typedef struct store_ops {
     int (*host_get_by_name)(yun_store *s, const char *name, yun_host *out, yun_err *err);
     int (*host_list)(yun_store *s, yun_host **out, size_t *n, yun_err *err);
     int (*host_update)(yun_store *s, const yun_host *h, yun_err *err);
+    int (*hosts_seen)(yun_store *s, const yun_host_seen *seen, size_t n, yun_err *err);
 
     int (*vm_create)(yun_store *s, yun_vm *vm, yun_err *err);
     int (*vm_get)(yun_store *s, int64_t id, yun_vm *out, yun_err *err);

@@ -335,6 +335,7 @@ enum {
     ST_HOST_BY_NAME,
     ST_HOST_LIST,
     ST_HOST_UPDATE,
+    ST_HOST_SEEN,
     ST_VM_INSERT,
     ST_VM_GET,
     ST_VM_BY_NAME,
@@ -414,6 +415,8 @@ static const char *const sql[ST__COUNT] = {
                        "state = ?12, last_seen_ms = ?13, registered_ms = ?14, mgmt_addr = ?15, power_driver = ?16, "
                        "power_address = ?17, power_user = ?18, power_secret = ?19, power_command = ?20, "
                        "power_changed_ms = ?21 WHERE id = ?1",
+    [ST_HOST_SEEN] = "UPDATE hosts SET last_seen_ms = ?2, disk_free_mib = CASE WHEN CAST(?3 AS BIGINT) >= 0 THEN "
+                     "CAST(?3 AS BIGINT) ELSE disk_free_mib END WHERE id = ?1 AND last_seen_ms < ?2",
     [ST_VM_INSERT] =
         "INSERT INTO vms (uuid, name, owner_id, image_id, cpus, mem_mib, max_mem_mib, disk_mib, "
         "cpu_shares, cpu_cap, min_mhz, max_mhz, want, state, host_id, error, address, created_ms, "
@@ -1026,6 +1029,22 @@ static int sq_host_list(yun_store *s, yun_host **out, size_t *n, yun_err *err)
 static int sq_host_update(yun_store *s, const yun_host *h, yun_err *err)
 {
     return ROW_UPDATE(SQ(s), ST_HOST_UPDATE, &NOUN_HOST, h->id, h->name, bind_host, h, err);
+}
+
+static int sq_hosts_seen(yun_store *s, const yun_host_seen *seen, size_t n, yun_err *err)
+{
+    sq_store *q = SQ(s);
+    for (size_t i = 0; i < n; i++) {
+        AUTORESET sql_stmt *st = stmt(q, ST_HOST_SEEN, err);
+        if (!st)
+            return -1;
+        sql_bind_int64(st, 1, seen[i].host_id);
+        sql_bind_int64(st, 2, seen[i].at_ms);
+        sql_bind_int64(st, 3, seen[i].disk_free_mib);
+        if (sql_step(st) != SQL_DONE)
+            return db_fail(q, err, "recording when host %lld was last heard from", (long long)seen[i].host_id);
+    }
+    return 0;
 }
 
 /* Binds the VM columns that insert and update both write, image_id to address, as ?first..?first+13:
@@ -2683,6 +2702,7 @@ static const store_ops sql_ops = {
     .host_get_by_name = sq_host_get_by_name,
     .host_list = sq_host_list,
     .host_update = sq_host_update,
+    .hosts_seen = sq_hosts_seen,
     .vm_create = sq_vm_create,
     .vm_get = sq_vm_get,
     .vm_get_by_name = sq_vm_get_by_name,

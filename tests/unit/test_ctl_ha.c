@@ -368,6 +368,63 @@ static void test_no_silence_before_yund_started(void **state)
     assert_int_equal(state_of(f, f->h1), YUN_HOST_DEAD);
 }
 
+static int64_t last_seen(fx *f, int64_t host, uint64_t *disk_free)
+{
+    yun_host h;
+    yun_err err = YUN_ERR_INIT;
+    assert_int_equal(store_host_get(f->s, host, &h, &err), 0);
+    if (disk_free)
+        *disk_free = h.disk_free_mib;
+    return h.last_seen_ms;
+}
+
+/* A report that changes nothing else is a heartbeat: no write of its own. They are written together once
+ * suspect_ms / 6 (here 1 s, the most) has passed since the last write, and by the health tick before it judges,
+ * so a host is not judged silent for a heartbeat kept in memory. A report that changes something is written
+ * whole at once. */
+static void test_heartbeats_written_together(void **state)
+{
+    fx *f = *state;
+    int64_t t = T0 + 1000;
+    beat(f, H2, t, NULL, 0, NULL); /* none written yet: due */
+    assert_int_equal(last_seen(f, H2, NULL), t);
+    ctl_report r = {.has_disk_free = true, .disk_free_mib = 777};
+    ctl_answer a;
+    yun_err err = YUN_ERR_INIT;
+    assert_int_equal(ctl_agent_report(f->c, f->s, H2, &r, t + 300, &a, &err), 0);
+    ctl_answer_free(&a);
+    uint64_t disk = 0;
+    assert_int_equal(last_seen(f, H2, &disk), t); /* kept, not written */
+    assert_int_not_equal(disk, 777);
+    beat(f, f->h1, t + 1000, NULL, 0, NULL); /* another host's, 1 s after the last write: both written */
+    assert_int_equal(last_seen(f, H2, &disk), t + 300);
+    assert_int_equal(disk, 777);
+    assert_int_equal(last_seen(f, f->h1, NULL), t + 1000);
+    beat(f, H2, t + 1500, NULL, 0, NULL);
+    assert_int_equal(last_seen(f, H2, NULL), t + 300);
+    assert_int_equal(ctl_health_tick(f->c, f->s, t + 1600, &err), 0);
+    assert_int_equal(last_seen(f, H2, NULL), t + 1500); /* written before it judged: h2 is not suspect */
+    assert_int_equal(state_of(f, H2), YUN_HOST_UP);
+
+    /* a report with a verdict to record is no heartbeat: written at once, with its time */
+    yun_vm vm = fx_vm(f, fx_create(f, "web", 1, 512, 0).uuid);
+    vm.host_id = H2;
+    vm.state = YUN_VM_SCHEDULED;
+    assert_int_equal(store_vm_update(f->s, &vm, &err), 0);
+    ctl_verdict v = {.state = YUN_VM_RUNNING};
+    snprintf(v.uuid, sizeof v.uuid, "%s", vm.uuid);
+    ctl_report rv = {.vms = &v, .n_vms = 1};
+    assert_int_equal(ctl_agent_report(f->c, f->s, H2, &rv, t + 1700, &a, &err), 0);
+    ctl_answer_free(&a);
+    assert_int_equal(last_seen(f, H2, NULL), t + 1700);
+    assert_int_equal(store_vm_get(f->s, vm.id, &vm, &err), 0);
+    assert_int_equal(vm.state, YUN_VM_RUNNING);
+    /* the same verdict again changes nothing: a heartbeat */
+    assert_int_equal(ctl_agent_report(f->c, f->s, H2, &rv, t + 1800, &a, &err), 0);
+    ctl_answer_free(&a);
+    assert_int_equal(last_seen(f, H2, NULL), t + 1700);
+}
+
 /* The same from when yund begins leading (here the first ctl_lead; on PostgreSQL also again after its store's
  * connection was lost and the lock retaken): the reports that could not be stored meanwhile are no host's fault. */
 static void test_no_silence_before_yund_leads(void **state)
@@ -400,6 +457,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_libvirt_down, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_silence_before_yund_started, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_silence_before_yund_leads, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_heartbeats_written_together, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

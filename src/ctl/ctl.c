@@ -77,6 +77,8 @@ struct ctl_ctx {
      * guarded by lock */
     yun_host_seen *seen;
     size_t n_seen, cap_seen;
+    int64_t *heard; /* by host id: the last heartbeat this yund kept, written or not (placement reads it) */
+    size_t cap_heard;
     int64_t seen_flushed_ms;
     bool seen_flushing;
 };
@@ -217,6 +219,7 @@ void ctl_free(ctl_ctx *c)
     free(c->reboots);
     free(c->judged);
     free(c->seen);
+    free(c->heard);
     ctl_dispatch_free(c->dispatch);
     pthread_mutex_destroy(&c->sched_lock);
     pthread_mutex_destroy(&c->drain_lock);
@@ -383,6 +386,13 @@ int ctl_sched_snapshot(ctl_ctx *c, yun_store *s, int64_t now_ms, sched_host **ou
     if (sched_cpu_ratio_parse(rv, &ratio, NULL) < 0)
         ratio = 1;
     sched_host *hs = xcalloc(nh ? nh : 1, sizeof *hs);
+    /* a heartbeat this yund kept but has not written yet counts: a batch written late (a loaded machine, the
+     * write queue) must not make every host look silent at once */
+    pthread_mutex_lock(&c->lock);
+    for (size_t i = 0; i < nh; i++)
+        if (hosts[i].id > 0 && (size_t)hosts[i].id < c->cap_heard && c->heard[hosts[i].id] > hosts[i].last_seen_ms)
+            hosts[i].last_seen_ms = c->heard[hosts[i].id];
+    pthread_mutex_unlock(&c->lock);
     for (size_t i = 0; i < nh; i++) {
         sched_host *h = &hs[i];
         h->id = hosts[i].id;
@@ -615,13 +625,15 @@ static int apply_source_verdict(yun_store *s, int64_t host_id, yun_vm *vm, const
  * Returns 2 when it wrote something another host's agent may act on (a live migration's end: the target's
  * or the source's answer changes), 1 when it wrote what no agent acts on (the VM's state, address, error:
  * an answer carries what is wanted, not what is), 0 when nothing changed, -1 on failure. dry: writes and
- * logs nothing, and says what it would do (-1 for a refusal too). */
+ * logs nothing, and says what it would do (-1 for a refusal too). known: the VM's row if the caller read it. */
 static int apply_verdict(ctl_ctx *c, yun_store *s, int64_t host_id, const ctl_verdict *v, int64_t now_ms, bool dry,
-                         yun_err *err)
+                         const yun_vm *known, yun_err *err)
 {
     yun_vm vm;
     yun_err e = YUN_ERR_INIT;
-    if (store_vm_get_by_uuid(s, v->uuid, &vm, &e) < 0) {
+    if (known)
+        vm = *known;
+    else if (store_vm_get_by_uuid(s, v->uuid, &vm, &e) < 0) {
         if (yun_err_not_found(&e))
             return 0; /* already gone: a resent "deleted", or a VM deleted meanwhile */
         *err = e;
@@ -838,18 +850,27 @@ static int libvirt_down(ctl_ctx *c, yun_store *s, yun_host *h, const ctl_report 
 
 /* Whether r, read against the store as it is (outside a transaction), changes nothing but when the host was
  * last heard from and its free disk: no libvirt failure, consoles or jobs, the host up (no state to change),
- * every verdict recorded already. h: the host as read. A failed read is false: the whole way then reports it. */
+ * every verdict recorded already. h: the host as read; *vms, *n: its VMs as read (the answer's, the caller
+ * frees them either way). A failed read is false: the whole way then reports it. */
 static bool report_is_heartbeat(ctl_ctx *c, yun_store *s, int64_t host_id, const ctl_report *r, int64_t now_ms,
-                                yun_host *h)
+                                yun_host *h, yun_vm **vms, size_t *n)
 {
     yun_err e = YUN_ERR_INIT;
+    *vms = NULL;
+    *n = 0;
     if (r->libvirt_error[0] || r->n_consoles || r->n_jobs || store_host_get(s, host_id, h, &e) < 0 ||
         model_host_silent(h->state) || h->state == YUN_HOST_WAKING || h->state == YUN_HOST_STANDBY ||
-        h->state == YUN_HOST_LIBVIRT_DOWN)
+        h->state == YUN_HOST_LIBVIRT_DOWN || store_vm_list(s, -1, host_id, vms, n, &e) < 0)
         return false;
-    for (size_t i = 0; i < r->n_vms; i++)
-        if (apply_verdict(c, s, host_id, &r->vms[i], now_ms, true, &e) != 0)
+    for (size_t i = 0; i < r->n_vms; i++) {
+        /* most verdicts are on this host's own VMs, read above; others (a migration's source) one by one */
+        const yun_vm *known = NULL;
+        for (size_t k = 0; k < *n && !known; k++)
+            if (!strcmp((*vms)[k].uuid, r->vms[i].uuid))
+                known = &(*vms)[k];
+        if (apply_verdict(c, s, host_id, &r->vms[i], now_ms, true, known, &e) != 0)
             return false;
+    }
     return true;
 }
 
@@ -899,30 +920,40 @@ static void seen_note(ctl_ctx *c, int64_t host_id, int64_t now_ms, const ctl_rep
     xgrow((void **)&c->seen, &c->cap_seen, c->n_seen + 1, sizeof *c->seen);
     c->seen[c->n_seen++] =
         (yun_host_seen){.host_id = host_id, .at_ms = now_ms, .disk_free_mib = r->has_disk_free ? (int64_t)r->disk_free_mib : -1};
+    if (host_id > 0) {
+        size_t had = c->cap_heard;
+        xgrow((void **)&c->heard, &c->cap_heard, (size_t)host_id + 1, sizeof *c->heard);
+        memset(c->heard + had, 0, (c->cap_heard - had) * sizeof *c->heard);
+        if (c->heard[host_id] < now_ms)
+            c->heard[host_id] = now_ms;
+    }
     pthread_mutex_unlock(&c->lock);
 }
 
-static int report_answer(ctl_ctx *c, yun_store *s, const yun_host *h, const ctl_report *r, int64_t now_ms,
-                         ctl_answer *out, yun_err *err);
+static int report_answer(ctl_ctx *c, yun_store *s, const yun_host *h, yun_vm *vms, size_t n, const ctl_report *r,
+                         int64_t now_ms, ctl_answer *out, yun_err *err);
 
 int ctl_agent_report(ctl_ctx *c, yun_store *s, int64_t host_id, const ctl_report *r, int64_t now_ms, ctl_answer *out,
                      yun_err *err)
 {
     memset(out, 0, sizeof *out);
     yun_host h;
+    yun_vm *vms = NULL;
+    size_t nv = 0;
     /* The usual report (each host's, every interval: hundreds a second at a thousand hosts) changes nothing but
      * when the host was last heard from. It takes no write transaction, which every create and every other
      * report would queue behind: its time is kept and written with the others' (ctl_heartbeats_write). */
-    if (report_is_heartbeat(c, s, host_id, r, now_ms, &h)) {
+    if (report_is_heartbeat(c, s, host_id, r, now_ms, &h, &vms, &nv)) {
         seen_note(c, host_id, now_ms, r);
         ctl_heartbeats_write(c, s, now_ms, false);
         h.last_seen_ms = now_ms;
-        if (report_answer(c, s, &h, r, now_ms, out, err) < 0) {
+        if (report_answer(c, s, &h, vms, nv, r, now_ms, out, err) < 0) {
             ctl_answer_free(out);
             return -1;
         }
         return 0;
     }
+    free(vms);
     if (store_begin(s, err) < 0)
         return -1;
     if (store_host_get(s, host_id, &h, err) < 0)
@@ -946,7 +977,7 @@ int ctl_agent_report(ctl_ctx *c, yun_store *s, int64_t host_id, const ctl_report
     bool changed = false; /* something another agent may act on */
     bool touched = false; /* something only renderers see */
     for (size_t i = 0; i < r->n_vms; i++) {
-        int w = apply_verdict(c, s, host_id, &r->vms[i], now_ms, false, err);
+        int w = apply_verdict(c, s, host_id, &r->vms[i], now_ms, false, NULL, err);
         if (w < 0)
             goto fail;
         changed |= w > 1;
@@ -961,7 +992,7 @@ int ctl_agent_report(ctl_ctx *c, yun_store *s, int64_t host_id, const ctl_report
         goto fail;
     /* the answer is read after the commit: the write transaction (one writer at a time, every report and
      * create queued behind it) holds only the writes; the answer sees them, or something newer */
-    if (report_answer(c, s, &h, r, now_ms, out, err) < 0)
+    if (report_answer(c, s, &h, NULL, 0, r, now_ms, out, err) < 0)
         goto fail_read;
     if (changed)
         ctl_vms_changed(c);
@@ -980,21 +1011,20 @@ fail:
 }
 
 /* What host h is told: its jobs, the images, the VMs it should have and the domains it should not, its
- * networks. Read outside any transaction. */
-static int report_answer(ctl_ctx *c, yun_store *s, const yun_host *hp, const ctl_report *r, int64_t now_ms,
-                         ctl_answer *out, yun_err *err)
+ * networks. Read outside any transaction. vms: its VMs as read just now (freed here), or NULL to read them. */
+static int report_answer(ctl_ctx *c, yun_store *s, const yun_host *hp, yun_vm *vms, size_t n, const ctl_report *r,
+                         int64_t now_ms, ctl_answer *out, yun_err *err)
 {
     int64_t host_id = hp->id;
     const yun_host h = *hp;
     if (ctl_jobs_answer(c, s, host_id, &out->jobs, &out->n_jobs, err) < 0 ||
-        store_image_list(s, &out->images, &out->n_images, err) < 0)
+        store_image_list(s, &out->images, &out->n_images, err) < 0 ||
+        (!vms && store_vm_list(s, -1, host_id, &vms, &n, err) < 0)) {
+        free(vms);
         return -1;
+    }
     size_t cap = 0;
     {
-        yun_vm *vms = NULL;
-        size_t n = 0;
-        if (store_vm_list(s, -1, host_id, &vms, &n, err) < 0)
-            return -1;
         out->lease_ms = ctl_host_lease_ms(s, &h);
         out->vms = xcalloc(n ? n : 1, sizeof *out->vms);
         cap = n ? n : 1;

@@ -154,7 +154,7 @@ void ctl_vm_changed(ctl_ctx *ctx, const yun_vm *vm);
 /* After a change no agent acts on (a state an agent reported): moves the counter for renderers only. */
 void ctl_vms_touched(ctl_ctx *ctx);
 /* Hosts share this many wake slots (by id), so a host-only change wakes 1/CTL_WAKE_SLOTS of the agents. */
-#define CTL_WAKE_SLOTS 64
+#define CTL_WAKE_SLOTS 1024
 /* The version of host_id's answer (proto_answer.version): it moves whenever a change host_id's agent may have
  * to act on is made. Read it before reading the store. */
 uint64_t ctl_host_vms_version(ctl_ctx *ctx, int64_t host_id);

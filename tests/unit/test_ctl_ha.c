@@ -402,6 +402,14 @@ static void test_heartbeats_written_together(void **state)
     assert_int_equal(last_seen(f, f->h1, NULL), t + 1000);
     beat(f, H2, t + 1500, NULL, 0, NULL);
     assert_int_equal(last_seen(f, H2, NULL), t + 300);
+    /* placement counts the heartbeat kept: h2 is up for it 6.1 s after t + 300 (ha.suspect_ms is 6 s) */
+    sched_host *hs = NULL;
+    size_t nh = 0, up = 0;
+    assert_int_equal(ctl_sched_snapshot(f->c, f->s, t + 6400, &hs, &nh, &err), 0);
+    for (size_t i = 0; i < nh; i++)
+        up += hs[i].id == H2 && hs[i].state == YUN_HOST_UP;
+    free(hs);
+    assert_int_equal(up, 1);
     assert_int_equal(ctl_health_tick(f->c, f->s, t + 1600, &err), 0);
     assert_int_equal(last_seen(f, H2, NULL), t + 1500); /* written before it judged: h2 is not suspect */
     assert_int_equal(state_of(f, H2), YUN_HOST_UP);

@@ -73,8 +73,8 @@ struct ctl_ctx {
         int64_t host_id, at_ms;
     } * judged;
     size_t n_judged, cap_judged;
-    /* Heartbeats (reports that changed nothing else) not yet written, and when they last were (seen_flush);
-     * guarded by lock */
+    /* Heartbeats (reports that changed nothing else) not yet written, and when they last were
+     * (ctl_heartbeats_write); guarded by lock */
     yun_host_seen *seen;
     size_t n_seen, cap_seen;
     int64_t *heard; /* by host id: the last heartbeat this yund kept, written or not (placement reads it) */
@@ -594,7 +594,7 @@ void ctl_host_foreign(ctl_ctx *c, int64_t host_id, ctl_domain **orphans, size_t 
 /* A verdict from the source of a live migration under way (vm->migrate_from == host_id): "migrated" ends it
  * on the source's side (the target's next verdict makes the VM running there); a failure puts the VM back
  * on the source, where it still runs, with the reason in migrate_error, so nothing retries it by itself; a
- * plain "migrating" changes nothing. Returns 1 when it wrote. */
+ * plain "migrating" changes nothing. Returns 2 when it wrote (dry: would write, and writes nothing). */
 static int apply_source_verdict(yun_store *s, int64_t host_id, yun_vm *vm, const ctl_verdict *v, bool dry,
                                 yun_err *err)
 {

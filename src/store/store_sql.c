@@ -271,8 +271,8 @@ static const char *const migrations[] = {
     " created_ms INTEGER NOT NULL,"
     " UNIQUE (owner_id, name));",
     /* 20 -> 21: the sums placement and quotas read on every create, kept beside the VMs (each VM write refreshes
-     * them in its transaction: sums_apply) instead of summed over every VM each time, which at 50,000 VMs took
-     * 90 ms per create. host_use: one row per host some VM uses, mhz the host's when summed (a host whose MHz
+     * them in its transaction: sums_apply) instead of summed over every VM each time, which was 72% of a create
+     * at 12,000 VMs (docs/PERFORMANCE.md, runs 7 and 8). host_use: one row per host some VM uses, mhz the host's when summed (a host whose MHz
      * changed since is summed afresh when read). owner_use: one row per owner with VMs not wanted deleted. */
     "CREATE TABLE host_use ("
     " host_id INTEGER PRIMARY KEY REFERENCES hosts(id) ON DELETE CASCADE,"

@@ -79,7 +79,7 @@ struct ctl_ctx {
     size_t n_seen, cap_seen;
     int64_t *heard; /* by host id: the last heartbeat this yund kept, written or not (placement reads it) */
     size_t cap_heard;
-    int64_t seen_flushed_ms;
+    int64_t seen_flushed_ms, seen_every_ms; /* the last write, and the period it found (0 before: at once) */
     bool seen_flushing;
 };
 
@@ -878,17 +878,7 @@ static bool report_is_heartbeat(ctl_ctx *c, yun_store *s, int64_t host_id, const
 void ctl_heartbeats_write(ctl_ctx *c, yun_store *s, int64_t now_ms, bool now)
 {
     pthread_mutex_lock(&c->lock);
-    bool due = !c->seen_flushing && c->n_seen && (now || now_ms - c->seen_flushed_ms >= 50);
-    pthread_mutex_unlock(&c->lock);
-    if (!due)
-        return;
-    int64_t every = 0;
-    if (!now) {
-        every = ctl_suspect_ms(c, s) / 6;
-        every = every < SEEN_FLUSH_MAX_MS ? every : SEEN_FLUSH_MAX_MS;
-    }
-    pthread_mutex_lock(&c->lock);
-    due = !c->seen_flushing && c->n_seen && now_ms - c->seen_flushed_ms >= every;
+    bool due = !c->seen_flushing && c->n_seen && (now || now_ms - c->seen_flushed_ms >= c->seen_every_ms);
     yun_host_seen *batch = NULL;
     size_t n = 0;
     if (due) {
@@ -908,9 +898,12 @@ void ctl_heartbeats_write(ctl_ctx *c, yun_store *s, int64_t now_ms, bool now)
     if (r < 0)
         log_warn("recording %zu hosts' last reports: %s", n, err.msg);
     free(batch);
+    /* the period, read here rather than by every report (two settings reads each) */
+    int64_t every = ctl_suspect_ms(c, s) / 6;
     pthread_mutex_lock(&c->lock);
     c->seen_flushing = false;
     c->seen_flushed_ms = now_ms;
+    c->seen_every_ms = every < SEEN_FLUSH_MAX_MS ? every : SEEN_FLUSH_MAX_MS;
     pthread_mutex_unlock(&c->lock);
 }
 

@@ -1090,10 +1090,11 @@ static vm_share share_of(const yun_vm *vm)
                       .counted = vm->want != YUN_WANT_DELETED};
 }
 
-/* The row as stored: 1, or 0 when there is no VM id (the write then fails NOT_FOUND on its own). */
-static int share_read(sq_store *q, int64_t id, vm_share *out, yun_err *err)
+/* Statement which with ?1 = id, whose one row is n integers, into *f[0..n-1]: 1, or 0 when it has no row.
+ * what: for the failure, as "reading VM %lld". */
+static int ints_by_id(sq_store *q, int which, int64_t id, int64_t *const *f, int n, const char *what, yun_err *err)
 {
-    AUTORESET sql_stmt *st = stmt(q, ST_VM_SHARE, err);
+    AUTORESET sql_stmt *st = stmt(q, which, err);
     if (!st)
         return -1;
     sql_bind_int64(st, 1, id);
@@ -1101,33 +1102,30 @@ static int share_read(sq_store *q, int64_t id, vm_share *out, yun_err *err)
     if (rc == SQL_DONE)
         return 0;
     if (rc != SQL_ROW)
-        return db_fail(q, err, "reading VM %lld", (long long)id);
-    int64_t *f[] = {&out->owner_id, &out->host_id, &out->migrate_from, &out->cpus,   &out->mem_mib,
-                    &out->max_mem_mib, &out->disk_mib, &out->min_mhz,   &out->max_mhz};
-    for (int i = 0; i < 9; i++)
+        return db_fail(q, err, "%s %lld", what, (long long)id);
+    for (int i = 0; i < n; i++)
         *f[i] = sql_column_int64(st, i);
-    out->counted = sql_column_int64(st, 9) != 0;
     return 1;
+}
+
+/* The row as stored: 1, or 0 when there is no VM id (the write then fails NOT_FOUND on its own). */
+static int share_read(sq_store *q, int64_t id, vm_share *out, yun_err *err)
+{
+    int64_t counted = 0;
+    int64_t *const f[] = {&out->owner_id,    &out->host_id,  &out->migrate_from, &out->cpus,    &out->mem_mib,
+                          &out->max_mem_mib, &out->disk_mib, &out->min_mhz,      &out->max_mhz, &counted};
+    int r = ints_by_id(q, ST_VM_SHARE, id, f, 10, "reading VM", err);
+    out->counted = counted != 0;
+    return r;
 }
 
 /* Sums host_id's row afresh from the VMs placed on it or migrating away from it (O(its VMs), through vms_host
  * and vms_migrate_from): into *u, true; false when no VM uses it. */
 static int host_use_sum(sq_store *q, int64_t host_id, yun_host_use *u, int64_t *mhz, yun_err *err)
 {
-    AUTORESET sql_stmt *st = stmt(q, ST_HOST_USE_ONE, err);
-    if (!st)
-        return -1;
-    sql_bind_int64(st, 1, host_id);
-    int rc = sql_step(st);
-    if (rc == SQL_DONE)
-        return 0;
-    if (rc != SQL_ROW)
-        return db_fail(q, err, "summing what VMs reserve on host %lld", (long long)host_id);
-    int64_t *f[] = {&u->host_id, mhz,         &u->vms,     &u->last_vm_id, &u->cpus,
-                    &u->mem_mib, &u->disk_mib, &u->min_mhz, &u->max_mhz};
-    for (int i = 0; i < 9; i++)
-        *f[i] = sql_column_int64(st, i);
-    return 1;
+    int64_t *const f[] = {&u->host_id, mhz,         &u->vms,     &u->last_vm_id, &u->cpus,
+                          &u->mem_mib, &u->disk_mib, &u->min_mhz, &u->max_mhz};
+    return ints_by_id(q, ST_HOST_USE_ONE, host_id, f, 9, "summing what VMs reserve on host", err);
 }
 
 static int host_use_refresh(sq_store *q, int64_t host_id, yun_err *err)

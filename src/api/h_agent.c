@@ -161,10 +161,12 @@ int h_agent_report(api_req *rq, api_resp *rs, yun_err *err)
     if (api_agent_host(rq, &self, err) < 0)
         return -1;
     int64_t host_id = self.id;
-    ctl_report r;
-    if (proto_report_parse(rq->body, rq->body_len, &r, err) < 0)
-        return -1;
+    ctl_report r = {0};
+    bool parsed = false;
+    uint64_t report_hash = mem_hash(rq->body, rq->body_len, 0);
     ctl_answer a = {0};
+    char *kept = NULL; /* the answer kept for this report (ctl_answer_again), sent as it is */
+    int64_t read_ms = 0;
     int ret = -1;
     /* Long-poll: with ?since=V&wait_ms=W, when nothing moved since the answer the agent last acted on (V),
      * the answer is held until something does or W ms pass, so a new VM starts at once rather than at the
@@ -176,7 +178,14 @@ int h_agent_report(api_req *rq, api_resp *rs, yun_err *err)
     for (int round = 0;; round++) {
         yun_err e = YUN_ERR_INIT;
         double rec_t0 = yun_mono_s(); /* monitoring: reconciler duration */
-        int rec_rc = ctl_agent_report(rq->ctl, rq->store, host_id, &r, yun_now_ms(), &a, &e);
+        int rec_rc = 0;
+        read_ms = yun_now_ms();
+        if (!(round == 0 && ctl_answer_again(rq->ctl, rq->store, host_id, version, report_hash, read_ms, &kept))) {
+            if (!parsed && proto_report_parse(rq->body, rq->body_len, &r, err) < 0)
+                goto out;
+            parsed = true;
+            rec_rc = ctl_agent_report(rq->ctl, rq->store, host_id, &r, read_ms, &a, &e);
+        }
         api_metrics_reconcile(rq->sh->metrics, yun_mono_s() - rec_t0);
         if (rec_rc < 0) {
             if (yun_err_not_found(&e))
@@ -194,9 +203,17 @@ int h_agent_report(api_req *rq, api_resp *rs, yun_err *err)
             goto out;
         if (!moved)
             break;
+        free(kept);
+        kept = NULL;
         ctl_answer_free(&a);
         memset(&a, 0, sizeof a);
         version = ctl_host_vms_version(rq->ctl, host_id);
+    }
+    rs->status = 200;
+    if (kept) {
+        buf_puts(&rs->body, kept);
+        ret = 0;
+        goto out;
     }
     proto_answer ans = {.version = (int64_t)version, .lease_ms = a.lease_ms, .n_vms = a.n, .vms = xcalloc(a.n + 1, sizeof *ans.vms)};
     for (size_t i = 0; i < a.n; i++)
@@ -205,7 +222,13 @@ int h_agent_report(api_req *rq, api_resp *rs, yun_err *err)
     ans.n_jobs = a.n_jobs;
     ans.networks = a.networks; /* lent too */
     ans.n_networks = a.n_networks;
-    api_json_resp(rs, 200, proto_answer_encode(&ans));
+    json_t *j = proto_answer_encode(&ans);
+    char *json = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    buf_puts(&rs->body, json ? json : "{}");
+    /* the same report again gets this (read at read_ms, at the version read before) */
+    if (json)
+        ctl_answer_keep(rq->ctl, host_id, version, report_hash, read_ms, &a, json);
     ans.jobs = NULL;
     ans.n_jobs = 0;
     ans.networks = NULL;
@@ -213,7 +236,9 @@ int h_agent_report(api_req *rq, api_resp *rs, yun_err *err)
     proto_answer_free(&ans);
     ret = 0;
 out:
+    free(kept);
     ctl_answer_free(&a);
-    proto_report_free(&r);
+    if (parsed)
+        proto_report_free(&r);
     return ret;
 }

@@ -81,6 +81,13 @@ struct ctl_ctx {
     size_t cap_heard;
     int64_t seen_flushed_ms, seen_every_ms; /* the last write, and the period it found (0 before: at once) */
     bool seen_flushing;
+    /* ctl_answer_keep's answers, by host id; guarded by lock */
+    struct kept_answer {
+        uint64_t version, report_hash, rows_hash;
+        int64_t at_ms, disk_free_mib;
+        char *json; /* NULL: none kept */
+    } * kept;
+    size_t cap_kept;
 };
 
 ctl_dispatch *ctl_dispatch_of(ctl_ctx *c)
@@ -220,6 +227,9 @@ void ctl_free(ctl_ctx *c)
     free(c->judged);
     free(c->seen);
     free(c->heard);
+    for (size_t i = 0; i < c->cap_kept; i++)
+        free(c->kept[i].json);
+    free(c->kept);
     ctl_dispatch_free(c->dispatch);
     pthread_mutex_destroy(&c->sched_lock);
     pthread_mutex_destroy(&c->drain_lock);
@@ -907,12 +917,12 @@ void ctl_heartbeats_write(ctl_ctx *c, yun_store *s, int64_t now_ms, bool now)
     pthread_mutex_unlock(&c->lock);
 }
 
-static void seen_note(ctl_ctx *c, int64_t host_id, int64_t now_ms, const ctl_report *r)
+/* disk_free_mib: -1 when the report gave none */
+static void seen_note(ctl_ctx *c, int64_t host_id, int64_t now_ms, int64_t disk_free_mib)
 {
     pthread_mutex_lock(&c->lock);
     xgrow((void **)&c->seen, &c->cap_seen, c->n_seen + 1, sizeof *c->seen);
-    c->seen[c->n_seen++] =
-        (yun_host_seen){.host_id = host_id, .at_ms = now_ms, .disk_free_mib = r->has_disk_free ? (int64_t)r->disk_free_mib : -1};
+    c->seen[c->n_seen++] = (yun_host_seen){.host_id = host_id, .at_ms = now_ms, .disk_free_mib = disk_free_mib};
     if (host_id > 0) {
         size_t had = c->cap_heard;
         xgrow((void **)&c->heard, &c->cap_heard, (size_t)host_id + 1, sizeof *c->heard);
@@ -925,6 +935,7 @@ static void seen_note(ctl_ctx *c, int64_t host_id, int64_t now_ms, const ctl_rep
 
 static int report_answer(ctl_ctx *c, yun_store *s, const yun_host *h, yun_vm *vms, size_t n, const ctl_report *r,
                          int64_t now_ms, ctl_answer *out, yun_err *err);
+static uint64_t rows_hash(const yun_host *h, const yun_vm *vms, size_t n);
 
 int ctl_agent_report(ctl_ctx *c, yun_store *s, int64_t host_id, const ctl_report *r, int64_t now_ms, ctl_answer *out,
                      yun_err *err)
@@ -937,8 +948,11 @@ int ctl_agent_report(ctl_ctx *c, yun_store *s, int64_t host_id, const ctl_report
      * when the host was last heard from. It takes no write transaction, which every create and every other
      * report would queue behind: its time is kept and written with the others' (ctl_heartbeats_write). */
     if (report_is_heartbeat(c, s, host_id, r, now_ms, &h, &vms, &nv)) {
-        seen_note(c, host_id, now_ms, r);
+        out->disk_free_mib = r->has_disk_free ? (int64_t)r->disk_free_mib : -1;
+        seen_note(c, host_id, now_ms, out->disk_free_mib);
         ctl_heartbeats_write(c, s, now_ms, false);
+        out->keep = true; /* unless report_answer finds what may not be sent again */
+        out->rows_hash = rows_hash(&h, vms, nv);
         h.last_seen_ms = now_ms;
         if (report_answer(c, s, &h, vms, nv, r, now_ms, out, err) < 0) {
             ctl_answer_free(out);
@@ -1037,8 +1051,90 @@ static int report_answer(ctl_ctx *c, yun_store *s, const yun_host *hp, yun_vm *v
     }
     if (classify_domains(c, s, host_id, r, now_ms, out, &cap, err) < 0 || ctl_net_answer(s, host_id, out, err) < 0)
         return -1;
-    for (size_t i = 0; i < out->n; i++)
+    for (size_t i = 0; i < out->n; i++) {
         out->vms[i].image = image_find(out, out->vms[i].vm.image_id);
+        /* a reboot is told once; an entry for a VM elsewhere comes from the domains and the told memory */
+        out->keep &= out->vms[i].here && !out->vms[i].reboot;
+    }
+    /* jobs move with their own verdicts; a network's members on other hosts move no version of this host's */
+    out->keep &= !out->n_jobs && !out->n_networks;
     told_note(c, host_id, out, now_ms);
     return 0;
+}
+
+/* What an answer kept for host h is checked against when sent again: the rows it was read from, but when the
+ * host was last heard from and its free disk (they change with every report). Any write of a VM's row moves
+ * its updated_ms. */
+static uint64_t rows_hash(const yun_host *h, const yun_vm *vms, size_t n)
+{
+    yun_host row = *h;
+    row.last_seen_ms = 0;
+    row.disk_free_mib = 0;
+    return mem_hash(vms, n * sizeof *vms, mem_hash(&row, sizeof row, 0));
+}
+
+void ctl_answer_keep(ctl_ctx *c, int64_t host_id, uint64_t version, uint64_t report_hash, int64_t now_ms,
+                     const ctl_answer *a, char *json)
+{
+    if (host_id <= 0 || !a->keep) {
+        free(json);
+        return;
+    }
+    pthread_mutex_lock(&c->lock);
+    size_t had = c->cap_kept;
+    xgrow((void **)&c->kept, &c->cap_kept, (size_t)host_id + 1, sizeof *c->kept);
+    memset(c->kept + had, 0, (c->cap_kept - had) * sizeof *c->kept);
+    struct kept_answer *k = &c->kept[host_id];
+    free(k->json);
+    *k = (struct kept_answer){.version = version, .report_hash = report_hash, .rows_hash = a->rows_hash,
+                              .at_ms = now_ms, .disk_free_mib = a->disk_free_mib, .json = json};
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* The kept answer for host_id when it was kept for this version and report less than CTL_ANSWER_KEEP_MS ago
+ * and no reboot is pending: *k is a copy (its json not), or false. Under c->lock. */
+static bool kept_for(ctl_ctx *c, int64_t host_id, uint64_t version, uint64_t report_hash, int64_t now_ms,
+                     struct kept_answer *k)
+{
+    if (host_id <= 0 || (size_t)host_id >= c->cap_kept || !c->kept[host_id].json || c->n_reboots)
+        return false;
+    *k = c->kept[host_id];
+    return k->version == version && k->report_hash == report_hash && now_ms - k->at_ms >= 0 &&
+           now_ms - k->at_ms < CTL_ANSWER_KEEP_MS;
+}
+
+bool ctl_answer_again(ctl_ctx *c, yun_store *s, int64_t host_id, uint64_t version, uint64_t report_hash,
+                      int64_t now_ms, char **json)
+{
+    *json = NULL;
+    struct kept_answer k;
+    pthread_mutex_lock(&c->lock);
+    bool have = kept_for(c, host_id, version, report_hash, now_ms, &k);
+    pthread_mutex_unlock(&c->lock);
+    if (!have)
+        return false;
+    /* the rows, read again (outside the lock): what another yund changed, or a change that moved no version */
+    yun_err e = YUN_ERR_INIT;
+    yun_host h;
+    AUTOFREE yun_vm *vms = NULL;
+    size_t n = 0;
+    store_job_filter f = STORE_JOB_ANY;
+    f.host_id = host_id;
+    f.active = true;
+    AUTOFREE yun_job *jobs = NULL;
+    size_t nj = 0;
+    if (store_host_get(s, host_id, &h, &e) < 0 || store_vm_list(s, -1, host_id, &vms, &n, &e) < 0 ||
+        store_job_list(s, &f, &jobs, &nj, &e) < 0 || nj || rows_hash(&h, vms, n) != k.rows_hash)
+        return false;
+    pthread_mutex_lock(&c->lock);
+    struct kept_answer now;
+    /* kept again meanwhile: that one was read after these rows, and is checked next time */
+    if (kept_for(c, host_id, version, report_hash, now_ms, &now) && now.json == k.json && now.at_ms == k.at_ms)
+        *json = xstrdup(k.json);
+    pthread_mutex_unlock(&c->lock);
+    if (!*json)
+        return false;
+    seen_note(c, host_id, now_ms, k.disk_free_mib);
+    ctl_heartbeats_write(c, s, now_ms, false);
+    return true;
 }

@@ -201,6 +201,11 @@ typedef struct ctl_answer {
     size_t n_images;
     proto_network *networks; /* the cloud networks the entries' NICs are on (ctl_net_answer) */
     size_t n_networks;
+    /* set by ctl_agent_report when the report changed nothing and the answer may be sent again as it is
+     * (ctl_answer_keep): no jobs, networks, reboots or entries for VMs elsewhere */
+    bool keep;
+    uint64_t rows_hash; /* of the host's and its VMs' rows it was read from */
+    int64_t disk_free_mib; /* the report's, -1 when it gave none */
 } ctl_answer;
 
 void ctl_answer_free(ctl_answer *a);
@@ -219,6 +224,24 @@ int ctl_agent_register(ctl_ctx *ctx, yun_store *s, yun_host *h, int64_t now_ms, 
  * the writes, which the resent report makes again to no effect). */
 int ctl_agent_report(ctl_ctx *ctx, yun_store *s, int64_t host_id, const ctl_report *r, int64_t now_ms, ctl_answer *out,
                      yun_err *err);
+
+/* The answer kept for a host whose reports change nothing: at a thousand hosts, nearly every report is the
+ * host's last one again, and reading, classifying and encoding its answer anew was most of yund's work.
+ * ctl_answer_keep keeps json, the encoded answer a (a.keep) to the report whose bytes hash to report_hash,
+ * read at the host's version (ctl_host_vms_version before reading). ctl_answer_again gives it again (*json,
+ * the caller's to free; and the report counts as a heartbeat) for the same report while:
+ *   - the host's version has not moved (every change this yund makes to what the host is told moves it);
+ *   - the host's row (but when it was last heard from and its free disk) and its VMs' rows read now are the
+ *     ones it was read from (a change made through another yund, or one that moved no version);
+ *   - the host has no job under way and no reboot is pending;
+ *   - it was read less than CTL_ANSWER_KEEP_MS ago: a setting or an image changed through another yund (the
+ *     rest of an answer's inputs) reaches the host within that.
+ * Otherwise false, and the report goes the whole way (ctl_agent_report). */
+#define CTL_ANSWER_KEEP_MS 10000
+void ctl_answer_keep(ctl_ctx *ctx, int64_t host_id, uint64_t version, uint64_t report_hash, int64_t now_ms,
+                     const ctl_answer *a, char *json);
+bool ctl_answer_again(ctl_ctx *ctx, yun_store *s, int64_t host_id, uint64_t version, uint64_t report_hash,
+                      int64_t now_ms, char **json);
 
 /* Whether host_id's agent may speak of vm (its verdicts, consoles, domains and metrics): the VM is assigned to
  * the host or migrating to or from it, or an answer to the host named it in the last 10 minutes (its reports

@@ -4,25 +4,30 @@
 #include "ctl/ctl_int.h"
 #include "util/mem.h"
 
+/* Every answer to an agent lists the images: a change moves every host's version (ctl_answer_again). */
+static int images_changed(ctl_ctx *c, int rc)
+{
+    if (rc == 0 && c)
+        ctl_vms_changed(c);
+    return rc;
+}
+
 int ctl_image_create(ctl_ctx *c, yun_store *s, yun_image *img, yun_err *err)
 {
-    (void)c;
-    return store_image_create(s, img, err);
+    return images_changed(c, store_image_create(s, img, err));
 }
 
 int ctl_image_delete(ctl_ctx *c, yun_store *s, int64_t id, yun_err *err)
 {
-    (void)c;
-    return store_image_delete(s, id, err);
+    return images_changed(c, store_image_delete(s, id, err));
 }
 
 int ctl_image_replace(ctl_ctx *c, yun_store *s, int64_t old_id, yun_image *img, yun_err *err)
 {
-    (void)c;
     int r = store_begin(s, err);
     if (r == 0 && old_id > 0)
         r = store_image_delete(s, old_id, err);
-    return ctl_tx_end(s, r == 0 ? store_image_create(s, img, err) : r, err);
+    return images_changed(c, ctl_tx_end(s, r == 0 ? store_image_create(s, img, err) : r, err));
 }
 
 int ctl_image_newest(yun_store *s, const char *base, yun_image *out, size_t *versions, yun_err *err)

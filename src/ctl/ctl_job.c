@@ -656,6 +656,7 @@ int ctl_jobs_apply(yun_store *s, int64_t host_id, const proto_report *r, int64_t
             j.bytes = v->bytes;
             if (j.state == YUN_JOB_DONE && template_done(s, &j, err) < 0)
                 return -1;
+            *vms_changed |= j.state == YUN_JOB_DONE; /* every answer lists the images */
         }
         if (j.state == YUN_JOB_FAILED)
             log_warn("%s %lld of %s failed: %s", model_job_kind_name(j.kind), (long long)j.id, j.vm_name, j.error);

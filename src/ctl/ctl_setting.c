@@ -331,9 +331,10 @@ bool ctl_setting_on(yun_store *s, ctl_setting_id id)
 
 int ctl_setting_set(ctl_ctx *c, yun_store *s, const char *key, const char *value, yun_err *err)
 {
-    (void)c;
     const ctl_setting_def *d = ctl_setting_find(key, err);
-    if (!d || ctl_setting_check(d, value, err) < 0)
+    if (!d || ctl_setting_check(d, value, err) < 0 || store_setting_set(s, d->key, value, err) < 0)
         return -1;
-    return store_setting_set(s, d->key, value, err);
+    /* answers to agents carry settings (ha.lease_ms, dispatch.mode's caps): each host looks again at once */
+    ctl_vms_changed(c);
+    return 0;
 }

@@ -96,3 +96,29 @@ void *yun_steal(void *pp)
     *(void **)pp = NULL;
     return p;
 }
+
+static uint64_t hash_round(uint64_t h, uint64_t w)
+{
+    h ^= w * 0x9E3779B185EBCA87ull;
+    h = (h << 31) | (h >> 33);
+    return h * 0xC2B2AE3D27D4EB4Full;
+}
+
+uint64_t mem_hash(const void *p, size_t n, uint64_t h)
+{
+    const unsigned char *b = p;
+    h = hash_round(h, n);
+    for (; n >= 8; b += 8, n -= 8) {
+        uint64_t w;
+        memcpy(&w, b, 8);
+        h = hash_round(h, w);
+    }
+    uint64_t tail = 0;
+    memcpy(&tail, b, n);
+    h = hash_round(h, tail);
+    /* the final mix: every input bit reaches every output bit */
+    h ^= h >> 33;
+    h *= 0xFF51AFD7ED558CCDull;
+    h ^= h >> 33;
+    return h;
+}

@@ -302,6 +302,111 @@ static void test_reboot_is_one_shot(void **state)
     ctl_answer_free(&a);
 }
 
+/* A heartbeat report from h1 (verdict v, domain d), its answer kept as read at version ver at at_ms. */
+static void keep_again(fx *f, const ctl_verdict *v, const ctl_domain *d, uint64_t ver, int64_t at_ms)
+{
+    ctl_answer a;
+    assert_int_equal(report(f, f->h1, v, 1, d, 1, &a), 0);
+    assert_true(a.keep);
+    ctl_answer_keep(f->c, f->h1, ver, 42, at_ms, &a, strdup("answer"));
+    ctl_answer_free(&a);
+    char *json = NULL;
+    assert_true(ctl_answer_again(f->c, f->s, f->h1, ver, 42, at_ms + 1, &json));
+    assert_string_equal(json, "answer");
+    free(json);
+}
+
+/* The answer to a report that changed nothing is kept and sent again (ctl_answer_again) only while nothing it
+ * was read from moved: the version, the host's and its VMs' rows, jobs, reboots, its age. */
+static void test_answer_kept_while_nothing_moves(void **state)
+{
+    fx *f = *state;
+    yun_vm vm = create_ok(f, "web1", 1, 128);
+    ctl_verdict v = {.state = YUN_VM_RUNNING};
+    snprintf(v.uuid, sizeof v.uuid, "%s", vm.uuid);
+    ctl_domain d = {.state = "running", .yun_owned = true};
+    snprintf(d.uuid, sizeof d.uuid, "%s", vm.uuid);
+    ctl_answer a;
+    assert_int_equal(report(f, f->h1, &v, 1, &d, 1, &a), 0);
+    assert_false(a.keep); /* it recorded the verdict */
+    ctl_answer_free(&a);
+    uint64_t ver = ctl_host_vms_version(f->c, f->h1);
+    assert_int_equal(report(f, f->h1, &v, 1, &d, 1, &a), 0);
+    assert_true(a.keep); /* the same report again changed nothing */
+    int64_t at = T0 + 500;
+    ctl_answer_keep(f->c, f->h1, ver, 42, at, &a, strdup("answer 1"));
+    char *json = NULL;
+    assert_true(ctl_answer_again(f->c, f->s, f->h1, ver, 42, at + 100, &json));
+    assert_string_equal(json, "answer 1");
+    free(json);
+    /* and it counts as a heartbeat, with the free disk the report gave */
+    ctl_heartbeats_write(f->c, f->s, at + 100, true);
+    yun_host h;
+    yun_err err = YUN_ERR_INIT;
+    assert_int_equal(store_host_get(f->s, f->h1, &h, &err), 0);
+    assert_int_equal(h.last_seen_ms, at + 100);
+    assert_int_equal(h.disk_free_mib, 90000);
+    /* when the host was heard from is no reason to read again */
+    assert_true(ctl_answer_again(f->c, f->s, f->h1, ver, 42, at + 200, &json));
+    free(json);
+    /* another report, a moved version, an answer too old: read again */
+    assert_false(ctl_answer_again(f->c, f->s, f->h1, ver, 43, at + 200, &json));
+    assert_false(ctl_answer_again(f->c, f->s, f->h1, ver + 1, 42, at + 200, &json));
+    assert_false(ctl_answer_again(f->c, f->s, f->h1, ver, 42, at + CTL_ANSWER_KEEP_MS, &json));
+    assert_false(ctl_answer_again(f->c, f->s, f->h1 + 1, ver, 42, at + 200, &json));
+    assert_null(json);
+    /* a VM's row changed without a version moving (another yund): read again */
+    yun_vm row = get(f, vm.uuid);
+    row.cpu_shares = 512;
+    assert_int_equal(store_vm_update(f->s, &row, &err), 0);
+    assert_false(ctl_answer_again(f->c, f->s, f->h1, ver, 42, at + 200, &json));
+    keep_again(f, &v, &d, ver, at + 200);
+    /* the host's row too (an operator's state, written by another yund) */
+    assert_int_equal(store_host_get(f->s, f->h1, &h, &err), 0);
+    yun_host_state was = h.state;
+    h.state = YUN_HOST_DISABLED;
+    assert_int_equal(store_host_update(f->s, &h, &err), 0);
+    assert_false(ctl_answer_again(f->c, f->s, f->h1, ver, 42, at + 200, &json));
+    h.state = was;
+    assert_int_equal(store_host_update(f->s, &h, &err), 0);
+    assert_true(ctl_answer_again(f->c, f->s, f->h1, ver, 42, at + 200, &json));
+    free(json);
+    /* a job under way for the host (made through another yund): read again */
+    yun_job j = {.kind = YUN_JOB_SNAPSHOT, .state = YUN_JOB_PENDING, .owner_id = f->alice.id, .host_id = f->h1,
+                 .created_ms = at};
+    snprintf(j.vm_uuid, sizeof j.vm_uuid, "%s", vm.uuid);
+    snprintf(j.vm_name, sizeof j.vm_name, "web1");
+    snprintf(j.name, sizeof j.name, "s1");
+    assert_int_equal(store_job_create(f->s, &j, &err), 0);
+    assert_false(ctl_answer_again(f->c, f->s, f->h1, ver, 42, at + 200, &json));
+    ctl_answer_free(&a);
+    assert_int_equal(report(f, f->h1, &v, 1, &d, 1, &a), 0);
+    assert_int_equal(a.n_jobs, 1);
+    assert_false(a.keep); /* the job's answer moves with the job's verdicts */
+    ctl_answer_free(&a);
+    assert_int_equal(store_job_delete(f->s, j.id, &err), 0);
+    assert_true(ctl_answer_again(f->c, f->s, f->h1, ver, 42, at + 200, &json));
+    free(json);
+    /* a reboot pending: read again, and its answer is not kept (a reboot is told once) */
+    ctl_reboot_request(f->c, vm.uuid);
+    assert_false(ctl_answer_again(f->c, f->s, f->h1, ver, 42, at + 200, &json));
+    ctl_answer_free(&a);
+    assert_int_equal(report(f, f->h1, &v, 1, &d, 1, &a), 0);
+    assert_true(a.vms[0].reboot);
+    assert_false(a.keep);
+    ctl_answer_free(&a);
+    assert_int_equal(report(f, f->h1, &v, 1, &d, 1, &a), 0);
+    assert_true(a.keep);
+    /* a change through this yund moves the version: the kept answer is not given for the new one */
+    ctl_answer_keep(f->c, f->h1, ver, 42, at + 300, &a, strdup("answer 2"));
+    ctl_answer_free(&a);
+    create_ok(f, "web2", 1, 128);
+    uint64_t ver2 = ctl_host_vms_version(f->c, f->h1);
+    assert_true(ver2 != ver);
+    assert_false(ctl_answer_again(f->c, f->s, f->h1, ver2, 42, at + 400, &json));
+    assert_null(json);
+}
+
 static void test_health_marks_down_and_report_brings_up(void **state)
 {
     fx *f = *state;
@@ -368,6 +473,7 @@ int main(void)
         T(test_other_hosts_vms_refused),
         T(test_orphans_strangers_and_migrations),
         T(test_reboot_is_one_shot),
+        T(test_answer_kept_while_nothing_moves),
         T(test_health_marks_down_and_report_brings_up),
         T(test_unknown_host_report),
         T(test_paths),

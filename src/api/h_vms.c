@@ -1,4 +1,5 @@
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -285,14 +286,46 @@ typedef struct list_walk {
     yun_buf *b;
     const names *nm;
     size_t i;
+    size_t limit;    /* a page's size (0: every VM); its next row is read only to learn that there is one */
+    int64_t last_id; /* the page's last VM */
+    bool more;       /* a VM after the page */
 } list_walk;
 
 static int list_one(const yun_vm *vm, void *ud)
 {
     list_walk *w = ud;
+    if (w->limit && w->i == w->limit)
+        return (w->more = true);
     if (w->i++)
         buf_append(w->b, ",", 1);
     write_vm(w->b, w->nm, vm);
+    w->last_id = vm->id;
+    return 0;
+}
+
+/* The most VMs a page of GET /v1/vms holds, and how many when only after= is given. */
+#define VM_PAGE_MAX 5000
+#define VM_PAGE_DEFAULT 1000
+
+/* GET /v1/vms?limit=N&after=ID: the VMs whose id is above ID (0: from the first), N of them at most, in id
+ * order, and "next": the ID that asks for the page after, when there is one. A page costs the same wherever
+ * it starts (store_vm_page_each); the whole list at 50,000 VMs is 20 MB of JSON. */
+static int list_page(api_req *rq, api_resp *rs, const names *nm, int64_t owner_id, yun_err *err)
+{
+    const char *ls = api_query(rq, "limit"), *as = api_query(rq, "after");
+    int64_t limit = VM_PAGE_DEFAULT, after = 0;
+    if ((ls && num_parse_i64(ls, "limit", 1, VM_PAGE_MAX, &limit, err) < 0) ||
+        (as && num_parse_i64(as, "after (a VM id, the last page's \"next\")", 0, INT64_MAX, &after, err) < 0))
+        return -1;
+    yun_buf *b = &rs->body;
+    buf_puts(b, "{\"vms\":[");
+    list_walk w = {.b = b, .nm = nm, .limit = (size_t)limit};
+    if (store_vm_page_each(rq->store, owner_id, after, limit + 1, list_one, &w, err) < 0)
+        return -1;
+    buf_puts(b, "]");
+    if (w.more)
+        buf_printf(b, ",\"next\":%lld", (long long)w.last_id);
+    buf_puts(b, "}");
     return 0;
 }
 
@@ -306,6 +339,11 @@ int h_vms_list(api_req *rq, api_resp *rs, yun_err *err)
     names nm;
     if (names_load(rq, &nm, err) < 0)
         return -1;
+    if (api_query(rq, "limit") || api_query(rq, "after")) {
+        int r = list_page(rq, rs, &nm, all ? -1 : owner.id, err);
+        names_free(&nm);
+        return r;
+    }
     api_list_cache *lc = all ? rq->sh->list_cache : NULL;
     uint64_t key = hosts_key(&nm);
     if (lc) {

@@ -305,6 +305,12 @@ int store_vm_each(yun_store *s, int64_t owner_id, int64_t host_id, store_vm_fn f
     return s->ops->vm_each(s, owner_id, host_id, fn, ud, err);
 }
 
+int store_vm_page_each(yun_store *s, int64_t owner_id, int64_t after_id, int64_t limit, store_vm_fn fn, void *ud,
+                  yun_err *err)
+{
+    return s->ops->vm_page(s, owner_id, after_id, limit, fn, ud, err);
+}
+
 int store_vm_list(yun_store *s, int64_t owner_id, int64_t host_id, yun_vm **out, size_t *n, yun_err *err)
 {
     return s->ops->vm_list(s, owner_id, host_id, out, n, err);

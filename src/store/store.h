@@ -110,6 +110,10 @@ int store_vm_delete(yun_store *s, int64_t id, yun_err *err); /* its console tail
  * non-zero return from fn stops the walk early; store_vm_each still returns 0. */
 typedef int (*store_vm_fn)(const yun_vm *vm, void *ud);
 int store_vm_each(yun_store *s, int64_t owner_id, int64_t host_id, store_vm_fn fn, void *ud, yun_err *err);
+/* A page of them (any host): the first limit (> 0) VMs whose id is above after_id, in id order, as
+ * store_vm_each gives them. One query, by the primary key: a page costs the same wherever it starts. */
+int store_vm_page_each(yun_store *s, int64_t owner_id, int64_t after_id, int64_t limit, store_vm_fn fn, void *ud,
+                  yun_err *err);
 /* What the VMs reserve on each host (placement's snapshot, once per create): O(hosts), from sums the store keeps
  * as VMs are written, not from every VM. One row per host some VM uses: the VMs assigned to it (vms: their
  * count, last_vm_id the highest id among them) and those migrating away from it, which keep their room until

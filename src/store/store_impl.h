@@ -43,6 +43,8 @@ typedef struct store_ops {
     int (*vm_get_by_uuid)(yun_store *s, const char *uuid, yun_vm *out, yun_err *err);
     int (*vm_list)(yun_store *s, int64_t owner_id, int64_t host_id, yun_vm **out, size_t *n, yun_err *err);
     int (*vm_each)(yun_store *s, int64_t owner_id, int64_t host_id, store_vm_fn fn, void *ud, yun_err *err);
+    int (*vm_page)(yun_store *s, int64_t owner_id, int64_t after_id, int64_t limit, store_vm_fn fn, void *ud,
+                   yun_err *err);
     int (*vm_count)(yun_store *s, int64_t owner_id, int64_t host_id, int64_t *n, yun_err *err);
     int (*vm_update)(yun_store *s, yun_vm *vm, yun_err *err);
     int (*vm_delete)(yun_store *s, int64_t id, yun_err *err);

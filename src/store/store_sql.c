@@ -344,6 +344,8 @@ enum {
     ST_VM_LIST_OWNER,
     ST_VM_LIST_HOST,
     ST_VM_LIST_BOTH,
+    ST_VM_PAGE_ALL,
+    ST_VM_PAGE_OWNER,
     ST_VM_COUNT_ALL,
     ST_VM_COUNT_OWNER,
     ST_VM_COUNT_HOST,
@@ -431,6 +433,8 @@ static const char *const sql[ST__COUNT] = {
     [ST_VM_LIST_OWNER] = VM_SELECT VM_WHERE_OWNER "ORDER BY v.id",
     [ST_VM_LIST_HOST] = VM_SELECT VM_WHERE_HOST "ORDER BY v.id",
     [ST_VM_LIST_BOTH] = VM_SELECT VM_WHERE_BOTH "ORDER BY v.id",
+    [ST_VM_PAGE_ALL] = VM_SELECT "WHERE v.id > ?1 ORDER BY v.id LIMIT ?2",
+    [ST_VM_PAGE_OWNER] = VM_SELECT "WHERE v.owner_id = ?3 AND v.id > ?1 ORDER BY v.id LIMIT ?2",
     [ST_VM_COUNT_ALL] = "SELECT count(*) FROM vms v",
     [ST_VM_COUNT_OWNER] = "SELECT count(*) FROM vms v " VM_WHERE_OWNER,
     [ST_VM_COUNT_HOST] = "SELECT count(*) FROM vms v " VM_WHERE_HOST,
@@ -1278,12 +1282,9 @@ static int sq_vm_list(yun_store *s, int64_t owner_id, int64_t host_id, yun_vm **
     return GET_ALL(SQ(s), st, read_vm, out, n, "VMs", err);
 }
 
-static int sq_vm_each(yun_store *s, int64_t owner_id, int64_t host_id, store_vm_fn fn, void *ud, yun_err *err)
+/* fn for each VM row of st (store_vm_each's rule) */
+static int each_vm(sq_store *q, sql_stmt *st, store_vm_fn fn, void *ud, yun_err *err)
 {
-    sq_store *q = SQ(s);
-    AUTORESET sql_stmt *st = vm_filter(q, ST_VM_LIST_ALL, owner_id, host_id, err);
-    if (!st)
-        return -1;
     yun_vm vm;
     int rc;
     while ((rc = sql_step(st)) == SQL_ROW) {
@@ -1295,6 +1296,29 @@ static int sq_vm_each(yun_store *s, int64_t owner_id, int64_t host_id, store_vm_
     if (rc != SQL_DONE)
         return db_fail(q, err, "listing VMs");
     return 0;
+}
+
+static int sq_vm_each(yun_store *s, int64_t owner_id, int64_t host_id, store_vm_fn fn, void *ud, yun_err *err)
+{
+    sq_store *q = SQ(s);
+    AUTORESET sql_stmt *st = vm_filter(q, ST_VM_LIST_ALL, owner_id, host_id, err);
+    if (!st)
+        return -1;
+    return each_vm(q, st, fn, ud, err);
+}
+
+static int sq_vm_page(yun_store *s, int64_t owner_id, int64_t after_id, int64_t limit, store_vm_fn fn, void *ud,
+                      yun_err *err)
+{
+    sq_store *q = SQ(s);
+    AUTORESET sql_stmt *st = stmt(q, owner_id >= 0 ? ST_VM_PAGE_OWNER : ST_VM_PAGE_ALL, err);
+    if (!st)
+        return -1;
+    sql_bind_int64(st, 1, after_id);
+    sql_bind_int64(st, 2, limit);
+    if (owner_id >= 0)
+        sql_bind_int64(st, 3, owner_id);
+    return each_vm(q, st, fn, ud, err);
 }
 
 static int sq_vm_count(yun_store *s, int64_t owner_id, int64_t host_id, int64_t *n, yun_err *err)
@@ -2707,6 +2731,7 @@ static const store_ops sql_ops = {
     .vm_get_by_uuid = sq_vm_get_by_uuid,
     .vm_list = sq_vm_list,
     .vm_each = sq_vm_each,
+    .vm_page = sq_vm_page,
     .vm_count = sq_vm_count,
     .vm_update = sq_vm_update,
     .vm_delete = sq_vm_delete,

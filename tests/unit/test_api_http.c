@@ -821,6 +821,68 @@ static void test_list_cache_follows_changes(void **state)
     assert_string_equal(admin_list_field(f, "name"), "(none)");
 }
 
+/* GET /v1/vms?limit=N&after=ID: pages in id order with "next" while more follow; each user's own; bad values
+ * refused saying which. */
+static void test_vm_list_pages(void **state)
+{
+    fx *f = *state;
+    json_t *j;
+    assert_int_equal(call(f, "PUT", "/v1/settings/placement.cpu_ratio", f->admin, "{\"value\":\"8\"}", &j), 200);
+    json_decref(j);
+    for (int i = 0; i < 5; i++) {
+        AUTOFREE char *body =
+            xasprintf("{\"name\":\"p%d\",\"image\":\"starter\",\"cpus\":1,\"memory\":\"64M\",\"disk\":\"1G\"}", i);
+        assert_int_equal(call(f, "POST", "/v1/vms", i == 2 ? f->bob : f->alice, body, &j), 201);
+        json_decref(j);
+    }
+    /* alice's four, two at a time */
+    const char *want[] = {"p0", "p1", "p3", "p4"};
+    size_t got = 0;
+    AUTOFREE char *path = xstrdup("/v1/vms?limit=2");
+    for (int page = 0; page < 3; page++) {
+        assert_int_equal(call(f, "GET", path, f->alice, NULL, &j), 200);
+        json_t *vms = json_object_get(j, "vms"), *next = json_object_get(j, "next");
+        for (size_t i = 0; i < json_array_size(vms); i++, got++) {
+            assert_true(got < 4);
+            assert_string_equal(json_string_value(json_object_get(json_array_get(vms, i), "name")), want[got]);
+        }
+        if (page < 2) {
+            assert_int_equal(json_array_size(vms), 2);
+            assert_true(json_is_integer(next) == (page == 0)); /* the second page ends the list: no next */
+        }
+        if (!next) {
+            json_decref(j);
+            break;
+        }
+        free(path);
+        path = xasprintf("/v1/vms?limit=2&after=%lld", (long long)json_integer_value(next));
+        json_decref(j);
+    }
+    assert_int_equal(got, 4);
+    /* the admin's pages hold everyone's; after= alone gives up to 1000 */
+    assert_int_equal(call(f, "GET", "/v1/vms?limit=3", f->admin, NULL, &j), 200);
+    assert_int_equal(json_array_size(json_object_get(j, "vms")), 3);
+    json_int_t next = json_integer_value(json_object_get(j, "next"));
+    json_decref(j);
+    AUTOFREE char *rest = xasprintf("/v1/vms?after=%lld", (long long)next);
+    assert_int_equal(call(f, "GET", rest, f->admin, NULL, &j), 200);
+    assert_int_equal(json_array_size(json_object_get(j, "vms")), 2);
+    assert_null(json_object_get(j, "next"));
+    json_decref(j);
+    /* bob's only */
+    assert_int_equal(call(f, "GET", "/v1/vms?limit=10", f->bob, NULL, &j), 200);
+    assert_int_equal(json_array_size(json_object_get(j, "vms")), 1);
+    json_decref(j);
+    const char *bad[] = {"/v1/vms?limit=0", "/v1/vms?limit=5001", "/v1/vms?limit=x", "/v1/vms?after=-1"};
+    const char *says[] = {"limit", "limit", "limit", "after"};
+    for (size_t i = 0; i < 4; i++) {
+        assert_int_equal(call(f, "GET", bad[i], f->alice, NULL, &j), 400);
+        if (!strstr(errmsg(j), says[i]))
+            fail_msg("%s: %s", bad[i], errmsg(j));
+        json_decref(j);
+    }
+}
+
 /* The router: methods, captured segments (decoded), a tolerated trailing slash, 405 versus 404. */
 static void test_router(void **state)
 {
@@ -1195,7 +1257,7 @@ int main(void)
         T(test_create_place_and_isolation),  T(test_validation_names_the_field),
         T(test_no_capacity_creates_nothing), T(test_lifecycle_through_agent_reports), T(test_migrate_and_drain),
         T(test_report_validation),           T(test_hosts_users_settings),
-        T(test_list_cache_follows_changes),  cmocka_unit_test(test_vm_writer_escapes),
+        T(test_list_cache_follows_changes), T(test_vm_list_pages),  cmocka_unit_test(test_vm_writer_escapes),
         cmocka_unit_test(test_router), T(test_logins_and_audit),
         T(test_metrics_endpoints),           T(test_host_credentials),
     };

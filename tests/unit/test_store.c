@@ -701,6 +701,18 @@ static void test_vm_list_filters(void **state)
             seen = (struct each_seen){.list = list, .n = n, .stop_after = 1};
             assert_int_equal(store_vm_each(s, owners[o], hosts[h], each_check, &seen, &err), 0);
             assert_int_equal(seen.i, n ? 1 : 0);
+            /* and store_vm_page_each, on any host, in pages of 2 that each start after the last one's end */
+            seen = (struct each_seen){.list = list, .n = n};
+            for (int64_t after = 0; hosts[h] < 0;) {
+                size_t had = seen.i;
+                assert_int_equal(store_vm_page_each(s, owners[o], after, 2, each_check, &seen, &err), 0);
+                assert_true(seen.i - had <= 2);
+                if (seen.i - had < 2)
+                    break;
+                after = list[seen.i - 1].id;
+            }
+            if (hosts[h] < 0)
+                assert_int_equal(seen.i, n);
             free(list);
         }
     store_close(s);

@@ -10,6 +10,7 @@
  *   - the fill: VMS creates through the API (POST /v1/vms as the admin, CREATORS at once), the create rate;
  *   - yund_cpu_cores: yund's CPU time (/proc/PID/stat) over WINDOW s of report load alone, / wall time;
  *   - list_p99_ms: LISTS x GET /v1/vms as the admin (every VM), each on a new connection as the CLI makes it,
+ *     then (on stderr only) LISTS pages of LIST_PAGE VMs (?limit=&after=, spread over the list) the same way,
  *     while the hosts report;
  *   - create_to_agent_p99_ms: LATENCY creates one after another, each from its POST's answer to the host it
  *     went to seeing it in its desired state (a host may see it before the answer reaches the creator: then 0);
@@ -36,6 +37,7 @@
 #define HTTP_TIMEOUT_MS 15000 /* the agent's */
 #define HOST_MEM_MIB (1024 * 1024)
 #define VM_MEM "64M"
+#define LIST_PAGE 100 /* VMs per page of the paged list */
 #define ENROLLING 16 /* hosts enrolling and registering at once: a thousand TLS handshakes at once time out */
 
 typedef struct fvm {
@@ -569,6 +571,24 @@ int main(int argc, char **argv)
     fprintf(stderr, "fake_hosts: GET /v1/vms (%zu bytes): p50 %.1f ms, p99 %.1f ms, max %.1f ms over %d\n", body_len,
             ms[lists / 2], list_p99, ms[lists - 1], lists);
     load_note("lists done");
+    /* a page of it, as a screen shows it: GET /v1/vms?limit=PAGE&after=ID, starting anywhere (on stderr) */
+    for (int i = 0; i < lists; i++) {
+        http_resp r;
+        yun_err e = YUN_ERR_INIT;
+        AUTOFREE char *purl = xasprintf("%s?limit=%d&after=%d", lurl, LIST_PAGE, (int)((long)i * vms / lists));
+        double a = yun_mono_s();
+        if (http_request("GET", purl, B.admin_token, NULL, NULL, 0, HTTP_TIMEOUT_MS, &r, &e) < 0 || r.status != 200) {
+            fprintf(stderr, "fake_hosts: GET /v1/vms?limit=%d: %s\n", LIST_PAGE, e.msg[0] ? e.msg : "not 200");
+            goto out;
+        }
+        ms[i] = (yun_mono_s() - a) * 1000;
+        body_len = r.len;
+        http_resp_free(&r);
+    }
+    double page_p99 = p99(ms, lists);
+    fprintf(stderr, "fake_hosts: GET /v1/vms?limit=%d (%zu bytes): p50 %.1f ms, p99 %.1f ms, max %.1f ms over %d\n",
+            LIST_PAGE, body_len, ms[lists / 2], page_p99, ms[lists - 1], lists);
+    load_note("pages done");
 
     /* create -> the host sees it */
     atomic_store(&B.track, true);

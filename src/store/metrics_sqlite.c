@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/sql.h"
 #include "util/buf.h"
 #include "util/clock.h"
 #include "util/mem.h"
@@ -291,6 +292,7 @@ yun_metrics *metrics_open(const char *path, yun_err *err)
         return NULL;
     }
     yun_metrics *m = xcalloc(1, sizeof *m);
+    sql_lite_init();
     int rc = sqlite3_open_v2(path, &m->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
         yun_err_set(err, YUN_E_STORE, "opening metrics database %s: %s", path,

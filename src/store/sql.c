@@ -6,6 +6,7 @@
 #include <ctype.h>
 #include <libpq-fe.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -340,8 +341,23 @@ static sql_db *pg_open(const char *target, yun_err *err)
     return db;
 }
 
+static void lite_config(void)
+{
+    /* SQLite counts every allocation under one global mutex (its memory status, which yun never reads): with a
+     * thousand agents' requests on their own handles at once, most of yund's threads queued on that mutex and
+     * the pool's writers behind them (a 50,000-VM fill at 1,000 hosts stalled so, bench/scale.sh) */
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
+void sql_lite_init(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, lite_config);
+}
+
 static sql_db *lite_open(const char *path, yun_err *err)
 {
+    sql_lite_init();
     sql_db *db = xcalloc(1, sizeof *db);
     db->target = xstrdup(path);
     /* NOMUTEX: a handle belongs to one thread at a time (store.h), so SQLite's own per-call locking is waste */

@@ -50,6 +50,9 @@ enum {
  * standby was promoted in its place) is opened again with the same target before the next statement outside
  * a transaction, so a target naming several hosts with target_session_attrs=read-write follows the primary;
  * a transaction whose connection was lost fails to its end (COMMIT included) with SQL_BUSY (UNAVAILABLE). */
+/* SQLite's process-wide settings, once, before its first handle (sql_open calls it; so does any other
+ * opener of an SQLite file in yund: the metrics store). */
+void sql_lite_init(void);
 sql_db *sql_open(const char *target, yun_err *err);
 void sql_close(sql_db *db);
 bool sql_is_pg(const sql_db *db);

@@ -114,7 +114,8 @@ uint64_t mem_hash(const void *p, size_t n, uint64_t h)
         h = hash_round(h, w);
     }
     uint64_t tail = 0;
-    memcpy(&tail, b, n);
+    if (n) /* b may be NULL when there were no bytes */
+        memcpy(&tail, b, n);
     h = hash_round(h, tail);
     /* the final mix: every input bit reaches every output bit */
     h ^= h >> 33;

@@ -271,13 +271,10 @@ static int vm_respond(api_req *rq, api_resp *rs, int status, const yun_vm *vm, y
 
 static uint64_t hosts_key(const names *nm)
 {
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a over (id, down) of every host */
+    uint64_t h = 0; /* over (id, down) of every host */
     for (size_t i = 0; i < nm->nh; i++) {
         uint64_t v = (uint64_t)nm->hosts[i].id * 2 + nm->down[i];
-        for (int k = 0; k < 8; k++) {
-            h ^= (v >> (k * 8)) & 0xff;
-            h *= 1099511628211ULL;
-        }
+        h = mem_hash(&v, sizeof v, h);
     }
     return h ^ nm->nh;
 }

@@ -917,6 +917,14 @@ void ctl_heartbeats_write(ctl_ctx *c, yun_store *s, int64_t now_ms, bool now)
     pthread_mutex_unlock(&c->lock);
 }
 
+/* Grows *p, an array indexed by host id of *cap elements of size elem, to hold host_id; new slots zeroed. */
+static void grow_by_host(void **p, size_t *cap, int64_t host_id, size_t elem)
+{
+    size_t had = *cap;
+    xgrow(p, cap, (size_t)host_id + 1, elem);
+    memset((char *)*p + had * elem, 0, (*cap - had) * elem);
+}
+
 /* disk_free_mib: -1 when the report gave none */
 static void seen_note(ctl_ctx *c, int64_t host_id, int64_t now_ms, int64_t disk_free_mib)
 {
@@ -924,9 +932,7 @@ static void seen_note(ctl_ctx *c, int64_t host_id, int64_t now_ms, int64_t disk_
     xgrow((void **)&c->seen, &c->cap_seen, c->n_seen + 1, sizeof *c->seen);
     c->seen[c->n_seen++] = (yun_host_seen){.host_id = host_id, .at_ms = now_ms, .disk_free_mib = disk_free_mib};
     if (host_id > 0) {
-        size_t had = c->cap_heard;
-        xgrow((void **)&c->heard, &c->cap_heard, (size_t)host_id + 1, sizeof *c->heard);
-        memset(c->heard + had, 0, (c->cap_heard - had) * sizeof *c->heard);
+        grow_by_host((void **)&c->heard, &c->cap_heard, host_id, sizeof *c->heard);
         if (c->heard[host_id] < now_ms)
             c->heard[host_id] = now_ms;
     }
@@ -1081,9 +1087,7 @@ void ctl_answer_keep(ctl_ctx *c, int64_t host_id, uint64_t version, uint64_t rep
         return;
     }
     pthread_mutex_lock(&c->lock);
-    size_t had = c->cap_kept;
-    xgrow((void **)&c->kept, &c->cap_kept, (size_t)host_id + 1, sizeof *c->kept);
-    memset(c->kept + had, 0, (c->cap_kept - had) * sizeof *c->kept);
+    grow_by_host((void **)&c->kept, &c->cap_kept, host_id, sizeof *c->kept);
     struct kept_answer *k = &c->kept[host_id];
     free(k->json);
     *k = (struct kept_answer){.version = version, .report_hash = report_hash, .rows_hash = a->rows_hash,
@@ -1092,7 +1096,8 @@ void ctl_answer_keep(ctl_ctx *c, int64_t host_id, uint64_t version, uint64_t rep
 }
 
 /* The kept answer for host_id when it was kept for this version and report less than CTL_ANSWER_KEEP_MS ago
- * and no reboot is pending: *k is a copy (its json not), or false. Under c->lock. */
+ * and no reboot is pending on any host (they are few, and taken by the next report): *k is a copy (its json
+ * not), or false. Under c->lock. */
 static bool kept_for(ctl_ctx *c, int64_t host_id, uint64_t version, uint64_t report_hash, int64_t now_ms,
                      struct kept_answer *k)
 {
@@ -1118,13 +1123,10 @@ bool ctl_answer_again(ctl_ctx *c, yun_store *s, int64_t host_id, uint64_t versio
     yun_host h;
     AUTOFREE yun_vm *vms = NULL;
     size_t n = 0;
-    store_job_filter f = STORE_JOB_ANY;
-    f.host_id = host_id;
-    f.active = true;
     AUTOFREE yun_job *jobs = NULL;
     size_t nj = 0;
     if (store_host_get(s, host_id, &h, &e) < 0 || store_vm_list(s, -1, host_id, &vms, &n, &e) < 0 ||
-        store_job_list(s, &f, &jobs, &nj, &e) < 0 || nj || rows_hash(&h, vms, n) != k.rows_hash)
+        ctl_jobs_under_way(s, host_id, &jobs, &nj, &e) < 0 || nj || rows_hash(&h, vms, n) != k.rows_hash)
         return false;
     pthread_mutex_lock(&c->lock);
     struct kept_answer now;

@@ -233,7 +233,7 @@ int ctl_agent_report(ctl_ctx *ctx, yun_store *s, int64_t host_id, const ctl_repo
  *   - the host's version has not moved (every change this yund makes to what the host is told moves it);
  *   - the host's row (but when it was last heard from and its free disk) and its VMs' rows read now are the
  *     ones it was read from (a change made through another yund, or one that moved no version);
- *   - the host has no job under way and no reboot is pending;
+ *   - the host has no job under way, and no reboot is pending (on any host);
  *   - it was read less than CTL_ANSWER_KEEP_MS ago: a setting or an image changed through another yund (the
  *     rest of an answer's inputs) reaches the host within that.
  * Otherwise false, and the report goes the whole way (ctl_agent_report). */

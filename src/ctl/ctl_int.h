@@ -14,6 +14,9 @@ void ctl_sched_lock(ctl_ctx *c, bool lock);
 /* The lock that serialises drain ticks; taken before the sched lock, never after. */
 void ctl_drain_lock(ctl_ctx *c, bool lock);
 
+/* host_id's jobs pending or running (ctl_job.c): what its agent's answer lists. */
+int ctl_jobs_under_way(yun_store *s, int64_t host_id, yun_job **out, size_t *n, yun_err *err);
+
 /* The live dispatcher's memory (dispatch.c). */
 ctl_dispatch *ctl_dispatch_of(ctl_ctx *c);
 

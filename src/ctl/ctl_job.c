@@ -718,16 +718,21 @@ static int job_to_proto(ctl_ctx *c, yun_store *s, const yun_job *j, proto_job *p
     return 0;
 }
 
+int ctl_jobs_under_way(yun_store *s, int64_t host_id, yun_job **out, size_t *n, yun_err *err)
+{
+    store_job_filter f = STORE_JOB_ANY;
+    f.host_id = host_id;
+    f.active = true;
+    return store_job_list(s, &f, out, n, err);
+}
+
 int ctl_jobs_answer(ctl_ctx *c, yun_store *s, int64_t host_id, proto_job **out, size_t *n, yun_err *err)
 {
     *out = NULL;
     *n = 0;
-    store_job_filter f = STORE_JOB_ANY;
-    f.host_id = host_id;
-    f.active = true;
     AUTOFREE yun_job *jobs = NULL;
     size_t nj = 0;
-    if (store_job_list(s, &f, &jobs, &nj, err) < 0)
+    if (ctl_jobs_under_way(s, host_id, &jobs, &nj, err) < 0)
         return -1;
     if (!nj)
         return 0;

@@ -883,6 +883,47 @@ static void test_vm_list_pages(void **state)
     }
 }
 
+/* One VM's answer (create, show) reads only its own host, image, lease and network rows: they name the same as
+ * the whole list's, which reads every row. */
+static void test_vm_names_one_as_list(void **state)
+{
+    fx *f = *state;
+    json_t *j;
+    assert_int_equal(call(f, "POST", "/v1/vms", f->admin, VM1, &j), 201);
+    json_int_t id = 0;
+    const char *host = NULL, *image = NULL;
+    assert_int_equal(json_unpack(j, "{s:{s:I, s:s, s:s}}", "vm", "id", &id, "host", &host, "image", &image), 0);
+    assert_string_equal(host, "h1");
+    assert_string_equal(image, "starter");
+    json_decref(j);
+    /* an address on a cloud network, as ctl_net gives one */
+    AUTOFREE char *db = xasprintf("%s/yun.db", f->dir);
+    yun_err err = YUN_ERR_INIT;
+    yun_store *s = store_open(db, &err);
+    assert_non_null(s);
+    yun_user admin;
+    assert_int_equal(store_user_get_by_name(s, "admin", &admin, &err), 0);
+    yun_network n = {.owner_id = admin.id, .vni = 9};
+    snprintf(n.name, sizeof n.name, "lab");
+    snprintf(n.subnet, sizeof n.subnet, "10.60.0.0/24");
+    assert_int_equal(store_network_create(s, &n, &err), 0);
+    yun_lease l = {.network_id = n.id, .vm_id = id};
+    snprintf(l.ip, sizeof l.ip, "10.60.0.5");
+    assert_int_equal(store_lease_add(s, &l, &err), 0);
+    store_close(s);
+    assert_string_equal(vm_field(f, f->admin, "web1", "ip"), "10.60.0.5");
+    assert_string_equal(vm_field(f, f->admin, "web1", "network"), "lab");
+    assert_string_equal(vm_field(f, f->admin, "web1", "host"), "h1");
+    assert_string_equal(vm_field(f, f->admin, "web1", "image"), "starter");
+    assert_int_equal(call(f, "GET", "/v1/vms", f->admin, NULL, &j), 200);
+    json_t *v = json_array_get(json_object_get(j, "vms"), 0);
+    assert_string_equal(json_string_value(json_object_get(v, "ip")), "10.60.0.5");
+    assert_string_equal(json_string_value(json_object_get(v, "network")), "lab");
+    assert_string_equal(json_string_value(json_object_get(v, "host")), "h1");
+    assert_string_equal(json_string_value(json_object_get(v, "image")), "starter");
+    json_decref(j);
+}
+
 /* The router: methods, captured segments (decoded), a tolerated trailing slash, 405 versus 404. */
 static void test_router(void **state)
 {
@@ -1257,7 +1298,7 @@ int main(void)
         T(test_create_place_and_isolation),  T(test_validation_names_the_field),
         T(test_no_capacity_creates_nothing), T(test_lifecycle_through_agent_reports), T(test_migrate_and_drain),
         T(test_report_validation),           T(test_hosts_users_settings),
-        T(test_list_cache_follows_changes), T(test_vm_list_pages),  cmocka_unit_test(test_vm_writer_escapes),
+        T(test_list_cache_follows_changes), T(test_vm_list_pages), T(test_vm_names_one_as_list),  cmocka_unit_test(test_vm_writer_escapes),
         cmocka_unit_test(test_router), T(test_logins_and_audit),
         T(test_metrics_endpoints),           T(test_host_credentials),
     };

@@ -55,6 +55,8 @@ typedef struct fhost {
     http_conn *link; /* its kept-alive connection to yund, as the agent's reports use one */
     fvm *vms; /* what it runs, sorted by uuid; only its thread touches it */
     size_t n;
+    char *report;     /* the report of vms (host_report), kept while they do not change: the same bytes */
+    proto_held held;  /* yund's last answer, named by ?have= (docs/agent-protocol.md) */
     atomic_bool silent;      /* asked to stop reporting */
     atomic_bool stopped;     /* it did, at stopped_ms */
     _Atomic int64_t stopped_ms;
@@ -251,11 +253,16 @@ static bool host_apply(fhost *h, const proto_answer *a)
         fvm *old = h->n ? bsearch(&next[i], h->vms, h->n, sizeof *h->vms, cmp_fvm) : NULL;
         if (!old && track)
             seen_note(next[i].uuid, false, t);
-        changed |= !old || old->want != next[i].want;
+        changed |= !old || old->want != next[i].want || old->cpus != next[i].cpus ||
+                   old->mem_mib != next[i].mem_mib || strcmp(old->domain, next[i].domain);
     }
     free(h->vms);
     h->vms = next;
     h->n = n;
+    if (changed) {
+        free(h->report);
+        h->report = NULL;
+    }
     atomic_store(&h->running, (long)n);
     return changed;
 }
@@ -296,15 +303,18 @@ static void *host_main(void *p)
             atomic_store(&h->stopped, true);
             break;
         }
-        AUTOFREE char *body = host_report(h);
-        AUTOFREE char *post = hold ? xasprintf("%s?since=%llu&wait_ms=%d", path, (unsigned long long)since, B.interval_ms)
-                                   : xstrdup(path);
+        if (!h->report)
+            h->report = host_report(h);
+        const char *body = h->report;
+        AUTOFREE char *post = proto_report_url(path, hold, since, B.interval_ms, &h->held);
         http_resp r;
         yun_err e = YUN_ERR_INIT;
         json_t *ans = NULL;
         atomic_store(&h->last_sent_ms, yun_mono_ms());
         if (agent_post(h, post, body, &r, &e) == 0) {
             ans = http_resp_json(&r, &e);
+            if (ans)
+                ans = proto_answer_take(&h->held, ans, r.body, r.len);
             http_resp_free(&r);
         }
         proto_answer a;
@@ -332,6 +342,9 @@ static void *host_main(void *p)
         if (old_yund)
             yun_sleep_ms(B.interval_ms);
     }
+    free(h->report);
+    h->report = NULL;
+    proto_held_drop(&h->held);
     return NULL;
 }
 

@@ -463,6 +463,7 @@ int agent_run(const agent_config *cfg, yun_err *err)
     bool last_immediate = false;                    /* the last report went out at once, after a pass that acted */
     int64_t lease_ms = 0, answered = yun_mono_ms(); /* HA's lease from the last answer, and when it came */
     bool fenced = false;
+    proto_held held = {0}; /* yund's last answer, named by ?have= so that the same one is not sent again */
     rc = 0;
     while (!stopping(cfg)) {
         int64_t t0 = yun_mono_ms();
@@ -507,8 +508,7 @@ int agent_run(const agent_config *cfg, yun_err *err)
         AUTOFREE char *url = url_join(cfg->controller_url, path);
         /* long-poll (docs/agent-protocol.md): yund holds the answer until something changed or an interval
          * passed, which paces the loop; right after a pass that acted, the new state goes out at once */
-        AUTOFREE char *post_url =
-            hold ? xasprintf("%s?since=%llu&wait_ms=%d", url, (unsigned long long)since, interval) : xstrdup(url);
+        AUTOFREE char *post_url = proto_report_url(url, hold, since, interval, &held);
         bool console_moved = report.n_consoles > 0;
         json_t *jreport = proto_report_encode(&report);
         proto_report_free(&report);
@@ -521,12 +521,16 @@ int agent_run(const agent_config *cfg, yun_err *err)
                               AGENT_HTTP_TIMEOUT_MS, &resp, &e) == 0) {
             status = resp.status;
             janswer = http_resp_json(&resp, &e);
+            if (janswer) /* a 2xx: the answer, or "the same" as the one held */
+                janswer = proto_answer_take(&held, janswer, resp.body, resp.len);
             http_resp_free(&resp);
         }
         proto_answer answer;
         bool got = janswer && proto_answer_decode(janswer, &answer, &e) == 0;
-        if (janswer && !got)
+        if (janswer && !got) {
             e.code = YUN_E_UNAVAILABLE; /* an answer that is not what the protocol says: tried again */
+            proto_held_drop(&held);
+        }
         json_decref(janswer);
         if (!got) {
             free(body);
@@ -607,6 +611,7 @@ int agent_run(const agent_config *cfg, yun_err *err)
             nap(cfg, wait - spent);
     }
     keepalive_stop(&ka, ka_th);
+    proto_held_drop(&held);
     http_conn_free(link);
     agent_metrics_stop(am);
     agent_state_free(st);

@@ -210,8 +210,9 @@ int h_agent_report(api_req *rq, api_resp *rs, yun_err *err)
         version = ctl_host_vms_version(rq->ctl, host_id);
     }
     rs->status = 200;
+    const char *have = api_query(rq, "have"); /* the answer the agent holds: when it is this one, it is not sent */
     if (kept) {
-        buf_puts(&rs->body, kept);
+        buf_puts(&rs->body, proto_answer_is_held(kept, have) ? PROTO_ANSWER_SAME : kept);
         ret = 0;
         goto out;
     }
@@ -225,7 +226,7 @@ int h_agent_report(api_req *rq, api_resp *rs, yun_err *err)
     json_t *j = proto_answer_encode(&ans);
     char *json = json_dumps(j, JSON_COMPACT);
     json_decref(j);
-    buf_puts(&rs->body, json ? json : "{}");
+    buf_puts(&rs->body, !json ? "{}" : proto_answer_is_held(json, have) ? PROTO_ANSWER_SAME : json);
     /* the same report again gets this (read at read_ms, at the version read before) */
     if (json)
         ctl_answer_keep(rq->ctl, host_id, version, report_hash, read_ms, &a, json);

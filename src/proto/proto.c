@@ -1,6 +1,7 @@
 #include "proto/proto.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -658,6 +659,48 @@ void proto_answer_free(proto_answer *a)
         proto_desired_free(&a->vms[i]);
     free(a->vms);
     memset(a, 0, sizeof *a);
+}
+
+uint64_t proto_answer_hash(const char *body, size_t len)
+{
+    return mem_hash(body, len, 0);
+}
+
+bool proto_answer_is_held(const char *answer, const char *have)
+{
+    if (!have || !*have || strspn(have, "0123456789") != strlen(have))
+        return false;
+    errno = 0;
+    unsigned long long h = strtoull(have, NULL, 10);
+    return errno == 0 && h == proto_answer_hash(answer, strlen(answer));
+}
+
+json_t *proto_answer_take(proto_held *h, json_t *j, const char *body, size_t len)
+{
+    if (h->answer && json_is_true(json_object_get(j, "same")) && !json_object_get(j, "vms")) {
+        json_decref(j);
+        return json_incref(h->answer);
+    }
+    json_decref(h->answer);
+    h->answer = json_incref(j);
+    h->hash = proto_answer_hash(body, len);
+    return j;
+}
+
+void proto_held_drop(proto_held *h)
+{
+    json_decref(h->answer);
+    *h = (proto_held){0};
+}
+
+char *proto_report_url(const char *url, bool hold, uint64_t since, int wait_ms, const proto_held *h)
+{
+    char q[96] = "";
+    if (hold)
+        snprintf(q, sizeof q, "since=%llu&wait_ms=%d", (unsigned long long)since, wait_ms);
+    if (h && h->answer)
+        snprintf(q + strlen(q), sizeof q - strlen(q), "%shave=%llu", *q ? "&" : "", (unsigned long long)h->hash);
+    return *q ? xasprintf("%s?%s", url, q) : xstrdup(url);
 }
 
 const proto_message proto_messages[] = {

@@ -227,6 +227,27 @@ json_t *proto_answer_encode(const proto_answer *a);
 int proto_answer_decode(const json_t *j, proto_answer *a, yun_err *err);
 void proto_answer_free(proto_answer *a);
 
+/* ---- the answer the agent already holds (docs/agent-protocol.md, "The same answer") ----
+ * The agent names the answer it holds by its hash, ?have=H (decimal proto_answer_hash of its bytes); when the
+ * answer would be those bytes again, yund sends PROTO_ANSWER_SAME instead and the agent acts on the one it holds:
+ * at a thousand hosts nearly every answer is the last one again, tens of KB each to encrypt, send and parse. */
+#define PROTO_ANSWER_SAME "{\"same\":true}"
+uint64_t proto_answer_hash(const char *body, size_t len);
+/* yund's side: whether have (the query's value, NULL when absent) names answer's bytes. */
+bool proto_answer_is_held(const char *answer, const char *have);
+/* The agent's side: the answer it holds and its hash (0 and NULL: none yet). */
+typedef struct proto_held {
+    json_t *answer;
+    uint64_t hash;
+} proto_held;
+/* The answer to act on, given a 2xx answer's bytes and j, their parse (taken): the held one when j is
+ * PROTO_ANSWER_SAME and one is held, otherwise j, which becomes the one held. The caller owns the result. */
+json_t *proto_answer_take(proto_held *h, json_t *j, const char *body, size_t len);
+void proto_held_drop(proto_held *h);
+/* The report's URL (xmalloc'd): url, then ?since=&wait_ms= when the answer is to be held (long-poll) and
+ * &have= when h holds one. */
+char *proto_report_url(const char *url, bool hold, uint64_t since, int wait_ms, const proto_held *h);
+
 /* ---- the tables, for the documentation check ---- */
 
 typedef struct proto_message {

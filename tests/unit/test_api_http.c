@@ -924,6 +924,50 @@ static void test_vm_names_one_as_list(void **state)
     json_decref(j);
 }
 
+/* The report's raw answer, sent with ?have=have (NULL: none). */
+static char *report_raw(fx *f, const char *body, const char *have)
+{
+    AUTOFREE char *url = have ? xasprintf("%s/v1/agent/hosts/%lld/report?have=%s", f->url, (long long)f->host_id, have)
+                              : xasprintf("%s/v1/agent/hosts/%lld/report", f->url, (long long)f->host_id);
+    http_resp r = {0};
+    yun_err err = YUN_ERR_INIT;
+    assert_int_equal(http_request("POST", url, f->agent, "application/json", body, strlen(body), 10000, &r, &err), 0);
+    assert_int_equal(r.status, 200);
+    char *out = xstrdup(r.body);
+    http_resp_free(&r);
+    return out;
+}
+
+/* ?have= naming the answer the agent holds: "the same" instead of the answer, whether the answer was kept or
+ * made again; the whole answer once it differs, or when have names another. */
+static void test_same_answer_not_sent_again(void **state)
+{
+    fx *f = *state;
+    const char *rep = "{\"domains\":[],\"vms\":[]}";
+    json_t *j;
+    assert_int_equal(call(f, "POST", "/v1/vms", f->alice, VM1, &j), 201);
+    json_decref(j);
+    AUTOFREE char *a1 = report_raw(f, rep, NULL);
+    assert_non_null(strstr(a1, "\"vms\":[{"));
+    char have[32];
+    snprintf(have, sizeof have, "%llu", (unsigned long long)proto_answer_hash(a1, strlen(a1)));
+    AUTOFREE char *kept = report_raw(f, rep, have); /* the kept answer */
+    assert_string_equal(kept, PROTO_ANSWER_SAME);
+    AUTOFREE char *other = report_raw(f, rep, "12345"); /* another: the answer itself */
+    assert_string_equal(other, a1);
+    AUTOFREE char *none = report_raw(f, rep, NULL);
+    assert_string_equal(none, a1);
+    /* another report (so not the kept answer): made again, the same bytes */
+    AUTOFREE char *made = report_raw(f, "{\"domains\":[],\"vms\":[],\"disk_free_mib\":5}", have);
+    assert_string_equal(made, PROTO_ANSWER_SAME);
+    /* the VM stopped: another answer, sent whole */
+    assert_int_equal(call(f, "POST", "/v1/vms/web1/stop", f->alice, NULL, &j), 202);
+    json_decref(j);
+    AUTOFREE char *a2 = report_raw(f, rep, have);
+    assert_non_null(strstr(a2, "\"vms\":[{"));
+    assert_string_not_equal(a2, a1);
+}
+
 /* The router: methods, captured segments (decoded), a tolerated trailing slash, 405 versus 404. */
 static void test_router(void **state)
 {
@@ -1298,7 +1342,7 @@ int main(void)
         T(test_create_place_and_isolation),  T(test_validation_names_the_field),
         T(test_no_capacity_creates_nothing), T(test_lifecycle_through_agent_reports), T(test_migrate_and_drain),
         T(test_report_validation),           T(test_hosts_users_settings),
-        T(test_list_cache_follows_changes), T(test_vm_list_pages), T(test_vm_names_one_as_list),  cmocka_unit_test(test_vm_writer_escapes),
+        T(test_list_cache_follows_changes), T(test_vm_list_pages), T(test_vm_names_one_as_list), T(test_same_answer_not_sent_again),  cmocka_unit_test(test_vm_writer_escapes),
         cmocka_unit_test(test_router), T(test_logins_and_audit),
         T(test_metrics_endpoints),           T(test_host_credentials),
     };

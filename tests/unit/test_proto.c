@@ -361,6 +361,63 @@ static void fields_documented(const jfield *t, const char *sec, const char *msg,
     }
 }
 
+/* The same answer: yund names it by the hash the agent sends, the agent acts on the one it holds. */
+static void test_same_answer(void **state)
+{
+    (void)state;
+    const char *a1 = "{\"version\":3,\"vms\":[]}", *a2 = "{\"version\":4,\"vms\":[]}";
+    char have[32];
+    snprintf(have, sizeof have, "%llu", (unsigned long long)proto_answer_hash(a1, strlen(a1)));
+    assert_true(proto_answer_is_held(a1, have));
+    assert_false(proto_answer_is_held(a2, have));
+    assert_false(proto_answer_is_held(a1, NULL));
+    assert_false(proto_answer_is_held(a1, ""));
+    assert_false(proto_answer_is_held(a1, "12x"));
+    assert_false(proto_answer_is_held(a1, "99999999999999999999999")); /* out of range */
+    proto_held h = {0};
+    /* nothing held: the URL has no have=; with long-poll, since and wait_ms */
+    char *u = proto_report_url("/r", false, 0, 0, &h);
+    assert_string_equal(u, "/r");
+    free(u);
+    u = proto_report_url("/r", true, 7, 2000, &h);
+    assert_string_equal(u, "/r?since=7&wait_ms=2000");
+    free(u);
+    /* an answer is taken as the one held */
+    json_t *j = json_loads(a1, 0, NULL);
+    json_t *got = proto_answer_take(&h, j, a1, strlen(a1));
+    assert_ptr_equal(got, j);
+    json_decref(got);
+    assert_int_equal(h.hash, proto_answer_hash(a1, strlen(a1)));
+    u = proto_report_url("/r", true, 3, 2000, &h);
+    char want[96];
+    snprintf(want, sizeof want, "/r?since=3&wait_ms=2000&have=%s", have);
+    assert_string_equal(u, want);
+    free(u);
+    u = proto_report_url("/r", false, 3, 2000, &h);
+    snprintf(want, sizeof want, "/r?have=%s", have);
+    assert_string_equal(u, want);
+    free(u);
+    /* "the same": the held answer, still held */
+    got = proto_answer_take(&h, json_loads(PROTO_ANSWER_SAME, 0, NULL), PROTO_ANSWER_SAME, strlen(PROTO_ANSWER_SAME));
+    assert_int_equal(json_integer_value(json_object_get(got, "version")), 3);
+    json_decref(got);
+    assert_int_equal(h.hash, proto_answer_hash(a1, strlen(a1)));
+    /* another answer replaces it */
+    got = proto_answer_take(&h, json_loads(a2, 0, NULL), a2, strlen(a2));
+    assert_int_equal(json_integer_value(json_object_get(got, "version")), 4);
+    json_decref(got);
+    assert_int_equal(h.hash, proto_answer_hash(a2, strlen(a2)));
+    proto_held_drop(&h);
+    assert_null(h.answer);
+    /* "the same" with nothing held is not an answer: it does not decode */
+    got = proto_answer_take(&h, json_loads(PROTO_ANSWER_SAME, 0, NULL), PROTO_ANSWER_SAME, strlen(PROTO_ANSWER_SAME));
+    proto_answer a;
+    yun_err e = YUN_ERR_INIT;
+    assert_int_equal(proto_answer_decode(got, &a, &e), -1);
+    json_decref(got);
+    proto_held_drop(&h);
+}
+
 static void test_doc_matches_tables(void **state)
 {
     (void)state;
@@ -406,6 +463,7 @@ int main(void)
         cmocka_unit_test(test_report),
         cmocka_unit_test(test_register_and_answer),
         cmocka_unit_test(test_jobs),
+        cmocka_unit_test(test_same_answer),
         cmocka_unit_test(test_doc_matches_tables),
     };
     return cmocka_run_group_tests_name("proto", tests, NULL, NULL);

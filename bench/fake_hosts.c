@@ -295,7 +295,7 @@ static void *host_main(void *p)
         return NULL;
     atomic_store(&h->registered, true);
     uint64_t since = 0;
-    bool hold = false, last_immediate = false;
+    bool hold = false, last_immediate = false, old_yund = false;
     AUTOFREE char *path = xasprintf("/v1/agent/hosts/%lld/report", (long long)h->id);
     while (!atomic_load(&B.quit)) {
         if (atomic_load(&h->silent)) { /* falls silent when it would send its next report */
@@ -310,18 +310,33 @@ static void *host_main(void *p)
         http_resp r;
         yun_err e = YUN_ERR_INIT;
         json_t *ans = NULL;
+        bool unchanged = false; /* the answer applied last time again: nothing to do */
         atomic_store(&h->last_sent_ms, yun_mono_ms());
         if (agent_post(h, post, body, &r, &e) == 0) {
             ans = http_resp_json(&r, &e);
-            if (ans)
+            if (ans) {
+                bool had = h->held.answer != NULL;
+                uint64_t prev = h->held.hash;
                 ans = proto_answer_take(&h->held, ans, r.body, r.len);
+                unchanged = had && h->held.hash == prev;
+            }
             http_resp_free(&r);
+        }
+        if (unchanged) {
+            json_decref(ans);
+            atomic_fetch_add(&B.reports, 1);
+            last_immediate = false;
+            hold = !old_yund;
+            if (old_yund)
+                yun_sleep_ms(B.interval_ms);
+            continue;
         }
         proto_answer a;
         bool got = ans && proto_answer_decode(ans, &a, &e) == 0;
         json_decref(ans);
         atomic_fetch_add(&B.reports, 1);
         if (!got) {
+            proto_held_drop(&h->held); /* not applied */
             atomic_fetch_add(&B.report_errors, 1);
             if (yun_err_not_found(&e) && host_register(h) < 0)
                 break;
@@ -336,7 +351,7 @@ static void *host_main(void *p)
         since = a.version >= 0 ? (uint64_t)a.version : 0;
         bool immediate = acted && !last_immediate; /* as the agent: never two in a row */
         last_immediate = immediate;
-        bool old_yund = a.version < 0;
+        old_yund = a.version < 0;
         hold = !old_yund && !immediate;
         proto_answer_free(&a);
         if (old_yund)

@@ -165,7 +165,10 @@ int h_agent_report(api_req *rq, api_resp *rs, yun_err *err)
     bool parsed = false;
     uint64_t report_hash = mem_hash(rq->body, rq->body_len, 0);
     ctl_answer a = {0};
-    char *kept = NULL; /* the answer kept for this report (ctl_answer_again), sent as it is */
+    bool again = false; /* the answer kept for this report (ctl_answer_again) goes again: kept, or "the same" */
+    char *kept = NULL;
+    uint64_t held = 0; /* the hash of the answer the agent holds (?have=): when it is this one, it is not sent */
+    bool holds = proto_have_parse(api_query(rq, "have"), &held);
     int64_t read_ms = 0;
     int ret = -1;
     /* Long-poll: with ?since=V&wait_ms=W, when nothing moved since the answer the agent last acted on (V),
@@ -180,7 +183,9 @@ int h_agent_report(api_req *rq, api_resp *rs, yun_err *err)
         double rec_t0 = yun_mono_s(); /* monitoring: reconciler duration */
         int rec_rc = 0;
         read_ms = yun_now_ms();
-        if (!(round == 0 && ctl_answer_again(rq->ctl, rq->store, host_id, version, report_hash, read_ms, &kept))) {
+        again = round == 0 &&
+                ctl_answer_again(rq->ctl, rq->store, &self, version, report_hash, read_ms, holds ? &held : NULL, &kept);
+        if (!again) {
             if (!parsed && proto_report_parse(rq->body, rq->body_len, &r, err) < 0)
                 goto out;
             parsed = true;
@@ -210,9 +215,8 @@ int h_agent_report(api_req *rq, api_resp *rs, yun_err *err)
         version = ctl_host_vms_version(rq->ctl, host_id);
     }
     rs->status = 200;
-    const char *have = api_query(rq, "have"); /* the answer the agent holds: when it is this one, it is not sent */
-    if (kept) {
-        buf_puts(&rs->body, proto_answer_is_held(kept, have) ? PROTO_ANSWER_SAME : kept);
+    if (again) {
+        buf_puts(&rs->body, kept ? kept : PROTO_ANSWER_SAME);
         ret = 0;
         goto out;
     }
@@ -226,7 +230,8 @@ int h_agent_report(api_req *rq, api_resp *rs, yun_err *err)
     json_t *j = proto_answer_encode(&ans);
     char *json = json_dumps(j, JSON_COMPACT);
     json_decref(j);
-    buf_puts(&rs->body, !json ? "{}" : proto_answer_is_held(json, have) ? PROTO_ANSWER_SAME : json);
+    bool same = json && holds && proto_answer_hash(json, strlen(json)) == held;
+    buf_puts(&rs->body, !json ? "{}" : same ? PROTO_ANSWER_SAME : json);
     /* the same report again gets this (read at read_ms, at the version read before) */
     if (json)
         ctl_answer_keep(rq->ctl, host_id, version, report_hash, read_ms, &a, json);

@@ -83,7 +83,7 @@ struct ctl_ctx {
     bool seen_flushing;
     /* ctl_answer_keep's answers, by host id; guarded by lock */
     struct kept_answer {
-        uint64_t version, report_hash, rows_hash;
+        uint64_t version, report_hash, rows_hash, json_hash;
         int64_t at_ms, disk_free_mib;
         char *json; /* NULL: none kept */
     } * kept;
@@ -1071,12 +1071,27 @@ static int report_answer(ctl_ctx *c, yun_store *s, const yun_host *hp, yun_vm *v
 /* What an answer kept for host h is checked against when sent again: the rows it was read from, but when the
  * host was last heard from and its free disk (they change with every report). Any write of a VM's row moves
  * its updated_ms. */
-static uint64_t rows_hash(const yun_host *h, const yun_vm *vms, size_t n)
+static uint64_t host_row_hash(const yun_host *h)
 {
     yun_host row = *h;
     row.last_seen_ms = 0;
     row.disk_free_mib = 0;
-    return mem_hash(vms, n * sizeof *vms, mem_hash(&row, sizeof row, 0));
+    return mem_hash(&row, sizeof row, 0);
+}
+
+/* A VM's row into the hash (store_vm_each's callback): the rows are hashed one by one as they are read. */
+static int vm_row_hash(const yun_vm *vm, void *acc)
+{
+    *(uint64_t *)acc = mem_hash(vm, sizeof *vm, *(uint64_t *)acc);
+    return 0;
+}
+
+static uint64_t rows_hash(const yun_host *h, const yun_vm *vms, size_t n)
+{
+    uint64_t acc = host_row_hash(h);
+    for (size_t i = 0; i < n; i++)
+        vm_row_hash(&vms[i], &acc);
+    return acc;
 }
 
 void ctl_answer_keep(ctl_ctx *c, int64_t host_id, uint64_t version, uint64_t report_hash, int64_t now_ms,
@@ -1091,7 +1106,8 @@ void ctl_answer_keep(ctl_ctx *c, int64_t host_id, uint64_t version, uint64_t rep
     struct kept_answer *k = &c->kept[host_id];
     free(k->json);
     *k = (struct kept_answer){.version = version, .report_hash = report_hash, .rows_hash = a->rows_hash,
-                              .at_ms = now_ms, .disk_free_mib = a->disk_free_mib, .json = json};
+                              .json_hash = proto_answer_hash(json, strlen(json)), .at_ms = now_ms,
+                              .disk_free_mib = a->disk_free_mib, .json = json};
     pthread_mutex_unlock(&c->lock);
 }
 
@@ -1108,33 +1124,35 @@ static bool kept_for(ctl_ctx *c, int64_t host_id, uint64_t version, uint64_t rep
            now_ms - k->at_ms < CTL_ANSWER_KEEP_MS;
 }
 
-bool ctl_answer_again(ctl_ctx *c, yun_store *s, int64_t host_id, uint64_t version, uint64_t report_hash,
-                      int64_t now_ms, char **json)
+bool ctl_answer_again(ctl_ctx *c, yun_store *s, const yun_host *h, uint64_t version, uint64_t report_hash,
+                      int64_t now_ms, const uint64_t *held, char **json)
 {
     *json = NULL;
+    int64_t host_id = h->id;
     struct kept_answer k;
     pthread_mutex_lock(&c->lock);
     bool have = kept_for(c, host_id, version, report_hash, now_ms, &k);
     pthread_mutex_unlock(&c->lock);
     if (!have)
         return false;
-    /* the rows, read again (outside the lock): what another yund changed, or a change that moved no version */
+    /* the rows, read again (outside the lock): what another yund changed, or a change that moved no version;
+     * the VMs' hashed as they are read, into no array */
     yun_err e = YUN_ERR_INIT;
-    yun_host h;
-    AUTOFREE yun_vm *vms = NULL;
-    size_t n = 0;
+    uint64_t acc = host_row_hash(h);
     AUTOFREE yun_job *jobs = NULL;
     size_t nj = 0;
-    if (store_host_get(s, host_id, &h, &e) < 0 || store_vm_list(s, -1, host_id, &vms, &n, &e) < 0 ||
-        ctl_jobs_under_way(s, host_id, &jobs, &nj, &e) < 0 || nj || rows_hash(&h, vms, n) != k.rows_hash)
+    if (store_vm_each(s, -1, host_id, vm_row_hash, &acc, &e) < 0 || acc != k.rows_hash ||
+        ctl_jobs_under_way(s, host_id, &jobs, &nj, &e) < 0 || nj)
         return false;
+    bool same = held && *held == k.json_hash; /* the agent holds it: nothing to copy */
     pthread_mutex_lock(&c->lock);
     struct kept_answer now;
     /* kept again meanwhile: that one was read after these rows, and is checked next time */
-    if (kept_for(c, host_id, version, report_hash, now_ms, &now) && now.json == k.json && now.at_ms == k.at_ms)
+    bool still = kept_for(c, host_id, version, report_hash, now_ms, &now) && now.json == k.json && now.at_ms == k.at_ms;
+    if (still && !same)
         *json = xstrdup(k.json);
     pthread_mutex_unlock(&c->lock);
-    if (!*json)
+    if (!still)
         return false;
     seen_note(c, host_id, now_ms, k.disk_free_mib);
     ctl_heartbeats_write(c, s, now_ms, false);

@@ -228,8 +228,9 @@ int ctl_agent_report(ctl_ctx *ctx, yun_store *s, int64_t host_id, const ctl_repo
 /* The answer kept for a host whose reports change nothing: at a thousand hosts, nearly every report is the
  * host's last one again, and reading, classifying and encoding its answer anew was most of yund's work.
  * ctl_answer_keep keeps json, the encoded answer a (a.keep) to the report whose bytes hash to report_hash,
- * read at the host's version (ctl_host_vms_version before reading). ctl_answer_again gives it again (*json,
- * the caller's to free; and the report counts as a heartbeat) for the same report while:
+ * read at the host's version (ctl_host_vms_version before reading). ctl_answer_again gives it again to host h
+ * (its row, as just read) (*json, the caller's to free; NULL when held is given and is the answer's hash,
+ * proto_answer_hash: the agent holds it; and the report counts as a heartbeat) for the same report while:
  *   - the host's version has not moved (every change this yund makes to what the host is told moves it);
  *   - the host's row (but when it was last heard from and its free disk) and its VMs' rows read now are the
  *     ones it was read from (a change made through another yund, or one that moved no version);
@@ -240,8 +241,8 @@ int ctl_agent_report(ctl_ctx *ctx, yun_store *s, int64_t host_id, const ctl_repo
 #define CTL_ANSWER_KEEP_MS 10000
 void ctl_answer_keep(ctl_ctx *ctx, int64_t host_id, uint64_t version, uint64_t report_hash, int64_t now_ms,
                      const ctl_answer *a, char *json);
-bool ctl_answer_again(ctl_ctx *ctx, yun_store *s, int64_t host_id, uint64_t version, uint64_t report_hash,
-                      int64_t now_ms, char **json);
+bool ctl_answer_again(ctl_ctx *ctx, yun_store *s, const yun_host *h, uint64_t version, uint64_t report_hash,
+                      int64_t now_ms, const uint64_t *held, char **json);
 
 /* Whether host_id's agent may speak of vm (its verdicts, consoles, domains and metrics): the VM is assigned to
  * the host or migrating to or from it, or an answer to the host named it in the last 10 minutes (its reports

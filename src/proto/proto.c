@@ -666,13 +666,14 @@ uint64_t proto_answer_hash(const char *body, size_t len)
     return mem_hash(body, len, 0);
 }
 
-bool proto_answer_is_held(const char *answer, const char *have)
+bool proto_have_parse(const char *have, uint64_t *hash)
 {
     if (!have || !*have || strspn(have, "0123456789") != strlen(have))
         return false;
     errno = 0;
     unsigned long long h = strtoull(have, NULL, 10);
-    return errno == 0 && h == proto_answer_hash(answer, strlen(answer));
+    *hash = h;
+    return errno == 0;
 }
 
 json_t *proto_answer_take(proto_held *h, json_t *j, const char *body, size_t len)

@@ -233,8 +233,9 @@ void proto_answer_free(proto_answer *a);
  * at a thousand hosts nearly every answer is the last one again, tens of KB each to encrypt, send and parse. */
 #define PROTO_ANSWER_SAME "{\"same\":true}"
 uint64_t proto_answer_hash(const char *body, size_t len);
-/* yund's side: whether have (the query's value, NULL when absent) names answer's bytes. */
-bool proto_answer_is_held(const char *answer, const char *have);
+/* yund's side: have, the query's value (NULL when absent), as the hash of the answer the agent holds; false
+ * when it names none (absent, not a decimal number). */
+bool proto_have_parse(const char *have, uint64_t *hash);
 /* The agent's side: the answer it holds and its hash (0 and NULL: none yet). */
 typedef struct proto_held {
     json_t *answer;

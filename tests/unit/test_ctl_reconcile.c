@@ -302,6 +302,17 @@ static void test_reboot_is_one_shot(void **state)
     ctl_answer_free(&a);
 }
 
+/* ctl_answer_again for host_id, its row read as the report's handler reads it (an id alone when there is none) */
+static bool again(fx *f, int64_t host_id, uint64_t ver, uint64_t report_hash, int64_t at_ms, const uint64_t *held,
+                  char **json)
+{
+    yun_host h = {.id = host_id};
+    yun_err err = YUN_ERR_INIT;
+    if (store_host_get(f->s, host_id, &h, &err) < 0)
+        h.id = host_id;
+    return ctl_answer_again(f->c, f->s, &h, ver, report_hash, at_ms, held, json);
+}
+
 /* A heartbeat report from h1 (verdict v, domain d), its answer kept as read at version ver at at_ms. */
 static void keep_again(fx *f, const ctl_verdict *v, const ctl_domain *d, uint64_t ver, int64_t at_ms)
 {
@@ -311,7 +322,7 @@ static void keep_again(fx *f, const ctl_verdict *v, const ctl_domain *d, uint64_
     ctl_answer_keep(f->c, f->h1, ver, 42, at_ms, &a, strdup("answer"));
     ctl_answer_free(&a);
     char *json = NULL;
-    assert_true(ctl_answer_again(f->c, f->s, f->h1, ver, 42, at_ms + 1, &json));
+    assert_true(again(f, f->h1, ver, 42, at_ms + 1, NULL, &json));
     assert_string_equal(json, "answer");
     free(json);
 }
@@ -336,7 +347,14 @@ static void test_answer_kept_while_nothing_moves(void **state)
     int64_t at = T0 + 500;
     ctl_answer_keep(f->c, f->h1, ver, 42, at, &a, strdup("answer 1"));
     char *json = NULL;
-    assert_true(ctl_answer_again(f->c, f->s, f->h1, ver, 42, at + 100, &json));
+    assert_true(again(f, f->h1, ver, 42, at + 100, NULL, &json));
+    assert_string_equal(json, "answer 1");
+    free(json);
+    /* the agent holds it: given again, but not copied; one it does not hold is */
+    uint64_t held = proto_answer_hash("answer 1", 8), other = held + 1;
+    assert_true(again(f, f->h1, ver, 42, at + 100, &held, &json));
+    assert_null(json);
+    assert_true(again(f, f->h1, ver, 42, at + 100, &other, &json));
     assert_string_equal(json, "answer 1");
     free(json);
     /* and it counts as a heartbeat, with the free disk the report gave */
@@ -347,29 +365,29 @@ static void test_answer_kept_while_nothing_moves(void **state)
     assert_int_equal(h.last_seen_ms, at + 100);
     assert_int_equal(h.disk_free_mib, 90000);
     /* when the host was heard from is no reason to read again */
-    assert_true(ctl_answer_again(f->c, f->s, f->h1, ver, 42, at + 200, &json));
+    assert_true(again(f, f->h1, ver, 42, at + 200, NULL, &json));
     free(json);
     /* another report, a moved version, an answer too old: read again */
-    assert_false(ctl_answer_again(f->c, f->s, f->h1, ver, 43, at + 200, &json));
-    assert_false(ctl_answer_again(f->c, f->s, f->h1, ver + 1, 42, at + 200, &json));
-    assert_false(ctl_answer_again(f->c, f->s, f->h1, ver, 42, at + CTL_ANSWER_KEEP_MS, &json));
-    assert_false(ctl_answer_again(f->c, f->s, f->h1 + 1, ver, 42, at + 200, &json));
+    assert_false(again(f, f->h1, ver, 43, at + 200, NULL, &json));
+    assert_false(again(f, f->h1, ver + 1, 42, at + 200, NULL, &json));
+    assert_false(again(f, f->h1, ver, 42, at + CTL_ANSWER_KEEP_MS, NULL, &json));
+    assert_false(again(f, f->h1 + 1, ver, 42, at + 200, NULL, &json));
     assert_null(json);
     /* a VM's row changed without a version moving (another yund): read again */
     yun_vm row = get(f, vm.uuid);
     row.cpu_shares = 512;
     assert_int_equal(store_vm_update(f->s, &row, &err), 0);
-    assert_false(ctl_answer_again(f->c, f->s, f->h1, ver, 42, at + 200, &json));
+    assert_false(again(f, f->h1, ver, 42, at + 200, NULL, &json));
     keep_again(f, &v, &d, ver, at + 200);
     /* the host's row too (an operator's state, written by another yund) */
     assert_int_equal(store_host_get(f->s, f->h1, &h, &err), 0);
     yun_host_state was = h.state;
     h.state = YUN_HOST_DISABLED;
     assert_int_equal(store_host_update(f->s, &h, &err), 0);
-    assert_false(ctl_answer_again(f->c, f->s, f->h1, ver, 42, at + 200, &json));
+    assert_false(again(f, f->h1, ver, 42, at + 200, NULL, &json));
     h.state = was;
     assert_int_equal(store_host_update(f->s, &h, &err), 0);
-    assert_true(ctl_answer_again(f->c, f->s, f->h1, ver, 42, at + 200, &json));
+    assert_true(again(f, f->h1, ver, 42, at + 200, NULL, &json));
     free(json);
     /* a job under way for the host (made through another yund): read again */
     yun_job j = {.kind = YUN_JOB_SNAPSHOT, .state = YUN_JOB_PENDING, .owner_id = f->alice.id, .host_id = f->h1,
@@ -378,18 +396,18 @@ static void test_answer_kept_while_nothing_moves(void **state)
     snprintf(j.vm_name, sizeof j.vm_name, "web1");
     snprintf(j.name, sizeof j.name, "s1");
     assert_int_equal(store_job_create(f->s, &j, &err), 0);
-    assert_false(ctl_answer_again(f->c, f->s, f->h1, ver, 42, at + 200, &json));
+    assert_false(again(f, f->h1, ver, 42, at + 200, NULL, &json));
     ctl_answer_free(&a);
     assert_int_equal(report(f, f->h1, &v, 1, &d, 1, &a), 0);
     assert_int_equal(a.n_jobs, 1);
     assert_false(a.keep); /* the job's answer moves with the job's verdicts */
     ctl_answer_free(&a);
     assert_int_equal(store_job_delete(f->s, j.id, &err), 0);
-    assert_true(ctl_answer_again(f->c, f->s, f->h1, ver, 42, at + 200, &json));
+    assert_true(again(f, f->h1, ver, 42, at + 200, NULL, &json));
     free(json);
     /* a reboot pending: read again, and its answer is not kept (a reboot is told once) */
     ctl_reboot_request(f->c, vm.uuid);
-    assert_false(ctl_answer_again(f->c, f->s, f->h1, ver, 42, at + 200, &json));
+    assert_false(again(f, f->h1, ver, 42, at + 200, NULL, &json));
     ctl_answer_free(&a);
     assert_int_equal(report(f, f->h1, &v, 1, &d, 1, &a), 0);
     assert_true(a.vms[0].reboot);
@@ -403,7 +421,7 @@ static void test_answer_kept_while_nothing_moves(void **state)
     create_ok(f, "web2", 1, 128);
     uint64_t ver2 = ctl_host_vms_version(f->c, f->h1);
     assert_true(ver2 != ver);
-    assert_false(ctl_answer_again(f->c, f->s, f->h1, ver2, 42, at + 400, &json));
+    assert_false(again(f, f->h1, ver2, 42, at + 400, NULL, &json));
     assert_null(json);
 }
 

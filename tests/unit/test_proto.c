@@ -368,12 +368,15 @@ static void test_same_answer(void **state)
     const char *a1 = "{\"version\":3,\"vms\":[]}", *a2 = "{\"version\":4,\"vms\":[]}";
     char have[32];
     snprintf(have, sizeof have, "%llu", (unsigned long long)proto_answer_hash(a1, strlen(a1)));
-    assert_true(proto_answer_is_held(a1, have));
-    assert_false(proto_answer_is_held(a2, have));
-    assert_false(proto_answer_is_held(a1, NULL));
-    assert_false(proto_answer_is_held(a1, ""));
-    assert_false(proto_answer_is_held(a1, "12x"));
-    assert_false(proto_answer_is_held(a1, "99999999999999999999999")); /* out of range */
+    uint64_t hh = 0;
+    assert_true(proto_have_parse(have, &hh));
+    assert_true(hh == proto_answer_hash(a1, strlen(a1)));
+    assert_true(hh != proto_answer_hash(a2, strlen(a2)));
+    assert_false(proto_have_parse(NULL, &hh));
+    assert_false(proto_have_parse("", &hh));
+    assert_false(proto_have_parse("12x", &hh));
+    assert_false(proto_have_parse("-1", &hh));
+    assert_false(proto_have_parse("99999999999999999999999", &hh)); /* out of range */
     proto_held h = {0};
     /* nothing held: the URL has no have=; with long-poll, since and wait_ms */
     char *u = proto_report_url("/r", false, 0, 0, &h);

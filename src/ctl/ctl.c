@@ -83,7 +83,7 @@ struct ctl_ctx {
     bool seen_flushing;
     /* ctl_answer_keep's answers, by host id; guarded by lock */
     struct kept_answer {
-        uint64_t version, report_hash, rows_hash, json_hash;
+        uint64_t version, report_hash, rows_hash, inputs_hash, json_hash;
         int64_t at_ms, disk_free_mib;
         char *json; /* NULL: none kept */
     } * kept;
@@ -1023,6 +1023,26 @@ fail:
     return -1;
 }
 
+/* What an answer to host h is made from besides the host's rows, its jobs and networks and yund's memory: the
+ * images, the HA lease and whether the dispatcher allocates (its allocations are enforced as caps while it
+ * acts, dispatch.h). *images is the caller's. */
+static int answer_inputs(yun_store *s, const yun_host *h, yun_image **images, size_t *n, int64_t *lease_ms,
+                         bool *allocating, yun_err *err)
+{
+    if (store_image_list(s, images, n, err) < 0)
+        return -1;
+    *lease_ms = ctl_host_lease_ms(s, h);
+    char mode[16];
+    *allocating = ctl_setting_get(s, SET_DISPATCH_MODE, mode, sizeof mode, NULL) >= 0 && !strcmp(mode, "auto");
+    return 0;
+}
+
+static uint64_t inputs_hash(const yun_image *images, size_t n, int64_t lease_ms, bool allocating)
+{
+    int64_t v[2] = {lease_ms, allocating};
+    return mem_hash(images, n * sizeof *images, mem_hash(v, sizeof v, 0));
+}
+
 /* What host h is told: its jobs, the images, the VMs it should have and the domains it should not, its
  * networks. Read outside any transaction. vms: its VMs as read just now (freed here), or NULL to read them. */
 static int report_answer(ctl_ctx *c, yun_store *s, const yun_host *hp, yun_vm *vms, size_t n, const ctl_report *r,
@@ -1030,20 +1050,18 @@ static int report_answer(ctl_ctx *c, yun_store *s, const yun_host *hp, yun_vm *v
 {
     int64_t host_id = hp->id;
     const yun_host h = *hp;
+    bool allocating = false;
     if (ctl_jobs_answer(c, s, host_id, &out->jobs, &out->n_jobs, err) < 0 ||
-        store_image_list(s, &out->images, &out->n_images, err) < 0 ||
+        answer_inputs(s, &h, &out->images, &out->n_images, &out->lease_ms, &allocating, err) < 0 ||
         (!vms && store_vm_list(s, -1, host_id, &vms, &n, err) < 0)) {
         free(vms);
         return -1;
     }
+    out->inputs_hash = inputs_hash(out->images, out->n_images, out->lease_ms, allocating);
     size_t cap = 0;
     {
-        out->lease_ms = ctl_host_lease_ms(s, &h);
         out->vms = xcalloc(n ? n : 1, sizeof *out->vms);
         cap = n ? n : 1;
-        /* the dispatcher's allocations are enforced as caps while it acts (dispatch.h) */
-        char mode[16];
-        bool allocating = ctl_setting_get(s, SET_DISPATCH_MODE, mode, sizeof mode, NULL) >= 0 && !strcmp(mode, "auto");
         for (size_t i = 0; i < n; i++) {
             ctl_desired *d = &out->vms[out->n++];
             d->vm = vms[i];
@@ -1106,22 +1124,34 @@ void ctl_answer_keep(ctl_ctx *c, int64_t host_id, uint64_t version, uint64_t rep
     struct kept_answer *k = &c->kept[host_id];
     free(k->json);
     *k = (struct kept_answer){.version = version, .report_hash = report_hash, .rows_hash = a->rows_hash,
-                              .json_hash = proto_answer_hash(json, strlen(json)), .at_ms = now_ms,
-                              .disk_free_mib = a->disk_free_mib, .json = json};
+                              .inputs_hash = a->inputs_hash, .json_hash = proto_answer_hash(json, strlen(json)),
+                              .at_ms = now_ms, .disk_free_mib = a->disk_free_mib, .json = json};
     pthread_mutex_unlock(&c->lock);
 }
 
-/* The kept answer for host_id when it was kept for this version and report less than CTL_ANSWER_KEEP_MS ago
- * and no reboot is pending on any host (they are few, and taken by the next report): *k is a copy (its json
- * not), or false. Under c->lock. */
+/* The kept answer for host_id when it was kept for this version and report, not in the future, and no reboot
+ * is pending on any host (they are few, and taken by the next report): *k is a copy (its json not), or false.
+ * *stale: it was kept CTL_ANSWER_KEEP_MS ago or more. Under c->lock. */
 static bool kept_for(ctl_ctx *c, int64_t host_id, uint64_t version, uint64_t report_hash, int64_t now_ms,
-                     struct kept_answer *k)
+                     struct kept_answer *k, bool *stale)
 {
     if (host_id <= 0 || (size_t)host_id >= c->cap_kept || !c->kept[host_id].json || c->n_reboots)
         return false;
     *k = c->kept[host_id];
-    return k->version == version && k->report_hash == report_hash && now_ms - k->at_ms >= 0 &&
-           now_ms - k->at_ms < CTL_ANSWER_KEEP_MS;
+    *stale = now_ms - k->at_ms >= CTL_ANSWER_KEEP_MS;
+    return k->version == version && k->report_hash == report_hash && now_ms - k->at_ms >= 0;
+}
+
+/* A stale kept answer's images and settings, read again, are the ones it was made from. */
+static bool inputs_same(yun_store *s, const yun_host *h, uint64_t want)
+{
+    AUTOFREE yun_image *images = NULL;
+    size_t n = 0;
+    int64_t lease_ms = 0;
+    bool allocating = false;
+    yun_err e = YUN_ERR_INIT;
+    return answer_inputs(s, h, &images, &n, &lease_ms, &allocating, &e) == 0 &&
+           inputs_hash(images, n, lease_ms, allocating) == want;
 }
 
 bool ctl_answer_again(ctl_ctx *c, yun_store *s, const yun_host *h, uint64_t version, uint64_t report_hash,
@@ -1130,10 +1160,11 @@ bool ctl_answer_again(ctl_ctx *c, yun_store *s, const yun_host *h, uint64_t vers
     *json = NULL;
     int64_t host_id = h->id;
     struct kept_answer k;
+    bool stale = false;
     pthread_mutex_lock(&c->lock);
-    bool have = kept_for(c, host_id, version, report_hash, now_ms, &k);
+    bool have = kept_for(c, host_id, version, report_hash, now_ms, &k, &stale);
     pthread_mutex_unlock(&c->lock);
-    if (!have)
+    if (!have || (stale && !inputs_same(s, h, k.inputs_hash)))
         return false;
     /* the rows, read again (outside the lock): what another yund changed, or a change that moved no version;
      * the VMs' hashed as they are read, into no array */
@@ -1148,9 +1179,13 @@ bool ctl_answer_again(ctl_ctx *c, yun_store *s, const yun_host *h, uint64_t vers
     pthread_mutex_lock(&c->lock);
     struct kept_answer now;
     /* kept again meanwhile: that one was read after these rows, and is checked next time */
-    bool still = kept_for(c, host_id, version, report_hash, now_ms, &now) && now.json == k.json && now.at_ms == k.at_ms;
+    bool now_stale = false;
+    bool still = kept_for(c, host_id, version, report_hash, now_ms, &now, &now_stale) && now.json == k.json &&
+                 now.at_ms == k.at_ms;
     if (still && !same)
         *json = xstrdup(k.json);
+    if (still && stale) /* its inputs were all read again just now */
+        c->kept[host_id].at_ms = now_ms;
     pthread_mutex_unlock(&c->lock);
     if (!still)
         return false;

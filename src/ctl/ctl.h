@@ -204,7 +204,8 @@ typedef struct ctl_answer {
     /* set by ctl_agent_report when the report changed nothing and the answer may be sent again as it is
      * (ctl_answer_keep): no jobs, networks, reboots or entries for VMs elsewhere */
     bool keep;
-    uint64_t rows_hash; /* of the host's and its VMs' rows it was read from */
+    uint64_t rows_hash;   /* of the host's and its VMs' rows it was read from */
+    uint64_t inputs_hash; /* of the images and settings it was read from (answer_inputs) */
     int64_t disk_free_mib; /* the report's, -1 when it gave none */
 } ctl_answer;
 
@@ -235,8 +236,9 @@ int ctl_agent_report(ctl_ctx *ctx, yun_store *s, int64_t host_id, const ctl_repo
  *   - the host's row (but when it was last heard from and its free disk) and its VMs' rows read now are the
  *     ones it was read from (a change made through another yund, or one that moved no version);
  *   - the host has no job under way, and no reboot is pending (on any host);
- *   - it was read less than CTL_ANSWER_KEEP_MS ago: a setting or an image changed through another yund (the
- *     rest of an answer's inputs) reaches the host within that.
+ *   - it was read less than CTL_ANSWER_KEEP_MS ago, or, past that, the images and the settings it was made
+ *     from (the rest of an answer's inputs, which another yund may change) read again are the same: then it
+ *     is kept for another CTL_ANSWER_KEEP_MS.
  * Otherwise false, and the report goes the whole way (ctl_agent_report). */
 #define CTL_ANSWER_KEEP_MS 10000
 void ctl_answer_keep(ctl_ctx *ctx, int64_t host_id, uint64_t version, uint64_t report_hash, int64_t now_ms,

@@ -370,9 +370,29 @@ static void test_answer_kept_while_nothing_moves(void **state)
     /* another report, a moved version, an answer too old: read again */
     assert_false(again(f, f->h1, ver, 43, at + 200, NULL, &json));
     assert_false(again(f, f->h1, ver + 1, 42, at + 200, NULL, &json));
-    assert_false(again(f, f->h1, ver, 42, at + CTL_ANSWER_KEEP_MS, NULL, &json));
     assert_false(again(f, f->h1 + 1, ver, 42, at + 200, NULL, &json));
     assert_null(json);
+    /* past CTL_ANSWER_KEEP_MS the images and settings are read again: the same, so it is kept longer */
+    int64_t late = at + CTL_ANSWER_KEEP_MS;
+    assert_true(again(f, f->h1, ver, 42, late, NULL, &json));
+    free(json);
+    /* a setting it reads changed through another yund (no version moves here): read again */
+    assert_int_equal(store_setting_set(f->s, "ha.lease_ms", "7000", &err), 0);
+    late += CTL_ANSWER_KEEP_MS;
+    assert_false(again(f, f->h1, ver, 42, late, NULL, &json));
+    assert_true(again(f, f->h1, ver, 42, late - CTL_ANSWER_KEEP_MS + 1, NULL, &json)); /* within it: sent */
+    free(json);
+    assert_int_equal(store_setting_set(f->s, "ha.lease_ms", "0", &err), 0);
+    assert_true(again(f, f->h1, ver, 42, late, NULL, &json));
+    free(json);
+    /* an image added through another yund: read again */
+    yun_image img = {.owner_id = f->alice.id, .size_mib = 1, .created_ms = at};
+    snprintf(img.name, sizeof img.name, "other");
+    snprintf(img.path, sizeof img.path, "/images/other.qcow2");
+    assert_int_equal(store_image_create(f->s, &img, &err), 0);
+    assert_false(again(f, f->h1, ver, 42, late + CTL_ANSWER_KEEP_MS, NULL, &json));
+    assert_null(json);
+    keep_again(f, &v, &d, ver, at + 200);
     /* a VM's row changed without a version moving (another yund): read again */
     yun_vm row = get(f, vm.uuid);
     row.cpu_shares = 512;

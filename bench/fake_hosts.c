@@ -2,8 +2,10 @@
  * thread that speaks the agent protocol as yun-agent does (src/agent/agent_loop.c): it enrols as a new host
  * does (the admin's POST /v1/hosts gives a join token, POST /v1/agent/join spends it for the host's own
  * credential), registers, then reports through the protocol's own encoders (src/proto) with the same HTTPS
- * client (util/http_client, trusting yund's CA, one kept-alive connection per host as the agent's), long-polls (?since=V&wait_ms=INTERVAL, one report at once
- * after a pass that acted) and "runs" every VM its answer assigns it at once: a running domain and the verdict
+ * client (util/http_client, trusting yund's CA, one kept-alive connection per host as the agent's), long-polls
+ * (?since=V&wait_ms=INTERVAL, one report at once after a pass that acted), names the answer it holds (&have=,
+ * as the agent does; its report is kept while its VMs do not change, and an answer the same as the one it
+ * applied is not applied again) and "runs" every VM its answer assigns it at once: a running domain and the verdict
  * running; a VM wanted deleted is reported deleted. No hypervisor behind it: this measures yund, not QEMU.
  *
  * The measurements, in this order, each printed on stderr as it is taken, then one JSON line on stdout:

@@ -20,6 +20,15 @@ void buf_append(yun_buf *b, const void *data, size_t n)
     b->data[b->len] = '\0';
 }
 
+void buf_presize(yun_buf *b, size_t n)
+{
+    if (n + 1 <= b->cap)
+        return;
+    b->data = xrealloc(b->data, n + 1);
+    b->cap = n + 1;
+    b->data[b->len] = '\0';
+}
+
 void buf_puts(yun_buf *b, const char *s)
 {
     buf_append(b, s, strlen(s));

@@ -123,9 +123,28 @@ static int transport_error(const char *method, const char *url, CURLcode rc, boo
     return yun_err_set(err, YUN_E_UNAVAILABLE, "cannot reach %s: %s", url, curl_easy_strerror(rc));
 }
 
+/* A body collected into b; on its first bytes, b is made the size the answer announced (Content-Length): a
+ * list of 50,000 VMs is 28.7 MB, which a doubling buffer copied three times over into pages never touched. */
+typedef struct collect {
+    CURL *c;
+    yun_buf b;
+    bool sized;
+} collect;
+
+/* The largest announced body made room for ahead; a larger one grows as it comes. */
+#define PRESIZE_MAX ((curl_off_t)1 << 30)
+
 static size_t on_data(char *p, size_t size, size_t n, void *ud)
 {
-    buf_append((yun_buf *)ud, p, size * n);
+    collect *col = ud;
+    if (!col->sized) {
+        col->sized = true;
+        curl_off_t len = -1;
+        if (curl_easy_getinfo(col->c, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &len) == CURLE_OK && len > 0 &&
+            len <= PRESIZE_MAX)
+            buf_presize(&col->b, (size_t)len);
+    }
+    buf_append(&col->b, p, size * n);
     return size * n;
 }
 
@@ -175,7 +194,7 @@ int http_download(const char *url, const char *token, FILE *f, long timeout_ms, 
 static int perform_once(CURL *c, const char *method, const char *url, const char *token, const char *content_type,
                         long timeout_ms, bool keep_writer, http_resp *out, CURLcode *rcp, bool *sent, yun_err *err)
 {
-    yun_buf b = YUN_BUF_INIT;
+    collect col = {.c = c, .b = YUN_BUF_INIT};
     struct curl_slist *h = NULL;
     char auth[600];
     if (token) {
@@ -193,7 +212,7 @@ static int perform_once(CURL *c, const char *method, const char *url, const char
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
     if (!keep_writer) {
         curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-        curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, &col);
     }
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     set_trust(c);
@@ -207,12 +226,12 @@ static int perform_once(CURL *c, const char *method, const char *url, const char
         curl_easy_getinfo(c, CURLINFO_REQUEST_SIZE, &req_size);
         *sent = !(rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST || rc == CURLE_SSL_CONNECT_ERROR ||
                   untrusted(rc) || req_size == 0);
-        buf_free(&b);
+        buf_free(&col.b);
         return transport_error(method, url, rc, *sent, err);
     }
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
-    out->len = b.len;
-    out->body = buf_steal(&b);
+    out->len = col.b.len;
+    out->body = buf_steal(&col.b);
     return 0;
 }
 

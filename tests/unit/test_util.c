@@ -154,6 +154,23 @@ static void test_buf(void **state)
     yun_buf e = YUN_BUF_INIT;
     AUTOFREE char *empty = buf_steal(&e);
     assert_string_equal(empty, "");
+    /* presized: exactly the room asked for, what is there kept, never shrunk; appends fill it without growing */
+    yun_buf p = YUN_BUF_INIT;
+    buf_puts(&p, "ab");
+    buf_presize(&p, 1000);
+    assert_int_equal(p.cap, 1001);
+    assert_string_equal(p.data, "ab");
+    buf_presize(&p, 10);
+    assert_int_equal(p.cap, 1001);
+    char *at = p.data;
+    for (int i = 0; i < 998; i++)
+        buf_append(&p, "x", 1);
+    assert_ptr_equal(p.data, at);
+    assert_int_equal(p.len, 1000);
+    buf_append(&p, "y", 1); /* past it: grows as before */
+    assert_int_equal(p.len, 1001);
+    assert_int_equal(p.data[1000], 'y');
+    buf_free(&p);
 }
 
 static void test_utf8_seq(void **state)

@@ -207,7 +207,8 @@ static void names_free(names *nm)
     free(nm->nets);
 }
 
-/* Reads a row into *out (xmalloc'd, *n 1) when it is there; *n 0 when it is not. */
+/* For names_of: reads a row through rq->store into *out (xmalloc'd; *n 1) when it is there, *n 0 when it is
+ * not; any other failure returns -1 from names_of. */
 #define NAME_ONE(get, key, out, n, err)                                                                        \
     do {                                                                                                       \
         yun_err e_ = YUN_ERR_INIT;                                                                             \

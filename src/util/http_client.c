@@ -124,7 +124,7 @@ static int transport_error(const char *method, const char *url, CURLcode rc, boo
 }
 
 /* A body collected into b; on its first bytes, b is made the size the answer announced (Content-Length): a
- * list of 50,000 VMs is 28.7 MB, which a doubling buffer copied three times over into pages never touched. */
+ * list of 50,000 VMs is 28.7 MB, which a doubling buffer copied through ever larger buffers of fresh pages. */
 typedef struct collect {
     CURL *c;
     yun_buf b;
